@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine with Python 3.11+:
+#   make demo   creates .venv, installs fcompile, runs the sample project end to end
+#   make test   installs the dev extras and runs the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := .demo/driver_ranking
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fcompile needs Python 3.11+, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	rm -rf $(DEMO)
+	$(BIN)/fcompile init $(DEMO)
+	$(BIN)/fcompile validate --project-dir $(DEMO)
+	$(BIN)/fcompile ls --project-dir $(DEMO)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python bench/parse_bench.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from fcompile.cli import main
+
+main()

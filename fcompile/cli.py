@@ -1,0 +1,224 @@
+"""The `fcompile` command: parse arguments, call the stages, print. Nothing else lives here.
+
+Every user error ends as rendered diagnostics and exit code 1; an internal error says so, saves the
+traceback to a file and asks for a bug report. Heavy libraries are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from fcompile import __version__
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, render_json
+
+app = typer.Typer(
+    name="fcompile",
+    help="A feature store built as a compiler: YAML feature definitions in, point-in-time-correct SQL out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ProjectDir = Annotated[Path, typer.Option(
+    "--project-dir", envvar="FCOMPILE_PROJECT_DIR", help="The project folder (holds fcompile_project.yml).",
+    show_default="current directory")]
+TargetOpt = Annotated[Optional[str], typer.Option(
+    "--target", "-t", envvar="FCOMPILE_TARGET", help="Target from fcompile_project.yml (default: default_target).")]
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+class NodeKind(str, enum.Enum):
+    entity = "entity"
+    source = "source"
+    feature_view = "feature_view"
+    feature_service = "feature_service"
+    dataset = "dataset"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        print(f"fcompile {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """fcompile: feature definitions as code, compiled to SQL for your warehouse."""
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project (must be empty or absent).")],
+    scale: Annotated[float, typer.Option(min=0.001, help="Size of the generated sample data (1 = demo size).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the generated sample data.")] = 42,
+) -> None:
+    """Create a working copy of the sample driver-ranking project, with its data generated."""
+    from fcompile.sample import init_project
+
+    try:
+        result = init_project(directory, scale=scale, seed=seed)
+    except FileExistsError as exc:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, str(exc), None,
+                                          "choose a new folder, or empty this one")]) from None
+    console = _console()
+    console.print(f"Created project in [bold]{result.destination}[/bold]")
+    for name, rows in sorted(result.rows.items()):
+        console.print(f"  data/{name}: {rows:,} rows")
+    console.print(f"Next: fcompile validate --project-dir {result.destination}")
+
+
+@app.command()
+def validate(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="text, or json for CI annotations.")]
+    = OutputFormat.text,
+) -> None:
+    """Check every spec file; print all problems at once (exit code 1 if any is an error)."""
+    from fcompile.parser import parse_project
+
+    result = parse_project(project_dir, target)
+    if output_format is OutputFormat.json:
+        print(render_json(result.diagnostics))
+        if result.graph is None:
+            raise typer.Exit(1)
+        return
+    _print_diagnostics(result.diagnostics)
+    if result.graph is None:
+        raise typer.Exit(1)
+    graph = result.graph
+    counts = ", ".join(f"{len(nodes)} {kind.replace('_', ' ')}{'s' if len(nodes) != 1 else ''}"
+                       for kind, nodes in graph.by_kind())
+    _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): {counts}")
+
+
+@app.command("ls")
+def list_nodes(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    kind: Annotated[Optional[NodeKind], typer.Option(help="Only this kind of node.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the project's entities, sources, feature views, feature services and datasets."""
+    from fcompile.parser import load_project
+    from fcompile.listing import describe_nodes
+
+    graph = load_project(project_dir, target)
+    rows = describe_nodes(graph, kind.value if kind else None)
+    if as_json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("kind", "name", "details", "defined at"):
+        table.add_column(column)
+    root = graph.project.root
+    for row in rows:
+        loc = row["location"]
+        where = f"{os.path.relpath(loc['path'], root)}:{loc['line']}" if loc else ""
+        table.add_row(row["kind"], row["name"], row["summary"], where)
+    _console().print(table)
+
+
+@app.command()
+def schema(
+    out: Annotated[Optional[Path], typer.Option(help="Write every schema into this folder.")] = None,
+    kind: Annotated[str, typer.Option(help="Which schema to print when --out is not given: spec or project.")]
+    = "spec",
+) -> None:
+    """Print or write the JSON Schemas of fcompile's files, for editor validation and completion."""
+    from fcompile.parser.structure import SCHEMA_FILES, load_schema
+
+    if out is None:
+        if kind not in SCHEMA_FILES:
+            raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"unknown schema kind '{kind}'", None,
+                                              "use --kind spec or --kind project")])
+        print(json.dumps(load_schema(kind), indent=2))  # type: ignore[arg-type]
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    console = _console()
+    for name, file_name in sorted(SCHEMA_FILES.items()):
+        target_file = out / f"fcompile_{file_name}"
+        target_file.write_text(json.dumps(load_schema(name), indent=2) + "\n", encoding="utf-8")  # type: ignore[arg-type]
+        console.print(f"wrote {target_file}")
+    console.print("Point your editor at them, e.g. in each spec file:\n"
+                  f"  # yaml-language-server: $schema={out / 'fcompile_spec.schema.json'}")
+
+
+# -- running the app -------------------------------------------------------------------------------
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
+    if not diagnostics:
+        return
+    console = _console(stderr=True)
+    for d in diagnostics:
+        style = "red" if d.severity is Severity.ERROR else "yellow"
+        head, _, rest = d.render().partition("\n")
+        console.print(head, style=style, markup=False)
+        if rest:
+            console.print(rest, markup=False)
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    console.print(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}",
+                  markup=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `fcompile` script: maps every failure to a clean message and exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        # Without standalone mode, typer.Exit comes back as the return value instead of exiting.
+        code = app(args=args, prog_name="fcompile", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except DiagnosticError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        hint = f"see '{ctx.command_path} --help'" if ctx is not None else "see 'fcompile --help'"
+        _print_diagnostics([Diagnostic(Code.BAD_ARGUMENT, exc.format_message(), None, hint)])
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # an fcompile bug: say so, keep the traceback out of the user's way
+        report = Path(tempfile.gettempdir()) / "fcompile-crash.txt"
+        try:
+            report.write_text(traceback.format_exc(), encoding="utf-8")
+            where = f"the details are in {report}"
+        except OSError:
+            where = "run again with FCOMPILE_DEBUG=1 for details"
+        if os.environ.get("FCOMPILE_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc}\n"
+              f"  this is a bug in fcompile {__version__}; please report it ({where})", file=sys.stderr)
+        sys.exit(2)

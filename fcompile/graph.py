@@ -1,0 +1,277 @@
+"""The typed feature graph: what the project means once parsed and resolved.
+
+Frozen dataclasses in a stable order (by name), each node with a content hash. This is the only thing
+the planner and later stages see; none of them reaches back into YAML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, Iterator, Literal, Mapping
+
+from fcompile.diagnostics import Position
+
+Tags = tuple[tuple[str, str], ...]
+Settings = tuple[tuple[str, Any], ...]
+
+SCALAR_DTYPES = ("bool", "int32", "int64", "float32", "float64", "string", "bytes", "date", "timestamp")
+
+
+@dataclass(frozen=True, order=True)
+class DType:
+    """A feature or key type: a scalar name, or `array` with an element type."""
+
+    name: str
+    element: DType | None = None
+
+    def __str__(self) -> str:
+        return f"array<{self.element}>" if self.element is not None else self.name
+
+    @property
+    def is_array(self) -> bool:
+        return self.element is not None
+
+
+@dataclass(frozen=True)
+class JoinKey:
+    name: str
+    dtype: DType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    join_keys: tuple[JoinKey, ...]
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+
+SourceKind = Literal["path", "table", "query"]
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: SourceKind
+    locator: str  # the path (relative to the project), the table name, or the query text
+    timestamp_field: str
+    created_timestamp_field: str | None = None
+    field_mapping: tuple[tuple[str, str], ...] = ()  # (column in source, name in fcompile)
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    dtype: DType
+    description: str = ""
+    tags: Tags = ()
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    name: str
+    entities: tuple[str, ...]
+    source: str
+    features: tuple[Feature, ...]
+    ttl: dt.timedelta | None = None  # None = unbounded look-back
+    online: bool = True
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+    def feature(self, name: str) -> Feature | None:
+        return next((f for f in self.features if f.name == name), None)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Features taken from one view, in request order, optionally under another view name."""
+
+    view: str
+    features: tuple[str, ...]
+    alias: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        return self.alias or self.view
+
+    def output_names(self, full_feature_names: bool) -> tuple[str, ...]:
+        if full_feature_names:
+            return tuple(f"{self.prefix}__{f}" for f in self.features)
+        return self.features
+
+
+@dataclass(frozen=True)
+class FeatureService:
+    name: str
+    projections: tuple[Projection, ...]
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+
+@dataclass(frozen=True)
+class Spine:
+    """The entity rows of a training set: a named source, or an inline path/table/query."""
+
+    kind: Literal["source", "path", "table", "query"]
+    locator: str
+    timestamp_field: str = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class DatasetOutput:
+    kind: Literal["table", "path"]
+    locator: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    spine: Spine
+    output: DatasetOutput
+    service: str | None = None
+    projections: tuple[Projection, ...] = ()  # resolved from `service` or `features`
+    full_feature_names: bool = False
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    offline: Settings
+    online: Settings
+
+    @property
+    def offline_type(self) -> str:
+        return dict(self.offline)["type"]
+
+    @property
+    def online_type(self) -> str:
+        return dict(self.online)["type"]
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    name: str
+    root: str
+    target: Target
+    target_names: tuple[str, ...]
+    location: Position | None = field(default=None, compare=False)
+
+
+Node = Entity | Source | FeatureView | FeatureService | Dataset
+
+KINDS: dict[str, str] = {
+    "entity": "entities",
+    "source": "sources",
+    "feature_view": "feature_views",
+    "feature_service": "feature_services",
+    "dataset": "datasets",
+}
+
+
+@dataclass(frozen=True)
+class FeatureGraph:
+    project: ProjectInfo
+    entities: tuple[Entity, ...] = ()
+    sources: tuple[Source, ...] = ()
+    feature_views: tuple[FeatureView, ...] = ()
+    feature_services: tuple[FeatureService, ...] = ()
+    datasets: tuple[Dataset, ...] = ()
+    _index: Mapping[tuple[str, str], Node] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        index = {(kind, node.name): node for kind, nodes in self.by_kind() for node in nodes}
+        object.__setattr__(self, "_index", index)
+
+    def by_kind(self) -> Iterator[tuple[str, tuple[Node, ...]]]:
+        for kind, attr in KINDS.items():
+            yield kind, getattr(self, attr)
+
+    def get(self, kind: str, name: str) -> Node | None:
+        return self._index.get((kind, name))
+
+    def entity(self, name: str) -> Entity:
+        return self._index[("entity", name)]  # type: ignore[return-value]
+
+    def source(self, name: str) -> Source:
+        return self._index[("source", name)]  # type: ignore[return-value]
+
+    def feature_view(self, name: str) -> FeatureView:
+        return self._index[("feature_view", name)]  # type: ignore[return-value]
+
+    def feature_service(self, name: str) -> FeatureService:
+        return self._index[("feature_service", name)]  # type: ignore[return-value]
+
+    def dataset(self, name: str) -> Dataset:
+        return self._index[("dataset", name)]  # type: ignore[return-value]
+
+    def join_keys(self, view: FeatureView) -> tuple[JoinKey, ...]:
+        """The view's join keys, entity by entity, in declaration order."""
+        return tuple(k for e in view.entities for k in self.entity(e).join_keys)
+
+
+def to_plain(value: Any) -> Any:
+    """A JSON-ready form of a graph value (used for hashes, the manifest and `ls --json`)."""
+    if isinstance(value, DType):
+        return str(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Position):
+        return {"path": value.path, "line": value.line, "column": value.column}
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)
+                if not f.name.startswith("_")}
+    if isinstance(value, (tuple, list)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def content_hash(node: Any) -> str:
+    """A hash of what a node means: stable across runs, blind to where it is written."""
+    plain = to_plain(node)
+    plain.pop("location", None)
+    blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

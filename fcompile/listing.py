@@ -1,0 +1,57 @@
+"""Descriptions of graph nodes for `fcompile ls` (a table for people, JSON for tools)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fcompile.graph import (
+    Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, Source, to_plain,
+)
+
+
+def describe_nodes(graph: FeatureGraph, kind: str | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for node_kind, nodes in graph.by_kind():
+        if kind is not None and node_kind != kind:
+            continue
+        for node in nodes:
+            plain = to_plain(node)
+            location = plain.pop("location", None)
+            rows.append({
+                "kind": node_kind,
+                "name": node.name,
+                "summary": summarize(node),
+                "location": location,
+                "content_hash": node.content_hash,
+                "spec": plain,
+            })
+    return rows
+
+
+def summarize(node: Node) -> str:
+    if isinstance(node, Entity):
+        return "keys: " + ", ".join(f"{k.name} {k.dtype}" for k in node.join_keys)
+    if isinstance(node, Source):
+        created = f", created: {node.created_timestamp_field}" if node.created_timestamp_field else ""
+        locator = node.locator if node.kind != "query" else " ".join(node.locator.split())[:40]
+        return f"{node.kind}: {locator} (time: {node.timestamp_field}{created})"
+    if isinstance(node, FeatureView):
+        ttl = _duration(node.ttl.total_seconds()) if node.ttl else "unbounded"
+        online = "" if node.online else ", offline only"
+        return (f"{len(node.features)} features by {', '.join(node.entities)} from {node.source}, "
+                f"ttl {ttl}{online}")
+    if isinstance(node, FeatureService):
+        count = sum(len(p.features) for p in node.projections)
+        views = ", ".join(p.view + (f" as {p.alias}" if p.alias else "") for p in node.projections)
+        return f"{count} features from {views}"
+    if isinstance(node, Dataset):
+        what = f"service {node.service}" if node.service else f"{sum(len(p.features) for p in node.projections)} features"
+        return f"{what} on {node.spine.kind} {node.spine.locator} -> {node.output.kind} {node.output.locator}"
+    return ""
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,75 @@
+"""Parser stage: a project directory in, a validated `FeatureGraph` (or every diagnostic) out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fcompile.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, sort_diagnostics
+from fcompile.graph import FeatureGraph
+from fcompile.parser.positioned_yaml import load_yaml
+from fcompile.parser.project_file import PROJECT_FILE_NAMES, load_project_file, read_text
+from fcompile.parser.resolve import Resolver, iter_items
+from fcompile.parser.source_schema import check_source_schemas
+from fcompile.parser.structure import check_structure
+
+SKIPPED_DIRS = {"target", "node_modules", "__pycache__"}
+SPEC_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    graph: FeatureGraph | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return self.graph is not None
+
+
+def discover_spec_files(root: Path) -> list[Path]:
+    """Every *.yml/*.yaml below root except the project file, `target/` and hidden folders."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
+        for name in filenames:
+            if name.endswith(SPEC_SUFFIXES) and not name.startswith("."):
+                if dirpath == str(root) and name in PROJECT_FILE_NAMES:
+                    continue
+                found.append(Path(dirpath) / name)
+    return sorted(found)
+
+
+def parse_project(project_dir: str | os.PathLike[str], target: str | None = None,
+                  environ: dict[str, str] | None = None, check_sources: bool = True) -> ParseResult:
+    """Parse and resolve a project; never raises for bad input (internal errors still raise)."""
+    root = Path(project_dir).resolve()
+    sink = DiagnosticSink()
+    project = load_project_file(root, target, sink, environ)
+    items = []
+    for path in discover_spec_files(root):
+        text = read_text(path, sink)
+        if text is None:
+            continue
+        doc, problems = load_yaml(str(path), text)
+        sink.extend(problems)
+        if doc is None or doc.data is None:
+            continue
+        structural, invalid = check_structure(doc, "spec")
+        sink.extend(structural)
+        items.extend(iter_items(doc, invalid))
+    if project is None:
+        return ParseResult(None, sort_diagnostics(sink.items))
+    graph = Resolver(project.info, items, sink).resolve()
+    if not sink.has_errors and check_sources:
+        check_source_schemas(graph, sink)
+    return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))
+
+
+def load_project(project_dir: str | os.PathLike[str], target: str | None = None) -> FeatureGraph:
+    """The graph of a valid project; raises `DiagnosticError` listing every problem otherwise."""
+    result = parse_project(project_dir, target)
+    if result.graph is None:
+        raise DiagnosticError(result.diagnostics)
+    return result.graph

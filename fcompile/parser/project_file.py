@@ -1,0 +1,156 @@
+"""`fcompile_project.yml`: the project's name and targets, with `{{ env_var() }}` rendered.
+
+Only the selected target is rendered, so a developer without production secrets can still validate.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fcompile.diagnostics import Code, DiagnosticSink, Position, did_you_mean, known_names_hint
+from fcompile.graph import ProjectInfo, Target
+from fcompile.parser.positioned_yaml import PathKey, YamlDocument, load_yaml
+from fcompile.parser.structure import check_structure
+from fcompile.parser.values import identifier_problems
+
+PROJECT_FILE_NAMES = ("fcompile_project.yml", "fcompile_project.yaml")
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    info: ProjectInfo
+    document: YamlDocument
+
+
+def find_project_file(root: Path) -> Path | None:
+    return next((root / n for n in PROJECT_FILE_NAMES if (root / n).is_file()), None)
+
+
+def read_text(path: Path, sink: DiagnosticSink) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        sink.error(Code.FILE_UNREADABLE, f"file is not UTF-8 text ({exc.reason})", Position(str(path)),
+                   "save the file as UTF-8")
+    except OSError as exc:
+        sink.error(Code.FILE_UNREADABLE, f"cannot read file: {exc.strerror}", Position(str(path)))
+    return None
+
+
+def load_project_file(root: Path, target: str | None, sink: DiagnosticSink,
+                      environ: dict[str, str] | None = None) -> ProjectFile | None:
+    path = find_project_file(root)
+    if path is None:
+        sink.error(Code.PROJECT_FILE_MISSING, f"no fcompile_project.yml in {root}", Position(str(root)),
+                   "run 'fcompile init DIR' to start a project, or pass --project-dir")
+        return None
+    text = read_text(path, sink)
+    if text is None:
+        return None
+    doc, problems = load_yaml(str(path), text)
+    sink.extend(problems)
+    if doc is None:
+        return None
+    if doc.data is None:
+        doc.data = {}
+    structural, _ = check_structure(doc, "project")
+    sink.extend(structural)
+    if structural:
+        return None
+    data = doc.data
+    for problem in identifier_problems(data["name"]):
+        sink.error(problem.code, f"project name {problem.message}", doc.position(("name",)), problem.hint)
+
+    targets: dict[str, Any] = data["targets"]
+    names = tuple(targets)
+    chosen, where = target, None
+    if chosen is None:
+        chosen = data.get("default_target") or names[0]
+        where = doc.position(("default_target",)) if "default_target" in data else None
+    if chosen not in targets:
+        hint = did_you_mean(chosen, names) or known_names_hint("target", names)
+        sink.error(Code.UNKNOWN_TARGET, f"unknown target '{chosen}'", where or Position(str(path)), hint)
+        return None
+
+    env = os.environ if environ is None else environ
+    renderer = _EnvRenderer(doc, env, sink)
+    offline = renderer.render(targets[chosen]["offline"], ("targets", chosen, "offline"))
+    online = renderer.render(targets[chosen]["online"], ("targets", chosen, "online"))
+    info = ProjectInfo(
+        name=data["name"],
+        root=str(root),
+        target=Target(chosen, freeze_settings(offline), freeze_settings(online)),
+        target_names=names,
+        location=doc.position(("name",)),
+    )
+    return ProjectFile(info, doc)
+
+
+def freeze_settings(value: Any) -> Any:
+    """Turn nested mappings into sorted tuples of pairs so targets stay immutable."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, freeze_settings(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(freeze_settings(v) for v in value)
+    return value
+
+
+class _UnsetVariable(Exception):
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _EnvRenderer:
+    """Renders `{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}` in string values."""
+
+    def __init__(self, doc: YamlDocument, environ: Any, sink: DiagnosticSink):
+        self.doc = doc
+        self.environ = environ
+        self.sink = sink
+        self._env: Any = None
+
+    def render(self, value: Any, path: PathKey) -> Any:
+        if isinstance(value, dict):
+            return {k: self.render(v, path + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, path + (i,)) for i, v in enumerate(value)]
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            return self._render_string(value, path)
+        return value
+
+    def _jinja(self) -> Any:
+        if self._env is None:
+            from jinja2 import StrictUndefined
+            from jinja2.sandbox import SandboxedEnvironment
+
+            env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+            env.globals["env_var"] = self._env_var
+            self._env = env
+        return self._env
+
+    def _env_var(self, name: str, default: Any = None) -> str:
+        if name in self.environ:
+            return self.environ[name]
+        if default is not None:
+            return str(default)
+        raise _UnsetVariable(name)
+
+    def _render_string(self, text: str, path: PathKey) -> Any:
+        import jinja2
+
+        where = self.doc.position(path)
+        try:
+            return self._jinja().from_string(text).render()
+        except _UnsetVariable as unset:
+            self.sink.error(Code.ENV_VAR_UNSET, f"environment variable '{unset.name}' is not set", where,
+                            f"export {unset.name}=..., or give a default: env_var('{unset.name}', 'value')")
+        except jinja2.TemplateError as exc:
+            self.sink.error(Code.BAD_TEMPLATE, f"invalid template: {exc.message or exc}", where,
+                            "only {{ env_var('NAME') }} and {{ env_var('NAME', 'default') }} are available")
+        except Exception as exc:  # a sandbox refusal or a bad call inside the template
+            self.sink.error(Code.BAD_TEMPLATE, f"invalid template: {exc}", where,
+                            "only {{ env_var('NAME') }} and {{ env_var('NAME', 'default') }} are available")
+        return text

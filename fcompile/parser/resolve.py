@@ -1,0 +1,376 @@
+"""Resolve structurally valid spec items into the typed, frozen `FeatureGraph`.
+
+Checks that need more than one item live here: duplicate names across files, references between
+kinds, identifier safety, ttl, and feature-name collisions. Items that failed the structural checks are
+left out of the graph but their names stay known, so one typo does not cascade into many errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from fcompile.diagnostics import Code, DiagnosticSink, Position, reference_hint
+from fcompile.graph import (
+    Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
+    ProjectInfo, Projection, Source, Spine, Tags,
+)
+from fcompile.parser.positioned_yaml import PathKey, YamlDocument
+from fcompile.parser.structure import LIST_LABELS
+from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
+
+
+@dataclass(frozen=True)
+class SpecItem:
+    """One entry of a spec list, with the document it came from and its path inside it."""
+
+    kind: str  # the list name: entities, sources, ...
+    data: dict
+    doc: YamlDocument
+    path: PathKey
+    valid: bool
+
+    @property
+    def name(self) -> str | None:
+        name = self.data.get("name") if isinstance(self.data, dict) else None
+        return name if isinstance(name, str) else None
+
+    def at(self, *sub: str | int) -> Position:
+        return self.doc.position(self.path + sub)
+
+    @property
+    def label(self) -> str:
+        return f"{LIST_LABELS[self.kind]} '{self.name}'"
+
+
+def iter_items(doc: YamlDocument, invalid_paths: set[PathKey]) -> Iterator[SpecItem]:
+    if not isinstance(doc.data, dict):
+        return
+    for kind in LIST_LABELS:
+        items = doc.data.get(kind)
+        if not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            path = (kind, i)
+            yield SpecItem(kind, item if isinstance(item, dict) else {}, doc, path, path not in invalid_paths)
+
+
+class Resolver:
+    def __init__(self, project: ProjectInfo, items: list[SpecItem], sink: DiagnosticSink):
+        self.project = project
+        self.sink = sink
+        self.items = items
+        self.known: dict[str, dict[str, SpecItem]] = {kind: {} for kind in LIST_LABELS}
+        self.entities: dict[str, Entity] = {}
+        self.sources: dict[str, Source] = {}
+        self.views: dict[str, FeatureView] = {}
+        self.services: dict[str, FeatureService] = {}
+        self.datasets: dict[str, Dataset] = {}
+
+    # -- entry point ---------------------------------------------------------------------------
+
+    def resolve(self) -> FeatureGraph:
+        self._register_names()
+        self._build("entities", self._entity, self.entities)
+        self._build("sources", self._source, self.sources)
+        self._build("feature_views", self._feature_view, self.views)
+        self._build("feature_services", self._feature_service, self.services)
+        self._build("datasets", self._dataset, self.datasets)
+        return FeatureGraph(
+            project=self.project,
+            entities=_sorted(self.entities),
+            sources=_sorted(self.sources),
+            feature_views=_sorted(self.views),
+            feature_services=_sorted(self.services),
+            datasets=_sorted(self.datasets),
+        )
+
+    def _register_names(self) -> None:
+        for item in self.items:
+            name = item.name
+            if name is None:
+                continue
+            first = self.known[item.kind].get(name)
+            if first is not None:
+                self.sink.error(Code.DUPLICATE_NAME, f"{item.label} is defined twice",
+                                item.at("name"), f"first defined at {first.at('name')}; rename one of them")
+                continue
+            self.known[item.kind][name] = item
+            if item.valid:
+                self._check_name(item.name, item.at("name"))
+
+    def _build(self, kind: str, build: Callable[[SpecItem], Any], into: dict[str, Any]) -> None:
+        for name, item in self.known[kind].items():
+            if item.valid:
+                node = build(item)
+                if node is not None:
+                    into[name] = node
+
+    # -- per kind ------------------------------------------------------------------------------
+
+    def _entity(self, item: SpecItem) -> Entity | None:
+        keys: list[JoinKey] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(item.data["join_keys"]):
+            where = item.at("join_keys", i, "name")
+            if raw["name"] in seen:
+                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists join key '{raw['name']}' twice", where)
+                continue
+            seen.add(raw["name"])
+            self._check_name(raw["name"], where)
+            dtype = self._dtype(raw["dtype"], item.at("join_keys", i, "dtype"), item)
+            if dtype is not None:
+                if dtype.is_array:
+                    self.sink.error(Code.BAD_DTYPE, f"{item.label}: join key '{raw['name']}' cannot be an array",
+                                    item.at("join_keys", i, "dtype"), "join keys are scalars: int64, string, ...")
+                keys.append(JoinKey(raw["name"], dtype, raw.get("description", "")))
+        return Entity(item.data["name"], tuple(keys), **_common(item))
+
+    def _source(self, item: SpecItem) -> Source:
+        data = item.data
+        kind = next(k for k in ("path", "table", "query") if k in data)
+        mapping = data.get("field_mapping") or {}
+        for column, target in mapping.items():
+            self._check_name(target, item.at("field_mapping", column))
+        return Source(
+            name=data["name"], kind=kind, locator=data[kind],
+            timestamp_field=data["timestamp_field"],
+            created_timestamp_field=data.get("created_timestamp_field"),
+            field_mapping=tuple(sorted(mapping.items())),
+            **_common(item),
+        )
+
+    def _feature_view(self, item: SpecItem) -> FeatureView | None:
+        data = item.data
+        ok = True
+        key_names: dict[str, str] = {}
+        for i, entity_name in enumerate(data["entities"]):
+            entity = self._reference("entities", entity_name, item.at("entities", i), item)
+            if entity is None:
+                ok = False
+                continue
+            for key in (entity.join_keys if isinstance(entity, Entity) else ()):
+                if key.name in key_names:
+                    self.sink.error(Code.DUPLICATE_MEMBER,
+                                    f"{item.label}: entities '{key_names[key.name]}' and '{entity_name}' "
+                                    f"both have join key '{key.name}'", item.at("entities", i),
+                                    "a view's entities need distinct join key names")
+                    ok = False
+                key_names[key.name] = entity_name
+        if self._reference("sources", data["source"], item.at("source"), item) is None:
+            ok = False
+        ttl = None
+        if "ttl" in data:
+            try:
+                ttl = parse_duration(data["ttl"])
+            except ValueProblem as problem:
+                self._problem(problem, item.at("ttl"), item)
+                ok = False
+            else:
+                if ttl.total_seconds() <= 0:
+                    self.sink.error(Code.NON_POSITIVE_TTL, f"{item.label}: ttl must be positive, got '{data['ttl']}'",
+                                    item.at("ttl"), "omit ttl for an unbounded look-back")
+                    ok = False
+        features: list[Feature] = []
+        seen: set[str] = set()
+        for i, raw in enumerate(data["features"]):
+            where = item.at("features", i, "name")
+            name = raw["name"]
+            if name in seen:
+                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists feature '{name}' twice", where)
+                ok = False
+                continue
+            seen.add(name)
+            if name in key_names:
+                self.sink.error(Code.DUPLICATE_MEMBER,
+                                f"{item.label}: feature '{name}' has the name of a join key", where,
+                                "rename the feature, or map the source column with field_mapping")
+                ok = False
+            self._check_name(name, where)
+            dtype = self._dtype(raw["dtype"], item.at("features", i, "dtype"), item)
+            if dtype is None:
+                ok = False
+                continue
+            features.append(Feature(name, dtype, raw.get("description", ""), _tags(raw)))
+        if not ok:
+            return None
+        return FeatureView(
+            name=data["name"], entities=tuple(data["entities"]), source=data["source"],
+            features=tuple(features), ttl=ttl, online=data.get("online", True), **_common(item),
+        )
+
+    def _feature_service(self, item: SpecItem) -> FeatureService | None:
+        projections = self._projections(item, ("features",))
+        if projections is None:
+            return None
+        if not self._check_collisions(item, projections, ("features",), full_feature_names=None):
+            return None
+        return FeatureService(item.data["name"], projections, **_common(item))
+
+    def _dataset(self, item: SpecItem) -> Dataset | None:
+        data = item.data
+        spine_raw = data["spine"]
+        if isinstance(spine_raw, str):
+            if self._reference("sources", spine_raw, item.at("spine"), item) is None:
+                return None
+            spine = Spine("source", spine_raw, self._source_timestamp(spine_raw))
+        else:
+            kind = next(k for k in ("path", "table", "query") if k in spine_raw)
+            spine = Spine(kind, spine_raw[kind], spine_raw.get("timestamp_field", "event_timestamp"))
+        full = bool(data.get("full_feature_names", False))
+        service = data.get("service")
+        if service is not None:
+            node = self._reference("feature_services", service, item.at("service"), item)
+            if node is None:
+                return None
+            if not isinstance(node, FeatureService):
+                return None  # the service itself has errors, already reported
+            projections = node.projections
+            if not self._check_collisions(item, projections, ("service",), full_feature_names=full):
+                return None
+        else:
+            projections = self._projections(item, ("features",))
+            if projections is None or not self._check_collisions(item, projections, ("features",), full):
+                return None
+        out_kind = "table" if "table" in data["output"] else "path"
+        return Dataset(
+            name=data["name"], spine=spine, output=DatasetOutput(out_kind, data["output"][out_kind]),
+            service=service, projections=projections, full_feature_names=full, **_common(item),
+        )
+
+    # -- shared pieces -------------------------------------------------------------------------
+
+    def _projections(self, item: SpecItem, field: PathKey) -> tuple[Projection, ...] | None:
+        """Resolve feature references in request order; consecutive refs to one view merge."""
+        refs: list[tuple[str, str, str | None, Position]] = []  # view, feature, alias, where
+        ok = True
+        for i, raw in enumerate(item.data[field[0]]):
+            where = item.at(*field, i)
+            if isinstance(raw, str):
+                view_name, feature = raw.split(":", 1)
+                wanted, alias = ([] if feature == "*" else [feature]), None
+            else:
+                view_name, wanted, alias = raw["view"], list(raw.get("features") or []), raw.get("alias")
+                if alias is not None:
+                    self._check_name(alias, item.at(*field, i, "alias"))
+            view = self._reference("feature_views", view_name, where, item)
+            if not isinstance(view, FeatureView):
+                ok = False
+                continue
+            for j, feature in enumerate(wanted or list(view.feature_names)):
+                if view.feature(feature) is None:
+                    at = item.at(*field, i, "features", j) if isinstance(raw, dict) else where
+                    self.sink.error(Code.UNKNOWN_FEATURE,
+                                    f"{item.label}: feature view '{view_name}' has no feature '{feature}'", at,
+                                    reference_hint(feature, "feature", view.feature_names))
+                    ok = False
+                    continue
+                refs.append((view_name, feature, alias, where))
+        if not ok:
+            return None
+        seen: dict[tuple[str, str, str | None], Position] = {}
+        merged: list[Projection] = []
+        for view_name, feature, alias, where in refs:
+            key = (view_name, feature, alias)
+            if key in seen:
+                self.sink.error(Code.DUPLICATE_MEMBER,
+                                f"{item.label} requests '{view_name}:{feature}' twice", where,
+                                f"first requested at line {seen[key].line}")
+                ok = False
+                continue
+            seen[key] = where
+            last = merged[-1] if merged else None
+            if last is not None and (last.view, last.alias) == (view_name, alias):
+                merged[-1] = Projection(view_name, last.features + (feature,), alias)
+            else:
+                merged.append(Projection(view_name, (feature,), alias))
+        return tuple(merged) if ok else None
+
+    def _check_collisions(self, item: SpecItem, projections: tuple[Projection, ...], field: PathKey,
+                          full_feature_names: bool | None) -> bool:
+        """Output column names must be unique. A service (full_feature_names=None) may leave plain
+        names colliding only where every colliding projection is aliased (it is then meant for full
+        feature names); a dataset checks the names it will really produce."""
+        modes = [True, False] if full_feature_names is None else [full_feature_names]
+        ok = True
+        for full in modes:
+            owners: dict[str, list[Projection]] = {}
+            for projection in projections:
+                for name in projection.output_names(full):
+                    owners.setdefault(name, []).append(projection)
+            for name, owning in owners.items():
+                if len(owning) < 2:
+                    continue
+                if full_feature_names is None and not full and all(p.alias for p in owning):
+                    continue
+                views = " and ".join(f"'{p.prefix}'" for p in owning)
+                hint = ("alias the views ({view: ..., features: [...], alias: ...}) and use full_feature_names"
+                        if not full else "give one of the projections a distinct alias")
+                self.sink.error(Code.FEATURE_NAME_COLLISION,
+                                f"{item.label}: output column '{name}' comes from both {views}",
+                                item.at(*field), hint)
+                ok = False
+            if not ok:
+                break
+        return ok
+
+    def _reference(self, kind: str, name: str, where: Position, item: SpecItem) -> Any:
+        """The referenced node if it resolved; True-ish marker if it exists but is broken; else None."""
+        target = self.known[kind].get(name)
+        if target is None:
+            code = {"entities": Code.UNKNOWN_ENTITY, "sources": Code.UNKNOWN_SOURCE,
+                    "feature_views": Code.UNKNOWN_VIEW, "feature_services": Code.UNKNOWN_SERVICE}[kind]
+            label = LIST_LABELS[kind]
+            self.sink.error(code, f"{item.label} refers to unknown {label} '{name}'", where,
+                            reference_hint(name, label, list(self.known[kind])))
+            return None
+        built = {"entities": self.entities, "sources": self.sources, "feature_views": self.views,
+                 "feature_services": self.services}[kind].get(name)
+        return built if built is not None else _BROKEN
+
+    def _source_timestamp(self, name: str) -> str:
+        source = self.sources.get(name)
+        return source.timestamp_field if source else "event_timestamp"
+
+    def _dtype(self, text: str, where: Position, item: SpecItem):
+        try:
+            return parse_dtype(text)
+        except ValueProblem as problem:
+            self._problem(problem, where, item)
+            return None
+
+    def _check_name(self, name: str, where: Position) -> None:
+        for problem in identifier_problems(name):
+            self.sink.error(problem.code, f"name {problem.message}", where, problem.hint)
+
+    def _problem(self, problem: ValueProblem, where: Position, item: SpecItem) -> None:
+        self.sink.error(problem.code, f"{item.label}: {problem.message}", where, problem.hint)
+
+
+class _Broken:
+    """Marks a reference to a node that exists but failed its own checks (already reported)."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_BROKEN = _Broken()
+
+
+def _tags(data: dict) -> Tags:
+    raw = data.get("tags") or {}
+    return tuple(sorted((str(k), _tag_text(v)) for k, v in raw.items()))
+
+
+def _tag_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _common(item: SpecItem) -> dict[str, Any]:
+    data = item.data
+    return {"description": data.get("description", ""), "tags": _tags(data),
+            "owner": data.get("owner", ""), "location": item.at("name")}
+
+
+def _sorted(nodes: dict[str, Any]) -> tuple:
+    return tuple(nodes[name] for name in sorted(nodes))

@@ -1,0 +1,114 @@
+"""Checks against a source's real columns, where they can be known without running a query.
+
+For file sources in Parquet the schema is in the file footer, so reading it is cheap. Table and query
+sources, and CSV files, are checked later by the runner that reads them.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from fcompile.diagnostics import Code, DiagnosticSink, Position
+from fcompile.graph import DType, FeatureGraph, Source
+
+
+def source_files(root: str, source: Source) -> list[str]:
+    """The files a path source names, sorted (a glob may name many)."""
+    pattern = source.locator if os.path.isabs(source.locator) else os.path.join(root, source.locator)
+    if glob.has_magic(pattern):
+        return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    return [pattern] if os.path.isfile(pattern) else []
+
+
+def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
+    for source in graph.sources:
+        if source.kind != "path":
+            continue
+        files = source_files(graph.project.root, source)
+        if not files:
+            sink.warning(Code.SOURCE_FILE_NOT_FOUND,
+                         f"source '{source.name}': no file matches '{source.locator}'; column checks skipped",
+                         source.location, "generate or copy the data there before running")
+            continue
+        if not files[0].endswith(".parquet"):
+            continue
+        columns = _parquet_columns(files[0], source, sink)
+        if columns is not None:
+            _check_columns(graph, source, columns, files[0], sink)
+
+
+def _parquet_columns(path: str, source: Source, sink: DiagnosticSink) -> dict[str, DType | None] | None:
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises several types for unreadable files
+        sink.error(Code.FILE_UNREADABLE, f"source '{source.name}': cannot read Parquet schema of "
+                   f"{Path(path).name}: {exc}", source.location, "is the file a valid Parquet file?")
+        return None
+    renames = dict(source.field_mapping)
+    return {renames.get(f.name, f.name): arrow_to_dtype(f.type) for f in schema}
+
+
+def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType | None], path: str,
+                   sink: DiagnosticSink) -> None:
+    file_name = Path(path).name
+    available = ", ".join(sorted(columns))
+
+    def missing(column: str, role: str, where: Position | None) -> None:
+        sink.error(Code.MISSING_COLUMN, f"source '{source.name}': {role} '{column}' is not a column of {file_name}",
+                   where, f"columns: {available}")
+
+    for role, column in (("timestamp_field", source.timestamp_field),
+                         ("created_timestamp_field", source.created_timestamp_field)):
+        if column and column not in columns:
+            missing(column, role, source.location)
+    for view in graph.feature_views:
+        if view.source != source.name:
+            continue
+        for entity_name in view.entities:
+            for key in graph.entity(entity_name).join_keys:
+                if key.name not in columns:
+                    missing(key.name, f"join key of view '{view.name}'", view.location)
+                elif columns[key.name] is not None and columns[key.name] != key.dtype:
+                    sink.error(Code.JOIN_KEY_DTYPE_MISMATCH,
+                               f"join key '{key.name}' is {key.dtype} in entity '{entity_name}' but "
+                               f"{columns[key.name]} in source '{source.name}' ({file_name})",
+                               view.location, "make the entity's dtype match the data, or cast in a query source")
+        for feature in view.features:
+            if feature.name not in columns:
+                missing(feature.name, f"feature of view '{view.name}'", view.location)
+
+
+def arrow_to_dtype(arrow_type) -> DType | None:
+    """The fcompile dtype of an Arrow type, or None where no dtype corresponds."""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if t.is_boolean(arrow_type):
+        return DType("bool")
+    if t.is_int64(arrow_type) or t.is_uint32(arrow_type):
+        return DType("int64")
+    if t.is_int32(arrow_type) or t.is_int16(arrow_type) or t.is_int8(arrow_type) or t.is_uint16(arrow_type) \
+            or t.is_uint8(arrow_type):
+        return DType("int32")
+    if t.is_float64(arrow_type):
+        return DType("float64")
+    if t.is_float32(arrow_type) or t.is_float16(arrow_type):
+        return DType("float32")
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or getattr(t, "is_string_view", lambda _: False)(arrow_type):
+        return DType("string")
+    if t.is_binary(arrow_type) or t.is_large_binary(arrow_type) or t.is_fixed_size_binary(arrow_type):
+        return DType("bytes")
+    if t.is_date(arrow_type):
+        return DType("date")
+    if t.is_timestamp(arrow_type):
+        return DType("timestamp")
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        element = arrow_to_dtype(arrow_type.value_type)
+        return DType("array", element) if element is not None and not element.is_array else None
+    if isinstance(arrow_type, pa.DictionaryType):
+        return arrow_to_dtype(arrow_type.value_type)
+    return None

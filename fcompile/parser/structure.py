@@ -1,0 +1,226 @@
+"""Structural checks, driven by the JSON Schemas that ship in the package.
+
+The schemas are the single statement of what keys and types a file may hold (editors read the same
+files). This module turns each schema violation into a positioned diagnostic with a useful hint.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any, Literal
+
+from fcompile.diagnostics import Code, Diagnostic, did_you_mean
+from fcompile.parser.positioned_yaml import PathKey, YamlDocument
+from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
+
+SchemaKind = Literal["spec", "project"]
+
+SCHEMA_FILES: dict[SchemaKind, str] = {"spec": "spec.schema.json", "project": "project.schema.json"}
+
+LIST_LABELS = {
+    "entities": "entity",
+    "sources": "source",
+    "feature_views": "feature view",
+    "feature_services": "feature service",
+    "datasets": "dataset",
+}
+
+_TYPE_WORDS = {
+    "object": "a mapping", "array": "a list", "string": "a string", "boolean": "true or false",
+    "number": "a number", "integer": "a whole number", "null": "empty",
+}
+
+
+def load_schema(kind: SchemaKind) -> dict:
+    text = resources.files("fcompile.schemas").joinpath(SCHEMA_FILES[kind]).read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(kind: SchemaKind) -> Any:
+    import jsonschema
+
+    schema = load_schema(kind)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def check_structure(doc: YamlDocument, kind: SchemaKind) -> tuple[list[Diagnostic], set[PathKey]]:
+    """Every schema violation in `doc` as diagnostics, and the (list, index) paths of the items
+    that have one (the resolver leaves those out of the graph)."""
+    out: list[Diagnostic] = []
+    invalid: set[PathKey] = set()
+    for error in _validator(kind).iter_errors(doc.data):
+        out.extend(_convert(doc, error))
+        invalid.add(tuple(error.absolute_path)[:2])
+    return out, invalid
+
+
+def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
+    path: PathKey = tuple(error.absolute_path)
+    subject = _subject(doc, path)
+    label = _field_label(path)
+    validator = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = list(schema.get("properties", {}))
+        out = []
+        for key in instance:
+            if key in allowed:
+                continue
+            hint = did_you_mean(key, allowed) or (
+                f"allowed keys here: {', '.join(allowed)}" if allowed else None)
+            out.append(Diagnostic(Code.UNKNOWN_KEY, f"{subject}unknown key '{key}'",
+                                  doc.key_position(path + (key,)), hint))
+        return out
+
+    if validator == "required" and isinstance(instance, dict):
+        props = schema.get("properties", {})
+        out = []
+        for name in error.validator_value:
+            if name in instance:
+                continue
+            about = props.get(name, {}).get("description")
+            hint = f"add '{name}:'" + (f" ({about[0].lower()}{about[1:].rstrip('.')})" if about else "")
+            out.append(Diagnostic(Code.MISSING_FIELD, f"{subject}missing required field '{name}'",
+                                  doc.position(path), hint))
+        return out
+
+    if validator == "oneOf" and "x-exclusive" in schema and isinstance(instance, dict):
+        return [_exclusive(doc, path, subject, schema["x-exclusive"], instance)]
+
+    if validator in ("oneOf", "anyOf"):
+        branch_errors = _errors_of_matching_branch(error)
+        if branch_errors is not None:
+            return [d for e in branch_errors for d in _convert(doc, e)]
+        expected = schema.get("x-expected", "a different value")
+        return [Diagnostic(Code.WRONG_TYPE, f"{subject}{label} must be {expected}", doc.position(path))]
+
+    if validator == "type":
+        if not path:
+            what = "a spec file" if "entities" in schema.get("properties", {}) else "the project file"
+            return [Diagnostic(Code.FILE_SHAPE, f"{what} must be a mapping, not {_describe(instance)}",
+                               doc.position(path), _shape_hint(schema))]
+        expected = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        return [Diagnostic(Code.WRONG_TYPE, f"{subject}{label} must be {words}, not {_describe(instance)}",
+                           doc.position(path))]
+
+    if validator == "enum":
+        options = [str(o) for o in error.validator_value]
+        hint = did_you_mean(str(instance), options) or f"use one of {', '.join(options)}"
+        return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} '{instance}' is not supported",
+                           doc.position(path), hint)]
+
+    if validator == "pattern" and isinstance(instance, str):
+        return [_pattern(doc, path, subject, label, schema, instance)]
+
+    if validator == "minItems":
+        return [Diagnostic(Code.EMPTY_LIST, f"{subject}{label} must list at least one item",
+                           doc.position(path))]
+    if validator == "minProperties":
+        return [Diagnostic(Code.EMPTY_LIST, f"{subject}{label} must define at least one entry",
+                           doc.position(path))]
+    if validator == "minLength":
+        return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} must not be empty", doc.position(path))]
+    if validator == "propertyNames":
+        return [Diagnostic(Code.BAD_IDENTIFIER, f"{subject}'{instance}' is not a valid name",
+                           doc.key_position(path + (instance,)) if isinstance(instance, str) else doc.position(path),
+                           "use letters, digits, '_' and '-', not starting with a digit")]
+    return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label}: {error.message}", doc.position(path))]
+
+
+def _exclusive(doc: YamlDocument, path: PathKey, subject: str, names: list[str], instance: dict) -> Diagnostic:
+    present = [n for n in names if n in instance]
+    choices = _quote_list(names, "or")
+    if not present:
+        return Diagnostic(Code.EXCLUSIVE_FIELDS, f"{subject}needs exactly one of {choices}",
+                          doc.position(path), f"add one of {choices}")
+    return Diagnostic(Code.EXCLUSIVE_FIELDS, f"{subject}sets {_quote_list(present, 'and')}; use exactly one",
+                      doc.key_position(path + (present[1],)), f"keep one of {choices} and remove the others")
+
+
+def _pattern(doc: YamlDocument, path: PathKey, subject: str, label: str, schema: dict, value: str) -> Diagnostic:
+    fmt = schema.get("x-format")
+    where = doc.position(path)
+    try:
+        if fmt == "identifier":
+            problems = identifier_problems(value)
+            if problems:
+                raise problems[0]
+        elif fmt == "dtype":
+            parse_dtype(value)
+        elif fmt == "duration":
+            parse_duration(value)
+        elif fmt == "feature_ref":
+            raise ValueProblem(Code.INVALID_VALUE, f"invalid feature reference '{value}'",
+                               "write 'view:feature' or 'view:*'")
+    except ValueProblem as problem:
+        return Diagnostic(problem.code, f"{subject}{problem.message}", where, problem.hint)
+    return Diagnostic(Code.INVALID_VALUE, f"{subject}{label} '{value}' is not valid", where,
+                      schema.get("description"))
+
+
+def _errors_of_matching_branch(error: Any) -> list[Any] | None:
+    """For a oneOf whose instance has the type of exactly one branch, that branch's errors."""
+    by_branch: dict[int, list[Any]] = {}
+    for sub in error.context or ():
+        by_branch.setdefault(sub.schema_path[0], []).append(sub)
+    candidates = [errors for errors in by_branch.values()
+                  if not any(e.validator == "type" and not e.relative_path for e in errors)]
+    if len(candidates) == 1:
+        return candidates[0]
+    return None
+
+
+def _subject(doc: YamlDocument, path: PathKey) -> str:
+    data = doc.data
+    if len(path) >= 2 and path[0] in LIST_LABELS and isinstance(path[1], int) and isinstance(data, dict):
+        items = data.get(path[0])
+        item = items[path[1]] if isinstance(items, list) and path[1] < len(items) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        kind = LIST_LABELS[path[0]]
+        return f"{kind} '{name}': " if isinstance(name, str) else f"{kind} #{path[1] + 1}: "
+    if len(path) >= 2 and path[0] == "targets":
+        return f"target '{path[1]}': "
+    return ""
+
+
+def _field_label(path: PathKey) -> str:
+    start = 2 if (len(path) >= 2 and (path[0] in LIST_LABELS or path[0] == "targets")) else 0
+    parts: list[str] = []
+    for part in path[start:]:
+        if isinstance(part, int):
+            parts.append(f"[{part}]") if parts else parts.append(f"item {part + 1}")
+        else:
+            parts.append(("." if parts else "") + part)
+    return f"'{''.join(parts)}'" if parts else "this entry"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, (int, float)):
+        return f"{value} (a number)"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f"'{shown}' (a string)"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _shape_hint(schema: dict) -> str:
+    keys = ", ".join(schema.get("properties", {}))
+    return f"top-level keys: {keys}"
+
+
+def _quote_list(names: list[str], conjunction: str) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} {conjunction} {quoted[-1]}"
