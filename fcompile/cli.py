@@ -92,6 +92,7 @@ def validate(
     = OutputFormat.text,
 ) -> None:
     """Check every spec file; print all problems at once (exit code 1 if any is an error)."""
+    from fcompile.graph import KINDS
     from fcompile.parser import parse_project
 
     result = parse_project(project_dir, target)
@@ -104,7 +105,7 @@ def validate(
     if result.graph is None:
         raise typer.Exit(1)
     graph = result.graph
-    counts = ", ".join(f"{len(nodes)} {kind.replace('_', ' ')}{'s' if len(nodes) != 1 else ''}"
+    counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
                        for kind, nodes in graph.by_kind())
     _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): {counts}")
 

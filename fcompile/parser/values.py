@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import re
 
 from fcompile.diagnostics import Code
@@ -32,6 +33,7 @@ _DTYPE_ALIASES = {
 _ARRAY_RE = re.compile(r"^array\s*<\s*(.*?)\s*>$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_dtype(text: str) -> DType:
     raw = text.strip()
     match = _ARRAY_RE.match(raw)
@@ -69,15 +71,16 @@ def parse_duration(text: str) -> dt.timedelta:
                        "write a number and a unit (45s, 15m, 2h, 1d, 1w) or ISO 8601 (PT2H, P1D)")
 
 
-def identifier_problems(name: str) -> list[ValueProblem]:
+@functools.lru_cache(maxsize=4096)
+def identifier_problems(name: str) -> tuple[ValueProblem, ...]:
     """Why `name` is not a safe SQL identifier on every target (empty when it is)."""
     if not IDENTIFIER_RE.match(name):
         fixed = re.sub(r"[^A-Za-z0-9_]", "_", name)
         if not fixed or fixed[0].isdigit():
             fixed = "_" + fixed
-        return [ValueProblem(
+        return (ValueProblem(
             Code.BAD_IDENTIFIER, f"'{name}' is not a valid name",
-            f"names use letters, digits and underscores and do not start with a digit, e.g. '{fixed}'")]
+            f"names use letters, digits and underscores and do not start with a digit, e.g. '{fixed}'"),)
     problems = []
     if "__" in name:
         problems.append(ValueProblem(
@@ -88,4 +91,4 @@ def identifier_problems(name: str) -> list[ValueProblem]:
         problems.append(ValueProblem(
             Code.RESERVED_WORD, f"'{name}' is a reserved word in {', '.join(reserving)}",
             f"choose another name, e.g. '{name}_value' or '{name}_id'"))
-    return problems
+    return tuple(problems)
