@@ -62,7 +62,8 @@ def load_yaml(path: str, text: str) -> tuple[YamlDocument | None, list[Diagnosti
         mark = exc.problem_mark or exc.context_mark
         where = Position(path, mark.line + 1, mark.column + 1) if mark else Position(path)
         problem = exc.problem or exc.context or "invalid YAML"
-        hint = ("YAML indents with spaces, never tabs" if "\t" in problem or "tab" in problem
+        at_tab = mark is not None and text[mark.index:mark.index + 1] == "\t"
+        hint = ("YAML indents with spaces, never tabs" if at_tab or "tab" in problem
                 else "check the indentation and quoting near this position")
         return None, [Diagnostic(Code.YAML_SYNTAX, f"invalid YAML: {problem}", where, hint)]
     except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
@@ -185,7 +186,7 @@ class _Builder:
     def _scalar(self, event: ev.ScalarEvent, at: LineCol) -> Any:
         text = event.value
         tag = event.tag
-        if tag in (None, "!") and event.style is None and event.implicit[0]:
+        if tag in (None, "!") and not event.style and event.implicit[0]:  # plain: '' from libyaml
             for candidate, regexp in _IMPLICIT.get(text[:1], ()):
                 if regexp.match(text):
                     tag = candidate

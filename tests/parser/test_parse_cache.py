@@ -1,0 +1,58 @@
+from pathlib import Path
+
+import pytest
+
+from fcompile.parser import parse_project
+from fcompile.parser import cache as cache_module
+
+PROJECT = "name: p\ntargets:\n  dev: {offline: {type: duckdb}, online: {type: sqlite}}\n"
+SPEC = """\
+entities:
+  - {name: driver, join_keys: [{name: driver_id, dtype: int64}]}
+sources:
+  - {name: stats, table: raw.stats, timestamp_field: ts}
+feature_views:
+  - {name: v, entities: [driver], source: stats, features: [{name: f, dtype: float64}]}
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setattr(cache_module, "_KEY", [])
+    root = tmp_path / "proj"
+    (root / "features").mkdir(parents=True)
+    (root / "fcompile_project.yml").write_text(PROJECT)
+    (root / "features" / "a.yml").write_text(SPEC)
+    return root
+
+
+def test_unchanged_files_come_from_the_cache_and_edits_are_seen(project, monkeypatch):
+    first = parse_project(project)
+    assert (project / ".fcompile" / "parse-cache.bin").exists()
+    calls = []
+    real = cache_module.ParseCache.put
+    monkeypatch.setattr(cache_module.ParseCache, "put", lambda self, f, p: (calls.append(f), real(self, f, p)))
+    second = parse_project(project)
+    assert calls == [] and second.graph == first.graph
+    (project / "features" / "a.yml").write_text(SPEC.replace("float64", "int64"))
+    third = parse_project(project)
+    assert len(calls) == 1 and str(third.graph.feature_views[0].features[0].dtype) == "int64"
+
+
+def test_a_cache_signed_by_someone_else_is_ignored(project, monkeypatch):
+    parse_project(project)
+    blob = (project / ".fcompile" / "parse-cache.bin").read_bytes()
+    (project / ".fcompile" / "parse-cache.bin").write_bytes(blob[:10] + bytes([blob[10] ^ 1]) + blob[11:])
+    calls = []
+    real = cache_module.ParseCache.put
+    monkeypatch.setattr(cache_module.ParseCache, "put", lambda self, f, p: (calls.append(f), real(self, f, p)))
+    assert parse_project(project).graph is not None
+    assert calls  # the tampered cache was not trusted: the file was parsed again
+
+
+def test_cached_diagnostics_are_reported_again(project):
+    (project / "features" / "a.yml").write_text(SPEC.replace("timestamp_field", "timestamp_feild"))
+    first = parse_project(project).diagnostics
+    second = parse_project(project).diagnostics
+    assert first == second and first

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+from fcompile.diagnostics import Code
+from fcompile.parser import parse_project
+
+PROJECT = """\
+name: shop
+default_target: dev
+targets:
+  dev:
+    offline: {type: duckdb, path: "{{ env_var('DATA_DIR', '/tmp') }}/offline.duckdb"}
+    online: {type: sqlite, path: online.db}
+  prod:
+    offline: {type: snowflake, account: "{{ env_var('SF_ACCOUNT') }}", database: ML}
+    online: {type: redis, url: "{{ env_var('REDIS_URL', 'redis://127.0.0.1:6379/0') }}"}
+"""
+
+
+def write(root: Path, text: str = PROJECT) -> Path:
+    (root / "fcompile_project.yml").write_text(text)
+    return root
+
+
+def test_default_target_renders_env_vars_with_defaults(tmp_path):
+    result = parse_project(write(tmp_path), environ={})
+    target = result.graph.project.target
+    assert target.name == "dev"
+    assert dict(target.offline) == {"type": "duckdb", "path": "/tmp/offline.duckdb"}
+    assert result.graph.project.target_names == ("dev", "prod")
+
+
+def test_only_the_selected_target_needs_its_secrets(tmp_path):
+    write(tmp_path)
+    assert parse_project(tmp_path, environ={}).graph is not None
+    result = parse_project(tmp_path, target="prod", environ={})
+    assert result.graph is None
+    [d] = result.diagnostics
+    assert (d.code, d.position.line, d.message) == (Code.ENV_VAR_UNSET, 8, "environment variable 'SF_ACCOUNT' is not set")
+    ok = parse_project(tmp_path, target="prod", environ={"SF_ACCOUNT": "acme-1"})
+    assert dict(ok.graph.project.target.offline)["account"] == "acme-1"
+
+
+def test_unknown_target_suggests_the_closest(tmp_path):
+    result = parse_project(write(tmp_path), target="prd", environ={})
+    [d] = result.diagnostics
+    assert d.code is Code.UNKNOWN_TARGET and d.hint == "did you mean 'prod'?"
+
+
+def test_templates_cannot_reach_python(tmp_path):
+    text = PROJECT.replace("path: online.db", "path: \"{{ ''.__class__.__mro__ }}\"")
+    result = parse_project(write(tmp_path, text), environ={})
+    assert [d.code for d in result.diagnostics] == [Code.BAD_TEMPLATE]
+
+
+def test_missing_project_file(tmp_path):
+    [d] = parse_project(tmp_path).diagnostics
+    assert d.code is Code.PROJECT_FILE_MISSING and "fcompile init" in d.hint
