@@ -30,14 +30,16 @@ class ParseResult:
 
 
 def discover_spec_files(root: Path) -> list[Path]:
-    """Every *.yml/*.yaml below root except the project file, `target/` and hidden folders."""
+    """Every *.yml/*.yaml below root except project files, `target/`, hidden folders and folders
+    holding a project of their own."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and d not in SKIPPED_DIRS
+            and not any(os.path.isfile(os.path.join(dirpath, d, n)) for n in PROJECT_FILE_NAMES))
         for name in filenames:
-            if name.endswith(SPEC_SUFFIXES) and not name.startswith("."):
-                if dirpath == str(root) and name in PROJECT_FILE_NAMES:
-                    continue
+            if name.endswith(SPEC_SUFFIXES) and not name.startswith(".") and name not in PROJECT_FILE_NAMES:
                 found.append(Path(dirpath) / name)
     return sorted(found)
 

@@ -72,8 +72,16 @@ def check_structure(doc: YamlDocument, kind: SchemaKind) -> tuple[list[Diagnosti
     invalid: set[PathKey] = set()
     for error in _validator(kind).iter_errors(doc.data):
         out.extend(_convert(doc, error))
-        invalid.add(tuple(error.absolute_path)[:2])
+        if not _rechecked_by_resolver(error):
+            invalid.add(tuple(error.absolute_path)[:2])
     return out, invalid
+
+
+def _rechecked_by_resolver(error: Any) -> bool:
+    """A malformed dtype or duration does not hide the rest of its item: the resolver parses those
+    values itself (reporting the same diagnostic), so references in the item still get checked."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    return error.validator == "pattern" and schema.get("x-format") in ("dtype", "duration")
 
 
 def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
