@@ -58,7 +58,6 @@ class Code(str, enum.Enum):
     SOURCE_FILE_NOT_FOUND = "FC062"
     # services and datasets
     FEATURE_NAME_COLLISION = "FC070"
-    SERVICE_AND_FEATURES = "FC071"
     # project file and targets
     ENV_VAR_UNSET = "FC080"
     BAD_TEMPLATE = "FC081"
