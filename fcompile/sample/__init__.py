@@ -26,13 +26,14 @@ _EXCLUDED_DIRS = frozenset({"data", "target", ".fcompile", "__pycache__"})
 class InitResult:
     """What `init_project` wrote: where, which spec files, and how many rows per generated data file."""
 
-    project_dir: Path
+    destination: Path
     spec_files: tuple[PurePosixPath, ...]
-    rows_per_file: Mapping[str, int]
+    rows: Mapping[str, int]
+    """Rows per data file name, e.g. {"orders.parquet": 5000}."""
 
     @property
     def total_rows(self) -> int:
-        return sum(self.rows_per_file.values())
+        return sum(self.rows.values())
 
 
 def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42) -> InitResult:
@@ -50,7 +51,7 @@ def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42) -> InitResul
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
     rows = generate_sample_data(dest, scale=scale, seed=seed)
-    return InitResult(project_dir=dest, spec_files=spec_files, rows_per_file=MappingProxyType(dict(rows)))
+    return InitResult(destination=dest, spec_files=spec_files, rows=MappingProxyType(dict(rows)))
 
 
 def sample_spec_files() -> list[PurePosixPath]:
@@ -76,8 +77,5 @@ def _ensure_empty_directory(dest: Path) -> None:
         if not dest.is_dir():
             raise FileExistsError(f"cannot create the sample project at {dest}: it exists and is not a directory")
         if any(dest.iterdir()):
-            raise FileExistsError(
-                f"cannot create the sample project in {dest}: the directory is not empty; "
-                "choose a new or empty directory"
-            )
+            raise FileExistsError(f"cannot create the sample project in {dest}: the directory is not empty")
     dest.mkdir(parents=True, exist_ok=True)
