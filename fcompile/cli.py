@@ -130,7 +130,7 @@ def list_nodes(
 
     table = Table(show_edge=False, header_style="bold")
     for column in ("kind", "name", "details", "defined at"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     root = graph.project.root
     for row in rows:
         loc = row["location"]
@@ -169,7 +169,10 @@ def schema(
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # piped or captured: rich's 80 columns would fold every table row
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=200)
+    return console
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:

@@ -63,6 +63,9 @@ class Code(str, enum.Enum):
     BAD_TEMPLATE = "FC081"
     # command line
     BAD_ARGUMENT = "FC090"
+    # compilation
+    UNSUPPORTED_BY_DIALECT = "FC100"
+    INVALID_QUERY = "FC101"
 
 
 @dataclass(frozen=True, order=True)

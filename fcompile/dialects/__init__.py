@@ -1,1 +1,42 @@
-"""dialects"""
+"""Dialects stage: plans in, SQL text out, one module per target warehouse."""
+
+from __future__ import annotations
+
+from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.duckdb import DuckDBDialect
+from fcompile.dialects.postgres import PostgresDialect
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
+
+DIALECTS: dict[str, type[SqlDialect]] = {
+    cls.name: cls for cls in (DuckDBDialect, PostgresDialect)
+}
+
+
+def get_dialect(name: str) -> SqlDialect:
+    try:
+        return DIALECTS[name]()
+    except KeyError:
+        hint = did_you_mean(name, DIALECTS) or f"dialects: {', '.join(sorted(DIALECTS))}"
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"unknown dialect '{name}'", None, hint)]) from None
+
+
+def compile_select(plan, dialect: SqlDialect):
+    """The sqlglot tree of a point-in-time join or latest-values plan."""
+    from fcompile.dialects.lowering import lower_latest_values, lower_point_in_time_join
+    from fcompile.planner.plans import LatestValues, PointInTimeJoin
+
+    if isinstance(plan, PointInTimeJoin):
+        return lower_point_in_time_join(dialect, plan)
+    if isinstance(plan, LatestValues):
+        return lower_latest_values(dialect, plan)
+    raise TypeError(f"not a query plan: {type(plan).__name__}")
+
+
+def compile_sql(plan, dialect: SqlDialect | str, pretty: bool = True) -> str:
+    """SQL text for a plan: PointInTimeJoin, LatestValues or BuildDataset."""
+    from fcompile.dialects.datasets import lower_build_dataset
+    from fcompile.planner.plans import BuildDataset
+
+    dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
+    tree = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else compile_select(plan, dialect)
+    return dialect.generate(tree, pretty=pretty)

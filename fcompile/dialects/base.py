@@ -1,0 +1,91 @@
+"""What a SQL dialect is to fcompile: capability flags plus the few spellings sqlglot gets wrong.
+
+A dialect module subclasses `SqlDialect`, sets the flags that are true for its warehouse and overrides
+a lowering only where the generic tree does not transpile faithfully (DESIGN.md §4). Everything else is
+shared: the point-in-time and materialization lowerings read the flags, never the dialect's name.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sqlglot import exp, parse
+from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.qualify_columns import quote_identifiers
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.planner.plans import Relation
+
+
+class SqlDialect:
+    name: ClassVar[str]
+    sqlglot_name: ClassVar[str]
+    # A LEFT ASOF join that keeps spine rows without a match: DuckDB's `ASOF LEFT JOIN`.
+    SUPPORTS_ASOF_LEFT_JOIN: ClassVar[bool] = False
+    # Snowflake's `ASOF JOIN ... MATCH_CONDITION (...)`, which keeps unmatched left rows.
+    SUPPORTS_ASOF_MATCH_CONDITION: ClassVar[bool] = False
+    SUPPORTS_QUALIFY: ClassVar[bool] = False
+    # `SELECT * EXCLUDE (...)` (DuckDB, Snowflake) or `* EXCEPT (...)` (BigQuery); None if neither.
+    STAR_EXCEPT: ClassVar[bool] = False
+    # Reads Parquet/CSV paths directly in a FROM clause.
+    READS_FILES: ClassVar[bool] = False
+    # A compile-only dialect: fcompile emits its SQL but cannot run it.
+    RUNNABLE: ClassVar[bool] = True
+
+    # -- lowerings a dialect may override --------------------------------------------------------
+
+    def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
+        """`timestamp - ttl`, built as a timestamp node, never as `INTERVAL (col) SECOND` text."""
+        return exp.TimestampSub(this=timestamp, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
+
+    def file_relation(self, relation: Relation) -> exp.Expression:
+        raise self.unsupported(f"reading files ('{relation.locator}') in a query",
+                               "use a table or query source for this target")
+
+    def copy_to_file(self, query: exp.Expression, path: str) -> exp.Expression:
+        raise self.unsupported(f"writing query results to a file ('{path}')", "write to a table instead")
+
+    # -- shared machinery ------------------------------------------------------------------------
+
+    def unsupported(self, what: str, hint: str, position: Position | None = None) -> DiagnosticError:
+        return DiagnosticError([Diagnostic(Code.UNSUPPORTED_BY_DIALECT,
+                                           f"dialect '{self.name}' does not support {what}", position, hint)])
+
+    def parse_query(self, text: str, position: Position | None = None) -> exp.Query:
+        """A user query (source or spine), parsed in this dialect so it can be embedded as a tree."""
+        try:
+            statements = [s for s in parse(text, read=self.sqlglot_name) if s is not None]
+        except SqlglotError as exc:
+            raise DiagnosticError([Diagnostic(Code.INVALID_QUERY, f"query does not parse as {self.name} SQL: "
+                                              f"{str(exc).splitlines()[0]}", position,
+                                              "fix the query, or use a table source")]) from None
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            raise DiagnosticError([Diagnostic(Code.INVALID_QUERY, "a query source must be one SELECT statement",
+                                              position, "remove extra statements and trailing DDL")])
+        return statements[0]
+
+    def relation(self, relation: Relation, alias: str, position: Position | None = None) -> exp.Expression:
+        if relation.kind == "path":
+            source: exp.Expression = self.file_relation(relation)
+        elif relation.kind == "query":
+            source = self.parse_query(relation.locator, position).subquery()
+        else:
+            source = exp.to_table(relation.locator, dialect=self.sqlglot_name)
+        if isinstance(source, exp.Subquery):
+            return source.as_(alias)
+        if not isinstance(source, exp.Table):  # a table function such as read_parquet(...)
+            return exp.Table(this=source, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+        return exp.alias_(source, alias, table=True)
+
+    def finish(self, expression: exp.Expression) -> exp.Expression:
+        """Normalize identifiers to the warehouse's case rules, then quote them all."""
+        normalized = normalize_identifiers(expression, dialect=self.sqlglot_name)
+        return quote_identifiers(normalized, dialect=self.sqlglot_name)
+
+    def generate(self, expression: exp.Expression, pretty: bool = True) -> str:
+        """SQL text, refusing anything sqlglot cannot express in this dialect; re-parsed as a check."""
+        text = self.finish(expression.copy()).sql(
+            dialect=self.sqlglot_name, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+        parse(text, read=self.sqlglot_name)
+        return text

@@ -1,0 +1,26 @@
+"""DuckDB, the embedded default: native ASOF LEFT JOIN, QUALIFY, `* EXCLUDE`, and direct file reads."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+from fcompile.planner.plans import Relation
+
+
+class DuckDBDialect(SqlDialect):
+    name = "duckdb"
+    sqlglot_name = "duckdb"
+    SUPPORTS_ASOF_LEFT_JOIN = True
+    SUPPORTS_QUALIFY = True
+    STAR_EXCEPT = True
+    READS_FILES = True
+
+    def file_relation(self, relation: Relation) -> exp.Expression:
+        reader = "read_csv_auto" if relation.file_format == "csv" else "read_parquet"
+        return exp.Anonymous(this=reader, expressions=[exp.Literal.string(relation.locator)])
+
+    def copy_to_file(self, query: exp.Expression, path: str) -> exp.Expression:
+        return exp.Copy(this=exp.Subquery(this=query), kind=False, credentials=exp.Credentials(),
+                        files=[exp.Literal.string(path)],
+                        params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("PARQUET"))])

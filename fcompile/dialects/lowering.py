@@ -1,0 +1,248 @@
+"""Lower plans to sqlglot trees: the point-in-time join (three strategies) and latest values.
+
+The trees are dialect-neutral except where a `SqlDialect` flag or override says otherwise: native ASOF
+joins, QUALIFY, `* EXCLUDE`, file reads and ttl arithmetic. Every strategy implements DESIGN.md §3:
+candidates have equal keys and `ts - ttl <= event_ts <= ts`; the newest event wins, ties go to the
+newest created time, and rows equal in both go to the greatest feature values (a deterministic rule
+the tests' reference implementation shares). NULL keys never match.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+from fcompile.planner.plans import (
+    CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, JoinStrategy, LatestValues,
+    PointInTimeJoin, ViewJoin,
+)
+
+SPINE = "spine"
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table)
+
+
+def _all_not_null(columns: list[exp.Expression]) -> exp.Expression:
+    return exp.and_(*[exp.Not(this=exp.Is(this=c, expression=exp.Null())) for c in columns])
+
+
+def _keys_equal(view: ViewJoin, left: str, right: str) -> exp.Expression:
+    """Typed equality, key by key (never a concatenated string key)."""
+    return exp.and_(*[exp.EQ(this=col(k.name, left), expression=col(k.name, right)) for k in view.keys])
+
+
+def _tie_break(features, table: str | None) -> list[exp.Ordered]:
+    """Full ties (same event and created time) go to the greatest feature values, in declaration order.
+    Arrays cannot be ordered on every warehouse, so they do not take part."""
+    return [exp.Ordered(this=col(f.output_name, table), desc=True, nulls_first=False)
+            for f in features if not f.dtype.is_array]
+
+
+def _newest_first(view_or_plan, table: str | None, features) -> list[exp.Ordered]:
+    order = [exp.Ordered(this=col(EVENT_TS, table), desc=True, nulls_first=False)]
+    if view_or_plan.created_timestamp:
+        order.append(exp.Ordered(this=col(CREATED_TS, table), desc=True, nulls_first=False))
+    return order + _tie_break(features, table)
+
+
+def keep_first(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.Expression],
+               order_by: list[exp.Ordered], columns: list[str]) -> exp.Select:
+    """Keep the first row per partition: QUALIFY where the dialect has it, else a ranked subquery
+    whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses duplicates)."""
+    window = exp.Window(this=exp.RowNumber(), partition_by=partition_by, order=exp.Order(expressions=order_by))
+    if dialect.SUPPORTS_QUALIFY:
+        return select.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+    ranked = select.select(exp.alias_(window, RANK))
+    return (exp.select(*[col(c, "ranked") for c in columns])
+            .from_(ranked.subquery("ranked"))
+            .where(exp.EQ(this=col(RANK, "ranked"), expression=exp.Literal.number(1))))
+
+
+def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, list[str]]:
+    """The view's columns under fcompile's names; rows with a NULL key or event time are dropped
+    (they can never match a spine row)."""
+    projections = [exp.alias_(col(k.source_column, alias), k.name) for k in view.keys]
+    projections.append(exp.alias_(col(view.event_timestamp, alias), EVENT_TS))
+    names = [k.name for k in view.keys] + [EVENT_TS]
+    if view.created_timestamp:
+        projections.append(exp.alias_(col(view.created_timestamp, alias), CREATED_TS))
+        names.append(CREATED_TS)
+    for feature in view.features:
+        projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
+        names.append(feature.output_name)
+    select = (exp.select(*projections)
+              .from_(dialect.relation(view.relation, alias, view.location))
+              .where(_all_not_null([col(k.source_column, alias) for k in view.keys]
+                                   + [col(view.event_timestamp, alias)])))
+    return select, names
+
+
+def _dedup_per_event(dialect: SqlDialect, view: ViewJoin, src: str, columns: list[str]) -> exp.Select:
+    """One row per (keys, event time): the newest created, then the greatest features."""
+    order = []
+    if view.created_timestamp:
+        order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
+    order += _tie_break(view.features, None)
+    partition = [col(k.name) for k in view.keys] + [col(EVENT_TS)]
+    select = exp.select(*[col(c) for c in columns]).from_(src)
+    if not order:  # nothing can tell two rows apart: any one is the same row
+        order = [exp.Ordered(this=col(EVENT_TS))]
+    return keep_first(dialect, select, partition, order, columns)
+
+
+def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, spine_ts: str, columns: list[str]) -> exp.Select:
+    condition = exp.and_(
+        _keys_equal(view, "s", "f"),
+        exp.LTE(this=col(EVENT_TS, "f"), expression=col(spine_ts, "s")),
+    )
+    if view.ttl_seconds is not None:
+        condition = exp.and_(condition, exp.GTE(
+            this=col(EVENT_TS, "f"), expression=dialect.ttl_lower_bound(col(spine_ts, "s"), view.ttl_seconds)))
+    outputs = [f.output_name for f in view.features]
+    select = (exp.select(exp.alias_(col(ROW_ID, "s"), ROW_ID), *[exp.alias_(col(o, "f"), o) for o in outputs])
+              .from_(exp.alias_(exp.to_table(SPINE), "s", table=True))
+              .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition))
+    order = _newest_first(view, "f", view.features)
+    return keep_first(dialect, select, [col(ROW_ID, "s")], order, [ROW_ID] + outputs)
+
+
+def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, name: str,
+                 ctes: list[tuple[str, exp.Expression]]) -> exp.Select:
+    """Union spine rows and feature rows per key, ordered by time with feature rows first at equal
+    times (the bound is inclusive), and carry the newest feature row forward with a running MAX of
+    its per-key sequence number: no ASOF join and no IGNORE NULLS needed, so it runs everywhere."""
+    keys = [k.name for k in view.keys]
+    spine_part = (exp.select(col(ROW_ID), *[col(k) for k in keys],
+                             exp.alias_(col(spine_ts), EVENT_TS),
+                             exp.alias_(exp.Literal.number(1), IS_SPINE),
+                             exp.alias_(exp.cast(exp.Null(), "BIGINT"), FEATURE_ROW_ID))
+                  .from_(SPINE).where(_all_not_null([col(k) for k in keys] + [col(spine_ts)])))
+    feature_part = (exp.select(exp.alias_(exp.cast(exp.Null(), "BIGINT"), ROW_ID), *[col(k) for k in keys],
+                               col(EVENT_TS), exp.alias_(exp.Literal.number(0), IS_SPINE), col(FEATURE_ROW_ID))
+                    .from_(rows))
+    union = f"{name}_timeline"
+    ctes.append((union, exp.union(spine_part, feature_part, distinct=False)))
+    running = exp.Window(
+        this=exp.Max(this=col(FEATURE_ROW_ID)),
+        partition_by=[col(k) for k in keys],
+        order=exp.Order(expressions=[exp.Ordered(this=col(EVENT_TS)), exp.Ordered(this=col(IS_SPINE))]),
+        spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
+    )
+    carried = f"{name}_carried"
+    ctes.append((carried, exp.select(col(ROW_ID), *[col(k) for k in keys], exp.alias_(col(EVENT_TS), SPINE_TS),
+                                     col(IS_SPINE), exp.alias_(running, FEATURE_ROW_ID)).from_(union)))
+    condition = exp.and_(_keys_equal(view, "c", "r"),
+                         exp.EQ(this=col(FEATURE_ROW_ID, "c"), expression=col(FEATURE_ROW_ID, "r")))
+    where: exp.Expression = exp.EQ(this=col(IS_SPINE, "c"), expression=exp.Literal.number(1))
+    if view.ttl_seconds is not None:
+        where = exp.and_(where, exp.GTE(this=col(EVENT_TS, "r"),
+                                        expression=dialect.ttl_lower_bound(col(SPINE_TS, "c"), view.ttl_seconds)))
+    return (exp.select(exp.alias_(col(ROW_ID, "c"), ROW_ID),
+                       *[exp.alias_(col(f.output_name, "r"), f.output_name) for f in view.features])
+            .from_(exp.alias_(exp.to_table(carried), "c", table=True))
+            .join(exp.alias_(exp.to_table(rows), "r", table=True), on=condition)
+            .where(where))
+
+
+def _numbered(view: ViewJoin, dedup: str, columns: list[str]) -> exp.Select:
+    number = exp.Window(this=exp.RowNumber(), partition_by=[col(k.name) for k in view.keys],
+                        order=exp.Order(expressions=[exp.Ordered(this=col(EVENT_TS))]))
+    return exp.select(*[col(c) for c in columns], exp.alias_(number, FEATURE_ROW_ID)).from_(dedup)
+
+
+def effective_strategy(dialect: SqlDialect, view: ViewJoin) -> JoinStrategy:
+    """ASOF is lowered to the window plan where the dialect has no usable ASOF join."""
+    if view.strategy is JoinStrategy.ASOF and not (dialect.SUPPORTS_ASOF_LEFT_JOIN
+                                                   or dialect.SUPPORTS_ASOF_MATCH_CONDITION):
+        return JoinStrategy.WINDOW
+    return view.strategy
+
+
+def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.Select:
+    spine = plan.spine
+    spine_ts = spine.timestamp_column
+    ctes: list[tuple[str, exp.Expression]] = []
+    spine_relation = dialect.relation(spine.relation, "spine_source", plan.location)
+    if spine.row_id_column:
+        spine_select = exp.select("*", exp.alias_(col(spine.row_id_column), ROW_ID)).from_(spine_relation)
+    else:
+        row_number = exp.Window(this=exp.RowNumber())
+        spine_select = exp.select(exp.Star(), exp.alias_(row_number, ROW_ID)).from_(spine_relation)
+    ctes.append((SPINE, spine_select))
+
+    final = exp.select().from_(exp.alias_(exp.to_table(SPINE), "s", table=True))
+    if spine.columns is not None:
+        final = final.select(*[exp.alias_(col(c, "s"), c) for c in spine.columns if c != spine.row_id_column])
+    elif dialect.STAR_EXCEPT:
+        excluded = [col(ROW_ID)] + ([col(spine.row_id_column)] if spine.row_id_column else [])
+        final = final.select(exp.Column(this=exp.Star(except_=excluded), table=exp.to_identifier("s")))
+    else:
+        raise dialect.unsupported("a spine whose columns are unknown at compile time",
+                                  "the runner passes the spine's columns; for build output, declare the spine "
+                                  "as a file or use a dialect with SELECT * EXCLUDE", plan.location)
+
+    value_of: dict[tuple[int, str], exp.Expression] = {}
+    for index, view in enumerate(plan.joins):
+        name = f"fv{index}_{view.view}"
+        src = f"{name}_source"
+        source, columns = source_select(dialect, view, "src")
+        ctes.append((src, source))
+        strategy = effective_strategy(dialect, view)
+        alias = f"f{index}"
+        if strategy is JoinStrategy.RANGE:
+            ctes.append((name, _range_join(dialect, view, src, spine_ts, columns)))
+        elif strategy is JoinStrategy.WINDOW:
+            dedup = f"{name}_latest_per_event"
+            ctes.append((dedup, _dedup_per_event(dialect, view, src, columns)))
+            rows = f"{name}_rows"
+            ctes.append((rows, _numbered(view, dedup, columns)))
+            ctes.append((name, _window_join(dialect, view, rows, spine_ts, name, ctes)))
+        if strategy in (JoinStrategy.RANGE, JoinStrategy.WINDOW):
+            final = final.join(exp.alias_(exp.to_table(name), alias, table=True),
+                               on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "s")), join_type="left")
+            for feature in view.features:
+                value_of[(index, feature.output_name)] = col(feature.output_name, alias)
+            continue
+        # native ASOF: join the de-duplicated rows straight onto the spine
+        ctes.append((name, _dedup_per_event(dialect, view, src, columns)))
+        final = _asof_join(dialect, final, view, name, alias, spine_ts)
+        in_ttl = None
+        if view.ttl_seconds is not None:
+            in_ttl = exp.GTE(this=col(EVENT_TS, alias),
+                             expression=dialect.ttl_lower_bound(col(spine_ts, "s"), view.ttl_seconds))
+        for feature in view.features:
+            value = col(feature.output_name, alias)
+            value_of[(index, feature.output_name)] = (exp.Case(ifs=[exp.If(this=in_ttl, true=value)])
+                                                      if in_ttl is not None else value)
+
+    final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order])
+    final = final.order_by(col(ROW_ID, "s"))
+    for cte_name, cte in ctes:
+        final = final.with_(cte_name, as_=cte)
+    return final
+
+
+def _asof_join(dialect: SqlDialect, final: exp.Select, view: ViewJoin, name: str, alias: str,
+               spine_ts: str) -> exp.Select:
+    keys = _keys_equal(view, "s", alias)
+    newest_before = exp.GTE(this=col(spine_ts, "s"), expression=col(EVENT_TS, alias))
+    table = exp.alias_(exp.to_table(name), alias, table=True)
+    if dialect.SUPPORTS_ASOF_LEFT_JOIN:
+        join = exp.Join(this=table, on=exp.and_(keys, newest_before), side="LEFT", method="ASOF")
+    else:
+        join = exp.Join(this=table, on=keys, method="ASOF", match_condition=newest_before)
+    return final.join(join)
+
+
+def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
+    source, columns = source_select(dialect, plan, "src")
+    window = exp.and_(
+        exp.GTE(this=col(plan.event_timestamp, "src"), expression=exp.Placeholder(this=plan.start_parameter)),
+        exp.LTE(this=col(plan.event_timestamp, "src"), expression=exp.Placeholder(this=plan.end_parameter)),
+    )
+    source = source.where(window)
+    select = exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window"))
+    order = _newest_first(plan, None, plan.features)
+    return keep_first(dialect, select, [col(k.name) for k in plan.keys], order, columns)

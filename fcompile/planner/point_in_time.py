@@ -1,0 +1,129 @@
+"""Plan point-in-time joins (training sets), materialization reads and dataset builds."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
+from fcompile.planner.plans import (
+    RANGE_JOIN_MAX_TTL_SECONDS, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn, LatestValues,
+    PointInTimeJoin, Relation, SpinePlan, ViewJoin,
+)
+
+
+def source_relation(graph: FeatureGraph, source: Source) -> Relation:
+    if source.kind == "path":
+        path = source.locator if os.path.isabs(source.locator) else os.path.join(graph.project.root, source.locator)
+        return Relation("path", path)
+    return Relation(source.kind, source.locator)
+
+
+def choose_strategy(view: FeatureView) -> JoinStrategy:
+    """From the view's facts, not the dialect: a short ttl bounds the candidates, so a range join
+    touches few rows; a long or unbounded look-back wants the newest-row plans."""
+    if view.ttl is not None and view.ttl.total_seconds() <= RANGE_JOIN_MAX_TTL_SECONDS:
+        return JoinStrategy.RANGE
+    return JoinStrategy.ASOF
+
+
+def plan_point_in_time_join(
+    graph: FeatureGraph,
+    spine: SpinePlan,
+    projections: Sequence[Projection],
+    full_feature_names: bool = False,
+    strategy: JoinStrategy | Mapping[str, JoinStrategy] | None = None,
+    location: Position | None = None,
+) -> PointInTimeJoin:
+    """One view join per feature view (features of one view requested twice share the join)."""
+    joins: list[ViewJoin] = []
+    index_of_view: dict[str, int] = {}
+    pending: dict[str, list[FeatureColumn]] = {}
+    output_order: list[tuple[int, str]] = []
+    owners: dict[str, str] = {}
+    problems: list[Diagnostic] = []
+    spine_columns = set(spine.columns or ())
+    for projection in projections:
+        view = graph.feature_view(projection.view)
+        if view.name not in index_of_view:
+            index_of_view[view.name] = len(index_of_view)
+            pending[view.name] = []
+        source = graph.source(view.source)
+        renamed = {fc_name: column for column, fc_name in source.field_mapping}
+        for feature_name, output in zip(projection.features, projection.output_names(full_feature_names)):
+            where = f"'{projection.prefix}:{feature_name}'"
+            if output in owners or output in spine_columns:
+                other = owners.get(output, "the spine")
+                problems.append(Diagnostic(
+                    Code.FEATURE_NAME_COLLISION, f"output column '{output}' of {where} collides with {other}",
+                    location, "use full_feature_names, or alias a view ({view: ..., features: [...], alias: ...})"))
+                continue
+            owners[output] = where
+            dtype = view.feature(feature_name).dtype  # type: ignore[union-attr]
+            pending[view.name].append(FeatureColumn(renamed.get(feature_name, feature_name), output, dtype))
+            output_order.append((index_of_view[view.name], output))
+    if problems:
+        raise DiagnosticError(problems)
+    for view_name in index_of_view:
+        view = graph.feature_view(view_name)
+        source = graph.source(view.source)
+        chosen = strategy.get(view_name) if isinstance(strategy, Mapping) else strategy
+        joins.append(ViewJoin(
+            view=view.name,
+            relation=source_relation(graph, source),
+            keys=_keys(graph, view, source),
+            event_timestamp=_source_column(source, source.timestamp_field),
+            created_timestamp=(_source_column(source, source.created_timestamp_field)
+                               if source.created_timestamp_field else None),
+            ttl_seconds=int(view.ttl.total_seconds()) if view.ttl is not None else None,
+            features=tuple(pending[view_name]),
+            strategy=chosen or choose_strategy(view),
+            location=view.location,
+        ))
+    return PointInTimeJoin(spine, tuple(joins), tuple(output_order), location)
+
+
+def plan_latest_values(graph: FeatureGraph, view: FeatureView) -> LatestValues:
+    source = graph.source(view.source)
+    renamed = {fc_name: column for column, fc_name in source.field_mapping}
+    return LatestValues(
+        view=view.name,
+        relation=source_relation(graph, source),
+        keys=_keys(graph, view, source),
+        event_timestamp=_source_column(source, source.timestamp_field),
+        created_timestamp=(_source_column(source, source.created_timestamp_field)
+                           if source.created_timestamp_field else None),
+        features=tuple(FeatureColumn(renamed.get(f.name, f.name), f.name, f.dtype) for f in view.features),
+        location=view.location,
+    )
+
+
+def dataset_spine(graph: FeatureGraph, dataset: Dataset, columns: tuple[str, ...] | None = None) -> SpinePlan:
+    spine = dataset.spine
+    if spine.kind == "source":
+        source = graph.source(spine.locator)
+        return SpinePlan(source_relation(graph, source), source.timestamp_field, columns)
+    relation = Relation(spine.kind, spine.locator)  # type: ignore[arg-type]
+    if spine.kind == "path" and not os.path.isabs(spine.locator):
+        relation = Relation("path", os.path.join(graph.project.root, spine.locator))
+    return SpinePlan(relation, spine.timestamp_field, columns)
+
+
+def plan_build_dataset(graph: FeatureGraph, dataset: Dataset, spine_columns: tuple[str, ...] | None = None,
+                       strategy: JoinStrategy | Mapping[str, JoinStrategy] | None = None) -> BuildDataset:
+    query = plan_point_in_time_join(graph, dataset_spine(graph, dataset, spine_columns), dataset.projections,
+                                    dataset.full_feature_names, strategy, dataset.location)
+    return BuildDataset(dataset.name, dataset.output, query, dataset.location)
+
+
+def _keys(graph: FeatureGraph, view: FeatureView, source: Source) -> tuple[KeyColumn, ...]:
+    return tuple(KeyColumn(k.name, _source_column(source, k.name), k.dtype) for k in graph.join_keys(view))
+
+
+def _source_column(source: Source, name: str) -> str:
+    """The column in the source's data that fcompile knows as `name` (field_mapping undone)."""
+    for column, mapped in source.field_mapping:
+        if mapped == name:
+            return column
+    return name
