@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 
-IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # use fullmatch: "$" would accept a final newline
 
 TARGET_DIALECTS = ("duckdb", "snowflake", "bigquery", "postgres", "spark", "redshift", "trino")
 

@@ -62,6 +62,9 @@ def load_yaml(path: str, text: str) -> tuple[YamlDocument | None, list[Diagnosti
         mark = exc.problem_mark or exc.context_mark
         where = Position(path, mark.line + 1, mark.column + 1) if mark else Position(path)
         problem = exc.problem or exc.context or "invalid YAML"
+        context = exc.context_mark
+        if exc.problem and exc.context and context is not None and mark is not None and context.line != mark.line:
+            problem += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
         at_tab = mark is not None and text[mark.index:mark.index + 1] == "\t"
         hint = ("YAML indents with spaces, never tabs" if at_tab or "tab" in problem
                 else "check the indentation and quoting near this position")

@@ -303,7 +303,7 @@ class Resolver:
                     continue
                 if full_feature_names is None and not full and all(p.alias for p in owning):
                     continue
-                views = " and ".join(f"'{p.prefix}'" for p in owning)
+                views = " and ".join(f"'{p.view}'" + (f" (alias '{p.alias}')" if p.alias else "") for p in owning)
                 hint = ("alias the views ({view: ..., features: [...], alias: ...}) and use full_feature_names"
                         if not full else "give one of the projections a distinct alias")
                 self.sink.error(Code.FEATURE_NAME_COLLISION,

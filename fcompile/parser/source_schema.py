@@ -57,8 +57,9 @@ def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType
     file_name = Path(path).name
     available = ", ".join(sorted(columns))
 
-    def missing(column: str, role: str, where: Position | None) -> None:
-        sink.error(Code.MISSING_COLUMN, f"source '{source.name}': {role} '{column}' is not a column of {file_name}",
+    def missing(column: str, role: str, where: Position | None, owner: str = "") -> None:
+        sink.error(Code.MISSING_COLUMN,
+                   f"source '{source.name}': {role} '{column}'{owner} is not a column of {file_name}",
                    where, f"columns: {available}")
 
     for role, column in (("timestamp_field", source.timestamp_field),
@@ -71,7 +72,7 @@ def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType
         for entity_name in view.entities:
             for key in graph.entity(entity_name).join_keys:
                 if key.name not in columns:
-                    missing(key.name, f"join key of view '{view.name}'", view.location)
+                    missing(key.name, "join key", view.location, f" of view '{view.name}'")
                 elif columns[key.name] is not None and columns[key.name] != key.dtype:
                     sink.error(Code.JOIN_KEY_DTYPE_MISMATCH,
                                f"join key '{key.name}' is {key.dtype} in entity '{entity_name}' but "
@@ -79,7 +80,7 @@ def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType
                                view.location, "make the entity's dtype match the data, or cast in a query source")
         for feature in view.features:
             if feature.name not in columns:
-                missing(feature.name, f"feature of view '{view.name}'", view.location)
+                missing(feature.name, "feature", view.location, f" of view '{view.name}'")
 
 
 def arrow_to_dtype(arrow_type) -> DType | None:

@@ -142,6 +142,10 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
         return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} '{instance}' is not supported",
                            doc.position(path), hint)]
 
+    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+        return [Diagnostic(Code.BAD_IDENTIFIER, f"{subject}'{instance}' is not a valid name",
+                           doc.key_position(path + (instance,)),
+                           "use letters, digits, '_' and '-', not starting with a digit")]
     if validator == "pattern" and isinstance(instance, str):
         return [_pattern(doc, path, subject, label, schema, instance)]
 
@@ -153,10 +157,6 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
                            doc.position(path))]
     if validator == "minLength":
         return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} must not be empty", doc.position(path))]
-    if validator == "propertyNames":
-        return [Diagnostic(Code.BAD_IDENTIFIER, f"{subject}'{instance}' is not a valid name",
-                           doc.key_position(path + (instance,)) if isinstance(instance, str) else doc.position(path),
-                           "use letters, digits, '_' and '-', not starting with a digit")]
     return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label}: {error.message}", doc.position(path))]
 
 

@@ -74,7 +74,7 @@ def parse_duration(text: str) -> dt.timedelta:
 @functools.lru_cache(maxsize=4096)
 def identifier_problems(name: str) -> tuple[ValueProblem, ...]:
     """Why `name` is not a safe SQL identifier on every target (empty when it is)."""
-    if not IDENTIFIER_RE.match(name):
+    if not IDENTIFIER_RE.fullmatch(name):
         fixed = re.sub(r"[^A-Za-z0-9_]", "_", name)
         if not fixed or fixed[0].isdigit():
             fixed = "_" + fixed
