@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.bigquery import BigQueryDialect
 from fcompile.dialects.duckdb import DuckDBDialect
 from fcompile.dialects.postgres import PostgresDialect
+from fcompile.dialects.redshift import RedshiftDialect
+from fcompile.dialects.snowflake import SnowflakeDialect
+from fcompile.dialects.spark import SparkDialect
+from fcompile.dialects.trino import TrinoDialect
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 
 DIALECTS: dict[str, type[SqlDialect]] = {
-    cls.name: cls for cls in (DuckDBDialect, PostgresDialect)
+    cls.name: cls for cls in (DuckDBDialect, SnowflakeDialect, BigQueryDialect, PostgresDialect, SparkDialect,
+                              RedshiftDialect, TrinoDialect)
 }
 
 
@@ -32,11 +38,18 @@ def compile_select(plan, dialect: SqlDialect):
     raise TypeError(f"not a query plan: {type(plan).__name__}")
 
 
-def compile_sql(plan, dialect: SqlDialect | str, pretty: bool = True) -> str:
-    """SQL text for a plan: PointInTimeJoin, LatestValues or BuildDataset."""
+def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True) -> list[str]:
+    """SQL statements for a plan, to run in order: one for a PointInTimeJoin or LatestValues; a
+    BuildDataset may take two (DROP TABLE IF EXISTS, CREATE TABLE AS) where the dialect has no
+    CREATE OR REPLACE TABLE."""
     from fcompile.dialects.datasets import lower_build_dataset
     from fcompile.planner.plans import BuildDataset
 
     dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
-    tree = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else compile_select(plan, dialect)
-    return dialect.generate(tree, pretty=pretty)
+    trees = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else [compile_select(plan, dialect)]
+    return [dialect.generate(tree, pretty=pretty) for tree in trees]
+
+
+def compile_sql(plan, dialect: SqlDialect | str, pretty: bool = True) -> str:
+    """SQL text for a plan: PointInTimeJoin, LatestValues or BuildDataset (statements separated by `;`)."""
+    return ";\n\n".join(compile_statements(plan, dialect, pretty))

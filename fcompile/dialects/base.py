@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sqlglot import exp, parse
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.qualify_columns import quote_identifiers
@@ -26,10 +27,21 @@ class SqlDialect:
     # Snowflake's `ASOF JOIN ... MATCH_CONDITION (...)`, which keeps unmatched left rows.
     SUPPORTS_ASOF_MATCH_CONDITION: ClassVar[bool] = False
     SUPPORTS_QUALIFY: ClassVar[bool] = False
-    # `SELECT * EXCLUDE (...)` (DuckDB, Snowflake) or `* EXCEPT (...)` (BigQuery); None if neither.
+    # QUALIFY is refused unless the SELECT also has a WHERE, GROUP BY or HAVING (BigQuery), or is
+    # misread right after an unaliased FROM relation (Redshift): such selects get `WHERE TRUE`.
+    QUALIFY_NEEDS_WHERE: ClassVar[bool] = False
+    # `SELECT * EXCLUDE (...)` (DuckDB, Snowflake) or `* EXCEPT (...)` (BigQuery). sqlglot spells a
+    # star-except for every dialect without raising (`* EXCEPT` on Postgres), so only this flag guards it.
     STAR_EXCEPT: ClassVar[bool] = False
     # Reads Parquet/CSV paths directly in a FROM clause.
     READS_FILES: ClassVar[bool] = False
+    # `CREATE OR REPLACE TABLE ... AS`; else DROP TABLE IF EXISTS, then CREATE TABLE AS. sqlglot prints
+    # CREATE OR REPLACE for Postgres and Redshift (which have none) without raising.
+    SUPPORTS_CREATE_OR_REPLACE_TABLE: ClassVar[bool] = True
+    # Names resolve case-insensitively even when quoted, and results keep the case a name was written
+    # in (DuckDB, Spark, BigQuery columns): names are quoted as written, not normalized, so a feature
+    # `convRate` comes out as `convRate` rather than `convrate`.
+    PRESERVES_IDENTIFIER_CASE: ClassVar[bool] = False
     # A compile-only dialect: fcompile emits its SQL but cannot run it.
     RUNNABLE: ClassVar[bool] = True
 
@@ -39,9 +51,36 @@ class SqlDialect:
         """`timestamp - ttl`, built as a timestamp node, never as `INTERVAL (col) SECOND` text."""
         return exp.TimestampSub(this=timestamp, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
+    def qualify(self, select: exp.Select, condition: exp.Expression) -> exp.Select:
+        """`select` filtered by a window `condition` with QUALIFY (only called when SUPPORTS_QUALIFY)."""
+        if self.QUALIFY_NEEDS_WHERE and not any(select.args.get(k) for k in ("where", "group", "having")):
+            select = select.where(exp.true())
+        return select.qualify(condition)
+
+    def spine_row_number(self) -> exp.Expression:
+        """Numbers the spine's rows in the order they are read (when it has no row-id column)."""
+        return exp.Window(this=exp.RowNumber())
+
+    def ascending_never_null(self, expression: exp.Expression) -> exp.Ordered:
+        """An ascending sort key over a column that is never NULL, spelled without a NULLS clause.
+
+        A tree built without a dialect reads an unstated NULL placement as NULLS LAST, which sqlglot
+        must then spell out where the warehouse sorts NULLs first, and BigQuery refuses NULLS LAST in
+        an aggregate window with a frame. For a never-NULL key the placement is moot: take the
+        warehouse's own."""
+        nulls_first = Dialect.get_or_raise(self.sqlglot_name).NULL_ORDERING == "nulls_are_small"
+        return exp.Ordered(this=expression, nulls_first=nulls_first)
+
     def file_relation(self, relation: Relation) -> exp.Expression:
         raise self.unsupported(f"reading files ('{relation.locator}') in a query",
                                "use a table or query source for this target")
+
+    def replace_table(self, table: exp.Table, query: exp.Expression) -> list[exp.Expression]:
+        """The statements that (re)create `table` with the rows of `query`."""
+        if self.SUPPORTS_CREATE_OR_REPLACE_TABLE:
+            return [exp.Create(this=table, kind="TABLE", expression=query, replace=True)]
+        return [exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
+                exp.Create(this=table, kind="TABLE", expression=query)]
 
     def copy_to_file(self, query: exp.Expression, path: str) -> exp.Expression:
         raise self.unsupported(f"writing query results to a file ('{path}')", "write to a table instead")
@@ -79,8 +118,10 @@ class SqlDialect:
         return exp.alias_(source, alias, table=True)
 
     def finish(self, expression: exp.Expression) -> exp.Expression:
-        """Normalize identifiers to the warehouse's case rules, then quote them all."""
-        normalized = normalize_identifiers(expression, dialect=self.sqlglot_name)
+        """Normalize identifiers to the warehouse's case rules, then quote them all: a name in a spec
+        means what it would unquoted (`userId` is "USERID" on Snowflake, "userid" on Postgres)."""
+        normalized = (expression if self.PRESERVES_IDENTIFIER_CASE
+                      else normalize_identifiers(expression, dialect=self.sqlglot_name))
         return quote_identifiers(normalized, dialect=self.sqlglot_name)
 
     def generate(self, expression: exp.Expression, pretty: bool = True) -> str:

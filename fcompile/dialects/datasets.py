@@ -1,4 +1,4 @@
-"""Lower a dataset build: CREATE TABLE AS the point-in-time join, or copy it to a Parquet file."""
+"""Lower a dataset build: (re)create a table from the point-in-time join, or copy it to a Parquet file."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from fcompile.dialects.lowering import lower_point_in_time_join
 from fcompile.planner.plans import BuildDataset
 
 
-def lower_build_dataset(dialect: SqlDialect, plan: BuildDataset) -> exp.Expression:
+def lower_build_dataset(dialect: SqlDialect, plan: BuildDataset) -> list[exp.Expression]:
+    """The statements, in order, that build the dataset."""
     query = lower_point_in_time_join(dialect, plan.query)
     if plan.output.kind == "table":
         table = exp.to_table(plan.output.locator, dialect=dialect.sqlglot_name)
-        return exp.Create(this=table, kind="TABLE", expression=query, replace=True)
+        return dialect.replace_table(table, query)
     if not dialect.READS_FILES:
         raise dialect.unsupported(f"writing dataset '{plan.name}' to a file", "write it to a table: output: {table: ...}",
                                   plan.location)
-    return dialect.copy_to_file(query, plan.output.locator)
+    return [dialect.copy_to_file(query, plan.output.locator)]

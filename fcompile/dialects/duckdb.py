@@ -11,6 +11,7 @@ from fcompile.planner.plans import Relation
 class DuckDBDialect(SqlDialect):
     name = "duckdb"
     sqlglot_name = "duckdb"
+    PRESERVES_IDENTIFIER_CASE = True
     SUPPORTS_ASOF_LEFT_JOIN = True
     SUPPORTS_QUALIFY = True
     STAR_EXCEPT = True

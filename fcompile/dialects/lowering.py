@@ -3,8 +3,9 @@
 The trees are dialect-neutral except where a `SqlDialect` flag or override says otherwise: native ASOF
 joins, QUALIFY, `* EXCLUDE`, file reads and ttl arithmetic. Every strategy implements DESIGN.md §3:
 candidates have equal keys and `ts - ttl <= event_ts <= ts`; the newest event wins, ties go to the
-newest created time, and rows equal in both go to the greatest feature values (a deterministic rule
-the tests' reference implementation shares). NULL keys never match.
+newest created time, and rows equal in both go to the greatest values of the view's features in
+declaration order, requested or not (a deterministic rule the tests' reference implementation,
+tests/compiler/reference.py, shares). NULL keys never match.
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def _tie_break(features, table: str | None) -> list[exp.Ordered]:
             for f in features if not f.dtype.is_array]
 
 
+def _tie_columns(view_or_plan) -> tuple:
+    """The features that break full ties: a view join's `tie_break` (every declared feature, in
+    declaration order, whatever was requested), else the plan's features (LatestValues reads them all)."""
+    return getattr(view_or_plan, "tie_break", ()) or view_or_plan.features
+
+
 def _newest_first(view_or_plan, table: str | None, features) -> list[exp.Ordered]:
     order = [exp.Ordered(this=col(EVENT_TS, table), desc=True, nulls_first=False)]
     if view_or_plan.created_timestamp:
@@ -53,7 +60,7 @@ def keep_first(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.E
     whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses duplicates)."""
     window = exp.Window(this=exp.RowNumber(), partition_by=partition_by, order=exp.Order(expressions=order_by))
     if dialect.SUPPORTS_QUALIFY:
-        return select.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+        return dialect.qualify(select, exp.EQ(this=window, expression=exp.Literal.number(1)))
     ranked = select.select(exp.alias_(window, RANK))
     return (exp.select(*[col(c, "ranked") for c in columns])
             .from_(ranked.subquery("ranked"))
@@ -72,6 +79,10 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
     for feature in view.features:
         projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
         names.append(feature.output_name)
+    for feature in _tie_columns(view):  # unrequested features still decide full ties
+        if feature.output_name not in names:
+            projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
+            names.append(feature.output_name)
     select = (exp.select(*projections)
               .from_(dialect.relation(view.relation, alias, view.location))
               .where(_all_not_null([col(k.source_column, alias) for k in view.keys]
@@ -84,11 +95,11 @@ def _dedup_per_event(dialect: SqlDialect, view: ViewJoin, src: str, columns: lis
     order = []
     if view.created_timestamp:
         order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
-    order += _tie_break(view.features, None)
+    order += _tie_break(_tie_columns(view), None)
     partition = [col(k.name) for k in view.keys] + [col(EVENT_TS)]
     select = exp.select(*[col(c) for c in columns]).from_(src)
     if not order:  # nothing can tell two rows apart: any one is the same row
-        order = [exp.Ordered(this=col(EVENT_TS))]
+        order = [dialect.ascending_never_null(col(EVENT_TS))]
     return keep_first(dialect, select, partition, order, columns)
 
 
@@ -104,7 +115,7 @@ def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, spine_ts: str, co
     select = (exp.select(exp.alias_(col(ROW_ID, "s"), ROW_ID), *[exp.alias_(col(o, "f"), o) for o in outputs])
               .from_(exp.alias_(exp.to_table(SPINE), "s", table=True))
               .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition))
-    order = _newest_first(view, "f", view.features)
+    order = _newest_first(view, "f", _tie_columns(view))
     return keep_first(dialect, select, [col(ROW_ID, "s")], order, [ROW_ID] + outputs)
 
 
@@ -127,7 +138,8 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
     running = exp.Window(
         this=exp.Max(this=col(FEATURE_ROW_ID)),
         partition_by=[col(k) for k in keys],
-        order=exp.Order(expressions=[exp.Ordered(this=col(EVENT_TS)), exp.Ordered(this=col(IS_SPINE))]),
+        order=exp.Order(expressions=[dialect.ascending_never_null(col(EVENT_TS)),
+                                     dialect.ascending_never_null(col(IS_SPINE))]),
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
     carried = f"{name}_carried"
@@ -146,9 +158,9 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
             .where(where))
 
 
-def _numbered(view: ViewJoin, dedup: str, columns: list[str]) -> exp.Select:
+def _numbered(dialect: SqlDialect, view: ViewJoin, dedup: str, columns: list[str]) -> exp.Select:
     number = exp.Window(this=exp.RowNumber(), partition_by=[col(k.name) for k in view.keys],
-                        order=exp.Order(expressions=[exp.Ordered(this=col(EVENT_TS))]))
+                        order=exp.Order(expressions=[dialect.ascending_never_null(col(EVENT_TS))]))
     return exp.select(*[col(c) for c in columns], exp.alias_(number, FEATURE_ROW_ID)).from_(dedup)
 
 
@@ -168,7 +180,7 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     if spine.row_id_column:
         spine_select = exp.select("*", exp.alias_(col(spine.row_id_column), ROW_ID)).from_(spine_relation)
     else:
-        row_number = exp.Window(this=exp.RowNumber())
+        row_number = dialect.spine_row_number()
         spine_select = exp.select(exp.Star(), exp.alias_(row_number, ROW_ID)).from_(spine_relation)
     ctes.append((SPINE, spine_select))
 
@@ -197,7 +209,7 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
             dedup = f"{name}_latest_per_event"
             ctes.append((dedup, _dedup_per_event(dialect, view, src, columns)))
             rows = f"{name}_rows"
-            ctes.append((rows, _numbered(view, dedup, columns)))
+            ctes.append((rows, _numbered(dialect, view, dedup, columns)))
             ctes.append((name, _window_join(dialect, view, rows, spine_ts, name, ctes)))
         if strategy in (JoinStrategy.RANGE, JoinStrategy.WINDOW):
             final = final.join(exp.alias_(exp.to_table(name), alias, table=True),
@@ -220,7 +232,7 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order])
     final = final.order_by(col(ROW_ID, "s"))
     for cte_name, cte in ctes:
-        final = final.with_(cte_name, as_=cte)
+        final = final.with_(cte_name, as_=cte, copy=False)  # built here, shared with nobody
     return final
 
 

@@ -171,6 +171,11 @@ class Resolver:
                     self.sink.error(Code.NON_POSITIVE_TTL, f"{item.label}: ttl must be positive, got '{data['ttl']}'",
                                     item.at("ttl"), "omit ttl for an unbounded look-back")
                     ok = False
+                elif ttl.microseconds:
+                    self.sink.error(Code.BAD_DURATION,
+                                    f"{item.label}: ttl must be a whole number of seconds, got '{data['ttl']}'",
+                                    item.at("ttl"), "warehouses compare ttl bounds in whole seconds")
+                    ok = False
         features: list[Feature] = []
         seen: set[str] = set()
         for i, raw in enumerate(data["features"]):

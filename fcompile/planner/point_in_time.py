@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
 from fcompile.planner.plans import (
-    RANGE_JOIN_MAX_TTL_SECONDS, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn, LatestValues,
-    PointInTimeJoin, Relation, SpinePlan, ViewJoin,
+    RANGE_JOIN_MAX_TTL_SECONDS, TIE_BREAK_PREFIX, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
+    LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
 )
 
 
@@ -49,6 +50,11 @@ def plan_point_in_time_join(
         if view.name not in index_of_view:
             index_of_view[view.name] = len(index_of_view)
             pending[view.name] = []
+            if view.ttl is not None and view.ttl % dt.timedelta(seconds=1):
+                problems.append(Diagnostic(
+                    Code.BAD_DURATION, f"feature view '{view.name}': ttl {view.ttl.total_seconds():g}s is not a "
+                    "whole number of seconds", view.location,
+                    "round the ttl to whole seconds: the generated SQL subtracts it in seconds"))
         source = graph.source(view.source)
         renamed = {fc_name: column for column, fc_name in source.field_mapping}
         for feature_name, output in zip(projection.features, projection.output_names(full_feature_names)):
@@ -80,6 +86,7 @@ def plan_point_in_time_join(
             features=tuple(pending[view_name]),
             strategy=chosen or choose_strategy(view),
             location=view.location,
+            tie_break=_tie_break(view, source, pending[view_name]),
         ))
     return PointInTimeJoin(spine, tuple(joins), tuple(output_order), location)
 
@@ -115,6 +122,21 @@ def plan_build_dataset(graph: FeatureGraph, dataset: Dataset, spine_columns: tup
     query = plan_point_in_time_join(graph, dataset_spine(graph, dataset, spine_columns), dataset.projections,
                                     dataset.full_feature_names, strategy, dataset.location)
     return BuildDataset(dataset.name, dataset.output, query, dataset.location)
+
+
+def _tie_break(view: FeatureView, source: Source, requested: Sequence[FeatureColumn]) -> tuple[FeatureColumn, ...]:
+    """Every declared non-array feature in declaration order (DESIGN.md §3.3: full ties resolve the same
+    way whatever a request names), read under a requested feature's output name where there is one."""
+    renamed = {fc_name: column for column, fc_name in source.field_mapping}
+    read_as: dict[str, str] = {}
+    for feature in requested:
+        read_as.setdefault(feature.source_column, feature.output_name)
+    columns = []
+    for feature in view.features:
+        if not feature.dtype.is_array:
+            column = renamed.get(feature.name, feature.name)
+            columns.append(FeatureColumn(column, read_as.get(column, TIE_BREAK_PREFIX + feature.name), feature.dtype))
+    return tuple(columns)
 
 
 def _keys(graph: FeatureGraph, view: FeatureView, source: Source) -> tuple[KeyColumn, ...]:

@@ -1,0 +1,18 @@
+"""BigQuery: QUALIFY (only next to a WHERE, GROUP BY or HAVING, so fcompile adds `WHERE TRUE`) and
+`* EXCEPT`; no ASOF join (lowered to the window plan) and no local file reads.
+
+ttl bounds use the base `TimestampSub`, which sqlglot spells `TIMESTAMP_SUB(ts, INTERVAL n SECOND)`.
+"""
+
+from __future__ import annotations
+
+from fcompile.dialects.base import SqlDialect
+
+
+class BigQueryDialect(SqlDialect):
+    name = "bigquery"
+    sqlglot_name = "bigquery"
+    PRESERVES_IDENTIFIER_CASE = True
+    SUPPORTS_QUALIFY = True
+    QUALIFY_NEEDS_WHERE = True
+    STAR_EXCEPT = True

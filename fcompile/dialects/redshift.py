@@ -1,0 +1,25 @@
+"""Amazon Redshift (compile-only): QUALIFY, but no ASOF join, no `* EXCLUDE`, no CREATE OR REPLACE TABLE
+and no local file reads.
+
+sqlglot spells `exp.TimestampSub` as a TIMESTAMP_SUB function Redshift does not have (without raising),
+so ttl bounds are `DATEADD(SECOND, -n, ts)`. A QUALIFY right after an unaliased FROM relation is an
+error in Redshift, so such selects get `WHERE TRUE` (the QUALIFY_NEEDS_WHERE flag).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+
+
+class RedshiftDialect(SqlDialect):
+    name = "redshift"
+    sqlglot_name = "redshift"
+    SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    SUPPORTS_QUALIFY = True
+    QUALIFY_NEEDS_WHERE = True
+    RUNNABLE = False
+
+    def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
+        return exp.DateAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))

@@ -1,0 +1,35 @@
+"""Spark SQL (open-source Spark 3.5): no ASOF join, no QUALIFY, no `* EXCEPT` (those are Databricks
+extensions), no CREATE OR REPLACE TABLE on the session catalog; reads Parquet paths as `parquet.`/path``.
+
+ttl bounds use the base `TimestampSub` (`ts - INTERVAL n SECOND`). Never `exp.DateAdd`: sqlglot spells
+it `DATE_ADD(ts, n)`, which Spark reads as n days.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+from fcompile.planner.plans import Relation
+
+
+class SparkDialect(SqlDialect):
+    name = "spark"
+    sqlglot_name = "spark"
+    PRESERVES_IDENTIFIER_CASE = True
+    SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    READS_FILES = True
+
+    def file_relation(self, relation: Relation) -> exp.Expression:
+        if relation.file_format != "parquet":
+            # `csv.`path`` has no header option: columns would be named _c0, _c1, ...
+            raise self.unsupported(f"reading CSV files ('{relation.locator}') in a query",
+                                   "convert the file to Parquet, or use a table source for this target")
+        path = exp.to_identifier(relation.locator, quoted=True)
+        path.meta["case_sensitive"] = True  # a path keeps its case even where names are normalized
+        return exp.Table(this=path, db=exp.to_identifier("parquet"))
+
+    def spine_row_number(self) -> exp.Expression:
+        # `ROW_NUMBER() OVER ()` fails ("requires window to be ordered"), and any ORDER BY would be a
+        # global sort that need not keep the read order; these ids increase in read order (with gaps).
+        return exp.Anonymous(this="MONOTONICALLY_INCREASING_ID", expressions=[])

@@ -1,0 +1,23 @@
+"""Trino (compile-only): no ASOF join, no QUALIFY (sqlglot would rewrite it to a subquery), no
+`* EXCEPT`, no file reads, and CREATE OR REPLACE TABLE only on some connectors (so fcompile drops
+and creates).
+
+sqlglot spells `exp.TimestampSub` as a TIMESTAMP_SUB function Trino does not have (without raising);
+`exp.TimestampAdd` with a negative amount is `DATE_ADD('SECOND', -n, ts)`.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+
+
+class TrinoDialect(SqlDialect):
+    name = "trino"
+    sqlglot_name = "trino"
+    SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    RUNNABLE = False
+
+    def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
+        return exp.TimestampAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))
