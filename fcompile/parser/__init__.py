@@ -6,14 +6,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fcompile.diagnostics import Diagnostic, DiagnosticError, DiagnosticSink, sort_diagnostics
+from fcompile.diagnostics import (
+    Code, Diagnostic, DiagnosticError, DiagnosticSink, Severity, did_you_mean, sort_diagnostics,
+)
 from fcompile.graph import FeatureGraph
 from fcompile.parser.cache import ParseCache, ParsedFile, content_digest
 from fcompile.parser.positioned_yaml import load_yaml
 from fcompile.parser.project_file import PROJECT_FILE_NAMES, load_project_file, read_text
 from fcompile.parser.resolve import Resolver, iter_items
 from fcompile.parser.source_schema import check_source_schemas
-from fcompile.parser.structure import check_structure
+from fcompile.parser.structure import LIST_LABELS, check_structure
 
 SKIPPED_DIRS = {"target", "node_modules", "__pycache__"}
 SPEC_SUFFIXES = (".yml", ".yaml")
@@ -87,7 +89,15 @@ def _parse_spec_file(path: str, text: str, cache: ParseCache) -> ParsedFile:
         return hit
     doc, problems = load_yaml(path, text)
     invalid: set = set()
-    if doc is not None and doc.data is not None:
+    if doc is not None and isinstance(doc.data, dict) and doc.data and not set(doc.data) & set(LIST_LABELS):
+        # another tool's YAML in the tree (docker-compose.yml, a CI workflow): say so, don't fail on it
+        first = next(iter(doc.data))
+        hint = did_you_mean(first, list(LIST_LABELS)) or "move it outside the project, or ignore this warning"
+        problems = problems + [Diagnostic(Code.FILE_SHAPE, "not an fcompile spec file (it has none of "
+                                          f"{', '.join(LIST_LABELS)}); skipped", doc.key_position((first,)),
+                                          hint, Severity.WARNING)]
+        doc = None
+    elif doc is not None and doc.data is not None:
         structural, invalid = check_structure(doc, "spec")
         problems = problems + structural
     parsed = ParsedFile(digest, doc, tuple(problems), frozenset(invalid))

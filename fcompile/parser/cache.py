@@ -8,6 +8,7 @@ cloned repository fails the signature and is ignored, so unpickling never runs f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -120,9 +121,12 @@ def _signing_key() -> bytes | None:
     return key
 
 
+@functools.lru_cache(maxsize=1)
 def _version_tag() -> str:
-    schemas = resources.files("fcompile.schemas")
+    """Changes whenever what a parse produces could: the version, the schemas, the parser's code."""
     digest = hashlib.sha256()
-    for name in sorted(p.name for p in schemas.iterdir() if p.name.endswith(".json")):
-        digest.update(schemas.joinpath(name).read_bytes())
+    for package, suffix in (("fcompile.schemas", ".json"), ("fcompile.parser", ".py")):
+        folder = resources.files(package)
+        for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)):
+            digest.update(folder.joinpath(name).read_bytes())
     return f"{__version__}:{digest.hexdigest()[:16]}"

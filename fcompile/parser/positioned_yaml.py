@@ -22,8 +22,10 @@ _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers  # first character -> [(tag,
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _TAG_PREFIX = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_TAG_PREFIX + name for name in ("int", "float", "bool", "null")}
 
 PathKey = tuple[str | int, ...]
+MAX_DEPTH = 64  # deeper documents are refused, before anything recursive (schemas, caches) sees them
 LineCol = tuple[int, int]
 
 
@@ -69,7 +71,14 @@ def load_yaml(path: str, text: str) -> tuple[YamlDocument | None, list[Diagnosti
         hint = ("YAML indents with spaces, never tabs" if at_tab or "tab" in problem
                 else "check the indentation and quoting near this position")
         return None, [Diagnostic(Code.YAML_SYNTAX, f"invalid YAML: {problem}", where, hint)]
-    except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids: no mark, only an offset
+        before = text[:exc.position]
+        where = Position(path, before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return None, [Diagnostic(Code.YAML_SYNTAX, f"invalid YAML: character U+{ord(character):04X} is not "
+                                 "allowed in YAML text", where, "remove it, or write it as an escape in a "
+                                 "double-quoted string (\\x07)")]
+    except yaml.YAMLError as exc:
         return None, [Diagnostic(Code.YAML_SYNTAX, f"invalid YAML: {exc}", Position(path),
                                  "the file must be UTF-8 YAML")]
     except _YamlProblem as problem:
@@ -143,6 +152,10 @@ class _Builder:
                     path = here + (len(container),)
                     container.append(new)
                 values[path] = at
+                if len(stack) >= MAX_DEPTH:
+                    raise _YamlProblem(Diagnostic(
+                        Code.FILE_SHAPE, f"YAML nested deeper than {MAX_DEPTH} levels",
+                        Position(self.doc.path, *at), "no fcompile file needs more than a few levels"))
                 stack.append((container, here, key, in_map, anchor_of))
                 container, here, key, in_map = new, path, None, kind is ev.MappingStartEvent
                 anchor_of = event.anchor
@@ -198,7 +211,7 @@ class _Builder:
                 return text
         if tag is None or tag == "!" or tag == _STR or not tag.startswith(_TAG_PREFIX):
             return text
-        if tag.endswith(("timestamp", "binary", "merge")):
+        if tag not in _SCALAR_TAGS:
             return "<<" if tag == _MERGE else text  # dates stay as written; the schema says what fits
         node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
         try:

@@ -42,6 +42,10 @@ def read_text(path: Path, sink: DiagnosticSink) -> str | None:
 
 def load_project_file(root: Path, target: str | None, sink: DiagnosticSink,
                       environ: dict[str, str] | None = None) -> ProjectFile | None:
+    if not root.is_dir():
+        sink.error(Code.PROJECT_FILE_MISSING, f"project folder {root} does not exist", Position(str(root)),
+                   "pass --project-dir with the folder holding fcompile_project.yml")
+        return None
     path = find_project_file(root)
     if path is None:
         sink.error(Code.PROJECT_FILE_MISSING, f"no fcompile_project.yml in {root}", Position(str(root)),

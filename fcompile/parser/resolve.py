@@ -7,6 +7,7 @@ left out of the graph but their names stay known, so one typo does not cascade i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -93,7 +94,8 @@ class Resolver:
             first = self.known[item.kind].get(name)
             if first is not None:
                 self.sink.error(Code.DUPLICATE_NAME, f"{item.label} is defined twice",
-                                item.at("name"), f"first defined at {first.at('name')}; rename one of them")
+                                item.at("name"), f"first defined at {self._relative(first.at('name'))}; "
+                                "rename one of them")
                 continue
             self.known[item.kind][name] = item
             if item.valid:
@@ -145,6 +147,11 @@ class Resolver:
         ok = True
         key_names: dict[str, str] = {}
         for i, entity_name in enumerate(data["entities"]):
+            if entity_name in data["entities"][:i]:
+                self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists entity '{entity_name}' twice",
+                                item.at("entities", i))
+                ok = False
+                continue
             entity = self._reference("entities", entity_name, item, ("entities", i))
             if entity is None:
                 ok = False
@@ -343,6 +350,10 @@ class Resolver:
         except ValueProblem as problem:
             self._problem(problem, item.at(*sub), item)
             return None
+
+    def _relative(self, position: Position) -> str:
+        path = os.path.relpath(position.path, self.project.root)
+        return str(Position(path if not path.startswith("..") else position.path, position.line, position.column))
 
     def _check_name(self, name: str, item: SpecItem, sub: PathKey) -> None:
         for problem in identifier_problems(name):

@@ -116,7 +116,9 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
                                   doc.position(path), hint))
         return out
 
-    if validator == "oneOf" and "x-exclusive" in schema and isinstance(instance, dict):
+    if validator == "oneOf" and "x-exclusive" in schema:
+        if not isinstance(instance, dict):
+            return []  # not a mapping at all: the type error already says so
         return [_exclusive(doc, path, subject, schema["x-exclusive"], instance)]
 
     if validator in ("oneOf", "anyOf"):
@@ -137,9 +139,10 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
                            doc.position(path))]
 
     if validator == "enum":
+        shown = f"'{instance}'" if isinstance(instance, str) and len(instance) <= 40 else _describe(instance)
         options = [str(o) for o in error.validator_value]
         hint = did_you_mean(str(instance), options) or f"use one of {', '.join(options)}"
-        return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} '{instance}' is not supported",
+        return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} {shown} is not supported",
                            doc.position(path), hint)]
 
     if "propertyNames" in error.relative_schema_path and isinstance(instance, str):

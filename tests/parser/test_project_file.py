@@ -55,3 +55,20 @@ def test_templates_cannot_reach_python(tmp_path):
 def test_missing_project_file(tmp_path):
     [d] = parse_project(tmp_path).diagnostics
     assert d.code is Code.PROJECT_FILE_MISSING and "fcompile init" in d.hint
+
+
+def test_other_tools_yaml_is_skipped_with_a_warning(tmp_path):
+    write(tmp_path)
+    (tmp_path / "docker-compose.yml").write_text("services:\n  db: {image: postgres}\n")
+    (tmp_path / "typo.yml").write_text("feature_view:\n  - name: x\n")
+    result = parse_project(tmp_path, environ={})
+    assert result.graph is not None
+    assert [(d.severity.value, d.code, d.hint) for d in result.diagnostics] == [
+        ("warning", Code.FILE_SHAPE, "did you mean 'sources'?"),
+        ("warning", Code.FILE_SHAPE, "did you mean 'feature_views'?"),
+    ]
+
+
+def test_missing_project_folder(tmp_path):
+    [d] = parse_project(tmp_path / "nope").diagnostics
+    assert d.code is Code.PROJECT_FILE_MISSING and "does not exist" in d.message
