@@ -33,6 +33,7 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m slow
 	$(BIN)/python bench/parse_bench.py
+	$(BIN)/python bench/build_bench.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .hypothesis

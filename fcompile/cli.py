@@ -164,6 +164,85 @@ def schema(
                   f"  # yaml-language-server: $schema={out / 'fcompile_spec.schema.json'}")
 
 
+DialectOpt = Annotated[Optional[str], typer.Option(
+    "--dialect", help="A SQL dialect (default: the target's offline type).")]
+
+
+@app.command()
+def build(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    dialect: Annotated[Optional[str], typer.Option(
+        "--dialect", help="A SQL dialect, or 'all' (default: the target's offline type).")] = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Nodes to build: name, +name, name+, tag:key, tag:key=value; "
+        "spaces for union, commas for intersection.")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    target_path: Annotated[Path, typer.Option(help="Output folder, relative to the project folder.")]
+    = Path("target"),
+    check: Annotated[bool, typer.Option(
+        "--check", help="Write nothing; exit 1 listing stale, missing and extra files if the output "
+        "folder differs from what a build would write.")] = False,
+) -> None:
+    """Compile SQL for the selected feature views, services and datasets into target/, with a manifest."""
+    from fcompile.artifacts.build import (
+        check_target, compile_project, expected_target, resolve_dialects, summarize, write_target,
+    )
+    from fcompile.parser import load_project
+
+    graph = load_project(project_dir, target)
+    dialects = resolve_dialects(graph, dialect)
+    result = compile_project(graph, dialects, select or (), exclude or ())
+    out = target_path if target_path.is_absolute() else Path(graph.project.root) / target_path
+    state = expected_target(graph, result, out)
+    _print_diagnostics(result.diagnostics)
+    console = _console()
+    if not result.selected:
+        console.print("note: the selection holds no feature view, feature service or dataset; nothing to compile "
+                      "(entities and sources produce no SQL: select 'name+' for what reads them)")
+    if check:
+        report = check_target(state)
+        for label, paths in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
+            for path in paths:
+                console.print(f"{label + ':':8s} {target_path / path}", markup=False)
+        if report.up_to_date:
+            console.print(f"{target_path} is up to date ({report.checked} files checked)", markup=False)
+        else:
+            console.print(f"{target_path} is out of date: {len(report.stale)} stale, {len(report.missing)} missing, "
+                          f"{len(report.extra)} extra; run 'fcompile build' and commit the result", markup=False)
+        if not report.up_to_date or result.diagnostics:
+            raise typer.Exit(1)
+        return
+    write_target(state)
+    for line in summarize(result):
+        console.print(line, markup=False)
+    console.print(f"wrote {target_path / 'compiled'} and {target_path / 'manifest.json'}", markup=False)
+    if result.diagnostics:
+        raise typer.Exit(1)
+
+
+@app.command("compile")
+def compile_query(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    service: Annotated[Optional[str], typer.Option(help="Print this feature service's retrieve SQL.")] = None,
+    view: Annotated[Optional[str], typer.Option(help="Print this feature view's materialization SQL.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Print this dataset's build SQL.")] = None,
+    dialect: DialectOpt = None,
+) -> None:
+    """Print the SQL of one service, view or dataset (what `fcompile build` writes for it)."""
+    from fcompile.artifacts.build import compile_one
+    from fcompile.parser import load_project
+
+    chosen = [(kind, name) for kind, name in (("feature_service", service), ("feature_view", view),
+                                               ("dataset", dataset)) if name is not None]
+    if len(chosen) != 1:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name exactly one of --service, --view, --dataset",
+                                          None, "e.g. fcompile compile --service driver_activity_v1")])
+    graph = load_project(project_dir, target)
+    sys.stdout.write(compile_one(graph, chosen[0][0], chosen[0][1], dialect))
+
+
 # -- running the app -------------------------------------------------------------------------------
 
 def _console(stderr: bool = False):

@@ -1,0 +1,75 @@
+"""`target/manifest.json`: the resolved graph and the compiled files, versioned and byte-stable.
+
+Nothing in it depends on the machine or the moment: no timestamps, no absolute paths (spec locations
+are relative to the project), keys sorted, lists in the graph's stable order. Its JSON Schema ships as
+`fcompile/schemas/manifest.schema.json`; `schema_version` changes whenever the shape does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from typing import Any, Mapping
+
+from fcompile import __version__
+from fcompile.artifacts.queries import node_of_path, relative_spec_path
+from fcompile.artifacts.selection import direct_dependencies
+from fcompile.graph import FeatureGraph, to_plain
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+SCHEMA_FILE = "manifest.schema.json"
+
+
+def build_manifest(graph: FeatureGraph, compiled: Mapping[str, bytes]) -> dict[str, Any]:
+    """The manifest of `graph` with `compiled` (paths relative to `target/compiled/` -> file bytes)."""
+    root = graph.project.root
+    nodes: dict[str, dict[str, Any]] = {}
+    for kind, members in graph.by_kind():
+        nodes[kind] = {}
+        for node in members:
+            spec = to_plain(node)
+            spec.pop("location", None)
+            location = node.location
+            nodes[kind][node.name] = {
+                "spec": spec,
+                "location": None if location is None else {
+                    "path": relative_spec_path(root, location.path), "line": location.line,
+                    "column": location.column},
+                "content_hash": node.content_hash,
+                "depends_on": [str(ref) for ref in direct_dependencies(graph, node)],
+            }
+    files = []
+    for path in sorted(compiled):
+        ref = node_of_path(path)
+        files.append({
+            "path": f"compiled/{path}",
+            "dialect": path.split("/", 1)[0],
+            "node": str(ref) if ref is not None else None,
+            "sha256": hashlib.sha256(compiled[path]).hexdigest(),
+        })
+    return {
+        "metadata": {"schema_version": SCHEMA_VERSION, "fcompile_version": __version__,
+                     "project": graph.project.name},
+        "nodes": nodes,
+        "compiled": files,
+    }
+
+
+def dump_manifest(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def load_manifest_schema() -> dict[str, Any]:
+    return json.loads(resources.files("fcompile.schemas").joinpath(SCHEMA_FILE).read_text("utf-8"))
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """Where a manifest breaks its JSON Schema (empty when it is valid)."""
+    import jsonschema
+
+    schema = load_manifest_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in sorted(validator.iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))]

@@ -1,0 +1,260 @@
+"""What each node compiles to, and the file that holds it.
+
+| node            | plan                                          | file                                   |
+| --------------- | --------------------------------------------- | -------------------------------------- |
+| feature view    | `LatestValues` in a bound [start, end] window | `<dialect>/materialize/<view>.sql`     |
+| feature service | `PointInTimeJoin` against `fcompile_spine`    | `<dialect>/retrieve/<service>.sql`     |
+| dataset         | `BuildDataset` (CREATE TABLE AS / COPY TO)    | `<dialect>/datasets/<dataset>.sql`     |
+
+Every file starts with comment lines naming fcompile's version, the node and the spec file and line it
+came from, plus what a reader needs to run it (bound parameters, the spine relation). Paths of file
+sources are written relative to the project folder, so the output is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import PurePath
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import UnsupportedError
+
+from fcompile import __version__
+from fcompile.artifacts.selection import NodeRef
+from fcompile.dialects import compile_sql
+from fcompile.dialects.base import SqlDialect
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
+from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
+from fcompile.planner.point_in_time import (
+    dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
+)
+
+SPINE_RELATION = "fcompile_spine"
+SPINE_TIMESTAMP = "event_timestamp"
+FOLDERS = {"feature_view": "materialize", "feature_service": "retrieve", "dataset": "datasets"}
+KINDS_BY_FOLDER = {folder: kind for kind, folder in FOLDERS.items()}
+KIND_LABELS = {"feature_view": "feature view", "feature_service": "feature service", "dataset": "dataset"}
+
+
+def produces_file(ref: NodeRef) -> bool:
+    return ref.kind in FOLDERS
+
+
+def compiled_path(dialect: str, ref: NodeRef) -> str:
+    """Where a node's SQL goes, relative to `target/compiled/`."""
+    return f"{dialect}/{FOLDERS[ref.kind]}/{ref.name}.sql"
+
+
+def node_of_path(path: str) -> NodeRef | None:
+    """The node a path below `target/compiled/` belongs to, if it has fcompile's layout."""
+    parts = path.split("/")
+    if len(parts) != 3 or parts[1] not in KINDS_BY_FOLDER or not parts[2].endswith(".sql"):
+        return None
+    return NodeRef(KINDS_BY_FOLDER[parts[1]], parts[2][:-len(".sql")])
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    ref: NodeRef
+    dialect: str
+    text: str  # the whole file: header comments, pretty SQL, final newline
+
+    @property
+    def path(self) -> str:
+        return compiled_path(self.dialect, self.ref)
+
+
+@dataclass(frozen=True)
+class PlannedQuery:
+    """A node's plan for one dialect (paths project-relative) and its file header, before any SQL."""
+
+    ref: NodeRef
+    dialect: str
+    plan: Any
+    digest: str  # sha256 of the plan's repr: what the SQL depends on besides the dialect and the code
+    header: str
+    location: Position | None
+
+    def file(self, sql: str) -> CompiledQuery:
+        return CompiledQuery(self.ref, self.dialect, self.header + sql + "\n")
+
+    def in_context(self, error: DiagnosticError) -> DiagnosticError:
+        """The error's diagnostics naming this node and placed at its spec, where they say nothing else."""
+        return DiagnosticError([_in_context(d, self.ref, self.location) for d in error.diagnostics])
+
+
+def compile_node(graph: FeatureGraph, ref: NodeRef, dialect: SqlDialect) -> CompiledQuery:
+    """The file of one view, service or dataset in one dialect. Raises `DiagnosticError` (FC100 for a
+    missing capability) naming the node and the dialect; never returns SQL the dialect cannot run."""
+    planned = QueryPlanner(graph).plan(ref, dialect)
+    try:
+        return planned.file(render_plan(planned.plan, dialect))
+    except DiagnosticError as exc:
+        raise planned.in_context(exc) from None
+
+
+class QueryPlanner:
+    """Plans nodes for dialects, each node once: a plan knows no dialect, except that a dataset's spine
+    columns may be known in one dialect's parse of a spine query and not in another's."""
+
+    def __init__(self, graph: FeatureGraph) -> None:
+        self.graph = graph
+        self._memo: dict[tuple[NodeRef, tuple[str, ...] | None], tuple[Any, list[str], str]] = {}
+
+    def plan(self, ref: NodeRef, dialect: SqlDialect) -> PlannedQuery:
+        """Raises `DiagnosticError` naming the node when it cannot be planned."""
+        graph = self.graph
+        node = graph.get(ref.kind, ref.name)
+        if node is None or not produces_file(ref):
+            raise ValueError(f"{ref} produces no SQL file")
+        try:
+            columns = known_spine_columns(graph, node, dialect) if isinstance(node, Dataset) else None
+            memo_key = (ref, columns)
+            if memo_key not in self._memo:
+                plan, notes = plan_node(graph, node, columns)
+                plan = project_relative(plan, graph.project.root)
+                self._memo[memo_key] = (plan, notes, hashlib.sha256(repr(plan).encode()).hexdigest())
+        except DiagnosticError as exc:
+            raise DiagnosticError([_in_context(d, ref, node.location) for d in exc.diagnostics]) from None
+        plan, notes, digest = self._memo[memo_key]
+        lines = [f"-- fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
+                 f"{_spec_place(graph.project.root, node.location)}"]
+        lines += [f"-- {note}" for note in _dialect_notes(plan, dialect) + notes]
+        return PlannedQuery(ref, dialect.name, plan, digest, "\n".join(lines) + "\n", node.location)
+
+
+def render_plan(plan: Any, dialect: SqlDialect) -> str:
+    """The plan's SQL; what sqlglot cannot express in the dialect is an FC100 diagnostic, not SQL."""
+    try:
+        return compile_sql(plan, dialect)
+    except UnsupportedError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DiagnosticError([Diagnostic(
+            Code.UNSUPPORTED_BY_DIALECT, f"dialect '{dialect.name}' cannot express the query: {reason}", None,
+            "compile this node for another dialect, or exclude it with --exclude")]) from None
+
+
+def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | None = None) -> tuple[Any, list[str]]:
+    """The node's plan and the header notes that explain how to run its SQL (in any dialect)."""
+    if isinstance(node, FeatureView):
+        notes = []
+        if not node.online:
+            notes.append("offline-only view (online: false): compiled for review, not loaded into the online store")
+        return plan_latest_values(graph, node), notes
+    if isinstance(node, FeatureService):
+        return _plan_retrieval(graph, node)
+    if isinstance(node, Dataset):
+        plan = plan_build_dataset(graph, node, spine_columns)
+        output = node.output
+        return plan, [f"writes {output.kind} {output.locator}" + (" (replaced)" if output.kind == "table" else "")]
+    raise TypeError(f"no SQL for {type(node).__name__}")
+
+
+def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
+    if not isinstance(plan, LatestValues):
+        return []
+    start, end = (placeholder(dialect.sqlglot_name, name) for name in (plan.start_parameter, plan.end_parameter))
+    return [f"{start} and {end} are bound parameters: the event-time window, both ends inclusive; "
+            "the newest row per entity key in it"]
+
+
+@functools.lru_cache(maxsize=None)
+def placeholder(sqlglot_dialect: str, name: str) -> str:
+    """How a bound parameter is spelled in the dialect: `$start`, `:start`, `%(start)s`, `@start`."""
+    return exp.Placeholder(this=name).sql(dialect=sqlglot_dialect)
+
+
+def retrieval_spine(graph: FeatureGraph, service: FeatureService) -> SpinePlan:
+    """The placeholder spine of a service's retrieve query: its join keys in order, then the time."""
+    columns: list[str] = []
+    for projection in service.projections:
+        for key in graph.join_keys(graph.feature_view(projection.view)):
+            if key.name not in columns:
+                columns.append(key.name)
+    if SPINE_TIMESTAMP not in columns:
+        columns.append(SPINE_TIMESTAMP)
+    return SpinePlan(Relation("placeholder", SPINE_RELATION), SPINE_TIMESTAMP, tuple(columns))
+
+
+def _plan_retrieval(graph: FeatureGraph, service: FeatureService) -> tuple[PointInTimeJoin, list[str]]:
+    spine = retrieval_spine(graph, service)
+    notes = [f"spine: the relation {SPINE_RELATION}({', '.join(spine.columns or ())}), one row per entity "
+             "and point in time, supplied when the query runs"]
+    try:
+        return plan_point_in_time_join(graph, spine, service.projections, False, location=service.location), notes
+    except DiagnosticError as exc:
+        if not all(d.code is Code.FEATURE_NAME_COLLISION for d in exc.diagnostics):
+            raise
+    plan = plan_point_in_time_join(graph, spine, service.projections, True, location=service.location)
+    return plan, notes + ["columns use full feature names (view__feature): the short names collide"]
+
+
+def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDialect) -> tuple[str, ...] | None:
+    """A dataset spine's columns when they can be known without running anything: a query spine whose
+    select list names every column. Otherwise None (the SQL then selects `spine.*`, where it can)."""
+    spine = dataset.spine
+    if spine.kind == "source":
+        source = graph.source(spine.locator)
+        kind, text, where = source.kind, source.locator, source.location
+    else:
+        kind, text, where = spine.kind, spine.locator, dataset.location
+    if kind != "query":
+        return None
+    query = dialect.parse_query(text, where)
+    if any(s.is_star for s in query.selects) or not all(query.named_selects):
+        return None
+    columns = tuple(query.named_selects)
+    timestamp = dataset_spine(graph, dataset).timestamp_column
+    needed = [k.name for p in dataset.projections for k in graph.join_keys(graph.feature_view(p.view))]
+    present = {c.lower() for c in columns}
+    missing = sorted({c for c in needed + [timestamp] if c.lower() not in present})
+    if missing:
+        raise DiagnosticError([Diagnostic(
+            Code.MISSING_COLUMN, f"the spine query does not select {', '.join(repr(m) for m in missing)}",
+            where, "select the join keys and the timestamp field in the spine query")])
+    return columns
+
+
+def project_relative(plan: Any, root: str) -> Any:
+    """The plan with file paths inside the project written relative to it (the planner makes them
+    absolute so runners can read them; compiled SQL must not depend on where the project lives)."""
+    if isinstance(plan, BuildDataset):
+        return replace(plan, query=project_relative(plan.query, root))
+    if isinstance(plan, PointInTimeJoin):
+        spine = replace(plan.spine, relation=_relative(plan.spine.relation, root))
+        joins = tuple(replace(j, relation=_relative(j.relation, root)) for j in plan.joins)
+        return replace(plan, spine=spine, joins=joins)
+    if isinstance(plan, LatestValues):
+        return replace(plan, relation=_relative(plan.relation, root))
+    raise TypeError(f"not a plan: {type(plan).__name__}")
+
+
+def _relative(relation: Relation, root: str) -> Relation:
+    prefix = root.rstrip(os.sep) + os.sep
+    if relation.kind != "path" or not relation.locator.startswith(prefix):
+        return relation  # a path the user wrote as absolute stays theirs
+    return replace(relation, locator=PurePath(os.path.relpath(relation.locator, root)).as_posix())
+
+
+def _spec_place(root: str, location: Position | None) -> str:
+    if location is None:
+        return "(no spec file)"
+    return f"{relative_spec_path(root, location.path)}:{location.line}"
+
+
+@functools.lru_cache(maxsize=4096)
+def relative_spec_path(root: str, path: str) -> str:
+    rel = os.path.relpath(path, root) if os.path.isabs(path) else path
+    return PurePath(rel).as_posix().replace("\n", " ").replace("\r", " ")
+
+
+def _in_context(diagnostic: Diagnostic, ref: NodeRef, location: Position | None) -> Diagnostic:
+    message = diagnostic.message
+    if not message.startswith(ref.label):
+        message = f"{ref.label}: {message}"
+    return replace(diagnostic, message=message, position=diagnostic.position or location)

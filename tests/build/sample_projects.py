@@ -1,0 +1,42 @@
+"""Helpers of the build tests: the sample variant with table sources, and running the real command."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+from fcompile.sample import sample_spec_files
+
+# The spine becomes a query with an explicit select list, so its columns are known at compile time
+# (dialects without SELECT * EXCLUDE need them); every other path source becomes a table.
+SPINE_QUERY = ("query: SELECT order_id, driver_id, customer_id, event_timestamp, fare_amount, completed "
+               "FROM raw.orders")
+
+
+def write_table_sample(dest: Path) -> Path:
+    """The sample's spec files with `path: data/x.parquet` replaced by `table: raw.x` (orders: a query)."""
+    root = resources.files("fcompile.sample").joinpath("project")
+    for relative in sample_spec_files():
+        text = root.joinpath(*relative.parts).read_text("utf-8")
+        text = text.replace("path: data/orders.parquet", SPINE_QUERY)
+        text = re.sub(r"path: data/(\w+)\.parquet", r"table: raw.\1", text)
+        out = dest.joinpath(*relative.parts)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, "utf-8")
+    assert "path: data/" not in "".join(p.read_text() for p in dest.rglob("*.yml"))
+    return dest
+
+
+def fcompile(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FCOMPILE_")}
+    return subprocess.run([sys.executable, "-m", "fcompile", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_clean(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "internal error" not in result.stderr

@@ -1,0 +1,137 @@
+"""`fcompile build` and `fcompile compile` as a user runs them: a real subprocess, exit codes, output,
+no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+from sample_projects import assert_clean, fcompile
+
+from fcompile.dialects import DIALECTS
+
+
+def test_build_then_check_is_up_to_date(path_sample):
+    result = fcompile("build", "--project-dir", str(path_sample))
+    assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    assert "duckdb: 8 files" in result.stdout
+    assert (path_sample / "target" / "manifest.json").is_file()
+    check = fcompile("build", "--check", cwd=path_sample)
+    assert_clean(check)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "up to date" in check.stdout
+
+
+def test_check_fails_listing_stale_missing_and_extra(path_sample):
+    assert fcompile("build", "--project-dir", str(path_sample)).returncode == 0
+    compiled = path_sample / "target" / "compiled" / "duckdb"
+    (compiled / "materialize" / "driver_hourly_stats.sql").write_text("-- hand edit\n")
+    (compiled / "datasets" / "driver_ranking_training.sql").unlink()
+    (compiled / "retrieve" / "gone.sql").write_text("SELECT 1\n")
+    before = {p: p.read_bytes() for p in (path_sample / "target").rglob("*") if p.is_file()}
+    check = fcompile("build", "--check", "--project-dir", str(path_sample))
+    assert_clean(check)
+    assert check.returncode == 1
+    lines = check.stdout.splitlines()
+    assert any(l.startswith("stale:") and l.endswith("materialize/driver_hourly_stats.sql") for l in lines)
+    assert any(l.startswith("missing:") and l.endswith("datasets/driver_ranking_training.sql") for l in lines)
+    assert any(l.startswith("extra:") and l.endswith("retrieve/gone.sql") for l in lines)
+    assert "1 stale, 1 missing, 1 extra" in check.stdout
+    assert {p: p.read_bytes() for p in (path_sample / "target").rglob("*") if p.is_file()} == before  # wrote nothing
+    assert fcompile("build", "--project-dir", str(path_sample)).returncode == 0
+    assert fcompile("build", "--check", "--project-dir", str(path_sample)).returncode == 0
+
+
+def test_check_before_any_build_reports_everything_missing(path_sample):
+    check = fcompile("build", "--check", "--project-dir", str(path_sample))
+    assert_clean(check)
+    assert check.returncode == 1
+    assert "8 stale" not in check.stdout and "0 stale, 9 missing, 0 extra" in check.stdout
+    assert not (path_sample / "target").exists()
+
+
+def test_unreadable_sources_exit_1_with_fc100_per_node_and_write_the_rest(path_sample):
+    result = fcompile("build", "--dialect", "all", "--project-dir", str(path_sample))
+    assert_clean(result)
+    assert result.returncode == 1
+    assert "error[FC100]: feature view 'driver_hourly_stats': dialect 'postgres' does not support reading files " \
+           "('data/driver_stats.parquet')" in result.stderr
+    assert "features/driver.yml:21:" in result.stderr
+    assert "duckdb: 8 files" in result.stdout
+    assert "postgres: 0 files, 8 nodes not compiled" in result.stdout
+    manifest = json.loads((path_sample / "target" / "manifest.json").read_text())
+    assert {f["dialect"] for f in manifest["compiled"]} <= {n for n, c in DIALECTS.items() if c.READS_FILES}
+
+
+def test_all_dialects_of_the_table_sample(table_sample):
+    result = fcompile("build", "--dialect", "all", "--project-dir", str(table_sample))
+    assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (table_sample / "target" / "compiled").iterdir()) == sorted(DIALECTS)
+    assert fcompile("build", "--dialect", "all", "--check", "--project-dir", str(table_sample)).returncode == 0
+
+
+def test_select_and_exclude(table_sample):
+    result = fcompile("build", "--select", "driver_activity_v1+ +driver_activity_v1",
+                      "--exclude", "tag:tier=gold", "--project-dir", str(table_sample))
+    assert_clean(result)
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.relative_to(table_sample / "target" / "compiled").as_posix()
+                   for p in (table_sample / "target" / "compiled").rglob("*.sql"))
+    assert files == ["duckdb/retrieve/driver_activity_v1.sql"]
+
+
+def test_selecting_only_an_entity_compiles_nothing_and_says_why(table_sample):
+    result = fcompile("build", "-s", "driver", "--project-dir", str(table_sample))
+    assert_clean(result)
+    assert result.returncode == 0
+    assert "nothing to compile" in result.stdout and "'name+'" in result.stdout
+    expanded = fcompile("build", "-s", "driver+", "--project-dir", str(table_sample))
+    assert "duckdb: 7 files" in expanded.stdout  # 4 views keyed by driver, 2 services, the dataset
+
+
+def test_bad_selectors_and_dialects_are_diagnostics(table_sample):
+    result = fcompile("build", "-s", "drivr_hourly_stats tag:gold", "--dialect", "duckdb",
+                      "--project-dir", str(table_sample))
+    assert_clean(result)
+    assert result.returncode == 1
+    assert "error[FC090]: selector 'drivr_hourly_stats': no node is named 'drivr_hourly_stats'" in result.stderr
+    assert "did you mean 'driver_hourly_stats'?" in result.stderr
+    assert "did you mean 'tag:tier=gold'?" in result.stderr
+    assert not (table_sample / "target").exists()
+    bad = fcompile("build", "--dialect", "snowflak", "--project-dir", str(table_sample))
+    assert_clean(bad)
+    assert bad.returncode == 1 and "did you mean 'snowflake'?" in bad.stderr
+
+
+def test_target_path_option(table_sample):
+    result = fcompile("build", "--target-path", "out/sql", "--project-dir", str(table_sample))
+    assert result.returncode == 0, result.stderr
+    assert (table_sample / "out" / "sql" / "manifest.json").is_file()
+    assert not (table_sample / "target").exists()
+
+
+def test_compile_prints_one_query(table_sample):
+    built = fcompile("build", "--dialect", "snowflake", "--project-dir", str(table_sample))
+    assert built.returncode == 0, built.stderr
+    compiled = table_sample / "target" / "compiled" / "snowflake"
+    for option, path in (("--service", "retrieve/driver_ranking_v2.sql"),
+                         ("--view", "materialize/driver_hourly_stats.sql"),
+                         ("--dataset", "datasets/driver_ranking_training.sql")):
+        name = path.split("/")[1][:-4]
+        result = fcompile("compile", option, name, "--dialect", "snowflake", "--project-dir", str(table_sample))
+        assert_clean(result)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == (compiled / path).read_text("utf-8")
+
+
+def test_compile_diagnostics(path_sample):
+    unknown = fcompile("compile", "--service", "driver_activity", "--project-dir", str(path_sample))
+    assert_clean(unknown)
+    assert unknown.returncode == 1 and "did you mean 'driver_activity_v1'?" in unknown.stderr
+    none = fcompile("compile", "--project-dir", str(path_sample))
+    assert none.returncode == 1 and "exactly one of --service, --view, --dataset" in none.stderr
+    unsupported = fcompile("compile", "--view", "driver_hourly_stats", "--dialect", "trino",
+                           "--project-dir", str(path_sample))
+    assert_clean(unsupported)
+    assert unsupported.returncode == 1 and "error[FC100]" in unsupported.stderr and unsupported.stdout == ""

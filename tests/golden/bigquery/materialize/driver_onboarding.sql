@@ -1,0 +1,30 @@
+-- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
+-- @start and @end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- offline-only view (online: false): compiled for review, not loaded into the online store
+SELECT
+  `driver_id`,
+  `__fc_event_ts`,
+  `onboarded_at`,
+  `signup_date`
+FROM (
+  SELECT
+    `src`.`driver_id` AS `driver_id`,
+    `src`.`updated_at` AS `__fc_event_ts`,
+    `src`.`onboarded_at` AS `onboarded_at`,
+    `src`.`signup_date` AS `signup_date`
+  FROM `raw`.`driver_profile` AS `src`
+  WHERE
+    (
+      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+    )
+    AND (
+      `src`.`updated_at` >= @start AND `src`.`updated_at` <= @end
+    )
+) AS `in_window`
+WHERE
+  TRUE
+QUALIFY
+  ROW_NUMBER() OVER (
+    PARTITION BY `driver_id`
+    ORDER BY `__fc_event_ts` DESC, `onboarded_at` DESC, `signup_date` DESC
+  ) = 1

@@ -1,0 +1,166 @@
+-- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
+-- writes table driver_ranking_training (replaced)
+CREATE OR REPLACE TABLE "driver_ranking_training" AS
+WITH "spine" AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER () AS "__fc_row_id"
+  FROM (
+    SELECT
+      "order_id",
+      "driver_id",
+      "customer_id",
+      "event_timestamp",
+      "fare_amount",
+      "completed"
+    FROM "raw"."orders"
+  ) AS "spine_source"
+), "fv0_driver_hourly_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."event_timestamp" AS "__fc_event_ts",
+    "src"."created" AS "__fc_created_ts",
+    "src"."conversion_rate" AS "driver_recent__conv_rate",
+    "src"."acc_rate" AS "driver_recent__acc_rate",
+    "src"."avg_rating" AS "driver_recent__avg_rating",
+    "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
+  FROM "raw"."driver_stats" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+), "fv0_driver_hourly_stats" AS (
+  SELECT
+    "s"."__fc_row_id" AS "__fc_row_id",
+    "f"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
+    "f"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
+    "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating"
+  FROM "spine" AS "s"
+  JOIN "fv0_driver_hourly_stats_source" AS "f"
+    ON (
+      "s"."driver_id" = "f"."driver_id"
+      AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+    )
+    AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 7200 SECOND
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "s"."__fc_row_id"
+      ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC, "f"."driver_recent__conv_rate" DESC, "f"."driver_recent__acc_rate" DESC, "f"."__fc_tie_avg_daily_trips" DESC, "f"."driver_recent__avg_rating" DESC
+    ) = 1
+), "fv1_driver_lifetime_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."updated_at" AS "__fc_event_ts",
+    "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
+    "src"."is_premium" AS "driver_lifetime_stats__is_premium",
+    "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
+  FROM "raw"."driver_profile" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+), "fv1_driver_lifetime_stats" AS (
+  SELECT
+    "driver_id",
+    "__fc_event_ts",
+    "driver_lifetime_stats__lifetime_trip_count",
+    "driver_lifetime_stats__is_premium",
+    "driver_lifetime_stats__vehicle_class"
+  FROM "fv1_driver_lifetime_stats_source"
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "driver_id", "__fc_event_ts"
+      ORDER BY "driver_lifetime_stats__lifetime_trip_count" DESC, "driver_lifetime_stats__is_premium" DESC, "driver_lifetime_stats__vehicle_class" DESC
+    ) = 1
+), "fv2_customer_daily_profile_source" AS (
+  SELECT
+    "src"."customer_id" AS "customer_id",
+    "src"."snapshot_ts" AS "__fc_event_ts",
+    "src"."current_balance" AS "customer_daily_profile__current_balance",
+    "src"."credit_score" AS "customer_daily_profile__credit_score",
+    "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
+    "src"."customer_segment" AS "__fc_tie_customer_segment"
+  FROM "raw"."customer_profile" AS "src"
+  WHERE
+    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+), "fv2_customer_daily_profile" AS (
+  SELECT
+    "customer_id",
+    "__fc_event_ts",
+    "customer_daily_profile__current_balance",
+    "customer_daily_profile__credit_score",
+    "__fc_tie_lifetime_order_count",
+    "__fc_tie_customer_segment"
+  FROM "fv2_customer_daily_profile_source"
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "customer_id", "__fc_event_ts"
+      ORDER BY "customer_daily_profile__current_balance" DESC, "customer_daily_profile__credit_score" DESC, "__fc_tie_lifetime_order_count" DESC, "__fc_tie_customer_segment" DESC
+    ) = 1
+), "fv3_driver_customer_affinity_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."customer_id" AS "customer_id",
+    "src"."last_trip_at" AS "__fc_event_ts",
+    "src"."trip_count" AS "driver_customer_affinity__trips_together",
+    "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
+  FROM "raw"."driver_customer_trips" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL
+    AND NOT "src"."customer_id" IS NULL
+    AND NOT "src"."last_trip_at" IS NULL
+), "fv3_driver_customer_affinity" AS (
+  SELECT
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts",
+    "driver_customer_affinity__trips_together",
+    "driver_customer_affinity__avg_rating_given"
+  FROM "fv3_driver_customer_affinity_source"
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
+      ORDER BY "driver_customer_affinity__trips_together" DESC, "driver_customer_affinity__avg_rating_given" DESC
+    ) = 1
+)
+SELECT
+  "s"."order_id" AS "order_id",
+  "s"."driver_id" AS "driver_id",
+  "s"."customer_id" AS "customer_id",
+  "s"."event_timestamp" AS "event_timestamp",
+  "s"."fare_amount" AS "fare_amount",
+  "s"."completed" AS "completed",
+  "f0"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
+  "f0"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
+  "f0"."driver_recent__avg_rating" AS "driver_recent__avg_rating",
+  "f1"."driver_lifetime_stats__lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
+  "f1"."driver_lifetime_stats__is_premium" AS "driver_lifetime_stats__is_premium",
+  "f1"."driver_lifetime_stats__vehicle_class" AS "driver_lifetime_stats__vehicle_class",
+  CASE
+    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    THEN "f2"."customer_daily_profile__current_balance"
+  END AS "customer_daily_profile__current_balance",
+  CASE
+    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    THEN "f2"."customer_daily_profile__credit_score"
+  END AS "customer_daily_profile__credit_score",
+  CASE
+    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    THEN "f3"."driver_customer_affinity__trips_together"
+  END AS "driver_customer_affinity__trips_together",
+  CASE
+    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    THEN "f3"."driver_customer_affinity__avg_rating_given"
+  END AS "driver_customer_affinity__avg_rating_given"
+FROM "spine" AS "s"
+LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
+  ON "f0"."__fc_row_id" = "s"."__fc_row_id"
+ASOF LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
+  ON "s"."driver_id" = "f1"."driver_id"
+  AND "s"."event_timestamp" >= "f1"."__fc_event_ts"
+ASOF LEFT JOIN "fv2_customer_daily_profile" AS "f2"
+  ON "s"."customer_id" = "f2"."customer_id"
+  AND "s"."event_timestamp" >= "f2"."__fc_event_ts"
+ASOF LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
+  ON (
+    "s"."driver_id" = "f3"."driver_id" AND "s"."customer_id" = "f3"."customer_id"
+  )
+  AND "s"."event_timestamp" >= "f3"."__fc_event_ts"
+ORDER BY
+  "s"."__fc_row_id"

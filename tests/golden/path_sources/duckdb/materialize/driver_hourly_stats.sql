@@ -1,0 +1,33 @@
+-- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
+-- $start and $end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+SELECT
+  "driver_id",
+  "__fc_event_ts",
+  "__fc_created_ts",
+  "conv_rate",
+  "acc_rate",
+  "avg_daily_trips",
+  "avg_rating"
+FROM (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."event_timestamp" AS "__fc_event_ts",
+    "src"."created" AS "__fc_created_ts",
+    "src"."conversion_rate" AS "conv_rate",
+    "src"."acc_rate" AS "acc_rate",
+    "src"."avg_daily_trips" AS "avg_daily_trips",
+    "src"."avg_rating" AS "avg_rating"
+  FROM READ_PARQUET('data/driver_stats.parquet') AS "src"
+  WHERE
+    (
+      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    )
+    AND (
+      "src"."event_timestamp" >= $start AND "src"."event_timestamp" <= $end
+    )
+) AS "in_window"
+QUALIFY
+  ROW_NUMBER() OVER (
+    PARTITION BY "driver_id"
+    ORDER BY "__fc_event_ts" DESC, "__fc_created_ts" DESC, "conv_rate" DESC, "acc_rate" DESC, "avg_daily_trips" DESC, "avg_rating" DESC
+  ) = 1

@@ -1,0 +1,153 @@
+-- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml:12
+-- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+WITH "spine" AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER () AS "__fc_row_id"
+  FROM "fcompile_spine" AS "spine_source"
+), "fv0_driver_hourly_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."event_timestamp" AS "__fc_event_ts",
+    "src"."created" AS "__fc_created_ts",
+    "src"."conversion_rate" AS "conv_rate",
+    "src"."acc_rate" AS "acc_rate",
+    "src"."avg_rating" AS "avg_rating",
+    "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
+  FROM READ_PARQUET('data/driver_stats.parquet') AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+), "fv0_driver_hourly_stats" AS (
+  SELECT
+    "s"."__fc_row_id" AS "__fc_row_id",
+    "f"."conv_rate" AS "conv_rate",
+    "f"."acc_rate" AS "acc_rate",
+    "f"."avg_rating" AS "avg_rating"
+  FROM "spine" AS "s"
+  JOIN "fv0_driver_hourly_stats_source" AS "f"
+    ON (
+      "s"."driver_id" = "f"."driver_id"
+      AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+    )
+    AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 7200 SECOND
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "s"."__fc_row_id"
+      ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC, "f"."conv_rate" DESC, "f"."acc_rate" DESC, "f"."__fc_tie_avg_daily_trips" DESC, "f"."avg_rating" DESC
+    ) = 1
+), "fv1_driver_lifetime_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."updated_at" AS "__fc_event_ts",
+    "src"."lifetime_trip_count" AS "lifetime_trip_count",
+    "src"."is_premium" AS "is_premium",
+    "src"."vehicle_class" AS "vehicle_class"
+  FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+), "fv1_driver_lifetime_stats" AS (
+  SELECT
+    "driver_id",
+    "__fc_event_ts",
+    "lifetime_trip_count",
+    "is_premium",
+    "vehicle_class"
+  FROM "fv1_driver_lifetime_stats_source"
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "driver_id", "__fc_event_ts"
+      ORDER BY "lifetime_trip_count" DESC, "is_premium" DESC, "vehicle_class" DESC
+    ) = 1
+), "fv2_customer_daily_profile_source" AS (
+  SELECT
+    "src"."customer_id" AS "customer_id",
+    "src"."snapshot_ts" AS "__fc_event_ts",
+    "src"."current_balance" AS "current_balance",
+    "src"."credit_score" AS "credit_score",
+    "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
+    "src"."customer_segment" AS "__fc_tie_customer_segment"
+  FROM READ_PARQUET('data/customer_profile.parquet') AS "src"
+  WHERE
+    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+), "fv2_customer_daily_profile" AS (
+  SELECT
+    "customer_id",
+    "__fc_event_ts",
+    "current_balance",
+    "credit_score",
+    "__fc_tie_lifetime_order_count",
+    "__fc_tie_customer_segment"
+  FROM "fv2_customer_daily_profile_source"
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "customer_id", "__fc_event_ts"
+      ORDER BY "current_balance" DESC, "credit_score" DESC, "__fc_tie_lifetime_order_count" DESC, "__fc_tie_customer_segment" DESC
+    ) = 1
+), "fv3_driver_customer_affinity_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."customer_id" AS "customer_id",
+    "src"."last_trip_at" AS "__fc_event_ts",
+    "src"."trip_count" AS "trips_together",
+    "src"."rating_given_avg" AS "avg_rating_given"
+  FROM READ_PARQUET('data/driver_customer_trips.parquet') AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL
+    AND NOT "src"."customer_id" IS NULL
+    AND NOT "src"."last_trip_at" IS NULL
+), "fv3_driver_customer_affinity" AS (
+  SELECT
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts",
+    "trips_together",
+    "avg_rating_given"
+  FROM "fv3_driver_customer_affinity_source"
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
+      ORDER BY "trips_together" DESC, "avg_rating_given" DESC
+    ) = 1
+)
+SELECT
+  "s"."driver_id" AS "driver_id",
+  "s"."customer_id" AS "customer_id",
+  "s"."event_timestamp" AS "event_timestamp",
+  "f0"."conv_rate" AS "conv_rate",
+  "f0"."acc_rate" AS "acc_rate",
+  "f0"."avg_rating" AS "avg_rating",
+  "f1"."lifetime_trip_count" AS "lifetime_trip_count",
+  "f1"."is_premium" AS "is_premium",
+  "f1"."vehicle_class" AS "vehicle_class",
+  CASE
+    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    THEN "f2"."current_balance"
+  END AS "current_balance",
+  CASE
+    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    THEN "f2"."credit_score"
+  END AS "credit_score",
+  CASE
+    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    THEN "f3"."trips_together"
+  END AS "trips_together",
+  CASE
+    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    THEN "f3"."avg_rating_given"
+  END AS "avg_rating_given"
+FROM "spine" AS "s"
+LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
+  ON "f0"."__fc_row_id" = "s"."__fc_row_id"
+ASOF LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
+  ON "s"."driver_id" = "f1"."driver_id"
+  AND "s"."event_timestamp" >= "f1"."__fc_event_ts"
+ASOF LEFT JOIN "fv2_customer_daily_profile" AS "f2"
+  ON "s"."customer_id" = "f2"."customer_id"
+  AND "s"."event_timestamp" >= "f2"."__fc_event_ts"
+ASOF LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
+  ON (
+    "s"."driver_id" = "f3"."driver_id" AND "s"."customer_id" = "f3"."customer_id"
+  )
+  AND "s"."event_timestamp" >= "f3"."__fc_event_ts"
+ORDER BY
+  "s"."__fc_row_id"

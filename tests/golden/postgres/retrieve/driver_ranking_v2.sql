@@ -1,0 +1,333 @@
+-- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml:12
+-- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+WITH "spine" AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER () AS "__fc_row_id"
+  FROM "fcompile_spine" AS "spine_source"
+), "fv0_driver_hourly_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."event_timestamp" AS "__fc_event_ts",
+    "src"."created" AS "__fc_created_ts",
+    "src"."conversion_rate" AS "conv_rate",
+    "src"."acc_rate" AS "acc_rate",
+    "src"."avg_rating" AS "avg_rating",
+    "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
+  FROM "raw"."driver_stats" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+), "fv0_driver_hourly_stats" AS (
+  SELECT
+    "ranked"."__fc_row_id",
+    "ranked"."conv_rate",
+    "ranked"."acc_rate",
+    "ranked"."avg_rating"
+  FROM (
+    SELECT
+      "s"."__fc_row_id" AS "__fc_row_id",
+      "f"."conv_rate" AS "conv_rate",
+      "f"."acc_rate" AS "acc_rate",
+      "f"."avg_rating" AS "avg_rating",
+      ROW_NUMBER() OVER (
+        PARTITION BY "s"."__fc_row_id"
+        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "spine" AS "s"
+    JOIN "fv0_driver_hourly_stats_source" AS "f"
+      ON (
+        "s"."driver_id" = "f"."driver_id"
+        AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+      )
+      AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL '7200 SECOND'
+  ) AS "ranked"
+  WHERE
+    "ranked"."__fc_rank" = 1
+), "fv1_driver_lifetime_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."updated_at" AS "__fc_event_ts",
+    "src"."lifetime_trip_count" AS "lifetime_trip_count",
+    "src"."is_premium" AS "is_premium",
+    "src"."vehicle_class" AS "vehicle_class"
+  FROM "raw"."driver_profile" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+), "fv1_driver_lifetime_stats_latest_per_event" AS (
+  SELECT
+    "ranked"."driver_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."lifetime_trip_count",
+    "ranked"."is_premium",
+    "ranked"."vehicle_class"
+  FROM (
+    SELECT
+      "driver_id",
+      "__fc_event_ts",
+      "lifetime_trip_count",
+      "is_premium",
+      "vehicle_class",
+      ROW_NUMBER() OVER (
+        PARTITION BY "driver_id", "__fc_event_ts"
+        ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv1_driver_lifetime_stats_source"
+  ) AS "ranked"
+  WHERE
+    "ranked"."__fc_rank" = 1
+), "fv1_driver_lifetime_stats_rows" AS (
+  SELECT
+    "driver_id",
+    "__fc_event_ts",
+    "lifetime_trip_count",
+    "is_premium",
+    "vehicle_class",
+    ROW_NUMBER() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
+  FROM "fv1_driver_lifetime_stats_latest_per_event"
+), "fv1_driver_lifetime_stats_timeline" AS (
+  SELECT
+    "__fc_row_id",
+    "driver_id",
+    "event_timestamp" AS "__fc_event_ts",
+    1 AS "__fc_is_spine",
+    CAST(NULL AS BIGINT) AS "__fc_feature_row"
+  FROM "spine"
+  WHERE
+    NOT "driver_id" IS NULL AND NOT "event_timestamp" IS NULL
+  UNION ALL
+  SELECT
+    CAST(NULL AS BIGINT) AS "__fc_row_id",
+    "driver_id",
+    "__fc_event_ts",
+    0 AS "__fc_is_spine",
+    "__fc_feature_row"
+  FROM "fv1_driver_lifetime_stats_rows"
+), "fv1_driver_lifetime_stats_carried" AS (
+  SELECT
+    "__fc_row_id",
+    "driver_id",
+    "__fc_event_ts" AS "__fc_spine_ts",
+    "__fc_is_spine",
+    MAX("__fc_feature_row") OVER (
+      PARTITION BY "driver_id"
+      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "__fc_feature_row"
+  FROM "fv1_driver_lifetime_stats_timeline"
+), "fv1_driver_lifetime_stats" AS (
+  SELECT
+    "c"."__fc_row_id" AS "__fc_row_id",
+    "r"."lifetime_trip_count" AS "lifetime_trip_count",
+    "r"."is_premium" AS "is_premium",
+    "r"."vehicle_class" AS "vehicle_class"
+  FROM "fv1_driver_lifetime_stats_carried" AS "c"
+  JOIN "fv1_driver_lifetime_stats_rows" AS "r"
+    ON "c"."driver_id" = "r"."driver_id"
+    AND "c"."__fc_feature_row" = "r"."__fc_feature_row"
+  WHERE
+    "c"."__fc_is_spine" = 1
+), "fv2_customer_daily_profile_source" AS (
+  SELECT
+    "src"."customer_id" AS "customer_id",
+    "src"."snapshot_ts" AS "__fc_event_ts",
+    "src"."current_balance" AS "current_balance",
+    "src"."credit_score" AS "credit_score",
+    "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
+    "src"."customer_segment" AS "__fc_tie_customer_segment"
+  FROM "raw"."customer_profile" AS "src"
+  WHERE
+    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+), "fv2_customer_daily_profile_latest_per_event" AS (
+  SELECT
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."current_balance",
+    "ranked"."credit_score",
+    "ranked"."__fc_tie_lifetime_order_count",
+    "ranked"."__fc_tie_customer_segment"
+  FROM (
+    SELECT
+      "customer_id",
+      "__fc_event_ts",
+      "current_balance",
+      "credit_score",
+      "__fc_tie_lifetime_order_count",
+      "__fc_tie_customer_segment",
+      ROW_NUMBER() OVER (
+        PARTITION BY "customer_id", "__fc_event_ts"
+        ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv2_customer_daily_profile_source"
+  ) AS "ranked"
+  WHERE
+    "ranked"."__fc_rank" = 1
+), "fv2_customer_daily_profile_rows" AS (
+  SELECT
+    "customer_id",
+    "__fc_event_ts",
+    "current_balance",
+    "credit_score",
+    "__fc_tie_lifetime_order_count",
+    "__fc_tie_customer_segment",
+    ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
+  FROM "fv2_customer_daily_profile_latest_per_event"
+), "fv2_customer_daily_profile_timeline" AS (
+  SELECT
+    "__fc_row_id",
+    "customer_id",
+    "event_timestamp" AS "__fc_event_ts",
+    1 AS "__fc_is_spine",
+    CAST(NULL AS BIGINT) AS "__fc_feature_row"
+  FROM "spine"
+  WHERE
+    NOT "customer_id" IS NULL AND NOT "event_timestamp" IS NULL
+  UNION ALL
+  SELECT
+    CAST(NULL AS BIGINT) AS "__fc_row_id",
+    "customer_id",
+    "__fc_event_ts",
+    0 AS "__fc_is_spine",
+    "__fc_feature_row"
+  FROM "fv2_customer_daily_profile_rows"
+), "fv2_customer_daily_profile_carried" AS (
+  SELECT
+    "__fc_row_id",
+    "customer_id",
+    "__fc_event_ts" AS "__fc_spine_ts",
+    "__fc_is_spine",
+    MAX("__fc_feature_row") OVER (
+      PARTITION BY "customer_id"
+      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "__fc_feature_row"
+  FROM "fv2_customer_daily_profile_timeline"
+), "fv2_customer_daily_profile" AS (
+  SELECT
+    "c"."__fc_row_id" AS "__fc_row_id",
+    "r"."current_balance" AS "current_balance",
+    "r"."credit_score" AS "credit_score"
+  FROM "fv2_customer_daily_profile_carried" AS "c"
+  JOIN "fv2_customer_daily_profile_rows" AS "r"
+    ON "c"."customer_id" = "r"."customer_id"
+    AND "c"."__fc_feature_row" = "r"."__fc_feature_row"
+  WHERE
+    "c"."__fc_is_spine" = 1
+    AND "r"."__fc_event_ts" >= "c"."__fc_spine_ts" - INTERVAL '172800 SECOND'
+), "fv3_driver_customer_affinity_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."customer_id" AS "customer_id",
+    "src"."last_trip_at" AS "__fc_event_ts",
+    "src"."trip_count" AS "trips_together",
+    "src"."rating_given_avg" AS "avg_rating_given"
+  FROM "raw"."driver_customer_trips" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL
+    AND NOT "src"."customer_id" IS NULL
+    AND NOT "src"."last_trip_at" IS NULL
+), "fv3_driver_customer_affinity_latest_per_event" AS (
+  SELECT
+    "ranked"."driver_id",
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."trips_together",
+    "ranked"."avg_rating_given"
+  FROM (
+    SELECT
+      "driver_id",
+      "customer_id",
+      "__fc_event_ts",
+      "trips_together",
+      "avg_rating_given",
+      ROW_NUMBER() OVER (
+        PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
+        ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv3_driver_customer_affinity_source"
+  ) AS "ranked"
+  WHERE
+    "ranked"."__fc_rank" = 1
+), "fv3_driver_customer_affinity_rows" AS (
+  SELECT
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts",
+    "trips_together",
+    "avg_rating_given",
+    ROW_NUMBER() OVER (PARTITION BY "driver_id", "customer_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
+  FROM "fv3_driver_customer_affinity_latest_per_event"
+), "fv3_driver_customer_affinity_timeline" AS (
+  SELECT
+    "__fc_row_id",
+    "driver_id",
+    "customer_id",
+    "event_timestamp" AS "__fc_event_ts",
+    1 AS "__fc_is_spine",
+    CAST(NULL AS BIGINT) AS "__fc_feature_row"
+  FROM "spine"
+  WHERE
+    NOT "driver_id" IS NULL
+    AND NOT "customer_id" IS NULL
+    AND NOT "event_timestamp" IS NULL
+  UNION ALL
+  SELECT
+    CAST(NULL AS BIGINT) AS "__fc_row_id",
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts",
+    0 AS "__fc_is_spine",
+    "__fc_feature_row"
+  FROM "fv3_driver_customer_affinity_rows"
+), "fv3_driver_customer_affinity_carried" AS (
+  SELECT
+    "__fc_row_id",
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts" AS "__fc_spine_ts",
+    "__fc_is_spine",
+    MAX("__fc_feature_row") OVER (
+      PARTITION BY "driver_id", "customer_id"
+      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "__fc_feature_row"
+  FROM "fv3_driver_customer_affinity_timeline"
+), "fv3_driver_customer_affinity" AS (
+  SELECT
+    "c"."__fc_row_id" AS "__fc_row_id",
+    "r"."trips_together" AS "trips_together",
+    "r"."avg_rating_given" AS "avg_rating_given"
+  FROM "fv3_driver_customer_affinity_carried" AS "c"
+  JOIN "fv3_driver_customer_affinity_rows" AS "r"
+    ON (
+      "c"."driver_id" = "r"."driver_id" AND "c"."customer_id" = "r"."customer_id"
+    )
+    AND "c"."__fc_feature_row" = "r"."__fc_feature_row"
+  WHERE
+    "c"."__fc_is_spine" = 1
+    AND "r"."__fc_event_ts" >= "c"."__fc_spine_ts" - INTERVAL '604800 SECOND'
+)
+SELECT
+  "s"."driver_id" AS "driver_id",
+  "s"."customer_id" AS "customer_id",
+  "s"."event_timestamp" AS "event_timestamp",
+  "f0"."conv_rate" AS "conv_rate",
+  "f0"."acc_rate" AS "acc_rate",
+  "f0"."avg_rating" AS "avg_rating",
+  "f1"."lifetime_trip_count" AS "lifetime_trip_count",
+  "f1"."is_premium" AS "is_premium",
+  "f1"."vehicle_class" AS "vehicle_class",
+  "f2"."current_balance" AS "current_balance",
+  "f2"."credit_score" AS "credit_score",
+  "f3"."trips_together" AS "trips_together",
+  "f3"."avg_rating_given" AS "avg_rating_given"
+FROM "spine" AS "s"
+LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
+  ON "f0"."__fc_row_id" = "s"."__fc_row_id"
+LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
+  ON "f1"."__fc_row_id" = "s"."__fc_row_id"
+LEFT JOIN "fv2_customer_daily_profile" AS "f2"
+  ON "f2"."__fc_row_id" = "s"."__fc_row_id"
+LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
+  ON "f3"."__fc_row_id" = "s"."__fc_row_id"
+ORDER BY
+  "s"."__fc_row_id"

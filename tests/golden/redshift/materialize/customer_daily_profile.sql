@@ -1,0 +1,33 @@
+-- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
+-- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+SELECT
+  "customer_id",
+  "__fc_event_ts",
+  "current_balance",
+  "credit_score",
+  "lifetime_order_count",
+  "customer_segment"
+FROM (
+  SELECT
+    "src"."customer_id" AS "customer_id",
+    "src"."snapshot_ts" AS "__fc_event_ts",
+    "src"."current_balance" AS "current_balance",
+    "src"."credit_score" AS "credit_score",
+    "src"."lifetime_order_count" AS "lifetime_order_count",
+    "src"."customer_segment" AS "customer_segment"
+  FROM "raw"."customer_profile" AS "src"
+  WHERE
+    (
+      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+    )
+    AND (
+      "src"."snapshot_ts" >= %(start)s AND "src"."snapshot_ts" <= %(end)s
+    )
+) AS "in_window"
+WHERE
+  TRUE
+QUALIFY
+  ROW_NUMBER() OVER (
+    PARTITION BY "customer_id"
+    ORDER BY "__fc_event_ts" DESC NULLS LAST, "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "lifetime_order_count" DESC NULLS LAST, "customer_segment" DESC NULLS LAST
+  ) = 1

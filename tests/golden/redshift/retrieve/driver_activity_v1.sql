@@ -1,0 +1,51 @@
+-- fcompile 0.1.0 · feature service driver_activity_v1 · features/services.yml:3
+-- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+WITH "spine" AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER () AS "__fc_row_id"
+  FROM "fcompile_spine" AS "spine_source"
+), "fv0_driver_hourly_stats_source" AS (
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."event_timestamp" AS "__fc_event_ts",
+    "src"."created" AS "__fc_created_ts",
+    "src"."conversion_rate" AS "conv_rate",
+    "src"."acc_rate" AS "acc_rate",
+    "src"."avg_daily_trips" AS "avg_daily_trips",
+    "src"."avg_rating" AS "__fc_tie_avg_rating"
+  FROM "raw"."driver_stats" AS "src"
+  WHERE
+    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+), "fv0_driver_hourly_stats" AS (
+  SELECT
+    "s"."__fc_row_id" AS "__fc_row_id",
+    "f"."conv_rate" AS "conv_rate",
+    "f"."acc_rate" AS "acc_rate",
+    "f"."avg_daily_trips" AS "avg_daily_trips"
+  FROM "spine" AS "s"
+  JOIN "fv0_driver_hourly_stats_source" AS "f"
+    ON (
+      "s"."driver_id" = "f"."driver_id"
+      AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+    )
+    AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "s"."event_timestamp")
+  WHERE
+    TRUE
+  QUALIFY
+    ROW_NUMBER() OVER (
+      PARTITION BY "s"."__fc_row_id"
+      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."avg_daily_trips" DESC NULLS LAST, "f"."__fc_tie_avg_rating" DESC NULLS LAST
+    ) = 1
+)
+SELECT
+  "s"."driver_id" AS "driver_id",
+  "s"."event_timestamp" AS "event_timestamp",
+  "f0"."conv_rate" AS "conv_rate",
+  "f0"."acc_rate" AS "acc_rate",
+  "f0"."avg_daily_trips" AS "avg_daily_trips"
+FROM "spine" AS "s"
+LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
+  ON "f0"."__fc_row_id" = "s"."__fc_row_id"
+ORDER BY
+  "s"."__fc_row_id"

@@ -1,0 +1,31 @@
+-- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
+-- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+SELECT
+  "DRIVER_ID",
+  "CUSTOMER_ID",
+  "__FC_EVENT_TS",
+  "TRIPS_TOGETHER",
+  "AVG_RATING_GIVEN"
+FROM (
+  SELECT
+    "SRC"."DRIVER_ID" AS "DRIVER_ID",
+    "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
+    "SRC"."LAST_TRIP_AT" AS "__FC_EVENT_TS",
+    "SRC"."TRIP_COUNT" AS "TRIPS_TOGETHER",
+    "SRC"."RATING_GIVEN_AVG" AS "AVG_RATING_GIVEN"
+  FROM "RAW"."DRIVER_CUSTOMER_TRIPS" AS "SRC"
+  WHERE
+    (
+      NOT "SRC"."DRIVER_ID" IS NULL
+      AND NOT "SRC"."CUSTOMER_ID" IS NULL
+      AND NOT "SRC"."LAST_TRIP_AT" IS NULL
+    )
+    AND (
+      "SRC"."LAST_TRIP_AT" >= :start AND "SRC"."LAST_TRIP_AT" <= :end
+    )
+) AS "IN_WINDOW"
+QUALIFY
+  ROW_NUMBER() OVER (
+    PARTITION BY "DRIVER_ID", "CUSTOMER_ID"
+    ORDER BY "__FC_EVENT_TS" DESC NULLS LAST, "TRIPS_TOGETHER" DESC NULLS LAST, "AVG_RATING_GIVEN" DESC NULLS LAST
+  ) = 1

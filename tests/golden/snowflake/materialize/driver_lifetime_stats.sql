@@ -1,0 +1,29 @@
+-- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml:34
+-- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+SELECT
+  "DRIVER_ID",
+  "__FC_EVENT_TS",
+  "LIFETIME_TRIP_COUNT",
+  "IS_PREMIUM",
+  "VEHICLE_CLASS"
+FROM (
+  SELECT
+    "SRC"."DRIVER_ID" AS "DRIVER_ID",
+    "SRC"."UPDATED_AT" AS "__FC_EVENT_TS",
+    "SRC"."LIFETIME_TRIP_COUNT" AS "LIFETIME_TRIP_COUNT",
+    "SRC"."IS_PREMIUM" AS "IS_PREMIUM",
+    "SRC"."VEHICLE_CLASS" AS "VEHICLE_CLASS"
+  FROM "RAW"."DRIVER_PROFILE" AS "SRC"
+  WHERE
+    (
+      NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
+    )
+    AND (
+      "SRC"."UPDATED_AT" >= :start AND "SRC"."UPDATED_AT" <= :end
+    )
+) AS "IN_WINDOW"
+QUALIFY
+  ROW_NUMBER() OVER (
+    PARTITION BY "DRIVER_ID"
+    ORDER BY "__FC_EVENT_TS" DESC NULLS LAST, "LIFETIME_TRIP_COUNT" DESC NULLS LAST, "IS_PREMIUM" DESC NULLS LAST, "VEHICLE_CLASS" DESC NULLS LAST
+  ) = 1

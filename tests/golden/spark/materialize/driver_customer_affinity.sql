@@ -1,0 +1,40 @@
+-- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
+-- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+SELECT
+  `ranked`.`driver_id`,
+  `ranked`.`customer_id`,
+  `ranked`.`__fc_event_ts`,
+  `ranked`.`trips_together`,
+  `ranked`.`avg_rating_given`
+FROM (
+  SELECT
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts`,
+    `trips_together`,
+    `avg_rating_given`,
+    ROW_NUMBER() OVER (
+      PARTITION BY `driver_id`, `customer_id`
+      ORDER BY `__fc_event_ts` DESC, `trips_together` DESC, `avg_rating_given` DESC
+    ) AS `__fc_rank`
+  FROM (
+    SELECT
+      `src`.`driver_id` AS `driver_id`,
+      `src`.`customer_id` AS `customer_id`,
+      `src`.`last_trip_at` AS `__fc_event_ts`,
+      `src`.`trip_count` AS `trips_together`,
+      `src`.`rating_given_avg` AS `avg_rating_given`
+    FROM `raw`.`driver_customer_trips` AS `src`
+    WHERE
+      (
+        NOT `src`.`driver_id` IS NULL
+        AND NOT `src`.`customer_id` IS NULL
+        AND NOT `src`.`last_trip_at` IS NULL
+      )
+      AND (
+        `src`.`last_trip_at` >= :start AND `src`.`last_trip_at` <= :end
+      )
+  ) AS `in_window`
+) AS `ranked`
+WHERE
+  `ranked`.`__fc_rank` = 1

@@ -1,0 +1,36 @@
+-- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
+-- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- offline-only view (online: false): compiled for review, not loaded into the online store
+SELECT
+  "ranked"."driver_id",
+  "ranked"."__fc_event_ts",
+  "ranked"."onboarded_at",
+  "ranked"."signup_date"
+FROM (
+  SELECT
+    "driver_id",
+    "__fc_event_ts",
+    "onboarded_at",
+    "signup_date",
+    ROW_NUMBER() OVER (
+      PARTITION BY "driver_id"
+      ORDER BY "__fc_event_ts" DESC, "onboarded_at" DESC, "signup_date" DESC
+    ) AS "__fc_rank"
+  FROM (
+    SELECT
+      "src"."driver_id" AS "driver_id",
+      "src"."updated_at" AS "__fc_event_ts",
+      "src"."onboarded_at" AS "onboarded_at",
+      "src"."signup_date" AS "signup_date"
+    FROM "raw"."driver_profile" AS "src"
+    WHERE
+      (
+        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+      )
+      AND (
+        "src"."updated_at" >= :start AND "src"."updated_at" <= :end
+      )
+  ) AS "in_window"
+) AS "ranked"
+WHERE
+  "ranked"."__fc_rank" = 1
