@@ -142,7 +142,7 @@ def list_nodes(
 @app.command()
 def schema(
     out: Annotated[Optional[Path], typer.Option(help="Write every schema into this folder.")] = None,
-    kind: Annotated[str, typer.Option(help="Which schema to print when --out is not given: spec or project.")]
+    kind: Annotated[str, typer.Option(help="Which schema to print when --out is not given: spec, project or manifest.")]
     = "spec",
 ) -> None:
     """Print or write the JSON Schemas of fcompile's files, for editor validation and completion."""
@@ -151,7 +151,7 @@ def schema(
     if out is None:
         if kind not in SCHEMA_FILES:
             raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"unknown schema kind '{kind}'", None,
-                                              "use --kind spec or --kind project")])
+                                              "use --kind spec, project or manifest")])
         print(json.dumps(load_schema(kind), indent=2))  # type: ignore[arg-type]
         return
     out.mkdir(parents=True, exist_ok=True)

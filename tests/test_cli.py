@@ -114,7 +114,7 @@ def test_schema_prints_and_writes_valid_json_schemas(tmp_path):
     result = fcompile("schema", "--out", str(tmp_path / "schemas"))
     assert result.returncode == 0
     written = sorted(p.name for p in (tmp_path / "schemas").iterdir())
-    assert written == ["fcompile_project.schema.json", "fcompile_spec.schema.json"]
+    assert written == ["fcompile_manifest.schema.json", "fcompile_project.schema.json", "fcompile_spec.schema.json"]
 
 
 def test_missing_project_is_a_diagnostic(tmp_path):

@@ -48,9 +48,9 @@ class CompileCache:
     """Statement text by plan key, for one build. `save()` writes the new entries and ages the rest."""
 
     def __init__(self, project_root: str | Path, enabled: bool = True) -> None:
-        from fcompile.parser.cache import _signing_key  # the parse cache's per-user secret
+        from fcompile.parser.cache import signing_key  # the per-user secret shared with the parse cache
 
-        self._key = _signing_key() if enabled else None
+        self._key = signing_key() if enabled else None
         self._db: sqlite3.Connection | None = None
         self._used: list[str] = []  # hits whose age must be refreshed
         self._generation = 0

@@ -42,7 +42,7 @@ def content_digest(text: str) -> str:
 class ParseCache:
     def __init__(self, root: Path, enabled: bool = True) -> None:
         self.path = root / CACHE_FILE
-        self.enabled = enabled and _signing_key() is not None
+        self.enabled = enabled and signing_key() is not None
         self._entries: dict[str, ParsedFile] = self._load() if self.enabled else {}
         self._fresh: dict[str, ParsedFile] = {}
         self._dirty = False
@@ -62,7 +62,7 @@ class ParseCache:
         """Keep exactly the files seen in this parse; written atomically, failures ignored."""
         if not self.enabled or (not self._dirty and self._fresh.keys() == self._entries.keys()):
             return
-        key = _signing_key()
+        key = signing_key()
         if key is None:
             return
         payload = pickle.dumps((_version_tag(), self._fresh), protocol=pickle.HIGHEST_PROTOCOL)
@@ -77,7 +77,7 @@ class ParseCache:
             return
 
     def _load(self) -> dict[str, ParsedFile]:
-        key = _signing_key()
+        key = signing_key()
         try:
             blob = self.path.read_bytes()
         except OSError:
@@ -97,7 +97,7 @@ class ParseCache:
 _KEY: list[bytes | None] = []
 
 
-def _signing_key() -> bytes | None:
+def signing_key() -> bytes | None:
     """A per-user secret, created on first use; None where no private place can hold it."""
     if _KEY:
         return _KEY[0]

@@ -15,9 +15,11 @@ from fcompile.diagnostics import Code, Diagnostic, did_you_mean
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
 
-SchemaKind = Literal["spec", "project"]
+SchemaKind = Literal["spec", "project", "manifest"]
 
-SCHEMA_FILES: dict[SchemaKind, str] = {"spec": "spec.schema.json", "project": "project.schema.json"}
+SCHEMA_FILES: dict[SchemaKind, str] = {
+    "spec": "spec.schema.json", "project": "project.schema.json", "manifest": "manifest.schema.json",
+}
 
 LIST_LABELS = {
     "entities": "entity",

@@ -76,12 +76,7 @@ def plan_point_in_time_join(
         source = graph.source(view.source)
         chosen = strategy.get(view_name) if isinstance(strategy, Mapping) else strategy
         joins.append(ViewJoin(
-            view=view.name,
-            relation=source_relation(graph, source),
-            keys=_keys(graph, view, source),
-            event_timestamp=_source_column(source, source.timestamp_field),
-            created_timestamp=(_source_column(source, source.created_timestamp_field)
-                               if source.created_timestamp_field else None),
+            **_source_reading(graph, view, source),
             ttl_seconds=int(view.ttl.total_seconds()) if view.ttl is not None else None,
             features=tuple(pending[view_name]),
             strategy=chosen or choose_strategy(view),
@@ -95,12 +90,7 @@ def plan_latest_values(graph: FeatureGraph, view: FeatureView) -> LatestValues:
     source = graph.source(view.source)
     renamed = {fc_name: column for column, fc_name in source.field_mapping}
     return LatestValues(
-        view=view.name,
-        relation=source_relation(graph, source),
-        keys=_keys(graph, view, source),
-        event_timestamp=_source_column(source, source.timestamp_field),
-        created_timestamp=(_source_column(source, source.created_timestamp_field)
-                           if source.created_timestamp_field else None),
+        **_source_reading(graph, view, source),
         features=tuple(FeatureColumn(renamed.get(f.name, f.name), f.name, f.dtype) for f in view.features),
         location=view.location,
     )
@@ -137,6 +127,18 @@ def _tie_break(view: FeatureView, source: Source, requested: Sequence[FeatureCol
             column = renamed.get(feature.name, feature.name)
             columns.append(FeatureColumn(column, read_as.get(column, TIE_BREAK_PREFIX + feature.name), feature.dtype))
     return tuple(columns)
+
+
+def _source_reading(graph: FeatureGraph, view: FeatureView, source: Source) -> dict:
+    """What every plan reading a view's source needs: where it is, its keys and its time columns."""
+    created = source.created_timestamp_field
+    return {
+        "view": view.name,
+        "relation": source_relation(graph, source),
+        "keys": _keys(graph, view, source),
+        "event_timestamp": _source_column(source, source.timestamp_field),
+        "created_timestamp": _source_column(source, created) if created else None,
+    }
 
 
 def _keys(graph: FeatureGraph, view: FeatureView, source: Source) -> tuple[KeyColumn, ...]:
