@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
 
 from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import Relation
 
 
+class DuckDBExplicitNulls(DuckDB):
+    """DuckDB as sqlglot knows it, except that `NULLS LAST` is always written out.
+
+    sqlglot leaves out a NULL placement that equals the dialect's default, and DuckDB's default is a
+    session setting (`default_null_order`): the newest-row and tie-break orderings would change meaning
+    in a session that sorts NULLs first. Declaring NULLs as large makes every `DESC NULLS LAST` explicit.
+    (sqlglot registers this class as the dialect name `duckdbexplicitnulls`.)"""
+
+    NULL_ORDERING = "nulls_are_large"
+
+
 class DuckDBDialect(SqlDialect):
     name = "duckdb"
-    sqlglot_name = "duckdb"
+    sqlglot_name = "duckdbexplicitnulls"
     PRESERVES_IDENTIFIER_CASE = True
     SUPPORTS_ASOF_LEFT_JOIN = True
     SUPPORTS_QUALIFY = True

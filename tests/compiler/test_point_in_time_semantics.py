@@ -420,8 +420,6 @@ def test_latest_values_tie_break_agrees_with_the_training_join(engine, tmp_path)
     assert trained[0]["tier"] == latest[0]["tier"] == "a"
 
 
-@pytest.mark.xfail(strict=True, reason="open: sqlglot never spells NULLS LAST for DuckDB (its default), so the "
-                   "DuckDB SQL relies on the session's default_null_order; needs a dialect hook (see report)")
 def test_duckdb_results_do_not_depend_on_the_session_null_order(duckdb_engine, tmp_path):
     duckdb_engine.con.execute("SET default_null_order = 'nulls_first'")
     case = stats_case("null_order", stats_table(

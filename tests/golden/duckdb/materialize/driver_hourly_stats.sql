@@ -29,5 +29,5 @@ FROM (
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC, "__fc_created_ts" DESC, "conv_rate" DESC, "acc_rate" DESC, "avg_daily_trips" DESC, "avg_rating" DESC
+    ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST, "conv_rate" DESC NULLS LAST, "acc_rate" DESC NULLS LAST, "avg_daily_trips" DESC NULLS LAST, "avg_rating" DESC NULLS LAST
   ) = 1

@@ -24,5 +24,5 @@ FROM (
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC, "onboarded_at" DESC, "signup_date" DESC
+    ORDER BY "__fc_event_ts" DESC NULLS LAST, "onboarded_at" DESC NULLS LAST, "signup_date" DESC NULLS LAST
   ) = 1

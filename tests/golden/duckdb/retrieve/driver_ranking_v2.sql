@@ -33,7 +33,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "s"."__fc_row_id"
-      ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC, "f"."conv_rate" DESC, "f"."acc_rate" DESC, "f"."__fc_tie_avg_daily_trips" DESC, "f"."avg_rating" DESC
+      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
     ) = 1
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
@@ -56,7 +56,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "lifetime_trip_count" DESC, "is_premium" DESC, "vehicle_class" DESC
+      ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
     ) = 1
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
@@ -81,7 +81,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "current_balance" DESC, "credit_score" DESC, "__fc_tie_lifetime_order_count" DESC, "__fc_tie_customer_segment" DESC
+      ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
     ) = 1
 ), "fv3_driver_customer_affinity_source" AS (
   SELECT
@@ -106,7 +106,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "trips_together" DESC, "avg_rating_given" DESC
+      ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
     ) = 1
 )
 SELECT

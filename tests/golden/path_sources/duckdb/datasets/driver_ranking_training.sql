@@ -34,7 +34,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "s"."__fc_row_id"
-      ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC, "f"."driver_recent__conv_rate" DESC, "f"."driver_recent__acc_rate" DESC, "f"."__fc_tie_avg_daily_trips" DESC, "f"."driver_recent__avg_rating" DESC
+      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."driver_recent__conv_rate" DESC NULLS LAST, "f"."driver_recent__acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."driver_recent__avg_rating" DESC NULLS LAST
     ) = 1
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
@@ -57,7 +57,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "driver_lifetime_stats__lifetime_trip_count" DESC, "driver_lifetime_stats__is_premium" DESC, "driver_lifetime_stats__vehicle_class" DESC
+      ORDER BY "driver_lifetime_stats__lifetime_trip_count" DESC NULLS LAST, "driver_lifetime_stats__is_premium" DESC NULLS LAST, "driver_lifetime_stats__vehicle_class" DESC NULLS LAST
     ) = 1
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
@@ -82,7 +82,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "customer_daily_profile__current_balance" DESC, "customer_daily_profile__credit_score" DESC, "__fc_tie_lifetime_order_count" DESC, "__fc_tie_customer_segment" DESC
+      ORDER BY "customer_daily_profile__current_balance" DESC NULLS LAST, "customer_daily_profile__credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
     ) = 1
 ), "fv3_driver_customer_affinity_source" AS (
   SELECT
@@ -107,7 +107,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "driver_customer_affinity__trips_together" DESC, "driver_customer_affinity__avg_rating_given" DESC
+      ORDER BY "driver_customer_affinity__trips_together" DESC NULLS LAST, "driver_customer_affinity__avg_rating_given" DESC NULLS LAST
     ) = 1
 )
 SELECT

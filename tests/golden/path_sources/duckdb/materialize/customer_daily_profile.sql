@@ -27,5 +27,5 @@ FROM (
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "customer_id"
-    ORDER BY "__fc_event_ts" DESC, "current_balance" DESC, "credit_score" DESC, "lifetime_order_count" DESC, "customer_segment" DESC
+    ORDER BY "__fc_event_ts" DESC NULLS LAST, "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "lifetime_order_count" DESC NULLS LAST, "customer_segment" DESC NULLS LAST
   ) = 1

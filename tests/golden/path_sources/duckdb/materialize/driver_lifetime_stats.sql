@@ -25,5 +25,5 @@ FROM (
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC, "lifetime_trip_count" DESC, "is_premium" DESC, "vehicle_class" DESC
+    ORDER BY "__fc_event_ts" DESC NULLS LAST, "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
   ) = 1

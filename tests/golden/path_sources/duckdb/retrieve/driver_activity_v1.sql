@@ -33,7 +33,7 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "s"."__fc_row_id"
-      ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC, "f"."conv_rate" DESC, "f"."acc_rate" DESC, "f"."avg_daily_trips" DESC, "f"."__fc_tie_avg_rating" DESC
+      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."avg_daily_trips" DESC NULLS LAST, "f"."__fc_tie_avg_rating" DESC NULLS LAST
     ) = 1
 )
 SELECT
