@@ -98,7 +98,7 @@ class Diagnostic:
     def render(self, relative_to: str | None = None) -> str:
         where = ""
         if self.position is not None:
-            path = _display_path(self.position.path, relative_to)
+            path = display_path(self.position.path, relative_to)
             where = str(Position(path, self.position.line, self.position.column)) + ": "
         text = f"{where}{self.severity.value}[{self.code.value}]: {self.message}"
         if self.hint:
@@ -112,7 +112,7 @@ class Diagnostic:
             "code": self.code.value,
             "message": self.message,
             "hint": self.hint,
-            "path": _display_path(p.path, relative_to) if p else None,
+            "path": display_path(p.path, relative_to) if p else None,
             "line": p.line if p else None,
             "column": p.column if p else None,
         }
@@ -188,15 +188,12 @@ def reference_hint(name: str, kind: str, candidates: Sequence[str]) -> str:
     return did_you_mean(name, candidates) or known_names_hint(kind, candidates)
 
 
-def render_text(diagnostics: Sequence[Diagnostic], relative_to: str | None = None) -> str:
-    return "\n".join(d.render(relative_to) for d in diagnostics)
-
-
 def render_json(diagnostics: Sequence[Diagnostic], relative_to: str | None = None) -> str:
     return json.dumps([d.to_json(relative_to) for d in diagnostics], indent=2)
 
 
-def _display_path(path: str, relative_to: str | None) -> str:
+def display_path(path: str, relative_to: str | None) -> str:
+    """`path` relative to `relative_to` (default: the working directory), unless it lies outside."""
     base = relative_to if relative_to is not None else os.getcwd()
     try:
         rel = os.path.relpath(path, base)

@@ -35,6 +35,14 @@ class DType:
         return self.element is not None
 
 
+class _HashedNode:
+    """A graph node's identity for plan and diff: what it means, not where it is written."""
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+
 @dataclass(frozen=True)
 class JoinKey:
     name: str
@@ -43,7 +51,7 @@ class JoinKey:
 
 
 @dataclass(frozen=True)
-class Entity:
+class Entity(_HashedNode):
     name: str
     join_keys: tuple[JoinKey, ...]
     description: str = ""
@@ -52,16 +60,11 @@ class Entity:
     location: Position | None = field(default=None, compare=False)
 
 
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self)
-
-
 SourceKind = Literal["path", "table", "query"]
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(_HashedNode):
     name: str
     kind: SourceKind
     locator: str  # the path (relative to the project), the table name, or the query text
@@ -74,11 +77,6 @@ class Source:
     location: Position | None = field(default=None, compare=False)
 
 
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self)
-
-
 @dataclass(frozen=True)
 class Feature:
     name: str
@@ -88,7 +86,7 @@ class Feature:
 
 
 @dataclass(frozen=True)
-class FeatureView:
+class FeatureView(_HashedNode):
     name: str
     entities: tuple[str, ...]
     source: str
@@ -106,10 +104,6 @@ class FeatureView:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
-
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self)
 
 
 @dataclass(frozen=True)
@@ -131,17 +125,13 @@ class Projection:
 
 
 @dataclass(frozen=True)
-class FeatureService:
+class FeatureService(_HashedNode):
     name: str
     projections: tuple[Projection, ...]
     description: str = ""
     tags: Tags = ()
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
-
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self)
 
 
 @dataclass(frozen=True)
@@ -160,7 +150,7 @@ class DatasetOutput:
 
 
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(_HashedNode):
     name: str
     spine: Spine
     output: DatasetOutput
@@ -172,10 +162,6 @@ class Dataset:
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
 
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self)
-
 
 @dataclass(frozen=True)
 class Target:
@@ -186,10 +172,6 @@ class Target:
     @property
     def offline_type(self) -> str:
         return dict(self.offline)["type"]
-
-    @property
-    def online_type(self) -> str:
-        return dict(self.online)["type"]
 
 
 @dataclass(frozen=True)

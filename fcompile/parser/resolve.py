@@ -7,11 +7,10 @@ left out of the graph but their names stay known, so one typo does not cascade i
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from fcompile.diagnostics import Code, DiagnosticSink, Position, reference_hint
+from fcompile.diagnostics import Code, DiagnosticSink, Position, display_path, reference_hint
 from fcompile.graph import (
     Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
     ProjectInfo, Projection, Source, Spine, Tags,
@@ -352,8 +351,7 @@ class Resolver:
             return None
 
     def _relative(self, position: Position) -> str:
-        path = os.path.relpath(position.path, self.project.root)
-        return str(Position(path if not path.startswith("..") else position.path, position.line, position.column))
+        return str(Position(display_path(position.path, self.project.root), position.line, position.column))
 
     def _check_name(self, name: str, item: SpecItem, sub: PathKey) -> None:
         for problem in identifier_problems(name):
@@ -363,14 +361,7 @@ class Resolver:
         self.sink.error(problem.code, f"{item.label}: {problem.message}", where, problem.hint)
 
 
-class _Broken:
-    """Marks a reference to a node that exists but failed its own checks (already reported)."""
-
-    def __bool__(self) -> bool:
-        return True
-
-
-_BROKEN = _Broken()
+_BROKEN = object()  # a reference to a node that exists but failed its own checks (already reported)
 
 
 def _tags(data: dict) -> Tags:
