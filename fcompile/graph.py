@@ -255,5 +255,10 @@ def content_hash(node: Any) -> str:
     """A hash of what a node means: stable across runs, blind to where it is written."""
     plain = to_plain(node)
     plain.pop("location", None)
+    return hash_plain(plain)
+
+
+def hash_plain(plain: dict) -> str:
+    """The content hash of a node already in plain form, without its location."""
     blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

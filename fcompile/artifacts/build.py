@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -36,6 +37,7 @@ from fcompile.graph import FeatureGraph
 COMPILED = "compiled"
 ALL_DIALECTS = "all"
 STAGING_PREFIX = ".build-"
+WRITER_THREADS = 8
 
 
 @dataclass
@@ -163,9 +165,13 @@ def write_target(state: TargetState) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target_dir))
     try:
-        for dialect in changed:
-            for path, content in _subtree(state.expected, dialect).items():
-                _stage_file(staging / path, content, target_dir / path, state.current.get(path))
+        staged = [(staging / path, content, target_dir / path, state.current.get(path))
+                  for dialect in changed for path, content in _subtree(state.expected, dialect).items()]
+        for folder in sorted({out.parent for out, *_ in staged}):
+            folder.mkdir(parents=True, exist_ok=True)
+        # Creating a file is a slow system call on many disks and releases the GIL: overlap them.
+        with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
+            list(pool.map(lambda item: _stage_file(*item), staged))
         (staging / MANIFEST_FILE).write_bytes(state.expected[MANIFEST_FILE])
         compiled_dir = target_dir / COMPILED
         compiled_dir.mkdir(exist_ok=True)
@@ -188,7 +194,6 @@ def _subtree(files: dict[str, bytes], dialect: str) -> dict[str, bytes]:
 
 
 def _stage_file(out: Path, content: bytes, existing: Path, existing_content: bytes | None) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
     if existing_content == content:
         try:
             os.link(existing, out)  # far cheaper than writing 1,000s of unchanged files again

@@ -128,10 +128,11 @@ class QueryPlanner:
         return PlannedQuery(ref, dialect.name, plan, digest, "\n".join(lines) + "\n", node.location)
 
 
-def render_plan(plan: Any, dialect: SqlDialect) -> str:
-    """The plan's SQL; what sqlglot cannot express in the dialect is an FC100 diagnostic, not SQL."""
+def render_plan(plan: Any, dialect: SqlDialect, templates=None) -> str:
+    """The plan's SQL; what sqlglot cannot express in the dialect is an FC100 diagnostic, not SQL.
+    `templates` carries compiled shapes from one call to the next (see `compile_statements`)."""
     try:
-        return compile_sql(plan, dialect)
+        return compile_sql(plan, dialect, templates=templates)
     except UnsupportedError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DiagnosticError([Diagnostic(

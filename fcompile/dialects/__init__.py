@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlglot.errors import SqlglotError
+
 from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.bigquery import BigQueryDialect
 from fcompile.dialects.duckdb import DuckDBDialect
@@ -38,18 +40,42 @@ def compile_select(plan, dialect: SqlDialect):
     raise TypeError(f"not a query plan: {type(plan).__name__}")
 
 
-def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True) -> list[str]:
-    """SQL statements for a plan, to run in order: one for a PointInTimeJoin or LatestValues; a
-    BuildDataset may take two (DROP TABLE IF EXISTS, CREATE TABLE AS) where the dialect has no
-    CREATE OR REPLACE TABLE."""
+def generate_statements(plan, dialect: SqlDialect, pretty: bool = True) -> list[str]:
+    """Lower and generate a plan as it is, without looking for its shape (see `compile_statements`)."""
     from fcompile.dialects.datasets import lower_build_dataset
     from fcompile.planner.plans import BuildDataset
 
-    dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
     trees = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else [compile_select(plan, dialect)]
     return [dialect.generate(tree, pretty=pretty) for tree in trees]
 
 
-def compile_sql(plan, dialect: SqlDialect | str, pretty: bool = True) -> str:
+def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True, templates=None) -> list[str]:
+    """SQL statements for a plan, to run in order: one for a PointInTimeJoin or LatestValues; a
+    BuildDataset may take two (DROP TABLE IF EXISTS, CREATE TABLE AS) where the dialect has no
+    CREATE OR REPLACE TABLE.
+
+    Plans are compiled by shape (fcompile/dialects/shapes.py): the plan with its names swapped for
+    sentinels is generated, then the names are put back. `templates` (a `shapes.Templates`) keeps
+    generated shapes between calls, so plans of one shape cost one generation; errors always come
+    from the real plan, in its own names."""
+    from fcompile.dialects.shapes import Templates
+
+    dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
+    templates = Templates() if templates is None else templates
+    shape = templates.shape(plan)
+    if shape is not None:
+        key = templates.key(dialect.name, pretty, shape)
+        if key not in templates.generated:
+            try:
+                templates.add(key, generate_statements(shape.plan, dialect, pretty))
+            except (DiagnosticError, SqlglotError):
+                templates.add(key, None)
+        generated = templates.generated[key]
+        if generated is not None:
+            return [template.fill(shape, dialect) for template in generated]
+    return generate_statements(plan, dialect, pretty)
+
+
+def compile_sql(plan, dialect: SqlDialect | str, pretty: bool = True, templates=None) -> str:
     """SQL text for a plan: PointInTimeJoin, LatestValues or BuildDataset (statements separated by `;`)."""
-    return ";\n\n".join(compile_statements(plan, dialect, pretty))
+    return ";\n\n".join(compile_statements(plan, dialect, pretty, templates))

@@ -13,7 +13,7 @@ from fcompile import __version__
 from fcompile.artifacts.build import (
     check_target, compile_project, expected_target, read_tree, resolve_dialects, write_target,
 )
-from fcompile.artifacts.manifest import manifest_problems
+from fcompile.artifacts.manifest import dump_manifest, manifest_problems
 from fcompile.diagnostics import Code, DiagnosticError
 from fcompile.dialects import DIALECTS
 from fcompile.parser import load_project
@@ -92,7 +92,10 @@ def test_manifest_validates_and_describes_graph_and_files(path_sample):
     raw = (path_sample / "target" / "manifest.json").read_bytes()
     manifest = json.loads(raw)
     assert manifest_problems(manifest) == []
-    assert raw == (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    assert raw == dump_manifest(manifest)  # sorted and canonical: what was read dumps to the same bytes
+    lines = raw.decode().splitlines()  # one line per compiled file and per node, for readable diffs
+    assert sum(line.lstrip().startswith('{"dialect": ') for line in lines) == len(manifest["compiled"])
+    assert sum(line.startswith('      "') for line in lines) == sum(map(len, manifest["nodes"].values()))
     assert manifest["metadata"] == {"schema_version": 1, "fcompile_version": __version__, "project": "driver_ranking"}
     view = manifest["nodes"]["feature_view"]["driver_hourly_stats"]
     assert view["location"] == {"path": "features/driver.yml", "line": 21, "column": 11}

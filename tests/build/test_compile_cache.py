@@ -14,7 +14,7 @@ from fcompile.parser import load_project
 
 
 def forbid_rendering(monkeypatch):
-    def refuse(plan, dialect):
+    def refuse(plan, dialect, templates=None):
         raise AssertionError("rendered although the cache holds this statement")
     monkeypatch.setattr(rendering, "render_plan", refuse)
 
@@ -60,7 +60,7 @@ def test_without_the_cache_nothing_is_stored(table_sample):
 def test_parallel_rendering_gives_the_serial_result(table_sample, monkeypatch):
     graph = load_project(table_sample)
     serial = compile_project(graph, tuple(sorted(DIALECTS)), use_cache=False, workers=1)
-    monkeypatch.setattr(rendering, "PARALLEL_MIN_STATEMENTS", 1)
+    monkeypatch.setattr(rendering, "PARALLEL_MIN_SHAPES", 1)
     parallel = compile_project(graph, tuple(sorted(DIALECTS)), use_cache=False, workers=2)
     assert parallel.files == serial.files and parallel.ok
     assert list(parallel.files) == list(serial.files)

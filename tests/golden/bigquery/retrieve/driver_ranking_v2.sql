@@ -271,7 +271,8 @@ WITH `spine` AS (
   FROM `fv3_driver_customer_affinity_carried` AS `c`
   JOIN `fv3_driver_customer_affinity_rows` AS `r`
     ON (
-      `c`.`driver_id` = `r`.`driver_id` AND `c`.`customer_id` = `r`.`customer_id`
+      `c`.`driver_id` = `r`.`driver_id`
+      AND `c`.`customer_id` = `r`.`customer_id`
     )
     AND `c`.`__fc_feature_row` = `r`.`__fc_feature_row`
   WHERE

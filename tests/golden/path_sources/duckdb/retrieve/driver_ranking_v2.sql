@@ -146,7 +146,8 @@ ASOF LEFT JOIN "fv2_customer_daily_profile" AS "f2"
   AND "s"."event_timestamp" >= "f2"."__fc_event_ts"
 ASOF LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
   ON (
-    "s"."driver_id" = "f3"."driver_id" AND "s"."customer_id" = "f3"."customer_id"
+    "s"."driver_id" = "f3"."driver_id"
+    AND "s"."customer_id" = "f3"."customer_id"
   )
   AND "s"."event_timestamp" >= "f3"."__fc_event_ts"
 ORDER BY

@@ -1,0 +1,217 @@
+"""Compile plans by shape: plans that differ only in names share one trip through sqlglot.
+
+Lowering and generating a statement costs 10-60 ms of sqlglot work, and a project's plans repeat a few
+shapes: a thousand feature views with the same key, feature types and timestamps make a thousand
+LatestValues plans that differ only in their names. `shape_of` replaces every user name in a plan with
+a sentinel (`fcq0xxxz`, `fcq1xxxz`, ... in order of first use; file paths `fcp0xxxz`) and keeps everything
+that decides the SQL's structure: dtypes, ttls, strategies, how many keys and features, which names are
+equal. The canonical plan is compiled once per dialect; each plan's SQL is that text with its own names
+put back.
+
+Putting a name back is exact because of what names may be: a name that takes part is a plain
+identifier (letters, digits, underscores), which the generator quotes like any other after normalizing
+its case; normalizing is per character (upper or lower) or nothing, so a sentinel inside a longer
+generated name (`fv0_fcq3z_source`) becomes that name with the real one inside. A path comes back as a
+string literal or a quoted identifier, escaped by sqlglot for the dialect. A plan whose names do not
+qualify (a table written with quotes or reserved words, a query text that happens to contain a
+sentinel) has no shape and is compiled directly. The result is the same SQL as compiling the plan
+directly, up to where the pretty-printer breaks long lines (tests check both parse to one tree).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from itertools import chain
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import TokenType
+
+from fcompile.planner.plans import (
+    FeatureColumn, KeyColumn, LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
+)
+from fcompile.sql_names import IDENTIFIER_RE
+
+# Sentinels are padded with x to the name's length rounded up to a multiple of this: the pretty-printer
+# breaks lines by width, so a template laid out with names of about the real lengths reads like SQL
+# generated with the real names, while names of similar lengths still share a shape.
+LENGTH_STEP = 8
+_ANY_SENTINEL = re.compile(r"fc[qp]\d+x*z", re.IGNORECASE)
+# A name sentinel (in any case: normalizing may have upper-cased it), or a path sentinel inside its
+# quotes: a string literal ('...') or a quoted identifier (`...`, "...").
+_SLOT = re.compile(r"""fcq(\d+)x*z|(['"`])fcp(\d+)x*z(?:\.csv)?\2""", re.IGNORECASE)
+
+
+def _sentinel(kind: str, index: int, length: int) -> str:
+    head = f"fc{kind}{index}"
+    width = max(-(-length // LENGTH_STEP) * LENGTH_STEP, len(head) + 1)
+    return head + "x" * (width - len(head) - 1) + "z"
+
+
+class _NoShape(Exception):
+    """The plan holds a name that cannot be swapped for a sentinel safely."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    plan: Any                 # the plan with sentinels for names and paths, and no source positions
+    names: tuple[str, ...]    # sentinel i stands for names[i]
+    paths: tuple[str, ...]    # path sentinel i stands for paths[i]
+
+
+@dataclass(frozen=True)
+class Template:
+    """A canonical statement cut at its sentinels: text, slot, text, slot, ..., text."""
+
+    texts: tuple[str, ...]
+    slots: tuple[tuple[str, int], ...]  # ("name", i), or (quote, i) for path i inside that quote
+
+    @classmethod
+    def of(cls, statement: str) -> Template | None:
+        """None when a sentinel is spelled in a way fill does not know (compile directly instead)."""
+        texts, slots, at = [], [], 0
+        for match in _SLOT.finditer(statement):
+            texts.append(statement[at:match.start()])
+            slots.append(("name", int(match.group(1))) if match.group(1) else (match.group(2), int(match.group(3))))
+            at = match.end()
+        texts.append(statement[at:])
+        if any(_ANY_SENTINEL.search(text) for text in texts):
+            return None
+        return cls(tuple(texts), tuple(slots))
+
+    def fill(self, shape: Shape, dialect) -> str:
+        """The real plan's statement: every slot filled with its name or path, as the dialect spells it."""
+        names = [_normalized(dialect, name) for name in shape.names]
+        values = [names[index] if kind == "name" else _path(dialect, shape.paths[index], kind)
+                  for kind, index in self.slots]
+        return "".join(chain.from_iterable(zip(self.texts, values))) + self.texts[-1]
+
+
+class Templates:
+    """The shapes of the plans compiled so far and their generated templates, shared between the
+    plans of one build (see `fcompile.dialects.compile_statements`)."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[int, tuple[Any, Shape | None]] = {}
+        self.generated: dict[tuple, tuple[Template, ...] | None] = {}
+
+    def shape(self, plan: Any) -> Shape | None:
+        """`shape_of(plan)`, worked out once per plan object (builds use one plan for every dialect)."""
+        entry = self._shapes.get(id(plan))
+        if entry is None or entry[0] is not plan:  # the plan is kept, so its id is not reused
+            entry = self._shapes[id(plan)] = (plan, shape_of(plan))
+        return entry[1]
+
+    @staticmethod
+    def key(dialect_name: str, pretty: bool, shape: Shape) -> tuple:
+        return (dialect_name, pretty, shape.plan)
+
+    def add(self, key: tuple, statements: list[str] | None) -> None:
+        """Keep the statements generated for a shape (None: generating failed)."""
+        templates = None if statements is None else tuple(Template.of(s) for s in statements)
+        self.generated[key] = None if templates is None or None in templates else templates  # type: ignore[assignment]
+
+
+def _path(dialect, path: str, quote: str) -> str:
+    if quote == "'":
+        return exp.Literal.string(path).sql(dialect=dialect.sqlglot_name)
+    return exp.to_identifier(path, quoted=True).sql(dialect=dialect.sqlglot_name)
+
+
+def _normalized(dialect, name: str) -> str:
+    """`name` as the dialect resolves it unquoted: upper-cased, lower-cased or as written."""
+    return name if dialect.PRESERVES_IDENTIFIER_CASE else _normalized_in(dialect.sqlglot_name, name)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalized_in(sqlglot_dialect: str, name: str) -> str:
+    return Dialect.get_or_raise(sqlglot_dialect).normalize_identifier(exp.to_identifier(name)).name
+
+
+def _plain_table_name(locator: str) -> bool:
+    """Whether every dialect reads `locator` as its dot-separated parts, each a plain unquoted name
+    (then the parts can be sentinels; a reserved word or a quoted part keeps the name as written)."""
+    parts = locator.split(".")
+    return 1 <= len(parts) <= 3 and all(_plain_name(part) for part in parts)
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain_name(part: str) -> bool:
+    """One token that every dialect's tokenizer reads as a name (not a keyword, not quoted)."""
+    from fcompile.dialects import DIALECTS
+
+    if not IDENTIFIER_RE.fullmatch(part):
+        return False
+    for dialect in DIALECTS.values():
+        tokens = Dialect.get_or_raise(dialect.sqlglot_name).tokenize(part)
+        if len(tokens) != 1 or tokens[0].token_type is not TokenType.VAR or tokens[0].text != part:
+            return False
+    return True
+
+
+class _Canonical:
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}  # real name -> its sentinel, in order of first use
+        self.paths: dict[str, int] = {}
+
+    def name(self, value: str) -> str:
+        sentinel = self.names.get(value)
+        if sentinel is None:
+            if not IDENTIFIER_RE.fullmatch(value) or _ANY_SENTINEL.search(value):
+                raise _NoShape(value)
+            sentinel = self.names[value] = _sentinel("q", len(self.names), len(value))
+        return sentinel
+
+    def optional(self, value: str | None) -> str | None:
+        return None if value is None else self.name(value)
+
+    def relation(self, relation: Relation) -> Relation:
+        if _ANY_SENTINEL.search(relation.locator):  # kept as written, or put back: it must not look like one
+            raise _NoShape(relation.locator)
+        if relation.kind == "path":
+            suffix = ".csv" if relation.file_format == "csv" else ""
+            index = self.paths.setdefault(relation.locator, len(self.paths))
+            return Relation("path", _sentinel("p", index, len(relation.locator) - len(suffix)) + suffix)
+        if relation.kind == "table":
+            parts = relation.locator.split(".")
+            if _plain_table_name(relation.locator):
+                return Relation("table", ".".join(self.name(p) for p in parts))
+        return relation
+
+    def keys(self, keys: tuple[KeyColumn, ...]) -> tuple[KeyColumn, ...]:
+        return tuple(KeyColumn(self.name(k.name), self.name(k.source_column), k.dtype) for k in keys)
+
+    def features(self, features: tuple[FeatureColumn, ...]) -> tuple[FeatureColumn, ...]:
+        return tuple(FeatureColumn(self.name(f.source_column), self.name(f.output_name), f.dtype) for f in features)
+
+    def reading(self, plan: ViewJoin | LatestValues) -> dict:
+        return {"view": self.name(plan.view), "relation": self.relation(plan.relation), "keys": self.keys(plan.keys),
+                "event_timestamp": self.name(plan.event_timestamp),
+                "created_timestamp": self.optional(plan.created_timestamp),
+                "features": self.features(plan.features), "location": None}
+
+    def plan(self, plan: Any) -> Any:
+        if isinstance(plan, LatestValues):
+            return replace(plan, **self.reading(plan))
+        if isinstance(plan, PointInTimeJoin):
+            spine = plan.spine
+            spine = SpinePlan(self.relation(spine.relation), self.name(spine.timestamp_column),
+                              None if spine.columns is None else tuple(self.name(c) for c in spine.columns),
+                              self.optional(spine.row_id_column))
+            joins = tuple(replace(j, **self.reading(j), tie_break=self.features(j.tie_break)) for j in plan.joins)
+            order = tuple((index, self.name(name)) for index, name in plan.output_order)
+            return PointInTimeJoin(spine, joins, order, None)
+        raise _NoShape(type(plan).__name__)
+
+
+def shape_of(plan: Any) -> Shape | None:
+    """The plan's shape, or None when it is compiled directly (dataset builds, unusual names)."""
+    canonical = _Canonical()
+    try:
+        shaped = canonical.plan(plan)
+    except _NoShape:
+        return None
+    return Shape(shaped, tuple(canonical.names), tuple(canonical.paths))
