@@ -1,11 +1,13 @@
-"""Compile cache: a plan already turned into SQL by the same code is not lowered and generated again.
+"""Compile cache: a shape of plan already turned into SQL by the same code is not lowered and
+generated again.
 
-Lowering and generating one statement through sqlglot costs 10-30 ms (the re-parse check alone is a
-third of it), so a project of 1,000 views in seven dialects takes minutes cold. The SQL of a plan is a
-pure function of the plan, the dialect and the code, so the cache keys each statement by a hash of
-exactly those: the plan's repr (frozen dataclasses, paths already project-relative), the dialect name,
-fcompile's and sqlglot's versions and the bytes of the planner and dialect modules. A cache can only
-miss, never lie.
+Lowering and generating one statement through sqlglot costs 10-60 ms (the re-parse check alone is a
+third of it). Builds generate each shape of plan once (fcompile/dialects/shapes.py), and this cache
+keeps those templates between builds: the statements (a JSON list) of a shape are a pure function of
+the shape's plan, the dialect and the code, so each entry is keyed by a hash of exactly those: the
+shape plan's repr (frozen dataclasses, paths already project-relative), the dialect name, the cache
+format, fcompile's and sqlglot's versions and the bytes of the planner and dialect modules. A cache
+can only miss, never lie.
 
 It lives in `.fcompile/compile-cache.sqlite` beside the parse cache. Each entry is signed with the
 per-user key the parse cache uses, so a cache file that arrived with a cloned repository is never
@@ -24,6 +26,7 @@ from fcompile import __version__
 
 CACHE_FILE = Path(".fcompile") / "compile-cache.sqlite"
 KEEP_BUILDS = 10
+FORMAT = "templates-1"  # what an entry holds: the JSON list of a shape's statements
 
 
 @functools.lru_cache(maxsize=1)
@@ -32,16 +35,16 @@ def code_fingerprint() -> str:
     import sqlglot
 
     package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"{__version__}\0{sqlglot.__version__}\0".encode())
+    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0{sqlglot.__version__}\0".encode())
     for folder in ("planner", "dialects"):
         for path in sorted((package / folder).glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def plan_key(dialect: str, plan_digest: str) -> str:
-    """The cache key of a plan (by the sha256 of its repr) rendered for a dialect by this code."""
-    return hashlib.sha256(f"{code_fingerprint()}\0{dialect}\0{plan_digest}".encode()).hexdigest()
+def plan_key(dialect: str, plan_text: str) -> str:
+    """The cache key of a plan (by its repr) rendered for a dialect by this code."""
+    return hashlib.sha256(f"{code_fingerprint()}\0{dialect}\0{plan_text}".encode()).hexdigest()
 
 
 class CompileCache:

@@ -14,7 +14,6 @@ sources are written relative to the project folder, so the output is the same on
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import PurePath
@@ -76,7 +75,6 @@ class PlannedQuery:
     ref: NodeRef
     dialect: str
     plan: Any
-    digest: str  # sha256 of the plan's repr: what the SQL depends on besides the dialect and the code
     header: str
     location: Position | None
 
@@ -104,7 +102,7 @@ class QueryPlanner:
 
     def __init__(self, graph: FeatureGraph) -> None:
         self.graph = graph
-        self._memo: dict[tuple[NodeRef, tuple[str, ...] | None], tuple[Any, list[str], str]] = {}
+        self._memo: dict[tuple[NodeRef, tuple[str, ...] | None], tuple[Any, list[str]]] = {}
 
     def plan(self, ref: NodeRef, dialect: SqlDialect) -> PlannedQuery:
         """Raises `DiagnosticError` naming the node when it cannot be planned."""
@@ -117,15 +115,14 @@ class QueryPlanner:
             memo_key = (ref, columns)
             if memo_key not in self._memo:
                 plan, notes = plan_node(graph, node, columns)
-                plan = project_relative(plan, graph.project.root)
-                self._memo[memo_key] = (plan, notes, hashlib.sha256(repr(plan).encode()).hexdigest())
+                self._memo[memo_key] = (project_relative(plan, graph.project.root), notes)
         except DiagnosticError as exc:
             raise DiagnosticError([_in_context(d, ref, node.location) for d in exc.diagnostics]) from None
-        plan, notes, digest = self._memo[memo_key]
+        plan, notes = self._memo[memo_key]
         lines = [f"-- fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
                  f"{_spec_place(graph.project.root, node.location)}"]
         lines += [f"-- {note}" for note in _dialect_notes(plan, dialect) + notes]
-        return PlannedQuery(ref, dialect.name, plan, digest, "\n".join(lines) + "\n", node.location)
+        return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
 
 
 def render_plan(plan: Any, dialect: SqlDialect, templates=None) -> str:

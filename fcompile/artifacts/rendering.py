@@ -1,11 +1,13 @@
-"""Render many plans to SQL: cached statements first; then each shape of plan once (plans that differ
-only in names share one generated template, fcompile/dialects/shapes.py), in worker processes when
-there are enough shapes to pay for the processes (lowering and generating is CPU-bound pure Python,
-so threads would not help); then every plan from its shape's template. The result is the same, in the
-same order, whatever the number of workers."""
+"""Render many plans to SQL. Plans that differ only in names share one shape and one generated
+template (fcompile/dialects/shapes.py): each distinct shape is taken from the compile cache or
+generated once - in worker processes when there are enough shapes to pay for the processes (lowering
+and generating is CPU-bound pure Python, so threads would not help) - and every plan's SQL is its
+shape's template with its names put back. The result is the same, in the same order, whatever the
+number of workers and whatever the cache holds."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -31,28 +33,32 @@ def available_workers() -> int:
 
 def render_all(planned: Sequence[PlannedQuery], cache: CompileCache | None = None,
                workers: int | None = None) -> list[Rendered]:
-    results: list[Rendered | None] = [None] * len(planned)
-    keys = [plan_key(p.dialect, p.digest) if cache is not None and cache.enabled else "" for p in planned]
-    hits = cache.get_many([k for k in keys if k]) if cache is not None else {}
-    todo: list[int] = []
-    for index, key in enumerate(keys):
-        if key in hits:
-            results[index] = hits[key]
-        else:
-            todo.append(index)
-    items = [(planned[i].dialect, planned[i].plan) for i in todo]
     from fcompile.dialects.shapes import Templates
 
     templates = Templates()
+    items = [(p.dialect, p.plan) for p in planned]
+    shapes: dict[tuple, tuple[str, Any]] = {}  # every distinct shape: templates key -> (dialect, shape plan)
+    for name, plan in items:
+        shape = templates.shape(plan)
+        shapes.setdefault(templates.key(name, True, shape), (name, shape.plan))
+    cache_keys: dict[tuple, str] = {}
+    if cache is not None and cache.enabled:
+        cache_keys = {key: plan_key(name, f"{key[2]}\0{plan!r}") for key, (name, plan) in shapes.items()}
+        hits = cache.get_many(list(cache_keys.values()))
+        for key, cache_key in cache_keys.items():
+            if cache_key in hits:
+                templates.add(key, json.loads(hits[cache_key]))
+    missing = [key for key in shapes if key not in templates.generated]
     workers = available_workers() if workers is None else workers
-    if workers > 1:
-        _generate_shapes_in_processes(items, templates, workers)
-    rendered = render_chunk(items, templates)
-    for index, result in zip(todo, rendered):
-        results[index] = result
-        if isinstance(result, str) and keys[index]:
-            cache.put(keys[index], result)  # type: ignore[union-attr]
-    return results  # type: ignore[return-value]
+    if workers > 1 and len(missing) >= PARALLEL_MIN_SHAPES:
+        generated = _generate_in_processes([shapes[key] for key in missing], workers)
+    else:
+        generated = _generate_chunk([shapes[key] for key in missing])
+    for key, statements in zip(missing, generated):
+        templates.add(key, statements)
+        if statements is not None and key in cache_keys:
+            cache.put(cache_keys[key], json.dumps(statements))  # type: ignore[union-attr]
+    return render_chunk(items, templates)
 
 
 def render_chunk(items: Sequence[tuple[str, Any]], templates=None) -> list[Rendered]:
@@ -72,30 +78,18 @@ def render_chunk(items: Sequence[tuple[str, Any]], templates=None) -> list[Rende
     return out
 
 
-def _generate_shapes_in_processes(items: Sequence[tuple[str, Any]], templates, workers: int) -> None:
-    """Fill `templates` with every distinct shape among `items`, generated in worker processes (the
-    keys are those `compile_statements` looks up). Too few shapes: leave it to the serial pass."""
-    shapes: dict[tuple, tuple[str, Any]] = {}
-    for name, plan in items:
-        shape = templates.shape(plan)
-        if shape is not None:
-            shapes.setdefault(templates.key(name, True, shape), (name, shape.plan))
-    if len(shapes) < PARALLEL_MIN_SHAPES:
-        return
-    work = list(shapes.values())
+def _generate_in_processes(work: list[tuple[str, Any]], workers: int) -> list[list[str] | None]:
     chunk_count = min(len(work), workers * 4)
     size = -(-len(work) // chunk_count)
     chunks = [work[i:i + size] for i in range(0, len(work), size)]
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        generated = [result for chunk in pool.map(_generate_chunk, chunks) for result in chunk]
-    for key, statements in zip(shapes, generated):
-        templates.add(key, statements)
+        return [result for chunk in pool.map(_generate_chunk, chunks) for result in chunk]
 
 
 def _generate_chunk(work: Sequence[tuple[str, Any]]) -> list[list[str] | None]:
-    """The worker processes' task: generate canonical plans (None where generating fails: the real
-    plan is then compiled in the parent, so that its diagnostics carry its own names)."""
+    """Generate (dialect name, shape plan) pairs; also the worker processes' task. None where
+    generating fails: the real plan is then compiled by itself, so its diagnostics carry its names."""
     from sqlglot.errors import SqlglotError
 
     from fcompile.dialects import generate_statements, get_dialect

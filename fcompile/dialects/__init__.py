@@ -46,7 +46,7 @@ def generate_statements(plan, dialect: SqlDialect, pretty: bool = True) -> list[
     from fcompile.planner.plans import BuildDataset
 
     trees = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else [compile_select(plan, dialect)]
-    return [dialect.generate(tree, pretty=pretty) for tree in trees]
+    return [dialect.generate(tree, pretty=pretty, copy=False) for tree in trees]  # the trees are ours alone
 
 
 def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True, templates=None) -> list[str]:
@@ -63,16 +63,15 @@ def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True, tem
     dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
     templates = Templates() if templates is None else templates
     shape = templates.shape(plan)
-    if shape is not None:
-        key = templates.key(dialect.name, pretty, shape)
-        if key not in templates.generated:
-            try:
-                templates.add(key, generate_statements(shape.plan, dialect, pretty))
-            except (DiagnosticError, SqlglotError):
-                templates.add(key, None)
-        generated = templates.generated[key]
-        if generated is not None:
-            return [template.fill(shape, dialect) for template in generated]
+    key = templates.key(dialect.name, pretty, shape)
+    if key not in templates.generated:
+        try:
+            templates.add(key, generate_statements(shape.plan, dialect, pretty))
+        except (DiagnosticError, SqlglotError):
+            templates.add(key, None)  # the real plan says why, below, in its own names
+    generated = templates.generated[key]
+    if generated is not None:
+        return [template.fill(shape, dialect) for template in generated]
     return generate_statements(plan, dialect, pretty)
 
 

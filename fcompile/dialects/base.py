@@ -52,10 +52,11 @@ class SqlDialect:
         return exp.TimestampSub(this=timestamp, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
     def qualify(self, select: exp.Select, condition: exp.Expression) -> exp.Select:
-        """`select` filtered by a window `condition` with QUALIFY (only called when SUPPORTS_QUALIFY)."""
+        """`select` filtered by a window `condition` with QUALIFY (only called when SUPPORTS_QUALIFY);
+        changes `select` in place."""
         if self.QUALIFY_NEEDS_WHERE and not any(select.args.get(k) for k in ("where", "group", "having")):
-            select = select.where(exp.true())
-        return select.qualify(condition)
+            select = select.where(exp.true(), copy=False)
+        return select.qualify(condition, copy=False)
 
     def spine_row_number(self) -> exp.Expression:
         """Numbers the spine's rows in the order they are read (when it has no row-id column)."""
@@ -124,9 +125,10 @@ class SqlDialect:
                       else normalize_identifiers(expression, dialect=self.sqlglot_name))
         return quote_identifiers(normalized, dialect=self.sqlglot_name)
 
-    def generate(self, expression: exp.Expression, pretty: bool = True) -> str:
-        """SQL text, refusing anything sqlglot cannot express in this dialect; re-parsed as a check."""
-        text = self.finish(expression.copy()).sql(
+    def generate(self, expression: exp.Expression, pretty: bool = True, copy: bool = True) -> str:
+        """SQL text, refusing anything sqlglot cannot express in this dialect; re-parsed as a check.
+        `copy=False` lets identifier normalization change `expression` in place."""
+        text = self.finish(expression.copy() if copy else expression).sql(
             dialect=self.sqlglot_name, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
         parse(text, read=self.sqlglot_name)
         return text

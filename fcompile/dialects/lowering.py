@@ -6,6 +6,10 @@ candidates have equal keys and `ts - ttl <= event_ts <= ts`; the newest event wi
 newest created time, and rows equal in both go to the greatest values of the view's features in
 declaration order, requested or not (a deterministic rule the tests' reference implementation,
 tests/compiler/reference.py, shares). NULL keys never match.
+
+Every tree here is built fresh and used once, so the builder calls change the select they are called
+on (`copy=False`) instead of copying the tree built so far at every step, which made lowering
+quadratic in the number of features.
 """
 
 from __future__ import annotations
@@ -61,10 +65,10 @@ def keep_first(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.E
     window = exp.Window(this=exp.RowNumber(), partition_by=partition_by, order=exp.Order(expressions=order_by))
     if dialect.SUPPORTS_QUALIFY:
         return dialect.qualify(select, exp.EQ(this=window, expression=exp.Literal.number(1)))
-    ranked = select.select(exp.alias_(window, RANK))
+    ranked = select.select(exp.alias_(window, RANK), copy=False)
     return (exp.select(*[col(c, "ranked") for c in columns])
-            .from_(ranked.subquery("ranked"))
-            .where(exp.EQ(this=col(RANK, "ranked"), expression=exp.Literal.number(1))))
+            .from_(ranked.subquery("ranked", copy=False), copy=False)
+            .where(exp.EQ(this=col(RANK, "ranked"), expression=exp.Literal.number(1)), copy=False))
 
 
 def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, list[str]]:
@@ -84,9 +88,9 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
             projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
             names.append(feature.output_name)
     select = (exp.select(*projections)
-              .from_(dialect.relation(view.relation, alias, view.location))
+              .from_(dialect.relation(view.relation, alias, view.location), copy=False)
               .where(_all_not_null([col(k.source_column, alias) for k in view.keys]
-                                   + [col(view.event_timestamp, alias)])))
+                                   + [col(view.event_timestamp, alias)]), copy=False))
     return select, names
 
 
@@ -97,7 +101,7 @@ def _dedup_per_event(dialect: SqlDialect, view: ViewJoin, src: str, columns: lis
         order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
     order += _tie_break(_tie_columns(view), None)
     partition = [col(k.name) for k in view.keys] + [col(EVENT_TS)]
-    select = exp.select(*[col(c) for c in columns]).from_(src)
+    select = exp.select(*[col(c) for c in columns]).from_(src, copy=False)
     if not order:  # nothing can tell two rows apart: any one is the same row
         order = [dialect.ascending_never_null(col(EVENT_TS))]
     return keep_first(dialect, select, partition, order, columns)
@@ -113,8 +117,8 @@ def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, spine_ts: str, co
             this=col(EVENT_TS, "f"), expression=dialect.ttl_lower_bound(col(spine_ts, "s"), view.ttl_seconds)))
     outputs = [f.output_name for f in view.features]
     select = (exp.select(exp.alias_(col(ROW_ID, "s"), ROW_ID), *[exp.alias_(col(o, "f"), o) for o in outputs])
-              .from_(exp.alias_(exp.to_table(SPINE), "s", table=True))
-              .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition))
+              .from_(exp.alias_(exp.to_table(SPINE), "s", table=True), copy=False)
+              .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition, copy=False))
     order = _newest_first(view, "f", _tie_columns(view))
     return keep_first(dialect, select, [col(ROW_ID, "s")], order, [ROW_ID] + outputs)
 
@@ -129,10 +133,10 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
                              exp.alias_(col(spine_ts), EVENT_TS),
                              exp.alias_(exp.Literal.number(1), IS_SPINE),
                              exp.alias_(exp.cast(exp.Null(), "BIGINT"), FEATURE_ROW_ID))
-                  .from_(SPINE).where(_all_not_null([col(k) for k in keys] + [col(spine_ts)])))
+                  .from_(SPINE, copy=False).where(_all_not_null([col(k) for k in keys] + [col(spine_ts)]), copy=False))
     feature_part = (exp.select(exp.alias_(exp.cast(exp.Null(), "BIGINT"), ROW_ID), *[col(k) for k in keys],
                                col(EVENT_TS), exp.alias_(exp.Literal.number(0), IS_SPINE), col(FEATURE_ROW_ID))
-                    .from_(rows))
+                    .from_(rows, copy=False))
     union = f"{name}_timeline"
     ctes.append((union, exp.union(spine_part, feature_part, distinct=False)))
     running = exp.Window(
@@ -144,7 +148,7 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
     )
     carried = f"{name}_carried"
     ctes.append((carried, exp.select(col(ROW_ID), *[col(k) for k in keys], exp.alias_(col(EVENT_TS), SPINE_TS),
-                                     col(IS_SPINE), exp.alias_(running, FEATURE_ROW_ID)).from_(union)))
+                                     col(IS_SPINE), exp.alias_(running, FEATURE_ROW_ID)).from_(union, copy=False)))
     condition = exp.and_(_keys_equal(view, "c", "r"),
                          exp.EQ(this=col(FEATURE_ROW_ID, "c"), expression=col(FEATURE_ROW_ID, "r")))
     where: exp.Expression = exp.EQ(this=col(IS_SPINE, "c"), expression=exp.Literal.number(1))
@@ -153,15 +157,15 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
                                         expression=dialect.ttl_lower_bound(col(SPINE_TS, "c"), view.ttl_seconds)))
     return (exp.select(exp.alias_(col(ROW_ID, "c"), ROW_ID),
                        *[exp.alias_(col(f.output_name, "r"), f.output_name) for f in view.features])
-            .from_(exp.alias_(exp.to_table(carried), "c", table=True))
-            .join(exp.alias_(exp.to_table(rows), "r", table=True), on=condition)
-            .where(where))
+            .from_(exp.alias_(exp.to_table(carried), "c", table=True), copy=False)
+            .join(exp.alias_(exp.to_table(rows), "r", table=True), on=condition, copy=False)
+            .where(where, copy=False))
 
 
 def _numbered(dialect: SqlDialect, view: ViewJoin, dedup: str, columns: list[str]) -> exp.Select:
     number = exp.Window(this=exp.RowNumber(), partition_by=[col(k.name) for k in view.keys],
                         order=exp.Order(expressions=[dialect.ascending_never_null(col(EVENT_TS))]))
-    return exp.select(*[col(c) for c in columns], exp.alias_(number, FEATURE_ROW_ID)).from_(dedup)
+    return exp.select(*[col(c) for c in columns], exp.alias_(number, FEATURE_ROW_ID)).from_(dedup, copy=False)
 
 
 def effective_strategy(dialect: SqlDialect, view: ViewJoin) -> JoinStrategy:
@@ -178,18 +182,19 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     ctes: list[tuple[str, exp.Expression]] = []
     spine_relation = dialect.relation(spine.relation, "spine_source", plan.location)
     if spine.row_id_column:
-        spine_select = exp.select("*", exp.alias_(col(spine.row_id_column), ROW_ID)).from_(spine_relation)
+        spine_select = exp.select("*", exp.alias_(col(spine.row_id_column), ROW_ID)).from_(spine_relation, copy=False)
     else:
         row_number = dialect.spine_row_number()
-        spine_select = exp.select(exp.Star(), exp.alias_(row_number, ROW_ID)).from_(spine_relation)
+        spine_select = exp.select(exp.Star(), exp.alias_(row_number, ROW_ID)).from_(spine_relation, copy=False)
     ctes.append((SPINE, spine_select))
 
-    final = exp.select().from_(exp.alias_(exp.to_table(SPINE), "s", table=True))
+    final = exp.select().from_(exp.alias_(exp.to_table(SPINE), "s", table=True), copy=False)
     if spine.columns is not None:
-        final = final.select(*[exp.alias_(col(c, "s"), c) for c in spine.columns if c != spine.row_id_column])
+        columns = [exp.alias_(col(c, "s"), c) for c in spine.columns if c != spine.row_id_column]
+        final = final.select(*columns, copy=False)
     elif dialect.STAR_EXCEPT:
         excluded = [col(ROW_ID)] + ([col(spine.row_id_column)] if spine.row_id_column else [])
-        final = final.select(exp.Column(this=exp.Star(except_=excluded), table=exp.to_identifier("s")))
+        final = final.select(exp.Column(this=exp.Star(except_=excluded), table=exp.to_identifier("s")), copy=False)
     else:
         raise dialect.unsupported("a spine whose columns are unknown at compile time",
                                   "the runner passes the spine's columns; for build output, declare the spine "
@@ -213,7 +218,8 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
             ctes.append((name, _window_join(dialect, view, rows, spine_ts, name, ctes)))
         if strategy in (JoinStrategy.RANGE, JoinStrategy.WINDOW):
             final = final.join(exp.alias_(exp.to_table(name), alias, table=True),
-                               on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "s")), join_type="left")
+                               on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "s")), join_type="left",
+                               copy=False)
             for feature in view.features:
                 value_of[(index, feature.output_name)] = col(feature.output_name, alias)
             continue
@@ -229,8 +235,8 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
             value_of[(index, feature.output_name)] = (exp.Case(ifs=[exp.If(this=in_ttl, true=value)])
                                                       if in_ttl is not None else value)
 
-    final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order])
-    final = final.order_by(col(ROW_ID, "s"))
+    final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order], copy=False)
+    final = final.order_by(col(ROW_ID, "s"), copy=False)
     for cte_name, cte in ctes:
         final = final.with_(cte_name, as_=cte, copy=False)  # built here, shared with nobody
     return final
@@ -245,7 +251,7 @@ def _asof_join(dialect: SqlDialect, final: exp.Select, view: ViewJoin, name: str
         join = exp.Join(this=table, on=exp.and_(keys, newest_before), side="LEFT", method="ASOF")
     else:
         join = exp.Join(this=table, on=keys, method="ASOF", match_condition=newest_before)
-    return final.join(join)
+    return final.join(join, copy=False)
 
 
 def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
@@ -254,7 +260,7 @@ def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
         exp.GTE(this=col(plan.event_timestamp, "src"), expression=exp.Placeholder(this=plan.start_parameter)),
         exp.LTE(this=col(plan.event_timestamp, "src"), expression=exp.Placeholder(this=plan.end_parameter)),
     )
-    source = source.where(window)
-    select = exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window"))
+    source = source.where(window, copy=False)
+    select = exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window", copy=False), copy=False)
     order = _newest_first(plan, None, plan.features)
     return keep_first(dialect, select, [col(k.name) for k in plan.keys], order, columns)

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import functools
 import re
-from itertools import chain
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.tokens import TokenType
 
 from fcompile.planner.plans import (
     FeatureColumn, KeyColumn, LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
@@ -60,34 +58,41 @@ class Shape:
     plan: Any                 # the plan with sentinels for names and paths, and no source positions
     names: tuple[str, ...]    # sentinel i stands for names[i]
     paths: tuple[str, ...]    # path sentinel i stands for paths[i]
+    literal: bool = False     # a shape of one: the plan itself, whose SQL is used as it is
 
 
 @dataclass(frozen=True)
 class Template:
-    """A canonical statement cut at its sentinels: text, slot, text, slot, ..., text."""
+    """A canonical statement as a `str.format` pattern: `{i}` where fields[i] goes."""
 
-    texts: tuple[str, ...]
-    slots: tuple[tuple[str, int], ...]  # ("name", i), or (quote, i) for path i inside that quote
+    pattern: str
+    fields: tuple[tuple[str, int], ...]  # ("name", i) for name i, or (quote, i) for path i inside that quote
 
     @classmethod
-    def of(cls, statement: str) -> Template | None:
+    def of(cls, statement: str, literal: bool = False) -> Template | None:
         """None when a sentinel is spelled in a way fill does not know (compile directly instead)."""
-        texts, slots, at = [], [], 0
+        if literal:
+            return cls(statement, ())
+        texts, fields, at = [], {}, 0
         for match in _SLOT.finditer(statement):
-            texts.append(statement[at:match.start()])
-            slots.append(("name", int(match.group(1))) if match.group(1) else (match.group(2), int(match.group(3))))
+            field = ("name", int(match.group(1))) if match.group(1) else (match.group(2), int(match.group(3)))
+            texts.append(_escape(statement[at:match.start()]) + "{%d}" % fields.setdefault(field, len(fields)))
             at = match.end()
-        texts.append(statement[at:])
-        if any(_ANY_SENTINEL.search(text) for text in texts):
+        texts.append(_escape(statement[at:]))
+        if _ANY_SENTINEL.search(_SLOT.sub("", statement)):
             return None
-        return cls(tuple(texts), tuple(slots))
+        return cls("".join(texts), tuple(fields)) if fields else cls(statement, ())
 
     def fill(self, shape: Shape, dialect) -> str:
         """The real plan's statement: every slot filled with its name or path, as the dialect spells it."""
-        names = [_normalized(dialect, name) for name in shape.names]
-        values = [names[index] if kind == "name" else _path(dialect, shape.paths[index], kind)
-                  for kind, index in self.slots]
-        return "".join(chain.from_iterable(zip(self.texts, values))) + self.texts[-1]
+        if not self.fields:
+            return self.pattern
+        return self.pattern.format(*[_normalized(dialect, shape.names[index]) if kind == "name"
+                                     else _path(dialect, shape.paths[index], kind) for kind, index in self.fields])
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 class Templates:
@@ -95,10 +100,10 @@ class Templates:
     plans of one build (see `fcompile.dialects.compile_statements`)."""
 
     def __init__(self) -> None:
-        self._shapes: dict[int, tuple[Any, Shape | None]] = {}
+        self._shapes: dict[int, tuple[Any, Shape]] = {}
         self.generated: dict[tuple, tuple[Template, ...] | None] = {}
 
-    def shape(self, plan: Any) -> Shape | None:
+    def shape(self, plan: Any) -> Shape:
         """`shape_of(plan)`, worked out once per plan object (builds use one plan for every dialect)."""
         entry = self._shapes.get(id(plan))
         if entry is None or entry[0] is not plan:  # the plan is kept, so its id is not reused
@@ -107,11 +112,12 @@ class Templates:
 
     @staticmethod
     def key(dialect_name: str, pretty: bool, shape: Shape) -> tuple:
-        return (dialect_name, pretty, shape.plan)
+        return (dialect_name, pretty, shape.literal, shape.plan)
 
     def add(self, key: tuple, statements: list[str] | None) -> None:
         """Keep the statements generated for a shape (None: generating failed)."""
-        templates = None if statements is None else tuple(Template.of(s) for s in statements)
+        literal = key[2]
+        templates = None if statements is None else tuple(Template.of(s, literal) for s in statements)
         self.generated[key] = None if templates is None or None in templates else templates  # type: ignore[assignment]
 
 
@@ -138,18 +144,18 @@ def _plain_table_name(locator: str) -> bool:
     return 1 <= len(parts) <= 3 and all(_plain_name(part) for part in parts)
 
 
-@functools.lru_cache(maxsize=8192)
 def _plain_name(part: str) -> bool:
-    """One token that every dialect's tokenizer reads as a name (not a keyword, not quoted)."""
+    """A name that every dialect's tokenizer reads as one plain name: not a keyword, not quoted."""
+    return IDENTIFIER_RE.fullmatch(part) is not None and part.upper() not in _keywords()
+
+
+@functools.lru_cache(maxsize=1)
+def _keywords() -> frozenset[str]:
+    """Every word some target dialect's tokenizer reads as a keyword rather than a name."""
     from fcompile.dialects import DIALECTS
 
-    if not IDENTIFIER_RE.fullmatch(part):
-        return False
-    for dialect in DIALECTS.values():
-        tokens = Dialect.get_or_raise(dialect.sqlglot_name).tokenize(part)
-        if len(tokens) != 1 or tokens[0].token_type is not TokenType.VAR or tokens[0].text != part:
-            return False
-    return True
+    return frozenset(word for dialect in DIALECTS.values()
+                     for word in Dialect.get_or_raise(dialect.sqlglot_name).tokenizer_class.KEYWORDS)
 
 
 class _Canonical:
@@ -207,11 +213,12 @@ class _Canonical:
         raise _NoShape(type(plan).__name__)
 
 
-def shape_of(plan: Any) -> Shape | None:
-    """The plan's shape, or None when it is compiled directly (dataset builds, unusual names)."""
+def shape_of(plan: Any) -> Shape:
+    """The plan's shape; a literal shape of its own for plans compiled as they are (dataset builds,
+    unusual names)."""
     canonical = _Canonical()
     try:
         shaped = canonical.plan(plan)
     except _NoShape:
-        return None
+        return Shape(plan, (), (), literal=True)
     return Shape(shaped, tuple(canonical.names), tuple(canonical.paths))

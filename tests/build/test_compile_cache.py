@@ -10,13 +10,14 @@ from fcompile.artifacts import compile_cache, rendering
 from fcompile.artifacts.build import compile_project
 from fcompile.artifacts.compile_cache import CACHE_FILE
 from fcompile.dialects import DIALECTS
+from fcompile.dialects.base import SqlDialect
 from fcompile.parser import load_project
 
 
 def forbid_rendering(monkeypatch):
-    def refuse(plan, dialect, templates=None):
+    def refuse(self, expression, pretty=True, copy=True):
         raise AssertionError("rendered although the cache holds this statement")
-    monkeypatch.setattr(rendering, "render_plan", refuse)
+    monkeypatch.setattr(SqlDialect, "generate", refuse)
 
 
 def test_a_second_build_reuses_every_statement(table_sample, monkeypatch):
@@ -46,7 +47,7 @@ def test_a_tampered_entry_is_ignored(table_sample):
     graph = load_project(table_sample)
     honest = compile_project(graph, ("duckdb",), workers=1)
     with sqlite3.connect(table_sample / CACHE_FILE) as db:
-        db.execute("UPDATE statements SET sql = 'DROP TABLE customers'")
+        db.execute("""UPDATE statements SET sql = '["DROP TABLE customers"]'""")
     again = compile_project(graph, ("duckdb",), workers=1)
     assert again.files == honest.files
     assert b"DROP TABLE customers" not in b"".join(again.files.values())

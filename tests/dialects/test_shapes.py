@@ -92,9 +92,10 @@ def test_unusual_names_and_paths_give_the_direct_sql(plan):
     assert_same_as_direct(plan)
 
 
-def test_sentinel_lookalikes_have_no_shape():
-    assert shape_of(latest(view="fcq0xz")) is None
-    assert shape_of(latest(table="/data/fcp1z.parquet")) is None
+def test_sentinel_lookalikes_are_shapes_of_their_own():
+    assert shape_of(latest(view="fcq0xz")).literal
+    assert shape_of(latest(table="/data/fcp1z.parquet")).literal
+    assert not shape_of(latest()).literal
 
 
 def test_errors_come_from_the_real_plan():
