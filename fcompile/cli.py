@@ -243,6 +243,120 @@ def compile_query(
     sys.stdout.write(compile_one(graph, chosen[0][0], chosen[0][1], dialect))
 
 
+@app.command()
+def run(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Datasets to build (same syntax as build; other kinds are ignored).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+) -> None:
+    """Build the selected datasets into their outputs and write target/run_results.json."""
+    import datetime as dt
+
+    from fcompile.artifacts.selection import select_nodes
+    from fcompile.parser import load_project
+    from fcompile.runners import connect_runner
+    from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
+
+    graph = load_project(project_dir, target)
+    refs = select_nodes(graph, select or (), exclude or ())
+    datasets = [graph.dataset(r.name) for r in refs if r.kind == "dataset"]
+    console, progress = _console(), _RunProgress(_console(stderr=True))
+    if select and len(refs) > len(datasets):
+        progress.console.print(f"note: run builds datasets only; {len(refs) - len(datasets)} other selected "
+                               "node(s) ignored", markup=False)
+    if not datasets:
+        console.print("nothing to run: the selection holds no dataset", markup=False)
+        return
+    started = dt.datetime.now(dt.timezone.utc)
+    with connect_runner(graph.project) as runner, progress:
+        results = run_datasets(graph, runner, datasets, progress.start, progress.done)
+    document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+    write_run_results(os.path.join(graph.project.root, "target", "run_results.json"), document)
+    _print_diagnostics([d for r in results for d in r.diagnostics])
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column, justify in (("dataset", "left"), ("status", "left"), ("rows", "right"), ("seconds", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        table.add_row(r.name, r.status if r.ok else f"[red]{r.status}[/red]",
+                      f"{r.rows:,}" if r.rows is not None else "", f"{r.seconds:.2f}")
+    console.print(table)
+    failed = sum(not r.ok for r in results)
+    console.print(f"{len(results) - failed} succeeded, {failed} failed; wrote target/run_results.json", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+class _RunProgress:
+    """A spinner per dataset on a terminal; plain lines otherwise (CI logs, pipes)."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+        self.live = None
+
+    def __enter__(self) -> _RunProgress:
+        if self.console.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 console=self.console)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def start(self, dataset) -> None:
+        if self.live is not None:
+            self.task = self.live.add_task(f"dataset {dataset.name}", total=None)
+        else:
+            self.console.print(f"running dataset {dataset.name}", markup=False)
+
+    def done(self, result) -> None:
+        rows = f"{result.rows:,} rows" if result.rows is not None else "no rows"
+        line = f"dataset {result.name}: {result.status}, {rows} in {result.seconds:.2f} s"
+        if self.live is not None:
+            self.live.update(self.task, description=line, total=1, completed=1)
+        else:
+            self.console.print(line, markup=False)
+
+
+@app.command("get-historical-features")
+def get_historical_features(
+    spine: Annotated[str, typer.Option(
+        help="The spine: a Parquet/CSV path, a table of the target's database, or a SELECT/WITH query.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet file to write.")],
+    service: Annotated[Optional[str], typer.Option(help="The feature service to retrieve.")] = None,
+    features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
+    timestamp_column: Annotated[Optional[str], typer.Option(
+        help="The spine's timestamp column (default: event_timestamp, else its only timestamp column).")] = None,
+    full_feature_names: Annotated[bool, typer.Option(
+        "--full-feature-names", help="Name feature columns view__feature.")] = False,
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Write a point-in-time-correct training set for a spine to a Parquet file."""
+    import time
+
+    from fcompile.runners.spines import classify_spine_text
+    from fcompile.sdk import FeatureStore
+
+    if (service is None) == (features is None):
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name exactly one of --service and --features", None,
+                                          "e.g. --service driver_activity_v1, or --features view:feature,view:*")])
+    started = time.perf_counter()
+    references = [f.strip() for f in features.split(",") if f.strip()] if features is not None else None
+    with FeatureStore(project_dir, target) as store:
+        job = store.get_historical_features(classify_spine_text(spine), references, service, full_feature_names,
+                                            timestamp_column)
+        rows = job.to_parquet(output)
+    _console().print(f"wrote {rows:,} rows to {output} in {time.perf_counter() - started:.2f} s", markup=False)
+
+
 # -- running the app -------------------------------------------------------------------------------
 
 def _console(stderr: bool = False):

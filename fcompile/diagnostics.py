@@ -66,6 +66,10 @@ class Code(str, enum.Enum):
     # compilation
     UNSUPPORTED_BY_DIALECT = "FC100"
     INVALID_QUERY = "FC101"
+    # running on an offline engine
+    ENGINE_ERROR = "FC110"
+    NO_RUNNER = "FC111"
+    SPINE_TIMESTAMP = "FC112"
 
 
 @dataclass(frozen=True, order=True)

@@ -7,10 +7,13 @@ left out of the graph but their names stay known, so one typo does not cascade i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator, Sequence
 
-from fcompile.diagnostics import Code, DiagnosticSink, Position, display_path, reference_hint
+from fcompile.diagnostics import (
+    Code, Diagnostic, DiagnosticError, DiagnosticSink, Position, display_path, reference_hint,
+)
 from fcompile.graph import (
     Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
     ProjectInfo, Projection, Source, Spine, Tags,
@@ -55,6 +58,44 @@ def iter_items(doc: YamlDocument, invalid_paths: set[PathKey]) -> Iterator[SpecI
             yield SpecItem(kind, item if isinstance(item, dict) else {}, doc, path, path not in invalid_paths)
 
 
+@dataclass(frozen=True)
+class RequestItem(SpecItem):
+    """A feature list that comes from outside the spec files (an SDK call, the command line)."""
+
+    request_label: str = "the request"
+
+    @property
+    def label(self) -> str:
+        return self.request_label
+
+
+FEATURE_REF_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:([A-Za-z_][A-Za-z0-9_]*|\*)")
+
+
+def resolve_feature_references(graph: FeatureGraph, references: Sequence[str],
+                               label: str = "the request") -> tuple[Projection, ...]:
+    """`view:feature` (or `view:*`) references, resolved as a feature service's `features:` list is:
+    request order kept, consecutive references to one view merged. Raises `DiagnosticError` with every
+    problem (FC090 malformed, FC032 unknown view, FC033 unknown feature, FC021 requested twice)."""
+    problems = [Diagnostic(Code.BAD_ARGUMENT, f"{label}: {ref!r} is not a feature reference", None,
+                           "write view:feature, or view:* for every feature of a view")
+                for ref in references if not isinstance(ref, str) or not FEATURE_REF_RE.fullmatch(ref)]
+    if not references:
+        problems.append(Diagnostic(Code.BAD_ARGUMENT, f"{label} names no feature", None,
+                                   "pass features=['view:feature', ...] or service='name'"))
+    sink = DiagnosticSink()
+    wellformed = [ref for ref in references if isinstance(ref, str) and FEATURE_REF_RE.fullmatch(ref)]
+    data = {"name": label, "features": wellformed}
+    item = RequestItem("feature_services", data, YamlDocument("", data), (), True, label)
+    projections = Resolver.over_graph(graph, sink)._projections(item, ("features",))
+    # positions and "first requested at line ..." hints point into no file: drop them
+    problems += [replace(d, position=None, hint=None if d.code is Code.DUPLICATE_MEMBER else d.hint)
+                 for d in sink.items]
+    if projections is None or problems:
+        raise DiagnosticError(problems)
+    return projections
+
+
 class Resolver:
     def __init__(self, project: ProjectInfo, items: list[SpecItem], sink: DiagnosticSink):
         self.project = project
@@ -66,6 +107,17 @@ class Resolver:
         self.views: dict[str, FeatureView] = {}
         self.services: dict[str, FeatureService] = {}
         self.datasets: dict[str, Dataset] = {}
+
+    @classmethod
+    def over_graph(cls, graph: FeatureGraph, sink: DiagnosticSink) -> Resolver:
+        """A resolver that knows a finished graph's views and services, to resolve references made
+        outside the spec files the way references inside them are."""
+        resolver = cls(graph.project, [], sink)
+        resolver.views = {v.name: v for v in graph.feature_views}
+        resolver.services = {s.name: s for s in graph.feature_services}
+        resolver.known["feature_views"] = resolver.views  # type: ignore[assignment]  # only names are read
+        resolver.known["feature_services"] = resolver.services  # type: ignore[assignment]
+        return resolver
 
     # -- entry point ---------------------------------------------------------------------------
 

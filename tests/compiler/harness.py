@@ -166,14 +166,19 @@ def expected(case: Case) -> tuple[list[str], list[dict[str, Any]]]:
 
 # -- engines -----------------------------------------------------------------------------------------
 
-def load_duckdb(con, table: Table) -> None:
+def arrow_table(table: Table):
+    """The table's rows as a pyarrow Table with the columns' types (timestamptz as UTC)."""
     import pyarrow as pa
 
     arrow_types = {"int64": pa.int64(), "int32": pa.int32(), "string": pa.string(), "float64": pa.float64(),
                    "bool": pa.bool_(), "timestamp": pa.timestamp("us"), "timestamptz": pa.timestamp("us", tz="UTC"),
                    "array<int64>": pa.list_(pa.int64())}
     columns = {c: pa.array([row[c] for row in table.rows], arrow_types[t]) for c, t in table.columns}
-    data = pa.table(columns, schema=pa.schema([(c, arrow_types[t]) for c, t in table.columns]))
+    return pa.table(columns, schema=pa.schema([(c, arrow_types[t]) for c, t in table.columns]))
+
+
+def load_duckdb(con, table: Table) -> None:
+    data = arrow_table(table)
     ddl = ", ".join(f'"{c}" {SQL_TYPES[t][0]}' for c, t in table.columns)
     con.execute(f'DROP TABLE IF EXISTS "{table.name}"')
     con.execute(f'CREATE TABLE "{table.name}" ({ddl})')

@@ -1,0 +1,121 @@
+"""What a runner is: an offline engine that executes plans. It gets SQL only from the dialects stage.
+
+A runner connects from a target's offline settings, registers spines (numbering their rows so the
+output keeps their order, DESIGN.md §3.1), runs point-in-time joins and streams the rows back as
+Arrow, or writes them into a table or a Parquet file. One runner is one engine session; it is not
+shared between threads.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.graph import DType
+from fcompile.planner.plans import PointInTimeJoin, Relation, SpinePlan
+from fcompile.runners.spines import SpineInput
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True, eq=False)
+class RegisteredSpine:
+    """A spine the engine can read: where, its columns and their types, and how its rows are numbered."""
+
+    relation: Relation
+    columns: tuple[str, ...]          # in order, without the row-id column
+    types: Mapping[str, str]          # column -> the engine's type name (BIGINT, TIMESTAMP WITH TIME ZONE, ...)
+    row_id_column: str | None         # numbers the rows in spine order; None: the engine numbers them as read
+    description: str                  # how messages name it: "the spine file /data/orders.parquet"
+    arrow_types: Mapping[str, str] | None = None  # for Arrow spines, the Arrow type of each column
+    setup_sql: tuple[str, ...] = ()   # statements that were run to register it (part of what ran)
+    read_once: bool = False           # a RecordBatchReader: the engine can read it a single time
+
+    def plan(self, timestamp_column: str) -> SpinePlan:
+        return SpinePlan(self.relation, timestamp_column, self.columns, self.row_id_column)
+
+    def type_text(self, column: str) -> str:
+        """The column's type for a message: the engine's, and the Arrow type where the spine is Arrow."""
+        found = self.types[column]
+        if self.arrow_types and column in self.arrow_types:
+            found += f" (Arrow {self.arrow_types[column]})"
+        return found
+
+
+class Runner(abc.ABC):
+    """An offline engine session. Use it as a context manager, or call `close()`."""
+
+    dialect: str  # the dialect whose SQL the runner executes
+
+    @classmethod
+    @abc.abstractmethod
+    def connect(cls, settings: Mapping[str, Any], project_root: str) -> Runner:
+        """A session from a target's offline settings (`{type: duckdb, path: ...}`); relative paths are
+        relative to the project root. Raises `DiagnosticError` when the engine cannot be reached."""
+
+    @abc.abstractmethod
+    def register_spine(self, spine: SpineInput) -> RegisteredSpine:
+        """Make the spine readable by the engine's SQL, numbering its rows in order. Raises
+        `DiagnosticError` for a missing file or table, or a spine query that does not parse or run."""
+
+    @abc.abstractmethod
+    def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None) -> pa.RecordBatchReader:
+        """The plan's rows, streamed in batches (never all in memory at once)."""
+
+    @abc.abstractmethod
+    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None) -> pa.Table:
+        """The plan's rows as one table."""
+
+    @abc.abstractmethod
+    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
+        """Replace `table` with the plan's rows, atomically (the old table stays on failure). Returns rows."""
+
+    @abc.abstractmethod
+    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
+        """Write the plan's rows to a Parquet file, streaming, atomically (a temporary file in the same
+        folder, then renamed). Returns the number of rows written."""
+
+    @abc.abstractmethod
+    def is_timestamp_type(self, engine_type: str) -> bool:
+        """Whether a column of this engine type can be a spine's timestamp."""
+
+    @abc.abstractmethod
+    def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
+        """Whether a spine column of this engine type compares correctly with a join key of `dtype`."""
+
+    @abc.abstractmethod
+    def engine_type(self, dtype: DType) -> str:
+        """The engine's name for a dtype, for hints."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the session; registered spines are forgotten."""
+
+    def statements(self, plan: Any) -> list[str]:
+        """The SQL the runner executes for a plan, from the dialects stage."""
+        from fcompile.dialects import compile_statements
+
+        return compile_statements(plan, self.dialect)
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def engine_error(label: str, engine: str, error: BaseException, location: Position | None = None,
+                 hint: str | None = None) -> DiagnosticError:
+    """An engine's error while running `label`, as a diagnostic quoting its first line."""
+    return DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{label}: {engine} failed: {first_line(error)}", location,
+                                       hint or "to read the SQL that ran: `job.sql` in the SDK, "
+                                       "`fcompile compile --dataset NAME` for a dataset")])
+
+
+def first_line(error: BaseException) -> str:
+    """An engine error's first line (DuckDB adds context and suggestions below it)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,96 @@
+"""What a caller may pass as a spine, sorted into the four kinds a runner registers.
+
+| given                                        | kind    | read as                                        |
+| -------------------------------------------- | ------- | ---------------------------------------------- |
+| pandas DataFrame, pyarrow Table or reader    | `arrow` | Arrow, registered without copying the data      |
+| an existing file, or `*.parquet` / `*.csv`   | `path`  | the file(s) (globs allowed), straight from disk |
+| text starting with SELECT or WITH            | `query` | a query on the target's database                |
+| any other text                               | `table` | a table (or view) in the target's database     |
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+
+FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+_QUERY_START = re.compile(r"\s*(\(\s*)*(select|with)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, eq=False)
+class SpineInput:
+    kind: Literal["arrow", "path", "table", "query"]
+    value: Any  # a pyarrow Table or RecordBatchReader; an absolute path or glob; a table name; query text
+
+    @property
+    def description(self) -> str:
+        """How messages name the spine."""
+        if self.kind == "arrow":
+            return "the spine"
+        if self.kind == "path":
+            return f"the spine file {self.value}"
+        if self.kind == "table":
+            return f"the spine table '{self.value}'"
+        return "the spine query"
+
+
+def classify_spine_text(text: str, base: str | None = None) -> SpineInput:
+    """A spine given as text (the command line, or a `str` in the SDK): a file when one exists at
+    that path or the name ends in .parquet/.csv; a query when it starts with SELECT or WITH; else a table.
+    Relative paths are taken from `base` (default: the working directory)."""
+    stripped = text.strip()
+    if not stripped:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "the spine is empty", None,
+                                          "give a Parquet/CSV path, a table name or a SELECT query")])
+    if _QUERY_START.match(stripped):
+        return SpineInput("query", stripped)
+    path = os.path.join(base or os.getcwd(), os.path.expanduser(stripped))
+    if os.path.isfile(path) or stripped.lower().endswith(FILE_SUFFIXES):
+        return SpineInput("path", os.path.abspath(path))
+    return SpineInput("table", stripped)
+
+
+def spine_input(spine: Any) -> SpineInput:
+    """A spine as the SDK accepts it: a DataFrame, an Arrow table or reader, a path, a table or a query."""
+    if isinstance(spine, SpineInput):
+        return spine
+    if isinstance(spine, Path):
+        return SpineInput("path", str(spine.expanduser().resolve()))
+    if isinstance(spine, str):
+        return classify_spine_text(spine)
+    import pyarrow as pa
+
+    if isinstance(spine, (pa.Table, pa.RecordBatchReader)):
+        return SpineInput("arrow", spine)
+    if isinstance(spine, pa.RecordBatch):
+        return SpineInput("arrow", pa.Table.from_batches([spine]))
+    if _is_dataframe(spine):
+        return SpineInput("arrow", _arrow_from_pandas(spine))
+    raise DiagnosticError([Diagnostic(
+        Code.BAD_ARGUMENT, f"a spine cannot be a {type(spine).__name__}", None,
+        "pass a pandas DataFrame, a pyarrow Table, a Parquet/CSV path, a table name or a SELECT query")])
+
+
+def _is_dataframe(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "pandas" and type(value).__name__ == "DataFrame"
+
+
+def _arrow_from_pandas(frame: Any):
+    import pyarrow as pa
+
+    bad = [repr(c) for c in frame.columns if not isinstance(c, str)]
+    if bad:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"spine columns must be named by strings; "
+                                          f"found {', '.join(bad)}", None, "rename the DataFrame's columns")])
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "the spine DataFrame cannot be read as Arrow: "
+                                          f"{str(exc).splitlines()[0]}", None,
+                                          "give each column one type (mixed object columns cannot be converted)")]) \
+            from None

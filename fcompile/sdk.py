@@ -1,0 +1,139 @@
+"""The Python SDK: training sets from a spine in one call.
+
+    from fcompile import FeatureStore
+
+    with FeatureStore("my_project") as fs:
+        job = fs.get_historical_features(orders_df, service="driver_activity_v1")
+        training = job.to_pandas()
+
+A job is lazy: the spine is registered and everything is checked when it is created, but no feature
+row is read until `to_arrow`, `to_batches`, `to_pandas` or `to_parquet` runs it. Every user error is
+a `fcompile.diagnostics.DiagnosticError` listing all problems at once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from fcompile.graph import FeatureGraph, Projection
+    from fcompile.runners.base import Runner
+    from fcompile.runners.training import TrainingQuery
+
+
+class RetrievalJob:
+    """A planned training set. Each `to_*` call runs its query again on the store's engine; a reader
+    from `to_batches` must be consumed before the store runs anything else."""
+
+    def __init__(self, runner: Runner, query: TrainingQuery) -> None:
+        self._runner = runner
+        self._query = query
+        self._runs = 0
+
+    @property
+    def sql(self) -> str:
+        """The statements that run, in order (the spine's registration, if it took any, then the query)."""
+        return self._query.sql
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The output columns: every spine column, then the features in request order."""
+        return self._query.spine.columns + self._query.plan.feature_names
+
+    def to_arrow(self) -> pa.Table:
+        self._start()
+        return self._runner.to_arrow(self._query.plan, self._query.label, self._query.location)
+
+    def to_batches(self) -> pa.RecordBatchReader:
+        """The rows, streamed in batches as the engine produces them."""
+        self._start()
+        return self._runner.execute(self._query.plan, self._query.label, self._query.location)
+
+    def to_pandas(self):
+        try:
+            import pandas  # noqa: F401
+        except ImportError:
+            raise ModuleNotFoundError("to_pandas() needs pandas: pip install 'fcompile[pandas]'") from None
+        return self.to_arrow().to_pandas()
+
+    def to_parquet(self, path: str | os.PathLike[str]) -> int:
+        """Write the rows to a Parquet file, streamed by the engine (never held in Python); the file is
+        replaced only once it is complete. Returns the number of rows written."""
+        self._start()
+        return self._runner.write_parquet(self._query.plan, os.fspath(path), self._query.label,
+                                          self._query.location)
+
+    def _start(self) -> None:
+        if self._query.spine.read_once and self._runs:
+            raise DiagnosticError([Diagnostic(
+                Code.BAD_ARGUMENT, "this job's spine is a RecordBatchReader, which can be read only once", None,
+                "pass a pyarrow Table (reader.read_all()) to run the job more than once")])
+        self._runs += 1
+
+
+class FeatureStore:
+    """A project's features, on the offline engine of one of its targets (default: `default_target`)."""
+
+    def __init__(self, project_dir: str | os.PathLike[str] = ".", target: str | None = None) -> None:
+        from fcompile.parser import load_project
+
+        self.graph: FeatureGraph = load_project(project_dir, target)
+        self._runner: Runner | None = None
+
+    @property
+    def runner(self) -> Runner:
+        if self._runner is None:
+            from fcompile.runners import connect_runner
+
+            self._runner = connect_runner(self.graph.project)
+        return self._runner
+
+    def get_historical_features(self, spine: Any, features: Sequence[str] | None = None,
+                                service: str | None = None, full_feature_names: bool = False,
+                                timestamp_column: str | None = None) -> RetrievalJob:
+        """A point-in-time-correct training set (DESIGN.md §3): one row per spine row, in spine order,
+        every spine column and then the features.
+
+        `spine`: a pandas DataFrame, a pyarrow Table or RecordBatchReader, a Parquet/CSV path, a table
+        of the target's database, or a SELECT/WITH query on it. Its timestamp column is
+        `timestamp_column`, else `event_timestamp`, else its only timestamp-typed column; naive
+        timestamps are UTC. Name the features as `["view:feature", "view:*", ...]` or by `service`."""
+        from fcompile.runners.spines import spine_input
+        from fcompile.runners.training import plan_training_query
+
+        projections, label = self._projections(features, service)
+        query = plan_training_query(self.graph, self.runner, spine_input(spine), projections, full_feature_names,
+                                    timestamp_column, label)
+        return RetrievalJob(self.runner, query)
+
+    def _projections(self, features: Sequence[str] | None, service: str | None) -> tuple[tuple[Projection, ...], str]:
+        if (features is None) == (service is None):
+            raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass exactly one of features= and service=", None,
+                                              "features=['view:feature', ...] or service='name'")])
+        if service is not None:
+            node = self.graph.get("feature_service", service)
+            if node is None:
+                names = [s.name for s in self.graph.feature_services]
+                raise DiagnosticError([Diagnostic(Code.UNKNOWN_SERVICE, f"unknown feature service '{service}'",
+                                                  None, reference_hint(service, "feature service", names))])
+            return node.projections, f"feature service '{service}'"  # type: ignore[union-attr]
+        from fcompile.parser.resolve import resolve_feature_references
+
+        references = [features] if isinstance(features, str) else list(features or ())
+        return resolve_feature_references(self.graph, references), "the request"
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

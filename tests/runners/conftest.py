@@ -1,0 +1,29 @@
+"""Projects for the runner tests: the small hand-made one (runner_projects.py) and the generated sample."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from runner_projects import write_small_project
+
+from fcompile.sample import init_project
+
+
+@pytest.fixture
+def small_project(tmp_path) -> Path:
+    return write_small_project(tmp_path / "small")
+
+
+@pytest.fixture(scope="session")
+def _generated_sample(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("runner_sample") / "sample"
+    init_project(root, scale=0.1, seed=11)
+    return root
+
+
+@pytest.fixture
+def sample_project(tmp_path, _generated_sample) -> Path:
+    """A fresh copy of the generated sample (tests write tables and files into it)."""
+    return Path(shutil.copytree(_generated_sample, tmp_path / "sample"))

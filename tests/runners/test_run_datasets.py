@@ -1,0 +1,154 @@
+"""`fcompile run`: datasets built into tables and Parquet files, run_results.json, and a failing dataset
+that neither stops the others nor damages its previous output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from runner_projects import EXPECTED, spine_rows
+
+from fcompile import FeatureStore
+from fcompile.cli import main
+
+DATASETS = """\
+datasets:
+  - name: to_table
+    spine: {table: spine_table}
+    service: driver_v1
+    output: {table: training}
+  - name: to_file
+    spine: {path: spines/spine.parquet}
+    features: ["stats:conv", "rider:rating"]
+    output: {path: out/training.parquet}
+"""
+BROKEN = """\
+  - name: broken
+    spine: {path: spines/missing.parquet}
+    features: ["stats:trips"]
+    output: {table: broken_training}
+"""
+
+
+@pytest.fixture
+def project(small_project):
+    (small_project / "spines").mkdir()
+    pq.write_table(pa.table(spine_rows()), small_project / "spines" / "spine.parquet")
+    (small_project / "datasets.yml").write_text(DATASETS)
+    return small_project
+
+
+def run(capsys, project, *args: str) -> tuple[int, str]:
+    try:
+        main(["run", "--project-dir", str(project), *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def database(project):
+    return duckdb.connect(str(project / ".fcompile" / "offline.duckdb"))
+
+
+def table_rows(project, table: str) -> list[dict]:
+    con = database(project)
+    try:
+        return con.sql(f'SELECT * FROM "{table}"').to_arrow_table().to_pylist()
+    finally:
+        con.close()
+
+
+def results(project) -> dict:
+    return json.loads((project / "target" / "run_results.json").read_text())
+
+
+def test_run_builds_tables_and_files(project, capsys):
+    code, output = run(capsys, project)
+    assert code == 0, output
+    assert "2 succeeded, 0 failed" in output and "dataset to_table: success, 7 rows" in output
+    with FeatureStore(project) as fs:
+        wanted = fs.get_historical_features(pa.table(spine_rows()), service="driver_v1").to_arrow().to_pylist()
+    assert table_rows(project, "training") == wanted
+    written = pq.read_table(project / "out" / "training.parquet")
+    assert written.column_names[-2:] == ["conv", "rating"]
+    assert written["conv"].to_pylist() == EXPECTED["conv"] and written["rating"].to_pylist() == EXPECTED["rating"]
+    document = results(project)
+    assert document["metadata"]["schema_version"] == 1 and document["metadata"]["target"] == "dev"
+    assert document["metadata"]["started_at"] <= document["metadata"]["finished_at"]
+    assert [(r["node"], r["status"], r["rows"], r["output"], r["message"]) for r in document["results"]] == [
+        ("dataset.to_file", "success", 7, {"path": "out/training.parquet"}, None),
+        ("dataset.to_table", "success", 7, {"table": "training"}, None),
+    ]
+    assert all(r["seconds"] >= 0 for r in document["results"])
+    code, _ = run(capsys, project)  # a second run replaces both outputs
+    assert code == 0 and table_rows(project, "training") == wanted
+    assert sorted(p.name for p in (project / "out").iterdir()) == ["training.parquet"]
+
+
+def test_a_failing_dataset_leaves_its_old_output_and_the_others_run(project, capsys):
+    con = database(project)
+    con.execute("CREATE TABLE broken_training AS SELECT 42 AS old_value")
+    con.close()
+    (project / "datasets.yml").write_text(DATASETS + BROKEN)
+    code, output = run(capsys, project)
+    assert code == 1 and "Traceback" not in output
+    assert "error[FC062]: dataset 'broken': spine file not found" in output
+    assert "2 succeeded, 1 failed" in output
+    assert table_rows(project, "broken_training") == [{"old_value": 42}]
+    by_node = {r["node"]: r for r in results(project)["results"]}
+    assert by_node["dataset.broken"]["status"] == "error" and by_node["dataset.broken"]["rows"] is None
+    assert "FC062" in by_node["dataset.broken"]["message"] and "missing.parquet" in by_node["dataset.broken"]["message"]
+    assert by_node["dataset.to_table"]["status"] == by_node["dataset.to_file"]["status"] == "success"
+
+
+def test_an_engine_failure_leaves_the_old_table_and_file(project, capsys):
+    assert run(capsys, project)[0] == 0
+    old_table = table_rows(project, "training")
+    old_file = (project / "out" / "training.parquet").read_bytes()
+    con = database(project)
+    con.execute("ALTER TABLE rider_stats RENAME TO rider_stats_away")  # to_file reads it; to_table does not
+    con.execute("ALTER TABLE spine_table RENAME TO spine_away")        # to_table's spine
+    con.close()
+    code, output = run(capsys, project)
+    assert code == 1 and "Traceback" not in output
+    assert "error[FC110]: dataset 'to_file': DuckDB failed: Catalog Error" in output
+    assert "dataset 'to_table': the spine table 'spine_table' cannot be read" in output
+    assert table_rows(project, "training") == old_table
+    assert (project / "out" / "training.parquet").read_bytes() == old_file
+    assert sorted(p.name for p in (project / "out").iterdir()) == ["training.parquet"]
+    con = database(project)
+    leftovers = con.sql("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__fc%'").fetchall()
+    con.close()
+    assert leftovers == []
+
+
+def test_selection(project, capsys):
+    code, output = run(capsys, project, "--select", "to_file")
+    assert code == 0 and "1 succeeded" in output
+    assert [r["node"] for r in results(project)["results"]] == ["dataset.to_file"]
+    code, output = run(capsys, project, "--select", "driver")
+    assert code == 0 and "other selected node(s) ignored" in output and "nothing to run" in output
+    code, output = run(capsys, project, "--select", "to_fiel")
+    assert code == 1 and "did you mean 'to_file'?" in output
+
+
+def test_run_on_the_sample_in_a_subprocess(sample_project):
+    result = subprocess.run([sys.executable, "-m", "fcompile", "run", "--project-dir", str(sample_project)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "running dataset driver_ranking_training" in result.stderr  # plain progress lines when piped
+    assert "driver_ranking_training" in result.stdout and "1 succeeded, 0 failed" in result.stdout
+    orders = sample_project / "data" / "orders.parquet"
+    with FeatureStore(sample_project) as fs:
+        wanted = fs.get_historical_features(orders, service="driver_ranking_v2", full_feature_names=True).to_arrow()
+        con = fs.runner.con  # type: ignore[attr-defined]
+        built = con.sql('SELECT * FROM "driver_ranking_training"').to_arrow_table()
+    assert built.equals(wanted)
+    assert results(sample_project)["results"][0]["rows"] == wanted.num_rows
