@@ -39,8 +39,9 @@ def render_all(planned: Sequence[PlannedQuery], cache: CompileCache | None = Non
     items = [(p.dialect, p.plan) for p in planned]
     shapes: dict[tuple, tuple[str, Any]] = {}  # every distinct shape: templates key -> (dialect, shape plan)
     for name, plan in items:
-        shape = templates.shape(plan)
-        shapes.setdefault(templates.key(name, True, shape), (name, shape.plan))
+        key = templates.key(name, True, plan)
+        if key not in shapes:
+            shapes[key] = (name, templates.shape(plan).plan)
     cache_keys: dict[tuple, str] = {}
     if cache is not None and cache.enabled:
         cache_keys = {key: plan_key(name, f"{key[2]}\0{plan!r}") for key, (name, plan) in shapes.items()}

@@ -63,7 +63,7 @@ def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True, tem
     dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
     templates = Templates() if templates is None else templates
     shape = templates.shape(plan)
-    key = templates.key(dialect.name, pretty, shape)
+    key = templates.key(dialect.name, pretty, plan)
     if key not in templates.generated:
         try:
             templates.add(key, generate_statements(shape.plan, dialect, pretty))

@@ -100,19 +100,27 @@ class Templates:
     plans of one build (see `fcompile.dialects.compile_statements`)."""
 
     def __init__(self) -> None:
-        self._shapes: dict[int, tuple[Any, Shape]] = {}
+        self._shapes: dict[int, tuple[Any, Shape, int]] = {}  # id(plan) -> (plan, its shape, the shape's number)
+        self._numbers: dict[tuple[bool, Any], int] = {}       # distinct shapes, numbered in order of first use
         self.generated: dict[tuple, tuple[Template, ...] | None] = {}
 
     def shape(self, plan: Any) -> Shape:
         """`shape_of(plan)`, worked out once per plan object (builds use one plan for every dialect)."""
+        return self._entry(plan)[1]
+
+    def key(self, dialect_name: str, pretty: bool, plan: Any) -> tuple:
+        """What `generated` is keyed by: the dialect, the layout and the plan's shape (by number, so
+        that a big plan is hashed once per build rather than at every lookup)."""
+        entry = self._entry(plan)
+        return (dialect_name, pretty, entry[1].literal, entry[2])
+
+    def _entry(self, plan: Any) -> tuple[Any, Shape, int]:
         entry = self._shapes.get(id(plan))
         if entry is None or entry[0] is not plan:  # the plan is kept, so its id is not reused
-            entry = self._shapes[id(plan)] = (plan, shape_of(plan))
-        return entry[1]
-
-    @staticmethod
-    def key(dialect_name: str, pretty: bool, shape: Shape) -> tuple:
-        return (dialect_name, pretty, shape.literal, shape.plan)
+            shape = shape_of(plan)
+            number = self._numbers.setdefault((shape.literal, shape.plan), len(self._numbers))
+            entry = self._shapes[id(plan)] = (plan, shape, number)
+        return entry
 
     def add(self, key: tuple, statements: list[str] | None) -> None:
         """Keep the statements generated for a shape (None: generating failed)."""
