@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m slow || test $$? -eq 5  # 5: no slow test selected
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/build_bench.py
+	$(BIN)/python bench/pit_bench.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .hypothesis
