@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -37,7 +36,6 @@ from fcompile.graph import FeatureGraph
 COMPILED = "compiled"
 ALL_DIALECTS = "all"
 STAGING_PREFIX = ".build-"
-WRITER_THREADS = 8
 
 
 @dataclass
@@ -169,9 +167,8 @@ def write_target(state: TargetState) -> None:
                   for dialect in changed for path, content in _subtree(state.expected, dialect).items()]
         for folder in sorted({out.parent for out, *_ in staged}):
             folder.mkdir(parents=True, exist_ok=True)
-        # Creating a file is a slow system call on many disks and releases the GIL: overlap them.
-        with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
-            list(pool.map(lambda item: _stage_file(*item), staged))
+        for item in staged:
+            _stage_file(*item)
         (staging / MANIFEST_FILE).write_bytes(state.expected[MANIFEST_FILE])
         compiled_dir = target_dir / COMPILED
         compiled_dir.mkdir(exist_ok=True)
