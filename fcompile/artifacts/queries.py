@@ -156,15 +156,11 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
 def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
     if not isinstance(plan, LatestValues):
         return []
-    start, end = (placeholder(dialect.sqlglot_name, name) for name in (plan.start_parameter, plan.end_parameter))
-    return [f"{start} and {end} are bound parameters: the event-time window, both ends inclusive; "
-            "the newest row per entity key in it"]
-
-
-@functools.lru_cache(maxsize=None)
-def placeholder(sqlglot_dialect: str, name: str) -> str:
-    """How a bound parameter is spelled in the dialect: `$start`, `:start`, `%(start)s`, `@start`."""
-    return exp.Placeholder(this=name).sql(dialect=sqlglot_dialect)
+    start, end = (dialect.parameter(name).sql(dialect=dialect.sqlglot_name)
+                  for name in (plan.start_parameter, plan.end_parameter))
+    where = (f"{start} and {end} are bound parameters" if start != end
+             else f"the two {start} are bound parameters, in order: {plan.start_parameter}, {plan.end_parameter}")
+    return [f"{where}: the event-time window, both ends inclusive; the newest row per entity key in it"]
 
 
 def retrieval_spine(graph: FeatureGraph, service: FeatureService) -> SpinePlan:

@@ -58,6 +58,11 @@ class SqlDialect:
             select = select.where(exp.true(), copy=False)
         return select.qualify(condition, copy=False)
 
+    def parameter(self, name: str) -> exp.Expression:
+        """A bound parameter, named where the warehouse's drivers bind by name ($start, :start, @start,
+        %(start)s)."""
+        return exp.Placeholder(this=name)
+
     def spine_row_number(self) -> exp.Expression:
         """Numbers the spine's rows in the order they are read (when it has no row-id column)."""
         return exp.Window(this=exp.RowNumber())

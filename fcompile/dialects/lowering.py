@@ -257,8 +257,8 @@ def _asof_join(dialect: SqlDialect, final: exp.Select, view: ViewJoin, name: str
 def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
     source, columns = source_select(dialect, plan, "src")
     window = exp.and_(
-        exp.GTE(this=col(plan.event_timestamp, "src"), expression=exp.Placeholder(this=plan.start_parameter)),
-        exp.LTE(this=col(plan.event_timestamp, "src"), expression=exp.Placeholder(this=plan.end_parameter)),
+        exp.GTE(this=col(plan.event_timestamp, "src"), expression=dialect.parameter(plan.start_parameter)),
+        exp.LTE(this=col(plan.event_timestamp, "src"), expression=dialect.parameter(plan.end_parameter)),
     )
     source = source.where(window, copy=False)
     select = exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window", copy=False), copy=False)

@@ -19,5 +19,9 @@ class TrinoDialect(SqlDialect):
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     RUNNABLE = False
 
+    def parameter(self, name: str) -> exp.Expression:
+        # Trino binds parameters by position only (`EXECUTE ... USING`): a `?`, in the order they appear.
+        return exp.Placeholder()
+
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.TimestampAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))

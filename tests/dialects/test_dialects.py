@@ -203,3 +203,16 @@ def test_unknown_dialect_is_a_diagnostic(name):
     [diagnostic] = excinfo.value.diagnostics
     assert diagnostic.code.value == "FC090"
     assert f"'{name}'" in (diagnostic.hint or "")
+
+
+def test_window_bounds_are_parameters_each_warehouse_binds(name, table_graph):
+    """Named where the drivers bind by name; Trino binds by position only, so `?`, start before end."""
+    plan = plan_latest_values(table_graph, table_graph.feature_view("driver_hourly_stats"))
+    (_, tree), = compiled(plan, name)
+    placeholders = list(tree.find_all(exp.Placeholder, exp.Parameter))
+    if name == "trino":
+        assert [p.name for p in placeholders] == ["?", "?"]
+        bounds = [p.parent for p in placeholders]
+        assert [type(b) for b in bounds] == [exp.GTE, exp.LTE]  # start (lower bound) comes first
+    else:
+        assert sorted(p.name for p in placeholders) == ["end", "start"]

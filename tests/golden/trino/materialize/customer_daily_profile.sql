@@ -1,5 +1,5 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
--- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
   "ranked"."customer_id",
   "ranked"."__fc_event_ts",
@@ -33,7 +33,7 @@ FROM (
         NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
       )
       AND (
-        "src"."snapshot_ts" >= :start AND "src"."snapshot_ts" <= :end
+        "src"."snapshot_ts" >= ? AND "src"."snapshot_ts" <= ?
       )
   ) AS "in_window"
 ) AS "ranked"

@@ -1,5 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
--- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
   "ranked"."driver_id",
   "ranked"."customer_id",
@@ -32,7 +32,7 @@ FROM (
         AND NOT "src"."last_trip_at" IS NULL
       )
       AND (
-        "src"."last_trip_at" >= :start AND "src"."last_trip_at" <= :end
+        "src"."last_trip_at" >= ? AND "src"."last_trip_at" <= ?
       )
   ) AS "in_window"
 ) AS "ranked"

@@ -1,5 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
--- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
   "ranked"."driver_id",
   "ranked"."__fc_event_ts",
@@ -36,7 +36,7 @@ FROM (
         NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
       )
       AND (
-        "src"."event_timestamp" >= :start AND "src"."event_timestamp" <= :end
+        "src"."event_timestamp" >= ? AND "src"."event_timestamp" <= ?
       )
   ) AS "in_window"
 ) AS "ranked"

@@ -1,5 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml:34
--- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
   "ranked"."driver_id",
   "ranked"."__fc_event_ts",
@@ -30,7 +30,7 @@ FROM (
         NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
       )
       AND (
-        "src"."updated_at" >= :start AND "src"."updated_at" <= :end
+        "src"."updated_at" >= ? AND "src"."updated_at" <= ?
       )
   ) AS "in_window"
 ) AS "ranked"

@@ -1,5 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
--- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
 -- offline-only view (online: false): compiled for review, not loaded into the online store
 SELECT
   "ranked"."driver_id",
@@ -28,7 +28,7 @@ FROM (
         NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
       )
       AND (
-        "src"."updated_at" >= :start AND "src"."updated_at" <= :end
+        "src"."updated_at" >= ? AND "src"."updated_at" <= ?
       )
   ) AS "in_window"
 ) AS "ranked"
