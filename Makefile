@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
-#   make demo   creates .venv, installs fcompile, creates the sample project, validates, lists and builds it
+#   make demo   creates .venv, installs fcompile, creates the sample project, validates, lists and builds it,
+#               builds its training dataset and an ad-hoc training set
 #   make test   installs the dev extras and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -28,6 +29,9 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile ls --project-dir $(DEMO)
 	$(BIN)/fcompile build --project-dir $(DEMO)
 	$(BIN)/fcompile compile --service driver_activity_v1 --project-dir $(DEMO)
+	$(BIN)/fcompile run --project-dir $(DEMO)
+	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine $(DEMO)/data/orders.parquet \
+	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
