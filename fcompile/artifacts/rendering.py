@@ -80,7 +80,7 @@ def render_chunk(items: Sequence[tuple[str, Any]], templates=None) -> list[Rende
 
 
 def _generate_in_processes(work: list[tuple[str, Any]], workers: int) -> list[list[str] | None]:
-    chunk_count = min(len(work), workers * 4)
+    chunk_count = len(work)  # one shape per task: shapes differ in cost by 10x, small tasks balance best
     size = -(-len(work) // chunk_count)
     chunks = [work[i:i + size] for i in range(0, len(work), size)]
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
