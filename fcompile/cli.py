@@ -345,16 +345,149 @@ def get_historical_features(
     from fcompile.runners.spines import classify_spine_text
     from fcompile.sdk import FeatureStore
 
-    if (service is None) == (features is None):
-        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name exactly one of --service and --features", None,
-                                          "e.g. --service driver_activity_v1, or --features view:feature,view:*")])
+    references = _feature_references(service, features)
     started = time.perf_counter()
-    references = [f.strip() for f in features.split(",") if f.strip()] if features is not None else None
     with FeatureStore(project_dir, target) as store:
         job = store.get_historical_features(classify_spine_text(spine), references, service, full_feature_names,
                                             timestamp_column)
         rows = job.to_parquet(output)
     _console().print(f"wrote {rows:,} rows to {output} in {time.perf_counter() - started:.2f} s", markup=False)
+
+
+@app.command()
+def materialize(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    start: Annotated[Optional[str], typer.Option(
+        help="ISO 8601 start of the event-time window (naive times are UTC). Default: the view's watermark "
+        "minus its lateness; on a first run end - ttl, or the earliest data.")] = None,
+    end: Annotated[Optional[str], typer.Option(help="ISO 8601 end of the window (naive times are UTC).",
+                                               show_default="now")] = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Feature views to load (same syntax as build; other kinds are ignored).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    full_refresh: Annotated[bool, typer.Option(
+        "--full-refresh", help="Ignore the watermarks and load each view's whole first-run window again "
+        "(nothing is deleted first).")] = False,
+    batch_rows: Annotated[int, typer.Option(
+        "--batch-rows", min=1, help="Rows per batch read from the offline engine and committed to the store.")]
+    = 100_000,
+) -> None:
+    """Load the newest values of the selected online feature views into the online store."""
+    import datetime as dt
+
+    from fcompile.artifacts.selection import select_nodes
+    from fcompile.parser import load_project
+    from fcompile.progress import MaterializeProgressDisplay
+    from fcompile.runners import connect_runner
+    from fcompile.runners.datasets import write_run_results
+    from fcompile.runners.materialize import (
+        check_window_arguments, materialize_results_document, materialize_views, run_results_path,
+    )
+    from fcompile.runners.online import connect_online_store
+
+    window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
+    window_start = _iso_option("--start", start)
+    check_window_arguments(window_start, window_end)
+    graph = load_project(project_dir, target)
+    refs = select_nodes(graph, select or (), exclude or ())
+    views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"]
+    console, progress = _console(), MaterializeProgressDisplay(_console(stderr=True))
+    if select:
+        for view in (v for v in views if not v.online):
+            progress.console.print(f"note: feature view {view.name} is offline only (online: false); skipped",
+                                   markup=False)
+        if len(refs) > len(views):
+            progress.console.print(f"note: materialize loads feature views only; {len(refs) - len(views)} other "
+                                   "selected node(s) ignored", markup=False)
+    views = [v for v in views if v.online]
+    if not views:
+        console.print("nothing to materialize: the selection holds no online feature view", markup=False)
+        return
+    started = dt.datetime.now(dt.timezone.utc)
+    with connect_online_store(graph.project) as store, connect_runner(graph.project) as runner, progress:
+        results = materialize_views(graph, runner, store, views, window_end, window_start, full_refresh, progress,
+                                    batch_rows)
+    document = materialize_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+    write_run_results(run_results_path(graph), document)
+    _print_diagnostics([d for r in results for d in r.diagnostics])
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold")
+    for column, justify in (("feature view", "left"), ("status", "left"), ("window", "left"),
+                            ("rows read", "right"), ("keys written", "right"), ("seconds", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        table.add_row(r.view, r.status if r.ok else f"[red]{r.status}[/red]", r.window.describe() if r.window else "",
+                      f"{r.rows_read:,}" if r.rows_read is not None else "",
+                      f"{r.keys_written:,}" if r.keys_written is not None else "", f"{r.seconds:.2f}")
+    console.print(table)
+    failed = sum(not r.ok for r in results)
+    console.print(f"{len(results) - failed} succeeded, {failed} failed; wrote target/run_results.json", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _iso_option(option: str, text: Optional[str]):
+    """An ISO 8601 date or time from the command line, as UTC (naive times are UTC)."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"{option} {text!r} is not an ISO 8601 date or time",
+                                          None, "e.g. 2024-05-01, 2024-05-01T12:00:00 (UTC) or "
+                                          "2024-05-01T14:00:00+02:00")]) from None
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+
+
+@app.command("get-online-features")
+def get_online_features(
+    entity: Annotated[list[str], typer.Option(
+        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001).")],
+    service: Annotated[Optional[str], typer.Option(help="The feature service to read.")] = None,
+    features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
+    full_feature_names: Annotated[bool, typer.Option(
+        "--full-feature-names", help="Name features view__feature.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the response as JSON, shaped like Feast's feature server's.")] = False,
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Read feature values of entities from the online store: a table, or JSON with --json."""
+    from fcompile.runners.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, parse_entity_text
+    from fcompile.sdk import FeatureStore
+
+    references = _feature_references(service, features)
+    with FeatureStore(project_dir, target) as store:
+        entities = parse_entity_text(store.graph, entity)
+        response = store.get_online_features(entities, references, service, full_feature_names)
+    if as_json:
+        print(response.to_json(indent=2))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    document = response.to_dict()
+    table = Table(show_edge=False, header_style="bold")
+    for name in document["metadata"]["feature_names"]:
+        table.add_column(name, overflow="fold")
+    marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
+    columns = document["results"]
+    for row in range(len(columns[0]["values"]) if columns else 0):
+        table.add_row(*(Text(marks.get(c["statuses"][row]) or ("NULL" if c["values"][row] is None
+                                                                else str(c["values"][row]))) for c in columns))
+    _console().print(table)
+
+
+def _feature_references(service: str | None, features: str | None) -> list[str] | None:
+    """The `--features` list (None with `--service`); exactly one of the two must be given."""
+    if (service is None) == (features is None):
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name exactly one of --service and --features", None,
+                                          "e.g. --service driver_activity_v1, or --features view:feature,view:*")])
+    return [f.strip() for f in features.split(",") if f.strip()] if features is not None else None
 
 
 # -- running the app -------------------------------------------------------------------------------

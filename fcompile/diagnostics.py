@@ -70,6 +70,15 @@ class Code(str, enum.Enum):
     ENGINE_ERROR = "FC110"
     NO_RUNNER = "FC111"
     SPINE_TIMESTAMP = "FC112"
+    # online stores
+    ONLINE_STORE_UNREACHABLE = "FC113"
+    ONLINE_STORE_ERROR = "FC114"
+    ONLINE_KEY_MISMATCH = "FC115"
+    # materialization and online reads
+    ONLINE_WRITE_FAILED = "FC116"
+    ENTITY_VALUE = "FC117"
+    VIEW_NOT_ONLINE = "FC118"
+    MATERIALIZE_WINDOW = "FC119"
 
 
 @dataclass(frozen=True, order=True)

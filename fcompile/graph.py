@@ -7,6 +7,7 @@ the planner and later stages see; none of them reaches back into YAML.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
@@ -93,6 +94,7 @@ class FeatureView(_HashedNode):
     features: tuple[Feature, ...]
     ttl: dt.timedelta | None = None  # None = unbounded look-back
     online: bool = True
+    lateness: dt.timedelta = dt.timedelta(0)  # incremental materialization restarts this long before the watermark
     description: str = ""
     tags: Tags = ()
     owner: str = ""
@@ -237,6 +239,8 @@ class FeatureGraph:
 
 def to_plain(value: Any) -> Any:
     """A JSON-ready form of a graph value (used for hashes, the manifest and `ls --json`)."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, DType):
         return str(value)
     if isinstance(value, dt.timedelta):
@@ -244,11 +248,15 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, Position):
         return {"path": value.path, "line": value.line, "column": value.column}
     if hasattr(value, "__dataclass_fields__"):
-        return {f.name: to_plain(getattr(value, f.name)) for f in fields(value)
-                if not f.name.startswith("_")}
+        return {name: to_plain(getattr(value, name)) for name in _public_fields(type(value))}
     if isinstance(value, (tuple, list)):
         return [to_plain(v) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def _public_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if not f.name.startswith("_"))
 
 
 def content_hash(node: Any) -> str:

@@ -38,8 +38,9 @@ def summarize(node: Node) -> str:
     if isinstance(node, FeatureView):
         ttl = _duration(node.ttl.total_seconds()) if node.ttl else "unbounded"
         online = "" if node.online else ", offline only"
+        late = f", lateness {_duration(node.lateness.total_seconds())}" if node.lateness else ""
         return (f"{len(node.features)} features by {', '.join(node.entities)} from {node.source}, "
-                f"ttl {ttl}{online}")
+                f"ttl {ttl}{late}{online}")
     if isinstance(node, FeatureService):
         count = sum(len(p.features) for p in node.projections)
         views = ", ".join(p.view + (f" as {p.alias}" if p.alias else "") for p in node.projections)

@@ -1,10 +1,11 @@
-"""The Python SDK: training sets from a spine in one call.
+"""The Python SDK: training sets from a spine in one call, and online feature values.
 
     from fcompile import FeatureStore
 
     with FeatureStore("my_project") as fs:
         job = fs.get_historical_features(orders_df, service="driver_activity_v1")
         training = job.to_pandas()
+        online = fs.get_online_features({"driver_id": [1001, 1002]}, service="driver_activity_v1").to_dict()
 
 A job is lazy: the spine is registered and everything is checked when it is created, but no feature
 row is read until `to_arrow`, `to_batches`, `to_pandas` or `to_parquet` runs it. Every user error is
@@ -13,16 +14,20 @@ a `fcompile.diagnostics.DiagnosticError` listing all problems at once.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
+from fcompile.runners.online_reads import read_online_features  # no heavy imports: the serving path stays short
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from fcompile.graph import FeatureGraph, Projection
+    from fcompile.graph import FeatureGraph, FeatureView, Projection
     from fcompile.runners.base import Runner
+    from fcompile.runners.online.base import OnlineStore, OnlineView
+    from fcompile.runners.online_reads import OnlineRequest, OnlineResponse
     from fcompile.runners.training import TrainingQuery
 
 
@@ -84,6 +89,9 @@ class FeatureStore:
 
         self.graph: FeatureGraph = load_project(project_dir, target)
         self._runner: Runner | None = None
+        self._online_store: OnlineStore | None = None
+        self._online_views: dict[str, OnlineView] = {}
+        self._online_requests: dict[tuple, OnlineRequest] = {}
 
     @property
     def runner(self) -> Runner:
@@ -111,6 +119,49 @@ class FeatureStore:
                                     timestamp_column, label)
         return RetrievalJob(self.runner, query)
 
+    @property
+    def online_store(self) -> OnlineStore:
+        """The target's online store, connected on first use."""
+        if self._online_store is None:
+            from fcompile.runners.online import connect_online_store
+
+            self._online_store = connect_online_store(self.graph.project)
+        return self._online_store
+
+    def get_online_features(self, entities: Mapping[str, Sequence[Any]], features: Sequence[str] | None = None,
+                            service: str | None = None, full_feature_names: bool = False, *,
+                            now: dt.datetime | None = None) -> OnlineResponse:
+        """The newest materialized values of features for entities (`{"driver_id": [1001, 1002]}`, every
+        join key the features need, one value per entity). Each value comes with a status (`PRESENT`,
+        `NOT_FOUND`, or `OUTSIDE_MAX_AGE` when `now - event_ts > ttl`, its value then None) and its event
+        time. `now` (default: the current time) is the moment the max-age check is made for."""
+        key = (tuple(features) if features is not None and not isinstance(features, str) else features,
+               service, full_feature_names)
+        try:
+            request = self._online_requests.get(key)
+        except TypeError:  # an unhashable feature reference: planned (and refused) uncached
+            key, request = None, None
+        if request is None:
+            request = self._online_request(features, service, full_feature_names)
+            if key is not None:
+                self._online_requests[key] = request
+        return read_online_features(self.online_store, request, entities, now)
+
+    def _online_request(self, features: Sequence[str] | None, service: str | None,
+                        full_feature_names: bool) -> OnlineRequest:
+        from fcompile.runners.online_reads import plan_online_request
+
+        projections, label = self._projections(features, service)
+        return plan_online_request(self.graph, projections, full_feature_names, self._online_view, label)
+
+    def _online_view(self, view: FeatureView) -> OnlineView:
+        found = self._online_views.get(view.name)
+        if found is None:
+            from fcompile.runners.online import online_view
+
+            found = self._online_views[view.name] = online_view(self.graph, view)
+        return found
+
     def _projections(self, features: Sequence[str] | None, service: str | None) -> tuple[tuple[Projection, ...], str]:
         if (features is None) == (service is None):
             raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass exactly one of features= and service=", None,
@@ -131,6 +182,9 @@ class FeatureStore:
         if self._runner is not None:
             self._runner.close()
             self._runner = None
+        if self._online_store is not None:
+            self._online_store.close()
+            self._online_store = None
 
     def __enter__(self) -> FeatureStore:
         return self

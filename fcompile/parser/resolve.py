@@ -7,6 +7,7 @@ left out of the graph but their names stay known, so one typo does not cascade i
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Sequence
@@ -234,6 +235,8 @@ class Resolver:
                                     f"{item.label}: ttl must be a whole number of seconds, got '{data['ttl']}'",
                                     item.at("ttl"), "warehouses compare ttl bounds in whole seconds")
                     ok = False
+        lateness = self._lateness(item)
+        ok = ok and lateness is not None
         features: list[Feature] = []
         seen: set[str] = set()
         for i, raw in enumerate(data["features"]):
@@ -260,8 +263,21 @@ class Resolver:
             return None
         return FeatureView(
             name=data["name"], entities=tuple(data["entities"]), source=data["source"],
-            features=tuple(features), ttl=ttl, online=data.get("online", True), **_common(item),
+            features=tuple(features), ttl=ttl, online=data.get("online", True),
+            lateness=lateness or dt.timedelta(0), **_common(item),
         )
+
+    def _lateness(self, item: SpecItem) -> dt.timedelta | None:
+        """The view's `lateness` (0 when omitted), or None after reporting why it is invalid. Durations
+        have no sign, so a negative one is an invalid duration, as a negative ttl is."""
+        text = item.data.get("lateness")
+        if text is None:
+            return dt.timedelta(0)
+        try:
+            return parse_duration(text)
+        except ValueProblem as problem:
+            self._problem(problem, item.at("lateness"), item)
+            return None
 
     def _feature_service(self, item: SpecItem) -> FeatureService | None:
         projections = self._projections(item, ("features",))

@@ -9,12 +9,13 @@ shared between threads.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
-from fcompile.planner.plans import PointInTimeJoin, Relation, SpinePlan
+from fcompile.planner.plans import LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.runners.spines import SpineInput
 
 if TYPE_CHECKING:
@@ -43,6 +44,15 @@ class RegisteredSpine:
         if self.arrow_types and column in self.arrow_types:
             found += f" (Arrow {self.arrow_types[column]})"
         return found
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """What a materialization window holds in a view's source, counted before it is read."""
+
+    rows: int                     # source rows with an event time in the window (and no NULL key)
+    keys: int                     # distinct entity keys among them: the rows `latest_values` returns
+    earliest: dt.datetime | None  # their earliest event time (UTC, aware); None when there are none
 
 
 class Runner(abc.ABC):
@@ -77,6 +87,18 @@ class Runner(abc.ABC):
     def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
         """Write the plan's rows to a Parquet file, streaming, atomically (a temporary file in the same
         folder, then renamed). Returns the number of rows written."""
+
+    @abc.abstractmethod
+    def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
+                     location: Position | None = None) -> WindowStats:
+        """Counts of the source rows whose event time lies in [start, end] (no lower bound when `start`
+        is None); `start` and `end` are bound parameters, naive ones read as UTC."""
+
+    @abc.abstractmethod
+    def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
+                      location: Position | None = None, batch_rows: int = 100_000) -> pa.RecordBatchReader:
+        """The plan's rows for the window [start, end], bound as parameters (never pasted into the SQL),
+        streamed in batches of at most `batch_rows` rows. Naive `start`/`end` are read as UTC."""
 
     @abc.abstractmethod
     def is_timestamp_type(self, engine_type: str) -> bool:

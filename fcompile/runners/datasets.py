@@ -75,15 +75,7 @@ def run_results_document(graph: FeatureGraph, results: Sequence[DatasetResult], 
                          finished_at: dt.datetime) -> dict:
     root = graph.project.root
     return {
-        "metadata": {
-            "schema_version": RUN_RESULTS_SCHEMA_VERSION,
-            "fcompile_version": __version__,
-            "command": "run",
-            "project": graph.project.name,
-            "target": graph.project.target.name,
-            "started_at": _timestamp(started_at),
-            "finished_at": _timestamp(finished_at),
-        },
+        "metadata": run_results_metadata(graph, "run", started_at, finished_at),
         "results": [{
             "node": f"dataset.{r.name}",
             "status": r.status,
@@ -92,6 +84,20 @@ def run_results_document(graph: FeatureGraph, results: Sequence[DatasetResult], 
             "output": r.output,
             "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or None,
         } for r in results],
+    }
+
+
+def run_results_metadata(graph: FeatureGraph, command: str, started_at: dt.datetime,
+                         finished_at: dt.datetime) -> dict:
+    """The `metadata` of run_results.json, for `run` and `materialize` alike."""
+    return {
+        "schema_version": RUN_RESULTS_SCHEMA_VERSION,
+        "fcompile_version": __version__,
+        "command": command,
+        "project": graph.project.name,
+        "target": graph.project.target.name,
+        "started_at": _timestamp(started_at),
+        "finished_at": _timestamp(finished_at),
     }
 
 

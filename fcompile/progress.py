@@ -1,0 +1,86 @@
+"""Progress of `fcompile materialize` on stderr: a bar per view on a terminal (rows written, rows/s,
+time left), plain lines otherwise (CI logs, pipes), one every few seconds for a long view."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+PLAIN_EVERY_SECONDS = 10.0
+
+
+class MaterializeProgressDisplay:
+    """Implements `fcompile.runners.materialize.MaterializeProgress` on a rich console."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.live = None
+        self._task = None
+        self._written = 0
+        self._total: int | None = None
+        self._started = self._last_line = 0.0
+
+    def __enter__(self) -> MaterializeProgressDisplay:
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TaskProgressColumn(), _RowsPerSecondColumn(), TimeRemainingColumn(),
+                                 TimeElapsedColumn(), console=self.console)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def start(self, view: str, window, total_keys: int | None) -> None:
+        self._written, self._total = 0, total_keys
+        self._started = self._last_line = time.monotonic()
+        if self.live is not None:
+            self._task = self.live.add_task(view, total=total_keys or None)  # the window is in the summary
+        else:
+            keys = f"{total_keys:,} keys to write" if total_keys is not None else "keys unknown"
+            self.console.print(f"materializing feature view {view}: window {window.describe()} ({window.basis}), "
+                               f"{keys}", markup=False)
+
+    def advance(self, view: str, keys: int) -> None:
+        self._written += keys
+        if self.live is not None and self._task is not None:
+            self.live.update(self._task, advance=keys)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= PLAIN_EVERY_SECONDS:
+            self._last_line = now
+            rate = self._written / max(now - self._started, 1e-9)
+            total = f" of {self._total:,}" if self._total is not None else ""
+            self.console.print(f"feature view {view}: {self._written:,}{total} keys written ({rate:,.0f} rows/s)",
+                               markup=False)
+
+    def done(self, result) -> None:
+        written = f"{result.keys_written:,} keys written" if result.keys_written is not None else "nothing written"
+        line = f"feature view {result.view}: {result.status}, {written} in {result.seconds:.2f} s"
+        if self.live is not None:
+            description = f"{result.view}: {result.status}"
+            if self._task is None:
+                self._task = self.live.add_task(description, total=1)
+            self.live.update(self._task, description=description, total=max(self._written, 1),
+                             completed=max(self._written, 1))
+        else:
+            self.console.print(line, markup=False)
+        self._task = None
+
+
+def _RowsPerSecondColumn():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RowsPerSecond(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+    return RowsPerSecond()

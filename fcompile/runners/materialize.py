@@ -1,0 +1,243 @@
+"""`fcompile materialize`: load the newest value per entity of each online feature view into the online
+store, window by window (DESIGN.md §3 "Materialization").
+
+The window of a view ends at `end` (default now) and starts at
+- `start`, when given;
+- else the view's watermark minus its `lateness` (an incremental run);
+- else, on the first run or with `full_refresh`: `end - ttl` for a view with a ttl (older values could
+  never be served), or the earliest event time in the source.
+
+The view's `LatestValues` query runs with the window bound as parameters and its rows stream into the store
+in batches of bounded size; each batch commits on its own, and the store keeps the newer of stored and
+incoming rows, so a run killed at any point loses nothing and a re-run converges. The watermark moves only
+after every batch of the window has committed. `full_refresh` deletes nothing: the newer-wins write gives
+the same result, and a run that dies midway leaves every stored value in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.graph import FeatureGraph, FeatureView
+from fcompile.planner.point_in_time import plan_latest_values
+from fcompile.runners.base import Runner, first_line
+from fcompile.runners.datasets import _timestamp, run_results_metadata
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from fcompile.runners.online.base import OnlineStore
+
+T = TypeVar("T")
+BATCH_ROWS = 100_000  # rows per batch read from the engine and written to the store (one commit each)
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class Window:
+    """The event-time window [start, end] of one view's run, both ends inclusive."""
+
+    start: dt.datetime | None  # None: the earliest event time, until counted; then None: no row up to `end`
+    end: dt.datetime
+    basis: str  # how `start` was chosen: "start", "watermark", "ttl", "earliest", "empty"
+
+    def describe(self) -> str:
+        start = _timestamp(self.start) if self.start is not None else "(no data)"
+        return f"[{start}, {_timestamp(self.end)}]"
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    view: str
+    status: str  # "success", "skipped" (nothing to do) or "error"
+    window: Window | None
+    rows_read: int | None     # source rows with an event time in the window
+    keys_written: int | None  # rows written to the store: one per entity key
+    seconds: float
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+
+class MaterializeProgress(Protocol):
+    def start(self, view: str, window: Window, total_keys: int | None) -> None: ...
+
+    def advance(self, view: str, keys: int) -> None: ...
+
+    def done(self, result: ViewResult) -> None: ...
+
+
+class NoProgress:
+    def start(self, view: str, window: Window, total_keys: int | None) -> None:
+        pass
+
+    def advance(self, view: str, keys: int) -> None:
+        pass
+
+    def done(self, result: ViewResult) -> None:
+        pass
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Naive times are UTC (DESIGN.md §3.5); zoned ones are converted."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
+    if start is not None and as_utc(start) > as_utc(end):
+        raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window starts ({_timestamp(as_utc(start))}) "
+                                          f"after it ends ({_timestamp(as_utc(end))})", None,
+                                          "give a --start before --end (--end defaults to now)")])
+
+
+def materialize_views(graph: FeatureGraph, runner: Runner, store: OnlineStore, views: Sequence[FeatureView],
+                      end: dt.datetime, start: dt.datetime | None = None, full_refresh: bool = False,
+                      progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
+    """Materialize each view on its own: one that fails is reported and the others still run."""
+    check_window_arguments(start, end)
+    end = as_utc(end)
+    start = as_utc(start) if start is not None else None
+    progress = progress or NoProgress()
+    return [materialize_view(graph, runner, store, view, end, start, full_refresh, progress, batch_rows)
+            for view in views]
+
+
+def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView,
+                     end: dt.datetime, start: dt.datetime | None = None, full_refresh: bool = False,
+                     progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> ViewResult:
+    from fcompile.runners.online import online_view
+
+    progress = progress or NoProgress()
+    started = time.perf_counter()
+    label = f"feature view '{view.name}'"
+    window: Window | None = None
+    rows_read = written = None
+    status, problems = "success", ()
+    try:
+        _check_source_files(graph, view)
+        plan = plan_latest_values(graph, view)
+        state = _guard_store(label, store.get_state, view.name)
+        window = choose_window(view, end, start, None if full_refresh or state is None else state.watermark)
+        if window.start is not None and window.start > window.end:  # the watermark is past `end` already
+            status, rows_read, written = "skipped", 0, 0
+        else:
+            stats = runner.window_stats(plan, window.start, window.end, label, view.location)
+            if window.start is None:
+                window = replace(window, start=stats.earliest, basis="earliest" if stats.earliest else "empty")
+            rows_read, written = stats.rows, 0
+            progress.start(view.name, window, stats.keys)
+            if window.start is not None and stats.keys:
+                target = online_view(graph, view)
+                reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
+                for batch in _utc_batches(reader):
+                    written += _guard_store(label, store.write_batch, target, batch)  # committed
+                    progress.advance(view.name, batch.num_rows)
+            _put_state(store, view, window, state, rows_read, written, label)
+    except DiagnosticError as error:
+        status, problems = "error", tuple(_in_context(d, label, view) for d in error.diagnostics)
+    result = ViewResult(view.name, status, window, rows_read, written, time.perf_counter() - started, problems)
+    progress.done(result)
+    return result
+
+
+def choose_window(view: FeatureView, end: dt.datetime, start: dt.datetime | None,
+                  watermark: dt.datetime | None) -> Window:
+    """The window's start by the rules in this module's docstring; None when it is the earliest data."""
+    if start is not None:
+        return Window(start, end, "start")
+    if watermark is not None:
+        return Window(as_utc(watermark) - view.lateness, end, "watermark")
+    if view.ttl is not None:
+        return Window(end - view.ttl, end, "ttl")
+    return Window(None, end, "earliest")
+
+
+def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, rows_read: int, written: int,
+               label: str) -> None:
+    """After every batch committed: the watermark moves to the window's end (never back)."""
+    from fcompile.runners.online.base import ViewState
+
+    watermark = window.end
+    if previous is not None and previous.watermark is not None and as_utc(previous.watermark) > watermark:
+        watermark = as_utc(previous.watermark)
+    state = ViewState(watermark=watermark, last_run_at=dt.datetime.now(UTC), last_window_start=window.start,
+                      rows_read=rows_read, keys_written=written)
+    _guard_store(label, store.put_state, view.name, state)
+
+
+def _guard_store(label: str, call: Callable[..., T], *args: Any) -> T:
+    """A store call. Stores report their failures as diagnostics (FC113-FC115); anything else they raise
+    (a driver error they did not expect) becomes FC116 here, so that the other views still run."""
+    try:
+        return call(*args)
+    except DiagnosticError:
+        raise
+    except Exception as exc:
+        raise DiagnosticError([Diagnostic(
+            Code.ONLINE_WRITE_FAILED, f"{label}: the online store failed unexpectedly: {type(exc).__name__}: "
+            f"{first_line(exc)}", None, "the batches committed before the failure are kept and the watermark did "
+            "not move: run `fcompile materialize` again; if this repeats, please report it")]) from None
+
+
+def _utc_batches(reader: pa.RecordBatchReader):
+    """The reader's batches with naive timestamp columns marked UTC (what they mean: sessions run in UTC)."""
+    import pyarrow as pa
+
+    schema = reader.schema
+    fields = [f.with_type(pa.timestamp(f.type.unit, "UTC")) if pa.types.is_timestamp(f.type) and f.type.tz is None
+              else f for f in schema]
+    target = pa.schema(fields, metadata=schema.metadata)
+    if target.equals(schema):
+        yield from reader
+        return
+    for batch in reader:
+        yield batch.cast(target)
+
+
+def _check_source_files(graph: FeatureGraph, view: FeatureView) -> None:
+    from fcompile.parser.source_schema import source_files
+
+    source = graph.source(view.source)
+    if source.kind == "path" and not source_files(graph.project.root, source):
+        raise DiagnosticError([Diagnostic(Code.SOURCE_FILE_NOT_FOUND, f"feature view '{view.name}': its source "
+                                          f"'{source.name}' matches no file ('{source.locator}')", source.location,
+                                          "paths are relative to the project folder; generate or copy the data there")])
+
+
+def _in_context(diagnostic: Diagnostic, label: str, view: FeatureView) -> Diagnostic:
+    message = diagnostic.message if diagnostic.message.startswith(label) else f"{label}: {diagnostic.message}"
+    return replace(diagnostic, message=message, position=diagnostic.position or view.location)
+
+
+# -- run_results.json ------------------------------------------------------------------------------------
+
+def materialize_results_document(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime,
+                                 finished_at: dt.datetime) -> dict:
+    root = graph.project.root
+    return {
+        "metadata": run_results_metadata(graph, "materialize", started_at, finished_at),
+        "results": [{
+            "node": f"feature_view.{r.view}",
+            "status": r.status,
+            "window": None if r.window is None else {
+                "start": _timestamp(r.window.start) if r.window.start is not None else None,
+                "end": _timestamp(r.window.end),
+                "basis": r.window.basis,
+            },
+            "rows_read": r.rows_read,
+            "keys_written": r.keys_written,
+            "seconds": round(r.seconds, 3),
+            "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or None,
+        } for r in results],
+    }
+
+
+def run_results_path(graph: FeatureGraph) -> str:
+    return os.path.join(graph.project.root, "target", "run_results.json")

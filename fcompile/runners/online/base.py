@@ -1,0 +1,163 @@
+"""What an online store is: key-value tables of the newest feature values per entity, and a state
+record per feature view (DESIGN.md §3 materialization and online reads, §6).
+
+A store holds, for each (project, view, entity key), one row: the feature values, the row's event time
+and its created time. Writes keep the newer of stored and incoming by (event_ts, created_ts) - also
+between two rows of one batch - so replaying an old window never overwrites newer values, and a re-run
+after a crash converges to the state of an uninterrupted run. Each view's `ViewState` (watermark, last
+run, row counts) lives in the same store, so it travels with the data.
+
+Batches come straight from a view's `LatestValues` query: the join-key columns, `__fc_event_ts`,
+`__fc_created_ts` (only when the view's source has a created timestamp) and one column per feature,
+named as `OnlineView` says. Timestamps are UTC.
+
+A store object is used by one thread at a time. Store failures are diagnostics: FC113 when the store
+cannot be reached or opened, FC114 when it fails while writing or reading, FC115 for an entity key that
+does not fit the view's join keys. How each store lays its data out: README.md, "Online store".
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.graph import DType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    """How one feature view is stored: its name, keys and features, in declaration order."""
+
+    name: str
+    keys: tuple[tuple[str, DType], ...]       # join keys (name, dtype), in the entities' order
+    features: tuple[tuple[str, DType], ...]   # every feature of the view (name, dtype)
+    has_created: bool                         # batches carry __fc_created_ts
+    ttl_seconds: int | None = None            # for OUTSIDE_MAX_AGE at read time; None: never too old
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """One entity's stored row."""
+
+    values: Mapping[str, Any]   # feature name -> Python value (None for NULL)
+    event_ts: dt.datetime       # UTC, timezone-aware
+    created_ts: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Where materialization of one view stands. The watermark moves only after every chunk of a
+    window has committed: the next incremental run starts there (minus the view's lateness)."""
+
+    watermark: dt.datetime | None   # end of the last fully committed window (UTC, aware)
+    last_run_at: dt.datetime | None  # when that run finished (UTC, aware)
+    last_window_start: dt.datetime | None
+    rows_read: int = 0               # rows the last committed window read from the offline engine
+    keys_written: int = 0            # entity keys it wrote
+
+
+class OnlineStore(abc.ABC):
+    """One connection to an online store, for one project. Use it as a context manager, or `close()`."""
+
+    type_name: str  # "sqlite", "redis", "postgres": the target's `online.type`
+
+    @classmethod
+    @abc.abstractmethod
+    def connect(cls, settings: Mapping[str, Any], project: str, project_root: str) -> OnlineStore:
+        """A store from a target's online settings (`{type: sqlite, path: ...}`, `{type: redis, url: ...}`,
+        `{type: postgres, url: ...}`); relative paths are relative to the project root. Raises
+        `DiagnosticError` (FC113) when the store cannot be reached, naming it and how to fix it."""
+
+    @abc.abstractmethod
+    def write_batch(self, view: OnlineView, batch: pa.RecordBatch) -> int:
+        """Upsert the batch's rows, keeping per key the newer of stored and incoming by (event_ts,
+        created_ts) - rows of this batch included; equal in both: the incoming row wins (within a
+        batch, the later row). Rows with a NULL join key or a NULL event time are skipped: they can
+        never be read. Commits before returning. SQLite and PostgreSQL apply a batch all or nothing;
+        Redis applies it in chunks of keys, each atomic, so a failure can leave part of a batch
+        written - harmless, since the watermark has not moved and a re-run converges. Returns the
+        number of rows in the batch."""
+
+    @abc.abstractmethod
+    def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
+             features: Sequence[str]) -> list[StoredRow | None]:
+        """The stored rows of these entity keys (tuples in `view.keys` order), None where nothing is
+        stored, in the order asked; `values` holds only `features`."""
+
+    @abc.abstractmethod
+    def get_state(self, view: str) -> ViewState | None:
+        """The view's state, or None before its first committed run."""
+
+    @abc.abstractmethod
+    def put_state(self, view: str, state: ViewState) -> None:
+        """Replace the view's state (committed before returning)."""
+
+    @abc.abstractmethod
+    def drop_view(self, view: str) -> None:
+        """Forget the view's rows and state (`materialize --full-refresh`)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> OnlineStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# -- diagnostics shared by the stores ------------------------------------------------------------------
+
+def store_unreachable(store: str, address: str, reason: str, hint: str) -> DiagnosticError:
+    """FC113: `store` ("Redis", ...) at `address` (a URL without its password, or a path) cannot be used."""
+    return DiagnosticError([Diagnostic(Code.ONLINE_STORE_UNREACHABLE,
+                                       f"cannot reach the {store} online store at {address}: {reason}", None, hint)])
+
+
+def store_failed(store: str, doing: str, error: BaseException, hint: str | None = None) -> DiagnosticError:
+    """FC114: the store failed while `doing` ("writing feature view 'x'"), quoting the first line of its error."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return DiagnosticError([Diagnostic(Code.ONLINE_STORE_ERROR, f"the {store} online store failed while {doing}: "
+                                       f"{first}", None, hint or "check that the store is up; a materialization "
+                                       "that failed can be run again (newer rows always win)")])
+
+
+def unknown_features(view: OnlineView, features: Sequence[str]) -> DiagnosticError | None:
+    """FC033 for requested features the view does not have, or None when all are known."""
+    from fcompile.diagnostics import reference_hint
+
+    known = {name for name, _ in view.features}
+    missing = [f for f in features if f not in known]
+    if not missing:
+        return None
+    return DiagnosticError([Diagnostic(Code.UNKNOWN_FEATURE, f"feature view '{view.name}' has no feature '{f}'",
+                                       None, reference_hint(f, "feature", sorted(known))) for f in missing])
+
+
+def redact_url(url: str) -> str:
+    """The URL (or libpq `key=value` text) with its password replaced by `***`, for messages."""
+    import re
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = re.sub(r"(password=)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", url)  # key=value and ?password=
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "(an invalid URL)"

@@ -1,0 +1,286 @@
+"""Entity keys as bytes: how every online store names the row of one entity of a view.
+
+An encoded key is a version byte (1), then for each join key, in the view's order, a type tag and the
+value:
+
+| dtype            | tag  | value                                                                   |
+| ---------------- | ---- | ----------------------------------------------------------------------- |
+| int32, int64     | 0x01 | 8 bytes big-endian, two's complement with the sign bit flipped          |
+| float32, float64 | 0x02 | 8 bytes: the IEEE 754 double, sign-flipped so bytes sort like numbers;  |
+|                  |      | -0.0 is 0.0, every NaN is one NaN (a float32 is widened exactly)         |
+| string           | 0x03 | 4-byte big-endian length, then the UTF-8 bytes                          |
+| bytes            | 0x04 | 4-byte big-endian length, then the bytes                                |
+| bool             | 0x05 | 1 byte, 0 or 1                                                          |
+| date             | 0x06 | 4 bytes big-endian: days since 1970-01-01, sign bit flipped             |
+| timestamp        | 0x07 | 8 bytes big-endian: microseconds since 1970-01-01 UTC, sign bit flipped |
+
+The tag decides the value's length (fixed, or given by its prefix), so two different key tuples never
+encode to the same bytes: (1, "23") and (12, "3") differ, and so do the int 1 and the string "1". The
+two integer dtypes share a tag, so widening a join key from int32 to int64 keeps the stored keys.
+
+`key_encoder` encodes one key tuple in Python (reads); `encode_key_columns` encodes the key columns of
+a whole Arrow batch at once with numpy and Arrow kernels (writes), with identical bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import struct
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.graph import DType
+from fcompile.runners.online.values import micros
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+VERSION = 1
+TAG_INT, TAG_FLOAT, TAG_STRING, TAG_BYTES, TAG_BOOL, TAG_DATE, TAG_TIMESTAMP = range(1, 8)
+TAGS = {"int32": TAG_INT, "int64": TAG_INT, "float32": TAG_FLOAT, "float64": TAG_FLOAT, "string": TAG_STRING,
+        "bytes": TAG_BYTES, "bool": TAG_BOOL, "date": TAG_DATE, "timestamp": TAG_TIMESTAMP}
+
+_SIGN64 = 1 << 63
+_SIGN32 = 1 << 31
+_MASK64 = (1 << 64) - 1
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_U64 = struct.Struct(">BQ")
+_U32 = struct.Struct(">BI")
+_DOUBLE = struct.Struct(">d")
+_FLOAT = struct.Struct(">f")
+_CANONICAL_NAN = struct.unpack(">Q", struct.pack(">d", float("nan")))[0]
+
+
+class KeyMismatch(ValueError):
+    """A key value that does not fit its dtype (the caller names the view and key in a diagnostic)."""
+
+
+# -- one key, in Python -----------------------------------------------------------------------------
+
+def _integer(value: Any) -> bytes:
+    if type(value) is not int:
+        if isinstance(value, bool):
+            raise KeyMismatch("a bool is not an integer key")
+        try:
+            value = operator.index(value)  # numpy integers
+        except TypeError:
+            raise KeyMismatch(f"{type(value).__name__} is not an integer") from None
+    if not -_SIGN64 <= value < _SIGN64:
+        raise KeyMismatch(f"{value} does not fit in 64 bits")
+    return _U64.pack(TAG_INT, value + _SIGN64)
+
+
+def _float_bits(value: float) -> int:
+    if value != value:
+        bits = _CANONICAL_NAN
+    else:
+        bits = struct.unpack(">Q", _DOUBLE.pack(value + 0.0))[0]  # + 0.0 turns -0.0 into 0.0
+    return (~bits & _MASK64) if bits & _SIGN64 else bits | _SIGN64
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise KeyMismatch(f"{type(value).__name__} is not a number")
+    try:
+        return float(value)
+    except (OverflowError, ValueError) as exc:
+        raise KeyMismatch(f"a {type(value).__name__} that is not a float: {exc}") from None
+
+
+def _float64(value: Any) -> bytes:
+    return _U64.pack(TAG_FLOAT, _float_bits(_as_float(value)))
+
+
+def _float32(value: Any) -> bytes:
+    number = _as_float(value)
+    try:
+        narrowed = _FLOAT.unpack(_FLOAT.pack(number))[0]
+    except OverflowError:
+        narrowed = number  # too large for float32: no stored key can equal it
+    return _U64.pack(TAG_FLOAT, _float_bits(narrowed))
+
+
+def _string(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise KeyMismatch(f"{type(value).__name__} is not a str")
+    try:
+        data = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise KeyMismatch(f"the string is not valid Unicode: {exc.reason}") from None
+    return _U32.pack(TAG_STRING, len(data)) + data
+
+
+def _bytes(value: Any) -> bytes:
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise KeyMismatch(f"{type(value).__name__} is not bytes")
+    data = bytes(value)
+    return _U32.pack(TAG_BYTES, len(data)) + data
+
+
+def _bool(value: Any) -> bytes:
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy.bool_
+        raise KeyMismatch(f"{type(value).__name__} is not a bool")
+    return b"\x05\x01" if value else b"\x05\x00"
+
+
+def _date(value: Any) -> bytes:
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise KeyMismatch(f"{type(value).__name__} is not a datetime.date")
+    return _U32.pack(TAG_DATE, value.toordinal() - _EPOCH_ORDINAL + _SIGN32)
+
+
+def _timestamp(value: Any) -> bytes:
+    if not isinstance(value, dt.datetime):
+        raise KeyMismatch(f"{type(value).__name__} is not a datetime.datetime")
+    return _U64.pack(TAG_TIMESTAMP, micros(value) + _SIGN64)
+
+
+_ENCODERS: dict[str, Callable[[Any], bytes]] = {
+    "int32": _integer, "int64": _integer, "float32": _float32, "float64": _float64, "string": _string,
+    "bytes": _bytes, "bool": _bool, "date": _date, "timestamp": _timestamp,
+}
+
+
+def key_encoder(dtypes: Sequence[DType]) -> Callable[[Sequence[Any]], bytes | None]:
+    """A function from a key tuple (values in `dtypes` order) to its bytes; None when a value is None
+    (a NULL key never matches). Raises `KeyMismatch` for a value that does not fit its dtype, and for a
+    tuple of another length."""
+    encoders = [_ENCODERS[d.name] for d in dtypes]
+    count = len(encoders)
+    head = bytes([VERSION])
+    if count == 1:
+        (only,) = encoders
+
+        def encode_one(key: Sequence[Any]) -> bytes | None:
+            if len(key) != 1:
+                raise KeyMismatch(f"{len(key)} key values for 1 join key")
+            value = key[0]
+            return None if value is None else head + only(value)
+
+        return encode_one
+
+    def encode(key: Sequence[Any]) -> bytes | None:
+        if len(key) != count:
+            raise KeyMismatch(f"{len(key)} key values for {count} join keys")
+        parts = [head]
+        for encoder, value in zip(encoders, key):
+            if value is None:
+                return None
+            parts.append(encoder(value))
+        return b"".join(parts)
+
+    return encode
+
+
+def encode_key(dtypes: Sequence[DType], key: Sequence[Any]) -> bytes | None:
+    return key_encoder(dtypes)(key)
+
+
+def decode_key(dtypes: Sequence[DType], data: bytes) -> tuple[Any, ...]:
+    """The key tuple back from its bytes (for inspection and tests). Timestamps come back UTC-aware."""
+    if not data or data[0] != VERSION:
+        raise ValueError("not an fcompile entity key (unknown version byte)")
+    position, values = 1, []
+    for dtype in dtypes:
+        tag = data[position]
+        if tag != TAGS[dtype.name]:
+            raise ValueError(f"key tag {tag} does not match dtype {dtype}")
+        position += 1
+        if tag in (TAG_INT, TAG_TIMESTAMP, TAG_FLOAT):
+            (raw,) = struct.unpack_from(">Q", data, position)
+            position += 8
+            if tag == TAG_INT:
+                values.append(raw - _SIGN64)
+            elif tag == TAG_TIMESTAMP:
+                values.append(_EPOCH + dt.timedelta(microseconds=raw - _SIGN64))
+            else:
+                bits = raw & ~_SIGN64 if raw & _SIGN64 else ~raw & _MASK64
+                values.append(struct.unpack(">d", struct.pack(">Q", bits))[0])
+        elif tag in (TAG_STRING, TAG_BYTES):
+            (length,) = struct.unpack_from(">I", data, position)
+            position += 4
+            chunk = data[position:position + length]
+            position += length
+            values.append(chunk.decode("utf-8") if tag == TAG_STRING else bytes(chunk))
+        elif tag == TAG_BOOL:
+            values.append(data[position] == 1)
+            position += 1
+        else:
+            (raw,) = struct.unpack_from(">I", data, position)
+            position += 4
+            values.append(dt.date.fromordinal(raw - _SIGN32 + _EPOCH_ORDINAL))
+    if position != len(data):
+        raise ValueError("trailing bytes after the key")
+    return tuple(values)
+
+
+# -- a whole batch, vectorized ----------------------------------------------------------------------
+
+def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> pa.BinaryArray:
+    """The encoded keys of a batch's key columns, row by row. The columns must hold no NULLs and have
+    the dtypes' Arrow types (`fcompile.runners.online.values.arrow_type`); timestamps any unit, UTC."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = len(columns[0]) if columns else 0
+    pieces: list[pa.Array] = []        # binary arrays joined element-wise at the end
+    fixed: list[np.ndarray] = [np.full((rows, 1), VERSION, dtype=np.uint8)]  # (rows, width) byte matrices
+
+    def flush_fixed() -> None:
+        if fixed:
+            matrix = np.ascontiguousarray(np.hstack(fixed)) if len(fixed) > 1 else np.ascontiguousarray(fixed[0])
+            width = matrix.shape[1]
+            array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), rows, [None, pa.py_buffer(matrix)])
+            pieces.append(array.cast(pa.binary()))
+            fixed.clear()
+
+    for column, dtype in zip(columns, dtypes):
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        tag = TAGS[dtype.name]
+        if tag in (TAG_STRING, TAG_BYTES):
+            data = column.cast(pa.binary())
+            lengths = pc.binary_length(data).to_numpy(zero_copy_only=False).astype(">u4")
+            fixed.append(_tagged(tag, lengths.view(np.uint8).reshape(rows, 4)))
+            flush_fixed()
+            pieces.append(data)
+            continue
+        if tag == TAG_INT:
+            values = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            raw = (values.view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
+        elif tag == TAG_TIMESTAMP:
+            values = column.cast(pa.timestamp("us", column.type.tz), safe=False).cast(pa.int64())
+            raw = (values.to_numpy(zero_copy_only=False).view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
+        elif tag == TAG_FLOAT:
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False) + 0.0  # -0.0 -> 0.0
+            bits = values.view(np.uint64).copy()
+            bits[np.isnan(values)] = np.uint64(_CANONICAL_NAN)
+            negative = (bits & np.uint64(_SIGN64)) != 0
+            raw = np.where(negative, ~bits, bits | np.uint64(_SIGN64)).astype(">u8")
+        elif tag == TAG_DATE:
+            days = column.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+            raw = (days + _SIGN32).astype(">u4")
+        else:  # bool
+            raw = column.to_numpy(zero_copy_only=False).astype(np.uint8)
+        fixed.append(_tagged(tag, raw.view(np.uint8).reshape(rows, -1)))
+    flush_fixed()
+    if len(pieces) == 1:
+        return pieces[0]
+    return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
+
+
+def _tagged(tag: int, values):
+    import numpy as np
+
+    return np.hstack([np.full((values.shape[0], 1), tag, dtype=np.uint8), values])
+
+
+def key_mismatch(view: str, keys: Sequence[tuple[str, DType]], problem: str) -> DiagnosticError:
+    """FC115 naming the view and its join keys."""
+    described = ", ".join(f"{name} ({dtype})" for name, dtype in keys)
+    return DiagnosticError([Diagnostic(Code.ONLINE_KEY_MISMATCH,
+                                       f"entity key for feature view '{view}' does not fit its join keys: {problem}",
+                                       None, f"give one value per join key, in order: {described}")])

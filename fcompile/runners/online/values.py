@@ -1,0 +1,149 @@
+"""Feature values between Arrow, the stores' own forms and Python, for every dtype.
+
+What a read returns, on every store: int32/int64 -> int, float32/float64 -> float (a float32 widened
+exactly), string -> str, bytes -> bytes, bool -> bool, date -> datetime.date, timestamp -> a UTC-aware
+datetime.datetime, array<T> -> a list of those, NULL -> None.
+
+Arrays are stored as JSON text (a JSONB value on PostgreSQL), each element in a plain form: numbers and
+bools as JSON, a non-finite float as the string "NaN", "Infinity" or "-Infinity", a string as a JSON
+string, bytes in base64, a date as days since 1970-01-01, a timestamp as microseconds since the epoch
+(UTC), NULL as null.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import json
+import math
+from typing import TYPE_CHECKING, Any, Callable
+
+from fcompile.graph import DType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def arrow_type(dtype: DType) -> pa.DataType:
+    """The Arrow type a store keeps a dtype as (timestamps: microseconds, UTC)."""
+    import pyarrow as pa
+
+    if dtype.element is not None:
+        return pa.list_(arrow_type(dtype.element))
+    return {
+        "int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64(),
+        "string": pa.string(), "bytes": pa.binary(), "bool": pa.bool_(), "date": pa.date32(),
+        "timestamp": pa.timestamp("us", "UTC"),
+    }[dtype.name]
+
+
+@functools.lru_cache(maxsize=1 << 16)  # rows of one materialization share few event times
+def datetime_from_micros(value: int) -> dt.datetime:
+    return EPOCH + dt.timedelta(0, 0, value)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def date_from_days(value: int) -> dt.date:
+    return dt.date.fromordinal(value + EPOCH_ORDINAL)
+
+
+def micros(value: dt.datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_micros(column: pa.Array) -> pa.Array:
+    """A timestamp or date column as int64 microseconds since the epoch (UTC; NULLs kept)."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_date(kind):
+        column = column.cast(pa.date32()).cast(pa.timestamp("us"))
+    elif pa.types.is_timestamp(kind):
+        if kind.unit != "us":
+            column = column.cast(pa.timestamp("us", kind.tz), safe=False)
+    else:
+        raise TypeError(f"not a timestamp: {kind}")
+    return column.cast(pa.int64())
+
+
+# -- arrays as JSON ---------------------------------------------------------------------------------
+
+def _plain_float(value: float) -> Any:
+    if math.isfinite(value):
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def array_element_plain(element: DType) -> Callable[[Any], Any] | None:
+    """How a Python element of an array (after `plain_array_type`) becomes JSON-ready; None: as it is."""
+    if element.name in ("float32", "float64"):
+        return lambda v: None if v is None else _plain_float(v)
+    if element.name == "bytes":
+        return lambda v: None if v is None else base64.b64encode(v).decode("ascii")
+    return None
+
+
+def plain_array_type(dtype: DType) -> pa.DataType:
+    """The Arrow list type whose Python values are the JSON forms' (dates as days, timestamps as
+    microseconds, float32 widened)."""
+    import pyarrow as pa
+
+    element = dtype.element
+    assert element is not None
+    inner = {"date": pa.int32(), "timestamp": pa.int64(), "float32": pa.float64()}.get(element.name)
+    return pa.list_(inner if inner is not None else arrow_type(element))
+
+
+def arrays_as_json(column: pa.Array, dtype: DType) -> list[str | None]:
+    """Each array of a column (already of `arrow_type(dtype)`) as JSON text, None for NULL."""
+    column = column.cast(plain_array_type(dtype))
+    plain = array_element_plain(dtype.element)  # type: ignore[arg-type]
+    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+    out: list[str | None] = []
+    for value in column.to_pylist():
+        if value is None:
+            out.append(None)
+        else:
+            out.append(dumps(value if plain is None else [plain(v) for v in value]))
+    return out
+
+
+def array_from_json(element: DType) -> Callable[[Any], list | None]:
+    """A function from stored JSON (text, or a value a driver already parsed) to the Python list."""
+    convert = _ELEMENT_FROM_PLAIN.get(element.name)
+
+    def decode(stored: Any) -> list | None:
+        if stored is None:
+            return None
+        if isinstance(stored, (str, bytes, bytearray)):
+            stored = json.loads(stored)
+        if convert is None:
+            return stored
+        return [None if v is None else convert(v) for v in stored]
+
+    return decode
+
+
+def _float_from_plain(value: Any) -> float:
+    return _NON_FINITE[value] if isinstance(value, str) else float(value)
+
+
+_ELEMENT_FROM_PLAIN: dict[str, Callable[[Any], Any]] = {
+    "float32": _float_from_plain, "float64": _float_from_plain,
+    "bytes": lambda v: base64.b64decode(v), "date": date_from_days, "timestamp": datetime_from_micros,
+}

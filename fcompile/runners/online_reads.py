@@ -1,0 +1,441 @@
+"""Online reads: feature values of entities from the online store, with a status and an event time each
+(DESIGN.md §3 "Online reads", §7).
+
+A request (features or a service, and full_feature_names) is planned once into an `OnlineRequest`: which
+views to read, with which keys, and where each value goes in the response. The SDK caches plans, so a call
+costs the entity checks, one store read per view and the response's lists.
+
+Statuses: `PRESENT`; `NOT_FOUND` when the store holds nothing for the key (a NULL key never matches);
+`OUTSIDE_MAX_AGE` when `now - event_ts > ttl`. An outside-max-age value is returned as None (its event time
+is kept): a training set computes NULL for it at that time, and a model must not be served what it was not
+trained on (DESIGN.md §3 "Consistency"). The response mirrors Feast's feature server: join keys first, then
+the features, column by column.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import numbers
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
+from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
+
+if TYPE_CHECKING:
+    from fcompile.runners.online.base import OnlineStore, OnlineView
+
+PRESENT = "PRESENT"
+NOT_FOUND = "NOT_FOUND"
+OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+NO_TIMESTAMP = "1970-01-01T00:00:00Z"  # Feast's event time for join keys and values not found
+_UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """One store read per view: the keys it needs (positions in the request's keys) and its features."""
+
+    view: OnlineView
+    key_positions: tuple[int, ...]
+    features: tuple[str, ...]                  # store names, each once
+    max_age: dt.timedelta | None
+
+
+@dataclass(frozen=True)
+class OnlineRequest:
+    keys: tuple[tuple[str, DType], ...]        # every join key the request needs, in order of first use
+    reads: tuple[ViewRead, ...]
+    outputs: tuple[tuple[str, int, str], ...]  # (output name, read index, stored feature), in request order
+    label: str
+    key_names: tuple[str, ...] = field(init=False)
+    feature_names: tuple[str, ...] = field(init=False)  # the features' output names
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_names", tuple(name for name, _ in self.keys))
+        object.__setattr__(self, "feature_names", tuple(name for name, _, _ in self.outputs))
+
+
+def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], full_feature_names: bool,
+                        online_view: Callable[[FeatureView], OnlineView], label: str = "the request") -> OnlineRequest:
+    """Raises `DiagnosticError`: FC118 for a view that is not online, FC070 for colliding output names."""
+    problems: list[Diagnostic] = []
+    keys: dict[str, DType] = {}
+    per_view: dict[str, list[str]] = {}
+    wanted: list[tuple[str, str, str]] = []  # (output name, view, feature)
+    for projection in projections:
+        view = graph.feature_view(projection.view)
+        if not view.online:
+            problems.append(Diagnostic(
+                Code.VIEW_NOT_ONLINE, f"{label}: feature view '{view.name}' is not loaded into the online store "
+                "(online: false)", view.location, "set `online: true` and run `fcompile materialize`, or read it "
+                "offline with get_historical_features"))
+            continue
+        for key in graph.join_keys(view):
+            keys.setdefault(key.name, key.dtype)
+        features = per_view.setdefault(view.name, [])
+        for feature, output in zip(projection.features, projection.output_names(full_feature_names)):
+            if feature not in features:
+                features.append(feature)
+            wanted.append((output, view.name, feature))
+    owners: dict[str, str] = {name: "a join key" for name in keys}
+    for output, view_name, feature in wanted:
+        if output in owners:
+            problems.append(Diagnostic(
+                Code.FEATURE_NAME_COLLISION, f"{label}: output column '{output}' of '{view_name}:{feature}' "
+                f"collides with {owners[output]}", None, "use full_feature_names, or alias a view in a service"))
+        owners[output] = f"'{view_name}:{feature}'"
+    if problems:
+        raise DiagnosticError(problems)
+    key_index = {name: i for i, name in enumerate(keys)}
+    reads, read_index = [], {}
+    for view_name, features in per_view.items():
+        view = graph.feature_view(view_name)
+        read_index[view_name] = len(reads)
+        reads.append(ViewRead(online_view(view), tuple(key_index[k.name] for k in graph.join_keys(view)),
+                              tuple(features), view.ttl))
+    outputs = tuple((output, read_index[view_name], feature) for output, view_name, feature in wanted)
+    return OnlineRequest(tuple(keys.items()), tuple(reads), outputs, label)
+
+
+def read_online_features(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
+                         now: dt.datetime | None = None) -> OnlineResponse:
+    """The request's features for the entities (`{join_key: [values]}`, every needed key, equal lengths).
+    This is the serving path: one store read per view and no more Python per value than needed."""
+    columns = check_entities(request, entities)
+    count = len(columns[0]) if columns else 0
+    moment = None
+    per_read = []
+    for read in request.reads:
+        positions = read.key_positions
+        if len(positions) == 1:
+            column = columns[positions[0]]
+            keys = [(column[0],)] if count == 1 else [(value,) for value in column]
+            complete = None not in column
+        else:
+            keys = list(zip(*(columns[p] for p in positions)))
+            complete = not any(None in key for key in keys)
+        if complete:
+            rows = store.read(read.view, keys, read.features)
+        else:  # a NULL key never matches (DESIGN.md §3.4): ask only for the others
+            asked = [i for i, key in enumerate(keys) if None not in key]
+            rows = [None] * count
+            for i, row in zip(asked, store.read(read.view, [keys[i] for i in asked], read.features)):
+                rows[i] = row
+        if read.max_age is not None:
+            if moment is None:
+                moment = dt.datetime.now(_UTC) if now is None else \
+                    now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
+            per_read.append(_aged(rows, moment, read.max_age))
+        else:
+            per_read.append((rows, None))
+    return OnlineResponse(request, columns, per_read)
+
+
+def _aged(rows: list, now: dt.datetime, max_age: dt.timedelta) -> tuple[list, list[bool]]:
+    """The rows, and per row whether it is older than the view's ttl at `now`."""
+    return rows, [row is not None and now - row.event_ts > max_age for row in rows]
+
+
+_STAMPS: dict[dt.datetime, str] = {}
+
+
+def _stamp(moment: dt.datetime) -> str:
+    """RFC 3339 in UTC with a Z, as Feast's feature server writes event times (remembered: the same
+    event times come back call after call)."""
+    text = _STAMPS.get(moment)
+    if text is None:
+        if len(_STAMPS) >= 65536:
+            _STAMPS.clear()
+        utc = moment.astimezone(_UTC) if moment.tzinfo is not None and moment.utcoffset() else moment
+        text = f"{utc:%Y-%m-%dT%H:%M:%S}" + (f".{utc.microsecond:06d}Z" if utc.microsecond else "Z")
+        _STAMPS[moment] = text
+    return text
+
+
+class OnlineResponse:
+    """Column-oriented, like Feast's feature server: `to_dict()` is `{"metadata": {"feature_names": [...]},
+    "results": [{"values", "statuses", "event_timestamps"}, ...]}`, one result per name, join keys first."""
+
+    __slots__ = ("_request", "_keys", "_per_read")
+
+    def __init__(self, request: OnlineRequest, keys: list[list], per_read: list) -> None:
+        self._request = request
+        self._keys = keys
+        self._per_read = per_read  # per view read: (stored rows or None, per row outside max age or None)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [*self._request.key_names, *self._request.feature_names]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Feature values keep their Python types (a timestamp feature is a datetime); event times are
+        RFC 3339 text. `to_json()` gives the same as JSON."""
+        count = len(self._keys[0]) if self._keys else 0
+        if count == 1:
+            return self._one_entity()
+        results = [{"values": list(values), "statuses": [PRESENT] * count, "event_timestamps": [NO_TIMESTAMP] * count}
+                   for values in self._keys]
+        columns = [_columns(rows, aged) for rows, aged in self._per_read]
+        for _, read, feature in self._request.outputs:
+            statuses, stamps, stored = columns[read]
+            results.append({"values": [None if row is None else row.get(feature) for row in stored],
+                            "statuses": statuses[:], "event_timestamps": stamps[:]})
+        return {"metadata": {"feature_names": self.feature_names}, "results": results}
+
+    def _one_entity(self) -> dict[str, Any]:
+        """`to_dict()` for the common serving call, a single entity, without a loop per entity."""
+        results = [{"values": [values[0]], "statuses": [PRESENT], "event_timestamps": [NO_TIMESTAMP]}
+                   for values in self._keys]
+        per_read = []
+        for rows, aged in self._per_read:
+            row = rows[0]
+            if row is None:
+                per_read.append((NOT_FOUND, NO_TIMESTAMP, None))
+            elif aged is not None and aged[0]:
+                per_read.append((OUTSIDE_MAX_AGE, _stamp(row.event_ts), None))
+            else:
+                per_read.append((PRESENT, _stamp(row.event_ts), row.values))
+        for _, read, feature in self._request.outputs:
+            status, stamp, stored = per_read[read]
+            results.append({"values": [None if stored is None else stored.get(feature)], "statuses": [status],
+                            "event_timestamps": [stamp]})
+        return {"metadata": {"feature_names": self.feature_names}, "results": results}
+
+    def to_json(self, **dumps: Any) -> str:
+        """`to_dict()` as JSON: dates and timestamps as ISO 8601, bytes as base64."""
+        import json
+
+        return json.dumps(self.to_dict(), default=_json_value, **dumps)
+
+    def values(self) -> dict[str, list]:
+        """`{name: [value per entity]}`: join keys, then the features (None where not PRESENT)."""
+        out = {name: list(values) for name, values in zip(self._request.key_names, self._keys)}
+        for name, read, feature in self._request.outputs:
+            rows, aged = self._per_read[read]
+            out[name] = _column(rows, aged, feature)
+        return out
+
+    def to_pandas(self):
+        """One row per entity: the join keys, then the features (NULL where not PRESENT)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ModuleNotFoundError("to_pandas() needs pandas: pip install 'fcompile[pandas]'") from None
+        return pd.DataFrame(self.values(), columns=self.feature_names)
+
+    def __repr__(self) -> str:
+        count = len(self._keys[0]) if self._keys else 0
+        return f"<OnlineResponse {count} entities x {len(self._request.outputs)} features>"
+
+
+def _column(rows: list, aged: list[bool] | None, feature: str) -> list:
+    """One feature's values: None where nothing is stored or the value is outside max age."""
+    if aged is None:
+        return [None if row is None else row.values.get(feature) for row in rows]
+    return [None if row is None or old else row.values.get(feature) for row, old in zip(rows, aged)]
+
+
+def _columns(rows: list, aged: list[bool] | None) -> tuple[list[str], list[str], list]:
+    """Per entity of one view read: the status, the event time, and the stored values (None where the
+    status is not PRESENT)."""
+    statuses, stamps, stored = [], [], []
+    for i, row in enumerate(rows):
+        if row is None:
+            statuses.append(NOT_FOUND)
+            stamps.append(NO_TIMESTAMP)
+            stored.append(None)
+        else:
+            old = aged is not None and aged[i]
+            statuses.append(OUTSIDE_MAX_AGE if old else PRESENT)
+            stamps.append(_stamp(row.event_ts))
+            stored.append(None if old else row.values)
+    return statuses, stamps, stored
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _stamp(value if value.tzinfo else value.replace(tzinfo=_UTC))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# -- entity values ---------------------------------------------------------------------------------------
+
+def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]) -> list[list]:
+    """The request's key columns from `entities`, in `request.keys` order, each value checked against its
+    key's dtype (numpy scalars become Python values). Raises FC117 naming the key, for every problem."""
+    if type(entities) is not dict and not isinstance(entities, Mapping):
+        raise DiagnosticError([Diagnostic(Code.ENTITY_VALUE, f"entities must be a mapping of join key to a list "
+                                          f"of values, not a {type(entities).__name__}", None,
+                                          "e.g. entities={'driver_id': [1001, 1002]}")])
+    problems: list[Diagnostic] = []
+    columns: list[list] = []
+    lengths: dict[str, int] = {}
+    for name, dtype in request.keys:
+        given = entities.get(name)
+        if given is None:
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} needs join key '{name}' ({dtype}), "
+                                       "which the entities do not give", None, _keys_hint(name, request, entities)))
+            continue
+        if type(given) is list or isinstance(given, (list, tuple)):
+            values = list(given)
+        elif hasattr(given, "tolist") and not isinstance(given, (str, bytes)):  # numpy array, pandas Series
+            values = given.tolist()
+        else:
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"the values of join key '{name}' must be a list, not a "
+                                       f"{type(given).__name__}", None, f"e.g. {{'{name}': [{given!r}]}}"))
+            continue
+        check = _CHECKS.get(dtype.name, _accept)
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            fitted = check(value)
+            if fitted is _MISFIT:
+                problems.append(Diagnostic(
+                    Code.ENTITY_VALUE, f"entity value {value!r} of join key '{name}' has type {type(value).__name__}, "
+                    f"but the key is {dtype}", None, _dtype_hint(name, dtype)))
+                break
+            if fitted is not value:
+                values[i] = fitted
+        lengths[name] = len(values)
+        columns.append(values)
+    extra = [name for name in entities if name not in request.key_names] if len(entities) > len(columns) else ()
+    for name in extra:
+        problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} has no join key '{name}'", None,
+                                   did_you_mean(name, [k for k, _ in request.keys])
+                                   or f"its join keys: {', '.join(k for k, _ in request.keys)}"))
+    if len(lengths) > 1 and len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name}: {count}" for name, count in lengths.items())
+        problems.append(Diagnostic(Code.ENTITY_VALUE, f"the join keys have different numbers of values ({shown})",
+                                   None, "give one value per entity for every join key"))
+    if problems:
+        raise DiagnosticError(problems)
+    return columns
+
+
+def _keys_hint(name: str, request: OnlineRequest, entities: Mapping[str, Any]) -> str:
+    close = did_you_mean(name, [str(k) for k in entities])
+    needed = ", ".join(k for k, _ in request.keys)
+    return f"{close} the request's join keys: {needed}" if close else f"the request's join keys: {needed}"
+
+
+def _dtype_hint(name: str, dtype: DType) -> str:
+    examples = {"int32": "an int", "int64": "an int", "float32": "a float", "float64": "a float",
+                "string": "a str", "bool": "a bool", "bytes": "bytes", "date": "a datetime.date",
+                "timestamp": "a datetime.datetime"}
+    return f"pass {examples.get(dtype.name, 'a value of that type')} for each value of '{name}'"
+
+
+_MISFIT = object()
+
+
+def _integer(bits: int) -> Callable[[Any], Any]:
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+    def check(value: Any) -> Any:
+        if type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                return _MISFIT
+            value = int(value)
+        return value if low <= value <= high else _MISFIT
+
+    return check
+
+
+def _float(value: Any) -> Any:
+    if type(value) is float:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return _MISFIT
+    return float(value)
+
+
+def _exact(*types: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        return value if isinstance(value, types) else _MISFIT
+
+    return check
+
+
+def _bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    return bool(value) if type(value).__name__ == "bool_" else _MISFIT  # numpy.bool_
+
+
+def _date(value: Any) -> Any:
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else _MISFIT
+
+
+def _timestamp(value: Any) -> Any:
+    if not isinstance(value, dt.datetime):
+        return _MISFIT
+    return value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
+
+
+def _accept(value: Any) -> Any:
+    return value
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "int32": _integer(32), "int64": _integer(64), "float32": _float, "float64": _float, "string": _exact(str),
+    "bytes": _exact(bytes), "bool": _bool, "date": _date, "timestamp": _timestamp,
+}
+
+
+def parse_entity_text(graph: FeatureGraph, pairs: Sequence[str]) -> dict[str, list]:
+    """`key=value` pairs from the command line as entity columns, each value read as its key's dtype."""
+    dtypes = {k.name: k.dtype for e in graph.entities for k in e.join_keys}
+    columns: dict[str, list] = {}
+    problems: list[Diagnostic] = []
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            problems.append(Diagnostic(Code.BAD_ARGUMENT, f"-e {pair!r} is not key=value", None,
+                                       "e.g. -e driver_id=1001 (repeat -e for more entities)"))
+            continue
+        dtype = dtypes.get(name)
+        if dtype is None:
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"no entity has a join key '{name}'", None,
+                                       did_you_mean(name, dtypes) or f"join keys: {', '.join(sorted(dtypes))}"))
+            continue
+        try:
+            columns.setdefault(name, []).append(_from_text(text, dtype))
+        except ValueError:
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"-e {pair!r}: '{text}' is not a valid {dtype} for join "
+                                       f"key '{name}'", None, _text_hint(dtype)))
+    if problems:
+        raise DiagnosticError(problems)
+    return columns
+
+
+def _from_text(text: str, dtype: DType) -> Any:
+    name = dtype.name
+    if name in ("int32", "int64"):
+        return int(text)
+    if name in ("float32", "float64"):
+        return float(text)
+    if name == "bool":
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError(text)
+        return lowered in ("true", "1")
+    if name == "date":
+        return dt.date.fromisoformat(text)
+    if name == "timestamp":
+        return dt.datetime.fromisoformat(text)
+    if name == "bytes":
+        return text.encode("utf-8")
+    return text
+
+
+def _text_hint(dtype: DType) -> str:
+    return {"int32": "an integer, e.g. 1001", "int64": "an integer, e.g. 1001", "float32": "a number",
+            "float64": "a number", "bool": "true or false", "date": "a date, e.g. 2024-01-31",
+            "timestamp": "an ISO 8601 time, e.g. 2024-01-31T12:00:00Z"}.get(dtype.name, "a value of that type")

@@ -1,0 +1,124 @@
+"""The online stores the conformance suite runs on (its fixtures are in conftest.py): SQLite in a
+temporary folder, Redis at FCOMPILE_TEST_REDIS_URL (default redis://127.0.0.1:6379/0) and PostgreSQL at
+FCOMPILE_TEST_POSTGRES_URL (default postgresql://127.0.0.1:5432/test). Every test gets projects named
+`t_<uuid>` and removes what they wrote (Redis keys, the PostgreSQL schema), so runs side by side never see
+each other's data. Also here: views and batches for the tests (`make_view`, `make_batch`, `at`,
+`values_of`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from fcompile.graph import DType
+from fcompile.planner.plans import CREATED_TS, EVENT_TS
+from fcompile.runners.online.base import OnlineView
+from fcompile.runners.online.values import arrow_type
+
+REDIS_URL = os.environ.get("FCOMPILE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("FCOMPILE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "redis", "postgres")
+
+
+def new_project() -> str:
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Backend:
+    """Connects stores of one type for new projects and removes their data afterwards."""
+
+    name: str
+    settings: dict[str, Any]
+    root: str
+    cleanup: Callable[[str], None]
+    opened: list[tuple[Any, str]] = field(default_factory=list)
+
+    def connect(self, project: str | None = None):
+        from fcompile.runners.online import online_store_class
+
+        project = project or new_project()
+        store = online_store_class(self.name).connect(self.settings, project, self.root)
+        self.opened.append((store, project))
+        return store
+
+    def close_all(self) -> None:
+        for store, project in self.opened:
+            try:
+                store.close()
+            except Exception:  # already closed by the test
+                pass
+            self.cleanup(project)
+
+
+def redis_cleanup(url: str) -> Callable[[str], None]:
+    def cleanup(project: str) -> None:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            doomed = list(client.scan_iter(match=f"fc:{project}:*", count=1000))
+            for start in range(0, len(doomed), 1000):
+                client.unlink(*doomed[start:start + 1000])
+        finally:
+            client.close()
+
+    return cleanup
+
+
+def postgres_cleanup(url: str) -> Callable[[str], None]:
+    def cleanup(project: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        from fcompile.runners.online.postgres import pg_name
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(pg_name(f"fc_{project}"))))
+
+    return cleanup
+
+
+# -- views and batches ----------------------------------------------------------------------------------
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def at(minutes: float) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+def make_view(name: str = "v", keys=(("id", DType("int64")),),
+              features=(("value", DType("int64")), ("note", DType("string"))), has_created: bool = True) -> OnlineView:
+    return OnlineView(name, tuple(keys), tuple(features), has_created)
+
+
+def make_batch(view: OnlineView, rows: list[dict], time_type: pa.DataType = pa.timestamp("us", "UTC")):
+    """A batch as `LatestValues` gives it, from dicts of key values, `event`, `created` and feature values
+    (missing ones NULL)."""
+    columns = {name: pa.array([r.get(name) for r in rows], arrow_type(dtype)) for name, dtype in view.keys}
+    columns[EVENT_TS] = pa.array([r["event"] for r in rows], time_type)
+    if view.has_created:
+        columns[CREATED_TS] = pa.array([r.get("created") for r in rows], time_type)
+    for name, dtype in view.features:
+        columns[name] = pa.array([r.get(name) for r in rows], arrow_type(dtype))
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def values_of(rows) -> list:
+    return [None if r is None else dict(r.values) for r in rows]
