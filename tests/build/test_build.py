@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fcompile import __version__
+from fcompile.artifacts import build as build_module
 from fcompile.artifacts.build import (
     check_target, compile_project, expected_target, read_tree, resolve_dialects, write_target,
 )
@@ -196,15 +197,15 @@ def test_a_failed_write_leaves_the_target_as_it_was(table_sample, monkeypatch):
     result = compile_project(graph, ("duckdb",))
     expected = expected_target(graph, result, table_sample / "target")
     calls = []
-    original = Path.write_bytes
+    original = build_module.write_new_file
 
-    def failing(self, data):
-        calls.append(self)
+    def failing(path, data):
+        calls.append(path)
         if len(calls) == 2:
             raise OSError("disk full")
-        return original(self, data)
+        return original(path, data)
 
-    monkeypatch.setattr(Path, "write_bytes", failing)
+    monkeypatch.setattr(build_module, "write_new_file", failing)
     with pytest.raises(OSError, match="disk full"):
         write_target(expected)
     assert read_tree(table_sample / "target") == before
@@ -290,3 +291,25 @@ def test_check_with_a_selection_judges_only_the_selected_files(table_sample):
     assert narrow.missing == ()
     assert narrow.extra == ("compiled/duckdb/retrieve/orphan.sql",)  # belongs to no node at all
     assert report([]).stale == ("compiled/duckdb/materialize/driver_onboarding.sql",)
+
+
+def test_many_files_are_staged_on_threads_and_a_failure_is_raised(tmp_path, monkeypatch):
+    existing = tmp_path / "old.sql"
+    existing.write_bytes(b"same")
+    staged = [(tmp_path / f"d{i % 3}" / f"f{i}.sql", b"same" if i % 2 else f"new {i}".encode(), existing,
+               b"same") for i in range(300)]
+    build_module._stage_files(staged)
+    for out, content, _, _ in staged:
+        assert out.read_bytes() == content
+        assert (out.stat().st_ino == existing.stat().st_ino) == (content == b"same")  # unchanged: linked
+    original = build_module.write_new_file
+
+    def failing(path, data):
+        if path.name == "f150.sql":
+            raise OSError("disk full")
+        return original(path, data)
+
+    monkeypatch.setattr(build_module, "write_new_file", failing)
+    with pytest.raises(OSError, match="disk full"):
+        build_module._stage_files([(tmp_path / "again" / out.parent.name / out.name, c, e, b"other")
+                                   for out, c, e, _ in staged])
