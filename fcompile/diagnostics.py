@@ -79,6 +79,24 @@ class Code(str, enum.Enum):
     ENTITY_VALUE = "FC117"
     VIEW_NOT_ONLINE = "FC118"
     MATERIALIZE_WINDOW = "FC119"
+    # push sources and writes into the online store (SDK push / write_to_online_store, POST /push)
+    PUSH_SOURCE_KIND = "FC120"       # a push source where an ordinary source is needed, or the reverse
+    PUSH_COLUMNS = "FC121"           # pushed rows lack a needed column, or carry one the dataset does not have
+    PUSH_VALUE_TYPE = "FC122"        # a pushed value does not fit its column's dtype (or is empty where it may not be)
+    PUSH_REQUEST = "FC123"           # an unknown `to`, or rows that are not a table
+    OFFLINE_PUSH_UNSUPPORTED = "FC124"  # the batch source cannot take appended rows (one file, a query, ...)
+    # the feature server (fcompile serve)
+    BAD_REQUEST = "FC125"
+    REQUEST_TOO_LARGE = "FC126"
+    UNAUTHENTICATED = "FC127"
+    FORBIDDEN = "FC128"
+    MATERIALIZE_BUSY = "FC129"
+    # offline engines other than DuckDB (PostgreSQL, Spark)
+    OFFLINE_UNREACHABLE = "FC130"    # the offline engine cannot be reached or started (refused, bad password, no Java)
+    SOURCE_NOT_READABLE = "FC131"    # the engine cannot read a source where it is (a `path:` source on PostgreSQL)
+    OFFLINE_SETTINGS = "FC132"       # the target's offline settings do not work for its engine (a bad value, no schema)
+    DRIVER_MISSING = "FC133"         # the engine's Python driver is not installed (psycopg, pyspark)
+    SPINE_UPLOAD = "FC134"           # a spine column the engine has no type for (an Arrow type it cannot hold)
 
 
 @dataclass(frozen=True, order=True)

@@ -79,6 +79,20 @@ class Source(_HashedNode):
 
 
 @dataclass(frozen=True)
+class PushSource(_HashedNode):
+    """A source that rows are pushed to (SDK `push`, the server's `POST /push`). It holds no data of its
+    own: its schema, timestamp fields and field mapping are those of `batch_source`, an ordinary source,
+    which is also where rows pushed offline are appended."""
+
+    name: str
+    batch_source: str
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     dtype: DType
@@ -90,11 +104,12 @@ class Feature:
 class FeatureView(_HashedNode):
     name: str
     entities: tuple[str, ...]
-    source: str
+    source: str  # the ordinary source it reads (a push source named in the spec: its batch source)
     features: tuple[Feature, ...]
     ttl: dt.timedelta | None = None  # None = unbounded look-back
     online: bool = True
     lateness: dt.timedelta = dt.timedelta(0)  # incremental materialization restarts this long before the watermark
+    push_source: str | None = None  # the push source the spec names as `source`, if it names one
     description: str = ""
     tags: Tags = ()
     owner: str = ""
@@ -185,11 +200,12 @@ class ProjectInfo:
     location: Position | None = field(default=None, compare=False)
 
 
-Node = Entity | Source | FeatureView | FeatureService | Dataset
+Node = Entity | Source | PushSource | FeatureView | FeatureService | Dataset
 
 KINDS: dict[str, str] = {
     "entity": "entities",
     "source": "sources",
+    "push_source": "push_sources",
     "feature_view": "feature_views",
     "feature_service": "feature_services",
     "dataset": "datasets",
@@ -201,6 +217,7 @@ class FeatureGraph:
     project: ProjectInfo
     entities: tuple[Entity, ...] = ()
     sources: tuple[Source, ...] = ()
+    push_sources: tuple[PushSource, ...] = ()
     feature_views: tuple[FeatureView, ...] = ()
     feature_services: tuple[FeatureService, ...] = ()
     datasets: tuple[Dataset, ...] = ()
@@ -222,6 +239,13 @@ class FeatureGraph:
 
     def source(self, name: str) -> Source:
         return self._index[("source", name)]  # type: ignore[return-value]
+
+    def push_source(self, name: str) -> PushSource:
+        return self._index[("push_source", name)]  # type: ignore[return-value]
+
+    def push_views(self, push_source: str) -> tuple[FeatureView, ...]:
+        """The feature views whose spec names this push source as their source, by name."""
+        return tuple(v for v in self.feature_views if v.push_source == push_source)
 
     def feature_view(self, name: str) -> FeatureView:
         return self._index[("feature_view", name)]  # type: ignore[return-value]

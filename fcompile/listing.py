@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fcompile.graph import (
-    Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, Source, to_plain,
+    Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, PushSource, Source, to_plain,
 )
 
 
@@ -35,11 +35,14 @@ def summarize(node: Node) -> str:
         created = f", created: {node.created_timestamp_field}" if node.created_timestamp_field else ""
         locator = node.locator if node.kind != "query" else " ".join(node.locator.split())[:40]
         return f"{node.kind}: {locator} (time: {node.timestamp_field}{created})"
+    if isinstance(node, PushSource):
+        return f"push: rows are kept in {node.batch_source}"
     if isinstance(node, FeatureView):
         ttl = _duration(node.ttl.total_seconds()) if node.ttl else "unbounded"
         online = "" if node.online else ", offline only"
         late = f", lateness {_duration(node.lateness.total_seconds())}" if node.lateness else ""
-        return (f"{len(node.features)} features by {', '.join(node.entities)} from {node.source}, "
+        source = f"{node.push_source} (push, into {node.source})" if node.push_source else node.source
+        return (f"{len(node.features)} features by {', '.join(node.entities)} from {source}, "
                 f"ttl {ttl}{late}{online}")
     if isinstance(node, FeatureService):
         count = sum(len(p.features) for p in node.projections)

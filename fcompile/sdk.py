@@ -6,6 +6,7 @@
         job = fs.get_historical_features(orders_df, service="driver_activity_v1")
         training = job.to_pandas()
         online = fs.get_online_features({"driver_id": [1001, 1002]}, service="driver_activity_v1").to_dict()
+        fs.push("driver_stats_push", rows_df, to="online")  # rows of a push source, served at once
 
 A job is lazy: the spine is registered and everything is checked when it is created, but no feature
 row is read until `to_arrow`, `to_batches`, `to_pandas` or `to_parquet` runs it. Every user error is
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from fcompile.runners.base import Runner
     from fcompile.runners.online.base import OnlineStore, OnlineView
     from fcompile.runners.online_reads import OnlineRequest, OnlineResponse
+    from fcompile.runners.push import PushResult
     from fcompile.runners.training import TrainingQuery
 
 
@@ -146,6 +148,29 @@ class FeatureStore:
             if key is not None:
                 self._online_requests[key] = request
         return read_online_features(self.online_store, request, entities, now)
+
+    def push(self, push_source_name: str, df: Any, to: str = "online") -> PushResult:
+        """Write rows of a push source (DESIGN.md §7, Feast's push). `df`: a pandas DataFrame, a pyarrow Table
+        or RecordBatch, or a mapping of column name to a list of values, named as the columns of the push
+        source's batch source; timestamps may be datetimes or ISO 8601 text (naive ones are UTC).
+
+        `to="online"` writes into every online feature view that names the push source (newer wins: a row
+        older than the stored one changes nothing; the materialization watermark stays); `"offline"` appends
+        the rows to the batch source, where training sets and the next materialization read them;
+        `"online_and_offline"` does both. Everything is checked before anything is written."""
+        from fcompile.runners.push import push_rows
+
+        return push_rows(self.graph, push_source_name, df, to, lambda: self.online_store, lambda: self.runner,
+                         self._online_view)
+
+    def write_to_online_store(self, feature_view_name: str, df: Any) -> int:
+        """Write rows of one online feature view into the online store, newer wins (Feast's
+        write_to_online_store). `df` holds the view's join keys, event timestamp, optional created timestamp
+        and features, named as its source's columns; it is taken in the forms `push` takes. Returns the
+        number of rows written."""
+        from fcompile.runners.push import write_view_rows
+
+        return write_view_rows(self.graph, feature_view_name, df, lambda: self.online_store, self._online_view)
 
     def _online_request(self, features: Sequence[str] | None, service: str | None,
                         full_feature_names: bool) -> OnlineRequest:

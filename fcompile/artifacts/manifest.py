@@ -17,7 +17,7 @@ from fcompile.artifacts.queries import node_of_path, relative_spec_path
 from fcompile.artifacts.selection import direct_dependencies
 from fcompile.graph import FeatureGraph, hash_plain, to_plain
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: push sources (nodes.push_source, feature_view.push_source)
 MANIFEST_FILE = "manifest.json"
 SCHEMA_FILE = "manifest.schema.json"
 

@@ -11,7 +11,7 @@ Syntax (dbt's, reduced to what a feature graph needs):
     a b             union (space-separated, or several --select options)
 
 Edges run from what a node reads to the node: source -> feature view, entity -> feature view,
-feature view -> feature service, feature service or view -> dataset, spine source -> dataset.
+batch source -> push source -> the feature views that name it, feature view -> feature service, feature service or view -> dataset, spine source -> dataset.
 Every problem in a selector is a diagnostic (FC090), with a did-you-mean hint for unknown names.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean, known_names_hint
-from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
+from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node, PushSource
 
 
 @dataclass(frozen=True, order=True)
@@ -50,8 +50,10 @@ def direct_dependencies(graph: FeatureGraph, node: Node) -> tuple[NodeRef, ...]:
     it on the views); one built from a feature list depends on the views directly."""
     found: set[NodeRef] = set()
     if isinstance(node, FeatureView):
-        found.add(NodeRef("source", node.source))
+        found.add(NodeRef("push_source", node.push_source) if node.push_source else NodeRef("source", node.source))
         found.update(NodeRef("entity", e) for e in node.entities)
+    elif isinstance(node, PushSource):
+        found.add(NodeRef("source", node.batch_source))
     elif isinstance(node, FeatureService):
         found.update(NodeRef("feature_view", p.view) for p in node.projections)
     elif isinstance(node, Dataset):

@@ -93,6 +93,18 @@ def load_project_file(root: Path, target: str | None, sink: DiagnosticSink,
     return ProjectFile(info, doc)
 
 
+def render_serving_block(project: ProjectFile, sink: DiagnosticSink,
+                         environ: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """The selected target's `serving:` block with `{{ env_var() }}` rendered, or None when it has none.
+    Only `fcompile serve` calls this, so the other commands never need the server's secrets."""
+    chosen = project.info.target.name
+    block = project.document.data["targets"][chosen].get("serving")
+    if block is None:
+        return None
+    env = os.environ if environ is None else environ
+    return _EnvRenderer(project.document, env, sink).render(block, ("targets", chosen, "serving"))
+
+
 def freeze_settings(value: Any) -> Any:
     """Turn nested mappings into sorted tuples of pairs so targets stay immutable."""
     if isinstance(value, dict):

@@ -17,7 +17,7 @@ from fcompile.diagnostics import (
 )
 from fcompile.graph import (
     Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
-    ProjectInfo, Projection, Source, Spine, Tags,
+    ProjectInfo, Projection, PushSource, Source, Spine, Tags,
 )
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.structure import LIST_LABELS
@@ -105,6 +105,7 @@ class Resolver:
         self.known: dict[str, dict[str, SpecItem]] = {kind: {} for kind in LIST_LABELS}
         self.entities: dict[str, Entity] = {}
         self.sources: dict[str, Source] = {}
+        self.push_sources: dict[str, PushSource] = {}
         self.views: dict[str, FeatureView] = {}
         self.services: dict[str, FeatureService] = {}
         self.datasets: dict[str, Dataset] = {}
@@ -125,7 +126,8 @@ class Resolver:
     def resolve(self) -> FeatureGraph:
         self._register_names()
         self._build("entities", self._entity, self.entities)
-        self._build("sources", self._source, self.sources)
+        self._build("sources", self._source, self.sources, lambda item: not _is_push(item))
+        self._build("sources", self._push_source, self.push_sources, _is_push)  # after the sources they name
         self._build("feature_views", self._feature_view, self.views)
         self._build("feature_services", self._feature_service, self.services)
         self._build("datasets", self._dataset, self.datasets)
@@ -133,6 +135,7 @@ class Resolver:
             project=self.project,
             entities=_sorted(self.entities),
             sources=_sorted(self.sources),
+            push_sources=_sorted(self.push_sources),
             feature_views=_sorted(self.views),
             feature_services=_sorted(self.services),
             datasets=_sorted(self.datasets),
@@ -153,9 +156,10 @@ class Resolver:
             if item.valid:
                 self._check_name(item.name, item, ("name",))
 
-    def _build(self, kind: str, build: Callable[[SpecItem], Any], into: dict[str, Any]) -> None:
+    def _build(self, kind: str, build: Callable[[SpecItem], Any], into: dict[str, Any],
+               accept: Callable[[SpecItem], bool] = lambda item: True) -> None:
         for name, item in self.known[kind].items():
-            if item.valid:
+            if item.valid and accept(item):
                 node = build(item)
                 if node is not None:
                     into[name] = node
@@ -193,6 +197,32 @@ class Resolver:
             field_mapping=tuple(sorted(mapping.items())),
             **_common(item),
         )
+
+    def _push_source(self, item: SpecItem) -> PushSource | None:
+        """A push source names an ordinary source as its batch source (where its rows are kept)."""
+        batch_name = item.data["push"]["batch_source"]
+        where = ("push", "batch_source")
+        target = self.known["sources"].get(batch_name)
+        if target is None:
+            ordinary = [name for name, other in self.known["sources"].items() if not _is_push(other)]
+            self.sink.error(Code.UNKNOWN_SOURCE, f"{item.label}: its batch_source '{batch_name}' is not a source",
+                            item.at(*where), reference_hint(batch_name, "source", ordinary))
+            return None
+        if _is_push(target):
+            hint = "name an ordinary source (one with path, table or query), where pushed rows are kept"
+            behind = target.data.get("push") if isinstance(target.data.get("push"), dict) else {}
+            if isinstance(behind.get("batch_source"), str) and behind["batch_source"] != item.name:
+                hint = f"did you mean '{behind['batch_source']}', the batch source of '{batch_name}'?"
+            self.sink.error(Code.PUSH_SOURCE_KIND, f"{item.label}: its batch_source '{batch_name}' is a push source",
+                            item.at(*where), hint)
+            return None
+        return PushSource(item.data["name"], batch_name, **_common(item))
+
+    def _readable_source(self, name: str) -> tuple[str, str | None]:
+        """The ordinary source a reference reads, and the push source it named (None if it named none).
+        A broken push source stays as named: the graph is not built then."""
+        push = self.push_sources.get(name)
+        return (push.batch_source, name) if push is not None else (name, None)
 
     def _feature_view(self, item: SpecItem) -> FeatureView | None:
         data = item.data
@@ -261,10 +291,11 @@ class Resolver:
             features.append(Feature(name, dtype, raw.get("description", ""), _tags(raw)))
         if not ok:
             return None
+        source, push_source = self._readable_source(data["source"])
         return FeatureView(
-            name=data["name"], entities=tuple(data["entities"]), source=data["source"],
+            name=data["name"], entities=tuple(data["entities"]), source=source,
             features=tuple(features), ttl=ttl, online=data.get("online", True),
-            lateness=lateness or dt.timedelta(0), **_common(item),
+            lateness=lateness or dt.timedelta(0), push_source=push_source, **_common(item),
         )
 
     def _lateness(self, item: SpecItem) -> dt.timedelta | None:
@@ -293,7 +324,8 @@ class Resolver:
         if isinstance(spine_raw, str):
             if self._reference("sources", spine_raw, item, ("spine",)) is None:
                 return None
-            spine = Spine("source", spine_raw, self._source_timestamp(spine_raw))
+            source_name, _ = self._readable_source(spine_raw)
+            spine = Spine("source", source_name, self._source_timestamp(source_name))
         else:
             kind = next(k for k in ("path", "table", "query") if k in spine_raw)
             spine = Spine(kind, spine_raw[kind], spine_raw.get("timestamp_field", "event_timestamp"))
@@ -405,6 +437,8 @@ class Resolver:
             return None
         built = {"entities": self.entities, "sources": self.sources, "feature_views": self.views,
                  "feature_services": self.services}[kind].get(name)
+        if built is None and kind == "sources":
+            built = self.push_sources.get(name)
         return built if built is not None else _BROKEN
 
     def _source_timestamp(self, name: str) -> str:
@@ -430,6 +464,10 @@ class Resolver:
 
 
 _BROKEN = object()  # a reference to a node that exists but failed its own checks (already reported)
+
+
+def _is_push(item: SpecItem) -> bool:
+    return "push" in item.data
 
 
 def _tags(data: dict) -> Tags:

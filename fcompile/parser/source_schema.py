@@ -15,11 +15,20 @@ from fcompile.graph import DType, FeatureGraph, Source
 
 
 def source_files(root: str, source: Source) -> list[str]:
-    """The files a path source names, sorted (a glob may name many)."""
-    pattern = source.locator if os.path.isabs(source.locator) else os.path.join(root, source.locator)
+    """The files a path source names, sorted: a glob may name many, and a folder names every Parquet
+    file below it (as DuckDB reads a folder)."""
+    pattern = source_path(root, source)
     if glob.has_magic(pattern):
         return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    if os.path.isdir(pattern):
+        return sorted(os.path.join(folder, name) for folder, _, names in os.walk(pattern)
+                      for name in names if name.endswith(".parquet"))
     return [pattern] if os.path.isfile(pattern) else []
+
+
+def source_path(root: str, source: Source) -> str:
+    """A path source's locator as an absolute path (or glob)."""
+    return source.locator if os.path.isabs(source.locator) else os.path.join(root, source.locator)
 
 
 def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:

@@ -96,9 +96,15 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
 
     if validator == "additionalProperties" and isinstance(instance, dict):
         allowed = list(schema.get("properties", {}))
+        excluded = schema.get("x-excluded", {})  # keys that belong to another form of the item, with why
         out = []
         for key in instance:
             if key in allowed:
+                continue
+            if key in excluded:
+                kind = schema.get("x-label", "this item")
+                out.append(Diagnostic(Code.EXCLUSIVE_FIELDS, f"{subject}{kind} cannot also have '{key}'",
+                                      doc.key_position(path + (key,)), excluded[key]))
                 continue
             hint = did_you_mean(key, allowed) or (
                 f"allowed keys here: {', '.join(allowed)}" if allowed else None)

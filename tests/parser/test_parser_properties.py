@@ -70,6 +70,7 @@ BASE_SPECS: dict[str, dict[str, Any]] = {
             {"name": "customers", "table": "raw.customers", "timestamp_field": "updated_at"},
             {"name": "zones", "query": "SELECT * FROM raw.zones WHERE city_id > 0", "timestamp_field": "ts"},
             {"name": "orders", "table": "raw.orders", "timestamp_field": "ordered_at"},
+            {"name": "trips_push", "push": {"batch_source": "trips"}, "description": "the trip stream"},
         ],
     },
     "features/views.yml": {
@@ -81,7 +82,7 @@ BASE_SPECS: dict[str, dict[str, Any]] = {
                           {"name": "segment", "dtype": "string", "tags": {"pii": False}}]},
             {"name": "zone_stats", "entities": ["location"], "source": "zones", "ttl": "P1D",
              "features": [{"name": "demand", "dtype": "float32"}, {"name": "surge", "dtype": "array<float64>"}]},
-            {"name": "driver_customer", "entities": ["driver", "customer"], "source": "trips", "ttl": "1w",
+            {"name": "driver_customer", "entities": ["driver", "customer"], "source": "trips_push", "ttl": "1w",
              "online": False, "features": [{"name": "trips_together", "dtype": "int64"}]},
         ],
     },
@@ -104,11 +105,11 @@ BASE_SPECS: dict[str, dict[str, Any]] = {
     },
 }
 
-NAMES = ["driver", "customer", "location", "trips", "customers", "zones", "orders", "driver_hourly",
+NAMES = ["driver", "customer", "location", "trips", "customers", "zones", "orders", "trips_push", "driver_hourly",
          "customer_profile", "zone_stats", "driver_customer", "ranking_v1", "ranking_v2", "conv_rate",
          "balance", "demand", "recent", "zone", "dev", "prod"]
 KEYS = ["name", "entities", "join_keys", "dtype", "sources", "path", "table", "query", "timestamp_field",
-        "created_timestamp_field", "field_mapping", "feature_views", "source", "ttl", "features", "online",
+        "created_timestamp_field", "field_mapping", "push", "batch_source", "feature_views", "source", "ttl", "features", "online",
         "feature_services", "view", "alias", "datasets", "spine", "service", "full_feature_names", "output",
         "targets", "offline", "type", "default_target", "tags", "owner", "description"]
 GOOD_DTYPES = ["bool", "int32", "int64", "float32", "float64", "string", "bytes", "date", "timestamp",
@@ -137,6 +138,7 @@ TYPED_FIELDS = {
     "name": NAMES + ODD_NAMES,
     "alias": NAMES + ODD_NAMES,
     "source": NAMES + ODD_NAMES,
+    "batch_source": NAMES + ODD_NAMES,
     "service": NAMES + ODD_NAMES,
     "spine": NAMES + ODD_NAMES,
     "view": NAMES + ODD_NAMES,
@@ -339,7 +341,11 @@ def check_graph(graph: FeatureGraph) -> None:
     for entity in graph.entities:
         assert all(IDENTIFIER.fullmatch(k.name) for k in entity.join_keys), entity
     for view in graph.feature_views:
-        graph.source(view.source)
+        graph.source(view.source)  # always an ordinary source: a named push source resolves to its batch source
+        if view.push_source is not None:
+            assert graph.push_source(view.push_source).batch_source == view.source
+    for push in graph.push_sources:
+        graph.source(push.batch_source)
         assert all(IDENTIFIER.fullmatch(f) for f in view.feature_names), view
         keys = [k.name for k in graph.join_keys(view)]
         assert len(keys) == len(set(keys)) and not set(keys) & set(view.feature_names)
@@ -391,7 +397,9 @@ def test_base_project_is_valid(tmp_path: Path) -> None:
     check_result(result, tmp_path.resolve())
     assert {d.code for d in result.diagnostics} == {Code.SOURCE_FILE_NOT_FOUND}
     graph = result.graph
-    assert [len(nodes) for _, nodes in graph.by_kind()] == [3, 4, 4, 2, 2]
+    assert [len(nodes) for _, nodes in graph.by_kind()] == [3, 4, 1, 4, 2, 2]
+    assert graph.feature_view("driver_customer").source == "trips"  # read as if it named its batch source
+    assert graph.push_views("trips_push") == (graph.feature_view("driver_customer"),)
     prod = parse_project(tmp_path, target="prod", environ={"SF_PASSWORD": "s3cret"})
     assert prod.graph is not None and dict(prod.graph.project.target.offline)["account"] == "acme"
 
@@ -497,13 +505,16 @@ def valid_items(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
         if draw(st.booleans()):
             source["field_mapping"] = {f"col_{i}": f"c_{i}" for i in range(draw(st.integers(1, 3)))}
         sources.append(source)
+    pushed = draw(st.lists(st.sampled_from(source_names), max_size=2, unique=True))
+    sources += [{"name": f"p{s}", "push": {"batch_source": s}} for s in pushed]
+    readable = source_names + [f"p{s}" for s in pushed]  # views and spines may name a push source
     view_names = draw(names("v", 1, 4))
     features = iter(draw(names("f", 4 * len(view_names), 4 * len(view_names))))
     views = []
     for v in view_names:
         view = {"name": v, "entities": draw(st.lists(st.sampled_from(entity_names), min_size=1, max_size=2,
                                                      unique=True)),
-                "source": draw(st.sampled_from(source_names)),
+                "source": draw(st.sampled_from(readable)),
                 "features": [{"name": next(features), "dtype": draw(st.sampled_from(GOOD_DTYPES))}
                              for _ in range(draw(st.integers(1, 4)))]}
         if draw(st.booleans()):
@@ -536,7 +547,7 @@ def valid_items(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
     datasets = []
     for d in draw(names("d", 0, 2)):
         dataset: dict[str, Any] = {"name": d, "output": {"table": f"ml.{d}"}}
-        dataset["spine"] = draw(st.sampled_from(source_names + [{"table": "ml.spine"}, {"query": "SELECT 1"}]))
+        dataset["spine"] = draw(st.sampled_from(readable + [{"table": "ml.spine"}, {"query": "SELECT 1"}]))
         if services and draw(st.booleans()):
             dataset["service"] = draw(st.sampled_from([s["name"] for s in services]))
             dataset["full_feature_names"] = True  # aliased services may repeat plain names
@@ -583,7 +594,7 @@ def meaning(graph: FeatureGraph) -> Any:
     plain = to_plain(graph)
     plain["project"].pop("root")
     plain["project"].pop("location")
-    for kind in ("entities", "sources", "feature_views", "feature_services", "datasets"):
+    for kind in ("entities", "sources", "push_sources", "feature_views", "feature_services", "datasets"):
         for node in plain[kind]:
             node.pop("location")
     return plain
@@ -619,6 +630,8 @@ def test_parsing_is_deterministic_and_order_blind(items: dict[str, list[dict[str
         assert hashes(reordered) == hashes(cold)
         assert meaning(reordered) == meaning(cold)
         expected_counts = {kind: len(entries) for kind, entries in items.items()}
+        expected_counts["push_sources"] = sum("push" in s for s in items["sources"])
+        expected_counts["sources"] -= expected_counts["push_sources"]
         assert {attr: len(getattr(cold, attr)) for attr in expected_counts} == expected_counts
 
 

@@ -1,0 +1,255 @@
+"""Pushing rows into the feature store: the SDK's `push` and `write_to_online_store`, which the feature
+server's `POST /push` and `POST /write-to-online-store` call (DESIGN.md §7).
+
+`push(source, rows, to)` takes rows of a push source - named as its batch source's columns - and writes them
+- `online`: into every online feature view that names the push source, through the store's newer-wins
+  `write_batch`, so a row older than the stored one changes nothing. The materialization watermark stays.
+- `offline`: appended to the batch source (runners/push_offline.py), where training sets and the next
+  materialization read them.
+- `online_and_offline`: both; the offline append first, so that rows which reached the online store are
+  always in the offline data too.
+
+`write_to_online_store(view, rows)` writes rows of one online view the same way.
+
+Online batches are laid out as materialization's are: the view's `LatestValues` plan maps source columns to
+join keys, `__fc_event_ts`, `__fc_created_ts` and features, and the store's `write_batch` casts, keeps the
+newest row per key and applies newer-wins. Every check - names, mode, columns, every value, the offline
+dataset - runs before anything is written, so a request that fails validation stores nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
+from fcompile.graph import DType, FeatureGraph, FeatureView, Source
+from fcompile.planner.plans import CREATED_TS, EVENT_TS, LatestValues
+from fcompile.planner.point_in_time import plan_latest_values
+from fcompile.runners.push_values import (
+    TIMESTAMP, BadValue, PushedRows, convert_column, first_null_row, hint_for, read_rows, show_value,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from fcompile.runners.base import Runner
+    from fcompile.runners.online.base import OnlineStore, OnlineView
+
+PUSH_MODES = ("online", "offline", "online_and_offline")  # Feast's PushMode names
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What a push wrote: the rows it was given, the views whose online rows it wrote (by name), and the
+    rows appended to the batch source offline (0 when it pushed online only)."""
+
+    rows: int
+    views_written: tuple[str, ...]
+    offline_rows: int
+
+
+@dataclass(frozen=True)
+class ColumnNeed:
+    """A source column that pushed rows must (or may) hold, and the dtype it must convert to."""
+
+    column: str
+    dtype: DType
+    role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
+    required: bool = True  # False: an absent column is all NULL (the created timestamp)
+    non_null: bool = False  # join keys and the event time: a row without one could never be read
+
+
+def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_store: Callable[[], OnlineStore],
+              runner: Callable[[], Runner], online_view: Callable[[FeatureView], OnlineView]) -> PushResult:
+    """Write `rows` of a push source online, offline or both (module docstring). `online_store` and `runner`
+    connect on first call; `online_view` describes a view as the store keeps it."""
+    from fcompile.runners.push_offline import plan_offline_append
+
+    mode = push_mode(to)
+    online, offline = mode != "offline", mode != "online"
+    label = f"push source '{push_source}'"
+    source = graph.source(_push_source(graph, push_source).batch_source)
+    pushed = read_rows(rows, label)
+    views = [v for v in graph.push_views(push_source) if v.online] if online else []
+    readings = [plan_latest_values(graph, view) for view in views]
+    needs = [need for reading in readings for need in reading_needs(reading)]
+    if offline:  # every view reading the batch source will read the appended rows
+        needs += [need for view in graph.feature_views if view.source == source.name
+                  for need in reading_needs(plan_latest_values(graph, view))] + source_needs(source)
+    check_columns(pushed, needs, label, source)
+    converted, problems = convert_columns(pushed, needs, label)
+    append = plan_offline_append(graph, source, pushed, converted, needs, label, runner, problems) if offline else None
+    if problems:
+        raise DiagnosticError(problems)
+    store = online_store() if readings and pushed.count else None  # reachable before anything is written
+    offline_rows = append.write() if append is not None and pushed.count else 0
+    written: list[str] = []
+    if store is not None:
+        for view, reading in zip(views, readings):
+            _write(store, online_view(view), online_batch(reading, converted), label, written)
+    return PushResult(pushed.count, tuple(written), offline_rows)
+
+
+def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store: Callable[[], OnlineStore],
+                    online_view: Callable[[FeatureView], OnlineView]) -> int:
+    """Write rows of one online feature view (its join keys, event and created timestamps and features, by
+    its source's column names) into the online store, newer wins. Returns the rows written."""
+    _check_name_text(view_name, "feature view")
+    view = graph.get("feature_view", view_name)
+    if not isinstance(view, FeatureView):
+        names = [v.name for v in graph.feature_views]
+        raise DiagnosticError([Diagnostic(Code.UNKNOWN_VIEW, f"unknown feature view '{view_name}'", None,
+                                          reference_hint(view_name, "feature view", names))])
+    label = f"feature view '{view_name}'"
+    if not view.online:
+        raise DiagnosticError([Diagnostic(Code.VIEW_NOT_ONLINE, f"{label} is not in the online store (online: "
+                                          "false)", view.location, "set online: true on the view to serve it online")])
+    pushed = read_rows(rows, label)
+    reading = plan_latest_values(graph, view)
+    needs = reading_needs(reading)
+    check_columns(pushed, needs, label, graph.source(view.source))
+    converted, problems = convert_columns(pushed, needs, label)
+    if problems:
+        raise DiagnosticError(problems)
+    if not pushed.count:
+        return 0
+    return _write(online_store(), online_view(view), online_batch(reading, converted), label, [])
+
+
+def push_mode(to: Any) -> str:
+    """`to` as one of PUSH_MODES (any letter case, as Feast's server takes it); FC123 otherwise."""
+    mode = to.lower() if isinstance(to, str) else None
+    if mode not in PUSH_MODES:
+        from fcompile.diagnostics import did_you_mean
+
+        shown = repr(to) if not isinstance(to, str) else f"'{to}'"
+        raise DiagnosticError([Diagnostic(Code.PUSH_REQUEST, f"unknown push destination {shown}", None,
+                                          (did_you_mean(to, PUSH_MODES) if isinstance(to, str) else None)
+                                          or "use to='online', 'offline' or 'online_and_offline'")])
+    return mode  # type: ignore[return-value]
+
+
+def reading_needs(reading: LatestValues) -> list[ColumnNeed]:
+    """The source columns a view's rows are made of, as its `LatestValues` plan reads them."""
+    view = reading.view
+    needs = [ColumnNeed(k.source_column, k.dtype, f"join key '{k.name}'", non_null=True) for k in reading.keys]
+    needs.append(ColumnNeed(reading.event_timestamp, TIMESTAMP, "event timestamp", non_null=True))
+    if reading.created_timestamp:
+        needs.append(ColumnNeed(reading.created_timestamp, TIMESTAMP, "created timestamp", required=False))
+    needs += [ColumnNeed(f.source_column, f.dtype, f"feature '{f.output_name}' of view '{view}'")
+              for f in reading.features]
+    return needs
+
+
+def source_needs(source: Source) -> list[ColumnNeed]:
+    """The time columns of a source, which rows appended to it need even when no view reads it."""
+    column_of = {name: column for column, name in source.field_mapping}
+    needs = [ColumnNeed(column_of.get(source.timestamp_field, source.timestamp_field), TIMESTAMP,
+                        "event timestamp", non_null=True)]
+    if source.created_timestamp_field:
+        needs.append(ColumnNeed(column_of.get(source.created_timestamp_field, source.created_timestamp_field),
+                                TIMESTAMP, "created timestamp", required=False))
+    return needs
+
+
+def check_columns(pushed: PushedRows, needs: Sequence[ColumnNeed], label: str, source: Source) -> None:
+    """FC121 naming every required column the rows lack, with the columns expected."""
+    missing = sorted({n.column for n in needs if n.required and n.column not in pushed.columns})
+    if not missing:
+        return
+    expected: dict[str, str] = {}
+    for need in needs:
+        expected.setdefault(need.column, f"{need.column} ({need.dtype}{'' if need.required else ', optional'})")
+    have = ", ".join(pushed.columns) or "none"
+    raise DiagnosticError([Diagnostic(
+        Code.PUSH_COLUMNS, f"{label}: the rows lack the column{'s' if len(missing) > 1 else ''} "
+        f"{', '.join(repr(m) for m in missing)} (they have: {have})", None,
+        f"rows are named as the columns of source '{source.name}': {', '.join(expected.values())}")])
+
+
+def convert_columns(pushed: PushedRows, needs: Sequence[ColumnNeed],
+                    label: str) -> tuple[dict[tuple[str, DType], pa.Array], list[Diagnostic]]:
+    """Every needed column present, converted to its dtype (keyed by column and dtype: two views may read
+    one column as different dtypes), and FC122 for each column with a value that does not fit."""
+    converted: dict[tuple[str, DType], pa.Array] = {}
+    problems: list[Diagnostic] = []
+    failed: set[str] = set()
+    for need in needs:
+        key = (need.column, need.dtype)
+        if need.column not in pushed.columns or key in converted or need.column in failed:
+            continue
+        try:
+            array = convert_column(pushed.columns[need.column], need.dtype)
+        except BadValue as bad:
+            failed.add(need.column)
+            problems.append(Diagnostic(
+                Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) must hold {need.dtype} values, "
+                f"but row {bad.row} holds {show_value(bad.value)}, which {bad.problem}", None, hint_for(need.dtype)))
+            continue
+        converted[key] = array
+    for need in needs:
+        array = converted.get((need.column, need.dtype))
+        row = first_null_row(array) if need.non_null and array is not None else None
+        if row is not None and need.column not in failed:
+            failed.add(need.column)
+            problems.append(Diagnostic(Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) is "
+                                       f"empty in row {row}", None,
+                                       "every row needs a value here: a row without one could never be read"))
+    return converted, problems
+
+
+def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Array]) -> pa.RecordBatch:
+    """The rows laid out as materialization writes a view: join keys, `__fc_event_ts`, `__fc_created_ts`
+    (when the source has a created timestamp; NULL where the rows have none) and the features."""
+    import pyarrow as pa
+
+    count = len(converted[(reading.event_timestamp, TIMESTAMP)])
+    columns = {k.name: converted[(k.source_column, k.dtype)] for k in reading.keys}
+    columns[EVENT_TS] = converted[(reading.event_timestamp, TIMESTAMP)]
+    if reading.created_timestamp:
+        columns[CREATED_TS] = converted.get((reading.created_timestamp, TIMESTAMP),
+                                            pa.nulls(count, pa.timestamp("us", "UTC")))
+    for feature in reading.features:
+        columns[feature.output_name] = converted[(feature.source_column, feature.dtype)]
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def _write(store: OnlineStore, view: OnlineView, batch: pa.RecordBatch, label: str, written: list[str]) -> int:
+    """One view's rows through the store's newer-wins write (committed when it returns)."""
+    try:
+        rows = store.write_batch(view, batch)
+    except DiagnosticError:
+        raise
+    except Exception as exc:  # a driver error the store did not expect
+        from fcompile.runners.base import first_line
+
+        before = f"; views written before it: {', '.join(written)}" if written else ""
+        raise DiagnosticError([Diagnostic(
+            Code.ONLINE_WRITE_FAILED, f"{label}: the online store failed unexpectedly while writing feature view "
+            f"'{view.name}': {type(exc).__name__}: {first_line(exc)}{before}", None,
+            "pushing the same rows again is safe (newer rows always win); if this repeats, please report it")]) \
+            from None
+    written.append(view.name)
+    return rows
+
+
+def _push_source(graph: FeatureGraph, name: Any):
+    _check_name_text(name, "push source")
+    node = graph.get("push_source", name)
+    if node is not None:
+        return node
+    if graph.get("source", name) is not None:
+        pushes = [p.name for p in graph.push_sources if p.batch_source == name]
+        hint = (f"push to '{pushes[0]}', the push source whose batch source it is" if pushes else
+                f"declare one: sources: [{{name: {name}_push, push: {{batch_source: {name}}}}}]")
+        raise DiagnosticError([Diagnostic(Code.PUSH_SOURCE_KIND, f"source '{name}' is not a push source", None, hint)])
+    names = [p.name for p in graph.push_sources]
+    raise DiagnosticError([Diagnostic(Code.UNKNOWN_SOURCE, f"unknown push source '{name}'", None,
+                                      reference_hint(name, "push source", names))])
+
+
+def _check_name_text(name: Any, kind: str) -> None:
+    if not isinstance(name, str):
+        raise DiagnosticError([Diagnostic(Code.PUSH_REQUEST, f"a {kind} is named by text, not {type(name).__name__}",
+                                          None, f"give the {kind}'s name as a string")])
