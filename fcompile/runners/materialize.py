@@ -11,7 +11,9 @@ The view's `LatestValues` query runs with the window bound as parameters and its
 in batches of bounded size; each batch commits on its own, and the store keeps the newer of stored and
 incoming rows, so a run killed at any point loses nothing and a re-run converges. The watermark moves only
 after every batch of the window has committed. `full_refresh` deletes nothing: the newer-wins write gives
-the same result, and a run that dies midway leaves every stored value in place.
+the same result, and a run that dies midway leaves every stored value in place. A write the store fails
+(it cannot be reached, or refuses or loses the batch) is FC116, naming the view and its window: the
+watermark has not moved, so running again is safe.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fcompile.graph import FeatureGraph, FeatureView
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner, first_line
 from fcompile.runners.datasets import _timestamp, run_results_metadata
+from fcompile.runners.online.base import StoreFailure
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -137,9 +140,17 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 target = online_view(graph, view)
                 reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                 for batch in _utc_batches(reader):
-                    written += _guard_store(label, store.write_batch, target, batch)  # committed
+                    try:
+                        written += _guard_store(label, store.write_batch, target, batch)  # committed
+                    except StoreFailure as failure:
+                        raise _write_failed(label, window, state, failure, f"writing the window {window.describe()} "
+                                            f"failed after {written:,} of {stats.keys:,} keys") from None
                     progress.advance(view.name, batch.num_rows)
-            _put_state(store, view, window, state, rows_read, written, label)
+            try:
+                _put_state(store, view, window, state, rows_read, written, label)
+            except StoreFailure as failure:
+                raise _write_failed(label, window, state, failure, f"the window {window.describe()} was written "
+                                    f"({written:,} keys), but saving its watermark failed") from None
     except DiagnosticError as error:
         status, problems = "error", tuple(_in_context(d, label, view) for d in error.diagnostics)
     result = ViewResult(view.name, status, window, rows_read, written, time.perf_counter() - started, problems)
@@ -174,16 +185,29 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
 
 def _guard_store(label: str, call: Callable[..., T], *args: Any) -> T:
     """A store call. Stores report their failures as diagnostics (FC113-FC115); anything else they raise
-    (a driver error they did not expect) becomes FC116 here, so that the other views still run."""
+    (a driver error they did not expect) becomes a `StoreFailure` here, so that the other views still run."""
     try:
         return call(*args)
     except DiagnosticError:
         raise
     except Exception as exc:
-        raise DiagnosticError([Diagnostic(
+        raise StoreFailure([Diagnostic(
             Code.ONLINE_WRITE_FAILED, f"{label}: the online store failed unexpectedly: {type(exc).__name__}: "
-            f"{first_line(exc)}", None, "the batches committed before the failure are kept and the watermark did "
-            "not move: run `fcompile materialize` again; if this repeats, please report it")]) from None
+            f"{first_line(exc)}", None, "if this repeats, please report it")]) from None
+
+
+def _write_failed(label: str, window: Window, state, failure: DiagnosticError, what: str) -> DiagnosticError:
+    """FC116: writing the window failed (`what` happened, the store's message follows); the watermark did not
+    move, so running again is safe - it reads the window again, and what was written stays (newer rows win)."""
+    cause = failure.diagnostics[0]
+    message = cause.message[len(label) + 2:] if cause.message.startswith(label + ": ") else cause.message
+    watermark = state.watermark if state is not None else None
+    where = f"at {_timestamp(as_utc(watermark))}" if watermark is not None else "unset"
+    hint = (f"running `fcompile materialize` again is safe: the watermark ({where}) did not move, so it reads this "
+            "window again, and the rows written before the failure stay (newer rows always win)")
+    hint = f"{cause.hint}; {hint}" if cause.hint else hint
+    return DiagnosticError([Diagnostic(Code.ONLINE_WRITE_FAILED, f"{label}: {what}: {message}; the watermark did "
+                                       "not move", None, hint)])
 
 
 def _utc_batches(reader: pa.RecordBatchReader):

@@ -196,3 +196,13 @@ def test_zoned_bounds_are_converted_to_utc(capsys, project):
     assert code == 0, err
     # the window is [10:00, 10:00] UTC: driver 1's 10:00 row only
     assert stored(project, "stats", [1, 2]) == [({"conv": 0.1, "trips": 1}, at(10), at(10)), None]
+
+
+def test_a_second_run_is_refused_while_one_holds_the_projects_lock(capsys, project):
+    from fcompile.runners.locks import lock_path, materialization_lock
+
+    with materialization_lock(lock_path(load_project(project))):  # as a running command or server holds it
+        code, _, err = materialize(capsys, project, "--end", END)
+    assert code == 1 and "error[FC129]" in err and "already running" in err
+    assert state(project, "stats") is None  # nothing ran
+    assert materialize(capsys, project, "--end", END)[0] == 0  # released with the run that held it

@@ -9,7 +9,6 @@ each other's data. Also here: views and batches for the tests (`make_view`, `mak
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from fcompile.planner.plans import CREATED_TS, EVENT_TS
 from fcompile.runners.online.base import OnlineView
 from fcompile.runners.online.values import arrow_type
 
-REDIS_URL = os.environ.get("FCOMPILE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_URL = os.environ.get("FCOMPILE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "redis", "postgres")
 
 

@@ -284,6 +284,19 @@ def test_a_feature_added_to_the_view_reads_none_until_written(store):
     assert values_of(store.read(after, [(1,), (2,)], ["b", "a"])) == [{"b": None, "a": 1}, {"b": "new", "a": 2}]
 
 
+def test_rows_written_before_the_features_changed_still_read(backend):
+    before = make_view(features=(("a", INT64), ("gone", STRING), ("b", FLOAT64)))
+    after = make_view(features=(("b", FLOAT64), ("a", INT64), ("c", DATE)))  # reordered, one removed, one added
+    first = backend.connect()
+    first.write_batch(before, make_batch(before, [{"id": 1, "event": at(0), "a": 1, "gone": "x", "b": 0.5}]))
+    second = backend.connect(backend.opened[0][1])  # another session: it knows only the new feature list
+    day = dt.date(2024, 1, 2)
+    second.write_batch(after, make_batch(after, [{"id": 2, "event": at(0), "a": 2, "b": 1.5, "c": day}]))
+    assert values_of(second.read(after, [(1,), (2,)], ["c", "b", "a"])) == \
+        [{"c": None, "b": 0.5, "a": 1}, {"c": day, "b": 1.5, "a": 2}]
+    assert values_of(first.read(before, [(1,)], ["gone"])) == [{"gone": "x"}]
+
+
 # -- state, namespaces, dropping ----------------------------------------------------------------------
 
 def test_state_round_trips(store):

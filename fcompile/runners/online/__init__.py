@@ -42,7 +42,7 @@ def connect_online_store(project: ProjectInfo) -> OnlineStore:
     try:
         return online_store_class(str(settings.get("type"))).connect(settings, project.name, project.root)
     except DiagnosticError as error:
-        raise DiagnosticError([_in_target(d, project.target.name) for d in error.diagnostics]) from None
+        raise type(error)([_in_target(d, project.target.name) for d in error.diagnostics]) from None
 
 
 def online_view(graph: FeatureGraph, view: FeatureView | str) -> OnlineView:

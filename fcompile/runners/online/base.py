@@ -12,8 +12,9 @@ Batches come straight from a view's `LatestValues` query: the join-key columns, 
 named as `OnlineView` says. Timestamps are UTC.
 
 A store object is used by one thread at a time. Store failures are diagnostics: FC113 when the store
-cannot be reached or opened, FC114 when it fails while writing or reading, FC115 for an entity key that
-does not fit the view's join keys. How each store lays its data out: README.md, "Online store".
+cannot be reached or opened, FC114 when it fails while writing or reading (both raised as `StoreFailure`),
+FC115 for an entity key that does not fit the view's join keys. `fcompile materialize` reports a write
+that failed as FC116, naming the view and its window. How each store lays its data out: README.md, "Online store".
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
@@ -41,9 +42,9 @@ class OnlineView:
     ttl_seconds: int | None = None            # for OUTSIDE_MAX_AGE at read time; None: never too old
 
 
-@dataclass(frozen=True)
-class StoredRow:
-    """One entity's stored row."""
+class StoredRow(NamedTuple):
+    """One entity's stored row (a named tuple: reads make one per entity, and a tuple is the cheapest
+    immutable object to make)."""
 
     values: Mapping[str, Any]   # feature name -> Python value (None for NULL)
     event_ts: dt.datetime       # UTC, timezone-aware
@@ -114,19 +115,25 @@ class OnlineStore(abc.ABC):
 
 # -- diagnostics shared by the stores ------------------------------------------------------------------
 
-def store_unreachable(store: str, address: str, reason: str, hint: str) -> DiagnosticError:
+class StoreFailure(DiagnosticError):
+    """The store itself failed (FC113 or FC114): it could not be reached, or refused or lost an operation.
+    Problems of the data given to it (a key or a value that does not fit its dtype) are plain
+    `DiagnosticError`s, so a caller can tell "run again later" from "fix the data"."""
+
+
+def store_unreachable(store: str, address: str, reason: str, hint: str) -> StoreFailure:
     """FC113: `store` ("Redis", ...) at `address` (a URL without its password, or a path) cannot be used."""
-    return DiagnosticError([Diagnostic(Code.ONLINE_STORE_UNREACHABLE,
-                                       f"cannot reach the {store} online store at {address}: {reason}", None, hint)])
+    return StoreFailure([Diagnostic(Code.ONLINE_STORE_UNREACHABLE,
+                                    f"cannot reach the {store} online store at {address}: {reason}", None, hint)])
 
 
-def store_failed(store: str, doing: str, error: BaseException, hint: str | None = None) -> DiagnosticError:
+def store_failed(store: str, doing: str, error: BaseException, hint: str | None = None) -> StoreFailure:
     """FC114: the store failed while `doing` ("writing feature view 'x'"), quoting the first line of its error."""
     text = str(error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
-    return DiagnosticError([Diagnostic(Code.ONLINE_STORE_ERROR, f"the {store} online store failed while {doing}: "
-                                       f"{first}", None, hint or "check that the store is up; a materialization "
-                                       "that failed can be run again (newer rows always win)")])
+    return StoreFailure([Diagnostic(Code.ONLINE_STORE_ERROR, f"the {store} online store failed while {doing}: "
+                                    f"{first}", None, hint or "check that the store is up; a materialization "
+                                    "that failed can be run again (newer rows always win)")])
 
 
 def unknown_features(view: OnlineView, features: Sequence[str]) -> DiagnosticError | None:

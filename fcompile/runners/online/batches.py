@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
 from fcompile.runners.online.base import OnlineView
+from fcompile.runners.online.values import numpy_of
 from fcompile.runners.online.keys import encode_key_columns, key_mismatch
 from fcompile.runners.online.values import arrow_type, to_micros
 
@@ -108,7 +109,7 @@ def prepare_batch(view: OnlineView, batch: Any) -> PreparedBatch:
                                           ("r", "descending")])
         sorted_keys = encoded.take(indices)
         first = np.ones(len(sorted_keys), dtype=bool)
-        first[1:] = pc.not_equal(sorted_keys[1:], sorted_keys[:-1]).to_numpy(zero_copy_only=False)
+        first[1:] = numpy_of(pc.not_equal(sorted_keys[1:], sorted_keys[:-1]))
         chosen = indices.filter(pa.array(first))
         encoded, event, created = encoded.take(chosen), event.take(chosen), created.take(chosen)
         features = {n: c.take(chosen) for n, c in features.items()}

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
-from fcompile.runners.online.values import micros
+from fcompile.runners.online.values import micros, numpy_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,6 +48,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _U64 = struct.Struct(">BQ")
 _U32 = struct.Struct(">BI")
+_INTEGER_KEY = struct.Struct(">BBQ")  # version, tag, value: a whole key of one integer
 _DOUBLE = struct.Struct(">d")
 _FLOAT = struct.Struct(">f")
 _CANONICAL_NAN = struct.unpack(">Q", struct.pack(">d", float("nan")))[0]
@@ -150,6 +151,18 @@ def key_encoder(dtypes: Sequence[DType]) -> Callable[[Sequence[Any]], bytes | No
     encoders = [_ENCODERS[d.name] for d in dtypes]
     count = len(encoders)
     head = bytes([VERSION])
+    if count == 1 and encoders[0] is _integer:
+        pack = _INTEGER_KEY.pack
+
+        def encode_integer(key: Sequence[Any]) -> bytes | None:  # the most common key, without a call per part
+            if len(key) != 1:
+                raise KeyMismatch(f"{len(key)} key values for 1 join key")
+            value = key[0]
+            if type(value) is int and -_SIGN64 <= value < _SIGN64:
+                return pack(VERSION, TAG_INT, value + _SIGN64)
+            return None if value is None else head + _integer(value)
+
+        return encode_integer
     if count == 1:
         (only,) = encoders
 
@@ -243,28 +256,28 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
         tag = TAGS[dtype.name]
         if tag in (TAG_STRING, TAG_BYTES):
             data = column.cast(pa.binary())
-            lengths = pc.binary_length(data).to_numpy(zero_copy_only=False).astype(">u4")
+            lengths = numpy_of(pc.binary_length(data)).astype(">u4")
             fixed.append(_tagged(tag, lengths.view(np.uint8).reshape(rows, 4)))
             flush_fixed()
             pieces.append(data)
             continue
         if tag == TAG_INT:
-            values = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+            values = numpy_of(column.cast(pa.int64()))
             raw = (values.view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
         elif tag == TAG_TIMESTAMP:
             values = column.cast(pa.timestamp("us", column.type.tz), safe=False).cast(pa.int64())
-            raw = (values.to_numpy(zero_copy_only=False).view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
+            raw = (numpy_of(values).view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
         elif tag == TAG_FLOAT:
-            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False) + 0.0  # -0.0 -> 0.0
+            values = numpy_of(column.cast(pa.float64())) + 0.0  # -0.0 -> 0.0
             bits = values.view(np.uint64).copy()
             bits[np.isnan(values)] = np.uint64(_CANONICAL_NAN)
             negative = (bits & np.uint64(_SIGN64)) != 0
             raw = np.where(negative, ~bits, bits | np.uint64(_SIGN64)).astype(">u8")
         elif tag == TAG_DATE:
-            days = column.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+            days = numpy_of(column.cast(pa.int32())).astype(np.int64)
             raw = (days + _SIGN32).astype(">u4")
         else:  # bool
-            raw = column.to_numpy(zero_copy_only=False).astype(np.uint8)
+            raw = numpy_of(column).astype(np.uint8)
         fixed.append(_tagged(tag, raw.view(np.uint8).reshape(rows, -1)))
     flush_fixed()
     if len(pieces) == 1:

@@ -45,7 +45,7 @@ from fcompile.runners.online.base import (
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
-from fcompile.runners.online.values import array_from_json, arrays_as_json, as_utc
+from fcompile.runners.online.values import array_from_json, arrays_as_json, as_utc, numpy_of
 
 DEFAULT_URL = "postgresql://127.0.0.1:5432/test"
 CONNECT_TIMEOUT_SECONDS = 5
@@ -401,13 +401,13 @@ def _fixed_field(column, kind: str):
 
     width = np.dtype(_FIXED[kind]).itemsize
     if kind == "timestamp":  # int64 microseconds since 1970 (the prepared batch's form)
-        values = column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False) - _PG_EPOCH_MICROS
+        values = numpy_of(column.cast(pa.int64()).fill_null(0)) - _PG_EPOCH_MICROS
     elif kind == "date":
-        values = column.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) - _PG_EPOCH_DAYS
+        values = numpy_of(column.cast(pa.int32()).fill_null(0)).astype(np.int64) - _PG_EPOCH_DAYS
     elif kind == "bool":
-        values = column.fill_null(False).to_numpy(zero_copy_only=False)
+        values = numpy_of(column.fill_null(False))
     else:
-        values = column.fill_null(0).to_numpy(zero_copy_only=False)
+        values = numpy_of(column.fill_null(0))
     rows = len(column)
     matrix = np.empty((rows, 4 + width), dtype=np.uint8)
     matrix[:, :4] = np.frombuffer(struct.pack(">i", width), dtype=np.uint8)
@@ -425,7 +425,7 @@ def _variable_field(column):
     import pyarrow.compute as pc
 
     data = column.cast(pa.binary())
-    lengths = pc.binary_length(data).fill_null(0).to_numpy(zero_copy_only=False).astype(">i4")
+    lengths = numpy_of(pc.binary_length(data).fill_null(0)).astype(">i4")
     prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(data), [None, pa.py_buffer(lengths)])
     fields = pc.binary_join_element_wise(prefix.cast(pa.binary()), data, pa.scalar(b"", pa.binary()))
     if data.null_count:

@@ -1,0 +1,142 @@
+"""Feature values as packed records (fcompile/runners/online/records.py): the documented bytes, every dtype
+back as Arrow reads it, and records of an older feature list read through the layout they were written
+with."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import struct
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fcompile.graph import DType
+from fcompile.runners.online.records import (
+    RecordLayout, UnknownLayout, encode_records, layout_from_json, record_decoder,
+)
+from fcompile.runners.online.values import arrow_type
+
+UTC = dt.timezone.utc
+INT64, INT32, FLOAT64, FLOAT32 = DType("int64"), DType("int32"), DType("float64"), DType("float32")
+STRING, BOOL, BYTES, DATE, TIMESTAMP = DType("string"), DType("bool"), DType("bytes"), DType("date"), DType("timestamp")
+
+
+def encode(features, rows: list[dict], head=None) -> list[bytes]:
+    layout = RecordLayout(features)
+    columns = {name: pa.array([row.get(name) for row in rows], arrow_type(dtype)) for name, dtype in features}
+    return encode_records(layout, columns, len(rows), head).to_pylist()
+
+
+def no_other_layout(layout_id: bytes) -> None:
+    return None
+
+
+def test_the_bytes_are_as_documented():
+    features = (("n", INT64), ("s", STRING), ("x", FLOAT32), ("b", BYTES))
+    layout = RecordLayout(features)
+    assert layout.id == hashlib.sha256(b'[["n","int64"],["s","string"],["x","float32"],["b","bytes"]]').digest()[:8]
+    (record, nulls) = encode(features, [{"n": -2, "s": "hé", "x": 1.5, "b": b"\x00"}, {}])
+    assert record == layout.id + b"\x00" + struct.pack("<qf", -2, 1.5) + struct.pack("<I", 3) + "hé".encode() + \
+        struct.pack("<I", 1) + b"\x00"
+    # every feature NULL: the bitmap's low four bits, zeros, and empty variable-width values
+    assert nulls == layout.id + b"\x0f" + bytes(12) + struct.pack("<I", 0) + struct.pack("<I", 0)
+
+
+def test_a_head_goes_before_each_record():
+    import numpy as np
+
+    head = np.array([[1, 2], [3, 4]], dtype=np.uint8)
+    first, second = encode((("n", INT32),), [{"n": 1}, {"n": 2}], head)
+    assert first[:2] == b"\x01\x02" and second[:2] == b"\x03\x04"
+    assert record_decoder(RecordLayout((("n", INT32),)), ["n"], no_other_layout)(second, 2) == {"n": 2}
+
+
+EVERY_DTYPE = (("i64", INT64), ("i32", INT32), ("f64", FLOAT64), ("f32", FLOAT32), ("s", STRING), ("flag", BOOL),
+               ("raw", BYTES), ("day", DATE), ("moment", TIMESTAMP), ("ints", DType("array", INT64)),
+               ("floats", DType("array", FLOAT64)), ("words", DType("array", STRING)))
+VALUES = {
+    "i64": st.integers(-2 ** 63, 2 ** 63 - 1), "i32": st.integers(-2 ** 31, 2 ** 31 - 1), "f64": st.floats(),
+    "f32": st.floats(width=32), "s": st.text(), "flag": st.booleans(), "raw": st.binary(),
+    "day": st.dates(), "moment": st.datetimes(timezones=st.just(UTC)), "ints": st.lists(st.integers(-10, 10)),
+    "floats": st.lists(st.floats() | st.none()), "words": st.lists(st.text(max_size=5) | st.none()),
+}
+ROWS = st.lists(st.fixed_dictionaries({}, optional={name: value | st.none() for name, value in VALUES.items()}),
+                min_size=1, max_size=8)
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(rows=ROWS, asked=st.permutations([name for name, _ in EVERY_DTYPE]).map(lambda names: names[:7]))
+def test_every_dtype_reads_back_as_arrow_holds_it(rows, asked):
+    decode = record_decoder(RecordLayout(EVERY_DTYPE), asked, no_other_layout)
+    dtypes = dict(EVERY_DTYPE)
+    for row, record in zip(rows, encode(EVERY_DTYPE, rows)):
+        expected = {name: pa.array([row.get(name)], arrow_type(dtypes[name])).to_pylist()[0] for name in asked}
+        found = decode(record)
+        assert list(found) == asked
+        assert all(same(found[name], expected[name]) for name in asked), (row, found)
+
+
+def test_records_of_an_older_layout_read_through_it():
+    old = (("a", INT64), ("gone", STRING), ("b", FLOAT64))
+    new = (("b", FLOAT64), ("a", INT64), ("c", STRING))  # reordered, one removed, one added
+    (record,) = encode(old, [{"a": 7, "gone": "x", "b": 0.5}])
+    layouts = {RecordLayout(old).id: RecordLayout(old).json}
+    asked: list[bytes] = []
+
+    def lookup(layout_id: bytes) -> str | None:
+        asked.append(layout_id)
+        return layouts.get(layout_id)
+
+    decode = record_decoder(RecordLayout(new), ["c", "a", "b"], lookup)
+    assert decode(record) == {"c": None, "a": 7, "b": 0.5}
+    assert decode(record) == {"c": None, "a": 7, "b": 0.5}
+    assert asked == [RecordLayout(old).id]  # looked up once, then kept
+    (current,) = encode(new, [{"a": 1, "b": 2.0, "c": "now"}])
+    assert decode(current) == {"c": "now", "a": 1, "b": 2.0}
+
+
+def test_a_record_of_an_unknown_layout_is_an_error():
+    (record,) = encode((("a", INT64),), [{"a": 1}])
+    with pytest.raises(UnknownLayout, match=RecordLayout((("a", INT64),)).id.hex()):
+        record_decoder(RecordLayout((("a", INT32),)), ["a"], no_other_layout)(record)
+
+
+def test_layouts_round_trip_through_their_json():
+    features = (("a", DType("array", TIMESTAMP)), ("b", BOOL), ("c", DATE))
+    again = layout_from_json(RecordLayout(features).json)
+    assert again.features == features and again.id == RecordLayout(features).id
+
+
+def test_numpy_of_reads_fixed_width_arrays_like_to_numpy():
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+
+    from fcompile.runners.online.values import numpy_of
+
+    cases = [pa.array([1, -2, 3], pa.int64()), pa.array([1, 2, 3], pa.int32()), pa.array([0.5, -0.0], pa.float32()),
+             pa.array([True, False, True, True, False, False, True, False, True]), pa.array([7], pa.uint8()),
+             pa.array([dt.date(2024, 1, 2)], pa.date32()),
+             pa.array([dt.datetime(2024, 1, 2, 3)], pa.timestamp("us", "UTC"))]
+    for array in cases:
+        for part in (array, array.slice(1), pa.chunked_array([array.slice(1)])):  # offsets and chunks
+            expected = (part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part).to_numpy(
+                zero_copy_only=False)
+            if expected.dtype.kind == "M":  # dates and timestamps: their integer counts
+                expected = expected.view(f"i{expected.dtype.itemsize}")
+            assert np.array_equal(numpy_of(part), expected), part
+    with_nulls = pa.array([1.5, None])
+    assert np.isnan(numpy_of(with_nulls)[1]) and numpy_of(with_nulls)[0] == 1.5  # through to_numpy
