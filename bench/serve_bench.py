@@ -1,0 +1,419 @@
+"""Feature-server benchmark: a real `fcompile serve` on 127.0.0.1 with `--keys` drivers loaded, under a
+bounded load, on SQLite and Redis, beside the in-process SDK read as the floor.
+
+The project is online_bench.py's (a view of 10 float features, service `wide_v1`), materialized in process.
+For each store and `--workers` count, a server is started and driven, for `--duration` seconds per run,
+with requests for 1 and for 100 random drivers x 10 features at concurrency 1 and 16 (keep-alive
+connections), by wrk (Debian package `wrk`; POST bodies from a Lua script cycling through pre-built
+requests) or, without wrk, by an asyncio client of raw HTTP/1.1 (which spends CPU on the same cores).
+Prints requests/s, p50 and p99 latency as the client saw them, the server's own p99 (the bucket of its
+latency histogram, from /metrics: time from reading the request to sending the answer) and errors (non-200
+answers and socket errors) per run, the SDK's
+`get_online_features(...).to_json()` in process (p50/p99 over many calls), and the issue's targets:
+p50 <= 0.5 ms and p99 <= 2 ms at c=1 for one entity; >= 5,000 requests/s at c=16 for one entity and
+>= 500 for 100 entities; no errors; a flat p99 over a 60-second run (`--duration 60`: the one-entity c=16
+run is then cut into segments of `--segment` seconds, each with its own p99).
+
+The machine's load average is printed with each run: the load generator, Redis and the server share the
+cores, and other processes on a shared machine move the figures.
+
+    python bench/serve_bench.py [--keys 100000] [--duration 10] [--stores sqlite redis] [--workers 1 2]
+                                [--entities 1 100] [--concurrency 1 16] [--client auto|wrk|asyncio]
+                                [--segment 10] [--keep]
+    python bench/serve_bench.py --duration 60 --entities 1 --concurrency 16   # the flat-p99 check
+    python bench/serve_bench.py --quick      # 10k keys, 2-second runs, SQLite, one worker: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from online_bench import END, write_project
+
+SERVICE = "wide_v1"
+REDIS_URL = os.environ.get("FCOMPILE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TARGETS = {"p50_ms": 0.5, "p99_ms": 2.0, "rps_1": 5000, "rps_100": 500}
+HEADER = "store   workers entities conc  client   requests  requests/s   p50 ms   p99 ms srv p99<=ms errors  load"
+FLAT_P99_RATIO = 2.0  # a segment's p99 at most this many times the lowest segment's
+
+
+@dataclass
+class Run:
+    store: str
+    workers: int
+    entities: int
+    concurrency: int
+    client: str
+    seconds: float
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    load: float
+    server_p99_ms: float = float("nan")  # upper bound of the server's own p99 (its histogram's bucket)
+
+
+# -- the project and its store ------------------------------------------------------------------------
+
+def prepare(root: Path, store: str, keys: int) -> str:
+    """online_bench's project and data, with the store's online settings; materialized. Returns its name."""
+    write_project(root, keys)
+    name = f"serve_bench_{uuid.uuid4().hex[:8]}"
+    online = ("{type: sqlite, path: .fcompile/online.db}" if store == "sqlite"
+              else f"{{type: redis, url: '{REDIS_URL}'}}")
+    (root / "fcompile_project.yml").write_text(
+        f"name: {name}\ndefault_target: dev\ntargets:\n  dev: {{offline: {{type: duckdb}}, online: {online}}}\n")
+    from fcompile import FeatureStore
+    from fcompile.runners.materialize import materialize_views
+
+    with FeatureStore(root) as fs:
+        started = time.perf_counter()
+        (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [fs.graph.feature_view("wide")], END)
+        assert result.ok, [d.render() for d in result.diagnostics]
+        print(f"{store}: materialized {result.keys_written:,} keys in {time.perf_counter() - started:.1f} s")
+    return name
+
+
+def sdk_floor(root: Path, keys: int, calls: int) -> dict[int, tuple[float, float]]:
+    """p50/p99 in ms of `get_online_features(...).to_json()` in process, per entity count."""
+    from fcompile import FeatureStore
+
+    rng = random.Random(7)
+    out = {}
+    with FeatureStore(root) as fs:
+        for entities in (1, 100):
+            count = calls if entities == 1 else max(calls // 20, 200)
+            asks = [[rng.randrange(keys) for _ in range(entities)] for _ in range(count)]
+            fs.get_online_features({"driver_id": asks[0]}, service=SERVICE).to_json()
+            samples = []
+            for drivers in asks:
+                begin = time.perf_counter()
+                fs.get_online_features({"driver_id": drivers}, service=SERVICE).to_json()
+                samples.append(time.perf_counter() - begin)
+            out[entities] = percentiles_ms(samples)
+    return out
+
+
+def cleanup_redis(name: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        doomed = list(client.scan_iter(match=f"fc:{name}:*", count=10_000))
+        for start in range(0, len(doomed), 10_000):
+            client.unlink(*doomed[start:start + 10_000])
+    finally:
+        client.close()
+
+
+def redis_reachable() -> bool:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+# -- the server ---------------------------------------------------------------------------------------
+
+class ServerProcess:
+    def __init__(self, root: Path, workers: int):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.log = open(root / f"serve-{self.port}.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fcompile", "serve", "--project-dir", str(root), "--port", str(self.port),
+             "--workers", str(workers), "--reload-interval", "0", "--log-level", "warning"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, (root / f"serve-{self.port}.log").read_text()
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        time.sleep(0.5 * workers)  # every worker up
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=30) as reply:
+            return reply.read().decode()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def request_bodies(keys: int, entities: int, count: int, seed: int = 11) -> list[bytes]:
+    rng = random.Random(seed)
+    return [json.dumps({"entities": {"driver_id": [rng.randrange(keys) for _ in range(entities)]},
+                        "feature_service": SERVICE}, separators=(",", ":")).encode() for _ in range(count)]
+
+
+# -- load with wrk ------------------------------------------------------------------------------------
+
+WRK_SCRIPT = """\
+local bodies = {}
+local next_body = 1
+local headers = {["Content-Type"] = "application/json"}
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+request = function()
+  local body = bodies[next_body]
+  next_body = next_body %% #bodies + 1
+  return wrk.format("POST", "/get-online-features", headers, body)
+end
+"""
+
+
+def run_wrk(port: int, bodies_file: Path, script_file: Path, concurrency: int, seconds: float) -> tuple:
+    """(requests, requests/s, p50 ms, p99 ms, errors) from one wrk run."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "5s",
+               "-s", str(script_file), f"http://127.0.0.1:{port}/get-online-features"]
+    text = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    p50 = _wrk_ms(re.search(r"50%\s+([\d.]+\w+)", text).group(1))
+    p99 = _wrk_ms(re.search(r"99%\s+([\d.]+\w+)", text).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors += int(non_2xx.group(1)) if non_2xx else 0
+    return requests, rps, p50, p99, errors
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+# -- load with asyncio (no wrk) -------------------------------------------------------------------------
+
+async def _connection(port: int, bodies: list[bytes], offset: int, deadline: float, latencies: list[float],
+                      errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    heads = [b"POST /get-online-features HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+             b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies]
+    i = offset
+    try:
+        while time.perf_counter() < deadline:
+            request = heads[i % len(heads)]
+            i += 1
+            begin = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - begin)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors[0] += 1
+    except (OSError, asyncio.IncompleteReadError):
+        errors[0] += 1
+    finally:
+        writer.close()
+
+
+def run_asyncio(port: int, bodies: list[bytes], concurrency: int, seconds: float) -> tuple:
+    latencies: list[float] = []
+    errors = [0]
+
+    async def main() -> float:
+        start = time.perf_counter()
+        deadline = start + seconds
+        await asyncio.gather(*(_connection(port, bodies, k * 97, deadline, latencies, errors)
+                               for k in range(concurrency)))
+        return time.perf_counter() - start
+
+    took = asyncio.run(main())
+    p50, p99 = percentiles_ms(latencies)
+    return len(latencies), len(latencies) / took, p50, p99, errors[0]
+
+
+def percentiles_ms(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
+
+
+# -- the runs -----------------------------------------------------------------------------------------
+
+def drive(server: ServerProcess, store: str, workers: int, keys: int, entities: int, concurrency: int,
+          seconds: float, client: str, work: Path) -> Run:
+    bodies = request_bodies(keys, entities, 2000 if entities == 1 else 300, seed=entities * 100 + concurrency)
+    if client == "wrk":
+        bodies_file = work / f"bodies-{entities}.txt"
+        bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
+        script_file = work / f"post-{entities}.lua"
+        script_file.write_text(WRK_SCRIPT % bodies_file)
+        run_wrk(server.port, bodies_file, script_file, concurrency, 1)  # warm-up
+        before = server.metrics()
+        requests, rps, p50, p99, errors = run_wrk(server.port, bodies_file, script_file, concurrency, seconds)
+    else:
+        run_asyncio(server.port, bodies, concurrency, 0.5)
+        before = server.metrics()
+        requests, rps, p50, p99, errors = run_asyncio(server.port, bodies, concurrency, seconds)
+    return Run(store, workers, entities, concurrency, client, seconds, requests, rps, p50, p99, errors,
+               os.getloadavg()[0], server_p99_ms(before, server.metrics()))
+
+
+def server_p99_ms(before: str, after: str) -> float:
+    """The server's p99 for the run, as the upper bound of the latency bucket that holds it (from the
+    difference of two /metrics scrapes): what the server itself spent, without the network, the load
+    generator or waiting for a CPU before the request was read."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def buckets(text: str) -> dict[float, float]:
+        out: dict[float, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "fcompile_serve_request_duration_seconds_bucket" and \
+                        sample.labels.get("feature_service") == SERVICE:
+                    bound = float(sample.labels["le"])
+                    out[bound] = out.get(bound, 0.0) + sample.value
+        return out
+
+    start, end = buckets(before), buckets(after)
+    counts = sorted((bound, end[bound] - start.get(bound, 0.0)) for bound in end)
+    total = counts[-1][1] if counts else 0.0
+    for bound, cumulative in counts:
+        if total and cumulative >= 0.99 * total:
+            return bound * 1e3
+    return float("nan")
+
+
+def print_run(run: Run) -> None:
+    print(f"{run.store:7s} {run.workers:>7d} {run.entities:>8d} {run.concurrency:>4d}  {run.client:7s} "
+          f"{run.requests:>9,d} {run.rps:>11,.0f} {run.p50_ms:>8.3f} {run.p99_ms:>8.3f} {run.server_p99_ms:>10.2f} "
+          f"{run.errors:>6d} {run.load:>5.1f}", flush=True)
+
+
+def check_targets(runs: list[Run], segments: dict[tuple, list[float]]) -> list[str]:
+    lines = []
+    for run in runs:
+        label = f"{run.store}, {run.workers} worker(s), {run.entities} entit{'y' if run.entities == 1 else 'ies'}, " \
+                f"c={run.concurrency}"
+        if run.entities == 1 and run.concurrency == 1:
+            ok = run.p50_ms <= TARGETS["p50_ms"] and run.p99_ms <= TARGETS["p99_ms"]
+            lines.append(f"{'met ' if ok else 'MISS'} {label}: p50 {run.p50_ms:.3f} ms (<= 0.5), p99 {run.p99_ms:.3f} "
+                         "ms (<= 2)")
+        if run.concurrency == 16:
+            target = TARGETS["rps_1"] if run.entities == 1 else TARGETS["rps_100"]
+            ok = run.rps >= target
+            lines.append(f"{'met ' if ok else 'MISS'} {label}: {run.rps:,.0f} requests/s (>= {target:,})")
+        if run.errors:
+            lines.append(f"MISS {label}: {run.errors} errors (target: none)")
+    for (store, workers), p99s in segments.items():
+        ratio = max(p99s) / min(p99s)
+        shown = ", ".join(f"{p:.2f}" for p in p99s)
+        lines.append(f"{'met ' if ratio <= FLAT_P99_RATIO else 'MISS'} {store}, {workers} worker(s), 1 entity, c=16: "
+                     f"p99 per segment {shown} ms (max/min {ratio:.1f}, flat: <= {FLAT_P99_RATIO:g})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (60 for the flat-p99 check)")
+    parser.add_argument("--segment", type=float, default=10.0, help="with --duration >= 2 segments: p99 per segment")
+    parser.add_argument("--stores", nargs="+", default=["sqlite", "redis"], choices=["sqlite", "redis"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--entities", nargs="+", type=int, default=[1, 100], help="entities per request")
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 16], help="connections")
+    parser.add_argument("--client", default="auto", choices=["auto", "wrk", "asyncio"])
+    parser.add_argument("--calls", type=int, default=20_000, help="in-process SDK calls for the floor")
+    parser.add_argument("--quick", action="store_true", help="10k keys, 2-second runs, SQLite, one worker")
+    parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    args = parser.parse_args()
+    if args.quick:
+        args.keys, args.duration, args.stores, args.workers, args.calls = 10_000, 2.0, ["sqlite"], [1], 2000
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "asyncio"
+    if "redis" in args.stores and not redis_reachable():
+        print(f"Redis at {REDIS_URL} cannot be reached: Redis runs skipped")
+        args.stores = [s for s in args.stores if s != "redis"]
+    print(f"client: {client}; {args.keys:,} keys; {args.duration:g} s per run; {os.cpu_count()} CPUs; "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    runs: list[Run] = []
+    segments: dict[tuple, list[float]] = {}
+    floors = {}
+    for store in args.stores:
+        root = Path(tempfile.mkdtemp(prefix=f"fcompile-serve-bench-{store}-"))
+        name = None
+        try:
+            name = prepare(root, store, args.keys)
+            floors[store] = sdk_floor(root, args.keys, args.calls)
+            print(HEADER)
+            for workers in args.workers:
+                server = ServerProcess(root, workers)
+                try:
+                    for entities in args.entities:
+                        for concurrency in args.concurrency:
+                            cut = entities == 1 and concurrency == 16 and args.duration >= 2 * args.segment
+                            if cut:  # the flat-p99 check: consecutive segments, each its own p99
+                                parts = [drive(server, store, workers, args.keys, entities, concurrency,
+                                               args.segment, client, root)
+                                         for _ in range(int(args.duration // args.segment))]
+                                segments[(store, workers)] = [p.p99_ms for p in parts]
+                                run = _merge(parts)
+                            else:
+                                run = drive(server, store, workers, args.keys, entities, concurrency, args.duration,
+                                            client, root)
+                            runs.append(run)
+                            print_run(run)
+                finally:
+                    server.stop()
+        finally:
+            if store == "redis" and name:
+                cleanup_redis(name)
+            if args.keep:
+                print(f"kept {root}")
+            else:
+                shutil.rmtree(root, ignore_errors=True)
+    print("\nfloor: the SDK in process, get_online_features(...).to_json()")
+    for store, floor in floors.items():
+        for entities, (p50, p99) in floor.items():
+            print(f"  {store:7s} {entities:>3d} entit{'y' if entities == 1 else 'ies'} x 10 features: "
+                  f"p50 {p50:.3f} ms  p99 {p99:.3f} ms")
+    print("\ntargets (issue 6; Feast 0.67 on this machine: 2.2-3.1 ms p50 at c=1, 400-600 requests/s at c=16)")
+    for line in check_targets(runs, segments):
+        print("  " + line)
+
+
+def _merge(parts: list[Run]) -> Run:
+    """Consecutive segments as one run: requests added, rates weighted, p50 the median, p99 the worst."""
+    first = parts[0]
+    seconds = sum(p.seconds for p in parts)
+    return Run(first.store, first.workers, first.entities, first.concurrency, first.client, seconds,
+               sum(p.requests for p in parts), sum(p.rps * p.seconds for p in parts) / seconds,
+               statistics.median(p.p50_ms for p in parts), max(p.p99_ms for p in parts), sum(p.errors for p in parts),
+               max(p.load for p in parts), max(p.server_p99_ms for p in parts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Errors of the feature server: a status code that says what was wrong, and a JSON body naming it.
+
+Every failed request gets
+
+    {"error": {"code": "FC117", "message": "...", "hint": "..."},   # the first problem
+     "errors": [{"code": ..., "message": ..., "hint": ...}, ...],  # every problem, as diagnostics list them
+     "detail": "error[FC117]: ...\n  hint: ..."}                    # the same as text (FastAPI clients read it)
+
+The status comes from the first problem's diagnostic code (`STATUS_BY_CODE`); a problem the server finds
+in the request itself (FC125) carries its own status (400 malformed JSON, 404 unknown endpoint, 405 wrong
+method, 408 body too slow, 422 a body of the wrong shape).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+
+STATUS_BY_CODE: dict[Code, int] = {
+    # unknown names
+    Code.UNKNOWN_ENTITY: 404, Code.UNKNOWN_SOURCE: 404, Code.UNKNOWN_VIEW: 404, Code.UNKNOWN_FEATURE: 404,
+    Code.UNKNOWN_SERVICE: 404,
+    # values that do not fit
+    Code.ENTITY_VALUE: 422, Code.ONLINE_KEY_MISMATCH: 422,
+    # requests that cannot be served as asked
+    Code.BAD_ARGUMENT: 400, Code.FEATURE_NAME_COLLISION: 400, Code.VIEW_NOT_ONLINE: 400,
+    Code.MATERIALIZE_WINDOW: 400, Code.BAD_REQUEST: 400,
+    Code.REQUEST_TOO_LARGE: 413, Code.UNAUTHENTICATED: 401, Code.FORBIDDEN: 403, Code.MATERIALIZE_BUSY: 409,
+    # the server's side: the store, the engine, the project's files
+    Code.ONLINE_STORE_UNREACHABLE: 503, Code.ONLINE_STORE_ERROR: 503, Code.ONLINE_WRITE_FAILED: 503,
+    Code.ENGINE_ERROR: 500, Code.NO_RUNNER: 501, Code.SOURCE_FILE_NOT_FOUND: 500, Code.FILE_UNREADABLE: 500,
+}
+# push sources and online writes (FC120-FC124), looked up by value so this table does not depend on them
+_PUSH_STATUSES = {"FC120": 400, "FC121": 422, "FC122": 422, "FC123": 422, "FC124": 400}
+DEFAULT_STATUS = 400
+
+
+class HttpError(Exception):
+    """A request that fails with `status`, for the reasons in `diagnostics`."""
+
+    def __init__(self, status: int, diagnostics: Sequence[Diagnostic], headers: Iterable[tuple[bytes, bytes]] = ()):
+        self.status = status
+        self.diagnostics = list(diagnostics)
+        self.headers = tuple(headers)
+        super().__init__(diagnostics[0].message if diagnostics else str(status))
+
+
+def request_error(status: int, message: str, hint: str | None = None, code: Code = Code.BAD_REQUEST,
+                  headers: Iterable[tuple[bytes, bytes]] = ()) -> HttpError:
+    return HttpError(status, [Diagnostic(code, message, None, hint)], headers)
+
+
+def status_for(diagnostics: Sequence[Diagnostic]) -> int:
+    errors = [d for d in diagnostics if d.severity.value == "error"] or list(diagnostics)
+    if not errors:
+        return 500
+    code = errors[0].code
+    return STATUS_BY_CODE.get(code) or _PUSH_STATUSES.get(code.value, DEFAULT_STATUS)
+
+
+def from_diagnostics(error: DiagnosticError) -> HttpError:
+    diagnostics = error.errors or error.diagnostics
+    return HttpError(status_for(diagnostics), diagnostics)
+
+
+def error_body(diagnostics: Sequence[Diagnostic], relative_to: str | None) -> bytes:
+    """The JSON body of a failed request. Positions are shown relative to the project folder."""
+    listed = [_plain(d, relative_to) for d in diagnostics]
+    detail = "\n".join(d.render(relative_to) for d in diagnostics)
+    first = listed[0] if listed else {"code": "FC125", "message": "error", "hint": None}
+    return json.dumps({"error": first, "errors": listed, "detail": detail}).encode()
+
+
+def _plain(diagnostic: Diagnostic, relative_to: str | None) -> dict:
+    out = {"code": diagnostic.code.value, "message": diagnostic.message, "hint": diagnostic.hint}
+    if diagnostic.position is not None:
+        full = diagnostic.to_json(relative_to)
+        out.update(path=full["path"], line=full["line"], column=full["column"])
+    return out
+
+
+INTERNAL_ERROR_BODY = json.dumps({
+    "error": {"code": "internal", "message": "internal error in the feature server; it is logged with its traceback",
+              "hint": "this is a bug in fcompile: please report it with the server's log"},
+    "errors": [], "detail": "internal error in the feature server"}).encode()

@@ -1,0 +1,72 @@
+"""`POST /materialize` and `POST /materialize-incremental`: the same run as `fcompile materialize`, one at
+a time per project.
+
+A run holds the project's materialization lock (fcompile/runners/locks.py) for its whole length, as
+`fcompile materialize` does: a second run, from any worker process of any server on that folder or from
+the command, finds the lock taken and gets 409 at once. The run opens its own offline engine and online-store connections (a worker's read
+connection stays with the event loop) and, like the command, writes `target/run_results.json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
+from fcompile.graph import FeatureGraph
+from fcompile.runners.locks import lock_path, materialization_lock
+from fcompile.serving.requests import MaterializeCall
+
+
+def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
+    """The named views (all online views when None). Raises FC032 for unknown names, FC118 for a view
+    with `online: false`."""
+    if names is None:
+        return [v for v in graph.feature_views if v.online]
+    problems, views = [], []
+    known = [v.name for v in graph.feature_views]
+    for name in dict.fromkeys(names):
+        view = graph.get("feature_view", name)
+        if view is None:
+            problems.append(Diagnostic(Code.UNKNOWN_VIEW, f"unknown feature view '{name}'", None,
+                                       reference_hint(name, "feature view", known)))
+        elif not view.online:  # type: ignore[union-attr]
+            problems.append(Diagnostic(Code.VIEW_NOT_ONLINE, f"feature view '{name}' is not loaded into the online "
+                                       "store (online: false)", None, "leave it out of \"feature_views\", or set "
+                                       "`online: true` in its spec"))
+        else:
+            views.append(view)
+    if problems:
+        raise DiagnosticError(problems)
+    return views
+
+
+def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dict, list[Diagnostic]]:
+    """Run the views of `call` (blocking; the server calls it in a thread). Returns the response body,
+    `{"results": [{"feature_view", "status", "window", "rows_read", "keys_written", "seconds", "errors"}]}`,
+    and the diagnostics of the views that failed (each view runs on its own, as in the command)."""
+    from fcompile.runners import connect_runner
+    from fcompile.runners.datasets import write_run_results
+    from fcompile.runners.materialize import (
+        check_window_arguments, materialize_results_document, materialize_views, run_results_path,
+    )
+    from fcompile.runners.online import connect_online_store
+
+    if call.start is not None:
+        check_window_arguments(call.start, call.end)
+    views = views_to_materialize(graph, call.feature_views)
+    with materialization_lock(lock_path(graph)):
+        started = dt.datetime.now(dt.timezone.utc)
+        with connect_online_store(graph.project) as store, connect_runner(graph.project) as runner:
+            results = materialize_views(graph, runner, store, views, call.end, call.start)
+        document = materialize_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+        write_run_results(run_results_path(graph), document)
+    body = {"results": [{
+        "feature_view": r.view,
+        "status": r.status,
+        "window": entry["window"],
+        "rows_read": r.rows_read,
+        "keys_written": r.keys_written,
+        "seconds": entry["seconds"],
+        "errors": [{"code": d.code.value, "message": d.message, "hint": d.hint} for d in r.diagnostics],
+    } for r, entry in zip(results, document["results"])]}
+    return body, [d for r in results for d in r.diagnostics]

@@ -1,0 +1,280 @@
+"""Request bodies of the feature server, read into small frozen dataclasses with Feast's field names.
+
+Each reader takes the raw body and raises `HttpError` naming the problem: 400 for a body that is not
+JSON, 422 for JSON of the wrong shape (a missing or mistyped field). Fields a Feast client sends that
+fcompile has no use for (`allow_registry_cache`, `transform_on_write`) are accepted and ignored.
+Whether names exist and values fit their dtypes is the SDK's business (its diagnostics map to 404/422).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from fcompile.diagnostics import Code, Diagnostic
+from fcompile.serving.errors import HttpError, request_error
+
+PUSH_TARGETS = ("online", "offline", "online_and_offline")
+_UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class OnlineFeaturesCall:
+    entities: dict[str, Any]
+    features: list[str] | None
+    feature_service: str | None
+    full_feature_names: bool
+
+
+@dataclass(frozen=True)
+class PushCall:
+    push_source_name: str
+    df: dict[str, Any]
+    to: str
+
+
+@dataclass(frozen=True)
+class WriteCall:
+    feature_view_name: str
+    df: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MaterializeCall:
+    start: dt.datetime | None   # None: incremental (each view's watermark minus its lateness)
+    end: dt.datetime
+    feature_views: list[str] | None  # None: every online view
+
+
+def json_object(body: bytes, endpoint: str) -> dict[str, Any]:
+    if not body:
+        raise request_error(400, f"{endpoint} needs a JSON object as its body, and the body is empty",
+                            _example(endpoint))
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting too deep
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise request_error(400, f"the body of {endpoint} is not valid JSON: {reason}", _example(endpoint)) \
+            from None
+    if type(document) is not dict:
+        raise request_error(422, f"the body of {endpoint} must be a JSON object, not {_json_type(document)}",
+                            _example(endpoint))
+    return document
+
+
+def read_online_features(body: bytes) -> OnlineFeaturesCall:
+    document = json_object(body, "/get-online-features")
+    problems: list[Diagnostic] = []
+    entities = document.get("entities")
+    if type(entities) is not dict:
+        problems.append(_shape("/get-online-features", "entities", entities, "an object of join key to a list of "
+                               "values", '"entities": {"driver_id": [1001, 1002]}'))
+    features = document.get("features")
+    service = document.get("feature_service")
+    if features is not None and (type(features) is not list or any(type(f) is not str for f in features)):
+        problems.append(_shape("/get-online-features", "features", features, "a list of \"view:feature\" strings",
+                               '"features": ["driver_hourly_stats:conv_rate"]'))
+    if service is not None and type(service) is not str:
+        problems.append(_shape("/get-online-features", "feature_service", service, "a string",
+                               '"feature_service": "driver_activity_v1"'))
+    if (features is None) == (service is None) and not problems:
+        both = "both" if features is not None else "neither"
+        problems.append(Diagnostic(Code.BAD_REQUEST, f"/get-online-features takes exactly one of \"features\" and "
+                                   f"\"feature_service\", and the body has {both}", None,
+                                   '"features": ["view:feature", ...] or "feature_service": "name"'))
+    full = document.get("full_feature_names", False)
+    if full is None:
+        full = False
+    if type(full) is not bool:
+        problems.append(_shape("/get-online-features", "full_feature_names", full, "true or false",
+                               '"full_feature_names": true'))
+    if problems:
+        raise HttpError(422, problems)
+    return OnlineFeaturesCall(entities, features, service, full)  # type: ignore[arg-type]
+
+
+def read_push(body: bytes) -> PushCall:
+    document = json_object(body, "/push")
+    problems = _required_string(document, "/push", "push_source_name", '"push_source_name": "driver_stats_push"')
+    df = document.get("df")
+    if type(df) is not dict:
+        problems.append(_shape("/push", "df", df, "an object of column name to a list of values",
+                               '"df": {"driver_id": [1001], "event_timestamp": ["2024-05-01T12:00:00Z"], ...}'))
+    to = document.get("to", "online")
+    if to is None:
+        to = "online"
+    if to not in PUSH_TARGETS:
+        problems.append(Diagnostic(Code.BAD_REQUEST, f"\"to\" of /push must be one of {', '.join(PUSH_TARGETS)}, "
+                                   f"not {json.dumps(to)}", None, '"to": "online"'))
+    if problems:
+        raise HttpError(422, problems)
+    return PushCall(document["push_source_name"], df, to)  # type: ignore[arg-type]
+
+
+def read_write(body: bytes) -> WriteCall:
+    document = json_object(body, "/write-to-online-store")
+    problems = _required_string(document, "/write-to-online-store", "feature_view_name",
+                                '"feature_view_name": "driver_hourly_stats"')
+    df = document.get("df")
+    if type(df) is not dict:
+        problems.append(_shape("/write-to-online-store", "df", df, "an object of column name to a list of values",
+                               '"df": {"driver_id": [1001], "event_timestamp": ["2024-05-01T12:00:00Z"], ...}'))
+    if problems:
+        raise HttpError(422, problems)
+    return WriteCall(document["feature_view_name"], df)  # type: ignore[arg-type]
+
+
+def read_materialize(body: bytes, incremental: bool) -> MaterializeCall:
+    endpoint = "/materialize-incremental" if incremental else "/materialize"
+    document = json_object(body, endpoint)
+    problems: list[Diagnostic] = []
+    end = _moment(document, endpoint, "end_ts", problems)
+    start = None if incremental else _moment(document, endpoint, "start_ts", problems)
+    views = document.get("feature_views")
+    if views is not None and (type(views) is not list or any(type(v) is not str for v in views)):
+        problems.append(_shape(endpoint, "feature_views", views, "a list of feature view names (or null for all)",
+                               '"feature_views": ["driver_hourly_stats"]'))
+    if problems:
+        raise HttpError(422, problems)
+    return MaterializeCall(start, end, views)  # type: ignore[arg-type]
+
+
+def parse_moment(text: str) -> dt.datetime:
+    """An ISO 8601 date or time (`Z` allowed) as UTC; naive times are UTC. Raises ValueError."""
+    moment = dt.datetime.fromisoformat(text.strip())
+    return moment.replace(tzinfo=_UTC) if moment.tzinfo is None else moment.astimezone(_UTC)
+
+
+def _moment(document: Mapping[str, Any], endpoint: str, field: str, problems: list[Diagnostic]) -> dt.datetime:
+    value = document.get(field)
+    example = f'"{field}": "2024-05-01T00:00:00Z"'
+    if type(value) is not str:
+        problems.append(_shape(endpoint, field, value, "an ISO 8601 date or time", example))
+        return None  # type: ignore[return-value]
+    try:
+        return parse_moment(value)
+    except ValueError:
+        problems.append(Diagnostic(Code.BAD_REQUEST, f"\"{field}\" of {endpoint} is not an ISO 8601 date or time: "
+                                   f"{json.dumps(value)}", None, example))
+        return None  # type: ignore[return-value]
+
+
+def _required_string(document: Mapping[str, Any], endpoint: str, field: str, example: str) -> list[Diagnostic]:
+    value = document.get(field)
+    if type(value) is str and value:
+        return []
+    return [_shape(endpoint, field, value, "a non-empty string", example)]
+
+
+def _shape(endpoint: str, field: str, value: Any, expected: str, example: str) -> Diagnostic:
+    if value is None:
+        return Diagnostic(Code.BAD_REQUEST, f"the body of {endpoint} lacks \"{field}\" ({expected})", None,
+                          f"e.g. {example}")
+    return Diagnostic(Code.BAD_REQUEST, f"\"{field}\" of {endpoint} must be {expected}, not {_json_type(value)}",
+                      None, f"e.g. {example}")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _example(endpoint: str) -> str:
+    return f"send a body such as {_EXAMPLES[endpoint]}"
+
+
+_EXAMPLES = {
+    "/get-online-features": '{"entities": {"driver_id": [1001]}, "feature_service": "driver_activity_v1"}',
+    "/push": '{"push_source_name": "name", "df": {"column": [values]}, "to": "online"}',
+    "/write-to-online-store": '{"feature_view_name": "name", "df": {"column": [values]}}',
+    "/materialize": '{"start_ts": "2024-05-01T00:00:00Z", "end_ts": "2024-05-02T00:00:00Z", "feature_views": null}',
+    "/materialize-incremental": '{"end_ts": "2024-05-02T00:00:00Z", "feature_views": null}',
+}
+
+
+# -- Feast's names for the timestamp columns of written rows ----------------------------------------------
+
+FEAST_EVENT_COLUMN, FEAST_CREATED_COLUMN = "event_timestamp", "created"
+
+
+def feast_write_columns(graph: Any, view_name: str, df: dict[str, Any]) -> dict[str, Any]:
+    """Rows of /write-to-online-store with Feast's timestamp columns renamed to the view's source's.
+    Feast's remote online store always sends `event_timestamp` and `created`, whatever the source calls
+    them; fcompile names rows as the source's columns. A column is renamed only when the source's own
+    name is absent, and `created` is dropped when the source has no created timestamp and the view
+    reads no column of that name."""
+    view = graph.get("feature_view", view_name)
+    source = graph.get("source", view.source) if view is not None else None
+    if source is None:
+        return df
+    out = dict(df)
+    for column, feast_name in ((source.timestamp_field, FEAST_EVENT_COLUMN),
+                               (source.created_timestamp_field, FEAST_CREATED_COLUMN)):
+        if column is not None and column not in out and feast_name in out:
+            out[column] = out.pop(feast_name)
+    if source.created_timestamp_field is None and FEAST_CREATED_COLUMN in out:
+        read = {k.name for k in graph.join_keys(view)} | {f.name for f in view.features} | \
+            {column for column, _ in source.field_mapping}
+        if FEAST_CREATED_COLUMN not in read:
+            del out[FEAST_CREATED_COLUMN]
+    return out
+
+
+# -- join-key values that JSON cannot carry as they are ------------------------------------------------
+
+def key_readers(graph: Any) -> dict[str, tuple[str, Callable[[str], Any]]]:
+    """For each join key whose dtype JSON has no type for (date, timestamp, bytes): the dtype and a reader
+    of its text form (ISO 8601, base64). Other keys are taken as JSON gives them."""
+    readers = {"date": dt.date.fromisoformat, "timestamp": parse_moment, "bytes": _base64}
+    out: dict[str, tuple[str, Callable[[str], Any]]] = {}
+    for entity in graph.entities:
+        for key in entity.join_keys:
+            if key.dtype.name in readers:
+                out[key.name] = (key.dtype.name, readers[key.dtype.name])
+    return out
+
+
+def read_key_text(entities: dict[str, Any], readers: dict[str, tuple[str, Callable[[str], Any]]]) -> dict[str, Any]:
+    """`entities` with the text values of date, timestamp and bytes keys read as their dtype (a new
+    mapping; the others are left to the SDK's checks). Raises HttpError 422 naming the key and value."""
+    problems: list[Diagnostic] = []
+    out = dict(entities)
+    for name, (dtype, reader) in readers.items():
+        values = entities.get(name)
+        if type(values) is not list:
+            continue
+        converted = list(values)
+        for i, value in enumerate(values):
+            if type(value) is str:
+                try:
+                    converted[i] = reader(value)
+                except (ValueError, binascii.Error):
+                    problems.append(Diagnostic(Code.ENTITY_VALUE, f"entity value {json.dumps(value)} of join key "
+                                               f"'{name}' is not a valid {dtype}", None, _TEXT_FORMS[dtype]))
+                    break
+        out[name] = converted
+    if problems:
+        raise HttpError(422, problems)
+    return out
+
+
+_TEXT_FORMS = {"date": "give dates as ISO 8601 text, e.g. \"2024-05-01\"",
+               "timestamp": "give times as ISO 8601 text, e.g. \"2024-05-01T12:00:00Z\" (naive times are UTC)",
+               "bytes": "give bytes as base64 text"}
+
+
+def _base64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
