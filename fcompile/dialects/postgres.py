@@ -1,8 +1,15 @@
 """PostgreSQL: no ASOF join, no QUALIFY, no `* EXCLUDE`, no CREATE OR REPLACE TABLE; ttl bounds as
 `ts - INTERVAL '<n> SECOND'` (sqlglot spells TimestampSub as a TIMESTAMP_SUB function Postgres does not
-have)."""
+have).
+
+Bound parameters are spelled `%(name)s`, as psycopg binds them by name; psycopg then reads every `%` of
+the statement as the start of a placeholder, so a statement with parameters writes any other `%` (a LIKE
+pattern or the modulo operator in a query source) as `%%`, which psycopg sends as `%`."""
 
 from __future__ import annotations
+
+import collections
+import uuid
 
 from sqlglot import exp
 
@@ -16,3 +23,29 @@ class PostgresDialect(SqlDialect):
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.Sub(this=timestamp, expression=exp.Interval(this=exp.Literal.string(f"{seconds} SECOND")))
+
+    def generate(self, expression: exp.Expression, pretty: bool = True, copy: bool = True) -> str:
+        counts = collections.Counter(p.name for p in expression.find_all(exp.Placeholder))
+        text = super().generate(expression, pretty, copy)
+        if not counts or "%" not in text:
+            return text
+        if any(text.count(f"%({name})s") != n for name, n in counts.items()):
+            # the text of a placeholder appears elsewhere too (in a string in a query source): mark the
+            # parameters with names no text holds (the layout may then differ)
+            return self._generate_marked(expression, pretty, copy)
+        escaped = text.replace("%", "%%")
+        for name in counts:
+            escaped = escaped.replace(f"%%({name})s", f"%({name})s")
+        return escaped
+
+    def _generate_marked(self, expression: exp.Expression, pretty: bool, copy: bool) -> str:
+        tree = expression.copy() if copy else expression
+        names = {}
+        for placeholder in tree.find_all(exp.Placeholder):
+            token = f"fcparam{uuid.uuid4().hex}"
+            names[token] = placeholder.name
+            placeholder.set("this", token)
+        text = super().generate(tree, pretty, copy=False).replace("%", "%%")
+        for token, name in names.items():
+            text = text.replace(f"%%({token})s", f"%({name})s")
+        return text

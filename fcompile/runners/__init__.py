@@ -1,7 +1,8 @@
 """Runners: execute compiled plans on an offline engine and bring the rows back as Arrow.
 
-`connect_runner` opens the runner of a project's target. Only DuckDB runs today; the other offline types
-compile (`fcompile build`) but have no runner yet.
+`connect_runner` opens the runner of a project's target: DuckDB (embedded), PostgreSQL (psycopg) or
+Spark (pyspark). The other offline types compile (`fcompile build`) but cannot run yet: Snowflake and
+BigQuery runners are to come; Redshift and Trino are compile-only for now.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from fcompile.graph import ProjectInfo
     from fcompile.runners.base import Runner
 
-RUNNABLE_TYPES = ("duckdb",)
+RUNNABLE_TYPES = ("duckdb", "postgres", "spark")
 
 
 def runner_class(offline_type: str) -> type[Runner]:
@@ -22,19 +23,29 @@ def runner_class(offline_type: str) -> type[Runner]:
         from fcompile.runners.duckdb import DuckDBRunner
 
         return DuckDBRunner
+    if offline_type == "postgres":
+        from fcompile.runners.postgres import PostgresRunner
+
+        return PostgresRunner
+    if offline_type == "spark":
+        from fcompile.runners.spark import SparkRunner
+
+        return SparkRunner
     raise DiagnosticError([Diagnostic(
-        Code.NO_RUNNER, f"fcompile cannot run queries on offline type '{offline_type}' yet",
+        Code.NO_RUNNER, f"offline type '{offline_type}' is compile-only for now: fcompile cannot run queries on it yet",
         None, f"runnable types: {', '.join(RUNNABLE_TYPES)}; `fcompile build` still compiles SQL for it, "
         "or pick another target with --target")])
 
 
 def connect_runner(project: ProjectInfo) -> Runner:
-    """A session on the project's target's offline engine."""
+    """A session on the project's target's offline engine (Spark starts on first use, not here)."""
     settings = dict(project.target.offline)
     try:
-        return runner_class(str(settings.get("type"))).connect(settings, project.root)
+        runner = runner_class(str(settings.get("type"))).connect(settings, project.root)
     except DiagnosticError as error:
         raise DiagnosticError([_in_target(d, project.target.name) for d in error.diagnostics]) from None
+    runner.target_name = project.target.name  # for failures after connecting: Spark starts on first use
+    return runner
 
 
 def _in_target(diagnostic: Diagnostic, target: str) -> Diagnostic:

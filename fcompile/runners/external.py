@@ -1,0 +1,128 @@
+"""What the runners of engines outside this process (PostgreSQL, Spark) share: the plans' SQL compiled
+by shape, the counting query behind `Runner.window_stats` (its parameters spelled by the dialect:
+PostgreSQL `%(end)s`, Spark `:end`), bound times, and spine files read a batch at a time to be uploaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlglot import exp
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.dialects.base import SqlDialect
+from fcompile.planner.plans import LatestValues
+from fcompile.runners.base import WindowStats, first_line
+
+
+class CompiledShapes:
+    """The dialects stage's SQL for a runner's plans, each shape generated once (`fcompile.dialects.shapes`):
+    requests and materializations of one shape differ only in names, and generating costs tens of
+    milliseconds. Forgotten every `KEEP_PLANS` plans, so a long session does not hoard them."""
+
+    KEEP_PLANS = 512
+
+    def __init__(self) -> None:
+        self._templates = None
+        self._plans = 0
+
+    def statements(self, plan: Any, dialect: str) -> list[str]:
+        from fcompile.dialects import compile_statements
+        from fcompile.dialects.shapes import Templates
+
+        if self._templates is None or self._plans >= self.KEEP_PLANS:
+            self._templates, self._plans = Templates(), 0
+        self._plans += 1
+        return compile_statements(plan, dialect, templates=self._templates)
+
+
+def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
+    """One grouped scan of the view's source: per entity key, the rows whose event time lies in the
+    window and the earliest of them; then columns `keys`, `rows` and `earliest`. Rows with a NULL key or
+    event time belong to no entity and are not counted (as in `LatestValues`). The window's end is bound
+    as `plan.end_parameter`, its start (only `with_start`) as `plan.start_parameter`."""
+    source = dialect.relation(plan.relation, "src", plan.location)
+    stamp = exp.column(plan.event_timestamp, "src")
+    keys = [exp.column(k.source_column, "src") for k in plan.keys]
+    conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null()))
+                                        for c in (*keys, stamp)]
+    conditions.append(exp.LTE(this=stamp.copy(), expression=dialect.parameter(plan.end_parameter)))
+    if with_start:
+        conditions.append(exp.GTE(this=stamp.copy(), expression=dialect.parameter(plan.start_parameter)))
+    per_key = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"),
+                          exp.alias_(exp.Min(this=stamp.copy()), "first"))
+               .from_(source).where(exp.and_(*conditions)).group_by(*keys))
+    return exp.select(
+        exp.alias_(exp.Count(this=exp.Star()), "keys"),
+        exp.alias_(exp.cast(exp.Coalesce(this=exp.Sum(this=exp.column("n")), expressions=[exp.Literal.number(0)]),
+                            "BIGINT"), "rows"),
+        exp.alias_(exp.Min(this=exp.column("first")), "earliest"),
+    ).from_(per_key.subquery("per_key"))
+
+
+def window_stats_of(keys: Any, rows: Any, earliest: Any) -> WindowStats:
+    """The counts as `WindowStats`, the earliest event time as an aware UTC datetime (a DATE event time
+    as its midnight)."""
+    if earliest is not None and not isinstance(earliest, dt.datetime):
+        earliest = dt.datetime.combine(earliest, dt.time())
+    if earliest is not None:
+        earliest = earliest.replace(tzinfo=dt.timezone.utc) if earliest.tzinfo is None \
+            else earliest.astimezone(dt.timezone.utc)
+    return WindowStats(int(rows or 0), int(keys or 0), earliest)
+
+
+def utc_aware(moment: dt.datetime) -> dt.datetime:
+    """A bound window end as an aware UTC datetime: naive ones are read as UTC (DESIGN.md §3.5). Drivers
+    bind an aware datetime as an instant, whatever the client's local time zone."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def spine_files(path: str) -> list[str]:
+    """The files a spine path names (a glob, sorted), or FC062."""
+    import glob
+    import os
+
+    files = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path] if os.path.isfile(path) else []
+    if not files:
+        raise DiagnosticError([Diagnostic(Code.SOURCE_FILE_NOT_FOUND, f"spine file not found: {path}", None,
+                                          "check the path (relative paths are taken from the working folder)")])
+    return files
+
+
+def read_spine_files(files: list[str], description: str):
+    """Parquet or CSV files (by the first one's name) as one RecordBatchReader, file after file in the
+    order given and each a batch at a time, so the rows keep their order; later files are cast to the
+    first one's schema."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    is_csv = files[0].lower().endswith((".csv", ".csv.gz"))
+    kind = "CSV" if is_csv else "Parquet"
+
+    def batches_of(name: str):
+        if is_csv:
+            return pa_csv.open_csv(name)
+        return pq.ParquetFile(name).iter_batches(batch_size=64 * 1024)
+
+    def unreadable(exc: Exception) -> DiagnosticError:
+        return DiagnosticError([Diagnostic(Code.FILE_UNREADABLE, f"cannot read {description} as {kind}: "
+                                           f"{first_line(exc)}", None, f"is it a valid {kind} file?")])
+
+    try:
+        schema = pa_csv.open_csv(files[0]).schema if is_csv else pq.read_schema(files[0])
+    except (pa.ArrowException, OSError) as exc:
+        raise unreadable(exc) from None
+
+    def batches():
+        for name in files:
+            try:
+                for batch in batches_of(name):
+                    yield batch if batch.schema == schema else batch.cast(schema)
+            except (pa.ArrowException, OSError) as exc:
+                raise unreadable(exc) from None
+
+    return pa.RecordBatchReader.from_batches(schema, batches())

@@ -1,0 +1,551 @@
+"""The Spark runner: the spark dialect's SQL, run through pyspark (Spark SQL, 3.5).
+
+Target settings (`offline:` in fcompile_project.yml):
+
+    offline:
+      type: spark
+      master: "local[*]"                 # or spark://host:7077, yarn, ... (default local[*])
+      app_name: fcompile                 # the application's name in the Spark UI
+      warehouse: .fcompile/spark-warehouse   # spark.sql.warehouse.dir, relative to the project
+      catalog: hive                      # a Derby metastore in <warehouse>/metastore_db (default in
+                                         # local mode); in-memory: tables last as long as the session
+      staging_dir: /mnt/shared/fcompile  # where spines and results pass between Python and Spark
+      conf: {spark.executor.memory: 4g}  # any other Spark settings
+
+Spark starts on first use, not when the runner is made: starting the JVM takes seconds, and a command
+that fails its checks should not pay for it (`notify` says when it starts, for progress output). Where
+a Spark session already runs in the process (a notebook, the tests), the runner uses it and leaves it
+running when closed; one it started, it stops. Every session runs with `spark.sql.session.timeZone=UTC`:
+naive timestamps (TIMESTAMP_NTZ) compare as UTC and zoned ones are instants (DESIGN.md §3.5).
+
+| spine                             | registered as a temporary view of                                |
+| --------------------------------- | ---------------------------------------------------------------- |
+| Arrow table / reader, pandas, CSV | a Parquet file pyarrow writes into the staging folder, batch by   |
+|                                   | batch, with a row-number column                                  |
+| Parquet file(s)                   | the files; row number = file index * 2^40 + `_metadata.row_index` |
+| a table, a SELECT query           | itself, in place; the dialect numbers its rows with               |
+|                                   | `MONOTONICALLY_INCREASING_ID()` in the order Spark reads them     |
+
+Results come back by partition as Arrow: the query's rows are written by the executors as Parquet into
+the staging folder (one file per partition, in the order of the query's ORDER BY), and read back file by
+file in batches of bounded size. `toLocalIterator` would turn every value into a Python object (and
+naive timestamps into the driver's local time); collecting as Arrow (`toPandas`) holds the whole result
+in the driver. Both ends of a materialization window are bound as named parameters (`:start`, `:end`,
+`spark.sql(query, args=...)`). `write_parquet` merges the part files into one file beside the
+destination and renames it; `write_table` builds the table under a temporary name, then renames the old
+table aside, the new one in, and drops the old: Spark's catalog has no transactions, so a reader can
+find no table for the moment between the two renames, and a failure puts the old table back.
+
+In local mode the staging folder is a temporary folder on this machine; on a cluster, `staging_dir` must
+be a folder the driver and every executor see at the same path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import itertools
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+from sqlglot import exp
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.graph import DatasetOutput, DType
+from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
+from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
+from fcompile.runners.duckdb import _check_names as check_spine_names
+from fcompile.runners.duckdb import _row_numbers as row_numbers
+from fcompile.runners.spines import SpineInput
+from fcompile.runners.external import (
+    CompiledShapes, read_spine_files, spine_files, utc_aware, window_stats_of, window_stats_select,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ROW_NUMBER = "__fc_spine_row"
+BATCH_ROWS = 128 * 1024  # rows per Arrow batch read back from a result file
+_FILES_PER_INDEX = 1 << 40  # row numbers of one spine file stay below this
+DEFAULT_MASTER = "local[*]"
+DEFAULT_WAREHOUSE = ".fcompile/spark-warehouse"
+# Set on every session the runner uses. Timestamps are written to Parquet as INT64 microseconds marked
+# UTC (Spark's default, INT96, reads back as naive nanoseconds); CREATE TABLE without USING makes a
+# table of the default source format rather than a Hive SerDe table (which needs Hive support).
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.legacy.createHiveTableByDefault": "false",
+}
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """A target's `offline:` settings for Spark, checked."""
+
+    master: str = DEFAULT_MASTER
+    app_name: str = "fcompile"
+    warehouse: str | None = None      # absolute; None: Spark's (or the running session's) own
+    catalog: str | None = None        # "in-memory" or "hive"; None: Spark's (or the cluster's) own
+    staging_dir: str | None = None    # absolute; None: a temporary folder (local mode only)
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return _is_local(self.master)
+
+    @classmethod
+    def from_target(cls, settings: Mapping[str, Any], project_root: str) -> SparkSettings:
+        def folder(key: str, default: str | None = None) -> str | None:
+            value = settings.get(key) or default
+            if value is None:
+                return None
+            return os.path.abspath(os.path.join(project_root, os.path.expanduser(str(value))))
+
+        conf = settings.get("conf") or {}
+        conf = dict(conf) if not isinstance(conf, Mapping) else conf  # frozen settings are pairs
+        master = str(settings.get("master") or DEFAULT_MASTER)
+        catalog = settings.get("catalog")
+        if catalog not in (None, "in-memory", "hive"):
+            raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"the target's Spark `catalog` must be "
+                                              f"'in-memory' or 'hive', not {catalog!r}", None,
+                                              "catalog: hive keeps tables between runs (a Derby metastore in the "
+                                              "warehouse folder)")])
+        if catalog is None and _is_local(master):
+            catalog = "hive"  # tables outlive the run, as in DuckDB's file; a cluster brings its own catalog
+        found = cls(master, str(settings.get("app_name") or "fcompile"), folder("warehouse", DEFAULT_WAREHOUSE),
+                    catalog, folder("staging_dir"), {str(k): _conf_text(v) for k, v in conf.items()})
+        if not found.is_local and found.staging_dir is None:
+            raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"Spark master '{master}' is a cluster, and "
+                                              "the target sets no `staging_dir`", None,
+                                              "set staging_dir to a folder the driver and every executor see at "
+                                              "the same path (spines and results pass through it)")])
+        return found
+
+
+class SparkRunner(Runner):
+    dialect = "spark"
+    target_name: str | None = None  # set by `connect_runner`: names the target if Spark fails to start
+
+    def __init__(self, settings: SparkSettings | None = None, session: Any = None,
+                 notify: Callable[[str], None] | None = None) -> None:
+        from fcompile.dialects.spark import SparkDialect
+
+        self.settings = settings or SparkSettings()
+        self.sql_dialect = SparkDialect()
+        self.notify = notify or (lambda message: None)  # progress output: told when Spark starts
+        self._session = session
+        self._owns_session = False
+        if session is not None:
+            _configure(session)
+        self._names = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+        self._views: list[str] = []
+        self._staging: str | None = None
+        self._compiled = CompiledShapes()
+        self._closed = False
+
+    @classmethod
+    def connect(cls, settings: Mapping[str, Any], project_root: str) -> SparkRunner:
+        _import_pyspark()
+        return cls(SparkSettings.from_target(settings, project_root))
+
+    @property
+    def spark(self):
+        """The Spark session, started on first use."""
+        if self._session is None:
+            self._session, self._owns_session = self._start()
+        return self._session
+
+    def _start(self) -> tuple[Any, bool]:
+        _import_pyspark()
+        from pyspark.sql import SparkSession
+
+        running = SparkSession.getActiveSession()
+        if running is not None:
+            _configure(running)
+            return running, False
+        settings = self.settings
+        self.notify(f"starting Spark (master {settings.master}); this takes a few seconds")
+        started = time.perf_counter()
+        builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
+        # Spark's own log is for its operators: fcompile reports what matters as progress and diagnostics
+        builder = builder.config("spark.ui.showConsoleProgress", "false").config("spark.log.level", "ERROR")
+        if settings.warehouse is not None:
+            builder = builder.config("spark.sql.warehouse.dir", settings.warehouse)
+        if settings.catalog == "hive":
+            metastore = os.path.join(settings.warehouse or os.getcwd(), "metastore_db")
+            builder = builder.enableHiveSupport().config(
+                "spark.hadoop.javax.jdo.option.ConnectionURL", f"jdbc:derby:;databaseName={metastore};create=true"
+            ).config("spark.driver.extraJavaOptions", f"-Dderby.system.home={os.path.dirname(metastore)}")
+        elif settings.catalog == "in-memory":
+            builder = builder.config("spark.sql.catalogImplementation", "in-memory")
+        for key, value in {**SESSION_CONF, **settings.conf}.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # Java missing, a bad master URL, a bad setting: pyspark's errors vary
+            target = f"target '{self.target_name}': " if self.target_name else ""
+            raise DiagnosticError([Diagnostic(Code.OFFLINE_UNREACHABLE, f"{target}cannot start Spark (master "
+                                              f"{settings.master}): {first_line(exc)}", None,
+                                              "Spark needs Java 17 (JAVA_HOME or java on the PATH); check the "
+                                              "target's master and conf")]) from None
+        _configure(session)
+        self.notify(f"Spark started in {time.perf_counter() - started:.1f} s")
+        return session, True
+
+    # -- spines ------------------------------------------------------------------------------------
+
+    def register_spine(self, spine: SpineInput) -> RegisteredSpine:
+        if spine.kind == "arrow":
+            return self._upload(spine.value, spine, {f.name: str(f.type) for f in spine.value.schema})
+        if spine.kind == "path":
+            return self._register_files(spine)
+        if spine.kind == "table":
+            table = exp.to_table(spine.value, dialect="spark")
+            return self._in_place(lambda: self.spark.table(table.sql("spark")), Relation("table", spine.value), spine)
+        try:
+            self.sql_dialect.parse_query(spine.value)
+        except DiagnosticError as error:
+            raise DiagnosticError([Diagnostic(d.code, f"the spine {d.message}", None,
+                                              "fix the query; it runs on the target's Spark session")
+                                   for d in error.diagnostics]) from None
+        return self._in_place(lambda: self.spark.sql(spine.value), Relation("query", spine.value), spine)
+
+    def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
+        """The spine written as Parquet into the staging folder with a row-number column, batch by batch."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = data.schema
+        check_spine_names(schema.names)
+        target, problems = [], []
+        for f in schema:
+            value_type = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+            if pa.types.is_null(value_type):
+                value_type = pa.string()  # a column of NULLs only
+            if not _spark_reads(value_type):
+                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{spine.description}: column '{f.name}' is Arrow "
+                                           f"{f.type}, which Spark cannot read", None,
+                                           "convert the column to a number, text, boolean, date or timestamp, or "
+                                           "leave it out of the spine"))
+            target.append(pa.field(f.name, value_type))
+        if problems:
+            raise DiagnosticError(problems)
+        target_schema = pa.schema(target)
+        numbered = target_schema.append(pa.field(ROW_NUMBER, pa.int64(), nullable=False))
+        folder = os.path.join(self.staging(), self._new_name("spine"))
+        os.makedirs(folder)
+        batches = data.to_batches() if isinstance(data, pa.Table) else data
+        start = 0
+        try:
+            # Spark reads timestamps in microseconds at most: finer ones are cut to microseconds
+            with pq.ParquetWriter(os.path.join(folder, "part-00000.parquet"), numbered, coerce_timestamps="us",
+                                  allow_truncated_timestamps=True) as writer:
+                for batch in batches:
+                    if batch.schema != target_schema:
+                        batch = batch.cast(target_schema)
+                    writer.write_batch(pa.RecordBatch.from_arrays(
+                        [*batch.columns, row_numbers(start, batch.num_rows)], schema=numbered))
+                    start += batch.num_rows
+        except pa.ArrowException as exc:  # a value the upload cannot convert
+            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be staged for "
+                                              f"Spark: {first_line(exc)}", None, "check the spine's values")]) \
+                from None
+        return self._view(lambda: self.spark.read.parquet(_local_uri(folder)), spine, tuple(schema.names),
+                          arrow_types)
+
+    def _register_files(self, spine: SpineInput) -> RegisteredSpine:
+        files = spine_files(spine.value)
+        if files[0].lower().endswith((".csv", ".csv.gz")):
+            return self._upload(read_spine_files(files, spine.description), spine, None)
+
+        def numbered_files():
+            from pyspark.sql import functions as F
+
+            frames = []
+            for index, name in enumerate(files):
+                frame = self.spark.read.parquet(_local_uri(name))
+                if "_metadata" in {c.lower() for c in frame.columns}:  # hides the file's row index
+                    raise _NoRowIndex()
+                number = F.lit(index * _FILES_PER_INDEX) + F.col("_metadata.row_index")
+                frames.append(frame.select("*", number.alias(ROW_NUMBER)))
+            return frames[0] if len(frames) == 1 else _union(frames)
+
+        try:
+            return self._view(numbered_files, spine, None, None)
+        except _NoRowIndex:
+            return self._upload(read_spine_files(files, spine.description), spine, None)
+
+    def _view(self, frame: Callable[[], Any], spine: SpineInput, columns: tuple[str, ...] | None,
+              arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
+        """A temporary view of a numbered spine."""
+        from pyspark.errors import PySparkException
+
+        name = self._new_name("spine")
+        try:
+            found = frame()
+            found.createOrReplaceTempView(name)
+        except PySparkException as exc:
+            raise DiagnosticError([Diagnostic(Code.FILE_UNREADABLE, f"{spine.description} cannot be read by Spark: "
+                                              f"{first_line(exc)}", None, "is it a valid Parquet file?")]) from None
+        self._views.append(name)
+        types = {c: t for c, t in found.dtypes if c != ROW_NUMBER}
+        described = tuple(types)
+        check_spine_names(described)
+        return RegisteredSpine(Relation("placeholder", name), columns or described,
+                               dict(zip(columns, types.values())) if columns else types, ROW_NUMBER,
+                               spine.description, arrow_types)
+
+    def _in_place(self, frame: Callable[[], Any], relation: Relation, spine: SpineInput) -> RegisteredSpine:
+        from pyspark.errors import PySparkException
+
+        try:
+            described = frame().dtypes  # analysed, not run
+        except PySparkException as exc:
+            code = Code.INVALID_QUERY if spine.kind == "query" else Code.ENGINE_ERROR
+            what = "the spine query does not run" if spine.kind == "query" else f"{spine.description} cannot be read"
+            raise DiagnosticError([Diagnostic(code, f"{what}: {first_line(exc)}", None,
+                                              "it is read by the target's Spark session")]) from None
+        columns = tuple(c for c, _ in described)
+        check_spine_names(columns)
+        return RegisteredSpine(relation, columns, dict(described), None, spine.description)
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def statements(self, plan: Any) -> list[str]:
+        return self._compiled.statements(plan, self.dialect)
+
+    def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
+        return self._read(self._select(plan), None, label, location, BATCH_ROWS)
+
+    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
+        return self.execute(plan, label, location).read_all()
+
+    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
+        import pyarrow.parquet as pq
+
+        reader = self.execute(plan, label, location)
+        path = os.path.abspath(path)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+        rows = 0
+        try:
+            with pq.ParquetWriter(temporary, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+            os.replace(temporary, path)
+        finally:
+            reader.close()
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        return rows
+
+    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
+        """Built under a temporary name, then swapped in by renames (the old table is kept on failure)."""
+        from pyspark.errors import PySparkException
+
+        target = exp.to_table(table, dialect="spark")
+        building, aside = target.copy(), target.copy()
+        building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
+        aside.set("this", exp.to_identifier(f"__fc_old_{target.name}"))
+        build = BuildDataset(label, DatasetOutput("table", building.sql("spark")), plan, location)
+        statements = self.statements(build)
+
+        def rename(old: exp.Table, new: exp.Table) -> None:
+            self._run(exp.Alter(this=old.copy(), kind="TABLE", actions=[exp.AlterRename(this=new.copy())]))
+
+        try:
+            for sql in statements:
+                self.spark.sql(sql)
+            rows = self.spark.table(building.sql("spark")).count()
+            self._run(exp.Drop(tables=[aside.copy()], kind="TABLE", exists=True))
+            had_old = self.spark.catalog.tableExists(target.sql("spark"))
+            if had_old:
+                rename(target, aside)
+            try:
+                rename(building, target)
+            except PySparkException:
+                if had_old:
+                    rename(aside, target)
+                raise
+            self._run(exp.Drop(tables=[aside.copy()], kind="TABLE", exists=True))
+        except PySparkException as exc:
+            try:
+                self._run(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
+            except PySparkException:
+                pass  # the original error says what went wrong
+            raise engine_error(label, "Spark", exc, location) from None
+        return rows
+
+    def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
+                      location: Position | None = None, batch_rows: int = 100_000):
+        parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
+        return self._read(self._select(plan), parameters, label, location, batch_rows)
+
+    def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
+                     location: Position | None = None) -> WindowStats:
+        from pyspark.errors import PySparkException
+        from pyspark.sql import functions as F
+
+        parameters = {plan.end_parameter: utc_aware(end)}
+        if start is not None:
+            parameters[plan.start_parameter] = utc_aware(start)
+        sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
+        try:
+            counts = self.spark.sql(sql, args=parameters)
+            # the earliest time as microseconds since the epoch: a collected timestamp would be in the
+            # driver's local time zone
+            (row,) = counts.select("keys", "rows", F.unix_micros(F.col("earliest").cast("timestamp"))
+                                   .alias("earliest")).collect()
+        except PySparkException as exc:
+            raise engine_error(label, "Spark", exc, location) from None
+        earliest = None if row["earliest"] is None else \
+            dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=row["earliest"])
+        return window_stats_of(row["keys"], row["rows"], earliest)
+
+    def is_timestamp_type(self, engine_type: str) -> bool:
+        return engine_type.lower().startswith("timestamp")
+
+    def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
+        family = _KEY_FAMILIES.get(dtype.name)
+        return family is not None and engine_type.lower().split("(")[0] in family
+
+    def engine_type(self, dtype: DType) -> str:
+        return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
+
+    def staging(self) -> str:
+        """This runner's folder for spines and results (made on first use, removed on close)."""
+        if self._staging is None:
+            if self.settings.staging_dir is not None:
+                os.makedirs(self.settings.staging_dir, exist_ok=True)
+                self._staging = tempfile.mkdtemp(prefix="fcompile-", dir=self.settings.staging_dir)
+            else:
+                self._staging = tempfile.mkdtemp(prefix="fcompile-spark-")
+        return self._staging
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._session is not None:
+                for name in self._views:
+                    self._session.catalog.dropTempView(name)
+                if self._owns_session:
+                    self._session.stop()
+        finally:
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _select(self, plan: PointInTimeJoin | LatestValues) -> str:
+        (sql,) = self.statements(plan)
+        return sql
+
+    def _run(self, statement: exp.Expression) -> None:
+        self.spark.sql(self.sql_dialect.generate(statement, pretty=False))
+
+    def _read(self, sql: str, parameters: Mapping[str, Any] | None, label: str, location: Position | None,
+              batch_rows: int):
+        """The query's rows, written by the executors as Parquet into the staging folder (a file per
+        partition, in order) and read back file by file in batches of at most `batch_rows` rows."""
+        import pyarrow as pa
+        from pyspark.errors import PySparkException
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        folder = os.path.join(self.staging(), self._new_name("result"))
+        try:
+            frame = self.spark.sql(sql, args=parameters) if parameters else self.spark.sql(sql)
+            schema = to_arrow_schema(frame.schema)
+            frame.write.parquet(_local_uri(folder))
+        except PySparkException as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise engine_error(label, "Spark", exc, location) from None
+        schema = pa.schema([f.with_nullable(True) for f in schema])
+        return pa.RecordBatchReader.from_batches(schema, _read_parts(folder, schema, batch_rows))
+
+    def _new_name(self, kind: str) -> str:
+        return f"__fc_{kind}_{self._prefix}_{next(self._names)}"
+
+
+class _NoRowIndex(Exception):
+    """A spine file has a column named `_metadata`, which hides Spark's row index."""
+
+
+def _read_parts(folder: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """The part files of a Spark result, in partition order, a batch at a time; the folder goes at the end."""
+    import pyarrow.parquet as pq
+
+    try:
+        for part in sorted(glob.glob(os.path.join(folder, "part-*.parquet"))):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
+                yield batch if batch.schema == schema else batch.cast(schema)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _union(frames: list[Any]) -> Any:
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union
+
+
+def _local_uri(path: str) -> str:
+    """A path of this machine (or of a folder mounted at the same path everywhere) as Spark must be told
+    it: a bare path means the cluster's default filesystem (HDFS on YARN)."""
+    return "file://" + os.path.abspath(path)
+
+
+def _is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def _configure(session: Any) -> None:
+    for key, value in SESSION_CONF.items():
+        session.conf.set(key, value)
+
+
+def _conf_text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _spark_reads(arrow_type) -> bool:
+    """Whether Spark 3.5 reads a Parquet column of this Arrow type."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_list(arrow_type) or t.is_large_list(arrow_type):
+        return _spark_reads(arrow_type.value_type)
+    return any(check(arrow_type) for check in (
+        t.is_boolean, t.is_integer, t.is_floating, t.is_string, t.is_large_string, t.is_binary, t.is_large_binary,
+        t.is_date, t.is_timestamp, t.is_decimal))
+
+
+def _import_pyspark() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise DiagnosticError([Diagnostic(Code.DRIVER_MISSING, "the Spark runner needs pyspark, which is not "
+                                          "installed", None, "pip install 'fcompile[spark]' (and Java 17)")]) \
+            from None
+
+
+_INTEGERS = ("tinyint", "smallint", "int", "bigint")
+# dtype -> the Spark types (as DataFrame.dtypes names them, without parameters) a spine's key column may have
+_KEY_FAMILIES = {
+    "int32": _INTEGERS, "int64": _INTEGERS, "float32": ("float", "double", "decimal"),
+    "float64": ("float", "double", "decimal"), "string": ("string", "varchar", "char"), "bool": ("boolean",),
+    "bytes": ("binary",), "date": ("date",), "timestamp": ("timestamp", "timestamp_ntz"),
+}
+_ENGINE_TYPES = {"int32": "INT", "int64": "BIGINT", "float32": "FLOAT", "float64": "DOUBLE", "string": "STRING",
+                 "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE", "timestamp": "TIMESTAMP"}

@@ -1,0 +1,310 @@
+"""The offline engines the conformance suite runs on, behind one small interface.
+
+Each engine can open a runner, say what a target's `offline:` settings for it are (for projects run
+through `FeatureStore`), and put test data where a `table:` source finds it. A Snowflake or BigQuery
+emulator joins the suite as one more `EngineUnderTest` and a name in `ENGINE_NAMES`.
+
+- duckdb: in process, a database file per project (or in memory).
+- postgres: the server at FCOMPILE_TEST_POSTGRES_URL (default postgresql://127.0.0.1:5432/test; the
+  `postgres_url` fixture of tests/conftest.py), in a schema of its own that is dropped at the end.
+- spark: pyspark in local mode, one session for the whole run (local[2], two shuffle partitions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from compiler.harness import Table, arrow_table, load_duckdb, load_postgres
+
+ENGINE_NAMES = ("duckdb", "postgres", "spark")
+
+# Arrow type -> (PostgreSQL type) for loading the sample's Parquet files as tables
+PG_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.string(): "TEXT", pa.float64(): "DOUBLE PRECISION",
+            pa.float32(): "REAL", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
+            pa.timestamp("us", "UTC"): "TIMESTAMPTZ", pa.timestamp("us"): "TIMESTAMP"}
+
+
+class EngineUnderTest:
+    """One offline engine: runners on it, target settings for it, and test data in it."""
+
+    name: str
+    random_examples: int = 6     # hypothesis examples per shape in the randomized reference cases
+    reads_files: bool = True     # whether `path:` sources run here (else the sample is loaded as tables)
+    # Where every query is costly (Spark: a job of several stages, about a second even on tiny data), a
+    # case runs with one of its distinct strategies, taken in turn from case to case, and every
+    # `in_place_every`-th case also reads its spine from a table.
+    one_strategy_per_case: bool = False
+    in_place_every: int = 1
+
+    def __init__(self) -> None:
+        self.cases_run = 0
+
+    def offline_settings(self, project_root: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def runner(self):
+        """The suite's shared runner on this engine (kept open for the run)."""
+        raise NotImplementedError
+
+    def load(self, runner, table: Table) -> None:
+        """Make `table: <table.name>` resolve to these rows for `runner`."""
+        raise NotImplementedError
+
+    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
+        """Make `table: <name>` (possibly `schema.name`) resolve to `data` for `runner`."""
+        raise NotImplementedError
+
+    def read_table(self, runner, name: str) -> pa.Table:
+        """A table the runner wrote (a dataset), as Arrow."""
+        raise NotImplementedError
+
+    def table_prefix(self) -> str:
+        """What the sample's `raw.` table names become on this engine."""
+        return "raw."
+
+    def output_prefix(self) -> str:
+        """Where tests write tables (datasets): a schema or database of the run's own, as `name.`, or ""."""
+        return ""
+
+    @contextlib.contextmanager
+    def several_partitions(self):
+        """Within: the engine splits results into several parts where it can (Spark: shuffle partitions)."""
+        yield
+
+    def close(self) -> None:
+        pass
+
+
+class DuckDBUnderTest(EngineUnderTest):
+    name = "duckdb"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner = None
+
+    def offline_settings(self, project_root: Path) -> dict[str, Any]:
+        return {"type": "duckdb", "path": ".fcompile/offline.duckdb"}
+
+    def runner(self):
+        from fcompile.runners.duckdb import DuckDBRunner
+
+        if self._runner is None:
+            self._runner = DuckDBRunner()
+        return self._runner
+
+    def load(self, runner, table: Table) -> None:
+        load_duckdb(runner.con, table)
+
+    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
+        schema, _, table = name.rpartition(".")
+        if schema:
+            runner.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        runner.con.register("__fc_test_rows", data)
+        runner.con.execute(f'CREATE OR REPLACE TABLE {_quoted(name)} AS SELECT * FROM __fc_test_rows')
+        runner.con.unregister("__fc_test_rows")
+
+    def read_table(self, runner, name: str) -> pa.Table:
+        return runner.con.sql(f"SELECT * FROM {_quoted(name)}").to_arrow_table()
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+
+
+class PostgresUnderTest(EngineUnderTest):
+    name = "postgres"
+    reads_files = False
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.schema = f"fc_engines_{uuid.uuid4().hex[:12]}"
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'CREATE SCHEMA "{self.schema}"')
+        self._runner = None
+
+    def offline_settings(self, project_root: Path) -> dict[str, Any]:
+        return {"type": "postgres", "url": self.url, "schema": self.schema}
+
+    def runner(self):
+        from fcompile.runners.postgres import PostgresRunner
+
+        if self._runner is None:
+            self._runner = PostgresRunner.connect(self.offline_settings(Path(".")), ".")
+        return self._runner
+
+    def load(self, runner, table: Table) -> None:
+        load_postgres(runner.conn, table)
+
+    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
+        columns = ", ".join(f'"{f.name}" {PG_TYPES[f.type]}' for f in data.schema)
+        runner.conn.execute(f"DROP TABLE IF EXISTS {_quoted(name)}")
+        runner.conn.execute(f"CREATE TABLE {_quoted(name)} ({columns})")
+        with runner.conn.cursor().copy(f"COPY {_quoted(name)} FROM STDIN") as copy:
+            for row in data.to_pylist():
+                copy.write_row(list(row.values()))
+
+    def read_table(self, runner, name: str) -> pa.Table:
+        with runner.conn.cursor(binary=True) as cur:  # binary: a REAL arrives as its exact value
+            cur.execute(f"SELECT * FROM {_quoted(name)}")
+            names = [d.name for d in cur.description]
+            return pa.Table.from_pylist([dict(zip(names, row)) for row in cur.fetchall()])
+
+    def table_prefix(self) -> str:
+        return f"{self.schema}."
+
+    def close(self) -> None:
+        import psycopg
+
+        if self._runner is not None:
+            self._runner.close()
+        with psycopg.connect(self.url, autocommit=True) as admin:
+            admin.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
+
+
+class SparkUnderTest(EngineUnderTest):
+    name = "spark"
+    random_examples = 2
+    one_strategy_per_case = True
+    in_place_every = 4
+
+    def __init__(self, session, work: Path) -> None:
+        super().__init__()
+        self.session = session
+        self.work = work
+        self._runner = None
+        # tables the tests write go to a database in the run's temporary folder, whatever the session's
+        # warehouse is (a session started elsewhere may have the working folder's)
+        self.database = f"fc_engines_{uuid.uuid4().hex[:12]}"
+        session.sql(f"CREATE DATABASE `{self.database}` LOCATION '{work / 'database'}'")
+
+    def output_prefix(self) -> str:
+        return f"{self.database}."
+
+    def offline_settings(self, project_root: Path) -> dict[str, Any]:
+        # the test session is running: connect() uses it rather than starting another
+        return {"type": "spark", "master": "local[2]"}
+
+    def runner(self):
+        from fcompile.runners.spark import SparkRunner, SparkSettings
+
+        if self._runner is None:
+            self._runner = SparkRunner(SparkSettings(master="local[2]"), session=self.session)
+        return self._runner
+
+    def load(self, runner, table: Table) -> None:
+        import pyarrow.parquet as pq
+
+        folder = self.work / f"{table.name}_{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        pq.write_table(arrow_table(table), folder / "part-0.parquet")  # naive timestamps: TIMESTAMP_NTZ
+        self.session.read.parquet(str(folder)).createOrReplaceTempView(table.name)
+
+    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        database, _, table = name.rpartition(".")
+        folder = self.work / f"{name}_{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        pq.write_table(data, folder / "part-0.parquet")
+        if database:
+            self.session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        self.session.sql(f"DROP TABLE IF EXISTS {_ticked(name)}")
+        self.session.read.parquet(str(folder)).write.saveAsTable(_ticked(name))
+
+    def read_table(self, runner, name: str) -> pa.Table:
+        import pyarrow.parquet as pq
+
+        folder = self.work / f"read_{uuid.uuid4().hex[:8]}"
+        self.session.table(_ticked(name)).write.parquet(str(folder))
+        return pq.read_table(folder)
+
+    @contextlib.contextmanager
+    def several_partitions(self):
+        before = self.session.conf.get("spark.sql.shuffle.partitions")
+        self.session.conf.set("spark.sql.shuffle.partitions", "4")
+        try:
+            yield
+        finally:
+            self.session.conf.set("spark.sql.shuffle.partitions", before)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+        self.session.sql(f"DROP DATABASE IF EXISTS `{self.database}` CASCADE")
+
+
+def _quoted(name: str) -> str:
+    return ".".join(f'"{part}"' for part in name.split("."))
+
+
+def _ticked(name: str) -> str:
+    return ".".join(f"`{part}`" for part in name.split("."))
+
+
+def add_target(project_root: Path, name: str, offline: dict[str, Any], online: dict[str, Any] | None = None) -> None:
+    """Add a target to a project's fcompile_project.yml (an SQLite online store in the project by default)."""
+    import yaml
+
+    path = project_root / "fcompile_project.yml"
+    document = yaml.safe_load(path.read_text())
+    document["targets"][name] = {"offline": offline, "online": online or {"type": "sqlite", "path": f"{name}.db"}}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+# -- the sample project on an engine ------------------------------------------------------------------------
+
+def sample_on(engine: EngineUnderTest, sample: Path, dest: Path) -> Path:
+    """The sample project (its generated data in `sample/path`) as `engine` runs it, in `dest`, with the
+    target `engine`: the real sample where the engine reads Parquet files; elsewhere the table variant of
+    the golden tests (`path:` sources become `table: raw.x`, the spine a query), its tables loaded from
+    the same files and named for the engine."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    if engine.reads_files:
+        shutil.copytree(sample / "path", dest)
+        if engine.output_prefix():
+            spec = dest / "datasets" / "training.yml"
+            spec.write_text(spec.read_text().replace("output: {table: ", f"output: {{table: {engine.output_prefix()}"))
+    else:
+        from build.sample_projects import write_table_sample
+
+        write_table_sample(dest)
+        prefix = engine.table_prefix()
+        for spec in dest.rglob("*.yml"):
+            spec.write_text(spec.read_text().replace("raw.", prefix))
+        runner = engine.runner()
+        for data in sorted((sample / "path" / "data").glob("*.parquet")):
+            engine.load_arrow(runner, prefix + data.stem, pq.read_table(data))
+    add_target(dest, "engine", engine.offline_settings(dest))
+    return dest
+
+
+def reference_views(graph, data: Path) -> dict[str, Any]:
+    """Every feature view of the sample as the reference implementation sees it, over its Parquet rows."""
+    import pyarrow.parquet as pq
+
+    from compiler.reference import RefFeature, RefView
+
+    views, rows = {}, {}
+    for view in graph.feature_views:
+        source = graph.source(view.source)
+        renamed = {name: column for column, name in source.field_mapping}
+        column = lambda name: renamed.get(name, name)  # noqa: E731
+        path = data / Path(source.locator).name
+        if path not in rows:
+            rows[path] = pq.read_table(path).to_pylist()
+        views[view.name] = RefView(
+            view.name, tuple((k.name, column(k.name)) for k in graph.join_keys(view)), column(source.timestamp_field),
+            column(source.created_timestamp_field) if source.created_timestamp_field else None, view.ttl,
+            tuple(RefFeature(f.name, column(f.name), f.dtype.is_array) for f in view.features), rows[path])
+    return views

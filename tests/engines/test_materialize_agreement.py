@@ -1,0 +1,76 @@
+"""Materializing the sample through each engine loads the same values into the online store (DESIGN.md §3
+"Materialization"): for every entity of every online view, the reference's newest row in the window, with
+its event and created times; and the same rows read and keys written. The store is SQLite in every run,
+so what differs is only the engine that computed the values (its window counts and its `LatestValues`
+query with the window bound as parameters)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from fcompile import FeatureStore
+from fcompile.parser import load_project
+from fcompile.runners.materialize import materialize_views
+from fcompile.runners.online import online_view
+
+from compiler import reference
+from compiler.harness import normalized
+from engines.engines import reference_views, sample_on
+from engines.test_sample_project import sample  # noqa: F401  (the module's generated sample)
+
+END = dt.datetime(2025, 1, 15, tzinfo=dt.timezone.utc)  # the sample's feature data ends here
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+STORES: dict[str, dict] = {}  # engine -> what its run stored, to compare engines with each other
+
+
+def stored(fs, graph, views, ref) -> dict:
+    """Every entity key of each view's source (in the window or not) -> what the store holds for it."""
+    found = {}
+    for view in views:
+        target = online_view(graph, view)
+        keys = sorted({tuple(row[column] for _, column in ref[view.name].keys) for row in ref[view.name].rows
+                       if all(row[column] is not None for _, column in ref[view.name].keys)}, key=str)
+        names = [name for name, _ in target.features]
+        rows = fs.online_store.read(target, keys, names)
+        found[view.name] = {key: None if row is None else
+                            ({k: normalized(v) for k, v in row.values.items()}, normalized(row.event_ts),
+                             normalized(row.created_ts)) for key, row in zip(keys, rows)}
+    return found
+
+
+def test_materialized_values_agree_with_the_reference(engine, sample, tmp_path):  # noqa: F811
+    root = sample_on(engine, sample, tmp_path / "project")
+    with FeatureStore(root, target="engine") as fs:
+        graph = fs.graph
+        views = [v for v in graph.feature_views if v.online]
+        results = materialize_views(graph, fs.runner, fs.online_store, views, END)
+        assert all(r.status == "success" for r in results), [d.render() for r in results for d in r.diagnostics]
+        ref = reference_views(load_project(sample / "path"), sample / "path" / "data")  # the data as files
+        contents = stored(fs, graph, views, ref)
+    counts = {r.view: (r.rows_read, r.keys_written, r.window.start) for r in results}
+    for view in views:
+        start = END - view.ttl if view.ttl is not None else EARLIEST
+        wanted = reference.latest_values(ref[view.name], start, END)
+        for key, row in contents[view.name].items():
+            want = wanted.get(key)
+            if want is None:
+                assert row is None, f"{view.name} {key} on {engine.name}: stored {row}, expected nothing"
+                continue
+            features = {f.name: normalized(want[f.name]) for f in view.features}
+            assert row == (features, normalized(want["event_ts"]), normalized(want.get("created_ts"))), \
+                f"{view.name} {key} on {engine.name}"
+        in_window = [r for r in ref[view.name].rows if all(r[c] is not None for _, c in ref[view.name].keys)
+                     and start <= normalized(r[ref[view.name].event_ts]) <= END]
+        assert counts[view.name][:2] == (len(in_window), len(wanted)), f"{view.name} counts on {engine.name}"
+    for other, (other_contents, other_counts) in STORES.items():
+        assert contents == other_contents, f"{engine.name} stored other values than {other}"
+        assert counts == other_counts, f"{engine.name} counted other rows than {other}"
+    STORES[engine.name] = (contents, counts)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _forget_stores():
+    yield
+    STORES.clear()
