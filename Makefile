@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile, creates the sample project, validates, lists and builds it,
-#               builds its training dataset and an ad-hoc training set, loads the online store, reads it
+#               runs it (its training dataset, then the online store), an ad-hoc training set, reads online
 #   make test   installs the dev extras and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -29,10 +29,10 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile ls --project-dir $(DEMO)
 	$(BIN)/fcompile build --project-dir $(DEMO)
 	$(BIN)/fcompile compile --service driver_activity_v1 --project-dir $(DEMO)
-	$(BIN)/fcompile run --project-dir $(DEMO)
+	$(BIN)/fcompile run --project-dir $(DEMO) --end 2025-01-15T00:00:00  # datasets, then the online store
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine $(DEMO)/data/orders.parquet \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
-	$(BIN)/fcompile materialize --project-dir $(DEMO) --end 2025-01-15T00:00:00  # the sample's data ends there
+	$(BIN)/fcompile materialize --project-dir $(DEMO) --end 2025-01-15T00:00:00  # incremental: nothing new
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_activity_v1 \
 	    -e driver_id=1001 -e driver_id=1002
 
@@ -44,7 +44,10 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/build_bench.py
 	$(BIN)/python bench/pit_bench.py
+	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
+	$(BIN)/python bench/materialize_bench.py
+	$(BIN)/python bench/serve_bench.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .hypothesis

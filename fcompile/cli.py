@@ -44,6 +44,7 @@ class OutputFormat(str, enum.Enum):
 class NodeKind(str, enum.Enum):
     entity = "entity"
     source = "source"
+    push_source = "push_source"
     feature_view = "feature_view"
     feature_service = "feature_service"
     dataset = "dataset"
@@ -106,7 +107,7 @@ def validate(
         raise typer.Exit(1)
     graph = result.graph
     counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
-                       for kind, nodes in graph.by_kind())
+                       for kind, nodes in graph.by_kind() if nodes or kind != "push_source")
     _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): {counts}")
 
 
@@ -117,7 +118,7 @@ def list_nodes(
     kind: Annotated[Optional[NodeKind], typer.Option(help="Only this kind of node.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the project's entities, sources, feature views, feature services and datasets."""
+    """List the project's entities, sources, push sources, feature views, feature services and datasets."""
     from fcompile.parser import load_project
     from fcompile.listing import describe_nodes
 
@@ -248,46 +249,171 @@ def run(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
     select: Annotated[Optional[list[str]], typer.Option(
-        "--select", "-s", help="Datasets to build (same syntax as build; other kinds are ignored).")] = None,
+        "--select", "-s", help="Datasets and feature views to run (same syntax as build).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    end: Annotated[Optional[str], typer.Option(
+        help="ISO 8601 end of the materialization window (naive times are UTC).", show_default="now")] = None,
+    materialize_views_too: Annotated[bool, typer.Option(
+        "--materialize/--no-materialize", help="Also load the selected online feature views into the target's "
+        "online store (incrementally, as `fcompile materialize`).")] = True,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print what would run - each dataset's SQL and each view's window - and run nothing.")]
+    = False,
 ) -> None:
-    """Build the selected datasets into their outputs and write target/run_results.json."""
+    """Build the selected datasets into their outputs, then materialize the selected online feature views;
+    write target/run_results.json."""
     import datetime as dt
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.runners import connect_runner
+    from fcompile.runners import connect_runner, runner_class
     from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
 
+    window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
     graph = load_project(project_dir, target)
     refs = select_nodes(graph, select or (), exclude or ())
     datasets = [graph.dataset(r.name) for r in refs if r.kind == "dataset"]
+    views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"] if materialize_views_too else []
     console, progress = _console(), _RunProgress(_console(stderr=True))
-    if select and len(refs) > len(datasets):
-        progress.console.print(f"note: run builds datasets only; {len(refs) - len(datasets)} other selected "
-                               "node(s) ignored", markup=False)
-    if not datasets:
-        console.print("nothing to run: the selection holds no dataset", markup=False)
+    if select:
+        for view in (v for v in views if not v.online):
+            progress.console.print(f"note: feature view {view.name} is offline only (online: false); skipped",
+                                   markup=False)
+        others = sum(r.kind not in ("dataset", "feature_view") for r in refs)
+        if others:
+            progress.console.print(f"note: run builds datasets and materializes feature views; {others} other "
+                                   "selected node(s) ignored", markup=False)
+    views = [v for v in views if v.online]
+    if not datasets and not views:
+        console.print("nothing to run: the selection holds no dataset" +
+                      (" and no online feature view" if materialize_views_too else ""), markup=False)
+        return
+    runner_class(graph.project.target.offline_type)  # FC111 before anything runs, for a compile-only target
+    if dry_run:
+        _print_dry_run(graph, datasets, views, window_end, console)
         return
     started = dt.datetime.now(dt.timezone.utc)
-    with connect_runner(graph.project) as runner, progress:
-        results = run_datasets(graph, runner, datasets, progress.start, progress.done)
+    results, viewed = [], []
+    with _runner(graph, connect_runner) as runner:
+        if datasets:
+            with progress:
+                results = run_datasets(graph, runner, datasets, progress.start, progress.done)
+        if views:
+            viewed = _materialize(graph, runner, views, window_end, None, False, 100_000)
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+    if viewed:
+        from fcompile.runners.materialize import materialize_results_document
+
+        document["results"] += materialize_results_document(graph, viewed, started, started)["results"]
     write_run_results(os.path.join(graph.project.root, "target", "run_results.json"), document)
-    _print_diagnostics([d for r in results for d in r.diagnostics])
+    _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics])
+    if results:
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        for column, justify in (("dataset", "left"), ("status", "left"), ("rows", "right"), ("seconds", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for r in results:
+            table.add_row(r.name, r.status if r.ok else f"[red]{r.status}[/red]",
+                          f"{r.rows:,}" if r.rows is not None else "", f"{r.seconds:.2f}")
+        console.print(table)
+    if viewed:
+        _print_materialized(viewed, console)
+    failed = sum(not r.ok for r in [*results, *viewed])
+    console.print(f"{len(results) + len(viewed) - failed} succeeded, {failed} failed; wrote target/run_results.json",
+                  markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _runner(graph, connect_runner):
+    """The target's runner; one that starts slowly (Spark) says so on stderr while it starts."""
+    runner = connect_runner(graph.project)
+    if hasattr(runner, "notify"):
+        notes = _console(stderr=True)
+        runner.notify = lambda message: notes.print(message, markup=False)
+    return runner
+
+
+def _print_dry_run(graph, datasets, views, end, console) -> None:
+    """What `run` would do: each dataset's compiled SQL in the target's dialect, each view's window as far
+    as it is known without reading the offline engine (the watermark comes from the online store)."""
+    from fcompile.artifacts.queries import compile_node
+    from fcompile.artifacts.selection import NodeRef
+    from fcompile.dialects import get_dialect
+    from fcompile.runners.materialize import choose_window
+
+    dialect = get_dialect(graph.project.target.offline_type)
+    target = graph.project.target.name
+    console.print(f"dry run on target '{target}' ({dialect.name}): nothing is run or written", markup=False)
+    problems: list[Diagnostic] = []
+    for dataset in datasets:
+        output = f"{dataset.output.kind} {dataset.output.locator}"
+        console.print(f"\ndataset {dataset.name} -> {output}:", markup=False)
+        try:
+            console.print(compile_node(graph, NodeRef("dataset", dataset.name), dialect).text.rstrip(), markup=False,
+                          highlight=False, soft_wrap=True)
+        except DiagnosticError as error:
+            problems.extend(error.diagnostics)
+    if views:
+        console.print("", markup=False)
+        states = _view_states(graph, views, console)
+        for view in views:
+            state = states.get(view.name) if states is not None else None
+            window = choose_window(view, end, None, state.watermark if state is not None else None)
+            basis = {"watermark": "from its watermark minus its lateness", "ttl": "first run: end - ttl",
+                     "earliest": "first run: from the earliest data"}[window.basis]
+            if states is None:
+                basis += "; its watermark is unknown, the online store could not be read"
+            start = _iso_text(window.start) if window.start is not None else "earliest data"
+            console.print(f"feature view {view.name} -> online store: [{start}, {_iso_text(window.end)}] ({basis})",
+                          markup=False, highlight=False)
+    _print_diagnostics(problems)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _iso_text(moment) -> str:
+    import datetime as dt
+
+    return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _view_states(graph, views, console) -> dict | None:
+    from fcompile.runners.online import connect_online_store
+
+    try:
+        with connect_online_store(graph.project) as store:
+            return {view.name: store.get_state(view.name) for view in views}
+    except DiagnosticError as error:
+        console.print(f"note: {error.diagnostics[0].message}", markup=False)
+        return None
+
+
+def _materialize(graph, runner, views, end, start, full_refresh: bool, batch_rows: int) -> list:
+    """Materialize `views` under the project's lock, with a progress display on stderr."""
+    from fcompile.progress import MaterializeProgressDisplay
+    from fcompile.runners.locks import lock_path, materialization_lock
+    from fcompile.runners.materialize import materialize_views
+    from fcompile.runners.online import connect_online_store
+
+    progress = MaterializeProgressDisplay(_console(stderr=True))
+    with materialization_lock(lock_path(graph)), connect_online_store(graph.project) as store, progress:
+        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
+
+
+def _print_materialized(results, console) -> None:
     from rich.table import Table
 
     table = Table(show_edge=False, header_style="bold")
-    for column, justify in (("dataset", "left"), ("status", "left"), ("rows", "right"), ("seconds", "right")):
+    for column, justify in (("feature view", "left"), ("status", "left"), ("window", "left"),
+                            ("rows read", "right"), ("keys written", "right"), ("seconds", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in results:
-        table.add_row(r.name, r.status if r.ok else f"[red]{r.status}[/red]",
-                      f"{r.rows:,}" if r.rows is not None else "", f"{r.seconds:.2f}")
+        table.add_row(r.view, r.status if r.ok else f"[red]{r.status}[/red]", r.window.describe() if r.window else "",
+                      f"{r.rows_read:,}" if r.rows_read is not None else "",
+                      f"{r.keys_written:,}" if r.keys_written is not None else "", f"{r.seconds:.2f}")
     console.print(table)
-    failed = sum(not r.ok for r in results)
-    console.print(f"{len(results) - failed} succeeded, {failed} failed; wrote target/run_results.json", markup=False)
-    if failed:
-        raise typer.Exit(1)
 
 
 class _RunProgress:
@@ -378,13 +504,11 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.progress import MaterializeProgressDisplay
     from fcompile.runners import connect_runner
     from fcompile.runners.datasets import write_run_results
     from fcompile.runners.materialize import (
-        check_window_arguments, materialize_results_document, materialize_views, run_results_path,
+        check_window_arguments, materialize_results_document, run_results_path,
     )
-    from fcompile.runners.online import connect_online_store
 
     window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
     window_start = _iso_option("--start", start)
@@ -392,36 +516,25 @@ def materialize(
     graph = load_project(project_dir, target)
     refs = select_nodes(graph, select or (), exclude or ())
     views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"]
-    console, progress = _console(), MaterializeProgressDisplay(_console(stderr=True))
+    console, notes = _console(), _console(stderr=True)
     if select:
         for view in (v for v in views if not v.online):
-            progress.console.print(f"note: feature view {view.name} is offline only (online: false); skipped",
+            notes.print(f"note: feature view {view.name} is offline only (online: false); skipped",
                                    markup=False)
         if len(refs) > len(views):
-            progress.console.print(f"note: materialize loads feature views only; {len(refs) - len(views)} other "
+            notes.print(f"note: materialize loads feature views only; {len(refs) - len(views)} other "
                                    "selected node(s) ignored", markup=False)
     views = [v for v in views if v.online]
     if not views:
         console.print("nothing to materialize: the selection holds no online feature view", markup=False)
         return
     started = dt.datetime.now(dt.timezone.utc)
-    with connect_online_store(graph.project) as store, connect_runner(graph.project) as runner, progress:
-        results = materialize_views(graph, runner, store, views, window_end, window_start, full_refresh, progress,
-                                    batch_rows)
+    with _runner(graph, connect_runner) as runner:
+        results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
     document = materialize_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     write_run_results(run_results_path(graph), document)
     _print_diagnostics([d for r in results for d in r.diagnostics])
-    from rich.table import Table
-
-    table = Table(show_edge=False, header_style="bold")
-    for column, justify in (("feature view", "left"), ("status", "left"), ("window", "left"),
-                            ("rows read", "right"), ("keys written", "right"), ("seconds", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for r in results:
-        table.add_row(r.view, r.status if r.ok else f"[red]{r.status}[/red]", r.window.describe() if r.window else "",
-                      f"{r.rows_read:,}" if r.rows_read is not None else "",
-                      f"{r.keys_written:,}" if r.keys_written is not None else "", f"{r.seconds:.2f}")
-    console.print(table)
+    _print_materialized(results, console)
     failed = sum(not r.ok for r in results)
     console.print(f"{len(results) - failed} succeeded, {failed} failed; wrote target/run_results.json", markup=False)
     if failed:
@@ -488,6 +601,63 @@ def _feature_references(service: str | None, features: str | None) -> list[str] 
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name exactly one of --service and --features", None,
                                           "e.g. --service driver_activity_v1, or --features view:feature,view:*")])
     return [f.strip() for f in features.split(",") if f.strip()] if features is not None else None
+
+
+@app.command()
+def serve(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    host: Annotated[Optional[str], typer.Option(
+        help="Address to listen on.", show_default="the target's serving.host, else 127.0.0.1")] = None,
+    port: Annotated[Optional[int], typer.Option(
+        min=1, max=65535, help="Port to listen on.", show_default="the target's serving.port, else 6566")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each reads on its own event loop).")] = 1,
+    reload_interval: Annotated[float, typer.Option(
+        "--reload-interval", min=0, help="Seconds between looks for changed project files; 0 never reloads.")]
+    = 1.0,
+    request_timeout: Annotated[float, typer.Option(
+        "--request-timeout", min=0.1, help="Seconds a client may take to send its request headers (then the "
+        "connection is closed), and again its body (then 408).")] = 10.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request (method, path, status).")]
+    = False,
+) -> None:
+    """Serve online features over HTTP, Feast-compatible: /get-online-features, /push, /write-to-online-store,
+    /materialize, /materialize-incremental, /health, /metrics."""
+    from fcompile.serving.server import (
+        DEFAULT_HOST, DEFAULT_PORT, ServeConfig, check_project, check_server_packages, run_server,
+    )
+
+    check_server_packages()
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"unknown --log-level '{log_level}'", None,
+                                          "use debug, info, warning or error")])
+    config = ServeConfig(str(project_dir.resolve()), target, reload_interval, request_timeout)
+    settings_host, settings_port, warnings = check_project(config)
+    _print_diagnostics(warnings)
+    run_server(config, host or settings_host or DEFAULT_HOST, port or settings_port or DEFAULT_PORT, workers,
+               log_level.lower(), access_log)
+
+
+@app.command()
+def push(
+    push_source: Annotated[str, typer.Argument(help="The push source the rows are for.")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="The rows: a Parquet or CSV file, named as the columns "
+                                       "of the push source's batch source.")],
+    to: Annotated[str, typer.Option(help="online, offline or online_and_offline.")] = "online",
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Push rows to a push source: into the online store (newer wins), appended to its batch source, or both."""
+    from fcompile.runners.push_values import read_rows_file
+    from fcompile.sdk import FeatureStore
+
+    rows = read_rows_file(str(file))
+    with FeatureStore(project_dir, target) as fs:
+        result = fs.push(push_source, rows, to)
+    views = ", ".join(result.views_written) or "none"
+    _console().print(f"pushed {result.rows:,} rows to '{push_source}': online views written: {views}; "
+                     f"rows appended offline: {result.offline_rows:,}", markup=False)
 
 
 # -- running the app -------------------------------------------------------------------------------

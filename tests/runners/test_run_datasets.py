@@ -3,6 +3,7 @@ that neither stops the others nor damages its previous output."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -70,7 +71,7 @@ def results(project) -> dict:
 
 
 def test_run_builds_tables_and_files(project, capsys):
-    code, output = run(capsys, project)
+    code, output = run(capsys, project, "--no-materialize")
     assert code == 0, output
     assert "2 succeeded, 0 failed" in output and "dataset to_table: success, 7 rows" in output
     with FeatureStore(project) as fs:
@@ -87,7 +88,7 @@ def test_run_builds_tables_and_files(project, capsys):
         ("dataset.to_table", "success", 7, {"table": "training"}, None),
     ]
     assert all(r["seconds"] >= 0 for r in document["results"])
-    code, _ = run(capsys, project)  # a second run replaces both outputs
+    code, _ = run(capsys, project, "--no-materialize")  # a second run replaces both outputs
     assert code == 0 and table_rows(project, "training") == wanted
     assert sorted(p.name for p in (project / "out").iterdir()) == ["training.parquet"]
 
@@ -97,7 +98,7 @@ def test_a_failing_dataset_leaves_its_old_output_and_the_others_run(project, cap
     con.execute("CREATE TABLE broken_training AS SELECT 42 AS old_value")
     con.close()
     (project / "datasets.yml").write_text(DATASETS + BROKEN)
-    code, output = run(capsys, project)
+    code, output = run(capsys, project, "--no-materialize")
     assert code == 1 and "Traceback" not in output
     assert "error[FC062]: dataset 'broken': spine file not found" in output
     assert "2 succeeded, 1 failed" in output
@@ -109,14 +110,14 @@ def test_a_failing_dataset_leaves_its_old_output_and_the_others_run(project, cap
 
 
 def test_an_engine_failure_leaves_the_old_table_and_file(project, capsys):
-    assert run(capsys, project)[0] == 0
+    assert run(capsys, project, "--no-materialize")[0] == 0
     old_table = table_rows(project, "training")
     old_file = (project / "out" / "training.parquet").read_bytes()
     con = database(project)
     con.execute("ALTER TABLE rider_stats RENAME TO rider_stats_away")  # to_file reads it; to_table does not
     con.execute("ALTER TABLE spine_table RENAME TO spine_away")        # to_table's spine
     con.close()
-    code, output = run(capsys, project)
+    code, output = run(capsys, project, "--no-materialize")
     assert code == 1 and "Traceback" not in output
     assert "error[FC110]: dataset 'to_file': DuckDB failed: Catalog Error" in output
     assert "dataset 'to_table': the spine table 'spine_table' cannot be read" in output
@@ -140,11 +141,12 @@ def test_selection(project, capsys):
 
 
 def test_run_on_the_sample_in_a_subprocess(sample_project):
-    result = subprocess.run([sys.executable, "-m", "fcompile", "run", "--project-dir", str(sample_project)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "fcompile", "run", "--project-dir", str(sample_project),
+                             "--end", "2025-01-15T00:00:00"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "running dataset driver_ranking_training" in result.stderr  # plain progress lines when piped
-    assert "driver_ranking_training" in result.stdout and "1 succeeded, 0 failed" in result.stdout
+    assert "materializing feature view driver_hourly_stats" in result.stderr
+    assert "driver_ranking_training" in result.stdout and "5 succeeded, 0 failed" in result.stdout
     orders = sample_project / "data" / "orders.parquet"
     with FeatureStore(sample_project) as fs:
         wanted = fs.get_historical_features(orders, service="driver_ranking_v2", full_feature_names=True).to_arrow()
@@ -152,3 +154,43 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
         built = con.sql('SELECT * FROM "driver_ranking_training"').to_arrow_table()
     assert built.equals(wanted)
     assert results(sample_project)["results"][0]["rows"] == wanted.num_rows
+    with FeatureStore(sample_project) as fs:  # and the online views were loaded up to --end
+        online = fs.get_online_features({"driver_id": [1001]}, features=["driver_lifetime_stats:lifetime_trip_count"])
+    assert online.to_dict()["results"][-1]["statuses"] == ["PRESENT"]
+
+
+def test_run_also_materializes_the_selected_online_views(project, capsys):
+    code, output = run(capsys, project, "--end", "2024-01-01T12:00:00")
+    assert code == 0, output
+    assert "5 succeeded, 0 failed" in output  # 2 datasets, 3 online views
+    nodes = {r["node"]: r for r in results(project)["results"]}
+    assert set(nodes) == {"dataset.to_file", "dataset.to_table", "feature_view.stats", "feature_view.recent",
+                          "feature_view.rider"}
+    assert nodes["feature_view.stats"]["keys_written"] == 2 and nodes["feature_view.stats"]["window"]["end"] == \
+        "2024-01-01T12:00:00.000Z"
+    with FeatureStore(project) as fs:
+        values = fs.get_online_features({"driver_id": [1, 2]}, features=["stats:conv"],
+                                        now=dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc)).values()
+    assert values["conv"] == [0.25, 0.5]
+    code, output = run(capsys, project, "--select", "stats", "--end", "2024-01-01T12:00:00")
+    assert code == 0 and "1 succeeded" in output  # incremental: from the watermark
+    assert [r["node"] for r in results(project)["results"]] == ["feature_view.stats"]
+
+
+def test_dry_run_prints_the_sql_and_windows_and_runs_nothing(project, capsys):
+    code, output = run(capsys, project, "--dry-run", "--end", "2024-01-01T12:00:00")
+    assert code == 0, output
+    assert "dry run on target 'dev' (duckdb)" in output
+    assert "dataset to_table -> table training:" in output and 'CREATE OR REPLACE TABLE "training"' in output
+    assert "feature view recent -> online store: [2024-01-01T11:00:00Z, 2024-01-01T12:00:00Z] (first run: " \
+           "end - ttl)" in output
+    assert "feature view stats -> online store: [earliest data, 2024-01-01T12:00:00Z]" in output
+    assert not (project / "target" / "run_results.json").exists()
+    assert "training" not in {name for (name,) in database(project).sql("SHOW TABLES").fetchall()}
+    assert not (project / "out").exists()
+
+
+def test_a_compile_only_target_is_refused_before_anything_runs(project, capsys):
+    code, output = run(capsys, project, "--target", "warehouse", "--dry-run")
+    assert code == 1 and "Traceback" not in output
+    assert "error[FC111]" in output and "snowflake" in output and "compile-only" in output
