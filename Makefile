@@ -34,7 +34,7 @@ demo: $(VENV)/.installed
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 	$(BIN)/fcompile materialize --project-dir $(DEMO) --end 2025-01-15T00:00:00  # incremental: nothing new
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_activity_v1 \
-	    -e driver_id=1001 -e driver_id=1002
+	    -e driver_id=1001 -e driver_id=1002 --now 2025-01-14T23:30:00  # as if asked just after the data ends
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

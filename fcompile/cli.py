@@ -566,6 +566,9 @@ def get_online_features(
         "--full-feature-names", help="Name features view__feature.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the response as JSON, shaped like Feast's feature server's.")] = False,
+    now: Annotated[Optional[str], typer.Option(
+        help="ISO 8601 moment of the max-age check (naive times are UTC), e.g. to replay a past request.",
+        show_default="now")] = None,
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
 ) -> None:
@@ -576,7 +579,8 @@ def get_online_features(
     references = _feature_references(service, features)
     with FeatureStore(project_dir, target) as store:
         entities = parse_entity_text(store.graph, entity)
-        response = store.get_online_features(entities, references, service, full_feature_names)
+        response = store.get_online_features(entities, references, service, full_feature_names,
+                                             now=_iso_option("--now", now))
     if as_json:
         print(response.to_json(indent=2))
         return

@@ -171,7 +171,17 @@ def test_cli_prints_a_table_or_json(capsys, project):
     assert document["results"][1]["values"] == [3.0]
 
 
+def test_cli_now_sets_the_moment_of_the_max_age_check(capsys, project):
+    code, out, err = cli(capsys, project, "--features", "recent:conv", "-e", "driver_id=1", "--json",
+                         "--now", "2024-01-01T12:00:00")
+    assert code == 0, err
+    assert json.loads(out)["results"][1]["statuses"] == ["PRESENT"]
+    code, out, err = cli(capsys, project, "--features", "recent:conv", "-e", "driver_id=1", "--now", "2024-01-01T12:01")
+    assert code == 0 and "(outside max age)" in out
+
+
 @pytest.mark.parametrize("args, fragment", [
+    (["-e", "driver_id=1", "--service", "driver_v1", "--now", "noon"], "error[FC090]: --now 'noon' is not an ISO 8601"),
     (["-e", "driver_id=one", "--service", "driver_v1"],
      "error[FC117]: -e 'driver_id=one': 'one' is not a valid int64 for join key 'driver_id'"),
     (["-e", "driverid=1", "--service", "driver_v1"], "error[FC117]: no entity has a join key 'driverid'"),
