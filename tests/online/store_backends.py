@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pyarrow as pa
+from store_cleanup import delete_postgres_project, delete_redis_project
 
 from fcompile.graph import DType
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
@@ -63,31 +64,11 @@ class Backend:
 
 
 def redis_cleanup(url: str) -> Callable[[str], None]:
-    def cleanup(project: str) -> None:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        try:
-            doomed = list(client.scan_iter(match=f"fc:{project}:*", count=1000))
-            for start in range(0, len(doomed), 1000):
-                client.unlink(*doomed[start:start + 1000])
-        finally:
-            client.close()
-
-    return cleanup
+    return lambda project: delete_redis_project(url, project)
 
 
 def postgres_cleanup(url: str) -> Callable[[str], None]:
-    def cleanup(project: str) -> None:
-        import psycopg
-        from psycopg import sql
-
-        from fcompile.runners.online.postgres import pg_name
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(pg_name(f"fc_{project}"))))
-
-    return cleanup
+    return lambda project: delete_postgres_project(url, project)
 
 
 # -- views and batches ----------------------------------------------------------------------------------

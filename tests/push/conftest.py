@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 from push_projects import new_name, write_project
+from store_cleanup import delete_postgres_project, delete_redis_project
+
 
 @pytest.fixture
 def project(tmp_path):
@@ -23,20 +25,6 @@ def online_project(request, tmp_path):
     url = request.getfixturevalue(f"{request.param}_url")
     yield write_project(tmp_path / "push", {"type": request.param, "url": url}, name)
     if request.param == "redis":
-        import redis
-
-        client = redis.Redis.from_url(url)
-        try:
-            doomed = list(client.scan_iter(match=f"fc:{name}:*", count=1000))
-            if doomed:
-                client.unlink(*doomed)
-        finally:
-            client.close()
+        delete_redis_project(url, name)
     else:
-        import psycopg
-        from psycopg import sql
-
-        from fcompile.runners.online.postgres import pg_name
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(pg_name(f"fc_{name}"))))
+        delete_postgres_project(url, name)

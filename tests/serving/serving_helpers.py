@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from store_cleanup import delete_redis_project
+
 UTC = dt.timezone.utc
 
 SPEC = """\
@@ -211,15 +213,7 @@ def metric(text: str, name: str, /, **labels: str) -> float:
 
 
 def redis_cleanup(url: str, project: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        doomed = list(client.scan_iter(match=f"fc:{project}:*", count=1000))
-        for start in range(0, len(doomed), 1000):
-            client.unlink(*doomed[start:start + 1000])
-    finally:
-        client.close()
+    delete_redis_project(url, project)
 
 
 def read_raw_response(client) -> bytes:
