@@ -1,8 +1,8 @@
 """Runners: execute compiled plans on an offline engine and bring the rows back as Arrow.
 
-`connect_runner` opens the runner of a project's target: DuckDB (embedded), PostgreSQL (psycopg) or
-Spark (pyspark). The other offline types compile (`fcompile build`) but cannot run yet: Snowflake and
-BigQuery runners are to come; Redshift and Trino are compile-only for now.
+`connect_runner` opens the runner of a project's target: DuckDB (embedded), PostgreSQL (psycopg), Spark
+(pyspark), Snowflake (snowflake-connector-python) or BigQuery (google-cloud-bigquery). Redshift and Trino
+compile (`fcompile build`) but cannot run: they are compile-only for now.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from fcompile.graph import ProjectInfo
     from fcompile.runners.base import Runner
 
-RUNNABLE_TYPES = ("duckdb", "postgres", "spark")
+RUNNABLE_TYPES = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
 
 
 def runner_class(offline_type: str) -> type[Runner]:
@@ -31,6 +31,14 @@ def runner_class(offline_type: str) -> type[Runner]:
         from fcompile.runners.spark import SparkRunner
 
         return SparkRunner
+    if offline_type == "snowflake":
+        from fcompile.runners.snowflake import SnowflakeRunner
+
+        return SnowflakeRunner
+    if offline_type == "bigquery":
+        from fcompile.runners.bigquery import BigQueryRunner
+
+        return BigQueryRunner
     raise DiagnosticError([Diagnostic(
         Code.NO_RUNNER, f"offline type '{offline_type}' is compile-only for now: fcompile cannot run queries on it yet",
         None, f"runnable types: {', '.join(RUNNABLE_TYPES)}; `fcompile build` still compiles SQL for it, "
@@ -45,6 +53,7 @@ def connect_runner(project: ProjectInfo) -> Runner:
     except DiagnosticError as error:
         raise DiagnosticError([_in_target(d, project.target.name) for d in error.diagnostics]) from None
     runner.target_name = project.target.name  # for failures after connecting: Spark starts on first use
+    runner.project_name = project.name  # BigQuery labels its jobs with it
     return runner
 
 

@@ -1,6 +1,8 @@
-"""What the runners of engines outside this process (PostgreSQL, Spark) share: the plans' SQL compiled
-by shape, the counting query behind `Runner.window_stats` (its parameters spelled by the dialect:
-PostgreSQL `%(end)s`, Spark `:end`), bound times, and spine files read a batch at a time to be uploaded.
+"""What the runners of engines outside this process (PostgreSQL, Spark, Snowflake, BigQuery) share: the
+plans' SQL compiled by shape, the counting query behind `Runner.window_stats` (its parameters spelled by
+the dialect: PostgreSQL `%(end)s`, Spark `:end`, BigQuery `@end`), bound times, spine files read a batch
+at a time to be uploaded, results streamed into a Parquet file, and the refusal of file sources by
+warehouses that read tables only.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from typing import Any
 
 from sqlglot import exp
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
-from fcompile.planner.plans import LatestValues
+from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import WindowStats, first_line
 
 
@@ -126,3 +128,51 @@ def read_spine_files(files: list[str], description: str):
                 raise unreadable(exc) from None
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def stream_to_parquet(reader: Any, path: str) -> int:
+    """A result's batches written into a Parquet file beside `path` as they arrive, then renamed over it
+    (a failure leaves no file and the old one as it was). Returns the rows written."""
+    import os
+    import uuid
+
+    import pyarrow.parquet as pq
+
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    rows = 0
+    try:
+        with pq.ParquetWriter(temporary, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        os.replace(temporary, path)
+    finally:
+        reader.close()
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return rows
+
+
+def sources_not_readable(plan: Any, engine: str) -> list[Diagnostic]:
+    """FC131 for every source of a plan (PointInTimeJoin, LatestValues, BuildDataset) that is files, on an
+    engine that reads tables and queries only. Needs no connection."""
+    if isinstance(plan, BuildDataset):
+        plan = plan.query
+    if isinstance(plan, PointInTimeJoin):
+        sources = [(j.view, j.relation, j.location) for j in plan.joins]
+    elif isinstance(plan, LatestValues):
+        sources = [(plan.view, plan.relation, plan.location)]
+    else:
+        sources = []
+    return [_file_source(view, relation, location, engine) for view, relation, location in sources
+            if relation.kind == "path"]
+
+
+def _file_source(view: str, relation: Relation, location: Position | None, engine: str) -> Diagnostic:
+    return Diagnostic(Code.SOURCE_NOT_READABLE, f"feature view '{view}': its source is files "
+                      f"({relation.locator}), which {engine} cannot read", location,
+                      "load the data into a table of the target's database and point the source at it "
+                      "(`table: schema.name`); fcompile does not upload source files")

@@ -1,11 +1,24 @@
 """Fixtures of the engine conformance suite: `engine` runs a test once per offline engine. The PostgreSQL
-server's URL comes from tests/conftest.py (`postgres_url`)."""
+server's URL comes from tests/conftest.py (`postgres_url`); the fakesnow emulator runs in this process;
+a live Snowflake account is used when SNOWFLAKE_* variables name one (engines.py)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from engines.engines import ENGINE_NAMES, DuckDBUnderTest, EngineUnderTest, PostgresUnderTest, SparkUnderTest
+from engines.engines import (
+    ENGINE_NAMES, DuckDBUnderTest, EngineUnderTest, PostgresUnderTest, SnowflakeUnderTest, SparkUnderTest,
+    fakesnow_server,
+)
+
+def pytest_configure(config):
+    # fakesnow fetches every result from DuckDB in a way DuckDB warns about: the emulator's affair, not ours
+    config.addinivalue_line("filterwarnings", "ignore:Arrow output on a DB-API result:UserWarning:fakesnow")
+
+
+SNOWFLAKE_LIVE = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_DATABASE", "SNOWFLAKE_WAREHOUSE")
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +47,21 @@ def spark_session(tmp_path_factory):
     session.stop()
 
 
+def snowflake_live_connection() -> dict:
+    """A live account's settings from the environment, or a skip naming what is missing."""
+    missing = [name for name in SNOWFLAKE_LIVE if not os.environ.get(name)]
+    if not (os.environ.get("SNOWFLAKE_PASSWORD") or os.environ.get("SNOWFLAKE_PRIVATE_KEY_PATH")):
+        missing.append("SNOWFLAKE_PASSWORD or SNOWFLAKE_PRIVATE_KEY_PATH")
+    if missing:
+        pytest.skip(f"no live Snowflake account: set {', '.join(missing)}")
+    connection = {key: os.environ[f"SNOWFLAKE_{key.upper()}"] for key in
+                  ("account", "user", "database", "warehouse", "role", "password", "private_key_path",
+                   "private_key_passphrase") if os.environ.get(f"SNOWFLAKE_{key.upper()}")}
+    if "password" in connection and "private_key_path" in connection:
+        del connection["password"]
+    return connection
+
+
 @pytest.fixture(scope="session")
 def engines(request, tmp_path_factory):
     """The engines of the run, each made once, when a test first needs it, and closed at the end."""
@@ -45,6 +73,16 @@ def engines(request, tmp_path_factory):
                 made[name] = DuckDBUnderTest()
             elif name == "postgres":
                 made[name] = PostgresUnderTest(request.getfixturevalue("postgres_url"))
+            elif name == "snowflake":
+                pytest.importorskip("fakesnow", reason="fakesnow is not installed (pip install 'fcompile[dev]')")
+                pytest.importorskip("starlette", reason="fakesnow's server needs starlette (pip install "
+                                    "'fcompile[dev]')")
+                server = fakesnow_server()  # the engine's to stop: it outlives every fixture that uses it
+                made[name] = SnowflakeUnderTest(name, server.__enter__(), asof_join=False, random_examples=2,
+                                                on_close=lambda: server.__exit__(None, None, None))
+            elif name == "snowflake_live":
+                made[name] = SnowflakeUnderTest(name, snowflake_live_connection(), asof_join=True,
+                                                random_examples=2)
             else:
                 made[name] = SparkUnderTest(request.getfixturevalue("spark_session"),
                                             tmp_path_factory.mktemp("spark_tables"))
@@ -69,3 +107,8 @@ def postgres_engine(engines) -> PostgresUnderTest:
 @pytest.fixture(scope="session")
 def spark_engine(engines) -> SparkUnderTest:
     return engines("spark")
+
+
+@pytest.fixture(scope="session")
+def snowflake_engine(engines) -> SnowflakeUnderTest:
+    return engines("snowflake")

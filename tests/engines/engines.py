@@ -8,6 +8,12 @@ emulator joins the suite as one more `EngineUnderTest` and a name in `ENGINE_NAM
 - postgres: the server at FCOMPILE_TEST_POSTGRES_URL (default postgresql://127.0.0.1:5432/test; the
   `postgres_url` fixture of tests/conftest.py), in a schema of its own that is dropped at the end.
 - spark: pyspark in local mode, one session for the whole run (local[2], two shuffle partitions).
+- snowflake: the fakesnow emulator's server (Snowflake on DuckDB, reached by the real connector over
+  HTTP), in a schema of its own; `asof_join: false`, since fakesnow cannot parse `ASOF JOIN ...
+  MATCH_CONDITION` (that form runs in test_snowflake_asof_rewrite.py).
+- snowflake_live: a real account from SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PASSWORD (or
+  SNOWFLAKE_PRIVATE_KEY_PATH), SNOWFLAKE_DATABASE, SNOWFLAKE_WAREHOUSE and SNOWFLAKE_ROLE (optional), with
+  native ASOF joins, in a schema of its own that is dropped at the end; skipped without them.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import pyarrow as pa
 
 from compiler.harness import Table, arrow_table, load_duckdb, load_postgres
 
-ENGINE_NAMES = ("duckdb", "postgres", "spark")
+ENGINE_NAMES = ("duckdb", "postgres", "spark", "snowflake", "snowflake_live")
 
 # Arrow type -> (PostgreSQL type) for loading the sample's Parquet files as tables
 PG_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.string(): "TEXT", pa.float64(): "DOUBLE PRECISION",
@@ -239,6 +245,143 @@ class SparkUnderTest(EngineUnderTest):
         if self._runner is not None:
             self._runner.close()
         self.session.sql(f"DROP DATABASE IF EXISTS `{self.database}` CASCADE")
+
+
+class SnowflakeUnderTest(EngineUnderTest):
+    """Snowflake through the real connector: on the fakesnow emulator's server (`connection` has its host,
+    port and protocol) or on a live account. Tables are made with upper-case names and columns, as
+    unquoted names resolve in Snowflake, and filled by INSERT ... SELECT ... FROM VALUES with literals
+    (not through the runner's own upload, which is under test)."""
+
+    reads_files = False
+
+    def __init__(self, name: str, connection: dict[str, Any], asof_join: bool, random_examples: int,
+                 on_close=lambda: None) -> None:
+        super().__init__()
+        self.on_close = on_close  # stops the emulator
+        self.name = name
+        self.random_examples = random_examples
+        self.schema = f"FC_ENGINES_{uuid.uuid4().hex[:12].upper()}"
+        self.settings = {"type": "snowflake", **connection, "schema": self.schema, "asof_join": asof_join}
+        from fcompile.runners.snowflake import SnowflakeRunner
+
+        without_schema = {k: v for k, v in self.settings.items() if k != "schema"}
+        with SnowflakeRunner.connect(without_schema, ".") as admin, admin.conn.cursor() as cur:
+            cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        self._runner = None
+
+    def offline_settings(self, project_root: Path) -> dict[str, Any]:
+        return dict(self.settings)
+
+    def runner(self):
+        from fcompile.runners.snowflake import SnowflakeRunner
+
+        if self._runner is None:
+            self._runner = SnowflakeRunner.connect(self.settings, ".")
+        return self._runner
+
+    def load(self, runner, table: Table) -> None:
+        self._create(runner, table.name, [(c, SF_TYPES[t]) for c, t in table.columns],
+                     [[row[c] for c in table.column_names] for row in table.rows])
+
+    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
+        self._create(runner, name, [(f.name, SF_ARROW_TYPES[f.type]) for f in data.schema],
+                     [list(row.values()) for row in data.to_pylist()])
+
+    def _create(self, runner, name: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> None:
+        table = _upper_quoted(name)
+        quoted = [f'"{c.upper()}"' for c, _ in columns]
+        names = ", ".join(quoted)
+        with runner.conn.cursor() as cur:
+            definitions = ", ".join(f"{q} {t}" for q, (_, t) in zip(quoted, columns))
+            cur.execute(f"CREATE OR REPLACE TABLE {table} ({definitions})")
+            for start in range(0, len(rows), 2000):
+                values = ", ".join("(" + ", ".join(_snowflake_literal(v) for v in row) + ")"
+                                   for row in rows[start:start + 2000])
+                select = ", ".join(f"PARSE_JSON(column{i + 1})" if t == "ARRAY" else f"column{i + 1}"
+                                   for i, (_, t) in enumerate(columns))
+                cur.execute(f"INSERT INTO {table} ({names}) SELECT {select} FROM VALUES {values}")
+
+    def read_table(self, runner, name: str) -> pa.Table:
+        with runner.conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {_upper_quoted(name)}")
+            found = cur.fetch_arrow_all(force_return_table=True, force_microsecond_precision=True)
+        return found.rename_columns([c.lower() for c in found.column_names])
+
+    def table_prefix(self) -> str:
+        return f"{self.schema}."
+
+    def close(self) -> None:
+        try:
+            if self._runner is not None:
+                with self._runner.conn.cursor() as cur:
+                    cur.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+                self._runner.close()
+        finally:
+            self.on_close()
+
+
+@contextlib.contextmanager
+def fakesnow_server():
+    """The fakesnow emulator's server on a free port of this machine: Snowflake's REST protocol in front of
+    DuckDB, so the real connector (login, bindings, PUT, Arrow results) does the talking. Yields its
+    connection settings as a target gives them.
+
+    One emulator bug is mended while it runs, not worked around in fcompile: fakesnow 0.12.1 encodes a
+    timestamp result as a struct without a validity bitmap, so a NULL timestamp reaches the client as
+    the epoch (1970-01-01). The mended encoder marks those values NULL, as Snowflake's own results do."""
+    import logging
+
+    import fakesnow
+    import fakesnow.arrow
+
+    encode = fakesnow.arrow.timestamp_to_sf_struct
+
+    def encode_with_nulls(values):
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        found = encode(values)
+        return pa.StructArray.from_arrays(found.flatten(), fields=list(found.type), mask=values.is_null())
+
+    fakesnow.arrow.timestamp_to_sf_struct = encode_with_nulls
+    try:
+        with fakesnow.server() as found:
+            for name in ("fakesnow.server", "uvicorn", "uvicorn.error", "uvicorn.access"):  # a line per request
+                logging.getLogger(name).setLevel(logging.WARNING)
+            yield {"account": "fakesnow", "user": found["user"], "password": found["password"],
+                   "host": found["host"], "port": found["port"], "protocol": found["protocol"],
+                   "database": "FC_TESTS", "network_timeout": 30, "login_timeout": 10}
+    finally:
+        fakesnow.arrow.timestamp_to_sf_struct = encode
+
+
+# column type of the harness -> Snowflake type; Arrow type of the sample's files -> Snowflake type
+SF_TYPES = {"int64": "NUMBER(38, 0)", "int32": "NUMBER(38, 0)", "string": "VARCHAR", "float64": "FLOAT",
+            "bool": "BOOLEAN", "timestamp": "TIMESTAMP_NTZ", "timestamptz": "TIMESTAMP_TZ", "array<int64>": "ARRAY"}
+SF_ARROW_TYPES = {pa.int64(): "NUMBER(38, 0)", pa.int32(): "NUMBER(38, 0)", pa.string(): "VARCHAR",
+                  pa.float64(): "FLOAT", pa.float32(): "FLOAT", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
+                  pa.timestamp("us", "UTC"): "TIMESTAMP_TZ", pa.timestamp("us"): "TIMESTAMP_NTZ"}
+
+
+def _snowflake_literal(value: Any) -> str:
+    """A value as a constant of a VALUES list (timestamps as text the column's type converts)."""
+    import datetime as dt
+    import json
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return f"'{value.isoformat(sep=' ') if isinstance(value, dt.datetime) else value.isoformat()}'"
+    if isinstance(value, list):
+        return "'" + json.dumps(value) + "'"
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _upper_quoted(name: str) -> str:
+    return ".".join(f'"{part.upper()}"' for part in name.split("."))
 
 
 def _quoted(name: str) -> str:
