@@ -337,37 +337,61 @@ def _runner(graph, connect_runner):
 
 def _print_dry_run(graph, datasets, views, end, console) -> None:
     """What `run` would do: each dataset's compiled SQL in the target's dialect, each view's window as far
-    as it is known without reading the offline engine (the watermark comes from the online store)."""
+    as it is known without reading the offline engine (the watermark comes from the online store). On an
+    engine that prices queries before running them (BigQuery), also the bytes each would scan."""
     from fcompile.artifacts.queries import compile_node
     from fcompile.artifacts.selection import NodeRef
     from fcompile.dialects import get_dialect
+    from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
+    from fcompile.runners import connect_runner, runner_class
     from fcompile.runners.materialize import choose_window
 
     dialect = get_dialect(graph.project.target.offline_type)
     target = graph.project.target.name
     console.print(f"dry run on target '{target}' ({dialect.name}): nothing is run or written", markup=False)
     problems: list[Diagnostic] = []
-    for dataset in datasets:
-        output = f"{dataset.output.kind} {dataset.output.locator}"
-        console.print(f"\ndataset {dataset.name} -> {output}:", markup=False)
+    priced = hasattr(runner_class(graph.project.target.offline_type), "dry_run")
+    runner = None
+
+    def scanned(plan, label: str, location) -> str:
+        nonlocal runner
+        if not priced:
+            return ""
         try:
-            console.print(compile_node(graph, NodeRef("dataset", dataset.name), dialect).text.rstrip(), markup=False,
-                          highlight=False, soft_wrap=True)
+            runner = runner or _runner(graph, connect_runner)
+            return f"; would scan {runner.dry_run(plan, label, location):,} bytes"
         except DiagnosticError as error:
             problems.extend(error.diagnostics)
-    if views:
-        console.print("", markup=False)
-        states = _view_states(graph, views, console)
-        for view in views:
-            state = states.get(view.name) if states is not None else None
-            window = choose_window(view, end, None, state.watermark if state is not None else None)
-            basis = {"watermark": "from its watermark minus its lateness", "ttl": "first run: end - ttl",
-                     "earliest": "first run: from the earliest data"}[window.basis]
-            if states is None:
-                basis += "; its watermark is unknown, the online store could not be read"
-            start = _iso_text(window.start) if window.start is not None else "earliest data"
-            console.print(f"feature view {view.name} -> online store: [{start}, {_iso_text(window.end)}] ({basis})",
-                          markup=False, highlight=False)
+            return ""
+
+    try:
+        for dataset in datasets:
+            output = f"{dataset.output.kind} {dataset.output.locator}"
+            try:
+                text = compile_node(graph, NodeRef("dataset", dataset.name), dialect).text.rstrip()
+            except DiagnosticError as error:
+                problems.extend(error.diagnostics)
+                continue
+            cost = scanned(plan_build_dataset(graph, dataset), f"dataset '{dataset.name}'", dataset.location)
+            console.print(f"\ndataset {dataset.name} -> {output}{cost}:", markup=False)
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        if views:
+            console.print("", markup=False)
+            states = _view_states(graph, views, console)
+            for view in views:
+                state = states.get(view.name) if states is not None else None
+                window = choose_window(view, end, None, state.watermark if state is not None else None)
+                basis = {"watermark": "from its watermark minus its lateness", "ttl": "first run: end - ttl",
+                         "earliest": "first run: from the earliest data"}[window.basis]
+                if states is None:
+                    basis += "; its watermark is unknown, the online store could not be read"
+                start = _iso_text(window.start) if window.start is not None else "earliest data"
+                cost = scanned(plan_latest_values(graph, view), f"feature view '{view.name}'", view.location)
+                console.print(f"feature view {view.name} -> online store: [{start}, {_iso_text(window.end)}] "
+                              f"({basis}){cost}", markup=False, highlight=False)
+    finally:
+        if runner is not None:
+            runner.close()
     _print_diagnostics(problems)
     if problems:
         raise typer.Exit(1)

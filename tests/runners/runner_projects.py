@@ -12,7 +12,7 @@ default_target: dev
 targets:
   dev: {offline: {type: duckdb, path: .fcompile/offline.duckdb}, online: {type: sqlite, path: .fcompile/online.db}}
   memory: {offline: {type: duckdb, path: ":memory:"}, online: {type: sqlite}}
-  warehouse: {offline: {type: snowflake, account: x}, online: {type: sqlite}}
+  warehouse: {offline: {type: redshift}, online: {type: sqlite}}
 """
 
 SPEC = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 
@@ -193,4 +194,29 @@ def test_dry_run_prints_the_sql_and_windows_and_runs_nothing(project, capsys):
 def test_a_compile_only_target_is_refused_before_anything_runs(project, capsys):
     code, output = run(capsys, project, "--target", "warehouse", "--dry-run")
     assert code == 1 and "Traceback" not in output
-    assert "error[FC111]" in output and "snowflake" in output and "compile-only" in output
+    assert "error[FC111]" in output and "redshift" in output and "compile-only" in output
+
+
+def test_dry_run_prices_each_query_on_an_engine_that_can(project, capsys, monkeypatch):
+    """BigQuery prices a query before running it (`runner.dry_run`); no emulator can here, so an engine
+    that answers the same question - DuckDB, counting the statements it would run - stands in for the
+    wiring: `--dry-run` asks once per dataset and per view, and prints the answer."""
+    from fcompile import runners
+    from fcompile.runners.duckdb import DuckDBRunner
+
+    asked = []
+
+    class PricedDuckDB(DuckDBRunner):
+        def dry_run(self, plan, label, location=None) -> int:
+            asked.append(label)
+            return sum(len(sql) for sql in self.statements(plan))
+
+    monkeypatch.setattr(runners, "runner_class", lambda offline_type: PricedDuckDB)
+    code, output = run(capsys, project, "--dry-run", "--end", "2024-01-01T12:00:00")
+    assert code == 0, output
+    assert sorted(asked) == ["dataset 'to_file'", "dataset 'to_table'", "feature view 'recent'",
+                             "feature view 'rider'", "feature view 'stats'"]
+    assert re.search(r"dataset to_table -> table training; would scan [\d,]+ bytes:", output)
+    assert re.search(r"feature view stats -> online store: \[earliest data, 2024-01-01T12:00:00Z\] \(first run: "
+                     r"from the earliest data\); would scan [\d,]+ bytes", output)
+    assert not (project / "target" / "run_results.json").exists()

@@ -135,7 +135,7 @@ def test_engine_errors_name_the_request(store, small_project):
 def test_no_runner_for_the_target(small_project):
     with FeatureStore(small_project, target="warehouse") as fs:
         (found,) = problems(lambda: fs.get_historical_features(spine(), features=["stats:conv"]))
-    assert found.code is Code.NO_RUNNER and "'snowflake'" in found.message and "target 'warehouse'" in found.message
+    assert found.code is Code.NO_RUNNER and "'redshift'" in found.message and "target 'warehouse'" in found.message
 
 
 def test_a_locked_database_is_a_diagnostic(small_project):
