@@ -50,7 +50,7 @@ from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_e
 from fcompile.runners.duckdb import _check_names as check_spine_names
 from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, sources_not_readable, spine_files, stream_to_parquet, utc_aware,
+    CompiledShapes, read_spine_files, rebatched, sources_not_readable, spine_files, stream_to_parquet, utc_aware,
     window_stats_of, window_stats_select,
 )
 from fcompile.runners.spines import SpineInput
@@ -245,7 +245,7 @@ class BigQueryRunner(Runner):
                       location: Position | None = None, batch_rows: int = 100_000):
         parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
         reader = self._read(self._select(plan), parameters, label, location, set())
-        return _rebatched(reader, batch_rows)
+        return rebatched(reader, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
@@ -409,17 +409,6 @@ def _loadable(arrow_type):
                                            t.is_decimal, t.is_binary)):
         return arrow_type
     return None
-
-
-def _rebatched(reader, batch_rows: int):
-    import pyarrow as pa
-
-    def batches():
-        for batch in reader:
-            for offset in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(offset, batch_rows)
-
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 class _BigQueryFailure(Exception):

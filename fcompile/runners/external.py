@@ -1,8 +1,8 @@
-"""What the runners of engines outside this process (PostgreSQL, Spark, Snowflake, BigQuery) share: the
-plans' SQL compiled by shape, the counting query behind `Runner.window_stats` (its parameters spelled by
-the dialect: PostgreSQL `%(end)s`, Spark `:end`, BigQuery `@end`), bound times, spine files read a batch
-at a time to be uploaded, results streamed into a Parquet file, and the refusal of file sources by
-warehouses that read tables only.
+"""What the runners share: the plans' SQL compiled by shape, the counting query behind
+`Runner.window_stats` (its parameters spelled by the dialect: DuckDB `$end`, PostgreSQL `%(end)s`, Spark
+`:end`, BigQuery `@end`), bound times, spine files read a batch at a time to be uploaded, results
+re-batched and streamed into a Parquet file, and the refusal of file sources by warehouses that read
+tables only. Mostly for the engines outside this process (PostgreSQL, Spark, Snowflake, BigQuery).
 """
 
 from __future__ import annotations
@@ -128,6 +128,18 @@ def read_spine_files(files: list[str], description: str):
                 raise unreadable(exc) from None
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def rebatched(reader: Any, batch_rows: int) -> Any:
+    """The reader's rows in batches of at most `batch_rows` (warehouses send chunks as large as they like)."""
+    import pyarrow as pa
+
+    def batches():
+        for batch in reader:
+            for offset in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(offset, batch_rows)
+
+    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 def stream_to_parquet(reader: Any, path: str) -> int:

@@ -35,7 +35,6 @@ import functools
 import io
 import itertools
 import json
-import os
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
@@ -49,7 +48,8 @@ from fcompile.runners.duckdb import _check_names as check_spine_names
 from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.spines import SpineInput
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, spine_files, utc_aware, window_stats_of, window_stats_select,
+    CompiledShapes, read_spine_files, sources_not_readable, spine_files, stream_to_parquet, utc_aware, window_stats_of,
+    window_stats_select,
 )
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ class PostgresRunner(Runner):
 
     def statements(self, plan: Any) -> list[str]:
         """The postgres dialect's SQL, once every source the plan reads is one PostgreSQL can read."""
-        problems = unreadable_sources(plan)
+        problems = sources_not_readable(plan, "PostgreSQL")
         if problems:
             raise DiagnosticError(problems)
         return self._compiled.statements(plan, self.dialect)
@@ -258,25 +258,7 @@ class PostgresRunner(Runner):
         return self.execute(plan, label, location).read_all()
 
     def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
-        import pyarrow.parquet as pq
-
-        reader = self.execute(plan, label, location)
-        path = os.path.abspath(path)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-        rows = 0
-        try:
-            with pq.ParquetWriter(temporary, reader.schema) as writer:
-                for batch in reader:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            os.replace(temporary, path)
-        finally:
-            reader.close()
-            if os.path.exists(temporary):
-                os.remove(temporary)
-        return rows
+        return stream_to_parquet(self.execute(plan, label, location), path)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """Built under a temporary name and swapped in, all in one transaction."""
@@ -442,31 +424,6 @@ class _Stream:
             pass  # the transaction is failing anyway: rolling it back below closes the cursor
         if transaction is not None:
             transaction.__exit__(type(error) if error else None, error, None)
-
-
-def unreadable_sources(plan: Any) -> list[Diagnostic]:
-    """FC131 for every source of a plan (PointInTimeJoin, LatestValues, BuildDataset) that is files:
-    PostgreSQL reads tables and queries only. Needs no connection (`fcompile run --dry-run` may call it)."""
-    return [_file_source(view, relation, location) for view, relation, location in _sources(plan)
-            if relation.kind == "path"]
-
-
-def _sources(plan: Any) -> list[tuple[str, Relation, Position | None]]:
-    """(view, relation, where) of every source a plan reads."""
-    if isinstance(plan, BuildDataset):
-        plan = plan.query
-    if isinstance(plan, PointInTimeJoin):
-        return [(j.view, j.relation, j.location) for j in plan.joins]
-    if isinstance(plan, LatestValues):
-        return [(plan.view, plan.relation, plan.location)]
-    return []
-
-
-def _file_source(view: str, relation: Relation, location: Position | None) -> Diagnostic:
-    return Diagnostic(Code.SOURCE_NOT_READABLE, f"feature view '{view}': its source is files "
-                      f"({relation.locator}), which PostgreSQL cannot read", location,
-                      "load the data into a table of the target's database and point the source at it "
-                      "(`table: schema.name`); fcompile does not upload source files")
 
 
 def _import_psycopg():

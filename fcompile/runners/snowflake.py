@@ -64,7 +64,7 @@ from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_e
 from fcompile.runners.duckdb import _check_names as check_spine_names
 from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, sources_not_readable, spine_files, stream_to_parquet, utc_aware,
+    CompiledShapes, read_spine_files, rebatched, sources_not_readable, spine_files, stream_to_parquet, utc_aware,
     window_stats_of, window_stats_select,
 )
 from fcompile.runners.spines import SpineInput
@@ -273,7 +273,7 @@ class SnowflakeRunner(Runner):
         parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
         sql, values = bind_by_number(self._select(plan), parameters)
         reader = self._read(sql, values, label, location, _output_names(plan, self.sql_dialect), {})
-        return _rebatched(reader, batch_rows)
+        return rebatched(reader, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
@@ -589,18 +589,6 @@ def _conformed(chunk, schema, array_columns: Mapping[int, Any]):
             column = column.cast(f.type)
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _rebatched(reader, batch_rows: int):
-    """The reader's rows in batches of at most `batch_rows` (Snowflake's chunks are as large as it likes)."""
-    import pyarrow as pa
-
-    def batches():
-        for batch in reader:
-            for offset in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(offset, batch_rows)
-
-    return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
 # -- errors --------------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ from fcompile.runners.duckdb import _check_names as check_spine_names
 from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.spines import SpineInput
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, spine_files, utc_aware, window_stats_of, window_stats_select,
+    CompiledShapes, read_spine_files, spine_files, stream_to_parquet, utc_aware, window_stats_of, window_stats_select,
 )
 
 if TYPE_CHECKING:
@@ -328,25 +328,7 @@ class SparkRunner(Runner):
         return self.execute(plan, label, location).read_all()
 
     def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
-        import pyarrow.parquet as pq
-
-        reader = self.execute(plan, label, location)
-        path = os.path.abspath(path)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-        rows = 0
-        try:
-            with pq.ParquetWriter(temporary, reader.schema) as writer:
-                for batch in reader:
-                    writer.write_batch(batch)
-                    rows += batch.num_rows
-            os.replace(temporary, path)
-        finally:
-            reader.close()
-            if os.path.exists(temporary):
-                os.remove(temporary)
-        return rows
+        return stream_to_parquet(self.execute(plan, label, location), path)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """Built under a temporary name, then swapped in by renames (the old table is kept on failure)."""
