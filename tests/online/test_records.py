@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from store_cleanup import delete_postgres_project, delete_redis_project
 
 from fcompile.graph import DType
 from fcompile.runners.online.records import (
@@ -140,3 +141,62 @@ def test_numpy_of_reads_fixed_width_arrays_like_to_numpy():
             assert np.array_equal(numpy_of(part), expected), part
     with_nulls = pa.array([1.5, None])
     assert np.isnan(numpy_of(with_nulls)[1]) and numpy_of(with_nulls)[0] == 1.5  # through to_numpy
+
+
+def test_filled_replaces_nulls_like_fill_null():
+    import pyarrow as pa
+
+    from fcompile.runners.online.values import filled
+
+    cases = [(pa.array([1, None, 3], pa.int64()), 0), (pa.array([None, 2], pa.int32()), 0),
+             (pa.array([0.5, None], pa.float32()), 0), (pa.array([None, True]), False),
+             (pa.array([b"x", None]), b""), (pa.array([None, 7], pa.int64()), -(2 ** 63))]
+    for array, value in cases:
+        assert filled(array, value).equals(array.fill_null(value)), array
+    plain = pa.array([1, 2])
+    assert filled(plain, 0) is plain
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+def test_writing_a_batch_does_not_import_pandas(tmp_path, request, backend):
+    """pyarrow imports pandas (when installed) for `pa.scalar` and `to_numpy`: a quarter of a second that
+    a materialization would pay on its first batch. The write path avoids both, on every store."""
+    import uuid
+
+    settings = {"type": "sqlite", "path": "online.db"} if backend == "sqlite" else \
+        {"type": backend, "url": request.getfixturevalue(f"{backend}_url")}
+    project = f"t_{uuid.uuid4().hex[:16]}"
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["pandas"] = None  # any import of pandas now fails loudly
+        import duckdb
+        from fcompile.graph import DType
+        from fcompile.runners.online.base import OnlineView
+        from fcompile.runners.online import online_store_class
+        view = OnlineView("v", (("k", DType("int64")),), (("f", DType("float64")), ("s", DType("string")),
+                          ("b", DType("bool"))), has_created=True)
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        # rows as materialization gets them: from DuckDB, as Arrow (built without pyarrow's pandas check)
+        batch = con.sql("SELECT * FROM (VALUES (1::BIGINT, TIMESTAMPTZ '2024-01-01 00:00:00+00', "
+                        "TIMESTAMPTZ '2024-01-01 00:00:00+00', 0.5::DOUBLE, 'x', NULL::BOOLEAN), (2, "
+                        "TIMESTAMPTZ '2024-01-01 00:00:00+00', NULL, NULL, NULL, TRUE)) "
+                        "AS t(k, __fc_event_ts, __fc_created_ts, f, s, b)").to_arrow_table().to_batches()[0]
+        store_class = online_store_class({settings["type"]!r})
+        with store_class.connect({settings!r}, {project!r}, {str(tmp_path)!r}) as store:
+            store.write_batch(view, batch)
+            print(store.read(view, [(1,), (2,)], ["f", "s", "b"]))
+    """)
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    finally:
+        if backend == "redis":
+            delete_redis_project(settings["url"], project)
+        elif backend == "postgres":
+            delete_postgres_project(settings["url"], project)
+    assert done.returncode == 0, done.stderr
+    assert "0.5" in done.stdout and "'x'" in done.stdout and "True" in done.stdout

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
 from fcompile.runners.online.base import OnlineView
-from fcompile.runners.online.values import numpy_of
+from fcompile.runners.online.values import filled, numpy_of
 from fcompile.runners.online.keys import encode_key_columns, key_mismatch
 from fcompile.runners.online.values import arrow_type, to_micros
 
@@ -103,7 +103,7 @@ def prepare_batch(view: OnlineView, batch: Any) -> PreparedBatch:
     ordered = False
     if len(encoded) > 1 and pc.count_distinct(encoded).as_py() < len(encoded):
         # newest per key: sort by key, then newest first (NULL created lowest, later rows first on full ties)
-        order = pa.table({"k": encoded, "e": event, "c": created.fill_null(np.iinfo(np.int64).min),
+        order = pa.table({"k": encoded, "e": event, "c": filled(created, int(np.iinfo(np.int64).min)),
                           "r": pa.array(np.arange(len(encoded), dtype=np.int64))})
         indices = pc.sort_indices(order, [("k", "ascending"), ("e", "descending"), ("c", "descending"),
                                           ("r", "descending")])

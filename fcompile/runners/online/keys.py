@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
-from fcompile.runners.online.values import micros, numpy_of
+from fcompile.runners.online.values import micros, numpy_of, typed_scalar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -282,7 +282,7 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
     flush_fixed()
     if len(pieces) == 1:
         return pieces[0]
-    return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
+    return pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
 
 
 def _tagged(tag: int, values):

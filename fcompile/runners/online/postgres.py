@@ -45,7 +45,9 @@ from fcompile.runners.online.base import (
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
-from fcompile.runners.online.values import array_from_json, arrays_as_json, as_utc, numpy_of
+from fcompile.runners.online.values import (
+    array_from_json, arrays_as_json, as_utc, filled, numpy_of, typed_scalar,
+)
 
 DEFAULT_URL = "postgresql://127.0.0.1:5432/test"
 CONNECT_TIMEOUT_SECONDS = 5
@@ -374,20 +376,20 @@ def copy_data(view: OnlineView, prepared) -> bytes:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    pieces = [pa.scalar(struct.pack(">h", 3 + len(view.features)), pa.binary()),
+    pieces = [typed_scalar(struct.pack(">h", 3 + len(view.features)), pa.binary()),
               _variable_field(prepared.keys), _fixed_field(prepared.event_us, "timestamp"),
               _fixed_field(prepared.created_us, "timestamp")]
     for name, dtype in view.features:
         column = prepared.features[name]
         if dtype.is_array:  # JSONB: a version byte, then the JSON text
             texts = pa.array(arrays_as_json(column, dtype), pa.string()).cast(pa.binary())
-            pieces.append(_variable_field(pc.binary_join_element_wise(pa.scalar(b"\x01", pa.binary()), texts,
-                                                                      pa.scalar(b"", pa.binary()))))
+            pieces.append(_variable_field(pc.binary_join_element_wise(typed_scalar(b"\x01", pa.binary()), texts,
+                                                                      typed_scalar(b"", pa.binary()))))
         elif dtype.name in _FIXED:
             pieces.append(_fixed_field(column, dtype.name))
         else:
             pieces.append(_variable_field(column))
-    rows = pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
+    rows = pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
     bounds = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
     body = memoryview(rows.buffers()[2])[int(bounds[0]):int(bounds[-1])]
     return b"".join([b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0), body, b"\xff\xff"])
@@ -401,13 +403,13 @@ def _fixed_field(column, kind: str):
 
     width = np.dtype(_FIXED[kind]).itemsize
     if kind == "timestamp":  # int64 microseconds since 1970 (the prepared batch's form)
-        values = numpy_of(column.cast(pa.int64()).fill_null(0)) - _PG_EPOCH_MICROS
+        values = numpy_of(filled(column.cast(pa.int64()), 0)) - _PG_EPOCH_MICROS
     elif kind == "date":
-        values = numpy_of(column.cast(pa.int32()).fill_null(0)).astype(np.int64) - _PG_EPOCH_DAYS
+        values = numpy_of(filled(column.cast(pa.int32()), 0)).astype(np.int64) - _PG_EPOCH_DAYS
     elif kind == "bool":
-        values = numpy_of(column.fill_null(False))
+        values = numpy_of(filled(column, False))
     else:
-        values = numpy_of(column.fill_null(0))
+        values = numpy_of(filled(column, 0))
     rows = len(column)
     matrix = np.empty((rows, 4 + width), dtype=np.uint8)
     matrix[:, :4] = np.frombuffer(struct.pack(">i", width), dtype=np.uint8)
@@ -415,7 +417,7 @@ def _fixed_field(column, kind: str):
     fields = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 + width), rows, [None, pa.py_buffer(matrix)])
     fields = fields.cast(pa.binary())
     if column.null_count:
-        fields = pc.if_else(pc.is_valid(column), fields, pa.scalar(_NULL_FIELD, pa.binary()))
+        fields = pc.if_else(pc.is_valid(column), fields, typed_scalar(_NULL_FIELD, pa.binary()))
     return fields
 
 
@@ -425,11 +427,11 @@ def _variable_field(column):
     import pyarrow.compute as pc
 
     data = column.cast(pa.binary())
-    lengths = numpy_of(pc.binary_length(data).fill_null(0)).astype(">i4")
+    lengths = numpy_of(filled(pc.binary_length(data), 0)).astype(">i4")
     prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(data), [None, pa.py_buffer(lengths)])
-    fields = pc.binary_join_element_wise(prefix.cast(pa.binary()), data, pa.scalar(b"", pa.binary()))
+    fields = pc.binary_join_element_wise(prefix.cast(pa.binary()), data, typed_scalar(b"", pa.binary()))
     if data.null_count:
-        fields = pc.if_else(pc.is_valid(data), fields, pa.scalar(_NULL_FIELD, pa.binary()))
+        fields = pc.if_else(pc.is_valid(data), fields, typed_scalar(_NULL_FIELD, pa.binary()))
     return fields
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.graph import DType
 from fcompile.runners.online.values import (
-    array_from_json, arrays_as_json, date_from_days, datetime_from_micros, numpy_of,
+    array_from_json, arrays_as_json, date_from_days, datetime_from_micros, filled, numpy_of, typed_scalar,
 )
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def encode_records(layout: RecordLayout, features: dict[str, pa.Array], rows: in
         lengths = pa.FixedSizeBinaryArray.from_buffers(pa.binary(_LENGTH.size), rows,
                                                        [None, pa.py_buffer(_lengths(data))]).cast(pa.binary())
         pieces += [lengths, data]
-    return pc.binary_join_element_wise(*pieces, pa.scalar(b"", pa.binary()))
+    return pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
 
 
 def _fixed_values(column: pa.Array, dtype: DType):
@@ -142,8 +142,8 @@ def _fixed_values(column: pa.Array, dtype: DType):
     elif name == "date":
         column = column.cast(pa.int32())
     elif name == "bool":
-        return numpy_of(column.fill_null(False))
-    return numpy_of(column.fill_null(0))
+        return numpy_of(filled(column, False))
+    return numpy_of(filled(column, 0))
 
 
 def _variable_values(column: pa.Array, dtype: DType) -> pa.BinaryArray:
@@ -152,7 +152,7 @@ def _variable_values(column: pa.Array, dtype: DType) -> pa.BinaryArray:
 
     if dtype.is_array:
         column = pa.array(arrays_as_json(column, dtype), pa.string())
-    return column.cast(pa.binary()).fill_null(b"")
+    return filled(column.cast(pa.binary()), b"")
 
 
 def _lengths(data: pa.BinaryArray):

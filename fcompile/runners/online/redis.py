@@ -37,7 +37,7 @@ from fcompile.runners.online.base import (
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
 from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
-from fcompile.runners.online.values import as_utc, datetime_from_micros, micros, numpy_of
+from fcompile.runners.online.values import as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 CHUNK_KEYS = 500            # entities per script call: Redis runs one call at a time, so keep it short (~0.5 ms)
@@ -355,7 +355,7 @@ def _heads(prepared):
     heads[:, 0] = numpy_of(prepared.event_us).view(np.uint64) ^ np.uint64(_SIGN)
     created = prepared.created_us
     if created.null_count < rows:
-        flipped = numpy_of(created.fill_null(0)).view(np.uint64) ^ np.uint64(_SIGN)
+        flipped = numpy_of(filled(created, 0)).view(np.uint64) ^ np.uint64(_SIGN)
         if created.null_count:
             flipped[numpy_of(created.is_null())] = 0
         heads[:, 1] = flipped
@@ -368,8 +368,8 @@ def _bulk_strings(values):
     import pyarrow.compute as pc
 
     lengths = pc.binary_length(values).cast(pa.string()).cast(pa.binary())
-    return pc.binary_join_element_wise(pa.scalar(b"$", pa.binary()), lengths, pa.scalar(b"\r\n", pa.binary()),
-                                       values, pa.scalar(b"\r\n", pa.binary()), pa.scalar(b"", pa.binary()))
+    return pc.binary_join_element_wise(typed_scalar(b"$", pa.binary()), lengths, typed_scalar(b"\r\n", pa.binary()),
+                                       values, typed_scalar(b"\r\n", pa.binary()), typed_scalar(b"", pa.binary()))
 
 
 def _script_calls(sha: bytes, target: _View, prepared) -> list[bytes]:
@@ -377,8 +377,8 @@ def _script_calls(sha: bytes, target: _View, prepared) -> list[bytes]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    names = _bulk_strings(pc.binary_join_element_wise(pa.scalar(target.prefix, pa.binary()), prepared.keys,
-                                                      pa.scalar(b"", pa.binary())))
+    names = _bulk_strings(pc.binary_join_element_wise(typed_scalar(target.prefix, pa.binary()), prepared.keys,
+                                                      typed_scalar(b"", pa.binary())))
     values = _bulk_strings(encode_records(target.layout, prepared.features, len(prepared), head=_heads(prepared)))
     sha_argument = _bulk(sha)
     (key_offsets, key_data), (value_offsets, value_data) = [(_offsets(a), memoryview(a.buffers()[2]))
