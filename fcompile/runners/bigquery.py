@@ -50,8 +50,8 @@ from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_e
 from fcompile.runners.duckdb import _check_names as check_spine_names
 from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, rebatched, sources_not_readable, spine_files, stream_to_parquet, utc_aware,
-    window_stats_of, window_stats_select,
+    CompiledShapes, rebatched, sources_not_readable, stream_to_parquet, utc_aware, warehouse_spine, window_stats_of,
+    window_stats_select,
 )
 from fcompile.runners.spines import SpineInput
 
@@ -109,21 +109,8 @@ class BigQueryRunner(Runner):
     # -- spines ------------------------------------------------------------------------------------
 
     def register_spine(self, spine: SpineInput) -> RegisteredSpine:
-        if spine.kind == "arrow":
-            return self._upload(spine.value, spine, {f.name: str(f.type) for f in spine.value.schema})
-        if spine.kind == "path":
-            return self._upload(read_spine_files(spine_files(spine.value), spine.description), spine, None)
-        if spine.kind == "table":
-            table = exp.to_table(spine.value, dialect="bigquery")
-            return self._in_place(exp.select("*").from_(table), Relation("table", spine.value), spine)
-        try:
-            query = self.sql_dialect.parse_query(spine.value)
-        except DiagnosticError as error:
-            raise DiagnosticError([Diagnostic(d.code, f"the spine {d.message}", None,
-                                              "fix the query; it runs on the target's project")
-                                   for d in error.diagnostics]) from None
-        return self._in_place(exp.select("*").from_(query.subquery("spine_query")), Relation("query", spine.value),
-                              spine)
+        return warehouse_spine(spine, self.sql_dialect, lambda data, types: self._upload(data, spine, types),
+                               self._in_place, "the target's project")
 
     def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
         """Parquet with a row-number column, loaded into a table of the dataset by a load job."""

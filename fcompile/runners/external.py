@@ -130,6 +130,27 @@ def read_spine_files(files: list[str], description: str):
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
+def warehouse_spine(spine: Any, dialect: SqlDialect, upload: Any, in_place: Any, where: str) -> Any:
+    """How a warehouse takes a spine: Arrow data and spine files are uploaded (`upload(data, arrow_types)`,
+    the Arrow type of each column when the spine came as Arrow), a table or a SELECT is read in place
+    (`in_place(select, relation, spine)`); `where` names what a spine query runs on, for its hint."""
+    from fcompile.planner.plans import Relation
+
+    if spine.kind == "arrow":
+        return upload(spine.value, {f.name: str(f.type) for f in spine.value.schema})
+    if spine.kind == "path":
+        return upload(read_spine_files(spine_files(spine.value), spine.description), None)
+    if spine.kind == "table":
+        table = exp.to_table(spine.value, dialect=dialect.sqlglot_name)
+        return in_place(exp.select("*").from_(table), Relation("table", spine.value), spine)
+    try:
+        query = dialect.parse_query(spine.value)
+    except DiagnosticError as error:
+        raise DiagnosticError([Diagnostic(d.code, f"the spine {d.message}", None, f"fix the query; it runs on {where}")
+                               for d in error.diagnostics]) from None
+    return in_place(exp.select("*").from_(query.subquery("spine_query")), Relation("query", spine.value), spine)
+
+
 def rebatched(reader: Any, batch_rows: int) -> Any:
     """The reader's rows in batches of at most `batch_rows` (warehouses send chunks as large as they like)."""
     import pyarrow as pa

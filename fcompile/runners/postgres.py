@@ -48,7 +48,7 @@ from fcompile.runners.duckdb import _check_names as check_spine_names
 from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.spines import SpineInput
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, sources_not_readable, spine_files, stream_to_parquet, utc_aware, window_stats_of,
+    CompiledShapes, sources_not_readable, stream_to_parquet, utc_aware, warehouse_spine, window_stats_of,
     window_stats_select,
 )
 
@@ -139,21 +139,8 @@ class PostgresRunner(Runner):
 
     def register_spine(self, spine: SpineInput) -> RegisteredSpine:
         self._finish_stream()
-        if spine.kind == "arrow":
-            return self._upload(spine.value, spine)
-        if spine.kind == "path":
-            return self._upload(read_spine_files(spine_files(spine.value), spine.description), spine)
-        if spine.kind == "table":
-            return self._in_place(exp.select("*").from_(exp.to_table(spine.value, dialect="postgres")),
-                                  Relation("table", spine.value), spine)
-        try:
-            query = self.sql_dialect.parse_query(spine.value)
-        except DiagnosticError as error:
-            raise DiagnosticError([Diagnostic(d.code, f"the spine {d.message}", None,
-                                              "fix the query; it runs on the target's database")
-                                   for d in error.diagnostics]) from None
-        return self._in_place(exp.select("*").from_(query.subquery("spine_query")), Relation("query", spine.value),
-                              spine)
+        return warehouse_spine(spine, self.sql_dialect, lambda data, _: self._upload(data, spine), self._in_place,
+                               "the target's database")
 
     def _upload(self, data: Any, spine: SpineInput) -> RegisteredSpine:
         """The spine copied into a temporary table with a row-number column, a batch at a time."""
