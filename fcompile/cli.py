@@ -266,7 +266,7 @@ def run(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.runners import connect_runner, runner_class
+    from fcompile.runners import runner_class
     from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
 
     window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
@@ -294,7 +294,7 @@ def run(
         return
     started = dt.datetime.now(dt.timezone.utc)
     results, viewed = [], []
-    with _runner(graph, connect_runner) as runner:
+    with _runner(graph) as runner:
         if datasets:
             with progress:
                 results = run_datasets(graph, runner, datasets, progress.start, progress.done)
@@ -302,21 +302,15 @@ def run(
             viewed = _materialize(graph, runner, views, window_end, None, False, 100_000)
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if viewed:
-        from fcompile.runners.materialize import materialize_results_document
+        from fcompile.runners.materialize import materialize_result_entries
 
-        document["results"] += materialize_results_document(graph, viewed, started, started)["results"]
+        document["results"] += materialize_result_entries(graph, viewed)
     write_run_results(os.path.join(graph.project.root, "target", "run_results.json"), document)
     _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics])
     if results:
-        from rich.table import Table
-
-        table = Table(show_edge=False, header_style="bold")
-        for column, justify in (("dataset", "left"), ("status", "left"), ("rows", "right"), ("seconds", "right")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        for r in results:
-            table.add_row(r.name, r.status if r.ok else f"[red]{r.status}[/red]",
-                          f"{r.rows:,}" if r.rows is not None else "", f"{r.seconds:.2f}")
-        console.print(table)
+        _print_table(console, ("dataset", "status", "rows", "seconds"), [
+            (r.name, r.status, f"{r.rows:,}" if r.rows is not None else "", f"{r.seconds:.2f}", r.ok)
+            for r in results])
     if viewed:
         _print_materialized(viewed, console)
     failed = sum(not r.ok for r in [*results, *viewed])
@@ -326,8 +320,10 @@ def run(
         raise typer.Exit(1)
 
 
-def _runner(graph, connect_runner):
+def _runner(graph):
     """The target's runner; one that starts slowly (Spark) says so on stderr while it starts."""
+    from fcompile.runners import connect_runner
+
     runner = connect_runner(graph.project)
     if hasattr(runner, "notify"):
         notes = _console(stderr=True)
@@ -343,7 +339,7 @@ def _print_dry_run(graph, datasets, views, end, console) -> None:
     from fcompile.artifacts.selection import NodeRef
     from fcompile.dialects import get_dialect
     from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
-    from fcompile.runners import connect_runner, runner_class
+    from fcompile.runners import runner_class
     from fcompile.runners.materialize import choose_window
 
     dialect = get_dialect(graph.project.target.offline_type)
@@ -358,7 +354,7 @@ def _print_dry_run(graph, datasets, views, end, console) -> None:
         if not priced:
             return ""
         try:
-            runner = runner or _runner(graph, connect_runner)
+            runner = runner or _runner(graph)
             return f"; would scan {runner.dry_run(plan, label, location):,} bytes"
         except DiagnosticError as error:
             problems.extend(error.diagnostics)
@@ -427,16 +423,24 @@ def _materialize(graph, runner, views, end, start, full_refresh: bool, batch_row
 
 
 def _print_materialized(results, console) -> None:
+    _print_table(console, ("feature view", "status", "window", "rows read", "keys written", "seconds"), [
+        (r.view, r.status, r.window.describe() if r.window else "", f"{r.rows_read:,}" if r.rows_read is not None
+         else "", f"{r.keys_written:,}" if r.keys_written is not None else "", f"{r.seconds:.2f}", r.ok)
+        for r in results])
+
+
+def _print_table(console, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """A summary table: text columns left, counts and seconds right; each row ends with whether it is ok
+    (its status, the second cell, is red when not)."""
     from rich.table import Table
 
     table = Table(show_edge=False, header_style="bold")
-    for column, justify in (("feature view", "left"), ("status", "left"), ("window", "left"),
-                            ("rows read", "right"), ("keys written", "right"), ("seconds", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for r in results:
-        table.add_row(r.view, r.status if r.ok else f"[red]{r.status}[/red]", r.window.describe() if r.window else "",
-                      f"{r.rows_read:,}" if r.rows_read is not None else "",
-                      f"{r.keys_written:,}" if r.keys_written is not None else "", f"{r.seconds:.2f}")
+    for column in columns:
+        numeric = column in ("rows", "rows read", "keys written", "seconds")
+        table.add_column(column, justify="right" if numeric else "left")
+    for *cells, ok in rows:
+        cells[1] = cells[1] if ok else f"[red]{cells[1]}[/red]"
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -528,7 +532,6 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.runners import connect_runner
     from fcompile.runners.datasets import write_run_results
     from fcompile.runners.materialize import (
         check_window_arguments, materialize_results_document, run_results_path,
@@ -543,17 +546,16 @@ def materialize(
     console, notes = _console(), _console(stderr=True)
     if select:
         for view in (v for v in views if not v.online):
-            notes.print(f"note: feature view {view.name} is offline only (online: false); skipped",
-                                   markup=False)
+            notes.print(f"note: feature view {view.name} is offline only (online: false); skipped", markup=False)
         if len(refs) > len(views):
             notes.print(f"note: materialize loads feature views only; {len(refs) - len(views)} other "
-                                   "selected node(s) ignored", markup=False)
+                        "selected node(s) ignored", markup=False)
     views = [v for v in views if v.online]
     if not views:
         console.print("nothing to materialize: the selection holds no online feature view", markup=False)
         return
     started = dt.datetime.now(dt.timezone.utc)
-    with _runner(graph, connect_runner) as runner:
+    with _runner(graph) as runner:
         results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
     document = materialize_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     write_run_results(run_results_path(graph), document)

@@ -244,23 +244,26 @@ def _in_context(diagnostic: Diagnostic, label: str, view: FeatureView) -> Diagno
 
 def materialize_results_document(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime,
                                  finished_at: dt.datetime) -> dict:
+    return {"metadata": run_results_metadata(graph, "materialize", started_at, finished_at),
+            "results": materialize_result_entries(graph, results)}
+
+
+def materialize_result_entries(graph: FeatureGraph, results: Sequence[ViewResult]) -> list[dict]:
+    """One `run_results.json` entry per view (also what `fcompile run` adds after its datasets)."""
     root = graph.project.root
-    return {
-        "metadata": run_results_metadata(graph, "materialize", started_at, finished_at),
-        "results": [{
-            "node": f"feature_view.{r.view}",
-            "status": r.status,
-            "window": None if r.window is None else {
-                "start": _timestamp(r.window.start) if r.window.start is not None else None,
-                "end": _timestamp(r.window.end),
-                "basis": r.window.basis,
-            },
-            "rows_read": r.rows_read,
-            "keys_written": r.keys_written,
-            "seconds": round(r.seconds, 3),
-            "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or None,
-        } for r in results],
-    }
+    return [{
+        "node": f"feature_view.{r.view}",
+        "status": r.status,
+        "window": None if r.window is None else {
+            "start": _timestamp(r.window.start) if r.window.start is not None else None,
+            "end": _timestamp(r.window.end),
+            "basis": r.window.basis,
+        },
+        "rows_read": r.rows_read,
+        "keys_written": r.keys_written,
+        "seconds": round(r.seconds, 3),
+        "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or None,
+    } for r in results]
 
 
 def run_results_path(graph: FeatureGraph) -> str:
