@@ -47,18 +47,16 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
-from fcompile.runners.duckdb import _check_names as check_spine_names
-from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, rebatched, sources_not_readable, stream_to_parquet, utc_aware, warehouse_spine, window_stats_of,
+    CompiledShapes, rebatched, refuse_file_sources, stream_to_parquet, warehouse_spine, window_stats_of,
     window_stats_select,
 )
-from fcompile.runners.spines import SpineInput
+from fcompile.runners.online.values import as_utc
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ROW_NUMBER = "__fc_spine_row"
 SPINE_TABLE_HOURS = 24  # an uploaded spine's table expires after this, should the runner not drop it
 _SETTINGS_HINT = ("set the target's offline `project` and `dataset`; credentials come from `keyfile` (a service "
                   "account's JSON key) or application-default credentials (gcloud auth application-default login)")
@@ -183,9 +181,7 @@ class BigQueryRunner(Runner):
     # -- running -----------------------------------------------------------------------------------
 
     def statements(self, plan: Any) -> list[str]:
-        problems = sources_not_readable(plan, "BigQuery")
-        if problems:
-            raise DiagnosticError(problems)
+        refuse_file_sources(plan, "BigQuery")
         return self._compiled.statements(plan, self.dialect)
 
     def dry_run(self, plan: Any, label: str = "dry run", location: Position | None = None) -> int:
@@ -230,22 +226,22 @@ class BigQueryRunner(Runner):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
+        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
         reader = self._read(self._select(plan), parameters, label, location, set())
         return rebatched(reader, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
-        self.statements(plan)  # refuses a file source before anything runs
-        parameters = {plan.end_parameter: utc_aware(end)}
+        refuse_file_sources(plan, "BigQuery")
+        parameters = {plan.end_parameter: as_utc(end)}
         if start is not None:
-            parameters[plan.start_parameter] = utc_aware(start)
+            parameters[plan.start_parameter] = as_utc(start)
         sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
         try:
             (row,) = list(self._job(sql, label, parameters).result())
         except _api_errors() as exc:
             raise _engine_error(label, exc, location) from None
-        return window_stats_of(row["keys"], row["rows"], row["earliest"])
+        return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=row["earliest"])
 
     def is_timestamp_type(self, engine_type: str) -> bool:
         return engine_type.upper() in ("TIMESTAMP", "DATETIME")

@@ -16,6 +16,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import WindowStats, first_line
+from fcompile.runners.online.values import as_utc
 
 
 class CompiledShapes:
@@ -63,23 +64,12 @@ def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: boo
     ).from_(per_key.subquery("per_key"))
 
 
-def window_stats_of(keys: Any, rows: Any, earliest: Any) -> WindowStats:
+def window_stats_of(*, rows: Any, keys: Any, earliest: Any) -> WindowStats:
     """The counts as `WindowStats`, the earliest event time as an aware UTC datetime (a DATE event time
     as its midnight)."""
     if earliest is not None and not isinstance(earliest, dt.datetime):
         earliest = dt.datetime.combine(earliest, dt.time())
-    if earliest is not None:
-        earliest = earliest.replace(tzinfo=dt.timezone.utc) if earliest.tzinfo is None \
-            else earliest.astimezone(dt.timezone.utc)
-    return WindowStats(int(rows or 0), int(keys or 0), earliest)
-
-
-def utc_aware(moment: dt.datetime) -> dt.datetime:
-    """A bound window end as an aware UTC datetime: naive ones are read as UTC (DESIGN.md §3.5). Drivers
-    bind an aware datetime as an instant, whatever the client's local time zone."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc)
+    return WindowStats(int(rows or 0), int(keys or 0), as_utc(earliest))
 
 
 def spine_files(path: str) -> list[str]:
@@ -189,7 +179,7 @@ def stream_to_parquet(reader: Any, path: str) -> int:
     return rows
 
 
-def sources_not_readable(plan: Any, engine: str) -> list[Diagnostic]:
+def refuse_file_sources(plan: Any, engine: str) -> None:
     """FC131 for every source of a plan (PointInTimeJoin, LatestValues, BuildDataset) that is files, on an
     engine that reads tables and queries only. Needs no connection."""
     if isinstance(plan, BuildDataset):
@@ -200,8 +190,10 @@ def sources_not_readable(plan: Any, engine: str) -> list[Diagnostic]:
         sources = [(plan.view, plan.relation, plan.location)]
     else:
         sources = []
-    return [_file_source(view, relation, location, engine) for view, relation, location in sources
-            if relation.kind == "path"]
+    problems = [_file_source(view, relation, location, engine) for view, relation, location in sources
+                if relation.kind == "path"]
+    if problems:
+        raise DiagnosticError(problems)
 
 
 def _file_source(view: str, relation: Relation, location: Position | None, engine: str) -> Diagnostic:

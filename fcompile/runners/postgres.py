@@ -44,18 +44,16 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
-from fcompile.runners.duckdb import _check_names as check_spine_names
-from fcompile.runners.duckdb import _row_numbers as row_numbers
-from fcompile.runners.spines import SpineInput
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, sources_not_readable, stream_to_parquet, utc_aware, warehouse_spine, window_stats_of,
+    CompiledShapes, refuse_file_sources, stream_to_parquet, warehouse_spine, window_stats_of,
     window_stats_select,
 )
+from fcompile.runners.online.values import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ROW_NUMBER = "__fc_spine_row"
 BATCH_ROWS = 64 * 1024          # rows per Arrow batch read from a cursor
 UPLOAD_BATCH_ROWS = 64 * 1024   # rows per CSV chunk sent to COPY
 CONNECT_TIMEOUT_SECONDS = 10
@@ -233,9 +231,7 @@ class PostgresRunner(Runner):
 
     def statements(self, plan: Any) -> list[str]:
         """The postgres dialect's SQL, once every source the plan reads is one PostgreSQL can read."""
-        problems = sources_not_readable(plan, "PostgreSQL")
-        if problems:
-            raise DiagnosticError(problems)
+        refuse_file_sources(plan, "PostgreSQL")
         return self._compiled.statements(plan, self.dialect)
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
@@ -272,23 +268,23 @@ class PostgresRunner(Runner):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
+        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
         return self._read(self._select(plan), parameters, label, location, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
         self._finish_stream()
-        self.statements(plan)  # refuses a file source before anything runs
-        parameters = {plan.end_parameter: utc_aware(end)}
+        refuse_file_sources(plan, "PostgreSQL")
+        parameters = {plan.end_parameter: as_utc(end)}
         if start is not None:
-            parameters[plan.start_parameter] = utc_aware(start)
+            parameters[plan.start_parameter] = as_utc(start)
         sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
         try:
             with self.conn.cursor() as cur:
                 keys, rows, earliest = cur.execute(sql, parameters).fetchone()
         except _driver_errors() as exc:
             raise engine_error(label, "PostgreSQL", exc, location) from None
-        return window_stats_of(keys, rows, earliest)
+        return window_stats_of(rows=rows, keys=keys, earliest=earliest)
 
     def is_timestamp_type(self, engine_type: str) -> bool:
         return engine_type.lower().startswith("timestamp")

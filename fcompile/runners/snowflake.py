@@ -61,18 +61,16 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error
-from fcompile.runners.duckdb import _check_names as check_spine_names
-from fcompile.runners.duckdb import _row_numbers as row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, rebatched, sources_not_readable, stream_to_parquet, utc_aware, warehouse_spine, window_stats_of,
+    CompiledShapes, rebatched, refuse_file_sources, stream_to_parquet, warehouse_spine, window_stats_of,
     window_stats_select,
 )
-from fcompile.runners.spines import SpineInput
+from fcompile.runners.online.values import as_utc
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ROW_NUMBER = "__fc_spine_row"
 LOGIN_TIMEOUT_SECONDS = 60
 _SETTINGS_HINT = ("set the target's offline account and user, and one of password, private_key_path or "
                   "authenticator: externalbrowser, with secrets from {{ env_var('NAME') }}")
@@ -214,9 +212,7 @@ class SnowflakeRunner(Runner):
         """The snowflake dialect's SQL for the plan as this target runs it (with `asof_join: false`,
         views planned for an ASOF join are joined by the window plan), once every source it reads is
         one Snowflake can read."""
-        problems = sources_not_readable(plan, "Snowflake")
-        if problems:
-            raise DiagnosticError(problems)
+        refuse_file_sources(plan, "Snowflake")
         return self._compiled.statements(self._for_target(plan), self.dialect)
 
     def _for_target(self, plan: Any) -> Any:
@@ -257,17 +253,17 @@ class SnowflakeRunner(Runner):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
+        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
         sql, values = bind_by_number(self._select(plan), parameters)
         reader = self._read(sql, values, label, location, _output_names(plan, self.sql_dialect), {})
         return rebatched(reader, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
-        self.statements(plan)  # refuses a file source before anything runs
-        parameters = {plan.end_parameter: utc_aware(end)}
+        refuse_file_sources(plan, "Snowflake")
+        parameters = {plan.end_parameter: as_utc(end)}
         if start is not None:
-            parameters[plan.start_parameter] = utc_aware(start)
+            parameters[plan.start_parameter] = as_utc(start)
         select = window_stats_select(self.sql_dialect, plan, start is not None)
         sql, values = bind_by_number(self.sql_dialect.generate(select, pretty=False), parameters)
         try:
@@ -275,7 +271,7 @@ class SnowflakeRunner(Runner):
                 keys, rows, earliest = cur.execute(sql, values).fetchone()
         except _driver_errors() as exc:
             raise _engine_error(label, exc, location) from None
-        return window_stats_of(keys, rows, earliest)
+        return window_stats_of(rows=rows, keys=keys, earliest=earliest)
 
     def is_timestamp_type(self, engine_type: str) -> bool:
         return engine_type.upper().startswith("TIMESTAMP")

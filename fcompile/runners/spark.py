@@ -59,17 +59,15 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
-from fcompile.runners.duckdb import _check_names as check_spine_names
-from fcompile.runners.duckdb import _row_numbers as row_numbers
-from fcompile.runners.spines import SpineInput
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, spine_files, stream_to_parquet, utc_aware, window_stats_of, window_stats_select,
+    CompiledShapes, read_spine_files, spine_files, stream_to_parquet, window_stats_of, window_stats_select,
 )
+from fcompile.runners.online.values import as_utc, datetime_from_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-ROW_NUMBER = "__fc_spine_row"
 BATCH_ROWS = 128 * 1024  # rows per Arrow batch read back from a result file
 _FILES_PER_INDEX = 1 << 40  # row numbers of one spine file stay below this
 DEFAULT_MASTER = "local[*]"
@@ -369,7 +367,7 @@ class SparkRunner(Runner):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: utc_aware(start), plan.end_parameter: utc_aware(end)}
+        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
         return self._read(self._select(plan), parameters, label, location, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
@@ -377,9 +375,9 @@ class SparkRunner(Runner):
         from pyspark.errors import PySparkException
         from pyspark.sql import functions as F
 
-        parameters = {plan.end_parameter: utc_aware(end)}
+        parameters = {plan.end_parameter: as_utc(end)}
         if start is not None:
-            parameters[plan.start_parameter] = utc_aware(start)
+            parameters[plan.start_parameter] = as_utc(start)
         sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
         try:
             counts = self.spark.sql(sql, args=parameters)
@@ -389,9 +387,8 @@ class SparkRunner(Runner):
                                    .alias("earliest")).collect()
         except PySparkException as exc:
             raise engine_error(label, "Spark", exc, location) from None
-        earliest = None if row["earliest"] is None else \
-            dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=row["earliest"])
-        return window_stats_of(row["keys"], row["rows"], earliest)
+        earliest = None if row["earliest"] is None else datetime_from_micros(row["earliest"])
+        return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=earliest)
 
     def is_timestamp_type(self, engine_type: str) -> bool:
         return engine_type.lower().startswith("timestamp")

@@ -94,3 +94,34 @@ def _arrow_from_pandas(frame: Any):
                                           f"{str(exc).splitlines()[0]}", None,
                                           "give each column one type (mixed object columns cannot be converted)")]) \
             from None
+
+
+ROW_NUMBER = "__fc_spine_row"  # the column a runner numbers an uploaded spine's rows in
+
+
+def check_spine_names(columns: tuple[str, ...] | list[str]) -> None:
+    """FC090 for a spine column named like fcompile's own (`__fc_...`) or named twice (ignoring case)."""
+    problems = []
+    reserved = [c for c in columns if c.lower().startswith("__fc_")]
+    if reserved:
+        problems.append(Diagnostic(Code.BAD_ARGUMENT, f"spine column {reserved[0]!r} starts with '__fc_', which "
+                                   "fcompile reserves for its own columns", None, "rename the column"))
+    seen: set[str] = set()
+    for column in columns:
+        if column.lower() in seen:
+            problems.append(Diagnostic(Code.BAD_ARGUMENT, f"the spine has two columns named {column!r}", None,
+                                       "column names must be unique (ignoring case)"))
+        seen.add(column.lower())
+    if problems:
+        raise DiagnosticError(problems)
+
+
+def row_numbers(start: int, count: int):
+    """`start, start + 1, ...` as an Arrow int64 array of `count` values: a spine's rows in order."""
+    import pyarrow as pa
+
+    try:
+        import numpy as np
+    except ImportError:  # pyarrow runs without numpy
+        return pa.array(range(start, start + count), pa.int64())
+    return pa.array(np.arange(start, start + count, dtype=np.int64))
