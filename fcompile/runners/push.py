@@ -117,6 +117,28 @@ def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store
     return _write(online_store(), online_view(view), online_batch(reading, converted), label, [])
 
 
+FEAST_EVENT_COLUMN, FEAST_CREATED_COLUMN = "event_timestamp", "created"
+
+
+def with_feast_time_columns(graph: FeatureGraph, view_name: str, df: dict[str, Any]) -> dict[str, Any]:
+    """Rows for `write_view_rows` sent by Feast's remote online store, which always names the time columns
+    `event_timestamp` and `created`, whatever the source calls them: each is renamed to the source column
+    the view reads (as its `LatestValues` plan reads it, field mapping included) when that column is
+    absent, and `created` is dropped when the view reads no created time and no column of that name."""
+    view = graph.get("feature_view", view_name)
+    if not isinstance(view, FeatureView):
+        return df  # write_view_rows names the unknown view
+    reading = plan_latest_values(graph, view)
+    out = dict(df)
+    for column, feast_name in ((reading.event_timestamp, FEAST_EVENT_COLUMN),
+                               (reading.created_timestamp, FEAST_CREATED_COLUMN)):
+        if column is not None and column not in out and feast_name in out:
+            out[column] = out.pop(feast_name)
+    if FEAST_CREATED_COLUMN in out and FEAST_CREATED_COLUMN not in {n.column for n in reading_needs(reading)}:
+        del out[FEAST_CREATED_COLUMN]
+    return out
+
+
 def push_mode(to: Any) -> str:
     """`to` as one of PUSH_MODES (any letter case, as Feast's server takes it); FC123 otherwise."""
     mode = to.lower() if isinstance(to, str) else None

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.runners.push import with_feast_time_columns
 from fcompile.serving.auth import authenticate, require
 from fcompile.serving.encoding import encode_online
 from fcompile.serving.errors import (
@@ -43,7 +44,7 @@ from fcompile.serving.errors import (
 from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metrics import ServingMetrics
 from fcompile.serving.requests import (
-    feast_write_columns, read_key_text, read_materialize, read_online_features, read_push, read_write,
+    read_key_text, read_materialize, read_online_features, read_push, read_write,
 )
 from fcompile.serving.state import ServeConfig, ServingState, load_state, project_fingerprint
 
@@ -270,10 +271,10 @@ class FeatureServer:
         if grant is not None:
             require(grant, grant.write_feature_views, "write feature view", request.feature_view_name)
         state = self.state
-        df = feast_write_columns(state.graph, request.feature_view_name, request.df)
+        df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
         rows = await asyncio.get_running_loop().run_in_executor(
             self._writer, _write_call, state, "write_to_online_store", request.feature_view_name, df)
-        self.metrics.written(call.endpoint, request.feature_view_name, int(rows or 0))
+        self.metrics.written(call.endpoint, request.feature_view_name, rows)
         return 200, json.dumps({"feature_view_name": request.feature_view_name, "rows": rows}).encode(), _JSON
 
     async def _materialize(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:

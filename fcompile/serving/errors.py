@@ -31,9 +31,10 @@ STATUS_BY_CODE: dict[Code, int] = {
     # the server's side: the store, the engine, the project's files
     Code.ONLINE_STORE_UNREACHABLE: 503, Code.ONLINE_STORE_ERROR: 503, Code.ONLINE_WRITE_FAILED: 503,
     Code.ENGINE_ERROR: 500, Code.NO_RUNNER: 501, Code.SOURCE_FILE_NOT_FOUND: 500, Code.FILE_UNREADABLE: 500,
+    # pushed rows: the wrong kind of source or a source that cannot take them; rows that do not fit
+    Code.PUSH_SOURCE_KIND: 400, Code.OFFLINE_PUSH_UNSUPPORTED: 400,
+    Code.PUSH_COLUMNS: 422, Code.PUSH_VALUE_TYPE: 422, Code.PUSH_REQUEST: 422,
 }
-# push sources and online writes (FC120-FC124), looked up by value so this table does not depend on them
-_PUSH_STATUSES = {"FC120": 400, "FC121": 422, "FC122": 422, "FC123": 422, "FC124": 400}
 DEFAULT_STATUS = 400
 
 
@@ -57,7 +58,7 @@ def status_for(diagnostics: Sequence[Diagnostic]) -> int:
     if not errors:
         return 500
     code = errors[0].code
-    return STATUS_BY_CODE.get(code) or _PUSH_STATUSES.get(code.value, DEFAULT_STATUS)
+    return STATUS_BY_CODE.get(code, DEFAULT_STATUS)
 
 
 def from_diagnostics(error: DiagnosticError) -> HttpError:

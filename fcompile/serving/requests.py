@@ -18,7 +18,6 @@ from typing import Any, Callable, Mapping
 from fcompile.diagnostics import Code, Diagnostic
 from fcompile.serving.errors import HttpError, request_error
 
-PUSH_TARGETS = ("online", "offline", "online_and_offline")
 _UTC = dt.timezone.utc
 
 
@@ -104,15 +103,10 @@ def read_push(body: bytes) -> PushCall:
     if type(df) is not dict:
         problems.append(_shape("/push", "df", df, "an object of column name to a list of values",
                                '"df": {"driver_id": [1001], "event_timestamp": ["2024-05-01T12:00:00Z"], ...}'))
-    to = document.get("to", "online")
-    if to is None:
-        to = "online"
-    if to not in PUSH_TARGETS:
-        problems.append(Diagnostic(Code.BAD_REQUEST, f"\"to\" of /push must be one of {', '.join(PUSH_TARGETS)}, "
-                                   f"not {json.dumps(to)}", None, '"to": "online"'))
+    to = document.get("to")  # checked by the SDK's push (FC123), as for every caller
     if problems:
         raise HttpError(422, problems)
-    return PushCall(document["push_source_name"], df, to)  # type: ignore[arg-type]
+    return PushCall(document["push_source_name"], df, "online" if to is None else to)  # type: ignore[arg-type]
 
 
 def read_write(body: bytes) -> WriteCall:
@@ -203,34 +197,6 @@ _EXAMPLES = {
     "/materialize": '{"start_ts": "2024-05-01T00:00:00Z", "end_ts": "2024-05-02T00:00:00Z", "feature_views": null}',
     "/materialize-incremental": '{"end_ts": "2024-05-02T00:00:00Z", "feature_views": null}',
 }
-
-
-# -- Feast's names for the timestamp columns of written rows ----------------------------------------------
-
-FEAST_EVENT_COLUMN, FEAST_CREATED_COLUMN = "event_timestamp", "created"
-
-
-def feast_write_columns(graph: Any, view_name: str, df: dict[str, Any]) -> dict[str, Any]:
-    """Rows of /write-to-online-store with Feast's timestamp columns renamed to the view's source's.
-    Feast's remote online store always sends `event_timestamp` and `created`, whatever the source calls
-    them; fcompile names rows as the source's columns. A column is renamed only when the source's own
-    name is absent, and `created` is dropped when the source has no created timestamp and the view
-    reads no column of that name."""
-    view = graph.get("feature_view", view_name)
-    source = graph.get("source", view.source) if view is not None else None
-    if source is None:
-        return df
-    out = dict(df)
-    for column, feast_name in ((source.timestamp_field, FEAST_EVENT_COLUMN),
-                               (source.created_timestamp_field, FEAST_CREATED_COLUMN)):
-        if column is not None and column not in out and feast_name in out:
-            out[column] = out.pop(feast_name)
-    if source.created_timestamp_field is None and FEAST_CREATED_COLUMN in out:
-        read = {k.name for k in graph.join_keys(view)} | {f.name for f in view.features} | \
-            {column for column, _ in source.field_mapping}
-        if FEAST_CREATED_COLUMN not in read:
-            del out[FEAST_CREATED_COLUMN]
-    return out
 
 
 # -- join-key values that JSON cannot carry as they are ------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from push_projects import at, online_values, stats_rows
 
 from fcompile import FeatureStore
+from fcompile.diagnostics import DiagnosticError
 from fcompile.runners.materialize import materialize_views
 from fcompile.runners.push import PushResult
 
@@ -67,11 +68,11 @@ def test_a_push_after_materialization_keeps_the_watermark_and_newer_wins(online_
 
 def test_only_online_views_naming_the_push_source_are_written(online_project):
     with FeatureStore(online_project) as fs:
-        fs.push("stats_push", stats_rows([7], [at(11)], [0.5], [5]))
+        assert fs.push("stats_push", stats_rows([7], [at(11)], [0.5], [5])).views_written == ("driver_stats",)
         assert online_values(fs, "driver_stats_direct", ["trips"], [7]) == {7: None}  # reads `stats` directly
-        with pytest.raises(Exception) as caught:  # driver_stats_archive is offline only: never in the store
+        with pytest.raises(DiagnosticError) as caught:  # driver_stats_archive is offline only: never in the store
             fs.get_online_features({"driver_id": [7]}, ["driver_stats_archive:trips"])
-        assert "FC118" in str(caught.value)
+        assert [d.code.value for d in caught.value.diagnostics] == ["FC118"]
 
 
 @pytest.mark.parametrize("form", ["pandas_naive", "pandas_zoned", "arrow_table", "record_batch", "mapping_of_datetimes"])

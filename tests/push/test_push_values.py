@@ -74,3 +74,35 @@ def test_a_dataframe_column_arrow_cannot_take_whole_is_checked_value_by_value():
     with pytest.raises(BadValue) as caught:
         convert_column(rows.columns["x"], DType("int64"))
     assert caught.value.row == 1
+
+
+def test_feast_time_columns_are_renamed_to_the_source_columns_the_view_reads(tmp_path):
+    """Feast's remote online store names the time columns `event_timestamp` and `created` whatever the
+    source calls them; the rename follows the view's plan, field mapping included."""
+    from fcompile.parser import load_project
+    from fcompile.runners.push import with_feast_time_columns
+
+    (tmp_path / "fcompile_project.yml").write_text(
+        "name: feast_names\ndefault_target: dev\n"
+        "targets: {dev: {offline: {type: duckdb}, online: {type: sqlite, path: online.db}}}\n")
+    (tmp_path / "features.yml").write_text("""\
+entities:
+  - {name: driver, join_keys: [{name: driver_id, dtype: int64}]}
+sources:
+  - name: trips
+    path: data/trips.parquet
+    timestamp_field: event_ts
+    created_timestamp_field: loaded
+    field_mapping: {happened_at: event_ts, loaded_at: loaded}
+  - {name: plain, path: data/plain.parquet, timestamp_field: ts}
+feature_views:
+  - {name: trip_stats, entities: [driver], source: trips, features: [{name: fare, dtype: float64}]}
+  - {name: plain_stats, entities: [driver], source: plain, features: [{name: fare, dtype: float64}]}
+""")
+    graph = load_project(tmp_path)
+    sent = {"driver_id": [1], "event_timestamp": ["2024-01-01T00:00:00Z"], "created": [None], "fare": [2.5]}
+    assert set(with_feast_time_columns(graph, "trip_stats", sent)) == {"driver_id", "happened_at", "loaded_at", "fare"}
+    assert set(with_feast_time_columns(graph, "plain_stats", sent)) == {"driver_id", "ts", "fare"}  # no created
+    own = {"driver_id": [1], "happened_at": ["2024-01-01T00:00:00Z"], "event_timestamp": ["x"], "fare": [2.5]}
+    assert with_feast_time_columns(graph, "trip_stats", own)["happened_at"] == own["happened_at"]  # kept as sent
+    assert with_feast_time_columns(graph, "nope", sent) is sent  # the write names the unknown view

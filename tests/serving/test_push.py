@@ -43,7 +43,7 @@ def test_push_errors_name_the_problem(served):
     missing = served.post("/push", {"push_source_name": "stats_push", "df": {"driver_id": [3003]}})
     assert missing.status == 422 and missing.error["code"] == "FC121"
     not_push = served.post("/push", {"push_source_name": "stats", "df": rows([1], "2024-05-10", [0.1], [1])})
-    assert 400 <= not_push.status < 500 and not_push.error["code"] in ("FC120", "FC031")
+    assert not_push.status == 400 and not_push.error["code"] == "FC120" and "stats_push" in not_push.error["hint"]
     assert served.post("/get-online-features", PUSHED).status == 200  # nothing written, still serving
 
 
