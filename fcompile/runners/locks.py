@@ -35,9 +35,6 @@ def materialization_lock(path: str) -> Iterator[None]:
             raise DiagnosticError([Diagnostic(
                 Code.MATERIALIZE_BUSY, "a materialization of this project is already running", None,
                 "wait for it to finish (its results go to target/run_results.json), then run again")]) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
     finally:
-        os.close(handle)
+        os.close(handle)  # closing the file releases the lock

@@ -136,21 +136,19 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 window = replace(window, start=stats.earliest, basis="earliest" if stats.earliest else "empty")
             rows_read, written = stats.rows, 0
             progress.start(view.name, window, stats.keys)
-            if window.start is not None and stats.keys:
-                target = online_view(graph, view)
-                reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
-                for batch in _utc_batches(reader):
-                    try:
-                        written += _guard_store(label, store.write_batch, target, batch)  # committed
-                    except StoreFailure as failure:
-                        raise _write_failed(label, window, state, failure, f"writing the window {window.describe()} "
-                                            f"failed after {written:,} of {stats.keys:,} keys") from None
-                    progress.advance(view.name, batch.num_rows)
+            what = f"writing the window {window.describe()} failed after 0 of {stats.keys:,} keys"
             try:
+                if window.start is not None and stats.keys:
+                    target = online_view(graph, view)
+                    reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
+                    for batch in _utc_batches(reader):
+                        written += _guard_store(label, store.write_batch, target, batch)  # committed
+                        what = f"writing the window {window.describe()} failed after {written:,} of {stats.keys:,} keys"
+                        progress.advance(view.name, batch.num_rows)
+                what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
                 _put_state(store, view, window, state, rows_read, written, label)
             except StoreFailure as failure:
-                raise _write_failed(label, window, state, failure, f"the window {window.describe()} was written "
-                                    f"({written:,} keys), but saving its watermark failed") from None
+                raise _write_failed(label, state, failure, what) from None
     except DiagnosticError as error:
         status, problems = "error", tuple(_in_context(d, label, view) for d in error.diagnostics)
     result = ViewResult(view.name, status, window, rows_read, written, time.perf_counter() - started, problems)
@@ -185,29 +183,29 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
 
 def _guard_store(label: str, call: Callable[..., T], *args: Any) -> T:
     """A store call. Stores report their failures as diagnostics (FC113-FC115); anything else they raise
-    (a driver error they did not expect) becomes a `StoreFailure` here, so that the other views still run."""
+    (a driver error they did not expect) becomes a `StoreFailure` (FC114) here, so that the other views
+    still run."""
     try:
         return call(*args)
     except DiagnosticError:
         raise
     except Exception as exc:
         raise StoreFailure([Diagnostic(
-            Code.ONLINE_WRITE_FAILED, f"{label}: the online store failed unexpectedly: {type(exc).__name__}: "
+            Code.ONLINE_STORE_ERROR, f"the online store failed unexpectedly: {type(exc).__name__}: "
             f"{first_line(exc)}", None, "if this repeats, please report it")]) from None
 
 
-def _write_failed(label: str, window: Window, state, failure: DiagnosticError, what: str) -> DiagnosticError:
-    """FC116: writing the window failed (`what` happened, the store's message follows); the watermark did not
-    move, so running again is safe - it reads the window again, and what was written stays (newer rows win)."""
+def _write_failed(label: str, state, failure: DiagnosticError, what: str) -> DiagnosticError:
+    """FC116: `what` happened (the store's message follows); the watermark did not move, so running again
+    is safe - it reads the window again, and what was written stays (newer rows win)."""
     cause = failure.diagnostics[0]
-    message = cause.message[len(label) + 2:] if cause.message.startswith(label + ": ") else cause.message
     watermark = state.watermark if state is not None else None
     where = f"at {_timestamp(as_utc(watermark))}" if watermark is not None else "unset"
     hint = (f"running `fcompile materialize` again is safe: the watermark ({where}) did not move, so it reads this "
             "window again, and the rows written before the failure stay (newer rows always win)")
     hint = f"{cause.hint}; {hint}" if cause.hint else hint
-    return DiagnosticError([Diagnostic(Code.ONLINE_WRITE_FAILED, f"{label}: {what}: {message}; the watermark did "
-                                       "not move", None, hint)])
+    return DiagnosticError([Diagnostic(Code.ONLINE_WRITE_FAILED, f"{label}: {what}: {cause.message}; the watermark "
+                                       "did not move", None, hint)])
 
 
 def _utc_batches(reader: pa.RecordBatchReader):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -298,11 +299,19 @@ def test_many_files_are_staged_on_threads_and_a_failure_is_raised(tmp_path, monk
     existing.write_bytes(b"same")
     staged = [(tmp_path / f"d{i % 3}" / f"f{i}.sql", b"same" if i % 2 else f"new {i}".encode(), existing,
                b"same") for i in range(300)]
+    threads = set()
+    original = build_module.write_new_file
+
+    def on_a_thread(path, data):
+        threads.add(threading.get_ident())
+        return original(path, data)
+
+    monkeypatch.setattr(build_module, "write_new_file", on_a_thread)
     build_module._stage_files(staged)
+    assert len(threads) > 1  # the folders were written on several threads
     for out, content, _, _ in staged:
         assert out.read_bytes() == content
         assert (out.stat().st_ino == existing.stat().st_ino) == (content == b"same")  # unchanged: linked
-    original = build_module.write_new_file
 
     def failing(path, data):
         if path.name == "f150.sql":

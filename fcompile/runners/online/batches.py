@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
 from fcompile.runners.online.base import OnlineView
-from fcompile.runners.online.values import filled, numpy_of
+from fcompile.runners.online.values import arrow_from_numpy, filled, numpy_of
 from fcompile.runners.online.keys import encode_key_columns, key_mismatch
 from fcompile.runners.online.values import arrow_type, to_micros
 
@@ -104,13 +104,13 @@ def prepare_batch(view: OnlineView, batch: Any) -> PreparedBatch:
     if len(encoded) > 1 and pc.count_distinct(encoded).as_py() < len(encoded):
         # newest per key: sort by key, then newest first (NULL created lowest, later rows first on full ties)
         order = pa.table({"k": encoded, "e": event, "c": filled(created, int(np.iinfo(np.int64).min)),
-                          "r": pa.array(np.arange(len(encoded), dtype=np.int64))})
+                          "r": arrow_from_numpy(np.arange(len(encoded), dtype=np.int64))})
         indices = pc.sort_indices(order, [("k", "ascending"), ("e", "descending"), ("c", "descending"),
                                           ("r", "descending")])
         sorted_keys = encoded.take(indices)
         first = np.ones(len(sorted_keys), dtype=bool)
         first[1:] = numpy_of(pc.not_equal(sorted_keys[1:], sorted_keys[:-1]))
-        chosen = indices.filter(pa.array(first))
+        chosen = indices.filter(arrow_from_numpy(first))
         encoded, event, created = encoded.take(chosen), event.take(chosen), created.take(chosen)
         features = {n: c.take(chosen) for n, c in features.items()}
         ordered = True

@@ -46,7 +46,7 @@ from fcompile.runners.online.base import (
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
 from fcompile.runners.online.values import (
-    array_from_json, arrays_as_json, as_utc, filled, numpy_of, typed_scalar,
+    array_from_json, arrays_as_json, as_utc, filled, numpy_of, string_array, typed_scalar,
 )
 
 DEFAULT_URL = "postgresql://127.0.0.1:5432/test"
@@ -382,7 +382,7 @@ def copy_data(view: OnlineView, prepared) -> bytes:
     for name, dtype in view.features:
         column = prepared.features[name]
         if dtype.is_array:  # JSONB: a version byte, then the JSON text
-            texts = pa.array(arrays_as_json(column, dtype), pa.string()).cast(pa.binary())
+            texts = string_array(arrays_as_json(column, dtype)).cast(pa.binary())
             pieces.append(_variable_field(pc.binary_join_element_wise(typed_scalar(b"\x01", pa.binary()), texts,
                                                                       typed_scalar(b"", pa.binary()))))
         elif dtype.name in _FIXED:

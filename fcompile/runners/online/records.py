@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.graph import DType
 from fcompile.runners.online.values import (
-    array_from_json, arrays_as_json, date_from_days, datetime_from_micros, filled, numpy_of, typed_scalar,
+    array_from_json, arrays_as_json, date_from_days, datetime_from_micros, filled, numpy_of, string_array, typed_scalar,
 )
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def _variable_values(column: pa.Array, dtype: DType) -> pa.BinaryArray:
     import pyarrow as pa
 
     if dtype.is_array:
-        column = pa.array(arrays_as_json(column, dtype), pa.string())
+        column = string_array(arrays_as_json(column, dtype))
     return filled(column.cast(pa.binary()), b"")
 
 

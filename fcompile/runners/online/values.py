@@ -150,10 +150,10 @@ _ELEMENT_FROM_PLAIN: dict[str, Callable[[Any], Any]] = {
 
 
 def numpy_of(array: Any) -> Any:
-    """What `array.to_numpy(zero_copy_only=False)` gives, for the Arrow arrays of numbers, booleans and
-    timestamps the stores encode: a NULL-free fixed-width array is read straight from its data buffer.
-    pyarrow's own `to_numpy` imports pandas when pandas is installed - a quarter of a second and 30 MiB
-    on a materialization's first batch - which this skips. Other arrays go through `to_numpy`."""
+    """What `array.to_numpy(zero_copy_only=False)` gives, for the Arrow arrays of numbers and booleans the
+    stores encode (times are cast to integers first): a NULL-free array is read straight from its data
+    buffer. pyarrow's own `to_numpy` imports pandas when pandas is installed - a quarter of a second and
+    30 MiB on a materialization's first batch - which this skips. Other arrays go through `to_numpy`."""
     import numpy as np
     import pyarrow as pa
 
@@ -163,16 +163,37 @@ def numpy_of(array: Any) -> Any:
     if array.null_count == 0:
         if pa.types.is_boolean(kind):
             return numpy_of(array.cast(pa.uint8())).astype(bool)
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_temporal(kind):
-            if pa.types.is_floating(kind):
-                code = f"f{kind.bit_width // 8}"
-            elif pa.types.is_integer(kind):
-                code = f"{'i' if pa.types.is_signed_integer(kind) else 'u'}{kind.bit_width // 8}"
-            else:  # dates and timestamps as their integer counts, which every caller wants
-                code = f"i{kind.bit_width // 8}"
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
             width = kind.bit_width // 8
+            code = f"f{width}" if pa.types.is_floating(kind) else \
+                f"{'i' if pa.types.is_signed_integer(kind) else 'u'}{width}"
             return np.frombuffer(array.buffers()[1], dtype=code, count=len(array), offset=array.offset * width)
     return array.to_numpy(zero_copy_only=False)
+
+
+def arrow_from_numpy(values: Any) -> Any:
+    """A NULL-free int64 or bool numpy array as Arrow, from its buffer (`pa.array` checks for pandas objects,
+    which imports pandas when it is installed)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if values.dtype == np.bool_:
+        bits = pa.py_buffer(np.packbits(values, bitorder="little"))
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, bits])
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(np.ascontiguousarray(values, np.int64))])
+
+
+def string_array(texts: list[str | None]) -> Any:
+    """Python strings (None for NULL) as an Arrow string array, from buffers (see `arrow_from_numpy`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = [text.encode() if text is not None else b"" for text in texts]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(piece) for piece in data], out=offsets[1:])
+    valid = np.array([text is not None for text in texts], dtype=bool)
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(data), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
 def filled(array: Any, value: Any) -> Any:
