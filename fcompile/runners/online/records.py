@@ -179,7 +179,6 @@ class RecordReader:
     asked; a feature the layout lacks is None). Made once per (layout, features) and kept."""
 
     def __init__(self, layout: RecordLayout, features: Sequence[str]) -> None:
-        self.layout = layout
         self.features = tuple(features)
         self.unpack = layout.fixed_part.unpack_from
         self.no_nulls = bytes(layout.bitmap_bytes)
