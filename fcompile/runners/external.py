@@ -45,6 +45,28 @@ def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: boo
     window and the earliest of them; then columns `keys`, `rows` and `earliest`. Rows with a NULL key or
     event time belong to no entity and are not counted (as in `LatestValues`). The window's end is bound
     as `plan.end_parameter`, its start (only `with_start`) as `plan.start_parameter`."""
+    source, stamp, keys, in_window = _window_rows(dialect, plan, with_start)
+    per_key = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"),
+                          exp.alias_(exp.Min(this=stamp.copy()), "first"))
+               .from_(source).where(in_window).group_by(*keys))
+    return exp.select(
+        exp.alias_(exp.Count(this=exp.Star()), "keys"),
+        exp.alias_(exp.cast(exp.Coalesce(this=exp.Sum(this=exp.column("n")), expressions=[exp.Literal.number(0)]),
+                            "BIGINT"), "rows"),
+        exp.alias_(exp.Min(this=exp.column("first")), "earliest"),
+    ).from_(per_key.subquery("per_key"))
+
+
+def window_extent_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
+    """`window_stats_select` without the keys: columns `rows` and `earliest`, by one ungrouped scan (which
+    an engine may answer from file statistics)."""
+    source, stamp, _, in_window = _window_rows(dialect, plan, with_start)
+    return exp.select(exp.alias_(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "rows"),
+                      exp.alias_(exp.Min(this=stamp), "earliest")).from_(source).where(in_window)
+
+
+def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
+    """The source, its event time, its key columns and the condition for its rows in the window."""
     source = dialect.relation(plan.relation, "src", plan.location)
     stamp = exp.column(plan.event_timestamp, "src")
     keys = [exp.column(k.source_column, "src") for k in plan.keys]
@@ -53,15 +75,7 @@ def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: boo
     conditions.append(exp.LTE(this=stamp.copy(), expression=dialect.parameter(plan.end_parameter)))
     if with_start:
         conditions.append(exp.GTE(this=stamp.copy(), expression=dialect.parameter(plan.start_parameter)))
-    per_key = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"),
-                          exp.alias_(exp.Min(this=stamp.copy()), "first"))
-               .from_(source).where(exp.and_(*conditions)).group_by(*keys))
-    return exp.select(
-        exp.alias_(exp.Count(this=exp.Star()), "keys"),
-        exp.alias_(exp.cast(exp.Coalesce(this=exp.Sum(this=exp.column("n")), expressions=[exp.Literal.number(0)]),
-                            "BIGINT"), "rows"),
-        exp.alias_(exp.Min(this=exp.column("first")), "earliest"),
-    ).from_(per_key.subquery("per_key"))
+    return source, stamp, keys, exp.and_(*conditions)
 
 
 def window_stats_of(*, rows: Any, keys: Any, earliest: Any) -> WindowStats:

@@ -78,3 +78,43 @@ def test_an_engine_error_while_reading_is_a_diagnostic(loaded, small_project):
         rows(runner.latest_values(plan, at(0), at(23), "feature view 'stats'"))
     assert caught.value.diagnostics[0].code.value == "FC110"
     assert "feature view 'stats'" in caught.value.diagnostics[0].message
+
+
+def temporary_tables(runner) -> list[str]:
+    return [name for (name,) in runner.con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
+
+
+def test_the_window_counted_is_the_window_read_and_its_table_is_dropped_once_read(loaded):
+    """DuckDB counts a window's keys by running its query into a temporary table; reading the same window
+    streams that table (dropped once read), so counts and rows agree even if the source changed between."""
+    graph, runner = loaded
+    plan = plan_latest_values(graph, graph.feature_view("stats"))
+    stats = runner.window_stats(plan, None, at(23), "test")
+    (prepared,) = temporary_tables(runner)
+    found = rows(runner.latest_values(plan, stats.earliest, at(23), "test"))
+    assert len(found) == stats.keys == 2 and temporary_tables(runner) == []
+    assert prepared.startswith("__fc_latest_")
+
+
+def test_another_window_is_queried_afresh(loaded):
+    graph, runner = loaded
+    plan = plan_latest_values(graph, graph.feature_view("stats"))
+    runner.window_stats(plan, None, at(23), "test")
+    early = rows(runner.latest_values(plan, at(9), at(10), "test"))  # not the window counted
+    assert sorted((r["driver_id"], r["trips"]) for r in early) == [(1, 1), (2, 5)]
+    assert len(temporary_tables(runner)) == 1  # still there for its own window, until the next count
+    runner.window_stats(plan, at(10), at(23), "test")
+    assert len(temporary_tables(runner)) == 1
+    assert [r["trips"] for r in rows(runner.latest_values(plan, at(10), at(23), "test"))] == [3]
+    assert runner.window_stats(plan, None, at(8), "test").keys == 0 and temporary_tables(runner) == []
+
+
+def test_a_window_read_in_part_leaves_no_table(loaded):
+    graph, runner = loaded
+    plan = plan_latest_values(graph, graph.feature_view("stats"))
+    stats = runner.window_stats(plan, None, at(23), "test")
+    reader = runner.latest_values(plan, stats.earliest, at(23), "test", batch_rows=1)
+    next(iter(reader))
+    del reader  # as materialize drops it when a store write fails
+    assert temporary_tables(runner) == []
