@@ -325,9 +325,8 @@ def _runner(graph):
     from fcompile.runners import connect_runner
 
     runner = connect_runner(graph.project)
-    if hasattr(runner, "notify"):
-        notes = _console(stderr=True)
-        runner.notify = lambda message: notes.print(message, markup=False)
+    notes = _console(stderr=True)
+    runner.notify = lambda message: notes.print(message, markup=False)
     return runner
 
 

@@ -59,6 +59,12 @@ class Runner(abc.ABC):
     """An offline engine session. Use it as a context manager, or call `close()`."""
 
     dialect: str  # the dialect whose SQL the runner executes
+    target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
+    project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
+
+    def notify(self, message: str) -> None:
+        """Told what the user should know while they wait (Spark: that it is starting); the CLI prints
+        it on stderr by replacing this method on the instance. Silent by default."""
 
     @classmethod
     @abc.abstractmethod

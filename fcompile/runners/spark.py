@@ -128,15 +128,12 @@ class SparkSettings:
 
 class SparkRunner(Runner):
     dialect = "spark"
-    target_name: str | None = None  # set by `connect_runner`: names the target if Spark fails to start
 
-    def __init__(self, settings: SparkSettings | None = None, session: Any = None,
-                 notify: Callable[[str], None] | None = None) -> None:
+    def __init__(self, settings: SparkSettings | None = None, session: Any = None) -> None:
         from fcompile.dialects.spark import SparkDialect
 
         self.settings = settings or SparkSettings()
         self.sql_dialect = SparkDialect()
-        self.notify = notify or (lambda message: None)  # progress output: told when Spark starts
         self._session = session
         self._owns_session = False
         if session is not None:
