@@ -121,3 +121,15 @@ def test_missing_project_is_a_diagnostic(tmp_path):
     result = fcompile("validate", "--project-dir", str(tmp_path))
     assert result.returncode == 1 and "error[FC003]" in result.stderr
     assert_clean(result)
+
+
+def test_what_a_runner_tells_while_working_goes_to_stderr(project, capsys):
+    """Spark says it is starting (it takes seconds); the CLI's runner prints such notes on stderr, so
+    that `--json` output on stdout stays clean."""
+    from fcompile.cli import _runner
+    from fcompile.parser import load_project
+
+    with _runner(load_project(project)) as runner:
+        runner.notify("starting the engine")
+    captured = capsys.readouterr()
+    assert "starting the engine" in captured.err and captured.out == ""
