@@ -89,7 +89,18 @@ class FeatureStore:
     def __init__(self, project_dir: str | os.PathLike[str] = ".", target: str | None = None) -> None:
         from fcompile.parser import load_project
 
-        self.graph: FeatureGraph = load_project(project_dir, target)
+        self._attach(load_project(project_dir, target))
+
+    @classmethod
+    def of_graph(cls, graph: FeatureGraph) -> FeatureStore:
+        """A second store on a project already loaded (the graph is immutable): its own engine session
+        and online store connection, for another thread (the feature server's writer)."""
+        store = cls.__new__(cls)
+        store._attach(graph)
+        return store
+
+    def _attach(self, graph: FeatureGraph) -> None:
+        self.graph: FeatureGraph = graph
         self._runner: Runner | None = None
         self._online_store: OnlineStore | None = None
         self._online_views: dict[str, OnlineView] = {}

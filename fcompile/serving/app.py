@@ -14,8 +14,8 @@ Each worker process holds one `ServingState` (state.py) and reads through it on 
 online read is 15-20 us on SQLite and one round trip on Redis, and a hop to a thread and back costs about
 26 us (on Redis, reads on the loop measured 9,000-9,200 requests/s at concurrency 16 on one worker, a
 reader thread 6,800-7,600), so more throughput comes from more workers (`--workers`). Writes (`/push`,
-`/write-to-online-store`) run on one writer thread per worker, with a `FeatureStore` of their own loaded
-from the same files as the reader's; materialization runs in a thread of its own, with its own
+`/write-to-online-store`) run on one writer thread per worker, with a `FeatureStore` of their own on the
+reader's project graph (`FeatureStore.of_graph`); materialization runs in a thread of its own, with its own
 connections, one at a time per project (materialize.py). A request body is bounded in size (413) and in
 time (408: one task per worker cancels the reads that overrun, cheaper than a timer per request), as are
 its headers (protocol.py), so a slow client holds only its own connection, and not for long.

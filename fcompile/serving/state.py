@@ -1,7 +1,7 @@
 """What one worker serves: a fully loaded project (`ServingState`), and how a new one replaces it.
 
 A state is built whole before anyone sees it: the project parsed into its graph (`FeatureStore`, for
-reads on the event loop, and a second one from the same files for writes on the writer thread, since a
+reads on the event loop, and a second one on the same graph for writes on the writer thread, since a
 store connection serves one thread at a time), the target's serving settings (tokens), the online store
 connected and every feature service's read planned. The server then swaps its single reference to the
 new state; a request holds the state it started with until it ends, so none ever sees half of one project
@@ -52,7 +52,7 @@ class ServingState:
     generation: int
     fingerprint: Fingerprint
     store: FeatureStore            # reads, on the event loop
-    writer: FeatureStore           # pushes and writes, on the writer thread (the same files, parsed again)
+    writer: FeatureStore           # pushes and writes, on the writer thread (the same graph)
     settings: ServingSettings
     key_readers: dict[str, tuple[str, Callable[[str], Any]]]
     services: frozenset[str]
@@ -106,9 +106,9 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
     store = FeatureStore(config.project_dir, config.target)
     writer = None
     try:
-        writer = FeatureStore(config.project_dir, config.target)
+        writer = FeatureStore.of_graph(store.graph)
         settings, warnings = load_serving_settings(config.project_dir, config.target, store.graph)
-        if project_fingerprint(config.project_dir) != fingerprint or writer.graph != store.graph:
+        if project_fingerprint(config.project_dir) != fingerprint:
             raise DiagnosticError([Diagnostic(Code.FILE_UNREADABLE, "the project's files changed while they were "
                                               "being loaded", None, "they are loaded again when they stop changing")])
         problem = None
