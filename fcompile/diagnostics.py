@@ -97,6 +97,7 @@ class Code(str, enum.Enum):
     OFFLINE_SETTINGS = "FC132"       # the target's offline settings do not work for its engine (a bad value, no schema)
     DRIVER_MISSING = "FC133"         # the engine's Python driver is not installed (psycopg, pyspark)
     SPINE_UPLOAD = "FC134"           # a spine column the engine has no type for (an Arrow type it cannot hold)
+    OUTPUT_UNWRITABLE = "FC135"      # a result file cannot be written where asked (a folder there, no space, no access)
 
 
 @dataclass(frozen=True, order=True)

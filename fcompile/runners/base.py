@@ -9,9 +9,10 @@ shared between threads.
 from __future__ import annotations
 
 import abc
+import contextlib
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
@@ -141,6 +142,20 @@ def engine_error(label: str, engine: str, error: BaseException, location: Positi
     return DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{label}: {engine} failed: {first_line(error)}", location,
                                        hint or "to read the SQL that ran: `job.sql` in the SDK, "
                                        "`fcompile compile --dataset NAME` for a dataset")])
+
+
+@contextlib.contextmanager
+def writing_file(path: str) -> Iterator[None]:
+    """Within: an OSError from making, writing or renaming the output file `path` is FC135 naming it."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or first_line(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename and exc.filename != path:
+            reason = f"{exc.filename} is a file, not a folder"  # a file where a folder on the path should be
+        raise DiagnosticError([Diagnostic(Code.OUTPUT_UNWRITABLE, f"cannot write {path}: {reason}", None,
+                                          "give a path in a folder you can write to (or create), with space to "
+                                          "spare, where no folder of that name exists")]) from None
 
 
 def first_line(error: BaseException) -> str:

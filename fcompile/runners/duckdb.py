@@ -31,7 +31,9 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
+from fcompile.runners.base import (
+    RegisteredSpine, Runner, WindowStats, engine_error, first_line, writing_file,
+)
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
 FILE_ROW_NUMBER = "file_row_number"
@@ -226,12 +228,14 @@ class DuckDBRunner(Runner):
     def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
         path = os.path.abspath(path)
         folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
+        with writing_file(path):
+            os.makedirs(folder, exist_ok=True)
         temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
         build = BuildDataset(label, DatasetOutput("path", temporary), plan, location)
         try:
             rows = self._run_all(self.statements(build), label, location)
-            os.replace(temporary, path)
+            with writing_file(path):
+                os.replace(temporary, path)
         finally:
             if os.path.exists(temporary):
                 os.remove(temporary)

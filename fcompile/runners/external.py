@@ -15,7 +15,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import WindowStats, first_line
+from fcompile.runners.base import WindowStats, first_line, writing_file
 from fcompile.runners.online.values import as_utc
 
 
@@ -169,7 +169,8 @@ def rebatched(reader: Any, batch_rows: int) -> Any:
 
 def stream_to_parquet(reader: Any, path: str) -> int:
     """A result's batches written into a Parquet file beside `path` as they arrive, then renamed over it
-    (a failure leaves no file and the old one as it was). Returns the rows written."""
+    (a failure leaves no file and the old one as it was). Returns the rows written. The reader's errors
+    pass through; the file's own (no access, no space, a folder at `path`) are FC135."""
     import os
     import uuid
 
@@ -177,16 +178,22 @@ def stream_to_parquet(reader: Any, path: str) -> int:
 
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
-    rows = 0
+    rows, writer = 0, None
     try:
-        with pq.ParquetWriter(temporary, reader.schema) as writer:
-            for batch in reader:
+        with writing_file(path):
+            os.makedirs(folder, exist_ok=True)
+            writer = pq.ParquetWriter(temporary, reader.schema)
+        for batch in reader:
+            with writing_file(path):
                 writer.write_batch(batch)
-                rows += batch.num_rows
-        os.replace(temporary, path)
+            rows += batch.num_rows
+        with writing_file(path):
+            writer.close()
+            os.replace(temporary, path)
     finally:
+        if writer is not None:
+            writer.close()
         reader.close()
         if os.path.exists(temporary):
             os.remove(temporary)

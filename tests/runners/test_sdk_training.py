@@ -130,6 +130,25 @@ def test_job_outputs(store, tmp_path):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["training.parquet"]  # no temporary file left
 
 
+def test_a_path_that_cannot_be_written_is_fc135_and_keeps_what_is_there(store, tmp_path):
+    from fcompile.diagnostics import Code, DiagnosticError
+
+    job = store.get_historical_features(spine_table(), features=FEATURES, full_feature_names=True)
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    (tmp_path / "folder.parquet").mkdir()
+    (tmp_path / "a-file").write_text("kept")
+    for path, reason in ((tmp_path / "folder.parquet", "Is a directory"),
+                         (tmp_path / "a-file" / "x.parquet", f"{tmp_path / 'a-file'} is a file, not a folder")):
+        with pytest.raises(DiagnosticError) as raised:
+            job.to_parquet(path)
+        (found,) = raised.value.diagnostics
+        assert found.code is Code.OUTPUT_UNWRITABLE and found.message.startswith(f"cannot write {path}: ")
+        assert reason in found.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "folder.parquet"]
+    assert (tmp_path / "a-file").read_text() == "kept" and not any((tmp_path / "folder.parquet").iterdir())
+
+
 def test_job_sql_is_what_runs(store, small_project):
     from_file = store.get_historical_features(small_project / "data" / "stats.parquet", features=["stats:conv"],
                                               full_feature_names=True, timestamp_column="ts")
