@@ -3,7 +3,8 @@
 Each file's parsed document and structural diagnostics are kept in `.fcompile/parse-cache.bin`, keyed
 by the file's path and a hash of its content (never its mtime, so a cache can only miss, never lie).
 The cache is signed with a key kept in the user's cache directory: a cache file that arrived with a
-cloned repository fails the signature and is ignored, so unpickling never runs foreign data.
+cloned repository fails the signature and is ignored, so unpickling never runs foreign data. The same
+signing keeps generated code (the schemas' compiled validators) in that directory (`cached_code`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import CodeType
+from typing import Callable
 
 from fcompile import __version__
 from fcompile.diagnostics import Diagnostic
@@ -25,6 +28,7 @@ from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 
 CACHE_FILE = Path(".fcompile") / "parse-cache.bin"
 _MAGIC = b"FCPC1"
+_CODE_MAGIC = b"FCCODE1"
 
 
 @dataclass(frozen=True)
@@ -62,36 +66,71 @@ class ParseCache:
         """Keep exactly the files seen in this parse; written atomically, failures ignored."""
         if not self.enabled or (not self._dirty and self._fresh.keys() == self._entries.keys()):
             return
-        key = signing_key()
-        if key is None:
-            return
         payload = pickle.dumps((_version_tag(), self._fresh), protocol=pickle.HIGHEST_PROTOCOL)
-        blob = _MAGIC + hmac.new(key, payload, hashlib.sha256).digest() + payload
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".parse-cache.")
-            with os.fdopen(fd, "wb") as out:
-                out.write(blob)
-            os.replace(tmp, self.path)
-        except OSError:
-            return
+        write_signed(self.path, _MAGIC, payload)
 
     def _load(self) -> dict[str, ParsedFile]:
-        key = signing_key()
-        try:
-            blob = self.path.read_bytes()
-        except OSError:
-            return {}
-        if key is None or not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 32:
-            return {}
-        mac, payload = blob[len(_MAGIC):len(_MAGIC) + 32], blob[len(_MAGIC) + 32:]
-        if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
+        payload = read_signed(self.path, _MAGIC)
+        if payload is None:
             return {}
         try:
             version, entries = pickle.loads(payload)
         except Exception:  # a cache written by another fcompile version: start over
             return {}
         return entries if version == _version_tag() else {}
+
+
+def read_signed(path: Path, magic: bytes) -> bytes | None:
+    """The payload of a file `write_signed` wrote, or None: missing, unreadable, or not signed with this
+    user's key (a file that arrived from elsewhere is never unpickled or run)."""
+    key = signing_key()
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    if key is None or not blob.startswith(magic) or len(blob) < len(magic) + 32:
+        return None
+    mac, payload = blob[len(magic):len(magic) + 32], blob[len(magic) + 32:]
+    return payload if hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()) else None
+
+
+def write_signed(path: Path, magic: bytes, payload: bytes) -> None:
+    """`payload`, signed with this user's key, written atomically; failures ignored (it is a cache)."""
+    key = signing_key()
+    if key is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as out:
+            out.write(magic + hmac.new(key, payload, hashlib.sha256).digest() + payload)
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def cached_code(label: str, source_key: str, make_source: Callable[[], str]) -> CodeType:
+    """Python code compiled from generated source (`make_source()`), kept marshalled and signed in the
+    user's cache folder under `source_key` and the interpreter's bytecode version, so that later processes
+    load it in a fraction of a millisecond instead of generating and compiling it again."""
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+
+    digest = hashlib.sha256(f"{source_key}\0{MAGIC_NUMBER.hex()}".encode()).hexdigest()[:24]
+    path = user_cache_folder() / "code" / f"{label}-{digest}.bin"
+    payload = read_signed(path, _CODE_MAGIC)
+    if payload is not None:
+        try:
+            return marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            pass
+    code = compile(make_source(), f"<fcompile {label}>", "exec")
+    write_signed(path, _CODE_MAGIC, marshal.dumps(code))
+    return code
+
+
+def user_cache_folder() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fcompile"
 
 
 _KEY: list[bytes | None] = []
@@ -101,7 +140,7 @@ def signing_key() -> bytes | None:
     """A per-user secret, created on first use; None where no private place can hold it."""
     if _KEY:
         return _KEY[0]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fcompile"
+    base = user_cache_folder()
     path = base / "cache.key"
     key: bytes | None
     try:

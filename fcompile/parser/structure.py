@@ -51,9 +51,17 @@ def _validator(kind: SchemaKind) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _fast_check(kind: SchemaKind) -> Any:
+    """The schema's compiled validator. Generating and compiling its code takes 30-40 ms, so the code is
+    kept in the user's cache folder (signed, like the parse cache) for the next process."""
     import fastjsonschema
 
-    return fastjsonschema.compile(load_schema(kind))
+    from fcompile.parser.cache import cached_code
+
+    schema = load_schema(kind)
+    key = f"{fastjsonschema.VERSION}\0{json.dumps(schema, sort_keys=True)}"
+    namespace: dict[str, Any] = {}
+    exec(cached_code(f"{kind}-schema", key, lambda: fastjsonschema.compile_to_code(schema)), namespace)  # noqa: S102
+    return namespace[fastjsonschema.RefResolver.from_schema(schema).get_scope_name()]
 
 
 def check_structure(doc: YamlDocument, kind: SchemaKind) -> tuple[list[Diagnostic], set[PathKey]]:

@@ -56,3 +56,45 @@ def test_cached_diagnostics_are_reported_again(project):
     first = parse_project(project).diagnostics
     second = parse_project(project).diagnostics
     assert first == second and first
+
+
+def test_generated_code_is_kept_signed_and_a_tampered_copy_is_made_again(tmp_path, monkeypatch):
+    """The schemas' validators: generated and compiled once, then loaded from the user's cache folder;
+    a file not signed with this user's key is never run."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(cache_module, "_KEY", [])
+    made = []
+
+    def source() -> str:
+        made.append(1)
+        return "ANSWER = 42\n"
+
+    namespace: dict = {}
+    exec(cache_module.cached_code("answer", "v1", source), namespace)
+    (kept,) = (tmp_path / "fcompile" / "code").iterdir()
+    exec(cache_module.cached_code("answer", "v1", source), namespace)
+    assert namespace["ANSWER"] == 42 and len(made) == 1
+    blob = kept.read_bytes()
+    kept.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))  # the payload changed, the signature did not
+    cache_module.cached_code("answer", "v1", source)
+    assert len(made) == 2 and kept.read_bytes() == blob
+    cache_module.cached_code("answer", "v2", source)  # another key (a new schema): made anew, kept beside
+    assert len(made) == 3 and len(list(kept.parent.iterdir())) == 2
+
+
+def test_the_schemas_validators_come_from_the_cache(project, monkeypatch):
+    import fastjsonschema
+
+    from fcompile.parser import structure
+
+    structure._fast_check.cache_clear()
+    parse_project(project)
+    structure._fast_check.cache_clear()
+    monkeypatch.setattr(fastjsonschema, "compile_to_code", lambda *a, **k: pytest.fail("generated again"))
+    result = parse_project(project)
+    assert result.graph is not None and not result.diagnostics
+    bad = project / "features" / "a.yml"
+    bad.write_text(SPEC.replace("timestamp_field", "timestamp_feild"))
+    found = parse_project(project).diagnostics  # the cached validator still refuses what it should
+    assert any(d.code.value == "FC010" and "timestamp_feild" in d.message for d in found)
+    structure._fast_check.cache_clear()

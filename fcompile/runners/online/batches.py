@@ -101,7 +101,8 @@ def prepare_batch(view: OnlineView, batch: Any) -> PreparedBatch:
 
     encoded = encode_key_columns(keys, [d for _, d in view.keys])
     ordered = False
-    if len(encoded) > 1 and pc.count_distinct(encoded).as_py() < len(encoded):
+    # `unique`, not `count_distinct`: an aggregate's first call in a process costs 30-70 ms, a batch's write
+    if len(encoded) > 1 and len(pc.unique(encoded)) < len(encoded):
         # newest per key: sort by key, then newest first (NULL created lowest, later rows first on full ties)
         order = pa.table({"k": encoded, "e": event, "c": filled(created, int(np.iinfo(np.int64).min)),
                           "r": arrow_from_numpy(np.arange(len(encoded), dtype=np.int64))})
