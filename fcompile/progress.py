@@ -18,6 +18,7 @@ class MaterializeProgressDisplay:
         self._task = None
         self._written = 0
         self._total: int | None = None
+        self._about = ""  # "about " when the total is an estimate
         self._started = self._last_line = 0.0
 
     def __enter__(self) -> MaterializeProgressDisplay:
@@ -37,13 +38,14 @@ class MaterializeProgressDisplay:
         if self.live is not None:
             self.live.stop()
 
-    def start(self, view: str, window, total_keys: int | None) -> None:
+    def start(self, view: str, window, total_keys: int | None, estimated: bool = False) -> None:
         self._written, self._total = 0, total_keys
+        self._about = "about " if estimated else ""
         self._started = self._last_line = time.monotonic()
         if self.live is not None:
             self._task = self.live.add_task(view, total=total_keys or None)  # the window is in the summary
         else:
-            keys = f"{total_keys:,} keys to write" if total_keys is not None else "keys unknown"
+            keys = f"{self._about}{total_keys:,} keys to write" if total_keys is not None else "keys unknown"
             self.console.print(f"materializing feature view {view}: window {window.describe()} ({window.basis}), "
                                f"{keys}", markup=False)
 
@@ -56,7 +58,7 @@ class MaterializeProgressDisplay:
         if now - self._last_line >= PLAIN_EVERY_SECONDS:
             self._last_line = now
             rate = self._written / max(now - self._started, 1e-9)
-            total = f" of {self._total:,}" if self._total is not None else ""
+            total = f" of {self._about}{self._total:,}" if self._total is not None else ""
             self.console.print(f"feature view {view}: {self._written:,}{total} keys written ({rate:,.0f} rows/s)",
                                markup=False)
 

@@ -54,6 +54,7 @@ class WindowStats:
     rows: int                     # source rows with an event time in the window (and no NULL key)
     keys: int                     # distinct entity keys among them: the rows `latest_values` returns
     earliest: dt.datetime | None  # their earliest event time (UTC, aware); None when there are none
+    keys_exact: bool = True       # False: `keys` is an estimate (DuckDB's, for the progress bar)
 
 
 class Runner(abc.ABC):

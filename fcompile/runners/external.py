@@ -57,12 +57,18 @@ def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: boo
     ).from_(per_key.subquery("per_key"))
 
 
-def window_extent_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
-    """`window_stats_select` without the keys: columns `rows` and `earliest`, by one ungrouped scan (which
-    an engine may answer from file statistics)."""
-    source, stamp, _, in_window = _window_rows(dialect, plan, with_start)
-    return exp.select(exp.alias_(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "rows"),
-                      exp.alias_(exp.Min(this=stamp), "earliest")).from_(source).where(in_window)
+def window_extent_select(dialect: SqlDialect, plan: LatestValues, with_start: bool,
+                         estimate_keys: bool = False) -> exp.Select:
+    """`window_stats_select` by one ungrouped scan (which an engine may answer partly from file
+    statistics): columns `rows` and `earliest`, and with `estimate_keys` a column `keys` estimating the
+    distinct keys (APPROX_COUNT_DISTINCT, a HyperLogLog sketch)."""
+    source, stamp, keys, in_window = _window_rows(dialect, plan, with_start)
+    columns = [exp.alias_(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "rows"),
+               exp.alias_(exp.Min(this=stamp), "earliest")]
+    if estimate_keys:
+        key = keys[0] if len(keys) == 1 else exp.Tuple(expressions=keys)
+        columns.append(exp.alias_(exp.ApproxDistinct(this=key), "keys"))
+    return exp.select(*columns).from_(source).where(in_window)
 
 
 def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
@@ -78,12 +84,12 @@ def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
     return source, stamp, keys, exp.and_(*conditions)
 
 
-def window_stats_of(*, rows: Any, keys: Any, earliest: Any) -> WindowStats:
+def window_stats_of(*, rows: Any, keys: Any, earliest: Any, keys_exact: bool = True) -> WindowStats:
     """The counts as `WindowStats`, the earliest event time as an aware UTC datetime (a DATE event time
     as its midnight)."""
     if earliest is not None and not isinstance(earliest, dt.datetime):
         earliest = dt.datetime.combine(earliest, dt.time())
-    return WindowStats(int(rows or 0), int(keys or 0), as_utc(earliest))
+    return WindowStats(int(rows or 0), int(keys or 0), as_utc(earliest), keys_exact)
 
 
 def spine_files(path: str) -> list[str]:

@@ -70,7 +70,7 @@ class ViewResult:
 
 
 class MaterializeProgress(Protocol):
-    def start(self, view: str, window: Window, total_keys: int | None) -> None: ...
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None: ...
 
     def advance(self, view: str, keys: int) -> None: ...
 
@@ -78,7 +78,7 @@ class MaterializeProgress(Protocol):
 
 
 class NoProgress:
-    def start(self, view: str, window: Window, total_keys: int | None) -> None:
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None:
         pass
 
     def advance(self, view: str, keys: int) -> None:
@@ -135,15 +135,16 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
             if window.start is None:
                 window = replace(window, start=stats.earliest, basis="earliest" if stats.earliest else "empty")
             rows_read, written = stats.rows, 0
-            progress.start(view.name, window, stats.keys)
-            what = f"writing the window {window.describe()} failed after 0 of {stats.keys:,} keys"
+            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact)
+            of = f"{'' if stats.keys_exact else 'about '}{stats.keys:,}"
+            what = f"writing the window {window.describe()} failed after 0 of {of} keys"
             try:
-                if window.start is not None and stats.keys:
+                if window.start is not None and stats.rows:
                     target = online_view(graph, view)
                     reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                     for batch in _utc_batches(reader):
                         written += _guard_store(label, store.write_batch, target, batch)  # committed
-                        what = f"writing the window {window.describe()} failed after {written:,} of {stats.keys:,} keys"
+                        what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
                         progress.advance(view.name, batch.num_rows)
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
                 _put_state(store, view, window, state, rows_read, written, label)
