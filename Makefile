@@ -1,10 +1,17 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile, creates the sample project, validates, lists and builds it,
 #               runs it (its training dataset, then the online store), an ad-hoc training set, reads online
-#   make test   installs the dev extras and runs the whole test suite
+#   make test   installs the dev extras and the BigQuery emulator, and runs the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The BigQuery emulator the engine tests start (tests/engines/bigquery_emulator.py): a server process in a
+# virtualenv of its own, as its sqlglot pin is not ours. It loads DuckDB's spatial and avro extensions at
+# start; they are installed from their PyPI wheels into the emulator's private HOME (else DuckDB would
+# download them, and without spatial the emulator does not start).
+BQEMU  := .venv-bqemu
+BQEMU_PACKAGES := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5 duckdb-extension-avro==1.5.5 \
+                  numpy==2.4.6
 DEMO   := .demo/driver_ranking
 
 .PHONY: demo test bench clean
@@ -22,6 +29,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
+$(BQEMU)/.installed: Makefile
+	@$(PYTHON) -m venv $(BQEMU)
+	@$(BQEMU)/bin/python -m pip install --quiet --disable-pip-version-check $(BQEMU_PACKAGES)
+	@mkdir -p $(BQEMU)/home
+	@for name in spatial avro; do HOME=$(CURDIR)/$(BQEMU)/home $(BQEMU)/bin/python -c 'import duckdb, importlib, pathlib, sys; \
+	    name = sys.argv[1]; wheel = pathlib.Path(importlib.import_module(f"duckdb_extension_{name}").__file__).parent; \
+	    duckdb.connect().install_extension(str(next(wheel.rglob(f"{name}.duckdb_extension"))))' $$name || exit 1; done
+	@touch $@
+
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/fcompile init $(DEMO)
@@ -36,7 +52,7 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_activity_v1 \
 	    -e driver_id=1001 -e driver_id=1002 --now 2025-01-14T23:30:00  # as if asked just after the data ends
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(BQEMU)/.installed
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev
@@ -50,4 +66,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/serve_bench.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) $(BQEMU) .demo .pytest_cache .hypothesis

@@ -11,24 +11,36 @@ Target settings (`offline:` in fcompile_project.yml):
                                      # it, application-default credentials (gcloud auth application-default
                                      # login, a workload identity, the metadata server)
       maximum_bytes_billed: 10000000000  # a query that would scan more fails instead
+      read_api: storage              # how results are read: storage (the Storage API, the default where
+                                     # google-cloud-bigquery-storage is installed) or rest (pages of the REST API)
+      api_endpoint: https://bigquery.example.internal  # a BigQuery-compatible REST endpoint instead of Google's
+      storage_endpoint: https://bigquerystorage.example.internal:443  # the Storage API's endpoint with it
+      connect_timeout: 30            # seconds to keep trying to reach BigQuery when connecting
+
+Endpoints. `api_endpoint` (an http:// or https:// URL) sends every REST request (jobs, tables, result
+pages) to a private endpoint or an emulator. An `http://` endpoint is taken for an emulator: fcompile
+sends it no credentials (anonymous), never a token in plaintext, so `keyfile` cannot go with it. With
+`api_endpoint` the Storage API is used only where `storage_endpoint` names its endpoint too (an
+`http://host:port` one is a plaintext gRPC channel, for an emulator); else results are read over REST.
 
 Every job carries the labels `fcompile_project` (the project's name) and `fcompile_node` (what runs:
 `dataset_training`, `feature_view_driver_stats`), so billing and audit logs say what fcompile ran.
 
 | spine                         | how the engine reads it                                              |
 | ----------------------------- | -------------------------------------------------------------------- |
-| Arrow table / reader, pandas  | written as Parquet (batch by batch, with a row-number column) and    |
-| Parquet / CSV file(s)         | loaded into a table of the dataset that expires after a day (a load  |
-|                               | job; the table is dropped when the runner closes)                     |
+| Arrow table / reader, pandas  | written as Parquet (batch by batch, with a row-number column); a     |
+| Parquet / CSV file(s)         | table of the dataset is created with the spine's schema and an       |
+|                               | expiry a day ahead (one request: it never exists without one), and  |
+|                               | a load job appends the file; the table is dropped when the runner    |
+|                               | closes                                                               |
 | a table, a SELECT query       | in place; rows numbered by `ROW_NUMBER() OVER ()` as BigQuery reads   |
 
 Naive spine timestamps are loaded as TIMESTAMP (read as UTC, DESIGN.md §3.5), so they compare with
-TIMESTAMP sources, and come back naive. Results are read as Arrow a page at a time with the BigQuery
-Storage API when google-cloud-bigquery-storage is installed (else over REST). Datasets are built inside
-BigQuery (`CREATE OR REPLACE TABLE ... AS`, atomic); `write_parquet` streams the batches into a file.
-The window of a materialization is bound as named query parameters (`@start`, `@end`, the dialect's
-spelling). `dry_run(plan)` asks BigQuery what a plan would scan, in bytes, running nothing. A `path:`
-source is refused (FC131): BigQuery reads tables.
+TIMESTAMP sources, and come back naive. Results are read as Arrow a page (or Storage API stream) at a
+time. Datasets are built inside BigQuery (`CREATE OR REPLACE TABLE ... AS`, atomic); `write_parquet`
+streams the batches into a file. The window of a materialization is bound as named TIMESTAMP query
+parameters (`@start`, `@end`, the dialect's spelling). `dry_run(plan)` asks BigQuery what a plan would
+scan, in bytes, running nothing. A `path:` source is refused (FC131): BigQuery reads tables.
 """
 
 from __future__ import annotations
@@ -39,7 +51,9 @@ import itertools
 import os
 import re
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from urllib.parse import urlsplit
 
 from sqlglot import exp
 
@@ -58,6 +72,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SPINE_TABLE_HOURS = 24  # an uploaded spine's table expires after this, should the runner not drop it
+CONNECT_TIMEOUT_SECONDS = 30  # how long connecting keeps retrying an endpoint that does not answer
+READ_APIS = ("storage", "rest")
 _SETTINGS_HINT = ("set the target's offline `project` and `dataset`; credentials come from `keyfile` (a service "
                   "account's JSON key) or application-default credentials (gcloud auth application-default login)")
 _LABEL_TEXT = re.compile(r"[^a-z0-9_-]+")
@@ -88,21 +104,29 @@ class BigQueryRunner(Runner):
     def connect(cls, settings: Mapping[str, Any], project_root: str) -> BigQueryRunner:
         bigquery = _import_client()
         from google.api_core import exceptions as api_errors
-        from google.auth import exceptions as auth_errors
+        from google.api_core.client_options import ClientOptions
 
-        project, dataset, location, credentials, maximum = connection_settings(settings, project_root)
-        address = f"project '{project}'"
+        found = connection_settings(settings, project_root)
+        address = f"project '{found.project}'" + (f" at {found.api_endpoint}" if found.api_endpoint else "")
+        options = ClientOptions(api_endpoint=found.api_endpoint) if found.api_endpoint else None
         try:
-            client = bigquery.Client(project=project, credentials=credentials, location=location)
-            found = client.get_dataset(f"{project}.{dataset}")
+            client = bigquery.Client(project=found.project, credentials=found.credentials, location=found.location,
+                                     client_options=options)
+            dataset = client.get_dataset(f"{found.project}.{found.dataset}",
+                                         retry=bigquery.DEFAULT_RETRY.with_timeout(found.connect_timeout),
+                                         timeout=found.connect_timeout)
+            read_client = _read_client(found)
         except api_errors.NotFound:
-            raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"dataset '{dataset}' does not exist in BigQuery "
-                                              f"{address}", None, f"create it (bq mk {project}:{dataset}), or fix "
-                                              "the target's `dataset`")]) from None
-        except (api_errors.GoogleAPIError, auth_errors.GoogleAuthError) as exc:
+            raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"dataset '{found.dataset}' does not exist in "
+                                              f"BigQuery {address}", None, f"create it (bq mk {found.project}:"
+                                              f"{found.dataset}), or fix the target's `dataset`")]) from None
+        except _api_errors() as exc:
+            hint = (f"is the endpoint up? check the target's `api_endpoint` ({found.api_endpoint})"
+                    if found.api_endpoint else _SETTINGS_HINT)
             raise DiagnosticError([Diagnostic(Code.OFFLINE_UNREACHABLE, f"cannot connect to BigQuery {address}: "
-                                              f"{_reason(exc)}", None, _SETTINGS_HINT)]) from None
-        return cls(client, f"{project}.{dataset}", location or found.location, maximum, _read_client(credentials))
+                                              f"{_reason(exc)}", None, hint)]) from None
+        return cls(client, f"{found.project}.{found.dataset}", found.location or dataset.location,
+                   found.maximum_bytes_billed, read_client)
 
     # -- spines ------------------------------------------------------------------------------------
 
@@ -111,22 +135,25 @@ class BigQueryRunner(Runner):
                                self._in_place, "the target's project")
 
     def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
-        """Parquet with a row-number column, loaded into a table of the dataset by a load job."""
+        """Parquet with a row-number column, appended by a load job to a table created first with the
+        spine's schema and its expiry."""
         import pyarrow as pa
         import pyarrow.parquet as pq
         from google.cloud import bigquery
 
         schema = data.schema
         check_spine_names(schema.names)
-        fields, problems = [], []
+        fields, columns, problems = [], [], []
         for f in schema:
-            value_type = _loadable(f.type)
-            if value_type is None:
+            found = _loadable(f.type)
+            if found is None:
                 problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{spine.description}: column '{f.name}' is Arrow "
                                            f"{f.type}, which fcompile cannot load into BigQuery", None,
                                            "convert the column to a number, text, boolean, date or timestamp, or "
                                            "leave it out of the spine"))
-            fields.append(pa.field(f.name, value_type))
+                continue
+            fields.append(pa.field(f.name, found[0]))
+            columns.append(bigquery.SchemaField(f.name, found[1]))
         if problems:
             raise DiagnosticError(problems)
         file_schema = pa.schema([*fields, pa.field(ROW_NUMBER, pa.int64())])
@@ -136,9 +163,9 @@ class BigQueryRunner(Runner):
         try:
             with pq.ParquetWriter(buffer, file_schema, coerce_timestamps="us", allow_truncated_timestamps=True) as out:
                 for batch in batches:
-                    columns = [column.cast(f.type) if column.type != f.type else column
-                               for column, f in zip(batch.columns, fields)]
-                    out.write_batch(pa.RecordBatch.from_arrays([*columns, row_numbers(start, batch.num_rows)],
+                    values = [column.cast(f.type) if column.type != f.type else column
+                              for column, f in zip(batch.columns, fields)]
+                    out.write_batch(pa.RecordBatch.from_arrays([*values, row_numbers(start, batch.num_rows)],
                                                                schema=file_schema))
                     start += batch.num_rows
         except pa.ArrowException as exc:
@@ -146,24 +173,27 @@ class BigQueryRunner(Runner):
                                               f"BigQuery: {first_line(exc)}", None, "check the spine's values")]) \
                 from None
         name = f"{self.dataset}.{self._new_name('spine')}"
+        table = bigquery.Table(name, schema=[*columns, bigquery.SchemaField(ROW_NUMBER, "INT64")])
+        table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
         buffer.seek(0)
         config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET, labels=self._labels("spine"),
-                                        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE)
+                                        write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+                                        create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
         try:
+            self.client.create_table(table)
+            self._spine_tables.append(name)
             self.client.load_table_from_file(buffer, name, job_config=config, location=self.location).result()
-            table = self.client.get_table(name)
-            table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
-            self.client.update_table(table, ["expires"])
         except _api_errors() as exc:
             raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be loaded into "
                                               f"BigQuery: {_reason(exc)}", None, "check the spine's values")]) \
                 from None
-        self._spine_tables.append(name)
         self._naive[name] = {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is None}
-        types = {f.name: f.field_type for f in table.schema if f.name != ROW_NUMBER}
+        types = {c.name: c.field_type for c in columns}
         return RegisteredSpine(Relation("placeholder", name), tuple(schema.names), types, ROW_NUMBER,
                                spine.description, arrow_types,
-                               setup_sql=(f"-- load job: {spine.description} as Parquet into `{name}`",))
+                               setup_sql=(f"-- a table `{name}` with the spine's schema, expiring in "
+                                          f"{SPINE_TABLE_HOURS} h; a load job appends {spine.description} "
+                                          "as Parquet",))
 
     def _in_place(self, query: exp.Select, relation: Relation, spine: SpineInput) -> RegisteredSpine:
         try:
@@ -263,6 +293,8 @@ class BigQueryRunner(Runner):
             pass  # the tables expire by themselves
         finally:
             self.client.close()
+            if self.read_client is not None:
+                self.read_client.transport.close()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -318,32 +350,61 @@ class BigQueryRunner(Runner):
         return f"__fc_{kind}_{self._prefix}_{next(self._names)}"
 
 
-def connection_settings(settings: Mapping[str, Any], project_root: str):
-    """(project, dataset, location, credentials or None for application-default, maximum bytes billed) from a
-    target's settings. Raises FC132 for settings that cannot work (a key file that cannot be read)."""
+@dataclass(frozen=True)
+class BigQuerySettings:
+    """A BigQuery target's settings, checked."""
+
+    project: str
+    dataset: str
+    location: str | None
+    credentials: Any  # a service account's; AnonymousCredentials for an http:// endpoint; None: application-default
+    maximum_bytes_billed: int | None
+    read_api: str  # "storage" or "rest"
+    api_endpoint: str | None = None
+    storage_endpoint: str | None = None  # http(s)://host:port
+    connect_timeout: int = CONNECT_TIMEOUT_SECONDS
+
+
+def connection_settings(settings: Mapping[str, Any], project_root: str) -> BigQuerySettings:
+    """A target's settings, checked; FC132 for settings that cannot work (a key file that cannot be read, a
+    malformed endpoint, a key file sent to a plaintext endpoint), FC133 for `read_api: storage` without
+    google-cloud-bigquery-storage."""
     problems = []
 
     def text(key: str) -> str | None:
         value = settings.get(key)
         return None if value in (None, "") else str(value)
 
+    def whole_number(key: str, example: str) -> int | None:
+        if text(key) is None:
+            return None
+        try:
+            number = int(str(text(key)))
+        except ValueError:
+            number = 0
+        if number <= 0:
+            problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target's `{key}` must be a whole number "
+                                       f"above 0, not {settings[key]!r}", None, f"{key}: {example}"))
+        return number
+
     for key in ("project", "dataset"):
         if text(key) is None:
             problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target sets no `{key}`", None,
                                        _SETTINGS_HINT))
-    maximum = None
-    if text("maximum_bytes_billed") is not None:
-        try:
-            maximum = int(str(text("maximum_bytes_billed")))
-        except ValueError:
-            maximum = 0
-        if maximum <= 0:
-            problems.append(Diagnostic(Code.OFFLINE_SETTINGS, "the BigQuery target's `maximum_bytes_billed` must be a "
-                                       f"whole number above 0, not {settings['maximum_bytes_billed']!r}", None,
-                                       "maximum_bytes_billed: 10000000000"))
+    maximum = whole_number("maximum_bytes_billed", "10000000000")
+    timeout = whole_number("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
+    api_endpoint = _endpoint(settings, "api_endpoint", "https://bigquery.example.internal", problems)
+    storage_endpoint = _endpoint(settings, "storage_endpoint", "https://bigquerystorage.example.internal:443",
+                                 problems)
+    plaintext = api_endpoint is not None and api_endpoint.startswith("http://")
     credentials = None
     keyfile = text("keyfile")
-    if keyfile is not None:
+    if keyfile is not None and plaintext:
+        problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target's `keyfile` cannot go with the "
+                                   f"plaintext endpoint {api_endpoint}: its tokens would travel unencrypted", None,
+                                   "use an https:// api_endpoint, or leave keyfile out for an emulator (it is sent "
+                                   "no credentials)"))
+    elif keyfile is not None:
         path = os.path.join(project_root, os.path.expanduser(keyfile))
         try:
             from google.oauth2 import service_account
@@ -354,18 +415,90 @@ def connection_settings(settings: Mapping[str, Any], project_root: str):
             problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"cannot read the BigQuery key file {path}: "
                                        f"{_reason(exc)}", None, "keyfile names a service account's JSON key; leave "
                                        "it out to use application-default credentials"))
+    elif plaintext:
+        from google.auth.credentials import AnonymousCredentials
+
+        credentials = AnonymousCredentials()
+    read_api = _read_api(text("read_api"), api_endpoint, storage_endpoint, problems)
     if problems:
         raise DiagnosticError(problems)
-    return text("project"), text("dataset"), text("location"), credentials, maximum
+    return BigQuerySettings(str(text("project")), str(text("dataset")), text("location"), credentials, maximum,
+                            read_api, api_endpoint, storage_endpoint, timeout or CONNECT_TIMEOUT_SECONDS)
 
 
-def _read_client(credentials: Any):
-    """The Storage API's client where google-cloud-bigquery-storage is installed, else None (REST pages)."""
-    try:
-        from google.cloud import bigquery_storage
-    except ImportError:
+def _endpoint(settings: Mapping[str, Any], key: str, example: str, problems: list[Diagnostic]) -> str | None:
+    """An endpoint setting: an http:// or https:// URL with a host (a trailing slash dropped), or FC132."""
+    value = settings.get(key)
+    if value in (None, ""):
         return None
-    return bigquery_storage.BigQueryReadClient(credentials=credentials)
+    parts = urlsplit(str(value))
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+        well_formed = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.path in ("", "/")
+    except ValueError:
+        well_formed = False
+    if not well_formed:
+        problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target's `{key}` must be an http:// or "
+                                   f"https:// URL of a host (and port), not {value!r}", None,
+                                   f"{key}: {example} (http:// only for an emulator)"))
+        return None
+    return str(value).rstrip("/")
+
+
+def _read_api(given: str | None, api_endpoint: str | None, storage_endpoint: str | None,
+              problems: list[Diagnostic]) -> str:
+    """How results are read. Default: the Storage API where its client is installed and its endpoint is
+    known (Google's, or `storage_endpoint` beside an `api_endpoint`), else REST."""
+    installed = _storage_installed()
+    known = api_endpoint is None or storage_endpoint is not None
+    if given is None:
+        return "storage" if installed and known else "rest"
+    if given not in READ_APIS:
+        problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target's `read_api` must be one of "
+                                   f"{', '.join(READ_APIS)}, not {given!r}", None,
+                                   "read_api: rest reads results over the REST API (no Storage API permission "
+                                   "needed, slower for large results)"))
+    elif given == "storage" and not known:
+        problems.append(Diagnostic(Code.OFFLINE_SETTINGS, "the BigQuery target sets `read_api: storage` and an "
+                                   "`api_endpoint` but no `storage_endpoint`: where the Storage API is is not known",
+                                   None, "set storage_endpoint (http://host:port for an emulator's gRPC port), or "
+                                   "read_api: rest"))
+    elif given == "storage" and not installed:
+        problems.append(Diagnostic(Code.DRIVER_MISSING, "`read_api: storage` needs google-cloud-bigquery-storage, "
+                                   "which is not installed", None, "pip install 'fcompile[bigquery]', or "
+                                   "read_api: rest"))
+    return given
+
+
+def _storage_installed() -> bool:
+    try:
+        from google.cloud import bigquery_storage  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _read_client(settings: BigQuerySettings):
+    """The Storage API's client (`read_api: storage`), else None (REST pages). An http:// storage_endpoint
+    is a plaintext gRPC channel with no credentials; an https:// one is Google's TLS with the target's."""
+    if settings.read_api != "storage":
+        return None
+    from google.cloud import bigquery_storage
+
+    if settings.storage_endpoint is None:
+        return bigquery_storage.BigQueryReadClient(credentials=settings.credentials)
+    parts = urlsplit(settings.storage_endpoint)
+    host = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if parts.scheme == "http":
+        import grpc
+        from google.cloud.bigquery_storage_v1.services.big_query_read.transports import BigQueryReadGrpcTransport
+
+        return bigquery_storage.BigQueryReadClient(transport=BigQueryReadGrpcTransport(
+            channel=grpc.insecure_channel(host)))
+    from google.api_core.client_options import ClientOptions
+
+    return bigquery_storage.BigQueryReadClient(credentials=settings.credentials,
+                                               client_options=ClientOptions(api_endpoint=host))
 
 
 def _label_value(text: str) -> str:
@@ -373,24 +506,38 @@ def _label_value(text: str) -> str:
     return _LABEL_TEXT.sub("_", text.lower()).strip("_")[:63] or "fcompile"
 
 
-def _loadable(arrow_type):
-    """The Arrow type a spine column is loaded as (naive timestamps as UTC instants); None: no BigQuery type."""
+def _loadable(arrow_type) -> tuple[Any, str] | None:
+    """(the Arrow type a spine column is written as, its BigQuery column type): naive timestamps as UTC
+    instants, every integer as INT64. None: BigQuery has no type for it."""
     import pyarrow as pa
 
     t = pa.types
     if t.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
     if t.is_timestamp(arrow_type):
-        return pa.timestamp("us", "UTC")
-    if t.is_null(arrow_type) or t.is_large_string(arrow_type):
-        return pa.string()
-    if t.is_float16(arrow_type):
-        return pa.float32()
+        return pa.timestamp("us", "UTC"), "TIMESTAMP"
+    if t.is_null(arrow_type) or t.is_string(arrow_type) or t.is_large_string(arrow_type):
+        return pa.string(), "STRING"
     if t.is_uint64(arrow_type):
-        return None
-    if any(check(arrow_type) for check in (t.is_boolean, t.is_integer, t.is_floating, t.is_string, t.is_date32,
-                                           t.is_decimal, t.is_binary)):
-        return arrow_type
+        return None  # above INT64's range
+    if t.is_integer(arrow_type):
+        return pa.int64(), "INT64"
+    if t.is_float16(arrow_type):
+        return pa.float32(), "FLOAT64"
+    if t.is_floating(arrow_type):
+        return arrow_type, "FLOAT64"
+    if t.is_boolean(arrow_type):
+        return arrow_type, "BOOL"
+    if t.is_date32(arrow_type):
+        return arrow_type, "DATE"
+    if t.is_binary(arrow_type):
+        return arrow_type, "BYTES"
+    if t.is_decimal(arrow_type):
+        whole, scale = arrow_type.precision - arrow_type.scale, arrow_type.scale
+        if scale <= 9 and whole <= 29:
+            return arrow_type, "NUMERIC"
+        if scale <= 38 and whole <= 38:
+            return arrow_type, "BIGNUMERIC"
     return None
 
 
@@ -408,10 +555,12 @@ def _reason(exc: BaseException) -> str:
 
 
 def _api_errors() -> tuple[type[BaseException], ...]:
+    """What the clients raise for BigQuery's refusals and for endpoints that cannot be reached."""
+    import requests
     from google.api_core import exceptions as api_errors
     from google.auth import exceptions as auth_errors
 
-    return api_errors.GoogleAPIError, auth_errors.GoogleAuthError
+    return api_errors.GoogleAPIError, auth_errors.GoogleAuthError, requests.RequestException
 
 
 def _import_client():

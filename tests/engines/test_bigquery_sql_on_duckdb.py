@@ -1,17 +1,16 @@
 """The SQL fcompile emits for BigQuery, executed: a documented test-only transpile to DuckDB.
 
-No BigQuery emulator runs here (bqemulator 1.4.0 pins sqlglot < 30.12, against our 30.22.0; 1.3.0
-installs beside it but needs DuckDB's spatial extension, which it downloads at start and which no
-package ships for DuckDB 2.0: see /tmp/notes-warehouses.md and the runner's report). So the bigquery
-dialect's statements for the reference cases - the point-in-time join with each strategy whose SQL
-differs (the range join, and the window plan that ASOF lowers to: BigQuery has no ASOF join), the
-latest values of a materialization window with `@start`/`@end` bound as named parameters, and the
-window's counting query - are parsed as BigQuery SQL by sqlglot, generated for DuckDB unchanged in
-meaning, run there and compared with the reference. What this proves: the plans' BigQuery spelling
-(QUALIFY after `WHERE TRUE`, `* EXCEPT`, TIMESTAMP_SUB for the ttl, backquoted names) means what the
-reference computes, as sqlglot reads it. What it does not: that BigQuery runs it so, nor the client
-path of fcompile/runners/bigquery.py (load jobs, labels, Storage API reads) - only a live project shows
-those, and none is reachable from here.
+The bigquery dialect's statements for the reference cases - the point-in-time join with each strategy
+whose SQL differs (the range join, and the window plan that ASOF lowers to: BigQuery has no ASOF join),
+the latest values of a materialization window with `@start`/`@end` bound as named parameters, and the
+window's counting query - are parsed as BigQuery SQL by sqlglot (our pinned version), generated for
+DuckDB unchanged in meaning, run there and compared with the reference. What this proves: the plans'
+BigQuery spelling (QUALIFY after `WHERE TRUE`, `* EXCEPT`, TIMESTAMP_SUB for the ttl, backquoted names)
+means what the reference computes, as sqlglot reads it, in well under a second a case and with no
+server. The same SQL also runs through the runner's client path on the BigQuery emulator (the `bigquery`
+engine of the conformance suite, test_bigquery_runner.py) - which is DuckDB underneath too, behind its
+own translation - and on a live project when BIGQUERY_PROJECT names one (`bigquery_live`): only the
+live project is BigQuery itself.
 """
 
 from __future__ import annotations
