@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
-from sqlglot import exp
 from sqlglot.errors import UnsupportedError
 
 from fcompile import __version__

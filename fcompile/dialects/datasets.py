@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect

@@ -130,6 +130,11 @@ class Runner(abc.ABC):
 
         return compile_statements(plan, self.dialect)
 
+    def single_statement(self, plan: Any) -> str:
+        """The one statement of a plan that compiles to one (a PointInTimeJoin, a LatestValues)."""
+        (sql,) = self.statements(plan)
+        return sql
+
     def __enter__(self) -> Runner:
         return self
 

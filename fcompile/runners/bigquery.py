@@ -60,9 +60,9 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
+from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.external import (
-    CompiledShapes, rebatched, refuse_file_sources, stream_to_parquet, warehouse_spine, window_stats_of,
+    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_stats_of,
     window_stats_select,
 )
 from fcompile.runners.online.values import as_utc
@@ -79,7 +79,7 @@ _SETTINGS_HINT = ("set the target's offline `project` and `dataset`; credentials
 _LABEL_TEXT = re.compile(r"[^a-z0-9_-]+")
 
 
-class BigQueryRunner(Runner):
+class BigQueryRunner(StreamedResults):
     dialect = "bigquery"
     project_name: str | None = None  # set by `connect_runner`: the `fcompile_project` label of every job
 
@@ -232,13 +232,7 @@ class BigQueryRunner(Runner):
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         naive = self._naive.get(plan.spine.relation.locator, set())
-        return self._read(self._select(plan), None, label, location, naive)
-
-    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self.execute(plan, label, location).read_all()
-
-    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
-        return stream_to_parquet(self.execute(plan, label, location), path)
+        return self._read(self.single_statement(plan), None, label, location, naive)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """`CREATE OR REPLACE TABLE ... AS`, atomic in BigQuery; the rows are the new table's."""
@@ -257,7 +251,7 @@ class BigQueryRunner(Runner):
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
         parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
-        reader = self._read(self._select(plan), parameters, label, location, set())
+        reader = self._read(self.single_statement(plan), parameters, label, location, set())
         return rebatched(reader, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
@@ -297,10 +291,6 @@ class BigQueryRunner(Runner):
                 self.read_client.transport.close()
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    def _select(self, plan: PointInTimeJoin | LatestValues) -> str:
-        (sql,) = self.statements(plan)
-        return sql
 
     def _labels(self, label: str) -> dict[str, str]:
         return {"fcompile_project": _label_value(self.project_name or "fcompile"), "fcompile_node": _label_value(label)}

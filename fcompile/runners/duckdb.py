@@ -208,7 +208,7 @@ class DuckDBRunner(Runner):
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         import duckdb
 
-        sql = self._select(plan)
+        sql = self.single_statement(plan)
         try:
             reader = self.con.sql(sql).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
@@ -218,7 +218,7 @@ class DuckDBRunner(Runner):
     def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         import duckdb
 
-        sql = self._select(plan)
+        sql = self.single_statement(plan)
         try:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
@@ -272,7 +272,7 @@ class DuckDBRunner(Runner):
 
         parameters = {plan.start_parameter: _utc_naive(start), plan.end_parameter: _utc_naive(end)}
         try:
-            reader = self.con.sql(self._select(plan), params=parameters).to_arrow_reader(batch_rows)
+            reader = self.con.sql(self.single_statement(plan), params=parameters).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
             raise engine_error(label, "DuckDB", exc, location) from None
         return _guarded(reader, label, location)
@@ -324,10 +324,6 @@ class DuckDBRunner(Runner):
         self.con.close()
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    def _select(self, plan: PointInTimeJoin | LatestValues) -> str:
-        (sql,) = self.statements(plan)
-        return sql
 
     def _run(self, sql: str, label: str, location: Position | None = None):
         import duckdb

@@ -15,7 +15,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import WindowStats, first_line, writing_file
+from fcompile.runners.base import Runner, WindowStats, first_line, writing_file
 from fcompile.runners.online.values import as_utc
 
 
@@ -171,6 +171,17 @@ def rebatched(reader: Any, batch_rows: int) -> Any:
                 yield batch.slice(offset, batch_rows)
 
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+
+class StreamedResults(Runner):
+    """A runner whose `execute` streams a query's result from the engine: the whole table and a Parquet
+    file are made from that stream (the warehouse runners; DuckDB writes its files itself)."""
+
+    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
+        return self.execute(plan, label, location).read_all()
+
+    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
+        return stream_to_parquet(self.execute(plan, label, location), path)
 
 
 def stream_to_parquet(reader: Any, path: str) -> int:

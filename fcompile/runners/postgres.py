@@ -43,10 +43,10 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
+from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, refuse_file_sources, stream_to_parquet, warehouse_spine, window_stats_of,
+    CompiledShapes, StreamedResults, refuse_file_sources, warehouse_spine, window_stats_of,
     window_stats_select,
 )
 from fcompile.runners.online.values import as_utc
@@ -85,7 +85,7 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
     return conninfo, f"postgresql://{user}{host}{port}/{found.get('dbname') or ''}"
 
 
-class PostgresRunner(Runner):
+class PostgresRunner(StreamedResults):
     dialect = "postgres"
 
     def __init__(self, conn: Any, address: str, schema: str | None = None) -> None:
@@ -235,13 +235,7 @@ class PostgresRunner(Runner):
         return self._compiled.statements(plan, self.dialect)
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self._read(self._select(plan), None, label, location, BATCH_ROWS)
-
-    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self.execute(plan, label, location).read_all()
-
-    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
-        return stream_to_parquet(self.execute(plan, label, location), path)
+        return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """Built under a temporary name and swapped in, all in one transaction."""
@@ -269,7 +263,7 @@ class PostgresRunner(Runner):
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
         parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
-        return self._read(self._select(plan), parameters, label, location, batch_rows)
+        return self._read(self.single_statement(plan), parameters, label, location, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
@@ -307,10 +301,6 @@ class PostgresRunner(Runner):
             self.conn.close()  # temporary spine tables go with the session
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    def _select(self, plan: PointInTimeJoin | LatestValues) -> str:
-        (sql,) = self.statements(plan)
-        return sql
 
     def _read(self, sql: str, parameters: Mapping[str, Any] | None, label: str, location: Position | None,
               batch_rows: int):

@@ -60,9 +60,9 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error
+from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error
 from fcompile.runners.external import (
-    CompiledShapes, rebatched, refuse_file_sources, stream_to_parquet, warehouse_spine, window_stats_of,
+    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_stats_of,
     window_stats_select,
 )
 from fcompile.runners.online.values import as_utc
@@ -79,7 +79,7 @@ _ERROR_CODE = re.compile(r"^\d{6}( \(\w+\))?: ")  # "002003 (42S02): " before Sn
 _PLAIN_NAME = re.compile(r"^[A-Z_][A-Z0-9_$]*$")  # what an unquoted name resolves to
 
 
-class SnowflakeRunner(Runner):
+class SnowflakeRunner(StreamedResults):
     dialect = "snowflake"
 
     def __init__(self, conn: Any, account: str, asof_join: bool = True) -> None:
@@ -226,14 +226,8 @@ class SnowflakeRunner(Runner):
         return plan
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self._read(self._select(plan), (), label, location, _output_names(plan, self.sql_dialect),
+        return self._read(self.single_statement(plan), (), label, location, _output_names(plan, self.sql_dialect),
                           _array_types(plan))
-
-    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self.execute(plan, label, location).read_all()
-
-    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
-        return stream_to_parquet(self.execute(plan, label, location), path)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """`CREATE OR REPLACE TABLE ... AS`: Snowflake swaps the new table in atomically, and a failed
@@ -254,7 +248,7 @@ class SnowflakeRunner(Runner):
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
         parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
-        sql, values = bind_by_number(self._select(plan), parameters)
+        sql, values = bind_by_number(self.single_statement(plan), parameters)
         reader = self._read(sql, values, label, location, _output_names(plan, self.sql_dialect), {})
         return rebatched(reader, batch_rows)
 
@@ -297,10 +291,6 @@ class SnowflakeRunner(Runner):
         self.conn.close()  # temporary spine tables and stages go with the session
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    def _select(self, plan: PointInTimeJoin | LatestValues) -> str:
-        (sql,) = self.statements(plan)
-        return sql
 
     def _read(self, sql: str, values: tuple, label: str, location: Position | None, names: list[str] | None,
               arrays: Mapping[str, Any]):

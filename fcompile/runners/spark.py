@@ -58,10 +58,10 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, Runner, WindowStats, engine_error, first_line
+from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, read_spine_files, spine_files, stream_to_parquet, window_stats_of, window_stats_select,
+    CompiledShapes, StreamedResults, read_spine_files, spine_files, window_stats_of, window_stats_select,
 )
 from fcompile.runners.online.values import as_utc, datetime_from_micros
 
@@ -126,7 +126,7 @@ class SparkSettings:
         return found
 
 
-class SparkRunner(Runner):
+class SparkRunner(StreamedResults):
     dialect = "spark"
 
     def __init__(self, settings: SparkSettings | None = None, session: Any = None) -> None:
@@ -317,13 +317,7 @@ class SparkRunner(Runner):
         return self._compiled.statements(plan, self.dialect)
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self._read(self._select(plan), None, label, location, BATCH_ROWS)
-
-    def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
-        return self.execute(plan, label, location).read_all()
-
-    def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
-        return stream_to_parquet(self.execute(plan, label, location), path)
+        return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """Built under a temporary name, then swapped in by renames (the old table is kept on failure)."""
@@ -365,7 +359,7 @@ class SparkRunner(Runner):
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
         parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
-        return self._read(self._select(plan), parameters, label, location, batch_rows)
+        return self._read(self.single_statement(plan), parameters, label, location, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
@@ -422,10 +416,6 @@ class SparkRunner(Runner):
                 shutil.rmtree(self._staging, ignore_errors=True)
 
     # -- helpers -----------------------------------------------------------------------------------
-
-    def _select(self, plan: PointInTimeJoin | LatestValues) -> str:
-        (sql,) = self.statements(plan)
-        return sql
 
     def _run(self, statement: exp.Expression) -> None:
         self.spark.sql(self.sql_dialect.generate(statement, pretty=False))
