@@ -81,7 +81,6 @@ _LABEL_TEXT = re.compile(r"[^a-z0-9_-]+")
 
 class BigQueryRunner(StreamedResults):
     dialect = "bigquery"
-    project_name: str | None = None  # set by `connect_runner`: the `fcompile_project` label of every job
 
     def __init__(self, client: Any, dataset: str, location: str | None = None,
                  maximum_bytes_billed: int | None = None, read_client: Any = None) -> None:
