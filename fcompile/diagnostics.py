@@ -61,6 +61,7 @@ class Code(str, enum.Enum):
     # project file and targets
     ENV_VAR_UNSET = "FC080"
     BAD_TEMPLATE = "FC081"
+    LITERAL_SECRET = "FC082"         # a password, passphrase, token or URL password written into the project file
     # command line
     BAD_ARGUMENT = "FC090"
     # compilation

@@ -79,6 +79,8 @@ def load_project_file(root: Path, target: str | None, sink: DiagnosticSink,
         sink.error(Code.UNKNOWN_TARGET, f"unknown target '{chosen}'", where or Position(str(path)), hint)
         return None
 
+    for name, settings in targets.items():
+        _check_secrets(doc, settings, ("targets", name), sink)
     env = os.environ if environ is None else environ
     renderer = _EnvRenderer(doc, env, sink)
     offline = renderer.render(targets[chosen]["offline"], ("targets", chosen, "offline"))
@@ -103,6 +105,44 @@ def render_serving_block(project: ProjectFile, sink: DiagnosticSink,
         return None
     env = os.environ if environ is None else environ
     return _EnvRenderer(project.document, env, sink).render(block, ("targets", chosen, "serving"))
+
+
+SECRET_KEYS = frozenset({"password", "private_key_passphrase", "token"})
+URL_KEYS = frozenset({"url"})
+
+
+def _check_secrets(doc: YamlDocument, value: Any, path: PathKey, sink: DiagnosticSink) -> None:
+    """FC082 for a credential written into the file (every target's, rendered or not): a `password`,
+    `private_key_passphrase` or `token`, or a URL's password, must come from `{{ env_var() }}` - the
+    project file is committed, its secrets are not."""
+    from urllib.parse import urlsplit
+
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_secrets(doc, item, path + (key,), sink)
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_secrets(doc, item, path + (index,), sink)
+        return
+    key = path[-1]
+    if not isinstance(value, str) or not value or "env_var(" in value or not isinstance(key, str):
+        return
+    if key in SECRET_KEYS:
+        what = f"`{key}`"
+    elif key in URL_KEYS:
+        try:
+            if not urlsplit(value).password:
+                return
+        except ValueError:
+            return
+        what = f"the password in `{key}`"
+    else:
+        return
+    variable = "_".join(str(p) for p in path[1:2] + path[-1:]).upper().replace("-", "_")
+    sink.error(Code.LITERAL_SECRET, f"{what} is written into the project file: credentials must come from the "
+               "environment", doc.position(path), f"write {key}: \"{{{{ env_var('{variable}') }}}}\" and export "
+               f"{variable} where fcompile runs (the file is committed; the secret must not be)")
 
 
 def freeze_settings(value: Any) -> Any:

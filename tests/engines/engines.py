@@ -285,7 +285,18 @@ class SnowflakeUnderTest(EngineUnderTest):
         self._runner = None
 
     def offline_settings(self, project_root: Path) -> dict[str, Any]:
-        return dict(self.settings)
+        """The settings as a project file holds them: credentials through env_var() (FC082 otherwise), the
+        variables set in this process."""
+        import os
+
+        from fcompile.parser.project_file import SECRET_KEYS
+
+        settings = dict(self.settings)
+        for key in SECRET_KEYS & settings.keys():
+            variable = f"FC_TEST_{self.name.upper()}_{key.upper()}"
+            os.environ[variable] = str(settings[key])
+            settings[key] = f"{{{{ env_var('{variable}') }}}}"
+        return settings
 
     def runner(self):
         from fcompile.runners.snowflake import SnowflakeRunner

@@ -78,7 +78,8 @@ def test_separate_connection_keys_and_a_missing_schema(postgres_url, tmp_path):
     write_project(stats_case("keys", STATS_ROWS, SPINE), tmp_path)
     add_target(tmp_path, "pg", {"type": "postgres", "host": parts.get("host", "127.0.0.1"),
                                 "port": parts.get("port", 5432), "dbname": parts["dbname"],
-                                "user": parts.get("user", "root"), "password": "unused",
+                                "user": parts.get("user", "root"),
+                                "password": "{{ env_var('FC_TEST_UNUSED_PASSWORD', 'unused') }}",
                                 "schema": "fc_no_such_schema"})
     with FeatureStore(tmp_path, target="pg") as fs:
         (found,) = problems(lambda: fs.runner)

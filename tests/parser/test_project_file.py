@@ -72,3 +72,25 @@ def test_other_tools_yaml_is_skipped_with_a_warning(tmp_path):
 def test_missing_project_folder(tmp_path):
     [d] = parse_project(tmp_path / "nope").diagnostics
     assert d.code is Code.PROJECT_FILE_MISSING and "does not exist" in d.message
+
+
+def test_credentials_written_into_the_file_are_refused_in_every_target(tmp_path):
+    """Passwords, passphrases, tokens and URL passwords must come from env_var(): FC082 at the value, for
+    every target (also one not selected), never quoting the secret."""
+    text = PROJECT + """\
+  staging:
+    offline: {type: snowflake, account: a, user: u, password: hunter2, database: ML}
+    online: {type: redis, url: "redis://:s3cret@cache:6379/0"}
+    serving: {auth: {tokens: [{name: ranker, token: tok-123}]}}
+  ok:
+    offline: {type: postgres, url: "postgresql://fc:{{ env_var('PG_PASSWORD') }}@db/ml"}
+    online: {type: postgres, url: "postgresql://fc@db/ml"}
+"""
+    result = parse_project(write(tmp_path, text), environ={})
+    assert result.graph is None
+    found = [(d.code, d.position.line, d.position.column, d.message.split(" is written")[0]) for d in result.diagnostics]
+    assert found == [(Code.LITERAL_SECRET, 11, 63, "`password`"), (Code.LITERAL_SECRET, 12, 32, "the password in `url`"),
+                     (Code.LITERAL_SECRET, 13, 53, "`token`")]
+    rendered = "\n".join(d.render() for d in result.diagnostics)
+    assert "hunter2" not in rendered and "s3cret" not in rendered and "tok-123" not in rendered
+    assert "env_var('STAGING_PASSWORD')" in result.diagnostics[0].hint

@@ -122,7 +122,8 @@ def test_short_duplicate_or_unset_tokens_stop_the_command(tmp_path):
 def test_grant_of_an_unknown_name_is_a_warning(tmp_path):
     from fcompile.serving.server import ServeConfig, check_project
 
-    tokens = {"auth": {"tokens": [{"name": "reader", "token": READER, "feature_services": ["driver_v2", "*"],
+    tokens = {"auth": {"tokens": [{"name": "reader", "token": "{{ env_var('FC_TEST_READER_TOKEN', 'rrrrrrrrrrrrrrrrrrrrrrrr') }}",
+                                   "feature_services": ["driver_v2", "*"],
                                    "push_sources": ["stats_psh"]}]}}
     write_project(tmp_path, {"type": "sqlite"}, {**tokens, "port": 7001})
     host, port, warnings = check_project(ServeConfig(str(tmp_path)))
