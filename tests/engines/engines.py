@@ -522,6 +522,35 @@ def _ticked(name: str) -> str:
     return ".".join(f"`{part}`" for part in name.split("."))
 
 
+def spine_forms(engine: EngineUnderTest, runner, spine: Table, folder: Path, query: str = "SELECT * FROM spine_t",
+                pandas: bool = False) -> dict[str, Any]:
+    """`spine` in every form a runner registers, by name: an Arrow table and a reader of small batches,
+    (a pandas frame's Arrow,) two Parquet files, a CSV file, the engine's table `spine_t`, and `query`."""
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from fcompile.runners.spines import SpineInput
+
+    data = arrow_table(spine)
+    half = data.num_rows // 2
+    pq.write_table(data.slice(0, half), folder / "spine-0.parquet")
+    pq.write_table(data.slice(half), folder / "spine-1.parquet")
+    pa_csv.write_csv(data, folder / "spine.csv")
+    engine.load(runner, spine)
+    forms = {"table": SpineInput("arrow", data),
+             "reader": SpineInput("arrow", pa.RecordBatchReader.from_batches(data.schema,
+                                                                              data.to_batches(max_chunksize=2)))}
+    if pandas:
+        import pandas as pd
+
+        forms["pandas"] = SpineInput("arrow", pa.Table.from_pandas(data.to_pandas(types_mapper=pd.ArrowDtype),
+                                                                    preserve_index=False))
+    forms.update({"parquet files": SpineInput("path", str(folder / "spine-*.parquet")),
+                  "csv": SpineInput("path", str(folder / "spine.csv")),
+                  "a table": SpineInput("table", "spine_t"), "a query": SpineInput("query", query)})
+    return forms
+
+
 def add_target(project_root: Path, name: str, offline: dict[str, Any], online: dict[str, Any] | None = None) -> None:
     """Add a target to a project's fcompile_project.yml (an SQLite online store in the project by default)."""
     import yaml

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -35,7 +34,7 @@ from fcompile.runners.training import plan_training_query
 
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, SEC, STATS_FEATURES, T, spine, stats_case, stats_table
-from engines.engines import add_target
+from engines.engines import add_target, spine_forms
 from engines.test_reference_cases import run_case
 
 pytest.importorskip("google.cloud.bigquery", reason="google-cloud-bigquery is not installed (pip install "
@@ -204,20 +203,7 @@ def test_a_dataset_that_does_not_exist_is_fc132(bigquery_engine):
 def test_every_kind_of_spine_gives_the_same_rows_in_order(stats_project, bigquery_engine, tmp_path):
     root, case, graph = stats_project
     runner = bigquery_engine.runner()
-    data = arrow_table(SPINE)
-    half = data.num_rows // 2
-    pq.write_table(data.slice(0, half), tmp_path / "spine-0.parquet")
-    pq.write_table(data.slice(half), tmp_path / "spine-1.parquet")
-    pa_csv.write_csv(data, tmp_path / "spine.csv")
-    bigquery_engine.load(runner, SPINE)
-    forms = {
-        "table": SpineInput("arrow", data),
-        "reader": SpineInput("arrow", pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=2))),
-        "parquet files": SpineInput("path", str(tmp_path / "spine-*.parquet")),
-        "csv": SpineInput("path", str(tmp_path / "spine.csv")),
-        "a table": SpineInput("table", "spine_t"),
-        "a query": SpineInput("query", "SELECT * FROM spine_t"),
-    }
+    forms = spine_forms(bigquery_engine, runner, SPINE, tmp_path)
     names, _ = expected(case)
     for form, spine_input in forms.items():
         query = plan_training_query(graph, runner, spine_input, case.projections, label=form)

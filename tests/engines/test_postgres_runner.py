@@ -7,9 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 
-import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -24,7 +22,7 @@ from fcompile.sample import init_project
 from compiler.harness import Case, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, spine, stats_case, \
     stats_table
-from engines.engines import add_target
+from engines.engines import add_target, spine_forms
 
 STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
                          (2, T - 2 * SEC, T + SEC, 0.4, 4, "a%"), (3, T - SEC, None, 0.5, 5, "c"))
@@ -142,24 +140,9 @@ def test_a_query_source_with_a_percent_sign_binds_the_window(postgres_engine, tm
 def test_every_kind_of_spine_gives_the_same_rows_in_order(stats_project, postgres_engine, tmp_path):
     root, case, graph = stats_project
     runner = postgres_engine.runner()
-    data = arrow_table(SPINE)
-    half = data.num_rows // 2
-    pq.write_table(data.slice(0, half), tmp_path / "spine-0.parquet")
-    pq.write_table(data.slice(half), tmp_path / "spine-1.parquet")
-    pa_csv.write_csv(data, tmp_path / "spine.csv")
-    postgres_engine.load(runner, SPINE)
+    forms = spine_forms(postgres_engine, runner, SPINE, tmp_path, "SELECT * FROM spine_t WHERE label > 0", pandas=True)
     runner.conn.execute("CREATE OR REPLACE VIEW spine_v AS SELECT * FROM spine_t")
-    forms = {
-        "table": SpineInput("arrow", data),
-        "reader": SpineInput("arrow", pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=2))),
-        "pandas": SpineInput("arrow", pa.Table.from_pandas(data.to_pandas(types_mapper=pd.ArrowDtype),
-                                                             preserve_index=False)),
-        "parquet files": SpineInput("path", str(tmp_path / "spine-*.parquet")),
-        "csv": SpineInput("path", str(tmp_path / "spine.csv")),
-        "a table": SpineInput("table", "spine_t"),
-        "a view": SpineInput("table", "spine_v"),
-        "a query": SpineInput("query", "SELECT * FROM spine_t WHERE label > 0"),
-    }
+    forms["a view"] = SpineInput("table", "spine_v")
     names, wanted = expected(case)
     try:
         for form, spine_input in forms.items():

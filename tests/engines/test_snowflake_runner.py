@@ -10,7 +10,6 @@ import datetime as dt
 import socket
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -27,7 +26,7 @@ from fcompile.sample import init_project
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, spine, stats_case, \
     stats_table
-from engines.engines import add_target
+from engines.engines import add_target, spine_forms
 
 STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
                          (2, T - 2 * SEC, T + SEC, 0.4, 4, "a'%"), (3, T - SEC, None, 0.5, 5, "c"))
@@ -143,20 +142,7 @@ def test_a_path_source_is_refused_not_uploaded(snowflake_engine, tmp_path):
 def test_every_kind_of_spine_gives_the_same_rows_in_order(stats_project, snowflake_engine, tmp_path):
     root, case, graph = stats_project
     runner = snowflake_engine.runner()
-    data = arrow_table(SPINE)
-    half = data.num_rows // 2
-    pq.write_table(data.slice(0, half), tmp_path / "spine-0.parquet")
-    pq.write_table(data.slice(half), tmp_path / "spine-1.parquet")
-    pa_csv.write_csv(data, tmp_path / "spine.csv")
-    snowflake_engine.load(runner, SPINE)
-    forms = {
-        "table": SpineInput("arrow", data),
-        "reader": SpineInput("arrow", pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=2))),
-        "parquet files": SpineInput("path", str(tmp_path / "spine-*.parquet")),
-        "csv": SpineInput("path", str(tmp_path / "spine.csv")),
-        "a table": SpineInput("table", "spine_t"),
-        "a query": SpineInput("query", "SELECT * FROM spine_t"),
-    }
+    forms = spine_forms(snowflake_engine, runner, SPINE, tmp_path)
     names, wanted = expected(case)
     for form, spine_input in forms.items():
         query = plan_training_query(graph, runner, spine_input, case.projections, label=form)

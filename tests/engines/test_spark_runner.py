@@ -11,9 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,7 +23,7 @@ from fcompile.runners.training import plan_training_query
 
 from compiler.harness import arrow_table, expected, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, SEC, T, spine, stats_case, stats_table
-from engines.engines import add_target
+from engines.engines import add_target, spine_forms
 
 STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
                          (2, T - 2 * SEC, T + SEC, 0.4, 4, "c"), (3, T - SEC, None, 0.5, 5, "c"))
@@ -96,21 +94,8 @@ def test_spark_that_cannot_start_is_one_line_naming_the_target(tmp_path):
 def test_every_kind_of_spine_gives_the_same_rows_in_order(stats_project, spark_engine, tmp_path):
     case, graph = stats_project
     runner = spark_engine.runner()
-    data = arrow_table(SPINE)
-    pq.write_table(data.slice(0, 3), tmp_path / "spine-0.parquet")
-    pq.write_table(data.slice(3), tmp_path / "spine-1.parquet")
-    pa_csv.write_csv(data, tmp_path / "spine.csv")
-    spark_engine.load(runner, SPINE)
-    forms = {
-        "table": SpineInput("arrow", data),
-        "reader": SpineInput("arrow", pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=2))),
-        "pandas": SpineInput("arrow", pa.Table.from_pandas(data.to_pandas(types_mapper=pd.ArrowDtype),
-                                                             preserve_index=False)),
-        "parquet files": SpineInput("path", str(tmp_path / "spine-*.parquet")),
-        "csv": SpineInput("path", str(tmp_path / "spine.csv")),
-        "a temporary view": SpineInput("table", "spine_t"),
-        "a query": SpineInput("query", "SELECT * FROM spine_t WHERE label > 0"),
-    }
+    forms = spine_forms(spark_engine, runner, SPINE, tmp_path, "SELECT * FROM spine_t WHERE label > 0", pandas=True)
+    forms["a temporary view"] = forms.pop("a table")
     names, wanted = expected(case)
     for form, spine_input in forms.items():
         query = plan_training_query(graph, runner, spine_input, case.projections, label=form)
