@@ -52,10 +52,14 @@ class OnlineRequest:
     label: str
     key_names: tuple[str, ...] = field(init=False)
     feature_names: tuple[str, ...] = field(init=False)  # the features' output names
+    float_outputs: tuple[int, ...] = field(init=False)  # positions in `outputs` of float and float-array features
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_names", tuple(name for name, _ in self.keys))
         object.__setattr__(self, "feature_names", tuple(name for name, _, _ in self.outputs))
+        dtypes = [dict(self.reads[read].view.features)[feature] for _, read, feature in self.outputs]
+        object.__setattr__(self, "float_outputs", tuple(
+            i for i, dtype in enumerate(dtypes) if (dtype.element or dtype).name in ("float32", "float64")))
 
 
 def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], full_feature_names: bool,
@@ -169,6 +173,13 @@ class OnlineResponse:
     @property
     def feature_names(self) -> list[str]:
         return [*self._request.key_names, *self._request.feature_names]
+
+    @property
+    def float_results(self) -> tuple[int, ...]:
+        """Positions in `to_dict()["results"]` of the features that hold floats (or arrays of them): the
+        only ones that can hold NaN or an infinity."""
+        offset = len(self._request.keys)
+        return tuple(offset + i for i in self._request.float_outputs)
 
     def to_dict(self) -> dict[str, Any]:
         """Feature values keep their Python types (a timestamp feature is a datetime); event times are

@@ -3,8 +3,8 @@
 Values are written as `OnlineResponse.to_json()` writes them - timestamps as RFC 3339 UTC with a `Z`, dates
 as ISO 8601, bytes as base64 - except non-finite floats: JSON has no NaN or Infinity, so they are the
 strings "NaN", "Infinity" and "-Infinity", as in protobuf's JSON mapping, which Feast's server answers
-with. orjson writes them as null; a document whose output holds a null is checked for them and, when it
-has one, written again with the strings.
+with. orjson writes them as null; a document whose output holds a null has its float features (only
+those) checked for them and, when one has one, is written again with the strings.
 """
 
 from __future__ import annotations
@@ -12,18 +12,22 @@ from __future__ import annotations
 import base64
 import math
 import numbers
-from typing import Any
+from typing import Any, Sequence
 
 import orjson
 
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
-def encode_online(document: dict) -> bytes:
-    """An online response's `to_dict()`: its floats are in `results[i]["values"]` (arrays included)."""
+def encode_online(document: dict, float_results: Sequence[int] | None = None) -> bytes:
+    """An online response's `to_dict()`: its floats are in `results[i]["values"]` (arrays included), for
+    `i` in `float_results` (`OnlineResponse.float_results`; None: any result may hold floats)."""
     out = orjson.dumps(document, default=_other, option=_OPTIONS)
-    if b"null" in out and any(_has_non_finite(result["values"]) for result in document["results"]):
-        out = orjson.dumps(_finite(document), default=_other, option=_OPTIONS)
+    if b"null" in out:
+        results = document["results"]
+        checked = results if float_results is None else [results[i] for i in float_results]
+        if any(_has_non_finite(result["values"]) for result in checked):
+            out = orjson.dumps(_finite(document), default=_other, option=_OPTIONS)
     return out
 
 
