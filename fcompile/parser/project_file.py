@@ -6,6 +6,7 @@ Only the selected target is rendered, so a developer without production secrets 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ def render_serving_block(project: ProjectFile, sink: DiagnosticSink,
 
 SECRET_KEYS = frozenset({"password", "private_key_passphrase", "token"})
 URL_KEYS = frozenset({"url"})
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=", re.IGNORECASE)  # libpq's key=value form
 
 
 def _check_secrets(doc: YamlDocument, value: Any, path: PathKey, sink: DiagnosticSink) -> None:
@@ -132,9 +134,10 @@ def _check_secrets(doc: YamlDocument, value: Any, path: PathKey, sink: Diagnosti
         what = f"`{key}`"
     elif key in URL_KEYS:
         try:
-            if not urlsplit(value).password:
-                return
+            written = bool(urlsplit(value).password) or _CONNINFO_PASSWORD.search(value) is not None
         except ValueError:
+            written = False
+        if not written:
             return
         what = f"the password in `{key}`"
     else:

@@ -85,12 +85,15 @@ def test_credentials_written_into_the_file_are_refused_in_every_target(tmp_path)
   ok:
     offline: {type: postgres, url: "postgresql://fc:{{ env_var('PG_PASSWORD') }}@db/ml"}
     online: {type: postgres, url: "postgresql://fc@db/ml"}
+  kv:
+    offline: {type: postgres, url: "host=db dbname=ml user=fc password=pw-1"}
+    online: {type: postgres, url: "host=db dbname=ml user=fc"}
 """
     result = parse_project(write(tmp_path, text), environ={})
     assert result.graph is None
     found = [(d.code, d.position.line, d.position.column, d.message.split(" is written")[0]) for d in result.diagnostics]
     assert found == [(Code.LITERAL_SECRET, 11, 63, "`password`"), (Code.LITERAL_SECRET, 12, 32, "the password in `url`"),
-                     (Code.LITERAL_SECRET, 13, 53, "`token`")]
+                     (Code.LITERAL_SECRET, 13, 53, "`token`"), (Code.LITERAL_SECRET, 18, 36, "the password in `url`")]
     rendered = "\n".join(d.render() for d in result.diagnostics)
-    assert "hunter2" not in rendered and "s3cret" not in rendered and "tok-123" not in rendered
+    assert not any(secret in rendered for secret in ("hunter2", "s3cret", "tok-123", "pw-1"))
     assert "env_var('STAGING_PASSWORD')" in result.diagnostics[0].hint
