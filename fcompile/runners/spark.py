@@ -9,7 +9,8 @@ Target settings (`offline:` in fcompile_project.yml):
       warehouse: .fcompile/spark-warehouse   # spark.sql.warehouse.dir, relative to the project
       catalog: hive                      # a Derby metastore in <warehouse>/metastore_db (default in
                                          # local mode); in-memory: tables last as long as the session
-      staging_dir: /mnt/shared/fcompile  # where spines and results pass between Python and Spark
+      staging_dir: s3a://bucket/fcompile  # where spines and results pass between Python and Spark: a URI
+                                         # (hdfs://, s3a://, gs://) or a folder every executor mounts
       conf: {spark.executor.memory: 4g}  # any other Spark settings
 
 Spark starts on first use, not when the runner is made: starting the JVM takes seconds, and a command
@@ -36,17 +37,16 @@ destination and renames it; `write_table` builds the table under a temporary nam
 table aside, the new one in, and drops the old: Spark's catalog has no transactions, so a reader can
 find no table for the moment between the two renames, and a failure puts the old table back.
 
-In local mode the staging folder is a temporary folder on this machine; on a cluster, `staging_dir` must
-be a folder the driver and every executor see at the same path.
+In local mode the staging folder is a temporary folder on this machine; on a cluster, `staging_dir` is a
+filesystem URI both sides reach (`hdfs://`, `s3a://`, `gs://`: Hadoop's filesystems in Spark, pyarrow's
+here, `Staging`) or a folder mounted at the same path on the driver and every executor.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import itertools
 import os
-import shutil
 import tempfile
 import time
 import uuid
@@ -90,7 +90,7 @@ class SparkSettings:
     app_name: str = "fcompile"
     warehouse: str | None = None      # absolute; None: Spark's (or the running session's) own
     catalog: str | None = None        # "in-memory" or "hive"; None: Spark's (or the cluster's) own
-    staging_dir: str | None = None    # absolute; None: a temporary folder (local mode only)
+    staging_dir: str | None = None    # an absolute path or a filesystem URI; None: a temporary folder (local only)
     conf: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -103,6 +103,8 @@ class SparkSettings:
             value = settings.get(key) or default
             if value is None:
                 return None
+            if "://" in str(value):  # a filesystem URI (hdfs://, s3a://, gs://, file://): taken as it is
+                return str(value).rstrip("/")
             return os.path.abspath(os.path.join(project_root, os.path.expanduser(str(value))))
 
         conf = settings.get("conf") or {}
@@ -121,8 +123,10 @@ class SparkSettings:
         if not found.is_local and found.staging_dir is None:
             raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"Spark master '{master}' is a cluster, and "
                                               "the target sets no `staging_dir`", None,
-                                              "set staging_dir to a folder the driver and every executor see at "
-                                              "the same path (spines and results pass through it)")])
+                                              "set staging_dir to a filesystem URI the driver and every executor "
+                                              "reach (hdfs:///tmp/fcompile, s3a://bucket/fcompile), or a folder "
+                                              "mounted at the same path everywhere (spines and results pass "
+                                              "through it)")])
         return found
 
 
@@ -141,7 +145,7 @@ class SparkRunner(StreamedResults):
         self._names = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self._views: list[str] = []
-        self._staging: str | None = None
+        self._staging: Staging | None = None
         self._compiled = CompiledShapes()
         self._closed = False
 
@@ -234,14 +238,14 @@ class SparkRunner(StreamedResults):
             raise DiagnosticError(problems)
         target_schema = pa.schema(target)
         numbered = target_schema.append(pa.field(ROW_NUMBER, pa.int64(), nullable=False))
-        folder = os.path.join(self.staging(), self._new_name("spine"))
-        os.makedirs(folder)
+        staging = self.staging()
+        folder, uri = staging.folder(self._new_name("spine"))
         batches = data.to_batches() if isinstance(data, pa.Table) else data
         start = 0
         try:
             # Spark reads timestamps in microseconds at most: finer ones are cut to microseconds
-            with pq.ParquetWriter(os.path.join(folder, "part-00000.parquet"), numbered, coerce_timestamps="us",
-                                  allow_truncated_timestamps=True) as writer:
+            with pq.ParquetWriter(f"{folder}/part-00000.parquet", numbered, filesystem=staging.fs,
+                                  coerce_timestamps="us", allow_truncated_timestamps=True) as writer:
                 for batch in batches:
                     if batch.schema != target_schema:
                         batch = batch.cast(target_schema)
@@ -252,8 +256,7 @@ class SparkRunner(StreamedResults):
             raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be staged for "
                                               f"Spark: {first_line(exc)}", None, "check the spine's values")]) \
                 from None
-        return self._view(lambda: self.spark.read.parquet(_local_uri(folder)), spine, tuple(schema.names),
-                          arrow_types)
+        return self._view(lambda: self.spark.read.parquet(uri), spine, tuple(schema.names), arrow_types)
 
     def _register_files(self, spine: SpineInput) -> RegisteredSpine:
         files = spine_files(spine.value)
@@ -391,14 +394,10 @@ class SparkRunner(StreamedResults):
     def engine_type(self, dtype: DType) -> str:
         return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
 
-    def staging(self) -> str:
+    def staging(self) -> Staging:
         """This runner's folder for spines and results (made on first use, removed on close)."""
         if self._staging is None:
-            if self.settings.staging_dir is not None:
-                os.makedirs(self.settings.staging_dir, exist_ok=True)
-                self._staging = tempfile.mkdtemp(prefix="fcompile-", dir=self.settings.staging_dir)
-            else:
-                self._staging = tempfile.mkdtemp(prefix="fcompile-spark-")
+            self._staging = Staging.make(self.settings.staging_dir, self._prefix)
         return self._staging
 
     def close(self) -> None:
@@ -413,7 +412,7 @@ class SparkRunner(StreamedResults):
                     self._session.stop()
         finally:
             if self._staging is not None:
-                shutil.rmtree(self._staging, ignore_errors=True)
+                self._staging.remove()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -428,16 +427,17 @@ class SparkRunner(StreamedResults):
         from pyspark.errors import PySparkException
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        folder = os.path.join(self.staging(), self._new_name("result"))
+        staging = self.staging()
+        folder, uri = staging.folder(self._new_name("result"), create=False)  # Spark makes it
         try:
             frame = self.spark.sql(sql, args=parameters) if parameters else self.spark.sql(sql)
             schema = to_arrow_schema(frame.schema)
-            frame.write.parquet(_local_uri(folder))
+            frame.write.parquet(uri)
         except PySparkException as exc:
-            shutil.rmtree(folder, ignore_errors=True)
+            staging.remove(folder)
             raise engine_error(label, "Spark", exc, location) from None
         schema = pa.schema([f.with_nullable(True) for f in schema])
-        return pa.RecordBatchReader.from_batches(schema, _read_parts(folder, schema, batch_rows))
+        return pa.RecordBatchReader.from_batches(schema, _read_parts(staging, folder, schema, batch_rows))
 
     def _new_name(self, kind: str) -> str:
         return f"__fc_{kind}_{self._prefix}_{next(self._names)}"
@@ -447,16 +447,75 @@ class _NoRowIndex(Exception):
     """A spine file has a column named `_metadata`, which hides Spark's row index."""
 
 
-def _read_parts(folder: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _read_parts(staging: Staging, folder: str, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """The part files of a Spark result, in partition order, a batch at a time; the folder goes at the end."""
     import pyarrow.parquet as pq
 
     try:
-        for part in sorted(glob.glob(os.path.join(folder, "part-*.parquet"))):
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_rows):
-                yield batch if batch.schema == schema else batch.cast(schema)
+        for part in staging.parts(folder):
+            with staging.fs.open_input_file(part) as file:
+                for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_rows):
+                    yield batch if batch.schema == schema else batch.cast(schema)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        staging.remove(folder)
+
+
+@dataclass
+class Staging:
+    """Where spines and results pass between Python and Spark: a folder of this machine (local mode, or
+    one mounted at the same path on every executor), or a folder on a filesystem both sides reach by URI
+    - pyarrow's filesystems on this side, Hadoop's on Spark's (`s3a://` is pyarrow's `s3://`)."""
+
+    fs: Any         # a pyarrow FileSystem
+    root: str       # this run's folder, as `fs` names it
+    uri: str        # the same folder, as Spark is told it
+
+    @classmethod
+    def make(cls, base: str | None, prefix: str) -> Staging:
+        import pyarrow.fs as pafs
+
+        if base is None:
+            root = tempfile.mkdtemp(prefix="fcompile-spark-")
+            return cls(pafs.LocalFileSystem(), root, _local_uri(root))
+        if "://" not in base:
+            os.makedirs(base, exist_ok=True)
+            root = tempfile.mkdtemp(prefix="fcompile-", dir=base)
+            return cls(pafs.LocalFileSystem(), root, _local_uri(root))
+        try:
+            fs, path = pafs.FileSystem.from_uri(arrow_uri(base))
+            name = f"fcompile-{prefix}-{uuid.uuid4().hex[:8]}"
+            fs.create_dir(f"{path.rstrip('/')}/{name}")
+        except (OSError, ValueError) as exc:  # pyarrow's errors are both
+            raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"cannot use the Spark staging_dir {base}: "
+                                              f"{first_line(exc)}", None, "staging_dir takes a folder or a URI "
+                                              "pyarrow can write to (hdfs://, s3a://, gs://, file://)")]) from None
+        return cls(fs, f"{path.rstrip('/')}/{name}", f"{base}/{name}")
+
+    def folder(self, name: str, create: bool = True) -> tuple[str, str]:
+        """A folder of this run's: its path for `fs` and its URI for Spark."""
+        path = f"{self.root}/{name}"
+        if create:
+            self.fs.create_dir(path)
+        return path, f"{self.uri}/{name}"
+
+    def parts(self, folder: str) -> list[str]:
+        """A Spark result's part files, in partition order."""
+        import pyarrow.fs as pafs
+
+        found = self.fs.get_file_info(pafs.FileSelector(folder))
+        return sorted(f.path for f in found if f.base_name.startswith("part-") and f.base_name.endswith(".parquet"))
+
+    def remove(self, folder: str | None = None) -> None:
+        try:
+            self.fs.delete_dir(folder or self.root)
+        except (OSError, FileNotFoundError):
+            pass  # gone already, or the filesystem is: a staging folder is scratch
+
+
+def arrow_uri(uri: str) -> str:
+    """A Hadoop filesystem URI as pyarrow names the same place (`s3a://` and `s3n://` are `s3://`)."""
+    scheme, sep, rest = uri.partition("://")
+    return f"s3://{rest}" if scheme in ("s3a", "s3n") else uri
 
 
 def _union(frames: list[Any]) -> Any:

@@ -104,6 +104,41 @@ def test_every_kind_of_spine_gives_the_same_rows_in_order(stats_project, spark_e
         assert rows_of(got) == [{k: normalized(v) for k, v in r.items()} for r in wanted], form
 
 
+def test_a_staging_uri_carries_spines_and_results_and_is_removed_on_close(stats_project, spark_engine, tmp_path):
+    """`staging_dir` as a filesystem URI (hdfs://, s3a://, ... on a cluster; file:// is the one this
+    machine has): pyarrow writes the spine there and reads the result Spark wrote there, and the run's
+    folder goes when the runner closes."""
+    from fcompile.runners.spark import SparkRunner
+
+    case, graph = stats_project
+    base = tmp_path / "staging"
+    settings = SparkSettings.from_target({"type": "spark", "master": "local[2]", "staging_dir": f"file://{base}/"},
+                                         str(tmp_path))
+    assert settings.staging_dir == f"file://{base}"
+    with SparkRunner(settings, session=spark_engine.session) as runner:
+        query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
+        got = runner.to_arrow(query.plan, "staged")
+        names, wanted = expected(case)
+        assert got.column_names == names
+        assert rows_of(got) == [{k: normalized(v) for k, v in r.items()} for r in wanted]
+        (run_folder,) = base.iterdir()
+        assert runner.staging().uri == f"file://{run_folder}"
+        assert [p.name.startswith("__fc_spine_") for p in run_folder.iterdir()] == [True]  # the result is read and gone
+    assert list(base.iterdir()) == []
+
+
+def test_a_staging_uri_that_cannot_be_used_is_fc132(tmp_path):
+    from fcompile.runners.spark import SparkRunner, arrow_uri
+
+    assert arrow_uri("s3a://bucket/prefix") == "s3://bucket/prefix" == arrow_uri("s3n://bucket/prefix")
+    assert arrow_uri("hdfs://nn:8020/tmp") == "hdfs://nn:8020/tmp" and arrow_uri("gs://b/p") == "gs://b/p"
+    settings = SparkSettings.from_target({"type": "spark", "master": "yarn", "staging_dir": "nosuch://place/x"},
+                                         str(tmp_path))
+    (found,) = problems(lambda: SparkRunner(settings).staging())
+    assert found.code is Code.OFFLINE_SETTINGS and found.message.startswith("cannot use the Spark staging_dir "
+                                                                            "nosuch://place/x: ")
+
+
 def test_spine_problems_are_diagnostics(stats_project, spark_engine):
     case, graph = stats_project
     runner = spark_engine.runner()
