@@ -27,7 +27,7 @@ class PostgresDialect(SqlDialect):
     def generate(self, expression: exp.Expression, pretty: bool = True, copy: bool = True) -> str:
         counts = collections.Counter(p.name for p in expression.find_all(exp.Placeholder))
         text = super().generate(expression, pretty, copy)
-        if not counts or "%" not in text:
+        if not counts:
             return text
         if any(text.count(f"%({name})s") != n for name, n in counts.items()):
             # the text of a placeholder appears elsewhere too (in a string in a query source): mark the

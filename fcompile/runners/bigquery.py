@@ -62,10 +62,9 @@ from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_stats_of,
-    window_stats_select,
+    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_parameters,
+    window_stats_of, window_stats_query,
 )
-from fcompile.runners.online.values import as_utc
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
 if TYPE_CHECKING:
@@ -249,17 +248,14 @@ class BigQueryRunner(StreamedResults):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
+        parameters = window_parameters(plan, start, end)
         reader = self._read(self.single_statement(plan), parameters, label, location, set())
         return rebatched(reader, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
         refuse_file_sources(plan, "BigQuery")
-        parameters = {plan.end_parameter: as_utc(end)}
-        if start is not None:
-            parameters[plan.start_parameter] = as_utc(start)
-        sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
+        sql, parameters = window_stats_query(self.sql_dialect, plan, start, end)
         try:
             (row,) = list(self._job(sql, label, parameters).result())
         except _api_errors() as exc:

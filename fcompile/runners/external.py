@@ -57,18 +57,31 @@ def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: boo
     ).from_(per_key.subquery("per_key"))
 
 
-def window_extent_select(dialect: SqlDialect, plan: LatestValues, with_start: bool,
-                         estimate_keys: bool = False) -> exp.Select:
+def window_parameters(plan: LatestValues, start: dt.datetime | None, end: dt.datetime) -> dict[str, dt.datetime]:
+    """The window's bound parameters by the plan's names, as aware UTC times; no start parameter for a
+    window without a lower bound (`window_stats_select(..., with_start=False)`)."""
+    parameters = {plan.end_parameter: as_utc(end)}
+    if start is not None:
+        parameters[plan.start_parameter] = as_utc(start)
+    return parameters
+
+
+def window_stats_query(dialect: SqlDialect, plan: LatestValues, start: dt.datetime | None,
+                       end: dt.datetime) -> tuple[str, dict[str, dt.datetime]]:
+    """`window_stats_select`'s SQL in the dialect, and its parameters."""
+    return (dialect.generate(window_stats_select(dialect, plan, start is not None), pretty=False),
+            window_parameters(plan, start, end))
+
+
+def window_estimate_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
     """`window_stats_select` by one ungrouped scan (which an engine may answer partly from file
-    statistics): columns `rows` and `earliest`, and with `estimate_keys` a column `keys` estimating the
-    distinct keys (APPROX_COUNT_DISTINCT, a HyperLogLog sketch)."""
+    statistics): `rows` and `earliest` exactly, `keys` estimated (APPROX_COUNT_DISTINCT, a HyperLogLog
+    sketch)."""
     source, stamp, keys, in_window = _window_rows(dialect, plan, with_start)
-    columns = [exp.alias_(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "rows"),
-               exp.alias_(exp.Min(this=stamp), "earliest")]
-    if estimate_keys:
-        key = keys[0] if len(keys) == 1 else exp.Tuple(expressions=keys)
-        columns.append(exp.alias_(exp.ApproxDistinct(this=key), "keys"))
-    return exp.select(*columns).from_(source).where(in_window)
+    key = keys[0] if len(keys) == 1 else exp.Tuple(expressions=keys)
+    return exp.select(exp.alias_(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "rows"),
+                      exp.alias_(exp.Min(this=stamp), "earliest"),
+                      exp.alias_(exp.ApproxDistinct(this=key), "keys")).from_(source).where(in_window)
 
 
 def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
@@ -144,8 +157,6 @@ def warehouse_spine(spine: Any, dialect: SqlDialect, upload: Any, in_place: Any,
     """How a warehouse takes a spine: Arrow data and spine files are uploaded (`upload(data, arrow_types)`,
     the Arrow type of each column when the spine came as Arrow), a table or a SELECT is read in place
     (`in_place(select, relation, spine)`); `where` names what a spine query runs on, for its hint."""
-    from fcompile.planner.plans import Relation
-
     if spine.kind == "arrow":
         return upload(spine.value, {f.name: str(f.type) for f in spine.value.schema})
     if spine.kind == "path":

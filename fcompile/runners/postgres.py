@@ -46,10 +46,9 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, refuse_file_sources, warehouse_spine, window_stats_of,
-    window_stats_select,
+    CompiledShapes, StreamedResults, refuse_file_sources, warehouse_spine, window_parameters,
+    window_stats_of, window_stats_query,
 )
-from fcompile.runners.online.values import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -137,10 +136,11 @@ class PostgresRunner(StreamedResults):
 
     def register_spine(self, spine: SpineInput) -> RegisteredSpine:
         self._finish_stream()
-        return warehouse_spine(spine, self.sql_dialect, lambda data, _: self._upload(data, spine), self._in_place,
+        return warehouse_spine(spine, self.sql_dialect, lambda data, types: self._upload(data, spine, types),
+                               self._in_place,
                                "the target's database")
 
-    def _upload(self, data: Any, spine: SpineInput) -> RegisteredSpine:
+    def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
         """The spine copied into a temporary table with a row-number column, a batch at a time."""
         import pyarrow as pa
         import pyarrow.csv as pa_csv
@@ -198,11 +198,10 @@ class PostgresRunner(StreamedResults):
                                               f"PostgreSQL: {first_line(exc)}", None,
                                               "check the spine's values")]) from None
         columns = tuple(schema.names)
-        found = self._describe_types(exp.select("*").from_(exp.to_table(name)))
-        types = dict(zip(columns, found))
+        found = self._describe(exp.select("*").from_(exp.to_table(name)))
+        types = dict(zip(columns, (type_name for _, type_name in found)))
         return RegisteredSpine(Relation("placeholder", name), columns, types, ROW_NUMBER, spine.description,
-                               {f.name: str(f.type) for f in schema} if spine.kind == "arrow" else None,
-                               setup_sql=(create_sql, f'COPY "{name}" FROM STDIN (FORMAT csv)'))
+                               arrow_types, setup_sql=(create_sql, f'COPY "{name}" FROM STDIN (FORMAT csv)'))
 
     def _in_place(self, query: exp.Select, relation: Relation, spine: SpineInput) -> RegisteredSpine:
         """A table or query read where it is; the lowering numbers its rows as PostgreSQL reads them."""
@@ -223,9 +222,6 @@ class PostgresRunner(StreamedResults):
         with self.conn.cursor() as cur:
             cur.execute(self.sql_dialect.generate(query.limit(0), pretty=False))
             return [(d.name, d.type_display) for d in cur.description]
-
-    def _describe_types(self, query: exp.Select) -> list[str]:
-        return [type_name for _, type_name in self._describe(query)]
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -262,17 +258,14 @@ class PostgresRunner(StreamedResults):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
+        parameters = window_parameters(plan, start, end)
         return self._read(self.single_statement(plan), parameters, label, location, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
         self._finish_stream()
         refuse_file_sources(plan, "PostgreSQL")
-        parameters = {plan.end_parameter: as_utc(end)}
-        if start is not None:
-            parameters[plan.start_parameter] = as_utc(start)
-        sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
+        sql, parameters = window_stats_query(self.sql_dialect, plan, start, end)
         try:
             with self.conn.cursor() as cur:
                 keys, rows, earliest = cur.execute(sql, parameters).fetchone()

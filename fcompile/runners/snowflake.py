@@ -62,10 +62,9 @@ from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_stats_of,
-    window_stats_select,
+    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_parameters,
+    window_stats_of, window_stats_query,
 )
-from fcompile.runners.online.values import as_utc
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
 if TYPE_CHECKING:
@@ -247,7 +246,7 @@ class SnowflakeRunner(StreamedResults):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
+        parameters = window_parameters(plan, start, end)
         sql, values = bind_by_number(self.single_statement(plan), parameters)
         reader = self._read(sql, values, label, location, _output_names(plan, self.sql_dialect), {})
         return rebatched(reader, batch_rows)
@@ -255,11 +254,7 @@ class SnowflakeRunner(StreamedResults):
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
         refuse_file_sources(plan, "Snowflake")
-        parameters = {plan.end_parameter: as_utc(end)}
-        if start is not None:
-            parameters[plan.start_parameter] = as_utc(start)
-        select = window_stats_select(self.sql_dialect, plan, start is not None)
-        sql, values = bind_by_number(self.sql_dialect.generate(select, pretty=False), parameters)
+        sql, values = bind_by_number(*window_stats_query(self.sql_dialect, plan, start, end))
         try:
             with self.conn.cursor() as cur:
                 keys, rows, earliest = cur.execute(sql, values).fetchone()

@@ -45,6 +45,7 @@ here, `Staging`) or a folder mounted at the same path on the driver and every ex
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import os
 import tempfile
@@ -61,9 +62,10 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, read_spine_files, spine_files, window_stats_of, window_stats_select,
+    CompiledShapes, StreamedResults, read_spine_files, spine_files, window_parameters, window_stats_of,
+    window_stats_query,
 )
-from fcompile.runners.online.values import as_utc, datetime_from_micros
+from fcompile.runners.online.values import datetime_from_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -273,7 +275,7 @@ class SparkRunner(StreamedResults):
                     raise _NoRowIndex()
                 number = F.lit(index * _FILES_PER_INDEX) + F.col("_metadata.row_index")
                 frames.append(frame.select("*", number.alias(ROW_NUMBER)))
-            return frames[0] if len(frames) == 1 else _union(frames)
+            return functools.reduce(lambda union, frame: union.unionByName(frame), frames)
 
         try:
             return self._view(numbered_files, spine, None, None)
@@ -361,7 +363,7 @@ class SparkRunner(StreamedResults):
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
-        parameters = {plan.start_parameter: as_utc(start), plan.end_parameter: as_utc(end)}
+        parameters = window_parameters(plan, start, end)
         return self._read(self.single_statement(plan), parameters, label, location, batch_rows)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
@@ -369,10 +371,7 @@ class SparkRunner(StreamedResults):
         from pyspark.errors import PySparkException
         from pyspark.sql import functions as F
 
-        parameters = {plan.end_parameter: as_utc(end)}
-        if start is not None:
-            parameters[plan.start_parameter] = as_utc(start)
-        sql = self.sql_dialect.generate(window_stats_select(self.sql_dialect, plan, start is not None), pretty=False)
+        sql, parameters = window_stats_query(self.sql_dialect, plan, start, end)
         try:
             counts = self.spark.sql(sql, args=parameters)
             # the earliest time as microseconds since the epoch: a collected timestamp would be in the
@@ -508,7 +507,7 @@ class Staging:
     def remove(self, folder: str | None = None) -> None:
         try:
             self.fs.delete_dir(folder or self.root)
-        except (OSError, FileNotFoundError):
+        except OSError:
             pass  # gone already, or the filesystem is: a staging folder is scratch
 
 
@@ -516,13 +515,6 @@ def arrow_uri(uri: str) -> str:
     """A Hadoop filesystem URI as pyarrow names the same place (`s3a://` and `s3n://` are `s3://`)."""
     scheme, sep, rest = uri.partition("://")
     return f"s3://{rest}" if scheme in ("s3a", "s3n") else uri
-
-
-def _union(frames: list[Any]) -> Any:
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
-    return union
 
 
 def _local_uri(path: str) -> str:
