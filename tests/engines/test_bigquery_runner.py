@@ -322,7 +322,7 @@ def test_latest_values_and_window_counts_bind_the_window_as_timestamp_parameters
     assert [b.num_rows for b in batches] == [2, 1]
 
 
-def test_a_dry_run_counts_bytes_and_runs_nothing(stats_project, bigquery_engine, recorded):
+def test_a_dry_run_sends_only_dry_run_jobs_and_writes_nothing(stats_project, bigquery_engine, recorded):
     """The emulator answers 0 bytes (a live project gives the real count); what is proven here is that every
     statement goes as a dry-run job and nothing is written."""
     root, case, graph = stats_project

@@ -344,8 +344,6 @@ def check_graph(graph: FeatureGraph) -> None:
         graph.source(view.source)  # always an ordinary source: a named push source resolves to its batch source
         if view.push_source is not None:
             assert graph.push_source(view.push_source).batch_source == view.source
-    for push in graph.push_sources:
-        graph.source(push.batch_source)
         assert all(IDENTIFIER.fullmatch(f) for f in view.feature_names), view
         keys = [k.name for k in graph.join_keys(view)]
         assert len(keys) == len(set(keys)) and not set(keys) & set(view.feature_names)
@@ -353,6 +351,8 @@ def check_graph(graph: FeatureGraph) -> None:
         assert view.ttl is None or view.ttl.total_seconds() > 0
         for key in graph.join_keys(view):
             assert not key.dtype.is_array
+    for push in graph.push_sources:
+        graph.source(push.batch_source)
     for service in graph.feature_services:
         for projection in service.projections:
             view = graph.feature_view(projection.view)

@@ -34,10 +34,13 @@ def test_pushed_rows_are_served_at_once(online_project):
 def test_an_older_push_does_not_overwrite_a_newer_value(online_project):
     with FeatureStore(online_project) as fs:
         fs.push("stats_push", stats_rows([1], [at(11)], [0.5], [5]))
-        # older by event time: kept out; same event time, no created time: the stored row stays newer-or-equal
+        # older by event time: kept out
         result = fs.push("stats_push", stats_rows([1], [at(10, 59)], [0.1], [1]))
         assert result.views_written == ("driver_stats",)
         assert online_values(fs, "driver_stats", ["conv_rate"], [1]) == {1: ({"conv_rate": 0.5}, "2024-01-01T11:00:00Z")}
+        # equal in both times (no created time either side): the incoming row replaces the stored one
+        fs.push("stats_push", stats_rows([1], [at(11)], [0.6], [6]))
+        assert online_values(fs, "driver_stats", ["conv_rate"], [1]) == {1: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
         # a later created time breaks the tie at the same event time
         fs.push("stats_push", {**stats_rows([1], [at(11)], [0.9], [9]), "created": [at(12)]})
         assert online_values(fs, "driver_stats", ["conv_rate"], [1]) == {1: ({"conv_rate": 0.9}, "2024-01-01T11:00:00Z")}
