@@ -568,17 +568,16 @@ def materialize(
 
 def _iso_option(option: str, text: Optional[str]):
     """An ISO 8601 date or time from the command line, as UTC (naive times are UTC)."""
-    import datetime as dt
+    from fcompile.runners.online.values import parse_moment
 
     if text is None:
         return None
     try:
-        moment = dt.datetime.fromisoformat(text.strip())
+        return parse_moment(text)
     except ValueError:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"{option} {text!r} is not an ISO 8601 date or time",
                                           None, "e.g. 2024-05-01, 2024-05-01T12:00:00 (UTC) or "
                                           "2024-05-01T14:00:00+02:00")]) from None
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
 @app.command("get-online-features")

@@ -187,7 +187,7 @@ def _subtree(files: dict[str, bytes], dialect: str) -> dict[str, bytes]:
     return {p: c for p, c in files.items() if p.startswith(prefix)}
 
 
-STAGING_THREADS = 8
+STAGING_THREADS = 4  # measured: no faster with 8
 
 
 def _stage_files(staged: list[tuple[Path, bytes, Path, bytes | None]]) -> None:

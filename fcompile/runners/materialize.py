@@ -30,6 +30,7 @@ from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner, first_line
 from fcompile.runners.datasets import _timestamp, run_results_metadata
 from fcompile.runners.online.base import StoreFailure
+from fcompile.runners.online.values import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,11 +87,6 @@ class NoProgress:
 
     def done(self, result: ViewResult) -> None:
         pass
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """Naive times are UTC (DESIGN.md §3.5); zoned ones are converted."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:

@@ -52,14 +52,16 @@ class OnlineRequest:
     label: str
     key_names: tuple[str, ...] = field(init=False)
     feature_names: tuple[str, ...] = field(init=False)  # the features' output names
-    float_outputs: tuple[int, ...] = field(init=False)  # positions in `outputs` of float and float-array features
+    # positions in a response's results (join keys first) of the features that hold floats or float arrays
+    float_results: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_names", tuple(name for name, _ in self.keys))
         object.__setattr__(self, "feature_names", tuple(name for name, _, _ in self.outputs))
-        dtypes = [dict(self.reads[read].view.features)[feature] for _, read, feature in self.outputs]
-        object.__setattr__(self, "float_outputs", tuple(
-            i for i, dtype in enumerate(dtypes) if (dtype.element or dtype).name in ("float32", "float64")))
+        dtypes = [dict(read.view.features) for read in self.reads]
+        object.__setattr__(self, "float_results", tuple(
+            len(self.keys) + i for i, (_, read, feature) in enumerate(self.outputs)
+            if (dtypes[read][feature].element or dtypes[read][feature]).name in ("float32", "float64")))
 
 
 def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], full_feature_names: bool,
@@ -177,9 +179,8 @@ class OnlineResponse:
     @property
     def float_results(self) -> tuple[int, ...]:
         """Positions in `to_dict()["results"]` of the features that hold floats (or arrays of them): the
-        only ones that can hold NaN or an infinity."""
-        offset = len(self._request.keys)
-        return tuple(offset + i for i in self._request.float_outputs)
+        only ones that can hold NaN or an infinity (planned once per request shape)."""
+        return self._request.float_results
 
     def to_dict(self) -> dict[str, Any]:
         """Feature values keep their Python types (a timestamp feature is a datetime); event times are

@@ -24,8 +24,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.diagnostics import Code, Diagnostic
 from fcompile.graph import DType, FeatureGraph, Source
+from fcompile.runners.base import writing_file
 from fcompile.runners.push_values import BadValue, PushedRows, cast_checked, infer_array, show_value
 
 if TYPE_CHECKING:
@@ -49,17 +50,15 @@ class ParquetAppend:
     def write(self) -> int:
         import pyarrow.parquet as pq
 
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         try:
-            with open(self.temporary, "wb") as handle:
-                pq.write_table(self.table, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(self.temporary, self.path)
-            _fsync_folder(os.path.dirname(self.path))
-        except OSError as exc:
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"cannot write {self.path}: {exc.strerror or exc}",
-                                              None, "check that the folder is writable and has room")]) from None
+            with writing_file(self.path):
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                with open(self.temporary, "wb") as handle:
+                    pq.write_table(self.table, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(self.temporary, self.path)
+                _fsync_folder(os.path.dirname(self.path))
         finally:
             if os.path.exists(self.temporary):
                 os.remove(self.temporary)

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
-from fcompile.runners.online.values import arrow_type
+from fcompile.runners.base import first_line
+from fcompile.runners.online.values import UTC, arrow_type, as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-UTC = dt.timezone.utc
 TIMESTAMP = DType("timestamp")
 
 # dtype -> the Arrow type families a pushed column of that dtype may have (see the module docstring)
@@ -218,7 +218,7 @@ def _time_value(row: int, value: Any, dtype: DType) -> Any:
             kind = "ISO 8601 date" if dtype.name == "date" else "ISO 8601 timestamp"
             raise BadValue(row, value, f"is not an {kind}") from None
     if dtype.name == "timestamp" and isinstance(value, dt.datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
     if dtype.name == "timestamp" and isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(), UTC)
     return value
@@ -280,7 +280,5 @@ def read_rows_file(path: str) -> pa.Table:
 
         return pv.read_csv(path)
     except (OSError, pa.ArrowException) as exc:
-        text = str(exc).strip()
-        raise DiagnosticError([Diagnostic(Code.FILE_UNREADABLE, f"cannot read {path}: "
-                                          f"{text.splitlines()[0] if text else type(exc).__name__}", None,
+        raise DiagnosticError([Diagnostic(Code.FILE_UNREADABLE, f"cannot read {path}: {first_line(exc)}", None,
                                           "check the path, and that the file is valid Parquet or CSV")]) from None

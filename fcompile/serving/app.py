@@ -24,6 +24,7 @@ its headers (protocol.py), so a slow client holds only its own connection, and n
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import gc
 import json
@@ -39,7 +40,7 @@ from fcompile.runners.push import with_feast_time_columns
 from fcompile.serving.auth import authenticate, require
 from fcompile.serving.encoding import encode_online
 from fcompile.serving.errors import (
-    INTERNAL_ERROR_BODY, HttpError, error_body, from_diagnostics, request_error, status_for,
+    INTERNAL_ERROR_BODY, HttpError, error_body, error_document, from_diagnostics, request_error, status_for,
 )
 from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metrics import ServingMetrics
@@ -259,12 +260,10 @@ class FeatureServer:
             require(grant, grant.push_sources, "push to push source", request.push_source_name)
         state = self.state
         result = await asyncio.get_running_loop().run_in_executor(
-            self._writer, _write_call, state, "push", request.push_source_name, request.df, request.to)
-        rows = getattr(result, "rows", 0)
-        self.metrics.written(call.endpoint, request.push_source_name, rows)
-        document = {"push_source_name": request.push_source_name, "to": request.to}
-        document.update(_plain_result(result))
-        return 200, json.dumps(document, default=str).encode(), _JSON
+            self._writer, state.writer.push, request.push_source_name, request.df, request.to)
+        self.metrics.written(call.endpoint, request.push_source_name, result.rows)
+        document = {"push_source_name": request.push_source_name, "to": request.to, **dataclasses.asdict(result)}
+        return 200, json.dumps(document).encode(), _JSON
 
     async def _write_to_online_store(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
         request = read_write(body)
@@ -273,7 +272,7 @@ class FeatureServer:
         state = self.state
         df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
         rows = await asyncio.get_running_loop().run_in_executor(
-            self._writer, _write_call, state, "write_to_online_store", request.feature_view_name, df)
+            self._writer, state.writer.write_to_online_store, request.feature_view_name, df)
         self.metrics.written(call.endpoint, request.feature_view_name, rows)
         return 200, json.dumps({"feature_view_name": request.feature_view_name, "rows": rows}).encode(), _JSON
 
@@ -291,7 +290,7 @@ class FeatureServer:
         document, failures = await asyncio.to_thread(run_materialization, self.state.graph, request)
         if not failures:
             return 200, json.dumps(document).encode(), _JSON
-        failed = json.loads(error_body(failures, self._root()))
+        failed = error_document(failures, self._root())
         failed.update(document)
         return status_for(failures), json.dumps(failed).encode(), _JSON
 
@@ -373,7 +372,7 @@ class FeatureServer:
         self.metrics.reloaded(True)
         self._report(fresh)
         log.info("reloaded the project: now serving generation %d (%d feature views, %d feature services)",
-                 fresh.generation, len(fresh.views), len(fresh.services))
+                 fresh.generation, len(fresh.graph.feature_views), len(fresh.services))
         return True
 
     def _retire(self, state: ServingState) -> None:
@@ -391,19 +390,6 @@ class FeatureServer:
         if state.store_problem is not None:
             log.warning("the online store cannot be reached (requests get 503 until it can):\n%s",
                         "\n".join(d.render(state.root) for d in state.store_problem.diagnostics))
-
-
-def _write_call(state: ServingState, method: str, *args: Any) -> Any:
-    """On the writer thread: a write through the state's writer FeatureStore."""
-    return getattr(state.writer, method)(*args)
-
-
-def _plain_result(result: Any) -> dict:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(result) and not isinstance(result, type):
-        return asdict(result)
-    return {"result": result}
 
 
 def _too_large(limit: int) -> HttpError:

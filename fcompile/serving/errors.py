@@ -31,6 +31,7 @@ STATUS_BY_CODE: dict[Code, int] = {
     # the server's side: the store, the engine, the project's files
     Code.ONLINE_STORE_UNREACHABLE: 503, Code.ONLINE_STORE_ERROR: 503, Code.ONLINE_WRITE_FAILED: 503,
     Code.ENGINE_ERROR: 500, Code.NO_RUNNER: 501, Code.SOURCE_FILE_NOT_FOUND: 500, Code.FILE_UNREADABLE: 500,
+    Code.OUTPUT_UNWRITABLE: 500,
     # pushed rows: the wrong kind of source or a source that cannot take them; rows that do not fit
     Code.PUSH_SOURCE_KIND: 400, Code.OFFLINE_PUSH_UNSUPPORTED: 400,
     Code.PUSH_COLUMNS: 422, Code.PUSH_VALUE_TYPE: 422, Code.PUSH_REQUEST: 422,
@@ -54,11 +55,9 @@ def request_error(status: int, message: str, hint: str | None = None, code: Code
 
 
 def status_for(diagnostics: Sequence[Diagnostic]) -> int:
-    errors = [d for d in diagnostics if d.severity.value == "error"] or list(diagnostics)
-    if not errors:
-        return 500
-    code = errors[0].code
-    return STATUS_BY_CODE.get(code, DEFAULT_STATUS)
+    """The status of a failure: its first error's (a view's failures may carry warnings too)."""
+    first = next((d for d in diagnostics if d.severity.value == "error"), diagnostics[0] if diagnostics else None)
+    return 500 if first is None else STATUS_BY_CODE.get(first.code, DEFAULT_STATUS)
 
 
 def from_diagnostics(error: DiagnosticError) -> HttpError:
@@ -66,12 +65,16 @@ def from_diagnostics(error: DiagnosticError) -> HttpError:
     return HttpError(status_for(diagnostics), diagnostics)
 
 
-def error_body(diagnostics: Sequence[Diagnostic], relative_to: str | None) -> bytes:
-    """The JSON body of a failed request. Positions are shown relative to the project folder."""
+def error_document(diagnostics: Sequence[Diagnostic], relative_to: str | None) -> dict:
+    """The JSON document of a failed request. Positions are shown relative to the project folder."""
     listed = [_plain(d, relative_to) for d in diagnostics]
     detail = "\n".join(d.render(relative_to) for d in diagnostics)
     first = listed[0] if listed else {"code": "FC125", "message": "error", "hint": None}
-    return json.dumps({"error": first, "errors": listed, "detail": detail}).encode()
+    return {"error": first, "errors": listed, "detail": detail}
+
+
+def error_body(diagnostics: Sequence[Diagnostic], relative_to: str | None) -> bytes:
+    return json.dumps(error_document(diagnostics, relative_to)).encode()
 
 
 def _plain(diagnostic: Diagnostic, relative_to: str | None) -> dict:

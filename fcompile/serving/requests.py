@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic
+from fcompile.runners.base import first_line
+from fcompile.runners.online.values import parse_moment
 from fcompile.serving.errors import HttpError, request_error
-
-_UTC = dt.timezone.utc
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,8 @@ def json_object(body: bytes, endpoint: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting too deep
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise request_error(400, f"the body of {endpoint} is not valid JSON: {reason}", _example(endpoint)) \
-            from None
+        raise request_error(400, f"the body of {endpoint} is not valid JSON: {first_line(exc)}",
+                            _example(endpoint)) from None
     if type(document) is not dict:
         raise request_error(422, f"the body of {endpoint} must be a JSON object, not {_json_type(document)}",
                             _example(endpoint))
@@ -135,12 +134,6 @@ def read_materialize(body: bytes, incremental: bool) -> MaterializeCall:
     if problems:
         raise HttpError(422, problems)
     return MaterializeCall(start, end, views)  # type: ignore[arg-type]
-
-
-def parse_moment(text: str) -> dt.datetime:
-    """An ISO 8601 date or time (`Z` allowed) as UTC; naive times are UTC. Raises ValueError."""
-    moment = dt.datetime.fromisoformat(text.strip())
-    return moment.replace(tzinfo=_UTC) if moment.tzinfo is None else moment.astimezone(_UTC)
 
 
 def _moment(document: Mapping[str, Any], endpoint: str, field: str, problems: list[Diagnostic]) -> dt.datetime:

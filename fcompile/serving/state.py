@@ -56,8 +56,6 @@ class ServingState:
     settings: ServingSettings
     key_readers: dict[str, tuple[str, Callable[[str], Any]]]
     services: frozenset[str]
-    views: frozenset[str]
-    root: str
     warnings: list[Diagnostic] = field(default_factory=list)
     store_problem: DiagnosticError | None = None   # the online store could not be connected at load
     loaded_at: float = field(default_factory=time.time)
@@ -65,6 +63,10 @@ class ServingState:
     @property
     def graph(self) -> Any:
         return self.store.graph
+
+    @property
+    def root(self) -> str:
+        return self.graph.project.root
 
     def close_reader(self) -> None:
         _close(self.store, self.generation)
@@ -84,9 +86,10 @@ def project_fingerprint(project_dir: str) -> Fingerprint:
     """Path, mtime and size of every file whose change can change what is served."""
     from fcompile.parser import discover_spec_files
     from fcompile.parser.project_file import PROJECT_FILE_NAMES
+    from fcompile.artifacts.manifest import MANIFEST_FILE
 
     root = Path(project_dir)
-    paths = [root / name for name in PROJECT_FILE_NAMES] + [root / "target" / "manifest.json"]
+    paths = [root / name for name in PROJECT_FILE_NAMES] + [root / "target" / MANIFEST_FILE]
     out = []
     for path in paths + discover_spec_files(root):
         try:
@@ -124,8 +127,7 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
             _plan_services(store)
         graph = store.graph
         return ServingState(generation, fingerprint, store, writer, settings, key_readers(graph),
-                            frozenset(s.name for s in graph.feature_services),
-                            frozenset(v.name for v in graph.feature_views), graph.project.root, warnings, problem)
+                            frozenset(s.name for s in graph.feature_services), warnings, problem)
     except BaseException:
         store.close()
         if writer is not None:

@@ -129,10 +129,10 @@ def store_unreachable(store: str, address: str, reason: str, hint: str) -> Store
 
 def store_failed(store: str, doing: str, error: BaseException, hint: str | None = None) -> StoreFailure:
     """FC114: the store failed while `doing` ("writing feature view 'x'"), quoting the first line of its error."""
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else type(error).__name__
+    from fcompile.runners.base import first_line
+
     return StoreFailure([Diagnostic(Code.ONLINE_STORE_ERROR, f"the {store} online store failed while {doing}: "
-                                    f"{first}", None, hint or "check that the store is up; a materialization "
+                                    f"{first_line(error)}", None, hint or "check that the store is up; a materialization "
                                     "that failed can be run again (newer rows always win)")])
 
 

@@ -76,13 +76,9 @@ def layout_json(features: Sequence[tuple[str, DType]]) -> str:
 
 
 def layout_from_json(text: str | bytes) -> RecordLayout:
-    return RecordLayout([(name, _dtype(kind)) for name, kind in json.loads(text)])
+    from fcompile.parser.values import parse_dtype
 
-
-def _dtype(text: str) -> DType:
-    if text.startswith("array<") and text.endswith(">"):
-        return DType("array", _dtype(text[6:-1]))
-    return DType(text)
+    return RecordLayout([(name, parse_dtype(kind)) for name, kind in json.loads(text)])
 
 
 # -- a whole batch, vectorized ---------------------------------------------------------------------------

@@ -61,9 +61,15 @@ def micros(value: dt.datetime) -> int:
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Naive times are UTC (DESIGN.md §3.5); zoned ones are converted."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_moment(text: str) -> dt.datetime:
+    """An ISO 8601 date or time (`Z` allowed) as an aware UTC time; naive times are UTC. Raises ValueError."""
+    return as_utc(dt.datetime.fromisoformat(text.strip()))
 
 
 def to_micros(column: pa.Array) -> pa.Array:
