@@ -299,13 +299,15 @@ def run(
             with progress:
                 results = run_datasets(graph, runner, datasets, progress.start, progress.done)
         if views:
-            viewed = _materialize(graph, runner, views, window_end, None, False, 100_000)
+            viewed = _materialize(graph, runner, views, window_end)
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if viewed:
         from fcompile.runners.materialize import materialize_result_entries
 
         document["results"] += materialize_result_entries(graph, viewed)
-    write_run_results(os.path.join(graph.project.root, "target", "run_results.json"), document)
+    from fcompile.runners.materialize import run_results_path
+
+    write_run_results(run_results_path(graph), document)
     _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics])
     if results:
         _print_table(console, ("dataset", "status", "rows", "seconds"), [
@@ -409,16 +411,18 @@ def _view_states(graph, views, console) -> dict | None:
         return None
 
 
-def _materialize(graph, runner, views, end, start, full_refresh: bool, batch_rows: int) -> list:
+def _materialize(graph, runner, views, end, start=None, full_refresh: bool = False,
+                 batch_rows: int | None = None) -> list:
     """Materialize `views` under the project's lock, with a progress display on stderr."""
     from fcompile.progress import MaterializeProgressDisplay
     from fcompile.runners.locks import lock_path, materialization_lock
-    from fcompile.runners.materialize import materialize_views
+    from fcompile.runners.materialize import BATCH_ROWS, materialize_views
     from fcompile.runners.online import connect_online_store
 
     progress = MaterializeProgressDisplay(_console(stderr=True))
     with materialization_lock(lock_path(graph)), connect_online_store(graph.project) as store, progress:
-        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
+        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress,
+                                 batch_rows or BATCH_ROWS)
 
 
 def _print_materialized(results, console) -> None:

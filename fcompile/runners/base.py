@@ -142,10 +142,12 @@ class Runner(abc.ABC):
         self.close()
 
 
-def engine_error(label: str, engine: str, error: BaseException, location: Position | None = None,
+def engine_error(label: str, engine: str, error: BaseException | str, location: Position | None = None,
                  hint: str | None = None) -> DiagnosticError:
-    """An engine's error while running `label`, as a diagnostic quoting its first line."""
-    return DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{label}: {engine} failed: {first_line(error)}", location,
+    """An engine's error while running `label`, as a diagnostic quoting its first line (or the reason, when
+    given as text: a driver whose message needs cleaning up first)."""
+    reason = error if isinstance(error, str) else first_line(error)
+    return DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{label}: {engine} failed: {reason}", location,
                                        hint or "to read the SQL that ran: `job.sql` in the SDK, "
                                        "`fcompile compile --dataset NAME` for a dataset")])
 

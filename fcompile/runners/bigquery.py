@@ -46,10 +46,10 @@ scan, in bytes, running nothing. A `path:` source is refused (FC131): BigQuery r
 from __future__ import annotations
 
 import datetime as dt
-import io
 import itertools
 import os
 import re
+import tempfile
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
@@ -155,36 +155,38 @@ class BigQueryRunner(StreamedResults):
         if problems:
             raise DiagnosticError(problems)
         file_schema = pa.schema([*fields, pa.field(ROW_NUMBER, pa.int64())])
-        buffer = io.BytesIO()
-        batches = data.to_batches() if isinstance(data, pa.Table) else data
-        start = 0
-        try:
-            with pq.ParquetWriter(buffer, file_schema, coerce_timestamps="us", allow_truncated_timestamps=True) as out:
-                for batch in batches:
-                    values = [column.cast(f.type) if column.type != f.type else column
-                              for column, f in zip(batch.columns, fields)]
-                    out.write_batch(pa.RecordBatch.from_arrays([*values, row_numbers(start, batch.num_rows)],
-                                                               schema=file_schema))
-                    start += batch.num_rows
-        except pa.ArrowException as exc:
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be written for "
-                                              f"BigQuery: {first_line(exc)}", None, "check the spine's values")]) \
-                from None
-        name = f"{self.dataset}.{self._new_name('spine')}"
-        table = bigquery.Table(name, schema=[*columns, bigquery.SchemaField(ROW_NUMBER, "INT64")])
-        table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
-        buffer.seek(0)
-        config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET, labels=self._labels("spine"),
-                                        write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-                                        create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
-        try:
-            self.client.create_table(table)
-            self._spine_tables.append(name)
-            self.client.load_table_from_file(buffer, name, job_config=config, location=self.location).result()
-        except _api_errors() as exc:
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be loaded into "
-                                              f"BigQuery: {_reason(exc)}", None, "check the spine's values")]) \
-                from None
+        # written to a temporary file, not memory: a spine's size is the caller's
+        with tempfile.TemporaryFile() as buffer:
+            batches = data.to_batches() if isinstance(data, pa.Table) else data
+            start = 0
+            try:
+                with pq.ParquetWriter(buffer, file_schema, coerce_timestamps="us",
+                                      allow_truncated_timestamps=True) as out:
+                    for batch in batches:
+                        values = [column.cast(f.type) if column.type != f.type else column
+                                  for column, f in zip(batch.columns, fields)]
+                        out.write_batch(pa.RecordBatch.from_arrays([*values, row_numbers(start, batch.num_rows)],
+                                                                   schema=file_schema))
+                        start += batch.num_rows
+            except pa.ArrowException as exc:
+                raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be written for "
+                                                  f"BigQuery: {first_line(exc)}", None, "check the spine's values")]) \
+                    from None
+            name = f"{self.dataset}.{self._new_name('spine')}"
+            table = bigquery.Table(name, schema=[*columns, bigquery.SchemaField(ROW_NUMBER, "INT64")])
+            table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
+            buffer.seek(0)
+            config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET, labels=self._labels("spine"),
+                                            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+                                            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+            try:
+                self.client.create_table(table)
+                self._spine_tables.append(name)
+                self.client.load_table_from_file(buffer, name, job_config=config, location=self.location).result()
+            except _api_errors() as exc:
+                raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be loaded into "
+                                                  f"BigQuery: {_reason(exc)}", None, "check the spine's values")]) \
+                    from None
         self._naive[name] = {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is None}
         types = {c.name: c.field_type for c in columns}
         return RegisteredSpine(Relation("placeholder", name), tuple(schema.names), types, ROW_NUMBER,
@@ -526,12 +528,8 @@ def _loadable(arrow_type) -> tuple[Any, str] | None:
     return None
 
 
-class _BigQueryFailure(Exception):
-    """An error as BigQuery words it, on one line."""
-
-
 def _engine_error(label: str, exc: BaseException, location: Position | None) -> DiagnosticError:
-    return engine_error(label, "BigQuery", _BigQueryFailure(_reason(exc)), location)
+    return engine_error(label, "BigQuery", _reason(exc), location)
 
 
 def _reason(exc: BaseException) -> str:

@@ -561,12 +561,8 @@ def _conformed(chunk, schema, array_columns: Mapping[int, Any]):
 
 # -- errors --------------------------------------------------------------------------------------------------
 
-class _SnowflakeFailure(Exception):
-    """An error as Snowflake words it, on one line."""
-
-
 def _engine_error(label: str, exc: BaseException, location: Position | None) -> DiagnosticError:
-    return engine_error(label, "Snowflake", _SnowflakeFailure(_reason(exc)), location)
+    return engine_error(label, "Snowflake", _reason(exc), location)
 
 
 def _reason(exc: BaseException) -> str:
