@@ -62,7 +62,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/pit_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
-	$(BIN)/python bench/materialize_bench.py
+	$(BIN)/python bench/materialize_bench.py --repeat 3
 	$(BIN)/python bench/serve_bench.py
 
 clean:

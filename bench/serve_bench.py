@@ -400,7 +400,8 @@ def main() -> None:
         for entities, (p50, p99) in floor.items():
             print(f"  {store:7s} {entities:>3d} entit{'y' if entities == 1 else 'ies'} x 10 features: "
                   f"p50 {p50:.3f} ms  p99 {p99:.3f} ms")
-    print("\ntargets (issue 6; Feast 0.67 on this machine: 2.2-3.1 ms p50 at c=1, 400-600 requests/s at c=16)")
+    print("\ntargets (issue 6; Feast 0.67 on this machine, measured by hand: 2.2-3.1 ms p50 at c=1, 400-600 "
+          "requests/s at c=16)")
     for line in check_targets(runs, segments):
         print("  " + line)
 
