@@ -76,3 +76,21 @@ def _drop(sock: socket.socket) -> None:
     except OSError:
         pass
     sock.close()
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct local TCP ports nothing listens on (bound together, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on: for a server to start on, or a connection to be refused."""
+    (port,) = free_ports(1)
+    return port

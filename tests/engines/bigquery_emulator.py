@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from tcp_proxy import free_ports
 
 EMULATOR_VENV = Path(__file__).resolve().parents[2] / ".venv-bqemu"
 PROJECT = "fc-tests"
@@ -39,7 +39,7 @@ def emulator_missing() -> str | None:
 @contextlib.contextmanager
 def bigquery_emulator(log: Path) -> Iterator[Emulator]:
     """The emulator on two free ports of this machine, until the block ends; its output goes to `log`."""
-    rest_port, grpc_port = _free_ports(2)
+    rest_port, grpc_port = free_ports(2)
     command = [str(EMULATOR_VENV / "bin" / "bqemulator"), "start", "--rest-port", str(rest_port),
                "--grpc-port", str(grpc_port), "--project", PROJECT, "--log-level", "warning",
                "--log-format", "console"]
@@ -74,15 +74,6 @@ def _wait_until_answering(process: subprocess.Popen, url: str, log: Path) -> Non
         time.sleep(0.1)
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _tail(log: Path, lines: int = 20) -> str:

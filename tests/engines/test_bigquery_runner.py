@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ pytest.importorskip("google.cloud.bigquery", reason="google-cloud-bigquery is no
 
 from fcompile.runners import bigquery as bigquery_runner  # noqa: E402
 from fcompile.runners.bigquery import BigQueryRunner, _label_value, connection_settings  # noqa: E402
+from tcp_proxy import free_port
 
 STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
                          (2, T - 2 * SEC, T + SEC, 0.4, 4, "a'%"), (3, T - SEC, None, 0.5, 5, "c"))
@@ -60,12 +60,6 @@ def rows_of(table: pa.Table) -> list[dict]:
 
 def wanted_rows(case: Case) -> list[dict]:
     return [{k: normalized(v) for k, v in r.items()} for r in expected(case)[1]]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ the conformance suite's: test_reference_cases.py, test_sample_project.py, test_m
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,16 +22,11 @@ from compiler.harness import Case, ViewDef, arrow_table, expected, expected_late
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, spine, stats_case, \
     stats_table
 from engines.engines import add_target, spine_forms
+from tcp_proxy import free_port as closed_port
 
 STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
                          (2, T - 2 * SEC, T + SEC, 0.4, 4, "a%"), (3, T - SEC, None, 0.5, 5, "c"))
 SPINE = spine((2, T, 1), (1, T, 2), (3, T - SEC, 3), (1, T - HOUR, 4), (2, T, 5), (None, T, 6), (9, T, 7))
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def problems(call) -> list:

@@ -7,7 +7,6 @@ which fakesnow cannot parse, is run by test_snowflake_asof_rewrite.py.)"""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +26,7 @@ from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expect
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, spine, stats_case, \
     stats_table
 from engines.engines import add_target, spine_forms
+from tcp_proxy import free_port
 
 STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
                          (2, T - 2 * SEC, T + SEC, 0.4, 4, "a'%"), (3, T - SEC, None, 0.5, 5, "c"))
@@ -57,9 +57,7 @@ def stats_project(snowflake_engine, tmp_path):
 # -- connecting ------------------------------------------------------------------------------------------
 
 def test_an_unreachable_account_is_one_line_naming_the_target_without_the_password(tmp_path, monkeypatch):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("FC_TEST_SF_PASSWORD", "s3cret")
     write_project(stats_case("down", STATS_ROWS, SPINE), tmp_path)
     add_target(tmp_path, "sf", {"type": "snowflake", "account": "xy12345", "user": "fc",

@@ -9,7 +9,6 @@ each other's data. Also here: views and batches for the tests (`make_view`, `mak
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,6 +20,7 @@ from fcompile.graph import DType
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
 from fcompile.runners.online.base import OnlineView
 from fcompile.runners.online.values import arrow_type
+from tcp_proxy import free_port
 
 BACKENDS = ("sqlite", "redis", "postgres")
 
@@ -29,11 +29,7 @@ def new_project() -> str:
     return f"t_{uuid.uuid4().hex[:16]}"
 
 
-def closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+closed_port = free_port  # nothing listens there: a connection is refused
 
 
 @dataclass

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from store_cleanup import delete_redis_project
+from tcp_proxy import free_port
 
 UTC = dt.timezone.utc
 
@@ -95,15 +96,7 @@ def write_project(root: Path, online: dict, serving: dict | None = None, name: s
     return name
 
 
-def closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    return free_port()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+closed_port = free_port  # nothing listens there: a connection is refused
 
 
 class Response:
