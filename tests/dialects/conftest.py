@@ -5,7 +5,6 @@ pyspark (Java 17). Every session runs in UTC."""
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 
 import pytest
@@ -67,29 +66,3 @@ def postgres_connection():
     yield conn
     conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     conn.close()
-
-
-@pytest.fixture(scope="session")
-def spark_session():
-    """A local Spark session (one for the run: it takes ~15 s to start)."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -e '.[dev]')")
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        pytest.skip("Spark needs Java 17: no `java` on PATH and no JAVA_HOME")
-    from pyspark.sql import SparkSession
-
-    # Tuned for many tiny queries (measured: 21 s instead of 65 s for the tests here): the C1 JIT only,
-    # no whole-stage code generation, no adaptive re-planning, no broadcast jobs, one shuffle partition.
-    spark = (SparkSession.builder.master("local[1]").appName("fcompile-dialect-tests")
-             .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC -XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.shuffle.partitions", "1")
-             .config("spark.sql.adaptive.enabled", "false")
-             .config("spark.sql.autoBroadcastJoinThreshold", "-1")
-             .config("spark.sql.codegen.wholeStage", "false")
-             .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    yield spark
-    spark.stop()

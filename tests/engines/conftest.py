@@ -27,32 +27,6 @@ SNOWFLAKE_LIVE = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_DATABASE", "
 BIGQUERY_NEEDS = "google-cloud-bigquery is not installed (pip install 'fcompile[dev]')"
 
 
-@pytest.fixture(scope="session")
-def spark_session(tmp_path_factory):
-    """One local Spark session for the whole run: starting one takes seconds."""
-    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'fcompile[dev]')")
-    from pyspark.sql import SparkSession
-
-    warehouse = tmp_path_factory.mktemp("spark_warehouse")
-    # Tuned for many tiny queries: one shuffle partition (tests that need several set it themselves), no
-    # adaptive re-planning, no broadcast jobs, no code generation (compiling Java for each query costs more
-    # than it saves on a few rows), the C1 JIT only. Measured on the 2-core machine: about 1 s a query
-    # instead of 2-2.5 s. Where tests/dialects started a session first, this is that one (same tuning).
-    session = (SparkSession.builder.master("local[2]").appName("fcompile-tests")
-               .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "1").config("spark.default.parallelism", "2")
-               .config("spark.sql.adaptive.enabled", "false").config("spark.sql.codegen.wholeStage", "false")
-               .config("spark.sql.autoBroadcastJoinThreshold", "-1")
-               .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
-               .config("spark.sql.catalogImplementation", "in-memory")
-               .config("spark.sql.warehouse.dir", str(warehouse))
-               .config("spark.sql.session.timeZone", "UTC").getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 def snowflake_live_connection() -> dict:
     """A live account's settings from the environment, or a skip naming what is missing."""
     missing = [name for name in SNOWFLAKE_LIVE if not os.environ.get(name)]
