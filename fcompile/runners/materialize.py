@@ -22,14 +22,14 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import FeatureGraph, FeatureView
 from fcompile.planner.point_in_time import plan_latest_values
-from fcompile.runners.base import Runner, first_line
+from fcompile.runners.base import Runner
 from fcompile.runners.datasets import _timestamp, run_results_metadata
-from fcompile.runners.online.base import StoreFailure
+from fcompile.runners.online.base import StoreFailure, guard_store
 from fcompile.runners.online.values import as_utc
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
     from fcompile.runners.online.base import OnlineStore
 
-T = TypeVar("T")
 BATCH_ROWS = 100_000  # rows per batch read from the engine and written to the store (one commit each)
 UTC = dt.timezone.utc
 
@@ -122,7 +121,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
     try:
         _check_source_files(graph, view)
         plan = plan_latest_values(graph, view)
-        state = _guard_store(label, store.get_state, view.name)
+        state = guard_store(store.get_state, view.name)
         window = choose_window(view, end, start, None if full_refresh or state is None else state.watermark)
         if window.start is not None and window.start > window.end:  # the watermark is past `end` already
             status, rows_read, written = "skipped", 0, 0
@@ -139,7 +138,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                     target = online_view(graph, view)
                     reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                     for batch in _utc_batches(reader):
-                        written += _guard_store(label, store.write_batch, target, batch)  # committed
+                        written += guard_store(store.write_batch, target, batch)  # committed
                         what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
                         progress.advance(view.name, batch.num_rows)
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
@@ -175,21 +174,7 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
         watermark = as_utc(previous.watermark)
     state = ViewState(watermark=watermark, last_run_at=dt.datetime.now(UTC), last_window_start=window.start,
                       rows_read=rows_read, keys_written=written)
-    _guard_store(label, store.put_state, view.name, state)
-
-
-def _guard_store(label: str, call: Callable[..., T], *args: Any) -> T:
-    """A store call. Stores report their failures as diagnostics (FC113-FC115); anything else they raise
-    (a driver error they did not expect) becomes a `StoreFailure` (FC114) here, so that the other views
-    still run."""
-    try:
-        return call(*args)
-    except DiagnosticError:
-        raise
-    except Exception as exc:
-        raise StoreFailure([Diagnostic(
-            Code.ONLINE_STORE_ERROR, f"the online store failed unexpectedly: {type(exc).__name__}: "
-            f"{first_line(exc)}", None, "if this repeats, please report it")]) from None
+    guard_store(store.put_state, view.name, state)
 
 
 def _write_failed(label: str, state, failure: DiagnosticError, what: str) -> DiagnosticError:

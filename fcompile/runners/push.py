@@ -238,20 +238,19 @@ def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Ar
 
 
 def _write(store: OnlineStore, view: OnlineView, batch: pa.RecordBatch, label: str, written: list[str]) -> int:
-    """One view's rows through the store's newer-wins write (committed when it returns)."""
-    try:
-        rows = store.write_batch(view, batch)
-    except DiagnosticError:
-        raise
-    except Exception as exc:  # a driver error the store did not expect
-        from fcompile.runners.base import first_line
+    """One view's rows through the store's newer-wins write (committed when it returns). A store that
+    fails is FC113/FC114 (`guard_store`), naming the views this push wrote before it."""
+    from dataclasses import replace
 
-        before = f"; views written before it: {', '.join(written)}" if written else ""
-        raise DiagnosticError([Diagnostic(
-            Code.ONLINE_WRITE_FAILED, f"{label}: the online store failed unexpectedly while writing feature view "
-            f"'{view.name}': {type(exc).__name__}: {first_line(exc)}{before}", None,
-            "pushing the same rows again is safe (newer rows always win); if this repeats, please report it")]) \
-            from None
+    from fcompile.runners.online.base import StoreFailure, guard_store
+
+    try:
+        rows = guard_store(store.write_batch, view, batch)
+    except StoreFailure as failure:
+        if not written:
+            raise
+        before = f"; views written before it: {', '.join(written)}"
+        raise StoreFailure([replace(d, message=d.message + before) for d in failure.diagnostics]) from None
     written.append(view.name)
     return rows
 

@@ -114,3 +114,28 @@ def test_write_to_online_store_writes_one_view_newer_wins(online_project):
         assert fs.write_to_online_store("driver_stats_direct", {"driver_id": [9], "event_timestamp": [at(8)],
                                                                 "trips": [99]}) == 1
         assert online_values(fs, "driver_stats_direct", ["trips"], [9]) == {9: ({"trips": 99}, "2024-01-01T08:00:00Z")}
+
+
+def test_a_store_that_fails_mid_push_names_the_views_written_before_it():
+    """The store's own failure (FC113/FC114), or a driver error it did not expect (FC114 by guard_store),
+    carries which views of this push were already written, so a caller knows what pushing again redoes."""
+    from fcompile.diagnostics import Code, Diagnostic
+    from fcompile.runners.online.base import StoreFailure
+    from fcompile.runners.push import _write
+
+    class Failing:
+        def __init__(self, error):
+            self.error = error
+
+        def write_batch(self, view, batch):
+            raise self.error
+
+    refused = StoreFailure([Diagnostic(Code.ONLINE_STORE_UNREACHABLE, "cannot reach the store", None, None)])
+    for error, code in ((refused, Code.ONLINE_STORE_UNREACHABLE), (RuntimeError("boom"), Code.ONLINE_STORE_ERROR)):
+        with pytest.raises(StoreFailure) as raised:
+            _write(Failing(error), None, None, "push 'stats_push'", ["driver_stats", "driver_profile"])
+        (found,) = raised.value.diagnostics
+        assert found.code is code and found.message.endswith("; views written before it: driver_stats, driver_profile")
+        with pytest.raises(StoreFailure) as first:
+            _write(Failing(error), None, None, "push 'stats_push'", [])
+        assert "written before" not in first.value.diagnostics[0].message

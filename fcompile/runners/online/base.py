@@ -22,10 +22,12 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, TypeVar
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,6 +121,21 @@ class StoreFailure(DiagnosticError):
     """The store itself failed (FC113 or FC114): it could not be reached, or refused or lost an operation.
     Problems of the data given to it (a key or a value that does not fit its dtype) are plain
     `DiagnosticError`s, so a caller can tell "run again later" from "fix the data"."""
+
+
+def guard_store(call: Callable[..., T], *args: Any) -> T:
+    """A store call. Stores report their failures as diagnostics (FC113-FC115); anything else they raise
+    (a driver error they did not expect) becomes a `StoreFailure` (FC114) here."""
+    from fcompile.runners.base import first_line
+
+    try:
+        return call(*args)
+    except DiagnosticError:
+        raise
+    except Exception as exc:
+        raise StoreFailure([Diagnostic(
+            Code.ONLINE_STORE_ERROR, f"the online store failed unexpectedly: {type(exc).__name__}: "
+            f"{first_line(exc)}", None, "if this repeats, please report it")]) from None
 
 
 def store_unreachable(store: str, address: str, reason: str, hint: str) -> StoreFailure:
