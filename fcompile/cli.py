@@ -415,14 +415,10 @@ def _materialize(graph, runner, views, end, start=None, full_refresh: bool = Fal
                  batch_rows: int | None = None) -> list:
     """Materialize `views` under the project's lock, with a progress display on stderr."""
     from fcompile.progress import MaterializeProgressDisplay
-    from fcompile.runners.locks import lock_path, materialization_lock
-    from fcompile.runners.materialize import BATCH_ROWS, materialize_views
-    from fcompile.runners.online import connect_online_store
+    from fcompile.runners.materialize import BATCH_ROWS, materialize_locked
 
-    progress = MaterializeProgressDisplay(_console(stderr=True))
-    with materialization_lock(lock_path(graph)), connect_online_store(graph.project) as store, progress:
-        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress,
-                                 batch_rows or BATCH_ROWS)
+    with MaterializeProgressDisplay(_console(stderr=True)) as progress:
+        return materialize_locked(graph, runner, views, end, start, full_refresh, progress, batch_rows or BATCH_ROWS)
 
 
 def _print_materialized(results, console) -> None:
@@ -535,10 +531,7 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.runners.datasets import write_run_results
-    from fcompile.runners.materialize import (
-        check_window_arguments, materialize_results_document, run_results_path,
-    )
+    from fcompile.runners.materialize import check_window_arguments, record_materialization
 
     window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
     window_start = _iso_option("--start", start)
@@ -560,8 +553,7 @@ def materialize(
     started = dt.datetime.now(dt.timezone.utc)
     with _runner(graph) as runner:
         results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
-    document = materialize_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
-    write_run_results(run_results_path(graph), document)
+    record_materialization(graph, results, started)
     _print_diagnostics([d for r in results for d in r.diagnostics])
     _print_materialized(results, console)
     failed = sum(not r.ok for r in results)

@@ -222,6 +222,35 @@ def _in_context(diagnostic: Diagnostic, label: str, view: FeatureView) -> Diagno
 
 # -- run_results.json ------------------------------------------------------------------------------------
 
+def materialize_locked(graph: FeatureGraph, runner: Runner | None, views: Sequence[FeatureView], end: dt.datetime,
+                       start: dt.datetime | None = None, full_refresh: bool = False,
+                       progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
+    """`materialize_views` into the target's online store, under the project's materialization lock (one
+    run at a time, across the CLI and the server's workers; FC129 when one is running). Without a runner,
+    one is connected once the lock is held (a busy project is FC129 before the engine is touched)."""
+    import contextlib
+
+    from fcompile.runners import connect_runner
+    from fcompile.runners.locks import lock_path, materialization_lock
+    from fcompile.runners.online import connect_online_store
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(materialization_lock(lock_path(graph)))
+        store = stack.enter_context(connect_online_store(graph.project))
+        if runner is None:
+            runner = stack.enter_context(connect_runner(graph.project))
+        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
+
+
+def record_materialization(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime) -> dict:
+    """The run's `target/run_results.json` document, written; returned."""
+    from fcompile.runners.datasets import write_run_results
+
+    document = materialize_results_document(graph, results, started_at, dt.datetime.now(UTC))
+    write_run_results(run_results_path(graph), document)
+    return document
+
+
 def materialize_results_document(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime,
                                  finished_at: dt.datetime) -> dict:
     return {"metadata": run_results_metadata(graph, "materialize", started_at, finished_at),

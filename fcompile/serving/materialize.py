@@ -13,7 +13,6 @@ import datetime as dt
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import FeatureGraph
-from fcompile.runners.locks import lock_path, materialization_lock
 from fcompile.serving.requests import MaterializeCall
 
 
@@ -44,22 +43,13 @@ def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dic
     """Run the views of `call` (blocking; the server calls it in a thread). Returns the response body,
     `{"results": [{"feature_view", "status", "window", "rows_read", "keys_written", "seconds", "errors"}]}`,
     and the diagnostics of the views that failed (each view runs on its own, as in the command)."""
-    from fcompile.runners import connect_runner
-    from fcompile.runners.datasets import write_run_results
-    from fcompile.runners.materialize import (
-        check_window_arguments, materialize_results_document, materialize_views, run_results_path,
-    )
-    from fcompile.runners.online import connect_online_store
+    from fcompile.runners.materialize import check_window_arguments, materialize_locked, record_materialization
 
-    if call.start is not None:
-        check_window_arguments(call.start, call.end)
+    check_window_arguments(call.start, call.end)
     views = views_to_materialize(graph, call.feature_views)
-    with materialization_lock(lock_path(graph)):
-        started = dt.datetime.now(dt.timezone.utc)
-        with connect_online_store(graph.project) as store, connect_runner(graph.project) as runner:
-            results = materialize_views(graph, runner, store, views, call.end, call.start)
-        document = materialize_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
-        write_run_results(run_results_path(graph), document)
+    started = dt.datetime.now(dt.timezone.utc)
+    results = materialize_locked(graph, None, views, call.end, call.start)
+    document = record_materialization(graph, results, started)
     body = {"results": [{
         "feature_view": r.view,
         "status": r.status,
