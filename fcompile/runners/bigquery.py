@@ -62,8 +62,8 @@ from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_parameters,
-    window_stats_of, window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, rebatched, refuse_file_sources, unreadable_spine,
+    warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
@@ -199,14 +199,8 @@ class BigQueryRunner(StreamedResults):
         try:
             job = self._job(self.sql_dialect.generate(query.limit(0), pretty=False), "spine", dry_run=True)
         except _api_errors() as exc:
-            code = Code.INVALID_QUERY if spine.kind == "query" else Code.ENGINE_ERROR
-            what = "the spine query does not run" if spine.kind == "query" else f"{spine.description} cannot be read"
-            raise DiagnosticError([Diagnostic(code, f"{what}: {_reason(exc)}", None,
-                                              f"it is read in the target's dataset ({self.dataset})")]) from None
-        columns = tuple(f.name for f in job.schema)
-        check_spine_names(columns)
-        return RegisteredSpine(relation, columns, {f.name: f.field_type for f in job.schema}, None,
-                               spine.description)
+            raise unreadable_spine(spine, _reason(exc), f"in the target's dataset ({self.dataset})") from None
+        return in_place_spine(relation, spine, ((f.name, f.field_type) for f in job.schema))
 
     # -- running -----------------------------------------------------------------------------------
 

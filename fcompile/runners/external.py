@@ -172,6 +172,27 @@ def warehouse_spine(spine: Any, dialect: SqlDialect, upload: Any, in_place: Any,
     return in_place(exp.select("*").from_(query.subquery("spine_query")), Relation("query", spine.value), spine)
 
 
+def in_place_spine(relation: Relation, spine: Any, described: Any) -> Any:
+    """A table or query spine read where it is, from its described `(column, engine type)` pairs: the
+    lowering numbers its rows as the engine reads them."""
+    from fcompile.runners.base import RegisteredSpine
+    from fcompile.runners.spines import check_spine_names
+
+    described = list(described)
+    columns = tuple(name for name, _ in described)
+    check_spine_names(columns)
+    return RegisteredSpine(relation, columns, dict(described), None, spine.description)
+
+
+def unreadable_spine(spine: Any, reason: str, where: str) -> DiagnosticError:
+    """A table or query spine the engine would not describe: FC101 for a query, FC110 for a table."""
+    if spine.kind == "query":
+        return DiagnosticError([Diagnostic(Code.INVALID_QUERY, f"the spine query does not run: {reason}", None,
+                                           f"it is read {where}")])
+    return DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be read: {reason}", None,
+                                       f"it is read {where}")])
+
+
 def rebatched(reader: Any, batch_rows: int) -> Any:
     """The reader's rows in batches of at most `batch_rows` (warehouses send chunks as large as they like)."""
     import pyarrow as pa

@@ -46,8 +46,8 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, refuse_file_sources, warehouse_spine, window_parameters,
-    window_stats_of, window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, refuse_file_sources, unreadable_spine, warehouse_spine,
+    window_parameters, window_stats_of, window_stats_query,
 )
 
 if TYPE_CHECKING:
@@ -209,13 +209,8 @@ class PostgresRunner(StreamedResults):
         try:
             described = self._describe(query)
         except psycopg.Error as exc:
-            code = Code.INVALID_QUERY if spine.kind == "query" else Code.ENGINE_ERROR
-            what = "the spine query does not run" if spine.kind == "query" else f"{spine.description} cannot be read"
-            raise DiagnosticError([Diagnostic(code, f"{what}: {first_line(exc)}", None,
-                                              f"it is read on the target's database ({self.address})")]) from None
-        columns = tuple(name for name, _ in described)
-        check_spine_names(columns)
-        return RegisteredSpine(relation, columns, dict(described), None, spine.description)
+            raise unreadable_spine(spine, first_line(exc), f"on the target's database ({self.address})") from None
+        return in_place_spine(relation, spine, described)
 
     def _describe(self, query: exp.Select) -> list[tuple[str, str]]:
         """Column names and type names of a query, planned but not run (raises psycopg.Error)."""

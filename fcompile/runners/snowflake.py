@@ -62,8 +62,8 @@ from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, rebatched, refuse_file_sources, warehouse_spine, window_parameters,
-    window_stats_of, window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, rebatched, refuse_file_sources, unreadable_spine,
+    warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 
@@ -189,15 +189,9 @@ class SnowflakeRunner(StreamedResults):
         try:
             described = self._describe(query)
         except _driver_errors() as exc:
-            code = Code.INVALID_QUERY if spine.kind == "query" else Code.ENGINE_ERROR
-            what = "the spine query does not run" if spine.kind == "query" else f"{spine.description} cannot be read"
-            raise DiagnosticError([Diagnostic(code, f"{what}: {_reason(exc)}", None,
-                                              f"it is read on the target's Snowflake account ({self.account})")]) \
+            raise unreadable_spine(spine, _reason(exc), f"on the target's Snowflake account ({self.account})") \
                 from None
-        columns = tuple(_unquoted(name) for name, _ in described)
-        check_spine_names(columns)
-        return RegisteredSpine(relation, columns, dict(zip(columns, (t for _, t in described))), None,
-                               spine.description)
+        return in_place_spine(relation, spine, ((_unquoted(name), t) for name, t in described))
 
     def _describe(self, query: exp.Select) -> list[tuple[str, str]]:
         """Column names and type names of a query, described but not run (raises the driver's error)."""

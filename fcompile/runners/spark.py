@@ -62,8 +62,8 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, read_spine_files, spine_files, window_parameters, window_stats_of,
-    window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, read_spine_files, spine_files, unreadable_spine,
+    window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.online.values import datetime_from_micros
 
@@ -308,13 +308,8 @@ class SparkRunner(StreamedResults):
         try:
             described = frame().dtypes  # analysed, not run
         except PySparkException as exc:
-            code = Code.INVALID_QUERY if spine.kind == "query" else Code.ENGINE_ERROR
-            what = "the spine query does not run" if spine.kind == "query" else f"{spine.description} cannot be read"
-            raise DiagnosticError([Diagnostic(code, f"{what}: {first_line(exc)}", None,
-                                              "it is read by the target's Spark session")]) from None
-        columns = tuple(c for c, _ in described)
-        check_spine_names(columns)
-        return RegisteredSpine(relation, columns, dict(described), None, spine.description)
+            raise unreadable_spine(spine, first_line(exc), "by the target's Spark session") from None
+        return in_place_spine(relation, spine, described)
 
     # -- running -----------------------------------------------------------------------------------
 
