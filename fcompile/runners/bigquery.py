@@ -62,7 +62,7 @@ from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, rebatched, refuse_file_sources, unreadable_spine,
+    CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources, unreadable_spine,
     warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
@@ -356,24 +356,12 @@ def connection_settings(settings: Mapping[str, Any], project_root: str) -> BigQu
         value = settings.get(key)
         return None if value in (None, "") else str(value)
 
-    def whole_number(key: str, example: str) -> int | None:
-        if text(key) is None:
-            return None
-        try:
-            number = int(str(text(key)))
-        except ValueError:
-            number = 0
-        if number <= 0:
-            problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target's `{key}` must be a whole number "
-                                       f"above 0, not {settings[key]!r}", None, f"{key}: {example}"))
-        return number
-
     for key in ("project", "dataset"):
         if text(key) is None:
             problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the BigQuery target sets no `{key}`", None,
                                        _SETTINGS_HINT))
-    maximum = whole_number("maximum_bytes_billed", "10000000000")
-    timeout = whole_number("connect_timeout", str(CONNECT_TIMEOUT_SECONDS))
+    maximum = positive_setting(settings, "maximum_bytes_billed", "BigQuery", None, problems, example=10_000_000_000)
+    timeout = positive_setting(settings, "connect_timeout", "BigQuery", CONNECT_TIMEOUT_SECONDS, problems)
     api_endpoint = _endpoint(settings, "api_endpoint", "https://bigquery.example.internal", problems)
     storage_endpoint = _endpoint(settings, "storage_endpoint", "https://bigquerystorage.example.internal:443",
                                  problems)
@@ -404,7 +392,7 @@ def connection_settings(settings: Mapping[str, Any], project_root: str) -> BigQu
     if problems:
         raise DiagnosticError(problems)
     return BigQuerySettings(str(text("project")), str(text("dataset")), text("location"), credentials, maximum,
-                            read_api, api_endpoint, storage_endpoint, timeout or CONNECT_TIMEOUT_SECONDS)
+                            read_api, api_endpoint, storage_endpoint, timeout)
 
 
 def _endpoint(settings: Mapping[str, Any], key: str, example: str, problems: list[Diagnostic]) -> str | None:

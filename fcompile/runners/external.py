@@ -172,6 +172,23 @@ def warehouse_spine(spine: Any, dialect: SqlDialect, upload: Any, in_place: Any,
     return in_place(exp.select("*").from_(query.subquery("spine_query")), Relation("query", spine.value), spine)
 
 
+def positive_setting(settings: Any, key: str, engine: str, default: int | None, problems: list[Diagnostic],
+                     example: int | None = None) -> int | None:
+    """A target's offline setting that must be a whole number above 0: `default` when it is absent;
+    otherwise FC132 added to `problems` for anything else (e.g. `{key}: {example or default}` in the hint)."""
+    value = settings.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = 0
+    if number <= 0:
+        problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the {engine} target's `{key}` must be a whole number "
+                                   f"above 0, not {value!r}", None, f"{key}: {example or default}"))
+    return number
+
+
 def in_place_spine(relation: Relation, spine: Any, described: Any) -> Any:
     """A table or query spine read where it is, from its described `(column, engine type)` pairs: the
     lowering numbers its rows as the engine reads them."""

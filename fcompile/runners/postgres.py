@@ -46,7 +46,7 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, refuse_file_sources, unreadable_spine, warehouse_spine,
+    CompiledShapes, StreamedResults, in_place_spine, positive_setting, refuse_file_sources, unreadable_spine, warehouse_spine,
     window_parameters, window_stats_of, window_stats_query,
 )
 
@@ -103,7 +103,10 @@ class PostgresRunner(StreamedResults):
     def connect(cls, settings: Mapping[str, Any], project_root: str) -> PostgresRunner:
         psycopg = _import_psycopg()
         conninfo, address = connection_info(settings)
-        timeout = _whole_seconds(settings.get("connect_timeout", CONNECT_TIMEOUT_SECONDS), "connect_timeout")
+        problems: list[Diagnostic] = []
+        timeout = positive_setting(settings, "connect_timeout", "PostgreSQL", CONNECT_TIMEOUT_SECONDS, problems)
+        if problems:
+            raise DiagnosticError(problems)
         try:
             conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout, application_name="fcompile")
         except psycopg.Error as exc:
@@ -406,17 +409,6 @@ def _reason(error: BaseException) -> str:
     """libpq's reason without its 'connection failed:' preamble or the server's address it repeats."""
     text = " ".join(str(error).split())
     return text.removeprefix("connection failed: ") or type(error).__name__
-
-
-def _whole_seconds(value: Any, key: str) -> int:
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        seconds = 0
-    if seconds <= 0:
-        raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"the target's offline `{key}` must be a whole "
-                                          f"number of seconds above 0, not {value!r}", None, f"{key}: 10")])
-    return seconds
 
 
 def _pg_type(arrow_type) -> str | None:

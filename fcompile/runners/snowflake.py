@@ -62,7 +62,7 @@ from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, rebatched, refuse_file_sources, unreadable_spine,
+    CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources, unreadable_spine,
     warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
@@ -351,15 +351,15 @@ def connection_arguments(settings: Mapping[str, Any], project_root: str) -> tupl
     arguments: dict[str, Any] = {
         "account": account, "user": user, "application": "fcompile", "paramstyle": "numeric",
         "session_parameters": {"TIMEZONE": "UTC", "QUERY_TAG": text("query_tag") or "fcompile"},
-        "login_timeout": _whole_number(settings, "login_timeout", LOGIN_TIMEOUT_SECONDS, problems),
+        "login_timeout": positive_setting(settings, "login_timeout", "Snowflake", LOGIN_TIMEOUT_SECONDS, problems),
     }
     for key in ("database", "schema", "warehouse", "role", "host", "protocol"):
         if text(key) is not None:
             arguments[key] = text(key)
     if text("port") is not None:
-        arguments["port"] = _whole_number(settings, "port", 443, problems)
+        arguments["port"] = positive_setting(settings, "port", "Snowflake", 443, problems)
     if text("network_timeout") is not None:
-        arguments["network_timeout"] = _whole_number(settings, "network_timeout", 300, problems)
+        arguments["network_timeout"] = positive_setting(settings, "network_timeout", "Snowflake", 300, problems)
     if authenticator == "externalbrowser":
         arguments["authenticator"] = "externalbrowser"
     elif text("password") is not None:
@@ -398,18 +398,6 @@ def _check_session(conn: Any, settings: Mapping[str, Any], address: str) -> None
             raise DiagnosticError([Diagnostic(
                 Code.OFFLINE_SETTINGS, f"{key} '{settings[key]}' does not exist for Snowflake {address}, or its "
                 "role may not use it", None, f"create it, grant USAGE on it to the role, or fix the target's `{key}`")])
-
-
-def _whole_number(settings: Mapping[str, Any], key: str, default: int, problems: list[Diagnostic]) -> int:
-    value = settings.get(key, default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number <= 0:
-        problems.append(Diagnostic(Code.OFFLINE_SETTINGS, f"the Snowflake target's `{key}` must be a whole number "
-                                   f"above 0, not {value!r}", None, f"{key}: {default}"))
-    return number
 
 
 def _flag(settings: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -232,3 +232,13 @@ def test_a_dataset_runs_into_the_configured_schema(stats_project, postgres_engin
     assert result.ok and result.rows == len(SPINE.rows)
     found = runner.conn.execute("SELECT schemaname FROM pg_tables WHERE tablename = 'training_set'").fetchall()
     assert found == [(postgres_engine.schema,)]
+
+
+@pytest.mark.parametrize("value", ["soon", 0, -3])
+def test_a_connect_timeout_that_is_not_a_positive_whole_number_is_fc132(value):
+    from fcompile.runners.postgres import PostgresRunner
+
+    (found,) = problems(lambda: PostgresRunner.connect({"type": "postgres", "url": "postgresql://127.0.0.1/test",
+                                                        "connect_timeout": value}, "."))
+    assert found.code is Code.OFFLINE_SETTINGS
+    assert found.message == f"the PostgreSQL target's `connect_timeout` must be a whole number above 0, not {value!r}"
