@@ -62,8 +62,8 @@ from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources, unreadable_spine,
-    warehouse_spine, window_parameters, window_stats_of, window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
+    unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 

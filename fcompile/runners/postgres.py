@@ -46,8 +46,8 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, positive_setting, refuse_file_sources, unreadable_spine, warehouse_spine,
-    window_parameters, window_stats_of, window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, positive_setting, refuse_file_sources, unreadable_spine,
+    warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 
 if TYPE_CHECKING:
