@@ -148,6 +148,14 @@ class FeatureStore:
         join key the features need, one value per entity). Each value comes with a status (`PRESENT`,
         `NOT_FOUND`, or `OUTSIDE_MAX_AGE` when `now - event_ts > ttl`, its value then None) and its event
         time. `now` (default: the current time) is the moment the max-age check is made for."""
+        return read_online_features(self.online_store, self.planned_online_request(features, service,
+                                                                                    full_feature_names),
+                                    entities, now)
+
+    def planned_online_request(self, features: Sequence[str] | None = None, service: str | None = None,
+                               full_feature_names: bool = False) -> OnlineRequest:
+        """The plan of an online read (which views, keys and output columns), made once per shape of
+        request and kept; the feature server plans every service this way when it loads a project."""
         key = (tuple(features) if features is not None and not isinstance(features, str) else features,
                service, full_feature_names)
         try:
@@ -158,7 +166,7 @@ class FeatureStore:
             request = self._online_request(features, service, full_feature_names)
             if key is not None:
                 self._online_requests[key] = request
-        return read_online_features(self.online_store, request, entities, now)
+        return request
 
     def push(self, push_source_name: str, df: Any, to: str = "online") -> PushResult:
         """Write rows of a push source (DESIGN.md §7, Feast's push). `df`: a pandas DataFrame, a pyarrow Table

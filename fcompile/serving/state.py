@@ -136,12 +136,11 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
 
 
 def _plan_services(store: FeatureStore) -> None:
-    """Plan every service's read now, so the first requests after a (re)load pay no planning. An empty
-    entity mapping is refused by the read after the plan is made and kept; a service that cannot be
-    planned (a view with `online: false`) is left to fail when it is asked for."""
+    """Plan every service's read now, so the first requests after a (re)load pay no planning. A service
+    that cannot be planned (a view with `online: false`) is left to fail when it is asked for."""
     for service in store.graph.feature_services:
         for full_feature_names in (False, True):
             try:
-                store.get_online_features({}, service=service.name, full_feature_names=full_feature_names)
+                store.planned_online_request(service=service.name, full_feature_names=full_feature_names)
             except DiagnosticError:
                 pass
