@@ -40,11 +40,13 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from fcompile.graph import DType
 from fcompile.runners.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, redact_url, store_failed, store_unreachable, unknown_features,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
+from fcompile.runners.online.records import fixed_values
 from fcompile.runners.online.values import (
     array_from_json, arrays_as_json, as_utc, filled, numpy_of, string_array, typed_scalar,
 )
@@ -402,14 +404,11 @@ def _fixed_field(column, kind: str):
     import pyarrow.compute as pc
 
     width = np.dtype(_FIXED[kind]).itemsize
-    if kind == "timestamp":  # int64 microseconds since 1970 (the prepared batch's form)
-        values = numpy_of(filled(column.cast(pa.int64()), 0)) - _PG_EPOCH_MICROS
+    values = fixed_values(column, DType(kind))  # PostgreSQL counts from 2000, not 1970
+    if kind == "timestamp":
+        values = values - _PG_EPOCH_MICROS
     elif kind == "date":
-        values = numpy_of(filled(column.cast(pa.int32()), 0)).astype(np.int64) - _PG_EPOCH_DAYS
-    elif kind == "bool":
-        values = numpy_of(filled(column, False))
-    else:
-        values = numpy_of(filled(column, 0))
+        values = values.astype(np.int64) - _PG_EPOCH_DAYS
     rows = len(column)
     matrix = np.empty((rows, 4 + width), dtype=np.uint8)
     matrix[:, :4] = np.frombuffer(struct.pack(">i", width), dtype=np.uint8)

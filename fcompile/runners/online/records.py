@@ -110,7 +110,7 @@ def encode_records(layout: RecordLayout, features: dict[str, pa.Array], rows: in
         matrix[:, position:position + layout.bitmap_bytes] = np.packbits(nulls, axis=1, bitorder="little")
         position += layout.bitmap_bytes
     for (_, name, dtype), width in zip(layout.fixed, widths):
-        values = _fixed_values(features[name], dtype)
+        values = fixed_values(features[name], dtype)
         little_endian = values.astype("<" + _FIXED[dtype.name])
         matrix[:, position:position + width] = little_endian.view(np.uint8).reshape(rows, width)
         position += width
@@ -128,8 +128,9 @@ def encode_records(layout: RecordLayout, features: dict[str, pa.Array], rows: in
     return pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
 
 
-def _fixed_values(column: pa.Array, dtype: DType):
-    """The column as numpy numbers of the record's form, 0 where NULL."""
+def fixed_values(column: pa.Array, dtype: DType):
+    """The column as numpy numbers (timestamps int64 microseconds, dates int32 days since 1970), 0 or
+    False where NULL."""
     import pyarrow as pa
 
     name = dtype.name
