@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
+
+def new_project() -> str:
+    """A fresh project name (the namespace of its keys and tables): tests side by side never share data."""
+    return f"t_{uuid.uuid4().hex[:16]}"
+
 
 def delete_redis_project(url: str, project: str) -> None:
     """Every key of the project's namespace (`fc:<project>:...`) on the Redis server at `url`."""

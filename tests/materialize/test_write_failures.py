@@ -5,7 +5,6 @@ holding SQLite's write lock, and a Redis server that goes away in the middle of 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +16,7 @@ from fcompile.parser import load_project
 from fcompile.runners import connect_runner
 from fcompile.runners.materialize import NoProgress, materialize_views
 from fcompile.runners.online import online_view
+from store_cleanup import new_project
 
 def test_a_locked_sqlite_store_is_fc116_and_a_rerun_converges(capsys, project, monkeypatch):
     from fcompile.runners.online import sqlite
@@ -69,7 +69,7 @@ def test_a_redis_server_that_goes_away_mid_run_is_fc116(project, redis_url, redi
 
     graph = load_project(project)
     view = graph.feature_view("stats")
-    namespace = f"t_{uuid.uuid4().hex[:16]}"
+    namespace = new_project()
     proxy = TcpProxy(redis_address)
     direct = RedisOnlineStore.connect({"url": redis_url}, namespace, str(project))
     try:

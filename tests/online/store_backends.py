@@ -9,12 +9,11 @@ each other's data. Also here: views and batches for the tests (`make_view`, `mak
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pyarrow as pa
-from store_cleanup import delete_postgres_project, delete_redis_project
+from store_cleanup import delete_postgres_project, delete_redis_project, new_project
 
 from fcompile.graph import DType
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
@@ -25,8 +24,6 @@ from tcp_proxy import free_port
 BACKENDS = ("sqlite", "redis", "postgres")
 
 
-def new_project() -> str:
-    return f"t_{uuid.uuid4().hex[:16]}"
 
 
 closed_port = free_port  # nothing listens there: a connection is refused

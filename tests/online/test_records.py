@@ -20,6 +20,7 @@ from fcompile.runners.online.records import (
     RecordLayout, UnknownLayout, encode_records, layout_from_json, record_decoder,
 )
 from fcompile.runners.online.values import arrow_type
+from store_cleanup import new_project
 
 UTC = dt.timezone.utc
 INT64, INT32, FLOAT64, FLOAT32 = DType("int64"), DType("int32"), DType("float64"), DType("float32")
@@ -155,11 +156,10 @@ def test_filled_replaces_nulls_like_fill_null():
 def test_writing_a_batch_does_not_import_pandas(tmp_path, request, backend):
     """pyarrow imports pandas (when installed) for `pa.scalar` and `to_numpy`: a quarter of a second that
     a materialization would pay on its first batch. The write path avoids both, on every store."""
-    import uuid
 
     settings = {"type": "sqlite", "path": "online.db"} if backend == "sqlite" else \
         {"type": backend, "url": request.getfixturevalue(f"{backend}_url")}
-    project = f"t_{uuid.uuid4().hex[:16]}"
+    project = new_project()
     import subprocess
     import sys
     import textwrap

@@ -14,11 +14,11 @@ The project's name is new for every test, so projects on the shared Redis and Po
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
+from store_cleanup import new_project
 
 UTC = dt.timezone.utc
 
@@ -86,8 +86,7 @@ TRIPS = {"driver_id": [1], "ts": [at(10)], "distance": [1.5]}
 PROFILE = {"driver_id": [1], "ts": [at(10)], "rating": [4.5]}
 
 
-def new_name() -> str:
-    return f"t_{uuid.uuid4().hex[:16]}"
+new_name = new_project
 
 
 def write_project(root: Path, online: dict[str, Any] | None = None, name: str | None = None) -> Path:
