@@ -156,7 +156,6 @@ def test_filled_replaces_nulls_like_fill_null():
 def test_writing_a_batch_does_not_import_pandas(tmp_path, request, backend):
     """pyarrow imports pandas (when installed) for `pa.scalar` and `to_numpy`: a quarter of a second that
     a materialization would pay on its first batch. The write path avoids both, on every store."""
-
     settings = {"type": "sqlite", "path": "online.db"} if backend == "sqlite" else \
         {"type": backend, "url": request.getfixturevalue(f"{backend}_url")}
     project = new_project()
