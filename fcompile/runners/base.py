@@ -61,6 +61,7 @@ class Runner(abc.ABC):
     """An offline engine session. Use it as a context manager, or call `close()`."""
 
     dialect: str  # the dialect whose SQL the runner executes
+    engine_types: Mapping[str, str] = {}  # dtype name -> the engine's name for it (hints)
     target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
     project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
 
@@ -108,17 +109,17 @@ class Runner(abc.ABC):
         """The plan's rows for the window [start, end], bound as parameters (never pasted into the SQL),
         streamed in batches of at most `batch_rows` rows. Naive `start`/`end` are read as UTC."""
 
-    @abc.abstractmethod
     def is_timestamp_type(self, engine_type: str) -> bool:
-        """Whether a column of this engine type can be a spine's timestamp."""
+        """Whether a column of this engine type can be a spine's timestamp (`TIMESTAMP...` by default)."""
+        return engine_type.lower().startswith("timestamp")
 
     @abc.abstractmethod
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         """Whether a spine column of this engine type compares correctly with a join key of `dtype`."""
 
-    @abc.abstractmethod
     def engine_type(self, dtype: DType) -> str:
-        """The engine's name for a dtype, for hints."""
+        """The engine's name for a dtype, for hints (from the runner's `engine_types`)."""
+        return self.engine_types.get(dtype.name, dtype.name.upper())
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -78,8 +78,13 @@ _SETTINGS_HINT = ("set the target's offline `project` and `dataset`; credentials
 _LABEL_TEXT = re.compile(r"[^a-z0-9_-]+")
 
 
+_ENGINE_TYPES = {"int32": "INT64", "int64": "INT64", "float32": "FLOAT64", "float64": "FLOAT64", "string": "STRING",
+                 "bool": "BOOL", "bytes": "BYTES", "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
 class BigQueryRunner(StreamedResults):
     dialect = "bigquery"
+    engine_types = _ENGINE_TYPES
 
     def __init__(self, client: Any, dataset: str, location: str | None = None,
                  maximum_bytes_billed: int | None = None, read_client: Any = None) -> None:
@@ -263,9 +268,6 @@ class BigQueryRunner(StreamedResults):
 
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         return engine_type.upper() in _KEY_FAMILIES.get(dtype.name, ())
-
-    def engine_type(self, dtype: DType) -> str:
-        return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
 
     def close(self) -> None:
         if self._closed:
@@ -544,5 +546,3 @@ _KEY_FAMILIES = {
     "float64": ("FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"), "string": ("STRING",), "bool": ("BOOLEAN", "BOOL"),
     "bytes": ("BYTES",), "date": ("DATE",), "timestamp": ("TIMESTAMP", "DATETIME"),
 }
-_ENGINE_TYPES = {"int32": "INT64", "int64": "INT64", "float32": "FLOAT64", "float64": "FLOAT64", "string": "STRING",
-                 "bool": "BOOL", "bytes": "BYTES", "date": "DATE", "timestamp": "TIMESTAMP"}

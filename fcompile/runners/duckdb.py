@@ -44,8 +44,13 @@ _FILES_PER_INDEX = 1 << 40  # row numbers of one file stay below this
 _VIRTUAL_COLUMNS = {"file_row_number", "file_index", "filename", "rowid"}
 
 
+_ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT", "float64": "DOUBLE", "string": "VARCHAR",
+                 "bool": "BOOLEAN", "bytes": "BLOB", "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
 class DuckDBRunner(Runner):
     dialect = "duckdb"
+    engine_types = _ENGINE_TYPES
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
@@ -300,18 +305,12 @@ class DuckDBRunner(Runner):
         return window_stats_of(rows=row.column("rows")[0].as_py(), keys=row.column("keys")[0].as_py(),
                                earliest=moment, keys_exact=False)
 
-    def is_timestamp_type(self, engine_type: str) -> bool:
-        return engine_type.upper().startswith("TIMESTAMP")
-
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         found = engine_type.upper()
         if found == '"NULL"':  # a column of NULLs only: it matches nothing, whatever its type
             return True
         family = _KEY_FAMILIES.get(dtype.name)
         return family is not None and (found in family or found.startswith(tuple(f + "(" for f in family)))
-
-    def engine_type(self, dtype: DType) -> str:
-        return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
 
     def close(self) -> None:
         if self._closed:
@@ -353,8 +352,6 @@ _KEY_FAMILIES = {
     "float64": ("FLOAT", "DOUBLE", "DECIMAL"), "string": ("VARCHAR", "ENUM"), "bool": ("BOOLEAN",),
     "bytes": ("BLOB",), "date": ("DATE",), "timestamp": _TIMESTAMPS,
 }
-_ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT", "float64": "DOUBLE", "string": "VARCHAR",
-                 "bool": "BOOLEAN", "bytes": "BLOB", "date": "DATE", "timestamp": "TIMESTAMP"}
 
 _TEXT_SPINE_HINT = ("a spine given as text is a file when one exists there or it ends in .parquet or .csv, "
                     "a query when it starts with SELECT or WITH, and otherwise a table")

@@ -84,8 +84,13 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
     return conninfo, f"postgresql://{user}{host}{port}/{found.get('dbname') or ''}"
 
 
+_ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "REAL", "float64": "DOUBLE PRECISION",
+                 "string": "TEXT", "bool": "BOOLEAN", "bytes": "BYTEA", "date": "DATE", "timestamp": "TIMESTAMPTZ"}
+
+
 class PostgresRunner(StreamedResults):
     dialect = "postgres"
+    engine_types = _ENGINE_TYPES
 
     def __init__(self, conn: Any, address: str, schema: str | None = None) -> None:
         from fcompile.dialects.postgres import PostgresDialect
@@ -271,16 +276,10 @@ class PostgresRunner(StreamedResults):
             raise engine_error(label, "PostgreSQL", exc, location) from None
         return window_stats_of(rows=rows, keys=keys, earliest=earliest)
 
-    def is_timestamp_type(self, engine_type: str) -> bool:
-        return engine_type.lower().startswith("timestamp")
-
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         family = _KEY_FAMILIES.get(dtype.name)
         head = engine_type.lower().split("(")[0].strip()
         return family is not None and head in family
-
-    def engine_type(self, dtype: DType) -> str:
-        return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
 
     def close(self) -> None:
         if self._closed:
@@ -489,5 +488,3 @@ _KEY_FAMILIES = {
     "float64": ("float4", "float8", "real", "double precision", "numeric"), "string": _TEXT,
     "bool": ("bool", "boolean"), "bytes": ("bytea",), "date": ("date",), "timestamp": _TIMESTAMPS,
 }
-_ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "REAL", "float64": "DOUBLE PRECISION",
-                 "string": "TEXT", "bool": "BOOLEAN", "bytes": "BYTEA", "date": "DATE", "timestamp": "TIMESTAMPTZ"}

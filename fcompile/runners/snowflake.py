@@ -78,8 +78,14 @@ _ERROR_CODE = re.compile(r"^\d{6}( \(\w+\))?: ")  # "002003 (42S02): " before Sn
 _PLAIN_NAME = re.compile(r"^[A-Z_][A-Z0-9_$]*$")  # what an unquoted name resolves to
 
 
+_ENGINE_TYPES = {"int32": "NUMBER(38, 0)", "int64": "NUMBER(38, 0)", "float32": "FLOAT", "float64": "FLOAT",
+                 "string": "VARCHAR", "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE",
+                 "timestamp": "TIMESTAMP_NTZ"}
+
+
 class SnowflakeRunner(StreamedResults):
     dialect = "snowflake"
+    engine_types = _ENGINE_TYPES
 
     def __init__(self, conn: Any, account: str, asof_join: bool = True) -> None:
         from fcompile.dialects.snowflake import SnowflakeDialect
@@ -256,9 +262,6 @@ class SnowflakeRunner(StreamedResults):
             raise _engine_error(label, exc, location) from None
         return window_stats_of(rows=rows, keys=keys, earliest=earliest)
 
-    def is_timestamp_type(self, engine_type: str) -> bool:
-        return engine_type.upper().startswith("TIMESTAMP")
-
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         found = engine_type.upper().replace(" ", "")
         if dtype.name in ("int32", "int64"):
@@ -269,9 +272,6 @@ class SnowflakeRunner(StreamedResults):
             return found.startswith("TIMESTAMP")
         wanted = {"string": "VARCHAR", "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE"}.get(dtype.name)
         return wanted is not None and found == wanted
-
-    def engine_type(self, dtype: DType) -> str:
-        return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
 
     def close(self) -> None:
         if self._closed:
@@ -571,6 +571,3 @@ def _import_connector():
     return snowflake.connector
 
 
-_ENGINE_TYPES = {"int32": "NUMBER(38, 0)", "int64": "NUMBER(38, 0)", "float32": "FLOAT", "float64": "FLOAT",
-                 "string": "VARCHAR", "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE",
-                 "timestamp": "TIMESTAMP_NTZ"}

@@ -132,8 +132,13 @@ class SparkSettings:
         return found
 
 
+_ENGINE_TYPES = {"int32": "INT", "int64": "BIGINT", "float32": "FLOAT", "float64": "DOUBLE", "string": "STRING",
+                 "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE", "timestamp": "TIMESTAMP"}
+
+
 class SparkRunner(StreamedResults):
     dialect = "spark"
+    engine_types = _ENGINE_TYPES
 
     def __init__(self, settings: SparkSettings | None = None, session: Any = None) -> None:
         from fcompile.dialects.spark import SparkDialect
@@ -378,15 +383,9 @@ class SparkRunner(StreamedResults):
         earliest = None if row["earliest"] is None else datetime_from_micros(row["earliest"])
         return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=earliest)
 
-    def is_timestamp_type(self, engine_type: str) -> bool:
-        return engine_type.lower().startswith("timestamp")
-
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         family = _KEY_FAMILIES.get(dtype.name)
         return family is not None and engine_type.lower().split("(")[0] in family
-
-    def engine_type(self, dtype: DType) -> str:
-        return _ENGINE_TYPES.get(dtype.name, dtype.name.upper())
 
     def staging(self) -> Staging:
         """This runner's folder for spines and results (made on first use, removed on close)."""
@@ -559,5 +558,3 @@ _KEY_FAMILIES = {
     "float64": ("float", "double", "decimal"), "string": ("string", "varchar", "char"), "bool": ("boolean",),
     "bytes": ("binary",), "date": ("date",), "timestamp": ("timestamp", "timestamp_ntz"),
 }
-_ENGINE_TYPES = {"int32": "INT", "int64": "BIGINT", "float32": "FLOAT", "float64": "DOUBLE", "string": "STRING",
-                 "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE", "timestamp": "TIMESTAMP"}
