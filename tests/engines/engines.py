@@ -522,6 +522,55 @@ def _ticked(name: str) -> str:
     return ".".join(f"`{part}`" for part in name.split("."))
 
 
+# -- what the runner tests of the warehouses share ----------------------------------------------------------
+
+def runner_stats_rows(tier: str) -> Table:
+    """The stats rows the runner tests read (ties, a NULL created time); row 4's tier is `tier`, so an
+    engine's quoting of `'` and `%` in a query source gets a value to find."""
+    from compiler.test_point_in_time_semantics import HOUR, SEC, T, stats_table
+
+    return stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
+                       (2, T - 2 * SEC, T + SEC, 0.4, 4, tier), (3, T - SEC, None, 0.5, 5, "c"))
+
+
+def runner_spine() -> Table:
+    """A spine of repeated keys, a NULL key, a key never seen, out of time order."""
+    from compiler.test_point_in_time_semantics import HOUR, SEC, T, spine
+
+    return spine((2, T, 1), (1, T, 2), (3, T - SEC, 3), (1, T - HOUR, 4), (2, T, 5), (None, T, 6), (9, T, 7))
+
+
+def problems(call) -> list:
+    """The diagnostics `call()` raises (it must raise a DiagnosticError)."""
+    import pytest
+
+    from fcompile.diagnostics import DiagnosticError
+
+    with pytest.raises(DiagnosticError) as raised:
+        call()
+    return raised.value.diagnostics
+
+
+def rows_of(table: pa.Table) -> list[dict]:
+    """A result's rows with their values normalized for comparison (the reference's forms)."""
+    from compiler.harness import normalized
+
+    return [{k: normalized(v) for k, v in r.items()} for r in table.to_pylist()]
+
+
+def stats_project_on(engine: EngineUnderTest, root: Path, target: str, rows: Table, spine_rows: Table) -> tuple:
+    """The stats case as a project in `root` whose target `target` is `engine`, its table loaded there:
+    (root, case, graph)."""
+    from compiler.harness import write_project
+    from compiler.test_point_in_time_semantics import stats_case
+
+    case = stats_case("stats", rows, spine_rows)
+    graph = write_project(case, root)
+    add_target(root, target, engine.offline_settings(root))
+    engine.load(engine.runner(), rows)
+    return root, case, graph
+
+
 def spine_forms(engine: EngineUnderTest, runner, spine: Table, folder: Path, query: str = "SELECT * FROM spine_t",
                 pandas: bool = False) -> dict[str, Any]:
     """`spine` in every form a runner registers, by name: an Arrow table and a reader of small batches,

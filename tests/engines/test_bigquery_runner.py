@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fcompile import FeatureStore
-from fcompile.diagnostics import Code, DiagnosticError
+from fcompile.diagnostics import Code
 from fcompile.graph import DatasetOutput
 from fcompile.planner.plans import BuildDataset
 from fcompile.planner.point_in_time import plan_latest_values
@@ -33,7 +33,9 @@ from fcompile.runners.training import plan_training_query
 
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, SEC, STATS_FEATURES, T, spine, stats_case, stats_table
-from engines.engines import add_target, spine_forms
+from engines.engines import (
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
+)
 from engines.test_reference_cases import run_case
 
 pytest.importorskip("google.cloud.bigquery", reason="google-cloud-bigquery is not installed (pip install "
@@ -43,19 +45,10 @@ from fcompile.runners import bigquery as bigquery_runner  # noqa: E402
 from fcompile.runners.bigquery import BigQueryRunner, _label_value, connection_settings  # noqa: E402
 from tcp_proxy import free_port
 
-STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
-                         (2, T - 2 * SEC, T + SEC, 0.4, 4, "a'%"), (3, T - SEC, None, 0.5, 5, "c"))
-SPINE = spine((2, T, 1), (1, T, 2), (3, T - SEC, 3), (1, T - HOUR, 4), (2, T, 5), (None, T, 6), (9, T, 7))
+STATS_ROWS = runner_stats_rows("a'%")
+SPINE = runner_spine()
 
 
-def problems(call) -> list:
-    with pytest.raises(DiagnosticError) as raised:
-        call()
-    return raised.value.diagnostics
-
-
-def rows_of(table: pa.Table) -> list[dict]:
-    return [{k: normalized(v) for k, v in r.items()} for r in table.to_pylist()]
 
 
 def wanted_rows(case: Case) -> list[dict]:
@@ -65,11 +58,7 @@ def wanted_rows(case: Case) -> list[dict]:
 @pytest.fixture
 def stats_project(bigquery_engine, tmp_path):
     """The stats case as a project whose target `bq` is the emulator, its table loaded there."""
-    case = stats_case("stats", STATS_ROWS, SPINE)
-    graph = write_project(case, tmp_path)
-    add_target(tmp_path, "bq", bigquery_engine.offline_settings(tmp_path))
-    bigquery_engine.load(bigquery_engine.runner(), STATS_ROWS)
-    return tmp_path, case, graph
+    return stats_project_on(bigquery_engine, tmp_path, "bq", STATS_ROWS, SPINE)
 
 
 @pytest.fixture

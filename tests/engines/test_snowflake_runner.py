@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fcompile import FeatureStore
-from fcompile.diagnostics import Code, DiagnosticError
+from fcompile.diagnostics import Code
 from fcompile.graph import Projection
 from fcompile.planner.plans import JoinStrategy
 from fcompile.planner.point_in_time import plan_latest_values, plan_point_in_time_join
@@ -23,35 +23,22 @@ from fcompile.runners.training import plan_training_query
 from fcompile.sample import init_project
 
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
-from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, spine, stats_case, \
-    stats_table
-from engines.engines import add_target, spine_forms
+from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
+from engines.engines import (
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
+)
 from tcp_proxy import free_port
 
-STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
-                         (2, T - 2 * SEC, T + SEC, 0.4, 4, "a'%"), (3, T - SEC, None, 0.5, 5, "c"))
-SPINE = spine((2, T, 1), (1, T, 2), (3, T - SEC, 3), (1, T - HOUR, 4), (2, T, 5), (None, T, 6), (9, T, 7))
+STATS_ROWS = runner_stats_rows("a'%")
+SPINE = runner_spine()
 
 
-def problems(call) -> list:
-    with pytest.raises(DiagnosticError) as raised:
-        call()
-    return raised.value.diagnostics
-
-
-def rows_of(table: pa.Table) -> list[dict]:
-    return [{k: normalized(v) for k, v in r.items()} for r in table.to_pylist()]
 
 
 @pytest.fixture
 def stats_project(snowflake_engine, tmp_path):
     """The stats case as a project whose target `sf` is the emulator, its table loaded there."""
-    case = stats_case("stats", STATS_ROWS, SPINE)
-    graph = write_project(case, tmp_path)
-    add_target(tmp_path, "sf", snowflake_engine.offline_settings(tmp_path))
-    runner = snowflake_engine.runner()
-    snowflake_engine.load(runner, STATS_ROWS)
-    return tmp_path, case, graph
+    return stats_project_on(snowflake_engine, tmp_path, "sf", STATS_ROWS, SPINE)
 
 
 # -- connecting ------------------------------------------------------------------------------------------

@@ -15,25 +15,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fcompile.diagnostics import Code, DiagnosticError
+from fcompile.diagnostics import Code
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.spark import SparkSettings
 from fcompile.runners.spines import SpineInput
 from fcompile.runners.training import plan_training_query
 
 from compiler.harness import arrow_table, expected, normalized, write_project
-from compiler.test_point_in_time_semantics import HOUR, SEC, T, spine, stats_case, stats_table
-from engines.engines import add_target, spine_forms
+from compiler.test_point_in_time_semantics import HOUR, T, stats_case
+from engines.engines import (
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms,
+)
 
-STATS_ROWS = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T, T, 0.2, 2, "ab"), (2, T - HOUR, T, 0.3, 3, "b"),
-                         (2, T - 2 * SEC, T + SEC, 0.4, 4, "c"), (3, T - SEC, None, 0.5, 5, "c"))
-SPINE = spine((2, T, 1), (1, T, 2), (3, T - SEC, 3), (1, T - HOUR, 4), (2, T, 5), (None, T, 6), (9, T, 7))
+STATS_ROWS = runner_stats_rows("c")
+SPINE = runner_spine()
 
-
-def problems(call) -> list:
-    with pytest.raises(DiagnosticError) as raised:
-        call()
-    return raised.value.diagnostics
 
 
 @pytest.fixture
@@ -43,9 +39,6 @@ def stats_project(spark_engine, tmp_path):
     spark_engine.load(spark_engine.runner(), STATS_ROWS)
     return case, graph
 
-
-def rows_of(table: pa.Table) -> list[dict]:
-    return [{k: normalized(v) for k, v in r.items()} for r in table.to_pylist()]
 
 
 # -- settings and starting ------------------------------------------------------------------------------
