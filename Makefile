@@ -3,7 +3,8 @@
 #               runs it (its training dataset, then the online store), an ad-hoc training set, reads online
 #   make test   installs the dev extras and the BigQuery emulator, and runs the whole test suite
 PYTHON ?= python3
-VENV   := .venv
+# `make demo VENV=.venv-demo` keeps a base-only install apart from the dev one (.ci/run does so).
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The BigQuery emulator the engine tests start (tests/engines/bigquery_emulator.py): a server process in a
 # virtualenv of its own, as its sqlglot pin is not ours. It loads DuckDB's spatial and avro extensions at
@@ -66,4 +67,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/serve_bench.py
 
 clean:
-	rm -rf $(VENV) $(BQEMU) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-demo $(BQEMU) .demo .pytest_cache .hypothesis
