@@ -218,9 +218,11 @@ def test_rows_named_by_the_mapped_feature_name_are_appended_under_the_sources_co
             fs.write_to_online_store("driver_stats", both)
         assert [p.name for p in (project / "data" / "stats").iterdir()] == ["part-0.parquet"]
         assert fs.push("stats_push", by_feature, to="online_and_offline") == PushResult(1, ("driver_stats",), 1)
-        assert online_values(fs, "driver_stats", ["conv_rate"], [6]) == {6: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
+        assert online_values(fs, "driver_stats", ["conv_rate"], [6]) == {
+            6: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
         assert training_values(fs, "driver_stats", "conv_rate", [6], at(12)) == [0.6]
         assert fs.write_to_online_store("driver_stats", {**by_feature, "driver_id": [7]}) == 1
-        assert online_values(fs, "driver_stats", ["conv_rate"], [7]) == {7: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
+        assert online_values(fs, "driver_stats", ["conv_rate"], [7]) == {
+            7: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
     (added,) = [p for p in (project / "data" / "stats").iterdir() if p.name != "part-0.parquet"]
     assert pq.read_schema(added).names == ["driver_id", "event_timestamp", "created", "conversion", "trips", "note"]
