@@ -195,6 +195,8 @@ class FeatureStore:
         """The entities as columns, from `entity_rows` (Feast's name) or from Feast's positional order
         (`features, entity_rows`), with the features that came with them."""
         if entity_rows is not None:
+            if features is None and _names_features(entities):  # Feast's get_online_features(features, entity_rows=)
+                entities, features = None, entities
             if entities is not None:
                 raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass the entities once: as entities (columns) "
                                                   "or as entity_rows (Feast's rows)", None,

@@ -68,6 +68,7 @@ def test_online_features_by_entity_rows_in_either_order(store):
     feast = store.get_online_features(features=FEATURES, entity_rows=rows, now=END)
     assert feast.to_http_dict() == own.to_http_dict()
     assert store.get_online_features(FEATURES, rows, now=END).to_http_dict() == own.to_http_dict()  # Feast's order
+    assert store.get_online_features(FEATURES, entity_rows=rows, now=END).to_http_dict() == own.to_http_dict()
     service = store.get_feature_service("driver_activity_v1")
     by_service = store.get_online_features(features=service, entity_rows=rows, full_feature_names=True, now=END)
     assert list(by_service.to_dict()) == ["driver_id", "driver_hourly_stats__conv_rate",
@@ -96,7 +97,7 @@ def test_to_dict_with_event_timestamps_and_to_df(store):
 
 
 @pytest.mark.parametrize("call, expected", [
-    (lambda fs: fs.get_online_features(FEATURES, entity_rows=[{"driver_id": 1}]),
+    (lambda fs: fs.get_online_features({"driver_id": [1]}, FEATURES, entity_rows=[{"driver_id": 1}]),
      [("FC090", "pass the entities once: as entities (columns) or as entity_rows (Feast's rows)")]),
     (lambda fs: fs.get_online_features(features=FEATURES),
      [("FC090", "name the entities to read: entities= (columns) or entity_rows= (Feast's rows)")]),
