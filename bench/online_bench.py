@@ -2,7 +2,7 @@
 
 Generates a view of 10 float features for `--keys` drivers (three source rows each) with DuckDB straight
 to Parquet, materializes it (reporting keys/s), then times `FeatureStore.get_online_features(...)` with
-`.to_dict()` for 1 entity x 10 features, `--calls` times after one warm-up call, and for 100 entities x 10
+`.to_http_dict()` for 1 entity x 10 features, `--calls` times after one warm-up call, and for 100 entities x 10
 features (random drivers), a tenth as many times, each beside the store's own read of the same keys.
 Prints p50/p99 in microseconds. Targets: 1 entity p50 <= 30 us and p99 <= 80 us, 100 entities p50 <=
 400 us, for the call.
@@ -93,22 +93,23 @@ def main() -> None:
             print(f"materialize: {result.keys_written:,} keys from {result.rows_read:,} rows in {seconds:.2f} s "
                   f"({result.keys_written / seconds:,.0f} keys/s)")
             rng = random.Random(1)
-            fs.get_online_features({"driver_id": [0]}, service="wide_v1").to_dict()
+            fs.get_online_features({"driver_id": [0]}, service="wide_v1").to_http_dict()
             request = next(iter(fs._online_requests.values()))
             view, features = request.reads[0].view, request.reads[0].features
             for entities, calls, target in ((1, args.calls, TARGETS[1]), (100, max(1, args.calls // 10), TARGETS[100])):
                 drivers = [[rng.randrange(args.keys) for _ in range(entities)] for _ in range(calls)]
-                fs.get_online_features({"driver_id": drivers[0]}, service="wide_v1").to_dict()
+                fs.get_online_features({"driver_id": drivers[0]}, service="wide_v1").to_http_dict()
                 call_times, read_times = [], []
                 for asked in drivers:
                     begin = time.perf_counter()
-                    fs.get_online_features({"driver_id": asked}, service="wide_v1").to_dict()
+                    fs.get_online_features({"driver_id": asked}, service="wide_v1").to_http_dict()
                     middle = time.perf_counter()
                     fs.online_store.read(view, [(driver,) for driver in asked], features)
                     read_times.append(time.perf_counter() - middle)
                     call_times.append(middle - begin)
                 shape = f"{entities} entit{'y' if entities == 1 else 'ies'} x 10 features"
-                for label, samples in (("get_online_features + to_dict", call_times), ("store.read alone", read_times)):
+                for label, samples in (("get_online_features + to_http_dict", call_times),
+                                       ("store.read alone", read_times)):
                     p50, p99 = percentiles(samples)
                     verdict = ""
                     if label.startswith("get") and args.store == "sqlite":

@@ -9,7 +9,7 @@ requests) or, without wrk, by an asyncio client of raw HTTP/1.1 (which spends CP
 Prints requests/s, p50 and p99 latency as the client saw them, the server's own p99 (the bucket of its
 latency histogram, from /metrics: time from reading the request to sending the answer) and errors (non-200
 answers and socket errors) per run, the SDK's
-`get_online_features(...).to_json()` in process (p50/p99 over many calls), and the issue's targets:
+`get_online_features(...).to_http_json()` in process (p50/p99 over many calls), and the issue's targets:
 p50 <= 0.5 ms and p99 <= 2 ms at c=1 for one entity; >= 5,000 requests/s at c=16 for one entity and
 >= 500 for 100 entities; no errors; a flat p99 over a 60-second run (`--duration 60`: the one-entity c=16
 run is then cut into segments of `--segment` seconds, each with its own p99).
@@ -92,7 +92,7 @@ def prepare(root: Path, store: str, keys: int) -> str:
 
 
 def sdk_floor(root: Path, keys: int, calls: int) -> dict[int, tuple[float, float]]:
-    """p50/p99 in ms of `get_online_features(...).to_json()` in process, per entity count."""
+    """p50/p99 in ms of `get_online_features(...).to_http_json()` in process, per entity count."""
     from fcompile import FeatureStore
 
     rng = random.Random(7)
@@ -101,11 +101,11 @@ def sdk_floor(root: Path, keys: int, calls: int) -> dict[int, tuple[float, float
         for entities in (1, 100):
             count = calls if entities == 1 else max(calls // 20, 200)
             asks = [[rng.randrange(keys) for _ in range(entities)] for _ in range(count)]
-            fs.get_online_features({"driver_id": asks[0]}, service=SERVICE).to_json()
+            fs.get_online_features({"driver_id": asks[0]}, service=SERVICE).to_http_json()
             samples = []
             for drivers in asks:
                 begin = time.perf_counter()
-                fs.get_online_features({"driver_id": drivers}, service=SERVICE).to_json()
+                fs.get_online_features({"driver_id": drivers}, service=SERVICE).to_http_json()
                 samples.append(time.perf_counter() - begin)
             out[entities] = percentiles_ms(samples)
     return out
@@ -395,7 +395,7 @@ def main() -> None:
                 print(f"kept {root}")
             else:
                 shutil.rmtree(root, ignore_errors=True)
-    print("\nfloor: the SDK in process, get_online_features(...).to_json()")
+    print("\nfloor: the SDK in process, get_online_features(...).to_http_json()")
     for store, floor in floors.items():
         for entities, (p50, p99) in floor.items():
             print(f"  {store:7s} {entities:>3d} entit{'y' if entities == 1 else 'ies'} x 10 features: "

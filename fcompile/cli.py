@@ -602,12 +602,12 @@ def get_online_features(
         response = store.get_online_features(entities, references, service, full_feature_names,
                                              now=_iso_option("--now", now))
     if as_json:
-        print(response.to_json(indent=2))
+        print(response.to_http_json(indent=2))
         return
     from rich.table import Table
     from rich.text import Text
 
-    document = response.to_dict()
+    document = response.to_http_dict()
     table = Table(show_edge=False, header_style="bold")
     for name in document["metadata"]["feature_names"]:
         table.add_column(name, overflow="fold")

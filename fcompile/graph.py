@@ -60,6 +60,14 @@ class Entity(_HashedNode):
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
 
+    @property
+    def join_key(self) -> str:
+        """The name of the entity's join key (Feast's `Entity.join_key`); an entity with several has no
+        single one: use `join_keys`."""
+        if len(self.join_keys) != 1:
+            raise AttributeError(f"entity '{self.name}' has {len(self.join_keys)} join keys: use .join_keys")
+        return self.join_keys[0].name
+
 
 SourceKind = Literal["path", "table", "query"]
 

@@ -8,9 +8,16 @@
         online = fs.get_online_features({"driver_id": [1001, 1002]}, service="driver_activity_v1").to_dict()
         fs.push("driver_stats_push", rows_df, to="online")  # rows of a push source, served at once
 
+Feast's spellings work too, so that code written for Feast's SDK runs with only its import changed:
+`FeatureStore(repo_path=...)`, `get_historical_features(entity_df=..., features=[...] or a feature
+service).to_df()`, `get_online_features(features=..., entity_rows=[{...}, ...]).to_dict()`,
+`materialize(start_date, end_date)`, `materialize_incremental(end_date)`, `get_feature_service(name)` and
+`list_feature_views()`, `list_entities()`, `list_feature_services()` (which return the project's own
+frozen graph nodes: `fcompile.graph.FeatureView`, `Entity`, `FeatureService`).
+
 A job is lazy: the spine is registered and everything is checked when it is created, but no feature
-row is read until `to_arrow`, `to_batches`, `to_pandas` or `to_parquet` runs it. Every user error is
-a `fcompile.diagnostics.DiagnosticError` listing all problems at once.
+row is read until `to_arrow`, `to_batches`, `to_pandas` (`to_df`) or `to_parquet` runs it. Every user error
+is a `fcompile.diagnostics.DiagnosticError` listing all problems at once.
 """
 
 from __future__ import annotations
@@ -20,13 +27,15 @@ import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
-from fcompile.runners.online_reads import read_online_features  # no heavy imports: the serving path stays short
+from fcompile.graph import Entity, FeatureService, FeatureView
+from fcompile.runners.online_reads import entity_rows_as_columns, read_online_features  # no heavy imports
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from fcompile.graph import FeatureGraph, FeatureView, Projection
+    from fcompile.graph import FeatureGraph, Projection
     from fcompile.runners.base import Runner
+    from fcompile.runners.materialize import ViewResult
     from fcompile.runners.online.base import OnlineStore, OnlineView
     from fcompile.runners.online_reads import OnlineRequest, OnlineResponse
     from fcompile.runners.push import PushResult
@@ -68,6 +77,8 @@ class RetrievalJob:
             raise ModuleNotFoundError("to_pandas() needs pandas: pip install 'fcompile[pandas]'") from None
         return self.to_arrow().to_pandas()
 
+    to_df = to_pandas  # Feast's name
+
     def to_parquet(self, path: str | os.PathLike[str]) -> int:
         """Write the rows to a Parquet file, streamed by the engine (never held in Python); the file is
         replaced only once it is complete. Returns the number of rows written."""
@@ -86,10 +97,16 @@ class RetrievalJob:
 class FeatureStore:
     """A project's features, on the offline engine of one of its targets (default: `default_target`)."""
 
-    def __init__(self, project_dir: str | os.PathLike[str] = ".", target: str | None = None) -> None:
+    def __init__(self, project_dir: str | os.PathLike[str] | None = None, target: str | None = None, *,
+                 repo_path: str | os.PathLike[str] | None = None) -> None:
+        """`project_dir` (Feast: `repo_path`) is the folder of `fcompile_project.yml`, default the current one."""
         from fcompile.parser import load_project
 
-        self._attach(load_project(project_dir, target))
+        if project_dir is not None and repo_path is not None:
+            raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass the project folder once: as project_dir or as "
+                                              "repo_path (Feast's name for it)", None,
+                                              "FeatureStore(repo_path='my_project')")])
+        self._attach(load_project(project_dir if project_dir is not None else repo_path or ".", target))
 
     @classmethod
     def of_graph(cls, graph: FeatureGraph) -> FeatureStore:
@@ -114,19 +131,27 @@ class FeatureStore:
             self._runner = connect_runner(self.graph.project)
         return self._runner
 
-    def get_historical_features(self, spine: Any, features: Sequence[str] | None = None,
-                                service: str | None = None, full_feature_names: bool = False,
-                                timestamp_column: str | None = None) -> RetrievalJob:
-        """A point-in-time-correct training set (DESIGN.md §3): one row per spine row, in spine order,
-        every spine column and then the features.
+    def get_historical_features(self, spine: Any = None, features: Sequence[str] | FeatureService | None = None,
+                                service: str | FeatureService | None = None, full_feature_names: bool = False,
+                                timestamp_column: str | None = None, *, entity_df: Any = None) -> RetrievalJob:
+        """A point-in-time-correct training set: one row per spine row, in spine order, every spine column
+        and then the features, each as of its row's time (the newest value at or before it, within the
+        view's ttl).
 
-        `spine`: a pandas DataFrame, a pyarrow Table or RecordBatchReader, a Parquet/CSV path, a table
-        of the target's database, or a SELECT/WITH query on it. Its timestamp column is
-        `timestamp_column`, else `event_timestamp`, else its only timestamp-typed column; naive
-        timestamps are UTC. Name the features as `["view:feature", "view:*", ...]` or by `service`."""
+        `spine` (Feast: `entity_df`): a pandas DataFrame, a pyarrow Table or RecordBatchReader, a
+        Parquet/CSV path, a table of the target's database, or a SELECT/WITH query on it. Its timestamp
+        column is `timestamp_column`, else `event_timestamp`, else its only timestamp-typed column; naive
+        timestamps are UTC. Name the features as `["view:feature", "view:*", ...]`, or by `service` (a
+        name, or a service from `get_feature_service`, which Feast passes as `features`)."""
         from fcompile.runners.spines import spine_input
         from fcompile.runners.training import plan_training_query
 
+        if (spine is None) == (entity_df is None):
+            raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass the spine once: as spine or as entity_df "
+                                              "(Feast's name for it)", None,
+                                              "get_historical_features(entity_df=orders, features=[...])")])
+        spine = spine if spine is not None else entity_df
+        features, service = _service_spelling(features, service)
         projections, label = self._projections(features, service)
         query = plan_training_query(self.graph, self.runner, spine_input(spine), projections, full_feature_names,
                                     timestamp_column, label)
@@ -141,16 +166,49 @@ class FeatureStore:
             self._online_store = connect_online_store(self.graph.project)
         return self._online_store
 
-    def get_online_features(self, entities: Mapping[str, Sequence[Any]], features: Sequence[str] | None = None,
-                            service: str | None = None, full_feature_names: bool = False, *,
-                            now: dt.datetime | None = None) -> OnlineResponse:
+    def get_online_features(self, entities: Mapping[str, Sequence[Any]] | None = None,
+                            features: Sequence[str] | FeatureService | None = None,
+                            service: str | FeatureService | None = None, full_feature_names: bool = False, *,
+                            now: dt.datetime | None = None,
+                            entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | None = None,
+                            ) -> OnlineResponse:
         """The newest materialized values of features for entities (`{"driver_id": [1001, 1002]}`, every
-        join key the features need, one value per entity). Each value comes with a status (`PRESENT`,
-        `NOT_FOUND`, or `OUTSIDE_MAX_AGE` when `now - event_ts > ttl`, its value then None) and its event
-        time. `now` (default: the current time) is the moment the max-age check is made for."""
+        join key the features need, one value per entity; or Feast's `entity_rows=[{"driver_id": 1001},
+        ...]`). Each value comes with a status (`PRESENT`, `NOT_FOUND`, or `OUTSIDE_MAX_AGE` when
+        `now - event_ts > ttl`, its value then None) and its event time. `now` (default: the current time)
+        is the moment the max-age check is made for. Features are named as in `get_historical_features`;
+        Feast's order of arguments, `get_online_features(features, entity_rows)`, is taken too.
+
+        `.to_dict()` is Feast's `{name: [value per entity]}`; `.to_http_dict()` the feature server's body."""
+        if type(entities) is not dict or entity_rows is not None:
+            entities, features = self._feast_entities(entities, features, entity_rows)
+        if features is not None and type(features) is not list:
+            features, service = _service_spelling(features, service)
+        elif isinstance(service, FeatureService):
+            service = service.name
         return read_online_features(self.online_store, self.planned_online_request(features, service,
                                                                                     full_feature_names),
                                     entities, now)
+
+    @staticmethod
+    def _feast_entities(entities: Any, features: Any, entity_rows: Any) -> tuple[Any, Any]:
+        """The entities as columns, from `entity_rows` (Feast's name) or from Feast's positional order
+        (`features, entity_rows`), with the features that came with them."""
+        if entity_rows is not None:
+            if features is None and _names_features(entities):  # Feast's get_online_features(features, entity_rows=)
+                entities, features = None, entities
+            if entities is not None:
+                raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass the entities once: as entities (columns) "
+                                                  "or as entity_rows (Feast's rows)", None,
+                                                  "entity_rows=[{'driver_id': 1001}, {'driver_id': 1002}]")])
+            return entity_rows_as_columns(entity_rows), features
+        if _names_features(entities) and _holds_entities(features):  # Feast's order: features, entity_rows
+            return entity_rows_as_columns(features), entities
+        if entities is None:
+            raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name the entities to read: entities= (columns) or "
+                                              "entity_rows= (Feast's rows)", None,
+                                              "entities={'driver_id': [1001, 1002]}")])
+        return entities, features
 
     def planned_online_request(self, features: Sequence[str] | None = None, service: str | None = None,
                                full_feature_names: bool = False) -> OnlineRequest:
@@ -168,10 +226,73 @@ class FeatureStore:
                 self._online_requests[key] = request
         return request
 
+    def materialize(self, start_date: dt.datetime, end_date: dt.datetime,
+                    feature_views: Sequence[str] | None = None) -> list[ViewResult]:
+        """Load the newest value per entity with an event time in [start_date, end_date] of each online
+        feature view (or of the named ones) into the online store, as `fcompile materialize --start --end`
+        does (Feast's `materialize`); each view's watermark moves to `end_date` (never back). Naive times
+        are UTC. Raises `DiagnosticError` with the problems of the views that failed, after the others ran."""
+        return self._materialize(end_date, start_date, feature_views)
+
+    def materialize_incremental(self, end_date: dt.datetime,
+                                feature_views: Sequence[str] | None = None) -> list[ViewResult]:
+        """`materialize` from each view's watermark (minus its lateness; on a first run from `end_date -
+        ttl`, or the earliest data) to `end_date`, as a bare `fcompile materialize --end` does (Feast's
+        `materialize_incremental`)."""
+        return self._materialize(end_date, None, feature_views)
+
+    def _materialize(self, end: dt.datetime, start: dt.datetime | None,
+                     names: Sequence[str] | None) -> list[ViewResult]:
+        from fcompile.runners.materialize import (
+            check_window_arguments, materialize_locked, record_materialization, views_to_materialize,
+        )
+
+        check_window_arguments(start, end)
+        views = views_to_materialize(self.graph, None if names is None else list(names))
+        started = dt.datetime.now(dt.timezone.utc)
+        results = materialize_locked(self.graph, self.runner, views, end, start)
+        record_materialization(self.graph, results, started)
+        problems = [d for r in results for d in r.diagnostics]
+        if problems:
+            raise DiagnosticError(problems)
+        return results
+
+    def list_feature_views(self, tags: Mapping[str, str] | None = None) -> list[FeatureView]:
+        """Every feature view (online or not), by name; with `tags`, those carrying all of them (Feast's
+        filter). Tags are `(key, value)` pairs: `dict(view.tags)` is Feast's form."""
+        return [v for v in self.graph.feature_views if _tagged(v.tags, tags)]
+
+    def list_entities(self, tags: Mapping[str, str] | None = None) -> list[Entity]:
+        return [e for e in self.graph.entities if _tagged(e.tags, tags)]
+
+    def list_feature_services(self, tags: Mapping[str, str] | None = None) -> list[FeatureService]:
+        return [s for s in self.graph.feature_services if _tagged(s.tags, tags)]
+
+    def get_feature_view(self, name: str) -> FeatureView:
+        return self._node("feature_view", name, Code.UNKNOWN_VIEW)  # type: ignore[return-value]
+
+    def get_entity(self, name: str) -> Entity:
+        return self._node("entity", name, Code.UNKNOWN_ENTITY)  # type: ignore[return-value]
+
+    def get_feature_service(self, name: str) -> FeatureService:
+        """The feature service, to pass as `service=` (or, as Feast does, as `features=`)."""
+        return self._node("feature_service", name, Code.UNKNOWN_SERVICE)  # type: ignore[return-value]
+
+    def _node(self, kind: str, name: str, code: Code):
+        node = self.graph.get(kind, name)
+        if node is None:
+            words = kind.replace("_", " ")
+            names = [n.name for n in dict(self.graph.by_kind())[kind]]
+            raise DiagnosticError([Diagnostic(code, f"unknown {words} '{name}'", None,
+                                              reference_hint(str(name), words, names))])
+        return node
+
     def push(self, push_source_name: str, df: Any, to: str = "online") -> PushResult:
         """Write rows of a push source (DESIGN.md §7, Feast's push). `df`: a pandas DataFrame, a pyarrow Table
         or RecordBatch, or a mapping of column name to a list of values, named as the columns of the push
-        source's batch source; timestamps may be datetimes or ISO 8601 text (naive ones are UTC).
+        source's batch source or, where the source maps a column (`field_mapping`), by the name it maps it to
+        (as Feast takes them; giving both names of one column is FC121); timestamps may be datetimes or ISO
+        8601 text (naive ones are UTC).
 
         `to="online"` writes into every online feature view that names the push source (newer wins: a row
         older than the stored one changes nothing; the materialization watermark stays); `"offline"` appends
@@ -185,8 +306,8 @@ class FeatureStore:
     def write_to_online_store(self, feature_view_name: str, df: Any) -> int:
         """Write rows of one online feature view into the online store, newer wins (Feast's
         write_to_online_store). `df` holds the view's join keys, event timestamp, optional created timestamp
-        and features, named as its source's columns; it is taken in the forms `push` takes. Returns the
-        number of rows written."""
+        and features, named as its source's columns or by the names its `field_mapping` gives them; it is
+        taken in the forms `push` takes. Returns the number of rows written."""
         from fcompile.runners.push import write_view_rows
 
         return write_view_rows(self.graph, feature_view_name, df, lambda: self.online_store, self._online_view)
@@ -235,3 +356,34 @@ class FeatureStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _service_spelling(features: Any, service: Any) -> tuple[Any, Any]:
+    """`features` and `service` with a feature service object (Feast passes one as `features`) as its name."""
+    if isinstance(features, FeatureService):
+        if service is not None:
+            raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass exactly one of features= and service=", None,
+                                              "features=['view:feature', ...] or service='name'")])
+        return None, features.name
+    if isinstance(service, FeatureService):
+        return features, service.name
+    return features, service
+
+
+def _names_features(value: Any) -> bool:
+    """Whether `value` can only be features: a feature service, or a list of "view:feature" texts."""
+    return isinstance(value, FeatureService) or (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, str) for v in value))
+
+
+def _holds_entities(value: Any) -> bool:
+    """Whether `value` can only be entities: a mapping of join keys, or a list of entity rows."""
+    return isinstance(value, Mapping) or (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, Mapping) for v in value))
+
+
+def _tagged(tags: tuple[tuple[str, str], ...], wanted: Mapping[str, str] | None) -> bool:
+    if not wanted:
+        return True
+    have = dict(tags)
+    return all(have.get(key) == value for key, value in wanted.items())

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import FeatureGraph, FeatureView
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner
@@ -93,6 +93,29 @@ def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
         raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window starts ({_timestamp(as_utc(start))}) "
                                           f"after it ends ({_timestamp(as_utc(end))})", None,
                                           "give a --start before --end (--end defaults to now)")])
+
+
+def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
+    """The named views (all online views when None). Raises FC032 for unknown names, FC118 for a view
+    with `online: false`."""
+    if names is None:
+        return [v for v in graph.feature_views if v.online]
+    problems, views = [], []
+    known = [v.name for v in graph.feature_views]
+    for name in dict.fromkeys(names):
+        view = graph.get("feature_view", name)
+        if view is None:
+            problems.append(Diagnostic(Code.UNKNOWN_VIEW, f"unknown feature view '{name}'", None,
+                                       reference_hint(name, "feature view", known)))
+        elif not view.online:  # type: ignore[union-attr]
+            problems.append(Diagnostic(Code.VIEW_NOT_ONLINE, f"feature view '{name}' is not loaded into the online "
+                                       "store (online: false)", None, "leave it out of \"feature_views\", or set "
+                                       "`online: true` in its spec"))
+        else:
+            views.append(view)
+    if problems:
+        raise DiagnosticError(problems)
+    return views
 
 
 def materialize_views(graph: FeatureGraph, runner: Runner, store: OnlineStore, views: Sequence[FeatureView],

@@ -8,8 +8,8 @@ costs the entity checks, one store read per view and the response's lists.
 Statuses: `PRESENT`; `NOT_FOUND` when the store holds nothing for the key (a NULL key never matches);
 `OUTSIDE_MAX_AGE` when `now - event_ts > ttl`. An outside-max-age value is returned as None (its event time
 is kept): a training set computes NULL for it at that time, and a model must not be served what it was not
-trained on (DESIGN.md §3 "Consistency"). The response mirrors Feast's feature server: join keys first, then
-the features, column by column.
+trained on (DESIGN.md §3 "Consistency"). The response mirrors Feast's: `to_dict()` is its SDK form, and
+`to_http_dict()` its feature server's body, join keys first, then the features, column by column.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ PRESENT = "PRESENT"
 NOT_FOUND = "NOT_FOUND"
 OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 NO_TIMESTAMP = "1970-01-01T00:00:00Z"  # Feast's event time for join keys and values not found
+TIMESTAMP_SUFFIX = "__ts"  # to_dict(include_event_timestamps=True): each value's event time, as Feast names it
 _UTC = dt.timezone.utc
 
 
@@ -162,8 +163,11 @@ def _stamp(moment: dt.datetime) -> str:
 
 
 class OnlineResponse:
-    """Column-oriented, like Feast's feature server: `to_dict()` is `{"metadata": {"feature_names": [...]},
-    "results": [{"values", "statuses", "event_timestamps"}, ...]}`, one result per name, join keys first."""
+    """The values of one online read, join keys first, then the features in request order.
+
+    `to_dict()` is Feast's SDK form, `{name: [value per entity]}`; `to_http_dict()` is the feature server's
+    (and Feast's server's) response body, `{"metadata": {"feature_names": [...]}, "results": [{"values",
+    "statuses", "event_timestamps"}, ...]}`, one result per name, with a status and an event time per value."""
 
     __slots__ = ("_request", "_keys", "_per_read")
 
@@ -178,13 +182,31 @@ class OnlineResponse:
 
     @property
     def float_results(self) -> tuple[int, ...]:
-        """Positions in `to_dict()["results"]` of the features that hold floats (or arrays of them): the
+        """Positions in `to_http_dict()["results"]` of the features that hold floats (or arrays of them): the
         only ones that can hold NaN or an infinity (planned once per request shape)."""
         return self._request.float_results
 
-    def to_dict(self) -> dict[str, Any]:
-        """Feature values keep their Python types (a timestamp feature is a datetime); event times are
-        RFC 3339 text. `to_json()` gives the same as JSON."""
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list]:
+        """Feast's `OnlineResponse.to_dict()`: `{name: [value per entity]}`, join keys first, then the features
+        (None where a value is not PRESENT). With `include_event_timestamps`, each name is followed by
+        `name__ts`: the event time of each value in whole seconds since the epoch (0 where there is none: join
+        keys, and values not found)."""
+        values = self.values()
+        if not include_event_timestamps:
+            return values
+        seconds = [[0] * len(values[name]) for name in self._request.key_names]
+        for _, read, _ in self._request.outputs:
+            rows, _ = self._per_read[read]
+            seconds.append([0 if row is None else int(row.event_ts.timestamp()) for row in rows])
+        out: dict[str, list] = {}
+        for (name, column), stamps in zip(values.items(), seconds):
+            out[name] = column
+            out[name + TIMESTAMP_SUFFIX] = stamps
+        return out
+
+    def to_http_dict(self) -> dict[str, Any]:
+        """The feature server's response body. Feature values keep their Python types (a timestamp feature
+        is a datetime); event times are RFC 3339 text. `to_http_json()` gives the same as JSON."""
         count = len(self._keys[0]) if self._keys else 0
         if count == 1:
             return self._one_entity()
@@ -201,7 +223,7 @@ class OnlineResponse:
         return {"metadata": {"feature_names": self.feature_names}, "results": results}
 
     def _one_entity(self) -> dict[str, Any]:
-        """`to_dict()` for the common serving call, a single entity, without a loop per entity."""
+        """`to_http_dict()` for the common serving call, a single entity, without a loop per entity."""
         results = [{"values": [values[0]], "statuses": [PRESENT], "event_timestamps": [NO_TIMESTAMP]}
                    for values in self._keys]
         per_read = []
@@ -219,11 +241,11 @@ class OnlineResponse:
                             "event_timestamps": [stamp]})
         return {"metadata": {"feature_names": self.feature_names}, "results": results}
 
-    def to_json(self, **dumps: Any) -> str:
-        """`to_dict()` as JSON: dates and timestamps as ISO 8601, bytes as base64."""
+    def to_http_json(self, **dumps: Any) -> str:
+        """`to_http_dict()` as JSON: dates and timestamps as ISO 8601, bytes as base64."""
         import json
 
-        return json.dumps(self.to_dict(), default=_json_value, **dumps)
+        return json.dumps(self.to_http_dict(), default=_json_value, **dumps)
 
     def values(self) -> dict[str, list]:
         """`{name: [value per entity]}`: join keys, then the features (None where not PRESENT)."""
@@ -233,13 +255,16 @@ class OnlineResponse:
             out[name] = _column(rows, aged, feature)
         return out
 
-    def to_pandas(self):
-        """One row per entity: the join keys, then the features (NULL where not PRESENT)."""
+    def to_pandas(self, include_event_timestamps: bool = False):
+        """One row per entity: the join keys, then the features (NULL where not PRESENT); the columns of
+        `to_dict(include_event_timestamps)`."""
         try:
             import pandas as pd
         except ImportError:
             raise ModuleNotFoundError("to_pandas() needs pandas: pip install 'fcompile[pandas]'") from None
-        return pd.DataFrame(self.values(), columns=self.feature_names)
+        return pd.DataFrame(self.to_dict(include_event_timestamps))
+
+    to_df = to_pandas  # Feast's name
 
     def __repr__(self) -> str:
         count = len(self._keys[0]) if self._keys else 0
@@ -333,6 +358,39 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
                                    None, "give one value per entity for every join key"))
     if problems:
         raise DiagnosticError(problems)
+    return columns
+
+
+def entity_rows_as_columns(rows: Any) -> Mapping[str, Any]:
+    """Feast's `entity_rows`, one mapping of join key to value per entity (`[{"driver_id": 1001}, ...]`),
+    as entity columns (`{"driver_id": [1001, ...]}`); a mapping of columns is returned as it is. FC117
+    when the rows are not mappings or do not all name the same keys."""
+    if isinstance(rows, Mapping):
+        return rows
+    example = "e.g. entity_rows=[{'driver_id': 1001}, {'driver_id': 1002}]"
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise DiagnosticError([Diagnostic(Code.ENTITY_VALUE, f"entity_rows must be a list of mappings of join key "
+                                          f"to value, not a {type(rows).__name__}", None, example)])
+    columns: dict[str, list] = {}
+    problems: list[Diagnostic] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"entity row {i} is a {type(row).__name__}, not a mapping "
+                                       "of join key to value", None, example))
+            continue
+        if i == 0:
+            columns = {name: [value] for name, value in row.items()}
+            continue
+        if row.keys() != columns.keys():
+            shown = ", ".join(map(str, columns)) or "none"
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"entity row {i} names the keys "
+                                       f"{', '.join(map(str, row)) or 'none'}, but row 0 names {shown}", None,
+                                       "give every entity row the same join keys"))
+            continue
+        for name, value in row.items():
+            columns[name].append(value)
+    if problems:
+        raise DiagnosticError(problems[:10])  # the first few: a long list says no more
     return columns
 
 

@@ -1,7 +1,8 @@
 """Pushing rows into the feature store: the SDK's `push` and `write_to_online_store`, which the feature
 server's `POST /push` and `POST /write-to-online-store` call (DESIGN.md §7).
 
-`push(source, rows, to)` takes rows of a push source - named as its batch source's columns - and writes them
+`push(source, rows, to)` takes rows of a push source - named as its batch source's columns, or, where the
+source maps a column (`field_mapping`), by the name it maps it to, as Feast's clients send them - and writes them
 - `online`: into every online feature view that names the push source, through the store's newer-wins
   `write_batch`, so a row older than the stored one changes nothing. The materialization watermark stays.
 - `offline`: appended to the batch source (runners/push_offline.py), where training sets and the next
@@ -10,6 +11,9 @@ server's `POST /push` and `POST /write-to-online-store` call (DESIGN.md §7).
   always in the offline data too.
 
 `write_to_online_store(view, rows)` writes rows of one online view the same way.
+
+Mapped names are renamed to the source's columns first (`source_column_names`), so the offline append
+writes the source's own column names; rows giving both names of one column are refused (FC121).
 
 Online batches are laid out as materialization's are: the view's `LatestValues` plan maps source columns to
 join keys, `__fc_event_ts`, `__fc_created_ts` and features, and the store's `write_batch` casts, keeps the
@@ -70,7 +74,7 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
     online, offline = mode != "offline", mode != "online"
     label = f"push source '{push_source}'"
     source = graph.source(_push_source(graph, push_source).batch_source)
-    pushed = read_rows(rows, label)
+    pushed = source_column_names(read_rows(rows, label), source, label)
     views = [v for v in graph.push_views(push_source) if v.online] if online else []
     readings = [plan_latest_values(graph, view) for view in views]
     needs = [need for reading in readings for need in reading_needs(reading)]
@@ -105,10 +109,11 @@ def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store
     if not view.online:
         raise DiagnosticError([Diagnostic(Code.VIEW_NOT_ONLINE, f"{label} is not in the online store (online: "
                                           "false)", view.location, "set online: true on the view to serve it online")])
-    pushed = read_rows(rows, label)
+    source = graph.source(view.source)
+    pushed = source_column_names(read_rows(rows, label), source, label)
     reading = plan_latest_values(graph, view)
     needs = reading_needs(reading)
-    check_columns(pushed, needs, label, graph.source(view.source))
+    check_columns(pushed, needs, label, source)
     converted, problems = convert_columns(pushed, needs, label)
     if problems:
         raise DiagnosticError(problems)
@@ -175,18 +180,47 @@ def source_needs(source: Source) -> list[ColumnNeed]:
     return needs
 
 
+def source_column_names(pushed: PushedRows, source: Source, label: str) -> PushedRows:
+    """The rows with each column named by the name `source.field_mapping` gives it (`conv_rate` for a
+    mapping `conversion_rate: conv_rate`) renamed to the source's column, as Feast's push and write take
+    either name. A name that is itself a mapped column of the source stays that column. FC121 when the
+    rows give both names of one column: which one holds the values is not for fcompile to guess."""
+    renames = {name: column for column, name in _column_aliases(source).items() if name in pushed.columns}
+    if not renames:
+        return pushed
+    both = [(column, name) for name, column in renames.items() if column in pushed.columns]
+    if both:
+        shown = "; ".join(f"'{column}' and '{name}'" for column, name in both)
+        raise DiagnosticError([Diagnostic(
+            Code.PUSH_COLUMNS, f"{label}: the rows give both names of one column of source '{source.name}' "
+            f"(field_mapping): {shown}", None, "give each column once, by the source's column name or by the "
+            "name the source maps it to")])
+    return PushedRows({renames.get(name, name): values for name, values in pushed.columns.items()}, pushed.count)
+
+
+def _column_aliases(source: Source) -> dict[str, str]:
+    """Source column -> the other name pushed rows may give it: the name its field mapping gives it,
+    unless that name is itself a mapped column of the source."""
+    mapped_columns = {column for column, _ in source.field_mapping}
+    return {column: name for column, name in source.field_mapping if name != column and name not in mapped_columns}
+
+
 def check_columns(pushed: PushedRows, needs: Sequence[ColumnNeed], label: str, source: Source) -> None:
-    """FC121 naming every required column the rows lack, with the columns expected."""
+    """FC121 naming every required column the rows lack (and its other name, if the source maps it), with
+    the columns expected."""
     missing = sorted({n.column for n in needs if n.required and n.column not in pushed.columns})
     if not missing:
         return
+    aliases = _column_aliases(source)
+    named = {column: f"'{column}'" + (f" (or '{aliases[column]}')" if column in aliases else "") for column in missing}
     expected: dict[str, str] = {}
     for need in needs:
-        expected.setdefault(need.column, f"{need.column} ({need.dtype}{'' if need.required else ', optional'})")
+        alias = f" or {aliases[need.column]}" if need.column in aliases else ""
+        expected.setdefault(need.column, f"{need.column}{alias} ({need.dtype}{'' if need.required else ', optional'})")
     have = ", ".join(pushed.columns) or "none"
     raise DiagnosticError([Diagnostic(
         Code.PUSH_COLUMNS, f"{label}: the rows lack the column{'s' if len(missing) > 1 else ''} "
-        f"{', '.join(repr(m) for m in missing)} (they have: {have})", None,
+        f"{', '.join(named[m] for m in missing)} (they have: {have})", None,
         f"rows are named as the columns of source '{source.name}': {', '.join(expected.values())}")])
 
 

@@ -236,7 +236,7 @@ class FeatureServer:
         for values in entities.values():
             call.rows_read = len(values)
             break
-        return 200, encode_online(response.to_dict(), response.float_results), _JSON
+        return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
 
     def _health(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
         state = self.state

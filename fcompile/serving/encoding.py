@@ -1,6 +1,6 @@
 """JSON out of the feature server: orjson (in C, 10-15x faster than the standard library on these documents).
 
-Values are written as `OnlineResponse.to_json()` writes them - timestamps as RFC 3339 UTC with a `Z`, dates
+Values are written as `OnlineResponse.to_http_json()` writes them - timestamps as RFC 3339 UTC with a `Z`, dates
 as ISO 8601, bytes as base64 - except non-finite floats: JSON has no NaN or Infinity, so they are the
 strings "NaN", "Infinity" and "-Infinity", as in protobuf's JSON mapping, which Feast's server answers
 with. orjson writes them as null; a document whose output holds a null has its float features (only
@@ -20,7 +20,7 @@ _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def encode_online(document: dict, float_results: Sequence[int] | None = None) -> bytes:
-    """An online response's `to_dict()`: its floats are in `results[i]["values"]` (arrays included), for
+    """An online response's `to_http_dict()`: its floats are in `results[i]["values"]` (arrays included), for
     `i` in `float_results` (`OnlineResponse.float_results`; None: any result may hold floats)."""
     out = orjson.dumps(document, default=_other, option=_OPTIONS)
     if b"null" in out:

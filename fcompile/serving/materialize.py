@@ -11,32 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
+from fcompile.diagnostics import Diagnostic
 from fcompile.graph import FeatureGraph
+from fcompile.runners.materialize import views_to_materialize
 from fcompile.serving.requests import MaterializeCall
-
-
-def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
-    """The named views (all online views when None). Raises FC032 for unknown names, FC118 for a view
-    with `online: false`."""
-    if names is None:
-        return [v for v in graph.feature_views if v.online]
-    problems, views = [], []
-    known = [v.name for v in graph.feature_views]
-    for name in dict.fromkeys(names):
-        view = graph.get("feature_view", name)
-        if view is None:
-            problems.append(Diagnostic(Code.UNKNOWN_VIEW, f"unknown feature view '{name}'", None,
-                                       reference_hint(name, "feature view", known)))
-        elif not view.online:  # type: ignore[union-attr]
-            problems.append(Diagnostic(Code.VIEW_NOT_ONLINE, f"feature view '{name}' is not loaded into the online "
-                                       "store (online: false)", None, "leave it out of \"feature_views\", or set "
-                                       "`online: true` in its spec"))
-        else:
-            views.append(view)
-    if problems:
-        raise DiagnosticError(problems)
-    return views
 
 
 def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dict, list[Diagnostic]]:

@@ -36,7 +36,7 @@ def codes(caught) -> list[str]:
 
 def test_the_response_is_column_oriented_join_keys_first(fs):
     response = fs.get_online_features({"driver_id": [1, 2, 3]}, ["stats:conv", "stats:trips", "stats:note"], now=END)
-    assert response.to_dict() == {
+    assert response.to_http_dict() == {
         "metadata": {"feature_names": ["driver_id", "conv", "trips", "note"]},
         "results": [
             {"values": [1, 2, 3], "statuses": ["PRESENT"] * 3, "event_timestamps": ["1970-01-01T00:00:00Z"] * 3},
@@ -51,15 +51,16 @@ def test_the_response_is_column_oriented_join_keys_first(fs):
 
 
 def test_values_older_than_the_ttl_are_outside_max_age_and_none(fs):
-    fresh = fs.get_online_features({"driver_id": [1, 2]}, ["recent:conv"], now=END).to_dict()["results"][1]
+    fresh = fs.get_online_features({"driver_id": [1, 2]}, ["recent:conv"], now=END).to_http_dict()["results"][1]
     assert (fresh["values"], fresh["statuses"]) == ([0.25, None], ["PRESENT", "NOT_FOUND"])  # now - event_ts == ttl
-    stale = fs.get_online_features({"driver_id": [1]}, ["recent:conv"], now=at(12, 1)).to_dict()["results"][1]
+    stale = fs.get_online_features({"driver_id": [1]}, ["recent:conv"], now=at(12, 1))
+    stale = stale.to_http_dict()["results"][1]
     assert stale == {"values": [None], "statuses": ["OUTSIDE_MAX_AGE"], "event_timestamps": ["2024-01-01T11:00:00Z"]}
     naive = fs.get_online_features({"driver_id": [1]}, ["recent:conv"], now=dt.datetime(2024, 1, 1, 12, 1))
-    assert naive.to_dict()["results"][1]["statuses"] == ["OUTSIDE_MAX_AGE"]  # a naive now is UTC
+    assert naive.to_http_dict()["results"][1]["statuses"] == ["OUTSIDE_MAX_AGE"]  # a naive now is UTC
     # without now=, the check is made for the current time: 2024 is long past
-    assert fs.get_online_features({"driver_id": [1]}, ["recent:conv"]).to_dict()["results"][1]["statuses"] == \
-        ["OUTSIDE_MAX_AGE"]
+    current = fs.get_online_features({"driver_id": [1]}, ["recent:conv"]).to_http_dict()
+    assert current["results"][1]["statuses"] == ["OUTSIDE_MAX_AGE"]
 
 
 def test_a_service_with_an_alias_and_full_feature_names(fs):
@@ -83,7 +84,7 @@ def test_views_with_different_keys_in_one_request(fs):
 def test_typed_values_and_json(fs):
     response = fs.get_online_features({"rider_id": ["a", "b"]}, ["rider:seen", "rider:blob"], now=END)
     assert response.values() == {"rider_id": ["a", "b"], "seen": [at(7), at(9)], "blob": [b"\x00\xff", b"ok"]}
-    document = json.loads(response.to_json())
+    document = json.loads(response.to_http_json())
     assert document["results"][1]["values"] == ["2024-01-01T07:00:00Z", "2024-01-01T09:00:00Z"]
     assert document["results"][2]["values"] == [base64.b64encode(value).decode() for value in (b"\x00\xff", b"ok")]
     assert document["results"][2]["event_timestamps"] == ["2024-01-01T08:00:00Z", "2024-01-01T10:15:00Z"]
@@ -94,7 +95,7 @@ def test_numpy_and_null_keys(fs):
     response = fs.get_online_features({"driver_id": np.array([1, 2])}, ["stats:trips"], now=END)
     assert response.values() == {"driver_id": [1, 2], "trips": [3, 5]}
     response = fs.get_online_features({"driver_id": [None, 1]}, ["stats:trips"], now=END)
-    assert response.to_dict()["results"][1]["statuses"] == ["NOT_FOUND", "PRESENT"]  # a NULL key never matches
+    assert response.to_http_dict()["results"][1]["statuses"] == ["NOT_FOUND", "PRESENT"]  # a NULL key never matches
 
 
 def test_to_pandas(fs):
@@ -144,7 +145,7 @@ def test_a_view_never_materialized_is_not_found(tmp_path):
     root = write_project(tmp_path / "fresh")
     with FeatureStore(root) as fs:
         response = fs.get_online_features({"driver_id": [1]}, ["stats:conv"])
-    assert response.to_dict()["results"][1]["statuses"] == ["NOT_FOUND"]
+    assert response.to_http_dict()["results"][1]["statuses"] == ["NOT_FOUND"]
 
 
 def cli(capsys, project, *args: str) -> tuple[int, str, str]:
@@ -198,13 +199,13 @@ def test_per_call_overhead_is_small(fs):
     """1 entity x 10 features from SQLite, in process: the target is a p50 of 30 us on the project's
     machine; the assertion leaves room for a loaded test machine."""
     entities = {"driver_id": [42]}
-    fs.get_online_features(entities, service="wide_v1").to_dict()  # plan and cache the request
+    fs.get_online_features(entities, service="wide_v1").to_http_dict()  # plan and cache the request
     samples = []
     for _ in range(3000):
         started = time.perf_counter()
-        fs.get_online_features(entities, service="wide_v1").to_dict()
+        fs.get_online_features(entities, service="wide_v1").to_http_dict()
         samples.append(time.perf_counter() - started)
     p50 = statistics.median(samples) * 1e6
-    print(f"get_online_features + to_dict, 1 entity x 10 features, SQLite: p50 {p50:.1f} us")
+    print(f"get_online_features + to_http_dict, 1 entity x 10 features, SQLite: p50 {p50:.1f} us")
     assert p50 < 150, f"p50 {p50:.1f} us"
     assert fs.get_online_features(entities, service="wide_v1").values()["f9"] == [429.0]

@@ -131,7 +131,7 @@ def stats_rows(driver_ids: list[int], when: list[dt.datetime | str], conversion:
 def online_values(fs, view: str, features: list[str], driver_ids: list[int], now: dt.datetime = at(23)) -> dict:
     """{driver_id: ({feature: value}, event time)} as the online store serves them (None when not found)."""
     response = fs.get_online_features({"driver_id": driver_ids}, [f"{view}:{f}" for f in features], now=now)
-    results = response.to_dict()["results"]
+    results = response.to_http_dict()["results"]
     out = {}
     for i, driver in enumerate(driver_ids):
         if results[1]["statuses"][i] == "NOT_FOUND":

@@ -200,3 +200,29 @@ def test_a_glob_no_new_file_name_can_match_is_refused(project):
         "FC124", "push source 'trips_push': its batch source 'trips': no new file name in 'data/trips' matches the "
                  "glob 'data/trips/*/part.parquet'")
     assert "data/stats/*.parquet" in problem.hint
+
+
+def test_rows_named_by_the_mapped_feature_name_are_appended_under_the_sources_column(project):
+    """stats maps conversion -> conv_rate: rows may say conv_rate (as Feast's clients do); the new file
+    holds the source's own column, `conversion`, and both names at once store nothing."""
+    by_feature = {**stats_rows([6], [at(11)], [0.6], [6]), "conv_rate": [0.6]}
+    del by_feature["conversion"]
+    with FeatureStore(project) as fs:
+        both = {**by_feature, "conversion": [0.1]}
+        with pytest.raises(DiagnosticError) as caught:
+            fs.push("stats_push", both, to="online_and_offline")
+        assert [(d.code.value, d.message) for d in caught.value.diagnostics] == [
+            ("FC121", "push source 'stats_push': the rows give both names of one column of source 'stats' "
+                      "(field_mapping): 'conversion' and 'conv_rate'")]
+        with pytest.raises(DiagnosticError):
+            fs.write_to_online_store("driver_stats", both)
+        assert [p.name for p in (project / "data" / "stats").iterdir()] == ["part-0.parquet"]
+        assert fs.push("stats_push", by_feature, to="online_and_offline") == PushResult(1, ("driver_stats",), 1)
+        assert online_values(fs, "driver_stats", ["conv_rate"], [6]) == {
+            6: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
+        assert training_values(fs, "driver_stats", "conv_rate", [6], at(12)) == [0.6]
+        assert fs.write_to_online_store("driver_stats", {**by_feature, "driver_id": [7]}) == 1
+        assert online_values(fs, "driver_stats", ["conv_rate"], [7]) == {
+            7: ({"conv_rate": 0.6}, "2024-01-01T11:00:00Z")}
+    (added,) = [p for p in (project / "data" / "stats").iterdir() if p.name != "part-0.parquet"]
+    assert pq.read_schema(added).names == ["driver_id", "event_timestamp", "created", "conversion", "trips", "note"]

@@ -109,7 +109,7 @@ def test_training_sets_and_materialization_are_unchanged(samples):
             assert result.ok
             drivers = pc.unique(stats.column("driver_id")).to_pylist()
             online = fs.get_online_features({"driver_id": drivers}, ["driver_hourly_stats:conv_rate"],
-                                            now=end).to_dict()
+                                            now=end).to_http_dict()
             answers.append((training, result.rows_read, result.keys_written, online))
     training, rows_read, keys_written, online = answers[0]
     assert training.num_rows >= 50 and training.equals(answers[1][0])

@@ -31,10 +31,10 @@ def assert_nothing_stored(fs, project) -> None:
 @pytest.mark.parametrize("to", ["online", "offline", "online_and_offline"])
 @pytest.mark.parametrize("case, rows, expected", [
     ("missing columns", {"driver_id": [1], "event_timestamp": [at(11)], "trips": [1]},
-     [("FC121", "push source 'stats_push': the rows lack the columns 'conversion', 'note' (they have: driver_id, "
-                "event_timestamp, trips)", "rows are named as the columns of source 'stats': driver_id (int64), "
-                "event_timestamp (timestamp), created (timestamp, optional), conversion (float64), trips (int64), "
-                "note (string)")]),
+     [("FC121", "push source 'stats_push': the rows lack the columns 'conversion' (or 'conv_rate'), 'note' (they "
+                "have: driver_id, event_timestamp, trips)", "rows are named as the columns of source 'stats': "
+                "driver_id (int64), event_timestamp (timestamp), created (timestamp, optional), conversion or "
+                "conv_rate (float64), trips (int64), note (string)")]),
     ("text for a number", {**GOOD, "conversion": [0.5, "high"]},
      [("FC122", "push source 'stats_push': column 'conversion' (feature 'conv_rate' of view 'driver_stats') must "
                 "hold float64 values, but row 1 holds 'high', which does not have the type of the rows before it "
@@ -127,8 +127,8 @@ def test_write_to_online_store_refusals_store_nothing(project):
             ("FC122", "feature view 'driver_stats': column 'trips' (feature 'trips' of view 'driver_stats') must "
                       "hold int64 values, but row 0 holds 'a', which is text", "send whole numbers")]
         assert problems(lambda: fs.write_to_online_store("driver_stats", {"driver_id": [1]}))[0][:2] == (
-            "FC121", "feature view 'driver_stats': the rows lack the columns 'conversion', 'event_timestamp', "
-                     "'note', 'trips' (they have: driver_id)")
+            "FC121", "feature view 'driver_stats': the rows lack the columns 'conversion' (or 'conv_rate'), "
+                     "'event_timestamp', 'note', 'trips' (they have: driver_id)")
         assert_nothing_stored(fs, project)
 
 

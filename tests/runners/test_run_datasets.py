@@ -157,7 +157,7 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
     assert results(sample_project)["results"][0]["rows"] == wanted.num_rows
     with FeatureStore(sample_project) as fs:  # and the online views were loaded up to --end
         online = fs.get_online_features({"driver_id": [1001]}, features=["driver_lifetime_stats:lifetime_trip_count"])
-    assert online.to_dict()["results"][-1]["statuses"] == ["PRESENT"]
+    assert online.to_http_dict()["results"][-1]["statuses"] == ["PRESENT"]
 
 
 def test_run_also_materializes_the_selected_online_views(project, capsys):
