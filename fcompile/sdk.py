@@ -117,7 +117,7 @@ class FeatureStore:
     def get_historical_features(self, spine: Any, features: Sequence[str] | None = None,
                                 service: str | None = None, full_feature_names: bool = False,
                                 timestamp_column: str | None = None) -> RetrievalJob:
-        """A point-in-time-correct training set (DESIGN.md §3): one row per spine row, in spine order,
+        """A point-in-time-correct training set (docs/concepts/point-in-time.md): one row per spine row, in spine order,
         every spine column and then the features.
 
         `spine`: a pandas DataFrame, a pyarrow Table or RecordBatchReader, a Parquet/CSV path, a table
@@ -169,7 +169,7 @@ class FeatureStore:
         return request
 
     def push(self, push_source_name: str, df: Any, to: str = "online") -> PushResult:
-        """Write rows of a push source (DESIGN.md §7, Feast's push). `df`: a pandas DataFrame, a pyarrow Table
+        """Write rows of a push source (docs/concepts/push.md, Feast's push). `df`: a pandas DataFrame, a pyarrow Table
         or RecordBatch, or a mapping of column name to a list of values, named as the columns of the push
         source's batch source; timestamps may be datetimes or ISO 8601 text (naive ones are UTC).
 

