@@ -135,7 +135,7 @@ def diagnostics_page() -> str:
              "| code | name | severity | meaning |", "| --- | --- | --- | --- |"]
     for code in Code:
         severity = "error or warning" if code in WARNING_CODES else "error"
-        lines.append(f"| {code.value} | `{code.name.lower()}` | {severity} | {_cell(CODE_MEANINGS[code])} |")
+        lines.append(f"| {code.value} | `{code.name.lower()}` | {severity} | {_cell(CODE_MEANINGS.get(code, ""))} |")
     return "\n".join(lines) + "\n"
 
 
