@@ -135,7 +135,8 @@ def diagnostics_page() -> str:
              "| code | name | severity | meaning |", "| --- | --- | --- | --- |"]
     for code in Code:
         severity = "error or warning" if code in WARNING_CODES else "error"
-        lines.append(f"| {code.value} | `{code.name.lower()}` | {severity} | {_cell(CODE_MEANINGS.get(code, ""))} |")
+        meaning = _cell(CODE_MEANINGS.get(code, ""))
+        lines.append(f"| {code.value} | `{code.name.lower()}` | {severity} | {meaning} |")
     return "\n".join(lines) + "\n"
 
 
