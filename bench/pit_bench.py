@@ -5,7 +5,7 @@ row per driver per hour, about 1% of (driver, hour) rows re-sent with another or
 spine in random order with duplicate rows, NULL keys and times, unknown drivers, and timestamps before,
 inside, after and exactly on the data's hours) and a project with one feature view per ttl (2h, 1d, none).
 Then, per ttl, it runs fcompile through the SDK writing Parquet, and three hand-written DuckDB queries with
-the semantics of DESIGN.md §3 (with fcompile's rule for full ties: the greatest feature values in
+the semantics of docs/concepts/point-in-time.md (with fcompile's rule for full ties: the greatest feature values in
 declaration order), each writing Parquet with COPY:
 
 - asof:   ASOF LEFT JOIN against the feature rows de-duplicated per (driver, event time);

@@ -101,6 +101,114 @@ class Code(str, enum.Enum):
     OUTPUT_UNWRITABLE = "FC135"      # a result file cannot be written where asked (a folder there, no space, no access)
 
 
+# What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
+# (`python -m fcompile.reference_docs`), so every code added above needs its line here.
+CODE_MEANINGS: dict[Code, str] = {
+    Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
+    Code.FILE_SHAPE: 'A file of the wrong shape (not a mapping, several documents, complex keys).',
+    Code.PROJECT_FILE_MISSING: 'No `fcompile_project.yml` in the project folder.',
+    Code.FILE_UNREADABLE: 'A file that cannot be read (not UTF-8, permissions, unreadable Parquet).',
+    Code.UNKNOWN_KEY: 'An unknown key (with the closest allowed key as a hint).',
+    Code.WRONG_TYPE: 'A value of the wrong type.',
+    Code.MISSING_FIELD: 'A required field is missing.',
+    Code.INVALID_VALUE: 'An invalid value (e.g. an unsupported target type).',
+    Code.EXCLUSIVE_FIELDS: ('Exactly one of several fields is required (`path`/`table`/`query`, '
+        '`service`/`features`), or a push source sets a field that belongs to its batch source.'),
+    Code.EMPTY_LIST: 'A list or mapping that must not be empty.',
+    Code.DUPLICATE_NAME: 'A name defined twice for one kind, across all files.',
+    Code.DUPLICATE_MEMBER: ('A member listed twice (YAML key, join key, feature, requested feature; a feature named '
+        'like a join key).'),
+    Code.UNKNOWN_ENTITY: 'An unknown entity.',
+    Code.UNKNOWN_SOURCE: 'An unknown source or push source.',
+    Code.UNKNOWN_VIEW: 'An unknown feature view.',
+    Code.UNKNOWN_FEATURE: 'An unknown feature of a view.',
+    Code.UNKNOWN_SERVICE: 'An unknown feature service.',
+    Code.UNKNOWN_TARGET: 'An unknown target.',
+    Code.BAD_IDENTIFIER: 'A name that is not a valid identifier.',
+    Code.DOUBLE_UNDERSCORE: 'A name containing `__`.',
+    Code.RESERVED_WORD: 'A name that is a reserved word of a target dialect.',
+    Code.BAD_DTYPE: 'An unknown or unsupported dtype (nested arrays, arrays as join keys).',
+    Code.BAD_DURATION: 'An invalid duration.',
+    Code.NON_POSITIVE_TTL: 'A ttl that is zero or negative.',
+    Code.JOIN_KEY_DTYPE_MISMATCH: "A join-key dtype that disagrees with the source's data.",
+    Code.MISSING_COLUMN: "A column named in the spec that the source's data lacks.",
+    Code.SOURCE_FILE_NOT_FOUND: ('A source path that matches no file (a warning when parsing; an error when a '
+        'training set needs it), or a spine file that does not exist.'),
+    Code.FEATURE_NAME_COLLISION: 'Two features that would produce the same output column.',
+    Code.ENV_VAR_UNSET: 'An environment variable used by `env_var()` is not set.',
+    Code.BAD_TEMPLATE: 'An invalid template in the project file.',
+    Code.LITERAL_SECRET: ('A credential written into the project file (`password`, `private_key_passphrase`, `token`, '
+        "a password in a `url`): it must come from `{{ env_var('NAME') }}`."),
+    Code.BAD_ARGUMENT: 'An invalid command-line argument (including an unknown name or tag in a selection).',
+    Code.UNSUPPORTED_BY_DIALECT: ('The target dialect lacks a capability the plan needs (names the dialect and the '
+        'feature).'),
+    Code.INVALID_QUERY: ('A query source or spine that does not parse in the target dialect, or a spine query that '
+        'fails to run.'),
+    Code.ENGINE_ERROR: ('The offline engine failed while running a training set or dataset (names it and quotes the '
+        "engine's message)."),
+    Code.NO_RUNNER: ("The target's offline type has no runner: `redshift` and `trino` are compile-only for now "
+        '(fcompile compiles SQL for them).'),
+    Code.SPINE_TIMESTAMP: ("The spine's timestamp column is not of a timestamp type, or cannot be chosen (no "
+        '`event_timestamp` and several or no timestamp columns).'),
+    Code.ONLINE_STORE_UNREACHABLE: ('The online store cannot be reached or opened: a server that does not answer, a '
+        'bad URL, a SQLite file that cannot be opened, or its Python driver is not installed (names the store and '
+        'its address).'),
+    Code.ONLINE_STORE_ERROR: ("The online store failed while writing or reading (quotes the store's message, or the "
+        "driver error it did not expect), or a batch whose values cannot be stored as the view's dtypes."),
+    Code.ONLINE_KEY_MISMATCH: ("An entity key that does not fit the view's join keys (wrong number of values, or a "
+        'value or key column of another type).'),
+    Code.ONLINE_WRITE_FAILED: ('A write the online store failed while `fcompile materialize` loaded a view (names the '
+        "view, the window, the keys written before, and the store's FC113/FC114 reason); the batches committed so "
+        'far stay, the watermark does not move, the other views still run.'),
+    Code.ENTITY_VALUE: ("An entity value in an online request that does not fit its join key's dtype, a join key that "
+        'is missing or unknown, or keys with different numbers of values.'),
+    Code.VIEW_NOT_ONLINE: 'An online request names a feature view with `online: false`.',
+    Code.MATERIALIZE_WINDOW: 'A materialization window that ends before it starts (`--start` after `--end`).',
+    Code.PUSH_SOURCE_KIND: ("A push source where an ordinary source is needed (a push source's `batch_source`; `push` "
+        'to a name that is an ordinary source), with the push source to use when there is one.'),
+    Code.PUSH_COLUMNS: ('Pushed rows lack a column the views need (names them and lists the columns expected), or '
+        'carry one the offline dataset does not have.'),
+    Code.PUSH_VALUE_TYPE: ("A pushed value that does not convert to its column's dtype (names the column, the row and "
+        'the dtype), or an empty join key or event time.'),
+    Code.PUSH_REQUEST: ('A malformed push: an unknown `to`, rows that are not a DataFrame, Arrow table or mapping of '
+        'lists, columns of different lengths, a name that is not text.'),
+    Code.OFFLINE_PUSH_UNSUPPORTED: ('Rows pushed offline cannot be appended to the batch source: a single Parquet '
+        'file (use a folder or glob), CSV files, a query, a missing table, or a table on an engine other than '
+        'DuckDB.'),
+    Code.BAD_REQUEST: ('A request the feature server cannot take: an unknown endpoint (404) or method (405), a body '
+        "that is not JSON (400) or not of the endpoint's shape (422), or a body that did not arrive in time (408)."),
+    Code.REQUEST_TOO_LARGE: "A request body larger than the target's `serving.max_request_bytes` (413).",
+    Code.UNAUTHENTICATED: ("A request to the feature server without a valid bearer token, when the target's "
+        '`serving.auth` has tokens (401).'),
+    Code.FORBIDDEN: ('A bearer token asking for something outside its grant: a service, view, push source, write or '
+        'materialization (403).'),
+    Code.MATERIALIZE_BUSY: 'A materialization requested while another of the same project is running (409).',
+    Code.OFFLINE_UNREACHABLE: ('The offline engine cannot be reached or started: PostgreSQL refuses the connection or '
+        'the login, Snowflake or BigQuery refuse the sign-in or credentials, Spark cannot start (no Java, a bad '
+        'master); one line naming the target, the server (without its password) and the reason.'),
+    Code.SOURCE_NOT_READABLE: ('The offline engine cannot read a source where it is: a `path:` source on PostgreSQL, '
+        'Snowflake or BigQuery (names the feature view and the files; load them into a table).'),
+    Code.OFFLINE_SETTINGS: ("The target's offline settings cannot work: a PostgreSQL `schema` that does not exist, "
+        'connection text libpq cannot read, a bad `connect_timeout`, a Spark `catalog` other than hive or in-memory, '
+        'a cluster master without `staging_dir`, a malformed BigQuery `api_endpoint`, a `keyfile` with a plaintext '
+        'endpoint.'),
+    Code.DRIVER_MISSING: ("The offline engine's Python driver is not installed (`pip install 'fcompile[postgres]'`, "
+        "`'fcompile[spark]'`, `'fcompile[snowflake]'`, `'fcompile[bigquery]'`)."),
+    Code.SPINE_UPLOAD: ('A spine column of a type the engine cannot hold (a list or duration on PostgreSQL, a time of '
+        'day on Spark).'),
+    Code.OUTPUT_UNWRITABLE: ("A result file cannot be written where asked (`--output`, `to_parquet`, a dataset's "
+        '`path`): a folder or a file in the way, no access, no space; what was at the path stays.'),
+}
+
+# Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a source path that
+# matches no file yet (FC062), a serving grant naming an unknown service, view or push source (FC031,
+# FC032, FC034), and, when `fcompile serve` starts, an online store that does not answer (FC113, FC114).
+WARNING_CODES: frozenset[Code] = frozenset({
+    Code.FILE_SHAPE, Code.SOURCE_FILE_NOT_FOUND, Code.UNKNOWN_SOURCE, Code.UNKNOWN_VIEW, Code.UNKNOWN_SERVICE,
+    Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR,
+})
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     """A place in a file: 1-based line and column, as editors show them."""

@@ -134,9 +134,9 @@ class FeatureStore:
     def get_historical_features(self, spine: Any = None, features: Sequence[str] | FeatureService | None = None,
                                 service: str | FeatureService | None = None, full_feature_names: bool = False,
                                 timestamp_column: str | None = None, *, entity_df: Any = None) -> RetrievalJob:
-        """A point-in-time-correct training set: one row per spine row, in spine order, every spine column
-        and then the features, each as of its row's time (the newest value at or before it, within the
-        view's ttl).
+        """A point-in-time-correct training set (docs/concepts/point-in-time.md): one row per spine row, in
+        spine order, every spine column and then the features, each as of its row's time (the newest value
+        at or before it, within the view's ttl).
 
         `spine` (Feast: `entity_df`): a pandas DataFrame, a pyarrow Table or RecordBatchReader, a
         Parquet/CSV path, a table of the target's database, or a SELECT/WITH query on it. Its timestamp
@@ -288,7 +288,7 @@ class FeatureStore:
         return node
 
     def push(self, push_source_name: str, df: Any, to: str = "online") -> PushResult:
-        """Write rows of a push source (DESIGN.md §7, Feast's push). `df`: a pandas DataFrame, a pyarrow Table
+        """Write rows of a push source (docs/concepts/push.md, Feast's push). `df`: a pandas DataFrame, a pyarrow Table
         or RecordBatch, or a mapping of column name to a list of values, named as the columns of the push
         source's batch source or, where the source maps a column (`field_mapping`), by the name it maps it to
         (as Feast takes them; giving both names of one column is FC121); timestamps may be datetimes or ISO

@@ -1,7 +1,7 @@
 """`fcompile build`: compile the selected nodes for the chosen dialects, then write or check `target/`.
 
 The build is computed in memory first, as the complete expected content of the target folder; writing
-and `--check` are two readers of that one result (DESIGN.md §5, STYLE.md 2):
+and `--check` are two readers of that one result (so a check can never disagree with a build):
 
 - For each built dialect, `compiled/<dialect>/` is expected to hold the fresh file of every selected
   node that compiled, the existing file of every node left out of the selection, and nothing else:

@@ -1,8 +1,9 @@
 """What a SQL dialect is to fcompile: capability flags plus the few spellings sqlglot gets wrong.
 
 A dialect module subclasses `SqlDialect`, sets the flags that are true for its warehouse and overrides
-a lowering only where the generic tree does not transpile faithfully (DESIGN.md §4). Everything else is
-shared: the point-in-time and materialization lowerings read the flags, never the dialect's name.
+a lowering only where the generic tree does not transpile faithfully (each such case is pinned by
+tests/dialects/test_sqlglot_pitfalls.py). Everything else is shared: the point-in-time and
+materialization lowerings read the flags, never the dialect's name.
 """
 
 from __future__ import annotations

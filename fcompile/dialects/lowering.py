@@ -1,7 +1,8 @@
 """Lower plans to sqlglot trees: the point-in-time join (three strategies) and latest values.
 
 The trees are dialect-neutral except where a `SqlDialect` flag or override says otherwise: native ASOF
-joins, QUALIFY, `* EXCLUDE`, file reads and ttl arithmetic. Every strategy implements DESIGN.md §3:
+joins, QUALIFY, `* EXCLUDE`, file reads and ttl arithmetic. Every strategy implements the point-in-time rules
+(docs/concepts/point-in-time.md):
 candidates have equal keys and `ts - ttl <= event_ts <= ts`; the newest event wins, ties go to the
 newest created time, and rows equal in both go to the greatest values of the view's features in
 declaration order, requested or not (a deterministic rule the tests' reference implementation,

@@ -115,7 +115,7 @@ def plan_build_dataset(graph: FeatureGraph, dataset: Dataset, spine_columns: tup
 
 
 def _tie_break(view: FeatureView, source: Source, requested: Sequence[FeatureColumn]) -> tuple[FeatureColumn, ...]:
-    """Every declared non-array feature in declaration order (DESIGN.md §3.3: full ties resolve the same
+    """Every declared non-array feature in declaration order (docs/concepts/point-in-time.md: full ties resolve the same
     way whatever a request names), read under a requested feature's output name where there is one."""
     renamed = {fc_name: column for column, fc_name in source.field_mapping}
     read_as: dict[str, str] = {}

@@ -1,7 +1,7 @@
 """What a runner is: an offline engine that executes plans. It gets SQL only from the dialects stage.
 
 A runner connects from a target's offline settings, registers spines (numbering their rows so the
-output keeps their order, DESIGN.md §3.1), runs point-in-time joins and streams the rows back as
+output keeps their order, docs/concepts/point-in-time.md), runs point-in-time joins and streams the rows back as
 Arrow, or writes them into a table or a Parquet file. One runner is one engine session; it is not
 shared between threads.
 """

@@ -35,7 +35,7 @@ Every job carries the labels `fcompile_project` (the project's name) and `fcompi
 |                               | closes                                                               |
 | a table, a SELECT query       | in place; rows numbered by `ROW_NUMBER() OVER ()` as BigQuery reads   |
 
-Naive spine timestamps are loaded as TIMESTAMP (read as UTC, DESIGN.md §3.5), so they compare with
+Naive spine timestamps are loaded as TIMESTAMP (read as UTC, docs/concepts/point-in-time.md), so they compare with
 TIMESTAMP sources, and come back naive. Results are read as Arrow a page (or Storage API stream) at a
 time. Datasets are built inside BigQuery (`CREATE OR REPLACE TABLE ... AS`, atomic); `write_parquet`
 streams the batches into a file. The window of a materialization is bound as named TIMESTAMP query

@@ -1,7 +1,7 @@
 """The DuckDB runner: the embedded default offline engine.
 
 Every session runs with `SET TimeZone='UTC'`, so naive timestamps read as UTC and zoned ones are
-converted when compared (DESIGN.md §3.5). Spines keep their order through a row-id column the lowering
+converted when compared (docs/concepts/point-in-time.md). Spines keep their order through a row-id column the lowering
 sorts by and leaves out of the output:
 
 | spine                    | row id                                                    | data copied?            |

@@ -1,5 +1,5 @@
 """`fcompile materialize`: load the newest value per entity of each online feature view into the online
-store, window by window (DESIGN.md §3 "Materialization").
+store, window by window (docs/concepts/materialization.md).
 
 The window of a view ends at `end` (default now) and starts at
 - `start`, when given;

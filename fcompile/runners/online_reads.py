@@ -1,5 +1,5 @@
 """Online reads: feature values of entities from the online store, with a status and an event time each
-(DESIGN.md §3 "Online reads", §7).
+(docs/concepts/materialization.md; over HTTP, docs/reference/http-api.md).
 
 A request (features or a service, and full_feature_names) is planned once into an `OnlineRequest`: which
 views to read, with which keys, and where each value goes in the response. The SDK caches plans, so a call
@@ -8,7 +8,7 @@ costs the entity checks, one store read per view and the response's lists.
 Statuses: `PRESENT`; `NOT_FOUND` when the store holds nothing for the key (a NULL key never matches);
 `OUTSIDE_MAX_AGE` when `now - event_ts > ttl`. An outside-max-age value is returned as None (its event time
 is kept): a training set computes NULL for it at that time, and a model must not be served what it was not
-trained on (DESIGN.md §3 "Consistency"). The response mirrors Feast's: `to_dict()` is its SDK form, and
+trained on (docs/concepts/point-in-time.md, consistency). The response mirrors Feast's: `to_dict()` is its SDK form, and
 `to_http_dict()` its feature server's body, join keys first, then the features, column by column.
 """
 
@@ -126,7 +126,7 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
             complete = not any(None in key for key in keys)
         if complete:
             rows = store.read(read.view, keys, read.features)
-        else:  # a NULL key never matches (DESIGN.md §3.4): ask only for the others
+        else:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
             asked = [i for i, key in enumerate(keys) if None not in key]
             rows = [None] * count
             for i, row in zip(asked, store.read(read.view, [keys[i] for i in asked], read.features)):

@@ -1,5 +1,5 @@
 """Pushing rows into the feature store: the SDK's `push` and `write_to_online_store`, which the feature
-server's `POST /push` and `POST /write-to-online-store` call (DESIGN.md §7).
+server's `POST /push` and `POST /write-to-online-store` call (docs/concepts/push.md).
 
 `push(source, rows, to)` takes rows of a push source - named as its batch source's columns, or, where the
 source maps a column (`field_mapping`), by the name it maps it to, as Feast's clients send them - and writes them

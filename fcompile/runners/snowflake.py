@@ -18,7 +18,7 @@ Target settings (`offline:` in fcompile_project.yml); credentials only ever as `
       # host, port, protocol: a private-link endpoint or an emulator; login_timeout, network_timeout: seconds
 
 Sessions run with `TIMEZONE = 'UTC'`: TIMESTAMP_NTZ values read as UTC and TIMESTAMP_TZ/LTZ ones are
-instants (DESIGN.md §3.5). Unquoted names resolve upper-case in Snowflake, and the dialect upper-cases
+instants (docs/concepts/point-in-time.md). Unquoted names resolve upper-case in Snowflake, and the dialect upper-cases
 every name it writes (`driver_id` is "DRIVER_ID"): results come back under the names the request used,
 tables fcompile writes have upper-case columns (read them unquoted), and a spine read in place must
 have such columns too (an upper-case column is reported as its lower-case spelling).

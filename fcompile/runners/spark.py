@@ -17,7 +17,7 @@ Spark starts on first use, not when the runner is made: starting the JVM takes s
 that fails its checks should not pay for it (`notify` says when it starts, for progress output). Where
 a Spark session already runs in the process (a notebook, the tests), the runner uses it and leaves it
 running when closed; one it started, it stops. Every session runs with `spark.sql.session.timeZone=UTC`:
-naive timestamps (TIMESTAMP_NTZ) compare as UTC and zoned ones are instants (DESIGN.md §3.5).
+naive timestamps (TIMESTAMP_NTZ) compare as UTC and zoned ones are instants (docs/concepts/point-in-time.md).
 
 | spine                             | registered as a temporary view of                                |
 | --------------------------------- | ---------------------------------------------------------------- |

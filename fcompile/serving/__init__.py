@@ -1,4 +1,4 @@
-"""The feature server (`fcompile serve`, DESIGN.md §7): Feast's HTTP API over a project's online store.
+"""The feature server (`fcompile serve`, docs/how-to/serving.md): Feast's HTTP API over a project's online store.
 
 | module | what |
 | --- | --- |

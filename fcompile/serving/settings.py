@@ -1,4 +1,4 @@
-"""The feature server's settings: the selected target's `serving:` block, typed (DESIGN.md §7).
+"""The feature server's settings: the selected target's `serving:` block, typed (docs/how-to/serving.md).
 
     targets:
       prod:

@@ -1,4 +1,5 @@
-"""A pure-Python reference of DESIGN.md §3, the contract every dialect's SQL must honour.
+"""A pure-Python reference of the point-in-time rules (docs/concepts/point-in-time.md), the contract every
+dialect's SQL must honour.
 
 Written from the spec, not from the SQL lowering: the tests run fcompile's SQL on real engines and
 compare it row by row with what this module computes from the same rows (lists of dicts).

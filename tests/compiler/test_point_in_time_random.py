@@ -1,4 +1,4 @@
-"""Randomized point-in-time and latest-values checks against the reference (DESIGN.md §3).
+"""Randomized point-in-time and latest-values checks against the reference (docs/concepts/point-in-time.md).
 
 Project shapes (1-3 views, keys, ttls, created columns, field mappings, requests, aliases) are a fixed,
 seeded sample so their SQL is compiled once; hypothesis draws the data: tiny key and value domains so

@@ -1,7 +1,7 @@
 """The randomized point-in-time cases end to end: through `FeatureStore.get_historical_features` (spine
 as Arrow and in one other form) and through `fcompile get-historical-features`, compared row by row with
-the reference (DESIGN.md §3). Shapes and data come from test_point_in_time_random; sources are tables in
-the project's DuckDB file, as a user's would be."""
+the reference (docs/concepts/point-in-time.md). Shapes and data come from test_point_in_time_random;
+sources are tables in the project's DuckDB file, as a user's would be."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Hand-written point-in-time cases: fcompile's SQL, run on DuckDB and PostgreSQL with every join
-strategy, gives exactly the rows of the spec's reference implementation (DESIGN.md §3)."""
+strategy, gives exactly the rows of the spec's reference implementation (docs/concepts/point-in-time.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One test per sqlglot behaviour in DESIGN.md §4 (and the ones found while adding the five warehouse
+"""One test per sqlglot behaviour fcompile works around (and the ones found while adding the five warehouse
 dialects), each written against fcompile's OUTPUT so that a regression in a lowering, a flag or a
 sqlglot upgrade fails here. Where an engine is at hand the SQL is also run: the ttl bound must mean the
 same on DuckDB, PostgreSQL and Spark at the boundary (exactly ttl old is in, ttl + 1 s is out)."""

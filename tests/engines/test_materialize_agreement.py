@@ -1,8 +1,8 @@
-"""Materializing the sample through each engine loads the same values into the online store (DESIGN.md §3
-"Materialization"): for every entity of every online view, the reference's newest row in the window, with
-its event and created times; and the same rows read and keys written. The store is SQLite in every run,
-so what differs is only the engine that computed the values (its window counts and its `LatestValues`
-query with the window bound as parameters)."""
+"""Materializing the sample through each engine loads the same values into the online store
+(docs/concepts/materialization.md): for every entity of every online view, the reference's newest row in the
+window, with its event and created times; and the same rows read and keys written. The store is SQLite in
+every run, so what differs is only the engine that computed the values (its window counts and its
+`LatestValues` query with the window bound as parameters)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The compiler's reference cases, run through each engine's runner (DESIGN.md §3).
+"""The compiler's reference cases, run through each engine's runner (docs/concepts/point-in-time.md).
 
 The hand-written cases of tests/compiler/test_point_in_time_semantics.py (every test there that takes
 only `check`) and the randomized shapes and data of test_point_in_time_random.py are planned as a user's

@@ -1,5 +1,5 @@
 """The sample project on every engine: its feature services and its dataset give the reference's training
-sets, row by row in spine order (DESIGN.md §3), whichever engine computes them.
+sets, row by row in spine order (docs/concepts/point-in-time.md), whichever engine computes them.
 
 The sample is generated once (scale 0.05: 250 orders, about 2,300 feature rows over four sources with
 late corrections, ties and gaps). DuckDB and Spark read its Parquet files; PostgreSQL cannot, so there the

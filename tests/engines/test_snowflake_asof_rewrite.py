@@ -5,7 +5,7 @@ fakesnow cannot parse MATCH_CONDITION, so the conformance suite runs Snowflake w
 reference cases, every view joined with JoinStrategy.ASOF, is parsed as Snowflake SQL by sqlglot and
 changed in one place only - each `ASOF JOIN t ON keys MATCH_CONDITION (s.ts >= t.ts)` becomes DuckDB's
 `ASOF LEFT JOIN t ON keys AND s.ts >= t.ts` (Snowflake's ASOF JOIN keeps spine rows without a match, like
-DuckDB's LEFT form; DESIGN.md §4) - then generated for DuckDB by sqlglot and compared row by row with the
+DuckDB's LEFT form) - then generated for DuckDB by sqlglot and compared row by row with the
 reference. What this proves: the shape of the ASOF plan (keys in ON, newest-at-or-before in the match
 condition, the ttl as a CASE on the matched row, de-duplication before the join) gives the reference's
 rows. What it does not: that Snowflake's engine runs the text as DuckDB does - only a live account shows

@@ -1,4 +1,4 @@
-"""A materialization killed at any point loses nothing, and a re-run converges (DESIGN.md §3).
+"""A materialization killed at any point loses nothing, and a re-run converges (docs/concepts/point-in-time.md).
 
 `fcompile materialize` runs as a real subprocess on a project large enough to take a second or two, and is
 killed with SIGKILL after seeded random delays (between the moment it starts writing and its end), many

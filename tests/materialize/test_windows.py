@@ -1,4 +1,4 @@
-"""Which window a view's run reads: the rules of DESIGN.md §3 "Materialization", without a store."""
+"""Which window a view's run reads: the rules of docs/concepts/materialization.md, without a store."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Consistency (DESIGN.md §3): for random data and random times t, after materializing up to t, the value
-served online for each entity at t equals the value a training set computes for a spine row (entity, t).
+"""Consistency (docs/concepts/point-in-time.md): for random data and random times t, after materializing up to
+t, the value served online for each entity at t equals the value a training set computes for a spine row
+(entity, t).
 
 Each example materializes twice - a first run up to t1, then an incremental one up to t2 - and checks both
 times, for a view with and without a ttl, with and without a created timestamp, with re-sent rows, full ties

@@ -1,4 +1,4 @@
-"""One conformance suite for every online store (DESIGN.md §3 materialization and online reads): each
+"""One conformance suite for every online store (docs/concepts/materialization.md): each
 test runs on SQLite, Redis and PostgreSQL (store_backends.py), on real servers."""
 
 from __future__ import annotations

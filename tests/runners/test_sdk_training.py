@@ -1,4 +1,4 @@
-"""Training sets through the SDK: DESIGN.md §3 on a hand-made project whose answers are known, every
+"""Training sets through the SDK: the point-in-time rules on a hand-made project whose answers are known, every
 spine form giving the same rows, and the job's outputs."""
 
 from __future__ import annotations

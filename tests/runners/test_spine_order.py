@@ -1,4 +1,4 @@
-"""Spine order at scale (DESIGN.md §3.1): row ids come from the spine itself, not from the order a
+"""Spine order at scale (docs/concepts/point-in-time.md): row ids come from the spine itself, not from the order a
 parallel scan happens to read it in; and DuckDB's comparison of naive and zoned timestamps."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def test_arrow_and_csv_spines_keep_their_order(small_project, tmp_path):
 @pytest.mark.parametrize("zone", ["+02:00", "-05:30", "UTC"])
 def test_duckdb_compares_naive_and_zoned_timestamps_as_utc_instants(zone):
     """The runner's session reads a naive TIMESTAMP as UTC when comparing it with a TIMESTAMPTZ, and
-    returns zoned values in UTC (what DESIGN.md §3.5 relies on)."""
+    returns zoned values in UTC (what docs/concepts/point-in-time.md relies on)."""
     naive = dt.datetime(2024, 1, 1, 12, 0)
     offset = dt.timedelta(hours=2) if zone == "+02:00" else dt.timedelta(hours=-5, minutes=-30) if zone == "-05:30" \
         else dt.timedelta(0)

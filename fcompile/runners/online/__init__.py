@@ -1,4 +1,4 @@
-"""Online stores: the newest feature values per entity, for serving (DESIGN.md §3, §6).
+"""Online stores: the newest feature values per entity, for serving (docs/concepts/materialization.md).
 
 `connect_online_store` opens the store of a project's target (`online: {type: sqlite | redis | postgres}`);
 `online_view` describes how a feature view is stored. The store modules import their drivers only when

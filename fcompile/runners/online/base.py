@@ -1,5 +1,5 @@
 """What an online store is: key-value tables of the newest feature values per entity, and a state
-record per feature view (DESIGN.md §3 materialization and online reads, §6).
+record per feature view (docs/concepts/materialization.md, docs/reference/online-store-layout.md).
 
 A store holds, for each (project, view, entity key), one row: the feature values, the row's event time
 and its created time. Writes keep the newer of stored and incoming by (event_ts, created_ts) - also
@@ -14,7 +14,8 @@ named as `OnlineView` says. Timestamps are UTC.
 A store object is used by one thread at a time. Store failures are diagnostics: FC113 when the store
 cannot be reached or opened, FC114 when it fails while writing or reading (both raised as `StoreFailure`),
 FC115 for an entity key that does not fit the view's join keys. `fcompile materialize` reports a write
-that failed as FC116, naming the view and its window. How each store lays its data out: README.md, "Online store".
+that failed as FC116, naming the view and its window. How each store lays its data out:
+docs/reference/online-store-layout.md.
 """
 
 from __future__ import annotations

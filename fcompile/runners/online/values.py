@@ -61,7 +61,7 @@ def micros(value: dt.datetime) -> int:
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """Naive times are UTC (DESIGN.md §3.5); zoned ones are converted."""
+    """Naive times are UTC (docs/concepts/point-in-time.md); zoned ones are converted."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

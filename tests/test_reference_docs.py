@@ -1,0 +1,29 @@
+"""docs/reference/cli.md, diagnostics.md and spec-format.md are generated from the code; a stale page fails."""
+
+from fcompile import reference_docs
+from fcompile.diagnostics import CODE_MEANINGS, Code
+
+
+def test_every_diagnostic_code_has_a_meaning():
+    assert [code.value for code in Code if not CODE_MEANINGS.get(code, "").strip()] == []
+
+
+def test_the_generated_pages_are_deterministic():
+    assert reference_docs.render_pages() == reference_docs.render_pages()
+
+
+def test_the_committed_reference_pages_are_up_to_date():
+    stale = reference_docs.stale_pages()
+    assert stale == [], f"stale pages under docs/reference/: {stale}; run python -m fcompile.reference_docs"
+
+
+def test_the_pages_name_every_command_code_and_key():
+    pages = reference_docs.render_pages()
+    assert all(f"| {code.value} |" in pages["diagnostics.md"] for code in Code)
+    for command in ("init", "validate", "ls", "schema", "build", "compile", "run", "materialize", "serve", "push",
+                    "get-historical-features", "get-online-features"):
+        assert f"## fcompile {command}\n" in pages["cli.md"]
+    assert "`--project-dir`" in pages["cli.md"] and "`FCOMPILE_PROJECT_DIR`" in pages["cli.md"]
+    for key in ("`ttl`", "`lateness`", "`push.batch_source`", "`output.path`", "`serving.auth.tokens[].token`",
+                "`staging_dir`", "`default_target`"):
+        assert key in pages["spec-format.md"], key
