@@ -32,7 +32,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
-    RegisteredSpine, Runner, WindowStats, engine_error, first_line, writing_file,
+    LoadedTable, RegisteredSpine, Runner, WindowStats, engine_error, first_line, writing_file,
 )
 from fcompile.runners.external import window_estimate_select, window_parameters, window_stats_of
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
@@ -271,6 +271,31 @@ class DuckDBRunner(Runner):
                     pass  # no transaction was open; the session is gone: the original error says why
             raise
         return rows
+
+    def load_table(self, data, table: str, description: str) -> LoadedTable:
+        """The rows read from the Arrow reader into a new table and the old one dropped in one transaction:
+        DuckDB's DDL is transactional, so a failure (or an interruption) leaves the old table as it was."""
+        import duckdb
+
+        target = exp.Table(this=exp.to_identifier(table))
+        name = self._new_name("load")
+        statements = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
+                      self.sql_dialect.generate(exp.Create(this=target.copy(), kind="TABLE", expression=exp.select(
+                          "*").from_(exp.to_table(name))))]
+        self.con.register(name, data)
+        try:
+            self.con.begin()
+            rows = self._run_all(statements, f"loading {description}", None)
+            self.con.commit()
+        except BaseException:
+            try:
+                self.con.rollback()
+            except duckdb.Error:
+                pass  # no transaction was open: the original error says why
+            raise
+        finally:
+            self.con.unregister(name)
+        return LoadedTable(table, rows)
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):
