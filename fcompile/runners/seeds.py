@@ -88,12 +88,15 @@ def load_seeds(runner: Runner, seeds: Sequence[Seed], progress: SeedProgress | N
 def load_seed(runner: Runner, seed: Seed, progress: SeedProgress | None = None) -> SeedResult:
     progress = progress or _Silent()
     started = time.perf_counter()
+    read_errors: list[DiagnosticError] = []
     try:
         data, total = _read_seed(seed)
         progress.start(seed, total)
-        loaded = runner.load_table(_counted(data, seed, progress), seed.name, seed.description)
+        loaded = runner.load_table(_counted(data, seed, progress, read_errors), seed.name, seed.description)
     except DiagnosticError as error:
-        problems = tuple(_in_context(d, seed) for d in error.diagnostics)
+        # a file that stops reading part-way fails the engine's load: say what the file's reader said
+        found = read_errors[0] if read_errors else error
+        problems = tuple(_in_context(d, seed) for d in found.diagnostics)
         return SeedResult(seed.name, "error", seed.name, None, time.perf_counter() - started, problems)
     return SeedResult(seed.name, "success", loaded.table, loaded.rows, time.perf_counter() - started)
 
@@ -112,13 +115,19 @@ def _read_seed(seed: Seed) -> tuple[pa.RecordBatchReader, int | None]:
     return read_spine_files([seed.path], seed.description), total
 
 
-def _counted(data: pa.RecordBatchReader, seed: Seed, progress: SeedProgress) -> pa.RecordBatchReader:
+def _counted(data: pa.RecordBatchReader, seed: Seed, progress: SeedProgress,
+             read_errors: list[DiagnosticError]) -> pa.RecordBatchReader:
+    """The rows, telling `progress` of each batch taken; a reading error is also kept in `read_errors`."""
     import pyarrow as pa
 
     def batches():
-        for batch in data:
-            yield batch
-            progress.advance(seed, batch.num_rows)
+        try:
+            for batch in data:
+                yield batch
+                progress.advance(seed, batch.num_rows)
+        except DiagnosticError as error:
+            read_errors.append(error)
+            raise
 
     return pa.RecordBatchReader.from_batches(data.schema, batches())
 
