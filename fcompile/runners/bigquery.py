@@ -165,19 +165,36 @@ class BigQueryRunner(StreamedResults):
                                           "as Parquet",))
 
     def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
-        """One load job into the table of the target's dataset, WRITE_TRUNCATE with the data's schema:
-        BigQuery commits a load job whole or not at all, so a failure leaves the old table (data and schema)
-        as it was, and a success replaces both."""
+        """Loaded by a load job into a new table of the target's dataset (expiring a day ahead, should it be
+        left behind), then `CREATE OR REPLACE TABLE ... AS SELECT` from it, which BigQuery runs atomically
+        (a failure leaves the old table, data and schema), and the new one dropped."""
         from google.cloud import bigquery
 
         name = f"{self.dataset}.{table}"
+        building = f"{self.dataset}.__fc_building_{table}"
         config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-                                        create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED)
-        self._load(data, name, description, config, "seed", numbered=False)
+                                        create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+
+        def create(columns: list[Any]) -> None:
+            staged = bigquery.Table(building, schema=columns)
+            staged.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
+            self.client.delete_table(building, not_found_ok=True)
+            self.client.create_table(staged)
+
+        label = f"loading {description}"
         try:
+            self._load(data, building, description, config, "seed", numbered=False, before=create)
+            replace_target = exp.Create(this=exp.to_table(name, dialect="bigquery"), kind="TABLE", replace=True,
+                                        expression=exp.select("*").from_(exp.to_table(building, dialect="bigquery")))
+            self._job(self.sql_dialect.generate(replace_target, pretty=False), label).result()
             return LoadedTable(name, int(self.client.get_table(name).num_rows or 0))
         except _api_errors() as exc:
-            raise _engine_error(f"loading {description}", exc, None) from None
+            raise _engine_error(label, exc, None) from None
+        finally:
+            try:
+                self.client.delete_table(building, not_found_ok=True)
+            except _api_errors():
+                pass  # it expires: the original error says what went wrong
 
     def _load(self, data: Any, name: str, description: str, config: Any, kind: str, numbered: bool,
               before: Any = None) -> list[Any]:
@@ -223,8 +240,6 @@ class BigQueryRunner(StreamedResults):
             buffer.seek(0)
             config.source_format = bigquery.SourceFormat.PARQUET
             config.labels = self._labels(kind)
-            if not numbered:
-                config.schema = columns
             try:
                 if before is not None:
                     before(columns)

@@ -72,7 +72,7 @@ def cli(*args: str) -> int:
 
 def build(root: Path, capsys) -> dict[str, bytes]:
     code = cli("build", "--project-dir", str(root), "--dialect", "all")
-    assert code == 1, capsys.readouterr()  # some dialects cannot read local files: reported, the rest written
+    assert code == 0, capsys.readouterr()  # the sample's sources are seeded tables: every dialect compiles them
     capsys.readouterr()
     compiled = root / "target" / "compiled"
     return {str(p.relative_to(compiled)): p.read_bytes() for p in sorted(compiled.rglob("*.sql"))}
