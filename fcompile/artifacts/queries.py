@@ -209,7 +209,8 @@ def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDiale
         if any(s.is_star for s in query.selects) or not all(query.named_selects):
             return None
         columns = tuple(query.named_selects)
-        what, hint = "the spine query does not select", "select the join keys and the timestamp field in the spine query"
+        what = "the spine query does not select"
+        hint = "select the join keys and the timestamp field in the spine query"
     else:
         return None
     timestamp = dataset_spine(graph, dataset).timestamp_column

@@ -184,9 +184,9 @@ class PostgresRunner(StreamedResults):
         target = exp.Table(this=exp.to_identifier(table), db=exp.to_identifier(self.schema) if self.schema else None)
         building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{table}"))
+        create = exp.Create(this=exp.Schema(this=building.copy(), expressions=definitions), kind="TABLE")
         statements = [self.sql_dialect.generate(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True)),
-                      self.sql_dialect.generate(exp.Create(this=exp.Schema(this=building.copy(), expressions=definitions),
-                                                           kind="TABLE"), pretty=False)]
+                      self.sql_dialect.generate(create, pretty=False)]
         swap = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
                 self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
                     exp.AlterRename(this=exp.to_table(exp.to_identifier(table)))]))]

@@ -21,7 +21,8 @@ from fcompile.runners.duckdb import DuckDBRunner
 from fcompile.runners.seeds import select_seeds
 from fcompile.sample import init_project
 
-PROJECT = "name: shop\ntargets:\n  dev: {offline: {type: duckdb, path: .fcompile/offline.duckdb}, online: {type: sqlite}}\n"
+PROJECT = ("name: shop\ntargets:\n"
+           "  dev: {offline: {type: duckdb, path: .fcompile/offline.duckdb}, online: {type: sqlite}}\n")
 SPEC = """\
 entities:
   - {name: customer, join_keys: [{name: customer_id, dtype: string}]}
@@ -38,7 +39,8 @@ feature_services:
 datasets:
   - {name: training, spine: spine_src, service: churn_v1, output: {table: training}}
 """
-ORDERS_CSV = "customer_id,ts,spend\nc1,2024-01-01T10:00:00Z,1.5\nc2,2024-01-01T11:00:00Z,2.5\nc1,2024-01-02T10:00:00Z,4.0\n"
+ORDERS_CSV = ("customer_id,ts,spend\n"
+              "c1,2024-01-01T10:00:00Z,1.5\nc2,2024-01-01T11:00:00Z,2.5\nc1,2024-01-02T10:00:00Z,4.0\n")
 VISITS_CSV = "customer_id,ts,label\nc1,2024-01-03T00:00:00Z,true\nc2,2024-01-01T10:30:00Z,false\n"
 
 
@@ -227,7 +229,8 @@ def test_a_table_source_naming_a_seed_is_checked_against_its_file(shop):
     spec.write_text(spec.read_text().replace("{name: spend, dtype: float64}", "{name: spent, dtype: float64}")
                     .replace("dtype: string}]}", "dtype: int64}]}"))
     found = {d.code: d for d in parse_project(shop).diagnostics}
-    assert "feature 'spent' of view 'customer_stats' is not a column of orders.csv" in found[Code.MISSING_COLUMN].message
+    missing = found[Code.MISSING_COLUMN].message
+    assert "feature 'spent' of view 'customer_stats' is not a column of orders.csv" in missing
     assert "string in source 'orders_src'" in found[Code.JOIN_KEY_DTYPE_MISMATCH].message
 
 
@@ -252,6 +255,18 @@ def test_a_seed_spine_without_the_join_keys_is_a_compile_error(shop):
     (problem,) = result.diagnostics
     assert problem.code is Code.MISSING_COLUMN and "seeds/visits.csv" in problem.message
     assert "'customer_id'" in problem.message
+
+
+def test_an_unreadable_seed_is_fc004_in_validate_and_seed(shop):
+    (shop / "seeds" / "visits.csv").unlink()
+    (shop / "seeds" / "visits.parquet").write_bytes(b"not parquet")
+    validated = fcompile("validate", "--project-dir", str(shop))
+    assert validated.returncode == 1 and "error[FC004]: source 'spine_src': cannot read the seed file visits.parquet" \
+        in validated.stderr
+    (shop / "specs" / "shop.yml").write_text(SPEC.replace("table: visits", "table: other_visits"))
+    seeded = fcompile("seed", "--project-dir", str(shop))
+    assert seeded.returncode == 1 and "error[FC004]: seed 'visits'" in seeded.stderr
+    assert "seed orders: 3 rows" in seeded.stdout and "1 seeded, 1 failed" in seeded.stdout
 
 
 def _dtype(name: str):
