@@ -81,8 +81,54 @@ def init(
     console = _console()
     console.print(f"Created project in [bold]{result.destination}[/bold]")
     for name, rows in sorted(result.rows.items()):
-        console.print(f"  data/{name}: {rows:,} rows")
-    console.print(f"Next: fcompile validate --project-dir {result.destination}")
+        console.print(f"  seeds/{name}: {rows:,} rows")
+    console.print(f"Next: fcompile seed --project-dir {result.destination}   (loads seeds/ into the target's tables)")
+
+
+@app.command()
+def seed(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Seeds to load, by name (the file's stem); default: every seed.")] = None,
+) -> None:
+    """Load the project's seeds/ files (Parquet, CSV) into tables of the target's offline engine, each
+    replacing the table named by its file's stem."""
+    from dataclasses import replace
+
+    from fcompile.parser import load_project
+    from fcompile.parser.seeds import find_seeds
+    from fcompile.progress import SeedProgressDisplay
+    from fcompile.runners import runner_class
+    from fcompile.runners.seeds import load_seeds, select_seeds
+
+    graph = load_project(project_dir, target)
+    chosen = select_seeds(find_seeds(graph.project.root), select or ())
+    console = _console()
+    if not chosen:
+        console.print("nothing to seed: the project has no Parquet or CSV file under seeds/", markup=False)
+        return
+    try:
+        runner_class(graph.project.target.offline_type)
+    except DiagnosticError as error:
+        raise DiagnosticError([replace(d, message=f"cannot load seeds on target '{graph.project.target.name}': "
+                                       f"{d.message}") for d in error.diagnostics]) from None
+
+    def report(result) -> None:
+        if result.ok:
+            console.print(f"seed {result.name}: {result.rows:,} rows into {result.table} in {result.seconds:.2f} s",
+                          markup=False)
+        else:
+            console.print(f"seed {result.name}: failed after {result.seconds:.2f} s", markup=False)
+
+    with _runner(graph) as runner, SeedProgressDisplay(_console(stderr=True), report) as progress:
+        results = load_seeds(runner, chosen, progress)
+    _print_diagnostics([d for r in results for d in r.diagnostics])
+    failed = sum(not r.ok for r in results)
+    console.print(f"{len(results) - failed} seeded, {failed} failed (target '{graph.project.target.name}')",
+                  markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

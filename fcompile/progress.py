@@ -1,5 +1,6 @@
-"""Progress of `fcompile materialize` on stderr: a bar per view on a terminal (rows written, rows/s,
-time left), plain lines otherwise (CI logs, pipes), one every few seconds for a long view."""
+"""Progress of `fcompile materialize` and `fcompile seed` on stderr: a bar per view or seed on a terminal
+(rows written, rows/s, time left), plain lines otherwise (CI logs, pipes), one every few seconds for a
+long one."""
 
 from __future__ import annotations
 
@@ -74,6 +75,62 @@ class MaterializeProgressDisplay:
         else:
             self.console.print(line, markup=False)
         self._task = None
+
+
+class SeedProgressDisplay:
+    """Implements `fcompile.runners.seeds.SeedProgress` on a rich console: a bar per seed on a terminal
+    (its total from the Parquet footer; a CSV file's is unknown), else a line every few seconds. Each
+    finished seed is passed to `report` (the CLI prints its summary line)."""
+
+    def __init__(self, console: Any, report: Any = lambda result: None) -> None:
+        self.console = console
+        self.report = report
+        self.live = None
+        self._task = None
+        self._loaded = 0
+        self._total: int | None = None
+        self._started = self._last_line = 0.0
+
+    def __enter__(self) -> SeedProgressDisplay:
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            )
+
+            self.live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 _RowsPerSecondColumn(), TimeRemainingColumn(), TimeElapsedColumn(),
+                                 console=self.console, transient=True)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def start(self, seed, total_rows: int | None) -> None:
+        self._loaded, self._total = 0, total_rows
+        self._started = self._last_line = time.monotonic()
+        if self.live is not None:
+            self._task = self.live.add_task(f"seed {seed.name}", total=total_rows)
+
+    def advance(self, seed, rows: int) -> None:
+        self._loaded += rows
+        if self.live is not None and self._task is not None:
+            self.live.update(self._task, advance=rows)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= PLAIN_EVERY_SECONDS:
+            self._last_line = now
+            rate = self._loaded / max(now - self._started, 1e-9)
+            total = f" of {self._total:,}" if self._total is not None else ""
+            self.console.print(f"seed {seed.name}: {self._loaded:,}{total} rows read ({rate:,.0f} rows/s)",
+                               markup=False)
+
+    def done(self, result) -> None:
+        if self.live is not None and self._task is not None:
+            self.live.remove_task(self._task)
+        self._task = None
+        self.report(result)
 
 
 def _RowsPerSecondColumn():

@@ -139,9 +139,10 @@ def test_an_output_path_that_cannot_be_written_is_fc135_exit_1(tmp_path):
     """`--output` naming a folder: one diagnostic, exit 1, the folder untouched (not an internal error)."""
     root = tmp_path / "sample"
     assert fcompile("init", str(root)).returncode == 0
+    assert fcompile("seed", "--project-dir", str(root)).returncode == 0
     (root / "out.parquet").mkdir()
     result = fcompile("get-historical-features", "--project-dir", str(root), "--spine",
-                      str(root / "data" / "orders.parquet"), "--service", "driver_activity_v1",
+                      str(root / "seeds" / "orders.parquet"), "--service", "driver_activity_v1",
                       "--output", str(root / "out.parquet"))
     assert result.returncode == 1, result.stderr
     assert f"error[FC135]: cannot write {root / 'out.parquet'}: Is a directory" in result.stderr + result.stdout

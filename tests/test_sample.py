@@ -62,8 +62,13 @@ def read_sorted(path: Path) -> pa.Table:
     return table.sort_by([(name, "ascending") for name in table.column_names])
 
 
+def seed_file(project: InitResult, source: dict[str, Any]) -> Path:
+    """The seed file a source's table is loaded from."""
+    return project.destination / "seeds" / f"{source['table']}.parquet"
+
+
 def source_schema(project: InitResult, source: dict[str, Any]) -> pa.Schema:
-    return pq.read_schema(project.destination / source["path"])
+    return pq.read_schema(seed_file(project, source))
 
 
 def file_column(source: dict[str, Any], name_in_fcompile: str) -> str:
@@ -73,7 +78,7 @@ def file_column(source: dict[str, Any], name_in_fcompile: str) -> str:
 
 
 def timestamps(project: InitResult, source: dict[str, Any], field: str) -> pa.ChunkedArray:
-    return pq.read_table(project.destination / source["path"], columns=[field])[field]
+    return pq.read_table(seed_file(project, source), columns=[field])[field]
 
 
 # --- init_project -----------------------------------------------------------------------------------------
@@ -93,7 +98,7 @@ def test_init_writes_every_data_file_with_its_row_count(project: InitResult) -> 
     assert set(project.rows) == set(TABLES)
     for file_name, rows in project.rows.items():
         assert rows > 0
-        assert pq.read_metadata(project.destination / "data" / file_name).num_rows == rows
+        assert pq.read_metadata(project.destination / "seeds" / file_name).num_rows == rows
     assert project.total_rows == sum(project.rows.values())
 
 
@@ -137,13 +142,13 @@ def test_same_seed_and_scale_give_identical_tables(tiny_runs: dict[str, tuple[Pa
     (first, first_rows), (second, second_rows) = tiny_runs["seed7"], tiny_runs["seed7_again"]
     assert first_rows == second_rows
     for file_name in TABLES:
-        assert read_sorted(first / "data" / file_name).equals(read_sorted(second / "data" / file_name)), file_name
+        assert read_sorted(first / "seeds" / file_name).equals(read_sorted(second / "seeds" / file_name)), file_name
 
 
 def test_another_seed_gives_other_values(tiny_runs: dict[str, tuple[Path, dict[str, int]]]) -> None:
     first, other = tiny_runs["seed7"][0], tiny_runs["seed8"][0]
     for file_name in TABLES:
-        assert not read_sorted(first / "data" / file_name).equals(read_sorted(other / "data" / file_name)), file_name
+        assert not read_sorted(first / "seeds" / file_name).equals(read_sorted(other / "seeds" / file_name)), file_name
 
 
 def test_scale_multiplies_row_counts(project: InitResult, tiny_runs: dict[str, tuple[Path, dict[str, int]]]) -> None:
@@ -157,7 +162,7 @@ def test_scale_multiplies_row_counts(project: InitResult, tiny_runs: dict[str, t
 def test_invalid_scale_is_refused(tmp_path: Path, scale: Any) -> None:
     with pytest.raises((TypeError, ValueError)):
         generate_sample_data(tmp_path, scale=scale)
-    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "seeds").exists()
 
 
 @pytest.mark.parametrize("seed", [1.5, "42", None, False])
@@ -198,7 +203,7 @@ def test_every_referenced_column_exists_with_its_declared_dtype(
                 expected[source[field]] = "timestamp"
         for name, dtype in expected.items():
             column = file_column(source, name)
-            assert column in schema.names, f"{view['name']}: {column} missing from {source['path']}"
+            assert column in schema.names, f"{view['name']}: {column} missing from {source['table']}"
             assert schema.field(column).type == EXPECTED_ARROW_TYPES[dtype], f"{view['name']}: {column}"
             checked += 1
     assert checked >= 25
@@ -254,7 +259,7 @@ def test_names_are_identifiers_and_not_reserved_words(specs: dict[str, dict[str,
 
 
 def test_about_one_percent_of_driver_hours_are_late_corrections(project: InitResult) -> None:
-    stats = pq.read_table(project.destination / "data" / "driver_stats.parquet")
+    stats = pq.read_table(project.destination / "seeds" / "driver_stats.parquet")
     groups = stats.group_by(["driver_id", "event_timestamp"]).aggregate(
         [("created", "count_distinct"), ("created", "count"), ("conversion_rate", "count_distinct")])
     ties = groups.filter(pc.greater(groups["created_count"], 1))
@@ -268,7 +273,7 @@ def test_about_one_percent_of_driver_hours_are_late_corrections(project: InitRes
 
 def test_driver_hours_have_gaps_so_the_ttl_matters(project: InitResult) -> None:
     drivers = round(100 * SMALL_SCALE)
-    hours = pq.read_table(project.destination / "data" / "driver_stats.parquet",
+    hours = pq.read_table(project.destination / "seeds" / "driver_stats.parquet",
                           columns=["driver_id", "event_timestamp"])
     distinct_hours = hours.group_by(["driver_id", "event_timestamp"]).aggregate([]).num_rows
     assert 0.95 * drivers * WINDOW_DAYS * 24 < distinct_hours < drivers * WINDOW_DAYS * 24
@@ -300,7 +305,7 @@ def test_spine_reaches_before_and_after_the_feature_data(
 
 
 def test_some_orders_fall_exactly_on_a_feature_hour(project: InitResult) -> None:
-    order_times = pq.read_table(project.destination / "data" / "orders.parquet")["event_timestamp"]
+    order_times = pq.read_table(project.destination / "seeds" / "orders.parquet")["event_timestamp"]
     micros = pc.cast(order_times, pa.int64())
     hour = 3_600_000_000
     whole_hours = pc.multiply(pc.divide(micros, hour), hour)  # integer division
@@ -309,7 +314,7 @@ def test_some_orders_fall_exactly_on_a_feature_hour(project: InitResult) -> None
 
 
 def test_most_orders_are_placed_with_a_regular_customer(project: InitResult) -> None:
-    data = project.destination / "data"
+    data = project.destination / "seeds"
     orders = pq.read_table(data / "orders.parquet", columns=["driver_id", "customer_id"])
     pairs = pq.read_table(data / "driver_customer_trips.parquet", columns=["driver_id", "customer_id"])
     known = set(zip(pairs["driver_id"].to_pylist(), pairs["customer_id"].to_pylist(), strict=True))

@@ -189,28 +189,49 @@ def _plan_retrieval(graph: FeatureGraph, service: FeatureService) -> tuple[Point
 
 def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDialect) -> tuple[str, ...] | None:
     """A dataset spine's columns when they can be known without running anything: a query spine whose
-    select list names every column. Otherwise None (the SQL then selects `spine.*`, where it can)."""
+    select list names every column, or a table spine that is one of the project's seeds (the seed file's
+    columns). Otherwise None (the SQL then selects `spine.*`, where it can)."""
     spine = dataset.spine
     if spine.kind == "source":
         source = graph.source(spine.locator)
         kind, text, where = source.kind, source.locator, source.location
     else:
         kind, text, where = spine.kind, spine.locator, dataset.location
-    if kind != "query":
+    if kind == "table":
+        columns = _seed_columns(graph, text)
+        if columns is None:
+            return None
+        what = f"the seed file {columns[1]}, which the spine table '{text}' is loaded from, has no column"
+        hint = "add the join keys and the timestamp field to the seed file"
+        columns = columns[0]
+    elif kind == "query":
+        query = dialect.parse_query(text, where)
+        if any(s.is_star for s in query.selects) or not all(query.named_selects):
+            return None
+        columns = tuple(query.named_selects)
+        what = "the spine query does not select"
+        hint = "select the join keys and the timestamp field in the spine query"
+    else:
         return None
-    query = dialect.parse_query(text, where)
-    if any(s.is_star for s in query.selects) or not all(query.named_selects):
-        return None
-    columns = tuple(query.named_selects)
     timestamp = dataset_spine(graph, dataset).timestamp_column
     needed = [k.name for p in dataset.projections for k in graph.join_keys(graph.feature_view(p.view))]
     present = {c.lower() for c in columns}
     missing = sorted({c for c in needed + [timestamp] if c.lower() not in present})
     if missing:
-        raise DiagnosticError([Diagnostic(
-            Code.MISSING_COLUMN, f"the spine query does not select {', '.join(repr(m) for m in missing)}",
-            where, "select the join keys and the timestamp field in the spine query")])
+        raise DiagnosticError([Diagnostic(Code.MISSING_COLUMN, f"{what} {', '.join(repr(m) for m in missing)}",
+                                          where, hint)])
     return columns
+
+
+def _seed_columns(graph: FeatureGraph, table: str) -> tuple[tuple[str, ...], str] | None:
+    """The columns of the seed a spine table names, and the seed file as messages name it; None when the
+    table is no seed of the project."""
+    from fcompile.parser.seeds import find_seeds, seed_schema
+
+    seed = find_seeds(graph.project.root).get(table)
+    if seed is None:
+        return None
+    return tuple(seed_schema(seed).names), seed.relative
 
 
 def project_relative(plan: Any, root: str) -> Any:

@@ -1,7 +1,8 @@
 """Checks against a source's real columns, where they can be known without running a query.
 
-For file sources in Parquet the schema is in the file footer, so reading it is cheap. Table and query
-sources, and CSV files, are checked later by the runner that reads them.
+For file sources in Parquet the schema is in the file footer, so reading it is cheap; a table source that
+names one of the project's seeds (fcompile/parser/seeds.py) is checked against the seed file. Other table
+and query sources, and CSV files, are checked later by the runner that reads them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import glob
 import os
 from pathlib import Path
 
-from fcompile.diagnostics import Code, DiagnosticSink, Position
+from dataclasses import replace
+
+from fcompile.diagnostics import Code, DiagnosticError, DiagnosticSink, Position
 from fcompile.graph import DType, FeatureGraph, Source
 
 
@@ -32,7 +35,13 @@ def source_path(root: str, source: Source) -> str:
 
 
 def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
+    from fcompile.parser.seeds import find_seeds
+
+    seeds = find_seeds(graph.project.root)
+    sink.extend(seeds.problems)
     for source in graph.sources:
+        if source.kind == "table" and seeds.get(source.locator) is not None:
+            _check_seed_source(graph, source, seeds.get(source.locator), sink)
         if source.kind != "path":
             continue
         files = source_files(graph.project.root, source)
@@ -46,6 +55,20 @@ def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
         columns = _parquet_columns(files[0], source, sink)
         if columns is not None:
             _check_columns(graph, source, columns, files[0], sink)
+
+
+def _check_seed_source(graph: FeatureGraph, source: Source, seed, sink: DiagnosticSink) -> None:
+    from fcompile.parser.seeds import seed_columns
+
+    try:
+        columns = seed_columns(seed)
+    except DiagnosticError as error:
+        sink.extend(replace(d, message=f"source '{source.name}': {d.message}", position=source.location)
+                    for d in error.diagnostics)
+        return
+    renames = dict(source.field_mapping)
+    _check_columns(graph, source, {renames.get(name, name): dtype for name, dtype in columns.items()},
+                   seed.path, sink)
 
 
 def _parquet_columns(path: str, source: Source, sink: DiagnosticSink) -> dict[str, DType | None] | None:

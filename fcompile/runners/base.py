@@ -48,6 +48,15 @@ class RegisteredSpine:
 
 
 @dataclass(frozen=True)
+class LoadedTable:
+    """What `Runner.load_table` did: the table as the engine names it (with its schema or dataset, where the
+    target sets one) and the rows it now holds."""
+
+    table: str
+    rows: int
+
+
+@dataclass(frozen=True)
 class WindowStats:
     """What a materialization window holds in a view's source, counted before it is read."""
 
@@ -108,6 +117,15 @@ class Runner(abc.ABC):
                       location: Position | None = None, batch_rows: int = 100_000) -> pa.RecordBatchReader:
         """The plan's rows for the window [start, end], bound as parameters (never pasted into the SQL),
         streamed in batches of at most `batch_rows` rows. Naive `start`/`end` are read as UTC."""
+
+    def load_table(self, data: pa.RecordBatchReader, table: str, description: str) -> LoadedTable:
+        """Create or replace the table `table` (an unqualified name, placed where the target's tables are
+        read from and written to) with `data`'s rows, its columns typed from `data`'s Arrow schema
+        (`fcompile seed`). A failure leaves an existing table of that name as it was: the rows are loaded
+        under another name and swapped in (each runner says what its engine guarantees). `description`
+        names the data in messages ("the seed file seeds/orders.csv")."""
+        raise DiagnosticError([Diagnostic(Code.NO_RUNNER, f"the {self.dialect} runner cannot load tables", None,
+                                          "load the data with the engine's own tools")])
 
     def is_timestamp_type(self, engine_type: str) -> bool:
         """Whether a column of this engine type can be a spine's timestamp (`TIMESTAMP...` by default)."""

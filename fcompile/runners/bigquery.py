@@ -60,7 +60,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
+from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
     unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
@@ -141,26 +141,86 @@ class BigQueryRunner(StreamedResults):
         """Parquet with a row-number column, appended by a load job to a table created first with the
         spine's schema and its expiry."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
         from google.cloud import bigquery
 
         schema = data.schema
         check_spine_names(schema.names)
+        name = f"{self.dataset}.{self._new_name('spine')}"
+        config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+                                        create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+
+        def create(columns: list[Any]) -> None:
+            table = bigquery.Table(name, schema=[*columns, bigquery.SchemaField(ROW_NUMBER, "INT64")])
+            table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
+            self.client.create_table(table)
+            self._spine_tables.append(name)
+
+        columns = self._load(data, name, spine.description, config, "spine", numbered=True, before=create)
+        self._naive[name] = {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is None}
+        types = {c.name: c.field_type for c in columns}
+        return RegisteredSpine(Relation("placeholder", name), tuple(schema.names), types, ROW_NUMBER,
+                               spine.description, arrow_types,
+                               setup_sql=(f"-- a table `{name}` with the spine's schema, expiring in "
+                                          f"{SPINE_TABLE_HOURS} h; a load job appends {spine.description} "
+                                          "as Parquet",))
+
+    def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
+        """Loaded by a load job into a new table of the target's dataset (expiring a day ahead, should it be
+        left behind), then `CREATE OR REPLACE TABLE ... AS SELECT` from it, which BigQuery runs atomically
+        (a failure leaves the old table, data and schema), and the new one dropped."""
+        from google.cloud import bigquery
+
+        name = f"{self.dataset}.{table}"
+        building = f"{self.dataset}.__fc_building_{table}"
+        config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+                                        create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+
+        def create(columns: list[Any]) -> None:
+            staged = bigquery.Table(building, schema=columns)
+            staged.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
+            self.client.delete_table(building, not_found_ok=True)
+            self.client.create_table(staged)
+
+        label = f"loading {description}"
+        try:
+            self._load(data, building, description, config, "seed", numbered=False, before=create)
+            replace_target = exp.Create(this=exp.to_table(name, dialect="bigquery"), kind="TABLE", replace=True,
+                                        expression=exp.select("*").from_(exp.to_table(building, dialect="bigquery")))
+            self._job(self.sql_dialect.generate(replace_target, pretty=False), label).result()
+            return LoadedTable(name, int(self.client.get_table(name).num_rows or 0))
+        except _api_errors() as exc:
+            raise _engine_error(label, exc, None) from None
+        finally:
+            try:
+                self.client.delete_table(building, not_found_ok=True)
+            except _api_errors():
+                pass  # it expires: the original error says what went wrong
+
+    def _load(self, data: Any, name: str, description: str, config: Any, kind: str, numbered: bool,
+              before: Any = None) -> list[Any]:
+        """An Arrow table or reader written as Parquet (with a row-number column after its own when
+        `numbered`) into a temporary file, then loaded into the table `name` by a load job of `config`
+        (given the columns' schema and labels here); `before(columns)` runs first. Returns the columns."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from google.cloud import bigquery
+
         fields, columns, problems = [], [], []
-        for f in schema:
+        for f in data.schema:
             found = _loadable(f.type)
             if found is None:
-                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{spine.description}: column '{f.name}' is Arrow "
+                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{description}: column '{f.name}' is Arrow "
                                            f"{f.type}, which fcompile cannot load into BigQuery", None,
                                            "convert the column to a number, text, boolean, date or timestamp, or "
-                                           "leave it out of the spine"))
+                                           "leave it out"))
                 continue
             fields.append(pa.field(f.name, found[0]))
             columns.append(bigquery.SchemaField(f.name, found[1]))
         if problems:
             raise DiagnosticError(problems)
-        file_schema = pa.schema([*fields, pa.field(ROW_NUMBER, pa.int64())])
-        # written to a temporary file, not memory: a spine's size is the caller's
+        extra = [pa.field(ROW_NUMBER, pa.int64())] if numbered else []
+        file_schema = pa.schema([*fields, *extra])
+        # written to a temporary file, not memory: the data's size is the caller's
         with tempfile.TemporaryFile() as buffer:
             batches = data.to_batches() if isinstance(data, pa.Table) else data
             start = 0
@@ -170,35 +230,25 @@ class BigQueryRunner(StreamedResults):
                     for batch in batches:
                         values = [column.cast(f.type) if column.type != f.type else column
                                   for column, f in zip(batch.columns, fields)]
-                        out.write_batch(pa.RecordBatch.from_arrays([*values, row_numbers(start, batch.num_rows)],
-                                                                   schema=file_schema))
+                        numbers = [row_numbers(start, batch.num_rows)] if numbered else []
+                        out.write_batch(pa.RecordBatch.from_arrays([*values, *numbers], schema=file_schema))
                         start += batch.num_rows
             except pa.ArrowException as exc:
-                raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be written for "
-                                                  f"BigQuery: {first_line(exc)}", None, "check the spine's values")]) \
+                raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be written for "
+                                                  f"BigQuery: {first_line(exc)}", None, "check its values")]) \
                     from None
-            name = f"{self.dataset}.{self._new_name('spine')}"
-            table = bigquery.Table(name, schema=[*columns, bigquery.SchemaField(ROW_NUMBER, "INT64")])
-            table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
             buffer.seek(0)
-            config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.PARQUET, labels=self._labels("spine"),
-                                            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-                                            create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
+            config.source_format = bigquery.SourceFormat.PARQUET
+            config.labels = self._labels(kind)
             try:
-                self.client.create_table(table)
-                self._spine_tables.append(name)
+                if before is not None:
+                    before(columns)
                 self.client.load_table_from_file(buffer, name, job_config=config, location=self.location).result()
             except _api_errors() as exc:
-                raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be loaded into "
-                                                  f"BigQuery: {_reason(exc)}", None, "check the spine's values")]) \
+                raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be loaded into "
+                                                  f"BigQuery: {_reason(exc)}", None, "check its values")]) \
                     from None
-        self._naive[name] = {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is None}
-        types = {c.name: c.field_type for c in columns}
-        return RegisteredSpine(Relation("placeholder", name), tuple(schema.names), types, ROW_NUMBER,
-                               spine.description, arrow_types,
-                               setup_sql=(f"-- a table `{name}` with the spine's schema, expiring in "
-                                          f"{SPINE_TABLE_HOURS} h; a load job appends {spine.description} "
-                                          "as Parquet",))
+        return columns
 
     def _in_place(self, query: exp.Select, relation: Relation, spine: SpineInput) -> RegisteredSpine:
         try:

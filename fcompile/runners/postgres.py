@@ -30,6 +30,7 @@ spelling, which psycopg binds by name). PostgreSQL cannot read files: a `path:` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import io
@@ -43,7 +44,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
+from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, refuse_file_sources, unreadable_spine,
@@ -150,66 +151,93 @@ class PostgresRunner(StreamedResults):
 
     def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
         """The spine copied into a temporary table with a row-number column, a batch at a time."""
-        import pyarrow as pa
-        import pyarrow.csv as pa_csv
         from psycopg import sql
 
         schema = data.schema
         check_spine_names(schema.names)
-        definitions, casts, problems = [], {}, []
-        for field in schema:
-            value_type = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-            pg_type = _pg_type(value_type)
-            if pg_type is None:
-                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{spine.description}: column '{field.name}' is Arrow "
-                                           f"{field.type}, which fcompile cannot copy into PostgreSQL", None,
-                                           "convert the column to a number, text, boolean, date or timestamp, or "
-                                           "leave it out of the spine"))
-                continue
-            if value_type != field.type:
-                casts[field.name] = value_type
-            definitions.append(exp.ColumnDef(this=exp.to_identifier(field.name), kind=exp.DataType.build(pg_type)))
-        if problems:
-            raise DiagnosticError(problems)
+        definitions, casts = _column_definitions(schema, spine.description)
         definitions.append(exp.ColumnDef(this=exp.to_identifier(ROW_NUMBER), kind=exp.DataType.build("BIGINT")))
         name = self._new_name("spine")
         create = exp.Create(this=exp.Schema(this=exp.to_table(name), expressions=definitions), kind="TABLE",
                             properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
         create_sql = self.sql_dialect.generate(create, pretty=False)
-        target = pa.schema([pa.field(f.name, casts.get(f.name, f.type)) for f in schema])
-        # "needed" quotes every text value, so an empty string ("") stays apart from NULL (nothing)
-        options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-        batches = data.to_batches(max_chunksize=UPLOAD_BATCH_ROWS) if isinstance(data, pa.Table) else data
-        try:
+        with self._copying(spine.description):
             with self.conn.transaction():
                 self.conn.execute(create_sql)
-                start = 0
-                with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(
-                        sql.Identifier(name))) as copy:
-                    for batch in batches:
-                        if casts:
-                            batch = batch.cast(target)
-                        numbered = batch.append_column(ROW_NUMBER, row_numbers(start, batch.num_rows))
-                        start += batch.num_rows
-                        chunk = io.BytesIO()
-                        pa_csv.write_csv(numbered, chunk, options)
-                        copy.write(chunk.getvalue())
+                self._copy_rows(sql.Identifier(name), data, casts, numbered=True)
                 # autovacuum never analyzes temporary tables: without statistics the joins are planned blind
                 self.conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
-        except _driver_errors() as exc:
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be copied into "
-                                              f"PostgreSQL: {first_line(exc)}", None,
-                                              "check the spine's values (text cannot hold the NUL character here)")]) \
-                from None
-        except pa.ArrowException as exc:  # a value the upload cannot convert
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be copied into "
-                                              f"PostgreSQL: {first_line(exc)}", None,
-                                              "check the spine's values")]) from None
         columns = tuple(schema.names)
         found = self._describe(exp.select("*").from_(exp.to_table(name)))
         types = dict(zip(columns, (type_name for _, type_name in found)))
         return RegisteredSpine(Relation("placeholder", name), columns, types, ROW_NUMBER, spine.description,
                                arrow_types, setup_sql=(create_sql, f'COPY "{name}" FROM STDIN (FORMAT csv)'))
+
+    def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
+        """Copied into a new table of the target's schema, then the old table dropped and the new one
+        renamed in its place, all in one transaction: PostgreSQL's DDL is transactional, so readers see the
+        old table or the new one, and a failure leaves the old one and nothing else."""
+        from psycopg import sql
+
+        self._finish_stream()
+        definitions, casts = _column_definitions(data.schema, description)
+        target = exp.Table(this=exp.to_identifier(table), db=exp.to_identifier(self.schema) if self.schema else None)
+        building = target.copy()
+        building.set("this", exp.to_identifier(f"__fc_building_{table}"))
+        create = exp.Create(this=exp.Schema(this=building.copy(), expressions=definitions), kind="TABLE")
+        statements = [self.sql_dialect.generate(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True)),
+                      self.sql_dialect.generate(create, pretty=False)]
+        swap = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
+                self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
+                    exp.AlterRename(this=exp.to_table(exp.to_identifier(table)))]))]
+        with self._copying(description):
+            with self.conn.transaction():
+                for statement in statements:
+                    self.conn.execute(statement)
+                rows = self._copy_rows(sql.Identifier(*(p.name for p in building.parts)), data, casts, numbered=False)
+                for statement in swap:
+                    self.conn.execute(statement)
+        return LoadedTable(f"{self.schema}.{table}" if self.schema else table, rows)
+
+    def _copy_rows(self, table: Any, data: Any, casts: Mapping[str, Any], numbered: bool) -> int:
+        """COPY the rows of an Arrow table or reader into `table` (a psycopg SQL name) as CSV, a batch at a
+        time, with a row-number column after them when `numbered`. Returns the rows copied."""
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        from psycopg import sql
+
+        target = pa.schema([pa.field(f.name, casts.get(f.name, f.type)) for f in data.schema])
+        # "needed" quotes every text value, so an empty string ("") stays apart from NULL (nothing)
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        batches = data.to_batches(max_chunksize=UPLOAD_BATCH_ROWS) if isinstance(data, pa.Table) else data
+        start = 0
+        with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(table)) as copy:
+            for batch in batches:
+                if casts:
+                    batch = batch.cast(target)
+                if numbered:
+                    batch = batch.append_column(ROW_NUMBER, row_numbers(start, batch.num_rows))
+                start += batch.num_rows
+                chunk = io.BytesIO()
+                pa_csv.write_csv(batch, chunk, options)
+                copy.write(chunk.getvalue())
+        return start
+
+    @contextlib.contextmanager
+    def _copying(self, description: str) -> Iterator[None]:
+        """Within: the driver's and pyarrow's errors in copying `description` are FC110 naming it."""
+        import pyarrow as pa
+
+        try:
+            yield
+        except _driver_errors() as exc:
+            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be copied into "
+                                              f"PostgreSQL: {first_line(exc)}", None,
+                                              "check its values (text cannot hold the NUL character here)")]) \
+                from None
+        except pa.ArrowException as exc:  # a value the upload cannot convert
+            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be copied into "
+                                              f"PostgreSQL: {first_line(exc)}", None, "check its values")]) from None
 
     def _in_place(self, query: exp.Select, relation: Relation, spine: SpineInput) -> RegisteredSpine:
         """A table or query read where it is; the lowering numbers its rows as PostgreSQL reads them."""
@@ -408,6 +436,29 @@ def _reason(error: BaseException) -> str:
     """libpq's reason without its 'connection failed:' preamble or the server's address it repeats."""
     text = " ".join(str(error).split())
     return text.removeprefix("connection failed: ") or type(error).__name__
+
+
+def _column_definitions(schema: Any, description: str) -> tuple[list[exp.ColumnDef], dict[str, Any]]:
+    """The PostgreSQL column of each Arrow field, and the fields to cast before copying (dictionaries to
+    their values); FC134 for a field PostgreSQL has no type for."""
+    import pyarrow as pa
+
+    definitions, casts, problems = [], {}, []
+    for field in schema:
+        value_type = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        pg_type = _pg_type(value_type)
+        if pg_type is None:
+            problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{description}: column '{field.name}' is Arrow "
+                                       f"{field.type}, which fcompile cannot copy into PostgreSQL", None,
+                                       "convert the column to a number, text, boolean, date or timestamp, or "
+                                       "leave it out"))
+            continue
+        if value_type != field.type:
+            casts[field.name] = value_type
+        definitions.append(exp.ColumnDef(this=exp.to_identifier(field.name), kind=exp.DataType.build(pg_type)))
+    if problems:
+        raise DiagnosticError(problems)
+    return definitions, casts
 
 
 def _pg_type(arrow_type) -> str | None:

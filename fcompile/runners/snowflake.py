@@ -60,7 +60,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error
+from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
     unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
@@ -124,38 +124,78 @@ class SnowflakeRunner(StreamedResults):
     def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
         """Parquet (columns c0, c1, ... and the row number), PUT to a temporary stage, COPY'd into a
         temporary table with the spine's column names."""
+        check_spine_names(data.schema.names)
+        table = self._new_name("spine")
+        setup_sql = self._load(data, table, spine.description, temporary=True, numbered=True)
+        columns = tuple(data.schema.names)
+        found = self._describe(exp.select("*").from_(exp.to_table(table)))
+        types = dict(zip(columns, (type_name for _, type_name in found)))
+        return RegisteredSpine(Relation("placeholder", table), columns, types, ROW_NUMBER, spine.description,
+                               arrow_types, setup_sql=setup_sql)
+
+    def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
+        """Loaded into a new table of the session's schema, then `CREATE OR REPLACE TABLE ... AS SELECT`
+        from it, which Snowflake runs atomically (a failure leaves the old table), and the new one dropped.
+        Column names are written unquoted, so they resolve upper-case as the dialect's SQL reads them."""
+        building = f"__fc_building_{table}"
+        target = exp.Table(this=exp.to_identifier(table))
+        drop = exp.Drop(tables=[exp.to_table(building)], kind="TABLE", exists=True)
+        replace_target = exp.Create(this=target.copy(), kind="TABLE", replace=True,
+                                    expression=exp.select("*").from_(exp.to_table(building)))
+        count = exp.select(exp.Count(this=exp.Star())).from_(target.copy())
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(self.sql_dialect.generate(drop, pretty=False))
+            self._load(data, building, description, temporary=False, numbered=False)
+            with self.conn.cursor() as cur:
+                cur.execute(self.sql_dialect.generate(replace_target, pretty=False))
+                (rows,) = cur.execute(self.sql_dialect.generate(count, pretty=False)).fetchone()
+        except _driver_errors() as exc:
+            raise _engine_error(f"loading {description}", exc, None) from None
+        finally:
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(self.sql_dialect.generate(drop, pretty=False))
+            except _driver_errors():
+                pass  # the session is gone: the original error says why
+        return LoadedTable(table.upper(), int(rows))
+
+    def _load(self, data: Any, table: str, description: str, temporary: bool, numbered: bool) -> tuple[str, ...]:
+        """An Arrow table or reader into a new table `table` of its columns (and a row number after them
+        when `numbered`): written as one Parquet file (columns c0, c1, ...), PUT to a temporary stage and
+        COPY'd in. Returns the statements that ran."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         schema = data.schema
-        check_spine_names(schema.names)
         fields, definitions, problems = [], [], []
         for index, f in enumerate(schema):
             value_type = _loadable(f.type)
             sf_type = _snowflake_type(value_type)
             if sf_type is None:
-                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{spine.description}: column '{f.name}' is Arrow "
+                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{description}: column '{f.name}' is Arrow "
                                            f"{f.type}, which fcompile cannot load into Snowflake", None,
                                            "convert the column to a number, text, boolean, date or timestamp, or "
-                                           "leave it out of the spine"))
+                                           "leave it out"))
                 continue
             fields.append(pa.field(f"c{index}", value_type))
             definitions.append((f.name, sf_type))
         if problems:
             raise DiagnosticError(problems)
-        definitions.append((ROW_NUMBER, "NUMBER(38, 0)"))
-        fields.append(pa.field(f"c{len(schema)}", pa.int64()))
+        if numbered:
+            definitions.append((ROW_NUMBER, "NUMBER(38, 0)"))
+            fields.append(pa.field(f"c{len(schema)}", pa.int64()))
         file_schema = pa.schema(fields)
-        table, stage = self._new_name("spine"), self._new_name("stage")
+        stage = self._new_name("stage")
         create = exp.Create(this=exp.Schema(this=exp.to_table(table), expressions=[
             exp.ColumnDef(this=exp.to_identifier(name), kind=exp.DataType.build(sf_type, dialect="snowflake"))
             for name, sf_type in definitions]), kind="TABLE",
-            properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+            properties=exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None)
         statements = [self.sql_dialect.generate(create, pretty=False),
                       self.sql_dialect.generate(exp.Create(this=exp.to_table(stage), kind="STAGE", properties=exp.
                                                            Properties(expressions=[exp.TemporaryProperty()])))]
         folder = tempfile.mkdtemp(prefix="fcompile-snowflake-")
-        path = os.path.join(folder, "spine.parquet")
+        path = os.path.join(folder, "data.parquet")
         batches = data.to_batches() if isinstance(data, pa.Table) else data
         start = 0
         try:
@@ -163,8 +203,8 @@ class SnowflakeRunner(StreamedResults):
                 for batch in batches:
                     columns = [column.cast(f.type) if column.type != f.type else column
                                for column, f in zip(batch.columns, file_schema)]
-                    out.write_batch(pa.RecordBatch.from_arrays(
-                        [*columns, row_numbers(start, batch.num_rows)], schema=file_schema))
+                    numbers = [row_numbers(start, batch.num_rows)] if numbered else []
+                    out.write_batch(pa.RecordBatch.from_arrays([*columns, *numbers], schema=file_schema))
                     start += batch.num_rows
             load = [exp.Put(this=exp.Literal.string(_file_uri(path)), target=exp.Var(this=f'@"{stage.upper()}"'),
                             properties=exp.Properties(expressions=[exp.Property(this=exp.var("AUTO_COMPRESS"),
@@ -175,20 +215,16 @@ class SnowflakeRunner(StreamedResults):
                 for sql in [*statements, *load_sql]:
                     cur.execute(sql)  # the stage, temporary and emptied by PURGE, goes with the session
         except pa.ArrowException as exc:  # a value the upload cannot convert
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be written for "
-                                              f"Snowflake: {_reason(exc)}", None, "check the spine's values")]) \
+            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be written for "
+                                              f"Snowflake: {_reason(exc)}", None, "check its values")]) \
                 from None
         except _driver_errors() as exc:
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be loaded into "
-                                              f"Snowflake: {_reason(exc)}", None, "check the spine's values")]) \
+            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be loaded into "
+                                              f"Snowflake: {_reason(exc)}", None, "check its values")]) \
                 from None
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        columns = tuple(schema.names)
-        found = self._describe(exp.select("*").from_(exp.to_table(table)))
-        types = dict(zip(columns, (type_name for _, type_name in found)))
-        return RegisteredSpine(Relation("placeholder", table), columns, types, ROW_NUMBER, spine.description,
-                               arrow_types, setup_sql=(*statements, *load_sql))
+        return (*statements, *load_sql)
 
     def _in_place(self, query: exp.Select, relation: Relation, spine: SpineInput) -> RegisteredSpine:
         """A table or query read where it is; the lowering numbers its rows as Snowflake reads them."""

@@ -59,7 +59,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import RegisteredSpine, WindowStats, engine_error, first_line
+from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, read_spine_files, spine_files, unreadable_spine,
@@ -225,45 +225,73 @@ class SparkRunner(StreamedResults):
 
     def _upload(self, data: Any, spine: SpineInput, arrow_types: Mapping[str, str] | None) -> RegisteredSpine:
         """The spine written as Parquet into the staging folder with a row-number column, batch by batch."""
+        check_spine_names(data.schema.names)
+        uri = self._stage(data, spine.description, "spine", numbered=True)
+        return self._view(lambda: self.spark.read.parquet(uri), spine, tuple(data.schema.names), arrow_types)
+
+    def _stage(self, data: Any, description: str, kind: str, numbered: bool) -> str:
+        """An Arrow table or reader written as one Parquet file into a new folder of the staging folder,
+        batch by batch (with a row-number column after its own when `numbered`); the folder's URI."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = data.schema
-        check_spine_names(schema.names)
         target, problems = [], []
-        for f in schema:
+        for f in data.schema:
             value_type = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
             if pa.types.is_null(value_type):
                 value_type = pa.string()  # a column of NULLs only
             if not _spark_reads(value_type):
-                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{spine.description}: column '{f.name}' is Arrow "
+                problems.append(Diagnostic(Code.SPINE_UPLOAD, f"{description}: column '{f.name}' is Arrow "
                                            f"{f.type}, which Spark cannot read", None,
                                            "convert the column to a number, text, boolean, date or timestamp, or "
-                                           "leave it out of the spine"))
+                                           "leave it out"))
             target.append(pa.field(f.name, value_type))
         if problems:
             raise DiagnosticError(problems)
         target_schema = pa.schema(target)
-        numbered = target_schema.append(pa.field(ROW_NUMBER, pa.int64(), nullable=False))
+        written = target_schema.append(pa.field(ROW_NUMBER, pa.int64(), nullable=False)) if numbered else target_schema
         staging = self.staging()
-        folder, uri = staging.folder(self._new_name("spine"))
+        folder, uri = staging.folder(self._new_name(kind))
         batches = data.to_batches() if isinstance(data, pa.Table) else data
         start = 0
         try:
             # Spark reads timestamps in microseconds at most: finer ones are cut to microseconds
-            with pq.ParquetWriter(f"{folder}/part-00000.parquet", numbered, filesystem=staging.fs,
+            with pq.ParquetWriter(f"{folder}/part-00000.parquet", written, filesystem=staging.fs,
                                   coerce_timestamps="us", allow_truncated_timestamps=True) as writer:
                 for batch in batches:
                     if batch.schema != target_schema:
                         batch = batch.cast(target_schema)
-                    writer.write_batch(pa.RecordBatch.from_arrays(
-                        [*batch.columns, row_numbers(start, batch.num_rows)], schema=numbered))
+                    numbers = [row_numbers(start, batch.num_rows)] if numbered else []
+                    writer.write_batch(pa.RecordBatch.from_arrays([*batch.columns, *numbers], schema=written))
                     start += batch.num_rows
         except pa.ArrowException as exc:  # a value the upload cannot convert
-            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{spine.description} cannot be staged for "
-                                              f"Spark: {first_line(exc)}", None, "check the spine's values")]) \
+            raise DiagnosticError([Diagnostic(Code.ENGINE_ERROR, f"{description} cannot be staged for "
+                                              f"Spark: {first_line(exc)}", None, "check its values")]) \
                 from None
-        return self._view(lambda: self.spark.read.parquet(uri), spine, tuple(schema.names), arrow_types)
+        return uri
+
+    def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
+        """Staged as Parquet, saved as a new table of the session's current database, then swapped in by
+        renames as `write_table` does: Spark's catalog has no transactions, so a reader can find no table
+        for the moment between the two renames, and a failure puts the old table back."""
+        from pyspark.errors import PySparkException
+
+        uri = self._stage(data, description, "load", numbered=False)
+        target = exp.Table(this=exp.to_identifier(table))
+        building = exp.Table(this=exp.to_identifier(f"__fc_building_{table}"))
+        try:
+            self._run(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
+            self.spark.read.parquet(uri).write.saveAsTable(building.sql("spark", identify=True))
+            rows = self.spark.table(building.sql("spark", identify=True)).count()
+            self._swap_in(building, target)
+            database = self.spark.catalog.currentDatabase()
+        except PySparkException as exc:
+            try:
+                self._run(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
+            except PySparkException:
+                pass  # the original error says what went wrong
+            raise engine_error(f"loading {description}", "Spark", exc) from None
+        return LoadedTable(f"{database}.{table}", rows)
 
     def _register_files(self, spine: SpineInput) -> RegisteredSpine:
         files = spine_files(spine.value)
@@ -329,30 +357,16 @@ class SparkRunner(StreamedResults):
         from pyspark.errors import PySparkException
 
         target = exp.to_table(table, dialect="spark")
-        building, aside = target.copy(), target.copy()
+        building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
-        aside.set("this", exp.to_identifier(f"__fc_old_{target.name}"))
         build = BuildDataset(label, DatasetOutput("table", building.sql("spark")), plan, location)
         statements = self.statements(build)
-
-        def rename(old: exp.Table, new: exp.Table) -> None:
-            self._run(exp.Alter(this=old.copy(), kind="TABLE", actions=[exp.AlterRename(this=new.copy())]))
 
         try:
             for sql in statements:
                 self.spark.sql(sql)
             rows = self.spark.table(building.sql("spark")).count()
-            self._run(exp.Drop(tables=[aside.copy()], kind="TABLE", exists=True))
-            had_old = self.spark.catalog.tableExists(target.sql("spark"))
-            if had_old:
-                rename(target, aside)
-            try:
-                rename(building, target)
-            except PySparkException:
-                if had_old:
-                    rename(aside, target)
-                raise
-            self._run(exp.Drop(tables=[aside.copy()], kind="TABLE", exists=True))
+            self._swap_in(building, target)
         except PySparkException as exc:
             try:
                 self._run(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
@@ -360,6 +374,29 @@ class SparkRunner(StreamedResults):
                 pass  # the original error says what went wrong
             raise engine_error(label, "Spark", exc, location) from None
         return rows
+
+    def _swap_in(self, building: exp.Table, target: exp.Table) -> None:
+        """The table `building` renamed to `target`: the old `target` renamed aside first and dropped after,
+        or renamed back when the swap fails (raises PySparkException)."""
+        from pyspark.errors import PySparkException
+
+        aside = target.copy()
+        aside.set("this", exp.to_identifier(f"__fc_old_{target.name}"))
+
+        def rename(old: exp.Table, new: exp.Table) -> None:
+            self._run(exp.Alter(this=old.copy(), kind="TABLE", actions=[exp.AlterRename(this=new.copy())]))
+
+        self._run(exp.Drop(tables=[aside.copy()], kind="TABLE", exists=True))
+        had_old = self.spark.catalog.tableExists(target.sql("spark"))
+        if had_old:
+            rename(target, aside)
+        try:
+            rename(building, target)
+        except PySparkException:
+            if had_old:
+                rename(aside, target)
+            raise
+        self._run(exp.Drop(tables=[aside.copy()], kind="TABLE", exists=True))
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):

@@ -18,18 +18,18 @@ from fcompile.sample.data import generate_sample_data
 
 __all__ = ["InitResult", "generate_sample_data", "init_project", "sample_spec_files"]
 
-_EXCLUDED_DIRS = frozenset({"data", "target", ".fcompile", "__pycache__"})
+_EXCLUDED_DIRS = frozenset({"seeds", "data", "target", ".fcompile", "__pycache__"})
 """Never copied: generated data and build output that may exist in a developer's checkout of the sample."""
 
 
 @dataclass(frozen=True)
 class InitResult:
-    """What `init_project` wrote: where, which spec files, and how many rows per generated data file."""
+    """What `init_project` wrote: where, which spec files, and how many rows per generated seed file."""
 
     destination: Path
     spec_files: tuple[PurePosixPath, ...]
     rows: Mapping[str, int]
-    """Rows per data file name, e.g. {"orders.parquet": 5000}."""
+    """Rows per seed file name (under `seeds/`), e.g. {"orders.parquet": 5000}."""
 
     @property
     def total_rows(self) -> int:
@@ -37,7 +37,7 @@ class InitResult:
 
 
 def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42) -> InitResult:
-    """Create the sample project in `dest` (spec files plus data) and return what was written.
+    """Create the sample project in `dest` (spec files plus its data as seeds) and return what was written.
 
     Refuses a non-empty `dest` so that it can never overwrite someone's work; missing parents are created.
     """

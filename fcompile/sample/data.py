@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fcompile.parser.seeds import SEEDS_FOLDER
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -227,11 +229,11 @@ TABLES: Mapping[str, str] = {
     "driver_customer_trips.parquet": _DRIVER_CUSTOMER_TRIPS,
     "orders.parquet": _ORDERS,
 }
-"""File name under `data/` → the query producing it."""
+"""File name under `seeds/` → the query producing it: each file is the seed of the table named by its stem."""
 
 
 def generate_sample_data(project_dir: Path, *, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
-    """Write the sample's Parquet files under `project_dir/data/` and return rows per file name.
+    """Write the sample's Parquet files under `project_dir/seeds/` and return rows per file name.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees half a file.
     """
@@ -239,7 +241,7 @@ def generate_sample_data(project_dir: Path, *, scale: float = 1.0, seed: int = 4
     _check_seed(seed)
     import duckdb  # Lazy: `import fcompile` must stay fast.
 
-    data_dir = Path(project_dir) / "data"
+    data_dir = Path(project_dir) / SEEDS_FOLDER
     data_dir.mkdir(parents=True, exist_ok=True)
     parameters = _query_parameters(SampleSizes.for_scale(scale), seed)
     rows: dict[str, int] = {}

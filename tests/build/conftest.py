@@ -1,5 +1,5 @@
-"""Projects for the build tests: the real sample (Parquet path sources) and a variant of it whose
-sources are tables and a query, so that every dialect can compile every node."""
+"""Projects for the build tests: the sample with Parquet path sources (its seed files read in place) and a
+variant of it whose sources are tables of a schema and a query, so that every dialect can compile every node."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from sample_projects import write_table_sample
-
-from fcompile.sample import init_project
+from seeded_sample import init_path_sample
 
 
 @pytest.fixture
@@ -20,11 +19,10 @@ def table_sample(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def _generated_sample(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("generated") / "sample"
-    init_project(root, scale=0.01, seed=7)
-    return root
+    return init_path_sample(root, scale=0.01, seed=7)
 
 
 @pytest.fixture
 def path_sample(tmp_path, _generated_sample) -> Path:
-    """The real sample project, data included (small scale: compiled SQL does not depend on it)."""
+    """The sample project with path sources, data included (small scale: compiled SQL does not depend on it)."""
     return Path(shutil.copytree(_generated_sample, tmp_path / "sample"))

@@ -11,23 +11,24 @@ from pathlib import Path
 
 from fcompile.sample import sample_spec_files
 
-# The spine becomes a query with an explicit select list, so its columns are known at compile time
-# (dialects without SELECT * EXCLUDE need them); every other path source becomes a table.
+# The spine becomes a query with an explicit select list, so its columns are known at compile time without
+# seed files (dialects without SELECT * EXCLUDE need them); every other source reads a table of schema `raw`.
 SPINE_QUERY = ("query: SELECT order_id, driver_id, customer_id, event_timestamp, fare_amount, completed "
                "FROM raw.orders")
 
 
 def write_table_sample(dest: Path) -> Path:
-    """The sample's spec files with `path: data/x.parquet` replaced by `table: raw.x` (orders: a query)."""
+    """The sample's spec files (no seeds) with `table: x` replaced by `table: raw.x` (orders: a query)."""
     root = resources.files("fcompile.sample").joinpath("project")
     for relative in sample_spec_files():
         text = root.joinpath(*relative.parts).read_text("utf-8")
-        text = text.replace("path: data/orders.parquet", SPINE_QUERY)
-        text = re.sub(r"path: data/(\w+)\.parquet", r"table: raw.\1", text)
+        text = re.sub(r"^(\s+)table: orders$", r"\1" + SPINE_QUERY, text, flags=re.MULTILINE)
+        text = re.sub(r"^(\s+)table: (\w+)$", r"\1table: raw.\2", text, flags=re.MULTILINE)
         out = dest.joinpath(*relative.parts)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, "utf-8")
-    assert "path: data/" not in "".join(p.read_text() for p in dest.rglob("*.yml"))
+    specs = "".join(p.read_text() for p in dest.rglob("*.yml"))
+    assert SPINE_QUERY in specs and specs.count("table: raw.") == 4
     return dest
 
 

@@ -3,8 +3,8 @@ so that every change to generated SQL shows up in review.
 
 - `tests/golden/<dialect>/` — the sample with its Parquet sources turned into tables (and the orders
   spine into a query), so every registered dialect compiles every node;
-- `tests/golden/path_sources/<dialect>/` — the real sample (Parquet path sources), for every dialect
-  that reads files.
+- `tests/golden/path_sources/<dialect>/` — the sample with Parquet path sources (`path: data/x.parquet`
+  instead of its seed tables), for every dialect that reads files.
 
 Each file is compared as a re-parsed sqlglot tree (a difference in meaning) and as text (in layout).
 New dialects in the registry are picked up automatically. After an intended change, regenerate with
@@ -26,9 +26,8 @@ import sqlglot
 from fcompile.artifacts.build import compile_project, read_tree
 from fcompile.dialects import DIALECTS
 from fcompile.parser import load_project
-from fcompile.sample import init_project
-
 from sample_projects import write_table_sample
+from seeded_sample import init_path_sample
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 PATH_SOURCES = "path_sources"
@@ -54,7 +53,7 @@ def table_build(tmp_path_factory):
 @pytest.fixture(scope="module")
 def path_build(tmp_path_factory):
     root = tmp_path_factory.mktemp("golden") / "sample"
-    init_project(root, scale=0.01, seed=7)
+    init_path_sample(root, scale=0.01, seed=7)
     return _files_by_dialect(root, FILE_DIALECTS)
 
 

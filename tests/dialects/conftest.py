@@ -16,13 +16,13 @@ POSTGRES_URL = os.environ.get("FCOMPILE_TEST_POSTGRES_URL", "postgresql://127.0.
 
 @pytest.fixture(scope="session")
 def table_graph(tmp_path_factory):
-    """The sample project with every source (and the dataset's spine) read from a table."""
+    """The sample project as shipped: every source (and the dataset's spine) read from a table."""
     return sample_project(tmp_path_factory.mktemp("sample_tables"), table_sources=True)
 
 
 @pytest.fixture(scope="session")
 def path_graph(tmp_path_factory):
-    """The sample project as shipped: Parquet file sources."""
+    """The sample project with Parquet file sources instead of tables."""
     return sample_project(tmp_path_factory.mktemp("sample_paths"), table_sources=False)
 
 

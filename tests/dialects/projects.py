@@ -25,18 +25,19 @@ STRATEGIES = tuple(JoinStrategy)
 
 
 def sample_project(dest: Path, table_sources: bool) -> FeatureGraph:
-    """The sample's spec files (no data: compiling needs none) under `dest`; with `table_sources`
-    every `path:` source (and the dataset's spine) reads the table named after its file instead."""
+    """The sample's spec files (no data: compiling needs none) under `dest`: its sources (and the dataset's
+    spine) read tables, as shipped; without `table_sources` each reads the Parquet file named after its
+    table instead (`path: data/<table>.parquet`)."""
     root = resources.files("fcompile.sample").joinpath("project")
     for relative in sample_spec_files():
         target = dest.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         text = root.joinpath(*relative.parts).read_text(encoding="utf-8")
-        if table_sources and target.suffix == ".yml" and target.name != "fcompile_project.yml":
+        if not table_sources and target.suffix == ".yml" and target.name != "fcompile_project.yml":
             spec = yaml.safe_load(text)
             for source in spec.get("sources", []):
-                if "path" in source:
-                    source["table"] = Path(source.pop("path")).stem
+                if "table" in source:
+                    source["path"] = f"data/{source.pop('table')}.parquet"
             text = yaml.safe_dump(spec, sort_keys=False)
         target.write_text(text, encoding="utf-8")
     graph = load_project(dest)

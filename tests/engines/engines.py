@@ -40,10 +40,6 @@ from compiler.harness import Table, arrow_table, load_duckdb, load_postgres
 
 ENGINE_NAMES = ("duckdb", "postgres", "spark", "snowflake", "snowflake_live", "bigquery", "bigquery_live")
 
-# Arrow type -> (PostgreSQL type) for loading the sample's Parquet files as tables
-PG_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INTEGER", pa.string(): "TEXT", pa.float64(): "DOUBLE PRECISION",
-            pa.float32(): "REAL", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
-            pa.timestamp("us", "UTC"): "TIMESTAMPTZ", pa.timestamp("us"): "TIMESTAMP"}
 
 
 class EngineUnderTest:
@@ -51,7 +47,6 @@ class EngineUnderTest:
 
     name: str
     random_examples: int = 6     # hypothesis examples per shape in the randomized reference cases
-    reads_files: bool = True     # whether `path:` sources run here (else the sample is loaded as tables)
     # Where every query is costly (Spark: a job of several stages, about a second even on tiny data), a
     # case runs with one of its distinct strategies, taken in turn from case to case, and every
     # `in_place_every`-th case also reads its spine from a table.
@@ -75,17 +70,9 @@ class EngineUnderTest:
         """Make `table: <table.name>` resolve to these rows for `runner`."""
         raise NotImplementedError
 
-    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
-        """Make `table: <name>` (possibly `schema.name`) resolve to `data` for `runner`."""
-        raise NotImplementedError
-
     def read_table(self, runner, name: str) -> pa.Table:
         """A table the runner wrote (a dataset), as Arrow."""
         raise NotImplementedError
-
-    def table_prefix(self) -> str:
-        """What the sample's `raw.` table names become on this engine."""
-        return "raw."
 
     def output_prefix(self) -> str:
         """Where tests write tables (datasets): a schema or database of the run's own, as `name.`, or ""."""
@@ -120,14 +107,6 @@ class DuckDBUnderTest(EngineUnderTest):
     def load(self, runner, table: Table) -> None:
         load_duckdb(runner.con, table)
 
-    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
-        schema, _, table = name.rpartition(".")
-        if schema:
-            runner.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        runner.con.register("__fc_test_rows", data)
-        runner.con.execute(f'CREATE OR REPLACE TABLE {_quoted(name)} AS SELECT * FROM __fc_test_rows')
-        runner.con.unregister("__fc_test_rows")
-
     def read_table(self, runner, name: str) -> pa.Table:
         return runner.con.sql(f"SELECT * FROM {_quoted(name)}").to_arrow_table()
 
@@ -138,7 +117,6 @@ class DuckDBUnderTest(EngineUnderTest):
 
 class PostgresUnderTest(EngineUnderTest):
     name = "postgres"
-    reads_files = False
 
     def __init__(self, url: str) -> None:
         super().__init__()
@@ -163,22 +141,11 @@ class PostgresUnderTest(EngineUnderTest):
     def load(self, runner, table: Table) -> None:
         load_postgres(runner.conn, table)
 
-    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
-        columns = ", ".join(f'"{f.name}" {PG_TYPES[f.type]}' for f in data.schema)
-        runner.conn.execute(f"DROP TABLE IF EXISTS {_quoted(name)}")
-        runner.conn.execute(f"CREATE TABLE {_quoted(name)} ({columns})")
-        with runner.conn.cursor().copy(f"COPY {_quoted(name)} FROM STDIN") as copy:
-            for row in data.to_pylist():
-                copy.write_row(list(row.values()))
-
     def read_table(self, runner, name: str) -> pa.Table:
         with runner.conn.cursor(binary=True) as cur:  # binary: a REAL arrives as its exact value
             cur.execute(f"SELECT * FROM {_quoted(name)}")
             names = [d.name for d in cur.description]
             return pa.Table.from_pylist([dict(zip(names, row)) for row in cur.fetchall()])
-
-    def table_prefix(self) -> str:
-        return f"{self.schema}."
 
     def close(self) -> None:
         import psycopg
@@ -227,18 +194,6 @@ class SparkUnderTest(EngineUnderTest):
         pq.write_table(arrow_table(table), folder / "part-0.parquet")  # naive timestamps: TIMESTAMP_NTZ
         self.session.read.parquet(str(folder)).createOrReplaceTempView(table.name)
 
-    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
-        import pyarrow.parquet as pq
-
-        database, _, table = name.rpartition(".")
-        folder = self.work / f"{name}_{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
-        pq.write_table(data, folder / "part-0.parquet")
-        if database:
-            self.session.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-        self.session.sql(f"DROP TABLE IF EXISTS {_ticked(name)}")
-        self.session.read.parquet(str(folder)).write.saveAsTable(_ticked(name))
-
     def read_table(self, runner, name: str) -> pa.Table:
         import pyarrow.parquet as pq
 
@@ -266,8 +221,6 @@ class SnowflakeUnderTest(EngineUnderTest):
     port and protocol) or on a live account. Tables are made with upper-case names and columns, as
     unquoted names resolve in Snowflake, and filled by INSERT ... SELECT ... FROM VALUES with literals
     (not through the runner's own upload, which is under test)."""
-
-    reads_files = False
 
     def __init__(self, name: str, connection: dict[str, Any], asof_join: bool, random_examples: int,
                  on_close=lambda: None) -> None:
@@ -309,10 +262,6 @@ class SnowflakeUnderTest(EngineUnderTest):
         self._create(runner, table.name, [(c, SF_TYPES[t]) for c, t in table.columns],
                      [[row[c] for c in table.column_names] for row in table.rows])
 
-    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
-        self._create(runner, name, [(f.name, SF_ARROW_TYPES[f.type]) for f in data.schema],
-                     [list(row.values()) for row in data.to_pylist()])
-
     def _create(self, runner, name: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> None:
         table = _upper_quoted(name)
         quoted = [f'"{c.upper()}"' for c, _ in columns]
@@ -333,9 +282,6 @@ class SnowflakeUnderTest(EngineUnderTest):
             found = cur.fetch_arrow_all(force_return_table=True, force_microsecond_precision=True)
         return found.rename_columns([c.lower() for c in found.column_names])
 
-    def table_prefix(self) -> str:
-        return f"{self.schema}."
-
     def close(self) -> None:
         try:
             if self._runner is not None:
@@ -352,8 +298,6 @@ class BigQueryUnderTest(EngineUnderTest):
     end. Tables are created with their BigQuery schema and filled by a Parquet load job of the client (not
     through the runner's own upload, which is under test); a test's naive timestamps are TIMESTAMP (UTC),
     as the runner loads a spine's."""
-
-    reads_files = False
     cases_not_run = {"test_array_and_timestamp_features_and_arrays_take_no_part_in_ties": (
         "BigQuery arrays hold no NULL element (the case has [3, NULL]) and a NULL array reads as [] in results; "
         "test_bigquery_runner.py runs the case as BigQuery has it")}
@@ -394,9 +338,6 @@ class BigQueryUnderTest(EngineUnderTest):
         data = arrow_table(table)
         self.create(table.name, [(c, BQ_TYPES[t]) for c, t in table.columns], data)
 
-    def load_arrow(self, runner, name: str, data: pa.Table) -> None:
-        self.create(name, [(f.name, BQ_ARROW_TYPES[f.type]) for f in data.schema], data)
-
     def create(self, name: str, columns: list[tuple[str, str]], data: pa.Table) -> None:
         """A table of these columns (type, or `ARRAY<type>`) holding `data`, replacing any of that name."""
         import io
@@ -429,9 +370,6 @@ class BigQueryUnderTest(EngineUnderTest):
         """`name`, `dataset.name` or `project.dataset.name` as `project.dataset.name`."""
         parts = name.split(".")
         return ".".join([self.project, self.dataset][:3 - len(parts)] + parts)
-
-    def table_prefix(self) -> str:
-        return f"{self.dataset}."
 
     def close(self) -> None:
         try:
@@ -476,20 +414,14 @@ def fakesnow_server():
         fakesnow.arrow.timestamp_to_sf_struct = encode
 
 
-# column type of the harness -> Snowflake type; Arrow type of the sample's files -> Snowflake type
+# column type of the harness -> Snowflake type
 SF_TYPES = {"int64": "NUMBER(38, 0)", "int32": "NUMBER(38, 0)", "string": "VARCHAR", "float64": "FLOAT",
             "bool": "BOOLEAN", "timestamp": "TIMESTAMP_NTZ", "timestamptz": "TIMESTAMP_TZ", "array<int64>": "ARRAY"}
-SF_ARROW_TYPES = {pa.int64(): "NUMBER(38, 0)", pa.int32(): "NUMBER(38, 0)", pa.string(): "VARCHAR",
-                  pa.float64(): "FLOAT", pa.float32(): "FLOAT", pa.bool_(): "BOOLEAN", pa.date32(): "DATE",
-                  pa.timestamp("us", "UTC"): "TIMESTAMP_TZ", pa.timestamp("us"): "TIMESTAMP_NTZ"}
 
 
-# column type of the harness -> BigQuery type; Arrow type of the sample's files -> BigQuery type
+# column type of the harness -> BigQuery type
 BQ_TYPES = {"int64": "INT64", "int32": "INT64", "string": "STRING", "float64": "FLOAT64", "bool": "BOOL",
             "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP", "array<int64>": "ARRAY<INT64>"}
-BQ_ARROW_TYPES = {pa.int64(): "INT64", pa.int32(): "INT64", pa.string(): "STRING", pa.float64(): "FLOAT64",
-                  pa.float32(): "FLOAT64", pa.bool_(): "BOOL", pa.date32(): "DATE",
-                  pa.timestamp("us", "UTC"): "TIMESTAMP", pa.timestamp("us"): "TIMESTAMP"}
 
 
 def _snowflake_literal(value: Any) -> str:
@@ -612,36 +544,32 @@ def add_target(project_root: Path, name: str, offline: dict[str, Any], online: d
 
 # -- the sample project on an engine ------------------------------------------------------------------------
 
+_SEEDED: dict[str, Path] = {}  # engine -> the generated sample whose seeds its tables hold now
+
+
 def sample_on(engine: EngineUnderTest, sample: Path, dest: Path) -> Path:
-    """The sample project (its generated data in `sample/path`) as `engine` runs it, in `dest`, with the
-    target `engine`: the real sample where the engine reads Parquet files; elsewhere the table variant of
-    the golden tests (`path:` sources become `table: raw.x`, the spine a query), its tables loaded from
-    the same files and named for the engine."""
+    """The sample project (generated in `sample/project`) as `engine` runs it, in `dest`, with the target
+    `engine`: its seeds loaded into the engine's tables as `fcompile seed --target engine` loads them - on
+    DuckDB into the project's own database file, elsewhere once per engine and sample into the run's schema,
+    dataset or database (the tables outlive a test). Dataset tables go where the engine's tests write."""
     import shutil
 
-    import pyarrow.parquet as pq
+    from seeded_sample import seed_project
 
-    if engine.reads_files:
-        shutil.copytree(sample / "path", dest)
-        if engine.output_prefix():
-            spec = dest / "datasets" / "training.yml"
-            spec.write_text(spec.read_text().replace("output: {table: ", f"output: {{table: {engine.output_prefix()}"))
-    else:
-        from build.sample_projects import write_table_sample
-
-        write_table_sample(dest)
-        prefix = engine.table_prefix()
-        for spec in dest.rglob("*.yml"):
-            spec.write_text(spec.read_text().replace("raw.", prefix))
-        runner = engine.runner()
-        for data in sorted((sample / "path" / "data").glob("*.parquet")):
-            engine.load_arrow(runner, prefix + data.stem, pq.read_table(data))
+    shutil.copytree(sample / "project", dest)
+    if engine.output_prefix():
+        spec = dest / "datasets" / "training.yml"
+        spec.write_text(spec.read_text().replace("output: {table: ", f"output: {{table: {engine.output_prefix()}"))
     add_target(dest, "engine", engine.offline_settings(dest))
+    if engine.name == "duckdb" or _SEEDED.get(engine.name) != sample:
+        seed_project(dest, "engine")
+        _SEEDED[engine.name] = sample
     return dest
 
 
 def reference_views(graph, data: Path) -> dict[str, Any]:
-    """Every feature view of the sample as the reference implementation sees it, over its Parquet rows."""
+    """Every feature view of the sample as the reference implementation sees it, over the rows of its seed
+    files in `data` (`<table>.parquet`, or a path source's file of that name)."""
     import pyarrow.parquet as pq
 
     from compiler.reference import RefFeature, RefView
@@ -651,7 +579,7 @@ def reference_views(graph, data: Path) -> dict[str, Any]:
         source = graph.source(view.source)
         renamed = {name: column for column, name in source.field_mapping}
         column = lambda name: renamed.get(name, name)  # noqa: E731
-        path = data / Path(source.locator).name
+        path = data / (f"{source.locator}.parquet" if source.kind == "table" else Path(source.locator).name)
         if path not in rows:
             rows[path] = pq.read_table(path).to_pylist()
         views[view.name] = RefView(

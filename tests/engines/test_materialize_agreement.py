@@ -47,7 +47,7 @@ def test_materialized_values_agree_with_the_reference(engine, sample, tmp_path):
         views = [v for v in graph.feature_views if v.online]
         results = materialize_views(graph, fs.runner, fs.online_store, views, END)
         assert all(r.status == "success" for r in results), [d.render() for r in results for d in r.diagnostics]
-        ref = reference_views(load_project(sample / "path"), sample / "path" / "data")  # the data as files
+        ref = reference_views(load_project(sample / "project"), sample / "project" / "seeds")  # the data as files
         contents = stored(fs, graph, views, ref)
     counts = {r.view: (r.rows_read, r.keys_written, r.window.start) for r in results}
     for view in views:

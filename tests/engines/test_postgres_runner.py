@@ -16,13 +16,13 @@ from fcompile.graph import Projection
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.spines import SpineInput
 from fcompile.runners.training import plan_training_query
-from fcompile.sample import init_project
 
 from compiler.harness import Case, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
 from engines.engines import (
     add_target, problems, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
 )
+from seeded_sample import init_path_sample
 from tcp_proxy import free_port as closed_port
 
 STATS_ROWS = runner_stats_rows("a%")
@@ -71,7 +71,7 @@ def test_separate_connection_keys_and_a_missing_schema(postgres_url, tmp_path):
 
 def test_a_path_source_is_refused_not_uploaded(postgres_engine, tmp_path):
     root = tmp_path / "sample"
-    init_project(root, scale=0.02, seed=3)
+    init_path_sample(root, scale=0.02, seed=3)
     add_target(root, "pg", postgres_engine.offline_settings(root))
     with FeatureStore(root, target="pg") as fs:
         found = problems(lambda: fs.get_historical_features(str(root / "data" / "orders.parquet"),

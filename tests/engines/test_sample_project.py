@@ -2,8 +2,8 @@
 sets, row by row in spine order (docs/concepts/point-in-time.md), whichever engine computes them.
 
 The sample is generated once (scale 0.05: 250 orders, about 2,300 feature rows over four sources with
-late corrections, ties and gaps). DuckDB and Spark read its Parquet files; PostgreSQL cannot, so there the
-files are loaded into tables and the specs point at them. The expected rows come from the pure-Python
+late corrections, ties and gaps). Its sources are tables: on every engine its seeds are loaded as `fcompile
+seed` loads them (engines.sample_on), and the test reads the same tables. The expected rows come from the pure-Python
 reference (tests/compiler/reference.py), so every engine is held to the same answer, not to another engine.
 """
 
@@ -37,15 +37,15 @@ datasets:
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("engine_sample")
-    init_project(root / "path", scale=SCALE, seed=SEED)
+    init_project(root / "project", scale=SCALE, seed=SEED)
     return root
 
 
 @pytest.fixture(scope="module")
 def expected_rows(sample):
     """The reference's training set for each feature service, over the orders in file order."""
-    graph = load_project(sample / "path")
-    data = sample / "path" / "data"
+    graph = load_project(sample / "project")
+    data = sample / "project" / "seeds"
     views = reference_views(graph, data)
     orders = pq.read_table(data / "orders.parquet")
 
@@ -64,7 +64,7 @@ def expected_rows(sample):
 def test_feature_services_give_the_reference_rows(engine, sample, expected_rows, tmp_path, service,
                                                   full_feature_names):
     root = sample_on(engine, sample, tmp_path / "project")
-    orders = pq.read_table(sample / "path" / "data" / "orders.parquet")
+    orders = pq.read_table(sample / "project" / "seeds" / "orders.parquet")
     with FeatureStore(root, target="engine") as fs:
         got = fs.get_historical_features(orders, service=service, full_feature_names=full_feature_names).to_arrow()
     assert_same_rows((got.column_names, got.to_pylist()), expected_rows(service, full_feature_names),

@@ -20,13 +20,13 @@ from fcompile.planner.point_in_time import plan_latest_values, plan_point_in_tim
 from fcompile.runners.snowflake import SnowflakeRunner, bind_by_number, connection_arguments
 from fcompile.runners.spines import SpineInput
 from fcompile.runners.training import plan_training_query
-from fcompile.sample import init_project
 
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
 from engines.engines import (
     add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
 )
+from seeded_sample import init_path_sample
 from tcp_proxy import free_port
 
 STATS_ROWS = runner_stats_rows("a'%")
@@ -108,7 +108,7 @@ def test_key_pair_authentication_signs_in_with_an_encrypted_key(snowflake_engine
 
 def test_a_path_source_is_refused_not_uploaded(snowflake_engine, tmp_path):
     root = tmp_path / "sample"
-    init_project(root, scale=0.02, seed=3)
+    init_path_sample(root, scale=0.02, seed=3)
     add_target(root, "sf", snowflake_engine.offline_settings(root))
     with FeatureStore(root, target="sf") as fs:
         found = problems(lambda: fs.get_historical_features(str(root / "data" / "orders.parquet"),

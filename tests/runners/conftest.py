@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from runner_projects import write_small_project
-
-from fcompile.sample import init_project
+from seeded_sample import init_seeded_sample
 
 
 @pytest.fixture
@@ -19,11 +18,10 @@ def small_project(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def _generated_sample(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runner_sample") / "sample"
-    init_project(root, scale=0.1, seed=11)
-    return root
+    return init_seeded_sample(root, scale=0.1, seed=11)
 
 
 @pytest.fixture
 def sample_project(tmp_path, _generated_sample) -> Path:
-    """A fresh copy of the generated sample (tests write tables and files into it)."""
+    """A fresh copy of the generated sample, its seeds loaded (tests write tables and files into it)."""
     return Path(shutil.copytree(_generated_sample, tmp_path / "sample"))

@@ -148,7 +148,7 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
     assert "running dataset driver_ranking_training" in result.stderr  # plain progress lines when piped
     assert "materializing feature view driver_hourly_stats" in result.stderr
     assert "driver_ranking_training" in result.stdout and "5 succeeded, 0 failed" in result.stdout
-    orders = sample_project / "data" / "orders.parquet"
+    orders = sample_project / "seeds" / "orders.parquet"
     with FeatureStore(sample_project) as fs:
         wanted = fs.get_historical_features(orders, service="driver_ranking_v2", full_feature_names=True).to_arrow()
         con = fs.runner.con  # type: ignore[attr-defined]

@@ -187,7 +187,7 @@ def test_memory_target_and_empty_spine(small_project):
 def test_sample_project_spines_agree(sample_project):
     import pandas as pd
 
-    orders = sample_project / "data" / "orders.parquet"
+    orders = sample_project / "seeds" / "orders.parquet"
     with FeatureStore(sample_project) as fs:
         from_file = fs.get_historical_features(orders, service="driver_ranking_v2", full_feature_names=True).to_arrow()
         frame = pd.read_parquet(orders)
