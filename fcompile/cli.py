@@ -774,6 +774,35 @@ def push(
                      f"rows appended offline: {result.offline_rows:,}", markup=False)
 
 
+@app.command()
+def debug(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Check the target's connections, drivers and credentials.
+
+    One line per check: the versions, the project file, the offline engine and online store (where they
+    are, never a password), their drivers, the environment variables the target names (set or not, never
+    their values) and a connection to each. The exit code is 1 if a check fails."""
+    from fcompile.target_checks import check_target
+
+    console = _console()
+    failed = checked = 0
+    labels = {True: ("ok", "green"), False: ("fail", "red"), None: ("skip", "yellow")}
+    for check in check_target(project_dir, target):
+        label, style = labels[check.ok]
+        checked += 1
+        failed += check.ok is False
+        console.print(f"{label:5s}", style=style, markup=False, end=" ")
+        console.print(f"{check.name + ':':20s} {check.detail}", markup=False)
+        if check.hint and check.ok is False:
+            console.print(f"{'':6s}{'':21s}hint: {check.hint}", markup=False)
+    if failed:
+        console.print(f"{failed} of {checked} checks failed", markup=False)
+        raise typer.Exit(1)
+    console.print(f"all checks passed", markup=False)
+
+
 # -- running the app -------------------------------------------------------------------------------
 
 def _console(stderr: bool = False):

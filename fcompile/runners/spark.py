@@ -168,6 +168,9 @@ class SparkRunner(StreamedResults):
             self._session, self._owns_session = self._start()
         return self._session
 
+    def ping(self) -> None:
+        self.spark  # starts the session: Java, the master URL and the settings are checked here
+
     def _start(self) -> tuple[Any, bool]:
         _import_pyspark()
         from pyspark.sql import SparkSession
