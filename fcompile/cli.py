@@ -117,6 +117,7 @@ def init(
     seed: Annotated[int, typer.Option(help="Seed of the generated sample data.")] = 42,
 ) -> None:
     """Create the sample project, with its data generated."""
+    from fcompile.project_folders import write_gitignore
     from fcompile.sample import init_project
 
     try:
@@ -128,6 +129,8 @@ def init(
     console.print(f"Created project in [bold]{result.destination}[/bold]")
     for name, rows in sorted(result.rows.items()):
         console.print(f"  data/{name}: {rows:,} rows")
+    if write_gitignore(result.destination) is not None:
+        console.print("  .gitignore: .fcompile/ and what runs leave in target/")
     console.print(f"Next: fcompile validate --project-dir {result.destination}")
 
 
@@ -801,6 +804,29 @@ def debug(
         console.print(f"{failed} of {checked} checks failed", markup=False)
         raise typer.Exit(1)
     console.print(f"all checks passed", markup=False)
+
+
+@app.command()
+def clean(
+    project_dir: ProjectDir = Path("."),
+    remove_all: Annotated[bool, typer.Option(
+        "--all", help="Also remove the data of local targets in .fcompile/ (a DuckDB database, a SQLite "
+        "online store and its watermarks): all of .fcompile/.")] = False,
+) -> None:
+    """Remove build output and caches: target/ and .fcompile/ caches.
+
+    The data of local targets in .fcompile/ (the sample's DuckDB database and SQLite online store) is kept
+    unless --all is given. Nothing outside the project folder is touched."""
+    from fcompile.project_folders import clean_project
+
+    cleaned = clean_project(project_dir, remove_all)
+    console = _console()
+    for path in cleaned.removed:
+        console.print(f"removed {path}", markup=False)
+    if not cleaned.removed:
+        console.print("nothing to remove", markup=False)
+    if cleaned.kept:
+        console.print(f"kept {', '.join(cleaned.kept)} (local data; --all removes it)", markup=False)
 
 
 # -- running the app -------------------------------------------------------------------------------
