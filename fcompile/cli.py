@@ -255,8 +255,9 @@ def build(
         "--select", "-s", help="Nodes to build: name, +name, name+, tag:key, tag:key=value; "
         "spaces for union, commas for intersection.")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
-    target_path: Annotated[Path, typer.Option(help="Output folder, relative to the project folder.")]
-    = Path("target"),
+    target_path: Annotated[Optional[Path], typer.Option(
+        help="Output folder (relative to the current directory, as every path on the command line).",
+        show_default="the project's target/")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 listing stale, missing and extra files if the output "
         "folder differs from what a build would write.")] = False,
@@ -272,7 +273,8 @@ def build(
     graph = load_project(project_dir, target)
     dialects = resolve_dialects(graph, dialect)
     result = compile_project(graph, dialects, select or (), exclude or ())
-    out = target_path if target_path.is_absolute() else Path(graph.project.root) / target_path
+    out = target_path.expanduser().resolve() if target_path is not None else Path(graph.project.root) / "target"
+    target_path = target_path or Path("target")  # how messages name it
     state = expected_target(graph, result, out)
     _print_diagnostics(result.diagnostics)
     console = _console()
