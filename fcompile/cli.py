@@ -253,7 +253,7 @@ def build(
         "--dialect", help="A SQL dialect, or 'all' (default: the target's offline type).")] = None,
     select: Annotated[Optional[list[str]], typer.Option(
         "--select", "-s", help="Nodes to build: name, +name, name+, tag:key, tag:key=value; "
-        "spaces for union, commas for intersection.")] = None,
+        "several values (-s a b) for union, commas for intersection.")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     target_path: Annotated[Optional[Path], typer.Option(
         help="Output folder (relative to the current directory, as every path on the command line).",
@@ -784,7 +784,7 @@ def debug(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
 ) -> None:
-    """Check the target's connections, drivers and credentials.
+    """Check the target's connections and credentials.
 
     One line per check: the versions, the project file, the offline engine and online store (where they
     are, never a password), their drivers, the environment variables the target names (set or not, never
@@ -815,7 +815,7 @@ def clean(
         "--all", help="Also remove the data of local targets in .fcompile/ (a DuckDB database, a SQLite "
         "online store and its watermarks): all of .fcompile/.")] = False,
 ) -> None:
-    """Remove build output and caches: target/ and .fcompile/ caches.
+    """Remove target/ and the caches in .fcompile/.
 
     The data of local targets in .fcompile/ (the sample's DuckDB database and SQLite online store) is kept
     unless --all is given. Nothing outside the project folder is touched."""
