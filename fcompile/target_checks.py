@@ -33,7 +33,7 @@ TIMEOUT_KEYS = {"postgres": "connect_timeout", "snowflake": "login_timeout", "bi
 """The setting that bounds connecting, by engine or store type."""
 
 SAFE_KEYS = ("path", "host", "port", "dbname", "database", "user", "account", "role", "warehouse", "schema",
-             "project", "dataset", "location", "api_endpoint", "master", "warehouse_dir", "catalog")
+             "project", "dataset", "location", "api_endpoint", "master", "catalog", "staging_dir")
 """Settings a description may show, in this order; anything else (passwords, tokens, keys, URLs as
 written) never appears."""
 
@@ -57,7 +57,6 @@ ONLINE_DRIVERS = {
     "redis": Driver("redis", "redis", "redis"),
     "postgres": Driver("psycopg", "psycopg", "postgres"),
 }
-DEFAULT_PATHS = {("offline", "duckdb"): ":memory:", ("online", "sqlite"): ".fcompile/online.db"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +103,7 @@ def check_target(project_dir: str | os.PathLike[str], target: str | None,
         skipped = f"{', '.join(unset_here)} {verb} not set" if unset_here else None
         yield _connection_check(f"{side} connection", info, side, driver_found, skipped)
 
+
 def _describe(name: str, side: str, settings: Mapping[str, Any]) -> Check:
     kind = str(settings.get("type"))
     return Check(name, True, f"{kind}: {describe_settings(side, settings)}")
@@ -111,31 +111,44 @@ def _describe(name: str, side: str, settings: Mapping[str, Any]) -> Check:
 
 def describe_settings(side: str, settings: Mapping[str, Any]) -> str:
     """Where a target's engine or store is, without secrets: a URL's scheme, user, host, port and
-    database, and the settings of `SAFE_KEYS`."""
-    kind = str(settings.get("type"))
+    database, and the settings of `SAFE_KEYS`; a setting left out is shown with its default."""
     parts = []
     url = settings.get("url")
-    if isinstance(url, str) and "{{" in url:
+    if isinstance(url, str) and "{{" in url:  # left as written: its variable is not set
         parts.append("url (not set)")
     elif isinstance(url, str) and url:
         parts.append(_safe_url(url))
-    elif kind == "redis":
-        parts.append("redis://127.0.0.1:6379/0 (the default)")
-    elif side == "online" and kind == "postgres":
-        parts.append("postgresql://127.0.0.1:5432/test (the default)")
-    default_path = DEFAULT_PATHS.get((side, kind))
     for key in SAFE_KEYS:
         value = settings.get(key)
-        if key == "path" and value is None and default_path is not None:
-            value = default_path if default_path != ":memory:" else None
-            if value is None:
-                parts.append("in memory")
-                continue
-        if isinstance(value, str) and "{{" in value:  # left as written: its variable is not set
+        if isinstance(value, str) and "{{" in value:
             parts.append(f"{key} (not set)")
         elif value not in (None, ""):
             parts.append(f"{key} {value}")
-    return ", ".join(parts) or "default settings"
+    if not parts:
+        parts.append(_default_location(side, str(settings.get("type"))))
+    return ", ".join(parts)
+
+
+def _default_location(side: str, kind: str) -> str:
+    """Where an engine or store is when the target says nothing (the defaults of its module)."""
+    try:
+        if side == "offline" and kind == "duckdb":
+            return "in memory"
+        if side == "online" and kind == "sqlite":
+            from fcompile.runners.online.sqlite import DEFAULT_PATH
+
+            return f"path {DEFAULT_PATH} (the default)"
+        if side == "online" and kind == "redis":
+            from fcompile.runners.online.redis import DEFAULT_URL
+
+            return f"{DEFAULT_URL} (the default)"
+        if side == "online" and kind == "postgres":
+            from fcompile.runners.online.postgres import DEFAULT_URL
+
+            return f"{DEFAULT_URL} (the default)"
+    except ImportError:  # a broken install: the connection check reports it
+        pass
+    return "default settings"
 
 
 def _safe_url(url: str) -> str:
@@ -235,6 +248,9 @@ def _connection_check(name: str, project: ProjectInfo, side: str, driver_found: 
     except DiagnosticError as error:
         first: Diagnostic = error.diagnostics[0]
         return Check(name, False, first.message, first.hint)
+    except ImportError as error:  # a dependency of fcompile itself is missing
+        return Check(name, False, f"fcompile cannot load its {side} code: {error}",
+                     "install fcompile again (pip install --force-reinstall fcompile)")
     return Check(name, True, f"connected in {time.perf_counter() - started:.2f} s")
 
 

@@ -28,7 +28,7 @@ def test_a_duckdb_and_sqlite_project_passes_every_check(project):
                             "online driver", "credentials", "offline connection", "online connection"]
     assert all(state == "ok" for state, _ in checks.values()), result.stdout
     assert checks["offline engine"][1] == "duckdb: in memory"
-    assert checks["online store"][1] == "sqlite: path .fcompile/online.db"
+    assert checks["online store"][1] == "sqlite: path .fcompile/online.db (the default)"
     assert checks["offline driver"][1].startswith("duckdb ") and "base install" in checks["offline driver"][1]
     assert checks["online driver"][1] == "sqlite3 (Python's standard library)"
     assert result.stdout.rstrip().endswith("all checks passed")
@@ -125,3 +125,20 @@ def test_a_driver_that_is_not_installed_names_its_extra():
     checks = list(_driver_check("offline driver", drivers, {"type": "postgres"}))
     assert [(c.ok, c.detail, c.hint) for c in checks] == [
         (False, "psycopg is not installed", "pip install 'fcompile[postgres]'")]
+
+
+@pytest.mark.parametrize(("side", "settings", "shown"), [
+    ("offline", {"type": "postgres", "url": "host=db.internal port=5433 dbname=ml user=fc password='p w!'"},
+     "host db.internal, port 5433, dbname ml, user fc"),
+    ("offline", {"type": "postgres", "url": "postgresql://fc:pw@db:5432/ml?password=pw2&sslmode=require",
+                 "schema": "features"}, "postgresql://fc@db:5432/ml, schema features"),
+    ("offline", {"type": "snowflake", "account": "acme-x1", "user": "svc", "password": "pw",
+                 "private_key_passphrase": "pw3", "database": "ML"}, "database ML, user svc, account acme-x1"),
+    ("online", {"type": "redis", "url": "rediss://:pw@cache.internal:6380/2"}, "rediss://cache.internal:6380/2"),
+    ("online", {"type": "redis"}, "redis://127.0.0.1:6379/0 (the default)"),
+])
+def test_descriptions_never_show_a_secret(side, settings, shown):
+    from fcompile.target_checks import describe_settings
+
+    described = describe_settings(side, settings)
+    assert described == shown and "pw" not in described and "p w" not in described
