@@ -43,6 +43,8 @@ class _SelectingCommand(typer.core.TyperCommand):
     works too."""
 
     def make_parser(self, ctx):
+        # click's parser has no option taking a variable number of values; its options are found by flag
+        # in `_long_opt`/`_short_opt` (typer vendors click, pinned with typer; tests/test_cli.py checks this)
         parser = super().make_parser(ctx)
         taken = set()
         for param in self.params:
