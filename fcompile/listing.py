@@ -41,8 +41,10 @@ def where_defined(row: dict[str, Any], root: str) -> str:
 
 
 def plain_lines(rows: list[dict[str, Any]], root: str) -> list[str]:
-    """One line per node, its fields separated by tabs: kind, name, details, where defined."""
-    return ["\t".join((row["kind"], row["name"], row["summary"], where_defined(row, root))) for row in rows]
+    """One line per node, its fields separated by tabs: kind, name, details, where defined (whitespace
+    inside a field, such as a query's line breaks, becomes one space)."""
+    return ["\t".join(" ".join(field.split()) for field in (row["kind"], row["name"], row["summary"],
+                                                           where_defined(row, root))) for row in rows]
 
 
 def summarize(node: Node) -> str:
