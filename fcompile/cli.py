@@ -16,13 +16,61 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.core
 
 from fcompile import __version__
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, render_json
 
+
+class _Commands(typer.core.TyperGroup):
+    """The command group: `fcompile --help` lists each command with the whole first sentence of its
+    docstring, wrapped to the terminal, never cut to "..." (click cuts it to fit one line)."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, command.get_short_help_str(limit=sys.maxsize)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+MANY_VALUED_OPTIONS = ("select", "exclude")
+
+
+class _SelectingCommand(typer.core.TyperCommand):
+    """A command whose `--select` and `--exclude` take several values, as dbt's do: `-s a b` is `-s a -s b`.
+    The values run up to the next word that starts with '-' (an option, or `--`); repeating the option
+    works too."""
+
+    def make_parser(self, ctx):
+        # click's parser has no option taking a variable number of values; its options are found by flag
+        # in `_long_opt`/`_short_opt` (typer vendors click, pinned with typer; tests/test_cli.py checks this)
+        parser = super().make_parser(ctx)
+        taken = set()
+        for param in self.params:
+            if param.name not in MANY_VALUED_OPTIONS:
+                continue
+            for flag in param.opts + param.secondary_opts:
+                option = parser._long_opt.get(flag) or parser._short_opt.get(flag)
+                if option is not None and id(option) not in taken:
+                    taken.add(id(option))
+                    option.process = _taking_following_values(option.process)
+        return parser
+
+
+def _taking_following_values(process):
+    """An option's `process` that also takes the words after its value, up to the next option."""
+    def process_all(value, state) -> None:
+        process(value, state)
+        while state.rargs and not state.rargs[0].startswith("-"):
+            process(state.rargs.pop(0), state)
+    return process_all
+
+
 app = typer.Typer(
     name="fcompile",
     help="A feature store built as a compiler: YAML feature definitions in, point-in-time-correct SQL out.",
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -70,7 +118,8 @@ def init(
     scale: Annotated[float, typer.Option(min=0.001, help="Size of the generated sample data (1 = demo size).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated sample data.")] = 42,
 ) -> None:
-    """Create a working copy of the sample driver-ranking project, with its data generated."""
+    """Create the sample project, with its data generated."""
+    from fcompile.project_folders import write_gitignore
     from fcompile.sample import init_project
 
     try:
@@ -82,18 +131,22 @@ def init(
     console.print(f"Created project in [bold]{result.destination}[/bold]")
     for name, rows in sorted(result.rows.items()):
         console.print(f"  seeds/{name}: {rows:,} rows")
+    if write_gitignore(result.destination) is not None:
+        console.print("  .gitignore: .fcompile/ and what runs leave in target/")
     console.print(f"Next: fcompile seed --project-dir {result.destination}   (loads seeds/ into the target's tables)")
 
 
-@app.command()
+@app.command(cls=_SelectingCommand)
 def seed(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
     select: Annotated[Optional[list[str]], typer.Option(
         "--select", "-s", help="Seeds to load, by name (the file's stem); default: every seed.")] = None,
 ) -> None:
-    """Load the project's seeds/ files (Parquet, CSV) into tables of the target's offline engine, each
-    replacing the table named by its file's stem."""
+    """Load the project's seeds/ files into tables.
+
+    Each Parquet or CSV file under seeds/ replaces the table of the target's offline engine named by its
+    file's stem."""
     from dataclasses import replace
 
     from fcompile.parser import load_project
@@ -138,7 +191,9 @@ def validate(
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text, or json for CI annotations.")]
     = OutputFormat.text,
 ) -> None:
-    """Check every spec file; print all problems at once (exit code 1 if any is an error)."""
+    """Check every spec file; print all problems at once.
+
+    The exit code is 1 if any problem is an error."""
     from fcompile.graph import KINDS
     from fcompile.parser import parse_project
 
@@ -157,33 +212,56 @@ def validate(
     _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): {counts}")
 
 
-@app.command("ls")
+@app.command("ls", cls=_SelectingCommand)
 def list_nodes(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
     kind: Annotated[Optional[NodeKind], typer.Option(help="Only this kind of node.")] = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Nodes to list (same syntax as build; several values: -s a b).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the project's entities, sources, push sources, feature views, feature services and datasets."""
+    """List the project's nodes (or the selected ones).
+
+    Entities, sources, push sources, feature views, feature services and datasets: a table on a terminal,
+    one tab-separated line per node in a pipe (kind, name, details, where defined), JSON with --json."""
+    from fcompile.artifacts.selection import select_nodes
+    from fcompile.listing import describe_nodes, plain_lines, where_defined
     from fcompile.parser import load_project
-    from fcompile.listing import describe_nodes
 
     graph = load_project(project_dir, target)
-    rows = describe_nodes(graph, kind.value if kind else None)
+    chosen = set(select_nodes(graph, select or (), exclude or ())) if select or exclude else None
+    rows = describe_nodes(graph, kind.value if kind else None, chosen)
     if as_json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return
+    root = graph.project.root
+    console = _console()
+    if not console.is_terminal:  # a pipe or a file: one plain line per node, for grep, cut and sort
+        for line in plain_lines(rows, root):
+            print(line)
+        return
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
+
+    name_width = max((len(r["kind"]) + len(r["name"]) for r in rows), default=0)
+    if name_width + 40 > console.width:  # too narrow for a table: a block per node, names whole
+        for row in rows:
+            console.print(f"{row['kind']} {row['name']}", style="bold", markup=False)
+            details = Text(f"{row['summary']}\n{where_defined(row, root)}", overflow="fold")
+            console.print(Padding(details, (0, 0, 0, 2), expand=False), soft_wrap=False)
+        return
 
     table = Table(show_edge=False, header_style="bold")
-    for column in ("kind", "name", "details", "defined at"):
+    for column in ("kind", "name"):
+        table.add_column(column, no_wrap=True)
+    for column in ("details", "defined at"):
         table.add_column(column, overflow="fold")
-    root = graph.project.root
     for row in rows:
-        loc = row["location"]
-        where = f"{os.path.relpath(loc['path'], root)}:{loc['line']}" if loc else ""
-        table.add_row(row["kind"], row["name"], row["summary"], where)
-    _console().print(table)
+        table.add_row(row["kind"], row["name"], row["summary"], where_defined(row, root))
+    console.print(table)
 
 
 @app.command()
@@ -192,7 +270,9 @@ def schema(
     kind: Annotated[str, typer.Option(help="Which schema to print when --out is not given: spec, project or manifest.")]
     = "spec",
 ) -> None:
-    """Print or write the JSON Schemas of fcompile's files, for editor validation and completion."""
+    """Print or write the JSON Schemas for editors.
+
+    The schemas of fcompile's files, for editors to validate and complete spec files."""
     from fcompile.parser.structure import SCHEMA_FILES, load_schema
 
     if out is None:
@@ -215,7 +295,7 @@ DialectOpt = Annotated[Optional[str], typer.Option(
     "--dialect", help="A SQL dialect (default: the target's offline type).")]
 
 
-@app.command()
+@app.command(cls=_SelectingCommand)
 def build(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
@@ -223,15 +303,18 @@ def build(
         "--dialect", help="A SQL dialect, or 'all' (default: the target's offline type).")] = None,
     select: Annotated[Optional[list[str]], typer.Option(
         "--select", "-s", help="Nodes to build: name, +name, name+, tag:key, tag:key=value; "
-        "spaces for union, commas for intersection.")] = None,
+        "several values (-s a b) for union, commas for intersection.")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
-    target_path: Annotated[Path, typer.Option(help="Output folder, relative to the project folder.")]
-    = Path("target"),
+    target_path: Annotated[Optional[Path], typer.Option(
+        help="Output folder (relative to the current directory, as every path on the command line).",
+        show_default="the project's target/")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 listing stale, missing and extra files if the output "
         "folder differs from what a build would write.")] = False,
 ) -> None:
-    """Compile SQL for the selected feature views, services and datasets into target/, with a manifest."""
+    """Compile SQL for the selected nodes into target/.
+
+    One file per feature view, feature service and dataset and dialect, with a manifest."""
     from fcompile.artifacts.build import (
         check_target, compile_project, expected_target, resolve_dialects, summarize, write_target,
     )
@@ -240,7 +323,8 @@ def build(
     graph = load_project(project_dir, target)
     dialects = resolve_dialects(graph, dialect)
     result = compile_project(graph, dialects, select or (), exclude or ())
-    out = target_path if target_path.is_absolute() else Path(graph.project.root) / target_path
+    out = target_path.expanduser().resolve() if target_path is not None else Path(graph.project.root) / "target"
+    target_path = target_path or Path("target")  # how messages name it
     state = expected_target(graph, result, out)
     _print_diagnostics(result.diagnostics)
     console = _console()
@@ -277,7 +361,9 @@ def compile_query(
     dataset: Annotated[Optional[str], typer.Option(help="Print this dataset's build SQL.")] = None,
     dialect: DialectOpt = None,
 ) -> None:
-    """Print the SQL of one service, view or dataset (what `fcompile build` writes for it)."""
+    """Print the SQL of one service, view or dataset.
+
+    It is what `fcompile build` writes for that node."""
     from fcompile.artifacts.build import compile_one
     from fcompile.parser import load_project
 
@@ -290,7 +376,7 @@ def compile_query(
     sys.stdout.write(compile_one(graph, chosen[0][0], chosen[0][1], dialect))
 
 
-@app.command()
+@app.command(cls=_SelectingCommand)
 def run(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
@@ -306,8 +392,10 @@ def run(
         "--dry-run", help="Print what would run - each dataset's SQL and each view's window - and run nothing.")]
     = False,
 ) -> None:
-    """Build the selected datasets into their outputs, then materialize the selected online feature views;
-    write target/run_results.json."""
+    """Build the selected datasets and materialize views.
+
+    Datasets are written into their outputs, the selected online feature views are loaded into the online
+    store; what happened is written to target/run_results.json."""
     import datetime as dt
 
     from fcompile.artifacts.selection import select_nodes
@@ -538,7 +626,9 @@ def get_historical_features(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
 ) -> None:
-    """Write a point-in-time-correct training set for a spine to a Parquet file."""
+    """Write a point-in-time-correct training set.
+
+    A Parquet file: the rows of the spine, each with the feature values as of its timestamp."""
     import time
 
     from fcompile.runners.spines import classify_spine_text
@@ -553,7 +643,7 @@ def get_historical_features(
     _console().print(f"wrote {rows:,} rows to {output} in {time.perf_counter() - started:.2f} s", markup=False)
 
 
-@app.command()
+@app.command(cls=_SelectingCommand)
 def materialize(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
@@ -572,7 +662,9 @@ def materialize(
         "--batch-rows", min=1, help="Rows per batch read from the offline engine and committed to the store.")]
     = 100_000,
 ) -> None:
-    """Load the newest values of the selected online feature views into the online store."""
+    """Load new feature values into the online store.
+
+    Each selected online feature view is loaded incrementally from its watermark."""
     import datetime as dt
 
     from fcompile.artifacts.selection import select_nodes
@@ -638,7 +730,9 @@ def get_online_features(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
 ) -> None:
-    """Read feature values of entities from the online store: a table, or JSON with --json."""
+    """Read feature values from the online store.
+
+    A table, or JSON shaped like Feast's feature server's with --json."""
     from fcompile.runners.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, parse_entity_text
     from fcompile.sdk import FeatureStore
 
@@ -692,8 +786,10 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request (method, path, status).")]
     = False,
 ) -> None:
-    """Serve online features over HTTP, Feast-compatible: /get-online-features, /push, /write-to-online-store,
-    /materialize, /materialize-incremental, /health, /metrics."""
+    """Serve online features over HTTP, like Feast.
+
+    Endpoints: /get-online-features, /push, /write-to-online-store, /materialize, /materialize-incremental,
+    /health, /metrics."""
     from fcompile.serving.server import (
         DEFAULT_HOST, DEFAULT_PORT, ServeConfig, check_project, check_server_packages, run_server,
     )
@@ -718,7 +814,10 @@ def push(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
 ) -> None:
-    """Push rows to a push source: into the online store (newer wins), appended to its batch source, or both."""
+    """Push rows to a push source (online and/or offline).
+
+    Online, rows go into the online store (newer wins); offline, they are appended to the push source's
+    batch source."""
     from fcompile.runners.push_values import read_rows_file
     from fcompile.sdk import FeatureStore
 
@@ -728,6 +827,58 @@ def push(
     views = ", ".join(result.views_written) or "none"
     _console().print(f"pushed {result.rows:,} rows to '{push_source}': online views written: {views}; "
                      f"rows appended offline: {result.offline_rows:,}", markup=False)
+
+
+@app.command()
+def debug(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Check the target's connections and credentials.
+
+    One line per check: the versions, the project file, the offline engine and online store (where they
+    are, never a password), their drivers, the environment variables the target names (set or not, never
+    their values) and a connection to each. The exit code is 1 if a check fails."""
+    from fcompile.target_checks import check_target
+
+    console = _console()
+    failed = checked = 0
+    labels = {True: ("ok", "green"), False: ("fail", "red"), None: ("skip", "yellow")}
+    for check in check_target(project_dir, target):
+        label, style = labels[check.ok]
+        checked += 1
+        failed += check.ok is False
+        console.print(f"{label:5s}", style=style, markup=False, end=" ")
+        console.print(f"{check.name + ':':20s} {check.detail}", markup=False)
+        if check.hint and check.ok is False:
+            console.print(f"{'':6s}{'':21s}hint: {check.hint}", markup=False)
+    if failed:
+        console.print(f"{failed} of {checked} checks failed", markup=False)
+        raise typer.Exit(1)
+    console.print(f"all checks passed", markup=False)
+
+
+@app.command()
+def clean(
+    project_dir: ProjectDir = Path("."),
+    remove_all: Annotated[bool, typer.Option(
+        "--all", help="Also remove the data of local targets in .fcompile/ (a DuckDB database, a SQLite "
+        "online store and its watermarks): all of .fcompile/.")] = False,
+) -> None:
+    """Remove target/ and the caches in .fcompile/.
+
+    The data of local targets in .fcompile/ (the sample's DuckDB database and SQLite online store) is kept
+    unless --all is given. Nothing outside the project folder is touched."""
+    from fcompile.project_folders import clean_project
+
+    cleaned = clean_project(project_dir, remove_all)
+    console = _console()
+    for path in cleaned.removed:
+        console.print(f"removed {path}", markup=False)
+    if not cleaned.removed:
+        console.print("nothing to remove", markup=False)
+    if cleaned.kept:
+        console.print(f"kept {', '.join(cleaned.kept)} (local data; --all removes it)", markup=False)
 
 
 # -- running the app -------------------------------------------------------------------------------
@@ -759,7 +910,7 @@ def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `fcompile` script: maps every failure to a clean message and exit code."""
-    args = sys.argv[1:] if argv is None else argv
+    args = (sys.argv[1:] if argv is None else argv) or ["--help"]  # a bare `fcompile` shows the help
     try:
         # Without standalone mode, typer.Exit comes back as the return value instead of exiting.
         code = app(args=args, prog_name="fcompile", standalone_mode=False)

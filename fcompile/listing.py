@@ -1,20 +1,26 @@
-"""Descriptions of graph nodes for `fcompile ls` (a table for people, JSON for tools)."""
+"""Descriptions of graph nodes for `fcompile ls`: a table for people, plain lines for pipes, JSON for tools."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Collection
 
+from fcompile.artifacts.selection import NodeRef
 from fcompile.graph import (
     Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, PushSource, Source, to_plain,
 )
 
 
-def describe_nodes(graph: FeatureGraph, kind: str | None = None) -> list[dict[str, Any]]:
+def describe_nodes(graph: FeatureGraph, kind: str | None = None,
+                   selected: Collection[NodeRef] | None = None) -> list[dict[str, Any]]:
+    """Every node (of `kind`, among `selected` when given) in the graph's order, described."""
     rows = []
     for node_kind, nodes in graph.by_kind():
         if kind is not None and node_kind != kind:
             continue
         for node in nodes:
+            if selected is not None and NodeRef(node_kind, node.name) not in selected:
+                continue
             plain = to_plain(node)
             location = plain.pop("location", None)
             rows.append({
@@ -26,6 +32,19 @@ def describe_nodes(graph: FeatureGraph, kind: str | None = None) -> list[dict[st
                 "spec": plain,
             })
     return rows
+
+
+def where_defined(row: dict[str, Any], root: str) -> str:
+    """`path:line` of a described node, relative to the project folder."""
+    location = row["location"]
+    return f"{os.path.relpath(location['path'], root)}:{location['line']}" if location else ""
+
+
+def plain_lines(rows: list[dict[str, Any]], root: str) -> list[str]:
+    """One line per node, its fields separated by tabs: kind, name, details, where defined (whitespace
+    inside a field, such as a query's line breaks, becomes one space)."""
+    return ["\t".join(" ".join(field.split()) for field in (row["kind"], row["name"], row["summary"],
+                                                           where_defined(row, root))) for row in rows]
 
 
 def summarize(node: Node) -> str:

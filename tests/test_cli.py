@@ -147,3 +147,131 @@ def test_an_output_path_that_cannot_be_written_is_fc135_exit_1(tmp_path):
     assert result.returncode == 1, result.stderr
     assert f"error[FC135]: cannot write {root / 'out.parquet'}: Is a directory" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr and (root / "out.parquet").is_dir()
+
+
+# -- help, several-valued --select, ls in pipes and terminals ---------------------------------------------
+
+def command_descriptions() -> dict[str, str]:
+    """Each command's description as `fcompile --help` must show it: its docstring's first sentence."""
+    from fcompile.cli import app
+    from typer.main import get_command
+
+    group = get_command(app)
+    return {name: " ".join(command.help.split("\n\n")[0].split()) for name, command in group.commands.items()}
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "200"])
+def test_help_shows_each_commands_whole_description_at_any_width(columns):
+    result = fcompile("--help", env={"COLUMNS": columns})
+    assert result.returncode == 0
+    import re
+
+    commands = re.sub(r"-\s+", "-", " ".join(result.stdout.partition("Commands:")[2].split()))  # hyphen breaks
+    assert "..." not in commands
+    for name, description in command_descriptions().items():
+        assert description.endswith(".") and len(description) <= 72, (name, description)
+        assert f"{name} {description}" in commands, (name, columns, result.stdout)
+
+
+def test_bare_fcompile_prints_the_help_and_exits_0():
+    result = fcompile()
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == fcompile("--help").stdout and "Commands:" in result.stdout
+
+
+def listed(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return [line.split("\t")[1] for line in result.stdout.splitlines()]
+
+
+def test_select_takes_several_values_like_dbt(project):
+    """`-s a b` is `-s a -s b`; the values end at the next option (`--project-dir`, `--`)."""
+    (project / "specs" / "more.yml").write_text(
+        "entities:\n  - {name: store, join_keys: [{name: store_id, dtype: int64}]}\n")
+    everything = listed(fcompile("ls", cwd=project))
+    assert everything == ["customer", "store", "orders_src", "customer_stats", "churn_v1"]
+    for args in (["-s", "store", "churn_v1"], ["-s", "store", "-s", "churn_v1"], ["--select", "store", "churn_v1"],
+                 ["--select=store", "churn_v1"], ["-s", "store churn_v1"]):
+        assert listed(fcompile("ls", *args, cwd=project)) == ["store", "churn_v1"], args
+    assert listed(fcompile("ls", "-s", "store", "churn_v1", "--project-dir", str(project))) == ["store", "churn_v1"]
+    assert listed(fcompile("ls", "-s", "+churn_v1", "--exclude", "orders_src", "customer", "--project-dir",
+                           str(project))) == ["customer_stats", "churn_v1"]
+    # after `--` nothing is an option value: ls takes no argument, so a word there is refused, not selected
+    result = fcompile("ls", "-s", "store", "--", "churn_v1", cwd=project)
+    assert result.returncode == 1 and "error[FC090]" in result.stderr and "churn_v1" in result.stderr
+    assert_clean(result)
+
+
+def test_several_values_end_at_a_commands_positional_argument_only_after_an_option():
+    """A command with a positional argument: `-s a b POS` would take POS as a selector (as dbt would), so
+    the argument goes first or after `--`; both work."""
+    from typer.testing import CliRunner
+    import typer
+
+    from fcompile.cli import _SelectingCommand
+
+    app = typer.Typer()
+
+    @app.command(cls=_SelectingCommand)
+    def probe(where: str, select: list[str] = typer.Option(None, "--select", "-s"), flag: bool = False) -> None:
+        print(f"{where}|{','.join(select or [])}|{flag}")
+
+    run = CliRunner().invoke
+    assert run(app, ["here", "-s", "a", "b"]).stdout.strip() == "here|a,b|False"
+    assert run(app, ["-s", "a", "b", "--", "here"]).stdout.strip() == "here|a,b|False"
+    assert run(app, ["-s", "a", "b", "--flag", "here"]).stdout.strip() == "here|a,b|True"
+    assert run(app, ["-s", "a", "here"]).exit_code != 0  # `here` was taken as a selector: no argument left
+
+
+@pytest.mark.parametrize("command", ["build", "run", "materialize"])
+def test_every_command_with_a_selection_takes_several_values(project, command):
+    args = {"build": [], "run": ["--dry-run"], "materialize": ["--end", "2024-01-01"]}[command]
+    result = fcompile(command, "-s", "customer_stats", "nosuch", "alsonot", *args, "--project-dir", str(project))
+    assert result.returncode == 1, result.stderr
+    assert "no node is named 'nosuch'" in result.stderr and "no node is named 'alsonot'" in result.stderr
+
+
+def fcompile_in_terminal(*args: str, columns: int, cwd: Path) -> str:
+    """What a user sees running fcompile in a terminal `columns` wide (stdout is a pseudo-terminal)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "FCOMPILE_PROJECT_DIR"}
+    env.update(COLUMNS=str(columns), LINES="50", TERM="xterm")
+    process = subprocess.Popen([sys.executable, "-m", "fcompile", *args], cwd=cwd, env=env, stdout=follower,
+                               stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+
+
+def test_ls_in_a_pipe_prints_plain_lines(project):
+    result = fcompile("ls", cwd=project)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "entity\tcustomer\tkeys: customer_id string\tspecs/shop.yml:2"
+    assert all(line == line.rstrip() and len(line.split("\t")) == 4 for line in lines)
+
+
+@pytest.mark.parametrize("columns", [40, 80, 200])
+def test_ls_in_a_terminal_never_cuts_a_name(project, columns):
+    long_name = "customer_lifetime_value_statistics_by_week"
+    (project / "specs" / "more.yml").write_text(f"feature_views:\n  - name: {long_name}\n    entities: [customer]\n"
+                                                "    source: orders_src\n    features: [{name: n, dtype: int64}]\n")
+    shown = fcompile_in_terminal("ls", columns=columns, cwd=project)
+    assert "…" not in shown and "..." not in shown
+    for name in ("customer", "orders_src", "customer_stats", long_name, "churn_v1"):
+        assert name in shown, (name, shown)
+    too_wide = [line for line in shown.splitlines() if len(line) > columns]
+    assert too_wide in ([], [f"feature_view {long_name}"]), shown  # only a name longer than the terminal

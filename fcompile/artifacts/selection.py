@@ -8,7 +8,8 @@ Syntax (dbt's, reduced to what a feature graph needs):
     +atom           the atom and everything upstream of it
     atom+           the atom and everything downstream of it
     a,b             intersection (no spaces around the comma)
-    a b             union (space-separated, or several --select options)
+    a b             union: several values (`-s a b`, as dbt takes them), one quoted value with spaces
+                    (`-s "a b"`), or several --select options (`-s a -s b`)
 
 Edges run from what a node reads to the node: source -> feature view, entity -> feature view,
 batch source -> push source -> the feature views that name it, feature view -> feature service, feature service or view -> dataset, spine source -> dataset.

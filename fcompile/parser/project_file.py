@@ -148,6 +148,37 @@ def _check_secrets(doc: YamlDocument, value: Any, path: PathKey, sink: Diagnosti
                f"{variable} where fcompile runs (the file is committed; the secret must not be)")
 
 
+@dataclass(frozen=True)
+class EnvVarUse:
+    """An `{{ env_var('NAME') }}` in the project file: the variable, whether it has a default, and where."""
+
+    name: str
+    has_default: bool
+    path: PathKey
+
+
+def env_var_uses(value: Any, path: PathKey = ()) -> list[EnvVarUse]:
+    """Every `env_var()` call with a literal name in the string values of `value` (settings as written,
+    not rendered), in order; templates that do not parse are left to the renderer's FC081."""
+    import jinja2
+    from jinja2 import nodes
+
+    if isinstance(value, dict):
+        return [use for key, item in value.items() for use in env_var_uses(item, path + (key,))]
+    if isinstance(value, list):
+        return [use for index, item in enumerate(value) for use in env_var_uses(item, path + (index,))]
+    if not isinstance(value, str) or "env_var" not in value:
+        return []
+    try:
+        tree = jinja2.Environment().parse(value)
+    except jinja2.TemplateError:
+        return []
+    return [EnvVarUse(call.args[0].value, len(call.args) > 1 or bool(call.kwargs), path)
+            for call in tree.find_all(nodes.Call)
+            if isinstance(call.node, nodes.Name) and call.node.name == "env_var" and call.args
+            and isinstance(call.args[0], nodes.Const) and isinstance(call.args[0].value, str)]
+
+
 def freeze_settings(value: Any) -> Any:
     """Turn nested mappings into sorted tuples of pairs so targets stay immutable."""
     if isinstance(value, dict):

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from fcompile.diagnostics import Code, DiagnosticError, DiagnosticSink, Position
 from fcompile.graph import DType, FeatureGraph, Source
+from fcompile.user_paths import looked_for
 
 
 def source_files(root: str, source: Source) -> list[str]:
@@ -46,9 +47,11 @@ def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
             continue
         files = source_files(graph.project.root, source)
         if not files:
+            where = looked_for(source.locator, source_path(graph.project.root, source))
             sink.warning(Code.SOURCE_FILE_NOT_FOUND,
-                         f"source '{source.name}': no file matches '{source.locator}'; column checks skipped",
-                         source.location, "generate or copy the data there before running")
+                         f"source '{source.name}': no file matches '{source.locator}'{where}; column checks skipped",
+                         source.location, "generate or copy the data there before running (paths in spec files "
+                         "are relative to the project folder)")
             continue
         if not files[0].endswith(".parquet"):
             continue

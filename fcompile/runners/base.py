@@ -143,6 +143,10 @@ class Runner(abc.ABC):
     def close(self) -> None:
         """End the session; registered spines are forgotten."""
 
+    def ping(self) -> None:
+        """Reach the engine now (`fcompile debug`); raises `DiagnosticError` as `connect` does. Most
+        runners reached it when connecting; one that starts on first use (Spark) starts here."""
+
     def statements(self, plan: Any) -> list[str]:
         """The SQL the runner executes for a plan, from the dialects stage."""
         from fcompile.dialects import compile_statements

@@ -45,7 +45,10 @@ def run_dataset(graph: FeatureGraph, runner: Runner, dataset: Dataset) -> Datase
     label = f"dataset '{dataset.name}'"
     try:
         spine = dataset_spine(graph, dataset)
-        query = plan_training_query(graph, runner, SpineInput(spine.relation.kind, spine.relation.locator),
+        given = graph.source(dataset.spine.locator).locator if dataset.spine.kind == "source" else \
+            dataset.spine.locator  # as written in the spec, relative to the project folder
+        spine_input = SpineInput(spine.relation.kind, spine.relation.locator, given, "project")
+        query = plan_training_query(graph, runner, spine_input,
                                     dataset.projections, dataset.full_feature_names, spine.timestamp_column,
                                     label, dataset.location)
         if dataset.output.kind == "table":

@@ -105,18 +105,6 @@ def window_stats_of(*, rows: Any, keys: Any, earliest: Any, keys_exact: bool = T
     return WindowStats(int(rows or 0), int(keys or 0), as_utc(earliest), keys_exact)
 
 
-def spine_files(path: str) -> list[str]:
-    """The files a spine path names (a glob, sorted), or FC062."""
-    import glob
-    import os
-
-    files = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path] if os.path.isfile(path) else []
-    if not files:
-        raise DiagnosticError([Diagnostic(Code.SOURCE_FILE_NOT_FOUND, f"spine file not found: {path}", None,
-                                          "check the path (relative paths are taken from the working folder)")])
-    return files
-
-
 def read_spine_files(files: list[str], description: str):
     """Parquet or CSV files (by the first one's name) as one RecordBatchReader, file after file in the
     order given and each a batch at a time, so the rows keep their order; later files are cast to the
@@ -157,10 +145,12 @@ def warehouse_spine(spine: Any, dialect: SqlDialect, upload: Any, in_place: Any,
     """How a warehouse takes a spine: Arrow data and spine files are uploaded (`upload(data, arrow_types)`,
     the Arrow type of each column when the spine came as Arrow), a table or a SELECT is read in place
     (`in_place(select, relation, spine)`); `where` names what a spine query runs on, for its hint."""
+    from fcompile.runners.spines import spine_files
+
     if spine.kind == "arrow":
         return upload(spine.value, {f.name: str(f.type) for f in spine.value.schema})
     if spine.kind == "path":
-        return upload(read_spine_files(spine_files(spine.value), spine.description), None)
+        return upload(read_spine_files(spine_files(spine), spine.description), None)
     if spine.kind == "table":
         table = exp.to_table(spine.value, dialect=dialect.sqlglot_name)
         return in_place(exp.select("*").from_(table), Relation("table", spine.value), spine)

@@ -229,12 +229,15 @@ def _utc_batches(reader: pa.RecordBatchReader):
 
 
 def _check_source_files(graph: FeatureGraph, view: FeatureView) -> None:
-    from fcompile.parser.source_schema import source_files
+    from fcompile.parser.source_schema import source_files, source_path
+    from fcompile.user_paths import looked_for
 
     source = graph.source(view.source)
     if source.kind == "path" and not source_files(graph.project.root, source):
+        where = looked_for(source.locator, source_path(graph.project.root, source))
         raise DiagnosticError([Diagnostic(Code.SOURCE_FILE_NOT_FOUND, f"feature view '{view.name}': its source "
-                                          f"'{source.name}' matches no file ('{source.locator}')", source.location,
+                                          f"'{source.name}' matches no file ('{source.locator}'){where}",
+                                          source.location,
                                           "paths are relative to the project folder; generate or copy the data there")])
 
 

@@ -21,6 +21,7 @@ naming the column, the first row (counted from 0) that holds such a value, and t
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -267,10 +268,15 @@ def read_rows_file(path: str) -> pa.Table:
     infers (ISO 8601 text becomes timestamps). FC004 when the file cannot be read, FC090 for another kind."""
     import pyarrow as pa
 
+    from fcompile.user_paths import path_not_found, resolve_path
+
+    given, path = path, resolve_path(path)  # relative to the current directory, as on any command line
     lowered = path.lower()
     if not lowered.endswith((".parquet", ".csv", ".csv.gz")):
-        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"cannot tell the format of {path}", None,
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"cannot tell the format of {given}", None,
                                           "give a .parquet or .csv file")])
+    if not os.path.exists(path):
+        raise DiagnosticError([path_not_found("rows file", given, path, "command line", None, Code.FILE_UNREADABLE)])
     try:
         if lowered.endswith(".parquet"):
             import pyarrow.parquet as pq

@@ -60,9 +60,9 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
-from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, read_spine_files, spine_files, unreadable_spine,
+    CompiledShapes, StreamedResults, in_place_spine, read_spine_files, unreadable_spine,
     window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.online.values import datetime_from_micros
@@ -167,6 +167,9 @@ class SparkRunner(StreamedResults):
         if self._session is None:
             self._session, self._owns_session = self._start()
         return self._session
+
+    def ping(self) -> None:
+        self.spark  # starts the session: Java, the master URL and the settings are checked here
 
     def _start(self) -> tuple[Any, bool]:
         _import_pyspark()
@@ -294,7 +297,7 @@ class SparkRunner(StreamedResults):
         return LoadedTable(f"{database}.{table}", rows)
 
     def _register_files(self, spine: SpineInput) -> RegisteredSpine:
-        files = spine_files(spine.value)
+        files = spine_files(spine)
         if files[0].lower().endswith((".csv", ".csv.gz")):
             return self._upload(read_spine_files(files, spine.description), spine, None)
 

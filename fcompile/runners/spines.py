@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.user_paths import Origin, path_not_found, resolve_path
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _QUERY_START = re.compile(r"\s*(\(\s*)*(select|with)\b", re.IGNORECASE)
@@ -26,6 +27,8 @@ _QUERY_START = re.compile(r"\s*(\(\s*)*(select|with)\b", re.IGNORECASE)
 class SpineInput:
     kind: Literal["arrow", "path", "table", "query"]
     value: Any  # a pyarrow Table or RecordBatchReader; an absolute path or glob; a table name; query text
+    given: str | None = None  # a path as the user wrote it (value is where it was looked for)
+    origin: Origin = "command line"  # where a relative `given` was written (fcompile/user_paths.py)
 
     @property
     def description(self) -> str:
@@ -42,17 +45,30 @@ class SpineInput:
 def classify_spine_text(text: str, base: str | None = None) -> SpineInput:
     """A spine given as text (the command line, or a `str` in the SDK): a file when one exists at
     that path or the name ends in .parquet/.csv; a query when it starts with SELECT or WITH; else a table.
-    Relative paths are taken from `base` (default: the working directory)."""
+    Relative paths are taken from `base` (default: the current directory, as for every path given on the
+    command line)."""
     stripped = text.strip()
     if not stripped:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "the spine is empty", None,
                                           "give a Parquet/CSV path, a table name or a SELECT query")])
     if _QUERY_START.match(stripped):
         return SpineInput("query", stripped)
-    path = os.path.join(base or os.getcwd(), os.path.expanduser(stripped))
+    path = resolve_path(stripped, base)
     if os.path.isfile(path) or stripped.lower().endswith(FILE_SUFFIXES):
-        return SpineInput("path", os.path.abspath(path))
+        return SpineInput("path", path, stripped)
     return SpineInput("table", stripped)
+
+
+def spine_files(spine: SpineInput) -> list[str]:
+    """The files a `path` spine names (a glob, sorted), or FC062 naming the path as given and where it was
+    looked for."""
+    import glob
+
+    path = spine.value
+    files = sorted(glob.glob(path, recursive=True)) if glob.has_magic(path) else [path] if os.path.isfile(path) else []
+    if not files:
+        raise DiagnosticError([path_not_found("spine file", spine.given or path, path, spine.origin)])
+    return files
 
 
 def spine_input(spine: Any) -> SpineInput:
@@ -60,7 +76,7 @@ def spine_input(spine: Any) -> SpineInput:
     if isinstance(spine, SpineInput):
         return spine
     if isinstance(spine, Path):
-        return SpineInput("path", str(spine.expanduser().resolve()))
+        return SpineInput("path", resolve_path(str(spine)), str(spine))
     if isinstance(spine, str):
         return classify_spine_text(spine)
     import pyarrow as pa

@@ -56,7 +56,8 @@ def plan_training_query(graph: FeatureGraph, runner: Runner, spine: SpineInput, 
 def missing_source_files(graph: FeatureGraph, projections: Sequence[Projection]) -> list[Diagnostic]:
     """FC062 for every requested view whose `path:` source matches no file (a warning when parsing,
     an error once the data is needed)."""
-    from fcompile.parser.source_schema import source_files
+    from fcompile.parser.source_schema import source_files, source_path
+    from fcompile.user_paths import looked_for
 
     problems, seen = [], set()
     for projection in projections:
@@ -65,8 +66,9 @@ def missing_source_files(graph: FeatureGraph, projections: Sequence[Projection])
             continue
         seen.add(source.name)
         if not source_files(graph.project.root, source):
+            where = looked_for(source.locator, source_path(graph.project.root, source))
             problems.append(Diagnostic(Code.SOURCE_FILE_NOT_FOUND, f"source '{source.name}' (feature view "
-                                       f"'{projection.view}'): no file matches '{source.locator}'",
+                                       f"'{projection.view}'): no file matches '{source.locator}'{where}",
                                        source.location, "paths are relative to the project folder; generate or "
                                        "copy the data there"))
     return problems

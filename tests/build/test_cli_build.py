@@ -104,11 +104,16 @@ def test_bad_selectors_and_dialects_are_diagnostics(table_sample):
     assert bad.returncode == 1 and "did you mean 'snowflake'?" in bad.stderr
 
 
-def test_target_path_option(table_sample):
-    result = fcompile("build", "--target-path", "out/sql", "--project-dir", str(table_sample))
+def test_target_path_option(table_sample, tmp_path):
+    """Relative to the current directory, as every path on the command line (fcompile/user_paths.py)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = fcompile("build", "--target-path", "out/sql", "--project-dir", str(table_sample), cwd=elsewhere)
     assert result.returncode == 0, result.stderr
-    assert (table_sample / "out" / "sql" / "manifest.json").is_file()
-    assert not (table_sample / "target").exists()
+    assert (elsewhere / "out" / "sql" / "manifest.json").is_file()
+    assert not (table_sample / "target").exists() and not (table_sample / "out").exists()
+    result = fcompile("build", "--target-path", "out/sql", "--check", cwd=table_sample)
+    assert result.returncode == 1 and "missing: out/sql/manifest.json" in result.stdout
 
 
 def test_compile_prints_one_query(table_sample):

@@ -51,7 +51,7 @@ def test_errors_are_diagnostics(capsys, project, tmp_path):
     cases = [
         (["stats_push", "--file", str(rows), "--to", "somewhere"], "error[FC123]: unknown push destination 'somewhere'"),
         (["stat_push", "--file", str(rows)], "error[FC031]: unknown push source 'stat_push'\n  hint: did you mean"),
-        (["stats_push", "--file", str(tmp_path / "none.parquet")], "error[FC004]: cannot read"),
+        (["stats_push", "--file", str(tmp_path / "none.parquet")], "error[FC004]: rows file not found: "),
         (["stats_push", "--file", str(tmp_path / "rows.json")], "error[FC090]: cannot tell the format of"),
     ]
     for args, expected in cases:

@@ -101,7 +101,9 @@ def test_a_failing_dataset_leaves_its_old_output_and_the_others_run(project, cap
     (project / "datasets.yml").write_text(DATASETS + BROKEN)
     code, output = run(capsys, project, "--no-materialize")
     assert code == 1 and "Traceback" not in output
-    assert "error[FC062]: dataset 'broken': spine file not found" in output
+    assert (f"error[FC062]: dataset 'broken': spine file not found: spines/missing.parquet (looked for "
+            f"{project / 'spines' / 'missing.parquet'})") in output
+    assert "hint: paths in the project's files are relative to the project folder" in output
     assert "2 succeeded, 1 failed" in output
     assert table_rows(project, "broken_training") == [{"old_value": 42}]
     by_node = {r["node"]: r for r in results(project)["results"]}
