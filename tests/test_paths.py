@@ -11,11 +11,12 @@ from test_cli import assert_clean, fcompile
 def sample(tmp_path_factory):
     home = tmp_path_factory.mktemp("paths")
     assert fcompile("init", "sample", cwd=home).returncode == 0
+    assert fcompile("seed", "--project-dir", "sample", cwd=home).returncode == 0  # the sources are its tables
     return home
 
 
 def test_command_line_paths_are_relative_to_the_current_directory(sample):
-    result = fcompile("get-historical-features", "--project-dir", "sample", "--spine", "sample/data/orders.parquet",
+    result = fcompile("get-historical-features", "--project-dir", "sample", "--spine", "sample/seeds/orders.parquet",
                       "--service", "driver_activity_v1", "--output", "out/training.parquet", cwd=sample)
     assert result.returncode == 0, result.stderr
     assert pq.read_metadata(sample / "out" / "training.parquet").num_rows == 5000
