@@ -69,12 +69,18 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project (must be empty or absent).")],
     scale: Annotated[float, typer.Option(min=0.001, help="Size of the generated sample data (1 = demo size).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated sample data.")] = 42,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="ISO 8601 time the generated data ends at, floored to the hour (naive times are UTC); "
+        "the same --as-of, --seed and --scale always give the same data.", show_default="the current hour")] = None,
 ) -> None:
     """Create a working copy of the sample driver-ranking project, with its data generated."""
+    import datetime as dt
+
     from fcompile.sample import init_project
 
+    data_end = _iso_option("--as-of", as_of) or dt.datetime.now(dt.timezone.utc)
     try:
-        result = init_project(directory, scale=scale, seed=seed)
+        result = init_project(directory, scale=scale, seed=seed, as_of=data_end)
     except FileExistsError as exc:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, str(exc), None,
                                           "choose a new folder, or empty this one")]) from None
@@ -82,6 +88,7 @@ def init(
     console.print(f"Created project in [bold]{result.destination}[/bold]")
     for name, rows in sorted(result.rows.items()):
         console.print(f"  data/{name}: {rows:,} rows")
+    console.print(f"The data ends at {_iso_text(result.data_end)}.", markup=False)
     console.print(f"Next: fcompile validate --project-dir {result.destination}")
 
 
