@@ -21,7 +21,7 @@ Fresh at `as_of` (what `fcompile init` followed by a bare `fcompile materialize`
 shows as PRESENT within the hour after `as_of`), at every seed and scale:
 - every driver has a `driver_stats` row for the last hour, `as_of - 1h` (the gaps skip it), inside the
   2h ttl of `driver_hourly_stats`; and a `driver_profile` snapshot (no ttl);
-- every customer has a `customer_profile` snapshot from `as_of`'s UTC day (ttl 2 days);
+- every customer has a `customer_profile` snapshot at most a day old (ttl 2 days);
 - every regular driver-customer pair was updated within the last 3.5 days (ttl 1 week); the first driver,
   1001, always rides with customer C00000001, so (1001, C00000001) is a pair to show.
 """
