@@ -46,7 +46,8 @@ class MaterializeProgressDisplay:
         if self.live is not None:
             self._task = self.live.add_task(view, total=total_keys or None)  # the window is in the summary
         else:
-            keys = f"{self._about}{total_keys:,} keys to write" if total_keys is not None else "keys unknown"
+            keys = ("keys unknown" if total_keys is None else "no rows in it" if not total_keys
+                    else f"{self._about}{total_keys:,} keys to write")
             self.console.print(f"materializing feature view {view}: window {window.describe()} ({window.basis}), "
                                f"{keys}", markup=False)
 
