@@ -40,6 +40,20 @@ def test_the_same_as_of_seed_and_scale_give_the_same_bytes(tmp_path: Path, as_of
     assert data_end(as_of) == as_of.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
 
 
+def test_init_takes_as_of_on_the_command_line(tmp_path: Path, capsys) -> None:
+    from fcompile.cli import main
+
+    for name in ("a", "b"):
+        main(["init", str(tmp_path / name), "--scale", str(SCALE), "--as-of", "2026-03-10T17:25:09+02:00"])
+    assert "The data ends at 2026-03-10T15:00:00Z." in capsys.readouterr().out  # UTC, floored to the hour
+    for file_name in TABLES:
+        assert data_file(tmp_path / "a", file_name).read_bytes() == data_file(tmp_path / "b", file_name).read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["init", str(tmp_path / "c"), "--as-of", "today"])
+    assert exit_info.value.code == 1 and not (tmp_path / "c").exists()
+    assert "error[FC090]: --as-of 'today' is not an ISO 8601 date or time" in capsys.readouterr().err
+
+
 def test_the_default_as_of_is_fixed(tmp_path: Path) -> None:
     result = init_project(tmp_path / "p", scale=SCALE)
     assert result.data_end == DEFAULT_AS_OF == datetime(2025, 1, 15, tzinfo=UTC)

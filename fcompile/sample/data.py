@@ -12,7 +12,7 @@ the SQL text: relations are written with DuckDB's `write_parquet`.
 
 All timestamps are `TIMESTAMPTZ` (Parquet: timestamp, adjusted to UTC) inside a window that ends at `as_of`
 (floored to the hour), never at the moment the code runs: the same seed, scale and `as_of` always give the same
-data. `fcompile init` passes the current hour, so the sample is live: its newest rows are minutes old. The
+data. `fcompile init` passes the current hour, so the sample is live: its newest rows are an hour old. The
 Python default is the fixed `DEFAULT_AS_OF`, which tests and benchmarks rely on. Nothing is later than
 `as_of`: no event time, no snapshot, no `created` time (a correction that would arrive after `as_of` has not
 arrived yet) and no order.
