@@ -42,9 +42,9 @@ class CompiledShapes:
 
 def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
     """One grouped scan of the view's source: per entity key, the rows whose event time lies in the
-    window, the earliest and the newest of them; then columns `keys`, `rows`, `earliest` and `latest`. Rows with a NULL key or
-    event time belong to no entity and are not counted (as in `LatestValues`). The window's end is bound
-    as `plan.end_parameter`, its start (only `with_start`) as `plan.start_parameter`."""
+    window, the earliest and the newest of them; then columns `keys`, `rows`, `earliest` and `latest`.
+    Rows with a NULL key or event time belong to no entity and are not counted (as in `LatestValues`). The
+    window's end is bound as `plan.end_parameter`, its start (only `with_start`) as `plan.start_parameter`."""
     source, stamp, keys, in_window = _window_rows(dialect, plan, with_start)
     per_key = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"),
                           exp.alias_(exp.Min(this=stamp.copy()), "first"),
