@@ -117,13 +117,19 @@ def init(
     directory: Annotated[Path, typer.Argument(help="Where to create the project (must be empty or absent).")],
     scale: Annotated[float, typer.Option(min=0.001, help="Size of the generated sample data (1 = demo size).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated sample data.")] = 42,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="ISO 8601 time the generated data ends at, floored to the hour (naive times are UTC); "
+        "the same --as-of, --seed and --scale always give the same data.", show_default="the current hour")] = None,
 ) -> None:
     """Create the sample project, with its data generated."""
+    import datetime as dt
+
     from fcompile.project_folders import write_gitignore
     from fcompile.sample import init_project
 
+    data_end = _iso_option("--as-of", as_of) or dt.datetime.now(dt.timezone.utc)
     try:
-        result = init_project(directory, scale=scale, seed=seed)
+        result = init_project(directory, scale=scale, seed=seed, as_of=data_end)
     except FileExistsError as exc:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, str(exc), None,
                                           "choose a new folder, or empty this one")]) from None
@@ -131,6 +137,7 @@ def init(
     console.print(f"Created project in [bold]{result.destination}[/bold]")
     for name, rows in sorted(result.rows.items()):
         console.print(f"  seeds/{name}: {rows:,} rows")
+    console.print(f"The data ends at {_iso_text(result.data_end)}.", markup=False)
     if write_gitignore(result.destination) is not None:
         console.print("  .gitignore: .fcompile/ and what runs leave in target/")
     console.print(f"Next: fcompile seed --project-dir {result.destination}   (loads seeds/ into the target's tables)")
@@ -403,7 +410,7 @@ def run(
     from fcompile.runners import runner_class
     from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
 
-    window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
+    window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
     refs = select_nodes(graph, select or (), exclude or ())
     datasets = [graph.dataset(r.name) for r in refs if r.kind == "dataset"]
@@ -442,17 +449,8 @@ def run(
     from fcompile.runners.materialize import run_results_path
 
     write_run_results(run_results_path(graph), document)
-    _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics])
-    if results:
-        _print_table(console, ("dataset", "status", "rows", "seconds"), [
-            (r.name, r.status, f"{r.rows:,}" if r.rows is not None else "", f"{r.seconds:.2f}", r.ok)
-            for r in results])
-    if viewed:
-        _print_materialized(viewed, console)
-    failed = sum(not r.ok for r in [*results, *viewed])
-    console.print(f"{len(results) + len(viewed) - failed} succeeded, {failed} failed; wrote target/run_results.json",
-                  markup=False)
-    if failed:
+    _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics], hints_once=True)
+    if not _print_results(console, results, viewed):
         raise typer.Exit(1)
 
 
@@ -555,30 +553,62 @@ def _materialize(graph, runner, views, end, start=None, full_refresh: bool = Fal
         return materialize_locked(graph, runner, views, end, start, full_refresh, progress, batch_rows or BATCH_ROWS)
 
 
-def _print_materialized(results, console) -> None:
-    _print_table(console, ("feature view", "status", "window", "rows read", "keys written", "seconds"), [
-        (r.view, r.status, r.window.describe() if r.window else "", f"{r.rows_read:,}" if r.rows_read is not None
-         else "", f"{r.keys_written:,}" if r.keys_written is not None else "", f"{r.seconds:.2f}", r.ok)
-        for r in results])
+def _now_in_seconds():
+    """Now (UTC) in whole seconds: the default end of a window, printed without a fraction."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def _print_table(console, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """A summary table: text columns left, counts and seconds right; each row ends with whether it is ok
-    (its status, the second cell, is red when not)."""
-    from rich.table import Table
+def _print_results(console, datasets: list, views: list) -> bool:
+    """What `run`/`materialize` did: a line per dataset and per feature view (a failure names its codes; the
+    diagnostics are printed before), a summary, then each hint about views that read nothing, once. True
+    when nothing failed."""
+    from rich.text import Text
 
-    table = Table(show_edge=False, header_style="bold")
-    for column in columns:
-        numeric = column in ("rows", "rows read", "keys written", "seconds")
-        table.add_column(column, justify="right" if numeric else "left")
-    for *cells, ok in rows:
-        cells[1] = cells[1] if ok else f"[red]{cells[1]}[/red]"
-        table.add_row(*cells)
-    console.print(table)
+    from fcompile.runners.materialize import materialize_hints
+
+    both = bool(datasets and views)
+    entries = [(f"dataset {r.name}" if both else r.name, r, _dataset_message(r)) for r in datasets]
+    entries += [(f"feature view {r.view}" if both else r.view, r, r.message) for r in views]
+    width = max(len(label) for label, _, _ in entries)
+    for label, result, message in entries:
+        line = Text(label.ljust(width + 2))
+        if result.ok:
+            line.append(message)
+        else:
+            codes = ", ".join(dict.fromkeys(f"{d.severity.value}[{d.code.value}]" for d in result.diagnostics))
+            line.append(f"failed: {codes or 'error'} above", style="red")
+        line.append(f" ({result.seconds:.2f} s)")
+        console.print(line)
+    built = sum(r.ok for r in datasets)
+    counts = [f"{built} {_plural(built, 'dataset')} built"] if datasets else []
+    outcomes = [r.outcome for r in views]
+    named = False
+    for outcome, label in (("loaded", "loaded"), ("empty", "read no rows"), ("up to date", "up to date")):
+        number = outcomes.count(outcome)
+        if number:
+            counts.append(f"{number} {label}" if named else f"{number} {_plural(number, 'feature view')} {label}")
+            named = True
+    failed = sum(not r.ok for r in [*datasets, *views])
+    console.print(", ".join([*counts, f"{failed} failed"]) + "; wrote target/run_results.json", markup=False)
+    for hint in materialize_hints(views):
+        console.print(f"hint: {hint}", markup=False)
+    return not failed
+
+
+def _dataset_message(result) -> str:
+    where = " ".join(next(iter(result.output.items())))
+    return f"built {result.rows:,} rows into {where}" if result.rows is not None else f"built {where}"
+
+
+def _plural(number: int, noun: str) -> str:
+    return noun if number == 1 else noun + "s"
 
 
 class _RunProgress:
-    """A spinner per dataset on a terminal; plain lines otherwise (CI logs, pipes)."""
+    """A spinner per dataset on a terminal, gone when the dataset is done (its line is in the summary); a
+    line per dataset as it starts otherwise (CI logs, pipes)."""
 
     def __init__(self, console) -> None:
         self.console = console
@@ -589,7 +619,7 @@ class _RunProgress:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             self.live = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                 console=self.console)
+                                 console=self.console, transient=True)
             self.live.start()
         return self
 
@@ -604,12 +634,8 @@ class _RunProgress:
             self.console.print(f"running dataset {dataset.name}", markup=False)
 
     def done(self, result) -> None:
-        rows = f"{result.rows:,} rows" if result.rows is not None else "no rows"
-        line = f"dataset {result.name}: {result.status}, {rows} in {result.seconds:.2f} s"
         if self.live is not None:
-            self.live.update(self.task, description=line, total=1, completed=1)
-        else:
-            self.console.print(line, markup=False)
+            self.live.update(self.task, total=1, completed=1)
 
 
 @app.command("get-historical-features")
@@ -671,7 +697,7 @@ def materialize(
     from fcompile.parser import load_project
     from fcompile.runners.materialize import check_window_arguments, record_materialization
 
-    window_end = _iso_option("--end", end) or dt.datetime.now(dt.timezone.utc)
+    window_end = _iso_option("--end", end) or _now_in_seconds()
     window_start = _iso_option("--start", start)
     check_window_arguments(window_start, window_end)
     graph = load_project(project_dir, target)
@@ -692,11 +718,8 @@ def materialize(
     with _runner(graph) as runner:
         results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
     record_materialization(graph, results, started)
-    _print_diagnostics([d for r in results for d in r.diagnostics])
-    _print_materialized(results, console)
-    failed = sum(not r.ok for r in results)
-    console.print(f"{len(results) - failed} succeeded, {failed} failed; wrote target/run_results.json", markup=False)
-    if failed:
+    _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)
+    if not _print_results(console, [], results):
         raise typer.Exit(1)
 
 
@@ -892,12 +915,20 @@ def _console(stderr: bool = False):
     return console
 
 
-def _print_diagnostics(diagnostics: list[Diagnostic]) -> None:
+def _print_diagnostics(diagnostics: list[Diagnostic], hints_once: bool = False) -> None:
+    """Each diagnostic, then a count. `hints_once`: a hint already printed is not repeated (the views of a
+    run that fail for one cause share it)."""
     if not diagnostics:
         return
+    import dataclasses
+
     console = _console(stderr=True)
+    printed: set[str] = set()
     for d in diagnostics:
         style = "red" if d.severity is Severity.ERROR else "yellow"
+        if hints_once and d.hint in printed:
+            d = dataclasses.replace(d, hint=None)
+        printed.add(d.hint or "")
         head, _, rest = d.render().partition("\n")
         console.print(head, style=style, markup=False)
         if rest:

@@ -1,6 +1,7 @@
 """Progress of `fcompile materialize` and `fcompile seed` on stderr: a bar per view or seed on a terminal
-(rows written, rows/s, time left), plain lines otherwise (CI logs, pipes), one every few seconds for a
-long one."""
+(rows written, rows/s, time left), gone when the run ends (the command then prints a line per view or
+seed); plain lines otherwise (CI logs, pipes): one as a view starts, then one every few seconds for a long
+one."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class MaterializeProgressDisplay:
 
             self.live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TaskProgressColumn(), _RowsPerSecondColumn(), TimeRemainingColumn(),
-                                 TimeElapsedColumn(), console=self.console)
+                                 TimeElapsedColumn(), console=self.console, transient=True)
             self.live.start()
         return self
 
@@ -46,7 +47,8 @@ class MaterializeProgressDisplay:
         if self.live is not None:
             self._task = self.live.add_task(view, total=total_keys or None)  # the window is in the summary
         else:
-            keys = f"{self._about}{total_keys:,} keys to write" if total_keys is not None else "keys unknown"
+            keys = ("keys unknown" if total_keys is None else "no rows in it" if not total_keys
+                    else f"{self._about}{total_keys:,} keys to write")
             self.console.print(f"materializing feature view {view}: window {window.describe()} ({window.basis}), "
                                f"{keys}", markup=False)
 
@@ -64,16 +66,9 @@ class MaterializeProgressDisplay:
                                markup=False)
 
     def done(self, result) -> None:
-        written = f"{result.keys_written:,} keys written" if result.keys_written is not None else "nothing written"
-        line = f"feature view {result.view}: {result.status}, {written} in {result.seconds:.2f} s"
-        if self.live is not None:
-            description = f"{result.view}: {result.status}"
-            if self._task is None:
-                self._task = self.live.add_task(description, total=1)
-            self.live.update(self._task, description=description, total=max(self._written, 1),
-                             completed=max(self._written, 1))
-        else:
-            self.console.print(line, markup=False)
+        """The view's bar completes; its result is the command's to print."""
+        if self.live is not None and self._task is not None:
+            self.live.update(self._task, total=max(self._written, 1), completed=max(self._written, 1))
         self._task = None
 
 

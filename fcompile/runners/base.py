@@ -64,6 +64,7 @@ class WindowStats:
     keys: int                     # distinct entity keys among them: the rows `latest_values` returns
     earliest: dt.datetime | None  # their earliest event time (UTC, aware); None when there are none
     keys_exact: bool = True       # False: `keys` is an estimate (DuckDB's, for the progress bar)
+    latest: dt.datetime | None = None  # their newest event time (UTC, aware); None when there are none
 
 
 class Runner(abc.ABC):

@@ -311,7 +311,7 @@ class BigQueryRunner(StreamedResults):
             (row,) = list(self._job(sql, label, parameters).result())
         except _api_errors() as exc:
             raise _engine_error(label, exc, location) from None
-        return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=row["earliest"])
+        return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=row["earliest"], latest=row["latest"])
 
     def is_timestamp_type(self, engine_type: str) -> bool:
         return engine_type.upper() in ("TIMESTAMP", "DATETIME")

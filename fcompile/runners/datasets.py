@@ -115,7 +115,10 @@ def write_run_results(path: str, document: dict) -> None:
 
 
 def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC with `Z`: whole seconds, or milliseconds when there is a fraction of a second."""
+    moment = moment.astimezone(dt.timezone.utc)
+    precision = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=precision).replace("+00:00", "Z")
 
 
 def _in_context(diagnostic: Diagnostic, label: str, dataset: Dataset) -> Diagnostic:

@@ -310,7 +310,7 @@ class DuckDBRunner(Runner):
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
         """One ungrouped scan of the source (Parquet statistics answer much of it): the rows and the
-        earliest event time exactly, the keys estimated (HyperLogLog; within 3% in the tests). Counting keys
+        earliest and newest event times exactly, the keys estimated (HyperLogLog; within 3% in the tests). Counting keys
         exactly groups the source, a tenth of a materialization of 10M rows; running the query into a
         table first to count its rows made writes wait for the whole query (1M keys: 20% slower)."""
         import duckdb
@@ -323,11 +323,11 @@ class DuckDBRunner(Runner):
             row = self.con.sql(self.sql_dialect.generate(extent, pretty=False), params=parameters).to_arrow_table()
         except duckdb.Error as exc:
             raise self._failed(label, exc, location) from None
-        # the earliest time read as microseconds: `as_py` on a zoned timestamp imports pandas (0.25 s, 30 MiB)
-        earliest = row.column("earliest").combine_chunks()
-        moment = None if earliest.null_count else datetime_from_micros(to_micros(earliest)[0].as_py())
+        # the times read as microseconds: `as_py` on a zoned timestamp imports pandas (0.25 s, 30 MiB)
+        earliest, latest = (None if column.null_count else datetime_from_micros(to_micros(column)[0].as_py())
+                            for column in (row.column(name).combine_chunks() for name in ("earliest", "latest")))
         return window_stats_of(rows=row.column("rows")[0].as_py(), keys=row.column("keys")[0].as_py(),
-                               earliest=moment, keys_exact=False)
+                               earliest=earliest, latest=latest, keys_exact=False)
 
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         found = engine_type.upper()

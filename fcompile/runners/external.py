@@ -42,18 +42,20 @@ class CompiledShapes:
 
 def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
     """One grouped scan of the view's source: per entity key, the rows whose event time lies in the
-    window and the earliest of them; then columns `keys`, `rows` and `earliest`. Rows with a NULL key or
-    event time belong to no entity and are not counted (as in `LatestValues`). The window's end is bound
-    as `plan.end_parameter`, its start (only `with_start`) as `plan.start_parameter`."""
+    window, the earliest and the newest of them; then columns `keys`, `rows`, `earliest` and `latest`.
+    Rows with a NULL key or event time belong to no entity and are not counted (as in `LatestValues`). The
+    window's end is bound as `plan.end_parameter`, its start (only `with_start`) as `plan.start_parameter`."""
     source, stamp, keys, in_window = _window_rows(dialect, plan, with_start)
     per_key = (exp.select(exp.alias_(exp.Count(this=exp.Star()), "n"),
-                          exp.alias_(exp.Min(this=stamp.copy()), "first"))
+                          exp.alias_(exp.Min(this=stamp.copy()), "first"),
+                          exp.alias_(exp.Max(this=stamp.copy()), "last"))
                .from_(source).where(in_window).group_by(*keys))
     return exp.select(
         exp.alias_(exp.Count(this=exp.Star()), "keys"),
         exp.alias_(exp.cast(exp.Coalesce(this=exp.Sum(this=exp.column("n")), expressions=[exp.Literal.number(0)]),
                             "BIGINT"), "rows"),
         exp.alias_(exp.Min(this=exp.column("first")), "earliest"),
+        exp.alias_(exp.Max(this=exp.column("last")), "latest"),
     ).from_(per_key.subquery("per_key"))
 
 
@@ -75,12 +77,13 @@ def window_stats_query(dialect: SqlDialect, plan: LatestValues, start: dt.dateti
 
 def window_estimate_select(dialect: SqlDialect, plan: LatestValues, with_start: bool) -> exp.Select:
     """`window_stats_select` by one ungrouped scan (which an engine may answer partly from file
-    statistics): `rows` and `earliest` exactly, `keys` estimated (APPROX_COUNT_DISTINCT, a HyperLogLog
+    statistics): `rows`, `earliest` and `latest` exactly, `keys` estimated (APPROX_COUNT_DISTINCT, a HyperLogLog
     sketch)."""
     source, stamp, keys, in_window = _window_rows(dialect, plan, with_start)
     key = keys[0] if len(keys) == 1 else exp.Tuple(expressions=keys)
     return exp.select(exp.alias_(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "rows"),
-                      exp.alias_(exp.Min(this=stamp), "earliest"),
+                      exp.alias_(exp.Min(this=stamp.copy()), "earliest"),
+                      exp.alias_(exp.Max(this=stamp), "latest"),
                       exp.alias_(exp.ApproxDistinct(this=key), "keys")).from_(source).where(in_window)
 
 
@@ -97,12 +100,15 @@ def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
     return source, stamp, keys, exp.and_(*conditions)
 
 
-def window_stats_of(*, rows: Any, keys: Any, earliest: Any, keys_exact: bool = True) -> WindowStats:
-    """The counts as `WindowStats`, the earliest event time as an aware UTC datetime (a DATE event time
-    as its midnight)."""
-    if earliest is not None and not isinstance(earliest, dt.datetime):
-        earliest = dt.datetime.combine(earliest, dt.time())
-    return WindowStats(int(rows or 0), int(keys or 0), as_utc(earliest), keys_exact)
+def window_stats_of(*, rows: Any, keys: Any, earliest: Any, latest: Any = None, keys_exact: bool = True) -> WindowStats:
+    """The counts as `WindowStats`, the earliest and newest event times as aware UTC datetimes (a DATE
+    event time as its midnight)."""
+    def moment(value: Any) -> dt.datetime | None:
+        if value is not None and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time())
+        return as_utc(value)
+
+    return WindowStats(int(rows or 0), int(keys or 0), moment(earliest), keys_exact, moment(latest))
 
 
 def read_spine_files(files: list[str], description: str):

@@ -14,6 +14,13 @@ after every batch of the window has committed. `full_refresh` deletes nothing: t
 the same result, and a run that dies midway leaves every stored value in place. A write the store fails
 (it cannot be reached, or refuses or loses the batch) is FC116, naming the view and its window: the
 watermark has not moved, so running again is safe.
+
+A window that holds no rows commits too, and moves the watermark: the watermark says up to when the source
+was read, not up to when it had data, so the next incremental run does not read the same empty time again.
+Such a run is not a silent success: its result says the window was empty and, unless it started at the
+watermark, when the newest older row is (one more count over the source), and `materialize_hints` says how
+to load older rows. A window that would end before the watermark is not read at all ("skipped": up to
+date) and says so too.
 """
 
 from __future__ import annotations
@@ -57,16 +64,68 @@ class Window:
 @dataclass(frozen=True)
 class ViewResult:
     view: str
-    status: str  # "success", "skipped" (nothing to do) or "error"
+    status: str  # "success", "skipped" (the watermark is past the window's end: nothing read) or "error"
     window: Window | None
     rows_read: int | None     # source rows with an event time in the window
     keys_written: int | None  # rows written to the store: one per entity key
     seconds: float
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    newest: dt.datetime | None = None     # an empty window: the source's newest event time before its end
+    watermark: dt.datetime | None = None  # the view's watermark before the run
 
     @property
     def ok(self) -> bool:
         return self.status != "error"
+
+    @property
+    def outcome(self) -> str:
+        """What happened, for the summary: "loaded", "empty" (the window held no rows), "up to date"
+        (skipped) or "failed"."""
+        if self.status == "error":
+            return "failed"
+        if self.status == "skipped":
+            return "up to date"
+        return "loaded" if self.rows_read else "empty"
+
+    @property
+    def message(self) -> str | None:
+        """What happened, in a line (None for a failure: its diagnostics say it)."""
+        outcome = self.outcome
+        if outcome == "failed":
+            return None
+        assert self.window is not None
+        if outcome == "up to date":
+            watermark = _timestamp(self.watermark) if self.watermark is not None else "unknown"
+            return (f"up to date: the watermark {watermark} is past the requested end {_timestamp(self.window.end)}; "
+                    "nothing read")
+        if outcome == "loaded":
+            keys, rows = self.keys_written or 0, self.rows_read or 0
+            return (f"loaded {keys:,} key{'s' * (keys != 1)} ({rows:,} row{'s' * (rows != 1)}) in "
+                    f"{self.window.describe()}")
+        if self.window.start is None:
+            return f"no rows: the source has none at or before {_timestamp(self.window.end)}"
+        if self.window.basis == "watermark":
+            return f"no new rows since the watermark: none in {self.window.describe()}"
+        return f"no rows in {self.window.describe()}" + (
+            f"; newest row at {_timestamp(self.newest)}" if self.newest is not None
+            else "; the source has none before it either")
+
+
+def materialize_hints(results: Sequence[ViewResult]) -> list[str]:
+    """What to do about the views that read nothing, once for all of them (the command prints these after
+    its summary)."""
+    hints = []
+    if any(r.outcome == "up to date" for r in results):
+        hints.append("a view whose watermark is past the requested end loaded that time before (or found it "
+                     "empty): add --full-refresh to read its window again, or give --start")
+    older = [r.newest for r in results if r.outcome == "empty" and r.newest is not None and r.window is not None
+             and r.window.basis in ("ttl", "start")]
+    if older:
+        newest = _timestamp(max(older))
+        hints.append(f"the newest rows of a view are older than its window: `fcompile materialize --full-refresh "
+                     f"--end {newest}` loads the values as of then (read them with --now {newest}), or give an "
+                     "earlier --start")
+    return hints
 
 
 class MaterializeProgress(Protocol):
@@ -140,6 +199,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
     label = f"feature view '{view.name}'"
     window: Window | None = None
     rows_read = written = None
+    newest = state = None
     status, problems = "success", ()
     try:
         _check_source_files(graph, view)
@@ -152,6 +212,9 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
             stats = runner.window_stats(plan, window.start, window.end, label, view.location)
             if window.start is None:
                 window = replace(window, start=stats.earliest, basis="earliest" if stats.earliest else "empty")
+            elif not stats.rows and window.basis != "watermark":  # say when the data ends (an incremental
+                # run that finds nothing new, the routine case, does not pay for a second scan)
+                newest = runner.window_stats(plan, None, window.end, label, view.location).latest
             rows_read, written = stats.rows, 0
             progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact)
             of = f"{'' if stats.keys_exact else 'about '}{stats.keys:,}"
@@ -170,7 +233,8 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 raise _write_failed(label, state, failure, what) from None
     except DiagnosticError as error:
         status, problems = "error", tuple(_in_context(d, label, view) for d in error.diagnostics)
-    result = ViewResult(view.name, status, window, rows_read, written, time.perf_counter() - started, problems)
+    result = ViewResult(view.name, status, window, rows_read, written, time.perf_counter() - started, problems,
+                        newest, state.watermark if state is not None else None)
     progress.done(result)
     return result
 
@@ -202,15 +266,16 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
 
 def _write_failed(label: str, state, failure: DiagnosticError, what: str) -> DiagnosticError:
     """FC116: `what` happened (the store's message follows); the watermark did not move, so running again
-    is safe - it reads the window again, and what was written stays (newer rows win)."""
+    is safe - it reads the window again, and what was written stays (newer rows win). The hint names no
+    view, so the views a broken store fails together share it (the command prints it once)."""
     cause = failure.diagnostics[0]
     watermark = state.watermark if state is not None else None
     where = f"at {_timestamp(as_utc(watermark))}" if watermark is not None else "unset"
-    hint = (f"running `fcompile materialize` again is safe: the watermark ({where}) did not move, so it reads this "
-            "window again, and the rows written before the failure stay (newer rows always win)")
+    hint = ("running `fcompile materialize` again is safe: the watermark did not move, so it reads this window "
+            "again, and the rows written before the failure stay (newer rows always win)")
     hint = f"{cause.hint}; {hint}" if cause.hint else hint
     return DiagnosticError([Diagnostic(Code.ONLINE_WRITE_FAILED, f"{label}: {what}: {cause.message}; the watermark "
-                                       "did not move", None, hint)])
+                                       f"({where}) did not move", None, hint)])
 
 
 def _utc_batches(reader: pa.RecordBatchReader):
@@ -297,7 +362,7 @@ def materialize_result_entries(graph: FeatureGraph, results: Sequence[ViewResult
         "rows_read": r.rows_read,
         "keys_written": r.keys_written,
         "seconds": round(r.seconds, 3),
-        "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or None,
+        "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or r.message,
     } for r in results]
 
 

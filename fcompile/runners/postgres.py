@@ -299,10 +299,10 @@ class PostgresRunner(StreamedResults):
         sql, parameters = window_stats_query(self.sql_dialect, plan, start, end)
         try:
             with self.conn.cursor() as cur:
-                keys, rows, earliest = cur.execute(sql, parameters).fetchone()
+                keys, rows, earliest, latest = cur.execute(sql, parameters).fetchone()
         except _driver_errors() as exc:
             raise engine_error(label, "PostgreSQL", exc, location) from None
-        return window_stats_of(rows=rows, keys=keys, earliest=earliest)
+        return window_stats_of(rows=rows, keys=keys, earliest=earliest, latest=latest)
 
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         family = _KEY_FAMILIES.get(dtype.name)

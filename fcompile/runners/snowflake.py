@@ -293,10 +293,10 @@ class SnowflakeRunner(StreamedResults):
         sql, values = bind_by_number(*window_stats_query(self.sql_dialect, plan, start, end))
         try:
             with self.conn.cursor() as cur:
-                keys, rows, earliest = cur.execute(sql, values).fetchone()
+                keys, rows, earliest, latest = cur.execute(sql, values).fetchone()
         except _driver_errors() as exc:
             raise _engine_error(label, exc, location) from None
-        return window_stats_of(rows=rows, keys=keys, earliest=earliest)
+        return window_stats_of(rows=rows, keys=keys, earliest=earliest, latest=latest)
 
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         found = engine_type.upper().replace(" ", "")

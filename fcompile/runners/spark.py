@@ -416,12 +416,13 @@ class SparkRunner(StreamedResults):
             counts = self.spark.sql(sql, args=parameters)
             # the earliest time as microseconds since the epoch: a collected timestamp would be in the
             # driver's local time zone
-            (row,) = counts.select("keys", "rows", F.unix_micros(F.col("earliest").cast("timestamp"))
-                                   .alias("earliest")).collect()
+            (row,) = counts.select("keys", "rows", *(F.unix_micros(F.col(name).cast("timestamp")).alias(name)
+                                                     for name in ("earliest", "latest"))).collect()
         except PySparkException as exc:
             raise engine_error(label, "Spark", exc, location) from None
-        earliest = None if row["earliest"] is None else datetime_from_micros(row["earliest"])
-        return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=earliest)
+        earliest, latest = (None if row[name] is None else datetime_from_micros(row[name])
+                            for name in ("earliest", "latest"))
+        return window_stats_of(rows=row["rows"], keys=row["keys"], earliest=earliest, latest=latest)
 
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         family = _KEY_FAMILIES.get(dtype.name)

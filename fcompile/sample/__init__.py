@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
-from fcompile.sample.data import generate_sample_data
+from fcompile.sample.data import DEFAULT_AS_OF, data_end, generate_sample_data
 
-__all__ = ["InitResult", "generate_sample_data", "init_project", "sample_spec_files"]
+__all__ = ["DEFAULT_AS_OF", "InitResult", "generate_sample_data", "init_project", "sample_spec_files"]
 
 _EXCLUDED_DIRS = frozenset({"seeds", "data", "target", ".fcompile", "__pycache__"})
 """Never copied: generated data and build output that may exist in a developer's checkout of the sample."""
@@ -30,18 +31,22 @@ class InitResult:
     spec_files: tuple[PurePosixPath, ...]
     rows: Mapping[str, int]
     """Rows per seed file name (under `seeds/`), e.g. {"orders.parquet": 5000}."""
+    data_end: datetime
+    """The hour (UTC) the generated data ends at: `as_of`, floored to the hour."""
 
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
 
 
-def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42) -> InitResult:
-    """Create the sample project in `dest` (spec files plus its data as seeds) and return what was written.
+def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42, as_of: datetime = DEFAULT_AS_OF) -> InitResult:
+    """Create the sample project in `dest` (spec files plus its data as seeds, ending at `as_of`, floored to the
+    hour; see `fcompile.sample.data`) and return what was written.
 
     Refuses a non-empty `dest` so that it can never overwrite someone's work; missing parents are created.
     """
     dest = Path(dest)
+    end = data_end(as_of)
     _ensure_empty_directory(dest)
     spec_files = tuple(sample_spec_files())
     root = _sample_root()
@@ -50,8 +55,8 @@ def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42) -> InitResul
         target = dest.joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
-    rows = generate_sample_data(dest, scale=scale, seed=seed)
-    return InitResult(destination=dest, spec_files=spec_files, rows=MappingProxyType(dict(rows)))
+    rows = generate_sample_data(dest, scale=scale, seed=seed, as_of=end)
+    return InitResult(destination=dest, spec_files=spec_files, rows=MappingProxyType(dict(rows)), data_end=end)
 
 
 def sample_spec_files() -> list[PurePosixPath]:

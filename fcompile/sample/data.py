@@ -10,8 +10,20 @@ Why SQL text here although fcompile builds SQL as sqlglot trees elsewhere: this 
 user identifiers; the only values spliced in are integers validated in this module. File paths never enter
 the SQL text: relations are written with DuckDB's `write_parquet`.
 
-All timestamps are `TIMESTAMPTZ` (Parquet: timestamp, adjusted to UTC) inside a fixed window starting at
-`WINDOW_START`, never "now", so a given seed and scale always give the same data.
+All timestamps are `TIMESTAMPTZ` (Parquet: timestamp, adjusted to UTC) inside a window that ends at `as_of`
+(floored to the hour), never at the moment the code runs: the same seed, scale and `as_of` always give the same
+data. `fcompile init` passes the current hour, so the sample is live: its newest rows are an hour old. The
+Python default is the fixed `DEFAULT_AS_OF`, which tests and benchmarks rely on. Nothing is later than
+`as_of`: no event time, no snapshot, no `created` time (a correction that would arrive after `as_of` has not
+arrived yet) and no order.
+
+Fresh at `as_of` (what `fcompile init` followed by a bare `fcompile materialize` and a read with no `--now`
+shows as PRESENT within the hour after `as_of`), at every seed and scale:
+- every driver has a `driver_stats` row for the last hour, `as_of - 1h` (the gaps skip it), inside the
+  2h ttl of `driver_hourly_stats`; and a `driver_profile` snapshot (no ttl);
+- every customer has a `customer_profile` snapshot at most a day old (ttl 2 days);
+- every regular driver-customer pair was updated within the last 3.5 days (ttl 1 week); the first driver,
+  1001, always rides with customer C00000001, so (1001, C00000001) is a pair to show.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,10 +41,12 @@ from fcompile.parser.seeds import SEEDS_FOLDER
 if TYPE_CHECKING:
     import duckdb
 
-WINDOW_START = datetime(2025, 1, 1, tzinfo=UTC)
-"""First hour of feature data (inclusive)."""
+DEFAULT_AS_OF = datetime(2025, 1, 15, tzinfo=UTC)
+"""Where the data ends when no `as_of` is given (tests and benchmarks): a fixed hour, never "now"."""
 WINDOW_DAYS = 14
-"""Length of the feature data window. Orders extend one day beyond it on each side."""
+"""Length of the feature data window, which ends at `as_of`. Orders start one day before it and end at `as_of`."""
+WINDOW_START = DEFAULT_AS_OF - timedelta(days=WINDOW_DAYS)
+"""First hour of feature data (inclusive) for `DEFAULT_AS_OF`."""
 SPINE_MARGIN_DAYS = 1
 
 DRIVERS_PER_SCALE = 100
@@ -66,7 +80,7 @@ CREATE TEMP MACRO fc_customer_id(c) AS ('C' || lpad(CAST(c + 1 AS VARCHAR), 8, '
 CREATE TEMP MACRO fc_driver_id(d) AS CAST(1001 + d AS BIGINT);
 CREATE TEMP MACRO fc_driver_quality(d) AS fc_unit(d, 1);
 CREATE TEMP MACRO fc_pair_customer(d, slot) AS
-    (fc_hash(d, 2) + slot * {pair_stride}) % {customers};
+    ((CASE WHEN d = 0 THEN 0 ELSE fc_hash(d, 2) END) + slot * {pair_stride}) % {customers};
 """
 """Helpers shared by all tables.
 
@@ -76,13 +90,14 @@ xor-shift-multiply rounds and a final xor-shift, each a bijection on 32-bit valu
 the hash to [0, 1). Hashes sit in projections rather than in WHERE or CASE where possible: DuckDB expands
 macros inline and only de-duplicates the repeated sub-expressions inside projections, which makes that a
 several-fold difference at scale. Salts 1 and 2 are per-driver traits shared by several tables, so a driver's
-quality drives both its statistics and whether its orders complete."""
+quality drives both its statistics and whether its orders complete. The first driver's regular customers start
+at the first customer, so the pair (1001, C00000001) exists at every seed and scale."""
 
 _DRIVER_STATS = """
 WITH hours AS (
     SELECT range AS k, range // {drivers} AS hour_index, range % {drivers} AS d
     FROM range({drivers} * {hours})
-    WHERE fc_unit(range, 10) >= {gap_rate}
+    WHERE fc_unit(range, 10) >= {gap_rate} OR range // {drivers} = {hours} - 1
 ),
 drawn AS (
     SELECT k, hour_index, d, fc_driver_quality(d) AS quality, fc_unit(k, 11) < {correction_rate} AS corrected
@@ -101,7 +116,11 @@ SELECT
     CAST(5 + floor(20 * quality) + fc_hash(2 * k + revision, 16) % 6 AS BIGINT) AS avg_daily_trips,
     CAST(round(3.0 + 1.5 * quality + 0.5 * fc_unit(2 * k + revision, 17), 2) AS FLOAT) AS avg_rating
 FROM revisions
+WHERE {start} + hour_index * 3600 + 60 + fc_hash(k, 12) % 840 + revision * (3540 + fc_hash(k, 13) % 6360) <= {end}
 """
+"""Hour `i` of the window (event time `start + i h`, the last one `as_of - 1h`) is written 1 to 15 minutes
+after it; a correction comes 1 to 3 hours later, and is left out when that is after `as_of`. No gap falls in
+the last hour, so every driver is fresh at `as_of`."""
 
 _DRIVER_PROFILE = """
 WITH days AS (
@@ -109,17 +128,18 @@ WITH days AS (
 )
 SELECT
     fc_driver_id(d) AS driver_id,
-    fc_ts({start} + day_index * 86400 + 7200) AS updated_at,
+    fc_ts({day_start} + day_index * 86400 + 7200) AS updated_at,
     CAST(100 + fc_hash(d, 20) % 5000 + day_index * (5 + fc_hash(d, 21) % 20) AS BIGINT) AS lifetime_trip_count,
     fc_unit(d, 22) < 0.15 OR (fc_unit(d, 22) < 0.3 AND day_index >= 7) AS is_premium,
     ['economy', 'comfort', 'xl', 'green'][1 + fc_hash(d, 23) % 4] AS vehicle_class,
     fc_ts({start} - 86400 * (30 + fc_hash(d, 24) % 700) + fc_hash(d, 25) % 86400) AS onboarded_at,
     CAST(fc_ts({start} - 86400 * (30 + fc_hash(d, 24) % 700) + fc_hash(d, 25) % 86400) AS DATE) AS signup_date
 FROM days
-WHERE day_index >= fc_hash(d, 26) % 4
+WHERE day_index >= fc_hash(d, 26) % 4 AND {day_start} + day_index * 86400 + 7200 <= {end}
 """
 """Each driver's first snapshot appears on one of the first four days, so early orders see NULLs even in the
-unbounded view."""
+unbounded view. Snapshots are taken at 02:00 UTC on the window's days (the last one is `as_of`'s day, whose
+snapshot is left out when `as_of` is earlier than 02:00)."""
 
 _CUSTOMER_PROFILE = """
 WITH days AS (
@@ -138,7 +158,7 @@ customers AS (
 )
 SELECT
     fc_customer_id(c) AS customer_id,
-    fc_ts({start} + day_index * 86400) AS snapshot_ts,
+    fc_ts({day_start} + day_index * 86400) AS snapshot_ts,
     round(wealth * 1000 * (0.5 + fc_unit(k, 33)), 2) AS current_balance,
     CAST(least(850, 300 + floor(400 * wealth) + fc_hash(c, 34) % 151) AS INTEGER) AS credit_score,
     CAST(fc_hash(c, 35) % 200 + (day_index - first_day) * (fc_hash(c, 36) % 3) AS BIGINT) AS lifetime_order_count,
@@ -198,7 +218,8 @@ SELECT
     fc_unit(k, 57) < 0.45 + 0.4 * fc_driver_quality(d) + CASE WHEN paired THEN 0.1 ELSE 0 END AS completed
 FROM parties
 """
-"""Orders run in time order from a day before the feature window to a day after it."""
+"""Orders run in time order from a day before the feature window to `as_of` (none later: an order after `as_of`
+would be in the future), so the earliest orders find no feature values."""
 
 
 @dataclass(frozen=True)
@@ -232,18 +253,21 @@ TABLES: Mapping[str, str] = {
 """File name under `seeds/` → the query producing it: each file is the seed of the table named by its stem."""
 
 
-def generate_sample_data(project_dir: Path, *, scale: float = 1.0, seed: int = 42) -> dict[str, int]:
-    """Write the sample's Parquet files under `project_dir/seeds/` and return rows per file name.
+def generate_sample_data(project_dir: Path, *, scale: float = 1.0, seed: int = 42,
+                         as_of: datetime = DEFAULT_AS_OF) -> dict[str, int]:
+    """Write the sample's Parquet files under `project_dir/seeds/` and return rows per file name. The data
+    ends at `as_of` (an aware time, or a naive one read as UTC), floored to the hour.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees half a file.
     """
     _check_scale(scale)
     _check_seed(seed)
+    end = data_end(as_of)
     import duckdb  # Lazy: `import fcompile` must stay fast.
 
     data_dir = Path(project_dir) / SEEDS_FOLDER
     data_dir.mkdir(parents=True, exist_ok=True)
-    parameters = _query_parameters(SampleSizes.for_scale(scale), seed)
+    parameters = _query_parameters(SampleSizes.for_scale(scale), seed, end)
     rows: dict[str, int] = {}
     with duckdb.connect(":memory:") as con:
         # DuckDB 2 refuses new work while a result is pending, so even statements without rows are fetched.
@@ -262,13 +286,24 @@ def _write_table(con: duckdb.DuckDBPyConnection, query: str, destination: Path) 
     return int(count)
 
 
-def _query_parameters(sizes: SampleSizes, seed: int) -> dict[str, int | float]:
-    start = int(WINDOW_START.timestamp())
-    spine_seconds = (WINDOW_DAYS + 2 * SPINE_MARGIN_DAYS) * 86_400
+def data_end(as_of: datetime) -> datetime:
+    """The hour the sample's data ends at for `as_of`: `as_of` in UTC (naive: UTC), floored to the hour."""
+    if not isinstance(as_of, datetime):
+        raise TypeError(f"as_of must be a datetime, got {type(as_of).__name__}")
+    moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _query_parameters(sizes: SampleSizes, seed: int, end: datetime) -> dict[str, int | float]:
+    end_seconds = int(end.timestamp())
+    start = end_seconds - WINDOW_DAYS * 86_400
+    spine_seconds = (WINDOW_DAYS + SPINE_MARGIN_DAYS) * 86_400
     return {
         "mask": _MASK,
         "seed": seed & _MASK,
         "start": start,
+        "end": end_seconds,
+        "day_start": -(-start // 86_400) * 86_400,  # the first midnight (UTC) in the window
         "days": WINDOW_DAYS,
         "hours": WINDOW_DAYS * 24,
         "drivers": sizes.drivers,

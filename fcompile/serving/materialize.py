@@ -19,8 +19,10 @@ from fcompile.serving.requests import MaterializeCall
 
 def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dict, list[Diagnostic]]:
     """Run the views of `call` (blocking; the server calls it in a thread). Returns the response body,
-    `{"results": [{"feature_view", "status", "window", "rows_read", "keys_written", "seconds", "errors"}]}`,
-    and the diagnostics of the views that failed (each view runs on its own, as in the command)."""
+    `{"results": [{"feature_view", "status", "window", "rows_read", "keys_written", "seconds", "message",
+    "errors"}]}` (`message`: what happened, as the command prints it - e.g. that the window held no rows, or
+    that the watermark is past `end_ts` - None for a failure), and the diagnostics of the views that failed
+    (each view runs on its own, as in the command)."""
     from fcompile.runners.materialize import check_window_arguments, materialize_locked, record_materialization
 
     check_window_arguments(call.start, call.end)
@@ -35,6 +37,7 @@ def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dic
         "rows_read": r.rows_read,
         "keys_written": r.keys_written,
         "seconds": entry["seconds"],
+        "message": r.message,
         "errors": [{"code": d.code.value, "message": d.message, "hint": d.hint} for d in r.diagnostics],
     } for r, entry in zip(results, document["results"])]}
     return body, [d for r in results for d in r.diagnostics]

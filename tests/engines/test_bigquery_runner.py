@@ -294,6 +294,7 @@ def test_latest_values_and_window_counts_bind_the_window_as_timestamp_parameters
     stats = runner.window_stats(plan, T - HOUR, T + SEC, "window")
     assert (stats.rows, stats.keys) == (len(rows), len({r["driver_id"] for r in rows}))
     assert stats.earliest == normalized(T - HOUR)
+    assert stats.latest == normalized(max(r["event_ts"] for r in rows if r["event_ts"] <= T + SEC))
     unbounded = runner.window_stats(plan, None, T, "window")
     assert unbounded.rows == len([r for r in rows if r["event_ts"] <= T])
     utc = dt.timezone.utc

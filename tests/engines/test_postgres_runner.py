@@ -114,6 +114,7 @@ def test_a_query_source_with_a_percent_sign_binds_the_window(postgres_engine, tm
         sorted(({k: normalized(v) for k, v in r.items()} for r in want), key=key)
     stats = runner.window_stats(plan, T - HOUR, T + SEC, "percent")
     assert (stats.rows, stats.keys) == (len(rows), len({r["driver_id"] for r in rows}))
+    assert stats.latest == normalized(max(r["event_ts"] for r in rows if r["event_ts"] <= T + SEC))
     query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
     table = runner.to_arrow(query.plan, "percent")
     assert [r["tier"] for r in table.to_pylist()] == [r["tier"] for r in expected(case)[1]]

@@ -196,6 +196,7 @@ def test_latest_values_bind_the_window_inclusively(stats_project, snowflake_engi
     stats = runner.window_stats(plan, T - HOUR, T + SEC, "window")
     assert (stats.rows, stats.keys) == (len(rows), len({r["driver_id"] for r in rows}))
     assert stats.earliest == normalized(T - HOUR)
+    assert stats.latest == normalized(max(r["event_ts"] for r in rows if r["event_ts"] <= T + SEC))
     batches = list(runner.latest_values(plan, T - 2 * HOUR, T + HOUR, "window", batch_rows=2))
     assert [b.num_rows for b in batches] == [2, 1]
 

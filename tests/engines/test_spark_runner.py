@@ -157,6 +157,8 @@ def test_latest_values_stream_in_bounded_batches(stats_project, spark_engine):
     assert sum(b.num_rows for b in batches) == 3 and max(b.num_rows for b in batches) <= 2
     stats = runner.window_stats(plan, None, T + HOUR, "stats")
     assert (stats.rows, stats.keys, stats.earliest) == (5, 3, (T - HOUR).replace(tzinfo=dt.timezone.utc))
+    assert stats.latest == max(r["event_ts"] for r in STATS_ROWS.rows if r["event_ts"] <= T + HOUR) \
+        .replace(tzinfo=dt.timezone.utc)
 
 
 def test_write_table_replaces_the_table_and_keeps_it_on_failure(stats_project, spark_engine, tmp_path):

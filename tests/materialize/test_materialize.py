@@ -62,7 +62,10 @@ def test_a_first_run_loads_the_newest_row_per_key_and_sets_the_watermarks(capsys
     assert state(project, "archive") is None  # online: false
     stats = state(project, "stats")
     assert (stats.last_window_start, stats.rows_read, stats.keys_written) == (at(9), 4, 2)
-    assert "3 succeeded, 0 failed" in out and "stats" in out and "archive" not in out
+    assert "3 feature views loaded, 0 failed; wrote target/run_results.json" in out and "archive" not in out
+    assert "stats   loaded 2 keys (4 rows) in [2024-01-01T09:00:00Z, 2024-01-01T12:00:00Z] (" in out
+    assert "recent  loaded 1 key (2 rows) in [2024-01-01T11:00:00Z, 2024-01-01T12:00:00Z] (" in out
+    assert len(out.splitlines()) == 4 and "hint" not in out  # a line per view, the summary
 
 
 def test_run_results_record_every_view(capsys, project):
@@ -71,11 +74,12 @@ def test_run_results_record_every_view(capsys, project):
     assert document["metadata"]["command"] == "materialize" and document["metadata"]["schema_version"] == 1
     by_node = {r["node"]: r for r in document["results"]}
     assert list(by_node) == ["feature_view.recent", "feature_view.rider", "feature_view.stats"]
-    assert by_node["feature_view.stats"]["window"] == {"start": "2024-01-01T09:00:00.000Z",
-                                                       "end": "2024-01-01T12:00:00.000Z", "basis": "earliest"}
+    assert by_node["feature_view.stats"]["window"] == {"start": "2024-01-01T09:00:00Z",
+                                                       "end": "2024-01-01T12:00:00Z", "basis": "earliest"}
     assert by_node["feature_view.recent"]["window"]["basis"] == "ttl"
     assert {k: by_node["feature_view.stats"][k] for k in ("status", "rows_read", "keys_written", "message")} == \
-        {"status": "success", "rows_read": 4, "keys_written": 2, "message": None}
+        {"status": "success", "rows_read": 4, "keys_written": 2,
+         "message": "loaded 2 keys (4 rows) in [2024-01-01T09:00:00Z, 2024-01-01T12:00:00Z]"}
 
 
 def test_an_incremental_run_starts_at_the_watermark_minus_the_lateness(capsys, project):
@@ -131,7 +135,8 @@ def test_a_failing_view_does_not_stop_the_others(capsys, project):
     code, out, err = materialize(capsys, project, "--end", "2024-01-01T13:00")
     assert code == 1
     assert "error[FC110]: feature view 'broken': DuckDB failed" in err and "Traceback" not in err + out
-    assert "3 succeeded, 1 failed" in out  # broken sorts first: the views after it still ran
+    assert "3 feature views loaded, 1 failed" in out  # broken sorts first: the views after it still ran
+    assert "broken  failed: error[FC110] above (" in out
     assert state(project, "broken") is None
     assert state(project, "stats").watermark == at(13)
     assert stored(project, "stats", [2])[0][0] == {"conv": 0.9, "trips": 9}
@@ -159,16 +164,16 @@ def test_selection_notes_offline_views_and_other_kinds(capsys, project):
     assert code == 0, err
     assert "note: feature view archive is offline only (online: false); skipped" in err
     assert "1 other selected node(s) ignored" in err
-    assert "1 succeeded, 0 failed" in out
+    assert "1 feature view loaded, 0 failed" in out
     code, out, _ = materialize(capsys, project, "--end", END, "--select", "archive")
     assert code == 0 and "nothing to materialize" in out
 
 
 def test_progress_is_plain_lines_when_not_a_terminal(capsys, project):
     _, _, err = materialize(capsys, project, "--end", END, "--select", "stats")
-    assert "materializing feature view stats: window [2024-01-01T09:00:00.000Z, 2024-01-01T12:00:00.000Z] " \
+    assert "materializing feature view stats: window [2024-01-01T09:00:00Z, 2024-01-01T12:00:00Z] " \
            "(earliest), about 2 keys to write" in err
-    assert "feature view stats: success, 2 keys written in" in err
+    assert "success" not in err  # the view's result is on stdout, once
 
 
 def test_an_empty_source_window_still_moves_the_watermark(capsys, project):
@@ -179,10 +184,52 @@ def test_an_empty_source_window_still_moves_the_watermark(capsys, project):
     assert results(project)["results"][0]["window"]["start"] is None
 
 
+def test_windows_that_read_nothing_say_so_and_hint_once(capsys, project):
+    """Data that ends long before `--end`: the ttl view's window is empty - the run says so, when its newest
+    row is, and how to load it; the watermark still moves (the empty window committed), so an earlier
+    `--end` then finds every view up to date, and says that too, with the hint once."""
+    code, out, err = materialize(capsys, project, "--end", "2024-01-02T12:00")
+    assert code == 0, err
+    assert "recent  no rows in [2024-01-02T11:00:00Z, 2024-01-02T12:00:00Z]; newest row at 2024-01-01T11:00:00Z (" \
+        in out
+    assert "2 feature views loaded, 1 read no rows, 0 failed; wrote target/run_results.json" in out
+    assert out.count("hint:") == 1
+    assert "hint: the newest rows of a view are older than its window: `fcompile materialize --full-refresh --end " \
+           "2024-01-01T11:00:00Z` loads the values as of then (read them with --now 2024-01-01T11:00:00Z)" in out
+    assert stored(project, "recent", [1]) == [None]
+    assert state(project, "recent").watermark == dt.datetime(2024, 1, 2, 12, tzinfo=UTC)
+    entry = {r["node"]: r for r in results(project)["results"]}["feature_view.recent"]
+    assert (entry["status"], entry["rows_read"], entry["keys_written"]) == ("success", 0, 0)
+    assert entry["message"].startswith("no rows in [2024-01-02T11:00:00Z, 2024-01-02T12:00:00Z]; newest row at")
+
+    code, out, err = materialize(capsys, project, "--end", END)
+    assert code == 0, err
+    assert "recent  up to date: the watermark 2024-01-02T12:00:00Z is past the requested end 2024-01-01T12:00:00Z; " \
+           "nothing read (" in out
+    assert "3 feature views up to date, 0 failed" in out
+    assert out.count("hint:") == 1 and "add --full-refresh to read its window again, or give --start" in out
+    assert {r["node"]: r["status"] for r in results(project)["results"]} == dict.fromkeys(
+        ["feature_view.recent", "feature_view.rider", "feature_view.stats"], "skipped")
+
+    code, out, err = materialize(capsys, project, "--full-refresh", "--end", "2024-01-01T11:00:00Z")
+    assert code == 0 and "3 feature views loaded, 0 failed" in out and "hint" not in out
+    assert stored(project, "recent", [1]) == [({"conv": 0.25}, at(11), at(11, 30))]
+
+
+def test_a_failure_shared_by_every_view_prints_its_hint_once(capsys, project):
+    (project / "data" / "stats.parquet").unlink()
+    (project / "data" / "riders.parquet").unlink()
+    code, out, err = materialize(capsys, project, "--end", END)
+    assert code == 1
+    assert err.count("error[FC062]") == 3 and err.count("hint:") == 1
+    assert "recent  failed: error[FC062] above (" in out and "0 feature views" not in out
+    assert out.splitlines()[-1] == "3 failed; wrote target/run_results.json"
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["--start", "yesterday"], "FC090", "--start 'yesterday' is not an ISO 8601 date or time"),
     (["--end", "2024-13-01"], "FC090", "--end '2024-13-01' is not an ISO 8601"),
-    (["--start", "2024-01-02", "--end", "2024-01-01"], "FC119", "the window starts (2024-01-02T00:00:00.000Z) after"),
+    (["--start", "2024-01-02", "--end", "2024-01-01"], "FC119", "the window starts (2024-01-02T00:00:00Z) after"),
     (["--select", "statz"], "FC090", "no node is named 'statz'"),
 ])
 def test_bad_arguments_are_diagnostics(capsys, project, args, code, message):

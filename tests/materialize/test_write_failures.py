@@ -33,10 +33,10 @@ def test_a_locked_sqlite_store_is_fc116_and_a_rerun_converges(capsys, project, m
         holder.execute("ROLLBACK")
         holder.close()
     assert code == 1 and "Traceback" not in err + out
-    assert "error[FC116]: feature view 'stats': writing the window [2024-01-01T11:00:00.000Z, " \
-           "2024-01-01T13:00:00.000Z] failed after 0 of about 2 keys: the SQLite" in err
-    assert "database is locked; the watermark did not move" in err
-    assert "the watermark (at 2024-01-01T12:00:00.000Z) did not move, so it reads this window again" in err
+    assert "error[FC116]: feature view 'stats': writing the window [2024-01-01T11:00:00Z, " \
+           "2024-01-01T13:00:00Z] failed after 0 of about 2 keys: the SQLite" in err
+    assert "database is locked; the watermark (at 2024-01-01T12:00:00Z) did not move" in err
+    assert "the watermark did not move, so it reads this window again" in err
     assert state(project, "stats").watermark == at(12)
     assert stored(project, "stats", [2])[0][0] == {"conv": 0.5, "trips": 5}  # nothing of the window written
 
@@ -82,10 +82,10 @@ def test_a_redis_server_that_goes_away_mid_run_is_fc116(project, redis_url, redi
             assert failed.status == "error" and failed.keys_written == 1
             (problem,) = failed.diagnostics
             assert problem.code.value == "FC116"
-            assert problem.message.startswith("feature view 'stats': writing the window [2024-01-01T09:00:00.000Z, "
-                                              "2024-01-01T12:00:00.000Z] failed after 1 of about 2 keys: the Redis")
-            assert problem.message.endswith("; the watermark did not move")
-            assert "the watermark (unset) did not move" in problem.hint
+            assert problem.message.startswith("feature view 'stats': writing the window [2024-01-01T09:00:00Z, "
+                                              "2024-01-01T12:00:00Z] failed after 1 of about 2 keys: the Redis")
+            assert problem.message.endswith("; the watermark (unset) did not move")
+            assert "the watermark did not move, so it reads this window again" in problem.hint
             assert direct.get_state("stats") is None
             target = online_view(graph, view)
             assert sum(row is not None for row in direct.read(target, [(1,), (2,)], ["conv"])) == 1  # the first batch

@@ -64,8 +64,11 @@ def test_window_stats_count_source_rows_keys_and_the_earliest_time(loaded):
     assert (everything.rows, everything.keys, everything.earliest) == (4, 2, dt.datetime(2024, 1, 1, 9, tzinfo=UTC))
     part = runner.window_stats(plan, at(10), at(23), "test")
     assert (part.rows, part.keys, part.earliest) == (3, 1, dt.datetime(2024, 1, 1, 10, tzinfo=UTC))
+    assert everything.latest == part.latest == dt.datetime(2024, 1, 1, 11, tzinfo=UTC)
+    newest = runner.window_stats(plan, None, at(10, 30), "test").latest  # the newest up to the end
+    assert newest == dt.datetime(2024, 1, 1, 10, tzinfo=UTC)
     empty = runner.window_stats(plan, None, at(8), "test")
-    assert (empty.rows, empty.keys, empty.earliest) == (0, 0, None)
+    assert (empty.rows, empty.keys, empty.earliest, empty.latest) == (0, 0, None, None)
 
 
 def test_an_engine_error_while_reading_is_a_diagnostic(loaded, small_project):

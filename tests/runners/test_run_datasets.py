@@ -74,7 +74,9 @@ def results(project) -> dict:
 def test_run_builds_tables_and_files(project, capsys):
     code, output = run(capsys, project, "--no-materialize")
     assert code == 0, output
-    assert "2 succeeded, 0 failed" in output and "dataset to_table: success, 7 rows" in output
+    assert "2 datasets built, 0 failed; wrote target/run_results.json" in output
+    assert "to_table  built 7 rows into table training (" in output
+    assert "to_file   built 7 rows into path out/training.parquet (" in output
     with FeatureStore(project) as fs:
         wanted = fs.get_historical_features(pa.table(spine_rows()), service="driver_v1").to_arrow().to_pylist()
     assert table_rows(project, "training") == wanted
@@ -104,7 +106,7 @@ def test_a_failing_dataset_leaves_its_old_output_and_the_others_run(project, cap
     assert (f"error[FC062]: dataset 'broken': spine file not found: spines/missing.parquet (looked for "
             f"{project / 'spines' / 'missing.parquet'})") in output
     assert "hint: paths in the project's files are relative to the project folder" in output
-    assert "2 succeeded, 1 failed" in output
+    assert "2 datasets built, 1 failed" in output and "broken    failed: error[FC062] above (" in output
     assert table_rows(project, "broken_training") == [{"old_value": 42}]
     by_node = {r["node"]: r for r in results(project)["results"]}
     assert by_node["dataset.broken"]["status"] == "error" and by_node["dataset.broken"]["rows"] is None
@@ -135,7 +137,7 @@ def test_an_engine_failure_leaves_the_old_table_and_file(project, capsys):
 
 def test_selection(project, capsys):
     code, output = run(capsys, project, "--select", "to_file")
-    assert code == 0 and "1 succeeded" in output
+    assert code == 0 and "1 dataset built, 0 failed" in output
     assert [r["node"] for r in results(project)["results"]] == ["dataset.to_file"]
     code, output = run(capsys, project, "--select", "driver")
     assert code == 0 and "other selected node(s) ignored" in output and "nothing to run" in output
@@ -149,7 +151,10 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
     assert result.returncode == 0, result.stderr
     assert "running dataset driver_ranking_training" in result.stderr  # plain progress lines when piped
     assert "materializing feature view driver_hourly_stats" in result.stderr
-    assert "driver_ranking_training" in result.stdout and "5 succeeded, 0 failed" in result.stdout
+    lines = result.stdout.splitlines()  # a line per dataset and per view, then the summary
+    assert len(lines) == 6 and lines[0].startswith("dataset driver_ranking_training ")
+    assert lines[-1] == "1 dataset built, 4 feature views loaded, 0 failed; wrote target/run_results.json"
+    assert ".000" not in result.stdout + result.stderr
     orders = sample_project / "seeds" / "orders.parquet"
     with FeatureStore(sample_project) as fs:
         wanted = fs.get_historical_features(orders, service="driver_ranking_v2", full_feature_names=True).to_arrow()
@@ -165,18 +170,19 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
 def test_run_also_materializes_the_selected_online_views(project, capsys):
     code, output = run(capsys, project, "--end", "2024-01-01T12:00:00")
     assert code == 0, output
-    assert "5 succeeded, 0 failed" in output  # 2 datasets, 3 online views
+    assert "2 datasets built, 3 feature views loaded, 0 failed" in output
     nodes = {r["node"]: r for r in results(project)["results"]}
     assert set(nodes) == {"dataset.to_file", "dataset.to_table", "feature_view.stats", "feature_view.recent",
                           "feature_view.rider"}
     assert nodes["feature_view.stats"]["keys_written"] == 2 and nodes["feature_view.stats"]["window"]["end"] == \
-        "2024-01-01T12:00:00.000Z"
+        "2024-01-01T12:00:00Z"
     with FeatureStore(project) as fs:
         values = fs.get_online_features({"driver_id": [1, 2]}, features=["stats:conv"],
                                         now=dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc)).values()
     assert values["conv"] == [0.25, 0.5]
     code, output = run(capsys, project, "--select", "stats", "--end", "2024-01-01T12:00:00")
-    assert code == 0 and "1 succeeded" in output  # incremental: from the watermark
+    assert code == 0 and "1 feature view read no rows, 0 failed" in output  # incremental: from the watermark
+    assert "stats  no new rows since the watermark: none in [2024-01-01T12:00:00Z, 2024-01-01T12:00:00Z]" in output
     assert [r["node"] for r in results(project)["results"]] == ["feature_view.stats"]
 
 

@@ -14,9 +14,10 @@ def test_materialize_window_then_incremental(sqlite_server):
     assert reply.status == 200, reply
     (result,) = reply.json["results"]
     assert result["feature_view"] == "driver_stats" and result["status"] == "success"
-    assert result["window"] == {"start": "2024-04-01T00:00:00.000Z", "end": "2024-06-01T00:00:00.000Z",
+    assert result["window"] == {"start": "2024-04-01T00:00:00Z", "end": "2024-06-01T00:00:00Z",
                                 "basis": "start"}
     assert result["rows_read"] == 4 and result["keys_written"] == 3 and result["errors"] == []
+    assert result["message"] == "loaded 3 keys (4 rows) in [2024-04-01T00:00:00Z, 2024-06-01T00:00:00Z]"
     run_results = json.loads((sqlite_server.project / "target" / "run_results.json").read_text())
     assert run_results["metadata"]["command"] == "materialize"
 
@@ -26,7 +27,15 @@ def test_materialize_window_then_incremental(sqlite_server):
     by_view = {r["feature_view"]: r for r in incremental.json["results"]}
     assert "driver_archive" not in by_view  # online: false views are left out of "all"
     assert by_view["driver_stats"]["window"]["basis"] == "watermark"
-    assert by_view["driver_stats"]["window"]["start"] == "2024-06-01T00:00:00.000Z"
+    assert by_view["driver_stats"]["window"]["start"] == "2024-06-01T00:00:00Z"
+    assert by_view["driver_stats"]["message"].startswith("no new rows since the watermark: none in [")
+
+    earlier = sqlite_server.post("/materialize-incremental", {"end_ts": "2024-05-01T00:00:00",
+                                                             "feature_views": ["driver_stats"]})
+    (skipped,) = earlier.json["results"]
+    assert (skipped["status"], skipped["rows_read"]) == ("skipped", 0)
+    assert skipped["message"] == ("up to date: the watermark 2024-06-02T00:00:00Z is past the requested end "
+                                  "2024-05-01T00:00:00Z; nothing read")
 
 
 def test_second_materialization_gets_409_while_one_holds_the_lock(sqlite_server):
