@@ -28,9 +28,10 @@ def seed_project(root: Path, target: str | None = None) -> list[SeedResult]:
     return results
 
 
-def init_seeded_sample(dest: Path, scale: float = 1.0, seed: int = 42) -> Path:
-    """The sample project in `dest`, its seeds loaded into its default target (DuckDB, in the project)."""
-    init_project(dest, scale=scale, seed=seed)
+def init_seeded_sample(dest: Path, scale: float = 1.0, seed: int = 42, as_of=None) -> Path:
+    """The sample project in `dest`, its seeds loaded into its default target (DuckDB, in the project); its
+    data ends at `as_of` (default: the sample's fixed end, 2025-01-15T00:00Z)."""
+    init_project(dest, scale=scale, seed=seed, **({} if as_of is None else {"as_of": as_of}))
     seed_project(dest)
     return dest
 

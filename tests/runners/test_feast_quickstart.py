@@ -16,11 +16,9 @@ import math
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
-from fcompile.sample import init_project
+from seeded_sample import init_seeded_sample
 
 pd = pytest.importorskip("pandas")
 
@@ -32,25 +30,9 @@ TTL = dt.timedelta(hours=2)
 
 @pytest.fixture
 def feature_repo(tmp_path) -> Path:
-    """The sample project with its data moved so that it ends at the current hour, since the quickstart
-    reads features as of "now". All that is particular to the sample is here."""
-    repo = tmp_path / "feature_repo"
-    init_project(repo)
-    _end_data_at_the_current_hour(repo)
-    return repo
-
-
-def _end_data_at_the_current_hour(repo: Path) -> None:
-    stats = pq.read_table(repo / "data" / "driver_stats.parquet")
-    last = pc.max(stats.column("event_timestamp")).as_py()
-    shift = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - last
-    for path in (repo / "data").glob("*.parquet"):
-        table = pq.read_table(path)
-        for i, column in enumerate(table.schema):
-            if pa.types.is_timestamp(column.type):
-                moved = pc.add(table.column(i), pa.scalar(shift, pa.duration(column.type.unit)))
-                table = table.set_column(i, column, moved.cast(column.type))
-        pq.write_table(table, path)
+    """The sample project with its data ending at the current hour (as `fcompile init` makes it), seeded,
+    since the quickstart reads features as of "now". All that is particular to the sample is here."""
+    return init_seeded_sample(tmp_path / "feature_repo", as_of=dt.datetime.now(dt.timezone.utc))
 
 
 def as_of(stats: pd.DataFrame, driver_id: int, moment: dt.datetime) -> tuple:
@@ -70,7 +52,7 @@ def plain(values) -> list:
 
 def test_feast_quickstart_calls(feature_repo, monkeypatch):
     monkeypatch.chdir(feature_repo)
-    stats = pd.read_parquet(feature_repo / "data" / "driver_stats.parquet")
+    stats = pd.read_parquet(feature_repo / "seeds" / "driver_stats.parquet")
     from datetime import datetime, timedelta
 
     # -- Feast's quickstart, "Generating training data" ---------------------------------------------------

@@ -1,5 +1,5 @@
-"""The first minutes of a newcomer: `fcompile init` (its data ends at the current hour), a bare
-`fcompile materialize`, then `fcompile get-online-features` and `fcompile serve`, both with no `--now`, give
+"""The first minutes of a newcomer: `fcompile init` (its data ends at the current hour), `fcompile seed`,
+a bare `fcompile materialize`, then `fcompile get-online-features` and `fcompile serve`, both with no `--now`, give
 PRESENT values for every online view of the sample."""
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def test_a_fresh_sample_serves_present_values_now(tmp_path: Path) -> None:
     project = tmp_path / "driver_ranking"
     created = fcompile("init", str(project), "--as-of", hour.isoformat(), cwd=tmp_path)
     assert f"The data ends at {hour:%Y-%m-%dT%H:%M:%S}Z." in created.stdout
+    fcompile("seed", cwd=project)  # the sources are tables loaded from the project's seeds/
     loaded = fcompile("materialize", cwd=project)
     assert "4 feature views loaded, 0 failed" in loaded.stdout and "hint" not in loaded.stdout, loaded.stdout
     read = fcompile("get-online-features", "--service", "driver_ranking_v2", "--json",
