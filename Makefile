@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
-#   make demo   creates .venv, installs fcompile, creates the sample project, validates, lists and builds it,
-#               runs it (its training dataset, then the online store), an ad-hoc training set, reads online
+#   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
+#               it, checks, lists and builds it, runs it (its training dataset, then the online store), an
+#               ad-hoc training set, and reads the online store as of now
 #   make test   installs the dev extras and the BigQuery emulator, and runs the whole test suite
 PYTHON ?= python3
 # `make demo VENV=.venv-demo` keeps a base-only install apart from the dev one (.ci/run does so).
@@ -41,17 +42,19 @@ $(BQEMU)/.installed: Makefile
 
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
-	$(BIN)/fcompile init $(DEMO)
+	$(BIN)/fcompile init $(DEMO)  # the sample, its data ending at the current hour
+	$(BIN)/fcompile seed --project-dir $(DEMO)  # seeds/*.parquet -> the DuckDB tables its sources read
+	$(BIN)/fcompile debug --project-dir $(DEMO)
 	$(BIN)/fcompile validate --project-dir $(DEMO)
 	$(BIN)/fcompile ls --project-dir $(DEMO)
-	$(BIN)/fcompile build --project-dir $(DEMO)
+	$(BIN)/fcompile build --project-dir $(DEMO) --dialect all  # SQL for all seven dialects under target/compiled/
 	$(BIN)/fcompile compile --service driver_activity_v1 --project-dir $(DEMO)
-	$(BIN)/fcompile run --project-dir $(DEMO) --end 2025-01-15T00:00:00  # datasets, then the online store
-	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine $(DEMO)/data/orders.parquet \
+	$(BIN)/fcompile run --project-dir $(DEMO)  # the training-set dataset, then the online store
+	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
-	$(BIN)/fcompile materialize --project-dir $(DEMO) --end 2025-01-15T00:00:00  # incremental: nothing new
-	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_activity_v1 \
-	    -e driver_id=1001 -e driver_id=1002 --now 2025-01-14T23:30:00  # as if asked just after the data ends
+	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
+	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --json \
+	    -e driver_id=1001 -e customer_id=C00000001  # read now (no --now): every value PRESENT
 
 test: $(VENV)/.installed-dev $(BQEMU)/.installed
 	$(BIN)/python -m pytest -q
