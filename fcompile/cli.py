@@ -106,8 +106,11 @@ def validate(
         from fcompile.artifacts.build import compile_project, resolve_dialects
         from fcompile.diagnostics import sort_diagnostics
 
-        dialects = resolve_dialects(graph, dialect)
-        diagnostics = sort_diagnostics([*diagnostics, *compile_project(graph, dialects).diagnostics])
+        try:
+            dialects = resolve_dialects(graph, dialect)
+            diagnostics = sort_diagnostics([*diagnostics, *compile_project(graph, dialects).diagnostics])
+        except DiagnosticError as exc:  # an unknown --dialect: reported like the rest (JSON included)
+            diagnostics = [*diagnostics, *exc.diagnostics]
     failed = graph is None or any(d.severity is Severity.ERROR for d in diagnostics)
     if output_format is OutputFormat.json:
         print(render_json(diagnostics))

@@ -179,6 +179,8 @@ def test_validate_dialect_option_and_json(path_sample, table_sample):
     assert "compiles for bigquery, duckdb, postgres, redshift, snowflake, spark, trino" in tables.stdout
     unknown = fcompile("validate", "--dialect", "snowflak", "--project-dir", str(table_sample))
     assert unknown.returncode == 1 and "did you mean 'snowflake'?" in unknown.stderr
+    unknown = fcompile("validate", "--dialect", "snowflak", "--format", "json", "--project-dir", str(table_sample))
+    assert unknown.returncode == 1 and [i["code"] for i in json.loads(unknown.stdout)] == ["FC090"]
     for project in (path_sample, table_sample):
         assert not (project / "target").exists()
 
