@@ -195,28 +195,42 @@ def seed(
 def validate(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
+    dialect: Annotated[Optional[str], typer.Option(
+        "--dialect", help="Also check that this SQL dialect, or 'all', can compile every node "
+        "(default: the target's offline type).")] = None,
     output_format: Annotated[OutputFormat, typer.Option("--format", help="text, or json for CI annotations.")]
     = OutputFormat.text,
 ) -> None:
-    """Check every spec file; print all problems at once.
+    """Check every spec file and that the target's dialect compiles it.
 
-    The exit code is 1 if any problem is an error."""
+    Prints all problems at once (exit code 1 if any is an error) and writes nothing to target/."""
     from fcompile.graph import KINDS
     from fcompile.parser import parse_project
 
     result = parse_project(project_dir, target)
+    graph, diagnostics, dialects = result.graph, result.diagnostics, ()
+    if graph is not None:
+        from fcompile.artifacts.build import compile_project, resolve_dialects
+        from fcompile.diagnostics import sort_diagnostics
+
+        try:
+            dialects = resolve_dialects(graph, dialect)
+            diagnostics = sort_diagnostics([*diagnostics, *compile_project(graph, dialects).diagnostics])
+        except DiagnosticError as exc:  # an unknown --dialect: reported like the rest (JSON included)
+            diagnostics = [*diagnostics, *exc.diagnostics]
+    failed = graph is None or any(d.severity is Severity.ERROR for d in diagnostics)
     if output_format is OutputFormat.json:
-        print(render_json(result.diagnostics))
-        if result.graph is None:
+        print(render_json(diagnostics))
+        if failed:
             raise typer.Exit(1)
         return
-    _print_diagnostics(result.diagnostics)
-    if result.graph is None:
+    _print_diagnostics(diagnostics)
+    if failed:
         raise typer.Exit(1)
-    graph = result.graph
     counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
                        for kind, nodes in graph.by_kind() if nodes or kind != "push_source")
-    _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): {counts}")
+    _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): "
+                     f"{counts}; compiles for {', '.join(dialects)}")
 
 
 @app.command("ls", cls=_SelectingCommand)
@@ -338,6 +352,17 @@ def build(
     if not result.selected:
         console.print("note: the selection holds no feature view, feature service or dataset; nothing to compile "
                       "(entities and sources produce no SQL: select 'name+' for what reads them)")
+    if not result.ok:
+        errors = len(result.diagnostics)
+        for line in summarize(result):
+            console.print(line, markup=False)
+        if check:
+            console.print(f"{target_path} could not be checked: the build has {errors} error{'s' * (errors != 1)} "
+                          "(above), so what it would write is unknown", markup=False)
+        else:
+            console.print(f"build failed: {errors} error{'s' * (errors != 1)}; nothing written, {target_path} is as "
+                          "it was", markup=False)
+        raise typer.Exit(1)
     if check:
         report = check_target(state)
         for label, paths in (("stale", report.stale), ("missing", report.missing), ("extra", report.extra)):
@@ -348,15 +373,13 @@ def build(
         else:
             console.print(f"{target_path} is out of date: {len(report.stale)} stale, {len(report.missing)} missing, "
                           f"{len(report.extra)} extra; run 'fcompile build' and commit the result", markup=False)
-        if not report.up_to_date or result.diagnostics:
+        if not report.up_to_date:
             raise typer.Exit(1)
         return
     write_target(state)
     for line in summarize(result):
         console.print(line, markup=False)
     console.print(f"wrote {target_path / 'compiled'} and {target_path / 'manifest.json'}", markup=False)
-    if result.diagnostics:
-        raise typer.Exit(1)
 
 
 @app.command("compile")

@@ -4,10 +4,12 @@ The build is computed in memory first, as the complete expected content of the t
 and `--check` are two readers of that one result (so a check can never disagree with a build):
 
 - For each built dialect, `compiled/<dialect>/` is expected to hold the fresh file of every selected
-  node that compiled, the existing file of every node left out of the selection, and nothing else:
-  files of deleted nodes and of nodes that failed to compile go (no stale SQL survives).
+  node, the existing file of every node left out of the selection, and nothing else: files of deleted
+  nodes go (no stale SQL survives).
 - Folders of dialects not built this time are left as they are.
 - `manifest.json` describes the graph and every file below `compiled/` after the build.
+- A build with any error is neither written nor checked: the folder stays as the last good build left
+  it, and `--check` cannot say whether it is up to date (`TargetState.complete`).
 
 Writing goes to a temporary folder inside the target folder, then each `compiled/<dialect>` folder is
 swapped in by rename and the manifest replaced last, so a failed or interrupted build leaves each
@@ -116,6 +118,7 @@ class TargetState:
     dialects: tuple[str, ...]
     current: dict[str, bytes]
     expected: dict[str, bytes]
+    complete: bool = True  # every selected node compiled: only then is `expected` what a build writes
 
     def in_scope(self, path: str) -> bool:
         """Paths a build of these dialects owns: their compiled folders and the manifest."""
@@ -144,7 +147,7 @@ def expected_target(graph: FeatureGraph, result: BuildResult, target_dir: Path) 
     manifest = target_dir / MANIFEST_FILE
     if manifest.is_file():
         current[MANIFEST_FILE] = manifest.read_bytes()
-    return TargetState(target_dir, tuple(result.dialects), current, dict(sorted(expected.items())))
+    return TargetState(target_dir, tuple(result.dialects), current, dict(sorted(expected.items())), result.ok)
 
 
 def write_target(state: TargetState) -> None:
@@ -152,7 +155,9 @@ def write_target(state: TargetState) -> None:
 
     A dialect folder that already matches is not touched. Any other is rebuilt in a staging folder
     (unchanged files hard-linked from the current one, changed files written) and swapped in by
-    rename; the manifest is replaced last."""
+    rename; the manifest is replaced last. A failed build is never written (see the module's doc)."""
+    if not state.complete:
+        raise ValueError("a build with errors is not written")
     target_dir = state.folder
     changed = [d for d in state.dialects if _subtree(state.expected, d) != _subtree(state.current, d)]
     manifest_changed = state.current.get(MANIFEST_FILE) != state.expected[MANIFEST_FILE]
@@ -231,7 +236,10 @@ def write_new_file(path: Path, content: bytes) -> None:
 
 
 def check_target(state: TargetState) -> CheckReport:
-    """Compare the folder with what a build would write, for the built dialects and the manifest."""
+    """Compare the folder with what a build would write, for the built dialects and the manifest.
+    Only a build without errors says what that is."""
+    if not state.complete:
+        raise ValueError("a build with errors cannot be checked against")
     want = {p: c for p, c in state.expected.items() if state.in_scope(p)}
     have = {p: c for p, c in state.current.items() if state.in_scope(p)}
     return CheckReport(
@@ -272,11 +280,17 @@ def compile_one(graph: FeatureGraph, kind: str, name: str, dialect_option: str |
 
 
 def summarize(result: BuildResult) -> list[str]:
-    """One line per built dialect: how many files, and how many nodes failed."""
+    """One line per built dialect: its files when the build is written, else how many of the selected
+    nodes compiled and how many did not (nothing is written then)."""
     lines = []
     for dialect in result.dialects:
-        written = sum(path.startswith(f"{dialect}/") for path in result.files)
-        failed = len(result.selected) - written
-        lines.append(f"{dialect}: {written} file{'s' * (written != 1)}"
-                     + (f", {failed} node{'s' * (failed != 1)} not compiled" if failed else ""))
+        compiled = sum(path.startswith(f"{dialect}/") for path in result.files)
+        failed = len(result.selected) - compiled
+        if result.ok:
+            lines.append(f"{dialect}: {compiled} file{'s' * (compiled != 1)}")
+        elif failed:
+            lines.append(f"{dialect}: {failed} node{'s' * (failed != 1)} not compiled"
+                         + (f", {compiled} compiled" if compiled else ""))
+        else:
+            lines.append(f"{dialect}: {compiled} node{'s' * (compiled != 1)} compiled")
     return lines

@@ -155,11 +155,18 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
 def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
     if not isinstance(plan, LatestValues):
         return []
-    start, end = (dialect.parameter(name).sql(dialect=dialect.sqlglot_name)
-                  for name in (plan.start_parameter, plan.end_parameter))
+    return [_window_note(type(dialect), plan.start_parameter, plan.end_parameter)]
+
+
+@functools.lru_cache(maxsize=64)
+def _window_note(dialect_class: type[SqlDialect], start_name: str, end_name: str) -> str:
+    """The same for every view of a dialect: worked out once (spelling a parameter is a trip through
+    sqlglot's generator, which was a quarter of planning a thousand views)."""
+    dialect = dialect_class()
+    start, end = (dialect.parameter(name).sql(dialect=dialect.sqlglot_name) for name in (start_name, end_name))
     where = (f"{start} and {end} are bound parameters" if start != end
-             else f"the two {start} are bound parameters, in order: {plan.start_parameter}, {plan.end_parameter}")
-    return [f"{where}: the event-time window, both ends inclusive; the newest row per entity key in it"]
+             else f"the two {start} are bound parameters, in order: {start_name}, {end_name}")
+    return f"{where}: the event-time window, both ends inclusive; the newest row per entity key in it"
 
 
 def retrieval_spine(graph: FeatureGraph, service: FeatureService) -> SpinePlan:

@@ -154,18 +154,23 @@ def test_other_dialects_folders_are_left_alone(table_sample):
     assert {f["dialect"] for f in manifest["compiled"]} == {"duckdb", "snowflake"}
 
 
-def test_unreadable_path_sources_are_fc100_per_node_and_leave_no_stale_file(path_sample):
-    (path_sample / "target" / "compiled" / "postgres" / "materialize").mkdir(parents=True)
-    stale = path_sample / "target" / "compiled" / "postgres" / "materialize" / "driver_hourly_stats.sql"
-    stale.write_text("-- compiled when driver_stats was a table\n")
-    result = build(path_sample, dialects=("duckdb", "postgres"))
+def test_unreadable_path_sources_are_fc100_per_node_and_a_failed_build_is_neither_written_nor_checked(path_sample):
+    build(path_sample)
+    before = read_tree(path_sample / "target")
+    graph = load_project(path_sample)
+    result = compile_project(graph, ("duckdb", "postgres"))
     assert len(result.diagnostics) == len(SAMPLE_FILES)  # one per affected node
     for d in result.diagnostics:
         assert d.code is Code.UNSUPPORTED_BY_DIALECT
         assert "dialect 'postgres'" in d.message and d.position is not None
     assert any(d.message.startswith("feature view 'driver_hourly_stats': ") for d in result.diagnostics)
-    assert not stale.exists()
-    assert files_of(path_sample, "duckdb") == SAMPLE_FILES  # what compiled is written
+    state = expected_target(graph, result, path_sample / "target")
+    assert not state.complete
+    with pytest.raises(ValueError, match="not written"):
+        write_target(state)
+    with pytest.raises(ValueError, match="cannot be checked"):
+        check_target(state)
+    assert read_tree(path_sample / "target") == before  # the last good build stays
 
 
 def test_check_lists_stale_missing_and_extra(table_sample):

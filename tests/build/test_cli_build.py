@@ -50,17 +50,16 @@ def test_check_before_any_build_reports_everything_missing(path_sample):
     assert not (path_sample / "target").exists()
 
 
-def test_unreadable_sources_exit_1_with_fc100_per_node_and_write_the_rest(path_sample):
+def test_unreadable_sources_exit_1_with_fc100_per_node_and_write_nothing(path_sample):
     result = fcompile("build", "--dialect", "all", "--project-dir", str(path_sample))
     assert_clean(result)
     assert result.returncode == 1
     assert "error[FC100]: feature view 'driver_hourly_stats': dialect 'postgres' does not support reading files " \
            "('data/driver_stats.parquet')" in result.stderr
     assert "features/driver.yml:21:" in result.stderr
-    assert "duckdb: 8 files" in result.stdout
-    assert "postgres: 0 files, 8 nodes not compiled" in result.stdout
-    manifest = json.loads((path_sample / "target" / "manifest.json").read_text())
-    assert {f["dialect"] for f in manifest["compiled"]} <= {n for n, c in DIALECTS.items() if c.READS_FILES}
+    assert "duckdb: 8 nodes compiled" in result.stdout
+    assert "postgres: 8 nodes not compiled" in result.stdout
+    assert not (path_sample / "target").exists()
 
 
 def test_all_dialects_of_the_table_sample(table_sample):
@@ -140,3 +139,75 @@ def test_compile_diagnostics(path_sample):
                            "--project-dir", str(path_sample))
     assert_clean(unsupported)
     assert unsupported.returncode == 1 and "error[FC100]" in unsupported.stderr and unsupported.stdout == ""
+
+
+SNOWFLAKE_ENV = {"SNOWFLAKE_ACCOUNT": "acme-test", "SNOWFLAKE_USER": "ci", "SNOWFLAKE_PASSWORD": "not-a-secret"}
+
+
+def test_validate_reports_what_the_targets_dialect_cannot_compile(path_sample, monkeypatch):
+    """The sample's `prod` target is Snowflake, which cannot read its Parquet `path:` sources: validate
+    says so with the same FC100s a build would give, at the node's spec, and writes nothing."""
+    for name, value in SNOWFLAKE_ENV.items():
+        monkeypatch.setenv(name, value)
+    local = fcompile("validate", "--project-dir", str(path_sample))
+    assert_clean(local)
+    assert local.returncode == 0, local.stderr
+    prod = fcompile("validate", "--target", "prod", "--project-dir", str(path_sample))
+    assert_clean(prod)
+    assert prod.returncode == 1
+    errors = [line for line in prod.stderr.splitlines() if "error[" in line]
+    assert len(errors) == 8 and all("error[FC100]" in line and "dialect 'snowflake'" in line for line in errors)
+    assert any(line.startswith(f"{path_sample}/features/driver.yml:21:") and
+               "feature view 'driver_hourly_stats': dialect 'snowflake' does not support reading files "
+               "('data/driver_stats.parquet')" in line for line in errors), errors
+    build = fcompile("build", "--target", "prod", "--project-dir", str(path_sample))
+    assert [line for line in build.stderr.splitlines() if "error[" in line] == errors  # the same check
+    assert not (path_sample / "target").exists()
+
+
+def test_validate_dialect_option_and_json(path_sample, table_sample):
+    spark = fcompile("validate", "--dialect", "spark", "--project-dir", str(path_sample))
+    assert_clean(spark)
+    assert spark.returncode == 1
+    assert "datasets/training.yml:13:11: error[FC100]: dataset 'driver_ranking_training': dialect 'spark' " \
+           "does not support a spine whose columns are unknown at compile time" in spark.stderr
+    every = fcompile("validate", "--dialect", "all", "--format", "json", "--project-dir", str(path_sample))
+    assert_clean(every)
+    assert every.returncode == 1
+    items = json.loads(every.stdout)
+    assert len(items) == 41 and {i["code"] for i in items} == {"FC100"}
+    assert all(i["line"] > 0 and i["column"] > 0 and i["severity"] == "error" for i in items)
+    assert {d for d in DIALECTS if f"dialect '{d}'" in every.stdout} == set(DIALECTS) - {"duckdb"}
+    tables = fcompile("validate", "--dialect", "all", "--project-dir", str(table_sample))
+    assert_clean(tables)
+    assert tables.returncode == 0, tables.stderr
+    assert "compiles for bigquery, duckdb, postgres, redshift, snowflake, spark, trino" in tables.stdout
+    unknown = fcompile("validate", "--dialect", "snowflak", "--project-dir", str(table_sample))
+    assert unknown.returncode == 1 and "did you mean 'snowflake'?" in unknown.stderr
+    unknown = fcompile("validate", "--dialect", "snowflak", "--format", "json", "--project-dir", str(table_sample))
+    assert unknown.returncode == 1 and [i["code"] for i in json.loads(unknown.stdout)] == ["FC090"]
+    for project in (path_sample, table_sample):
+        assert not (project / "target").exists()
+
+
+def test_a_failing_build_writes_nothing_and_says_so(path_sample):
+    assert fcompile("build", "--project-dir", str(path_sample)).returncode == 0
+    before = {p: p.read_bytes() for p in (path_sample / "target").rglob("*") if p.is_file()}
+    failed = fcompile("build", "--dialect", "all", "--project-dir", str(path_sample))
+    assert_clean(failed)
+    assert failed.returncode == 1
+    assert "41 errors" in failed.stderr
+    assert "wrote" not in failed.stdout and "up to date" not in failed.stdout
+    assert "postgres: 8 nodes not compiled" in failed.stdout
+    assert "duckdb: 8 nodes compiled" in failed.stdout
+    assert "build failed: 41 errors; nothing written, target is as it was" in failed.stdout
+    assert {p: p.read_bytes() for p in (path_sample / "target").rglob("*") if p.is_file()} == before
+
+
+def test_check_with_errors_says_the_check_could_not_be_made(path_sample):
+    assert fcompile("build", "--project-dir", str(path_sample)).returncode == 0
+    check = fcompile("build", "--dialect", "all", "--check", "--project-dir", str(path_sample))
+    assert_clean(check)
+    assert check.returncode == 1
+    assert "up to date" not in check.stdout and "out of date" not in check.stdout
+    assert "target could not be checked: the build has 41 errors" in check.stdout
