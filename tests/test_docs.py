@@ -7,8 +7,10 @@ Which command lines run (the rule every page follows):
 - Anything that cannot run here - a warehouse or server that needs credentials, `fcompile serve` (it
   blocks), `curl` against a running server, `pip install` - goes in a block tagged ```console instead.
   Output, SQL, YAML and Python have their own tags (```text, ```sql, ```yaml, ```python) and are not run.
-- Each page runs in a fresh copy of the sample project made by `fcompile init`, which is the working
-  directory; a `cd` carries over to the page's next lines, so a walk-through runs as a sequence.
+- Each page runs in a fresh copy of the sample project as getting started leaves it, made by
+  `fcompile init` (its data ending at the current hour) and `fcompile seed` (its tables loaded), which is
+  the working directory; a `cd` carries over to the page's next lines, so a walk-through runs as a
+  sequence (README.md and getting-started.md make their own project with `fcompile init`).
   `fcompile` is the fcompile of the interpreter running the tests.
 A failing line fails the test with the page, the line number and the command's output.
 """
@@ -73,6 +75,7 @@ def test_the_rule_reads_blocks_as_documented():
 def sample_project(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("docs") / "sample"
     subprocess.run([sys.executable, "-m", "fcompile", "init", str(path)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "fcompile", "seed"], cwd=path, check=True, capture_output=True)
     return path
 
 
