@@ -60,18 +60,22 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
         return ParseResult(None, sort_diagnostics(sink.items))
     cache = ParseCache(root, enabled=use_cache)
     items = []
+    unread: list[str] = []  # spec files that are not YAML may define what the others refer to
     for path in discover_spec_files(root):
         text = read_text(path, sink)
         if text is None:
+            unread.append(path.relative_to(root).as_posix())
             continue
         parsed = _parse_spec_file(str(path), text, cache)
         sink.extend(parsed.diagnostics)
         if parsed.document is not None and parsed.document.data is not None:
             items.extend(iter_items(parsed.document, set(parsed.invalid_paths)))
+        elif parsed.document is None:
+            unread.append(path.relative_to(root).as_posix())
     cache.save()
     if project is None:
         return ParseResult(None, sort_diagnostics(sink.items))
-    graph = Resolver(project.info, items, sink).resolve()
+    graph = Resolver(project.info, items, sink, unread_files=tuple(unread)).resolve()
     if not sink.has_errors and check_sources:
         check_source_schemas(graph, sink)
     return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))
