@@ -107,8 +107,8 @@ def test_the_init_project_builds_for_every_dialect_with_no_diagnostic(fresh_samp
 
 def test_the_init_project_builds_for_its_snowflake_target(fresh_sample):
     env = {"SNOWFLAKE_ACCOUNT": "any", "SNOWFLAKE_USER": "any", "SNOWFLAKE_PASSWORD": "any"}
-    built = fcompile("build", "--project-dir", str(fresh_sample), "--target", "prod", "--target-path", str(fresh_sample / "target-prod"),
-                     env=env)
+    built = fcompile("build", "--project-dir", str(fresh_sample), "--target", "prod",
+                     "--target-path", str(fresh_sample / "target-prod"), env=env)
     assert built.returncode == 0 and built.stderr == "", built.stderr
     assert "snowflake: 8 files" in built.stdout
 
