@@ -53,8 +53,8 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
-	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --json \
-	    -e driver_id=1001 -e customer_id=C00000001  # read now (no --now): every value PRESENT
+	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --require-present \
+	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
 
 test: $(VENV)/.installed-dev $(BQEMU)/.installed
 	$(BIN)/python -m pytest -q

@@ -773,13 +773,17 @@ def get_online_features(
     now: Annotated[Optional[str], typer.Option(
         help="ISO 8601 moment of the max-age check (naive times are UTC), e.g. to replay a past request.",
         show_default="now")] = None,
+    require_present: Annotated[bool, typer.Option(
+        "--require-present", help="Exit with code 1 unless every value is PRESENT (for smoke tests).")] = False,
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
 ) -> None:
     """Read feature values from the online store.
 
-    A table, or JSON shaped like Feast's feature server's with --json."""
-    from fcompile.runners.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, parse_entity_text
+    A table and a count of the values' statuses, or JSON shaped like Feast's feature server's with --json."""
+    from collections import Counter
+
+    from fcompile.runners.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text
     from fcompile.sdk import FeatureStore
 
     references = _feature_references(service, features)
@@ -787,22 +791,32 @@ def get_online_features(
         entities = parse_entity_text(store.graph, entity)
         response = store.get_online_features(entities, references, service, full_feature_names,
                                              now=_iso_option("--now", now))
+    document = response.to_http_dict()
+    features = document["results"][len(response.key_names):]  # the join keys' columns come first
+    statuses = Counter(status for column in features for status in column["statuses"])
     if as_json:
         print(response.to_http_json(indent=2))
-        return
-    from rich.table import Table
-    from rich.text import Text
+    else:
+        from rich.table import Table
+        from rich.text import Text
 
-    document = response.to_http_dict()
-    table = Table(show_edge=False, header_style="bold")
-    for name in document["metadata"]["feature_names"]:
-        table.add_column(name, overflow="fold")
-    marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
-    columns = document["results"]
-    for row in range(len(columns[0]["values"]) if columns else 0):
-        table.add_row(*(Text(marks.get(c["statuses"][row]) or ("NULL" if c["values"][row] is None
-                                                                else str(c["values"][row]))) for c in columns))
-    _console().print(table)
+        table = Table(show_edge=False, header_style="bold")
+        for name in document["metadata"]["feature_names"]:
+            table.add_column(name, overflow="fold")
+        marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
+        columns = document["results"]
+        for row in range(len(columns[0]["values"]) if columns else 0):
+            table.add_row(*(Text(marks.get(c["statuses"][row]) or ("NULL" if c["values"][row] is None
+                                                                    else str(c["values"][row]))) for c in columns))
+        console = _console()
+        console.print(table)
+        counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
+        console.print(f"{sum(statuses.values()):,} values: {counted or 'none'}", markup=False)
+    missing = sum(count for status, count in statuses.items() if status != PRESENT)
+    if require_present and missing:
+        _console(stderr=True).print(f"error: {missing:,} of {sum(statuses.values()):,} values are not PRESENT "
+                                    f"(--require-present)", markup=False)
+        raise typer.Exit(1)
 
 
 def _feature_references(service: str | None, features: str | None) -> list[str] | None:

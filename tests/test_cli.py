@@ -123,6 +123,20 @@ def test_missing_project_is_a_diagnostic(tmp_path):
     assert_clean(result)
 
 
+def test_a_folder_that_is_no_project_is_not_read(tmp_path):
+    """Run outside a project (say in a home folder), fcompile says so and reads nothing below it: no YAML of
+    other tools reported, no cache written."""
+    (tmp_path / "tool" / "conf").mkdir(parents=True)
+    (tmp_path / "tool" / "conf" / "settings.yml").write_text("entities: [\n")
+    for command in (["validate"], ["ls"], ["build"]):
+        result = fcompile(*command, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert_clean(result)
+        assert "error[FC003]" in result.stderr and "settings.yml" not in result.stderr
+        assert "1 error, 0 warnings" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tool"]
+
+
 def test_what_a_runner_tells_while_working_goes_to_stderr(project, capsys):
     """Spark says it is starting (it takes seconds); the CLI's runner prints such notes on stderr, so
     that `--json` output on stdout stays clean."""

@@ -12,7 +12,7 @@ from fcompile.diagnostics import (
 from fcompile.graph import FeatureGraph
 from fcompile.parser.cache import ParseCache, ParsedFile, content_digest
 from fcompile.parser.positioned_yaml import load_yaml
-from fcompile.parser.project_file import PROJECT_FILE_NAMES, load_project_file, read_text
+from fcompile.parser.project_file import PROJECT_FILE_NAMES, find_project_file, load_project_file, read_text
 from fcompile.parser.resolve import Resolver, iter_items
 from fcompile.parser.source_schema import check_source_schemas
 from fcompile.parser.structure import LIST_LABELS, check_structure
@@ -55,20 +55,27 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
     root = Path(project_dir).resolve()
     sink = DiagnosticSink()
     project = load_project_file(root, target, sink, environ)
+    if project is None and (not root.is_dir() or find_project_file(root) is None):
+        # not a project: nothing below it is ours to read (or to cache), however many YAML files it holds
+        return ParseResult(None, sort_diagnostics(sink.items))
     cache = ParseCache(root, enabled=use_cache)
     items = []
+    unread: list[str] = []  # spec files that are not YAML may define what the others refer to
     for path in discover_spec_files(root):
         text = read_text(path, sink)
         if text is None:
+            unread.append(path.relative_to(root).as_posix())
             continue
         parsed = _parse_spec_file(str(path), text, cache)
         sink.extend(parsed.diagnostics)
         if parsed.document is not None and parsed.document.data is not None:
             items.extend(iter_items(parsed.document, set(parsed.invalid_paths)))
+        elif parsed.document is None:
+            unread.append(path.relative_to(root).as_posix())
     cache.save()
     if project is None:
         return ParseResult(None, sort_diagnostics(sink.items))
-    graph = Resolver(project.info, items, sink).resolve()
+    graph = Resolver(project.info, items, sink, unread_files=tuple(unread)).resolve()
     if not sink.has_errors and check_sources:
         check_source_schemas(graph, sink)
     return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))

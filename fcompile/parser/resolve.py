@@ -98,9 +98,13 @@ def resolve_feature_references(graph: FeatureGraph, references: Sequence[str],
 
 
 class Resolver:
-    def __init__(self, project: ProjectInfo, items: list[SpecItem], sink: DiagnosticSink):
+    def __init__(self, project: ProjectInfo, items: list[SpecItem], sink: DiagnosticSink,
+                 unread_files: tuple[str, ...] = ()):
+        """`unread_files`: spec files (relative paths) that could not be read (not YAML, not UTF-8); the hint
+        of an unknown reference names them, as they may define what it names."""
         self.project = project
         self.sink = sink
+        self.unread_files = unread_files
         self.items = items
         self.known: dict[str, dict[str, SpecItem]] = {kind: {} for kind in LIST_LABELS}
         self.entities: dict[str, Entity] = {}
@@ -432,8 +436,11 @@ class Resolver:
             code = {"entities": Code.UNKNOWN_ENTITY, "sources": Code.UNKNOWN_SOURCE,
                     "feature_views": Code.UNKNOWN_VIEW, "feature_services": Code.UNKNOWN_SERVICE}[kind]
             label = LIST_LABELS[kind]
-            self.sink.error(code, f"{item.label} refers to unknown {label} '{name}'", item.at(*sub),
-                            reference_hint(name, label, list(self.known[kind])))
+            hint = reference_hint(name, label, list(self.known[kind]))
+            if self.unread_files:  # the name may be defined there: say so before listing what is known
+                unread = ", ".join(self.unread_files[:3]) + (", ..." if len(self.unread_files) > 3 else "")
+                hint = f"{unread} could not be read (see its error) and may define it; {hint}"
+            self.sink.error(code, f"{item.label} refers to unknown {label} '{name}'", item.at(*sub), hint)
             return None
         built = {"entities": self.entities, "sources": self.sources, "feature_views": self.views,
                  "feature_services": self.services}[kind].get(name)

@@ -357,11 +357,10 @@ class DuckDBRunner(Runner):
             return None
         from fcompile.parser.seeds import find_seeds
 
-        seed = find_seeds(self.project_root).get(found.group(1))
-        if seed is None:
+        if find_seeds(self.project_root).get(found.group(1)) is None:
             return None
-        return (f"the table '{seed.name}' is loaded from the seed file {seed.relative}: run `fcompile seed` "
-                f"(or `fcompile seed --select {seed.name}`) first")
+        # the same text for every missing seed table, so that a run missing them all prints it once
+        return "the project's seeds/ hold this table: run `fcompile seed` first to load them into the target"
 
     def _run(self, sql: str, label: str, location: Position | None = None):
         import duckdb

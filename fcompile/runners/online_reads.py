@@ -181,6 +181,11 @@ class OnlineResponse:
         return [*self._request.key_names, *self._request.feature_names]
 
     @property
+    def key_names(self) -> tuple[str, ...]:
+        """The join keys, the first columns of every form of the response."""
+        return tuple(self._request.key_names)
+
+    @property
     def float_results(self) -> tuple[int, ...]:
         """Positions in `to_http_dict()["results"]` of the features that hold floats (or arrays of them): the
         only ones that can hold NaN or an infinity (planned once per request shape)."""

@@ -221,7 +221,9 @@ def test_a_dataset_runs_into_the_configured_schema(stats_project, postgres_engin
     graph = load_project(root)
     result = run_dataset(graph, runner, graph.dataset("training"))
     assert result.ok and result.rows == len(SPINE.rows)
-    found = runner.conn.execute("SELECT schemaname FROM pg_tables WHERE tablename = 'training_set'").fetchall()
+    # other test runs on the same server keep schemas of their own: look in ours and in the default one only
+    found = runner.conn.execute("SELECT schemaname FROM pg_tables WHERE tablename = 'training_set' "
+                                "AND schemaname IN (%s, 'public')", (postgres_engine.schema,)).fetchall()
     assert found == [(postgres_engine.schema,)]
 
 

@@ -163,13 +163,24 @@ def test_cli_prints_a_table_or_json(capsys, project):
     assert code == 0, err
     lines = [[cell.strip() for cell in line.replace("┃", "│").split("│")] for line in out.strip().splitlines()]
     assert lines[0] == ["driver_id", "conv", "trips"]
-    assert lines[-2] == ["1", "0.25", "3"] and lines[-1] == ["3", "(not found)", "(not found)"]
+    assert lines[-3] == ["1", "0.25", "3"] and lines[-2] == ["3", "(not found)", "(not found)"]
     code, out, err = cli(capsys, project, "--features", "rider:rating,rider:blob", "-e", "rider_id=b", "--json",
                          "--full-feature-names")
     assert code == 0, err
     document = json.loads(out)
     assert document["metadata"]["feature_names"] == ["rider_id", "rider__rating", "rider__blob"]
     assert document["results"][1]["values"] == [3.0]
+
+
+def test_cli_counts_the_statuses_and_can_require_every_value_present(capsys, project):
+    code, out, err = cli(capsys, project, "--service", "driver_v1", "-e", "driver_id=1", "-e", "driver_id=3")
+    assert code == 0 and out.strip().splitlines()[-1] == "4 values: 2 NOT_FOUND, 2 PRESENT", out
+    code, out, err = cli(capsys, project, "--service", "driver_v1", "-e", "driver_id=1", "-e", "driver_id=3",
+                         "--require-present", "--json")
+    assert code == 1 and "error: 2 of 4 values are not PRESENT (--require-present)" in err
+    assert json.loads(out)["results"][2]["statuses"] == ["PRESENT", "NOT_FOUND"]  # printed all the same
+    code, out, err = cli(capsys, project, "--service", "driver_v1", "-e", "driver_id=1", "--require-present")
+    assert code == 0 and out.strip().splitlines()[-1] == "2 values: 2 PRESENT", out + err
 
 
 def test_cli_now_sets_the_moment_of_the_max_age_check(capsys, project):

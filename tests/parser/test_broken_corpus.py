@@ -181,7 +181,6 @@ def test_broken_project(case_dir: Path, tmp_path: Path) -> None:
 
 CLI_CASES = [
     "yaml_tab_indentation",
-    "project_file_missing",
     "env_var_unset",
     "unknown_feature",
     "parquet_join_key_dtype_mismatch",
