@@ -35,7 +35,7 @@ def looked_for(given: str, absolute: str) -> str:
 def rule_hint(origin: Origin) -> str:
     if origin == "project":
         return "paths in the project's files are relative to the project folder"
-    return f"paths on the command line are relative to the current directory ({os.getcwd()})"
+    return f"paths on the command line (and given to the SDK) are relative to the current directory ({os.getcwd()})"
 
 
 def path_not_found(what: str, given: str, absolute: str, origin: Origin, position: Position | None = None,

@@ -30,7 +30,8 @@ def test_a_missing_spine_is_named_as_given_and_where_it_was_looked_for(sample):
     assert_clean(result)
     assert (f"error[FC062]: spine file not found: data/orders.parquet (looked for {sample / 'data' / 'orders.parquet'})"
             in result.stderr)
-    assert f"hint: paths on the command line are relative to the current directory ({sample})" in result.stderr
+    assert ("hint: paths on the command line (and given to the SDK) are relative to the current directory "
+            f"({sample})") in result.stderr
 
 
 def test_a_missing_push_file_is_named_as_given_and_where_it_was_looked_for(sample):
