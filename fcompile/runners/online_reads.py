@@ -354,7 +354,8 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
         columns.append(values)
     extra = [name for name in entities if name not in request.key_names] if len(entities) > len(columns) else ()
     for name in extra:
-        problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} has no join key '{name}'", None,
+        problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} takes no join key '{name}': none of its "
+                                   "features is keyed by it", None,
                                    did_you_mean(name, [k for k, _ in request.keys])
                                    or f"its join keys: {', '.join(k for k, _ in request.keys)}"))
     if len(lengths) > 1 and len(set(lengths.values())) > 1:

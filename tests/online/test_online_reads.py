@@ -112,7 +112,7 @@ def test_to_pandas(fs):
     ({"driver_id": [1 << 63]}, ["stats:conv"], "FC117", "join key 'driver_id'"),
     ({"rider_id": [1]}, ["rider:rating"], "FC117", "of join key 'rider_id' has type int, but the key is string"),
     ({"driver": [1]}, ["stats:conv"], "FC117", "needs join key 'driver_id'"),
-    ({"driver_id": [1], "rider_idd": ["a"]}, ["stats:conv"], "FC117", "has no join key 'rider_idd'"),
+    ({"driver_id": [1], "rider_idd": ["a"]}, ["stats:conv"], "FC117", "takes no join key 'rider_idd'"),
     ({"driver_id": [1, 2], "rider_id": ["a"]}, ["pair:rating"], "FC117", "different numbers of values"),
     ({"driver_id": 1}, ["stats:conv"], "FC117", "must be a list"),
     ({"driver_id": [1]}, ["stats:convv"], "FC033", "has no feature 'convv'"),

@@ -60,8 +60,9 @@ def test_every_problem_is_listed(served):
     reply = served.online({"drivr_id": [1]}, feature_service="driver_v1")
     assert reply.status == 422
     messages = [e["message"] for e in reply.json["errors"]]
-    assert any("no join key 'drivr_id'" in m for m in messages) and any("needs join key" in m for m in messages)
-    assert "did you mean 'driver_id'" in reply.json["errors"][0]["hint"]
+    assert any("takes no join key 'drivr_id'" in m for m in messages) and any("needs join key" in m for m in messages)
+    (extra,) = [e for e in reply.json["errors"] if "takes no join key" in e["message"]]
+    assert "did you mean 'driver_id'" in extra["hint"]
 
 
 def test_unknown_endpoint_and_wrong_method(served):
