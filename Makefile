@@ -42,7 +42,7 @@ $(BQEMU)/.installed: Makefile
 
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
-	$(BIN)/fcompile init $(DEMO)  # the sample, its data ending at the current hour
+	$(BIN)/fcompile init $(DEMO)  # the sample, its data ending now
 	$(BIN)/fcompile seed --project-dir $(DEMO)  # seeds/*.parquet -> the DuckDB tables its sources read
 	$(BIN)/fcompile debug --project-dir $(DEMO)
 	$(BIN)/fcompile validate --project-dir $(DEMO)

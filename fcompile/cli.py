@@ -118,8 +118,8 @@ def init(
     scale: Annotated[float, typer.Option(min=0.001, help="Size of the generated sample data (1 = demo size).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated sample data.")] = 42,
     as_of: Annotated[Optional[str], typer.Option(
-        "--as-of", help="ISO 8601 time the generated data ends at, floored to the hour (naive times are UTC); "
-        "the same --as-of, --seed and --scale always give the same data.", show_default="the current hour")] = None,
+        "--as-of", help="ISO 8601 time the generated data ends at, floored to the minute (naive times are UTC); "
+        "the same --as-of, --seed and --scale always give the same data.", show_default="now")] = None,
 ) -> None:
     """Create the sample project, with its data generated."""
     import datetime as dt

@@ -8,7 +8,7 @@ Which command lines run (the rule every page follows):
   blocks), `curl` against a running server, `pip install` - goes in a block tagged ```console instead.
   Output, SQL, YAML and Python have their own tags (```text, ```sql, ```yaml, ```python) and are not run.
 - Each page runs in a fresh copy of the sample project as getting started leaves it, made by
-  `fcompile init` (its data ending at the current hour) and `fcompile seed` (its tables loaded), which is
+  `fcompile init` (its data ending now) and `fcompile seed` (its tables loaded), which is
   the working directory; a `cd` carries over to the page's next lines, so a walk-through runs as a
   sequence (README.md and getting-started.md make their own project with `fcompile init`).
   `fcompile` is the fcompile of the interpreter running the tests.

@@ -30,14 +30,14 @@ def timestamp_columns(table: pa.Table) -> list[str]:
 @pytest.mark.parametrize("as_of", [datetime(2026, 3, 10, 17, 25, 9, tzinfo=UTC), datetime(2026, 3, 10, 0, 30)])
 def test_the_same_as_of_seed_and_scale_give_the_same_bytes(tmp_path: Path, as_of: datetime) -> None:
     first = generate_sample_data(tmp_path / "a", scale=SCALE, seed=5, as_of=as_of)
-    again = generate_sample_data(tmp_path / "b", scale=SCALE, seed=5, as_of=data_end(as_of))  # same hour
+    again = generate_sample_data(tmp_path / "b", scale=SCALE, seed=5, as_of=data_end(as_of))  # same minute
     later = generate_sample_data(tmp_path / "c", scale=SCALE, seed=5, as_of=as_of + timedelta(days=1))
     assert first == again
     for file_name in TABLES:
         a, b, c = (data_file(tmp_path / name, file_name).read_bytes() for name in "abc")
         assert a == b, file_name
         assert a != c, file_name
-    assert data_end(as_of) == as_of.replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
+    assert data_end(as_of) == as_of.replace(second=0, microsecond=0, tzinfo=UTC)
 
 
 def test_init_takes_as_of_on_the_command_line(tmp_path: Path, capsys) -> None:
@@ -45,7 +45,7 @@ def test_init_takes_as_of_on_the_command_line(tmp_path: Path, capsys) -> None:
 
     for name in ("a", "b"):
         main(["init", str(tmp_path / name), "--scale", str(SCALE), "--as-of", "2026-03-10T17:25:09+02:00"])
-    assert "The data ends at 2026-03-10T15:00:00Z." in capsys.readouterr().out  # UTC, floored to the hour
+    assert "The data ends at 2026-03-10T15:25:00Z." in capsys.readouterr().out  # UTC, floored to the minute
     for file_name in TABLES:
         assert data_file(tmp_path / "a", file_name).read_bytes() == data_file(tmp_path / "b", file_name).read_bytes()
     with pytest.raises(SystemExit) as exit_info:
@@ -62,10 +62,11 @@ def test_the_default_as_of_is_fixed(tmp_path: Path) -> None:
 
 
 AS_OFS = [datetime(2026, 7, 4, 0, 0, tzinfo=UTC), datetime(2026, 7, 4, 1, 0, tzinfo=UTC),
-          datetime(2026, 7, 4, 17, 0, tzinfo=UTC), DEFAULT_AS_OF]
+          datetime(2026, 7, 4, 17, 0, tzinfo=UTC), DEFAULT_AS_OF,
+          datetime(2026, 7, 4, 22, 59, tzinfo=UTC)]  # init a minute before an hour ends: fresh until 23:59
 
 
-@pytest.fixture(scope="module", params=AS_OFS, ids=lambda moment: moment.strftime("%Y-%m-%dT%H"))
+@pytest.fixture(scope="module", params=AS_OFS, ids=lambda moment: moment.strftime("%Y-%m-%dT%H:%M"))
 def generated(request, tmp_path_factory) -> tuple[datetime, dict[str, pa.Table]]:
     root = tmp_path_factory.mktemp("as_of")
     generate_sample_data(root, scale=0.2, seed=42, as_of=request.param)
@@ -116,5 +117,12 @@ def test_the_designed_properties_hold_at_any_as_of(generated) -> None:
     orders = tables["orders.parquet"]["event_timestamp"]
     assert pc.min(orders).as_py() < first_hour  # the earliest orders find no feature values
     assert pc.min(orders).as_py() >= first_hour - timedelta(days=1)
-    micros = pc.cast(orders, pa.int64())
-    assert pc.sum(pc.equal(pc.multiply(pc.divide(micros, 3_600_000_000), 3_600_000_000), micros)).as_py() > 0
+
+
+def test_orders_on_the_statistics_grid_meet_a_row_at_their_exact_time(generated) -> None:
+    """Some orders fall exactly on a `driver_stats` event time (the grid counts back from `as_of`, whatever
+    its minute), so the inclusive `event_ts <= spine_ts` bound is exercised by the sample."""
+    _, tables = generated
+    stats_times = set(tables["driver_stats.parquet"]["event_timestamp"].to_pylist())
+    order_times = set(tables["orders.parquet"]["event_timestamp"].to_pylist())
+    assert order_times & stats_times

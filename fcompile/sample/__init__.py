@@ -32,7 +32,7 @@ class InitResult:
     rows: Mapping[str, int]
     """Rows per seed file name (under `seeds/`), e.g. {"orders.parquet": 5000}."""
     data_end: datetime
-    """The hour (UTC) the generated data ends at: `as_of`, floored to the hour."""
+    """The moment (UTC) the generated data ends at: `as_of`, floored to the minute."""
 
     @property
     def total_rows(self) -> int:
@@ -41,7 +41,7 @@ class InitResult:
 
 def init_project(dest: Path, *, scale: float = 1.0, seed: int = 42, as_of: datetime = DEFAULT_AS_OF) -> InitResult:
     """Create the sample project in `dest` (spec files plus its data as seeds, ending at `as_of`, floored to the
-    hour; see `fcompile.sample.data`) and return what was written.
+    minute; see `fcompile.sample.data`) and return what was written.
 
     Refuses a non-empty `dest` so that it can never overwrite someone's work; missing parents are created.
     """

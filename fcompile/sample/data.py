@@ -11,14 +11,16 @@ user identifiers; the only values spliced in are integers validated in this modu
 the SQL text: relations are written with DuckDB's `write_parquet`.
 
 All timestamps are `TIMESTAMPTZ` (Parquet: timestamp, adjusted to UTC) inside a window that ends at `as_of`
-(floored to the hour), never at the moment the code runs: the same seed, scale and `as_of` always give the same
-data. `fcompile init` passes the current hour, so the sample is live: its newest rows are an hour old. The
+(floored to the minute), never at the moment the code runs: the same seed, scale and `as_of` always give the
+same data. `fcompile init` passes the time it runs, so the sample is live: its newest hourly rows are an hour
+old, and stay within their 2h ttl for at least an hour (the hourly grid is counted back from `as_of`, not
+from the clock's hours, so it never turns stale at the top of the next hour). The
 Python default is the fixed `DEFAULT_AS_OF`, which tests and benchmarks rely on. Nothing is later than
 `as_of`: no event time, no snapshot, no `created` time (a correction that would arrive after `as_of` has not
 arrived yet) and no order.
 
 Fresh at `as_of` (what `fcompile init` followed by a bare `fcompile materialize` and a read with no `--now`
-shows as PRESENT within the hour after `as_of`), at every seed and scale:
+shows as PRESENT for an hour after `as_of`), at every seed and scale:
 - every driver has a `driver_stats` row for the last hour, `as_of - 1h` (the gaps skip it), inside the
   2h ttl of `driver_hourly_stats`; and a `driver_profile` snapshot (no ttl);
 - every customer has a `customer_profile` snapshot at most a day old (ttl 2 days);
@@ -64,7 +66,8 @@ CORRECTION_RATE = 0.01
 PAIRED_ORDER_RATE = 0.6
 """Share of orders placed between a driver and one of their regular customers."""
 ON_THE_HOUR_RATE = 0.02
-"""Share of orders placed exactly on the hour, so inclusive time bounds are exercised."""
+"""Share of orders placed exactly on an hour of the statistics' grid (counted back from `as_of`), at the
+event time of a `driver_stats` row, so inclusive time bounds are exercised."""
 
 _MASK = 0xFFFF_FFFF  # The mixer works on 32-bit values held in BIGINT; products stay below 2**63.
 
@@ -204,7 +207,7 @@ WITH draws AS (
 parties AS (
     SELECT
         k, paired,
-        CASE WHEN on_the_hour THEN placed - placed % 3600 ELSE placed END AS placed,
+        CASE WHEN on_the_hour THEN placed - ((placed - {start}) % 3600 + 3600) % 3600 ELSE placed END AS placed,
         CASE WHEN paired THEN p % {drivers} ELSE any_driver END AS d,
         CASE WHEN paired THEN fc_pair_customer(p % {drivers}, p // {drivers}) ELSE any_customer END AS c
     FROM draws
@@ -256,7 +259,7 @@ TABLES: Mapping[str, str] = {
 def generate_sample_data(project_dir: Path, *, scale: float = 1.0, seed: int = 42,
                          as_of: datetime = DEFAULT_AS_OF) -> dict[str, int]:
     """Write the sample's Parquet files under `project_dir/seeds/` and return rows per file name. The data
-    ends at `as_of` (an aware time, or a naive one read as UTC), floored to the hour.
+    ends at `as_of` (an aware time, or a naive one read as UTC), floored to the minute.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees half a file.
     """
@@ -287,11 +290,11 @@ def _write_table(con: duckdb.DuckDBPyConnection, query: str, destination: Path) 
 
 
 def data_end(as_of: datetime) -> datetime:
-    """The hour the sample's data ends at for `as_of`: `as_of` in UTC (naive: UTC), floored to the hour."""
+    """The moment the sample's data ends at for `as_of`: `as_of` in UTC (naive: UTC), floored to the minute."""
     if not isinstance(as_of, datetime):
         raise TypeError(f"as_of must be a datetime, got {type(as_of).__name__}")
     moment = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(second=0, microsecond=0)
 
 
 def _query_parameters(sizes: SampleSizes, seed: int, end: datetime) -> dict[str, int | float]:

@@ -30,7 +30,7 @@ TTL = dt.timedelta(hours=2)
 
 @pytest.fixture
 def feature_repo(tmp_path) -> Path:
-    """The sample project with its data ending at the current hour (as `fcompile init` makes it), seeded,
+    """The sample project with its data ending now (as `fcompile init` makes it), seeded,
     since the quickstart reads features as of "now". All that is particular to the sample is here."""
     return init_seeded_sample(tmp_path / "feature_repo", as_of=dt.datetime.now(dt.timezone.utc))
 
