@@ -148,7 +148,8 @@ def seed(
     project_dir: ProjectDir = Path("."),
     target: TargetOpt = None,
     select: Annotated[Optional[list[str]], typer.Option(
-        "--select", "-s", help="Seeds to load, by name (the file's stem); default: every seed.")] = None,
+        "--select", "-s",
+        help="Seeds to load, by name (the file's stem; several values: -s a b); default: every seed.")] = None,
 ) -> None:
     """Load the project's seeds/ files into tables.
 

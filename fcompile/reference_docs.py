@@ -129,7 +129,9 @@ def diagnostics_page() -> str:
              "`code`, `message`, `hint`, `path`, `line`, `column`) for CI annotations; the SDK raises them as "
              "`fcompile.diagnostics.DiagnosticError`; the feature server answers them as JSON with an HTTP "
              "status (see [http-api.md](http-api.md)). A malformed item is left out of the graph but its name "
-             "stays known, so one typo does not cascade into errors elsewhere. An internal error (a bug in "
+             "stays known, so one typo does not cascade into errors elsewhere; a file that is not YAML at all "
+             "cannot say which names it defines, so references to them are reported too, their hint naming the "
+             "unreadable file. An internal error (a bug in "
              "fcompile) says so, saves the traceback to a file in the temporary folder and exits with code 2.",
              "", "A code never changes meaning once released.", "",
              "| code | name | severity | meaning |", "| --- | --- | --- | --- |"]
