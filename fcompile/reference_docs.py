@@ -243,10 +243,14 @@ def spec_format_page() -> str:
               "Each target names an offline engine and an online store; values may use "
               "`{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}`, and secrets must.", ""]
     lines += _table(project.rows(target))
-    for kind in ("postgres", "spark", "snowflake", "bigquery"):
-        definition = project.document["$defs"][f"offline_{kind}"]
-        lines += ["", f"### `offline` of `type: {kind}`", "", _cell(definition.get("description", "")), ""]
-        lines += _table(project.rows(definition))
+    for side in ("offline", "online"):  # the settings of each type, in the order the schema checks them
+        for condition in target["properties"][side].get("allOf", ()):
+            kind = condition["if"]["properties"]["type"]["const"]
+            definition = project.document["$defs"][condition["then"]["$ref"].rsplit("/", 1)[-1]]
+            lines += ["", f"### `{side}` of `type: {kind}`", "", _cell(definition.get("description", "")), ""]
+            lines += _table(project.rows(definition))
+    lines += ["", "`offline` of `type: redshift` or `type: trino` takes any settings: fcompile compiles SQL for "
+              "them and connects to neither.", ""]
     lines += ["", "## Spec files", "", _cell(spec.document.get("description", "")), ""]
     lines += ["| list | holds |", "| --- | --- |"]
     for key, child in spec.document["properties"].items():
