@@ -181,23 +181,25 @@ class PostgresRunner(StreamedResults):
 
         self._finish_stream()
         definitions, casts = _column_definitions(data.schema, description)
-        target = exp.Table(this=exp.to_identifier(table), db=exp.to_identifier(self.schema) if self.schema else None)
+        # names as PostgreSQL folds them (`Orders` is the table orders), quoted, for every statement and COPY
+        target = self.sql_dialect.finish(exp.Table(
+            this=exp.to_identifier(table), db=exp.to_identifier(self.schema) if self.schema else None))
         building = target.copy()
-        building.set("this", exp.to_identifier(f"__fc_building_{table}"))
+        building.set("this", exp.to_identifier(f"__fc_building_{target.name}", quoted=True))
         create = exp.Create(this=exp.Schema(this=building.copy(), expressions=definitions), kind="TABLE")
-        statements = [self.sql_dialect.generate(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True)),
-                      self.sql_dialect.generate(create, pretty=False)]
-        swap = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
-                self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
-                    exp.AlterRename(this=exp.to_table(exp.to_identifier(table)))]))]
         with self._copying(description):
-            with self.conn.transaction():
-                for statement in statements:
+            with self.conn.transaction():  # so no staging table can be left behind to drop first
+                self.conn.execute(self.sql_dialect.generate(create, pretty=False))
+                rows = self._copy_rows(sql.SQL(building.sql(dialect="postgres")), data, casts, numbered=False)
+                for statement in self._swap_statements(building, target):
                     self.conn.execute(statement)
-                rows = self._copy_rows(sql.Identifier(*(p.name for p in building.parts)), data, casts, numbered=False)
-                for statement in swap:
-                    self.conn.execute(statement)
-        return LoadedTable(f"{self.schema}.{table}" if self.schema else table, rows)
+        return LoadedTable(".".join(part.name for part in target.parts), rows)
+
+    def _swap_statements(self, building: exp.Table, target: exp.Table) -> list[str]:
+        """Drop `target` and rename `building` to its name (run in the caller's transaction)."""
+        return [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
+                self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
+                    exp.AlterRename(this=exp.to_table(exp.to_identifier(target.name)))]))]
 
     def _copy_rows(self, table: Any, data: Any, casts: Mapping[str, Any], numbered: bool) -> int:
         """COPY the rows of an Arrow table or reader into `table` (a psycopg SQL name) as CSV, a batch at a
@@ -272,9 +274,7 @@ class PostgresRunner(StreamedResults):
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
         build = BuildDataset(label, DatasetOutput("table", building.sql("postgres")), plan, location)
         statements = self.statements(build)
-        swap = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
-                self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
-                    exp.AlterRename(this=exp.to_table(exp.to_identifier(target.name)))]))]
+        swap = self._swap_statements(building, target)
         rows = 0
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:

@@ -87,6 +87,25 @@ def test_a_second_load_replaces_the_table_and_a_failed_one_leaves_it(engines, na
     assert engine.read_table(runner, "fc_seed_twice").to_pylist() == [{"k": 7, "w": 0.5}]
 
 
+def test_postgresql_folds_a_seed_name_and_a_copy_that_fails_leaves_the_old_table(postgres_engine, tmp_path):
+    """A seed named `SeedCase` is the table seedcase (as PostgreSQL folds an unquoted name); a load that the
+    server refuses mid-COPY (text cannot hold NUL) rolls back: the old rows stay, no staging table is left."""
+    runner = postgres_engine.runner()
+    first = seed_file(tmp_path, "SeedCase", pa.table({"k": [1, 2], "v": ["a", "b"]}))
+    loaded = load_seed(runner, first)
+    assert loaded.ok and loaded.table == f"{postgres_engine.schema}.seedcase", [d.render() for d in loaded.diagnostics]
+    assert sorted(postgres_engine.read_table(runner, "seedcase").to_pylist(), key=lambda r: r["k"]) == [
+        {"k": 1, "v": "a"}, {"k": 2, "v": "b"}]
+    bad = seed_file(tmp_path, "SeedCase", pa.table({"k": [3], "v": ["nul\x00here"]}))
+    failed = load_seed(runner, bad)
+    assert failed.status == "error", failed
+    assert sorted(postgres_engine.read_table(runner, "seedcase").to_pylist(), key=lambda r: r["k"]) == [
+        {"k": 1, "v": "a"}, {"k": 2, "v": "b"}]
+    left = runner.conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename LIKE %s",
+                               (postgres_engine.schema, "%building%")).fetchall()
+    assert left == []
+
+
 def test_seed_then_run_on_postgresql(postgres_engine, tmp_path):
     root = tmp_path / "sample"
     init_project(root, scale=0.02, seed=4)
