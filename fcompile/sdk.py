@@ -151,6 +151,8 @@ class FeatureStore:
                                               "(Feast's name for it)", None,
                                               "get_historical_features(entity_df=orders, features=[...])")])
         spine = spine if spine is not None else entity_df
+        if isinstance(service, bool):  # Feast's third positional: get_historical_features(df, features, True)
+            service, full_feature_names = None, service
         features, service = _service_spelling(features, service)
         projections, label = self._projections(features, service)
         query = plan_training_query(self.graph, self.runner, spine_input(spine), projections, full_feature_names,
@@ -180,6 +182,8 @@ class FeatureStore:
         Feast's order of arguments, `get_online_features(features, entity_rows)`, is taken too.
 
         `.to_dict()` is Feast's `{name: [value per entity]}`; `.to_http_dict()` the feature server's body."""
+        if isinstance(service, bool):  # Feast's third positional: get_online_features(features, rows, True)
+            service, full_feature_names = None, service
         if type(entities) is not dict or entity_rows is not None:
             entities, features = self._feast_entities(entities, features, entity_rows)
         if features is not None and type(features) is not list:
@@ -243,15 +247,11 @@ class FeatureStore:
 
     def _materialize(self, end: dt.datetime, start: dt.datetime | None,
                      names: Sequence[str] | None) -> list[ViewResult]:
-        from fcompile.runners.materialize import (
-            check_window_arguments, materialize_locked, record_materialization, views_to_materialize,
-        )
+        from fcompile.runners.materialize import materialize_and_record
 
-        check_window_arguments(start, end)
-        views = views_to_materialize(self.graph, None if names is None else list(names))
-        started = dt.datetime.now(dt.timezone.utc)
-        results = materialize_locked(self.graph, self.runner, views, end, start)
-        record_materialization(self.graph, results, started)
+        if isinstance(names, str):  # one view's name, not its letters
+            names = [names]
+        results, _ = materialize_and_record(self.graph, self.runner, names, end, start)
         problems = [d for r in results for d in r.diagnostics]
         if problems:
             raise DiagnosticError(problems)

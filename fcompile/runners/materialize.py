@@ -333,6 +333,18 @@ def materialize_locked(graph: FeatureGraph, runner: Runner | None, views: Sequen
         return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
 
 
+def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Sequence[str] | None,
+                           end: dt.datetime, start: dt.datetime | None) -> tuple[list[ViewResult], dict]:
+    """The SDK's and the server's run: the named online views (all when None) over [start, end] (from each
+    watermark without `start`), under the project's lock, recorded in `target/run_results.json`. Returns the
+    results and the recorded document."""
+    check_window_arguments(start, end)
+    views = views_to_materialize(graph, None if names is None else list(names))
+    started = dt.datetime.now(UTC)
+    results = materialize_locked(graph, runner, views, end, start)
+    return results, record_materialization(graph, results, started)
+
+
 def record_materialization(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime) -> dict:
     """The run's `target/run_results.json` document, written; returned."""
     from fcompile.runners.datasets import write_run_results

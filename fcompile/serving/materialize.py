@@ -9,11 +9,9 @@ connection stays with the event loop) and, like the command, writes `target/run_
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fcompile.diagnostics import Diagnostic
 from fcompile.graph import FeatureGraph
-from fcompile.runners.materialize import views_to_materialize
+from fcompile.runners.materialize import materialize_and_record
 from fcompile.serving.requests import MaterializeCall
 
 
@@ -23,13 +21,7 @@ def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dic
     "errors"}]}` (`message`: what happened, as the command prints it - e.g. that the window held no rows, or
     that the watermark is past `end_ts` - None for a failure), and the diagnostics of the views that failed
     (each view runs on its own, as in the command)."""
-    from fcompile.runners.materialize import check_window_arguments, materialize_locked, record_materialization
-
-    check_window_arguments(call.start, call.end)
-    views = views_to_materialize(graph, call.feature_views)
-    started = dt.datetime.now(dt.timezone.utc)
-    results = materialize_locked(graph, None, views, call.end, call.start)
-    document = record_materialization(graph, results, started)
+    results, document = materialize_and_record(graph, None, call.feature_views, call.end, call.start)
     body = {"results": [{
         "feature_view": r.view,
         "status": r.status,

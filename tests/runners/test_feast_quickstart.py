@@ -28,6 +28,19 @@ FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate", "dr
 TTL = dt.timedelta(hours=2)
 
 
+@pytest.fixture(autouse=True)
+def utc_clock(monkeypatch):
+    """Feast's quickstart uses naive `datetime.now()`, which fcompile (like Feast) reads as UTC: the calls are
+    ported unchanged, so the local clock is UTC here, whatever the machine's zone."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 @pytest.fixture
 def feature_repo(tmp_path) -> Path:
     """The sample project with its data ending now (as `fcompile init` makes it), seeded,

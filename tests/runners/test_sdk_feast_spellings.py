@@ -54,6 +54,8 @@ def test_historical_features_by_entity_df_and_by_a_service_object(store):
         ("FC090", "pass the spine once: as spine or as entity_df (Feast's name for it)")]
     assert problems(lambda: store.get_historical_features(features=FEATURES)) == [
         ("FC090", "pass the spine once: as spine or as entity_df (Feast's name for it)")]
+    positional = store.get_historical_features(spine(), FEATURES, True).to_arrow()  # Feast: (df, features, True)
+    assert "driver_hourly_stats__conv_rate" in positional.column_names
     assert problems(lambda: store.get_historical_features(spine(), service, service="driver_activity_v1")) == [
         ("FC090", "pass exactly one of features= and service=")]
 
@@ -62,7 +64,6 @@ def test_online_features_by_entity_rows_in_either_order(store):
     store.materialize_incremental(END)
     rows = [{"driver_id": 1001}, {"driver_id": 1002}, {"driver_id": 999}]
     own = store.get_online_features({"driver_id": [1001, 1002, 999]}, FEATURES, now=END)
-    assert own.to_dict() == own.values()
     assert own.to_dict()["driver_id"] == [1001, 1002, 999] and own.to_dict()["conv_rate"][2] is None
     assert None not in own.to_dict()["conv_rate"][:2]
     feast = store.get_online_features(features=FEATURES, entity_rows=rows, now=END)
@@ -75,6 +76,9 @@ def test_online_features_by_entity_rows_in_either_order(store):
                                           "driver_hourly_stats__acc_rate", "driver_hourly_stats__avg_daily_trips"]
     assert by_service.to_dict() == store.get_online_features({"driver_id": [1001, 1002, 999]}, service=service,
                                                              full_feature_names=True, now=END).to_dict()
+    full = store.get_online_features(FEATURES, rows, True, now=END)  # Feast's third positional: full names
+    assert list(full.to_dict()) == ["driver_id", *(f.replace(":", "__") for f in FEATURES)]
+    assert list(full.to_dict().values()) == list(own.to_dict().values())
     columns = {"driver_id": [1001]}  # newer Feast also takes entity_rows as columns
     assert store.get_online_features(features=FEATURES, entity_rows=columns, now=END).to_dict() == \
         {name: values[:1] for name, values in own.to_dict().items()}
@@ -130,7 +134,7 @@ def test_registry_lookups(store):
 
 def test_materialize_and_materialize_incremental(store):
     start = END - dt.timedelta(days=1)
-    results = store.materialize(start, END, feature_views=["driver_hourly_stats"])
+    results = store.materialize(start, END, feature_views="driver_hourly_stats")  # one name, not its letters
     assert [(r.view, r.status, r.window.start, r.window.basis) for r in results] == [
         ("driver_hourly_stats", "success", start, "start")]
     assert results[0].keys_written == 10
