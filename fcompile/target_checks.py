@@ -158,8 +158,12 @@ def _safe_url(url: str) -> str:
         words = dict(part.split("=", 1) for part in url.split() if "=" in part)
         shown = [f"{k} {words[k].strip(chr(39))}" for k in ("host", "port", "dbname", "user") if words.get(k)]
         return ", ".join(shown) or "a connection string"
+    from fcompile.runners.online.base import credentials_outside_netloc
+
     try:
         parts = urlsplit(url)
+        if credentials_outside_netloc(parts):
+            return f"{parts.scheme}://(credentials not shown)"
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port is not None else ""
     except ValueError:

@@ -136,9 +136,22 @@ def test_a_driver_that_is_not_installed_names_its_extra():
                  "private_key_passphrase": "pw3", "database": "ML"}, "database ML, user svc, account acme-x1"),
     ("online", {"type": "redis", "url": "rediss://:pw@cache.internal:6380/2"}, "rediss://cache.internal:6380/2"),
     ("online", {"type": "redis"}, "redis://127.0.0.1:6379/0 (the default)"),
+    # a password with an unencoded '/', '?' or '#' ends the URL's netloc early: nothing of it may show
+    ("online", {"type": "redis", "url": "redis://:/pw@127.0.0.1:1/0"}, "redis://(credentials not shown)"),
+    ("online", {"type": "redis", "url": "redis://u:1234/pw@127.0.0.1:1/0"}, "redis://(credentials not shown)"),
+    ("online", {"type": "postgres", "url": "postgresql://fc:a?pw@db/ml"}, "postgresql://(credentials not shown)"),
+    ("online", {"type": "redis", "url": "redis://:a#pw@cache/0"}, "redis://(credentials not shown)"),
 ])
 def test_descriptions_never_show_a_secret(side, settings, shown):
     from fcompile.target_checks import describe_settings
 
     described = describe_settings(side, settings)
     assert described == shown and "pw" not in described and "p w" not in described
+
+
+@pytest.mark.parametrize("url", ["redis://:/pw@127.0.0.1:1/0", "redis://u:1234/pw@127.0.0.1:1/0",
+                                 "postgresql://fc:a?pw@db/ml", "redis://:a#pw@cache/0", "redis://:pw@cache/0"])
+def test_store_messages_never_show_a_password_the_url_parser_misplaces(url):
+    from fcompile.runners.online.base import redact_url
+
+    assert "pw" not in redact_url(url)
