@@ -71,7 +71,6 @@ app = typer.Typer(
     name="fcompile",
     help="A feature store built as a compiler: YAML feature definitions in, point-in-time-correct SQL out.",
     cls=_Commands,
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -903,12 +902,13 @@ def debug(
     from fcompile.target_checks import check_target
 
     console = _console()
-    failed = checked = 0
+    failed = checked = skipped = 0
     labels = {True: ("ok", "green"), False: ("fail", "red"), None: ("skip", "yellow")}
     for check in check_target(project_dir, target):
         label, style = labels[check.ok]
         checked += 1
         failed += check.ok is False
+        skipped += check.ok is None
         console.print(f"{label:5s}", style=style, markup=False, end=" ")
         console.print(f"{check.name + ':':20s} {check.detail}", markup=False)
         if check.hint and check.ok is False:
@@ -916,7 +916,7 @@ def debug(
     if failed:
         console.print(f"{failed} of {checked} checks failed", markup=False)
         raise typer.Exit(1)
-    console.print(f"all checks passed", markup=False)
+    console.print(f"no check failed ({skipped} skipped)" if skipped else "all checks passed", markup=False)
 
 
 @app.command()

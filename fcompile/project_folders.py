@@ -71,21 +71,22 @@ def clean_project(project_dir: str | os.PathLike[str], everything: bool = False)
                                           "folder (clean removes only its target/ and .fcompile/ caches)")])
     removed: list[str] = []
     build, state = root / BUILD_DIR, root / STATE_DIR
-    if build.is_symlink() or build.exists():
-        with materialization_lock(str(build / LOCK_FILE)) if _is_real_dir(build) else nullcontext():
-            _remove(build)
-        removed.append(f"{BUILD_DIR}/")
-    if everything:
-        if state.is_symlink() or state.exists():
-            _remove(state)
-            removed.append(f"{STATE_DIR}/")
-        return Cleaned(tuple(removed), ())
-    if _is_real_dir(state):
-        for relative in cache_files():
-            path = root / relative
-            if path.is_file() or path.is_symlink():
-                path.unlink()
-                removed.append(relative.as_posix())
+    # the lock is held until the end: `--all` removes the online store a materialization would write to
+    with materialization_lock(str(build / LOCK_FILE)) if _is_real_dir(build) else nullcontext():
+        if build.is_symlink() or build.exists():
+            _remove(build, root)
+            removed.append(f"{BUILD_DIR}/")
+        if everything:
+            if state.is_symlink() or state.exists():
+                _remove(state, root)
+                removed.append(f"{STATE_DIR}/")
+            return Cleaned(tuple(removed), ())
+        if _is_real_dir(state):
+            for relative in cache_files():
+                path = root / relative
+                if path.is_file() or path.is_symlink():
+                    _remove(path, root)
+                    removed.append(relative.as_posix())
     kept = tuple(sorted(f"{STATE_DIR}/{p.name}" + ("/" if p.is_dir() else "") for p in state.iterdir())) \
         if _is_real_dir(state) else ()
     return Cleaned(tuple(removed), kept)
@@ -95,10 +96,17 @@ def _is_real_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink()
 
 
-def _remove(path: Path) -> None:
-    """A folder and what it holds, or a file, or a symbolic link (not what it points to)."""
-    if _is_real_dir(path):
-        shutil.rmtree(path)
-    else:
-        path.unlink()
+def _remove(path: Path, root: Path) -> None:
+    """A folder and what it holds, or a file, or a symbolic link (not what it points to); FC135 when the
+    system refuses (what was removed before stays removed)."""
+    try:
+        if _is_real_dir(path):
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError as exc:
+        raise DiagnosticError([Diagnostic(Code.OUTPUT_UNWRITABLE, f"cannot remove {path.relative_to(root)}: "
+                                          f"{exc.strerror or exc}", Position(str(path)),
+                                          "check its permissions, or whether another program holds it open")]) \
+            from None
 

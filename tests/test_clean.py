@@ -58,7 +58,7 @@ def test_clean_outside_a_project_removes_nothing(tmp_path):
     assert_clean(result)
 
 
-def test_clean_waits_for_no_materialization(project):
+def test_clean_refuses_while_a_materialization_runs(project):
     build_and_cache(project)
     handle = os.open(project / "target" / ".materialize.lock", os.O_RDWR | os.O_CREAT)
     try:

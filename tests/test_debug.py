@@ -155,3 +155,14 @@ def test_store_messages_never_show_a_password_the_url_parser_misplaces(url):
     from fcompile.runners.online.base import redact_url
 
     assert "pw" not in redact_url(url)
+
+
+def test_a_duckdb_path_whose_folder_cannot_be_made_fails_its_check(project, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    write_target(project, f"{{type: duckdb, path: '{blocker}/sub/x.duckdb'}}", "{type: sqlite}")
+    result = fcompile("debug", "-t", "remote", "--project-dir", str(project))
+    assert result.returncode == 1
+    assert_clean(result)
+    state, detail = lines_of(result.stdout)["offline connection"]
+    assert state == "fail" and "opening the offline database" in detail, result.stdout

@@ -76,7 +76,11 @@ class DuckDBRunner(Runner):
         path = str(settings.get("path") or ":memory:")
         if path != ":memory:":
             path = os.path.join(project_root, os.path.expanduser(path))
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            try:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            except OSError as exc:
+                raise engine_error(f"opening the offline database {path}", "DuckDB", exc, None,
+                                   "point the target's offline path at a folder fcompile can create") from None
         runner = cls(path)
         runner.project_root = project_root
         return runner
