@@ -139,7 +139,8 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.BAD_TEMPLATE: 'An invalid template in the project file.',
     Code.LITERAL_SECRET: ('A credential written into the project file (`password`, `private_key_passphrase`, `token`, '
         "a password in a `url`): it must come from `{{ env_var('NAME') }}`."),
-    Code.BAD_ARGUMENT: 'An invalid command-line argument (including an unknown name or tag in a selection).',
+    Code.BAD_ARGUMENT: ('An invalid command-line argument (including an unknown name or tag in a selection), or SDK '
+        'arguments that conflict (the spine given twice, both features and a service).'),
     Code.UNSUPPORTED_BY_DIALECT: ('The target dialect lacks a capability the plan needs (names the dialect and the '
         'feature).'),
     Code.INVALID_QUERY: ('A query source or spine that does not parse in the target dialect, or a spine query that '
@@ -161,13 +162,15 @@ CODE_MEANINGS: dict[Code, str] = {
         "view, the window, the keys written before, and the store's FC113/FC114 reason); the batches committed so "
         'far stay, the watermark does not move, the other views still run.'),
     Code.ENTITY_VALUE: ("An entity value in an online request that does not fit its join key's dtype, a join key that "
-        'is missing or unknown, or keys with different numbers of values.'),
+        'is missing or that no requested feature takes, keys with different numbers of values, or Feast-style '
+        '`entity_rows` that are not mappings or do not all name the same keys.'),
     Code.VIEW_NOT_ONLINE: 'An online request names a feature view with `online: false`.',
     Code.MATERIALIZE_WINDOW: 'A materialization window that ends before it starts (`--start` after `--end`).',
     Code.PUSH_SOURCE_KIND: ("A push source where an ordinary source is needed (a push source's `batch_source`; `push` "
         'to a name that is an ordinary source), with the push source to use when there is one.'),
-    Code.PUSH_COLUMNS: ('Pushed rows lack a column the views need (names them and lists the columns expected), or '
-        'carry one the offline dataset does not have.'),
+    Code.PUSH_COLUMNS: ('Pushed rows lack a column the views need (names them and lists the columns expected), '
+        'carry one the offline dataset does not have, or name one column by both its source name and its mapped '
+        '(feature) name.'),
     Code.PUSH_VALUE_TYPE: ("A pushed value that does not convert to its column's dtype (names the column, the row and "
         'the dtype), or an empty join key or event time.'),
     Code.PUSH_REQUEST: ('A malformed push: an unknown `to`, rows that are not a DataFrame, Arrow table or mapping of '

@@ -46,7 +46,7 @@ def _parameter_row(param, ctx) -> tuple[str, str, str, str, str]:
         if param.min is not None or param.max is not None:
             low = "" if param.min is None else f"{param.min} <= "
             high = "" if param.max is None else f" <= {param.max}"
-            kind += f" ({low}value{high})" if low or high else ""
+            kind += f" ({low}value{high})"
     if isinstance(param.show_default, str):
         default = param.show_default
     elif param.required:
@@ -98,7 +98,7 @@ def cli_page() -> str:
         lines.append(f"| [`fcompile {name}`](#fcompile-{name}) | "
                      f"{_cell(command.get_short_help_str(limit=10_000))} |")
     for name, command, ctx in commands:
-        arguments = " ".join(p.name.upper() if not p.required else p.name.upper()
+        arguments = " ".join(p.name.upper() if p.required else f"[{p.name.upper()}]"
                              for p in command.params if getattr(p, "param_type_name", "") == "argument")
         usage = f"fcompile {name} [OPTIONS]" + (f" {arguments}" if arguments else "")
         lines += ["", f"## fcompile {name}", "", " ".join((command.help or "").split()), "",

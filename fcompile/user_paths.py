@@ -7,7 +7,8 @@
   `build --target-path`, `schema --out`, `init DIR`) or passed as a string to the SDK is relative to the
   current directory, as in any shell command (and as the shell completes it).
 
-`~` is expanded in both. A path that is not found is reported with the path as given and the absolute
+`~` is expanded in paths on the command line and in a target's `path:`; a source's, spine's or output's
+path in a spec file is taken as written (relative to the project folder). A path that is not found is reported with the path as given and the absolute
 path where it was looked for.
 """
 

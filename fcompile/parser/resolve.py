@@ -439,7 +439,8 @@ class Resolver:
             hint = reference_hint(name, label, list(self.known[kind]))
             if self.unread_files:  # the name may be defined there: say so before listing what is known
                 unread = ", ".join(self.unread_files[:3]) + (", ..." if len(self.unread_files) > 3 else "")
-                hint = f"{unread} could not be read (see its error) and may define it; {hint}"
+                its = "its error" if len(self.unread_files) == 1 else "their errors"
+                hint = f"{unread} could not be read (see {its}) and may define it; {hint}"
             self.sink.error(code, f"{item.label} refers to unknown {label} '{name}'", item.at(*sub), hint)
             return None
         built = {"entities": self.entities, "sources": self.sources, "feature_views": self.views,

@@ -151,7 +151,7 @@ def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
     if start is not None and as_utc(start) > as_utc(end):
         raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window starts ({_timestamp(as_utc(start))}) "
                                           f"after it ends ({_timestamp(as_utc(end))})", None,
-                                          "give a --start before --end (--end defaults to now)")])
+                                          "give a start before the end (--start/--end; in the SDK, start_date/end_date)")])
 
 
 def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:

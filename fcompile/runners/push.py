@@ -98,7 +98,8 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
 def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store: Callable[[], OnlineStore],
                     online_view: Callable[[FeatureView], OnlineView]) -> int:
     """Write rows of one online feature view (its join keys, event and created timestamps and features, by
-    its source's column names) into the online store, newer wins. Returns the rows written."""
+    its source's column names or the names its `field_mapping` gives them) into the online store, newer
+    wins. Returns the rows written."""
     _check_name_text(view_name, "feature view")
     view = graph.get("feature_view", view_name)
     if not isinstance(view, FeatureView):
