@@ -276,26 +276,15 @@ class DuckDBRunner(Runner):
         return rows
 
     def load_table(self, data, table: str, description: str) -> LoadedTable:
-        """The rows read from the Arrow reader into a new table and the old one dropped in one transaction:
-        DuckDB's DDL is transactional, so a failure (or an interruption) leaves the old table as it was."""
-        import duckdb
-
+        """The rows read from the Arrow reader by one `CREATE OR REPLACE TABLE ... AS SELECT`: one DuckDB
+        statement is atomic, so a failure (or an interruption) leaves the old table as it was."""
         target = exp.Table(this=exp.to_identifier(table))
         name = self._new_name("load")
-        statements = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
-                      self.sql_dialect.generate(exp.Create(this=target.copy(), kind="TABLE", expression=exp.select(
-                          "*").from_(exp.to_table(name))))]
+        create = exp.Create(this=target, kind="TABLE", replace=True,
+                            expression=exp.select("*").from_(exp.to_table(name)))
         self.con.register(name, data)
         try:
-            self.con.begin()
-            rows = self._run_all(statements, f"loading {description}", None)
-            self.con.commit()
-        except BaseException:
-            try:
-                self.con.rollback()
-            except duckdb.Error:
-                pass  # no transaction was open: the original error says why
-            raise
+            rows = self._run_all([self.sql_dialect.generate(create)], f"loading {description}", None)
         finally:
             self.con.unregister(name)
         return LoadedTable(table, rows)
