@@ -134,19 +134,18 @@ class SnowflakeRunner(StreamedResults):
                                arrow_types, setup_sql=setup_sql)
 
     def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
-        """Loaded into a new table of the session's schema, then `CREATE OR REPLACE TABLE ... AS SELECT`
-        from it, which Snowflake runs atomically (a failure leaves the old table), and the new one dropped.
-        Column names are written unquoted, so they resolve upper-case as the dialect's SQL reads them."""
-        building = f"__fc_building_{table}"
+        """Loaded into a temporary table of this session (named for this run: two loads at once do not meet,
+        and a killed run leaves nothing), then `CREATE OR REPLACE TABLE ... AS SELECT` from it, which
+        Snowflake runs atomically (a failure leaves the old table). Column names are written unquoted, so
+        they resolve upper-case as the dialect's SQL reads them."""
+        building = self._new_name("building")
         target = exp.Table(this=exp.to_identifier(table))
         drop = exp.Drop(tables=[exp.to_table(building)], kind="TABLE", exists=True)
         replace_target = exp.Create(this=target.copy(), kind="TABLE", replace=True,
                                     expression=exp.select("*").from_(exp.to_table(building)))
         count = exp.select(exp.Count(this=exp.Star())).from_(target.copy())
         try:
-            with self.conn.cursor() as cur:
-                cur.execute(self.sql_dialect.generate(drop, pretty=False))
-            self._load(data, building, description, temporary=False, numbered=False)
+            self._load(data, building, description, temporary=True, numbered=False)
             with self.conn.cursor() as cur:
                 cur.execute(self.sql_dialect.generate(replace_target, pretty=False))
                 (rows,) = cur.execute(self.sql_dialect.generate(count, pretty=False)).fetchone()
