@@ -171,14 +171,13 @@ class BigQueryRunner(StreamedResults):
         from google.cloud import bigquery
 
         name = f"{self.dataset}.{table}"
-        building = f"{self.dataset}.__fc_building_{table}"
-        config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        building = f"{self.dataset}.{self._new_name('building')}"  # this run's: two loads at once do not meet
+        config = bigquery.LoadJobConfig(write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
                                         create_disposition=bigquery.CreateDisposition.CREATE_NEVER)
 
         def create(columns: list[Any]) -> None:
             staged = bigquery.Table(building, schema=columns)
             staged.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=SPINE_TABLE_HOURS)
-            self.client.delete_table(building, not_found_ok=True)
             self.client.create_table(staged)
 
         label = f"loading {description}"

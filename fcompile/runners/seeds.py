@@ -111,7 +111,7 @@ def _read_seed(seed: Seed) -> tuple[pa.RecordBatchReader, int | None]:
     if seed.file_format == "parquet":
         import pyarrow.parquet as pq
 
-        total = pq.ParquetFile(seed.path).metadata.num_rows
+        total = pq.read_metadata(seed.path).num_rows  # the footer only; no file left open
     return read_spine_files([seed.path], seed.description), total
 
 

@@ -157,7 +157,8 @@ class SnowflakeRunner(StreamedResults):
                     cur.execute(self.sql_dialect.generate(drop, pretty=False))
             except _driver_errors():
                 pass  # the session is gone: the original error says why
-        return LoadedTable(table.upper(), int(rows))
+        schema = self.conn.schema  # the session's, where the table was made (None when the target names none)
+        return LoadedTable(f"{schema}.{table.upper()}" if schema else table.upper(), int(rows))
 
     def _load(self, data: Any, table: str, description: str, temporary: bool, numbered: bool) -> tuple[str, ...]:
         """An Arrow table or reader into a new table `table` of its columns (and a row number after them
