@@ -377,27 +377,28 @@ def entity_rows_as_columns(rows: Any) -> Mapping[str, Any]:
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
         raise DiagnosticError([Diagnostic(Code.ENTITY_VALUE, f"entity_rows must be a list of mappings of join key "
                                           f"to value, not a {type(rows).__name__}", None, example)])
-    columns: dict[str, list] = {}
+    columns: dict[str, list] | None = None  # keys from the first row that is a mapping
+    first = 0
     problems: list[Diagnostic] = []
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             problems.append(Diagnostic(Code.ENTITY_VALUE, f"entity row {i} is a {type(row).__name__}, not a mapping "
                                        "of join key to value", None, example))
             continue
-        if i == 0:
-            columns = {name: [value] for name, value in row.items()}
+        if columns is None:
+            columns, first = {name: [value] for name, value in row.items()}, i
             continue
         if row.keys() != columns.keys():
             shown = ", ".join(map(str, columns)) or "none"
             problems.append(Diagnostic(Code.ENTITY_VALUE, f"entity row {i} names the keys "
-                                       f"{', '.join(map(str, row)) or 'none'}, but row 0 names {shown}", None,
+                                       f"{', '.join(map(str, row)) or 'none'}, but row {first} names {shown}", None,
                                        "give every entity row the same join keys"))
             continue
         for name, value in row.items():
             columns[name].append(value)
     if problems:
         raise DiagnosticError(problems[:10])  # the first few: a long list says no more
-    return columns
+    return columns or {}
 
 
 def _keys_hint(name: str, request: OnlineRequest, entities: Mapping[str, Any]) -> str:

@@ -109,6 +109,8 @@ def test_to_dict_with_event_timestamps_and_to_df(store):
      [("FC117", "entity row 1 names the keys driverid, but row 0 names driver_id")]),
     (lambda fs: fs.get_online_features(features=FEATURES, entity_rows=[{"driver_id": 1}, 2]),
      [("FC117", "entity row 1 is a int, not a mapping of join key to value")]),
+    (lambda fs: fs.get_online_features(features=FEATURES, entity_rows=[2, {"driver_id": 1}, {"driver_id": 3}]),
+     [("FC117", "entity row 0 is a int, not a mapping of join key to value")]),  # and no error for the others
     (lambda fs: fs.get_online_features(features=FEATURES, entity_rows="driver_id=1"),
      [("FC117", "entity_rows must be a list of mappings of join key to value, not a str")]),
     (lambda fs: fs.get_online_features(features=FEATURES, entity_rows=[{"driver_id": "1001"}]),
