@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
-from urllib.parse import parse_qs, urlsplit
 
 from fcompile import __version__
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, DiagnosticSink, Severity
@@ -152,26 +151,10 @@ def _default_location(side: str, kind: str) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """`scheme://user@host:port/database` of a URL, or `host`, `port`, `dbname`, `user` of libpq's
-    `key=value` text; never the password or the query."""
-    if "://" not in url:
-        words = dict(part.split("=", 1) for part in url.split() if "=" in part)
-        shown = [f"{k} {words[k].strip(chr(39))}" for k in ("host", "port", "dbname", "user") if words.get(k)]
-        return ", ".join(shown) or "a connection string"
-    from fcompile.runners.online.base import credentials_outside_netloc
+    """What a connection text names (scheme, user, host, port, database), never its password or query."""
+    from fcompile.connection_text import describe_connection
 
-    try:
-        parts = urlsplit(url)
-        if credentials_outside_netloc(parts):
-            return f"{parts.scheme}://(credentials not shown)"
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "(an invalid URL)"
-    user = f"{parts.username}@" if parts.username else ""
-    query = parse_qs(parts.query)
-    named = "".join(f", {key} {query[key][0]}" for key in ("user", "dbname") if query.get(key))
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}{named}"
+    return describe_connection(url)
 
 
 def _driver_check(name: str, drivers: Mapping[str, Driver], settings: Mapping[str, Any]) -> Iterator[Check]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fcompile.connection_text import credentials_outside_netloc
 from fcompile.diagnostics import Code, DiagnosticSink, Position, did_you_mean, known_names_hint
 from fcompile.graph import ProjectInfo, Target
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument, load_yaml
@@ -134,7 +135,9 @@ def _check_secrets(doc: YamlDocument, value: Any, path: PathKey, sink: Diagnosti
         what = f"`{key}`"
     elif key in URL_KEYS:
         try:
-            written = bool(urlsplit(value).password) or _CONNINFO_PASSWORD.search(value) is not None
+            parts = urlsplit(value)
+            written = (bool(parts.password) or credentials_outside_netloc(parts)
+                       or _CONNINFO_PASSWORD.search(value) is not None)
         except ValueError:
             written = False
         if not written:

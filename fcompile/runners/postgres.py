@@ -68,7 +68,7 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from fcompile.runners.online.base import redact_url
+    from fcompile.connection_text import describe_connection
 
     url = str(settings.get("url") or "")
     parts = {k: str(settings[k]) for k in _CONNECTION_KEYS if settings.get(k) not in (None, "")}
@@ -77,7 +77,7 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
         found = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError as exc:
         raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"the PostgreSQL connection settings cannot be "
-                                          f"read ({redact_url(url)}): {first_line(exc)}", None, _SETTINGS_HINT)]) \
+                                          f"read ({describe_connection(url)}): {first_line(exc)}", None, _SETTINGS_HINT)]) \
             from None
     user = f"{found['user']}@" if found.get("user") else ""
     host = found.get("host") or "localhost"

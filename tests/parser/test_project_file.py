@@ -88,12 +88,16 @@ def test_credentials_written_into_the_file_are_refused_in_every_target(tmp_path)
   kv:
     offline: {type: postgres, url: "host=db dbname=ml user=fc password=pw-1"}
     online: {type: postgres, url: "host=db dbname=ml user=fc"}
+  slashed:
+    offline: {type: duckdb}
+    online: {type: redis, url: "redis://:ab/c+d@cache:6379/0"}
 """
     result = parse_project(write(tmp_path, text), environ={})
     assert result.graph is None
     found = [(d.code, d.position.line, d.position.column, d.message.split(" is written")[0]) for d in result.diagnostics]
     assert found == [(Code.LITERAL_SECRET, 11, 63, "`password`"), (Code.LITERAL_SECRET, 12, 32, "the password in `url`"),
-                     (Code.LITERAL_SECRET, 13, 53, "`token`"), (Code.LITERAL_SECRET, 18, 36, "the password in `url`")]
+                     (Code.LITERAL_SECRET, 13, 53, "`token`"), (Code.LITERAL_SECRET, 18, 36, "the password in `url`"),
+                     (Code.LITERAL_SECRET, 22, 32, "the password in `url`")]  # a base64 password with '/'
     rendered = "\n".join(d.render() for d in result.diagnostics)
-    assert not any(secret in rendered for secret in ("hunter2", "s3cret", "tok-123", "pw-1"))
+    assert not any(secret in rendered for secret in ("hunter2", "s3cret", "tok-123", "pw-1", "ab/c+d"))
     assert "env_var('STAGING_PASSWORD')" in result.diagnostics[0].hint

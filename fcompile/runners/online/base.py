@@ -165,33 +165,3 @@ def unknown_features(view: OnlineView, features: Sequence[str]) -> DiagnosticErr
     return DiagnosticError([Diagnostic(Code.UNKNOWN_FEATURE, f"feature view '{view.name}' has no feature '{f}'",
                                        None, reference_hint(f, "feature", sorted(known))) for f in missing])
 
-
-def credentials_outside_netloc(parts: Any) -> bool:
-    """Whether a split URL holds an '@' after its network location: a password with an unencoded '/', '?'
-    or '#' (common in base64 secrets) ends the netloc early and leaves the rest of it, '@host' included,
-    in the path, query or fragment, where nothing would recognise it as a secret."""
-    return "@" in f"{parts.path}?{parts.query}#{parts.fragment}"
-
-
-def redact_url(url: str) -> str:
-    """The URL (or libpq `key=value` text) with its password replaced by `***`, for messages."""
-    import re
-    from urllib.parse import urlsplit, urlunsplit
-
-    url = re.sub(r"(password=)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", url)  # key=value and ?password=
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-        if credentials_outside_netloc(parts):
-            return f"{parts.scheme}://(credentials not shown)"
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "(an invalid URL)"

@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fcompile.graph import DType
+from fcompile.connection_text import describe_connection
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, redact_url, store_failed, store_unreachable, unknown_features,
+    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -301,7 +302,7 @@ class PostgresOnlineStore(OnlineStore):
         return reader
 
     def _failed(self, doing: str, error: Exception):
-        return store_failed(f"PostgreSQL ({redact_url(self.url)})", doing, error)
+        return store_failed(f"PostgreSQL ({describe_connection(self.url)})", doing, error)
 
 
 @dataclass(eq=False)
@@ -436,7 +437,7 @@ def _variable_field(column):
 
 def _open(url: str, connect_timeout: int) -> Any:
     """A session in UTC, autocommitting (batches open their own transactions); FC113 when it fails."""
-    shown = redact_url(url)
+    shown = describe_connection(url)
     try:
         import psycopg
     except ImportError:

@@ -31,8 +31,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
+from fcompile.connection_text import describe_connection
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, redact_url, store_failed, store_unreachable, unknown_features,
+    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -90,7 +91,7 @@ class RedisOnlineStore(OnlineStore):
     @classmethod
     def connect(cls, settings: Mapping[str, Any], project: str, project_root: str) -> RedisOnlineStore:
         url = str(settings.get("url") or DEFAULT_URL)
-        shown = redact_url(url)
+        shown = describe_connection(url)
         try:
             import redis
         except ImportError:
@@ -190,7 +191,7 @@ class RedisOnlineStore(OnlineStore):
         raise AssertionError("unreachable")
 
     def _failed(self, doing: str, error: Exception):
-        return store_failed(f"Redis ({redact_url(self.url)})", doing, error)
+        return store_failed(f"Redis ({describe_connection(self.url)})", doing, error)
 
     # -- reads -------------------------------------------------------------------------------------
 
