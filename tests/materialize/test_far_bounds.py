@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from materialize_projects import SPEC, at
+import pytest
+from materialize_projects import PROJECT, SPEC, at
 from test_materialize import END, materialize, state, stored
 
 from fcompile.cli import main
@@ -50,7 +51,23 @@ def test_a_future_end_is_fc119_and_moves_no_watermark(capsys, project):
     assert "Traceback" not in err and state(project, "stats").watermark == at(12)
 
 
-def test_full_refresh_moves_a_watermark_back_from_the_future(capsys, project):
+@pytest.fixture(params=["sqlite", "redis"])
+def any_store_project(request, project):
+    """The materialization project on the SQLite store, or on Redis under a fresh project name."""
+    if request.param == "sqlite":
+        yield project
+        return
+    from store_cleanup import delete_redis_project, new_project
+
+    url, name = request.getfixturevalue("redis_url"), new_project()
+    (project / "fcompile_project.yml").write_text(PROJECT.replace("name: materialize_test", f"name: {name}").replace(
+        "{type: sqlite, path: .fcompile/online.db}", f"{{type: redis, url: '{url}'}}"))
+    yield project
+    delete_redis_project(url, name)
+
+
+def test_full_refresh_moves_a_watermark_back_from_the_future(capsys, any_store_project):
+    project = any_store_project
     graph = load_project(project)
     with connect_online_store(graph.project) as store:  # as an earlier fcompile let a typo'd --end leave it
         store.put_state("stats", ViewState(dt.datetime(2205, 1, 1, tzinfo=UTC), None, None))
