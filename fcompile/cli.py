@@ -133,7 +133,9 @@ def init(
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, str(exc), None,
                                           "choose a new folder, or empty this one")]) from None
     console = _console()
-    console.print(f"Created project in [bold]{result.destination}[/bold]")
+    from rich.text import Text
+
+    console.print(Text.assemble("Created project in ", (str(result.destination), "bold")))
     for name, rows in sorted(result.rows.items()):
         console.print(f"  seeds/{name}: {rows:,} rows")
     console.print(f"The data ends at {_iso_text(result.data_end)}.", markup=False)
@@ -229,8 +231,10 @@ def validate(
         raise typer.Exit(1)
     counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
                        for kind, nodes in graph.by_kind() if nodes or kind != "push_source")
-    _console().print(f"[green]ok[/green]: project '{graph.project.name}' (target '{graph.project.target.name}'): "
-                     f"{counts}; compiles for {', '.join(dialects)}")
+    from rich.text import Text
+
+    _console().print(Text.assemble(("ok", "green"), f": project '{graph.project.name}' (target "
+                                   f"'{graph.project.target.name}'): {counts}; compiles for {', '.join(dialects)}"))
 
 
 @app.command("ls", cls=_SelectingCommand)
@@ -947,9 +951,11 @@ def clean(
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    # markup and emoji codes off: names, paths and messages hold user text (`[/]`, `:x:`) that prints as written
+    literal = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
+    console = Console(stderr=stderr, **literal)
     if not console.is_terminal:  # piped or captured: rich's 80 columns would fold every table row
-        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=200)
+        console = Console(stderr=stderr, width=200, **literal)
     return console
 
 

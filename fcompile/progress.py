@@ -30,7 +30,7 @@ class MaterializeProgressDisplay:
                 TimeRemainingColumn,
             )
 
-            self.live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self.live = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  TaskProgressColumn(), _RowsPerSecondColumn(), TimeRemainingColumn(),
                                  TimeElapsedColumn(), console=self.console, transient=True)
             self.live.start()
@@ -92,7 +92,7 @@ class SeedProgressDisplay:
                 BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
             )
 
-            self.live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self.live = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                                  _RowsPerSecondColumn(), TimeRemainingColumn(), TimeElapsedColumn(),
                                  console=self.console, transient=True)
             self.live.start()

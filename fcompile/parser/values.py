@@ -58,17 +58,33 @@ _ISO_RE = re.compile(
     r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 
 
+MAX_DURATION = dt.timedelta(days=36525)  # 100 years: longer durations (ttl, lateness) are refused, so that
+# `datetime - duration` stays within datetime's range for any timestamp a run sees
+_MAX_DURATION_TEXT = "100 years (36525d)"
+
+
 def parse_duration(text: str) -> dt.timedelta:
     raw = text.strip()
     match = _SHORT_RE.match(raw)
     if match:
-        return dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        digits = match.group(1).lstrip("0") or "0"
+        count = int(digits) if len(digits) <= 20 else float("inf")  # int() refuses thousands of digits
+        return _bounded(text, count * _UNIT_SECONDS[match.group(2)])
     match = _ISO_RE.match(raw.upper())
     if match:
         weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-        return dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+        return _bounded(text, weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds)
     raise ValueProblem(Code.BAD_DURATION, f"invalid duration '{text}'",
                        "write a number and a unit (45s, 15m, 2h, 1d, 1w) or ISO 8601 (PT2H, P1D)")
+
+
+def _bounded(text: str, seconds: float) -> dt.timedelta:
+    """The duration of `seconds`, or FC051 (BAD_DURATION) beyond MAX_DURATION (checked before building the
+    timedelta, which overflows on huge values)."""
+    if not seconds <= MAX_DURATION.total_seconds():  # also refuses inf and nan
+        raise ValueProblem(Code.BAD_DURATION, f"duration '{text}' is longer than {_MAX_DURATION_TEXT}",
+                           f"use at most {_MAX_DURATION_TEXT}; omit ttl for an unbounded look-back")
+    return dt.timedelta(seconds=seconds)
 
 
 @functools.lru_cache(maxsize=4096)

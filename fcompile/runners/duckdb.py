@@ -35,7 +35,7 @@ from fcompile.runners.base import (
     LoadedTable, RegisteredSpine, Runner, WindowStats, engine_error, first_line, writing_file,
 )
 from fcompile.runners.external import window_estimate_select, window_parameters, window_stats_of
-from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files, spine_table
 
 FILE_ROW_NUMBER = "file_row_number"
 ROWID = "rowid"
@@ -145,7 +145,7 @@ class DuckDBRunner(Runner):
         import duckdb
 
         # text that is no table name becomes one quoted name (`"x; drop table y"`), never SQL
-        table = exp.to_table(spine.value, dialect=self.sql_dialect.sqlglot_name)
+        table = spine_table(spine, self.sql_dialect.sqlglot_name)
         try:
             columns, types = self._describe(exp.select("*").from_(table))
         except duckdb.Error as exc:

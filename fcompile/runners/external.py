@@ -151,14 +151,14 @@ def warehouse_spine(spine: Any, dialect: SqlDialect, upload: Any, in_place: Any,
     """How a warehouse takes a spine: Arrow data and spine files are uploaded (`upload(data, arrow_types)`,
     the Arrow type of each column when the spine came as Arrow), a table or a SELECT is read in place
     (`in_place(select, relation, spine)`); `where` names what a spine query runs on, for its hint."""
-    from fcompile.runners.spines import spine_files
+    from fcompile.runners.spines import spine_files, spine_table
 
     if spine.kind == "arrow":
         return upload(spine.value, {f.name: str(f.type) for f in spine.value.schema})
     if spine.kind == "path":
         return upload(read_spine_files(spine_files(spine), spine.description), None)
     if spine.kind == "table":
-        table = exp.to_table(spine.value, dialect=dialect.sqlglot_name)
+        table = spine_table(spine, dialect.sqlglot_name)
         return in_place(exp.select("*").from_(table), Relation("table", spine.value), spine)
     try:
         query = dialect.parse_query(spine.value)

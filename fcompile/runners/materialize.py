@@ -13,7 +13,9 @@ incoming rows, so a run killed at any point loses nothing and a re-run converges
 after every batch of the window has committed. `full_refresh` deletes nothing: the newer-wins write gives
 the same result, and a run that dies midway leaves every stored value in place. A write the store fails
 (it cannot be reached, or refuses or loses the batch) is FC116, naming the view and its window: the
-watermark has not moved, so running again is safe.
+watermark has not moved, so running again is safe. A window may end at most MAX_END_AHEAD after now (FC119):
+a later end would become the watermark. `full_refresh` sets the watermark to its end even when the stored one
+is later (how a watermark moved too far is put back).
 
 A window that holds no rows commits too, and moves the watermark: the watermark says up to when the source
 was read, not up to when it had data, so the next incremental run does not read the same empty time again.
@@ -147,7 +149,19 @@ class NoProgress:
         pass
 
 
+MAX_END_AHEAD = dt.timedelta(days=1)  # how far past now a window may end (clock skew); a later end would move
+# the watermark into the future, and every later incremental run would skip
+
+
 def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
+    """FC119 for a window that ends before it starts, or that ends more than MAX_END_AHEAD after now."""
+    latest = dt.datetime.now(UTC) + MAX_END_AHEAD
+    if as_utc(end) > latest:
+        raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window ends in the future "
+                                          f"({_timestamp(as_utc(end))}, after {_timestamp(latest)}): its end "
+                                          "would become the watermark, and later runs would skip", None,
+                                          "give an end up to now (omit --end for now; in the SDK, end_date; "
+                                          "on the server, end_ts); allowed: at most 1 day ahead")])
     if start is not None and as_utc(start) > as_utc(end):
         raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window starts ({_timestamp(as_utc(start))}) "
                                           f"after it ends ({_timestamp(as_utc(end))})", None,
@@ -228,7 +242,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                         what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
                         progress.advance(view.name, batch.num_rows)
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
-                _put_state(store, view, window, state, rows_read, written, label)
+                _put_state(store, view, window, None if full_refresh else state, rows_read, written, label)
             except StoreFailure as failure:
                 raise _write_failed(label, state, failure, what) from None
     except DiagnosticError as error:
@@ -245,15 +259,26 @@ def choose_window(view: FeatureView, end: dt.datetime, start: dt.datetime | None
     if start is not None:
         return Window(start, end, "start")
     if watermark is not None:
-        return Window(as_utc(watermark) - view.lateness, end, "watermark")
+        since = _before(as_utc(watermark), view.lateness)
+        return Window(since, end, "watermark") if since is not None else Window(None, end, "earliest")
     if view.ttl is not None:
-        return Window(end - view.ttl, end, "ttl")
+        since = _before(end, view.ttl)
+        return Window(since, end, "ttl") if since is not None else Window(None, end, "earliest")
     return Window(None, end, "earliest")
+
+
+def _before(moment: dt.datetime, span: dt.timedelta) -> dt.datetime | None:
+    """`moment - span`, or None (no lower bound) when that is before datetime's first year."""
+    try:
+        return moment - span
+    except OverflowError:
+        return None
 
 
 def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, rows_read: int, written: int,
                label: str) -> None:
-    """After every batch committed: the watermark moves to the window's end (never back)."""
+    """After every batch committed: the watermark moves to the window's end (never back, unless `previous`
+    is None: a full refresh sets it to its end even when the stored one is later)."""
     from fcompile.runners.online.base import ViewState
 
     watermark = window.end

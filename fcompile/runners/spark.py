@@ -60,7 +60,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
-from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files
+from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files, spine_table
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, read_spine_files, unreadable_spine,
     window_parameters, window_stats_of, window_stats_query,
@@ -216,7 +216,7 @@ class SparkRunner(StreamedResults):
         if spine.kind == "path":
             return self._register_files(spine)
         if spine.kind == "table":
-            table = exp.to_table(spine.value, dialect="spark")
+            table = spine_table(spine, "spark")
             return self._in_place(lambda: self.spark.table(table.sql("spark")), Relation("table", spine.value), spine)
         try:
             self.sql_dialect.parse_query(spine.value)

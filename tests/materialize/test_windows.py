@@ -48,3 +48,23 @@ def test_a_window_that_ends_before_it_starts_is_fc119():
         check_window_arguments(END + dt.timedelta(seconds=1), END)
     (problem,) = caught.value.diagnostics
     assert problem.code.value == "FC119" and "after it ends" in problem.message
+
+
+def test_a_window_start_before_year_one_is_unbounded_not_an_overflow():
+    early = dt.datetime(50, 1, 1, tzinfo=UTC)
+    longest = dt.timedelta(days=36525)
+    assert choose_window(view(ttl=longest), early, None, None) == choose_window(view(), early, None, None)
+    window = choose_window(view(lateness=longest), END, None, watermark=early)
+    assert (window.start, window.end, window.basis) == (None, END, "earliest")
+
+
+def test_a_window_ending_more_than_a_day_ahead_is_fc119():
+    from fcompile.runners.materialize import MAX_END_AHEAD
+
+    now = dt.datetime.now(UTC)
+    check_window_arguments(None, now + MAX_END_AHEAD - dt.timedelta(minutes=1))  # clock skew is fine
+    for end in (now + MAX_END_AHEAD + dt.timedelta(minutes=1), dt.datetime(9999, 12, 31, tzinfo=UTC)):
+        with pytest.raises(DiagnosticError) as caught:
+            check_window_arguments(None, end)
+        (problem,) = caught.value.diagnostics
+        assert problem.code.value == "FC119" and "ends in the future" in problem.message

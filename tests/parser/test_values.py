@@ -42,3 +42,18 @@ def test_identifier_rules():
     problems = identifier_problems("order")
     assert [p.code for p in problems] == [Code.RESERVED_WORD]
     assert "snowflake" in problems[0].message and "postgres" in problems[0].message
+
+
+@pytest.mark.parametrize("text", ["36526d", "5219w", "99999999999999999999d", "9999999w", "9" * 5000 + "s",
+                                  "P" + "9" * 400 + "D", "PT99999999999999999999H", "P5219W"])
+def test_durations_beyond_100_years_are_fc051_not_an_overflow(text):
+    with pytest.raises(ValueProblem) as info:
+        parse_duration(text)
+    assert info.value.code is Code.BAD_DURATION and "longer than 100 years" in info.value.message
+
+
+def test_the_longest_duration_is_100_years():
+    from fcompile.parser.values import MAX_DURATION
+
+    assert parse_duration("36525d") == parse_duration("P36525D") == MAX_DURATION == dt.timedelta(days=36525)
+    assert parse_duration("3155760000s") == MAX_DURATION

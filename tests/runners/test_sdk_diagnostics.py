@@ -172,6 +172,12 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
     (["--features", "stats:conv", "--spine", "SELECT nope FROM spine_table"], "error[FC101]: the spine query"),
     (["--features", "stats:conv", "--timestamp-column", "label"], "error[FC112]"),
     (["--features", "stats:conv", "--spine", "missing.csv"], "error[FC062]: spine file not found"),
+    (["--features", "stats:conv", "--spine", "SELECT 'unterminated"], "error[FC101]: the spine query does not parse"),
+    (["--features", "stats:conv", "--spine", '"'], "error[FC090]: the spine '\"' is not a table name, a query"),
+    (["--features", "stats:conv", "--spine", "x'"], "error[FC090]: the spine 'x'' is not a table name"),
+    (["--features", "stats:conv", "--spine", "/*"], "error[FC090]: the spine '/*' is not a table name"),
+    (["--features", "stats:conv", "--spine", "spine_table; x"], "error[FC090]: the spine 'spine_table; x' is not"),
+    (["--features", "stats:conv", "--spine", "\x00"], "error[FC090]: the spine '\\x00' holds a control character"),
 ])
 def test_cli_errors_exit_1_without_traceback(small_project, capsys, args, text):
     if "--spine" not in args:
@@ -200,3 +206,26 @@ def test_cli_writes_the_training_set(small_project, capsys):
                            "spine_table", "--service", "driver_v1", "--output", str(small_project / "out.parquet"))
     assert code == 0 and "wrote 7 rows to" in output
     assert pq.read_table(small_project / "out.parquet").column_names[-2:] == ["conv", "trips"]
+
+
+def test_any_spine_text_is_a_diagnostic_or_a_training_set(small_project, tmp_path, monkeypatch):
+    """Fuzzed spine text through the SDK (classified, then registered on DuckDB): never an internal error."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    monkeypatch.chdir(tmp_path)  # a text taken as a relative glob looks only here
+    pieces = st.sampled_from(["'", '"', "`", "[", "]", "(", ")", ";", ".", ",", "*", "/*", "--", "\\", " ", "\n",
+                              "\x00", "\x1b", "$", "{", "}", ":", "=", "SELECT ", "WITH ", "select", "from",
+                              "spine_table", "driver_id", "1", "x", "é", "\u202e", ".csv", ".parquet", "**"])
+    texts = st.one_of(st.lists(pieces, max_size=12).map("".join), st.text(max_size=24))
+
+    with FeatureStore(small_project) as store:
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(texts)
+        def check(text):
+            try:
+                store.get_historical_features(text, features=["stats:conv"]).to_arrow()
+            except DiagnosticError as error:
+                assert error.diagnostics
+
+        check()
