@@ -165,7 +165,8 @@ CODE_MEANINGS: dict[Code, str] = {
         'is missing or that no requested feature takes, keys with different numbers of values, or Feast-style '
         '`entity_rows` that are not mappings or do not all name the same keys.'),
     Code.VIEW_NOT_ONLINE: 'An online request names a feature view with `online: false`.',
-    Code.MATERIALIZE_WINDOW: 'A materialization window that ends before it starts (`--start` after `--end`).',
+    Code.MATERIALIZE_WINDOW: ('A materialization window that ends before it starts (`--start` after `--end`), or '
+        'that ends more than a day in the future.'),
     Code.PUSH_SOURCE_KIND: ("A push source where an ordinary source is needed (a push source's `batch_source`; `push` "
         'to a name that is an ordinary source), with the push source to use when there is one.'),
     Code.PUSH_COLUMNS: ('Pushed rows lack a column the views need (names them and lists the columns expected), '
