@@ -116,3 +116,23 @@ def test_env_var_calls_between_text_still_render(tmp_path):
     result = parse_project(root, environ={"SUFFIX": "x"})
     assert result.diagnostics == []
     assert dict(result.graph.project.target.online)["path"] == "data/online-x.db"
+
+
+def test_messages_quote_at_most_a_short_piece_of_a_value(tmp_path):
+    root = project(tmp_path)
+    long = "v" * 100_000
+    (root / "features" / "long.yml").write_text(
+        f"entities:\n  - name: {long}\n    join_keys: [{{name: k, dtype: {long}}}]\n    {long[:1000]}: 1\n"
+        f"feature_views:\n  - {{name: fv, entities: [{long}], source: {long}, ttl: {long}, features: []}}\n")
+    result = parse_project(root, environ={})
+    assert len(result.diagnostics) >= 4 and "FC001" not in {d.code.value for d in result.diagnostics}
+    assert max(len(d.message) + len(d.hint or "") for d in result.diagnostics) < 400
+
+
+def test_the_limits_the_code_table_states_are_the_limits_enforced():
+    from fcompile.diagnostics import CODE_MEANINGS, Code
+    from fcompile.parser.positioned_yaml import MAX_DEPTH
+
+    assert f"{MAX_ALIAS_NODES:,} values" in CODE_MEANINGS[Code.FILE_SHAPE]
+    assert f"{MAX_DEPTH} levels" in CODE_MEANINGS[Code.FILE_SHAPE]
+    assert f"{MAX_YAML_FILE_BYTES // (1024 * 1024)} MiB" in CODE_MEANINGS[Code.FILE_UNREADABLE]
