@@ -105,9 +105,11 @@ class Code(str, enum.Enum):
 # (`python -m fcompile.reference_docs`), so every code added above needs its line here.
 CODE_MEANINGS: dict[Code, str] = {
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
-    Code.FILE_SHAPE: 'A file of the wrong shape (not a mapping, several documents, complex keys).',
+    Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
+        '64 levels, aliases that expand to more than 100,000 values).'),
     Code.PROJECT_FILE_MISSING: 'No `fcompile_project.yml` in the project folder.',
-    Code.FILE_UNREADABLE: 'A file that cannot be read (not UTF-8, permissions, unreadable Parquet).',
+    Code.FILE_UNREADABLE: ('A file that cannot be read (not UTF-8, permissions, unreadable Parquet), a YAML file that '
+        'is not a regular file (a FIFO, a device), or one larger than 10 MiB.'),
     Code.UNKNOWN_KEY: 'An unknown key (with the closest allowed key as a hint).',
     Code.WRONG_TYPE: 'A value of the wrong type.',
     Code.MISSING_FIELD: 'A required field is missing.',
@@ -308,6 +310,16 @@ class DiagnosticSink:
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     unique = {(d.code, d.message, d.position, d.hint, d.severity): d for d in diagnostics}
     return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+SHOWN_VALUE_CHARS = 80  # the most of a user's value a message quotes
+
+
+def clipped(text: object, limit: int = SHOWN_VALUE_CHARS) -> str:
+    """A value as a message quotes it: its text, cut to `limit` characters with '...' when longer (a message
+    never renders a whole value: one can be megabytes)."""
+    text = text if isinstance(text, str) else str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

@@ -219,6 +219,19 @@ def _table(rows: Iterator[tuple[str, ...]]) -> list[str]:
             + ["| " + " | ".join(row) + " |" for row in rows])
 
 
+def _limits_paragraph() -> str:
+    from fcompile.parser.positioned_yaml import MAX_ALIAS_NODES, MAX_DEPTH
+    from fcompile.parser.project_file import MAX_YAML_FILE_BYTES
+
+    return (f"Limits: fcompile reads a YAML file only when it is a regular file (or a symlink to one) of at most "
+            f"{MAX_YAML_FILE_BYTES // (1024 * 1024)} MiB; a FIFO, a device or a larger file named `*.yml` is an "
+            f"FC004 naming it, and is not read. Within a file, values nest at most {MAX_DEPTH} levels deep, and the "
+            f"aliases (`*name`) may copy in at most {MAX_ALIAS_NODES:,} values in all, each value of an anchored "
+            "list or mapping counting once per alias, with the aliases inside it expanded; beyond that the file "
+            "is an FC002 at the alias that passes the limit. Anchors reused a few times stay far below it; "
+            "aliases that repeat aliases multiply and reach it quickly.")
+
+
 def spec_format_page() -> str:
     spec, project = _Schema(_load_schema("spec")), _Schema(_load_schema("project"))
     lines = [GENERATED_NOTE.format(source="the JSON Schemas in fcompile/schemas/"), "",
@@ -233,6 +246,7 @@ def spec_format_page() -> str:
              "target dialect. `dtype` is one of `bool int32 int64 float32 float64 string bytes date timestamp` "
              "or `array<T>` of those; a `duration` is `45s`, `15m`, `2h`, `1d`, `1w` or ISO 8601 (`PT2H`, "
              "`P1D`).", ""]
+    lines += [_limits_paragraph(), ""]
     lines += ["## The project file, `fcompile_project.yml`", "",
               _cell(project.document.get("description", "")), ""]
     lines += _table(project.rows({"properties": {k: v for k, v in project.document["properties"].items()
@@ -241,7 +255,10 @@ def spec_format_page() -> str:
     target = project.document["$defs"]["target"]
     lines += ["", "### A target, `targets.<name>`", "",
               "Each target names an offline engine and an online store; values may use "
-              "`{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}`, and secrets must.", ""]
+              "`{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}`, and secrets must. The text around "
+              "them is kept (`\"postgresql://{{ env_var('PGHOST') }}/shop\"`); each `{{ }}` holds exactly one "
+              "`env_var()` call with quoted arguments. Templates are read, never run: any other name, function, "
+              "filter or operator, and any `{% %}` statement, is an FC081.", ""]
     lines += _table(project.rows(target))
     for side in ("offline", "online"):  # the settings of each type, in the order the schema checks them
         for condition in target["properties"][side].get("allOf", ()):

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from yaml import events as ev
 
-from fcompile.diagnostics import Code, Diagnostic, Position
+from fcompile.diagnostics import Code, Diagnostic, Position, clipped
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers  # first character -> [(tag, regexp)]
@@ -26,6 +26,9 @@ _SCALAR_TAGS = {_TAG_PREFIX + name for name in ("int", "float", "bool", "null")}
 
 PathKey = tuple[str | int, ...]
 MAX_DEPTH = 64  # deeper documents are refused, before anything recursive (schemas, caches) sees them
+# How many nodes (scalars, lists, mappings) the aliases (`*name`) of one file may copy in, all together: enough
+# for any real reuse of anchors, far below the billion nodes ten lines of nested aliases can expand to.
+MAX_ALIAS_NODES = 100_000
 LineCol = tuple[int, int]
 
 
@@ -93,11 +96,14 @@ class _Builder:
         self.doc = YamlDocument(path, None)
         self.diagnostics: list[Diagnostic] = []
         self._anchors: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}  # anchor -> nodes its value holds, with the aliases in it expanded
+        self._nodes = 0  # nodes so far, aliases expanded
+        self._alias_nodes = 0  # of which copied in by aliases
         self._seen_keys: list[dict[str, int]] = []
 
     def run(self, stream: Any) -> None:
         values, keys = self.doc.values, self.doc.keys
-        stack: list[tuple[Any, PathKey, Any, bool, Any]] = []
+        stack: list[tuple[Any, PathKey, Any, bool, Any, int]] = []
         container: Any = None  # the dict or list being filled
         here: PathKey = ()
         key: Any = None  # pending mapping key (None = expecting a key)
@@ -111,12 +117,15 @@ class _Builder:
                 at = (mark.line + 1, mark.column + 1)
                 if kind is ev.AliasEvent:
                     value = self._alias(event, at)
-                elif in_map and key is None:
-                    value = event.value  # keys are names: keep them as written ('yes' stays 'yes')
                 else:
-                    value = self._scalar(event, at)
+                    self._nodes += 1
+                    if in_map and key is None:
+                        value = event.value  # keys are names: keep them as written ('yes' stays 'yes')
+                    else:
+                        value = self._scalar(event, at)
                 if kind is ev.ScalarEvent and event.anchor:
                     self._anchors[event.anchor] = value
+                    self._sizes[event.anchor] = 1
                 if in_map and key is None:
                     key = self._key(value, at, here, keys, kind is ev.AliasEvent)
                     continue
@@ -156,7 +165,8 @@ class _Builder:
                     raise _YamlProblem(Diagnostic(
                         Code.FILE_SHAPE, f"YAML nested deeper than {MAX_DEPTH} levels",
                         Position(self.doc.path, *at), "no fcompile file needs more than a few levels"))
-                stack.append((container, here, key, in_map, anchor_of))
+                stack.append((container, here, key, in_map, anchor_of, self._nodes))
+                self._nodes += 1
                 container, here, key, in_map = new, path, None, kind is ev.MappingStartEvent
                 anchor_of = event.anchor
                 if in_map:
@@ -165,9 +175,11 @@ class _Builder:
                 finished = container
                 if in_map:
                     self._seen_keys.pop()
+                container, here, key, in_map, previous_anchor, nodes_before = stack.pop()
                 if anchor_of:
                     self._anchors[anchor_of] = finished
-                container, here, key, in_map, anchor_of = stack.pop()
+                    self._sizes[anchor_of] = self._nodes - nodes_before
+                anchor_of = previous_anchor
                 if in_map:
                     if key is _MERGE_KEY:
                         self._merge(container, finished, self.doc.values.get(here, (1, 1)))
@@ -192,7 +204,7 @@ class _Builder:
         seen = self._seen_keys[-1]
         if name in seen:
             self.diagnostics.append(Diagnostic(
-                Code.DUPLICATE_MEMBER, f"duplicate key '{name}' (first set at line {seen[name]})",
+                Code.DUPLICATE_MEMBER, f"duplicate key '{clipped(name)}' (first set at line {seen[name]})",
                 Position(self.doc.path, *at), "remove one of the two; YAML would silently keep only the last"))
             return _SKIP
         seen[name] = at[0]
@@ -217,14 +229,22 @@ class _Builder:
         try:
             return yaml.SafeLoader.yaml_constructors[tag](_CONSTRUCTOR, node)
         except (KeyError, ValueError, yaml.YAMLError):
-            self.diagnostics.append(Diagnostic(Code.YAML_SYNTAX, f"invalid value for tag {tag}: '{text}'",
+            self.diagnostics.append(Diagnostic(Code.YAML_SYNTAX, f"invalid value for tag {clipped(tag)}: '{clipped(text)}'",
                                                Position(self.doc.path, *at)))
             return text
 
     def _alias(self, event: ev.AliasEvent, at: LineCol) -> Any:
         if event.anchor not in self._anchors:
-            raise _YamlProblem(Diagnostic(Code.YAML_SYNTAX, f"unknown or recursive alias '*{event.anchor}'",
+            raise _YamlProblem(Diagnostic(Code.YAML_SYNTAX, f"unknown or recursive alias '*{clipped(event.anchor)}'",
                                           Position(self.doc.path, *at), "define the anchor (&name) before using it"))
+        size = self._sizes[event.anchor]
+        self._nodes += size
+        self._alias_nodes += size
+        if self._alias_nodes > MAX_ALIAS_NODES:
+            raise _YamlProblem(Diagnostic(
+                Code.FILE_SHAPE, f"the aliases of this file expand to more than {MAX_ALIAS_NODES:,} values "
+                f"(this '*{clipped(event.anchor, 40)}' alone copies {size:,})", Position(self.doc.path, *at),
+                "aliases that repeat aliases multiply: write the values out, or reuse an anchor fewer times"))
         return self._anchors[event.anchor]
 
     def _merge(self, container: dict, value: Any, at: LineCol) -> None:

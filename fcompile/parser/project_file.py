@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fcompile.connection_text import credentials_outside_netloc
-from fcompile.diagnostics import Code, DiagnosticSink, Position, did_you_mean, known_names_hint
+from fcompile.diagnostics import Code, DiagnosticSink, Position, clipped, did_you_mean, known_names_hint
 from fcompile.graph import ProjectInfo, Target
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument, load_yaml
 from fcompile.parser.structure import check_structure
@@ -27,19 +28,65 @@ class ProjectFile:
     document: YamlDocument
 
 
+# The largest YAML file (a spec file or the project file) fcompile reads: ten times a 1,000-view project in one
+# file. A larger one is refused before it is read, so a mistaken or hostile file cannot fill the memory.
+MAX_YAML_FILE_BYTES = 10 * 1024 * 1024
+
+
 def find_project_file(root: Path) -> Path | None:
-    return next((root / n for n in PROJECT_FILE_NAMES if (root / n).is_file()), None)
+    """The project file of `root`: a name of PROJECT_FILE_NAMES that is a file, or that is there but is not one
+    (a FIFO, a device): `read_text` then refuses it with a diagnostic rather than the folder seeming empty."""
+    found = [root / n for n in PROJECT_FILE_NAMES if os.path.lexists(root / n) and not (root / n).is_dir()]
+    return next((p for p in found if p.is_file()), found[0] if found else None)
 
 
 def read_text(path: Path, sink: DiagnosticSink) -> str | None:
+    """The UTF-8 text of a YAML file, or None with an FC004: only a regular file (a symlink to one is followed)
+    of at most MAX_YAML_FILE_BYTES is read - a FIFO, a device (/dev/zero, /dev/urandom) or a folder named
+    *.yml is refused without waiting on it."""
+    where = Position(str(path))
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        sink.error(Code.FILE_UNREADABLE, f"file is not UTF-8 text ({exc.reason})", Position(str(path)),
-                   "save the file as UTF-8")
+        # O_NONBLOCK: opening a FIFO does not wait for a writer; the descriptor's own stat then decides
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        sink.error(Code.FILE_UNREADABLE, f"cannot read file: {exc.strerror}", Position(str(path)))
+        sink.error(Code.FILE_UNREADABLE, f"cannot read file: {exc.strerror}", where)
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                sink.error(Code.FILE_UNREADABLE, f"not a regular file ({_file_kind(status.st_mode)}); not read", where,
+                           "a YAML file of the project must be a plain file (or a symlink to one): move or rename it")
+                return None
+            if status.st_size > MAX_YAML_FILE_BYTES:
+                sink.error(Code.FILE_UNREADABLE, _TOO_LARGE, where, _TOO_LARGE_HINT)
+                return None
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(descriptor, True)
+            data = handle.read(MAX_YAML_FILE_BYTES + 1)  # a file still growing is cut off here, not read on
+        except OSError as exc:
+            sink.error(Code.FILE_UNREADABLE, f"cannot read file: {exc.strerror}", where)
+            return None
+    if len(data) > MAX_YAML_FILE_BYTES:
+        sink.error(Code.FILE_UNREADABLE, _TOO_LARGE, where, _TOO_LARGE_HINT)
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        sink.error(Code.FILE_UNREADABLE, f"file is not UTF-8 text ({exc.reason})", where, "save the file as UTF-8")
     return None
+
+
+_TOO_LARGE = f"file is larger than {MAX_YAML_FILE_BYTES // (1024 * 1024)} MiB; not read"
+_TOO_LARGE_HINT = "split it into several files; a file this large is not an fcompile spec (is it data?)"
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return "not a plain file"
 
 
 def load_project_file(root: Path, target: str | None, sink: DiagnosticSink,
@@ -191,19 +238,18 @@ def freeze_settings(value: Any) -> Any:
     return value
 
 
-class _UnsetVariable(Exception):
-    def __init__(self, name: str):
-        self.name = name
-
-
 class _EnvRenderer:
-    """Renders `{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}` in string values."""
+    """Renders `{{ env_var('NAME') }}` and `{{ env_var('NAME', 'default') }}` in string values.
+
+    The template is parsed by Jinja but never run: text outside `{{ }}` is kept, and each `{{ }}` must be one
+    `env_var()` call with literal arguments, which is evaluated here. Anything else - another name or
+    function, an operator, a filter, a `{% %}` statement - is an FC081, so no template can loop, build a
+    huge string or reach an object's attributes."""
 
     def __init__(self, doc: YamlDocument, environ: Any, sink: DiagnosticSink):
         self.doc = doc
         self.environ = environ
         self.sink = sink
-        self._env: Any = None
 
     def render(self, value: Any, path: PathKey) -> Any:
         if isinstance(value, dict):
@@ -214,36 +260,70 @@ class _EnvRenderer:
             return self._render_string(value, path)
         return value
 
-    def _jinja(self) -> Any:
-        if self._env is None:
-            from jinja2 import StrictUndefined
-            from jinja2.sandbox import SandboxedEnvironment
-
-            env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-            env.globals["env_var"] = self._env_var
-            self._env = env
-        return self._env
-
-    def _env_var(self, name: str, default: Any = None) -> str:
-        if name in self.environ:
-            return self.environ[name]
-        if default is not None:
-            return str(default)
-        raise _UnsetVariable(name)
-
     def _render_string(self, text: str, path: PathKey) -> Any:
         import jinja2
+        from jinja2 import nodes
 
         where = self.doc.position(path)
         try:
-            return self._jinja().from_string(text).render()
-        except _UnsetVariable as unset:
-            self.sink.error(Code.ENV_VAR_UNSET, f"environment variable '{unset.name}' is not set", where,
-                            f"export {unset.name}=..., or give a default: env_var('{unset.name}', 'value')")
-        except jinja2.TemplateError as exc:
-            self.sink.error(Code.BAD_TEMPLATE, f"invalid template: {exc.message or exc}", where,
-                            "only {{ env_var('NAME') }} and {{ env_var('NAME', 'default') }} are available")
-        except Exception as exc:  # a sandbox refusal or a bad call inside the template
-            self.sink.error(Code.BAD_TEMPLATE, f"invalid template: {exc}", where,
-                            "only {{ env_var('NAME') }} and {{ env_var('NAME', 'default') }} are available")
-        return text
+            tree = _template_parser().parse(text)
+        except jinja2.TemplateSyntaxError as exc:
+            self._bad(f"invalid template: {clipped(exc.message or exc)}", where)
+            return text
+        except (jinja2.TemplateError, RecursionError, MemoryError):
+            self._bad("invalid template: it does not parse", where)
+            return text
+        parts: list[str] = []
+        for node in tree.body:
+            if not isinstance(node, nodes.Output):
+                self._bad("invalid template: '{% %}' statements are not supported", where)
+                return text
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    parts.append(child.data)
+                    continue
+                problem = _env_var_call_problem(child)
+                if problem is not None:
+                    self._bad(f"invalid template: {problem}", where)
+                    return text
+                name = child.args[0].value
+                if name in self.environ:
+                    parts.append(self.environ[name])
+                elif len(child.args) > 1:
+                    parts.append(str(child.args[1].value))
+                else:
+                    self.sink.error(Code.ENV_VAR_UNSET, f"environment variable '{clipped(name)}' is not set", where,
+                                    f"export {clipped(name)}=..., or give a default: env_var('{clipped(name)}', "
+                                    "'value')")
+                    return text
+        return "".join(parts)
+
+    def _bad(self, message: str, where: Position) -> None:
+        self.sink.error(Code.BAD_TEMPLATE, message, where,
+                        "only {{ env_var('NAME') }} and {{ env_var('NAME', 'default') }} are available")
+
+
+def _env_var_call_problem(node: Any) -> str | None:
+    """Why an expression between `{{ }}` is not `env_var('NAME')` or `env_var('NAME', default)` with a
+    literal text name and a literal default (None when it is one)."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        return f"'{clipped(node.name)}' is not available" if node.name != "env_var" else "env_var must be called"
+    if not isinstance(node, nodes.Call) or not isinstance(node.node, nodes.Name):
+        return "'{{ }}' may hold only a call of env_var()"
+    if node.node.name != "env_var":
+        return f"'{clipped(node.node.name)}' is not available"
+    literal = all(isinstance(arg, nodes.Const) for arg in node.args)
+    if (not 1 <= len(node.args) <= 2 or node.kwargs or node.dyn_args or node.dyn_kwargs or not literal
+            or not isinstance(node.args[0].value, str)
+            or (len(node.args) == 2 and not isinstance(node.args[1].value, (str, int, float)))):
+        return "env_var() takes a quoted variable name and, optionally, a quoted default"
+    return None
+
+
+def _template_parser() -> Any:
+    """A Jinja environment used only to parse a template (never to run one)."""
+    import jinja2
+
+    return jinja2.Environment(autoescape=False)

@@ -11,7 +11,7 @@ import json
 from importlib import resources
 from typing import Any, Literal
 
-from fcompile.diagnostics import Code, Diagnostic, did_you_mean
+from fcompile.diagnostics import Code, Diagnostic, clipped, did_you_mean
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
 
@@ -111,12 +111,12 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
                 continue
             if key in excluded:
                 kind = schema.get("x-label", "this item")
-                out.append(Diagnostic(Code.EXCLUSIVE_FIELDS, f"{subject}{kind} cannot also have '{key}'",
+                out.append(Diagnostic(Code.EXCLUSIVE_FIELDS, f"{subject}{kind} cannot also have '{clipped(key)}'",
                                       doc.key_position(path + (key,)), excluded[key]))
                 continue
             hint = did_you_mean(key, allowed) or (
                 f"allowed keys here: {', '.join(allowed)}" if allowed else None)
-            out.append(Diagnostic(Code.UNKNOWN_KEY, f"{subject}unknown key '{key}'",
+            out.append(Diagnostic(Code.UNKNOWN_KEY, f"{subject}unknown key '{clipped(key)}'",
                                   doc.key_position(path + (key,)), hint))
         return out
 
@@ -162,7 +162,7 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
                            doc.position(path), hint)]
 
     if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
-        return [Diagnostic(Code.BAD_IDENTIFIER, f"{subject}'{instance}' is not a valid name",
+        return [Diagnostic(Code.BAD_IDENTIFIER, f"{subject}'{clipped(instance)}' is not a valid name",
                            doc.key_position(path + (instance,)),
                            "use letters, digits, '_' and '-', not starting with a digit")]
     if validator == "pattern" and isinstance(instance, str):
@@ -176,7 +176,9 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
                            doc.position(path))]
     if validator == "minLength":
         return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} must not be empty", doc.position(path))]
-    return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label}: {error.message}", doc.position(path))]
+    # jsonschema's own message quotes the whole value: say what the schema asks, not what was written
+    return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} does not satisfy '{validator}: "
+                       f"{clipped(error.validator_value)}'", doc.position(path), clipped(schema.get("description")) or None)]
 
 
 def _exclusive(doc: YamlDocument, path: PathKey, subject: str, names: list[str], instance: dict) -> Diagnostic:
@@ -206,7 +208,7 @@ def _pattern(doc: YamlDocument, path: PathKey, subject: str, label: str, schema:
                                "write 'view:feature' or 'view:*'")
     except ValueProblem as problem:
         return Diagnostic(problem.code, f"{subject}{problem.message}", where, problem.hint)
-    return Diagnostic(Code.INVALID_VALUE, f"{subject}{label} '{value}' is not valid", where,
+    return Diagnostic(Code.INVALID_VALUE, f"{subject}{label} '{clipped(value)}' is not valid", where,
                       schema.get("description"))
 
 
@@ -229,9 +231,9 @@ def _subject(doc: YamlDocument, path: PathKey) -> str:
         item = items[path[1]] if isinstance(items, list) and path[1] < len(items) else None
         name = item.get("name") if isinstance(item, dict) else None
         kind = LIST_LABELS[path[0]]
-        return f"{kind} '{name}': " if isinstance(name, str) else f"{kind} #{path[1] + 1}: "
+        return f"{kind} '{clipped(name)}': " if isinstance(name, str) else f"{kind} #{path[1] + 1}: "
     if len(path) >= 2 and path[0] == "targets":
-        return f"target '{path[1]}': "
+        return f"target '{clipped(path[1])}': "
     return ""
 
 

@@ -11,7 +11,7 @@ import difflib
 import functools
 import re
 
-from fcompile.diagnostics import Code
+from fcompile.diagnostics import Code, clipped
 from fcompile.graph import SCALAR_DTYPES, DType
 from fcompile.sql_names import IDENTIFIER_RE, dialects_reserving
 
@@ -40,7 +40,7 @@ def parse_dtype(text: str) -> DType:
     if match:
         element = parse_dtype(match.group(1))
         if element.is_array:
-            raise ValueProblem(Code.BAD_DTYPE, f"nested arrays are not supported: '{text}'",
+            raise ValueProblem(Code.BAD_DTYPE, f"nested arrays are not supported: '{clipped(text)}'",
                                "use array<T> with a scalar T")
         return DType("array", element)
     if raw in SCALAR_DTYPES:
@@ -49,7 +49,7 @@ def parse_dtype(text: str) -> DType:
     suggestion = _DTYPE_ALIASES.get(raw.lower()) or next(iter(difflib.get_close_matches(
         raw.lower(), SCALAR_DTYPES, n=1, cutoff=0.6)), None)
     hint = f"did you mean '{suggestion}'?" if suggestion else f"use one of {known}, or array<T>"
-    raise ValueProblem(Code.BAD_DTYPE, f"unknown dtype '{text}'", hint)
+    raise ValueProblem(Code.BAD_DTYPE, f"unknown dtype '{clipped(text)}'", hint)
 
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,7 +74,7 @@ def parse_duration(text: str) -> dt.timedelta:
     if match:
         weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
         return _bounded(text, weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds)
-    raise ValueProblem(Code.BAD_DURATION, f"invalid duration '{text}'",
+    raise ValueProblem(Code.BAD_DURATION, f"invalid duration '{clipped(text)}'",
                        "write a number and a unit (45s, 15m, 2h, 1d, 1w) or ISO 8601 (PT2H, P1D)")
 
 
@@ -95,8 +95,8 @@ def identifier_problems(name: str) -> tuple[ValueProblem, ...]:
         if not fixed or fixed[0].isdigit():
             fixed = "_" + fixed
         return (ValueProblem(
-            Code.BAD_IDENTIFIER, f"'{name}' is not a valid name",
-            f"names use letters, digits and underscores and do not start with a digit, e.g. '{fixed}'"),)
+            Code.BAD_IDENTIFIER, f"'{clipped(name)}' is not a valid name",
+            f"names use letters, digits and underscores and do not start with a digit, e.g. '{clipped(fixed)}'"),)
     problems = []
     if "__" in name:
         problems.append(ValueProblem(

@@ -52,3 +52,25 @@ def test_several_documents_and_unknown_aliases_are_rejected():
 def test_empty_file_is_no_data():
     doc, problems = load_yaml("f.yml", "# only a comment\n")
     assert problems == [] and doc.data is None
+
+
+def test_aliases_may_copy_in_up_to_the_budget_and_no_more():
+    from fcompile.parser.positioned_yaml import MAX_ALIAS_NODES
+
+    # one anchored list of 999 values plus itself: 1,000 nodes per alias
+    text = "a: &a [" + ",".join(["x"] * 999) + "]\nb: [" + ",".join(["*a"] * (MAX_ALIAS_NODES // 1000)) + "]\n"
+    doc, problems = load_yaml("f.yml", text)
+    assert problems == [] and len(doc.data["b"]) == MAX_ALIAS_NODES // 1000
+    doc, problems = load_yaml("f.yml", text[:-2] + ",*a]\n")
+    assert doc is None
+    assert [(p.code, p.position, p.message) for p in problems] == [
+        (Code.FILE_SHAPE, Position("f.yml", 2, 5 + 3 * (MAX_ALIAS_NODES // 1000)),
+         f"the aliases of this file expand to more than {MAX_ALIAS_NODES:,} values (this '*a' alone copies 1,000)")]
+
+
+def test_nested_aliases_count_what_they_expand_to():
+    """Each level repeats the one before: the anchor's size is counted with its own aliases expanded."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    doc, problems = load_yaml("f.yml", "\n".join(lines) + "\n")
+    assert doc is None and problems[0].code is Code.FILE_SHAPE and problems[0].position.line == 6
