@@ -82,7 +82,7 @@ def _bounded(text: str, seconds: float) -> dt.timedelta:
     """The duration of `seconds`, or FC051 (BAD_DURATION) beyond MAX_DURATION (checked before building the
     timedelta, which overflows on huge values)."""
     if not seconds <= MAX_DURATION.total_seconds():  # also refuses inf and nan
-        raise ValueProblem(Code.BAD_DURATION, f"duration '{text}' is longer than {_MAX_DURATION_TEXT}",
+        raise ValueProblem(Code.BAD_DURATION, f"duration '{clipped(text)}' is longer than {_MAX_DURATION_TEXT}",
                            f"use at most {_MAX_DURATION_TEXT}; omit ttl for an unbounded look-back")
     return dt.timedelta(seconds=seconds)
 
