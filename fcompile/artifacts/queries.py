@@ -31,6 +31,7 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.planner.point_in_time import (
     dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
 )
+from fcompile.sql_comments import comment_line
 
 SPINE_RELATION = "fcompile_spine"
 SPINE_TIMESTAMP = "event_timestamp"
@@ -118,9 +119,9 @@ class QueryPlanner:
         except DiagnosticError as exc:
             raise DiagnosticError([_in_context(d, ref, node.location) for d in exc.diagnostics]) from None
         plan, notes = self._memo[memo_key]
-        lines = [f"-- fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
-                 f"{_spec_place(graph.project.root, node.location)}"]
-        lines += [f"-- {note}" for note in _dialect_notes(plan, dialect) + notes]
+        lines = [comment_line(f"fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
+                              f"{_spec_place(graph.project.root, node.location)}")]
+        lines += [comment_line(note) for note in _dialect_notes(plan, dialect) + notes]
         return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
 
 

@@ -66,6 +66,7 @@ from fcompile.runners.external import (
     unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
+from fcompile.sql_comments import comment_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -160,9 +161,9 @@ class BigQueryRunner(StreamedResults):
         types = {c.name: c.field_type for c in columns}
         return RegisteredSpine(Relation("placeholder", name), tuple(schema.names), types, ROW_NUMBER,
                                spine.description, arrow_types,
-                               setup_sql=(f"-- a table `{name}` with the spine's schema, expiring in "
-                                          f"{SPINE_TABLE_HOURS} h; a load job appends {spine.description} "
-                                          "as Parquet",))
+                               setup_sql=(comment_line(f"a table `{name}` with the spine's schema, expiring in "
+                                                       f"{SPINE_TABLE_HOURS} h; a load job appends "
+                                                       f"{spine.description} as Parquet"),))
 
     def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
         """Loaded by a load job into a new table of the target's dataset (expiring a day ahead, should it be
