@@ -23,6 +23,7 @@ from sqlglot.errors import UnsupportedError
 
 from fcompile import __version__
 from fcompile.artifacts.selection import NodeRef
+from fcompile.control_characters import comment_line
 from fcompile.dialects import compile_sql
 from fcompile.dialects.base import SqlDialect
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
@@ -31,7 +32,6 @@ from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, 
 from fcompile.planner.point_in_time import (
     dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
 )
-from fcompile.sql_comments import comment_line
 
 SPINE_RELATION = "fcompile_spine"
 SPINE_TIMESTAMP = "event_timestamp"

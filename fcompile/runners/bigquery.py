@@ -57,6 +57,7 @@ from urllib.parse import urlsplit
 
 from sqlglot import exp
 
+from fcompile.control_characters import comment_line
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
@@ -66,7 +67,6 @@ from fcompile.runners.external import (
     unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
-from fcompile.sql_comments import comment_line
 
 if TYPE_CHECKING:
     import pyarrow as pa
