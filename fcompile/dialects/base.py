@@ -134,13 +134,24 @@ class SqlDialect:
                 "and read it here with a SELECT")])
         return statements[0]
 
+    def table(self, locator: str) -> exp.Table:
+        """A `table:` locator (`name`, `schema.name`, `catalog.schema.name`, parts quoted as the dialect
+        quotes) as a table; text that is no table name in this dialect is one quoted name, never SQL."""
+        try:
+            table = exp.to_table(locator, dialect=self.sqlglot_name)
+        except SqlglotError:  # sqlglot falls back to a quoted name on a parse error, not on a token error
+            table = None
+        if not isinstance(table, exp.Table) or not all(isinstance(part, exp.Identifier) for part in table.parts):
+            table = exp.Table(this=exp.to_identifier(locator, quoted=True))
+        return table
+
     def relation(self, relation: Relation, alias: str, position: Position | None = None) -> exp.Expression:
         if relation.kind == "path":
             source: exp.Expression = self.file_relation(relation)
         elif relation.kind == "query":
             source = self.parse_query(relation.locator, position).subquery()
         else:
-            source = exp.to_table(relation.locator, dialect=self.sqlglot_name)
+            source = self.table(relation.locator)
         if isinstance(source, exp.Subquery):
             return source.as_(alias)
         if not isinstance(source, exp.Table):  # a table function such as read_parquet(...)

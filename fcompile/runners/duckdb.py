@@ -145,7 +145,7 @@ class DuckDBRunner(Runner):
         import duckdb
 
         # text that is no table name becomes one quoted name (`"x; drop table y"`), never SQL
-        table = exp.to_table(spine.value, dialect=self.sql_dialect.sqlglot_name)
+        table = self.sql_dialect.table(spine.value)
         try:
             columns, types = self._describe(exp.select("*").from_(table))
         except duckdb.Error as exc:
@@ -252,7 +252,7 @@ class DuckDBRunner(Runner):
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         import duckdb
 
-        target = exp.to_table(table, dialect=self.sql_dialect.sqlglot_name)
+        target = self.sql_dialect.table(table)
         building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
         build = BuildDataset(label, DatasetOutput("table", building.sql(self.sql_dialect.sqlglot_name)), plan,
