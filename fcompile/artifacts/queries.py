@@ -23,6 +23,7 @@ from sqlglot.errors import UnsupportedError
 
 from fcompile import __version__
 from fcompile.artifacts.selection import NodeRef
+from fcompile.control_characters import comment_line
 from fcompile.dialects import compile_sql
 from fcompile.dialects.base import SqlDialect
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
@@ -118,9 +119,9 @@ class QueryPlanner:
         except DiagnosticError as exc:
             raise DiagnosticError([_in_context(d, ref, node.location) for d in exc.diagnostics]) from None
         plan, notes = self._memo[memo_key]
-        lines = [f"-- fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
-                 f"{_spec_place(graph.project.root, node.location)}"]
-        lines += [f"-- {note}" for note in _dialect_notes(plan, dialect) + notes]
+        lines = [comment_line(f"fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
+                              f"{_spec_place(graph.project.root, node.location)}")]
+        lines += [comment_line(note) for note in _dialect_notes(plan, dialect) + notes]
         return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
 
 

@@ -19,6 +19,23 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.planner.plans import Relation
 
 
+# What a query source or spine may not hold anywhere in its tree (a data-modifying CTE such as
+# `WITH gone AS (DELETE ... RETURNING *) SELECT ...` is a Query at the top and a Delete inside).
+WRITING_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.AlterColumn,
+    exp.TruncateTable, exp.Copy, exp.Command, exp.Set, exp.Pragma, exp.Use, exp.Transaction, exp.Commit,
+    exp.Rollback, exp.Grant, exp.Revoke, exp.LoadData, exp.Analyze, exp.Cache, exp.Uncache, exp.Refresh,
+    exp.Attach, exp.Detach, exp.Install, exp.Export, exp.Declare, exp.Execute, exp.Kill, exp.Comment,
+    exp.Into,
+)
+
+
+def _first_words(node: exp.Expression, limit: int = 60) -> str:
+    """The start of a node's SQL on one line, for a message."""
+    text = " ".join(node.sql().split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class SqlDialect:
     name: ClassVar[str]
     sqlglot_name: ClassVar[str]
@@ -108,7 +125,25 @@ class SqlDialect:
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise DiagnosticError([Diagnostic(Code.INVALID_QUERY, "a query source must be one SELECT statement",
                                               position, "remove extra statements and trailing DDL")])
+        writing = next(statements[0].find_all(*WRITING_NODES), None)
+        if writing is not None:
+            what = writing.key.upper().replace("TRUNCATETABLE", "TRUNCATE")
+            raise DiagnosticError([Diagnostic(
+                Code.INVALID_QUERY, f"a query must only read data, but it holds {what} ({_first_words(writing)})",
+                position, "a query source or spine is run as part of other statements: write data elsewhere "
+                "and read it here with a SELECT")])
         return statements[0]
+
+    def table(self, locator: str) -> exp.Table:
+        """A `table:` locator (`name`, `schema.name`, `catalog.schema.name`, parts quoted as the dialect
+        quotes) as a table; text that is no table name in this dialect is one quoted name, never SQL."""
+        try:
+            table = exp.to_table(locator, dialect=self.sqlglot_name)
+        except SqlglotError:  # sqlglot falls back to a quoted name on a parse error, not on a token error
+            table = None
+        if not isinstance(table, exp.Table) or not all(isinstance(part, exp.Identifier) for part in table.parts):
+            table = exp.Table(this=exp.to_identifier(locator, quoted=True))
+        return table
 
     def relation(self, relation: Relation, alias: str, position: Position | None = None) -> exp.Expression:
         if relation.kind == "path":
@@ -116,7 +151,7 @@ class SqlDialect:
         elif relation.kind == "query":
             source = self.parse_query(relation.locator, position).subquery()
         else:
-            source = exp.to_table(relation.locator, dialect=self.sqlglot_name)
+            source = self.table(relation.locator)
         if isinstance(source, exp.Subquery):
             return source.as_(alias)
         if not isinstance(source, exp.Table):  # a table function such as read_parquet(...)

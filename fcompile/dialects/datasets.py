@@ -13,7 +13,7 @@ def lower_build_dataset(dialect: SqlDialect, plan: BuildDataset) -> list[exp.Exp
     """The statements, in order, that build the dataset."""
     query = lower_point_in_time_join(dialect, plan.query)
     if plan.output.kind == "table":
-        table = exp.to_table(plan.output.locator, dialect=dialect.sqlglot_name)
+        table = dialect.table(plan.output.locator)
         return dialect.replace_table(table, query)
     if not dialect.READS_FILES:
         raise dialect.unsupported(f"writing dataset '{plan.name}' to a file", "write it to a table: output: {table: ...}",

@@ -168,4 +168,5 @@ def _version_tag() -> str:
         folder = resources.files(package)
         for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)):
             digest.update(folder.joinpath(name).read_bytes())
+    digest.update(resources.files("fcompile").joinpath("control_characters.py").read_bytes())  # what structure refuses
     return f"{__version__}:{digest.hexdigest()[:16]}"

@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
+from collections.abc import Iterator
 from typing import Any, Literal
 
-from fcompile.diagnostics import Code, Diagnostic, clipped, did_you_mean
+from fcompile.control_characters import LINE_WHITESPACE, escape_controls, first_control
+from fcompile.diagnostics import Code, Diagnostic, Position, clipped, did_you_mean
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
 
@@ -73,18 +75,57 @@ def check_structure(doc: YamlDocument, kind: SchemaKind) -> tuple[list[Diagnosti
     the detail the diagnostics need."""
     import fastjsonschema
 
-    try:
-        _fast_check(kind)(doc.data)
-        return [], set()
-    except fastjsonschema.JsonSchemaException:
-        pass
     out: list[Diagnostic] = []
     invalid: set[PathKey] = set()
+    if kind == "spec":
+        for path, diagnostic in _control_characters(doc, doc.data, ()):
+            out.append(diagnostic)
+            invalid.add(path[:2])
+    try:
+        _fast_check(kind)(doc.data)
+        return out, invalid
+    except fastjsonschema.JsonSchemaException:
+        pass
     for error in _validator(kind).iter_errors(doc.data):
         out.extend(_convert(doc, error))
         if not _rechecked_by_resolver(error):
             invalid.add(tuple(error.absolute_path)[:2])
     return out, invalid
+
+
+# Fields whose text may span lines: free text, and SQL queries. Every other string of a spec (names,
+# paths, tables, columns, owners, tags) is one line of visible characters.
+_MULTILINE_FIELDS = frozenset({"description", "query"})
+
+
+def _control_characters(doc: YamlDocument, value: Any, path: PathKey) -> Iterator[tuple[PathKey, Diagnostic]]:
+    """A diagnostic for each string (or mapping key) of a spec holding a character that could end a line
+    or hide text where the value is written: a SQL comment, a terminal, a log."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and first_control(key) is not None:
+                yield path + (key,), _control_diagnostic(doc, path + (key,), key, first_control(key),
+                                                         doc.key_position(path + (key,)), "key", False)
+            yield from _control_characters(doc, item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _control_characters(doc, item, path + (index,))
+    elif isinstance(value, str) and path[-1:] != ("name",):  # names: the identifier rules refuse them (FC040)
+        free = (bool(path) and path[-1] in _MULTILINE_FIELDS
+                and not (len(path) >= 2 and path[-2] in ("tags", "field_mapping")))
+        index = first_control(value, LINE_WHITESPACE if free else frozenset())
+        if index is not None:
+            yield path, _control_diagnostic(doc, path, value, index, doc.position(path), "value", free)
+
+
+def _control_diagnostic(doc: YamlDocument, path: PathKey, text: str, index: int, where: Position,
+                        what: str, free: bool) -> Diagnostic:
+    shown = escape_controls(text if len(text) <= 60 else text[:57] + "...")
+    subject = escape_controls(f"{_subject(doc, path)}{'the key ' if what == 'key' else ''}{_field_label(path)}")
+    hint = ("remove it: descriptions and queries may span lines, but hold no other control characters" if free
+            else "remove it: names, paths, tables, columns, owners and tags are one line of visible characters")
+    return Diagnostic(Code.INVALID_VALUE, f"{subject} holds the control character {escape_controls(text[index])} "
+                      f"(character {index + 1}): '{shown}'", where, hint)
 
 
 def _rechecked_by_resolver(error: Any) -> bool:
@@ -178,7 +219,8 @@ def _convert(doc: YamlDocument, error: Any) -> list[Diagnostic]:
         return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} must not be empty", doc.position(path))]
     # jsonschema's own message quotes the whole value: say what the schema asks, not what was written
     return [Diagnostic(Code.INVALID_VALUE, f"{subject}{label} does not satisfy '{validator}: "
-                       f"{clipped(error.validator_value)}'", doc.position(path), clipped(schema.get("description")) or None)]
+                       f"{clipped(error.validator_value)}'", doc.position(path),
+                       clipped(schema.get("description")) or None)]
 
 
 def _exclusive(doc: YamlDocument, path: PathKey, subject: str, names: list[str], instance: dict) -> Diagnostic:
@@ -231,7 +273,7 @@ def _subject(doc: YamlDocument, path: PathKey) -> str:
         item = items[path[1]] if isinstance(items, list) and path[1] < len(items) else None
         name = item.get("name") if isinstance(item, dict) else None
         kind = LIST_LABELS[path[0]]
-        return f"{kind} '{clipped(name)}': " if isinstance(name, str) else f"{kind} #{path[1] + 1}: "
+        return f"{kind} '{clipped(escape_controls(name))}': " if isinstance(name, str) else f"{kind} #{path[1] + 1}: "
     if len(path) >= 2 and path[0] == "targets":
         return f"target '{clipped(path[1])}': "
     return ""

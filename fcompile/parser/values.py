@@ -11,6 +11,7 @@ import difflib
 import functools
 import re
 
+from fcompile.control_characters import escape_controls
 from fcompile.diagnostics import Code, clipped
 from fcompile.graph import SCALAR_DTYPES, DType
 from fcompile.sql_names import IDENTIFIER_RE, dialects_reserving
@@ -95,7 +96,7 @@ def identifier_problems(name: str) -> tuple[ValueProblem, ...]:
         if not fixed or fixed[0].isdigit():
             fixed = "_" + fixed
         return (ValueProblem(
-            Code.BAD_IDENTIFIER, f"'{clipped(name)}' is not a valid name",
+            Code.BAD_IDENTIFIER, f"'{clipped(escape_controls(name))}' is not a valid name",
             f"names use letters, digits and underscores and do not start with a digit, e.g. '{clipped(fixed)}'"),)
     problems = []
     if "__" in name:

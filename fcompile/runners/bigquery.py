@@ -57,6 +57,7 @@ from urllib.parse import urlsplit
 
 from sqlglot import exp
 
+from fcompile.control_characters import comment_line
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
@@ -160,9 +161,9 @@ class BigQueryRunner(StreamedResults):
         types = {c.name: c.field_type for c in columns}
         return RegisteredSpine(Relation("placeholder", name), tuple(schema.names), types, ROW_NUMBER,
                                spine.description, arrow_types,
-                               setup_sql=(f"-- a table `{name}` with the spine's schema, expiring in "
-                                          f"{SPINE_TABLE_HOURS} h; a load job appends {spine.description} "
-                                          "as Parquet",))
+                               setup_sql=(comment_line(f"a table `{name}` with the spine's schema, expiring in "
+                                                       f"{SPINE_TABLE_HOURS} h; a load job appends "
+                                                       f"{spine.description} as Parquet"),))
 
     def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
         """Loaded by a load job into a new table of the target's dataset (expiring a day ahead, should it be

@@ -252,7 +252,7 @@ class DuckDBRunner(Runner):
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         import duckdb
 
-        target = exp.to_table(table, dialect=self.sql_dialect.sqlglot_name)
+        target = self.sql_dialect.table(table)
         building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
         build = BuildDataset(label, DatasetOutput("table", building.sql(self.sql_dialect.sqlglot_name)), plan,

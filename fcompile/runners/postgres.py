@@ -269,7 +269,7 @@ class PostgresRunner(StreamedResults):
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         """Built under a temporary name and swapped in, all in one transaction."""
         self._finish_stream()
-        target = exp.to_table(table, dialect="postgres")
+        target = self.sql_dialect.table(table)
         building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
         build = BuildDataset(label, DatasetOutput("table", building.sql("postgres")), plan, location)

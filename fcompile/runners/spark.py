@@ -359,7 +359,7 @@ class SparkRunner(StreamedResults):
         """Built under a temporary name, then swapped in by renames (the old table is kept on failure)."""
         from pyspark.errors import PySparkException
 
-        target = exp.to_table(table, dialect="spark")
+        target = self.sql_dialect.table(table)
         building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
         build = BuildDataset(label, DatasetOutput("table", building.sql("spark")), plan, location)
