@@ -245,9 +245,11 @@ def test_every_command_with_a_selection_takes_several_values(project, command):
     assert "no node is named 'nosuch'" in result.stderr and "no node is named 'alsonot'" in result.stderr
 
 
-def fcompile_in_terminal(*args: str, columns: int, cwd: Path) -> str:
-    """What a user sees running fcompile in a terminal `columns` wide (stdout is a pseudo-terminal)."""
+def run_in_terminal(*args: str, columns: int, cwd: Path) -> tuple[int, str]:
+    """The exit code and what a user sees running fcompile in a terminal `columns` wide (stdout and stderr
+    a pseudo-terminal), styles and links taken out."""
     import pty
+    import re
 
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "FCOMPILE_PROJECT_DIR"}
@@ -265,10 +267,16 @@ def fcompile_in_terminal(*args: str, columns: int, cwd: Path) -> str:
             break
         chunks.append(chunk)
     os.close(leader)
-    assert process.wait(timeout=60) == 0
-    import re
+    code = process.wait(timeout=60)
+    shown = re.sub(r"\x1b\[[0-9;]*m|\x1b\]8;[^\x1b]*\x1b\\\\", "", b"".join(chunks).decode())
+    return code, shown.replace("\r\n", "\n")
 
-    return re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+
+def fcompile_in_terminal(*args: str, columns: int, cwd: Path) -> str:
+    """What a user sees running fcompile in a terminal `columns` wide; the command must succeed."""
+    code, shown = run_in_terminal(*args, columns=columns, cwd=cwd)
+    assert code == 0, shown
+    return shown
 
 
 def test_ls_in_a_pipe_prints_plain_lines(project):

@@ -1,13 +1,12 @@
 """User text is printed as written: rich markup (`[/]`, `[bold]`, `[link=...]`) and emoji codes (`:x:`,
 `:smile:`) in paths, descriptions and the messages quoting them, on a terminal (tables, styles) and in a pipe."""
 
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_cli import run_in_terminal
 
 ODD = "[/][bold]x:x::smile:[link=http://e]y"
 PROJECT = "name: shop\ntargets:\n  dev: {offline: {type: duckdb}, online: {type: sqlite}}\n"
@@ -38,27 +37,8 @@ def project(tmp_path):
 
 
 def in_terminal(*args: str, cwd: Path) -> tuple[int, str]:
-    """The exit code and what a user sees running fcompile on a 200-column terminal (a pseudo-terminal)."""
-    import pty
-
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "FCOMPILE_PROJECT_DIR"}
-    env.update(COLUMNS="400", LINES="50", TERM="xterm")
-    process = subprocess.Popen([sys.executable, "-m", "fcompile", *args], cwd=cwd, env=env, stdout=follower,
-                               stderr=follower, stdin=subprocess.DEVNULL)
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    code = process.wait(timeout=60)
-    return code, re.sub(r"\x1b\[[0-9;]*m|\x1b\]8;[^\x1b]*\x1b\\\\", "", b"".join(chunks).decode()).replace("\r\n", "\n")
+    """The exit code and what a user sees running fcompile on a wide terminal (a pseudo-terminal)."""
+    return run_in_terminal(*args, columns=400, cwd=cwd)
 
 
 @pytest.mark.parametrize("args", [["ls"], ["validate"], ["run", "--dry-run"], ["run"]])
