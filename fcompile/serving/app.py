@@ -7,7 +7,7 @@
 | `POST /write-to-online-store` | `FeatureStore.write_to_online_store` | `{"feature_view_name", "df"}` |
 | `POST /materialize` | materialization of a window | `{"start_ts", "end_ts", "feature_views"}` |
 | `POST /materialize-incremental` | materialization from the watermarks | `{"end_ts", "feature_views"}` |
-| `GET /health` | 200, or 503 when the online store does not answer | |
+| `GET /health` | 200, or 503 when the online store does not answer (without a token, under auth: the status only) | |
 | `GET /metrics` | Prometheus text format (metrics.py) | |
 
 Each worker process holds one `ServingState` (state.py) and reads through it on the event loop: an
@@ -131,8 +131,11 @@ class FeatureServer:
                 raise request_error(405, f"{path} takes {route.method} requests, not {scope['method']}", None,
                                     headers=((b"allow", route.method.encode()),))
             grant = None
-            if route.protected and state.settings.tokens is not None:
-                grant = authenticate(scope["headers"], state.settings.tokens)
+            if state.settings.tokens is not None:
+                if route.protected:
+                    grant = authenticate(scope["headers"], state.settings.tokens)
+                elif route.handler == "_health":  # open, but says more to a caller with a token
+                    grant = _grant_if_any(scope["headers"], state.settings.tokens)
             body = b""
             if route.method == "POST":
                 body = await self._read_body(scope, receive, state.settings.max_request_bytes)
@@ -239,11 +242,18 @@ class FeatureServer:
         return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
 
     def _health(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
+        """With auth on, a caller without a valid token learns only healthy or not: no project, target,
+        store, host or error text."""
         state = self.state
+        anonymous = state.settings.tokens is not None and grant is None
         try:
             state.store.online_store.get_state(HEALTH_PROBE)
         except DiagnosticError as error:
+            if anonymous:
+                return 503, b'{"status": "unhealthy"}', _JSON
             raise HttpError(503, error.diagnostics) from None
+        if anonymous:
+            return 200, b'{"status": "ok"}', _JSON
         graph = state.graph
         document = {"status": "ok", "project": graph.project.name, "target": graph.project.target.name,
                     "online_store": dict(graph.project.target.online).get("type"),
@@ -400,3 +410,11 @@ def _too_large(limit: int) -> HttpError:
 
 def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _grant_if_any(headers: Any, tokens: Any) -> Any:
+    """The caller's grant when it sends a valid token, else None (no 401: for open endpoints)."""
+    try:
+        return authenticate(headers, tokens)
+    except HttpError:
+        return None

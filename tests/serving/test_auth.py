@@ -90,6 +90,14 @@ def test_health_and_metrics_need_no_token(guarded):
     assert guarded.get("/metrics").status == 200
 
 
+def test_health_without_a_token_says_only_whether_it_is_healthy(guarded):
+    for headers in ({}, bearer(WRONG)):
+        reply = guarded.get("/health", headers=headers)
+        assert (reply.status, reply.json) == (200, {"status": "ok"})
+    detailed = guarded.get("/health", headers=bearer(READER))
+    assert detailed.status == 200 and detailed.json["status"] == "ok" and "project" in detailed.json
+
+
 def test_tokens_are_never_logged(guarded):
     guarded.post("/get-online-features", READ, headers=bearer(WRONG))
     guarded.post("/get-online-features", {"bad": True}, headers=bearer(READER))
