@@ -30,6 +30,18 @@ WRITING_NODES: tuple[type[exp.Expression], ...] = (
 )
 
 
+def parse_table_name(text: str, sqlglot_dialect: str) -> exp.Table | None:
+    """`text` as a table name (`name`, `schema.name`, `catalog.schema.name`, parts quoted as the dialect
+    quotes them), or None when it is no table name in that dialect."""
+    try:
+        table = exp.to_table(text, dialect=sqlglot_dialect)
+    except (SqlglotError, ValueError):  # a token error; ValueError: sqlglot's split of 4+ dotted parts
+        return None
+    if not isinstance(table, exp.Table) or not all(isinstance(part, exp.Identifier) for part in table.parts):
+        return None
+    return table
+
+
 def _first_words(node: exp.Expression, limit: int = 60) -> str:
     """The start of a node's SQL on one line, for a message."""
     text = " ".join(node.sql().split())
@@ -137,13 +149,7 @@ class SqlDialect:
     def table(self, locator: str) -> exp.Table:
         """A `table:` locator (`name`, `schema.name`, `catalog.schema.name`, parts quoted as the dialect
         quotes) as a table; text that is no table name in this dialect is one quoted name, never SQL."""
-        try:
-            table = exp.to_table(locator, dialect=self.sqlglot_name)
-        except SqlglotError:  # sqlglot falls back to a quoted name on a parse error, not on a token error
-            table = None
-        if not isinstance(table, exp.Table) or not all(isinstance(part, exp.Identifier) for part in table.parts):
-            table = exp.Table(this=exp.to_identifier(locator, quoted=True))
-        return table
+        return parse_table_name(locator, self.sqlglot_name) or exp.Table(this=exp.to_identifier(locator, quoted=True))
 
     def relation(self, relation: Relation, alias: str, position: Position | None = None) -> exp.Expression:
         if relation.kind == "path":

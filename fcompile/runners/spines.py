@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.control_characters import LINE_WHITESPACE, escape_controls, first_control
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, clipped
 from fcompile.user_paths import Origin, path_not_found, resolve_path
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 _QUERY_START = re.compile(r"\s*(\(\s*)*(select|with)\b", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and line breaks are whitespace in queries
 _SPINE_HINT = ("give a Parquet/CSV path, a table name (table or schema.table, quoted as the target's SQL quotes "
                "names) or a query starting with SELECT or WITH")
 
@@ -54,10 +54,10 @@ def classify_spine_text(text: str, base: str | None = None) -> SpineInput:
     if not stripped:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "the spine is empty", None,
                                           "give a Parquet/CSV path, a table name or a SELECT query")])
-    control = _CONTROL.search(text)
-    if control:
+    control = first_control(text, LINE_WHITESPACE)  # tab and line breaks are whitespace in queries
+    if control is not None:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"the spine '{_shown(stripped)}' holds a control "
-                                          f"character (U+{ord(control.group()):04X})", None, _SPINE_HINT)])
+                                          f"character (U+{ord(text[control]):04X})", None, _SPINE_HINT)])
     if _QUERY_START.match(stripped):
         return SpineInput("query", stripped)
     path = resolve_path(stripped, base)
@@ -69,23 +69,18 @@ def classify_spine_text(text: str, base: str | None = None) -> SpineInput:
 def spine_table(spine: SpineInput, dialect: str):
     """The sqlglot table a `table` spine names in `dialect`, or FC090 when the text is no table name (it
     does not tokenize, or holds several statements)."""
-    from sqlglot import exp
-    from sqlglot.errors import SqlglotError
+    from fcompile.dialects.base import parse_table_name
 
-    try:
-        table = exp.to_table(spine.value, dialect=dialect)
-    except (SqlglotError, ValueError):  # ValueError: sqlglot's fallback split of a dotted name with 4+ parts
-        table = None
-    if not isinstance(table, exp.Table):
+    table = parse_table_name(spine.value, dialect)
+    if table is None:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"the spine '{_shown(spine.value)}' is not a table name, "
                                           "a query or an existing file", None, _SPINE_HINT)])
     return table
 
 
-def _shown(text: str, limit: int = 80) -> str:
-    """`text` for a message: escapes for control characters, cut at `limit` characters."""
-    shown = text if len(text) <= limit else text[:limit] + "..."
-    return shown.encode("unicode_escape").decode("ascii") if _CONTROL.search(shown) or "\n" in shown else shown
+def _shown(text: str) -> str:
+    """`text` for a message: on one line, control characters as escapes, cut short."""
+    return clipped(escape_controls(text))
 
 
 def spine_files(spine: SpineInput) -> list[str]:
