@@ -72,6 +72,7 @@ class Route:
     handler: str          # name of the FeatureServer method
     protected: bool       # needs a token when auth is on
     is_async: bool = False
+    reads_token: bool = False  # open, but answers a caller with a valid token more (the grant, else None)
 
 
 ROUTES: dict[str, Route] = {
@@ -80,7 +81,7 @@ ROUTES: dict[str, Route] = {
     "/write-to-online-store": Route("POST", "_write_to_online_store", True, True),
     "/materialize": Route("POST", "_materialize", True, True),
     "/materialize-incremental": Route("POST", "_materialize_incremental", True, True),
-    "/health": Route("GET", "_health", False),
+    "/health": Route("GET", "_health", False, reads_token=True),
     "/metrics": Route("GET", "_metrics", False),
 }
 
@@ -134,7 +135,7 @@ class FeatureServer:
             if state.settings.tokens is not None:
                 if route.protected:
                     grant = authenticate(scope["headers"], state.settings.tokens)
-                elif route.handler == "_health":  # open, but says more to a caller with a token
+                elif route.reads_token:
                     grant = _grant_if_any(scope["headers"], state.settings.tokens)
             body = b""
             if route.method == "POST":
