@@ -153,9 +153,14 @@ MAX_END_AHEAD = dt.timedelta(days=1)  # how far past now a window may end (clock
 # the watermark into the future, and every later incremental run would skip
 
 
+def latest_allowed_time() -> dt.datetime:
+    """The latest time a window may end at, and a pushed row's event time may be: now plus MAX_END_AHEAD."""
+    return dt.datetime.now(UTC) + MAX_END_AHEAD
+
+
 def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
     """FC119 for a window that ends before it starts, or that ends more than MAX_END_AHEAD after now."""
-    latest = dt.datetime.now(UTC) + MAX_END_AHEAD
+    latest = latest_allowed_time()
     if as_utc(end) > latest:
         raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window ends in the future "
                                           f"({_timestamp(as_utc(end))}, after {_timestamp(latest)}): its end "
