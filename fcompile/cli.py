@@ -981,14 +981,12 @@ def online_delete(
     Each key's row is deleted from the target's online store (in one commit), whatever its event time; the
     view's watermark stays. Prints which keys were deleted and which held nothing; a key that held nothing
     is not an error."""
-    from fcompile.runners.online_deletes import key_text
+    from fcompile.runners.online_deletes import key_text, online_feature_view
     from fcompile.runners.online_reads import parse_entity_text
     from fcompile.sdk import FeatureStore
 
     with FeatureStore(project_dir, target) as store:
-        from fcompile.runners.online_deletes import online_feature_view
-
-        online_feature_view(store.graph, view)  # an unknown view before the keys: its keys say nothing
+        online_feature_view(store.graph, view)  # an unknown view before its keys: they cannot be checked
         entities = parse_entity_text(store.graph, entity)
         result = store.delete_online(view, entities)
     console = _console()
