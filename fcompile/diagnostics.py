@@ -83,7 +83,7 @@ class Code(str, enum.Enum):
     # push sources and writes into the online store (SDK push / write_to_online_store, POST /push)
     PUSH_SOURCE_KIND = "FC120"       # a push source where an ordinary source is needed, or the reverse
     PUSH_COLUMNS = "FC121"           # pushed rows lack a needed column, or carry one the dataset does not have
-    PUSH_VALUE_TYPE = "FC122"        # a pushed value does not fit its column's dtype, is empty, or is a future event time
+    PUSH_VALUE_TYPE = "FC122"        # a pushed value that does not fit its dtype, is empty, or is a future event time
     PUSH_REQUEST = "FC123"           # an unknown `to`, or rows that are not a table
     OFFLINE_PUSH_UNSUPPORTED = "FC124"  # the batch source cannot take appended rows (one file, a query, ...)
     # the feature server (fcompile serve)
