@@ -714,6 +714,10 @@ def materialize(
     batch_rows: Annotated[int, typer.Option(
         "--batch-rows", min=1, help="Rows per batch read from the offline engine and committed to the store.")]
     = 100_000,
+    reset_watermark: Annotated[bool, typer.Option(
+        "--reset-watermark", help="Only unset the watermark of each selected view (stored values are kept) and "
+        "load nothing; the next run loads each view's first-run window. Takes no --start, --end or "
+        "--full-refresh.")] = False,
 ) -> None:
     """Load new feature values into the online store.
 
@@ -724,6 +728,8 @@ def materialize(
     from fcompile.parser import load_project
     from fcompile.runners.materialize import check_window_arguments, record_materialization
 
+    if reset_watermark:
+        _check_reset_arguments(start, end, full_refresh)
     window_end = _iso_option("--end", end) or _now_in_seconds()
     window_start = _iso_option("--start", start)
     check_window_arguments(window_start, window_end)
@@ -741,6 +747,9 @@ def materialize(
     if not views:
         console.print("nothing to materialize: the selection holds no online feature view", markup=False)
         return
+    if reset_watermark:
+        _reset_watermarks(graph, views, console, _next_materialize(project_dir, target, select, exclude))
+        return
     started = dt.datetime.now(dt.timezone.utc)
     with _runner(graph) as runner:
         results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
@@ -748,6 +757,52 @@ def materialize(
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)
     if not _print_results(console, [], results):
         raise typer.Exit(1)
+
+
+def _check_reset_arguments(start: Optional[str], end: Optional[str], full_refresh: bool) -> None:
+    """FC090 for `--reset-watermark` with options that would load something: the reset only unsets."""
+    given = [option for option, value in (("--start", start), ("--end", end), ("--full-refresh", full_refresh))
+             if value]
+    if given:
+        raise DiagnosticError([Diagnostic(
+            Code.BAD_ARGUMENT, f"--reset-watermark only unsets watermarks and loads nothing; it takes no "
+            f"{', '.join(given)}", None, "reset first (fcompile materialize --reset-watermark), read what it printed, "
+            f"then run fcompile materialize with {' '.join(given)}")])
+
+
+def _reset_watermarks(graph, views, console, next_command: str) -> None:
+    """`materialize --reset-watermark`: a line per view (the watermark it had, now unset), then what to run."""
+    from fcompile.runners.materialize import reset_watermarks
+
+    resets = reset_watermarks(graph, views)
+    width = max(len(r.view) for r in resets)
+    for reset in resets:
+        if reset.previous is not None:
+            what = f"watermark was {_iso_text(reset.previous)}; now unset"
+        else:
+            what = "had no watermark (never materialized, or reset before); unchanged"
+        console.print(f"{reset.view.ljust(width + 2)}{what}", markup=False)
+    unset = sum(r.previous is not None for r in resets)
+    console.print(f"{unset} {_plural(unset, 'watermark')} unset, {len(resets) - unset} had none; the stored values "
+                  "are kept and nothing was loaded", markup=False)
+    console.print(f"next: {next_command}   (loads each view's first-run window: end - ttl, or from the earliest "
+                  "data)", markup=False)
+
+
+def _next_materialize(project_dir: Path, target: Optional[str], select: Optional[list[str]],
+                      exclude: Optional[list[str]]) -> str:
+    """The `fcompile materialize` command that loads the views a reset was given."""
+    import shlex
+
+    words = ["fcompile", "materialize"]
+    if project_dir != Path("."):
+        words += ["--project-dir", str(project_dir)]
+    if target is not None:
+        words += ["--target", target]
+    for option, values in (("--select", select), ("--exclude", exclude)):
+        if values:
+            words += [option, *values]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _iso_option(option: str, text: Optional[str]):
@@ -891,6 +946,56 @@ def push(
     views = ", ".join(result.views_written) or "none"
     _console().print(f"pushed {result.rows:,} rows to '{push_source}': online views written: {views}; "
                      f"rows appended offline: {result.offline_rows:,}", markup=False)
+
+
+online_app = typer.Typer(
+    name="online",
+    help="Work on the rows of the online store directly: delete entity keys.",
+    cls=_Commands,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(online_app, name="online")
+
+
+@online_app.callback(invoke_without_command=True)
+def _online(ctx: typer.Context) -> None:
+    """Work on the rows of the online store directly: delete entity keys."""
+    if ctx.invoked_subcommand is None:  # a bare `fcompile online` shows its commands
+        print(ctx.get_help())
+
+
+@online_app.command("delete")
+def online_delete(
+    view: Annotated[str, typer.Option("--view", help="The online feature view whose rows are deleted.")],
+    entity: Annotated[list[str], typer.Option(
+        "--entity", "-e", help="A join key value, key=value, as for get-online-features; repeat for more entities "
+        "(-e driver_id=1001 -e driver_id=1002), and give every key of a composite key (-e driver_id=1001 "
+        "-e city=Paris).")],
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Delete the rows of entity keys from one online feature view.
+
+    Each key's row is deleted from the target's online store (in one commit), whatever its event time; the
+    view's watermark stays. Prints which keys were deleted and which held nothing; a key that held nothing
+    is not an error."""
+    from fcompile.runners.online_deletes import key_text, online_feature_view
+    from fcompile.runners.online_reads import parse_entity_text
+    from fcompile.sdk import FeatureStore
+
+    with FeatureStore(project_dir, target) as store:
+        online_feature_view(store.graph, view)  # an unknown view before its keys: they cannot be checked
+        entities = parse_entity_text(store.graph, entity)
+        result = store.delete_online(view, entities)
+    console = _console()
+    for label, keys in (("deleted", result.deleted), ("not found", result.not_found)):
+        for key in keys:
+            console.print(f"{label:10s} {key_text(result.key_names, key)}", markup=False)
+    deleted, missing = len(result.deleted), len(result.not_found)
+    console.print(f"feature view {result.view}: {deleted} {_plural(deleted, 'key')} deleted, {missing} not found "
+                  f"(target '{store.graph.project.target.name}')", markup=False)
 
 
 @app.command()

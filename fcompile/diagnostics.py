@@ -83,7 +83,7 @@ class Code(str, enum.Enum):
     # push sources and writes into the online store (SDK push / write_to_online_store, POST /push)
     PUSH_SOURCE_KIND = "FC120"       # a push source where an ordinary source is needed, or the reverse
     PUSH_COLUMNS = "FC121"           # pushed rows lack a needed column, or carry one the dataset does not have
-    PUSH_VALUE_TYPE = "FC122"        # a pushed value does not fit its column's dtype (or is empty where it may not be)
+    PUSH_VALUE_TYPE = "FC122"        # a pushed value that does not fit its dtype, is empty, or is a future event time
     PUSH_REQUEST = "FC123"           # an unknown `to`, or rows that are not a table
     OFFLINE_PUSH_UNSUPPORTED = "FC124"  # the batch source cannot take appended rows (one file, a query, ...)
     # the feature server (fcompile serve)
@@ -175,7 +175,8 @@ CODE_MEANINGS: dict[Code, str] = {
         'carry one the offline dataset does not have, or name one column by both its source name and its mapped '
         '(feature) name.'),
     Code.PUSH_VALUE_TYPE: ("A pushed value that does not convert to its column's dtype (names the column, the row and "
-        'the dtype), or an empty join key or event time.'),
+        'the dtype), an empty join key or event time, or an event time more than a day in the future (names the '
+        'row, the value and the limit); nothing of the push is written.'),
     Code.PUSH_REQUEST: ('A malformed push: an unknown `to`, rows that are not a DataFrame, Arrow table or mapping of '
         'lists, columns of different lengths, a name that is not text.'),
     Code.OFFLINE_PUSH_UNSUPPORTED: ('Rows pushed offline cannot be appended to the batch source: a single Parquet '

@@ -153,9 +153,14 @@ MAX_END_AHEAD = dt.timedelta(days=1)  # how far past now a window may end (clock
 # the watermark into the future, and every later incremental run would skip
 
 
+def latest_allowed_time() -> dt.datetime:
+    """The latest time a window may end at, and a pushed row's event time may be: now plus MAX_END_AHEAD."""
+    return dt.datetime.now(UTC) + MAX_END_AHEAD
+
+
 def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
     """FC119 for a window that ends before it starts, or that ends more than MAX_END_AHEAD after now."""
-    latest = dt.datetime.now(UTC) + MAX_END_AHEAD
+    latest = latest_allowed_time()
     if as_utc(end) > latest:
         raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window ends in the future "
                                           f"({_timestamp(as_utc(end))}, after {_timestamp(latest)}): its end "
@@ -356,6 +361,38 @@ def materialize_locked(graph: FeatureGraph, runner: Runner | None, views: Sequen
         if runner is None:
             runner = stack.enter_context(connect_runner(graph.project))
         return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
+
+
+@dataclass(frozen=True)
+class WatermarkReset:
+    """A view whose watermark `reset_watermarks` unset, and the watermark it had (None: it had none)."""
+
+    view: str
+    previous: dt.datetime | None
+
+
+def reset_watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> list[WatermarkReset]:
+    """Unset each view's watermark, keeping its stored values and the rest of its state: the next incremental
+    run loads the first-run window (`end - ttl`, or from the earliest data), as on a first run. How a
+    watermark that moved too far (a typo'd end, an earlier fcompile) is put right without loading anything
+    (docs/concepts/materialization.md). Under the project's materialization lock, like a run (FC129 while
+    one runs)."""
+    import contextlib
+
+    from fcompile.runners.locks import lock_path, materialization_lock
+    from fcompile.runners.online import connect_online_store
+
+    resets = []
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(materialization_lock(lock_path(graph)))
+        store = stack.enter_context(connect_online_store(graph.project))
+        for view in views:
+            state = guard_store(store.get_state, view.name)
+            previous = state.watermark if state is not None else None
+            if state is not None and previous is not None:
+                guard_store(store.put_state, view.name, replace(state, watermark=None))
+            resets.append(WatermarkReset(view.name, as_utc(previous) if previous is not None else None))
+    return resets
 
 
 def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Sequence[str] | None,

@@ -62,6 +62,7 @@ class ColumnNeed:
     role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
     required: bool = True  # False: an absent column is all NULL (the created timestamp)
     non_null: bool = False  # join keys and the event time: a row without one could never be read
+    event_time: bool = False  # no later than now plus MAX_END_AHEAD: a later row would win over every real one
 
 
 def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_store: Callable[[], OnlineStore],
@@ -162,7 +163,7 @@ def reading_needs(reading: LatestValues) -> list[ColumnNeed]:
     """The source columns a view's rows are made of, as its `LatestValues` plan reads them."""
     view = reading.view
     needs = [ColumnNeed(k.source_column, k.dtype, f"join key '{k.name}'", non_null=True) for k in reading.keys]
-    needs.append(ColumnNeed(reading.event_timestamp, TIMESTAMP, "event timestamp", non_null=True))
+    needs.append(ColumnNeed(reading.event_timestamp, TIMESTAMP, "event timestamp", non_null=True, event_time=True))
     if reading.created_timestamp:
         needs.append(ColumnNeed(reading.created_timestamp, TIMESTAMP, "created timestamp", required=False))
     needs += [ColumnNeed(f.source_column, f.dtype, f"feature '{f.output_name}' of view '{view}'")
@@ -174,7 +175,7 @@ def source_needs(source: Source) -> list[ColumnNeed]:
     """The time columns of a source, which rows appended to it need even when no view reads it."""
     column_of = {name: column for column, name in source.field_mapping}
     needs = [ColumnNeed(column_of.get(source.timestamp_field, source.timestamp_field), TIMESTAMP,
-                        "event timestamp", non_null=True)]
+                        "event timestamp", non_null=True, event_time=True)]
     if source.created_timestamp_field:
         needs.append(ColumnNeed(column_of.get(source.created_timestamp_field, source.created_timestamp_field),
                                 TIMESTAMP, "created timestamp", required=False))
@@ -228,7 +229,8 @@ def check_columns(pushed: PushedRows, needs: Sequence[ColumnNeed], label: str, s
 def convert_columns(pushed: PushedRows, needs: Sequence[ColumnNeed],
                     label: str) -> tuple[dict[tuple[str, DType], pa.Array], list[Diagnostic]]:
     """Every needed column present, converted to its dtype (keyed by column and dtype: two views may read
-    one column as different dtypes), and FC122 for each column with a value that does not fit."""
+    one column as different dtypes), and FC122 for each column with a value that does not fit, is empty
+    where it may not be, or is an event time later than now plus a day (`future_event_time`)."""
     converted: dict[tuple[str, DType], pa.Array] = {}
     problems: list[Diagnostic] = []
     failed: set[str] = set()
@@ -253,7 +255,38 @@ def convert_columns(pushed: PushedRows, needs: Sequence[ColumnNeed],
             problems.append(Diagnostic(Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) is "
                                        f"empty in row {row}", None,
                                        "every row needs a value here: a row without one could never be read"))
+    for need in needs:
+        array = converted.get((need.column, need.dtype))
+        if need.event_time and array is not None and need.column not in failed:
+            problem = future_event_time(array, need, label)
+            if problem is not None:
+                failed.add(need.column)
+                problems.append(problem)
     return converted, problems
+
+
+def future_event_time(array: pa.Array, need: ColumnNeed, label: str) -> Diagnostic | None:
+    """FC122 naming the first row of `array` (event times, UTC) later than now plus MAX_END_AHEAD - the
+    limit a materialization window's end has (FC119) - or None. Stored, such a row would win over every
+    value of its key until then (newer wins), and offline it would be loaded the day it is "due"."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from fcompile.runners.datasets import _timestamp
+    from fcompile.runners.materialize import latest_allowed_time
+
+    limit = latest_allowed_time()
+    late = pc.greater(array, pa.scalar(limit, type=array.type))
+    count = pc.sum(late).as_py() or 0
+    if not count:
+        return None
+    row = pc.index(late, True).as_py()
+    more = f" (and {count - 1:,} more row{'s' * (count != 2)})" if count > 1 else ""
+    return Diagnostic(Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) holds "
+                      f"{_timestamp(array[row].as_py())} in row {row}{more}, later than {_timestamp(limit)} (now "
+                      "plus 1 day)", None, "an event time may be at most 1 day ahead of now (clock skew): a later "
+                      "row would win over every real value of its key until then; correct the row's time (a typo "
+                      "in the year?); nothing was written")
 
 
 def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Array]) -> pa.RecordBatch:

@@ -95,6 +95,14 @@ class OnlineStore(abc.ABC):
         stored, in the order asked; `values` holds only `features`."""
 
     @abc.abstractmethod
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        """Delete the stored rows of these entity keys (tuples in `view.keys` order, each given once), in
+        one commit: a key that was stored is gone when this returns. Per key, in the order asked: True when
+        a row was stored (and is now deleted), False when nothing was (a key holding a NULL value never is).
+        The view's state (its watermark) is left as it is. Raises FC115 for a key that does not fit the
+        view's join keys, before anything is deleted."""
+
+    @abc.abstractmethod
     def get_state(self, view: str) -> ViewState | None:
         """The view's state, or None before its first committed run."""
 

@@ -46,7 +46,7 @@ from fcompile.runners.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
 from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
+from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.runners.online.records import fixed_values
 from fcompile.runners.online.values import (
     array_from_json, arrays_as_json, as_utc, filled, numpy_of, string_array, typed_scalar,
@@ -155,6 +155,30 @@ class PostgresOnlineStore(OnlineStore):
                 if attempt == 2:
                     raise self._failed(f"reading feature view '{view.name}'", exc) from None
         raise AssertionError("unreachable")
+
+    # -- deletes ----------------------------------------------------------------------------------
+
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        import psycopg
+        from psycopg import sql
+
+        self._live()
+        table = self._views.get(id(view))
+        if table is None or table.view is not view:
+            table = self._table(view, create=False)
+        encoded = encode_keys(table.encode, keys, view.name, view.keys)
+        wanted = sorted({key for key in encoded if key is not None})  # rows locked in a stable order
+        if not wanted:
+            return [False] * len(encoded)
+        statement = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s) RETURNING {}").format(
+            table.name, sql.Identifier(KEY), sql.Identifier(KEY))
+        try:
+            deleted = {bytes(row[0]) for row in self.conn.execute(statement, (wanted,)).fetchall()}
+        except psycopg.errors.UndefinedTable:
+            return [False] * len(encoded)  # nothing was ever written for this view
+        except psycopg.Error as exc:
+            raise self._failed(f"deleting keys of feature view '{view.name}'", exc) from None
+        return [key is not None and key in deleted for key in encoded]
 
     # -- state -------------------------------------------------------------------------------------
 

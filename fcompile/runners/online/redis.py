@@ -36,7 +36,7 @@ from fcompile.runners.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
 from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
+from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
 from fcompile.runners.online.values import as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar
 
@@ -242,6 +242,21 @@ class RedisOnlineStore(OnlineStore):
 
         decode = target.readers[features] = record_decoder(target.layout, features, lookup)
         return decode
+
+    # -- deletes ----------------------------------------------------------------------------------
+
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        target = self._view(view)
+        names = [None if e is None else target.prefix + e
+                 for e in encode_keys(target.encode, keys, view.name, view.keys)]
+        asked = [name for name in names if name is not None]
+        if not asked:
+            return [False] * len(names)
+        # one DEL per key (its reply says whether the key was there), in one MULTI/EXEC: all or nothing
+        replies = self._send(lambda: (_command(b"MULTI"), *(_command(b"DEL", name) for name in asked),
+                                      _command(b"EXEC")), f"deleting keys of feature view '{view.name}'")
+        found = iter(replies[-1])
+        return [name is not None and bool(next(found)) for name in names]
 
     # -- state -------------------------------------------------------------------------------------
 

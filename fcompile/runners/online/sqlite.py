@@ -34,7 +34,7 @@ from fcompile.runners.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
 from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
+from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
 from fcompile.runners.online.values import as_utc, datetime_from_micros, micros
 
@@ -154,6 +154,20 @@ class SqliteOnlineStore(OnlineStore):
                 raise self._failed(doing, exc) from None
         except (sqlite3.Error, UnknownLayout) as exc:
             raise self._failed(doing, exc) from None
+
+    # -- deletes ----------------------------------------------------------------------------------
+
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        table = self._table(view, create=False)
+        encoded = encode_keys(table.encode, keys, view.name, view.keys)
+        statement = f"DELETE FROM {table.name} WHERE {KEY} = ?"
+        try:
+            with self._transaction():
+                if not self._columns(table.name):  # no table: nothing was ever written
+                    return [False] * len(encoded)
+                return [key is not None and self.con.execute(statement, (key,)).rowcount > 0 for key in encoded]
+        except sqlite3.Error as exc:
+            raise self._failed(f"deleting keys of feature view '{view.name}'", exc) from None
 
     # -- state -------------------------------------------------------------------------------------
 
