@@ -19,9 +19,9 @@ more than LOOP_READ_ENTITIES entities, or with a body over LOOP_READ_BODY_BYTES 
 runs on one reader thread per worker, with a `FeatureStore` of its own on the same graph (at 256 entities
 a read takes a millisecond or more, and the hop is lost in it); one request asks for at most
 `serving.max_entities_per_request` entities (413). Writes (`/push`, `/write-to-online-store`) run on one
-writer thread per worker, with a `FeatureStore` of their own on the reader's project graph
-(`FeatureStore.of_graph`), their rows bounded by the body's size; materialization runs in a thread of its
-own, with its own connections, one at a time per project (materialize.py). A request body is bounded in
+writer thread per worker, from parsing their body on, with a `FeatureStore` of their own on the reader's
+project graph (`FeatureStore.of_graph`), their rows bounded by the body's size; materialization runs in a
+thread of its own, with its own connections, one at a time per project (materialize.py). A request body is bounded in
 size (413) and in time (408: one task per worker cancels the reads that overrun, cheaper than a timer per
 request), as are its headers in time, size and count (protocol.py: 431), so a slow or greedy client holds
 only its own connection, not for long, and a bounded amount of memory.
@@ -287,24 +287,13 @@ class FeatureServer:
         return 200, self.metrics.exposition(), METRICS_CONTENT_TYPE
 
     async def _push(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
-        request = read_push(body)
-        if grant is not None:
-            require(grant, grant.push_sources, "push to push source", request.push_source_name)
-        state = self.state
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._writer, state.writer.push, request.push_source_name, request.df, request.to)
+        request, result = await self._loop.run_in_executor(self._writer, _push_rows, self.state, grant, body)
         self.metrics.written(call.endpoint, request.push_source_name, result.rows)
         document = {"push_source_name": request.push_source_name, "to": request.to, **dataclasses.asdict(result)}
         return 200, json.dumps(document).encode(), _JSON
 
     async def _write_to_online_store(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
-        request = read_write(body)
-        if grant is not None:
-            require(grant, grant.write_feature_views, "write feature view", request.feature_view_name)
-        state = self.state
-        df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
-        rows = await asyncio.get_running_loop().run_in_executor(
-            self._writer, state.writer.write_to_online_store, request.feature_view_name, df)
+        request, rows = await self._loop.run_in_executor(self._writer, _write_rows, self.state, grant, body)
         self.metrics.written(call.endpoint, request.feature_view_name, rows)
         return 200, json.dumps({"feature_view_name": request.feature_view_name, "rows": rows}).encode(), _JSON
 
@@ -424,6 +413,24 @@ class FeatureServer:
         if state.store_problem is not None:
             log.warning("the online store cannot be reached (requests get 503 until it can):\n%s",
                         "\n".join(d.render(state.root) for d in state.store_problem.diagnostics))
+
+
+def _push_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, Any]:
+    """/push on the writer thread, parsing included (a body of a few MiB of JSON takes a tenth of a second
+    to read: not on the event loop)."""
+    request = read_push(body)
+    if grant is not None:
+        require(grant, grant.push_sources, "push to push source", request.push_source_name)
+    return request, state.writer.push(request.push_source_name, request.df, request.to)
+
+
+def _write_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, int]:
+    """/write-to-online-store on the writer thread, parsing included."""
+    request = read_write(body)
+    if grant is not None:
+        require(grant, grant.write_feature_views, "write feature view", request.feature_view_name)
+    df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
+    return request, state.writer.write_to_online_store(request.feature_view_name, df)
 
 
 def _too_large(limit: int) -> HttpError:
