@@ -228,3 +228,49 @@ def test_worker_memory_stays_bounded_under_oversized_headers_and_bodies(tmp_path
         assert "Traceback" not in server.log
     finally:
         server.stop()
+
+
+def test_small_reads_stay_on_the_event_loop_and_large_ones_leave_it(tmp_path):
+    """In process: which thread each of the state's stores reads on (a small read must not pay a hop)."""
+    import asyncio
+
+    from fcompile.serving.app import LOOP_READ_ENTITIES, FeatureServer
+    from fcompile.serving.state import ServeConfig
+
+    write_project(tmp_path, {"type": "sqlite", "path": ".fcompile/online.db"})
+    readers: dict[str, set[str]] = {"store": set(), "large_reader": set()}
+
+    def spy(name: str, read):
+        def recorded(*args, **kwargs):
+            readers[name].add(threading.current_thread().name)
+            return read(*args, **kwargs)
+        return recorded
+
+    async def ask(server: FeatureServer, entities: int) -> int:
+        body = json.dumps({"entities": {"driver_id": list(range(entities))}, "feature_service": "driver_v1"}).encode()
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/get-online-features", "headers": []}
+        await server(scope, receive, send)
+        return sent[0]["status"]
+
+    async def run() -> None:
+        server = FeatureServer(ServeConfig(str(tmp_path), reload_interval=0))
+        await server.start()
+        try:
+            for name in readers:
+                store = getattr(server.state, name)
+                store.get_online_features = spy(name, store.get_online_features)
+            assert await ask(server, 1) == 200 and await ask(server, LOOP_READ_ENTITIES) == 200
+            assert await ask(server, LOOP_READ_ENTITIES + 1) == 200
+        finally:
+            await server.stop()
+
+    asyncio.run(run())
+    assert readers == {"store": {threading.main_thread().name}, "large_reader": {"fcompile-read_0"}}
