@@ -21,10 +21,10 @@ a read takes a millisecond or more, and the hop is lost in it); one request asks
 `serving.max_entities_per_request` entities (413). Writes (`/push`, `/write-to-online-store`) run on one
 writer thread per worker, from parsing their body on, with a `FeatureStore` of their own on the reader's
 project graph (`FeatureStore.of_graph`), their rows bounded by the body's size; materialization runs in a
-thread of its own, with its own connections, one at a time per project (materialize.py). A request body is bounded in
-size (413) and in time (408: one task per worker cancels the reads that overrun, cheaper than a timer per
-request), as are its headers in time, size and count (protocol.py: 431), so a slow or greedy client holds
-only its own connection, not for long, and a bounded amount of memory.
+thread of its own, with its own connections, one at a time per project (materialize.py). A request body
+is bounded in size (413) and in time (408: one task per worker cancels the reads that overrun, cheaper
+than a timer per request), as are its headers in time, size and count (protocol.py: 431), so a slow or
+greedy client holds only its own connection, not for long, and a bounded amount of memory.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from fcompile.serving.errors import (
 from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metrics import ServingMetrics
 from fcompile.serving.requests import (
-    read_key_text, read_materialize, read_online_features, read_push, read_write,
+    OnlineFeaturesCall, read_key_text, read_materialize, read_online_features, read_push, read_write,
 )
 from fcompile.serving.state import ServeConfig, ServingState, load_state, project_fingerprint
 
@@ -236,32 +236,8 @@ class FeatureServer:
         if len(body) <= LOOP_READ_BODY_BYTES:
             request = read_online_features(body, state.settings.max_entities_per_request)
             if request.rows <= LOOP_READ_ENTITIES:
-                return self._read_online(state, state.store, grant, request, call)
-        return await self._loop.run_in_executor(self._reader, self._read_large, state, grant, body, request, call)
-
-    def _read_large(self, state: ServingState, grant: Any, body: bytes, request: Any,
-                    call: Call) -> tuple[int, bytes, bytes]:
-        if request is None:
-            request = read_online_features(body, state.settings.max_entities_per_request)
-        return self._read_online(state, state.large_reader, grant, request, call)
-
-    def _read_online(self, state: ServingState, store: Any, grant: Any, request: Any,
-                     call: Call) -> tuple[int, bytes, bytes]:
-        service = request.feature_service
-        if service is not None:
-            if service in state.services:
-                call.service = service
-            if grant is not None:
-                require(grant, grant.feature_services, "read feature service", service)
-        elif grant is not None:
-            for reference in request.features:
-                require(grant, grant.feature_views, "read features of feature view", reference.partition(":")[0])
-        entities = request.entities
-        if state.key_readers:
-            entities = read_key_text(entities, state.key_readers)
-        response = store.get_online_features(entities, request.features, service, request.full_feature_names)
-        call.rows_read = request.rows
-        return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
+                return _read_online(state, state.store, grant, request, call)
+        return await self._loop.run_in_executor(self._reader, _read_large, state, grant, body, request, call)
 
     def _health(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
         """With auth on, a caller without a valid token learns only healthy or not: no project, target,
@@ -413,6 +389,33 @@ class FeatureServer:
         if state.store_problem is not None:
             log.warning("the online store cannot be reached (requests get 503 until it can):\n%s",
                         "\n".join(d.render(state.root) for d in state.store_problem.diagnostics))
+
+
+def _read_large(state: ServingState, grant: Any, body: bytes, request: OnlineFeaturesCall | None,
+                call: Call) -> tuple[int, bytes, bytes]:
+    """A large read on the reader thread, with the state's store for them (parsing the body too, if large)."""
+    if request is None:
+        request = read_online_features(body, state.settings.max_entities_per_request)
+    return _read_online(state, state.large_reader, grant, request, call)
+
+
+def _read_online(state: ServingState, store: Any, grant: Any, request: OnlineFeaturesCall,
+                 call: Call) -> tuple[int, bytes, bytes]:
+    service = request.feature_service
+    if service is not None:
+        if service in state.services:
+            call.service = service
+        if grant is not None:
+            require(grant, grant.feature_services, "read feature service", service)
+    elif grant is not None:
+        for reference in request.features:  # type: ignore[union-attr]  # one of the two is given
+            require(grant, grant.feature_views, "read features of feature view", reference.partition(":")[0])
+    entities = request.entities
+    if state.key_readers:
+        entities = read_key_text(entities, state.key_readers)
+    response = store.get_online_features(entities, request.features, service, request.full_feature_names)
+    call.rows_read = request.rows
+    return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
 
 
 def _push_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, Any]:
