@@ -11,8 +11,8 @@ Size. httptools hands a header to the protocol only once it is whole, and keeps 
 until then: one endless header would grow a worker without bound (12 connections of 100 MiB took one from
 105 to 1,308 MiB). So the bytes a connection sends from the end of one request (or its opening) to the end
 of the next request's headers are counted before they are parsed: past `serving.max_header_bytes` (request
-line and headers together) the parser is not fed more, and so are header lines past `serving.max_headers`.
-Either way the client gets 431 with the server's JSON error body (errors.py), and the connection is
+line and headers together) the parser is fed no more, and past `serving.max_headers` header lines it is
+stopped at the next one. Either way the client gets 431 with the server's JSON error body (errors.py), and the connection is
 closed, as what follows in it cannot be told apart from the rest of the refused headers: first only the
 server's side (what the client still sends is read and dropped, so that its socket is not reset before it
 reads the answer), the rest when the client closes its side or after the request timeout. Only when a
