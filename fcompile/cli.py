@@ -909,6 +909,8 @@ def serve(
 
     Endpoints: /get-online-features, /push, /write-to-online-store, /materialize, /materialize-incremental,
     /health, /metrics."""
+    import dataclasses
+
     from fcompile.serving.server import (
         DEFAULT_HOST, DEFAULT_PORT, ServeConfig, check_project, check_server_packages, run_server,
     )
@@ -918,9 +920,10 @@ def serve(
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"unknown --log-level '{log_level}'", None,
                                           "use debug, info, warning or error")])
     config = ServeConfig(str(project_dir.resolve()), target, reload_interval, request_timeout)
-    settings_host, settings_port, warnings = check_project(config)
+    settings, warnings = check_project(config)
     _print_diagnostics(warnings)
-    run_server(config, host or settings_host or DEFAULT_HOST, port or settings_port or DEFAULT_PORT, workers,
+    config = dataclasses.replace(config, max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers)
+    run_server(config, host or settings.host or DEFAULT_HOST, port or settings.port or DEFAULT_PORT, workers,
                log_level.lower(), access_log)
 
 

@@ -184,7 +184,9 @@ CODE_MEANINGS: dict[Code, str] = {
         'DuckDB.'),
     Code.BAD_REQUEST: ('A request the feature server cannot take: an unknown endpoint (404) or method (405), a body '
         "that is not JSON (400) or not of the endpoint's shape (422), or a body that did not arrive in time (408)."),
-    Code.REQUEST_TOO_LARGE: "A request body larger than the target's `serving.max_request_bytes` (413).",
+    Code.REQUEST_TOO_LARGE: ("A request over one of the feature server's limits: a body larger than the target's "
+        '`serving.max_request_bytes` or more entities than `serving.max_entities_per_request` (413), a request line '
+        'and headers larger than `serving.max_header_bytes` or more header lines than `serving.max_headers` (431).'),
     Code.UNAUTHENTICATED: ("A request to the feature server without a valid bearer token, when the target's "
         '`serving.auth` has tokens (401).'),
     Code.FORBIDDEN: ('A bearer token asking for something outside its grant: a service, view, push source, write or '
