@@ -250,7 +250,8 @@ class Diagnostic:
             path = display_path(self.position.path, relative_to)
             where = str(Position(path, self.position.line, self.position.column)) + ": "
         # message and hint on a line each, whatever user text they quote: a path or a name with a
-        # bidirectional override or ESC (a suggestion quotes one) is shown as escapes, not passed to the terminal or the log
+        # bidirectional override or ESC (a suggestion quotes one) is shown as escapes, never passed on to
+        # the terminal or the log
         text = escape_controls(f"{where}{self.severity.value}[{self.code.value}]: {self.message}")
         if self.hint:
             text += f"\n  hint: {escape_controls(self.hint)}"

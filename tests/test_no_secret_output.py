@@ -15,6 +15,7 @@ The commands and the cases are tables: a new command (or a new way to write a pa
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -105,13 +106,13 @@ COMMANDS = [
     _command("push offline", "push", "stats_push", "--file", "rows.csv", "--to", "offline"),  # a file source
     _command("seed", "seed", uses=("offline",)),
     _command("clean", "clean"),
+    # rows to add as the commands come: `online delete --view driver_stats -e driver_id=1001` (uses online),
+    # `materialize --reset-watermark` (uses online)
 ]
 
 
 def _project(root: Path, case: Case, auth: bool = False) -> Path:
     """The serving tests' project (a push source, views, a date-keyed view), with a target on `case`."""
-    import json
-
     write_project(root, {"type": "sqlite"}, name=f"leak_{uuid.uuid4().hex[:8]}")
     document = json.loads((root / "fcompile_project.yml").read_text())
     online = {"type": case.store, "url": "{{ env_var('FC_LEAK_URL') }}", "connect_timeout": 3}

@@ -77,8 +77,8 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
         found = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError as exc:
         raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"the PostgreSQL connection settings cannot be "
-                                          f"read ({describe_connection(url)}): {driver_reason(exc, url)}", None, _SETTINGS_HINT)]) \
-            from None
+                                          f"read ({describe_connection(url)}): {driver_reason(exc, url)}", None,
+                                          _SETTINGS_HINT)]) from None
     user = f"{found['user']}@" if found.get("user") else ""
     host = found.get("host") or "localhost"
     port = f":{found['port']}" if found.get("port") else ""

@@ -6,12 +6,15 @@
    rendered diagnostic holds a raw control character (a message quotes the file; ESC would reach the
    terminal).
 2. Deep and aliased YAML (billion laughs through lists, mappings and merge keys, 10,000-deep lists and
-   mappings) is an FC002 within a few seconds and a bounded amount of memory.
+   mappings; 2,000 levels of block indentation) is an FC002 (or libyaml's own FC001 past 1,000 flow levels)
+   within a few seconds and a bounded amount of memory.
 3. Control characters and SQL-looking text in every string of every node kind of the sample: each string
    value (and each user-named key: tags, field mappings) in turn gets a payload. Either the parser refuses
-   it with a diagnostic placed in the file, or the project compiles for all seven dialects and every
-   compiled file parses (sqlglot, in its dialect) into the same statements as the unfuzzed build's file:
-   as many, of the same kinds, with no DROP, DELETE, INSERT, ... that the unfuzzed file lacks.
+   it with a diagnostic placed in the file, or the project compiles for all seven dialects (once per kind
+   of field, `field_kind`: a view's description, a source's table, a tag's key, ... - each kind within
+   the time a test may take) and every compiled file parses (sqlglot, in its dialect) into the same
+   statements as the unfuzzed build's file: as many, of the same kinds, with no DROP, DELETE, INSERT, ...
+   that the unfuzzed file lacks, and no raw control character in a comment line.
 
 tests/build/test_spec_text_injection.py fuzzes a hand-made project field by field with hypothesis;
 tests/parser/test_hostile_files.py runs the files that would hang a reader (FIFOs, devices) in subprocesses.
@@ -170,7 +173,8 @@ def _laughs(kind: str, levels: int = 10, width: int = 10) -> str:
         lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)]
     elif kind == "mappings":
         lines = ["a0: &a0 {" + ", ".join(f"k{j}: lol" for j in range(width)) + "}"]
-        lines += [f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(width)) + "}" for i in range(1, levels)]
+        lines += [f"a{i}: &a{i} {{" + ", ".join(f"k{j}: *a{i - 1}" for j in range(width)) + "}"
+                  for i in range(1, levels)]
     else:  # merge keys: each level merges the one below under other keys
         lines = ["a0: &a0 {" + ", ".join(f"k{j}: lol" for j in range(width)) + "}"]
         lines += [f"a{i}: &a{i} {{<<: *a{i - 1}, " + ", ".join(f"m{j}: *a{i - 1}" for j in range(width)) + "}"
@@ -186,11 +190,13 @@ HOSTILE_YAML = {
     "billion laughs (merge keys)": _laughs("merge"),
     "an alias used as a key": _laughs("lists", 6) + "      ? *a5\n      : x\n",
     "a huge alias under a real field": "entities:\n  - &e {name: driver, join_keys: [{name: driver_id, dtype: int64}],"
-                                       " tags: {}}\n" + "".join(f"  - *e\n" for _ in range(200_000)),
+                                       " tags: {}}\n" + "  - *e\n" * 200_000,
     "10,000 nested lists": "entities: " + "[" * DEEP + "]" * DEEP + "\n",
     "10,000 nested mappings": "entities: " + "{a: " * DEEP + "1" + "}" * DEEP + "\n",
-    "10,000 nested block mappings": "entities:\n" + "".join(" " * i + "a:\n" for i in range(1, 2000)) + " " * 2000 + "1\n",
-    "10,000 nested block lists": "entities:\n" + "".join(" " * i + "-\n" for i in range(1, 2000)) + " " * 2000 + "- 1\n",
+    # block style indents a level a column deeper: 2,000 levels are 2 MB of spaces already
+    "2,000 nested block mappings": "entities:\n" + "".join(" " * i + "a:\n" for i in range(1, 2000)) + " " * 2000
+                                   + "1\n",
+    "2,000 nested block lists": "entities:\n" + "".join(" " * i + "-\n" for i in range(1, 2000)) + " " * 2000 + "- 1\n",
 }
 
 
@@ -346,7 +352,8 @@ def test_every_string_field_with_control_characters_or_sql_is_refused_or_stays_i
 
 def _check_files(files: dict[str, bytes], clean: Shapes, what: str) -> None:
     # a file as the unfuzzed build wrote it is checked already; the others are parsed
-    texts = {path: text.decode() for path, text in files.items() if path not in clean or clean[path][0] != text.decode()}
+    texts = {path: text.decode() for path, text in files.items()
+             if path not in clean or clean[path][0] != text.decode()}
     # a file of another name is a renamed node's: compared with a file the build no longer makes, of the same
     # dialect and kind (a file the build no longer makes is a node the compiler refused, with a diagnostic)
     twin = {path: path for path in texts if path in clean}

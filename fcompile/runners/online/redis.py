@@ -117,7 +117,8 @@ class RedisOnlineStore(OnlineStore):
                                     _URL_HINT) from None
         except redis.AuthenticationError as exc:
             client.close()
-            raise store_unreachable("Redis", shown, driver_reason(exc, url), "check the password in the target's online url "
+            raise store_unreachable("Redis", shown, driver_reason(exc, url),
+                                    "check the password in the target's online url "
                                     "(use {{ env_var('REDIS_URL') }} for secrets)") from None
         except redis.RedisError as exc:
             client.close()
