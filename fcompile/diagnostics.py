@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from fcompile.control_characters import escape_controls
+
 
 class Severity(str, enum.Enum):
     ERROR = "error"
@@ -250,9 +252,12 @@ class Diagnostic:
         if self.position is not None:
             path = display_path(self.position.path, relative_to)
             where = str(Position(path, self.position.line, self.position.column)) + ": "
-        text = f"{where}{self.severity.value}[{self.code.value}]: {self.message}"
+        # message and hint on a line each, whatever user text they quote: a path or a name with a
+        # bidirectional override or ESC (a suggestion quotes one) is shown as escapes, never passed on to
+        # the terminal or the log
+        text = escape_controls(f"{where}{self.severity.value}[{self.code.value}]: {self.message}")
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {escape_controls(self.hint)}"
         return text
 
     def to_json(self, relative_to: str | None = None) -> dict:

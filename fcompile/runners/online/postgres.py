@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fcompile.graph import DType
-from fcompile.connection_text import describe_connection
+from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.runners.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
@@ -470,20 +470,18 @@ def _open(url: str, connect_timeout: int) -> Any:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
     except psycopg.ProgrammingError as exc:  # a malformed conninfo
-        raise store_unreachable("PostgreSQL", shown, f"the URL is not valid: {_first_line(exc)}",
-                                "write it as postgresql://[user[:password]@]host[:port]/database") from None
+        raise store_unreachable("PostgreSQL", shown, f"the URL is not valid: {driver_reason(exc, url)}",
+                                "write it as postgresql://[user[:password]@]host[:port]/database, percent-encoding "
+                                "'/', '?', '#', '@', '%' and spaces in a password (%2F, %3F, %23, %40, %25, %20), or "
+                                "as key=value text with the password quoted: password = 'a b'") from None
     except psycopg.Error as exc:
-        raise store_unreachable("PostgreSQL", shown, _first_line(exc),
+        raise store_unreachable("PostgreSQL", shown, driver_reason(exc, url),
                                 "is the PostgreSQL server running, and are the target's online url, user and "
                                 "password right? (e.g. postgresql://127.0.0.1:5432/features)") from None
     try:
         conn.execute("SET TIME ZONE 'UTC'")
     except psycopg.Error as exc:
         conn.close()
-        raise store_unreachable("PostgreSQL", shown, _first_line(exc), "check the server's logs") from None
+        raise store_unreachable("PostgreSQL", shown, driver_reason(exc, url), "check the server's logs") from None
     return conn
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

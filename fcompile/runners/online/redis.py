@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from fcompile.connection_text import describe_connection
+from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.runners.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
 )
@@ -76,6 +76,10 @@ return written
 """
 
 
+_URL_HINT = ("write it as redis://[:password@]host[:port][/db], rediss:// for TLS, or unix:///path/to/socket; "
+             "percent-encode '/', '?', '#', '@' and '%' in a password (%2F, %3F, %23, %40, %25)")
+
+
 class RedisOnlineStore(OnlineStore):
     type_name = "redis"
 
@@ -102,19 +106,23 @@ class RedisOnlineStore(OnlineStore):
                                                                                          CONNECT_TIMEOUT_SECONDS)),
                                           socket_timeout=float(settings.get("timeout", TIMEOUT_SECONDS)))
         except (ValueError, TypeError) as exc:
-            raise store_unreachable("Redis", shown, f"the URL is not valid: {exc}",
-                                    "write it as redis://[:password@]host[:port][/db], rediss:// for TLS, or "
-                                    "unix:///path/to/socket") from None
+            raise store_unreachable("Redis", shown, f"the URL is not valid: {driver_reason(exc, url)}",
+                                    _URL_HINT) from None
         try:
             client.ping()
             return cls(client, url, project)
+        except (ValueError, TypeError) as exc:  # an option of the URL's query redis-py only reads when connecting
+            client.close()
+            raise store_unreachable("Redis", shown, f"the URL is not valid: {driver_reason(exc, url)}",
+                                    _URL_HINT) from None
         except redis.AuthenticationError as exc:
             client.close()
-            raise store_unreachable("Redis", shown, str(exc), "check the password in the target's online url "
+            raise store_unreachable("Redis", shown, driver_reason(exc, url),
+                                    "check the password in the target's online url "
                                     "(use {{ env_var('REDIS_URL') }} for secrets)") from None
         except redis.RedisError as exc:
             client.close()
-            raise store_unreachable("Redis", shown, str(exc).strip() or type(exc).__name__,
+            raise store_unreachable("Redis", shown, driver_reason(exc, url),
                                     "is the Redis server running and is the target's online url right? "
                                     "(e.g. redis://127.0.0.1:6379/0)") from None
 
