@@ -106,8 +106,9 @@ COMMANDS = [
     _command("push offline", "push", "stats_push", "--file", "rows.csv", "--to", "offline"),  # a file source
     _command("seed", "seed", uses=("offline",)),
     _command("clean", "clean"),
-    # rows to add as the commands come: `online delete --view driver_stats -e driver_id=1001` (uses online),
-    # `materialize --reset-watermark` (uses online)
+    _command("online delete", "online", "delete", "--view", "driver_stats", "-e", "driver_id=1001",
+             uses=("online",)),
+    _command("materialize --reset-watermark", "materialize", "--reset-watermark", uses=("online",)),
 ]
 
 
@@ -233,7 +234,9 @@ def test_no_command_prints_or_writes_the_password(case, tmp_path):
         pytest.importorskip("psycopg")
     root = _project(tmp_path / "project", case)
     # the commands that change nothing run side by side; then those that write, one after another
-    readers = [c for c in COMMANDS if c.id not in ("clean", "run", "materialize", "materialize --full-refresh")]
+    writers = ("clean", "run", "materialize", "materialize --full-refresh", "materialize --reset-watermark",
+               "online delete")
+    readers = [c for c in COMMANDS if c.id not in writers]
     with ThreadPoolExecutor(4) as pool:
         problems = list(pool.map(lambda command: _run(root, case, command), readers))
     problems += [_run(root, case, c) for c in COMMANDS if c not in readers and c.id != "clean"]
@@ -250,7 +253,9 @@ def test_the_commands_table_covers_every_command():
 
     without_a_row = {"init": "makes a new project: reads no target", "serve": "test_no_endpoint_... below"}
     names = {(c.name or c.callback.__name__).replace("_", "-") for c in app.registered_commands}
-    covered = {c.argv[0] for c in COMMANDS}
+    names |= {f"{group.name} {(c.name or c.callback.__name__).replace('_', '-')}"
+              for group in app.registered_groups for c in group.typer_instance.registered_commands}
+    covered = {c.argv[0] for c in COMMANDS} | {" ".join(c.argv[:2]) for c in COMMANDS}
     assert names - covered - set(without_a_row) == set()
 
 
