@@ -33,7 +33,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from fcompile.connection_text import describe_connection
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
+    OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, store_failed, store_unreachable, unknown_features,
+    views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -137,6 +138,55 @@ class RedisOnlineStore(OnlineStore):
             except redis.RedisError as exc:
                 raise self._failed(doing, exc) from None
         return prepared.rows
+
+    def write_batches(self, writes: Sequence[tuple[OnlineView, Any]]) -> list[int]:
+        """The batches of several views in one MULTI/EXEC transaction: Redis runs it whole, with no other
+        client's command in between, or - when the connection is lost before EXEC - not at all. A command
+        of the transaction that fails inside EXEC does not undo the others: then `StoreFailure.written`
+        names the views whose every command succeeded."""
+        import redis
+
+        prepared = [(view, prepare_batch(view, batch)) for view, batch in writes]
+        rows = [p.rows for _, p in prepared]
+        todo = [(self._view(view), p) for view, p in prepared if len(p)]
+        if not todo:
+            return rows
+        names = [target.view.name for target, _ in todo]
+        doing = "writing " + views_text(names)
+        spans: list[int] = []  # commands per view inside the transaction, in order
+
+        def commands() -> Iterator[bytes]:
+            spans.clear()
+            yield _command(b"MULTI")
+            for target, batch in todo:
+                spans.append(0)
+                for command in self._write_commands(target, batch):
+                    spans[-1] += 1
+                    yield command
+            yield _command(b"EXEC")
+
+        for attempt in (1, 2):
+            results = self._send(commands, doing)[-1]
+            missing = any(isinstance(r, redis.exceptions.NoScriptError) for r in results)
+            if missing and attempt == 1:  # the server restarted or was flushed since we connected: no view's
+                try:                      # rows were written (every script call failed alike)
+                    self._sha = self.client.script_load(WRITE_NEWER_SCRIPT)
+                except redis.RedisError as exc:
+                    raise self._failed(doing, exc) from None
+                continue
+            failures, written, start = [], [], 0
+            for name, count in zip(names, spans):
+                errors = [r for r in results[start:start + count] if isinstance(r, Exception)]
+                start += count
+                if errors:
+                    failures.append(errors[0])
+                else:
+                    written.append(name)
+            if not failures:
+                return rows
+            failure = self._failed(doing, failures[0])
+            raise StoreFailure(failure.diagnostics, written) from None
+        raise AssertionError("unreachable")
 
     def _write_commands(self, target: _View, prepared) -> Iterator[bytes]:
         """The view's layout (HSET), then the batch's script calls, built a slice of SEND_ROWS entities

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
+    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features, views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -101,25 +101,34 @@ class SqliteOnlineStore(OnlineStore):
     # -- writes ------------------------------------------------------------------------------------
 
     def write_batch(self, view: OnlineView, batch: Any) -> int:
-        prepared = prepare_batch(view, batch).ordered_by_key()
-        if not len(prepared):
-            return prepared.rows
-        doing = f"writing feature view '{view.name}'"
-        rows = None
+        return self.write_batches([(view, batch)])[0]
+
+    def write_batches(self, writes: Sequence[tuple[OnlineView, Any]]) -> list[int]:
+        """The batches of several views in one transaction: all or nothing."""
+        prepared = [(view, prepare_batch(view, batch).ordered_by_key()) for view, batch in writes]
+        rows = [p.rows for _, p in prepared]
+        todo = [(view, p) for view, p in prepared if len(p)]
+        if not todo:
+            return rows
+        doing = "writing " + views_text([view.name for view, _ in todo])
+        records: dict[int, list] = {}
         for attempt in (1, 2):
             try:
-                table = self._table(view, create=True)
-                if rows is None:
-                    records = encode_records(table.layout, prepared.features, len(prepared))
-                    rows = list(zip(prepared.keys.to_pylist(), prepared.event_us.to_pylist(),
-                                    prepared.created_us.to_pylist(), records.to_pylist()))
+                tables = [self._table(view, create=True) for view, _ in todo]
+                for index, (table, (_, batch)) in enumerate(zip(tables, todo)):
+                    if index not in records:
+                        encoded = encode_records(table.layout, batch.features, len(batch))
+                        records[index] = list(zip(batch.keys.to_pylist(), batch.event_us.to_pylist(),
+                                                  batch.created_us.to_pylist(), encoded.to_pylist()))
                 with self._transaction():
-                    self.con.execute(table.register, (self.project, view.name, table.layout.id, table.layout.json))
-                    self.con.executemany(table.upsert, rows)
-                return prepared.rows
+                    for index, (table, (view, _)) in enumerate(zip(tables, todo)):
+                        self.con.execute(table.register, (self.project, view.name, table.layout.id, table.layout.json))
+                        self.con.executemany(table.upsert, records[index])
+                return rows
             except sqlite3.OperationalError as exc:
-                if attempt == 1 and _schema_changed(exc):  # another process dropped the table meanwhile
-                    self._tables.pop(id(view), None)
+                if attempt == 1 and _schema_changed(exc):  # another process dropped a table meanwhile
+                    for view, _ in todo:
+                        self._tables.pop(id(view), None)
                     continue
                 raise self._failed(doing, exc) from None
             except sqlite3.Error as exc:
