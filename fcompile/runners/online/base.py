@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
@@ -115,6 +115,14 @@ class OnlineStore(abc.ABC):
         """Forget the view's rows and state (`materialize --full-refresh`)."""
 
     @abc.abstractmethod
+    def materialization_lock(self) -> ContextManager[None]:
+        """This project's materialization lock in this store, held while the block runs, whichever folder or
+        machine the run comes from (fcompile/runners/locks.py): FC129 (`materialization_busy`) at once when
+        another run holds it. SQLite: a `flock` of a file next to the database; PostgreSQL: a session-level
+        advisory lock on a connection of its own; Redis: a key with an expiry, renewed while the run lives.
+        A killed run frees it with its process (Redis: when the expiry passes)."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> OnlineStore:
@@ -165,6 +173,14 @@ def store_failed(store: str, doing: str, error: BaseException, hint: str | None 
     return StoreFailure([Diagnostic(Code.ONLINE_STORE_ERROR, f"the {store} online store failed while {doing}: "
                                     f"{first_line(error)}", None, hint or "check that the store is up; a materialization "
                                     "that failed can be run again (newer rows always win)")])
+
+
+def materialization_busy(store: str, project: str, freed: str) -> DiagnosticError:
+    """FC129: a materialization of `project` into `store` ("the PostgreSQL online store at ...", described
+    from safe fields only) is running elsewhere; `freed` says when a killed run's lock goes."""
+    return DiagnosticError([Diagnostic(
+        Code.MATERIALIZE_BUSY, f"a materialization of project '{project}' into {store} is already running (from "
+        "another folder, clone or machine)", None, f"wait for it to finish, then run again; {freed}")])
 
 
 def views_text(names: Sequence[str]) -> str:

@@ -35,6 +35,7 @@ or COPY data.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import struct
@@ -45,7 +46,8 @@ from typing import Any, Callable, Mapping, Sequence
 from fcompile.graph import DType
 from fcompile.connection_text import describe_connection
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features, views_text,
+    OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
+    unknown_features, views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -233,6 +235,28 @@ class PostgresOnlineStore(OnlineStore):
                     sql.Identifier(self.schema, STATE_TABLE)), (view,))
         except psycopg.Error as exc:
             raise self._failed(f"dropping feature view '{view}'", exc) from None
+
+    @contextlib.contextmanager
+    def materialization_lock(self):
+        """A session-level advisory lock (`pg_try_advisory_lock`) on a key made of the project's name and
+        schema, held by a connection of its own for the run: closing it - or the end of the process, which
+        ends the session - releases it."""
+        import psycopg
+
+        shown = f"the PostgreSQL online store at {describe_connection(self.url)} (schema {self.schema})"
+        holder = _open(self.url, self._connect_timeout)
+        try:
+            try:
+                taken = holder.execute("SELECT pg_try_advisory_lock(%s)",
+                                       (advisory_key("materialize", self.schema, self.project),)).fetchone()[0]
+            except psycopg.Error as exc:
+                raise self._failed("taking the materialization lock", exc) from None
+            if not taken:
+                raise materialization_busy(shown, self.project, "a run that was killed released it when its "
+                                           "connection closed")
+            yield
+        finally:
+            holder.close()  # ends the session, and the lock with it
 
     def close(self) -> None:
         self._views.clear()

@@ -27,14 +27,15 @@ with hiredis when it is installed (the `redis` extra installs it).
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from fcompile.connection_text import describe_connection
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, store_failed, store_unreachable, unknown_features,
-    views_text,
+    OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, materialization_busy, store_failed,
+    store_unreachable, unknown_features, views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -77,13 +78,27 @@ return written
 """
 
 
+LOCK_KEY = b"__materialize_lock__"  # after fc:<project>: - no view's keys (fc:<project>:<view>:...) look like it
+LOCK_SECONDS = 30.0                  # the materialization lock's expiry (a killed run frees it after this long)
+# KEYS: the lock. ARGV: this run's token, and (renewal) the expiry in milliseconds. Only the holder's token acts.
+RENEW_LOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+RELEASE_LOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisOnlineStore(OnlineStore):
     type_name = "redis"
 
-    def __init__(self, client: Any, url: str, project: str) -> None:
+    def __init__(self, client: Any, url: str, project: str, lock_seconds: float = LOCK_SECONDS) -> None:
         self.client = client
         self.url = url
         self.project = project
+        self.lock_seconds = lock_seconds
         self._prefix = f"fc:{project}:".encode()
         self._sha = client.script_load(WRITE_NEWER_SCRIPT)
         self._connection = client.connection_pool.get_connection()  # kept: no pool round trip per read
@@ -106,9 +121,14 @@ class RedisOnlineStore(OnlineStore):
             raise store_unreachable("Redis", shown, f"the URL is not valid: {exc}",
                                     "write it as redis://[:password@]host[:port][/db], rediss:// for TLS, or "
                                     "unix:///path/to/socket") from None
+        lock_seconds = _positive_seconds(settings.get("materialize_lock_seconds", LOCK_SECONDS))
+        if lock_seconds is None:
+            client.close()
+            raise store_unreachable("Redis", shown, "materialize_lock_seconds must be a positive number of seconds",
+                                    f"e.g. materialize_lock_seconds: {LOCK_SECONDS:g} (the default)")
         try:
             client.ping()
-            return cls(client, url, project)
+            return cls(client, url, project, lock_seconds)
         except redis.AuthenticationError as exc:
             client.close()
             raise store_unreachable("Redis", shown, str(exc), "check the password in the target's online url "
@@ -337,6 +357,48 @@ class RedisOnlineStore(OnlineStore):
         except redis.RedisError as exc:
             raise self._failed(f"dropping feature view '{view}'", exc) from None
 
+    @contextlib.contextmanager
+    def materialization_lock(self):
+        """The key `fc:<project>:__materialize_lock__`, set only if absent (`SET NX`) to a token of this run
+        with an expiry of `materialize_lock_seconds`; a thread renews it every third of that while the run
+        lives, and the end of the run deletes it - each only while it still holds this run's token. A run
+        killed with SIGKILL leaves it to expire."""
+        import threading
+        import uuid
+
+        import redis
+
+        key, token = self._prefix + LOCK_KEY, uuid.uuid4().hex.encode()
+        lasts = max(1, int(self.lock_seconds * 1000))
+        try:
+            taken = self.client.set(key, token, nx=True, px=lasts)
+        except redis.RedisError as exc:
+            raise self._failed("taking the materialization lock", exc) from None
+        if not taken:
+            raise materialization_busy(f"the Redis online store at {describe_connection(self.url)}", self.project,
+                                       f"a run that was killed leaves it to expire, within {self.lock_seconds:g} s "
+                                       "(the target's online materialize_lock_seconds)")
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.lock_seconds / 3):
+                try:
+                    self.client.eval(RENEW_LOCK_SCRIPT, 1, key, token, lasts)
+                except redis.RedisError:
+                    pass  # tried again a third of the expiry later
+
+        renewer = threading.Thread(target=renew, name="fcompile-materialize-lock", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            try:
+                self.client.eval(RELEASE_LOCK_SCRIPT, 1, key, token)
+            except redis.RedisError:
+                pass  # it expires by itself
+
     def close(self) -> None:
         self._views.clear()
         try:
@@ -365,6 +427,17 @@ class _View:
     encode: Callable[[Sequence[Any]], bytes | None]
     layout: RecordLayout
     readers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = field(default_factory=dict)
+
+
+def _positive_seconds(value: Any) -> float | None:
+    """`value` (a number, or text from env_var) as a positive finite number of seconds, else None."""
+    import math
+
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def _stored(value: bytes, decode: Callable[..., dict[str, Any]]) -> StoredRow:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features, views_text,
+    OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
+    unknown_features, views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
 from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
@@ -39,6 +40,7 @@ from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_
 from fcompile.runners.online.values import as_utc, datetime_from_micros, micros
 
 DEFAULT_PATH = ".fcompile/online.db"
+LOCK_SUFFIX = ".materialize.lock"  # the materialization lock: a file next to the database
 BUSY_TIMEOUT_SECONDS = 30.0   # how long a write waits for another process's write to finish
 READ_CHUNK = 496              # keys per statement, a multiple of 8 (SQLite allows 32,766 parameters)
 CACHE_KIB = 65_536            # page cache per connection, filled only as pages are read (SQLite's default: 2 MiB)
@@ -198,6 +200,19 @@ class SqliteOnlineStore(OnlineStore):
                     self.con.execute(f"DELETE FROM {quote(table)} WHERE project = ? AND view = ?", (self.project, view))
         except sqlite3.Error as exc:
             raise self._failed(f"dropping feature view '{view}'", exc) from None
+
+    @contextlib.contextmanager
+    def materialization_lock(self):
+        """A `flock` of `<database>.materialize.lock`, next to the database file."""
+        from fcompile.runners.locks import exclusive_file_lock
+
+        if self.path == ":memory:":  # no other process can see this store
+            yield
+            return
+        busy = materialization_busy(f"the SQLite online store {self.path}", self.project,
+                                    "a run that was killed released it with its process")
+        with exclusive_file_lock(self.path + LOCK_SUFFIX, busy):
+            yield
 
     def close(self) -> None:
         self._tables.clear()
