@@ -78,7 +78,8 @@ def set_targets(project: Path, name: str, offline: dict, online: dict) -> Path:
 def test_a_second_run_in_the_same_folder_is_fc129_not_the_engines_file_lock(tmp_path):
     """The offline engine is a DuckDB file, which one process at a time may open: the second run must find
     the materialization lock before it tries the engine (FC110 said nothing of a running materialization)."""
-    project = set_targets(write_project(tmp_path / "p"), "locks_test", {"type": "duckdb", "path": ".fcompile/offline.duckdb"},
+    project = set_targets(write_project(tmp_path / "p"), "locks_test",
+                          {"type": "duckdb", "path": ".fcompile/offline.duckdb"},
                           {"type": "sqlite", "path": ".fcompile/online.db"})
     with Holder(project) as holder:
         second = fcompile("materialize", "--project-dir", str(project), "--end", END)

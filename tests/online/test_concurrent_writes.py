@@ -63,6 +63,50 @@ def test_writers_of_overlapping_keys_in_different_orders_all_succeed(backend):
     assert [r.event_ts for r in rows] == [at(event_minute(ROUNDS - 1, newest(k)[0], k)) for k in range(KEYS)]
 
 
+def test_pushes_to_two_views_beside_single_view_writes_all_succeed(backend):
+    """Pushes write two views in one transaction (given in either order), while materializations write one
+    view at a time, all on overlapping keys: every write succeeds, and each view ends with its newest rows."""
+    views = [make_view("left"), make_view("right")]
+    first = backend.connect()
+    project = backend.opened[0][1]
+    stores = [first] + [backend.connect(project) for _ in range(3)]
+    failures: list = []
+    start = threading.Barrier(len(stores))
+
+    def push(store, writer: int) -> None:
+        start.wait()
+        for round_ in range(ROUNDS):
+            keys = random.Random(writer * 100 + round_).sample(range(KEYS), KEYS)
+            rows = [{"id": k, "event": at(event_minute(round_, writer, k)), "value": writer} for k in keys]
+            batches = [(view, make_batch(view, rows)) for view in (views if writer % 2 else views[::-1])]
+            try:
+                store.write_batches(batches)
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+
+    def materialize(store, writer: int) -> None:
+        start.wait()
+        for round_ in range(ROUNDS):
+            keys = random.Random(writer * 100 + round_).sample(range(KEYS), KEYS)
+            rows = [{"id": k, "event": at(event_minute(round_, writer, k)), "value": writer} for k in keys]
+            for view in views:
+                try:
+                    store.write_batch(view, make_batch(view, rows))
+                except Exception as exc:  # noqa: BLE001
+                    failures.append(exc)
+
+    threads = [threading.Thread(target=push if w < 2 else materialize, args=(s, w)) for w, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+    for view in views:
+        rows = first.read(view, [(k,) for k in range(KEYS)], ["value"])
+        assert [r.values["value"] for r in rows] == [newest(k)[0] for k in range(KEYS)]
+
+
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_deadlock_is_retried_then_reported(backend, monkeypatch):
     """A deadlock PostgreSQL reports (SQLSTATE 40P01) is retried a bounded number of times, then FC114
@@ -111,7 +155,8 @@ def test_a_real_deadlock_with_another_session_is_retried(backend, postgres_url):
     store = backend.connect()
     project = backend.opened[0][1]
     view = make_view("crossed")
-    store.write_batch(view, make_batch(view, [{"id": 1, "event": at(0), "value": 0}, {"id": 2, "event": at(0), "value": 0}]))
+    store.write_batch(view, make_batch(view, [{"id": 1, "event": at(0), "value": 0},
+                                              {"id": 2, "event": at(0), "value": 0}]))
     table = sql.Identifier(f"fc_{project}", "crossed")
     lock = sql.SQL("SELECT 1 FROM {t} ORDER BY __fc_key {which} LIMIT 1 FOR UPDATE")
     failures: list = []

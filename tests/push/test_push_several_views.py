@@ -110,7 +110,8 @@ class refusing_driver_trips_now:
             allowed = [f"~fc:{self.project}:{view}:*" for view in ("driver_stats", "driver_conv", "__state__")]
             client.acl_setuser(self.user, enabled=True, passwords=["+secret"], keys=allowed, commands=["+@all"])
             client.close()
-            self.monkeypatch.setenv("FC_TEST_RESTRICTED_URL", self.url.replace("redis://", f"redis://{self.user}:secret@"))
+            restricted = self.url.replace("redis://", f"redis://{self.user}:secret@")
+            self.monkeypatch.setenv("FC_TEST_RESTRICTED_URL", restricted)
             self.project_file.write_text(self.original.replace(self.url, "\"{{ env_var('FC_TEST_RESTRICTED_URL') }}\""))
         return self
 

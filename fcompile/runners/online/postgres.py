@@ -301,13 +301,15 @@ class PostgresOnlineStore(OnlineStore):
             # one session at a time changes a view's table: CREATE TABLE IF NOT EXISTS of two sessions at
             # once fails in one of them, and an ALTER TABLE (which waits for every open write of the table
             # and holds up every read meanwhile) runs only for a column the table lacks
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("table", self.schema, table.view.name),))
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                              (advisory_key("table", self.schema, table.view.name),))
             self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({} BYTEA PRIMARY KEY, {} TIMESTAMPTZ NOT NULL, "
                                       "{} TIMESTAMPTZ) WITH (fillfactor = 70)").format(table.name, *names[:3]))
             present = self._columns(table.view)
             for (name, kind), (feature, _) in zip(features, view.features):
                 if feature not in present:
-                    self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(table.name, name, kind))
+                    self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                        table.name, name, kind))
         self.conn.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(stage))
         self.conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DELETE ROWS").format(stage, columns))
         listed = sql.SQL(", ").join(names)
