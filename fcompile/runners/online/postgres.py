@@ -19,7 +19,13 @@ A batch is one transaction: its rows (deduplicated first: the newest per key, so
 `DISTINCT ON`) go by `COPY ... (FORMAT binary)` - built column by column with numpy and Arrow - into a
 temporary staging table (`ON COMMIT DELETE ROWS`), then `INSERT ... SELECT ... ON CONFLICT (key) DO
 UPDATE ... WHERE (incoming event, created) >= (stored event, created)`, a NULL created time being
-`-infinity`. Row locks make newer-wins hold whatever else writes. Tables have `fillfactor = 70`: a page
+`-infinity`. Row locks make newer-wins hold whatever else writes. Rows are locked in one order - a batch's
+by key (sorted, and `ORDER BY` key in the upsert), the views of a multi-view write (`write_batches`, a push)
+by table name - so fcompile's writers wait for each other instead of deadlocking; a deadlock or
+serialization failure all the same is retried WRITE_ATTEMPTS times with a jittered, doubling pause, then
+FC114. Creating or completing a view's table runs under a transaction-level advisory lock, one session at
+a time, and alters the table only for a column it lacks. `materialization_lock` is a session-level advisory
+lock on a connection of its own. Tables have `fillfactor = 70`: a page
 keeps room for a newer version of its rows, so most updates are HOT (no new index entry) - measured
 about 1.4x faster for updates than full pages.
 

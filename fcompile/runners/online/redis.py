@@ -21,6 +21,9 @@ opened again and the commands sent once more (harmless: newer-wins). A single Re
 not Redis Cluster (a script's keys must share a slot there). Keys written by fcompile before this layout
 (one hash per entity) read as not found, and are replaced when written again.
 
+`write_batches` (a push to several views) sends the same commands inside one MULTI/EXEC transaction. The
+materialization lock is the key `fc:<project>:__materialize_lock__` (`materialization_lock`).
+
 Reads: one `MGET` for all the entities asked, on a connection the store keeps; redis-py parses the reply
 with hiredis when it is installed (the `redis` extra installs it).
 """

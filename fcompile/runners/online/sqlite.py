@@ -10,12 +10,14 @@ feature was added still reads (the new feature as NULL); and a table `"__fc_stat
 row and a read fetch four columns, whatever the number of features, and keeps NaN (which SQLite stores
 as NULL in a REAL column).
 
-A batch is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`) of `executemany` upserts, in key order (the
-B-tree takes them twice as fast as in random order), whose `WHERE` compares row values, `(incoming
-event, created) >= (stored event, created)` with a NULL created time lowest, so an older row never
-overwrites a newer one. The database runs in WAL mode with `synchronous=NORMAL`: readers never wait for a
+A batch is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`; the batches of several views, `write_batches`,
+one transaction too) of `executemany` upserts, in key order (the B-tree takes them twice as fast as in
+random order), whose `WHERE` compares row values, `(incoming event, created) >= (stored event, created)`
+with a NULL created time lowest, so an older row never overwrites a newer one. The database runs in WAL mode with `synchronous=NORMAL`: readers never wait for a
 writer, and a committed batch survives a crash of the process. A read of many keys is one `IN (...)`
 statement per READ_CHUNK keys; each connection keeps up to CACHE_KIB of pages in memory.
+
+The materialization lock is a `flock` of `<database>.materialize.lock`, beside the database file.
 
 Statements are fixed per view and cached: only fcompile's own names (validated identifiers, quoted) are
 put into them; every value is a bound parameter. (sqlglot 30.22 renders SQLite's `ON CONFLICT ... DO
