@@ -430,12 +430,14 @@ def run(
 
     Datasets are written into their outputs, the selected online feature views are loaded into the online
     store; what happened is written to target/run_results.json."""
+    import contextlib
     import datetime as dt
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
     from fcompile.runners import runner_class
     from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
+    from fcompile.runners.locks import hold_materialization
 
     window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
@@ -462,12 +464,15 @@ def run(
         return
     started = dt.datetime.now(dt.timezone.utc)
     results, viewed = [], []
-    with _runner(graph) as runner:
+    with contextlib.ExitStack() as stack:
+        # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
+        store = stack.enter_context(hold_materialization(graph)) if views else None
+        runner = stack.enter_context(_runner(graph))
         if datasets:
             with progress:
                 results = run_datasets(graph, runner, datasets, progress.start, progress.done)
         if views:
-            viewed = _materialize(graph, runner, views, window_end)
+            viewed = _materialize(graph, runner, store, views, window_end)
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if viewed:
         from fcompile.runners.materialize import materialize_result_entries
@@ -570,14 +575,16 @@ def _view_states(graph, views, console) -> dict | None:
         return None
 
 
-def _materialize(graph, runner, views, end, start=None, full_refresh: bool = False,
+def _materialize(graph, runner, store, views, end, start=None, full_refresh: bool = False,
                  batch_rows: int | None = None) -> list:
-    """Materialize `views` under the project's lock, with a progress display on stderr."""
+    """Materialize `views` into `store` (whose locks the caller holds: `hold_materialization`), with a
+    progress display on stderr."""
     from fcompile.progress import MaterializeProgressDisplay
-    from fcompile.runners.materialize import BATCH_ROWS, materialize_locked
+    from fcompile.runners.materialize import BATCH_ROWS, materialize_views
 
     with MaterializeProgressDisplay(_console(stderr=True)) as progress:
-        return materialize_locked(graph, runner, views, end, start, full_refresh, progress, batch_rows or BATCH_ROWS)
+        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress,
+                                 batch_rows or BATCH_ROWS)
 
 
 def _now_in_seconds():
@@ -726,6 +733,7 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
+    from fcompile.runners.locks import hold_materialization
     from fcompile.runners.materialize import check_window_arguments, record_materialization
 
     if reset_watermark:
@@ -751,8 +759,9 @@ def materialize(
         _reset_watermarks(graph, views, console, _next_materialize(project_dir, target, select, exclude))
         return
     started = dt.datetime.now(dt.timezone.utc)
-    with _runner(graph) as runner:
-        results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
+    # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
+    with hold_materialization(graph) as store, _runner(graph) as runner:
+        results = _materialize(graph, runner, store, views, window_end, window_start, full_refresh, batch_rows)
     record_materialization(graph, results, started)
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)
     if not _print_results(console, [], results):

@@ -193,7 +193,8 @@ CODE_MEANINGS: dict[Code, str] = {
         '`serving.auth` has tokens (401).'),
     Code.FORBIDDEN: ('A bearer token asking for something outside its grant: a service, view, push source, write or '
         'materialization (403).'),
-    Code.MATERIALIZE_BUSY: 'A materialization requested while another of the same project is running (409).',
+    Code.MATERIALIZE_BUSY: ('A materialization requested while another of the same project is running, in the same '
+        'folder or into the same online store from another folder or machine (409).'),
     Code.OFFLINE_UNREACHABLE: ('The offline engine cannot be reached or started: PostgreSQL refuses the connection or '
         'the login, Snowflake or BigQuery refuse the sign-in or credentials, Spark cannot start (no Java, a bad '
         'master); one line naming the target, the server (without its password) and the reason.'),

@@ -346,18 +346,17 @@ def _in_context(diagnostic: Diagnostic, label: str, view: FeatureView) -> Diagno
 def materialize_locked(graph: FeatureGraph, runner: Runner | None, views: Sequence[FeatureView], end: dt.datetime,
                        start: dt.datetime | None = None, full_refresh: bool = False,
                        progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
-    """`materialize_views` into the target's online store, under the project's materialization lock (one
-    run at a time, across the CLI and the server's workers; FC129 when one is running). Without a runner,
-    one is connected once the lock is held (a busy project is FC129 before the engine is touched)."""
+    """`materialize_views` into the target's online store, holding the project folder's and the store's
+    materialization locks (runners/locks.py: one run at a time, across the CLI, the server's workers and
+    other clones of the project; FC129 when one is running). Without a runner, one is connected once the
+    locks are held (a busy project is FC129 before the engine is touched)."""
     import contextlib
 
     from fcompile.runners import connect_runner
-    from fcompile.runners.locks import lock_path, materialization_lock
-    from fcompile.runners.online import connect_online_store
+    from fcompile.runners.locks import hold_materialization
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(materialization_lock(lock_path(graph)))
-        store = stack.enter_context(connect_online_store(graph.project))
+        store = stack.enter_context(hold_materialization(graph))
         if runner is None:
             runner = stack.enter_context(connect_runner(graph.project))
         return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
@@ -375,17 +374,12 @@ def reset_watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> list[
     """Unset each view's watermark, keeping its stored values and the rest of its state: the next incremental
     run loads the first-run window (`end - ttl`, or from the earliest data), as on a first run. How a
     watermark that moved too far (a typo'd end, an earlier fcompile) is put right without loading anything
-    (docs/concepts/materialization.md). Under the project's materialization lock, like a run (FC129 while
-    one runs)."""
-    import contextlib
-
-    from fcompile.runners.locks import lock_path, materialization_lock
-    from fcompile.runners.online import connect_online_store
+    (docs/concepts/materialization.md). Under the folder's and the store's materialization locks, like a run
+    (FC129 while one runs)."""
+    from fcompile.runners.locks import hold_materialization
 
     resets = []
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(materialization_lock(lock_path(graph)))
-        store = stack.enter_context(connect_online_store(graph.project))
+    with hold_materialization(graph) as store:
         for view in views:
             state = guard_store(store.get_state, view.name)
             previous = state.watermark if state is not None else None

@@ -4,7 +4,8 @@ server's `POST /push` and `POST /write-to-online-store` call (docs/concepts/push
 `push(source, rows, to)` takes rows of a push source - named as its batch source's columns, or, where the
 source maps a column (`field_mapping`), by the name it maps it to, as Feast's clients send them - and writes them
 - `online`: into every online feature view that names the push source, through the store's newer-wins
-  `write_batch`, so a row older than the stored one changes nothing. The materialization watermark stays.
+  `write_batches`, so a row older than the stored one changes nothing: all the views at once or none of
+  them (one transaction). The materialization watermark stays.
 - `offline`: appended to the batch source (runners/push_offline.py), where training sets and the next
   materialization read them.
 - `online_and_offline`: both; the offline append first, so that rows which reached the online store are
@@ -89,11 +90,11 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
         raise DiagnosticError(problems)
     store = online_store() if readings and pushed.count else None  # reachable before anything is written
     offline_rows = append.write() if append is not None and pushed.count else 0
-    written: list[str] = []
+    written: tuple[str, ...] = ()
     if store is not None:
-        for view, reading in zip(views, readings):
-            _write(store, online_view(view), online_batch(reading, converted), label, written)
-    return PushResult(pushed.count, tuple(written), offline_rows)
+        written = _write_views(store, [(online_view(view), online_batch(reading, converted))
+                                       for view, reading in zip(views, readings)])
+    return PushResult(pushed.count, written, offline_rows)
 
 
 def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store: Callable[[], OnlineStore],
@@ -121,7 +122,9 @@ def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store
         raise DiagnosticError(problems)
     if not pushed.count:
         return 0
-    return _write(online_store(), online_view(view), online_batch(reading, converted), label, [])
+    from fcompile.runners.online.base import guard_store
+
+    return guard_store(online_store().write_batch, online_view(view), online_batch(reading, converted))
 
 
 FEAST_EVENT_COLUMN, FEAST_CREATED_COLUMN = "event_timestamp", "created"
@@ -305,22 +308,26 @@ def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Ar
     return pa.RecordBatch.from_pydict(columns)
 
 
-def _write(store: OnlineStore, view: OnlineView, batch: pa.RecordBatch, label: str, written: list[str]) -> int:
-    """One view's rows through the store's newer-wins write (committed when it returns). A store that
-    fails is FC113/FC114 (`guard_store`), naming the views this push wrote before it."""
+def _write_views(store: OnlineStore, batches: list[tuple[OnlineView, pa.RecordBatch]]) -> tuple[str, ...]:
+    """The views' rows through the store's newer-wins `write_batches`: all of them or none (one transaction;
+    docs/concepts/push.md). A store that fails is FC113/FC114 (`guard_store`); for a push to several views
+    its message says which were written and which were not. Returns the views written, by name."""
     from dataclasses import replace
 
     from fcompile.runners.online.base import StoreFailure, guard_store
 
+    names = tuple(view.name for view, _ in batches)
     try:
-        rows = guard_store(store.write_batch, view, batch)
+        guard_store(store.write_batches, batches)
     except StoreFailure as failure:
-        if not written:
+        if len(names) < 2:
             raise
-        before = f"; views written before it: {', '.join(written)}"
-        raise StoreFailure([replace(d, message=d.message + before) for d in failure.diagnostics]) from None
-    written.append(view.name)
-    return rows
+        written = [name for name in names if name in failure.written]
+        missed = [name for name in names if name not in failure.written]
+        told = (f"; written: views {', '.join(written)}; not written: views {', '.join(missed)}" if written else
+                f"; none of the views {', '.join(names)} was written (they are written together, all or none)")
+        raise StoreFailure([replace(d, message=d.message + told) for d in failure.diagnostics], written) from None
+    return names
 
 
 def _push_source(graph: FeatureGraph, name: Any):
