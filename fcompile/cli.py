@@ -67,14 +67,15 @@ def _taking_following_values(process):
     return process_all
 
 
-app = typer.Typer(
-    name="fcompile",
-    help="A feature store built as a compiler: YAML feature definitions in, point-in-time-correct SQL out.",
-    cls=_Commands,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+def _typer_app(name: str, help: str) -> typer.Typer:
+    """A command group as every group of the CLI is made: commands listed in order, no shell completion,
+    no rich tracebacks or markup (user text prints literally)."""
+    return typer.Typer(name=name, help=help, cls=_Commands, add_completion=False, pretty_exceptions_enable=False,
+                       rich_markup_mode=None)
+
+
+app = _typer_app("fcompile", "A feature store built as a compiler: YAML feature definitions in, "
+                 "point-in-time-correct SQL out.")
 
 ProjectDir = Annotated[Path, typer.Option(
     "--project-dir", envvar="FCOMPILE_PROJECT_DIR", help="The project folder (holds fcompile_project.yml).",
@@ -960,14 +961,7 @@ def push(
                      f"rows appended offline: {result.offline_rows:,}", markup=False)
 
 
-online_app = typer.Typer(
-    name="online",
-    help="Work on the rows of the online store directly: delete entity keys.",
-    cls=_Commands,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+online_app = _typer_app("online", "Work on the rows of the online store directly: delete entity keys.")
 app.add_typer(online_app, name="online")
 
 

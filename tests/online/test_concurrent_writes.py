@@ -52,11 +52,7 @@ def test_writers_of_overlapping_keys_in_different_orders_all_succeed(backend):
     failures: list = []
     start = threading.Barrier(WRITERS)
     threads = [threading.Thread(target=write_rounds, args=(s, view, w, failures, start)) for w, s in enumerate(stores)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
+    run_to_the_end(threads)
     assert failures == []
     rows = first.read(view, [(k,) for k in range(KEYS)], ["value", "note"])
     assert [(r.values["value"], r.values["note"]) for r in rows] == [newest(k) for k in range(KEYS)]
@@ -96,11 +92,7 @@ def test_pushes_to_two_views_beside_single_view_writes_all_succeed(backend):
                     failures.append(exc)
 
     threads = [threading.Thread(target=push if w < 2 else materialize, args=(s, w)) for w, s in enumerate(stores)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
+    run_to_the_end(threads)
     assert failures == []
     for view in views:
         rows = first.read(view, [(k,) for k in range(KEYS)], ["value"])
@@ -187,3 +179,12 @@ def deadlock_count(conn) -> int:
     conn.commit()  # a new transaction sees the statistics anew
     conn.execute("SELECT pg_stat_clear_snapshot()")
     return conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
+
+
+def run_to_the_end(threads: list[threading.Thread]) -> None:
+    """Start the threads together and wait for all of them (a deadlock is a failure, not a hang)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
