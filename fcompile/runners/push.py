@@ -63,7 +63,8 @@ class ColumnNeed:
     role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
     required: bool = True  # False: an absent column is all NULL (the created timestamp)
     non_null: bool = False  # join keys and the event time: a row without one could never be read
-    event_time: bool = False  # no later than now plus MAX_END_AHEAD: a later row would win over every real one
+    event_time: bool = False  # a time no later than now plus MAX_END_AHEAD (event and created times): a later row
+    # would win over every real one
 
 
 def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_store: Callable[[], OnlineStore],
@@ -168,7 +169,8 @@ def reading_needs(reading: LatestValues) -> list[ColumnNeed]:
     needs = [ColumnNeed(k.source_column, k.dtype, f"join key '{k.name}'", non_null=True) for k in reading.keys]
     needs.append(ColumnNeed(reading.event_timestamp, TIMESTAMP, "event timestamp", non_null=True, event_time=True))
     if reading.created_timestamp:
-        needs.append(ColumnNeed(reading.created_timestamp, TIMESTAMP, "created timestamp", required=False))
+        needs.append(ColumnNeed(reading.created_timestamp, TIMESTAMP, "created timestamp", required=False,
+                                event_time=True))
     needs += [ColumnNeed(f.source_column, f.dtype, f"feature '{f.output_name}' of view '{view}'")
               for f in reading.features]
     return needs
@@ -181,7 +183,7 @@ def source_needs(source: Source) -> list[ColumnNeed]:
                         "event timestamp", non_null=True, event_time=True)]
     if source.created_timestamp_field:
         needs.append(ColumnNeed(column_of.get(source.created_timestamp_field, source.created_timestamp_field),
-                                TIMESTAMP, "created timestamp", required=False))
+                                TIMESTAMP, "created timestamp", required=False, event_time=True))
     return needs
 
 
@@ -287,7 +289,7 @@ def future_event_time(array: pa.Array, need: ColumnNeed, label: str) -> Diagnost
     more = f" (and {count - 1:,} more row{'s' * (count != 2)})" if count > 1 else ""
     return Diagnostic(Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) holds "
                       f"{_timestamp(array[row].as_py())} in row {row}{more}, later than {_timestamp(limit)} (now "
-                      "plus 1 day)", None, "an event time may be at most 1 day ahead of now (clock skew): a later "
+                      "plus 1 day)", None, "an event or created time may be at most 1 day ahead of now (clock skew): a later "
                       "row would win over every real value of its key until then; correct the row's time (a typo "
                       "in the year?); nothing was written")
 

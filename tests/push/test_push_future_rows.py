@@ -60,3 +60,17 @@ def test_the_cli_refuses_a_future_row(capsys, project, tmp_path):
            "2205-01-01T00:00:00Z in row 0, later than " in err
     with FeatureStore(project) as fs:
         assert_nothing_stored(fs, project)
+
+
+@pytest.mark.parametrize("to", ["online", "offline"])
+def test_a_created_time_in_the_far_future_fails_the_push_too(project, to):
+    """A created time decides between rows of one event time: a future one would beat every later correction."""
+    rows = {**stats_rows([1, 8], [at(11), at(11)], [0.9, 0.8]), "created": [at(11), "2205-01-01T00:00:00Z"]}
+    with FeatureStore(project) as fs:
+        ((code, message, hint),) = problems(lambda: fs.push("stats_push", rows, to=to))
+        assert code == "FC122"
+        assert message.startswith("push source 'stats_push': column 'created' (created timestamp) holds "
+                                  "2205-01-01T00:00:00Z in row 1, later than ")
+        check_limit(message)
+        assert "event or created time" in hint
+        assert_nothing_stored(fs, project)
