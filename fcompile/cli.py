@@ -776,8 +776,9 @@ def _check_reset_arguments(start: Optional[str], end: Optional[str], full_refres
     if given:
         raise DiagnosticError([Diagnostic(
             Code.BAD_ARGUMENT, f"--reset-watermark only unsets watermarks and loads nothing; it takes no "
-            f"{', '.join(given)}", None, "reset first (fcompile materialize --reset-watermark), read what it printed, "
-            f"then run fcompile materialize with {' '.join(given)}")])
+            f"{', '.join(given)}", None, "--full-refresh alone reads each view's window again and sets its "
+            "watermark, whatever it was; or reset first, read what it printed, then run fcompile materialize "
+            f"with {' '.join(g for g in given if g != '--full-refresh') or 'the options you need'}")])
 
 
 def _reset_watermarks(graph, views, console, next_command: str) -> None:
@@ -880,7 +881,8 @@ def get_online_features(
         console = _console()
         console.print(table)
         counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
-        console.print(f"{sum(statuses.values()):,} values: {counted or 'none'}", markup=False)
+        total = sum(statuses.values())
+        console.print(f"{total:,} value{'s' * (total != 1)}: {counted or 'none'}", markup=False)
     missing = sum(count for status, count in statuses.items() if status != PRESENT)
     if require_present and missing:
         _console(stderr=True).print(f"error: {missing:,} of {sum(statuses.values()):,} values are not PRESENT "
@@ -957,7 +959,7 @@ def push(
     with FeatureStore(project_dir, target) as fs:
         result = fs.push(push_source, rows, to)
     views = ", ".join(result.views_written) or "none"
-    _console().print(f"pushed {result.rows:,} rows to '{push_source}': online views written: {views}; "
+    _console().print(f"pushed {result.rows:,} row{'s' * (result.rows != 1)} to '{push_source}': online views written: {views}; "
                      f"rows appended offline: {result.offline_rows:,}", markup=False)
 
 

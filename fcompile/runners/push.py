@@ -159,7 +159,8 @@ def push_mode(to: Any) -> str:
         shown = repr(to) if not isinstance(to, str) else f"'{to}'"
         raise DiagnosticError([Diagnostic(Code.PUSH_REQUEST, f"unknown push destination {shown}", None,
                                           (did_you_mean(to, PUSH_MODES) if isinstance(to, str) else None)
-                                          or "use to='online', 'offline' or 'online_and_offline'")])
+                                          or "use 'online', 'offline' or 'online_and_offline' (--to on the command line, to= in "
+                                          "the SDK and the HTTP body)")])
     return mode  # type: ignore[return-value]
 
 
