@@ -102,7 +102,7 @@ def test_bad_materialize_and_push_bodies(served):
     reply = served.post("/materialize", {**{"start_ts": "2024-06-02", "end_ts": "2024-06-01"}})
     assert reply.status == 400 and reply.error["code"] == "FC119"
     reply = served.post("/materialize-incremental", {"end_ts": "9999-12-31T00:00:00"})  # never the watermark
-    assert reply.status == 400 and reply.error["code"] == "FC119" and "in the future" in reply.error["message"]
+    assert reply.status == 400 and reply.error["code"] == "FC119" and "(now plus 1 day)" in reply.error["message"]
     reply = served.post("/materialize-incremental", {"end_ts": "2024-06-01", "feature_views": ["driver_stat"]})
     assert reply.status == 404 and reply.error["code"] == "FC032" and "driver_stats" in reply.error["hint"]
     reply = served.post("/materialize-incremental", {"end_ts": "2024-06-01", "feature_views": ["driver_archive"]})
