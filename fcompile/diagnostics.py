@@ -177,8 +177,8 @@ CODE_MEANINGS: dict[Code, str] = {
         'carry one the offline dataset does not have, or name one column by both its source name and its mapped '
         '(feature) name.'),
     Code.PUSH_VALUE_TYPE: ("A pushed value that does not convert to its column's dtype (names the column, the row and "
-        'the dtype), an empty join key or event time, or an event or created time more than a day in the future (names the '
-        'row, the value and the limit); nothing of the push is written.'),
+        'the dtype), an empty join key or event time, or an event or created time more than a day in the future '
+        '(names the row, the value and the limit); nothing of the push is written.'),
     Code.PUSH_REQUEST: ('A malformed push: an unknown `to`, rows that are not a DataFrame, Arrow table or mapping of '
         'lists, columns of different lengths, a name that is not text.'),
     Code.OFFLINE_PUSH_UNSUPPORTED: ('Rows pushed offline cannot be appended to the batch source: a single Parquet '
