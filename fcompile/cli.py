@@ -959,8 +959,8 @@ def push(
     with FeatureStore(project_dir, target) as fs:
         result = fs.push(push_source, rows, to)
     views = ", ".join(result.views_written) or "none"
-    _console().print(f"pushed {result.rows:,} row{'s' * (result.rows != 1)} to '{push_source}': online views written: {views}; "
-                     f"rows appended offline: {result.offline_rows:,}", markup=False)
+    _console().print(f"pushed {result.rows:,} row{'s' * (result.rows != 1)} to '{push_source}': online views "
+                     f"written: {views}; rows appended offline: {result.offline_rows:,}", markup=False)
 
 
 online_app = _typer_app("online", "Work on the rows of the online store directly: delete entity keys.")
