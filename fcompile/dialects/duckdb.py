@@ -29,6 +29,17 @@ class DuckDBDialect(SqlDialect):
     STAR_EXCEPT = True
     READS_FILES = True
 
+    CONVERTS_TIMES_TO_UTC = True
+
+    def utc_instant(self, time: exp.Expression) -> exp.Expression:
+        # CAST(naive AS TIMESTAMPTZ) and comparing a naive time with a zoned one read the naive time in the
+        # session's zone; EPOCH_US reads it as UTC and a zoned one as the instant it is, for every
+        # precision (TIMESTAMP_S, _MS, _NS) but TIMESTAMPTZ_NS, which DATE_TRUNC first brings to
+        # microseconds (a naive time stays naive).
+        micros = exp.Anonymous(this="EPOCH_US", expressions=[
+            exp.Anonymous(this="DATE_TRUNC", expressions=[exp.Literal.string("microseconds"), time])])
+        return exp.Anonymous(this="MAKE_TIMESTAMPTZ", expressions=[micros])
+
     def file_relation(self, relation: Relation) -> exp.Expression:
         reader = "read_csv_auto" if relation.file_format == "csv" else "read_parquet"
         return exp.Anonymous(this=reader, expressions=[exp.Literal.string(relation.locator)])

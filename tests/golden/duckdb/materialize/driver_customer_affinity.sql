@@ -10,20 +10,18 @@ FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    "src"."last_trip_at" AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."last_trip_at"))) AS "__fc_event_ts",
     "src"."trip_count" AS "trips_together",
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL
-      AND NOT "src"."customer_id" IS NULL
-      AND NOT "src"."last_trip_at" IS NULL
-    )
-    AND (
-      "src"."last_trip_at" >= $start AND "src"."last_trip_at" <= $end
-    )
+    NOT "src"."driver_id" IS NULL
+    AND NOT "src"."customer_id" IS NULL
+    AND NOT "src"."last_trip_at" IS NULL
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id", "customer_id"

@@ -11,21 +11,19 @@ SELECT
 FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."event_timestamp"))) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."created"))) AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
     "src"."avg_daily_trips" AS "avg_daily_trips",
     "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
-    )
-    AND (
-      "src"."event_timestamp" >= $start AND "src"."event_timestamp" <= $end
-    )
+    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"

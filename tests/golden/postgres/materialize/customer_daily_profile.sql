@@ -22,20 +22,18 @@ FROM (
   FROM (
     SELECT
       "src"."customer_id" AS "customer_id",
-      "src"."snapshot_ts" AS "__fc_event_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
       "src"."current_balance" AS "current_balance",
       "src"."credit_score" AS "credit_score",
       "src"."lifetime_order_count" AS "lifetime_order_count",
       "src"."customer_segment" AS "customer_segment"
     FROM "raw"."customer_profile" AS "src"
     WHERE
-      (
-        NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
-      )
-      AND (
-        "src"."snapshot_ts" >= %(start)s AND "src"."snapshot_ts" <= %(end)s
-      )
+      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

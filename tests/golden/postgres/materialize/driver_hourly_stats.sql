@@ -24,21 +24,19 @@ FROM (
   FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
-      "src"."event_timestamp" AS "__fc_event_ts",
-      "src"."created" AS "__fc_created_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
       "src"."conversion_rate" AS "conv_rate",
       "src"."acc_rate" AS "acc_rate",
       "src"."avg_daily_trips" AS "avg_daily_trips",
       "src"."avg_rating" AS "avg_rating"
     FROM "raw"."driver_stats" AS "src"
     WHERE
-      (
-        NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
-      )
-      AND (
-        "src"."event_timestamp" >= %(start)s AND "src"."event_timestamp" <= %(end)s
-      )
+      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

@@ -10,20 +10,18 @@ SELECT
 FROM (
   SELECT
     "src"."customer_id" AS "customer_id",
-    "src"."snapshot_ts" AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."snapshot_ts"))) AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
     "src"."credit_score" AS "credit_score",
     "src"."lifetime_order_count" AS "lifetime_order_count",
     "src"."customer_segment" AS "customer_segment"
   FROM READ_PARQUET('data/customer_profile.parquet') AS "src"
   WHERE
-    (
-      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
-    )
-    AND (
-      "src"."snapshot_ts" >= $start AND "src"."snapshot_ts" <= $end
-    )
+    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "customer_id"

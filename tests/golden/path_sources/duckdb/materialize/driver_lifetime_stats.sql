@@ -9,19 +9,17 @@ SELECT
 FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."updated_at"))) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "lifetime_trip_count",
     "src"."is_premium" AS "is_premium",
     "src"."vehicle_class" AS "vehicle_class"
   FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-    )
-    AND (
-      "src"."updated_at" >= $start AND "src"."updated_at" <= $end
-    )
+    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
