@@ -1,6 +1,6 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
--- run it in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): where a naive time meets a zoned one, the engine reads the naive one in the session's time zone
+-- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "CUSTOMER_ID",
   "__FC_EVENT_TS",

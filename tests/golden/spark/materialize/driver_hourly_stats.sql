@@ -1,6 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
--- run it in a UTC session (SET spark.sql.session.timeZone = UTC): where a naive time meets a zoned one, the engine reads the naive one in the session's time zone
+-- run in a UTC session (SET spark.sql.session.timeZone = UTC): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   `ranked`.`driver_id`,
   `ranked`.`__fc_event_ts`,
