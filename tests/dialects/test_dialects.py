@@ -219,3 +219,38 @@ def test_window_bounds_are_parameters_each_warehouse_binds(name, table_graph):
         assert [type(b) for b in bounds] == [exp.GTE, exp.LTE]  # start (lower bound) comes first
     else:
         assert sorted(p.name for p in placeholders) == ["end", "start"]
+
+
+TIME_COLUMNS = {"__fc_event_ts", "__fc_spine_ts"}  # times as read: UTC instants where the dialect converts
+
+
+@pytest.mark.parametrize("kind, node", [("feature_service", "driver_ranking_v2"), ("feature_view", "driver_hourly_stats"),
+                                        ("feature_service", "driver_activity_v1")])
+def test_compiled_files_do_not_depend_on_the_session_time_zone(name, table_graph, kind, node):
+    """A dialect that converts times compares only converted times (the spine's time, the event times, the
+    window's bounds), so the session's zone plays no part; the others' headers say which zone to run in
+    (BigQuery needs neither: a TIMESTAMP is an instant, and a DATETIME never compares with one)."""
+    from fcompile.artifacts.queries import compile_node
+    from fcompile.artifacts.selection import NodeRef
+    from sqlglot import parse
+
+    dialect = get_dialect(name)
+    text = compile_node(table_graph, NodeRef(kind, node), dialect).text
+    if dialect.SESSION_TIME_ZONE:
+        assert not dialect.CONVERTS_TIMES_TO_UTC
+        assert f"-- run in a UTC session ({dialect.SESSION_TIME_ZONE})" in text
+        return
+    assert "run in a UTC session" not in text
+    if not dialect.CONVERTS_TIMES_TO_UTC:
+        assert name == "bigquery"
+        return
+    (tree,) = parse(text, read=dialect.sqlglot_name)
+    comparisons = list(tree.find_all(exp.GTE, exp.LTE, exp.GT, exp.LT))
+    assert comparisons
+    for comparison in comparisons:
+        columns = {c.name.lower() for c in comparison.find_all(exp.Column)}
+        assert columns and columns <= TIME_COLUMNS, comparison.sql(dialect.sqlglot_name)
+        for side in (comparison.this, comparison.expression):  # a bound parameter is converted too
+            if not side.find(exp.Column):
+                assert side.find(exp.Placeholder, exp.Parameter) and side.sql(dialect.sqlglot_name) != \
+                    side.find(exp.Placeholder, exp.Parameter).sql(dialect.sqlglot_name)
