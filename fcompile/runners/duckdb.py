@@ -1,7 +1,7 @@
 """The DuckDB runner: the embedded default offline engine.
 
-Every session runs with `SET TimeZone='UTC'`, so naive timestamps read as UTC and zoned ones are
-converted when compared (docs/concepts/point-in-time.md). Spines keep their order through a row-id column the lowering
+Every session runs with `SET TimeZone='UTC'` (for the runner's own statements: the compiled SQL reads every
+time as a UTC instant whatever the session's zone, docs/concepts/point-in-time.md). Spines keep their order through a row-id column the lowering
 sorts by and leaves out of the output:
 
 | spine                    | row id                                                    | data copied?            |
@@ -396,8 +396,7 @@ def _utc_naive_parameters(parameters: Mapping[str, dt.datetime]) -> dict[str, dt
 
 
 def _utc_naive(moment: dt.datetime) -> dt.datetime:
-    """A bound timestamp as naive UTC: sessions run in UTC, so it compares correctly with TIMESTAMP and
-    TIMESTAMPTZ columns alike, and a constant on the parameter's side keeps Parquet filter pushdown."""
+    """A bound timestamp as naive UTC, which the compiled SQL reads as UTC (a zoned one would read the same)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment
