@@ -17,7 +17,10 @@ FROM (
     "src"."customer_segment" AS "customer_segment"
   FROM "raw"."customer_profile" AS "src"
   WHERE
-    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+    (
+      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+    )
+    AND "src"."snapshot_ts" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
 WHERE
   "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))

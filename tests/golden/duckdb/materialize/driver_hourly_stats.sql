@@ -19,7 +19,10 @@ FROM (
     "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    (
+      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    )
+    AND "src"."event_timestamp" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
 WHERE
   "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))

@@ -29,7 +29,10 @@ FROM (
       "src"."customer_segment" AS "customer_segment"
     FROM "raw"."customer_profile" AS "src"
     WHERE
-      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+      (
+        NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+      )
+      AND "src"."snapshot_ts" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
     "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))

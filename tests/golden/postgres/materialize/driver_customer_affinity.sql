@@ -26,9 +26,12 @@ FROM (
       "src"."rating_given_avg" AS "avg_rating_given"
     FROM "raw"."driver_customer_trips" AS "src"
     WHERE
-      NOT "src"."driver_id" IS NULL
-      AND NOT "src"."customer_id" IS NULL
-      AND NOT "src"."last_trip_at" IS NULL
+      (
+        NOT "src"."driver_id" IS NULL
+        AND NOT "src"."customer_id" IS NULL
+        AND NOT "src"."last_trip_at" IS NULL
+      )
+      AND "src"."last_trip_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
     "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))

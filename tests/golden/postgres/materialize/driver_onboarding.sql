@@ -24,7 +24,10 @@ FROM (
       "src"."signup_date" AS "signup_date"
     FROM "raw"."driver_profile" AS "src"
     WHERE
-      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+      (
+        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+      )
+      AND "src"."updated_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
     "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))

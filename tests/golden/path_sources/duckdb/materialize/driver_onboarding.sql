@@ -14,7 +14,10 @@ FROM (
     "src"."signup_date" AS "signup_date"
   FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+    (
+      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+    )
+    AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
 WHERE
   "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
