@@ -67,14 +67,15 @@ def _taking_following_values(process):
     return process_all
 
 
-app = typer.Typer(
-    name="fcompile",
-    help="A feature store built as a compiler: YAML feature definitions in, point-in-time-correct SQL out.",
-    cls=_Commands,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+def _typer_app(name: str, help: str) -> typer.Typer:
+    """A command group as every group of the CLI is made: commands listed in order, no shell completion,
+    no rich tracebacks or markup (user text prints literally)."""
+    return typer.Typer(name=name, help=help, cls=_Commands, add_completion=False, pretty_exceptions_enable=False,
+                       rich_markup_mode=None)
+
+
+app = _typer_app("fcompile", "A feature store built as a compiler: YAML feature definitions in, "
+                 "point-in-time-correct SQL out.")
 
 ProjectDir = Annotated[Path, typer.Option(
     "--project-dir", envvar="FCOMPILE_PROJECT_DIR", help="The project folder (holds fcompile_project.yml).",
@@ -430,12 +431,14 @@ def run(
 
     Datasets are written into their outputs, the selected online feature views are loaded into the online
     store; what happened is written to target/run_results.json."""
+    import contextlib
     import datetime as dt
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
     from fcompile.runners import runner_class
     from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
+    from fcompile.runners.locks import hold_materialization
 
     window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
@@ -462,12 +465,15 @@ def run(
         return
     started = dt.datetime.now(dt.timezone.utc)
     results, viewed = [], []
-    with _runner(graph) as runner:
+    with contextlib.ExitStack() as stack:
+        # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
+        store = stack.enter_context(hold_materialization(graph)) if views else None
+        runner = stack.enter_context(_runner(graph))
         if datasets:
             with progress:
                 results = run_datasets(graph, runner, datasets, progress.start, progress.done)
         if views:
-            viewed = _materialize(graph, runner, views, window_end)
+            viewed = _materialize(graph, runner, store, views, window_end)
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if viewed:
         from fcompile.runners.materialize import materialize_result_entries
@@ -570,14 +576,16 @@ def _view_states(graph, views, console) -> dict | None:
         return None
 
 
-def _materialize(graph, runner, views, end, start=None, full_refresh: bool = False,
+def _materialize(graph, runner, store, views, end, start=None, full_refresh: bool = False,
                  batch_rows: int | None = None) -> list:
-    """Materialize `views` under the project's lock, with a progress display on stderr."""
+    """Materialize `views` into `store` (whose locks the caller holds: `hold_materialization`), with a
+    progress display on stderr."""
     from fcompile.progress import MaterializeProgressDisplay
-    from fcompile.runners.materialize import BATCH_ROWS, materialize_locked
+    from fcompile.runners.materialize import BATCH_ROWS, materialize_views
 
     with MaterializeProgressDisplay(_console(stderr=True)) as progress:
-        return materialize_locked(graph, runner, views, end, start, full_refresh, progress, batch_rows or BATCH_ROWS)
+        return materialize_views(graph, runner, store, views, end, start, full_refresh, progress,
+                                 batch_rows or BATCH_ROWS)
 
 
 def _now_in_seconds():
@@ -714,6 +722,10 @@ def materialize(
     batch_rows: Annotated[int, typer.Option(
         "--batch-rows", min=1, help="Rows per batch read from the offline engine and committed to the store.")]
     = 100_000,
+    reset_watermark: Annotated[bool, typer.Option(
+        "--reset-watermark", help="Only unset the watermark of each selected view (stored values are kept) and "
+        "load nothing; the next run loads each view's first-run window. Takes no --start, --end or "
+        "--full-refresh.")] = False,
 ) -> None:
     """Load new feature values into the online store.
 
@@ -722,8 +734,11 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
+    from fcompile.runners.locks import hold_materialization
     from fcompile.runners.materialize import check_window_arguments, record_materialization
 
+    if reset_watermark:
+        _check_reset_arguments(start, end, full_refresh)
     window_end = _iso_option("--end", end) or _now_in_seconds()
     window_start = _iso_option("--start", start)
     check_window_arguments(window_start, window_end)
@@ -741,13 +756,64 @@ def materialize(
     if not views:
         console.print("nothing to materialize: the selection holds no online feature view", markup=False)
         return
+    if reset_watermark:
+        _reset_watermarks(graph, views, console, _next_materialize(project_dir, target, select, exclude))
+        return
     started = dt.datetime.now(dt.timezone.utc)
-    with _runner(graph) as runner:
-        results = _materialize(graph, runner, views, window_end, window_start, full_refresh, batch_rows)
+    # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
+    with hold_materialization(graph) as store, _runner(graph) as runner:
+        results = _materialize(graph, runner, store, views, window_end, window_start, full_refresh, batch_rows)
     record_materialization(graph, results, started)
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)
     if not _print_results(console, [], results):
         raise typer.Exit(1)
+
+
+def _check_reset_arguments(start: Optional[str], end: Optional[str], full_refresh: bool) -> None:
+    """FC090 for `--reset-watermark` with options that would load something: the reset only unsets."""
+    given = [option for option, value in (("--start", start), ("--end", end), ("--full-refresh", full_refresh))
+             if value]
+    if given:
+        raise DiagnosticError([Diagnostic(
+            Code.BAD_ARGUMENT, f"--reset-watermark only unsets watermarks and loads nothing; it takes no "
+            f"{', '.join(given)}", None, "--full-refresh alone reads each view's window again and sets its "
+            "watermark, whatever it was; or reset first, read what it printed, then run fcompile materialize "
+            f"with {' '.join(g for g in given if g != '--full-refresh') or 'the options you need'}")])
+
+
+def _reset_watermarks(graph, views, console, next_command: str) -> None:
+    """`materialize --reset-watermark`: a line per view (the watermark it had, now unset), then what to run."""
+    from fcompile.runners.materialize import reset_watermarks
+
+    resets = reset_watermarks(graph, views)
+    width = max(len(r.view) for r in resets)
+    for reset in resets:
+        if reset.previous is not None:
+            what = f"watermark was {_iso_text(reset.previous)}; now unset"
+        else:
+            what = "had no watermark (never materialized, or reset before); unchanged"
+        console.print(f"{reset.view.ljust(width + 2)}{what}", markup=False)
+    unset = sum(r.previous is not None for r in resets)
+    console.print(f"{unset} {_plural(unset, 'watermark')} unset, {len(resets) - unset} had none; the stored values "
+                  "are kept and nothing was loaded", markup=False)
+    console.print(f"next: {next_command}   (loads each view's first-run window: end - ttl, or from the earliest "
+                  "data)", markup=False)
+
+
+def _next_materialize(project_dir: Path, target: Optional[str], select: Optional[list[str]],
+                      exclude: Optional[list[str]]) -> str:
+    """The `fcompile materialize` command that loads the views a reset was given."""
+    import shlex
+
+    words = ["fcompile", "materialize"]
+    if project_dir != Path("."):
+        words += ["--project-dir", str(project_dir)]
+    if target is not None:
+        words += ["--target", target]
+    for option, values in (("--select", select), ("--exclude", exclude)):
+        if values:
+            words += [option, *values]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _iso_option(option: str, text: Optional[str]):
@@ -815,7 +881,8 @@ def get_online_features(
         console = _console()
         console.print(table)
         counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
-        console.print(f"{sum(statuses.values()):,} values: {counted or 'none'}", markup=False)
+        total = sum(statuses.values())
+        console.print(f"{total:,} value{'s' * (total != 1)}: {counted or 'none'}", markup=False)
     missing = sum(count for status, count in statuses.items() if status != PRESENT)
     if require_present and missing:
         _console(stderr=True).print(f"error: {missing:,} of {sum(statuses.values()):,} values are not PRESENT "
@@ -854,6 +921,8 @@ def serve(
 
     Endpoints: /get-online-features, /push, /write-to-online-store, /materialize, /materialize-incremental,
     /health, /metrics."""
+    import dataclasses
+
     from fcompile.serving.server import (
         DEFAULT_HOST, DEFAULT_PORT, ServeConfig, check_project, check_server_packages, run_server,
     )
@@ -863,9 +932,10 @@ def serve(
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"unknown --log-level '{log_level}'", None,
                                           "use debug, info, warning or error")])
     config = ServeConfig(str(project_dir.resolve()), target, reload_interval, request_timeout)
-    settings_host, settings_port, warnings = check_project(config)
+    settings, warnings = check_project(config)
     _print_diagnostics(warnings)
-    run_server(config, host or settings_host or DEFAULT_HOST, port or settings_port or DEFAULT_PORT, workers,
+    config = dataclasses.replace(config, max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers)
+    run_server(config, host or settings.host or DEFAULT_HOST, port or settings.port or DEFAULT_PORT, workers,
                log_level.lower(), access_log)
 
 
@@ -889,8 +959,51 @@ def push(
     with FeatureStore(project_dir, target) as fs:
         result = fs.push(push_source, rows, to)
     views = ", ".join(result.views_written) or "none"
-    _console().print(f"pushed {result.rows:,} rows to '{push_source}': online views written: {views}; "
+    _console().print(f"pushed {result.rows:,} row{'s' * (result.rows != 1)} to '{push_source}': online views written: {views}; "
                      f"rows appended offline: {result.offline_rows:,}", markup=False)
+
+
+online_app = _typer_app("online", "Work on the rows of the online store directly: delete entity keys.")
+app.add_typer(online_app, name="online")
+
+
+@online_app.callback(invoke_without_command=True)
+def _online(ctx: typer.Context) -> None:
+    """Work on the rows of the online store directly: delete entity keys."""
+    if ctx.invoked_subcommand is None:  # a bare `fcompile online` shows its commands
+        print(ctx.get_help())
+
+
+@online_app.command("delete")
+def online_delete(
+    view: Annotated[str, typer.Option("--view", help="The online feature view whose rows are deleted.")],
+    entity: Annotated[list[str], typer.Option(
+        "--entity", "-e", help="A join key value, key=value, as for get-online-features; repeat for more entities "
+        "(-e driver_id=1001 -e driver_id=1002), and give every key of a composite key (-e driver_id=1001 "
+        "-e city=Paris).")],
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+) -> None:
+    """Delete the rows of entity keys from one online feature view.
+
+    Each key's row is deleted from the target's online store (in one commit), whatever its event time; the
+    view's watermark stays. Prints which keys were deleted and which held nothing; a key that held nothing
+    is not an error."""
+    from fcompile.runners.online_deletes import key_text, online_feature_view
+    from fcompile.runners.online_reads import parse_entity_text
+    from fcompile.sdk import FeatureStore
+
+    with FeatureStore(project_dir, target) as store:
+        online_feature_view(store.graph, view)  # an unknown view before its keys: they cannot be checked
+        entities = parse_entity_text(store.graph, entity)
+        result = store.delete_online(view, entities)
+    console = _console()
+    for label, keys in (("deleted", result.deleted), ("not found", result.not_found)):
+        for key in keys:
+            console.print(f"{label:10s} {key_text(result.key_names, key)}", markup=False)
+    deleted, missing = len(result.deleted), len(result.not_found)
+    console.print(f"feature view {result.view}: {deleted} {_plural(deleted, 'key')} deleted, {missing} not found "
+                  f"(target '{store.graph.project.target.name}')", markup=False)
 
 
 @app.command()

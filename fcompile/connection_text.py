@@ -3,6 +3,7 @@ safe, never the text as written, so no spelling of a password can reach a messag
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -49,3 +50,49 @@ def _describe_conninfo(text: str) -> str:
         return "(connection text not shown)"
     shown = [f"{key} {found[key]}" for key in ("host", "port", "dbname", "user") if found.get(key)]
     return ", ".join(shown) or "(default connection)"
+
+
+# What separates the words of a connection text or a driver's message: a password is compared word by word
+_SEPARATORS = re.compile(r"[\s\"'`=:/@?#&,;.()\[\]{}<>]+")
+DRIVER_MESSAGE_HIDDEN = ("the driver's message is not shown: it quotes the connection text, which may hold the "
+                         "password")
+
+
+def driver_reason(error: BaseException | str, text: str) -> str:
+    """A driver's message about connection `text` as messages may show it: its first line when it repeats no
+    word of `text` but those `describe_connection` shows (scheme, user, host, port, database), else a fixed
+    sentence. A driver quotes the text it could not read - libpq `missing "=" after "S3cret"`, redis-py
+    `Port could not be cast to integer value as 'pw'`, `failed to resolve host 'x@db'` - and with a password
+    holding a space, a quote, '/', '?', '#' or '@' that text is a piece of the password."""
+    message = str(error).strip()
+    message = message.splitlines()[0] if message else type(error).__name__
+    if _words(message) & (_words(text) - _shown_words(text)):
+        return DRIVER_MESSAGE_HIDDEN
+    return message
+
+
+def _shown_words(text: str) -> set[str]:
+    """The words of `text` a message may repeat: those of its description, and the names of its settings
+    (`password`, `sslmode`: libpq's `password authentication failed` names no secret)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    names: set[str] = set()
+    if "://" not in text:
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+
+            names = set(conninfo_to_dict(text))
+        except Exception:  # psycopg not installed, or text libpq cannot read: no names are known
+            pass
+    else:
+        try:
+            parts = urlsplit(text)
+            if not credentials_outside_netloc(parts):  # else the "query" is a piece of the password
+                names = {name for name, _ in parse_qsl(parts.query)}
+        except ValueError:
+            pass
+    return _words(" ".join([describe_connection(text), *names]))
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in _SEPARATORS.split(text.casefold()) if word}

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from fcompile.control_characters import escape_controls
+
 
 class Severity(str, enum.Enum):
     ERROR = "error"
@@ -83,7 +85,7 @@ class Code(str, enum.Enum):
     # push sources and writes into the online store (SDK push / write_to_online_store, POST /push)
     PUSH_SOURCE_KIND = "FC120"       # a push source where an ordinary source is needed, or the reverse
     PUSH_COLUMNS = "FC121"           # pushed rows lack a needed column, or carry one the dataset does not have
-    PUSH_VALUE_TYPE = "FC122"        # a pushed value does not fit its column's dtype (or is empty where it may not be)
+    PUSH_VALUE_TYPE = "FC122"        # a pushed value that does not fit its dtype, is empty, or is a future event time
     PUSH_REQUEST = "FC123"           # an unknown `to`, or rows that are not a table
     OFFLINE_PUSH_UNSUPPORTED = "FC124"  # the batch source cannot take appended rows (one file, a query, ...)
     # the feature server (fcompile serve)
@@ -175,7 +177,8 @@ CODE_MEANINGS: dict[Code, str] = {
         'carry one the offline dataset does not have, or name one column by both its source name and its mapped '
         '(feature) name.'),
     Code.PUSH_VALUE_TYPE: ("A pushed value that does not convert to its column's dtype (names the column, the row and "
-        'the dtype), or an empty join key or event time.'),
+        'the dtype), an empty join key or event time, or an event time more than a day in the future (names the '
+        'row, the value and the limit); nothing of the push is written.'),
     Code.PUSH_REQUEST: ('A malformed push: an unknown `to`, rows that are not a DataFrame, Arrow table or mapping of '
         'lists, columns of different lengths, a name that is not text.'),
     Code.OFFLINE_PUSH_UNSUPPORTED: ('Rows pushed offline cannot be appended to the batch source: a single Parquet '
@@ -183,12 +186,15 @@ CODE_MEANINGS: dict[Code, str] = {
         'DuckDB.'),
     Code.BAD_REQUEST: ('A request the feature server cannot take: an unknown endpoint (404) or method (405), a body '
         "that is not JSON (400) or not of the endpoint's shape (422), or a body that did not arrive in time (408)."),
-    Code.REQUEST_TOO_LARGE: "A request body larger than the target's `serving.max_request_bytes` (413).",
+    Code.REQUEST_TOO_LARGE: ("A request over one of the feature server's limits: a body larger than the target's "
+        '`serving.max_request_bytes` or more entities than `serving.max_entities_per_request` (413), a request line '
+        'and headers larger than `serving.max_header_bytes` or more header lines than `serving.max_headers` (431).'),
     Code.UNAUTHENTICATED: ("A request to the feature server without a valid bearer token, when the target's "
         '`serving.auth` has tokens (401).'),
     Code.FORBIDDEN: ('A bearer token asking for something outside its grant: a service, view, push source, write or '
         'materialization (403).'),
-    Code.MATERIALIZE_BUSY: 'A materialization requested while another of the same project is running (409).',
+    Code.MATERIALIZE_BUSY: ('A materialization requested while another of the same project is running, in the same '
+        'folder or into the same online store from another folder or machine (409).'),
     Code.OFFLINE_UNREACHABLE: ('The offline engine cannot be reached or started: PostgreSQL refuses the connection or '
         'the login, Snowflake or BigQuery refuse the sign-in or credentials, Spark cannot start (no Java, a bad '
         'master); one line naming the target, the server (without its password) and the reason.'),
@@ -247,9 +253,12 @@ class Diagnostic:
         if self.position is not None:
             path = display_path(self.position.path, relative_to)
             where = str(Position(path, self.position.line, self.position.column)) + ": "
-        text = f"{where}{self.severity.value}[{self.code.value}]: {self.message}"
+        # message and hint on a line each, whatever user text they quote: a path or a name with a
+        # bidirectional override or ESC (a suggestion quotes one) is shown as escapes, never passed on to
+        # the terminal or the log
+        text = escape_controls(f"{where}{self.severity.value}[{self.code.value}]: {self.message}")
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {escape_controls(self.hint)}"
         return text
 
     def to_json(self, relative_to: str | None = None) -> dict:

@@ -67,13 +67,18 @@ def _parameter_row(param, ctx) -> tuple[str, str, str, str, str]:
     return name, _cell(kind), _cell(default), env, _cell(help_text)
 
 
-def _commands(root) -> Iterator[tuple[str, object, object]]:
-    ctx = root.context_class(root, info_name="fcompile")
+def _commands(root, ctx=None, prefix: str = "") -> Iterator[tuple[str, object, object]]:
+    """Every command, by its words after `fcompile` (`online delete` for a command of a group)."""
+    ctx = ctx or root.context_class(root, info_name="fcompile")
     for name in root.list_commands(ctx):
         command = root.get_command(ctx, name)
         if command is None or command.hidden:
             continue
-        yield name, command, command.context_class(command, parent=ctx, info_name=name)
+        child = command.context_class(command, parent=ctx, info_name=name)
+        if hasattr(command, "list_commands"):  # a group (`fcompile online`): its commands
+            yield from _commands(command, child, f"{prefix}{name} ")
+        else:
+            yield prefix + name, command, child
 
 
 def cli_page() -> str:
@@ -95,7 +100,7 @@ def cli_page() -> str:
     lines += ["", "| command | what it does |", "| --- | --- |"]
     commands = list(_commands(root))
     for name, command, _ in commands:
-        lines.append(f"| [`fcompile {name}`](#fcompile-{name}) | "
+        lines.append(f"| [`fcompile {name}`](#fcompile-{name.replace(' ', '-')}) | "
                      f"{_cell(command.get_short_help_str(limit=10_000))} |")
     for name, command, ctx in commands:
         arguments = " ".join(p.name.upper() if p.required else f"[{p.name.upper()}]"

@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 
     from fcompile.graph import FeatureGraph, Projection
     from fcompile.runners.base import Runner
-    from fcompile.runners.materialize import ViewResult
+    from fcompile.runners.materialize import ViewResult, WatermarkReset
     from fcompile.runners.online.base import OnlineStore, OnlineView
+    from fcompile.runners.online_deletes import OnlineDeletion
     from fcompile.runners.online_reads import OnlineRequest, OnlineResponse
     from fcompile.runners.push import PushResult
     from fcompile.runners.training import TrainingQuery
@@ -311,6 +312,31 @@ class FeatureStore:
         from fcompile.runners.push import write_view_rows
 
         return write_view_rows(self.graph, feature_view_name, df, lambda: self.online_store, self._online_view)
+
+    def delete_online(self, feature_view_name: str,
+                      entities: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> OnlineDeletion:
+        """Delete the rows of these entities from one online feature view (docs/concepts/push.md), as
+        `fcompile online delete` does: `entities` as `get_online_features` takes them (`{"driver_id": [1001,
+        1002]}`, every join key of the view, or Feast's entity rows `[{"driver_id": 1001}, ...]`), each value
+        checked against its key's dtype. The view's watermark stays. Returns which keys were deleted and
+        which held nothing; raises `DiagnosticError` (FC032, FC118, FC117) before deleting anything."""
+        from fcompile.runners.online_deletes import delete_online_keys
+
+        return delete_online_keys(self.graph, feature_view_name, entities, lambda: self.online_store,
+                                  self._online_view)
+
+    def reset_watermarks(self, feature_views: Sequence[str] | None = None) -> list[WatermarkReset]:
+        """Unset the materialization watermark of each online feature view (or of the named ones), keeping
+        their stored values, as `fcompile materialize --reset-watermark` does; the next
+        `materialize_incremental` then loads each view's first-run window (`end - ttl`, or from the earliest
+        data). Takes the project's materialization lock (FC129 while one runs). Returns, per view, the
+        watermark it had (None when it had none)."""
+        from fcompile.runners.materialize import reset_watermarks, views_to_materialize
+
+        if isinstance(feature_views, str):  # one view's name, not its letters
+            feature_views = [feature_views]
+        views = views_to_materialize(self.graph, None if feature_views is None else list(feature_views))
+        return reset_watermarks(self.graph, views)
 
     def _online_request(self, features: Sequence[str] | None, service: str | None,
                         full_feature_names: bool) -> OnlineRequest:

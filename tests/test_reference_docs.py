@@ -21,7 +21,7 @@ def test_the_pages_name_every_command_code_and_key():
     pages = reference_docs.render_pages()
     assert all(f"| {code.value} |" in pages["diagnostics.md"] for code in Code)
     for command in ("init", "validate", "ls", "schema", "build", "compile", "run", "materialize", "serve", "push",
-                    "get-historical-features", "get-online-features", "seed", "debug", "clean"):
+                    "get-historical-features", "get-online-features", "seed", "debug", "clean", "online delete"):
         assert f"## fcompile {command}\n" in pages["cli.md"]
     assert "`--project-dir`" in pages["cli.md"] and "`FCOMPILE_PROJECT_DIR`" in pages["cli.md"]
     for key in ("`ttl`", "`lateness`", "`push.batch_source`", "`output.path`", "`serving.auth.tokens[].token`",

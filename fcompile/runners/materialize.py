@@ -13,9 +13,10 @@ incoming rows, so a run killed at any point loses nothing and a re-run converges
 after every batch of the window has committed. `full_refresh` deletes nothing: the newer-wins write gives
 the same result, and a run that dies midway leaves every stored value in place. A write the store fails
 (it cannot be reached, or refuses or loses the batch) is FC116, naming the view and its window: the
-watermark has not moved, so running again is safe. A window may end at most MAX_END_AHEAD after now (FC119):
-a later end would become the watermark. `full_refresh` sets the watermark to its end even when the stored one
-is later (how a watermark moved too far is put back).
+watermark has not moved, so running again is safe. A window may end at most MAX_END_AHEAD after now (FC119),
+and the watermark moves to the window's end or to the time the window was read, whichever is earlier (rows
+may still arrive for times after it). `full_refresh` sets the watermark even when the stored one is later (how
+a watermark moved too far by an earlier version is put back).
 
 A window that holds no rows commits too, and moves the watermark: the watermark says up to when the source
 was read, not up to when it had data, so the next incremental run does not read the same empty time again.
@@ -117,7 +118,12 @@ def materialize_hints(results: Sequence[ViewResult]) -> list[str]:
     """What to do about the views that read nothing, once for all of them (the command prints these after
     its summary)."""
     hints = []
-    if any(r.outcome == "up to date" for r in results):
+    skipped = [r for r in results if r.outcome == "up to date"]
+    if any(r.watermark is not None and as_utc(r.watermark) > dt.datetime.now(UTC) for r in skipped):
+        hints.append("a view's watermark is later than now (an earlier run was given a future end): "
+                     "`fcompile materialize --reset-watermark` unsets it, keeping the stored values, or "
+                     "--full-refresh reads the view's window again and sets it to the end")
+    elif skipped:
         hints.append("a view whose watermark is past the requested end loaded that time before (or found it "
                      "empty): add --full-refresh to read its window again, or give --start")
     older = [r.newest for r in results if r.outcome == "empty" and r.newest is not None and r.window is not None
@@ -149,19 +155,23 @@ class NoProgress:
         pass
 
 
-MAX_END_AHEAD = dt.timedelta(days=1)  # how far past now a window may end (clock skew); a later end would move
-# the watermark into the future, and every later incremental run would skip
+MAX_END_AHEAD = dt.timedelta(days=1)  # how far past now a window may end, and a pushed time may be (clock skew)
+
+
+def latest_allowed_time() -> dt.datetime:
+    """The latest time a window may end at, and a pushed row's event time may be: now plus MAX_END_AHEAD."""
+    return dt.datetime.now(UTC) + MAX_END_AHEAD
 
 
 def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
     """FC119 for a window that ends before it starts, or that ends more than MAX_END_AHEAD after now."""
-    latest = dt.datetime.now(UTC) + MAX_END_AHEAD
+    latest = latest_allowed_time()
     if as_utc(end) > latest:
-        raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window ends in the future "
-                                          f"({_timestamp(as_utc(end))}, after {_timestamp(latest)}): its end "
-                                          "would become the watermark, and later runs would skip", None,
-                                          "give an end up to now (omit --end for now; in the SDK, end_date; "
-                                          "on the server, end_ts); allowed: at most 1 day ahead")])
+        raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window ends at {_timestamp(as_utc(end))}, "
+                                          f"later than {_timestamp(latest.replace(microsecond=0))} (now plus 1 "
+                                          "day): such an end is a typo, and its values would be served as "
+                                          "current", None, "give an end up to now (omit --end for now; in the "
+                                          "SDK, end_date; on the server, end_ts)")])
     if start is not None and as_utc(start) > as_utc(end):
         raise DiagnosticError([Diagnostic(Code.MATERIALIZE_WINDOW, f"the window starts ({_timestamp(as_utc(start))}) "
                                           f"after it ends ({_timestamp(as_utc(end))})", None,
@@ -223,6 +233,9 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
         if window.start is not None and window.start > window.end:  # the watermark is past `end` already
             status, rows_read, written = "skipped", 0, 0
         else:
+            # the watermark never passes the time of the read (rows may still come for later times), floored to
+            # the second as a default end is, so a run right after this one reads rather than skips
+            read_at = dt.datetime.now(UTC).replace(microsecond=0)
             stats = runner.window_stats(plan, window.start, window.end, label, view.location)
             if window.start is None:
                 window = replace(window, start=stats.earliest, basis="earliest" if stats.earliest else "empty")
@@ -242,7 +255,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                         what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
                         progress.advance(view.name, batch.num_rows)
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
-                _put_state(store, view, window, None if full_refresh else state, rows_read, written, label)
+                _put_state(store, view, window, None if full_refresh else state, rows_read, written, read_at)
             except StoreFailure as failure:
                 raise _write_failed(label, state, failure, what) from None
     except DiagnosticError as error:
@@ -276,12 +289,14 @@ def _before(moment: dt.datetime, span: dt.timedelta) -> dt.datetime | None:
 
 
 def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, rows_read: int, written: int,
-               label: str) -> None:
-    """After every batch committed: the watermark moves to the window's end (never back, unless `previous`
-    is None: a full refresh sets it to its end even when the stored one is later)."""
+               read_at: dt.datetime) -> None:
+    """After every batch committed: the watermark moves to the window's end, or to `read_at` (when the window
+    was read) if that is earlier - a row of a time between the two may still arrive, and the next incremental
+    run must read it. It never moves back, unless `previous` is None: a full refresh sets it even when the
+    stored one is later."""
     from fcompile.runners.online.base import ViewState
 
-    watermark = window.end
+    watermark = min(window.end, read_at)
     if previous is not None and previous.watermark is not None and as_utc(previous.watermark) > watermark:
         watermark = as_utc(previous.watermark)
     state = ViewState(watermark=watermark, last_run_at=dt.datetime.now(UTC), last_window_start=window.start,
@@ -341,21 +356,47 @@ def _in_context(diagnostic: Diagnostic, label: str, view: FeatureView) -> Diagno
 def materialize_locked(graph: FeatureGraph, runner: Runner | None, views: Sequence[FeatureView], end: dt.datetime,
                        start: dt.datetime | None = None, full_refresh: bool = False,
                        progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
-    """`materialize_views` into the target's online store, under the project's materialization lock (one
-    run at a time, across the CLI and the server's workers; FC129 when one is running). Without a runner,
-    one is connected once the lock is held (a busy project is FC129 before the engine is touched)."""
+    """`materialize_views` into the target's online store, holding the project folder's and the store's
+    materialization locks (runners/locks.py: one run at a time, across the CLI, the server's workers and
+    other clones of the project; FC129 when one is running). Without a runner, one is connected once the
+    locks are held (a busy project is FC129 before the engine is touched)."""
     import contextlib
 
     from fcompile.runners import connect_runner
-    from fcompile.runners.locks import lock_path, materialization_lock
-    from fcompile.runners.online import connect_online_store
+    from fcompile.runners.locks import hold_materialization
 
     with contextlib.ExitStack() as stack:
-        stack.enter_context(materialization_lock(lock_path(graph)))
-        store = stack.enter_context(connect_online_store(graph.project))
+        store = stack.enter_context(hold_materialization(graph))
         if runner is None:
             runner = stack.enter_context(connect_runner(graph.project))
         return materialize_views(graph, runner, store, views, end, start, full_refresh, progress, batch_rows)
+
+
+@dataclass(frozen=True)
+class WatermarkReset:
+    """A view whose watermark `reset_watermarks` unset, and the watermark it had (None: it had none)."""
+
+    view: str
+    previous: dt.datetime | None
+
+
+def reset_watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> list[WatermarkReset]:
+    """Unset each view's watermark, keeping its stored values and the rest of its state: the next incremental
+    run loads the first-run window (`end - ttl`, or from the earliest data), as on a first run. How a
+    watermark that moved too far (a typo'd end, an earlier fcompile) is put right without loading anything
+    (docs/concepts/materialization.md). Under the folder's and the store's materialization locks, like a run
+    (FC129 while one runs)."""
+    from fcompile.runners.locks import hold_materialization
+
+    resets = []
+    with hold_materialization(graph) as store:
+        for view in views:
+            state = guard_store(store.get_state, view.name)
+            previous = state.watermark if state is not None else None
+            if state is not None and previous is not None:
+                guard_store(store.put_state, view.name, replace(state, watermark=None))
+            resets.append(WatermarkReset(view.name, as_utc(previous) if previous is not None else None))
+    return resets
 
 
 def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Sequence[str] | None,

@@ -404,7 +404,8 @@ def entity_rows_as_columns(rows: Any) -> Mapping[str, Any]:
 def _keys_hint(name: str, request: OnlineRequest, entities: Mapping[str, Any]) -> str:
     close = did_you_mean(name, [str(k) for k in entities])
     needed = ", ".join(k for k, _ in request.keys)
-    return f"{close} the request's join keys: {needed}" if close else f"the request's join keys: {needed}"
+    return f"{close} the features asked for need the join keys: {needed}" if close \
+        else f"the features asked for need the join keys: {needed}"
 
 
 def _dtype_hint(name: str, dtype: DType) -> str:

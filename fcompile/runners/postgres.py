@@ -69,7 +69,7 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from fcompile.connection_text import describe_connection
+    from fcompile.connection_text import describe_connection, driver_reason
 
     url = str(settings.get("url") or "")
     parts = {k: str(settings[k]) for k in _CONNECTION_KEYS if settings.get(k) not in (None, "")}
@@ -78,8 +78,8 @@ def connection_info(settings: Mapping[str, Any]) -> tuple[str, str]:
         found = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError as exc:
         raise DiagnosticError([Diagnostic(Code.OFFLINE_SETTINGS, f"the PostgreSQL connection settings cannot be "
-                                          f"read ({describe_connection(url)}): {first_line(exc)}", None, _SETTINGS_HINT)]) \
-            from None
+                                          f"read ({describe_connection(url)}): {driver_reason(exc, url)}", None,
+                                          _SETTINGS_HINT)]) from None
     user = f"{found['user']}@" if found.get("user") else ""
     host = found.get("host") or "localhost"
     port = f":{found['port']}" if found.get("port") else ""
@@ -118,7 +118,7 @@ class PostgresRunner(StreamedResults):
             conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=timeout, application_name="fcompile")
         except psycopg.Error as exc:
             raise DiagnosticError([Diagnostic(Code.OFFLINE_UNREACHABLE, f"cannot connect to PostgreSQL at "
-                                              f"{address}: {_reason(exc)}", None, _SETTINGS_HINT)]) from None
+                                              f"{address}: {_reason(exc, conninfo)}", None, _SETTINGS_HINT)]) from None
         schema = settings.get("schema")
         try:
             return cls._session(conn, address, str(schema) if schema else None)
@@ -433,10 +433,13 @@ def _driver_errors() -> type[BaseException]:
     return psycopg.Error
 
 
-def _reason(error: BaseException) -> str:
-    """libpq's reason without its 'connection failed:' preamble or the server's address it repeats."""
+def _reason(error: BaseException, conninfo: str) -> str:
+    """libpq's reason without its 'connection failed:' preamble, on one line, unless it quotes a piece of the
+    connection text that may be a password (connection_text.driver_reason)."""
+    from fcompile.connection_text import driver_reason
+
     text = " ".join(str(error).split())
-    return text.removeprefix("connection failed: ") or type(error).__name__
+    return driver_reason(text.removeprefix("connection failed: ") or type(error).__name__, conninfo)
 
 
 def _column_definitions(schema: Any, description: str) -> tuple[list[exp.ColumnDef], dict[str, Any]]:

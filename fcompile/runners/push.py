@@ -4,7 +4,8 @@ server's `POST /push` and `POST /write-to-online-store` call (docs/concepts/push
 `push(source, rows, to)` takes rows of a push source - named as its batch source's columns, or, where the
 source maps a column (`field_mapping`), by the name it maps it to, as Feast's clients send them - and writes them
 - `online`: into every online feature view that names the push source, through the store's newer-wins
-  `write_batch`, so a row older than the stored one changes nothing. The materialization watermark stays.
+  `write_batches`, so a row older than the stored one changes nothing: all the views at once or none of
+  them (one transaction). The materialization watermark stays.
 - `offline`: appended to the batch source (runners/push_offline.py), where training sets and the next
   materialization read them.
 - `online_and_offline`: both; the offline append first, so that rows which reached the online store are
@@ -62,6 +63,8 @@ class ColumnNeed:
     role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
     required: bool = True  # False: an absent column is all NULL (the created timestamp)
     non_null: bool = False  # join keys and the event time: a row without one could never be read
+    event_time: bool = False  # a time no later than now plus MAX_END_AHEAD (event and created times): a later row
+    # would win over every real one
 
 
 def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_store: Callable[[], OnlineStore],
@@ -88,11 +91,11 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
         raise DiagnosticError(problems)
     store = online_store() if readings and pushed.count else None  # reachable before anything is written
     offline_rows = append.write() if append is not None and pushed.count else 0
-    written: list[str] = []
+    written: tuple[str, ...] = ()
     if store is not None:
-        for view, reading in zip(views, readings):
-            _write(store, online_view(view), online_batch(reading, converted), label, written)
-    return PushResult(pushed.count, tuple(written), offline_rows)
+        written = _write_views(store, [(online_view(view), online_batch(reading, converted))
+                                       for view, reading in zip(views, readings)])
+    return PushResult(pushed.count, written, offline_rows)
 
 
 def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store: Callable[[], OnlineStore],
@@ -120,7 +123,9 @@ def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store
         raise DiagnosticError(problems)
     if not pushed.count:
         return 0
-    return _write(online_store(), online_view(view), online_batch(reading, converted), label, [])
+    from fcompile.runners.online.base import guard_store
+
+    return guard_store(online_store().write_batch, online_view(view), online_batch(reading, converted))
 
 
 FEAST_EVENT_COLUMN, FEAST_CREATED_COLUMN = "event_timestamp", "created"
@@ -154,7 +159,8 @@ def push_mode(to: Any) -> str:
         shown = repr(to) if not isinstance(to, str) else f"'{to}'"
         raise DiagnosticError([Diagnostic(Code.PUSH_REQUEST, f"unknown push destination {shown}", None,
                                           (did_you_mean(to, PUSH_MODES) if isinstance(to, str) else None)
-                                          or "use to='online', 'offline' or 'online_and_offline'")])
+                                          or "use 'online', 'offline' or 'online_and_offline' (--to on the command line, to= in "
+                                          "the SDK and the HTTP body)")])
     return mode  # type: ignore[return-value]
 
 
@@ -162,9 +168,10 @@ def reading_needs(reading: LatestValues) -> list[ColumnNeed]:
     """The source columns a view's rows are made of, as its `LatestValues` plan reads them."""
     view = reading.view
     needs = [ColumnNeed(k.source_column, k.dtype, f"join key '{k.name}'", non_null=True) for k in reading.keys]
-    needs.append(ColumnNeed(reading.event_timestamp, TIMESTAMP, "event timestamp", non_null=True))
+    needs.append(ColumnNeed(reading.event_timestamp, TIMESTAMP, "event timestamp", non_null=True, event_time=True))
     if reading.created_timestamp:
-        needs.append(ColumnNeed(reading.created_timestamp, TIMESTAMP, "created timestamp", required=False))
+        needs.append(ColumnNeed(reading.created_timestamp, TIMESTAMP, "created timestamp", required=False,
+                                event_time=True))
     needs += [ColumnNeed(f.source_column, f.dtype, f"feature '{f.output_name}' of view '{view}'")
               for f in reading.features]
     return needs
@@ -174,10 +181,10 @@ def source_needs(source: Source) -> list[ColumnNeed]:
     """The time columns of a source, which rows appended to it need even when no view reads it."""
     column_of = {name: column for column, name in source.field_mapping}
     needs = [ColumnNeed(column_of.get(source.timestamp_field, source.timestamp_field), TIMESTAMP,
-                        "event timestamp", non_null=True)]
+                        "event timestamp", non_null=True, event_time=True)]
     if source.created_timestamp_field:
         needs.append(ColumnNeed(column_of.get(source.created_timestamp_field, source.created_timestamp_field),
-                                TIMESTAMP, "created timestamp", required=False))
+                                TIMESTAMP, "created timestamp", required=False, event_time=True))
     return needs
 
 
@@ -228,7 +235,8 @@ def check_columns(pushed: PushedRows, needs: Sequence[ColumnNeed], label: str, s
 def convert_columns(pushed: PushedRows, needs: Sequence[ColumnNeed],
                     label: str) -> tuple[dict[tuple[str, DType], pa.Array], list[Diagnostic]]:
     """Every needed column present, converted to its dtype (keyed by column and dtype: two views may read
-    one column as different dtypes), and FC122 for each column with a value that does not fit."""
+    one column as different dtypes), and FC122 for each column with a value that does not fit, is empty
+    where it may not be, or is an event time later than now plus a day (`future_event_time`)."""
     converted: dict[tuple[str, DType], pa.Array] = {}
     problems: list[Diagnostic] = []
     failed: set[str] = set()
@@ -253,7 +261,38 @@ def convert_columns(pushed: PushedRows, needs: Sequence[ColumnNeed],
             problems.append(Diagnostic(Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) is "
                                        f"empty in row {row}", None,
                                        "every row needs a value here: a row without one could never be read"))
+    for need in needs:
+        array = converted.get((need.column, need.dtype))
+        if need.event_time and array is not None and need.column not in failed:
+            problem = future_event_time(array, need, label)
+            if problem is not None:
+                failed.add(need.column)
+                problems.append(problem)
     return converted, problems
+
+
+def future_event_time(array: pa.Array, need: ColumnNeed, label: str) -> Diagnostic | None:
+    """FC122 naming the first row of `array` (event times, UTC) later than now plus MAX_END_AHEAD - the
+    limit a materialization window's end has (FC119) - or None. Stored, such a row would win over every
+    value of its key until then (newer wins), and offline it would be loaded the day it is "due"."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from fcompile.runners.datasets import _timestamp
+    from fcompile.runners.materialize import latest_allowed_time
+
+    limit = latest_allowed_time()
+    late = pc.greater(array, pa.scalar(limit, type=array.type))
+    count = pc.sum(late).as_py() or 0
+    if not count:
+        return None
+    row = pc.index(late, True).as_py()
+    more = f" (and {count - 1:,} more row{'s' * (count != 2)})" if count > 1 else ""
+    return Diagnostic(Code.PUSH_VALUE_TYPE, f"{label}: column '{need.column}' ({need.role}) holds "
+                      f"{_timestamp(array[row].as_py())} in row {row}{more}, later than {_timestamp(limit)} (now "
+                      "plus 1 day)", None, "an event or created time may be at most 1 day ahead of now (clock skew): a later "
+                      "row would win over every real value of its key until then; correct the row's time (a typo "
+                      "in the year?); nothing was written")
 
 
 def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Array]) -> pa.RecordBatch:
@@ -272,22 +311,26 @@ def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Ar
     return pa.RecordBatch.from_pydict(columns)
 
 
-def _write(store: OnlineStore, view: OnlineView, batch: pa.RecordBatch, label: str, written: list[str]) -> int:
-    """One view's rows through the store's newer-wins write (committed when it returns). A store that
-    fails is FC113/FC114 (`guard_store`), naming the views this push wrote before it."""
+def _write_views(store: OnlineStore, batches: list[tuple[OnlineView, pa.RecordBatch]]) -> tuple[str, ...]:
+    """The views' rows through the store's newer-wins `write_batches`: all of them or none (one transaction;
+    docs/concepts/push.md). A store that fails is FC113/FC114 (`guard_store`); for a push to several views
+    its message says which were written and which were not. Returns the views written, by name."""
     from dataclasses import replace
 
     from fcompile.runners.online.base import StoreFailure, guard_store
 
+    names = tuple(view.name for view, _ in batches)
     try:
-        rows = guard_store(store.write_batch, view, batch)
+        guard_store(store.write_batches, batches)
     except StoreFailure as failure:
-        if not written:
+        if len(names) < 2:
             raise
-        before = f"; views written before it: {', '.join(written)}"
-        raise StoreFailure([replace(d, message=d.message + before) for d in failure.diagnostics]) from None
-    written.append(view.name)
-    return rows
+        written = [name for name in names if name in failure.written]
+        missed = [name for name in names if name not in failure.written]
+        told = (f"; written: views {', '.join(written)}; not written: views {', '.join(missed)}" if written else
+                f"; none of the views {', '.join(names)} was written (they are written together, all or none)")
+        raise StoreFailure([replace(d, message=d.message + told) for d in failure.diagnostics], written) from None
+    return names
 
 
 def _push_source(graph: FeatureGraph, name: Any):

@@ -13,12 +13,18 @@
 Each worker process holds one `ServingState` (state.py) and reads through it on the event loop: an
 online read is 15-20 us on SQLite and one round trip on Redis, and a hop to a thread and back costs about
 26 us (on Redis, reads on the loop measured 9,000-9,200 requests/s at concurrency 16 on one worker, a
-reader thread 6,800-7,600), so more throughput comes from more workers (`--workers`). Writes (`/push`,
-`/write-to-online-store`) run on one writer thread per worker, with a `FeatureStore` of their own on the
-reader's project graph (`FeatureStore.of_graph`); materialization runs in a thread of its own, with its own
-connections, one at a time per project (materialize.py). A request body is bounded in size (413) and in
-time (408: one task per worker cancels the reads that overrun, cheaper than a timer per request), as are
-its headers (protocol.py), so a slow client holds only its own connection, and not for long.
+reader thread 6,800-7,600), so more throughput comes from more workers (`--workers`). A large read would
+hold the loop, and every other client, for as long as it takes (500,000 entities: 7-8 s), so a read of
+more than LOOP_READ_ENTITIES entities, or with a body over LOOP_READ_BODY_BYTES (then parsed there too),
+runs on one reader thread per worker, with a `FeatureStore` of its own on the same graph (at 256 entities
+a read takes a millisecond or more, and the hop is lost in it); one request asks for at most
+`serving.max_entities_per_request` entities (413). Writes (`/push`, `/write-to-online-store`) run on one
+writer thread per worker, from parsing their body on, with a `FeatureStore` of their own on the reader's
+project graph (`FeatureStore.of_graph`), their rows bounded by the body's size; materialization runs in a
+thread of its own, with its own connections, one at a time per project (materialize.py). A request body
+is bounded in size (413) and in time (408: one task per worker cancels the reads that overrun, cheaper
+than a timer per request), as are its headers in time, size and count (protocol.py: 431), so a slow or
+greedy client holds only its own connection, not for long, and a bounded amount of memory.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from fcompile.serving.errors import (
 from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metrics import ServingMetrics
 from fcompile.serving.requests import (
-    read_key_text, read_materialize, read_online_features, read_push, read_write,
+    OnlineFeaturesCall, read_key_text, read_materialize, read_online_features, read_push, read_write,
 )
 from fcompile.serving.state import ServeConfig, ServingState, load_state, project_fingerprint
 
@@ -55,6 +61,8 @@ HEALTH_PROBE = "__fcompile_health__"   # a view name no project can have (names 
 _JSON = b"application/json"
 _CLOSE = ((b"connection", b"close"),)
 _perf = time.perf_counter
+LOOP_READ_ENTITIES = 256            # reads of more entities run on the reader thread
+LOOP_READ_BODY_BYTES = 32 * 1024    # larger bodies of /get-online-features are parsed and read there
 
 
 @dataclass
@@ -76,7 +84,7 @@ class Route:
 
 
 ROUTES: dict[str, Route] = {
-    "/get-online-features": Route("POST", "_get_online_features", True),
+    "/get-online-features": Route("POST", "_get_online_features", True, True),
     "/push": Route("POST", "_push", True, True),
     "/write-to-online-store": Route("POST", "_write_to_online_store", True, True),
     "/materialize": Route("POST", "_materialize", True, True),
@@ -104,6 +112,7 @@ class FeatureServer:
         self._body_deadlines: dict[asyncio.Task, float] = {}  # requests whose body is being read
         self._timed_out: set[asyncio.Task] = set()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="fcompile-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="fcompile-read")  # large reads
         self._handlers = {path: getattr(self, route.handler) for path, route in ROUTES.items()}
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
@@ -220,27 +229,15 @@ class FeatureServer:
 
     # -- endpoints ------------------------------------------------------------------------------------
 
-    def _get_online_features(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
-        request = read_online_features(body)
+    async def _get_online_features(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
+        """A small read here on the loop; a large one (or a large body to parse) on the reader thread."""
         state = self.state
-        service = request.feature_service
-        if service is not None:
-            if service in state.services:
-                call.service = service
-            if grant is not None:
-                require(grant, grant.feature_services, "read feature service", service)
-        elif grant is not None:
-            for reference in request.features:
-                require(grant, grant.feature_views, "read features of feature view", reference.partition(":")[0])
-        entities = request.entities
-        if state.key_readers:
-            entities = read_key_text(entities, state.key_readers)
-        response = state.store.get_online_features(entities, request.features, service,
-                                                    request.full_feature_names)
-        for values in entities.values():
-            call.rows_read = len(values)
-            break
-        return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
+        request = None
+        if len(body) <= LOOP_READ_BODY_BYTES:
+            request = read_online_features(body, state.settings.max_entities_per_request)
+            if request.rows <= LOOP_READ_ENTITIES:
+                return _read_online(state, state.store, grant, request, call)
+        return await self._loop.run_in_executor(self._reader, _read_large, state, grant, body, request, call)
 
     def _health(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
         """With auth on, a caller without a valid token learns only healthy or not: no project, target,
@@ -266,24 +263,13 @@ class FeatureServer:
         return 200, self.metrics.exposition(), METRICS_CONTENT_TYPE
 
     async def _push(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
-        request = read_push(body)
-        if grant is not None:
-            require(grant, grant.push_sources, "push to push source", request.push_source_name)
-        state = self.state
-        result = await asyncio.get_running_loop().run_in_executor(
-            self._writer, state.writer.push, request.push_source_name, request.df, request.to)
+        request, result = await self._loop.run_in_executor(self._writer, _push_rows, self.state, grant, body)
         self.metrics.written(call.endpoint, request.push_source_name, result.rows)
         document = {"push_source_name": request.push_source_name, "to": request.to, **dataclasses.asdict(result)}
         return 200, json.dumps(document).encode(), _JSON
 
     async def _write_to_online_store(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
-        request = read_write(body)
-        if grant is not None:
-            require(grant, grant.write_feature_views, "write feature view", request.feature_view_name)
-        state = self.state
-        df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
-        rows = await asyncio.get_running_loop().run_in_executor(
-            self._writer, state.writer.write_to_online_store, request.feature_view_name, df)
+        request, rows = await self._loop.run_in_executor(self._writer, _write_rows, self.state, grant, body)
         self.metrics.written(call.endpoint, request.feature_view_name, rows)
         return 200, json.dumps({"feature_view_name": request.feature_view_name, "rows": rows}).encode(), _JSON
 
@@ -348,6 +334,7 @@ class FeatureServer:
             self._retire(self.state)
             self.state = None
         self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
 
     async def _watch(self) -> None:
         while True:
@@ -387,13 +374,14 @@ class FeatureServer:
         return True
 
     def _retire(self, state: ServingState) -> None:
-        """Close a state no request can reach any more: the reader here (reads run on this thread), the
-        writer on the writer thread, after the writes already queued."""
+        """Close a state no request can reach any more: the reader here (small reads run on this thread),
+        the writer and the large reader on their threads, after the work already queued there."""
         state.close_reader()
-        try:
-            self._writer.submit(state.close_writer)
-        except RuntimeError:  # the writer is shut down: nothing can be using the writer store
-            state.close_writer()
+        for thread, close in ((self._writer, state.close_writer), (self._reader, state.close_large_reader)):
+            try:
+                thread.submit(close)
+            except RuntimeError:  # the thread is shut down: nothing can be using its store
+                close()
 
     def _report(self, state: ServingState) -> None:
         for warning in state.warnings:
@@ -401,6 +389,51 @@ class FeatureServer:
         if state.store_problem is not None:
             log.warning("the online store cannot be reached (requests get 503 until it can):\n%s",
                         "\n".join(d.render(state.root) for d in state.store_problem.diagnostics))
+
+
+def _read_large(state: ServingState, grant: Any, body: bytes, request: OnlineFeaturesCall | None,
+                call: Call) -> tuple[int, bytes, bytes]:
+    """A large read on the reader thread, with the state's store for them (parsing the body too, if large)."""
+    if request is None:
+        request = read_online_features(body, state.settings.max_entities_per_request)
+    return _read_online(state, state.large_reader, grant, request, call)
+
+
+def _read_online(state: ServingState, store: Any, grant: Any, request: OnlineFeaturesCall,
+                 call: Call) -> tuple[int, bytes, bytes]:
+    service = request.feature_service
+    if service is not None:
+        if service in state.services:
+            call.service = service
+        if grant is not None:
+            require(grant, grant.feature_services, "read feature service", service)
+    elif grant is not None:
+        for reference in request.features:  # type: ignore[union-attr]  # one of the two is given
+            require(grant, grant.feature_views, "read features of feature view", reference.partition(":")[0])
+    entities = request.entities
+    if state.key_readers:
+        entities = read_key_text(entities, state.key_readers)
+    response = store.get_online_features(entities, request.features, service, request.full_feature_names)
+    call.rows_read = request.rows
+    return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
+
+
+def _push_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, Any]:
+    """/push on the writer thread, parsing included (a body of a few MiB of JSON takes a tenth of a second
+    to read: not on the event loop)."""
+    request = read_push(body)
+    if grant is not None:
+        require(grant, grant.push_sources, "push to push source", request.push_source_name)
+    return request, state.writer.push(request.push_source_name, request.df, request.to)
+
+
+def _write_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, int]:
+    """/write-to-online-store on the writer thread, parsing included."""
+    request = read_write(body)
+    if grant is not None:
+        require(grant, grant.write_feature_views, "write feature view", request.feature_view_name)
+    df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
+    return request, state.writer.write_to_online_store(request.feature_view_name, df)
 
 
 def _too_large(limit: int) -> HttpError:

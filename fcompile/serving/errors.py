@@ -8,7 +8,8 @@ Every failed request gets
 
 The status comes from the first problem's diagnostic code (`STATUS_BY_CODE`); a problem the server finds
 in the request itself (FC125) carries its own status (400 malformed JSON, 404 unknown endpoint, 405 wrong
-method, 408 body too slow, 422 a body of the wrong shape).
+method, 408 body too slow, 422 a body of the wrong shape). Headers over their limits get FC126 with 431,
+answered by the HTTP protocol itself (protocol.py) before the request reaches the application.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """`POST /materialize` and `POST /materialize-incremental`: the same run as `fcompile materialize`, one at
 a time per project.
 
-A run holds the project's materialization lock (fcompile/runners/locks.py) for its whole length, as
-`fcompile materialize` does: a second run, from any worker process of any server on that folder or from
-the command, finds the lock taken and gets 409 at once. The run opens its own offline engine and online-store connections (a worker's read
+A run holds the project's materialization locks (fcompile/runners/locks.py: the folder's, then the online
+store's) for its whole length, as `fcompile materialize` does: a second run, from any worker process of any
+server on that folder, from the command, or from a clone of the project writing the same online store,
+finds a lock taken and gets 409 (FC129) at once. The run opens its own offline engine and online-store connections (a worker's read
 connection stays with the event loop) and, like the command, writes `target/run_results.json`.
 """
 

@@ -27,6 +27,7 @@ class OnlineFeaturesCall:
     features: list[str] | None
     feature_service: str | None
     full_feature_names: bool
+    rows: int                   # entity rows asked for: the longest list of values (the SDK checks they agree)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def json_object(body: bytes, endpoint: str) -> dict[str, Any]:
     return document
 
 
-def read_online_features(body: bytes) -> OnlineFeaturesCall:
+def read_online_features(body: bytes, max_entities: int) -> OnlineFeaturesCall:
+    """The request; 413 when it asks for more than `max_entities` entity rows."""
     document = json_object(body, "/get-online-features")
     problems: list[Diagnostic] = []
     entities = document.get("entities")
@@ -92,7 +94,13 @@ def read_online_features(body: bytes) -> OnlineFeaturesCall:
                                '"full_feature_names": true'))
     if problems:
         raise HttpError(422, problems)
-    return OnlineFeaturesCall(entities, features, service, full)  # type: ignore[arg-type]
+    rows = max((len(values) for values in entities.values() if type(values) is list), default=0)
+    if rows > max_entities:
+        raise HttpError(413, [Diagnostic(Code.REQUEST_TOO_LARGE, f"/get-online-features asks for {rows:,} entities, "
+                                         f"more than the {max_entities:,} one request may ask for", None,
+                                         "split the entities over several requests, or raise the target's "
+                                         "serving.max_entities_per_request")])
+    return OnlineFeaturesCall(entities, features, service, full, rows)  # type: ignore[arg-type]
 
 
 def read_push(body: bytes) -> PushCall:

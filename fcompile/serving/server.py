@@ -4,9 +4,9 @@ The project is loaded once here first, so a broken project or serving block ends
 diagnostics (exit code 1) before any port is opened. uvicorn then runs `--workers` processes (uvloop and
 httptools when installed), each loading the project itself and serving on the shared socket; uvicorn
 restarts a worker that dies. Requests are read by protocol.py's variant of uvicorn's httptools protocol,
-which bounds the time a client may take over its headers. The workers get their settings through the
-environment (FCOMPILE_SERVE_CONFIG) and write their metrics to a fresh folder (PROMETHEUS_MULTIPROC_DIR),
-removed when the server stops.
+which bounds the time a client may take over its headers, and their size and number (431). The workers
+get their settings through the environment (FCOMPILE_SERVE_CONFIG, with the serving block's header limits)
+and write their metrics to a fresh folder (PROMETHEUS_MULTIPROC_DIR), removed when the server stops.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 from typing import Any
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity
-from fcompile.serving.settings import DEFAULT_HOST, DEFAULT_PORT
+from fcompile.serving.settings import DEFAULT_HOST, DEFAULT_PORT, ServingSettings
 from fcompile.serving.state import ServeConfig
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -35,10 +35,10 @@ def check_server_packages() -> None:
                                           "not installed here", None, "pip install 'fcompile[serve]'")])
 
 
-def check_project(config: ServeConfig) -> tuple[str | None, int | None, list[Diagnostic]]:
+def check_project(config: ServeConfig) -> tuple[ServingSettings, list[Diagnostic]]:
     """Load the project as a worker will (raises DiagnosticError when it cannot be served); returns the
-    serving block's host and port and the warnings to show (grants of unknown names, an unreachable
-    store: the server still starts, and /health says 503 until the store answers)."""
+    serving block's settings (host, port, the header limits) and the warnings to show (grants of unknown
+    names, an unreachable store: the server still starts, and /health says 503 until the store answers)."""
     from fcompile.serving.state import load_state
 
     state = load_state(config, 0)
@@ -46,10 +46,11 @@ def check_project(config: ServeConfig) -> tuple[str | None, int | None, list[Dia
         warnings = list(state.warnings)
         if state.store_problem is not None:
             warnings += [dataclasses.replace(d, severity=Severity.WARNING) for d in state.store_problem.diagnostics]
-        return state.settings.host, state.settings.port, warnings
+        return state.settings, warnings
     finally:
         state.close_reader()
         state.close_writer()
+        state.close_large_reader()
 
 
 def run_server(config: ServeConfig, host: str, port: int, workers: int, log_level: str = "info",
@@ -63,18 +64,18 @@ def run_server(config: ServeConfig, host: str, port: int, workers: int, log_leve
     metrics_dir = tempfile.mkdtemp(prefix="fcompile-serve-metrics-")
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    http: Any = "h11"
+    http: Any = "h11"  # without httptools: uvicorn's h11 parser, which caps the headers' bytes (answering 400)
     if importlib.util.find_spec("httptools"):
-        from fcompile.serving.protocol import HeaderDeadlineProtocol  # reads the config: after it is set
+        from fcompile.serving.protocol import HeaderLimitsProtocol  # reads the config: after it is set
 
-        http = HeaderDeadlineProtocol
+        http = HeaderLimitsProtocol
     try:
         uvicorn.run(
             "fcompile.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
             loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio", http=http,
             lifespan="on", access_log=access_log, log_level=log_level, log_config=_log_config(log_level),
             proxy_headers=False, server_header=False, date_header=False, timeout_keep_alive=5,
-            timeout_graceful_shutdown=30,
+            timeout_graceful_shutdown=30, h11_max_incomplete_event_size=config.max_header_bytes,
         )
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

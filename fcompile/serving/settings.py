@@ -8,6 +8,9 @@
           host: 0.0.0.0                             # default 127.0.0.1 (--host wins)
           port: 6566                                # default 6566 (--port wins)
           max_request_bytes: 4194304                # larger bodies get 413
+          max_entities_per_request: 10000           # more entity rows in one read get 413
+          max_header_bytes: 65536                   # a longer request line and headers get 431
+          max_headers: 100                          # more header lines get 431
           auth:
             tokens:
               - name: ranker                        # shown in logs instead of the token
@@ -24,6 +27,9 @@ Without `auth`, every endpoint is open. With it, every endpoint but `/health` an
 read the services in `feature_services`, read `features` lists of the views in `feature_views`, push to
 the push sources in `push_sources`, write the views in `write_feature_views`, and materialize when
 `materialize` is true. `"*"` grants every name; an omitted grant grants nothing.
+
+The header limits are read when `fcompile serve` starts (like host and port: the HTTP protocol applies
+them before any request reaches the application); the others, and the tokens, again at every reload.
 
 Only a SHA-256 digest of each token is kept in memory, so no repr or log line can show one.
 """
@@ -42,6 +48,9 @@ from fcompile.graph import FeatureGraph
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6566
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_ENTITIES_PER_REQUEST = 10_000
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_HEADERS = 100
 MIN_TOKEN_CHARS = 16
 GRANTS = ("feature_services", "feature_views", "push_sources", "write_feature_views")
 _GRANT_KINDS = {"feature_services": ("feature_service", "feature service"),
@@ -83,11 +92,15 @@ class ServingSettings:
     port: int | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     tokens: tuple[TokenGrant, ...] | None = None   # None: no authentication
+    max_entities_per_request: int = DEFAULT_MAX_ENTITIES_PER_REQUEST
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
 
     def __repr__(self) -> str:
         auth = "off" if self.tokens is None else f"{len(self.tokens)} tokens"
         return f"ServingSettings(host={self.host!r}, port={self.port!r}, max_request_bytes={self.max_request_bytes}, " \
-               f"auth={auth})"
+               f"max_entities_per_request={self.max_entities_per_request}, max_header_bytes=" \
+               f"{self.max_header_bytes}, max_headers={self.max_headers}, auth={auth})"
 
 
 def token_digest(token: str | bytes) -> bytes:
@@ -118,7 +131,10 @@ def load_serving_settings(project_dir: str | os.PathLike[str], target: str | Non
         _check_unique(tokens, project.document, base, sink)
     sink.raise_if_errors()
     settings = ServingSettings(block.get("host"), block.get("port"),
-                               block.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES), tokens)
+                               block.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES), tokens,
+                               block.get("max_entities_per_request", DEFAULT_MAX_ENTITIES_PER_REQUEST),
+                               block.get("max_header_bytes", DEFAULT_MAX_HEADER_BYTES),
+                               block.get("max_headers", DEFAULT_MAX_HEADERS))
     warnings = _unknown_grants(auth["tokens"], graph, project.document, base) if auth and graph else []
     return settings, warnings
 

@@ -1,9 +1,10 @@
 """What one worker serves: a fully loaded project (`ServingState`), and how a new one replaces it.
 
 A state is built whole before anyone sees it: the project parsed into its graph (`FeatureStore`, for
-reads on the event loop, and a second one on the same graph for writes on the writer thread, since a
-store connection serves one thread at a time), the target's serving settings (tokens), the online store
-connected and every feature service's read planned. The server then swaps its single reference to the
+small reads on the event loop, a second one on the same graph for writes on the writer thread and a third
+for large reads on the reader thread, since a store connection serves one thread at a time; the third
+connects when a large read first needs it), the target's serving settings (tokens, limits), the online
+store connected and every feature service's read planned. The server then swaps its single reference to the
 new state; a request holds the state it started with until it ends, so none ever sees half of one project
 and half of another.
 
@@ -28,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.serving.requests import key_readers
-from fcompile.serving.settings import ServingSettings, load_serving_settings
+from fcompile.serving.settings import (
+    DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, ServingSettings, load_serving_settings,
+)
 
 if TYPE_CHECKING:
     from fcompile.sdk import FeatureStore
@@ -45,14 +48,17 @@ class ServeConfig:
     target: str | None = None
     reload_interval: float = 1.0   # seconds between looks at the project's files; 0: never reload
     request_timeout: float = 10.0  # seconds a client may take to send its body
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES  # the serving block's, as `fcompile serve` read it at start
+    max_headers: int = DEFAULT_MAX_HEADERS
 
 
 @dataclass
 class ServingState:
     generation: int
     fingerprint: Fingerprint
-    store: FeatureStore            # reads, on the event loop
+    store: FeatureStore            # small reads, on the event loop
     writer: FeatureStore           # pushes and writes, on the writer thread (the same graph)
+    large_reader: FeatureStore     # large reads, on the reader thread (the same graph; connects on first use)
     settings: ServingSettings
     key_readers: dict[str, tuple[str, Callable[[str], Any]]]
     services: frozenset[str]
@@ -73,6 +79,9 @@ class ServingState:
 
     def close_writer(self) -> None:
         _close(self.writer, self.generation)
+
+    def close_large_reader(self) -> None:
+        _close(self.large_reader, self.generation)
 
 
 def _close(store: FeatureStore, generation: int) -> None:
@@ -107,9 +116,10 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
 
     fingerprint = project_fingerprint(config.project_dir)
     store = FeatureStore(config.project_dir, config.target)
-    writer = None
+    writer = large_reader = None
     try:
         writer = FeatureStore.of_graph(store.graph)
+        large_reader = FeatureStore.of_graph(store.graph)
         settings, warnings = load_serving_settings(config.project_dir, config.target, store.graph)
         if project_fingerprint(config.project_dir) != fingerprint:
             raise DiagnosticError([Diagnostic(Code.FILE_UNREADABLE, "the project's files changed while they were "
@@ -126,12 +136,12 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
         if problem is None:
             _plan_services(store)
         graph = store.graph
-        return ServingState(generation, fingerprint, store, writer, settings, key_readers(graph),
+        return ServingState(generation, fingerprint, store, writer, large_reader, settings, key_readers(graph),
                             frozenset(s.name for s in graph.feature_services), warnings, problem)
     except BaseException:
-        store.close()
-        if writer is not None:
-            writer.close()
+        for opened in (store, writer, large_reader):
+            if opened is not None:
+                opened.close()
         raise
 
 

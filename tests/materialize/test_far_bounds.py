@@ -47,8 +47,20 @@ def test_a_100_year_ttl_materializes_and_a_longer_one_is_fc051_at_its_position(c
 def test_a_future_end_is_fc119_and_moves_no_watermark(capsys, project):
     materialize(capsys, project, "--end", END)
     code, out, err = materialize(capsys, project, "--end", "2205-01-01")
-    assert code == 1 and "error[FC119]" in err and "the window ends in the future (2205-01-01T00:00:00Z" in err
-    assert "Traceback" not in err and state(project, "stats").watermark == at(12)
+    assert code == 1 and "error[FC119]: the window ends at 2205-01-01T00:00:00Z, later than " in err
+    assert "(now plus 1 day)" in err and "Traceback" not in err and state(project, "stats").watermark == at(12)
+
+
+def test_an_end_a_little_ahead_leaves_the_watermark_at_the_time_of_the_read(capsys, project):
+    """An end inside the day of tolerance is read, but the watermark stops at the time the window was read:
+    rows for the minutes after it may still arrive, and the next incremental run must read them."""
+    before = dt.datetime.now(UTC).replace(microsecond=0)
+    code, out, err = materialize(capsys, project, "--end", (before + dt.timedelta(minutes=20)).isoformat())
+    assert code == 0, err
+    watermark = state(project, "stats").watermark
+    assert before <= watermark <= dt.datetime.now(UTC)
+    code, out, err = materialize(capsys, project)  # incremental, to now: read again, not "up to date"
+    assert code == 0 and "up to date" not in out + err, out + err
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -73,6 +85,7 @@ def test_full_refresh_moves_a_watermark_back_from_the_future(capsys, any_store_p
         store.put_state("stats", ViewState(dt.datetime(2205, 1, 1, tzinfo=UTC), None, None))
     code, out, err = materialize(capsys, project, "--end", END, "--select", "stats")
     assert code == 0 and "up to date" in out + err  # skipped: the watermark is past the end
+    assert "later than now" in out + err and "fcompile materialize --reset-watermark" in out + err
     code, out, err = materialize(capsys, project, "--end", END, "--select", "stats", "--full-refresh")
     assert code == 0, err
     assert state(project, "stats").watermark == at(12)

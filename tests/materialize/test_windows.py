@@ -67,4 +67,4 @@ def test_a_window_ending_more_than_a_day_ahead_is_fc119():
         with pytest.raises(DiagnosticError) as caught:
             check_window_arguments(None, end)
         (problem,) = caught.value.diagnostics
-        assert problem.code.value == "FC119" and "ends in the future" in problem.message
+        assert problem.code.value == "FC119" and "(now plus 1 day)" in problem.message

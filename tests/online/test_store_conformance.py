@@ -344,6 +344,49 @@ def test_drop_view_forgets_rows_and_state(backend):
     assert values_of(again.read(view, [(1,)], ["value"])) == [{"value": 7}]
 
 
+# -- deleting keys ---------------------------------------------------------------------------------------
+
+def test_delete_keys_removes_those_rows_only_and_says_which_were_stored(backend):
+    store = backend.connect()
+    view = make_view()
+    assert store.delete_keys(view, [(1,), (2,)]) == [False, False]  # nothing written yet: no table either
+    store.write_batch(view, make_batch(view, [{"id": k, "event": at(k), "value": k} for k in range(4)]))
+    store.put_state("v", ViewState(at(10), at(11), None, 4, 4))
+    assert store.delete_keys(view, [(2,), (99,), (None,), (0,)]) == [True, False, False, True]
+    assert values_of(store.read(view, [(0,), (1,), (2,), (3,)], ["value"])) == \
+        [None, {"value": 1}, None, {"value": 3}]
+    assert store.get_state("v") == ViewState(at(10), at(11), None, 4, 4)  # the watermark stays
+    assert store.delete_keys(view, [(2,)]) == [False] and store.delete_keys(view, []) == []
+    again = backend.connect(backend.opened[0][1])  # committed: another connection sees it
+    assert values_of(again.read(view, [(0,), (1,)], ["value"])) == [None, {"value": 1}]
+    store.write_batch(view, make_batch(view, [{"id": 0, "event": at(-60), "value": 7}]))  # older than the deleted
+    assert values_of(store.read(view, [(0,)], ["value"])) == [{"value": 7}]  # row: a deleted key takes any row
+
+
+def test_delete_keys_takes_composite_keys_and_refuses_keys_that_do_not_fit(store):
+    view = make_view("pairs", keys=(("a", INT64), ("b", STRING)), features=(("value", STRING),))
+    store.write_batch(view, make_batch(view, [{"a": 1, "b": "23", "event": at(0), "value": "1|23"},
+                                              {"a": 12, "b": "3", "event": at(0), "value": "12|3"}]))
+    for bad in [(1,), ("1", "23"), (1, 23)]:
+        with pytest.raises(DiagnosticError) as caught:
+            store.delete_keys(view, [(12, "3"), bad])
+        assert codes(caught) == ["FC115"], bad
+    assert values_of(store.read(view, [(12, "3")], ["value"])) == [{"value": "12|3"}]  # nothing deleted
+    assert store.delete_keys(view, [(1, "2"), (12, "3")]) == [False, True]
+    assert values_of(store.read(view, [(12, "3"), (1, "23")], ["value"])) == [None, {"value": "1|23"}]
+
+
+def test_delete_keys_of_another_project_or_view_leave_these(backend):
+    first, second = backend.connect(), backend.connect()
+    view, twin = make_view("v"), make_view("w")
+    for store in (first, second):
+        store.write_batch(view, make_batch(view, [{"id": 1, "event": at(0), "value": 1}]))
+    first.write_batch(twin, make_batch(twin, [{"id": 1, "event": at(0), "value": 3}]))
+    assert second.delete_keys(view, [(1,)]) == [True]
+    assert values_of(first.read(view, [(1,)], ["value"])) == [{"value": 1}]
+    assert values_of(first.read(twin, [(1,)], ["value"])) == [{"value": 3}]
+
+
 # -- unreachable stores ---------------------------------------------------------------------------------
 
 def _unreachable(kind: str, settings: dict, root: str = "/nonexistent") -> DiagnosticError:

@@ -116,26 +116,37 @@ def test_write_to_online_store_writes_one_view_newer_wins(online_project):
         assert online_values(fs, "driver_stats_direct", ["trips"], [9]) == {9: ({"trips": 99}, "2024-01-01T08:00:00Z")}
 
 
-def test_a_store_that_fails_mid_push_names_the_views_written_before_it():
+def test_a_store_that_fails_mid_push_says_which_views_were_written():
     """The store's own failure (FC113/FC114), or a driver error it did not expect (FC114 by guard_store),
-    carries which views of this push were already written, so a caller knows what pushing again redoes."""
+    says which views of the push were written: none (a transaction), or - Redis, where a command inside
+    MULTI/EXEC can fail without undoing the others - the ones it names. (A real failing store for every
+    view at once: test_push_several_views.py.)"""
     from fcompile.diagnostics import Code, Diagnostic
-    from fcompile.runners.online.base import StoreFailure
-    from fcompile.runners.push import _write
+    from fcompile.runners.online.base import OnlineView, StoreFailure
+    from fcompile.runners.push import _write_views
 
     class Failing:
         def __init__(self, error):
             self.error = error
 
-        def write_batch(self, view, batch):
+        def write_batches(self, writes):
             raise self.error
 
+    batches = [(OnlineView(name, (), (), False), None) for name in ("driver_profile", "driver_stats")]
     refused = StoreFailure([Diagnostic(Code.ONLINE_STORE_UNREACHABLE, "cannot reach the store", None, None)])
     for error, code in ((refused, Code.ONLINE_STORE_UNREACHABLE), (RuntimeError("boom"), Code.ONLINE_STORE_ERROR)):
         with pytest.raises(StoreFailure) as raised:
-            _write(Failing(error), None, None, "push 'stats_push'", ["driver_stats", "driver_profile"])
+            _write_views(Failing(error), batches)
         (found,) = raised.value.diagnostics
-        assert found.code is code and found.message.endswith("; views written before it: driver_stats, driver_profile")
-        with pytest.raises(StoreFailure) as first:
-            _write(Failing(error), None, None, "push 'stats_push'", [])
-        assert "written before" not in first.value.diagnostics[0].message
+        assert found.code is code and found.message.endswith(
+            "; none of the views driver_profile, driver_stats was written (they are written together, all or none)")
+        with pytest.raises(StoreFailure) as alone:
+            _write_views(Failing(error), batches[:1])
+        assert alone.value.diagnostics[0].message in ("cannot reach the store", "the online store failed "
+                                                      "unexpectedly: RuntimeError: boom")
+    partly = StoreFailure([Diagnostic(Code.ONLINE_STORE_ERROR, "OOM", None, None)], written=("driver_stats",))
+    with pytest.raises(StoreFailure) as raised:
+        _write_views(Failing(partly), batches)
+    assert raised.value.diagnostics[0].message == ("OOM; written: views driver_stats; not written: views "
+                                                   "driver_profile")
+    assert raised.value.written == ("driver_stats",)

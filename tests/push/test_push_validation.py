@@ -13,6 +13,9 @@ from fcompile.diagnostics import DiagnosticError
 
 GOOD = stats_rows([1, 8], [at(11), at(11)], [0.9, 0.8], [9, 8], ["n", "m"])
 
+MODES_HINT = ("use 'online', 'offline' or 'online_and_offline' (--to on the command line, to= in the SDK and "
+              "the HTTP body)")
+
 
 def problems(call) -> list[tuple[str, str, str | None]]:
     with pytest.raises(DiagnosticError) as caught:
@@ -79,8 +82,8 @@ def test_bad_rows_store_nothing(project, to, case, rows, expected):
                           "push to 'stats_push', the push source whose batch source it is")]),
     ("stats_push", "onlin", [("FC123", "unknown push destination 'onlin'", "did you mean 'online'?")]),
     ("stats_push", "everywhere", [("FC123", "unknown push destination 'everywhere'",
-                                   "use to='online', 'offline' or 'online_and_offline'")]),
-    ("stats_push", None, [("FC123", "unknown push destination None", "use to='online', 'offline' or 'online_and_offline'")]),
+                                   MODES_HINT)]),
+    ("stats_push", None, [("FC123", "unknown push destination None", MODES_HINT)]),
 ])
 def test_bad_names_and_destinations_store_nothing(project, name, to, expected):
     with FeatureStore(project) as fs:

@@ -134,8 +134,8 @@ def test_grant_of_an_unknown_name_is_a_warning(tmp_path):
                                    "feature_services": ["driver_v2", "*"],
                                    "push_sources": ["stats_psh"]}]}}
     write_project(tmp_path, {"type": "sqlite"}, {**tokens, "port": 7001})
-    host, port, warnings = check_project(ServeConfig(str(tmp_path)))
-    assert (host, port) == (None, 7001)
+    settings, warnings = check_project(ServeConfig(str(tmp_path)))
+    assert (settings.host, settings.port) == (None, 7001)
     assert [(w.code.value, w.severity.value, w.message, w.hint) for w in warnings] == [
         ("FC034", "warning", "serving token 'reader' is granted unknown feature service 'driver_v2'",
          "did you mean 'driver_v1'?"),

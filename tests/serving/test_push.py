@@ -96,3 +96,19 @@ def test_push_offline_appends_a_parquet_file_to_the_batch_source(served):
     read = served.post("/get-online-features", {"entities": {"driver_id": [3101]},
                                                 "features": ["driver_pushed:conv_rate"]}).json
     assert read["results"][1]["statuses"] == ["NOT_FOUND"]  # offline only: the online store is untouched
+
+
+def test_rows_in_the_far_future_are_422_and_nothing_is_written(served):
+    """A typo'd year in one row (2205): refused with the row, the column, the value and the limit; the good
+    row of the same request is not written either."""
+    body = rows([3005, 3006], "2024-05-10T08:00:00Z", [0.5, 0.6], [1, 2])
+    body["ts"] = ["2024-05-10T08:00:00Z", "2205-05-10T08:00:00Z"]
+    for endpoint, request in (("/push", {"push_source_name": "stats_push", "df": body}),
+                              ("/write-to-online-store", {"feature_view_name": "driver_pushed", "df": body})):
+        reply = served.post(endpoint, request)
+        assert reply.status == 422 and reply.error["code"] == "FC122", (endpoint, reply)
+        assert "column 'ts' (event timestamp) holds 2205-05-10T08:00:00Z in row 1, later than " in \
+            reply.error["message"] and "(now plus 1 day)" in reply.error["message"]
+        found = served.post("/get-online-features", {"entities": {"driver_id": [3005, 3006]},
+                                                     "features": ["driver_pushed:trips"]}).json
+        assert found["results"][1]["statuses"] == ["NOT_FOUND", "NOT_FOUND"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Sequence, TypeVar
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
@@ -89,10 +89,26 @@ class OnlineStore(abc.ABC):
         number of rows in the batch."""
 
     @abc.abstractmethod
+    def write_batches(self, writes: Sequence[tuple[OnlineView, pa.RecordBatch]]) -> list[int]:
+        """Batches of several views (a push to a push source that feeds more than one view) as one write,
+        each as `write_batch` writes it: all or nothing - one transaction on SQLite and PostgreSQL, one
+        MULTI/EXEC transaction on Redis. A failure is a `StoreFailure` whose `written` names the views
+        written before it failed: none, except on Redis when a command inside the transaction failed
+        (Redis runs the rest of a transaction after a failed command). Returns the rows of each batch."""
+
+    @abc.abstractmethod
     def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
              features: Sequence[str]) -> list[StoredRow | None]:
         """The stored rows of these entity keys (tuples in `view.keys` order), None where nothing is
         stored, in the order asked; `values` holds only `features`."""
+
+    @abc.abstractmethod
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        """Delete the stored rows of these entity keys (tuples in `view.keys` order, each given once), in
+        one commit: a key that was stored is gone when this returns. Per key, in the order asked: True when
+        a row was stored (and is now deleted), False when nothing was (a key holding a NULL value never is).
+        The view's state (its watermark) is left as it is. Raises FC115 for a key that does not fit the
+        view's join keys, before anything is deleted."""
 
     @abc.abstractmethod
     def get_state(self, view: str) -> ViewState | None:
@@ -105,6 +121,14 @@ class OnlineStore(abc.ABC):
     @abc.abstractmethod
     def drop_view(self, view: str) -> None:
         """Forget the view's rows and state (`materialize --full-refresh`)."""
+
+    @abc.abstractmethod
+    def materialization_lock(self) -> ContextManager[None]:
+        """This project's materialization lock in this store, held while the block runs, whichever folder or
+        machine the run comes from (fcompile/runners/locks.py): FC129 (`materialization_busy`) at once when
+        another run holds it. SQLite: a `flock` of a file next to the database; PostgreSQL: a session-level
+        advisory lock on a connection of its own; Redis: a key with an expiry, renewed while the run lives.
+        A killed run frees it with its process (Redis: when the expiry passes)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -121,7 +145,12 @@ class OnlineStore(abc.ABC):
 class StoreFailure(DiagnosticError):
     """The store itself failed (FC113 or FC114): it could not be reached, or refused or lost an operation.
     Problems of the data given to it (a key or a value that does not fit its dtype) are plain
-    `DiagnosticError`s, so a caller can tell "run again later" from "fix the data"."""
+    `DiagnosticError`s, so a caller can tell "run again later" from "fix the data". `written`: the views
+    a `write_batches` did write all the same (by name)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], written: Sequence[str] = ()) -> None:
+        super().__init__(diagnostics)
+        self.written = tuple(written)
 
 
 def guard_store(call: Callable[..., T], *args: Any) -> T:
@@ -152,6 +181,19 @@ def store_failed(store: str, doing: str, error: BaseException, hint: str | None 
     return StoreFailure([Diagnostic(Code.ONLINE_STORE_ERROR, f"the {store} online store failed while {doing}: "
                                     f"{first_line(error)}", None, hint or "check that the store is up; a materialization "
                                     "that failed can be run again (newer rows always win)")])
+
+
+def materialization_busy(store: str, project: str, freed: str) -> DiagnosticError:
+    """FC129: a materialization of `project` into `store` ("the PostgreSQL online store at ...", described
+    from safe fields only) is running elsewhere; `freed` says when a killed run's lock goes."""
+    return DiagnosticError([Diagnostic(
+        Code.MATERIALIZE_BUSY, f"a materialization of project '{project}' into {store} is already running (from "
+        "another folder, clone or machine)", None, f"wait for it to finish, then run again; {freed}")])
+
+
+def views_text(names: Sequence[str]) -> str:
+    """"feature view 'a'", or "feature views 'a', 'b'": what a write was writing, for messages."""
+    return ("feature view " if len(names) == 1 else "feature views ") + ", ".join(f"'{n}'" for n in names)
 
 
 def unknown_features(view: OnlineView, features: Sequence[str]) -> DiagnosticError | None:

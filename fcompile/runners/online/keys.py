@@ -297,3 +297,13 @@ def key_mismatch(view: str, keys: Sequence[tuple[str, DType]], problem: str) -> 
     return DiagnosticError([Diagnostic(Code.ONLINE_KEY_MISMATCH,
                                        f"entity key for feature view '{view}' does not fit its join keys: {problem}",
                                        None, f"give one value per join key, in order: {described}")])
+
+
+def encode_keys(encode: Callable[[Sequence[Any]], bytes | None], keys: Sequence[Any], view: str,
+                key_columns: Sequence[tuple[str, DType]]) -> list[bytes | None]:
+    """Every key encoded by `encode` (a `key_encoder`), or FC115 (`key_mismatch`) for the first that does
+    not fit."""
+    try:
+        return [encode(key) for key in keys]
+    except (KeyMismatch, TypeError) as exc:  # TypeError: a key that is not a sequence
+        raise key_mismatch(view, key_columns, str(exc)) from None

@@ -21,22 +21,27 @@ opened again and the commands sent once more (harmless: newer-wins). A single Re
 not Redis Cluster (a script's keys must share a slot there). Keys written by fcompile before this layout
 (one hash per entity) read as not found, and are replaced when written again.
 
+`write_batches` (a push to several views) sends the same commands inside one MULTI/EXEC transaction. The
+materialization lock is the key `fc:<project>:__materialize_lock__` (`materialization_lock`).
+
 Reads: one `MGET` for all the entities asked, on a connection the store keeps; redis-py parses the reply
 with hiredis when it is installed (the `redis` extra installs it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from fcompile.connection_text import describe_connection
+from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
+    OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, materialization_busy, store_failed,
+    store_unreachable, unknown_features, views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
+from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
 from fcompile.runners.online.values import as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar
 
@@ -76,13 +81,29 @@ return written
 """
 
 
+_URL_HINT = ("write it as redis://[:password@]host[:port][/db], rediss:// for TLS, or unix:///path/to/socket; "
+             "percent-encode '/', '?', '#', '@' and '%' in a password (%2F, %3F, %23, %40, %25)")
+LOCK_KEY = b"__materialize_lock__"  # after fc:<project>: - no view's keys (fc:<project>:<view>:...) look like it
+LOCK_SECONDS = 30.0                  # the materialization lock's expiry (a killed run frees it after this long)
+# KEYS: the lock. ARGV: this run's token, and (renewal) the expiry in milliseconds. Only the holder's token acts.
+RENEW_LOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+RELEASE_LOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 class RedisOnlineStore(OnlineStore):
     type_name = "redis"
 
-    def __init__(self, client: Any, url: str, project: str) -> None:
+    def __init__(self, client: Any, url: str, project: str, lock_seconds: float = LOCK_SECONDS) -> None:
         self.client = client
         self.url = url
         self.project = project
+        self.lock_seconds = lock_seconds
         self._prefix = f"fc:{project}:".encode()
         self._sha = client.script_load(WRITE_NEWER_SCRIPT)
         self._connection = client.connection_pool.get_connection()  # kept: no pool round trip per read
@@ -102,19 +123,28 @@ class RedisOnlineStore(OnlineStore):
                                                                                          CONNECT_TIMEOUT_SECONDS)),
                                           socket_timeout=float(settings.get("timeout", TIMEOUT_SECONDS)))
         except (ValueError, TypeError) as exc:
-            raise store_unreachable("Redis", shown, f"the URL is not valid: {exc}",
-                                    "write it as redis://[:password@]host[:port][/db], rediss:// for TLS, or "
-                                    "unix:///path/to/socket") from None
+            raise store_unreachable("Redis", shown, f"the URL is not valid: {driver_reason(exc, url)}",
+                                    _URL_HINT) from None
+        lock_seconds = _positive_seconds(settings.get("materialize_lock_seconds", LOCK_SECONDS))
+        if lock_seconds is None:
+            client.close()
+            raise store_unreachable("Redis", shown, "materialize_lock_seconds must be a positive number of seconds",
+                                    f"e.g. materialize_lock_seconds: {LOCK_SECONDS:g} (the default)")
         try:
             client.ping()
-            return cls(client, url, project)
+            return cls(client, url, project, lock_seconds)
+        except (ValueError, TypeError) as exc:  # an option of the URL's query redis-py only reads when connecting
+            client.close()
+            raise store_unreachable("Redis", shown, f"the URL is not valid: {driver_reason(exc, url)}",
+                                    _URL_HINT) from None
         except redis.AuthenticationError as exc:
             client.close()
-            raise store_unreachable("Redis", shown, str(exc), "check the password in the target's online url "
+            raise store_unreachable("Redis", shown, driver_reason(exc, url),
+                                    "check the password in the target's online url "
                                     "(use {{ env_var('REDIS_URL') }} for secrets)") from None
         except redis.RedisError as exc:
             client.close()
-            raise store_unreachable("Redis", shown, str(exc).strip() or type(exc).__name__,
+            raise store_unreachable("Redis", shown, driver_reason(exc, url),
                                     "is the Redis server running and is the target's online url right? "
                                     "(e.g. redis://127.0.0.1:6379/0)") from None
 
@@ -137,6 +167,55 @@ class RedisOnlineStore(OnlineStore):
             except redis.RedisError as exc:
                 raise self._failed(doing, exc) from None
         return prepared.rows
+
+    def write_batches(self, writes: Sequence[tuple[OnlineView, Any]]) -> list[int]:
+        """The batches of several views in one MULTI/EXEC transaction: Redis runs it whole, with no other
+        client's command in between, or - when the connection is lost before EXEC - not at all. A command
+        of the transaction that fails inside EXEC does not undo the others: then `StoreFailure.written`
+        names the views whose every command succeeded."""
+        import redis
+
+        prepared = [(view, prepare_batch(view, batch)) for view, batch in writes]
+        rows = [p.rows for _, p in prepared]
+        todo = [(self._view(view), p) for view, p in prepared if len(p)]
+        if not todo:
+            return rows
+        names = [target.view.name for target, _ in todo]
+        doing = "writing " + views_text(names)
+        spans: list[int] = []  # commands per view inside the transaction, in order
+
+        def commands() -> Iterator[bytes]:
+            spans.clear()
+            yield _command(b"MULTI")
+            for target, batch in todo:
+                spans.append(0)
+                for command in self._write_commands(target, batch):
+                    spans[-1] += 1
+                    yield command
+            yield _command(b"EXEC")
+
+        for attempt in (1, 2):
+            results = self._send(commands, doing)[-1]
+            missing = any(isinstance(r, redis.exceptions.NoScriptError) for r in results)
+            if missing and attempt == 1:  # the server restarted or was flushed since we connected: no view's
+                try:                      # rows were written (every script call failed alike)
+                    self._sha = self.client.script_load(WRITE_NEWER_SCRIPT)
+                except redis.RedisError as exc:
+                    raise self._failed(doing, exc) from None
+                continue
+            failures, written, start = [], [], 0
+            for name, count in zip(names, spans):
+                errors = [r for r in results[start:start + count] if isinstance(r, Exception)]
+                start += count
+                if errors:
+                    failures.append(errors[0])
+                else:
+                    written.append(name)
+            if not failures:
+                return rows
+            failure = self._failed(doing, failures[0])
+            raise StoreFailure(failure.diagnostics, written) from None
+        raise AssertionError("unreachable")
 
     def _write_commands(self, target: _View, prepared) -> Iterator[bytes]:
         """The view's layout (HSET), then the batch's script calls, built a slice of SEND_ROWS entities
@@ -243,6 +322,21 @@ class RedisOnlineStore(OnlineStore):
         decode = target.readers[features] = record_decoder(target.layout, features, lookup)
         return decode
 
+    # -- deletes ----------------------------------------------------------------------------------
+
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        target = self._view(view)
+        names = [None if e is None else target.prefix + e
+                 for e in encode_keys(target.encode, keys, view.name, view.keys)]
+        asked = [name for name in names if name is not None]
+        if not asked:
+            return [False] * len(names)
+        # one DEL per key (its reply says whether the key was there), in one MULTI/EXEC: all or nothing
+        replies = self._send(lambda: (_command(b"MULTI"), *(_command(b"DEL", name) for name in asked),
+                                      _command(b"EXEC")), f"deleting keys of feature view '{view.name}'")
+        found = iter(replies[-1])
+        return [name is not None and bool(next(found)) for name in names]
+
     # -- state -------------------------------------------------------------------------------------
 
     def get_state(self, view: str) -> ViewState | None:
@@ -287,6 +381,48 @@ class RedisOnlineStore(OnlineStore):
         except redis.RedisError as exc:
             raise self._failed(f"dropping feature view '{view}'", exc) from None
 
+    @contextlib.contextmanager
+    def materialization_lock(self):
+        """The key `fc:<project>:__materialize_lock__`, set only if absent (`SET NX`) to a token of this run
+        with an expiry of `materialize_lock_seconds`; a thread renews it every third of that while the run
+        lives, and the end of the run deletes it - each only while it still holds this run's token. A run
+        killed with SIGKILL leaves it to expire."""
+        import threading
+        import uuid
+
+        import redis
+
+        key, token = self._prefix + LOCK_KEY, uuid.uuid4().hex.encode()
+        lasts = max(1, int(self.lock_seconds * 1000))
+        try:
+            taken = self.client.set(key, token, nx=True, px=lasts)
+        except redis.RedisError as exc:
+            raise self._failed("taking the materialization lock", exc) from None
+        if not taken:
+            raise materialization_busy(f"the Redis online store at {describe_connection(self.url)}", self.project,
+                                       f"a run that was killed leaves it to expire, within {self.lock_seconds:g} s "
+                                       "(the target's online materialize_lock_seconds)")
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.lock_seconds / 3):
+                try:
+                    self.client.eval(RENEW_LOCK_SCRIPT, 1, key, token, lasts)
+                except redis.RedisError:
+                    pass  # tried again a third of the expiry later
+
+        renewer = threading.Thread(target=renew, name="fcompile-materialize-lock", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            try:
+                self.client.eval(RELEASE_LOCK_SCRIPT, 1, key, token)
+            except redis.RedisError:
+                pass  # it expires by itself
+
     def close(self) -> None:
         self._views.clear()
         try:
@@ -315,6 +451,17 @@ class _View:
     encode: Callable[[Sequence[Any]], bytes | None]
     layout: RecordLayout
     readers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = field(default_factory=dict)
+
+
+def _positive_seconds(value: Any) -> float | None:
+    """`value` (a number, or text from env_var) as a positive finite number of seconds, else None."""
+    import math
+
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def _stored(value: bytes, decode: Callable[..., dict[str, Any]]) -> StoredRow:

@@ -10,12 +10,14 @@ feature was added still reads (the new feature as NULL); and a table `"__fc_stat
 row and a read fetch four columns, whatever the number of features, and keeps NaN (which SQLite stores
 as NULL in a REAL column).
 
-A batch is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`) of `executemany` upserts, in key order (the
-B-tree takes them twice as fast as in random order), whose `WHERE` compares row values, `(incoming
-event, created) >= (stored event, created)` with a NULL created time lowest, so an older row never
-overwrites a newer one. The database runs in WAL mode with `synchronous=NORMAL`: readers never wait for a
+A batch is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`; the batches of several views, `write_batches`,
+one transaction too) of `executemany` upserts, in key order (the B-tree takes them twice as fast as in
+random order), whose `WHERE` compares row values, `(incoming event, created) >= (stored event, created)`
+with a NULL created time lowest, so an older row never overwrites a newer one. The database runs in WAL mode with `synchronous=NORMAL`: readers never wait for a
 writer, and a committed batch survives a crash of the process. A read of many keys is one `IN (...)`
 statement per READ_CHUNK keys; each connection keeps up to CACHE_KIB of pages in memory.
+
+The materialization lock is a `flock` of `<database>.materialize.lock`, beside the database file.
 
 Statements are fixed per view and cached: only fcompile's own names (validated identifiers, quoted) are
 put into them; every value is a bound parameter. (sqlglot 30.22 renders SQLite's `ON CONFLICT ... DO
@@ -31,14 +33,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fcompile.runners.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, store_failed, store_unreachable, unknown_features,
+    OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
+    unknown_features, views_text,
 )
 from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, key_encoder, key_mismatch
+from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
 from fcompile.runners.online.values import as_utc, datetime_from_micros, micros
 
 DEFAULT_PATH = ".fcompile/online.db"
+LOCK_SUFFIX = ".materialize.lock"  # the materialization lock: a file next to the database
 BUSY_TIMEOUT_SECONDS = 30.0   # how long a write waits for another process's write to finish
 READ_CHUNK = 496              # keys per statement, a multiple of 8 (SQLite allows 32,766 parameters)
 CACHE_KIB = 65_536            # page cache per connection, filled only as pages are read (SQLite's default: 2 MiB)
@@ -101,25 +105,34 @@ class SqliteOnlineStore(OnlineStore):
     # -- writes ------------------------------------------------------------------------------------
 
     def write_batch(self, view: OnlineView, batch: Any) -> int:
-        prepared = prepare_batch(view, batch).ordered_by_key()
-        if not len(prepared):
-            return prepared.rows
-        doing = f"writing feature view '{view.name}'"
-        rows = None
+        return self.write_batches([(view, batch)])[0]
+
+    def write_batches(self, writes: Sequence[tuple[OnlineView, Any]]) -> list[int]:
+        """The batches of several views in one transaction: all or nothing."""
+        prepared = [(view, prepare_batch(view, batch).ordered_by_key()) for view, batch in writes]
+        rows = [p.rows for _, p in prepared]
+        todo = [(view, p) for view, p in prepared if len(p)]
+        if not todo:
+            return rows
+        doing = "writing " + views_text([view.name for view, _ in todo])
+        records: dict[int, list] = {}
         for attempt in (1, 2):
             try:
-                table = self._table(view, create=True)
-                if rows is None:
-                    records = encode_records(table.layout, prepared.features, len(prepared))
-                    rows = list(zip(prepared.keys.to_pylist(), prepared.event_us.to_pylist(),
-                                    prepared.created_us.to_pylist(), records.to_pylist()))
+                tables = [self._table(view, create=True) for view, _ in todo]
+                for index, (table, (_, batch)) in enumerate(zip(tables, todo)):
+                    if index not in records:
+                        encoded = encode_records(table.layout, batch.features, len(batch))
+                        records[index] = list(zip(batch.keys.to_pylist(), batch.event_us.to_pylist(),
+                                                  batch.created_us.to_pylist(), encoded.to_pylist()))
                 with self._transaction():
-                    self.con.execute(table.register, (self.project, view.name, table.layout.id, table.layout.json))
-                    self.con.executemany(table.upsert, rows)
-                return prepared.rows
+                    for index, (table, (view, _)) in enumerate(zip(tables, todo)):
+                        self.con.execute(table.register, (self.project, view.name, table.layout.id, table.layout.json))
+                        self.con.executemany(table.upsert, records[index])
+                return rows
             except sqlite3.OperationalError as exc:
-                if attempt == 1 and _schema_changed(exc):  # another process dropped the table meanwhile
-                    self._tables.pop(id(view), None)
+                if attempt == 1 and _schema_changed(exc):  # another process dropped a table meanwhile
+                    for view, _ in todo:
+                        self._tables.pop(id(view), None)
                     continue
                 raise self._failed(doing, exc) from None
             except sqlite3.Error as exc:
@@ -155,6 +168,20 @@ class SqliteOnlineStore(OnlineStore):
         except (sqlite3.Error, UnknownLayout) as exc:
             raise self._failed(doing, exc) from None
 
+    # -- deletes ----------------------------------------------------------------------------------
+
+    def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
+        table = self._table(view, create=False)
+        encoded = encode_keys(table.encode, keys, view.name, view.keys)
+        statement = f"DELETE FROM {table.name} WHERE {KEY} = ?"
+        try:
+            with self._transaction():
+                if not self._columns(table.name):  # no table: nothing was ever written
+                    return [False] * len(encoded)
+                return [key is not None and self.con.execute(statement, (key,)).rowcount > 0 for key in encoded]
+        except sqlite3.Error as exc:
+            raise self._failed(f"deleting keys of feature view '{view.name}'", exc) from None
+
     # -- state -------------------------------------------------------------------------------------
 
     def get_state(self, view: str) -> ViewState | None:
@@ -189,6 +216,19 @@ class SqliteOnlineStore(OnlineStore):
                     self.con.execute(f"DELETE FROM {quote(table)} WHERE project = ? AND view = ?", (self.project, view))
         except sqlite3.Error as exc:
             raise self._failed(f"dropping feature view '{view}'", exc) from None
+
+    @contextlib.contextmanager
+    def materialization_lock(self):
+        """A `flock` of `<database>.materialize.lock`, next to the database file."""
+        from fcompile.runners.locks import exclusive_file_lock
+
+        if self.path == ":memory:":  # no other process can see this store
+            yield
+            return
+        busy = materialization_busy(f"the SQLite online store {self.path}", self.project,
+                                    "a run that was killed released it with its process")
+        with exclusive_file_lock(self.path + LOCK_SUFFIX, busy):
+            yield
 
     def close(self) -> None:
         self._tables.clear()
