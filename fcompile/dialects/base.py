@@ -86,9 +86,10 @@ class SqlDialect:
         """`timestamp - ttl`, built as a timestamp node, never as `INTERVAL (col) SECOND` text."""
         return exp.TimestampSub(this=timestamp, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
-    def utc_instant(self, time: exp.Expression) -> exp.Expression:
+    def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         """`time` (naive: read as UTC; zoned: converted) as the engine's microsecond zoned type, spelled so
-        the session's time zone plays no part (only when CONVERTS_TIMES_TO_UTC)."""
+        the session's time zone plays no part (only when CONVERTS_TIMES_TO_UTC). `zoned`: the column is
+        known to hold a zoned type (a Parquet footer says so), which a dialect may spell more cheaply."""
         return time
 
     def qualify(self, select: exp.Select, condition: exp.Expression) -> exp.Select:

@@ -76,10 +76,13 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
     """The view's columns under fcompile's names; rows with a NULL key or event time are dropped
     (they can never match a spine row)."""
     projections = [exp.alias_(col(k.source_column, alias), k.name) for k in view.keys]
-    projections.append(exp.alias_(dialect.utc_instant(col(view.event_timestamp, alias)), EVENT_TS))
+    zoned = view.relation.zoned_times
+    projections.append(exp.alias_(dialect.utc_instant(col(view.event_timestamp, alias),
+                                                      view.event_timestamp in zoned), EVENT_TS))
     names = [k.name for k in view.keys] + [EVENT_TS]
     if view.created_timestamp:
-        projections.append(exp.alias_(dialect.utc_instant(col(view.created_timestamp, alias)), CREATED_TS))
+        projections.append(exp.alias_(dialect.utc_instant(col(view.created_timestamp, alias),
+                                                          view.created_timestamp in zoned), CREATED_TS))
         names.append(CREATED_TS)
     for feature in view.features:
         projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
@@ -189,7 +192,9 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     # the spine's time as the views' event times are read (a UTC instant), where the dialect converts them
     spine_ts = spine.timestamp_column
     if dialect.CONVERTS_TIMES_TO_UTC:
-        spine_select = spine_select.select(exp.alias_(dialect.utc_instant(col(spine_ts)), SPINE_TS), copy=False)
+        zoned = spine_ts in spine.relation.zoned_times
+        spine_select = spine_select.select(exp.alias_(dialect.utc_instant(col(spine_ts), zoned), SPINE_TS),
+                                           copy=False)
         spine_ts = SPINE_TS
     ctes.append((SPINE, spine_select))
 

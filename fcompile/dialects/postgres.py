@@ -22,7 +22,9 @@ class PostgresDialect(SqlDialect):
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     CONVERTS_TIMES_TO_UTC = True
 
-    def utc_instant(self, time: exp.Expression) -> exp.Expression:
+    def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
+        if zoned:  # a timestamptz is an instant already
+            return time
         # EXTRACT(EPOCH FROM ...) reads a timestamp without time zone as UTC ("without regard to time
         # zone") and a timestamptz as its instant; `ts::timestamptz` would use the session's TimeZone.
         return exp.Anonymous(this="TO_TIMESTAMP", expressions=[exp.Extract(this=exp.var("EPOCH"), expression=time)])

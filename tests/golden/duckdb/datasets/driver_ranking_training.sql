@@ -5,7 +5,7 @@ WITH "spine" AS (
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "event_timestamp"))) AS "__fc_spine_ts"
+    MAKE_TIMESTAMPTZ(EPOCH_US("event_timestamp")) AS "__fc_spine_ts"
   FROM (
     SELECT
       "order_id",
@@ -19,8 +19,8 @@ WITH "spine" AS (
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."event_timestamp"))) AS "__fc_event_ts",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."created"))) AS "__fc_created_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."event_timestamp")) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."created")) AS "__fc_created_ts",
     "src"."conversion_rate" AS "driver_recent__conv_rate",
     "src"."acc_rate" AS "driver_recent__acc_rate",
     "src"."avg_rating" AS "driver_recent__avg_rating",
@@ -48,7 +48,7 @@ WITH "spine" AS (
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."updated_at"))) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."updated_at")) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
     "src"."is_premium" AS "driver_lifetime_stats__is_premium",
     "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
@@ -71,7 +71,7 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."snapshot_ts"))) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."snapshot_ts")) AS "__fc_event_ts",
     "src"."current_balance" AS "customer_daily_profile__current_balance",
     "src"."credit_score" AS "customer_daily_profile__credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -97,7 +97,7 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."last_trip_at"))) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."last_trip_at")) AS "__fc_event_ts",
     "src"."trip_count" AS "driver_customer_affinity__trips_together",
     "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"

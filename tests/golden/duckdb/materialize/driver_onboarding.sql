@@ -9,7 +9,7 @@ SELECT
 FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."updated_at"))) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."updated_at")) AS "__fc_event_ts",
     "src"."onboarded_at" AS "onboarded_at",
     "src"."signup_date" AS "signup_date"
   FROM "raw"."driver_profile" AS "src"
@@ -20,8 +20,8 @@ FROM (
     AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
 WHERE
-  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
-  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"

@@ -5,13 +5,13 @@ WITH "spine" AS (
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "event_timestamp"))) AS "__fc_spine_ts"
+    CAST("event_timestamp" AS TIMESTAMPTZ) AS "__fc_spine_ts"
   FROM READ_PARQUET('data/orders.parquet') AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."event_timestamp"))) AS "__fc_event_ts",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."created"))) AS "__fc_created_ts",
+    CAST("src"."event_timestamp" AS TIMESTAMPTZ) AS "__fc_event_ts",
+    CAST("src"."created" AS TIMESTAMPTZ) AS "__fc_created_ts",
     "src"."conversion_rate" AS "driver_recent__conv_rate",
     "src"."acc_rate" AS "driver_recent__acc_rate",
     "src"."avg_rating" AS "driver_recent__avg_rating",
@@ -39,7 +39,7 @@ WITH "spine" AS (
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."updated_at"))) AS "__fc_event_ts",
+    CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
     "src"."is_premium" AS "driver_lifetime_stats__is_premium",
     "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
@@ -62,7 +62,7 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."snapshot_ts"))) AS "__fc_event_ts",
+    CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."current_balance" AS "customer_daily_profile__current_balance",
     "src"."credit_score" AS "customer_daily_profile__credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -88,7 +88,7 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."last_trip_at"))) AS "__fc_event_ts",
+    CAST("src"."last_trip_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."trip_count" AS "driver_customer_affinity__trips_together",
     "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
   FROM READ_PARQUET('data/driver_customer_trips.parquet') AS "src"

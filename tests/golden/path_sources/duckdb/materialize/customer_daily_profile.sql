@@ -10,7 +10,7 @@ SELECT
 FROM (
   SELECT
     "src"."customer_id" AS "customer_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."snapshot_ts"))) AS "__fc_event_ts",
+    CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
     "src"."credit_score" AS "credit_score",
     "src"."lifetime_order_count" AS "lifetime_order_count",
@@ -23,8 +23,8 @@ FROM (
     AND "src"."snapshot_ts" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
 WHERE
-  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
-  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "customer_id"

@@ -9,7 +9,7 @@ SELECT
 FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
-    MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', "src"."updated_at"))) AS "__fc_event_ts",
+    CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "lifetime_trip_count",
     "src"."is_premium" AS "is_premium",
     "src"."vehicle_class" AS "vehicle_class"
@@ -21,8 +21,8 @@ FROM (
     AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
 WHERE
-  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $start)))
-  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US(DATE_TRUNC('microseconds', $end)))
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
