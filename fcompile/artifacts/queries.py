@@ -154,9 +154,12 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
 
 
 def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
-    if not isinstance(plan, LatestValues):
-        return []
-    return [_window_note(type(dialect), plan.start_parameter, plan.end_parameter)]
+    notes = [_window_note(type(dialect), plan.start_parameter, plan.end_parameter)] \
+        if isinstance(plan, LatestValues) else []
+    if dialect.SESSION_TIME_ZONE:
+        notes.append(f"run in a UTC session ({dialect.SESSION_TIME_ZONE}): a naive time compared with a zoned one "
+                     "is read in the session's time zone")
+    return notes
 
 
 @functools.lru_cache(maxsize=64)

@@ -73,12 +73,24 @@ class SqlDialect:
     PRESERVES_IDENTIFIER_CASE: ClassVar[bool] = False
     # A compile-only dialect: fcompile emits its SQL but cannot run it.
     RUNNABLE: ClassVar[bool] = True
+    # `utc_instant` spells every time as a UTC instant, whatever its type and precision and whatever the
+    # session's time zone, so a naive time never meets a zoned one in a comparison the engine would settle
+    # with an implicit cast in the session's zone. False: times are compared as they come, and
+    # SESSION_TIME_ZONE, if any, is the statement a compiled file's header says to run first.
+    CONVERTS_TIMES_TO_UTC: ClassVar[bool] = False
+    SESSION_TIME_ZONE: ClassVar[str | None] = None
 
     # -- lowerings a dialect may override --------------------------------------------------------
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         """`timestamp - ttl`, built as a timestamp node, never as `INTERVAL (col) SECOND` text."""
         return exp.TimestampSub(this=timestamp, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
+
+    def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
+        """`time` (naive: read as UTC; zoned: converted) as the engine's microsecond zoned type, spelled so
+        the session's time zone plays no part (only when CONVERTS_TIMES_TO_UTC). `zoned`: the column is
+        known to hold a zoned type (a Parquet footer says so), which a dialect may spell more cheaply."""
+        return time
 
     def qualify(self, select: exp.Select, condition: exp.Expression) -> exp.Select:
         """`select` filtered by a window `condition` with QUALIFY (only called when SUPPORTS_QUALIFY);

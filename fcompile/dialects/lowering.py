@@ -76,10 +76,13 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
     """The view's columns under fcompile's names; rows with a NULL key or event time are dropped
     (they can never match a spine row)."""
     projections = [exp.alias_(col(k.source_column, alias), k.name) for k in view.keys]
-    projections.append(exp.alias_(col(view.event_timestamp, alias), EVENT_TS))
+    zoned = view.relation.zoned_times
+    projections.append(exp.alias_(dialect.utc_instant(col(view.event_timestamp, alias),
+                                                      view.event_timestamp in zoned), EVENT_TS))
     names = [k.name for k in view.keys] + [EVENT_TS]
     if view.created_timestamp:
-        projections.append(exp.alias_(col(view.created_timestamp, alias), CREATED_TS))
+        projections.append(exp.alias_(dialect.utc_instant(col(view.created_timestamp, alias),
+                                                          view.created_timestamp in zoned), CREATED_TS))
         names.append(CREATED_TS)
     for feature in view.features:
         projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
@@ -179,7 +182,6 @@ def effective_strategy(dialect: SqlDialect, view: ViewJoin) -> JoinStrategy:
 
 def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.Select:
     spine = plan.spine
-    spine_ts = spine.timestamp_column
     ctes: list[tuple[str, exp.Expression]] = []
     spine_relation = dialect.relation(spine.relation, "spine_source", plan.location)
     if spine.row_id_column:
@@ -187,6 +189,13 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     else:
         row_number = dialect.spine_row_number()
         spine_select = exp.select(exp.Star(), exp.alias_(row_number, ROW_ID)).from_(spine_relation, copy=False)
+    # the spine's time as the views' event times are read (a UTC instant), where the dialect converts them
+    spine_ts = spine.timestamp_column
+    if dialect.CONVERTS_TIMES_TO_UTC:
+        zoned = spine_ts in spine.relation.zoned_times
+        spine_select = spine_select.select(exp.alias_(dialect.utc_instant(col(spine_ts), zoned), SPINE_TS),
+                                           copy=False)
+        spine_ts = SPINE_TS
     ctes.append((SPINE, spine_select))
 
     final = exp.select().from_(exp.alias_(exp.to_table(SPINE), "s", table=True), copy=False)
@@ -194,7 +203,8 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
         columns = [exp.alias_(col(c, "s"), c) for c in spine.columns if c != spine.row_id_column]
         final = final.select(*columns, copy=False)
     elif dialect.STAR_EXCEPT:
-        excluded = [col(ROW_ID)] + ([col(spine.row_id_column)] if spine.row_id_column else [])
+        excluded = [col(ROW_ID)] + ([col(SPINE_TS)] if spine_ts == SPINE_TS else []) \
+            + ([col(spine.row_id_column)] if spine.row_id_column else [])
         final = final.select(exp.Column(this=exp.Star(except_=excluded), table=exp.to_identifier("s")), copy=False)
     else:
         raise dialect.unsupported("a spine whose columns are unknown at compile time",
@@ -255,13 +265,30 @@ def _asof_join(dialect: SqlDialect, final: exp.Select, view: ViewJoin, name: str
     return final.join(join, copy=False)
 
 
+def _coarse_window(dialect: SqlDialect, plan: LatestValues) -> exp.Expression:
+    """The window widened by a day on each side, on the event-time column as it is stored: a superset of the
+    window in any session zone (an implicit cast shifts a time by at most 14 hours), which the engine can
+    push into a Parquet scan or answer from an index, as it cannot a filter on the converted time."""
+    column = col(plan.event_timestamp, "src")
+    day = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY"))
+
+    def bound(name: str) -> exp.Expression:
+        return exp.cast(dialect.parameter(name), "TIMESTAMP")
+
+    return exp.Between(this=column, low=exp.Sub(this=bound(plan.start_parameter), expression=day),
+                       high=exp.Add(this=bound(plan.end_parameter), expression=day.copy()))
+
+
 def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
     source, columns = source_select(dialect, plan, "src")
+    if dialect.CONVERTS_TIMES_TO_UTC:
+        source = source.where(_coarse_window(dialect, plan), copy=False)
+    # the window bounds the event time as read (a UTC instant where the dialect converts times)
     window = exp.and_(
-        exp.GTE(this=col(plan.event_timestamp, "src"), expression=dialect.parameter(plan.start_parameter)),
-        exp.LTE(this=col(plan.event_timestamp, "src"), expression=dialect.parameter(plan.end_parameter)),
+        exp.GTE(this=col(EVENT_TS), expression=dialect.utc_instant(dialect.parameter(plan.start_parameter))),
+        exp.LTE(this=col(EVENT_TS), expression=dialect.utc_instant(dialect.parameter(plan.end_parameter))),
     )
-    source = source.where(window, copy=False)
-    select = exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window", copy=False), copy=False)
+    select = (exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window", copy=False), copy=False)
+              .where(window, copy=False))
     order = _newest_first(plan, None, plan.features)
     return keep_first(dialect, select, [col(k.name) for k in plan.keys], order, columns)

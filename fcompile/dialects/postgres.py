@@ -20,6 +20,14 @@ class PostgresDialect(SqlDialect):
     name = "postgres"
     sqlglot_name = "postgres"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    CONVERTS_TIMES_TO_UTC = True
+
+    def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
+        if zoned:  # a timestamptz is an instant already
+            return time
+        # EXTRACT(EPOCH FROM ...) reads a timestamp without time zone as UTC ("without regard to time
+        # zone") and a timestamptz as its instant; `ts::timestamptz` would use the session's TimeZone.
+        return exp.Anonymous(this="TO_TIMESTAMP", expressions=[exp.Extract(this=exp.var("EPOCH"), expression=time)])
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.Sub(this=timestamp, expression=exp.Interval(this=exp.Literal.string(f"{seconds} SECOND")))

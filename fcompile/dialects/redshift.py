@@ -16,6 +16,7 @@ from fcompile.dialects.base import SqlDialect
 class RedshiftDialect(SqlDialect):
     name = "redshift"
     sqlglot_name = "redshift"
+    SESSION_TIME_ZONE = "SET timezone TO 'UTC'"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True

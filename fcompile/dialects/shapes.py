@@ -201,20 +201,28 @@ class _Canonical:
     def features(self, features: tuple[FeatureColumn, ...]) -> tuple[FeatureColumn, ...]:
         return tuple(FeatureColumn(self.name(f.source_column), self.name(f.output_name), f.dtype) for f in features)
 
+    def zoned(self, shaped: Relation, relation: Relation) -> Relation:
+        """`shaped` with the relation's zoned time columns under their sentinels (named after the plan's
+        own names, so they take no sentinel numbers of their own)."""
+        return replace(shaped, zoned_times=tuple(self.name(c) for c in relation.zoned_times))
+
     def reading(self, plan: ViewJoin | LatestValues) -> dict:
-        return {"view": self.name(plan.view), "relation": self.relation(plan.relation), "keys": self.keys(plan.keys),
-                "event_timestamp": self.name(plan.event_timestamp),
-                "created_timestamp": self.optional(plan.created_timestamp),
-                "features": self.features(plan.features), "location": None}
+        reading = {"view": self.name(plan.view), "relation": self.relation(plan.relation),
+                   "keys": self.keys(plan.keys), "event_timestamp": self.name(plan.event_timestamp),
+                   "created_timestamp": self.optional(plan.created_timestamp),
+                   "features": self.features(plan.features), "location": None}
+        reading["relation"] = self.zoned(reading["relation"], plan.relation)
+        return reading
 
     def plan(self, plan: Any) -> Any:
         if isinstance(plan, LatestValues):
             return replace(plan, **self.reading(plan))
         if isinstance(plan, PointInTimeJoin):
             spine = plan.spine
-            spine = SpinePlan(self.relation(spine.relation), self.name(spine.timestamp_column),
-                              None if spine.columns is None else tuple(self.name(c) for c in spine.columns),
-                              self.optional(spine.row_id_column))
+            shaped = SpinePlan(self.relation(spine.relation), self.name(spine.timestamp_column),
+                               None if spine.columns is None else tuple(self.name(c) for c in spine.columns),
+                               self.optional(spine.row_id_column))
+            spine = replace(shaped, relation=self.zoned(shaped.relation, spine.relation))
             joins = tuple(replace(j, **self.reading(j), tie_break=self.features(j.tie_break)) for j in plan.joins)
             order = tuple((index, self.name(name)) for index, name in plan.output_order)
             return PointInTimeJoin(spine, joins, order, None)

@@ -14,6 +14,7 @@ from fcompile.dialects.base import SqlDialect
 class SnowflakeDialect(SqlDialect):
     name = "snowflake"
     sqlglot_name = "snowflake"
+    SESSION_TIME_ZONE = "ALTER SESSION SET TIMEZONE = 'UTC'"
     SUPPORTS_ASOF_MATCH_CONDITION = True
     SUPPORTS_QUALIFY = True
     STAR_EXCEPT = True

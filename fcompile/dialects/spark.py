@@ -16,6 +16,7 @@ from fcompile.planner.plans import Relation
 class SparkDialect(SqlDialect):
     name = "spark"
     sqlglot_name = "spark"
+    SESSION_TIME_ZONE = "SET spark.sql.session.timeZone = UTC"
     PRESERVES_IDENTIFIER_CASE = True
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     READS_FILES = True

@@ -16,6 +16,7 @@ from fcompile.dialects.base import SqlDialect
 class TrinoDialect(SqlDialect):
     name = "trino"
     sqlglot_name = "trino"
+    SESSION_TIME_ZONE = "SET TIME ZONE 'UTC'"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     RUNNABLE = False
 

@@ -7,6 +7,7 @@ and query sources, and CSV files, are checked later by the runner that reads the
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from pathlib import Path
@@ -21,7 +22,10 @@ from fcompile.user_paths import looked_for
 def source_files(root: str, source: Source) -> list[str]:
     """The files a path source names, sorted: a glob may name many, and a folder names every Parquet
     file below it (as DuckDB reads a folder)."""
-    pattern = source_path(root, source)
+    return _files(source_path(root, source))
+
+
+def _files(pattern: str) -> list[str]:
     if glob.has_magic(pattern):
         return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
     if os.path.isdir(pattern):
@@ -33,6 +37,30 @@ def source_files(root: str, source: Source) -> list[str]:
 def source_path(root: str, source: Source) -> str:
     """A path source's locator as an absolute path (or glob)."""
     return source.locator if os.path.isabs(source.locator) else os.path.join(root, source.locator)
+
+
+def zoned_time_columns(pattern: str) -> tuple[str, ...]:
+    """The columns of zoned timestamp type in the first Parquet file that `pattern` (a path, glob or folder)
+    names, as its footer says (engines read a set of files with the first one's schema); none for CSV
+    files, which say nothing of types, or when no file can be read (validation says why)."""
+    files = _files(pattern)
+    if not files or not files[0].endswith(".parquet"):
+        return ()
+    stat = os.stat(files[0])
+    return _zoned_time_columns(files[0], stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _zoned_time_columns(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
+    """Cached by the file's modification time and size: a build asks once per source, view and dialect."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # pyarrow raises several types for unreadable files; check_source_schemas reports them
+        return ()
+    return tuple(f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is not None)
 
 
 def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:

@@ -41,6 +41,9 @@ class Relation:
 
     kind: Literal["path", "table", "query", "placeholder"]
     locator: str  # absolute path or glob; table name (optionally qualified); query text; placeholder name
+    # Columns known at compile time to hold zoned times (a Parquet file's footer says so); a time of
+    # unknown type is read with a spelling that works for naive and zoned ones alike.
+    zoned_times: tuple[str, ...] = ()
 
     @property
     def file_format(self) -> str:

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
+from fcompile.parser.source_schema import zoned_time_columns
 from fcompile.planner.plans import (
     RANGE_JOIN_MAX_TTL_SECONDS, TIE_BREAK_PREFIX, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
     LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
@@ -17,8 +18,16 @@ from fcompile.planner.plans import (
 def source_relation(graph: FeatureGraph, source: Source) -> Relation:
     if source.kind == "path":
         path = source.locator if os.path.isabs(source.locator) else os.path.join(graph.project.root, source.locator)
-        return Relation("path", path)
+        times = {_source_column(source, source.timestamp_field)}
+        if source.created_timestamp_field:
+            times.add(_source_column(source, source.created_timestamp_field))
+        return file_relation(path, times)
     return Relation(source.kind, source.locator)
+
+
+def file_relation(path: str, times: set[str]) -> Relation:
+    """Files read in place, with which of their `times` columns the footer says are zoned."""
+    return Relation("path", path, tuple(c for c in zoned_time_columns(path) if c in times))
 
 
 def choose_strategy(view: FeatureView) -> JoinStrategy:
@@ -102,8 +111,9 @@ def dataset_spine(graph: FeatureGraph, dataset: Dataset, columns: tuple[str, ...
         source = graph.source(spine.locator)
         return SpinePlan(source_relation(graph, source), source.timestamp_field, columns)
     relation = Relation(spine.kind, spine.locator)  # type: ignore[arg-type]
-    if spine.kind == "path" and not os.path.isabs(spine.locator):
-        relation = Relation("path", os.path.join(graph.project.root, spine.locator))
+    if spine.kind == "path":
+        relation = file_relation(spine.locator if os.path.isabs(spine.locator)
+                                 else os.path.join(graph.project.root, spine.locator), {spine.timestamp_field})
     return SpinePlan(relation, spine.timestamp_field, columns)
 
 

@@ -1,7 +1,7 @@
 """The DuckDB runner: the embedded default offline engine.
 
-Every session runs with `SET TimeZone='UTC'`, so naive timestamps read as UTC and zoned ones are
-converted when compared (docs/concepts/point-in-time.md). Spines keep their order through a row-id column the lowering
+Every session runs with `SET TimeZone='UTC'` (for the runner's own statements: the compiled SQL reads every
+time as a UTC instant whatever the session's zone, docs/concepts/point-in-time.md). Spines keep their order through a row-id column the lowering
 sorts by and leaves out of the output:
 
 | spine                    | row id                                                    | data copied?            |
@@ -42,6 +42,7 @@ ROWID = "rowid"
 BATCH_ROWS = 128 * 1024  # rows per streamed Arrow batch
 _FILES_PER_INDEX = 1 << 40  # row numbers of one file stay below this
 _VIRTUAL_COLUMNS = {"file_row_number", "file_index", "filename", "rowid"}
+_ZONED_NANOSECONDS = "TIMESTAMPTZ_NS"  # DuckDB's name of the type of Arrow's timestamp[ns, tz]
 
 
 _ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT", "float64": "DOUBLE", "string": "VARCHAR",
@@ -91,16 +92,36 @@ class DuckDBRunner(Runner):
         if spine.kind == "arrow":
             return self._register_arrow(spine)
         if spine.kind == "path":
-            return self._register_files(spine)
-        if spine.kind == "table":
-            return self._register_table(spine)
-        return self._register_query(spine)
+            registered = self._register_files(spine)
+        elif spine.kind == "table":
+            registered = self._register_table(spine)
+        else:
+            registered = self._register_query(spine)
+        return self._zoned_in_microseconds(registered, spine)
+
+    def _zoned_in_microseconds(self, registered: RegisteredSpine, spine: SpineInput) -> RegisteredSpine:
+        """The spine, its TIMESTAMPTZ_NS columns read through a temporary view as TIMESTAMPTZ (the compiled
+        SQL's EPOCH_US has no TIMESTAMPTZ_NS overload, and DATE_TRUNC, which has, runs through ICU: 50
+        times slower); sub-microsecond digits are cut, as every store does."""
+        zoned_ns = [c for c in registered.columns if registered.types[c] == _ZONED_NANOSECONDS]
+        if not zoned_ns:
+            return registered
+        casts = [exp.alias_(exp.cast(exp.column(c), exp.DataType.build("TIMESTAMPTZ")), c) for c in zoned_ns]
+        select = exp.select(exp.Star(replace=casts))
+        if registered.row_id_column != ROW_NUMBER:  # a virtual column (file_row_number, rowid): named
+            select = select.select(exp.alias_(exp.column(registered.row_id_column), ROW_NUMBER), copy=False)
+        select = select.from_(self.sql_dialect.relation(registered.relation, "spine_source"), copy=False)
+        name, sql = self._create_temporary("VIEW", select, spine)
+        types = {c: "TIMESTAMP WITH TIME ZONE" if c in zoned_ns else t for c, t in registered.types.items()}
+        return replace(registered, relation=Relation("placeholder", name), types=types, row_id_column=ROW_NUMBER,
+                       setup_sql=(*registered.setup_sql, sql))
 
     def _register_arrow(self, spine: SpineInput) -> RegisteredSpine:
         import pyarrow as pa
 
-        data = spine.value
-        check_spine_names(data.schema.names)
+        given = spine.value
+        check_spine_names(given.schema.names)
+        data = zoned_in_microseconds(given)
         name = self._new_name("spine")
         if isinstance(data, pa.Table):
             numbered = data.append_column(ROW_NUMBER, row_numbers(0, data.num_rows))
@@ -110,7 +131,7 @@ class DuckDBRunner(Runner):
         self._registered.append(name)
         columns, types = self._describe(exp.select("*").from_(exp.to_table(name)))
         columns = tuple(c for c in columns if c != ROW_NUMBER)
-        arrow_types = {f.name: str(f.type) for f in data.schema}
+        arrow_types = {f.name: str(f.type) for f in given.schema}
         return RegisteredSpine(Relation("placeholder", name), columns, types, ROW_NUMBER, spine.description,
                                arrow_types, read_once=not isinstance(data, pa.Table))
 
@@ -214,9 +235,49 @@ class DuckDBRunner(Runner):
 
     # -- running -----------------------------------------------------------------------------------
 
+    def check_time_types(self, plan: PointInTimeJoin | LatestValues) -> None:
+        """FC101 (a query) or FC110 (a table) naming a time column that a source or spine reads as
+        TIMESTAMPTZ_NS, which the compiled SQL cannot convert (EPOCH_US has no such overload; a Parquet file's
+        zoned column is cast by the compiled SQL itself, and spines the runner registers are brought to
+        microseconds): said before the statement runs, with the cast to write. A relation that cannot be
+        read is left to the statement's own error."""
+        import duckdb
+
+        if isinstance(plan, PointInTimeJoin):
+            spine = plan.spine
+            readings = [("the spine", spine.relation, (spine.timestamp_column,), None)]
+            readings += [(f"view '{j.view}'", j.relation, (j.event_timestamp, j.created_timestamp), j.location)
+                         for j in plan.joins]
+        else:
+            readings = [(f"view '{plan.view}'", plan.relation, (plan.event_timestamp, plan.created_timestamp),
+                         plan.location)]
+        problems = []
+        for owner, relation, times, location in readings:
+            times = tuple(t for t in times if t is not None and t not in relation.zoned_times)
+            if relation.kind not in ("query", "table") or not times:
+                continue
+            select = exp.select(*[exp.column(t) for t in times]).from_(
+                self.sql_dialect.relation(relation, "source")).limit(0)
+            try:
+                _, types = self._describe(select)
+            except (duckdb.Error, DiagnosticError):
+                continue
+            for column in (c for c in times if types.get(c) == _ZONED_NANOSECONDS):
+                where = "query" if relation.kind == "query" else f"table {relation.locator}"
+                problems.append(Diagnostic(
+                    Code.INVALID_QUERY if relation.kind == "query" else Code.ENGINE_ERROR,
+                    f"{owner}: time column '{column}' of its {where} is TIMESTAMPTZ_NS (zoned, in nanoseconds), "
+                    "which fcompile reads on DuckDB from Parquet files only", location,
+                    f"select it as CAST({column} AS TIMESTAMPTZ) in a query "
+                    + ("" if relation.kind == "query" else "source ")
+                    + "(sub-microsecond digits are cut, as every store does)"))
+        if problems:
+            raise DiagnosticError(problems)
+
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         import duckdb
 
+        self.check_time_types(plan)
         sql = self.single_statement(plan)
         try:
             reader = self.con.sql(sql).to_arrow_reader(BATCH_ROWS)
@@ -227,6 +288,7 @@ class DuckDBRunner(Runner):
     def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         import duckdb
 
+        self.check_time_types(plan)
         sql = self.single_statement(plan)
         try:
             return self.con.sql(sql).to_arrow_table()
@@ -239,6 +301,7 @@ class DuckDBRunner(Runner):
         with writing_file(path):
             os.makedirs(folder, exist_ok=True)
         temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+        self.check_time_types(plan)
         build = BuildDataset(label, DatasetOutput("path", temporary), plan, location)
         try:
             rows = self._run_all(self.statements(build), label, location)
@@ -252,6 +315,7 @@ class DuckDBRunner(Runner):
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
         import duckdb
 
+        self.check_time_types(plan)
         target = self.sql_dialect.table(table)
         building = target.copy()
         building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
@@ -282,7 +346,7 @@ class DuckDBRunner(Runner):
         name = self._new_name("load")
         create = exp.Create(this=target, kind="TABLE", replace=True,
                             expression=exp.select("*").from_(exp.to_table(name)))
-        self.con.register(name, data)
+        self.con.register(name, zoned_in_microseconds(data))
         try:
             rows = self._run_all([self.sql_dialect.generate(create)], f"loading {description}", None)
         finally:
@@ -293,6 +357,7 @@ class DuckDBRunner(Runner):
                       location: Position | None = None, batch_rows: int = 100_000):
         import duckdb
 
+        self.check_time_types(plan)
         parameters = _utc_naive_parameters(window_parameters(plan, start, end))
         try:
             reader = self.con.sql(self.single_statement(plan), params=parameters).to_arrow_reader(batch_rows)
@@ -396,11 +461,29 @@ def _utc_naive_parameters(parameters: Mapping[str, dt.datetime]) -> dict[str, dt
 
 
 def _utc_naive(moment: dt.datetime) -> dt.datetime:
-    """A bound timestamp as naive UTC: sessions run in UTC, so it compares correctly with TIMESTAMP and
-    TIMESTAMPTZ columns alike, and a constant on the parameter's side keeps Parquet filter pushdown."""
+    """A bound timestamp as naive UTC, which the compiled SQL reads as UTC (a zoned one would read the same)."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment
+
+
+def zoned_in_microseconds(data):
+    """An Arrow table or reader with its zoned nanosecond timestamps in microseconds (sub-microsecond digits
+    cut), cast batch by batch: DuckDB would read them as TIMESTAMPTZ_NS, which the compiled SQL's EPOCH_US
+    does not accept. Naive nanoseconds stay (EPOCH_US reads TIMESTAMP_NS)."""
+    import pyarrow as pa
+
+    def zoned_ns(field) -> bool:
+        return pa.types.is_timestamp(field.type) and field.type.tz is not None and field.type.unit == "ns"
+
+    if not any(zoned_ns(f) for f in data.schema):
+        return data
+    fields = [pa.field(f.name, pa.timestamp("us", f.type.tz), f.nullable, f.metadata) if zoned_ns(f) else f
+              for f in data.schema]
+    schema = pa.schema(fields, metadata=data.schema.metadata)
+    if isinstance(data, pa.Table):
+        return data.cast(schema, safe=False)
+    return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema, safe=False) for batch in data))
 
 
 def _numbered_reader(reader):

@@ -8,7 +8,8 @@ Target settings (`offline:` in fcompile_project.yml):
 
 `url` is a libpq URL or `key=value` text; the separate keys, where given, override its parts. `schema`
 is searched first for table and query sources and receives dataset tables (it must exist). Sessions run
-with `TimeZone = 'UTC'`, so naive timestamps read as UTC and zoned ones are converted (docs/concepts/point-in-time.md).
+with `TimeZone = 'UTC'` (for the runner's own statements: the compiled SQL reads every time as a UTC instant
+whatever the session's zone, docs/concepts/point-in-time.md).
 
 | spine                         | how the engine reads it                                           |
 | ----------------------------- | ----------------------------------------------------------------- |

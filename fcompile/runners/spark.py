@@ -298,7 +298,9 @@ class SparkRunner(StreamedResults):
 
     def _register_files(self, spine: SpineInput) -> RegisteredSpine:
         files = spine_files(spine)
-        if files[0].lower().endswith((".csv", ".csv.gz")):
+        if files[0].lower().endswith((".csv", ".csv.gz")) or _has_nanoseconds(files):
+            # Spark 3.5 cannot read Parquet timestamps in nanoseconds ("Illegal Parquet type: INT64
+            # (TIMESTAMP(NANOS,...))"): such a spine is uploaded, in microseconds
             return self._upload(read_spine_files(files, spine.description), spine, None)
 
         def numbered_files():
@@ -475,6 +477,14 @@ class SparkRunner(StreamedResults):
 
     def _new_name(self, kind: str) -> str:
         return f"__fc_{kind}_{self._prefix}_{next(self._names)}"
+
+
+def _has_nanoseconds(files: list[str]) -> bool:
+    """Whether a Parquet file's footer declares a timestamp column in nanoseconds."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return any(pa.types.is_timestamp(t) and t.unit == "ns" for name in files for t in pq.read_schema(name).types)
 
 
 class _NoRowIndex(Exception):

@@ -32,19 +32,20 @@ class Expected:
     reads_files: bool
     runnable: bool
     replaces_table: bool       # CREATE OR REPLACE TABLE, else DROP TABLE IF EXISTS + CREATE TABLE
-    ttl_2h: str                # the sample's 2h ttl bound against the spine's event time
+    ttl_2h: str                # the sample's 2h ttl bound against the spine's event time (as a UTC instant where
+                               # the dialect converts times: `__fc_spine_ts`)
     spine_numbering: str       # how spine rows are numbered when the spine has no row-id column
 
 
 EXPECTED = {
     "duckdb": Expected("ASOF LEFT JOIN", True, "EXCLUDE", True, True, True,
-                       '"s"."event_timestamp" - INTERVAL 7200 SECOND', "ROW_NUMBER() OVER ()"),
+                       '"s"."__fc_spine_ts" - INTERVAL 7200 SECOND', "ROW_NUMBER() OVER ()"),
     "snowflake": Expected("MATCH_CONDITION", True, "EXCLUDE", False, True, True,
                           'TIMESTAMPADD(SECOND, -7200, "S"."EVENT_TIMESTAMP")', "ROW_NUMBER() OVER (ORDER BY NULL)"),
     "bigquery": Expected(None, True, "EXCEPT", False, True, True,
                          "TIMESTAMP_SUB(`s`.`event_timestamp`, INTERVAL 7200 SECOND)", "ROW_NUMBER() OVER ()"),
     "postgres": Expected(None, False, None, False, True, False,
-                         "\"s\".\"event_timestamp\" - INTERVAL '7200 SECOND'", "ROW_NUMBER() OVER ()"),
+                         "\"s\".\"__fc_spine_ts\" - INTERVAL '7200 SECOND'", "ROW_NUMBER() OVER ()"),
     "spark": Expected(None, False, None, True, True, False,
                       "`s`.`event_timestamp` - INTERVAL 7200 SECOND", "MONOTONICALLY_INCREASING_ID()"),
     "redshift": Expected(None, True, None, False, False, False,
@@ -133,7 +134,9 @@ def test_sample_dataset_whose_spine_columns_are_unknown(name, table_graph):
         assert "spine whose columns are unknown" in fc100(excinfo, name)
         return
     text, tree = compiled(plan, name)[-1]
-    assert re.search(rf"\.\*\s+{keyword} \([\"`]__fc_row_id[\"`]\)", text, re.IGNORECASE), text
+    excluded = r"[\"`]__fc_row_id[\"`], [\"`]__fc_spine_ts[\"`]" if get_dialect(name).CONVERTS_TIMES_TO_UTC \
+        else r"[\"`]__fc_row_id[\"`]"
+    assert re.search(rf"\.\*\s+{keyword} \({excluded}\)", text, re.IGNORECASE), text
     assert ("EXCEPT" if keyword == "EXCLUDE" else "EXCLUDE") not in text
 
 
@@ -155,7 +158,9 @@ def test_latest_values(name, table_graph, view):
     [(text, tree)] = compiled(plan, name)
     assert isinstance(tree, exp.Select)
     assert_capability_shapes(name, text, plan)
-    assert len(list(tree.find_all(exp.Placeholder, exp.Parameter))) == 2  # start and end, bound, never pasted
+    # start and end, bound, never pasted (twice each where times are converted: the coarse window, then the exact)
+    assert len(list(tree.find_all(exp.Placeholder, exp.Parameter))) == (4 if get_dialect(name).CONVERTS_TIMES_TO_UTC
+                                                                        else 2)
 
 
 def test_file_sources(name, path_graph):
@@ -215,4 +220,39 @@ def test_window_bounds_are_parameters_each_warehouse_binds(name, table_graph):
         bounds = [p.parent for p in placeholders]
         assert [type(b) for b in bounds] == [exp.GTE, exp.LTE]  # start (lower bound) comes first
     else:
-        assert sorted(p.name for p in placeholders) == ["end", "start"]
+        assert sorted({p.name for p in placeholders}) == ["end", "start"]
+
+
+TIME_COLUMNS = {"__fc_event_ts", "__fc_spine_ts"}  # times as read: UTC instants where the dialect converts
+
+
+@pytest.mark.parametrize("kind, node", [("feature_service", "driver_ranking_v2"), ("feature_view", "driver_hourly_stats"),
+                                        ("feature_service", "driver_activity_v1")])
+def test_compiled_files_do_not_depend_on_the_session_time_zone(name, table_graph, kind, node):
+    """A dialect that converts times compares only converted times (the spine's time, the event times, the
+    window's bounds), so the session's zone plays no part; the others' headers say which zone to run in
+    (BigQuery needs neither: a TIMESTAMP is an instant, and a DATETIME never compares with one)."""
+    from fcompile.artifacts.queries import compile_node
+    from fcompile.artifacts.selection import NodeRef
+    from sqlglot import parse
+
+    dialect = get_dialect(name)
+    text = compile_node(table_graph, NodeRef(kind, node), dialect).text
+    if dialect.SESSION_TIME_ZONE:
+        assert not dialect.CONVERTS_TIMES_TO_UTC
+        assert f"-- run in a UTC session ({dialect.SESSION_TIME_ZONE})" in text
+        return
+    assert "run in a UTC session" not in text
+    if not dialect.CONVERTS_TIMES_TO_UTC:
+        assert name == "bigquery"
+        return
+    (tree,) = parse(text, read=dialect.sqlglot_name)
+    comparisons = list(tree.find_all(exp.GTE, exp.LTE, exp.GT, exp.LT))
+    assert comparisons  # (a materialization's coarse BETWEEN on the stored column is a superset in any zone)
+    for comparison in comparisons:
+        columns = {c.name.lower() for c in comparison.find_all(exp.Column)}
+        assert columns and columns <= TIME_COLUMNS, comparison.sql(dialect.sqlglot_name)
+        for side in (comparison.this, comparison.expression):  # a bound parameter is converted too
+            if not side.find(exp.Column):
+                assert side.find(exp.Placeholder, exp.Parameter) and side.sql(dialect.sqlglot_name) != \
+                    side.find(exp.Placeholder, exp.Parameter).sql(dialect.sqlglot_name)

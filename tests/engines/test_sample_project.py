@@ -90,3 +90,65 @@ def test_the_datasets_give_the_reference_rows(engine, sample, expected_rows, tmp
     written = pq.read_table(root / "target" / "activity.parquet")
     assert_same_rows((written.column_names, written.to_pylist()), expected_rows("driver_activity_v1", False),
                      f"dataset activity_file on {engine.name}")
+
+
+ZONES = ("Australia/Adelaide", "America/Los_Angeles")
+ZONE_STATEMENTS = {"duckdb": "SET TimeZone='{}'", "postgres": "SET TIME ZONE '{}'"}
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("spine_times", ["naive", "zoned"])
+def test_compiled_retrieve_files_give_the_reference_rows_in_any_session_zone(engine, sample, expected_rows, tmp_path,
+                                                                             zone, spine_times):
+    """The compiled retrieve file of a service, run as a reviewer or a scheduler would run it - as it is, in a
+    session whose time zone is not UTC - against the sample's zoned sources, with the spine's times naive (read
+    as UTC) or zoned. Engines whose compiled files state the session zone instead (a header line) are left out."""
+    import pyarrow as pa
+
+    from fcompile.artifacts.queries import SPINE_RELATION, compile_node
+    from fcompile.artifacts.selection import NodeRef
+    from fcompile.dialects import get_dialect
+
+    if engine.name not in ZONE_STATEMENTS:
+        pytest.skip(f"{engine.name}: compiled files read times as UTC instants on DuckDB and PostgreSQL; elsewhere "
+                    "their header states the session zone (BigQuery compares instants and needs neither)")
+    root = sample_on(engine, sample, tmp_path / "project")
+    orders = pq.read_table(sample / "project" / "seeds" / "orders.parquet")
+    if spine_times == "naive":
+        at = orders.schema.get_field_index("event_timestamp")
+        orders = orders.set_column(at, "event_timestamp", orders["event_timestamp"].cast(pa.timestamp("us")))
+    graph = load_project(root)
+    text = compile_node(graph, NodeRef("feature_service", "driver_activity_v1"), get_dialect(engine.name)).text
+    with FeatureStore(root, target="engine") as fs:
+        runner = fs.runner
+        if engine.name == "duckdb":
+            runner.con.register(SPINE_RELATION, orders)
+            run = runner.con.execute
+        else:
+            kind = "TIMESTAMPTZ" if spine_times == "zoned" else "TIMESTAMP"
+            runner.conn.execute(f"CREATE TEMPORARY TABLE {SPINE_RELATION} (order_id BIGINT, driver_id BIGINT, "
+                                f"customer_id TEXT, event_timestamp {kind}, fare_amount DOUBLE PRECISION, "
+                                "completed BOOLEAN)")
+            columns = ", ".join(orders.column_names)
+            with runner.conn.cursor() as cur, cur.copy(f"COPY {SPINE_RELATION} ({columns}) FROM STDIN") as copy:
+                for row in orders.to_pylist():
+                    copy.write_row([row[c] for c in orders.column_names])
+            run = runner.conn.execute
+        run(ZONE_STATEMENTS[engine.name].format(zone))
+        try:
+            if engine.name == "duckdb":
+                got = runner.con.sql(text).to_arrow_table()
+                found = (got.column_names, got.to_pylist())
+            else:
+                with runner.conn.cursor() as cur:
+                    cur.execute(text)
+                    names = [d.name for d in cur.description]
+                    found = (names, [dict(zip(names, row)) for row in cur.fetchall()])
+        finally:
+            run(ZONE_STATEMENTS[engine.name].format("UTC"))
+            if engine.name == "postgres":
+                runner.conn.execute(f"DROP TABLE {SPINE_RELATION}")
+    _, wanted = expected_rows("driver_activity_v1", False)
+    names = found[0]  # the file returns the spine columns it names (keys, time), then the features
+    assert_same_rows(found, (names, [{n: row[n] for n in names} for row in wanted]),
+                     f"compiled driver_activity_v1 on {engine.name} in {zone}")

@@ -20,6 +20,10 @@ def loaded(small_project):
         yield graph, runner
 
 
+def utc(hour: int, minute: int = 0) -> dt.datetime:
+    return at(hour, minute).replace(tzinfo=UTC)
+
+
 def rows(reader) -> list[dict]:
     return [row for batch in reader for row in batch.to_pylist()]
 
@@ -31,9 +35,9 @@ def test_latest_values_binds_the_window_and_picks_the_newest_row_per_key(loaded)
     assert "$start" in sql and "$end" in sql and "2024" not in sql
     found = rows(runner.latest_values(plan, at(0), at(23), "test"))
     assert sorted(found, key=lambda r: r["driver_id"]) == [
-        {"driver_id": 1, "__fc_event_ts": at(11), "__fc_created_ts": at(11, 30), "conv": 0.25, "trips": 3},
-        {"driver_id": 2, "__fc_event_ts": at(9), "__fc_created_ts": at(9), "conv": 0.5, "trips": 5},
-    ]
+        {"driver_id": 1, "__fc_event_ts": utc(11), "__fc_created_ts": utc(11, 30), "conv": 0.25, "trips": 3},
+        {"driver_id": 2, "__fc_event_ts": utc(9), "__fc_created_ts": utc(9), "conv": 0.5, "trips": 5},
+    ]  # times as read: zoned UTC instants, whatever the source's type (naive here)
     # both ends inclusive; a window before 11:00 sees driver 1's 10:00 row
     early = rows(runner.latest_values(plan, at(9), at(10), "test"))
     assert sorted((r["driver_id"], r["trips"]) for r in early) == [(1, 1), (2, 5)]

@@ -173,6 +173,19 @@ def test_load_table_through_the_runner_reports_rows_and_table(tmp_path):
         assert runner.con.sql('SELECT * FROM "letters" ORDER BY a').to_arrow_table().equals(data)
 
 
+def test_zoned_nanoseconds_are_loaded_as_microseconds(tmp_path):
+    """A seed of pandas' `datetime64[ns, UTC]` loads as TIMESTAMPTZ (sub-microsecond digits cut), which the
+    compiled SQL's EPOCH_US reads; as TIMESTAMPTZ_NS every query reading it as a time would fail. Naive
+    nanoseconds stay (EPOCH_US reads TIMESTAMP_NS)."""
+    data = pa.table({"zoned": pa.array([1_700_000_000_123_456_789], pa.timestamp("ns", "UTC")),
+                     "naive": pa.array([1_700_000_000_123_456_789], pa.timestamp("ns"))})
+    with DuckDBRunner(str(tmp_path / "db.duckdb")) as runner:
+        runner.load_table(pa.RecordBatchReader.from_batches(data.schema, data.to_batches()), "stamps", "test rows")
+        types = dict(runner.con.sql("SELECT column_name, column_type FROM (DESCRIBE stamps)").fetchall())
+        assert types == {"zoned": "TIMESTAMP WITH TIME ZONE", "naive": "TIMESTAMP_NS"}
+        assert runner.con.sql("SELECT EPOCH_US(zoned) FROM stamps").fetchall() == [(1_700_000_000_123_456,)]
+
+
 # -- names and selection ------------------------------------------------------------------------------------
 
 def test_a_bad_or_duplicate_seed_name_is_a_diagnostic_naming_the_file(shop):

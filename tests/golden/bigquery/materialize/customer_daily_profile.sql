@@ -17,15 +17,10 @@ FROM (
     `src`.`customer_segment` AS `customer_segment`
   FROM `raw`.`customer_profile` AS `src`
   WHERE
-    (
-      NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
-    )
-    AND (
-      `src`.`snapshot_ts` >= @start AND `src`.`snapshot_ts` <= @end
-    )
+    NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
 ) AS `in_window`
 WHERE
-  TRUE
+  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `customer_id`

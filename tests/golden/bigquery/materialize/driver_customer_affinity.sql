@@ -15,17 +15,12 @@ FROM (
     `src`.`rating_given_avg` AS `avg_rating_given`
   FROM `raw`.`driver_customer_trips` AS `src`
   WHERE
-    (
-      NOT `src`.`driver_id` IS NULL
-      AND NOT `src`.`customer_id` IS NULL
-      AND NOT `src`.`last_trip_at` IS NULL
-    )
-    AND (
-      `src`.`last_trip_at` >= @start AND `src`.`last_trip_at` <= @end
-    )
+    NOT `src`.`driver_id` IS NULL
+    AND NOT `src`.`customer_id` IS NULL
+    AND NOT `src`.`last_trip_at` IS NULL
 ) AS `in_window`
 WHERE
-  TRUE
+  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `driver_id`, `customer_id`

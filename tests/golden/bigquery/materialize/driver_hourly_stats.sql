@@ -19,15 +19,10 @@ FROM (
     `src`.`avg_rating` AS `avg_rating`
   FROM `raw`.`driver_stats` AS `src`
   WHERE
-    (
-      NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
-    )
-    AND (
-      `src`.`event_timestamp` >= @start AND `src`.`event_timestamp` <= @end
-    )
+    NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
 ) AS `in_window`
 WHERE
-  TRUE
+  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `driver_id`

@@ -15,15 +15,10 @@ FROM (
     `src`.`vehicle_class` AS `vehicle_class`
   FROM `raw`.`driver_profile` AS `src`
   WHERE
-    (
-      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
-    )
-    AND (
-      `src`.`updated_at` >= @start AND `src`.`updated_at` <= @end
-    )
+    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
 ) AS `in_window`
 WHERE
-  TRUE
+  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `driver_id`

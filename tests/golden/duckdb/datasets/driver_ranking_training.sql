@@ -4,7 +4,8 @@ CREATE OR REPLACE TABLE "driver_ranking_training" AS
 WITH "spine" AS (
   SELECT
     *,
-    ROW_NUMBER() OVER () AS "__fc_row_id"
+    ROW_NUMBER() OVER () AS "__fc_row_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("event_timestamp")) AS "__fc_spine_ts"
   FROM (
     SELECT
       "order_id",
@@ -18,8 +19,8 @@ WITH "spine" AS (
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."event_timestamp")) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."created")) AS "__fc_created_ts",
     "src"."conversion_rate" AS "driver_recent__conv_rate",
     "src"."acc_rate" AS "driver_recent__acc_rate",
     "src"."avg_rating" AS "driver_recent__avg_rating",
@@ -36,10 +37,9 @@ WITH "spine" AS (
   FROM "spine" AS "s"
   JOIN "fv0_driver_hourly_stats_source" AS "f"
     ON (
-      "s"."driver_id" = "f"."driver_id"
-      AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+      "s"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "s"."__fc_spine_ts"
     )
-    AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 7200 SECOND
+    AND "f"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 7200 SECOND
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "s"."__fc_row_id"
@@ -48,7 +48,7 @@ WITH "spine" AS (
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."updated_at")) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
     "src"."is_premium" AS "driver_lifetime_stats__is_premium",
     "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
@@ -71,7 +71,7 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    "src"."snapshot_ts" AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."snapshot_ts")) AS "__fc_event_ts",
     "src"."current_balance" AS "customer_daily_profile__current_balance",
     "src"."credit_score" AS "customer_daily_profile__credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -97,7 +97,7 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    "src"."last_trip_at" AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."last_trip_at")) AS "__fc_event_ts",
     "src"."trip_count" AS "driver_customer_affinity__trips_together",
     "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"
@@ -133,19 +133,19 @@ SELECT
   "f1"."driver_lifetime_stats__is_premium" AS "driver_lifetime_stats__is_premium",
   "f1"."driver_lifetime_stats__vehicle_class" AS "driver_lifetime_stats__vehicle_class",
   CASE
-    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    WHEN "f2"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 172800 SECOND
     THEN "f2"."customer_daily_profile__current_balance"
   END AS "customer_daily_profile__current_balance",
   CASE
-    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    WHEN "f2"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 172800 SECOND
     THEN "f2"."customer_daily_profile__credit_score"
   END AS "customer_daily_profile__credit_score",
   CASE
-    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    WHEN "f3"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 604800 SECOND
     THEN "f3"."driver_customer_affinity__trips_together"
   END AS "driver_customer_affinity__trips_together",
   CASE
-    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    WHEN "f3"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 604800 SECOND
     THEN "f3"."driver_customer_affinity__avg_rating_given"
   END AS "driver_customer_affinity__avg_rating_given"
 FROM "spine" AS "s"
@@ -153,14 +153,14 @@ LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
   ON "f0"."__fc_row_id" = "s"."__fc_row_id"
 ASOF LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
   ON "s"."driver_id" = "f1"."driver_id"
-  AND "s"."event_timestamp" >= "f1"."__fc_event_ts"
+  AND "s"."__fc_spine_ts" >= "f1"."__fc_event_ts"
 ASOF LEFT JOIN "fv2_customer_daily_profile" AS "f2"
   ON "s"."customer_id" = "f2"."customer_id"
-  AND "s"."event_timestamp" >= "f2"."__fc_event_ts"
+  AND "s"."__fc_spine_ts" >= "f2"."__fc_event_ts"
 ASOF LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
   ON (
     "s"."driver_id" = "f3"."driver_id" AND "s"."customer_id" = "f3"."customer_id"
   )
-  AND "s"."event_timestamp" >= "f3"."__fc_event_ts"
+  AND "s"."__fc_spine_ts" >= "f3"."__fc_event_ts"
 ORDER BY
   "s"."__fc_row_id"

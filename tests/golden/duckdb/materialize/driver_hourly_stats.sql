@@ -11,8 +11,8 @@ SELECT
 FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."event_timestamp")) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."created")) AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
     "src"."avg_daily_trips" AS "avg_daily_trips",
@@ -22,10 +22,11 @@ FROM (
     (
       NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
     )
-    AND (
-      "src"."event_timestamp" >= $start AND "src"."event_timestamp" <= $end
-    )
+    AND "src"."event_timestamp" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"

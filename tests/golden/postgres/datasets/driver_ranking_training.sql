@@ -6,7 +6,8 @@ CREATE TABLE "driver_ranking_training" AS
 WITH "spine" AS (
   SELECT
     *,
-    ROW_NUMBER() OVER () AS "__fc_row_id"
+    ROW_NUMBER() OVER () AS "__fc_row_id",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "event_timestamp")) AS "__fc_spine_ts"
   FROM (
     SELECT
       "order_id",
@@ -20,8 +21,8 @@ WITH "spine" AS (
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
     "src"."conversion_rate" AS "driver_recent__conv_rate",
     "src"."acc_rate" AS "driver_recent__acc_rate",
     "src"."avg_rating" AS "driver_recent__avg_rating",
@@ -48,17 +49,16 @@ WITH "spine" AS (
     FROM "spine" AS "s"
     JOIN "fv0_driver_hourly_stats_source" AS "f"
       ON (
-        "s"."driver_id" = "f"."driver_id"
-        AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+        "s"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "s"."__fc_spine_ts"
       )
-      AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL '7200 SECOND'
+      AND "f"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL '7200 SECOND'
   ) AS "ranked"
   WHERE
     "ranked"."__fc_rank" = 1
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."updated_at")) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
     "src"."is_premium" AS "driver_lifetime_stats__is_premium",
     "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
@@ -100,12 +100,12 @@ WITH "spine" AS (
   SELECT
     "__fc_row_id",
     "driver_id",
-    "event_timestamp" AS "__fc_event_ts",
+    "__fc_spine_ts" AS "__fc_event_ts",
     1 AS "__fc_is_spine",
     CAST(NULL AS BIGINT) AS "__fc_feature_row"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "event_timestamp" IS NULL
+    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
   UNION ALL
   SELECT
     CAST(NULL AS BIGINT) AS "__fc_row_id",
@@ -141,7 +141,7 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    "src"."snapshot_ts" AS "__fc_event_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
     "src"."current_balance" AS "customer_daily_profile__current_balance",
     "src"."credit_score" AS "customer_daily_profile__credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -187,12 +187,12 @@ WITH "spine" AS (
   SELECT
     "__fc_row_id",
     "customer_id",
-    "event_timestamp" AS "__fc_event_ts",
+    "__fc_spine_ts" AS "__fc_event_ts",
     1 AS "__fc_is_spine",
     CAST(NULL AS BIGINT) AS "__fc_feature_row"
   FROM "spine"
   WHERE
-    NOT "customer_id" IS NULL AND NOT "event_timestamp" IS NULL
+    NOT "customer_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
   UNION ALL
   SELECT
     CAST(NULL AS BIGINT) AS "__fc_row_id",
@@ -229,7 +229,7 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    "src"."last_trip_at" AS "__fc_event_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."last_trip_at")) AS "__fc_event_ts",
     "src"."trip_count" AS "driver_customer_affinity__trips_together",
     "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"
@@ -273,14 +273,14 @@ WITH "spine" AS (
     "__fc_row_id",
     "driver_id",
     "customer_id",
-    "event_timestamp" AS "__fc_event_ts",
+    "__fc_spine_ts" AS "__fc_event_ts",
     1 AS "__fc_is_spine",
     CAST(NULL AS BIGINT) AS "__fc_feature_row"
   FROM "spine"
   WHERE
     NOT "driver_id" IS NULL
     AND NOT "customer_id" IS NULL
-    AND NOT "event_timestamp" IS NULL
+    AND NOT "__fc_spine_ts" IS NULL
   UNION ALL
   SELECT
     CAST(NULL AS BIGINT) AS "__fc_row_id",

@@ -22,7 +22,7 @@ FROM (
   FROM (
     SELECT
       "src"."customer_id" AS "customer_id",
-      "src"."snapshot_ts" AS "__fc_event_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
       "src"."current_balance" AS "current_balance",
       "src"."credit_score" AS "credit_score",
       "src"."lifetime_order_count" AS "lifetime_order_count",
@@ -32,10 +32,11 @@ FROM (
       (
         NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
       )
-      AND (
-        "src"."snapshot_ts" >= %(start)s AND "src"."snapshot_ts" <= %(end)s
-      )
+      AND "src"."snapshot_ts" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

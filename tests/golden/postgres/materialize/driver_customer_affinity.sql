@@ -21,7 +21,7 @@ FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
       "src"."customer_id" AS "customer_id",
-      "src"."last_trip_at" AS "__fc_event_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."last_trip_at")) AS "__fc_event_ts",
       "src"."trip_count" AS "trips_together",
       "src"."rating_given_avg" AS "avg_rating_given"
     FROM "raw"."driver_customer_trips" AS "src"
@@ -31,10 +31,11 @@ FROM (
         AND NOT "src"."customer_id" IS NULL
         AND NOT "src"."last_trip_at" IS NULL
       )
-      AND (
-        "src"."last_trip_at" >= %(start)s AND "src"."last_trip_at" <= %(end)s
-      )
+      AND "src"."last_trip_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

@@ -24,8 +24,8 @@ FROM (
   FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
-      "src"."event_timestamp" AS "__fc_event_ts",
-      "src"."created" AS "__fc_created_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
       "src"."conversion_rate" AS "conv_rate",
       "src"."acc_rate" AS "acc_rate",
       "src"."avg_daily_trips" AS "avg_daily_trips",
@@ -35,10 +35,11 @@ FROM (
       (
         NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
       )
-      AND (
-        "src"."event_timestamp" >= %(start)s AND "src"."event_timestamp" <= %(end)s
-      )
+      AND "src"."event_timestamp" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

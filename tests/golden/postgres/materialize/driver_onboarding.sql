@@ -19,7 +19,7 @@ FROM (
   FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
-      "src"."updated_at" AS "__fc_event_ts",
+      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."updated_at")) AS "__fc_event_ts",
       "src"."onboarded_at" AS "onboarded_at",
       "src"."signup_date" AS "signup_date"
     FROM "raw"."driver_profile" AS "src"
@@ -27,10 +27,11 @@ FROM (
       (
         NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
       )
-      AND (
-        "src"."updated_at" >= %(start)s AND "src"."updated_at" <= %(end)s
-      )
+      AND "src"."updated_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

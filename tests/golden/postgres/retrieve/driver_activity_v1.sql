@@ -3,13 +3,14 @@
 WITH "spine" AS (
   SELECT
     *,
-    ROW_NUMBER() OVER () AS "__fc_row_id"
+    ROW_NUMBER() OVER () AS "__fc_row_id",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "event_timestamp")) AS "__fc_spine_ts"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
     "src"."avg_daily_trips" AS "avg_daily_trips",
@@ -37,9 +38,9 @@ WITH "spine" AS (
     JOIN "fv0_driver_hourly_stats_source" AS "f"
       ON (
         "s"."driver_id" = "f"."driver_id"
-        AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+        AND "f"."__fc_event_ts" <= "s"."__fc_spine_ts"
       )
-      AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL '7200 SECOND'
+      AND "f"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL '7200 SECOND'
   ) AS "ranked"
   WHERE
     "ranked"."__fc_rank" = 1

@@ -1,4 +1,5 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
+-- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
 DROP TABLE IF EXISTS "driver_ranking_training";
 

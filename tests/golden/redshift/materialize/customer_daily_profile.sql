@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "customer_id",
   "__fc_event_ts",
@@ -17,15 +18,10 @@ FROM (
     "src"."customer_segment" AS "customer_segment"
   FROM "raw"."customer_profile" AS "src"
   WHERE
-    (
-      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
-    )
-    AND (
-      "src"."snapshot_ts" >= %(start)s AND "src"."snapshot_ts" <= %(end)s
-    )
+    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
 ) AS "in_window"
 WHERE
-  TRUE
+  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "customer_id"

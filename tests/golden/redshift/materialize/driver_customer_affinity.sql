@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "driver_id",
   "customer_id",
@@ -15,17 +16,12 @@ FROM (
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL
-      AND NOT "src"."customer_id" IS NULL
-      AND NOT "src"."last_trip_at" IS NULL
-    )
-    AND (
-      "src"."last_trip_at" >= %(start)s AND "src"."last_trip_at" <= %(end)s
-    )
+    NOT "src"."driver_id" IS NULL
+    AND NOT "src"."customer_id" IS NULL
+    AND NOT "src"."last_trip_at" IS NULL
 ) AS "in_window"
 WHERE
-  TRUE
+  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id", "customer_id"

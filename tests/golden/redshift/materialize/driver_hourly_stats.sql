@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "driver_id",
   "__fc_event_ts",
@@ -19,15 +20,10 @@ FROM (
     "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
-    )
-    AND (
-      "src"."event_timestamp" >= %(start)s AND "src"."event_timestamp" <= %(end)s
-    )
+    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
 ) AS "in_window"
 WHERE
-  TRUE
+  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- offline-only view (online: false): compiled for review, not loaded into the online store
 SELECT
   "driver_id",
@@ -14,15 +15,10 @@ FROM (
     "src"."signup_date" AS "signup_date"
   FROM "raw"."driver_profile" AS "src"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-    )
-    AND (
-      "src"."updated_at" >= %(start)s AND "src"."updated_at" <= %(end)s
-    )
+    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
 ) AS "in_window"
 WHERE
-  TRUE
+  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "CUSTOMER_ID",
   "__FC_EVENT_TS",
@@ -17,13 +18,10 @@ FROM (
     "SRC"."CUSTOMER_SEGMENT" AS "CUSTOMER_SEGMENT"
   FROM "RAW"."CUSTOMER_PROFILE" AS "SRC"
   WHERE
-    (
-      NOT "SRC"."CUSTOMER_ID" IS NULL AND NOT "SRC"."SNAPSHOT_TS" IS NULL
-    )
-    AND (
-      "SRC"."SNAPSHOT_TS" >= :start AND "SRC"."SNAPSHOT_TS" <= :end
-    )
+    NOT "SRC"."CUSTOMER_ID" IS NULL AND NOT "SRC"."SNAPSHOT_TS" IS NULL
 ) AS "IN_WINDOW"
+WHERE
+  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "CUSTOMER_ID"

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "DRIVER_ID",
   "CUSTOMER_ID",
@@ -15,15 +16,12 @@ FROM (
     "SRC"."RATING_GIVEN_AVG" AS "AVG_RATING_GIVEN"
   FROM "RAW"."DRIVER_CUSTOMER_TRIPS" AS "SRC"
   WHERE
-    (
-      NOT "SRC"."DRIVER_ID" IS NULL
-      AND NOT "SRC"."CUSTOMER_ID" IS NULL
-      AND NOT "SRC"."LAST_TRIP_AT" IS NULL
-    )
-    AND (
-      "SRC"."LAST_TRIP_AT" >= :start AND "SRC"."LAST_TRIP_AT" <= :end
-    )
+    NOT "SRC"."DRIVER_ID" IS NULL
+    AND NOT "SRC"."CUSTOMER_ID" IS NULL
+    AND NOT "SRC"."LAST_TRIP_AT" IS NULL
 ) AS "IN_WINDOW"
+WHERE
+  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "DRIVER_ID", "CUSTOMER_ID"

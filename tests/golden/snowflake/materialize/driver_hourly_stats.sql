@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "DRIVER_ID",
   "__FC_EVENT_TS",
@@ -19,13 +20,10 @@ FROM (
     "SRC"."AVG_RATING" AS "AVG_RATING"
   FROM "RAW"."DRIVER_STATS" AS "SRC"
   WHERE
-    (
-      NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
-    )
-    AND (
-      "SRC"."EVENT_TIMESTAMP" >= :start AND "SRC"."EVENT_TIMESTAMP" <= :end
-    )
+    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
 ) AS "IN_WINDOW"
+WHERE
+  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "DRIVER_ID"

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml:34
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "DRIVER_ID",
   "__FC_EVENT_TS",
@@ -15,13 +16,10 @@ FROM (
     "SRC"."VEHICLE_CLASS" AS "VEHICLE_CLASS"
   FROM "RAW"."DRIVER_PROFILE" AS "SRC"
   WHERE
-    (
-      NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
-    )
-    AND (
-      "SRC"."UPDATED_AT" >= :start AND "SRC"."UPDATED_AT" <= :end
-    )
+    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
 ) AS "IN_WINDOW"
+WHERE
+  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "DRIVER_ID"

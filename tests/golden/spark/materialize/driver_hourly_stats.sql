@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET spark.sql.session.timeZone = UTC): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   `ranked`.`driver_id`,
   `ranked`.`__fc_event_ts`,
@@ -32,13 +33,10 @@ FROM (
       `src`.`avg_rating` AS `avg_rating`
     FROM `raw`.`driver_stats` AS `src`
     WHERE
-      (
-        NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
-      )
-      AND (
-        `src`.`event_timestamp` >= :start AND `src`.`event_timestamp` <= :end
-      )
+      NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
   ) AS `in_window`
+  WHERE
+    `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
 ) AS `ranked`
 WHERE
   `ranked`.`__fc_rank` = 1

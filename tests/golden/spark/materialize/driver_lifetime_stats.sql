@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml:34
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET spark.sql.session.timeZone = UTC): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   `ranked`.`driver_id`,
   `ranked`.`__fc_event_ts`,
@@ -26,13 +27,10 @@ FROM (
       `src`.`vehicle_class` AS `vehicle_class`
     FROM `raw`.`driver_profile` AS `src`
     WHERE
-      (
-        NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
-      )
-      AND (
-        `src`.`updated_at` >= :start AND `src`.`updated_at` <= :end
-      )
+      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
   ) AS `in_window`
+  WHERE
+    `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
 ) AS `ranked`
 WHERE
   `ranked`.`__fc_rank` = 1

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET spark.sql.session.timeZone = UTC): a naive time compared with a zoned one is read in the session's time zone
 -- offline-only view (online: false): compiled for review, not loaded into the online store
 SELECT
   `ranked`.`driver_id`,
@@ -24,13 +25,10 @@ FROM (
       `src`.`signup_date` AS `signup_date`
     FROM `raw`.`driver_profile` AS `src`
     WHERE
-      (
-        NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
-      )
-      AND (
-        `src`.`updated_at` >= :start AND `src`.`updated_at` <= :end
-      )
+      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
   ) AS `in_window`
+  WHERE
+    `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
 ) AS `ranked`
 WHERE
   `ranked`.`__fc_rank` = 1

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
 -- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET TIME ZONE 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "ranked"."driver_id",
   "ranked"."customer_id",
@@ -26,15 +27,12 @@ FROM (
       "src"."rating_given_avg" AS "avg_rating_given"
     FROM "raw"."driver_customer_trips" AS "src"
     WHERE
-      (
-        NOT "src"."driver_id" IS NULL
-        AND NOT "src"."customer_id" IS NULL
-        AND NOT "src"."last_trip_at" IS NULL
-      )
-      AND (
-        "src"."last_trip_at" >= ? AND "src"."last_trip_at" <= ?
-      )
+      NOT "src"."driver_id" IS NULL
+      AND NOT "src"."customer_id" IS NULL
+      AND NOT "src"."last_trip_at" IS NULL
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
 -- the two ? are bound parameters, in order: start, end: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET TIME ZONE 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- offline-only view (online: false): compiled for review, not loaded into the online store
 SELECT
   "ranked"."driver_id",
@@ -24,13 +25,10 @@ FROM (
       "src"."signup_date" AS "signup_date"
     FROM "raw"."driver_profile" AS "src"
     WHERE
-      (
-        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-      )
-      AND (
-        "src"."updated_at" >= ? AND "src"."updated_at" <= ?
-      )
+      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
   ) AS "in_window"
+  WHERE
+    "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

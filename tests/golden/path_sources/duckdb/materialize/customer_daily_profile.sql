@@ -10,7 +10,7 @@ SELECT
 FROM (
   SELECT
     "src"."customer_id" AS "customer_id",
-    "src"."snapshot_ts" AS "__fc_event_ts",
+    CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
     "src"."credit_score" AS "credit_score",
     "src"."lifetime_order_count" AS "lifetime_order_count",
@@ -20,10 +20,11 @@ FROM (
     (
       NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
     )
-    AND (
-      "src"."snapshot_ts" >= $start AND "src"."snapshot_ts" <= $end
-    )
+    AND "src"."snapshot_ts" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "customer_id"

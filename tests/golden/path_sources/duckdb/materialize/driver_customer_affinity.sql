@@ -10,7 +10,7 @@ FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    "src"."last_trip_at" AS "__fc_event_ts",
+    CAST("src"."last_trip_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."trip_count" AS "trips_together",
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM READ_PARQUET('data/driver_customer_trips.parquet') AS "src"
@@ -20,10 +20,11 @@ FROM (
       AND NOT "src"."customer_id" IS NULL
       AND NOT "src"."last_trip_at" IS NULL
     )
-    AND (
-      "src"."last_trip_at" >= $start AND "src"."last_trip_at" <= $end
-    )
+    AND "src"."last_trip_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id", "customer_id"

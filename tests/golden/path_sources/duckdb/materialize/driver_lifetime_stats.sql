@@ -9,7 +9,7 @@ SELECT
 FROM (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
+    CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "lifetime_trip_count",
     "src"."is_premium" AS "is_premium",
     "src"."vehicle_class" AS "vehicle_class"
@@ -18,10 +18,11 @@ FROM (
     (
       NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
     )
-    AND (
-      "src"."updated_at" >= $start AND "src"."updated_at" <= $end
-    )
+    AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"
+WHERE
+  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"

@@ -3,13 +3,14 @@
 WITH "spine" AS (
   SELECT
     *,
-    ROW_NUMBER() OVER () AS "__fc_row_id"
+    ROW_NUMBER() OVER () AS "__fc_row_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("event_timestamp")) AS "__fc_spine_ts"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
+    CAST("src"."event_timestamp" AS TIMESTAMPTZ) AS "__fc_event_ts",
+    CAST("src"."created" AS TIMESTAMPTZ) AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
     "src"."avg_rating" AS "avg_rating",
@@ -27,9 +28,9 @@ WITH "spine" AS (
   JOIN "fv0_driver_hourly_stats_source" AS "f"
     ON (
       "s"."driver_id" = "f"."driver_id"
-      AND "f"."__fc_event_ts" <= "s"."event_timestamp"
+      AND "f"."__fc_event_ts" <= "s"."__fc_spine_ts"
     )
-    AND "f"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 7200 SECOND
+    AND "f"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 7200 SECOND
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "s"."__fc_row_id"
@@ -38,7 +39,7 @@ WITH "spine" AS (
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
+    CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "lifetime_trip_count",
     "src"."is_premium" AS "is_premium",
     "src"."vehicle_class" AS "vehicle_class"
@@ -61,7 +62,7 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    "src"."snapshot_ts" AS "__fc_event_ts",
+    CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
     "src"."credit_score" AS "credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -87,7 +88,7 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    "src"."last_trip_at" AS "__fc_event_ts",
+    CAST("src"."last_trip_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
     "src"."trip_count" AS "trips_together",
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM READ_PARQUET('data/driver_customer_trips.parquet') AS "src"
@@ -120,19 +121,19 @@ SELECT
   "f1"."is_premium" AS "is_premium",
   "f1"."vehicle_class" AS "vehicle_class",
   CASE
-    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    WHEN "f2"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 172800 SECOND
     THEN "f2"."current_balance"
   END AS "current_balance",
   CASE
-    WHEN "f2"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 172800 SECOND
+    WHEN "f2"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 172800 SECOND
     THEN "f2"."credit_score"
   END AS "credit_score",
   CASE
-    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    WHEN "f3"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 604800 SECOND
     THEN "f3"."trips_together"
   END AS "trips_together",
   CASE
-    WHEN "f3"."__fc_event_ts" >= "s"."event_timestamp" - INTERVAL 604800 SECOND
+    WHEN "f3"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 604800 SECOND
     THEN "f3"."avg_rating_given"
   END AS "avg_rating_given"
 FROM "spine" AS "s"
@@ -140,15 +141,15 @@ LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
   ON "f0"."__fc_row_id" = "s"."__fc_row_id"
 ASOF LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
   ON "s"."driver_id" = "f1"."driver_id"
-  AND "s"."event_timestamp" >= "f1"."__fc_event_ts"
+  AND "s"."__fc_spine_ts" >= "f1"."__fc_event_ts"
 ASOF LEFT JOIN "fv2_customer_daily_profile" AS "f2"
   ON "s"."customer_id" = "f2"."customer_id"
-  AND "s"."event_timestamp" >= "f2"."__fc_event_ts"
+  AND "s"."__fc_spine_ts" >= "f2"."__fc_event_ts"
 ASOF LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
   ON (
     "s"."driver_id" = "f3"."driver_id"
     AND "s"."customer_id" = "f3"."customer_id"
   )
-  AND "s"."event_timestamp" >= "f3"."__fc_event_ts"
+  AND "s"."__fc_spine_ts" >= "f3"."__fc_event_ts"
 ORDER BY
   "s"."__fc_row_id"

@@ -1,5 +1,6 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
+-- run in a UTC session (SET spark.sql.session.timeZone = UTC): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   `ranked`.`customer_id`,
   `ranked`.`__fc_event_ts`,
@@ -29,13 +30,10 @@ FROM (
       `src`.`customer_segment` AS `customer_segment`
     FROM `parquet`.`data/customer_profile.parquet` AS `src`
     WHERE
-      (
-        NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
-      )
-      AND (
-        `src`.`snapshot_ts` >= :start AND `src`.`snapshot_ts` <= :end
-      )
+      NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
   ) AS `in_window`
+  WHERE
+    `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
 ) AS `ranked`
 WHERE
   `ranked`.`__fc_rank` = 1
