@@ -1,7 +1,7 @@
 """A materialization killed at any point loses nothing, and a re-run converges (docs/concepts/point-in-time.md).
 
 `fcompile materialize` runs as a real subprocess on a project large enough to take a second or two, and is
-killed with SIGKILL after seeded random delays (between the moment it starts writing and its end), many
+killed with SIGKILL after seeded random delays (counted from the moment it starts writing), many
 times over - plain runs from an empty store, then --full-refresh runs - in batches of a few thousand rows,
 so kills land inside and between batch commits, in the state update and between views. After each
 round, an uninterrupted run must leave exactly the online state of one uninterrupted run into a fresh store:
@@ -96,6 +96,13 @@ def timed_run(root: Path) -> tuple[float, float]:
     return writing or 0.0, time.monotonic() - started
 
 
+def wait_for_line(process: subprocess.Popen, log: Path, text: str, timeout: float = 120.0) -> None:
+    """Until the process has written `text` to its log, or ended."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and text not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def online_state(root: Path, keys: int) -> dict:
     """Every key's stored row in every view, and every view's watermark."""
     graph = load_project(root)
@@ -127,8 +134,11 @@ def run_kill_loop(tmp_path: Path, keys: int, kills: int, seed: int) -> None:
             with log.open("w") as stderr:
                 process = subprocess.Popen(materialize_command(killed, *extra), stdout=subprocess.DEVNULL,
                                            stderr=stderr)
+                # counted from the moment the run says it is writing, not from its start: on a loaded machine
+                # the start takes longer than the reference's, and kills timed from it land before any write
+                wait_for_line(process, log, "materializing feature view")
                 try:
-                    process.wait(timeout=rng.uniform(writing * 0.8, full * 1.05))
+                    process.wait(timeout=rng.uniform(0, (full - writing) * 1.05))
                 except subprocess.TimeoutExpired:
                     process.send_signal(signal.SIGKILL)
                     process.wait()
