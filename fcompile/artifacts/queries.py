@@ -157,8 +157,8 @@ def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
     notes = [_window_note(type(dialect), plan.start_parameter, plan.end_parameter)] \
         if isinstance(plan, LatestValues) else []
     if dialect.SESSION_TIME_ZONE:
-        notes.append(f"run in a UTC session ({dialect.SESSION_TIME_ZONE}): a naive time compared with a zoned one "
-                     "is read in the session's time zone")
+        notes.append("the first statement sets the session's time zone to UTC, for this statement and the rest of the "
+                     "session: a naive time compared with a zoned one is read in the session's time zone")
     return notes
 
 

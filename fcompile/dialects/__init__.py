@@ -52,15 +52,36 @@ def generate_statements(plan, dialect: SqlDialect, pretty: bool = True) -> list[
 def compile_statements(plan, dialect: SqlDialect | str, pretty: bool = True, templates=None) -> list[str]:
     """SQL statements for a plan, to run in order: one for a PointInTimeJoin or LatestValues; a
     BuildDataset may take two (DROP TABLE IF EXISTS, CREATE TABLE AS) where the dialect has no
-    CREATE OR REPLACE TABLE.
+    CREATE OR REPLACE TABLE. Where the dialect has a SESSION_TIME_ZONE, the statement that sets it comes
+    first, so the statements give the same rows in a session of any time zone (see `query_statement`).
 
     Plans are compiled by shape (fcompile/dialects/shapes.py): the plan with its names swapped for
     sentinels is generated, then the names are put back. `templates` (a `shapes.Templates`) keeps
     generated shapes between calls, so plans of one shape cost one generation; errors always come
     from the real plan, in its own names."""
+    dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
+    return session_statements(dialect) + _plan_statements(plan, dialect, pretty, templates)
+
+
+def session_statements(dialect: SqlDialect) -> list[str]:
+    """The statements that set up the session before a plan's own (its time zone), possibly none."""
+    return [dialect.SESSION_TIME_ZONE] if dialect.SESSION_TIME_ZONE else []
+
+
+def query_statement(statements: list[str], dialect: SqlDialect | str) -> tuple[list[str], str]:
+    """A query plan's statements (`compile_statements` of a PointInTimeJoin or a LatestValues) as the
+    statements that set up the session, to run first, and the query itself."""
+    dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
+    leading = session_statements(dialect)
+    if statements[:len(leading)] != leading or len(statements) != len(leading) + 1:
+        raise ValueError(f"not the statements of one {dialect.name} query: {len(statements)} statements")
+    return leading, statements[-1]
+
+
+def _plan_statements(plan, dialect: SqlDialect, pretty: bool, templates) -> list[str]:
+    """The plan's own statements, compiled by shape."""
     from fcompile.dialects.shapes import Templates
 
-    dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
     templates = Templates() if templates is None else templates
     shape = templates.shape(plan)
     key = templates.key(dialect.name, pretty, plan)

@@ -73,11 +73,13 @@ class SqlDialect:
     PRESERVES_IDENTIFIER_CASE: ClassVar[bool] = False
     # A compile-only dialect: fcompile emits its SQL but cannot run it.
     RUNNABLE: ClassVar[bool] = True
-    # `utc_instant` spells every time as a UTC instant, whatever its type and precision and whatever the
-    # session's time zone, so a naive time never meets a zoned one in a comparison the engine would settle
-    # with an implicit cast in the session's zone. False: times are compared as they come, and
-    # SESSION_TIME_ZONE, if any, is the statement a compiled file's header says to run first.
+    # `utc_instant` spells every time as a UTC instant of one type, whatever its type and precision and
+    # whatever the session's time zone, so a naive time never meets a zoned one in a comparison the engine
+    # would settle with an implicit cast in the session's zone. False: times are compared as they come.
     CONVERTS_TIMES_TO_UTC: ClassVar[bool] = False
+    # Where the warehouse has no spelling of "this time as a UTC instant" that works for naive and zoned
+    # columns alike (a column's type is unknown at compile time) and times are compared as they come: the
+    # statement that sets the session's time zone to UTC, which every compiled statement list begins with.
     SESSION_TIME_ZONE: ClassVar[str | None] = None
 
     # -- lowerings a dialect may override --------------------------------------------------------

@@ -155,9 +155,19 @@ class Runner(abc.ABC):
         return compile_statements(plan, self.dialect)
 
     def single_statement(self, plan: Any) -> str:
-        """The one statement of a plan that compiles to one (a PointInTimeJoin, a LatestValues)."""
-        (sql,) = self.statements(plan)
+        """The query of a plan that compiles to one (a PointInTimeJoin, a LatestValues). The statements the
+        compiled file has before it (setting the session's time zone, where the dialect needs one) are run
+        here first, with `run_session_statement`: what the engine executes is the file's statements."""
+        from fcompile.dialects import query_statement
+
+        leading, sql = query_statement(self.statements(plan), self.dialect)
+        for statement in leading:
+            self.run_session_statement(statement)
         return sql
+
+    def run_session_statement(self, statement: str) -> None:
+        """Run a statement that sets up the session (only on an engine whose dialect has one)."""
+        raise NotImplementedError(f"the {self.dialect} runner runs no session statement")
 
     def __enter__(self) -> Runner:
         return self

@@ -17,7 +17,8 @@ Spark starts on first use, not when the runner is made: starting the JVM takes s
 that fails its checks should not pay for it (`notify` says when it starts, for progress output). Where
 a Spark session already runs in the process (a notebook, the tests), the runner uses it and leaves it
 running when closed; one it started, it stops. Every session runs with `spark.sql.session.timeZone=UTC`:
-naive timestamps (TIMESTAMP_NTZ) compare as UTC and zoned ones are instants (docs/concepts/point-in-time.md).
+naive timestamps (TIMESTAMP_NTZ) compare as UTC and zoned ones are instants (docs/concepts/point-in-time.md);
+the compiled statements, which the runner executes as they are, begin by setting it too.
 
 | spine                             | registered as a temporary view of                                |
 | --------------------------------- | ---------------------------------------------------------------- |
@@ -353,6 +354,10 @@ class SparkRunner(StreamedResults):
 
     def statements(self, plan: Any) -> list[str]:
         return self._compiled.statements(plan, self.dialect)
+
+    def run_session_statement(self, statement: str) -> None:
+        # the compiled file's `SET spark.sql.session.timeZone = UTC`: the session has it already (SESSION_CONF)
+        self.spark.sql(statement)
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)

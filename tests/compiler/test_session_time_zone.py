@@ -1,6 +1,7 @@
 """Compiled SQL gives the same rows whatever the session's time zone (docs/concepts/point-in-time.md): run on
-DuckDB and PostgreSQL in sessions set to Australia/Adelaide (+10:30/+9:30) and America/Los_Angeles (-8/-7),
-a view with naive timestamps against a zoned spine, and the reverse, give exactly the reference's rows.
+DuckDB, PostgreSQL and (the compiled files themselves, below) Spark in sessions set to Australia/Adelaide
+(+10:30/+9:30) and America/Los_Angeles (-8/-7), a view with naive timestamps against a zoned spine, and the
+reverse, give exactly the reference's rows.
 
 Tables are loaded in a UTC session (so a naive value is stored as written); only the query runs in the other
 zone. Before the compiled SQL converted times explicitly, the engines read a naive time in the session's zone
@@ -10,12 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
+from dataclasses import replace
 
 import pytest
 
+from fcompile.artifacts.queries import SPINE_RELATION, compile_node
+from fcompile.artifacts.selection import NodeRef
+from fcompile.dialects import get_dialect
 from fcompile.graph import Projection
 
-from compiler.harness import Case, EntityDef, Table, ViewDef, check_case, check_latest, write_project
+from compiler.harness import (
+    Case, EntityDef, Table, ViewDef, arrow_table, assert_same_rows, check_case, check_latest, expected,
+    expected_latest, normalized, write_project,
+)
 
 ZONES = ("Australia/Adelaide", "America/Los_Angeles")
 UTC = dt.timezone.utc
@@ -106,3 +115,109 @@ def test_materialization_window_is_the_same_in_any_session_zone(engine, zone, so
     if bounds_zoned:
         start, end = start.replace(tzinfo=UTC).astimezone(dt.timezone(dt.timedelta(hours=5))), end.replace(tzinfo=UTC)
     check_latest(ZonedQueries(engine, zone), case, write_project(case, tmp_path / case.name), "stats", start, end)
+
+
+# -- the compiled files on Spark -------------------------------------------------------------------------------
+#
+# Spark has no spelling of "this time as a UTC instant" that works for TIMESTAMP_NTZ and TIMESTAMP (LTZ)
+# alike, so its compiled files begin by setting the session's time zone to UTC. Here the files themselves
+# (`compile_node`: header, statements separated as in the file) run in sessions set to other zones, on
+# tables loaded from Parquet (naive times are TIMESTAMP_NTZ, zoned ones TIMESTAMP).
+
+SPINE_QUERY = "SELECT driver_id, event_timestamp FROM spine_t"
+
+
+def spark_zone_project(case: Case, root, database: str):
+    """The case's project with a service over its view and a dataset built from a query spine."""
+    spec = {"feature_services": [{"name": "stats_svc", "features": ["stats:conv"]}],
+            "datasets": [{"name": "stats_training", "spine": {"query": SPINE_QUERY}, "service": "stats_svc",
+                          "output": {"table": f"{database}.stats_training"}}]}
+    return write_project(replace(case, extra_spec=spec), root)
+
+
+def file_statements(text: str) -> list[str]:
+    """A compiled file's statements, in order: the header's comment lines dropped, split where the file
+    separates them."""
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("-- "))
+    return [statement.strip() for statement in body.split(";\n\n")]
+
+
+def run_file(session, zone: str, text: str, args=None):
+    """The file's statements run in order in a session whose time zone was `zone`: the last one's rows."""
+    session.conf.set("spark.sql.session.timeZone", zone)
+    try:
+        *leading, last = file_statements(text)
+        for statement in leading:
+            session.sql(statement)
+        return session.sql(last, args=args) if args else session.sql(last)
+    except BaseException:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+        raise
+
+
+def spark_rows(frame, folder) -> tuple[list[str], list[dict]]:
+    """A result's rows as Arrow reads them back from Parquet (instants as UTC, naive times as written): a
+    collected timestamp would be in the driver's local zone."""
+    import pyarrow.parquet as pq
+
+    frame.coalesce(1).write.parquet(str(folder))
+    table = pq.read_table(folder)
+    return table.column_names, table.to_pylist()
+
+
+def load_spark(session, table: Table, folder) -> None:
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    pq.write_table(arrow_table(table), folder / "part-0.parquet")
+    session.read.parquet(str(folder)).createOrReplaceTempView(table.name)
+
+
+@pytest.fixture
+def spark_zone(spark_session, tmp_path):
+    """The test session, with a database for datasets, making tables as the runner's sessions do (of the
+    default source format, not Hive's); its time zone is UTC again afterwards."""
+    database = f"fc_tz_{uuid.uuid4().hex[:12]}"
+    spark_session.sql(f"CREATE DATABASE `{database}` LOCATION '{tmp_path / 'database'}'")
+    hive_default = spark_session.conf.get("spark.sql.legacy.createHiveTableByDefault")
+    spark_session.conf.set("spark.sql.legacy.createHiveTableByDefault", "false")
+    yield spark_session, database
+    spark_session.conf.set("spark.sql.legacy.createHiveTableByDefault", hive_default)
+    spark_session.conf.set("spark.sql.session.timeZone", "UTC")
+    spark_session.sql(f"DROP DATABASE IF EXISTS `{database}` CASCADE")
+
+
+@pytest.mark.parametrize("source_zoned,spine_zoned", [(False, True), (True, False)],
+                         ids=["naive-view-zoned-spine", "zoned-view-naive-spine"])
+def test_spark_compiled_files_are_the_same_in_any_session_zone(spark_zone, source_zoned, spine_zoned, tmp_path):
+    """The service's, the view's and the dataset's files, each run as it is after the session was set to
+    Australia/Adelaide and to America/Los_Angeles, give the reference's rows."""
+    session, database = spark_zone
+    case = zone_case(source_zoned, spine_zoned)
+    graph = spark_zone_project(case, tmp_path / "project", database)
+    for table in (*case.tables, case.spine):
+        load_spark(session, table, tmp_path / "tables" / table.name)
+    session.table("spine_t").createOrReplaceTempView(SPINE_RELATION)  # what the retrieve file reads
+    dialect = get_dialect("spark")
+    files = {kind: compile_node(graph, NodeRef(kind, name), dialect).text
+             for kind, name in (("feature_service", "stats_svc"), ("feature_view", "stats"),
+                                ("dataset", "stats_training"))}
+    wanted = expected(case)
+    start, end = T - 61 * MIN, T
+    wanted_latest = sorted(({k: normalized(v) for k, v in r.items()} for r in expected_latest(case, "stats", start, end)),
+                           key=str)
+    for zone in ZONES:
+        out = tmp_path / zone.replace("/", "_")
+        retrieved = spark_rows(run_file(session, zone, files["feature_service"]), out / "retrieve")
+        assert_same_rows(retrieved, wanted, f"retrieve file in a {zone} session\n{files['feature_service']}")
+
+        run_file(session, zone, files["dataset"])
+        built = spark_rows(session.table(f"{database}.stats_training").orderBy("event_timestamp", "driver_id"),
+                           out / "dataset")
+        in_order = sorted(wanted[1], key=lambda r: (normalized(r["event_timestamp"]), r["driver_id"]))
+        assert_same_rows(built, (wanted[0], in_order), f"dataset file in a {zone} session\n{files['dataset']}")
+
+        names, rows = spark_rows(run_file(session, zone, files["feature_view"], {"start": start, "end": end}),
+                                 out / "materialize")
+        got = sorted(({k: normalized(v) for k, v in r.items()} for r in rows), key=str)
+        assert got == wanted_latest, f"materialize file in a {zone} session\n{files['feature_view']}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from sqlglot import exp, parse
 
-from fcompile.dialects import DIALECTS, compile_statements
+from fcompile.dialects import DIALECTS, compile_statements, session_statements
 from fcompile.graph import FeatureGraph, Projection
 from fcompile.parser import load_project
 from fcompile.planner.plans import JoinStrategy, PointInTimeJoin, Relation, SpinePlan
@@ -66,11 +66,14 @@ def reparse(statement: str, dialect_name: str) -> exp.Expression:
 
 @functools.lru_cache(maxsize=None)
 def compiled(plan, dialect_name: str) -> tuple[tuple[str, exp.Expression], ...]:
-    """Every statement for the plan, with its tree as re-parsed in its own dialect (what the tests
+    """Every statement for the plan after the one that sets the session's time zone (where the dialect has
+    one: test_dialects.py checks it), with its tree as re-parsed in its own dialect (what the tests
     inspect is what the warehouse would read, not the tree fcompile built). Plans are frozen, so
     several tests share one compilation; they only read the trees."""
-    return tuple((statement, reparse(statement, dialect_name))
-                 for statement in compile_statements(plan, dialect_name))
+    statements = compile_statements(plan, dialect_name)
+    leading = session_statements(DIALECTS[dialect_name]())
+    assert statements[:len(leading)] == leading, statements[0]
+    return tuple((statement, reparse(statement, dialect_name)) for statement in statements[len(leading):])
 
 
 # -- the ttl boundary: one feature row, spine rows exactly ttl old, ttl + 1s old, ... -------------------

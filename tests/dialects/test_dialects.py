@@ -41,7 +41,7 @@ EXPECTED = {
     "duckdb": Expected("ASOF LEFT JOIN", True, "EXCLUDE", True, True, True,
                        '"s"."__fc_spine_ts" - INTERVAL 7200 SECOND', "ROW_NUMBER() OVER ()"),
     "snowflake": Expected("MATCH_CONDITION", True, "EXCLUDE", False, True, True,
-                          'TIMESTAMPADD(SECOND, -7200, "S"."EVENT_TIMESTAMP")', "ROW_NUMBER() OVER (ORDER BY NULL)"),
+                          'TIMESTAMPADD(SECOND, -7200, "S"."__FC_SPINE_TS")', "ROW_NUMBER() OVER (ORDER BY NULL)"),
     "bigquery": Expected(None, True, "EXCEPT", False, True, True,
                          "TIMESTAMP_SUB(`s`.`event_timestamp`, INTERVAL 7200 SECOND)", "ROW_NUMBER() OVER ()"),
     "postgres": Expected(None, False, None, False, True, False,
@@ -230,8 +230,9 @@ TIME_COLUMNS = {"__fc_event_ts", "__fc_spine_ts"}  # times as read: UTC instants
                                         ("feature_service", "driver_activity_v1")])
 def test_compiled_files_do_not_depend_on_the_session_time_zone(name, table_graph, kind, node):
     """A dialect that converts times compares only converted times (the spine's time, the event times, the
-    window's bounds), so the session's zone plays no part; the others' headers say which zone to run in
-    (BigQuery needs neither: a TIMESTAMP is an instant, and a DATETIME never compares with one)."""
+    window's bounds), so the session's zone plays no part; the others' files set the session's zone to UTC
+    in their first statement, and their headers say so (BigQuery needs neither: a TIMESTAMP is an instant,
+    and a DATETIME never compares with one)."""
     from fcompile.artifacts.queries import compile_node
     from fcompile.artifacts.selection import NodeRef
     from sqlglot import parse
@@ -240,9 +241,12 @@ def test_compiled_files_do_not_depend_on_the_session_time_zone(name, table_graph
     text = compile_node(table_graph, NodeRef(kind, node), dialect).text
     if dialect.SESSION_TIME_ZONE:
         assert not dialect.CONVERTS_TIMES_TO_UTC
-        assert f"-- run in a UTC session ({dialect.SESSION_TIME_ZONE})" in text
+        assert "-- the first statement sets the session's time zone to UTC" in text
+        first = next(line for line in text.splitlines() if not line.startswith("--"))
+        assert first == dialect.SESSION_TIME_ZONE + ";"
+        assert len(parse(dialect.SESSION_TIME_ZONE, read=dialect.sqlglot_name)) == 1
         return
-    assert "run in a UTC session" not in text
+    assert "session's time zone" not in text
     if not dialect.CONVERTS_TIMES_TO_UTC:
         assert name == "bigquery"
         return

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fcompile.diagnostics import DiagnosticError
-from fcompile.dialects import DIALECTS, compile_statements, generate_statements, get_dialect
+from fcompile.dialects import DIALECTS, compile_statements, generate_statements, get_dialect, session_statements
 from fcompile.dialects.shapes import Templates, shape_of
 from fcompile.graph import DType
 from fcompile.planner.plans import (
@@ -36,7 +36,8 @@ def outcome(compile, plan, dialect_name: str):
 def assert_same_as_direct(plan, templates: Templates | None = None) -> None:
     for name in DIALECT_NAMES:
         shaped = outcome(lambda p, d: compile_statements(p, d, templates=templates), plan, name)
-        assert shaped == outcome(generate_statements, plan, name), f"{name}: shaped SQL differs"
+        direct = outcome(lambda p, d: session_statements(d) + generate_statements(p, d), plan, name)
+        assert shaped == direct, f"{name}: shaped SQL differs"
 
 
 def latest(view="driver_stats", table="raw.driver_stats", key="driver_id", column=None, ts="event_timestamp",
