@@ -221,3 +221,32 @@ def test_spark_compiled_files_are_the_same_in_any_session_zone(spark_zone, sourc
                                  out / "materialize")
         got = sorted(({k: normalized(v) for k, v in r.items()} for r in rows), key=str)
         assert got == wanted_latest, f"materialize file in a {zone} session\n{files['feature_view']}"
+
+
+# -- Snowflake: the SQL text ----------------------------------------------------------------------------------
+#
+# fakesnow does not emulate Snowflake's session time zone (its DuckDB runs in UTC, and ALTER SESSION SET
+# TIMEZONE is "not implemented"), so a session zone cannot be run there: what is checked is that every
+# compared time is spelled as a UTC TIMESTAMP_NTZ, which Snowflake compares without any time zone.
+
+def snowflake_utc(time: str) -> str:
+    return f"TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, {time}), 6)"
+
+
+def test_snowflake_files_compare_only_times_read_as_utc_timestamp_ntz(tmp_path):
+    case = zone_case(False, True)
+    graph = spark_zone_project(case, tmp_path / "project", "ML")
+    dialect = get_dialect("snowflake")
+    service, view, dataset = (compile_node(graph, NodeRef(kind, name), dialect).text for kind, name in (
+        ("feature_service", "stats_svc"), ("feature_view", "stats"), ("dataset", "stats_training")))
+    spine_ts, event_ts, created_ts = (snowflake_utc(c) for c in ('"EVENT_TIMESTAMP"', '"SRC"."EVENT_TS"',
+                                                                  '"SRC"."CREATED"'))
+    for text in (service, dataset):
+        assert f'{spine_ts} AS "__FC_SPINE_TS"' in text
+        assert '"F"."__FC_EVENT_TS" <= "S"."__FC_SPINE_TS"' in text
+        assert 'TIMESTAMPADD(SECOND, -3600, "S"."__FC_SPINE_TS")' in text
+    for text in (service, view, dataset):
+        assert f'{event_ts} AS "__FC_EVENT_TS"' in text and f'{created_ts} AS "__FC_CREATED_TS"' in text
+        assert "ALTER SESSION" not in text and "session's time zone" not in text
+    assert f'"__FC_EVENT_TS" >= {snowflake_utc(":start")}' in view
+    assert f'"__FC_EVENT_TS" <= {snowflake_utc(":end")}' in view

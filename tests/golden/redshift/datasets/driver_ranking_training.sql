@@ -1,6 +1,8 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
--- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
+-- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
+SET timezone TO 'UTC';
+
 DROP TABLE IF EXISTS "driver_ranking_training";
 
 CREATE TABLE "driver_ranking_training" AS

@@ -1,6 +1,5 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
--- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "CUSTOMER_ID",
   "__FC_EVENT_TS",
@@ -11,17 +10,21 @@ SELECT
 FROM (
   SELECT
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
-    "SRC"."SNAPSHOT_TS" AS "__FC_EVENT_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."SNAPSHOT_TS"), 6) AS "__FC_EVENT_TS",
     "SRC"."CURRENT_BALANCE" AS "CURRENT_BALANCE",
     "SRC"."CREDIT_SCORE" AS "CREDIT_SCORE",
     "SRC"."LIFETIME_ORDER_COUNT" AS "LIFETIME_ORDER_COUNT",
     "SRC"."CUSTOMER_SEGMENT" AS "CUSTOMER_SEGMENT"
   FROM "RAW"."CUSTOMER_PROFILE" AS "SRC"
   WHERE
-    NOT "SRC"."CUSTOMER_ID" IS NULL AND NOT "SRC"."SNAPSHOT_TS" IS NULL
+    (
+      NOT "SRC"."CUSTOMER_ID" IS NULL AND NOT "SRC"."SNAPSHOT_TS" IS NULL
+    )
+    AND "SRC"."SNAPSHOT_TS" BETWEEN CAST(:start AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(:end AS TIMESTAMP) + INTERVAL '1 DAY'
 ) AS "IN_WINDOW"
 WHERE
-  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
+  "__FC_EVENT_TS" >= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :start), 6)
+  AND "__FC_EVENT_TS" <= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :end), 6)
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "CUSTOMER_ID"

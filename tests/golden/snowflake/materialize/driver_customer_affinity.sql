@@ -1,6 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
--- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "DRIVER_ID",
   "CUSTOMER_ID",
@@ -11,17 +10,21 @@ FROM (
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
-    "SRC"."LAST_TRIP_AT" AS "__FC_EVENT_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."LAST_TRIP_AT"), 6) AS "__FC_EVENT_TS",
     "SRC"."TRIP_COUNT" AS "TRIPS_TOGETHER",
     "SRC"."RATING_GIVEN_AVG" AS "AVG_RATING_GIVEN"
   FROM "RAW"."DRIVER_CUSTOMER_TRIPS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL
-    AND NOT "SRC"."CUSTOMER_ID" IS NULL
-    AND NOT "SRC"."LAST_TRIP_AT" IS NULL
+    (
+      NOT "SRC"."DRIVER_ID" IS NULL
+      AND NOT "SRC"."CUSTOMER_ID" IS NULL
+      AND NOT "SRC"."LAST_TRIP_AT" IS NULL
+    )
+    AND "SRC"."LAST_TRIP_AT" BETWEEN CAST(:start AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(:end AS TIMESTAMP) + INTERVAL '1 DAY'
 ) AS "IN_WINDOW"
 WHERE
-  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
+  "__FC_EVENT_TS" >= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :start), 6)
+  AND "__FC_EVENT_TS" <= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :end), 6)
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "DRIVER_ID", "CUSTOMER_ID"

@@ -1,6 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
--- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "DRIVER_ID",
   "__FC_EVENT_TS",
@@ -12,18 +11,22 @@ SELECT
 FROM (
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
-    "SRC"."EVENT_TIMESTAMP" AS "__FC_EVENT_TS",
-    "SRC"."CREATED" AS "__FC_CREATED_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."EVENT_TIMESTAMP"), 6) AS "__FC_EVENT_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."CREATED"), 6) AS "__FC_CREATED_TS",
     "SRC"."CONVERSION_RATE" AS "CONV_RATE",
     "SRC"."ACC_RATE" AS "ACC_RATE",
     "SRC"."AVG_DAILY_TRIPS" AS "AVG_DAILY_TRIPS",
     "SRC"."AVG_RATING" AS "AVG_RATING"
   FROM "RAW"."DRIVER_STATS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
+    (
+      NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
+    )
+    AND "SRC"."EVENT_TIMESTAMP" BETWEEN CAST(:start AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(:end AS TIMESTAMP) + INTERVAL '1 DAY'
 ) AS "IN_WINDOW"
 WHERE
-  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
+  "__FC_EVENT_TS" >= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :start), 6)
+  AND "__FC_EVENT_TS" <= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :end), 6)
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "DRIVER_ID"

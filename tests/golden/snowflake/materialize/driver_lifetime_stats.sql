@@ -1,6 +1,5 @@
 -- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml:34
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
--- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 SELECT
   "DRIVER_ID",
   "__FC_EVENT_TS",
@@ -10,16 +9,20 @@ SELECT
 FROM (
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
-    "SRC"."UPDATED_AT" AS "__FC_EVENT_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."UPDATED_AT"), 6) AS "__FC_EVENT_TS",
     "SRC"."LIFETIME_TRIP_COUNT" AS "LIFETIME_TRIP_COUNT",
     "SRC"."IS_PREMIUM" AS "IS_PREMIUM",
     "SRC"."VEHICLE_CLASS" AS "VEHICLE_CLASS"
   FROM "RAW"."DRIVER_PROFILE" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
+    (
+      NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
+    )
+    AND "SRC"."UPDATED_AT" BETWEEN CAST(:start AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(:end AS TIMESTAMP) + INTERVAL '1 DAY'
 ) AS "IN_WINDOW"
 WHERE
-  "__FC_EVENT_TS" >= :start AND "__FC_EVENT_TS" <= :end
+  "__FC_EVENT_TS" >= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :start), 6)
+  AND "__FC_EVENT_TS" <= TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, :end), 6)
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "DRIVER_ID"

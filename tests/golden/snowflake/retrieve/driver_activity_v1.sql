@@ -1,16 +1,16 @@
 -- fcompile 0.1.0 · feature service driver_activity_v1 · features/services.yml:3
--- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
 WITH "SPINE" AS (
   SELECT
     *,
-    ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID"
+    ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "EVENT_TIMESTAMP"), 6) AS "__FC_SPINE_TS"
   FROM "FCOMPILE_SPINE" AS "SPINE_SOURCE"
 ), "FV0_DRIVER_HOURLY_STATS_SOURCE" AS (
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
-    "SRC"."EVENT_TIMESTAMP" AS "__FC_EVENT_TS",
-    "SRC"."CREATED" AS "__FC_CREATED_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."EVENT_TIMESTAMP"), 6) AS "__FC_EVENT_TS",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."CREATED"), 6) AS "__FC_CREATED_TS",
     "SRC"."CONVERSION_RATE" AS "CONV_RATE",
     "SRC"."ACC_RATE" AS "ACC_RATE",
     "SRC"."AVG_DAILY_TRIPS" AS "AVG_DAILY_TRIPS",
@@ -28,9 +28,9 @@ WITH "SPINE" AS (
   JOIN "FV0_DRIVER_HOURLY_STATS_SOURCE" AS "F"
     ON (
       "S"."DRIVER_ID" = "F"."DRIVER_ID"
-      AND "F"."__FC_EVENT_TS" <= "S"."EVENT_TIMESTAMP"
+      AND "F"."__FC_EVENT_TS" <= "S"."__FC_SPINE_TS"
     )
-    AND "F"."__FC_EVENT_TS" >= TIMESTAMPADD(SECOND, -7200, "S"."EVENT_TIMESTAMP")
+    AND "F"."__FC_EVENT_TS" >= TIMESTAMPADD(SECOND, -7200, "S"."__FC_SPINE_TS")
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "S"."__FC_ROW_ID"

@@ -1,6 +1,8 @@
 -- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml:12
--- run in a UTC session (SET TIME ZONE 'UTC'): a naive time compared with a zoned one is read in the session's time zone
+-- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+SET TIME ZONE 'UTC';
+
 WITH "spine" AS (
   SELECT
     *,
