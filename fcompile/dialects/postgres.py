@@ -15,6 +15,8 @@ from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
 
+_REGTYPE = exp.DataType.build("REGTYPE", dialect="postgres")
+
 
 class PostgresDialect(SqlDialect):
     name = "postgres"
@@ -25,9 +27,15 @@ class PostgresDialect(SqlDialect):
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         if zoned:  # a timestamptz is an instant already
             return time
-        # EXTRACT(EPOCH FROM ...) reads a timestamp without time zone as UTC ("without regard to time
-        # zone") and a timestamptz as its instant; `ts::timestamptz` would use the session's TimeZone.
-        return exp.Anonymous(this="TO_TIMESTAMP", expressions=[exp.Extract(this=exp.var("EPOCH"), expression=time)])
+        # `ts AT TIME ZONE 'UTC'` reads a timestamp without time zone as UTC, exactly and whatever the session's
+        # TimeZone (`ts::timestamptz` would use it), but turns a timestamptz into a naive time: the column's
+        # type, unknown here, picks the branch (both type-check for either type; only one runs). Exact for every
+        # microsecond in range, where TO_TIMESTAMP(EXTRACT(EPOCH FROM ts)) goes through a double (9999-12-31
+        # 23:59:59.999999 rounds out of range), and cheaper.
+        is_zoned = exp.EQ(this=exp.Anonymous(this="PG_TYPEOF", expressions=[time.copy()]),
+                          expression=exp.cast(exp.Literal.string("timestamp with time zone"), _REGTYPE))
+        naive_as_utc = exp.AtTimeZone(this=exp.cast(time.copy(), "TIMESTAMP"), zone=exp.Literal.string("UTC"))
+        return exp.Case(ifs=[exp.If(this=is_zoned, true=exp.cast(time, "TIMESTAMPTZ"))], default=naive_as_utc)
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.Sub(this=timestamp, expression=exp.Interval(this=exp.Literal.string(f"{seconds} SECOND")))

@@ -22,8 +22,8 @@ from fcompile.dialects import get_dialect
 from fcompile.graph import Projection
 
 from compiler.harness import (
-    Case, EntityDef, Table, ViewDef, arrow_table, assert_same_rows, check_case, check_latest, expected,
-    expected_latest, normalized, write_project,
+    Case, EntityDef, PostgresEngine, Table, ViewDef, arrow_table, assert_same_rows, check_case, check_latest,
+    expected, expected_latest, normalized, write_project,
 )
 
 ZONES = ("Australia/Adelaide", "America/Los_Angeles")
@@ -250,3 +250,38 @@ def test_snowflake_files_compare_only_times_read_as_utc_timestamp_ntz(tmp_path):
         assert "ALTER SESSION" not in text and "session's time zone" not in text
     assert f'"__FC_EVENT_TS" >= {snowflake_utc(":start")}' in view
     assert f'"__FC_EVENT_TS" <= {snowflake_utc(":end")}' in view
+
+
+# -- PostgreSQL: every microsecond in range ----------------------------------------------------------------
+
+EXTREMES = ("4713-01-01 00:00:00 BC", "1969-12-31 23:59:59.999999", "2024-03-10 12:00:00.000001",
+            "9999-12-31 23:59:59.999999", "294276-12-31 23:59:59.999999")
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("column_type", ["timestamp", "timestamptz"])
+def test_postgres_reads_every_time_in_range_as_its_exact_utc_instant(postgres_connection, zone, column_type):
+    """The first and last microseconds PostgreSQL holds, and ordinary ones, naive (read as UTC) or zoned, come
+    out as the same instant, to the microsecond, in a session of another zone (a spelling through a double,
+    TO_TIMESTAMP(EXTRACT(EPOCH FROM ts)), put 9999-12-31 23:59:59.999999 out of range)."""
+    from sqlglot import exp
+
+    dialect = get_dialect("postgres")
+    conn = postgres_connection
+    conn.execute(f"CREATE TEMP TABLE extremes (ts {column_type})")
+    try:
+        for text in EXTREMES:  # loaded in the UTC session: a zoned value is the naive one read as UTC
+            conn.execute(f"INSERT INTO extremes VALUES ('{text}')")
+        converted = dialect.utc_instant(exp.column("ts"))
+        check = exp.select(
+            exp.alias_(exp.cast(exp.Anonymous(this="PG_TYPEOF", expressions=[converted.copy()]), "TEXT"), "type"),
+            exp.alias_(exp.Extract(this=exp.var("EPOCH"), expression=converted), "converted"),
+            exp.alias_(exp.Extract(this=exp.var("EPOCH"), expression=exp.column("ts")), "stored"),
+        ).from_("extremes")
+        with session_zone(PostgresEngine(conn), zone):
+            rows = conn.execute(dialect.generate(check)).fetchall()
+    finally:
+        conn.execute("DROP TABLE extremes")
+    assert len(rows) == len(EXTREMES)
+    for kind, got, stored in rows:  # EXTRACT(EPOCH ...) is exact (numeric) and reads a naive time as UTC
+        assert (kind, got) == ("timestamp with time zone", stored)

@@ -7,7 +7,11 @@ WITH "spine" AS (
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "event_timestamp")) AS "__fc_spine_ts"
+    CASE
+      WHEN PG_TYPEOF("event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("event_timestamp" AS TIMESTAMPTZ)
+      ELSE CAST("event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_spine_ts"
   FROM (
     SELECT
       "order_id",
@@ -21,8 +25,16 @@ WITH "spine" AS (
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."event_timestamp" AS TIMESTAMPTZ)
+      ELSE CAST("src"."event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."created") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."created" AS TIMESTAMPTZ)
+      ELSE CAST("src"."created" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_created_ts",
     "src"."conversion_rate" AS "driver_recent__conv_rate",
     "src"."acc_rate" AS "driver_recent__acc_rate",
     "src"."avg_rating" AS "driver_recent__avg_rating",
@@ -58,7 +70,11 @@ WITH "spine" AS (
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."updated_at")) AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."updated_at") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."updated_at" AS TIMESTAMPTZ)
+      ELSE CAST("src"."updated_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
     "src"."is_premium" AS "driver_lifetime_stats__is_premium",
     "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
@@ -141,7 +157,11 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."snapshot_ts") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."snapshot_ts" AS TIMESTAMPTZ)
+      ELSE CAST("src"."snapshot_ts" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
     "src"."current_balance" AS "customer_daily_profile__current_balance",
     "src"."credit_score" AS "customer_daily_profile__credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -229,7 +249,11 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."last_trip_at")) AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."last_trip_at") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."last_trip_at" AS TIMESTAMPTZ)
+      ELSE CAST("src"."last_trip_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
     "src"."trip_count" AS "driver_customer_affinity__trips_together",
     "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"

@@ -22,7 +22,11 @@ FROM (
   FROM (
     SELECT
       "src"."customer_id" AS "customer_id",
-      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
+      CASE
+        WHEN PG_TYPEOF("src"."snapshot_ts") = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST("src"."snapshot_ts" AS TIMESTAMPTZ)
+        ELSE CAST("src"."snapshot_ts" AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END AS "__fc_event_ts",
       "src"."current_balance" AS "current_balance",
       "src"."credit_score" AS "credit_score",
       "src"."lifetime_order_count" AS "lifetime_order_count",
@@ -35,8 +39,16 @@ FROM (
       AND "src"."snapshot_ts" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
-    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
-    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
+    "__fc_event_ts" >= CASE
+      WHEN PG_TYPEOF(%(start)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(start)s AS TIMESTAMPTZ)
+      ELSE CAST(%(start)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
+    AND "__fc_event_ts" <= CASE
+      WHEN PG_TYPEOF(%(end)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(end)s AS TIMESTAMPTZ)
+      ELSE CAST(%(end)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

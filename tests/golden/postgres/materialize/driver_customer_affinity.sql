@@ -21,7 +21,11 @@ FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
       "src"."customer_id" AS "customer_id",
-      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."last_trip_at")) AS "__fc_event_ts",
+      CASE
+        WHEN PG_TYPEOF("src"."last_trip_at") = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST("src"."last_trip_at" AS TIMESTAMPTZ)
+        ELSE CAST("src"."last_trip_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END AS "__fc_event_ts",
       "src"."trip_count" AS "trips_together",
       "src"."rating_given_avg" AS "avg_rating_given"
     FROM "raw"."driver_customer_trips" AS "src"
@@ -34,8 +38,16 @@ FROM (
       AND "src"."last_trip_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
-    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
-    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
+    "__fc_event_ts" >= CASE
+      WHEN PG_TYPEOF(%(start)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(start)s AS TIMESTAMPTZ)
+      ELSE CAST(%(start)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
+    AND "__fc_event_ts" <= CASE
+      WHEN PG_TYPEOF(%(end)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(end)s AS TIMESTAMPTZ)
+      ELSE CAST(%(end)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

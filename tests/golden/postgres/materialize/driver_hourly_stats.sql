@@ -24,8 +24,16 @@ FROM (
   FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
-      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
-      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
+      CASE
+        WHEN PG_TYPEOF("src"."event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST("src"."event_timestamp" AS TIMESTAMPTZ)
+        ELSE CAST("src"."event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END AS "__fc_event_ts",
+      CASE
+        WHEN PG_TYPEOF("src"."created") = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST("src"."created" AS TIMESTAMPTZ)
+        ELSE CAST("src"."created" AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END AS "__fc_created_ts",
       "src"."conversion_rate" AS "conv_rate",
       "src"."acc_rate" AS "acc_rate",
       "src"."avg_daily_trips" AS "avg_daily_trips",
@@ -38,8 +46,16 @@ FROM (
       AND "src"."event_timestamp" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
-    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
-    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
+    "__fc_event_ts" >= CASE
+      WHEN PG_TYPEOF(%(start)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(start)s AS TIMESTAMPTZ)
+      ELSE CAST(%(start)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
+    AND "__fc_event_ts" <= CASE
+      WHEN PG_TYPEOF(%(end)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(end)s AS TIMESTAMPTZ)
+      ELSE CAST(%(end)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

@@ -20,7 +20,11 @@ FROM (
   FROM (
     SELECT
       "src"."driver_id" AS "driver_id",
-      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."updated_at")) AS "__fc_event_ts",
+      CASE
+        WHEN PG_TYPEOF("src"."updated_at") = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST("src"."updated_at" AS TIMESTAMPTZ)
+        ELSE CAST("src"."updated_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END AS "__fc_event_ts",
       "src"."lifetime_trip_count" AS "lifetime_trip_count",
       "src"."is_premium" AS "is_premium",
       "src"."vehicle_class" AS "vehicle_class"
@@ -32,8 +36,16 @@ FROM (
       AND "src"."updated_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"
   WHERE
-    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
-    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
+    "__fc_event_ts" >= CASE
+      WHEN PG_TYPEOF(%(start)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(start)s AS TIMESTAMPTZ)
+      ELSE CAST(%(start)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
+    AND "__fc_event_ts" <= CASE
+      WHEN PG_TYPEOF(%(end)s) = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST(%(end)s AS TIMESTAMPTZ)
+      ELSE CAST(%(end)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END
 ) AS "ranked"
 WHERE
   "ranked"."__fc_rank" = 1

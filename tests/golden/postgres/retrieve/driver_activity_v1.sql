@@ -4,13 +4,25 @@ WITH "spine" AS (
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "event_timestamp")) AS "__fc_spine_ts"
+    CASE
+      WHEN PG_TYPEOF("event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("event_timestamp" AS TIMESTAMPTZ)
+      ELSE CAST("event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_spine_ts"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."event_timestamp" AS TIMESTAMPTZ)
+      ELSE CAST("src"."event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."created") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."created" AS TIMESTAMPTZ)
+      ELSE CAST("src"."created" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
     "src"."avg_daily_trips" AS "avg_daily_trips",

@@ -4,13 +4,25 @@ WITH "spine" AS (
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "event_timestamp")) AS "__fc_spine_ts"
+    CASE
+      WHEN PG_TYPEOF("event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("event_timestamp" AS TIMESTAMPTZ)
+      ELSE CAST("event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_spine_ts"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."event_timestamp")) AS "__fc_event_ts",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."created")) AS "__fc_created_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."event_timestamp") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."event_timestamp" AS TIMESTAMPTZ)
+      ELSE CAST("src"."event_timestamp" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."created") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."created" AS TIMESTAMPTZ)
+      ELSE CAST("src"."created" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
     "src"."avg_rating" AS "avg_rating",
@@ -47,7 +59,11 @@ WITH "spine" AS (
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."updated_at")) AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."updated_at") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."updated_at" AS TIMESTAMPTZ)
+      ELSE CAST("src"."updated_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
     "src"."lifetime_trip_count" AS "lifetime_trip_count",
     "src"."is_premium" AS "is_premium",
     "src"."vehicle_class" AS "vehicle_class"
@@ -130,7 +146,11 @@ WITH "spine" AS (
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."snapshot_ts") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."snapshot_ts" AS TIMESTAMPTZ)
+      ELSE CAST("src"."snapshot_ts" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
     "src"."credit_score" AS "credit_score",
     "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
@@ -218,7 +238,11 @@ WITH "spine" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
-    TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."last_trip_at")) AS "__fc_event_ts",
+    CASE
+      WHEN PG_TYPEOF("src"."last_trip_at") = CAST('timestamp with time zone' AS REGTYPE)
+      THEN CAST("src"."last_trip_at" AS TIMESTAMPTZ)
+      ELSE CAST("src"."last_trip_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+    END AS "__fc_event_ts",
     "src"."trip_count" AS "trips_together",
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"
