@@ -64,6 +64,8 @@ class SqlDialect:
     STAR_EXCEPT: ClassVar[bool] = False
     # Reads Parquet/CSV paths directly in a FROM clause.
     READS_FILES: ClassVar[bool] = False
+    # Reads a Parquet file with a timestamp column in nanoseconds (Spark 3.5 refuses the whole file).
+    READS_NANOSECOND_PARQUET: ClassVar[bool] = True
     # `CREATE OR REPLACE TABLE ... AS`; else DROP TABLE IF EXISTS, then CREATE TABLE AS. sqlglot prints
     # CREATE OR REPLACE for Postgres and Redshift (which have none) without raising.
     SUPPORTS_CREATE_OR_REPLACE_TABLE: ClassVar[bool] = True
@@ -167,6 +169,13 @@ class SqlDialect:
 
     def relation(self, relation: Relation, alias: str, position: Position | None = None) -> exp.Expression:
         if relation.kind == "path":
+            if relation.nanosecond_times and not self.READS_NANOSECOND_PARQUET:
+                raise self.unsupported(
+                    f"reading Parquet files with times in nanoseconds ('{relation.locator}': "
+                    f"{', '.join(relation.nanosecond_times)})",
+                    "write the file's times in microseconds (pyarrow: pq.write_table(..., coerce_timestamps='us', "
+                    "allow_truncated_timestamps=True); pandas: the same arguments to to_parquet), or use a table "
+                    "source", position)
             source: exp.Expression = self.file_relation(relation)
         elif relation.kind == "query":
             source = self.parse_query(relation.locator, position).subquery()

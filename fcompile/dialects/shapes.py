@@ -203,8 +203,10 @@ class _Canonical:
 
     def zoned(self, shaped: Relation, relation: Relation) -> Relation:
         """`shaped` with the relation's zoned time columns under their sentinels (named after the plan's
-        own names, so they take no sentinel numbers of their own)."""
-        return replace(shaped, zoned_times=tuple(self.name(c) for c in relation.zoned_times))
+        own names, so they take no sentinel numbers of their own), and its nanosecond columns as they are
+        (they appear in no SQL, but a dialect may refuse them: such plans are shaped apart)."""
+        return replace(shaped, zoned_times=tuple(self.name(c) for c in relation.zoned_times),
+                       nanosecond_times=relation.nanosecond_times)
 
     def reading(self, plan: ViewJoin | LatestValues) -> dict:
         reading = {"view": self.name(plan.view), "relation": self.relation(plan.relation),

@@ -43,24 +43,36 @@ def zoned_time_columns(pattern: str) -> tuple[str, ...]:
     """The columns of zoned timestamp type in the first Parquet file that `pattern` (a path, glob or folder)
     names, as its footer says (engines read a set of files with the first one's schema); none for CSV
     files, which say nothing of types, or when no file can be read (validation says why)."""
+    return _footer_times(pattern)[0]
+
+
+def nanosecond_time_columns(pattern: str) -> tuple[str, ...]:
+    """The columns of timestamp type in nanoseconds (naive or zoned) in the first Parquet file that `pattern`
+    names, as its footer says; none for CSV files or when no file can be read."""
+    return _footer_times(pattern)[1]
+
+
+def _footer_times(pattern: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     files = _files(pattern)
     if not files or not files[0].endswith(".parquet"):
-        return ()
+        return (), ()
     stat = os.stat(files[0])
-    return _zoned_time_columns(files[0], stat.st_mtime_ns, stat.st_size)
+    return _time_columns(files[0], stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=256)
-def _zoned_time_columns(path: str, _mtime_ns: int, _size: int) -> tuple[str, ...]:
-    """Cached by the file's modification time and size: a build asks once per source, view and dialect."""
+def _time_columns(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The zoned and the nanosecond timestamp columns of a Parquet file. Cached by the file's modification
+    time and size: a build asks once per source, view and dialect."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
     except Exception:  # pyarrow raises several types for unreadable files; check_source_schemas reports them
-        return ()
-    return tuple(f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.tz is not None)
+        return (), ()
+    times = [f for f in schema if pa.types.is_timestamp(f.type)]
+    return tuple(f.name for f in times if f.type.tz is not None), tuple(f.name for f in times if f.type.unit == "ns")
 
 
 def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:

@@ -44,6 +44,9 @@ class Relation:
     # Columns known at compile time to hold zoned times (a Parquet file's footer says so); a time of
     # unknown type is read with a spelling that works for naive and zoned ones alike.
     zoned_times: tuple[str, ...] = ()
+    # Columns a Parquet file's footer says hold times in nanoseconds (any column: an engine that cannot read
+    # such a column cannot read the file).
+    nanosecond_times: tuple[str, ...] = ()
 
     @property
     def file_format(self) -> str:

@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
-from fcompile.parser.source_schema import zoned_time_columns
+from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
 from fcompile.planner.plans import (
     RANGE_JOIN_MAX_TTL_SECONDS, TIE_BREAK_PREFIX, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
     LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
@@ -26,8 +26,10 @@ def source_relation(graph: FeatureGraph, source: Source) -> Relation:
 
 
 def file_relation(path: str, times: set[str]) -> Relation:
-    """Files read in place, with which of their `times` columns the footer says are zoned."""
-    return Relation("path", path, tuple(c for c in zoned_time_columns(path) if c in times))
+    """Files read in place, with which of their `times` columns the footer says are zoned, and which of their
+    columns hold nanoseconds."""
+    return Relation("path", path, tuple(c for c in zoned_time_columns(path) if c in times),
+                    nanosecond_time_columns(path))
 
 
 def choose_strategy(view: FeatureView) -> JoinStrategy:
