@@ -11,6 +11,11 @@ tests/compiler/reference.py, shares). NULL keys never match.
 Every tree here is built fresh and used once, so the builder calls change the select they are called
 on (`copy=False`) instead of copying the tree built so far at every step, which made lowering
 quadratic in the number of features.
+
+The range and window plans compute a view's features once per distinct (keys, time) of the spine and the
+final select joins them back to the spine's rows on keys and time; the spine's row number only orders
+the output, so an engine that evaluates the spine CTE once per reference cannot attach features to the
+wrong rows (docs/concepts/point-in-time.md, "How the SQL is shaped").
 """
 
 from __future__ import annotations
