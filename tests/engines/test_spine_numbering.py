@@ -1,7 +1,7 @@
 """Features land on their own spine rows whatever order the spine's rows are read in, on every engine.
 
 The spine CTE is referenced once per view and again by the final select; an engine may evaluate it once
-per reference (BigQuery runs a CTE per reference, Spark and Trino inline it), and a spine query ordered
+per reference (BigQuery runs a CTE once per reference, Trino inlines it), and a spine query ordered
 by a random number yields its rows in another order each time. Features are therefore computed per
 distinct (keys, time) of the spine and joined back on keys and time, never on a row number
 (docs/concepts/point-in-time.md). Here the spine is `SELECT * FROM spine_t ORDER BY UUID()` (each
