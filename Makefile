@@ -15,6 +15,10 @@ BQEMU  := .venv-bqemu
 BQEMU_PACKAGES := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5 duckdb-extension-avro==1.5.5 \
                   numpy==2.4.6
 DEMO   := .demo/driver_ranking
+# `make test` runs the suite in this many processes (pytest-xdist). Most of a test's time is spent waiting
+# for an engine (Spark, PostgreSQL, the BigQuery emulator, a server under test), so two workers keep two
+# cores busy; each worker starts its own Spark session and emulator.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench clean
 
@@ -59,7 +63,7 @@ demo: $(VENV)/.installed
 	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
 
 test: $(VENV)/.installed-dev $(BQEMU)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m slow || test $$? -eq 5  # 5: no slow test selected

@@ -11,6 +11,11 @@ tests/compiler/reference.py, shares). NULL keys never match.
 Every tree here is built fresh and used once, so the builder calls change the select they are called
 on (`copy=False`) instead of copying the tree built so far at every step, which made lowering
 quadratic in the number of features.
+
+The range and window plans compute a view's features once per distinct (keys, time) of the spine and the
+final select joins them back to the spine's rows on keys and time; the spine's row number only orders
+the output, so an engine that evaluates the spine CTE once per reference cannot attach features to the
+wrong rows (docs/concepts/point-in-time.md, "How the SQL is shaped").
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlglot import exp
 from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import (
     CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, JoinStrategy, LatestValues,
-    PointInTimeJoin, ViewJoin,
+    PointInTimeJoin, SpinePlan, ViewJoin,
 )
 
 SPINE = "spine"
@@ -111,35 +116,36 @@ def _dedup_per_event(dialect: SqlDialect, view: ViewJoin, src: str, columns: lis
     return keep_first(dialect, select, partition, order, columns)
 
 
-def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, spine_ts: str, columns: list[str]) -> exp.Select:
+def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, points: str, columns: list[str]) -> exp.Select:
+    """Every candidate in [ts - ttl, ts] per spine point, the best one kept: (keys, spine time, features)."""
     condition = exp.and_(
-        _keys_equal(view, "s", "f"),
-        exp.LTE(this=col(EVENT_TS, "f"), expression=col(spine_ts, "s")),
+        _keys_equal(view, "p", "f"),
+        exp.LTE(this=col(EVENT_TS, "f"), expression=col(SPINE_TS, "p")),
     )
     if view.ttl_seconds is not None:
         condition = exp.and_(condition, exp.GTE(
-            this=col(EVENT_TS, "f"), expression=dialect.ttl_lower_bound(col(spine_ts, "s"), view.ttl_seconds)))
+            this=col(EVENT_TS, "f"), expression=dialect.ttl_lower_bound(col(SPINE_TS, "p"), view.ttl_seconds)))
+    point = [k.name for k in view.keys] + [SPINE_TS]
     outputs = [f.output_name for f in view.features]
-    select = (exp.select(exp.alias_(col(ROW_ID, "s"), ROW_ID), *[exp.alias_(col(o, "f"), o) for o in outputs])
-              .from_(exp.alias_(exp.to_table(SPINE), "s", table=True), copy=False)
+    select = (exp.select(*[exp.alias_(col(c, "p"), c) for c in point], *[exp.alias_(col(o, "f"), o) for o in outputs])
+              .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
               .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition, copy=False))
     order = _newest_first(view, "f", _tie_columns(view))
-    return keep_first(dialect, select, [col(ROW_ID, "s")], order, [ROW_ID] + outputs)
+    return keep_first(dialect, select, [col(c, "p") for c in point], order, point + outputs)
 
 
-def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, name: str,
+def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, points: str, name: str,
                  ctes: list[tuple[str, exp.Expression]]) -> exp.Select:
-    """Union spine rows and feature rows per key, ordered by time with feature rows first at equal
+    """Union spine points and feature rows per key, ordered by time with feature rows first at equal
     times (the bound is inclusive), and carry the newest feature row forward with a running MAX of
-    its per-key sequence number: no ASOF join and no IGNORE NULLS needed, so it runs everywhere."""
+    its per-key sequence number: no ASOF join and no IGNORE NULLS needed, so it runs everywhere.
+    Returns (keys, spine time, features) per spine point that has a candidate."""
     keys = [k.name for k in view.keys]
-    spine_part = (exp.select(col(ROW_ID), *[col(k) for k in keys],
-                             exp.alias_(col(spine_ts), EVENT_TS),
-                             exp.alias_(exp.Literal.number(1), IS_SPINE),
-                             exp.alias_(exp.cast(exp.Null(), "BIGINT"), FEATURE_ROW_ID))
-                  .from_(SPINE, copy=False).where(_all_not_null([col(k) for k in keys] + [col(spine_ts)]), copy=False))
-    feature_part = (exp.select(exp.alias_(exp.cast(exp.Null(), "BIGINT"), ROW_ID), *[col(k) for k in keys],
-                               col(EVENT_TS), exp.alias_(exp.Literal.number(0), IS_SPINE), col(FEATURE_ROW_ID))
+    spine_part = exp.select(*[col(k) for k in keys], exp.alias_(col(SPINE_TS), EVENT_TS),
+                            exp.alias_(exp.Literal.number(1), IS_SPINE),
+                            exp.alias_(exp.cast(exp.Null(), "BIGINT"), FEATURE_ROW_ID)).from_(points, copy=False)
+    feature_part = (exp.select(*[col(k) for k in keys], col(EVENT_TS), exp.alias_(exp.Literal.number(0), IS_SPINE),
+                               col(FEATURE_ROW_ID))
                     .from_(rows, copy=False))
     union = f"{name}_timeline"
     ctes.append((union, exp.union(spine_part, feature_part, distinct=False)))
@@ -151,7 +157,7 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
         spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
     )
     carried = f"{name}_carried"
-    ctes.append((carried, exp.select(col(ROW_ID), *[col(k) for k in keys], exp.alias_(col(EVENT_TS), SPINE_TS),
+    ctes.append((carried, exp.select(*[col(k) for k in keys], exp.alias_(col(EVENT_TS), SPINE_TS),
                                      col(IS_SPINE), exp.alias_(running, FEATURE_ROW_ID)).from_(union, copy=False)))
     condition = exp.and_(_keys_equal(view, "c", "r"),
                          exp.EQ(this=col(FEATURE_ROW_ID, "c"), expression=col(FEATURE_ROW_ID, "r")))
@@ -159,7 +165,7 @@ def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, spine_ts: str, 
     if view.ttl_seconds is not None:
         where = exp.and_(where, exp.GTE(this=col(EVENT_TS, "r"),
                                         expression=dialect.ttl_lower_bound(col(SPINE_TS, "c"), view.ttl_seconds)))
-    return (exp.select(exp.alias_(col(ROW_ID, "c"), ROW_ID),
+    return (exp.select(*[exp.alias_(col(c, "c"), c) for c in keys + [SPINE_TS]],
                        *[exp.alias_(col(f.output_name, "r"), f.output_name) for f in view.features])
             .from_(exp.alias_(exp.to_table(carried), "c", table=True), copy=False)
             .join(exp.alias_(exp.to_table(rows), "r", table=True), on=condition, copy=False)
@@ -180,36 +186,67 @@ def effective_strategy(dialect: SqlDialect, view: ViewJoin) -> JoinStrategy:
     return view.strategy
 
 
-def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.Select:
-    spine = plan.spine
-    ctes: list[tuple[str, exp.Expression]] = []
-    spine_relation = dialect.relation(spine.relation, "spine_source", plan.location)
-    if spine.row_id_column:
-        spine_select = exp.select("*", exp.alias_(col(spine.row_id_column), ROW_ID)).from_(spine_relation, copy=False)
-    else:
-        row_number = dialect.spine_row_number()
-        spine_select = exp.select(exp.Star(), exp.alias_(row_number, ROW_ID)).from_(spine_relation, copy=False)
-    # the spine's time as the views' event times are read (a UTC instant), where the dialect converts them
-    spine_ts = spine.timestamp_column
-    if dialect.CONVERTS_TIMES_TO_UTC:
-        zoned = spine_ts in spine.relation.zoned_times
-        spine_select = spine_select.select(exp.alias_(dialect.utc_instant(col(spine_ts), zoned), SPINE_TS),
-                                           copy=False)
-        spine_ts = SPINE_TS
-    ctes.append((SPINE, spine_select))
+def _spine_time(dialect: SqlDialect, spine: SpinePlan, table: str | None) -> exp.Expression:
+    """The spine's time as the views' event times are read: a UTC instant where the dialect converts times."""
+    column = col(spine.timestamp_column, table)
+    if not dialect.CONVERTS_TIMES_TO_UTC:
+        return column
+    return dialect.utc_instant(column, spine.timestamp_column in spine.relation.zoned_times)
 
+
+def _spine_select(dialect: SqlDialect, plan: PointInTimeJoin, numbered: bool) -> exp.Select:
+    """The spine CTE: every spine row, its time as compared (`__fc_spine_ts`, where the dialect converts
+    times) and, when `numbered`, the number that puts the output in spine order. Only the final select
+    reads the number, so a numbering an engine evaluates again per reference of the CTE (BigQuery, Trino)
+    orders the output and attaches nothing: features are joined back on keys and time."""
+    spine = plan.spine
+    select = exp.select(exp.Star()).from_(dialect.relation(spine.relation, "spine_source", plan.location), copy=False)
+    if spine.row_id_column:
+        select = select.select(exp.alias_(col(spine.row_id_column), ROW_ID), copy=False)
+    elif numbered:
+        select = select.select(exp.alias_(dialect.spine_row_number(), ROW_ID), copy=False)
+    if dialect.CONVERTS_TIMES_TO_UTC:
+        select = select.select(exp.alias_(_spine_time(dialect, spine, None), SPINE_TS), copy=False)
+    return select
+
+
+def _spine_points(view: ViewJoin, spine_ts: str) -> exp.Select:
+    """The spine's distinct (keys, time) that can match (no NULL key or time). A view's features depend on
+    nothing else, so the range and window plans compute them once per point, and the final select joins
+    them back to every spine row at that point."""
+    keys = [k.name for k in view.keys]
+    time = col(SPINE_TS) if spine_ts == SPINE_TS else exp.alias_(col(spine_ts), SPINE_TS)
+    return (exp.select(*[col(k) for k in keys], time).distinct(copy=False)
+            .from_(SPINE, copy=False).where(_all_not_null([col(k) for k in keys] + [col(spine_ts)]), copy=False))
+
+
+def _spine_rows(dialect: SqlDialect, plan: PointInTimeJoin, ordered: bool) -> exp.Select:
+    """The final select's spine rows `s` with the spine's columns and nothing of fcompile's: from the spine
+    CTE when the columns are known or can be excluded (`ordered`), else the spine relation itself."""
+    spine = plan.spine
+    if not ordered:
+        star = exp.Column(this=exp.Star(), table=exp.to_identifier("s"))
+        return exp.select(star).from_(dialect.relation(spine.relation, "s", plan.location), copy=False)
     final = exp.select().from_(exp.alias_(exp.to_table(SPINE), "s", table=True), copy=False)
     if spine.columns is not None:
         columns = [exp.alias_(col(c, "s"), c) for c in spine.columns if c != spine.row_id_column]
-        final = final.select(*columns, copy=False)
-    elif dialect.STAR_EXCEPT:
-        excluded = [col(ROW_ID)] + ([col(SPINE_TS)] if spine_ts == SPINE_TS else []) \
-            + ([col(spine.row_id_column)] if spine.row_id_column else [])
-        final = final.select(exp.Column(this=exp.Star(except_=excluded), table=exp.to_identifier("s")), copy=False)
-    else:
-        raise dialect.unsupported("a spine whose columns are unknown at compile time",
-                                  "the runner passes the spine's columns; for build output, declare the spine "
-                                  "as a file or use a dialect with SELECT * EXCLUDE", plan.location)
+        return final.select(*columns, copy=False)
+    excluded = [col(ROW_ID)] + ([col(SPINE_TS)] if dialect.CONVERTS_TIMES_TO_UTC else []) \
+        + ([col(spine.row_id_column)] if spine.row_id_column else [])
+    return final.select(exp.Column(this=exp.Star(except_=excluded), table=exp.to_identifier("s")), copy=False)
+
+
+def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.Select:
+    """One row per spine row: the spine's columns, then the features. The output is in spine order
+    where the final select can drop the ordering number (the spine's columns are known, or the dialect
+    has `* EXCLUDE`); else it is `s.*` of the spine relation itself, in no particular order (a table has
+    none), which every dialect can compile."""
+    spine = plan.spine
+    ordered = spine.columns is not None or dialect.STAR_EXCEPT
+    ctes: list[tuple[str, exp.Expression]] = [(SPINE, _spine_select(dialect, plan, numbered=ordered))]
+    spine_ts = SPINE_TS if dialect.CONVERTS_TIMES_TO_UTC else spine.timestamp_column  # in the spine CTE
+    final = _spine_rows(dialect, plan, ordered)
+    time_in_final = col(spine_ts, "s") if ordered else _spine_time(dialect, spine, "s")
 
     value_of: dict[tuple[int, str], exp.Expression] = {}
     for index, view in enumerate(plan.joins):
@@ -219,44 +256,48 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
         ctes.append((src, source))
         strategy = effective_strategy(dialect, view)
         alias = f"f{index}"
+        if strategy is JoinStrategy.ASOF:  # native: join the de-duplicated rows straight onto the spine
+            ctes.append((name, _dedup_per_event(dialect, view, src, columns)))
+            final = _asof_join(dialect, final, view, name, alias, time_in_final)
+            in_ttl = None
+            if view.ttl_seconds is not None:
+                in_ttl = exp.GTE(this=col(EVENT_TS, alias),
+                                 expression=dialect.ttl_lower_bound(time_in_final.copy(), view.ttl_seconds))
+            for feature in view.features:
+                value = col(feature.output_name, alias)
+                value_of[(index, feature.output_name)] = (exp.Case(ifs=[exp.If(this=in_ttl, true=value)])
+                                                          if in_ttl is not None else value)
+            continue
+        points = f"{name}_points"
+        ctes.append((points, _spine_points(view, spine_ts)))
         if strategy is JoinStrategy.RANGE:
-            ctes.append((name, _range_join(dialect, view, src, spine_ts, columns)))
-        elif strategy is JoinStrategy.WINDOW:
+            ctes.append((name, _range_join(dialect, view, src, points, columns)))
+        else:
             dedup = f"{name}_latest_per_event"
             ctes.append((dedup, _dedup_per_event(dialect, view, src, columns)))
             rows = f"{name}_rows"
             ctes.append((rows, _numbered(dialect, view, dedup, columns)))
-            ctes.append((name, _window_join(dialect, view, rows, spine_ts, name, ctes)))
-        if strategy in (JoinStrategy.RANGE, JoinStrategy.WINDOW):
-            final = final.join(exp.alias_(exp.to_table(name), alias, table=True),
-                               on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "s")), join_type="left",
-                               copy=False)
-            for feature in view.features:
-                value_of[(index, feature.output_name)] = col(feature.output_name, alias)
-            continue
-        # native ASOF: join the de-duplicated rows straight onto the spine
-        ctes.append((name, _dedup_per_event(dialect, view, src, columns)))
-        final = _asof_join(dialect, final, view, name, alias, spine_ts)
-        in_ttl = None
-        if view.ttl_seconds is not None:
-            in_ttl = exp.GTE(this=col(EVENT_TS, alias),
-                             expression=dialect.ttl_lower_bound(col(spine_ts, "s"), view.ttl_seconds))
+            ctes.append((name, _window_join(dialect, view, rows, points, name, ctes)))
+        # back to every spine row at the point; a NULL key or time matches nothing and gets NULL features
+        at_point = exp.and_(*[exp.EQ(this=col(k.name, "s"), expression=col(k.name, alias)) for k in view.keys],
+                            exp.EQ(this=time_in_final.copy(), expression=col(SPINE_TS, alias)))
+        final = final.join(exp.alias_(exp.to_table(name), alias, table=True), on=at_point, join_type="left",
+                           copy=False)
         for feature in view.features:
-            value = col(feature.output_name, alias)
-            value_of[(index, feature.output_name)] = (exp.Case(ifs=[exp.If(this=in_ttl, true=value)])
-                                                      if in_ttl is not None else value)
+            value_of[(index, feature.output_name)] = col(feature.output_name, alias)
 
     final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order], copy=False)
-    final = final.order_by(col(ROW_ID, "s"), copy=False)
+    if ordered:
+        final = final.order_by(col(ROW_ID, "s"), copy=False)
     for cte_name, cte in ctes:
         final = final.with_(cte_name, as_=cte, copy=False)  # built here, shared with nobody
     return final
 
 
 def _asof_join(dialect: SqlDialect, final: exp.Select, view: ViewJoin, name: str, alias: str,
-               spine_ts: str) -> exp.Select:
+               spine_time: exp.Expression) -> exp.Select:
     keys = _keys_equal(view, "s", alias)
-    newest_before = exp.GTE(this=col(spine_ts, "s"), expression=col(EVENT_TS, alias))
+    newest_before = exp.GTE(this=spine_time.copy(), expression=col(EVENT_TS, alias))
     table = exp.alias_(exp.to_table(name), alias, table=True)
     if dialect.SUPPORTS_ASOF_LEFT_JOIN:
         join = exp.Join(this=table, on=exp.and_(keys, newest_before), side="LEFT", method="ASOF")

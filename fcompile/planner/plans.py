@@ -30,7 +30,7 @@ RANGE_JOIN_MAX_TTL_SECONDS = 6 * 3600
 class JoinStrategy(str, enum.Enum):
     """How one view is joined to the spine. All three give identical results (docs/concepts/point-in-time.md)."""
 
-    RANGE = "range"    # join every candidate in [ts - ttl, ts], keep the best per spine row
+    RANGE = "range"    # join every candidate in [ts - ttl, ts], keep the best per spine point (keys, ts)
     ASOF = "asof"      # newest row at or before ts per key (native ASOF join; else lowered to WINDOW)
     WINDOW = "window"  # union spine and feature rows, carry the newest feature row forward per key
 

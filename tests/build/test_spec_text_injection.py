@@ -155,15 +155,26 @@ def _compiled(root: Path, where: set | None = None) -> dict[tuple[NodeRef, str],
         return None
     files = {}
     for ref in NODES:
+        actual = _renamed(result.graph, ref)
         for dialect in DIALECTS:
             if where is not None and (ref, dialect) not in where:
                 continue
             try:
-                files[ref, dialect] = compile_node(result.graph, ref, get_dialect(dialect)).text
+                files[ref, dialect] = compile_node(result.graph, actual, get_dialect(dialect)).text
             except DiagnosticError as exc:
                 assert exc.diagnostics
                 files[ref, dialect] = None
     return files
+
+
+def _renamed(graph, ref: NodeRef) -> NodeRef:
+    """`ref`, or the node of its kind that the fuzzed text renamed (a valid name such as `x`)."""
+    if graph.get(ref.kind, ref.name) is not None:
+        return ref
+    names = {r.name for r in NODES if r.kind == ref.kind}
+    nodes = {"feature_view": graph.feature_views, "dataset": graph.datasets}[ref.kind]
+    [renamed] = [node.name for node in nodes if node.name not in names]
+    return NodeRef(ref.kind, renamed)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from fcompile.planner.point_in_time import plan_latest_values
 
 from compiler.harness import (
     Case, DuckDBEngine, EntityDef, PostgresEngine, Table, ViewDef, assert_same_rows, compile_case, duckdb_connection,
-    expected, expected_latest, normalized, write_project,
+    expected, expected_latest, in_spine_order, normalized, write_project,
 )
 
 T0 = dt.datetime(2024, 1, 1, 0, 0, 0)
@@ -226,20 +226,24 @@ def random_postgres(postgres_connection):
     return PostgresEngine(postgres_connection)
 
 
-def runs(engine, index: int, case: Case, compiled: Compiled) -> list[tuple[str, str]]:
-    """(label, SQL) for every form this engine runs, each distinct SQL text once."""
+def runs(engine, index: int, case: Case, compiled: Compiled) -> list[tuple[str, str, bool]]:
+    """(label, SQL, whether it returns rows in spine order) for every form this engine runs, each distinct
+    SQL text once: every strategy with the spine's columns known, and two with them unknown (on PostgreSQL
+    `s.*` of the spine table, in no order)."""
     shape = SHAPES[index]
-    forms = [(str(s), compiled.point_in_time(index, case, engine.dialect, s)) for s in STRATEGIES]
+    forms = [(str(s), compiled.point_in_time(index, case, engine.dialect, s), True) for s in STRATEGIES]
     if len(shape.views) > 1:
-        forms.append((f"mixed {shape.mixed}", compiled.point_in_time(index, case, engine.dialect, dict(shape.mixed))))
-    if engine.dialect == "duckdb":
-        forms.append(("asof, spine columns unknown",
-                      compiled.point_in_time(index, case, engine.dialect, JoinStrategy.ASOF, columns_known=False)))
+        forms.append((f"mixed {shape.mixed}", compiled.point_in_time(index, case, engine.dialect, dict(shape.mixed)),
+                      True))
+    ordered = in_spine_order(engine.dialect, columns_known=False)
+    for strategy in (JoinStrategy.ASOF, JoinStrategy.RANGE):
+        forms.append((f"{strategy}, spine columns unknown",
+                      compiled.point_in_time(index, case, engine.dialect, strategy, columns_known=False), ordered))
     seen, unique = set(), []
-    for label, sql in forms:
+    for label, sql, in_order in forms:
         if sql not in seen:
             seen.add(sql)
-            unique.append((label, sql))
+            unique.append((label, sql, in_order))
     return unique
 
 
@@ -247,9 +251,9 @@ def check_example(engine, compiled: Compiled, example) -> None:
     index, case, (view, start, end) = example
     engine.load_case(case)
     wanted = expected(case)
-    for label, sql in runs(engine, index, case, compiled):
+    for label, sql, ordered in runs(engine, index, case, compiled):
         actual = engine.query(sql)
-        assert_same_rows(actual, wanted, f"{case.name} on {engine.dialect}, {label}\n{sql}")
+        assert_same_rows(actual, wanted, f"{case.name} on {engine.dialect}, {label}\n{sql}", ordered)
     names, rows = engine.query(compiled.latest(index, case, engine.dialect, view), {"start": start, "end": end})
     got = sorted((tuple(str(normalized(v)) for v in r.values()) for r in rows))
     want_rows = expected_latest(case, view, start, end)

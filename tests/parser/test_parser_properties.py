@@ -479,7 +479,8 @@ def names(prefix: str, min_size: int, max_size: int) -> st.SearchStrategy[list[s
         lambda words: [f"{prefix}{w}_{i}" for i, w in enumerate(words)])
 
 
-FREE_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=20)
+# what the parser accepts in free text: no surrogates and no control, format or separator characters
+FREE_TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp")), max_size=20)
 TAGS = st.dictionaries(SAFE_WORD.map(lambda w: f"t{w}"), st.one_of(SAFE_WORD, st.integers(0, 99), st.booleans()),
                       max_size=2)
 

@@ -28,21 +28,29 @@ WITH "spine" AS (
   FROM "raw"."driver_stats" AS "src"
   WHERE
     NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+), "fv0_driver_hourly_stats_points" AS (
+  SELECT DISTINCT
+    "driver_id",
+    "__fc_spine_ts"
+  FROM "spine"
+  WHERE
+    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "s"."__fc_row_id" AS "__fc_row_id",
+    "p"."driver_id" AS "driver_id",
+    "p"."__fc_spine_ts" AS "__fc_spine_ts",
     "f"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
     "f"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
     "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating"
-  FROM "spine" AS "s"
+  FROM "fv0_driver_hourly_stats_points" AS "p"
   JOIN "fv0_driver_hourly_stats_source" AS "f"
     ON (
-      "s"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "s"."__fc_spine_ts"
+      "p"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
     )
-    AND "f"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 7200 SECOND
+    AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL 7200 SECOND
   QUALIFY
     ROW_NUMBER() OVER (
-      PARTITION BY "s"."__fc_row_id"
+      PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
       ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."driver_recent__conv_rate" DESC NULLS LAST, "f"."driver_recent__acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."driver_recent__avg_rating" DESC NULLS LAST
     ) = 1
 ), "fv1_driver_lifetime_stats_source" AS (
@@ -150,7 +158,7 @@ SELECT
   END AS "driver_customer_affinity__avg_rating_given"
 FROM "spine" AS "s"
 LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
-  ON "f0"."__fc_row_id" = "s"."__fc_row_id"
+  ON "s"."driver_id" = "f0"."driver_id" AND "s"."__fc_spine_ts" = "f0"."__fc_spine_ts"
 ASOF LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
   ON "s"."driver_id" = "f1"."driver_id"
   AND "s"."__fc_spine_ts" >= "f1"."__fc_event_ts"

@@ -42,28 +42,37 @@ WITH "spine" AS (
   FROM "raw"."driver_stats" AS "src"
   WHERE
     NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+), "fv0_driver_hourly_stats_points" AS (
+  SELECT DISTINCT
+    "driver_id",
+    "__fc_spine_ts"
+  FROM "spine"
+  WHERE
+    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "ranked"."__fc_row_id",
+    "ranked"."driver_id",
+    "ranked"."__fc_spine_ts",
     "ranked"."driver_recent__conv_rate",
     "ranked"."driver_recent__acc_rate",
     "ranked"."driver_recent__avg_rating"
   FROM (
     SELECT
-      "s"."__fc_row_id" AS "__fc_row_id",
+      "p"."driver_id" AS "driver_id",
+      "p"."__fc_spine_ts" AS "__fc_spine_ts",
       "f"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
       "f"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
       "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating",
       ROW_NUMBER() OVER (
-        PARTITION BY "s"."__fc_row_id"
+        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
         ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."driver_recent__conv_rate" DESC NULLS LAST, "f"."driver_recent__acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."driver_recent__avg_rating" DESC NULLS LAST
       ) AS "__fc_rank"
-    FROM "spine" AS "s"
+    FROM "fv0_driver_hourly_stats_points" AS "p"
     JOIN "fv0_driver_hourly_stats_source" AS "f"
       ON (
-        "s"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "s"."__fc_spine_ts"
+        "p"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
       )
-      AND "f"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL '7200 SECOND'
+      AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL '7200 SECOND'
   ) AS "ranked"
   WHERE
     "ranked"."__fc_rank" = 1
@@ -81,6 +90,13 @@ WITH "spine" AS (
   FROM "raw"."driver_profile" AS "src"
   WHERE
     NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+), "fv1_driver_lifetime_stats_points" AS (
+  SELECT DISTINCT
+    "driver_id",
+    "__fc_spine_ts"
+  FROM "spine"
+  WHERE
+    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv1_driver_lifetime_stats_latest_per_event" AS (
   SELECT
     "ranked"."driver_id",
@@ -114,17 +130,13 @@ WITH "spine" AS (
   FROM "fv1_driver_lifetime_stats_latest_per_event"
 ), "fv1_driver_lifetime_stats_timeline" AS (
   SELECT
-    "__fc_row_id",
     "driver_id",
     "__fc_spine_ts" AS "__fc_event_ts",
     1 AS "__fc_is_spine",
     CAST(NULL AS BIGINT) AS "__fc_feature_row"
-  FROM "spine"
-  WHERE
-    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
+  FROM "fv1_driver_lifetime_stats_points"
   UNION ALL
   SELECT
-    CAST(NULL AS BIGINT) AS "__fc_row_id",
     "driver_id",
     "__fc_event_ts",
     0 AS "__fc_is_spine",
@@ -132,7 +144,6 @@ WITH "spine" AS (
   FROM "fv1_driver_lifetime_stats_rows"
 ), "fv1_driver_lifetime_stats_carried" AS (
   SELECT
-    "__fc_row_id",
     "driver_id",
     "__fc_event_ts" AS "__fc_spine_ts",
     "__fc_is_spine",
@@ -144,7 +155,8 @@ WITH "spine" AS (
   FROM "fv1_driver_lifetime_stats_timeline"
 ), "fv1_driver_lifetime_stats" AS (
   SELECT
-    "c"."__fc_row_id" AS "__fc_row_id",
+    "c"."driver_id" AS "driver_id",
+    "c"."__fc_spine_ts" AS "__fc_spine_ts",
     "r"."driver_lifetime_stats__lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
     "r"."driver_lifetime_stats__is_premium" AS "driver_lifetime_stats__is_premium",
     "r"."driver_lifetime_stats__vehicle_class" AS "driver_lifetime_stats__vehicle_class"
@@ -169,6 +181,13 @@ WITH "spine" AS (
   FROM "raw"."customer_profile" AS "src"
   WHERE
     NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+), "fv2_customer_daily_profile_points" AS (
+  SELECT DISTINCT
+    "customer_id",
+    "__fc_spine_ts"
+  FROM "spine"
+  WHERE
+    NOT "customer_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv2_customer_daily_profile_latest_per_event" AS (
   SELECT
     "ranked"."customer_id",
@@ -205,17 +224,13 @@ WITH "spine" AS (
   FROM "fv2_customer_daily_profile_latest_per_event"
 ), "fv2_customer_daily_profile_timeline" AS (
   SELECT
-    "__fc_row_id",
     "customer_id",
     "__fc_spine_ts" AS "__fc_event_ts",
     1 AS "__fc_is_spine",
     CAST(NULL AS BIGINT) AS "__fc_feature_row"
-  FROM "spine"
-  WHERE
-    NOT "customer_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
+  FROM "fv2_customer_daily_profile_points"
   UNION ALL
   SELECT
-    CAST(NULL AS BIGINT) AS "__fc_row_id",
     "customer_id",
     "__fc_event_ts",
     0 AS "__fc_is_spine",
@@ -223,7 +238,6 @@ WITH "spine" AS (
   FROM "fv2_customer_daily_profile_rows"
 ), "fv2_customer_daily_profile_carried" AS (
   SELECT
-    "__fc_row_id",
     "customer_id",
     "__fc_event_ts" AS "__fc_spine_ts",
     "__fc_is_spine",
@@ -235,7 +249,8 @@ WITH "spine" AS (
   FROM "fv2_customer_daily_profile_timeline"
 ), "fv2_customer_daily_profile" AS (
   SELECT
-    "c"."__fc_row_id" AS "__fc_row_id",
+    "c"."customer_id" AS "customer_id",
+    "c"."__fc_spine_ts" AS "__fc_spine_ts",
     "r"."customer_daily_profile__current_balance" AS "customer_daily_profile__current_balance",
     "r"."customer_daily_profile__credit_score" AS "customer_daily_profile__credit_score"
   FROM "fv2_customer_daily_profile_carried" AS "c"
@@ -261,6 +276,16 @@ WITH "spine" AS (
     NOT "src"."driver_id" IS NULL
     AND NOT "src"."customer_id" IS NULL
     AND NOT "src"."last_trip_at" IS NULL
+), "fv3_driver_customer_affinity_points" AS (
+  SELECT DISTINCT
+    "driver_id",
+    "customer_id",
+    "__fc_spine_ts"
+  FROM "spine"
+  WHERE
+    NOT "driver_id" IS NULL
+    AND NOT "customer_id" IS NULL
+    AND NOT "__fc_spine_ts" IS NULL
 ), "fv3_driver_customer_affinity_latest_per_event" AS (
   SELECT
     "ranked"."driver_id",
@@ -294,20 +319,14 @@ WITH "spine" AS (
   FROM "fv3_driver_customer_affinity_latest_per_event"
 ), "fv3_driver_customer_affinity_timeline" AS (
   SELECT
-    "__fc_row_id",
     "driver_id",
     "customer_id",
     "__fc_spine_ts" AS "__fc_event_ts",
     1 AS "__fc_is_spine",
     CAST(NULL AS BIGINT) AS "__fc_feature_row"
-  FROM "spine"
-  WHERE
-    NOT "driver_id" IS NULL
-    AND NOT "customer_id" IS NULL
-    AND NOT "__fc_spine_ts" IS NULL
+  FROM "fv3_driver_customer_affinity_points"
   UNION ALL
   SELECT
-    CAST(NULL AS BIGINT) AS "__fc_row_id",
     "driver_id",
     "customer_id",
     "__fc_event_ts",
@@ -316,7 +335,6 @@ WITH "spine" AS (
   FROM "fv3_driver_customer_affinity_rows"
 ), "fv3_driver_customer_affinity_carried" AS (
   SELECT
-    "__fc_row_id",
     "driver_id",
     "customer_id",
     "__fc_event_ts" AS "__fc_spine_ts",
@@ -329,7 +347,9 @@ WITH "spine" AS (
   FROM "fv3_driver_customer_affinity_timeline"
 ), "fv3_driver_customer_affinity" AS (
   SELECT
-    "c"."__fc_row_id" AS "__fc_row_id",
+    "c"."driver_id" AS "driver_id",
+    "c"."customer_id" AS "customer_id",
+    "c"."__fc_spine_ts" AS "__fc_spine_ts",
     "r"."driver_customer_affinity__trips_together" AS "driver_customer_affinity__trips_together",
     "r"."driver_customer_affinity__avg_rating_given" AS "driver_customer_affinity__avg_rating_given"
   FROM "fv3_driver_customer_affinity_carried" AS "c"
@@ -361,12 +381,15 @@ SELECT
   "f3"."driver_customer_affinity__avg_rating_given" AS "driver_customer_affinity__avg_rating_given"
 FROM "spine" AS "s"
 LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
-  ON "f0"."__fc_row_id" = "s"."__fc_row_id"
+  ON "s"."driver_id" = "f0"."driver_id" AND "s"."__fc_spine_ts" = "f0"."__fc_spine_ts"
 LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
-  ON "f1"."__fc_row_id" = "s"."__fc_row_id"
+  ON "s"."driver_id" = "f1"."driver_id" AND "s"."__fc_spine_ts" = "f1"."__fc_spine_ts"
 LEFT JOIN "fv2_customer_daily_profile" AS "f2"
-  ON "f2"."__fc_row_id" = "s"."__fc_row_id"
+  ON "s"."customer_id" = "f2"."customer_id"
+  AND "s"."__fc_spine_ts" = "f2"."__fc_spine_ts"
 LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
-  ON "f3"."__fc_row_id" = "s"."__fc_row_id"
+  ON "s"."driver_id" = "f3"."driver_id"
+  AND "s"."customer_id" = "f3"."customer_id"
+  AND "s"."__fc_spine_ts" = "f3"."__fc_spine_ts"
 ORDER BY
   "s"."__fc_row_id"

@@ -20,29 +20,38 @@ WITH `spine` AS (
   FROM `parquet`.`data/driver_stats.parquet` AS `src`
   WHERE
     NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+), `fv0_driver_hourly_stats_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
-    `ranked`.`__fc_row_id`,
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_spine_ts`,
     `ranked`.`conv_rate`,
     `ranked`.`acc_rate`,
     `ranked`.`avg_daily_trips`
   FROM (
     SELECT
-      `s`.`__fc_row_id` AS `__fc_row_id`,
+      `p`.`driver_id` AS `driver_id`,
+      `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
       `f`.`conv_rate` AS `conv_rate`,
       `f`.`acc_rate` AS `acc_rate`,
       `f`.`avg_daily_trips` AS `avg_daily_trips`,
       ROW_NUMBER() OVER (
-        PARTITION BY `s`.`__fc_row_id`
+        PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
         ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`conv_rate` DESC, `f`.`acc_rate` DESC, `f`.`avg_daily_trips` DESC, `f`.`__fc_tie_avg_rating` DESC
       ) AS `__fc_rank`
-    FROM `spine` AS `s`
+    FROM `fv0_driver_hourly_stats_points` AS `p`
     JOIN `fv0_driver_hourly_stats_source` AS `f`
       ON (
-        `s`.`driver_id` = `f`.`driver_id`
-        AND `f`.`__fc_event_ts` <= `s`.`event_timestamp`
+        `p`.`driver_id` = `f`.`driver_id`
+        AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
       )
-      AND `f`.`__fc_event_ts` >= `s`.`event_timestamp` - INTERVAL 7200 SECOND
+      AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
   ) AS `ranked`
   WHERE
     `ranked`.`__fc_rank` = 1
@@ -55,6 +64,7 @@ SELECT
   `f0`.`avg_daily_trips` AS `avg_daily_trips`
 FROM `spine` AS `s`
 LEFT JOIN `fv0_driver_hourly_stats` AS `f0`
-  ON `f0`.`__fc_row_id` = `s`.`__fc_row_id`
+  ON `s`.`driver_id` = `f0`.`driver_id`
+  AND `s`.`event_timestamp` = `f0`.`__fc_spine_ts`
 ORDER BY
   `s`.`__fc_row_id`

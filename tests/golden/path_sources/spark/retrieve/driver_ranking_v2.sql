@@ -20,29 +20,38 @@ WITH `spine` AS (
   FROM `parquet`.`data/driver_stats.parquet` AS `src`
   WHERE
     NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+), `fv0_driver_hourly_stats_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
-    `ranked`.`__fc_row_id`,
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_spine_ts`,
     `ranked`.`conv_rate`,
     `ranked`.`acc_rate`,
     `ranked`.`avg_rating`
   FROM (
     SELECT
-      `s`.`__fc_row_id` AS `__fc_row_id`,
+      `p`.`driver_id` AS `driver_id`,
+      `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
       `f`.`conv_rate` AS `conv_rate`,
       `f`.`acc_rate` AS `acc_rate`,
       `f`.`avg_rating` AS `avg_rating`,
       ROW_NUMBER() OVER (
-        PARTITION BY `s`.`__fc_row_id`
+        PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
         ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`conv_rate` DESC, `f`.`acc_rate` DESC, `f`.`__fc_tie_avg_daily_trips` DESC, `f`.`avg_rating` DESC
       ) AS `__fc_rank`
-    FROM `spine` AS `s`
+    FROM `fv0_driver_hourly_stats_points` AS `p`
     JOIN `fv0_driver_hourly_stats_source` AS `f`
       ON (
-        `s`.`driver_id` = `f`.`driver_id`
-        AND `f`.`__fc_event_ts` <= `s`.`event_timestamp`
+        `p`.`driver_id` = `f`.`driver_id`
+        AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
       )
-      AND `f`.`__fc_event_ts` >= `s`.`event_timestamp` - INTERVAL 7200 SECOND
+      AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
   ) AS `ranked`
   WHERE
     `ranked`.`__fc_rank` = 1
@@ -56,6 +65,13 @@ WITH `spine` AS (
   FROM `parquet`.`data/driver_profile.parquet` AS `src`
   WHERE
     NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+), `fv1_driver_lifetime_stats_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
   SELECT
     `ranked`.`driver_id`,
@@ -89,17 +105,13 @@ WITH `spine` AS (
   FROM `fv1_driver_lifetime_stats_latest_per_event`
 ), `fv1_driver_lifetime_stats_timeline` AS (
   SELECT
-    `__fc_row_id`,
     `driver_id`,
-    `event_timestamp` AS `__fc_event_ts`,
+    `__fc_spine_ts` AS `__fc_event_ts`,
     1 AS `__fc_is_spine`,
     CAST(NULL AS BIGINT) AS `__fc_feature_row`
-  FROM `spine`
-  WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+  FROM `fv1_driver_lifetime_stats_points`
   UNION ALL
   SELECT
-    CAST(NULL AS BIGINT) AS `__fc_row_id`,
     `driver_id`,
     `__fc_event_ts`,
     0 AS `__fc_is_spine`,
@@ -107,7 +119,6 @@ WITH `spine` AS (
   FROM `fv1_driver_lifetime_stats_rows`
 ), `fv1_driver_lifetime_stats_carried` AS (
   SELECT
-    `__fc_row_id`,
     `driver_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
     `__fc_is_spine`,
@@ -119,7 +130,8 @@ WITH `spine` AS (
   FROM `fv1_driver_lifetime_stats_timeline`
 ), `fv1_driver_lifetime_stats` AS (
   SELECT
-    `c`.`__fc_row_id` AS `__fc_row_id`,
+    `c`.`driver_id` AS `driver_id`,
+    `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
     `r`.`lifetime_trip_count` AS `lifetime_trip_count`,
     `r`.`is_premium` AS `is_premium`,
     `r`.`vehicle_class` AS `vehicle_class`
@@ -140,6 +152,13 @@ WITH `spine` AS (
   FROM `parquet`.`data/customer_profile.parquet` AS `src`
   WHERE
     NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+), `fv2_customer_daily_profile_points` AS (
+  SELECT DISTINCT
+    `customer_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
   SELECT
     `ranked`.`customer_id`,
@@ -176,17 +195,13 @@ WITH `spine` AS (
   FROM `fv2_customer_daily_profile_latest_per_event`
 ), `fv2_customer_daily_profile_timeline` AS (
   SELECT
-    `__fc_row_id`,
     `customer_id`,
-    `event_timestamp` AS `__fc_event_ts`,
+    `__fc_spine_ts` AS `__fc_event_ts`,
     1 AS `__fc_is_spine`,
     CAST(NULL AS BIGINT) AS `__fc_feature_row`
-  FROM `spine`
-  WHERE
-    NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
+  FROM `fv2_customer_daily_profile_points`
   UNION ALL
   SELECT
-    CAST(NULL AS BIGINT) AS `__fc_row_id`,
     `customer_id`,
     `__fc_event_ts`,
     0 AS `__fc_is_spine`,
@@ -194,7 +209,6 @@ WITH `spine` AS (
   FROM `fv2_customer_daily_profile_rows`
 ), `fv2_customer_daily_profile_carried` AS (
   SELECT
-    `__fc_row_id`,
     `customer_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
     `__fc_is_spine`,
@@ -206,7 +220,8 @@ WITH `spine` AS (
   FROM `fv2_customer_daily_profile_timeline`
 ), `fv2_customer_daily_profile` AS (
   SELECT
-    `c`.`__fc_row_id` AS `__fc_row_id`,
+    `c`.`customer_id` AS `customer_id`,
+    `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
     `r`.`current_balance` AS `current_balance`,
     `r`.`credit_score` AS `credit_score`
   FROM `fv2_customer_daily_profile_carried` AS `c`
@@ -228,6 +243,16 @@ WITH `spine` AS (
     NOT `src`.`driver_id` IS NULL
     AND NOT `src`.`customer_id` IS NULL
     AND NOT `src`.`last_trip_at` IS NULL
+), `fv3_driver_customer_affinity_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `customer_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL
+    AND NOT `customer_id` IS NULL
+    AND NOT `event_timestamp` IS NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
   SELECT
     `ranked`.`driver_id`,
@@ -261,20 +286,14 @@ WITH `spine` AS (
   FROM `fv3_driver_customer_affinity_latest_per_event`
 ), `fv3_driver_customer_affinity_timeline` AS (
   SELECT
-    `__fc_row_id`,
     `driver_id`,
     `customer_id`,
-    `event_timestamp` AS `__fc_event_ts`,
+    `__fc_spine_ts` AS `__fc_event_ts`,
     1 AS `__fc_is_spine`,
     CAST(NULL AS BIGINT) AS `__fc_feature_row`
-  FROM `spine`
-  WHERE
-    NOT `driver_id` IS NULL
-    AND NOT `customer_id` IS NULL
-    AND NOT `event_timestamp` IS NULL
+  FROM `fv3_driver_customer_affinity_points`
   UNION ALL
   SELECT
-    CAST(NULL AS BIGINT) AS `__fc_row_id`,
     `driver_id`,
     `customer_id`,
     `__fc_event_ts`,
@@ -283,7 +302,6 @@ WITH `spine` AS (
   FROM `fv3_driver_customer_affinity_rows`
 ), `fv3_driver_customer_affinity_carried` AS (
   SELECT
-    `__fc_row_id`,
     `driver_id`,
     `customer_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
@@ -296,7 +314,9 @@ WITH `spine` AS (
   FROM `fv3_driver_customer_affinity_timeline`
 ), `fv3_driver_customer_affinity` AS (
   SELECT
-    `c`.`__fc_row_id` AS `__fc_row_id`,
+    `c`.`driver_id` AS `driver_id`,
+    `c`.`customer_id` AS `customer_id`,
+    `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
     `r`.`trips_together` AS `trips_together`,
     `r`.`avg_rating_given` AS `avg_rating_given`
   FROM `fv3_driver_customer_affinity_carried` AS `c`
@@ -326,12 +346,17 @@ SELECT
   `f3`.`avg_rating_given` AS `avg_rating_given`
 FROM `spine` AS `s`
 LEFT JOIN `fv0_driver_hourly_stats` AS `f0`
-  ON `f0`.`__fc_row_id` = `s`.`__fc_row_id`
+  ON `s`.`driver_id` = `f0`.`driver_id`
+  AND `s`.`event_timestamp` = `f0`.`__fc_spine_ts`
 LEFT JOIN `fv1_driver_lifetime_stats` AS `f1`
-  ON `f1`.`__fc_row_id` = `s`.`__fc_row_id`
+  ON `s`.`driver_id` = `f1`.`driver_id`
+  AND `s`.`event_timestamp` = `f1`.`__fc_spine_ts`
 LEFT JOIN `fv2_customer_daily_profile` AS `f2`
-  ON `f2`.`__fc_row_id` = `s`.`__fc_row_id`
+  ON `s`.`customer_id` = `f2`.`customer_id`
+  AND `s`.`event_timestamp` = `f2`.`__fc_spine_ts`
 LEFT JOIN `fv3_driver_customer_affinity` AS `f3`
-  ON `f3`.`__fc_row_id` = `s`.`__fc_row_id`
+  ON `s`.`driver_id` = `f3`.`driver_id`
+  AND `s`.`customer_id` = `f3`.`customer_id`
+  AND `s`.`event_timestamp` = `f3`.`__fc_spine_ts`
 ORDER BY
   `s`.`__fc_row_id`

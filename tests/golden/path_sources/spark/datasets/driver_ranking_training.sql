@@ -1,0 +1,358 @@
+-- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
+-- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
+-- writes table driver_ranking_training (replaced)
+SET spark.sql.session.timeZone = UTC;
+
+DROP TABLE IF EXISTS `driver_ranking_training`;
+
+CREATE TABLE `driver_ranking_training` AS
+WITH `spine` AS (
+  SELECT
+    *
+  FROM `parquet`.`data/orders.parquet` AS `spine_source`
+), `fv0_driver_hourly_stats_source` AS (
+  SELECT
+    `src`.`driver_id` AS `driver_id`,
+    `src`.`event_timestamp` AS `__fc_event_ts`,
+    `src`.`created` AS `__fc_created_ts`,
+    `src`.`conversion_rate` AS `driver_recent__conv_rate`,
+    `src`.`acc_rate` AS `driver_recent__acc_rate`,
+    `src`.`avg_rating` AS `driver_recent__avg_rating`,
+    `src`.`avg_daily_trips` AS `__fc_tie_avg_daily_trips`
+  FROM `parquet`.`data/driver_stats.parquet` AS `src`
+  WHERE
+    NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+), `fv0_driver_hourly_stats_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+), `fv0_driver_hourly_stats` AS (
+  SELECT
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_spine_ts`,
+    `ranked`.`driver_recent__conv_rate`,
+    `ranked`.`driver_recent__acc_rate`,
+    `ranked`.`driver_recent__avg_rating`
+  FROM (
+    SELECT
+      `p`.`driver_id` AS `driver_id`,
+      `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
+      `f`.`driver_recent__conv_rate` AS `driver_recent__conv_rate`,
+      `f`.`driver_recent__acc_rate` AS `driver_recent__acc_rate`,
+      `f`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
+        ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`driver_recent__conv_rate` DESC, `f`.`driver_recent__acc_rate` DESC, `f`.`__fc_tie_avg_daily_trips` DESC, `f`.`driver_recent__avg_rating` DESC
+      ) AS `__fc_rank`
+    FROM `fv0_driver_hourly_stats_points` AS `p`
+    JOIN `fv0_driver_hourly_stats_source` AS `f`
+      ON (
+        `p`.`driver_id` = `f`.`driver_id` AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
+      )
+      AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
+  ) AS `ranked`
+  WHERE
+    `ranked`.`__fc_rank` = 1
+), `fv1_driver_lifetime_stats_source` AS (
+  SELECT
+    `src`.`driver_id` AS `driver_id`,
+    `src`.`updated_at` AS `__fc_event_ts`,
+    `src`.`lifetime_trip_count` AS `driver_lifetime_stats__lifetime_trip_count`,
+    `src`.`is_premium` AS `driver_lifetime_stats__is_premium`,
+    `src`.`vehicle_class` AS `driver_lifetime_stats__vehicle_class`
+  FROM `parquet`.`data/driver_profile.parquet` AS `src`
+  WHERE
+    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+), `fv1_driver_lifetime_stats_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+), `fv1_driver_lifetime_stats_latest_per_event` AS (
+  SELECT
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`driver_lifetime_stats__lifetime_trip_count`,
+    `ranked`.`driver_lifetime_stats__is_premium`,
+    `ranked`.`driver_lifetime_stats__vehicle_class`
+  FROM (
+    SELECT
+      `driver_id`,
+      `__fc_event_ts`,
+      `driver_lifetime_stats__lifetime_trip_count`,
+      `driver_lifetime_stats__is_premium`,
+      `driver_lifetime_stats__vehicle_class`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `driver_id`, `__fc_event_ts`
+        ORDER BY `driver_lifetime_stats__lifetime_trip_count` DESC, `driver_lifetime_stats__is_premium` DESC, `driver_lifetime_stats__vehicle_class` DESC
+      ) AS `__fc_rank`
+    FROM `fv1_driver_lifetime_stats_source`
+  ) AS `ranked`
+  WHERE
+    `ranked`.`__fc_rank` = 1
+), `fv1_driver_lifetime_stats_rows` AS (
+  SELECT
+    `driver_id`,
+    `__fc_event_ts`,
+    `driver_lifetime_stats__lifetime_trip_count`,
+    `driver_lifetime_stats__is_premium`,
+    `driver_lifetime_stats__vehicle_class`,
+    ROW_NUMBER() OVER (PARTITION BY `driver_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
+  FROM `fv1_driver_lifetime_stats_latest_per_event`
+), `fv1_driver_lifetime_stats_timeline` AS (
+  SELECT
+    `driver_id`,
+    `__fc_spine_ts` AS `__fc_event_ts`,
+    1 AS `__fc_is_spine`,
+    CAST(NULL AS BIGINT) AS `__fc_feature_row`
+  FROM `fv1_driver_lifetime_stats_points`
+  UNION ALL
+  SELECT
+    `driver_id`,
+    `__fc_event_ts`,
+    0 AS `__fc_is_spine`,
+    `__fc_feature_row`
+  FROM `fv1_driver_lifetime_stats_rows`
+), `fv1_driver_lifetime_stats_carried` AS (
+  SELECT
+    `driver_id`,
+    `__fc_event_ts` AS `__fc_spine_ts`,
+    `__fc_is_spine`,
+    MAX(`__fc_feature_row`) OVER (
+      PARTITION BY `driver_id`
+      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS `__fc_feature_row`
+  FROM `fv1_driver_lifetime_stats_timeline`
+), `fv1_driver_lifetime_stats` AS (
+  SELECT
+    `c`.`driver_id` AS `driver_id`,
+    `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
+    `r`.`driver_lifetime_stats__lifetime_trip_count` AS `driver_lifetime_stats__lifetime_trip_count`,
+    `r`.`driver_lifetime_stats__is_premium` AS `driver_lifetime_stats__is_premium`,
+    `r`.`driver_lifetime_stats__vehicle_class` AS `driver_lifetime_stats__vehicle_class`
+  FROM `fv1_driver_lifetime_stats_carried` AS `c`
+  JOIN `fv1_driver_lifetime_stats_rows` AS `r`
+    ON `c`.`driver_id` = `r`.`driver_id`
+    AND `c`.`__fc_feature_row` = `r`.`__fc_feature_row`
+  WHERE
+    `c`.`__fc_is_spine` = 1
+), `fv2_customer_daily_profile_source` AS (
+  SELECT
+    `src`.`customer_id` AS `customer_id`,
+    `src`.`snapshot_ts` AS `__fc_event_ts`,
+    `src`.`current_balance` AS `customer_daily_profile__current_balance`,
+    `src`.`credit_score` AS `customer_daily_profile__credit_score`,
+    `src`.`lifetime_order_count` AS `__fc_tie_lifetime_order_count`,
+    `src`.`customer_segment` AS `__fc_tie_customer_segment`
+  FROM `parquet`.`data/customer_profile.parquet` AS `src`
+  WHERE
+    NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+), `fv2_customer_daily_profile_points` AS (
+  SELECT DISTINCT
+    `customer_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
+), `fv2_customer_daily_profile_latest_per_event` AS (
+  SELECT
+    `ranked`.`customer_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`customer_daily_profile__current_balance`,
+    `ranked`.`customer_daily_profile__credit_score`,
+    `ranked`.`__fc_tie_lifetime_order_count`,
+    `ranked`.`__fc_tie_customer_segment`
+  FROM (
+    SELECT
+      `customer_id`,
+      `__fc_event_ts`,
+      `customer_daily_profile__current_balance`,
+      `customer_daily_profile__credit_score`,
+      `__fc_tie_lifetime_order_count`,
+      `__fc_tie_customer_segment`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `customer_id`, `__fc_event_ts`
+        ORDER BY `customer_daily_profile__current_balance` DESC, `customer_daily_profile__credit_score` DESC, `__fc_tie_lifetime_order_count` DESC, `__fc_tie_customer_segment` DESC
+      ) AS `__fc_rank`
+    FROM `fv2_customer_daily_profile_source`
+  ) AS `ranked`
+  WHERE
+    `ranked`.`__fc_rank` = 1
+), `fv2_customer_daily_profile_rows` AS (
+  SELECT
+    `customer_id`,
+    `__fc_event_ts`,
+    `customer_daily_profile__current_balance`,
+    `customer_daily_profile__credit_score`,
+    `__fc_tie_lifetime_order_count`,
+    `__fc_tie_customer_segment`,
+    ROW_NUMBER() OVER (PARTITION BY `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
+  FROM `fv2_customer_daily_profile_latest_per_event`
+), `fv2_customer_daily_profile_timeline` AS (
+  SELECT
+    `customer_id`,
+    `__fc_spine_ts` AS `__fc_event_ts`,
+    1 AS `__fc_is_spine`,
+    CAST(NULL AS BIGINT) AS `__fc_feature_row`
+  FROM `fv2_customer_daily_profile_points`
+  UNION ALL
+  SELECT
+    `customer_id`,
+    `__fc_event_ts`,
+    0 AS `__fc_is_spine`,
+    `__fc_feature_row`
+  FROM `fv2_customer_daily_profile_rows`
+), `fv2_customer_daily_profile_carried` AS (
+  SELECT
+    `customer_id`,
+    `__fc_event_ts` AS `__fc_spine_ts`,
+    `__fc_is_spine`,
+    MAX(`__fc_feature_row`) OVER (
+      PARTITION BY `customer_id`
+      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS `__fc_feature_row`
+  FROM `fv2_customer_daily_profile_timeline`
+), `fv2_customer_daily_profile` AS (
+  SELECT
+    `c`.`customer_id` AS `customer_id`,
+    `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
+    `r`.`customer_daily_profile__current_balance` AS `customer_daily_profile__current_balance`,
+    `r`.`customer_daily_profile__credit_score` AS `customer_daily_profile__credit_score`
+  FROM `fv2_customer_daily_profile_carried` AS `c`
+  JOIN `fv2_customer_daily_profile_rows` AS `r`
+    ON `c`.`customer_id` = `r`.`customer_id`
+    AND `c`.`__fc_feature_row` = `r`.`__fc_feature_row`
+  WHERE
+    `c`.`__fc_is_spine` = 1
+    AND `r`.`__fc_event_ts` >= `c`.`__fc_spine_ts` - INTERVAL 172800 SECOND
+), `fv3_driver_customer_affinity_source` AS (
+  SELECT
+    `src`.`driver_id` AS `driver_id`,
+    `src`.`customer_id` AS `customer_id`,
+    `src`.`last_trip_at` AS `__fc_event_ts`,
+    `src`.`trip_count` AS `driver_customer_affinity__trips_together`,
+    `src`.`rating_given_avg` AS `driver_customer_affinity__avg_rating_given`
+  FROM `parquet`.`data/driver_customer_trips.parquet` AS `src`
+  WHERE
+    NOT `src`.`driver_id` IS NULL
+    AND NOT `src`.`customer_id` IS NULL
+    AND NOT `src`.`last_trip_at` IS NULL
+), `fv3_driver_customer_affinity_points` AS (
+  SELECT DISTINCT
+    `driver_id`,
+    `customer_id`,
+    `event_timestamp` AS `__fc_spine_ts`
+  FROM `spine`
+  WHERE
+    NOT `driver_id` IS NULL
+    AND NOT `customer_id` IS NULL
+    AND NOT `event_timestamp` IS NULL
+), `fv3_driver_customer_affinity_latest_per_event` AS (
+  SELECT
+    `ranked`.`driver_id`,
+    `ranked`.`customer_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`driver_customer_affinity__trips_together`,
+    `ranked`.`driver_customer_affinity__avg_rating_given`
+  FROM (
+    SELECT
+      `driver_id`,
+      `customer_id`,
+      `__fc_event_ts`,
+      `driver_customer_affinity__trips_together`,
+      `driver_customer_affinity__avg_rating_given`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `driver_id`, `customer_id`, `__fc_event_ts`
+        ORDER BY `driver_customer_affinity__trips_together` DESC, `driver_customer_affinity__avg_rating_given` DESC
+      ) AS `__fc_rank`
+    FROM `fv3_driver_customer_affinity_source`
+  ) AS `ranked`
+  WHERE
+    `ranked`.`__fc_rank` = 1
+), `fv3_driver_customer_affinity_rows` AS (
+  SELECT
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts`,
+    `driver_customer_affinity__trips_together`,
+    `driver_customer_affinity__avg_rating_given`,
+    ROW_NUMBER() OVER (PARTITION BY `driver_id`, `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
+  FROM `fv3_driver_customer_affinity_latest_per_event`
+), `fv3_driver_customer_affinity_timeline` AS (
+  SELECT
+    `driver_id`,
+    `customer_id`,
+    `__fc_spine_ts` AS `__fc_event_ts`,
+    1 AS `__fc_is_spine`,
+    CAST(NULL AS BIGINT) AS `__fc_feature_row`
+  FROM `fv3_driver_customer_affinity_points`
+  UNION ALL
+  SELECT
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts`,
+    0 AS `__fc_is_spine`,
+    `__fc_feature_row`
+  FROM `fv3_driver_customer_affinity_rows`
+), `fv3_driver_customer_affinity_carried` AS (
+  SELECT
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts` AS `__fc_spine_ts`,
+    `__fc_is_spine`,
+    MAX(`__fc_feature_row`) OVER (
+      PARTITION BY `driver_id`, `customer_id`
+      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS `__fc_feature_row`
+  FROM `fv3_driver_customer_affinity_timeline`
+), `fv3_driver_customer_affinity` AS (
+  SELECT
+    `c`.`driver_id` AS `driver_id`,
+    `c`.`customer_id` AS `customer_id`,
+    `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
+    `r`.`driver_customer_affinity__trips_together` AS `driver_customer_affinity__trips_together`,
+    `r`.`driver_customer_affinity__avg_rating_given` AS `driver_customer_affinity__avg_rating_given`
+  FROM `fv3_driver_customer_affinity_carried` AS `c`
+  JOIN `fv3_driver_customer_affinity_rows` AS `r`
+    ON (
+      `c`.`driver_id` = `r`.`driver_id` AND `c`.`customer_id` = `r`.`customer_id`
+    )
+    AND `c`.`__fc_feature_row` = `r`.`__fc_feature_row`
+  WHERE
+    `c`.`__fc_is_spine` = 1
+    AND `r`.`__fc_event_ts` >= `c`.`__fc_spine_ts` - INTERVAL 604800 SECOND
+)
+SELECT
+  `s`.*,
+  `f0`.`driver_recent__conv_rate` AS `driver_recent__conv_rate`,
+  `f0`.`driver_recent__acc_rate` AS `driver_recent__acc_rate`,
+  `f0`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`,
+  `f1`.`driver_lifetime_stats__lifetime_trip_count` AS `driver_lifetime_stats__lifetime_trip_count`,
+  `f1`.`driver_lifetime_stats__is_premium` AS `driver_lifetime_stats__is_premium`,
+  `f1`.`driver_lifetime_stats__vehicle_class` AS `driver_lifetime_stats__vehicle_class`,
+  `f2`.`customer_daily_profile__current_balance` AS `customer_daily_profile__current_balance`,
+  `f2`.`customer_daily_profile__credit_score` AS `customer_daily_profile__credit_score`,
+  `f3`.`driver_customer_affinity__trips_together` AS `driver_customer_affinity__trips_together`,
+  `f3`.`driver_customer_affinity__avg_rating_given` AS `driver_customer_affinity__avg_rating_given`
+FROM `parquet`.`data/orders.parquet` AS `s`
+LEFT JOIN `fv0_driver_hourly_stats` AS `f0`
+  ON `s`.`driver_id` = `f0`.`driver_id`
+  AND `s`.`event_timestamp` = `f0`.`__fc_spine_ts`
+LEFT JOIN `fv1_driver_lifetime_stats` AS `f1`
+  ON `s`.`driver_id` = `f1`.`driver_id`
+  AND `s`.`event_timestamp` = `f1`.`__fc_spine_ts`
+LEFT JOIN `fv2_customer_daily_profile` AS `f2`
+  ON `s`.`customer_id` = `f2`.`customer_id`
+  AND `s`.`event_timestamp` = `f2`.`__fc_spine_ts`
+LEFT JOIN `fv3_driver_customer_affinity` AS `f3`
+  ON `s`.`driver_id` = `f3`.`driver_id`
+  AND `s`.`customer_id` = `f3`.`customer_id`
+  AND `s`.`event_timestamp` = `f3`.`__fc_spine_ts`
