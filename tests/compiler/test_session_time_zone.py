@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 from dataclasses import replace
 
@@ -241,10 +242,10 @@ def test_snowflake_files_compare_only_times_read_as_utc_timestamp_ntz(tmp_path):
         ("feature_service", "stats_svc"), ("feature_view", "stats"), ("dataset", "stats_training")))
     spine_ts, event_ts, created_ts = (snowflake_utc(c) for c in ('"EVENT_TIMESTAMP"', '"SRC"."EVENT_TS"',
                                                                   '"SRC"."CREATED"'))
-    for text in (service, dataset):
+    for text in (service, dataset):  # (the spine's alias depends on the plan)
         assert f'{spine_ts} AS "__FC_SPINE_TS"' in text
-        assert '"F"."__FC_EVENT_TS" <= "S"."__FC_SPINE_TS"' in text
-        assert 'TIMESTAMPADD(SECOND, -3600, "S"."__FC_SPINE_TS")' in text
+        assert re.search(r'"F"\."__FC_EVENT_TS" <= "\w+"\."__FC_SPINE_TS"', text), text
+        assert re.search(r'TIMESTAMPADD\(SECOND, -3600, "\w+"\."__FC_SPINE_TS"\)', text), text
     for text in (service, view, dataset):
         assert f'{event_ts} AS "__FC_EVENT_TS"' in text and f'{created_ts} AS "__FC_CREATED_TS"' in text
         assert "ALTER SESSION" not in text and "session's time zone" not in text
