@@ -79,6 +79,9 @@ class SqlDialect:
     # SESSION_TIME_ZONE, if any, is the statement a compiled file's header says to run first.
     CONVERTS_TIMES_TO_UTC: ClassVar[bool] = False
     SESSION_TIME_ZONE: ClassVar[str | None] = None
+    # MAX orders arrays element by element (DuckDB and PostgreSQL: a NULL element greatest; Spark: lowest).
+    # False (BigQuery, Snowflake): MAX takes no array, so a full tie gives any one of the tied arrays.
+    ORDERS_ARRAYS: ClassVar[bool] = False
 
     # -- lowerings a dialect may override --------------------------------------------------------
 
@@ -98,6 +101,16 @@ class SqlDialect:
         if self.QUALIFY_NEEDS_WHERE and not any(select.args.get(k) for k in ("where", "group", "having")):
             select = select.where(exp.true(), copy=False)
         return select.qualify(condition, copy=False)
+
+    def greatest(self, value: exp.Expression, dtype) -> exp.Expression:
+        """The greatest of a full tie's values of a feature: MAX, which ignores NULLs and gives NaN where
+        there is one on every warehouse; BOOL_OR for booleans (sqlglot spells it per dialect: PostgreSQL
+        and Redshift have no MAX of a boolean); arrays where the dialect cannot order them: any one."""
+        if dtype.name == "bool":
+            return exp.LogicalOr(this=value)
+        if dtype.is_array and not self.ORDERS_ARRAYS:
+            return exp.AnyValue(this=value)
+        return exp.Max(this=value)
 
     def parameter(self, name: str) -> exp.Expression:
         """A bound parameter, named where the warehouse's drivers bind by name ($start, :start, @start,

@@ -20,6 +20,7 @@ class SparkDialect(SqlDialect):
     PRESERVES_IDENTIFIER_CASE = True
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     READS_FILES = True
+    ORDERS_ARRAYS = True
 
     def file_relation(self, relation: Relation) -> exp.Expression:
         if relation.file_format != "parquet":

@@ -1,42 +1,51 @@
 -- fcompile 0.1.0 · feature view customer_daily_profile · features/customer.yml:11
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
-  "ranked"."customer_id",
-  "ranked"."__fc_event_ts",
-  "ranked"."current_balance",
-  "ranked"."credit_score",
-  "ranked"."lifetime_order_count",
-  "ranked"."customer_segment"
+  "customer_id",
+  "__fc_event_ts",
+  MAX("current_balance") AS "current_balance",
+  MAX("credit_score") AS "credit_score",
+  MAX("lifetime_order_count") AS "lifetime_order_count",
+  MAX("customer_segment") AS "customer_segment"
 FROM (
   SELECT
-    "customer_id",
-    "__fc_event_ts",
-    "current_balance",
-    "credit_score",
-    "lifetime_order_count",
-    "customer_segment",
-    ROW_NUMBER() OVER (
-      PARTITION BY "customer_id"
-      ORDER BY "__fc_event_ts" DESC NULLS LAST, "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "lifetime_order_count" DESC NULLS LAST, "customer_segment" DESC NULLS LAST
-    ) AS "__fc_rank"
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."current_balance",
+    "ranked"."credit_score",
+    "ranked"."lifetime_order_count",
+    "ranked"."customer_segment"
   FROM (
     SELECT
-      "src"."customer_id" AS "customer_id",
-      TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
-      "src"."current_balance" AS "current_balance",
-      "src"."credit_score" AS "credit_score",
-      "src"."lifetime_order_count" AS "lifetime_order_count",
-      "src"."customer_segment" AS "customer_segment"
-    FROM "raw"."customer_profile" AS "src"
+      "customer_id",
+      "__fc_event_ts",
+      "current_balance",
+      "credit_score",
+      "lifetime_order_count",
+      "customer_segment",
+      RANK() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) AS "__fc_rank"
+    FROM (
+      SELECT
+        "src"."customer_id" AS "customer_id",
+        TO_TIMESTAMP(EXTRACT(EPOCH FROM "src"."snapshot_ts")) AS "__fc_event_ts",
+        "src"."current_balance" AS "current_balance",
+        "src"."credit_score" AS "credit_score",
+        "src"."lifetime_order_count" AS "lifetime_order_count",
+        "src"."customer_segment" AS "customer_segment"
+      FROM "raw"."customer_profile" AS "src"
+      WHERE
+        (
+          NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+        )
+        AND "src"."snapshot_ts" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
+    ) AS "in_window"
     WHERE
-      (
-        NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
-      )
-      AND "src"."snapshot_ts" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
-  ) AS "in_window"
+      "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
+      AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
+  ) AS "ranked"
   WHERE
-    "__fc_event_ts" >= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(start)s))
-    AND "__fc_event_ts" <= TO_TIMESTAMP(EXTRACT(EPOCH FROM %(end)s))
-) AS "ranked"
-WHERE
-  "ranked"."__fc_rank" = 1
+    "ranked"."__fc_rank" = 1
+) AS "newest"
+GROUP BY
+  "customer_id",
+  "__fc_event_ts"
