@@ -32,6 +32,7 @@ docs/concepts/point-in-time.md).
 from __future__ import annotations
 
 import contextlib
+import math
 import uuid
 from pathlib import Path
 from typing import Any, Mapping
@@ -439,6 +440,8 @@ def _snowflake_literal(value: Any) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, inf, -inf: Snowflake's texts for them
+        return f"CAST('{'NaN' if math.isnan(value) else value}' AS FLOAT)"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (dt.datetime, dt.date)):
@@ -591,5 +594,6 @@ def reference_views(graph, data: Path) -> dict[str, Any]:
         views[view.name] = RefView(
             view.name, tuple((k.name, column(k.name)) for k in graph.join_keys(view)), column(source.timestamp_field),
             column(source.created_timestamp_field) if source.created_timestamp_field else None, view.ttl,
-            tuple(RefFeature(f.name, column(f.name), f.dtype.is_array) for f in view.features), rows[path])
+            tuple(RefFeature(f.name, column(f.name), f.dtype.is_array) for f in view.features), rows[path],
+            column(source.tie_breaker) if source.tie_breaker else None)
     return views
