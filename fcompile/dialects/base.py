@@ -16,6 +16,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.graph import DType
 from fcompile.planner.plans import Relation
 
 
@@ -102,7 +103,7 @@ class SqlDialect:
             select = select.where(exp.true(), copy=False)
         return select.qualify(condition, copy=False)
 
-    def greatest(self, value: exp.Expression, dtype) -> exp.Expression:
+    def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
         """The greatest of a full tie's values of a feature: MAX, which ignores NULLs and gives NaN where
         there is one on every warehouse; BOOL_OR for booleans (sqlglot spells it per dialect: PostgreSQL
         and Redshift have no MAX of a boolean); arrays where the dialect cannot order them: any one."""

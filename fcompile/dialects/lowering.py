@@ -62,7 +62,7 @@ def _keep_ranked(dialect: SqlDialect, select: exp.Select, window: exp.Window, co
 
 
 def keep_newest(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.Expression],
-                order_by: list[exp.Ordered], columns: list[str], features) -> exp.Select:
+                order_by: list[exp.Ordered], columns: list[str], features: tuple[FeatureColumn, ...]) -> exp.Select:
     """One row per partition: the rows first in `order_by` (RANK() = 1: a full tie keeps them all), merged
     by `greatest_per_group`."""
     window = exp.Window(this=exp.Rank(), partition_by=partition_by, order=exp.Order(expressions=order_by))
@@ -70,7 +70,8 @@ def keep_newest(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.
     return greatest_per_group(dialect, newest.subquery("newest", copy=False), columns, features)
 
 
-def greatest_per_group(dialect: SqlDialect, rows: exp.Expression, columns: list[str], features) -> exp.Select:
+def greatest_per_group(dialect: SqlDialect, rows: exp.Expression, columns: list[str],
+                       features: tuple[FeatureColumn, ...]) -> exp.Select:
     """`rows` grouped by every column but the features, each feature the greatest of the group's values
     (docs/concepts/point-in-time.md, rule 3); the rows of a group are a full tie."""
     greatest = {f.output_name: dialect.greatest(col(f.output_name), f.dtype) for f in features}

@@ -9,7 +9,7 @@ compare it row by row with what this module computes from the same rows (lists o
   equal the spine's column by column (NULL never equals anything) and `spine_ts - ttl <= event_ts <=
   spine_ts` (the lower bound only with a ttl; both inclusive). The best candidates have the greatest
   event time, then the greatest created time (NULL lowest), then, when the source declares a
-  tie_breaker, its greatest value (NULL lowest, NaN greatest). Rows still tied give each feature,
+  tie_breaker, its greatest value (NULL lowest). Rows still tied give each feature,
   independently, the greatest of their values: NULL only when all are NULL, NaN greatest, false < true,
   arrays element by element (a NULL element greatest, a prefix before the longer array). No candidate:
   NULL features.
