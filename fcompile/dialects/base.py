@@ -81,7 +81,8 @@ class SqlDialect:
     CONVERTS_TIMES_TO_UTC: ClassVar[bool] = False
     SESSION_TIME_ZONE: ClassVar[str | None] = None
     # MAX orders arrays element by element (DuckDB and PostgreSQL: a NULL element greatest; Spark: lowest).
-    # False (BigQuery, Snowflake): MAX takes no array, so a full tie gives any one of the tied arrays.
+    # False: a full tie gives any one of the tied arrays (BigQuery's and Snowflake's MAX take no array;
+    # Trino's comparison fails on a NULL element).
     ORDERS_ARRAYS: ClassVar[bool] = False
 
     # -- lowerings a dialect may override --------------------------------------------------------
