@@ -5,8 +5,8 @@ row per driver per hour, about 1% of (driver, hour) rows re-sent with another or
 spine in random order with duplicate rows, NULL keys and times, unknown drivers, and timestamps before,
 inside, after and exactly on the data's hours) and a project with one feature view per ttl (2h, 1d, none).
 Then, per ttl, it runs fcompile through the SDK writing Parquet, and three hand-written DuckDB queries with
-the semantics of docs/concepts/point-in-time.md (with fcompile's rule for full ties: the greatest feature values in
-declaration order), each writing Parquet with COPY:
+the semantics of docs/concepts/point-in-time.md (full ties: each feature the greatest of the tied rows' values),
+each writing Parquet with COPY, over the feature rows merged per (driver, event time, created):
 
 - asof:   ASOF LEFT JOIN against the feature rows de-duplicated per (driver, event time);
 - window: spine and feature rows in one timeline per driver, the newest feature row carried forward;
@@ -47,7 +47,7 @@ MEMORY_TARGET = 1.5    # fcompile peak RSS / that form's peak RSS
 IMPORT_TARGET = 0.3    # seconds for `import fcompile`
 
 TTLS: dict[str, int | None] = {"2h": 7200, "1d": 86400, "unbounded": None}
-FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips", "avg_rating")  # declaration order = tie-break order
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips", "avg_rating")
 SPINE_COLUMNS = ("driver_id", "event_timestamp", "label")
 FORMS = ("asof", "window", "range")
 
@@ -73,8 +73,8 @@ CREATE TEMP MACRO pb_unit(k, salt) AS pb_hash(k, salt) / 4294967296.0;
 # Hashes are computed in projections and filtered on later: DuckDB shares repeated sub-expressions of the
 # expanded macros only inside a projection (see fcompile/sample/data.py).
 # revision 0: the row; 1: re-sent with a later created (wins); 2: with an earlier created (loses);
-# 3: the same created, a full tie - half of them with the same conv_rate, so acc_rate decides (a quarter of
-# those with a NULL acc_rate, which ranks lowest).
+# 3: the same created, a full tie: each feature takes the greatest of the two rows' values (half of them with the
+# same conv_rate; a quarter of those with a NULL acc_rate, which is lowest).
 _FEATURE_ROWS = """
 WITH cells AS (
     SELECT range AS k, range // {entities} AS h, range % {entities} AS d,
@@ -202,9 +202,11 @@ def view_name(ttl_label: str) -> str:
 
 # -- the hand-written forms ------------------------------------------------------------------------------
 
-def _newest_first(prefix: str = "") -> str:
-    """Created, then the features in declaration order, greatest first, NULL lowest."""
-    return ", ".join(f"{prefix}{c} DESC NULLS LAST" for c in ("created", *FEATURES))
+def _merged_rows(features: str) -> str:
+    """The feature rows, one per (driver, event time, created): a full tie's features each their greatest."""
+    greatest = ", ".join(f"max({c}) AS {c}" for c in FEATURES)
+    return f"SELECT driver_id, ets, created, {greatest} FROM ({_feature_rows(features, 'created')}) " \
+           "GROUP BY driver_id, ets, created"
 
 
 def _within_ttl(value: str, event_ts: str, spine_ts: str, ttl: int | None) -> str:
@@ -229,8 +231,8 @@ def asof_query(features: str, spine: str, ttl: int | None) -> str:
     return f"""
 WITH {_spine(spine)},
 latest_per_event AS (
-    {_feature_rows(features, "created")}
-    QUALIFY row_number() OVER (PARTITION BY driver_id, event_timestamp ORDER BY {_newest_first()}) = 1
+    {_merged_rows(features)}
+    QUALIFY row_number() OVER (PARTITION BY driver_id, ets ORDER BY created DESC NULLS LAST) = 1
 )
 SELECT {', '.join('s.' + c for c in SPINE_COLUMNS)}, {values}
 FROM spine s ASOF LEFT JOIN latest_per_event f ON s.driver_id = f.driver_id AND s.event_timestamp >= f.ets
@@ -242,7 +244,6 @@ def window_query(features: str, spine: str, ttl: int | None) -> str:
     among themselves oldest to best, so the last feature row before a spine row is its best candidate:
     no de-duplication pass, one sort. The row is carried as a struct (its features may be NULL)."""
     payload = ", ".join(f"{c} := {c}" for c in ("ets", *FEATURES))
-    ascending = ", ".join(f"{c} ASC NULLS FIRST" for c in ("created", *FEATURES))
     nulls = ", ".join(["NULL"] * (len(FEATURES) + 1))
     values = ", ".join(_within_ttl(f"struct_extract(best, '{c}')", "struct_extract(best, 'ets')", "ts", ttl)
                        + f" AS {c}" for c in FEATURES)
@@ -251,13 +252,14 @@ WITH {_spine(spine)},
 timeline AS (
     SELECT driver_id, ets AS ts, 0 AS is_spine, NULL AS rid, NULL AS label, created, {', '.join(FEATURES)},
         struct_pack({payload}) AS row
-    FROM ({_feature_rows(features, "created")})
+    FROM ({_merged_rows(features)})
     UNION ALL
     SELECT driver_id, event_timestamp, 1, rid, label, {nulls}, NULL FROM spine
 ),
 carried AS (
     SELECT driver_id, ts, is_spine, rid, label,
-        last_value(row IGNORE NULLS) OVER (PARTITION BY driver_id ORDER BY ts ASC NULLS LAST, is_spine, {ascending}
+        last_value(row IGNORE NULLS) OVER (PARTITION BY driver_id
+                                           ORDER BY ts ASC NULLS LAST, is_spine, created ASC NULLS FIRST
                                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS carried_row
     FROM timeline
 ),
@@ -275,13 +277,13 @@ def range_query(features: str, spine: str, ttl: int | None) -> str:
     feature_columns = ", ".join(f"f.{c}" for c in FEATURES)
     return f"""
 WITH {_spine(spine)},
-candidates AS ({_feature_rows(features, "created")}),
+candidates AS ({_merged_rows(features)}),
 best AS (
     SELECT s.rid, {feature_columns}
     FROM spine s JOIN candidates f
       ON s.driver_id = f.driver_id AND f.ets <= s.event_timestamp
      AND f.ets >= s.event_timestamp - INTERVAL {ttl} SECOND
-    QUALIFY row_number() OVER (PARTITION BY s.rid ORDER BY f.ets DESC, {_newest_first('f.')}) = 1
+    QUALIFY row_number() OVER (PARTITION BY s.rid ORDER BY f.ets DESC, f.created DESC NULLS LAST) = 1
 )
 SELECT {', '.join('s.' + c for c in SPINE_COLUMNS)}, {', '.join('b.' + c for c in FEATURES)}
 FROM spine s LEFT JOIN best b ON s.rid = b.rid

@@ -84,6 +84,9 @@ class Source(_HashedNode):
     tags: Tags = ()
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
+    # Rows equal in event and created time go to this column's greatest value (then each feature takes the
+    # greatest of the rows still tied): docs/concepts/point-in-time.md.
+    tie_breaker: str | None = None
 
 
 @dataclass(frozen=True)

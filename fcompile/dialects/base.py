@@ -16,6 +16,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.graph import DType
 from fcompile.planner.plans import Relation
 
 
@@ -83,6 +84,10 @@ class SqlDialect:
     # columns alike (a column's type is unknown at compile time) and times are compared as they come: the
     # statement that sets the session's time zone to UTC, which every compiled statement list begins with.
     SESSION_TIME_ZONE: ClassVar[str | None] = None
+    # MAX orders arrays element by element (DuckDB and PostgreSQL: a NULL element greatest; Spark: lowest).
+    # False: a full tie gives any one of the tied arrays (BigQuery's and Snowflake's MAX take no array;
+    # Trino's comparison fails on a NULL element).
+    ORDERS_ARRAYS: ClassVar[bool] = False
 
     # -- lowerings a dialect may override --------------------------------------------------------
 
@@ -102,6 +107,16 @@ class SqlDialect:
         if self.QUALIFY_NEEDS_WHERE and not any(select.args.get(k) for k in ("where", "group", "having")):
             select = select.where(exp.true(), copy=False)
         return select.qualify(condition, copy=False)
+
+    def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
+        """The greatest of a full tie's values of a feature: MAX, which ignores NULLs and gives NaN where
+        there is one on every warehouse; BOOL_OR for booleans (sqlglot spells it per dialect: PostgreSQL
+        and Redshift have no MAX of a boolean); arrays where the dialect cannot order them: any one."""
+        if dtype.name == "bool":
+            return exp.LogicalOr(this=value)
+        if dtype.is_array and not self.ORDERS_ARRAYS:
+            return exp.AnyValue(this=value)
+        return exp.Max(this=value)
 
     def parameter(self, name: str) -> exp.Expression:
         """A bound parameter, named where the warehouse's drivers bind by name ($start, :start, @start,

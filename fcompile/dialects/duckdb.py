@@ -28,6 +28,7 @@ class DuckDBDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     STAR_EXCEPT = True
     READS_FILES = True
+    ORDERS_ARRAYS = True
 
     CONVERTS_TIMES_TO_UTC = True
 

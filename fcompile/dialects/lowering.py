@@ -4,9 +4,9 @@ The trees are dialect-neutral except where a `SqlDialect` flag or override says 
 joins, QUALIFY, `* EXCLUDE`, file reads and ttl arithmetic. Every strategy implements the point-in-time rules
 (docs/concepts/point-in-time.md):
 candidates have equal keys and `ts - ttl <= event_ts <= ts`; the newest event wins, ties go to the
-newest created time, and rows equal in both go to the greatest values of the view's features in
-declaration order, requested or not (a deterministic rule the tests' reference implementation,
-tests/compiler/reference.py, shares). NULL keys never match.
+newest created time, then to the greatest tie_breaker where the source declares one, and rows still tied
+give each feature the greatest of their values (the rule the tests' reference implementation,
+tests/compiler/reference.py, shares). A request reads only the features it returns. NULL keys never match.
 
 Every tree here is built fresh and used once, so the builder calls change the select they are called
 on (`copy=False`) instead of copying the tree built so far at every step, which made lowering
@@ -24,8 +24,8 @@ from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import (
-    CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, JoinStrategy, LatestValues,
-    PointInTimeJoin, SpinePlan, ViewJoin,
+    CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, TIE_BREAKER, FeatureColumn, JoinStrategy,
+    LatestValues, PointInTimeJoin, SpinePlan, ViewJoin,
 )
 
 SPINE = "spine"
@@ -44,37 +44,46 @@ def _keys_equal(view: ViewJoin, left: str, right: str) -> exp.Expression:
     return exp.and_(*[exp.EQ(this=col(k.name, left), expression=col(k.name, right)) for k in view.keys])
 
 
-def _tie_break(features, table: str | None) -> list[exp.Ordered]:
-    """Full ties (same event and created time) go to the greatest feature values, in declaration order.
-    Arrays cannot be ordered on every warehouse, so they do not take part."""
-    return [exp.Ordered(this=col(f.output_name, table), desc=True, nulls_first=False)
-            for f in features if not f.dtype.is_array]
-
-
-def _tie_columns(view_or_plan) -> tuple:
-    """The features that break full ties: a view join's `tie_break` (every declared feature, in
-    declaration order, whatever was requested), else the plan's features (LatestValues reads them all)."""
-    return getattr(view_or_plan, "tie_break", ()) or view_or_plan.features
-
-
-def _newest_first(view_or_plan, table: str | None, features) -> list[exp.Ordered]:
+def _newest_first(view_or_plan, table: str | None) -> list[exp.Ordered]:
+    """Event time, then created time, then the tie_breaker, each newest (greatest) first, NULL last: rows
+    equal in all of them are a full tie, which `keep_newest` merges."""
     order = [exp.Ordered(this=col(EVENT_TS, table), desc=True, nulls_first=False)]
     if view_or_plan.created_timestamp:
         order.append(exp.Ordered(this=col(CREATED_TS, table), desc=True, nulls_first=False))
-    return order + _tie_break(features, table)
+    if view_or_plan.tie_breaker:
+        order.append(exp.Ordered(this=col(TIE_BREAKER, table), desc=True, nulls_first=False))
+    return order
 
 
-def keep_first(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.Expression],
-               order_by: list[exp.Ordered], columns: list[str]) -> exp.Select:
-    """Keep the first row per partition: QUALIFY where the dialect has it, else a ranked subquery
+def _keep_ranked(dialect: SqlDialect, select: exp.Select, window: exp.Window, columns: list[str]) -> exp.Select:
+    """The rows of `select` whose `window` is 1: QUALIFY where the dialect has it, else a ranked subquery
     whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses duplicates)."""
-    window = exp.Window(this=exp.RowNumber(), partition_by=partition_by, order=exp.Order(expressions=order_by))
     if dialect.SUPPORTS_QUALIFY:
         return dialect.qualify(select, exp.EQ(this=window, expression=exp.Literal.number(1)))
     ranked = select.select(exp.alias_(window, RANK), copy=False)
     return (exp.select(*[col(c, "ranked") for c in columns])
             .from_(ranked.subquery("ranked", copy=False), copy=False)
             .where(exp.EQ(this=col(RANK, "ranked"), expression=exp.Literal.number(1)), copy=False))
+
+
+def keep_newest(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.Expression],
+                order_by: list[exp.Ordered], columns: list[str], features: tuple[FeatureColumn, ...]) -> exp.Select:
+    """One row per partition: the rows first in `order_by` (RANK() = 1: a full tie keeps them all), merged
+    by `greatest_per_group`."""
+    window = exp.Window(this=exp.Rank(), partition_by=partition_by, order=exp.Order(expressions=order_by))
+    newest = _keep_ranked(dialect, select, window, columns)
+    return greatest_per_group(dialect, newest.subquery("newest", copy=False), columns, features)
+
+
+def greatest_per_group(dialect: SqlDialect, rows: exp.Expression, columns: list[str],
+                       features: tuple[FeatureColumn, ...]) -> exp.Select:
+    """`rows` grouped by every column but the features, each feature the greatest of the group's values
+    (docs/concepts/point-in-time.md, rule 3); the rows of a group are a full tie."""
+    greatest = {f.output_name: dialect.greatest(col(f.output_name), f.dtype) for f in features}
+    grouped = [c for c in columns if c not in greatest]
+    return (exp.select(*[exp.alias_(greatest[c], c) if c in greatest else col(c) for c in columns])
+            .from_(rows, copy=False)
+            .group_by(*[col(c) for c in grouped], copy=False))
 
 
 def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, list[str]]:
@@ -89,13 +98,12 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
         projections.append(exp.alias_(dialect.utc_instant(col(view.created_timestamp, alias),
                                                           view.created_timestamp in zoned), CREATED_TS))
         names.append(CREATED_TS)
+    if view.tie_breaker:
+        projections.append(exp.alias_(col(view.tie_breaker, alias), TIE_BREAKER))
+        names.append(TIE_BREAKER)
     for feature in view.features:
         projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
         names.append(feature.output_name)
-    for feature in _tie_columns(view):  # unrequested features still decide full ties
-        if feature.output_name not in names:
-            projections.append(exp.alias_(col(feature.source_column, alias), feature.output_name))
-            names.append(feature.output_name)
     select = (exp.select(*projections)
               .from_(dialect.relation(view.relation, alias, view.location), copy=False)
               .where(_all_not_null([col(k.source_column, alias) for k in view.keys]
@@ -104,16 +112,14 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
 
 
 def _dedup_per_event(dialect: SqlDialect, view: ViewJoin, src: str, columns: list[str]) -> exp.Select:
-    """One row per (keys, event time): the newest created, then the greatest features."""
-    order = []
-    if view.created_timestamp:
-        order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
-    order += _tie_break(_tie_columns(view), None)
+    """One row per (keys, event time): the newest created, then the greatest tie_breaker, then each
+    feature's greatest value among the rows still tied."""
+    order = _newest_first(view, None)[1:]
+    if not order:  # every row of a (keys, event time) is tied
+        return greatest_per_group(dialect, exp.to_table(src), columns, view.features)
     partition = [col(k.name) for k in view.keys] + [col(EVENT_TS)]
     select = exp.select(*[col(c) for c in columns]).from_(src, copy=False)
-    if not order:  # nothing can tell two rows apart: any one is the same row
-        order = [dialect.ascending_never_null(col(EVENT_TS))]
-    return keep_first(dialect, select, partition, order, columns)
+    return keep_newest(dialect, select, partition, order, columns, view.features)
 
 
 def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, points: str, columns: list[str]) -> exp.Select:
@@ -130,8 +136,8 @@ def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, points: str, colu
     select = (exp.select(*[exp.alias_(col(c, "p"), c) for c in point], *[exp.alias_(col(o, "f"), o) for o in outputs])
               .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
               .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition, copy=False))
-    order = _newest_first(view, "f", _tie_columns(view))
-    return keep_first(dialect, select, [col(c, "p") for c in point], order, point + outputs)
+    return keep_newest(dialect, select, [col(c, "p") for c in point], _newest_first(view, "f"), point + outputs,
+                       view.features)
 
 
 def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, points: str, name: str,
@@ -329,7 +335,9 @@ def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
         exp.GTE(this=col(EVENT_TS), expression=dialect.utc_instant(dialect.parameter(plan.start_parameter))),
         exp.LTE(this=col(EVENT_TS), expression=dialect.utc_instant(dialect.parameter(plan.end_parameter))),
     )
+    if plan.tie_breaker:  # read to rank the rows, not returned
+        columns.remove(TIE_BREAKER)
     select = (exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window", copy=False), copy=False)
               .where(window, copy=False))
-    order = _newest_first(plan, None, plan.features)
-    return keep_first(dialect, select, [col(k.name) for k in plan.keys], order, columns)
+    return keep_newest(dialect, select, [col(k.name) for k in plan.keys], _newest_first(plan, None), columns,
+                       plan.features)

@@ -23,6 +23,7 @@ class PostgresDialect(SqlDialect):
     sqlglot_name = "postgres"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     CONVERTS_TIMES_TO_UTC = True
+    ORDERS_ARRAYS = True
 
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         if zoned:  # a timestamptz is an instant already

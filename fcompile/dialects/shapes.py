@@ -212,6 +212,7 @@ class _Canonical:
         reading = {"view": self.name(plan.view), "relation": self.relation(plan.relation),
                    "keys": self.keys(plan.keys), "event_timestamp": self.name(plan.event_timestamp),
                    "created_timestamp": self.optional(plan.created_timestamp),
+                   "tie_breaker": self.optional(plan.tie_breaker),
                    "features": self.features(plan.features), "location": None}
         reading["relation"] = self.zoned(reading["relation"], plan.relation)
         return reading
@@ -225,7 +226,7 @@ class _Canonical:
                                None if spine.columns is None else tuple(self.name(c) for c in spine.columns),
                                self.optional(spine.row_id_column))
             spine = replace(shaped, relation=self.zoned(shaped.relation, spine.relation))
-            joins = tuple(replace(j, **self.reading(j), tie_break=self.features(j.tie_break)) for j in plan.joins)
+            joins = tuple(replace(j, **self.reading(j)) for j in plan.joins)
             order = tuple((index, self.name(name)) for index, name in plan.output_order)
             return PointInTimeJoin(spine, joins, order, None)
         raise _NoShape(type(plan).__name__)

@@ -21,6 +21,7 @@ class SparkDialect(SqlDialect):
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     READS_FILES = True
     READS_NANOSECOND_PARQUET = False  # "Illegal Parquet type: INT64 (TIMESTAMP(NANOS,...))" on Spark 3.5
+    ORDERS_ARRAYS = True
 
     def file_relation(self, relation: Relation) -> exp.Expression:
         if relation.file_format != "parquet":

@@ -199,6 +199,7 @@ class Resolver:
             timestamp_field=data["timestamp_field"],
             created_timestamp_field=data.get("created_timestamp_field"),
             field_mapping=tuple(sorted(mapping.items())),
+            tie_breaker=data.get("tie_breaker"),
             **_common(item),
         )
 

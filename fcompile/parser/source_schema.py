@@ -75,6 +75,10 @@ def _time_columns(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...
     return tuple(f.name for f in times if f.type.tz is not None), tuple(f.name for f in times if f.type.unit == "ns")
 
 
+# The types a tie_breaker may have: ordered alike on every warehouse (a float's NaN is not).
+TIE_BREAKER_DTYPES = frozenset({"int32", "int64", "string", "timestamp", "date"})
+
+
 def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
     from fcompile.parser.seeds import find_seeds
 
@@ -138,9 +142,16 @@ def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType
                    where, f"columns: {available}")
 
     for role, column in (("timestamp_field", source.timestamp_field),
-                         ("created_timestamp_field", source.created_timestamp_field)):
+                         ("created_timestamp_field", source.created_timestamp_field),
+                         ("tie_breaker", source.tie_breaker)):
         if column and column not in columns:
             missing(column, role, source.location)
+    tie_type = columns.get(source.tie_breaker) if source.tie_breaker else None
+    if tie_type is not None and tie_type.name not in TIE_BREAKER_DTYPES:
+        sink.error(Code.BAD_DTYPE, f"source '{source.name}': tie_breaker '{source.tie_breaker}' is {tie_type} in "
+                   f"{file_name}, which cannot break ties the same way on every warehouse", source.location,
+                   "name an int, string, timestamp or date column (floats: BigQuery sorts NaN lowest where the "
+                   "others sort it highest; booleans and arrays are not ordered everywhere)")
     for view in graph.feature_views:
         if view.source != source.name:
             continue

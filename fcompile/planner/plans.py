@@ -20,7 +20,7 @@ RANK = "__fc_rank"
 FEATURE_ROW_ID = "__fc_feature_row"
 IS_SPINE = "__fc_is_spine"
 SPINE_TS = "__fc_spine_ts"
-TIE_BREAK_PREFIX = "__fc_tie_"  # + feature name: an unrequested feature read only to break full ties
+TIE_BREAKER = "__fc_tie_breaker"  # the source's declared tie_breaker column, where it has one
 
 # Views whose ttl is at most this are joined by range (measured: a range join won at ttl 2h, the
 # latest-row plans at 1d); longer and unbounded ttls use the latest-row plans.
@@ -86,11 +86,9 @@ class ViewJoin:
     features: tuple[FeatureColumn, ...]
     strategy: JoinStrategy
     location: Position | None = None
-    # Every declared non-array feature of the view, in declaration order: rows equal in event and created
-    # time go to the greatest of these, whatever the request names (so training agrees with LatestValues).
-    # A requested feature keeps its output name; the others are read as TIE_BREAK_PREFIX + name.
-    # Empty: break ties on the requested features.
-    tie_break: tuple[FeatureColumn, ...] = ()
+    # The source's tie_breaker column: rows equal in event and created time go to its greatest value
+    # before each feature takes the greatest of the rows still tied (docs/concepts/point-in-time.md).
+    tie_breaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +119,7 @@ class LatestValues:
     start_parameter: str = "start"
     end_parameter: str = "end"
     location: Position | None = None
+    tie_breaker: str | None = None  # as ViewJoin's
 
 
 @dataclass(frozen=True)

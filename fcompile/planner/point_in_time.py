@@ -10,7 +10,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
 from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
 from fcompile.planner.plans import (
-    RANGE_JOIN_MAX_TTL_SECONDS, TIE_BREAK_PREFIX, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
+    RANGE_JOIN_MAX_TTL_SECONDS, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
     LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
 )
 
@@ -92,7 +92,6 @@ def plan_point_in_time_join(
             features=tuple(pending[view_name]),
             strategy=chosen or choose_strategy(view),
             location=view.location,
-            tie_break=_tie_break(view, source, pending[view_name]),
         ))
     return PointInTimeJoin(spine, tuple(joins), tuple(output_order), location)
 
@@ -126,23 +125,9 @@ def plan_build_dataset(graph: FeatureGraph, dataset: Dataset, spine_columns: tup
     return BuildDataset(dataset.name, dataset.output, query, dataset.location)
 
 
-def _tie_break(view: FeatureView, source: Source, requested: Sequence[FeatureColumn]) -> tuple[FeatureColumn, ...]:
-    """Every declared non-array feature in declaration order (docs/concepts/point-in-time.md: full ties resolve the same
-    way whatever a request names), read under a requested feature's output name where there is one."""
-    renamed = {fc_name: column for column, fc_name in source.field_mapping}
-    read_as: dict[str, str] = {}
-    for feature in requested:
-        read_as.setdefault(feature.source_column, feature.output_name)
-    columns = []
-    for feature in view.features:
-        if not feature.dtype.is_array:
-            column = renamed.get(feature.name, feature.name)
-            columns.append(FeatureColumn(column, read_as.get(column, TIE_BREAK_PREFIX + feature.name), feature.dtype))
-    return tuple(columns)
-
-
 def _source_reading(graph: FeatureGraph, view: FeatureView, source: Source) -> dict:
-    """What every plan reading a view's source needs: where it is, its keys and its time columns."""
+    """What every plan reading a view's source needs: where it is, its keys, its time columns and its
+    tie_breaker."""
     created = source.created_timestamp_field
     return {
         "view": view.name,
@@ -150,6 +135,7 @@ def _source_reading(graph: FeatureGraph, view: FeatureView, source: Source) -> d
         "keys": _keys(graph, view, source),
         "event_timestamp": _source_column(source, source.timestamp_field),
         "created_timestamp": _source_column(source, created) if created else None,
+        "tie_breaker": _source_column(source, source.tie_breaker) if source.tie_breaker else None,
     }
 
 

@@ -98,7 +98,7 @@ def test_manifest_validates_and_describes_graph_and_files(path_sample):
     lines = raw.decode().splitlines()  # one line per compiled file and per node, for readable diffs
     assert sum(line.lstrip().startswith('{"dialect": ') for line in lines) == len(manifest["compiled"])
     assert sum(line.startswith('      "') for line in lines) == sum(map(len, manifest["nodes"].values()))
-    assert manifest["metadata"] == {"schema_version": 2, "fcompile_version": __version__, "project": "driver_ranking"}
+    assert manifest["metadata"] == {"schema_version": 3, "fcompile_version": __version__, "project": "driver_ranking"}
     view = manifest["nodes"]["feature_view"]["driver_hourly_stats"]
     assert view["location"] == {"path": "features/driver.yml", "line": 21, "column": 11}
     assert view["depends_on"] == ["entity.driver", "source.driver_stats"]
@@ -327,3 +327,35 @@ def test_many_files_are_staged_on_threads_and_a_failure_is_raised(tmp_path, monk
     with pytest.raises(OSError, match="disk full"):
         build_module._stage_files([(tmp_path / "again" / out.parent.name / out.name, c, e, b"other")
                                    for out, c, e, _ in staged])
+
+
+def test_adding_a_feature_leaves_the_sql_of_services_that_do_not_request_it_unchanged(table_sample):
+    """A request reads only the features it returns (docs/concepts/point-in-time.md, full ties): a feature
+    added to a view changes the view's materialization and no service or dataset that does not name it, on
+    every dialect. Requesting it changes the service that does, and only that one."""
+    dialects = tuple(sorted(DIALECTS))
+    assert build(table_sample, dialects).ok
+    before = read_tree(table_sample / "target" / "compiled")
+    spec = table_sample / "features" / "driver.yml"
+    text = spec.read_text("utf-8")
+    feature = "      - {name: avg_rating, dtype: float32, description: Trailing average rating given by riders (1-5).}\n"
+    gap = "    owner: driver-performance@example.com\n\n  - name: driver_lifetime_stats\n"
+    assert feature in text and gap in text
+    text = text.replace(feature, feature + "      - {name: cancel_rate, dtype: float64}\n")
+    spec.write_text(text.replace(gap, gap.replace("\n\n", "\n")), "utf-8")  # later nodes keep their lines
+    assert build(table_sample, dialects).ok
+    after = read_tree(table_sample / "target" / "compiled")
+    changed = {path for path in before if before[path] != after[path]}
+    assert changed == {f"{d}/materialize/driver_hourly_stats.sql" for d in dialects}
+
+    services = table_sample / "features" / "services.yml"
+    text = services.read_text("utf-8")
+    gap = "    owner: ranking-ml@example.com\n\n  - name: driver_ranking_v2\n"
+    assert gap in text
+    text = text.replace("      - driver_hourly_stats:avg_daily_trips\n",
+                        "      - driver_hourly_stats:avg_daily_trips\n      - driver_hourly_stats:cancel_rate\n")
+    services.write_text(text.replace(gap, gap.replace("\n\n", "\n")), "utf-8")
+    assert build(table_sample, dialects).ok
+    requested = read_tree(table_sample / "target" / "compiled")
+    assert {path for path in after if after[path] != requested[path]} == \
+        {f"{d}/retrieve/driver_activity_v1.sql" for d in dialects}

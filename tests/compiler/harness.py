@@ -9,6 +9,7 @@ the lowering's interpretation of the project.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -67,6 +68,7 @@ class ViewDef:
     ttl: dt.timedelta | None = None
     field_mapping: tuple[tuple[str, str], ...] = ()  # (column in the table, name in fcompile)
     query: str | None = None  # a `query:` source (over `table`) instead of `table:`
+    tie_breaker: str | None = None  # the source's `tie_breaker:` column
 
     def column(self, name: str) -> str:
         return next((column for column, mapped in self.field_mapping if mapped == name), name)
@@ -113,6 +115,8 @@ def write_project(case: Case, root: Path) -> FeatureGraph:
                                   **({"query": view.query} if view.query else {"table": view.table})}
         if view.created:
             source["created_timestamp_field"] = view.created
+        if view.tie_breaker:
+            source["tie_breaker"] = view.tie_breaker
         if view.field_mapping:
             source["field_mapping"] = dict(view.field_mapping)
         sources.append(source)
@@ -149,7 +153,8 @@ def ref_view(case: Case, view: ViewDef) -> RefView:
                  for k, _ in next(ent for ent in case.entities if ent.name == e).keys)
     features = tuple(RefFeature(n, view.column(n), d.startswith("array")) for n, d in view.features)
     return RefView(view.name, keys, view.column(view.ts), view.created and view.column(view.created),
-                   view.ttl, features, case.source_rows.get(view.name, case.table(view.table).rows))
+                   view.ttl, features, case.source_rows.get(view.name, case.table(view.table).rows),
+                   view.tie_breaker and view.column(view.tie_breaker))
 
 
 def expected(case: Case) -> tuple[list[str], list[dict[str, Any]]]:
@@ -275,7 +280,12 @@ class PostgresEngine(Engine):
 
 # -- comparison ----------------------------------------------------------------------------------------
 
+NAN = "NaN"  # what a NaN compares as: NaN is not equal to itself
+
+
 def normalized(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return NAN
     return utc(value)
 
 

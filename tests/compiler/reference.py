@@ -7,18 +7,21 @@ compare it row by row with what this module computes from the same rows (lists o
 - Point-in-time join: one output row per spine row, in spine order, every spine column and then the
   requested features in request order. A source row is a candidate for a spine row when its join keys
   equal the spine's column by column (NULL never equals anything) and `spine_ts - ttl <= event_ts <=
-  spine_ts` (the lower bound only with a ttl; both inclusive). The best candidate has the greatest
-  event time, then the greatest created time (NULL lowest), then - rows equal in both - the greatest
-  feature values compared in the view's declaration order with NULL lowest (arrays take no part).
-  No candidate: NULL features.
-- Latest values (materialization): per entity key, the best row by the same order among the rows with
-  `start <= event_ts <= end`; rows with a NULL key belong to no entity.
+  spine_ts` (the lower bound only with a ttl; both inclusive). The best candidates have the greatest
+  event time, then the greatest created time (NULL lowest), then, when the source declares a
+  tie_breaker, its greatest value (NULL lowest). Rows still tied give each feature,
+  independently, the greatest of their values: NULL only when all are NULL, NaN greatest, false < true,
+  arrays element by element (a NULL element greatest, a prefix before the longer array). No candidate:
+  NULL features.
+- Latest values (materialization): per entity key, the same among the rows with `start <= event_ts <=
+  end`; rows with a NULL key belong to no entity.
 - Timestamps compare in UTC; naive timestamps are read as UTC.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -43,6 +46,7 @@ class RefView:
     ttl: dt.timedelta | None
     features: tuple[RefFeature, ...]  # in declaration order
     rows: Sequence[Row]
+    tie_breaker: str | None = None  # the source's tie_breaker column, if it declares one
 
     def column_of(self, feature: str) -> str:
         return next(f.column for f in self.features if f.name == feature)
@@ -71,15 +75,33 @@ def utc(value: Any) -> Any:
     return value
 
 
-def _null_lowest(value: Any) -> tuple:
-    return (0,) if value is None else (1, utc(value))
+def _rank(value: Any) -> tuple:
+    """A sort key: NULL lowest, NaN greatest, timestamps in UTC, arrays element by element (a NULL element
+    greatest; a prefix before the longer array)."""
+    if value is None:
+        return (0,)
+    if isinstance(value, float) and math.isnan(value):
+        return (2,)
+    if isinstance(value, (list, tuple)):
+        return (1, tuple((1,) if v is None else (0, v) for v in value))
+    return (1, utc(value))
 
 
 def _newness(view: RefView, row: Row) -> tuple:
-    """Bigger is newer: event time, created time, then the feature values in declaration order."""
-    created = _null_lowest(row[view.created_ts]) if view.created_ts else ()
-    values = tuple(_null_lowest(row[f.column]) for f in view.features if not f.is_array)
-    return (utc(row[view.event_ts]), created, values)
+    """Bigger is newer: event time, created time, then the tie_breaker; never the features."""
+    created = _rank(row[view.created_ts]) if view.created_ts else ()
+    tie_breaker = _rank(row[view.tie_breaker]) if view.tie_breaker else ()
+    return (utc(row[view.event_ts]), created, tie_breaker)
+
+
+def _newest(view: RefView, rows: Sequence[Row]) -> Row:
+    """The newest rows as one: keys and times from the first, each feature the greatest among them."""
+    top = max(_newness(view, row) for row in rows)
+    tied = [row for row in rows if _newness(view, row) == top]
+    merged = dict(tied[0])
+    for feature in view.features:
+        merged[feature.column] = max((row[feature.column] for row in tied), key=_rank)
+    return merged
 
 
 def _same_key(view: RefView, spine_row: Row, source_row: Row) -> bool:
@@ -101,7 +123,7 @@ def as_of(view: RefView, spine_row: Row, spine_ts: str) -> Row | None:
         if row[view.event_ts] is not None and _same_key(view, spine_row, row)
         and utc(row[view.event_ts]) <= at and (earliest is None or utc(row[view.event_ts]) >= earliest)
     ]
-    return max(candidates, key=lambda row: _newness(view, row)) if candidates else None
+    return _newest(view, candidates) if candidates else None
 
 
 def point_in_time_join(spine: Sequence[Row], spine_columns: Sequence[str], spine_ts: str,
@@ -121,15 +143,14 @@ def point_in_time_join(spine: Sequence[Row], spine_columns: Sequence[str], spine
 def latest_values(view: RefView, start: dt.datetime, end: dt.datetime) -> dict[tuple, dict[str, Any]]:
     """Per entity key: the newest row's event time, created time (if any) and every feature."""
     lo, hi = utc(start), utc(end)
-    best: dict[tuple, Row] = {}
+    in_window: dict[tuple, list[Row]] = {}
     for row in view.rows:
         key = tuple(row[column] for _, column in view.keys)
         if any(k is None for k in key) or row[view.event_ts] is None:
             continue
-        if not lo <= utc(row[view.event_ts]) <= hi:
-            continue
-        if key not in best or _newness(view, row) > _newness(view, best[key]):
-            best[key] = row
+        if lo <= utc(row[view.event_ts]) <= hi:
+            in_window.setdefault(key, []).append(row)
+    best = {key: _newest(view, rows) for key, rows in in_window.items()}
     out = {}
     for key, row in best.items():
         values: dict[str, Any] = {"event_ts": row[view.event_ts]}

@@ -42,8 +42,10 @@ TTLS = [None, SEC, 2 * SEC, dt.timedelta(hours=1)]
 FEATURE_KINDS = {  # kind -> (dtype, values)
     "n": ("int64", [0, 1, 2]),
     "s": ("string", ["", "a", "b", "ab"]),
-    "x": ("float64", [-1.5, 0.0, 2.25]),
+    "x": ("float64", [-1.5, 0.0, 2.25, float("nan")]),
+    "f": ("bool", [False, True]),
 }
+TIE_BREAKER_VALUES = [0, 1]  # few, so rows tie on it too
 ZONES = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=2)), dt.timezone(dt.timedelta(hours=-5, minutes=-30))]
 STRATEGIES = (JoinStrategy.RANGE, JoinStrategy.ASOF, JoinStrategy.WINDOW)
 
@@ -81,7 +83,8 @@ def make_shape(rng: random.Random) -> Shape:
             mapping.append((f"src_{key}", key))
         views.append(ViewDef(f"v{i}", entities, f"t{i}", features, ts=f"ts{i}",
                              created=f"created{i}" if rng.random() < 0.6 else None,
-                             ttl=rng.choice(TTLS), field_mapping=tuple(mapping)))
+                             ttl=rng.choice(TTLS), field_mapping=tuple(mapping),
+                             tie_breaker=f"seq{i}" if rng.random() < 0.4 else None))
     requested = [(v.name, name) for v in views for name, _ in v.features if rng.random() < 0.7]
     requested = requested or [(views[0].name, views[0].features[-1][0])]
     rng.shuffle(requested)
@@ -125,6 +128,8 @@ def source_table(draw, shape: Shape, view: ViewDef) -> Table:
     columns.append((view.column(view.ts), ts_type))
     if view.created:
         columns.append((view.column(view.created), created_type))
+    if view.tie_breaker:
+        columns.append((view.tie_breaker, "int64"))
     columns += [(view.column(name), dtype) for name, dtype in view.features]
     kind_of = {name: (name.rstrip("0123456789")) for name, _ in view.features}
     rows = []
@@ -133,11 +138,15 @@ def source_table(draw, shape: Shape, view: ViewDef) -> Table:
         row[view.column(view.ts)] = draw(timestamps(EVENT_OFFSETS, ts_type == "timestamptz"))
         if view.created:
             row[view.column(view.created)] = draw(timestamps([0, 1, 2], created_type == "timestamptz"))
+        if view.tie_breaker:
+            row[view.tie_breaker] = maybe_null(draw, TIE_BREAKER_VALUES, 4)
         if rows and draw(st.integers(0, 2)) == 0:  # the same key and event time as an earlier row
             earlier = draw(st.sampled_from(rows))
             copied = [c for c, _ in keys] + [view.column(view.ts)]
             if view.created and draw(st.booleans()):
                 copied.append(view.column(view.created))
+            if view.tie_breaker and draw(st.booleans()):
+                copied.append(view.tie_breaker)
             row.update({c: earlier[c] for c in copied})
         for name, _ in view.features:
             row[view.column(name)] = maybe_null(draw, FEATURE_KINDS[kind_of[name]][1])
@@ -290,3 +299,34 @@ def test_the_shapes_cover_what_they_should():
     assert any("pair" in v.entities for v in views) and any(v.field_mapping for v in views)
     assert any(s.full_feature_names for s in SHAPES) and any(not s.full_feature_names for s in SHAPES)
     assert any(p.alias for s in SHAPES for p in s.projections)
+    assert any(v.tie_breaker for v in views) and any(not v.tie_breaker for v in views)
+    kinds = {dtype for v in views for _, dtype in v.features}
+    assert {"float64", "bool"} <= kinds
+
+
+def _full_ties(case: Case, differing: str) -> bool:
+    """Whether a view of `case` has rows equal in keys, event time, created time and tie_breaker whose
+    `differing` feature kind ("x": floats, NaN included; "f": booleans) holds different values."""
+    for view, table in zip(case.views, case.tables):
+        tied: dict[tuple, set] = {}
+        for row in table.rows:
+            names = [c for c, _ in table.columns if c not in {view.column(n) for n, _ in view.features}]
+            key = tuple(str(row[c]) for c in names)
+            for name, _ in view.features:
+                if name.rstrip("0123456789") == differing:
+                    tied.setdefault((key, name), set()).add(str(row[view.column(name)]))
+        if any(len(values) > 1 and "None" not in values for values in tied.values()):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("kind", ["x", "f"])
+def test_the_data_has_full_ties_of_differing_values(kind):
+    """The generator makes full ties whose tied rows hold different feature values (NaN among floats)."""
+    from hypothesis import find
+
+    index = next(i for i, s in enumerate(SHAPES) if any(n.rstrip("0123456789") == kind
+                                                        for v in s.views for n, _ in v.features))
+    found = find(examples(index), lambda example: _full_ties(example[0], kind),
+                 settings=settings(derandomize=True, database=None, max_examples=500))
+    assert _full_ties(found[0], kind)

@@ -92,30 +92,40 @@ def test_equal_event_times_go_to_the_greatest_created_time_and_null_created_is_l
     ), spine((1, T, 1), (2, T, 2), (3, T, 3))))
 
 
-def test_full_ties_go_to_the_greatest_feature_values_in_declaration_order(check):
+def test_full_ties_give_each_feature_the_greatest_of_the_tied_values(check):
+    """Rows equal in keys, event and created time: each feature gets the greatest of their values, feature
+    by feature (not the values of one row); NULL only when every tied row has NULL."""
     check(stats_case("full_ties", stats_table(
         (1, T, T, 0.5, 1, "z"),
-        (1, T, T, 0.5, 2, "a"),      # conv ties, trips decides
-        (1, T, T, None, 99, "zz"),   # NULL is lowest
+        (1, T, T, 0.5, 2, "a"),      # conv 0.5, trips 2, tier "z"
+        (1, T, T, None, 99, "zz"),   # trips 99, tier "zz"; conv NULL is lowest
+        (1, T, None, 9.0, 999, "zzz"),  # NULL created: older, takes no part
         (2, T, None, 0.1, 5, None),
-        (2, T, None, 0.1, 5, "b"),   # tier decides; NULL lowest
+        (2, T, None, 0.1, 5, "b"),   # tier "b": NULL lowest
+        (2, T, None, None, None, None),
         (3, T, T, 0.2, 1, "x"),
         (3, T, T, 0.2, 1, "x"),      # exact duplicates
-    ), spine((1, T, 1), (2, T, 2), (3, T, 3))))
+        (4, T, T, None, None, None),
+        (4, T, T, None, None, None),  # all NULL: NULL
+        (5, T - SEC, T, 0.9, 9, "old"),
+        (5, T, T, -1.0, None, ""),
+        (5, T, T, -2.0, None, "ab"),  # the empty string is lowest
+    ), spine((1, T, 1), (2, T, 2), (3, T, 3), (4, T, 4), (5, T, 5))))
 
 
 def test_full_ties_do_not_depend_on_which_features_are_requested_or_their_order(check):
-    """The chosen row is a property of the data: requesting [tier, trips] or only [tier] must give
-    the values of the same row as requesting every feature, and as materialization picks."""
+    """What a feature gets is a property of the data: requesting [tier, trips] or only [tier] gives the
+    values requesting every feature gives, and materialization gives."""
     table = stats_table(
         (1, T, T, 0.5, 1, "z"),
-        (1, T, T, 0.9, 0, "a"),  # greatest conv: this row wins
+        (1, T, T, 0.9, 0, "a"),
         (2, T, T, None, 7, "m"),
-        (2, T, T, 0.0, 3, "b"),  # conv NULL is lowest
+        (2, T, T, 0.0, 3, "b"),
     )
     rows = spine((1, T, 1), (2, T, 2))
     check(stats_case("ties_reordered", table, rows, features=("tier", "trips")))
     check(stats_case("ties_subset", table, rows, features=("tier",)))
+    check(stats_case("ties_all", table, rows))
 
 
 def test_full_ties_without_a_created_column(check):
@@ -123,7 +133,67 @@ def test_full_ties_without_a_created_column(check):
     columns = tuple(c for c in STATS_COLUMNS if c[0] != "created")
     check(stats_case("ties_no_created", stats_table(
         (1, T, 0.5, 1, "z"), (1, T, 0.5, 2, "a"), (1, T - SEC, 0.9, 9, "zz"),
-        columns=columns), spine((1, T, 1)), view=view))
+        (2, T, None, 4, None), (2, T, 0.25, None, "q"),
+        columns=columns), spine((1, T, 1), (2, T, 2)), view=view))
+
+
+NAN = float("nan")
+INF = float("inf")
+
+
+def test_full_ties_with_nan_give_nan(check):
+    """NaN is the greatest float in a full tie (what MAX gives on every warehouse), and greater than NULL."""
+    check(stats_case("ties_nan", stats_table(
+        (1, T, T, 0.5, 1, "a"), (1, T, T, NAN, 1, "a"), (1, T, T, INF, 1, "a"),
+        (2, T, T, None, 2, "b"), (2, T, T, NAN, 2, "b"),
+        (3, T, T, NAN, 3, "c"), (3, T - SEC, T, 1.0, 3, "c"),
+        (4, T - SEC, T, NAN, 4, "d"), (4, T, T, -INF, 4, "d"),  # an older NaN takes no part
+    ), spine((1, T, 1), (2, T, 2), (3, T, 3), (4, T, 4))))
+
+
+def test_full_ties_of_booleans_give_true(check):
+    view = ViewDef("flags", ("driver",), "flags_t", (("active", "bool"), ("rank", "int64")), created="created")
+    columns = (("driver_id", "int64"), ("event_ts", "timestamp"), ("created", "timestamp"), ("active", "bool"),
+               ("rank", "int64"))
+    check(stats_case("ties_bool", stats_table(
+        (1, T, T, False, 1), (1, T, T, True, 0), (1, T, T, None, None),
+        (2, T, T, False, 2), (2, T, T, None, 1), (2, T, None, True, 9),  # NULL created: older
+        (3, T, T, None, 3), (3, T, T, None, 3),
+        name="flags_t", columns=columns), spine((1, T, 1), (2, T, 2), (3, T, 3)), view=view,
+        features=("active", "rank")))
+
+
+TIE_COLUMNS = (("driver_id", "int64"), ("event_ts", "timestamp"), ("created", "timestamp"), ("seq", "int64"),
+               ("conv", "float64"), ("trips", "int64"), ("tier", "string"))
+
+
+def test_a_declared_tie_breaker_decides_full_ties_before_the_values(check):
+    """`tie_breaker: seq`: among rows equal in event (and created) time the greatest seq wins, NULL lowest;
+    rows equal in seq as well give each feature the greatest value. With and without a created column."""
+    for created in (True, False):
+        columns = TIE_COLUMNS if created else tuple(c for c in TIE_COLUMNS if c[0] != "created")
+        view = ViewDef("stats", ("driver",), "stats_t", STATS_FEATURES, created="created" if created else None,
+                       ttl=HOUR, tie_breaker="seq")
+
+        def row(key, ts, seq, conv, trips, tier):
+            return (key, ts, T, seq, conv, trips, tier) if created else (key, ts, seq, conv, trips, tier)
+
+        check(stats_case(f"tie_breaker_{'created' if created else 'no_created'}", stats_table(
+            row(1, T, 2, 0.1, 1, "a"), row(1, T, 1, 0.9, 9, "z"),    # seq 2 wins despite smaller values
+            row(2, T, None, 0.9, 9, "z"), row(2, T, 0, None, 1, "a"),  # NULL seq is lowest
+            row(3, T, 5, 0.1, 9, None), row(3, T, 5, NAN, 1, "b"),    # still tied: each feature's greatest
+            row(4, T - SEC, 9, 0.9, 9, "z"), row(4, T, 0, 0.1, 1, "a"),  # event time first
+            row(5, T, None, 0.1, 2, "a"), row(5, T, None, 0.2, 1, "b"),
+            columns=columns), spine((1, T, 1), (2, T, 2), (3, T, 3), (4, T, 4), (5, T, 5)), view=view))
+
+
+def test_a_tie_breaker_comes_after_the_created_time(check):
+    view = ViewDef("stats", ("driver",), "stats_t", STATS_FEATURES, created="created", ttl=HOUR,
+                   tie_breaker="seq")
+    check(stats_case("tie_breaker_after_created", stats_table(
+        (1, T, T, 9, 0.9, 9, "z"), (1, T, T + SEC, 1, 0.1, 1, "a"),   # the newer created wins
+        (2, T, None, 9, 0.9, 9, "z"), (2, T, T, None, 0.1, 1, "a"),   # any created beats NULL
+        columns=TIE_COLUMNS), spine((1, T, 1), (2, T, 2)), view=view))
 
 
 def test_duplicate_spine_rows_stay_duplicates_in_spine_order(check):
@@ -404,20 +474,22 @@ def test_latest_values_with_multi_key_entities_and_field_mapping(engine, tmp_pat
     check_latest(engine, case, write_project(case, tmp_path), "pair_stats", T - HOUR, T)
 
 
-def test_latest_values_tie_break_agrees_with_the_training_join(engine, tmp_path):
-    """Consistency (§3): the row materialization picks for a key is the row a training set picks for
-    that key at the end of the window, whatever features the training request names."""
-    table = stats_table((1, T, T, 0.5, 1, "z"), (1, T, T, 0.9, 0, "a"))
-    case = stats_case("consistency", table, spine((1, T, 1)), features=("tier",))
-    graph = write_project(case, tmp_path)
-    engine.load_case(case)
-    sql = compile_sql(plan_point_in_time_join(graph, spine_plan(case), case.projections,
-                                              strategy=JoinStrategy.RANGE), engine.dialect)
-    _, trained = engine.query(sql)
+def test_latest_values_full_ties_agree_with_the_training_join(engine, tmp_path):
+    """Consistency (§3): what materialization gives a key in a full tie is what a training set gives that key
+    at the end of the window, whatever features the training request names: each feature's greatest."""
+    table = stats_table((1, T, T, 0.5, 1, "z"), (1, T, T, 0.9, 0, "a"), (1, T, T, NAN, None, None))
+    graph = write_project(stats_case("consistency", table, spine((1, T, 1))), tmp_path)
     from fcompile.planner.point_in_time import plan_latest_values
-    _, latest = engine.query(compile_sql(plan_latest_values(graph, graph.feature_view("stats")), engine.dialect),
-                             {"start": T - HOUR, "end": T})
-    assert trained[0]["tier"] == latest[0]["tier"] == "a"
+    latest_sql = compile_sql(plan_latest_values(graph, graph.feature_view("stats")), engine.dialect)
+    for features in (("tier",), ("trips", "conv"), ("conv", "trips", "tier")):
+        case = stats_case("consistency", table, spine((1, T, 1)), features=features)
+        engine.load_case(case)
+        _, trained = engine.query(compile_sql(plan_point_in_time_join(graph, spine_plan(case), case.projections,
+                                                                      strategy=JoinStrategy.RANGE), engine.dialect))
+        _, latest = engine.query(latest_sql, {"start": T - HOUR, "end": T})
+        greatest = {"conv": NAN, "trips": 1, "tier": "z"}
+        for name in features:
+            assert str(trained[0][name]) == str(latest[0][name]) == str(greatest[name]), (features, name)
 
 
 def test_duckdb_results_do_not_depend_on_the_session_null_order(duckdb_engine, tmp_path):
@@ -428,21 +500,34 @@ def test_duckdb_results_do_not_depend_on_the_session_null_order(duckdb_engine, t
     check_case(duckdb_engine, case, write_project(case, tmp_path), [JoinStrategy.RANGE])
 
 
-def test_array_and_timestamp_features_and_arrays_take_no_part_in_ties(check):
-    """Arrays pass through every plan; full ties are decided by the other features (here a timestamp
-    feature declared after the array), never by the array."""
+def test_array_and_timestamp_features_in_full_ties(check):
+    """Arrays pass through every plan; in a full tie each feature takes the greatest of the tied values (the
+    tied arrays here are equal: test_full_ties_of_differing_arrays compares them)."""
     view = ViewDef("stats", ("driver",), "stats_t", (("tags", "array<int64>"), ("seen_at", "timestamp"),
                                                      ("trips", "int64")), created="created", ttl=HOUR)
     columns = (("driver_id", "int64"), ("event_ts", "timestamp"), ("created", "timestamp"),
                ("tags", "array<int64>"), ("seen_at", "timestamp"), ("trips", "int64"))
     check(stats_case("arrays", stats_table(
         (1, T, T, [9, 9, 9], T - HOUR, 5),
-        (1, T, T, [1], T, 1),               # the later seen_at wins the full tie
+        (1, T, T, [9, 9, 9], T, 1),         # the later seen_at, trips 5
         (2, T, T, None, None, 7),
-        (2, T, T, [], T, 0),                # NULL seen_at is lowest
+        (2, T, T, [], T, 0),                # [], seen_at T, 7: NULL is lowest
         (3, T - SEC, T, [3, None], None, None),
         columns=columns), spine((1, T, 1), (2, T, 2), (3, T, 3), (4, T, 4)), view=view,
         features=("trips", "tags", "seen_at")))
+
+
+def test_full_ties_of_differing_arrays(check):
+    """Where the warehouse orders arrays (DuckDB, PostgreSQL, Spark), a full tie of differing arrays gives the
+    greatest, element by element, a prefix before the longer array (BigQuery and Snowflake cannot order
+    arrays: they give any one of them, docs/concepts/point-in-time.md)."""
+    view = ViewDef("stats", ("driver",), "stats_t", (("tags", "array<int64>"),), created="created", ttl=HOUR)
+    columns = (("driver_id", "int64"), ("event_ts", "timestamp"), ("created", "timestamp"), ("tags", "array<int64>"))
+    check(stats_case("array_ties", stats_table(
+        (1, T, T, [9, 9, 9]), (1, T, T, [10]), (1, T, T, [1, 2, 3, 4]),
+        (2, T, T, [1]), (2, T, T, [1, 0]), (2, T, T, None),
+        (3, T, T, []), (3, T, T, None),
+        columns=columns), spine((1, T, 1), (2, T, 2), (3, T, 3)), view=view, features=("tags",)))
 
 
 def test_query_sources(check):

@@ -51,8 +51,7 @@ def join(names: dict[str, str], strategy: JoinStrategy, ttl: int | None, spine: 
     n = names
     view = ViewJoin(n["view"], Relation("table", n["table"]), (KeyColumn(n["key"], n["column"], INT64),),
                     n["ts"], n["created"], ttl, (FeatureColumn(n["feature"], n["output"], STRING),), strategy,
-                    tie_break=(FeatureColumn(n["feature"], n["output"], STRING),
-                               FeatureColumn(n["other"], "__fc_tie_" + n["other"], FLOAT64)))
+                    tie_breaker=n["other"])
     spine_plan = SpinePlan(spine, n["spine_ts"], (n["key"], n["spine_ts"], n["label"]))
     return PointInTimeJoin(spine_plan, (view,), ((0, n["output"]),))
 

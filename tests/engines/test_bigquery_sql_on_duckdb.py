@@ -34,6 +34,7 @@ from compiler.harness import (
     query_duckdb, write_project,
 )
 from compiler.reference import utc
+from engines.engines import ARRAYS_UNORDERED
 
 HAND_WRITTEN = sorted(name for name, test in vars(semantics).items()
                       if name.startswith("test_") and callable(test)
@@ -56,7 +57,7 @@ def check_joins(case: Case, graph) -> None:
     wanted = expected(case)
     for strategy in (JoinStrategy.RANGE, JoinStrategy.WINDOW, JoinStrategy.ASOF):
         sql = compile_case(graph, case, "bigquery", strategy)
-        assert "ASOF" not in sql and "QUALIFY" in sql
+        assert "ASOF" not in sql and ("QUALIFY" in sql or strategy is not JoinStrategy.RANGE)
         got = query_duckdb(con, bigquery_on_duckdb(sql))
         assert_same_rows(got, wanted, f"{case.name}, BigQuery {strategy} on DuckDB\n{sql}")
 
@@ -89,6 +90,9 @@ def test_the_transpile_keeps_parameters_and_qualify():
 
 @pytest.mark.parametrize("name", HAND_WRITTEN, ids=[n.removeprefix("test_") for n in HAND_WRITTEN])
 def test_hand_written_case(name, tmp_path):
+    if name == "test_full_ties_of_differing_arrays" and not get_dialect("bigquery").ORDERS_ARRAYS:
+        pytest.skip(ARRAYS_UNORDERED)
+
     def check(case: Case) -> None:
         check_joins(case, write_project(case, tmp_path / case.name))
 

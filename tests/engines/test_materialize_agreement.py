@@ -2,12 +2,17 @@
 (docs/concepts/materialization.md): for every entity of every online view, the reference's newest row in the
 window, with its event and created times; and the same rows read and keys written. The store is SQLite in
 every run, so what differs is only the engine that computed the values (its window counts and its
-`LatestValues` query with the window bound as parameters)."""
+`LatestValues` query with the window bound as parameters). The sample's hourly stats get full ties of differing
+values (NaN among them) at the newest rows of a few drivers, which each feature resolves to its greatest."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import shutil
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from fcompile import FeatureStore
@@ -40,7 +45,38 @@ def stored(fs, graph, views, ref) -> dict:
     return found
 
 
-def test_materialized_values_agree_with_the_reference(engine, sample, tmp_path):  # noqa: F811
+TIED_DRIVERS = 3
+
+
+@pytest.fixture(scope="module")
+def tied_sample(sample, tmp_path_factory):  # noqa: F811
+    """The sample with full ties at the newest hourly stats row of a few drivers: copies of that row (same
+    event and created time) with other values, one NaN, so that no single row has every greatest value."""
+    root = tmp_path_factory.mktemp("tied_sample")
+    shutil.copytree(sample / "project", root / "project")
+    path = root / "project" / "seeds" / "driver_stats.parquet"
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    def newness(row) -> tuple:
+        return (reference.utc(row["event_timestamp"]), row["created"] is not None,
+                reference.utc(row["created"] or row["event_timestamp"]))
+
+    newest: dict = {}
+    for row in rows:
+        if row["driver_id"] is not None and reference.utc(row["event_timestamp"]) <= END:
+            if row["driver_id"] not in newest or newness(row) > newness(newest[row["driver_id"]]):
+                newest[row["driver_id"]] = row
+    latest = sorted(newest.values(), key=lambda r: (newness(r), r["driver_id"]))[-TIED_DRIVERS:]
+    copies = []
+    for row in latest:
+        copies.append({**row, "conversion_rate": float("nan"), "acc_rate": -1.0, "avg_daily_trips": None})
+        copies.append({**row, "conversion_rate": 0.0, "acc_rate": 2.0, "avg_rating": -1.0})
+    pq.write_table(pa.Table.from_pylist(rows + copies, schema=table.schema), path)
+    return root
+
+
+def test_materialized_values_agree_with_the_reference(engine, tied_sample, tmp_path):
+    sample = tied_sample
     root = sample_on(engine, sample, tmp_path / "project")
     with FeatureStore(root, target="engine") as fs:
         graph = fs.graph
@@ -50,6 +86,7 @@ def test_materialized_values_agree_with_the_reference(engine, sample, tmp_path):
         ref = reference_views(load_project(sample / "project"), sample / "project" / "seeds")  # the data as files
         contents = stored(fs, graph, views, ref)
     counts = {r.view: (r.rows_read, r.keys_written, r.window.start) for r in results}
+    tied_rows = 0
     for view in views:
         start = END - view.ttl if view.ttl is not None else EARLIEST
         wanted = reference.latest_values(ref[view.name], start, END)
@@ -61,9 +98,12 @@ def test_materialized_values_agree_with_the_reference(engine, sample, tmp_path):
             features = {f.name: normalized(want[f.name]) for f in view.features}
             assert row == (features, normalized(want["event_ts"]), normalized(want.get("created_ts"))), \
                 f"{view.name} {key} on {engine.name}"
+            if view.name == "driver_hourly_stats" and math.isnan(want["conv_rate"]):
+                tied_rows += 1
         in_window = [r for r in ref[view.name].rows if all(r[c] is not None for _, c in ref[view.name].keys)
                      and start <= normalized(r[ref[view.name].event_ts]) <= END]
         assert counts[view.name][:2] == (len(in_window), len(wanted)), f"{view.name} counts on {engine.name}"
+    assert tied_rows == TIED_DRIVERS, "the full ties are in the window: each driver's NaN conv_rate wins"
     for other, (other_contents, other_counts) in STORES.items():
         assert contents == other_contents, f"{engine.name} stored other values than {other}"
         assert counts == other_counts, f"{engine.name} counted other rows than {other}"

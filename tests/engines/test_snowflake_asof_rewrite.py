@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from fcompile.dialects import get_dialect
 from fcompile.planner.plans import JoinStrategy
 
 from compiler import test_point_in_time_random as randomized
@@ -29,6 +30,7 @@ from compiler import test_point_in_time_semantics as semantics
 from compiler.harness import (
     Case, assert_same_rows, compile_case, duckdb_connection, expected, load_duckdb, query_duckdb, write_project,
 )
+from engines.engines import ARRAYS_UNORDERED
 
 HAND_WRITTEN = sorted(name for name, test in vars(semantics).items()
                       if name.startswith("test_") and callable(test)
@@ -78,6 +80,9 @@ def test_the_rewrite_changes_only_the_asof_join():
 
 @pytest.mark.parametrize("name", HAND_WRITTEN, ids=[n.removeprefix("test_") for n in HAND_WRITTEN])
 def test_hand_written_case(name, tmp_path):
+    if name == "test_full_ties_of_differing_arrays" and not get_dialect("snowflake").ORDERS_ARRAYS:
+        pytest.skip(ARRAYS_UNORDERED)
+
     def check(case: Case) -> None:
         check_asof_on_duckdb(case, write_project(case, tmp_path / case.name))
 

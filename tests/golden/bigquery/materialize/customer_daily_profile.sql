@@ -3,26 +3,35 @@
 SELECT
   `customer_id`,
   `__fc_event_ts`,
-  `current_balance`,
-  `credit_score`,
-  `lifetime_order_count`,
-  `customer_segment`
+  MAX(`current_balance`) AS `current_balance`,
+  MAX(`credit_score`) AS `credit_score`,
+  MAX(`lifetime_order_count`) AS `lifetime_order_count`,
+  MAX(`customer_segment`) AS `customer_segment`
 FROM (
   SELECT
-    `src`.`customer_id` AS `customer_id`,
-    `src`.`snapshot_ts` AS `__fc_event_ts`,
-    `src`.`current_balance` AS `current_balance`,
-    `src`.`credit_score` AS `credit_score`,
-    `src`.`lifetime_order_count` AS `lifetime_order_count`,
-    `src`.`customer_segment` AS `customer_segment`
-  FROM `raw`.`customer_profile` AS `src`
+    `customer_id`,
+    `__fc_event_ts`,
+    `current_balance`,
+    `credit_score`,
+    `lifetime_order_count`,
+    `customer_segment`
+  FROM (
+    SELECT
+      `src`.`customer_id` AS `customer_id`,
+      `src`.`snapshot_ts` AS `__fc_event_ts`,
+      `src`.`current_balance` AS `current_balance`,
+      `src`.`credit_score` AS `credit_score`,
+      `src`.`lifetime_order_count` AS `lifetime_order_count`,
+      `src`.`customer_segment` AS `customer_segment`
+    FROM `raw`.`customer_profile` AS `src`
+    WHERE
+      NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+  ) AS `in_window`
   WHERE
-    NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
-) AS `in_window`
-WHERE
-  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY `customer_id`
-    ORDER BY `__fc_event_ts` DESC, `current_balance` DESC, `credit_score` DESC, `lifetime_order_count` DESC, `customer_segment` DESC
-  ) = 1
+    `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
+  QUALIFY
+    RANK() OVER (PARTITION BY `customer_id` ORDER BY `__fc_event_ts` DESC) = 1
+) AS `newest`
+GROUP BY
+  `customer_id`,
+  `__fc_event_ts`

@@ -4,25 +4,34 @@ SELECT
   `driver_id`,
   `customer_id`,
   `__fc_event_ts`,
-  `trips_together`,
-  `avg_rating_given`
+  MAX(`trips_together`) AS `trips_together`,
+  MAX(`avg_rating_given`) AS `avg_rating_given`
 FROM (
   SELECT
-    `src`.`driver_id` AS `driver_id`,
-    `src`.`customer_id` AS `customer_id`,
-    `src`.`last_trip_at` AS `__fc_event_ts`,
-    `src`.`trip_count` AS `trips_together`,
-    `src`.`rating_given_avg` AS `avg_rating_given`
-  FROM `raw`.`driver_customer_trips` AS `src`
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts`,
+    `trips_together`,
+    `avg_rating_given`
+  FROM (
+    SELECT
+      `src`.`driver_id` AS `driver_id`,
+      `src`.`customer_id` AS `customer_id`,
+      `src`.`last_trip_at` AS `__fc_event_ts`,
+      `src`.`trip_count` AS `trips_together`,
+      `src`.`rating_given_avg` AS `avg_rating_given`
+    FROM `raw`.`driver_customer_trips` AS `src`
+    WHERE
+      NOT `src`.`driver_id` IS NULL
+      AND NOT `src`.`customer_id` IS NULL
+      AND NOT `src`.`last_trip_at` IS NULL
+  ) AS `in_window`
   WHERE
-    NOT `src`.`driver_id` IS NULL
-    AND NOT `src`.`customer_id` IS NULL
-    AND NOT `src`.`last_trip_at` IS NULL
-) AS `in_window`
-WHERE
-  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY `driver_id`, `customer_id`
-    ORDER BY `__fc_event_ts` DESC, `trips_together` DESC, `avg_rating_given` DESC
-  ) = 1
+    `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
+  QUALIFY
+    RANK() OVER (PARTITION BY `driver_id`, `customer_id` ORDER BY `__fc_event_ts` DESC) = 1
+) AS `newest`
+GROUP BY
+  `driver_id`,
+  `customer_id`,
+  `__fc_event_ts`

@@ -3,24 +3,32 @@
 SELECT
   `driver_id`,
   `__fc_event_ts`,
-  `lifetime_trip_count`,
-  `is_premium`,
-  `vehicle_class`
+  MAX(`lifetime_trip_count`) AS `lifetime_trip_count`,
+  LOGICAL_OR(`is_premium`) AS `is_premium`,
+  MAX(`vehicle_class`) AS `vehicle_class`
 FROM (
   SELECT
-    `src`.`driver_id` AS `driver_id`,
-    `src`.`updated_at` AS `__fc_event_ts`,
-    `src`.`lifetime_trip_count` AS `lifetime_trip_count`,
-    `src`.`is_premium` AS `is_premium`,
-    `src`.`vehicle_class` AS `vehicle_class`
-  FROM `raw`.`driver_profile` AS `src`
+    `driver_id`,
+    `__fc_event_ts`,
+    `lifetime_trip_count`,
+    `is_premium`,
+    `vehicle_class`
+  FROM (
+    SELECT
+      `src`.`driver_id` AS `driver_id`,
+      `src`.`updated_at` AS `__fc_event_ts`,
+      `src`.`lifetime_trip_count` AS `lifetime_trip_count`,
+      `src`.`is_premium` AS `is_premium`,
+      `src`.`vehicle_class` AS `vehicle_class`
+    FROM `raw`.`driver_profile` AS `src`
+    WHERE
+      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+  ) AS `in_window`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
-) AS `in_window`
-WHERE
-  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY `driver_id`
-    ORDER BY `__fc_event_ts` DESC, `lifetime_trip_count` DESC, `is_premium` DESC, `vehicle_class` DESC
-  ) = 1
+    `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
+  QUALIFY
+    RANK() OVER (PARTITION BY `driver_id` ORDER BY `__fc_event_ts` DESC) = 1
+) AS `newest`
+GROUP BY
+  `driver_id`,
+  `__fc_event_ts`

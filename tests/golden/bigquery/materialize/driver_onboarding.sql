@@ -4,22 +4,29 @@
 SELECT
   `driver_id`,
   `__fc_event_ts`,
-  `onboarded_at`,
-  `signup_date`
+  MAX(`onboarded_at`) AS `onboarded_at`,
+  MAX(`signup_date`) AS `signup_date`
 FROM (
   SELECT
-    `src`.`driver_id` AS `driver_id`,
-    `src`.`updated_at` AS `__fc_event_ts`,
-    `src`.`onboarded_at` AS `onboarded_at`,
-    `src`.`signup_date` AS `signup_date`
-  FROM `raw`.`driver_profile` AS `src`
+    `driver_id`,
+    `__fc_event_ts`,
+    `onboarded_at`,
+    `signup_date`
+  FROM (
+    SELECT
+      `src`.`driver_id` AS `driver_id`,
+      `src`.`updated_at` AS `__fc_event_ts`,
+      `src`.`onboarded_at` AS `onboarded_at`,
+      `src`.`signup_date` AS `signup_date`
+    FROM `raw`.`driver_profile` AS `src`
+    WHERE
+      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+  ) AS `in_window`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
-) AS `in_window`
-WHERE
-  `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY `driver_id`
-    ORDER BY `__fc_event_ts` DESC, `onboarded_at` DESC, `signup_date` DESC
-  ) = 1
+    `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
+  QUALIFY
+    RANK() OVER (PARTITION BY `driver_id` ORDER BY `__fc_event_ts` DESC) = 1
+) AS `newest`
+GROUP BY
+  `driver_id`,
+  `__fc_event_ts`

@@ -23,8 +23,7 @@ WITH "spine" AS (
     MAKE_TIMESTAMPTZ(EPOCH_US("src"."created")) AS "__fc_created_ts",
     "src"."conversion_rate" AS "driver_recent__conv_rate",
     "src"."acc_rate" AS "driver_recent__acc_rate",
-    "src"."avg_rating" AS "driver_recent__avg_rating",
-    "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
+    "src"."avg_rating" AS "driver_recent__avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
     NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
@@ -37,22 +36,33 @@ WITH "spine" AS (
     NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "p"."driver_id" AS "driver_id",
-    "p"."__fc_spine_ts" AS "__fc_spine_ts",
-    "f"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
-    "f"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
-    "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating"
-  FROM "fv0_driver_hourly_stats_points" AS "p"
-  JOIN "fv0_driver_hourly_stats_source" AS "f"
-    ON (
-      "p"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
-    )
-    AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL 7200 SECOND
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."driver_recent__conv_rate" DESC NULLS LAST, "f"."driver_recent__acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."driver_recent__avg_rating" DESC NULLS LAST
-    ) = 1
+    "driver_id",
+    "__fc_spine_ts",
+    MAX("driver_recent__conv_rate") AS "driver_recent__conv_rate",
+    MAX("driver_recent__acc_rate") AS "driver_recent__acc_rate",
+    MAX("driver_recent__avg_rating") AS "driver_recent__avg_rating"
+  FROM (
+    SELECT
+      "p"."driver_id" AS "driver_id",
+      "p"."__fc_spine_ts" AS "__fc_spine_ts",
+      "f"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
+      "f"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
+      "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating"
+    FROM "fv0_driver_hourly_stats_points" AS "p"
+    JOIN "fv0_driver_hourly_stats_source" AS "f"
+      ON (
+        "p"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+      )
+      AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL 7200 SECOND
+    QUALIFY
+      RANK() OVER (
+        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST
+      ) = 1
+  ) AS "newest"
+  GROUP BY
+    "driver_id",
+    "__fc_spine_ts"
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
@@ -67,23 +77,19 @@ WITH "spine" AS (
   SELECT
     "driver_id",
     "__fc_event_ts",
-    "driver_lifetime_stats__lifetime_trip_count",
-    "driver_lifetime_stats__is_premium",
-    "driver_lifetime_stats__vehicle_class"
+    MAX("driver_lifetime_stats__lifetime_trip_count") AS "driver_lifetime_stats__lifetime_trip_count",
+    BOOL_OR(CAST("driver_lifetime_stats__is_premium" AS BOOLEAN)) AS "driver_lifetime_stats__is_premium",
+    MAX("driver_lifetime_stats__vehicle_class") AS "driver_lifetime_stats__vehicle_class"
   FROM "fv1_driver_lifetime_stats_source"
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "driver_lifetime_stats__lifetime_trip_count" DESC NULLS LAST, "driver_lifetime_stats__is_premium" DESC NULLS LAST, "driver_lifetime_stats__vehicle_class" DESC NULLS LAST
-    ) = 1
+  GROUP BY
+    "driver_id",
+    "__fc_event_ts"
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
     "src"."customer_id" AS "customer_id",
     MAKE_TIMESTAMPTZ(EPOCH_US("src"."snapshot_ts")) AS "__fc_event_ts",
     "src"."current_balance" AS "customer_daily_profile__current_balance",
-    "src"."credit_score" AS "customer_daily_profile__credit_score",
-    "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
-    "src"."customer_segment" AS "__fc_tie_customer_segment"
+    "src"."credit_score" AS "customer_daily_profile__credit_score"
   FROM "raw"."customer_profile" AS "src"
   WHERE
     NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
@@ -91,16 +97,12 @@ WITH "spine" AS (
   SELECT
     "customer_id",
     "__fc_event_ts",
-    "customer_daily_profile__current_balance",
-    "customer_daily_profile__credit_score",
-    "__fc_tie_lifetime_order_count",
-    "__fc_tie_customer_segment"
+    MAX("customer_daily_profile__current_balance") AS "customer_daily_profile__current_balance",
+    MAX("customer_daily_profile__credit_score") AS "customer_daily_profile__credit_score"
   FROM "fv2_customer_daily_profile_source"
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "customer_daily_profile__current_balance" DESC NULLS LAST, "customer_daily_profile__credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
-    ) = 1
+  GROUP BY
+    "customer_id",
+    "__fc_event_ts"
 ), "fv3_driver_customer_affinity_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
@@ -118,14 +120,13 @@ WITH "spine" AS (
     "driver_id",
     "customer_id",
     "__fc_event_ts",
-    "driver_customer_affinity__trips_together",
-    "driver_customer_affinity__avg_rating_given"
+    MAX("driver_customer_affinity__trips_together") AS "driver_customer_affinity__trips_together",
+    MAX("driver_customer_affinity__avg_rating_given") AS "driver_customer_affinity__avg_rating_given"
   FROM "fv3_driver_customer_affinity_source"
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "driver_customer_affinity__trips_together" DESC NULLS LAST, "driver_customer_affinity__avg_rating_given" DESC NULLS LAST
-    ) = 1
+  GROUP BY
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts"
 )
 SELECT
   "s"."order_id" AS "order_id",

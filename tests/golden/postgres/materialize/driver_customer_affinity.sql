@@ -1,53 +1,65 @@
 -- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
-  "ranked"."driver_id",
-  "ranked"."customer_id",
-  "ranked"."__fc_event_ts",
-  "ranked"."trips_together",
-  "ranked"."avg_rating_given"
+  "driver_id",
+  "customer_id",
+  "__fc_event_ts",
+  MAX("trips_together") AS "trips_together",
+  MAX("avg_rating_given") AS "avg_rating_given"
 FROM (
   SELECT
-    "driver_id",
-    "customer_id",
-    "__fc_event_ts",
-    "trips_together",
-    "avg_rating_given",
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "customer_id"
-      ORDER BY "__fc_event_ts" DESC NULLS LAST, "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
-    ) AS "__fc_rank"
+    "ranked"."driver_id",
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."trips_together",
+    "ranked"."avg_rating_given"
   FROM (
     SELECT
-      "src"."driver_id" AS "driver_id",
-      "src"."customer_id" AS "customer_id",
-      CASE
-        WHEN PG_TYPEOF("src"."last_trip_at") = CAST('timestamp with time zone' AS REGTYPE)
-        THEN CAST("src"."last_trip_at" AS TIMESTAMPTZ)
-        ELSE CAST("src"."last_trip_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
-      END AS "__fc_event_ts",
-      "src"."trip_count" AS "trips_together",
-      "src"."rating_given_avg" AS "avg_rating_given"
-    FROM "raw"."driver_customer_trips" AS "src"
+      "driver_id",
+      "customer_id",
+      "__fc_event_ts",
+      "trips_together",
+      "avg_rating_given",
+      RANK() OVER (
+        PARTITION BY "driver_id", "customer_id"
+        ORDER BY "__fc_event_ts" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM (
+      SELECT
+        "src"."driver_id" AS "driver_id",
+        "src"."customer_id" AS "customer_id",
+        CASE
+          WHEN PG_TYPEOF("src"."last_trip_at") = CAST('timestamp with time zone' AS REGTYPE)
+          THEN CAST("src"."last_trip_at" AS TIMESTAMPTZ)
+          ELSE CAST("src"."last_trip_at" AS TIMESTAMP) AT TIME ZONE 'UTC'
+        END AS "__fc_event_ts",
+        "src"."trip_count" AS "trips_together",
+        "src"."rating_given_avg" AS "avg_rating_given"
+      FROM "raw"."driver_customer_trips" AS "src"
+      WHERE
+        (
+          NOT "src"."driver_id" IS NULL
+          AND NOT "src"."customer_id" IS NULL
+          AND NOT "src"."last_trip_at" IS NULL
+        )
+        AND "src"."last_trip_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
+    ) AS "in_window"
     WHERE
-      (
-        NOT "src"."driver_id" IS NULL
-        AND NOT "src"."customer_id" IS NULL
-        AND NOT "src"."last_trip_at" IS NULL
-      )
-      AND "src"."last_trip_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
-  ) AS "in_window"
+      "__fc_event_ts" >= CASE
+        WHEN PG_TYPEOF(%(start)s) = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST(%(start)s AS TIMESTAMPTZ)
+        ELSE CAST(%(start)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END
+      AND "__fc_event_ts" <= CASE
+        WHEN PG_TYPEOF(%(end)s) = CAST('timestamp with time zone' AS REGTYPE)
+        THEN CAST(%(end)s AS TIMESTAMPTZ)
+        ELSE CAST(%(end)s AS TIMESTAMP) AT TIME ZONE 'UTC'
+      END
+  ) AS "ranked"
   WHERE
-    "__fc_event_ts" >= CASE
-      WHEN PG_TYPEOF(%(start)s) = CAST('timestamp with time zone' AS REGTYPE)
-      THEN CAST(%(start)s AS TIMESTAMPTZ)
-      ELSE CAST(%(start)s AS TIMESTAMP) AT TIME ZONE 'UTC'
-    END
-    AND "__fc_event_ts" <= CASE
-      WHEN PG_TYPEOF(%(end)s) = CAST('timestamp with time zone' AS REGTYPE)
-      THEN CAST(%(end)s AS TIMESTAMPTZ)
-      ELSE CAST(%(end)s AS TIMESTAMP) AT TIME ZONE 'UTC'
-    END
-) AS "ranked"
-WHERE
-  "ranked"."__fc_rank" = 1
+    "ranked"."__fc_rank" = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "customer_id",
+  "__fc_event_ts"

@@ -25,8 +25,7 @@ WITH "spine" AS (
     END AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
-    "src"."avg_rating" AS "avg_rating",
-    "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
+    "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
     NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
@@ -39,32 +38,43 @@ WITH "spine" AS (
     NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "ranked"."driver_id",
-    "ranked"."__fc_spine_ts",
-    "ranked"."conv_rate",
-    "ranked"."acc_rate",
-    "ranked"."avg_rating"
+    "driver_id",
+    "__fc_spine_ts",
+    MAX("conv_rate") AS "conv_rate",
+    MAX("acc_rate") AS "acc_rate",
+    MAX("avg_rating") AS "avg_rating"
   FROM (
     SELECT
-      "p"."driver_id" AS "driver_id",
-      "p"."__fc_spine_ts" AS "__fc_spine_ts",
-      "f"."conv_rate" AS "conv_rate",
-      "f"."acc_rate" AS "acc_rate",
-      "f"."avg_rating" AS "avg_rating",
-      ROW_NUMBER() OVER (
-        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
-      ) AS "__fc_rank"
-    FROM "fv0_driver_hourly_stats_points" AS "p"
-    JOIN "fv0_driver_hourly_stats_source" AS "f"
-      ON (
-        "p"."driver_id" = "f"."driver_id"
-        AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
-      )
-      AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL '7200 SECOND'
-  ) AS "ranked"
-  WHERE
-    "ranked"."__fc_rank" = 1
+      "ranked"."driver_id",
+      "ranked"."__fc_spine_ts",
+      "ranked"."conv_rate",
+      "ranked"."acc_rate",
+      "ranked"."avg_rating"
+    FROM (
+      SELECT
+        "p"."driver_id" AS "driver_id",
+        "p"."__fc_spine_ts" AS "__fc_spine_ts",
+        "f"."conv_rate" AS "conv_rate",
+        "f"."acc_rate" AS "acc_rate",
+        "f"."avg_rating" AS "avg_rating",
+        RANK() OVER (
+          PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+          ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST
+        ) AS "__fc_rank"
+      FROM "fv0_driver_hourly_stats_points" AS "p"
+      JOIN "fv0_driver_hourly_stats_source" AS "f"
+        ON (
+          "p"."driver_id" = "f"."driver_id"
+          AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+        )
+        AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL '7200 SECOND'
+    ) AS "ranked"
+    WHERE
+      "ranked"."__fc_rank" = 1
+  ) AS "newest"
+  GROUP BY
+    "driver_id",
+    "__fc_spine_ts"
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
@@ -88,26 +98,15 @@ WITH "spine" AS (
     NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv1_driver_lifetime_stats_latest_per_event" AS (
   SELECT
-    "ranked"."driver_id",
-    "ranked"."__fc_event_ts",
-    "ranked"."lifetime_trip_count",
-    "ranked"."is_premium",
-    "ranked"."vehicle_class"
-  FROM (
-    SELECT
-      "driver_id",
-      "__fc_event_ts",
-      "lifetime_trip_count",
-      "is_premium",
-      "vehicle_class",
-      ROW_NUMBER() OVER (
-        PARTITION BY "driver_id", "__fc_event_ts"
-        ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
-      ) AS "__fc_rank"
-    FROM "fv1_driver_lifetime_stats_source"
-  ) AS "ranked"
-  WHERE
-    "ranked"."__fc_rank" = 1
+    "driver_id",
+    "__fc_event_ts",
+    MAX("lifetime_trip_count") AS "lifetime_trip_count",
+    BOOL_OR("is_premium") AS "is_premium",
+    MAX("vehicle_class") AS "vehicle_class"
+  FROM "fv1_driver_lifetime_stats_source"
+  GROUP BY
+    "driver_id",
+    "__fc_event_ts"
 ), "fv1_driver_lifetime_stats_rows" AS (
   SELECT
     "driver_id",
@@ -164,9 +163,7 @@ WITH "spine" AS (
       ELSE CAST("src"."snapshot_ts" AS TIMESTAMP) AT TIME ZONE 'UTC'
     END AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
-    "src"."credit_score" AS "credit_score",
-    "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
-    "src"."customer_segment" AS "__fc_tie_customer_segment"
+    "src"."credit_score" AS "credit_score"
   FROM "raw"."customer_profile" AS "src"
   WHERE
     NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
@@ -179,36 +176,20 @@ WITH "spine" AS (
     NOT "customer_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
 ), "fv2_customer_daily_profile_latest_per_event" AS (
   SELECT
-    "ranked"."customer_id",
-    "ranked"."__fc_event_ts",
-    "ranked"."current_balance",
-    "ranked"."credit_score",
-    "ranked"."__fc_tie_lifetime_order_count",
-    "ranked"."__fc_tie_customer_segment"
-  FROM (
-    SELECT
-      "customer_id",
-      "__fc_event_ts",
-      "current_balance",
-      "credit_score",
-      "__fc_tie_lifetime_order_count",
-      "__fc_tie_customer_segment",
-      ROW_NUMBER() OVER (
-        PARTITION BY "customer_id", "__fc_event_ts"
-        ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
-      ) AS "__fc_rank"
-    FROM "fv2_customer_daily_profile_source"
-  ) AS "ranked"
-  WHERE
-    "ranked"."__fc_rank" = 1
+    "customer_id",
+    "__fc_event_ts",
+    MAX("current_balance") AS "current_balance",
+    MAX("credit_score") AS "credit_score"
+  FROM "fv2_customer_daily_profile_source"
+  GROUP BY
+    "customer_id",
+    "__fc_event_ts"
 ), "fv2_customer_daily_profile_rows" AS (
   SELECT
     "customer_id",
     "__fc_event_ts",
     "current_balance",
     "credit_score",
-    "__fc_tie_lifetime_order_count",
-    "__fc_tie_customer_segment",
     ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
   FROM "fv2_customer_daily_profile_latest_per_event"
 ), "fv2_customer_daily_profile_timeline" AS (
@@ -277,26 +258,16 @@ WITH "spine" AS (
     AND NOT "__fc_spine_ts" IS NULL
 ), "fv3_driver_customer_affinity_latest_per_event" AS (
   SELECT
-    "ranked"."driver_id",
-    "ranked"."customer_id",
-    "ranked"."__fc_event_ts",
-    "ranked"."trips_together",
-    "ranked"."avg_rating_given"
-  FROM (
-    SELECT
-      "driver_id",
-      "customer_id",
-      "__fc_event_ts",
-      "trips_together",
-      "avg_rating_given",
-      ROW_NUMBER() OVER (
-        PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-        ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
-      ) AS "__fc_rank"
-    FROM "fv3_driver_customer_affinity_source"
-  ) AS "ranked"
-  WHERE
-    "ranked"."__fc_rank" = 1
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts",
+    MAX("trips_together") AS "trips_together",
+    MAX("avg_rating_given") AS "avg_rating_given"
+  FROM "fv3_driver_customer_affinity_source"
+  GROUP BY
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts"
 ), "fv3_driver_customer_affinity_rows" AS (
   SELECT
     "driver_id",

@@ -6,26 +6,35 @@ SET timezone TO 'UTC';
 SELECT
   "customer_id",
   "__fc_event_ts",
-  "current_balance",
-  "credit_score",
-  "lifetime_order_count",
-  "customer_segment"
+  MAX("current_balance") AS "current_balance",
+  MAX("credit_score") AS "credit_score",
+  MAX("lifetime_order_count") AS "lifetime_order_count",
+  MAX("customer_segment") AS "customer_segment"
 FROM (
   SELECT
-    "src"."customer_id" AS "customer_id",
-    "src"."snapshot_ts" AS "__fc_event_ts",
-    "src"."current_balance" AS "current_balance",
-    "src"."credit_score" AS "credit_score",
-    "src"."lifetime_order_count" AS "lifetime_order_count",
-    "src"."customer_segment" AS "customer_segment"
-  FROM "raw"."customer_profile" AS "src"
+    "customer_id",
+    "__fc_event_ts",
+    "current_balance",
+    "credit_score",
+    "lifetime_order_count",
+    "customer_segment"
+  FROM (
+    SELECT
+      "src"."customer_id" AS "customer_id",
+      "src"."snapshot_ts" AS "__fc_event_ts",
+      "src"."current_balance" AS "current_balance",
+      "src"."credit_score" AS "credit_score",
+      "src"."lifetime_order_count" AS "lifetime_order_count",
+      "src"."customer_segment" AS "customer_segment"
+    FROM "raw"."customer_profile" AS "src"
+    WHERE
+      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+  ) AS "in_window"
   WHERE
-    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "customer_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "lifetime_order_count" DESC NULLS LAST, "customer_segment" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
+  QUALIFY
+    RANK() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) = 1
+) AS "newest"
+GROUP BY
+  "customer_id",
+  "__fc_event_ts"

@@ -7,27 +7,41 @@ SELECT
   "driver_id",
   "__fc_event_ts",
   "__fc_created_ts",
-  "conv_rate",
-  "acc_rate",
-  "avg_daily_trips",
-  "avg_rating"
+  MAX("conv_rate") AS "conv_rate",
+  MAX("acc_rate") AS "acc_rate",
+  MAX("avg_daily_trips") AS "avg_daily_trips",
+  MAX("avg_rating") AS "avg_rating"
 FROM (
   SELECT
-    "src"."driver_id" AS "driver_id",
-    "src"."event_timestamp" AS "__fc_event_ts",
-    "src"."created" AS "__fc_created_ts",
-    "src"."conversion_rate" AS "conv_rate",
-    "src"."acc_rate" AS "acc_rate",
-    "src"."avg_daily_trips" AS "avg_daily_trips",
-    "src"."avg_rating" AS "avg_rating"
-  FROM "raw"."driver_stats" AS "src"
+    "driver_id",
+    "__fc_event_ts",
+    "__fc_created_ts",
+    "conv_rate",
+    "acc_rate",
+    "avg_daily_trips",
+    "avg_rating"
+  FROM (
+    SELECT
+      "src"."driver_id" AS "driver_id",
+      "src"."event_timestamp" AS "__fc_event_ts",
+      "src"."created" AS "__fc_created_ts",
+      "src"."conversion_rate" AS "conv_rate",
+      "src"."acc_rate" AS "acc_rate",
+      "src"."avg_daily_trips" AS "avg_daily_trips",
+      "src"."avg_rating" AS "avg_rating"
+    FROM "raw"."driver_stats" AS "src"
+    WHERE
+      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+  ) AS "in_window"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST, "conv_rate" DESC NULLS LAST, "acc_rate" DESC NULLS LAST, "avg_daily_trips" DESC NULLS LAST, "avg_rating" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
+  QUALIFY
+    RANK() OVER (
+      PARTITION BY "driver_id"
+      ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST
+    ) = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts",
+  "__fc_created_ts"

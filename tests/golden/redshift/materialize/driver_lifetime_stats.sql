@@ -6,24 +6,32 @@ SET timezone TO 'UTC';
 SELECT
   "driver_id",
   "__fc_event_ts",
-  "lifetime_trip_count",
-  "is_premium",
-  "vehicle_class"
+  MAX("lifetime_trip_count") AS "lifetime_trip_count",
+  BOOL_OR("is_premium") AS "is_premium",
+  MAX("vehicle_class") AS "vehicle_class"
 FROM (
   SELECT
-    "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
-    "src"."lifetime_trip_count" AS "lifetime_trip_count",
-    "src"."is_premium" AS "is_premium",
-    "src"."vehicle_class" AS "vehicle_class"
-  FROM "raw"."driver_profile" AS "src"
+    "driver_id",
+    "__fc_event_ts",
+    "lifetime_trip_count",
+    "is_premium",
+    "vehicle_class"
+  FROM (
+    SELECT
+      "src"."driver_id" AS "driver_id",
+      "src"."updated_at" AS "__fc_event_ts",
+      "src"."lifetime_trip_count" AS "lifetime_trip_count",
+      "src"."is_premium" AS "is_premium",
+      "src"."vehicle_class" AS "vehicle_class"
+    FROM "raw"."driver_profile" AS "src"
+    WHERE
+      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+  ) AS "in_window"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
+  QUALIFY
+    RANK() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts"

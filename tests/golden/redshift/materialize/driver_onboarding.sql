@@ -7,22 +7,29 @@ SET timezone TO 'UTC';
 SELECT
   "driver_id",
   "__fc_event_ts",
-  "onboarded_at",
-  "signup_date"
+  MAX("onboarded_at") AS "onboarded_at",
+  MAX("signup_date") AS "signup_date"
 FROM (
   SELECT
-    "src"."driver_id" AS "driver_id",
-    "src"."updated_at" AS "__fc_event_ts",
-    "src"."onboarded_at" AS "onboarded_at",
-    "src"."signup_date" AS "signup_date"
-  FROM "raw"."driver_profile" AS "src"
+    "driver_id",
+    "__fc_event_ts",
+    "onboarded_at",
+    "signup_date"
+  FROM (
+    SELECT
+      "src"."driver_id" AS "driver_id",
+      "src"."updated_at" AS "__fc_event_ts",
+      "src"."onboarded_at" AS "onboarded_at",
+      "src"."signup_date" AS "signup_date"
+    FROM "raw"."driver_profile" AS "src"
+    WHERE
+      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+  ) AS "in_window"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "onboarded_at" DESC NULLS LAST, "signup_date" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
+  QUALIFY
+    RANK() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts"

@@ -15,8 +15,7 @@ WITH "spine" AS (
     "src"."created" AS "__fc_created_ts",
     "src"."conversion_rate" AS "conv_rate",
     "src"."acc_rate" AS "acc_rate",
-    "src"."avg_rating" AS "avg_rating",
-    "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
+    "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
     NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
@@ -29,25 +28,36 @@ WITH "spine" AS (
     NOT "driver_id" IS NULL AND NOT "event_timestamp" IS NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "p"."driver_id" AS "driver_id",
-    "p"."__fc_spine_ts" AS "__fc_spine_ts",
-    "f"."conv_rate" AS "conv_rate",
-    "f"."acc_rate" AS "acc_rate",
-    "f"."avg_rating" AS "avg_rating"
-  FROM "fv0_driver_hourly_stats_points" AS "p"
-  JOIN "fv0_driver_hourly_stats_source" AS "f"
-    ON (
-      "p"."driver_id" = "f"."driver_id"
-      AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
-    )
-    AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
-  WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
-    ) = 1
+    "driver_id",
+    "__fc_spine_ts",
+    MAX("conv_rate") AS "conv_rate",
+    MAX("acc_rate") AS "acc_rate",
+    MAX("avg_rating") AS "avg_rating"
+  FROM (
+    SELECT
+      "p"."driver_id" AS "driver_id",
+      "p"."__fc_spine_ts" AS "__fc_spine_ts",
+      "f"."conv_rate" AS "conv_rate",
+      "f"."acc_rate" AS "acc_rate",
+      "f"."avg_rating" AS "avg_rating"
+    FROM "fv0_driver_hourly_stats_points" AS "p"
+    JOIN "fv0_driver_hourly_stats_source" AS "f"
+      ON (
+        "p"."driver_id" = "f"."driver_id"
+        AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+      )
+      AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+    WHERE
+      TRUE
+    QUALIFY
+      RANK() OVER (
+        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST
+      ) = 1
+  ) AS "newest"
+  GROUP BY
+    "driver_id",
+    "__fc_spine_ts"
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
@@ -69,17 +79,13 @@ WITH "spine" AS (
   SELECT
     "driver_id",
     "__fc_event_ts",
-    "lifetime_trip_count",
-    "is_premium",
-    "vehicle_class"
+    MAX("lifetime_trip_count") AS "lifetime_trip_count",
+    BOOL_OR("is_premium") AS "is_premium",
+    MAX("vehicle_class") AS "vehicle_class"
   FROM "fv1_driver_lifetime_stats_source"
-  WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
-    ) = 1
+  GROUP BY
+    "driver_id",
+    "__fc_event_ts"
 ), "fv1_driver_lifetime_stats_rows" AS (
   SELECT
     "driver_id",
@@ -132,9 +138,7 @@ WITH "spine" AS (
     "src"."customer_id" AS "customer_id",
     "src"."snapshot_ts" AS "__fc_event_ts",
     "src"."current_balance" AS "current_balance",
-    "src"."credit_score" AS "credit_score",
-    "src"."lifetime_order_count" AS "__fc_tie_lifetime_order_count",
-    "src"."customer_segment" AS "__fc_tie_customer_segment"
+    "src"."credit_score" AS "credit_score"
   FROM "raw"."customer_profile" AS "src"
   WHERE
     NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
@@ -149,26 +153,18 @@ WITH "spine" AS (
   SELECT
     "customer_id",
     "__fc_event_ts",
-    "current_balance",
-    "credit_score",
-    "__fc_tie_lifetime_order_count",
-    "__fc_tie_customer_segment"
+    MAX("current_balance") AS "current_balance",
+    MAX("credit_score") AS "credit_score"
   FROM "fv2_customer_daily_profile_source"
-  WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
-    ) = 1
+  GROUP BY
+    "customer_id",
+    "__fc_event_ts"
 ), "fv2_customer_daily_profile_rows" AS (
   SELECT
     "customer_id",
     "__fc_event_ts",
     "current_balance",
     "credit_score",
-    "__fc_tie_lifetime_order_count",
-    "__fc_tie_customer_segment",
     ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
   FROM "fv2_customer_daily_profile_latest_per_event"
 ), "fv2_customer_daily_profile_timeline" AS (
@@ -236,16 +232,13 @@ WITH "spine" AS (
     "driver_id",
     "customer_id",
     "__fc_event_ts",
-    "trips_together",
-    "avg_rating_given"
+    MAX("trips_together") AS "trips_together",
+    MAX("avg_rating_given") AS "avg_rating_given"
   FROM "fv3_driver_customer_affinity_source"
-  WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
-    ) = 1
+  GROUP BY
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts"
 ), "fv3_driver_customer_affinity_rows" AS (
   SELECT
     "driver_id",

@@ -27,8 +27,7 @@ WITH `spine` AS (
     `src`.`created` AS `__fc_created_ts`,
     `src`.`conversion_rate` AS `driver_recent__conv_rate`,
     `src`.`acc_rate` AS `driver_recent__acc_rate`,
-    `src`.`avg_rating` AS `driver_recent__avg_rating`,
-    `src`.`avg_daily_trips` AS `__fc_tie_avg_daily_trips`
+    `src`.`avg_rating` AS `driver_recent__avg_rating`
   FROM `raw`.`driver_stats` AS `src`
   WHERE
     NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
@@ -41,31 +40,42 @@ WITH `spine` AS (
     NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
-    `ranked`.`driver_id`,
-    `ranked`.`__fc_spine_ts`,
-    `ranked`.`driver_recent__conv_rate`,
-    `ranked`.`driver_recent__acc_rate`,
-    `ranked`.`driver_recent__avg_rating`
+    `driver_id`,
+    `__fc_spine_ts`,
+    MAX(`driver_recent__conv_rate`) AS `driver_recent__conv_rate`,
+    MAX(`driver_recent__acc_rate`) AS `driver_recent__acc_rate`,
+    MAX(`driver_recent__avg_rating`) AS `driver_recent__avg_rating`
   FROM (
     SELECT
-      `p`.`driver_id` AS `driver_id`,
-      `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
-      `f`.`driver_recent__conv_rate` AS `driver_recent__conv_rate`,
-      `f`.`driver_recent__acc_rate` AS `driver_recent__acc_rate`,
-      `f`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
-        ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`driver_recent__conv_rate` DESC, `f`.`driver_recent__acc_rate` DESC, `f`.`__fc_tie_avg_daily_trips` DESC, `f`.`driver_recent__avg_rating` DESC
-      ) AS `__fc_rank`
-    FROM `fv0_driver_hourly_stats_points` AS `p`
-    JOIN `fv0_driver_hourly_stats_source` AS `f`
-      ON (
-        `p`.`driver_id` = `f`.`driver_id` AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
-      )
-      AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
-  ) AS `ranked`
-  WHERE
-    `ranked`.`__fc_rank` = 1
+      `ranked`.`driver_id`,
+      `ranked`.`__fc_spine_ts`,
+      `ranked`.`driver_recent__conv_rate`,
+      `ranked`.`driver_recent__acc_rate`,
+      `ranked`.`driver_recent__avg_rating`
+    FROM (
+      SELECT
+        `p`.`driver_id` AS `driver_id`,
+        `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
+        `f`.`driver_recent__conv_rate` AS `driver_recent__conv_rate`,
+        `f`.`driver_recent__acc_rate` AS `driver_recent__acc_rate`,
+        `f`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`,
+        RANK() OVER (
+          PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
+          ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC
+        ) AS `__fc_rank`
+      FROM `fv0_driver_hourly_stats_points` AS `p`
+      JOIN `fv0_driver_hourly_stats_source` AS `f`
+        ON (
+          `p`.`driver_id` = `f`.`driver_id` AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
+        )
+        AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
+    ) AS `ranked`
+    WHERE
+      `ranked`.`__fc_rank` = 1
+  ) AS `newest`
+  GROUP BY
+    `driver_id`,
+    `__fc_spine_ts`
 ), `fv1_driver_lifetime_stats_source` AS (
   SELECT
     `src`.`driver_id` AS `driver_id`,
@@ -85,26 +95,15 @@ WITH `spine` AS (
     NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
   SELECT
-    `ranked`.`driver_id`,
-    `ranked`.`__fc_event_ts`,
-    `ranked`.`driver_lifetime_stats__lifetime_trip_count`,
-    `ranked`.`driver_lifetime_stats__is_premium`,
-    `ranked`.`driver_lifetime_stats__vehicle_class`
-  FROM (
-    SELECT
-      `driver_id`,
-      `__fc_event_ts`,
-      `driver_lifetime_stats__lifetime_trip_count`,
-      `driver_lifetime_stats__is_premium`,
-      `driver_lifetime_stats__vehicle_class`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `driver_id`, `__fc_event_ts`
-        ORDER BY `driver_lifetime_stats__lifetime_trip_count` DESC, `driver_lifetime_stats__is_premium` DESC, `driver_lifetime_stats__vehicle_class` DESC
-      ) AS `__fc_rank`
-    FROM `fv1_driver_lifetime_stats_source`
-  ) AS `ranked`
-  WHERE
-    `ranked`.`__fc_rank` = 1
+    `driver_id`,
+    `__fc_event_ts`,
+    MAX(`driver_lifetime_stats__lifetime_trip_count`) AS `driver_lifetime_stats__lifetime_trip_count`,
+    BOOL_OR(`driver_lifetime_stats__is_premium`) AS `driver_lifetime_stats__is_premium`,
+    MAX(`driver_lifetime_stats__vehicle_class`) AS `driver_lifetime_stats__vehicle_class`
+  FROM `fv1_driver_lifetime_stats_source`
+  GROUP BY
+    `driver_id`,
+    `__fc_event_ts`
 ), `fv1_driver_lifetime_stats_rows` AS (
   SELECT
     `driver_id`,
@@ -157,9 +156,7 @@ WITH `spine` AS (
     `src`.`customer_id` AS `customer_id`,
     `src`.`snapshot_ts` AS `__fc_event_ts`,
     `src`.`current_balance` AS `customer_daily_profile__current_balance`,
-    `src`.`credit_score` AS `customer_daily_profile__credit_score`,
-    `src`.`lifetime_order_count` AS `__fc_tie_lifetime_order_count`,
-    `src`.`customer_segment` AS `__fc_tie_customer_segment`
+    `src`.`credit_score` AS `customer_daily_profile__credit_score`
   FROM `raw`.`customer_profile` AS `src`
   WHERE
     NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
@@ -172,36 +169,20 @@ WITH `spine` AS (
     NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
   SELECT
-    `ranked`.`customer_id`,
-    `ranked`.`__fc_event_ts`,
-    `ranked`.`customer_daily_profile__current_balance`,
-    `ranked`.`customer_daily_profile__credit_score`,
-    `ranked`.`__fc_tie_lifetime_order_count`,
-    `ranked`.`__fc_tie_customer_segment`
-  FROM (
-    SELECT
-      `customer_id`,
-      `__fc_event_ts`,
-      `customer_daily_profile__current_balance`,
-      `customer_daily_profile__credit_score`,
-      `__fc_tie_lifetime_order_count`,
-      `__fc_tie_customer_segment`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `customer_id`, `__fc_event_ts`
-        ORDER BY `customer_daily_profile__current_balance` DESC, `customer_daily_profile__credit_score` DESC, `__fc_tie_lifetime_order_count` DESC, `__fc_tie_customer_segment` DESC
-      ) AS `__fc_rank`
-    FROM `fv2_customer_daily_profile_source`
-  ) AS `ranked`
-  WHERE
-    `ranked`.`__fc_rank` = 1
+    `customer_id`,
+    `__fc_event_ts`,
+    MAX(`customer_daily_profile__current_balance`) AS `customer_daily_profile__current_balance`,
+    MAX(`customer_daily_profile__credit_score`) AS `customer_daily_profile__credit_score`
+  FROM `fv2_customer_daily_profile_source`
+  GROUP BY
+    `customer_id`,
+    `__fc_event_ts`
 ), `fv2_customer_daily_profile_rows` AS (
   SELECT
     `customer_id`,
     `__fc_event_ts`,
     `customer_daily_profile__current_balance`,
     `customer_daily_profile__credit_score`,
-    `__fc_tie_lifetime_order_count`,
-    `__fc_tie_customer_segment`,
     ROW_NUMBER() OVER (PARTITION BY `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv2_customer_daily_profile_latest_per_event`
 ), `fv2_customer_daily_profile_timeline` AS (
@@ -266,26 +247,16 @@ WITH `spine` AS (
     AND NOT `event_timestamp` IS NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
   SELECT
-    `ranked`.`driver_id`,
-    `ranked`.`customer_id`,
-    `ranked`.`__fc_event_ts`,
-    `ranked`.`driver_customer_affinity__trips_together`,
-    `ranked`.`driver_customer_affinity__avg_rating_given`
-  FROM (
-    SELECT
-      `driver_id`,
-      `customer_id`,
-      `__fc_event_ts`,
-      `driver_customer_affinity__trips_together`,
-      `driver_customer_affinity__avg_rating_given`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `driver_id`, `customer_id`, `__fc_event_ts`
-        ORDER BY `driver_customer_affinity__trips_together` DESC, `driver_customer_affinity__avg_rating_given` DESC
-      ) AS `__fc_rank`
-    FROM `fv3_driver_customer_affinity_source`
-  ) AS `ranked`
-  WHERE
-    `ranked`.`__fc_rank` = 1
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts`,
+    MAX(`driver_customer_affinity__trips_together`) AS `driver_customer_affinity__trips_together`,
+    MAX(`driver_customer_affinity__avg_rating_given`) AS `driver_customer_affinity__avg_rating_given`
+  FROM `fv3_driver_customer_affinity_source`
+  GROUP BY
+    `driver_id`,
+    `customer_id`,
+    `__fc_event_ts`
 ), `fv3_driver_customer_affinity_rows` AS (
   SELECT
     `driver_id`,

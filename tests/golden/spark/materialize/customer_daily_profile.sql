@@ -4,38 +4,47 @@
 SET spark.sql.session.timeZone = UTC;
 
 SELECT
-  `ranked`.`customer_id`,
-  `ranked`.`__fc_event_ts`,
-  `ranked`.`current_balance`,
-  `ranked`.`credit_score`,
-  `ranked`.`lifetime_order_count`,
-  `ranked`.`customer_segment`
+  `customer_id`,
+  `__fc_event_ts`,
+  MAX(`current_balance`) AS `current_balance`,
+  MAX(`credit_score`) AS `credit_score`,
+  MAX(`lifetime_order_count`) AS `lifetime_order_count`,
+  MAX(`customer_segment`) AS `customer_segment`
 FROM (
   SELECT
-    `customer_id`,
-    `__fc_event_ts`,
-    `current_balance`,
-    `credit_score`,
-    `lifetime_order_count`,
-    `customer_segment`,
-    ROW_NUMBER() OVER (
-      PARTITION BY `customer_id`
-      ORDER BY `__fc_event_ts` DESC, `current_balance` DESC, `credit_score` DESC, `lifetime_order_count` DESC, `customer_segment` DESC
-    ) AS `__fc_rank`
+    `ranked`.`customer_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`current_balance`,
+    `ranked`.`credit_score`,
+    `ranked`.`lifetime_order_count`,
+    `ranked`.`customer_segment`
   FROM (
     SELECT
-      `src`.`customer_id` AS `customer_id`,
-      `src`.`snapshot_ts` AS `__fc_event_ts`,
-      `src`.`current_balance` AS `current_balance`,
-      `src`.`credit_score` AS `credit_score`,
-      `src`.`lifetime_order_count` AS `lifetime_order_count`,
-      `src`.`customer_segment` AS `customer_segment`
-    FROM `raw`.`customer_profile` AS `src`
+      `customer_id`,
+      `__fc_event_ts`,
+      `current_balance`,
+      `credit_score`,
+      `lifetime_order_count`,
+      `customer_segment`,
+      RANK() OVER (PARTITION BY `customer_id` ORDER BY `__fc_event_ts` DESC) AS `__fc_rank`
+    FROM (
+      SELECT
+        `src`.`customer_id` AS `customer_id`,
+        `src`.`snapshot_ts` AS `__fc_event_ts`,
+        `src`.`current_balance` AS `current_balance`,
+        `src`.`credit_score` AS `credit_score`,
+        `src`.`lifetime_order_count` AS `lifetime_order_count`,
+        `src`.`customer_segment` AS `customer_segment`
+      FROM `raw`.`customer_profile` AS `src`
+      WHERE
+        NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+    ) AS `in_window`
     WHERE
-      NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
-  ) AS `in_window`
+      `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
+  ) AS `ranked`
   WHERE
-    `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
-) AS `ranked`
-WHERE
-  `ranked`.`__fc_rank` = 1
+    `ranked`.`__fc_rank` = 1
+) AS `newest`
+GROUP BY
+  `customer_id`,
+  `__fc_event_ts`

@@ -4,37 +4,46 @@
 SET TIME ZONE 'UTC';
 
 SELECT
-  "ranked"."driver_id",
-  "ranked"."customer_id",
-  "ranked"."__fc_event_ts",
-  "ranked"."trips_together",
-  "ranked"."avg_rating_given"
+  "driver_id",
+  "customer_id",
+  "__fc_event_ts",
+  MAX("trips_together") AS "trips_together",
+  MAX("avg_rating_given") AS "avg_rating_given"
 FROM (
   SELECT
-    "driver_id",
-    "customer_id",
-    "__fc_event_ts",
-    "trips_together",
-    "avg_rating_given",
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "customer_id"
-      ORDER BY "__fc_event_ts" DESC, "trips_together" DESC, "avg_rating_given" DESC
-    ) AS "__fc_rank"
+    "ranked"."driver_id",
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."trips_together",
+    "ranked"."avg_rating_given"
   FROM (
     SELECT
-      "src"."driver_id" AS "driver_id",
-      "src"."customer_id" AS "customer_id",
-      "src"."last_trip_at" AS "__fc_event_ts",
-      "src"."trip_count" AS "trips_together",
-      "src"."rating_given_avg" AS "avg_rating_given"
-    FROM "raw"."driver_customer_trips" AS "src"
+      "driver_id",
+      "customer_id",
+      "__fc_event_ts",
+      "trips_together",
+      "avg_rating_given",
+      RANK() OVER (PARTITION BY "driver_id", "customer_id" ORDER BY "__fc_event_ts" DESC) AS "__fc_rank"
+    FROM (
+      SELECT
+        "src"."driver_id" AS "driver_id",
+        "src"."customer_id" AS "customer_id",
+        "src"."last_trip_at" AS "__fc_event_ts",
+        "src"."trip_count" AS "trips_together",
+        "src"."rating_given_avg" AS "avg_rating_given"
+      FROM "raw"."driver_customer_trips" AS "src"
+      WHERE
+        NOT "src"."driver_id" IS NULL
+        AND NOT "src"."customer_id" IS NULL
+        AND NOT "src"."last_trip_at" IS NULL
+    ) AS "in_window"
     WHERE
-      NOT "src"."driver_id" IS NULL
-      AND NOT "src"."customer_id" IS NULL
-      AND NOT "src"."last_trip_at" IS NULL
-  ) AS "in_window"
+      "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
+  ) AS "ranked"
   WHERE
-    "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
-) AS "ranked"
-WHERE
-  "ranked"."__fc_rank" = 1
+    "ranked"."__fc_rank" = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "customer_id",
+  "__fc_event_ts"

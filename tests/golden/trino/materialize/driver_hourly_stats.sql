@@ -4,41 +4,55 @@
 SET TIME ZONE 'UTC';
 
 SELECT
-  "ranked"."driver_id",
-  "ranked"."__fc_event_ts",
-  "ranked"."__fc_created_ts",
-  "ranked"."conv_rate",
-  "ranked"."acc_rate",
-  "ranked"."avg_daily_trips",
-  "ranked"."avg_rating"
+  "driver_id",
+  "__fc_event_ts",
+  "__fc_created_ts",
+  MAX("conv_rate") AS "conv_rate",
+  MAX("acc_rate") AS "acc_rate",
+  MAX("avg_daily_trips") AS "avg_daily_trips",
+  MAX("avg_rating") AS "avg_rating"
 FROM (
   SELECT
-    "driver_id",
-    "__fc_event_ts",
-    "__fc_created_ts",
-    "conv_rate",
-    "acc_rate",
-    "avg_daily_trips",
-    "avg_rating",
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts" DESC, "__fc_created_ts" DESC, "conv_rate" DESC, "acc_rate" DESC, "avg_daily_trips" DESC, "avg_rating" DESC
-    ) AS "__fc_rank"
+    "ranked"."driver_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."__fc_created_ts",
+    "ranked"."conv_rate",
+    "ranked"."acc_rate",
+    "ranked"."avg_daily_trips",
+    "ranked"."avg_rating"
   FROM (
     SELECT
-      "src"."driver_id" AS "driver_id",
-      "src"."event_timestamp" AS "__fc_event_ts",
-      "src"."created" AS "__fc_created_ts",
-      "src"."conversion_rate" AS "conv_rate",
-      "src"."acc_rate" AS "acc_rate",
-      "src"."avg_daily_trips" AS "avg_daily_trips",
-      "src"."avg_rating" AS "avg_rating"
-    FROM "raw"."driver_stats" AS "src"
+      "driver_id",
+      "__fc_event_ts",
+      "__fc_created_ts",
+      "conv_rate",
+      "acc_rate",
+      "avg_daily_trips",
+      "avg_rating",
+      RANK() OVER (
+        PARTITION BY "driver_id"
+        ORDER BY "__fc_event_ts" DESC, "__fc_created_ts" DESC
+      ) AS "__fc_rank"
+    FROM (
+      SELECT
+        "src"."driver_id" AS "driver_id",
+        "src"."event_timestamp" AS "__fc_event_ts",
+        "src"."created" AS "__fc_created_ts",
+        "src"."conversion_rate" AS "conv_rate",
+        "src"."acc_rate" AS "acc_rate",
+        "src"."avg_daily_trips" AS "avg_daily_trips",
+        "src"."avg_rating" AS "avg_rating"
+      FROM "raw"."driver_stats" AS "src"
+      WHERE
+        NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    ) AS "in_window"
     WHERE
-      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
-  ) AS "in_window"
+      "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
+  ) AS "ranked"
   WHERE
-    "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
-) AS "ranked"
-WHERE
-  "ranked"."__fc_rank" = 1
+    "ranked"."__fc_rank" = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts",
+  "__fc_created_ts"

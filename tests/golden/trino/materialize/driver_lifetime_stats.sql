@@ -4,35 +4,43 @@
 SET TIME ZONE 'UTC';
 
 SELECT
-  "ranked"."driver_id",
-  "ranked"."__fc_event_ts",
-  "ranked"."lifetime_trip_count",
-  "ranked"."is_premium",
-  "ranked"."vehicle_class"
+  "driver_id",
+  "__fc_event_ts",
+  MAX("lifetime_trip_count") AS "lifetime_trip_count",
+  BOOL_OR("is_premium") AS "is_premium",
+  MAX("vehicle_class") AS "vehicle_class"
 FROM (
   SELECT
-    "driver_id",
-    "__fc_event_ts",
-    "lifetime_trip_count",
-    "is_premium",
-    "vehicle_class",
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts" DESC, "lifetime_trip_count" DESC, "is_premium" DESC, "vehicle_class" DESC
-    ) AS "__fc_rank"
+    "ranked"."driver_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."lifetime_trip_count",
+    "ranked"."is_premium",
+    "ranked"."vehicle_class"
   FROM (
     SELECT
-      "src"."driver_id" AS "driver_id",
-      "src"."updated_at" AS "__fc_event_ts",
-      "src"."lifetime_trip_count" AS "lifetime_trip_count",
-      "src"."is_premium" AS "is_premium",
-      "src"."vehicle_class" AS "vehicle_class"
-    FROM "raw"."driver_profile" AS "src"
+      "driver_id",
+      "__fc_event_ts",
+      "lifetime_trip_count",
+      "is_premium",
+      "vehicle_class",
+      RANK() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts" DESC) AS "__fc_rank"
+    FROM (
+      SELECT
+        "src"."driver_id" AS "driver_id",
+        "src"."updated_at" AS "__fc_event_ts",
+        "src"."lifetime_trip_count" AS "lifetime_trip_count",
+        "src"."is_premium" AS "is_premium",
+        "src"."vehicle_class" AS "vehicle_class"
+      FROM "raw"."driver_profile" AS "src"
+      WHERE
+        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+    ) AS "in_window"
     WHERE
-      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-  ) AS "in_window"
+      "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
+  ) AS "ranked"
   WHERE
-    "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?
-) AS "ranked"
-WHERE
-  "ranked"."__fc_rank" = 1
+    "ranked"."__fc_rank" = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts"

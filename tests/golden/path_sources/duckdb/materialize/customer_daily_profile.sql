@@ -3,30 +3,39 @@
 SELECT
   "customer_id",
   "__fc_event_ts",
-  "current_balance",
-  "credit_score",
-  "lifetime_order_count",
-  "customer_segment"
+  MAX("current_balance") AS "current_balance",
+  MAX("credit_score") AS "credit_score",
+  MAX("lifetime_order_count") AS "lifetime_order_count",
+  MAX("customer_segment") AS "customer_segment"
 FROM (
   SELECT
-    "src"."customer_id" AS "customer_id",
-    CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
-    "src"."current_balance" AS "current_balance",
-    "src"."credit_score" AS "credit_score",
-    "src"."lifetime_order_count" AS "lifetime_order_count",
-    "src"."customer_segment" AS "customer_segment"
-  FROM READ_PARQUET('data/customer_profile.parquet') AS "src"
+    "customer_id",
+    "__fc_event_ts",
+    "current_balance",
+    "credit_score",
+    "lifetime_order_count",
+    "customer_segment"
+  FROM (
+    SELECT
+      "src"."customer_id" AS "customer_id",
+      CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
+      "src"."current_balance" AS "current_balance",
+      "src"."credit_score" AS "credit_score",
+      "src"."lifetime_order_count" AS "lifetime_order_count",
+      "src"."customer_segment" AS "customer_segment"
+    FROM READ_PARQUET('data/customer_profile.parquet') AS "src"
+    WHERE
+      (
+        NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+      )
+      AND "src"."snapshot_ts" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
+  ) AS "in_window"
   WHERE
-    (
-      NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
-    )
-    AND "src"."snapshot_ts" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
-  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "customer_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "lifetime_order_count" DESC NULLS LAST, "customer_segment" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+    AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
+  QUALIFY
+    RANK() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) = 1
+) AS "newest"
+GROUP BY
+  "customer_id",
+  "__fc_event_ts"

@@ -3,28 +3,36 @@
 SELECT
   "driver_id",
   "__fc_event_ts",
-  "lifetime_trip_count",
-  "is_premium",
-  "vehicle_class"
+  MAX("lifetime_trip_count") AS "lifetime_trip_count",
+  BOOL_OR(CAST("is_premium" AS BOOLEAN)) AS "is_premium",
+  MAX("vehicle_class") AS "vehicle_class"
 FROM (
   SELECT
-    "src"."driver_id" AS "driver_id",
-    CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
-    "src"."lifetime_trip_count" AS "lifetime_trip_count",
-    "src"."is_premium" AS "is_premium",
-    "src"."vehicle_class" AS "vehicle_class"
-  FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
+    "driver_id",
+    "__fc_event_ts",
+    "lifetime_trip_count",
+    "is_premium",
+    "vehicle_class"
+  FROM (
+    SELECT
+      "src"."driver_id" AS "driver_id",
+      CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
+      "src"."lifetime_trip_count" AS "lifetime_trip_count",
+      "src"."is_premium" AS "is_premium",
+      "src"."vehicle_class" AS "vehicle_class"
+    FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
+    WHERE
+      (
+        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+      )
+      AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
+  ) AS "in_window"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-    )
-    AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
-  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+    AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
+  QUALIFY
+    RANK() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts"

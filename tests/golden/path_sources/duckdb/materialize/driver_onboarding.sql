@@ -4,26 +4,33 @@
 SELECT
   "driver_id",
   "__fc_event_ts",
-  "onboarded_at",
-  "signup_date"
+  MAX("onboarded_at") AS "onboarded_at",
+  MAX("signup_date") AS "signup_date"
 FROM (
   SELECT
-    "src"."driver_id" AS "driver_id",
-    CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
-    "src"."onboarded_at" AS "onboarded_at",
-    "src"."signup_date" AS "signup_date"
-  FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
+    "driver_id",
+    "__fc_event_ts",
+    "onboarded_at",
+    "signup_date"
+  FROM (
+    SELECT
+      "src"."driver_id" AS "driver_id",
+      CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
+      "src"."onboarded_at" AS "onboarded_at",
+      "src"."signup_date" AS "signup_date"
+    FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
+    WHERE
+      (
+        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+      )
+      AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
+  ) AS "in_window"
   WHERE
-    (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
-    )
-    AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
-) AS "in_window"
-WHERE
-  "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
-  AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
-QUALIFY
-  ROW_NUMBER() OVER (
-    PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "onboarded_at" DESC NULLS LAST, "signup_date" DESC NULLS LAST
-  ) = 1
+    "__fc_event_ts" >= MAKE_TIMESTAMPTZ(EPOCH_US($start))
+    AND "__fc_event_ts" <= MAKE_TIMESTAMPTZ(EPOCH_US($end))
+  QUALIFY
+    RANK() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts" DESC NULLS LAST) = 1
+) AS "newest"
+GROUP BY
+  "driver_id",
+  "__fc_event_ts"

@@ -5,32 +5,39 @@
 SET spark.sql.session.timeZone = UTC;
 
 SELECT
-  `ranked`.`driver_id`,
-  `ranked`.`__fc_event_ts`,
-  `ranked`.`onboarded_at`,
-  `ranked`.`signup_date`
+  `driver_id`,
+  `__fc_event_ts`,
+  MAX(`onboarded_at`) AS `onboarded_at`,
+  MAX(`signup_date`) AS `signup_date`
 FROM (
   SELECT
-    `driver_id`,
-    `__fc_event_ts`,
-    `onboarded_at`,
-    `signup_date`,
-    ROW_NUMBER() OVER (
-      PARTITION BY `driver_id`
-      ORDER BY `__fc_event_ts` DESC, `onboarded_at` DESC, `signup_date` DESC
-    ) AS `__fc_rank`
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`onboarded_at`,
+    `ranked`.`signup_date`
   FROM (
     SELECT
-      `src`.`driver_id` AS `driver_id`,
-      `src`.`updated_at` AS `__fc_event_ts`,
-      `src`.`onboarded_at` AS `onboarded_at`,
-      `src`.`signup_date` AS `signup_date`
-    FROM `parquet`.`data/driver_profile.parquet` AS `src`
+      `driver_id`,
+      `__fc_event_ts`,
+      `onboarded_at`,
+      `signup_date`,
+      RANK() OVER (PARTITION BY `driver_id` ORDER BY `__fc_event_ts` DESC) AS `__fc_rank`
+    FROM (
+      SELECT
+        `src`.`driver_id` AS `driver_id`,
+        `src`.`updated_at` AS `__fc_event_ts`,
+        `src`.`onboarded_at` AS `onboarded_at`,
+        `src`.`signup_date` AS `signup_date`
+      FROM `parquet`.`data/driver_profile.parquet` AS `src`
+      WHERE
+        NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+    ) AS `in_window`
     WHERE
-      NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
-  ) AS `in_window`
+      `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
+  ) AS `ranked`
   WHERE
-    `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
-) AS `ranked`
-WHERE
-  `ranked`.`__fc_rank` = 1
+    `ranked`.`__fc_rank` = 1
+) AS `newest`
+GROUP BY
+  `driver_id`,
+  `__fc_event_ts`

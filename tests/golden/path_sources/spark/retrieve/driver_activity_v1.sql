@@ -15,8 +15,7 @@ WITH `spine` AS (
     `src`.`created` AS `__fc_created_ts`,
     `src`.`conversion_rate` AS `conv_rate`,
     `src`.`acc_rate` AS `acc_rate`,
-    `src`.`avg_daily_trips` AS `avg_daily_trips`,
-    `src`.`avg_rating` AS `__fc_tie_avg_rating`
+    `src`.`avg_daily_trips` AS `avg_daily_trips`
   FROM `parquet`.`data/driver_stats.parquet` AS `src`
   WHERE
     NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
@@ -29,32 +28,43 @@ WITH `spine` AS (
     NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
-    `ranked`.`driver_id`,
-    `ranked`.`__fc_spine_ts`,
-    `ranked`.`conv_rate`,
-    `ranked`.`acc_rate`,
-    `ranked`.`avg_daily_trips`
+    `driver_id`,
+    `__fc_spine_ts`,
+    MAX(`conv_rate`) AS `conv_rate`,
+    MAX(`acc_rate`) AS `acc_rate`,
+    MAX(`avg_daily_trips`) AS `avg_daily_trips`
   FROM (
     SELECT
-      `p`.`driver_id` AS `driver_id`,
-      `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
-      `f`.`conv_rate` AS `conv_rate`,
-      `f`.`acc_rate` AS `acc_rate`,
-      `f`.`avg_daily_trips` AS `avg_daily_trips`,
-      ROW_NUMBER() OVER (
-        PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
-        ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`conv_rate` DESC, `f`.`acc_rate` DESC, `f`.`avg_daily_trips` DESC, `f`.`__fc_tie_avg_rating` DESC
-      ) AS `__fc_rank`
-    FROM `fv0_driver_hourly_stats_points` AS `p`
-    JOIN `fv0_driver_hourly_stats_source` AS `f`
-      ON (
-        `p`.`driver_id` = `f`.`driver_id`
-        AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
-      )
-      AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
-  ) AS `ranked`
-  WHERE
-    `ranked`.`__fc_rank` = 1
+      `ranked`.`driver_id`,
+      `ranked`.`__fc_spine_ts`,
+      `ranked`.`conv_rate`,
+      `ranked`.`acc_rate`,
+      `ranked`.`avg_daily_trips`
+    FROM (
+      SELECT
+        `p`.`driver_id` AS `driver_id`,
+        `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
+        `f`.`conv_rate` AS `conv_rate`,
+        `f`.`acc_rate` AS `acc_rate`,
+        `f`.`avg_daily_trips` AS `avg_daily_trips`,
+        RANK() OVER (
+          PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
+          ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC
+        ) AS `__fc_rank`
+      FROM `fv0_driver_hourly_stats_points` AS `p`
+      JOIN `fv0_driver_hourly_stats_source` AS `f`
+        ON (
+          `p`.`driver_id` = `f`.`driver_id`
+          AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
+        )
+        AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
+    ) AS `ranked`
+    WHERE
+      `ranked`.`__fc_rank` = 1
+  ) AS `newest`
+  GROUP BY
+    `driver_id`,
+    `__fc_spine_ts`
 )
 SELECT
   `s`.`driver_id` AS `driver_id`,
