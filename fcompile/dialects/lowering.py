@@ -36,7 +36,9 @@ def col(name: str, table: str | None = None) -> exp.Column:
 
 
 def _all_not_null(columns: list[exp.Expression]) -> exp.Expression:
-    return exp.and_(*[exp.Not(this=exp.Is(this=c, expression=exp.Null())) for c in columns])
+    """`a IS NOT NULL AND b IS NOT NULL ...`: a negated `Is` node prints as `IS NOT NULL`, where
+    `NOT (IS NULL)` (the tree sqlglot parses it into) prints as `NOT a IS NULL`."""
+    return exp.and_(*[exp.Is(this=c, expression=exp.Null(), negate=True) for c in columns])
 
 
 def _keys_equal(view: ViewJoin, left: str, right: str) -> exp.Expression:

@@ -26,14 +26,14 @@ WITH `spine` AS (
     `src`.`avg_daily_trips` AS `__fc_tie_avg_daily_trips`
   FROM `raw`.`driver_stats` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+    `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats_points` AS (
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
     `p`.`driver_id` AS `driver_id`,
@@ -63,14 +63,14 @@ WITH `spine` AS (
     `src`.`vehicle_class` AS `driver_lifetime_stats__vehicle_class`
   FROM `raw`.`driver_profile` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+    `src`.`driver_id` IS NOT NULL AND `src`.`updated_at` IS NOT NULL
 ), `fv1_driver_lifetime_stats_points` AS (
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
   SELECT
     `driver_id`,
@@ -143,14 +143,14 @@ WITH `spine` AS (
     `src`.`customer_segment` AS `__fc_tie_customer_segment`
   FROM `raw`.`customer_profile` AS `src`
   WHERE
-    NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+    `src`.`customer_id` IS NOT NULL AND `src`.`snapshot_ts` IS NOT NULL
 ), `fv2_customer_daily_profile_points` AS (
   SELECT DISTINCT
     `customer_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `customer_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
   SELECT
     `customer_id`,
@@ -224,9 +224,9 @@ WITH `spine` AS (
     `src`.`rating_given_avg` AS `driver_customer_affinity__avg_rating_given`
   FROM `raw`.`driver_customer_trips` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL
-    AND NOT `src`.`customer_id` IS NULL
-    AND NOT `src`.`last_trip_at` IS NULL
+    `src`.`driver_id` IS NOT NULL
+    AND `src`.`customer_id` IS NOT NULL
+    AND `src`.`last_trip_at` IS NOT NULL
 ), `fv3_driver_customer_affinity_points` AS (
   SELECT DISTINCT
     `driver_id`,
@@ -234,9 +234,9 @@ WITH `spine` AS (
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL
-    AND NOT `customer_id` IS NULL
-    AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL
+    AND `customer_id` IS NOT NULL
+    AND `event_timestamp` IS NOT NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
   SELECT
     `driver_id`,

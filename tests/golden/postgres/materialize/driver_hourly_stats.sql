@@ -33,7 +33,7 @@ FROM (
     FROM "raw"."driver_stats" AS "src"
     WHERE
       (
-        NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+        "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
       )
       AND "src"."event_timestamp" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
   ) AS "in_window"

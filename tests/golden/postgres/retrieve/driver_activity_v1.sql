@@ -17,14 +17,14 @@ WITH "spine" AS (
     "src"."avg_rating" AS "__fc_tie_avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
   SELECT DISTINCT
     "driver_id",
     "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
+    "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
     "ranked"."driver_id",

@@ -20,7 +20,7 @@ FROM (
     "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ) AS "in_window"
 WHERE
   "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s

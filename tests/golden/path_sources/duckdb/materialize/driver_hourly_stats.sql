@@ -20,7 +20,7 @@ FROM (
   FROM READ_PARQUET('data/driver_stats.parquet') AS "src"
   WHERE
     (
-      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+      "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
     )
     AND "src"."event_timestamp" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
 ) AS "in_window"

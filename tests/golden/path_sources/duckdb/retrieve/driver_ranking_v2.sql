@@ -17,14 +17,14 @@ WITH "spine" AS (
     "src"."avg_daily_trips" AS "__fc_tie_avg_daily_trips"
   FROM READ_PARQUET('data/driver_stats.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
   SELECT DISTINCT
     "driver_id",
     "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
+    "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
     "p"."driver_id" AS "driver_id",
@@ -53,7 +53,7 @@ WITH "spine" AS (
     "src"."vehicle_class" AS "vehicle_class"
   FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
 ), "fv1_driver_lifetime_stats" AS (
   SELECT
     "driver_id",
@@ -77,7 +77,7 @@ WITH "spine" AS (
     "src"."customer_segment" AS "__fc_tie_customer_segment"
   FROM READ_PARQUET('data/customer_profile.parquet') AS "src"
   WHERE
-    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+    "src"."customer_id" IS NOT NULL AND "src"."snapshot_ts" IS NOT NULL
 ), "fv2_customer_daily_profile" AS (
   SELECT
     "customer_id",
@@ -101,9 +101,9 @@ WITH "spine" AS (
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM READ_PARQUET('data/driver_customer_trips.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL
-    AND NOT "src"."customer_id" IS NULL
-    AND NOT "src"."last_trip_at" IS NULL
+    "src"."driver_id" IS NOT NULL
+    AND "src"."customer_id" IS NOT NULL
+    AND "src"."last_trip_at" IS NOT NULL
 ), "fv3_driver_customer_affinity" AS (
   SELECT
     "driver_id",

@@ -19,14 +19,14 @@ WITH `spine` AS (
     `src`.`avg_daily_trips` AS `__fc_tie_avg_daily_trips`
   FROM `parquet`.`data/driver_stats.parquet` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+    `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats_points` AS (
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
     `ranked`.`driver_id`,
@@ -63,14 +63,14 @@ WITH `spine` AS (
     `src`.`vehicle_class` AS `driver_lifetime_stats__vehicle_class`
   FROM `parquet`.`data/driver_profile.parquet` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+    `src`.`driver_id` IS NOT NULL AND `src`.`updated_at` IS NOT NULL
 ), `fv1_driver_lifetime_stats_points` AS (
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
   SELECT
     `ranked`.`driver_id`,
@@ -150,14 +150,14 @@ WITH `spine` AS (
     `src`.`customer_segment` AS `__fc_tie_customer_segment`
   FROM `parquet`.`data/customer_profile.parquet` AS `src`
   WHERE
-    NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+    `src`.`customer_id` IS NOT NULL AND `src`.`snapshot_ts` IS NOT NULL
 ), `fv2_customer_daily_profile_points` AS (
   SELECT DISTINCT
     `customer_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `customer_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
   SELECT
     `ranked`.`customer_id`,
@@ -239,9 +239,9 @@ WITH `spine` AS (
     `src`.`rating_given_avg` AS `driver_customer_affinity__avg_rating_given`
   FROM `parquet`.`data/driver_customer_trips.parquet` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL
-    AND NOT `src`.`customer_id` IS NULL
-    AND NOT `src`.`last_trip_at` IS NULL
+    `src`.`driver_id` IS NOT NULL
+    AND `src`.`customer_id` IS NOT NULL
+    AND `src`.`last_trip_at` IS NOT NULL
 ), `fv3_driver_customer_affinity_points` AS (
   SELECT DISTINCT
     `driver_id`,
@@ -249,9 +249,9 @@ WITH `spine` AS (
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL
-    AND NOT `customer_id` IS NULL
-    AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL
+    AND `customer_id` IS NOT NULL
+    AND `event_timestamp` IS NOT NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
   SELECT
     `ranked`.`driver_id`,
