@@ -57,7 +57,8 @@ class SqlDialect:
     SUPPORTS_ASOF_MATCH_CONDITION: ClassVar[bool] = False
     SUPPORTS_QUALIFY: ClassVar[bool] = False
     # QUALIFY is refused unless the SELECT also has a WHERE, GROUP BY or HAVING (BigQuery), or is
-    # misread right after an unaliased FROM relation (Redshift): such selects get `WHERE TRUE`.
+    # misread right after an unaliased FROM relation (Redshift): such selects rank in a subquery instead
+    # (no `WHERE TRUE` that a reader has to see through).
     QUALIFY_NEEDS_WHERE: ClassVar[bool] = False
     # `SELECT * EXCLUDE (...)` (DuckDB, Snowflake) or `* EXCEPT (...)` (BigQuery). sqlglot spells a
     # star-except for every dialect without raising (`* EXCEPT` on Postgres), so only this flag guards it.
@@ -92,11 +93,15 @@ class SqlDialect:
         known to hold a zoned type (a Parquet footer says so), which a dialect may spell more cheaply."""
         return time
 
+    def can_qualify(self, select: exp.Select) -> bool:
+        """Whether `select` can be filtered by a window condition with QUALIFY as it stands."""
+        if not self.SUPPORTS_QUALIFY:
+            return False
+        return not self.QUALIFY_NEEDS_WHERE or any(select.args.get(k) for k in ("where", "group", "having"))
+
     def qualify(self, select: exp.Select, condition: exp.Expression) -> exp.Select:
-        """`select` filtered by a window `condition` with QUALIFY (only called when SUPPORTS_QUALIFY);
+        """`select` filtered by a window `condition` with QUALIFY (only called when `can_qualify`);
         changes `select` in place."""
-        if self.QUALIFY_NEEDS_WHERE and not any(select.args.get(k) for k in ("where", "group", "having")):
-            select = select.where(exp.true(), copy=False)
         return select.qualify(condition, copy=False)
 
     def parameter(self, name: str) -> exp.Expression:

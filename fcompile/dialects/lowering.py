@@ -68,10 +68,11 @@ def _newest_first(view_or_plan, table: str | None, features) -> list[exp.Ordered
 
 def keep_first(dialect: SqlDialect, select: exp.Select, partition_by: list[exp.Expression],
                order_by: list[exp.Ordered], columns: list[str]) -> exp.Select:
-    """Keep the first row per partition: QUALIFY where the dialect has it, else a ranked subquery
-    whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses duplicates)."""
+    """Keep the first row per partition: QUALIFY where the dialect accepts it on this select, else a
+    ranked subquery whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses
+    duplicates)."""
     window = exp.Window(this=exp.RowNumber(), partition_by=partition_by, order=exp.Order(expressions=order_by))
-    if dialect.SUPPORTS_QUALIFY:
+    if dialect.can_qualify(select):
         return dialect.qualify(select, exp.EQ(this=window, expression=exp.Literal.number(1)))
     ranked = select.select(exp.alias_(window, RANK), copy=False)
     return (exp.select(*[col(c, "ranked") for c in columns])

@@ -3,7 +3,7 @@ and no local file reads.
 
 sqlglot spells `exp.TimestampSub` as a TIMESTAMP_SUB function Redshift does not have (without raising),
 so ttl bounds are `DATEADD(SECOND, -n, ts)`. A QUALIFY right after an unaliased FROM relation is an
-error in Redshift, so such selects get `WHERE TRUE` (the QUALIFY_NEEDS_WHERE flag).
+error in Redshift, so a select without a WHERE ranks in a subquery (the QUALIFY_NEEDS_WHERE flag).
 """
 
 from __future__ import annotations

@@ -36,24 +36,31 @@ WITH `spine` AS (
     `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats` AS (
   SELECT
-    `p`.`driver_id` AS `driver_id`,
-    `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
-    `f`.`driver_recent__conv_rate` AS `driver_recent__conv_rate`,
-    `f`.`driver_recent__acc_rate` AS `driver_recent__acc_rate`,
-    `f`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`
-  FROM `fv0_driver_hourly_stats_points` AS `p`
-  JOIN `fv0_driver_hourly_stats_source` AS `f`
-    ON (
-      `p`.`driver_id` = `f`.`driver_id` AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
-    )
-    AND `f`.`__fc_event_ts` >= TIMESTAMP_SUB(`p`.`__fc_spine_ts`, INTERVAL 7200 SECOND)
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_spine_ts`,
+    `ranked`.`driver_recent__conv_rate`,
+    `ranked`.`driver_recent__acc_rate`,
+    `ranked`.`driver_recent__avg_rating`
+  FROM (
+    SELECT
+      `p`.`driver_id` AS `driver_id`,
+      `p`.`__fc_spine_ts` AS `__fc_spine_ts`,
+      `f`.`driver_recent__conv_rate` AS `driver_recent__conv_rate`,
+      `f`.`driver_recent__acc_rate` AS `driver_recent__acc_rate`,
+      `f`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
+        ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`driver_recent__conv_rate` DESC, `f`.`driver_recent__acc_rate` DESC, `f`.`__fc_tie_avg_daily_trips` DESC, `f`.`driver_recent__avg_rating` DESC
+      ) AS `__fc_rank`
+    FROM `fv0_driver_hourly_stats_points` AS `p`
+    JOIN `fv0_driver_hourly_stats_source` AS `f`
+      ON (
+        `p`.`driver_id` = `f`.`driver_id` AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
+      )
+      AND `f`.`__fc_event_ts` >= TIMESTAMP_SUB(`p`.`__fc_spine_ts`, INTERVAL 7200 SECOND)
+  ) AS `ranked`
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
-      ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`driver_recent__conv_rate` DESC, `f`.`driver_recent__acc_rate` DESC, `f`.`__fc_tie_avg_daily_trips` DESC, `f`.`driver_recent__avg_rating` DESC
-    ) = 1
+    `ranked`.`__fc_rank` = 1
 ), `fv1_driver_lifetime_stats_source` AS (
   SELECT
     `src`.`driver_id` AS `driver_id`,
@@ -73,19 +80,26 @@ WITH `spine` AS (
     `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
   SELECT
-    `driver_id`,
-    `__fc_event_ts`,
-    `driver_lifetime_stats__lifetime_trip_count`,
-    `driver_lifetime_stats__is_premium`,
-    `driver_lifetime_stats__vehicle_class`
-  FROM `fv1_driver_lifetime_stats_source`
+    `ranked`.`driver_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`driver_lifetime_stats__lifetime_trip_count`,
+    `ranked`.`driver_lifetime_stats__is_premium`,
+    `ranked`.`driver_lifetime_stats__vehicle_class`
+  FROM (
+    SELECT
+      `driver_id`,
+      `__fc_event_ts`,
+      `driver_lifetime_stats__lifetime_trip_count`,
+      `driver_lifetime_stats__is_premium`,
+      `driver_lifetime_stats__vehicle_class`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `driver_id`, `__fc_event_ts`
+        ORDER BY `driver_lifetime_stats__lifetime_trip_count` DESC, `driver_lifetime_stats__is_premium` DESC, `driver_lifetime_stats__vehicle_class` DESC
+      ) AS `__fc_rank`
+    FROM `fv1_driver_lifetime_stats_source`
+  ) AS `ranked`
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY `driver_id`, `__fc_event_ts`
-      ORDER BY `driver_lifetime_stats__lifetime_trip_count` DESC, `driver_lifetime_stats__is_premium` DESC, `driver_lifetime_stats__vehicle_class` DESC
-    ) = 1
+    `ranked`.`__fc_rank` = 1
 ), `fv1_driver_lifetime_stats_rows` AS (
   SELECT
     `driver_id`,
@@ -153,20 +167,28 @@ WITH `spine` AS (
     `customer_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
   SELECT
-    `customer_id`,
-    `__fc_event_ts`,
-    `customer_daily_profile__current_balance`,
-    `customer_daily_profile__credit_score`,
-    `__fc_tie_lifetime_order_count`,
-    `__fc_tie_customer_segment`
-  FROM `fv2_customer_daily_profile_source`
+    `ranked`.`customer_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`customer_daily_profile__current_balance`,
+    `ranked`.`customer_daily_profile__credit_score`,
+    `ranked`.`__fc_tie_lifetime_order_count`,
+    `ranked`.`__fc_tie_customer_segment`
+  FROM (
+    SELECT
+      `customer_id`,
+      `__fc_event_ts`,
+      `customer_daily_profile__current_balance`,
+      `customer_daily_profile__credit_score`,
+      `__fc_tie_lifetime_order_count`,
+      `__fc_tie_customer_segment`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `customer_id`, `__fc_event_ts`
+        ORDER BY `customer_daily_profile__current_balance` DESC, `customer_daily_profile__credit_score` DESC, `__fc_tie_lifetime_order_count` DESC, `__fc_tie_customer_segment` DESC
+      ) AS `__fc_rank`
+    FROM `fv2_customer_daily_profile_source`
+  ) AS `ranked`
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY `customer_id`, `__fc_event_ts`
-      ORDER BY `customer_daily_profile__current_balance` DESC, `customer_daily_profile__credit_score` DESC, `__fc_tie_lifetime_order_count` DESC, `__fc_tie_customer_segment` DESC
-    ) = 1
+    `ranked`.`__fc_rank` = 1
 ), `fv2_customer_daily_profile_rows` AS (
   SELECT
     `customer_id`,
@@ -239,19 +261,26 @@ WITH `spine` AS (
     AND `event_timestamp` IS NOT NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
   SELECT
-    `driver_id`,
-    `customer_id`,
-    `__fc_event_ts`,
-    `driver_customer_affinity__trips_together`,
-    `driver_customer_affinity__avg_rating_given`
-  FROM `fv3_driver_customer_affinity_source`
+    `ranked`.`driver_id`,
+    `ranked`.`customer_id`,
+    `ranked`.`__fc_event_ts`,
+    `ranked`.`driver_customer_affinity__trips_together`,
+    `ranked`.`driver_customer_affinity__avg_rating_given`
+  FROM (
+    SELECT
+      `driver_id`,
+      `customer_id`,
+      `__fc_event_ts`,
+      `driver_customer_affinity__trips_together`,
+      `driver_customer_affinity__avg_rating_given`,
+      ROW_NUMBER() OVER (
+        PARTITION BY `driver_id`, `customer_id`, `__fc_event_ts`
+        ORDER BY `driver_customer_affinity__trips_together` DESC, `driver_customer_affinity__avg_rating_given` DESC
+      ) AS `__fc_rank`
+    FROM `fv3_driver_customer_affinity_source`
+  ) AS `ranked`
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY `driver_id`, `customer_id`, `__fc_event_ts`
-      ORDER BY `driver_customer_affinity__trips_together` DESC, `driver_customer_affinity__avg_rating_given` DESC
-    ) = 1
+    `ranked`.`__fc_rank` = 1
 ), `fv3_driver_customer_affinity_rows` AS (
   SELECT
     `driver_id`,

@@ -27,25 +27,32 @@ WITH "spine" AS (
     "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "p"."driver_id" AS "driver_id",
-    "p"."__fc_spine_ts" AS "__fc_spine_ts",
-    "f"."conv_rate" AS "conv_rate",
-    "f"."acc_rate" AS "acc_rate",
-    "f"."avg_daily_trips" AS "avg_daily_trips"
-  FROM "fv0_driver_hourly_stats_points" AS "p"
-  JOIN "fv0_driver_hourly_stats_source" AS "f"
-    ON (
-      "p"."driver_id" = "f"."driver_id"
-      AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
-    )
-    AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+    "ranked"."driver_id",
+    "ranked"."__fc_spine_ts",
+    "ranked"."conv_rate",
+    "ranked"."acc_rate",
+    "ranked"."avg_daily_trips"
+  FROM (
+    SELECT
+      "p"."driver_id" AS "driver_id",
+      "p"."__fc_spine_ts" AS "__fc_spine_ts",
+      "f"."conv_rate" AS "conv_rate",
+      "f"."acc_rate" AS "acc_rate",
+      "f"."avg_daily_trips" AS "avg_daily_trips",
+      ROW_NUMBER() OVER (
+        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."avg_daily_trips" DESC NULLS LAST, "f"."__fc_tie_avg_rating" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv0_driver_hourly_stats_points" AS "p"
+    JOIN "fv0_driver_hourly_stats_source" AS "f"
+      ON (
+        "p"."driver_id" = "f"."driver_id"
+        AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+      )
+      AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+  ) AS "ranked"
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."avg_daily_trips" DESC NULLS LAST, "f"."__fc_tie_avg_rating" DESC NULLS LAST
-    ) = 1
+    "ranked"."__fc_rank" = 1
 )
 SELECT
   "s"."driver_id" AS "driver_id",

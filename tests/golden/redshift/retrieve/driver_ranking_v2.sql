@@ -27,25 +27,32 @@ WITH "spine" AS (
     "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
   SELECT
-    "p"."driver_id" AS "driver_id",
-    "p"."__fc_spine_ts" AS "__fc_spine_ts",
-    "f"."conv_rate" AS "conv_rate",
-    "f"."acc_rate" AS "acc_rate",
-    "f"."avg_rating" AS "avg_rating"
-  FROM "fv0_driver_hourly_stats_points" AS "p"
-  JOIN "fv0_driver_hourly_stats_source" AS "f"
-    ON (
-      "p"."driver_id" = "f"."driver_id"
-      AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
-    )
-    AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+    "ranked"."driver_id",
+    "ranked"."__fc_spine_ts",
+    "ranked"."conv_rate",
+    "ranked"."acc_rate",
+    "ranked"."avg_rating"
+  FROM (
+    SELECT
+      "p"."driver_id" AS "driver_id",
+      "p"."__fc_spine_ts" AS "__fc_spine_ts",
+      "f"."conv_rate" AS "conv_rate",
+      "f"."acc_rate" AS "acc_rate",
+      "f"."avg_rating" AS "avg_rating",
+      ROW_NUMBER() OVER (
+        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv0_driver_hourly_stats_points" AS "p"
+    JOIN "fv0_driver_hourly_stats_source" AS "f"
+      ON (
+        "p"."driver_id" = "f"."driver_id"
+        AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+      )
+      AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+  ) AS "ranked"
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
-    ) = 1
+    "ranked"."__fc_rank" = 1
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
     "src"."driver_id" AS "driver_id",
@@ -65,19 +72,26 @@ WITH "spine" AS (
     "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv1_driver_lifetime_stats_latest_per_event" AS (
   SELECT
-    "driver_id",
-    "__fc_event_ts",
-    "lifetime_trip_count",
-    "is_premium",
-    "vehicle_class"
-  FROM "fv1_driver_lifetime_stats_source"
+    "ranked"."driver_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."lifetime_trip_count",
+    "ranked"."is_premium",
+    "ranked"."vehicle_class"
+  FROM (
+    SELECT
+      "driver_id",
+      "__fc_event_ts",
+      "lifetime_trip_count",
+      "is_premium",
+      "vehicle_class",
+      ROW_NUMBER() OVER (
+        PARTITION BY "driver_id", "__fc_event_ts"
+        ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv1_driver_lifetime_stats_source"
+  ) AS "ranked"
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
-    ) = 1
+    "ranked"."__fc_rank" = 1
 ), "fv1_driver_lifetime_stats_rows" AS (
   SELECT
     "driver_id",
@@ -145,20 +159,28 @@ WITH "spine" AS (
     "customer_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv2_customer_daily_profile_latest_per_event" AS (
   SELECT
-    "customer_id",
-    "__fc_event_ts",
-    "current_balance",
-    "credit_score",
-    "__fc_tie_lifetime_order_count",
-    "__fc_tie_customer_segment"
-  FROM "fv2_customer_daily_profile_source"
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."current_balance",
+    "ranked"."credit_score",
+    "ranked"."__fc_tie_lifetime_order_count",
+    "ranked"."__fc_tie_customer_segment"
+  FROM (
+    SELECT
+      "customer_id",
+      "__fc_event_ts",
+      "current_balance",
+      "credit_score",
+      "__fc_tie_lifetime_order_count",
+      "__fc_tie_customer_segment",
+      ROW_NUMBER() OVER (
+        PARTITION BY "customer_id", "__fc_event_ts"
+        ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv2_customer_daily_profile_source"
+  ) AS "ranked"
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
-    ) = 1
+    "ranked"."__fc_rank" = 1
 ), "fv2_customer_daily_profile_rows" AS (
   SELECT
     "customer_id",
@@ -231,19 +253,26 @@ WITH "spine" AS (
     AND "event_timestamp" IS NOT NULL
 ), "fv3_driver_customer_affinity_latest_per_event" AS (
   SELECT
-    "driver_id",
-    "customer_id",
-    "__fc_event_ts",
-    "trips_together",
-    "avg_rating_given"
-  FROM "fv3_driver_customer_affinity_source"
+    "ranked"."driver_id",
+    "ranked"."customer_id",
+    "ranked"."__fc_event_ts",
+    "ranked"."trips_together",
+    "ranked"."avg_rating_given"
+  FROM (
+    SELECT
+      "driver_id",
+      "customer_id",
+      "__fc_event_ts",
+      "trips_together",
+      "avg_rating_given",
+      ROW_NUMBER() OVER (
+        PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
+        ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
+      ) AS "__fc_rank"
+    FROM "fv3_driver_customer_affinity_source"
+  ) AS "ranked"
   WHERE
-    TRUE
-  QUALIFY
-    ROW_NUMBER() OVER (
-      PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
-    ) = 1
+    "ranked"."__fc_rank" = 1
 ), "fv3_driver_customer_affinity_rows" AS (
   SELECT
     "driver_id",
