@@ -16,6 +16,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.dialects import layout
 from fcompile.planner.plans import Relation
 
 
@@ -197,7 +198,7 @@ class SqlDialect:
     def generate(self, expression: exp.Expression, pretty: bool = True, copy: bool = True) -> str:
         """SQL text, refusing anything sqlglot cannot express in this dialect; re-parsed as a check.
         `copy=False` lets identifier normalization change `expression` in place."""
-        text = self.finish(expression.copy() if copy else expression).sql(
-            dialect=self.sqlglot_name, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+        text = layout.generate(self.finish(expression.copy() if copy else expression), self.sqlglot_name,
+                               pretty=pretty, unsupported_level=ErrorLevel.RAISE)
         parse(text, read=self.sqlglot_name)
         return text

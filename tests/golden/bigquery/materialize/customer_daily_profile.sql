@@ -24,5 +24,10 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `customer_id`
-    ORDER BY `__fc_event_ts` DESC, `current_balance` DESC, `credit_score` DESC, `lifetime_order_count` DESC, `customer_segment` DESC
+    ORDER BY
+      `__fc_event_ts` DESC,
+      `current_balance` DESC,
+      `credit_score` DESC,
+      `lifetime_order_count` DESC,
+      `customer_segment` DESC
   ) = 1

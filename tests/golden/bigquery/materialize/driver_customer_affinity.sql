@@ -24,5 +24,8 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `driver_id`, `customer_id`
-    ORDER BY `__fc_event_ts` DESC, `trips_together` DESC, `avg_rating_given` DESC
+    ORDER BY
+      `__fc_event_ts` DESC,
+      `trips_together` DESC,
+      `avg_rating_given` DESC
   ) = 1

@@ -26,5 +26,11 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `driver_id`
-    ORDER BY `__fc_event_ts` DESC, `__fc_created_ts` DESC, `conv_rate` DESC, `acc_rate` DESC, `avg_daily_trips` DESC, `avg_rating` DESC
+    ORDER BY
+      `__fc_event_ts` DESC,
+      `__fc_created_ts` DESC,
+      `conv_rate` DESC,
+      `acc_rate` DESC,
+      `avg_daily_trips` DESC,
+      `avg_rating` DESC
   ) = 1

@@ -21,5 +21,8 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY `driver_id`
-    ORDER BY `__fc_event_ts` DESC, `onboarded_at` DESC, `signup_date` DESC
+    ORDER BY
+      `__fc_event_ts` DESC,
+      `onboarded_at` DESC,
+      `signup_date` DESC
   ) = 1

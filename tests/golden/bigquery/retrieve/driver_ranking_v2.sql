@@ -40,7 +40,13 @@ WITH `spine` AS (
       `f`.`avg_rating` AS `avg_rating`,
       ROW_NUMBER() OVER (
         PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
-        ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`conv_rate` DESC, `f`.`acc_rate` DESC, `f`.`__fc_tie_avg_daily_trips` DESC, `f`.`avg_rating` DESC
+        ORDER BY
+          `f`.`__fc_event_ts` DESC,
+          `f`.`__fc_created_ts` DESC,
+          `f`.`conv_rate` DESC,
+          `f`.`acc_rate` DESC,
+          `f`.`__fc_tie_avg_daily_trips` DESC,
+          `f`.`avg_rating` DESC
       ) AS `__fc_rank`
     FROM `fv0_driver_hourly_stats_points` AS `p`
     JOIN `fv0_driver_hourly_stats_source` AS `f`
@@ -85,7 +91,10 @@ WITH `spine` AS (
       `vehicle_class`,
       ROW_NUMBER() OVER (
         PARTITION BY `driver_id`, `__fc_event_ts`
-        ORDER BY `lifetime_trip_count` DESC, `is_premium` DESC, `vehicle_class` DESC
+        ORDER BY
+          `lifetime_trip_count` DESC,
+          `is_premium` DESC,
+          `vehicle_class` DESC
       ) AS `__fc_rank`
     FROM `fv1_driver_lifetime_stats_source`
   ) AS `ranked`
@@ -121,7 +130,9 @@ WITH `spine` AS (
     `__fc_is_spine`,
     MAX(`__fc_feature_row`) OVER (
       PARTITION BY `driver_id`
-      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ORDER BY
+        `__fc_event_ts`,
+        `__fc_is_spine`
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_timeline`
@@ -174,7 +185,11 @@ WITH `spine` AS (
       `__fc_tie_customer_segment`,
       ROW_NUMBER() OVER (
         PARTITION BY `customer_id`, `__fc_event_ts`
-        ORDER BY `current_balance` DESC, `credit_score` DESC, `__fc_tie_lifetime_order_count` DESC, `__fc_tie_customer_segment` DESC
+        ORDER BY
+          `current_balance` DESC,
+          `credit_score` DESC,
+          `__fc_tie_lifetime_order_count` DESC,
+          `__fc_tie_customer_segment` DESC
       ) AS `__fc_rank`
     FROM `fv2_customer_daily_profile_source`
   ) AS `ranked`
@@ -211,7 +226,9 @@ WITH `spine` AS (
     `__fc_is_spine`,
     MAX(`__fc_feature_row`) OVER (
       PARTITION BY `customer_id`
-      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ORDER BY
+        `__fc_event_ts`,
+        `__fc_is_spine`
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS `__fc_feature_row`
   FROM `fv2_customer_daily_profile_timeline`
@@ -266,7 +283,9 @@ WITH `spine` AS (
       `avg_rating_given`,
       ROW_NUMBER() OVER (
         PARTITION BY `driver_id`, `customer_id`, `__fc_event_ts`
-        ORDER BY `trips_together` DESC, `avg_rating_given` DESC
+        ORDER BY
+          `trips_together` DESC,
+          `avg_rating_given` DESC
       ) AS `__fc_rank`
     FROM `fv3_driver_customer_affinity_source`
   ) AS `ranked`
@@ -305,7 +324,9 @@ WITH `spine` AS (
     `__fc_is_spine`,
     MAX(`__fc_feature_row`) OVER (
       PARTITION BY `driver_id`, `customer_id`
-      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ORDER BY
+        `__fc_event_ts`,
+        `__fc_is_spine`
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_timeline`

@@ -51,7 +51,13 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."driver_recent__conv_rate" DESC NULLS LAST, "f"."driver_recent__acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."driver_recent__avg_rating" DESC NULLS LAST
+      ORDER BY
+        "f"."__fc_event_ts" DESC NULLS LAST,
+        "f"."__fc_created_ts" DESC NULLS LAST,
+        "f"."driver_recent__conv_rate" DESC NULLS LAST,
+        "f"."driver_recent__acc_rate" DESC NULLS LAST,
+        "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST,
+        "f"."driver_recent__avg_rating" DESC NULLS LAST
     ) = 1
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
@@ -74,7 +80,10 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "driver_lifetime_stats__lifetime_trip_count" DESC NULLS LAST, "driver_lifetime_stats__is_premium" DESC NULLS LAST, "driver_lifetime_stats__vehicle_class" DESC NULLS LAST
+      ORDER BY
+        "driver_lifetime_stats__lifetime_trip_count" DESC NULLS LAST,
+        "driver_lifetime_stats__is_premium" DESC NULLS LAST,
+        "driver_lifetime_stats__vehicle_class" DESC NULLS LAST
     ) = 1
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
@@ -99,7 +108,11 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "customer_daily_profile__current_balance" DESC NULLS LAST, "customer_daily_profile__credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
+      ORDER BY
+        "customer_daily_profile__current_balance" DESC NULLS LAST,
+        "customer_daily_profile__credit_score" DESC NULLS LAST,
+        "__fc_tie_lifetime_order_count" DESC NULLS LAST,
+        "__fc_tie_customer_segment" DESC NULLS LAST
     ) = 1
 ), "fv3_driver_customer_affinity_source" AS (
   SELECT
@@ -124,7 +137,9 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "driver_customer_affinity__trips_together" DESC NULLS LAST, "driver_customer_affinity__avg_rating_given" DESC NULLS LAST
+      ORDER BY
+        "driver_customer_affinity__trips_together" DESC NULLS LAST,
+        "driver_customer_affinity__avg_rating_given" DESC NULLS LAST
     ) = 1
 )
 SELECT

@@ -28,5 +28,10 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "customer_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "lifetime_order_count" DESC NULLS LAST, "customer_segment" DESC NULLS LAST
+    ORDER BY
+      "__fc_event_ts" DESC NULLS LAST,
+      "current_balance" DESC NULLS LAST,
+      "credit_score" DESC NULLS LAST,
+      "lifetime_order_count" DESC NULLS LAST,
+      "customer_segment" DESC NULLS LAST
   ) = 1

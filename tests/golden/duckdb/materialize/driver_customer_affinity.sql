@@ -28,5 +28,8 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id", "customer_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
+    ORDER BY
+      "__fc_event_ts" DESC NULLS LAST,
+      "trips_together" DESC NULLS LAST,
+      "avg_rating_given" DESC NULLS LAST
   ) = 1

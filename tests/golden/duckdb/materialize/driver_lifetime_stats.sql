@@ -26,5 +26,9 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
+    ORDER BY
+      "__fc_event_ts" DESC NULLS LAST,
+      "lifetime_trip_count" DESC NULLS LAST,
+      "is_premium" DESC NULLS LAST,
+      "vehicle_class" DESC NULLS LAST
   ) = 1

@@ -25,5 +25,8 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "onboarded_at" DESC NULLS LAST, "signup_date" DESC NULLS LAST
+    ORDER BY
+      "__fc_event_ts" DESC NULLS LAST,
+      "onboarded_at" DESC NULLS LAST,
+      "signup_date" DESC NULLS LAST
   ) = 1

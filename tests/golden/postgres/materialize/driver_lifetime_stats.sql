@@ -15,7 +15,11 @@ FROM (
     "vehicle_class",
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts" DESC NULLS LAST, "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
+      ORDER BY
+        "__fc_event_ts" DESC NULLS LAST,
+        "lifetime_trip_count" DESC NULLS LAST,
+        "is_premium" DESC NULLS LAST,
+        "vehicle_class" DESC NULLS LAST
     ) AS "__fc_rank"
   FROM (
     SELECT

@@ -14,7 +14,10 @@ FROM (
     "signup_date",
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts" DESC NULLS LAST, "onboarded_at" DESC NULLS LAST, "signup_date" DESC NULLS LAST
+      ORDER BY
+        "__fc_event_ts" DESC NULLS LAST,
+        "onboarded_at" DESC NULLS LAST,
+        "signup_date" DESC NULLS LAST
     ) AS "__fc_rank"
   FROM (
     SELECT

@@ -41,7 +41,13 @@ WITH "spine" AS (
       "f"."avg_rating" AS "avg_rating",
       ROW_NUMBER() OVER (
         PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
+        ORDER BY
+          "f"."__fc_event_ts" DESC NULLS LAST,
+          "f"."__fc_created_ts" DESC NULLS LAST,
+          "f"."conv_rate" DESC NULLS LAST,
+          "f"."acc_rate" DESC NULLS LAST,
+          "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST,
+          "f"."avg_rating" DESC NULLS LAST
       ) AS "__fc_rank"
     FROM "fv0_driver_hourly_stats_points" AS "p"
     JOIN "fv0_driver_hourly_stats_source" AS "f"
@@ -86,7 +92,10 @@ WITH "spine" AS (
       "vehicle_class",
       ROW_NUMBER() OVER (
         PARTITION BY "driver_id", "__fc_event_ts"
-        ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
+        ORDER BY
+          "lifetime_trip_count" DESC NULLS LAST,
+          "is_premium" DESC NULLS LAST,
+          "vehicle_class" DESC NULLS LAST
       ) AS "__fc_rank"
     FROM "fv1_driver_lifetime_stats_source"
   ) AS "ranked"
@@ -122,7 +131,9 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv1_driver_lifetime_stats_timeline"
@@ -175,7 +186,11 @@ WITH "spine" AS (
       "__fc_tie_customer_segment",
       ROW_NUMBER() OVER (
         PARTITION BY "customer_id", "__fc_event_ts"
-        ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
+        ORDER BY
+          "current_balance" DESC NULLS LAST,
+          "credit_score" DESC NULLS LAST,
+          "__fc_tie_lifetime_order_count" DESC NULLS LAST,
+          "__fc_tie_customer_segment" DESC NULLS LAST
       ) AS "__fc_rank"
     FROM "fv2_customer_daily_profile_source"
   ) AS "ranked"
@@ -212,7 +227,9 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "customer_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv2_customer_daily_profile_timeline"
@@ -267,7 +284,9 @@ WITH "spine" AS (
       "avg_rating_given",
       ROW_NUMBER() OVER (
         PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-        ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
+        ORDER BY
+          "trips_together" DESC NULLS LAST,
+          "avg_rating_given" DESC NULLS LAST
       ) AS "__fc_rank"
     FROM "fv3_driver_customer_affinity_source"
   ) AS "ranked"
@@ -306,7 +325,9 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "driver_id", "customer_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv3_driver_customer_affinity_timeline"

@@ -27,5 +27,11 @@ WHERE
 QUALIFY
   ROW_NUMBER() OVER (
     PARTITION BY "driver_id"
-    ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST, "conv_rate" DESC NULLS LAST, "acc_rate" DESC NULLS LAST, "avg_daily_trips" DESC NULLS LAST, "avg_rating" DESC NULLS LAST
+    ORDER BY
+      "__fc_event_ts" DESC NULLS LAST,
+      "__fc_created_ts" DESC NULLS LAST,
+      "conv_rate" DESC NULLS LAST,
+      "acc_rate" DESC NULLS LAST,
+      "avg_daily_trips" DESC NULLS LAST,
+      "avg_rating" DESC NULLS LAST
   ) = 1

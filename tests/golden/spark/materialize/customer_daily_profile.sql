@@ -18,7 +18,12 @@ FROM (
     `customer_segment`,
     ROW_NUMBER() OVER (
       PARTITION BY `customer_id`
-      ORDER BY `__fc_event_ts` DESC, `current_balance` DESC, `credit_score` DESC, `lifetime_order_count` DESC, `customer_segment` DESC
+      ORDER BY
+        `__fc_event_ts` DESC,
+        `current_balance` DESC,
+        `credit_score` DESC,
+        `lifetime_order_count` DESC,
+        `customer_segment` DESC
     ) AS `__fc_rank`
   FROM (
     SELECT

@@ -16,7 +16,11 @@ FROM (
     `vehicle_class`,
     ROW_NUMBER() OVER (
       PARTITION BY `driver_id`
-      ORDER BY `__fc_event_ts` DESC, `lifetime_trip_count` DESC, `is_premium` DESC, `vehicle_class` DESC
+      ORDER BY
+        `__fc_event_ts` DESC,
+        `lifetime_trip_count` DESC,
+        `is_premium` DESC,
+        `vehicle_class` DESC
     ) AS `__fc_rank`
   FROM (
     SELECT

@@ -53,7 +53,13 @@ WITH "spine" AS (
       "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating",
       ROW_NUMBER() OVER (
         PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-        ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC, "f"."driver_recent__conv_rate" DESC, "f"."driver_recent__acc_rate" DESC, "f"."__fc_tie_avg_daily_trips" DESC, "f"."driver_recent__avg_rating" DESC
+        ORDER BY
+          "f"."__fc_event_ts" DESC,
+          "f"."__fc_created_ts" DESC,
+          "f"."driver_recent__conv_rate" DESC,
+          "f"."driver_recent__acc_rate" DESC,
+          "f"."__fc_tie_avg_daily_trips" DESC,
+          "f"."driver_recent__avg_rating" DESC
       ) AS "__fc_rank"
     FROM "fv0_driver_hourly_stats_points" AS "p"
     JOIN "fv0_driver_hourly_stats_source" AS "f"
@@ -97,7 +103,10 @@ WITH "spine" AS (
       "driver_lifetime_stats__vehicle_class",
       ROW_NUMBER() OVER (
         PARTITION BY "driver_id", "__fc_event_ts"
-        ORDER BY "driver_lifetime_stats__lifetime_trip_count" DESC, "driver_lifetime_stats__is_premium" DESC, "driver_lifetime_stats__vehicle_class" DESC
+        ORDER BY
+          "driver_lifetime_stats__lifetime_trip_count" DESC,
+          "driver_lifetime_stats__is_premium" DESC,
+          "driver_lifetime_stats__vehicle_class" DESC
       ) AS "__fc_rank"
     FROM "fv1_driver_lifetime_stats_source"
   ) AS "ranked"
@@ -133,7 +142,9 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv1_driver_lifetime_stats_timeline"
@@ -186,7 +197,11 @@ WITH "spine" AS (
       "__fc_tie_customer_segment",
       ROW_NUMBER() OVER (
         PARTITION BY "customer_id", "__fc_event_ts"
-        ORDER BY "customer_daily_profile__current_balance" DESC, "customer_daily_profile__credit_score" DESC, "__fc_tie_lifetime_order_count" DESC, "__fc_tie_customer_segment" DESC
+        ORDER BY
+          "customer_daily_profile__current_balance" DESC,
+          "customer_daily_profile__credit_score" DESC,
+          "__fc_tie_lifetime_order_count" DESC,
+          "__fc_tie_customer_segment" DESC
       ) AS "__fc_rank"
     FROM "fv2_customer_daily_profile_source"
   ) AS "ranked"
@@ -223,7 +238,9 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "customer_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv2_customer_daily_profile_timeline"
@@ -278,7 +295,9 @@ WITH "spine" AS (
       "driver_customer_affinity__avg_rating_given",
       ROW_NUMBER() OVER (
         PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-        ORDER BY "driver_customer_affinity__trips_together" DESC, "driver_customer_affinity__avg_rating_given" DESC
+        ORDER BY
+          "driver_customer_affinity__trips_together" DESC,
+          "driver_customer_affinity__avg_rating_given" DESC
       ) AS "__fc_rank"
     FROM "fv3_driver_customer_affinity_source"
   ) AS "ranked"
@@ -317,7 +336,9 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "driver_id", "customer_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv3_driver_customer_affinity_timeline"

@@ -16,7 +16,10 @@ FROM (
     "avg_rating_given",
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "customer_id"
-      ORDER BY "__fc_event_ts" DESC, "trips_together" DESC, "avg_rating_given" DESC
+      ORDER BY
+        "__fc_event_ts" DESC,
+        "trips_together" DESC,
+        "avg_rating_given" DESC
     ) AS "__fc_rank"
   FROM (
     SELECT

@@ -42,7 +42,13 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."avg_daily_trips" DESC NULLS LAST, "f"."__fc_tie_avg_rating" DESC NULLS LAST
+      ORDER BY
+        "f"."__fc_event_ts" DESC NULLS LAST,
+        "f"."__fc_created_ts" DESC NULLS LAST,
+        "f"."conv_rate" DESC NULLS LAST,
+        "f"."acc_rate" DESC NULLS LAST,
+        "f"."avg_daily_trips" DESC NULLS LAST,
+        "f"."__fc_tie_avg_rating" DESC NULLS LAST
     ) = 1
 )
 SELECT

@@ -42,7 +42,13 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-      ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST, "f"."conv_rate" DESC NULLS LAST, "f"."acc_rate" DESC NULLS LAST, "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST, "f"."avg_rating" DESC NULLS LAST
+      ORDER BY
+        "f"."__fc_event_ts" DESC NULLS LAST,
+        "f"."__fc_created_ts" DESC NULLS LAST,
+        "f"."conv_rate" DESC NULLS LAST,
+        "f"."acc_rate" DESC NULLS LAST,
+        "f"."__fc_tie_avg_daily_trips" DESC NULLS LAST,
+        "f"."avg_rating" DESC NULLS LAST
     ) = 1
 ), "fv1_driver_lifetime_stats_source" AS (
   SELECT
@@ -65,7 +71,10 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "__fc_event_ts"
-      ORDER BY "lifetime_trip_count" DESC NULLS LAST, "is_premium" DESC NULLS LAST, "vehicle_class" DESC NULLS LAST
+      ORDER BY
+        "lifetime_trip_count" DESC NULLS LAST,
+        "is_premium" DESC NULLS LAST,
+        "vehicle_class" DESC NULLS LAST
     ) = 1
 ), "fv2_customer_daily_profile_source" AS (
   SELECT
@@ -90,7 +99,11 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "customer_id", "__fc_event_ts"
-      ORDER BY "current_balance" DESC NULLS LAST, "credit_score" DESC NULLS LAST, "__fc_tie_lifetime_order_count" DESC NULLS LAST, "__fc_tie_customer_segment" DESC NULLS LAST
+      ORDER BY
+        "current_balance" DESC NULLS LAST,
+        "credit_score" DESC NULLS LAST,
+        "__fc_tie_lifetime_order_count" DESC NULLS LAST,
+        "__fc_tie_customer_segment" DESC NULLS LAST
     ) = 1
 ), "fv3_driver_customer_affinity_source" AS (
   SELECT
@@ -115,7 +128,9 @@ WITH "spine" AS (
   QUALIFY
     ROW_NUMBER() OVER (
       PARTITION BY "driver_id", "customer_id", "__fc_event_ts"
-      ORDER BY "trips_together" DESC NULLS LAST, "avg_rating_given" DESC NULLS LAST
+      ORDER BY
+        "trips_together" DESC NULLS LAST,
+        "avg_rating_given" DESC NULLS LAST
     ) = 1
 )
 SELECT

@@ -15,7 +15,10 @@ FROM (
     `signup_date`,
     ROW_NUMBER() OVER (
       PARTITION BY `driver_id`
-      ORDER BY `__fc_event_ts` DESC, `onboarded_at` DESC, `signup_date` DESC
+      ORDER BY
+        `__fc_event_ts` DESC,
+        `onboarded_at` DESC,
+        `signup_date` DESC
     ) AS `__fc_rank`
   FROM (
     SELECT

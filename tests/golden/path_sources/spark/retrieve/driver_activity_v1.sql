@@ -41,7 +41,13 @@ WITH `spine` AS (
       `f`.`avg_daily_trips` AS `avg_daily_trips`,
       ROW_NUMBER() OVER (
         PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
-        ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC, `f`.`conv_rate` DESC, `f`.`acc_rate` DESC, `f`.`avg_daily_trips` DESC, `f`.`__fc_tie_avg_rating` DESC
+        ORDER BY
+          `f`.`__fc_event_ts` DESC,
+          `f`.`__fc_created_ts` DESC,
+          `f`.`conv_rate` DESC,
+          `f`.`acc_rate` DESC,
+          `f`.`avg_daily_trips` DESC,
+          `f`.`__fc_tie_avg_rating` DESC
       ) AS `__fc_rank`
     FROM `fv0_driver_hourly_stats_points` AS `p`
     JOIN `fv0_driver_hourly_stats_source` AS `f`
