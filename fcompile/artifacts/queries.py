@@ -26,6 +26,7 @@ from fcompile.artifacts.selection import NodeRef
 from fcompile.control_characters import comment_line
 from fcompile.dialects import compile_sql
 from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.lowering import effective_strategy
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
@@ -121,7 +122,7 @@ class QueryPlanner:
         plan, notes = self._memo[memo_key]
         lines = [comment_line(f"fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
                               f"{_spec_place(graph.project.root, node.location)}")]
-        lines += [comment_line(note) for note in _dialect_notes(plan, dialect) + notes]
+        lines += [comment_line(note) for note in _dialect_notes(plan, dialect) + notes + join_notes(plan, dialect)]
         return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
 
 
@@ -159,6 +160,22 @@ def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
     if dialect.SESSION_TIME_ZONE:
         notes.append(f"run in a UTC session ({dialect.SESSION_TIME_ZONE}): a naive time compared with a zoned one "
                      "is read in the session's time zone")
+    return notes
+
+
+def join_notes(plan: Any, dialect: SqlDialect) -> list[str]:
+    """One line per view a point-in-time join reads: the strategy the SQL uses in this dialect, and why
+    (an ASOF join is lowered to the window plan where the dialect has none)."""
+    query = plan.query if isinstance(plan, BuildDataset) else plan
+    if not isinstance(query, PointInTimeJoin):
+        return []
+    notes = []
+    for view in query.joins:
+        used = effective_strategy(dialect, view)
+        why = view.strategy_reason
+        if used is not view.strategy:
+            why = f"{view.strategy.value}: {why}; {dialect.name} has no ASOF join"
+        notes.append(f"join {view.view}: {used.value} ({why})")
     return notes
 
 

@@ -88,6 +88,8 @@ class ViewJoin:
     # A requested feature keeps its output name; the others are read as TIE_BREAK_PREFIX + name.
     # Empty: break ties on the requested features.
     tie_break: tuple[FeatureColumn, ...] = ()
+    # Why `strategy` (for the reader of a compiled file): "declared", "ttl 2h <= 6h", "ttl 1d > 6h", ...
+    strategy_reason: str = ""
 
 
 @dataclass(frozen=True)

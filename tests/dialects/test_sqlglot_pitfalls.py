@@ -13,6 +13,7 @@ import pytest
 from sqlglot import exp
 from sqlglot.errors import ParseError, UnsupportedError
 
+from fcompile.artifacts.queries import join_notes
 from fcompile.dialects import DIALECTS, compile_sql, compile_statements, get_dialect
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import (
@@ -22,8 +23,8 @@ from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_value
 from fcompile.sql_names import reserved_words
 
 from dialects.projects import (
-    DIALECT_NAMES, FEATURE_ROWS, SPINE_ROWS, STRATEGIES, T0, TTL_SECONDS, boundary_join, compiled,
-    expected_boundary, service_join,
+    DIALECT_NAMES, FEATURE_ROWS, SPINE_ROWS, STRATEGIES, T0, TTL_SECONDS, boundary_join, boundary_project,
+    compiled, expected_boundary, service_join,
 )
 
 NATIVE_ASOF = {name for name, d in DIALECTS.items() if d.SUPPORTS_ASOF_LEFT_JOIN or d.SUPPORTS_ASOF_MATCH_CONDITION}
@@ -351,6 +352,30 @@ def test_ttl_boundary_on_duckdb(duckdb_connection, boundary_graph, strategy, ts_
     load_sql_tables(lambda sql, params=(): duckdb_connection.execute(sql, params), ts_type, "?")
     sql = compile_sql(boundary_join(boundary_graph, BOTH, strategy), "duckdb")
     assert picked(*duckdb_query(duckdb_connection, sql)) == expected_boundary(BOTH)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.value)
+def test_a_declared_strategy_is_the_one_planned(duckdb_connection, tmp_path, strategy):
+    """`strategy:` in the YAML overrides the choice by ttl (range for the 2h view, asof for the unbounded
+    one), says so in the plan and the file header, and gives the same rows."""
+    graph = boundary_project(tmp_path, strategy.value)
+    plan = boundary_join(graph, BOTH, None)
+    assert [(j.strategy, j.strategy_reason) for j in plan.joins] == [(strategy, "declared")] * 2
+    notes = join_notes(plan, get_dialect("postgres"))
+    used = JoinStrategy.WINDOW if strategy is JoinStrategy.ASOF else strategy
+    lowered = "asof: declared; postgres has no ASOF join" if strategy is JoinStrategy.ASOF else "declared"
+    assert notes == [f"join {view}: {used.value} ({lowered})" for view in BOTH]
+    load_sql_tables(lambda sql, params=(): duckdb_connection.execute(sql, params), "TIMESTAMP", "?")
+    sql = compile_sql(plan, "duckdb")
+    assert picked(*duckdb_query(duckdb_connection, sql)) == expected_boundary(BOTH)
+
+
+def test_the_choice_by_ttl_says_why(boundary_graph):
+    plan = boundary_join(boundary_graph, BOTH, None)
+    assert [(j.strategy, j.strategy_reason) for j in plan.joins] == [
+        (JoinStrategy.RANGE, "ttl 2h <= 6h"), (JoinStrategy.ASOF, "no ttl: unbounded look-back")]
+    assert join_notes(plan, get_dialect("duckdb")) == [
+        "join recent: range (ttl 2h <= 6h)", "join ever: asof (no ttl: unbounded look-back)"]
 
 
 @pytest.mark.parametrize("ts_type", ["TIMESTAMP", "TIMESTAMPTZ"])

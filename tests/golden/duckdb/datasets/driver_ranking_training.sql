@@ -1,5 +1,9 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- writes table driver_ranking_training (replaced)
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
+-- join customer_daily_profile: asof (ttl 2d > 6h)
+-- join driver_customer_affinity: asof (ttl 1w > 6h)
 CREATE OR REPLACE TABLE "driver_ranking_training" AS
 WITH "spine" AS (
   SELECT

@@ -1,6 +1,10 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- run in a UTC session (SET TIME ZONE 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; trino has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h; trino has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h; trino has no ASOF join)
 DROP TABLE IF EXISTS "driver_ranking_training";
 
 CREATE TABLE "driver_ranking_training" AS
