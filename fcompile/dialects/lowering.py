@@ -23,6 +23,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.cte_comments import cte_rules, describe
 from fcompile.planner.plans import (
     CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, JoinStrategy, LatestValues,
     PointInTimeJoin, SpinePlan, ViewJoin,
@@ -252,12 +253,14 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     time_in_final = col(spine_ts, "s") if ordered else _spine_time(dialect, spine, "s")
 
     value_of: dict[tuple[int, str], exp.Expression] = {}
+    view_ctes: dict[str, tuple[int, JoinStrategy]] = {}
     for index, view in enumerate(plan.joins):
         name = f"fv{index}_{view.view}"
         src = f"{name}_source"
         source, columns = source_select(dialect, view, "src")
         ctes.append((src, source))
         strategy = effective_strategy(dialect, view)
+        view_ctes[name] = (index, strategy)
         alias = f"f{index}"
         if strategy is JoinStrategy.ASOF:  # native: join the de-duplicated rows straight onto the spine
             ctes.append((name, _dedup_per_event(dialect, view, src, columns)))
@@ -292,8 +295,10 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order], copy=False)
     if ordered:
         final = final.order_by(col(ROW_ID, "s"), copy=False)
+    rules = cte_rules(dialect, plan, view_ctes)
     for cte_name, cte in ctes:
-        final = final.with_(cte_name, as_=cte, copy=False)  # built here, shared with nobody
+        # built here, shared with nobody
+        final = final.with_(cte_name, as_=describe(cte, rules.get(cte_name)), copy=False)
     return final
 
 

@@ -6,6 +6,7 @@
 -- join driver_customer_affinity: asof (ttl 1w > 6h)
 CREATE OR REPLACE TABLE "driver_ranking_training" AS
 WITH "spine" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
@@ -21,6 +22,7 @@ WITH "spine" AS (
     FROM "raw"."orders"
   ) AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "src"."driver_id" AS "driver_id",
     MAKE_TIMESTAMPTZ(EPOCH_US("src"."event_timestamp")) AS "__fc_event_ts",
@@ -33,6 +35,7 @@ WITH "spine" AS (
   WHERE
     "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "driver_id",
     "__fc_spine_ts"
@@ -40,6 +43,7 @@ WITH "spine" AS (
   WHERE
     "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "p"."driver_id" AS "driver_id",
     "p"."__fc_spine_ts" AS "__fc_spine_ts",
@@ -64,6 +68,7 @@ WITH "spine" AS (
         "f"."driver_recent__avg_rating" DESC NULLS LAST
     ) = 1
 ), "fv1_driver_lifetime_stats_source" AS (
+  /* driver_lifetime_stats: source rows with a key and an event time; ttl none; strategy asof */
   SELECT
     "src"."driver_id" AS "driver_id",
     MAKE_TIMESTAMPTZ(EPOCH_US("src"."updated_at")) AS "__fc_event_ts",
@@ -74,6 +79,7 @@ WITH "spine" AS (
   WHERE
     "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
 ), "fv1_driver_lifetime_stats" AS (
+  /* driver_lifetime_stats: newest row per (driver_id, event time), ASOF-joined to the spine; ttl none; strategy asof */
   SELECT
     "driver_id",
     "__fc_event_ts",
@@ -90,6 +96,7 @@ WITH "spine" AS (
         "driver_lifetime_stats__vehicle_class" DESC NULLS LAST
     ) = 1
 ), "fv2_customer_daily_profile_source" AS (
+  /* customer_daily_profile: source rows with a key and an event time; ttl 2d; strategy asof */
   SELECT
     "src"."customer_id" AS "customer_id",
     MAKE_TIMESTAMPTZ(EPOCH_US("src"."snapshot_ts")) AS "__fc_event_ts",
@@ -101,6 +108,7 @@ WITH "spine" AS (
   WHERE
     "src"."customer_id" IS NOT NULL AND "src"."snapshot_ts" IS NOT NULL
 ), "fv2_customer_daily_profile" AS (
+  /* customer_daily_profile: newest row per (customer_id, event time), ASOF-joined to the spine; ttl 2d; strategy asof */
   SELECT
     "customer_id",
     "__fc_event_ts",
@@ -119,6 +127,7 @@ WITH "spine" AS (
         "__fc_tie_customer_segment" DESC NULLS LAST
     ) = 1
 ), "fv3_driver_customer_affinity_source" AS (
+  /* driver_customer_affinity: source rows with a key and an event time; ttl 1w; strategy asof */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
@@ -131,6 +140,7 @@ WITH "spine" AS (
     AND "src"."customer_id" IS NOT NULL
     AND "src"."last_trip_at" IS NOT NULL
 ), "fv3_driver_customer_affinity" AS (
+  /* driver_customer_affinity: newest row per (driver_id, customer_id, event time), ASOF-joined to the spine; ttl 1w; strategy asof */
   SELECT
     "driver_id",
     "customer_id",

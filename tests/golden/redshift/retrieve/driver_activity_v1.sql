@@ -3,11 +3,13 @@
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
 -- join driver_hourly_stats: range (ttl 2h <= 6h)
 WITH "spine" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."event_timestamp" AS "__fc_event_ts",
@@ -20,6 +22,7 @@ WITH "spine" AS (
   WHERE
     "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "driver_id",
     "event_timestamp" AS "__fc_spine_ts"
@@ -27,6 +30,7 @@ WITH "spine" AS (
   WHERE
     "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "ranked"."driver_id",
     "ranked"."__fc_spine_ts",

@@ -7,6 +7,7 @@
 -- join driver_customer_affinity: asof (ttl 1w > 6h)
 CREATE OR REPLACE TABLE "DRIVER_RANKING_TRAINING" AS
 WITH "SPINE" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID"
@@ -21,6 +22,7 @@ WITH "SPINE" AS (
     FROM "RAW"."ORDERS"
   ) AS "SPINE_SOURCE"
 ), "FV0_DRIVER_HOURLY_STATS_SOURCE" AS (
+  /* DRIVER_HOURLY_STATS: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."EVENT_TIMESTAMP" AS "__FC_EVENT_TS",
@@ -33,6 +35,7 @@ WITH "SPINE" AS (
   WHERE
     "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS_POINTS" AS (
+  /* DRIVER_HOURLY_STATS: the spine's distinct (DRIVER_ID, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "DRIVER_ID",
     "EVENT_TIMESTAMP" AS "__FC_SPINE_TS"
@@ -40,6 +43,7 @@ WITH "SPINE" AS (
   WHERE
     "DRIVER_ID" IS NOT NULL AND "EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS" AS (
+  /* DRIVER_HOURLY_STATS: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "P"."DRIVER_ID" AS "DRIVER_ID",
     "P"."__FC_SPINE_TS" AS "__FC_SPINE_TS",
@@ -64,6 +68,7 @@ WITH "SPINE" AS (
         "F"."DRIVER_RECENT__AVG_RATING" DESC NULLS LAST
     ) = 1
 ), "FV1_DRIVER_LIFETIME_STATS_SOURCE" AS (
+  /* DRIVER_LIFETIME_STATS: source rows with a key and an event time; ttl none; strategy asof */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."UPDATED_AT" AS "__FC_EVENT_TS",
@@ -74,6 +79,7 @@ WITH "SPINE" AS (
   WHERE
     "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."UPDATED_AT" IS NOT NULL
 ), "FV1_DRIVER_LIFETIME_STATS" AS (
+  /* DRIVER_LIFETIME_STATS: newest row per (DRIVER_ID, event time), ASOF-joined to the spine; ttl none; strategy asof */
   SELECT
     "DRIVER_ID",
     "__FC_EVENT_TS",
@@ -90,6 +96,7 @@ WITH "SPINE" AS (
         "DRIVER_LIFETIME_STATS__VEHICLE_CLASS" DESC NULLS LAST
     ) = 1
 ), "FV2_CUSTOMER_DAILY_PROFILE_SOURCE" AS (
+  /* CUSTOMER_DAILY_PROFILE: source rows with a key and an event time; ttl 2d; strategy asof */
   SELECT
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
     "SRC"."SNAPSHOT_TS" AS "__FC_EVENT_TS",
@@ -101,6 +108,7 @@ WITH "SPINE" AS (
   WHERE
     "SRC"."CUSTOMER_ID" IS NOT NULL AND "SRC"."SNAPSHOT_TS" IS NOT NULL
 ), "FV2_CUSTOMER_DAILY_PROFILE" AS (
+  /* CUSTOMER_DAILY_PROFILE: newest row per (CUSTOMER_ID, event time), ASOF-joined to the spine; ttl 2d; strategy asof */
   SELECT
     "CUSTOMER_ID",
     "__FC_EVENT_TS",
@@ -119,6 +127,7 @@ WITH "SPINE" AS (
         "__FC_TIE_CUSTOMER_SEGMENT" DESC NULLS LAST
     ) = 1
 ), "FV3_DRIVER_CUSTOMER_AFFINITY_SOURCE" AS (
+  /* DRIVER_CUSTOMER_AFFINITY: source rows with a key and an event time; ttl 1w; strategy asof */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
@@ -131,6 +140,7 @@ WITH "SPINE" AS (
     AND "SRC"."CUSTOMER_ID" IS NOT NULL
     AND "SRC"."LAST_TRIP_AT" IS NOT NULL
 ), "FV3_DRIVER_CUSTOMER_AFFINITY" AS (
+  /* DRIVER_CUSTOMER_AFFINITY: newest row per (DRIVER_ID, CUSTOMER_ID, event time), ASOF-joined to the spine; ttl 1w; strategy asof */
   SELECT
     "DRIVER_ID",
     "CUSTOMER_ID",

@@ -3,11 +3,13 @@
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
 -- join driver_hourly_stats: range (ttl 2h <= 6h)
 WITH "SPINE" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID"
   FROM "FCOMPILE_SPINE" AS "SPINE_SOURCE"
 ), "FV0_DRIVER_HOURLY_STATS_SOURCE" AS (
+  /* DRIVER_HOURLY_STATS: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."EVENT_TIMESTAMP" AS "__FC_EVENT_TS",
@@ -20,6 +22,7 @@ WITH "SPINE" AS (
   WHERE
     "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS_POINTS" AS (
+  /* DRIVER_HOURLY_STATS: the spine's distinct (DRIVER_ID, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "DRIVER_ID",
     "EVENT_TIMESTAMP" AS "__FC_SPINE_TS"
@@ -27,6 +30,7 @@ WITH "SPINE" AS (
   WHERE
     "DRIVER_ID" IS NOT NULL AND "EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS" AS (
+  /* DRIVER_HOURLY_STATS: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "P"."DRIVER_ID" AS "DRIVER_ID",
     "P"."__FC_SPINE_TS" AS "__FC_SPINE_TS",

@@ -6,11 +6,13 @@
 -- join customer_daily_profile: window (asof: ttl 2d > 6h; spark has no ASOF join)
 -- join driver_customer_affinity: window (asof: ttl 1w > 6h; spark has no ASOF join)
 WITH `spine` AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     MONOTONICALLY_INCREASING_ID() AS `__fc_row_id`
   FROM `fcompile_spine` AS `spine_source`
 ), `fv0_driver_hourly_stats_source` AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     `src`.`driver_id` AS `driver_id`,
     `src`.`event_timestamp` AS `__fc_event_ts`,
@@ -23,6 +25,7 @@ WITH `spine` AS (
   WHERE
     `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats_points` AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
@@ -30,6 +33,7 @@ WITH `spine` AS (
   WHERE
     `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats` AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     `ranked`.`driver_id`,
     `ranked`.`__fc_spine_ts`,
@@ -64,6 +68,7 @@ WITH `spine` AS (
   WHERE
     `ranked`.`__fc_rank` = 1
 ), `fv1_driver_lifetime_stats_source` AS (
+  /* driver_lifetime_stats: source rows with a key and an event time; ttl none; strategy window */
   SELECT
     `src`.`driver_id` AS `driver_id`,
     `src`.`updated_at` AS `__fc_event_ts`,
@@ -74,6 +79,7 @@ WITH `spine` AS (
   WHERE
     `src`.`driver_id` IS NOT NULL AND `src`.`updated_at` IS NOT NULL
 ), `fv1_driver_lifetime_stats_points` AS (
+  /* driver_lifetime_stats: the spine's distinct (driver_id, time) with no NULL; ttl none; strategy window */
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
@@ -81,6 +87,7 @@ WITH `spine` AS (
   WHERE
     `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
+  /* driver_lifetime_stats: newest row per (driver_id, event time); ttl none; strategy window */
   SELECT
     `ranked`.`driver_id`,
     `ranked`.`__fc_event_ts`,
@@ -106,6 +113,7 @@ WITH `spine` AS (
   WHERE
     `ranked`.`__fc_rank` = 1
 ), `fv1_driver_lifetime_stats_rows` AS (
+  /* driver_lifetime_stats: rows numbered per (driver_id) by event time; ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_event_ts`,
@@ -115,6 +123,7 @@ WITH `spine` AS (
     ROW_NUMBER() OVER (PARTITION BY `driver_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_latest_per_event`
 ), `fv1_driver_lifetime_stats_timeline` AS (
+  /* driver_lifetime_stats: spine points and feature rows in one timeline per (driver_id); ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_spine_ts` AS `__fc_event_ts`,
@@ -129,6 +138,7 @@ WITH `spine` AS (
     `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_rows`
 ), `fv1_driver_lifetime_stats_carried` AS (
+  /* driver_lifetime_stats: newest feature row at or before each spine point, carried forward; ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
@@ -142,6 +152,7 @@ WITH `spine` AS (
     ) AS `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_timeline`
 ), `fv1_driver_lifetime_stats` AS (
+  /* driver_lifetime_stats: the carried row of each spine point; ttl none; strategy window */
   SELECT
     `c`.`driver_id` AS `driver_id`,
     `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
@@ -155,6 +166,7 @@ WITH `spine` AS (
   WHERE
     `c`.`__fc_is_spine` = 1
 ), `fv2_customer_daily_profile_source` AS (
+  /* customer_daily_profile: source rows with a key and an event time; ttl 2d; strategy window */
   SELECT
     `src`.`customer_id` AS `customer_id`,
     `src`.`snapshot_ts` AS `__fc_event_ts`,
@@ -166,6 +178,7 @@ WITH `spine` AS (
   WHERE
     `src`.`customer_id` IS NOT NULL AND `src`.`snapshot_ts` IS NOT NULL
 ), `fv2_customer_daily_profile_points` AS (
+  /* customer_daily_profile: the spine's distinct (customer_id, time) with no NULL; ttl 2d; strategy window */
   SELECT DISTINCT
     `customer_id`,
     `event_timestamp` AS `__fc_spine_ts`
@@ -173,6 +186,7 @@ WITH `spine` AS (
   WHERE
     `customer_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
+  /* customer_daily_profile: newest row per (customer_id, event time); ttl 2d; strategy window */
   SELECT
     `ranked`.`customer_id`,
     `ranked`.`__fc_event_ts`,
@@ -201,6 +215,7 @@ WITH `spine` AS (
   WHERE
     `ranked`.`__fc_rank` = 1
 ), `fv2_customer_daily_profile_rows` AS (
+  /* customer_daily_profile: rows numbered per (customer_id) by event time; ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_event_ts`,
@@ -211,6 +226,7 @@ WITH `spine` AS (
     ROW_NUMBER() OVER (PARTITION BY `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv2_customer_daily_profile_latest_per_event`
 ), `fv2_customer_daily_profile_timeline` AS (
+  /* customer_daily_profile: spine points and feature rows in one timeline per (customer_id); ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_spine_ts` AS `__fc_event_ts`,
@@ -225,6 +241,7 @@ WITH `spine` AS (
     `__fc_feature_row`
   FROM `fv2_customer_daily_profile_rows`
 ), `fv2_customer_daily_profile_carried` AS (
+  /* customer_daily_profile: newest feature row at or before each spine point, carried forward; ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
@@ -238,6 +255,7 @@ WITH `spine` AS (
     ) AS `__fc_feature_row`
   FROM `fv2_customer_daily_profile_timeline`
 ), `fv2_customer_daily_profile` AS (
+  /* customer_daily_profile: the carried row of each spine point, if within the ttl; ttl 2d; strategy window */
   SELECT
     `c`.`customer_id` AS `customer_id`,
     `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
@@ -251,6 +269,7 @@ WITH `spine` AS (
     `c`.`__fc_is_spine` = 1
     AND `r`.`__fc_event_ts` >= `c`.`__fc_spine_ts` - INTERVAL 172800 SECOND
 ), `fv3_driver_customer_affinity_source` AS (
+  /* driver_customer_affinity: source rows with a key and an event time; ttl 1w; strategy window */
   SELECT
     `src`.`driver_id` AS `driver_id`,
     `src`.`customer_id` AS `customer_id`,
@@ -263,6 +282,7 @@ WITH `spine` AS (
     AND `src`.`customer_id` IS NOT NULL
     AND `src`.`last_trip_at` IS NOT NULL
 ), `fv3_driver_customer_affinity_points` AS (
+  /* driver_customer_affinity: the spine's distinct (driver_id, customer_id, time) with no NULL; ttl 1w; strategy window */
   SELECT DISTINCT
     `driver_id`,
     `customer_id`,
@@ -273,6 +293,7 @@ WITH `spine` AS (
     AND `customer_id` IS NOT NULL
     AND `event_timestamp` IS NOT NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
+  /* driver_customer_affinity: newest row per (driver_id, customer_id, event time); ttl 1w; strategy window */
   SELECT
     `ranked`.`driver_id`,
     `ranked`.`customer_id`,
@@ -297,6 +318,7 @@ WITH `spine` AS (
   WHERE
     `ranked`.`__fc_rank` = 1
 ), `fv3_driver_customer_affinity_rows` AS (
+  /* driver_customer_affinity: rows numbered per (driver_id, customer_id) by event time; ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -306,6 +328,7 @@ WITH `spine` AS (
     ROW_NUMBER() OVER (PARTITION BY `driver_id`, `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_latest_per_event`
 ), `fv3_driver_customer_affinity_timeline` AS (
+  /* driver_customer_affinity: spine points and feature rows in one timeline per (driver_id, customer_id); ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -322,6 +345,7 @@ WITH `spine` AS (
     `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_rows`
 ), `fv3_driver_customer_affinity_carried` AS (
+  /* driver_customer_affinity: newest feature row at or before each spine point, carried forward; ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -336,6 +360,7 @@ WITH `spine` AS (
     ) AS `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_timeline`
 ), `fv3_driver_customer_affinity` AS (
+  /* driver_customer_affinity: the carried row of each spine point, if within the ttl; ttl 1w; strategy window */
   SELECT
     `c`.`driver_id` AS `driver_id`,
     `c`.`customer_id` AS `customer_id`,
