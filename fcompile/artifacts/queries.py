@@ -122,7 +122,8 @@ class QueryPlanner:
         plan, notes = self._memo[memo_key]
         lines = [comment_line(f"fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
                               f"{_spec_place(graph.project.root, node.location)}")]
-        lines += [comment_line(note) for note in _dialect_notes(plan, dialect) + notes + join_notes(plan, dialect)]
+        notes = _dialect_notes(plan, dialect) + notes + replacement_notes(plan, dialect) + join_notes(plan, dialect)
+        lines += [comment_line(note) for note in notes]
         return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
 
 
@@ -161,6 +162,19 @@ def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
         notes.append(f"run in a UTC session ({dialect.SESSION_TIME_ZONE}): a naive time compared with a zoned one "
                      "is read in the session's time zone")
     return notes
+
+
+def replacement_notes(plan: Any, dialect: SqlDialect) -> list[str]:
+    """For a dataset table: what its readers see while the file replaces it, and after a failure."""
+    if not isinstance(plan, BuildDataset) or plan.output.kind != "table":
+        return []
+    if dialect.SUPPORTS_CREATE_OR_REPLACE_TABLE:
+        return ["replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table"]
+    staged = f"built as __fc_building_{dialect.table(plan.output.locator).name}, then "
+    if dialect.TRANSACTIONAL_DDL:
+        return [staged + "swapped in within one transaction: readers see the old table or the new one"]
+    return [staged + "swapped in by DROP and RENAME: a failed build leaves the old table, but between those two "
+            "statements there is none"]
 
 
 def join_notes(plan: Any, dialect: SqlDialect) -> list[str]:

@@ -66,9 +66,13 @@ class SqlDialect:
     STAR_EXCEPT: ClassVar[bool] = False
     # Reads Parquet/CSV paths directly in a FROM clause.
     READS_FILES: ClassVar[bool] = False
-    # `CREATE OR REPLACE TABLE ... AS`; else DROP TABLE IF EXISTS, then CREATE TABLE AS. sqlglot prints
-    # CREATE OR REPLACE for Postgres and Redshift (which have none) without raising.
+    # `CREATE OR REPLACE TABLE ... AS`, which replaces a table atomically; else the table is built under a
+    # staging name and swapped in (`replace_table`). sqlglot prints CREATE OR REPLACE for Postgres and
+    # Redshift (which have none) without raising.
     SUPPORTS_CREATE_OR_REPLACE_TABLE: ClassVar[bool] = True
+    # DDL takes part in transactions (PostgreSQL, Redshift): the swap is one transaction, so readers see the
+    # old table or the new one and a failure anywhere leaves the old one.
+    TRANSACTIONAL_DDL: ClassVar[bool] = False
     # Names resolve case-insensitively even when quoted, and results keep the case a name was written
     # in (DuckDB, Spark, BigQuery columns): names are quoted as written, not normalized, so a feature
     # `convRate` comes out as `convRate` rather than `convrate`.
@@ -129,11 +133,24 @@ class SqlDialect:
                                "use a table or query source for this target")
 
     def replace_table(self, table: exp.Table, query: exp.Expression) -> list[exp.Expression]:
-        """The statements that (re)create `table` with the rows of `query`."""
+        """The statements that (re)create `table` with the rows of `query`, the old table kept if the query
+        fails: one CREATE OR REPLACE where the dialect has it; else the rows go into a staging table
+        (`__fc_building_<name>`, a name no spec can give: user names hold no `__`), which then replaces
+        `table` by a DROP and a RENAME - in one transaction where DDL is transactional, else with a moment
+        between the two in which there is no table."""
         if self.SUPPORTS_CREATE_OR_REPLACE_TABLE:
             return [exp.Create(this=table, kind="TABLE", expression=query, replace=True)]
-        return [exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
-                exp.Create(this=table, kind="TABLE", expression=query)]
+        staging = table.copy()
+        staging.set("this", exp.to_identifier(f"__fc_building_{table.name}"))
+        statements: list[exp.Expression] = [
+            exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True),
+            exp.Create(this=staging.copy(), kind="TABLE", expression=query),
+            exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
+            exp.Alter(this=staging, kind="TABLE", actions=[exp.AlterRename(this=table)]),
+        ]
+        if self.TRANSACTIONAL_DDL:
+            return [exp.Transaction(), *statements, exp.Commit()]
+        return statements
 
     def copy_to_file(self, query: exp.Expression, path: str) -> exp.Expression:
         raise self.unsupported(f"writing query results to a file ('{path}')", "write to a table instead")

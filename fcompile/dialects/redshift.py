@@ -18,6 +18,7 @@ class RedshiftDialect(SqlDialect):
     sqlglot_name = "redshift"
     SESSION_TIME_ZONE = "SET timezone TO 'UTC'"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    TRANSACTIONAL_DDL = True
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     RUNNABLE = False

@@ -1,13 +1,16 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- run in a UTC session (SET timezone TO 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
+-- built as __fc_building_driver_ranking_training, then swapped in within one transaction: readers see the old table or the new one
 -- join driver_hourly_stats: range (ttl 2h <= 6h)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; redshift has no ASOF join)
 -- join customer_daily_profile: window (asof: ttl 2d > 6h; redshift has no ASOF join)
 -- join driver_customer_affinity: window (asof: ttl 1w > 6h; redshift has no ASOF join)
-DROP TABLE IF EXISTS "driver_ranking_training";
+BEGIN;
 
-CREATE TABLE "driver_ranking_training" AS
+DROP TABLE IF EXISTS "__fc_building_driver_ranking_training";
+
+CREATE TABLE "__fc_building_driver_ranking_training" AS
 WITH "spine" AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
@@ -420,4 +423,11 @@ LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
   AND "s"."customer_id" = "f3"."customer_id"
   AND "s"."event_timestamp" = "f3"."__fc_spine_ts"
 ORDER BY
-  "s"."__fc_row_id"
+  "s"."__fc_row_id";
+
+DROP TABLE IF EXISTS "driver_ranking_training";
+
+ALTER TABLE "__fc_building_driver_ranking_training"
+RENAME TO "driver_ranking_training";
+
+COMMIT

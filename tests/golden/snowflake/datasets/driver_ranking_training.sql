@@ -1,6 +1,7 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- run in a UTC session (ALTER SESSION SET TIMEZONE = 'UTC'): a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
+-- replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table
 -- join driver_hourly_stats: range (ttl 2h <= 6h)
 -- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
 -- join customer_daily_profile: asof (ttl 2d > 6h)
