@@ -70,6 +70,8 @@ class Entity(_HashedNode):
 
 
 SourceKind = Literal["path", "table", "query"]
+# How a view is joined to a training spine, when its spec says (fcompile/planner/plans.py `JoinStrategy`).
+StrategyName = Literal["range", "asof", "window"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class FeatureView(_HashedNode):
     online: bool = True
     lateness: dt.timedelta = dt.timedelta(0)  # incremental materialization restarts this long before the watermark
     push_source: str | None = None  # the push source the spec names as `source`, if it names one
+    strategy: StrategyName | None = None  # the declared join strategy; None: the planner chooses by ttl
     description: str = ""
     tags: Tags = ()
     owner: str = ""

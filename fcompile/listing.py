@@ -9,6 +9,8 @@ from fcompile.artifacts.selection import NodeRef
 from fcompile.graph import (
     Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, PushSource, Source, to_plain,
 )
+from fcompile.planner.durations import format_duration
+from fcompile.planner.point_in_time import choose_strategy
 
 
 def describe_nodes(graph: FeatureGraph, kind: str | None = None,
@@ -23,14 +25,18 @@ def describe_nodes(graph: FeatureGraph, kind: str | None = None,
                 continue
             plain = to_plain(node)
             location = plain.pop("location", None)
-            rows.append({
+            row = {
                 "kind": node_kind,
                 "name": node.name,
                 "summary": summarize(node),
                 "location": location,
                 "content_hash": node.content_hash,
                 "spec": plain,
-            })
+            }
+            if isinstance(node, FeatureView):
+                strategy, reason = choose_strategy(node)
+                row["join"] = {"strategy": strategy.value, "why": reason}
+            rows.append(row)
     return rows
 
 
@@ -57,9 +63,9 @@ def summarize(node: Node) -> str:
     if isinstance(node, PushSource):
         return f"push: rows are kept in {node.batch_source}"
     if isinstance(node, FeatureView):
-        ttl = _duration(node.ttl.total_seconds()) if node.ttl else "unbounded"
+        ttl = format_duration(node.ttl.total_seconds()) if node.ttl else "unbounded"
         online = "" if node.online else ", offline only"
-        late = f", lateness {_duration(node.lateness.total_seconds())}" if node.lateness else ""
+        late = f", lateness {format_duration(node.lateness.total_seconds())}" if node.lateness else ""
         source = f"{node.push_source} (push, into {node.source})" if node.push_source else node.source
         return (f"{len(node.features)} features by {', '.join(node.entities)} from {source}, "
                 f"ttl {ttl}{late}{online}")
@@ -72,9 +78,3 @@ def summarize(node: Node) -> str:
         return f"{what} on {node.spine.kind} {node.spine.locator} -> {node.output.kind} {node.output.locator}"
     return ""
 
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"

@@ -17,7 +17,7 @@ from fcompile.artifacts.queries import node_of_path, relative_spec_path
 from fcompile.artifacts.selection import direct_dependencies
 from fcompile.graph import FeatureGraph, hash_plain, to_plain
 
-SCHEMA_VERSION = 3  # 2: push sources (nodes.push_source, feature_view.push_source); 3: source tie_breaker
+SCHEMA_VERSION = 3  # 2: push sources (nodes.push_source, feature_view.push_source); 3: source tie_breaker, feature_view.strategy
 MANIFEST_FILE = "manifest.json"
 SCHEMA_FILE = "manifest.schema.json"
 

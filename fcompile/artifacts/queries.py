@@ -26,6 +26,7 @@ from fcompile.artifacts.selection import NodeRef
 from fcompile.control_characters import comment_line
 from fcompile.dialects import compile_sql
 from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.lowering import effective_strategy
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
@@ -121,7 +122,8 @@ class QueryPlanner:
         plan, notes = self._memo[memo_key]
         lines = [comment_line(f"fcompile {__version__} · {KIND_LABELS[ref.kind]} {ref.name} · "
                               f"{_spec_place(graph.project.root, node.location)}")]
-        lines += [comment_line(note) for note in _dialect_notes(plan, dialect) + notes]
+        notes = _dialect_notes(plan, dialect) + notes + replacement_notes(plan, dialect) + join_notes(plan, dialect)
+        lines += [comment_line(note) for note in notes]
         return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
 
 
@@ -159,6 +161,35 @@ def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
     if dialect.SESSION_TIME_ZONE:
         notes.append("the first statement sets the session's time zone to UTC, for this statement and the rest of the "
                      "session: a naive time compared with a zoned one is read in the session's time zone")
+    return notes
+
+
+def replacement_notes(plan: Any, dialect: SqlDialect) -> list[str]:
+    """For a dataset table: what its readers see while the file replaces it, and after a failure."""
+    if not isinstance(plan, BuildDataset) or plan.output.kind != "table":
+        return []
+    if dialect.SUPPORTS_CREATE_OR_REPLACE_TABLE:
+        return ["replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table"]
+    staged = f"built as __fc_building_{dialect.table(plan.output.locator).name}, then "
+    if dialect.TRANSACTIONAL_DDL:
+        return [staged + "swapped in within one transaction: readers see the old table or the new one"]
+    return [staged + "swapped in by DROP and RENAME: a failed build leaves the old table, but between those two "
+            "statements there is none"]
+
+
+def join_notes(plan: Any, dialect: SqlDialect) -> list[str]:
+    """One line per view a point-in-time join reads: the strategy the SQL uses in this dialect, and why
+    (an ASOF join is lowered to the window plan where the dialect has none)."""
+    query = plan.query if isinstance(plan, BuildDataset) else plan
+    if not isinstance(query, PointInTimeJoin):
+        return []
+    notes = []
+    for view in query.joins:
+        used = effective_strategy(dialect, view)
+        why = view.strategy_reason
+        if used is not view.strategy:
+            why = f"{view.strategy.value}: {why}; {dialect.name} has no ASOF join"
+        notes.append(f"join {view.view}: {used.value} ({why})")
     return notes
 
 

@@ -16,6 +16,7 @@ from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.dialects import layout
 from fcompile.graph import DType
 from fcompile.planner.plans import Relation
 
@@ -58,7 +59,8 @@ class SqlDialect:
     SUPPORTS_ASOF_MATCH_CONDITION: ClassVar[bool] = False
     SUPPORTS_QUALIFY: ClassVar[bool] = False
     # QUALIFY is refused unless the SELECT also has a WHERE, GROUP BY or HAVING (BigQuery), or is
-    # misread right after an unaliased FROM relation (Redshift): such selects get `WHERE TRUE`.
+    # misread right after an unaliased FROM relation (Redshift): such selects rank in a subquery instead
+    # (no `WHERE TRUE` that a reader has to see through).
     QUALIFY_NEEDS_WHERE: ClassVar[bool] = False
     # `SELECT * EXCLUDE (...)` (DuckDB, Snowflake) or `* EXCEPT (...)` (BigQuery). sqlglot spells a
     # star-except for every dialect without raising (`* EXCEPT` on Postgres), so only this flag guards it.
@@ -67,9 +69,13 @@ class SqlDialect:
     READS_FILES: ClassVar[bool] = False
     # Reads a Parquet file with a timestamp column in nanoseconds (Spark 3.5 refuses the whole file).
     READS_NANOSECOND_PARQUET: ClassVar[bool] = True
-    # `CREATE OR REPLACE TABLE ... AS`; else DROP TABLE IF EXISTS, then CREATE TABLE AS. sqlglot prints
-    # CREATE OR REPLACE for Postgres and Redshift (which have none) without raising.
+    # `CREATE OR REPLACE TABLE ... AS`, which replaces a table atomically; else the table is built under a
+    # staging name and swapped in (`replace_table`). sqlglot prints CREATE OR REPLACE for Postgres and
+    # Redshift (which have none) without raising.
     SUPPORTS_CREATE_OR_REPLACE_TABLE: ClassVar[bool] = True
+    # DDL takes part in transactions (PostgreSQL, Redshift): the swap is one transaction, so readers see the
+    # old table or the new one and a failure anywhere leaves the old one.
+    TRANSACTIONAL_DDL: ClassVar[bool] = False
     # Names resolve case-insensitively even when quoted, and results keep the case a name was written
     # in (DuckDB, Spark, BigQuery columns): names are quoted as written, not normalized, so a feature
     # `convRate` comes out as `convRate` rather than `convrate`.
@@ -101,11 +107,15 @@ class SqlDialect:
         known to hold a zoned type (a Parquet footer says so), which a dialect may spell more cheaply."""
         return time
 
+    def can_qualify(self, select: exp.Select) -> bool:
+        """Whether `select` can be filtered by a window condition with QUALIFY as it stands."""
+        if not self.SUPPORTS_QUALIFY:
+            return False
+        return not self.QUALIFY_NEEDS_WHERE or any(select.args.get(k) for k in ("where", "group", "having"))
+
     def qualify(self, select: exp.Select, condition: exp.Expression) -> exp.Select:
-        """`select` filtered by a window `condition` with QUALIFY (only called when SUPPORTS_QUALIFY);
+        """`select` filtered by a window `condition` with QUALIFY (only called when `can_qualify`);
         changes `select` in place."""
-        if self.QUALIFY_NEEDS_WHERE and not any(select.args.get(k) for k in ("where", "group", "having")):
-            select = select.where(exp.true(), copy=False)
         return select.qualify(condition, copy=False)
 
     def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
@@ -142,11 +152,24 @@ class SqlDialect:
                                "use a table or query source for this target")
 
     def replace_table(self, table: exp.Table, query: exp.Expression) -> list[exp.Expression]:
-        """The statements that (re)create `table` with the rows of `query`."""
+        """The statements that (re)create `table` with the rows of `query`, the old table kept if the query
+        fails: one CREATE OR REPLACE where the dialect has it; else the rows go into a staging table
+        (`__fc_building_<name>`, a name no spec can give: user names hold no `__`), which then replaces
+        `table` by a DROP and a RENAME - in one transaction where DDL is transactional, else with a moment
+        between the two in which there is no table."""
         if self.SUPPORTS_CREATE_OR_REPLACE_TABLE:
             return [exp.Create(this=table, kind="TABLE", expression=query, replace=True)]
-        return [exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
-                exp.Create(this=table, kind="TABLE", expression=query)]
+        staging = table.copy()
+        staging.set("this", exp.to_identifier(f"__fc_building_{table.name}"))
+        statements: list[exp.Expression] = [
+            exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True),
+            exp.Create(this=staging.copy(), kind="TABLE", expression=query),
+            exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
+            exp.Alter(this=staging, kind="TABLE", actions=[exp.AlterRename(this=table)]),
+        ]
+        if self.TRANSACTIONAL_DDL:
+            return [exp.Transaction(), *statements, exp.Commit()]
+        return statements
 
     def copy_to_file(self, query: exp.Expression, path: str) -> exp.Expression:
         raise self.unsupported(f"writing query results to a file ('{path}')", "write to a table instead")
@@ -218,7 +241,7 @@ class SqlDialect:
     def generate(self, expression: exp.Expression, pretty: bool = True, copy: bool = True) -> str:
         """SQL text, refusing anything sqlglot cannot express in this dialect; re-parsed as a check.
         `copy=False` lets identifier normalization change `expression` in place."""
-        text = self.finish(expression.copy() if copy else expression).sql(
-            dialect=self.sqlglot_name, pretty=pretty, unsupported_level=ErrorLevel.RAISE)
+        text = layout.generate(self.finish(expression.copy() if copy else expression), self.sqlglot_name,
+                               pretty=pretty, unsupported_level=ErrorLevel.RAISE)
         parse(text, read=self.sqlglot_name)
         return text

@@ -1,5 +1,5 @@
-"""BigQuery: QUALIFY (only next to a WHERE, GROUP BY or HAVING, so fcompile adds `WHERE TRUE`) and
-`* EXCEPT`; no ASOF join (lowered to the window plan) and no local file reads.
+"""BigQuery: QUALIFY (only next to a WHERE, GROUP BY or HAVING: a select without one ranks in a
+subquery) and `* EXCEPT`; no ASOF join (lowered to the window plan) and no local file reads.
 
 ttl bounds use the base `TimestampSub`, which sqlglot spells `TIMESTAMP_SUB(ts, INTERVAL n SECOND)`.
 """

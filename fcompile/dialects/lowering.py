@@ -23,6 +23,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.cte_comments import cte_rules, describe
 from fcompile.planner.plans import (
     CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, TIE_BREAKER, FeatureColumn, JoinStrategy,
     LatestValues, PointInTimeJoin, SpinePlan, ViewJoin,
@@ -36,7 +37,9 @@ def col(name: str, table: str | None = None) -> exp.Column:
 
 
 def _all_not_null(columns: list[exp.Expression]) -> exp.Expression:
-    return exp.and_(*[exp.Not(this=exp.Is(this=c, expression=exp.Null())) for c in columns])
+    """`a IS NOT NULL AND b IS NOT NULL ...`: a negated `Is` node prints as `IS NOT NULL`, where
+    `NOT (IS NULL)` (the tree sqlglot parses it into) prints as `NOT a IS NULL`."""
+    return exp.and_(*[exp.Is(this=c, expression=exp.Null(), negate=True) for c in columns])
 
 
 def _keys_equal(view: ViewJoin, left: str, right: str) -> exp.Expression:
@@ -56,9 +59,10 @@ def _newest_first(view_or_plan, table: str | None) -> list[exp.Ordered]:
 
 
 def _keep_ranked(dialect: SqlDialect, select: exp.Select, window: exp.Window, columns: list[str]) -> exp.Select:
-    """The rows of `select` whose `window` is 1: QUALIFY where the dialect has it, else a ranked subquery
-    whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses duplicates)."""
-    if dialect.SUPPORTS_QUALIFY:
+    """The rows of `select` whose `window` is 1: QUALIFY where the dialect accepts it on this select, else a
+    ranked subquery whose columns are all aliased uniquely (a QUALIFY rewritten by sqlglot collapses
+    duplicates)."""
+    if dialect.can_qualify(select):
         return dialect.qualify(select, exp.EQ(this=window, expression=exp.Literal.number(1)))
     ranked = select.select(exp.alias_(window, RANK), copy=False)
     return (exp.select(*[col(c, "ranked") for c in columns])
@@ -255,12 +259,14 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     time_in_final = col(spine_ts, "s") if ordered else _spine_time(dialect, spine, "s")
 
     value_of: dict[tuple[int, str], exp.Expression] = {}
+    view_ctes: dict[str, tuple[int, JoinStrategy]] = {}
     for index, view in enumerate(plan.joins):
         name = f"fv{index}_{view.view}"
         src = f"{name}_source"
         source, columns = source_select(dialect, view, "src")
         ctes.append((src, source))
         strategy = effective_strategy(dialect, view)
+        view_ctes[name] = (index, strategy)
         alias = f"f{index}"
         if strategy is JoinStrategy.ASOF:  # native: join the de-duplicated rows straight onto the spine
             ctes.append((name, _dedup_per_event(dialect, view, src, columns)))
@@ -295,8 +301,10 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order], copy=False)
     if ordered:
         final = final.order_by(col(ROW_ID, "s"), copy=False)
+    rules = cte_rules(dialect, plan, view_ctes)
     for cte_name, cte in ctes:
-        final = final.with_(cte_name, as_=cte, copy=False)  # built here, shared with nobody
+        # built here, shared with nobody
+        final = final.with_(cte_name, as_=describe(cte, rules.get(cte_name)), copy=False)
     return final
 
 

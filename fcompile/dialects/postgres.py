@@ -22,6 +22,7 @@ class PostgresDialect(SqlDialect):
     name = "postgres"
     sqlglot_name = "postgres"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    TRANSACTIONAL_DDL = True
     CONVERTS_TIMES_TO_UTC = True
     ORDERS_ARRAYS = True
 

@@ -3,7 +3,7 @@ and no local file reads.
 
 sqlglot spells `exp.TimestampSub` as a TIMESTAMP_SUB function Redshift does not have (without raising),
 so ttl bounds are `DATEADD(SECOND, -n, ts)`. A QUALIFY right after an unaliased FROM relation is an
-error in Redshift, so such selects get `WHERE TRUE` (the QUALIFY_NEEDS_WHERE flag).
+error in Redshift, so a select without a WHERE ranks in a subquery (the QUALIFY_NEEDS_WHERE flag).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ class RedshiftDialect(SqlDialect):
     sqlglot_name = "redshift"
     SESSION_TIME_ZONE = "SET timezone TO 'UTC'"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
+    TRANSACTIONAL_DDL = True
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     RUNNABLE = False

@@ -87,7 +87,7 @@ class Template:
         """The real plan's statement: every slot filled with its name or path, as the dialect spells it."""
         if not self.fields:
             return self.pattern
-        return self.pattern.format(*[_normalized(dialect, shape.names[index]) if kind == "name"
+        return self.pattern.format(*[normalized_name(dialect, shape.names[index]) if kind == "name"
                                      else _path(dialect, shape.paths[index], kind) for kind, index in self.fields])
 
 
@@ -135,7 +135,7 @@ def _path(dialect, path: str, quote: str) -> str:
     return exp.to_identifier(path, quoted=True).sql(dialect=dialect.sqlglot_name)
 
 
-def _normalized(dialect, name: str) -> str:
+def normalized_name(dialect, name: str) -> str:
     """`name` as the dialect resolves it unquoted: upper-cased, lower-cased or as written."""
     return name if dialect.PRESERVES_IDENTIFIER_CASE else _normalized_in(dialect.sqlglot_name, name)
 

@@ -1,6 +1,7 @@
 """Trino (compile-only): no ASOF join, no QUALIFY (sqlglot would rewrite it to a subquery), no
-`* EXCEPT`, no file reads, and CREATE OR REPLACE TABLE only on some connectors (so fcompile drops
-and creates).
+`* EXCEPT`, no file reads, and CREATE OR REPLACE TABLE only on some connectors (so a dataset table is
+built under a staging name, then swapped in by DROP and RENAME; DDL is not transactional on most
+connectors).
 
 sqlglot spells `exp.TimestampSub` as a TIMESTAMP_SUB function Trino does not have (without raising);
 `exp.TimestampAdd` with a negative amount is `DATE_ADD('SECOND', -n, ts)`.

@@ -300,7 +300,8 @@ class Resolver:
         return FeatureView(
             name=data["name"], entities=tuple(data["entities"]), source=source,
             features=tuple(features), ttl=ttl, online=data.get("online", True),
-            lateness=lateness or dt.timedelta(0), push_source=push_source, **_common(item),
+            lateness=lateness or dt.timedelta(0), push_source=push_source, strategy=data.get("strategy"),
+            **_common(item),
         )
 
     def _lateness(self, item: SpecItem) -> dt.timedelta | None:

@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
 from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
+from fcompile.planner.durations import format_duration
 from fcompile.planner.plans import (
     RANGE_JOIN_MAX_TTL_SECONDS, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
     LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
@@ -32,12 +33,19 @@ def file_relation(path: str, times: set[str]) -> Relation:
                     nanosecond_time_columns(path))
 
 
-def choose_strategy(view: FeatureView) -> JoinStrategy:
-    """From the view's facts, not the dialect: a short ttl bounds the candidates, so a range join
-    touches few rows; a long or unbounded look-back wants the newest-row plans."""
-    if view.ttl is not None and view.ttl.total_seconds() <= RANGE_JOIN_MAX_TTL_SECONDS:
-        return JoinStrategy.RANGE
-    return JoinStrategy.ASOF
+def choose_strategy(view: FeatureView) -> tuple[JoinStrategy, str]:
+    """The view's join strategy and why: the one its spec declares, else chosen from the view's facts, not
+    the dialect: a short ttl bounds the candidates, so a range join touches few rows; a long or unbounded
+    look-back wants the newest-row plans. The reason is written for people (`ls --json`, file headers)."""
+    if view.strategy is not None:
+        return JoinStrategy(view.strategy), "declared"
+    limit = format_duration(RANGE_JOIN_MAX_TTL_SECONDS)
+    if view.ttl is None:
+        return JoinStrategy.ASOF, "no ttl: unbounded look-back"
+    ttl = format_duration(view.ttl.total_seconds())
+    if view.ttl.total_seconds() <= RANGE_JOIN_MAX_TTL_SECONDS:
+        return JoinStrategy.RANGE, f"ttl {ttl} <= {limit}"
+    return JoinStrategy.ASOF, f"ttl {ttl} > {limit}"
 
 
 def plan_point_in_time_join(
@@ -85,13 +93,15 @@ def plan_point_in_time_join(
     for view_name in index_of_view:
         view = graph.feature_view(view_name)
         source = graph.source(view.source)
-        chosen = strategy.get(view_name) if isinstance(strategy, Mapping) else strategy
+        requested = strategy.get(view_name) if isinstance(strategy, Mapping) else strategy
+        chosen, reason = (requested, "requested by the caller") if requested else choose_strategy(view)
         joins.append(ViewJoin(
             **_source_reading(graph, view, source),
             ttl_seconds=int(view.ttl.total_seconds()) if view.ttl is not None else None,
             features=tuple(pending[view_name]),
-            strategy=chosen or choose_strategy(view),
+            strategy=chosen,
             location=view.location,
+            strategy_reason=reason,
         ))
     return PointInTimeJoin(spine, tuple(joins), tuple(output_order), location)
 

@@ -92,7 +92,7 @@ def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
     source = dialect.relation(plan.relation, "src", plan.location)
     stamp = exp.column(plan.event_timestamp, "src")
     keys = [exp.column(k.source_column, "src") for k in plan.keys]
-    conditions: list[exp.Expression] = [exp.Not(this=exp.Is(this=c.copy(), expression=exp.Null()))
+    conditions: list[exp.Expression] = [exp.Is(this=c.copy(), expression=exp.Null(), negate=True)
                                         for c in (*keys, stamp)]
     conditions.append(exp.LTE(this=stamp.copy(), expression=dialect.parameter(plan.end_parameter)))
     if with_start:

@@ -20,8 +20,8 @@ whatever the session's zone, docs/concepts/point-in-time.md).
 Results are read through a server-side cursor in a transaction and converted to Arrow a batch at a time
 (binary protocol: floats and timestamps arrive exact), so a result is never in memory whole. A reader
 must be read to the end before the runner does anything else; one left unread is closed then, and
-reading it further raises. `write_table` builds the new table and swaps it in within one transaction:
-readers see the old table or the new one, and a failure leaves the old one and nothing else.
+reading it further raises. `write_table` runs the dataset file's statements: they build the new table and swap it in within one
+transaction, so readers see the old table or the new one, and a failure leaves the old one and nothing else.
 `write_parquet` streams the batches into a file beside the destination and renames it when complete.
 
 The window of a materialization is bound as parameters (`%(start)s`, `%(end)s`, the postgres dialect's
@@ -268,23 +268,18 @@ class PostgresRunner(StreamedResults):
         return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)
 
     def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
-        """Built under a temporary name and swapped in, all in one transaction."""
+        """The dataset file's statements as they are: BEGIN, the rows built under a staging name, the swap,
+        COMMIT (`SqlDialect.replace_table`). On a failure the transaction is rolled back: the old table stays."""
         self._finish_stream()
-        target = self.sql_dialect.table(table)
-        building = target.copy()
-        building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
-        build = BuildDataset(label, DatasetOutput("table", building.sql("postgres")), plan, location)
-        statements = self.statements(build)
-        swap = self._swap_statements(building, target)
+        build = BuildDataset(label, DatasetOutput("table", table), plan, location)
         rows = 0
         try:
-            with self.conn.transaction(), self.conn.cursor() as cur:
-                for sql in statements:
+            with self.conn.cursor() as cur:
+                for sql in self.statements(build):
                     cur.execute(sql)
-                rows = max(cur.rowcount, 0)  # CREATE TABLE AS reports its rows
-                for sql in swap:
-                    cur.execute(sql)
+                    rows = max(rows, cur.rowcount)  # CREATE TABLE AS reports its rows; the others none
         except _driver_errors() as exc:
+            self.conn.rollback()  # the connection is in autocommit mode: this ends the file's own transaction
             raise engine_error(label, "PostgreSQL", exc, location) from None
         return rows
 

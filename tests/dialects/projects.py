@@ -95,8 +95,10 @@ SPINE_ROWS = [  # (row_no, driver_id, event_ts), then trips expected from the 2h
     ((7, None, T0), None, None),                                     # NULL keys never match
 ]
 
-def boundary_project(dest: Path) -> FeatureGraph:
+def boundary_project(dest: Path, strategy: str | None = None) -> FeatureGraph:
+    """Two views of one source, one with a 2h ttl and one unbounded; `strategy`: what both declare."""
     dest.mkdir(parents=True, exist_ok=True)
+    declared = {"strategy": strategy} if strategy else {}
     (dest / "fcompile_project.yml").write_text(yaml.safe_dump({
         "name": "ttl_boundary", "default_target": "dev",
         "targets": {"dev": {"offline": {"type": "duckdb", "path": "x.duckdb"},
@@ -107,16 +109,16 @@ def boundary_project(dest: Path) -> FeatureGraph:
         "sources": [{"name": "stats", "table": "stats_src", "timestamp_field": "event_ts",
                      "created_timestamp_field": "created_ts"}],
         "feature_views": [
-            {"name": "recent", "entities": ["driver"], "source": "stats", "ttl": f"{TTL_SECONDS}s",
+            {"name": "recent", "entities": ["driver"], "source": "stats", "ttl": f"{TTL_SECONDS}s", **declared,
              "features": [{"name": "trips", "dtype": "int64"}]},
-            {"name": "ever", "entities": ["driver"], "source": "stats",
+            {"name": "ever", "entities": ["driver"], "source": "stats", **declared,
              "features": [{"name": "trips", "dtype": "int64"}]},
         ],
     }, sort_keys=False))
     return load_project(dest)
 
 
-def boundary_join(graph: FeatureGraph, views: tuple[str, ...], strategy: JoinStrategy) -> PointInTimeJoin:
+def boundary_join(graph: FeatureGraph, views: tuple[str, ...], strategy: JoinStrategy | None) -> PointInTimeJoin:
     """The spine joined to the views' `trips`, output as `<view>__trips`."""
     spine = SpinePlan(Relation("table", "spine"), "event_ts", columns=("row_no", "driver_id", "event_ts"))
     projections = [Projection(view, ("trips",)) for view in views]

@@ -4,6 +4,7 @@ Plans that differ only in names share one generated template."""
 
 from __future__ import annotations
 
+import re
 import string
 
 import pytest
@@ -24,13 +25,14 @@ INT64, FLOAT64, STRING = DType("int64"), DType("float64"), DType("string")
 
 
 def outcome(compile, plan, dialect_name: str):
-    """Re-parsed statements, or the error's text."""
+    """Re-parsed statements and their comments (which name views and keys too), or the error's text."""
     dialect = get_dialect(dialect_name)
     try:
         statements = compile(plan, dialect)
     except DiagnosticError as exc:
         return ("error", str(exc))
-    return tuple(sqlglot.parse_one(s, read=dialect.sqlglot_name) for s in statements)
+    return (tuple(sqlglot.parse_one(s, read=dialect.sqlglot_name) for s in statements),
+            tuple(re.findall(r"/\*.*?\*/", s) for s in statements))
 
 
 def assert_same_as_direct(plan, templates: Templates | None = None) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sqlglot import exp
 from sqlglot.errors import ParseError, UnsupportedError
 
+from fcompile.artifacts.queries import join_notes
 from fcompile.dialects import DIALECTS, compile_sql, compile_statements, get_dialect, session_statements
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import (
@@ -22,8 +23,8 @@ from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_value
 from fcompile.sql_names import reserved_words
 
 from dialects.projects import (
-    DIALECT_NAMES, FEATURE_ROWS, SPINE_ROWS, STRATEGIES, T0, TTL_SECONDS, boundary_join, compiled,
-    expected_boundary, service_join,
+    DIALECT_NAMES, FEATURE_ROWS, SPINE_ROWS, STRATEGIES, T0, TTL_SECONDS, boundary_join, boundary_project,
+    compiled, expected_boundary, service_join,
 )
 
 NATIVE_ASOF = {name for name, d in DIALECTS.items() if d.SUPPORTS_ASOF_LEFT_JOIN or d.SUPPORTS_ASOF_MATCH_CONDITION}
@@ -142,7 +143,8 @@ def test_no_select_projects_a_name_twice(name, table_graph):
 @pytest.mark.parametrize("name", [n for n, d in DIALECTS.items() if d.SUPPORTS_QUALIFY])
 def test_qualify_stands_where_the_warehouse_accepts_it(name, table_graph):
     """BigQuery refuses QUALIFY without a WHERE, GROUP BY or HAVING; Redshift misreads a QUALIFY right
-    after an unaliased FROM relation. Those selects get `WHERE TRUE` (sqlglot adds nothing)."""
+    after an unaliased FROM relation (sqlglot adds nothing). Those selects rank in a subquery, and no
+    select gets a `WHERE TRUE` to stand on."""
     needs_where = DIALECTS[name].QUALIFY_NEEDS_WHERE
     seen = 0
     for label, plan in every_plan(table_graph):
@@ -152,6 +154,8 @@ def test_qualify_stands_where_the_warehouse_accepts_it(name, table_graph):
                 seen += 1
                 if needs_where:
                     assert any(select.args.get(k) for k in ("where", "group", "having")), label
+            where = select.args.get("where")
+            assert where is None or where.this != exp.true(), label
     assert seen
     assert needs_where == (name in ("bigquery", "redshift"))
 
@@ -161,7 +165,7 @@ def test_star_except_only_where_the_warehouse_has_it(name, table_graph):
     """sqlglot prints `* EXCEPT (...)` for Postgres, Spark and Trino and `* EXCLUDE` for Redshift,
     without raising; fcompile reads a spine of unknown columns as `s.*` of the spine relation there."""
     plan = plan_build_dataset(table_graph, table_graph.datasets[0])
-    text = compiled(plan, name)[-1][0]
+    text = next(text for text, tree in compiled(plan, name) if isinstance(tree, exp.Create))
     assert bool(re.search(r"\*\s+(EXCLUDE|EXCEPT) \(", text.upper())) == DIALECTS[name].STAR_EXCEPT
 
 
@@ -271,7 +275,9 @@ def test_create_or_replace_only_where_the_warehouse_has_it(name, table_graph):
     if DIALECTS[name].SUPPORTS_CREATE_OR_REPLACE_TABLE:
         assert len(texts) == 1 and texts[0].startswith("CREATE OR REPLACE TABLE")
     else:
-        assert len(texts) == 2 and texts[0].startswith("DROP TABLE IF EXISTS") and texts[1].startswith("CREATE TABLE")
+        building = texts[1:-1] if DIALECTS[name].TRANSACTIONAL_DDL else texts
+        assert len(building) == 4 and building[0].startswith("DROP TABLE IF EXISTS")
+        assert building[1].startswith("CREATE TABLE") and building[3].startswith("ALTER TABLE")
         assert not any("OR REPLACE" in t for t in texts)
 
 
@@ -349,6 +355,30 @@ def test_ttl_boundary_on_duckdb(duckdb_connection, boundary_graph, strategy, ts_
     load_sql_tables(lambda sql, params=(): duckdb_connection.execute(sql, params), ts_type, "?")
     sql = compile_sql(boundary_join(boundary_graph, BOTH, strategy), "duckdb")
     assert picked(*duckdb_query(duckdb_connection, sql)) == expected_boundary(BOTH)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.value)
+def test_a_declared_strategy_is_the_one_planned(duckdb_connection, tmp_path, strategy):
+    """`strategy:` in the YAML overrides the choice by ttl (range for the 2h view, asof for the unbounded
+    one), says so in the plan and the file header, and gives the same rows."""
+    graph = boundary_project(tmp_path, strategy.value)
+    plan = boundary_join(graph, BOTH, None)
+    assert [(j.strategy, j.strategy_reason) for j in plan.joins] == [(strategy, "declared")] * 2
+    notes = join_notes(plan, get_dialect("postgres"))
+    used = JoinStrategy.WINDOW if strategy is JoinStrategy.ASOF else strategy
+    lowered = "asof: declared; postgres has no ASOF join" if strategy is JoinStrategy.ASOF else "declared"
+    assert notes == [f"join {view}: {used.value} ({lowered})" for view in BOTH]
+    load_sql_tables(lambda sql, params=(): duckdb_connection.execute(sql, params), "TIMESTAMP", "?")
+    sql = compile_sql(plan, "duckdb")
+    assert picked(*duckdb_query(duckdb_connection, sql)) == expected_boundary(BOTH)
+
+
+def test_the_choice_by_ttl_says_why(boundary_graph):
+    plan = boundary_join(boundary_graph, BOTH, None)
+    assert [(j.strategy, j.strategy_reason) for j in plan.joins] == [
+        (JoinStrategy.RANGE, "ttl 2h <= 6h"), (JoinStrategy.ASOF, "no ttl: unbounded look-back")]
+    assert join_notes(plan, get_dialect("duckdb")) == [
+        "join recent: range (ttl 2h <= 6h)", "join ever: asof (no ttl: unbounded look-back)"]
 
 
 @pytest.mark.parametrize("ts_type", ["TIMESTAMP", "TIMESTAMPTZ"])

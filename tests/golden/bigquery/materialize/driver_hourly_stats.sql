@@ -28,14 +28,16 @@ FROM (
       `src`.`avg_rating` AS `avg_rating`
     FROM `raw`.`driver_stats` AS `src`
     WHERE
-      NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+      `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
   ) AS `in_window`
   WHERE
     `__fc_event_ts` >= @start AND `__fc_event_ts` <= @end
   QUALIFY
     RANK() OVER (
       PARTITION BY `driver_id`
-      ORDER BY `__fc_event_ts` DESC, `__fc_created_ts` DESC
+      ORDER BY
+        `__fc_event_ts` DESC,
+        `__fc_created_ts` DESC
     ) = 1
 ) AS `newest`
 GROUP BY

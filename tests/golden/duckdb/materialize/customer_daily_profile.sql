@@ -26,7 +26,7 @@ FROM (
     FROM "raw"."customer_profile" AS "src"
     WHERE
       (
-        NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+        "src"."customer_id" IS NOT NULL AND "src"."snapshot_ts" IS NOT NULL
       )
       AND "src"."snapshot_ts" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
   ) AS "in_window"

@@ -29,7 +29,7 @@ FROM (
     FROM "raw"."driver_stats" AS "src"
     WHERE
       (
-        NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+        "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
       )
       AND "src"."event_timestamp" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
   ) AS "in_window"
@@ -39,7 +39,9 @@ FROM (
   QUALIFY
     RANK() OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST
+      ORDER BY
+        "__fc_event_ts" DESC NULLS LAST,
+        "__fc_created_ts" DESC NULLS LAST
     ) = 1
 ) AS "newest"
 GROUP BY

@@ -21,7 +21,7 @@ FROM (
     FROM "raw"."driver_profile" AS "src"
     WHERE
       (
-        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+        "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
       )
       AND "src"."updated_at" BETWEEN CAST($start AS TIMESTAMP) - INTERVAL '1' DAY AND CAST($end AS TIMESTAMP) + INTERVAL '1' DAY
   ) AS "in_window"

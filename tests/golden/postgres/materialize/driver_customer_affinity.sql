@@ -38,9 +38,9 @@ FROM (
       FROM "raw"."driver_customer_trips" AS "src"
       WHERE
         (
-          NOT "src"."driver_id" IS NULL
-          AND NOT "src"."customer_id" IS NULL
-          AND NOT "src"."last_trip_at" IS NULL
+          "src"."driver_id" IS NOT NULL
+          AND "src"."customer_id" IS NOT NULL
+          AND "src"."last_trip_at" IS NOT NULL
         )
         AND "src"."last_trip_at" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
     ) AS "in_window"

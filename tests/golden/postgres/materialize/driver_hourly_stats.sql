@@ -28,7 +28,9 @@ FROM (
       "avg_rating",
       RANK() OVER (
         PARTITION BY "driver_id"
-        ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST
+        ORDER BY
+          "__fc_event_ts" DESC NULLS LAST,
+          "__fc_created_ts" DESC NULLS LAST
       ) AS "__fc_rank"
     FROM (
       SELECT
@@ -50,7 +52,7 @@ FROM (
       FROM "raw"."driver_stats" AS "src"
       WHERE
         (
-          NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+          "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
         )
         AND "src"."event_timestamp" BETWEEN CAST(%(start)s AS TIMESTAMP) - INTERVAL '1 DAY' AND CAST(%(end)s AS TIMESTAMP) + INTERVAL '1 DAY'
     ) AS "in_window"

@@ -31,14 +31,16 @@ FROM (
       "src"."avg_rating" AS "avg_rating"
     FROM "raw"."driver_stats" AS "src"
     WHERE
-      NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+      "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
   ) AS "in_window"
   WHERE
     "__fc_event_ts" >= %(start)s AND "__fc_event_ts" <= %(end)s
   QUALIFY
     RANK() OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts" DESC NULLS LAST, "__fc_created_ts" DESC NULLS LAST
+      ORDER BY
+        "__fc_event_ts" DESC NULLS LAST,
+        "__fc_created_ts" DESC NULLS LAST
     ) = 1
 ) AS "newest"
 GROUP BY

@@ -1,14 +1,20 @@
 -- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml:12
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; redshift has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h; redshift has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h; redshift has no ASOF join)
 SET timezone TO 'UTC';
 
 WITH "spine" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."event_timestamp" AS "__fc_event_ts",
@@ -18,15 +24,17 @@ WITH "spine" AS (
     "src"."avg_rating" AS "avg_rating"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "driver_id",
     "event_timestamp" AS "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "event_timestamp" IS NULL
+    "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "driver_id",
     "__fc_spine_ts",
@@ -35,30 +43,40 @@ WITH "spine" AS (
     MAX("avg_rating") AS "avg_rating"
   FROM (
     SELECT
-      "p"."driver_id" AS "driver_id",
-      "p"."__fc_spine_ts" AS "__fc_spine_ts",
-      "f"."conv_rate" AS "conv_rate",
-      "f"."acc_rate" AS "acc_rate",
-      "f"."avg_rating" AS "avg_rating"
-    FROM "fv0_driver_hourly_stats_points" AS "p"
-    JOIN "fv0_driver_hourly_stats_source" AS "f"
-      ON (
-        "p"."driver_id" = "f"."driver_id"
-        AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
-      )
-      AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+      "ranked"."driver_id",
+      "ranked"."__fc_spine_ts",
+      "ranked"."conv_rate",
+      "ranked"."acc_rate",
+      "ranked"."avg_rating"
+    FROM (
+      SELECT
+        "p"."driver_id" AS "driver_id",
+        "p"."__fc_spine_ts" AS "__fc_spine_ts",
+        "f"."conv_rate" AS "conv_rate",
+        "f"."acc_rate" AS "acc_rate",
+        "f"."avg_rating" AS "avg_rating",
+        RANK() OVER (
+          PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+          ORDER BY
+            "f"."__fc_event_ts" DESC NULLS LAST,
+            "f"."__fc_created_ts" DESC NULLS LAST
+        ) AS "__fc_rank"
+      FROM "fv0_driver_hourly_stats_points" AS "p"
+      JOIN "fv0_driver_hourly_stats_source" AS "f"
+        ON (
+          "p"."driver_id" = "f"."driver_id"
+          AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+        )
+        AND "f"."__fc_event_ts" >= DATEADD(SECOND, -7200, "p"."__fc_spine_ts")
+    ) AS "ranked"
     WHERE
-      TRUE
-    QUALIFY
-      RANK() OVER (
-        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST
-      ) = 1
+      "ranked"."__fc_rank" = 1
   ) AS "newest"
   GROUP BY
     "driver_id",
     "__fc_spine_ts"
 ), "fv1_driver_lifetime_stats_source" AS (
+  /* driver_lifetime_stats: source rows with a key and an event time; ttl none; strategy window */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."updated_at" AS "__fc_event_ts",
@@ -67,15 +85,17 @@ WITH "spine" AS (
     "src"."vehicle_class" AS "vehicle_class"
   FROM "raw"."driver_profile" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
 ), "fv1_driver_lifetime_stats_points" AS (
+  /* driver_lifetime_stats: the spine's distinct (driver_id, time) with no NULL; ttl none; strategy window */
   SELECT DISTINCT
     "driver_id",
     "event_timestamp" AS "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "event_timestamp" IS NULL
+    "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv1_driver_lifetime_stats_latest_per_event" AS (
+  /* driver_lifetime_stats: newest row per (driver_id, event time); ttl none; strategy window */
   SELECT
     "driver_id",
     "__fc_event_ts",
@@ -87,6 +107,7 @@ WITH "spine" AS (
     "driver_id",
     "__fc_event_ts"
 ), "fv1_driver_lifetime_stats_rows" AS (
+  /* driver_lifetime_stats: rows numbered per (driver_id) by event time; ttl none; strategy window */
   SELECT
     "driver_id",
     "__fc_event_ts",
@@ -96,6 +117,7 @@ WITH "spine" AS (
     ROW_NUMBER() OVER (PARTITION BY "driver_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
   FROM "fv1_driver_lifetime_stats_latest_per_event"
 ), "fv1_driver_lifetime_stats_timeline" AS (
+  /* driver_lifetime_stats: spine points and feature rows in one timeline per (driver_id); ttl none; strategy window */
   SELECT
     "driver_id",
     "__fc_spine_ts" AS "__fc_event_ts",
@@ -110,17 +132,21 @@ WITH "spine" AS (
     "__fc_feature_row"
   FROM "fv1_driver_lifetime_stats_rows"
 ), "fv1_driver_lifetime_stats_carried" AS (
+  /* driver_lifetime_stats: newest feature row at or before each spine point, carried forward; ttl none; strategy window */
   SELECT
     "driver_id",
     "__fc_event_ts" AS "__fc_spine_ts",
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "driver_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv1_driver_lifetime_stats_timeline"
 ), "fv1_driver_lifetime_stats" AS (
+  /* driver_lifetime_stats: the carried row of each spine point; ttl none; strategy window */
   SELECT
     "c"."driver_id" AS "driver_id",
     "c"."__fc_spine_ts" AS "__fc_spine_ts",
@@ -134,6 +160,7 @@ WITH "spine" AS (
   WHERE
     "c"."__fc_is_spine" = 1
 ), "fv2_customer_daily_profile_source" AS (
+  /* customer_daily_profile: source rows with a key and an event time; ttl 2d; strategy window */
   SELECT
     "src"."customer_id" AS "customer_id",
     "src"."snapshot_ts" AS "__fc_event_ts",
@@ -141,15 +168,17 @@ WITH "spine" AS (
     "src"."credit_score" AS "credit_score"
   FROM "raw"."customer_profile" AS "src"
   WHERE
-    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+    "src"."customer_id" IS NOT NULL AND "src"."snapshot_ts" IS NOT NULL
 ), "fv2_customer_daily_profile_points" AS (
+  /* customer_daily_profile: the spine's distinct (customer_id, time) with no NULL; ttl 2d; strategy window */
   SELECT DISTINCT
     "customer_id",
     "event_timestamp" AS "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "customer_id" IS NULL AND NOT "event_timestamp" IS NULL
+    "customer_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv2_customer_daily_profile_latest_per_event" AS (
+  /* customer_daily_profile: newest row per (customer_id, event time); ttl 2d; strategy window */
   SELECT
     "customer_id",
     "__fc_event_ts",
@@ -160,6 +189,7 @@ WITH "spine" AS (
     "customer_id",
     "__fc_event_ts"
 ), "fv2_customer_daily_profile_rows" AS (
+  /* customer_daily_profile: rows numbered per (customer_id) by event time; ttl 2d; strategy window */
   SELECT
     "customer_id",
     "__fc_event_ts",
@@ -168,6 +198,7 @@ WITH "spine" AS (
     ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
   FROM "fv2_customer_daily_profile_latest_per_event"
 ), "fv2_customer_daily_profile_timeline" AS (
+  /* customer_daily_profile: spine points and feature rows in one timeline per (customer_id); ttl 2d; strategy window */
   SELECT
     "customer_id",
     "__fc_spine_ts" AS "__fc_event_ts",
@@ -182,17 +213,21 @@ WITH "spine" AS (
     "__fc_feature_row"
   FROM "fv2_customer_daily_profile_rows"
 ), "fv2_customer_daily_profile_carried" AS (
+  /* customer_daily_profile: newest feature row at or before each spine point, carried forward; ttl 2d; strategy window */
   SELECT
     "customer_id",
     "__fc_event_ts" AS "__fc_spine_ts",
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "customer_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv2_customer_daily_profile_timeline"
 ), "fv2_customer_daily_profile" AS (
+  /* customer_daily_profile: the carried row of each spine point, if within the ttl; ttl 2d; strategy window */
   SELECT
     "c"."customer_id" AS "customer_id",
     "c"."__fc_spine_ts" AS "__fc_spine_ts",
@@ -206,6 +241,7 @@ WITH "spine" AS (
     "c"."__fc_is_spine" = 1
     AND "r"."__fc_event_ts" >= DATEADD(SECOND, -172800, "c"."__fc_spine_ts")
 ), "fv3_driver_customer_affinity_source" AS (
+  /* driver_customer_affinity: source rows with a key and an event time; ttl 1w; strategy window */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
@@ -214,20 +250,22 @@ WITH "spine" AS (
     "src"."rating_given_avg" AS "avg_rating_given"
   FROM "raw"."driver_customer_trips" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL
-    AND NOT "src"."customer_id" IS NULL
-    AND NOT "src"."last_trip_at" IS NULL
+    "src"."driver_id" IS NOT NULL
+    AND "src"."customer_id" IS NOT NULL
+    AND "src"."last_trip_at" IS NOT NULL
 ), "fv3_driver_customer_affinity_points" AS (
+  /* driver_customer_affinity: the spine's distinct (driver_id, customer_id, time) with no NULL; ttl 1w; strategy window */
   SELECT DISTINCT
     "driver_id",
     "customer_id",
     "event_timestamp" AS "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL
-    AND NOT "customer_id" IS NULL
-    AND NOT "event_timestamp" IS NULL
+    "driver_id" IS NOT NULL
+    AND "customer_id" IS NOT NULL
+    AND "event_timestamp" IS NOT NULL
 ), "fv3_driver_customer_affinity_latest_per_event" AS (
+  /* driver_customer_affinity: newest row per (driver_id, customer_id, event time); ttl 1w; strategy window */
   SELECT
     "driver_id",
     "customer_id",
@@ -240,6 +278,7 @@ WITH "spine" AS (
     "customer_id",
     "__fc_event_ts"
 ), "fv3_driver_customer_affinity_rows" AS (
+  /* driver_customer_affinity: rows numbered per (driver_id, customer_id) by event time; ttl 1w; strategy window */
   SELECT
     "driver_id",
     "customer_id",
@@ -249,6 +288,7 @@ WITH "spine" AS (
     ROW_NUMBER() OVER (PARTITION BY "driver_id", "customer_id" ORDER BY "__fc_event_ts") AS "__fc_feature_row"
   FROM "fv3_driver_customer_affinity_latest_per_event"
 ), "fv3_driver_customer_affinity_timeline" AS (
+  /* driver_customer_affinity: spine points and feature rows in one timeline per (driver_id, customer_id); ttl 1w; strategy window */
   SELECT
     "driver_id",
     "customer_id",
@@ -265,6 +305,7 @@ WITH "spine" AS (
     "__fc_feature_row"
   FROM "fv3_driver_customer_affinity_rows"
 ), "fv3_driver_customer_affinity_carried" AS (
+  /* driver_customer_affinity: newest feature row at or before each spine point, carried forward; ttl 1w; strategy window */
   SELECT
     "driver_id",
     "customer_id",
@@ -272,11 +313,14 @@ WITH "spine" AS (
     "__fc_is_spine",
     MAX("__fc_feature_row") OVER (
       PARTITION BY "driver_id", "customer_id"
-      ORDER BY "__fc_event_ts", "__fc_is_spine"
+      ORDER BY
+        "__fc_event_ts",
+        "__fc_is_spine"
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__fc_feature_row"
   FROM "fv3_driver_customer_affinity_timeline"
 ), "fv3_driver_customer_affinity" AS (
+  /* driver_customer_affinity: the carried row of each spine point, if within the ttl; ttl 1w; strategy window */
   SELECT
     "c"."driver_id" AS "driver_id",
     "c"."customer_id" AS "customer_id",

@@ -1,7 +1,13 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- writes table driver_ranking_training (replaced)
+-- replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
+-- join customer_daily_profile: asof (ttl 2d > 6h)
+-- join driver_customer_affinity: asof (ttl 1w > 6h)
 CREATE OR REPLACE TABLE "DRIVER_RANKING_TRAINING" AS
 WITH "SPINE" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID",
@@ -17,6 +23,7 @@ WITH "SPINE" AS (
     FROM "RAW"."ORDERS"
   ) AS "SPINE_SOURCE"
 ), "FV0_DRIVER_HOURLY_STATS_SOURCE" AS (
+  /* DRIVER_HOURLY_STATS: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."EVENT_TIMESTAMP"), 6) AS "__FC_EVENT_TS",
@@ -26,15 +33,17 @@ WITH "SPINE" AS (
     "SRC"."AVG_RATING" AS "DRIVER_RECENT__AVG_RATING"
   FROM "RAW"."DRIVER_STATS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS_POINTS" AS (
+  /* DRIVER_HOURLY_STATS: the spine's distinct (DRIVER_ID, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "DRIVER_ID",
     "__FC_SPINE_TS"
   FROM "SPINE"
   WHERE
-    NOT "DRIVER_ID" IS NULL AND NOT "__FC_SPINE_TS" IS NULL
+    "DRIVER_ID" IS NOT NULL AND "__FC_SPINE_TS" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS" AS (
+  /* DRIVER_HOURLY_STATS: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "DRIVER_ID",
     "__FC_SPINE_TS",
@@ -57,13 +66,16 @@ WITH "SPINE" AS (
     QUALIFY
       RANK() OVER (
         PARTITION BY "P"."DRIVER_ID", "P"."__FC_SPINE_TS"
-        ORDER BY "F"."__FC_EVENT_TS" DESC NULLS LAST, "F"."__FC_CREATED_TS" DESC NULLS LAST
+        ORDER BY
+          "F"."__FC_EVENT_TS" DESC NULLS LAST,
+          "F"."__FC_CREATED_TS" DESC NULLS LAST
       ) = 1
   ) AS "NEWEST"
   GROUP BY
     "DRIVER_ID",
     "__FC_SPINE_TS"
 ), "FV1_DRIVER_LIFETIME_STATS_SOURCE" AS (
+  /* DRIVER_LIFETIME_STATS: source rows with a key and an event time; ttl none; strategy asof */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."UPDATED_AT"), 6) AS "__FC_EVENT_TS",
@@ -72,8 +84,9 @@ WITH "SPINE" AS (
     "SRC"."VEHICLE_CLASS" AS "DRIVER_LIFETIME_STATS__VEHICLE_CLASS"
   FROM "RAW"."DRIVER_PROFILE" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."UPDATED_AT" IS NOT NULL
 ), "FV1_DRIVER_LIFETIME_STATS" AS (
+  /* DRIVER_LIFETIME_STATS: newest row per (DRIVER_ID, event time), ASOF-joined to the spine; ttl none; strategy asof */
   SELECT
     "DRIVER_ID",
     "__FC_EVENT_TS",
@@ -85,6 +98,7 @@ WITH "SPINE" AS (
     "DRIVER_ID",
     "__FC_EVENT_TS"
 ), "FV2_CUSTOMER_DAILY_PROFILE_SOURCE" AS (
+  /* CUSTOMER_DAILY_PROFILE: source rows with a key and an event time; ttl 2d; strategy asof */
   SELECT
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."SNAPSHOT_TS"), 6) AS "__FC_EVENT_TS",
@@ -92,8 +106,9 @@ WITH "SPINE" AS (
     "SRC"."CREDIT_SCORE" AS "CUSTOMER_DAILY_PROFILE__CREDIT_SCORE"
   FROM "RAW"."CUSTOMER_PROFILE" AS "SRC"
   WHERE
-    NOT "SRC"."CUSTOMER_ID" IS NULL AND NOT "SRC"."SNAPSHOT_TS" IS NULL
+    "SRC"."CUSTOMER_ID" IS NOT NULL AND "SRC"."SNAPSHOT_TS" IS NOT NULL
 ), "FV2_CUSTOMER_DAILY_PROFILE" AS (
+  /* CUSTOMER_DAILY_PROFILE: newest row per (CUSTOMER_ID, event time), ASOF-joined to the spine; ttl 2d; strategy asof */
   SELECT
     "CUSTOMER_ID",
     "__FC_EVENT_TS",
@@ -104,6 +119,7 @@ WITH "SPINE" AS (
     "CUSTOMER_ID",
     "__FC_EVENT_TS"
 ), "FV3_DRIVER_CUSTOMER_AFFINITY_SOURCE" AS (
+  /* DRIVER_CUSTOMER_AFFINITY: source rows with a key and an event time; ttl 1w; strategy asof */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
@@ -112,10 +128,11 @@ WITH "SPINE" AS (
     "SRC"."RATING_GIVEN_AVG" AS "DRIVER_CUSTOMER_AFFINITY__AVG_RATING_GIVEN"
   FROM "RAW"."DRIVER_CUSTOMER_TRIPS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL
-    AND NOT "SRC"."CUSTOMER_ID" IS NULL
-    AND NOT "SRC"."LAST_TRIP_AT" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL
+    AND "SRC"."CUSTOMER_ID" IS NOT NULL
+    AND "SRC"."LAST_TRIP_AT" IS NOT NULL
 ), "FV3_DRIVER_CUSTOMER_AFFINITY" AS (
+  /* DRIVER_CUSTOMER_AFFINITY: newest row per (DRIVER_ID, CUSTOMER_ID, event time), ASOF-joined to the spine; ttl 1w; strategy asof */
   SELECT
     "DRIVER_ID",
     "CUSTOMER_ID",

@@ -1,12 +1,15 @@
 -- fcompile 0.1.0 · feature service driver_activity_v1 · features/services.yml:3
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
 WITH "SPINE" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "EVENT_TIMESTAMP"), 6) AS "__FC_SPINE_TS"
   FROM "FCOMPILE_SPINE" AS "SPINE_SOURCE"
 ), "FV0_DRIVER_HOURLY_STATS_SOURCE" AS (
+  /* DRIVER_HOURLY_STATS: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."EVENT_TIMESTAMP"), 6) AS "__FC_EVENT_TS",
@@ -16,15 +19,17 @@ WITH "SPINE" AS (
     "SRC"."AVG_DAILY_TRIPS" AS "AVG_DAILY_TRIPS"
   FROM "RAW"."DRIVER_STATS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS_POINTS" AS (
+  /* DRIVER_HOURLY_STATS: the spine's distinct (DRIVER_ID, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "DRIVER_ID",
     "__FC_SPINE_TS"
   FROM "SPINE"
   WHERE
-    NOT "DRIVER_ID" IS NULL AND NOT "__FC_SPINE_TS" IS NULL
+    "DRIVER_ID" IS NOT NULL AND "__FC_SPINE_TS" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS" AS (
+  /* DRIVER_HOURLY_STATS: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "DRIVER_ID",
     "__FC_SPINE_TS",
@@ -48,7 +53,9 @@ WITH "SPINE" AS (
     QUALIFY
       RANK() OVER (
         PARTITION BY "P"."DRIVER_ID", "P"."__FC_SPINE_TS"
-        ORDER BY "F"."__FC_EVENT_TS" DESC NULLS LAST, "F"."__FC_CREATED_TS" DESC NULLS LAST
+        ORDER BY
+          "F"."__FC_EVENT_TS" DESC NULLS LAST,
+          "F"."__FC_CREATED_TS" DESC NULLS LAST
       ) = 1
   ) AS "NEWEST"
   GROUP BY

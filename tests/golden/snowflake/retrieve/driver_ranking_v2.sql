@@ -1,12 +1,18 @@
 -- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml:12
 -- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
+-- join customer_daily_profile: asof (ttl 2d > 6h)
+-- join driver_customer_affinity: asof (ttl 1w > 6h)
 WITH "SPINE" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER (ORDER BY NULL) AS "__FC_ROW_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "EVENT_TIMESTAMP"), 6) AS "__FC_SPINE_TS"
   FROM "FCOMPILE_SPINE" AS "SPINE_SOURCE"
 ), "FV0_DRIVER_HOURLY_STATS_SOURCE" AS (
+  /* DRIVER_HOURLY_STATS: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."EVENT_TIMESTAMP"), 6) AS "__FC_EVENT_TS",
@@ -16,15 +22,17 @@ WITH "SPINE" AS (
     "SRC"."AVG_RATING" AS "AVG_RATING"
   FROM "RAW"."DRIVER_STATS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."EVENT_TIMESTAMP" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."EVENT_TIMESTAMP" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS_POINTS" AS (
+  /* DRIVER_HOURLY_STATS: the spine's distinct (DRIVER_ID, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "DRIVER_ID",
     "__FC_SPINE_TS"
   FROM "SPINE"
   WHERE
-    NOT "DRIVER_ID" IS NULL AND NOT "__FC_SPINE_TS" IS NULL
+    "DRIVER_ID" IS NOT NULL AND "__FC_SPINE_TS" IS NOT NULL
 ), "FV0_DRIVER_HOURLY_STATS" AS (
+  /* DRIVER_HOURLY_STATS: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "DRIVER_ID",
     "__FC_SPINE_TS",
@@ -48,13 +56,16 @@ WITH "SPINE" AS (
     QUALIFY
       RANK() OVER (
         PARTITION BY "P"."DRIVER_ID", "P"."__FC_SPINE_TS"
-        ORDER BY "F"."__FC_EVENT_TS" DESC NULLS LAST, "F"."__FC_CREATED_TS" DESC NULLS LAST
+        ORDER BY
+          "F"."__FC_EVENT_TS" DESC NULLS LAST,
+          "F"."__FC_CREATED_TS" DESC NULLS LAST
       ) = 1
   ) AS "NEWEST"
   GROUP BY
     "DRIVER_ID",
     "__FC_SPINE_TS"
 ), "FV1_DRIVER_LIFETIME_STATS_SOURCE" AS (
+  /* DRIVER_LIFETIME_STATS: source rows with a key and an event time; ttl none; strategy asof */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."UPDATED_AT"), 6) AS "__FC_EVENT_TS",
@@ -63,8 +74,9 @@ WITH "SPINE" AS (
     "SRC"."VEHICLE_CLASS" AS "VEHICLE_CLASS"
   FROM "RAW"."DRIVER_PROFILE" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL AND NOT "SRC"."UPDATED_AT" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."UPDATED_AT" IS NOT NULL
 ), "FV1_DRIVER_LIFETIME_STATS" AS (
+  /* DRIVER_LIFETIME_STATS: newest row per (DRIVER_ID, event time), ASOF-joined to the spine; ttl none; strategy asof */
   SELECT
     "DRIVER_ID",
     "__FC_EVENT_TS",
@@ -76,6 +88,7 @@ WITH "SPINE" AS (
     "DRIVER_ID",
     "__FC_EVENT_TS"
 ), "FV2_CUSTOMER_DAILY_PROFILE_SOURCE" AS (
+  /* CUSTOMER_DAILY_PROFILE: source rows with a key and an event time; ttl 2d; strategy asof */
   SELECT
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
     TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."SNAPSHOT_TS"), 6) AS "__FC_EVENT_TS",
@@ -83,8 +96,9 @@ WITH "SPINE" AS (
     "SRC"."CREDIT_SCORE" AS "CREDIT_SCORE"
   FROM "RAW"."CUSTOMER_PROFILE" AS "SRC"
   WHERE
-    NOT "SRC"."CUSTOMER_ID" IS NULL AND NOT "SRC"."SNAPSHOT_TS" IS NULL
+    "SRC"."CUSTOMER_ID" IS NOT NULL AND "SRC"."SNAPSHOT_TS" IS NOT NULL
 ), "FV2_CUSTOMER_DAILY_PROFILE" AS (
+  /* CUSTOMER_DAILY_PROFILE: newest row per (CUSTOMER_ID, event time), ASOF-joined to the spine; ttl 2d; strategy asof */
   SELECT
     "CUSTOMER_ID",
     "__FC_EVENT_TS",
@@ -95,6 +109,7 @@ WITH "SPINE" AS (
     "CUSTOMER_ID",
     "__FC_EVENT_TS"
 ), "FV3_DRIVER_CUSTOMER_AFFINITY_SOURCE" AS (
+  /* DRIVER_CUSTOMER_AFFINITY: source rows with a key and an event time; ttl 1w; strategy asof */
   SELECT
     "SRC"."DRIVER_ID" AS "DRIVER_ID",
     "SRC"."CUSTOMER_ID" AS "CUSTOMER_ID",
@@ -103,10 +118,11 @@ WITH "SPINE" AS (
     "SRC"."RATING_GIVEN_AVG" AS "AVG_RATING_GIVEN"
   FROM "RAW"."DRIVER_CUSTOMER_TRIPS" AS "SRC"
   WHERE
-    NOT "SRC"."DRIVER_ID" IS NULL
-    AND NOT "SRC"."CUSTOMER_ID" IS NULL
-    AND NOT "SRC"."LAST_TRIP_AT" IS NULL
+    "SRC"."DRIVER_ID" IS NOT NULL
+    AND "SRC"."CUSTOMER_ID" IS NOT NULL
+    AND "SRC"."LAST_TRIP_AT" IS NOT NULL
 ), "FV3_DRIVER_CUSTOMER_AFFINITY" AS (
+  /* DRIVER_CUSTOMER_AFFINITY: newest row per (DRIVER_ID, CUSTOMER_ID, event time), ASOF-joined to the spine; ttl 1w; strategy asof */
   SELECT
     "DRIVER_ID",
     "CUSTOMER_ID",

@@ -1,12 +1,18 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
+-- built as __fc_building_driver_ranking_training, then swapped in by DROP and RENAME: a failed build leaves the old table, but between those two statements there is none
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; spark has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h; spark has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h; spark has no ASOF join)
 SET spark.sql.session.timeZone = UTC;
 
-DROP TABLE IF EXISTS `driver_ranking_training`;
+DROP TABLE IF EXISTS `__fc_building_driver_ranking_training`;
 
-CREATE TABLE `driver_ranking_training` AS
+CREATE TABLE `__fc_building_driver_ranking_training` AS
 WITH `spine` AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     MONOTONICALLY_INCREASING_ID() AS `__fc_row_id`
@@ -21,6 +27,7 @@ WITH `spine` AS (
     FROM `raw`.`orders`
   ) AS `spine_source`
 ), `fv0_driver_hourly_stats_source` AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     `src`.`driver_id` AS `driver_id`,
     `src`.`event_timestamp` AS `__fc_event_ts`,
@@ -30,15 +37,17 @@ WITH `spine` AS (
     `src`.`avg_rating` AS `driver_recent__avg_rating`
   FROM `raw`.`driver_stats` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`event_timestamp` IS NULL
+    `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats_points` AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv0_driver_hourly_stats` AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     `driver_id`,
     `__fc_spine_ts`,
@@ -61,7 +70,9 @@ WITH `spine` AS (
         `f`.`driver_recent__avg_rating` AS `driver_recent__avg_rating`,
         RANK() OVER (
           PARTITION BY `p`.`driver_id`, `p`.`__fc_spine_ts`
-          ORDER BY `f`.`__fc_event_ts` DESC, `f`.`__fc_created_ts` DESC
+          ORDER BY
+            `f`.`__fc_event_ts` DESC,
+            `f`.`__fc_created_ts` DESC
         ) AS `__fc_rank`
       FROM `fv0_driver_hourly_stats_points` AS `p`
       JOIN `fv0_driver_hourly_stats_source` AS `f`
@@ -77,6 +88,7 @@ WITH `spine` AS (
     `driver_id`,
     `__fc_spine_ts`
 ), `fv1_driver_lifetime_stats_source` AS (
+  /* driver_lifetime_stats: source rows with a key and an event time; ttl none; strategy window */
   SELECT
     `src`.`driver_id` AS `driver_id`,
     `src`.`updated_at` AS `__fc_event_ts`,
@@ -85,15 +97,17 @@ WITH `spine` AS (
     `src`.`vehicle_class` AS `driver_lifetime_stats__vehicle_class`
   FROM `raw`.`driver_profile` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+    `src`.`driver_id` IS NOT NULL AND `src`.`updated_at` IS NOT NULL
 ), `fv1_driver_lifetime_stats_points` AS (
+  /* driver_lifetime_stats: the spine's distinct (driver_id, time) with no NULL; ttl none; strategy window */
   SELECT DISTINCT
     `driver_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv1_driver_lifetime_stats_latest_per_event` AS (
+  /* driver_lifetime_stats: newest row per (driver_id, event time); ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_event_ts`,
@@ -105,6 +119,7 @@ WITH `spine` AS (
     `driver_id`,
     `__fc_event_ts`
 ), `fv1_driver_lifetime_stats_rows` AS (
+  /* driver_lifetime_stats: rows numbered per (driver_id) by event time; ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_event_ts`,
@@ -114,6 +129,7 @@ WITH `spine` AS (
     ROW_NUMBER() OVER (PARTITION BY `driver_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_latest_per_event`
 ), `fv1_driver_lifetime_stats_timeline` AS (
+  /* driver_lifetime_stats: spine points and feature rows in one timeline per (driver_id); ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_spine_ts` AS `__fc_event_ts`,
@@ -128,17 +144,21 @@ WITH `spine` AS (
     `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_rows`
 ), `fv1_driver_lifetime_stats_carried` AS (
+  /* driver_lifetime_stats: newest feature row at or before each spine point, carried forward; ttl none; strategy window */
   SELECT
     `driver_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
     `__fc_is_spine`,
     MAX(`__fc_feature_row`) OVER (
       PARTITION BY `driver_id`
-      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ORDER BY
+        `__fc_event_ts`,
+        `__fc_is_spine`
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS `__fc_feature_row`
   FROM `fv1_driver_lifetime_stats_timeline`
 ), `fv1_driver_lifetime_stats` AS (
+  /* driver_lifetime_stats: the carried row of each spine point; ttl none; strategy window */
   SELECT
     `c`.`driver_id` AS `driver_id`,
     `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
@@ -152,6 +172,7 @@ WITH `spine` AS (
   WHERE
     `c`.`__fc_is_spine` = 1
 ), `fv2_customer_daily_profile_source` AS (
+  /* customer_daily_profile: source rows with a key and an event time; ttl 2d; strategy window */
   SELECT
     `src`.`customer_id` AS `customer_id`,
     `src`.`snapshot_ts` AS `__fc_event_ts`,
@@ -159,15 +180,17 @@ WITH `spine` AS (
     `src`.`credit_score` AS `customer_daily_profile__credit_score`
   FROM `raw`.`customer_profile` AS `src`
   WHERE
-    NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+    `src`.`customer_id` IS NOT NULL AND `src`.`snapshot_ts` IS NOT NULL
 ), `fv2_customer_daily_profile_points` AS (
+  /* customer_daily_profile: the spine's distinct (customer_id, time) with no NULL; ttl 2d; strategy window */
   SELECT DISTINCT
     `customer_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `customer_id` IS NULL AND NOT `event_timestamp` IS NULL
+    `customer_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
 ), `fv2_customer_daily_profile_latest_per_event` AS (
+  /* customer_daily_profile: newest row per (customer_id, event time); ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_event_ts`,
@@ -178,6 +201,7 @@ WITH `spine` AS (
     `customer_id`,
     `__fc_event_ts`
 ), `fv2_customer_daily_profile_rows` AS (
+  /* customer_daily_profile: rows numbered per (customer_id) by event time; ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_event_ts`,
@@ -186,6 +210,7 @@ WITH `spine` AS (
     ROW_NUMBER() OVER (PARTITION BY `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv2_customer_daily_profile_latest_per_event`
 ), `fv2_customer_daily_profile_timeline` AS (
+  /* customer_daily_profile: spine points and feature rows in one timeline per (customer_id); ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_spine_ts` AS `__fc_event_ts`,
@@ -200,17 +225,21 @@ WITH `spine` AS (
     `__fc_feature_row`
   FROM `fv2_customer_daily_profile_rows`
 ), `fv2_customer_daily_profile_carried` AS (
+  /* customer_daily_profile: newest feature row at or before each spine point, carried forward; ttl 2d; strategy window */
   SELECT
     `customer_id`,
     `__fc_event_ts` AS `__fc_spine_ts`,
     `__fc_is_spine`,
     MAX(`__fc_feature_row`) OVER (
       PARTITION BY `customer_id`
-      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ORDER BY
+        `__fc_event_ts`,
+        `__fc_is_spine`
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS `__fc_feature_row`
   FROM `fv2_customer_daily_profile_timeline`
 ), `fv2_customer_daily_profile` AS (
+  /* customer_daily_profile: the carried row of each spine point, if within the ttl; ttl 2d; strategy window */
   SELECT
     `c`.`customer_id` AS `customer_id`,
     `c`.`__fc_spine_ts` AS `__fc_spine_ts`,
@@ -224,6 +253,7 @@ WITH `spine` AS (
     `c`.`__fc_is_spine` = 1
     AND `r`.`__fc_event_ts` >= `c`.`__fc_spine_ts` - INTERVAL 172800 SECOND
 ), `fv3_driver_customer_affinity_source` AS (
+  /* driver_customer_affinity: source rows with a key and an event time; ttl 1w; strategy window */
   SELECT
     `src`.`driver_id` AS `driver_id`,
     `src`.`customer_id` AS `customer_id`,
@@ -232,20 +262,22 @@ WITH `spine` AS (
     `src`.`rating_given_avg` AS `driver_customer_affinity__avg_rating_given`
   FROM `raw`.`driver_customer_trips` AS `src`
   WHERE
-    NOT `src`.`driver_id` IS NULL
-    AND NOT `src`.`customer_id` IS NULL
-    AND NOT `src`.`last_trip_at` IS NULL
+    `src`.`driver_id` IS NOT NULL
+    AND `src`.`customer_id` IS NOT NULL
+    AND `src`.`last_trip_at` IS NOT NULL
 ), `fv3_driver_customer_affinity_points` AS (
+  /* driver_customer_affinity: the spine's distinct (driver_id, customer_id, time) with no NULL; ttl 1w; strategy window */
   SELECT DISTINCT
     `driver_id`,
     `customer_id`,
     `event_timestamp` AS `__fc_spine_ts`
   FROM `spine`
   WHERE
-    NOT `driver_id` IS NULL
-    AND NOT `customer_id` IS NULL
-    AND NOT `event_timestamp` IS NULL
+    `driver_id` IS NOT NULL
+    AND `customer_id` IS NOT NULL
+    AND `event_timestamp` IS NOT NULL
 ), `fv3_driver_customer_affinity_latest_per_event` AS (
+  /* driver_customer_affinity: newest row per (driver_id, customer_id, event time); ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -258,6 +290,7 @@ WITH `spine` AS (
     `customer_id`,
     `__fc_event_ts`
 ), `fv3_driver_customer_affinity_rows` AS (
+  /* driver_customer_affinity: rows numbered per (driver_id, customer_id) by event time; ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -267,6 +300,7 @@ WITH `spine` AS (
     ROW_NUMBER() OVER (PARTITION BY `driver_id`, `customer_id` ORDER BY `__fc_event_ts`) AS `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_latest_per_event`
 ), `fv3_driver_customer_affinity_timeline` AS (
+  /* driver_customer_affinity: spine points and feature rows in one timeline per (driver_id, customer_id); ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -283,6 +317,7 @@ WITH `spine` AS (
     `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_rows`
 ), `fv3_driver_customer_affinity_carried` AS (
+  /* driver_customer_affinity: newest feature row at or before each spine point, carried forward; ttl 1w; strategy window */
   SELECT
     `driver_id`,
     `customer_id`,
@@ -290,11 +325,14 @@ WITH `spine` AS (
     `__fc_is_spine`,
     MAX(`__fc_feature_row`) OVER (
       PARTITION BY `driver_id`, `customer_id`
-      ORDER BY `__fc_event_ts`, `__fc_is_spine`
+      ORDER BY
+        `__fc_event_ts`,
+        `__fc_is_spine`
       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS `__fc_feature_row`
   FROM `fv3_driver_customer_affinity_timeline`
 ), `fv3_driver_customer_affinity` AS (
+  /* driver_customer_affinity: the carried row of each spine point, if within the ttl; ttl 1w; strategy window */
   SELECT
     `c`.`driver_id` AS `driver_id`,
     `c`.`customer_id` AS `customer_id`,
@@ -343,4 +381,9 @@ LEFT JOIN `fv3_driver_customer_affinity` AS `f3`
   AND `s`.`customer_id` = `f3`.`customer_id`
   AND `s`.`event_timestamp` = `f3`.`__fc_spine_ts`
 ORDER BY
-  `s`.`__fc_row_id`
+  `s`.`__fc_row_id`;
+
+DROP TABLE IF EXISTS `driver_ranking_training`;
+
+ALTER TABLE `__fc_building_driver_ranking_training`
+RENAME TO `driver_ranking_training`

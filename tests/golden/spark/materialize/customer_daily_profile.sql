@@ -37,7 +37,7 @@ FROM (
         `src`.`customer_segment` AS `customer_segment`
       FROM `raw`.`customer_profile` AS `src`
       WHERE
-        NOT `src`.`customer_id` IS NULL AND NOT `src`.`snapshot_ts` IS NULL
+        `src`.`customer_id` IS NOT NULL AND `src`.`snapshot_ts` IS NOT NULL
     ) AS `in_window`
     WHERE
       `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end

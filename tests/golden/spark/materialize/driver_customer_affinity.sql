@@ -33,9 +33,9 @@ FROM (
         `src`.`rating_given_avg` AS `avg_rating_given`
       FROM `raw`.`driver_customer_trips` AS `src`
       WHERE
-        NOT `src`.`driver_id` IS NULL
-        AND NOT `src`.`customer_id` IS NULL
-        AND NOT `src`.`last_trip_at` IS NULL
+        `src`.`driver_id` IS NOT NULL
+        AND `src`.`customer_id` IS NOT NULL
+        AND `src`.`last_trip_at` IS NOT NULL
     ) AS `in_window`
     WHERE
       `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end

@@ -31,7 +31,9 @@ FROM (
       "avg_rating",
       RANK() OVER (
         PARTITION BY "driver_id"
-        ORDER BY "__fc_event_ts" DESC, "__fc_created_ts" DESC
+        ORDER BY
+          "__fc_event_ts" DESC,
+          "__fc_created_ts" DESC
       ) AS "__fc_rank"
     FROM (
       SELECT
@@ -44,7 +46,7 @@ FROM (
         "src"."avg_rating" AS "avg_rating"
       FROM "raw"."driver_stats" AS "src"
       WHERE
-        NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+        "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
     ) AS "in_window"
     WHERE
       "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?

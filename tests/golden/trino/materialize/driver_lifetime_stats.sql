@@ -33,7 +33,7 @@ FROM (
         "src"."vehicle_class" AS "vehicle_class"
       FROM "raw"."driver_profile" AS "src"
       WHERE
-        NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+        "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
     ) AS "in_window"
     WHERE
       "__fc_event_ts" >= ? AND "__fc_event_ts" <= ?

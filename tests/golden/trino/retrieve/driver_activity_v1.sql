@@ -1,14 +1,17 @@
 -- fcompile 0.1.0 · feature service driver_activity_v1 · features/services.yml:3
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
 SET TIME ZONE 'UTC';
 
 WITH "spine" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id"
   FROM "fcompile_spine" AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."event_timestamp" AS "__fc_event_ts",
@@ -18,15 +21,17 @@ WITH "spine" AS (
     "src"."avg_daily_trips" AS "avg_daily_trips"
   FROM "raw"."driver_stats" AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "driver_id",
     "event_timestamp" AS "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "event_timestamp" IS NULL
+    "driver_id" IS NOT NULL AND "event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "driver_id",
     "__fc_spine_ts",
@@ -49,7 +54,9 @@ WITH "spine" AS (
         "f"."avg_daily_trips" AS "avg_daily_trips",
         RANK() OVER (
           PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-          ORDER BY "f"."__fc_event_ts" DESC, "f"."__fc_created_ts" DESC
+          ORDER BY
+            "f"."__fc_event_ts" DESC,
+            "f"."__fc_created_ts" DESC
         ) AS "__fc_rank"
       FROM "fv0_driver_hourly_stats_points" AS "p"
       JOIN "fv0_driver_hourly_stats_source" AS "f"

@@ -1,13 +1,20 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
 -- writes table driver_ranking_training (replaced)
+-- replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table
+-- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
+-- join customer_daily_profile: asof (ttl 2d > 6h)
+-- join driver_customer_affinity: asof (ttl 1w > 6h)
 CREATE OR REPLACE TABLE "driver_ranking_training" AS
 WITH "spine" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
     *,
     ROW_NUMBER() OVER () AS "__fc_row_id",
     CAST("event_timestamp" AS TIMESTAMPTZ) AS "__fc_spine_ts"
   FROM READ_PARQUET('data/orders.parquet') AS "spine_source"
 ), "fv0_driver_hourly_stats_source" AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
   SELECT
     "src"."driver_id" AS "driver_id",
     CAST("src"."event_timestamp" AS TIMESTAMPTZ) AS "__fc_event_ts",
@@ -17,15 +24,17 @@ WITH "spine" AS (
     "src"."avg_rating" AS "driver_recent__avg_rating"
   FROM READ_PARQUET('data/driver_stats.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."event_timestamp" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
 ), "fv0_driver_hourly_stats_points" AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
   SELECT DISTINCT
     "driver_id",
     "__fc_spine_ts"
   FROM "spine"
   WHERE
-    NOT "driver_id" IS NULL AND NOT "__fc_spine_ts" IS NULL
+    "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
 ), "fv0_driver_hourly_stats" AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
   SELECT
     "driver_id",
     "__fc_spine_ts",
@@ -48,13 +57,16 @@ WITH "spine" AS (
     QUALIFY
       RANK() OVER (
         PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
-        ORDER BY "f"."__fc_event_ts" DESC NULLS LAST, "f"."__fc_created_ts" DESC NULLS LAST
+        ORDER BY
+          "f"."__fc_event_ts" DESC NULLS LAST,
+          "f"."__fc_created_ts" DESC NULLS LAST
       ) = 1
   ) AS "newest"
   GROUP BY
     "driver_id",
     "__fc_spine_ts"
 ), "fv1_driver_lifetime_stats_source" AS (
+  /* driver_lifetime_stats: source rows with a key and an event time; ttl none; strategy asof */
   SELECT
     "src"."driver_id" AS "driver_id",
     CAST("src"."updated_at" AS TIMESTAMPTZ) AS "__fc_event_ts",
@@ -63,8 +75,9 @@ WITH "spine" AS (
     "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
   FROM READ_PARQUET('data/driver_profile.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL AND NOT "src"."updated_at" IS NULL
+    "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
 ), "fv1_driver_lifetime_stats" AS (
+  /* driver_lifetime_stats: newest row per (driver_id, event time), ASOF-joined to the spine; ttl none; strategy asof */
   SELECT
     "driver_id",
     "__fc_event_ts",
@@ -76,6 +89,7 @@ WITH "spine" AS (
     "driver_id",
     "__fc_event_ts"
 ), "fv2_customer_daily_profile_source" AS (
+  /* customer_daily_profile: source rows with a key and an event time; ttl 2d; strategy asof */
   SELECT
     "src"."customer_id" AS "customer_id",
     CAST("src"."snapshot_ts" AS TIMESTAMPTZ) AS "__fc_event_ts",
@@ -83,8 +97,9 @@ WITH "spine" AS (
     "src"."credit_score" AS "customer_daily_profile__credit_score"
   FROM READ_PARQUET('data/customer_profile.parquet') AS "src"
   WHERE
-    NOT "src"."customer_id" IS NULL AND NOT "src"."snapshot_ts" IS NULL
+    "src"."customer_id" IS NOT NULL AND "src"."snapshot_ts" IS NOT NULL
 ), "fv2_customer_daily_profile" AS (
+  /* customer_daily_profile: newest row per (customer_id, event time), ASOF-joined to the spine; ttl 2d; strategy asof */
   SELECT
     "customer_id",
     "__fc_event_ts",
@@ -95,6 +110,7 @@ WITH "spine" AS (
     "customer_id",
     "__fc_event_ts"
 ), "fv3_driver_customer_affinity_source" AS (
+  /* driver_customer_affinity: source rows with a key and an event time; ttl 1w; strategy asof */
   SELECT
     "src"."driver_id" AS "driver_id",
     "src"."customer_id" AS "customer_id",
@@ -103,10 +119,11 @@ WITH "spine" AS (
     "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
   FROM READ_PARQUET('data/driver_customer_trips.parquet') AS "src"
   WHERE
-    NOT "src"."driver_id" IS NULL
-    AND NOT "src"."customer_id" IS NULL
-    AND NOT "src"."last_trip_at" IS NULL
+    "src"."driver_id" IS NOT NULL
+    AND "src"."customer_id" IS NOT NULL
+    AND "src"."last_trip_at" IS NOT NULL
 ), "fv3_driver_customer_affinity" AS (
+  /* driver_customer_affinity: newest row per (driver_id, customer_id, event time), ASOF-joined to the spine; ttl 1w; strategy asof */
   SELECT
     "driver_id",
     "customer_id",

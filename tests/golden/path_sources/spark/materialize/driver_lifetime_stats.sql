@@ -33,7 +33,7 @@ FROM (
         `src`.`vehicle_class` AS `vehicle_class`
       FROM `parquet`.`data/driver_profile.parquet` AS `src`
       WHERE
-        NOT `src`.`driver_id` IS NULL AND NOT `src`.`updated_at` IS NULL
+        `src`.`driver_id` IS NOT NULL AND `src`.`updated_at` IS NOT NULL
     ) AS `in_window`
     WHERE
       `__fc_event_ts` >= :start AND `__fc_event_ts` <= :end
