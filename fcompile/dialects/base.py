@@ -151,6 +151,11 @@ class SqlDialect:
         raise self.unsupported(f"reading files ('{relation.locator}') in a query",
                                "use a table or query source for this target")
 
+    def table_properties(self) -> exp.Properties | None:
+        """What a CREATE TABLE ... AS must say beyond the query, where the warehouse's default would make
+        the wrong kind of table."""
+        return None
+
     def replace_table(self, table: exp.Table, query: exp.Expression) -> list[exp.Expression]:
         """The statements that (re)create `table` with the rows of `query`, the old table kept if the query
         fails: one CREATE OR REPLACE where the dialect has it; else the rows go into a staging table
@@ -158,12 +163,13 @@ class SqlDialect:
         `table` by a DROP and a RENAME - in one transaction where DDL is transactional, else with a moment
         between the two in which there is no table."""
         if self.SUPPORTS_CREATE_OR_REPLACE_TABLE:
-            return [exp.Create(this=table, kind="TABLE", expression=query, replace=True)]
+            return [exp.Create(this=table, kind="TABLE", expression=query, replace=True,
+                               properties=self.table_properties())]
         staging = table.copy()
         staging.set("this", exp.to_identifier(f"__fc_building_{table.name}"))
         statements: list[exp.Expression] = [
             exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True),
-            exp.Create(this=staging.copy(), kind="TABLE", expression=query),
+            exp.Create(this=staging.copy(), kind="TABLE", expression=query, properties=self.table_properties()),
             exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
             exp.Alter(this=staging, kind="TABLE", actions=[exp.AlterRename(this=table)]),
         ]

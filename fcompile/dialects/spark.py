@@ -32,6 +32,11 @@ class SparkDialect(SqlDialect):
         path.meta["case_sensitive"] = True  # a path keeps its case even where names are normalized
         return exp.Table(this=path, db=exp.to_identifier("parquet"))
 
+    def table_properties(self) -> exp.Properties:
+        # Without USING, Spark 3.5 makes a Hive table (or refuses: NOT_SUPPORTED_COMMAND_WITHOUT_HIVE_SUPPORT)
+        # unless spark.sql.legacy.createHiveTableByDefault is false: the file says what it means.
+        return exp.Properties(expressions=[exp.FileFormatProperty(this=exp.var("PARQUET"))])
+
     def spine_row_number(self) -> exp.Expression:
         # `ROW_NUMBER() OVER ()` fails ("requires window to be ordered"), and any ORDER BY would be a
         # global sort that need not keep the read order; these ids increase in read order (with gaps).

@@ -176,14 +176,11 @@ def load_spark(session, table: Table, folder) -> None:
 
 @pytest.fixture
 def spark_zone(spark_session, tmp_path):
-    """The test session, with a database for datasets, making tables as the runner's sessions do (of the
-    default source format, not Hive's); its time zone is UTC again afterwards."""
+    """The test session, with a database for datasets (the files say USING PARQUET, so Spark's default
+    of making Hive tables plays no part); its time zone is UTC again afterwards."""
     database = f"fc_tz_{uuid.uuid4().hex[:12]}"
     spark_session.sql(f"CREATE DATABASE `{database}` LOCATION '{tmp_path / 'database'}'")
-    hive_default = spark_session.conf.get("spark.sql.legacy.createHiveTableByDefault")
-    spark_session.conf.set("spark.sql.legacy.createHiveTableByDefault", "false")
     yield spark_session, database
-    spark_session.conf.set("spark.sql.legacy.createHiveTableByDefault", hive_default)
     spark_session.conf.set("spark.sql.session.timeZone", "UTC")
     spark_session.sql(f"DROP DATABASE IF EXISTS `{database}` CASCADE")
 

@@ -66,9 +66,7 @@ def postgres_query(conn, sql: str):
 def test_spark_builds_aside_and_keeps_the_old_table_when_the_build_fails(spark_session, boundary_graph):
     from pyspark.errors import PySparkException
 
-    spark = spark_session
-    # as the Spark runner sets it: CREATE TABLE without USING makes a data source table, not a Hive one
-    spark.conf.set("spark.sql.legacy.createHiveTableByDefault", "false")
+    spark = spark_session  # with Spark's default createHiveTableByDefault: the file says USING PARQUET
     load_spark_views(spark)
     spark.sql("DROP TABLE IF EXISTS trained")
     spark.sql("CREATE TABLE trained USING parquet AS SELECT 42 AS marker")
@@ -87,4 +85,3 @@ def test_spark_builds_aside_and_keeps_the_old_table_when_the_build_fails(spark_s
     assert rows == expected_boundary(BOTH)
     assert not spark.catalog.tableExists(STAGING)
     spark.sql("DROP TABLE trained")
-    spark.conf.unset("spark.sql.legacy.createHiveTableByDefault")

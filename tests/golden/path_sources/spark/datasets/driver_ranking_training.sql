@@ -10,7 +10,8 @@ SET spark.sql.session.timeZone = UTC;
 
 DROP TABLE IF EXISTS `__fc_building_driver_ranking_training`;
 
-CREATE TABLE `__fc_building_driver_ranking_training` AS
+CREATE TABLE `__fc_building_driver_ranking_training`
+USING PARQUET AS
 WITH `spine` AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT
