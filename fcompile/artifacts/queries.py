@@ -298,9 +298,11 @@ def _relative(relation: Relation, root: str) -> Relation:
 
 
 def _spec_place(root: str, location: Position | None) -> str:
+    """The node's spec file, without its line: a line added above a node would otherwise rewrite the file of
+    every node below it (manifest.json keeps the line)."""
     if location is None:
         return "(no spec file)"
-    return f"{relative_spec_path(root, location.path)}:{location.line}"
+    return relative_spec_path(root, location.path)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
+-- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml
 -- writes table driver_ranking_training (replaced)
 -- replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table
 -- join driver_hourly_stats: range (ttl 2h <= 6h)

@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml:21
+-- fcompile 0.1.0 · feature view driver_hourly_stats · features/driver.yml
 -- $start and $end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
   "driver_id",

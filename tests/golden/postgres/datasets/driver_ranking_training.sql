@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
+-- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml
 -- writes table driver_ranking_training (replaced)
 -- built as __fc_building_driver_ranking_training, then swapped in within one transaction: readers see the old table or the new one
 -- join driver_hourly_stats: range (ttl 2h <= 6h)

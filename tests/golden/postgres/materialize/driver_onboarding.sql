@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml:44
+-- fcompile 0.1.0 · feature view driver_onboarding · features/driver.yml
 -- %(start)s and %(end)s are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 -- offline-only view (online: false): compiled for review, not loaded into the online store
 SELECT

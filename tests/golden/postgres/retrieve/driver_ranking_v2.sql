@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml:12
+-- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml
 -- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
 -- join driver_hourly_stats: range (ttl 2h <= 6h)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; postgres has no ASOF join)

@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml:13
+-- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
 -- built as __fc_building_driver_ranking_training, then swapped in within one transaction: readers see the old table or the new one

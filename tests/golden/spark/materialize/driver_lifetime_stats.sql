@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml:34
+-- fcompile 0.1.0 · feature view driver_lifetime_stats · features/driver.yml
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 SET spark.sql.session.timeZone = UTC;

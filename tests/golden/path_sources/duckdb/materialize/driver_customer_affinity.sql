@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
+-- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml
 -- $start and $end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 SELECT
   "driver_id",

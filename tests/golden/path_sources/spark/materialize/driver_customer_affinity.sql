@@ -1,4 +1,4 @@
--- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml:11
+-- fcompile 0.1.0 · feature view driver_customer_affinity · features/driver_customer.yml
 -- :start and :end are bound parameters: the event-time window, both ends inclusive; the newest row per entity key in it
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 SET spark.sql.session.timeZone = UTC;
