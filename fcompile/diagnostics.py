@@ -36,6 +36,7 @@ class Code(str, enum.Enum):
     INVALID_VALUE = "FC013"
     EXCLUSIVE_FIELDS = "FC014"
     EMPTY_LIST = "FC015"
+    UNBOUNDED_RANGE_JOIN = "FC016"  # a warning: `strategy: range` on a view without a ttl
     # names
     DUPLICATE_NAME = "FC020"
     DUPLICATE_MEMBER = "FC021"
@@ -116,6 +117,9 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.WRONG_TYPE: 'A value of the wrong type.',
     Code.MISSING_FIELD: 'A required field is missing.',
     Code.INVALID_VALUE: 'An invalid value (e.g. an unsupported target type).',
+    Code.UNBOUNDED_RANGE_JOIN: ('A warning: a feature view declares `strategy: range` but has no ttl, so every earlier '
+        'row of a key is a candidate for each spine point (the rows are right; the join can be very large). Set a '
+        'ttl, or use `asof` or `window`, the plans fcompile picks for a view without a ttl.'),
     Code.EXCLUSIVE_FIELDS: ('Exactly one of several fields is required (`path`/`table`/`query`, '
         '`service`/`features`), or a push source sets a field that belongs to its batch source.'),
     Code.EMPTY_LIST: 'A list or mapping that must not be empty.',
@@ -212,11 +216,12 @@ CODE_MEANINGS: dict[Code, str] = {
         '`path`): a folder or a file in the way, no access, no space; what was at the path stays.'),
 }
 
-# Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a source path that
-# matches no file yet (FC062), a serving grant naming an unknown service, view or push source (FC031,
-# FC032, FC034), and, when `fcompile serve` starts, an online store that does not answer (FC113, FC114).
+# Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
+# without a ttl (FC016, only ever a warning), a source path that matches no file yet (FC062), a serving grant
+# naming an unknown service, view or push source (FC031, FC032, FC034), and, when `fcompile serve` starts, an
+# online store that does not answer (FC113, FC114).
 WARNING_CODES: frozenset[Code] = frozenset({
-    Code.FILE_SHAPE, Code.SOURCE_FILE_NOT_FOUND, Code.UNKNOWN_SOURCE, Code.UNKNOWN_VIEW, Code.UNKNOWN_SERVICE,
+    Code.FILE_SHAPE, Code.UNBOUNDED_RANGE_JOIN, Code.SOURCE_FILE_NOT_FOUND, Code.UNKNOWN_SOURCE, Code.UNKNOWN_VIEW, Code.UNKNOWN_SERVICE,
     Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR,
 })
 

@@ -296,6 +296,11 @@ class Resolver:
             features.append(Feature(name, dtype, raw.get("description", ""), _tags(raw)))
         if not ok:
             return None
+        if data.get("strategy") == "range" and ttl is None:
+            self.sink.warning(Code.UNBOUNDED_RANGE_JOIN,
+                              f"{item.label}: strategy 'range' without a ttl makes every earlier row of a key a "
+                              "candidate for each spine point", item.at("strategy"),
+                              "set a ttl, or use strategy asof or window (what fcompile picks without a ttl)")
         source, push_source = self._readable_source(data["source"])
         return FeatureView(
             name=data["name"], entities=tuple(data["entities"]), source=source,

@@ -373,6 +373,26 @@ def test_a_declared_strategy_is_the_one_planned(duckdb_connection, tmp_path, str
     assert picked(*duckdb_query(duckdb_connection, sql)) == expected_boundary(BOTH)
 
 
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.value)
+def test_a_range_join_without_a_ttl_is_a_warning_at_the_strategy(tmp_path, strategy):
+    """The unbounded view declaring `range` compiles (its rows are right) with FC016 placed at its
+    `strategy:`; the other plans, and `range` on the view with a ttl, say nothing."""
+    from fcompile.parser import parse_project
+
+    boundary_project(tmp_path, strategy.value)
+    result = parse_project(tmp_path)
+    assert result.graph is not None
+    warnings = [d for d in result.diagnostics if d.code.value == "FC016"]
+    if strategy is not JoinStrategy.RANGE:
+        assert warnings == []
+        return
+    [warning] = warnings
+    assert warning.severity.value == "warning" and "feature view 'ever'" in warning.message
+    lines = (tmp_path / "features.yml").read_text().splitlines()
+    assert lines[warning.position.line - 1].strip() == "strategy: range"
+    assert "ttl" in warning.hint and "asof" in warning.hint
+
+
 def test_the_choice_by_ttl_says_why(boundary_graph):
     plan = boundary_join(boundary_graph, BOTH, None)
     assert [(j.strategy, j.strategy_reason) for j in plan.joins] == [
