@@ -332,8 +332,9 @@ class DuckDBRunner(Runner):
     def _project_paths_setup(self) -> tuple[str, ...]:
         if self.project_root is None:
             return ()
-        folder = exp.Literal.string(os.path.abspath(self.project_root)).sql("duckdb")
-        return (f"SET file_search_path = {folder}",)
+        folder = exp.Literal.string(os.path.abspath(self.project_root))
+        setting = exp.SetItem(this=exp.EQ(this=exp.var("file_search_path"), expression=folder))
+        return (self.sql_dialect.generate(exp.Set(expressions=[setting])),)
 
     def load_table(self, data, table: str, description: str) -> LoadedTable:
         """The rows read from the Arrow reader by one `CREATE OR REPLACE TABLE ... AS SELECT`: one DuckDB
