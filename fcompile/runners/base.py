@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
-from fcompile.graph import DatasetOutput, DType
+from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.runners.spines import SpineInput
 
@@ -114,11 +114,6 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def to_arrow(self, plan: PointInTimeJoin, label: str, location: Position | None = None) -> pa.Table:
         """The plan's rows as one table."""
-
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
-        """Replace `table` with the plan's rows, atomically (the old table stays on failure). Returns rows."""
-        build = BuildDataset(label, DatasetOutput("table", table), plan, location)
-        return self.write_dataset_table(build, label, location).rows
 
     @abc.abstractmethod
     def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:

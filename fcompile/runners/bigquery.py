@@ -59,7 +59,7 @@ from sqlglot import exp
 
 from fcompile.control_characters import comment_line
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
-from fcompile.graph import DatasetOutput, DType
+from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
     LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,

@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
-from fcompile.graph import DatasetOutput, DType
+from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
     LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,

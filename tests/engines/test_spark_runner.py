@@ -24,7 +24,7 @@ from fcompile.runners.training import plan_training_query
 from compiler.harness import arrow_table, expected, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, T, stats_case
 from engines.engines import (
-    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms,
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, write_table,
 )
 
 STATS_ROWS = runner_stats_rows("c")
@@ -167,11 +167,11 @@ def test_write_table_replaces_the_table_and_keeps_it_on_failure(stats_project, s
     session = spark_engine.session
     query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
     table = f"{spark_engine.database}.training_out"  # in a database of its own: renames stay inside it
-    assert runner.write_table(query.plan, table, "dataset 'x'") == len(SPINE.rows)
-    assert runner.write_table(query.plan, table, "dataset 'x'") == len(SPINE.rows)  # replaces
+    assert write_table(runner, query.plan, table, "dataset 'x'") == len(SPINE.rows)
+    assert write_table(runner, query.plan, table, "dataset 'x'") == len(SPINE.rows)  # replaces
     session.sql("ALTER VIEW stats_t RENAME TO stats_gone")
     try:
-        (found,) = problems(lambda: runner.write_table(query.plan, table, "dataset 'x'"))
+        (found,) = problems(lambda: write_table(runner, query.plan, table, "dataset 'x'"))
     finally:
         session.sql("ALTER VIEW stats_gone RENAME TO stats_t")
     assert found.code is Code.ENGINE_ERROR and found.message.startswith("dataset 'x': Spark failed:")
