@@ -11,12 +11,13 @@ from __future__ import annotations
 import abc
 import contextlib
 import datetime as dt
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
-from fcompile.planner.plans import LatestValues, PointInTimeJoin, Relation, SpinePlan
+from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.runners.spines import SpineInput
 
 if TYPE_CHECKING:
@@ -57,6 +58,16 @@ class LoadedTable:
 
 
 @dataclass(frozen=True)
+class WrittenTable:
+    """What `Runner.write_dataset_table` did: the rows the table now holds, the statements the engine executed
+    for it (a dataset file's, in order), and any set-up run before them that is no part of the file."""
+
+    rows: int
+    statements: tuple[str, ...]
+    setup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class WindowStats:
     """What a materialization window holds in a view's source, counted before it is read."""
 
@@ -71,6 +82,12 @@ class Runner(abc.ABC):
     """An offline engine session. Use it as a context manager, or call `close()`."""
 
     dialect: str  # the dialect whose SQL the runner executes
+    # whether `write_dataset_table` reads a plan's file paths relative to the project folder, as compiled
+    # files name them (the planner's own plans name them absolute)
+    reads_project_relative_paths: bool = False
+    # why the statements this runner executes for a plan are not those of the compiled file of its dialect
+    # (a setting of the target that changes the SQL); None: they are the file's
+    compiled_file_difference: str | None = None
     engine_types: Mapping[str, str] = {}  # dtype name -> the engine's name for it (hints)
     target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
     project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
@@ -99,8 +116,10 @@ class Runner(abc.ABC):
         """The plan's rows as one table."""
 
     @abc.abstractmethod
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
-        """Replace `table` with the plan's rows, atomically (the old table stays on failure). Returns rows."""
+    def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:
+        """Run `statements(build)` - for a dataset's compiled plan, the statements of its compiled file, as
+        they are - one by one: they replace the table as the dialect does (CREATE OR REPLACE, or a staging
+        table swapped in), so the old table stays when the rows cannot be built. Returns what ran."""
 
     @abc.abstractmethod
     def write_parquet(self, plan: PointInTimeJoin, path: str, label: str, location: Position | None = None) -> int:
@@ -174,6 +193,14 @@ class Runner(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def reads_project_files(plan: BuildDataset) -> bool:
+    """Whether the plan reads a file by a path relative to the project folder, as compiled files name them
+    (the planner's own plans name them absolute)."""
+    query = plan.query
+    relations = [query.spine.relation, *(join.relation for join in query.joins)]
+    return any(r.kind == "path" and not os.path.isabs(r.locator) for r in relations)
 
 
 def engine_error(label: str, engine: str, error: BaseException | str, location: Position | None = None,

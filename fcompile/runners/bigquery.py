@@ -59,9 +59,11 @@ from sqlglot import exp
 
 from fcompile.control_characters import comment_line
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
-from fcompile.graph import DatasetOutput, DType
+from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
+from fcompile.runners.base import (
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,
+)
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
     unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
@@ -283,17 +285,17 @@ class BigQueryRunner(StreamedResults):
         naive = self._naive.get(plan.spine.relation.locator, set())
         return self._read(self.single_statement(plan), None, label, location, naive)
 
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
+    def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:
         """`CREATE OR REPLACE TABLE ... AS`, atomic in BigQuery; the rows are the new table's."""
-        build = BuildDataset(label, DatasetOutput("table", table), plan, location)
-        target = exp.to_table(table, dialect="bigquery")
+        statements = self.statements(build)
+        target = exp.to_table(build.output.locator, dialect="bigquery")
         name = ".".join(p.name for p in target.parts)
         if len(target.parts) == 1:
             name = f"{self.dataset}.{name}"
         try:
-            for sql in self.statements(build):
+            for sql in statements:
                 self._job(sql, label).result()
-            return int(self.client.get_table(name).num_rows or 0)
+            return WrittenTable(int(self.client.get_table(name).num_rows or 0), tuple(statements))
         except _api_errors() as exc:
             raise _engine_error(label, exc, location) from None
 

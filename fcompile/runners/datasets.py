@@ -1,28 +1,50 @@
 """`fcompile run`: build datasets into their outputs and record what happened in `run_results.json`.
 
 Each dataset is planned, checked and written on its own: one that fails is reported and the others
-still run. Outputs are replaced atomically (a table is built under a temporary name and renamed; a
-file is written beside its destination and moved over it), so a failure leaves the old output intact.
+still run. A table is written by the statements of the dataset's compiled file for the target's dialect,
+as `fcompile build` writes them (they replace the table so that a failure leaves the old one, see
+`SqlDialect.replace_table`); `run_results.json` records the sha256 of each executed statement and of the
+file, and whether they match. A file is written beside its destination and moved over it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from fcompile import __version__
-from fcompile.diagnostics import Diagnostic, DiagnosticError
-from fcompile.graph import Dataset, FeatureGraph
-from fcompile.planner.point_in_time import dataset_spine
-from fcompile.runners.base import Runner
-from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from sqlglot.errors import UnsupportedError
 
-RUN_RESULTS_SCHEMA_VERSION = 1
+from fcompile import __version__
+from fcompile.artifacts.queries import QueryPlanner, compiled_path
+from fcompile.artifacts.selection import NodeRef
+from fcompile.diagnostics import Diagnostic, DiagnosticError
+from fcompile.dialects import compile_statements, get_dialect
+from fcompile.graph import Dataset, DatasetOutput, FeatureGraph
+from fcompile.planner.plans import BuildDataset
+from fcompile.planner.point_in_time import dataset_spine
+from fcompile.runners.base import Runner, first_line, reads_project_files
+from fcompile.runners.spines import SpineInput
+from fcompile.runners.training import TrainingQuery, plan_training_query
+
+RUN_RESULTS_SCHEMA_VERSION = 2  # 2: a dataset's compiled_file, compiled_sha256, setup, executed, matches_..., mismatch
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What the engine ran for a dataset, next to the compiled file of the target's dialect: the same
+    statements byte for byte when `matches_compiled_file`; else `mismatch` says why not."""
+
+    statements: tuple[str, ...] | None   # None: the runner wrote the output without SQL of the file's kind
+    setup: tuple[str, ...]               # run before, outside the file's statements (spine registration, session)
+    compiled_path: str                   # relative to target/, as the manifest names it
+    compiled_sha256: str | None          # of the file `build` writes; None when the dataset has no compiled file
+    matches_compiled_file: bool
+    mismatch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,13 +55,46 @@ class DatasetResult:
     seconds: float
     output: dict[str, str]  # {"table": name} or {"path": path relative to the project}
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    executed: Executed | None = None  # None when the dataset failed
 
     @property
     def ok(self) -> bool:
         return self.status == "success"
 
 
+@dataclass(frozen=True)
+class CompiledDataset:
+    """A dataset's compiled file for one dialect: its plan (paths relative to the project), statements and
+    text, from the planner and renderer `fcompile build` uses; or why there is none (`problem`)."""
+
+    path: str
+    plan: BuildDataset | None
+    statements: tuple[str, ...]
+    text: str | None
+    problem: str | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        return None if self.text is None else hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def compiled_dataset(graph: FeatureGraph, dataset: Dataset, dialect: str) -> CompiledDataset:
+    ref = NodeRef("dataset", dataset.name)
+    path = f"compiled/{compiled_path(dialect, ref)}"
+    sql_dialect = get_dialect(dialect)
+    try:
+        planned = QueryPlanner(graph).plan(ref, sql_dialect)
+        statements = tuple(compile_statements(planned.plan, sql_dialect))
+    except (DiagnosticError, UnsupportedError) as error:
+        reason = error.diagnostics[0].message if isinstance(error, DiagnosticError) else first_line(error)
+        return CompiledDataset(path, None, (), None, f"no compiled file: {reason}")
+    return CompiledDataset(path, planned.plan, statements, planned.file(";\n\n".join(statements)).text)
+
+
 def run_dataset(graph: FeatureGraph, runner: Runner, dataset: Dataset) -> DatasetResult:
+    """Checks the spine and sources against the request (registering the spine as the SDK does), then runs
+    the statements of the dataset's compiled file for the runner's dialect, as they are, where the runner
+    can; else the runner's own plan, and the result says why."""
     started = time.perf_counter()
     output = {dataset.output.kind: dataset.output.locator}
     label = f"dataset '{dataset.name}'"
@@ -51,15 +106,38 @@ def run_dataset(graph: FeatureGraph, runner: Runner, dataset: Dataset) -> Datase
         query = plan_training_query(graph, runner, spine_input,
                                     dataset.projections, dataset.full_feature_names, spine.timestamp_column,
                                     label, dataset.location)
+        compiled = compiled_dataset(graph, dataset, runner.dialect)
         if dataset.output.kind == "table":
-            rows = runner.write_table(query.plan, dataset.output.locator, label, dataset.location)
+            rows, executed = _write_table(runner, query, compiled, dataset, label)
         else:
             path = os.path.join(graph.project.root, dataset.output.locator)
             rows = runner.write_parquet(query.plan, path, label, dataset.location)
+            executed = Executed(None, query.spine.setup_sql, compiled.path, compiled.sha256, False,
+                                "a Parquet output is written by the runner to a temporary file beside the "
+                                "destination and moved over it, not by the compiled file's COPY")
     except DiagnosticError as error:
         problems = tuple(_in_context(d, label, dataset) for d in error.diagnostics)
         return DatasetResult(dataset.name, "error", None, time.perf_counter() - started, output, problems)
-    return DatasetResult(dataset.name, "success", rows, time.perf_counter() - started, output)
+    return DatasetResult(dataset.name, "success", rows, time.perf_counter() - started, output, (), executed)
+
+
+def _write_table(runner: Runner, query: TrainingQuery, compiled: CompiledDataset, dataset: Dataset,
+                 label: str) -> tuple[int, Executed]:
+    """The compiled file's plan written by the runner where it can run it; else the runner's own plan (its
+    spine as registered, its paths absolute) and the reason."""
+    reason = compiled.problem
+    if reason is None and not runner.reads_project_relative_paths and reads_project_files(compiled.plan):
+        reason = (f"the {runner.dialect} runner cannot read paths relative to the project folder, as the compiled "
+                  "file names them: it runs the same plan with absolute paths")
+    build = compiled.plan if reason is None else \
+        BuildDataset(label, DatasetOutput("table", dataset.output.locator), query.plan, dataset.location)
+    written = runner.write_dataset_table(build, label, dataset.location)
+    matches = written.statements == compiled.statements
+    if not matches and reason is None:
+        reason = runner.compiled_file_difference or f"the {runner.dialect} runner's statements differ from the " \
+            "compiled file's"
+    return written.rows, Executed(written.statements, (*query.spine.setup_sql, *written.setup), compiled.path,
+                                  compiled.sha256, matches, None if matches else reason)
 
 
 def run_datasets(graph: FeatureGraph, runner: Runner, datasets: Sequence[Dataset],
@@ -86,8 +164,28 @@ def run_results_document(graph: FeatureGraph, results: Sequence[DatasetResult], 
             "seconds": round(r.seconds, 3),
             "output": r.output,
             "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or None,
+            **_executed_fields(r.executed),
         } for r in results],
     }
+
+
+def _executed_fields(executed: Executed | None) -> dict:
+    """run_results.json's record of the SQL that ran for a dataset, against its compiled file."""
+    if executed is None:
+        return {}
+    return {
+        "compiled_file": executed.compiled_path,
+        "compiled_sha256": executed.compiled_sha256,
+        "setup": [_statement(sql, with_text=True) for sql in executed.setup],
+        "executed": None if executed.statements is None else [_statement(sql) for sql in executed.statements],
+        "matches_compiled_file": executed.matches_compiled_file,
+        "mismatch": executed.mismatch,
+    }
+
+
+def _statement(sql: str, with_text: bool = False) -> dict:
+    entry = {"sha256": hashlib.sha256(sql.encode("utf-8")).hexdigest()}
+    return {**entry, "sql": sql} if with_text else entry
 
 
 def run_results_metadata(graph: FeatureGraph, command: str, started_at: dt.datetime,

@@ -32,7 +32,8 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
-    LoadedTable, RegisteredSpine, Runner, WindowStats, engine_error, first_line, writing_file,
+    LoadedTable, RegisteredSpine, Runner, WindowStats, WrittenTable, engine_error, first_line, reads_project_files,
+    writing_file,
 )
 from fcompile.runners.external import window_estimate_select, window_parameters, window_stats_of
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files, spine_table
@@ -52,7 +53,8 @@ _ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "FLOAT", "flo
 class DuckDBRunner(Runner):
     dialect = "duckdb"
     engine_types = _ENGINE_TYPES
-    project_root: str | None = None  # set by `connect`: where the project's seeds are, for hints
+    project_root: str | None = None  # set by `connect`: where the project's seeds and files are
+    reads_project_relative_paths = True
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
@@ -312,32 +314,27 @@ class DuckDBRunner(Runner):
                 os.remove(temporary)
         return rows
 
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
-        import duckdb
-
-        self.check_time_types(plan)
-        target = self.sql_dialect.table(table)
-        building = target.copy()
-        building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
-        build = BuildDataset(label, DatasetOutput("table", building.sql(self.sql_dialect.sqlglot_name)), plan,
-                             location)
-        drop_building = self.sql_dialect.generate(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
-        swap = [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
-                self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
-                    exp.AlterRename(this=exp.to_table(exp.to_identifier(target.name)))]))]
+    def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:
+        """The statements as they are (a dataset file's: one `CREATE OR REPLACE TABLE ... AS`, atomic in
+        DuckDB). Paths relative to the project folder, as compiled files write them, are read from it:
+        `SET file_search_path` before the statements (recorded as set-up), reset after."""
+        self.check_time_types(build.query)
+        statements = self.statements(build)
+        setup = self._project_paths_setup() if reads_project_files(build) else ()
         try:
-            rows = self._run_all(self.statements(build), label, location)
-            self.con.begin()
-            self._run_all(swap, label, location)
-            self.con.commit()
-        except BaseException:
-            for cleanup in (self.con.rollback, lambda: self.con.execute(drop_building)):
-                try:
-                    cleanup()
-                except duckdb.Error:
-                    pass  # no transaction was open; the session is gone: the original error says why
-            raise
-        return rows
+            self._run_all(list(setup), label, location)
+            rows = self._run_all(statements, label, location)
+        finally:
+            if setup:
+                self.con.execute("RESET file_search_path")
+        return WrittenTable(rows, tuple(statements), setup)
+
+    def _project_paths_setup(self) -> tuple[str, ...]:
+        if self.project_root is None:
+            return ()
+        folder = exp.Literal.string(os.path.abspath(self.project_root))
+        setting = exp.SetItem(this=exp.EQ(this=exp.var("file_search_path"), expression=folder))
+        return (self.sql_dialect.generate(exp.Set(expressions=[setting])),)
 
     def load_table(self, data, table: str, description: str) -> LoadedTable:
         """The rows read from the Arrow reader by one `CREATE OR REPLACE TABLE ... AS SELECT`: one DuckDB

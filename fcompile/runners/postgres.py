@@ -20,8 +20,9 @@ whatever the session's zone, docs/concepts/point-in-time.md).
 Results are read through a server-side cursor in a transaction and converted to Arrow a batch at a time
 (binary protocol: floats and timestamps arrive exact), so a result is never in memory whole. A reader
 must be read to the end before the runner does anything else; one left unread is closed then, and
-reading it further raises. `write_table` runs the dataset file's statements: they build the new table and swap it in within one
-transaction, so readers see the old table or the new one, and a failure leaves the old one and nothing else.
+reading it further raises. `write_dataset_table` runs the dataset file's statements: they build the new
+table and swap it in within one transaction, so readers see the old table or the new one, and a failure
+leaves the old one and nothing else.
 `write_parquet` streams the batches into a file beside the destination and renames it when complete.
 
 The window of a materialization is bound as parameters (`%(start)s`, `%(end)s`, the postgres dialect's
@@ -43,9 +44,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
-from fcompile.graph import DatasetOutput, DType
+from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
+from fcompile.runners.base import (
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,
+)
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, refuse_file_sources, unreadable_spine,
@@ -267,21 +270,21 @@ class PostgresRunner(StreamedResults):
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)
 
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
+    def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:
         """The dataset file's statements as they are: BEGIN, the rows built under a staging name, the swap,
         COMMIT (`SqlDialect.replace_table`). On a failure the transaction is rolled back: the old table stays."""
         self._finish_stream()
-        build = BuildDataset(label, DatasetOutput("table", table), plan, location)
+        statements = self.statements(build)
         rows = 0
         try:
             with self.conn.cursor() as cur:
-                for sql in self.statements(build):
+                for sql in statements:
                     cur.execute(sql)
                     rows = max(rows, cur.rowcount)  # CREATE TABLE AS reports its rows; the others none
         except _driver_errors() as exc:
             self.conn.rollback()  # the connection is in autocommit mode: this ends the file's own transaction
             raise engine_error(label, "PostgreSQL", exc, location) from None
-        return rows
+        return WrittenTable(rows, tuple(statements))
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):

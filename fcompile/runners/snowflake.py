@@ -60,7 +60,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error
+from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
     unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
@@ -93,6 +93,10 @@ class SnowflakeRunner(StreamedResults):
         self.conn = conn
         self.account = account
         self.asof_join = asof_join
+        if not asof_join:
+            self.compiled_file_difference = (
+                "the target sets asof_join: false: views the compiled file joins by ASOF JOIN are joined by the "
+                "window plan instead")
         self.sql_dialect = SnowflakeDialect()
         self._names = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
@@ -264,21 +268,20 @@ class SnowflakeRunner(StreamedResults):
         return self._read(self.single_statement(plan), (), label, location, _output_names(plan, self.sql_dialect),
                           _array_types(plan))
 
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
+    def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:
         """`CREATE OR REPLACE TABLE ... AS`: Snowflake swaps the new table in atomically, and a failed
         statement leaves the old one. The rows are counted afterwards (the statement does not say)."""
-        from fcompile.graph import DatasetOutput
-
-        build = BuildDataset(label, DatasetOutput("table", table), plan, location)
+        statements = self.statements(build)
+        table = build.output.locator
         count = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(table, dialect="snowflake"))
         try:
             with self.conn.cursor() as cur:
-                for sql in self.statements(build):
+                for sql in statements:
                     cur.execute(sql)
                 (rows,) = cur.execute(self.sql_dialect.generate(count, pretty=False)).fetchone()
         except _driver_errors() as exc:
             raise _engine_error(label, exc, location) from None
-        return int(rows)
+        return WrittenTable(int(rows), tuple(statements))
 
     def latest_values(self, plan: LatestValues, start: dt.datetime, end: dt.datetime, label: str,
                       location: Position | None = None, batch_rows: int = 100_000):

@@ -34,9 +34,9 @@ file in batches of bounded size. `toLocalIterator` would turn every value into a
 naive timestamps into the driver's local time); collecting as Arrow (`toPandas`) holds the whole result
 in the driver. Both ends of a materialization window are bound as named parameters (`:start`, `:end`,
 `spark.sql(query, args=...)`). `write_parquet` merges the part files into one file beside the
-destination and renames it; `write_table` builds the table under a temporary name, then renames the old
-table aside, the new one in, and drops the old: Spark's catalog has no transactions, so a reader can
-find no table for the moment between the two renames, and a failure puts the old table back.
+destination and renames it; `write_dataset_table` runs the dataset file's statements as they are: the
+rows built under a staging name, the old table dropped and the new one renamed in (Spark's catalog has no
+transactions: a reader can find no table between the two; a failure while building leaves the old one).
 
 In local mode the staging folder is a temporary folder on this machine; on a cluster, `staging_dir` is a
 filesystem URI both sides reach (`hdfs://`, `s3a://`, `gs://`: Hadoop's filesystems in Spark, pyarrow's
@@ -58,9 +58,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
-from fcompile.graph import DatasetOutput, DType
+from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, engine_error, first_line
+from fcompile.runners.base import (
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,
+)
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files, spine_table
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, read_spine_files, unreadable_spine,
@@ -276,8 +278,8 @@ class SparkRunner(StreamedResults):
 
     def load_table(self, data: Any, table: str, description: str) -> LoadedTable:
         """Staged as Parquet, saved as a new table of the session's current database, then swapped in by
-        renames as `write_table` does: Spark's catalog has no transactions, so a reader can find no table
-        for the moment between the two renames, and a failure puts the old table back."""
+        renames: Spark's catalog has no transactions, so a reader can find no table for the moment between
+        the two renames, and a failure puts the old table back."""
         from pyspark.errors import PySparkException
 
         uri = self._stage(data, description, "load", numbered=False)
@@ -362,28 +364,20 @@ class SparkRunner(StreamedResults):
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)
 
-    def write_table(self, plan: PointInTimeJoin, table: str, label: str, location: Position | None = None) -> int:
-        """Built under a temporary name, then swapped in by renames (the old table is kept on failure)."""
+    def write_dataset_table(self, build: BuildDataset, label: str, location: Position | None = None) -> WrittenTable:
+        """The dataset file's statements as they are: the session's time zone set, the rows built under a
+        staging name (`SqlDialect.replace_table`), the old table dropped and the staging one renamed. A failure
+        while the rows are built leaves the old table; the staging table is left for the next run's DROP."""
         from pyspark.errors import PySparkException
 
-        target = self.sql_dialect.table(table)
-        building = target.copy()
-        building.set("this", exp.to_identifier(f"__fc_building_{target.name}"))
-        build = BuildDataset(label, DatasetOutput("table", building.sql("spark")), plan, location)
         statements = self.statements(build)
-
         try:
             for sql in statements:
                 self.spark.sql(sql)
-            rows = self.spark.table(building.sql("spark")).count()
-            self._swap_in(building, target)
+            rows = self.spark.table(self.sql_dialect.table(build.output.locator).sql("spark")).count()
         except PySparkException as exc:
-            try:
-                self._run(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
-            except PySparkException:
-                pass  # the original error says what went wrong
             raise engine_error(label, "Spark", exc, location) from None
-        return rows
+        return WrittenTable(rows, tuple(statements))
 
     def _swap_in(self, building: exp.Table, target: exp.Table) -> None:
         """The table `building` renamed to `target`: the old `target` renamed aside first and dropped after,

@@ -481,6 +481,15 @@ def runner_spine() -> Table:
     return spine((2, T, 1), (1, T, 2), (3, T - SEC, 3), (1, T - HOUR, 4), (2, T, 5), (None, T, 6), (9, T, 7))
 
 
+def write_table(runner, plan, table: str, label: str) -> int:
+    """The plan's rows written into `table` as `fcompile run` writes a dataset's (`write_dataset_table`): the
+    rows the table holds afterwards."""
+    from fcompile.graph import DatasetOutput
+    from fcompile.planner.plans import BuildDataset
+
+    return runner.write_dataset_table(BuildDataset(label, DatasetOutput("table", table), plan), label).rows
+
+
 def problems(call) -> list:
     """The diagnostics `call()` raises (it must raise a DiagnosticError)."""
     import pytest

@@ -34,7 +34,7 @@ from fcompile.runners.training import plan_training_query
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, SEC, STATS_FEATURES, T, spine, stats_case, stats_table
 from engines.engines import (
-    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on, write_table,
 )
 from engines.test_reference_cases import run_case
 
@@ -342,10 +342,10 @@ def test_write_table_creates_and_replaces_the_table_read_back_through_the_storag
     with BigQueryRunner.connect(settings, ".") as runner:
         assert runner.read_client is not None
         query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
-        assert runner.write_table(query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)
+        assert write_table(runner, query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)
         fewer = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(Table(
             "spine_t", SPINE.columns, SPINE.rows[:3]))), case.projections)
-        assert runner.write_table(fewer.plan, "training_out", "dataset 'x'") == 3  # replaced
+        assert write_table(runner, fewer.plan, "training_out", "dataset 'x'") == 3  # replaced
         sessions = []
         start = runner.read_client.create_read_session
         runner.read_client.create_read_session = lambda *a, **kw: sessions.append(kw) or start(*a, **kw)
@@ -363,7 +363,7 @@ def test_a_query_error_is_one_line_naming_the_request(stats_project, bigquery_en
     graph = write_project(missing, root / "missing")
     query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
     for call in (lambda: runner.to_arrow(query.plan, "the request"),
-                 lambda: runner.write_table(query.plan, "never_written", "the request"),
+                 lambda: write_table(runner, query.plan, "never_written", "the request"),
                  lambda: runner.write_parquet(query.plan, str(tmp_path / "never.parquet"), "the request")):
         (found,) = problems(call)
         assert found.code is Code.ENGINE_ERROR and found.message.startswith("the request: BigQuery failed: ")

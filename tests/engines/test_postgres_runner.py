@@ -20,7 +20,7 @@ from fcompile.runners.training import plan_training_query
 from compiler.harness import Case, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
 from engines.engines import (
-    add_target, problems, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
+    add_target, problems, runner_spine, runner_stats_rows, spine_forms, stats_project_on, write_table,
 )
 from seeded_sample import init_path_sample
 from tcp_proxy import free_port as closed_port
@@ -177,11 +177,11 @@ def test_write_table_swaps_atomically_and_keeps_the_old_table_on_failure(stats_p
     root, case, graph = stats_project
     runner = postgres_engine.runner()
     query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
-    assert runner.write_table(query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)
-    assert runner.write_table(query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)  # replaces
+    assert write_table(runner, query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)
+    assert write_table(runner, query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)  # replaces
     runner.conn.execute("ALTER TABLE stats_t RENAME TO stats_gone")
     try:
-        (found,) = problems(lambda: runner.write_table(query.plan, "training_out", "dataset 'x'"))
+        (found,) = problems(lambda: write_table(runner, query.plan, "training_out", "dataset 'x'"))
     finally:
         runner.conn.execute("ALTER TABLE stats_gone RENAME TO stats_t")
     assert found.code is Code.ENGINE_ERROR and found.message.startswith("dataset 'x': PostgreSQL failed:")

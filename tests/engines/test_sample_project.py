@@ -166,3 +166,91 @@ def test_compiled_retrieve_files_give_the_reference_rows_in_any_session_zone(eng
     names = found[0]  # the file returns the spine columns it names (keys, time), then the features
     assert_same_rows(found, (names, [{n: row[n] for n in names} for row in wanted]),
                      f"compiled driver_activity_v1 on {engine.name} in {zone}")
+
+
+class Recording:
+    """Stands for an engine's connection, session or client: every call of `method` (on it, or on a cursor
+    it hands out) is recorded with its SQL text, then made on the real object. What the engine was given,
+    seen from outside the runner."""
+
+    def __init__(self, target, method: str, log: list[str]) -> None:
+        self._target, self._method, self._log = target, method, log
+
+    def __getattr__(self, name: str):
+        found = getattr(self._target, name)
+        if name == self._method:
+            def recorded(sql, *args, **kwargs):
+                self._log.append(sql)
+                return found(sql, *args, **kwargs)
+            return recorded
+        if name == "cursor":
+            return lambda *args, **kwargs: Recording(found(*args, **kwargs), self._method, self._log)
+        return found
+
+    def __enter__(self):
+        self._target.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._target.__exit__(*exc_info)
+
+
+# where each runner hands its SQL to the engine: the attribute holding the engine's object, and its method
+ENGINE_CALLS = {"duckdb": ("con", "execute"), "postgres": ("conn", "execute"), "spark": ("_session", "sql"),
+                "snowflake": ("conn", "execute"), "bigquery": ("client", "query")}
+
+
+def test_run_executes_the_compiled_dataset_file(engine, sample, tmp_path, monkeypatch):
+    """`fcompile run` executes the statements of the dataset's compiled file - the one `fcompile build` wrote
+    for the target's dialect - byte for byte (header comments aside), as the engine receives them; and
+    run_results.json records each statement's sha256, the manifest's sha256 of the file, and that they match."""
+    import hashlib
+    import json
+
+    import fcompile.runners
+    from fcompile.cli import main
+
+    root = sample_on(engine, sample, tmp_path / "project")
+    log: list[str] = []
+    dialects: list[str] = []
+    differences: list[str | None] = []
+    connect = fcompile.runners.connect_runner
+
+    def recording_runner(project):
+        runner = connect(project)
+        dialects.append(runner.dialect)
+        differences.append(runner.compiled_file_difference)
+        attribute, method = ENGINE_CALLS[runner.dialect]
+        if attribute == "_session":
+            runner.spark  # noqa: B018  (started here, so that the recording stands for the session)
+        setattr(runner, attribute, Recording(getattr(runner, attribute), method, log))
+        return runner
+
+    monkeypatch.setattr(fcompile.runners, "connect_runner", recording_runner)
+    for command in (["build"], ["run", "--no-materialize"]):
+        try:
+            main([*command, "--project-dir", str(root), "--target", "engine", "-s", "driver_ranking_training"])
+        except SystemExit as finished:
+            assert finished.code in (0, None), command
+    compiled = f"compiled/{dialects[0]}/datasets/driver_ranking_training.sql"
+    text = (root / "target" / compiled).read_text()
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("-- "))
+    executed = None
+    if differences[0] is None:
+        runs = [log[i:j] for i in range(len(log)) for j in range(i + 1, len(log) + 1)
+                if ";\n\n".join(log[i:j]) + "\n" == body]
+        assert runs, f"{engine.name}: no run of the statements the engine was given is the compiled file {compiled}"
+        executed = runs[0]
+
+    manifest = json.loads((root / "target" / "manifest.json").read_text())
+    (filed,) = [f["sha256"] for f in manifest["compiled"] if f["path"] == compiled]
+    (result,) = [r for r in json.loads((root / "target" / "run_results.json").read_text())["results"]
+                 if r["node"] == "dataset.driver_ranking_training"]
+    assert result["status"] == "success", result["message"]
+    assert result["compiled_file"] == compiled
+    assert result["compiled_sha256"] == filed == hashlib.sha256(text.encode()).hexdigest()
+    if executed is None:  # the target changes the SQL (fakesnow: no ASOF JOIN): run_results says why
+        assert result["matches_compiled_file"] is False and result["mismatch"] == differences[0]
+        return
+    assert result["executed"] == [{"sha256": hashlib.sha256(s.encode()).hexdigest()} for s in executed]
+    assert result["matches_compiled_file"] is True and result["mismatch"] is None

@@ -24,7 +24,7 @@ from fcompile.runners.training import plan_training_query
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
 from engines.engines import (
-    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on,
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, stats_project_on, write_table,
 )
 from seeded_sample import init_path_sample
 from tcp_proxy import free_port
@@ -229,12 +229,12 @@ def test_write_table_replaces_the_table_and_keeps_it_on_failure(stats_project, s
     root, case, graph = stats_project
     runner = snowflake_engine.runner()
     query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
-    assert runner.write_table(query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)
-    assert runner.write_table(query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)  # replaces
+    assert write_table(runner, query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)
+    assert write_table(runner, query.plan, "training_out", "dataset 'x'") == len(SPINE.rows)  # replaces
     with runner.conn.cursor() as cur:
         cur.execute('ALTER TABLE "STATS_T" RENAME TO "STATS_GONE"')
         try:
-            (found,) = problems(lambda: runner.write_table(query.plan, "training_out", "dataset 'x'"))
+            (found,) = problems(lambda: write_table(runner, query.plan, "training_out", "dataset 'x'"))
         finally:
             cur.execute('ALTER TABLE "STATS_GONE" RENAME TO "STATS_T"')
     assert found.code is Code.ENGINE_ERROR and found.message.startswith("dataset 'x': Snowflake failed:")

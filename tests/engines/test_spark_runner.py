@@ -24,7 +24,7 @@ from fcompile.runners.training import plan_training_query
 from compiler.harness import arrow_table, expected, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, T, stats_case
 from engines.engines import (
-    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms,
+    add_target, problems, rows_of, runner_spine, runner_stats_rows, spine_forms, write_table,
 )
 
 STATS_ROWS = runner_stats_rows("c")
@@ -167,11 +167,11 @@ def test_write_table_replaces_the_table_and_keeps_it_on_failure(stats_project, s
     session = spark_engine.session
     query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
     table = f"{spark_engine.database}.training_out"  # in a database of its own: renames stay inside it
-    assert runner.write_table(query.plan, table, "dataset 'x'") == len(SPINE.rows)
-    assert runner.write_table(query.plan, table, "dataset 'x'") == len(SPINE.rows)  # replaces
+    assert write_table(runner, query.plan, table, "dataset 'x'") == len(SPINE.rows)
+    assert write_table(runner, query.plan, table, "dataset 'x'") == len(SPINE.rows)  # replaces
     session.sql("ALTER VIEW stats_t RENAME TO stats_gone")
     try:
-        (found,) = problems(lambda: runner.write_table(query.plan, table, "dataset 'x'"))
+        (found,) = problems(lambda: write_table(runner, query.plan, table, "dataset 'x'"))
     finally:
         session.sql("ALTER VIEW stats_gone RENAME TO stats_t")
     assert found.code is Code.ENGINE_ERROR and found.message.startswith("dataset 'x': Spark failed:")
@@ -182,3 +182,24 @@ def test_write_table_replaces_the_table_and_keeps_it_on_failure(stats_project, s
     out = tmp_path / "out.parquet"
     assert runner.write_parquet(query.plan, str(out), "x") == len(SPINE.rows)
     assert out.is_file() and [r["label"] for r in pq.read_table(out).to_pylist()] == [r["label"] for r in SPINE.rows]
+
+
+def test_a_dataset_reading_a_project_file_runs_with_absolute_paths_and_says_so(stats_project, spark_engine,
+                                                                               tmp_path):
+    """A compiled file names project files relative to the project folder; Spark would resolve them against
+    the driver's working directory. `run` then runs the same plan with absolute paths, and its result says the
+    statements are not the file's, and why."""
+    from fcompile.parser import load_project
+    from fcompile.runners.datasets import run_dataset
+
+    root = tmp_path / "project"
+    pq.write_table(arrow_table(SPINE), root / "spine.parquet")
+    (root / "datasets.yml").write_text(
+        "datasets:\n  - name: training\n    spine: {path: spine.parquet, timestamp_field: event_timestamp}\n"
+        f"    features: ['stats:conv']\n    output: {{table: {spark_engine.database}.from_file}}\n")
+    graph = load_project(root)
+    result = run_dataset(graph, spark_engine.runner(), graph.dataset("training"))
+    assert result.ok, [d.render() for d in result.diagnostics]
+    assert result.rows == len(SPINE.rows)
+    assert result.executed.matches_compiled_file is False
+    assert "cannot read paths relative to the project folder" in result.executed.mismatch

@@ -71,7 +71,7 @@ def test_a_first_run_loads_the_newest_row_per_key_and_sets_the_watermarks(capsys
 def test_run_results_record_every_view(capsys, project):
     materialize(capsys, project, "--end", END)
     document = results(project)
-    assert document["metadata"]["command"] == "materialize" and document["metadata"]["schema_version"] == 1
+    assert document["metadata"]["command"] == "materialize" and document["metadata"]["schema_version"] == 2
     by_node = {r["node"]: r for r in document["results"]}
     assert list(by_node) == ["feature_view.recent", "feature_view.rider", "feature_view.stats"]
     assert by_node["feature_view.stats"]["window"] == {"start": "2024-01-01T09:00:00Z",

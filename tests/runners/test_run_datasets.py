@@ -84,13 +84,20 @@ def test_run_builds_tables_and_files(project, capsys):
     assert written.column_names[-2:] == ["conv", "rating"]
     assert written["conv"].to_pylist() == EXPECTED["conv"] and written["rating"].to_pylist() == EXPECTED["rating"]
     document = results(project)
-    assert document["metadata"]["schema_version"] == 1 and document["metadata"]["target"] == "dev"
+    assert document["metadata"]["schema_version"] == 2 and document["metadata"]["target"] == "dev"
     assert document["metadata"]["started_at"] <= document["metadata"]["finished_at"]
     assert [(r["node"], r["status"], r["rows"], r["output"], r["message"]) for r in document["results"]] == [
         ("dataset.to_file", "success", 7, {"path": "out/training.parquet"}, None),
         ("dataset.to_table", "success", 7, {"table": "training"}, None),
     ]
     assert all(r["seconds"] >= 0 for r in document["results"])
+    to_file, to_table = document["results"]
+    # the table: the compiled file's statements, its sources' relative paths read from the project folder
+    assert to_table["compiled_file"] == "compiled/duckdb/datasets/to_table.sql"
+    assert to_table["matches_compiled_file"] is True and to_table["mismatch"] is None
+    assert [s["sql"] for s in to_table["setup"]] == [f"SET file_search_path = '{project}'"]
+    # the Parquet file: streamed by the runner, not the file's COPY, and said so
+    assert to_file["executed"] is None and to_file["matches_compiled_file"] is False and to_file["mismatch"]
     code, _ = run(capsys, project, "--no-materialize")  # a second run replaces both outputs
     assert code == 0 and table_rows(project, "training") == wanted
     assert sorted(p.name for p in (project / "out").iterdir()) == ["training.parquet"]
