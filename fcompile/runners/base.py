@@ -36,6 +36,9 @@ class RegisteredSpine:
     arrow_types: Mapping[str, str] | None = None  # for Arrow spines, the Arrow type of each column
     setup_sql: tuple[str, ...] = ()   # statements that were run to register it (part of what ran)
     read_once: bool = False           # a RecordBatchReader: the engine can read it a single time
+    # Why a compiled file, which reads the spine where it is, cannot read it as registered (the engine reads
+    # it through a conversion); None when it can.
+    not_as_compiled: str | None = None
 
     def plan(self, timestamp_column: str) -> SpinePlan:
         return SpinePlan(self.relation, timestamp_column, self.columns, self.row_id_column)

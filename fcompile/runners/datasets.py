@@ -125,7 +125,7 @@ def _write_table(runner: Runner, query: TrainingQuery, compiled: CompiledDataset
                  label: str) -> tuple[int, Executed]:
     """The compiled file's plan written by the runner where it can run it; else the runner's own plan (its
     spine as registered, its paths absolute) and the reason."""
-    reason = compiled.problem
+    reason = compiled.problem or query.spine.not_as_compiled
     if reason is None and not runner.reads_project_relative_paths and reads_project_files(compiled.plan):
         reason = (f"the {runner.dialect} runner cannot read paths relative to the project folder, as the compiled "
                   "file names them: it runs the same plan with absolute paths")

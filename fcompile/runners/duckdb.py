@@ -115,8 +115,10 @@ class DuckDBRunner(Runner):
         select = select.from_(self.sql_dialect.relation(registered.relation, "spine_source"), copy=False)
         name, sql = self._create_temporary("VIEW", select, spine)
         types = {c: "TIMESTAMP WITH TIME ZONE" if c in zoned_ns else t for c, t in registered.types.items()}
+        reason = (f"the spine's {', '.join(zoned_ns)} hold zoned nanoseconds (TIMESTAMPTZ_NS), which the compiled "
+                  "file's EPOCH_US cannot read: the runner reads the spine through a view in microseconds")
         return replace(registered, relation=Relation("placeholder", name), types=types, row_id_column=ROW_NUMBER,
-                       setup_sql=(*registered.setup_sql, sql))
+                       setup_sql=(*registered.setup_sql, sql), not_as_compiled=reason)
 
     def _register_arrow(self, spine: SpineInput) -> RegisteredSpine:
         import pyarrow as pa

@@ -235,3 +235,23 @@ def test_dry_run_prices_each_query_on_an_engine_that_can(project, capsys, monkey
     assert re.search(r"feature view stats -> online store: \[earliest data, 2024-01-01T12:00:00Z\] \(first run: "
                      r"from the earliest data\); would scan [\d,]+ bytes", output)
     assert not (project / "target" / "run_results.json").exists()
+
+
+def test_a_table_spine_of_zoned_nanoseconds_is_built_by_the_runner_and_said_so(project, capsys):
+    """DuckDB's compiled SQL reads times with EPOCH_US, which has no TIMESTAMPTZ_NS overload: a spine table
+    of zoned nanoseconds is read through the runner's view in microseconds instead of failing, and
+    run_results.json says the file was not run as it is, and why."""
+    con = database(project)
+    try:
+        con.execute("CREATE OR REPLACE TABLE spine_table AS SELECT * REPLACE "
+                    "(CAST(event_timestamp AS TIMESTAMPTZ_NS) AS event_timestamp) FROM spine_table")
+        assert con.execute("SELECT typeof(event_timestamp) FROM spine_table LIMIT 1").fetchone()[0] == "TIMESTAMPTZ_NS"
+    finally:
+        con.close()
+    code, output = run(capsys, project, "--no-materialize", "--select", "to_table")
+    assert code == 0, output
+    with FeatureStore(project) as fs:
+        wanted = fs.get_historical_features(pa.table(spine_rows()), service="driver_v1").to_arrow()
+    assert [row["conv"] for row in table_rows(project, "training")] == wanted["conv"].to_pylist()
+    [to_table] = results(project)["results"]
+    assert to_table["matches_compiled_file"] is False and "TIMESTAMPTZ_NS" in to_table["mismatch"]
