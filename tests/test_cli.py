@@ -97,7 +97,7 @@ def test_ls_table_json_and_kind_filter(project):
     rows = json.loads(fcompile("ls", "--json", "--kind", "feature_view", "--project-dir", str(project)).stdout)
     assert [(r["kind"], r["name"]) for r in rows] == [("feature_view", "customer_stats")]
     assert rows[0]["spec"]["ttl"] == 7 * 86400 and len(rows[0]["content_hash"]) == 16
-    assert rows[0]["join"] == {"strategy": "asof", "why": "ttl 1w > 6h"}
+    assert rows[0]["join"] == {"strategy": "asof", "why": "ttl 1w > 6h, the range-join limit"}
 
 
 def test_bad_arguments_are_diagnostics_with_exit_1(project):

@@ -89,7 +89,7 @@ class ViewJoin:
     # The source's tie_breaker column: rows equal in event and created time go to its greatest value
     # before each feature takes the greatest of the rows still tied (docs/concepts/point-in-time.md).
     tie_breaker: str | None = None
-    # Why `strategy` (for the reader of a compiled file): "declared", "ttl 2h <= 6h", "ttl 1d > 6h", ...
+    # Why `strategy` (for the reader of a compiled file): "declared", "ttl 2h <= 6h, the range-join limit", "ttl 1d > 6h, the range-join limit", ...
     strategy_reason: str = ""
 
 

@@ -44,8 +44,8 @@ def choose_strategy(view: FeatureView) -> tuple[JoinStrategy, str]:
         return JoinStrategy.ASOF, "no ttl: unbounded look-back"
     ttl = format_duration(view.ttl.total_seconds())
     if view.ttl.total_seconds() <= RANGE_JOIN_MAX_TTL_SECONDS:
-        return JoinStrategy.RANGE, f"ttl {ttl} <= {limit}"
-    return JoinStrategy.ASOF, f"ttl {ttl} > {limit}"
+        return JoinStrategy.RANGE, f"ttl {ttl} <= {limit}, the range-join limit"
+    return JoinStrategy.ASOF, f"ttl {ttl} > {limit}, the range-join limit"
 
 
 def plan_point_in_time_join(

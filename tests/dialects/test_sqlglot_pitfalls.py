@@ -396,9 +396,9 @@ def test_a_range_join_without_a_ttl_is_a_warning_at_the_strategy(tmp_path, strat
 def test_the_choice_by_ttl_says_why(boundary_graph):
     plan = boundary_join(boundary_graph, BOTH, None)
     assert [(j.strategy, j.strategy_reason) for j in plan.joins] == [
-        (JoinStrategy.RANGE, "ttl 2h <= 6h"), (JoinStrategy.ASOF, "no ttl: unbounded look-back")]
+        (JoinStrategy.RANGE, "ttl 2h <= 6h, the range-join limit"), (JoinStrategy.ASOF, "no ttl: unbounded look-back")]
     assert join_notes(plan, get_dialect("duckdb")) == [
-        "join recent: range (ttl 2h <= 6h)", "join ever: asof (no ttl: unbounded look-back)"]
+        "join recent: range (ttl 2h <= 6h, the range-join limit)", "join ever: asof (no ttl: unbounded look-back)"]
 
 
 @pytest.mark.parametrize("ts_type", ["TIMESTAMP", "TIMESTAMPTZ"])

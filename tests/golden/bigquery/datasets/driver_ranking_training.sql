@@ -1,10 +1,10 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml
 -- writes table driver_ranking_training (replaced)
 -- replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; bigquery has no ASOF join)
--- join customer_daily_profile: window (asof: ttl 2d > 6h; bigquery has no ASOF join)
--- join driver_customer_affinity: window (asof: ttl 1w > 6h; bigquery has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; bigquery has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; bigquery has no ASOF join)
 CREATE OR REPLACE TABLE `driver_ranking_training` AS
 WITH `spine` AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */

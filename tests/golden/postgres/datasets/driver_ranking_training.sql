@@ -1,10 +1,10 @@
 -- fcompile 0.1.0 · dataset driver_ranking_training · datasets/training.yml
 -- writes table driver_ranking_training (replaced)
 -- built as __fc_building_driver_ranking_training, then swapped in within one transaction: readers see the old table or the new one
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; postgres has no ASOF join)
--- join customer_daily_profile: window (asof: ttl 2d > 6h; postgres has no ASOF join)
--- join driver_customer_affinity: window (asof: ttl 1w > 6h; postgres has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; postgres has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; postgres has no ASOF join)
 BEGIN;
 
 DROP TABLE IF EXISTS "__fc_building_driver_ranking_training";

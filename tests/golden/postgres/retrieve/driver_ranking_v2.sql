@@ -1,9 +1,9 @@
 -- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml
 -- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; postgres has no ASOF join)
--- join customer_daily_profile: window (asof: ttl 2d > 6h; postgres has no ASOF join)
--- join driver_customer_affinity: window (asof: ttl 1w > 6h; postgres has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; postgres has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; postgres has no ASOF join)
 WITH "spine" AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT

@@ -1,6 +1,6 @@
 -- fcompile 0.1.0 · feature service driver_activity_v1 · features/services.yml
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 WITH "SPINE" AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */
   SELECT

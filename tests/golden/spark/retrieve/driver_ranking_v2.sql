@@ -1,10 +1,10 @@
 -- fcompile 0.1.0 · feature service driver_ranking_v2 · features/services.yml
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp), one row per entity and point in time, supplied when the query runs
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; spark has no ASOF join)
--- join customer_daily_profile: window (asof: ttl 2d > 6h; spark has no ASOF join)
--- join driver_customer_affinity: window (asof: ttl 1w > 6h; spark has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; spark has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; spark has no ASOF join)
 SET spark.sql.session.timeZone = UTC;
 
 WITH `spine` AS (

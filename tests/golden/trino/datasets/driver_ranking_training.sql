@@ -2,10 +2,10 @@
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- writes table driver_ranking_training (replaced)
 -- built as __fc_building_driver_ranking_training, then swapped in by DROP and RENAME: a failed build leaves the old table, but between those two statements there is none
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; trino has no ASOF join)
--- join customer_daily_profile: window (asof: ttl 2d > 6h; trino has no ASOF join)
--- join driver_customer_affinity: window (asof: ttl 1w > 6h; trino has no ASOF join)
+-- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; trino has no ASOF join)
+-- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; trino has no ASOF join)
 SET TIME ZONE 'UTC';
 
 DROP TABLE IF EXISTS "__fc_building_driver_ranking_training";

@@ -1,7 +1,7 @@
 -- fcompile 0.1.0 · feature service driver_activity_v1 · features/services.yml
 -- the first statement sets the session's time zone to UTC, for this statement and the rest of the session: a naive time compared with a zoned one is read in the session's time zone
 -- spine: the relation fcompile_spine(driver_id, event_timestamp), one row per entity and point in time, supplied when the query runs
--- join driver_hourly_stats: range (ttl 2h <= 6h)
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
 SET spark.sql.session.timeZone = UTC;
 
 WITH `spine` AS (
