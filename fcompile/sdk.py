@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import Entity, FeatureService, FeatureView
+from fcompile.planner.naming import uses_full_feature_names
 from fcompile.runners.online_reads import entity_rows_as_columns, read_online_features  # no heavy imports
 
 if TYPE_CHECKING:
@@ -156,7 +157,8 @@ class FeatureStore:
             service, full_feature_names = None, service
         features, service = _service_spelling(features, service)
         projections, label = self._projections(features, service)
-        query = plan_training_query(self.graph, self.runner, spine_input(spine), projections, full_feature_names,
+        full = uses_full_feature_names(projections, full_feature_names, service=service is not None)
+        query = plan_training_query(self.graph, self.runner, spine_input(spine), projections, full,
                                     timestamp_column, label)
         return RetrievalJob(self.runner, query)
 
@@ -343,7 +345,8 @@ class FeatureStore:
         from fcompile.runners.online_reads import plan_online_request
 
         projections, label = self._projections(features, service)
-        return plan_online_request(self.graph, projections, full_feature_names, self._online_view, label)
+        full = uses_full_feature_names(projections, full_feature_names, service=service is not None)
+        return plan_online_request(self.graph, projections, full, self._online_view, label)
 
     def _online_view(self, view: FeatureView) -> OnlineView:
         found = self._online_views.get(view.name)

@@ -29,6 +29,7 @@ from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.lowering import effective_strategy
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
+from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.planner.point_in_time import (
     dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
@@ -220,13 +221,9 @@ def _plan_retrieval(graph: FeatureGraph, service: FeatureService) -> tuple[Point
     spine = retrieval_spine(graph, service)
     notes = [f"spine: the relation {SPINE_RELATION}({', '.join(spine.columns or ())}), one row per entity "
              "and point in time, supplied when the query runs"]
-    try:
-        return plan_point_in_time_join(graph, spine, service.projections, False, location=service.location), notes
-    except DiagnosticError as exc:
-        if not all(d.code is Code.FEATURE_NAME_COLLISION for d in exc.diagnostics):
-            raise
-    plan = plan_point_in_time_join(graph, spine, service.projections, True, location=service.location)
-    return plan, notes + ["columns use full feature names (view__feature): the short names collide"]
+    full = uses_full_feature_names(service.projections, False, service=True)
+    plan = plan_point_in_time_join(graph, spine, service.projections, full, location=service.location)
+    return plan, notes + ([FULL_NAMES_NOTE] if full else [])
 
 
 def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDialect) -> tuple[str, ...] | None:

@@ -3,6 +3,7 @@ partial selections, atomic writes and the capability diagnostics."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import threading
@@ -357,3 +358,33 @@ def test_adding_a_feature_leaves_the_sql_of_services_that_do_not_request_it_unch
     requested = read_tree(table_sample / "target" / "compiled")
     assert {path for path in after if after[path] != requested[path]} == \
         {f"{d}/retrieve/driver_activity_v1.sql" for d in dialects}
+
+
+def test_a_colliding_service_has_the_same_full_names_in_its_file_the_sdk_and_online(path_sample):
+    """Naming is decided once (fcompile/planner/naming.py): a service whose short names collide, which the
+    parser accepts because its views are aliased, is read with full names by its compiled file, a training
+    set and an online read alike (the SDK used to raise FC070 where the compiled file switched)."""
+    import pyarrow as pa
+
+    from fcompile import FeatureStore
+
+    services = path_sample / "features" / "services.yml"
+    services.write_text(services.read_text() + """
+  - name: two_windows
+    features:
+      - {view: driver_hourly_stats, features: [conv_rate], alias: recent}
+      - {view: driver_hourly_stats, features: [conv_rate], alias: again}
+""")
+    graph = load_project(path_sample)
+    result = compile_project(graph, ("duckdb",), ["two_windows"])
+    assert result.ok, result.diagnostics
+    assert '"recent__conv_rate"' in result.files["duckdb/retrieve/two_windows.sql"].decode()
+    spine = pa.table({"driver_id": [1001], "event_timestamp": pa.array([dt.datetime(2030, 1, 1)], pa.timestamp("us"))})
+    with FeatureStore(path_sample) as store:
+        trained = store.get_historical_features(spine, service="two_windows").to_arrow()
+        online = store.planned_online_request(service="two_windows")
+        listed = store.get_historical_features(spine, ["driver_hourly_stats:conv_rate"]).to_arrow()
+    assert trained.column_names[-2:] == ["recent__conv_rate", "again__conv_rate"]
+    assert trained["recent__conv_rate"].to_pylist() == trained["again__conv_rate"].to_pylist() == \
+        listed["conv_rate"].to_pylist()
+    assert online.feature_names == ("recent__conv_rate", "again__conv_rate")
