@@ -512,7 +512,7 @@ def _print_dry_run(graph, datasets, views, end, console) -> None:
     target = graph.project.target.name
     console.print(f"dry run on target '{target}' ({dialect.name}): nothing is run or written", markup=False)
     problems: list[Diagnostic] = []
-    priced = hasattr(runner_class(graph.project.target.offline_type), "dry_run")
+    priced = runner_class(graph.project.target.offline_type).prices_queries
     runner = None
 
     def scanned(plan, label: str, location) -> str:

@@ -55,6 +55,7 @@ class DuckDBRunner(Runner):
     engine_types = _ENGINE_TYPES
     project_root: str | None = None  # set by `connect`: where the project's seeds and files are
     reads_project_relative_paths = True
+    appends_pushed_rows = True
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
