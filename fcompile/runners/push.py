@@ -31,8 +31,9 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hi
 from fcompile.graph import DType, FeatureGraph, FeatureView, Source
 from fcompile.planner.plans import CREATED_TS, EVENT_TS, LatestValues
 from fcompile.planner.point_in_time import plan_latest_values
+from fcompile.runners.push_offline import plan_offline_append
 from fcompile.runners.push_values import (
-    TIMESTAMP, BadValue, PushedRows, convert_column, first_null_row, hint_for, read_rows, show_value,
+    TIMESTAMP, BadValue, ColumnNeed, PushedRows, convert_column, first_null_row, hint_for, read_rows, show_value,
 )
 
 if TYPE_CHECKING:
@@ -54,25 +55,10 @@ class PushResult:
     offline_rows: int
 
 
-@dataclass(frozen=True)
-class ColumnNeed:
-    """A source column that pushed rows must (or may) hold, and the dtype it must convert to."""
-
-    column: str
-    dtype: DType
-    role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
-    required: bool = True  # False: an absent column is all NULL (the created timestamp)
-    non_null: bool = False  # join keys and the event time: a row without one could never be read
-    event_time: bool = False  # a time no later than now plus MAX_END_AHEAD (event and created times): a later row
-    # would win over every real one
-
-
 def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_store: Callable[[], OnlineStore],
               runner: Callable[[], Runner], online_view: Callable[[FeatureView], OnlineView]) -> PushResult:
     """Write `rows` of a push source online, offline or both (module docstring). `online_store` and `runner`
     connect on first call; `online_view` describes a view as the store keeps it."""
-    from fcompile.runners.push_offline import plan_offline_append
-
     mode = push_mode(to)
     online, offline = mode != "offline", mode != "online"
     label = f"push source '{push_source}'"

@@ -28,13 +28,12 @@ from fcompile.diagnostics import Code, Diagnostic
 from fcompile.graph import DType, FeatureGraph, Source
 from fcompile.runners import appends_pushed_rows
 from fcompile.runners.base import writing_file
-from fcompile.runners.push_values import BadValue, PushedRows, cast_checked, infer_array, show_value
+from fcompile.runners.push_values import BadValue, ColumnNeed, PushedRows, cast_checked, infer_array, show_value
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from fcompile.runners.base import Runner
-    from fcompile.runners.push import ColumnNeed
 
 Converted = dict[tuple[str, DType], "pa.Array"]
 FILE_PREFIX = "fcompile-push"

@@ -55,6 +55,19 @@ HINTS = {
 }
 
 
+@dataclass(frozen=True)
+class ColumnNeed:
+    """A source column that pushed rows must (or may) hold, and the dtype it must convert to."""
+
+    column: str
+    dtype: DType
+    role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
+    required: bool = True  # False: an absent column is all NULL (the created timestamp)
+    non_null: bool = False  # join keys and the event time: a row without one could never be read
+    event_time: bool = False  # a time no later than now plus MAX_END_AHEAD (event and created times): a later row
+    # would win over every real one
+
+
 @dataclass(frozen=True, eq=False)
 class PushedRows:
     """The rows as given, column by column: an Arrow array, or a list of Python values (from a mapping,
