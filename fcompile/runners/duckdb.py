@@ -373,7 +373,7 @@ class DuckDBRunner(Runner):
         table first to count its rows made writes wait for the whole query (1M keys: 20% slower)."""
         import duckdb
 
-        from fcompile.runners.online.values import datetime_from_micros, to_micros
+        from fcompile.online.values import datetime_from_micros, to_micros
 
         parameters = _utc_naive_parameters(window_parameters(plan, start, end))
         extent = window_estimate_select(self.sql_dialect, plan, with_start=start is not None)

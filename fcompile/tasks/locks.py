@@ -28,7 +28,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import FeatureGraph
 
 if TYPE_CHECKING:
-    from fcompile.runners.online.base import OnlineStore
+    from fcompile.online.base import OnlineStore
 
 LOCK_FILE = ".materialize.lock"
 
@@ -69,7 +69,7 @@ def hold_materialization(graph: FeatureGraph) -> Iterator[OnlineStore]:
     """The project folder's lock, then the target's online store, connected, and its lock: every lock a
     materialization holds, taken in that order (FC129 when one is held elsewhere, FC113 when the store cannot
     be reached). Yields the store; closes it and releases the locks at the end."""
-    from fcompile.runners.online import connect_online_store
+    from fcompile.online import connect_online_store
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(materialization_lock(lock_path(graph)))

@@ -28,7 +28,7 @@ from fcompile.diagnostics import Code, Diagnostic
 from fcompile.graph import DType, FeatureGraph, Source
 from fcompile.runners import appends_pushed_rows
 from fcompile.runners.base import writing_file
-from fcompile.runners.push_values import BadValue, ColumnNeed, PushedRows, cast_checked, infer_array, show_value
+from fcompile.tasks.push_values import BadValue, ColumnNeed, PushedRows, cast_checked, infer_array, show_value
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -242,7 +242,7 @@ def _first_schema(pushed: PushedRows, converted: Converted, needs: Sequence[Colu
     pushed column has no single type (`_conformed` reports it)."""
     import pyarrow as pa
 
-    from fcompile.runners.online.values import arrow_type
+    from fcompile.online.values import arrow_type
 
     types = {column: array.type for (column, _), array in converted.items()}
     fields = []

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
+from fcompile.online.values import UTC, arrow_type, as_utc
 from fcompile.runners.base import first_line
-from fcompile.runners.online.values import UTC, arrow_type, as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -29,7 +29,7 @@ from fcompile.planner.plans import BuildDataset
 from fcompile.planner.point_in_time import dataset_spine
 from fcompile.runners.base import Runner, first_line, reads_project_files
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import TrainingQuery, plan_training_query
+from fcompile.tasks.training import TrainingQuery, plan_training_query
 
 RUN_RESULTS_SCHEMA_VERSION = 2  # 2: a dataset's compiled_file, compiled_sha256, setup, executed, matches_..., mismatch
 
