@@ -18,8 +18,8 @@ from typing import Annotated, Optional
 import typer
 import typer.core
 
-from fcompile import __version__
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, render_json
+from fcompile.version import __version__
 
 
 class _Commands(typer.core.TyperGroup):

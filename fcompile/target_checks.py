@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from fcompile import __version__
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, DiagnosticSink, Severity
 from fcompile.graph import ProjectInfo
+from fcompile.version import __version__
 
 CONNECT_TIMEOUT_SECONDS = 5
 """How long a connection check waits for a server, unless the target sets its own timeout."""

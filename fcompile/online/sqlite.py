@@ -32,6 +32,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from fcompile.file_lock import exclusive_file_lock
 from fcompile.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
     unknown_features, views_text,
@@ -220,8 +221,6 @@ class SqliteOnlineStore(OnlineStore):
     @contextlib.contextmanager
     def materialization_lock(self):
         """A `flock` of `<database>.materialize.lock`, next to the database file."""
-        from fcompile.tasks.locks import exclusive_file_lock
-
         if self.path == ":memory:":  # no other process can see this store
             yield
             return

@@ -20,11 +20,11 @@ process, and the Redis lock when its expiry passes.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from typing import TYPE_CHECKING, Iterator
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.file_lock import exclusive_file_lock
 from fcompile.graph import FeatureGraph
 
 if TYPE_CHECKING:
@@ -46,22 +46,6 @@ def materialization_lock(path: str) -> Iterator[None]:
         "wait for it to finish (its results go to target/run_results.json), then run again")])
     with exclusive_file_lock(path, busy):
         yield
-
-
-@contextlib.contextmanager
-def exclusive_file_lock(path: str, busy: DiagnosticError) -> Iterator[None]:
-    """An exclusive `flock` on `path` (created if missing) while the block runs; `busy` is raised at once when
-    another open file holds it. The lock belongs to the open file: a killed process releases it."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise busy from None
-        yield
-    finally:
-        os.close(handle)  # closing the file releases the lock
 
 
 @contextlib.contextmanager
