@@ -133,7 +133,7 @@ def worker(spec: dict) -> dict:
                 "rows_read": None, "keys": table.num_rows}
 
     from fcompile import FeatureStore
-    from fcompile.runners.materialize import materialize_views
+    from fcompile.tasks.materialize import materialize_views
 
     start, cpu = time.perf_counter(), time.process_time()
     with FeatureStore(root, spec["target"]) as fs:
@@ -237,9 +237,9 @@ def check_sample(root: Path, target: str) -> str | None:
     """None when SAMPLE_KEYS drivers read back through fcompile's store equal the baseline's rows."""
     import sqlite3
 
+    from fcompile.online import connect_online_store, online_view
+    from fcompile.online.values import micros
     from fcompile.parser import load_project
-    from fcompile.runners.online import connect_online_store, online_view
-    from fcompile.runners.online.values import micros
 
     db = sqlite3.connect(root / "baseline.db")
     try:

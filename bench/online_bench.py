@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from fcompile import FeatureStore
-    from fcompile.runners.materialize import materialize_views
+    from fcompile.tasks.materialize import materialize_views
 
     root = Path(tempfile.mkdtemp(prefix="fcompile-online-bench-"))
     try:

@@ -81,7 +81,7 @@ def prepare(root: Path, store: str, keys: int) -> str:
     (root / "fcompile_project.yml").write_text(
         f"name: {name}\ndefault_target: dev\ntargets:\n  dev: {{offline: {{type: duckdb}}, online: {online}}}\n")
     from fcompile import FeatureStore
-    from fcompile.runners.materialize import materialize_views
+    from fcompile.tasks.materialize import materialize_views
 
     with FeatureStore(root) as fs:
         started = time.perf_counter()

@@ -18,8 +18,8 @@ from typing import Annotated, Optional
 import typer
 import typer.core
 
-from fcompile import __version__
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, render_json
+from fcompile.version import __version__
 
 
 class _Commands(typer.core.TyperGroup):
@@ -437,8 +437,8 @@ def run(
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
     from fcompile.runners import runner_class
-    from fcompile.runners.datasets import run_datasets, run_results_document, write_run_results
-    from fcompile.runners.locks import hold_materialization
+    from fcompile.tasks.datasets import run_datasets, run_results_document, write_run_results
+    from fcompile.tasks.locks import hold_materialization
 
     window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
@@ -476,10 +476,10 @@ def run(
             viewed = _materialize(graph, runner, store, views, window_end)
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if viewed:
-        from fcompile.runners.materialize import materialize_result_entries
+        from fcompile.tasks.materialize import materialize_result_entries
 
         document["results"] += materialize_result_entries(graph, viewed)
-    from fcompile.runners.materialize import run_results_path
+    from fcompile.tasks.materialize import run_results_path
 
     write_run_results(run_results_path(graph), document)
     _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics], hints_once=True)
@@ -506,13 +506,13 @@ def _print_dry_run(graph, datasets, views, end, console) -> None:
     from fcompile.dialects import get_dialect
     from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
     from fcompile.runners import runner_class
-    from fcompile.runners.materialize import choose_window
+    from fcompile.tasks.materialize import choose_window
 
     dialect = get_dialect(graph.project.target.offline_type)
     target = graph.project.target.name
     console.print(f"dry run on target '{target}' ({dialect.name}): nothing is run or written", markup=False)
     problems: list[Diagnostic] = []
-    priced = hasattr(runner_class(graph.project.target.offline_type), "dry_run")
+    priced = runner_class(graph.project.target.offline_type).prices_queries
     runner = None
 
     def scanned(plan, label: str, location) -> str:
@@ -566,7 +566,7 @@ def _iso_text(moment) -> str:
 
 
 def _view_states(graph, views, console) -> dict | None:
-    from fcompile.runners.online import connect_online_store
+    from fcompile.online import connect_online_store
 
     try:
         with connect_online_store(graph.project) as store:
@@ -581,7 +581,7 @@ def _materialize(graph, runner, store, views, end, start=None, full_refresh: boo
     """Materialize `views` into `store` (whose locks the caller holds: `hold_materialization`), with a
     progress display on stderr."""
     from fcompile.progress import MaterializeProgressDisplay
-    from fcompile.runners.materialize import BATCH_ROWS, materialize_views
+    from fcompile.tasks.materialize import BATCH_ROWS, materialize_views
 
     with MaterializeProgressDisplay(_console(stderr=True)) as progress:
         return materialize_views(graph, runner, store, views, end, start, full_refresh, progress,
@@ -601,7 +601,7 @@ def _print_results(console, datasets: list, views: list) -> bool:
     when nothing failed."""
     from rich.text import Text
 
-    from fcompile.runners.materialize import materialize_hints
+    from fcompile.tasks.materialize import materialize_hints
 
     both = bool(datasets and views)
     entries = [(f"dataset {r.name}" if both else r.name, r, _dataset_message(r)) for r in datasets]
@@ -734,8 +734,8 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.runners.locks import hold_materialization
-    from fcompile.runners.materialize import check_window_arguments, record_materialization
+    from fcompile.tasks.locks import hold_materialization
+    from fcompile.tasks.materialize import check_window_arguments, record_materialization
 
     if reset_watermark:
         _check_reset_arguments(start, end, full_refresh)
@@ -783,7 +783,7 @@ def _check_reset_arguments(start: Optional[str], end: Optional[str], full_refres
 
 def _reset_watermarks(graph, views, console, next_command: str) -> None:
     """`materialize --reset-watermark`: a line per view (the watermark it had, now unset), then what to run."""
-    from fcompile.runners.materialize import reset_watermarks
+    from fcompile.tasks.materialize import reset_watermarks
 
     resets = reset_watermarks(graph, views)
     width = max(len(r.view) for r in resets)
@@ -818,7 +818,7 @@ def _next_materialize(project_dir: Path, target: Optional[str], select: Optional
 
 def _iso_option(option: str, text: Optional[str]):
     """An ISO 8601 date or time from the command line, as UTC (naive times are UTC)."""
-    from fcompile.runners.online.values import parse_moment
+    from fcompile.online.values import parse_moment
 
     if text is None:
         return None
@@ -853,8 +853,8 @@ def get_online_features(
     A table and a count of the values' statuses, or JSON shaped like Feast's feature server's with --json."""
     from collections import Counter
 
-    from fcompile.runners.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text
     from fcompile.sdk import FeatureStore
+    from fcompile.tasks.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text
 
     references = _feature_references(service, features)
     with FeatureStore(project_dir, target) as store:
@@ -952,8 +952,8 @@ def push(
 
     Online, rows go into the online store (newer wins); offline, they are appended to the push source's
     batch source."""
-    from fcompile.runners.push_values import read_rows_file
     from fcompile.sdk import FeatureStore
+    from fcompile.tasks.push_values import read_rows_file
 
     rows = read_rows_file(str(file))
     with FeatureStore(project_dir, target) as fs:
@@ -989,9 +989,9 @@ def online_delete(
     Each key's row is deleted from the target's online store (in one commit), whatever its event time; the
     view's watermark stays. Prints which keys were deleted and which held nothing; a key that held nothing
     is not an error."""
-    from fcompile.runners.online_deletes import key_text, online_feature_view
-    from fcompile.runners.online_reads import parse_entity_text
     from fcompile.sdk import FeatureStore
+    from fcompile.tasks.online_deletes import key_text, online_feature_view
+    from fcompile.tasks.online_reads import parse_entity_text
 
     with FeatureStore(project_dir, target) as store:
         online_feature_view(store.graph, view)  # an unknown view before its keys: they cannot be checked

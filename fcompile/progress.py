@@ -12,7 +12,7 @@ PLAIN_EVERY_SECONDS = 10.0
 
 
 class MaterializeProgressDisplay:
-    """Implements `fcompile.runners.materialize.MaterializeProgress` on a rich console."""
+    """Implements `fcompile.tasks.materialize.MaterializeProgress` on a rich console."""
 
     def __init__(self, console: Any) -> None:
         self.console = console

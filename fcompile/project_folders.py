@@ -62,7 +62,7 @@ def clean_project(project_dir: str | os.PathLike[str], everything: bool = False)
     """Remove `target/` and the caches of `.fcompile/` (with `everything`, all of `.fcompile/`). Raises
     FC003 when the folder holds no project, FC129 while a materialization runs (nothing removed then)."""
     from fcompile.parser.project_file import find_project_file
-    from fcompile.runners.locks import LOCK_FILE, materialization_lock
+    from fcompile.tasks.locks import LOCK_FILE, materialization_lock
 
     root = Path(project_dir).resolve()
     if not root.is_dir() or find_project_file(root) is None:

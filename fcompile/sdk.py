@@ -29,19 +29,19 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import Entity, FeatureService, FeatureView
 from fcompile.planner.naming import uses_full_feature_names
-from fcompile.runners.online_reads import entity_rows_as_columns, read_online_features  # no heavy imports
+from fcompile.tasks.online_reads import entity_rows_as_columns, read_online_features  # no heavy imports
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from fcompile.graph import FeatureGraph, Projection
+    from fcompile.online.base import OnlineStore, OnlineView
     from fcompile.runners.base import Runner
-    from fcompile.runners.materialize import ViewResult, WatermarkReset
-    from fcompile.runners.online.base import OnlineStore, OnlineView
-    from fcompile.runners.online_deletes import OnlineDeletion
-    from fcompile.runners.online_reads import OnlineRequest, OnlineResponse
-    from fcompile.runners.push import PushResult
-    from fcompile.runners.training import TrainingQuery
+    from fcompile.tasks.materialize import ViewResult, WatermarkReset
+    from fcompile.tasks.online_deletes import OnlineDeletion
+    from fcompile.tasks.online_reads import OnlineRequest, OnlineResponse
+    from fcompile.tasks.push import PushResult
+    from fcompile.tasks.training import TrainingQuery
 
 
 class RetrievalJob:
@@ -146,7 +146,7 @@ class FeatureStore:
         timestamps are UTC. Name the features as `["view:feature", "view:*", ...]`, or by `service` (a
         name, or a service from `get_feature_service`, which Feast passes as `features`)."""
         from fcompile.runners.spines import spine_input
-        from fcompile.runners.training import plan_training_query
+        from fcompile.tasks.training import plan_training_query
 
         if (spine is None) == (entity_df is None):
             raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "pass the spine once: as spine or as entity_df "
@@ -166,7 +166,7 @@ class FeatureStore:
     def online_store(self) -> OnlineStore:
         """The target's online store, connected on first use."""
         if self._online_store is None:
-            from fcompile.runners.online import connect_online_store
+            from fcompile.online import connect_online_store
 
             self._online_store = connect_online_store(self.graph.project)
         return self._online_store
@@ -250,7 +250,7 @@ class FeatureStore:
 
     def _materialize(self, end: dt.datetime, start: dt.datetime | None,
                      names: Sequence[str] | None) -> list[ViewResult]:
-        from fcompile.runners.materialize import materialize_and_record
+        from fcompile.tasks.materialize import materialize_and_record
 
         if isinstance(names, str):  # one view's name, not its letters
             names = [names]
@@ -301,7 +301,7 @@ class FeatureStore:
         older than the stored one changes nothing; the materialization watermark stays); `"offline"` appends
         the rows to the batch source, where training sets and the next materialization read them;
         `"online_and_offline"` does both. Everything is checked before anything is written."""
-        from fcompile.runners.push import push_rows
+        from fcompile.tasks.push import push_rows
 
         return push_rows(self.graph, push_source_name, df, to, lambda: self.online_store, lambda: self.runner,
                          self._online_view)
@@ -311,7 +311,7 @@ class FeatureStore:
         write_to_online_store). `df` holds the view's join keys, event timestamp, optional created timestamp
         and features, named as its source's columns or by the names its `field_mapping` gives them; it is
         taken in the forms `push` takes. Returns the number of rows written."""
-        from fcompile.runners.push import write_view_rows
+        from fcompile.tasks.push import write_view_rows
 
         return write_view_rows(self.graph, feature_view_name, df, lambda: self.online_store, self._online_view)
 
@@ -322,7 +322,7 @@ class FeatureStore:
         1002]}`, every join key of the view, or Feast's entity rows `[{"driver_id": 1001}, ...]`), each value
         checked against its key's dtype. The view's watermark stays. Returns which keys were deleted and
         which held nothing; raises `DiagnosticError` (FC032, FC118, FC117) before deleting anything."""
-        from fcompile.runners.online_deletes import delete_online_keys
+        from fcompile.tasks.online_deletes import delete_online_keys
 
         return delete_online_keys(self.graph, feature_view_name, entities, lambda: self.online_store,
                                   self._online_view)
@@ -333,7 +333,7 @@ class FeatureStore:
         `materialize_incremental` then loads each view's first-run window (`end - ttl`, or from the earliest
         data). Takes the project's materialization lock (FC129 while one runs). Returns, per view, the
         watermark it had (None when it had none)."""
-        from fcompile.runners.materialize import reset_watermarks, views_to_materialize
+        from fcompile.tasks.materialize import reset_watermarks, views_to_materialize
 
         if isinstance(feature_views, str):  # one view's name, not its letters
             feature_views = [feature_views]
@@ -342,7 +342,7 @@ class FeatureStore:
 
     def _online_request(self, features: Sequence[str] | None, service: str | None,
                         full_feature_names: bool) -> OnlineRequest:
-        from fcompile.runners.online_reads import plan_online_request
+        from fcompile.tasks.online_reads import plan_online_request
 
         projections, label = self._projections(features, service)
         full = uses_full_feature_names(projections, full_feature_names, service=service is not None)
@@ -351,7 +351,7 @@ class FeatureStore:
     def _online_view(self, view: FeatureView) -> OnlineView:
         found = self._online_views.get(view.name)
         if found is None:
-            from fcompile.runners.online import online_view
+            from fcompile.online import online_view
 
             found = self._online_views[view.name] = online_view(self.graph, view)
         return found

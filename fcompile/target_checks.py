@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from fcompile import __version__
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, DiagnosticSink, Severity
 from fcompile.graph import ProjectInfo
+from fcompile.version import __version__
 
 CONNECT_TIMEOUT_SECONDS = 5
 """How long a connection check waits for a server, unless the target sets its own timeout."""
@@ -134,15 +134,15 @@ def _default_location(side: str, kind: str) -> str:
         if side == "offline" and kind == "duckdb":
             return "in memory"
         if side == "online" and kind == "sqlite":
-            from fcompile.runners.online.sqlite import DEFAULT_PATH
+            from fcompile.online.sqlite import DEFAULT_PATH
 
             return f"path {DEFAULT_PATH} (the default)"
         if side == "online" and kind == "redis":
-            from fcompile.runners.online.redis import DEFAULT_URL
+            from fcompile.online.redis import DEFAULT_URL
 
             return f"{DEFAULT_URL} (the default)"
         if side == "online" and kind == "postgres":
-            from fcompile.runners.online.postgres import DEFAULT_URL
+            from fcompile.online.postgres import DEFAULT_URL
 
             return f"{DEFAULT_URL} (the default)"
     except ImportError:  # a broken install: the connection check reports it
@@ -251,6 +251,6 @@ def _connect_and_close(project: ProjectInfo, side: str) -> None:
         finally:
             runner.close()
     else:
-        from fcompile.runners.online import connect_online_store
+        from fcompile.online import connect_online_store
 
         connect_online_store(project).close()

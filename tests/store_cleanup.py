@@ -28,7 +28,7 @@ def delete_postgres_project(url: str, project: str) -> None:
     import psycopg
     from psycopg import sql
 
-    from fcompile.runners.online.postgres import pg_name
+    from fcompile.online.postgres import pg_name
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(pg_name(f"fc_{project}"))))

@@ -182,9 +182,9 @@ def test_no_connection_message_holds_the_password(case, tmp_path):
     if case.store == "postgres":
         pytest.importorskip("psycopg")
     from fcompile.diagnostics import DiagnosticError
+    from fcompile.online import connect_online_store
     from fcompile.parser import load_project
     from fcompile.runners import connect_runner
-    from fcompile.runners.online import connect_online_store
     from fcompile.target_checks import check_target
 
     root = _project(tmp_path / "project", case)

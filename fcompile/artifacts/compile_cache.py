@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import sqlite3
 from pathlib import Path
-from fcompile import __version__
+from fcompile.version import __version__
 
 CACHE_FILE = Path(".fcompile") / "compile-cache.sqlite"
 KEEP_BUILDS = 10

@@ -12,10 +12,10 @@ import json
 from importlib import resources
 from typing import Any, Mapping
 
-from fcompile import __version__
 from fcompile.artifacts.queries import node_of_path, relative_spec_path
 from fcompile.artifacts.selection import direct_dependencies
 from fcompile.graph import FeatureGraph, hash_plain, to_plain
+from fcompile.version import __version__
 
 SCHEMA_VERSION = 3  # 2: push sources (nodes.push_source, feature_view.push_source); 3: source tie_breaker, feature_view.strategy
 MANIFEST_FILE = "manifest.json"

@@ -21,16 +21,16 @@ from typing import Any
 
 from sqlglot.errors import UnsupportedError
 
-from fcompile import __version__
 from fcompile.artifacts.selection import NodeRef
 from fcompile.control_characters import comment_line
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects import compile_sql
 from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.lowering import effective_strategy
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
+from fcompile.version import __version__
 from fcompile.planner.point_in_time import (
     dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
 )

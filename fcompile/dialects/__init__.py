@@ -5,19 +5,8 @@ from __future__ import annotations
 from sqlglot.errors import SqlglotError
 
 from fcompile.dialects.base import SqlDialect
-from fcompile.dialects.bigquery import BigQueryDialect
-from fcompile.dialects.duckdb import DuckDBDialect
-from fcompile.dialects.postgres import PostgresDialect
-from fcompile.dialects.redshift import RedshiftDialect
-from fcompile.dialects.snowflake import SnowflakeDialect
-from fcompile.dialects.spark import SparkDialect
-from fcompile.dialects.trino import TrinoDialect
+from fcompile.dialects.registry import DIALECTS
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
-
-DIALECTS: dict[str, type[SqlDialect]] = {
-    cls.name: cls for cls in (DuckDBDialect, SnowflakeDialect, BigQueryDialect, PostgresDialect, SparkDialect,
-                              RedshiftDialect, TrinoDialect)
-}
 
 
 def get_dialect(name: str) -> SqlDialect:

@@ -28,6 +28,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from fcompile.dialects.registry import DIALECTS
 from fcompile.planner.plans import (
     FeatureColumn, KeyColumn, LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
 )
@@ -160,8 +161,6 @@ def _plain_name(part: str) -> bool:
 @functools.lru_cache(maxsize=1)
 def _keywords() -> frozenset[str]:
     """Every word some target dialect's tokenizer reads as a keyword rather than a name."""
-    from fcompile.dialects import DIALECTS
-
     return frozenset(word for dialect in DIALECTS.values()
                      for word in Dialect.get_or_raise(dialect.sqlglot_name).tokenizer_class.KEYWORDS)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from types import CodeType
 from typing import Callable
 
-from fcompile import __version__
 from fcompile.diagnostics import Diagnostic
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
+from fcompile.version import __version__
 
 CACHE_FILE = Path(".fcompile") / "parse-cache.bin"
 _MAGIC = b"FCPC1"

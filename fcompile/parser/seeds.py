@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
+from fcompile.parser.arrow_dtypes import arrow_to_dtype
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -120,6 +121,4 @@ def _schema(path: str, file_format: str, _mtime_ns: int, _size: int) -> pa.Schem
 
 def seed_columns(seed: Seed) -> dict[str, DType | None]:
     """The seed's columns and their dtypes (None where no dtype corresponds to the file's type)."""
-    from fcompile.parser.source_schema import arrow_to_dtype
-
     return {f.name: arrow_to_dtype(f.type) for f in seed_schema(seed)}

@@ -7,6 +7,7 @@ compile (`fcompile build`) but cannot run: they are compile-only for now.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
@@ -15,34 +16,34 @@ if TYPE_CHECKING:
     from fcompile.graph import ProjectInfo
     from fcompile.runners.base import Runner
 
-RUNNABLE_TYPES = ("duckdb", "postgres", "spark", "snowflake", "bigquery")
+# The one place an offline type's name maps to its runner: module and class, imported on first use to keep
+# command start-up fast (each module imports its engine's client library)
+_RUNNERS = {
+    "duckdb": ("fcompile.runners.duckdb", "DuckDBRunner"),
+    "postgres": ("fcompile.runners.postgres", "PostgresRunner"),
+    "spark": ("fcompile.runners.spark", "SparkRunner"),
+    "snowflake": ("fcompile.runners.snowflake", "SnowflakeRunner"),
+    "bigquery": ("fcompile.runners.bigquery", "BigQueryRunner"),
+}
+RUNNABLE_TYPES = tuple(_RUNNERS)
 
 
 def runner_class(offline_type: str) -> type[Runner]:
-    if offline_type == "duckdb":
-        from fcompile.runners.duckdb import DuckDBRunner
-
-        return DuckDBRunner
-    if offline_type == "postgres":
-        from fcompile.runners.postgres import PostgresRunner
-
-        return PostgresRunner
-    if offline_type == "spark":
-        from fcompile.runners.spark import SparkRunner
-
-        return SparkRunner
-    if offline_type == "snowflake":
-        from fcompile.runners.snowflake import SnowflakeRunner
-
-        return SnowflakeRunner
-    if offline_type == "bigquery":
-        from fcompile.runners.bigquery import BigQueryRunner
-
-        return BigQueryRunner
+    """The runner of an offline type; a NO_RUNNER diagnostic when the type is compile-only."""
+    if offline_type in _RUNNERS:
+        module, name = _RUNNERS[offline_type]
+        runner: type[Runner] = getattr(importlib.import_module(module), name)
+        return runner
     raise DiagnosticError([Diagnostic(
         Code.NO_RUNNER, f"offline type '{offline_type}' is compile-only for now: fcompile cannot run queries on it yet",
         None, f"runnable types: {', '.join(RUNNABLE_TYPES)}; `fcompile build` still compiles SQL for it, "
         "or pick another target with --target")])
+
+
+def appends_pushed_rows(offline_type: str) -> bool:
+    """Whether the runner of an offline type appends pushed rows to its table sources (False when the type
+    is compile-only): asked before connecting, so a push that cannot be written fails without a session."""
+    return offline_type in _RUNNERS and runner_class(offline_type).appends_pushed_rows
 
 
 def connect_runner(project: ProjectInfo) -> Runner:

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
@@ -92,6 +92,12 @@ class Runner(abc.ABC):
     # (a setting of the target that changes the SQL); None: they are the file's
     compiled_file_difference: str | None = None
     engine_types: Mapping[str, str] = {}  # dtype name -> the engine's name for it (hints)
+    # whether offline push can append rows to the engine's table sources (`push_offline.TableAppend`
+    # inserts them through the runner's connection in one transaction)
+    appends_pushed_rows: ClassVar[bool] = False
+    # whether the runner has `dry_run(plan, label, location)`: the bytes a plan would scan, asked of the
+    # engine without running it (`run --dry-run` prints them)
+    prices_queries: ClassVar[bool] = False
     target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
     project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
 

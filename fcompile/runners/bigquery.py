@@ -88,6 +88,7 @@ _ENGINE_TYPES = {"int32": "INT64", "int64": "INT64", "float32": "FLOAT64", "floa
 class BigQueryRunner(StreamedResults):
     dialect = "bigquery"
     engine_types = _ENGINE_TYPES
+    prices_queries = True
 
     def __init__(self, client: Any, dataset: str, location: str | None = None,
                  maximum_bytes_billed: int | None = None, read_client: Any = None) -> None:

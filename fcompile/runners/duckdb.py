@@ -55,6 +55,7 @@ class DuckDBRunner(Runner):
     engine_types = _ENGINE_TYPES
     project_root: str | None = None  # set by `connect`: where the project's seeds and files are
     reads_project_relative_paths = True
+    appends_pushed_rows = True
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
@@ -372,7 +373,7 @@ class DuckDBRunner(Runner):
         table first to count its rows made writes wait for the whole query (1M keys: 20% slower)."""
         import duckdb
 
-        from fcompile.runners.online.values import datetime_from_micros, to_micros
+        from fcompile.online.values import datetime_from_micros, to_micros
 
         parameters = _utc_naive_parameters(window_parameters(plan, start, end))
         extent = window_estimate_select(self.sql_dialect, plan, with_start=start is not None)

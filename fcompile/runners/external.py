@@ -14,9 +14,9 @@ from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
+from fcompile.online.values import as_utc
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import Runner, WindowStats, first_line, writing_file
-from fcompile.runners.online.values import as_utc
 
 
 class CompiledShapes:

@@ -479,7 +479,7 @@ def _output_names(plan: PointInTimeJoin | LatestValues, dialect: Any) -> list[st
 
 def _array_types(plan: PointInTimeJoin) -> dict[str, Any]:
     """Output name -> Arrow type of every array feature: Snowflake returns ARRAY values as JSON text."""
-    from fcompile.runners.online.values import arrow_type
+    from fcompile.online.values import arrow_type
 
     return {f.output_name: arrow_type(f.dtype) for j in plan.joins for f in j.features if f.dtype.is_array}
 

@@ -68,7 +68,7 @@ from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, read_spine_files, unreadable_spine,
     window_parameters, window_stats_of, window_stats_query,
 )
-from fcompile.runners.online.values import datetime_from_micros
+from fcompile.online.values import datetime_from_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -164,6 +164,6 @@ def row_numbers(start: int, count: int):
         import numpy as np
     except ImportError:  # pyarrow runs without numpy
         return pa.array(range(start, start + count), pa.int64())
-    from fcompile.runners.online.values import arrow_from_numpy
+    from fcompile.online.values import arrow_from_numpy
 
     return arrow_from_numpy(np.arange(start, start + count, dtype=np.int64))

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
-from fcompile.runners.push import with_feast_time_columns
 from fcompile.serving.auth import authenticate, require
 from fcompile.serving.encoding import encode_online
+from fcompile.tasks.push import with_feast_time_columns
 from fcompile.serving.errors import (
     INTERNAL_ERROR_BODY, HttpError, error_body, error_document, from_diagnostics, request_error, status_for,
 )

@@ -1,7 +1,7 @@
 """`POST /materialize` and `POST /materialize-incremental`: the same run as `fcompile materialize`, one at
 a time per project.
 
-A run holds the project's materialization locks (fcompile/runners/locks.py: the folder's, then the online
+A run holds the project's materialization locks (fcompile/tasks/locks.py: the folder's, then the online
 store's) for its whole length, as `fcompile materialize` does: a second run, from any worker process of any
 server on that folder, from the command, or from a clone of the project writing the same online store,
 finds a lock taken and gets 409 (FC129) at once. The run opens its own offline engine and online-store connections (a worker's read
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from fcompile.diagnostics import Diagnostic
 from fcompile.graph import FeatureGraph
-from fcompile.runners.materialize import materialize_and_record
 from fcompile.serving.requests import MaterializeCall
+from fcompile.tasks.materialize import materialize_and_record
 
 
 def run_materialization(graph: FeatureGraph, call: MaterializeCall) -> tuple[dict, list[Diagnostic]]:

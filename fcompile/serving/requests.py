@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic
+from fcompile.online.values import parse_moment
 from fcompile.runners.base import first_line
-from fcompile.runners.online.values import parse_moment
 from fcompile.serving.errors import HttpError, request_error
 
 

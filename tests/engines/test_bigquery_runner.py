@@ -29,7 +29,7 @@ from fcompile.planner.plans import BuildDataset
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners import RUNNABLE_TYPES, runner_class
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, SEC, STATS_FEATURES, T, spine, stats_case, stats_table
@@ -254,7 +254,7 @@ def test_spine_problems_are_diagnostics(stats_project, bigquery_engine):
 # -- jobs: labels, parameters, dry runs ----------------------------------------------------------------------
 
 def test_every_job_is_labelled_with_the_project_and_what_runs(stats_project, recorded):
-    from fcompile.runners.materialize import materialize_views
+    from fcompile.tasks.materialize import materialize_views
 
     root, case, graph = stats_project
     with FeatureStore(root, target="bq") as fs:

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from fcompile import FeatureStore
+from fcompile.online import online_view
 from fcompile.parser import load_project
-from fcompile.runners.materialize import materialize_views
-from fcompile.runners.online import online_view
+from fcompile.tasks.materialize import materialize_views
 
 from compiler import reference
 from compiler.harness import normalized

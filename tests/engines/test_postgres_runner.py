@@ -15,7 +15,7 @@ from fcompile.diagnostics import Code
 from fcompile.graph import Projection
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler.harness import Case, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
@@ -81,7 +81,7 @@ def test_a_path_source_is_refused_not_uploaded(postgres_engine, tmp_path):
         assert str(root / "data" / "driver_stats.parquet") in found[0].message
         assert "PostgreSQL cannot read" in found[0].message and "table" in found[0].hint
         assert found[0].position.path.endswith("driver.yml") and found[0].position.line > 0
-        from fcompile.runners.materialize import materialize_views
+        from fcompile.tasks.materialize import materialize_views
 
         view = fs.graph.feature_view("driver_lifetime_stats")
         (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [view], dt.datetime(2025, 1, 15))
@@ -208,7 +208,7 @@ def test_write_parquet_replaces_the_file_only_when_complete(stats_project, postg
 
 
 def test_a_dataset_runs_into_the_configured_schema(stats_project, postgres_engine):
-    from fcompile.runners.datasets import run_dataset
+    from fcompile.tasks.datasets import run_dataset
 
     root, case, graph = stats_project
     runner = postgres_engine.runner()

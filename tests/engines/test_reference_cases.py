@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from fcompile.planner.plans import JoinStrategy
 from fcompile.planner.point_in_time import plan_latest_values, plan_point_in_time_join
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler import test_point_in_time_random as randomized
 from compiler import test_point_in_time_semantics as semantics

@@ -16,8 +16,8 @@ import pytest
 
 from fcompile import FeatureStore
 from fcompile.parser import load_project
-from fcompile.runners.datasets import run_dataset
 from fcompile.sample import init_project
+from fcompile.tasks.datasets import run_dataset
 
 from compiler import reference
 from compiler.harness import assert_same_rows

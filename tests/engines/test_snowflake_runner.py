@@ -19,7 +19,7 @@ from fcompile.planner.plans import JoinStrategy
 from fcompile.planner.point_in_time import plan_latest_values, plan_point_in_time_join
 from fcompile.runners.snowflake import SnowflakeRunner, bind_by_number, connection_arguments
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler.harness import Case, Table, ViewDef, arrow_table, expected, expected_latest, normalized, write_project
 from compiler.test_point_in_time_semantics import DRIVER, HOUR, SEC, STATS_FEATURES, T, stats_case
@@ -115,7 +115,7 @@ def test_a_path_source_is_refused_not_uploaded(snowflake_engine, tmp_path):
                                                             service="driver_activity_v1"))
         assert [d.code for d in found] == [Code.SOURCE_NOT_READABLE]
         assert "feature view 'driver_hourly_stats'" in found[0].message and "Snowflake cannot read" in found[0].message
-        from fcompile.runners.materialize import materialize_views
+        from fcompile.tasks.materialize import materialize_views
 
         view = fs.graph.feature_view("driver_lifetime_stats")
         (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [view], dt.datetime(2025, 1, 15))

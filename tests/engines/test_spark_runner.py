@@ -19,7 +19,7 @@ from fcompile.diagnostics import Code
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.spark import SparkSettings
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler.harness import arrow_table, expected, normalized, write_project
 from compiler.test_point_in_time_semantics import HOUR, T, stats_case
@@ -190,7 +190,7 @@ def test_a_dataset_reading_a_project_file_runs_with_absolute_paths_and_says_so(s
     the driver's working directory. `run` then runs the same plan with absolute paths, and its result says the
     statements are not the file's, and why."""
     from fcompile.parser import load_project
-    from fcompile.runners.datasets import run_dataset
+    from fcompile.tasks.datasets import run_dataset
 
     root = tmp_path / "project"
     pq.write_table(arrow_table(SPINE), root / "spine.parquet")

@@ -26,7 +26,7 @@ from fcompile.graph import Projection
 from fcompile.planner.plans import JoinStrategy, Relation, SpinePlan
 from fcompile.planner.point_in_time import plan_point_in_time_join
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler.harness import (
     STRATEGIES, Case, Table, expected, normalized, query_duckdb, write_project,

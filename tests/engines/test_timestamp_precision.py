@@ -23,7 +23,7 @@ from fcompile.graph import Projection
 from fcompile.parser import load_project
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.spines import SpineInput, spine_input
-from fcompile.runners.training import plan_training_query
+from fcompile.tasks.training import plan_training_query
 
 from compiler.harness import Case, EntityDef, Table, ViewDef, assert_same_rows, expected, write_project
 

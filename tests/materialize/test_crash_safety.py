@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from fcompile.online import connect_online_store, online_view
 from fcompile.parser import load_project
-from fcompile.runners.online import connect_online_store, online_view
 
 PROJECT = """\
 name: crash_test

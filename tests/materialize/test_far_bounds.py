@@ -11,9 +11,9 @@ from materialize_projects import PROJECT, SPEC, at
 from test_materialize import END, materialize, state, stored
 
 from fcompile.cli import main
+from fcompile.online import connect_online_store
+from fcompile.online.base import ViewState
 from fcompile.parser import load_project
-from fcompile.runners.online import connect_online_store
-from fcompile.runners.online.base import ViewState
 
 UTC = dt.timezone.utc
 

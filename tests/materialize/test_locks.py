@@ -1,4 +1,4 @@
-"""One materialization at a time (fcompile/runners/locks.py, docs/concepts/materialization.md): a second
+"""One materialization at a time (fcompile/tasks/locks.py, docs/concepts/materialization.md): a second
 `fcompile materialize` - from the same folder, or from a clone of the project writing the same online store
 - is FC129 at once, naming the busy store, and a run killed with SIGKILL frees the locks (Redis: when the
 lock's expiry passes). The holder is a real process taking the locks the command takes (`hold_materialization`)
@@ -25,7 +25,7 @@ HOLDER = """\
 import sys, time
 from fcompile.parser import load_project
 from fcompile.runners import connect_runner
-from fcompile.runners.locks import hold_materialization
+from fcompile.tasks.locks import hold_materialization
 
 graph = load_project(sys.argv[1])
 with hold_materialization(graph), connect_runner(graph.project):
@@ -135,7 +135,7 @@ def test_clones_of_a_project_writing_one_store_take_turns(clones):
 def wait_for_expiry(online: dict) -> None:
     import redis
 
-    from fcompile.runners.online.redis import LOCK_KEY
+    from fcompile.online.redis import LOCK_KEY
 
     client = redis.Redis.from_url(online["url"])
     try:
@@ -152,7 +152,7 @@ def test_the_redis_lock_is_renewed_while_held_and_released_only_by_its_holder(re
     import redis
 
     from fcompile.diagnostics import DiagnosticError
-    from fcompile.runners.online.redis import LOCK_KEY, RedisOnlineStore
+    from fcompile.online.redis import LOCK_KEY, RedisOnlineStore
 
     project = new_project()
     settings = {"type": "redis", "url": redis_url, "materialize_lock_seconds": 0.6}

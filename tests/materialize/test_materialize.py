@@ -11,8 +11,8 @@ import pytest
 from materialize_projects import STATS, UTC, at, with_rows, write_stats
 
 from fcompile.cli import main
+from fcompile.online import connect_online_store, online_view
 from fcompile.parser import load_project
-from fcompile.runners.online import connect_online_store, online_view
 
 END = "2024-01-01T12:00:00"
 
@@ -246,7 +246,7 @@ def test_zoned_bounds_are_converted_to_utc(capsys, project):
 
 
 def test_a_second_run_is_refused_while_one_holds_the_projects_lock(capsys, project):
-    from fcompile.runners.locks import lock_path, materialization_lock
+    from fcompile.tasks.locks import lock_path, materialization_lock
 
     with materialization_lock(lock_path(load_project(project))):  # as a running command or server holds it
         code, _, err = materialize(capsys, project, "--end", END)

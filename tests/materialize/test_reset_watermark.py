@@ -13,10 +13,10 @@ from test_materialize import END, materialize, state, stored
 
 from fcompile import FeatureStore
 from fcompile.diagnostics import DiagnosticError
+from fcompile.online import connect_online_store
+from fcompile.online.base import ViewState
 from fcompile.parser import load_project
-from fcompile.runners.locks import lock_path, materialization_lock
-from fcompile.runners.online import connect_online_store
-from fcompile.runners.online.base import ViewState
+from fcompile.tasks.locks import lock_path, materialization_lock
 
 UTC = dt.timezone.utc
 FUTURE = dt.datetime(2205, 1, 1, tzinfo=UTC)

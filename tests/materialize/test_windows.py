@@ -8,7 +8,7 @@ import pytest
 
 from fcompile.diagnostics import DiagnosticError
 from fcompile.graph import DType, Feature, FeatureView
-from fcompile.runners.materialize import as_utc, check_window_arguments, choose_window
+from fcompile.tasks.materialize import as_utc, check_window_arguments, choose_window
 
 UTC = dt.timezone.utc
 END = dt.datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -59,7 +59,7 @@ def test_a_window_start_before_year_one_is_unbounded_not_an_overflow():
 
 
 def test_a_window_ending_more_than_a_day_ahead_is_fc119():
-    from fcompile.runners.materialize import MAX_END_AHEAD
+    from fcompile.tasks.materialize import MAX_END_AHEAD
 
     now = dt.datetime.now(UTC)
     check_window_arguments(None, now + MAX_END_AHEAD - dt.timedelta(minutes=1))  # clock skew is fine

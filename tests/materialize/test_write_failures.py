@@ -12,14 +12,14 @@ from materialize_projects import STATS, at, with_rows, write_stats
 from tcp_proxy import TcpProxy
 from test_materialize import END, materialize, state, stored
 
+from fcompile.online import online_view
 from fcompile.parser import load_project
 from fcompile.runners import connect_runner
-from fcompile.runners.materialize import NoProgress, materialize_views
-from fcompile.runners.online import online_view
+from fcompile.tasks.materialize import NoProgress, materialize_views
 from store_cleanup import new_project
 
 def test_a_locked_sqlite_store_is_fc116_and_a_rerun_converges(capsys, project, monkeypatch):
-    from fcompile.runners.online import sqlite
+    from fcompile.online import sqlite
 
     code, _, err = materialize(capsys, project, "--end", END, "--select", "stats")
     assert code == 0, err
@@ -65,7 +65,7 @@ class CloseAfterFirstBatch(NoProgress):
 
 
 def test_a_redis_server_that_goes_away_mid_run_is_fc116(project, redis_url, redis_address):
-    from fcompile.runners.online.redis import RedisOnlineStore
+    from fcompile.online.redis import RedisOnlineStore
 
     graph = load_project(project)
     view = graph.feature_view("stats")

@@ -95,10 +95,10 @@ def write_project(root: Path) -> Path:
 
 
 def materialize_all(root: Path, end: dt.datetime = END) -> None:
+    from fcompile.online import connect_online_store
     from fcompile.parser import load_project
     from fcompile.runners import connect_runner
-    from fcompile.runners.materialize import materialize_views
-    from fcompile.runners.online import connect_online_store
+    from fcompile.tasks.materialize import materialize_views
 
     graph = load_project(root)
     views = [v for v in graph.feature_views if v.online]

@@ -16,9 +16,9 @@ import pyarrow as pa
 from store_cleanup import delete_postgres_project, delete_redis_project, new_project
 
 from fcompile.graph import DType
+from fcompile.online.base import OnlineView
+from fcompile.online.values import arrow_type
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
-from fcompile.runners.online.base import OnlineView
-from fcompile.runners.online.values import arrow_type
 from tcp_proxy import free_port
 
 BACKENDS = ("sqlite", "redis", "postgres")
@@ -40,7 +40,7 @@ class Backend:
     opened: list[tuple[Any, str]] = field(default_factory=list)
 
     def connect(self, project: str | None = None):
-        from fcompile.runners.online import online_store_class
+        from fcompile.online import online_store_class
 
         project = project or new_project()
         store = online_store_class(self.name).connect(self.settings, project, self.root)

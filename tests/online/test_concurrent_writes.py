@@ -106,7 +106,7 @@ def test_a_deadlock_is_retried_then_reported(backend, monkeypatch):
     import psycopg
 
     from fcompile.diagnostics import DiagnosticError
-    from fcompile.runners.online import postgres
+    from fcompile.online import postgres
 
     store = backend.connect()
     view = make_view("stuck")

@@ -109,7 +109,7 @@ def _comparable(values: dict) -> dict:
 
 
 def _materialize(fs: FeatureStore, end: dt.datetime) -> None:
-    from fcompile.runners.materialize import materialize_views
+    from fcompile.tasks.materialize import materialize_views
 
     (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [fs.graph.feature_view("v")], end)
     assert result.ok, [d.render() for d in result.diagnostics]

@@ -1,4 +1,4 @@
-"""Entity keys as bytes (fcompile/runners/online/keys.py): typed, unambiguous, and the same whether one
+"""Entity keys as bytes (fcompile/online/keys.py): typed, unambiguous, and the same whether one
 key is encoded in Python (reads) or a whole Arrow batch at once (writes)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcompile.graph import DType
-from fcompile.runners.online.keys import KeyMismatch, decode_key, encode_key, encode_key_columns, key_encoder
-from fcompile.runners.online.values import arrow_type
+from fcompile.online.keys import KeyMismatch, decode_key, encode_key, encode_key_columns, key_encoder
+from fcompile.online.values import arrow_type
 
 UTC = dt.timezone.utc
 INT64, INT32, FLOAT64, FLOAT32 = DType("int64"), DType("int32"), DType("float64"), DType("float32")

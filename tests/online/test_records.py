@@ -1,4 +1,4 @@
-"""Feature values as packed records (fcompile/runners/online/records.py): the documented bytes, every dtype
+"""Feature values as packed records (fcompile/online/records.py): the documented bytes, every dtype
 back as Arrow reads it, and records of an older feature list read through the layout they were written
 with."""
 
@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from store_cleanup import delete_postgres_project, delete_redis_project
 
 from fcompile.graph import DType
-from fcompile.runners.online.records import (
+from fcompile.online.records import (
     RecordLayout, UnknownLayout, encode_records, layout_from_json, record_decoder,
 )
-from fcompile.runners.online.values import arrow_type
+from fcompile.online.values import arrow_type
 from store_cleanup import new_project
 
 UTC = dt.timezone.utc
@@ -125,7 +125,7 @@ def test_numpy_of_reads_fixed_width_arrays_like_to_numpy():
     import numpy as np
     import pyarrow as pa
 
-    from fcompile.runners.online.values import numpy_of
+    from fcompile.online.values import numpy_of
 
     cases = [pa.array([1, -2, 3], pa.int64()), pa.array([1, 2, 3], pa.int32()), pa.array([0.5, -0.0], pa.float32()),
              pa.array([True, False, True, True, False, False, True, False, True]), pa.array([7], pa.uint8())]
@@ -141,7 +141,7 @@ def test_numpy_of_reads_fixed_width_arrays_like_to_numpy():
 def test_filled_replaces_nulls_like_fill_null():
     import pyarrow as pa
 
-    from fcompile.runners.online.values import filled
+    from fcompile.online.values import filled
 
     cases = [(pa.array([1, None, 3], pa.int64()), 0), (pa.array([None, 2], pa.int32()), 0),
              (pa.array([0.5, None], pa.float32()), 0), (pa.array([None, True]), False),
@@ -168,8 +168,8 @@ def test_writing_a_batch_does_not_import_pandas(tmp_path, request, backend):
         sys.modules["pandas"] = None  # any import of pandas now fails loudly
         import duckdb
         from fcompile.graph import DType
-        from fcompile.runners.online.base import OnlineView
-        from fcompile.runners.online import online_store_class
+        from fcompile.online import online_store_class
+        from fcompile.online.base import OnlineView
         view = OnlineView("v", (("k", DType("int64")),), (("f", DType("float64")), ("s", DType("string")),
                           ("b", DType("bool")), ("t", DType("timestamp")), ("d", DType("date")),
                           ("a", DType("array", DType("int64")))), has_created=True)
@@ -202,7 +202,7 @@ def test_writing_a_batch_does_not_import_pandas(tmp_path, request, backend):
 def test_arrays_built_from_buffers_equal_pyarrows():
     import numpy as np
 
-    from fcompile.runners.online.values import arrow_from_numpy, string_array
+    from fcompile.online.values import arrow_from_numpy, string_array
 
     assert arrow_from_numpy(np.array([3, -1, 2**40], dtype=np.int64)).equals(pa.array([3, -1, 2**40], pa.int64()))
     flags = np.array([True, False, True, True, False, False, True, False, True])

@@ -16,10 +16,10 @@ from store_backends import at, closed_port, make_batch, make_view, values_of
 
 from fcompile.diagnostics import DiagnosticError
 from fcompile.graph import DType
+from fcompile.online import online_store_class
+from fcompile.online.base import ViewState
+from fcompile.online.values import arrow_type
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
-from fcompile.runners.online import online_store_class
-from fcompile.runners.online.base import ViewState
-from fcompile.runners.online.values import arrow_type
 
 UTC = dt.timezone.utc
 INT64, INT32, FLOAT64, FLOAT32 = DType("int64"), DType("int32"), DType("float64"), DType("float32")

@@ -40,7 +40,7 @@ def test_the_script_compares_heads_exactly(redis_url):
 
     import redis
 
-    from fcompile.runners.online.redis import HEAD, WRITE_NEWER_SCRIPT
+    from fcompile.online.redis import HEAD, WRITE_NEWER_SCRIPT
 
     sign = 1 << 63
 

@@ -13,7 +13,7 @@ from test_push_cli import cli
 
 from fcompile import FeatureStore
 from fcompile.diagnostics import DiagnosticError
-from fcompile.runners.online.base import ViewState
+from fcompile.online.base import ViewState
 
 UTC = dt.timezone.utc
 RIDES = """\

@@ -16,8 +16,8 @@ from push_projects import at, online_values, stats_rows, training_values
 
 from fcompile import FeatureStore
 from fcompile.diagnostics import DiagnosticError
-from fcompile.runners.materialize import materialize_views
-from fcompile.runners.push import PushResult
+from fcompile.tasks.materialize import materialize_views
+from fcompile.tasks.push import PushResult
 
 
 def materialize(fs, view: str, end):
@@ -163,7 +163,7 @@ def test_a_killed_push_never_leaves_a_partial_file_in_the_dataset(project):
 
 
 def test_a_glob_matching_every_name_gets_its_temporary_file_outside_the_glob(project, monkeypatch):
-    from fcompile.runners import push_offline
+    from fcompile.tasks import push_offline
 
     spec = project / "features.yml"
     spec.write_text(spec.read_text().replace('path: "data/trips/part-*.parquet"', 'path: "data/trips/*"'))

@@ -13,8 +13,8 @@ from push_projects import at, online_values, stats_rows
 
 from fcompile import FeatureStore
 from fcompile.diagnostics import DiagnosticError
-from fcompile.runners.materialize import materialize_views
-from fcompile.runners.push import PushResult
+from fcompile.tasks.materialize import materialize_views
+from fcompile.tasks.push import PushResult
 
 FEATURES = ["conv_rate", "trips", "note"]
 
@@ -122,8 +122,8 @@ def test_a_store_that_fails_mid_push_says_which_views_were_written():
     MULTI/EXEC can fail without undoing the others - the ones it names. (A real failing store for every
     view at once: test_push_several_views.py.)"""
     from fcompile.diagnostics import Code, Diagnostic
-    from fcompile.runners.online.base import OnlineView, StoreFailure
-    from fcompile.runners.push import _write_views
+    from fcompile.online.base import OnlineView, StoreFailure
+    from fcompile.tasks.push import _write_views
 
     class Failing:
         def __init__(self, error):

@@ -17,7 +17,7 @@ from fcompile.artifacts.manifest import manifest_problems
 from fcompile.cli import main
 from fcompile.graph import PushSource, Spine
 from fcompile.parser import load_project
-from fcompile.runners.materialize import materialize_views
+from fcompile.tasks.materialize import materialize_views
 
 from seeded_sample import init_seeded_sample
 

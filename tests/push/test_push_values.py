@@ -1,4 +1,4 @@
-"""The conversion rules of pushed values (fcompile/runners/push_values.py), dtype by dtype: what a column
+"""The conversion rules of pushed values (fcompile/tasks/push_values.py), dtype by dtype: what a column
 may hold, and the row and reason given for what it may not."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from fcompile.graph import DType
 from fcompile.parser.values import parse_dtype
-from fcompile.runners.push_values import BadValue, convert_column, read_rows
+from fcompile.tasks.push_values import BadValue, convert_column, read_rows
 
 UTC = dt.timezone.utc
 T = dt.datetime(2024, 1, 1, 11, tzinfo=UTC)
@@ -80,7 +80,7 @@ def test_feast_time_columns_are_renamed_to_the_source_columns_the_view_reads(tmp
     """Feast's remote online store names the time columns `event_timestamp` and `created` whatever the
     source calls them; the rename follows the view's plan, field mapping included."""
     from fcompile.parser import load_project
-    from fcompile.runners.push import with_feast_time_columns
+    from fcompile.tasks.push import with_feast_time_columns
 
     (tmp_path / "fcompile_project.yml").write_text(
         "name: feast_names\ndefault_target: dev\n"

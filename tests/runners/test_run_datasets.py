@@ -222,6 +222,8 @@ def test_dry_run_prices_each_query_on_an_engine_that_can(project, capsys, monkey
     asked = []
 
     class PricedDuckDB(DuckDBRunner):
+        prices_queries = True
+
         def dry_run(self, plan, label, location=None) -> int:
             asked.append(label)
             return sum(len(sql) for sql in self.statements(plan))

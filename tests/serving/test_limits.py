@@ -135,7 +135,7 @@ def test_a_large_read_does_not_hold_the_other_clients(limited, postgres_url):
     import psycopg
     from psycopg import sql
 
-    from fcompile.runners.online.postgres import pg_name
+    from fcompile.online.postgres import pg_name
 
     small = {"shift_day": ["2024-05-02"]}
     assert limited.online(small, features=["shift_stats:demand"]).status == 200

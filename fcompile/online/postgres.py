@@ -49,16 +49,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from fcompile.graph import DType
 from fcompile.connection_text import describe_connection, driver_reason
-from fcompile.runners.online.base import (
+from fcompile.graph import DType
+from fcompile.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
     unknown_features, views_text,
 )
-from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
-from fcompile.runners.online.records import fixed_values
-from fcompile.runners.online.values import (
+from fcompile.online.batches import prepare_batch
+from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
+from fcompile.online.records import fixed_values
+from fcompile.online.values import (
     array_from_json, arrays_as_json, as_utc, filled, numpy_of, string_array, typed_scalar,
 )
 

@@ -32,7 +32,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.graph import DType
-from fcompile.runners.online.values import (
+from fcompile.online.values import (
     array_from_json, arrays_as_json, date_from_days, datetime_from_micros, filled, numpy_of, string_array, typed_scalar,
 )
 

@@ -18,7 +18,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hi
 from fcompile.graph import FeatureGraph, FeatureView
 
 if TYPE_CHECKING:
-    from fcompile.runners.online.base import OnlineStore, OnlineView
+    from fcompile.online.base import OnlineStore, OnlineView
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ def delete_online_keys(graph: FeatureGraph, view_name: Any, entities: Any, onlin
                        online_view: Callable[[FeatureView], OnlineView]) -> OnlineDeletion:
     """Delete the view's rows of the entities' keys. Everything is checked before the store is connected:
     FC032 for an unknown view, FC118 for one with `online: false`, FC117 for entities that do not fit."""
-    from fcompile.runners.online.base import guard_store
-    from fcompile.runners.online_reads import OnlineRequest, check_entities, entity_rows_as_columns
+    from fcompile.online.base import guard_store
+    from fcompile.tasks.online_reads import OnlineRequest, check_entities, entity_rows_as_columns
 
     view = online_feature_view(graph, view_name)
     stored = online_view(view)

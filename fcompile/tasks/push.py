@@ -6,7 +6,7 @@ source maps a column (`field_mapping`), by the name it maps it to, as Feast's cl
 - `online`: into every online feature view that names the push source, through the store's newer-wins
   `write_batches`, so a row older than the stored one changes nothing: all the views at once or none of
   them (one transaction). The materialization watermark stays.
-- `offline`: appended to the batch source (runners/push_offline.py), where training sets and the next
+- `offline`: appended to the batch source (tasks/push_offline.py), where training sets and the next
   materialization read them.
 - `online_and_offline`: both; the offline append first, so that rows which reached the online store are
   always in the offline data too.
@@ -31,15 +31,16 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hi
 from fcompile.graph import DType, FeatureGraph, FeatureView, Source
 from fcompile.planner.plans import CREATED_TS, EVENT_TS, LatestValues
 from fcompile.planner.point_in_time import plan_latest_values
-from fcompile.runners.push_values import (
-    TIMESTAMP, BadValue, PushedRows, convert_column, first_null_row, hint_for, read_rows, show_value,
+from fcompile.tasks.push_offline import plan_offline_append
+from fcompile.tasks.push_values import (
+    TIMESTAMP, BadValue, ColumnNeed, PushedRows, convert_column, first_null_row, hint_for, read_rows, show_value,
 )
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from fcompile.online.base import OnlineStore, OnlineView
     from fcompile.runners.base import Runner
-    from fcompile.runners.online.base import OnlineStore, OnlineView
 
 PUSH_MODES = ("online", "offline", "online_and_offline")  # Feast's PushMode names
 
@@ -54,25 +55,10 @@ class PushResult:
     offline_rows: int
 
 
-@dataclass(frozen=True)
-class ColumnNeed:
-    """A source column that pushed rows must (or may) hold, and the dtype it must convert to."""
-
-    column: str
-    dtype: DType
-    role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
-    required: bool = True  # False: an absent column is all NULL (the created timestamp)
-    non_null: bool = False  # join keys and the event time: a row without one could never be read
-    event_time: bool = False  # a time no later than now plus MAX_END_AHEAD (event and created times): a later row
-    # would win over every real one
-
-
 def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_store: Callable[[], OnlineStore],
               runner: Callable[[], Runner], online_view: Callable[[FeatureView], OnlineView]) -> PushResult:
     """Write `rows` of a push source online, offline or both (module docstring). `online_store` and `runner`
     connect on first call; `online_view` describes a view as the store keeps it."""
-    from fcompile.runners.push_offline import plan_offline_append
-
     mode = push_mode(to)
     online, offline = mode != "offline", mode != "online"
     label = f"push source '{push_source}'"
@@ -123,7 +109,7 @@ def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store
         raise DiagnosticError(problems)
     if not pushed.count:
         return 0
-    from fcompile.runners.online.base import guard_store
+    from fcompile.online.base import guard_store
 
     return guard_store(online_store().write_batch, online_view(view), online_batch(reading, converted))
 
@@ -278,8 +264,8 @@ def future_event_time(array: pa.Array, need: ColumnNeed, label: str) -> Diagnost
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from fcompile.runners.datasets import _timestamp
-    from fcompile.runners.materialize import latest_allowed_time
+    from fcompile.tasks.datasets import _timestamp
+    from fcompile.tasks.materialize import latest_allowed_time
 
     limit = latest_allowed_time()
     late = pc.greater(array, pa.scalar(limit, type=array.type))
@@ -317,7 +303,7 @@ def _write_views(store: OnlineStore, batches: list[tuple[OnlineView, pa.RecordBa
     its message says which were written and which were not. Returns the views written, by name."""
     from dataclasses import replace
 
-    from fcompile.runners.online.base import StoreFailure, guard_store
+    from fcompile.online.base import StoreFailure, guard_store
 
     names = tuple(view.name for view, _ in batches)
     try:

@@ -19,7 +19,6 @@ from typing import Callable, Sequence
 
 from sqlglot.errors import UnsupportedError
 
-from fcompile import __version__
 from fcompile.artifacts.queries import QueryPlanner, compiled_path
 from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import Diagnostic, DiagnosticError
@@ -29,7 +28,8 @@ from fcompile.planner.plans import BuildDataset
 from fcompile.planner.point_in_time import dataset_spine
 from fcompile.runners.base import Runner, first_line, reads_project_files
 from fcompile.runners.spines import SpineInput
-from fcompile.runners.training import TrainingQuery, plan_training_query
+from fcompile.tasks.training import TrainingQuery, plan_training_query
+from fcompile.version import __version__
 
 RUN_RESULTS_SCHEMA_VERSION = 2  # 2: a dataset's compiled_file, compiled_sha256, setup, executed, matches_..., mismatch
 

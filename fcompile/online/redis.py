@@ -36,14 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from fcompile.connection_text import describe_connection, driver_reason
-from fcompile.runners.online.base import (
+from fcompile.online.base import (
     OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, materialization_busy, store_failed,
     store_unreachable, unknown_features, views_text,
 )
-from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
-from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
-from fcompile.runners.online.values import as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar
+from fcompile.online.batches import prepare_batch
+from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
+from fcompile.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
+from fcompile.online.values import as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 CHUNK_KEYS = 500            # entities per script call: Redis runs one call at a time, so keep it short (~0.5 ms)

@@ -13,22 +13,22 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 
 if TYPE_CHECKING:
     from fcompile.graph import FeatureGraph, FeatureView, ProjectInfo
-    from fcompile.runners.online.base import OnlineStore, OnlineView
+    from fcompile.online.base import OnlineStore, OnlineView
 
 ONLINE_TYPES = ("sqlite", "redis", "postgres")
 
 
 def online_store_class(online_type: str) -> type[OnlineStore]:
     if online_type == "sqlite":
-        from fcompile.runners.online.sqlite import SqliteOnlineStore
+        from fcompile.online.sqlite import SqliteOnlineStore
 
         return SqliteOnlineStore
     if online_type == "redis":
-        from fcompile.runners.online.redis import RedisOnlineStore
+        from fcompile.online.redis import RedisOnlineStore
 
         return RedisOnlineStore
     if online_type == "postgres":
-        from fcompile.runners.online.postgres import PostgresOnlineStore
+        from fcompile.online.postgres import PostgresOnlineStore
 
         return PostgresOnlineStore
     raise DiagnosticError([Diagnostic(Code.ONLINE_STORE_UNREACHABLE, f"unknown online store type '{online_type}'",
@@ -47,7 +47,7 @@ def connect_online_store(project: ProjectInfo) -> OnlineStore:
 
 def online_view(graph: FeatureGraph, view: FeatureView | str) -> OnlineView:
     """How a feature view (or its name) is stored: its join keys, features, created timestamp and ttl."""
-    from fcompile.runners.online.base import OnlineView
+    from fcompile.online.base import OnlineView
 
     node = graph.feature_view(view) if isinstance(view, str) else view
     source = graph.source(node.source)

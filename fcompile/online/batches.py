@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.online.base import OnlineView
+from fcompile.online.keys import encode_key_columns, key_mismatch
+from fcompile.online.values import arrow_from_numpy, filled, numpy_of
+from fcompile.online.values import arrow_type, to_micros
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
-from fcompile.runners.online.base import OnlineView
-from fcompile.runners.online.values import arrow_from_numpy, filled, numpy_of
-from fcompile.runners.online.keys import encode_key_columns, key_mismatch
-from fcompile.runners.online.values import arrow_type, to_micros
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 class PreparedBatch:
     """A batch ready to write: one row per entity key, the newest of the batch's rows for it."""
 
-    keys: pa.BinaryArray               # encoded entity keys (fcompile.runners.online.keys), unique
+    keys: pa.BinaryArray               # encoded entity keys (fcompile.online.keys), unique
     event_us: pa.Int64Array            # event time, microseconds since the epoch (UTC)
     created_us: pa.Int64Array          # created time, the same; NULL where the view has none
     features: dict[str, pa.Array]      # feature name -> values, of `values.arrow_type(dtype)`

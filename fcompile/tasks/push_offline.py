@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic
 from fcompile.graph import DType, FeatureGraph, Source
+from fcompile.runners import appends_pushed_rows
 from fcompile.runners.base import writing_file
-from fcompile.runners.push_values import BadValue, PushedRows, cast_checked, infer_array, show_value
+from fcompile.tasks.push_values import BadValue, ColumnNeed, PushedRows, cast_checked, infer_array, show_value
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from fcompile.runners.base import Runner
-    from fcompile.runners.push import ColumnNeed
 
 Converted = dict[tuple[str, DType], "pa.Array"]
 FILE_PREFIX = "fcompile-push"
@@ -164,7 +164,7 @@ def _plan_table_append(graph: FeatureGraph, source: Source, pushed: PushedRows, 
                        needs: Sequence[ColumnNeed], where: str, runner: Callable[[], Runner],
                        problems: list[Diagnostic]) -> TableAppend | None:
     target = graph.project.target
-    if target.offline_type != "duckdb":
+    if not appends_pushed_rows(target.offline_type):
         problems.append(Diagnostic(Code.OFFLINE_PUSH_UNSUPPORTED, f"{where} is a table on the {target.offline_type} "
                                    f"offline engine of target '{target.name}'; offline push appends to DuckDB "
                                    "tables only", source.location, "push online only (to='online'), or use a "
@@ -242,7 +242,7 @@ def _first_schema(pushed: PushedRows, converted: Converted, needs: Sequence[Colu
     pushed column has no single type (`_conformed` reports it)."""
     import pyarrow as pa
 
-    from fcompile.runners.online.values import arrow_type
+    from fcompile.online.values import arrow_type
 
     types = {column: array.type for (column, _), array in converted.items()}
     fields = []

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
+from fcompile.online.values import UTC, arrow_type, as_utc
 from fcompile.runners.base import first_line
-from fcompile.runners.online.values import UTC, arrow_type, as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -53,6 +53,19 @@ HINTS = {
     "bool": "send true or false", "date": "send dates or ISO 8601 text such as 2025-01-01",
     "timestamp": "send ISO 8601 text such as 2025-01-01T00:00:00Z (without a zone it is UTC) or datetimes",
 }
+
+
+@dataclass(frozen=True)
+class ColumnNeed:
+    """A source column that pushed rows must (or may) hold, and the dtype it must convert to."""
+
+    column: str
+    dtype: DType
+    role: str              # for messages: "join key 'driver_id'", "feature 'conv_rate' of view 'x'", ...
+    required: bool = True  # False: an absent column is all NULL (the created timestamp)
+    non_null: bool = False  # join keys and the event time: a row without one could never be read
+    event_time: bool = False  # a time no later than now plus MAX_END_AHEAD (event and created times): a later row
+    # would win over every real one
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,7 +25,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 
 if TYPE_CHECKING:
-    from fcompile.runners.online.base import OnlineStore, OnlineView
+    from fcompile.online.base import OnlineStore, OnlineView
 
 PRESENT = "PRESENT"
 NOT_FOUND = "NOT_FOUND"

@@ -32,14 +32,15 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from fcompile.runners.online.base import (
+from fcompile.file_lock import exclusive_file_lock
+from fcompile.online.base import (
     OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
     unknown_features, views_text,
 )
-from fcompile.runners.online.batches import prepare_batch
-from fcompile.runners.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
-from fcompile.runners.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
-from fcompile.runners.online.values import as_utc, datetime_from_micros, micros
+from fcompile.online.batches import prepare_batch
+from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
+from fcompile.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
+from fcompile.online.values import as_utc, datetime_from_micros, micros
 
 DEFAULT_PATH = ".fcompile/online.db"
 LOCK_SUFFIX = ".materialize.lock"  # the materialization lock: a file next to the database
@@ -220,8 +221,6 @@ class SqliteOnlineStore(OnlineStore):
     @contextlib.contextmanager
     def materialization_lock(self):
         """A `flock` of `<database>.materialize.lock`, next to the database file."""
-        from fcompile.runners.locks import exclusive_file_lock
-
         if self.path == ":memory:":  # no other process can see this store
             yield
             return

@@ -125,7 +125,7 @@ class OnlineStore(abc.ABC):
     @abc.abstractmethod
     def materialization_lock(self) -> ContextManager[None]:
         """This project's materialization lock in this store, held while the block runs, whichever folder or
-        machine the run comes from (fcompile/runners/locks.py): FC129 (`materialization_busy`) at once when
+        machine the run comes from (fcompile/tasks/locks.py): FC129 (`materialization_busy`) at once when
         another run holds it. SQLite: a `flock` of a file next to the database; PostgreSQL: a session-level
         advisory lock on a connection of its own; Redis: a key with an expiry, renewed while the run lives.
         A killed run frees it with its process (Redis: when the expiry passes)."""

@@ -20,15 +20,15 @@ process, and the Redis lock when its expiry passes.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from typing import TYPE_CHECKING, Iterator
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.file_lock import exclusive_file_lock
 from fcompile.graph import FeatureGraph
 
 if TYPE_CHECKING:
-    from fcompile.runners.online.base import OnlineStore
+    from fcompile.online.base import OnlineStore
 
 LOCK_FILE = ".materialize.lock"
 
@@ -49,27 +49,11 @@ def materialization_lock(path: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def exclusive_file_lock(path: str, busy: DiagnosticError) -> Iterator[None]:
-    """An exclusive `flock` on `path` (created if missing) while the block runs; `busy` is raised at once when
-    another open file holds it. The lock belongs to the open file: a killed process releases it."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise busy from None
-        yield
-    finally:
-        os.close(handle)  # closing the file releases the lock
-
-
-@contextlib.contextmanager
 def hold_materialization(graph: FeatureGraph) -> Iterator[OnlineStore]:
     """The project folder's lock, then the target's online store, connected, and its lock: every lock a
     materialization holds, taken in that order (FC129 when one is held elsewhere, FC113 when the store cannot
     be reached). Yields the store; closes it and releases the locks at the end."""
-    from fcompile.runners.online import connect_online_store
+    from fcompile.online import connect_online_store
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(materialization_lock(lock_path(graph)))

@@ -36,16 +36,16 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import FeatureGraph, FeatureView
+from fcompile.online.base import StoreFailure, guard_store
+from fcompile.online.values import as_utc
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner
-from fcompile.runners.datasets import _timestamp, run_results_metadata
-from fcompile.runners.online.base import StoreFailure, guard_store
-from fcompile.runners.online.values import as_utc
+from fcompile.tasks.datasets import _timestamp, run_results_metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from fcompile.runners.online.base import OnlineStore
+    from fcompile.online.base import OnlineStore
 
 BATCH_ROWS = 100_000  # rows per batch read from the engine and written to the store (one commit each)
 UTC = dt.timezone.utc
@@ -216,7 +216,7 @@ def materialize_views(graph: FeatureGraph, runner: Runner, store: OnlineStore, v
 def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView,
                      end: dt.datetime, start: dt.datetime | None = None, full_refresh: bool = False,
                      progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> ViewResult:
-    from fcompile.runners.online import online_view
+    from fcompile.online import online_view
 
     progress = progress or NoProgress()
     started = time.perf_counter()
@@ -294,7 +294,7 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
     was read) if that is earlier - a row of a time between the two may still arrive, and the next incremental
     run must read it. It never moves back, unless `previous` is None: a full refresh sets it even when the
     stored one is later."""
-    from fcompile.runners.online.base import ViewState
+    from fcompile.online.base import ViewState
 
     watermark = min(window.end, read_at)
     if previous is not None and previous.watermark is not None and as_utc(previous.watermark) > watermark:
@@ -357,13 +357,13 @@ def materialize_locked(graph: FeatureGraph, runner: Runner | None, views: Sequen
                        start: dt.datetime | None = None, full_refresh: bool = False,
                        progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
     """`materialize_views` into the target's online store, holding the project folder's and the store's
-    materialization locks (runners/locks.py: one run at a time, across the CLI, the server's workers and
+    materialization locks (tasks/locks.py: one run at a time, across the CLI, the server's workers and
     other clones of the project; FC129 when one is running). Without a runner, one is connected once the
     locks are held (a busy project is FC129 before the engine is touched)."""
     import contextlib
 
     from fcompile.runners import connect_runner
-    from fcompile.runners.locks import hold_materialization
+    from fcompile.tasks.locks import hold_materialization
 
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(hold_materialization(graph))
@@ -386,7 +386,7 @@ def reset_watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> list[
     watermark that moved too far (a typo'd end, an earlier fcompile) is put right without loading anything
     (docs/concepts/materialization.md). Under the folder's and the store's materialization locks, like a run
     (FC129 while one runs)."""
-    from fcompile.runners.locks import hold_materialization
+    from fcompile.tasks.locks import hold_materialization
 
     resets = []
     with hold_materialization(graph) as store:
@@ -413,7 +413,7 @@ def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Se
 
 def record_materialization(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime) -> dict:
     """The run's `target/run_results.json` document, written; returned."""
-    from fcompile.runners.datasets import write_run_results
+    from fcompile.tasks.datasets import write_run_results
 
     document = materialize_results_document(graph, results, started_at, dt.datetime.now(UTC))
     write_run_results(run_results_path(graph), document)

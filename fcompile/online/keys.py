@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
-from fcompile.runners.online.values import micros, numpy_of, typed_scalar
+from fcompile.online.values import micros, numpy_of, typed_scalar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -233,7 +233,7 @@ def decode_key(dtypes: Sequence[DType], data: bytes) -> tuple[Any, ...]:
 
 def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> pa.BinaryArray:
     """The encoded keys of a batch's key columns, row by row. The columns must hold no NULLs and have
-    the dtypes' Arrow types (`fcompile.runners.online.values.arrow_type`); timestamps any unit, UTC."""
+    the dtypes' Arrow types (`fcompile.online.values.arrow_type`); timestamps any unit, UTC."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
