@@ -307,9 +307,15 @@ def test_many_files_are_staged_on_threads_and_a_failure_is_raised(tmp_path, monk
                b"same") for i in range(300)]
     threads = set()
     original = build_module.write_new_file
+    # the first two writes wait for each other: they meet only if two threads write at once (else the
+    # barrier times out), which a busy machine cannot make look otherwise by running one thread to the end
+    first_two = threading.Barrier(2, timeout=30)
+    calls = iter(range(2))
 
     def on_a_thread(path, data):
         threads.add(threading.get_ident())
+        if next(calls, None) is not None:
+            first_two.wait()
         return original(path, data)
 
     monkeypatch.setattr(build_module, "write_new_file", on_a_thread)
