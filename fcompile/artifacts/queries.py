@@ -25,7 +25,7 @@ from fcompile.artifacts.selection import NodeRef
 from fcompile.control_characters import comment_line
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects import compile_sql
-from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.base import SqlDialect, staging_table
 from fcompile.dialects.lowering import effective_strategy
 from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
@@ -171,7 +171,7 @@ def replacement_notes(plan: Any, dialect: SqlDialect) -> list[str]:
         return []
     if dialect.SUPPORTS_CREATE_OR_REPLACE_TABLE:
         return ["replaced atomically by CREATE OR REPLACE TABLE: a failed build leaves the old table"]
-    staged = f"built as __fc_building_{dialect.table(plan.output.locator).name}, then "
+    staged = f"built as {staging_table(dialect.table(plan.output.locator)).name}, then "
     if dialect.TRANSACTIONAL_DDL:
         return [staged + "swapped in within one transaction: readers see the old table or the new one"]
     return [staged + "swapped in by DROP and RENAME: a failed build leaves the old table, but between those two "

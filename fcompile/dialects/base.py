@@ -44,6 +44,22 @@ def parse_table_name(text: str, sqlglot_dialect: str) -> exp.Table | None:
     return table
 
 
+def staging_table(table: exp.Table) -> exp.Table:
+    """Where a table's new rows are built before they replace it: `__fc_building_<name>` beside it, a name
+    no spec can give (user names hold no `__`)."""
+    staging = table.copy()
+    quoted = table.this.args.get("quoted", False) if isinstance(table.this, exp.Identifier) else False
+    staging.set("this", exp.to_identifier(f"__fc_building_{table.name}", quoted=quoted))
+    return staging
+
+
+def swap_in(staging: exp.Table, table: exp.Table) -> list[exp.Expression]:
+    """`table` dropped and `staging` renamed to it (sqlglot writes the new name as each dialect's RENAME TO
+    takes it: unqualified on PostgreSQL)."""
+    return [exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
+            exp.Alter(this=staging.copy(), kind="TABLE", actions=[exp.AlterRename(this=table.copy())])]
+
+
 def _first_words(node: exp.Expression, limit: int = 60) -> str:
     """The start of a node's SQL on one line, for a message."""
     text = " ".join(node.sql().split())
@@ -165,13 +181,11 @@ class SqlDialect:
         if self.SUPPORTS_CREATE_OR_REPLACE_TABLE:
             return [exp.Create(this=table, kind="TABLE", expression=query, replace=True,
                                properties=self.table_properties())]
-        staging = table.copy()
-        staging.set("this", exp.to_identifier(f"__fc_building_{table.name}"))
+        staging = staging_table(table)
         statements: list[exp.Expression] = [
             exp.Drop(tables=[staging.copy()], kind="TABLE", exists=True),
             exp.Create(this=staging.copy(), kind="TABLE", expression=query, properties=self.table_properties()),
-            exp.Drop(tables=[table.copy()], kind="TABLE", exists=True),
-            exp.Alter(this=staging, kind="TABLE", actions=[exp.AlterRename(this=table)]),
+            *swap_in(staging, table),
         ]
         if self.TRANSACTIONAL_DDL:
             return [exp.Transaction(), *statements, exp.Commit()]

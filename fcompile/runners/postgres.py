@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.dialects.base import staging_table, swap_in
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
@@ -188,22 +189,15 @@ class PostgresRunner(StreamedResults):
         # names as PostgreSQL folds them (`Orders` is the table orders), quoted, for every statement and COPY
         target = self.sql_dialect.finish(exp.Table(
             this=exp.to_identifier(table), db=exp.to_identifier(self.schema) if self.schema else None))
-        building = target.copy()
-        building.set("this", exp.to_identifier(f"__fc_building_{target.name}", quoted=True))
+        building = staging_table(target)
         create = exp.Create(this=exp.Schema(this=building.copy(), expressions=definitions), kind="TABLE")
         with self._copying(description):
             with self.conn.transaction():  # so no staging table can be left behind to drop first
                 self.conn.execute(self.sql_dialect.generate(create, pretty=False))
                 rows = self._copy_rows(sql.SQL(building.sql(dialect="postgres")), data, casts, numbered=False)
-                for statement in self._swap_statements(building, target):
-                    self.conn.execute(statement)
+                for statement in swap_in(building, target):
+                    self.conn.execute(self.sql_dialect.generate(statement))
         return LoadedTable(".".join(part.name for part in target.parts), rows)
-
-    def _swap_statements(self, building: exp.Table, target: exp.Table) -> list[str]:
-        """Drop `target` and rename `building` to its name (run in the caller's transaction)."""
-        return [self.sql_dialect.generate(exp.Drop(tables=[target.copy()], kind="TABLE", exists=True)),
-                self.sql_dialect.generate(exp.Alter(this=building.copy(), kind="TABLE", actions=[
-                    exp.AlterRename(this=exp.to_table(exp.to_identifier(target.name)))]))]
 
     def _copy_rows(self, table: Any, data: Any, casts: Mapping[str, Any], numbered: bool) -> int:
         """COPY the rows of an Arrow table or reader into `table` (a psycopg SQL name) as CSV, a batch at a

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
+from fcompile.dialects.base import staging_table
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
@@ -284,7 +285,7 @@ class SparkRunner(StreamedResults):
 
         uri = self._stage(data, description, "load", numbered=False)
         target = exp.Table(this=exp.to_identifier(table))
-        building = exp.Table(this=exp.to_identifier(f"__fc_building_{table}"))
+        building = staging_table(target)
         try:
             self._run(exp.Drop(tables=[building.copy()], kind="TABLE", exists=True))
             self.spark.read.parquet(uri).write.saveAsTable(building.sql("spark", identify=True))
