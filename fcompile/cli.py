@@ -701,7 +701,13 @@ def get_historical_features(
         job = store.get_historical_features(classify_spine_text(spine), references, service, full_feature_names,
                                             timestamp_column)
         rows = job.to_parquet(output)
-    _console().print(f"wrote {rows:,} rows to {output} in {time.perf_counter() - started:.2f} s", markup=False)
+    console = _console()
+    console.print(f"wrote {rows:,} rows to {output} in {time.perf_counter() - started:.2f} s", markup=False)
+    if job.matches_compiled_file:
+        console.print(f"ran target/{job.compiled_file} as built (sha256 {job.compiled_sha256[:12]}), the spine "
+                      "supplied as fcompile_spine", markup=False, highlight=False)
+    elif job.mismatch is not None:
+        console.print(f"not target/{job.compiled_file} as built: {job.mismatch}", markup=False, highlight=False)
 
 
 @app.command(cls=_SelectingCommand)

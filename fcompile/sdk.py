@@ -55,8 +55,30 @@ class RetrievalJob:
 
     @property
     def sql(self) -> str:
-        """The statements that run, in order (the spine's registration, if it took any, then the query)."""
+        """The statements that run, in order: the spine's registration (if it took any) and, for a feature
+        service, the view that supplies it as its compiled file reads it; then the query."""
         return self._query.sql
+
+    @property
+    def compiled_file(self) -> str | None:
+        """For a feature service: its compiled file for the target's dialect, relative to `target/`."""
+        return None if self._query.compiled is None else self._query.compiled.path
+
+    @property
+    def compiled_sha256(self) -> str | None:
+        """The sha256 of that file as `fcompile build` writes it (manifest.json records the same)."""
+        return None if self._query.compiled is None else self._query.compiled.sha256
+
+    @property
+    def matches_compiled_file(self) -> bool:
+        """Whether the query that runs is the service's compiled file, byte for byte (its header aside)."""
+        return self._query.matches_compiled_file
+
+    @property
+    def mismatch(self) -> str | None:
+        """Why the query that runs is not the service's compiled file (None when it is, or for a list of
+        features, which has no file)."""
+        return self._query.mismatch
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -83,7 +105,13 @@ class RetrievalJob:
 
     def to_parquet(self, path: str | os.PathLike[str]) -> int:
         """Write the rows to a Parquet file, streamed by the engine (never held in Python); the file is
-        replaced only once it is complete. Returns the number of rows written."""
+        replaced only once it is complete. Returns the number of rows written. A job that runs its
+        service's compiled file streams that file's rows into the file (the engine's own writer would wrap
+        the query in a statement of its own)."""
+        if self._query.matches_compiled_file:
+            from fcompile.runners.external import stream_to_parquet
+
+            return stream_to_parquet(self.to_batches(), os.fspath(path))
         self._start()
         return self._runner.write_parquet(self._query.plan, os.fspath(path), self._query.label,
                                           self._query.location)
@@ -94,6 +122,8 @@ class RetrievalJob:
                 Code.BAD_ARGUMENT, "this job's spine is a RecordBatchReader, which can be read only once", None,
                 "pass a pyarrow Table (reader.read_all()) to run the job more than once")])
         self._runs += 1
+        for statement in self._query.supply:  # again each time: another job may have supplied its own spine
+            self._runner.run_session_statement(statement)
 
 
 class FeatureStore:
@@ -159,7 +189,7 @@ class FeatureStore:
         projections, label = self._projections(features, service)
         full = uses_full_feature_names(projections, full_feature_names, service=service is not None)
         query = plan_training_query(self.graph, self.runner, spine_input(spine), projections, full,
-                                    timestamp_column, label)
+                                    timestamp_column, label, service=service)
         return RetrievalJob(self.runner, query)
 
     @property

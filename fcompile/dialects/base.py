@@ -172,6 +172,12 @@ class SqlDialect:
         the wrong kind of table."""
         return None
 
+    def spine_view(self, name: str, query: exp.Query) -> list[exp.Expression]:
+        """The statements that make `name` a temporary view of `query` for this session, replacing the session's
+        earlier one: how a runner supplies the spine relation a compiled retrieve file reads by name."""
+        return [exp.Create(this=exp.to_table(name), kind="VIEW", replace=True, expression=query,
+                           properties=exp.Properties(expressions=[exp.TemporaryProperty()]))]
+
     def replace_table(self, table: exp.Table, query: exp.Expression) -> list[exp.Expression]:
         """The statements that (re)create `table` with the rows of `query`, the old table kept if the query
         fails: one CREATE OR REPLACE where the dialect has it; else the rows go into a staging table

@@ -26,6 +26,14 @@ class PostgresDialect(SqlDialect):
     CONVERTS_TIMES_TO_UTC = True
     ORDERS_ARRAYS = True
 
+    def spine_view(self, name: str, query: exp.Query) -> list[exp.Expression]:
+        # CREATE OR REPLACE VIEW cannot change a view's columns; the drop names the session's own schema, so
+        # that a permanent view of that name is never dropped
+        temporary = exp.Table(this=exp.to_identifier(name), db=exp.to_identifier("pg_temp"))
+        return [exp.Drop(tables=[temporary], kind="VIEW", exists=True),
+                exp.Create(this=exp.to_table(name), kind="VIEW", expression=query,
+                           properties=exp.Properties(expressions=[exp.TemporaryProperty()]))]
+
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         if zoned:  # a timestamptz is an instant already
             return time

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
@@ -98,6 +98,9 @@ class Runner(abc.ABC):
     # whether the runner has `dry_run(plan, label, location)`: the bytes a plan would scan, asked of the
     # engine without running it (`run --dry-run` prints them)
     prices_queries: ClassVar[bool] = False
+    # whether the runner can supply a registered spine under the name a compiled retrieve file reads it by (a
+    # temporary view of the session), so that a feature service's training set runs that file as it is
+    supplies_named_spine: ClassVar[bool] = False
     target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
     project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
 
@@ -193,8 +196,27 @@ class Runner(abc.ABC):
             self.run_session_statement(statement)
         return sql
 
+    def spine_view_statements(self, spine: RegisteredSpine, name: str, columns: Sequence[str]) -> tuple[str, ...]:
+        """What makes `name` a temporary view of the registered spine's `columns`, in spine order: the relation
+        a compiled retrieve file reads (`fcompile_spine`), supplied at run time."""
+        from sqlglot import exp
+
+        from fcompile.dialects import get_dialect
+
+        dialect = get_dialect(self.dialect)
+        query = exp.select(*[exp.column(c) for c in columns]).from_(dialect.relation(spine.relation, "spine_source"))
+        if spine.row_id_column:
+            query = query.order_by(exp.column(spine.row_id_column), copy=False)
+        return tuple(dialect.generate(statement) for statement in dialect.spine_view(name, query))
+
+    def compiled_file_setup(self, plan: Any) -> tuple[str, ...]:
+        """Statements the session needs before it runs a compiled file's plan as it is (DuckDB: where to read
+        the file's paths relative to the project folder from)."""
+        return ()
+
     def run_session_statement(self, statement: str) -> None:
-        """Run a statement that sets up the session (only on an engine whose dialect has one)."""
+        """Run a statement that sets up the session: the time zone a compiled file sets, the view that supplies
+        its spine (only on a runner that has them)."""
         raise NotImplementedError(f"the {self.dialect} runner runs no session statement")
 
     def __enter__(self) -> Runner:
@@ -204,10 +226,10 @@ class Runner(abc.ABC):
         self.close()
 
 
-def reads_project_files(plan: BuildDataset) -> bool:
+def reads_project_files(plan: BuildDataset | PointInTimeJoin) -> bool:
     """Whether the plan reads a file by a path relative to the project folder, as compiled files name them
     (the planner's own plans name them absolute)."""
-    query = plan.query
+    query = plan.query if isinstance(plan, BuildDataset) else plan
     relations = [query.spine.relation, *(join.relation for join in query.joins)]
     return any(r.kind == "path" and not os.path.isabs(r.locator) for r in relations)
 

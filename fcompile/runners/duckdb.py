@@ -56,6 +56,7 @@ class DuckDBRunner(Runner):
     project_root: str | None = None  # set by `connect`: where the project's seeds and files are
     reads_project_relative_paths = True
     appends_pushed_rows = True
+    supplies_named_spine = True
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
@@ -331,6 +332,19 @@ class DuckDBRunner(Runner):
             if setup:
                 self.con.execute("RESET file_search_path")
         return WrittenTable(rows, tuple(statements), setup)
+
+    def compiled_file_setup(self, plan: Any) -> tuple[str, ...]:
+        """`SET file_search_path` to the project folder, where a compiled file's relative paths lead; left set
+        for the session (a relative path that is not found there is still read from the working folder)."""
+        return self._project_paths_setup() if reads_project_files(plan) else ()
+
+    def run_session_statement(self, statement: str) -> None:
+        import duckdb
+
+        try:
+            self.con.execute(statement)
+        except duckdb.Error as exc:
+            raise self._failed("supplying the spine", exc, None) from None
 
     def _project_paths_setup(self) -> tuple[str, ...]:
         if self.project_root is None:

@@ -96,6 +96,7 @@ _ENGINE_TYPES = {"int32": "INTEGER", "int64": "BIGINT", "float32": "REAL", "floa
 
 class PostgresRunner(StreamedResults):
     dialect = "postgres"
+    supplies_named_spine = True
     engine_types = _ENGINE_TYPES
 
     def __init__(self, conn: Any, address: str, schema: str | None = None) -> None:
@@ -260,6 +261,14 @@ class PostgresRunner(StreamedResults):
         """The postgres dialect's SQL, once every source the plan reads is one PostgreSQL can read."""
         refuse_file_sources(plan, "PostgreSQL")
         return self._compiled.statements(plan, self.dialect)
+
+    def run_session_statement(self, statement: str) -> None:
+        self._finish_stream()
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(statement)
+        except _driver_errors() as exc:
+            raise engine_error("supplying the spine", "PostgreSQL", exc, None) from None
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
         return self._read(self.single_statement(plan), None, label, location, BATCH_ROWS)

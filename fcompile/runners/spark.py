@@ -142,6 +142,7 @@ _ENGINE_TYPES = {"int32": "INT", "int64": "BIGINT", "float32": "FLOAT", "float64
 
 class SparkRunner(StreamedResults):
     dialect = "spark"
+    supplies_named_spine = True
     engine_types = _ENGINE_TYPES
 
     def __init__(self, settings: SparkSettings | None = None, session: Any = None) -> None:

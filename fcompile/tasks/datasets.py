@@ -10,24 +10,20 @@ file, and whether they match. A file is written beside its destination and moved
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from sqlglot.errors import UnsupportedError
-
-from fcompile.artifacts.queries import QueryPlanner, compiled_path
 from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import Diagnostic, DiagnosticError
-from fcompile.dialects import compile_statements, get_dialect
 from fcompile.graph import Dataset, DatasetOutput, FeatureGraph
 from fcompile.planner.plans import BuildDataset
 from fcompile.planner.point_in_time import dataset_spine
-from fcompile.runners.base import Runner, first_line, reads_project_files
+from fcompile.runners.base import Runner, reads_project_files
 from fcompile.runners.spines import SpineInput
+from fcompile.tasks.compiled import CompiledFile, compiled_file, sha256_of
 from fcompile.tasks.training import TrainingQuery, plan_training_query
 from fcompile.version import __version__
 
@@ -62,35 +58,6 @@ class DatasetResult:
         return self.status == "success"
 
 
-@dataclass(frozen=True)
-class CompiledDataset:
-    """A dataset's compiled file for one dialect: its plan (paths relative to the project), statements and
-    text, from the planner and renderer `fcompile build` uses; or why there is none (`problem`)."""
-
-    path: str
-    plan: BuildDataset | None
-    statements: tuple[str, ...]
-    text: str | None
-    problem: str | None = None
-
-    @property
-    def sha256(self) -> str | None:
-        return None if self.text is None else hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-
-def compiled_dataset(graph: FeatureGraph, dataset: Dataset, dialect: str) -> CompiledDataset:
-    ref = NodeRef("dataset", dataset.name)
-    path = f"compiled/{compiled_path(dialect, ref)}"
-    sql_dialect = get_dialect(dialect)
-    try:
-        planned = QueryPlanner(graph).plan(ref, sql_dialect)
-        statements = tuple(compile_statements(planned.plan, sql_dialect))
-    except (DiagnosticError, UnsupportedError) as error:
-        reason = error.diagnostics[0].message if isinstance(error, DiagnosticError) else first_line(error)
-        return CompiledDataset(path, None, (), None, f"no compiled file: {reason}")
-    return CompiledDataset(path, planned.plan, statements, planned.file(";\n\n".join(statements)).text)
-
-
 def run_dataset(graph: FeatureGraph, runner: Runner, dataset: Dataset) -> DatasetResult:
     """Checks the spine and sources against the request (registering the spine as the SDK does), then runs
     the statements of the dataset's compiled file for the runner's dialect, as they are, where the runner
@@ -106,7 +73,7 @@ def run_dataset(graph: FeatureGraph, runner: Runner, dataset: Dataset) -> Datase
         query = plan_training_query(graph, runner, spine_input,
                                     dataset.projections, dataset.full_feature_names, spine.timestamp_column,
                                     label, dataset.location)
-        compiled = compiled_dataset(graph, dataset, runner.dialect)
+        compiled = compiled_file(graph, NodeRef("dataset", dataset.name), runner.dialect)
         if dataset.output.kind == "table":
             rows, executed = _write_table(runner, query, compiled, dataset, label)
         else:
@@ -121,7 +88,7 @@ def run_dataset(graph: FeatureGraph, runner: Runner, dataset: Dataset) -> Datase
     return DatasetResult(dataset.name, "success", rows, time.perf_counter() - started, output, (), executed)
 
 
-def _write_table(runner: Runner, query: TrainingQuery, compiled: CompiledDataset, dataset: Dataset,
+def _write_table(runner: Runner, query: TrainingQuery, compiled: CompiledFile, dataset: Dataset,
                  label: str) -> tuple[int, Executed]:
     """The compiled file's plan written by the runner where it can run it; else the runner's own plan (its
     spine as registered, its paths absolute) and the reason."""
@@ -184,7 +151,7 @@ def _executed_fields(executed: Executed | None) -> dict:
 
 
 def _statement(sql: str, with_text: bool = False) -> dict:
-    entry = {"sha256": hashlib.sha256(sql.encode("utf-8")).hexdigest()}
+    entry = {"sha256": sha256_of(sql)}
     return {**entry, "sql": sql} if with_text else entry
 
 

@@ -3,19 +3,28 @@
 Everything a user can get wrong is reported before anything runs, all at once: a source file that is
 missing, a spine without the join keys or with keys of the wrong type, a timestamp column that cannot
 be chosen. The SDK's `get_historical_features` and `fcompile run` both come through here.
+
+A training set asked for by a feature service runs the service's compiled retrieve file as it is, where
+it can: the runner supplies the spine as the relation the file reads (`fcompile_spine`, a temporary view)
+and executes the file's statements byte for byte. Where it cannot (the spine has other columns than the
+file's, the target changes the SQL, ...), the request is planned for the spine it has by the same planner
+and renderer, and the query says why it is not the file (`mismatch`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position, did_you_mean
 from fcompile.graph import FeatureGraph, Projection
 from fcompile.planner.plans import PointInTimeJoin
 from fcompile.planner.point_in_time import plan_point_in_time_join
-from fcompile.runners.base import RegisteredSpine, Runner
+from fcompile.artifacts.queries import SPINE_RELATION
+from fcompile.artifacts.selection import NodeRef
+from fcompile.runners.base import RegisteredSpine, Runner, reads_project_files
 from fcompile.runners.spines import SpineInput
+from fcompile.tasks.compiled import CompiledFile, compiled_file
 
 DEFAULT_TIMESTAMP = "event_timestamp"
 
@@ -27,18 +36,32 @@ class TrainingQuery:
     statements: tuple[str, ...]  # what runs for the rows (one SELECT on every runner so far)
     label: str                   # how messages name it: "the request", "dataset 'x'"
     location: Position | None = None
+    compiled: CompiledFile | None = None  # the compiled file of the node asked for (a feature service), if any
+    supply: tuple[str, ...] = ()          # run before each execution: the spine supplied as the file reads it
+    mismatch: str | None = None           # why `statements` are not the compiled file's; None when they are
+
+    @property
+    def matches_compiled_file(self) -> bool:
+        return self.compiled is not None and self.mismatch is None
+
+    @property
+    def setup(self) -> tuple[str, ...]:
+        """What runs before the query: the spine's registration (if it ran any) and its supply."""
+        return (*self.spine.setup_sql, *self.supply)
 
     @property
     def sql(self) -> str:
-        """Every statement that runs, in order: the spine's registration (if it ran any), then the query."""
-        return ";\n\n".join((*self.spine.setup_sql, *self.statements)) + ";\n"
+        """Every statement that runs, in order: the spine's registration and supply, then the query."""
+        return ";\n\n".join((*self.setup, *self.statements)) + ";\n"
 
 
 def plan_training_query(graph: FeatureGraph, runner: Runner, spine: SpineInput, projections: Sequence[Projection],
                         full_feature_names: bool = False, timestamp_column: str | None = None,
-                        label: str = "the request", location: Position | None = None) -> TrainingQuery:
-    """Register the spine, check it and the sources against the request, and plan the join. Raises
-    `DiagnosticError` with every problem found."""
+                        label: str = "the request", location: Position | None = None,
+                        service: str | None = None) -> TrainingQuery:
+    """Register the spine, check it and the sources against the request, and plan the join; for a feature
+    `service`, its compiled file where the runner can run it as it is. Raises `DiagnosticError` with every
+    problem found."""
     problems = missing_source_files(graph, projections)
     try:
         registered = runner.register_spine(spine)
@@ -50,7 +73,51 @@ def plan_training_query(graph: FeatureGraph, runner: Runner, spine: SpineInput, 
         raise DiagnosticError(problems)
     plan = plan_point_in_time_join(graph, registered.plan(timestamp), projections, full_feature_names,
                                    location=location)
-    return TrainingQuery(plan, registered, tuple(runner.statements(plan)), label, location)
+    query = TrainingQuery(plan, registered, tuple(runner.statements(plan)), label, location)
+    if service is None:
+        return query
+    return as_compiled(graph, runner, query, service, full_feature_names)
+
+
+def as_compiled(graph: FeatureGraph, runner: Runner, query: TrainingQuery, service: str,
+                full_feature_names: bool) -> TrainingQuery:
+    """The service's training set by its compiled file for the runner's dialect, the spine supplied as the
+    relation the file reads; else `query` as planned, with the reason."""
+    compiled = compiled_file(graph, NodeRef("feature_service", service), runner.dialect)
+    reason = compiled.problem or _not_as_compiled(runner, query, compiled, full_feature_names)
+    if reason is not None:
+        return replace(query, compiled=compiled, mismatch=reason)
+    statements = tuple(runner.statements(compiled.plan))
+    if statements != compiled.statements:
+        return replace(query, compiled=compiled, mismatch=runner.compiled_file_difference or
+                       f"the {runner.dialect} runner's statements differ from the compiled file's")
+    supply = (*runner.compiled_file_setup(compiled.plan),
+              *runner.spine_view_statements(query.spine, SPINE_RELATION, compiled.plan.spine.columns))
+    return replace(query, plan=compiled.plan, statements=statements, compiled=compiled, supply=supply)
+
+
+def _not_as_compiled(runner: Runner, query: TrainingQuery, compiled: CompiledFile,
+                     full_feature_names: bool) -> str | None:
+    """Why the runner cannot run the compiled file for this request; None when it can."""
+    wanted = compiled.plan.spine.columns
+    if query.plan.spine.columns != wanted or query.plan.spine.timestamp_column != compiled.plan.spine.timestamp_column:
+        return (f"the spine's columns ({', '.join(query.plan.spine.columns or ())}; time "
+                f"{query.plan.spine.timestamp_column}) are not those of the compiled file's {SPINE_RELATION}"
+                f"({', '.join(wanted)}): the request is planned for the spine's own columns")
+    if query.plan.feature_names != compiled.plan.feature_names:
+        return "full_feature_names was asked for, and the compiled file names the features without their views" \
+            if full_feature_names else "the request names its features otherwise than the compiled file"
+    if runner.compiled_file_difference:
+        return runner.compiled_file_difference
+    if query.spine.not_as_compiled:
+        return query.spine.not_as_compiled
+    if not runner.supplies_named_spine:
+        return (f"the {runner.dialect} runner does not supply the spine as the relation {SPINE_RELATION} (its "
+                "engine keeps no row order through a view): it reads the spine where it registered it")
+    if not runner.reads_project_relative_paths and reads_project_files(compiled.plan):
+        return (f"the {runner.dialect} runner cannot read paths relative to the project folder, as the compiled "
+                "file names them: it runs the same plan with absolute paths")
+    return None
 
 
 def missing_source_files(graph: FeatureGraph, projections: Sequence[Projection]) -> list[Diagnostic]:

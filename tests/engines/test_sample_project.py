@@ -173,18 +173,18 @@ class Recording:
     it hands out) is recorded with its SQL text, then made on the real object. What the engine was given,
     seen from outside the runner."""
 
-    def __init__(self, target, method: str, log: list[str]) -> None:
-        self._target, self._method, self._log = target, method, log
+    def __init__(self, target, methods: tuple[str, ...], log: list[str]) -> None:
+        self._target, self._methods, self._log = target, methods, log
 
     def __getattr__(self, name: str):
         found = getattr(self._target, name)
-        if name == self._method:
+        if name in self._methods:
             def recorded(sql, *args, **kwargs):
                 self._log.append(sql)
                 return found(sql, *args, **kwargs)
             return recorded
         if name == "cursor":
-            return lambda *args, **kwargs: Recording(found(*args, **kwargs), self._method, self._log)
+            return lambda *args, **kwargs: Recording(found(*args, **kwargs), self._methods, self._log)
         return found
 
     def __enter__(self):
@@ -195,9 +195,10 @@ class Recording:
         return self._target.__exit__(*exc_info)
 
 
-# where each runner hands its SQL to the engine: the attribute holding the engine's object, and its method
-ENGINE_CALLS = {"duckdb": ("con", "execute"), "postgres": ("conn", "execute"), "spark": ("_session", "sql"),
-                "snowflake": ("conn", "execute"), "bigquery": ("client", "query")}
+# where each runner hands its SQL to the engine: the attribute holding the engine's object, and its methods
+ENGINE_CALLS = {"duckdb": ("con", ("execute", "sql")), "postgres": ("conn", ("execute",)),
+                "spark": ("_session", ("sql",)), "snowflake": ("conn", ("execute",)),
+                "bigquery": ("client", ("query",))}
 
 
 def test_run_executes_the_compiled_dataset_file(engine, sample, tmp_path, monkeypatch):
@@ -254,3 +255,74 @@ def test_run_executes_the_compiled_dataset_file(engine, sample, tmp_path, monkey
         return
     assert result["executed"] == [{"sha256": hashlib.sha256(s.encode()).hexdigest()} for s in executed]
     assert result["matches_compiled_file"] is True and result["mismatch"] is None
+
+
+def test_a_service_training_set_executes_the_compiled_retrieve_file(engine, sample, expected_rows, tmp_path,
+                                                                   monkeypatch):
+    """The SDK asked for a feature service with a spine of the columns its compiled retrieve file reads (the
+    join keys and event_timestamp, here in an order that is not the file's rows' order) runs that file - the one
+    `fcompile build` wrote for the target's dialect - byte for byte, the spine supplied as `fcompile_spine`; the
+    rows are the reference's, in spine order. Where the runner cannot (fakesnow: no ASOF JOIN; BigQuery: no
+    temporary views), the job says why, and the rows are still the reference's."""
+    import hashlib
+    import json
+    import random
+
+    import pyarrow as pa
+
+    import fcompile.runners
+    from fcompile.cli import main
+
+    root = sample_on(engine, sample, tmp_path / "project")
+    try:
+        main(["build", "--project-dir", str(root), "--target", "engine", "-s", "driver_activity_v1"])
+    except SystemExit as finished:
+        assert finished.code in (0, None)
+    log: list[str] = []
+    connect = fcompile.runners.connect_runner
+
+    def recording_runner(project):
+        runner = connect(project)
+        attribute, method = ENGINE_CALLS[runner.dialect]
+        if attribute == "_session":
+            runner.spark  # noqa: B018  (started here, so that the recording stands for the session)
+        setattr(runner, attribute, Recording(getattr(runner, attribute), method, log))
+        return runner
+
+    monkeypatch.setattr(fcompile.runners, "connect_runner", recording_runner)
+    orders = pq.read_table(sample / "project" / "seeds" / "orders.parquet")
+    order = list(range(orders.num_rows))
+    random.Random(5).shuffle(order)
+    spine = orders.select(["driver_id", "event_timestamp"]).take(pa.array(order))
+    names, wanted = expected_rows("driver_activity_v1", False)
+    features = names[len(orders.column_names):]
+    wanted = [{c: wanted[i][c] for c in ["driver_id", "event_timestamp", *features]} for i in order]
+    with FeatureStore(root, target="engine") as fs:
+        job = fs.get_historical_features(spine, service="driver_activity_v1")
+        runner = fs.runner
+        got = job.to_arrow()
+    assert_same_rows((got.column_names, got.to_pylist()), (["driver_id", "event_timestamp", *features], wanted),
+                     f"driver_activity_v1 by the SDK on {engine.name}")
+
+    compiled = f"compiled/{runner.dialect}/retrieve/driver_activity_v1.sql"
+    text = (root / "target" / compiled).read_text()
+    manifest = json.loads((root / "target" / "manifest.json").read_text())
+    (filed,) = [f["sha256"] for f in manifest["compiled"] if f["path"] == compiled]
+    assert job.compiled_file == compiled
+    assert job.compiled_sha256 == filed == hashlib.sha256(text.encode()).hexdigest()
+    expected_reason = runner.compiled_file_difference or (
+        None if runner.supplies_named_spine else
+        f"the {runner.dialect} runner does not supply the spine as the relation fcompile_spine (its engine keeps "
+        "no row order through a view): it reads the spine where it registered it")
+    if expected_reason is not None:
+        assert not job.matches_compiled_file and job.mismatch == expected_reason
+        return
+    assert job.matches_compiled_file and job.mismatch is None, job.mismatch
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("-- "))
+    log = [sql for sql in log if isinstance(sql, str)]  # not psycopg's composed COPY of the spine's rows
+    runs = [log[i:j] for i in range(len(log)) for j in range(i + 1, len(log) + 1)
+            if ";\n\n".join(log[i:j]) + "\n" == body]
+    assert runs, f"{engine.name}: no run of the statements the engine was given is the compiled file {compiled}"
+    assert job.sql.endswith(body.rstrip("\n") + ";\n")
+    supplied = [s for s in log if "fcompile_spine" in s.lower() and "view" in s.lower()]
+    assert supplied, f"{engine.name}: the spine was not supplied as a view named fcompile_spine"

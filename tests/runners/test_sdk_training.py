@@ -203,3 +203,67 @@ def test_import_fcompile_stays_light():
             "from fcompile import FeatureStore; print(FeatureStore.__name__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "FeatureStore", result.stderr
+
+
+def _service_spine(*columns: str) -> pa.Table:
+    return spine_table().select(list(columns))
+
+
+def test_a_service_with_the_compiled_spine_runs_its_compiled_file_in_every_spine_form(store, tmp_path):
+    """driver_v1's compiled file reads fcompile_spine(driver_id, event_timestamp): a spine of those columns, as
+    Arrow, pandas (datetime64[ns]), a reader, Parquet or CSV, runs that file, and its rows are the planned
+    request's. The file reads data/stats.parquet relative to the project folder, from a working directory
+    elsewhere."""
+    data = _service_spine("driver_id", "event_timestamp")
+    pq.write_table(data, tmp_path / "spine.parquet")
+    pcsv.write_csv(data, tmp_path / "spine.csv")
+    wanted = [{**row, "conv": conv, "trips": trips}
+              for row, conv, trips in zip(data.to_pylist(), EXPECTED["conv"], EXPECTED["trips"])]
+    forms = {"arrow": data, "pandas": data.to_pandas(), "parquet": str(tmp_path / "spine.parquet"),
+             "csv": str(tmp_path / "spine.csv"),
+             "reader": pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=2))}
+    for form, spine in forms.items():
+        job = store.get_historical_features(spine, service="driver_v1")
+        assert job.matches_compiled_file and job.mismatch is None, (form, job.mismatch)
+        assert job.compiled_file == "compiled/duckdb/retrieve/driver_v1.sql"
+        assert 'FROM "fcompile_spine" AS "spine_source"' in job.sql
+        assert job.to_arrow().to_pylist() == wanted, form
+
+
+def test_jobs_of_a_service_each_read_their_own_spine(store, tmp_path):
+    """The spine is supplied as the view fcompile_spine again before each run: a job planned before another
+    still reads its own rows, and to_parquet streams the file's rows."""
+    first = store.get_historical_features(_service_spine("driver_id", "event_timestamp"), service="driver_v1")
+    other = _service_spine("driver_id", "event_timestamp").slice(3, 2)
+    second = store.get_historical_features(other, service="driver_v1")
+    assert second.to_arrow().num_rows == 2
+    assert first.to_arrow().column("conv").to_pylist() == EXPECTED["conv"]
+    assert first.to_parquet(tmp_path / "first.parquet") == 7
+    assert pq.read_table(tmp_path / "first.parquet").column("trips").to_pylist() == EXPECTED["trips"]
+    assert second.to_arrow().column("driver_id").to_pylist() == [2, 3]
+
+
+@pytest.mark.parametrize("columns, arguments, reason", [
+    (("driver_id", "event_timestamp", "label"), {},
+     "the spine's columns (driver_id, event_timestamp, label; time event_timestamp) are not those of the compiled "
+     "file's fcompile_spine(driver_id, event_timestamp): the request is planned for the spine's own columns"),
+    (("event_timestamp", "driver_id"), {}, "the spine's columns (event_timestamp, driver_id; time event_timestamp)"),
+    (("driver_id", "event_timestamp"), {"full_feature_names": True},
+     "full_feature_names was asked for, and the compiled file names the features without their views"),
+])
+def test_a_service_request_that_is_not_its_compiled_file_says_why(store, columns, arguments, reason):
+    job = store.get_historical_features(_service_spine(*columns), service="driver_v1", **arguments)
+    assert not job.matches_compiled_file and job.mismatch.startswith(reason)
+    assert job.compiled_file == "compiled/duckdb/retrieve/driver_v1.sql"
+    assert "fcompile_spine" not in job.sql
+    names = ("stats__conv", "stats__trips") if arguments else ("conv", "trips")
+    got = job.to_arrow()
+    assert got.column_names == [*columns, *names]
+    assert got.column(names[0]).to_pylist() == EXPECTED["conv"]
+
+
+def test_a_feature_list_has_no_compiled_file(store):
+    job = store.get_historical_features(_service_spine("driver_id", "event_timestamp"),
+                                        features=["stats:conv", "stats:trips"])
+    assert job.compiled_file is None and job.compiled_sha256 is None
+    assert not job.matches_compiled_file and job.mismatch is None
