@@ -107,8 +107,6 @@ def _not_as_compiled(runner: Runner, query: TrainingQuery, compiled: CompiledFil
     if query.plan.feature_names != compiled.plan.feature_names:
         return "full_feature_names was asked for, and the compiled file names the features without their views" \
             if full_feature_names else "the request names its features otherwise than the compiled file"
-    if runner.compiled_file_difference:
-        return runner.compiled_file_difference
     if query.spine.not_as_compiled:
         return query.spine.not_as_compiled
     if not runner.supplies_named_spine:
