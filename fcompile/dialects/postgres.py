@@ -14,6 +14,7 @@ import uuid
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.graph import DType
 
 _REGTYPE = exp.DataType.build("REGTYPE", dialect="postgres")
 
@@ -25,6 +26,13 @@ class PostgresDialect(SqlDialect):
     TRANSACTIONAL_DDL = True
     CONVERTS_TIMES_TO_UTC = True
     ORDERS_ARRAYS = True
+
+    def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
+        # strings in byte order, as every other warehouse compares them, not in the column's collation (a database
+        # made with en_US.UTF-8 puts 'a' before 'B')
+        if dtype.name == "string":
+            value = exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
+        return super().greatest(value, dtype)
 
     def spine_view(self, name: str, query: exp.Query) -> list[exp.Expression]:
         # CREATE OR REPLACE VIEW cannot change a view's columns; the drop names the session's own schema, so

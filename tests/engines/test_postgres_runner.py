@@ -235,3 +235,31 @@ def test_a_connect_timeout_that_is_not_a_positive_whole_number_is_fc132(value):
                                                         "connect_timeout": value}, "."))
     assert found.code is Code.OFFLINE_SETTINGS
     assert found.message == f"the PostgreSQL target's `connect_timeout` must be a whole number above 0, not {value!r}"
+
+
+# -- strings -------------------------------------------------------------------------------------------------
+
+def test_a_full_tie_of_strings_takes_the_greatest_in_byte_order_whatever_the_collation(postgres_engine, tmp_path):
+    """Two rows equal in keys, event and created time, tier 'a' and 'B', read from a column in an ICU collation
+    that puts 'a' before 'B' (as a database made with en_US.UTF-8 does): the greatest in byte order, 'a', as
+    DuckDB, Spark, Snowflake and BigQuery give it - for training and materialization alike."""
+    from compiler.test_point_in_time_semantics import stats_table
+
+    rows = stats_table((1, T - SEC, T, 0.1, 1, "a"), (1, T - SEC, T, 0.1, 1, "B"))
+    view = ViewDef("stats", ("driver",), "stats_t", STATS_FEATURES, created="created", ttl=HOUR,
+                   query='SELECT driver_id, event_ts, created, conv, trips, tier COLLATE "en-US-x-icu" AS tier '
+                         "FROM stats_t")
+    case = Case((DRIVER,), (view,), (rows,), SPINE, (Projection("stats", ("tier",)),), name="collation")
+    graph = write_project(case, tmp_path)
+    runner = postgres_engine.runner()
+    postgres_engine.load(runner, rows)
+    with runner.conn.cursor() as cur:  # the server's collation orders 'a' before 'B'; byte order does not
+        assert cur.execute("""SELECT 'a' < 'B' COLLATE "en-US-x-icu", 'a' < 'B' COLLATE "C" """).fetchone() == \
+            (True, False)
+    query = plan_training_query(graph, runner, SpineInput("arrow", arrow_table(SPINE)), case.projections)
+    got = [r["tier"] for r in runner.to_arrow(query.plan, "collation").to_pylist()]
+    assert got == [r["tier"] for r in expected(case)[1]]
+    assert "a" in got and "B" not in got
+    latest = runner.latest_values(plan_latest_values(graph, graph.feature_view("stats")), T - HOUR, T + SEC,
+                                  "collation").read_all().to_pylist()
+    assert [r["tier"] for r in latest] == ["a"]

@@ -129,7 +129,7 @@ WITH "spine" AS (
     "__fc_event_ts",
     MAX("driver_lifetime_stats__lifetime_trip_count") AS "driver_lifetime_stats__lifetime_trip_count",
     BOOL_OR("driver_lifetime_stats__is_premium") AS "driver_lifetime_stats__is_premium",
-    MAX("driver_lifetime_stats__vehicle_class") AS "driver_lifetime_stats__vehicle_class"
+    MAX("driver_lifetime_stats__vehicle_class" COLLATE "C") AS "driver_lifetime_stats__vehicle_class"
   FROM "fv1_driver_lifetime_stats_source"
   GROUP BY
     "driver_id",

@@ -6,7 +6,7 @@ SELECT
   MAX("current_balance") AS "current_balance",
   MAX("credit_score") AS "credit_score",
   MAX("lifetime_order_count") AS "lifetime_order_count",
-  MAX("customer_segment") AS "customer_segment"
+  MAX("customer_segment" COLLATE "C") AS "customer_segment"
 FROM (
   SELECT
     "ranked"."customer_id",

@@ -5,7 +5,7 @@ SELECT
   "__fc_event_ts",
   MAX("lifetime_trip_count") AS "lifetime_trip_count",
   BOOL_OR("is_premium") AS "is_premium",
-  MAX("vehicle_class") AS "vehicle_class"
+  MAX("vehicle_class" COLLATE "C") AS "vehicle_class"
 FROM (
   SELECT
     "ranked"."driver_id",

@@ -115,7 +115,7 @@ WITH "spine" AS (
     "__fc_event_ts",
     MAX("lifetime_trip_count") AS "lifetime_trip_count",
     BOOL_OR("is_premium") AS "is_premium",
-    MAX("vehicle_class") AS "vehicle_class"
+    MAX("vehicle_class" COLLATE "C") AS "vehicle_class"
   FROM "fv1_driver_lifetime_stats_source"
   GROUP BY
     "driver_id",
