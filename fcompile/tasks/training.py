@@ -99,11 +99,16 @@ def as_compiled(graph: FeatureGraph, runner: Runner, query: TrainingQuery, servi
 def _not_as_compiled(runner: Runner, query: TrainingQuery, compiled: CompiledFile,
                      full_feature_names: bool) -> str | None:
     """Why the runner cannot run the compiled file for this request; None when it can."""
-    wanted = compiled.plan.spine.columns
-    if query.plan.spine.columns != wanted or query.plan.spine.timestamp_column != compiled.plan.spine.timestamp_column:
-        return (f"the spine's columns ({', '.join(query.plan.spine.columns or ())}; time "
-                f"{query.plan.spine.timestamp_column}) are not those of the compiled file's {SPINE_RELATION}"
-                f"({', '.join(wanted)}): the request is planned for the spine's own columns")
+    wanted, spine = compiled.plan.spine, query.plan.spine
+    file_spine = f"the compiled file's {SPINE_RELATION}({', '.join(wanted.columns)})"
+    extra = [c for c in spine.columns or () if c not in wanted.columns]
+    if extra:
+        return f"the spine has columns {file_spine} has not ({', '.join(extra)}): the SQL is planned for its own columns"
+    if spine.timestamp_column != wanted.timestamp_column:
+        return f"the spine's time is {spine.timestamp_column}, {file_spine}'s is {wanted.timestamp_column}"
+    if spine.columns != wanted.columns:
+        return (f"the spine's columns are in another order ({', '.join(spine.columns or ())}) than {file_spine}: "
+                "the SQL is planned for its own order")
     if query.plan.feature_names != compiled.plan.feature_names:
         return "full_feature_names was asked for, and the compiled file names the features without their views" \
             if full_feature_names else "the request names its features otherwise than the compiled file"

@@ -245,9 +245,11 @@ def test_jobs_of_a_service_each_read_their_own_spine(store, tmp_path):
 
 @pytest.mark.parametrize("columns, arguments, reason", [
     (("driver_id", "event_timestamp", "label"), {},
-     "the spine's columns (driver_id, event_timestamp, label; time event_timestamp) are not those of the compiled "
-     "file's fcompile_spine(driver_id, event_timestamp): the request is planned for the spine's own columns"),
-    (("event_timestamp", "driver_id"), {}, "the spine's columns (event_timestamp, driver_id; time event_timestamp)"),
+     "the spine has columns the compiled file's fcompile_spine(driver_id, event_timestamp) has not (label): the "
+     "SQL is planned for its own columns"),
+    (("event_timestamp", "driver_id"), {},
+     "the spine's columns are in another order (event_timestamp, driver_id) than the compiled file's "
+     "fcompile_spine(driver_id, event_timestamp)"),
     (("driver_id", "event_timestamp"), {"full_feature_names": True},
      "full_feature_names was asked for, and the compiled file names the features without their views"),
 ])
