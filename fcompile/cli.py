@@ -692,13 +692,12 @@ def get_historical_features(
     A Parquet file: the rows of the spine, each with the feature values as of its timestamp."""
     import time
 
-    from fcompile.runners.spines import classify_spine_text
     from fcompile.sdk import FeatureStore
 
     references = _feature_references(service, features)
     started = time.perf_counter()
     with FeatureStore(project_dir, target) as store:
-        job = store.get_historical_features(classify_spine_text(spine), references, service, full_feature_names,
+        job = store.get_historical_features(spine, references, service, full_feature_names,
                                             timestamp_column)
         rows = job.to_parquet(output)
     console = _console()
