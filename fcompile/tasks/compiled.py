@@ -19,7 +19,7 @@ from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import DiagnosticError
 from fcompile.dialects import compile_statements, get_dialect
 from fcompile.graph import FeatureGraph
-from fcompile.runners.base import first_line
+from fcompile.runners.base import Runner, first_line, reads_project_files
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,18 @@ def compiled_file(graph: FeatureGraph, ref: NodeRef, dialect: str) -> CompiledFi
 
 def sha256_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def unreadable_paths(runner: Runner, plan: Any) -> str | None:
+    """Why the runner cannot run a compiled plan as it is because of its paths (relative to the project
+    folder, as compiled files name them); None when it can."""
+    if runner.reads_project_relative_paths or not reads_project_files(plan):
+        return None
+    return (f"the {runner.dialect} runner cannot read paths relative to the project folder, as the compiled file "
+            "names them: it runs the same plan with absolute paths")
+
+
+def statements_differ(runner: Runner) -> str:
+    """Why the statements a runner made of a compiled plan are not the file's: the target's setting that
+    changes them, where the runner has one."""
+    return runner.compiled_file_difference or f"the {runner.dialect} runner's statements differ from the compiled file's"

@@ -21,9 +21,9 @@ from fcompile.diagnostics import Diagnostic, DiagnosticError
 from fcompile.graph import Dataset, DatasetOutput, FeatureGraph
 from fcompile.planner.plans import BuildDataset
 from fcompile.planner.point_in_time import dataset_spine
-from fcompile.runners.base import Runner, reads_project_files
+from fcompile.runners.base import Runner
 from fcompile.runners.spines import SpineInput
-from fcompile.tasks.compiled import CompiledFile, compiled_file, sha256_of
+from fcompile.tasks.compiled import CompiledFile, compiled_file, sha256_of, statements_differ, unreadable_paths
 from fcompile.tasks.training import TrainingQuery, plan_training_query
 from fcompile.version import __version__
 
@@ -93,16 +93,13 @@ def _write_table(runner: Runner, query: TrainingQuery, compiled: CompiledFile, d
     """The compiled file's plan written by the runner where it can run it; else the runner's own plan (its
     spine as registered, its paths absolute) and the reason."""
     reason = compiled.problem or query.spine.not_as_compiled
-    if reason is None and not runner.reads_project_relative_paths and reads_project_files(compiled.plan):
-        reason = (f"the {runner.dialect} runner cannot read paths relative to the project folder, as the compiled "
-                  "file names them: it runs the same plan with absolute paths")
+    reason = reason or unreadable_paths(runner, compiled.plan)
     build = compiled.plan if reason is None else \
         BuildDataset(label, DatasetOutput("table", dataset.output.locator), query.plan, dataset.location)
     written = runner.write_dataset_table(build, label, dataset.location)
     matches = written.statements == compiled.statements
     if not matches and reason is None:
-        reason = runner.compiled_file_difference or f"the {runner.dialect} runner's statements differ from the " \
-            "compiled file's"
+        reason = statements_differ(runner)
     return written.rows, Executed(written.statements, (*query.spine.setup_sql, *written.setup), compiled.path,
                                   compiled.sha256, matches, None if matches else reason)
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from fcompile.artifacts.queries import SPINE_RELATION
+from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position, did_you_mean
 from fcompile.graph import FeatureGraph, Projection
 from fcompile.planner.plans import PointInTimeJoin
 from fcompile.planner.point_in_time import plan_point_in_time_join
-from fcompile.artifacts.queries import SPINE_RELATION
-from fcompile.artifacts.selection import NodeRef
-from fcompile.runners.base import RegisteredSpine, Runner, reads_project_files
+from fcompile.runners.base import RegisteredSpine, Runner
 from fcompile.runners.spines import SpineInput
-from fcompile.tasks.compiled import CompiledFile, compiled_file
+from fcompile.tasks.compiled import CompiledFile, compiled_file, statements_differ, unreadable_paths
 
 DEFAULT_TIMESTAMP = "event_timestamp"
 
@@ -89,8 +89,7 @@ def as_compiled(graph: FeatureGraph, runner: Runner, query: TrainingQuery, servi
         return replace(query, compiled=compiled, mismatch=reason)
     statements = tuple(runner.statements(compiled.plan))
     if statements != compiled.statements:
-        return replace(query, compiled=compiled, mismatch=runner.compiled_file_difference or
-                       f"the {runner.dialect} runner's statements differ from the compiled file's")
+        return replace(query, compiled=compiled, mismatch=statements_differ(runner))
     supply = (*runner.compiled_file_setup(compiled.plan),
               *runner.spine_view_statements(query.spine, SPINE_RELATION, compiled.plan.spine.columns))
     return replace(query, plan=compiled.plan, statements=statements, compiled=compiled, supply=supply)
@@ -117,10 +116,7 @@ def _not_as_compiled(runner: Runner, query: TrainingQuery, compiled: CompiledFil
     if not runner.supplies_named_spine:
         return (f"the {runner.dialect} runner does not supply the spine as the relation {SPINE_RELATION} (its "
                 "engine keeps no row order through a view): it reads the spine where it registered it")
-    if not runner.reads_project_relative_paths and reads_project_files(compiled.plan):
-        return (f"the {runner.dialect} runner cannot read paths relative to the project folder, as the compiled "
-                "file names them: it runs the same plan with absolute paths")
-    return None
+    return unreadable_paths(runner, compiled.plan)
 
 
 def missing_source_files(graph: FeatureGraph, projections: Sequence[Projection]) -> list[Diagnostic]:
