@@ -98,6 +98,8 @@ class Runner(abc.ABC):
     # whether the runner has `dry_run(plan, label, location)`: the bytes a plan would scan, asked of the
     # engine without running it (`run --dry-run` prints them)
     prices_queries: ClassVar[bool] = False
+    # where the engine is when the target's settings name nothing (`fcompile debug` shows it)
+    default_location: ClassVar[str] = "default settings"
     target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
     project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
 

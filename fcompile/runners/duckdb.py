@@ -56,6 +56,7 @@ class DuckDBRunner(Runner):
     project_root: str | None = None  # set by `connect`: where the project's seeds and files are
     reads_project_relative_paths = True
     appends_pushed_rows = True
+    default_location = "in memory"
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
