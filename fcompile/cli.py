@@ -157,13 +157,11 @@ def seed(
 
     Each Parquet or CSV file under seeds/ replaces the table of the target's offline engine named by its
     file's stem."""
-    from dataclasses import replace
-
     from fcompile.parser import load_project
     from fcompile.parser.seeds import find_seeds
     from fcompile.progress import SeedProgressDisplay
-    from fcompile.runners import runner_class
-    from fcompile.runners.seeds import load_seeds, select_seeds
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.seeds import load_seeds, select_seeds
 
     graph = load_project(project_dir, target)
     chosen = select_seeds(find_seeds(graph.project.root), select or ())
@@ -171,11 +169,7 @@ def seed(
     if not chosen:
         console.print("nothing to seed: the project has no Parquet or CSV file under seeds/", markup=False)
         return
-    try:
-        runner_class(graph.project.target.offline_type)
-    except DiagnosticError as error:
-        raise DiagnosticError([replace(d, message=f"cannot load seeds on target '{graph.project.target.name}': "
-                                       f"{d.message}") for d in error.diagnostics]) from None
+    check_runnable(graph.project, "cannot load seeds")
 
     def report(result) -> None:
         if result.ok:
@@ -436,9 +430,9 @@ def run(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.runners import runner_class
     from fcompile.tasks.datasets import run_datasets, run_results_document, write_run_results
     from fcompile.tasks.locks import hold_materialization
+    from fcompile.tasks.offline_engine import check_runnable
 
     window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
@@ -459,7 +453,7 @@ def run(
         console.print("nothing to run: the selection holds no dataset" +
                       (" and no online feature view" if materialize_views_too else ""), markup=False)
         return
-    runner_class(graph.project.target.offline_type)  # FC111 before anything runs, for a compile-only target
+    check_runnable(graph.project)  # FC111 before anything runs, for a compile-only target
     if dry_run:
         _print_dry_run(graph, datasets, views, window_end, console)
         return
@@ -489,73 +483,45 @@ def run(
 
 def _runner(graph):
     """The target's runner; one that starts slowly (Spark) says so on stderr while it starts."""
-    from fcompile.runners import connect_runner
+    from fcompile.tasks.offline_engine import open_runner
 
-    runner = connect_runner(graph.project)
+    return open_runner(graph.project, _note_on_stderr())
+
+
+def _note_on_stderr():
     notes = _console(stderr=True)
-    runner.notify = lambda message: notes.print(message, markup=False)
-    return runner
+    return lambda message: notes.print(message, markup=False)
 
 
 def _print_dry_run(graph, datasets, views, end, console) -> None:
-    """What `run` would do: each dataset's compiled SQL in the target's dialect, each view's window as far
-    as it is known without reading the offline engine (the watermark comes from the online store). On an
-    engine that prices queries before running them (BigQuery), also the bytes each would scan."""
-    from fcompile.artifacts.queries import compile_node
-    from fcompile.artifacts.selection import NodeRef
-    from fcompile.dialects import get_dialect
-    from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
-    from fcompile.runners import runner_class
-    from fcompile.tasks.materialize import choose_window
+    """What `run` would do (`fcompile.tasks.dry_run`): each dataset's compiled SQL, each view's window as far
+    as it is known without reading the offline engine, and the bytes each would scan where the engine says."""
+    from fcompile.tasks.dry_run import dry_run
 
-    dialect = get_dialect(graph.project.target.offline_type)
-    target = graph.project.target.name
-    console.print(f"dry run on target '{target}' ({dialect.name}): nothing is run or written", markup=False)
-    problems: list[Diagnostic] = []
-    priced = runner_class(graph.project.target.offline_type).prices_queries
-    runner = None
+    def cost(scanned: int | None) -> str:
+        return f"; would scan {scanned:,} bytes" if scanned is not None else ""
 
-    def scanned(plan, label: str, location) -> str:
-        nonlocal runner
-        if not priced:
-            return ""
-        try:
-            runner = runner or _runner(graph)
-            return f"; would scan {runner.dry_run(plan, label, location):,} bytes"
-        except DiagnosticError as error:
-            problems.extend(error.diagnostics)
-            return ""
-
-    try:
-        for dataset in datasets:
-            output = f"{dataset.output.kind} {dataset.output.locator}"
-            try:
-                text = compile_node(graph, NodeRef("dataset", dataset.name), dialect).text.rstrip()
-            except DiagnosticError as error:
-                problems.extend(error.diagnostics)
-                continue
-            cost = scanned(plan_build_dataset(graph, dataset), f"dataset '{dataset.name}'", dataset.location)
-            console.print(f"\ndataset {dataset.name} -> {output}{cost}:", markup=False)
-            console.print(text, markup=False, highlight=False, soft_wrap=True)
-        if views:
-            console.print("", markup=False)
-            states = _view_states(graph, views, console)
-            for view in views:
-                state = states.get(view.name) if states is not None else None
-                window = choose_window(view, end, None, state.watermark if state is not None else None)
-                basis = {"watermark": "from its watermark minus its lateness", "ttl": "first run: end - ttl",
-                         "earliest": "first run: from the earliest data"}[window.basis]
-                if states is None:
-                    basis += "; its watermark is unknown, the online store could not be read"
-                start = _iso_text(window.start) if window.start is not None else "earliest data"
-                cost = scanned(plan_latest_values(graph, view), f"feature view '{view.name}'", view.location)
-                console.print(f"feature view {view.name} -> online store: [{start}, {_iso_text(window.end)}] "
-                              f"({basis}){cost}", markup=False, highlight=False)
-    finally:
-        if runner is not None:
-            runner.close()
-    _print_diagnostics(problems)
-    if problems:
+    planned = dry_run(graph, datasets, views, end, _note_on_stderr())
+    console.print(f"dry run on target '{graph.project.target.name}' ({planned.dialect}): nothing is run or written",
+                  markup=False)
+    for dataset in planned.datasets:
+        console.print(f"\ndataset {dataset.name} -> {dataset.output}{cost(dataset.scanned_bytes)}:", markup=False)
+        console.print(dataset.sql, markup=False, highlight=False, soft_wrap=True)
+    if planned.views:
+        console.print("", markup=False)
+        if planned.store_problem is not None:
+            console.print(f"note: {planned.store_problem}", markup=False)
+    for view in planned.views:
+        window = view.window
+        basis = {"watermark": "from its watermark minus its lateness", "ttl": "first run: end - ttl",
+                 "earliest": "first run: from the earliest data"}[window.basis]
+        if not view.watermark_known:
+            basis += "; its watermark is unknown, the online store could not be read"
+        start = _iso_text(window.start) if window.start is not None else "earliest data"
+        console.print(f"feature view {view.name} -> online store: [{start}, {_iso_text(window.end)}] "
+                      f"({basis}){cost(view.scanned_bytes)}", markup=False, highlight=False)
+    _print_diagnostics(list(planned.diagnostics))
+    if planned.diagnostics:
         raise typer.Exit(1)
 
 
@@ -563,17 +529,6 @@ def _iso_text(moment) -> str:
     import datetime as dt
 
     return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def _view_states(graph, views, console) -> dict | None:
-    from fcompile.online import connect_online_store
-
-    try:
-        with connect_online_store(graph.project) as store:
-            return {view.name: store.get_state(view.name) for view in views}
-    except DiagnosticError as error:
-        console.print(f"note: {error.diagnostics[0].message}", markup=False)
-        return None
 
 
 def _materialize(graph, runner, store, views, end, start=None, full_refresh: bool = False,

@@ -89,6 +89,14 @@ class Source(_HashedNode):
     # Rows equal in event and created time go to this column's greatest value (then each feature takes the
     # greatest of the rows still tied): docs/concepts/point-in-time.md.
     tie_breaker: str | None = None
+    # Where the spec writes the value of each field that names a column (timestamp_field,
+    # created_timestamp_field, tie_breaker): diagnostics about that column point there. Kept out of the
+    # manifest and the content hash, like `location`.
+    _column_locations: tuple[tuple[str, Position], ...] = field(default=(), repr=False, compare=False)
+
+    def column_location(self, field_name: str) -> Position | None:
+        """Where the spec writes the value of `field_name` (a field naming a column), else the source's name."""
+        return dict(self._column_locations).get(field_name, self.location)
 
 
 @dataclass(frozen=True)

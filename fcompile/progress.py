@@ -73,7 +73,7 @@ class MaterializeProgressDisplay:
 
 
 class SeedProgressDisplay:
-    """Implements `fcompile.runners.seeds.SeedProgress` on a rich console: a bar per seed on a terminal
+    """Implements `fcompile.tasks.seeds.SeedProgress` on a rich console: a bar per seed on a terminal
     (its total from the Parquet footer; a CSV file's is unknown), else a line every few seconds. Each
     finished seed is passed to `report` (the CLI prints its summary line)."""
 

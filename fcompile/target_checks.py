@@ -129,25 +129,18 @@ def describe_settings(side: str, settings: Mapping[str, Any]) -> str:
 
 
 def _default_location(side: str, kind: str) -> str:
-    """Where an engine or store is when the target says nothing (the defaults of its module)."""
+    """Where an engine or store is when the target says nothing: its runner's or store's `default_location`
+    (the module loads, its driver does not)."""
     try:
-        if side == "offline" and kind == "duckdb":
-            return "in memory"
-        if side == "online" and kind == "sqlite":
-            from fcompile.online.sqlite import DEFAULT_PATH
+        if side == "offline":
+            from fcompile.runners import runner_class
 
-            return f"path {DEFAULT_PATH} (the default)"
-        if side == "online" and kind == "redis":
-            from fcompile.online.redis import DEFAULT_URL
+            return runner_class(kind).default_location
+        from fcompile.online import online_store_class
 
-            return f"{DEFAULT_URL} (the default)"
-        if side == "online" and kind == "postgres":
-            from fcompile.online.postgres import DEFAULT_URL
-
-            return f"{DEFAULT_URL} (the default)"
-    except ImportError:  # a broken install: the connection check reports it
-        pass
-    return "default settings"
+        return online_store_class(kind).default_location
+    except (DiagnosticError, ImportError):  # a compile-only or unknown type; a broken install (its check says)
+        return "default settings"
 
 
 def _safe_url(url: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from fcompile.parser import load_project
 from fcompile.parser.seeds import find_seeds
 from fcompile.runners import connect_runner
-from fcompile.runners.seeds import SeedResult, load_seeds, select_seeds
+from fcompile.tasks.seeds import SeedResult, load_seeds, select_seeds
 from fcompile.sample import init_project
 
 _SOURCE_TABLE = re.compile(r"^(\s+)table: (\w+)$", re.MULTILINE)  # a source's own line, not `output: {table: }`

@@ -149,6 +149,21 @@ def test_descriptions_never_show_a_secret(side, settings, shown):
     assert described == shown and "pw" not in described and "p w" not in described
 
 
+@pytest.mark.parametrize(("side", "settings", "shown"), [
+    ("offline", {"type": "duckdb"}, "in memory"),
+    ("offline", {"type": "postgres"}, "default settings"),
+    ("offline", {"type": "redshift"}, "default settings"),  # compile-only: no runner to ask
+    ("online", {"type": "sqlite"}, "path .fcompile/online.db (the default)"),
+    ("online", {"type": "postgres"}, "postgresql://127.0.0.1:5432/test (the default)"),
+    ("online", {"type": "redis"}, "redis://127.0.0.1:6379/0 (the default)"),
+])
+def test_settings_that_name_no_location_show_the_default_of_the_runner_or_store(side, settings, shown):
+    """Each runner and online store class says where it is by default (`default_location`)."""
+    from fcompile.target_checks import describe_settings
+
+    assert describe_settings(side, settings) == shown
+
+
 @pytest.mark.parametrize("url", ["redis://:/pw@127.0.0.1:1/0", "redis://u:1234/pw@127.0.0.1:1/0",
                                  "postgresql://fc:a?pw@db/ml", "redis://:a#pw@cache/0", "redis://:pw@cache/0",
                                  "postgresql://db/ml?password=pw", "host=db password = 'p w'",

@@ -135,3 +135,12 @@ def test_the_cli_loads_no_engine_adapter_or_online_store_at_start():
     loaded = reachable(import_graph(module_level_only=True), "fcompile.cli")
     assert "fcompile.diagnostics" in loaded  # the graph is read
     assert sorted(m for m in loaded if m.startswith(ENGINE_ROOMS)) == []
+
+
+def test_the_cli_reaches_the_engines_through_the_task_layer():
+    """cli.py imports no runner module and not the runner registry, function-local imports included: it
+    calls tasks (fcompile/tasks/) and the SDK, which open the engine and ask its capability flags."""
+    imports = import_graph()["fcompile.cli"]
+    assert "fcompile.tasks.offline_engine" in imports  # the graph is read, function-local imports included
+    runner_imports = {m for m in imports if m == "fcompile.runners" or m.startswith("fcompile.runners.")}
+    assert runner_imports == set()

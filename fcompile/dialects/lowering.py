@@ -320,24 +320,27 @@ def _asof_join(dialect: SqlDialect, final: exp.Select, view: ViewJoin, name: str
     return final.join(join, copy=False)
 
 
-def _coarse_window(dialect: SqlDialect, plan: LatestValues) -> exp.Expression:
+def coarse_window(dialect: SqlDialect, plan: LatestValues, with_start: bool = True) -> exp.Expression:
     """The window widened by a day on each side, on the event-time column as it is stored: a superset of the
     window in any session zone (an implicit cast shifts a time by at most 14 hours), which the engine can
-    push into a Parquet scan or answer from an index, as it cannot a filter on the converted time."""
+    push into a Parquet scan or answer from an index, as it cannot a filter on the converted time. Without
+    `with_start`, only the end bounds it."""
     column = col(plan.event_timestamp, "src")
     day = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("DAY"))
 
     def bound(name: str) -> exp.Expression:
         return exp.cast(dialect.parameter(name), "TIMESTAMP")
 
-    return exp.Between(this=column, low=exp.Sub(this=bound(plan.start_parameter), expression=day),
-                       high=exp.Add(this=bound(plan.end_parameter), expression=day.copy()))
+    high = exp.Add(this=bound(plan.end_parameter), expression=day.copy())
+    if not with_start:
+        return exp.LTE(this=column, expression=high)
+    return exp.Between(this=column, low=exp.Sub(this=bound(plan.start_parameter), expression=day), high=high)
 
 
 def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
     source, columns = source_select(dialect, plan, "src")
     if dialect.CONVERTS_TIMES_TO_UTC:
-        source = source.where(_coarse_window(dialect, plan), copy=False)
+        source = source.where(coarse_window(dialect, plan), copy=False)
     # the window bounds the event time as read (a UTC instant where the dialect converts times)
     window = exp.and_(
         exp.GTE(this=col(EVENT_TS), expression=dialect.utc_instant(dialect.parameter(plan.start_parameter))),

@@ -23,7 +23,9 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import (
+    TYPE_CHECKING, Any, Callable, ClassVar, ContextManager, Iterable, Mapping, NamedTuple, Sequence, TypeVar,
+)
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
@@ -70,6 +72,8 @@ class OnlineStore(abc.ABC):
     """One connection to an online store, for one project. Use it as a context manager, or `close()`."""
 
     type_name: str  # "sqlite", "redis", "postgres": the target's `online.type`
+    # where the store is when the target's settings name nothing (`fcompile debug` shows it)
+    default_location: ClassVar[str] = "default settings"
 
     @classmethod
     @abc.abstractmethod

@@ -89,6 +89,7 @@ def pg_name(name: str) -> str:
 
 class PostgresOnlineStore(OnlineStore):
     type_name = "postgres"
+    default_location = f"{DEFAULT_URL} (the default)"
 
     def __init__(self, conn: Any, url: str, project: str, connect_timeout: int = CONNECT_TIMEOUT_SECONDS) -> None:
         self.conn = conn

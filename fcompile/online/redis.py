@@ -98,6 +98,7 @@ return 0
 
 class RedisOnlineStore(OnlineStore):
     type_name = "redis"
+    default_location = f"{DEFAULT_URL} (the default)"
 
     def __init__(self, client: Any, url: str, project: str, lock_seconds: float = LOCK_SECONDS) -> None:
         self.client = client

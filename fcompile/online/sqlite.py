@@ -67,6 +67,7 @@ class OlderLayout(sqlite3.DatabaseError):
 
 class SqliteOnlineStore(OnlineStore):
     type_name = "sqlite"
+    default_location = f"path {DEFAULT_PATH} (the default)"
 
     def __init__(self, path: str, project: str) -> None:
         self.path = path

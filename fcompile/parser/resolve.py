@@ -70,6 +70,8 @@ class RequestItem(SpecItem):
         return self.request_label
 
 
+# A source's fields that name one of its columns: their values' positions are kept on the Source
+SOURCE_COLUMN_FIELDS = ("timestamp_field", "created_timestamp_field", "tie_breaker")
 FEATURE_REF_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:([A-Za-z_][A-Za-z0-9_]*|\*)")
 
 
@@ -200,6 +202,7 @@ class Resolver:
             created_timestamp_field=data.get("created_timestamp_field"),
             field_mapping=tuple(sorted(mapping.items())),
             tie_breaker=data.get("tie_breaker"),
+            _column_locations=tuple((name, item.at(name)) for name in SOURCE_COLUMN_FIELDS if name in data),
             **_common(item),
         )
 

@@ -146,11 +146,12 @@ def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType
                          ("created_timestamp_field", source.created_timestamp_field),
                          ("tie_breaker", source.tie_breaker)):
         if column and column not in columns:
-            missing(column, role, source.location)
+            missing(column, role, source.column_location(role))
     tie_type = columns.get(source.tie_breaker) if source.tie_breaker else None
     if tie_type is not None and tie_type.name not in TIE_BREAKER_DTYPES:
         sink.error(Code.BAD_DTYPE, f"source '{source.name}': tie_breaker '{source.tie_breaker}' is {tie_type} in "
-                   f"{file_name}, which cannot break ties the same way on every warehouse", source.location,
+                   f"{file_name}, which cannot break ties the same way on every warehouse",
+                   source.column_location("tie_breaker"),
                    "name an int, string, timestamp or date column (floats: BigQuery sorts NaN lowest where the "
                    "others sort it highest; booleans and arrays are not ordered everywhere)")
     for view in graph.feature_views:

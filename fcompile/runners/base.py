@@ -101,6 +101,8 @@ class Runner(abc.ABC):
     # whether the runner can supply a registered spine under the name a compiled retrieve file reads it by (a
     # temporary view of the session), so that a feature service's training set runs that file as it is
     supplies_named_spine: ClassVar[bool] = False
+    # where the engine is when the target's settings name nothing (`fcompile debug` shows it)
+    default_location: ClassVar[str] = "default settings"
     target_name: str | None = None   # set by `connect_runner`: names the target in failures after connecting
     project_name: str | None = None  # set by `connect_runner` (BigQuery labels its jobs with it)
 

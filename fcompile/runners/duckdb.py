@@ -57,6 +57,7 @@ class DuckDBRunner(Runner):
     reads_project_relative_paths = True
     appends_pushed_rows = True
     supplies_named_spine = True
+    default_location = "in memory"
 
     def __init__(self, database: str = ":memory:") -> None:
         import duckdb
@@ -394,12 +395,27 @@ class DuckDBRunner(Runner):
         try:
             row = self.con.sql(self.sql_dialect.generate(extent, pretty=False), params=parameters).to_arrow_table()
         except duckdb.Error as exc:
+            if self._event_times_untyped(plan):  # no row has an event time
+                return window_stats_of(rows=0, keys=0, earliest=None, latest=None, keys_exact=False)
             raise self._failed(label, exc, location) from None
         # the times read as microseconds: `as_py` on a zoned timestamp imports pandas (0.25 s, 30 MiB)
         earliest, latest = (None if column.null_count else datetime_from_micros(to_micros(column)[0].as_py())
                             for column in (row.column(name).combine_chunks() for name in ("earliest", "latest")))
         return window_stats_of(rows=row.column("rows")[0].as_py(), keys=row.column("keys")[0].as_py(),
                                earliest=earliest, latest=latest, keys_exact=False)
+
+    def _event_times_untyped(self, plan: LatestValues) -> bool:
+        """Whether the source's event-time column is of DuckDB's type NULL (a file of no rows written without
+        types), on which the converted time the counting reads (`utc_instant`: EPOCH_US) cannot be bound."""
+        import duckdb
+
+        select = exp.select(exp.column(plan.event_timestamp)).from_(
+            self.sql_dialect.relation(plan.relation, "source", plan.location)).limit(0)
+        try:
+            _, types = self._describe(select)
+        except (duckdb.Error, DiagnosticError):
+            return False
+        return types.get(plan.event_timestamp, "").upper() == '"NULL"'
 
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         found = engine_type.upper()

@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.lowering import coarse_window
 from fcompile.online.values import as_utc
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import Runner, WindowStats, first_line, writing_file
@@ -88,15 +89,25 @@ def window_estimate_select(dialect: SqlDialect, plan: LatestValues, with_start: 
 
 
 def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
-    """The source, its event time, its key columns and the condition for its rows in the window."""
+    """The source, its event time, its key columns and the condition for its rows in the window. Where the
+    dialect converts times (`CONVERTS_TIMES_TO_UTC`), the event time and the bounds are UTC instants spelled as
+    in the compiled files (`utc_instant`), so a naive time is read as UTC whatever the session's time zone, and
+    the window widened by a day on the column as stored (`coarse_window`) keeps the filter where a Parquet
+    scan or an index can use it; elsewhere the runner's session is UTC (`SESSION_TIME_ZONE`)."""
     source = dialect.relation(plan.relation, "src", plan.location)
-    stamp = exp.column(plan.event_timestamp, "src")
+    stored = exp.column(plan.event_timestamp, "src")
     keys = [exp.column(k.source_column, "src") for k in plan.keys]
     conditions: list[exp.Expression] = [exp.Is(this=c.copy(), expression=exp.Null(), negate=True)
-                                        for c in (*keys, stamp)]
-    conditions.append(exp.LTE(this=stamp.copy(), expression=dialect.parameter(plan.end_parameter)))
+                                        for c in (*keys, stored)]
+    end, start = dialect.parameter(plan.end_parameter), dialect.parameter(plan.start_parameter)
+    stamp = stored
+    if dialect.CONVERTS_TIMES_TO_UTC:
+        stamp = dialect.utc_instant(stored.copy(), plan.event_timestamp in plan.relation.zoned_times)
+        end, start = dialect.utc_instant(end), dialect.utc_instant(start)
+        conditions.append(coarse_window(dialect, plan, with_start))
+    conditions.append(exp.LTE(this=stamp.copy(), expression=end))
     if with_start:
-        conditions.append(exp.GTE(this=stamp.copy(), expression=dialect.parameter(plan.start_parameter)))
+        conditions.append(exp.GTE(this=stamp.copy(), expression=start))
     return source, stamp, keys, exp.and_(*conditions)
 
 

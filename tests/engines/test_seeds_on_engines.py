@@ -16,7 +16,7 @@ import pytest
 
 from fcompile.diagnostics import Code
 from fcompile.parser.seeds import Seed
-from fcompile.runners.seeds import load_seed
+from fcompile.tasks.seeds import load_seed
 from fcompile.sample import init_project
 
 from engines.engines import add_target

@@ -184,6 +184,7 @@ CLI_CASES = [
     "env_var_unset",
     "unknown_feature",
     "parquet_join_key_dtype_mismatch",
+    "parquet_bad_tie_breaker",
     "many_errors_many_files",
 ]
 

@@ -206,6 +206,22 @@ def test_dry_run_prints_the_sql_and_windows_and_runs_nothing(project, capsys):
     assert not (project / "out").exists()
 
 
+def test_dry_run_says_when_the_online_store_cannot_be_read(project, capsys):
+    """Without the online store the watermarks are unknown: each view's window is its first run's, and the
+    output says so, after a note naming the store's problem; the datasets still print."""
+    from tcp_proxy import free_port
+
+    settings = project / "fcompile_project.yml"
+    settings.write_text(settings.read_text() + f"  down: {{offline: {{type: duckdb, path: .fcompile/offline.duckdb}}, "
+                        f"online: {{type: redis, url: 'redis://127.0.0.1:{free_port()}/0', connect_timeout: 2}}}}\n")
+    code, output = run(capsys, project, "--target", "down", "--dry-run", "--end", "2024-01-01T12:00:00")
+    assert code == 0, output
+    assert "dataset to_table -> table training:" in output
+    assert re.search(r"^note: .*redis", output, re.MULTILINE | re.IGNORECASE), output
+    assert "feature view recent -> online store: [2024-01-01T11:00:00Z, 2024-01-01T12:00:00Z] (first run: end - " \
+           "ttl; its watermark is unknown, the online store could not be read)" in output
+
+
 def test_a_compile_only_target_is_refused_before_anything_runs(project, capsys):
     code, output = run(capsys, project, "--target", "warehouse", "--dry-run")
     assert code == 1 and "Traceback" not in output

@@ -18,7 +18,7 @@ from fcompile.diagnostics import Code, DiagnosticError
 from fcompile.parser import load_project, parse_project
 from fcompile.parser.seeds import find_seeds, seed_columns
 from fcompile.runners.duckdb import DuckDBRunner
-from fcompile.runners.seeds import select_seeds
+from fcompile.tasks.seeds import select_seeds
 from fcompile.sample import init_project
 
 PROJECT = ("name: shop\ntargets:\n"
