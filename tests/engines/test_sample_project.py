@@ -206,6 +206,26 @@ ENGINE_CALLS = {"duckdb": ("con", ("execute", "sql")), "postgres": ("conn", ("ex
                 "bigquery": ("client", ("query",))}
 
 
+def record_engine_calls(monkeypatch, log: list[str]) -> list:
+    """Every runner the CLI or SDK connects from now on hands its SQL to the engine through a `Recording` into
+    `log`; returns the list of those runners."""
+    import fcompile.runners
+
+    connect, runners = fcompile.runners.connect_runner, []
+
+    def recording_runner(project):
+        runner = connect(project)
+        runners.append(runner)
+        attribute, methods = ENGINE_CALLS[runner.dialect]
+        if attribute == "_session":
+            runner.spark  # noqa: B018  (started here, so that the recording stands for the session)
+        setattr(runner, attribute, Recording(getattr(runner, attribute), methods, log))
+        return runner
+
+    monkeypatch.setattr(fcompile.runners, "connect_runner", recording_runner)
+    return runners
+
+
 @pytest.mark.parametrize("dataset", ["driver_ranking_training", "activity_table"])
 def test_run_executes_the_compiled_dataset_file(engine, sample, tmp_path, monkeypatch, dataset):
     """`fcompile run` executes the statements of the dataset's compiled file - the one `fcompile build` wrote
@@ -215,37 +235,22 @@ def test_run_executes_the_compiled_dataset_file(engine, sample, tmp_path, monkey
     import hashlib
     import json
 
-    import fcompile.runners
     from fcompile.cli import main
 
     root = sample_on(engine, sample, tmp_path / "project")
     (root / "datasets" / "file.yml").write_text(FILE_DATASET)
     log: list[str] = []
-    dialects: list[str] = []
-    differences: list[str | None] = []
-    connect = fcompile.runners.connect_runner
-
-    def recording_runner(project):
-        runner = connect(project)
-        dialects.append(runner.dialect)
-        differences.append(runner.compiled_file_difference)
-        attribute, method = ENGINE_CALLS[runner.dialect]
-        if attribute == "_session":
-            runner.spark  # noqa: B018  (started here, so that the recording stands for the session)
-        setattr(runner, attribute, Recording(getattr(runner, attribute), method, log))
-        return runner
-
-    monkeypatch.setattr(fcompile.runners, "connect_runner", recording_runner)
+    runners = record_engine_calls(monkeypatch, log)
     for command in (["build"], ["run", "--no-materialize"]):
         try:
             main([*command, "--project-dir", str(root), "--target", "engine", "-s", dataset])
         except SystemExit as finished:
             assert finished.code in (0, None), command
-    compiled = f"compiled/{dialects[0]}/datasets/{dataset}.sql"
+    compiled = f"compiled/{runners[0].dialect}/datasets/{dataset}.sql"
     text = (root / "target" / compiled).read_text()
     body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("-- "))
     executed = None
-    difference = differences[0] if "ASOF JOIN" in body else None  # asof_join: false changes only ASOF joins
+    difference = runners[0].compiled_file_difference if "ASOF JOIN" in body else None  # asof_join: false changes only ASOF joins
     if difference is None:
         runs = [log[i:j] for i in range(len(log)) for j in range(i + 1, len(log) + 1)
                 if ";\n\n".join(log[i:j]) + "\n" == body]
@@ -279,7 +284,6 @@ def test_a_service_training_set_executes_the_compiled_retrieve_file(engine, samp
 
     import pyarrow as pa
 
-    import fcompile.runners
     from fcompile.cli import main
 
     root = sample_on(engine, sample, tmp_path / "project")
@@ -288,17 +292,7 @@ def test_a_service_training_set_executes_the_compiled_retrieve_file(engine, samp
     except SystemExit as finished:
         assert finished.code in (0, None)
     log: list[str] = []
-    connect = fcompile.runners.connect_runner
-
-    def recording_runner(project):
-        runner = connect(project)
-        attribute, method = ENGINE_CALLS[runner.dialect]
-        if attribute == "_session":
-            runner.spark  # noqa: B018  (started here, so that the recording stands for the session)
-        setattr(runner, attribute, Recording(getattr(runner, attribute), method, log))
-        return runner
-
-    monkeypatch.setattr(fcompile.runners, "connect_runner", recording_runner)
+    record_engine_calls(monkeypatch, log)
     orders = pq.read_table(sample / "project" / "seeds" / "orders.parquet")
     order = list(range(orders.num_rows))
     random.Random(5).shuffle(order)
