@@ -74,6 +74,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/online_bench.py
 	$(BIN)/python bench/materialize_bench.py --repeat 3
 	$(BIN)/python bench/serve_bench.py
+	$(BIN)/python bench/command_bench.py
 
 clean:
 	rm -rf $(VENV) .venv-demo $(BQEMU) .demo .pytest_cache .hypothesis

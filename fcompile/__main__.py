@@ -1,3 +1,3 @@
-from fcompile.cli import main
+from fcompile.entry_point import main
 
 main()

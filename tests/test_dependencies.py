@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ENTRY_MODULES = ("fcompile", "fcompile.__main__", "fcompile.cli", "fcompile.sdk")
+ENTRY_MODULES = ("fcompile", "fcompile.__main__", "fcompile.entry_point", "fcompile.cli", "fcompile.sdk")
 DEV_EXTRAS = {"dev"}
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError"}
 _REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")

@@ -265,12 +265,12 @@ def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDiale
 def _seed_columns(graph: FeatureGraph, table: str) -> tuple[tuple[str, ...], str] | None:
     """The columns of the seed a spine table names, and the seed file as messages name it; None when the
     table is no seed of the project."""
-    from fcompile.parser.seeds import find_seeds, seed_schema
+    from fcompile.parser.seeds import find_seeds, seed_columns
 
     seed = find_seeds(graph.project.root).get(table)
     if seed is None:
         return None
-    return tuple(seed_schema(seed).names), seed.relative
+    return tuple(seed_columns(seed)), seed.relative
 
 
 def project_relative(plan: Any, root: str) -> Any:

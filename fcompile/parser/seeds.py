@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
-from fcompile.parser.arrow_dtypes import arrow_to_dtype
+from fcompile.parser.file_schemas import file_schema_cache, schema_of_arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -120,5 +120,7 @@ def _schema(path: str, file_format: str, _mtime_ns: int, _size: int) -> pa.Schem
 
 
 def seed_columns(seed: Seed) -> dict[str, DType | None]:
-    """The seed's columns and their dtypes (None where no dtype corresponds to the file's type)."""
-    return {f.name: arrow_to_dtype(f.type) for f in seed_schema(seed)}
+    """The seed's columns and their dtypes (None where no dtype corresponds to the file's type), in file order,
+    from the file's cached summary (fcompile/parser/file_schemas.py): no pyarrow import once it is known."""
+    return file_schema_cache().schema(seed.path, seed.file_format,
+                                      lambda _path: schema_of_arrow(seed_schema(seed))).dtypes()

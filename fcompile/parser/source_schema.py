@@ -7,7 +7,6 @@ and query sources, and CSV files, are checked later by the runner that reads the
 
 from __future__ import annotations
 
-import functools
 import glob
 import os
 from pathlib import Path
@@ -16,7 +15,7 @@ from dataclasses import replace
 
 from fcompile.diagnostics import Code, DiagnosticError, DiagnosticSink, Position
 from fcompile.graph import DType, FeatureGraph, Source
-from fcompile.parser.arrow_dtypes import arrow_to_dtype
+from fcompile.parser.file_schemas import parquet_schema
 from fcompile.user_paths import looked_for
 
 
@@ -57,23 +56,17 @@ def _footer_times(pattern: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     files = _files(pattern)
     if not files or not files[0].endswith(".parquet"):
         return (), ()
-    stat = os.stat(files[0])
-    return _time_columns(files[0], stat.st_mtime_ns, stat.st_size)
+    return _time_columns(files[0])
 
 
-@functools.lru_cache(maxsize=256)
-def _time_columns(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The zoned and the nanosecond timestamp columns of a Parquet file. Cached by the file's modification
-    time and size: a build asks once per source, view and dialect."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def _time_columns(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The zoned and the nanosecond timestamp columns of a Parquet file (its summary is cached: a build asks
+    once per source, view and dialect)."""
     try:
-        schema = pq.read_schema(path)
+        schema = parquet_schema(path)
     except Exception:  # pyarrow raises several types for unreadable files; check_source_schemas reports them
         return (), ()
-    times = [f for f in schema if pa.types.is_timestamp(f.type)]
-    return tuple(f.name for f in times if f.type.tz is not None), tuple(f.name for f in times if f.type.unit == "ns")
+    return schema.zoned_times, schema.nanosecond_times
 
 
 # The types a tie_breaker may have: ordered alike on every warehouse (a float's NaN is not).
@@ -120,16 +113,14 @@ def _check_seed_source(graph: FeatureGraph, source: Source, seed, sink: Diagnost
 
 
 def _parquet_columns(path: str, source: Source, sink: DiagnosticSink) -> dict[str, DType | None] | None:
-    import pyarrow.parquet as pq
-
     try:
-        schema = pq.read_schema(path)
+        schema = parquet_schema(path)
     except Exception as exc:  # pyarrow raises several types for unreadable files
         sink.error(Code.FILE_UNREADABLE, f"source '{source.name}': cannot read Parquet schema of "
                    f"{Path(path).name}: {exc}", source.location, "is the file a valid Parquet file?")
         return None
     renames = dict(source.field_mapping)
-    return {renames.get(f.name, f.name): arrow_to_dtype(f.type) for f in schema}
+    return {renames.get(name, name): dtype for name, dtype in schema.columns}
 
 
 def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType | None], path: str,
