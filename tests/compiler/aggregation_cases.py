@@ -154,8 +154,10 @@ def case_before_1970() -> AggCase:
 
 
 def case_large_values_variance() -> AggCase:
-    """Values with a large common offset: the variance keeps its digits (merged moments, not sums of squares)."""
-    rows = trips(*[(1, E - k * 7 * MIN - US, E, 1e9 + k % 4, 10**12 + k % 3, "a") for k in range(1, 30)])
+    """Values with a common offset a million times their spread: the variance keeps its digits to 1e-9, as
+    merged moments do (their error grows with offset/spread), where a sum of squares minus N*mean^2 would lose
+    about 1e-4 of it (its error grows with the square of offset/spread)."""
+    rows = trips(*[(1, E - k * 7 * MIN - US, E, 1e6 + k % 4 + 0.25, 10**6 + k % 3, "a") for k in range(1, 30)])
     return trips_case("large_values", rows, spine((1, E, 1), (1, E - HOUR, 2)), 15 * MIN,
                       (Agg("fare_var", "variance", "fare", 3 * HOUR), Agg("fare_std", "stddev", "fare", 2 * HOUR),
                        Agg("km_var", "variance", "km", 3 * HOUR), Agg("fare_avg", "avg", "fare", 3 * HOUR),
