@@ -5,11 +5,8 @@ file, and everything that would put them online - `materialize`, `run`'s online 
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 
-import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
