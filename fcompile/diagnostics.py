@@ -102,6 +102,17 @@ class Code(str, enum.Enum):
     DRIVER_MISSING = "FC133"         # the engine's Python driver is not installed (psycopg, pyspark)
     SPINE_UPLOAD = "FC134"           # a spine column the engine has no type for (an Arrow type it cannot hold)
     OUTPUT_UNWRITABLE = "FC135"      # a result file cannot be written where asked (a folder there, no space, no access)
+    # windowed aggregations (docs/concepts/aggregations.md)
+    UNKNOWN_AGGREGATE_FUNCTION = "FC150"
+    AGGREGATE_COLUMN = "FC151"       # a column the source lacks, or none where the function needs one
+    AGGREGATE_WINDOW = "FC152"       # a window that is not a positive whole multiple of the step
+    AGGREGATE_STEP = "FC153"         # a step that neither divides a day nor is a whole number of days
+    AGGREGATE_INPUT_TYPE = "FC154"   # sum/avg/stddev/variance over a non-numeric column; any function over an array
+    AGGREGATE_DTYPE = "FC155"        # a declared dtype that contradicts the function's, or one that cannot be known
+    AGGREGATE_NAME = "FC156"         # an aggregated feature named like another feature or a join key of its view
+    AGGREGATE_TIMESTAMP = "FC157"    # aggregations over a source whose timestamp field holds no timestamps
+    AGGREGATE_FEATURES = "FC158"     # a view with neither features nor aggregations
+    AGGREGATES_NOT_ONLINE = "FC159"  # materializing or reading online a view with aggregations (not built yet)
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -214,6 +225,24 @@ CODE_MEANINGS: dict[Code, str] = {
         'day on Spark).'),
     Code.OUTPUT_UNWRITABLE: ("A result file cannot be written where asked (`--output`, `to_parquet`, a dataset's "
         '`path`): a folder or a file in the way, no access, no space; what was at the path stays.'),
+    Code.UNKNOWN_AGGREGATE_FUNCTION: ('An aggregated feature names a function fcompile does not compute (with the '
+        'closest one as a hint): count, sum, avg, min, max, stddev, variance and last are.'),
+    Code.AGGREGATE_COLUMN: ("An aggregated feature's column that the source's data lacks, or no column for a "
+        'function other than count.'),
+    Code.AGGREGATE_WINDOW: "An aggregated feature's window that is not a positive whole multiple of its view's step.",
+    Code.AGGREGATE_STEP: ("An aggregations step that is not a whole number of seconds dividing one day, nor a whole "
+        'number of days.'),
+    Code.AGGREGATE_INPUT_TYPE: ('A function over a column of a type it cannot take: sum, avg, stddev or variance over '
+        'a column that is not a number, or any function over an array.'),
+    Code.AGGREGATE_DTYPE: ("An aggregated feature's declared dtype that contradicts the one its function gives (count "
+        'int64; avg, stddev, variance float64; sum int64 or float64; min, max, last the column\'s), or no dtype '
+        "where the column's type cannot be known when parsing (declare it)."),
+    Code.AGGREGATE_NAME: "An aggregated feature named like another feature or a join key of its view.",
+    Code.AGGREGATE_TIMESTAMP: ("Aggregations over a source whose timestamp field is missing from its data or holds no "
+        'timestamps.'),
+    Code.AGGREGATE_FEATURES: 'A feature view with neither `features` nor `aggregations`.',
+    Code.AGGREGATES_NOT_ONLINE: ('`fcompile materialize`, `fcompile run` or an online read of a feature view with '
+        'aggregations: they are computed for training sets only for now (mark the view `online: false`).'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

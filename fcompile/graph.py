@@ -113,12 +113,49 @@ class PushSource(_HashedNode):
     location: Position | None = field(default=None, compare=False)
 
 
+# The functions a windowed aggregation may compute (docs/concepts/aggregations.md). count_distinct is not
+# one: an exact distinct count cannot be merged from per-step partial results without their value sets.
+AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max", "stddev", "variance", "last")
+# Functions over numbers only, and whose result is a float64 whatever the input.
+NUMERIC_FUNCTIONS = frozenset({"sum", "avg", "stddev", "variance"})
+FLOAT_RESULT_FUNCTIONS = frozenset({"avg", "stddev", "variance"})
+NUMERIC_DTYPES = frozenset({"int32", "int64", "float32", "float64"})
+
+
+def aggregate_dtype(function: str, column_dtype: DType | None) -> DType | None:
+    """The dtype an aggregation yields: count int64; avg, stddev, variance float64; sum int64 over integers and
+    float64 over floats; min, max and last the column's. None when it depends on a column of unknown type."""
+    if function == "count":
+        return DType("int64")
+    if function in FLOAT_RESULT_FUNCTIONS:
+        return DType("float64")
+    if column_dtype is None:
+        return None
+    if function == "sum":
+        return DType("int64") if column_dtype.name in ("int32", "int64") else DType("float64")
+    return column_dtype
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """How an aggregated feature is computed: `function` over `column` (None: count rows) of the source rows
+    of an entity with `e - window <= event time < e`, where `e` is the request time floored to the view's
+    step (`FeatureView.aggregation_step`)."""
+
+    function: str
+    column: str | None
+    window: dt.timedelta
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
     dtype: DType
     description: str = ""
     tags: Tags = ()
+    # Set for a feature declared under the view's `aggregations:`; None for a column looked up as it is.
+    # Left out of the plain form (manifest, hashes) when None, so plain views read as before.
+    aggregation: Aggregation | None = field(default=None, metadata={"omit_if_none": True})
 
 
 @dataclass(frozen=True)
@@ -136,9 +173,36 @@ class FeatureView(_HashedNode):
     tags: Tags = ()
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
+    # The step of the view's `aggregations:` (windows end on its multiples, counted from the Unix epoch in
+    # UTC); None for a view without aggregated features. Left out of the plain form when None.
+    aggregation_step: dt.timedelta | None = field(default=None, metadata={"omit_if_none": True})
+    # Where the spec writes each aggregated feature's function, column and window, by feature name and field:
+    # diagnostics about them point there. Kept out of the manifest and the content hash, like `location`.
+    _aggregation_locations: tuple[tuple[str, str, Position], ...] = field(default=(), repr=False, compare=False)
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)
+
+    @property
+    def has_aggregations(self) -> bool:
+        return self.aggregation_step is not None
+
+    @property
+    def plain_features(self) -> tuple[Feature, ...]:
+        """The features looked up as they are in the source (not aggregated)."""
+        return tuple(f for f in self.features if f.aggregation is None)
+
+    @property
+    def aggregated_features(self) -> tuple[Feature, ...]:
+        return tuple(f for f in self.features if f.aggregation is not None)
+
+    def aggregation_location(self, feature: str, field_name: str) -> Position | None:
+        """Where the spec writes `field_name` (function, column, window, dtype, name) of an aggregated feature,
+        else the view's name."""
+        for name, key, position in self._aggregation_locations:
+            if (name, key) == (feature, field_name):
+                return position
+        return self.location
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -294,7 +358,9 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, Position):
         return {"path": value.path, "line": value.line, "column": value.column}
     if hasattr(value, "__dataclass_fields__"):
-        return {name: to_plain(getattr(value, name)) for name in _public_fields(type(value))}
+        omitted = _omitted_if_none(type(value))
+        return {name: to_plain(getattr(value, name)) for name in _public_fields(type(value))
+                if not (name in omitted and getattr(value, name) is None)}
     if isinstance(value, (tuple, list)):
         return [to_plain(v) for v in value]
     return value
@@ -303,6 +369,13 @@ def to_plain(value: Any) -> Any:
 @functools.lru_cache(maxsize=None)
 def _public_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls) if not f.name.startswith("_"))
+
+
+@functools.lru_cache(maxsize=None)
+def _omitted_if_none(cls: type) -> frozenset[str]:
+    """Fields left out of the plain form when None: added after the manifest's shape was set, so that nodes
+    that do not use them keep their plain form and content hash."""
+    return frozenset(f.name for f in fields(cls) if f.metadata.get("omit_if_none"))
 
 
 def content_hash(node: Any) -> str:

@@ -12,6 +12,7 @@ from fcompile.diagnostics import (
 from fcompile.graph import FeatureGraph
 from fcompile.parser.cache import ParseCache, ParsedFile, content_digest
 from fcompile.parser.positioned_yaml import load_yaml
+from fcompile.parser.aggregations import settle_aggregations
 from fcompile.parser.project_file import PROJECT_FILE_NAMES, find_project_file, load_project_file, read_text
 from fcompile.parser.resolve import Resolver, iter_items
 from fcompile.parser.source_schema import check_source_schemas
@@ -76,8 +77,10 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
     if project is None:
         return ParseResult(None, sort_diagnostics(sink.items))
     graph = Resolver(project.info, items, sink, unread_files=tuple(unread)).resolve()
-    if not sink.has_errors and check_sources:
-        check_source_schemas(graph, sink)
+    if not sink.has_errors:
+        columns = check_source_schemas(graph, sink) if check_sources else {}
+        if not sink.has_errors:
+            graph = settle_aggregations(graph, columns, sink)
     return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))
 
 

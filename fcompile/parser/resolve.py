@@ -19,6 +19,7 @@ from fcompile.graph import (
     Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
     ProjectInfo, Projection, PushSource, Source, Spine, Tags,
 )
+from fcompile.parser.aggregations import resolve_aggregations
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.structure import LIST_LABELS
 from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
@@ -277,7 +278,11 @@ class Resolver:
         ok = ok and lateness is not None
         features: list[Feature] = []
         seen: set[str] = set()
-        for i, raw in enumerate(data["features"]):
+        if "features" not in data and "aggregations" not in data:
+            self.sink.error(Code.AGGREGATE_FEATURES, f"{item.label} has neither features nor aggregations",
+                            item.at("name"), "add 'features:' (columns of the source), 'aggregations:', or both")
+            ok = False
+        for i, raw in enumerate(data.get("features") or ()):
             name = raw["name"]
             if name in seen:
                 self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists feature '{name}' twice",
@@ -297,6 +302,11 @@ class Resolver:
                 ok = False
                 continue
             features.append(Feature(name, dtype, raw.get("description", ""), _tags(raw)))
+        aggregated = None
+        if "aggregations" in data:
+            taken = {**{k: f"join key '{k}'" for k in key_names}, **{f.name: f"feature '{f.name}'" for f in features}}
+            aggregated = resolve_aggregations(item, self.sink, taken, {f.name: f.dtype for f in features})
+            ok = ok and aggregated is not None
         if not ok:
             return None
         if data.get("strategy") == "range" and ttl is None:
@@ -307,8 +317,11 @@ class Resolver:
         source, push_source = self._readable_source(data["source"])
         return FeatureView(
             name=data["name"], entities=tuple(data["entities"]), source=source,
-            features=tuple(features), ttl=ttl, online=data.get("online", True),
+            features=tuple(features) + (aggregated.features if aggregated else ()), ttl=ttl,
+            online=data.get("online", True),
             lateness=lateness or dt.timedelta(0), push_source=push_source, strategy=data.get("strategy"),
+            aggregation_step=aggregated.step if aggregated else None,
+            _aggregation_locations=aggregated.locations if aggregated else (),
             **_common(item),
         )
 

@@ -73,14 +73,18 @@ def _time_columns(path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 TIE_BREAKER_DTYPES = frozenset({"int32", "int64", "string", "timestamp", "date"})
 
 
-def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
+def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> dict[str, dict[str, DType | None] | None]:
+    """Checks every source against its real columns where they can be read; returns those columns by source
+    name (None for a source whose columns cannot be known at parse time), under fcompile's names."""
     from fcompile.parser.seeds import find_seeds
 
     seeds = find_seeds(graph.project.root)
     sink.extend(seeds.problems)
+    known: dict[str, dict[str, DType | None] | None] = {}
     for source in graph.sources:
+        known[source.name] = None
         if source.kind == "table" and seeds.get(source.locator) is not None:
-            _check_seed_source(graph, source, seeds.get(source.locator), sink)
+            known[source.name] = _check_seed_source(graph, source, seeds.get(source.locator), sink)
         if source.kind != "path":
             continue
         files = source_files(graph.project.root, source)
@@ -96,9 +100,11 @@ def check_source_schemas(graph: FeatureGraph, sink: DiagnosticSink) -> None:
         columns = _parquet_columns(files[0], source, sink)
         if columns is not None:
             _check_columns(graph, source, columns, files[0], sink)
+        known[source.name] = columns
+    return known
 
 
-def _check_seed_source(graph: FeatureGraph, source: Source, seed, sink: DiagnosticSink) -> None:
+def _check_seed_source(graph: FeatureGraph, source: Source, seed, sink: DiagnosticSink) -> dict | None:
     from fcompile.parser.seeds import seed_columns
 
     try:
@@ -106,10 +112,11 @@ def _check_seed_source(graph: FeatureGraph, source: Source, seed, sink: Diagnost
     except DiagnosticError as error:
         sink.extend(replace(d, message=f"source '{source.name}': {d.message}", position=source.location)
                     for d in error.diagnostics)
-        return
+        return None
     renames = dict(source.field_mapping)
-    _check_columns(graph, source, {renames.get(name, name): dtype for name, dtype in columns.items()},
-                   seed.path, sink)
+    mapped = {renames.get(name, name): dtype for name, dtype in columns.items()}
+    _check_columns(graph, source, mapped, seed.path, sink)
+    return mapped
 
 
 def _parquet_columns(path: str, source: Source, sink: DiagnosticSink) -> dict[str, DType | None] | None:
@@ -157,6 +164,6 @@ def _check_columns(graph: FeatureGraph, source: Source, columns: dict[str, DType
                                f"join key '{key.name}' is {key.dtype} in entity '{entity_name}' but "
                                f"{columns[key.name]} in source '{source.name}' ({file_name})",
                                view.location, "make the entity's dtype match the data, or cast in a query source")
-        for feature in view.features:
+        for feature in view.plain_features:
             if feature.name not in columns:
                 missing(feature.name, "feature", view.location, f" of view '{view.name}'")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from fcompile.tasks.aggregates_online import online_aggregation_problems
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 
@@ -79,6 +80,9 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
                 Code.VIEW_NOT_ONLINE, f"{label}: feature view '{view.name}' is not loaded into the online store "
                 "(online: false)", view.location, "set `online: true` and run `fcompile materialize`, or read it "
                 "offline with get_historical_features"))
+            continue
+        if view.has_aggregations:
+            problems += online_aggregation_problems([view], "read online")
             continue
         for key in graph.join_keys(view):
             keys.setdefault(key.name, key.dtype)

@@ -99,7 +99,7 @@ def test_manifest_validates_and_describes_graph_and_files(path_sample):
     lines = raw.decode().splitlines()  # one line per compiled file and per node, for readable diffs
     assert sum(line.lstrip().startswith('{"dialect": ') for line in lines) == len(manifest["compiled"])
     assert sum(line.startswith('      "') for line in lines) == sum(map(len, manifest["nodes"].values()))
-    assert manifest["metadata"] == {"schema_version": 3, "fcompile_version": __version__, "project": "driver_ranking"}
+    assert manifest["metadata"] == {"schema_version": 4, "fcompile_version": __version__, "project": "driver_ranking"}
     view = manifest["nodes"]["feature_view"]["driver_hourly_stats"]
     assert view["location"] == {"path": "features/driver.yml", "line": 21, "column": 11}
     assert view["depends_on"] == ["entity.driver", "source.driver_stats"]
