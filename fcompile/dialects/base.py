@@ -117,6 +117,13 @@ class SqlDialect:
         """`timestamp - ttl`, built as a timestamp node, never as `INTERVAL (col) SECOND` text."""
         return exp.TimestampSub(this=timestamp, expression=exp.Literal.number(seconds), unit=exp.var("SECOND"))
 
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        """`time` (as `utc_instant` gives it, or as it comes where times are not converted) as the exact whole
+        number of microseconds since the Unix epoch, a BIGINT: windowed aggregations place rows and spine
+        times in steps by integer arithmetic on it. Here: UNIX_MICROS of the time as an instant (Spark reads
+        a naive time in the session's zone, which its statements set to UTC)."""
+        return exp.UnixMicros(this=exp.cast(time, "TIMESTAMP"))
+
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         """`time` (naive: read as UTC; zoned: converted) as the engine's microsecond zoned type, spelled so
         the session's time zone plays no part (only when CONVERTS_TIMES_TO_UTC). `zoned`: the column is

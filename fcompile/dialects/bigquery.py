@@ -6,6 +6,8 @@ ttl bounds use the base `TimestampSub`, which sqlglot spells `TIMESTAMP_SUB(ts, 
 
 from __future__ import annotations
 
+from sqlglot import exp
+
 from fcompile.dialects.base import SqlDialect
 
 
@@ -16,3 +18,7 @@ class BigQueryDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     STAR_EXCEPT = True
+
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        # a DATETIME (naive) cast to TIMESTAMP is read as UTC; sqlglot spells BigQuery's TIMESTAMP as TIMESTAMPTZ
+        return exp.UnixMicros(this=exp.cast(time, exp.DataType.build("TIMESTAMPTZ")))

@@ -44,6 +44,9 @@ class DuckDBDialect(SqlDialect):
             return exp.cast(time, exp.DataType.build("TIMESTAMPTZ"))
         return exp.Anonymous(this="MAKE_TIMESTAMPTZ", expressions=[exp.Anonymous(this="EPOCH_US", expressions=[time])])
 
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this="EPOCH_US", expressions=[time])  # a TIMESTAMPTZ from utc_instant
+
     def file_relation(self, relation: Relation) -> exp.Expression:
         reader = "read_csv_auto" if relation.file_format == "csv" else "read_parquet"
         return exp.Anonymous(this=reader, expressions=[exp.Literal.string(relation.locator)])

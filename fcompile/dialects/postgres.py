@@ -55,6 +55,11 @@ class PostgresDialect(SqlDialect):
         naive_as_utc = exp.AtTimeZone(this=exp.cast(time.copy(), "TIMESTAMP"), zone=exp.Literal.string("UTC"))
         return exp.Case(ifs=[exp.If(this=is_zoned, true=exp.cast(time, "TIMESTAMPTZ"))], default=naive_as_utc)
 
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        # EXTRACT(EPOCH ...) is an exact numeric since PostgreSQL 14 (a double before), of a timestamptz here
+        epoch = exp.Extract(this=exp.var("EPOCH"), expression=time)
+        return exp.cast(exp.Mul(this=epoch, expression=exp.Literal.number(1_000_000)), "BIGINT")
+
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.Sub(this=timestamp, expression=exp.Interval(this=exp.Literal.string(f"{seconds} SECOND")))
 

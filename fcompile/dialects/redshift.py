@@ -25,3 +25,8 @@ class RedshiftDialect(SqlDialect):
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.DateAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))
+
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        # DATEDIFF counts microsecond boundaries crossed: the exact difference, as a BIGINT
+        epoch = exp.cast(exp.Literal.string("1970-01-01 00:00:00"), "TIMESTAMP")
+        return exp.Anonymous(this="DATEDIFF", expressions=[exp.var("MICROSECOND"), epoch, time])

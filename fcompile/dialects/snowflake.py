@@ -30,6 +30,9 @@ class SnowflakeDialect(SqlDialect):
         epoch_us = exp.Anonymous(this="DATE_PART", expressions=[exp.var("EPOCH_MICROSECOND"), time])
         return exp.Anonymous(this="TO_TIMESTAMP_NTZ", expressions=[epoch_us, exp.Literal.number(6)])
 
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this="DATE_PART", expressions=[exp.var("EPOCH_MICROSECOND"), time])
+
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         # TimestampSub renders as TIMESTAMPADD(SECOND, n * -1, ts); a negative literal reads better.
         return exp.TimestampAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))

@@ -27,3 +27,8 @@ class TrinoDialect(SqlDialect):
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.TimestampAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))
+
+    def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
+        # TO_UNIXTIME gives seconds as a double, within a tenth of a microsecond of the time: rounded, exact
+        seconds = exp.Anonymous(this="TO_UNIXTIME", expressions=[time])
+        return exp.cast(exp.Round(this=exp.Mul(this=seconds, expression=exp.Literal.number(1_000_000))), "BIGINT")

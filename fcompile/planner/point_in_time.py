@@ -111,7 +111,7 @@ def plan_latest_values(graph: FeatureGraph, view: FeatureView) -> LatestValues:
     renamed = {fc_name: column for column, fc_name in source.field_mapping}
     return LatestValues(
         **_source_reading(graph, view, source),
-        features=tuple(FeatureColumn(renamed.get(f.name, f.name), f.name, f.dtype) for f in view.features),
+        features=tuple(FeatureColumn(renamed.get(f.name, f.name), f.name, f.dtype) for f in view.plain_features),
         location=view.location,
     )
 
