@@ -90,15 +90,16 @@ def write_project(root: Path, project: str, online: dict, offline: dict | None =
                                                    ttl=f"\n    ttl: {ttl}" if ttl else ""))
 
 
-def random_trips(seed: int, count: int, keys: int, hours: int) -> list[dict[str, Any]]:
-    """Trips over `hours` from BASE, with events exactly on step boundaries, duplicates and NULLs."""
+def random_trips(seed: int, count: int, keys: int, hours: int, base: dt.datetime = BASE) -> list[dict[str, Any]]:
+    """Trips over `hours` from `base` (on an hour), with events exactly on step boundaries, duplicates and
+    NULLs."""
     rng = random.Random(seed)
     trips = []
     for _ in range(count):
         if rng.random() < 0.2:
-            ts = BASE + dt.timedelta(hours=rng.randrange(hours))  # on a boundary
+            ts = base + dt.timedelta(hours=rng.randrange(hours))  # on a boundary
         else:
-            ts = BASE + dt.timedelta(microseconds=rng.randrange(hours * 3_600_000_000))
+            ts = base + dt.timedelta(microseconds=rng.randrange(hours * 3_600_000_000))
         trips.append({
             "driver_id": rng.randrange(1, keys + 1),
             "event_timestamp": ts,
@@ -188,3 +189,62 @@ def assert_same(online: dict[str, Any], expected: dict[str, Any], where: str) ->
             assert got == want and type(got) is type(want), f"{where}: {name} = {got!r}, expected {want!r}"
         else:
             assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9), f"{where}: {name} = {got!r}, expected {want!r}"
+
+
+class Server:
+    """`fcompile serve` of a project in a subprocess on a free port (stopped by `stop`)."""
+
+    def __init__(self, root: Path) -> None:
+        import os
+        import subprocess
+        import sys
+
+        from tcp_proxy import free_port
+
+        self.port = free_port()
+        self.log = open(root / "serve.log", "wb")
+        env = {k: v for k, v in os.environ.items() if k not in ("FCOMPILE_PROJECT_DIR", "FCOMPILE_TARGET")}
+        self.process = subprocess.Popen([sys.executable, "-m", "fcompile", "serve", "--project-dir", str(root),
+                                         "--port", str(self.port), "--reload-interval", "0"],
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self._wait(root)
+
+    def _wait(self, root: Path) -> None:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError((root / "serve.log").read_text())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("fcompile serve did not listen")
+
+    def post(self, path: str, body: Any) -> tuple[int, Any]:
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request("POST", path, body=json.dumps(body, default=str),
+                               headers={"Content-Type": "application/json"})
+            reply = connection.getresponse()
+            return reply.status, json.loads(reply.read() or b"null")
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()

@@ -100,3 +100,50 @@ def test_pushed_rows_update_the_tiles(root):
         for chunk in (pushed[:10], pushed[10:]):
             fs.push("trips_push", {name: [row[name] for row in chunk] for name in chunk[0]}, to="online")
         _check(fs, in_store + pushed, end + dt.timedelta(hours=1), seed=9)
+
+
+def test_http_server_serves_the_same_values(root):
+    """`POST /get-online-features` (request time: now) mixed with a plain feature, and `POST /push`, on a
+    running server; the data ends just before now."""
+    pytest.importorskip("uvicorn", reason="the feature server needs the serve extra (pip install 'fcompile[serve]')")
+    from aggregation_parity import Server, window_end
+
+    now = dt.datetime.now(dt.timezone.utc)
+    base = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=48)
+    trips = [r for r in random_trips(11, 300, keys=10, hours=49, base=base) if r["event_timestamp"] < now]
+    write_trips(root, trips)
+    with FeatureStore(root) as fs:
+        _materialize(fs, now)
+    server = Server(root)
+    try:
+        drivers = list(range(1, 13))
+        request = {"entities": {"driver_id": drivers}, "features": [*FEATURES, "trip_windows:fare"]}
+
+        def served_and_expected(rows: list, plain_found: list) -> None:
+            before = dt.datetime.now(dt.timezone.utc)
+            status, body = server.post("/get-online-features", request)
+            after = dt.datetime.now(dt.timezone.utc)
+            assert status == 200, body
+            if window_end(before) != window_end(after):  # the hour turned during the request: ask again
+                return served_and_expected(rows, plain_found)
+            names = body["metadata"]["feature_names"]
+            results = dict(zip(names, body["results"]))
+            for i, driver in enumerate(drivers):
+                online = {name: results[name]["values"][i] for name in AGGREGATES}
+                if online["first_seen_max"] is not None:  # JSON has no time: RFC 3339 text
+                    online["first_seen_max"] = dt.datetime.fromisoformat(online["first_seen_max"].replace("Z", "+00:00"))
+                assert_same(online, reference(rows, driver, before), f"driver {driver} over HTTP")
+                assert all(results[name]["statuses"][i] == "PRESENT" for name in AGGREGATES)
+            assert results["fare"]["statuses"][10:] == plain_found  # the plain feature: 11 and 12 have no trips
+
+        served_and_expected(trips, ["NOT_FOUND", "NOT_FOUND"])
+        pushed_at = now - dt.timedelta(minutes=70)
+        row = {"driver_id": 12, "event_timestamp": pushed_at.isoformat(), "created": pushed_at.isoformat(),
+               "fare": 12.5, "km": 7, "seen": (pushed_at - dt.timedelta(days=3)).isoformat()}
+        status, body = server.post("/push", {"push_source_name": "trips_push", "df": {k: [v] for k, v in row.items()},
+                                             "to": "online"})
+        assert status == 200, body
+        served_and_expected(trips + [dict(row, event_timestamp=pushed_at, created=pushed_at,
+                                          seen=pushed_at - dt.timedelta(days=3))], ["NOT_FOUND", "PRESENT"])
+    finally:
+        server.stop()
