@@ -63,11 +63,9 @@ def lower_latest_tiles(dialect: SqlDialect, plan: LatestTiles) -> exp.Select:
         ranks = [exp.alias_(_rank_within_step(dialect, plan, keys, input_name(i)), _rank(input_name(i))) for i in lasts]
         rows = exp.select(exp.Star(), *ranks).from_(rows, copy=False).subquery("ranked", copy=False)
     partials: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), ROWS)]
-    for index, tile_input in enumerate(plan.inputs):
-        for kind in tile_input.kinds:
-            partial = _partial(dialect, plan, index, kind)
-            if partial is not None:
-                partials.append(exp.alias_(partial, partial_name(kind, index)))
+    for kind, index in plan.partials[1:]:
+        assert index is not None
+        partials.append(exp.alias_(_partial(dialect, plan, index, kind), partial_name(kind, index)))
     return (exp.select(*[col(k) for k in keys], col(STEP), *partials)
             .from_(rows, copy=False)
             .group_by(*[col(k) for k in keys], col(STEP), copy=False)
@@ -86,7 +84,7 @@ def _rank_within_step(dialect: SqlDialect, plan: LatestTiles, keys: list[str], v
                       order=exp.Order(expressions=order))
 
 
-def _partial(dialect: SqlDialect, plan: LatestTiles, index: int, kind: str) -> exp.Expression | None:
+def _partial(dialect: SqlDialect, plan: LatestTiles, index: int, kind: str) -> exp.Expression:
     tile_input = plan.inputs[index]
     value = col(input_name(index))
     double = exp.cast(value.copy(), "DOUBLE")
@@ -113,9 +111,6 @@ def _partial(dialect: SqlDialect, plan: LatestTiles, index: int, kind: str) -> e
     if kind == "last_event":
         return exp.Max(this=of_first(col(EVENT_US)))
     if kind == "last_created":
-        return exp.Max(this=of_first(col(CREATED_US))) if plan.created_timestamp else None
+        return exp.Max(this=of_first(col(CREATED_US)))
     assert kind == "last_tie"
-    if not plan.tie_breaker or plan.tie_breaker_dtype is None or plan.tie_breaker_dtype.name not in (
-            "int32", "int64", "float32", "float64"):
-        return None  # a tie_breaker of another type: a pushed row tied with the stored one is compared by value
     return exp.Max(this=of_first(col(TIE_BREAKER)))

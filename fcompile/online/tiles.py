@@ -72,21 +72,20 @@ class TileSpec:
         unsupported = [(i, d) for i, d in enumerate(self.input_dtypes)
                        if d.is_array or d.name not in INT_KINDS + FLOAT_KINDS]
         self.unsupported = {plan.inputs[i].source_column: str(d) for i, d in unsupported}
-        columns = [TileColumn(ROWS, "rows", None, False)]
-        for index, tile_input in enumerate(plan.inputs):
-            value_float = tile_input.dtype.name in FLOAT_KINDS
-            for kind in tile_input.kinds:
-                if kind == "last_created" and not plan.created_timestamp:
-                    continue
-                if kind == "last_tie":
-                    tie = plan.tie_breaker_dtype
-                    if not plan.tie_breaker or tie is None or tie.name not in INT_KINDS[:2] + FLOAT_KINDS:
-                        continue
-                    columns.append(TileColumn(partial_name(kind, index), kind, index, tie.name in FLOAT_KINDS))
-                    continue
-                is_float = {"count": False, "last_event": False, "last_created": False, "mean": True, "m2": True,
-                            "sum": value_float}.get(kind, value_float)
-                columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
+        columns = []
+        for kind, index in plan.partials:
+            if index is None:
+                columns.append(TileColumn(ROWS, kind, None, False))
+                continue
+            if kind == "last_tie":
+                is_float = plan.tie_breaker_dtype.name in FLOAT_KINDS  # type: ignore[union-attr]
+            elif kind in ("count", "last_event", "last_created"):
+                is_float = False
+            elif kind in ("mean", "m2"):
+                is_float = True
+            else:
+                is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
+            columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
         self.columns = tuple(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
         text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us])

@@ -98,6 +98,29 @@ class LatestTiles:
         return tuple(FeatureColumn(i.source_column, input_name(n), i.dtype) for n, i in enumerate(self.inputs))
 
     @property
+    def tie_is_number(self) -> bool:
+        """Whether the tie_breaker is a number a tile can keep (beside a `last` value, for pushed rows)."""
+        tie = self.tie_breaker_dtype
+        return self.tie_breaker is not None and tie is not None and tie.name in ("int32", "int64", "float32", "float64")
+
+    @property
+    def partials(self) -> tuple[tuple[str, int | None], ...]:
+        """The tile's partial columns as (kind, input index), in the query's order: `rows`, then each input's
+        kinds (no `last_created` without a created timestamp, no `last_tie` without a numeric tie_breaker)."""
+        out: list[tuple[str, int | None]] = [("rows", None)]
+        for index, tile_input in enumerate(self.inputs):
+            for kind in tile_input.kinds:
+                if (kind == "last_created" and not self.created_timestamp) or (kind == "last_tie" and not self.tie_is_number):
+                    continue
+                out.append((kind, index))
+        return tuple(out)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The query's columns: the join keys, the step, the partials."""
+        return [k.name for k in self.keys] + [STEP] + [ROWS if i is None else partial_name(k, i) for k, i in self.partials]
+
+    @property
     def longest_window_steps(self) -> int:
         return max(f.window_steps for f in self.aggregates)
 
