@@ -29,7 +29,8 @@ from fcompile.dialects.base import SqlDialect, staging_table
 from fcompile.dialects.lowering import effective_strategy
 from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
-from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
+from fcompile.planner.durations import format_duration
+from fcompile.planner.plans import AggregateJoin, BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.version import __version__
 from fcompile.planner.point_in_time import (
     dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
@@ -146,6 +147,8 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
         notes = []
         if not node.online:
             notes.append("offline-only view (online: false): compiled for review, not loaded into the online store")
+        if node.has_aggregations:
+            notes.append("the view's aggregated features are computed by training sets and are not read here")
         return plan_latest_values(graph, node), notes
     if isinstance(node, FeatureService):
         return _plan_retrieval(graph, node)
@@ -186,6 +189,10 @@ def join_notes(plan: Any, dialect: SqlDialect) -> list[str]:
         return []
     notes = []
     for view in query.joins:
+        if isinstance(view, AggregateJoin):
+            notes.append(f"join {view.view}: windowed aggregations, step {format_duration(view.step_seconds)} "
+                         "(partial aggregates per key and step, combined per spine point)")
+            continue
         used = effective_strategy(dialect, view)
         why = view.strategy_reason
         if used is not view.strategy:

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from fcompile.dialects.aggregations import (
+    WINDOW_END, aggregate_reading, final_value, lower_aggregate_join, window_end,
+)
 from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.cte_comments import cte_rules, describe
 from fcompile.planner.plans import (
-    CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, TIE_BREAKER, FeatureColumn, JoinStrategy,
+    CREATED_TS, EVENT_TS, FEATURE_ROW_ID, IS_SPINE, RANK, ROW_ID, SPINE_TS, TIE_BREAKER, AggregateJoin, FeatureColumn,
+    JoinStrategy,
     LatestValues, PointInTimeJoin, SpinePlan, ViewJoin,
 )
 
@@ -260,14 +264,26 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
 
     value_of: dict[tuple[int, str], exp.Expression] = {}
     view_ctes: dict[str, tuple[int, JoinStrategy]] = {}
+    aggregate_rules: dict[str, str] = {}
     for index, view in enumerate(plan.joins):
         name = f"fv{index}_{view.view}"
+        alias = f"f{index}"
+        if isinstance(view, AggregateJoin):  # windowed aggregations: fcompile/dialects/aggregations.py
+            rows = source_select(dialect, aggregate_reading(view), "src")
+            aggregate_rules.update(lower_aggregate_join(dialect, view, name, SPINE, spine_ts, rows, ctes))
+            at_end = exp.and_(*[exp.EQ(this=col(k.name, "s"), expression=col(k.name, alias)) for k in view.keys],
+                              exp.EQ(this=window_end(dialect, time_in_final.copy(), view.step_seconds),
+                                     expression=col(WINDOW_END, alias)))
+            final = final.join(exp.alias_(exp.to_table(name), alias, table=True), on=at_end, join_type="left",
+                               copy=False)
+            for feature in view.features:
+                value_of[(index, feature.output_name)] = final_value(view, feature, alias)
+            continue
         src = f"{name}_source"
         source, columns = source_select(dialect, view, "src")
         ctes.append((src, source))
         strategy = effective_strategy(dialect, view)
         view_ctes[name] = (index, strategy)
-        alias = f"f{index}"
         if strategy is JoinStrategy.ASOF:  # native: join the de-duplicated rows straight onto the spine
             ctes.append((name, _dedup_per_event(dialect, view, src, columns)))
             final = _asof_join(dialect, final, view, name, alias, time_in_final)
@@ -301,7 +317,7 @@ def lower_point_in_time_join(dialect: SqlDialect, plan: PointInTimeJoin) -> exp.
     final = final.select(*[exp.alias_(value_of[key], key[1]) for key in plan.output_order], copy=False)
     if ordered:
         final = final.order_by(col(ROW_ID, "s"), copy=False)
-    rules = cte_rules(dialect, plan, view_ctes)
+    rules = {**cte_rules(dialect, plan, view_ctes), **aggregate_rules}
     for cte_name, cte in ctes:
         # built here, shared with nobody
         final = final.with_(cte_name, as_=describe(cte, rules.get(cte_name)), copy=False)

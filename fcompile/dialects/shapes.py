@@ -220,6 +220,8 @@ class _Canonical:
         if isinstance(plan, LatestValues):
             return replace(plan, **self.reading(plan))
         if isinstance(plan, PointInTimeJoin):
+            if not all(isinstance(j, ViewJoin) for j in plan.joins):
+                raise _NoShape("windowed aggregations")  # compiled as they are
             spine = plan.spine
             shaped = SpinePlan(self.relation(spine.relation), self.name(spine.timestamp_column),
                                None if spine.columns is None else tuple(self.name(c) for c in spine.columns),

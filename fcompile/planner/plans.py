@@ -94,11 +94,40 @@ class ViewJoin:
 
 
 @dataclass(frozen=True)
+class AggregateColumn:
+    """One requested aggregated feature: `function` over `source_column` (None: count rows) in a window of
+    `window_seconds` ending at the request time floored to the view's step."""
+
+    function: str
+    source_column: str | None
+    window_seconds: int
+    output_name: str
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class AggregateJoin:
+    """A view's aggregated features for each spine row (docs/concepts/aggregations.md): partial aggregates per
+    (keys, step) - tiles, fcompile/planner/tiles.py - combined per distinct (keys, window end) of the spine.
+    Reads its source as a `ViewJoin` does (the same fields under the same names)."""
+
+    view: str
+    relation: Relation
+    keys: tuple[KeyColumn, ...]
+    event_timestamp: str
+    created_timestamp: str | None
+    step_seconds: int
+    features: tuple[AggregateColumn, ...]
+    location: Position | None = None
+    tie_breaker: str | None = None  # as ViewJoin's: breaks ties of `last`
+
+
+@dataclass(frozen=True)
 class PointInTimeJoin:
     """One row per spine row, in spine order: every spine column, then the features."""
 
     spine: SpinePlan
-    joins: tuple[ViewJoin, ...]
+    joins: tuple[ViewJoin | AggregateJoin, ...]
     output_order: tuple[tuple[int, str], ...]  # (join index, output name) in request order
     location: Position | None = None
 

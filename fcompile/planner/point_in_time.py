@@ -11,7 +11,7 @@ from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Sourc
 from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
 from fcompile.planner.durations import format_duration
 from fcompile.planner.plans import (
-    RANGE_JOIN_MAX_TTL_SECONDS, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
+    RANGE_JOIN_MAX_TTL_SECONDS, AggregateColumn, AggregateJoin, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
     LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
 )
 
@@ -56,24 +56,17 @@ def plan_point_in_time_join(
     strategy: JoinStrategy | Mapping[str, JoinStrategy] | None = None,
     location: Position | None = None,
 ) -> PointInTimeJoin:
-    """One view join per feature view (features of one view requested twice share the join)."""
-    joins: list[ViewJoin] = []
-    index_of_view: dict[str, int] = {}
-    pending: dict[str, list[FeatureColumn]] = {}
+    """One view join per feature view for its plain features (features of one view requested twice share the
+    join), and one aggregate join per view for its aggregated features."""
+    joins: list[ViewJoin | AggregateJoin] = []
+    index_of: dict[tuple[str, bool], int] = {}  # (view, aggregated) -> join index
+    pending: dict[tuple[str, bool], list] = {}
     output_order: list[tuple[int, str]] = []
     owners: dict[str, str] = {}
     problems: list[Diagnostic] = []
     spine_columns = set(spine.columns or ())
     for projection in projections:
         view = graph.feature_view(projection.view)
-        if view.name not in index_of_view:
-            index_of_view[view.name] = len(index_of_view)
-            pending[view.name] = []
-            if view.ttl is not None and view.ttl % dt.timedelta(seconds=1):
-                problems.append(Diagnostic(
-                    Code.BAD_DURATION, f"feature view '{view.name}': ttl {view.ttl.total_seconds():g}s is not a "
-                    "whole number of seconds", view.location,
-                    "round the ttl to whole seconds: the generated SQL subtracts it in seconds"))
         source = graph.source(view.source)
         renamed = {fc_name: column for column, fc_name in source.field_mapping}
         for feature_name, output in zip(projection.features, projection.output_names(full_feature_names)):
@@ -85,20 +78,42 @@ def plan_point_in_time_join(
                     location, "use full_feature_names, or alias a view ({view: ..., features: [...], alias: ...})"))
                 continue
             owners[output] = where
-            dtype = view.feature(feature_name).dtype  # type: ignore[union-attr]
-            pending[view.name].append(FeatureColumn(renamed.get(feature_name, feature_name), output, dtype))
-            output_order.append((index_of_view[view.name], output))
+            feature = view.feature(feature_name)
+            assert feature is not None
+            slot = (view.name, feature.aggregation is not None)
+            if slot not in index_of:
+                index_of[slot] = len(index_of)
+                pending[slot] = []
+                if not slot[1] and view.ttl is not None and view.ttl % dt.timedelta(seconds=1):
+                    problems.append(Diagnostic(
+                        Code.BAD_DURATION, f"feature view '{view.name}': ttl {view.ttl.total_seconds():g}s is not "
+                        "a whole number of seconds", view.location,
+                        "round the ttl to whole seconds: the generated SQL subtracts it in seconds"))
+            aggregation = feature.aggregation
+            if aggregation is None:
+                pending[slot].append(FeatureColumn(renamed.get(feature_name, feature_name), output, feature.dtype))
+            else:
+                column = renamed.get(aggregation.column, aggregation.column) if aggregation.column else None
+                pending[slot].append(AggregateColumn(aggregation.function, column,
+                                                     int(aggregation.window.total_seconds()), output, feature.dtype))
+            output_order.append((index_of[slot], output))
     if problems:
         raise DiagnosticError(problems)
-    for view_name in index_of_view:
+    for (view_name, aggregated), index in index_of.items():
         view = graph.feature_view(view_name)
         source = graph.source(view.source)
+        if aggregated:
+            assert view.aggregation_step is not None
+            joins.append(AggregateJoin(
+                **_source_reading(graph, view, source), step_seconds=int(view.aggregation_step.total_seconds()),
+                features=tuple(pending[(view_name, aggregated)]), location=view.location))
+            continue
         requested = strategy.get(view_name) if isinstance(strategy, Mapping) else strategy
         chosen, reason = (requested, "requested by the caller") if requested else choose_strategy(view)
         joins.append(ViewJoin(
             **_source_reading(graph, view, source),
             ttl_seconds=int(view.ttl.total_seconds()) if view.ttl is not None else None,
-            features=tuple(pending[view_name]),
+            features=tuple(pending[(view_name, aggregated)]),
             strategy=chosen,
             location=view.location,
             strategy_reason=reason,
@@ -111,6 +126,7 @@ def plan_latest_values(graph: FeatureGraph, view: FeatureView) -> LatestValues:
     renamed = {fc_name: column for column, fc_name in source.field_mapping}
     return LatestValues(
         **_source_reading(graph, view, source),
+        # aggregated features are computed per request time (training sets), not read as latest values
         features=tuple(FeatureColumn(renamed.get(f.name, f.name), f.name, f.dtype) for f in view.plain_features),
         location=view.location,
     )

@@ -259,9 +259,11 @@ class SnowflakeRunner(StreamedResults):
             return plan
         if isinstance(plan, BuildDataset):
             return replace(plan, query=self._for_target(plan.query))
-        if isinstance(plan, PointInTimeJoin) and any(j.strategy is JoinStrategy.ASOF for j in plan.joins):
+        if isinstance(plan, PointInTimeJoin) and any(getattr(j, "strategy", None) is JoinStrategy.ASOF
+                                                     for j in plan.joins):
             return replace(plan, joins=tuple(replace(j, strategy=JoinStrategy.WINDOW)
-                                             if j.strategy is JoinStrategy.ASOF else j for j in plan.joins))
+                                             if getattr(j, "strategy", None) is JoinStrategy.ASOF else j
+                                             for j in plan.joins))
         return plan
 
     def execute(self, plan: PointInTimeJoin, label: str, location: Position | None = None):
