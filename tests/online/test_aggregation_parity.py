@@ -1,6 +1,7 @@
 """Online/offline parity of windowed aggregations (issue 16): after a materialization, the value read online
-for random entities and request times equals the reference value of the semantics for the same (entity, t),
-on every online store; also after an incremental run that brings late rows, and after a push."""
+(SDK and HTTP server) for random entities and request times equals the training set's value (the compiled
+SQL, on DuckDB) and the plain-Python reference's for the same (entity, t), on every online store; also after
+an incremental run that brings late rows, a re-run, and pushes (SDK and `POST /push`)."""
 
 from __future__ import annotations
 
@@ -37,18 +38,32 @@ def _materialize(fs: FeatureStore, end: dt.datetime, **options) -> None:
 
 
 def _check(fs: FeatureStore, trips: list, end: dt.datetime, seed: int, times: int = 6) -> None:
+    """Online values at random times after `end` equal the reference's and the training set's for the same
+    (driver, t), the offline source then holding exactly `trips` (the rows the store was given)."""
+    import pyarrow as pa
+
+    write_trips(Path(fs.graph.project.root), trips)
     rng = random.Random(seed)
     drivers = list(range(1, 13))  # 11 and 12 have no trips
+    moments = []
     for _ in range(times):
         t = end + dt.timedelta(microseconds=rng.randrange(0, 5 * 3_600_000_000))
         if rng.random() < 0.3:
             t = t.replace(minute=0, second=0, microsecond=0)  # on a step boundary
+        moments.append(t)
+    spine = pa.table({"driver_id": pa.array([d for _ in moments for d in drivers], pa.int64()),
+                      "event_timestamp": pa.array([t for t in moments for _ in drivers], pa.timestamp("us", "UTC"))})
+    training = fs.get_historical_features(spine, FEATURES).to_arrow().to_pylist()
+    for n, t in enumerate(moments):
         response = fs.get_online_features({"driver_id": drivers}, FEATURES, now=t)
         values = response.values()
         statuses = response.to_http_dict()["results"]
         for i, driver in enumerate(drivers):
             online = {name: values[name][i] for name in AGGREGATES}
             assert_same(online, reference(trips, driver, t), f"driver {driver} at {t}")
+            offline = training[n * len(drivers) + i]
+            assert offline["driver_id"] == driver
+            assert_same(online, {name: offline[name] for name in AGGREGATES}, f"training SQL: driver {driver} at {t}")
         assert all(s == "PRESENT" for r in statuses[1:] for s in r["statuses"])
 
 
@@ -106,6 +121,7 @@ def test_http_server_serves_the_same_values(root):
     """`POST /get-online-features` (request time: now) mixed with a plain feature, and `POST /push`, on a
     running server; the data ends just before now."""
     pytest.importorskip("uvicorn", reason="the feature server needs the serve extra (pip install 'fcompile[serve]')")
+    import pyarrow as pa
     from aggregation_parity import Server, window_end
 
     now = dt.datetime.now(dt.timezone.utc)
@@ -128,11 +144,18 @@ def test_http_server_serves_the_same_values(root):
                 return served_and_expected(rows, plain_found)
             names = body["metadata"]["feature_names"]
             results = dict(zip(names, body["results"]))
+            write_trips(root, rows)
+            with FeatureStore(root) as fs:
+                spine = pa.table({"driver_id": pa.array(drivers, pa.int64()),
+                                  "event_timestamp": pa.array([before] * len(drivers), pa.timestamp("us", "UTC"))})
+                training = fs.get_historical_features(spine, FEATURES).to_arrow().to_pylist()
             for i, driver in enumerate(drivers):
                 online = {name: results[name]["values"][i] for name in AGGREGATES}
                 if online["first_seen_max"] is not None:  # JSON has no time: RFC 3339 text
                     online["first_seen_max"] = dt.datetime.fromisoformat(online["first_seen_max"].replace("Z", "+00:00"))
                 assert_same(online, reference(rows, driver, before), f"driver {driver} over HTTP")
+                assert_same(online, {name: training[i][name] for name in AGGREGATES},
+                            f"training SQL: driver {driver} over HTTP")
                 assert all(results[name]["statuses"][i] == "PRESENT" for name in AGGREGATES)
             assert results["fare"]["statuses"][10:] == plain_found  # the plain feature: 11 and 12 have no trips
 
