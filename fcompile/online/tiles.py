@@ -46,6 +46,7 @@ _HEAD = struct.Struct("<4s8sI")
 INT_KINDS = ("int32", "int64", "bool", "date", "timestamp")
 FLOAT_KINDS = ("float32", "float64")
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
+INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
 
 
 def tile_view_name(view: str) -> str:
@@ -88,10 +89,10 @@ class TileSpec:
             columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
         self.columns = tuple(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
-        text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us])
+        text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"])
         self.id = hashlib.sha256(text.encode()).digest()[:8]
         self.online_view = OnlineView(tile_view_name(plan.view), tuple(keys), ((TILES_FEATURE, DType("bytes")),),
-                                      has_created=False)
+                                      has_created=False, large_rows=True)
         self.has_created = plan.created_timestamp is not None
         self.has_tie = any(c.kind == "last_tie" for c in columns)
 
@@ -137,7 +138,8 @@ class TileSpec:
             if isinstance(values, pa.ChunkedArray):
                 values = values.combine_chunks()
             if column.is_float:
-                matrix[i] = numpy_of(filled(values.cast(pa.float64()), 0.0)).view(np.int64)
+                fill = {"min": math.inf, "max": -math.inf}.get(column.kind, 0.0)  # a tile without values: loses
+                matrix[i] = numpy_of(filled(values.cast(pa.float64()), fill)).view(np.int64)
             else:
                 if pa.types.is_date(values.type):
                     values = values.cast(pa.int32())
@@ -145,7 +147,7 @@ class TileSpec:
                     values = values.cast(pa.int64())
                 elif pa.types.is_boolean(values.type):
                     values = values.cast(pa.int8())
-                fill = NO_CREATED if column.kind == "last_created" else 0
+                fill = {"last_created": NO_CREATED, "min": INT_MAX, "max": INT_MIN}.get(column.kind, 0)
                 matrix[i] = numpy_of(filled(values.cast(pa.int64()), fill))
         return matrix
 
@@ -187,12 +189,7 @@ class TileSpec:
             step = event // self.step_us * self.step_us
             at = int(np.searchsorted(matrix[0], step))
             if at == matrix.shape[1] or matrix[0, at] != step:
-                fresh = np.zeros((self.width, 1), dtype=np.int64)
-                fresh[0, 0] = step
-                if "last_created" in {c.kind for c in self.columns}:
-                    for (kind, _), r in self.row.items():
-                        if kind == "last_created":
-                            fresh[r, 0] = NO_CREATED
+                fresh = self.empty_tile(step)
                 matrix = np.concatenate([matrix[:, :at], fresh, matrix[:, at:]], axis=1)
                 floats = matrix.view(np.float64)
             matrix[self.row[("rows", None)], at] += 1
@@ -203,6 +200,23 @@ class TileSpec:
                     continue
                 self._add_value(matrix, floats, at, index, value, order, ties[row])
         return matrix
+
+    def empty_tile(self, step: int) -> np.ndarray:
+        """A (width, 1) tile of `step` holding no row: zeros, and for minimums and maximums the value that loses."""
+        import numpy as np
+
+        fresh = np.zeros((self.width, 1), dtype=np.int64)
+        fresh[0, 0] = step
+        floats = fresh.view(np.float64)
+        for i, column in enumerate(self.columns, start=1):
+            if column.kind == "last_created":
+                fresh[i, 0] = NO_CREATED
+            elif column.kind in ("min", "max"):
+                if column.is_float:
+                    floats[i, 0] = math.inf if column.kind == "min" else -math.inf
+                else:
+                    fresh[i, 0] = INT_MAX if column.kind == "min" else INT_MIN
+        return fresh
 
     def _add_value(self, matrix, floats, at: int, index: int, value: Any, order: tuple[int, int], tie: Any) -> None:
         row = self.row
@@ -248,84 +262,92 @@ class TileSpec:
 
 
 class _Merger:
-    """Merges the tiles of each requested feature's window: one search per distinct window, then a vectorized
-    reduction per feature."""
+    """Merges the tiles of each requested feature's window. Per distinct window: one search for its tiles, then
+    whole-matrix reductions (a sum of the int64 cells, one of the float64 cells, a minimum and a maximum where
+    a feature needs them: a tile without a value holds the sentinel that loses), the moments of every variance
+    at once, and a scan for the newest tile with a value per `last`."""
 
     def __init__(self, spec: TileSpec, features: Sequence[TileFeature]) -> None:
-        self.spec = spec
-        self.features = tuple(features)
-        self.windows = tuple(sorted({f.window_steps * spec.step_us for f in features}))
-        row = spec.row
-        plans = []
-        for f in features:
-            window = self.windows.index(f.window_steps * spec.step_us)
-            i = f.input
-            convert = _converter(spec.input_dtypes[i]) if i is not None else None
-            if f.function == "count":
-                plans.append((f.name, "count", window, row[("rows", None)] if i is None else row[("count", i)], None,
-                              None))
-            elif f.function in ("sum", "avg"):
-                plans.append((f.name, f.function, window, row[("count", i)], row[("sum", i)],
-                              spec.columns[row[("sum", i)] - 1].is_float))
-            elif f.function in ("min", "max"):
-                plans.append((f.name, f.function, window, row[("count", i)], row[(f.function, i)],
-                              (spec.input_dtypes[i].name in FLOAT_KINDS, convert)))
-            elif f.function in ("variance", "stddev"):
-                plans.append((f.name, f.function, window, row[("count", i)], (row[("mean", i)], row[("m2", i)]),
-                              None))
-            else:
-                plans.append((f.name, "last", window, row[("count", i)], row[("last", i)],
-                              (spec.input_dtypes[i].name in FLOAT_KINDS, convert)))
-        self.plans = tuple(plans)
-
-    def __call__(self, matrix: np.ndarray, at_us: int) -> dict[str, Any]:
         import numpy as np
 
+        self.float64 = np.float64
+        self.spec = spec
+        row = spec.row
+        windows: dict[int, list] = {}
+        for f in features:
+            i = f.input
+            count_row = row[("rows", None)] if i is None else row[("count", i)]
+            convert = _converter(spec.input_dtypes[i]) if i is not None else None
+            is_float = i is not None and spec.input_dtypes[i].name in FLOAT_KINDS
+            if f.function in ("sum", "avg"):
+                value = (row[("sum", i)], spec.columns[row[("sum", i)] - 1].is_float)
+            elif f.function in ("min", "max", "last"):
+                value = (row[(f.function, i)], is_float, convert)
+            elif f.function in ("variance", "stddev"):
+                value = (row[("mean", i)], row[("m2", i)])
+            else:
+                value = None
+            windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count_row, value))
+        self.windows = tuple((span, tuple(plans), self._reductions(plans)) for span, plans in windows.items())
+
+    def _reductions(self, plans: list) -> tuple[bool, bool, bool, bool, bool]:
+        """Which whole-matrix reductions a window's features need: float sums, int and float minimums, int and
+        float maximums."""
+        functions = {p[1] for p in plans}
+        float_sums = bool(functions & {"variance", "stddev"}) or any(
+            p[1] in ("sum", "avg") and p[3][1] for p in plans)
+        extremes = [any(p[1] == kind and p[3][1] == is_float for p in plans)
+                    for kind in ("min", "max") for is_float in (False, True)]
+        return (float_sums, *extremes)  # type: ignore[return-value]
+
+    def __call__(self, matrix: np.ndarray, at_us: int) -> dict[str, Any]:
         step_us = self.spec.step_us
         end = at_us // step_us * step_us
         steps = matrix[0]
-        hi = int(np.searchsorted(steps, end))
-        bounds = [(int(np.searchsorted(steps, end - w, "left", None)), hi) for w in self.windows] if hi else \
-            [(0, 0)] * len(self.windows)
-        floats = matrix.view(np.float64)
+        hi = int(steps.searchsorted(end))
         out: dict[str, Any] = {}
-        for name, function, window, count_row, value_row, extra in self.plans:
-            lo, hi = bounds[window]
+        for span, plans, (need_float_sums, int_min, float_min, int_max, float_max) in self.windows:
+            lo = int(steps.searchsorted(end - span))
             if lo == hi:
-                out[name] = 0 if function == "count" else None
+                for name, function, _, _ in plans:
+                    out[name] = 0 if function == "count" else None
                 continue
-            counts = matrix[count_row, lo:hi]
-            n = int(counts.sum())
-            if function == "count":
-                out[name] = n
-                continue
-            if n == 0:
-                out[name] = None
-                continue
-            if function in ("sum", "avg"):
-                total = floats[value_row, lo:hi].sum() if extra else matrix[value_row, lo:hi].sum()
-                out[name] = (float(total) if extra else int(total)) if function == "sum" else float(total) / n
-            elif function in ("min", "max"):
-                is_float, convert = extra
-                cells = (floats if is_float else matrix)[value_row, lo:hi][counts > 0]
-                value = cells.min() if function == "min" else cells.max()
-                out[name] = convert(value.item())
-            elif function in ("variance", "stddev"):
-                if n < 2:
+            cells = matrix[:, lo:hi]
+            floats = cells.view(self.float64)
+            sums = cells.sum(axis=1).tolist()
+            float_sums = floats.sum(axis=1).tolist() if need_float_sums else sums
+            lows = (cells.min(axis=1).tolist() if int_min else None, floats.min(axis=1).tolist() if float_min else None)
+            highs = (cells.max(axis=1).tolist() if int_max else None, floats.max(axis=1).tolist() if float_max else None)
+            for name, function, count_row, value in plans:
+                n = sums[count_row]
+                if function == "count":
+                    out[name] = n
+                elif n == 0:
                     out[name] = None
-                    continue
-                mean_row, m2_row = value_row
-                have = counts > 0
-                ns = counts[have].astype(np.float64)
-                means = floats[mean_row, lo:hi][have]
-                mean = float((ns * means).sum()) / n
-                m2 = float(floats[m2_row, lo:hi][have].sum() + (ns * (means - mean) ** 2).sum())
-                variance = max(m2, 0.0) / (n - 1)
-                out[name] = variance if function == "variance" else math.sqrt(variance)
-            else:  # last: the newest tile holding a value
-                is_float, convert = extra
-                newest = int(np.flatnonzero(counts)[-1]) + lo
-                out[name] = convert((floats if is_float else matrix)[value_row, newest].item())
+                elif function == "sum":
+                    out[name] = (float_sums if value[1] else sums)[value[0]]
+                elif function == "avg":
+                    out[name] = (float_sums if value[1] else sums)[value[0]] / n
+                elif function == "min":
+                    out[name] = value[2](lows[value[1]][value[0]])  # type: ignore[index]
+                elif function == "max":
+                    out[name] = value[2](highs[value[1]][value[0]])  # type: ignore[index]
+                elif function == "last":
+                    counts = cells[count_row]
+                    newest = hi - lo - 1
+                    if not counts[newest]:
+                        newest = int(counts.nonzero()[0][-1])
+                    out[name] = value[2]((floats if value[1] else cells)[value[0], newest].item())
+                elif n < 2:
+                    out[name] = None
+                else:  # the moments of the window's tiles, merged (Chan et al.): a tile without values weighs 0
+                    ns = cells[count_row].astype(self.float64)
+                    means = floats[value[0]]
+                    mean = float(ns.dot(means)) / n
+                    deviations = means - mean
+                    m2 = float_sums[value[1]] + float((ns * deviations).dot(deviations))
+                    variance = max(m2, 0.0) / (n - 1)
+                    out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
 
 

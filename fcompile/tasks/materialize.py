@@ -328,6 +328,7 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
     state = ViewState(watermark=watermark, last_run_at=dt.datetime.now(UTC), last_window_start=window.start,
                       rows_read=rows_read, keys_written=written)
     guard_store(store.put_state, view.name, state)
+    store.forget_cached_state(view.name)
 
 
 def _write_failed(label: str, state, failure: DiagnosticError, what: str) -> DiagnosticError:
@@ -421,6 +422,7 @@ def reset_watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> list[
             previous = state.watermark if state is not None else None
             if state is not None and previous is not None:
                 guard_store(store.put_state, view.name, replace(state, watermark=None))
+                store.forget_cached_state(view.name)
             resets.append(WatermarkReset(view.name, as_utc(previous) if previous is not None else None))
     return resets
 

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
+from fcompile.online.base import StoredRow
+from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
+from fcompile.online.values import datetime_from_micros, micros
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
@@ -132,13 +135,9 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
     newest materialized step (the step of the view's watermark, or of the entity's newest tile if later); an
     entity without tiles holds the values of an empty window once the view has been materialized, and is not
     found before."""
-    from fcompile.online.base import StoredRow
-    from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
-    from fcompile.online.values import datetime_from_micros, micros
-
     spec, merge = read.tiles, read.merge
     stored = store.read(spec.online_view, keys, (TILES_FEATURE,))
-    state = store.get_state(read.view.name)
+    state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
     step = spec.step_us
     fresh = None if state is None or state.watermark is None else micros(state.watermark) // step * step
     at = micros(moment)
@@ -154,15 +153,30 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             rows.append(empty)
             continue
         try:
-            matrix = spec.decode(row.values.get(TILES_FEATURE))
+            matrix = spec.decode(row.values[TILES_FEATURE])
         except StaleTiles:
             raise stale_tiles(read.view.name) from None
         newest = fresh
-        if matrix.shape[1] and (newest is None or int(matrix[0, -1]) > newest):
-            newest = int(matrix[0, -1])
+        if matrix.shape[1]:
+            last = int(matrix[0, -1])
+            if newest is None or last > newest:
+                newest = last
         values = merge(matrix, at) if matrix.shape[1] else spec.empty_values(read.features)
-        rows.append(StoredRow(values, datetime_from_micros(newest if newest is not None else at), None))
+        rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
     return rows
+
+
+_MOMENTS: dict[int, dt.datetime] = {}
+
+
+def _moment(micros: int, convert: Callable[[int], dt.datetime]) -> dt.datetime:
+    """`convert(micros)`, remembered: the event times of aggregated values are a few steps, read again and again."""
+    found = _MOMENTS.get(micros)
+    if found is None:
+        if len(_MOMENTS) >= 4096:
+            _MOMENTS.clear()
+        found = _MOMENTS[micros] = convert(micros)
+    return found
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
