@@ -70,9 +70,6 @@ class TileSpec:
         self.longest_us = plan.longest_window_steps * self.step_us
         self.features = {f.name: f for f in plan.aggregates}
         self.input_dtypes = tuple(i.dtype for i in plan.inputs)
-        unsupported = [(i, d) for i, d in enumerate(self.input_dtypes)
-                       if d.is_array or d.name not in INT_KINDS + FLOAT_KINDS]
-        self.unsupported = {plan.inputs[i].source_column: str(d) for i, d in unsupported}
         columns = []
         for kind, index in plan.partials:
             if index is None:

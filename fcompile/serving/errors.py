@@ -26,7 +26,7 @@ STATUS_BY_CODE: dict[Code, int] = {
     # values that do not fit
     Code.ENTITY_VALUE: 422, Code.ONLINE_KEY_MISMATCH: 422,
     # requests that cannot be served as asked
-    Code.BAD_ARGUMENT: 400, Code.FEATURE_NAME_COLLISION: 400, Code.VIEW_NOT_ONLINE: 400,
+    Code.BAD_ARGUMENT: 400, Code.FEATURE_NAME_COLLISION: 400, Code.VIEW_NOT_ONLINE: 400, Code.AGGREGATES_NOT_ONLINE: 400,
     Code.MATERIALIZE_WINDOW: 400, Code.BAD_REQUEST: 400,
     Code.REQUEST_TOO_LARGE: 413, Code.UNAUTHENTICATED: 401, Code.FORBIDDEN: 403, Code.MATERIALIZE_BUSY: 409,
     # the server's side: the store, the engine, the project's files

@@ -26,6 +26,7 @@ from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.base import StoredRow
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
+from fcompile.tasks.aggregates_online import online_aggregation_problems
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
@@ -86,6 +87,10 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
                 Code.VIEW_NOT_ONLINE, f"{label}: feature view '{view.name}' is not loaded into the online store "
                 "(online: false)", view.location, "set `online: true` and run `fcompile materialize`, or read it "
                 "offline with get_historical_features"))
+            continue
+        unserved = online_aggregation_problems([view], "read online") if view.has_aggregations else []
+        if unserved:
+            problems += unserved
             continue
         for key in graph.join_keys(view):
             keys.setdefault(key.name, key.dtype)

@@ -98,3 +98,33 @@ def test_the_reference_floors_window_ends_from_the_epoch():
         dt.datetime(2024, 3, 10, tzinfo=dt.timezone.utc)  # 2024-03-10 is 19792 days, an even number, after the epoch
     assert window_end(dt.datetime(1969, 12, 31, 23), dt.timedelta(days=2)) == \
         dt.datetime(1969, 12, 30, tzinfo=dt.timezone.utc)
+
+
+def test_the_worked_example_of_the_docs(tmp_path):
+    """docs/concepts/aggregations.md, "A worked example": the SQL gives the table the page shows."""
+    from compiler.aggregation_harness import Agg, AggViewDef
+    from compiler.aggregation_cases import DRIVER, table
+
+    day = dt.datetime(2024, 3, 10)
+    hour = dt.timedelta(hours=1)
+    trips = table("trips_t", (("driver_id", "int64"), ("event_ts", "timestamp"), ("fare", "float64")),
+                  (1001, day.replace(hour=9, minute=10), 10.0), (1001, day.replace(hour=10, minute=20), 20.0),
+                  (1001, day.replace(hour=10, minute=50), None), (1001, day.replace(hour=11, minute=5), 30.0),
+                  (1001, day.replace(hour=11, minute=59, second=59, microsecond=999999), 5.0))
+    view = AggViewDef("v", ("driver",), trips, hour, (
+        Agg("trips_1h", "count", None, hour), Agg("fare_sum_2h", "sum", "fare", 2 * hour),
+        Agg("fare_avg_2h", "avg", "fare", 2 * hour), Agg("last_fare_2h", "last", "fare", 2 * hour)))
+    spine = table("spine_t", (("driver_id", "int64"), ("event_timestamp", "timestamp")),
+                  (1001, day.replace(hour=11, minute=30)), (1001, day.replace(hour=11, minute=59, second=59)),
+                  (1001, day.replace(hour=12)), (1002, day.replace(hour=12)))
+    case = AggCase("worked_example", (DRIVER,), (view,), spine,
+                   (Projection("v", ("trips_1h", "fare_sum_2h", "fare_avg_2h", "last_fare_2h")),))
+    graph = write_project(case, tmp_path)
+    con = duckdb_connection()
+    for t in (trips, spine):
+        load_duckdb(con, t)
+    _, rows = query_duckdb(con, compile_sql(plan_point_in_time_join(graph, spine_plan(case), case.projections),
+                                            "duckdb"))
+    got = [(r["trips_1h"], r["fare_sum_2h"], r["fare_avg_2h"], r["last_fare_2h"]) for r in rows]
+    assert got == [(2, 30.0, 15.0, 20.0), (2, 30.0, 15.0, 20.0), (2, 55.0, pytest.approx(55 / 3), 5.0),
+                   (0, None, None, None)]

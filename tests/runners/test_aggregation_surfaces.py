@@ -1,0 +1,167 @@
+"""Windowed aggregations through the surfaces (issue 16): `fcompile build` writes their SQL, `fcompile run`
+builds a dataset mixing them with plain features, the SDK's training set of a service runs its compiled
+file, and everything that would put a `last` of a string column online - `materialize`, `run`'s online step,
+online reads, pushes - refuses with FC159 at its column rather than load values no training set gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from fcompile import FeatureStore
+from fcompile.cli import main
+from fcompile.diagnostics import DiagnosticError
+from fcompile.graph import Projection
+
+from compiler.aggregation_harness import Agg, AggCase, AggViewDef, assert_rows_match, expected, float_outputs
+from compiler.aggregation_cases import DRIVER, E, HOUR, MIN, US, spine, trips
+from compiler.harness import Table
+
+PROJECT = """\
+name: agg_surfaces
+default_target: dev
+targets:
+  dev:
+    offline: {type: duckdb, path: .fcompile/offline.duckdb}
+    online: {type: sqlite, path: .fcompile/online.db}
+"""
+
+ROWS = trips((1, E - 10 * MIN, E, 2.0, 2, "a"), (1, E - 70 * MIN, E, 3.0, 3, "b"), (1, E - 2 * HOUR, E, None, 4, "c"),
+             (2, E - 30 * MIN, E, 5.5, 5, "d"), (2, E - US, E, 1.5, 1, "e"))
+SPINE = spine((2, E, 1), (1, E + 5 * MIN, 2), (3, E, 3), (1, E, 4), (1, E - HOUR, 5))
+AGGREGATES = (Agg("trips_1h", "count", None, HOUR), Agg("fare_sum_2h", "sum", "fare", 2 * HOUR),
+              Agg("fare_avg_3h", "avg", "fare", 3 * HOUR), Agg("km_std_3h", "stddev", "km", 3 * HOUR),
+              Agg("last_tier", "last", "tier", 3 * HOUR))
+
+
+def spec(online: bool) -> str:
+    return textwrap.dedent(f"""\
+        entities:
+          - name: driver
+            join_keys: [{{name: driver_id, dtype: int64}}]
+        sources:
+          - name: trips
+            path: data/trips.parquet
+            timestamp_field: event_ts
+            created_timestamp_field: created
+        feature_views:
+          - name: trip_windows
+            entities: [driver]
+            source: trips
+            online: {str(online).lower()}
+            features:
+              - {{name: tier, dtype: string}}
+            aggregations:
+              step: 1h
+              features:
+                - {{name: trips_1h, function: count, window: 1h}}
+                - {{name: fare_sum_2h, function: sum, column: fare, window: 2h}}
+                - {{name: fare_avg_3h, function: avg, column: fare, window: 3h}}
+                - {{name: km_std_3h, function: stddev, column: km, window: 3h}}
+                - {{name: last_tier, function: last, column: tier, window: 3h}}
+        feature_services:
+          - name: windows_v1
+            features: [trip_windows:trips_1h, trip_windows:tier, trip_windows:fare_sum_2h, trip_windows:fare_avg_3h,
+                       trip_windows:km_std_3h, trip_windows:last_tier]
+        datasets:
+          - name: training
+            spine: {{path: data/spine.parquet}}
+            service: windows_v1
+            output: {{path: out/training.parquet}}
+        """)
+
+
+@pytest.fixture
+def project(tmp_path):
+    return make_project(tmp_path, online=False)
+
+
+def make_project(root, online: bool):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "fcompile_project.yml").write_text(PROJECT)
+    (root / "data").mkdir()
+    from compiler.harness import arrow_table
+
+    pq.write_table(arrow_table(ROWS), root / "data" / "trips.parquet")
+    pq.write_table(arrow_table(SPINE), root / "data" / "spine.parquet")
+    (root / "features.yml").write_text(spec(online))
+    return root
+
+
+def wanted(spine_table=SPINE):
+    view = AggViewDef("trip_windows", ("driver",), ROWS, HOUR, AGGREGATES, plain=(("tier", "string"),),
+                      created="created")
+    case = AggCase("surfaces", (DRIVER,), (view,), spine_table,
+                   (Projection("trip_windows", ("trips_1h", "tier", "fare_sum_2h", "fare_avg_3h", "km_std_3h",
+                                                "last_tier")),))
+    return expected(case), float_outputs(case)
+
+
+def cli(capsys, *args: str) -> tuple[int, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_build_writes_the_aggregation_sql_and_run_builds_the_dataset(project, capsys):
+    code, out = cli(capsys, "build", "--project-dir", str(project))
+    assert code == 0, out
+    compiled = (project / "target" / "compiled" / "duckdb" / "datasets" / "training.sql").read_text()
+    assert "trip_windows: partial aggregates per (driver_id, step)" in compiled
+    assert "join trip_windows: windowed aggregations, step 1h" in compiled
+    code, out = cli(capsys, "run", "--project-dir", str(project))
+    assert code == 0, out
+    got = pq.read_table(project / "out" / "training.parquet")
+    (names, rows), floats = wanted()
+    assert_rows_match((got.column_names, got.to_pylist()), (names, rows), floats, "fcompile run")
+
+
+def test_the_sdk_runs_the_services_compiled_file(project, capsys):
+    assert cli(capsys, "build", "--project-dir", str(project))[0] == 0
+    store = FeatureStore(project)
+    from compiler.harness import arrow_table
+
+    keys_and_times = Table("spine_t", SPINE.columns[:2], [{k: r[k] for k in ("driver_id", "event_timestamp")}
+                                                          for r in SPINE.rows])
+    job = store.get_historical_features(arrow_table(keys_and_times), service="windows_v1")
+    got = job.to_arrow()
+    (names, rows), floats = wanted(keys_and_times)
+    assert_rows_match((got.column_names, got.to_pylist()), (names, rows), floats, "SDK, service")
+    assert job.compiled_file == "compiled/duckdb/retrieve/windows_v1.sql" and job.matches_compiled_file
+
+
+def refused(error: DiagnosticError, project) -> None:
+    codes = [d.code.value for d in error.diagnostics]
+    assert codes == ["FC159"], error.diagnostics
+    position = error.diagnostics[0].position
+    assert (position.path, position.line) == (str(project / "features.yml"), 23)  # last_tier's string column
+
+
+def test_materialize_and_runs_online_step_refuse_a_last_of_strings(tmp_path, capsys):
+    """Online tiles keep numbers, booleans, dates and timestamps: `last_tier`, a last of a string column, is
+    refused online (every other aggregation is served: tests/online/test_aggregation_parity.py)."""
+    project = make_project(tmp_path / "online", online=True)
+    for command in (["materialize"], ["run"], ["materialize", "--select", "trip_windows"]):
+        code, out = cli(capsys, *command, "--project-dir", str(project), "--end", "2024-03-10T12:00:00")
+        assert code == 1, out
+        assert "features.yml:23:" in out and "error[FC159]" in out and "Traceback" not in out, out
+    assert not (project / "out").exists()  # run refused before building the dataset
+    store = FeatureStore(project)
+    with pytest.raises(DiagnosticError) as error:
+        store.materialize(E - HOUR, E)
+    refused(error.value, project)
+    with pytest.raises(DiagnosticError) as error:
+        store.get_online_features({"driver_id": [1]}, features=["trip_windows:trips_1h"])
+    refused(error.value, project)
+    with pytest.raises(DiagnosticError) as error:
+        store.write_to_online_store("trip_windows", {"driver_id": [1], "event_ts": [E], "created": [E], "tier": ["a"]})
+    refused(error.value, project)
