@@ -133,3 +133,17 @@ def test_tiles_of_other_aggregations_are_refused_with_a_diagnostic(tmp_path):
         assert "--full-refresh" in error.value.diagnostics[0].hint
         assert _materialize(fs, end, full_refresh=True).ok
         assert _read(fs, [1], end)["trips_1d"]["statuses"] == ["PRESENT"]
+
+
+def test_deleting_an_entity_deletes_its_tiles(tmp_path):
+    root = _project(tmp_path)
+    trips = random_trips(6, 80, keys=3, hours=30)
+    write_trips(root, trips)
+    end = BASE + dt.timedelta(hours=30)
+    with FeatureStore(root) as fs:
+        assert _materialize(fs, end).ok
+        assert _read(fs, [1], end)["trips_1d"]["values"] == [reference(trips, 1, end)["trips_1d"]]
+        deletion = fs.delete_online("trip_windows", {"driver_id": [1, 99]})
+        assert deletion.deleted == ((1,),) and deletion.not_found == ((99,),)
+        assert _read(fs, [1], end)["trips_1d"] == {"values": [0], "statuses": ["PRESENT"],
+                                                   "event_timestamps": ["2024-03-02T06:00:00Z"]}
