@@ -49,18 +49,17 @@ def write_tiles(store: OnlineStore, spec: TileSpec, runner: Runner, plan: Latest
     reader = runner.latest_values(plan, since, end, label, plan.location, batch_rows)  # type: ignore[arg-type]
     written = 0
     carry: pa.Table | None = None
-    now = dt.datetime.now(UTC)
     for batch in reader:
         table = pa.Table.from_batches([batch])
         if carry is not None and carry.num_rows:
             table = pa.concat_tables([carry, table.cast(carry.schema)])
         table = table.combine_chunks()
         complete = _complete_rows(spec, plan, table)
-        written += _write_entities(store, spec, plan, table.slice(0, complete), since, end, now)
+        written += _write_entities(store, spec, plan, table.slice(0, complete), since, end)
         carry = table.slice(complete)
         advance(complete)
     if carry is not None and carry.num_rows:
-        written += _write_entities(store, spec, plan, carry, since, end, now)
+        written += _write_entities(store, spec, plan, carry, since, end)
         advance(carry.num_rows)
     return written
 
@@ -89,9 +88,9 @@ def _complete_rows(spec: TileSpec, plan: LatestTiles, table: pa.Table) -> int:
 
 
 def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table: pa.Table, since: dt.datetime,
-                    end: dt.datetime, now: dt.datetime) -> int:
+                    end: dt.datetime) -> int:
     """The tiles of the entities of `table` (each entity's rows together, steps ascending) merged into their
-    stored records and written in one batch; returns the entities."""
+    stored records and written in one batch, versioned by the time of the write; returns the entities."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -110,6 +109,7 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     key_tuples = list(zip(*(c.to_pylist() for c in key_columns)))
     stored = guard_store(store.read, spec.online_view, key_tuples, (TILES_FEATURE,))
     matrix = spec.tile_matrix(table, STEP)
+    now = dt.datetime.now(UTC)
     since_us, end_us = micros(since), micros(end)
     records, versions = [], []
     for first, last, row in zip(starts.tolist(), ends.tolist(), stored):
