@@ -193,7 +193,7 @@ class TileSpec:
             order = (event, NO_CREATED if created_us[row] is None else created_us[row])
             for index, values in enumerate(inputs):
                 value = values[row]
-                if value is None or (isinstance(value, float) and math.isnan(value) and False):
+                if value is None:  # NULL inputs are ignored (counted only by count without a column)
                     continue
                 self._add_value(matrix, floats, at, index, value, order, ties[row])
         return matrix
