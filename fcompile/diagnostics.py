@@ -112,7 +112,7 @@ class Code(str, enum.Enum):
     AGGREGATE_NAME = "FC156"         # an aggregated feature named like another feature or a join key of its view
     AGGREGATE_TIMESTAMP = "FC157"    # aggregations over a source whose timestamp field holds no timestamps
     AGGREGATE_FEATURES = "FC158"     # a view with neither features nor aggregations
-    AGGREGATES_NOT_ONLINE = "FC159"  # materializing or reading online a view with aggregations (not built yet)
+    AGGREGATES_NOT_ONLINE = "FC159"  # serving online an aggregation online tiles cannot keep (min/max/last of strings)
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -241,8 +241,9 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.AGGREGATE_TIMESTAMP: ("Aggregations over a source whose timestamp field is missing from its data or holds no "
         'timestamps.'),
     Code.AGGREGATE_FEATURES: 'A feature view with neither `features` nor `aggregations`.',
-    Code.AGGREGATES_NOT_ONLINE: ('`fcompile materialize`, `fcompile run` or an online read of a feature view with '
-        'aggregations: they are computed for training sets only for now (mark the view `online: false`).'),
+    Code.AGGREGATES_NOT_ONLINE: ('`fcompile materialize`, `fcompile run`, an online push or an online read of a '
+        'feature view with a `min`, `max` or `last` of a string column, which online tiles cannot keep yet (mark '
+        'the view `online: false`).'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

@@ -148,7 +148,8 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
         if not node.online:
             notes.append("offline-only view (online: false): compiled for review, not loaded into the online store")
         if node.has_aggregations:
-            notes.append("the view's aggregated features are computed by training sets and are not read here")
+            notes.append("the view's aggregated features are not read here: they are loaded online as tiles, "
+                         "partial aggregates per key and step")
         return plan_latest_values(graph, node), notes
     if isinstance(node, FeatureService):
         return _plan_retrieval(graph, node)

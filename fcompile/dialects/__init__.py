@@ -26,6 +26,12 @@ def compile_select(plan, dialect: SqlDialect):
         return lower_point_in_time_join(dialect, plan)
     if isinstance(plan, LatestValues):
         return lower_latest_values(dialect, plan)
+    from fcompile.planner.online_tiles import LatestTiles
+
+    if isinstance(plan, LatestTiles):  # windowed aggregations' tiles, for serving
+        from fcompile.dialects.online_tiles import lower_latest_tiles
+
+        return lower_latest_tiles(dialect, plan)
     raise TypeError(f"not a query plan: {type(plan).__name__}")
 
 

@@ -14,6 +14,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 if TYPE_CHECKING:
     from fcompile.graph import FeatureGraph, FeatureView, ProjectInfo
     from fcompile.online.base import OnlineStore, OnlineView
+    from fcompile.online.tiles import TileSpec
 
 ONLINE_TYPES = ("sqlite", "redis", "postgres")
 
@@ -54,10 +55,19 @@ def online_view(graph: FeatureGraph, view: FeatureView | str) -> OnlineView:
     return OnlineView(
         name=node.name,
         keys=tuple((k.name, k.dtype) for k in graph.join_keys(node)),
-        features=tuple((f.name, f.dtype) for f in node.features),
+        features=tuple((f.name, f.dtype) for f in node.plain_features),  # aggregated ones: `tile_spec`
         has_created=source.created_timestamp_field is not None,
         ttl_seconds=int(node.ttl.total_seconds()) if node.ttl is not None else None,
     )
+
+
+def tile_spec(graph: FeatureGraph, view: FeatureView | str) -> TileSpec:
+    """How a view with aggregations keeps its tiles (fcompile/online/tiles.py)."""
+    from fcompile.online.tiles import TileSpec
+    from fcompile.planner.online_tiles import plan_latest_tiles
+
+    node = graph.feature_view(view) if isinstance(view, str) else view
+    return TileSpec(plan_latest_tiles(graph, node), tuple((k.name, k.dtype) for k in graph.join_keys(node)))
 
 
 def _in_target(diagnostic: Diagnostic, target: str) -> Diagnostic:

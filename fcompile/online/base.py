@@ -45,6 +45,9 @@ class OnlineView:
     features: tuple[tuple[str, DType], ...]   # every feature of the view (name, dtype)
     has_created: bool                         # batches carry __fc_created_ts
     ttl_seconds: int | None = None            # for OUTSIDE_MAX_AGE at read time; None: never too old
+    # rows of kilobytes (a view's tiles, fcompile/online/tiles.py): SQLite keeps them in a rowid table with a
+    # unique key, whose lookups do not walk the rows' overflow pages as a WITHOUT ROWID table's do
+    large_rows: bool = False
 
 
 class StoredRow(NamedTuple):
@@ -121,6 +124,27 @@ class OnlineStore(abc.ABC):
     @abc.abstractmethod
     def put_state(self, view: str, state: ViewState) -> None:
         """Replace the view's state (committed before returning)."""
+
+    # how long `cached_state` remembers a view's state: reads of aggregated features ask for the watermark on
+    # every request, and it changes only when a materialization commits
+    STATE_CACHE_SECONDS: ClassVar[float] = 1.0
+
+    def cached_state(self, view: str) -> ViewState | None:
+        """`get_state(view)` as read at most STATE_CACHE_SECONDS ago by this store object (a run through this
+        object forgets it at once: `forget_cached_state`)."""
+        import time
+
+        cache = self.__dict__.setdefault("_state_cache", {})
+        now = time.monotonic()
+        hit = cache.get(view)
+        if hit is not None and now - hit[0] < self.STATE_CACHE_SECONDS:
+            return hit[1]
+        state = self.get_state(view)
+        cache[view] = (now, state)
+        return state
+
+    def forget_cached_state(self, view: str) -> None:
+        self.__dict__.get("_state_cache", {}).pop(view, None)
 
     @abc.abstractmethod
     def drop_view(self, view: str) -> None:

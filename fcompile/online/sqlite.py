@@ -1,8 +1,9 @@
 """The SQLite online store: the embedded default, one file (the target's `online.path`, relative to the
 project folder; default `.fcompile/online.db`).
 
-Layout: one table per (project, view), `"fc_<project>__<view>"`, WITHOUT ROWID, keyed by the encoded
-entity key (`keys.py`) as a BLOB, with `__fc_event_ts` and `__fc_created_ts` (INTEGER, microseconds since
+Layout: one table per (project, view), `"fc_<project>__<view>"`, WITHOUT ROWID (a view of large rows,
+`OnlineView.large_rows`: a rowid table with a UNIQUE key), keyed by the encoded entity key (`keys.py`) as a
+BLOB, with `__fc_event_ts` and `__fc_created_ts` (INTEGER, microseconds since
 the epoch, UTC) and `__fc_record`, a BLOB holding every feature value of the row (`records.py`); a table
 `"__fc_layouts"` with the record layouts written per (project, view), so a record written before a
 feature was added still reads (the new feature as NULL); and a table `"__fc_state"` with a row per
@@ -254,8 +255,13 @@ class SqliteOnlineStore(OnlineStore):
             self._tables[id(view)] = table
         if create and not table.ready:
             with self._transaction():
-                self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL PRIMARY KEY, "
-                                 f"{EVENT} INTEGER NOT NULL, {CREATED} INTEGER, {RECORD} BLOB NOT NULL) WITHOUT ROWID")
+                if view.large_rows:  # kilobytes a row: a rowid table, found through the key's unique index
+                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL UNIQUE, "
+                                     f"{EVENT} INTEGER NOT NULL, {CREATED} INTEGER, {RECORD} BLOB NOT NULL)")
+                else:
+                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL PRIMARY KEY, "
+                                     f"{EVENT} INTEGER NOT NULL, {CREATED} INTEGER, {RECORD} BLOB NOT NULL) "
+                                     "WITHOUT ROWID")
                 self._check_layout(table, self._columns(name))
             table.ready = True
             table.readers.clear()

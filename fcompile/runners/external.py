@@ -280,7 +280,7 @@ def refuse_file_sources(plan: Any, engine: str) -> None:
         plan = plan.query
     if isinstance(plan, PointInTimeJoin):
         sources = [(j.view, j.relation, j.location) for j in plan.joins]
-    elif isinstance(plan, LatestValues):
+    elif isinstance(plan, LatestValues) or hasattr(plan, "step_seconds"):  # latest values, a view's tiles
         sources = [(plan.view, plan.relation, plan.location)]
     else:
         sources = []

@@ -474,6 +474,8 @@ def _output_names(plan: PointInTimeJoin | LatestValues, dialect: Any) -> list[st
 
     if isinstance(plan, LatestValues):
         return source_select(dialect, plan, "src")[1]
+    if not isinstance(plan, PointInTimeJoin):  # a view's tiles (fcompile/planner/online_tiles.py)
+        return plan.output_names
     if plan.spine.columns is None:
         return None
     return [c for c in plan.spine.columns if c != plan.spine.row_id_column] + [name for _, name in plan.output_order]

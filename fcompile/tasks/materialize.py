@@ -253,13 +253,17 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
             of = f"{'' if stats.keys_exact else 'about '}{stats.keys:,}"
             what = f"writing the window {window.describe()} failed after 0 of {of} keys"
             try:
-                if window.start is not None and stats.rows:
+                if window.start is not None and stats.rows and view.plain_features:
                     target = online_view(graph, view)
                     reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                     for batch in _utc_batches(reader):
                         written += guard_store(store.write_batch, target, batch)  # committed
                         what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
                         progress.advance(view.name, batch.num_rows)
+                if window.start is not None and view.has_aggregations:
+                    tiles = _materialize_tiles(graph, runner, store, view, window, full_refresh or state is None,
+                                               label, batch_rows, progress)
+                    written = written if view.plain_features else tiles
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
                 _put_state(store, view, window, None if full_refresh else state, rows_read, written, read_at)
             except StoreFailure as failure:
@@ -270,6 +274,22 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                         newest, state.watermark if state is not None else None)
     progress.done(result)
     return result
+
+
+def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView, window: Window,
+                       first: bool, label: str, batch_rows: int, progress: MaterializeProgress) -> int:
+    """The view's tiles for the window (tasks/materialize_tiles.py); a first run or a full refresh drops the
+    stored tiles first. Returns the entities written."""
+    from fcompile.online import tile_spec
+    from fcompile.planner.online_tiles import plan_latest_tiles
+    from fcompile.tasks.materialize_tiles import tiles_since, write_tiles
+
+    spec = tile_spec(graph, view)  # a view whose aggregations tiles cannot keep is refused before (FC159)
+    if first:
+        guard_store(store.drop_view, spec.online_view.name)
+    since = tiles_since(spec, None if first and window.basis != "start" else window.start, window.end)
+    return write_tiles(store, spec, runner, plan_latest_tiles(graph, view), since, window.end, label, batch_rows,
+                       lambda rows: None)
 
 
 def choose_window(view: FeatureView, end: dt.datetime, start: dt.datetime | None,
@@ -308,6 +328,7 @@ def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, 
     state = ViewState(watermark=watermark, last_run_at=dt.datetime.now(UTC), last_window_start=window.start,
                       rows_read=rows_read, keys_written=written)
     guard_store(store.put_state, view.name, state)
+    store.forget_cached_state(view.name)
 
 
 def _write_failed(label: str, state, failure: DiagnosticError, what: str) -> DiagnosticError:
@@ -401,6 +422,7 @@ def reset_watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> list[
             previous = state.watermark if state is not None else None
             if state is not None and previous is not None:
                 guard_store(store.put_state, view.name, replace(state, watermark=None))
+                store.forget_cached_state(view.name)
             resets.append(WatermarkReset(view.name, as_utc(previous) if previous is not None else None))
     return resets
 

@@ -34,7 +34,8 @@ class OnlineDeletion:
 
 def delete_online_keys(graph: FeatureGraph, view_name: Any, entities: Any, online_store: Callable[[], OnlineStore],
                        online_view: Callable[[FeatureView], OnlineView]) -> OnlineDeletion:
-    """Delete the view's rows of the entities' keys. Everything is checked before the store is connected:
+    """Delete the view's rows of the entities' keys (and, for a view with aggregations, their tiles: two
+    commits, each idempotent). Everything is checked before the store is connected:
     FC032 for an unknown view, FC118 for one with `online: false`, FC117 for entities that do not fit."""
     from fcompile.online.base import guard_store
     from fcompile.tasks.online_reads import OnlineRequest, check_entities, entity_rows_as_columns
@@ -45,6 +46,11 @@ def delete_online_keys(graph: FeatureGraph, view_name: Any, entities: Any, onlin
     columns = check_entities(request, entity_rows_as_columns(entities))
     keys = list(dict.fromkeys(zip(*columns))) if columns else []
     found = guard_store(online_store().delete_keys, stored, keys) if keys else []
+    if keys and view.has_aggregations:  # and its tiles (an entity without tiles reads as one without rows)
+        from fcompile.online import tile_spec
+
+        tiles = guard_store(online_store().delete_keys, tile_spec(graph, view).online_view, keys)
+        found = [plain or tiled for plain, tiled in zip(found, tiles)]
     return OnlineDeletion(view.name, request.key_names, tuple(k for k, f in zip(keys, found) if f),
                           tuple(k for k, f in zip(keys, found) if not f))
 

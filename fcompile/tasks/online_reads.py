@@ -21,9 +21,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from fcompile.tasks.aggregates_online import online_aggregation_problems
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
+from fcompile.online.base import StoredRow
+from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
+from fcompile.online.values import datetime_from_micros, micros
+from fcompile.tasks.aggregates_online import online_aggregation_problems
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
@@ -44,6 +47,10 @@ class ViewRead:
     key_positions: tuple[int, ...]
     features: tuple[str, ...]                  # store names, each once
     max_age: dt.timedelta | None
+    # a view's aggregated features (`view` then names them and their dtypes): how its tiles are kept and merged
+    # (fcompile/online/tiles.py), and the merge of the requested features; None for plain features
+    tiles: Any = None
+    merge: Any = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
     """Raises `DiagnosticError`: FC118 for a view that is not online, FC070 for colliding output names."""
     problems: list[Diagnostic] = []
     keys: dict[str, DType] = {}
-    per_view: dict[str, list[str]] = {}
-    wanted: list[tuple[str, str, str]] = []  # (output name, view, feature)
+    per_view: dict[tuple[str, bool], list[str]] = {}  # (view, aggregated) -> features
+    wanted: list[tuple[str, tuple[str, bool], str]] = []  # (output name, (view, aggregated), feature)
     for projection in projections:
         view = graph.feature_view(projection.view)
         if not view.online:
@@ -81,18 +88,21 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
                 "(online: false)", view.location, "set `online: true` and run `fcompile materialize`, or read it "
                 "offline with get_historical_features"))
             continue
-        if view.has_aggregations:
-            problems += online_aggregation_problems([view], "read online")
+        unserved = online_aggregation_problems([view], "read online") if view.has_aggregations else []
+        if unserved:
+            problems += unserved
             continue
         for key in graph.join_keys(view):
             keys.setdefault(key.name, key.dtype)
-        features = per_view.setdefault(view.name, [])
         for feature, output in zip(projection.features, projection.output_names(full_feature_names)):
+            node = view.feature(feature)
+            slot = (view.name, node is not None and node.aggregation is not None)
+            features = per_view.setdefault(slot, [])
             if feature not in features:
                 features.append(feature)
-            wanted.append((output, view.name, feature))
+            wanted.append((output, slot, feature))
     owners: dict[str, str] = {name: "a join key" for name in keys}
-    for output, view_name, feature in wanted:
+    for output, (view_name, _), feature in wanted:
         if output in owners:
             problems.append(Diagnostic(
                 Code.FEATURE_NAME_COLLISION, f"{label}: output column '{output}' of '{view_name}:{feature}' "
@@ -102,13 +112,82 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
         raise DiagnosticError(problems)
     key_index = {name: i for i, name in enumerate(keys)}
     reads, read_index = [], {}
-    for view_name, features in per_view.items():
-        view = graph.feature_view(view_name)
-        read_index[view_name] = len(reads)
-        reads.append(ViewRead(online_view(view), tuple(key_index[k.name] for k in graph.join_keys(view)),
-                              tuple(features), view.ttl))
-    outputs = tuple((output, read_index[view_name], feature) for output, view_name, feature in wanted)
+    for slot, features in per_view.items():
+        view = graph.feature_view(slot[0])
+        read_index[slot] = len(reads)
+        positions = tuple(key_index[k.name] for k in graph.join_keys(view))
+        if slot[1]:
+            reads.append(_tile_read(graph, view, positions, tuple(features)))
+        else:
+            reads.append(ViewRead(online_view(view), positions, tuple(features), view.ttl))
+    outputs = tuple((output, read_index[slot], feature) for output, slot, feature in wanted)
     return OnlineRequest(tuple(keys.items()), tuple(reads), outputs, label)
+
+
+def _tile_read(graph: FeatureGraph, view: FeatureView, positions: tuple[int, ...], features: tuple[str, ...]) -> ViewRead:
+    """The read of a view's aggregated features: its tiles, merged per request (fcompile/online/tiles.py)."""
+    from fcompile.online import tile_spec
+    from fcompile.online.base import OnlineView
+
+    spec = tile_spec(graph, view)
+    named = OnlineView(view.name, spec.online_view.keys, tuple((f, view.feature(f).dtype) for f in features),  # type: ignore[union-attr]
+                       has_created=False)
+    return ViewRead(named, positions, features, view.ttl, spec, spec.reader(features))
+
+
+def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.datetime) -> list:
+    """The requested aggregated features of each entity at `moment`, as stored rows whose event time is the
+    newest materialized step (the step of the view's watermark, or of the entity's newest tile if later); an
+    entity without tiles holds the values of an empty window once the view has been materialized, and is not
+    found before."""
+    spec, merge = read.tiles, read.merge
+    stored = store.read(spec.online_view, keys, (TILES_FEATURE,))
+    state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
+    step = spec.step_us
+    fresh = None if state is None or state.watermark is None else micros(state.watermark) // step * step
+    at = micros(moment)
+    empty = None
+    rows: list = []
+    for row in stored:
+        if row is None:
+            if fresh is None:
+                rows.append(None)
+                continue
+            if empty is None:
+                empty = StoredRow(spec.empty_values(read.features), datetime_from_micros(fresh), None)
+            rows.append(empty)
+            continue
+        try:
+            matrix = spec.decode(row.values[TILES_FEATURE])
+        except StaleTiles:
+            raise stale_tiles(read.view.name) from None
+        newest = fresh
+        if matrix.shape[1]:
+            last = int(matrix[0, -1])
+            if newest is None or last > newest:
+                newest = last
+        values = merge(matrix, at) if matrix.shape[1] else spec.empty_values(read.features)
+        rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
+    return rows
+
+
+_MOMENTS: dict[int, dt.datetime] = {}
+
+
+def _moment(micros: int, convert: Callable[[int], dt.datetime]) -> dt.datetime:
+    """`convert(micros)`, remembered: the event times of aggregated values are a few steps, read again and again."""
+    found = _MOMENTS.get(micros)
+    if found is None:
+        if len(_MOMENTS) >= 4096:
+            _MOMENTS.clear()
+        found = _MOMENTS[micros] = convert(micros)
+    return found
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(_UTC)
+    return now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
 
 
 def read_online_features(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
@@ -128,7 +207,17 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         else:
             keys = list(zip(*(columns[p] for p in positions)))
             complete = not any(None in key for key in keys)
-        if complete:
+        if read.tiles is not None:
+            if moment is None:
+                moment = _now(now)
+            if complete:
+                rows = _tile_rows(store, read, keys, moment)
+            else:
+                asked = [i for i, key in enumerate(keys) if None not in key]
+                rows = [None] * count
+                for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], moment)):
+                    rows[i] = row
+        elif complete:
             rows = store.read(read.view, keys, read.features)
         else:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
             asked = [i for i, key in enumerate(keys) if None not in key]
@@ -137,8 +226,7 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
                 rows[i] = row
         if read.max_age is not None:
             if moment is None:
-                moment = dt.datetime.now(_UTC) if now is None else \
-                    now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
+                moment = _now(now)
             per_read.append(_aged(rows, moment, read.max_age))
         else:
             per_read.append((rows, None))

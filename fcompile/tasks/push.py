@@ -31,6 +31,7 @@ from fcompile.tasks.aggregates_online import refuse_online_aggregations
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import DType, FeatureGraph, FeatureView, Source
 from fcompile.planner.plans import CREATED_TS, EVENT_TS, LatestValues
+from fcompile.planner.online_tiles import plan_latest_tiles
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.tasks.push_offline import plan_offline_append
 from fcompile.tasks.push_values import (
@@ -65,25 +66,47 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
     label = f"push source '{push_source}'"
     source = graph.source(_push_source(graph, push_source).batch_source)
     pushed = source_column_names(read_rows(rows, label), source, label)
-    views = [v for v in graph.push_views(push_source) if v.online] if online else []
-    refuse_online_aggregations(views, "update online from pushed rows")
+    pushed_to = [v for v in graph.push_views(push_source) if v.online] if online else []
+    refuse_online_aggregations(pushed_to, "update online from pushed rows")
+    views = [v for v in pushed_to if v.plain_features or not v.has_aggregations]
     readings = [plan_latest_values(graph, view) for view in views]
-    needs = [need for reading in readings for need in reading_needs(reading)]
+    tiled = [v for v in pushed_to if v.has_aggregations]  # their tiles take the rows (tasks/push_tiles.py)
+    tile_readings = [plan_latest_tiles(graph, view) for view in tiled]
+    needs = [need for reading in [*readings, *tile_readings] for need in reading_needs(reading)]
     if offline:  # every view reading the batch source will read the appended rows
         needs += [need for view in graph.feature_views if view.source == source.name
-                  for need in reading_needs(plan_latest_values(graph, view))] + source_needs(source)
+                  for need in _view_needs(graph, view)] + source_needs(source)
     check_columns(pushed, needs, label, source)
     converted, problems = convert_columns(pushed, needs, label)
     append = plan_offline_append(graph, source, pushed, converted, needs, label, runner, problems) if offline else None
     if problems:
         raise DiagnosticError(problems)
-    store = online_store() if readings and pushed.count else None  # reachable before anything is written
+    store = online_store() if (readings or tile_readings) and pushed.count else None  # reachable before writing
     offline_rows = append.write() if append is not None and pushed.count else 0
     written: tuple[str, ...] = ()
     if store is not None:
-        written = _write_views(store, [(online_view(view), online_batch(reading, converted))
-                                       for view, reading in zip(views, readings)])
+        batches = [(online_view(view), online_batch(reading, converted)) for view, reading in zip(views, readings)]
+        if tiled:
+            from fcompile.online import tile_spec
+            from fcompile.online.tiles import TILES_SUFFIX
+            from fcompile.tasks.push_tiles import tile_batch
+
+            for view, reading in zip(tiled, tile_readings):
+                spec = tile_spec(graph, view)
+                batches.append((spec.online_view, tile_batch(store, spec, reading,
+                                                             online_batch(reading, converted))))  # type: ignore[arg-type]
+            written = tuple(dict.fromkeys(name.removesuffix(TILES_SUFFIX) for name in _write_views(store, batches)))
+        else:
+            written = _write_views(store, batches)
     return PushResult(pushed.count, written, offline_rows)
+
+
+def _view_needs(graph: FeatureGraph, view: FeatureView) -> list[ColumnNeed]:
+    """The source columns a view reads: its plain features' and, with aggregations, its tiles' inputs."""
+    needs = reading_needs(plan_latest_values(graph, view))
+    if view.has_aggregations:
+        needs += reading_needs(plan_latest_tiles(graph, view))  # type: ignore[arg-type]
+    return needs
 
 
 def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store: Callable[[], OnlineStore],

@@ -1,7 +1,7 @@
 """Windowed aggregations through the surfaces (issue 16): `fcompile build` writes their SQL, `fcompile run`
 builds a dataset mixing them with plain features, the SDK's training set of a service runs its compiled
-file, and everything that would put them online - `materialize`, `run`'s online step, online reads, pushes
-- refuses with FC159 at the view's `aggregations:` rather than load values no training set gives."""
+file, and everything that would put a `last` of a string column online - `materialize`, `run`'s online step,
+online reads, pushes - refuses with FC159 at its column rather than load values no training set gives."""
 
 from __future__ import annotations
 
@@ -140,15 +140,17 @@ def refused(error: DiagnosticError, project) -> None:
     codes = [d.code.value for d in error.diagnostics]
     assert codes == ["FC159"], error.diagnostics
     position = error.diagnostics[0].position
-    assert (position.path, position.line) == (str(project / "features.yml"), 16)  # the `aggregations:` key
+    assert (position.path, position.line) == (str(project / "features.yml"), 23)  # last_tier's string column
 
 
-def test_materialize_and_runs_online_step_refuse_a_view_with_aggregations(tmp_path, capsys):
+def test_materialize_and_runs_online_step_refuse_a_last_of_strings(tmp_path, capsys):
+    """Online tiles keep numbers, booleans, dates and timestamps: `last_tier`, a last of a string column, is
+    refused online (every other aggregation is served: tests/online/test_aggregation_parity.py)."""
     project = make_project(tmp_path / "online", online=True)
     for command in (["materialize"], ["run"], ["materialize", "--select", "trip_windows"]):
         code, out = cli(capsys, *command, "--project-dir", str(project), "--end", "2024-03-10T12:00:00")
         assert code == 1, out
-        assert "features.yml:16:5:" in out and "error[FC159]" in out and "Traceback" not in out, out
+        assert "features.yml:23:" in out and "error[FC159]" in out and "Traceback" not in out, out
     assert not (project / "out").exists()  # run refused before building the dataset
     store = FeatureStore(project)
     with pytest.raises(DiagnosticError) as error:

@@ -1,0 +1,384 @@
+"""A view's tiles in the online store, and windowed aggregations merged from them at read time
+(docs/reference/online-store-layout.md, "Tiles").
+
+The tiles of one entity are one record: the value of the single `bytes` feature `__fc_tiles` of the view's
+tile view (`<view>__fc_tiles`, a name no spec can give), stored by every store as it stores any row, so
+batches are atomic, the materialization lock covers them and `drop_view` forgets them. The record is
+
+| part    | bytes                                                                                     |
+| ------- | ----------------------------------------------------------------------------------------- |
+| magic   | 4: `FCT1`                                                                                 |
+| layout  | 8: the first bytes of the SHA-256 of the tile columns (names and kinds), as `TileSpec.id` |
+| count   | 4: n, the number of tiles, little-endian                                                  |
+| columns | k rows of n little-endian 8-byte cells: first each tile's step (its first microsecond     |
+|         | since the epoch), ascending, then one row per partial (`TileSpec.columns`): int64, or a    |
+|         | float64's bits                                                                            |
+
+so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
+a vectorized sum, min, max or search. The record's event time is its version (the time it was written,
+moving forward by at least a microsecond each write), so the store's newer-wins write makes the last write
+win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.graph import DType
+from fcompile.online.base import OnlineView
+from fcompile.online.values import date_from_days, datetime_from_micros
+from fcompile.planner.online_tiles import ROWS, LatestTiles, TileFeature, partial_name
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+TILES_FEATURE = "__fc_tiles"
+TILES_SUFFIX = "__fc_tiles"
+MAGIC = b"FCT1"
+_HEAD = struct.Struct("<4s8sI")
+INT_KINDS = ("int32", "int64", "bool", "date", "timestamp")
+FLOAT_KINDS = ("float32", "float64")
+NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
+INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
+
+
+def tile_view_name(view: str) -> str:
+    return view + TILES_SUFFIX
+
+
+@dataclass(frozen=True)
+class TileColumn:
+    name: str         # the tile query's column (`__fc_rows`, `__fc_sum_0`, ...)
+    kind: str         # rows, count, sum, min, max, mean, m2, last, last_event, last_created, last_tie
+    input: int | None
+    is_float: bool
+
+
+class TileSpec:
+    """How one view's tiles are kept and merged: made from its `LatestTiles` plan."""
+
+    def __init__(self, plan: LatestTiles, keys: Sequence[tuple[str, DType]]) -> None:
+        self.view = plan.view
+        self.step_us = plan.step_seconds * 1_000_000
+        self.longest_us = plan.longest_window_steps * self.step_us
+        self.features = {f.name: f for f in plan.aggregates}
+        self.input_dtypes = tuple(i.dtype for i in plan.inputs)
+        columns = []
+        for kind, index in plan.partials:
+            if index is None:
+                columns.append(TileColumn(ROWS, kind, None, False))
+                continue
+            if kind == "last_tie":
+                is_float = plan.tie_breaker_dtype.name in FLOAT_KINDS  # type: ignore[union-attr]
+            elif kind in ("count", "last_event", "last_created"):
+                is_float = False
+            elif kind in ("mean", "m2"):
+                is_float = True
+            else:
+                is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
+            columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
+        self.columns = tuple(columns)
+        self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
+        text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"])
+        self.id = hashlib.sha256(text.encode()).digest()[:8]
+        self.online_view = OnlineView(tile_view_name(plan.view), tuple(keys), ((TILES_FEATURE, DType("bytes")),),
+                                      has_created=False, large_rows=True)
+        self.has_created = plan.created_timestamp is not None
+        self.has_tie = any(c.kind == "last_tie" for c in columns)
+
+    @property
+    def width(self) -> int:
+        return 1 + len(self.columns)
+
+    # -- records ---------------------------------------------------------------------------------
+
+    def encode(self, matrix: np.ndarray) -> bytes:
+        """A record from a (width, n) int64 matrix (float rows as their bits), steps ascending."""
+        import numpy as np
+
+        n = matrix.shape[1]
+        return _HEAD.pack(MAGIC, self.id, n) + np.ascontiguousarray(matrix, dtype="<i8").tobytes()
+
+    def decode(self, record: bytes | None) -> np.ndarray:
+        """The (width, n) int64 matrix of a record (an empty one for None). Raises `StaleTiles` for a record
+        of another layout."""
+        import numpy as np
+
+        if not record:
+            return np.zeros((self.width, 0), dtype=np.int64)
+        magic, layout, n = _HEAD.unpack_from(record)
+        if magic != MAGIC or layout != self.id:
+            raise StaleTiles(self.view)
+        return np.frombuffer(record, dtype="<i8", count=self.width * n, offset=_HEAD.size).reshape(self.width, n)
+
+    # -- materialization -------------------------------------------------------------------------
+
+    def tile_matrix(self, batch: pa.RecordBatch | pa.Table, step_column: str) -> np.ndarray:
+        """The (width, rows) matrix of tile-query rows."""
+        import numpy as np
+        import pyarrow as pa
+
+        from fcompile.online.values import filled, numpy_of
+
+        rows = batch.num_rows
+        matrix = np.empty((self.width, rows), dtype=np.int64)
+        matrix[0] = numpy_of(filled(batch.column(step_column).cast(pa.int64()), 0))
+        for i, column in enumerate(self.columns, start=1):
+            values = batch.column(column.name)
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            if column.is_float:
+                fill = {"min": math.inf, "max": -math.inf}.get(column.kind, 0.0)  # a tile without values: loses
+                matrix[i] = numpy_of(filled(values.cast(pa.float64()), fill)).view(np.int64)
+            else:
+                if pa.types.is_date(values.type):
+                    values = values.cast(pa.int32())
+                elif pa.types.is_timestamp(values.type):
+                    values = values.cast(pa.int64())
+                elif pa.types.is_boolean(values.type):
+                    values = values.cast(pa.int8())
+                fill = {"last_created": NO_CREATED, "min": INT_MAX, "max": INT_MIN}.get(column.kind, 0)
+                matrix[i] = numpy_of(filled(values.cast(pa.int64()), fill))
+        return matrix
+
+    def replaced(self, stored: np.ndarray, fresh: np.ndarray, since_us: int, newest_us: int) -> np.ndarray:
+        """The stored tiles with those of steps from `since_us` on replaced by `fresh` (an entity's recomputed
+        tiles), and tiles that no window ending after `newest_us` reaches dropped."""
+        import numpy as np
+
+        keep = stored[:, (stored[0] < since_us) & (stored[0] >= self.oldest_needed(newest_us))]
+        if not keep.shape[1]:
+            return fresh
+        return np.concatenate([keep, fresh], axis=1)
+
+    def oldest_needed(self, newest_us: int) -> int:
+        """The first step a window ending after `newest_us` (floored to a step) can read."""
+        return newest_us // self.step_us * self.step_us - self.longest_us
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def reader(self, features: Sequence[str]) -> Callable[[np.ndarray, int], dict[str, Any]]:
+        """A function from a decoded matrix and a request time (microseconds) to `{feature: value}`."""
+        return _Merger(self, [self.features[f] for f in features])
+
+    def empty_values(self, features: Sequence[str]) -> dict[str, Any]:
+        """The values of an entity with no rows: count 0, the others NULL."""
+        return {f: 0 if self.features[f].function == "count" else None for f in features}
+
+    # -- pushes ----------------------------------------------------------------------------------
+
+    def add_rows(self, stored: np.ndarray, events_us: Sequence[int], created_us: Sequence[int | None],
+                 ties: Sequence[Any], inputs: Sequence[Sequence[Any]]) -> np.ndarray:
+        """The stored tiles with rows added (one entity's pushed rows: event times, created times, tie_breaker
+        values, and per input its values in the tile's form - ints, floats, days, microseconds)."""
+        import numpy as np
+
+        matrix = np.array(stored, dtype=np.int64, copy=True)
+        floats = matrix.view(np.float64)
+        for row, event in enumerate(events_us):
+            step = event // self.step_us * self.step_us
+            at = int(np.searchsorted(matrix[0], step))
+            if at == matrix.shape[1] or matrix[0, at] != step:
+                fresh = self.empty_tile(step)
+                matrix = np.concatenate([matrix[:, :at], fresh, matrix[:, at:]], axis=1)
+                floats = matrix.view(np.float64)
+            matrix[self.row[("rows", None)], at] += 1
+            order = (event, NO_CREATED if created_us[row] is None else created_us[row])
+            for index, values in enumerate(inputs):
+                value = values[row]
+                if value is None:  # NULL inputs are ignored (counted only by count without a column)
+                    continue
+                self._add_value(matrix, floats, at, index, value, order, ties[row])
+        return matrix
+
+    def empty_tile(self, step: int) -> np.ndarray:
+        """A (width, 1) tile of `step` holding no row: zeros, and for minimums and maximums the value that loses."""
+        import numpy as np
+
+        fresh = np.zeros((self.width, 1), dtype=np.int64)
+        fresh[0, 0] = step
+        floats = fresh.view(np.float64)
+        for i, column in enumerate(self.columns, start=1):
+            if column.kind == "last_created":
+                fresh[i, 0] = NO_CREATED
+            elif column.kind in ("min", "max"):
+                if column.is_float:
+                    floats[i, 0] = math.inf if column.kind == "min" else -math.inf
+                else:
+                    fresh[i, 0] = INT_MAX if column.kind == "min" else INT_MIN
+        return fresh
+
+    def _add_value(self, matrix, floats, at: int, index: int, value: Any, order: tuple[int, int], tie: Any) -> None:
+        row = self.row
+        count_row = row[("count", index)]
+        count = int(matrix[count_row, at])
+        is_float = self.input_dtypes[index].name in FLOAT_KINDS
+        cells = floats if is_float else matrix
+        if ("sum", index) in row:
+            r = row[("sum", index)]
+            (floats if self.columns[r - 1].is_float else matrix)[r, at] += value
+        for kind, better in (("min", lambda new, old: new < old), ("max", lambda new, old: new > old)):
+            if (kind, index) in row:
+                r = row[(kind, index)]
+                if count == 0 or better(value, cells[r, at]):
+                    cells[r, at] = value
+        if ("mean", index) in row:  # Welford's update of the step's mean and M2
+            mean_row, m2_row = row[("mean", index)], row[("m2", index)]
+            mean = floats[mean_row, at] if count else 0.0
+            delta = float(value) - mean
+            mean += delta / (count + 1)
+            floats[mean_row, at] = mean
+            floats[m2_row, at] = (floats[m2_row, at] if count else 0.0) + delta * (float(value) - mean)
+        if ("last", index) in row:
+            last_row, event_row = row[("last", index)], row[("last_event", index)]
+            created_row = row.get(("last_created", index))
+            tie_row = row.get(("last_tie", index))
+            stored_order: tuple = (int(matrix[event_row, at]),
+                                   int(matrix[created_row, at]) if created_row is not None else NO_CREATED)
+            new_order: tuple = order
+            if tie_row is not None:
+                tie_cells = floats if self.columns[tie_row - 1].is_float else matrix
+                stored_order += ((0, tie_cells[tie_row, at]),)
+                new_order += ((-1, 0) if tie is None else (0, tie),)
+            if count == 0 or new_order > stored_order or (new_order == stored_order and value > cells[last_row, at]):
+                cells[last_row, at] = value
+                matrix[event_row, at] = order[0]
+                if created_row is not None:
+                    matrix[created_row, at] = order[1]
+                if tie_row is not None:
+                    tie_cells = floats if self.columns[tie_row - 1].is_float else matrix
+                    tie_cells[tie_row, at] = 0 if tie is None else tie
+        matrix[count_row, at] = count + 1
+
+
+class _Merger:
+    """Merges the tiles of each requested feature's window. Per distinct window: one search for its tiles, then
+    whole-matrix reductions (a sum of the int64 cells, one of the float64 cells, a minimum and a maximum where
+    a feature needs them: a tile without a value holds the sentinel that loses), the moments of every variance
+    at once, and a scan for the newest tile with a value per `last`."""
+
+    def __init__(self, spec: TileSpec, features: Sequence[TileFeature]) -> None:
+        import numpy as np
+
+        self.float64 = np.float64
+        self.spec = spec
+        row = spec.row
+        windows: dict[int, list] = {}
+        for f in features:
+            i = f.input
+            count_row = row[("rows", None)] if i is None else row[("count", i)]
+            convert = _converter(spec.input_dtypes[i]) if i is not None else None
+            is_float = i is not None and spec.input_dtypes[i].name in FLOAT_KINDS
+            if f.function in ("sum", "avg"):
+                value = (row[("sum", i)], spec.columns[row[("sum", i)] - 1].is_float)
+            elif f.function in ("min", "max", "last"):
+                value = (row[(f.function, i)], is_float, convert)
+            elif f.function in ("variance", "stddev"):
+                value = (row[("mean", i)], row[("m2", i)])
+            else:
+                value = None
+            windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count_row, value))
+        self.windows = tuple((span, tuple(plans), self._reductions(plans)) for span, plans in windows.items())
+
+    def _reductions(self, plans: list) -> tuple[bool, bool, bool, bool, bool]:
+        """Which whole-matrix reductions a window's features need: float sums, int and float minimums, int and
+        float maximums."""
+        functions = {p[1] for p in plans}
+        float_sums = bool(functions & {"variance", "stddev"}) or any(
+            p[1] in ("sum", "avg") and p[3][1] for p in plans)
+        extremes = [any(p[1] == kind and p[3][1] == is_float for p in plans)
+                    for kind in ("min", "max") for is_float in (False, True)]
+        return (float_sums, *extremes)  # type: ignore[return-value]
+
+    def __call__(self, matrix: np.ndarray, at_us: int) -> dict[str, Any]:
+        step_us = self.spec.step_us
+        end = at_us // step_us * step_us
+        steps = matrix[0]
+        hi = int(steps.searchsorted(end))
+        out: dict[str, Any] = {}
+        for span, plans, (need_float_sums, int_min, float_min, int_max, float_max) in self.windows:
+            lo = int(steps.searchsorted(end - span))
+            if lo == hi:
+                for name, function, _, _ in plans:
+                    out[name] = 0 if function == "count" else None
+                continue
+            cells = matrix[:, lo:hi]
+            floats = cells.view(self.float64)
+            sums = cells.sum(axis=1).tolist()
+            float_sums = floats.sum(axis=1).tolist() if need_float_sums else sums
+            lows = (cells.min(axis=1).tolist() if int_min else None, floats.min(axis=1).tolist() if float_min else None)
+            highs = (cells.max(axis=1).tolist() if int_max else None, floats.max(axis=1).tolist() if float_max else None)
+            for name, function, count_row, value in plans:
+                n = sums[count_row]
+                if function == "count":
+                    out[name] = n
+                elif n == 0:
+                    out[name] = None
+                elif function == "sum":
+                    out[name] = (float_sums if value[1] else sums)[value[0]]
+                elif function == "avg":
+                    out[name] = (float_sums if value[1] else sums)[value[0]] / n
+                elif function == "min":
+                    out[name] = value[2](lows[value[1]][value[0]])  # type: ignore[index]
+                elif function == "max":
+                    out[name] = value[2](highs[value[1]][value[0]])  # type: ignore[index]
+                elif function == "last":
+                    counts = cells[count_row]
+                    newest = hi - lo - 1
+                    if not counts[newest]:
+                        newest = int(counts.nonzero()[0][-1])
+                    out[name] = value[2]((floats if value[1] else cells)[value[0], newest].item())
+                elif n < 2:
+                    out[name] = None
+                else:  # the moments of the window's tiles, merged (Chan et al.): a tile without values weighs 0
+                    ns = cells[count_row].astype(self.float64)
+                    means = floats[value[0]]
+                    mean = float(ns.dot(means)) / n
+                    deviations = means - mean
+                    m2 = float_sums[value[1]] + float((ns * deviations).dot(deviations))
+                    variance = max(m2, 0.0) / (n - 1)
+                    out[name] = variance if function == "variance" else math.sqrt(variance)
+        return out
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _converter(dtype: DType) -> Callable[[Any], Any]:
+    if dtype.name == "bool":
+        return bool
+    if dtype.name == "date":
+        return date_from_days
+    if dtype.name == "timestamp":
+        return datetime_from_micros
+    return _identity
+
+
+class StaleTiles(ValueError):
+    """A stored tile record of another layout: the view's aggregations changed since it was written."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(view)
+        self.view = view
+
+
+def stale_tiles(view: str) -> DiagnosticError:
+    return DiagnosticError([Diagnostic(
+        Code.ONLINE_STORE_ERROR, f"feature view '{view}': its stored tiles were written for other aggregations "
+        "(the view's aggregations, step or source changed since)", None,
+        f"run `fcompile materialize --full-refresh --select {view}` to compute them again")])
+
+
+def version_after(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """A record's next version: now, or a microsecond after the stored one when that is not earlier."""
+    if previous is not None and previous >= now:
+        return previous + dt.timedelta(microseconds=1)
+    return now

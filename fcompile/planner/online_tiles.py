@@ -1,0 +1,179 @@
+"""Plan the tiles that serving merges windowed aggregations from (docs/concepts/aggregations.md).
+
+`fcompile materialize` keeps, per (entity key, step) of a view with aggregations, the partial aggregates of
+the source rows in that step: a tile. A request at time `t` takes the tiles of steps in `[e - window, e)`,
+`e = floor(t / step) * step`, and combines them (fcompile/online/tiles.py), which gives the training set's
+value because a window is exactly a run of whole steps.
+
+`LatestTiles` is the query that computes the tiles of the steps in a materialization window, read through
+the runners' `latest_values` like a `LatestValues` plan (it carries the same reading fields and window
+parameters). What each tile keeps, per input column of the view's aggregations:
+
+| partial | kept for | column |
+| --- | --- | --- |
+| rows | every view | `__fc_rows`: rows of the step |
+| count | every input | `__fc_count_<i>`: non-NULL values |
+| sum | sum, avg | `__fc_sum_<i>` |
+| min, max | min, max | `__fc_min_<i>`, `__fc_max_<i>` |
+| mean, m2 | variance, stddev | `__fc_mean_<i>`, `__fc_m2_<i>`: the step's mean and sum of squared deviations |
+| last | last | `__fc_last_<i>` with its order `__fc_last_event_<i>`, `__fc_last_created_<i>`, `__fc_last_tie_<i>` |
+
+The step of a tile is `__fc_step`, its first microsecond since the epoch (UTC). The partial kinds and their
+names are those of the training plan's tiles (fcompile/planner/tiles.py on the aggregations branch); the
+online form also keeps a count per input (a step's sum, min, max or last is NULL when it is 0) and the
+order of each `last` value, so a pushed row can be merged into a stored tile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fcompile.diagnostics import Position
+from fcompile.graph import DType, FeatureGraph, FeatureView
+from fcompile.planner.plans import FeatureColumn, KeyColumn, Relation
+
+STEP = "__fc_step"
+ROWS = "__fc_rows"
+# the partial kinds an input column may need, in the order a tile keeps them
+INPUT_KINDS = ("count", "sum", "min", "max", "mean", "m2", "last", "last_event", "last_created", "last_tie")
+_NEEDS = {
+    "count": (),
+    "sum": ("sum",),
+    "avg": ("sum",),
+    "min": ("min",),
+    "max": ("max",),
+    "variance": ("mean", "m2"),
+    "stddev": ("mean", "m2"),
+    "last": ("last", "last_event", "last_created", "last_tie"),
+}
+
+
+def partial_name(kind: str, index: int) -> str:
+    return f"__fc_{kind}_{index}"
+
+
+@dataclass(frozen=True)
+class TileInput:
+    """One source column the view's aggregations read, and the partials its tiles keep."""
+
+    source_column: str      # the column in the source (field_mapping undone)
+    dtype: DType            # its type (the column's, from the features that read it)
+    kinds: tuple[str, ...]  # partial kinds, in INPUT_KINDS order; always starts with "count"
+
+
+@dataclass(frozen=True)
+class TileFeature:
+    """One aggregated feature: its function over input `input` (None: count rows) in `window_steps` steps."""
+
+    name: str
+    function: str
+    input: int | None
+    window_steps: int
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class LatestTiles:
+    """The tiles of a view for the steps of a window: one row per (keys, step) holding a source row whose event
+    time lies in [start, end] (both bound parameters; the task floors `start` to a step, so each tile it
+    writes is whole up to `end`)."""
+
+    view: str
+    relation: Relation
+    keys: tuple[KeyColumn, ...]
+    event_timestamp: str
+    created_timestamp: str | None
+    step_seconds: int
+    inputs: tuple[TileInput, ...]
+    aggregates: tuple[TileFeature, ...]
+    start_parameter: str = "start"
+    end_parameter: str = "end"
+    location: Position | None = None
+    tie_breaker: str | None = None
+    tie_breaker_dtype: DType | None = None
+
+    @property
+    def features(self) -> tuple[FeatureColumn, ...]:
+        """The input columns as a reading's features (what `source_select` reads), named `__fc_in_<i>`."""
+        return tuple(FeatureColumn(i.source_column, input_name(n), i.dtype) for n, i in enumerate(self.inputs))
+
+    @property
+    def tie_is_number(self) -> bool:
+        """Whether the tie_breaker is a number a tile can keep (beside a `last` value, for pushed rows)."""
+        tie = self.tie_breaker_dtype
+        return self.tie_breaker is not None and tie is not None and tie.name in ("int32", "int64", "float32", "float64")
+
+    @property
+    def partials(self) -> tuple[tuple[str, int | None], ...]:
+        """The tile's partial columns as (kind, input index), in the query's order: `rows`, then each input's
+        kinds (no `last_created` without a created timestamp, no `last_tie` without a numeric tie_breaker)."""
+        out: list[tuple[str, int | None]] = [("rows", None)]
+        for index, tile_input in enumerate(self.inputs):
+            for kind in tile_input.kinds:
+                if (kind == "last_created" and not self.created_timestamp) or (kind == "last_tie" and not self.tie_is_number):
+                    continue
+                out.append((kind, index))
+        return tuple(out)
+
+    @property
+    def output_names(self) -> list[str]:
+        """The query's columns: the join keys, the step, the partials."""
+        return [k.name for k in self.keys] + [STEP] + [ROWS if i is None else partial_name(k, i) for k, i in self.partials]
+
+    @property
+    def longest_window_steps(self) -> int:
+        return max(f.window_steps for f in self.aggregates)
+
+
+def input_name(index: int) -> str:
+    return f"__fc_in_{index}"
+
+
+def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
+    """The tile query of a view with aggregations."""
+    from fcompile.planner.point_in_time import _source_reading as source_reading
+
+    assert view.aggregation_step is not None
+    source = graph.source(view.source)
+    renamed = {fc_name: column for column, fc_name in source.field_mapping}
+    step = int(view.aggregation_step.total_seconds())
+    columns: list[str] = []
+    kinds: dict[str, set[str]] = {}
+    dtypes: dict[str, tuple[int, DType]] = {}
+    features = []
+    for feature in view.aggregated_features:
+        aggregation = feature.aggregation
+        assert aggregation is not None
+        index = None
+        if aggregation.column is not None:
+            column = renamed.get(aggregation.column, aggregation.column)
+            if column not in columns:
+                columns.append(column)
+            index = columns.index(column)
+            kinds.setdefault(column, {"count"}).update(_NEEDS[aggregation.function])
+            rank, dtype = _input_dtype(view, aggregation.column, aggregation.function, feature.dtype)
+            if column not in dtypes or rank > dtypes[column][0]:
+                dtypes[column] = (rank, dtype)
+        features.append(TileFeature(feature.name, aggregation.function, index,
+                                    int(aggregation.window.total_seconds()) // step, feature.dtype))
+    inputs = tuple(TileInput(c, dtypes[c][1], tuple(k for k in INPUT_KINDS if k in kinds[c])) for c in columns)
+    reading = source_reading(graph, view, source)
+    tie_dtype = None
+    if reading["tie_breaker"] is not None:
+        tie_dtype = next((f.dtype for f in view.plain_features if f.name == source.tie_breaker), None)
+    return LatestTiles(**reading, step_seconds=step, inputs=inputs, aggregates=tuple(features),
+                       location=view.location, tie_breaker_dtype=tie_dtype)
+
+
+def _input_dtype(view: FeatureView, column: str, function: str, result: DType) -> tuple[int, DType]:
+    """What the type of an input column is known to be, and how surely (the surest wins): min, max and last
+    give it (3); a plain feature of that name (2); a sum says integer or float (1); else float64 (0: the
+    tile reads it as a number, or only counts it)."""
+    if function in ("min", "max", "last"):
+        return 3, result
+    plain = view.feature(column)
+    if plain is not None and plain.aggregation is None:
+        return 2, plain.dtype
+    if function == "sum":
+        return 1, result
+    return 0, DType("float64")
