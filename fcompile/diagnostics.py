@@ -102,6 +102,15 @@ class Code(str, enum.Enum):
     DRIVER_MISSING = "FC133"         # the engine's Python driver is not installed (psycopg, pyspark)
     SPINE_UPLOAD = "FC134"           # a spine column the engine has no type for (an Arrow type it cannot hold)
     OUTPUT_UNWRITABLE = "FC135"      # a result file cannot be written where asked (a folder there, no space, no access)
+    # request sources and on-demand expressions
+    EXPRESSION_SYNTAX = "FC140"      # an `expr` that does not parse as one SQL expression
+    EXPRESSION_UNSUPPORTED = "FC141"  # an operator, function or CAST outside the portable subset
+    EXPRESSION_UNKNOWN_NAME = "FC142"  # a name that is no input's feature nor a request field, or an ambiguous one
+    EXPRESSION_TYPE = "FC143"        # operands of the wrong type (`'a' + 1`)
+    EXPRESSION_DTYPE = "FC144"       # a declared dtype the expression cannot produce
+    ON_DEMAND_CYCLE = "FC145"        # on-demand views that read each other in a cycle
+    REQUEST_FIELDS_MISSING = "FC146"  # a spine or online request without the request fields its features need
+    EXPRESSION_OVERFLOW = "FC147"    # int64 arithmetic out of range while an expression is evaluated
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -214,6 +223,19 @@ CODE_MEANINGS: dict[Code, str] = {
         'day on Spark).'),
     Code.OUTPUT_UNWRITABLE: ("A result file cannot be written where asked (`--output`, `to_parquet`, a dataset's "
         '`path`): a folder or a file in the way, no access, no space; what was at the path stays.'),
+    Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` that does not parse as one SQL expression (points at the "
+        'place in the text).'),
+    Code.EXPRESSION_UNSUPPORTED: ('An operator, function or CAST in an `expr` outside the portable subset '
+        '(docs/concepts/on-demand-features.md lists it).'),
+    Code.EXPRESSION_UNKNOWN_NAME: ("A name in an `expr` that is no input's feature nor request field (with the closest "
+        'name as a hint), or a bare name several inputs have (write `view.feature`).'),
+    Code.EXPRESSION_TYPE: "Operands of the wrong type in an `expr` (`'a' + 1`, `NOT 3`), with the CAST that fits.",
+    Code.EXPRESSION_DTYPE: "An on-demand feature's declared dtype that its expression cannot produce.",
+    Code.ON_DEMAND_CYCLE: 'On-demand views that take each other as inputs in a cycle (names the cycle).',
+    Code.REQUEST_FIELDS_MISSING: ('A spine or an online request that lacks request fields the requested on-demand '
+        'features need (names them).'),
+    Code.EXPRESSION_OVERFLOW: ('An int64 result out of range while an on-demand expression is evaluated online (the '
+        'training SQL fails on the engine likewise).'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

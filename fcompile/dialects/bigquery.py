@@ -7,6 +7,7 @@ ttl bounds use the base `TimestampSub`, which sqlglot spells `TIMESTAMP_SUB(ts, 
 from __future__ import annotations
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 
 
 class BigQueryDialect(SqlDialect):
@@ -16,3 +17,4 @@ class BigQueryDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     STAR_EXCEPT = True
+    EXPRESSIONS = ExpressionTraits(day_of_week="dayofweek_minus_one")
