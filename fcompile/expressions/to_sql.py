@@ -221,7 +221,10 @@ class _Lowering:
         x = self.sql(c.args[0])
         if not self.traits.exp_raises_out_of_range:
             return exp.Exp(this=x)
-        return exp.Case(ifs=[exp.If(this=exp.GT(this=x.copy(), expression=self.double(EXP_OVERFLOW)), true=self.infinity()),
+        # IEEE's infinity and zero past the limits (NaN, greater than any number here, stays NaN)
+        nan = exp.cast(exp.Literal.string("NaN"), "DOUBLE")
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=x.copy(), expression=nan), true=x.copy()),
+                             exp.If(this=exp.GT(this=x.copy(), expression=self.double(EXP_OVERFLOW)), true=self.infinity()),
                              exp.If(this=exp.LT(this=x.copy(), expression=self.double(EXP_UNDERFLOW)), true=self.double(0.0))],
                         default=exp.Exp(this=x))
 
