@@ -330,7 +330,7 @@ def _concat(node: Call, args: list[Evaluator]) -> Evaluator:
 
 def _clamp(value: Value, low: int) -> Value:
     high = 10**9
-    return pc.min_element_wise(pc.max_element_wise(value, low), high)
+    return pc.min_element_wise(pc.max_element_wise(value, low, skip_nulls=False), high, skip_nulls=False)
 
 
 def _substring(node: Call, args: list[Evaluator]) -> Evaluator:

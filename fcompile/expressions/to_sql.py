@@ -53,7 +53,7 @@ class _Lowering:
             "least": self.extreme(exp.Least), "greatest": self.extreme(exp.Greatest),
             "lower": lambda c: exp.Lower(this=self.sql(c.args[0])),
             "upper": lambda c: exp.Upper(this=self.sql(c.args[0])),
-            "length": lambda c: exp.Length(this=self.sql(c.args[0])),
+            "length": lambda c: exp.cast(exp.Length(this=self.sql(c.args[0])), "BIGINT"),
             "concat": self.concat, "substring": self.substring,
             "hour": self.extract("HOUR"), "day": self.extract("DAY"), "month": self.extract("MONTH"),
             "dow": self.day_of_week, "seconds_between": self.seconds_between,
@@ -74,11 +74,7 @@ class _Lowering:
 
     def operand(self, node: Node, typed_literal: bool = True) -> exp.Expression:
         """An operand of an operator, parenthesized when it is itself an operation."""
-        tree = self.sql(node, typed_literal)
-        if isinstance(tree, (exp.Binary, exp.Unary, exp.Between, exp.In, exp.Is, exp.Not, exp.Neg)) and \
-                not isinstance(tree, exp.Paren):
-            return exp.Paren(this=tree)
-        return tree
+        return _wrapped(self.sql(node, typed_literal))
 
     def operands(self, call: Call) -> list[exp.Expression]:
         """The operands of a binary operator: literals bare beside an input (the engine types them from it),
@@ -109,7 +105,9 @@ class _Lowering:
     def ordered(self, tree: exp.Expression, dtype: str) -> exp.Expression:
         """A text operand of an ordering comparison, in code-point order."""
         if dtype == "string" and self.traits.code_point_collation:
-            return exp.Collate(this=tree, expression=exp.Identifier(this=self.traits.code_point_collation, quoted=True))
+            # parenthesized: PostgreSQL's grammar takes no COLLATE in a BETWEEN bound
+            return exp.Paren(this=exp.Collate(this=tree, expression=exp.Identifier(
+                this=self.traits.code_point_collation, quoted=True)))
         return tree
 
     def guard_nulls(self, args: list[exp.Expression], tree: exp.Expression) -> exp.Expression:
@@ -197,14 +195,14 @@ class _Lowering:
         scale = self.double(10.0 ** c.digits) if c.digits else None
 
         def half_up(v: exp.Expression) -> exp.Expression:
-            scaled = exp.Mul(this=exp.Paren(this=v), expression=scale.copy()) if scale is not None else v
+            scaled = exp.Mul(this=_wrapped(v), expression=scale.copy()) if scale is not None else v
             floored = self.floor(exp.Add(this=scaled, expression=self.double(0.5)), exp.Floor)
             return exp.Div(this=floored, expression=scale.copy(), typed=True) if scale is not None else floored
 
         large = exp.GTE(this=exp.Abs(this=x.copy()), expression=self.double(TWO_TO_52))
         negative = exp.LT(this=x.copy(), expression=self.double(0.0))
         return exp.Case(ifs=[exp.If(this=large, true=x.copy()),
-                             exp.If(this=negative, true=exp.Neg(this=exp.Paren(this=half_up(exp.Neg(this=x.copy())))))],
+                             exp.If(this=negative, true=exp.Neg(this=_wrapped(half_up(exp.Neg(this=_wrapped(x.copy()))))))],
                         default=half_up(x.copy()))
 
     def sqrt(self, c: Call) -> exp.Expression:
@@ -246,7 +244,12 @@ class _Lowering:
             # ignore_nulls says what the native function does, so that sqlglot writes it as it is
             skips = self.traits.extremes_skip_nulls
             tree = kind(this=args[0], expressions=[a.copy() for a in args[1:]], ignore_nulls=skips)
-            return self.guard_nulls(args, tree) if skips else tree
+            tree = self.guard_nulls(args, tree) if skips else tree
+            if c.dtype == "string" and self.traits.code_point_collation:
+                # the code-point collation compared the arguments; the result takes the default one back, or
+                # LOWER and UPPER of it would map ASCII letters only
+                tree = exp.Collate(this=_wrapped(tree), expression=exp.Identifier(this="default", quoted=True))
+            return tree
         return build
 
     # -- text ------------------------------------------------------------------------------------
@@ -265,15 +268,15 @@ class _Lowering:
         return exp.Substring(this=text, start=start, length=length)
 
     def clamped(self, value: exp.Expression, low: int) -> exp.Expression:
-        """`value` held within [low, 10^9] (NULL stays NULL): a start before 1 counts as 1, a negative length
-        as 0, and no engine meets a position past its INT range."""
+        """`value` held within [low, 10^9] (NULL stays NULL) as an INT, the type every engine's SUBSTRING
+        takes: a start before 1 counts as 1, a negative length as 0."""
         if isinstance(value, exp.Literal) and low <= int(value.this) <= 10**9:
             return value
-        return exp.Case(ifs=[exp.If(this=exp.LT(this=value.copy(), expression=exp.Literal.number(low)),
+        return exp.cast(exp.Case(ifs=[exp.If(this=exp.LT(this=value.copy(), expression=exp.Literal.number(low)),
                                     true=exp.Literal.number(low)),
                              exp.If(this=exp.GT(this=value.copy(), expression=exp.Literal.number(10**9)),
                                     true=exp.Literal.number(10**9))],
-                        default=value)
+                        default=value), "INT")
 
     # -- time ------------------------------------------------------------------------------------
 
@@ -288,18 +291,21 @@ class _Lowering:
         return ts
 
     def extract(self, unit: str) -> Callable[[Call], exp.Expression]:
-        return lambda c: exp.Extract(this=exp.var(unit), expression=self.wall_clock(self.sql(c.args[0])))
+        # BIGINT: EXTRACT gives NUMERIC on PostgreSQL, INT on Spark
+        return lambda c: exp.cast(exp.Extract(this=exp.var(unit), expression=self.wall_clock(self.sql(c.args[0]))),
+                                  "BIGINT")
 
     def day_of_week(self, c: Call) -> exp.Expression:
         ts = self.wall_clock(self.sql(c.args[0]))
         kind = self.traits.day_of_week
         if kind == "dayofweek_minus_one":
-            return exp.Paren(this=exp.Sub(this=exp.Extract(this=exp.var("DAYOFWEEK"), expression=ts),
-                                          expression=exp.Literal.number(1)))
-        if kind == "iso_modulo_seven":
+            day = exp.Sub(this=exp.Extract(this=exp.var("DAYOFWEEK"), expression=ts), expression=exp.Literal.number(1))
+        elif kind == "iso_modulo_seven":
             iso = exp.Anonymous(this=self.dialect.ISO_DAY_OF_WEEK_FUNCTION, expressions=[ts])
-            return exp.Paren(this=exp.Mod(this=iso, expression=exp.Literal.number(7)))
-        return exp.Extract(this=exp.var("DOW"), expression=ts)
+            day = exp.Mod(this=iso, expression=exp.Literal.number(7))
+        else:
+            day = exp.Extract(this=exp.var("DOW"), expression=ts)
+        return exp.cast(day, "BIGINT")
 
     def epoch_micros(self, ts: exp.Expression) -> exp.Expression:
         kind = self.traits.epoch_micros
@@ -322,6 +328,14 @@ class _Lowering:
         start, end = (self.epoch_micros(self.sql(a)) for a in c.args)
         micros = exp.Sub(this=end, expression=start)
         return exp.Div(this=exp.cast(exp.Paren(this=micros), "DOUBLE"), expression=self.double(1e6), typed=True)
+
+
+def _wrapped(tree: exp.Expression) -> exp.Expression:
+    """`tree` in parentheses when it is an operation (an operand of another operator)."""
+    if isinstance(tree, (exp.Binary, exp.Unary, exp.Between, exp.In, exp.Is, exp.Not, exp.Neg)) and \
+            not isinstance(tree, exp.Paren):
+        return exp.Paren(this=tree)
+    return tree
 
 
 def _is_constant(node: Node) -> bool:

@@ -1,0 +1,152 @@
+"""The engines the parity tests run compiled expressions on: input rows loaded once into a table `inputs`
+(with a row id), then any number of expressions selected from it as one query, their values read back
+as Python values (timestamps as epoch microseconds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from fcompile.dialects import get_dialect
+from fcompile.expressions.to_sql import _Lowering, expression_sql
+from fcompile.expressions.tree import Node
+from tests.expressions.generator import INPUTS
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def micros(value: dt.datetime) -> int:
+    return (value - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def select_expressions(dialect_name: str, nodes: list[Node], table: str) -> str:
+    """SELECT rid, e0, e1, ... FROM table ORDER BY rid, in the dialect, each expression compiled as training
+    compiles it (timestamp results as epoch microseconds, so every engine returns them alike)."""
+    dialect = get_dialect(dialect_name)
+    inputs = {name: exp.column(name) for name in INPUTS}
+    columns: list[exp.Expression] = [exp.column("rid")]
+    for n, node in enumerate(nodes):
+        tree = expression_sql(node, dialect, inputs)
+        if node.dtype == "timestamp":
+            tree = _Lowering(dialect, inputs).epoch_micros(tree)
+        columns.append(exp.alias_(tree, f"e{n}"))
+    query = exp.select(*columns).from_(exp.to_table(table)).order_by(exp.column("rid"))
+    return dialect.generate(query, pretty=False)
+
+
+class DuckDBInputs:
+    name = "duckdb"
+
+    def __init__(self, rows: list[dict]) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'America/Los_Angeles'")  # the session's zone must play no part
+        arrays = {"rid": pa.array(range(len(rows)), pa.int64())}
+        types = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
+                 "timestamp": pa.timestamp("us", tz="UTC")}
+        for name, dtype in INPUTS.items():
+            arrays[name] = pa.array([r[name] for r in rows], types[dtype])
+        self.table = pa.table(arrays)
+        self.con.register("inputs_arrow", self.table)
+        self.con.execute("CREATE TABLE inputs AS SELECT * FROM inputs_arrow")
+
+    def run(self, nodes: list[Node]) -> list[tuple]:
+        return self.con.execute(select_expressions("duckdb", nodes, "inputs")).fetchall()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class PostgresInputs:
+    name = "postgres"
+    TYPES = {"int64": "BIGINT", "float64": "DOUBLE PRECISION", "string": "TEXT", "bool": "BOOLEAN",
+             "timestamp": "TIMESTAMPTZ"}
+
+    def __init__(self, url: str, rows: list[dict]) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute("SET TimeZone = 'Asia/Kolkata'")  # the session's zone must play no part
+        self.table = f"fc_expr_{uuid.uuid4().hex[:10]}"
+        columns = ", ".join(f'"{n}" {self.TYPES[t]}' for n, t in INPUTS.items())
+        self.conn.execute(f'CREATE TEMPORARY TABLE "{self.table}" (rid BIGINT, {columns})')
+        names = ", ".join(["rid"] + [f'"{n}"' for n in INPUTS])
+        marks = ", ".join(["%s"] * (len(INPUTS) + 1))
+        with self.conn.cursor() as cur:
+            cur.executemany(f'INSERT INTO "{self.table}" ({names}) VALUES ({marks})',
+                            [[n] + [r[c] for c in INPUTS] for n, r in enumerate(rows)])
+
+    def run(self, nodes: list[Node]) -> list[tuple]:
+        sql = select_expressions("postgres", nodes, self.table)
+        with self.conn.cursor(binary=True) as cur:  # binary: a double arrives as its exact value
+            cur.execute(sql)
+            return cur.fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SparkInputs:
+    name = "spark"
+
+    def __init__(self, session, rows: list[dict]) -> None:
+        from pyspark.sql import types as T
+
+        self.session = session
+        kinds = {"int64": T.LongType(), "float64": T.DoubleType(), "string": T.StringType(),
+                 "bool": T.BooleanType(), "timestamp": T.TimestampType()}
+        schema = T.StructType([T.StructField("rid", T.LongType())] +
+                              [T.StructField(n, kinds[t]) for n, t in INPUTS.items()])
+        data = [tuple([n] + [r[c] for c in INPUTS]) for n, r in enumerate(rows)]
+        self.view = f"fc_expr_{uuid.uuid4().hex[:10]}"
+        session.createDataFrame(data, schema).createOrReplaceTempView(self.view)
+
+    def run(self, nodes: list[Node]) -> list[tuple]:
+        self.session.sql("SET spark.sql.session.timeZone = UTC")
+        return [tuple(row) for row in self.session.sql(select_expressions("spark", nodes, self.view)).collect()]
+
+    def close(self) -> None:
+        self.session.catalog.dropTempView(self.view)
+
+
+def same_value(expected: Any, actual: Any, dtype: str, transcendental: bool) -> bool:
+    """Whether an engine's value is the evaluator's: exactly, except floats computed through EXP, LN or
+    POWER, which each engine takes from its own math library (see FLOAT_BOUND)."""
+    if expected is None or actual is None:
+        return expected is None and actual is None
+    if dtype == "timestamp":
+        expected = micros(expected) if isinstance(expected, dt.datetime) else expected
+        return expected == actual
+    if dtype == "bool":
+        return isinstance(actual, bool) and expected == actual
+    if dtype == "int64":
+        return not isinstance(actual, bool) and int(actual) == expected
+    if dtype == "string":
+        return expected == actual
+    actual = float(actual)
+    if math.isnan(expected) or math.isnan(actual):
+        return math.isnan(expected) and math.isnan(actual)
+    if expected == actual:  # -0.0 == 0.0: engines differ on the sign of a zero result; SQL compares them equal
+        return True
+    return transcendental and within_float_bound(expected, actual)
+
+
+# The float bound for results computed through EXP, LN or POWER: each engine calls its own math library
+# (glibc for DuckDB, PostgreSQL and Arrow; Java's StrictMath for Spark), whose results are correctly
+# rounded or within 1 ulp of it; later operations of the expression may enlarge that difference, so the
+# test accepts a relative difference of 1e-9 (about 2^20 ulp), or an absolute one of 1e-300 near zero.
+RELATIVE_FLOAT_BOUND = 1e-9
+ABSOLUTE_FLOAT_BOUND = 1e-300
+
+
+def within_float_bound(expected: float, actual: float) -> bool:
+    if math.isinf(expected) or math.isinf(actual):
+        return expected == actual
+    return abs(expected - actual) <= max(RELATIVE_FLOAT_BOUND * max(abs(expected), abs(actual)),
+                                         ABSOLUTE_FLOAT_BOUND)
