@@ -375,7 +375,7 @@ def _seconds_between(node: Call, args: list[Evaluator]) -> Evaluator:
 
     def run(c: Columns) -> Value:
         micros = pc.subtract_checked(_epoch_micros(end(c)), _epoch_micros(start(c)))
-        return pc.divide(pc.cast(micros, pa.float64()), _float(1e6))
+        return pc.divide(pc.cast(micros, pa.float64(), safe=False), _float(1e6))  # rounded to nearest, as CAST is
     return run
 
 

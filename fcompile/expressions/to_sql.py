@@ -106,7 +106,7 @@ class _Lowering:
         """A text operand of an ordering comparison, in code-point order."""
         if dtype == "string" and self.traits.code_point_collation:
             # parenthesized: PostgreSQL's grammar takes no COLLATE in a BETWEEN bound
-            return exp.Paren(this=exp.Collate(this=tree, expression=exp.Identifier(
+            return exp.Paren(this=exp.Collate(this=_wrapped(tree), expression=exp.Identifier(
                 this=self.traits.code_point_collation, quoted=True)))
         return tree
 
