@@ -267,6 +267,8 @@ class _Checker:
         return None if args is None else self.call(op, args, args[0].dtype, e)
 
     def negate(self, e: exp.Neg) -> Node | None:
+        if isinstance(e.this, exp.Literal) and not e.this.is_string and e.this.this == str(2**63):
+            return Literal("int64", -2**63, offset=offset_of(e))  # the least int64, written as it is
         args = self.operands(e.this)
         if args is None or not self.expect(args[0], NUMERIC, e, "unary '-'"):
             return None

@@ -92,6 +92,9 @@ class _Lowering:
         if node.dtype == "string":
             return exp.Literal.string(node.value)
         if node.dtype == "int64":
+            if node.value == -2**63:  # no engine reads 9223372036854775808 as a BIGINT to negate
+                return exp.Paren(this=exp.Sub(this=exp.Neg(this=exp.cast(exp.Literal.number(2**63 - 1), "BIGINT")),
+                                              expression=exp.Literal.number(1)))
             number = exp.Literal.number(abs(node.value))
             tree = exp.cast(number, "BIGINT") if typed else number
             return exp.Neg(this=tree) if node.value < 0 else tree
