@@ -150,3 +150,50 @@ def within_float_bound(expected: float, actual: float) -> bool:
         return expected == actual
     return abs(expected - actual) <= max(RELATIVE_FLOAT_BOUND * max(abs(expected), abs(actual)),
                                          ABSOLUTE_FLOAT_BOUND)
+
+
+class FakesnowInputs:
+    """Snowflake's SQL on the fakesnow emulator (in process: Snowflake's dialect translated to DuckDB). It
+    checks that the Snowflake lowerings are valid Snowflake that means what the others do; where DuckDB
+    underneath computes through a double what Snowflake computes exactly, the emulator differs
+    (`EMULATOR_ROUNDING` in test_semantics.py)."""
+
+    name = "snowflake"
+    TYPES = {"int64": "NUMBER(38, 0)", "float64": "FLOAT", "string": "VARCHAR", "bool": "BOOLEAN",
+             "timestamp": "TIMESTAMP_NTZ"}
+
+    def __init__(self, rows: list[dict]) -> None:
+        import fakesnow
+        import snowflake.connector
+
+        self._patch = fakesnow.patch()
+        self._patch.__enter__()
+        self.conn = snowflake.connector.connect(database="FC_EXPRESSIONS", schema="S")
+        self.table = f"fc_expr_{uuid.uuid4().hex[:10]}"
+        cur = self.conn.cursor()
+        columns = ", ".join(f'"{n.upper()}" {self.TYPES[t]}' for n, t in INPUTS.items())
+        cur.execute(f'CREATE TABLE "{self.table.upper()}" ("RID" NUMBER(38, 0), {columns})')
+        for n, row in enumerate(rows):
+            values, marks = [n], ["%s"]
+            for name, dtype in INPUTS.items():
+                value = row[name]
+                if value is not None and dtype == "float64":  # NaN and infinities bind as text
+                    values.append(repr(value) if math.isfinite(value) else
+                                  {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}[repr(value)])
+                    marks.append("CAST(%s AS FLOAT)")
+                elif value is not None and dtype == "timestamp":  # a naive UTC time, as utc_instant reads it
+                    values.append(value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" "))
+                    marks.append("CAST(%s AS TIMESTAMP_NTZ)")
+                else:
+                    values.append(value)
+                    marks.append("%s")
+            cur.execute(f'INSERT INTO "{self.table.upper()}" SELECT {", ".join(marks)}', values)
+
+    def run(self, nodes: list[Node]) -> list[tuple]:
+        cur = self.conn.cursor()
+        cur.execute(select_expressions("snowflake", nodes, self.table))
+        return [tuple(row) for row in cur.fetchall()]
+
+    def close(self) -> None:
+        self.conn.close()
+        self._patch.__exit__(None, None, None)
