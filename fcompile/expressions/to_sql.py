@@ -25,9 +25,29 @@ EXP_OVERFLOW = 709.782712893384   # EXP of anything greater is infinite in float
 EXP_UNDERFLOW = -745.1332191019412  # EXP of anything smaller is 0 in float64
 
 
+# Lowerings that need an operand more than once repeat it (ROUND, SQRT, LN, POWER, a CAST to BIGINT,
+# LEAST and GREATEST where the engine skips NULLs, Spark's FLOOR): nested ones multiply. An expression whose
+# SQL would exceed this many nodes is refused rather than handed to an engine that may take minutes to
+# plan it; the user splits it into several features.
+MAX_SQL_NODES = 5000
+
+
+class ExpressionTooLarge(ValueError):
+    def __init__(self, dialect_name: str, nodes: int) -> None:
+        self.dialect_name, self.nodes = dialect_name, nodes
+        super().__init__(f"the expression compiles to {nodes:,} SQL nodes on {dialect_name} (at most "
+                         f"{MAX_SQL_NODES:,}): nested ROUND, SQRT, LN, POWER, LEAST, GREATEST or CAST repeat "
+                         "their operand")
+
+
 def expression_sql(node: Node, dialect, inputs: Mapping[str, exp.Expression]) -> exp.Expression:
-    """`node` in `dialect` (a `SqlDialect`), each input column spelled as `inputs` maps it."""
-    return _Lowering(dialect, inputs).sql(node)
+    """`node` in `dialect` (a `SqlDialect`), each input column spelled as `inputs` maps it; raises
+    ExpressionTooLarge past MAX_SQL_NODES."""
+    tree = _Lowering(dialect, inputs).sql(node)
+    size = sum(1 for _ in tree.walk())
+    if size > MAX_SQL_NODES:
+        raise ExpressionTooLarge(dialect.name, size)
+    return tree
 
 
 class _Lowering:

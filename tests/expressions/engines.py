@@ -122,6 +122,7 @@ def same_value(expected: Any, actual: Any, dtype: str, transcendental: bool) -> 
         return expected is None and actual is None
     if dtype == "timestamp":
         expected = micros(expected) if isinstance(expected, dt.datetime) else expected
+        actual = micros(actual) if isinstance(actual, dt.datetime) else actual
         return expected == actual
     if dtype == "bool":
         return isinstance(actual, bool) and expected == actual

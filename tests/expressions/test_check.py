@@ -101,3 +101,17 @@ def test_literals():
     assert check_expression("-9223372036854775808 < order_hour", SCOPE).args[0] == Literal("int64", -2**63)
     assert problems("order_hour + 99999999999999999999")[0][0] == "FC143"
     assert check_expression("'It''s' || city", SCOPE).args[0] == Literal("string", "It's")
+
+
+def test_an_expression_whose_sql_would_be_huge_is_refused():
+    from sqlglot import exp
+
+    from fcompile.dialects import get_dialect
+    from fcompile.expressions.to_sql import MAX_SQL_NODES, ExpressionTooLarge, expression_sql
+
+    node = check_expression("ROUND(ROUND(ROUND(ROUND(ROUND(order_amount, 1), 1), 1), 1), 1)", SCOPE)
+    inputs = {"order_amount": exp.column("order_amount")}
+    with pytest.raises(ExpressionTooLarge) as caught:
+        expression_sql(node, get_dialect("spark"), inputs)
+    assert caught.value.nodes > MAX_SQL_NODES and "spark" in str(caught.value)
+    expression_sql(check_expression("ROUND(ROUND(order_amount, 1), 1)", SCOPE), get_dialect("spark"), inputs)
