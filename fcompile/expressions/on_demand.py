@@ -13,14 +13,20 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+import pyarrow as pa
 from sqlglot import exp
 
+from fcompile.expressions.evaluate import ExpressionOverflow, compile_expression, input_column
 from fcompile.expressions.row_code import compile_rows
 from fcompile.expressions.to_sql import expression_sql
 from fcompile.expressions.tree import Node, columns
 
 # from best to worst: a computed feature has the status of its worst input
 STATUS_ORDER = ("PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND")
+# From this many entities on, a request is computed with Arrow kernels (evaluate.py), whose fixed cost per
+# call is then smaller than row_code.py's cost per row (measured: row code is 10-70x faster for 10 rows,
+# Arrow 2-4x faster for 1,000-10,000).
+ARROW_FROM_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,11 @@ class OnDemandColumn:
         missing = set(columns(self.node)) - {name for name, _, _ in self.inputs}
         if missing:
             raise ValueError(f"on-demand feature '{self.name}' has no column for {sorted(missing)}")
+
+    @functools.cached_property
+    def arrow_evaluator(self):
+        """The expression compiled to Arrow kernels, for large requests (evaluate.py)."""
+        return compile_expression(self.node)
 
     @functools.cached_property
     def evaluator(self):
@@ -88,5 +99,17 @@ def compute_online(feature: OnDemandColumn, inputs: Mapping[str, OnlineInput],
                     values[n] = None  # not PRESENT: NULL, as in the training join
                     worst[n] = max(worst[n], rank)
         columns[name] = values
-    return feature.evaluator(columns, rows), [STATUS_ORDER[rank] for rank in worst]
+    statuses = [STATUS_ORDER[rank] for rank in worst]
+    if rows >= ARROW_FROM_ROWS:
+        arrays = {name: input_column(pa.array(columns[name], _ARROW_TYPES[dtype]), dtype)
+                  for name, _, dtype in feature.inputs}
+        try:
+            return feature.arrow_evaluator(arrays, rows).to_pylist(), statuses
+        except ExpressionOverflow:
+            pass  # Arrow computes every CASE branch for every row: the row code says whether SQL would raise
+    return feature.evaluator(columns, rows), statuses
+
+
+_ARROW_TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float32": pa.float32(), "float64": pa.float64(),
+                "string": pa.string(), "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC")}
 
