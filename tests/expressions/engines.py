@@ -139,10 +139,12 @@ def same_value(expected: Any, actual: Any, dtype: str, transcendental: bool) -> 
 
 
 # The float bound for results computed through EXP, LN or POWER: each engine calls its own math library
-# (glibc for DuckDB, PostgreSQL and Arrow; Java's StrictMath for Spark), whose results are correctly
-# rounded or within 1 ulp of it; later operations of the expression may enlarge that difference, so the
-# test accepts a relative difference of 1e-9 (about 2^20 ulp), or an absolute one of 1e-300 near zero.
-RELATIVE_FLOAT_BOUND = 1e-9
+# (glibc for DuckDB, PostgreSQL, Arrow and Python; Java's StrictMath for Spark), whose results are within
+# an ulp or so of the exact value. Measured (seed 7): DuckDB and PostgreSQL equal the evaluator on all of
+# 1,183 and 955 such values; Spark differs on 13 of 637, by at most a relative 6.7e-16 (3 ulp). The test
+# accepts a relative 1e-12 (about 4,500 ulp: room for a later subtraction to enlarge a last-bit difference,
+# far below any difference of meaning), or an absolute 1e-300 near zero.
+RELATIVE_FLOAT_BOUND = 1e-12
 ABSOLUTE_FLOAT_BOUND = 1e-300
 
 
