@@ -45,6 +45,6 @@ The one meaning:
 
 Floats are compared exactly between the evaluators and the engines, but for results computed through EXP,
 LN or POWER, which each engine takes from its own math library (glibc, Java's StrictMath): within a
-relative 1e-12 (Spark was measured 3 ulp away at most; tests/expressions/engines.py says why). An expression whose SQL would exceed
-to_sql.MAX_SQL_NODES nodes on a dialect is refused.
+relative 1e-12 (Spark was measured 3 ulp away at most; tests/expressions/engines.py says why). An
+expression whose SQL would exceed to_sql.MAX_SQL_NODES nodes on a dialect is refused.
 """
