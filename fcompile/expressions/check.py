@@ -17,7 +17,7 @@ from sqlglot import exp, parse_one
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from fcompile.diagnostics import Code, did_you_mean
-from fcompile.expressions.tree import (COMPARISONS, EXPRESSION_TYPES, NUMERIC, WIDENED, Call, Column,
+from fcompile.expressions.tree import (EXPRESSION_TYPES, NUMERIC, WIDENED, Call, Column,
                                        Literal, Node)
 
 # The functions of the subset as a user writes them (the hint when one outside it is used).

@@ -16,11 +16,6 @@ EXPRESSION_TYPES = ("bool", "int64", "float64", "string", "timestamp")
 WIDENED = {"int32": "int64", "float32": "float64"}
 NUMERIC = ("int64", "float64")
 
-# Operations of the tree, by the name both readers dispatch on.
-ARITHMETIC = ("add", "sub", "mul", "div", "mod")
-COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge")
-EXTRACT_FIELDS = ("hour", "dow", "day", "month")
-
 
 @dataclass(frozen=True)
 class Node:
@@ -44,7 +39,8 @@ class Literal(Node):
 
 @dataclass(frozen=True)
 class Call(Node):
-    """An operation on operands. `op` is one of the names the readers know (see check.py); `digits` is
+    """An operation on operands. `op` is one of the names check.py makes and every reader knows (the keys of
+    evaluate.py's `_OPERATIONS`, which the parity test checks it generates); `digits` is
     ROUND's second argument. CASE is `case` with operands (cond1, value1, cond2, value2, ..., default)."""
 
     op: str

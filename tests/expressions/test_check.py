@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from fcompile.diagnostics import Code
 from fcompile.expressions.check import ExpressionProblems, Scope, check_expression
 from fcompile.expressions.tree import Call, Column, Literal, columns
 
