@@ -113,6 +113,15 @@ class Code(str, enum.Enum):
     AGGREGATE_TIMESTAMP = "FC157"    # aggregations over a source whose timestamp field holds no timestamps
     AGGREGATE_FEATURES = "FC158"     # a view with neither features nor aggregations
     AGGREGATES_NOT_ONLINE = "FC159"  # serving online an aggregation online tiles cannot keep (min/max/last of strings)
+    # request sources and on-demand expressions
+    EXPRESSION_SYNTAX = "FC140"      # an `expr` that does not parse as one SQL expression
+    EXPRESSION_UNSUPPORTED = "FC141"  # an operator, function or CAST outside the portable subset
+    EXPRESSION_UNKNOWN_NAME = "FC142"  # a name that is no input's feature nor a request field, or an ambiguous one
+    EXPRESSION_TYPE = "FC143"        # operands of the wrong type (`'a' + 1`)
+    EXPRESSION_DTYPE = "FC144"       # a declared dtype the expression cannot produce
+    ON_DEMAND_CYCLE = "FC145"        # on-demand views that read each other in a cycle
+    REQUEST_FIELDS_MISSING = "FC146"  # a spine or online request without the request fields its features need
+    EXPRESSION_OVERFLOW = "FC147"    # int64 arithmetic out of range while an expression is evaluated
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -244,6 +253,19 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.AGGREGATES_NOT_ONLINE: ('`fcompile materialize`, `fcompile run`, an online push or an online read of a '
         'feature view with a `min`, `max` or `last` of a string column, which online tiles cannot keep yet (mark '
         'the view `online: false`).'),
+    Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` that does not parse as one SQL expression (points at the "
+        'place in the text).'),
+    Code.EXPRESSION_UNSUPPORTED: ('An operator, function or CAST in an `expr` outside the portable subset '
+        '(docs/concepts/on-demand-features.md lists it).'),
+    Code.EXPRESSION_UNKNOWN_NAME: ("A name in an `expr` that is no input's feature nor request field (with the closest "
+        'name as a hint), or a bare name several inputs have (write `view.feature`).'),
+    Code.EXPRESSION_TYPE: "Operands of the wrong type in an `expr` (`'a' + 1`, `NOT 3`), with the CAST that fits.",
+    Code.EXPRESSION_DTYPE: "An on-demand feature's declared dtype that its expression cannot produce.",
+    Code.ON_DEMAND_CYCLE: 'On-demand views that take each other as inputs in a cycle (names the cycle).',
+    Code.REQUEST_FIELDS_MISSING: ('A spine or an online request that lacks request fields the requested on-demand '
+        'features need (names them).'),
+    Code.EXPRESSION_OVERFLOW: ('An int64 result out of range while an on-demand expression is evaluated online (the '
+        'training SQL fails on the engine likewise).'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

@@ -17,6 +17,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects import layout
+from fcompile.expressions.traits import ExpressionTraits
 from fcompile.graph import DType
 from fcompile.planner.plans import Relation
 
@@ -110,6 +111,10 @@ class SqlDialect:
     # False: a full tie gives any one of the tied arrays (BigQuery's and Snowflake's MAX take no array;
     # Trino's comparison fails on a NULL element).
     ORDERS_ARRAYS: ClassVar[bool] = False
+    # How the warehouse's SQL differs from the one meaning of an on-demand expression (expressions/traits.py),
+    # and its function numbering days of the week 1 (Monday) to 7 where `day_of_week` is `iso_modulo_seven`.
+    EXPRESSIONS: ClassVar[ExpressionTraits] = ExpressionTraits()
+    ISO_DAY_OF_WEEK_FUNCTION: ClassVar[str] = "DAY_OF_WEEK"
 
     # -- lowerings a dialect may override --------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 
 
 class BigQueryDialect(SqlDialect):
@@ -18,6 +19,7 @@ class BigQueryDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     STAR_EXCEPT = True
+    EXPRESSIONS = ExpressionTraits(day_of_week="dayofweek_minus_one")
 
     def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
         # a DATETIME (naive) cast to TIMESTAMP is read as UTC; sqlglot spells BigQuery's TIMESTAMP as TIMESTAMPTZ

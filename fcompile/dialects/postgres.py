@@ -14,6 +14,7 @@ import uuid
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 from fcompile.graph import DType
 
 _REGTYPE = exp.DataType.build("REGTYPE", dialect="postgres")
@@ -26,6 +27,8 @@ class PostgresDialect(SqlDialect):
     TRANSACTIONAL_DDL = True
     CONVERTS_TIMES_TO_UTC = True
     ORDERS_ARRAYS = True
+    EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True, exp_raises_out_of_range=True,
+                                   code_point_collation="C", wall_clock="instant_at_utc", epoch_micros="extract_epoch")
 
     def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
         # strings in byte order, as every other warehouse compares them, not in the column's collation (a database

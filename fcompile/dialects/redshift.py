@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 
 
 class RedshiftDialect(SqlDialect):
@@ -22,6 +23,7 @@ class RedshiftDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     RUNNABLE = False
+    EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True, epoch_micros="datediff")
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.DateAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))

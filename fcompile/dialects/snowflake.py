@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 
 
 class SnowflakeDialect(SqlDialect):
@@ -24,6 +25,8 @@ class SnowflakeDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     STAR_EXCEPT = True
     CONVERTS_TIMES_TO_UTC = True
+    EXPRESSIONS = ExpressionTraits(day_of_week="iso_modulo_seven", wall_clock="utc_instant", epoch_micros="date_part")
+    ISO_DAY_OF_WEEK_FUNCTION = "DAYOFWEEKISO"
 
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         # one spelling for every type: Snowflake reads no files, so a column's type is never known here

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 from fcompile.planner.plans import Relation
 
 
@@ -22,6 +23,8 @@ class SparkDialect(SqlDialect):
     READS_FILES = True
     READS_NANOSECOND_PARQUET = False  # "Illegal Parquet type: INT64 (TIMESTAMP(NANOS,...))" on Spark 3.5
     ORDERS_ARRAYS = True
+    EXPRESSIONS = ExpressionTraits(extremes_skip_nulls=True, float_floor_gives_integer=True,
+                                   float_to_integer_truncates=True, day_of_week="dayofweek_minus_one")
 
     def file_relation(self, relation: Relation) -> exp.Expression:
         if relation.file_format != "parquet":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.expressions.traits import ExpressionTraits
 
 
 class TrinoDialect(SqlDialect):
@@ -20,6 +21,7 @@ class TrinoDialect(SqlDialect):
     SESSION_TIME_ZONE = "SET TIME ZONE 'UTC'"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     RUNNABLE = False
+    EXPRESSIONS = ExpressionTraits(int_division="slash", day_of_week="iso_modulo_seven", epoch_micros="to_unixtime")
 
     def parameter(self, name: str) -> exp.Expression:
         # Trino binds parameters by position only (`EXECUTE ... USING`): a `?`, in the order they appear.
