@@ -225,7 +225,7 @@ def validate(
     if failed:
         raise typer.Exit(1)
     counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
-                       for kind, nodes in graph.by_kind() if nodes or kind != "push_source")
+                       for kind, nodes in graph.by_kind() if nodes or kind not in ("push_source", "test"))
     from rich.text import Text
 
     _console().print(Text.assemble(("ok", "green"), f": project '{graph.project.name}' (target "

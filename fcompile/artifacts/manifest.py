@@ -17,7 +17,7 @@ from fcompile.artifacts.selection import direct_dependencies
 from fcompile.graph import FeatureGraph, hash_plain, to_plain
 from fcompile.version import __version__
 
-SCHEMA_VERSION = 3  # 2: push sources (nodes.push_source, feature_view.push_source); 3: source tie_breaker, feature_view.strategy
+SCHEMA_VERSION = 4  # 2: push sources (nodes.push_source, feature_view.push_source); 3: source tie_breaker, feature_view.strategy; 4: nodes.test
 MANIFEST_FILE = "manifest.json"
 SCHEMA_FILE = "manifest.schema.json"
 

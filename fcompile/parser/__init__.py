@@ -78,6 +78,10 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
     graph = Resolver(project.info, items, sink, unread_files=tuple(unread)).resolve()
     if not sink.has_errors and check_sources:
         check_source_schemas(graph, sink)
+        if graph.tests:
+            from fcompile.parser.data_tests import check_data_test_columns
+
+            check_data_test_columns(graph, sink)
     return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))
 
 
