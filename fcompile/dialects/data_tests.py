@@ -146,7 +146,7 @@ def _freshness(dialect: SqlDialect, plan: DataTestPlan) -> exp.Select:
 
 def _expression(dialect: SqlDialect, plan: DataTestPlan) -> exp.Select:
     """The rows for which the expression is false (a NULL result is no failure, as in a CHECK constraint)."""
-    condition = exp.Not(this=exp.paren(user_condition(plan, plan.expression), copy=False))  # type: ignore[arg-type]
+    condition = exp.Not(this=user_condition(plan, plan.expression))  # type: ignore[arg-type]
     return _rows(dialect, plan, exp.Star()).where(condition, copy=False)
 
 

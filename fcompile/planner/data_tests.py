@@ -61,8 +61,7 @@ def plan_data_test(graph: FeatureGraph, test: DataTest) -> DataTestPlan:
         view = graph.feature_view(test.parent)
         source = graph.source(view.source)
         keys = _keys(graph, view, source)
-        name = test.column if test.kind != "null_fraction" else test.argument("column")
-        feature = view.feature(name) if name else None
+        feature = view.feature(test.column) if test.column else None
         column = None if feature is None else \
             FeatureColumn(_source_column(source, feature.name), feature.name, feature.dtype)
     return DataTestPlan(
