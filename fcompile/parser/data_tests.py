@@ -11,6 +11,7 @@ name given twice gets `_2`, `_3`, ... in the order the tests are written.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -333,7 +334,8 @@ def parse_expression(text: str, dialect_name: str):
         first = error.errors[0] if error.errors else {}
         line, col = first.get("line", 1), first.get("col", 1)
         offset = sum(len(row) + 1 for row in text.split("\n")[:line - 1]) + max(col - 1, 0)
-        return (offset, f"expression does not parse as {dialect_name} SQL: {first.get('description', error)}",
+        reason = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", str(first.get("description", error)))
+        return (offset, f"expression does not parse as {dialect_name} SQL: {reason}",
                 "write a boolean SQL condition such as \"fare >= 0 AND fare < 1000\"")
     except TokenError as error:
         return (0, f"expression does not parse as {dialect_name} SQL: {error}", "check the quotes")
