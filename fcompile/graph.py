@@ -238,7 +238,7 @@ class DataTest(_HashedNode):
     arguments: Settings = ()   # sorted (name, value): min, max, values, warn_after/error_after (seconds), expression
     severity: TestSeverity = "error"
     where: str | None = None   # a boolean filter over the parent's columns (fcompile/parser/data_tests.py)
-    tags: Tags = ()
+    tags: Tags = ()            # none of their own: `fcompile test -s tag:x` runs the tests of the nodes tagged x
     description: str = ""
     owner: str = ""
     location: Position | None = field(default=None, compare=False)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from fcompile.diagnostics import Code, DiagnosticSink, Position, did_you_mean, reference_hint
 from fcompile.graph import DataTest, FeatureGraph, FeatureView, Source
 from fcompile.parser.values import ValueProblem, parse_duration
 
-if TYPE_CHECKING:
-    from fcompile.parser.resolve import Resolver, SpecItem
+# `Resolver` and `SpecItem` (fcompile/parser/resolve.py, which calls in here) are named in quotes only: no import
+Resolver = SpecItem = Any
 
 FEATURE_TESTS = ("not_null", "range", "accepted_values", "unique")
 VIEW_TESTS = ("unique_key_time", "freshness", "row_count", "null_fraction")
@@ -143,7 +143,7 @@ def _one(resolver: Resolver, item: SpecItem, path: tuple, spec: Any, place: str,
     test = DataTest(
         name=base, kind=kind, parent_kind=parent_kind, parent=parent.name, column=column,
         arguments=tuple(sorted(checked.items())), severity=severity, where=where,
-        tags=parent.tags, owner=parent.owner, location=kind_at,
+        owner=parent.owner, location=kind_at,
     )
     return [_Written(base, test)]
 

@@ -26,6 +26,9 @@ SAMPLE_FILES = {
     "materialize/driver_hourly_stats.sql", "materialize/driver_lifetime_stats.sql",
     "materialize/driver_onboarding.sql", "retrieve/driver_activity_v1.sql", "retrieve/driver_ranking_v2.sql",
     "datasets/driver_ranking_training.sql",
+    "tests/driver_hourly_stats__conv_rate__not_null.sql", "tests/driver_hourly_stats__conv_rate__range.sql",
+    "tests/driver_hourly_stats__row_count.sql", "tests/driver_hourly_stats__unique_key_time.sql",
+    "tests/driver_lifetime_stats__vehicle_class__accepted_values.sql",
 }
 
 
@@ -99,7 +102,7 @@ def test_manifest_validates_and_describes_graph_and_files(path_sample):
     lines = raw.decode().splitlines()  # one line per compiled file and per node, for readable diffs
     assert sum(line.lstrip().startswith('{"dialect": ') for line in lines) == len(manifest["compiled"])
     assert sum(line.startswith('      "') for line in lines) == sum(map(len, manifest["nodes"].values()))
-    assert manifest["metadata"] == {"schema_version": 3, "fcompile_version": __version__, "project": "driver_ranking"}
+    assert manifest["metadata"] == {"schema_version": 4, "fcompile_version": __version__, "project": "driver_ranking"}
     view = manifest["nodes"]["feature_view"]["driver_hourly_stats"]
     assert view["location"] == {"path": "features/driver.yml", "line": 21, "column": 11}
     assert view["depends_on"] == ["entity.driver", "source.driver_stats"]
