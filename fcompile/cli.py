@@ -96,6 +96,7 @@ class NodeKind(str, enum.Enum):
     feature_view = "feature_view"
     feature_service = "feature_service"
     dataset = "dataset"
+    test = "test"
 
 
 def _version_callback(value: bool) -> None:
