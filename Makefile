@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
-#               it, checks, lists and builds it, runs it (its training dataset, then the online store), an
+#               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store), an
 #               ad-hoc training set, and reads the online store as of now
 #   make test   installs the dev extras and the BigQuery emulator, and runs the whole test suite
 PYTHON ?= python3
@@ -55,6 +55,7 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile ls --project-dir $(DEMO)
 	$(BIN)/fcompile build --project-dir $(DEMO) --dialect all  # SQL for all seven dialects under target/compiled/
 	$(BIN)/fcompile compile --service driver_activity_v1 --project-dir $(DEMO)
+	$(BIN)/fcompile test --project-dir $(DEMO)  # the sample's data tests, on the DuckDB tables
 	$(BIN)/fcompile run --project-dir $(DEMO)  # the training-set dataset, then the online store
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet

@@ -96,6 +96,7 @@ class NodeKind(str, enum.Enum):
     feature_view = "feature_view"
     feature_service = "feature_service"
     dataset = "dataset"
+    test = "test"
 
 
 def _version_callback(value: bool) -> None:
@@ -225,7 +226,7 @@ def validate(
     if failed:
         raise typer.Exit(1)
     counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
-                       for kind, nodes in graph.by_kind() if nodes or kind != "push_source")
+                       for kind, nodes in graph.by_kind() if nodes or kind not in ("push_source", "test"))
     from rich.text import Text
 
     _console().print(Text.assemble(("ok", "green"), f": project '{graph.project.name}' (target "
@@ -420,11 +421,15 @@ def run(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print what would run - each dataset's SQL and each view's window - and run nothing.")]
     = False,
+    skip_tests: Annotated[bool, typer.Option(
+        "--skip-tests", help="Build even when an error-severity data test on the inputs fails (tests not run).")]
+    = False,
 ) -> None:
     """Build the selected datasets and materialize views.
 
-    Datasets are written into their outputs, the selected online feature views are loaded into the online
-    store; what happened is written to target/run_results.json."""
+    The data tests on what they read run first: a dataset or view whose inputs fail an error-severity test is
+    left as it was (--skip-tests overrides). Datasets are written into their outputs, the selected online
+    feature views are loaded into the online store; what happened is written to target/run_results.json."""
     import contextlib
     import datetime as dt
 
@@ -465,12 +470,18 @@ def run(
         # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
         store = stack.enter_context(hold_materialization(graph)) if views else None
         runner = stack.enter_context(_runner(graph))
+        gate, datasets, views, held = _gate_run(graph, runner, datasets, views, skip_tests, console)  # issue 18
         if datasets:
             with progress:
                 results = run_datasets(graph, runner, datasets, progress.start, progress.done)
         if views:
             viewed = _materialize(graph, runner, store, views, window_end)
+    results, viewed = [*held[0], *results], [*held[1], *viewed]
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+    if gate:
+        from fcompile.tasks.data_tests import data_test_entries
+
+        document["results"] = data_test_entries(gate.results, graph.project.root) + document["results"]
     if viewed:
         from fcompile.tasks.materialize import materialize_result_entries
 
@@ -481,6 +492,98 @@ def run(
     _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics], hints_once=True)
     if not _print_results(console, results, viewed):
         raise typer.Exit(1)
+
+
+def _gate_run(graph, runner, datasets, views, skip_tests: bool, console):
+    """`run`'s data tests (issue 18): run the tests on the inputs first, print them, and hold back the datasets
+    and views an error-severity failure blocks; returns the gate, what may run, and the held-back results."""
+    from fcompile.tasks.data_tests import blocked_diagnostic, gate_run
+    from fcompile.tasks.datasets import DatasetResult
+    from fcompile.tasks.materialize import ViewResult
+
+    if skip_tests:
+        console.print("tests skipped (--skip-tests): datasets and views are built whatever their data tests say",
+                      markup=False)
+        return None, datasets, views, ([], [])
+    gate = gate_run(graph, runner, datasets, views, on_done=lambda r: _print_test_result(console, r))
+    if not gate.results:
+        return None, datasets, views, ([], [])
+    held_datasets = [DatasetResult(d.name, "error", None, 0.0, {d.output.kind: d.output.locator},
+                                   (blocked_diagnostic("dataset", d.name, gate.blocked_datasets[d.name], d.location),))
+                     for d in datasets if d.name in gate.blocked_datasets]
+    held_views = [ViewResult(v.name, "error", None, None, None, 0.0,
+                             (blocked_diagnostic("feature_view", v.name, gate.blocked_views[v.name], v.location),))
+                  for v in views if v.name in gate.blocked_views]
+    return (gate, [d for d in datasets if d.name not in gate.blocked_datasets],
+            [v for v in views if v.name not in gate.blocked_views], (held_datasets, held_views))
+
+
+@app.command("test")
+def test(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Tests to run, or views and sources whose tests run (same syntax as build).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Tests to leave out (same syntax).")] = None,
+    store_failures: Annotated[bool, typer.Option(
+        "--store-failures", help="Write each test's failing rows to a table fcompile_failures__<test> in the "
+        "target's schema (replaced each run).")] = False,
+    now: Annotated[Optional[str], typer.Option(
+        help="ISO 8601 time freshness tests compare the newest event time with (naive times are UTC).",
+        show_default="now")] = None,
+) -> None:
+    """Run the project's data tests on the target's engine.
+
+    A line per test (PASS, WARN, FAIL or ERROR, the failing rows and a few of them), a summary, and
+    target/run_results.json; exits 1 when an error-severity test fails or a test cannot run."""
+    import datetime as dt
+
+    from fcompile.parser import load_project
+    from fcompile.tasks.data_tests import data_test_document, run_data_tests, select_tests
+    from fcompile.tasks.datasets import write_run_results
+    from fcompile.tasks.materialize import run_results_path
+    from fcompile.tasks.offline_engine import check_runnable
+
+    moment = _iso_option("--now", now) or dt.datetime.now(dt.timezone.utc)
+    graph = load_project(project_dir, target)
+    tests = select_tests(graph, select or (), exclude or ())
+    console = _console()
+    if not tests:
+        console.print("nothing to test: the selection holds no data test", markup=False)
+        return
+    check_runnable(graph.project)
+    started = dt.datetime.now(dt.timezone.utc)
+    with _runner(graph) as runner:
+        results = run_data_tests(graph, runner, tests, moment, store_failures,
+                                 on_done=lambda r: _print_test_result(console, r))
+    write_run_results(run_results_path(graph), data_test_document(graph, results, started,
+                                                                  dt.datetime.now(dt.timezone.utc)))
+    counts = {status: sum(r.status == status for r in results) for status in ("pass", "warn", "fail", "error")}
+    console.print(f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, {counts['error']} "
+                  f"{_plural(counts['error'], 'error')} ({len(results)} {_plural(len(results), 'test')}); "
+                  "wrote target/run_results.json", markup=False)
+    if any(r.blocks for r in results):
+        raise typer.Exit(1)
+
+
+def _print_test_result(console, result) -> None:
+    """A data test's line: its status, name, failing rows (or why it failed) and time; then a few failing rows."""
+    from rich.text import Text
+
+    styles = {"pass": "green", "warn": "yellow", "fail": "red", "error": "red"}
+    line = Text.assemble((result.status.upper().ljust(6), styles[result.status]), result.name)
+    if result.status == "error":
+        line.append(f": {result.message}")
+    elif result.failures:
+        line.append(f": {result.message}" if result.message else
+                    f": {result.failures:,} failing {_plural(result.failures, 'row')}")
+    line.append(f" ({result.seconds:.2f} s)")
+    console.print(line)
+    for row in result.sample if result.failures else ():
+        console.print("      " + ", ".join(f"{c}={'NULL' if v is None else v}" for c, v in zip(result.columns, row)),
+                      markup=False)
+    if result.stored_in:
+        console.print(f"      failing rows stored in {result.stored_in}", markup=False)
 
 
 def _runner(graph):

@@ -122,11 +122,28 @@ class Code(str, enum.Enum):
     ON_DEMAND_CYCLE = "FC145"        # on-demand views that read each other in a cycle
     REQUEST_FIELDS_MISSING = "FC146"  # a spine or online request without the request fields its features need
     EXPRESSION_OVERFLOW = "FC147"    # int64 arithmetic out of range while an expression is evaluated
+    # data tests (issue 18)
+    UNKNOWN_TEST = "FC160"           # a test kind fcompile does not have, or one that does not fit where it is
+    TEST_ARGUMENT = "FC161"          # a test's argument missing, of the wrong type, or out of order (min > max)
+    TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view / a source column
+    TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
+    TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
 # (`python -m fcompile.reference_docs`), so every code added above needs its line here.
 CODE_MEANINGS: dict[Code, str] = {
+    Code.UNKNOWN_TEST: ('An unknown data test (with the closest test as a hint), or a test where it does not apply '
+        '(a view test on a feature, a feature test on a view, a range on a non-numeric feature).'),
+    Code.TEST_ARGUMENT: ("A data test's argument that is missing, unknown, of the wrong type, or out of order (`min` "
+        'greater than `max`, `warn_after` longer than `error_after`), or a `severity` other than error or warn.'),
+    Code.TEST_COLUMN: ('A data test that names a column which is not a feature of its view, or (in an expression or '
+        '`where:`) not a column of the source, where the source\'s columns are known (a seed, a Parquet file).'),
+    Code.TEST_EXPRESSION: ('An `expression:` or `where:` of a data test that does not parse in the target\'s dialect, '
+        'or uses something other than column references, literals, comparisons, AND/OR/NOT, arithmetic, IS NULL, IN '
+        'and BETWEEN (positioned at the offending part).'),
+    Code.TEST_FAILED: ('An error-severity data test found failing rows: `fcompile test` exits 1, and `fcompile run` '
+        'leaves the datasets and watermarks that read the tested nodes as they were (unless `--skip-tests`).'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),

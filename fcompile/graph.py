@@ -286,7 +286,32 @@ class ProjectInfo:
     location: Position | None = field(default=None, compare=False)
 
 
-Node = Entity | Source | PushSource | FeatureView | FeatureService | Dataset
+TestSeverity = Literal["error", "warn"]
+
+
+@dataclass(frozen=True)
+class DataTest(_HashedNode):
+    """A data test (issue 18): a check on a feature view's or a source's rows, compiled to a query that returns
+    the failing rows (or the failing figure), named `<parent>__[<column>__]<kind>` by the parser."""
+
+    name: str
+    kind: str                 # not_null, range, accepted_values, unique, unique_key_time, freshness, row_count, ...
+    parent_kind: Literal["feature_view", "source"]
+    parent: str
+    column: str | None = None  # the feature (or, for null_fraction, the feature) the test is on
+    arguments: Settings = ()   # sorted (name, value): min, max, values, warn_after/error_after (seconds), expression
+    severity: TestSeverity = "error"
+    where: str | None = None   # a boolean filter over the parent's columns (fcompile/parser/data_tests.py)
+    tags: Tags = ()            # none of their own: `fcompile test -s tag:x` runs the tests of the nodes tagged x
+    description: str = ""
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+    def argument(self, name: str, default: Any = None) -> Any:
+        return dict(self.arguments).get(name, default)
+
+
+Node = Entity | Source | PushSource | FeatureView | FeatureService | Dataset | DataTest
 
 KINDS: dict[str, str] = {
     "entity": "entities",
@@ -295,6 +320,7 @@ KINDS: dict[str, str] = {
     "feature_view": "feature_views",
     "feature_service": "feature_services",
     "dataset": "datasets",
+    "test": "tests",
 }
 
 
@@ -307,6 +333,7 @@ class FeatureGraph:
     feature_views: tuple[FeatureView, ...] = ()
     feature_services: tuple[FeatureService, ...] = ()
     datasets: tuple[Dataset, ...] = ()
+    tests: tuple[DataTest, ...] = ()
     _index: Mapping[tuple[str, str], Node] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -341,6 +368,10 @@ class FeatureGraph:
 
     def dataset(self, name: str) -> Dataset:
         return self._index[("dataset", name)]  # type: ignore[return-value]
+
+    def tests_of(self, kind: str, name: str) -> tuple[DataTest, ...]:
+        """The data tests on one feature view or source, by name."""
+        return tuple(t for t in self.tests if (t.parent_kind, t.parent) == (kind, name))
 
     def join_keys(self, view: FeatureView) -> tuple[JoinKey, ...]:
         """The view's join keys, entity by entity, in declaration order."""

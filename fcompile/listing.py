@@ -7,7 +7,7 @@ from typing import Any, Collection
 
 from fcompile.artifacts.selection import NodeRef
 from fcompile.graph import (
-    Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, PushSource, Source, to_plain,
+    DataTest, Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, PushSource, Source, to_plain,
 )
 from fcompile.planner.durations import format_duration
 from fcompile.planner.point_in_time import choose_strategy
@@ -76,5 +76,9 @@ def summarize(node: Node) -> str:
     if isinstance(node, Dataset):
         what = f"service {node.service}" if node.service else f"{sum(len(p.features) for p in node.projections)} features"
         return f"{what} on {node.spine.kind} {node.spine.locator} -> {node.output.kind} {node.output.locator}"
+    if isinstance(node, DataTest):
+        on = f"{node.parent}.{node.column}" if node.column else node.parent
+        return f"{node.kind} on {node.parent_kind.replace('_', ' ')} {on}, severity {node.severity}" + \
+            (f", where {node.where}" if node.where else "")
     return ""
 

@@ -18,7 +18,7 @@ from fcompile.graph import FeatureGraph, hash_plain, to_plain
 from fcompile.version import __version__
 
 SCHEMA_VERSION = 4  # 2: push sources (nodes.push_source, feature_view.push_source); 3: source tie_breaker, feature_view.strategy;
-# 4: aggregated features (feature.aggregation, feature_view.aggregation_step)
+# 4: aggregated features (feature.aggregation, feature_view.aggregation_step), data tests (nodes.test)
 MANIFEST_FILE = "manifest.json"
 SCHEMA_FILE = "manifest.schema.json"
 

@@ -5,6 +5,7 @@
 | feature view    | `LatestValues` in a bound [start, end] window | `<dialect>/materialize/<view>.sql`     |
 | feature service | `PointInTimeJoin` against `fcompile_spine`    | `<dialect>/retrieve/<service>.sql`     |
 | dataset         | `BuildDataset` (CREATE TABLE AS / COPY TO)    | `<dialect>/datasets/<dataset>.sql`     |
+| data test       | `DataTestPlan` (the failing rows or figure)   | `<dialect>/tests/<test>.sql`           |
 
 Every file starts with comment lines naming fcompile's version, the node and the spec file and line it
 came from, plus what a reader needs to run it (bound parameters, the spine relation). Paths of file
@@ -27,7 +28,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects import compile_sql
 from fcompile.dialects.base import SqlDialect, staging_table
 from fcompile.dialects.lowering import effective_strategy
-from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node
+from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
 from fcompile.planner.durations import format_duration
 from fcompile.planner.plans import AggregateJoin, BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
@@ -38,9 +39,10 @@ from fcompile.planner.point_in_time import (
 
 SPINE_RELATION = "fcompile_spine"
 SPINE_TIMESTAMP = "event_timestamp"
-FOLDERS = {"feature_view": "materialize", "feature_service": "retrieve", "dataset": "datasets"}
+FOLDERS = {"feature_view": "materialize", "feature_service": "retrieve", "dataset": "datasets", "test": "tests"}
 KINDS_BY_FOLDER = {folder: kind for kind, folder in FOLDERS.items()}
-KIND_LABELS = {"feature_view": "feature view", "feature_service": "feature service", "dataset": "dataset"}
+KIND_LABELS = {"feature_view": "feature view", "feature_service": "feature service", "dataset": "dataset",
+               "test": "data test"}
 
 
 def produces_file(ref: NodeRef) -> bool:
@@ -157,6 +159,11 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
         plan = plan_build_dataset(graph, node, spine_columns)
         output = node.output
         return plan, [f"writes {output.kind} {output.locator}" + (" (replaced)" if output.kind == "table" else "")]
+    if isinstance(node, DataTest):  # issue 18
+        from fcompile.planner.data_tests import describe_test, plan_data_test
+
+        plan = plan_data_test(graph, node)
+        return plan, [describe_test(plan), f"severity: {node.severity}"]
     raise TypeError(f"no SQL for {type(node).__name__}")
 
 
@@ -291,6 +298,8 @@ def project_relative(plan: Any, root: str) -> Any:
         joins = tuple(replace(j, relation=_relative(j.relation, root)) for j in plan.joins)
         return replace(plan, spine=spine, joins=joins)
     if isinstance(plan, LatestValues):
+        return replace(plan, relation=_relative(plan.relation, root))
+    if hasattr(plan, "relation"):  # a data test's plan (issue 18)
         return replace(plan, relation=_relative(plan.relation, root))
     raise TypeError(f"not a plan: {type(plan).__name__}")
 

@@ -12,7 +12,7 @@ Syntax (dbt's, reduced to what a feature graph needs):
                     (`-s "a b"`), or several --select options (`-s a -s b`)
 
 Edges run from what a node reads to the node: source -> feature view, entity -> feature view,
-batch source -> push source -> the feature views that name it, feature view -> feature service, feature service or view -> dataset, spine source -> dataset.
+batch source -> push source -> the feature views that name it, feature view -> feature service, feature service or view -> dataset, spine source -> dataset, view or source -> its data tests.
 Every problem in a selector is a diagnostic (FC090), with a did-you-mean hint for unknown names.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean, known_names_hint
-from fcompile.graph import Dataset, FeatureGraph, FeatureService, FeatureView, Node, PushSource
+from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node, PushSource
 
 
 @dataclass(frozen=True, order=True)
@@ -64,6 +64,8 @@ def direct_dependencies(graph: FeatureGraph, node: Node) -> tuple[NodeRef, ...]:
             found.update(NodeRef("feature_view", p.view) for p in node.projections)
         if node.spine.kind == "source":
             found.add(NodeRef("source", node.spine.locator))
+    elif isinstance(node, DataTest):
+        found.add(NodeRef(node.parent_kind, node.parent))
     return tuple(sorted(found))
 
 

@@ -40,7 +40,14 @@ def generate_statements(plan, dialect: SqlDialect, pretty: bool = True) -> list[
     from fcompile.dialects.datasets import lower_build_dataset
     from fcompile.planner.plans import BuildDataset
 
-    trees = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else [compile_select(plan, dialect)]
+    from fcompile.planner.data_tests import DataTestPlan
+
+    if isinstance(plan, DataTestPlan):  # issue 18
+        from fcompile.dialects.data_tests import lower_data_test
+
+        trees = [lower_data_test(dialect, plan)]
+    else:
+        trees = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else [compile_select(plan, dialect)]
     return [dialect.generate(tree, pretty=pretty, copy=False) for tree in trees]  # the trees are ours alone
 
 

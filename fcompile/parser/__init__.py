@@ -81,6 +81,10 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
         columns = check_source_schemas(graph, sink) if check_sources else {}
         if not sink.has_errors:
             graph = settle_aggregations(graph, columns, sink)
+        if check_sources and graph.tests:
+            from fcompile.parser.data_tests import check_data_test_columns
+
+            check_data_test_columns(graph, sink)
     return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))
 
 

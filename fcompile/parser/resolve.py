@@ -138,6 +138,9 @@ class Resolver:
         self._build("feature_views", self._feature_view, self.views)
         self._build("feature_services", self._feature_service, self.services)
         self._build("datasets", self._dataset, self.datasets)
+        from fcompile.parser.data_tests import resolve_data_tests  # issue 18
+
+        tests = resolve_data_tests(self)
         return FeatureGraph(
             project=self.project,
             entities=_sorted(self.entities),
@@ -146,6 +149,7 @@ class Resolver:
             feature_views=_sorted(self.views),
             feature_services=_sorted(self.services),
             datasets=_sorted(self.datasets),
+            tests=tests,
         )
 
     def _register_names(self) -> None:

@@ -221,6 +221,18 @@ class Runner(abc.ABC):
         its spine (only on a runner that has them)."""
         raise NotImplementedError(f"the {self.dialect} runner runs no session statement")
 
+    # -- data tests (issue 18): a compiled test's query, and the statements that store its failures --------
+
+    def query_rows(self, sql: str, label: str, location: Position | None = None) -> tuple[tuple[str, ...], list[tuple]]:
+        """The column names and every row of one query (a data test's: its failing rows, few by design);
+        times as the driver gives them. Raises `DiagnosticError` (FC110) quoting the engine's first line."""
+        raise DiagnosticError([Diagnostic(Code.NO_RUNNER, f"the {self.dialect} runner cannot run data tests", None,
+                                          "run them on a target whose engine fcompile runs")])
+
+    def run_statement(self, sql: str, label: str, location: Position | None = None) -> None:
+        """Run one statement that returns nothing to read (a data test's failures stored in a table)."""
+        self.query_rows(sql, label, location)
+
     def __enter__(self) -> Runner:
         return self
 

@@ -322,6 +322,14 @@ class BigQueryRunner(StreamedResults):
     def key_type_fits(self, dtype: DType, engine_type: str) -> bool:
         return engine_type.upper() in _KEY_FAMILIES.get(dtype.name, ())
 
+    def query_rows(self, sql: str, label: str, location: Position | None = None) -> tuple[tuple[str, ...], list[tuple]]:
+        try:
+            rows = self._job(sql, label).result()
+            names = tuple(f.name for f in rows.schema or ())
+            return names, [tuple(row.values()) for row in rows]
+        except _api_errors() as exc:
+            raise _engine_error(label, exc, location) from None
+
     def close(self) -> None:
         if self._closed:
             return

@@ -424,6 +424,10 @@ class DuckDBRunner(Runner):
         family = _KEY_FAMILIES.get(dtype.name)
         return family is not None and (found in family or found.startswith(tuple(f + "(" for f in family)))
 
+    def query_rows(self, sql: str, label: str, location: Position | None = None) -> tuple[tuple[str, ...], list[tuple]]:
+        result = self._run(sql, label, location)
+        return tuple(d[0] for d in result.description or ()), (result.fetchall() if result.description else [])
+
     def close(self) -> None:
         if self._closed:
             return

@@ -311,6 +311,17 @@ class PostgresRunner(StreamedResults):
         head = engine_type.lower().split("(")[0].strip()
         return family is not None and head in family
 
+    def query_rows(self, sql: str, label: str, location: Position | None = None) -> tuple[tuple[str, ...], list[tuple]]:
+        self._finish_stream()
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+                if cur.description is None:
+                    return (), []
+                return tuple(d.name for d in cur.description), cur.fetchall()
+        except _driver_errors() as exc:
+            raise engine_error(label, "PostgreSQL", exc, location) from None
+
     def close(self) -> None:
         if self._closed:
             return

@@ -314,6 +314,16 @@ class SnowflakeRunner(StreamedResults):
         wanted = {"string": "VARCHAR", "bool": "BOOLEAN", "bytes": "BINARY", "date": "DATE"}.get(dtype.name)
         return wanted is not None and found == wanted
 
+    def query_rows(self, sql: str, label: str, location: Position | None = None) -> tuple[tuple[str, ...], list[tuple]]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(sql)
+                if cur.description is None:
+                    return (), []
+                return tuple(_unquoted(d.name) for d in cur.description), cur.fetchall()
+        except _driver_errors() as exc:
+            raise _engine_error(label, exc, location) from None
+
     def close(self) -> None:
         if self._closed:
             return

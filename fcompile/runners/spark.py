@@ -437,6 +437,26 @@ class SparkRunner(StreamedResults):
             self._staging = Staging.make(self.settings.staging_dir, self._prefix)
         return self._staging
 
+    def query_rows(self, sql: str, label: str, location: Position | None = None) -> tuple[tuple[str, ...], list[tuple]]:
+        """Times are read as microseconds since the epoch and returned as UTC datetimes: a collected timestamp
+        would be in the driver's local time zone."""
+        from pyspark.errors import PySparkException
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import TimestampNTZType, TimestampType
+
+        try:
+            frame = self.spark.sql(sql)
+            if not frame.columns:
+                return (), []
+            times = {f.name for f in frame.schema.fields if isinstance(f.dataType, (TimestampType, TimestampNTZType))}
+            picked = frame.select(*[F.unix_micros(F.col(f"`{name}`").cast("timestamp")).alias(name) if name in times
+                                    else F.col(f"`{name}`") for name in frame.columns])
+            rows = [tuple(datetime_from_micros(v) if name in times and v is not None else v
+                          for name, v in zip(frame.columns, row)) for row in picked.collect()]
+        except PySparkException as exc:
+            raise engine_error(label, "Spark", exc, location) from None
+        return tuple(frame.columns), rows
+
     def close(self) -> None:
         if self._closed:
             return

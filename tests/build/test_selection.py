@@ -35,7 +35,8 @@ def test_upstream_of_a_service(graph):
 def test_downstream_of_a_source(graph):
     assert names(select_nodes(graph, ["driver_profile+"])) == {
         "source.driver_profile", "feature_view.driver_lifetime_stats", "feature_view.driver_onboarding",
-        "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"}
+        "feature_service.driver_ranking_v2", "dataset.driver_ranking_training",
+        "test.driver_lifetime_stats__vehicle_class__accepted_values"}
 
 
 def test_spine_source_is_upstream_of_its_dataset(graph):

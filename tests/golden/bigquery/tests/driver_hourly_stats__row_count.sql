@@ -1,0 +1,12 @@
+-- fcompile 0.1.0 · data test driver_hourly_stats__row_count · features/driver.yml
+-- returns one row with the failing figure when the test fails, none when it passes
+-- severity: error
+SELECT
+  `counted`.`row_count` AS `row_count`
+FROM (
+  SELECT
+    COUNT(*) AS `row_count`
+  FROM `raw`.`driver_stats` AS `source`
+) AS `counted`
+WHERE
+  `counted`.`row_count` < 1
