@@ -313,6 +313,22 @@ def schema(
 
 DialectOpt = Annotated[Optional[str], typer.Option(
     "--dialect", help="A SQL dialect (default: the target's offline type).")]
+StateOpt = Annotated[Optional[Path], typer.Option(
+    "--state", help="The target/ folder of an earlier build (e.g. main's), for --select state:modified: the nodes "
+    "new or changed since, state:modified+ with what reads them.")]
+
+
+def _modified_since(graph, state: Optional[Path]):
+    """What `state:modified` names: None without --state, else a function that compiles the project once, the
+    first time a selector asks (`fcompile.artifacts.state`)."""
+    if state is None:
+        return None
+    import functools
+
+    from fcompile.artifacts.state import load_previous_build, modified_nodes
+
+    previous = load_previous_build(state)
+    return functools.cache(lambda: modified_nodes(graph, previous))
 
 
 @app.command(cls=_SelectingCommand)
@@ -331,6 +347,7 @@ def build(
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 listing stale, missing and extra files if the output "
         "folder differs from what a build would write.")] = False,
+    state: StateOpt = None,
 ) -> None:
     """Compile SQL for the selected nodes into target/.
 
@@ -342,7 +359,7 @@ def build(
 
     graph = load_project(project_dir, target)
     dialects = resolve_dialects(graph, dialect)
-    result = compile_project(graph, dialects, select or (), exclude or ())
+    result = compile_project(graph, dialects, select or (), exclude or (), state=_modified_since(graph, state))
     out = target_path.expanduser().resolve() if target_path is not None else Path(graph.project.root) / "target"
     target_path = target_path or Path("target")  # how messages name it
     state = expected_target(graph, result, out)
@@ -405,6 +422,42 @@ def compile_query(
     sys.stdout.write(compile_one(graph, chosen[0][0], chosen[0][1], dialect))
 
 
+class PlanFormat(str, enum.Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command(cls=_SelectingCommand)
+def plan(
+    state: Annotated[Path, typer.Option(
+        "--state", help="The target/ folder of the build to compare with (e.g. main's, downloaded by CI).")],
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Only these nodes (same syntax as build; state:modified works too).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    output_format: Annotated[PlanFormat, typer.Option(
+        "--format", help="text; markdown for a pull-request comment; json for tools.")] = PlanFormat.text,
+) -> None:
+    """Print what merging the project would change, compared with an earlier build.
+
+    Each changed node with its class (metadata only, compatible, recompute, breaking) and why, its compiled
+    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again. Exit code 2
+    when a change is breaking, else 0. Writes nothing."""
+    from fcompile.artifacts.plan import make_plan
+    from fcompile.artifacts.plan_report import RENDERERS
+    from fcompile.artifacts.state import load_previous_build
+    from fcompile.parser import load_project
+
+    previous = load_previous_build(state)
+    graph = load_project(project_dir, target)
+    made = make_plan(graph, previous, select or (), exclude or ())
+    sys.stdout.write(RENDERERS[output_format.value](made))
+    if made.exit_code:
+        raise typer.Exit(made.exit_code)
+
+
 @app.command(cls=_SelectingCommand)
 def run(
     project_dir: ProjectDir = Path("."),
@@ -420,6 +473,7 @@ def run(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print what would run - each dataset's SQL and each view's window - and run nothing.")]
     = False,
+    state: StateOpt = None,
 ) -> None:
     """Build the selected datasets and materialize views.
 
@@ -436,7 +490,7 @@ def run(
 
     window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
-    refs = select_nodes(graph, select or (), exclude or ())
+    refs = select_nodes(graph, select or (), exclude or (), _modified_since(graph, state))
     datasets = [graph.dataset(r.name) for r in refs if r.kind == "dataset"]
     views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"] if materialize_views_too else []
     console, progress = _console(), _RunProgress(_console(stderr=True))
@@ -687,6 +741,7 @@ def materialize(
         "--reset-watermark", help="Only unset the watermark of each selected view (stored values are kept) and "
         "load nothing; the next run loads each view's first-run window. Takes no --start, --end or "
         "--full-refresh.")] = False,
+    state: StateOpt = None,
 ) -> None:
     """Load new feature values into the online store.
 
@@ -704,7 +759,7 @@ def materialize(
     window_start = _iso_option("--start", start)
     check_window_arguments(window_start, window_end)
     graph = load_project(project_dir, target)
-    refs = select_nodes(graph, select or (), exclude or ())
+    refs = select_nodes(graph, select or (), exclude or (), _modified_since(graph, state))
     views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"]
     console, notes = _console(), _console(stderr=True)
     if select:

@@ -102,6 +102,7 @@ class Code(str, enum.Enum):
     DRIVER_MISSING = "FC133"         # the engine's Python driver is not installed (psycopg, pyspark)
     SPINE_UPLOAD = "FC134"           # a spine column the engine has no type for (an Arrow type it cannot hold)
     OUTPUT_UNWRITABLE = "FC135"      # a result file cannot be written where asked (a folder there, no space, no access)
+    STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -214,6 +215,9 @@ CODE_MEANINGS: dict[Code, str] = {
         'day on Spark).'),
     Code.OUTPUT_UNWRITABLE: ("A result file cannot be written where asked (`--output`, `to_parquet`, a dataset's "
         '`path`): a folder or a file in the way, no access, no space; what was at the path stays.'),
+    Code.STATE_UNREADABLE: ('`--state DIR` (`fcompile plan`, a `state:modified` selection) is not the target folder '
+        'of an earlier build this fcompile can compare with: missing, no `manifest.json`, not a manifest, or a '
+        'manifest of another schema version.'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
