@@ -84,6 +84,24 @@ TargetOpt = Annotated[Optional[str], typer.Option(
     "--target", "-t", envvar="FCOMPILE_TARGET", help="Target from fcompile_project.yml (default: default_target).")]
 
 
+StateOpt = Annotated[Optional[Path], typer.Option(
+    "--state", help="The target/ folder of an earlier build (e.g. main's), for --select state:modified: the nodes "
+    "new or changed since, state:modified+ with what reads them.")]
+
+
+def _modified_since(graph, state: Optional[Path]):
+    """What `state:modified` names: None without --state, else a function that compiles the project once, the
+    first time a selector asks (`fcompile.artifacts.state`)."""
+    if state is None:
+        return None
+    import functools
+
+    from fcompile.artifacts.state import load_previous_build, modified_nodes
+
+    previous = load_previous_build(state)
+    return functools.cache(lambda: modified_nodes(graph, previous))
+
+
 class OutputFormat(str, enum.Enum):
     text = "text"
     json = "json"
@@ -241,6 +259,7 @@ def list_nodes(
         "--select", "-s", help="Nodes to list (same syntax as build; several values: -s a b).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    state: StateOpt = None,
 ) -> None:
     """List the project's nodes (or the selected ones).
 
@@ -251,7 +270,8 @@ def list_nodes(
     from fcompile.parser import load_project
 
     graph = load_project(project_dir, target)
-    chosen = set(select_nodes(graph, select or (), exclude or ())) if select or exclude else None
+    chosen = set(select_nodes(graph, select or (), exclude or (), _modified_since(graph, state))) \
+        if select or exclude else None
     rows = describe_nodes(graph, kind.value if kind else None, chosen)
     if as_json:
         print(json.dumps(rows, indent=2, sort_keys=True))
@@ -313,22 +333,6 @@ def schema(
 
 DialectOpt = Annotated[Optional[str], typer.Option(
     "--dialect", help="A SQL dialect (default: the target's offline type).")]
-StateOpt = Annotated[Optional[Path], typer.Option(
-    "--state", help="The target/ folder of an earlier build (e.g. main's), for --select state:modified: the nodes "
-    "new or changed since, state:modified+ with what reads them.")]
-
-
-def _modified_since(graph, state: Optional[Path]):
-    """What `state:modified` names: None without --state, else a function that compiles the project once, the
-    first time a selector asks (`fcompile.artifacts.state`)."""
-    if state is None:
-        return None
-    import functools
-
-    from fcompile.artifacts.state import load_previous_build, modified_nodes
-
-    previous = load_previous_build(state)
-    return functools.cache(lambda: modified_nodes(graph, previous))
 
 
 @app.command(cls=_SelectingCommand)
@@ -440,7 +444,7 @@ def plan(
     output_format: Annotated[PlanFormat, typer.Option(
         "--format", help="text; markdown for a pull-request comment; json for tools.")] = PlanFormat.text,
 ) -> None:
-    """Print what merging the project would change, compared with an earlier build.
+    """Print what a merge would change, compared with an earlier build.
 
     Each changed node with its class (metadata only, compatible, recompute, breaking) and why, its compiled
     SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again. Exit code 2
