@@ -83,13 +83,13 @@ def spec_changes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any],
         old, new = before.get(name), after.get(name)
         if old == new:
             continue
-        special = SPECIAL_FIELDS.get((kind, name))
+        special = SPECIAL_FIELDS.get((kind, name)) or SPECIAL_FIELDS.get(("*", name))
         if special is not None:
             changes.extend(special(old, new, online))
             continue
         change_class = FIELD_CLASSES.get((kind, name)) or FIELD_CLASSES.get(("*", name)) or RECOMPUTE
         what = "added" if name not in before else "removed" if name not in after else "changed"
-        refresh = online and kind == "feature_view" and change_class in (RECOMPUTE, BREAKING)
+        refresh = online and change_class in (RECOMPUTE, BREAKING)
         changes.append(FieldChange(name, old, new, change_class, refresh, what))
     return changes
 
@@ -170,8 +170,8 @@ def _columns(projections: Any) -> dict[str, Any]:
 
 
 SPECIAL_FIELDS: dict[tuple[str, str], Callable[[Any, Any, bool], list[FieldChange]]] = {
-    ("feature_view", "features"): _features,
-    ("feature_view", "online"): _online,
+    ("*", "features"): _features,  # a view's, or a kind of view a later release adds
+    ("*", "online"): _online,
     ("entity", "join_keys"): _join_keys,
     ("feature_service", "projections"): _projections,
     ("dataset", "projections"): _projections,

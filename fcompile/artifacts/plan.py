@@ -125,11 +125,16 @@ def make_plan(graph: FeatureGraph, previous: PreviousBuild, select: Sequence[str
         node = _node_plan(ref, before.get(ref), after.get(ref), defined, deps, previous, current)
         if node is not None:
             nodes.append(node)
-    nodes.sort(key=lambda n: (-CLASSES.index(n.change_class), KIND_ORDER.index(n.ref.kind), n.ref.name))
+    nodes.sort(key=lambda n: (-CLASSES.index(n.change_class), _kind_rank(n.ref.kind), n.ref.name))
     listed = {n.ref for n in nodes}
     return Plan(graph.project.name, str(previous.folder), current.dialects, bool(previous.files), tuple(nodes),
                 _materialize_next(nodes, after, before, deps),
                 sum(ref not in listed for ref in after if shown is None or ref in shown))
+
+
+def _kind_rank(kind: str) -> int:
+    """Kinds in the graph's order; one this fcompile does not know (in a newer state) last."""
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
 
 
 def _online(ref: NodeRef, entry: Mapping[str, Any] | None) -> bool:

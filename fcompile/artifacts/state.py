@@ -128,8 +128,7 @@ def changed_files(previous: PreviousBuild, current: CurrentBuild, ref: NodeRef) 
     if not produces_file(ref):
         return []
     paths = [compiled_path(dialect, ref) for dialect in current.dialects]
-    return [path for path in paths if file_differs(previous, path, current.files.get(path))
-            and (path in current.files or path in previous.sha256)]
+    return [path for path in paths if file_differs(previous, path, current.files.get(path))]
 
 
 def modified_nodes(graph: FeatureGraph, previous: PreviousBuild, current: CurrentBuild | None = None

@@ -224,6 +224,12 @@ def test_fields_this_table_does_not_know_are_recompute_and_removed_features_brea
     assert plan_module._summary(changes[0]) == "aggregation_step 1h → 2h"
     added = spec_changes("feature_view", {"name": "v"}, {"name": "v", "expression": "a + 1"})
     assert [(c.field, c.change_class, c.what) for c in added] == [("expression", RECOMPUTE, "added")]
+    # a kind of node this table does not know: its features are still compared by name
+    before = {"name": "o", "features": [{"name": "a", "dtype": "int64", "expr": "x + 1"},
+                                        {"name": "b", "dtype": "int64", "expr": "x"}]}
+    after = {"name": "o", "features": [{"name": "a", "dtype": "int64", "expr": "x + 2", "description": "d"}]}
+    assert [(c.field, c.change_class) for c in spec_changes("on_demand_view", before, after)] == [
+        ("features.a.description", METADATA), ("features.a.expr", RECOMPUTE), ("features.b", BREAKING)]
 
 
 def test_markdown_is_a_pull_request_comment(sample):
