@@ -84,6 +84,24 @@ TargetOpt = Annotated[Optional[str], typer.Option(
     "--target", "-t", envvar="FCOMPILE_TARGET", help="Target from fcompile_project.yml (default: default_target).")]
 
 
+StateOpt = Annotated[Optional[Path], typer.Option(
+    "--state", help="The target/ folder of an earlier build (e.g. main's), for --select state:modified: the nodes "
+    "new or changed since, state:modified+ with what reads them.")]
+
+
+def _modified_since(graph, state: Optional[Path]):
+    """What `state:modified` names: None without --state, else a function that compiles the project once, the
+    first time a selector asks (`fcompile.artifacts.state`)."""
+    if state is None:
+        return None
+    import functools
+
+    from fcompile.artifacts.state import load_previous_build, modified_nodes
+
+    previous = load_previous_build(state)
+    return functools.cache(lambda: modified_nodes(graph, previous))
+
+
 class OutputFormat(str, enum.Enum):
     text = "text"
     json = "json"
@@ -242,6 +260,7 @@ def list_nodes(
         "--select", "-s", help="Nodes to list (same syntax as build; several values: -s a b).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    state: StateOpt = None,
 ) -> None:
     """List the project's nodes (or the selected ones).
 
@@ -252,7 +271,8 @@ def list_nodes(
     from fcompile.parser import load_project
 
     graph = load_project(project_dir, target)
-    chosen = set(select_nodes(graph, select or (), exclude or ())) if select or exclude else None
+    chosen = set(select_nodes(graph, select or (), exclude or (), _modified_since(graph, state))) \
+        if select or exclude else None
     rows = describe_nodes(graph, kind.value if kind else None, chosen)
     if as_json:
         print(json.dumps(rows, indent=2, sort_keys=True))
@@ -332,6 +352,7 @@ def build(
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; exit 1 listing stale, missing and extra files if the output "
         "folder differs from what a build would write.")] = False,
+    state: StateOpt = None,
 ) -> None:
     """Compile SQL for the selected nodes into target/.
 
@@ -343,7 +364,7 @@ def build(
 
     graph = load_project(project_dir, target)
     dialects = resolve_dialects(graph, dialect)
-    result = compile_project(graph, dialects, select or (), exclude or ())
+    result = compile_project(graph, dialects, select or (), exclude or (), state=_modified_since(graph, state))
     out = target_path.expanduser().resolve() if target_path is not None else Path(graph.project.root) / "target"
     target_path = target_path or Path("target")  # how messages name it
     state = expected_target(graph, result, out)
@@ -406,6 +427,42 @@ def compile_query(
     sys.stdout.write(compile_one(graph, chosen[0][0], chosen[0][1], dialect))
 
 
+class PlanFormat(str, enum.Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command(cls=_SelectingCommand)
+def plan(
+    state: Annotated[Path, typer.Option(
+        "--state", help="The target/ folder of the build to compare with (e.g. main's, downloaded by CI).")],
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Only these nodes (same syntax as build; state:modified works too).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    output_format: Annotated[PlanFormat, typer.Option(
+        "--format", help="text; markdown for a pull-request comment; json for tools.")] = PlanFormat.text,
+) -> None:
+    """Print what a merge would change, compared with an earlier build.
+
+    Each changed node with its class (metadata only, compatible, recompute, breaking) and why, its compiled
+    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again. Exit code 2
+    when a change is breaking, else 0. Writes nothing."""
+    from fcompile.artifacts.plan import make_plan
+    from fcompile.artifacts.plan_report import RENDERERS
+    from fcompile.artifacts.state import load_previous_build
+    from fcompile.parser import load_project
+
+    previous = load_previous_build(state)
+    graph = load_project(project_dir, target)
+    made = make_plan(graph, previous, select or (), exclude or ())
+    sys.stdout.write(RENDERERS[output_format.value](made))
+    if made.exit_code:
+        raise typer.Exit(made.exit_code)
+
+
 @app.command(cls=_SelectingCommand)
 def run(
     project_dir: ProjectDir = Path("."),
@@ -424,6 +481,7 @@ def run(
     skip_tests: Annotated[bool, typer.Option(
         "--skip-tests", help="Build even when an error-severity data test on the inputs fails (tests not run).")]
     = False,
+    state: StateOpt = None,
 ) -> None:
     """Build the selected datasets and materialize views.
 
@@ -442,7 +500,7 @@ def run(
 
     window_end = _iso_option("--end", end) or _now_in_seconds()
     graph = load_project(project_dir, target)
-    refs = select_nodes(graph, select or (), exclude or ())
+    refs = select_nodes(graph, select or (), exclude or (), _modified_since(graph, state))
     datasets = [graph.dataset(r.name) for r in refs if r.kind == "dataset"]
     views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"] if materialize_views_too else []
     console, progress = _console(), _RunProgress(_console(stderr=True))
@@ -531,6 +589,7 @@ def test(
     now: Annotated[Optional[str], typer.Option(
         help="ISO 8601 time freshness tests compare the newest event time with (naive times are UTC).",
         show_default="now")] = None,
+    state: StateOpt = None,
 ) -> None:
     """Run the project's data tests on the target's engine.
 
@@ -546,7 +605,7 @@ def test(
 
     moment = _iso_option("--now", now) or dt.datetime.now(dt.timezone.utc)
     graph = load_project(project_dir, target)
-    tests = select_tests(graph, select or (), exclude or ())
+    tests = select_tests(graph, select or (), exclude or (), _modified_since(graph, state))
     console = _console()
     if not tests:
         console.print("nothing to test: the selection holds no data test", markup=False)
@@ -792,6 +851,7 @@ def materialize(
         "--reset-watermark", help="Only unset the watermark of each selected view (stored values are kept) and "
         "load nothing; the next run loads each view's first-run window. Takes no --start, --end or "
         "--full-refresh.")] = False,
+    state: StateOpt = None,
 ) -> None:
     """Load new feature values into the online store.
 
@@ -810,7 +870,7 @@ def materialize(
     window_start = _iso_option("--start", start)
     check_window_arguments(window_start, window_end)
     graph = load_project(project_dir, target)
-    refs = select_nodes(graph, select or (), exclude or ())
+    refs = select_nodes(graph, select or (), exclude or (), _modified_since(graph, state))
     views = [graph.feature_view(r.name) for r in refs if r.kind == "feature_view"]
     console, notes = _console(), _console(stderr=True)
     if select:

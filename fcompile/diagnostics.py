@@ -128,6 +128,7 @@ class Code(str, enum.Enum):
     TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view / a source column
     TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
+    STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -283,6 +284,9 @@ CODE_MEANINGS: dict[Code, str] = {
         'features need (names them).'),
     Code.EXPRESSION_OVERFLOW: ('An int64 result out of range while an on-demand expression is evaluated online (the '
         'training SQL fails on the engine likewise).'),
+    Code.STATE_UNREADABLE: ('`--state DIR` (`fcompile plan`, a `state:modified` selection) is not the target folder '
+        'of an earlier build this fcompile can compare with: missing, no `manifest.json`, not a manifest, or a '
+        'manifest of another schema version.'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

@@ -31,7 +31,7 @@ from fcompile.artifacts.queries import (
     PlannedQuery, QueryPlanner, compile_node, compiled_path, node_of_path, produces_file,
 )
 from fcompile.artifacts.rendering import render_all
-from fcompile.artifacts.selection import NodeRef, select_nodes
+from fcompile.artifacts.selection import ModifiedNodes, NodeRef, select_nodes
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint, sort_diagnostics
 from fcompile.graph import FeatureGraph
 
@@ -78,15 +78,17 @@ def resolve_dialects(graph: FeatureGraph, option: str | None) -> tuple[str, ...]
 
 
 def compile_project(graph: FeatureGraph, dialects: Sequence[str], select: Sequence[str] = (),
-                    exclude: Sequence[str] = (), use_cache: bool = True, workers: int | None = None) -> BuildResult:
+                    exclude: Sequence[str] = (), use_cache: bool = True, workers: int | None = None,
+                    state: ModifiedNodes | None = None) -> BuildResult:
     """Compile every selected view, service and dataset for each dialect; collect every diagnostic.
     Raises `DiagnosticError` only for a bad selector or dialect name (nothing can be built then).
 
     `use_cache` reuses statements compiled by earlier builds (`.fcompile/compile-cache.sqlite`);
-    `workers` caps the processes that render the rest (default: the available CPUs)."""
+    `workers` caps the processes that render the rest (default: the available CPUs); `state` answers
+    `state:modified` in a selector (`select_nodes`)."""
     from fcompile.dialects import get_dialect
 
-    selected = tuple(ref for ref in select_nodes(graph, select, exclude) if produces_file(ref))
+    selected = tuple(ref for ref in select_nodes(graph, select, exclude, state) if produces_file(ref))
     result = BuildResult(tuple(dialects), selected)
     planned: list[PlannedQuery] = []
     planner = QueryPlanner(graph)

@@ -5,6 +5,7 @@ Syntax (dbt's, reduced to what a feature graph needs):
     name            every node of that name (any kind)
     tag:key         nodes with a tag `key` (any value)
     tag:key=value   nodes tagged exactly key=value
+    state:modified  nodes new or changed since the build in `--state DIR` (fcompile/artifacts/state.py)
     +atom           the atom and everything upstream of it
     atom+           the atom and everything downstream of it
     a,b             intersection (no spaces around the comma)
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean, known_names_hint
 from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node, PushSource
@@ -99,7 +100,7 @@ class DependencyGraph:
 @dataclass(frozen=True)
 class Atom:
     text: str          # as written, for messages
-    method: str        # "name" or "tag"
+    method: str        # "name", "tag" or "state"
     value: str
     tag_value: str | None = None
     upstream: bool = False
@@ -135,8 +136,14 @@ def _parse_atom(text: str, term: str) -> Atom | Diagnostic:
     method, sep, rest = core.partition(":")
     if not sep:
         return Atom(text, "name", core, None, upstream, downstream)
+    if method == "state":
+        if rest != "modified":
+            return Diagnostic(Code.BAD_ARGUMENT, f"selector '{term}': unknown state selector '{core}'", None,
+                              "the state selector is state:modified (with --state DIR)")
+        return Atom(text, "state", rest, None, upstream, downstream)
     if method != "tag" or not rest:
-        hint = did_you_mean(method, ["tag"]) or "the only selector method is tag: (tag:key or tag:key=value)"
+        hint = did_you_mean(method, ["tag", "state"]) or "the selector methods are tag: (tag:key or tag:key=value) " \
+            "and state:modified"
         return Diagnostic(Code.BAD_ARGUMENT, f"selector '{term}': unknown selector method '{method}:'",
                           None, hint)
     key, eq, value = rest.partition("=")
@@ -146,13 +153,19 @@ def _parse_atom(text: str, term: str) -> Atom | Diagnostic:
     return Atom(text, "tag", key, value if eq else None, upstream, downstream)
 
 
-def select_nodes(graph: FeatureGraph, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[NodeRef]:
+# The nodes `state:modified` names, asked for only when a selector holds it (it compiles the project).
+ModifiedNodes = Callable[[], Collection[NodeRef]]
+
+
+def select_nodes(graph: FeatureGraph, select: Sequence[str] = (), exclude: Sequence[str] = (),
+                 state: ModifiedNodes | None = None) -> list[NodeRef]:
     """The nodes `select` names (every node when it is empty) minus those `exclude` names, in the
-    graph's order. Raises `DiagnosticError` with every problem of every selector."""
+    graph's order. Raises `DiagnosticError` with every problem of every selector. `state` gives the
+    modified nodes for `state:modified` (None: no `--state` was given)."""
     deps = DependencyGraph.of(graph)
     problems: list[Diagnostic] = []
-    chosen = _evaluate(graph, deps, select, problems) if _has_terms(select) else set(node_refs(graph))
-    dropped = _evaluate(graph, deps, exclude, problems)
+    chosen = _evaluate(graph, deps, select, problems, state) if _has_terms(select) else set(node_refs(graph))
+    dropped = _evaluate(graph, deps, exclude, problems, state)
     if problems:
         raise DiagnosticError(problems)
     return [ref for ref in node_refs(graph) if ref in chosen and ref not in dropped]
@@ -163,22 +176,28 @@ def _has_terms(specs: Sequence[str]) -> bool:
 
 
 def _evaluate(graph: FeatureGraph, deps: DependencyGraph, specs: Sequence[str],
-              problems: list[Diagnostic]) -> set[NodeRef]:
+              problems: list[Diagnostic], state: ModifiedNodes | None = None) -> set[NodeRef]:
     result: set[NodeRef] = set()
     for spec in specs:
         groups, syntax = parse_selector(spec)
         problems.extend(syntax)
         for group in groups:
-            sets = [_evaluate_atom(graph, deps, atom, problems) for atom in group]
+            sets = [_evaluate_atom(graph, deps, atom, problems, state) for atom in group]
             if sets and len(sets) == len(group):
                 result |= set.intersection(*sets)
     return result
 
 
 def _evaluate_atom(graph: FeatureGraph, deps: DependencyGraph, atom: Atom,
-                   problems: list[Diagnostic]) -> set[NodeRef]:
+                   problems: list[Diagnostic], state: ModifiedNodes | None = None) -> set[NodeRef]:
     refs = node_refs(graph)
-    if atom.method == "name":
+    if atom.method == "state":
+        if state is None:
+            problems.append(Diagnostic(Code.BAD_ARGUMENT, f"selector '{atom.text}' needs --state DIR", None,
+                                       "give --state the target/ folder of the build to compare with "
+                                       "(e.g. main's, downloaded by CI)"))
+        base = set(state()) & set(refs) if state is not None else set()
+    elif atom.method == "name":
         base = {r for r in refs if r.name == atom.value}
         if not base:
             names = [r.name for r in refs]

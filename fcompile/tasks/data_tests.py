@@ -43,11 +43,13 @@ class DataTestResult:
         return self.status in (FAIL, ERROR)
 
 
-def select_tests(graph: FeatureGraph, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[DataTest]:
+def select_tests(graph: FeatureGraph, select: Sequence[str] = (), exclude: Sequence[str] = (),
+                 state=None) -> list[DataTest]:
     """The tests a selection names: those selected themselves, and those on a selected view or source (as dbt
-    runs a model's tests when the model is selected); minus excluded tests. Raises `DiagnosticError` (FC090)."""
-    chosen = set(select_nodes(graph, select, ()))
-    dropped = set(select_nodes(graph, exclude, ())) if any(s.split() for s in exclude) else set()
+    runs a model's tests when the model is selected); minus excluded tests. `state`: what `state:modified` names
+    (`select_nodes`). Raises `DiagnosticError` (FC090)."""
+    chosen = set(select_nodes(graph, select, (), state))
+    dropped = set(select_nodes(graph, exclude, (), state)) if any(s.split() for s in exclude) else set()
     return [t for t in graph.tests
             if (NodeRef("test", t.name) in chosen or NodeRef(t.parent_kind, t.parent) in chosen)
             and NodeRef("test", t.name) not in dropped]
