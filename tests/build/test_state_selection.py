@@ -81,7 +81,8 @@ def test_the_selector_and_its_descendants(sample):
     assert [str(r) for r in select_nodes(graph, ["state:modified"], (), state_nodes)] == [
         "feature_view.driver_lifetime_stats"]
     assert {str(r) for r in select_nodes(graph, ["state:modified+"], (), state_nodes)} == {
-        "feature_view.driver_lifetime_stats", "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"}
+        "feature_view.driver_lifetime_stats", "feature_service.driver_ranking_v2", "dataset.driver_ranking_training",
+        "test.driver_lifetime_stats__vehicle_class__accepted_values"}  # a view's data tests are downstream of it
     assert [str(r) for r in select_nodes(graph, ["state:modified+,tag:model"], (), state_nodes)] == [
         "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"]
     assert select_nodes(graph, ["driver_lifetime_stats"], ["state:modified"], state_nodes) == []
@@ -140,5 +141,21 @@ def test_run_and_materialize_take_only_the_modified_views_and_datasets(path_samp
     ran = fcompile("run", "-s", "state:modified", "--state", str(state), "--no-materialize", cwd=path_sample)
     assert ran.returncode == 0, ran.stderr
     results = json.loads((path_sample / "target" / "run_results.json").read_text("utf-8"))
-    assert [r["node"] for r in results["results"]] == ["dataset.driver_ranking_training"]
+    nodes = [r["node"] for r in results["results"]]
+    # the data tests on the dataset's inputs run first (fcompile run), then the one modified dataset
+    assert [n for n in nodes if not n.startswith("test.")] == ["dataset.driver_ranking_training"]
     shutil.rmtree(state)
+
+
+def test_fcompile_test_runs_the_tests_of_the_modified_views(sample):
+    from fcompile.tasks.data_tests import select_tests
+
+    project, state = sample
+    previous = load_previous_build(state)
+    graph = load_project(project)
+    assert select_tests(graph, ["state:modified"], (), lambda: modified_nodes(graph, previous)) == []
+    edit(project, "features/driver.yml", "    ttl: 2h", "    ttl: 3h")
+    graph = load_project(project)
+    chosen = select_tests(graph, ["state:modified"], (), lambda: modified_nodes(graph, previous))
+    assert chosen and {t.parent for t in chosen} == {"driver_hourly_stats"}
+    assert len(chosen) == len([t for t in graph.tests if t.parent == "driver_hourly_stats"])
