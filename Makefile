@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/build_bench.py
 	$(BIN)/python bench/pit_bench.py
+	$(BIN)/python bench/aggregation_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
 	$(BIN)/python bench/materialize_bench.py --repeat 3

@@ -44,7 +44,8 @@ def aggregate_reading(join: AggregateJoin) -> ViewJoin:
     """The join's source read as a view join reads its own (`source_select`): keys, times, and each input
     column of the tiles under its internal name."""
     layout = layout_of(join)
-    inputs = tuple(FeatureColumn(column, layout.input_name(i), DType("unknown")) for i, column in enumerate(layout.inputs))
+    inputs = tuple(FeatureColumn(column, layout.input_name(i), DType("unknown"))
+                   for i, column in enumerate(layout.inputs))
     return ViewJoin(join.view, join.relation, join.keys, join.event_timestamp, join.created_timestamp, None, inputs,
                     JoinStrategy.ASOF, join.location, join.tie_breaker)
 

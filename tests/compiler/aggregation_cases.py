@@ -231,6 +231,7 @@ def random_case(seed: int, events: int = 80, spine_rows: int = 40) -> AggCase:
             rows.append(row)  # a duplicate
     windows = [step * rng.randrange(1, 7) for _ in range(3)]
     aggs = tuple(a for i, w in enumerate(windows) for a in every_function(w, f"_{i}"))
-    spine_table = spine(*[(rng.choice([1, 2, 3, 4, 5, None] if k else [1, 2]), when() + rng.choice([dt.timedelta(0), span // 3]), k)
+    keys = [1, 2, 3, 4, 5, None]  # 5: no events; None: matches nothing
+    spine_table = spine(*[(rng.choice(keys if k else [1, 2]), when() + rng.choice([dt.timedelta(0), span // 3]), k)
                           for k in range(spine_rows)])
     return trips_case(f"random_{seed}", trips(*rows), spine_table, step, aggs)

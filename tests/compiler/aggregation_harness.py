@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,7 +18,7 @@ from fcompile.parser import load_project
 from compiler import reference
 from compiler.aggregation_reference import RefAggregate, RefAggregateView, aggregate_join
 from compiler.harness import EntityDef, Table, duration_text, normalized
-from compiler.reference import RefFeature, RefView, Requested, utc
+from compiler.reference import RefFeature, RefView
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,8 @@ online reads, pushes - refuses with FC159 at its column rather than load values 
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 
-import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
