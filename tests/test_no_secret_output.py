@@ -109,6 +109,7 @@ COMMANDS = [
     _command("online delete", "online", "delete", "--view", "driver_stats", "-e", "driver_id=1001",
              uses=("online",)),
     _command("materialize --reset-watermark", "materialize", "--reset-watermark", uses=("online",)),
+    _command("plan", "plan", "--state", "target"),  # compares with what `build` wrote: after the readers
 ]
 
 
@@ -235,7 +236,7 @@ def test_no_command_prints_or_writes_the_password(case, tmp_path):
     root = _project(tmp_path / "project", case)
     # the commands that change nothing run side by side; then those that write, one after another
     writers = ("clean", "run", "materialize", "materialize --full-refresh", "materialize --reset-watermark",
-               "online delete")
+               "online delete", "plan")
     readers = [c for c in COMMANDS if c.id not in writers]
     with ThreadPoolExecutor(4) as pool:
         problems = list(pool.map(lambda command: _run(root, case, command), readers))

@@ -117,7 +117,9 @@ def make_plan(graph: FeatureGraph, previous: PreviousBuild, select: Sequence[str
     for ref in sorted(set(before) | set(after)):
         old, new = before.get(ref), after.get(ref)
         if old is not None and new is not None and old.get("content_hash") != new["content_hash"]:
-            defined[ref] = spec_changes(ref.kind, old["spec"], new["spec"], _online(ref, new))
+            changes = spec_changes(ref.kind, old["spec"], new["spec"], _online(ref, new))
+            if changes:  # another hash of the same spec (another fcompile) is no change of definition
+                defined[ref] = changes
     nodes = []
     for ref in sorted(set(before) | set(after)):
         if shown is not None and ref not in shown:
@@ -152,28 +154,44 @@ def _node_plan(ref: NodeRef, old, new, defined: dict[NodeRef, list[FieldChange]]
         return NodePlan(ref, status, change_class, (reason,), _sql_diffs(ref, previous, current), location)
     files = changed_files(previous, current, ref)
     online = _online(ref, new)
+    own: tuple[Reason, ...] = ()
     if ref in defined:
         readers = _readers(ref, deps, current.nodes)
-        reasons = tuple(Reason(c, _summary(c), _effect(ref, c, online, readers)) for c in defined[ref])
-        return NodePlan(ref, "changed", most_serious(c.change_class for c in defined[ref]), reasons,
-                        _sql_diffs(ref, previous, current, files), location)
-    if not files:
+        own = tuple(Reason(c, _summary(c), _effect(ref, c, online, readers)) for c in defined[ref])
+    through = _sql_reason(ref, online, defined, deps) if files else None
+    if through is not None and own and not through.significant:
+        through = None  # its own change explains its new SQL
+    reasons = own + ((through.reason,) if through is not None else ())
+    if not reasons:
         return None
+    return NodePlan(ref, "changed" if own else "sql", most_serious(r.change.change_class for r in reasons), reasons,
+                    _sql_diffs(ref, previous, current, files), location)
+
+
+@dataclass(frozen=True)
+class _SqlReason:
+    reason: Reason
+    significant: bool  # it names upstream changes that can change SQL (not only descriptions or tags)
+
+
+def _sql_reason(ref: NodeRef, online: bool, defined: dict[NodeRef, list[FieldChange]],
+                deps: DependencyGraph) -> _SqlReason:
+    """Why a node's compiled SQL changed: the changes of what it reads (their most serious class), or, with
+    none, something else (another fcompile version: recompute)."""
     upstream = sorted(r for r in deps.closure([ref], "up") if r in defined and r != ref)
     # a description or tag cannot change SQL: name the upstream changes that can, when there are some
-    upstream = [r for r in upstream if most_serious(c.change_class for c in defined[r]) != METADATA] or upstream
+    significant = [r for r in upstream if most_serious(c.change_class for c in defined[r]) != METADATA]
+    upstream = significant or upstream
     if upstream:
         change_class = most_serious([COMPATIBLE, *(c.change_class for r in upstream for c in defined[r])])
-        names = ", ".join(str(r) for r in upstream)
-        effect = _sql_effect(ref, change_class, online)
-        summary = f"compiled SQL changed through {names}"
+        summary = f"compiled SQL changed through {', '.join(str(r) for r in upstream)}"
     else:
         change_class = RECOMPUTE
         summary = "compiled SQL changed with no change to its definition (another fcompile version?)"
-        effect = _sql_effect(ref, RECOMPUTE, online)
     refresh = online and change_class in (RECOMPUTE, BREAKING)
-    reason = Reason(FieldChange("sql", None, None, change_class, refresh, "changed"), summary, effect)
-    return NodePlan(ref, "sql", change_class, (reason,), _sql_diffs(ref, previous, current, files), location)
+    reason = Reason(FieldChange("sql", None, None, change_class, refresh, "changed"), summary,
+                    _sql_effect(ref, change_class, online))
+    return _SqlReason(reason, bool(significant))
 
 
 def _readers(ref: NodeRef, deps: DependencyGraph, nodes) -> tuple[tuple[str, ...], tuple[str, ...]]:

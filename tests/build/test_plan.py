@@ -340,3 +340,15 @@ def test_a_bad_state_folder_is_fc170(table_sample, tmp_path, make, message):
     result = fcompile("plan", "--state", str(state), cwd=table_sample)
     assert_clean(result)
     assert result.returncode == 1 and "error[FC170]" in result.stderr and message in result.stderr
+
+
+def test_a_node_changed_itself_and_through_what_it_reads_gives_both_reasons(sample):
+    project, state = sample
+    edit(project, "features/driver.yml", "    created_timestamp_field: created\n", "")
+    edit(project, "features/driver.yml", "Recent driver performance;", "Recent performance;")
+    view = by_node(plan_of(project, state))["feature_view.driver_hourly_stats"]
+    assert view.status == "changed" and view.change_class == RECOMPUTE
+    assert [(r.change.field, r.change.change_class) for r in view.reasons] == [
+        ("description", METADATA), ("sql", RECOMPUTE)]
+    assert view.reasons[1].summary == "compiled SQL changed through source.driver_stats"
+    assert view.reasons[1].effect == f"values change; training sets built before differ; {REFRESH_HOURLY}"
