@@ -84,7 +84,7 @@ def test_build_output_is_unchanged(samples, capsys):
     assert len(before) > 10 and after == before
     manifest = json.loads((pushed / "target" / "manifest.json").read_text())
     assert manifest_problems(manifest) == []
-    assert manifest["metadata"]["schema_version"] == 3
+    assert manifest["metadata"]["schema_version"] == 4
     node = manifest["nodes"]["push_source"]["driver_stats_push"]
     assert node["spec"]["batch_source"] == "driver_stats"
     assert node["location"] == {"path": "features/push.yml", "line": 2, "column": 11}
