@@ -56,6 +56,8 @@ CUSTOMERS_PER_SCALE = 500
 ORDERS_PER_SCALE = 5_000
 MAX_PAIRS_PER_DRIVER = 10
 TRIP_EVENTS_PER_PAIR = 4
+TRIPS_PER_SCALE = 20_000
+"""Trips over the feature window: about 14 per driver and day at the default 100 drivers."""
 MAX_SCALE = 10_000.0
 """Keeps every hashed row number (at most 2 * drivers * hours) below 2**32, the mixer's input width."""
 
@@ -66,6 +68,8 @@ CORRECTION_RATE = 0.01
 PAIRED_ORDER_RATE = 0.6
 """Share of orders placed between a driver and one of their regular customers."""
 ON_THE_HOUR_RATE = 0.02
+MISSING_DISTANCE_RATE = 0.02
+"""Share of trips whose distance was not recorded (NULL), so aggregations that skip NULLs are exercised."""
 """Share of orders placed exactly on an hour of the statistics' grid (counted back from `as_of`), at the
 event time of a `driver_stats` row, so inclusive time bounds are exercised."""
 
@@ -225,6 +229,33 @@ FROM parties
 would be in the future), so the earliest orders find no feature values."""
 
 
+_TRIPS = """
+WITH draws AS (
+    SELECT
+        range AS k,
+        {start} + (range * {window_seconds}) // {trips} + fc_hash(range, 60) % {trip_spacing} AS ended,
+        fc_unit(range, 61) < {on_the_hour_rate} AS on_the_hour,
+        CASE WHEN range % 97 = 0 THEN 0 ELSE fc_hash(range, 62) % {drivers} END AS d,
+        fc_hash(range, 63) % {customers} AS c
+    FROM range({trips})
+)
+SELECT
+    CAST(500001 + k AS BIGINT) AS trip_id,
+    fc_driver_id(d) AS driver_id,
+    fc_customer_id(c) AS customer_id,
+    fc_ts(CASE WHEN on_the_hour THEN ended - ((ended - {start}) % 3600 + 3600) % 3600 ELSE ended END)
+        AS event_timestamp,
+    round(4 + 40 * fc_unit(k, 64) * (0.6 + 0.4 * fc_driver_quality(d)), 2) AS fare,
+    CASE WHEN fc_unit(k, 65) < {missing_distance_rate} THEN NULL ELSE round(0.5 + 25 * fc_unit(k, 66), 2) END
+        AS distance_km
+FROM draws
+"""
+"""One row per finished trip, in time order over the feature window (none after `as_of`): the events a
+windowed aggregation reads. Every 97th trip is driven by the first driver, 1001, so it has trips in every
+window worth showing; some trips end exactly on an hour of the grid (a window's boundary), and some have no
+recorded distance."""
+
+
 @dataclass(frozen=True)
 class SampleSizes:
     """Entity counts derived from `scale`; every table size follows from these."""
@@ -232,6 +263,7 @@ class SampleSizes:
     drivers: int
     customers: int
     orders: int
+    trips: int
 
     @classmethod
     def for_scale(cls, scale: float) -> SampleSizes:
@@ -239,6 +271,7 @@ class SampleSizes:
             drivers=max(1, round(DRIVERS_PER_SCALE * scale)),
             customers=max(1, round(CUSTOMERS_PER_SCALE * scale)),
             orders=max(1, round(ORDERS_PER_SCALE * scale)),
+            trips=max(1, round(TRIPS_PER_SCALE * scale)),
         )
 
     @property
@@ -252,6 +285,7 @@ TABLES: Mapping[str, str] = {
     "customer_profile.parquet": _CUSTOMER_PROFILE,
     "driver_customer_trips.parquet": _DRIVER_CUSTOMER_TRIPS,
     "orders.parquet": _ORDERS,
+    "trips.parquet": _TRIPS,
 }
 """File name under `seeds/` → the query producing it: each file is the seed of the table named by its stem."""
 
@@ -312,6 +346,10 @@ def _query_parameters(sizes: SampleSizes, seed: int, end: datetime) -> dict[str,
         "drivers": sizes.drivers,
         "customers": sizes.customers,
         "orders": sizes.orders,
+        "trips": sizes.trips,
+        "window_seconds": WINDOW_DAYS * 86_400,
+        "trip_spacing": max(1, WINDOW_DAYS * 86_400 // sizes.trips),
+        "missing_distance_rate": MISSING_DISTANCE_RATE,
         "pairs_per_driver": sizes.pairs_per_driver,
         "pair_stride": sizes.customers // sizes.pairs_per_driver,
         "trip_events": TRIP_EVENTS_PER_PAIR,

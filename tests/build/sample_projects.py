@@ -28,7 +28,7 @@ def write_table_sample(dest: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, "utf-8")
     specs = "".join(p.read_text() for p in dest.rglob("*.yml"))
-    assert SPINE_QUERY in specs and specs.count("table: raw.") == 4
+    assert SPINE_QUERY in specs and specs.count("table: raw.") == 5
     return dest
 
 

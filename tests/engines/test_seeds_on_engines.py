@@ -112,7 +112,7 @@ def test_seed_then_run_on_postgresql(postgres_engine, tmp_path):
     add_target(root, "pg", postgres_engine.offline_settings(root))
     seeded = fcompile("seed", "--project-dir", str(root), "--target", "pg")
     assert seeded.returncode == 0, seeded.stderr
-    assert f"rows into {postgres_engine.schema}.driver_stats" in seeded.stdout and "5 seeded, 0 failed" in seeded.stdout
+    assert f"rows into {postgres_engine.schema}.driver_stats" in seeded.stdout and "6 seeded, 0 failed" in seeded.stdout
     ran = fcompile("run", "--project-dir", str(root), "--target", "pg", "--end", "2025-01-15T00:00:00")
     assert ran.returncode == 0, ran.stderr
     assert "1 dataset built, 4 feature views loaded, 0 failed" in ran.stdout

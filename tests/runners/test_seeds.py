@@ -85,7 +85,7 @@ def test_init_then_seed_then_run_works_on_duckdb(fresh_sample):
     for name in ("customer_profile", "driver_customer_trips", "driver_profile", "driver_stats", "orders"):
         rows = pq.read_metadata(fresh_sample / "seeds" / f"{name}.parquet").num_rows
         assert f"seed {name}: {rows:,} rows into {name} in " in seeded.stdout
-    assert "5 seeded, 0 failed (target 'dev')" in seeded.stdout
+    assert "6 seeded, 0 failed (target 'dev')" in seeded.stdout
     ran = fcompile("run", "--project-dir", str(fresh_sample))  # `init` made data ending now
     assert ran.returncode == 0, ran.stderr
     assert "1 dataset built, 4 feature views loaded, 0 failed" in ran.stdout
