@@ -547,7 +547,8 @@ def run(
     from fcompile.tasks.materialize import run_results_path
 
     write_run_results(run_results_path(graph), document)
-    _print_diagnostics([d for r in [*results, *viewed] for d in r.diagnostics], hints_once=True)
+    tested = gate.results if gate else ()
+    _print_diagnostics([d for r in [*tested, *results, *viewed] for d in r.diagnostics], hints_once=True)
     if not _print_results(console, results, viewed):
         raise typer.Exit(1)
 
@@ -617,6 +618,7 @@ def test(
                                  on_done=lambda r: _print_test_result(console, r))
     write_run_results(run_results_path(graph), data_test_document(graph, results, started,
                                                                   dt.datetime.now(dt.timezone.utc)))
+    _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)  # tests that could not run
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "warn", "fail", "error")}
     console.print(f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, {counts['error']} "
                   f"{_plural(counts['error'], 'error')} ({len(results)} {_plural(len(results), 'test')}); "

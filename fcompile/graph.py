@@ -369,10 +369,6 @@ class FeatureGraph:
     def dataset(self, name: str) -> Dataset:
         return self._index[("dataset", name)]  # type: ignore[return-value]
 
-    def tests_of(self, kind: str, name: str) -> tuple[DataTest, ...]:
-        """The data tests on one feature view or source, by name."""
-        return tuple(t for t in self.tests if (t.parent_kind, t.parent) == (kind, name))
-
     def join_keys(self, view: FeatureView) -> tuple[JoinKey, ...]:
         """The view's join keys, entity by entity, in declaration order."""
         return tuple(k for e in view.entities for k in self.entity(e).join_keys)

@@ -158,7 +158,9 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
     assert result.returncode == 0, result.stderr
     assert "running dataset driver_ranking_training" in result.stderr  # plain progress lines when piped
     assert "materializing feature view driver_hourly_stats" in result.stderr
-    lines = result.stdout.splitlines()  # a line per dataset and per view, then the summary
+    lines = result.stdout.splitlines()  # a line per data test, per dataset and per view, then the summary
+    assert [line.split()[0] for line in lines[:5]] == ["PASS"] * 5  # the sample's tests, run first
+    lines = lines[5:]
     assert len(lines) == 6 and lines[0].startswith("dataset driver_ranking_training ")
     assert lines[-1] == "1 dataset built, 4 feature views loaded, 0 failed; wrote target/run_results.json"
     assert ".000" not in result.stdout + result.stderr
@@ -168,7 +170,8 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
         con = fs.runner.con  # type: ignore[attr-defined]
         built = con.sql('SELECT * FROM "driver_ranking_training"').to_arrow_table()
     assert built.equals(wanted)
-    assert results(sample_project)["results"][0]["rows"] == wanted.num_rows
+    entries = {entry["node"]: entry for entry in results(sample_project)["results"]}
+    assert entries["dataset.driver_ranking_training"]["rows"] == wanted.num_rows
     with FeatureStore(sample_project) as fs:  # and the online views were loaded up to --end
         online = fs.get_online_features({"driver_id": [1001]}, features=["driver_lifetime_stats:lifetime_trip_count"])
     assert online.to_http_dict()["results"][-1]["statuses"] == ["PRESENT"]
