@@ -69,7 +69,7 @@ def _renamed(test: DataTest, name: str) -> DataTest:
 
 def _view_tests(resolver: Resolver, item: SpecItem, view: FeatureView) -> list[_Written]:
     out: list[_Written] = []
-    for i, raw in enumerate(item.data["features"]):
+    for i, raw in enumerate(item.data.get("features") or ()):  # a view of aggregations only has none
         feature = view.feature(raw.get("name"))
         if feature is None:
             continue
@@ -269,9 +269,14 @@ def _null_fraction(item, path, value, parent, problem, sink) -> dict[str, Any] |
     if not isinstance(column, str):
         problem("needs column: the feature whose NULLs are counted", "write {null_fraction: {column: x, max: 0.05}}")
         return None
-    if parent.feature(column) is None:
-        sink.error(Code.TEST_COLUMN, f"{item.label}: null_fraction: '{column}' is not a feature of the view",
-                   item.at(*path, "column"), reference_hint(column, "feature", parent.feature_names))
+    looked_up = tuple(f.name for f in parent.features if f.aggregation is None)  # aggregated ones are no column
+    if column not in looked_up:
+        aggregated = parent.feature(column) is not None
+        sink.error(Code.TEST_COLUMN, f"{item.label}: null_fraction: '{column}' is "
+                   + ("an aggregated feature, computed from the source, not a column of it" if aggregated
+                      else "not a feature of the view"),
+                   item.at(*path, "column"), reference_hint(column, "feature", looked_up) if looked_up or not aggregated
+                   else "test the column the aggregation reads with a test on the source, such as an expression")
         return None
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 <= limit <= 1:
         problem(f"max must be a fraction between 0 and 1, not {limit!r}", "write max: 0.05", ("max",) if "max" in value

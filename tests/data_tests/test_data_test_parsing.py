@@ -169,3 +169,21 @@ def test_field_mapping_names_are_the_sources_columns_in_the_sql(tmp_path):
 ])
 def test_the_expression_subset(text, allowed):
     assert (expression_problem(text, "duckdb") is None) is allowed
+
+
+def test_a_view_of_aggregations_only_takes_view_tests(tmp_path):
+    """A view with `aggregations:` and no `features:` (issue 16) takes view-level tests; they read its source."""
+    spec = HEAD + VIEW + """    aggregations:
+      step: 1h
+      features:
+        - {name: fare_sum_1d, function: sum, column: fare, window: 1d}
+    tests:
+      - {row_count: {min: 1}}
+"""
+    result = parse_project(project(tmp_path, spec), use_cache=False)
+    assert result.diagnostics == [] and result.graph is not None
+    assert [t.parent for t in result.graph.tests] == ["v"]
+    # an aggregated feature is no column of the source: a null_fraction on it is refused where it is named
+    found = problems(tmp_path, spec.replace("{row_count: {min: 1}}", "{null_fraction: {column: fare_sum_1d, max: 0.5}}"))
+    assert [(code, line) for code, line, *_ in found] == [("FC162", 18)]
+    assert "aggregated feature" in found[0][3]
