@@ -69,7 +69,7 @@ def _renamed(test: DataTest, name: str) -> DataTest:
 
 def _view_tests(resolver: Resolver, item: SpecItem, view: FeatureView) -> list[_Written]:
     out: list[_Written] = []
-    for i, raw in enumerate(item.data["features"]):
+    for i, raw in enumerate(item.data.get("features") or ()):  # a view may have only aggregations
         feature = view.feature(raw.get("name"))
         if feature is None:
             continue
