@@ -16,7 +16,7 @@ parameters). What each tile keeps, per input column of the view's aggregations:
 | sum | sum, avg | `__fc_sum_<i>` |
 | min, max | min, max | `__fc_min_<i>`, `__fc_max_<i>` |
 | mean, m2 | variance, stddev | `__fc_mean_<i>`, `__fc_m2_<i>`: the step's mean and sum of squared deviations |
-| last | last | `__fc_last_<i>` with its order `__fc_last_event_<i>`, `__fc_last_created_<i>`, `__fc_last_tie_<i>` |
+| last | last | `__fc_last_<i>`, and where rows are pushed its order `__fc_last_event_<i>`, `__fc_last_created_<i>`, `__fc_last_tie_<i>` |
 
 The step of a tile is `__fc_step`, its first microsecond since the epoch (UTC). The layout is the one
 definition of fcompile/planner/tiles.py in its serving form (a count per input - a step's sum, min, max or
@@ -127,8 +127,8 @@ def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
         assert aggregation is not None
         column = renamed.get(aggregation.column, aggregation.column) if aggregation.column is not None else None
         aggregates.append((aggregation.function, column, feature.dtype))
-    # every last keeps its whole order here; `LatestTiles.layout` drops what the source has not
-    layout = tile_layout(aggregates, serving=True, created=True, tie_number=True, known_dtype=plain.get)
+    # a last's order only where rows are pushed; `LatestTiles.layout` drops what the source has not
+    layout = tile_layout(aggregates, serving=True, pushed=view.push_source is not None, known_dtype=plain.get)
     features = tuple(
         TileFeature(feature.name, function, None if column is None else layout.index(column),
                     int(feature.aggregation.window.total_seconds()) // step, feature.dtype)  # type: ignore[union-attr]

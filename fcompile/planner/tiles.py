@@ -17,9 +17,10 @@ with `tile_layout`, and both compute them with one lowering (fcompile/dialects/t
 | variance, stddev | count n, mean m, M2 (sum of squared deviations from m) | N = sum n; mean = sum(n*m) / N; M2 = sum M2 + sum n*(m - mean)^2; variance = M2 / (N - 1) for N >= 2, stddev its square root |
 | last | the newest non-NULL value of the tile | that of the newest tile having one |
 
-Tiles kept for serving (`serving=True`) also hold the rows of every tile, a count per input (a step's sum,
-min, max or last is NULL when it is 0) and the order of each `last` value - its event time, created time and
-numeric tie_breaker, in microseconds - so that a pushed row can be merged into a stored tile.
+Tiles kept for serving (`serving=True`) also hold the rows of every tile and a count per input (a step's sum,
+min, max or last is NULL when it is 0); those of a view that rows are pushed to (`pushed=True`) also keep
+the order of each `last` value - its event time, created time and numeric tie_breaker - so that a pushed row
+can be merged into a stored tile. Materialization recomputes whole tiles, so it needs no order.
 
 The moments are merged as (n, mean, M2) (Chan, Golub and LeVeque's pairwise update, applied to all tiles at
 once) rather than from sums of squares: every term of the merged M2 is a non-negative quantity, so its
@@ -114,11 +115,11 @@ class TileLayout:
 
 
 def tile_layout(aggregates: Sequence[tuple[str, str | None, DType]], *, serving: bool = False,
-                created: bool = False, tie_number: bool = False,
-                known_dtype: Callable[[str], DType | None] | None = None) -> TileLayout:
+                pushed: bool = False, known_dtype: Callable[[str], DType | None] | None = None) -> TileLayout:
     """The tile layout for (function, source column, result dtype) triples. `serving`: the form kept online
-    (rows, a count per input, each `last` value's order: its created time where `created`, its tie_breaker
-    where `tie_number`); `known_dtype`: a source column's type where a plain feature gives it."""
+    (rows, a count per input); `pushed`: with each `last` value's order (all of it: the plan drops the
+    created time and tie_breaker a source has not); `known_dtype`: a source column's type where a plain
+    feature gives it."""
     columns: list[str] = []
     kinds: dict[str, set[str]] = {}
     dtypes: dict[str, tuple[int, DType]] = {}
@@ -131,8 +132,8 @@ def tile_layout(aggregates: Sequence[tuple[str, str | None, DType]], *, serving:
             columns.append(column)
         needed = kinds.setdefault(column, {"count"} if serving else set())
         needed.update(_NEEDS[function])
-        if serving and function == "last":
-            needed.update(k for k in _LAST_ORDER if (k != "last_created" or created) and (k != "last_tie" or tie_number))
+        if serving and pushed and function == "last":
+            needed.update(_LAST_ORDER)
         rank, dtype = input_dtype(column, function, result, known_dtype)
         if column not in dtypes or rank > dtypes[column][0]:
             dtypes[column] = (rank, dtype)

@@ -94,11 +94,14 @@ def test_tiles_keep_each_partial_once():
 
 
 def test_serving_tiles_add_counts_and_the_order_of_last():
-    """The online form of the same layout: rows always, a count per input, each last's event, created and tie."""
+    """The online form of the same layout: rows always, a count per input, and where rows are pushed each last's
+    event time, created time and tie_breaker."""
     aggregates = [("max", "fare", DType("float64")), ("last", "km", DType("int64"))]
-    assert tile_layout(aggregates, serving=True, created=True).partials == (
+    assert tile_layout(aggregates, serving=True, pushed=True).partials == (
         Partial("rows", None), Partial("count", 0), Partial("max", 0), Partial("count", 1), Partial("last", 1),
-        Partial("last_event", 1), Partial("last_created", 1))
+        Partial("last_event", 1), Partial("last_created", 1), Partial("last_tie", 1))
+    assert tile_layout(aggregates, serving=True).partials == (
+        Partial("rows", None), Partial("count", 0), Partial("max", 0), Partial("count", 1), Partial("last", 1))
     assert tile_layout(aggregates).partials == (Partial("max", 0), Partial("last", 1))
 
 
