@@ -27,12 +27,12 @@ def lower_latest_tiles(dialect: SqlDialect, plan: LatestTiles) -> exp.Select:
         exp.LTE(this=col(EVENT_TS), expression=dialect.utc_instant(dialect.parameter(plan.end_parameter))),
     )
     inputs = {input_name(i) for i in range(len(plan.inputs))}
-    values = []
+    values: list[exp.Expression] = []
     for index, tile_input in enumerate(plan.inputs):
         value: exp.Expression = col(input_name(index))
-        if tile_input.dtype.name == "timestamp":
-            value = dialect.epoch_microseconds(dialect.utc_instant(value))
-        values.append(exp.alias_(value, input_name(index)))
+        if tile_input.dtype.name == "timestamp":  # a timestamp input in microseconds since the epoch
+            value = exp.alias_(dialect.epoch_microseconds(dialect.utc_instant(value)), input_name(index))
+        values.append(value)
     in_window = (exp.select(*[col(c) for c in columns if c not in inputs], *values)
                  .from_(source.subquery("in_window", copy=False), copy=False).where(window, copy=False))
     keys = [k.name for k in plan.keys]

@@ -85,10 +85,9 @@ class TileSpec:
             else:
                 is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
             columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
-        moments = {c.input for c in columns if c.kind == "mean"}
-        columns.sort(key=lambda c: _block_of(c, c.input in moments))  # stable: inputs in order within a block
+        columns.sort(key=_block_of)  # stable: inputs in order within a block
         self.columns = tuple(columns)
-        self.blocks = _blocks(columns, moments)
+        self.blocks = _blocks(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
         text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"])
         self.id = hashlib.sha256(text.encode()).digest()[:8]
@@ -263,18 +262,18 @@ class TileSpec:
 
 
 # The record's rows after the steps, in blocks that a read reduces as a whole (a slice of rows, no copy):
-# int sums (the rows, the counts of inputs with moments, the other counts, sums of integers), float sums
-# (sums of floats, then M2s), means, minimums and maximums (int, float), then `last` values and their order.
-# Counts, means and M2s of the inputs with moments are in the same input order, so their rows stack.
+# int sums (the rows, the counts, sums of integers), float sums (sums of floats, then M2s), means, minimums
+# and maximums (int, float), then `last` values and their order.
 _BLOCKS = ("int_sum", "float_sum", "mean", "int_min", "float_min", "int_max", "float_max", "last")
 
 
-def _block_of(column: TileColumn, moments: bool) -> tuple[int, int]:
+def _block_of(column: TileColumn) -> tuple[int, int]:
+    """(block, place in the block) of a row."""
     kind = column.kind
     if kind in ("rows", "count"):
-        return 0, 0 if kind == "rows" else (1 if moments else 2)
+        return 0, 0 if kind == "rows" else 1
     if kind == "sum":
-        return (1, 0) if column.is_float else (0, 3)
+        return (1, 0) if column.is_float else (0, 2)
     if kind == "m2":
         return 1, 1
     if kind == "mean":
@@ -284,11 +283,11 @@ def _block_of(column: TileColumn, moments: bool) -> tuple[int, int]:
     return 7, 0  # last and its order, input by input
 
 
-def _blocks(columns: Sequence[TileColumn], moments: set) -> dict[str, tuple[int, int]]:
+def _blocks(columns: Sequence[TileColumn]) -> dict[str, tuple[int, int]]:
     """Each block's rows of the record, [start, end) (row 0 holds the steps)."""
     bounds: dict[str, tuple[int, int]] = {}
     for row, column in enumerate(columns, start=1):
-        name = _BLOCKS[_block_of(column, column.input in moments)[0]]
+        name = _BLOCKS[_block_of(column)[0]]
         start = bounds.get(name, (row, row))[0]
         bounds[name] = (start, row + 1)
     return bounds

@@ -109,10 +109,6 @@ class TileLayout:
     def partial(self, kind: PartialKind, column: str | None) -> Partial:
         return Partial(kind, None if column is None else self.index(column))
 
-    @property
-    def has_last(self) -> bool:
-        return any(p.kind == "last" for p in self.partials)
-
 
 def tile_layout(aggregates: Sequence[tuple[str, str | None, DType]], *, serving: bool = False,
                 pushed: bool = False, known_dtype: Callable[[str], DType | None] | None = None) -> TileLayout:
