@@ -3,6 +3,7 @@
 | node            | plan                                          | file                                   |
 | --------------- | --------------------------------------------- | -------------------------------------- |
 | feature view    | `LatestValues` in a bound [start, end] window | `<dialect>/materialize/<view>.sql`     |
+| (aggregations only) | `LatestTiles`: its tiles in that window   | `<dialect>/materialize/<view>.sql`     |
 | feature service | `PointInTimeJoin` against `fcompile_spine`    | `<dialect>/retrieve/<service>.sql`     |
 | dataset         | `BuildDataset` (CREATE TABLE AS / COPY TO)    | `<dialect>/datasets/<dataset>.sql`     |
 | data test       | `DataTestPlan` (the failing rows or figure)   | `<dialect>/tests/<test>.sql`           |
@@ -31,6 +32,7 @@ from fcompile.dialects.lowering import effective_strategy
 from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
 from fcompile.planner.durations import format_duration
+from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.plans import AggregateJoin, BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.version import __version__
 from fcompile.planner.point_in_time import (
@@ -149,6 +151,12 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
         notes = []
         if not node.online:
             notes.append("offline-only view (online: false): compiled for review, not loaded into the online store")
+        if node.has_aggregations and not node.plain_features:  # the query materialization runs for it
+            from fcompile.planner.online_tiles import plan_latest_tiles
+
+            notes.append("the view's aggregated features are loaded online as tiles: the partial aggregates per key "
+                         "and step of the rows in the window, merged at read time")
+            return plan_latest_tiles(graph, node), notes
         if node.has_aggregations:
             notes.append("the view's aggregated features are not read here: they are loaded online as tiles, "
                          "partial aggregates per key and step")
@@ -168,8 +176,8 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
 
 
 def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
-    notes = [_window_note(type(dialect), plan.start_parameter, plan.end_parameter)] \
-        if isinstance(plan, LatestValues) else []
+    notes = [_window_note(type(dialect), plan.start_parameter, plan.end_parameter, isinstance(plan, LatestTiles))] \
+        if isinstance(plan, (LatestValues, LatestTiles)) else []
     if dialect.SESSION_TIME_ZONE:
         notes.append("the first statement sets the session's time zone to UTC, for this statement and the rest of the "
                      "session: a naive time compared with a zoned one is read in the session's time zone")
@@ -210,13 +218,16 @@ def join_notes(plan: Any, dialect: SqlDialect) -> list[str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _window_note(dialect_class: type[SqlDialect], start_name: str, end_name: str) -> str:
+def _window_note(dialect_class: type[SqlDialect], start_name: str, end_name: str, tiles: bool = False) -> str:
     """The same for every view of a dialect: worked out once (spelling a parameter is a trip through
     sqlglot's generator, which was a quarter of planning a thousand views)."""
     dialect = dialect_class()
     start, end = (dialect.parameter(name).sql(dialect=dialect.sqlglot_name) for name in (start_name, end_name))
     where = (f"{start} and {end} are bound parameters" if start != end
              else f"the two {start} are bound parameters, in order: {start_name}, {end_name}")
+    if tiles:
+        return (f"{where}: the event-time window, both ends inclusive, the start on a multiple of the step (so "
+                "each tile is whole); the tiles of every entity key and step in it")
     return f"{where}: the event-time window, both ends inclusive; the newest row per entity key in it"
 
 
@@ -297,7 +308,7 @@ def project_relative(plan: Any, root: str) -> Any:
         spine = replace(plan.spine, relation=_relative(plan.spine.relation, root))
         joins = tuple(replace(j, relation=_relative(j.relation, root)) for j in plan.joins)
         return replace(plan, spine=spine, joins=joins)
-    if isinstance(plan, LatestValues):
+    if isinstance(plan, (LatestValues, LatestTiles)):
         return replace(plan, relation=_relative(plan.relation, root))
     if hasattr(plan, "relation"):  # a data test's plan (issue 18)
         return replace(plan, relation=_relative(plan.relation, root))

@@ -18,19 +18,18 @@ def get_dialect(name: str) -> SqlDialect:
 
 
 def compile_select(plan, dialect: SqlDialect):
-    """The sqlglot tree of a point-in-time join or latest-values plan."""
+    """The sqlglot tree of a point-in-time join, latest-values or tiles plan (a view's windowed aggregations'
+    tiles, for serving)."""
     from fcompile.dialects.lowering import lower_latest_values, lower_point_in_time_join
+    from fcompile.dialects.online_tiles import lower_latest_tiles
+    from fcompile.planner.online_tiles import LatestTiles
     from fcompile.planner.plans import LatestValues, PointInTimeJoin
 
     if isinstance(plan, PointInTimeJoin):
         return lower_point_in_time_join(dialect, plan)
     if isinstance(plan, LatestValues):
         return lower_latest_values(dialect, plan)
-    from fcompile.planner.online_tiles import LatestTiles
-
-    if isinstance(plan, LatestTiles):  # windowed aggregations' tiles, for serving
-        from fcompile.dialects.online_tiles import lower_latest_tiles
-
+    if isinstance(plan, LatestTiles):
         return lower_latest_tiles(dialect, plan)
     raise TypeError(f"not a query plan: {type(plan).__name__}")
 

@@ -3,15 +3,14 @@
 The semantics (docs/concepts/aggregations.md): for a spine row at time `t`, `e = floor(t / step) * step`,
 and each feature is its function over the entity's rows with `e - window <= event time < e`. The plan:
 
-1. `_events`: the source's rows with a key and an event time, each placed in its step by integer arithmetic
-   on microseconds since the epoch (`dialect.epoch_microseconds`): `step = us - mod(us, size)`, with the
-   remainder taken non-negative so times before 1970 floor too;
-2. `_ranked` (only for `last`): the rank of each row within its (keys, step) by the point-in-time order;
-3. `_tiles`: one row per (keys, step) with the partial aggregates of fcompile/planner/tiles.py;
-4. `_points`: the spine's distinct (keys, e) - the value depends on nothing else;
-5. `_pairs`: each point with the tiles of its longest window (an equi-join on the keys and a range on the
+1. `_source`: the source's rows with a key and an event time;
+2. `_events`, `_ranked` (only for `last`) and `_tiles`: one row per (keys, step) with the partial aggregates
+   of fcompile/planner/tiles.py - the tile step of fcompile/dialects/tiles.py, which materialization runs
+   too;
+3. `_points`: the spine's distinct (keys, e) - the value depends on nothing else;
+4. `_pairs`: each point with the tiles of its longest window (an equi-join on the keys and a range on the
    step), with the per-point mean of each variance's window and the newest step holding a `last` value;
-6. the view's CTE: the tiles of each point combined per feature (each feature takes the tiles of its own
+5. the view's CTE: the tiles of each point combined per feature (each feature takes the tiles of its own
    window), joined back to every spine row on keys and `e`.
 
 No spine row is joined to events, only to at most window/step tiles of its key; no window frame with a
@@ -25,45 +24,31 @@ from sqlglot import exp
 from fcompile.dialects.base import SqlDialect
 from fcompile.graph import DType
 from fcompile.planner.durations import format_duration
-from fcompile.planner.plans import (
-    CREATED_TS, EVENT_TS, TIE_BREAKER, AggregateColumn, AggregateJoin, FeatureColumn, JoinStrategy, ViewJoin,
-)
-from fcompile.planner.tiles import TileLayout, tile_layout
+from fcompile.dialects.tiles import MICROS, col, floor_to_step, tile_step
+from fcompile.planner.plans import AggregateColumn, AggregateJoin, FeatureColumn, JoinStrategy, ViewJoin
+from fcompile.planner.tiles import STEP, TileLayout, tile_layout
 
-STEP = "__fc_step"            # a tile's step: its first microsecond since the epoch
 WINDOW_END = "__fc_window_end"  # e: a spine point's window end, in microseconds since the epoch
-EVENT_US = "__fc_event_us"
-MICROS = 1_000_000
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table)
 
 
 def aggregate_reading(join: AggregateJoin) -> ViewJoin:
     """The join's source read as a view join reads its own (`source_select`): keys, times, and each input
     column of the tiles under its internal name."""
     layout = layout_of(join)
-    inputs = tuple(FeatureColumn(column, layout.input_name(i), DType("unknown"))
-                   for i, column in enumerate(layout.inputs))
+    inputs = tuple(FeatureColumn(tile_input.source_column, layout.input_name(i), DType("unknown"))
+                   for i, tile_input in enumerate(layout.inputs))
     return ViewJoin(join.view, join.relation, join.keys, join.event_timestamp, join.created_timestamp, None, inputs,
                     JoinStrategy.ASOF, join.location, join.tie_breaker)
 
 
 def layout_of(join: AggregateJoin) -> TileLayout:
-    return tile_layout([(f.function, f.source_column) for f in join.features])
+    return tile_layout([(f.function, f.source_column, f.dtype) for f in join.features],
+                       known_dtype=dict(join.known_dtypes).get)
 
 
 def window_end(dialect: SqlDialect, time: exp.Expression, step_seconds: int) -> exp.Expression:
     """`floor(time / step) * step` in microseconds since the epoch, by integer arithmetic."""
     return floor_to_step(dialect.epoch_microseconds(time), step_seconds)
-
-
-def floor_to_step(micros: exp.Expression, step_seconds: int) -> exp.Expression:
-    size = exp.Literal.number(step_seconds * MICROS)
-    remainder = exp.Mod(this=exp.paren(exp.Add(this=exp.Mod(this=micros.copy(), expression=size.copy()),
-                                               expression=size.copy()), copy=False), expression=size.copy())
-    return exp.Sub(this=micros, expression=remainder)
 
 
 def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, spine: str, spine_ts: str,
@@ -75,30 +60,13 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
     layout = layout_of(join)
     keys = [k.name for k in join.keys]
     source = f"{name}_source"
-    select, columns = source_rows
+    select, _ = source_rows
     ctes.append((source, select))
 
-    events = f"{name}_events"
-    timed = (exp.select(exp.Star(), exp.alias_(dialect.epoch_microseconds(col(EVENT_TS)), EVENT_US))
-             .from_(source, copy=False))
-    ctes.append((events, exp.select(*[col(c) for c in columns],
-                                    exp.alias_(floor_to_step(col(EVENT_US), join.step_seconds), STEP))
-                 .from_(timed.subquery("timed", copy=False), copy=False)))
-
-    lasts = sorted({layout.inputs.index(f.source_column) for f in join.features if f.function == "last"})
-    tile_input = events
-    if lasts:
-        tile_input = f"{name}_ranked"
-        ranks = [exp.alias_(_rank_within_step(dialect, join, keys, layout.input_name(i)), f"__fc_rank_{i}")
-                 for i in lasts]
-        ctes.append((tile_input, exp.select(exp.Star(), *ranks).from_(events, copy=False)))
-
-    last_dtype = {layout.inputs.index(f.source_column): f.dtype for f in join.features if f.function == "last"}
-    partials = [exp.alias_(_partial(dialect, layout, p.kind, p.column, last_dtype.get(p.column)), p.name)
-                for p in layout.partials]
-    tiles = f"{name}_tiles"
-    ctes.append((tiles, exp.select(*[col(k) for k in keys], col(STEP), *partials)
-                 .from_(tile_input, copy=False).group_by(*[col(k) for k in keys], col(STEP), copy=False)))
+    stages = tile_step(dialect, layout, keys, join.step_seconds, exp.to_table(source), name,
+                       created=bool(join.created_timestamp), tie_breaker=bool(join.tie_breaker))
+    ctes.extend(stages.ctes)
+    tiles = stages.tiles[0]
 
     points = f"{name}_points"
     not_null = exp.and_(*[exp.Is(this=col(c), expression=exp.Null(), negate=True) for c in keys + [spine_ts]])
@@ -114,9 +82,10 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
     joined_keys = ", ".join(keys)
     return {
         source: f"{view}: source rows with a key and an event time",
-        events: f"{view}: each row in its step of {format_duration(join.step_seconds)} (microseconds since the epoch)",
-        **({tile_input: f"{view}: each row ranked within its ({joined_keys}, step), newest first, for last"}
-           if lasts else {}),
+        stages.events[0]: f"{view}: each row in its step of {format_duration(join.step_seconds)} "
+                          "(microseconds since the epoch)",
+        **({stages.ranked[0]: f"{view}: each row ranked within its ({joined_keys}, step), newest first, for last"}
+           if stages.ranked else {}),
         tiles: f"{view}: partial aggregates per ({joined_keys}, step)",
         points: f"{view}: the spine's distinct ({joined_keys}, window end) with no NULL",
         pairs: f"{view}: each point with the tiles of its longest window, [end - window, end)",
@@ -124,44 +93,8 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
     }
 
 
-def _rank_within_step(dialect: SqlDialect, join: AggregateJoin, keys: list[str], value: str) -> exp.Window:
-    """Rows with a value first, then newest first by event time, created time and tie_breaker."""
-    missing = exp.Case(ifs=[exp.If(this=exp.Is(this=col(value), expression=exp.Null()), true=exp.Literal.number(1))],
-                       default=exp.Literal.number(0))
-    order = [dialect.ascending_never_null(missing), exp.Ordered(this=col(EVENT_TS), desc=True, nulls_first=False)]
-    if join.created_timestamp:
-        order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
-    if join.tie_breaker:
-        order.append(exp.Ordered(this=col(TIE_BREAKER), desc=True, nulls_first=False))
-    return exp.Window(this=exp.Rank(), partition_by=[col(k) for k in keys] + [col(STEP)],
-                      order=exp.Order(expressions=order))
-
-
 def _double(expression: exp.Expression) -> exp.Expression:
     return exp.cast(expression, "DOUBLE")
-
-
-def _partial(dialect: SqlDialect, layout: TileLayout, kind: str, column: int | None,
-             last_dtype: DType | None) -> exp.Expression:
-    if kind == "rows":
-        return exp.Count(this=exp.Star())
-    assert column is not None
-    value = col(layout.input_name(column))
-    if kind == "count":
-        return exp.Count(this=value)
-    if kind == "sum":
-        return exp.Sum(this=value)
-    if kind == "min":
-        return exp.Min(this=value)
-    if kind == "max":
-        return exp.Max(this=value)
-    if kind == "mean":
-        return exp.Avg(this=_double(value))
-    if kind == "m2":  # the tile's sum of squared deviations from its mean
-        return exp.Mul(this=exp.VariancePop(this=_double(value)), expression=exp.Count(this=value.copy()))
-    assert kind == "last" and last_dtype is not None
-    ranked_first = exp.EQ(this=col(f"__fc_rank_{column}"), expression=exp.Literal.number(1))
-    return dialect.greatest(exp.Case(ifs=[exp.If(this=ranked_first, true=value)]), last_dtype)
 
 
 def _in_window(join: AggregateJoin, seconds: int) -> exp.Expression | None:

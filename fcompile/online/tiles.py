@@ -15,7 +15,8 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 |         | float64's bits                                                                            |
 
 so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
-a vectorized sum, min, max or search. The record's event time is its version (the time it was written,
+a vectorized sum, min, max or search. The partial rows are grouped by how a read reduces them (the sums of
+integers, then of floats, the means, minimums, maximums, then `last` values), so each group is one call. The record's event time is its version (the time it was written,
 moving forward by at least a microsecond each write), so the store's newer-wins write makes the last write
 win.
 """
@@ -84,7 +85,9 @@ class TileSpec:
             else:
                 is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
             columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
+        columns.sort(key=_block_of)  # stable: inputs in order within a block
         self.columns = tuple(columns)
+        self.blocks = _blocks(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
         text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"])
         self.id = hashlib.sha256(text.encode()).digest()[:8]
@@ -258,44 +261,86 @@ class TileSpec:
         matrix[count_row, at] = count + 1
 
 
+# The record's rows after the steps, in blocks that a read reduces as a whole (a slice of rows, no copy):
+# int sums (the rows, the counts, sums of integers), float sums (sums of floats, then M2s), means, minimums
+# and maximums (int, float), then `last` values and their order.
+_BLOCKS = ("int_sum", "float_sum", "mean", "int_min", "float_min", "int_max", "float_max", "last")
+
+
+def _block_of(column: TileColumn) -> tuple[int, int]:
+    """(block, place in the block) of a row."""
+    kind = column.kind
+    if kind in ("rows", "count"):
+        return 0, 0 if kind == "rows" else 1
+    if kind == "sum":
+        return (1, 0) if column.is_float else (0, 2)
+    if kind == "m2":
+        return 1, 1
+    if kind == "mean":
+        return 2, 0
+    if kind in ("min", "max"):
+        return (3 if kind == "min" else 5) + column.is_float, 0
+    return 7, 0  # last and its order, input by input
+
+
+def _blocks(columns: Sequence[TileColumn]) -> dict[str, tuple[int, int]]:
+    """Each block's rows of the record, [start, end) (row 0 holds the steps)."""
+    bounds: dict[str, tuple[int, int]] = {}
+    for row, column in enumerate(columns, start=1):
+        name = _BLOCKS[_block_of(column)[0]]
+        start = bounds.get(name, (row, row))[0]
+        bounds[name] = (start, row + 1)
+    return bounds
+
+
 class _Merger:
     """Merges the tiles of each requested feature's window. Per distinct window: one search for its tiles, then
-    whole-matrix reductions (a sum of the int64 cells, one of the float64 cells, a minimum and a maximum where
-    a feature needs them: a tile without a value holds the sentinel that loses), the moments of every variance
-    at once, and a scan for the newest tile with a value per `last`."""
+    one reduction of each block of rows its features read (`_BLOCKS`: int sums, float sums, minimums, maximums;
+    a tile without a value holds the sentinel that loses), the moments of each variance, and a scan for the
+    newest tile with a value per `last`. A read of a few hundred tiles costs what its numpy calls cost, so
+    there are few, each over only the rows that are needed."""
 
     def __init__(self, spec: TileSpec, features: Sequence[TileFeature]) -> None:
         import numpy as np
 
-        self.float64 = np.float64
+        self.np = np
         self.spec = spec
-        row = spec.row
+        row, blocks = spec.row, spec.blocks
+
+        def offset(block: str, at: int) -> int:
+            return at - blocks[block][0]
+
         windows: dict[int, list] = {}
         for f in features:
             i = f.input
-            count_row = row[("rows", None)] if i is None else row[("count", i)]
-            convert = _converter(spec.input_dtypes[i]) if i is not None else None
+            count = offset("int_sum", row[("rows", None)] if i is None else row[("count", i)])
             is_float = i is not None and spec.input_dtypes[i].name in FLOAT_KINDS
+            convert = _converter(spec.input_dtypes[i]) if i is not None else None
+            value: Any = None
             if f.function in ("sum", "avg"):
-                value = (row[("sum", i)], spec.columns[row[("sum", i)] - 1].is_float)
-            elif f.function in ("min", "max", "last"):
-                value = (row[(f.function, i)], is_float, convert)
+                sum_float = spec.columns[row[("sum", i)] - 1].is_float
+                value = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
+            elif f.function in ("min", "max"):
+                block = ("float_" if is_float else "int_") + f.function
+                value = (block, offset(block, row[(f.function, i)]), convert)
+            elif f.function == "last":
+                value = (row[("count", i)], row[("last", i)], is_float, convert)
             elif f.function in ("variance", "stddev"):
-                value = (row[("mean", i)], row[("m2", i)])
-            else:
-                value = None
-            windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count_row, value))
-        self.windows = tuple((span, tuple(plans), self._reductions(plans)) for span, plans in windows.items())
+                value = (None, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
+            windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
+        self.windows = tuple((span, tuple(plans), self._needs(plans)) for span, plans in windows.items())
 
-    def _reductions(self, plans: list) -> tuple[bool, bool, bool, bool, bool]:
-        """Which whole-matrix reductions a window's features need: float sums, int and float minimums, int and
-        float maximums."""
-        functions = {p[1] for p in plans}
-        float_sums = bool(functions & {"variance", "stddev"}) or any(
-            p[1] in ("sum", "avg") and p[3][1] for p in plans)
-        extremes = [any(p[1] == kind and p[3][1] == is_float for p in plans)
-                    for kind in ("min", "max") for is_float in (False, True)]
-        return (float_sums, *extremes)  # type: ignore[return-value]
+    def _needs(self, plans: list) -> tuple[tuple[Any, int, int, bool, str], ...]:
+        """The block reductions a window's features read: (ufunc, first row, end row, of floats, block)."""
+        np = self.np
+        needs = {"int_sum"}
+        for _, function, _, value in plans:
+            if function in ("sum", "avg") and value[0] or function in ("variance", "stddev"):
+                needs.add("float_sum")
+            elif function in ("min", "max"):
+                needs.add(value[0])
+        ufuncs = {"sum": np.add, "min": np.minimum, "max": np.maximum}
+        return tuple((ufuncs[b.split("_")[1]], *self.spec.blocks[b], b.startswith("float"), b) for b in sorted(needs))
 
     def __call__(self, matrix: np.ndarray, at_us: int) -> dict[str, Any]:
         step_us = self.spec.step_us
@@ -303,46 +348,42 @@ class _Merger:
         steps = matrix[0]
         hi = int(steps.searchsorted(end))
         out: dict[str, Any] = {}
-        for span, plans, (need_float_sums, int_min, float_min, int_max, float_max) in self.windows:
+        for span, plans, needs in self.windows:
             lo = int(steps.searchsorted(end - span))
             if lo == hi:
                 for name, function, _, _ in plans:
                     out[name] = 0 if function == "count" else None
                 continue
             cells = matrix[:, lo:hi]
-            floats = cells.view(self.float64)
-            sums = cells.sum(axis=1).tolist()
-            float_sums = floats.sum(axis=1).tolist() if need_float_sums else sums
-            lows = (cells.min(axis=1).tolist() if int_min else None, floats.min(axis=1).tolist() if float_min else None)
-            highs = (cells.max(axis=1).tolist() if int_max else None, floats.max(axis=1).tolist() if float_max else None)
-            for name, function, count_row, value in plans:
-                n = sums[count_row]
+            floats = cells.view(self.np.float64)
+            reduced = {block: ufunc.reduce((floats if is_float else cells)[start:stop], axis=1).tolist()
+                       for ufunc, start, stop, is_float, block in needs}
+            sums = reduced["int_sum"]
+            for name, function, count, value in plans:
+                n = sums[count]
                 if function == "count":
                     out[name] = n
                 elif n == 0:
                     out[name] = None
                 elif function == "sum":
-                    out[name] = (float_sums if value[1] else sums)[value[0]]
+                    out[name] = reduced["float_sum" if value[0] else "int_sum"][value[1]]
                 elif function == "avg":
-                    out[name] = (float_sums if value[1] else sums)[value[0]] / n
-                elif function == "min":
-                    out[name] = value[2](lows[value[1]][value[0]])  # type: ignore[index]
-                elif function == "max":
-                    out[name] = value[2](highs[value[1]][value[0]])  # type: ignore[index]
+                    out[name] = reduced["float_sum" if value[0] else "int_sum"][value[1]] / n
+                elif function in ("min", "max"):
+                    out[name] = value[2](reduced[value[0]][value[1]])
                 elif function == "last":
-                    counts = cells[count_row]
+                    counts = cells[value[0]]
                     newest = hi - lo - 1
                     if not counts[newest]:
                         newest = int(counts.nonzero()[0][-1])
-                    out[name] = value[2]((floats if value[1] else cells)[value[0], newest].item())
+                    out[name] = value[3]((floats if value[2] else cells)[value[1], newest].item())
                 elif n < 2:
                     out[name] = None
-                else:  # the moments of the window's tiles, merged (Chan et al.): a tile without values weighs 0
-                    ns = cells[count_row].astype(self.float64)
-                    means = floats[value[0]]
-                    mean = float(ns.dot(means)) / n
-                    deviations = means - mean
-                    m2 = float_sums[value[1]] + float((ns * deviations).dot(deviations))
+                else:  # the tiles' M2s + their spread around the window's mean (Chan et al.): an empty tile weighs 0
+                    ns = cells[value[2]].astype(self.np.float64)
+                    means = floats[value[3]]
+                    deviations = means - float(ns.dot(means)) / n
+                    m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations))
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out

@@ -16,12 +16,12 @@ parameters). What each tile keeps, per input column of the view's aggregations:
 | sum | sum, avg | `__fc_sum_<i>` |
 | min, max | min, max | `__fc_min_<i>`, `__fc_max_<i>` |
 | mean, m2 | variance, stddev | `__fc_mean_<i>`, `__fc_m2_<i>`: the step's mean and sum of squared deviations |
-| last | last | `__fc_last_<i>` with its order `__fc_last_event_<i>`, `__fc_last_created_<i>`, `__fc_last_tie_<i>` |
+| last | last | `__fc_last_<i>`, and where rows are pushed its order `__fc_last_event_<i>`, `__fc_last_created_<i>`, `__fc_last_tie_<i>` |
 
-The step of a tile is `__fc_step`, its first microsecond since the epoch (UTC). The partial kinds and their
-names are those of the training plan's tiles (fcompile/planner/tiles.py on the aggregations branch); the
-online form also keeps a count per input (a step's sum, min, max or last is NULL when it is 0) and the
-order of each `last` value, so a pushed row can be merged into a stored tile.
+The step of a tile is `__fc_step`, its first microsecond since the epoch (UTC). The layout is the one
+definition of fcompile/planner/tiles.py in its serving form (a count per input - a step's sum, min, max or
+last is NULL when it is 0 - and the order of each `last` value, so a pushed row can be merged into a stored
+tile), and the query is the training plan's tile step (fcompile/dialects/tiles.py) over the window's rows.
 """
 
 from __future__ import annotations
@@ -31,34 +31,12 @@ from dataclasses import dataclass
 from fcompile.diagnostics import Position
 from fcompile.graph import DType, FeatureGraph, FeatureView
 from fcompile.planner.plans import FeatureColumn, KeyColumn, Relation
+from fcompile.planner.tiles import (
+    NUMBER_KINDS, ROWS, STEP, Partial, TileInput, TileLayout, input_name, partial_name, tile_layout,
+)
 
-STEP = "__fc_step"
-ROWS = "__fc_rows"
-# the partial kinds an input column may need, in the order a tile keeps them
-INPUT_KINDS = ("count", "sum", "min", "max", "mean", "m2", "last", "last_event", "last_created", "last_tie")
-_NEEDS = {
-    "count": (),
-    "sum": ("sum",),
-    "avg": ("sum",),
-    "min": ("min",),
-    "max": ("max",),
-    "variance": ("mean", "m2"),
-    "stddev": ("mean", "m2"),
-    "last": ("last", "last_event", "last_created", "last_tie"),
-}
-
-
-def partial_name(kind: str, index: int) -> str:
-    return f"__fc_{kind}_{index}"
-
-
-@dataclass(frozen=True)
-class TileInput:
-    """One source column the view's aggregations read, and the partials its tiles keep."""
-
-    source_column: str      # the column in the source (field_mapping undone)
-    dtype: DType            # its type (the column's, from the features that read it)
-    kinds: tuple[str, ...]  # partial kinds, in INPUT_KINDS order; always starts with "count"
+__all__ = ["ROWS", "STEP", "LatestTiles", "TileFeature", "TileInput", "input_name", "partial_name",
+           "plan_latest_tiles"]
 
 
 @dataclass(frozen=True)
@@ -101,32 +79,33 @@ class LatestTiles:
     def tie_is_number(self) -> bool:
         """Whether the tie_breaker is a number a tile can keep (beside a `last` value, for pushed rows)."""
         tie = self.tie_breaker_dtype
-        return self.tie_breaker is not None and tie is not None and tie.name in ("int32", "int64", "float32", "float64")
+        return self.tie_breaker is not None and tie is not None and tie.name in NUMBER_KINDS
 
     @property
-    def partials(self) -> tuple[tuple[str, int | None], ...]:
-        """The tile's partial columns as (kind, input index), in the query's order: `rows`, then each input's
-        kinds (no `last_created` without a created timestamp, no `last_tie` without a numeric tie_breaker)."""
-        out: list[tuple[str, int | None]] = [("rows", None)]
+    def layout(self) -> TileLayout:
+        """The tiles' layout (fcompile/planner/tiles.py): `rows`, then each input's kinds (no `last_created`
+        without a created timestamp, no `last_tie` without a numeric tie_breaker)."""
+        partials = [Partial("rows", None)]
         for index, tile_input in enumerate(self.inputs):
             for kind in tile_input.kinds:
                 if (kind == "last_created" and not self.created_timestamp) or (kind == "last_tie" and not self.tie_is_number):
                     continue
-                out.append((kind, index))
-        return tuple(out)
+                partials.append(Partial(kind, index))
+        return TileLayout(self.inputs, tuple(partials))
+
+    @property
+    def partials(self) -> tuple[tuple[str, int | None], ...]:
+        """The tile's partial columns as (kind, input index), in the query's order."""
+        return tuple((p.kind, p.column) for p in self.layout.partials)
 
     @property
     def output_names(self) -> list[str]:
         """The query's columns: the join keys, the step, the partials."""
-        return [k.name for k in self.keys] + [STEP] + [ROWS if i is None else partial_name(k, i) for k, i in self.partials]
+        return [k.name for k in self.keys] + [STEP] + [p.name for p in self.layout.partials]
 
     @property
     def longest_window_steps(self) -> int:
         return max(f.window_steps for f in self.aggregates)
-
-
-def input_name(index: int) -> str:
-    return f"__fc_in_{index}"
 
 
 def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
@@ -136,44 +115,23 @@ def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
     assert view.aggregation_step is not None
     source = graph.source(view.source)
     renamed = {fc_name: column for column, fc_name in source.field_mapping}
+    plain = {renamed.get(f.name, f.name): f.dtype for f in view.plain_features}
     step = int(view.aggregation_step.total_seconds())
-    columns: list[str] = []
-    kinds: dict[str, set[str]] = {}
-    dtypes: dict[str, tuple[int, DType]] = {}
-    features = []
-    for feature in view.aggregated_features:
-        aggregation = feature.aggregation
-        assert aggregation is not None
-        index = None
-        if aggregation.column is not None:
-            column = renamed.get(aggregation.column, aggregation.column)
-            if column not in columns:
-                columns.append(column)
-            index = columns.index(column)
-            kinds.setdefault(column, {"count"}).update(_NEEDS[aggregation.function])
-            rank, dtype = _input_dtype(view, aggregation.column, aggregation.function, feature.dtype)
-            if column not in dtypes or rank > dtypes[column][0]:
-                dtypes[column] = (rank, dtype)
-        features.append(TileFeature(feature.name, aggregation.function, index,
-                                    int(aggregation.window.total_seconds()) // step, feature.dtype))
-    inputs = tuple(TileInput(c, dtypes[c][1], tuple(k for k in INPUT_KINDS if k in kinds[c])) for c in columns)
     reading = source_reading(graph, view, source)
     tie_dtype = None
     if reading["tie_breaker"] is not None:
         tie_dtype = next((f.dtype for f in view.plain_features if f.name == source.tie_breaker), None)
-    return LatestTiles(**reading, step_seconds=step, inputs=inputs, aggregates=tuple(features),
+    aggregates = []
+    for feature in view.aggregated_features:
+        aggregation = feature.aggregation
+        assert aggregation is not None
+        column = renamed.get(aggregation.column, aggregation.column) if aggregation.column is not None else None
+        aggregates.append((aggregation.function, column, feature.dtype))
+    # a last's order only where rows are pushed; `LatestTiles.layout` drops what the source has not
+    layout = tile_layout(aggregates, serving=True, pushed=view.push_source is not None, known_dtype=plain.get)
+    features = tuple(
+        TileFeature(feature.name, function, None if column is None else layout.index(column),
+                    int(feature.aggregation.window.total_seconds()) // step, feature.dtype)  # type: ignore[union-attr]
+        for feature, (function, column, _) in zip(view.aggregated_features, aggregates))
+    return LatestTiles(**reading, step_seconds=step, inputs=layout.inputs, aggregates=features,
                        location=view.location, tie_breaker_dtype=tie_dtype)
-
-
-def _input_dtype(view: FeatureView, column: str, function: str, result: DType) -> tuple[int, DType]:
-    """What the type of an input column is known to be, and how surely (the surest wins): min, max and last
-    give it (3); a plain feature of that name (2); a sum says integer or float (1); else float64 (0: the
-    tile reads it as a number, or only counts it)."""
-    if function in ("min", "max", "last"):
-        return 3, result
-    plain = view.feature(column)
-    if plain is not None and plain.aggregation is None:
-        return 2, plain.dtype
-    if function == "sum":
-        return 1, result
-    return 0, DType("float64")

@@ -120,6 +120,9 @@ class AggregateJoin:
     features: tuple[AggregateColumn, ...]
     location: Position | None = None
     tie_breaker: str | None = None  # as ViewJoin's: breaks ties of `last`
+    # (source column, dtype) of the view's plain features: the type of an input no aggregation fixes, so
+    # the tiles are typed as those materialization keeps (fcompile/planner/tiles.py)
+    known_dtypes: tuple[tuple[str, DType], ...] = ()
 
 
 @dataclass(frozen=True)

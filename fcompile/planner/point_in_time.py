@@ -106,7 +106,8 @@ def plan_point_in_time_join(
             assert view.aggregation_step is not None
             joins.append(AggregateJoin(
                 **_source_reading(graph, view, source), step_seconds=int(view.aggregation_step.total_seconds()),
-                features=tuple(pending[(view_name, aggregated)]), location=view.location))
+                features=tuple(pending[(view_name, aggregated)]), location=view.location,
+                known_dtypes=tuple((renamed_of(source).get(f.name, f.name), f.dtype) for f in view.plain_features)))
             continue
         requested = strategy.get(view_name) if isinstance(strategy, Mapping) else strategy
         chosen, reason = (requested, "requested by the caller") if requested else choose_strategy(view)
@@ -119,6 +120,11 @@ def plan_point_in_time_join(
             strategy_reason=reason,
         ))
     return PointInTimeJoin(spine, tuple(joins), tuple(output_order), location)
+
+
+def renamed_of(source) -> dict[str, str]:
+    """A source's field_mapping as {feature name: source column}."""
+    return {fc_name: column for column, fc_name in source.field_mapping}
 
 
 def plan_latest_values(graph: FeatureGraph, view: FeatureView) -> LatestValues:

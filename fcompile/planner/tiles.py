@@ -2,9 +2,10 @@
 
 A window of an aggregated feature ends on a multiple of its view's step and is a whole number of steps
 long, so it is exactly a run of consecutive steps: the rows of the window are the rows of those steps'
-tiles, and each function's value follows from the tiles' partial results. This module says, for each
-function, which partial columns a tile keeps and how they combine; it knows no SQL, so training sets
-(fcompile/dialects/aggregations.py) and, later, materialization and online reads share one definition.
+tiles, and each function's value follows from the tiles' partial results. This module is the one
+definition of a tile, dialect-free: training sets (fcompile/dialects/aggregations.py) and materialization
+(fcompile/planner/online_tiles.py, merged at read time by fcompile/online/tiles.py) both lay their tiles out
+with `tile_layout`, and both compute them with one lowering (fcompile/dialects/tiles.py).
 
 | function | partials per tile | combined over the window's tiles |
 | --- | --- | --- |
@@ -15,6 +16,11 @@ function, which partial columns a tile keeps and how they combine; it knows no S
 | min, max | min, max | min of mins, max of maxes |
 | variance, stddev | count n, mean m, M2 (sum of squared deviations from m) | N = sum n; mean = sum(n*m) / N; M2 = sum M2 + sum n*(m - mean)^2; variance = M2 / (N - 1) for N >= 2, stddev its square root |
 | last | the newest non-NULL value of the tile | that of the newest tile having one |
+
+Tiles kept for serving (`serving=True`) also hold the rows of every tile and a count per input (a step's sum,
+min, max or last is NULL when it is 0); those of a view that rows are pushed to (`pushed=True`) also keep
+the order of each `last` value - its event time, created time and numeric tie_breaker - so that a pushed row
+can be merged into a stored tile. Materialization recomputes whole tiles, so it needs no order.
 
 The moments are merged as (n, mean, M2) (Chan, Golub and LeVeque's pairwise update, applied to all tiles at
 once) rather than from sums of squares: every term of the merged M2 is a non-negative quantity, so its
@@ -27,11 +33,20 @@ AVG and VAR_POP, which the engines compute with a stable one-pass update.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
-PartialKind = Literal["rows", "count", "sum", "min", "max", "mean", "m2", "last"]
+from fcompile.graph import DType
 
-_PARTIALS: dict[str, tuple[PartialKind, ...]] = {
+PartialKind = Literal["rows", "count", "sum", "min", "max", "mean", "m2", "last",
+                      "last_event", "last_created", "last_tie"]
+
+STEP = "__fc_step"  # a tile's step: its first microsecond since the epoch (UTC)
+ROWS = "__fc_rows"
+# the partial kinds an input column may need, in the order a tile keeps them
+INPUT_KINDS: tuple[PartialKind, ...] = ("count", "sum", "min", "max", "mean", "m2", "last",
+                                        "last_event", "last_created", "last_tie")
+_NEEDS: dict[str, tuple[PartialKind, ...]] = {
+    "count": ("count",),
     "sum": ("sum",),
     "avg": ("sum", "count"),
     "min": ("min",),
@@ -40,6 +55,18 @@ _PARTIALS: dict[str, tuple[PartialKind, ...]] = {
     "stddev": ("count", "mean", "m2"),
     "last": ("last",),
 }
+_LAST_ORDER: tuple[PartialKind, ...] = ("last_event", "last_created", "last_tie")
+NUMBER_KINDS = ("int32", "int64", "float32", "float64")
+
+
+def input_name(index: int) -> str:
+    """An input column as the tile query reads it (no user name holds `__`)."""
+    return f"__fc_in_{index}"
+
+
+def partial_name(kind: str, index: int | None) -> str:
+    """A tile's column: `__fc_rows`, or `__fc_<kind>_<input>`."""
+    return ROWS if index is None else f"__fc_{kind}_{index}"
 
 
 @dataclass(frozen=True)
@@ -52,40 +79,76 @@ class Partial:
 
     @property
     def name(self) -> str:
-        """The tile's column: `__fc_<kind>` or `__fc_<kind>_<input>` (no user name holds `__`)."""
-        return f"__fc_{self.kind}" if self.column is None else f"__fc_{self.kind}_{self.column}"
+        return partial_name(self.kind, self.column)
+
+
+@dataclass(frozen=True)
+class TileInput:
+    """One source column the aggregations read, and the partials its tiles keep."""
+
+    source_column: str             # the column in the source (field_mapping undone)
+    dtype: DType                   # its type, as surely as the features tell (see `input_dtype`)
+    kinds: tuple[PartialKind, ...]  # partial kinds, in INPUT_KINDS order
 
 
 @dataclass(frozen=True)
 class TileLayout:
-    """What the tiles of one view's requested aggregations hold: the source columns they read (in first-use
-    order) and the distinct partial columns, each computed once however many features need it."""
+    """What one view's tiles hold: the source columns they read (in first-use order) and the distinct partial
+    columns, each computed once however many features need it: the row count first where kept, then each
+    input's kinds."""
 
-    inputs: tuple[str, ...]
+    inputs: tuple[TileInput, ...]
     partials: tuple[Partial, ...]
 
     def input_name(self, index: int) -> str:
-        return f"__fc_in_{index}"
+        return input_name(index)
+
+    def index(self, column: str) -> int:
+        return next(i for i, tile_input in enumerate(self.inputs) if tile_input.source_column == column)
 
     def partial(self, kind: PartialKind, column: str | None) -> Partial:
-        return Partial(kind, None if column is None else self.inputs.index(column))
+        return Partial(kind, None if column is None else self.index(column))
 
 
-def partial_kinds(function: str, column: str | None) -> tuple[PartialKind, ...]:
-    if function == "count":
-        return ("rows",) if column is None else ("count",)
-    return _PARTIALS[function]
+def tile_layout(aggregates: Sequence[tuple[str, str | None, DType]], *, serving: bool = False,
+                pushed: bool = False, known_dtype: Callable[[str], DType | None] | None = None) -> TileLayout:
+    """The tile layout for (function, source column, result dtype) triples. `serving`: the form kept online
+    (rows, a count per input); `pushed`: with each `last` value's order (all of it: the plan drops the
+    created time and tie_breaker a source has not); `known_dtype`: a source column's type where a plain
+    feature gives it."""
+    columns: list[str] = []
+    kinds: dict[str, set[str]] = {}
+    dtypes: dict[str, tuple[int, DType]] = {}
+    counts_rows = serving
+    for function, column, result in aggregates:
+        if column is None:
+            counts_rows = True
+            continue
+        if column not in columns:
+            columns.append(column)
+        needed = kinds.setdefault(column, {"count"} if serving else set())
+        needed.update(_NEEDS[function])
+        if serving and pushed and function == "last":
+            needed.update(_LAST_ORDER)
+        rank, dtype = input_dtype(column, function, result, known_dtype)
+        if column not in dtypes or rank > dtypes[column][0]:
+            dtypes[column] = (rank, dtype)
+    inputs = tuple(TileInput(c, dtypes[c][1], tuple(k for k in INPUT_KINDS if k in kinds[c])) for c in columns)
+    partials = [Partial("rows", None)] if counts_rows else []
+    partials += [Partial(kind, index) for index, tile_input in enumerate(inputs) for kind in tile_input.kinds]
+    return TileLayout(inputs, tuple(partials))
 
 
-def tile_layout(aggregates: Sequence[tuple[str, str | None]]) -> TileLayout:
-    """The tile layout for (function, source column) pairs."""
-    inputs: list[str] = []
-    partials: list[Partial] = []
-    for function, column in aggregates:
-        if column is not None and column not in inputs:
-            inputs.append(column)
-        for kind in partial_kinds(function, column):
-            partial = Partial(kind, None if column is None else inputs.index(column))
-            if partial not in partials:
-                partials.append(partial)
-    return TileLayout(tuple(inputs), tuple(partials))
+def input_dtype(column: str, function: str, result: DType,
+                known_dtype: Callable[[str], DType | None] | None) -> tuple[int, DType]:
+    """What the type of an input column is known to be, and how surely (the surest wins): min, max and last
+    give it (3); a plain feature of that name (2); a sum says integer or float (1); else float64 (0: the
+    tile reads it as a number, or only counts it)."""
+    if function in ("min", "max", "last"):
+        return 3, result
+    known = known_dtype(column) if known_dtype is not None else None
+    if known is not None:
+        return 2, known
+    if function == "sum":
+        return 1, result
+    return 0, DType("float64")

@@ -16,6 +16,7 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.lowering import coarse_window
 from fcompile.online.values import as_utc
+from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import Runner, WindowStats, first_line, writing_file
 
@@ -274,13 +275,13 @@ def stream_to_parquet(reader: Any, path: str) -> int:
 
 
 def refuse_file_sources(plan: Any, engine: str) -> None:
-    """FC131 for every source of a plan (PointInTimeJoin, LatestValues, BuildDataset) that is files, on an
+    """FC131 for every source of a plan (PointInTimeJoin, LatestValues, LatestTiles, BuildDataset) that is files, on an
     engine that reads tables and queries only. Needs no connection."""
     if isinstance(plan, BuildDataset):
         plan = plan.query
     if isinstance(plan, PointInTimeJoin):
         sources = [(j.view, j.relation, j.location) for j in plan.joins]
-    elif isinstance(plan, LatestValues) or hasattr(plan, "step_seconds"):  # latest values, a view's tiles
+    elif isinstance(plan, (LatestValues, LatestTiles)):
         sources = [(plan.view, plan.relation, plan.location)]
     else:
         sources = []

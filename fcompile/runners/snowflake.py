@@ -59,6 +59,7 @@ from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
+from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error
 from fcompile.runners.external import (
@@ -484,7 +485,7 @@ def _output_names(plan: PointInTimeJoin | LatestValues, dialect: Any) -> list[st
 
     if isinstance(plan, LatestValues):
         return source_select(dialect, plan, "src")[1]
-    if not isinstance(plan, PointInTimeJoin):  # a view's tiles (fcompile/planner/online_tiles.py)
+    if isinstance(plan, LatestTiles):  # a view's tiles (fcompile/planner/online_tiles.py)
         return plan.output_names
     if plan.spine.columns is None:
         return None

@@ -11,7 +11,7 @@ import pytest
 from sqlglot import exp, parse_one
 
 from fcompile.dialects import DIALECTS, compile_sql
-from fcompile.graph import Projection
+from fcompile.graph import DType, Projection
 from fcompile.planner.plans import AggregateJoin, Relation, SpinePlan, ViewJoin
 from fcompile.planner.point_in_time import plan_point_in_time_join
 from fcompile.planner.tiles import Partial, tile_layout
@@ -84,11 +84,25 @@ def test_plain_and_aggregated_features_of_a_view_make_two_joins(tmp_path):
 
 
 def test_tiles_keep_each_partial_once():
-    layout = tile_layout([("avg", "fare"), ("sum", "fare"), ("stddev", "fare"), ("variance", "fare"),
-                          ("count", None), ("count", "km"), ("last", "km")])
-    assert layout.inputs == ("fare", "km")
-    assert layout.partials == (Partial("sum", 0), Partial("count", 0), Partial("mean", 0), Partial("m2", 0),
-                               Partial("rows", None), Partial("count", 1), Partial("last", 1))
+    f64, i64 = DType("float64"), DType("int64")
+    aggregates = [("avg", "fare", f64), ("sum", "fare", f64), ("stddev", "fare", f64), ("variance", "fare", f64),
+                  ("count", None, i64), ("count", "km", i64), ("last", "km", i64)]
+    layout = tile_layout(aggregates)
+    assert [(i.source_column, i.dtype) for i in layout.inputs] == [("fare", f64), ("km", i64)]
+    assert layout.partials == (Partial("rows", None), Partial("count", 0), Partial("sum", 0), Partial("mean", 0),
+                               Partial("m2", 0), Partial("count", 1), Partial("last", 1))
+
+
+def test_serving_tiles_add_counts_and_the_order_of_last():
+    """The online form of the same layout: rows always, a count per input, and where rows are pushed each last's
+    event time, created time and tie_breaker."""
+    aggregates = [("max", "fare", DType("float64")), ("last", "km", DType("int64"))]
+    assert tile_layout(aggregates, serving=True, pushed=True).partials == (
+        Partial("rows", None), Partial("count", 0), Partial("max", 0), Partial("count", 1), Partial("last", 1),
+        Partial("last_event", 1), Partial("last_created", 1), Partial("last_tie", 1))
+    assert tile_layout(aggregates, serving=True).partials == (
+        Partial("rows", None), Partial("count", 0), Partial("max", 0), Partial("count", 1), Partial("last", 1))
+    assert tile_layout(aggregates).partials == (Partial("max", 0), Partial("last", 1))
 
 
 def test_the_reference_floors_window_ends_from_the_epoch():

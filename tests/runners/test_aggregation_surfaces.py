@@ -162,3 +162,35 @@ def test_materialize_and_runs_online_step_refuse_a_last_of_strings(tmp_path, cap
     with pytest.raises(DiagnosticError) as error:
         store.write_to_online_store("trip_windows", {"driver_id": [1], "event_ts": [E], "created": [E], "tier": ["a"]})
     refused(error.value, project)
+
+
+def test_the_materialize_file_of_a_view_of_aggregations_only_is_its_tile_query(tmp_path, capsys):
+    """What `fcompile materialize` runs for such a view is what `build` wrote, byte for byte."""
+    from fcompile.artifacts.queries import project_relative
+    from fcompile.dialects import compile_sql
+    from fcompile.planner.online_tiles import plan_latest_tiles
+
+    make_project(tmp_path, True)
+    (tmp_path / "features.yml").write_text(textwrap.dedent("""\
+        entities:
+          - {name: driver, join_keys: [{name: driver_id, dtype: int64}]}
+        sources:
+          - {name: trips, path: data/trips.parquet, timestamp_field: event_ts, created_timestamp_field: created}
+        feature_views:
+          - name: trip_windows
+            entities: [driver]
+            source: trips
+            aggregations:
+              step: 1h
+              features:
+                - {name: trips_1h, function: count, window: 1h}
+                - {name: fare_sum_2h, function: sum, column: fare, window: 2h}
+                - {name: last_km, function: last, column: km, window: 3h}
+        """))
+    code, out = cli(capsys, "build", "--project-dir", str(tmp_path))
+    assert code == 0, out
+    text = (tmp_path / "target" / "compiled" / "duckdb" / "materialize" / "trip_windows.sql").read_text()
+    graph = FeatureStore(tmp_path).graph
+    plan = plan_latest_tiles(graph, graph.feature_view("trip_windows"))
+    assert compile_sql(project_relative(plan, graph.project.root), "duckdb") in text
+    assert "the tiles of every entity key and step in it" in text and '"__fc_last_1"' in text

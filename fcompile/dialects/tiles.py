@@ -1,0 +1,130 @@
+"""The tile step: a view's source rows to one row per (keys, step) holding the partial aggregates of a
+`TileLayout` (fcompile/planner/tiles.py). Training sets (fcompile/dialects/aggregations.py) combine these
+tiles per spine point; materialization (fcompile/dialects/online_tiles.py) runs the same step over the rows
+of its window and writes the tiles online.
+
+1. `events`: each row's event time in microseconds since the epoch (and its created time, where a `last` keeps it),
+   and its step by integer arithmetic: `step = us - mod(us, size)`, the remainder taken non-negative so
+   times before 1970 floor too;
+2. `ranked`, for each input that `last` reads: the rank of each row within its (keys, step), rows with a value first,
+   then newest first by event time, created time and tie_breaker (the point-in-time order);
+3. `tiles`: the partials, grouped by (keys, step).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+from fcompile.planner.plans import CREATED_TS, EVENT_TS, TIE_BREAKER
+from fcompile.planner.tiles import STEP, TileLayout, input_name
+
+EVENT_US = "__fc_event_us"
+CREATED_US = "__fc_created_us"
+MICROS = 1_000_000
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table)
+
+
+def floor_to_step(micros: exp.Expression, step_seconds: int) -> exp.Expression:
+    """`floor(micros / size) * size` for a step of `step_seconds`, by integer arithmetic."""
+    size = exp.Literal.number(step_seconds * MICROS)
+    remainder = exp.Mod(this=exp.paren(exp.Add(this=exp.Mod(this=micros.copy(), expression=size.copy()),
+                                               expression=size.copy()), copy=False), expression=size.copy())
+    return exp.Sub(this=micros, expression=remainder)
+
+
+def _rank(index: int) -> str:
+    return f"__fc_rank_{index}"
+
+
+@dataclass(frozen=True)
+class TileStages:
+    """The tile step as named selects, each reading the one before: `events` (each row with its step),
+    `ranked` (only where a `last` is kept) and `tiles` (grouped by keys and step). A training set makes them
+    CTEs of its query; materialization makes them the CTEs of its own."""
+
+    events: tuple[str, exp.Select]
+    ranked: tuple[str, exp.Select] | None
+    tiles: tuple[str, exp.Select]
+
+    @property
+    def ctes(self) -> list[tuple[str, exp.Select]]:
+        return [self.events, *([self.ranked] if self.ranked else []), self.tiles]
+
+
+def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_seconds: int, rows: exp.Expression,
+              prefix: str, created: bool, tie_breaker: bool) -> TileStages:
+    """The tiles of `rows` (a table or subquery with the keys, `__fc_event_ts`, `__fc_created_ts` where
+    `created`, `__fc_tie_breaker` where `tie_breaker`, and each input as `__fc_in_<i>`), in stages named
+    `<prefix>_events`, `<prefix>_ranked`, `<prefix>_tiles`."""
+    timed = [exp.alias_(dialect.epoch_microseconds(col(EVENT_TS)), EVENT_US)]
+    if any(p.kind == "last_created" for p in layout.partials):
+        timed.append(exp.alias_(dialect.epoch_microseconds(col(CREATED_TS)), CREATED_US))
+    events = (f"{prefix}_events", exp.select(exp.Star(), exp.alias_(floor_to_step(col(EVENT_US), step_seconds), STEP))
+              .from_(exp.select(exp.Star(), *timed).from_(rows, copy=False).subquery("timed", copy=False), copy=False))
+    grouped = events[0]
+    ranked = None
+    lasts = sorted({p.column for p in layout.partials if p.kind == "last" and p.column is not None})
+    if lasts:
+        ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker), _rank(i))
+                 for i in lasts]
+        ranked = (f"{prefix}_ranked", exp.select(exp.Star(), *ranks).from_(grouped, copy=False))
+        grouped = ranked[0]
+    partials = [exp.alias_(_partial(dialect, layout, p.kind, p.column), p.name) for p in layout.partials]
+    tiles = (f"{prefix}_tiles", exp.select(*[col(k) for k in keys], col(STEP), *partials)
+             .from_(grouped, copy=False).group_by(*[col(k) for k in keys], col(STEP), copy=False))
+    return TileStages(events, ranked, tiles)
+
+
+def _rank_within_step(dialect: SqlDialect, keys: list[str], value: str, created: bool,
+                      tie_breaker: bool) -> exp.Window:
+    """Rows with a value first, then newest first by event time, created time and tie_breaker."""
+    missing = exp.Case(ifs=[exp.If(this=exp.Is(this=col(value), expression=exp.Null()), true=exp.Literal.number(1))],
+                       default=exp.Literal.number(0))
+    order = [dialect.ascending_never_null(missing), exp.Ordered(this=col(EVENT_TS), desc=True, nulls_first=False)]
+    if created:
+        order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
+    if tie_breaker:
+        order.append(exp.Ordered(this=col(TIE_BREAKER), desc=True, nulls_first=False))
+    return exp.Window(this=exp.Rank(), partition_by=[col(k) for k in keys] + [col(STEP)],
+                      order=exp.Order(expressions=order))
+
+
+def _partial(dialect: SqlDialect, layout: TileLayout, kind: str, index: int | None) -> exp.Expression:
+    if kind == "rows":
+        return exp.Count(this=exp.Star())
+    assert index is not None
+    tile_input = layout.inputs[index]
+    value = col(input_name(index))
+    double = exp.cast(value.copy(), "DOUBLE")
+    if kind == "count":
+        return exp.Count(this=value)
+    if kind == "sum":  # typed on every engine (DuckDB sums BIGINT to HUGEINT, PostgreSQL to NUMERIC)
+        integer = tile_input.dtype.name in ("int32", "int64")
+        return exp.cast(exp.Sum(this=value), "BIGINT" if integer else "DOUBLE")
+    if kind == "min":
+        return exp.Min(this=value)
+    if kind == "max":
+        return exp.Max(this=value)
+    if kind == "mean":
+        return exp.Avg(this=double)
+    if kind == "m2":  # the step's sum of squared deviations from its mean
+        return exp.Mul(this=exp.VariancePop(this=double), expression=exp.Count(this=value.copy()))
+    first = exp.EQ(this=col(_rank(index)), expression=exp.Literal.number(1))
+
+    def of_first(expression: exp.Expression) -> exp.Expression:
+        return exp.Case(ifs=[exp.If(this=first.copy(), true=expression)])
+
+    if kind == "last":
+        return dialect.greatest(of_first(value), tile_input.dtype)
+    if kind == "last_event":
+        return exp.Max(this=of_first(col(EVENT_US)))
+    if kind == "last_created":
+        return exp.Max(this=of_first(col(CREATED_US)))
+    assert kind == "last_tie"
+    return exp.Max(this=of_first(col(TIE_BREAKER)))
