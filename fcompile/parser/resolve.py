@@ -17,7 +17,7 @@ from fcompile.diagnostics import (
 )
 from fcompile.graph import (
     Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
-    ProjectInfo, Projection, PushSource, Source, Spine, Tags,
+    OnDemandView, ProjectInfo, Projection, PushSource, RequestSource, Source, Spine, Tags,
 )
 from fcompile.parser.aggregations import resolve_aggregations
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
@@ -116,6 +116,8 @@ class Resolver:
         self.views: dict[str, FeatureView] = {}
         self.services: dict[str, FeatureService] = {}
         self.datasets: dict[str, Dataset] = {}
+        self.request_sources: dict[str, RequestSource] = {}
+        self.on_demand_views: dict[str, OnDemandView] = {}
 
     @classmethod
     def over_graph(cls, graph: FeatureGraph, sink: DiagnosticSink) -> Resolver:
@@ -136,6 +138,13 @@ class Resolver:
         self._build("sources", self._source, self.sources, lambda item: not _is_push(item))
         self._build("sources", self._push_source, self.push_sources, _is_push)  # after the sources they name
         self._build("feature_views", self._feature_view, self.views)
+        from fcompile.parser.on_demand_views import (  # issue 17
+            check_shared_names, resolve_on_demand_views, resolve_request_source,
+        )
+
+        check_shared_names(self)
+        self._build("request_sources", lambda item: resolve_request_source(self, item), self.request_sources)
+        self.on_demand_views.update(resolve_on_demand_views(self))
         self._build("feature_services", self._feature_service, self.services)
         self._build("datasets", self._dataset, self.datasets)
         from fcompile.parser.data_tests import resolve_data_tests  # issue 18
@@ -150,6 +159,8 @@ class Resolver:
             feature_services=_sorted(self.services),
             datasets=_sorted(self.datasets),
             tests=tests,
+            request_sources=_sorted(self.request_sources),
+            on_demand_views=_sorted(self.on_demand_views),
         )
 
     def _register_names(self) -> None:

@@ -29,6 +29,8 @@ LIST_LABELS = {
     "feature_views": "feature view",
     "feature_services": "feature service",
     "datasets": "dataset",
+    "request_sources": "request source",
+    "on_demand_views": "on-demand view",
 }
 
 _TYPE_WORDS = {
