@@ -128,6 +128,7 @@ class Resolver:
         resolver.services = {s.name: s for s in graph.feature_services}
         resolver.known["feature_views"] = resolver.views  # type: ignore[assignment]  # only names are read
         resolver.known["feature_services"] = resolver.services  # type: ignore[assignment]
+        resolver.known["on_demand_views"] = {v.name: v for v in graph.on_demand_views}  # type: ignore[misc]
         return resolver
 
     # -- entry point ---------------------------------------------------------------------------
@@ -470,6 +471,11 @@ class Resolver:
     def _reference(self, kind: str, name: str, item: SpecItem, sub: PathKey) -> Any:
         """The referenced node if it resolved; True-ish marker if it exists but is broken; else None."""
         target = self.known[kind].get(name)
+        if target is None and kind == "feature_views" and name in self.known.get("on_demand_views", {}):
+            self.sink.error(Code.UNKNOWN_VIEW, f"{item.label} refers to on-demand view '{name}', which only "
+                            "other on-demand views can take as an input", item.at(*sub),
+                            "feature services and datasets take features of feature views")
+            return None
         if target is None:
             code = {"entities": Code.UNKNOWN_ENTITY, "sources": Code.UNKNOWN_SOURCE,
                     "feature_views": Code.UNKNOWN_VIEW, "feature_services": Code.UNKNOWN_SERVICE}[kind]

@@ -214,3 +214,52 @@ def test_request_source_problems(tmp_path):
     line, _ = line_of(spec, "{name: day")
     assert ("FC021", line - 1) in [f[:2] for f in found]
     assert any(f[1] == line and "int65" in f[3] for f in found)
+
+
+def test_a_service_naming_an_on_demand_view_is_told_what_it_can_take(tmp_path):
+    spec = GOOD + """feature_services:
+  - name: svc
+    features: [stats:trips, order_features:per_trip]
+"""
+    found = problems(tmp_path, spec)
+    line, column = line_of(spec, "order_features:per_trip")
+    assert [f[:3] for f in found] == [("FC032", line, column)]
+    assert "on-demand view 'order_features'" in found[0][3]
+
+
+def test_a_request_naming_an_on_demand_feature_is_a_diagnostic(tmp_path):
+    import pytest
+
+    from fcompile.diagnostics import DiagnosticError
+    from fcompile.parser.resolve import resolve_feature_references
+
+    graph = parse_project(project(tmp_path, GOOD), use_cache=False).graph
+    with pytest.raises(DiagnosticError) as caught:
+        resolve_feature_references(graph, ["order_features:per_trip"])
+    assert [d.code.value for d in caught.value.diagnostics] == ["FC032"]
+    assert "on-demand view 'order_features'" in caught.value.diagnostics[0].message
+
+
+def test_ls_lists_them_and_build_selects_through_their_edges(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from fcompile.cli import app
+
+    root = str(project(tmp_path, GOOD))
+    run = CliRunner().invoke
+    listed = run(app, ["ls", "--project-dir", root, "--kind", "on_demand_view"])
+    assert listed.exit_code == 0, listed.output
+    lines = [line.split("\t")[:3] for line in listed.output.strip().split("\n")]
+    assert lines == [["on_demand_view", "derived", "1 on-demand features from order_features, other"],
+                     ["on_demand_view", "order_features", "2 on-demand features from stats, req"]]
+    selected = run(app, ["ls", "--project-dir", root, "--json", "-s", "+derived"])
+    assert selected.exit_code == 0, selected.output
+    kinds = {(row["kind"], row["name"]) for row in json.loads(selected.output)}
+    assert ("request_source", "req") in kinds and ("feature_view", "stats") in kinds
+    assert ("feature_view", "other") in kinds and ("entity", "driver") in kinds
+    built = run(app, ["build", "--project-dir", root, "-s", "+order_features"])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    assert set(manifest["nodes"]["on_demand_view"]) == {"derived", "order_features"}
