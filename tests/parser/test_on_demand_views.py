@@ -263,3 +263,28 @@ def test_ls_lists_them_and_build_selects_through_their_edges(tmp_path):
     assert built.exit_code == 0, built.output
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     assert set(manifest["nodes"]["on_demand_view"]) == {"derived", "order_features"}
+
+
+def test_an_expr_may_span_lines_and_its_problems_point_at_its_value(tmp_path):
+    spec = HEAD + """on_demand_views:
+  - name: multi
+    inputs: [stats]
+    features:
+      - name: band
+        dtype: string
+        expr: |
+          CASE WHEN trips > 10
+          THEN 'busy' ELSE 'quiet' END
+      - name: bad
+        dtype: string
+        expr: |
+          CASE WHEN trips > 10
+          THEN 'busy' ELSE 2 END
+"""
+    found = problems(tmp_path, spec)
+    second = [n for n, text in enumerate(spec.split("\n"), 1) if "expr: |" in text][1]
+    assert [f[:2] for f in found] == [("FC143", second)]
+    spec_ok = spec[:spec.index("      - name: bad")]
+    assert problems(tmp_path, spec_ok) == []
+    view = parse_project(project(tmp_path, spec_ok), use_cache=False).graph.on_demand_view("multi")
+    assert view.feature("band").expr.startswith("CASE WHEN trips > 10\nTHEN")
