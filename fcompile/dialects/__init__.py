@@ -28,6 +28,12 @@ def compile_select(plan, dialect: SqlDialect):
         return lower_latest_values(dialect, plan)
     from fcompile.planner.online_tiles import LatestTiles
 
+    from fcompile.planner.on_demand import OnDemandJoin
+
+    if isinstance(plan, OnDemandJoin):  # on-demand features in a training set (issue 17)
+        from fcompile.dialects.on_demand import lower_on_demand_join
+
+        return lower_on_demand_join(dialect, plan)
     if isinstance(plan, LatestTiles):  # windowed aggregations' tiles, for serving
         from fcompile.dialects.online_tiles import lower_latest_tiles
 
