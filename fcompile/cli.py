@@ -115,6 +115,8 @@ class NodeKind(str, enum.Enum):
     feature_service = "feature_service"
     dataset = "dataset"
     test = "test"
+    request_source = "request_source"
+    on_demand_view = "on_demand_view"
 
 
 def _version_callback(value: bool) -> None:
@@ -244,7 +246,7 @@ def validate(
     if failed:
         raise typer.Exit(1)
     counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
-                       for kind, nodes in graph.by_kind() if nodes or kind not in ("push_source", "test"))
+                       for kind, nodes in graph.by_kind() if nodes or kind not in _SHOWN_WHEN_PRESENT)
     from rich.text import Text
 
     _console().print(Text.assemble(("ok", "green"), f": project '{graph.project.name}' (target "
@@ -575,6 +577,10 @@ def _gate_run(graph, runner, datasets, views, skip_tests: bool, console):
                   for v in views if v.name in gate.blocked_views]
     return (gate, [d for d in datasets if d.name not in gate.blocked_datasets],
             [v for v in views if v.name not in gate.blocked_views], (held_datasets, held_views))
+
+
+# kinds the `parse` summary names only when the project has some (older projects' output unchanged)
+_SHOWN_WHEN_PRESENT = ("push_source", "test", "request_source", "on_demand_view")
 
 
 @app.command("test")

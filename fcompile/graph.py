@@ -311,7 +311,70 @@ class DataTest(_HashedNode):
         return dict(self.arguments).get(name, default)
 
 
-Node = Entity | Source | PushSource | FeatureView | FeatureService | Dataset | DataTest
+@dataclass(frozen=True)
+class RequestField:
+    name: str
+    dtype: DType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RequestSource(_HashedNode):
+    """Values the caller sends with each online request, and a training spine holds as columns (issue 17)."""
+
+    name: str
+    fields: tuple[RequestField, ...]
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+    def field(self, name: str) -> RequestField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class OnDemandFeature:
+    """A feature computed when asked, by `expr` (fcompile/expressions/) over its view's inputs. `reads`: the
+    names the expression reads, each `input.name` (a feature of a view, or a field of a request source)."""
+
+    name: str
+    dtype: DType
+    expr: str
+    reads: tuple[str, ...] = ()
+    description: str = ""
+    # The checked expression (fcompile/expressions/tree.py), its columns named as in `reads`. Kept out of the
+    # manifest and the content hash: `expr` says what it means.
+    _node: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def node(self) -> Any:
+        return self._node
+
+
+@dataclass(frozen=True)
+class OnDemandView(_HashedNode):
+    """Features computed from other views' features and request fields (issue 17); `inputs` names feature
+    views, request sources and other on-demand views."""
+
+    name: str
+    inputs: tuple[str, ...]
+    features: tuple[OnDemandFeature, ...]
+    description: str = ""
+    tags: Tags = ()
+    owner: str = ""
+    location: Position | None = field(default=None, compare=False)
+
+    def feature(self, name: str) -> OnDemandFeature | None:
+        return next((f for f in self.features if f.name == name), None)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+
+Node = (Entity | Source | PushSource | FeatureView | FeatureService | Dataset | DataTest | RequestSource
+        | OnDemandView)
 
 KINDS: dict[str, str] = {
     "entity": "entities",
@@ -321,6 +384,8 @@ KINDS: dict[str, str] = {
     "feature_service": "feature_services",
     "dataset": "datasets",
     "test": "tests",
+    "request_source": "request_sources",
+    "on_demand_view": "on_demand_views",
 }
 
 
@@ -334,6 +399,8 @@ class FeatureGraph:
     feature_services: tuple[FeatureService, ...] = ()
     datasets: tuple[Dataset, ...] = ()
     tests: tuple[DataTest, ...] = ()
+    request_sources: tuple[RequestSource, ...] = ()
+    on_demand_views: tuple[OnDemandView, ...] = ()
     _index: Mapping[tuple[str, str], Node] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -368,6 +435,12 @@ class FeatureGraph:
 
     def dataset(self, name: str) -> Dataset:
         return self._index[("dataset", name)]  # type: ignore[return-value]
+
+    def request_source(self, name: str) -> RequestSource:
+        return self._index[("request_source", name)]  # type: ignore[return-value]
+
+    def on_demand_view(self, name: str) -> OnDemandView:
+        return self._index[("on_demand_view", name)]  # type: ignore[return-value]
 
     def join_keys(self, view: FeatureView) -> tuple[JoinKey, ...]:
         """The view's join keys, entity by entity, in declaration order."""

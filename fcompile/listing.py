@@ -7,7 +7,8 @@ from typing import Any, Collection
 
 from fcompile.artifacts.selection import NodeRef
 from fcompile.graph import (
-    DataTest, Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, PushSource, Source, to_plain,
+    DataTest, Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, OnDemandView, PushSource, RequestSource,
+    Source, to_plain,
 )
 from fcompile.planner.durations import format_duration
 from fcompile.planner.point_in_time import choose_strategy
@@ -80,5 +81,9 @@ def summarize(node: Node) -> str:
         on = f"{node.parent}.{node.column}" if node.column else node.parent
         return f"{node.kind} on {node.parent_kind.replace('_', ' ')} {on}, severity {node.severity}" + \
             (f", where {node.where}" if node.where else "")
+    if isinstance(node, RequestSource):
+        return "request fields: " + ", ".join(f"{f.name} {f.dtype}" for f in node.fields)
+    if isinstance(node, OnDemandView):
+        return f"{len(node.features)} on-demand features from {', '.join(node.inputs)}"
     return ""
 

@@ -13,7 +13,8 @@ Syntax (dbt's, reduced to what a feature graph needs):
                     (`-s "a b"`), or several --select options (`-s a -s b`)
 
 Edges run from what a node reads to the node: source -> feature view, entity -> feature view,
-batch source -> push source -> the feature views that name it, feature view -> feature service, feature service or view -> dataset, spine source -> dataset, view or source -> its data tests.
+batch source -> push source -> the feature views that name it, feature view -> feature service, feature service or view -> dataset, spine source -> dataset, view or source -> its data tests,
+feature view, request source or on-demand view -> the on-demand views that take it as an input.
 Every problem in a selector is a diagnostic (FC090), with a did-you-mean hint for unknown names.
 """
 
@@ -24,7 +25,9 @@ from dataclasses import dataclass
 from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean, known_names_hint
-from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node, PushSource
+from fcompile.graph import (
+    DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node, OnDemandView, PushSource,
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -67,7 +70,16 @@ def direct_dependencies(graph: FeatureGraph, node: Node) -> tuple[NodeRef, ...]:
             found.add(NodeRef("source", node.spine.locator))
     elif isinstance(node, DataTest):
         found.add(NodeRef(node.parent_kind, node.parent))
+    elif isinstance(node, OnDemandView):
+        found.update(_input_ref(graph, name) for name in node.inputs)
     return tuple(sorted(found))
+
+
+def _input_ref(graph: FeatureGraph, name: str) -> NodeRef:
+    """An on-demand view's input by the kind that has the name (the parser keeps the names distinct)."""
+    kind = next((k for k in ("feature_view", "request_source", "on_demand_view") if graph.get(k, name)),
+                "feature_view")
+    return NodeRef(kind, name)
 
 
 @dataclass(frozen=True)

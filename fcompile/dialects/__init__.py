@@ -22,6 +22,7 @@ def compile_select(plan, dialect: SqlDialect):
     tiles, for serving)."""
     from fcompile.dialects.lowering import lower_latest_values, lower_point_in_time_join
     from fcompile.dialects.online_tiles import lower_latest_tiles
+    from fcompile.planner.on_demand import OnDemandJoin
     from fcompile.planner.online_tiles import LatestTiles
     from fcompile.planner.plans import LatestValues, PointInTimeJoin
 
@@ -29,6 +30,10 @@ def compile_select(plan, dialect: SqlDialect):
         return lower_point_in_time_join(dialect, plan)
     if isinstance(plan, LatestValues):
         return lower_latest_values(dialect, plan)
+    if isinstance(plan, OnDemandJoin):  # on-demand features in a training set
+        from fcompile.dialects.on_demand import lower_on_demand_join
+
+        return lower_on_demand_join(dialect, plan)
     if isinstance(plan, LatestTiles):
         return lower_latest_tiles(dialect, plan)
     raise TypeError(f"not a query plan: {type(plan).__name__}")

@@ -17,7 +17,7 @@ from fcompile.diagnostics import (
 )
 from fcompile.graph import (
     Dataset, DatasetOutput, Entity, Feature, FeatureGraph, FeatureService, FeatureView, JoinKey,
-    ProjectInfo, Projection, PushSource, Source, Spine, Tags,
+    OnDemandView, ProjectInfo, Projection, PushSource, RequestSource, Source, Spine, Tags,
 )
 from fcompile.parser.aggregations import resolve_aggregations
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
@@ -116,6 +116,8 @@ class Resolver:
         self.views: dict[str, FeatureView] = {}
         self.services: dict[str, FeatureService] = {}
         self.datasets: dict[str, Dataset] = {}
+        self.request_sources: dict[str, RequestSource] = {}
+        self.on_demand_views: dict[str, OnDemandView] = {}
 
     @classmethod
     def over_graph(cls, graph: FeatureGraph, sink: DiagnosticSink) -> Resolver:
@@ -126,6 +128,7 @@ class Resolver:
         resolver.services = {s.name: s for s in graph.feature_services}
         resolver.known["feature_views"] = resolver.views  # type: ignore[assignment]  # only names are read
         resolver.known["feature_services"] = resolver.services  # type: ignore[assignment]
+        resolver.known["on_demand_views"] = {v.name: v for v in graph.on_demand_views}  # type: ignore[misc]
         return resolver
 
     # -- entry point ---------------------------------------------------------------------------
@@ -136,6 +139,13 @@ class Resolver:
         self._build("sources", self._source, self.sources, lambda item: not _is_push(item))
         self._build("sources", self._push_source, self.push_sources, _is_push)  # after the sources they name
         self._build("feature_views", self._feature_view, self.views)
+        from fcompile.parser.on_demand_views import (  # issue 17
+            check_shared_names, resolve_on_demand_views, resolve_request_source,
+        )
+
+        check_shared_names(self)
+        self._build("request_sources", lambda item: resolve_request_source(self, item), self.request_sources)
+        self.on_demand_views.update(resolve_on_demand_views(self))
         self._build("feature_services", self._feature_service, self.services)
         self._build("datasets", self._dataset, self.datasets)
         from fcompile.parser.data_tests import resolve_data_tests  # issue 18
@@ -150,6 +160,8 @@ class Resolver:
             feature_services=_sorted(self.services),
             datasets=_sorted(self.datasets),
             tests=tests,
+            request_sources=_sorted(self.request_sources),
+            on_demand_views=_sorted(self.on_demand_views),
         )
 
     def _register_names(self) -> None:
@@ -459,6 +471,11 @@ class Resolver:
     def _reference(self, kind: str, name: str, item: SpecItem, sub: PathKey) -> Any:
         """The referenced node if it resolved; True-ish marker if it exists but is broken; else None."""
         target = self.known[kind].get(name)
+        if target is None and kind == "feature_views" and name in self.known.get("on_demand_views", {}):
+            self.sink.error(Code.UNKNOWN_VIEW, f"{item.label} refers to on-demand view '{name}', which only "
+                            "other on-demand views can take as an input", item.at(*sub),
+                            "feature services and datasets take features of feature views")
+            return None
         if target is None:
             code = {"entities": Code.UNKNOWN_ENTITY, "sources": Code.UNKNOWN_SOURCE,
                     "feature_views": Code.UNKNOWN_VIEW, "feature_services": Code.UNKNOWN_SERVICE}[kind]

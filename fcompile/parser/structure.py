@@ -29,6 +29,8 @@ LIST_LABELS = {
     "feature_views": "feature view",
     "feature_services": "feature service",
     "datasets": "dataset",
+    "request_sources": "request source",
+    "on_demand_views": "on-demand view",
 }
 
 _TYPE_WORDS = {
@@ -93,9 +95,9 @@ def check_structure(doc: YamlDocument, kind: SchemaKind) -> tuple[list[Diagnosti
     return out, invalid
 
 
-# Fields whose text may span lines: free text, and SQL queries. Every other string of a spec (names,
+# Fields whose text may span lines: free text, SQL queries and on-demand expressions. Every other string of a spec (names,
 # paths, tables, columns, owners, tags) is one line of visible characters.
-_MULTILINE_FIELDS = frozenset({"description", "query"})
+_MULTILINE_FIELDS = frozenset({"description", "query", "expr"})
 
 
 def _control_characters(doc: YamlDocument, value: Any, path: PathKey) -> Iterator[tuple[PathKey, Diagnostic]]:
@@ -122,7 +124,7 @@ def _control_diagnostic(doc: YamlDocument, path: PathKey, text: str, index: int,
                         what: str, free: bool) -> Diagnostic:
     shown = escape_controls(text if len(text) <= 60 else text[:57] + "...")
     subject = escape_controls(f"{_subject(doc, path)}{'the key ' if what == 'key' else ''}{_field_label(path)}")
-    hint = ("remove it: descriptions and queries may span lines, but hold no other control characters" if free
+    hint = ("remove it: descriptions, queries and expressions may span lines, but hold no other control characters" if free
             else "remove it: names, paths, tables, columns, owners and tags are one line of visible characters")
     return Diagnostic(Code.INVALID_VALUE, f"{subject} holds the control character {escape_controls(text[index])} "
                       f"(character {index + 1}): '{shown}'", where, hint)

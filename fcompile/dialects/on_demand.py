@@ -1,0 +1,33 @@
+"""Lower an `OnDemandJoin` (fcompile/planner/on_demand.py): the point-in-time join's final select, its
+feature columns replaced by the requested outputs, each on-demand feature spelled by the expression compiler
+(fcompile/expressions/to_sql.py) over the joined values and the spine's columns. The expressions sit in the
+join's own final select, so the rows keep the spine's order and no joined input is output unless requested.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.lowering import lower_point_in_time_join
+from fcompile.expressions.on_demand import _widened
+from fcompile.expressions.to_sql import expression_sql
+from fcompile.planner.on_demand import OnDemandJoin, OnDemandOutput
+
+
+def lower_on_demand_join(dialect: SqlDialect, plan: OnDemandJoin) -> exp.Select:
+    final = lower_point_in_time_join(dialect, plan.query)
+    features = len(plan.query.output_order)
+    selected = list(final.expressions)
+    spine, joined = selected[:len(selected) - features], selected[len(selected) - features:]
+    values = {e.alias: e.this for e in joined}
+    spine_values = {e.alias: e.this for e in spine if isinstance(e, exp.Alias)}
+
+    def value(source) -> exp.Expression:
+        if isinstance(source, OnDemandOutput):
+            return expression_sql(source.node, dialect, {name: value(s) for name, s in source.inputs})
+        kind, name, dtype = source
+        return _widened((values[name] if kind == "join" else spine_values[name]).copy(), dtype)
+
+    outputs = [exp.alias_(value(source), name) for name, source in plan.outputs]
+    return final.select(*spine, *outputs, append=False, copy=False)
