@@ -397,7 +397,7 @@ def test_base_project_is_valid(tmp_path: Path) -> None:
     check_result(result, tmp_path.resolve())
     assert {d.code for d in result.diagnostics} == {Code.SOURCE_FILE_NOT_FOUND}
     graph = result.graph
-    assert [len(nodes) for _, nodes in graph.by_kind()] == [3, 4, 1, 4, 2, 2, 0]
+    assert [len(nodes) for _, nodes in graph.by_kind()] == [3, 4, 1, 4, 2, 2, 0, 0, 0]  # no tests, request sources or on-demand views
     assert graph.feature_view("driver_customer").source == "trips"  # read as if it named its batch source
     assert graph.push_views("trips_push") == (graph.feature_view("driver_customer"),)
     prod = parse_project(tmp_path, target="prod", environ={"SF_PASSWORD": "s3cret"})
