@@ -161,8 +161,8 @@ def test_run_on_the_sample_in_a_subprocess(sample_project):
     lines = result.stdout.splitlines()  # a line per data test, per dataset and per view, then the summary
     assert [line.split()[0] for line in lines[:5]] == ["PASS"] * 5  # the sample's tests, run first
     lines = lines[5:]
-    assert len(lines) == 6 and lines[0].startswith("dataset driver_ranking_training ")
-    assert lines[-1] == "1 dataset built, 4 feature views loaded, 0 failed; wrote target/run_results.json"
+    assert len(lines) == 7 and lines[0].startswith("dataset driver_ranking_training ")
+    assert lines[-1] == "1 dataset built, 5 feature views loaded, 0 failed; wrote target/run_results.json"
     assert ".000" not in result.stdout + result.stderr
     orders = sample_project / "seeds" / "orders.parquet"
     with FeatureStore(sample_project) as fs:
