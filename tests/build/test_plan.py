@@ -56,7 +56,7 @@ def sample(table_sample, tmp_path):
 def test_no_change_is_an_empty_plan(sample):
     project, state = sample
     plan = plan_of(project, state)
-    assert plan.nodes == () and plan.exit_code == 0 and plan.unchanged == 16
+    assert plan.nodes == () and plan.exit_code == 0 and plan.unchanged == 21  # 16 nodes and the 5 data tests
     assert render_text(plan).startswith("plan: no change to project 'driver_ranking'")
     assert "nothing beyond the usual incremental run" in render_text(plan)
 
@@ -73,7 +73,7 @@ def test_a_description_and_tags_are_metadata_only(sample):
     assert [r.change.field for r in node.reasons] == ["description", "tags"]
     assert all(r.effect == "metadata only; nothing to recompute" for r in node.reasons)
     assert plan.materialize.command is None
-    assert "metadata only: feature_view.driver_lifetime_stats (features/driver.yml:34)" in render_text(plan)
+    assert "metadata only: feature_view.driver_lifetime_stats (features/driver.yml:40)" in render_text(plan)
 
 
 def test_a_ttl_change_is_recompute_with_the_refresh_to_run(sample):
@@ -120,8 +120,8 @@ def test_a_source_change_is_recompute_for_the_views_that_read_it(sample):
 
 def test_a_feature_added_is_compatible_and_a_new_view_is_loaded_next(sample):
     project, state = sample
-    edit(project, "features/driver.yml", "      - {name: vehicle_class,",
-         "      - {name: signup_date, dtype: date}\n      - {name: vehicle_class,")
+    edit(project, "features/driver.yml", "      - name: vehicle_class\n",
+         "      - {name: signup_date, dtype: date}\n      - name: vehicle_class\n")
     with open(project / "features" / "driver.yml", "a", encoding="utf-8") as spec:
         spec.write("\n  - name: driver_signup\n    entities: [driver]\n    source: driver_profile\n"
                    "    features:\n      - {name: onboarded_at, dtype: timestamp}\n")
@@ -165,7 +165,7 @@ def test_a_feature_removed_breaks_the_view_the_service_and_the_dataset(sample):
 
 def test_a_retyped_feature_and_changed_keys_are_breaking(sample):
     project, state = sample
-    edit(project, "features/driver.yml", "{name: conv_rate, dtype: float64", "{name: conv_rate, dtype: float32")
+    edit(project, "features/driver.yml", "      - name: conv_rate\n        dtype: float64", "      - name: conv_rate\n        dtype: float32")
     edit(project, "features/driver_customer.yml", "entities: [driver, customer]", "entities: [driver]")
     plan = plan_of(project, state)
     nodes = by_node(plan)
@@ -268,7 +268,7 @@ def test_long_diffs_are_cut_with_a_count(sample, monkeypatch):
 
 def test_json_is_a_stable_document(sample):
     project, state = sample
-    edit(project, "features/driver.yml", "{name: conv_rate, dtype: float64", "{name: conv_rate, dtype: float32")
+    edit(project, "features/driver.yml", "      - name: conv_rate\n        dtype: float64", "      - name: conv_rate\n        dtype: float32")
     plan = plan_of(project, state)
     document = json.loads(render_json(plan))
     assert render_json(plan_of(project, state)) == render_json(plan)
@@ -276,7 +276,7 @@ def test_json_is_a_stable_document(sample):
                              "nodes", "materialize"}
     assert document["format_version"] == 1 and document["exit_code"] == 2 and document["breaking"] is True
     assert document["dialects"] == ["duckdb"]
-    assert document["summary"]["breaking"] == 1 and document["summary"]["unchanged"] == 15
+    assert document["summary"]["breaking"] == 1 and document["summary"]["unchanged"] == 20
     view = document["nodes"][0]
     assert view["node"] == "feature_view.driver_hourly_stats" and view["class"] == "breaking"
     assert view["changes"][0] == {
@@ -310,7 +310,7 @@ def test_the_command_exit_codes_and_formats(sample):
     project, state = sample
     quiet = fcompile("plan", "--state", str(state), cwd=project)
     assert quiet.returncode == 0 and quiet.stdout.startswith("plan: no change"), quiet.stderr
-    edit(project, "features/driver.yml", "{name: conv_rate, dtype: float64", "{name: conv_rate, dtype: float32")
+    edit(project, "features/driver.yml", "      - name: conv_rate\n        dtype: float64", "      - name: conv_rate\n        dtype: float32")
     for output_format in ("text", "markdown", "json"):
         result = fcompile("plan", "--state", str(state), "--format", output_format, cwd=project)
         assert_clean(result)

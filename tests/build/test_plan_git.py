@@ -46,8 +46,8 @@ def repository(tmp_path_factory) -> tuple[Path, Path]:
 
 CHANGES = {
     "ttl": ("features/driver.yml", "    ttl: 2h\n", "    ttl: 3h\n"),
-    "feature added": ("features/driver.yml", "      - {name: vehicle_class,",
-                      "      - {name: signup_date, dtype: date}\n      - {name: vehicle_class,"),
+    "feature added": ("features/driver.yml", "      - name: vehicle_class\n",
+                      "      - {name: signup_date, dtype: date}\n      - name: vehicle_class\n"),
     "feature removed": ("features/customer.yml", "      - {name: lifetime_order_count, dtype: int64, description: "
                         "Orders placed since signup.}\n", ""),
     "description": ("features/customer.yml", "Daily snapshot of each customer's account at 00:00 UTC;",
@@ -56,7 +56,7 @@ CHANGES = {
 EXPECTED = {  # exit code, the first node's heading, the JSON summary
     "ttl": (0, "recompute: feature_view.driver_hourly_stats (features/driver.yml:21)",
             {"breaking": 0, "recompute": 4, "compatible": 0, "metadata": 0}),
-    "feature added": (0, "compatible: feature_view.driver_lifetime_stats (features/driver.yml:34)",
+    "feature added": (0, "compatible: feature_view.driver_lifetime_stats (features/driver.yml:40)",
                       {"breaking": 0, "recompute": 0, "compatible": 3, "metadata": 0}),
     "feature removed": (2, "breaking: feature_view.customer_daily_profile (features/customer.yml:11)",
                         {"breaking": 1, "recompute": 0, "compatible": 0, "metadata": 0}),
