@@ -34,9 +34,12 @@ def describe_nodes(graph: FeatureGraph, kind: str | None = None,
                 "content_hash": node.content_hash,
                 "spec": plain,
             }
-            if isinstance(node, FeatureView):
+            if isinstance(node, FeatureView) and node.plain_features:  # looked up as of the spine's time
                 strategy, reason = choose_strategy(node)
                 row["join"] = {"strategy": strategy.value, "why": reason}
+            if isinstance(node, FeatureView) and node.aggregation_step is not None:  # no strategy: tiles
+                row["aggregation"] = {"step": format_duration(node.aggregation_step.total_seconds()),
+                                      "how": "partial aggregates per key and step, combined per spine point"}
             rows.append(row)
     return rows
 
@@ -68,8 +71,13 @@ def summarize(node: Node) -> str:
         online = "" if node.online else ", offline only"
         late = f", lateness {format_duration(node.lateness.total_seconds())}" if node.lateness else ""
         source = f"{node.push_source} (push, into {node.source})" if node.push_source else node.source
-        return (f"{len(node.features)} features by {', '.join(node.entities)} from {source}, "
-                f"ttl {ttl}{late}{online}")
+        counted = [f"{len(node.plain_features)} features"] if node.plain_features else []
+        if node.aggregation_step is not None:
+            step = format_duration(node.aggregation_step.total_seconds())
+            counted.append(f"{len(node.aggregated_features)} aggregated features (step {step})")
+        # the ttl bounds plain lookups; an aggregated feature's windows bound it, a ttl only its age online
+        ttl_part = f", ttl {ttl}" if node.plain_features or node.ttl else ""
+        return f"{' and '.join(counted)} by {', '.join(node.entities)} from {source}{ttl_part}{late}{online}"
     if isinstance(node, FeatureService):
         count = sum(len(p.features) for p in node.projections)
         views = ", ".join(p.view + (f" as {p.alias}" if p.alias else "") for p in node.projections)

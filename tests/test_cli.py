@@ -98,6 +98,32 @@ def test_ls_table_json_and_kind_filter(project):
     assert [(r["kind"], r["name"]) for r in rows] == [("feature_view", "customer_stats")]
     assert rows[0]["spec"]["ttl"] == 7 * 86400 and len(rows[0]["content_hash"]) == 16
     assert rows[0]["join"] == {"strategy": "asof", "why": "ttl 1w > 6h, the range-join limit"}
+    assert "aggregation" not in rows[0]
+
+
+def test_ls_says_how_a_view_of_aggregations_joins(tmp_path):
+    """A view of windowed aggregations has no join strategy and no ttl to show: its step instead (the
+    sample's driver_trip_windows); a view mixing both shows both."""
+    from fcompile.sample import init_project
+
+    root = tmp_path / "sample"
+    init_project(root, scale=0.01, seed=3)
+    trips = root / "features" / "trips.yml"
+    trips.write_text(trips.read_text().replace(
+        "    aggregations:\n", "    ttl: 1d\n    features: [{name: fare, dtype: float64}]\n    aggregations:\n", 1))
+    result = fcompile("ls", "--project-dir", str(root))
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "\tdriver_trip_windows\t" in line]
+    assert "\t1 features and 6 aggregated features (step 1h) by driver from trips, ttl 1d\t" in line
+    rows = json.loads(fcompile("ls", "--json", "--kind", "feature_view", "--project-dir", str(root)).stdout)
+    [row] = [r for r in rows if r["name"] == "driver_trip_windows"]
+    assert row["join"] == {"strategy": "asof", "why": "ttl 1d > 6h, the range-join limit"}
+    assert row["aggregation"]["step"] == "1h"
+    trips.write_text(trips.read_text().replace("    ttl: 1d\n    features: [{name: fare, dtype: float64}]\n", ""))
+    rows = json.loads(fcompile("ls", "--json", "--kind", "feature_view", "--project-dir", str(root)).stdout)
+    [row] = [r for r in rows if r["name"] == "driver_trip_windows"]
+    assert "join" not in row and row["summary"] == "6 aggregated features (step 1h) by driver from trips"
+    assert all("join" in r for r in rows if r["name"] != "driver_trip_windows")
 
 
 def test_bad_arguments_are_diagnostics_with_exit_1(project):

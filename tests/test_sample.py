@@ -197,7 +197,18 @@ def test_every_referenced_column_exists_with_its_declared_dtype(
         source = sources[view["source"]]
         schema = source_schema(project, source)
         expected = {key["name"]: key["dtype"] for entity in view["entities"] for key in entities[entity]["join_keys"]}
-        expected |= {feature["name"]: feature["dtype"] for feature in view["features"]}
+        expected |= {feature["name"]: feature["dtype"] for feature in view.get("features", [])}
+        for feature in view.get("aggregations", {}).get("features", []):  # windowed aggregations read columns
+            if "column" not in feature:  # count of rows
+                continue
+            column = file_column(source, feature["column"])
+            assert column in schema.names, f"{view['name']}: {column} missing from {source['table']}"
+            if feature["function"] in ("min", "max", "last") and "dtype" in feature:  # the column's own dtype
+                expected[feature["column"]] = feature["dtype"]
+            else:  # sum, avg, stddev, variance: over numbers
+                field_type = schema.field(column).type
+                assert pa.types.is_integer(field_type) or pa.types.is_floating(field_type), f"{view['name']}: {column}"
+                checked += 1
         for field in ("timestamp_field", "created_timestamp_field"):
             if field in source:
                 expected[source[field]] = "timestamp"

@@ -24,7 +24,7 @@ from fcompile.parser import load_project
 SAMPLE_FILES = {
     "materialize/customer_daily_profile.sql", "materialize/driver_customer_affinity.sql",
     "materialize/driver_hourly_stats.sql", "materialize/driver_lifetime_stats.sql",
-    "materialize/driver_onboarding.sql", "retrieve/driver_activity_v1.sql", "retrieve/driver_ranking_v2.sql",
+    "materialize/driver_onboarding.sql", "materialize/driver_trip_windows.sql", "retrieve/driver_activity_v1.sql", "retrieve/driver_ranking_v2.sql",
     "datasets/driver_ranking_training.sql",
     "tests/driver_hourly_stats__conv_rate__not_null.sql", "tests/driver_hourly_stats__conv_rate__range.sql",
     "tests/driver_hourly_stats__row_count.sql", "tests/driver_hourly_stats__unique_key_time.sql",

@@ -56,7 +56,7 @@ def sample(table_sample, tmp_path):
 def test_no_change_is_an_empty_plan(sample):
     project, state = sample
     plan = plan_of(project, state)
-    assert plan.nodes == () and plan.exit_code == 0 and plan.unchanged == 21  # 16 nodes and the 5 data tests
+    assert plan.nodes == () and plan.exit_code == 0 and plan.unchanged == 22  # 17 nodes and the 5 data tests
     assert render_text(plan).startswith("plan: no change to project 'driver_ranking'")
     assert "nothing beyond the usual incremental run" in render_text(plan)
 
@@ -276,7 +276,7 @@ def test_json_is_a_stable_document(sample):
                              "nodes", "materialize"}
     assert document["format_version"] == 1 and document["exit_code"] == 2 and document["breaking"] is True
     assert document["dialects"] == ["duckdb"]
-    assert document["summary"]["breaking"] == 1 and document["summary"]["unchanged"] == 20
+    assert document["summary"]["breaking"] == 1 and document["summary"]["unchanged"] == 21
     view = document["nodes"][0]
     assert view["node"] == "feature_view.driver_hourly_stats" and view["class"] == "breaking"
     assert view["changes"][0] == {

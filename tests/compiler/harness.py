@@ -300,8 +300,10 @@ def _in_any_order(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
 
 
 def assert_same_rows(actual: tuple[list[str], list[dict]], wanted: tuple[list[str], list[dict]],
-                     context: str, ordered: bool = True) -> None:
-    """Row by row, in spine order; as a multiset where the SQL promises no order (`ordered` False)."""
+                     context: str, ordered: bool = True, close: frozenset[str] | set[str] = frozenset()) -> None:
+    """Row by row, in spine order; as a multiset where the SQL promises no order (`ordered` False). The
+    columns in `close` (float sums, means and deviations of windowed aggregations, whose last bits depend
+    on the order an engine adds in) are compared within 1e-9 relative; everything else exactly."""
     names, rows = actual
     wanted_names, wanted_rows = wanted
     if not ordered:
@@ -311,6 +313,10 @@ def assert_same_rows(actual: tuple[list[str], list[dict]], wanted: tuple[list[st
     for i, (got, want) in enumerate(zip(rows, wanted_rows)):
         got_n = {k: normalized(v) for k, v in got.items()}
         want_n = {k: normalized(v) for k, v in want.items()}
+        for name in close:
+            g, w = got_n.get(name), want_n.get(name)
+            if isinstance(g, float) and isinstance(w, float) and math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-12):
+                got_n[name] = w
         assert got_n == want_n, f"{context}: row {i} differs\n  got      {got_n}\n  expected {want_n}"
 
 

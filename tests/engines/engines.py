@@ -594,6 +594,8 @@ def reference_views(graph, data: Path) -> dict[str, Any]:
 
     views, rows = {}, {}
     for view in graph.feature_views:
+        if view.has_aggregations:  # windowed aggregations: reference_aggregate_views
+            continue
         source = graph.source(view.source)
         renamed = {name: column for column, name in source.field_mapping}
         column = lambda name: renamed.get(name, name)  # noqa: E731
@@ -606,3 +608,61 @@ def reference_views(graph, data: Path) -> dict[str, Any]:
             tuple(RefFeature(f.name, column(f.name), f.dtype.is_array) for f in view.features), rows[path],
             column(source.tie_breaker) if source.tie_breaker else None)
     return views
+
+
+def reference_aggregate_views(graph, data: Path) -> dict[str, Any]:
+    """Every feature view of the sample with windowed aggregations, as the aggregation reference
+    (tests/compiler/aggregation_reference.py) sees it, over the rows of its seed file in `data`."""
+    import pyarrow.parquet as pq
+
+    from compiler.aggregation_reference import RefAggregate, RefAggregateView
+
+    views = {}
+    for view in graph.feature_views:
+        if not view.has_aggregations:
+            continue
+        source = graph.source(view.source)
+        renamed = {name: column for column, name in source.field_mapping}
+        column = lambda name: renamed.get(name, name)  # noqa: E731
+        path = data / (f"{source.locator}.parquet" if source.kind == "table" else Path(source.locator).name)
+        views[view.name] = RefAggregateView(
+            view.name, tuple((k.name, column(k.name)) for k in graph.join_keys(view)),
+            column(source.timestamp_field),
+            column(source.created_timestamp_field) if source.created_timestamp_field else None,
+            column(source.tie_breaker) if source.tie_breaker else None, view.aggregation_step,
+            tuple(RefAggregate(f.name, f.aggregation.function,
+                               column(f.aggregation.column) if f.aggregation.column else None, f.aggregation.window)
+                  for f in view.aggregated_features),
+            pq.read_table(path).to_pylist())
+    return views
+
+
+def reference_service_rows(graph, data: Path, spine: pa.Table, spine_ts: str, service: str,
+                           full_feature_names: bool) -> tuple[list[str], list[dict], set[str]]:
+    """The references' training set of `service` over `spine`'s rows, in order: looked-up features by the
+    point-in-time reference, aggregated ones by the aggregation reference; and the output columns to
+    compare within 1e-9 relative (float sums, means and deviations: their last bits depend on the order
+    an engine adds in)."""
+    from compiler import reference
+    from compiler.aggregation_reference import aggregate_join
+
+    views, aggregated = reference_views(graph, data), reference_aggregate_views(graph, data)
+    projections = graph.get("feature_service", service).projections
+    requested = [reference.Requested(p.view, feature, output) for p in projections
+                 for feature, output in zip(p.features, p.output_names(full_feature_names))]
+    spine_rows = spine.to_pylist()
+    plain = [r for r in requested if r.view not in aggregated]
+    rows = reference.point_in_time_join(spine_rows, spine.column_names, spine_ts,
+                                        {r.view: views[r.view] for r in plain}, plain)
+    windows = [(aggregated[r.view], r.feature, r.output) for r in requested if r.view in aggregated]
+    for row, found in zip(rows, aggregate_join(spine_rows, [], spine_ts, windows)):
+        row.update(found)
+    names = [*spine.column_names, *(r.output for r in requested)]
+    close = set()
+    for r in requested:
+        if r.view in aggregated:
+            feature = graph.feature_view(r.view).feature(r.feature)
+            if feature.aggregation.function in ("avg", "stddev", "variance") or (
+                    feature.aggregation.function == "sum" and feature.dtype.name == "float64"):
+                close.add(r.output)
+    return names, [{n: row[n] for n in names} for row in rows], close

@@ -3,10 +3,13 @@
 window, with its event and created times; and the same rows read and keys written. The store is SQLite in
 every run, so what differs is only the engine that computed the values (its window counts and its
 `LatestValues` query with the window bound as parameters). The sample's hourly stats get full ties of differing
-values (NaN among them) at the newest rows of a few drivers, which each feature resolves to its greatest."""
+values (NaN among them) at the newest rows of a few drivers, which each feature resolves to its greatest.
+A view of windowed aggregations stores tiles: what it serves at a read time is the aggregation reference's
+value at that time (docs/concepts/aggregations.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import shutil
@@ -22,7 +25,7 @@ from fcompile.tasks.materialize import materialize_views
 
 from compiler import reference
 from compiler.harness import normalized
-from engines.engines import reference_views, sample_on
+from engines.engines import reference_aggregate_views, reference_views, sample_on
 from engines.test_sample_project import sample  # noqa: F401  (the module's generated sample)
 
 END = dt.datetime(2025, 1, 15, tzinfo=dt.timezone.utc)  # the sample's feature data ends here
@@ -43,6 +46,40 @@ def stored(fs, graph, views, ref) -> dict:
                             ({k: normalized(v) for k, v in row.values.items()}, normalized(row.event_ts),
                              normalized(row.created_ts)) for key, row in zip(keys, rows)}
     return found
+
+
+# read times after the materialization's end: on it, inside its step, and hours later (the short windows
+# then hold nothing the store was given)
+READ_TIMES = (END, END + dt.timedelta(minutes=37, microseconds=5), END + dt.timedelta(hours=5))
+
+
+def check_windows_online(fs, view, sample, engine_name: str) -> None:
+    """What the store serves for a view of windowed aggregations at a read time t is the aggregation
+    reference at t over the source rows the materialization read (event time up to END): for every entity
+    of the source and one without rows; float sums, means and deviations within 1e-9 relative."""
+    from compiler.aggregation_reference import aggregate_join
+
+    ref = reference_aggregate_views(load_project(sample / "project"), sample / "project" / "seeds")[view.name]
+    ref = dataclasses.replace(ref, rows=[r for r in ref.rows if r[ref.event_ts] is not None
+                                         and reference.utc(r[ref.event_ts]) <= END])
+    [(key, column)] = ref.keys
+    entities = sorted({r[column] for r in ref.rows if r[column] is not None}) + [-1]  # -1: no trips
+    names = [f.name for f in view.aggregated_features]
+    close = {f.name for f in view.aggregated_features if f.aggregation.function in ("avg", "stddev", "variance")
+             or (f.aggregation.function == "sum" and f.dtype.name == "float64")}
+    for t in READ_TIMES:
+        response = fs.get_online_features({key: entities}, [f"{view.name}:{n}" for n in names], now=t)
+        values = response.values()
+        spine = [{key: e, "t": t} for e in entities]
+        wanted = aggregate_join(spine, [key], "t", [(ref, n, n) for n in names])
+        for i, want in enumerate(wanted):
+            for name in names:
+                got, expected = normalized(values[name][i]), normalized(want[name])
+                same = (math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12)
+                        if name in close and got is not None and expected is not None
+                        else got == expected and (isinstance(got, int) or not isinstance(expected, int)))
+                assert same, f"{view.name}.{name} for {key}={want[key]} at {t} on {engine_name}: " \
+                             f"online {values[name][i]!r}, reference {want[name]!r}"
 
 
 TIED_DRIVERS = 3
@@ -80,12 +117,17 @@ def test_materialized_values_agree_with_the_reference(engine, tied_sample, tmp_p
     root = sample_on(engine, sample, tmp_path / "project")
     with FeatureStore(root, target="engine") as fs:
         graph = fs.graph
-        views = [v for v in graph.feature_views if v.online]
-        results = materialize_views(graph, fs.runner, fs.online_store, views, END)
+        online = [v for v in graph.feature_views if v.online]
+        results = materialize_views(graph, fs.runner, fs.online_store, online, END)
         assert all(r.status == "success" for r in results), [d.render() for r in results for d in r.diagnostics]
+        views = [v for v in online if not v.has_aggregations]
         ref = reference_views(load_project(sample / "project"), sample / "project" / "seeds")  # the data as files
         contents = stored(fs, graph, views, ref)
-    counts = {r.view: (r.rows_read, r.keys_written, r.window.start) for r in results}
+        windowed = [v for v in online if v.has_aggregations]
+        assert windowed, "the sample serves windowed aggregations"
+        for view in windowed:
+            check_windows_online(fs, view, sample, engine.name)
+    counts = {r.view: (r.rows_read, r.keys_written, r.window.start) for r in results if r.view in ref}
     tied_rows = 0
     for view in views:
         start = END - view.ttl if view.ttl is not None else EARLIEST

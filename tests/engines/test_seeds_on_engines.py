@@ -115,7 +115,7 @@ def test_seed_then_run_on_postgresql(postgres_engine, tmp_path):
     assert f"rows into {postgres_engine.schema}.driver_stats" in seeded.stdout and "6 seeded, 0 failed" in seeded.stdout
     ran = fcompile("run", "--project-dir", str(root), "--target", "pg", "--end", "2025-01-15T00:00:00")
     assert ran.returncode == 0, ran.stderr
-    assert "1 dataset built, 4 feature views loaded, 0 failed" in ran.stdout
+    assert "1 dataset built, 5 feature views loaded, 0 failed" in ran.stdout
     training = postgres_engine.read_table(postgres_engine.runner(), "driver_ranking_training")
     assert training.num_rows == pq.read_metadata(root / "seeds" / "orders.parquet").num_rows
     assert training.column("driver_recent__conv_rate").null_count < training.num_rows

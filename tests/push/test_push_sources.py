@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -113,7 +114,18 @@ def test_training_sets_and_materialization_are_unchanged(samples):
                                             now=end).to_http_dict()
             answers.append((training, result.rows_read, result.keys_written, online))
     training, rows_read, keys_written, online = answers[0]
-    assert training.num_rows >= 50 and training.equals(answers[1][0])
+    other = answers[1][0]
+    assert training.num_rows >= 50 and training.schema == other.schema
+    # float sums and means of windowed aggregations: their last bits depend on the order DuckDB adds in
+    summed = {"fare_sum_1d", "fare_avg_7d"}
+    assert summed <= set(training.column_names)
+    for name in training.column_names:
+        if name not in summed:
+            assert training[name].equals(other[name]), name
+            continue
+        pairs = list(zip(training[name].to_pylist(), other[name].to_pylist()))
+        assert all(a is None and b is None or a is not None and b is not None
+                   and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in pairs), name
     assert training.column("conv_rate").null_count < training.num_rows  # values, not only NULLs
     assert (rows_read, keys_written, online) == answers[1][1:]
     assert "PRESENT" in online["results"][1]["statuses"]

@@ -150,7 +150,7 @@ def test_feast_quickstart_calls(feature_repo, monkeypatch):
     # -- the registry, as `feast feature-views list` / `feast entities list` show it ---------------------
     assert [fv.name for fv in store.list_feature_views()] == [
         "customer_daily_profile", "driver_customer_affinity", "driver_hourly_stats", "driver_lifetime_stats",
-        "driver_onboarding"]
+        "driver_onboarding", "driver_trip_windows"]
     assert [(e.name, e.join_key) for e in store.list_entities()] == [("customer", "customer_id"),
                                                                       ("driver", "driver_id")]
     assert [s.name for s in store.list_feature_services()] == ["driver_activity_v1", "driver_ranking_v2"]
@@ -173,7 +173,7 @@ def test_feature_view_and_service_attributes_feast_users_touch(feature_repo):
     assert service.owner == "ranking-ml@example.com" and dict(service.tags)["stage"] == "candidate"
     assert store.get_feature_view("driver_onboarding").online is False
     assert [fv.name for fv in store.list_feature_views(tags={"tier": "silver"})] == [
-        "driver_customer_affinity", "driver_lifetime_stats"]
+        "driver_customer_affinity", "driver_lifetime_stats", "driver_trip_windows"]
     store.close()
 
 

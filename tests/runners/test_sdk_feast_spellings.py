@@ -166,4 +166,5 @@ def test_materialize_raises_the_failed_views_problems_after_the_others_ran(store
     results = json.loads((sample_project / "target" / "run_results.json").read_text())["results"]
     assert {r["node"]: r["status"] for r in results} == {
         "feature_view.customer_daily_profile": "success", "feature_view.driver_customer_affinity": "success",
-        "feature_view.driver_hourly_stats": "success", "feature_view.driver_lifetime_stats": "error"}
+        "feature_view.driver_hourly_stats": "success", "feature_view.driver_lifetime_stats": "error",
+        "feature_view.driver_trip_windows": "success"}

@@ -4,6 +4,7 @@ spine form giving the same rows, and the job's outputs."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import subprocess
 import sys
 
@@ -192,7 +193,19 @@ def test_sample_project_spines_agree(sample_project):
         from_file = fs.get_historical_features(orders, service="driver_ranking_v2", full_feature_names=True).to_arrow()
         frame = pd.read_parquet(orders)
         from_frame = fs.get_historical_features(frame, service="driver_ranking_v2", full_feature_names=True).to_arrow()
-    assert from_file.equals(from_frame)
+        # float sums and means of windowed aggregations: their last bits depend on the order DuckDB adds in
+        summed = {f"{p.view}__{name}" for p in fs.graph.get("feature_service", "driver_ranking_v2").projections
+                  for name in p.features
+                  if (a := fs.graph.feature_view(p.view).feature(name).aggregation) is not None
+                  and a.function in ("sum", "avg", "stddev", "variance")}
+    assert summed and from_file.schema == from_frame.schema
+    for name in from_file.column_names:
+        if name not in summed:
+            assert from_file[name].equals(from_frame[name]), name
+            continue
+        pairs = list(zip(from_file[name].to_pylist(), from_frame[name].to_pylist()))
+        assert all(a is None and b is None or a is not None and b is not None
+                   and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in pairs), name
     assert from_file["order_id"].to_pylist() == pq.read_table(orders)["order_id"].to_pylist()
     assert from_file.num_rows == len(frame) and from_file.column_names[:len(frame.columns)] == list(frame.columns)
     assert from_file["driver_recent__conv_rate"].null_count < from_file.num_rows  # features were found

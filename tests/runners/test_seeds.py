@@ -88,7 +88,7 @@ def test_init_then_seed_then_run_works_on_duckdb(fresh_sample):
     assert "6 seeded, 0 failed (target 'dev')" in seeded.stdout
     ran = fcompile("run", "--project-dir", str(fresh_sample))  # `init` made data ending now
     assert ran.returncode == 0, ran.stderr
-    assert "1 dataset built, 4 feature views loaded, 0 failed" in ran.stdout
+    assert "1 dataset built, 5 feature views loaded, 0 failed" in ran.stdout
     [(rows,)] = table_rows(fresh_sample, 'SELECT count(*) FROM "driver_ranking_training"')
     assert rows == pq.read_metadata(fresh_sample / "seeds" / "orders.parquet").num_rows
 
@@ -110,7 +110,7 @@ def test_the_init_project_builds_for_its_snowflake_target(fresh_sample):
     built = fcompile("build", "--project-dir", str(fresh_sample), "--target", "prod",
                      "--target-path", str(fresh_sample / "target-prod"), env=env)
     assert built.returncode == 0 and built.stderr == "", built.stderr
-    assert "snowflake: 13 files" in built.stdout
+    assert "snowflake: 14 files" in built.stdout
 
 
 def test_a_missing_seed_table_hints_at_fcompile_seed(tmp_path):

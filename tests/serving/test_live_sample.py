@@ -48,11 +48,11 @@ def test_a_fresh_sample_serves_present_values_now(tmp_path: Path) -> None:
     assert f"The data ends at {hour:%Y-%m-%dT%H:%M:%S}Z." in created.stdout
     fcompile("seed", cwd=project)  # the sources are tables loaded from the project's seeds/
     loaded = fcompile("materialize", cwd=project)
-    assert "4 feature views loaded, 0 failed" in loaded.stdout and "hint" not in loaded.stdout, loaded.stdout
+    assert "5 feature views loaded, 0 failed" in loaded.stdout and "hint" not in loaded.stdout, loaded.stdout
     read = fcompile("get-online-features", "--service", "driver_ranking_v2", "--json",
                     "-e", "driver_id=1001", "-e", "customer_id=C00000001", cwd=project)
     found = statuses(json.loads(read.stdout))
-    assert len(found) == 12  # the two keys and every feature of the service, from all four online views
+    assert len(found) == 16  # the two keys and every feature of the service, from all five online views
     assert found == {name: ["PRESENT"] for name in found}
 
     server = Server(project, "--reload-interval", "0")

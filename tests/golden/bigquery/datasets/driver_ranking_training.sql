@@ -5,6 +5,7 @@
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; bigquery has no ASOF join)
 -- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; bigquery has no ASOF join)
 -- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; bigquery has no ASOF join)
+-- join driver_trip_windows: windowed aggregations, step 1h (partial aggregates per key and step, combined per spine point)
 CREATE OR REPLACE TABLE `driver_ranking_training` AS
 WITH `spine` AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */
@@ -343,6 +344,90 @@ WITH `spine` AS (
   WHERE
     `c`.`__fc_is_spine` = 1
     AND `r`.`__fc_event_ts` >= TIMESTAMP_SUB(`c`.`__fc_spine_ts`, INTERVAL 604800 SECOND)
+), `fv4_driver_trip_windows_source` AS (
+  /* driver_trip_windows: source rows with a key and an event time */
+  SELECT
+    `src`.`driver_id` AS `driver_id`,
+    `src`.`event_timestamp` AS `__fc_event_ts`,
+    `src`.`fare` AS `__fc_in_0`
+  FROM `raw`.`trips` AS `src`
+  WHERE
+    `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
+), `fv4_driver_trip_windows_events` AS (
+  /* driver_trip_windows: each row in its step of 1h (microseconds since the epoch) */
+  SELECT
+    *,
+    `__fc_event_us` - MOD(MOD(`__fc_event_us`, 3600000000) + 3600000000, 3600000000) AS `__fc_step`
+  FROM (
+    SELECT
+      *,
+      UNIX_MICROS(CAST(`__fc_event_ts` AS TIMESTAMP)) AS `__fc_event_us`
+    FROM `fv4_driver_trip_windows_source`
+  ) AS `timed`
+), `fv4_driver_trip_windows_ranked` AS (
+  /* driver_trip_windows: each row ranked within its (driver_id, step), newest first, for last */
+  SELECT
+    *,
+    RANK() OVER (
+      PARTITION BY `driver_id`, `__fc_step`
+      ORDER BY
+        CASE WHEN `__fc_in_0` IS NULL THEN 1 ELSE 0 END,
+        `__fc_event_ts` DESC
+    ) AS `__fc_rank_0`
+  FROM `fv4_driver_trip_windows_events`
+), `fv4_driver_trip_windows_tiles` AS (
+  /* driver_trip_windows: partial aggregates per (driver_id, step) */
+  SELECT
+    `driver_id`,
+    `__fc_step`,
+    COUNT(*) AS `__fc_rows`,
+    COUNT(`__fc_in_0`) AS `__fc_count_0`,
+    CAST(SUM(`__fc_in_0`) AS FLOAT64) AS `__fc_sum_0`,
+    MAX(CASE WHEN `__fc_rank_0` = 1 THEN `__fc_in_0` END) AS `__fc_last_0`
+  FROM `fv4_driver_trip_windows_ranked`
+  GROUP BY
+    `driver_id`,
+    `__fc_step`
+), `fv4_driver_trip_windows_points` AS (
+  /* driver_trip_windows: the spine's distinct (driver_id, window end) with no NULL */
+  SELECT DISTINCT
+    `driver_id`,
+    UNIX_MICROS(CAST(`event_timestamp` AS TIMESTAMP)) - MOD(
+      MOD(UNIX_MICROS(CAST(`event_timestamp` AS TIMESTAMP)), 3600000000) + 3600000000,
+      3600000000
+    ) AS `__fc_window_end`
+  FROM `spine`
+  WHERE
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
+), `fv4_driver_trip_windows_pairs` AS (
+  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
+  SELECT
+    `p`.`driver_id` AS `driver_id`,
+    `p`.`__fc_window_end` AS `__fc_window_end`,
+    `t`.`__fc_step` AS `__fc_step`,
+    `t`.`__fc_rows` AS `__fc_rows`,
+    `t`.`__fc_count_0` AS `__fc_count_0`,
+    `t`.`__fc_sum_0` AS `__fc_sum_0`,
+    `t`.`__fc_last_0` AS `__fc_last_0`,
+    MAX(CASE WHEN `t`.`__fc_last_0` IS NOT NULL THEN `t`.`__fc_step` END) OVER (PARTITION BY `p`.`driver_id`, `p`.`__fc_window_end`) AS `__fc_last_step_3`
+  FROM `fv4_driver_trip_windows_points` AS `p`
+  JOIN `fv4_driver_trip_windows_tiles` AS `t`
+    ON `p`.`driver_id` = `t`.`driver_id`
+    AND `t`.`__fc_step` >= `p`.`__fc_window_end` - 604800000000
+    AND `t`.`__fc_step` < `p`.`__fc_window_end`
+), `fv4_driver_trip_windows` AS (
+  /* driver_trip_windows: each feature combined from the tiles of its own window */
+  SELECT
+    `driver_id`,
+    `__fc_window_end`,
+    CAST(SUM(CASE WHEN `__fc_step` >= `__fc_window_end` - 3600000000 THEN `__fc_rows` END) AS INT64) AS `driver_trip_windows__trips_1h`,
+    CAST(SUM(CASE WHEN `__fc_step` >= `__fc_window_end` - 86400000000 THEN `__fc_sum_0` END) AS FLOAT64) AS `driver_trip_windows__fare_sum_1d`,
+    CAST(SUM(`__fc_sum_0`) AS FLOAT64) / NULLIF(SUM(`__fc_count_0`), 0) AS `driver_trip_windows__fare_avg_7d`,
+    MAX(CASE WHEN `__fc_step` = `__fc_last_step_3` THEN `__fc_last_0` END) AS `driver_trip_windows__last_fare`
+  FROM `fv4_driver_trip_windows_pairs`
+  GROUP BY
+    `driver_id`,
+    `__fc_window_end`
 )
 SELECT
   `s`.`order_id` AS `order_id`,
@@ -360,7 +445,11 @@ SELECT
   `f2`.`customer_daily_profile__current_balance` AS `customer_daily_profile__current_balance`,
   `f2`.`customer_daily_profile__credit_score` AS `customer_daily_profile__credit_score`,
   `f3`.`driver_customer_affinity__trips_together` AS `driver_customer_affinity__trips_together`,
-  `f3`.`driver_customer_affinity__avg_rating_given` AS `driver_customer_affinity__avg_rating_given`
+  `f3`.`driver_customer_affinity__avg_rating_given` AS `driver_customer_affinity__avg_rating_given`,
+  COALESCE(`f4`.`driver_trip_windows__trips_1h`, CAST(0 AS INT64)) AS `driver_trip_windows__trips_1h`,
+  `f4`.`driver_trip_windows__fare_sum_1d` AS `driver_trip_windows__fare_sum_1d`,
+  `f4`.`driver_trip_windows__fare_avg_7d` AS `driver_trip_windows__fare_avg_7d`,
+  `f4`.`driver_trip_windows__last_fare` AS `driver_trip_windows__last_fare`
 FROM `spine` AS `s`
 LEFT JOIN `fv0_driver_hourly_stats` AS `f0`
   ON `s`.`driver_id` = `f0`.`driver_id`
@@ -375,5 +464,11 @@ LEFT JOIN `fv3_driver_customer_affinity` AS `f3`
   ON `s`.`driver_id` = `f3`.`driver_id`
   AND `s`.`customer_id` = `f3`.`customer_id`
   AND `s`.`event_timestamp` = `f3`.`__fc_spine_ts`
+LEFT JOIN `fv4_driver_trip_windows` AS `f4`
+  ON `s`.`driver_id` = `f4`.`driver_id`
+  AND UNIX_MICROS(CAST(`s`.`event_timestamp` AS TIMESTAMP)) - MOD(
+    MOD(UNIX_MICROS(CAST(`s`.`event_timestamp` AS TIMESTAMP)), 3600000000) + 3600000000,
+    3600000000
+  ) = `f4`.`__fc_window_end`
 ORDER BY
   `s`.`__fc_row_id`

@@ -5,6 +5,7 @@
 -- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
 -- join customer_daily_profile: asof (ttl 2d > 6h, the range-join limit)
 -- join driver_customer_affinity: asof (ttl 1w > 6h, the range-join limit)
+-- join driver_trip_windows: windowed aggregations, step 1h (partial aggregates per key and step, combined per spine point)
 CREATE OR REPLACE TABLE "DRIVER_RANKING_TRAINING" AS
 WITH "SPINE" AS (
   /* spine: the spine's rows; each view's features join back to them by keys and time */
@@ -144,6 +145,91 @@ WITH "SPINE" AS (
     "DRIVER_ID",
     "CUSTOMER_ID",
     "__FC_EVENT_TS"
+), "FV4_DRIVER_TRIP_WINDOWS_SOURCE" AS (
+  /* driver_trip_windows: source rows with a key and an event time */
+  SELECT
+    "SRC"."DRIVER_ID" AS "DRIVER_ID",
+    TO_TIMESTAMP_NTZ(DATE_PART(EPOCH_MICROSECOND, "SRC"."EVENT_TIMESTAMP"), 6) AS "__FC_EVENT_TS",
+    "SRC"."FARE" AS "__FC_IN_0"
+  FROM "RAW"."TRIPS" AS "SRC"
+  WHERE
+    "SRC"."DRIVER_ID" IS NOT NULL AND "SRC"."EVENT_TIMESTAMP" IS NOT NULL
+), "FV4_DRIVER_TRIP_WINDOWS_EVENTS" AS (
+  /* driver_trip_windows: each row in its step of 1h (microseconds since the epoch) */
+  SELECT
+    *,
+    "__FC_EVENT_US" - (
+      "__FC_EVENT_US" % 3600000000 + 3600000000
+    ) % 3600000000 AS "__FC_STEP"
+  FROM (
+    SELECT
+      *,
+      DATE_PART(EPOCH_MICROSECOND, "__FC_EVENT_TS") AS "__FC_EVENT_US"
+    FROM "FV4_DRIVER_TRIP_WINDOWS_SOURCE"
+  ) AS "TIMED"
+), "FV4_DRIVER_TRIP_WINDOWS_RANKED" AS (
+  /* driver_trip_windows: each row ranked within its (driver_id, step), newest first, for last */
+  SELECT
+    *,
+    RANK() OVER (
+      PARTITION BY "DRIVER_ID", "__FC_STEP"
+      ORDER BY
+        CASE WHEN "__FC_IN_0" IS NULL THEN 1 ELSE 0 END,
+        "__FC_EVENT_TS" DESC NULLS LAST
+    ) AS "__FC_RANK_0"
+  FROM "FV4_DRIVER_TRIP_WINDOWS_EVENTS"
+), "FV4_DRIVER_TRIP_WINDOWS_TILES" AS (
+  /* driver_trip_windows: partial aggregates per (driver_id, step) */
+  SELECT
+    "DRIVER_ID",
+    "__FC_STEP",
+    COUNT(*) AS "__FC_ROWS",
+    COUNT("__FC_IN_0") AS "__FC_COUNT_0",
+    CAST(SUM("__FC_IN_0") AS DOUBLE) AS "__FC_SUM_0",
+    MAX(CASE WHEN "__FC_RANK_0" = 1 THEN "__FC_IN_0" END) AS "__FC_LAST_0"
+  FROM "FV4_DRIVER_TRIP_WINDOWS_RANKED"
+  GROUP BY
+    "DRIVER_ID",
+    "__FC_STEP"
+), "FV4_DRIVER_TRIP_WINDOWS_POINTS" AS (
+  /* driver_trip_windows: the spine's distinct (driver_id, window end) with no NULL */
+  SELECT DISTINCT
+    "DRIVER_ID",
+    DATE_PART(EPOCH_MICROSECOND, "__FC_SPINE_TS") - (
+      DATE_PART(EPOCH_MICROSECOND, "__FC_SPINE_TS") % 3600000000 + 3600000000
+    ) % 3600000000 AS "__FC_WINDOW_END"
+  FROM "SPINE"
+  WHERE
+    "DRIVER_ID" IS NOT NULL AND "__FC_SPINE_TS" IS NOT NULL
+), "FV4_DRIVER_TRIP_WINDOWS_PAIRS" AS (
+  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
+  SELECT
+    "P"."DRIVER_ID" AS "DRIVER_ID",
+    "P"."__FC_WINDOW_END" AS "__FC_WINDOW_END",
+    "T"."__FC_STEP" AS "__FC_STEP",
+    "T"."__FC_ROWS" AS "__FC_ROWS",
+    "T"."__FC_COUNT_0" AS "__FC_COUNT_0",
+    "T"."__FC_SUM_0" AS "__FC_SUM_0",
+    "T"."__FC_LAST_0" AS "__FC_LAST_0",
+    MAX(CASE WHEN "T"."__FC_LAST_0" IS NOT NULL THEN "T"."__FC_STEP" END) OVER (PARTITION BY "P"."DRIVER_ID", "P"."__FC_WINDOW_END") AS "__FC_LAST_STEP_3"
+  FROM "FV4_DRIVER_TRIP_WINDOWS_POINTS" AS "P"
+  JOIN "FV4_DRIVER_TRIP_WINDOWS_TILES" AS "T"
+    ON "P"."DRIVER_ID" = "T"."DRIVER_ID"
+    AND "T"."__FC_STEP" >= "P"."__FC_WINDOW_END" - 604800000000
+    AND "T"."__FC_STEP" < "P"."__FC_WINDOW_END"
+), "FV4_DRIVER_TRIP_WINDOWS" AS (
+  /* driver_trip_windows: each feature combined from the tiles of its own window */
+  SELECT
+    "DRIVER_ID",
+    "__FC_WINDOW_END",
+    CAST(SUM(CASE WHEN "__FC_STEP" >= "__FC_WINDOW_END" - 3600000000 THEN "__FC_ROWS" END) AS BIGINT) AS "DRIVER_TRIP_WINDOWS__TRIPS_1H",
+    CAST(SUM(CASE WHEN "__FC_STEP" >= "__FC_WINDOW_END" - 86400000000 THEN "__FC_SUM_0" END) AS DOUBLE) AS "DRIVER_TRIP_WINDOWS__FARE_SUM_1D",
+    CAST(SUM("__FC_SUM_0") AS DOUBLE) / NULLIF(SUM("__FC_COUNT_0"), 0) AS "DRIVER_TRIP_WINDOWS__FARE_AVG_7D",
+    MAX(CASE WHEN "__FC_STEP" = "__FC_LAST_STEP_3" THEN "__FC_LAST_0" END) AS "DRIVER_TRIP_WINDOWS__LAST_FARE"
+  FROM "FV4_DRIVER_TRIP_WINDOWS_PAIRS"
+  GROUP BY
+    "DRIVER_ID",
+    "__FC_WINDOW_END"
 )
 SELECT
   "S"."ORDER_ID" AS "ORDER_ID",
@@ -173,7 +259,11 @@ SELECT
   CASE
     WHEN "F3"."__FC_EVENT_TS" >= TIMESTAMPADD(SECOND, -604800, "S"."__FC_SPINE_TS")
     THEN "F3"."DRIVER_CUSTOMER_AFFINITY__AVG_RATING_GIVEN"
-  END AS "DRIVER_CUSTOMER_AFFINITY__AVG_RATING_GIVEN"
+  END AS "DRIVER_CUSTOMER_AFFINITY__AVG_RATING_GIVEN",
+  COALESCE("F4"."DRIVER_TRIP_WINDOWS__TRIPS_1H", CAST(0 AS BIGINT)) AS "DRIVER_TRIP_WINDOWS__TRIPS_1H",
+  "F4"."DRIVER_TRIP_WINDOWS__FARE_SUM_1D" AS "DRIVER_TRIP_WINDOWS__FARE_SUM_1D",
+  "F4"."DRIVER_TRIP_WINDOWS__FARE_AVG_7D" AS "DRIVER_TRIP_WINDOWS__FARE_AVG_7D",
+  "F4"."DRIVER_TRIP_WINDOWS__LAST_FARE" AS "DRIVER_TRIP_WINDOWS__LAST_FARE"
 FROM "SPINE" AS "S"
 LEFT JOIN "FV0_DRIVER_HOURLY_STATS" AS "F0"
   ON "S"."DRIVER_ID" = "F0"."DRIVER_ID" AND "S"."__FC_SPINE_TS" = "F0"."__FC_SPINE_TS"
@@ -183,5 +273,10 @@ ASOF JOIN "FV2_CUSTOMER_DAILY_PROFILE" AS "F2" MATCH_CONDITION ("S"."__FC_SPINE_
   ON "S"."CUSTOMER_ID" = "F2"."CUSTOMER_ID"
 ASOF JOIN "FV3_DRIVER_CUSTOMER_AFFINITY" AS "F3" MATCH_CONDITION ("S"."__FC_SPINE_TS" >= "F3"."__FC_EVENT_TS")
   ON "S"."DRIVER_ID" = "F3"."DRIVER_ID" AND "S"."CUSTOMER_ID" = "F3"."CUSTOMER_ID"
+LEFT JOIN "FV4_DRIVER_TRIP_WINDOWS" AS "F4"
+  ON "S"."DRIVER_ID" = "F4"."DRIVER_ID"
+  AND DATE_PART(EPOCH_MICROSECOND, "S"."__FC_SPINE_TS") - (
+    DATE_PART(EPOCH_MICROSECOND, "S"."__FC_SPINE_TS") % 3600000000 + 3600000000
+  ) % 3600000000 = "F4"."__FC_WINDOW_END"
 ORDER BY
   "S"."__FC_ROW_ID"

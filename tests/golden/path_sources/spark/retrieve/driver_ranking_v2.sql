@@ -5,6 +5,7 @@
 -- join driver_lifetime_stats: window (asof: no ttl: unbounded look-back; spark has no ASOF join)
 -- join customer_daily_profile: window (asof: ttl 2d > 6h, the range-join limit; spark has no ASOF join)
 -- join driver_customer_affinity: window (asof: ttl 1w > 6h, the range-join limit; spark has no ASOF join)
+-- join driver_trip_windows: windowed aggregations, step 1h (partial aggregates per key and step, combined per spine point)
 SET spark.sql.session.timeZone = UTC;
 
 WITH `spine` AS (
@@ -64,8 +65,7 @@ WITH `spine` AS (
       FROM `fv0_driver_hourly_stats_points` AS `p`
       JOIN `fv0_driver_hourly_stats_source` AS `f`
         ON (
-          `p`.`driver_id` = `f`.`driver_id`
-          AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
+          `p`.`driver_id` = `f`.`driver_id` AND `f`.`__fc_event_ts` <= `p`.`__fc_spine_ts`
         )
         AND `f`.`__fc_event_ts` >= `p`.`__fc_spine_ts` - INTERVAL 7200 SECOND
     ) AS `ranked`
@@ -330,13 +330,97 @@ WITH `spine` AS (
   FROM `fv3_driver_customer_affinity_carried` AS `c`
   JOIN `fv3_driver_customer_affinity_rows` AS `r`
     ON (
-      `c`.`driver_id` = `r`.`driver_id`
-      AND `c`.`customer_id` = `r`.`customer_id`
+      `c`.`driver_id` = `r`.`driver_id` AND `c`.`customer_id` = `r`.`customer_id`
     )
     AND `c`.`__fc_feature_row` = `r`.`__fc_feature_row`
   WHERE
     `c`.`__fc_is_spine` = 1
     AND `r`.`__fc_event_ts` >= `c`.`__fc_spine_ts` - INTERVAL 604800 SECOND
+), `fv4_driver_trip_windows_source` AS (
+  /* driver_trip_windows: source rows with a key and an event time */
+  SELECT
+    `src`.`driver_id` AS `driver_id`,
+    `src`.`event_timestamp` AS `__fc_event_ts`,
+    `src`.`fare` AS `__fc_in_0`
+  FROM `parquet`.`data/trips.parquet` AS `src`
+  WHERE
+    `src`.`driver_id` IS NOT NULL AND `src`.`event_timestamp` IS NOT NULL
+), `fv4_driver_trip_windows_events` AS (
+  /* driver_trip_windows: each row in its step of 1h (microseconds since the epoch) */
+  SELECT
+    *,
+    `__fc_event_us` - (
+      `__fc_event_us` % 3600000000 + 3600000000
+    ) % 3600000000 AS `__fc_step`
+  FROM (
+    SELECT
+      *,
+      UNIX_MICROS(CAST(`__fc_event_ts` AS TIMESTAMP)) AS `__fc_event_us`
+    FROM `fv4_driver_trip_windows_source`
+  ) AS `timed`
+), `fv4_driver_trip_windows_ranked` AS (
+  /* driver_trip_windows: each row ranked within its (driver_id, step), newest first, for last */
+  SELECT
+    *,
+    RANK() OVER (
+      PARTITION BY `driver_id`, `__fc_step`
+      ORDER BY
+        CASE WHEN `__fc_in_0` IS NULL THEN 1 ELSE 0 END,
+        `__fc_event_ts` DESC
+    ) AS `__fc_rank_0`
+  FROM `fv4_driver_trip_windows_events`
+), `fv4_driver_trip_windows_tiles` AS (
+  /* driver_trip_windows: partial aggregates per (driver_id, step) */
+  SELECT
+    `driver_id`,
+    `__fc_step`,
+    COUNT(*) AS `__fc_rows`,
+    COUNT(`__fc_in_0`) AS `__fc_count_0`,
+    CAST(SUM(`__fc_in_0`) AS DOUBLE) AS `__fc_sum_0`,
+    MAX(CASE WHEN `__fc_rank_0` = 1 THEN `__fc_in_0` END) AS `__fc_last_0`
+  FROM `fv4_driver_trip_windows_ranked`
+  GROUP BY
+    `driver_id`,
+    `__fc_step`
+), `fv4_driver_trip_windows_points` AS (
+  /* driver_trip_windows: the spine's distinct (driver_id, window end) with no NULL */
+  SELECT DISTINCT
+    `driver_id`,
+    UNIX_MICROS(CAST(`event_timestamp` AS TIMESTAMP)) - (
+      UNIX_MICROS(CAST(`event_timestamp` AS TIMESTAMP)) % 3600000000 + 3600000000
+    ) % 3600000000 AS `__fc_window_end`
+  FROM `spine`
+  WHERE
+    `driver_id` IS NOT NULL AND `event_timestamp` IS NOT NULL
+), `fv4_driver_trip_windows_pairs` AS (
+  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
+  SELECT
+    `p`.`driver_id` AS `driver_id`,
+    `p`.`__fc_window_end` AS `__fc_window_end`,
+    `t`.`__fc_step` AS `__fc_step`,
+    `t`.`__fc_rows` AS `__fc_rows`,
+    `t`.`__fc_count_0` AS `__fc_count_0`,
+    `t`.`__fc_sum_0` AS `__fc_sum_0`,
+    `t`.`__fc_last_0` AS `__fc_last_0`,
+    MAX(CASE WHEN `t`.`__fc_last_0` IS NOT NULL THEN `t`.`__fc_step` END) OVER (PARTITION BY `p`.`driver_id`, `p`.`__fc_window_end`) AS `__fc_last_step_3`
+  FROM `fv4_driver_trip_windows_points` AS `p`
+  JOIN `fv4_driver_trip_windows_tiles` AS `t`
+    ON `p`.`driver_id` = `t`.`driver_id`
+    AND `t`.`__fc_step` >= `p`.`__fc_window_end` - 604800000000
+    AND `t`.`__fc_step` < `p`.`__fc_window_end`
+), `fv4_driver_trip_windows` AS (
+  /* driver_trip_windows: each feature combined from the tiles of its own window */
+  SELECT
+    `driver_id`,
+    `__fc_window_end`,
+    CAST(SUM(CASE WHEN `__fc_step` >= `__fc_window_end` - 3600000000 THEN `__fc_rows` END) AS BIGINT) AS `trips_1h`,
+    CAST(SUM(CASE WHEN `__fc_step` >= `__fc_window_end` - 86400000000 THEN `__fc_sum_0` END) AS DOUBLE) AS `fare_sum_1d`,
+    CAST(SUM(`__fc_sum_0`) AS DOUBLE) / NULLIF(SUM(`__fc_count_0`), 0) AS `fare_avg_7d`,
+    MAX(CASE WHEN `__fc_step` = `__fc_last_step_3` THEN `__fc_last_0` END) AS `last_fare`
+  FROM `fv4_driver_trip_windows_pairs`
+  GROUP BY
+    `driver_id`,
+    `__fc_window_end`
 )
 SELECT
   `s`.`driver_id` AS `driver_id`,
@@ -351,7 +435,11 @@ SELECT
   `f2`.`current_balance` AS `current_balance`,
   `f2`.`credit_score` AS `credit_score`,
   `f3`.`trips_together` AS `trips_together`,
-  `f3`.`avg_rating_given` AS `avg_rating_given`
+  `f3`.`avg_rating_given` AS `avg_rating_given`,
+  COALESCE(`f4`.`trips_1h`, CAST(0 AS BIGINT)) AS `trips_1h`,
+  `f4`.`fare_sum_1d` AS `fare_sum_1d`,
+  `f4`.`fare_avg_7d` AS `fare_avg_7d`,
+  `f4`.`last_fare` AS `last_fare`
 FROM `spine` AS `s`
 LEFT JOIN `fv0_driver_hourly_stats` AS `f0`
   ON `s`.`driver_id` = `f0`.`driver_id`
@@ -366,5 +454,10 @@ LEFT JOIN `fv3_driver_customer_affinity` AS `f3`
   ON `s`.`driver_id` = `f3`.`driver_id`
   AND `s`.`customer_id` = `f3`.`customer_id`
   AND `s`.`event_timestamp` = `f3`.`__fc_spine_ts`
+LEFT JOIN `fv4_driver_trip_windows` AS `f4`
+  ON `s`.`driver_id` = `f4`.`driver_id`
+  AND UNIX_MICROS(CAST(`s`.`event_timestamp` AS TIMESTAMP)) - (
+    UNIX_MICROS(CAST(`s`.`event_timestamp` AS TIMESTAMP)) % 3600000000 + 3600000000
+  ) % 3600000000 = `f4`.`__fc_window_end`
 ORDER BY
   `s`.`__fc_row_id`
