@@ -281,6 +281,8 @@ def dump(data: Any) -> str:
 
 def statement_shapes(sql: str, dialect: str) -> tuple[list[str], Counter]:
     """The statement kinds of a compiled file, and how many writing nodes (DROP, INSERT, ...) it holds."""
+    if "%(" in sql:  # psycopg's placeholders: every other `%` is written `%%` (fcompile/dialects/postgres.py)
+        sql = sql.replace("%%", "%")
     statements = [s for s in sqlglot.parse(sql, read=DIALECTS[dialect].sqlglot_name) if s is not None]
     writing = Counter(type(node).__name__ for s in statements for node in s.find_all(*WRITING_NODES))
     return [type(s).__name__ for s in statements], writing
