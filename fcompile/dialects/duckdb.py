@@ -32,7 +32,7 @@ class DuckDBDialect(SqlDialect):
     ORDERS_ARRAYS = True
 
     CONVERTS_TIMES_TO_UTC = True
-    EXPRESSIONS = ExpressionTraits(extremes_skip_nulls=True, wall_clock="from_epoch_us", epoch_micros="epoch_us")
+    EXPRESSIONS = ExpressionTraits(extremes_skip_nulls=True, wall_clock="from_epoch_us")
 
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         # A zoned time of any precision (TIMESTAMPTZ, TIMESTAMPTZ_NS) cast to TIMESTAMPTZ keeps its instant.

@@ -28,7 +28,7 @@ class PostgresDialect(SqlDialect):
     CONVERTS_TIMES_TO_UTC = True
     ORDERS_ARRAYS = True
     EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True, exp_raises_out_of_range=True,
-                                   code_point_collation="C", wall_clock="instant_at_utc", epoch_micros="extract_epoch")
+                                   code_point_collation="C", wall_clock="instant_at_utc")
 
     def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
         # strings in byte order, as every other warehouse compares them, not in the column's collation (a database

@@ -23,7 +23,7 @@ class RedshiftDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     QUALIFY_NEEDS_WHERE = True
     RUNNABLE = False
-    EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True, epoch_micros="datediff")
+    EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True)
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.DateAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))

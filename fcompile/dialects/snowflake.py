@@ -25,7 +25,7 @@ class SnowflakeDialect(SqlDialect):
     SUPPORTS_QUALIFY = True
     STAR_EXCEPT = True
     CONVERTS_TIMES_TO_UTC = True
-    EXPRESSIONS = ExpressionTraits(day_of_week="iso_modulo_seven", wall_clock="utc_instant", epoch_micros="date_part")
+    EXPRESSIONS = ExpressionTraits(day_of_week="iso_modulo_seven", wall_clock="utc_instant")
     ISO_DAY_OF_WEEK_FUNCTION = "DAYOFWEEKISO"
 
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:

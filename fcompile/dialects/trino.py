@@ -21,7 +21,7 @@ class TrinoDialect(SqlDialect):
     SESSION_TIME_ZONE = "SET TIME ZONE 'UTC'"
     SUPPORTS_CREATE_OR_REPLACE_TABLE = False
     RUNNABLE = False
-    EXPRESSIONS = ExpressionTraits(int_division="slash", day_of_week="iso_modulo_seven", epoch_micros="to_unixtime")
+    EXPRESSIONS = ExpressionTraits(int_division="slash", day_of_week="iso_modulo_seven")
 
     def parameter(self, name: str) -> exp.Expression:
         # Trino binds parameters by position only (`EXECUTE ... USING`): a `?`, in the order they appear.

@@ -331,21 +331,9 @@ class _Lowering:
         return exp.cast(day, "BIGINT")
 
     def epoch_micros(self, ts: exp.Expression) -> exp.Expression:
-        kind = self.traits.epoch_micros
-        if kind == "epoch_us":
-            return exp.Anonymous(this="EPOCH_US", expressions=[ts])
-        if kind == "extract_epoch":  # NUMERIC seconds, exact to the microsecond
-            seconds = exp.Extract(this=exp.var("EPOCH"), expression=self.dialect.utc_instant(ts))
-            return exp.cast(exp.Mul(this=seconds, expression=exp.Literal.number(1000000)), "BIGINT")
-        if kind == "date_part":
-            return exp.Anonymous(this="DATE_PART", expressions=[exp.var("EPOCH_MICROSECOND"), ts])
-        if kind == "datediff":
-            return exp.Anonymous(this="DATEDIFF", expressions=[
-                exp.var("MICROSECOND"), exp.cast(exp.Literal.string("1970-01-01"), "TIMESTAMP"), ts])
-        if kind == "to_unixtime":
-            seconds = exp.Anonymous(this="TO_UNIXTIME", expressions=[ts])
-            return exp.cast(exp.Round(this=exp.Mul(this=seconds, expression=exp.Literal.number(1000000))), "BIGINT")
-        return exp.Anonymous(this="UNIX_MICROS", expressions=[ts])
+        """Whole microseconds since the epoch, as the dialect spells them for windowed aggregations too, of the
+        time as a UTC instant (naive: read as UTC)."""
+        return self.dialect.epoch_microseconds(self.dialect.utc_instant(ts))
 
     def seconds_between(self, c: Call) -> exp.Expression:
         start, end = (self.epoch_micros(self.sql(a)) for a in c.args)

@@ -33,6 +33,3 @@ class ExpressionTraits:
     # instant read in UTC (BigQuery); the dialect's UTC instant read at UTC (PostgreSQL); the dialect's UTC
     # instant, a naive UTC time (Snowflake); a naive time from the epoch microseconds (DuckDB).
     wall_clock: Literal["as_is", "instant_at_utc", "utc_instant", "from_epoch_us"] = "as_is"
-    # Microseconds since the epoch of a timestamp, for SECONDS_BETWEEN.
-    epoch_micros: Literal["epoch_us", "extract_epoch", "unix_micros", "date_part", "datediff", "to_unixtime"] = \
-        "unix_micros"
