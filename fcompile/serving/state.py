@@ -65,10 +65,21 @@ class ServingState:
     warnings: list[Diagnostic] = field(default_factory=list)
     store_problem: DiagnosticError | None = None   # the online store could not be connected at load
     loaded_at: float = field(default_factory=time.time)
+    _metadata: Any = field(default=None, repr=False)   # the metadata API's index, built when first asked for
 
     @property
     def graph(self) -> Any:
         return self.store.graph
+
+    @property
+    def metadata(self) -> Any:
+        """The graph's `MetadataIndex` (metadata.py), built on the first metadata request: online reads never
+        pay for it, and a reload starts a fresh one with the fresh graph."""
+        if self._metadata is None:
+            from fcompile.serving.metadata import MetadataIndex
+
+            self._metadata = MetadataIndex(self.graph, self.generation)
+        return self._metadata
 
     @property
     def root(self) -> str:
