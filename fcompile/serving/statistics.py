@@ -1,11 +1,12 @@
 """The latest statistics of a feature view, for `GET /api/v1/feature_views/{name}` (metadata.py).
 
 `fcompile profile` keeps one TFDV `DatasetFeatureStatisticsList` per run under
-`target/profiles/<node>/<timestamp>.pb`, where `<node>` is the view's name or `feature_view.<name>`. The
-newest of them (the greatest file name: the names are timestamps) is read with tensorflow-metadata's
-protos and summed up as JSON: per dataset its name and row count, per feature its type, counts, and the
-numeric (min, max, mean, standard deviation, zeros, median, histograms) or string (distinct values, top
-values, average length) statistics the file holds, and custom statistics.
+`target/profiles/<node>/<UTC time>.pb`, where `<node>` is `feature_view.<name>` (or the view's name
+alone). The newest of them (by the time in its name, then the number a second one in the same second
+gets: `-2`, `-3`, ...) is read with tensorflow-metadata's protos and summed up as JSON: per dataset its
+name and row count, per feature its type, counts, and the numeric (min, max, mean, standard deviation,
+zeros, median, histograms) or string (distinct values, top values, average length) statistics the file
+holds, and custom statistics.
 
 No profile: no statistics (the endpoint leaves the field out). A profile that cannot be read
 (tensorflow-metadata not installed, a damaged file) is reported in the field instead, as `{"path",
@@ -36,8 +37,18 @@ def latest_profile(root: str, view: str) -> Path | None:
         except OSError:
             continue
         if names:
-            return folder / max(names)
+            return folder / max(names, key=_written_order)
     return None
+
+
+def _written_order(name: str) -> tuple[str, int]:
+    """`20240502T100000Z.pb` before `20240502T100000Z-2.pb` before `...-10.pb` (a second profile within the
+    same second gets a number)."""
+    stem = name[:-len(".pb")]
+    base, dash, number = stem.rpartition("-")
+    if dash and number.isdigit():
+        return base, int(number)
+    return stem, 1
 
 
 def view_statistics(root: str, view: str) -> dict[str, Any] | None:

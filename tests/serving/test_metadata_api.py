@@ -1,8 +1,8 @@
 """The metadata API of `fcompile serve` (GET /api/v1/...) and its OpenAPI document, on a real server.
 
 The project is serving_helpers' (five views, three services) with a spine source, two datasets and an
-on-demand view added, and TFDV profiles written here with tensorflow-metadata's protos: two of
-`driver_stats` (the newer must be served) and a damaged one of `driver_recent`. Expectations are
+on-demand view added, and TFDV profiles written here with tensorflow-metadata's protos: four of
+`driver_stats` (the newest must be served) and a damaged one of `driver_recent`. Expectations are
 written out by hand from the spec below, not read back from the server's own code.
 """
 
@@ -73,12 +73,14 @@ def write_profiles(root: Path) -> None:
         city.custom_stats.add(name="nan_share", num=float("nan"))
         return message.SerializeToString()
 
-    folder = root / "target" / "profiles" / "driver_stats"
+    folder = root / "target" / "profiles" / "feature_view.driver_stats"
     folder.mkdir(parents=True)
     (folder / "20240501T000000Z.pb").write_bytes(profile(3, 0.1))
-    (folder / "20240502T000000Z.pb").write_bytes(profile(4, 0.40625))
-    (folder / "20240502T000000Z.json").write_text("{}")  # not a profile: ignored
-    damaged = root / "target" / "profiles" / "feature_view.driver_recent"
+    (folder / "20240502T000000Z.pb").write_bytes(profile(3, 0.2))
+    (folder / "20240502T000000Z-9.pb").write_bytes(profile(3, 0.3))
+    (folder / "20240502T000000Z-10.pb").write_bytes(profile(4, 0.40625))  # the newest: the 10th of that second
+    (folder / "20240503T000000Z.json").write_text("{}")  # not a profile: ignored
+    damaged = root / "target" / "profiles" / "driver_recent"  # the view's name alone is looked at too
     damaged.mkdir(parents=True)
     (damaged / "20240502T000000Z.pb").write_bytes(b"\xff\xff\xff not a protobuf")
 
@@ -205,7 +207,7 @@ def test_a_view_with_its_features_lineage_and_latest_statistics(open_server):
         {"kind": "on_demand_view", "name": "driver_ratios"}, {"kind": "feature_service", "name": "driver_mixed"},
         {"kind": "feature_service", "name": "driver_v1"}, {"kind": "dataset", "name": "training_v1"}]
     statistics = view["statistics"]
-    assert statistics["path"] == "target/profiles/driver_stats/20240502T000000Z.pb"  # the newer of two
+    assert statistics["path"] == "target/profiles/feature_view.driver_stats/20240502T000000Z-10.pb"
     [dataset] = statistics["datasets"]
     assert dataset["name"] == "driver_stats" and dataset["num_examples"] == 4
     conv, city = dataset["features"]
@@ -224,7 +226,7 @@ def test_a_view_without_profiles_has_no_statistics_and_a_damaged_one_says_so(ope
     assert view["lineage"] == {"upstream": [{"kind": "entity", "name": "shift"}, {"kind": "source", "name": "shifts"}],
                                "downstream": []}
     recent = open_server.get("/api/v1/feature_views/driver_recent").json
-    assert recent["statistics"]["path"] == "target/profiles/feature_view.driver_recent/20240502T000000Z.pb"
+    assert recent["statistics"]["path"] == "target/profiles/driver_recent/20240502T000000Z.pb"
     assert recent["statistics"]["error"]["code"] == "FC173"
     assert recent["lineage"]["downstream"] == [{"kind": "feature_service", "name": "driver_mixed"},
                                                {"kind": "dataset", "name": "recent_trips"}]
