@@ -502,7 +502,7 @@ def _write_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, int]
 
 def _listing(state: ServingState, kinds: tuple[str, ...], grant: Any, scope: dict) -> tuple[int, bytes, bytes]:
     page, _ = read_query(scope["query_string"])
-    return 200, encode(state.metadata.listing(kinds, grant, page)), _JSON
+    return 200, state.metadata.listing(kinds, grant, page), _JSON
 
 
 def _too_large(limit: int) -> HttpError:

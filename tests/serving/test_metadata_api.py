@@ -312,13 +312,18 @@ def test_lineage_pages_hold_every_node_and_edge_once(open_server, limit):
     assert len(edges) == len(set(edges)) and set(edges) == EDGES
 
 
-def test_lineage_around_one_node(open_server):
-    page = open_server.get("/api/v1/lineage?node=feature_service.driver_mixed").json
-    assert {n["id"] for n in page["nodes"]} == {
-        "feature_service.driver_mixed", "feature_view.driver_stats", "feature_view.driver_recent", "entity.driver",
-        "source.stats"}
-    assert {(e["from"], e["to"]) for e in page["edges"]} == {
-        e for e in EDGES if e[1] in {n["id"] for n in page["nodes"]} and e[0] in {n["id"] for n in page["nodes"]}}
+@pytest.mark.parametrize("node, expected", [
+    ("feature_service.driver_mixed", {"feature_service.driver_mixed", "feature_view.driver_stats",
+                                      "feature_view.driver_recent", "entity.driver", "source.stats"}),
+    ("feature_view.driver_recent", {"feature_view.driver_recent", "entity.driver", "source.stats",
+                                    "feature_service.driver_mixed", "dataset.recent_trips"}),
+    ("source.shifts", {"source.shifts", "feature_view.shift_stats"}),
+])
+def test_lineage_around_one_node(open_server, node, expected):
+    page = open_server.get(f"/api/v1/lineage?node={node}").json
+    assert [n["id"] for n in page["nodes"]] == sorted(expected, key=[n["id"] for n in everything(
+        open_server, "/api/v1/lineage", 100, "nodes")].index)  # in the whole lineage's order
+    assert {(e["from"], e["to"]) for e in page["edges"]} == {e for e in EDGES if e[0] in expected and e[1] in expected}
 
 
 # -- auth -------------------------------------------------------------------------------------------------
@@ -448,3 +453,23 @@ def test_metadata_requests_are_counted_by_route_template(open_server):
     text = open_server.get("/metrics").body.decode()
     assert 'endpoint="/api/v1/feature_views/{name}"' in text
     assert 'endpoint="/api/v1/feature_views/driver_stats"' not in text
+
+
+def test_the_metadata_follows_a_reload(tmp_path):
+    from test_reload import NEW_SERVICE, wait_for
+
+    write_metadata_project(tmp_path)
+    server = Server(tmp_path, "--reload-interval", "0.2")
+    try:
+        first = server.get("/api/v1/feature_services").json
+        assert first["generation"] == 1 and "driver_trips" not in [s["name"] for s in first["items"]]
+        spec = tmp_path / "features.yml"
+        spec.write_text(spec.read_text() + NEW_SERVICE)
+        wait_for(lambda: server.get("/api/v1/feature_services").json["generation"] > 1, what="the reload")
+        after = server.get("/api/v1/feature_services").json
+        assert [s["name"] for s in after["items"]] == ["driver_archived", "driver_mixed", "driver_trips", "driver_v1"]
+        assert after["generation"] == server.get("/health").json["generation"]
+        downstream = server.get("/api/v1/feature_views/driver_stats").json["lineage"]["downstream"]
+        assert {"kind": "feature_service", "name": "driver_trips"} in downstream
+    finally:
+        server.stop()
