@@ -473,3 +473,35 @@ def test_the_metadata_follows_a_reload(tmp_path):
         assert {"kind": "feature_service", "name": "driver_trips"} in downstream
     finally:
         server.stop()
+
+
+def test_the_statistics_of_a_profile_fcompile_profile_wrote(tmp_path):
+    """End to end: `fcompile profile` writes the view's profile, the API serves its numbers (checked
+    against numpy on the rows serving_helpers writes)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    pytest.importorskip("fcompile.tasks.profile_files", reason="this build has no `fcompile profile`")
+    write_metadata_project(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "fcompile", "profile", "--project-dir", str(tmp_path),
+                           "--select", "driver_stats"], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    server = Server(tmp_path, "--reload-interval", "0")
+    try:
+        statistics = server.get("/api/v1/feature_views/driver_stats").json["statistics"]
+    finally:
+        server.stop()
+    assert statistics["path"].startswith("target/profiles/feature_view.driver_stats/")
+    [dataset] = statistics["datasets"]
+    features = {f["name"]: f for f in dataset["features"]}
+    assert dataset["num_examples"] == 4
+    conv = np.array([0.25, 0.5, 0.75, 0.125])
+    assert features["conv_rate"]["mean"] == pytest.approx(conv.mean())
+    assert features["conv_rate"]["std_dev"] == pytest.approx(conv.std())
+    assert (features["conv_rate"]["min"], features["conv_rate"]["max"]) == (conv.min(), conv.max())
+    assert features["trips"]["mean"] == pytest.approx(np.mean([10, 12, 7, 3]))
+    city = features["city"]
+    assert (city["num_non_missing"], city["num_missing"], city["unique"]) == (3, 1, 2)
+    assert city["top_values"][0] == {"value": "Oslo", "frequency": 2}
