@@ -50,8 +50,8 @@ from fcompile.tasks.push import with_feast_time_columns
 from fcompile.serving.errors import (
     INTERNAL_ERROR_BODY, HttpError, error_body, error_document, from_diagnostics, request_error, status_for,
 )
-from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metadata import API_PREFIX, encode, read_query
+from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metrics import ServingMetrics
 from fcompile.serving.openapi import openapi_document
 from fcompile.serving.requests import (
@@ -103,9 +103,9 @@ ROUTES: dict[str, Route] = {
     f"{API_PREFIX}/datasets": Route("GET", "_list_datasets", True, takes_scope=True),
     f"{API_PREFIX}/lineage": Route("GET", "_lineage", True, takes_scope=True),
 }
-# Paths with a name in them: (the prefix before the name, the path's template for messages, metrics and the
-# OpenAPI document, the route). Looked at only when a path is none of ROUTES, so the feature endpoints pay
-# nothing for them.
+# Paths with a name in them: template -> (the prefix before the name, the route). The template stands for
+# the path in messages, metrics and the OpenAPI document. Looked at only when a path is none of ROUTES, so
+# the feature endpoints pay nothing for them.
 VIEW_PATH_PREFIX = f"{API_PREFIX}/feature_views/"
 TEMPLATED_ROUTES: dict[str, tuple[str, Route]] = {
     f"{VIEW_PATH_PREFIX}{{name}}": (VIEW_PATH_PREFIX, Route("GET", "_feature_view", True, takes_scope=True)),
@@ -303,7 +303,7 @@ class FeatureServer:
             document = self._openapi[auth] = encode(openapi_document(every_route(), auth))
         return 200, document, _JSON
 
-    # -- the metadata API (metadata.py): small answers from the state's graph, on the loop ------------------
+    # -- the metadata API (metadata.py): small answers from the state's index, on the loop ------------------
 
     def _list_entities(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
         return _listing(self.state, ("entity",), grant, scope)
