@@ -412,6 +412,16 @@ def test_the_openapi_document_is_valid_and_lists_every_route(request, fixture):
         assert secured == set() and "securitySchemes" not in document["components"]
 
 
+def test_a_route_the_document_does_not_describe_is_refused():
+    from fcompile.serving.app import Route, every_route
+    from fcompile.serving.openapi import openapi_document
+
+    with pytest.raises(ValueError, match="does not describe GET /api/v1/sources"):
+        openapi_document({**every_route(), "/api/v1/sources": Route("GET", "_sources", True)}, False)
+    with pytest.raises(ValueError, match="does not describe POST /health"):
+        openapi_document({"/health": Route("POST", "_health", False)}, False)
+
+
 def test_the_vendored_schema_rejects_what_it_should():
     """The schema is no rubber stamp: a document with a broken operation fails it."""
     schema = openapi_schema()
