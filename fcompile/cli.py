@@ -1056,7 +1056,8 @@ def serve(
     """Serve online features over HTTP, like Feast.
 
     Endpoints: /get-online-features, /push, /write-to-online-store, /materialize, /materialize-incremental,
-    /health, /metrics."""
+    /health, /metrics, /openapi.json, and read-only metadata under /api/v1/ (entities, feature_views,
+    feature_services, datasets, lineage)."""
     import dataclasses
 
     from fcompile.serving.server import (

@@ -129,6 +129,10 @@ class Code(str, enum.Enum):
     TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
+    # the feature server's metadata API (issue 19)
+    API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
+    API_UNKNOWN_NODE = "FC172"       # a metadata API request naming a dataset or request source it cannot show
+    PROFILE_UNREADABLE = "FC173"     # a view's latest profile cannot be read (shown in the answer's statistics)
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -287,6 +291,15 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.STATE_UNREADABLE: ('`--state DIR` (`fcompile plan`, a `state:modified` selection) is not the target folder '
         'of an earlier build this fcompile can compare with: missing, no `manifest.json`, not a manifest, or a '
         'manifest of another schema version.'),
+    Code.API_QUERY: ("A query parameter the feature server's metadata API (`/api/v1/...`) does not take (with the "
+        'closest one as a hint), one given twice, a `limit` outside 1 to 1000 or a negative `offset`, or a lineage '
+        '`node` that is not `kind.name` (400).'),
+    Code.API_UNKNOWN_NODE: ("A metadata API request naming a dataset or request source the project does not have, or "
+        "that the caller's token does not see (404; unknown views, services, entities and sources have their own "
+        'codes).'),
+    Code.PROFILE_UNREADABLE: ("A feature view's latest profile under `target/profiles/` cannot be read "
+        '(tensorflow-metadata not installed, or a damaged file): `GET /api/v1/feature_views/{name}` says so in its '
+        '`statistics` and answers the rest.'),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
