@@ -133,6 +133,9 @@ class Code(str, enum.Enum):
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
     API_UNKNOWN_NODE = "FC172"       # a metadata API request naming a dataset or request source it cannot show
     PROFILE_UNREADABLE = "FC173"     # a view's latest profile cannot be read (shown in the answer's statistics)
+    # request fields in online requests (issue 17)
+    REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
+    REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -300,6 +303,11 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.PROFILE_UNREADABLE: ("A feature view's latest profile under `target/profiles/` cannot be read "
         '(tensorflow-metadata not installed, or a damaged file): `GET /api/v1/feature_views/{name}` says so in its '
         '`statistics` and answers the rest.'),
+    Code.REQUEST_FIELD_CONFLICT: ('An online request whose on-demand features read a request field named like one of '
+        "its join keys, or like a field of another request source, with another dtype: one value in the request's rows "
+        'cannot be both.'),
+    Code.REQUEST_FIELD_VALUE: ("A request field's value in an online request (`entity_rows`, `entities`, `-e`) that "
+        "does not fit the field's dtype (422 over HTTP)."),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
