@@ -187,3 +187,63 @@ def _as_json(rows: list[dict]) -> list[dict]:
         return value
 
     return [{name: plain(value) for name, value in row.items()} for row in rows]
+
+
+def test_cli_takes_request_fields_with_e(project):
+    import json
+    import subprocess
+    import sys
+
+    root = project(END, 6)
+    moment = END.isoformat()
+    args = [sys.executable, "-m", "fcompile", "get-online-features", "--project-dir", str(root), "--now", moment,
+            "--features", "order_features:bumped,order_features:night,order_features:placed_hour",
+            "-e", "driver_id=7", "-e", "driver_id=1", "-e", "hour=23", "-e", "hour=12", "-e", "amount=1.5",
+            "-e", "amount=2", "-e", f"placed_at={moment}", "-e", f"placed_at={moment}"]
+    done = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert results[1] == {"values": [1, results[1]["values"][1]], "statuses": ["NOT_FOUND", "PRESENT"],
+                          "event_timestamps": ["1970-01-01T00:00:00Z"] * 2}
+    assert results[2]["values"] == [True, False] and results[3]["values"][0] >= 12
+    table = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "(not found)" not in table.stdout  # a computed value shows, whatever its status
+    missing = subprocess.run(args[:-8], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "FC146" in missing.stderr and "Traceback" not in missing.stderr
+    wrong = subprocess.run([*args[:-2], "-e", "hour=late"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 1 and "'late' is not a valid int64" in wrong.stderr
+
+
+def test_a_request_field_named_like_a_join_key_takes_the_keys_value(tmp_path):
+    """One name in the entity rows, both meanings: the key's value is the field's (dtypes must agree, FC184)."""
+    from fcompile.parser import parse_project
+    from fcompile.tasks.online_reads import plan_online_request
+
+    spec = """\
+entities:
+  - {name: driver, join_keys: [{name: driver_id, dtype: int64}]}
+sources:
+  - {name: s, path: data/s.parquet, timestamp_field: ts}
+feature_views:
+  - {name: stats, entities: [driver], source: s, features: [{name: trips, dtype: int64}]}
+request_sources:
+  - {name: same, fields: [{name: driver_id, dtype: int64}]}
+  - {name: other, fields: [{name: driver_id, dtype: string}]}
+on_demand_views:
+  - {name: ok, inputs: [stats, same], features: [{name: id_plus, dtype: int64, expr: "driver_id + trips"}]}
+  - {name: clash, inputs: [stats, other], features: [{name: id_len, dtype: int64, expr: "LENGTH(driver_id) + trips"}]}
+"""
+    (tmp_path / "fcompile_project.yml").write_text(
+        "name: rf\ndefault_target: dev\ntargets:\n  dev:\n    offline: {type: duckdb, path: x.duckdb}\n"
+        "    online: {type: sqlite, path: x.db}\n")
+    (tmp_path / "features.yml").write_text(spec)
+    graph = parse_project(tmp_path, use_cache=False).graph
+    assert graph is not None
+    from fcompile.graph import Projection
+    from fcompile.online import online_view
+
+    plan = plan_online_request(graph, [Projection("ok", ("id_plus",))], False, lambda v: online_view(graph, v))
+    assert plan.key_names == ("driver_id",) and plan.fields == ()  # the key's column serves the field
+    with pytest.raises(DiagnosticError) as caught:
+        plan_online_request(graph, [Projection("clash", ("id_len",))], False, lambda v: online_view(graph, v))
+    assert [d.code.value for d in caught.value.diagnostics] == ["FC184"]
