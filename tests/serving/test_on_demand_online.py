@@ -247,3 +247,42 @@ on_demand_views:
     with pytest.raises(DiagnosticError) as caught:
         plan_online_request(graph, [Projection("clash", ("id_len",))], False, lambda v: online_view(graph, v))
     assert [d.code.value for d in caught.value.diagnostics] == ["FC184"]
+
+
+FEAST_VENV = Path("/tmp/feast-venv")  # a throwaway virtualenv with `pip install feast`: no dependency of ours
+
+
+@pytest.mark.skipif(not (FEAST_VENV / "bin" / "python").exists(),
+                    reason=f"Feast's client needs a virtualenv with feast at {FEAST_VENV} "
+                           f"(python -m venv {FEAST_VENV} && {FEAST_VENV}/bin/pip install feast)")
+def test_feasts_own_client_sends_request_fields_and_reads_the_result(tmp_path):
+    """Feast's remote online store client puts the request fields beside the join keys in `entities`, as
+    Feast's feature server takes them; fcompile serve answers it and Feast reads the answer."""
+    import json
+    import subprocess
+
+    now = dt.datetime.now(UTC)
+    root = tmp_path / "p"
+    write_project(root, {"type": "sqlite", "path": ".fcompile/online.db"}, now, 7)
+    with FeatureStore(root) as fs:
+        _materialize(fs, now)
+    server = Server(root, "--reload-interval", "0")
+    try:
+        rows = random_requests(random.Random(7), 6, now)
+        for row in rows:
+            row["placed_at"] = row["placed_at"].isoformat()  # JSON text: the client sends what json.dumps can
+        features = ["order_features:bumped", "order_features:night", "order_features:placed_hour", "stats:trips"]
+        done = subprocess.run([str(FEAST_VENV / "bin" / "python"), str(Path(__file__).with_name(
+            "feast_remote_client.py")), f"http://127.0.0.1:{server.port}",
+            json.dumps({"features": features, "entity_rows": rows})], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        read_by_feast = json.loads(done.stdout)
+        ours = server.online({name: [r[name] for r in rows] for name in rows[0]}, features=features).json
+        names = ours["metadata"]["feature_names"]
+        assert list(read_by_feast) == names == ["driver_id", "bumped", "night", "placed_hour", "trips"]
+        for name, result in zip(names, ours["results"]):
+            assert read_by_feast[name] == result["values"], name
+        assert read_by_feast["night"] == [None if r["hour"] is None else r["hour"] < 6 or r["hour"] >= 22
+                                          for r in rows]
+    finally:
+        server.stop()
