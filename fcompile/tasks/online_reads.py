@@ -61,6 +61,10 @@ class Computed:
 
     column: Any  # fcompile.expressions.on_demand.OnDemandColumn: compiled once, on first use, then kept
     sources: tuple[tuple[Any, ...], ...]
+    names: tuple[str, ...] = field(init=False)  # the name each source is read under, as `column.inputs` has it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(name for name, _, _ in self.column.inputs))
 
 
 @dataclass(frozen=True)
@@ -369,38 +373,54 @@ def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], cou
     entities (fcompile/expressions/on_demand.py): a feature view input that is not PRESENT enters as NULL;
     an on-demand input enters with its value (its expression is inlined in the training SQL, so a value
     computed from NULLs is a value there too) and passes its status on."""
-    from fcompile.diagnostics import Code as _Code
-    from fcompile.expressions.evaluate import ExpressionOverflow
-    from fcompile.expressions.on_demand import STATUS_ORDER, OnlineInput, compute_online
-
+    evaluate = _EVALUATION or _evaluation()
+    compute_online, online_input, overflow = evaluate
     results: list[tuple[list, list[str]]] = []
     for item in request.computed:
         inputs = {}
-        upstream = []
-        for (name, _, _), source in zip(item.column.inputs, item.sources):
+        upstream = None
+        for name, source in zip(item.names, item.sources):
             kind = source[0]
             if kind == "read":
                 rows, aged = per_read[source[1]]
-                inputs[name] = OnlineInput(_column(rows, aged, source[2]), _statuses(rows, aged))
+                inputs[name] = online_input(_column(rows, aged, source[2]), _statuses(rows, aged))
             elif kind == "field":
-                inputs[name] = OnlineInput(given[source[1]])
+                inputs[name] = online_input(given[source[1]])
             else:
                 values, statuses = results[source[1]]
-                inputs[name] = OnlineInput(values)
-                upstream.append(statuses)
+                inputs[name] = online_input(values)
+                if statuses.count(PRESENT) != len(statuses):
+                    upstream = statuses if upstream is None else _worst(upstream, statuses)
         try:
             values, statuses = compute_online(item.column, inputs, count)
-        except ExpressionOverflow:
+        except overflow:
             raise DiagnosticError([Diagnostic(
-                _Code.EXPRESSION_OVERFLOW, f"{request.label}: on-demand feature '{item.column.name}' overflows "
+                Code.EXPRESSION_OVERFLOW, f"{request.label}: on-demand feature '{item.column.name}' overflows "
                 "int64 for these inputs (the training SQL fails on them too)", None,
                 "CAST an operand to DOUBLE, or bound the inputs with LEAST/GREATEST")]) from None
-        for other in upstream:
-            if any(s != PRESENT for s in other):
-                statuses = [a if STATUS_ORDER.index(a) >= STATUS_ORDER.index(b) else b
-                            for a, b in zip(statuses, other)]
-        results.append((values, statuses))
+        results.append((values, statuses if upstream is None else _worst(statuses, upstream)))
     return results
+
+
+_EVALUATION: tuple = ()
+
+
+def _evaluation() -> tuple:
+    """compute_online, OnlineInput and ExpressionOverflow, imported on first use (pyarrow is behind them) and
+    kept: no import statement per request."""
+    global _EVALUATION
+    from fcompile.expressions.evaluate import ExpressionOverflow
+    from fcompile.expressions.on_demand import OnlineInput, compute_online
+
+    _EVALUATION = (compute_online, OnlineInput, ExpressionOverflow)
+    return _EVALUATION
+
+
+_RANK = {PRESENT: 0, OUTSIDE_MAX_AGE: 1, NOT_FOUND: 2}  # on_demand.STATUS_ORDER: a computed value's is the worst
+
+
+def _worst(a: list[str], b: list[str]) -> list[str]:
+    return [x if _RANK[x] >= _RANK[y] else y for x, y in zip(a, b)]
 
 
 def _statuses(rows: list, aged: list[bool] | None) -> list[str] | None:
