@@ -93,6 +93,11 @@ def test_sdk_values_equal_the_training_sql(project, seed):
             again = _flat(fs.get_online_features(columns, FEATURES, now=t))
             assert len(again) == len(_flat(response)) and all(map(same, again, _flat(response)))
         assert statuses_seen == STATUSES
+        # 300 entities: computed with Arrow kernels (on_demand.ARROW_FROM_ROWS), the same values
+        t = END + dt.timedelta(minutes=100)
+        rows = random_requests(rng, 300, END)
+        got = _rows_of(fs.get_online_features(FEATURES, entity_rows=rows, now=t))
+        _assert_parity(got, training_values(root, rows, [t] * len(rows)), (seed, "arrow", t))
 
 
 def _flat(response) -> list:
