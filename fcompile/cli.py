@@ -522,7 +522,7 @@ def run(
     check_runnable(graph.project)  # FC111 before anything runs, for a compile-only target
     refuse_online_aggregations(views, "materialize")  # FC159 before any dataset is built
     if dry_run:
-        _print_dry_run(graph, datasets, views, window_end, console)
+        _print_dry_run(graph, datasets, views, window_end, console, skip_tests)
         return
     started = dt.datetime.now(dt.timezone.utc)
     results, viewed = [], []
@@ -665,17 +665,25 @@ def _note_on_stderr():
     return lambda message: notes.print(message, markup=False)
 
 
-def _print_dry_run(graph, datasets, views, end, console) -> None:
-    """What `run` would do (`fcompile.tasks.dry_run`): each dataset's compiled SQL, each view's window as far
-    as it is known without reading the offline engine, and the bytes each would scan where the engine says."""
+def _print_dry_run(graph, datasets, views, end, console, skip_tests: bool = False) -> None:
+    """What `run` would do (`fcompile.tasks.dry_run`): the data tests it runs first, each dataset's compiled
+    SQL, each view's window as far as it is known without reading the offline engine, and the bytes each
+    would scan where the engine says."""
     from fcompile.tasks.dry_run import dry_run
 
     def cost(scanned: int | None) -> str:
         return f"; would scan {scanned:,} bytes" if scanned is not None else ""
 
-    planned = dry_run(graph, datasets, views, end, _note_on_stderr())
+    planned = dry_run(graph, datasets, views, end, _note_on_stderr(), skip_tests)
     console.print(f"dry run on target '{graph.project.target.name}' ({planned.dialect}): nothing is run or written",
                   markup=False)
+    if skip_tests:
+        console.print("\ndata tests: skipped (--skip-tests)", markup=False)
+    elif planned.tests:
+        console.print(f"\n{len(planned.tests)} data {_plural(len(planned.tests), 'test')} first (an error-severity "
+                      "failure holds back the datasets and views that read what it tests):", markup=False)
+        for test in planned.tests:
+            console.print(f"  {test.name} ({test.severity}) on {test.tested}", markup=False, highlight=False)
     for dataset in planned.datasets:
         console.print(f"\ndataset {dataset.name} -> {dataset.output}{cost(dataset.scanned_bytes)}:", markup=False)
         console.print(dataset.sql, markup=False, highlight=False, soft_wrap=True)
