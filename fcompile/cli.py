@@ -650,7 +650,7 @@ def profile(
     end: Annotated[Optional[str], typer.Option(help="ISO 8601 end of the rows profiled (inclusive).")] = None,
     state: StateOpt = None,
 ) -> None:
-    """Compute per-feature statistics in the warehouse and write them as TFDV protos.
+    """Compute feature statistics in the warehouse, written as TFDV protos.
 
     Counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and a histogram of numbers; distinct
     counts, top values and average length of strings; earliest and latest times. Written under
