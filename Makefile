@@ -1,7 +1,7 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
-#               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store), an
-#               ad-hoc training set, and reads the online store as of now
+#               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store),
+#               profiles a view, makes an ad-hoc training set, and reads the online store as of now
 #   make test   installs the dev extras and the BigQuery emulator, and runs the whole test suite
 PYTHON ?= python3
 # `make demo VENV=.venv-demo` keeps a base-only install apart from the dev one (.ci/run does so).
@@ -57,6 +57,7 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile compile --service driver_activity_v1 --project-dir $(DEMO)
 	$(BIN)/fcompile test --project-dir $(DEMO)  # the sample's data tests, on the DuckDB tables
 	$(BIN)/fcompile run --project-dir $(DEMO)  # the training-set dataset, then the online store
+	$(BIN)/fcompile profile --project-dir $(DEMO) --select driver_hourly_stats  # statistics as TFDV protos
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
