@@ -200,3 +200,17 @@ def test_profile_matches_the_numpy_reference(engine, graph, window, tmp_path):
     assert profile.exact_quantiles == (engine.name in ("duckdb", "postgres"))
     files = write_profile(profile, str(tmp_path), "dev")
     check_file(tmp_path / files["binary"], want, profile.exact_quantiles)
+
+
+def test_a_window_without_rows_profiles_none(engine, graph, tmp_path):
+    """No row in the window: every count is 0, no figure is made up, and the file still loads."""
+    runner = engine.runner()
+    engine.load(runner, Table(TABLE, COLUMNS, ROWS))
+    after = max(r["event_ts"] for r in ROWS) + dt.timedelta(days=1)
+    profile = profile_plan(runner, plan_view_profile(graph, graph.feature_view("profiled"), after, None))
+    assert profile.rows == 0
+    assert [(f.present, f.missing, f.numbers, f.strings, f.earliest) for f in profile.features] == \
+        [(0, 0, None, None, None)] * len(FEATURES)
+    files = write_profile(profile, str(tmp_path), "dev")
+    listing = statistics_pb2.DatasetFeatureStatisticsList.FromString((tmp_path / files["binary"]).read_bytes())
+    assert listing.datasets[0].num_examples == 0 and len(listing.datasets[0].features) == len(FEATURES)
