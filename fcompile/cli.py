@@ -633,6 +633,74 @@ def test(
         raise typer.Exit(1)
 
 
+@app.command("profile", cls=_SelectingCommand)
+def profile(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Feature views to profile, or sources whose views are profiled (same syntax as "
+        "build).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option(
+        "--dataset", help="Profile this built dataset's features (where `fcompile run` wrote it) instead of views; "
+        "repeatable.")] = None,
+    start: Annotated[Optional[str], typer.Option(
+        help="ISO 8601 start of the rows profiled, by event time (a dataset: its spine's time); naive times are "
+        "UTC.")] = None,
+    end: Annotated[Optional[str], typer.Option(help="ISO 8601 end of the rows profiled (inclusive).")] = None,
+    state: StateOpt = None,
+) -> None:
+    """Compute feature statistics in the warehouse, written as TFDV protos.
+
+    Counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and a histogram of numbers; distinct
+    counts, top values and average length of strings; earliest and latest times. Written under
+    target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary; exits 1
+    when a profile cannot be made."""
+    from fcompile.parser import load_project
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.profile_files import statistics_protos, write_profile
+    from fcompile.tasks.profiles import describe_feature, plan_profile, profile_plan, select_profiled
+
+    window_start, window_end = _iso_option("--start", start), _iso_option("--end", end)
+    if window_start is not None and window_end is not None and window_start > window_end:
+        raise DiagnosticError([Diagnostic(Code.PROFILE_WINDOW, f"--start {start} is after --end {end}", None,
+                                          "swap them, or leave one out for an open window")])
+    statistics_protos()  # FC167 before any query runs
+    graph = load_project(project_dir, target)
+    if dataset and (select or exclude):
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "--dataset profiles datasets; --select and --exclude "
+                                          "choose views: give one or the other", None, None)])
+    chosen = select_profiled(graph, select or (), exclude or (), dataset or ())
+    console = _console()
+    if not chosen:
+        console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
+        return
+    check_runnable(graph.project)
+    problems = []
+    with _runner(graph) as runner:
+        for kind, name in chosen:
+            plan = plan_profile(graph, kind, name, window_start, window_end)
+            try:
+                made = profile_plan(runner, plan)
+            except DiagnosticError as error:
+                problems += error.diagnostics
+                console.print(f"ERROR {plan.node}: {error.diagnostics[0].message}", markup=False)
+                continue
+            files = write_profile(made, graph.project.root, graph.project.target.name)
+            approximate = [what for what, exact in (("quantiles", made.exact_quantiles),
+                                                    ("distinct counts", made.exact_distinct_count)) if not exact]
+            console.print(f"{plan.node}: {made.rows:,} {_plural(made.rows, 'row')}, {len(made.features)} "
+                          f"{_plural(len(made.features), 'feature')} ({made.seconds:.2f} s) -> {files['binary']}"
+                          + (f" (approximate {' and '.join(approximate)})" if approximate else ""), markup=False)
+            for feature in made.features:
+                console.print("  " + describe_feature(feature), markup=False)
+            if made.skipped:
+                console.print(f"  not profiled (aggregated over windows): {', '.join(made.skipped)}", markup=False)
+    _print_diagnostics(problems, hints_once=True)
+    if problems:
+        raise typer.Exit(1)
+
+
 def _print_test_result(console, result) -> None:
     """A data test's line: its status, name, failing rows (or why it failed) and time; then a few failing rows."""
     from rich.text import Text

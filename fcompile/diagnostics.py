@@ -128,6 +128,11 @@ class Code(str, enum.Enum):
     TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view / a source column
     TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
+    # profiles (issue 18)
+    PROFILE_TARGET = "FC165"         # `fcompile profile --dataset` naming no dataset, or a selection with nothing to profile
+    PROFILE_WINDOW = "FC166"         # `--start` after `--end`
+    PROFILE_PROTOS_MISSING = "FC167"  # tensorflow-metadata (the statistics protos) is not installed
+    PROFILE_FAILED = "FC168"         # a profile's query failed, or its result is not what the query promises
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
@@ -149,6 +154,13 @@ CODE_MEANINGS: dict[Code, str] = {
         'and BETWEEN (positioned at the offending part).'),
     Code.TEST_FAILED: ('An error-severity data test found failing rows: `fcompile test` exits 1, and `fcompile run` '
         'leaves the datasets and watermarks that read the tested nodes as they were (unless `--skip-tests`).'),
+    Code.PROFILE_TARGET: ('`fcompile profile --dataset NAME` naming no dataset of the project (with the closest name '
+        'as a hint), or a selection that holds no feature view with a plain feature.'),
+    Code.PROFILE_WINDOW: '`fcompile profile --start T --end T` with a start after the end.',
+    Code.PROFILE_PROTOS_MISSING: ('`fcompile profile` in an install without the `tensorflow-metadata` package, whose '
+        'protos it writes: `pip install tensorflow-metadata`.'),
+    Code.PROFILE_FAILED: ("A profile's query failed on the engine (its first line quoted; the other profiles still "
+        'run), or returned something other than what the query promises.'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),
