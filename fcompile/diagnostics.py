@@ -129,6 +129,9 @@ class Code(str, enum.Enum):
     TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
+    # the catalog site (issue 19)
+    NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
+    CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -287,6 +290,10 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.STATE_UNREADABLE: ('`--state DIR` (`fcompile plan`, a `state:modified` selection) is not the target folder '
         'of an earlier build this fcompile can compare with: missing, no `manifest.json`, not a manifest, or a '
         'manifest of another schema version.'),
+    Code.NO_CATALOG: ("`fcompile docs serve` found no catalog site in the folder it serves: run `fcompile docs "
+        "generate` first (or give the folder it wrote with `--site-dir`)."),
+    Code.CATALOG_PORT: ("`fcompile docs serve` cannot listen on its host and port (in use, or not allowed): choose "
+        "another with `--port`."),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
