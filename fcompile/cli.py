@@ -1142,14 +1142,13 @@ def online_delete(
                   f"(target '{store.graph.project.target.name}')", markup=False)
 
 
-docs_app = _typer_app("docs", "The catalog site: every entity, source, view, service and dataset, searchable, with "
-                      "lineage and compiled SQL.")
+docs_app = _typer_app("docs", "The catalog site: the project's pages, search and lineage graph.")
 app.add_typer(docs_app, name="docs")
 
 
 @docs_app.callback(invoke_without_command=True)
 def _docs(ctx: typer.Context) -> None:
-    """The catalog site: every entity, source, view, service and dataset, searchable, with lineage and compiled SQL."""
+    """The catalog site: the project's pages, search and lineage graph."""
     if ctx.invoked_subcommand is None:
         print(ctx.get_help())
 
@@ -1167,7 +1166,7 @@ def docs_generate(
         show_default="the dialects of the last build in target/compiled, else the target's")] = None,
     site_dir: SiteDir = None,
 ) -> None:
-    """Write the catalog site to target/docs/: a static site that opens from the disk, offline.
+    """Write the catalog site to target/docs/ (static: opens from the disk).
 
     A page per entity, source, feature view, service and dataset (description, owner, tags, spec file and line,
     features and dtypes, ttl, who uses it, compiled SQL, the latest data-test results from target/run_results.json),
