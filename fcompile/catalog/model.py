@@ -207,7 +207,9 @@ def search_index(catalog: Catalog) -> list[list[str]]:
     for kind in PAGE_KINDS:
         for node in catalog.of_kind(kind):
             tags = " ".join(f"{k}:{v}" for k, v in node.tags)
-            text = " ".join((node.name, node.description, tags, node.owner)).lower()
+            # the names a node declares that have no page of their own: join keys, request fields
+            declared = " ".join(f["name"] for f in (*node.spec.get("join_keys", ()), *node.spec.get("fields", ())))
+            text = " ".join((node.name, node.description, tags, node.owner, declared)).lower()
             entries.append([node.name, kind, text, node.href, node.description])
             for feature in node.spec.get("features") or () if kind in ("feature_view", "on_demand_view") else ():
                 feature_tags = " ".join(f"{k}:{v}" for k, v in feature.get("tags") or ())

@@ -95,6 +95,8 @@ def test_the_search_index_holds_every_name_description_and_tag(sample_site):
             assert labels[name][1] == kind and (docs / labels[name][3]).is_file()
             for key, value in entry["spec"]["tags"]:
                 assert f"{key}:{value}".lower() in labels[name][2]
+            for key in entry["spec"].get("join_keys", ()):
+                assert key["name"] in labels[name][2]
             for feature in entry["spec"].get("features", ()):
                 found = labels[f"{name}:{feature['name']}"]
                 assert found[3] == f"{kind}/{name}.html#feature-{feature['name']}"
