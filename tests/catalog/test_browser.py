@@ -92,3 +92,16 @@ def test_an_aggregated_features_column_lineage_names_its_function_and_window(bro
     assert "source.trips.fare" in nodes and "feature_view.driver_trip_windows.fare_sum_1d" in nodes
     labels = browser.script("return window.fcompileGraph.edges().map(e => e.data('label') || '')")
     assert any(label.startswith("sum(fare) over 1d") for label in labels), labels
+
+
+def test_an_on_demand_features_column_lineage_goes_up_to_source_columns_and_request_fields(browser, on_demand_site):
+    docs = on_demand_site / "target" / "docs"
+    browser.open((docs / "lineage.html").as_uri() + "?feature=on_demand_view.derived:doubled")
+    nodes = browser.wait_for(GRAPH_NODES)
+    assert nodes == ["feature_view.stats.rate", "feature_view.stats.trips", "on_demand_view.derived.doubled",
+                     "on_demand_view.order_features.per_trip", "request_source.req.amount", "source.trips.rate",
+                     "source.trips.trips"]
+    assert browser.script(GRAPH_EDGES) == [
+        "order_features.per_trip -> derived.doubled", "req.amount -> order_features.per_trip",
+        "stats.rate -> derived.doubled", "stats.trips -> order_features.per_trip", "trips.rate -> stats.rate",
+        "trips.trips -> stats.trips"]

@@ -194,3 +194,18 @@ def test_docs_generate_reports_a_broken_project_as_diagnostics(tmp_path):
     done = fcompile("docs", "generate", "--project-dir", str(tmp_path))
     assert done.returncode == 1 and "views.yml:3:" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "target" / "docs").exists()
+
+
+def test_on_demand_views_and_request_sources_get_pages_with_their_expressions(on_demand_site):
+    docs = on_demand_site / "target" / "docs"
+    page = (docs / "on_demand_view" / "derived.html").read_text("utf-8")
+    assert "per_trip * 2 + stats.rate" in page and "computed at request time" in page
+    assert 'href="../on_demand_view/order_features.html"' in page and 'href="../feature_view/stats.html"' in page
+    request = (docs / "request_source" / "req.html").read_text("utf-8")
+    assert "the order&#39;s amount" in request and 'href="../on_demand_view/order_features.html"' in request
+    nodes = read_script(docs / "assets" / "lineage-data.js", "FCOMPILE_LINEAGE")["nodes"]
+    ids = [f"{n['k']}.{n['n']}" for n in nodes]
+    derived = nodes[ids.index("on_demand_view.derived")]
+    assert [[name, [[ids[i], column] for i, column in reads], how] for name, reads, how in derived["f"]] == [
+        ["doubled", [["on_demand_view.order_features", "per_trip"], ["feature_view.stats", "rate"]],
+         "per_trip * 2 + stats.rate"]]
