@@ -23,7 +23,8 @@ SEARCH_MILLISECONDS = 50
 
 
 def write_large_project(root: Path) -> None:
-    """Entities, table sources, views of 20 features, services of two views, in 10 spec files."""
+    """Entities, table sources, views of 20 features, services of two views (each group of 10 views sharing an
+    entity is linked to the next by a service), in 10 spec files."""
     (root / "features").mkdir(parents=True)
     (root / "fcompile_project.yml").write_text(
         "name: large\ndefault_target: dev\ntargets:\n  dev:\n    offline: {type: duckdb}\n    online: {type: sqlite}\n")
@@ -42,7 +43,8 @@ def write_large_project(root: Path) -> None:
                              for j in range(FEATURES)]} for i in range(per_file)],
             "feature_services": [{"name": f"service_{first + i}",
                                   "features": [f"view_{first + i}:feature_{j}" for j in range(5)]
-                                  + [f"view_{first + i + 1}:feature_10"]} for i in range(0, per_file - 1, 10)],
+                                  + [f"view_{(first + i + 10) % VIEWS}:feature_10"]}  # the next group: all connected
+                                 for i in range(0, per_file, 10)],
         }
         (root / "features" / f"file_{f}.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
 
@@ -90,7 +92,18 @@ def test_search_is_instant_and_the_graph_a_neighbourhood_at_1000_views(large_sit
         assert timings[len(timings) // 2] < SEARCH_MILLISECONDS, timings
         nodes = browser.wait_for("return window.fcompileGraph && window.fcompileGraph.nodes().length ?"
                                  " window.fcompileGraph.nodes().map(n => n.data('kind') + '.' + n.data('text')).sort() : null")
-        assert nodes == ["entity.entity_500", "feature_service.service_500", "feature_view.view_500", "source.source_500"]
+        assert nodes == ["entity.entity_500", "feature_service.service_490", "feature_service.service_500",
+                         "feature_view.view_500", "source.source_500"]
         (tmp_path / "large_view.png").write_bytes(browser.screenshot())
+        # growing the graph stops before it is unreadable, saying so
+        for _ in range(40):
+            browser.click(browser.find("[data-action=expand]"))
+            status = browser.script("return document.querySelector('.graph-status').textContent")
+            assert browser.script("return window.fcompileGraph.nodes().length") <= 400
+            if "at most 400" in status:
+                break
+        else:
+            raise AssertionError(f"expanding never stopped: {status}")
+        (tmp_path / "large_expanded.png").write_bytes(browser.screenshot())
     finally:
         browser.close()

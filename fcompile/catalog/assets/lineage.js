@@ -65,11 +65,25 @@
   }
 
   // -- node lineage: a node's neighbourhood, grown by clicks ------------------------------------------------
+  // Past MAX_SHOWN nodes a layered drawing is unreadable (and slow to lay out): growing stops there.
+  var MAX_SHOWN = 400;
   var shown = {};
   function addNeighbours(i) {
     shown[i] = true;
     nodes[i].d.forEach(function (d) { shown[d] = true; });
     users[i].forEach(function (u) { shown[u] = true; });
+  }
+  function grow(indexes) {
+    var before = Object.assign({}, shown);
+    indexes.forEach(addNeighbours);
+    var count = Object.keys(shown).length;
+    if (count > MAX_SHOWN) {
+      shown = before;
+      status.textContent = "expanding would show " + count + " nodes (at most " + MAX_SHOWN +
+        "): open a node's page to start from it";
+      return false;
+    }
+    return true;
   }
   function drawNodes(focusIndex) {
     var elements = [];
@@ -153,8 +167,7 @@
   box.addEventListener("click", function (event) {
     var action = event.target.getAttribute && event.target.getAttribute("data-action");
     if (action === "fit") cy.fit(undefined, 16);
-    if (action === "expand" && !feature) {
-      cy.nodes().forEach(function (n) { addNeighbours(n.data("index")); });
+    if (action === "expand" && !feature && grow(cy.nodes().map(function (n) { return n.data("index"); }))) {
       drawNodes(byId[focus]);
     }
   });
@@ -171,7 +184,7 @@
   } else {
     var start = byId[focus];
     if (start === undefined) {  // no node named: everything when small, else the most used view's neighbourhood
-      if (nodes.length <= 150) nodes.forEach(function (_, i) { shown[i] = true; });
+      if (nodes.length <= MAX_SHOWN / 2) nodes.forEach(function (_, i) { shown[i] = true; });
       else {
         start = 0;
         nodes.forEach(function (node, i) { if (node.k === "feature_view" && users[i].length > users[start].length) start = i; });
@@ -180,7 +193,7 @@
     } else addNeighbours(start);
     if (title && start !== undefined) title.textContent = nodes[start].n;
     drawNodes(start);
-    cy.on("tap", "node", function (event) { addNeighbours(event.target.data("index")); drawNodes(start); });
+    cy.on("tap", "node", function (event) { if (grow([event.target.data("index")])) drawNodes(start); });
   }
   window.fcompileGraph = cy;
 })();
