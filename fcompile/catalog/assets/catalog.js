@@ -21,11 +21,13 @@
     loading.push(done);
   }
 
-  // Rank: the name itself, then names starting with the query, then names holding it, then any text holding it.
+  // Rank: the name itself, then names starting with the query, then names holding it, then any text holding it;
+  // shorter names first within a rank, then index order. Matches go to buckets by (rank, name length), read in
+  // order until LIMIT are taken: one pass over the index, no sort (a query matching every entry stays fast).
   function search(query) {
     var words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    if (!words.length) return [];
-    var first = words[0], found = [];
+    if (!words.length) return [0];
+    var first = words[0], buckets = [], total = 0;
     var index = window.FCOMPILE_SEARCH;
     for (var i = 0; i < index.length; i++) {
       var entry = index[i], text = entry[2], all = true;
@@ -34,11 +36,15 @@
       var name = entry[0].toLowerCase(), bare = name.slice(name.indexOf(":") + 1);
       var rank = (name === first || bare === first) ? 0 : (name.indexOf(first) === 0 || bare.indexOf(first) === 0) ? 1
         : name.indexOf(first) >= 0 ? 2 : 3;
-      found.push([rank, name.length, i]);
+      var key = rank * 256 + Math.min(name.length, 255);
+      (buckets[key] || (buckets[key] = [])).push(entry);
+      total++;
     }
-    found.sort(function (a, b) { return a[0] - b[0] || a[1] - b[1] || a[2] - b[2]; });
-    return found.slice(0, LIMIT).map(function (f) { return index[f[2]]; }).concat(
-      found.length > LIMIT ? [null] : []).concat([found.length]);
+    var found = [];
+    for (var k = 0; k < buckets.length && found.length < LIMIT; k++) {
+      if (buckets[k]) found = found.concat(buckets[k].slice(0, LIMIT - found.length));
+    }
+    return found.concat(total > LIMIT ? [null] : []).concat([total]);
   }
 
   var KIND = {entity: "entity", source: "source", push_source: "push source", request_source: "request source",
