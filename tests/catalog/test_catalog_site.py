@@ -209,3 +209,17 @@ def test_on_demand_views_and_request_sources_get_pages_with_their_expressions(on
     assert [[name, [[ids[i], column] for i, column in reads], how] for name, reads, how in derived["f"]] == [
         ["doubled", [["on_demand_view.order_features", "per_trip"], ["feature_view.stats", "rate"]],
          "per_trip * 2 + stats.rate"]]
+
+
+def test_the_pages_show_the_dialects_of_the_last_build_unless_told(on_demand_site, tmp_path):
+    from fcompile.catalog.site import site_dialects
+    from fcompile.parser import load_project
+
+    graph = load_project(on_demand_site, None)
+    target = tmp_path / "target"
+    assert site_dialects(graph, None, target) == ("duckdb",)  # no build yet: the target's dialect
+    for name in ("spark", "postgres", "not_a_dialect"):
+        (target / "compiled" / name).mkdir(parents=True)
+    assert site_dialects(graph, None, target) == ("postgres", "spark")
+    assert site_dialects(graph, "trino", target) == ("trino",)
+    assert len(site_dialects(graph, "all", target)) == 7
