@@ -52,6 +52,9 @@ def test_every_node_has_a_page_with_its_spec_position_and_users(sample_site):
     for feature in ("conv_rate", "acc_rate", "avg_daily_trips", "avg_rating"):
         assert f'id="feature-{feature}"' in view
     assert "renamed from conversion_rate" in view  # driver_stats maps its column conversion_rate to conv_rate
+    windows = (docs / "feature_view" / "driver_trip_windows.html").read_text("utf-8")  # aggregations only
+    assert "<dt>ttl</dt><dd>not used: each aggregation reads its own window</dd>" in windows
+    assert "<dt>aggregation step</dt><dd>1h</dd>" in windows and "sum(fare) over 1d, every 1h" in windows
     used_by = view[view.index('id="used-by"'):]
     assert "driver_activity_v1" in used_by and "driver_ranking_v2" in used_by
 
