@@ -1219,6 +1219,67 @@ def online_delete(
                   f"(target '{store.graph.project.target.name}')", markup=False)
 
 
+docs_app = _typer_app("docs", "The catalog site: the project's pages, search and lineage graph.")
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.callback(invoke_without_command=True)
+def _docs(ctx: typer.Context) -> None:
+    """The catalog site: the project's pages, search and lineage graph."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+
+
+SiteDir = Annotated[Optional[Path], typer.Option(
+    "--site-dir", help="The site's folder (relative to the current directory).", show_default="the project's target/docs")]
+
+
+@docs_app.command("generate")
+def docs_generate(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    dialect: Annotated[Optional[str], typer.Option(
+        "--dialect", help="The SQL dialects the pages show: a name, or 'all'.",
+        show_default="the dialects of the last build in target/compiled, else the target's")] = None,
+    site_dir: SiteDir = None,
+) -> None:
+    """Write the catalog site to target/docs/ (static: opens from the disk).
+
+    A page per entity, source, feature view, service and dataset (description, owner, tags, spec file and line,
+    features and dtypes, ttl, who uses it, compiled SQL, the latest data-test results from target/run_results.json),
+    a search box over every name, description and tag, and a lineage graph down to a feature's source column."""
+    from fcompile.catalog.site import DOCS, project_catalog, site_dialects, write_site
+    from fcompile.parser import load_project
+
+    graph = load_project(project_dir, target)
+    target_folder = Path(graph.project.root) / "target"
+    catalog = project_catalog(graph, site_dialects(graph, dialect, target_folder), target_folder)
+    folder = site_dir.expanduser().resolve() if site_dir is not None else target_folder / DOCS
+    report = write_site(catalog, folder)
+    tests = f", {report.tests_shown} data-test results" if report.tests_shown else ""
+    _console().print(f"wrote {report.pages} pages ({report.bytes / 1e6:.1f} MB; SQL for "
+                     f"{', '.join(report.dialects) or 'no dialect'}{tests}) to {folder}", markup=False)
+    _console().print(f"open {(folder / 'index.html').as_uri()} or run 'fcompile docs serve'", markup=False)
+
+
+@docs_app.command("serve")
+def docs_serve(
+    project_dir: ProjectDir = Path("."),
+    site_dir: SiteDir = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
+) -> None:
+    """Serve the catalog site that 'fcompile docs generate' wrote, over HTTP.
+
+    Read-only files of target/docs/; Ctrl+C stops."""
+    from fcompile.catalog.serve import catalog_server, serve_catalog
+    from fcompile.catalog.site import DOCS
+
+    folder = site_dir.expanduser().resolve() if site_dir is not None else project_dir.resolve() / "target" / DOCS
+    server = catalog_server(folder, host, port)
+    serve_catalog(server, lambda line: _console().print(line, markup=False))
+
+
 @app.command()
 def debug(
     project_dir: ProjectDir = Path("."),

@@ -138,6 +138,9 @@ class Code(str, enum.Enum):
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
     API_UNKNOWN_NODE = "FC172"       # a metadata API request naming a dataset or request source it cannot show
     PROFILE_UNREADABLE = "FC173"     # a view's latest profile cannot be read (shown in the answer's statistics)
+    # the catalog site (issue 19)
+    NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
+    CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -312,6 +315,10 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.PROFILE_UNREADABLE: ("A feature view's latest profile under `target/profiles/` cannot be read "
         '(tensorflow-metadata not installed, or a damaged file): `GET /api/v1/feature_views/{name}` says so in its '
         '`statistics` and answers the rest.'),
+    Code.NO_CATALOG: ("`fcompile docs serve` found no catalog site in the folder it serves: run `fcompile docs "
+        "generate` first (or give the folder it wrote with `--site-dir`)."),
+    Code.CATALOG_PORT: ("`fcompile docs serve` cannot listen on its host and port (in use, or not allowed): choose "
+        "another with `--port`."),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
