@@ -106,6 +106,7 @@ COMMANDS = [
     _command("push offline", "push", "stats_push", "--file", "rows.csv", "--to", "offline"),  # a file source
     _command("seed", "seed", uses=("offline",)),
     _command("test", "test"),  # the project has no data test: nothing to run, nothing connected
+    _command("profile", "profile", uses=("offline",)),  # statistics of every view's rows, on the offline engine
     _command("clean", "clean"),
     _command("online delete", "online", "delete", "--view", "driver_stats", "-e", "driver_id=1001",
              uses=("online",)),
