@@ -1045,7 +1045,8 @@ def _iso_option(option: str, text: Optional[str]):
 @app.command("get-online-features")
 def get_online_features(
     entity: Annotated[list[str], typer.Option(
-        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001).")],
+        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001). Request "
+        "fields of on-demand features the same way, one per entity (-e order_amount=10.5).")],
     service: Annotated[Optional[str], typer.Option(help="The feature service to read.")] = None,
     features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
     full_feature_names: Annotated[bool, typer.Option(
@@ -1088,8 +1089,10 @@ def get_online_features(
         marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
         columns = document["results"]
         for row in range(len(columns[0]["values"]) if columns else 0):
-            table.add_row(*(Text(marks.get(c["statuses"][row]) or ("NULL" if c["values"][row] is None
-                                                                    else str(c["values"][row]))) for c in columns))
+            # a value that is there is shown whatever its status: an on-demand feature computed from a value
+            # not found has one (its status is the worst of its inputs')
+            table.add_row(*(Text(str(c["values"][row]) if c["values"][row] is not None
+                                 else marks.get(c["statuses"][row]) or "NULL") for c in columns))
         console = _console()
         console.print(table)
         counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))

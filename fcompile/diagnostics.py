@@ -141,6 +141,9 @@ class Code(str, enum.Enum):
     # the catalog site (issue 19)
     NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
     CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
+    # request fields in online requests (issue 17)
+    REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
+    REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -319,6 +322,11 @@ CODE_MEANINGS: dict[Code, str] = {
         "generate` first (or give the folder it wrote with `--site-dir`)."),
     Code.CATALOG_PORT: ("`fcompile docs serve` cannot listen on its host and port (in use, or not allowed): choose "
         "another with `--port`."),
+    Code.REQUEST_FIELD_CONFLICT: ('An online request whose on-demand features read a request field named like one of '
+        "its join keys, or like a field of another request source, with another dtype: one value in the request's rows "
+        'cannot be both.'),
+    Code.REQUEST_FIELD_VALUE: ("A request field's value in an online request (`entity_rows`, `entities`, `-e`) that "
+        "does not fit the field's dtype (422 over HTTP)."),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
