@@ -3,7 +3,7 @@
 #               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store),
 #               profiles a view, makes an ad-hoc training set, reads the online store as of now, and writes
 #               its catalog site
-#   make test   installs the dev extras, the BigQuery emulator, TFDV and (where missing) Debian's chromium
+#   make test   installs the dev extras, the BigQuery emulator, TFDV, Feast and (where missing) Debian's chromium
 #               and chromium-driver for the catalog's browser tests, and runs the whole test suite
 PYTHON ?= python3
 # `make demo VENV=.venv-demo` keeps a base-only install apart from the dev one (.ci/run does so).
@@ -22,6 +22,10 @@ BQEMU_PACKAGES := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.
 # apache-beam no longer requires dill, which TFDV's tfx-bsl imports.
 TFDV   := .venv-tfdv
 TFDV_PACKAGES := tensorflow-data-validation==1.16.1 dill
+# Feast itself, whose remote online store client tests/serving/test_on_demand_online.py points at `fcompile
+# serve` (request fields beside the join keys): a virtualenv of its own, as no code of ours imports Feast.
+FEAST  := .venv-feast
+FEAST_PACKAGES := feast==0.67.0
 DEMO   := .demo/driver_ranking
 # `make test` runs the suite in this many processes (pytest-xdist). Most of a test's time is spent waiting
 # for an engine (Spark, PostgreSQL, the BigQuery emulator, a server under test), so two workers keep two
@@ -71,6 +75,12 @@ browser:
 	    $$sudo apt-get install -y -qq $(BROWSER_PACKAGES); }; } >/dev/null 2>&1 \
 	  || echo "note: chromium could not be installed with apt-get: the catalog's browser tests will skip"; fi
 
+$(FEAST)/.installed: Makefile
+	@$(PYTHON) -m venv $(FEAST)
+	@$(FEAST)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	@$(FEAST)/bin/uv pip install --quiet --python $(FEAST)/bin/python $(FEAST_PACKAGES)
+	@touch $@
+
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/fcompile init $(DEMO)  # the sample, its data ending now
@@ -90,7 +100,7 @@ demo: $(VENV)/.installed
 	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
 	$(BIN)/fcompile docs generate --project-dir $(DEMO)  # the catalog site: prints the page to open
 
-test: $(VENV)/.installed-dev $(BQEMU)/.installed $(TFDV)/.installed browser
+test: $(VENV)/.installed-dev $(BQEMU)/.installed $(TFDV)/.installed $(FEAST)/.installed browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed-dev
@@ -107,4 +117,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/command_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-demo $(BQEMU) $(TFDV) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-demo $(BQEMU) $(TFDV) $(FEAST) .demo .pytest_cache .hypothesis
