@@ -26,7 +26,6 @@ from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.base import StoredRow
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
-from fcompile.tasks.aggregates_online import online_aggregation_problems
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
@@ -87,10 +86,6 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
                 Code.VIEW_NOT_ONLINE, f"{label}: feature view '{view.name}' is not loaded into the online store "
                 "(online: false)", view.location, "set `online: true` and run `fcompile materialize`, or read it "
                 "offline with get_historical_features"))
-            continue
-        unserved = online_aggregation_problems([view], "read online") if view.has_aggregations else []
-        if unserved:
-            problems += unserved
             continue
         for key in graph.join_keys(view):
             keys.setdefault(key.name, key.dtype)
@@ -158,7 +153,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             rows.append(empty)
             continue
         try:
-            matrix = spec.decode(row.values[TILES_FEATURE])
+            matrix, text = spec.decode(row.values[TILES_FEATURE])
         except StaleTiles:
             raise stale_tiles(read.view.name) from None
         newest = fresh
@@ -166,7 +161,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             last = int(matrix[0, -1])
             if newest is None or last > newest:
                 newest = last
-        values = merge(matrix, at) if matrix.shape[1] else spec.empty_values(read.features)
+        values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(read.features)
         rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
     return rows
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from aggregation_parity import (
-    AGGREGATES, BASE, FEATURES, assert_same, random_trips, reference, write_project, write_trips,
+    AGGREGATES, BASE, FEATURES, TAGS, TIERS, assert_same, from_json, random_trips, reference, write_project,
+    write_trips,
 )
 from store_backends import new_project
 
@@ -111,7 +112,11 @@ def test_pushed_rows_update_the_tiles(root):
             pushed.append({"driver_id": rng.randrange(1, 12), "event_timestamp": ts, "created": ts,
                            "fare": None if i % 7 == 0 else round(rng.uniform(1, 90), 2),
                            "km": None if i % 5 == 0 else rng.randrange(0, 50),
-                           "seen": ts - dt.timedelta(days=rng.randrange(0, 900))})
+                           "seen": ts - dt.timedelta(days=rng.randrange(0, 900)),
+                           "tier": None if i % 6 == 0 else rng.choice(TIERS),
+                           "tag": None if i % 4 == 0 else rng.choice(TAGS)})
+            if i % 8 == 3:  # tied with the row before on event and created time: `last` takes the greatest value
+                pushed.append(dict(pushed[-1], tier=rng.choice(TIERS), tag=rng.choice(TAGS), km=rng.randrange(0, 50)))
         for chunk in (pushed[:10], pushed[10:]):
             fs.push("trips_push", {name: [row[name] for row in chunk] for name in chunk[0]}, to="online")
         _check(fs, in_store + pushed, end + dt.timedelta(hours=1), seed=9)
@@ -150,9 +155,7 @@ def test_http_server_serves_the_same_values(root):
                                   "event_timestamp": pa.array([before] * len(drivers), pa.timestamp("us", "UTC"))})
                 training = fs.get_historical_features(spine, FEATURES).to_arrow().to_pylist()
             for i, driver in enumerate(drivers):
-                online = {name: results[name]["values"][i] for name in AGGREGATES}
-                if online["first_seen_max"] is not None:  # JSON has no time: RFC 3339 text
-                    online["first_seen_max"] = dt.datetime.fromisoformat(online["first_seen_max"].replace("Z", "+00:00"))
+                online = from_json({name: results[name]["values"][i] for name in AGGREGATES})  # JSON: text, base64
                 assert_same(online, reference(rows, driver, before), f"driver {driver} over HTTP")
                 assert_same(online, {name: training[i][name] for name in AGGREGATES},
                             f"training SQL: driver {driver} over HTTP")
@@ -162,11 +165,12 @@ def test_http_server_serves_the_same_values(root):
         served_and_expected(trips, ["NOT_FOUND", "NOT_FOUND"])
         pushed_at = now - dt.timedelta(minutes=70)
         row = {"driver_id": 12, "event_timestamp": pushed_at.isoformat(), "created": pushed_at.isoformat(),
-               "fare": 12.5, "km": 7, "seen": (pushed_at - dt.timedelta(days=3)).isoformat()}
+               "fare": 12.5, "km": 7, "seen": (pushed_at - dt.timedelta(days=3)).isoformat(), "tier": "\u00e9t\u00e9",
+               "tag": "t\u00e4g"}  # bytes pushed as text are stored as UTF-8
         status, body = server.post("/push", {"push_source_name": "trips_push", "df": {k: [v] for k, v in row.items()},
                                              "to": "online"})
         assert status == 200, body
-        served_and_expected(trips + [dict(row, event_timestamp=pushed_at, created=pushed_at,
+        served_and_expected(trips + [dict(row, event_timestamp=pushed_at, created=pushed_at, tag="t\u00e4g".encode(),
                                           seen=pushed_at - dt.timedelta(days=3))], ["NOT_FOUND", "PRESENT"])
     finally:
         server.stop()
