@@ -444,9 +444,17 @@ class _Merger:
             elif f.function == "last":
                 value = (row[("count", i)], row[("last", i)], is_float, convert)
             elif f.function in ("variance", "stddev"):
-                value = (None, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
+                # the window's mean from the column's sum where the tiles keep one (a dot product less)
+                total = None
+                if ("sum", i) in row:
+                    sum_float = spec.columns[row[("sum", i)] - 1].is_float
+                    total = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
+                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
-        self.windows = tuple((span, tuple(plans), self._needs(plans)) for span, plans in windows.items())
+        self.windows = tuple((tuple(plans), self._needs(plans), any(n[3] for n in self._needs(plans)) or
+                              any(p[1] == "last" and p[3][2] for p in plans)) for plans in windows.values())
+        # each window's first step is `end - span`; the last entry, `end` itself, bounds them all
+        self.spans = np.array([*windows, 0], dtype=np.int64)
 
     def _needs(self, plans: list) -> tuple[tuple[Any, int, int, bool, str], ...]:
         """The block reductions a window's features read: (ufunc, first row, end row, of floats, block)."""
@@ -461,21 +469,26 @@ class _Merger:
         return tuple((ufuncs[b.split("_")[1]], *self.spec.blocks[b], b.startswith("float"), b) for b in sorted(needs))
 
     def __call__(self, matrix: np.ndarray, at_us: int, text: Sequence[bytes] = ()) -> dict[str, Any]:
+        np = self.np
         step_us = self.spec.step_us
         end = at_us // step_us * step_us
-        steps = matrix[0]
-        hi = int(steps.searchsorted(end))
+        bounds = matrix[0].searchsorted(end - self.spans).tolist()  # every window's first tile, then the end
+        hi = bounds[-1]
         out: dict[str, Any] = {}
-        for span, plans, needs in self.windows:
-            lo = int(steps.searchsorted(end - span))
+        for (plans, needs, of_floats), lo in zip(self.windows, bounds):
             if lo == hi:
                 for name, function, _, _ in plans:
                     out[name] = 0 if function == "count" else None
                 continue
             cells = matrix[:, lo:hi]
-            floats = cells.view(self.np.float64)
-            reduced = {block: ufunc.reduce((floats if is_float else cells)[start:stop], axis=1).tolist()
-                       for ufunc, start, stop, is_float, block in needs}
+            floats = cells.view(np.float64) if of_floats else cells
+            reduced = {}
+            for ufunc, start, stop, is_float, block in needs:
+                rows = floats if is_float else cells
+                if stop - start == 1:  # one row: a flat reduction (a 2-D one costs twice as much)
+                    reduced[block] = [ufunc.reduce(rows[start]).item()]
+                else:
+                    reduced[block] = ufunc.reduce(rows[start:stop], axis=1).tolist()
             sums = reduced["int_sum"]
             for name, function, count, value in plans:
                 n = sums[count]
@@ -498,9 +511,12 @@ class _Merger:
                 elif n < 2:
                     out[name] = None
                 else:  # the tiles' M2s + their spread around the window's mean (Chan et al.): an empty tile weighs 0
-                    ns = cells[value[2]].astype(self.np.float64)
+                    ns = cells[value[2]].astype(np.float64)
                     means = floats[value[3]]
-                    deviations = means - float(ns.dot(means)) / n
+                    total = value[0]
+                    mean = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
+                            else float(ns.dot(means))) / n
+                    deviations = means - mean
                     m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations))
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import numbers
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -138,8 +139,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
     spec, merge = read.tiles, read.merge
     stored = store.read(spec.online_view, keys, (TILES_FEATURE,))
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
-    step = spec.step_us
-    fresh = None if state is None or state.watermark is None else micros(state.watermark) // step * step
+    fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
     at = micros(moment)
     empty = None
     rows: list = []
@@ -164,6 +164,12 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
         values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(read.features)
         rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
     return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _step_of(moment: dt.datetime, step_us: int) -> int:
+    """The first microsecond of the step holding `moment` (remembered: a view's watermark, read call after call)."""
+    return micros(moment) // step_us * step_us
 
 
 _MOMENTS: dict[int, dt.datetime] = {}

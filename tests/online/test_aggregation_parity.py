@@ -174,3 +174,25 @@ def test_http_server_serves_the_same_values(root):
                                           seen=pushed_at - dt.timedelta(days=3))], ["NOT_FOUND", "PRESENT"])
     finally:
         server.stop()
+
+
+def test_variances_far_from_zero_keep_their_digits(root):
+    """Values of 1e6 + quarters and 1e7 + units: the merged deviations (the tiles' M2s, and their means' spread
+    around the window's mean, taken from the window's sum) keep the digits a sum of squares would lose. (Far
+    larger offsets, 1e9 + quarters, lose digits in each tile's own mean, a float64, offline as online.)"""
+    rng = random.Random(13)
+    trips = random_trips(13, 150, keys=4, hours=30)
+    for row in trips:
+        row["fare"] = None if row["fare"] is None else 1e6 + rng.randrange(0, 8) * 0.25
+        row["km"] = None if row["km"] is None else 10_000_000 + rng.randrange(0, 5)
+    end = BASE + dt.timedelta(hours=29, minutes=10)
+    write_trips(root, trips)
+    with FeatureStore(root) as fs:
+        _materialize(fs, end)
+        for hours in (0, 1, 3):
+            t = end + dt.timedelta(hours=hours)
+            values = fs.get_online_features({"driver_id": [1, 2, 3, 4]}, FEATURES, now=t).values()
+            for i, driver in enumerate((1, 2, 3, 4)):
+                want = reference([r for r in trips if r["event_timestamp"] <= end], driver, t)
+                assert want["fare_std_1d"] is not None and want["km_var_1d"] is not None
+                assert_same({name: values[name][i] for name in AGGREGATES}, want, f"driver {driver} at {t}")
