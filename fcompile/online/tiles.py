@@ -137,6 +137,9 @@ class TileSpec:
         self.online_view = OnlineView(tile_view_name(plan.view), tuple(keys), ((TILES_FEATURE, DType("bytes")),),
                                       has_created=False, large_rows=True)
         self.has_created = plan.created_timestamp is not None
+        import numpy as np
+
+        self._cell = np.dtype("<i8")
         self.has_tie = any(c.kind == "last_tie" for c in columns)
 
     @property
@@ -170,7 +173,7 @@ class TileSpec:
         if magic != MAGIC or layout != self.id:
             raise StaleTiles(self.view)
         cells = self.width * n
-        matrix = np.frombuffer(record, dtype="<i8", count=cells, offset=_HEAD.size).reshape(self.width, n)
+        matrix = np.ndarray((self.width, n), self._cell, record, _HEAD.size)  # a view of the record, as frombuffer
         if not self.has_text:
             return Tiles(matrix, ())
         at = _HEAD.size + 8 * cells
@@ -511,11 +514,11 @@ class _Merger:
                 elif n < 2:
                     out[name] = None
                 else:  # the tiles' M2s + their spread around the window's mean (Chan et al.): an empty tile weighs 0
-                    ns = cells[value[2]].astype(np.float64)
+                    ns = cells[value[2]]  # counts: int64, multiplied into floats
                     means = floats[value[3]]
                     total = value[0]
                     mean = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
-                            else float(ns.dot(means))) / n
+                            else float((ns * means).sum())) / n
                     deviations = means - mean
                     m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations))
                     variance = max(m2, 0.0) / (n - 1)

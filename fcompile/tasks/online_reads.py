@@ -188,6 +188,8 @@ def _moment(micros: int, convert: Callable[[int], dt.datetime]) -> dt.datetime:
 def _now(now: dt.datetime | None) -> dt.datetime:
     if now is None:
         return dt.datetime.now(_UTC)
+    if now.tzinfo is _UTC:
+        return now
     return now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
 
 
