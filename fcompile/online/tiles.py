@@ -505,12 +505,11 @@ class _Merger:
                     out[name] = reduced["float_sum" if value[0] else "int_sum"][value[1]] / n
                 elif function in ("min", "max"):
                     out[name] = value[2](reduced[value[0]][value[1]], text)
-                elif function == "last":
-                    counts = cells[value[0]]
+                elif function == "last":  # the newest tile with a value: most often the newest tile
                     newest = hi - lo - 1
-                    if not counts[newest]:
-                        newest = int(counts.nonzero()[0][-1])
-                    out[name] = value[3]((floats if value[2] else cells)[value[1], newest].item(), text)
+                    if not cells.item(value[0], newest):
+                        newest = int(cells[value[0]].nonzero()[0][-1])
+                    out[name] = value[3]((floats if value[2] else cells).item(value[1], newest), text)
                 elif n < 2:
                     out[name] = None
                 else:  # the tiles' M2s + their spread around the window's mean (Chan et al.): an empty tile weighs 0
