@@ -32,6 +32,7 @@ from fcompile.dialects.lowering import effective_strategy
 from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
 from fcompile.planner.durations import format_duration
+from fcompile.planner.on_demand_refusal import refuse_on_demand
 from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.plans import AggregateJoin, BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.version import __version__
@@ -233,6 +234,7 @@ def _window_note(dialect_class: type[SqlDialect], start_name: str, end_name: str
 
 def retrieval_spine(graph: FeatureGraph, service: FeatureService) -> SpinePlan:
     """The placeholder spine of a service's retrieve query: its join keys in order, then the time."""
+    refuse_on_demand(graph, service.projections, "in a training set", service.location)
     columns: list[str] = []
     for projection in service.projections:
         for key in graph.join_keys(graph.feature_view(projection.view)):
@@ -256,6 +258,7 @@ def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDiale
     """A dataset spine's columns when they can be known without running anything: a query spine whose
     select list names every column, or a table spine that is one of the project's seeds (the seed file's
     columns). Otherwise None (the SQL then selects `spine.*`, where it can)."""
+    refuse_on_demand(graph, dataset.projections, "in a training set", dataset.location)
     spine = dataset.spine
     if spine.kind == "source":
         source = graph.source(spine.locator)

@@ -60,12 +60,12 @@ def direct_dependencies(graph: FeatureGraph, node: Node) -> tuple[NodeRef, ...]:
     elif isinstance(node, PushSource):
         found.add(NodeRef("source", node.batch_source))
     elif isinstance(node, FeatureService):
-        found.update(NodeRef("feature_view", p.view) for p in node.projections)
+        found.update(_input_ref(graph, p.view) for p in node.projections)
     elif isinstance(node, Dataset):
         if node.service:
             found.add(NodeRef("feature_service", node.service))
         else:
-            found.update(NodeRef("feature_view", p.view) for p in node.projections)
+            found.update(_input_ref(graph, p.view) for p in node.projections)
         if node.spine.kind == "source":
             found.add(NodeRef("source", node.spine.locator))
     elif isinstance(node, DataTest):

@@ -129,6 +129,7 @@ class Resolver:
         resolver.known["feature_views"] = resolver.views  # type: ignore[assignment]  # only names are read
         resolver.known["feature_services"] = resolver.services  # type: ignore[assignment]
         resolver.known["on_demand_views"] = {v.name: v for v in graph.on_demand_views}  # type: ignore[misc]
+        resolver.on_demand_views = {v.name: v for v in graph.on_demand_views}
         return resolver
 
     # -- entry point ---------------------------------------------------------------------------
@@ -408,7 +409,7 @@ class Resolver:
                 if alias is not None:
                     self._check_name(alias, item, (*field, i, "alias"))
             view = self._reference("feature_views", view_name, item, (*field, i))
-            if not isinstance(view, FeatureView):
+            if not isinstance(view, (FeatureView, OnDemandView)):
                 ok = False
                 continue
             for j, feature in enumerate(wanted or list(view.feature_names)):
@@ -472,15 +473,16 @@ class Resolver:
         """The referenced node if it resolved; True-ish marker if it exists but is broken; else None."""
         target = self.known[kind].get(name)
         if target is None and kind == "feature_views" and name in self.known.get("on_demand_views", {}):
-            self.sink.error(Code.UNKNOWN_VIEW, f"{item.label} refers to on-demand view '{name}', which only "
-                            "other on-demand views can take as an input", item.at(*sub),
-                            "feature services and datasets take features of feature views")
-            return None
+            # a service, dataset or request takes an on-demand view's features as it takes a feature view's
+            return self.on_demand_views.get(name, _BROKEN)
         if target is None:
             code = {"entities": Code.UNKNOWN_ENTITY, "sources": Code.UNKNOWN_SOURCE,
                     "feature_views": Code.UNKNOWN_VIEW, "feature_services": Code.UNKNOWN_SERVICE}[kind]
             label = LIST_LABELS[kind]
-            hint = reference_hint(name, label, list(self.known[kind]))
+            candidates = list(self.known[kind])
+            if kind == "feature_views":  # a feature reference may name an on-demand view too
+                candidates += list(self.known.get("on_demand_views", {}))
+            hint = reference_hint(name, label, candidates)
             if self.unread_files:  # the name may be defined there: say so before listing what is known
                 unread = ", ".join(self.unread_files[:3]) + (", ..." if len(self.unread_files) > 3 else "")
                 its = "its error" if len(self.unread_files) == 1 else "their errors"

@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
+from fcompile.planner.on_demand_refusal import refuse_on_demand
 from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
 from fcompile.planner.durations import format_duration
 from fcompile.planner.plans import (
@@ -65,6 +66,7 @@ def plan_point_in_time_join(
     owners: dict[str, str] = {}
     problems: list[Diagnostic] = []
     spine_columns = set(spine.columns or ())
+    refuse_on_demand(graph, projections, "in a training set", location)
     for projection in projections:
         view = graph.feature_view(projection.view)
         source = graph.source(view.source)
@@ -181,3 +183,4 @@ def _source_column(source: Source, name: str) -> str:
         if mapped == name:
             return column
     return name
+

@@ -9,6 +9,8 @@
 | `POST /materialize-incremental` | materialization from the watermarks | `{"end_ts", "feature_views"}` |
 | `GET /health` | 200, or 503 when the online store does not answer (without a token, under auth: the status only) | |
 | `GET /metrics` | Prometheus text format (metrics.py) | |
+| `GET /openapi.json` | the OpenAPI 3.0 document of every endpoint here (openapi.py) | |
+| `GET /api/v1/...` | read-only metadata about the project's graph, paginated (metadata.py) | |
 
 Each worker process holds one `ServingState` (state.py) and reads through it on the event loop: an
 online read is 15-20 us on SQLite and one round trip on Redis, and a hop to a thread and back costs about
@@ -48,8 +50,10 @@ from fcompile.tasks.push import with_feast_time_columns
 from fcompile.serving.errors import (
     INTERNAL_ERROR_BODY, HttpError, error_body, error_document, from_diagnostics, request_error, status_for,
 )
+from fcompile.serving.metadata import API_PREFIX, encode, read_query
 from fcompile.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from fcompile.serving.metrics import ServingMetrics
+from fcompile.serving.openapi import openapi_document
 from fcompile.serving.requests import (
     OnlineFeaturesCall, read_key_text, read_materialize, read_online_features, read_push, read_write,
 )
@@ -81,6 +85,7 @@ class Route:
     protected: bool       # needs a token when auth is on
     is_async: bool = False
     reads_token: bool = False  # open, but answers a caller with a valid token more (the grant, else None)
+    takes_scope: bool = False  # a GET handler given the ASGI scope (path, query string) in place of a body
 
 
 ROUTES: dict[str, Route] = {
@@ -91,7 +96,33 @@ ROUTES: dict[str, Route] = {
     "/materialize-incremental": Route("POST", "_materialize_incremental", True, True),
     "/health": Route("GET", "_health", False, reads_token=True),
     "/metrics": Route("GET", "_metrics", False),
+    "/openapi.json": Route("GET", "_openapi", False),
+    f"{API_PREFIX}/entities": Route("GET", "_list_entities", True, takes_scope=True),
+    f"{API_PREFIX}/feature_views": Route("GET", "_list_feature_views", True, takes_scope=True),
+    f"{API_PREFIX}/feature_services": Route("GET", "_list_feature_services", True, takes_scope=True),
+    f"{API_PREFIX}/datasets": Route("GET", "_list_datasets", True, takes_scope=True),
+    f"{API_PREFIX}/lineage": Route("GET", "_lineage", True, takes_scope=True),
 }
+# Paths with a name in them: template -> (the prefix before the name, the route). The template stands for
+# the path in messages, metrics and the OpenAPI document. Looked at only when a path is none of ROUTES, so
+# the feature endpoints pay nothing for them.
+VIEW_PATH_PREFIX = f"{API_PREFIX}/feature_views/"
+TEMPLATED_ROUTES: dict[str, tuple[str, Route]] = {
+    f"{VIEW_PATH_PREFIX}{{name}}": (VIEW_PATH_PREFIX, Route("GET", "_feature_view", True, takes_scope=True)),
+}
+
+
+def every_route() -> dict[str, Route]:
+    """Every path the server answers, templates included (what /openapi.json describes)."""
+    return {**ROUTES, **{template: route for template, (_, route) in TEMPLATED_ROUTES.items()}}
+
+
+def _templated(path: str) -> tuple[str, Route | None]:
+    """The template and route of a path with a name in it (one path segment, not empty), else (path, None)."""
+    for template, (prefix, route) in TEMPLATED_ROUTES.items():
+        if path.startswith(prefix) and len(path) > len(prefix) and "/" not in path[len(prefix):]:
+            return template, route
+    return path, None
 
 
 def create_app() -> FeatureServer:
@@ -113,7 +144,8 @@ class FeatureServer:
         self._timed_out: set[asyncio.Task] = set()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="fcompile-write")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="fcompile-read")  # large reads
-        self._handlers = {path: getattr(self, route.handler) for path, route in ROUTES.items()}
+        self._handlers = {path: getattr(self, route.handler) for path, route in every_route().items()}
+        self._openapi: dict[bool, bytes] = {}  # the document, with and without auth
 
     async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
                        send: Callable[[dict], Awaitable[None]]) -> None:
@@ -129,6 +161,8 @@ class FeatureServer:
         started = _perf()
         path = scope["path"]
         route = ROUTES.get(path)
+        if route is None:
+            path, route = _templated(path)
         call = Call(path if route is not None else "other")
         state = self.state
         headers: tuple = ()
@@ -136,7 +170,7 @@ class FeatureServer:
         try:
             if route is None:
                 raise request_error(404, f"the feature server has no endpoint {path}",
-                                    f"endpoints: {', '.join(f'{r.method} {p}' for p, r in ROUTES.items())}")
+                                    f"endpoints: {', '.join(f'{r.method} {p}' for p, r in every_route().items())}")
             if scope["method"] != route.method:
                 raise request_error(405, f"{path} takes {route.method} requests, not {scope['method']}", None,
                                     headers=((b"allow", route.method.encode()),))
@@ -155,7 +189,7 @@ class FeatureServer:
             if route.is_async:
                 status, payload, content_type = await handler(grant, body, call)
             else:
-                status, payload, content_type = handler(grant, body, call)
+                status, payload, content_type = handler(grant, scope if route.takes_scope else body, call)
         except HttpError as error:
             status, content_type, headers = error.status, _JSON, error.headers
             payload = error_body(error.diagnostics, self._root())
@@ -261,6 +295,36 @@ class FeatureServer:
 
     def _metrics(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
         return 200, self.metrics.exposition(), METRICS_CONTENT_TYPE
+
+    def _openapi(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
+        auth = self.state.settings.tokens is not None
+        document = self._openapi.get(auth)
+        if document is None:
+            document = self._openapi[auth] = encode(openapi_document(every_route(), auth))
+        return 200, document, _JSON
+
+    # -- the metadata API (metadata.py): small answers from the state's index, on the loop ------------------
+
+    def _list_entities(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
+        return _listing(self.state, ("entity",), grant, scope)
+
+    def _list_feature_views(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
+        return _listing(self.state, ("feature_view", "on_demand_view"), grant, scope)
+
+    def _list_feature_services(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
+        return _listing(self.state, ("feature_service",), grant, scope)
+
+    def _list_datasets(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
+        return _listing(self.state, ("dataset",), grant, scope)
+
+    def _feature_view(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
+        read_query(scope["query_string"], paged=False)  # it takes none: any parameter is a 400
+        name = scope["path"][len(VIEW_PATH_PREFIX):]
+        return 200, encode(self.state.metadata.feature_view(name, grant)), _JSON
+
+    def _lineage(self, grant: Any, scope: dict, call: Call) -> tuple[int, bytes, bytes]:
+        page, extra = read_query(scope["query_string"], ("node",))
+        return 200, encode(self.state.metadata.lineage(grant, page, extra.get("node"))), _JSON
 
     async def _push(self, grant: Any, body: bytes, call: Call) -> tuple[int, bytes, bytes]:
         request, result = await self._loop.run_in_executor(self._writer, _push_rows, self.state, grant, body)
@@ -434,6 +498,11 @@ def _write_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, int]
         require(grant, grant.write_feature_views, "write feature view", request.feature_view_name)
     df = with_feast_time_columns(state.graph, request.feature_view_name, request.df)
     return request, state.writer.write_to_online_store(request.feature_view_name, df)
+
+
+def _listing(state: ServingState, kinds: tuple[str, ...], grant: Any, scope: dict) -> tuple[int, bytes, bytes]:
+    page, _ = read_query(scope["query_string"])
+    return 200, state.metadata.listing(kinds, grant, page), _JSON
 
 
 def _too_large(limit: int) -> HttpError:

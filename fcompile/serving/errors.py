@@ -22,12 +22,12 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 STATUS_BY_CODE: dict[Code, int] = {
     # unknown names
     Code.UNKNOWN_ENTITY: 404, Code.UNKNOWN_SOURCE: 404, Code.UNKNOWN_VIEW: 404, Code.UNKNOWN_FEATURE: 404,
-    Code.UNKNOWN_SERVICE: 404,
+    Code.UNKNOWN_SERVICE: 404, Code.API_UNKNOWN_NODE: 404,
     # values that do not fit
     Code.ENTITY_VALUE: 422, Code.ONLINE_KEY_MISMATCH: 422,
     # requests that cannot be served as asked
     Code.BAD_ARGUMENT: 400, Code.FEATURE_NAME_COLLISION: 400, Code.VIEW_NOT_ONLINE: 400, Code.AGGREGATES_NOT_ONLINE: 400,
-    Code.MATERIALIZE_WINDOW: 400, Code.BAD_REQUEST: 400,
+    Code.MATERIALIZE_WINDOW: 400, Code.BAD_REQUEST: 400, Code.API_QUERY: 400,
     Code.REQUEST_TOO_LARGE: 413, Code.UNAUTHENTICATED: 401, Code.FORBIDDEN: 403, Code.MATERIALIZE_BUSY: 409,
     # the server's side: the store, the engine, the project's files
     Code.ONLINE_STORE_UNREACHABLE: 503, Code.ONLINE_STORE_ERROR: 503, Code.ONLINE_WRITE_FAILED: 503,

@@ -9,9 +9,10 @@
 | `fcompile_serve_rows_written_total` | counter | `endpoint`, `name` (the push source or feature view) |
 | `fcompile_serve_reloads_total` | counter | `result` (`success`, `error`) |
 
-`feature_service` is empty for a `features` list and for the other endpoints; `endpoint` is the path, or
-`other` for paths the server does not have, so a scan of random URLs cannot grow the label set (names
-are used as labels only once the graph knows them).
+`feature_service` is empty for a `features` list and for the other endpoints; `endpoint` is the path (for
+a path with a name in it, its template: `/api/v1/feature_views/{name}`), or `other` for paths the server
+does not have, so a scan of random URLs cannot grow the label set (names are used as labels only once the
+graph knows them).
 
 With several workers (`fcompile serve --workers N`), each worker process writes its values to files
 in a folder that `fcompile serve` creates (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`),

@@ -4,7 +4,7 @@ A state is built whole before anyone sees it: the project parsed into its graph 
 small reads on the event loop, a second one on the same graph for writes on the writer thread and a third
 for large reads on the reader thread, since a store connection serves one thread at a time; the third
 connects when a large read first needs it), the target's serving settings (tokens, limits), the online
-store connected and every feature service's read planned. The server then swaps its single reference to the
+store connected, every feature service's read planned and the metadata API's index of the graph built. The server then swaps its single reference to the
 new state; a request holds the state it started with until it ends, so none ever sees half of one project
 and half of another.
 
@@ -65,6 +65,7 @@ class ServingState:
     warnings: list[Diagnostic] = field(default_factory=list)
     store_problem: DiagnosticError | None = None   # the online store could not be connected at load
     loaded_at: float = field(default_factory=time.time)
+    metadata: Any = None   # the metadata API's MetadataIndex (metadata.py) of this graph
 
     @property
     def graph(self) -> Any:
@@ -113,6 +114,7 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
     """A fully loaded state. Raises `DiagnosticError` for an invalid project or serving block, or when the
     online store cannot be reached though its settings differ from the previous state's."""
     from fcompile.sdk import FeatureStore
+    from fcompile.serving.metadata import MetadataIndex
 
     fingerprint = project_fingerprint(config.project_dir)
     store = FeatureStore(config.project_dir, config.target)
@@ -136,8 +138,10 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
         if problem is None:
             _plan_services(store)
         graph = store.graph
+        metadata = MetadataIndex(graph, generation)  # here, off the event loop (~60 ms for 1,000 views)
         return ServingState(generation, fingerprint, store, writer, large_reader, settings, key_readers(graph),
-                            frozenset(s.name for s in graph.feature_services), warnings, problem)
+                            frozenset(s.name for s in graph.feature_services), warnings, problem,
+                            metadata=metadata)
     except BaseException:
         for opened in (store, writer, large_reader):
             if opened is not None:

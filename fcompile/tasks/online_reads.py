@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.base import StoredRow
+from fcompile.planner.on_demand_refusal import refuse_on_demand
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
 
@@ -80,6 +81,7 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
     keys: dict[str, DType] = {}
     per_view: dict[tuple[str, bool], list[str]] = {}  # (view, aggregated) -> features
     wanted: list[tuple[str, tuple[str, bool], str]] = []  # (output name, (view, aggregated), feature)
+    refuse_on_demand(graph, projections, "online", None)
     for projection in projections:
         view = graph.feature_view(projection.view)
         if not view.online:

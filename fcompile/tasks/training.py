@@ -21,6 +21,7 @@ from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position, did_you_mean
 from fcompile.graph import FeatureGraph, Projection
 from fcompile.planner.plans import PointInTimeJoin
+from fcompile.planner.on_demand_refusal import refuse_on_demand
 from fcompile.planner.point_in_time import plan_point_in_time_join
 from fcompile.runners.base import RegisteredSpine, Runner
 from fcompile.runners.spines import SpineInput
@@ -62,6 +63,7 @@ def plan_training_query(graph: FeatureGraph, runner: Runner, spine: SpineInput, 
     """Register the spine, check it and the sources against the request, and plan the join; for a feature
     `service`, its compiled file where the runner can run it as it is. Raises `DiagnosticError` with every
     problem found."""
+    refuse_on_demand(graph, projections, "in a training set", location)
     problems = missing_source_files(graph, projections)
     try:
         registered = runner.register_spine(spine)

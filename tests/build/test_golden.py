@@ -70,9 +70,15 @@ def compare_with_golden(folder: Path, files: dict[str, bytes], dialect: str) -> 
     read = DIALECTS[dialect].sqlglot_name
     for path in sorted(files):
         new, old = files[path].decode("utf-8"), golden[path].decode("utf-8")
-        assert sqlglot.parse(new, read=read) == sqlglot.parse(old, read=read), \
+        assert sqlglot.parse(_as_sent(new), read=read) == sqlglot.parse(_as_sent(old), read=read), \
             f"{dialect}/{path}: the SQL changed in meaning, not only in layout; run {REGENERATE} and review"
         assert new == old, f"{dialect}/{path}: the SQL changed in layout or comments; run {REGENERATE} and review"
+
+
+def _as_sent(sql: str) -> str:
+    """A compiled file as the engine receives it: with psycopg's placeholders, every other `%` is written `%%`
+    (fcompile/dialects/postgres.py), which sqlglot does not read."""
+    return sql.replace("%%", "%") if "%(" in sql else sql
 
 
 @pytest.mark.parametrize("dialect", sorted(DIALECTS))

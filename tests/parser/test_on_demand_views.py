@@ -216,28 +216,39 @@ def test_request_source_problems(tmp_path):
     assert any(f[1] == line and "int65" in f[3] for f in found)
 
 
-def test_a_service_naming_an_on_demand_view_is_told_what_it_can_take(tmp_path):
+def test_a_service_takes_on_demand_features_as_it_takes_a_views(tmp_path):
+    from fcompile.graph import Projection
+
     spec = GOOD + """feature_services:
   - name: svc
     features: [stats:trips, order_features:per_trip]
 """
+    graph = parse_project(project(tmp_path, spec), use_cache=False).graph
+    assert graph.feature_service("svc").projections == (
+        Projection("stats", ("trips",)), Projection("order_features", ("per_trip",)))
+    edges = build_manifest(graph, {})["nodes"]["feature_service"]["svc"]["depends_on"]
+    assert edges == ["feature_view.stats", "on_demand_view.order_features"]
+
+
+def test_an_unknown_on_demand_feature_or_view_is_positioned_with_did_you_mean(tmp_path):
+    spec = GOOD + """feature_services:
+  - name: svc
+    features: [order_features:per_trip_x, order_featurez:per_trip]
+"""
     found = problems(tmp_path, spec)
-    line, column = line_of(spec, "order_features:per_trip")
-    assert [f[:3] for f in found] == [("FC032", line, column)]
-    assert "on-demand view 'order_features'" in found[0][3]
+    line, column = line_of(spec, "order_features:per_trip_x")
+    assert [f[:3] for f in found] == [("FC033", line, column), ("FC032", line, column + len("order_features:per_trip_x, "))]
+    assert "did you mean 'per_trip'?" in found[0][4]
+    assert "did you mean 'order_features'?" in found[1][4]
 
 
-def test_a_request_naming_an_on_demand_feature_is_a_diagnostic(tmp_path):
-    import pytest
-
-    from fcompile.diagnostics import DiagnosticError
+def test_a_request_resolves_on_demand_features(tmp_path):
+    from fcompile.graph import Projection
     from fcompile.parser.resolve import resolve_feature_references
 
     graph = parse_project(project(tmp_path, GOOD), use_cache=False).graph
-    with pytest.raises(DiagnosticError) as caught:
-        resolve_feature_references(graph, ["order_features:per_trip"])
-    assert [d.code.value for d in caught.value.diagnostics] == ["FC032"]
-    assert "on-demand view 'order_features'" in caught.value.diagnostics[0].message
+    assert resolve_feature_references(graph, ["order_features:per_trip"]) == (
+        Projection("order_features", ("per_trip",)),)
 
 
 def test_ls_lists_them_and_build_selects_through_their_edges(tmp_path):
