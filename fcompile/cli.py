@@ -496,7 +496,6 @@ def run(
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
     from fcompile.tasks.datasets import run_datasets, run_results_document, write_run_results
-    from fcompile.tasks.aggregates_online import refuse_online_aggregations
     from fcompile.tasks.locks import hold_materialization
     from fcompile.tasks.offline_engine import check_runnable
 
@@ -520,7 +519,6 @@ def run(
                       (" and no online feature view" if materialize_views_too else ""), markup=False)
         return
     check_runnable(graph.project)  # FC111 before anything runs, for a compile-only target
-    refuse_online_aggregations(views, "materialize")  # FC159 before any dataset is built
     if dry_run:
         _print_dry_run(graph, datasets, views, window_end, console, skip_tests)
         return
@@ -944,7 +942,6 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.tasks.aggregates_online import refuse_online_aggregations
     from fcompile.tasks.locks import hold_materialization
     from fcompile.tasks.materialize import check_window_arguments, record_materialization
 
@@ -970,7 +967,6 @@ def materialize(
     if reset_watermark:
         _reset_watermarks(graph, views, console, _next_materialize(project_dir, target, select, exclude))
         return
-    refuse_online_aggregations(views, "materialize")
     started = dt.datetime.now(dt.timezone.utc)
     # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
     with hold_materialization(graph) as store, _runner(graph) as runner:

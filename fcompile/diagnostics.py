@@ -112,7 +112,7 @@ class Code(str, enum.Enum):
     AGGREGATE_NAME = "FC156"         # an aggregated feature named like another feature or a join key of its view
     AGGREGATE_TIMESTAMP = "FC157"    # aggregations over a source whose timestamp field holds no timestamps
     AGGREGATE_FEATURES = "FC158"     # a view with neither features nor aggregations
-    AGGREGATES_NOT_ONLINE = "FC159"  # serving online an aggregation online tiles cannot keep (min/max/last of strings)
+    AGGREGATES_NOT_ONLINE = "FC159"  # no longer raised: online tiles keep every aggregation (kept, not reused)
     # request sources and on-demand expressions
     EXPRESSION_SYNTAX = "FC140"      # an `expr` that does not parse as one SQL expression
     EXPRESSION_UNSUPPORTED = "FC141"  # an operator, function or CAST outside the portable subset
@@ -290,9 +290,9 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.AGGREGATE_TIMESTAMP: ("Aggregations over a source whose timestamp field is missing from its data or holds no "
         'timestamps.'),
     Code.AGGREGATE_FEATURES: 'A feature view with neither `features` nor `aggregations`.',
-    Code.AGGREGATES_NOT_ONLINE: ('`fcompile materialize`, `fcompile run`, an online push or an online read of a '
-        'feature view with a `min`, `max` or `last` of a string column, which online tiles cannot keep yet (mark '
-        'the view `online: false`).'),
+    Code.AGGREGATES_NOT_ONLINE: ('No longer raised: it refused to serve online a `min`, `max` or `last` of a string '
+        'column, which online tiles now keep like every other aggregation. The code stays reserved so that it is '
+        'not given another meaning.'),
     Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` that does not parse as one SQL expression (points at the "
         'place in the text).'),
     Code.EXPRESSION_UNSUPPORTED: ('An operator, function or CAST in an `expr` outside the portable subset '

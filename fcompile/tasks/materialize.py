@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import FeatureGraph, FeatureView
-from fcompile.tasks.aggregates_online import refuse_online_aggregations
 from fcompile.online.base import StoreFailure, guard_store
 from fcompile.online.values import as_utc
 from fcompile.planner.point_in_time import plan_latest_values
@@ -181,11 +180,9 @@ def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
 
 def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
     """The named views (all online views when None). Raises FC032 for unknown names, FC118 for a view
-    with `online: false`, FC159 for a view with aggregations."""
+    with `online: false`."""
     if names is None:
-        views = [v for v in graph.feature_views if v.online]
-        refuse_online_aggregations(views, "materialize")
-        return views
+        return [v for v in graph.feature_views if v.online]
     problems, views = [], []
     known = [v.name for v in graph.feature_views]
     for name in dict.fromkeys(names):
@@ -201,17 +198,14 @@ def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
             views.append(view)
     if problems:
         raise DiagnosticError(problems)
-    refuse_online_aggregations(views, "materialize")
     return views
 
 
 def materialize_views(graph: FeatureGraph, runner: Runner, store: OnlineStore, views: Sequence[FeatureView],
                       end: dt.datetime, start: dt.datetime | None = None, full_refresh: bool = False,
                       progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
-    """Materialize each view on its own: one that fails is reported and the others still run. A view with
-    aggregations is refused (FC159) before any is loaded."""
+    """Materialize each view on its own: one that fails is reported and the others still run."""
     check_window_arguments(start, end)
-    refuse_online_aggregations(views, "materialize")
     end = as_utc(end)
     start = as_utc(start) if start is not None else None
     progress = progress or NoProgress()
@@ -284,7 +278,7 @@ def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, 
     from fcompile.planner.online_tiles import plan_latest_tiles
     from fcompile.tasks.materialize_tiles import tiles_since, write_tiles
 
-    spec = tile_spec(graph, view)  # a view whose aggregations tiles cannot keep is refused before (FC159)
+    spec = tile_spec(graph, view)
     if first:
         guard_store(store.drop_view, spec.online_view.name)
     since = tiles_since(spec, None if first and window.basis != "start" else window.start, window.end)

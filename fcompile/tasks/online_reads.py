@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import numbers
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -26,7 +27,6 @@ from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.base import StoredRow
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
-from fcompile.tasks.aggregates_online import online_aggregation_problems
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
@@ -130,11 +130,6 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
                 Code.VIEW_NOT_ONLINE, f"{label}: feature view '{view.name}' is not loaded into the online store "
                 f"(online: false){why}", view.location, "set `online: true` and run `fcompile materialize`, or "
                 "read it offline with get_historical_features"))
-            return False
-        unserved = online_aggregation_problems([view], "read online") if view.has_aggregations else []
-        if unserved:
-            refused.add(view.name)
-            problems.extend(unserved)
             return False
         for key in graph.join_keys(view):
             keys.setdefault(key.name, key.dtype)
@@ -271,8 +266,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
     spec, merge = read.tiles, read.merge
     stored = store.read(spec.online_view, keys, (TILES_FEATURE,))
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
-    step = spec.step_us
-    fresh = None if state is None or state.watermark is None else micros(state.watermark) // step * step
+    fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
     at = micros(moment)
     empty = None
     rows: list = []
@@ -286,7 +280,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             rows.append(empty)
             continue
         try:
-            matrix = spec.decode(row.values[TILES_FEATURE])
+            matrix, text = spec.decode(row.values[TILES_FEATURE])
         except StaleTiles:
             raise stale_tiles(read.view.name) from None
         newest = fresh
@@ -294,9 +288,15 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             last = int(matrix[0, -1])
             if newest is None or last > newest:
                 newest = last
-        values = merge(matrix, at) if matrix.shape[1] else spec.empty_values(read.features)
+        values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(read.features)
         rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
     return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _step_of(moment: dt.datetime, step_us: int) -> int:
+    """The first microsecond of the step holding `moment` (remembered: a view's watermark, read call after call)."""
+    return micros(moment) // step_us * step_us
 
 
 _MOMENTS: dict[int, dt.datetime] = {}
@@ -315,6 +315,8 @@ def _moment(micros: int, convert: Callable[[int], dt.datetime]) -> dt.datetime:
 def _now(now: dt.datetime | None) -> dt.datetime:
     if now is None:
         return dt.datetime.now(_UTC)
+    if now.tzinfo is _UTC:
+        return now
     return now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
 
 
