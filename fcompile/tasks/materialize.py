@@ -138,7 +138,10 @@ def materialize_hints(results: Sequence[ViewResult]) -> list[str]:
 
 
 class MaterializeProgress(Protocol):
-    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None: ...
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
+        """`total_keys` None: not counted (the engine's count would cost more than it tells); `rows`: the
+        source rows in the window."""
 
     def advance(self, view: str, keys: int) -> None: ...
 
@@ -146,7 +149,8 @@ class MaterializeProgress(Protocol):
 
 
 class NoProgress:
-    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None:
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
         pass
 
     def advance(self, view: str, keys: int) -> None:
@@ -249,16 +253,17 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 # run that finds nothing new, the routine case, does not pay for a second scan)
                 newest = runner.window_stats(plan, None, window.end, label, view.location).latest
             rows_read, written = stats.rows, 0
-            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact)
-            of = f"{'' if stats.keys_exact else 'about '}{stats.keys:,}"
-            what = f"writing the window {window.describe()} failed after 0 of {of} keys"
+            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact, rows=stats.rows)
+            of = "" if stats.keys is None else f" of {'' if stats.keys_exact else 'about '}{stats.keys:,}"
+            what = f"writing the window {window.describe()} failed after 0{of} keys"  # `of`: no "1 keys" below
             try:
                 if window.start is not None and stats.rows and view.plain_features:
                     target = online_view(graph, view)
                     reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                     for batch in _utc_batches(reader):
                         written += guard_store(store.write_batch, target, batch)  # committed
-                        what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
+                        what = (f"writing the window {window.describe()} failed after {written:,}{of} "
+                                f"key{'s' * (bool(of) or written != 1)}")
                         progress.advance(view.name, batch.num_rows)
                 if window.start is not None and view.has_aggregations:
                     tiles = _materialize_tiles(graph, runner, store, view, window, full_refresh or state is None,
