@@ -41,7 +41,7 @@ from fcompile.online.base import StoreFailure, guard_store
 from fcompile.online.values import as_utc
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner
-from fcompile.tasks.datasets import _timestamp, run_results_metadata
+from fcompile.tasks.run_results import _timestamp, run_results_metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -446,7 +446,7 @@ def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Se
 
 def record_materialization(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime) -> dict:
     """The run's `target/run_results.json` document, written; returned."""
-    from fcompile.tasks.datasets import write_run_results
+    from fcompile.tasks.run_results import write_run_results
 
     document = materialize_results_document(graph, results, started_at, dt.datetime.now(UTC))
     write_run_results(run_results_path(graph), document)
