@@ -8,9 +8,9 @@ project has one online feature view over them, without a ttl.
 
 A run is what a user types, in a fresh process: `.fcompile/` (the parse cache and the SQLite store) and
 `target/` are deleted, then `python -m fcompile materialize --full-refresh --start 2024-01-01T00:00:00Z
---end 2026-01-01T00:00:00Z [--target T]` (the issue's end, 2030, is
-refused since: FC119) runs in the project folder; its seconds are the subprocess's wall
-time, interpreter start and imports included. The hand-written load is a fresh process too (a script of a
+--end 2026-01-01T00:00:00Z [--target T]` runs in the project folder (the window holds every row; the issue's
+end, 2030, is refused since: FC119); its seconds are the subprocess's wall time, interpreter start and
+imports included. The hand-written load is a fresh process too (a script of a
 dozen lines, the same wall clock): `import duckdb, sqlite3`, one DuckDB query `QUALIFY row_number() OVER
 (PARTITION BY driver_id ORDER BY event_timestamp DESC, created DESC NULLS LAST) = 1` fetched as Arrow,
 then one `executemany` of a plain INSERT into a SQLite table keyed by `driver_id` in one transaction (WAL,
