@@ -1,8 +1,10 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
-#               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store), an
-#               ad-hoc training set, and reads the online store as of now
-#   make test   installs the dev extras and the BigQuery emulator, and runs the whole test suite
+#               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store),
+#               profiles a view, makes an ad-hoc training set, reads the online store as of now, and writes
+#               its catalog site
+#   make test   installs the dev extras, the BigQuery emulator, TFDV and (where missing) Debian's chromium
+#               and chromium-driver for the catalog's browser tests, and runs the whole test suite
 PYTHON ?= python3
 # `make demo VENV=.venv-demo` keeps a base-only install apart from the dev one (.ci/run does so).
 VENV   ?= .venv
@@ -14,13 +16,19 @@ BIN    := $(VENV)/bin
 BQEMU  := .venv-bqemu
 BQEMU_PACKAGES := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.5 duckdb-extension-avro==1.5.5 \
                   numpy==2.4.6
+# TensorFlow Data Validation, which tests/data_tests/test_profile_tfdv.py runs on the profiles fcompile writes:
+# a virtualenv of its own, as TFDV pins its own tensorflow and protobuf. pip's resolver backtracks for a long
+# time over TFDV's dependencies (apache-beam[gcp] and tensorflow's), so uv (a PyPI package) resolves them;
+# apache-beam no longer requires dill, which TFDV's tfx-bsl imports.
+TFDV   := .venv-tfdv
+TFDV_PACKAGES := tensorflow-data-validation==1.16.1 dill
 DEMO   := .demo/driver_ranking
 # `make test` runs the suite in this many processes (pytest-xdist). Most of a test's time is spent waiting
 # for an engine (Spark, PostgreSQL, the BigQuery emulator, a server under test), so two workers keep two
 # cores busy; each worker starts its own Spark session and emulator.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fcompile needs Python 3.11+, found " + sys.version.split()[0]'
@@ -46,6 +54,23 @@ $(BQEMU)/.installed: Makefile
 	    duckdb.connect().install_extension(str(next(wheel.rglob(f"{name}.duckdb_extension"))))' $$name || exit 1; done
 	@touch $@
 
+$(TFDV)/.installed: Makefile
+	@$(PYTHON) -m venv $(TFDV)
+	@$(TFDV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	@$(TFDV)/bin/uv pip install --quiet --python $(TFDV)/bin/python $(TFDV_PACKAGES)
+	@touch $@
+
+# The catalog's browser tests (tests/catalog/) drive Debian's headless Chromium through chromedriver. Installed
+# with apt-get where missing (as root, else through sudo without a password); when that fails the tests skip
+# and say why.
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; else \
+	  sudo=$$(test "$$(id -u)" = 0 || echo "sudo -n"); \
+	  { $$sudo apt-get install -y -qq $(BROWSER_PACKAGES) || { $$sudo apt-get update -qq && \
+	    $$sudo apt-get install -y -qq $(BROWSER_PACKAGES); }; } >/dev/null 2>&1 \
+	  || echo "note: chromium could not be installed with apt-get: the catalog's browser tests will skip"; fi
+
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/fcompile init $(DEMO)  # the sample, its data ending now
@@ -57,13 +82,15 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile compile --service driver_activity_v1 --project-dir $(DEMO)
 	$(BIN)/fcompile test --project-dir $(DEMO)  # the sample's data tests, on the DuckDB tables
 	$(BIN)/fcompile run --project-dir $(DEMO)  # the training-set dataset, then the online store
+	$(BIN)/fcompile profile --project-dir $(DEMO) --select driver_hourly_stats  # statistics as TFDV protos
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --require-present \
 	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
+	$(BIN)/fcompile docs generate --project-dir $(DEMO)  # the catalog site: prints the page to open
 
-test: $(VENV)/.installed-dev $(BQEMU)/.installed
+test: $(VENV)/.installed-dev $(BQEMU)/.installed $(TFDV)/.installed browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed-dev
@@ -72,6 +99,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/build_bench.py
 	$(BIN)/python bench/pit_bench.py
 	$(BIN)/python bench/aggregation_bench.py
+	$(BIN)/python bench/profile_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
 	$(BIN)/python bench/materialize_bench.py
@@ -79,4 +107,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/command_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-demo $(BQEMU) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-demo $(BQEMU) $(TFDV) .demo .pytest_cache .hypothesis

@@ -22,6 +22,14 @@ cores, and other processes on a shared machine move the figures.
                                 [--segment 10] [--keep]
     python bench/serve_bench.py --duration 60 --entities 1 --concurrency 16   # the flat-p99 check
     python bench/serve_bench.py --quick      # 10k keys, 2-second runs, SQLite, one worker: a smoke run
+    python bench/serve_bench.py --on-demand  # the cost of one on-demand feature (below)
+
+`--on-demand` measures what one on-demand feature adds to a request (issue 17): the same 1-entity request
+for the 10 features of `wide_v1`, without and with one on-demand feature (`amount / f0 + f1`, `amount` a
+request field sent beside the key: service `wide_order_v1`), at c=1 against one worker, in alternating
+runs of the same server (`--rounds` pairs of `--duration` / `--rounds` seconds each); prints each side's
+p50 (the median of its runs' p50s), the ratio (the median of the pairs' ratios: the machine's load moves
+between pairs more than within one; target <= 1.20), and the same ratio for the SDK in process.
 """
 
 from __future__ import annotations
@@ -51,6 +59,17 @@ REDIS_URL = os.environ.get("FCOMPILE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 TARGETS = {"p50_ms": 0.5, "p99_ms": 2.0, "rps_1": 5000, "rps_100": 500}
 HEADER = "store   workers entities conc  client   requests  requests/s   p50 ms   p99 ms srv p99<=ms errors  load"
 FLAT_P99_RATIO = 2.0  # a segment's p99 at most this many times the lowest segment's
+ON_DEMAND_SERVICE = "wide_order_v1"
+ON_DEMAND_RATIO = 1.20  # a request with one on-demand feature: p50 at most 20% above the same without it
+ON_DEMAND_SPEC = """\
+request_sources:
+  - {name: order_request, fields: [{name: amount, dtype: float64}]}
+on_demand_views:
+  - name: order_features
+    inputs: [wide, order_request]
+    features:
+      - {name: amount_ratio, dtype: float64, expr: "amount / f0 + f1"}
+"""
 
 
 @dataclass
@@ -75,6 +94,9 @@ class Run:
 def prepare(root: Path, store: str, keys: int) -> str:
     """online_bench's project and data, with the store's online settings; materialized. Returns its name."""
     write_project(root, keys)
+    spec = (root / "features.yml").read_text().replace("feature_services:\n", ON_DEMAND_SPEC + "feature_services:\n")
+    (root / "features.yml").write_text(spec + f'  - {{name: {ON_DEMAND_SERVICE}, features: ["wide:*", '
+                                       '"order_features:amount_ratio"]}\n')
     name = f"serve_bench_{uuid.uuid4().hex[:8]}"
     online = ("{type: sqlite, path: .fcompile/online.db}" if store == "sqlite"
               else f"{{type: redis, url: '{REDIS_URL}'}}")
@@ -171,10 +193,18 @@ class ServerProcess:
         self.log.close()
 
 
-def request_bodies(keys: int, entities: int, count: int, seed: int = 11) -> list[bytes]:
+def request_bodies(keys: int, entities: int, count: int, seed: int = 11, on_demand: bool = False) -> list[bytes]:
+    """Request bodies for random drivers; with `on_demand`, for the service with the on-demand feature, each
+    entity with its request field."""
     rng = random.Random(seed)
-    return [json.dumps({"entities": {"driver_id": [rng.randrange(keys) for _ in range(entities)]},
-                        "feature_service": SERVICE}, separators=(",", ":")).encode() for _ in range(count)]
+    out = []
+    for _ in range(count):
+        body: dict = {"entities": {"driver_id": [rng.randrange(keys) for _ in range(entities)]},
+                      "feature_service": ON_DEMAND_SERVICE if on_demand else SERVICE}
+        if on_demand:
+            body["entities"]["amount"] = [round(rng.uniform(1, 100), 2) for _ in range(entities)]
+        out.append(json.dumps(body, separators=(",", ":")).encode())
+    return out
 
 
 # -- load with wrk ------------------------------------------------------------------------------------
@@ -262,12 +292,13 @@ def percentiles_ms(samples: list[float]) -> tuple[float, float]:
 # -- the runs -----------------------------------------------------------------------------------------
 
 def drive(server: ServerProcess, store: str, workers: int, keys: int, entities: int, concurrency: int,
-          seconds: float, client: str, work: Path) -> Run:
-    bodies = request_bodies(keys, entities, 2000 if entities == 1 else 300, seed=entities * 100 + concurrency)
+          seconds: float, client: str, work: Path, on_demand: bool = False) -> Run:
+    bodies = request_bodies(keys, entities, 2000 if entities == 1 else 300, seed=entities * 100 + concurrency,
+                            on_demand=on_demand)
     if client == "wrk":
-        bodies_file = work / f"bodies-{entities}.txt"
+        bodies_file = work / f"bodies-{entities}{'-od' * on_demand}.txt"
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
-        script_file = work / f"post-{entities}.lua"
+        script_file = work / f"post-{entities}{'-od' * on_demand}.lua"
         script_file.write_text(WRK_SCRIPT % bodies_file)
         run_wrk(server.port, bodies_file, script_file, concurrency, 1)  # warm-up
         before = server.metrics()
@@ -334,6 +365,54 @@ def check_targets(runs: list[Run], segments: dict[tuple, list[float]]) -> list[s
     return lines
 
 
+def on_demand_cost(store: str, keys: int, seconds: float, rounds: int, calls: int, client: str) -> bool:
+    """The 1-entity request with and without one on-demand feature, alternating on one server; prints the
+    p50s and their ratio, as the client sees them and for the SDK in process. Returns whether the target is met."""
+    from fcompile import FeatureStore
+
+    root = Path(tempfile.mkdtemp(prefix=f"fcompile-serve-bench-od-{store}-"))
+    name = None
+    try:
+        name = prepare(root, store, keys)
+        rng = random.Random(5)
+        with FeatureStore(root) as fs:  # in process: alternate calls, the same drivers
+            asks = [(rng.randrange(keys), round(rng.uniform(1, 100), 2)) for _ in range(calls)]
+            plain, computed = [], []
+            for driver, amount in asks:
+                begin = time.perf_counter()
+                fs.get_online_features({"driver_id": [driver]}, service=SERVICE).to_http_json()
+                middle = time.perf_counter()
+                fs.get_online_features({"driver_id": [driver], "amount": [amount]},
+                                       service=ON_DEMAND_SERVICE).to_http_json()
+                plain.append(middle - begin)
+                computed.append(time.perf_counter() - middle)
+        sdk = (percentiles_ms(plain[100:])[0], percentiles_ms(computed[100:])[0])
+        server = ServerProcess(root, 1)
+        try:
+            sides: dict[bool, list[float]] = {False: [], True: []}
+            for n in range(rounds):  # each pair in turn order, so a drift in the machine's load favours neither
+                for on_demand in ((False, True) if n % 2 == 0 else (True, False)):
+                    run = drive(server, store, 1, keys, 1, 1, seconds / rounds, client, root, on_demand)
+                    assert run.errors == 0, f"{run.errors} errors"
+                    sides[on_demand].append(run.p50_ms)
+        finally:
+            server.stop()
+    finally:
+        if store == "redis" and name:
+            cleanup_redis(name)
+        shutil.rmtree(root, ignore_errors=True)
+    without, with_ = statistics.median(sides[False]), statistics.median(sides[True])
+    ratio = statistics.median(b / a for a, b in zip(sides[False], sides[True]))  # pair by pair: the load moves
+    print(f"{store}: 1 entity x 10 features, c=1, {rounds} alternating pairs of {seconds / rounds:g} s ({client}):")
+    print(f"  server p50 without the on-demand feature {without:.3f} ms, with it {with_:.3f} ms: ratio {ratio:.3f} "
+          "(the median of the pairs' ratios) "
+          f"({'met' if ratio <= ON_DEMAND_RATIO else 'MISS'}, target <= {ON_DEMAND_RATIO:.2f})")
+    print(f"    runs without: {', '.join(f'{p:.3f}' for p in sides[False])}; with: "
+          f"{', '.join(f'{p:.3f}' for p in sides[True])}")
+    print(f"  SDK in process p50 without {sdk[0] * 1e3:.1f} us, with {sdk[1] * 1e3:.1f} us: ratio {sdk[1] / sdk[0]:.3f}")
+    return ratio <= ON_DEMAND_RATIO
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=100_000)
@@ -347,6 +426,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000, help="in-process SDK calls for the floor")
     parser.add_argument("--quick", action="store_true", help="10k keys, 2-second runs, SQLite, one worker")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    parser.add_argument("--on-demand", action="store_true", help="only the cost of one on-demand feature")
+    parser.add_argument("--rounds", type=int, default=10, help="with --on-demand: alternating pairs of runs")
     args = parser.parse_args()
     if args.quick:
         args.keys, args.duration, args.stores, args.workers, args.calls = 10_000, 2.0, ["sqlite"], [1], 2000
@@ -358,6 +439,10 @@ def main() -> None:
         args.stores = [s for s in args.stores if s != "redis"]
     print(f"client: {client}; {args.keys:,} keys; {args.duration:g} s per run; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.on_demand:
+        met = [on_demand_cost(store, args.keys, args.duration, args.rounds, args.calls, client)
+               for store in args.stores]
+        sys.exit(0 if all(met) else 1)
 
     runs: list[Run] = []
     segments: dict[tuple, list[float]] = {}

@@ -522,7 +522,7 @@ def run(
     check_runnable(graph.project)  # FC111 before anything runs, for a compile-only target
     refuse_online_aggregations(views, "materialize")  # FC159 before any dataset is built
     if dry_run:
-        _print_dry_run(graph, datasets, views, window_end, console)
+        _print_dry_run(graph, datasets, views, window_end, console, skip_tests)
         return
     started = dt.datetime.now(dt.timezone.utc)
     results, viewed = [], []
@@ -633,6 +633,74 @@ def test(
         raise typer.Exit(1)
 
 
+@app.command("profile", cls=_SelectingCommand)
+def profile(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    select: Annotated[Optional[list[str]], typer.Option(
+        "--select", "-s", help="Feature views to profile, or sources whose views are profiled (same syntax as "
+        "build).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option(
+        "--dataset", help="Profile this built dataset's features (where `fcompile run` wrote it) instead of views; "
+        "repeatable.")] = None,
+    start: Annotated[Optional[str], typer.Option(
+        help="ISO 8601 start of the rows profiled, by event time (a dataset: its spine's time); naive times are "
+        "UTC.")] = None,
+    end: Annotated[Optional[str], typer.Option(help="ISO 8601 end of the rows profiled (inclusive).")] = None,
+    state: StateOpt = None,
+) -> None:
+    """Compute feature statistics in the warehouse, written as TFDV protos.
+
+    Counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and a histogram of numbers; distinct
+    counts, top values and average length of strings; earliest and latest times. Written under
+    target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary; exits 1
+    when a profile cannot be made."""
+    from fcompile.parser import load_project
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.profile_files import statistics_protos, write_profile
+    from fcompile.tasks.profiles import describe_feature, plan_profile, profile_plan, select_profiled
+
+    window_start, window_end = _iso_option("--start", start), _iso_option("--end", end)
+    if window_start is not None and window_end is not None and window_start > window_end:
+        raise DiagnosticError([Diagnostic(Code.PROFILE_WINDOW, f"--start {start} is after --end {end}", None,
+                                          "swap them, or leave one out for an open window")])
+    statistics_protos()  # FC167 before any query runs
+    graph = load_project(project_dir, target)
+    if dataset and (select or exclude):
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "--dataset profiles datasets; --select and --exclude "
+                                          "choose views: give one or the other", None, None)])
+    chosen = select_profiled(graph, select or (), exclude or (), dataset or ())
+    console = _console()
+    if not chosen:
+        console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
+        return
+    check_runnable(graph.project)
+    problems = []
+    with _runner(graph) as runner:
+        for kind, name in chosen:
+            plan = plan_profile(graph, kind, name, window_start, window_end)
+            try:
+                made = profile_plan(runner, plan)
+            except DiagnosticError as error:
+                problems += error.diagnostics
+                console.print(f"ERROR {plan.node}: {error.diagnostics[0].message}", markup=False)
+                continue
+            files = write_profile(made, graph.project.root, graph.project.target.name)
+            approximate = [what for what, exact in (("quantiles", made.exact_quantiles),
+                                                    ("distinct counts", made.exact_distinct_count)) if not exact]
+            console.print(f"{plan.node}: {made.rows:,} {_plural(made.rows, 'row')}, {len(made.features)} "
+                          f"{_plural(len(made.features), 'feature')} ({made.seconds:.2f} s) -> {files['binary']}"
+                          + (f" (approximate {' and '.join(approximate)})" if approximate else ""), markup=False)
+            for feature in made.features:
+                console.print("  " + describe_feature(feature), markup=False)
+            if made.skipped:
+                console.print(f"  not profiled (aggregated over windows): {', '.join(made.skipped)}", markup=False)
+    _print_diagnostics(problems, hints_once=True)
+    if problems:
+        raise typer.Exit(1)
+
+
 def _print_test_result(console, result) -> None:
     """A data test's line: its status, name, failing rows (or why it failed) and time; then a few failing rows."""
     from rich.text import Text
@@ -665,17 +733,25 @@ def _note_on_stderr():
     return lambda message: notes.print(message, markup=False)
 
 
-def _print_dry_run(graph, datasets, views, end, console) -> None:
-    """What `run` would do (`fcompile.tasks.dry_run`): each dataset's compiled SQL, each view's window as far
-    as it is known without reading the offline engine, and the bytes each would scan where the engine says."""
+def _print_dry_run(graph, datasets, views, end, console, skip_tests: bool = False) -> None:
+    """What `run` would do (`fcompile.tasks.dry_run`): the data tests it runs first, each dataset's compiled
+    SQL, each view's window as far as it is known without reading the offline engine, and the bytes each
+    would scan where the engine says."""
     from fcompile.tasks.dry_run import dry_run
 
     def cost(scanned: int | None) -> str:
         return f"; would scan {scanned:,} bytes" if scanned is not None else ""
 
-    planned = dry_run(graph, datasets, views, end, _note_on_stderr())
+    planned = dry_run(graph, datasets, views, end, _note_on_stderr(), skip_tests)
     console.print(f"dry run on target '{graph.project.target.name}' ({planned.dialect}): nothing is run or written",
                   markup=False)
+    if skip_tests:
+        console.print("\ndata tests: skipped (--skip-tests)", markup=False)
+    elif planned.tests:
+        console.print(f"\n{len(planned.tests)} data {_plural(len(planned.tests), 'test')} first (an error-severity "
+                      "failure holds back the datasets and views that read what it tests):", markup=False)
+        for test in planned.tests:
+            console.print(f"  {test.name} ({test.severity}) on {test.tested}", markup=False, highlight=False)
     for dataset in planned.datasets:
         console.print(f"\ndataset {dataset.name} -> {dataset.output}{cost(dataset.scanned_bytes)}:", markup=False)
         console.print(dataset.sql, markup=False, highlight=False, soft_wrap=True)
@@ -969,7 +1045,8 @@ def _iso_option(option: str, text: Optional[str]):
 @app.command("get-online-features")
 def get_online_features(
     entity: Annotated[list[str], typer.Option(
-        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001).")],
+        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001). Request "
+        "fields of on-demand features the same way, one per entity (-e order_amount=10.5).")],
     service: Annotated[Optional[str], typer.Option(help="The feature service to read.")] = None,
     features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
     full_feature_names: Annotated[bool, typer.Option(
@@ -1012,8 +1089,10 @@ def get_online_features(
         marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
         columns = document["results"]
         for row in range(len(columns[0]["values"]) if columns else 0):
-            table.add_row(*(Text(marks.get(c["statuses"][row]) or ("NULL" if c["values"][row] is None
-                                                                    else str(c["values"][row]))) for c in columns))
+            # a value that is there is shown whatever its status: an on-demand feature computed from a value
+            # not found has one (its status is the worst of its inputs')
+            table.add_row(*(Text(str(c["values"][row]) if c["values"][row] is not None
+                                 else marks.get(c["statuses"][row]) or "NULL") for c in columns))
         console = _console()
         console.print(table)
         counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
@@ -1141,6 +1220,67 @@ def online_delete(
     deleted, missing = len(result.deleted), len(result.not_found)
     console.print(f"feature view {result.view}: {deleted} {_plural(deleted, 'key')} deleted, {missing} not found "
                   f"(target '{store.graph.project.target.name}')", markup=False)
+
+
+docs_app = _typer_app("docs", "The catalog site: the project's pages, search and lineage graph.")
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.callback(invoke_without_command=True)
+def _docs(ctx: typer.Context) -> None:
+    """The catalog site: the project's pages, search and lineage graph."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+
+
+SiteDir = Annotated[Optional[Path], typer.Option(
+    "--site-dir", help="The site's folder (relative to the current directory).", show_default="the project's target/docs")]
+
+
+@docs_app.command("generate")
+def docs_generate(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    dialect: Annotated[Optional[str], typer.Option(
+        "--dialect", help="The SQL dialects the pages show: a name, or 'all'.",
+        show_default="the dialects of the last build in target/compiled, else the target's")] = None,
+    site_dir: SiteDir = None,
+) -> None:
+    """Write the catalog site to target/docs/ (static: opens from the disk).
+
+    A page per entity, source, feature view, service and dataset (description, owner, tags, spec file and line,
+    features and dtypes, ttl, who uses it, compiled SQL, the latest data-test results from target/run_results.json),
+    a search box over every name, description and tag, and a lineage graph down to a feature's source column."""
+    from fcompile.catalog.site import DOCS, project_catalog, site_dialects, write_site
+    from fcompile.parser import load_project
+
+    graph = load_project(project_dir, target)
+    target_folder = Path(graph.project.root) / "target"
+    catalog = project_catalog(graph, site_dialects(graph, dialect, target_folder), target_folder)
+    folder = site_dir.expanduser().resolve() if site_dir is not None else target_folder / DOCS
+    report = write_site(catalog, folder)
+    tests = f", {report.tests_shown} data-test results" if report.tests_shown else ""
+    _console().print(f"wrote {report.pages} pages ({report.bytes / 1e6:.1f} MB; SQL for "
+                     f"{', '.join(report.dialects) or 'no dialect'}{tests}) to {folder}", markup=False)
+    _console().print(f"open {(folder / 'index.html').as_uri()} or run 'fcompile docs serve'", markup=False)
+
+
+@docs_app.command("serve")
+def docs_serve(
+    project_dir: ProjectDir = Path("."),
+    site_dir: SiteDir = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
+) -> None:
+    """Serve the catalog site that 'fcompile docs generate' wrote, over HTTP.
+
+    Read-only files of target/docs/; Ctrl+C stops."""
+    from fcompile.catalog.serve import catalog_server, serve_catalog
+    from fcompile.catalog.site import DOCS
+
+    folder = site_dir.expanduser().resolve() if site_dir is not None else project_dir.resolve() / "target" / DOCS
+    server = catalog_server(folder, host, port)
+    serve_catalog(server, lambda line: _console().print(line, markup=False))
 
 
 @app.command()

@@ -128,11 +128,22 @@ class Code(str, enum.Enum):
     TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view / a source column
     TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
+    # profiles (issue 18)
+    PROFILE_TARGET = "FC165"         # `fcompile profile --dataset` naming no dataset, or a selection with nothing to profile
+    PROFILE_WINDOW = "FC166"         # `--start` after `--end`
+    PROFILE_PROTOS_MISSING = "FC167"  # tensorflow-metadata (the statistics protos) is not installed
+    PROFILE_FAILED = "FC168"         # a profile's query failed, or its result is not what the query promises
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
     API_UNKNOWN_NODE = "FC172"       # a metadata API request naming a dataset or request source it cannot show
     PROFILE_UNREADABLE = "FC173"     # a view's latest profile cannot be read (shown in the answer's statistics)
+    # the catalog site (issue 19)
+    NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
+    CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
+    # request fields in online requests (issue 17)
+    REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
+    REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -149,6 +160,13 @@ CODE_MEANINGS: dict[Code, str] = {
         'and BETWEEN (positioned at the offending part).'),
     Code.TEST_FAILED: ('An error-severity data test found failing rows: `fcompile test` exits 1, and `fcompile run` '
         'leaves the datasets and watermarks that read the tested nodes as they were (unless `--skip-tests`).'),
+    Code.PROFILE_TARGET: ('`fcompile profile --dataset NAME` naming no dataset of the project (with the closest name '
+        'as a hint), or a selection that holds no feature view with a plain feature.'),
+    Code.PROFILE_WINDOW: '`fcompile profile --start T --end T` with a start after the end.',
+    Code.PROFILE_PROTOS_MISSING: ('`fcompile profile` in an install without the `tensorflow-metadata` package, whose '
+        'protos it writes: `pip install tensorflow-metadata`.'),
+    Code.PROFILE_FAILED: ("A profile's query failed on the engine (its first line quoted; the other profiles still "
+        'run), or returned something other than what the query promises.'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),
@@ -300,6 +318,15 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.PROFILE_UNREADABLE: ("A feature view's latest profile under `target/profiles/` cannot be read "
         '(tensorflow-metadata not installed, or a damaged file): `GET /api/v1/feature_views/{name}` says so in its '
         '`statistics` and answers the rest.'),
+    Code.NO_CATALOG: ("`fcompile docs serve` found no catalog site in the folder it serves: run `fcompile docs "
+        "generate` first (or give the folder it wrote with `--site-dir`)."),
+    Code.CATALOG_PORT: ("`fcompile docs serve` cannot listen on its host and port (in use, or not allowed): choose "
+        "another with `--port`."),
+    Code.REQUEST_FIELD_CONFLICT: ('An online request whose on-demand features read a request field named like one of '
+        "its join keys, or like a field of another request source, with another dtype: one value in the request's rows "
+        'cannot be both.'),
+    Code.REQUEST_FIELD_VALUE: ("A request field's value in an online request (`entity_rows`, `entities`, `-e`) that "
+        "does not fit the field's dtype (422 over HTTP)."),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

@@ -75,4 +75,4 @@ def test_init_writes_a_gitignore_that_keeps_the_compiled_sql_versioned(tmp_path)
     assert result.returncode == 0 and ".gitignore" in result.stdout
     ignored = [line for line in (tmp_path / "sample" / ".gitignore").read_text().splitlines()
                if line and not line.startswith("#")]
-    assert ignored == [".fcompile/", "target/run_results.json", "target/.materialize.lock"]
+    assert ignored == [".fcompile/", "target/run_results.json", "target/.materialize.lock", "target/docs/"]

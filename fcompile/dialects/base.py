@@ -61,6 +61,11 @@ def swap_in(staging: exp.Table, table: exp.Table) -> list[exp.Expression]:
             exp.Alter(this=staging.copy(), kind="TABLE", actions=[exp.AlterRename(this=table.copy())])]
 
 
+def fraction_literal(index: int, buckets: int) -> exp.Literal:
+    """index / buckets as a decimal literal (0.1, not 0.1000000000000000055...)."""
+    return exp.Literal.number(repr(round(index / buckets, 12)))
+
+
 def _first_words(node: exp.Expression, limit: int = 60) -> str:
     """The start of a node's SQL on one line, for a message."""
     text = " ".join(node.sql().split())
@@ -115,6 +120,10 @@ class SqlDialect:
     # and its function numbering days of the week 1 (Monday) to 7 where `day_of_week` is `iso_modulo_seven`.
     EXPRESSIONS: ClassVar[ExpressionTraits] = ExpressionTraits()
     ISO_DAY_OF_WEEK_FUNCTION: ClassVar[str] = "DAY_OF_WEEK"
+    # Profiles (issue 18): whether `quantiles` and `distinct_count` are exact (else the warehouse's
+    # approximate aggregates, and the profile says so).
+    EXACT_QUANTILES: ClassVar[bool] = False
+    EXACT_DISTINCT_COUNT: ClassVar[bool] = False
 
     # -- lowerings a dialect may override --------------------------------------------------------
 
@@ -155,6 +164,20 @@ class SqlDialect:
         if dtype.is_array and not self.ORDERS_ARRAYS:
             return exp.AnyValue(this=value)
         return exp.Max(this=value)
+
+    def quantiles(self, value: exp.Expression, buckets: int) -> list[exp.Expression]:
+        """Aggregates giving the `buckets + 1` boundaries of equal-mass buckets of `value` (a DOUBLE) - at 0,
+        1/buckets, ..., 1 - read in order, each a number or a list of numbers. Here one approximate percentile
+        aggregate per boundary (Snowflake's APPROX_PERCENTILE, t-digest)."""
+        return [exp.ApproxQuantile(this=value.copy(), quantile=fraction_literal(i, buckets)) for i in range(buckets + 1)]
+
+    def distinct_count(self, value: exp.Expression) -> exp.Expression:
+        """The number of distinct non-NULL values: HyperLogLog here (APPROX_COUNT_DISTINCT)."""
+        return exp.ApproxDistinct(this=value)
+
+    def byte_order(self, value: exp.Expression) -> exp.Expression:
+        """A string sort key that orders as the bytes do, whatever the column's collation."""
+        return value
 
     def parameter(self, name: str) -> exp.Expression:
         """A bound parameter, named where the warehouse's drivers bind by name ($start, :start, @start,

@@ -21,6 +21,10 @@ class BigQueryDialect(SqlDialect):
     STAR_EXCEPT = True
     EXPRESSIONS = ExpressionTraits(day_of_week="dayofweek_minus_one")
 
+    def quantiles(self, value: exp.Expression, buckets: int) -> list[exp.Expression]:
+        # APPROX_QUANTILES(v, 10): the 11 approximate boundaries, minimum and maximum exact, as one array
+        return [exp.ApproxQuantiles(this=value, expression=exp.Literal.number(buckets))]
+
     def epoch_microseconds(self, time: exp.Expression) -> exp.Expression:
         # a DATETIME (naive) cast to TIMESTAMP is read as UTC; sqlglot spells BigQuery's TIMESTAMP as TIMESTAMPTZ
         return exp.UnixMicros(this=exp.cast(time, exp.DataType.build("TIMESTAMPTZ")))

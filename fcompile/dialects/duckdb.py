@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 
-from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.base import SqlDialect, fraction_literal
 from fcompile.expressions.traits import ExpressionTraits
 from fcompile.planner.plans import Relation
 
@@ -33,6 +33,16 @@ class DuckDBDialect(SqlDialect):
 
     CONVERTS_TIMES_TO_UTC = True
     EXPRESSIONS = ExpressionTraits(extremes_skip_nulls=True, wall_clock="from_epoch_us")
+    EXACT_QUANTILES = True
+    EXACT_DISTINCT_COUNT = True
+
+    def quantiles(self, value: exp.Expression, buckets: int) -> list[exp.Expression]:
+        # QUANTILE_CONT(v, [0.0, 0.1, ...]): exact, interpolated between neighbours, one sort for every boundary
+        fractions = [fraction_literal(i, buckets) for i in range(buckets + 1)]
+        return [exp.PercentileCont(this=value, expression=exp.Array(expressions=fractions))]
+
+    def distinct_count(self, value: exp.Expression) -> exp.Expression:
+        return exp.Count(this=exp.Distinct(expressions=[value]))
 
     def utc_instant(self, time: exp.Expression, zoned: bool = False) -> exp.Expression:
         # A zoned time of any precision (TIMESTAMPTZ, TIMESTAMPTZ_NS) cast to TIMESTAMPTZ keeps its instant.

@@ -13,7 +13,7 @@ import uuid
 
 from sqlglot import exp
 
-from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.base import SqlDialect, fraction_literal
 from fcompile.expressions.traits import ExpressionTraits
 from fcompile.graph import DType
 
@@ -29,6 +29,20 @@ class PostgresDialect(SqlDialect):
     ORDERS_ARRAYS = True
     EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True, exp_raises_out_of_range=True,
                                    code_point_collation="C", wall_clock="instant_at_utc")
+    EXACT_QUANTILES = True       # PostgreSQL has no approximate percentile
+    EXACT_DISTINCT_COUNT = True
+
+    def quantiles(self, value: exp.Expression, buckets: int) -> list[exp.Expression]:
+        # PERCENTILE_CONT(ARRAY[...]) WITHIN GROUP (ORDER BY v): exact, interpolated, one sort, a double[]
+        fractions = exp.Array(expressions=[fraction_literal(i, buckets) for i in range(buckets + 1)])
+        return [exp.WithinGroup(this=exp.PercentileCont(this=fractions),
+                                expression=exp.Order(expressions=[exp.Ordered(this=value)]))]
+
+    def distinct_count(self, value: exp.Expression) -> exp.Expression:
+        return exp.Count(this=exp.Distinct(expressions=[value]))
+
+    def byte_order(self, value: exp.Expression) -> exp.Expression:
+        return exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
 
     def greatest(self, value: exp.Expression, dtype: DType) -> exp.Expression:
         # strings in byte order, as every other warehouse compares them, not in the column's collation (a database

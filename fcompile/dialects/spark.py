@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from fcompile.dialects.base import SqlDialect
+from fcompile.dialects.base import SqlDialect, fraction_literal
 from fcompile.expressions.traits import ExpressionTraits
 from fcompile.planner.plans import Relation
 
@@ -25,6 +25,13 @@ class SparkDialect(SqlDialect):
     ORDERS_ARRAYS = True
     EXPRESSIONS = ExpressionTraits(extremes_skip_nulls=True, float_floor_gives_integer=True,
                                    float_to_integer_truncates=True, day_of_week="dayofweek_minus_one")
+    # Spark's percentile_approx at its default accuracy (10000: a rank error of at most 1/10000 of the rows)
+    QUANTILE_ACCURACY = 10000
+
+    def quantiles(self, value: exp.Expression, buckets: int) -> list[exp.Expression]:
+        fractions = exp.Array(expressions=[fraction_literal(i, buckets) for i in range(buckets + 1)])
+        return [exp.ApproxQuantile(this=value, quantile=fractions,
+                                   accuracy=exp.Literal.number(self.QUANTILE_ACCURACY))]
 
     def file_relation(self, relation: Relation) -> exp.Expression:
         if relation.file_format != "parquet":

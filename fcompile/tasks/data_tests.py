@@ -207,9 +207,8 @@ class RunGate:
 def gate_run(graph: FeatureGraph, runner: Runner, datasets: Sequence[Dataset], views: Sequence[FeatureView],
              now: dt.datetime | None = None, on_done: Callable[[DataTestResult], None] = lambda r: None) -> RunGate:
     """Run the tests on the inputs of `datasets` and on `views` (and their sources), each test once."""
-    inputs = {("dataset", d.name): inputs_of(graph, d) for d in datasets}
-    inputs.update({("feature_view", v.name): inputs_of(graph, v) for v in views})
-    tests = tests_on(graph, set().union(*inputs.values())) if inputs else []
+    inputs = _gated_inputs(graph, datasets, views)
+    tests = gate_tests(graph, datasets, views)
     results = run_data_tests(graph, runner, tests, now, on_done=on_done)
     failing = {t.name: t for t, r in zip(tests, results) if r.blocks}
     blocked: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -219,6 +218,19 @@ def gate_run(graph: FeatureGraph, runner: Runner, datasets: Sequence[Dataset], v
             blocked[key] = names
     return RunGate(tuple(results), {n: v for (k, n), v in blocked.items() if k == "dataset"},
                    {n: v for (k, n), v in blocked.items() if k == "feature_view"})
+
+
+def gate_tests(graph: FeatureGraph, datasets: Sequence[Dataset], views: Sequence[FeatureView]) -> list[DataTest]:
+    """The tests `fcompile run` runs first for `datasets` and `views`: those on their inputs, each once."""
+    inputs = _gated_inputs(graph, datasets, views)
+    return tests_on(graph, set().union(*inputs.values())) if inputs else []
+
+
+def _gated_inputs(graph: FeatureGraph, datasets: Sequence[Dataset],
+                  views: Sequence[FeatureView]) -> dict[tuple[str, str], set[NodeRef]]:
+    inputs = {("dataset", d.name): inputs_of(graph, d) for d in datasets}
+    inputs.update({("feature_view", v.name): inputs_of(graph, v) for v in views})
+    return inputs
 
 
 def blocked_diagnostic(kind: str, name: str, tests: Sequence[str], location) -> Diagnostic:

@@ -34,18 +34,28 @@ class ViewDryRun:
 
 
 @dataclass(frozen=True)
+class TestDryRun:
+    name: str
+    severity: str              # error: a failure holds back what reads the tested node; warn: reported only
+    tested: str                # "feature view <name>" or "source <name>"
+
+
+@dataclass(frozen=True)
 class DryRun:
     dialect: str
     datasets: tuple[DatasetDryRun, ...]
     views: tuple[ViewDryRun, ...]
+    tests: tuple[TestDryRun, ...] = ()  # the data tests run would run first (none with --skip-tests)
     store_problem: str | None = None  # why the online store could not be read (the watermarks are unknown)
     diagnostics: tuple[Diagnostic, ...] = field(default=())  # datasets that do not compile, failed pricing
 
 
 def dry_run(graph: FeatureGraph, datasets: Sequence[Dataset], views: Sequence[FeatureView], end: dt.datetime,
-            notify: Callable[[str], None] | None = None) -> DryRun:
-    """What `run` would do for `datasets` and `views` up to `end`. A session on the offline engine is
-    opened only to price queries, and closed before returning."""
+            notify: Callable[[str], None] | None = None, skip_tests: bool = False) -> DryRun:
+    """What `run` would do for `datasets` and `views` up to `end`, its data tests first (unless `skip_tests`).
+    A session on the offline engine is opened only to price queries, and closed before returning."""
+    from fcompile.tasks.data_tests import gate_tests
+
     from fcompile.artifacts.queries import compile_node
     from fcompile.artifacts.selection import NodeRef
     from fcompile.dialects import get_dialect
@@ -90,7 +100,11 @@ def dry_run(graph: FeatureGraph, datasets: Sequence[Dataset], views: Sequence[Fe
     finally:
         if runner is not None:
             runner.close()
-    return DryRun(dialect.name, tuple(planned_datasets), tuple(planned_views), store_problem, tuple(problems))
+    tests = () if skip_tests else tuple(
+        TestDryRun(t.name, t.severity, f"{t.parent_kind.replace('_', ' ')} {t.parent}")
+        for t in gate_tests(graph, datasets, views))
+    return DryRun(dialect.name, tuple(planned_datasets), tuple(planned_views), tests, store_problem,
+                  tuple(problems))
 
 
 def _watermarks(graph: FeatureGraph, views: Sequence[FeatureView]) -> tuple[dict[str, dt.datetime | None], str | None]:

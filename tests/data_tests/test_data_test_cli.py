@@ -196,3 +196,20 @@ def test_run_does_not_materialize_a_view_whose_test_fails(sample, tmp_path):
     assert recorded["feature_view.driver_hourly_stats"]["status"] == "error"
     assert "not materialized (its watermark stays)" in recorded["feature_view.driver_hourly_stats"]["message"]
     assert recorded["feature_view.driver_lifetime_stats"]["status"] == "success"
+
+
+def test_dry_run_lists_the_tests_run_would_run_first(failing):
+    planned = fcompile("run", "--no-materialize", "--dry-run", cwd=failing)
+    assert_clean(planned)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert not (failing / "target" / "run_results.json").exists()  # nothing ran
+    listed = re.findall(r"^  (\S+) \((error|warn)\) on (feature view|source) (\S+)$", planned.stdout, re.M)
+    assert ("orders__expression", "error", "source", "orders") in listed
+    assert sorted(severity for _, severity, _, parent in listed if parent == "orders") == ["error", "warn", "warn"]
+    ran = fcompile("run", "--no-materialize", cwd=failing)
+    assert ran.returncode == 1
+    assert sorted(name for name, *_ in listed) == sorted(
+        node.split(".", 1)[1] for node in results(failing) if node.startswith("test."))
+    skipped = fcompile("run", "--no-materialize", "--dry-run", "--skip-tests", cwd=failing)
+    assert skipped.returncode == 0 and "data tests: skipped (--skip-tests)" in skipped.stdout
+    assert not re.search(r"^  \S+ \((error|warn)\) on ", skipped.stdout, re.M)
