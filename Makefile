@@ -112,7 +112,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/profile_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
-	$(BIN)/python bench/materialize_bench.py --repeat 3
+	$(BIN)/python bench/materialize_bench.py
 	$(BIN)/python bench/serve_bench.py
 	$(BIN)/python bench/command_bench.py
 

@@ -40,7 +40,7 @@ from fcompile.online.base import StoreFailure, guard_store
 from fcompile.online.values import as_utc
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner
-from fcompile.tasks.datasets import _timestamp, run_results_metadata
+from fcompile.tasks.run_results import _timestamp, run_results_metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -137,7 +137,10 @@ def materialize_hints(results: Sequence[ViewResult]) -> list[str]:
 
 
 class MaterializeProgress(Protocol):
-    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None: ...
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
+        """`total_keys` None: not counted (the engine's count would cost more than it tells); `rows`: the
+        source rows in the window."""
 
     def advance(self, view: str, keys: int) -> None: ...
 
@@ -145,7 +148,8 @@ class MaterializeProgress(Protocol):
 
 
 class NoProgress:
-    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None:
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
         pass
 
     def advance(self, view: str, keys: int) -> None:
@@ -243,16 +247,17 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 # run that finds nothing new, the routine case, does not pay for a second scan)
                 newest = runner.window_stats(plan, None, window.end, label, view.location).latest
             rows_read, written = stats.rows, 0
-            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact)
-            of = f"{'' if stats.keys_exact else 'about '}{stats.keys:,}"
-            what = f"writing the window {window.describe()} failed after 0 of {of} keys"
+            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact, rows=stats.rows)
+            of = "" if stats.keys is None else f" of {'' if stats.keys_exact else 'about '}{stats.keys:,}"
+            what = f"writing the window {window.describe()} failed after 0{of} keys"  # `of`: no "1 keys" below
             try:
                 if window.start is not None and stats.rows and view.plain_features:
                     target = online_view(graph, view)
                     reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                     for batch in _utc_batches(reader):
                         written += guard_store(store.write_batch, target, batch)  # committed
-                        what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
+                        what = (f"writing the window {window.describe()} failed after {written:,}{of} "
+                                f"key{'s' * (bool(of) or written != 1)}")
                         progress.advance(view.name, batch.num_rows)
                 if window.start is not None and view.has_aggregations:
                     tiles = _materialize_tiles(graph, runner, store, view, window, full_refresh or state is None,
@@ -435,7 +440,7 @@ def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Se
 
 def record_materialization(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime) -> dict:
     """The run's `target/run_results.json` document, written; returned."""
-    from fcompile.tasks.datasets import write_run_results
+    from fcompile.tasks.run_results import write_run_results
 
     document = materialize_results_document(graph, results, started_at, dt.datetime.now(UTC))
     write_run_results(run_results_path(graph), document)
