@@ -446,12 +446,16 @@ def plan(
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     output_format: Annotated[PlanFormat, typer.Option(
         "--format", help="text; markdown for a pull-request comment; json for tools.")] = PlanFormat.text,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Count the source rows each view to refresh in full would read, on the target's "
+        "offline engine (one COUNT per view); an unreachable engine is a note in the plan.")] = False,
 ) -> None:
     """Print what a merge would change, compared with an earlier build.
 
     Each changed node with its class (metadata only, compatible, recompute, breaking) and why, its compiled
-    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again. Exit code 2
-    when a change is breaking, else 0. Writes nothing."""
+    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again (with
+    --estimate, about how many rows each reads). Exit code 2 when a change is breaking, else 0. Writes
+    nothing."""
     from fcompile.artifacts.plan import make_plan
     from fcompile.artifacts.plan_report import RENDERERS
     from fcompile.artifacts.state import load_previous_build
@@ -460,6 +464,8 @@ def plan(
     previous = load_previous_build(state)
     graph = load_project(project_dir, target)
     made = make_plan(graph, previous, select or (), exclude or ())
+    if estimate:
+        made = _with_estimates(graph, made)
     sys.stdout.write(RENDERERS[output_format.value](made))
     if made.exit_code:
         raise typer.Exit(made.exit_code)
@@ -556,6 +562,27 @@ def run(
     _print_diagnostics([d for r in [*tested, *results, *viewed] for d in r.diagnostics], hints_once=True)
     if not _print_results(console, results, viewed):
         raise typer.Exit(1)
+
+
+def _with_estimates(graph, made):
+    """`plan --estimate`: the plan with the row counts of its full refreshes, or with a note saying why the
+    target's offline engine could not give them."""
+    from dataclasses import replace
+
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.plan_estimates import estimate_full_refresh
+
+    views = [v for v in made.materialize.full_refresh if v in {fv.name for fv in graph.feature_views}]
+    estimates, note = (), None
+    if views:
+        try:
+            check_runnable(graph.project)
+            with _runner(graph) as runner:
+                estimates = estimate_full_refresh(graph, runner, views, _now_in_seconds())
+        except DiagnosticError as error:
+            note = f"the target's offline engine cannot be reached: {error.diagnostics[0].message}"
+    return replace(made, materialize=replace(made.materialize, estimates=estimates, estimate_note=note,
+                                             estimated=True))
 
 
 def _gate_run(graph, runner, datasets, views, skip_tests: bool, console):
