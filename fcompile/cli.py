@@ -446,12 +446,16 @@ def plan(
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     output_format: Annotated[PlanFormat, typer.Option(
         "--format", help="text; markdown for a pull-request comment; json for tools.")] = PlanFormat.text,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Count the source rows each view to refresh in full would read, on the target's "
+        "offline engine (one COUNT per view); an unreachable engine is a note in the plan.")] = False,
 ) -> None:
     """Print what a merge would change, compared with an earlier build.
 
     Each changed node with its class (metadata only, compatible, recompute, breaking) and why, its compiled
-    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again. Exit code 2
-    when a change is breaking, else 0. Writes nothing."""
+    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again (with
+    --estimate, about how many rows each reads). Exit code 2 when a change is breaking, else 0. Writes
+    nothing."""
     from fcompile.artifacts.plan import make_plan
     from fcompile.artifacts.plan_report import RENDERERS
     from fcompile.artifacts.state import load_previous_build
@@ -460,6 +464,8 @@ def plan(
     previous = load_previous_build(state)
     graph = load_project(project_dir, target)
     made = make_plan(graph, previous, select or (), exclude or ())
+    if estimate:
+        made = _with_estimates(graph, made)
     sys.stdout.write(RENDERERS[output_format.value](made))
     if made.exit_code:
         raise typer.Exit(made.exit_code)
@@ -538,8 +544,11 @@ def run(
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if gate:
         from fcompile.tasks.data_tests import data_test_entries
+        from fcompile.tasks.test_results import record_test_results
 
-        document["results"] = data_test_entries(gate.results, graph.project.root) + document["results"]
+        tested = data_test_entries(gate.results, graph.project.root)
+        document["results"] = tested + document["results"]
+        record_test_results(graph, tested, "run", dt.datetime.now(dt.timezone.utc))
     if viewed:
         from fcompile.tasks.materialize import materialize_result_entries
 
@@ -551,6 +560,27 @@ def run(
     _print_diagnostics([d for r in [*tested, *results, *viewed] for d in r.diagnostics], hints_once=True)
     if not _print_results(console, results, viewed):
         raise typer.Exit(1)
+
+
+def _with_estimates(graph, made):
+    """`plan --estimate`: the plan with the row counts of its full refreshes, or with a note saying why the
+    target's offline engine could not give them."""
+    from dataclasses import replace
+
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.plan_estimates import estimate_full_refresh
+
+    views = [v for v in made.materialize.full_refresh if v in {fv.name for fv in graph.feature_views}]
+    estimates, note = (), None
+    if views:
+        try:
+            check_runnable(graph.project)
+            with _runner(graph) as runner:
+                estimates = estimate_full_refresh(graph, runner, views, _now_in_seconds())
+        except DiagnosticError as error:
+            note = f"the target's offline engine cannot be reached: {error.diagnostics[0].message}"
+    return replace(made, materialize=replace(made.materialize, estimates=estimates, estimate_note=note,
+                                             estimated=True))
 
 
 def _gate_run(graph, runner, datasets, views, skip_tests: bool, console):
@@ -599,7 +629,8 @@ def test(
     """Run the project's data tests on the target's engine.
 
     A line per test (PASS, WARN, FAIL or ERROR, the failing rows and a few of them), a summary, and
-    target/run_results.json; exits 1 when an error-severity test fails or a test cannot run."""
+    target/run_results.json (and each test's latest result in target/test_results.json); exits 1 when an
+    error-severity test fails or a test cannot run."""
     import datetime as dt
 
     from fcompile.parser import load_project
@@ -607,6 +638,7 @@ def test(
     from fcompile.tasks.datasets import write_run_results
     from fcompile.tasks.materialize import run_results_path
     from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.test_results import record_test_results
 
     moment = _iso_option("--now", now) or dt.datetime.now(dt.timezone.utc)
     graph = load_project(project_dir, target)
@@ -620,8 +652,9 @@ def test(
     with _runner(graph) as runner:
         results = run_data_tests(graph, runner, tests, moment, store_failures,
                                  on_done=lambda r: _print_test_result(console, r))
-    write_run_results(run_results_path(graph), data_test_document(graph, results, started,
-                                                                  dt.datetime.now(dt.timezone.utc)))
+    document = data_test_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+    write_run_results(run_results_path(graph), document)
+    record_test_results(graph, document["results"], "test", dt.datetime.now(dt.timezone.utc))
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)  # tests that could not run
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "warn", "fail", "error")}
     console.print(f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, {counts['error']} "
@@ -1245,7 +1278,7 @@ def docs_generate(
     """Write the catalog site to target/docs/ (static: opens from the disk).
 
     A page per entity, source, feature view, service and dataset (description, owner, tags, spec file and line,
-    features and dtypes, ttl, who uses it, compiled SQL, the latest data-test results from target/run_results.json),
+    features and dtypes, ttl, who uses it, compiled SQL, the latest data-test results and profile statistics),
     a search box over every name, description and tag, and a lineage graph down to a feature's source column."""
     from fcompile.catalog.site import DOCS, project_catalog, site_dialects, write_site
     from fcompile.parser import load_project
@@ -1256,6 +1289,7 @@ def docs_generate(
     folder = site_dir.expanduser().resolve() if site_dir is not None else target_folder / DOCS
     report = write_site(catalog, folder)
     tests = f", {report.tests_shown} data-test results" if report.tests_shown else ""
+    tests += f", statistics of {report.profiles_shown} profiled nodes" if report.profiles_shown else ""
     _console().print(f"wrote {report.pages} pages ({report.bytes / 1e6:.1f} MB; SQL for "
                      f"{', '.join(report.dialects) or 'no dialect'}{tests}) to {folder}", markup=False)
     _console().print(f"open {(folder / 'index.html').as_uri()} or run 'fcompile docs serve'", markup=False)

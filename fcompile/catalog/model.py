@@ -70,6 +70,8 @@ class TestResult:
     message: str | None
     column: str | None
     kind: str
+    finished_at: str | None = None  # when the run that gave this result finished
+    command: str | None = None      # "test" or "run"
 
 
 @dataclass
@@ -80,6 +82,8 @@ class Catalog:
     sql: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # node id -> [(dialect, SQL text)]
     test_results: dict[str, list[TestResult]] = field(default_factory=dict)  # parent node id -> results
     tests_run_at: str | None = None
+    # feature view or dataset id -> its newest profile as fcompile.artifacts.profiles summarises it
+    statistics: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     used_by: dict[str, list[str]] = field(default_factory=dict)
     # view name -> the (service or dataset id, projection) that take its features
     projections: dict[str, list[tuple[str, Mapping[str, Any]]]] = field(default_factory=dict)
@@ -110,7 +114,8 @@ class Catalog:
 def catalog_from_manifest(manifest: Mapping[str, Any], compiled: Mapping[str, bytes],
                           run_results: Mapping[str, Any] | None = None) -> Catalog:
     """The catalog of a manifest; `compiled` maps paths relative to `target/compiled/` to the file's bytes;
-    `run_results` is a `target/run_results.json` document (its data-test results are shown, if it has any)."""
+    `run_results` is a `target/test_results.json` or `target/run_results.json` document (its data-test
+    results are shown, if it has any)."""
     nodes = {}
     for kind, entries in manifest["nodes"].items():
         for name, entry in entries.items():
@@ -128,9 +133,11 @@ def catalog_from_manifest(manifest: Mapping[str, Any], compiled: Mapping[str, by
 
 
 def attach_test_results(catalog: Catalog, run_results: Mapping[str, Any]) -> None:
-    """The data-test results of a run_results document (`fcompile test`, or a run that ran the tests first),
-    by the node each test checks; results of tests the project no longer has are left out."""
+    """The data-test results of a test_results document (each test's latest result, with the time of its run)
+    or a run_results one (`fcompile test`, or a run that ran the tests first: the time of that run), by the
+    node each test checks; results of tests the project no longer has are left out."""
     found: dict[str, list[TestResult]] = {}
+    metadata = run_results.get("metadata") or {}
     for entry in run_results.get("results") or ():
         node_id = entry.get("node") if isinstance(entry, Mapping) else None
         test = catalog.get(node_id) if isinstance(node_id, str) else None
@@ -139,10 +146,77 @@ def attach_test_results(catalog: Catalog, run_results: Mapping[str, Any]) -> Non
         parent = f"{test.spec.get('parent_kind')}.{test.spec.get('parent')}"
         found.setdefault(parent, []).append(TestResult(
             test.name, str(entry.get("status", "?")), entry.get("failures"), entry.get("message"),
-            test.spec.get("column"), str(test.spec.get("kind", ""))))
+            test.spec.get("column"), str(test.spec.get("kind", "")),
+            entry.get("finished_at") or metadata.get("finished_at"), entry.get("command") or metadata.get("command")))
     if found:
         catalog.test_results = {parent: sorted(results, key=lambda r: r.name) for parent, results in found.items()}
-        catalog.tests_run_at = (run_results.get("metadata") or {}).get("finished_at")
+        times = [r.finished_at for results in found.values() for r in results if isinstance(r.finished_at, str)]
+        catalog.tests_run_at = max(times) if times else None
+
+
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """One feature's line in a page's statistics table: figures as the profile holds them (None: not kept)."""
+
+    name: str
+    type: str
+    count: int
+    missing: int
+    min: float | str | None = None     # numbers; times and dates as their ISO text
+    max: float | str | None = None
+    mean: float | str | None = None
+    std_dev: float | str | None = None
+    distinct: int | None = None        # strings
+    top_values: tuple[tuple[str, float | str], ...] = ()
+    approximate: tuple[str, ...] = ()  # "quantiles", "distinct_count": the figures the engine only estimated
+
+    @property
+    def missing_share(self) -> float | None:
+        total = self.count + self.missing
+        return self.missing / total if total else None
+
+
+@dataclass(frozen=True)
+class DatasetStatistics:
+    name: str
+    rows: int
+    features: tuple[FeatureStatistics, ...]
+
+    @property
+    def approximate(self) -> tuple[str, ...]:
+        """The figures some feature of the profile has only approximately."""
+        return tuple(sorted({what for feature in self.features for what in feature.approximate}))
+
+
+def statistics_tables(summary: Mapping[str, Any]) -> list[DatasetStatistics]:
+    """The compact tables of a profile summary (fcompile.artifacts.profiles): a line per feature with its
+    count, NULLs, min/max/mean/standard deviation (numbers; earliest and latest for times and dates) or
+    distinct count and top values (strings), and which of its figures are approximate."""
+    tables = []
+    for dataset in summary.get("datasets") or ():
+        lines = []
+        for feature in dataset.get("features") or ():
+            custom = feature.get("custom_stats") or {}
+            approximate = tuple(what for what in ("quantiles", "distinct_count") if custom.get(what) == "approximate")
+            line = FeatureStatistics(feature["name"], feature.get("type", ""), int(feature.get("num_non_missing", 0)),
+                                     int(feature.get("num_missing", 0)), approximate=approximate)
+            if "earliest" in custom or "latest" in custom:
+                line = _replaced(line, min=custom.get("earliest"), max=custom.get("latest"))
+            elif "mean" in feature:
+                line = _replaced(line, min=feature.get("min"), max=feature.get("max"), mean=feature.get("mean"),
+                                 std_dev=feature.get("std_dev"))
+            elif "top_values" in feature:
+                line = _replaced(line, distinct=feature.get("unique"), top_values=tuple(
+                    (top["value"], top["frequency"]) for top in feature["top_values"][:3]))
+            lines.append(line)
+        tables.append(DatasetStatistics(dataset.get("name", ""), int(dataset.get("num_examples", 0)), tuple(lines)))
+    return tables
+
+
+def _replaced(line: FeatureStatistics, **changes: Any) -> FeatureStatistics:
+    from dataclasses import replace
+
+    return replace(line, **changes)
 
 
 def duration_text(seconds: float | None) -> str:

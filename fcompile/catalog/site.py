@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from fcompile.catalog.model import (
     KIND_TITLES, PAGE_KINDS, Catalog, catalog_from_manifest, column_lineage, duration_text, feature_users,
-    lineage_data, search_index,
+    lineage_data, search_index, statistics_tables,
 )
 from fcompile.graph import FeatureGraph
 
@@ -38,6 +38,7 @@ class SiteReport:
     dialects: tuple[str, ...]
     bytes: int
     tests_shown: int
+    profiles_shown: int = 0
 
 
 def site_dialects(graph: FeatureGraph, option: str | None, target_folder: Path) -> tuple[str, ...]:
@@ -53,7 +54,8 @@ def site_dialects(graph: FeatureGraph, option: str | None, target_folder: Path) 
 
 
 def project_catalog(graph: FeatureGraph, dialects: Sequence[str], target_folder: Path) -> Catalog:
-    """The catalog of the project as it is: compiled for `dialects`, with the latest data-test results."""
+    """The catalog of the project as it is: compiled for `dialects`, with the latest data-test results and
+    the newest profile of each feature view and dataset (`fcompile profile`)."""
     from fcompile.artifacts.build import compile_project
     from fcompile.artifacts.manifest import build_manifest
     from fcompile.diagnostics import DiagnosticError
@@ -62,7 +64,32 @@ def project_catalog(graph: FeatureGraph, dialects: Sequence[str], target_folder:
     if not result.ok:
         raise DiagnosticError(result.diagnostics)
     manifest = build_manifest(graph, result.files)
-    return catalog_from_manifest(manifest, result.files, read_run_results(target_folder / RUN_RESULTS))
+    catalog = catalog_from_manifest(manifest, result.files, latest_test_results(target_folder))
+    attach_statistics(catalog, graph.project.root)
+    return catalog
+
+
+def attach_statistics(catalog: Catalog, project_root: str) -> None:
+    """The newest profile of each feature view and dataset, read from `target/profiles/` of the project folder
+    (where `fcompile profile` writes, whatever `--target-path` says)."""
+    from fcompile.artifacts.profiles import node_statistics
+
+    for kind in ("feature_view", "dataset"):
+        for node in catalog.of_kind(kind):
+            summary = node_statistics(project_root, kind, node.name)
+            if summary is not None:
+                catalog.statistics[node.id] = summary
+
+
+def latest_test_results(target_folder: Path) -> dict[str, Any] | None:
+    """Each data test's latest result: `test_results.json`, which `fcompile test` and `fcompile run` keep
+    whatever runs after them; without one (a target/ of an older fcompile), the tests of `run_results.json`."""
+    from fcompile.tasks.test_results import TEST_RESULTS
+
+    kept = read_run_results(target_folder / TEST_RESULTS)
+    if kept and kept.get("results"):
+        return kept
+    return read_run_results(target_folder / RUN_RESULTS)
 
 
 def read_run_results(path: Path) -> dict[str, Any] | None:
@@ -95,7 +122,7 @@ def write_site(catalog: Catalog, folder: Path) -> SiteReport:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     shown = sum(len(results) for results in catalog.test_results.values())
-    return SiteReport(folder, pages, tuple(catalog.dialects), size, shown)
+    return SiteReport(folder, pages, tuple(catalog.dialects), size, shown, len(catalog.statistics))
 
 
 def _environment():
@@ -108,6 +135,7 @@ def _environment():
         autoescape=True, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
     env.filters["duration"] = duration_text
+    env.filters["figure"] = figure_text
     env.filters["highlight_sql"] = lambda text, dialect: highlight_sql(text, dialect)
     env.globals.update(KIND_TITLES=KIND_TITLES, PAGE_KINDS=PAGE_KINDS)
     return env
@@ -137,10 +165,24 @@ def _render_pages(catalog: Catalog, folder: Path) -> int:
                 "tests": [catalog.nodes[t] for t in tests.get(node.id, ())],
                 "results": catalog.test_results.get(node.id, []),
                 "sql": catalog.sql.get(node.id, []),
+                "statistics": catalog.statistics.get(node.id),
+                "statistics_tables": statistics_tables(catalog.statistics.get(node.id) or {}),
             }
             (folder / node.href).write_text(node_page.render(**common, **context), "utf-8")
             pages += 1
     return pages + 2
+
+
+def figure_text(value: Any) -> str:
+    """A statistic as a page shows it: integers whole, other numbers to 6 significant digits; text (ISO times,
+    "NaN") as it is; nothing for None."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:.6g}"
 
 
 def _copy_assets(folder: Path) -> None:
