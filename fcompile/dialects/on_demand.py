@@ -35,5 +35,11 @@ def lower_on_demand_join(dialect: SqlDialect, plan: OnDemandJoin) -> exp.Select:
         column = spine_values[name].copy() if name in spine_values else exp.column(name, "s")
         return exp.cast(column, "DOUBLE") if dtype.startswith("float") else column
 
-    outputs = [exp.alias_(value(source), name) for name, source in plan.outputs]
+    def output(source) -> exp.Expression:
+        """A requested feature view feature as the join gives it (its own type); a computed one by its expression."""
+        if isinstance(source, OnDemandOutput):
+            return value(source)
+        return values[source[1]].copy()
+
+    outputs = [exp.alias_(output(source), name) for name, source in plan.outputs]
     return final.select(*spine, *outputs, append=False, copy=False)
