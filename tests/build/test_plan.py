@@ -352,3 +352,46 @@ def test_a_node_changed_itself_and_through_what_it_reads_gives_both_reasons(samp
         ("description", METADATA), ("sql", RECOMPUTE)]
     assert view.reasons[1].summary == "compiled SQL changed through source.driver_stats"
     assert view.reasons[1].effect == f"values change; training sets built before differ; {REFRESH_HOURLY}"
+
+
+# --- on-demand features (issue 17) ---------------------------------------------------------------------------
+
+
+def test_an_on_demand_expression_change_is_recompute_for_what_reads_it(sample):
+    project, state = sample
+    edit(project, "features/orders.yml", '"order_hour < 6 OR order_hour >= 22"', '"order_hour < 5 OR order_hour >= 22"')
+    plan = plan_of(project, state)
+    nodes = by_node(plan)
+    view = nodes["on_demand_view.order_features"]
+    assert view.change_class == RECOMPUTE
+    assert [r.summary for r in view.reasons] == [
+        'features.night.expr "order_hour < 6 OR order_hour >= 22" → "order_hour < 5 OR order_hour >= 22"']
+    assert {k: n.change_class for k, n in nodes.items()} == {
+        "on_demand_view.order_features": RECOMPUTE, "feature_service.driver_ranking_orders": RECOMPUTE,
+        "dataset.driver_ranking_training": RECOMPUTE}
+    assert nodes["feature_service.driver_ranking_orders"].sql  # its compiled SQL changes with the expression
+    assert not plan.breaking and plan.exit_code == 0
+
+
+def test_an_on_demand_feature_added_is_compatible(sample):
+    project, state = sample
+    edit(project, "features/orders.yml", '      - {name: night, dtype: bool, expr: "order_hour < 6 OR order_hour >= 22"}\n',
+         '      - {name: night, dtype: bool, expr: "order_hour < 6 OR order_hour >= 22"}\n'
+         '      - {name: late, dtype: bool, expr: "order_hour >= 20"}\n')
+    plan = plan_of(project, state)
+    nodes = by_node(plan)
+    assert nodes["on_demand_view.order_features"].change_class == COMPATIBLE
+    assert [r.summary for r in nodes["on_demand_view.order_features"].reasons][0].startswith("features.late")
+    assert plan.exit_code == 0 and not plan.breaking
+
+
+def test_removing_an_on_demand_feature_a_service_uses_is_breaking(sample):
+    project, state = sample
+    edit(project, "features/orders.yml", '      - {name: night, dtype: bool, expr: "order_hour < 6 OR order_hour >= 22"}\n',
+         "")
+    plan = plan_of(project, state)
+    nodes = by_node(plan)
+    assert nodes["on_demand_view.order_features"].change_class == BREAKING
+    assert nodes["feature_service.driver_ranking_orders"].change_class == BREAKING
+    assert nodes["dataset.driver_ranking_training"].change_class == BREAKING
+    assert plan.breaking and plan.exit_code == 2
