@@ -87,7 +87,7 @@ def timestamps(project: InitResult, source: dict[str, Any], field: str) -> pa.Ch
 def test_init_copies_every_spec_file(project: InitResult) -> None:
     names = {str(path) for path in project.spec_files}
     assert {"fcompile_project.yml", "README.md", "features/entities.yml", "features/services.yml",
-            "datasets/training.yml"} <= names
+            "features/orders.yml", "datasets/training.yml"} <= names
     assert project.spec_files == tuple(sample_spec_files())
     package_root = Path(__file__).parents[1] / "fcompile" / "sample" / "project"
     for relative in project.spec_files:
