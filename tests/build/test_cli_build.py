@@ -211,3 +211,28 @@ def test_check_with_errors_says_the_check_could_not_be_made(path_sample):
     assert check.returncode == 1
     assert "up to date" not in check.stdout and "out of date" not in check.stdout
     assert "target could not be checked: the build has 75 errors" in check.stdout
+
+
+def test_build_and_run_select_through_an_on_demand_view(path_sample):
+    """`order_features+`: the service and the dataset that read the on-demand view; `run` builds the dataset,
+    its on-demand columns computed."""
+    built = fcompile("build", "-s", "order_features+", "--project-dir", str(path_sample))
+    assert_clean(built)
+    assert built.returncode == 0, built.stderr
+    files = sorted(str(p.relative_to(path_sample / "target" / "compiled")) for p in
+                   (path_sample / "target" / "compiled").rglob("*.sql"))
+    assert files == ["duckdb/datasets/driver_ranking_training.sql", "duckdb/retrieve/driver_ranking_orders.sql"]
+    upstream = fcompile("build", "-s", "+order_features", "--project-dir", str(path_sample))
+    assert "duckdb: 2 files" in upstream.stdout  # the two feature views it reads
+    ran = fcompile("run", "-s", "order_features+", "--project-dir", str(path_sample))
+    assert_clean(ran)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 dataset built, 0 failed" in ran.stdout and "feature views loaded" not in ran.stdout
+    import duckdb
+
+    database = path_sample / ".fcompile" / "offline.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        night, hours = con.sql("SELECT count(*) FILTER (WHERE order_features__night), "
+                               "count(*) FILTER (WHERE order_hour < 6 OR order_hour >= 22) "
+                               "FROM driver_ranking_training").fetchall()[0]
+    assert night == hours > 0
