@@ -191,7 +191,8 @@ def test_the_worked_example_of_the_docs(tmp_path):
              "sources": [{"name": "stats", "path": "data/stats.parquet", "timestamp_field": "event_timestamp"}],
              "feature_views": [{"name": "driver_hourly_stats", "entities": ["driver"], "source": "stats", "ttl": "2h",
                                 "features": [{"name": "conv_rate", "dtype": "float64"},
-                                             {"name": "avg_daily_trips", "dtype": "int64"}]}]}
+                                             {"name": "avg_daily_trips", "dtype": "int64"}]}],
+             "feature_services": [{"name": "orders_svc", "features": ["order_features:*"]}]}
     (tmp_path / "fcompile_project.yml").write_text(PROJECT)
     (tmp_path / "spec.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
@@ -210,3 +211,16 @@ def test_the_worked_example_of_the_docs(tmp_path):
     assert got.column_names == header
     wanted = [(value(r[4], float), value(r[5], str), value(r[6], lambda t: t == "true")) for r in rows]
     assert [(r["amount_per_trip"], r["conv_band"], r["night"]) for r in got.to_pylist()] == wanted
+
+    # by the service, once built: its compiled retrieve file runs as it is, the spine supplied as fcompile_spine
+    from typer.testing import CliRunner
+
+    from fcompile.cli import app
+
+    built = CliRunner().invoke(app, ["build", "--project-dir", str(tmp_path)])
+    assert built.exit_code == 0, built.output
+    compiled = (tmp_path / "target" / "compiled" / "duckdb" / "retrieve" / "orders_svc.sql").read_text()
+    assert "fcompile_spine(driver_id, event_timestamp, order_amount, order_hour)" in compiled
+    job = FeatureStore(tmp_path).get_historical_features(spine, service="orders_svc")
+    assert job.matches_compiled_file, job.mismatch
+    assert job.to_arrow().to_pylist() == got.to_pylist()
