@@ -135,7 +135,7 @@ def test_files_of_deleted_nodes_are_removed(table_sample):
     (table_sample / "datasets" / "training.yml").unlink()
     build(table_sample)
     assert files_of(table_sample, "duckdb") == SAMPLE_FILES - {
-        "retrieve/driver_ranking_v2.sql", "datasets/driver_ranking_training.sql"}
+        "retrieve/driver_ranking_v2.sql", "retrieve/driver_ranking_orders.sql", "datasets/driver_ranking_training.sql"}
     manifest = json.loads((table_sample / "target" / "manifest.json").read_text())
     assert "driver_ranking_v2" not in json.dumps(manifest["compiled"])
 
