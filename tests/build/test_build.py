@@ -253,7 +253,7 @@ def test_a_table_spine_without_known_columns_compiles_for_every_dialect(table_sa
     it the final select reads the table itself as `s.*`, in no order (a table has none)."""
     training = table_sample / "datasets" / "training.yml"
     training.write_text(training.read_text().replace(
-        SPINE_QUERY.removeprefix("query: "), "table: raw.orders"))
+        SPINE_QUERY, "table: raw.orders"))
     graph = load_project(table_sample)
     result = compile_project(graph, sorted(DIALECTS), ["driver_ranking_training"])
     assert result.ok, [d.render() for d in result.diagnostics]

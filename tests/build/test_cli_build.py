@@ -46,7 +46,7 @@ def test_check_before_any_build_reports_everything_missing(path_sample):
     check = fcompile("build", "--check", "--project-dir", str(path_sample))
     assert_clean(check)
     assert check.returncode == 1
-    assert "15 stale" not in check.stdout and "0 stale, 15 missing, 0 extra" in check.stdout
+    assert "15 stale" not in check.stdout and "0 stale, 16 missing, 0 extra" in check.stdout
     assert not (path_sample / "target").exists()
 
 
