@@ -87,7 +87,7 @@ def timestamps(project: InitResult, source: dict[str, Any], field: str) -> pa.Ch
 def test_init_copies_every_spec_file(project: InitResult) -> None:
     names = {str(path) for path in project.spec_files}
     assert {"fcompile_project.yml", "README.md", "features/entities.yml", "features/services.yml",
-            "datasets/training.yml"} <= names
+            "features/orders.yml", "datasets/training.yml"} <= names
     assert project.spec_files == tuple(sample_spec_files())
     package_root = Path(__file__).parents[1] / "fcompile" / "sample" / "project"
     for relative in project.spec_files:
@@ -182,11 +182,15 @@ def test_spec_contains_the_documented_objects(specs: dict[str, dict[str, dict[st
     assert any("ttl" not in view for view in views.values())
     assert any(set(view["entities"]) == {"driver", "customer"} for view in views.values())
     assert any(specs["sources"][view["source"]].get("created_timestamp_field") for view in views.values())
-    assert set(specs["feature_services"]) == {"driver_activity_v1", "driver_ranking_v2"}
+    assert set(specs["feature_services"]) == {"driver_activity_v1", "driver_ranking_v2", "driver_ranking_orders"}
     assert any(isinstance(item, dict) and "alias" in item
                for item in specs["feature_services"]["driver_ranking_v2"]["features"])
+    assert "order_features:*" in specs["feature_services"]["driver_ranking_orders"]["features"]
+    assert set(specs["request_sources"]) == {"order_request"} and set(specs["on_demand_views"]) == {"order_features"}
+    assert specs["on_demand_views"]["order_features"]["inputs"] == [
+        "driver_hourly_stats", "driver_trip_windows", "order_request"]
     dataset = specs["datasets"]["driver_ranking_training"]
-    assert (dataset["spine"], dataset["service"]) == ("orders", "driver_ranking_v2")
+    assert (dataset["spine"], dataset["service"]) == ("orders", "driver_ranking_orders")
 
 
 def test_every_referenced_column_exists_with_its_declared_dtype(
@@ -230,6 +234,19 @@ def test_spine_carries_every_join_key_of_its_service(
     for entity in specs["entities"].values():
         for key in entity["join_keys"]:
             assert schema.field(key["name"]).type == EXPECTED_ARROW_TYPES[key["dtype"]]
+    for field in specs["request_sources"]["order_request"]["fields"]:  # the on-demand features read them
+        assert schema.field(field["name"]).type == EXPECTED_ARROW_TYPES[field["dtype"]], field["name"]
+
+
+def test_request_fields_in_the_spine_are_plausible(
+        project: InitResult, specs: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """order_hour is the UTC hour of the order's time; order_amount is positive, never NULL, and varied."""
+    spine = specs["sources"]["orders"]
+    table = pq.read_table(seed_file(project, spine), columns=["event_timestamp", "order_amount", "order_hour"])
+    hours = [t.hour for t in table["event_timestamp"].to_pylist()]
+    assert table["order_hour"].to_pylist() == hours
+    amounts = table["order_amount"].to_pylist()
+    assert None not in amounts and min(amounts) >= 8 and max(amounts) <= 128 and len(set(amounts)) > 100
 
 
 def test_service_output_names_do_not_collide(specs: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -240,7 +257,8 @@ def test_service_output_names_do_not_collide(specs: dict[str, dict[str, dict[str
             if isinstance(item, str):
                 view, feature = item.split(":")
                 item = {"view": view} if feature == "*" else {"view": view, "features": [feature]}
-            names += item.get("features") or [feature["name"] for feature in views[item["view"]]["features"]]
+            declared = views.get(item["view"]) or specs["on_demand_views"][item["view"]]
+            names += item.get("features") or [feature["name"] for feature in declared["features"]]
         assert not [name for name, count in Counter(names).items() if count > 1], service["name"]
 
 

@@ -5,6 +5,7 @@
 | feature view    | `LatestValues` in a bound [start, end] window | `<dialect>/materialize/<view>.sql`     |
 | (aggregations only) | `LatestTiles`: its tiles in that window   | `<dialect>/materialize/<view>.sql`     |
 | feature service | `PointInTimeJoin` against `fcompile_spine`    | `<dialect>/retrieve/<service>.sql`     |
+| (on-demand features) | `OnDemandJoin`: the join, then the expressions | `<dialect>/retrieve/<service>.sql` |
 | dataset         | `BuildDataset` (CREATE TABLE AS / COPY TO)    | `<dialect>/datasets/<dataset>.sql`     |
 | data test       | `DataTestPlan` (the failing rows or figure)   | `<dialect>/tests/<test>.sql`           |
 
@@ -32,12 +33,14 @@ from fcompile.dialects.lowering import effective_strategy
 from fcompile.graph import DataTest, Dataset, FeatureGraph, FeatureService, FeatureView, Node
 from fcompile.planner.naming import FULL_NAMES_NOTE, uses_full_feature_names
 from fcompile.planner.durations import format_duration
-from fcompile.planner.on_demand_refusal import refuse_on_demand
+from fcompile.planner.on_demand import (
+    OnDemandJoin, feature_view_projections, plan_training_join, request_fields,
+)
 from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.plans import AggregateJoin, BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.version import __version__
 from fcompile.planner.point_in_time import (
-    dataset_spine, plan_build_dataset, plan_latest_values, plan_point_in_time_join,
+    dataset_spine, plan_build_dataset, plan_latest_values,
 )
 
 SPINE_RELATION = "fcompile_spine"
@@ -202,7 +205,7 @@ def join_notes(plan: Any, dialect: SqlDialect) -> list[str]:
     """One line per view a point-in-time join reads: the strategy the SQL uses in this dialect, and why
     (an ASOF join is lowered to the window plan where the dialect has none)."""
     query = plan.query if isinstance(plan, BuildDataset) else plan
-    if not isinstance(query, PointInTimeJoin):
+    if not isinstance(query, (PointInTimeJoin, OnDemandJoin)):
         return []
     notes = []
     for view in query.joins:
@@ -233,24 +236,30 @@ def _window_note(dialect_class: type[SqlDialect], start_name: str, end_name: str
 
 
 def retrieval_spine(graph: FeatureGraph, service: FeatureService) -> SpinePlan:
-    """The placeholder spine of a service's retrieve query: its join keys in order, then the time."""
-    refuse_on_demand(graph, service.projections, "in a training set", service.location)
+    """The placeholder spine of a service's retrieve query: its join keys in order, then the time, then the
+    request fields its on-demand features read (in first-use order)."""
     columns: list[str] = []
-    for projection in service.projections:
+    for projection in feature_view_projections(graph, service.projections):
         for key in graph.join_keys(graph.feature_view(projection.view)):
             if key.name not in columns:
                 columns.append(key.name)
     if SPINE_TIMESTAMP not in columns:
         columns.append(SPINE_TIMESTAMP)
+    columns += [name for name, _ in request_fields(graph, service.projections) if name not in columns]
     return SpinePlan(Relation("placeholder", SPINE_RELATION), SPINE_TIMESTAMP, tuple(columns))
 
 
-def _plan_retrieval(graph: FeatureGraph, service: FeatureService) -> tuple[PointInTimeJoin, list[str]]:
+def _plan_retrieval(graph: FeatureGraph, service: FeatureService) -> tuple[PointInTimeJoin | OnDemandJoin, list[str]]:
     spine = retrieval_spine(graph, service)
     notes = [f"spine: the relation {SPINE_RELATION}({', '.join(spine.columns or ())}), one row per entity "
              "and point in time, supplied when the query runs"]
+    fields = request_fields(graph, service.projections)
+    if fields:
+        notes.append(f"request fields: {', '.join(f'{name} ({dtype})' for name, dtype in fields)} are columns of "
+                     f"{SPINE_RELATION}, the values each request would carry; the on-demand features are computed "
+                     "from them and the joined features")
     full = uses_full_feature_names(service.projections, False, service=True)
-    plan = plan_point_in_time_join(graph, spine, service.projections, full, location=service.location)
+    plan = plan_training_join(graph, spine, service.projections, full, location=service.location)
     return plan, notes + ([FULL_NAMES_NOTE] if full else [])
 
 
@@ -258,7 +267,6 @@ def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDiale
     """A dataset spine's columns when they can be known without running anything: a query spine whose
     select list names every column, or a table spine that is one of the project's seeds (the seed file's
     columns). Otherwise None (the SQL then selects `spine.*`, where it can)."""
-    refuse_on_demand(graph, dataset.projections, "in a training set", dataset.location)
     spine = dataset.spine
     if spine.kind == "source":
         source = graph.source(spine.locator)
@@ -282,12 +290,21 @@ def known_spine_columns(graph: FeatureGraph, dataset: Dataset, dialect: SqlDiale
     else:
         return None
     timestamp = dataset_spine(graph, dataset).timestamp_column
-    needed = [k.name for p in dataset.projections for k in graph.join_keys(graph.feature_view(p.view))]
+    read = feature_view_projections(graph, dataset.projections)
+    needed = [k.name for p in read for k in graph.join_keys(graph.feature_view(p.view))]
     present = {c.lower() for c in columns}
     missing = sorted({c for c in needed + [timestamp] if c.lower() not in present})
+    problems = []
     if missing:
-        raise DiagnosticError([Diagnostic(Code.MISSING_COLUMN, f"{what} {', '.join(repr(m) for m in missing)}",
-                                          where, hint)])
+        problems.append(Diagnostic(Code.MISSING_COLUMN, f"{what} {', '.join(repr(m) for m in missing)}", where, hint))
+    fields = [name for name, _ in request_fields(graph, dataset.projections) if name.lower() not in present]
+    if fields:
+        problems.append(Diagnostic(
+            Code.REQUEST_FIELDS_MISSING, f"{what} {', '.join(repr(f) for f in fields)}: request field"
+            f"{'s' if len(fields) > 1 else ''} the dataset's on-demand features read", where,
+            "add the request fields to the spine: its rows hold the values each request would carry"))
+    if problems:
+        raise DiagnosticError(problems)
     return columns
 
 
@@ -306,6 +323,8 @@ def project_relative(plan: Any, root: str) -> Any:
     """The plan with file paths inside the project written relative to it (the planner makes them
     absolute so runners can read them; compiled SQL must not depend on where the project lives)."""
     if isinstance(plan, BuildDataset):
+        return replace(plan, query=project_relative(plan.query, root))
+    if isinstance(plan, OnDemandJoin):
         return replace(plan, query=project_relative(plan.query, root))
     if isinstance(plan, PointInTimeJoin):
         spine = replace(plan.spine, relation=_relative(plan.spine.relation, root))

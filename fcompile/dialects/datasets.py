@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
-from fcompile.dialects.lowering import lower_point_in_time_join
 from fcompile.planner.plans import BuildDataset
 
 
 def lower_build_dataset(dialect: SqlDialect, plan: BuildDataset) -> list[exp.Expression]:
     """The statements, in order, that build the dataset."""
-    query = lower_point_in_time_join(dialect, plan.query)
+    from fcompile.dialects import compile_select
+
+    query = compile_select(plan.query, dialect)  # a point-in-time join, or one with on-demand features
     if plan.output.kind == "table":
         table = dialect.table(plan.output.locator)
         return dialect.replace_table(table, query)

@@ -2,6 +2,7 @@
 feature columns replaced by the requested outputs, each on-demand feature spelled by the expression compiler
 (fcompile/expressions/to_sql.py) over the joined values and the spine's columns. The expressions sit in the
 join's own final select, so the rows keep the spine's order and no joined input is output unless requested.
+A request field is the spine's column of its name, cast to DOUBLE when its dtype is a float.
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ def lower_on_demand_join(dialect: SqlDialect, plan: OnDemandJoin) -> exp.Select:
         if isinstance(source, OnDemandOutput):
             return expression_sql(source.node, dialect, {name: value(s) for name, s in source.inputs})
         kind, name, dtype = source
-        return _widened((values[name] if kind == "join" else spine_values[name]).copy(), dtype)
+        if kind == "join":
+            return _widened(values[name].copy(), dtype)
+        # a request field: the spine's column (by name when the spine's columns are not known), read as its
+        # declared dtype, so a float field the spine holds as integers still divides as floats
+        column = spine_values[name].copy() if name in spine_values else exp.column(name, "s")
+        return exp.cast(column, "DOUBLE") if dtype.startswith("float") else column
 
-    outputs = [exp.alias_(value(source), name) for name, source in plan.outputs]
+    def output(source) -> exp.Expression:
+        """A requested feature view feature as the join gives it (its own type); a computed one by its expression."""
+        if isinstance(source, OnDemandOutput):
+            return value(source)
+        return values[source[1]].copy()
+
+    outputs = [exp.alias_(output(source), name) for name, source in plan.outputs]
     return final.select(*spine, *outputs, append=False, copy=False)

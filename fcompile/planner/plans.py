@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fcompile.diagnostics import Position
 from fcompile.graph import DatasetOutput, DType
@@ -158,9 +158,10 @@ class LatestValues:
 
 @dataclass(frozen=True)
 class BuildDataset:
-    """A named training set, materialized as a table (CREATE TABLE AS) or a file."""
+    """A named training set, materialized as a table (CREATE TABLE AS) or a file. `query` is an `OnDemandJoin`
+    (fcompile/planner/on_demand.py) when the set has on-demand features."""
 
     name: str
     output: DatasetOutput
-    query: PointInTimeJoin
+    query: PointInTimeJoin | Any
     location: Position | None = None

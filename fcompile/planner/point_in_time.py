@@ -8,7 +8,6 @@ from typing import Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Source
-from fcompile.planner.on_demand_refusal import refuse_on_demand
 from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
 from fcompile.planner.durations import format_duration
 from fcompile.planner.plans import (
@@ -66,7 +65,6 @@ def plan_point_in_time_join(
     owners: dict[str, str] = {}
     problems: list[Diagnostic] = []
     spine_columns = set(spine.columns or ())
-    refuse_on_demand(graph, projections, "in a training set", location)
     for projection in projections:
         view = graph.feature_view(projection.view)
         source = graph.source(view.source)
@@ -154,8 +152,10 @@ def dataset_spine(graph: FeatureGraph, dataset: Dataset, columns: tuple[str, ...
 
 def plan_build_dataset(graph: FeatureGraph, dataset: Dataset, spine_columns: tuple[str, ...] | None = None,
                        strategy: JoinStrategy | Mapping[str, JoinStrategy] | None = None) -> BuildDataset:
-    query = plan_point_in_time_join(graph, dataset_spine(graph, dataset, spine_columns), dataset.projections,
-                                    dataset.full_feature_names, strategy, dataset.location)
+    from fcompile.planner.on_demand import plan_training_join
+
+    query = plan_training_join(graph, dataset_spine(graph, dataset, spine_columns), dataset.projections,
+                               dataset.full_feature_names, strategy, dataset.location)
     return BuildDataset(dataset.name, dataset.output, query, dataset.location)
 
 

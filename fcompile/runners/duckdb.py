@@ -30,6 +30,7 @@ from sqlglot import exp
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DatasetOutput, DType
+from fcompile.planner.on_demand import OnDemandJoin
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
     LoadedTable, RegisteredSpine, Runner, WindowStats, WrittenTable, engine_error, first_line, reads_project_files,
@@ -250,7 +251,7 @@ class DuckDBRunner(Runner):
         read is left to the statement's own error."""
         import duckdb
 
-        if isinstance(plan, PointInTimeJoin):
+        if isinstance(plan, (PointInTimeJoin, OnDemandJoin)):
             spine = plan.spine
             readings = [("the spine", spine.relation, (spine.timestamp_column,), None)]
             readings += [(f"view '{j.view}'", j.relation, (j.event_timestamp, j.created_timestamp), j.location)

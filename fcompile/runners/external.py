@@ -17,6 +17,7 @@ from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.lowering import coarse_window
 from fcompile.online.values import as_utc
 from fcompile.planner.online_tiles import LatestTiles
+from fcompile.planner.on_demand import OnDemandJoin
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import Runner, WindowStats, first_line, writing_file
 
@@ -279,7 +280,7 @@ def refuse_file_sources(plan: Any, engine: str) -> None:
     engine that reads tables and queries only. Needs no connection."""
     if isinstance(plan, BuildDataset):
         plan = plan.query
-    if isinstance(plan, PointInTimeJoin):
+    if isinstance(plan, (PointInTimeJoin, OnDemandJoin)):
         sources = [(j.view, j.relation, j.location) for j in plan.joins]
     elif isinstance(plan, (LatestValues, LatestTiles)):
         sources = [(plan.view, plan.relation, plan.location)]

@@ -60,6 +60,7 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
 from fcompile.planner.online_tiles import LatestTiles
+from fcompile.planner.on_demand import OnDemandJoin, OnDemandOutput
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error
 from fcompile.runners.external import (
@@ -258,7 +259,7 @@ class SnowflakeRunner(StreamedResults):
     def _for_target(self, plan: Any) -> Any:
         if self.asof_join:
             return plan
-        if isinstance(plan, BuildDataset):
+        if isinstance(plan, (BuildDataset, OnDemandJoin)):
             return replace(plan, query=self._for_target(plan.query))
         if isinstance(plan, PointInTimeJoin) and any(getattr(j, "strategy", None) is JoinStrategy.ASOF
                                                      for j in plan.joins):
@@ -489,14 +490,17 @@ def _output_names(plan: PointInTimeJoin | LatestValues, dialect: Any) -> list[st
         return plan.output_names
     if plan.spine.columns is None:
         return None
-    return [c for c in plan.spine.columns if c != plan.spine.row_id_column] + [name for _, name in plan.output_order]
+    return [c for c in plan.spine.columns if c != plan.spine.row_id_column] + list(plan.feature_names)
 
 
 def _array_types(plan: PointInTimeJoin) -> dict[str, Any]:
     """Output name -> Arrow type of every array feature: Snowflake returns ARRAY values as JSON text."""
     from fcompile.online.values import arrow_type
 
-    return {f.output_name: arrow_type(f.dtype) for j in plan.joins for f in j.features if f.dtype.is_array}
+    dtypes = {f.output_name: f.dtype for j in plan.joins for f in j.features}
+    if isinstance(plan, OnDemandJoin):  # joined features under their request names (computed ones are scalars)
+        dtypes = {name: dtypes[source[1]] for name, source in plan.outputs if not isinstance(source, OnDemandOutput)}
+    return {name: arrow_type(dtype) for name, dtype in dtypes.items() if dtype.is_array}
 
 
 def _unquoted(name: str) -> str:

@@ -222,11 +222,15 @@ SELECT
     fc_customer_id(c) AS customer_id,
     fc_ts(placed) AS event_timestamp,
     round(5 + 40 * fc_unit(k, 56), 2) AS fare_amount,
-    fc_unit(k, 57) < 0.45 + 0.4 * fc_driver_quality(d) + CASE WHEN paired THEN 0.1 ELSE 0 END AS completed
+    fc_unit(k, 57) < 0.45 + 0.4 * fc_driver_quality(d) + CASE WHEN paired THEN 0.1 ELSE 0 END AS completed,
+    CAST(round(8 + 120 * fc_unit(k, 58) * fc_unit(k, 59), 2) AS DOUBLE) AS order_amount,
+    CAST((placed % 86400 + 86400) % 86400 // 3600 AS BIGINT) AS order_hour  -- the UTC hour, whatever the session's zone
 FROM parties
 """
 """Orders run in time order from a day before the feature window to `as_of` (none later: an order after `as_of`
-would be in the future), so the earliest orders find no feature values."""
+would be in the future), so the earliest orders find no feature values. `order_amount` and `order_hour` are the
+request fields of `order_request`: what the app sends with each order, which the on-demand view
+`order_features` computes from at request time."""
 
 
 _TRIPS = """

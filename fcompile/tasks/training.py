@@ -20,9 +20,8 @@ from fcompile.artifacts.queries import SPINE_RELATION
 from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position, did_you_mean
 from fcompile.graph import FeatureGraph, Projection
+from fcompile.planner.on_demand import OnDemandJoin, feature_view_projections, plan_training_join
 from fcompile.planner.plans import PointInTimeJoin
-from fcompile.planner.on_demand_refusal import refuse_on_demand
-from fcompile.planner.point_in_time import plan_point_in_time_join
 from fcompile.runners.base import RegisteredSpine, Runner
 from fcompile.runners.spines import SpineInput
 from fcompile.tasks.compiled import CompiledFile, compiled_file, statements_differ, unreadable_paths
@@ -32,7 +31,7 @@ DEFAULT_TIMESTAMP = "event_timestamp"
 
 @dataclass(frozen=True, eq=False)
 class TrainingQuery:
-    plan: PointInTimeJoin
+    plan: PointInTimeJoin | OnDemandJoin  # the latter with on-demand features (fcompile/planner/on_demand.py)
     spine: RegisteredSpine
     statements: tuple[str, ...]  # what runs for the rows (one SELECT on every runner so far)
     label: str                   # how messages name it: "the request", "dataset 'x'"
@@ -63,18 +62,18 @@ def plan_training_query(graph: FeatureGraph, runner: Runner, spine: SpineInput, 
     """Register the spine, check it and the sources against the request, and plan the join; for a feature
     `service`, its compiled file where the runner can run it as it is. Raises `DiagnosticError` with every
     problem found."""
-    refuse_on_demand(graph, projections, "in a training set", location)
-    problems = missing_source_files(graph, projections)
+    read = feature_view_projections(graph, projections)  # on-demand features: the feature views they read
+    problems = missing_source_files(graph, read)
     try:
         registered = runner.register_spine(spine)
     except DiagnosticError as error:
         raise DiagnosticError([*problems, *error.diagnostics]) from None
     timestamp = choose_timestamp_column(runner, registered, timestamp_column, problems)
-    problems += check_join_keys(graph, runner, registered, projections)
+    problems += check_join_keys(graph, runner, registered, read)
     if problems:
         raise DiagnosticError(problems)
-    plan = plan_point_in_time_join(graph, registered.plan(timestamp), projections, full_feature_names,
-                                   location=location)
+    plan = plan_training_join(graph, registered.plan(timestamp), projections, full_feature_names,
+                              location=location)
     query = TrainingQuery(plan, registered, tuple(runner.statements(plan)), label, location)
     if service is None:
         return query

@@ -13,7 +13,8 @@ from fcompile.sample import sample_spec_files
 
 # The spine becomes a query with an explicit select list, so its columns are known at compile time without
 # seed files (dialects without SELECT * EXCLUDE need them); every other source reads a table of schema `raw`.
-SPINE_QUERY = ("query: SELECT order_id, driver_id, customer_id, event_timestamp, fare_amount, completed "
+SPINE_QUERY = ("query: SELECT order_id, driver_id, customer_id, event_timestamp, fare_amount, completed, order_amount, "
+               "order_hour "
                "FROM raw.orders")
 
 

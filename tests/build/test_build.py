@@ -20,11 +20,13 @@ from fcompile.artifacts.manifest import dump_manifest, manifest_problems
 from fcompile.diagnostics import Code, DiagnosticError
 from fcompile.dialects import DIALECTS
 from fcompile.parser import load_project
+from sample_projects import SPINE_QUERY
 
 SAMPLE_FILES = {
     "materialize/customer_daily_profile.sql", "materialize/driver_customer_affinity.sql",
     "materialize/driver_hourly_stats.sql", "materialize/driver_lifetime_stats.sql",
     "materialize/driver_onboarding.sql", "materialize/driver_trip_windows.sql", "retrieve/driver_activity_v1.sql", "retrieve/driver_ranking_v2.sql",
+    "retrieve/driver_ranking_orders.sql",
     "datasets/driver_ranking_training.sql",
     "tests/driver_hourly_stats__conv_rate__not_null.sql", "tests/driver_hourly_stats__conv_rate__range.sql",
     "tests/driver_hourly_stats__row_count.sql", "tests/driver_hourly_stats__unique_key_time.sql",
@@ -107,7 +109,7 @@ def test_manifest_validates_and_describes_graph_and_files(path_sample):
     assert view["location"] == {"path": "features/driver.yml", "line": 21, "column": 11}
     assert view["depends_on"] == ["entity.driver", "source.driver_stats"]
     assert manifest["nodes"]["dataset"]["driver_ranking_training"]["depends_on"] == [
-        "feature_service.driver_ranking_v2", "source.orders"]
+        "feature_service.driver_ranking_orders", "source.orders"]
     listed = {f["path"]: f for f in manifest["compiled"]}
     assert set(listed) == {f"compiled/duckdb/{p}" for p in SAMPLE_FILES}
     import hashlib
@@ -133,7 +135,7 @@ def test_files_of_deleted_nodes_are_removed(table_sample):
     (table_sample / "datasets" / "training.yml").unlink()
     build(table_sample)
     assert files_of(table_sample, "duckdb") == SAMPLE_FILES - {
-        "retrieve/driver_ranking_v2.sql", "datasets/driver_ranking_training.sql"}
+        "retrieve/driver_ranking_v2.sql", "retrieve/driver_ranking_orders.sql", "datasets/driver_ranking_training.sql"}
     manifest = json.loads((table_sample / "target" / "manifest.json").read_text())
     assert "driver_ranking_v2" not in json.dumps(manifest["compiled"])
 
@@ -251,8 +253,7 @@ def test_a_table_spine_without_known_columns_compiles_for_every_dialect(table_sa
     it the final select reads the table itself as `s.*`, in no order (a table has none)."""
     training = table_sample / "datasets" / "training.yml"
     training.write_text(training.read_text().replace(
-        "query: SELECT order_id, driver_id, customer_id, event_timestamp, fare_amount, completed FROM raw.orders",
-        "table: raw.orders"))
+        SPINE_QUERY, "table: raw.orders"))
     graph = load_project(table_sample)
     result = compile_project(graph, sorted(DIALECTS), ["driver_ranking_training"])
     assert result.ok, [d.render() for d in result.diagnostics]

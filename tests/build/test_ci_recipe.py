@@ -139,6 +139,8 @@ def test_the_plan_job_comments_what_a_pull_request_changes(tmp_path):
     services = checkout / "features" / "services.yml"
     services.write_text(services.read_text("utf-8").replace("      - driver_hourly_stats:avg_daily_trips\n", ""),
                         "utf-8")
+    orders = checkout / "features" / "orders.yml"  # the on-demand feature that read it divides by a constant
+    orders.write_text(orders.read_text("utf-8").replace("order_amount / avg_daily_trips", "order_amount / 10"), "utf-8")
     git("commit", "-q", "-am", "no more avg_daily_trips", cwd=checkout)
     (checkout / "plan.md").unlink()
     outputs = run_like_github(steps, checkout, tmp_path / "runner2", "main")

@@ -14,7 +14,7 @@ def test_build_then_check_is_up_to_date(path_sample):
     result = fcompile("build", "--project-dir", str(path_sample))
     assert_clean(result)
     assert result.returncode == 0, result.stderr
-    assert "duckdb: 14 files" in result.stdout
+    assert "duckdb: 15 files" in result.stdout
     assert (path_sample / "target" / "manifest.json").is_file()
     check = fcompile("build", "--check", cwd=path_sample)
     assert_clean(check)
@@ -46,7 +46,7 @@ def test_check_before_any_build_reports_everything_missing(path_sample):
     check = fcompile("build", "--check", "--project-dir", str(path_sample))
     assert_clean(check)
     assert check.returncode == 1
-    assert "14 stale" not in check.stdout and "0 stale, 15 missing, 0 extra" in check.stdout
+    assert "15 stale" not in check.stdout and "0 stale, 16 missing, 0 extra" in check.stdout
     assert not (path_sample / "target").exists()
 
 
@@ -57,8 +57,8 @@ def test_unreadable_sources_exit_1_with_fc100_per_node_and_write_nothing(path_sa
     assert "error[FC100]: feature view 'driver_hourly_stats': dialect 'postgres' does not support reading files " \
            "('data/driver_stats.parquet')" in result.stderr
     assert "features/driver.yml:21:" in result.stderr
-    assert "duckdb: 14 nodes compiled" in result.stdout
-    assert "postgres: 14 nodes not compiled" in result.stdout
+    assert "duckdb: 15 nodes compiled" in result.stdout
+    assert "postgres: 15 nodes not compiled" in result.stdout
     assert not (path_sample / "target").exists()
 
 
@@ -86,7 +86,7 @@ def test_selecting_only_an_entity_compiles_nothing_and_says_why(table_sample):
     assert result.returncode == 0
     assert "nothing to compile" in result.stdout and "'name+'" in result.stdout
     expanded = fcompile("build", "-s", "driver+", "--project-dir", str(table_sample))
-    assert "duckdb: 13 files" in expanded.stdout  # 5 views keyed by driver, 2 services, the dataset, 5 data tests
+    assert "duckdb: 14 files" in expanded.stdout  # 5 views keyed by driver, 3 services, the dataset, 5 data tests
 
 
 def test_bad_selectors_and_dialects_are_diagnostics(table_sample):
@@ -156,7 +156,7 @@ def test_validate_reports_what_the_targets_dialect_cannot_compile(path_sample, m
     assert_clean(prod)
     assert prod.returncode == 1
     errors = [line for line in prod.stderr.splitlines() if "error[" in line]
-    assert len(errors) == 14 and all("error[FC100]" in line and "dialect 'snowflake'" in line for line in errors)
+    assert len(errors) == 15 and all("error[FC100]" in line and "dialect 'snowflake'" in line for line in errors)
     assert any(line.startswith(f"{path_sample}/features/driver.yml:21:") and
                "feature view 'driver_hourly_stats': dialect 'snowflake' does not support reading files "
                "('data/driver_stats.parquet')" in line for line in errors), errors
@@ -173,7 +173,7 @@ def test_validate_dialect_option_and_json(path_sample, table_sample):
     assert_clean(every)
     assert every.returncode == 1
     items = json.loads(every.stdout)
-    assert len(items) == 70 and {i["code"] for i in items} == {"FC100"}
+    assert len(items) == 75 and {i["code"] for i in items} == {"FC100"}
     assert all("does not support reading files" in i["message"] for i in items)
     assert all(i["line"] > 0 and i["column"] > 0 and i["severity"] == "error" for i in items)
     assert {d for d in DIALECTS if f"dialect '{d}'" in every.stdout} == \
@@ -196,11 +196,11 @@ def test_a_failing_build_writes_nothing_and_says_so(path_sample):
     failed = fcompile("build", "--dialect", "all", "--project-dir", str(path_sample))
     assert_clean(failed)
     assert failed.returncode == 1
-    assert "70 errors" in failed.stderr
+    assert "75 errors" in failed.stderr
     assert "wrote" not in failed.stdout and "up to date" not in failed.stdout
-    assert "postgres: 14 nodes not compiled" in failed.stdout
-    assert "duckdb: 14 nodes compiled" in failed.stdout
-    assert "build failed: 70 errors; nothing written, target is as it was" in failed.stdout
+    assert "postgres: 15 nodes not compiled" in failed.stdout
+    assert "duckdb: 15 nodes compiled" in failed.stdout
+    assert "build failed: 75 errors; nothing written, target is as it was" in failed.stdout
     assert {p: p.read_bytes() for p in (path_sample / "target").rglob("*") if p.is_file()} == before
 
 
@@ -210,4 +210,29 @@ def test_check_with_errors_says_the_check_could_not_be_made(path_sample):
     assert_clean(check)
     assert check.returncode == 1
     assert "up to date" not in check.stdout and "out of date" not in check.stdout
-    assert "target could not be checked: the build has 70 errors" in check.stdout
+    assert "target could not be checked: the build has 75 errors" in check.stdout
+
+
+def test_build_and_run_select_through_an_on_demand_view(path_sample):
+    """`order_features+`: the service and the dataset that read the on-demand view; `run` builds the dataset,
+    its on-demand columns computed."""
+    built = fcompile("build", "-s", "order_features+", "--project-dir", str(path_sample))
+    assert_clean(built)
+    assert built.returncode == 0, built.stderr
+    files = sorted(str(p.relative_to(path_sample / "target" / "compiled")) for p in
+                   (path_sample / "target" / "compiled").rglob("*.sql"))
+    assert files == ["duckdb/datasets/driver_ranking_training.sql", "duckdb/retrieve/driver_ranking_orders.sql"]
+    upstream = fcompile("build", "-s", "+order_features", "--project-dir", str(path_sample))
+    assert "duckdb: 2 files" in upstream.stdout  # the two feature views it reads
+    ran = fcompile("run", "-s", "order_features+", "--project-dir", str(path_sample))
+    assert_clean(ran)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "1 dataset built, 0 failed" in ran.stdout and "feature views loaded" not in ran.stdout
+    import duckdb
+
+    database = path_sample / ".fcompile" / "offline.duckdb"
+    with duckdb.connect(str(database), read_only=True) as con:
+        night, hours = con.sql("SELECT count(*) FILTER (WHERE order_features__night), "
+                               "count(*) FILTER (WHERE order_hour < 6 OR order_hour >= 22) "
+                               "FROM driver_ranking_training").fetchall()[0]
+    assert night == hours > 0

@@ -92,7 +92,7 @@ def test_golden_sql_of_the_real_sample(dialect, path_build):
 
 
 def test_duckdb_compiles_the_whole_real_sample(path_build):
-    assert len(path_build["duckdb"]) == 14  # 6 views, 2 services, 1 dataset, 5 data tests
+    assert len(path_build["duckdb"]) == 15  # 6 views, 3 services, 1 dataset, 5 data tests
 
 
 def test_no_golden_folder_for_an_unregistered_dialect():

@@ -56,7 +56,7 @@ def sample(table_sample, tmp_path):
 def test_no_change_is_an_empty_plan(sample):
     project, state = sample
     plan = plan_of(project, state)
-    assert plan.nodes == () and plan.exit_code == 0 and plan.unchanged == 22  # 17 nodes and the 5 data tests
+    assert plan.nodes == () and plan.exit_code == 0 and plan.unchanged == 25  # 20 nodes and the 5 data tests
     assert render_text(plan).startswith("plan: no change to project 'driver_ranking'")
     assert "nothing beyond the usual incremental run" in render_text(plan)
 
@@ -94,7 +94,8 @@ def test_a_ttl_change_is_recompute_with_the_refresh_to_run(sample):
     assert any(line.startswith("-") and "INTERVAL 7200 SECOND" in line for line in diff.lines)
     assert any(line.startswith("+") and "INTERVAL 10800 SECOND" in line for line in diff.lines)
     assert set(nodes) == {"feature_view.driver_hourly_stats", "feature_service.driver_activity_v1",
-                          "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"}
+                          "feature_service.driver_ranking_v2", "feature_service.driver_ranking_orders",
+                          "dataset.driver_ranking_training"}
     assert plan.exit_code == 0
     assert plan.materialize.full_refresh == ("driver_hourly_stats",)
     assert plan.materialize.command == "fcompile materialize --full-refresh --select driver_hourly_stats"
@@ -152,7 +153,7 @@ def test_a_feature_removed_breaks_the_view_the_service_and_the_dataset(sample):
     nodes = by_node(plan)
     assert {k: n.change_class for k, n in nodes.items()} == {
         "feature_view.driver_lifetime_stats": BREAKING, "feature_service.driver_ranking_v2": BREAKING,
-        "dataset.driver_ranking_training": BREAKING}
+        "feature_service.driver_ranking_orders": BREAKING, "dataset.driver_ranking_training": BREAKING}
     assert nodes["feature_view.driver_lifetime_stats"].reasons[0].text == (
         "feature is_premium removed: requests, services and datasets that name driver_lifetime_stats:is_premium fail")
     assert nodes["dataset.driver_ranking_training"].reasons[0].text == (
@@ -180,9 +181,10 @@ def test_a_retyped_feature_and_changed_keys_are_breaking(sample):
 
 def test_removing_a_view_breaks_and_taking_one_offline_too(sample):
     project, state = sample
-    edit(project, "datasets/training.yml", "    service: driver_ranking_v2\n",
+    edit(project, "datasets/training.yml", "    service: driver_ranking_orders\n",
          "    features: [driver_hourly_stats:conv_rate]\n")
-    edit(project, "features/services.yml", "      - driver_customer_affinity:*\n", "")
+    services = project / "features" / "services.yml"  # both services that read it
+    services.write_text(services.read_text("utf-8").replace("      - driver_customer_affinity:*\n", ""), "utf-8")
     text = (project / "features" / "driver_customer.yml").read_text("utf-8")
     (project / "features" / "driver_customer.yml").write_text(text.split("feature_views:")[0], "utf-8")
     edit(project, "features/customer.yml", "    ttl: P2D\n", "    ttl: P2D\n    online: false\n")
@@ -241,7 +243,7 @@ def test_markdown_is_a_pull_request_comment(sample):
             f"change; training sets built before differ; {REFRESH_HOURLY} |") in markdown
     assert "<details><summary><code>feature_service.driver_activity_v1</code>: compiled SQL (1 file)</summary>" \
         in markdown
-    assert markdown.count("<details>") == markdown.count("</details>") == 3
+    assert markdown.count("<details>") == markdown.count("</details>") == 4
     assert "```diff\n--- a/compiled/duckdb/retrieve/driver_activity_v1.sql" in markdown
     assert "- refresh in full: driver_hourly_stats  ->  fcompile materialize --full-refresh --select " \
         "driver_hourly_stats" in markdown
@@ -276,7 +278,8 @@ def test_json_is_a_stable_document(sample):
                              "nodes", "materialize"}
     assert document["format_version"] == 1 and document["exit_code"] == 2 and document["breaking"] is True
     assert document["dialects"] == ["duckdb"]
-    assert document["summary"]["breaking"] == 1 and document["summary"]["unchanged"] == 21
+    # the service and dataset whose on-demand expression reads conv_rate compile anew (it is widened to float64)
+    assert document["summary"]["breaking"] == 3 and document["summary"]["unchanged"] == 22
     view = document["nodes"][0]
     assert view["node"] == "feature_view.driver_hourly_stats" and view["class"] == "breaking"
     assert view["changes"][0] == {
@@ -352,3 +355,46 @@ def test_a_node_changed_itself_and_through_what_it_reads_gives_both_reasons(samp
         ("description", METADATA), ("sql", RECOMPUTE)]
     assert view.reasons[1].summary == "compiled SQL changed through source.driver_stats"
     assert view.reasons[1].effect == f"values change; training sets built before differ; {REFRESH_HOURLY}"
+
+
+# --- on-demand features (issue 17) ---------------------------------------------------------------------------
+
+
+def test_an_on_demand_expression_change_is_recompute_for_what_reads_it(sample):
+    project, state = sample
+    edit(project, "features/orders.yml", '"order_hour < 6 OR order_hour >= 22"', '"order_hour < 5 OR order_hour >= 22"')
+    plan = plan_of(project, state)
+    nodes = by_node(plan)
+    view = nodes["on_demand_view.order_features"]
+    assert view.change_class == RECOMPUTE
+    assert [r.summary for r in view.reasons] == [
+        "features.night.expr order_hour < 6 OR order_hour >= 22 → order_hour < 5 OR order_hour >= 22"]
+    assert {k: n.change_class for k, n in nodes.items()} == {
+        "on_demand_view.order_features": RECOMPUTE, "feature_service.driver_ranking_orders": RECOMPUTE,
+        "dataset.driver_ranking_training": RECOMPUTE}
+    assert nodes["feature_service.driver_ranking_orders"].sql  # its compiled SQL changes with the expression
+    assert not plan.breaking and plan.exit_code == 0
+
+
+def test_an_on_demand_feature_added_is_compatible(sample):
+    project, state = sample
+    edit(project, "features/orders.yml", '      - {name: night, dtype: bool, expr: "order_hour < 6 OR order_hour >= 22"}\n',
+         '      - {name: night, dtype: bool, expr: "order_hour < 6 OR order_hour >= 22"}\n'
+         '      - {name: late, dtype: bool, expr: "order_hour >= 20"}\n')
+    plan = plan_of(project, state)
+    nodes = by_node(plan)
+    assert nodes["on_demand_view.order_features"].change_class == COMPATIBLE
+    assert [r.summary for r in nodes["on_demand_view.order_features"].reasons] == ["feature late added (bool)"]
+    assert plan.exit_code == 0 and not plan.breaking
+
+
+def test_removing_an_on_demand_feature_a_service_uses_is_breaking(sample):
+    project, state = sample
+    edit(project, "features/orders.yml", '      - {name: night, dtype: bool, expr: "order_hour < 6 OR order_hour >= 22"}\n',
+         "")
+    plan = plan_of(project, state)
+    nodes = by_node(plan)
+    assert nodes["on_demand_view.order_features"].change_class == BREAKING
+    assert nodes["feature_service.driver_ranking_orders"].change_class == BREAKING
+    assert nodes["dataset.driver_ranking_training"].change_class == BREAKING
+    assert plan.breaking and plan.exit_code == 2

@@ -55,9 +55,9 @@ CHANGES = {
 }
 EXPECTED = {  # exit code, the first node's heading, the JSON summary
     "ttl": (0, "recompute: feature_view.driver_hourly_stats (features/driver.yml:21)",
-            {"breaking": 0, "recompute": 4, "compatible": 0, "metadata": 0}),
+            {"breaking": 0, "recompute": 5, "compatible": 0, "metadata": 0}),
     "feature added": (0, "compatible: feature_view.driver_lifetime_stats (features/driver.yml:40)",
-                      {"breaking": 0, "recompute": 0, "compatible": 3, "metadata": 0}),
+                      {"breaking": 0, "recompute": 0, "compatible": 4, "metadata": 0}),
     "feature removed": (2, "breaking: feature_view.customer_daily_profile (features/customer.yml:11)",
                         {"breaking": 1, "recompute": 0, "compatible": 0, "metadata": 0}),
     "description": (0, "metadata only: source.customer_profile (features/customer.yml:3)",

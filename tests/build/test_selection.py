@@ -35,8 +35,17 @@ def test_upstream_of_a_service(graph):
 def test_downstream_of_a_source(graph):
     assert names(select_nodes(graph, ["driver_profile+"])) == {
         "source.driver_profile", "feature_view.driver_lifetime_stats", "feature_view.driver_onboarding",
-        "feature_service.driver_ranking_v2", "dataset.driver_ranking_training",
+        "feature_service.driver_ranking_v2", "feature_service.driver_ranking_orders", "dataset.driver_ranking_training",
         "test.driver_lifetime_stats__vehicle_class__accepted_values"}
+
+
+def test_through_an_on_demand_view(graph):
+    """A service or dataset depends on the on-demand view it reads, which depends on its inputs."""
+    assert names(select_nodes(graph, ["+order_features"])) == {
+        "on_demand_view.order_features", "feature_view.driver_hourly_stats", "feature_view.driver_trip_windows",
+        "request_source.order_request", "source.driver_stats", "source.trips", "entity.driver"}
+    assert names(select_nodes(graph, ["order_features+"])) == {
+        "on_demand_view.order_features", "feature_service.driver_ranking_orders", "dataset.driver_ranking_training"}
 
 
 def test_spine_source_is_upstream_of_its_dataset(graph):

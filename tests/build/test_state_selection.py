@@ -34,7 +34,8 @@ def test_a_definition_or_its_compiled_sql_changed(sample):
     edit(project, "features/driver.yml", "    ttl: 2h", "    ttl: 3h")
     # the view's definition; the services and the dataset through their compiled SQL
     assert modified(project, state) == {"feature_view.driver_hourly_stats", "feature_service.driver_activity_v1",
-                                        "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"}
+                                        "feature_service.driver_ranking_v2", "feature_service.driver_ranking_orders",
+                                        "dataset.driver_ranking_training"}
 
 
 def test_a_description_modifies_only_its_node(sample):
@@ -82,9 +83,10 @@ def test_the_selector_and_its_descendants(sample):
         "feature_view.driver_lifetime_stats"]
     assert {str(r) for r in select_nodes(graph, ["state:modified+"], (), state_nodes)} == {
         "feature_view.driver_lifetime_stats", "feature_service.driver_ranking_v2", "dataset.driver_ranking_training",
+        "feature_service.driver_ranking_orders",
         "test.driver_lifetime_stats__vehicle_class__accepted_values"}  # a view's data tests are downstream of it
     assert [str(r) for r in select_nodes(graph, ["state:modified+,tag:model"], (), state_nodes)] == [
-        "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"]
+        "feature_service.driver_ranking_orders", "feature_service.driver_ranking_v2", "dataset.driver_ranking_training"]
     assert select_nodes(graph, ["driver_lifetime_stats"], ["state:modified"], state_nodes) == []
     assert select_nodes(graph, ["driver_onboarding"], (), lambda: pytest.fail("not asked")) != []
 
@@ -114,7 +116,8 @@ def test_build_writes_only_the_modified_nodes(sample, tmp_path):
     assert result.returncode == 0, result.stderr
     written = sorted(p.relative_to(out / "compiled").as_posix() for p in (out / "compiled").rglob("*.sql"))
     assert written == ["duckdb/datasets/driver_ranking_training.sql", "duckdb/materialize/driver_hourly_stats.sql",
-                       "duckdb/retrieve/driver_activity_v1.sql", "duckdb/retrieve/driver_ranking_v2.sql"]
+                       "duckdb/retrieve/driver_activity_v1.sql", "duckdb/retrieve/driver_ranking_orders.sql",
+                       "duckdb/retrieve/driver_ranking_v2.sql"]
     missing = fcompile("build", "-s", "state:modified+", cwd=project)
     assert missing.returncode == 1 and "error[FC090]: selector 'state:modified+' needs --state DIR" in missing.stderr
     bad = fcompile("build", "-s", "state:modified", "--state", str(tmp_path / "nope"), cwd=project)

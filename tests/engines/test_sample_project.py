@@ -92,6 +92,12 @@ def test_the_datasets_give_the_reference_rows(engine, sample, expected_rows, clo
         names, wanted = expected_rows("driver_ranking_v2", True)
         assert table.rows == len(wanted)
         written = engine.read_table(runner, engine.output_prefix() + "driver_ranking_training").to_pylist()
+        # the dataset is driver_ranking_orders: driver_ranking_v2's columns, then the on-demand ones (their values
+        # are proven in test_on_demand_training.py; here `night` from the spine's order_hour)
+        for row in written:
+            hour = row["order_hour"]
+            assert row["order_features__night"] == (None if hour is None else (hour < 6 or hour >= 22)), row
+        written = [{name: row[name] for name in names} for row in written]
         by_order = lambda row: row["order_id"]  # noqa: E731  (a table has no order: compare by spine row)
         assert_same_rows((names, sorted(written, key=by_order)), (names, sorted(wanted, key=by_order)),
                          f"dataset driver_ranking_training on {engine.name}",

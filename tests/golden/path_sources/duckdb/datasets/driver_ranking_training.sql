@@ -20,9 +20,10 @@ WITH "spine" AS (
     "src"."driver_id" AS "driver_id",
     CAST("src"."event_timestamp" AS TIMESTAMPTZ) AS "__fc_event_ts",
     CAST("src"."created" AS TIMESTAMPTZ) AS "__fc_created_ts",
-    "src"."conversion_rate" AS "driver_recent__conv_rate",
-    "src"."acc_rate" AS "driver_recent__acc_rate",
-    "src"."avg_rating" AS "driver_recent__avg_rating"
+    "src"."conversion_rate" AS "driver_hourly_stats__conv_rate",
+    "src"."acc_rate" AS "driver_hourly_stats__acc_rate",
+    "src"."avg_rating" AS "driver_hourly_stats__avg_rating",
+    "src"."avg_daily_trips" AS "driver_hourly_stats__avg_daily_trips"
   FROM READ_PARQUET('data/driver_stats.parquet') AS "src"
   WHERE
     "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
@@ -39,16 +40,18 @@ WITH "spine" AS (
   SELECT
     "driver_id",
     "__fc_spine_ts",
-    MAX("driver_recent__conv_rate") AS "driver_recent__conv_rate",
-    MAX("driver_recent__acc_rate") AS "driver_recent__acc_rate",
-    MAX("driver_recent__avg_rating") AS "driver_recent__avg_rating"
+    MAX("driver_hourly_stats__conv_rate") AS "driver_hourly_stats__conv_rate",
+    MAX("driver_hourly_stats__acc_rate") AS "driver_hourly_stats__acc_rate",
+    MAX("driver_hourly_stats__avg_rating") AS "driver_hourly_stats__avg_rating",
+    MAX("driver_hourly_stats__avg_daily_trips") AS "driver_hourly_stats__avg_daily_trips"
   FROM (
     SELECT
       "p"."driver_id" AS "driver_id",
       "p"."__fc_spine_ts" AS "__fc_spine_ts",
-      "f"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
-      "f"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
-      "f"."driver_recent__avg_rating" AS "driver_recent__avg_rating"
+      "f"."driver_hourly_stats__conv_rate" AS "driver_hourly_stats__conv_rate",
+      "f"."driver_hourly_stats__acc_rate" AS "driver_hourly_stats__acc_rate",
+      "f"."driver_hourly_stats__avg_rating" AS "driver_hourly_stats__avg_rating",
+      "f"."driver_hourly_stats__avg_daily_trips" AS "driver_hourly_stats__avg_daily_trips"
     FROM "fv0_driver_hourly_stats_points" AS "p"
     JOIN "fv0_driver_hourly_stats_source" AS "f"
       ON (
@@ -239,9 +242,9 @@ WITH "spine" AS (
 SELECT
   "s".*
   EXCLUDE ("__fc_row_id", "__fc_spine_ts"),
-  "f0"."driver_recent__conv_rate" AS "driver_recent__conv_rate",
-  "f0"."driver_recent__acc_rate" AS "driver_recent__acc_rate",
-  "f0"."driver_recent__avg_rating" AS "driver_recent__avg_rating",
+  "f0"."driver_hourly_stats__conv_rate" AS "driver_recent__conv_rate",
+  "f0"."driver_hourly_stats__acc_rate" AS "driver_recent__acc_rate",
+  "f0"."driver_hourly_stats__avg_rating" AS "driver_recent__avg_rating",
   "f1"."driver_lifetime_stats__lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
   "f1"."driver_lifetime_stats__is_premium" AS "driver_lifetime_stats__is_premium",
   "f1"."driver_lifetime_stats__vehicle_class" AS "driver_lifetime_stats__vehicle_class",
@@ -264,7 +267,18 @@ SELECT
   COALESCE("f4"."driver_trip_windows__trips_1h", CAST(0 AS BIGINT)) AS "driver_trip_windows__trips_1h",
   "f4"."driver_trip_windows__fare_sum_1d" AS "driver_trip_windows__fare_sum_1d",
   "f4"."driver_trip_windows__fare_avg_7d" AS "driver_trip_windows__fare_avg_7d",
-  "f4"."driver_trip_windows__last_fare" AS "driver_trip_windows__last_fare"
+  "f4"."driver_trip_windows__last_fare" AS "driver_trip_windows__last_fare",
+  CAST("s"."order_amount" AS DOUBLE) / NULLIF(CAST("f0"."driver_hourly_stats__avg_daily_trips" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "order_features__amount_per_trip",
+  CAST("s"."order_amount" AS DOUBLE) > (
+    3.0 * "f4"."driver_trip_windows__fare_avg_7d"
+  ) AS "order_features__big_order",
+  CASE WHEN "f0"."driver_hourly_stats__conv_rate" >= 0.5 THEN 'high' ELSE 'low' END AS "order_features__conv_band",
+  (
+    "s"."order_hour" < 6
+  )
+  OR (
+    "s"."order_hour" >= 22
+  ) AS "order_features__night"
 FROM "spine" AS "s"
 LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
   ON "s"."driver_id" = "f0"."driver_id" AND "s"."__fc_spine_ts" = "f0"."__fc_spine_ts"

@@ -1,0 +1,290 @@
+-- fcompile 0.1.0 · feature service driver_ranking_orders · features/services.yml
+-- spine: the relation fcompile_spine(driver_id, customer_id, event_timestamp, order_amount, order_hour), one row per entity and point in time, supplied when the query runs
+-- request fields: order_amount (float64), order_hour (int64) are columns of fcompile_spine, the values each request would carry; the on-demand features are computed from them and the joined features
+-- join driver_hourly_stats: range (ttl 2h <= 6h, the range-join limit)
+-- join driver_lifetime_stats: asof (no ttl: unbounded look-back)
+-- join customer_daily_profile: asof (ttl 2d > 6h, the range-join limit)
+-- join driver_customer_affinity: asof (ttl 1w > 6h, the range-join limit)
+-- join driver_trip_windows: windowed aggregations, step 1h (partial aggregates per key and step, combined per spine point)
+WITH "spine" AS (
+  /* spine: the spine's rows; each view's features join back to them by keys and time */
+  SELECT
+    *,
+    ROW_NUMBER() OVER () AS "__fc_row_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("event_timestamp")) AS "__fc_spine_ts"
+  FROM "fcompile_spine" AS "spine_source"
+), "fv0_driver_hourly_stats_source" AS (
+  /* driver_hourly_stats: source rows with a key and an event time; ttl 2h; strategy range */
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."event_timestamp")) AS "__fc_event_ts",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."created")) AS "__fc_created_ts",
+    "src"."conversion_rate" AS "driver_hourly_stats__conv_rate",
+    "src"."acc_rate" AS "driver_hourly_stats__acc_rate",
+    "src"."avg_rating" AS "driver_hourly_stats__avg_rating",
+    "src"."avg_daily_trips" AS "driver_hourly_stats__avg_daily_trips"
+  FROM "raw"."driver_stats" AS "src"
+  WHERE
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
+), "fv0_driver_hourly_stats_points" AS (
+  /* driver_hourly_stats: the spine's distinct (driver_id, time) with no NULL; ttl 2h; strategy range */
+  SELECT DISTINCT
+    "driver_id",
+    "__fc_spine_ts"
+  FROM "spine"
+  WHERE
+    "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
+), "fv0_driver_hourly_stats" AS (
+  /* driver_hourly_stats: newest row per spine point with an event time in [spine time - ttl, spine time]; ttl 2h; strategy range */
+  SELECT
+    "driver_id",
+    "__fc_spine_ts",
+    MAX("driver_hourly_stats__conv_rate") AS "driver_hourly_stats__conv_rate",
+    MAX("driver_hourly_stats__acc_rate") AS "driver_hourly_stats__acc_rate",
+    MAX("driver_hourly_stats__avg_rating") AS "driver_hourly_stats__avg_rating",
+    MAX("driver_hourly_stats__avg_daily_trips") AS "driver_hourly_stats__avg_daily_trips"
+  FROM (
+    SELECT
+      "p"."driver_id" AS "driver_id",
+      "p"."__fc_spine_ts" AS "__fc_spine_ts",
+      "f"."driver_hourly_stats__conv_rate" AS "driver_hourly_stats__conv_rate",
+      "f"."driver_hourly_stats__acc_rate" AS "driver_hourly_stats__acc_rate",
+      "f"."driver_hourly_stats__avg_rating" AS "driver_hourly_stats__avg_rating",
+      "f"."driver_hourly_stats__avg_daily_trips" AS "driver_hourly_stats__avg_daily_trips"
+    FROM "fv0_driver_hourly_stats_points" AS "p"
+    JOIN "fv0_driver_hourly_stats_source" AS "f"
+      ON (
+        "p"."driver_id" = "f"."driver_id" AND "f"."__fc_event_ts" <= "p"."__fc_spine_ts"
+      )
+      AND "f"."__fc_event_ts" >= "p"."__fc_spine_ts" - INTERVAL 7200 SECOND
+    QUALIFY
+      RANK() OVER (
+        PARTITION BY "p"."driver_id", "p"."__fc_spine_ts"
+        ORDER BY
+          "f"."__fc_event_ts" DESC NULLS LAST,
+          "f"."__fc_created_ts" DESC NULLS LAST
+      ) = 1
+  ) AS "newest"
+  GROUP BY
+    "driver_id",
+    "__fc_spine_ts"
+), "fv1_driver_lifetime_stats_source" AS (
+  /* driver_lifetime_stats: source rows with a key and an event time; ttl none; strategy asof */
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."updated_at")) AS "__fc_event_ts",
+    "src"."lifetime_trip_count" AS "driver_lifetime_stats__lifetime_trip_count",
+    "src"."is_premium" AS "driver_lifetime_stats__is_premium",
+    "src"."vehicle_class" AS "driver_lifetime_stats__vehicle_class"
+  FROM "raw"."driver_profile" AS "src"
+  WHERE
+    "src"."driver_id" IS NOT NULL AND "src"."updated_at" IS NOT NULL
+), "fv1_driver_lifetime_stats" AS (
+  /* driver_lifetime_stats: newest row per (driver_id, event time), ASOF-joined to the spine; ttl none; strategy asof */
+  SELECT
+    "driver_id",
+    "__fc_event_ts",
+    MAX("driver_lifetime_stats__lifetime_trip_count") AS "driver_lifetime_stats__lifetime_trip_count",
+    BOOL_OR(CAST("driver_lifetime_stats__is_premium" AS BOOLEAN)) AS "driver_lifetime_stats__is_premium",
+    MAX("driver_lifetime_stats__vehicle_class") AS "driver_lifetime_stats__vehicle_class"
+  FROM "fv1_driver_lifetime_stats_source"
+  GROUP BY
+    "driver_id",
+    "__fc_event_ts"
+), "fv2_customer_daily_profile_source" AS (
+  /* customer_daily_profile: source rows with a key and an event time; ttl 2d; strategy asof */
+  SELECT
+    "src"."customer_id" AS "customer_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."snapshot_ts")) AS "__fc_event_ts",
+    "src"."current_balance" AS "customer_daily_profile__current_balance",
+    "src"."credit_score" AS "customer_daily_profile__credit_score"
+  FROM "raw"."customer_profile" AS "src"
+  WHERE
+    "src"."customer_id" IS NOT NULL AND "src"."snapshot_ts" IS NOT NULL
+), "fv2_customer_daily_profile" AS (
+  /* customer_daily_profile: newest row per (customer_id, event time), ASOF-joined to the spine; ttl 2d; strategy asof */
+  SELECT
+    "customer_id",
+    "__fc_event_ts",
+    MAX("customer_daily_profile__current_balance") AS "customer_daily_profile__current_balance",
+    MAX("customer_daily_profile__credit_score") AS "customer_daily_profile__credit_score"
+  FROM "fv2_customer_daily_profile_source"
+  GROUP BY
+    "customer_id",
+    "__fc_event_ts"
+), "fv3_driver_customer_affinity_source" AS (
+  /* driver_customer_affinity: source rows with a key and an event time; ttl 1w; strategy asof */
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    "src"."customer_id" AS "customer_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."last_trip_at")) AS "__fc_event_ts",
+    "src"."trip_count" AS "driver_customer_affinity__trips_together",
+    "src"."rating_given_avg" AS "driver_customer_affinity__avg_rating_given"
+  FROM "raw"."driver_customer_trips" AS "src"
+  WHERE
+    "src"."driver_id" IS NOT NULL
+    AND "src"."customer_id" IS NOT NULL
+    AND "src"."last_trip_at" IS NOT NULL
+), "fv3_driver_customer_affinity" AS (
+  /* driver_customer_affinity: newest row per (driver_id, customer_id, event time), ASOF-joined to the spine; ttl 1w; strategy asof */
+  SELECT
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts",
+    MAX("driver_customer_affinity__trips_together") AS "driver_customer_affinity__trips_together",
+    MAX("driver_customer_affinity__avg_rating_given") AS "driver_customer_affinity__avg_rating_given"
+  FROM "fv3_driver_customer_affinity_source"
+  GROUP BY
+    "driver_id",
+    "customer_id",
+    "__fc_event_ts"
+), "fv4_driver_trip_windows_source" AS (
+  /* driver_trip_windows: source rows with a key and an event time */
+  SELECT
+    "src"."driver_id" AS "driver_id",
+    MAKE_TIMESTAMPTZ(EPOCH_US("src"."event_timestamp")) AS "__fc_event_ts",
+    "src"."fare" AS "__fc_in_0"
+  FROM "raw"."trips" AS "src"
+  WHERE
+    "src"."driver_id" IS NOT NULL AND "src"."event_timestamp" IS NOT NULL
+), "fv4_driver_trip_windows_events" AS (
+  /* driver_trip_windows: each row in its step of 1h (microseconds since the epoch) */
+  SELECT
+    *,
+    "__fc_event_us" - (
+      "__fc_event_us" % 3600000000 + 3600000000
+    ) % 3600000000 AS "__fc_step"
+  FROM (
+    SELECT
+      *,
+      EPOCH_US("__fc_event_ts") AS "__fc_event_us"
+    FROM "fv4_driver_trip_windows_source"
+  ) AS "timed"
+), "fv4_driver_trip_windows_ranked" AS (
+  /* driver_trip_windows: each row ranked within its (driver_id, step), newest first, for last */
+  SELECT
+    *,
+    RANK() OVER (
+      PARTITION BY "driver_id", "__fc_step"
+      ORDER BY
+        CASE WHEN "__fc_in_0" IS NULL THEN 1 ELSE 0 END,
+        "__fc_event_ts" DESC NULLS LAST
+    ) AS "__fc_rank_0"
+  FROM "fv4_driver_trip_windows_events"
+), "fv4_driver_trip_windows_tiles" AS (
+  /* driver_trip_windows: partial aggregates per (driver_id, step) */
+  SELECT
+    "driver_id",
+    "__fc_step",
+    COUNT(*) AS "__fc_rows",
+    COUNT("__fc_in_0") AS "__fc_count_0",
+    CAST(SUM("__fc_in_0") AS DOUBLE) AS "__fc_sum_0",
+    MAX(CASE WHEN "__fc_rank_0" = 1 THEN "__fc_in_0" END) AS "__fc_last_0"
+  FROM "fv4_driver_trip_windows_ranked"
+  GROUP BY
+    "driver_id",
+    "__fc_step"
+), "fv4_driver_trip_windows_points" AS (
+  /* driver_trip_windows: the spine's distinct (driver_id, window end) with no NULL */
+  SELECT DISTINCT
+    "driver_id",
+    EPOCH_US("__fc_spine_ts") - (
+      EPOCH_US("__fc_spine_ts") % 3600000000 + 3600000000
+    ) % 3600000000 AS "__fc_window_end"
+  FROM "spine"
+  WHERE
+    "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
+), "fv4_driver_trip_windows_pairs" AS (
+  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
+  SELECT
+    "p"."driver_id" AS "driver_id",
+    "p"."__fc_window_end" AS "__fc_window_end",
+    "t"."__fc_step" AS "__fc_step",
+    "t"."__fc_rows" AS "__fc_rows",
+    "t"."__fc_count_0" AS "__fc_count_0",
+    "t"."__fc_sum_0" AS "__fc_sum_0",
+    "t"."__fc_last_0" AS "__fc_last_0",
+    MAX(CASE WHEN "t"."__fc_last_0" IS NOT NULL THEN "t"."__fc_step" END) OVER (PARTITION BY "p"."driver_id", "p"."__fc_window_end") AS "__fc_last_step_3"
+  FROM "fv4_driver_trip_windows_points" AS "p"
+  JOIN "fv4_driver_trip_windows_tiles" AS "t"
+    ON "p"."driver_id" = "t"."driver_id"
+    AND "t"."__fc_step" >= "p"."__fc_window_end" - 604800000000
+    AND "t"."__fc_step" < "p"."__fc_window_end"
+), "fv4_driver_trip_windows" AS (
+  /* driver_trip_windows: each feature combined from the tiles of its own window */
+  SELECT
+    "driver_id",
+    "__fc_window_end",
+    CAST(SUM(CASE WHEN "__fc_step" >= "__fc_window_end" - 3600000000 THEN "__fc_rows" END) AS BIGINT) AS "driver_trip_windows__trips_1h",
+    CAST(SUM(CASE WHEN "__fc_step" >= "__fc_window_end" - 86400000000 THEN "__fc_sum_0" END) AS DOUBLE) AS "driver_trip_windows__fare_sum_1d",
+    CAST(SUM("__fc_sum_0") AS DOUBLE) / NULLIF(SUM("__fc_count_0"), 0) AS "driver_trip_windows__fare_avg_7d",
+    MAX(CASE WHEN "__fc_step" = "__fc_last_step_3" THEN "__fc_last_0" END) AS "driver_trip_windows__last_fare"
+  FROM "fv4_driver_trip_windows_pairs"
+  GROUP BY
+    "driver_id",
+    "__fc_window_end"
+)
+SELECT
+  "s"."driver_id" AS "driver_id",
+  "s"."customer_id" AS "customer_id",
+  "s"."event_timestamp" AS "event_timestamp",
+  "s"."order_amount" AS "order_amount",
+  "s"."order_hour" AS "order_hour",
+  "f0"."driver_hourly_stats__conv_rate" AS "conv_rate",
+  "f0"."driver_hourly_stats__acc_rate" AS "acc_rate",
+  "f0"."driver_hourly_stats__avg_rating" AS "avg_rating",
+  "f1"."driver_lifetime_stats__lifetime_trip_count" AS "lifetime_trip_count",
+  "f1"."driver_lifetime_stats__is_premium" AS "is_premium",
+  "f1"."driver_lifetime_stats__vehicle_class" AS "vehicle_class",
+  CASE
+    WHEN "f2"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 172800 SECOND
+    THEN "f2"."customer_daily_profile__current_balance"
+  END AS "current_balance",
+  CASE
+    WHEN "f2"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 172800 SECOND
+    THEN "f2"."customer_daily_profile__credit_score"
+  END AS "credit_score",
+  CASE
+    WHEN "f3"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 604800 SECOND
+    THEN "f3"."driver_customer_affinity__trips_together"
+  END AS "trips_together",
+  CASE
+    WHEN "f3"."__fc_event_ts" >= "s"."__fc_spine_ts" - INTERVAL 604800 SECOND
+    THEN "f3"."driver_customer_affinity__avg_rating_given"
+  END AS "avg_rating_given",
+  COALESCE("f4"."driver_trip_windows__trips_1h", CAST(0 AS BIGINT)) AS "trips_1h",
+  "f4"."driver_trip_windows__fare_sum_1d" AS "fare_sum_1d",
+  "f4"."driver_trip_windows__fare_avg_7d" AS "fare_avg_7d",
+  "f4"."driver_trip_windows__last_fare" AS "last_fare",
+  CAST("s"."order_amount" AS DOUBLE) / NULLIF(CAST("f0"."driver_hourly_stats__avg_daily_trips" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "amount_per_trip",
+  CAST("s"."order_amount" AS DOUBLE) > (
+    3.0 * "f4"."driver_trip_windows__fare_avg_7d"
+  ) AS "big_order",
+  CASE WHEN "f0"."driver_hourly_stats__conv_rate" >= 0.5 THEN 'high' ELSE 'low' END AS "conv_band",
+  (
+    "s"."order_hour" < 6
+  )
+  OR (
+    "s"."order_hour" >= 22
+  ) AS "night"
+FROM "spine" AS "s"
+LEFT JOIN "fv0_driver_hourly_stats" AS "f0"
+  ON "s"."driver_id" = "f0"."driver_id" AND "s"."__fc_spine_ts" = "f0"."__fc_spine_ts"
+ASOF LEFT JOIN "fv1_driver_lifetime_stats" AS "f1"
+  ON "s"."driver_id" = "f1"."driver_id"
+  AND "s"."__fc_spine_ts" >= "f1"."__fc_event_ts"
+ASOF LEFT JOIN "fv2_customer_daily_profile" AS "f2"
+  ON "s"."customer_id" = "f2"."customer_id"
+  AND "s"."__fc_spine_ts" >= "f2"."__fc_event_ts"
+ASOF LEFT JOIN "fv3_driver_customer_affinity" AS "f3"
+  ON (
+    "s"."driver_id" = "f3"."driver_id" AND "s"."customer_id" = "f3"."customer_id"
+  )
+  AND "s"."__fc_spine_ts" >= "f3"."__fc_event_ts"
+LEFT JOIN "fv4_driver_trip_windows" AS "f4"
+  ON "s"."driver_id" = "f4"."driver_id"
+  AND EPOCH_US("s"."__fc_spine_ts") - (
+    EPOCH_US("s"."__fc_spine_ts") % 3600000000 + 3600000000
+  ) % 3600000000 = "f4"."__fc_window_end"
+ORDER BY
+  "s"."__fc_row_id"
