@@ -98,6 +98,9 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --require-present \
 	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
+	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --features order_features:amount_per_trip \
+	    --features order_features:big_order,order_features:conv_band,order_features:night --require-present \
+	    -e driver_id=1001 -e order_amount=25.0 -e order_hour=23  # on-demand: computed from the request's fields
 	$(BIN)/fcompile docs generate --project-dir $(DEMO)  # the catalog site: prints the page to open
 
 test: $(VENV)/.installed-dev $(BQEMU)/.installed $(TFDV)/.installed $(FEAST)/.installed browser

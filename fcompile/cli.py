@@ -913,7 +913,8 @@ def get_historical_features(
         help="The spine: a Parquet/CSV path, a table of the target's database, or a SELECT/WITH query.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The Parquet file to write.")],
     service: Annotated[Optional[str], typer.Option(help="The feature service to retrieve.")] = None,
-    features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
+    features: Annotated[Optional[list[str]], typer.Option(
+        help="view:feature references, comma-separated, the option repeatable.")] = None,
     timestamp_column: Annotated[Optional[str], typer.Option(
         help="The spine's timestamp column (default: event_timestamp, else its only timestamp column).")] = None,
     full_feature_names: Annotated[bool, typer.Option(
@@ -1077,7 +1078,8 @@ def get_online_features(
         "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001). Request "
         "fields of on-demand features the same way, one per entity (-e order_amount=10.5).")],
     service: Annotated[Optional[str], typer.Option(help="The feature service to read.")] = None,
-    features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
+    features: Annotated[Optional[list[str]], typer.Option(
+        help="view:feature references, comma-separated, the option repeatable.")] = None,
     full_feature_names: Annotated[bool, typer.Option(
         "--full-feature-names", help="Name features view__feature.")] = False,
     as_json: Annotated[bool, typer.Option(
@@ -1134,12 +1136,14 @@ def get_online_features(
         raise typer.Exit(1)
 
 
-def _feature_references(service: str | None, features: str | None) -> list[str] | None:
-    """The `--features` list (None with `--service`); exactly one of the two must be given."""
+def _feature_references(service: str | None, features: list[str] | None) -> list[str] | None:
+    """The `--features` list (None with `--service`), every option's comma-separated references in order;
+    exactly one of the two must be given."""
+    features = features or None
     if (service is None) == (features is None):
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "name exactly one of --service and --features", None,
                                           "e.g. --service driver_activity_v1, or --features view:feature,view:*")])
-    return [f.strip() for f in features.split(",") if f.strip()] if features is not None else None
+    return [f.strip() for option in features for f in option.split(",") if f.strip()] if features is not None else None
 
 
 @app.command()

@@ -174,6 +174,10 @@ def test_cli_prints_a_table_or_json(capsys, project):
     document = json.loads(out)
     assert document["metadata"]["feature_names"] == ["rider_id", "rider__rating", "rider__blob"]
     assert document["results"][1]["values"] == [3.0]
+    # --features repeated: every option's references, in order (not only the last option's)
+    code, again, err = cli(capsys, project, "--features", "rider:rating", "--features", "rider:blob", "-e",
+                           "rider_id=b", "--json", "--full-feature-names")
+    assert code == 0 and json.loads(again) == document, err
 
 
 def test_cli_counts_the_statuses_and_can_require_every_value_present(capsys, project):
