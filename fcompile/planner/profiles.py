@@ -87,9 +87,7 @@ def plan_dataset_profile(graph: FeatureGraph, dataset: Dataset, start: dt.dateti
                          end: dt.datetime | None = None) -> ProfilePlan:
     """A built dataset's feature columns (where `fcompile run` wrote it), its rows filtered by the spine's
     time in [start, end]."""
-    query = plan_build_dataset(graph, dataset).query
-    dtypes = {f.output_name: f.dtype for join in query.joins for f in join.features}
-    columns = tuple(ProfiledColumn(name, name, dtypes[name]) for _, name in query.output_order if name in dtypes)
+    columns = tuple(ProfiledColumn(name, name, dtype) for name, dtype in _dataset_columns(graph, dataset))
     if dataset.output.kind == "path":
         path = dataset.output.locator
         relation = file_relation(path if os.path.isabs(path) else os.path.join(graph.project.root, path),
@@ -101,3 +99,16 @@ def plan_dataset_profile(graph: FeatureGraph, dataset: Dataset, start: dt.dateti
         time = dataset.spine.timestamp_field
         window = ProfileWindow(time, time in relation.zoned_times, start, end)
     return ProfilePlan(f"dataset.{dataset.name}", dataset.name, relation, columns, window, (), dataset.location)
+
+
+def _dataset_columns(graph: FeatureGraph, dataset: Dataset) -> list[tuple[str, DType]]:
+    """A dataset's feature columns in output order with their dtypes; on-demand features (whose join is an
+    `OnDemandJoin`) with the dtype their expression computes."""
+    from fcompile.planner.on_demand import OnDemandJoin, OnDemandOutput
+
+    query = plan_build_dataset(graph, dataset).query
+    if isinstance(query, OnDemandJoin):
+        return [(name, DType(source.node.dtype if isinstance(source, OnDemandOutput) else source[2]))
+                for name, source in query.outputs]
+    dtypes = {f.output_name: f.dtype for join in query.joins for f in join.features}
+    return [(name, dtypes[name]) for _, name in query.output_order if name in dtypes]
