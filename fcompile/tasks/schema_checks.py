@@ -284,7 +284,8 @@ def run_schema_checks(graph: Any, runner: Any, views: Iterable[Any], on_done=lam
             status = FAIL if anomalies else PASS
             message = None
             if anomalies:
-                message = "; ".join(f"{a.kind}: {a.description}" for a in anomalies)
+                message = f"{len(anomalies)} {'anomaly' if len(anomalies) == 1 else 'anomalies'}: " + \
+                    ", ".join(a.kind for a in anomalies)  # described one a line, as the sample
             elif previous is None and _has_drift_comparator(schema, feature):
                 message = "no previous profile to compare drift with (this one is the first)"
             result = DataTestResult(f"{view.name}__{feature}__schema", status, "error", len(anomalies),

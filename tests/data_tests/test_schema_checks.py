@@ -225,11 +225,17 @@ def test_data_that_breaks_the_sample_schema_fails_fcompile_test(sample, tmp_path
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0].startswith("FAIL  driver_lifetime_stats__vehicle_class__accepted_values")
-    trips = next(line for line in lines if line.startswith("FAIL  driver_lifetime_stats__lifetime_trip_count__schema"))
-    assert f"FEATURE_TYPE_LOW_FRACTION_PRESENT: {present / rows:.2%} of rows have a value" in trips
-    classes = next(line for line in lines if line.startswith("FAIL  driver_lifetime_stats__vehicle_class__schema"))
-    assert f"ENUM_TYPE_UNEXPECTED_STRING_VALUES: values outside the domain: 'limo' ({after['limo']:,} rows)" in classes
-    assert f"COMPARATOR_L_INFTY_HIGH: L-infinity distance {distance:.4f} from the previous profile" in classes
+    trips = lines.index(next(line for line in lines if line.startswith(
+        "FAIL  driver_lifetime_stats__lifetime_trip_count__schema: 1 anomaly: FEATURE_TYPE_LOW_FRACTION_PRESENT (")))
+    assert lines[trips + 1] == (f"      anomaly=FEATURE_TYPE_LOW_FRACTION_PRESENT, description={present / rows:.2%} of "
+                                "rows have a value; the schema wants at least 100.00%")
+    classes = lines.index(next(line for line in lines if line.startswith(
+        "FAIL  driver_lifetime_stats__vehicle_class__schema: 2 anomalies: ENUM_TYPE_UNEXPECTED_STRING_VALUES, "
+        "COMPARATOR_L_INFTY_HIGH (")))
+    assert lines[classes + 1] == ("      anomaly=ENUM_TYPE_UNEXPECTED_STRING_VALUES, description=values outside the "
+                                  f"domain: 'limo' ({after['limo']:,} rows)")
+    assert lines[classes + 2] == (f"      anomaly=COMPARATOR_L_INFTY_HIGH, description=L-infinity distance "
+                                  f"{distance:.4f} from the previous profile (value 'limo') is above the threshold 0.1")
     assert any(line.startswith("PASS  driver_lifetime_stats__is_premium__schema") for line in lines)
     assert lines[-1] == "1 passed, 0 warned, 3 failed, 0 errors (4 tests); wrote target/run_results.json"
     recorded = {e["node"]: e for e in json.loads((root / "target" / "run_results.json").read_text())["results"]}
