@@ -167,8 +167,9 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.SCHEMA_FILE: ("A feature view's `schema:` file that does not exist (relative to the project folder), cannot "
         'be read, or is not a TFDV `Schema` in text format (reported at the line and column of the file where it '
         'stops parsing).'),
-    Code.SCHEMA_FEATURE: ("A feature view's schema that names a feature the view does not have (reported at the line "
-        'of the schema file that names it).'),
+    Code.SCHEMA_FEATURE: ("A warning: a feature view's schema names a feature the view does not have (reported at "
+        'the line of the schema file that names it); `fcompile test` reports it as `SCHEMA_MISSING_COLUMN` until the '
+        'schema is inferred again or edited.'),
     Code.SCHEMA_OUTPUT: ('`fcompile profile --infer-schema --output PATH` with more than one profile, or a schema file '
         'that cannot be written there.'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',

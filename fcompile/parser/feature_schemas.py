@@ -2,8 +2,8 @@
 
 The path is relative to the project folder. The file must exist, parse as a
 `tensorflow.metadata.v0.Schema` text proto (a syntax error is reported at its line and column in the file),
-and name only features of the view (a feature it names that the view lacks is reported at the line that
-names it). What `fcompile test` checks against it is in fcompile/tasks/schema_checks.py.
+and should name only features of the view (a feature it names that the view lacks is a warning, at the
+line that names it). What `fcompile test` checks against it is in fcompile/tasks/schema_checks.py.
 """
 
 from __future__ import annotations

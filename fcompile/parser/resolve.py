@@ -347,17 +347,22 @@ class Resolver:
         )
 
     def _feature_schema(self, item: SpecItem, given: str, feature_names: list[str]) -> bool:
-        """Check the view's `schema:` file: it exists, is a TFDV Schema text proto, names only its features."""
+        """Check the view's `schema:` file: it exists and is a TFDV Schema text proto (errors), and names only
+        the view's features (warnings)."""
         from fcompile.parser.feature_schemas import check_schema_features, read_feature_schema
         from fcompile.user_paths import resolve_path
 
         schema, problems = read_feature_schema(self.project.root, given, item.at("schema"))
-        if schema is not None:
-            problems = check_schema_features(schema, feature_names, resolve_path(given, self.project.root),
-                                             item.label)
         for problem in problems:
             self.sink.error(problem.code, problem.message, problem.position, problem.hint)
-        return not problems
+        if schema is None:
+            return False
+        # a feature the view no longer has: a warning, so that removing a feature is one change (and
+        # `fcompile test` reports it as SCHEMA_MISSING_COLUMN until the schema follows)
+        for problem in check_schema_features(schema, feature_names, resolve_path(given, self.project.root),
+                                             item.label):
+            self.sink.warning(problem.code, problem.message, problem.position, problem.hint)
+        return True
 
     def _lateness(self, item: SpecItem) -> dt.timedelta | None:
         """The view's `lateness` (0 when omitted), or None after reporting why it is invalid. Durations

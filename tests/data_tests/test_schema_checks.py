@@ -150,18 +150,32 @@ def project(root: Path, schema: str | None) -> Path:
     return root
 
 
+def test_a_schema_naming_a_feature_the_view_lacks_is_a_warning_at_its_line(tmp_path):
+    result = parse_project(project(tmp_path, 'feature {\n  name: "rate"\n}\nfeature {\n  name: "rates"\n}\n'),
+                           use_cache=False)
+    assert result.graph is not None
+    [problem] = result.diagnostics
+    assert problem.code is Code.SCHEMA_FEATURE and problem.severity.value == "warning"
+    assert "its schema names feature 'rates', which the view does not have" in problem.message
+    assert (Path(problem.position.path).name, problem.position.line, problem.position.column) == \
+        ("profiled.pbtxt", 5, 3)
+
+
 def test_a_view_names_its_schema_and_the_manifest_keeps_it(tmp_path):
     result = parse_project(project(tmp_path, 'feature { name: "rate" type: FLOAT }\n'), use_cache=False)
     assert result.ok, [d.render() for d in result.diagnostics]
     assert result.graph.feature_view("profiled").schema == "schemas/profiled.pbtxt"
+    from fcompile.artifacts.manifest import build_manifest, manifest_problems
+
+    manifest = build_manifest(result.graph, {})
+    assert manifest["nodes"]["feature_view"]["profiled"]["spec"]["schema"] == "schemas/profiled.pbtxt"
+    assert manifest_problems(json.loads(json.dumps(manifest))) == []
 
 
 @pytest.mark.parametrize("schema, code, line, column, words", [
     (None, Code.SCHEMA_FILE, 10, 13, "schema file not found: schemas/profiled.pbtxt"),
     ('feature { name: "rate" type: FLOAT }\nfeature { name: "kind" typ: BYTES }\n', Code.SCHEMA_FILE, 2, 24,
      "is not a TFDV Schema in text format"),
-    ('feature {\n  name: "rate"\n}\nfeature {\n  name: "rates"\n}\n', Code.SCHEMA_FEATURE, 5, 3,
-     "its schema names feature 'rates', which the view does not have"),
 ])
 def test_a_schema_that_cannot_be_used_is_a_positioned_diagnostic(tmp_path, schema, code, line, column, words):
     result = parse_project(project(tmp_path, schema), use_cache=False)
