@@ -658,6 +658,10 @@ def profile(
     output: Annotated[Optional[Path], typer.Option(
         "--output", help="With --infer-schema and one profile: where to write the schema (relative to the current "
         "directory).")] = None,
+    compare: Annotated[Optional[str], typer.Option(
+        "--compare", help="Print each profile's drift from this reference: a .pb profile file, or dataset:NAME / "
+        "feature_view:NAME for that node's latest profile (PSI and Jensen-Shannon for numbers, L-infinity for "
+        "strings, the change of NULL fraction).")] = None,
     value_ranges: Annotated[bool, typer.Option(
         "--value-ranges", help="With --infer-schema: give each number the range the profile saw (int_domain, "
         "float_domain).")] = False,
@@ -695,6 +699,11 @@ def profile(
     if not chosen:
         console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
         return
+    reference = None
+    if compare is not None:
+        from fcompile.tasks.profile_compare import read_statistics, reference_path
+
+        reference = read_statistics(reference_path(graph.project.root, compare), compare)
     check_runnable(graph.project)
     problems = []
     with _runner(graph) as runner:
@@ -714,6 +723,13 @@ def profile(
                           + (f" (approximate {' and '.join(approximate)})" if approximate else ""), markup=False)
             for feature in made.features:
                 console.print("  " + describe_feature(feature), markup=False)
+            if reference is not None:
+                from fcompile.tasks.profile_compare import compare_statistics, drift_table
+                from fcompile.tasks.profile_files import to_statistics
+
+                console.print(f"  drift from {compare}:", markup=False)
+                for line in drift_table(compare_statistics(reference, to_statistics([made]).datasets[0])):
+                    console.print("    " + line, markup=False)
             if infer_schema:
                 from fcompile.tasks.feature_schemas import infer_schema as infer, schema_path, write_schema
 

@@ -135,6 +135,7 @@ class Code(str, enum.Enum):
     PROFILE_FAILED = "FC168"         # a profile's query failed, or its result is not what the query promises
     SCHEMA_FILE = "FC169"            # a view's `schema:` file missing, unreadable, or not a TFDV Schema text proto
     SCHEMA_FEATURE = "FC190"         # a view's schema names a feature the view does not have
+    PROFILE_COMPARE = "FC192"        # `fcompile profile --compare REF`: a reference that is not a readable profile
     SCHEMA_OUTPUT = "FC191"          # `fcompile profile --infer-schema`: --output with several profiles, or unwritable
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
@@ -170,6 +171,8 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.SCHEMA_FEATURE: ("A warning: a feature view's schema names a feature the view does not have (reported at "
         'the line of the schema file that names it); `fcompile test` reports it as `SCHEMA_MISSING_COLUMN` until the '
         'schema is inferred again or edited.'),
+    Code.PROFILE_COMPARE: ('`fcompile profile --compare REF` with a reference that is no file, not a profile `.pb`, or '
+        '(`dataset:NAME`, `feature_view:NAME`) a node with no profile under `target/profiles/`.'),
     Code.SCHEMA_OUTPUT: ('`fcompile profile --infer-schema --output PATH` with more than one profile, or a schema file '
         'that cannot be written there.'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',

@@ -256,3 +256,48 @@ def test_data_that_breaks_the_sample_schema_fails_fcompile_test(sample, tmp_path
     entry = recorded["test.driver_lifetime_stats__vehicle_class__schema"]
     assert entry["status"] == "fail" and entry["failures"] == 2
     assert [s["anomaly"] for s in entry["sample"]] == ["ENUM_TYPE_UNEXPECTED_STRING_VALUES", "COMPARATOR_L_INFTY_HIGH"]
+
+
+# -- fcompile profile --compare ---------------------------------------------------------------------------------
+
+def test_population_stability_index_against_a_hand_computed_value():
+    from fcompile.tasks.profile_compare import PSI_FLOOR, population_stability_index
+
+    # reference shares (1, 0 -> the floor), current (1/2, 1/2)
+    expected = (0.5 - 1) * math.log(0.5 / 1) + (0.5 - PSI_FLOOR) * math.log(0.5 / PSI_FLOOR)
+    assert population_stability_index([(0, 1, 4), (1, 2, 0)], [(0, 1, 2), (1, 2, 2)]) == pytest.approx(expected)
+    assert population_stability_index([(0, 2, 8)], [(0, 1, 3), (1, 2, 3)]) == pytest.approx(0.0)
+
+
+def test_compare_prints_the_drift_from_a_reference_profile(sample, tmp_path):
+    root = tmp_path / "compared"
+    shutil.copytree(sample, root, ignore=shutil.ignore_patterns("target"))
+    first = fcompile("profile", "-s", "driver_lifetime_stats", cwd=root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    [reference] = (root / "target" / "profiles" / "feature_view.driver_lifetime_stats").glob("*.pb")
+    with duckdb.connect(str(root / ".fcompile" / "offline.duckdb")) as con:
+        before = dict(con.execute("SELECT vehicle_class, count(*) FROM driver_profile GROUP BY 1").fetchall())
+        con.execute("UPDATE driver_profile SET vehicle_class = 'limo' WHERE driver_id % 5 = 0")
+        con.execute("UPDATE driver_profile SET lifetime_trip_count = NULL WHERE driver_id % 10 = 1")
+        after = dict(con.execute("SELECT vehicle_class, count(*) FROM driver_profile GROUP BY 1").fetchall())
+        rows, present = con.execute("SELECT count(*), count(lifetime_trip_count) FROM driver_profile").fetchone()
+    b = {k: v / rows for k, v in before.items()}
+    a = {k: v / rows for k, v in after.items()}
+    distance = max(abs(b.get(k, 0) - a.get(k, 0)) for k in set(a) | set(b))
+    done = fcompile("profile", "-s", "driver_lifetime_stats", "--compare", str(reference), cwd=root)
+    assert_clean(done)
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = done.stdout.splitlines()[-4:]
+    assert table[0].split() == ["feature", "nulls", "psi", "js", "l_inf"]
+    cells = {line.split()[0]: line.split()[1:] for line in table[1:]}
+    assert cells["vehicle_class"] == ["+0.0000", "-", "-", f"{distance:.4f}"]
+    assert cells["lifetime_trip_count"][0] == f"{(rows - present) / rows:+.4f}"
+    assert float(cells["lifetime_trip_count"][1]) > 0 and float(cells["lifetime_trip_count"][2]) > 0
+    assert cells["is_premium"] == ["+0.0000", "0.0000", "0.0000", "-"]
+    latest = fcompile("profile", "-s", "driver_lifetime_stats", "--compare", "feature_view:driver_lifetime_stats",
+                      cwd=root)
+    assert latest.stdout.splitlines()[-1].split() == ["vehicle_class", "+0.0000", "-", "-", "0.0000"]
+    missing = fcompile("profile", "--compare", "dataset:driver_ranking_training", cwd=root)
+    assert missing.returncode == 1
+    assert "error[FC192]: --compare dataset:driver_ranking_training: dataset 'driver_ranking_training' has no " \
+        "profile under target/profiles/" in missing.stderr
