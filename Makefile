@@ -1,8 +1,10 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
 #               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store),
-#               profiles a view, makes an ad-hoc training set, and reads the online store as of now
-#   make test   installs the dev extras, the BigQuery emulator and TFDV, and runs the whole test suite
+#               profiles a view, makes an ad-hoc training set, reads the online store as of now, and writes
+#               its catalog site
+#   make test   installs the dev extras, the BigQuery emulator, TFDV, Feast and (where missing) Debian's chromium
+#               and chromium-driver for the catalog's browser tests, and runs the whole test suite
 PYTHON ?= python3
 # `make demo VENV=.venv-demo` keeps a base-only install apart from the dev one (.ci/run does so).
 VENV   ?= .venv
@@ -20,13 +22,17 @@ BQEMU_PACKAGES := bqemulator==1.4.0 duckdb==1.5.5 duckdb-extension-spatial==1.5.
 # apache-beam no longer requires dill, which TFDV's tfx-bsl imports.
 TFDV   := .venv-tfdv
 TFDV_PACKAGES := tensorflow-data-validation==1.16.1 dill
+# Feast itself, whose remote online store client tests/serving/test_on_demand_online.py points at `fcompile
+# serve` (request fields beside the join keys): a virtualenv of its own, as no code of ours imports Feast.
+FEAST  := .venv-feast
+FEAST_PACKAGES := feast==0.67.0
 DEMO   := .demo/driver_ranking
 # `make test` runs the suite in this many processes (pytest-xdist). Most of a test's time is spent waiting
 # for an engine (Spark, PostgreSQL, the BigQuery emulator, a server under test), so two workers keep two
 # cores busy; each worker starts its own Spark session and emulator.
 TEST_WORKERS ?= 2
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fcompile needs Python 3.11+, found " + sys.version.split()[0]'
@@ -58,6 +64,23 @@ $(TFDV)/.installed: Makefile
 	@$(TFDV)/bin/uv pip install --quiet --python $(TFDV)/bin/python $(TFDV_PACKAGES)
 	@touch $@
 
+# The catalog's browser tests (tests/catalog/) drive Debian's headless Chromium through chromedriver. Installed
+# with apt-get where missing (as root, else through sudo without a password); when that fails the tests skip
+# and say why.
+BROWSER_PACKAGES := chromium chromium-driver
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; else \
+	  sudo=$$(test "$$(id -u)" = 0 || echo "sudo -n"); \
+	  { $$sudo apt-get install -y -qq $(BROWSER_PACKAGES) || { $$sudo apt-get update -qq && \
+	    $$sudo apt-get install -y -qq $(BROWSER_PACKAGES); }; } >/dev/null 2>&1 \
+	  || echo "note: chromium could not be installed with apt-get: the catalog's browser tests will skip"; fi
+
+$(FEAST)/.installed: Makefile
+	@$(PYTHON) -m venv $(FEAST)
+	@$(FEAST)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	@$(FEAST)/bin/uv pip install --quiet --python $(FEAST)/bin/python $(FEAST_PACKAGES)
+	@touch $@
+
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/fcompile init $(DEMO)  # the sample, its data ending now
@@ -75,8 +98,9 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --require-present \
 	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
+	$(BIN)/fcompile docs generate --project-dir $(DEMO)  # the catalog site: prints the page to open
 
-test: $(VENV)/.installed-dev $(BQEMU)/.installed $(TFDV)/.installed
+test: $(VENV)/.installed-dev $(BQEMU)/.installed $(TFDV)/.installed $(FEAST)/.installed browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(VENV)/.installed-dev
@@ -88,9 +112,9 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/profile_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
-	$(BIN)/python bench/materialize_bench.py --repeat 3
+	$(BIN)/python bench/materialize_bench.py
 	$(BIN)/python bench/serve_bench.py
 	$(BIN)/python bench/command_bench.py
 
 clean:
-	rm -rf $(VENV) .venv-demo $(BQEMU) $(TFDV) .demo .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-demo $(BQEMU) $(TFDV) $(FEAST) .demo .pytest_cache .hypothesis

@@ -70,7 +70,9 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql://127.0.0.1:5432/test"
 
 
-def write_project(root: Path, keys: int, redis_url: str = REDIS_URL, postgres_url: str = POSTGRES_URL) -> None:
+def write_project(root: Path, keys: int, redis_url: str = REDIS_URL, postgres_url: str = POSTGRES_URL,
+                  trips_end: dt.datetime = END) -> None:
+    """The project and its data; the trips of the windowed view cover the 7 days before `trips_end` (on an hour)."""
     import duckdb
 
     (root / "data").mkdir(parents=True)
@@ -81,8 +83,9 @@ def write_project(root: Path, keys: int, redis_url: str = REDIS_URL, postgres_ur
     con.execute(f"COPY (SELECT k AS driver_id, TIMESTAMP '2024-01-01' + to_hours(CAST(r * 24 AS BIGINT)) AS ts, "
                 f"{features} FROM range({keys}) AS d(k), range(3) AS n(r)) "
                 f"TO '{root / 'data' / 'stats.parquet'}' (FORMAT parquet)")
-    # trips of the windowed view: one or two an hour per driver over the 7 days before END (168 tiles each)
-    con.execute(f"COPY (SELECT k AS driver_id, TIMESTAMP '2024-01-03' + to_microseconds(CAST(h * 3600000000 + "
+    # trips of the windowed view: one or two an hour per driver over the 7 days before trips_end (168 tiles each)
+    first = (trips_end - dt.timedelta(days=7)).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    con.execute(f"COPY (SELECT k AS driver_id, TIMESTAMP '{first}' + to_microseconds(CAST(h * 3600000000 + "
                 f"hash(k, h, r) % 3600000000 AS BIGINT)) AS ts, (hash(k, h, r, 1) % 10000) / 100.0 AS fare, "
                 f"CAST(hash(k, h, r, 2) % 50 AS BIGINT) AS km FROM range({min(keys, AGGREGATED_KEYS)}) AS d(k), "
                 f"range(168) AS s(h), range(2) AS n(r) WHERE r = 0 OR hash(k, h) % 2 = 0) "

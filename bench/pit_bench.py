@@ -87,7 +87,7 @@ present AS (
 revisions AS (
     SELECT k, h, d, 0 AS revision FROM present
     UNION ALL
-    SELECT k, h, d, 1 + pb_hash(k, 3) % 3 AS revision FROM present WHERE tie < {tie_rate}
+    SELECT k, h, d, 1 + pb_hash(k, 3) % {revisions} AS revision FROM present WHERE tie < {tie_rate}
 ),
 drawn AS (
     SELECT k, h, d, revision, 2 * k + CAST(revision > 0 AS BIGINT) AS v,
@@ -149,8 +149,10 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def generate_data(data_dir: Path, entities: int, hours: int, spine_rows: int) -> dict[str, int]:
-    """Write driver_stats.parquet and spine.parquet; returns rows per file."""
+def generate_data(data_dir: Path, entities: int, hours: int, spine_rows: int,
+                  full_ties: bool = True) -> dict[str, int]:
+    """Write driver_stats.parquet and spine.parquet; returns rows per file. Without `full_ties`, a re-sent
+    row always has another created time (revisions 1 and 2 only)."""
     import duckdb
 
     if entities * hours * 2 + 1 >= 2**32 or spine_rows >= 2**32:
@@ -158,7 +160,7 @@ def generate_data(data_dir: Path, entities: int, hours: int, spine_rows: int) ->
     parameters = {
         "entities": entities, "hours": hours, "spine_rows": spine_rows, "start": WINDOW_START,
         "last_hour": WINDOW_START + (hours - 1) * 3600, "drivers": entities + max(1, entities // 100),
-        "sparse_every": SPARSE_EVERY, "gap_rate": GAP_RATE, "tie_rate": TIE_RATE,
+        "sparse_every": SPARSE_EVERY, "gap_rate": GAP_RATE, "tie_rate": TIE_RATE, "revisions": 3 if full_ties else 2,
         "duplicate_rate": SPINE_DUPLICATE_RATE, "null_rate": SPINE_NULL_RATE,
     }
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -14,14 +14,28 @@ p50 <= 0.5 ms and p99 <= 2 ms at c=1 for one entity; >= 5,000 requests/s at c=16
 >= 500 for 100 entities; no errors; a flat p99 over a 60-second run (`--duration 60`: the one-entity c=16
 run is then cut into segments of `--segment` seconds, each with its own p99).
 
+Then, on each store's first server, the aggregated read against the plain one: one connection (c=1)
+alternates requests for one driver's 10 windowed aggregations (online_bench's view `trip_windows`, 7-day
+windows with a step of 1h, materialized over trips of the 7 days before now, so a request reads and merges
+168 tiles) and for the same driver's 10 plain features, `--pairs` times after a warm-up, and prints both
+p50s and their ratio (target: at most 2x).
+
 The machine's load average is printed with each run: the load generator, Redis and the server share the
 cores, and other processes on a shared machine move the figures.
 
     python bench/serve_bench.py [--keys 100000] [--duration 10] [--stores sqlite redis] [--workers 1 2]
                                 [--entities 1 100] [--concurrency 1 16] [--client auto|wrk|asyncio]
-                                [--segment 10] [--keep]
+                                [--segment 10] [--pairs 3000] [--keep]
     python bench/serve_bench.py --duration 60 --entities 1 --concurrency 16   # the flat-p99 check
     python bench/serve_bench.py --quick      # 10k keys, 2-second runs, SQLite, one worker: a smoke run
+    python bench/serve_bench.py --on-demand  # the cost of one on-demand feature (below)
+
+`--on-demand` measures what one on-demand feature adds to a request (issue 17): the same 1-entity request
+for the 10 features of `wide_v1`, without and with one on-demand feature (`amount / f0 + f1`, `amount` a
+request field sent beside the key: service `wide_order_v1`), at c=1 against one worker, in alternating
+runs of the same server (`--rounds` pairs of `--duration` / `--rounds` seconds each); prints each side's
+p50 (the median of its runs' p50s), the ratio (the median of the pairs' ratios: the machine's load moves
+between pairs more than within one; target <= 1.20), and the same ratio for the SDK in process.
 """
 
 from __future__ import annotations
@@ -44,13 +58,26 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from online_bench import END, write_project
+from online_bench import AGGREGATED_KEYS, END, write_project
 
 SERVICE = "wide_v1"
+WINDOWS_SERVICE = "windows_v1"  # 10 windowed aggregations, 7-day windows of 1h steps
+AGGREGATED_RATIO_TARGET = 2.0  # the p50 of a one-entity request of them, at most this many times a plain one's
 REDIS_URL = os.environ.get("FCOMPILE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGETS = {"p50_ms": 0.5, "p99_ms": 2.0, "rps_1": 5000, "rps_100": 500}
 HEADER = "store   workers entities conc  client   requests  requests/s   p50 ms   p99 ms srv p99<=ms errors  load"
 FLAT_P99_RATIO = 2.0  # a segment's p99 at most this many times the lowest segment's
+ON_DEMAND_SERVICE = "wide_order_v1"
+ON_DEMAND_RATIO = 1.20  # a request with one on-demand feature: p50 at most 20% above the same without it
+ON_DEMAND_SPEC = """\
+request_sources:
+  - {name: order_request, fields: [{name: amount, dtype: float64}]}
+on_demand_views:
+  - name: order_features
+    inputs: [wide, order_request]
+    features:
+      - {name: amount_ratio, dtype: float64, expr: "amount / f0 + f1"}
+"""
 
 
 @dataclass
@@ -73,8 +100,16 @@ class Run:
 # -- the project and its store ------------------------------------------------------------------------
 
 def prepare(root: Path, store: str, keys: int) -> str:
-    """online_bench's project and data, with the store's online settings; materialized. Returns its name."""
-    write_project(root, keys)
+    """online_bench's project and data, with the store's online settings and the on-demand service; materialized
+    (the windowed view's trips over the 7 days before now, materialized up to now, so a request merges a full
+    week of tiles). Returns its name."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+    write_project(root, keys, trips_end=now.replace(minute=0, second=0, microsecond=0))
+    spec = (root / "features.yml").read_text().replace("feature_services:\n", ON_DEMAND_SPEC + "feature_services:\n")
+    (root / "features.yml").write_text(spec + f'  - {{name: {ON_DEMAND_SERVICE}, features: ["wide:*", '
+                                       '"order_features:amount_ratio"]}\n')
     name = f"serve_bench_{uuid.uuid4().hex[:8]}"
     online = ("{type: sqlite, path: .fcompile/online.db}" if store == "sqlite"
               else f"{{type: redis, url: '{REDIS_URL}'}}")
@@ -88,6 +123,10 @@ def prepare(root: Path, store: str, keys: int) -> str:
         (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [fs.graph.feature_view("wide")], END)
         assert result.ok, [d.render() for d in result.diagnostics]
         print(f"{store}: materialized {result.keys_written:,} keys in {time.perf_counter() - started:.1f} s")
+        (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [fs.graph.feature_view("trip_windows")],
+                                      now)
+        assert result.ok, [d.render() for d in result.diagnostics]
+        print(f"{store}: materialized the tiles of {result.keys_written:,} drivers from {result.rows_read:,} trips")
     return name
 
 
@@ -171,10 +210,18 @@ class ServerProcess:
         self.log.close()
 
 
-def request_bodies(keys: int, entities: int, count: int, seed: int = 11) -> list[bytes]:
+def request_bodies(keys: int, entities: int, count: int, seed: int = 11, on_demand: bool = False) -> list[bytes]:
+    """Request bodies for random drivers; with `on_demand`, for the service with the on-demand feature, each
+    entity with its request field."""
     rng = random.Random(seed)
-    return [json.dumps({"entities": {"driver_id": [rng.randrange(keys) for _ in range(entities)]},
-                        "feature_service": SERVICE}, separators=(",", ":")).encode() for _ in range(count)]
+    out = []
+    for _ in range(count):
+        body: dict = {"entities": {"driver_id": [rng.randrange(keys) for _ in range(entities)]},
+                      "feature_service": ON_DEMAND_SERVICE if on_demand else SERVICE}
+        if on_demand:
+            body["entities"]["amount"] = [round(rng.uniform(1, 100), 2) for _ in range(entities)]
+        out.append(json.dumps(body, separators=(",", ":")).encode())
+    return out
 
 
 # -- load with wrk ------------------------------------------------------------------------------------
@@ -254,6 +301,64 @@ def run_asyncio(port: int, bodies: list[bytes], concurrency: int, seconds: float
     return len(latencies), len(latencies) / took, p50, p99, errors[0]
 
 
+# -- aggregated against plain, one entity ---------------------------------------------------------------
+
+@dataclass
+class Comparison:
+    store: str
+    pairs: int
+    plain_p50_ms: float
+    aggregated_p50_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.aggregated_p50_ms / self.plain_p50_ms
+
+
+def aggregated_vs_plain(port: int, store: str, keys: int, pairs: int) -> Comparison:
+    """On one keep-alive connection, requests for one driver's 10 aggregated features and for the same driver's
+    10 plain features, alternately (so the machine's load weighs on both alike): the p50 of each."""
+    rng = random.Random(5)
+    drivers = [rng.randrange(min(keys, AGGREGATED_KEYS)) for _ in range(pairs + 200)]
+
+    def request(service: str, driver: int) -> bytes:
+        body = json.dumps({"entities": {"driver_id": [driver]}, "feature_service": service}).encode()
+        return (b"POST /get-online-features HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stream = connection.makefile("rb")
+    times: dict[str, list[float]] = {SERVICE: [], WINDOWS_SERVICE: []}
+    try:
+        for n, driver in enumerate(drivers):
+            for service in (SERVICE, WINDOWS_SERVICE):
+                payload = request(service, driver)
+                begin = time.perf_counter()
+                connection.sendall(payload)
+                status = stream.readline()
+                length = 0
+                while True:
+                    line = stream.readline()
+                    if line in (b"\r\n", b""):
+                        break
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                answer = stream.read(length)
+                took = time.perf_counter() - begin
+                assert status.startswith(b"HTTP/1.1 200"), (status, answer[:300])
+                if n == 0 and service == WINDOWS_SERVICE:  # the windows hold trips: the read merges tiles
+                    results = json.loads(answer)["results"]
+                    assert results[1]["values"][0] > 0, answer[:300]
+                if n >= 200:  # after a warm-up
+                    times[service].append(took)
+    finally:
+        stream.close()
+        connection.close()
+    return Comparison(store, pairs, statistics.median(times[SERVICE]) * 1e3,
+                      statistics.median(times[WINDOWS_SERVICE]) * 1e3)
+
+
 def percentiles_ms(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
@@ -262,12 +367,13 @@ def percentiles_ms(samples: list[float]) -> tuple[float, float]:
 # -- the runs -----------------------------------------------------------------------------------------
 
 def drive(server: ServerProcess, store: str, workers: int, keys: int, entities: int, concurrency: int,
-          seconds: float, client: str, work: Path) -> Run:
-    bodies = request_bodies(keys, entities, 2000 if entities == 1 else 300, seed=entities * 100 + concurrency)
+          seconds: float, client: str, work: Path, on_demand: bool = False) -> Run:
+    bodies = request_bodies(keys, entities, 2000 if entities == 1 else 300, seed=entities * 100 + concurrency,
+                            on_demand=on_demand)
     if client == "wrk":
-        bodies_file = work / f"bodies-{entities}.txt"
+        bodies_file = work / f"bodies-{entities}{'-od' * on_demand}.txt"
         bodies_file.write_bytes(b"\n".join(bodies) + b"\n")
-        script_file = work / f"post-{entities}.lua"
+        script_file = work / f"post-{entities}{'-od' * on_demand}.lua"
         script_file.write_text(WRK_SCRIPT % bodies_file)
         run_wrk(server.port, bodies_file, script_file, concurrency, 1)  # warm-up
         before = server.metrics()
@@ -311,8 +417,14 @@ def print_run(run: Run) -> None:
           f"{run.errors:>6d} {run.load:>5.1f}", flush=True)
 
 
-def check_targets(runs: list[Run], segments: dict[tuple, list[float]]) -> list[str]:
+def check_targets(runs: list[Run], segments: dict[tuple, list[float]],
+                  comparisons: list[Comparison] = ()) -> list[str]:
     lines = []
+    for comparison in comparisons:
+        ok = comparison.ratio <= AGGREGATED_RATIO_TARGET
+        lines.append(f"{'met ' if ok else 'MISS'} {comparison.store}, 1 entity, c=1: 10 aggregated features p50 "
+                     f"{comparison.aggregated_p50_ms:.3f} ms = {comparison.ratio:.2f}x 10 plain ones' "
+                     f"{comparison.plain_p50_ms:.3f} ms (<= {AGGREGATED_RATIO_TARGET:g}x)")
     for run in runs:
         label = f"{run.store}, {run.workers} worker(s), {run.entities} entit{'y' if run.entities == 1 else 'ies'}, " \
                 f"c={run.concurrency}"
@@ -334,6 +446,54 @@ def check_targets(runs: list[Run], segments: dict[tuple, list[float]]) -> list[s
     return lines
 
 
+def on_demand_cost(store: str, keys: int, seconds: float, rounds: int, calls: int, client: str) -> bool:
+    """The 1-entity request with and without one on-demand feature, alternating on one server; prints the
+    p50s and their ratio, as the client sees them and for the SDK in process. Returns whether the target is met."""
+    from fcompile import FeatureStore
+
+    root = Path(tempfile.mkdtemp(prefix=f"fcompile-serve-bench-od-{store}-"))
+    name = None
+    try:
+        name = prepare(root, store, keys)
+        rng = random.Random(5)
+        with FeatureStore(root) as fs:  # in process: alternate calls, the same drivers
+            asks = [(rng.randrange(keys), round(rng.uniform(1, 100), 2)) for _ in range(calls)]
+            plain, computed = [], []
+            for driver, amount in asks:
+                begin = time.perf_counter()
+                fs.get_online_features({"driver_id": [driver]}, service=SERVICE).to_http_json()
+                middle = time.perf_counter()
+                fs.get_online_features({"driver_id": [driver], "amount": [amount]},
+                                       service=ON_DEMAND_SERVICE).to_http_json()
+                plain.append(middle - begin)
+                computed.append(time.perf_counter() - middle)
+        sdk = (percentiles_ms(plain[100:])[0], percentiles_ms(computed[100:])[0])
+        server = ServerProcess(root, 1)
+        try:
+            sides: dict[bool, list[float]] = {False: [], True: []}
+            for n in range(rounds):  # each pair in turn order, so a drift in the machine's load favours neither
+                for on_demand in ((False, True) if n % 2 == 0 else (True, False)):
+                    run = drive(server, store, 1, keys, 1, 1, seconds / rounds, client, root, on_demand)
+                    assert run.errors == 0, f"{run.errors} errors"
+                    sides[on_demand].append(run.p50_ms)
+        finally:
+            server.stop()
+    finally:
+        if store == "redis" and name:
+            cleanup_redis(name)
+        shutil.rmtree(root, ignore_errors=True)
+    without, with_ = statistics.median(sides[False]), statistics.median(sides[True])
+    ratio = statistics.median(b / a for a, b in zip(sides[False], sides[True]))  # pair by pair: the load moves
+    print(f"{store}: 1 entity x 10 features, c=1, {rounds} alternating pairs of {seconds / rounds:g} s ({client}):")
+    print(f"  server p50 without the on-demand feature {without:.3f} ms, with it {with_:.3f} ms: ratio {ratio:.3f} "
+          "(the median of the pairs' ratios) "
+          f"({'met' if ratio <= ON_DEMAND_RATIO else 'MISS'}, target <= {ON_DEMAND_RATIO:.2f})")
+    print(f"    runs without: {', '.join(f'{p:.3f}' for p in sides[False])}; with: "
+          f"{', '.join(f'{p:.3f}' for p in sides[True])}")
+    print(f"  SDK in process p50 without {sdk[0] * 1e3:.1f} us, with {sdk[1] * 1e3:.1f} us: ratio {sdk[1] / sdk[0]:.3f}")
+    return ratio <= ON_DEMAND_RATIO
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=100_000)
@@ -345,11 +505,16 @@ def main() -> None:
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 16], help="connections")
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "asyncio"])
     parser.add_argument("--calls", type=int, default=20_000, help="in-process SDK calls for the floor")
+    parser.add_argument("--pairs", type=int, default=3000,
+                        help="aggregated and plain one-entity requests compared, each (0: skip the comparison)")
     parser.add_argument("--quick", action="store_true", help="10k keys, 2-second runs, SQLite, one worker")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects")
+    parser.add_argument("--on-demand", action="store_true", help="only the cost of one on-demand feature")
+    parser.add_argument("--rounds", type=int, default=10, help="with --on-demand: alternating pairs of runs")
     args = parser.parse_args()
     if args.quick:
         args.keys, args.duration, args.stores, args.workers, args.calls = 10_000, 2.0, ["sqlite"], [1], 2000
+        args.pairs = min(args.pairs, 1000)
     client = args.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "asyncio"
@@ -358,8 +523,13 @@ def main() -> None:
         args.stores = [s for s in args.stores if s != "redis"]
     print(f"client: {client}; {args.keys:,} keys; {args.duration:g} s per run; {os.cpu_count()} CPUs; "
           f"load average {os.getloadavg()[0]:.1f}")
+    if args.on_demand:
+        met = [on_demand_cost(store, args.keys, args.duration, args.rounds, args.calls, client)
+               for store in args.stores]
+        sys.exit(0 if all(met) else 1)
 
     runs: list[Run] = []
+    comparisons: list[Comparison] = []
     segments: dict[tuple, list[float]] = {}
     floors = {}
     for store in args.stores:
@@ -368,10 +538,18 @@ def main() -> None:
         try:
             name = prepare(root, store, args.keys)
             floors[store] = sdk_floor(root, args.keys, args.calls)
-            print(HEADER)
             for workers in args.workers:
                 server = ServerProcess(root, workers)
                 try:
+                    if args.pairs and workers == args.workers[0]:
+                        comparison = aggregated_vs_plain(server.port, store, args.keys, args.pairs)
+                        comparisons.append(comparison)
+                        print(f"{store}: 1 entity, c=1, {args.pairs:,} pairs: 10 plain features p50 "
+                              f"{comparison.plain_p50_ms:.3f} ms, 10 aggregated p50 {comparison.aggregated_p50_ms:.3f} "
+                              f"ms: aggregated / plain {comparison.ratio:.2f}x (target <= "
+                              f"{AGGREGATED_RATIO_TARGET:g}x)", flush=True)
+                    if workers == args.workers[0]:
+                        print(HEADER)
                     for entities in args.entities:
                         for concurrency in args.concurrency:
                             cut = entities == 1 and concurrency == 16 and args.duration >= 2 * args.segment
@@ -402,7 +580,7 @@ def main() -> None:
                   f"p50 {p50:.3f} ms  p99 {p99:.3f} ms")
     print("\ntargets (issue 6; Feast 0.67 on this machine, measured by hand: 2.2-3.1 ms p50 at c=1, 400-600 "
           "requests/s at c=16)")
-    for line in check_targets(runs, segments):
+    for line in check_targets(runs, segments, comparisons):
         print("  " + line)
 
 

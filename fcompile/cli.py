@@ -446,12 +446,16 @@ def plan(
     exclude: Annotated[Optional[list[str]], typer.Option(help="Nodes to leave out (same syntax).")] = None,
     output_format: Annotated[PlanFormat, typer.Option(
         "--format", help="text; markdown for a pull-request comment; json for tools.")] = PlanFormat.text,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Count the source rows each view to refresh in full would read, on the target's "
+        "offline engine (one COUNT per view); an unreachable engine is a note in the plan.")] = False,
 ) -> None:
     """Print what a merge would change, compared with an earlier build.
 
     Each changed node with its class (metadata only, compatible, recompute, breaking) and why, its compiled
-    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again. Exit code 2
-    when a change is breaking, else 0. Writes nothing."""
+    SQL diff per dialect, and the views `fcompile materialize --full-refresh` must load again (with
+    --estimate, about how many rows each reads). Exit code 2 when a change is breaking, else 0. Writes
+    nothing."""
     from fcompile.artifacts.plan import make_plan
     from fcompile.artifacts.plan_report import RENDERERS
     from fcompile.artifacts.state import load_previous_build
@@ -460,6 +464,8 @@ def plan(
     previous = load_previous_build(state)
     graph = load_project(project_dir, target)
     made = make_plan(graph, previous, select or (), exclude or ())
+    if estimate:
+        made = _with_estimates(graph, made)
     sys.stdout.write(RENDERERS[output_format.value](made))
     if made.exit_code:
         raise typer.Exit(made.exit_code)
@@ -496,7 +502,6 @@ def run(
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
     from fcompile.tasks.datasets import run_datasets, run_results_document, write_run_results
-    from fcompile.tasks.aggregates_online import refuse_online_aggregations
     from fcompile.tasks.locks import hold_materialization
     from fcompile.tasks.offline_engine import check_runnable
 
@@ -520,7 +525,6 @@ def run(
                       (" and no online feature view" if materialize_views_too else ""), markup=False)
         return
     check_runnable(graph.project)  # FC111 before anything runs, for a compile-only target
-    refuse_online_aggregations(views, "materialize")  # FC159 before any dataset is built
     if dry_run:
         _print_dry_run(graph, datasets, views, window_end, console, skip_tests)
         return
@@ -540,8 +544,11 @@ def run(
     document = run_results_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     if gate:
         from fcompile.tasks.data_tests import data_test_entries
+        from fcompile.tasks.test_results import record_test_results
 
-        document["results"] = data_test_entries(gate.results, graph.project.root) + document["results"]
+        tested = data_test_entries(gate.results, graph.project.root)
+        document["results"] = tested + document["results"]
+        record_test_results(graph, tested, "run", dt.datetime.now(dt.timezone.utc))
     if viewed:
         from fcompile.tasks.materialize import materialize_result_entries
 
@@ -553,6 +560,27 @@ def run(
     _print_diagnostics([d for r in [*tested, *results, *viewed] for d in r.diagnostics], hints_once=True)
     if not _print_results(console, results, viewed):
         raise typer.Exit(1)
+
+
+def _with_estimates(graph, made):
+    """`plan --estimate`: the plan with the row counts of its full refreshes, or with a note saying why the
+    target's offline engine could not give them."""
+    from dataclasses import replace
+
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.plan_estimates import estimate_full_refresh
+
+    views = [v for v in made.materialize.full_refresh if v in {fv.name for fv in graph.feature_views}]
+    estimates, note = (), None
+    if views:
+        try:
+            check_runnable(graph.project)
+            with _runner(graph) as runner:
+                estimates = estimate_full_refresh(graph, runner, views, _now_in_seconds())
+        except DiagnosticError as error:
+            note = f"the target's offline engine cannot be reached: {error.diagnostics[0].message}"
+    return replace(made, materialize=replace(made.materialize, estimates=estimates, estimate_note=note,
+                                             estimated=True))
 
 
 def _gate_run(graph, runner, datasets, views, skip_tests: bool, console):
@@ -601,7 +629,8 @@ def test(
     """Run the project's data tests on the target's engine.
 
     A line per test (PASS, WARN, FAIL or ERROR, the failing rows and a few of them), a summary, and
-    target/run_results.json; exits 1 when an error-severity test fails or a test cannot run."""
+    target/run_results.json (and each test's latest result in target/test_results.json); exits 1 when an
+    error-severity test fails or a test cannot run."""
     import datetime as dt
 
     from fcompile.parser import load_project
@@ -610,6 +639,7 @@ def test(
     from fcompile.tasks.materialize import run_results_path
     from fcompile.tasks.offline_engine import check_runnable
     from fcompile.tasks.schema_checks import run_schema_checks, views_with_schema
+    from fcompile.tasks.test_results import record_test_results
 
     moment = _iso_option("--now", now) or dt.datetime.now(dt.timezone.utc)
     graph = load_project(project_dir, target)
@@ -626,8 +656,9 @@ def test(
         results = run_data_tests(graph, runner, tests, moment, store_failures,
                                  on_done=lambda r: _print_test_result(console, r))
         results += run_schema_checks(graph, runner, schema_views, on_done=lambda r: _print_test_result(console, r))
-    write_run_results(run_results_path(graph), data_test_document(graph, results, started,
-                                                                  dt.datetime.now(dt.timezone.utc)))
+    document = data_test_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
+    write_run_results(run_results_path(graph), document)
+    record_test_results(graph, document["results"], "test", dt.datetime.now(dt.timezone.utc))
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)  # tests that could not run
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "warn", "fail", "error")}
     console.print(f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, {counts['error']} "
@@ -989,7 +1020,6 @@ def materialize(
 
     from fcompile.artifacts.selection import select_nodes
     from fcompile.parser import load_project
-    from fcompile.tasks.aggregates_online import refuse_online_aggregations
     from fcompile.tasks.locks import hold_materialization
     from fcompile.tasks.materialize import check_window_arguments, record_materialization
 
@@ -1015,7 +1045,6 @@ def materialize(
     if reset_watermark:
         _reset_watermarks(graph, views, console, _next_materialize(project_dir, target, select, exclude))
         return
-    refuse_online_aggregations(views, "materialize")
     started = dt.datetime.now(dt.timezone.utc)
     # the materialization locks before the engine opens: a run elsewhere is FC129, not the engine's file lock
     with hold_materialization(graph) as store, _runner(graph) as runner:
@@ -1090,7 +1119,8 @@ def _iso_option(option: str, text: Optional[str]):
 @app.command("get-online-features")
 def get_online_features(
     entity: Annotated[list[str], typer.Option(
-        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001).")],
+        "--entity", "-e", help="A join key value, key=value; repeat for more entities (driver_id=1001). Request "
+        "fields of on-demand features the same way, one per entity (-e order_amount=10.5).")],
     service: Annotated[Optional[str], typer.Option(help="The feature service to read.")] = None,
     features: Annotated[Optional[str], typer.Option(help="Comma-separated view:feature references.")] = None,
     full_feature_names: Annotated[bool, typer.Option(
@@ -1133,8 +1163,10 @@ def get_online_features(
         marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
         columns = document["results"]
         for row in range(len(columns[0]["values"]) if columns else 0):
-            table.add_row(*(Text(marks.get(c["statuses"][row]) or ("NULL" if c["values"][row] is None
-                                                                    else str(c["values"][row]))) for c in columns))
+            # a value that is there is shown whatever its status: an on-demand feature computed from a value
+            # not found has one (its status is the worst of its inputs')
+            table.add_row(*(Text(str(c["values"][row]) if c["values"][row] is not None
+                                 else marks.get(c["statuses"][row]) or "NULL") for c in columns))
         console = _console()
         console.print(table)
         counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
@@ -1262,6 +1294,68 @@ def online_delete(
     deleted, missing = len(result.deleted), len(result.not_found)
     console.print(f"feature view {result.view}: {deleted} {_plural(deleted, 'key')} deleted, {missing} not found "
                   f"(target '{store.graph.project.target.name}')", markup=False)
+
+
+docs_app = _typer_app("docs", "The catalog site: the project's pages, search and lineage graph.")
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.callback(invoke_without_command=True)
+def _docs(ctx: typer.Context) -> None:
+    """The catalog site: the project's pages, search and lineage graph."""
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+
+
+SiteDir = Annotated[Optional[Path], typer.Option(
+    "--site-dir", help="The site's folder (relative to the current directory).", show_default="the project's target/docs")]
+
+
+@docs_app.command("generate")
+def docs_generate(
+    project_dir: ProjectDir = Path("."),
+    target: TargetOpt = None,
+    dialect: Annotated[Optional[str], typer.Option(
+        "--dialect", help="The SQL dialects the pages show: a name, or 'all'.",
+        show_default="the dialects of the last build in target/compiled, else the target's")] = None,
+    site_dir: SiteDir = None,
+) -> None:
+    """Write the catalog site to target/docs/ (static: opens from the disk).
+
+    A page per entity, source, feature view, service and dataset (description, owner, tags, spec file and line,
+    features and dtypes, ttl, who uses it, compiled SQL, the latest data-test results and profile statistics),
+    a search box over every name, description and tag, and a lineage graph down to a feature's source column."""
+    from fcompile.catalog.site import DOCS, project_catalog, site_dialects, write_site
+    from fcompile.parser import load_project
+
+    graph = load_project(project_dir, target)
+    target_folder = Path(graph.project.root) / "target"
+    catalog = project_catalog(graph, site_dialects(graph, dialect, target_folder), target_folder)
+    folder = site_dir.expanduser().resolve() if site_dir is not None else target_folder / DOCS
+    report = write_site(catalog, folder)
+    tests = f", {report.tests_shown} data-test results" if report.tests_shown else ""
+    tests += f", statistics of {report.profiles_shown} profiled nodes" if report.profiles_shown else ""
+    _console().print(f"wrote {report.pages} pages ({report.bytes / 1e6:.1f} MB; SQL for "
+                     f"{', '.join(report.dialects) or 'no dialect'}{tests}) to {folder}", markup=False)
+    _console().print(f"open {(folder / 'index.html').as_uri()} or run 'fcompile docs serve'", markup=False)
+
+
+@docs_app.command("serve")
+def docs_serve(
+    project_dir: ProjectDir = Path("."),
+    site_dir: SiteDir = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")] = 8080,
+) -> None:
+    """Serve the catalog site that 'fcompile docs generate' wrote, over HTTP.
+
+    Read-only files of target/docs/; Ctrl+C stops."""
+    from fcompile.catalog.serve import catalog_server, serve_catalog
+    from fcompile.catalog.site import DOCS
+
+    folder = site_dir.expanduser().resolve() if site_dir is not None else project_dir.resolve() / "target" / DOCS
+    server = catalog_server(folder, host, port)
+    serve_catalog(server, lambda line: _console().print(line, markup=False))
 
 
 @app.command()

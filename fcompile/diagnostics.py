@@ -112,7 +112,7 @@ class Code(str, enum.Enum):
     AGGREGATE_NAME = "FC156"         # an aggregated feature named like another feature or a join key of its view
     AGGREGATE_TIMESTAMP = "FC157"    # aggregations over a source whose timestamp field holds no timestamps
     AGGREGATE_FEATURES = "FC158"     # a view with neither features nor aggregations
-    AGGREGATES_NOT_ONLINE = "FC159"  # serving online an aggregation online tiles cannot keep (min/max/last of strings)
+    AGGREGATES_NOT_ONLINE = "FC159"  # no longer raised: online tiles keep every aggregation (kept, not reused)
     # request sources and on-demand expressions
     EXPRESSION_SYNTAX = "FC140"      # an `expr` that does not parse as one SQL expression
     EXPRESSION_UNSUPPORTED = "FC141"  # an operator, function or CAST outside the portable subset
@@ -142,6 +142,12 @@ class Code(str, enum.Enum):
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
     API_UNKNOWN_NODE = "FC172"       # a metadata API request naming a dataset or request source it cannot show
     PROFILE_UNREADABLE = "FC173"     # a view's latest profile cannot be read (shown in the answer's statistics)
+    # the catalog site (issue 19)
+    NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
+    CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
+    # request fields in online requests (issue 17)
+    REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
+    REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
 
 # What each code means, one sentence a code: `docs/reference/diagnostics.md` is generated from this table
@@ -298,9 +304,9 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.AGGREGATE_TIMESTAMP: ("Aggregations over a source whose timestamp field is missing from its data or holds no "
         'timestamps.'),
     Code.AGGREGATE_FEATURES: 'A feature view with neither `features` nor `aggregations`.',
-    Code.AGGREGATES_NOT_ONLINE: ('`fcompile materialize`, `fcompile run`, an online push or an online read of a '
-        'feature view with a `min`, `max` or `last` of a string column, which online tiles cannot keep yet (mark '
-        'the view `online: false`).'),
+    Code.AGGREGATES_NOT_ONLINE: ('No longer raised: it refused to serve online a `min`, `max` or `last` of a string '
+        'column, which online tiles now keep like every other aggregation. The code stays reserved so that it is '
+        'not given another meaning.'),
     Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` that does not parse as one SQL expression (points at the "
         'place in the text).'),
     Code.EXPRESSION_UNSUPPORTED: ('An operator, function or CAST in an `expr` outside the portable subset '
@@ -326,6 +332,15 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.PROFILE_UNREADABLE: ("A feature view's latest profile under `target/profiles/` cannot be read "
         '(tensorflow-metadata not installed, or a damaged file): `GET /api/v1/feature_views/{name}` says so in its '
         '`statistics` and answers the rest.'),
+    Code.NO_CATALOG: ("`fcompile docs serve` found no catalog site in the folder it serves: run `fcompile docs "
+        "generate` first (or give the folder it wrote with `--site-dir`)."),
+    Code.CATALOG_PORT: ("`fcompile docs serve` cannot listen on its host and port (in use, or not allowed): choose "
+        "another with `--port`."),
+    Code.REQUEST_FIELD_CONFLICT: ('An online request whose on-demand features read a request field named like one of '
+        "its join keys, or like a field of another request source, with another dtype: one value in the request's rows "
+        'cannot be both.'),
+    Code.REQUEST_FIELD_VALUE: ("A request field's value in an online request (`entity_rows`, `entities`, `-e`) that "
+        "does not fit the field's dtype (422 over HTTP)."),
 }
 
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared

@@ -40,15 +40,18 @@ class MaterializeProgressDisplay:
         if self.live is not None:
             self.live.stop()
 
-    def start(self, view: str, window, total_keys: int | None, estimated: bool = False) -> None:
+    def start(self, view: str, window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
         self._written, self._total = 0, total_keys
         self._about = "about " if estimated else ""
         self._started = self._last_line = time.monotonic()
         if self.live is not None:
             self._task = self.live.add_task(view, total=total_keys or None)  # the window is in the summary
         else:
-            keys = ("keys unknown" if total_keys is None else "no rows in it" if not total_keys
-                    else f"{self._about}{total_keys:,} keys to write")
+            if total_keys is None:
+                keys = "keys not counted" if rows is None else f"{rows:,} source row{'s' * (rows != 1)} to read"
+            else:
+                keys = "no rows in it" if not total_keys else f"{self._about}{total_keys:,} keys to write"
             self.console.print(f"materializing feature view {view}: window {window.describe()} ({window.basis}), "
                                f"{keys}", markup=False)
 

@@ -1,7 +1,8 @@
 """The folders fcompile writes inside a project, and `fcompile clean` that removes what can be made again.
 
     target/      build output: compiled SQL and manifest.json (`fcompile build`), run_results.json
-                 (`run`, `materialize`) and the materialization lock
+                 (`run`, `materialize`, `test`), test_results.json (`test`, `run`), profiles/ (`profile`),
+                 the materialization lock, and the catalog site in docs/ (`fcompile docs generate`)
     .fcompile/   local state: the parse and compile caches, and the data of local targets (the sample's
                  dev target keeps its DuckDB database and SQLite online store there; Spark's local
                  warehouse lives there too)
@@ -30,7 +31,11 @@ GITIGNORE = """\
 # what runs leave in target/; the compiled SQL and manifest.json stay versioned, so that
 # `fcompile build --check` can compare them in CI (reviewers read the SQL in pull requests)
 target/run_results.json
+target/test_results.json
+target/.test_results.lock
 target/.materialize.lock
+# the catalog site `fcompile docs generate` writes: made again from the specs at any time
+target/docs/
 """
 
 

@@ -75,4 +75,5 @@ def test_init_writes_a_gitignore_that_keeps_the_compiled_sql_versioned(tmp_path)
     assert result.returncode == 0 and ".gitignore" in result.stdout
     ignored = [line for line in (tmp_path / "sample" / ".gitignore").read_text().splitlines()
                if line and not line.startswith("#")]
-    assert ignored == [".fcompile/", "target/run_results.json", "target/.materialize.lock"]
+    assert ignored == [".fcompile/", "target/run_results.json", "target/test_results.json",
+                       "target/.test_results.lock", "target/.materialize.lock", "target/docs/"]

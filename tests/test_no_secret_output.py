@@ -106,11 +106,13 @@ COMMANDS = [
     _command("push offline", "push", "stats_push", "--file", "rows.csv", "--to", "offline"),  # a file source
     _command("seed", "seed", uses=("offline",)),
     _command("test", "test"),  # the project has no data test: nothing to run, nothing connected
+    _command("profile", "profile", uses=("offline",)),  # statistics of every view's rows, on the offline engine
     _command("clean", "clean"),
     _command("online delete", "online", "delete", "--view", "driver_stats", "-e", "driver_id=1001",
              uses=("online",)),
     _command("materialize --reset-watermark", "materialize", "--reset-watermark", uses=("online",)),
     _command("plan", "plan", "--state", "target"),  # compares with what `build` wrote: after the readers
+    _command("docs generate", "docs", "generate"),  # compiles and writes target/docs/: connects to nothing
 ]
 
 
@@ -253,7 +255,8 @@ def test_the_commands_table_covers_every_command():
     """A new command gets a row here (or a reason it has none)."""
     from fcompile.cli import app
 
-    without_a_row = {"init": "makes a new project: reads no target", "serve": "test_no_endpoint_... below"}
+    without_a_row = {"init": "makes a new project: reads no target", "serve": "test_no_endpoint_... below",
+                     "docs serve": "serves the files of target/docs/ until stopped: reads no target"}
     names = {(c.name or c.callback.__name__).replace("_", "-") for c in app.registered_commands}
     names |= {f"{group.name} {(c.name or c.callback.__name__).replace('_', '-')}"
               for group in app.registered_groups for c in group.typer_instance.registered_commands}

@@ -7,6 +7,7 @@ The plan is data (`Plan`): the changed nodes, each with its change class and the
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -64,12 +65,25 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
+class RowEstimate:
+    """About how many source rows a full refresh of a view reads (`fcompile plan --estimate`)."""
+
+    view: str
+    rows: int | None                # None: it could not be counted (see `note`)
+    since: dt.datetime | None       # the window's start; None: the source's earliest row
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class MaterializeNext:
     """What `fcompile materialize` must be told, or will do by itself, after the merge."""
 
     full_refresh: tuple[str, ...]  # online views whose stored rows no longer match their definition
     first_load: tuple[str, ...]    # new online views: the next run loads their first-run window
     left_behind: tuple[str, ...]   # views removed or taken offline: their rows stay in the online store
+    estimates: tuple[RowEstimate, ...] = ()  # with --estimate: per view of full_refresh
+    estimate_note: str | None = None         # with --estimate: why there are no figures (engine unreachable)
+    estimated: bool = False                  # whether --estimate was asked for
 
     @property
     def command(self) -> str | None:

@@ -12,7 +12,10 @@ The JSON document (`PLAN_FORMAT_VERSION` changes whenever its shape does):
                              "class": str, "full_refresh": bool, "summary": str, "effect": str}],
                 "sql": [{"dialect": str, "path": str, "status": "added|removed|changed",
                          "diff": [str], "more_lines": int}]}],
-     "materialize": {"full_refresh": [str], "command": str | null, "first_load": [str], "left_behind": [str]}}
+     "materialize": {"full_refresh": [str], "command": str | null, "first_load": [str], "left_behind": [str],
+                     # with --estimate only:
+                     "estimates": [{"view": str, "rows": int | null, "since": str | null, "note": str | null}],
+                     "estimate_note": str | null}}
 """
 
 from __future__ import annotations
@@ -42,8 +45,25 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "nodes": [_node_document(node) for node in plan.nodes],
         "materialize": {"full_refresh": list(plan.materialize.full_refresh), "command": plan.materialize.command,
                         "first_load": list(plan.materialize.first_load),
-                        "left_behind": list(plan.materialize.left_behind)},
+                        "left_behind": list(plan.materialize.left_behind), **_estimates_document(plan)},
     }
+
+
+def _estimates_document(plan: Plan) -> dict[str, Any]:
+    m = plan.materialize
+    if not m.estimated:
+        return {}
+    return {"estimates": [{"view": e.view, "rows": e.rows, "since": _moment(e.since), "note": e.note}
+                          for e in m.estimates],
+            "estimate_note": m.estimate_note}
+
+
+def _moment(value) -> str | None:
+    import datetime as dt
+
+    if value is None:
+        return None
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _node_document(node: NodePlan) -> dict[str, Any]:
@@ -76,11 +96,27 @@ def _materialize_lines(plan: Plan) -> list[str]:
     lines = []
     if m.command:
         lines.append(f"refresh in full: {', '.join(m.full_refresh)}  ->  {m.command}")
+        lines.extend(_estimate_lines(plan))
     if m.first_load:
         lines.append(f"loaded by the next run (new online views): {', '.join(m.first_load)}")
     if m.left_behind:
         lines.append(f"their rows stay in the online store (removed or offline now): {', '.join(m.left_behind)}")
     return lines or ["nothing beyond the usual incremental run"]
+
+
+def _estimate_lines(plan: Plan) -> list[str]:
+    """With --estimate: the rows each full refresh reads, or why that is not known."""
+    m = plan.materialize
+    if not m.estimated:
+        return []
+    if m.estimate_note:
+        return [f"rows to read: not estimated: {m.estimate_note}"]
+    lines = []
+    for e in m.estimates:
+        window = f"since {_moment(e.since)}" if e.since is not None else "all of its source"
+        lines.append(f"rows to read for {e.view}: about {e.rows:,} ({window})" if e.rows is not None
+                     else f"rows to read for {e.view}: not estimated: {e.note}")
+    return lines
 
 
 def _where(node: NodePlan) -> str:

@@ -8,10 +8,16 @@ and each feature is its function over the entity's rows with `e - window <= even
    of fcompile/planner/tiles.py - the tile step of fcompile/dialects/tiles.py, which materialization runs
    too;
 3. `_points`: the spine's distinct (keys, e) - the value depends on nothing else;
-4. `_pairs`: each point with the tiles of its longest window (an equi-join on the keys and a range on the
-   step), with the per-point mean of each variance's window and the newest step holding a `last` value;
-5. the view's CTE: the tiles of each point combined per feature (each feature takes the tiles of its own
+4. `_marks` (only for variance, stddev and last): per point, the mean of each variance's window and the
+   newest step holding a value of each `last`, grouped from a join of the points to the tiles of their longest
+   window (an equi-join on the keys and a range on the step) that carries only the columns these need;
+5. `_pairs`: each point (with its marks) beside the tiles of its longest window, by the same join;
+6. the view's CTE: the tiles of each point combined per feature (each feature takes the tiles of its own
    window), joined back to every spine row on keys and `e`.
+
+The marks are a second, narrow join rather than window aggregates over the pairs: a window partitioned by
+point sorts and keeps every pair with all its columns (on DuckDB the largest step of the plan, in time and
+memory), where a join and a grouping stream.
 
 No spine row is joined to events, only to at most window/step tiles of its key; no window frame with a
 RANGE offset is needed (Redshift has none), so every dialect runs the same plan.
@@ -74,8 +80,11 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
                                     exp.alias_(window_end(dialect, col(spine_ts), join.step_seconds), WINDOW_END))
                  .distinct(copy=False).from_(spine, copy=False).where(not_null, copy=False)))
 
+    marks = f"{name}_marks"
+    if _needs_marks(join):
+        ctes.append((marks, _marks(join, layout, keys, points, tiles)))
     pairs = f"{name}_pairs"
-    ctes.append((pairs, _pairs(join, layout, keys, points, tiles)))
+    ctes.append((pairs, _pairs(join, layout, keys, marks if _needs_marks(join) else points, tiles)))
     ctes.append((name, _combined(dialect, join, layout, keys, pairs)))
 
     view = join.view
@@ -88,6 +97,7 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
            if stages.ranked else {}),
         tiles: f"{view}: partial aggregates per ({joined_keys}, step)",
         points: f"{view}: the spine's distinct ({joined_keys}, window end) with no NULL",
+        **({marks: f"{view}: {_marks_rule(join)}"} if _needs_marks(join) else {}),
         pairs: f"{view}: each point with the tiles of its longest window, [end - window, end)",
         name: f"{view}: each feature combined from the tiles of its own window",
     }
@@ -117,48 +127,77 @@ def _last_step_name(index: int) -> str:
     return f"__fc_last_step_{index}"
 
 
-def _pairs(join: AggregateJoin, layout: TileLayout, keys: list[str], points: str, tiles: str) -> exp.Select:
-    longest = max(f.window_seconds for f in join.features)
-    condition = exp.and_(
-        *[exp.EQ(this=col(k, "p"), expression=col(k, "t")) for k in keys],
-        exp.GTE(this=col(STEP, "t"), expression=exp.Sub(this=col(WINDOW_END, "p"),
-                                                        expression=exp.Literal.number(longest * MICROS))),
-        exp.LT(this=col(STEP, "t"), expression=col(WINDOW_END, "p")),
+def _needs_marks(join: AggregateJoin) -> bool:
+    return any(f.function in ("variance", "stddev", "last") for f in join.features)
+
+
+def _in_longest(keys: list[str], points: str, tiles: str, longest: int) -> exp.Expression:
+    """A point `p` and a tile `t` of its key in its longest window, [end - window, end)."""
+    return exp.and_(
+        *[exp.EQ(this=col(k, points), expression=col(k, tiles)) for k in keys],
+        exp.GTE(this=col(STEP, tiles), expression=exp.Sub(this=col(WINDOW_END, points),
+                                                          expression=exp.Literal.number(longest * MICROS))),
+        exp.LT(this=col(STEP, tiles), expression=col(WINDOW_END, points)),
     )
-    select = (exp.select(*[exp.alias_(col(k, "p"), k) for k in keys], exp.alias_(col(WINDOW_END, "p"), WINDOW_END),
-                         exp.alias_(col(STEP, "t"), STEP), *[exp.alias_(col(p.name, "t"), p.name) for p in layout.partials])
-              .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
-              .join(exp.alias_(exp.to_table(tiles), "t", table=True), on=condition, copy=False))
-    partition = [col(k, "p") for k in keys] + [col(WINDOW_END, "p")]
 
-    def over(aggregate: exp.Expression) -> exp.Window:
-        return exp.Window(this=aggregate, partition_by=[c.copy() for c in partition])
 
-    def qualified(expression: exp.Expression) -> exp.Expression:
-        """`expression` with the pairs' names read from the join's sides."""
-        expression = expression.copy()
-        for column in expression.find_all(exp.Column):
-            column.set("table", exp.to_identifier("p" if column.name in keys + [WINDOW_END] else "t"))
-        return expression
+def _marks_rule(join: AggregateJoin) -> str:
+    functions = {f.function for f in join.features}
+    marks = ([f"the mean of each {'variance' if 'variance' in functions else 'stddev'}'s window"]
+             if functions & {"variance", "stddev"} else [])
+    marks += ["the newest step with a value of each last"] if "last" in functions else []
+    return "per point, " + " and ".join(marks) + ", from the tiles of its longest window"
 
+
+def _marks(join: AggregateJoin, layout: TileLayout, keys: list[str], points: str, tiles: str) -> exp.Select:
+    """Each point with what its tiles are combined against, from a join that carries only the columns
+    needed: the mean of each variance's window (its tiles' means weighted by their counts) and the newest
+    step holding a value of each `last` in its window. A point with no tile has no row (nor pairs)."""
+    longest = max(f.window_seconds for f in join.features)
+    marks = []
     for index, feature in enumerate(join.features):
         inside = _in_window(join, feature.window_seconds)
-        inside = qualified(inside) if inside is not None else None
         if feature.function in ("variance", "stddev"):
-            count = col(layout.partial("count", feature.source_column).name, "t")
-            mean = col(layout.partial("mean", feature.source_column).name, "t")
-            weighted = over(exp.Sum(this=_when(inside, exp.Mul(this=count.copy(), expression=mean))))
-            total = over(exp.Sum(this=_when(inside, count)))
-            select = select.select(exp.alias_(exp.Div(this=weighted, expression=exp.Nullif(
-                this=total, expression=exp.Literal.number(0))), _mean_name(index)), copy=False)
+            count = col(layout.partial("count", feature.source_column).name)
+            mean = col(layout.partial("mean", feature.source_column).name)
+            weighted = exp.Sum(this=_when(inside, exp.Mul(this=count.copy(), expression=mean)))
+            total = exp.Sum(this=_when(inside, count))
+            marks.append(exp.alias_(exp.Div(this=weighted, expression=exp.Nullif(
+                this=total, expression=exp.Literal.number(0))), _mean_name(index)))
         elif feature.function == "last":
-            last = col(layout.partial("last", feature.source_column).name, "t")
-            has = exp.Is(this=last, expression=exp.Null(), negate=True)
+            has = exp.Is(this=col(layout.partial("last", feature.source_column).name), expression=exp.Null(),
+                         negate=True)
             if inside is not None:
                 has = exp.and_(inside, has)
-            select = select.select(exp.alias_(over(exp.Max(this=exp.Case(ifs=[exp.If(this=has, true=col(STEP, "t"))]))),
-                                              _last_step_name(index)), copy=False)
+            marks.append(exp.alias_(exp.Max(this=exp.Case(ifs=[exp.If(this=has, true=col(STEP))])),
+                                    _last_step_name(index)))
+    return _qualified(
+        exp.select(*[exp.alias_(col(k, "p"), k) for k in keys], exp.alias_(col(WINDOW_END, "p"), WINDOW_END), *marks)
+        .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
+        .join(exp.alias_(exp.to_table(tiles), "t", table=True), on=_in_longest(keys, "p", "t", longest), copy=False)
+        .group_by(*[col(k, "p") for k in keys], col(WINDOW_END, "p"), copy=False), keys)
+
+
+def _qualified(select: exp.Select, keys: list[str]) -> exp.Select:
+    """`select` with each unqualified column read from the join's side that has it: a point's keys and
+    window end from `p`, the rest from the tile `t`."""
+    for column in select.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier("p" if column.name in keys + [WINDOW_END] else "t"))
     return select
+
+
+def _pairs(join: AggregateJoin, layout: TileLayout, keys: list[str], points: str, tiles: str) -> exp.Select:
+    """Each point (with its marks, where `points` is the marks CTE) beside each tile of its longest window."""
+    longest = max(f.window_seconds for f in join.features)
+    carried = [_mean_name(i) if f.function in ("variance", "stddev") else _last_step_name(i)
+               for i, f in enumerate(join.features) if f.function in ("variance", "stddev", "last")]
+    return (exp.select(*[exp.alias_(col(k, "p"), k) for k in keys], exp.alias_(col(WINDOW_END, "p"), WINDOW_END),
+                       *[exp.alias_(col(c, "p"), c) for c in carried],
+                       exp.alias_(col(STEP, "t"), STEP), *[exp.alias_(col(p.name, "t"), p.name) for p in layout.partials])
+            .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
+            .join(exp.alias_(exp.to_table(tiles), "t", table=True), on=_in_longest(keys, "p", "t", longest),
+                  copy=False))
 
 
 def _combined(dialect: SqlDialect, join: AggregateJoin, layout: TileLayout, keys: list[str], pairs: str) -> exp.Select:

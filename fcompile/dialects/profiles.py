@@ -93,6 +93,12 @@ def _rows(dialect: SqlDialect, plan: ProfilePlan, *projections: exp.Expression) 
     return select
 
 
+def lower_row_count(dialect: SqlDialect, plan: ProfilePlan) -> exp.Select:
+    """One row, one column: how many rows the plan's relation holds in its window (`fcompile plan --estimate`
+    counts what a full refresh of a view reads this way)."""
+    return _rows(dialect, plan, exp.alias_(exp.Count(this=exp.Star()), ROWS))
+
+
 def _micros(moment) -> int:
     import datetime as dt
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import pyarrow as pa
 from sqlglot import exp
@@ -74,10 +74,9 @@ def _widened(column: exp.Expression, dtype: str) -> exp.Expression:
     return exp.cast(column, wide) if wide else column
 
 
-@dataclass(frozen=True)
-class OnlineInput:
+class OnlineInput(NamedTuple):
     """An input column as an online read gives it: a value per entity, and a status per entity (None for
-    a request field, which the caller sends: PRESENT)."""
+    a request field, which the caller sends: PRESENT). A tuple: the feature server makes a few per request."""
 
     values: Sequence[Any]
     statuses: Sequence[str] | None = None
@@ -87,11 +86,13 @@ def compute_online(feature: OnDemandColumn, inputs: Mapping[str, OnlineInput],
                    rows: int) -> tuple[list[Any], list[str]]:
     """The feature's value and status for each of `rows` entities, vectorized over them."""
     columns = {}
-    worst = [0] * rows
+    worst = None  # per entity, the rank of its worst input status, once one is not PRESENT
     for name, _, _ in feature.inputs:
         given = inputs[name]
         values = given.values
         if given.statuses is not None and any(s != "PRESENT" for s in given.statuses):
+            if worst is None:
+                worst = [0] * rows
             values = list(values)
             for n, status in enumerate(given.statuses):
                 rank = STATUS_ORDER.index(status)
@@ -99,7 +100,7 @@ def compute_online(feature: OnDemandColumn, inputs: Mapping[str, OnlineInput],
                     values[n] = None  # not PRESENT: NULL, as in the training join
                     worst[n] = max(worst[n], rank)
         columns[name] = values
-    statuses = [STATUS_ORDER[rank] for rank in worst]
+    statuses = ["PRESENT"] * rows if worst is None else [STATUS_ORDER[rank] for rank in worst]
     if rows >= ARROW_FROM_ROWS:
         arrays = {name: input_column(pa.array(columns[name], _ARROW_TYPES[dtype]), dtype)
                   for name, _, dtype in feature.inputs}

@@ -12,10 +12,15 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 | count   | 4: n, the number of tiles, little-endian                                                  |
 | columns | k rows of n little-endian 8-byte cells: first each tile's step (its first microsecond     |
 |         | since the epoch), ascending, then one row per partial (`TileSpec.columns`): int64, or a    |
-|         | float64's bits                                                                            |
+|         | float64's bits, or for a string or bytes value its rank in the record's text               |
+| text    | only where a min, max or last takes a string or bytes column: m (8 bytes), m + 1 offsets   |
+|         | (8 bytes each), then the m distinct values the text cells name, in byte order (UTF-8)      |
 
 so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
-a vectorized sum, min, max or search. The partial rows are grouped by how a read reduces them (the sums of
+a vectorized sum, min, max or search. A text cell holds the rank of its value among the record's distinct
+values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
+strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
+the integers. The partial rows are grouped by how a read reduces them (the sums of
 integers, then of floats, the means, minimums, maximums, then `last` values), so each group is one call. The record's event time is its version (the time it was written,
 moving forward by at least a microsecond each write), so the store's newer-wins write makes the last write
 win.
@@ -28,7 +33,7 @@ import hashlib
 import math
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
@@ -44,8 +49,12 @@ TILES_FEATURE = "__fc_tiles"
 TILES_SUFFIX = "__fc_tiles"
 MAGIC = b"FCT1"
 _HEAD = struct.Struct("<4s8sI")
+_COUNT = struct.Struct("<q")
 INT_KINDS = ("int32", "int64", "bool", "date", "timestamp")
 FLOAT_KINDS = ("float32", "float64")
+TEXT_KINDS = ("string", "bytes")  # kept as ranks in the record's text (min, max, last)
+VALUE_KINDS = ("min", "max", "last")  # the partials that hold an input's value
+NO_TEXT = -1  # a text `last` cell of a tile without a value (minimums and maximums hold INT_MAX / INT_MIN)
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
 
@@ -60,6 +69,34 @@ class TileColumn:
     kind: str         # rows, count, sum, min, max, mean, m2, last, last_event, last_created, last_tie
     input: int | None
     is_float: bool
+    is_text: bool = False  # a string or bytes value, kept as its rank in the record's text
+
+
+class Tiles(NamedTuple):
+    """One entity's tiles: the (width, n) int64 matrix (float rows as their bits) and the text its text cells
+    rank into (distinct values sorted by their bytes; empty for a view without text)."""
+
+    matrix: np.ndarray
+    text: Sequence[bytes]
+
+
+class RecordText:
+    """The text of a stored record, read value by value where it lies (a read looks up a few ranks)."""
+
+    __slots__ = ("_record", "_offsets", "_base")
+
+    def __init__(self, record: bytes, offsets: np.ndarray, base: int) -> None:
+        self._record, self._offsets, self._base = record, offsets, base
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, rank: int) -> bytes:
+        offsets, base = self._offsets, self._base
+        return self._record[base + int(offsets[rank]):base + int(offsets[rank + 1])]
+
+    def __iter__(self):
+        return (self[rank] for rank in range(len(self)))
 
 
 class TileSpec:
@@ -84,16 +121,25 @@ class TileSpec:
                 is_float = True
             else:
                 is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
-            columns.append(TileColumn(partial_name(kind, index), kind, index, is_float))
+            is_text = kind in VALUE_KINDS and plan.inputs[index].dtype.name in TEXT_KINDS
+            columns.append(TileColumn(partial_name(kind, index), kind, index, is_float, is_text))
         columns.sort(key=_block_of)  # stable: inputs in order within a block
         self.columns = tuple(columns)
         self.blocks = _blocks(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
-        text = repr([(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"])
-        self.id = hashlib.sha256(text.encode()).digest()[:8]
+        self.text_rows = [1 + i for i, c in enumerate(columns) if c.is_text]
+        self.text_inputs = frozenset(c.input for c in columns if c.is_text)
+        self.has_text = bool(self.text_rows)
+        described = [(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"]
+        if self.has_text:  # a layout without text keeps the id it had before text was kept
+            described.append(["text", *(c.name for c in columns if c.is_text)])
+        self.id = hashlib.sha256(repr(described).encode()).digest()[:8]
         self.online_view = OnlineView(tile_view_name(plan.view), tuple(keys), ((TILES_FEATURE, DType("bytes")),),
                                       has_created=False, large_rows=True)
         self.has_created = plan.created_timestamp is not None
+        import numpy as np
+
+        self._cell = np.dtype("<i8")
         self.has_tie = any(c.kind == "last_tie" for c in columns)
 
     @property
@@ -102,42 +148,102 @@ class TileSpec:
 
     # -- records ---------------------------------------------------------------------------------
 
-    def encode(self, matrix: np.ndarray) -> bytes:
-        """A record from a (width, n) int64 matrix (float rows as their bits), steps ascending."""
+    def encode(self, tiles: Tiles) -> bytes:
+        """A record from tiles (steps ascending), keeping only the text its cells name."""
         import numpy as np
 
-        n = matrix.shape[1]
-        return _HEAD.pack(MAGIC, self.id, n) + np.ascontiguousarray(matrix, dtype="<i8").tobytes()
+        if self.has_text:
+            tiles = self.compacted(tiles)
+        matrix = tiles.matrix
+        head = _HEAD.pack(MAGIC, self.id, matrix.shape[1]) + np.ascontiguousarray(matrix, dtype="<i8").tobytes()
+        if not self.has_text:
+            return head
+        values = list(tiles.text)
+        offsets = np.zeros(len(values) + 1, dtype="<i8")
+        np.cumsum([len(v) for v in values], out=offsets[1:])
+        return head + _COUNT.pack(len(values)) + offsets.tobytes() + b"".join(values)
 
-    def decode(self, record: bytes | None) -> np.ndarray:
-        """The (width, n) int64 matrix of a record (an empty one for None). Raises `StaleTiles` for a record
-        of another layout."""
+    def decode(self, record: bytes | None) -> Tiles:
+        """The tiles of a record (none for None). Raises `StaleTiles` for a record of another layout."""
         import numpy as np
 
         if not record:
-            return np.zeros((self.width, 0), dtype=np.int64)
+            return Tiles(np.zeros((self.width, 0), dtype=np.int64), ())
         magic, layout, n = _HEAD.unpack_from(record)
         if magic != MAGIC or layout != self.id:
             raise StaleTiles(self.view)
-        return np.frombuffer(record, dtype="<i8", count=self.width * n, offset=_HEAD.size).reshape(self.width, n)
+        cells = self.width * n
+        matrix = np.ndarray((self.width, n), self._cell, record, _HEAD.size)  # a view of the record, as frombuffer
+        if not self.has_text:
+            return Tiles(matrix, ())
+        at = _HEAD.size + 8 * cells
+        (m,) = _COUNT.unpack_from(record, at)
+        offsets = np.frombuffer(record, dtype="<i8", count=m + 1, offset=at + 8)
+        return Tiles(matrix, RecordText(record, offsets, at + 8 * (m + 2)))
+
+    # -- text ------------------------------------------------------------------------------------
+
+    def compacted(self, tiles: Tiles) -> Tiles:
+        """The tiles with only the text their cells name (ranks renumbered in the same order)."""
+        import numpy as np
+
+        matrix, text = tiles.matrix, tiles.text
+        ranks = matrix[self.text_rows]
+        named = (ranks >= 0) & (ranks < len(text))
+        used = np.unique(ranks[named])
+        if len(used) == len(text):
+            return tiles
+        ranks[named] = np.searchsorted(used, ranks[named])
+        matrix = np.array(matrix, dtype=np.int64, copy=True)
+        matrix[self.text_rows] = ranks
+        return Tiles(matrix, [text[i] for i in used.tolist()])
+
+    def united(self, parts: Sequence[Tiles], more: Sequence[bytes] = ()) -> tuple[list[bytes], list[np.ndarray]]:
+        """One text for several tiles (and `more` values): the sorted union, and each part's matrix (a copy)
+        with its text cells ranked in it."""
+        import numpy as np
+
+        text = sorted(set(more).union(*(part.text for part in parts)))
+        index = {value: rank for rank, value in enumerate(text)}
+        matrices = []
+        for part in parts:
+            matrix = np.array(part.matrix, dtype=np.int64, copy=True)
+            if len(part.text) and self.has_text:
+                moved = np.array([index[value] for value in part.text], dtype=np.int64)
+                ranks = matrix[self.text_rows]
+                named = (ranks >= 0) & (ranks < len(part.text))
+                ranks[named] = moved[ranks[named]]
+                matrix[self.text_rows] = ranks
+            matrices.append(matrix)
+        return text, matrices
 
     # -- materialization -------------------------------------------------------------------------
 
-    def tile_matrix(self, batch: pa.RecordBatch | pa.Table, step_column: str) -> np.ndarray:
-        """The (width, rows) matrix of tile-query rows."""
+    def tile_matrix(self, batch: pa.RecordBatch | pa.Table, step_column: str) -> Tiles:
+        """The tiles of tile-query rows (one text for all of them: every entity's tiles are a slice)."""
         import numpy as np
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         from fcompile.online.values import filled, numpy_of
 
         rows = batch.num_rows
         matrix = np.empty((self.width, rows), dtype=np.int64)
         matrix[0] = numpy_of(filled(batch.column(step_column).cast(pa.int64()), 0))
+        text = pa.array([], pa.large_binary())
+        if self.has_text:  # every distinct value, sorted by its bytes (Arrow compares binary bytewise)
+            given = [_as_binary(batch.column(c.name)) for c in self.columns if c.is_text]
+            distinct = pc.unique(pa.chunked_array(given, pa.large_binary())).drop_null()
+            text = distinct.take(pc.sort_indices(distinct))
         for i, column in enumerate(self.columns, start=1):
             values = batch.column(column.name)
             if isinstance(values, pa.ChunkedArray):
                 values = values.combine_chunks()
-            if column.is_float:
+            if column.is_text:
+                fill = {"min": INT_MAX, "max": INT_MIN}.get(column.kind, NO_TEXT)
+                ranks = pc.index_in(_as_binary(values), value_set=text).cast(pa.int64())
+                matrix[i] = numpy_of(filled(ranks, fill))
+            elif column.is_float:
                 fill = {"min": math.inf, "max": -math.inf}.get(column.kind, 0.0)  # a tile without values: loses
                 matrix[i] = numpy_of(filled(values.cast(pa.float64()), fill)).view(np.int64)
             else:
@@ -149,17 +255,21 @@ class TileSpec:
                     values = values.cast(pa.int8())
                 fill = {"last_created": NO_CREATED, "min": INT_MAX, "max": INT_MIN}.get(column.kind, 0)
                 matrix[i] = numpy_of(filled(values.cast(pa.int64()), fill))
-        return matrix
+        return Tiles(matrix, text.to_pylist())
 
-    def replaced(self, stored: np.ndarray, fresh: np.ndarray, since_us: int, newest_us: int) -> np.ndarray:
+    def replaced(self, stored: Tiles, fresh: Tiles, since_us: int, newest_us: int) -> Tiles:
         """The stored tiles with those of steps from `since_us` on replaced by `fresh` (an entity's recomputed
         tiles), and tiles that no window ending after `newest_us` reaches dropped."""
         import numpy as np
 
-        keep = stored[:, (stored[0] < since_us) & (stored[0] >= self.oldest_needed(newest_us))]
+        steps = stored.matrix[0]
+        keep = stored.matrix[:, (steps < since_us) & (steps >= self.oldest_needed(newest_us))]
         if not keep.shape[1]:
             return fresh
-        return np.concatenate([keep, fresh], axis=1)
+        if not self.has_text:
+            return Tiles(np.concatenate([keep, fresh.matrix], axis=1), ())
+        text, (kept, new) = self.united([Tiles(keep, stored.text), self.compacted(fresh)])
+        return Tiles(np.concatenate([kept, new], axis=1), text)
 
     def oldest_needed(self, newest_us: int) -> int:
         """The first step a window ending after `newest_us` (floored to a step) can read."""
@@ -167,8 +277,8 @@ class TileSpec:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def reader(self, features: Sequence[str]) -> Callable[[np.ndarray, int], dict[str, Any]]:
-        """A function from a decoded matrix and a request time (microseconds) to `{feature: value}`."""
+    def reader(self, features: Sequence[str]) -> Callable[[np.ndarray, int, Sequence[bytes]], dict[str, Any]]:
+        """A function from decoded tiles (matrix, request time in microseconds, text) to `{feature: value}`."""
         return _Merger(self, [self.features[f] for f in features])
 
     def empty_values(self, features: Sequence[str]) -> dict[str, Any]:
@@ -177,13 +287,22 @@ class TileSpec:
 
     # -- pushes ----------------------------------------------------------------------------------
 
-    def add_rows(self, stored: np.ndarray, events_us: Sequence[int], created_us: Sequence[int | None],
-                 ties: Sequence[Any], inputs: Sequence[Sequence[Any]]) -> np.ndarray:
+    def add_rows(self, stored: Tiles, events_us: Sequence[int], created_us: Sequence[int | None],
+                 ties: Sequence[Any], inputs: Sequence[Sequence[Any]]) -> Tiles:
         """The stored tiles with rows added (one entity's pushed rows: event times, created times, tie_breaker
-        values, and per input its values in the tile's form - ints, floats, days, microseconds)."""
+        values, and per input its values in the tile's form - ints, floats, days, microseconds, str, bytes)."""
         import numpy as np
 
-        matrix = np.array(stored, dtype=np.int64, copy=True)
+        text: list[bytes] = []
+        if self.has_text:  # text values become their ranks in the stored text and theirs, united
+            given = {i: [None if v is None else v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]
+                     for i, values in enumerate(inputs) if i in self.text_inputs}
+            text, (matrix,) = self.united([stored], [v for values in given.values() for v in values if v is not None])
+            rank = {value: r for r, value in enumerate(text)}
+            inputs = [[None if v is None else rank[v] for v in given[i]] if i in given else values
+                      for i, values in enumerate(inputs)]
+        else:
+            matrix = np.array(stored.matrix, dtype=np.int64, copy=True)
         floats = matrix.view(np.float64)
         for row, event in enumerate(events_us):
             step = event // self.step_us * self.step_us
@@ -199,7 +318,7 @@ class TileSpec:
                 if value is None:  # NULL inputs are ignored (counted only by count without a column)
                     continue
                 self._add_value(matrix, floats, at, index, value, order, ties[row])
-        return matrix
+        return Tiles(matrix, text)
 
     def empty_tile(self, step: int) -> np.ndarray:
         """A (width, 1) tile of `step` holding no row: zeros, and for minimums and maximums the value that loses."""
@@ -211,6 +330,8 @@ class TileSpec:
         for i, column in enumerate(self.columns, start=1):
             if column.kind == "last_created":
                 fresh[i, 0] = NO_CREATED
+            elif column.is_text and column.kind == "last":
+                fresh[i, 0] = NO_TEXT
             elif column.kind in ("min", "max"):
                 if column.is_float:
                     floats[i, 0] = math.inf if column.kind == "min" else -math.inf
@@ -315,7 +436,7 @@ class _Merger:
             i = f.input
             count = offset("int_sum", row[("rows", None)] if i is None else row[("count", i)])
             is_float = i is not None and spec.input_dtypes[i].name in FLOAT_KINDS
-            convert = _converter(spec.input_dtypes[i]) if i is not None else None
+            convert = _converter(spec.input_dtypes[i]) if i is not None else None  # (cell, text) -> value
             value: Any = None
             if f.function in ("sum", "avg"):
                 sum_float = spec.columns[row[("sum", i)] - 1].is_float
@@ -326,9 +447,17 @@ class _Merger:
             elif f.function == "last":
                 value = (row[("count", i)], row[("last", i)], is_float, convert)
             elif f.function in ("variance", "stddev"):
-                value = (None, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
+                # the window's mean from the column's sum where the tiles keep one (a dot product less)
+                total = None
+                if ("sum", i) in row:
+                    sum_float = spec.columns[row[("sum", i)] - 1].is_float
+                    total = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
+                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
-        self.windows = tuple((span, tuple(plans), self._needs(plans)) for span, plans in windows.items())
+        self.windows = tuple((tuple(plans), self._needs(plans), any(n[3] for n in self._needs(plans)) or
+                              any(p[1] == "last" and p[3][2] for p in plans)) for plans in windows.values())
+        # each window's first step is `end - span`; the last entry, `end` itself, bounds them all
+        self.spans = np.array([*windows, 0], dtype=np.int64)
 
     def _needs(self, plans: list) -> tuple[tuple[Any, int, int, bool, str], ...]:
         """The block reductions a window's features read: (ufunc, first row, end row, of floats, block)."""
@@ -342,22 +471,27 @@ class _Merger:
         ufuncs = {"sum": np.add, "min": np.minimum, "max": np.maximum}
         return tuple((ufuncs[b.split("_")[1]], *self.spec.blocks[b], b.startswith("float"), b) for b in sorted(needs))
 
-    def __call__(self, matrix: np.ndarray, at_us: int) -> dict[str, Any]:
+    def __call__(self, matrix: np.ndarray, at_us: int, text: Sequence[bytes] = ()) -> dict[str, Any]:
+        np = self.np
         step_us = self.spec.step_us
         end = at_us // step_us * step_us
-        steps = matrix[0]
-        hi = int(steps.searchsorted(end))
+        bounds = matrix[0].searchsorted(end - self.spans).tolist()  # every window's first tile, then the end
+        hi = bounds[-1]
         out: dict[str, Any] = {}
-        for span, plans, needs in self.windows:
-            lo = int(steps.searchsorted(end - span))
+        for (plans, needs, of_floats), lo in zip(self.windows, bounds):
             if lo == hi:
                 for name, function, _, _ in plans:
                     out[name] = 0 if function == "count" else None
                 continue
             cells = matrix[:, lo:hi]
-            floats = cells.view(self.np.float64)
-            reduced = {block: ufunc.reduce((floats if is_float else cells)[start:stop], axis=1).tolist()
-                       for ufunc, start, stop, is_float, block in needs}
+            floats = cells.view(np.float64) if of_floats else cells
+            reduced = {}
+            for ufunc, start, stop, is_float, block in needs:
+                rows = floats if is_float else cells
+                if stop - start == 1:  # one row: a flat reduction (a 2-D one costs twice as much)
+                    reduced[block] = [ufunc.reduce(rows[start]).item()]
+                else:
+                    reduced[block] = ufunc.reduce(rows[start:stop], axis=1).tolist()
             sums = reduced["int_sum"]
             for name, function, count, value in plans:
                 n = sums[count]
@@ -370,37 +504,54 @@ class _Merger:
                 elif function == "avg":
                     out[name] = reduced["float_sum" if value[0] else "int_sum"][value[1]] / n
                 elif function in ("min", "max"):
-                    out[name] = value[2](reduced[value[0]][value[1]])
-                elif function == "last":
-                    counts = cells[value[0]]
+                    out[name] = value[2](reduced[value[0]][value[1]], text)
+                elif function == "last":  # the newest tile with a value: most often the newest tile
                     newest = hi - lo - 1
-                    if not counts[newest]:
-                        newest = int(counts.nonzero()[0][-1])
-                    out[name] = value[3]((floats if value[2] else cells)[value[1], newest].item())
+                    if not cells.item(value[0], newest):
+                        newest = int(cells[value[0]].nonzero()[0][-1])
+                    out[name] = value[3]((floats if value[2] else cells).item(value[1], newest), text)
                 elif n < 2:
                     out[name] = None
                 else:  # the tiles' M2s + their spread around the window's mean (Chan et al.): an empty tile weighs 0
-                    ns = cells[value[2]].astype(self.np.float64)
+                    ns = cells[value[2]]  # counts: int64, multiplied into floats
                     means = floats[value[3]]
-                    deviations = means - float(ns.dot(means)) / n
+                    total = value[0]
+                    mean = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
+                            else float((ns * means).sum())) / n
+                    deviations = means - mean
                     m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations))
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
 
 
-def _identity(value: Any) -> Any:
+def _identity(value: Any, text: Sequence[bytes]) -> Any:
     return value
 
 
-def _converter(dtype: DType) -> Callable[[Any], Any]:
-    if dtype.name == "bool":
-        return bool
-    if dtype.name == "date":
-        return date_from_days
-    if dtype.name == "timestamp":
-        return datetime_from_micros
+def _converter(dtype: DType) -> Callable[[Any, Sequence[bytes]], Any]:
+    """A cell's value as the feature's (a text cell's through the record's text)."""
+    name = dtype.name
+    if name == "string":
+        return lambda rank, text: text[rank].decode("utf-8")
+    if name == "bytes":
+        return lambda rank, text: bytes(text[rank])
+    if name == "bool":
+        return lambda value, text: bool(value)
+    if name == "date":
+        return lambda value, text: date_from_days(value)
+    if name == "timestamp":
+        return lambda value, text: datetime_from_micros(value)
     return _identity
+
+
+def _as_binary(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A string or bytes column as large binary: the bytes that order it (strings: UTF-8, by code point)."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.large_binary())
 
 
 class StaleTiles(ValueError):

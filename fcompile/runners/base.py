@@ -75,9 +75,10 @@ class WindowStats:
     """What a materialization window holds in a view's source, counted before it is read."""
 
     rows: int                     # source rows with an event time in the window (and no NULL key)
-    keys: int                     # distinct entity keys among them: the rows `latest_values` returns
+    keys: int | None              # distinct entity keys among them (the rows `latest_values` returns); None:
+                                  # not counted (DuckDB: a count or an estimate costs more than the rest)
     earliest: dt.datetime | None  # their earliest event time (UTC, aware); None when there are none
-    keys_exact: bool = True       # False: `keys` is an estimate (DuckDB's, for the progress bar)
+    keys_exact: bool = True       # False: `keys` is an estimate, or not counted
     latest: dt.datetime | None = None  # their newest event time (UTC, aware); None when there are none
 
 

@@ -4,7 +4,7 @@
 | --- | --- |
 | `GET /api/v1/entities` | a page of entities |
 | `GET /api/v1/feature_views` | a page of feature views (on-demand views too, `"kind": "on_demand_view"`) |
-| `GET /api/v1/feature_views/{name}` | one view: its features, lineage and latest statistics (statistics.py) |
+| `GET /api/v1/feature_views/{name}` | one view: its features, lineage and latest statistics (artifacts/profiles.py) |
 | `GET /api/v1/feature_services` | a page of feature services |
 | `GET /api/v1/datasets` | a page of datasets |
 | `GET /api/v1/lineage` | a page of lineage nodes, with the edges into them; `?node=kind.name`: its neighbourhood |
@@ -19,7 +19,7 @@ Everything comes from the graph the server already holds: `MetadataIndex` is bui
 in the loading thread (state.py), so online reads pay nothing for it: every list item is encoded once
 there, and a page is those bytes joined (bench/metadata_bench.py, 1,000 views: the index builds in about
 60 ms; a page of 1,000 views takes well under a millisecond on the event loop, a lineage page of 1,000
-nodes a few). Only statistics are read from files, when a view is asked for (statistics.py keeps them).
+nodes a few). Only statistics are read from files, when a view is asked for (artifacts/profiles.py keeps them).
 
 With `serving.auth`, a token sees what it may use by name (`Visibility`): the feature views in its
 `feature_views` and `write_feature_views` grants and those its granted `feature_services` read; those
@@ -44,7 +44,7 @@ from fcompile.diagnostics import Code, did_you_mean, known_names_hint
 from fcompile.graph import Dataset, Entity, FeatureGraph, FeatureService, FeatureView, Node, OnDemandView
 from fcompile.serving.errors import request_error
 from fcompile.serving.settings import TokenGrant
-from fcompile.serving.statistics import view_statistics
+from fcompile.artifacts.profiles import view_statistics
 
 API_PREFIX = "/api/v1"
 DEFAULT_LIMIT = 100

@@ -104,7 +104,7 @@ SCHEMAS: dict[str, Any] = {
         **_VIEW_FIELDS, "features": _list(_FEATURE), "join_keys": _list(_JOIN_KEY),
         "lineage": _object({"upstream": _list(_NEIGHBOUR), "downstream": _list(_NEIGHBOUR)},
                            ("upstream", "downstream")),
-        "statistics": _object({"path": _STRING, "datasets": _list(_object({
+        "statistics": _object({"path": _STRING, "profiled_at": _NULLABLE_STRING, "datasets": _list(_object({
             "name": _STRING, "num_examples": _INTEGER, "features": _list(_FEATURE_STATISTICS)})),
             "error": _PROBLEM}, ("path",)),
         "generation": _INTEGER}, ("name", "kind", "features", "lineage", "generation")),

@@ -202,24 +202,29 @@ _EXAMPLES = {
 
 # -- join-key values that JSON cannot carry as they are ------------------------------------------------
 
-def key_readers(graph: Any) -> dict[str, tuple[str, Callable[[str], Any]]]:
-    """For each join key whose dtype JSON has no type for (date, timestamp, bytes): the dtype and a reader
-    of its text form (ISO 8601, base64). Other keys are taken as JSON gives them."""
+def key_readers(graph: Any) -> dict[str, tuple[str, Callable[[str], Any], str]]:
+    """For each join key or request field whose dtype JSON has no type for (date, timestamp, bytes): the
+    dtype and a reader of its text form (ISO 8601, base64). Others are taken as JSON gives them."""
     readers = {"date": dt.date.fromisoformat, "timestamp": parse_moment, "bytes": _base64}
-    out: dict[str, tuple[str, Callable[[str], Any]]] = {}
+    out: dict[str, tuple[str, Callable[[str], Any], str]] = {}
     for entity in graph.entities:
         for key in entity.join_keys:
             if key.dtype.name in readers:
-                out[key.name] = (key.dtype.name, readers[key.dtype.name])
+                out[key.name] = (key.dtype.name, readers[key.dtype.name], "join key")
+    for source in getattr(graph, "request_sources", ()):  # request fields sit beside the keys in `entities`
+        for request_field in source.fields:
+            if request_field.dtype.name in readers:
+                out.setdefault(request_field.name, (request_field.dtype.name, readers[request_field.dtype.name],
+                                                    "request field"))
     return out
 
 
-def read_key_text(entities: dict[str, Any], readers: dict[str, tuple[str, Callable[[str], Any]]]) -> dict[str, Any]:
+def read_key_text(entities: dict[str, Any], readers: dict[str, tuple[str, Callable[[str], Any], str]]) -> dict[str, Any]:
     """`entities` with the text values of date, timestamp and bytes keys read as their dtype (a new
     mapping; the others are left to the SDK's checks). Raises HttpError 422 naming the key and value."""
     problems: list[Diagnostic] = []
     out = dict(entities)
-    for name, (dtype, reader) in readers.items():
+    for name, (dtype, reader, what) in readers.items():
         values = entities.get(name)
         if type(values) is not list:
             continue
@@ -229,8 +234,10 @@ def read_key_text(entities: dict[str, Any], readers: dict[str, tuple[str, Callab
                 try:
                     converted[i] = reader(value)
                 except (ValueError, binascii.Error):
-                    problems.append(Diagnostic(Code.ENTITY_VALUE, f"entity value {json.dumps(value)} of join key "
-                                               f"'{name}' is not a valid {dtype}", None, _TEXT_FORMS[dtype]))
+                    code = Code.ENTITY_VALUE if what == "join key" else Code.REQUEST_FIELD_VALUE
+                    problems.append(Diagnostic(code, f"{'entity ' * (code is Code.ENTITY_VALUE)}value "
+                                               f"{json.dumps(value)} of {what} '{name}' is not a valid {dtype}", None,
+                                               _TEXT_FORMS[dtype]))
                     break
         out[name] = converted
     if problems:

@@ -60,7 +60,7 @@ class ServingState:
     writer: FeatureStore           # pushes and writes, on the writer thread (the same graph)
     large_reader: FeatureStore     # large reads, on the reader thread (the same graph; connects on first use)
     settings: ServingSettings
-    key_readers: dict[str, tuple[str, Callable[[str], Any]]]
+    key_readers: dict[str, tuple[str, Callable[[str], Any], str]]  # name -> (dtype, reader, join key or field)
     services: frozenset[str]
     warnings: list[Diagnostic] = field(default_factory=list)
     store_problem: DiagnosticError | None = None   # the online store could not be connected at load

@@ -25,9 +25,10 @@ from fcompile.runners.base import Runner
 from fcompile.runners.spines import SpineInput
 from fcompile.tasks.compiled import CompiledFile, compiled_file, sha256_of, statements_differ, unreadable_paths
 from fcompile.tasks.training import TrainingQuery, plan_training_query
-from fcompile.version import __version__
+from fcompile.tasks.run_results import (  # noqa: F401  (their home was here)
+    RUN_RESULTS_SCHEMA_VERSION, _timestamp, run_results_metadata, write_run_results,
+)
 
-RUN_RESULTS_SCHEMA_VERSION = 2  # 2: a dataset's compiled_file, compiled_sha256, setup, executed, matches_..., mismatch
 
 
 @dataclass(frozen=True)
@@ -150,37 +151,6 @@ def _executed_fields(executed: Executed | None) -> dict:
 def _statement(sql: str, with_text: bool = False) -> dict:
     entry = {"sha256": sha256_of(sql)}
     return {**entry, "sql": sql} if with_text else entry
-
-
-def run_results_metadata(graph: FeatureGraph, command: str, started_at: dt.datetime,
-                         finished_at: dt.datetime) -> dict:
-    """The `metadata` of run_results.json, for `run` and `materialize` alike."""
-    return {
-        "schema_version": RUN_RESULTS_SCHEMA_VERSION,
-        "fcompile_version": __version__,
-        "command": command,
-        "project": graph.project.name,
-        "target": graph.project.target.name,
-        "started_at": _timestamp(started_at),
-        "finished_at": _timestamp(finished_at),
-    }
-
-
-def write_run_results(path: str, document: dict) -> None:
-    """Written to a temporary file beside `path`, then moved over it."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-    os.replace(temporary, path)
-
-
-def _timestamp(moment: dt.datetime) -> str:
-    """ISO 8601 in UTC with `Z`: whole seconds, or milliseconds when there is a fraction of a second."""
-    moment = moment.astimezone(dt.timezone.utc)
-    precision = "milliseconds" if moment.microsecond else "seconds"
-    return moment.isoformat(timespec=precision).replace("+00:00", "Z")
 
 
 def _in_context(diagnostic: Diagnostic, label: str, dataset: Dataset) -> Diagnostic:

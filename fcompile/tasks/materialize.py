@@ -36,12 +36,11 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import FeatureGraph, FeatureView
-from fcompile.tasks.aggregates_online import refuse_online_aggregations
 from fcompile.online.base import StoreFailure, guard_store
 from fcompile.online.values import as_utc
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.runners.base import Runner
-from fcompile.tasks.datasets import _timestamp, run_results_metadata
+from fcompile.tasks.run_results import _timestamp, run_results_metadata
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -138,7 +137,10 @@ def materialize_hints(results: Sequence[ViewResult]) -> list[str]:
 
 
 class MaterializeProgress(Protocol):
-    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None: ...
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
+        """`total_keys` None: not counted (the engine's count would cost more than it tells); `rows`: the
+        source rows in the window."""
 
     def advance(self, view: str, keys: int) -> None: ...
 
@@ -146,7 +148,8 @@ class MaterializeProgress(Protocol):
 
 
 class NoProgress:
-    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False) -> None:
+    def start(self, view: str, window: Window, total_keys: int | None, estimated: bool = False,
+              rows: int | None = None) -> None:
         pass
 
     def advance(self, view: str, keys: int) -> None:
@@ -181,11 +184,9 @@ def check_window_arguments(start: dt.datetime | None, end: dt.datetime) -> None:
 
 def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
     """The named views (all online views when None). Raises FC032 for unknown names, FC118 for a view
-    with `online: false`, FC159 for a view with aggregations."""
+    with `online: false`."""
     if names is None:
-        views = [v for v in graph.feature_views if v.online]
-        refuse_online_aggregations(views, "materialize")
-        return views
+        return [v for v in graph.feature_views if v.online]
     problems, views = [], []
     known = [v.name for v in graph.feature_views]
     for name in dict.fromkeys(names):
@@ -201,17 +202,14 @@ def views_to_materialize(graph: FeatureGraph, names: list[str] | None) -> list:
             views.append(view)
     if problems:
         raise DiagnosticError(problems)
-    refuse_online_aggregations(views, "materialize")
     return views
 
 
 def materialize_views(graph: FeatureGraph, runner: Runner, store: OnlineStore, views: Sequence[FeatureView],
                       end: dt.datetime, start: dt.datetime | None = None, full_refresh: bool = False,
                       progress: MaterializeProgress | None = None, batch_rows: int = BATCH_ROWS) -> list[ViewResult]:
-    """Materialize each view on its own: one that fails is reported and the others still run. A view with
-    aggregations is refused (FC159) before any is loaded."""
+    """Materialize each view on its own: one that fails is reported and the others still run."""
     check_window_arguments(start, end)
-    refuse_online_aggregations(views, "materialize")
     end = as_utc(end)
     start = as_utc(start) if start is not None else None
     progress = progress or NoProgress()
@@ -249,16 +247,17 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 # run that finds nothing new, the routine case, does not pay for a second scan)
                 newest = runner.window_stats(plan, None, window.end, label, view.location).latest
             rows_read, written = stats.rows, 0
-            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact)
-            of = f"{'' if stats.keys_exact else 'about '}{stats.keys:,}"
-            what = f"writing the window {window.describe()} failed after 0 of {of} keys"
+            progress.start(view.name, window, stats.keys, estimated=not stats.keys_exact, rows=stats.rows)
+            of = "" if stats.keys is None else f" of {'' if stats.keys_exact else 'about '}{stats.keys:,}"
+            what = f"writing the window {window.describe()} failed after 0{of} keys"  # `of`: no "1 keys" below
             try:
                 if window.start is not None and stats.rows and view.plain_features:
                     target = online_view(graph, view)
                     reader = runner.latest_values(plan, window.start, window.end, label, view.location, batch_rows)
                     for batch in _utc_batches(reader):
                         written += guard_store(store.write_batch, target, batch)  # committed
-                        what = f"writing the window {window.describe()} failed after {written:,} of {of} keys"
+                        what = (f"writing the window {window.describe()} failed after {written:,}{of} "
+                                f"key{'s' * (bool(of) or written != 1)}")
                         progress.advance(view.name, batch.num_rows)
                 if window.start is not None and view.has_aggregations:
                     tiles = _materialize_tiles(graph, runner, store, view, window, full_refresh or state is None,
@@ -284,7 +283,7 @@ def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, 
     from fcompile.planner.online_tiles import plan_latest_tiles
     from fcompile.tasks.materialize_tiles import tiles_since, write_tiles
 
-    spec = tile_spec(graph, view)  # a view whose aggregations tiles cannot keep is refused before (FC159)
+    spec = tile_spec(graph, view)
     if first:
         guard_store(store.drop_view, spec.online_view.name)
     since = tiles_since(spec, None if first and window.basis != "start" else window.start, window.end)
@@ -441,7 +440,7 @@ def materialize_and_record(graph: FeatureGraph, runner: Runner | None, names: Se
 
 def record_materialization(graph: FeatureGraph, results: Sequence[ViewResult], started_at: dt.datetime) -> dict:
     """The run's `target/run_results.json` document, written; returned."""
-    from fcompile.tasks.datasets import write_run_results
+    from fcompile.tasks.run_results import write_run_results
 
     document = materialize_results_document(graph, results, started_at, dt.datetime.now(UTC))
     write_run_results(run_results_path(graph), document)

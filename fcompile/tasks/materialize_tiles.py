@@ -18,7 +18,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Callable
 
 from fcompile.online.base import guard_store
-from fcompile.online.tiles import TILES_FEATURE, StaleTiles, TileSpec, stale_tiles, version_after
+from fcompile.online.tiles import TILES_FEATURE, StaleTiles, Tiles, TileSpec, stale_tiles, version_after
 from fcompile.online.values import datetime_from_micros, micros
 from fcompile.planner.online_tiles import STEP, LatestTiles
 
@@ -108,7 +108,7 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     key_columns = [table.column(k.name).combine_chunks().cast(arrow_type(k.dtype)).take(firsts) for k in plan.keys]
     key_tuples = list(zip(*(c.to_pylist() for c in key_columns)))
     stored = guard_store(store.read, spec.online_view, key_tuples, (TILES_FEATURE,))
-    matrix = spec.tile_matrix(table, STEP)
+    tiles = spec.tile_matrix(table, STEP)
     now = dt.datetime.now(UTC)
     since_us, end_us = micros(since), micros(end)
     records, versions = [], []
@@ -117,7 +117,8 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
             old = spec.decode(None if row is None else row.values.get(TILES_FEATURE))
         except StaleTiles:
             raise stale_tiles(spec.view) from None
-        records.append(spec.encode(spec.replaced(old, matrix[:, first:last], since_us, end_us)))
+        fresh = Tiles(tiles.matrix[:, first:last], tiles.text)
+        records.append(spec.encode(spec.replaced(old, fresh, since_us, end_us)))
         versions.append(micros(version_after(None if row is None else row.event_ts, now)))
     batch = pa.RecordBatch.from_arrays(
         [*key_columns, pa.array(versions, pa.int64()).cast(pa.timestamp("us", "UTC")), pa.array(records, pa.binary())],

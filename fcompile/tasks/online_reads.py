@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import numbers
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -24,10 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.base import StoredRow
-from fcompile.planner.on_demand_refusal import refuse_on_demand
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
-from fcompile.tasks.aggregates_online import online_aggregation_problems
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
@@ -55,56 +54,168 @@ class ViewRead:
 
 
 @dataclass(frozen=True)
+class Computed:
+    """One on-demand feature the request computes (an output, or an input of one), after the store reads.
+    `sources`, one per name its expression reads: ("read", read index, stored feature), ("field", request
+    field name) or ("computed", index of an earlier `Computed`)."""
+
+    column: Any  # fcompile.expressions.on_demand.OnDemandColumn: compiled once, on first use, then kept
+    sources: tuple[tuple[Any, ...], ...]
+    names: tuple[str, ...] = field(init=False)  # the name each source is read under, as `column.inputs` has it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(name for name, _, _ in self.column.inputs))
+
+
+@dataclass(frozen=True)
 class OnlineRequest:
     keys: tuple[tuple[str, DType], ...]        # every join key the request needs, in order of first use
     reads: tuple[ViewRead, ...]
-    outputs: tuple[tuple[str, int, str], ...]  # (output name, read index, stored feature), in request order
+    # (output name, read index, stored feature), in request order; an on-demand feature's read index is
+    # -1 - its index in `computed`, and its stored feature is its name
+    outputs: tuple[tuple[str, int, str], ...]
     label: str
+    fields: tuple[tuple[str, DType], ...] = ()  # request fields the on-demand features read (not join keys)
+    computed: tuple[Computed, ...] = ()         # in evaluation order: a feature after those it reads
+    # the project's other request fields: a request may send them (as a client sends one set of fields for
+    # every model); they are not read
+    other_fields: frozenset[str] = frozenset()
     key_names: tuple[str, ...] = field(init=False)
     feature_names: tuple[str, ...] = field(init=False)  # the features' output names
+    field_names: frozenset[str] = field(init=False)
     # positions in a response's results (join keys first) of the features that hold floats or float arrays
     float_results: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_names", tuple(name for name, _ in self.keys))
         object.__setattr__(self, "feature_names", tuple(name for name, _, _ in self.outputs))
+        object.__setattr__(self, "field_names", frozenset(name for name, _ in self.fields))
         dtypes = [dict(read.view.features) for read in self.reads]
+
+        def floats(read: int, feature: str) -> bool:
+            if read < 0:
+                return self.computed[-1 - read].column.node.dtype == "float64"
+            dtype = dtypes[read][feature]
+            return (dtype.element or dtype).name in ("float32", "float64")
+
         object.__setattr__(self, "float_results", tuple(
-            len(self.keys) + i for i, (_, read, feature) in enumerate(self.outputs)
-            if (dtypes[read][feature].element or dtypes[read][feature]).name in ("float32", "float64")))
+            len(self.keys) + i for i, (_, read, feature) in enumerate(self.outputs) if floats(read, feature)))
 
 
 def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], full_feature_names: bool,
                         online_view: Callable[[FeatureView], OnlineView], label: str = "the request") -> OnlineRequest:
-    """Raises `DiagnosticError`: FC118 for a view that is not online, FC070 for colliding output names."""
+    """Raises `DiagnosticError`: FC118 for a view that is not online, FC070 for colliding output names,
+    FC184 for a request field that cannot take its value from the request's rows.
+
+    An on-demand feature (docs/concepts/on-demand-features.md) reads the feature view features its expression
+    needs (requested or not: one store read per view all the same), the request fields from the request's
+    rows, and other on-demand features, each computed once per request."""
     problems: list[Diagnostic] = []
     keys: dict[str, DType] = {}
     per_view: dict[tuple[str, bool], list[str]] = {}  # (view, aggregated) -> features
-    wanted: list[tuple[str, tuple[str, bool], str]] = []  # (output name, (view, aggregated), feature)
-    refuse_on_demand(graph, projections, "online", None)
-    for projection in projections:
-        view = graph.feature_view(projection.view)
+    wanted: list[tuple[str, Any, str]] = []  # (output name, (view, aggregated) or computed index, feature)
+    fields: dict[str, tuple[DType, str]] = {}  # request field -> (dtype, request source)
+    computed: list[tuple[Any, list[tuple[Any, ...]]]] = []  # (OnDemandColumn, sources naming slots)
+    computed_index: dict[tuple[str, str], int] = {}
+    refused: set[str] = set()
+
+    def served(view: FeatureView, reader: str | None) -> bool:
+        """Whether the view can be read online; its join keys join the request's."""
+        if view.name in refused:
+            return False
+        why = "" if reader is None else f" (on-demand feature '{reader}' reads it)"
         if not view.online:
+            refused.add(view.name)
             problems.append(Diagnostic(
                 Code.VIEW_NOT_ONLINE, f"{label}: feature view '{view.name}' is not loaded into the online store "
-                "(online: false)", view.location, "set `online: true` and run `fcompile materialize`, or read it "
-                "offline with get_historical_features"))
-            continue
-        unserved = online_aggregation_problems([view], "read online") if view.has_aggregations else []
-        if unserved:
-            problems += unserved
-            continue
+                f"(online: false){why}", view.location, "set `online: true` and run `fcompile materialize`, or "
+                "read it offline with get_historical_features"))
+            return False
         for key in graph.join_keys(view):
             keys.setdefault(key.name, key.dtype)
+        return True
+
+    def slot_of(view: FeatureView, feature: str) -> tuple[str, bool]:
+        node = view.feature(feature)
+        slot = (view.name, node is not None and node.aggregation is not None)
+        features = per_view.setdefault(slot, [])
+        if feature not in features:
+            features.append(feature)
+        return slot
+
+    def compute(view_name: str, feature_name: str) -> int | None:
+        """The index of the on-demand feature in `computed`, planned with what it reads (None: refused)."""
+        found = computed_index.get((view_name, feature_name), -1)
+        if found != -1:
+            return found
+        from fcompile.expressions.on_demand import OnDemandColumn
+
+        view = graph.on_demand_view(view_name)
+        feature = view.feature(feature_name)
+        assert feature is not None  # the resolver checked the reference
+        reader = f"{view_name}:{feature_name}"
+        sources: list[tuple[Any, ...]] = []
+        inputs: list[tuple[str, str, str]] = []
+        usable = True
+        for read in feature.reads:
+            source, name = read.split(".", 1)
+            if graph.get("feature_view", source) is not None:
+                input_view = graph.feature_view(source)
+                if not served(input_view, reader):
+                    usable = False
+                    continue
+                sources.append(("read", slot_of(input_view, name), name))
+                dtype = str(input_view.feature(name).dtype)  # type: ignore[union-attr]
+            elif graph.get("on_demand_view", source) is not None:
+                index = compute(source, name)
+                if index is None:
+                    usable = False
+                    continue
+                sources.append(("computed", index))
+                dtype = computed[index][0].node.dtype
+            else:
+                request_field = graph.request_source(source).field(name)
+                assert request_field is not None
+                known = fields.setdefault(name, (request_field.dtype, source))
+                if known[0] != request_field.dtype:
+                    problems.append(Diagnostic(
+                        Code.REQUEST_FIELD_CONFLICT, f"{label}: request field '{name}' is {known[0]} in request "
+                        f"source '{known[1]}' and {request_field.dtype} in '{source}', and a request's rows give "
+                        "one value", view.location, "rename one of the two fields"))
+                    usable = False
+                    continue
+                sources.append(("field", name))
+                dtype = str(request_field.dtype)
+            inputs.append((read, read, dtype))
+        if not usable:
+            computed_index[(view_name, feature_name)] = None  # type: ignore[assignment]
+            return None
+        computed_index[(view_name, feature_name)] = len(computed)
+        computed.append((OnDemandColumn(feature_name, feature.node, tuple(inputs)), sources))
+        return len(computed) - 1
+
+    for projection in projections:
+        if graph.get("on_demand_view", projection.view) is not None:
+            for feature, output in zip(projection.features, projection.output_names(full_feature_names)):
+                index = compute(projection.view, feature)
+                if index is not None:
+                    wanted.append((output, index, feature))
+            continue
+        view = graph.feature_view(projection.view)
+        if not served(view, None):
+            continue
         for feature, output in zip(projection.features, projection.output_names(full_feature_names)):
-            node = view.feature(feature)
-            slot = (view.name, node is not None and node.aggregation is not None)
-            features = per_view.setdefault(slot, [])
-            if feature not in features:
-                features.append(feature)
-            wanted.append((output, slot, feature))
+            wanted.append((output, slot_of(view, feature), feature))
+    for name, (dtype, source) in fields.items():
+        if name in keys and keys[name] != dtype:
+            problems.append(Diagnostic(
+                Code.REQUEST_FIELD_CONFLICT, f"{label}: request field '{name}' of '{source}' is {dtype}, but the "
+                f"join key '{name}' it is named like is {keys[name]}", graph.request_source(source).location,
+                "a request field named like a join key takes the key's value: give both one dtype, or rename "
+                "the field"))
     owners: dict[str, str] = {name: "a join key" for name in keys}
-    for output, (view_name, _), feature in wanted:
+    for output, slot, feature in wanted:
+        view_name = _on_demand_view_of(computed_index, slot) if isinstance(slot, int) else slot[0]
         if output in owners:
             problems.append(Diagnostic(
                 Code.FEATURE_NAME_COLLISION, f"{label}: output column '{output}' of '{view_name}:{feature}' "
@@ -122,8 +233,18 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
             reads.append(_tile_read(graph, view, positions, tuple(features)))
         else:
             reads.append(ViewRead(online_view(view), positions, tuple(features), view.ttl))
-    outputs = tuple((output, read_index[slot], feature) for output, slot, feature in wanted)
-    return OnlineRequest(tuple(keys.items()), tuple(reads), outputs, label)
+    planned = tuple(Computed(column, tuple(("read", read_index[s[1]], s[2]) if s[0] == "read" else s
+                                           for s in sources))
+                    for column, sources in computed)
+    outputs = tuple((output, -1 - slot if isinstance(slot, int) else read_index[slot], feature)
+                    for output, slot, feature in wanted)
+    request_fields = tuple((name, dtype) for name, (dtype, _) in fields.items() if name not in keys)
+    others = frozenset(f.name for source in graph.request_sources for f in source.fields) - set(fields) - set(keys)
+    return OnlineRequest(tuple(keys.items()), tuple(reads), outputs, label, request_fields, planned, others)
+
+
+def _on_demand_view_of(index: dict[tuple[str, str], int | None], position: int) -> str:
+    return next(view for (view, _), at in index.items() if at == position)
 
 
 def _tile_read(graph: FeatureGraph, view: FeatureView, positions: tuple[int, ...], features: tuple[str, ...]) -> ViewRead:
@@ -145,8 +266,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
     spec, merge = read.tiles, read.merge
     stored = store.read(spec.online_view, keys, (TILES_FEATURE,))
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
-    step = spec.step_us
-    fresh = None if state is None or state.watermark is None else micros(state.watermark) // step * step
+    fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
     at = micros(moment)
     empty = None
     rows: list = []
@@ -160,7 +280,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             rows.append(empty)
             continue
         try:
-            matrix = spec.decode(row.values[TILES_FEATURE])
+            matrix, text = spec.decode(row.values[TILES_FEATURE])
         except StaleTiles:
             raise stale_tiles(read.view.name) from None
         newest = fresh
@@ -168,9 +288,15 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             last = int(matrix[0, -1])
             if newest is None or last > newest:
                 newest = last
-        values = merge(matrix, at) if matrix.shape[1] else spec.empty_values(read.features)
+        values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(read.features)
         rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
     return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _step_of(moment: dt.datetime, step_us: int) -> int:
+    """The first microsecond of the step holding `moment` (remembered: a view's watermark, read call after call)."""
+    return micros(moment) // step_us * step_us
 
 
 _MOMENTS: dict[int, dt.datetime] = {}
@@ -189,6 +315,8 @@ def _moment(micros: int, convert: Callable[[int], dt.datetime]) -> dt.datetime:
 def _now(now: dt.datetime | None) -> dt.datetime:
     if now is None:
         return dt.datetime.now(_UTC)
+    if now.tzinfo is _UTC:
+        return now
     return now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
 
 
@@ -198,6 +326,8 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
     This is the serving path: one store read per view and no more Python per value than needed."""
     columns = check_entities(request, entities)
     count = len(columns[0]) if columns else 0
+    if request.fields:
+        columns, field_columns = columns[:len(request.keys)], columns[len(request.keys):]
     moment = None
     per_read = []
     for read in request.reads:
@@ -232,7 +362,76 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
             per_read.append(_aged(rows, moment, read.max_age))
         else:
             per_read.append((rows, None))
-    return OnlineResponse(request, columns, per_read)
+    if not request.computed:
+        return OnlineResponse(request, columns, per_read)
+    given = dict(zip(request.key_names, columns))
+    if request.fields:
+        given.update(zip((name for name, _ in request.fields), field_columns))
+    return OnlineResponse(request, columns, per_read, _compute(request, per_read, given, count))
+
+
+def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], count: int) -> list:
+    """Each on-demand feature's values and statuses, in `request.computed` order, vectorized over the
+    entities (fcompile/expressions/on_demand.py): a feature view input that is not PRESENT enters as NULL;
+    an on-demand input enters with its value (its expression is inlined in the training SQL, so a value
+    computed from NULLs is a value there too) and passes its status on."""
+    evaluate = _EVALUATION or _evaluation()
+    compute_online, online_input, overflow = evaluate
+    results: list[tuple[list, list[str]]] = []
+    for item in request.computed:
+        inputs = {}
+        upstream = None
+        for name, source in zip(item.names, item.sources):
+            kind = source[0]
+            if kind == "read":
+                rows, aged = per_read[source[1]]
+                inputs[name] = online_input(_column(rows, aged, source[2]), _statuses(rows, aged))
+            elif kind == "field":
+                inputs[name] = online_input(given[source[1]])
+            else:
+                values, statuses = results[source[1]]
+                inputs[name] = online_input(values)
+                if statuses.count(PRESENT) != len(statuses):
+                    upstream = statuses if upstream is None else _worst(upstream, statuses)
+        try:
+            values, statuses = compute_online(item.column, inputs, count)
+        except overflow:
+            raise DiagnosticError([Diagnostic(
+                Code.EXPRESSION_OVERFLOW, f"{request.label}: on-demand feature '{item.column.name}' overflows "
+                "int64 for these inputs (the training SQL fails on them too)", None,
+                "CAST an operand to DOUBLE, or bound the inputs with LEAST/GREATEST")]) from None
+        results.append((values, statuses if upstream is None else _worst(statuses, upstream)))
+    return results
+
+
+_EVALUATION: tuple = ()
+
+
+def _evaluation() -> tuple:
+    """compute_online, OnlineInput and ExpressionOverflow, imported on first use (pyarrow is behind them) and
+    kept: no import statement per request."""
+    global _EVALUATION
+    from fcompile.expressions.evaluate import ExpressionOverflow
+    from fcompile.expressions.on_demand import OnlineInput, compute_online
+
+    _EVALUATION = (compute_online, OnlineInput, ExpressionOverflow)
+    return _EVALUATION
+
+
+_RANK = {PRESENT: 0, OUTSIDE_MAX_AGE: 1, NOT_FOUND: 2}  # on_demand.STATUS_ORDER: a computed value's is the worst
+
+
+def _worst(a: list[str], b: list[str]) -> list[str]:
+    return [x if _RANK[x] >= _RANK[y] else y for x, y in zip(a, b)]
+
+
+def _statuses(rows: list, aged: list[bool] | None) -> list[str] | None:
+    """Per row of a view read, its status; None when every row is PRESENT."""
+    if None not in rows and (aged is None or not any(aged)):
+        return None
+    if aged is None:
+        return [NOT_FOUND if row is None else PRESENT for row in rows]
+    return [NOT_FOUND if row is None else OUTSIDE_MAX_AGE if old else PRESENT for row, old in zip(rows, aged)]
 
 
 def _aged(rows: list, now: dt.datetime, max_age: dt.timedelta) -> tuple[list, list[bool]]:
@@ -263,12 +462,15 @@ class OnlineResponse:
     (and Feast's server's) response body, `{"metadata": {"feature_names": [...]}, "results": [{"values",
     "statuses", "event_timestamps"}, ...]}`, one result per name, with a status and an event time per value."""
 
-    __slots__ = ("_request", "_keys", "_per_read")
+    __slots__ = ("_request", "_keys", "_per_read", "_computed")
 
-    def __init__(self, request: OnlineRequest, keys: list[list], per_read: list) -> None:
+    def __init__(self, request: OnlineRequest, keys: list[list], per_read: list, computed: list = ()) -> None:
         self._request = request
         self._keys = keys
         self._per_read = per_read  # per view read: (stored rows or None, per row outside max age or None)
+        # per on-demand feature: (values, statuses). Its value is returned whatever its status (what the
+        # expression gives with NULL inputs is what the training SQL gives); its event time is Feast's none.
+        self._computed = computed
 
     @property
     def feature_names(self) -> list[str]:
@@ -295,6 +497,9 @@ class OnlineResponse:
             return values
         seconds = [[0] * len(values[name]) for name in self._request.key_names]
         for _, read, _ in self._request.outputs:
+            if read < 0:
+                seconds.append([0] * len(self._computed[-1 - read][0]))
+                continue
             rows, _ = self._per_read[read]
             seconds.append([0 if row is None else int(row.event_ts.timestamp()) for row in rows])
         out: dict[str, list] = {}
@@ -306,13 +511,18 @@ class OnlineResponse:
     def to_http_dict(self) -> dict[str, Any]:
         """The feature server's response body. Feature values keep their Python types (a timestamp feature
         is a datetime); event times are RFC 3339 text. `to_http_json()` gives the same as JSON."""
-        count = len(self._keys[0]) if self._keys else 0
+        count = self._count()
         if count == 1:
             return self._one_entity()
         results = [{"values": list(values), "statuses": [PRESENT] * count, "event_timestamps": [NO_TIMESTAMP] * count}
                    for values in self._keys]
         columns = [_columns(rows, aged) for rows, aged in self._per_read]
         for _, read, feature in self._request.outputs:
+            if read < 0:
+                values, statuses = self._computed[-1 - read]
+                results.append({"values": list(values), "statuses": list(statuses),
+                                "event_timestamps": [NO_TIMESTAMP] * count})
+                continue
             statuses, stamps, stored, complete = columns[read]
             if complete:  # every entity PRESENT: one C loop
                 values = list(map(itemgetter(feature), stored))
@@ -335,10 +545,19 @@ class OnlineResponse:
             else:
                 per_read.append((PRESENT, _stamp(row.event_ts), row.values))
         for _, read, feature in self._request.outputs:
+            if read < 0:
+                values, statuses = self._computed[-1 - read]
+                results.append({"values": [values[0]], "statuses": [statuses[0]], "event_timestamps": [NO_TIMESTAMP]})
+                continue
             status, stamp, stored = per_read[read]
             results.append({"values": [None if stored is None else stored.get(feature)], "statuses": [status],
                             "event_timestamps": [stamp]})
         return {"metadata": {"feature_names": self.feature_names}, "results": results}
+
+    def _count(self) -> int:
+        if self._keys:
+            return len(self._keys[0])
+        return len(self._computed[0][0]) if self._computed else 0  # on-demand features of request fields only
 
     def to_http_json(self, **dumps: Any) -> str:
         """`to_http_dict()` as JSON: dates and timestamps as ISO 8601, bytes as base64."""
@@ -350,6 +569,9 @@ class OnlineResponse:
         """`{name: [value per entity]}`: join keys, then the features (None where not PRESENT)."""
         out = {name: list(values) for name, values in zip(self._request.key_names, self._keys)}
         for name, read, feature in self._request.outputs:
+            if read < 0:
+                out[name] = list(self._computed[-1 - read][0])
+                continue
             rows, aged = self._per_read[read]
             out[name] = _column(rows, aged, feature)
         return out
@@ -366,7 +588,7 @@ class OnlineResponse:
     to_df = to_pandas  # Feast's name
 
     def __repr__(self) -> str:
-        count = len(self._keys[0]) if self._keys else 0
+        count = self._count()
         return f"<OnlineResponse {count} entities x {len(self._request.outputs)} features>"
 
 
@@ -446,8 +668,17 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
                 values[i] = fitted
         lengths[name] = len(values)
         columns.append(values)
-    extra = [name for name in entities if name not in request.key_names] if len(entities) > len(columns) else ()
+    if request.fields:
+        _check_fields(request, entities, columns, lengths, problems)
+    extra = [name for name in entities if name not in request.key_names and name not in request.field_names
+             and name not in request.other_fields] if len(entities) > len(columns) else ()
     for name in extra:
+        if request.fields:
+            wanted = [k for k, _ in request.keys] + [f for f, _ in request.fields]
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} takes no join key or request field "
+                                       f"'{name}'", None, did_you_mean(name, wanted)
+                                       or f"its join keys and request fields: {', '.join(wanted)}"))
+            continue
         problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} takes no join key '{name}': none of its "
                                    "features is keyed by it", None,
                                    did_you_mean(name, [k for k, _ in request.keys])
@@ -459,6 +690,46 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
     if problems:
         raise DiagnosticError(problems)
     return columns
+
+
+def _check_fields(request: OnlineRequest, entities: Mapping[str, Any], columns: list[list],
+                  lengths: dict[str, int], problems: list[Diagnostic]) -> None:
+    """The request fields' columns, appended to `columns` in `request.fields` order and checked against their
+    dtypes as keys are: FC146 naming every field missing, FC185 for a value that does not fit."""
+    missing = []
+    for name, dtype in request.fields:
+        given = entities.get(name)
+        if given is None:
+            missing.append(f"'{name}' ({dtype})")
+            continue
+        if type(given) is list or isinstance(given, (list, tuple)):
+            values = list(given)
+        elif hasattr(given, "tolist") and not isinstance(given, (str, bytes)):
+            values = given.tolist()
+        else:
+            problems.append(Diagnostic(Code.REQUEST_FIELD_VALUE, f"the values of request field '{name}' must be a "
+                                       f"list, not a {type(given).__name__}", None, f"e.g. {{'{name}': [{given!r}]}}"))
+            continue
+        check = _CHECKS.get(dtype.name, _accept)
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            fitted = check(value)
+            if fitted is _MISFIT:
+                problems.append(Diagnostic(
+                    Code.REQUEST_FIELD_VALUE, f"value {value!r} of request field '{name}' has type "
+                    f"{type(value).__name__}, but the field is {dtype}", None, _dtype_hint(name, dtype)))
+                break
+            if fitted is not value:
+                values[i] = fitted
+        lengths[name] = len(values)
+        columns.append(values)
+    if missing:
+        problems.append(Diagnostic(
+            Code.REQUEST_FIELDS_MISSING, f"{request.label} computes on-demand features from the request field"
+            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which the entity rows do not give", None,
+            "give each entity row its request fields beside its join keys, e.g. entity_rows=[{'driver_id': 1001, "
+            f"'{request.fields[0][0]}': ...}}]"))
 
 
 def entity_rows_as_columns(rows: Any) -> Mapping[str, Any]:
@@ -569,6 +840,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 def parse_entity_text(graph: FeatureGraph, pairs: Sequence[str]) -> dict[str, list]:
     """`key=value` pairs from the command line as entity columns, each value read as its key's dtype."""
     dtypes = {k.name: k.dtype for e in graph.entities for k in e.join_keys}
+    for source in graph.request_sources:  # request fields, for on-demand features: -e order_amount=10.5
+        for request_field in source.fields:
+            dtypes.setdefault(request_field.name, request_field.dtype)
     columns: dict[str, list] = {}
     problems: list[Diagnostic] = []
     for pair in pairs:
@@ -580,8 +854,10 @@ def parse_entity_text(graph: FeatureGraph, pairs: Sequence[str]) -> dict[str, li
             continue
         dtype = dtypes.get(name)
         if dtype is None:
-            problems.append(Diagnostic(Code.ENTITY_VALUE, f"no entity has a join key '{name}'", None,
-                                       did_you_mean(name, dtypes) or f"join keys: {', '.join(sorted(dtypes))}"))
+            problems.append(Diagnostic(Code.ENTITY_VALUE, f"no entity has a join key '{name}', nor a request source "
+                                       "a field of that name", None,
+                                       did_you_mean(name, dtypes) or f"join keys and request fields: "
+                                       f"{', '.join(sorted(dtypes))}"))
             continue
         try:
             columns.setdefault(name, []).append(_from_text(text, dtype))

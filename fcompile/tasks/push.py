@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from fcompile.tasks.aggregates_online import refuse_online_aggregations
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import DType, FeatureGraph, FeatureView, Source
 from fcompile.planner.plans import CREATED_TS, EVENT_TS, LatestValues
@@ -67,7 +66,6 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
     source = graph.source(_push_source(graph, push_source).batch_source)
     pushed = source_column_names(read_rows(rows, label), source, label)
     pushed_to = [v for v in graph.push_views(push_source) if v.online] if online else []
-    refuse_online_aggregations(pushed_to, "update online from pushed rows")
     views = [v for v in pushed_to if v.plain_features or not v.has_aggregations]
     readings = [plan_latest_values(graph, view) for view in views]
     tiled = [v for v in pushed_to if v.has_aggregations]  # their tiles take the rows (tasks/push_tiles.py)
@@ -124,7 +122,6 @@ def write_view_rows(graph: FeatureGraph, view_name: str, rows: Any, online_store
     if not view.online:
         raise DiagnosticError([Diagnostic(Code.VIEW_NOT_ONLINE, f"{label} is not in the online store (online: "
                                           "false)", view.location, "set online: true on the view to serve it online")])
-    refuse_online_aggregations([view], "write online")
     source = graph.source(view.source)
     pushed = source_column_names(read_rows(rows, label), source, label)
     reading = plan_latest_values(graph, view)

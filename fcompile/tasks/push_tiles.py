@@ -51,10 +51,10 @@ def tile_batch(store: OnlineStore, spec: TileSpec, plan: LatestTiles, rows: pa.R
     for key, found in zip(entities, stored):
         picked = by_entity[key]
         try:
-            matrix = spec.decode(None if found is None else found.values.get(TILES_FEATURE))
+            tiles = spec.decode(None if found is None else found.values.get(TILES_FEATURE))
         except StaleTiles:
             raise stale_tiles(spec.view) from None
-        updated = spec.add_rows(matrix, [events[r] for r in picked], [created[r] for r in picked],
+        updated = spec.add_rows(tiles, [events[r] for r in picked], [created[r] for r in picked],
                                 [None] * len(picked), [[values[r] for r in picked] for values in inputs])
         records.append(spec.encode(updated))
         versions.append(micros(version_after(None if found is None else found.event_ts, now)))
@@ -65,7 +65,8 @@ def tile_batch(store: OnlineStore, spec: TileSpec, plan: LatestTiles, rows: pa.R
 
 
 def _tile_values(column: pa.Array, kind: str) -> list[Any]:
-    """A pushed input column as the tiles keep it: ints, floats, days (dates), microseconds (timestamps)."""
+    """A pushed input column as `TileSpec.add_rows` takes it: ints, floats, days (dates), microseconds
+    (timestamps), str and bytes."""
     import pyarrow as pa
 
     if kind == "timestamp":

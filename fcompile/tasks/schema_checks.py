@@ -298,3 +298,9 @@ def run_schema_checks(graph: Any, runner: Any, views: Iterable[Any], on_done=lam
 
 def _has_drift_comparator(schema: Any, name: str) -> bool:
     return any(f.name == name and f.HasField("drift_comparator") for f in schema.feature)
+
+
+def schema_result_names(graph: Any) -> set[str]:
+    """The names the schema checks of the project's views can give their results."""
+    return {name for v in graph.feature_views if v.schema is not None
+            for name in (f"{v.name}__schema", *(f"{v.name}__{f.name}__schema" for f in v.features))}

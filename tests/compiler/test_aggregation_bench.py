@@ -17,7 +17,7 @@ def test_a_small_run_prints_its_figures_and_finds_the_outputs_equal():
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     for kind in ("fcompile", "frames", "join"):
-        assert re.search(rf"  {kind}\s+\d+\.\d\d s  peak\s+[\d,]+ MiB  2,000 rows", out), out
+        assert re.search(rf"  {kind}\s+\d+\.\d\d s  peak\s+[\d,]+ MiB  2,000 rows  CPU \d+\.\d\d s", out), out
     assert re.search(r"fcompile vs (frames|join): equal", out), out
     assert re.search(r"fcompile / best hand-written \((frames|join)\): time \d+\.\d\dx \(target <= 1\.3x: (met|MISSED)\), "
-                     r"peak memory \d+\.\d\dx", out), out
+                     r"peak memory \d+\.\d\dx, CPU time \d+\.\d\dx", out), out

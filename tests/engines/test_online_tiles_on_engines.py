@@ -2,7 +2,9 @@
 dialect compiles the tile query, and every engine that runs here computes, for each (entity, step) of a
 window, the partials a plain-Python reading of the rows gives - rows, non-NULL counts, sums (exact for
 integers), minimums, maximums, the step's mean and sum of squared deviations, and the newest value with its
-event and created times - with events on step boundaries, before 1970, NULLs and duplicates."""
+event and created times - with events on step boundaries, before 1970, NULLs and duplicates. The minimum,
+maximum and newest value of a string column (with ties on the newest, broken by the greatest value) are
+those of Python's order, by code point, which online tiles keep (fcompile/online/tiles.py)."""
 
 from __future__ import annotations
 
@@ -25,11 +27,16 @@ EPOCH = dt.datetime(1970, 1, 1)
 BASE = dt.datetime(2024, 3, 1)
 STEP = 3600
 KINDS = ("count", "sum", "min", "max", "mean", "m2", "last", "last_event", "last_created")
+TEXT_KINDS = ("count", "min", "max", "last", "last_event", "last_created")
+# strings whose order by code point differs from a case-blind, accent-blind or UTF-16 order
+TIERS = ["a", "B", "b", "Z", "ab", "a b", "", "é", "e", "zz", "\u00ff", "\uffff", "\U0001f600", "\u00e9t\u00e9"]
+COLUMNS = ("fare", "km", "seen", "tier")
 
 
 def _plan(table: str) -> LatestTiles:
     inputs = (TileInput("fare", DType("float64"), KINDS), TileInput("km", DType("int64"), KINDS),
-              TileInput("seen", DType("timestamp"), ("count", "max", "last", "last_event", "last_created")))
+              TileInput("seen", DType("timestamp"), ("count", "max", "last", "last_event", "last_created")),
+              TileInput("tier", DType("string"), TEXT_KINDS))
     aggregates = (TileFeature("n", "count", None, 24, DType("int64")),)
     return LatestTiles("v", Relation("table", table), (KeyColumn("driver_id", "driver_id", DType("int64")),),
                        "event_ts", "created", STEP, inputs, aggregates)
@@ -55,10 +62,13 @@ def _rows(seed: int) -> list[dict]:
                "created": None if rng.random() < 0.2 else ts + dt.timedelta(seconds=rng.choice([0, 1])),
                "fare": None if rng.random() < 0.15 else rng.choice([0.5, 1.25, 1e9 + 0.5, 7.0, -3.5]),
                "km": None if rng.random() < 0.15 else rng.randrange(-5, 1000),
-               "seen": None if rng.random() < 0.1 else ts - dt.timedelta(days=rng.randrange(400))}
+               "seen": None if rng.random() < 0.1 else ts - dt.timedelta(days=rng.randrange(400)),
+               "tier": None if rng.random() < 0.15 else rng.choice(TIERS)}
         rows.append(row)
         if rng.random() < 0.08:
             rows.append(dict(row))
+        if rng.random() < 0.1:  # tied with the row before on event and created time: the greatest tier is newest
+            rows.append(dict(row, tier=rng.choice(TIERS)))
     return rows
 
 
@@ -77,14 +87,16 @@ def _expected(rows: list[dict], start: dt.datetime, end: dt.datetime) -> dict:
     out = {}
     for key, members in tiles.items():
         tile = {"__fc_rows": len(members)}
-        for index, column in enumerate(("fare", "km", "seen")):
+        for index, column in enumerate(COLUMNS):
             present = [r for r in members if r[column] is not None]
             values = [r[column] if column != "seen" else _micros(r[column]) for r in present]
             tile[partial_name("count", index)] = len(values)
             if not values:
                 continue
             tile[partial_name("max", index)] = max(values)
-            if column != "seen":
+            if column == "tier":
+                tile[partial_name("min", index)] = min(values)
+            elif column != "seen":
                 exact = [Fraction(v) for v in values]
                 mean = sum(exact) / len(exact)
                 tile[partial_name("sum", index)] = sum(values) if column == "km" else float(sum(exact))
@@ -108,7 +120,8 @@ def test_tiles_on_the_engine(engine):
     rows = _rows(5)
     runner = engine.runner()
     engine.load(runner, Table(table, (("driver_id", "int64"), ("event_ts", "timestamp"), ("created", "timestamp"),
-                                      ("fare", "float64"), ("km", "int64"), ("seen", "timestamp")), rows))
+                                      ("fare", "float64"), ("km", "int64"), ("seen", "timestamp"),
+                                      ("tier", "string")), rows))
     plan = _plan(table)
     start, end = dt.datetime(1969, 12, 31, 22), BASE + dt.timedelta(hours=9, minutes=30)
     reader = runner.latest_values(plan, start.replace(tzinfo=UTC), end.replace(tzinfo=UTC), "tiles", None, 1000)

@@ -82,9 +82,13 @@ def test_window_stats_are_the_same_in_any_session_zone(engines, engine_name, zon
     engine.load(runner, table)
     plan = plan_latest_values(graph, graph.feature_view("stats"))
     for start in (START, None):
+        rows, keys, earliest, latest = wanted(start)
+        if engine_name == "duckdb":  # counts the rows and times, not the keys (fcompile/runners/duckdb.py)
+            keys = None
         in_utc = runner.window_stats(plan, start, END, "stats")
-        assert (in_utc.rows, in_utc.keys, in_utc.earliest, in_utc.latest) == wanted(start)
+        assert (in_utc.rows, in_utc.keys, in_utc.earliest, in_utc.latest) == (rows, keys, earliest, latest)
         for zone in ZONES:
             with session_zone(engine_name, runner, zone):
                 found = runner.window_stats(plan, start, END, "stats")
-            assert (found.rows, found.keys, found.earliest, found.latest) == wanted(start), (zone, start)
+            assert (found.rows, found.keys, found.earliest, found.latest) == (rows, keys, earliest, latest), \
+                (zone, start)

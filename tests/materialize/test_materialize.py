@@ -172,7 +172,7 @@ def test_selection_notes_offline_views_and_other_kinds(capsys, project):
 def test_progress_is_plain_lines_when_not_a_terminal(capsys, project):
     _, _, err = materialize(capsys, project, "--end", END, "--select", "stats")
     assert "materializing feature view stats: window [2024-01-01T09:00:00Z, 2024-01-01T12:00:00Z] " \
-           "(earliest), about 2 keys to write" in err
+           "(earliest), 4 source rows to read" in err
     assert "success" not in err  # the view's result is on stdout, once
 
 

@@ -5,7 +5,8 @@ The reference is written from the stated semantics only: for an entity and a tim
 step; each feature is its function over the entity's rows with e - window <= event time < e; NULL inputs are
 ignored except by count without a column; an empty window gives count 0 and NULL otherwise; last is the
 value of the newest row with a value (event time, then created time; full ties: the greatest value). Sums,
-means and variances are computed exactly (fractions) and rounded once.
+means and variances are computed exactly (fractions) and rounded once. Strings order as Python orders them
+(by code point) and bytes by their bytes.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ feature_views:
         - {{name: last_fare, function: last, column: fare, window: 1d}}
         - {{name: last_km_3h, function: last, column: km, window: 3h}}
         - {{name: first_seen_max, function: max, column: seen, window: 1d}}
+        - {{name: tier_min_3h, function: min, column: tier, window: 3h}}
+        - {{name: tier_max_6h, function: max, column: tier, window: 6h}}
+        - {{name: last_tier, function: last, column: tier, window: 1d}}
+        - {{name: last_tag_3h, function: last, column: tag, window: 3h}}
 """
 
 AGGREGATES = {  # name: (function, column, window)
@@ -75,10 +80,17 @@ AGGREGATES = {  # name: (function, column, window)
     "last_fare": ("last", "fare", dt.timedelta(days=1)),
     "last_km_3h": ("last", "km", dt.timedelta(hours=3)),
     "first_seen_max": ("max", "seen", dt.timedelta(days=1)),
+    "tier_min_3h": ("min", "tier", dt.timedelta(hours=3)),
+    "tier_max_6h": ("max", "tier", dt.timedelta(hours=6)),
+    "last_tier": ("last", "tier", dt.timedelta(days=1)),
+    "last_tag_3h": ("last", "tag", dt.timedelta(hours=3)),
 }
+# strings that order differently by code point, by bytes of another encoding, ignoring case or by locale
+TIERS = ["a", "B", "b", "Z", "ab", "a b", "", "é", "e", "zz", "\u00ff", "\uffff", "\U0001f600", "\u00e9t\u00e9"]
+TAGS = [b"", b"\x00", b"\x00\x01", b"\x7f", b"\x80", b"\xff", b"a", b"a\x00", b"ab"]
 FEATURES = [f"trip_windows:{name}" for name in AGGREGATES]
 EXACT = {"trips_1h", "trips_1d", "fares_3h", "km_sum_1d", "fare_min_1d", "km_max_6h", "last_fare", "last_km_3h",
-         "first_seen_max"}
+         "first_seen_max", "tier_min_3h", "tier_max_6h", "last_tier", "last_tag_3h"}
 
 
 def write_project(root: Path, project: str, online: dict, offline: dict | None = None, ttl: str | None = None,
@@ -91,7 +103,8 @@ def write_project(root: Path, project: str, online: dict, offline: dict | None =
 
 
 def random_trips(seed: int, count: int, keys: int, hours: int, base: dt.datetime = BASE) -> list[dict[str, Any]]:
-    """Trips over `hours` from `base` (on an hour), with events exactly on step boundaries, duplicates and
+    """Trips over `hours` from `base` (on an hour), with events exactly on step boundaries, duplicates, rows
+    tied with another on event and created time but with other values (which `last` breaks by value), and
     NULLs."""
     rng = random.Random(seed)
     trips = []
@@ -107,9 +120,14 @@ def random_trips(seed: int, count: int, keys: int, hours: int, base: dt.datetime
             "fare": None if rng.random() < 0.1 else round(rng.uniform(2, 80), 2),
             "km": None if rng.random() < 0.1 else rng.randrange(0, 40),
             "seen": ts - dt.timedelta(days=rng.randrange(0, 400)),
+            "tier": None if rng.random() < 0.15 else rng.choice(TIERS),
+            "tag": None if rng.random() < 0.15 else rng.choice(TAGS),
         })
         if rng.random() < 0.05:
             trips.append(dict(trips[-1]))  # an exact duplicate: both count
+        if rng.random() < 0.08:  # the same event and created time, other values: `last` takes the greatest
+            trips.append(dict(trips[-1], tier=rng.choice(TIERS), tag=rng.choice(TAGS),
+                              km=None if rng.random() < 0.2 else rng.randrange(0, 40)))
     return trips
 
 
@@ -123,6 +141,8 @@ def trips_table(trips: list[dict[str, Any]]):
         "fare": pa.array([t["fare"] for t in trips], pa.float64()),
         "km": pa.array([t["km"] for t in trips], pa.int64()),
         "seen": pa.array([t["seen"] for t in trips], pa.timestamp("us", "UTC")),
+        "tier": pa.array([t.get("tier") for t in trips], pa.string()),
+        "tag": pa.array([t.get("tag") for t in trips], pa.binary()),
     })
 
 
@@ -178,6 +198,19 @@ def _aggregate(function: str, column: str | None, rows: list[dict[str, Any]]) ->
         return None
     variance = sum((v - mean) ** 2 for v in exact) / (len(exact) - 1)
     return float(variance) if function == "variance" else math.sqrt(variance)
+
+
+def from_json(online: dict[str, Any]) -> dict[str, Any]:
+    """Aggregated values as a JSON response gives them (times as RFC 3339 text, bytes as base64), as the SDK
+    gives them."""
+    import base64
+
+    out = dict(online)
+    if out["first_seen_max"] is not None:
+        out["first_seen_max"] = dt.datetime.fromisoformat(out["first_seen_max"].replace("Z", "+00:00"))
+    if out["last_tag_3h"] is not None:
+        out["last_tag_3h"] = base64.b64decode(out["last_tag_3h"])
+    return out
 
 
 def assert_same(online: dict[str, Any], expected: dict[str, Any], where: str) -> None:

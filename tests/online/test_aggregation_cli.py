@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from aggregation_parity import AGGREGATES, BASE, FEATURES, assert_same, random_trips, write_project, write_trips
+from aggregation_parity import (
+    AGGREGATES, BASE, FEATURES, assert_same, from_json, random_trips, write_project, write_trips,
+)
 from store_backends import new_project
 
 from fcompile import FeatureStore
@@ -50,8 +52,6 @@ def test_run_and_materialize_then_read_from_the_command_line(tmp_path, capsys):
                           "event_timestamp": pa.array([t] * 7, pa.timestamp("us", "UTC"))})
         training = fs.get_historical_features(spine, FEATURES).to_arrow().to_pylist()
     for i in range(7):
-        online = {name: results[name]["values"][i] for name in AGGREGATES}
-        if online["first_seen_max"] is not None:
-            online["first_seen_max"] = dt.datetime.fromisoformat(online["first_seen_max"].replace("Z", "+00:00"))
+        online = from_json({name: results[name]["values"][i] for name in AGGREGATES})
         assert_same(online, {name: training[i][name] for name in AGGREGATES}, f"driver {i + 1}")
         assert {results[name]["statuses"][i] for name in AGGREGATES} == {"PRESENT"}

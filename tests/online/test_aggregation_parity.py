@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from aggregation_parity import (
-    AGGREGATES, BASE, FEATURES, assert_same, random_trips, reference, write_project, write_trips,
+    AGGREGATES, BASE, FEATURES, TAGS, TIERS, assert_same, from_json, random_trips, reference, write_project,
+    write_trips,
 )
 from store_backends import new_project
 
@@ -111,7 +112,11 @@ def test_pushed_rows_update_the_tiles(root):
             pushed.append({"driver_id": rng.randrange(1, 12), "event_timestamp": ts, "created": ts,
                            "fare": None if i % 7 == 0 else round(rng.uniform(1, 90), 2),
                            "km": None if i % 5 == 0 else rng.randrange(0, 50),
-                           "seen": ts - dt.timedelta(days=rng.randrange(0, 900))})
+                           "seen": ts - dt.timedelta(days=rng.randrange(0, 900)),
+                           "tier": None if i % 6 == 0 else rng.choice(TIERS),
+                           "tag": None if i % 4 == 0 else rng.choice(TAGS)})
+            if i % 8 == 3:  # tied with the row before on event and created time: `last` takes the greatest value
+                pushed.append(dict(pushed[-1], tier=rng.choice(TIERS), tag=rng.choice(TAGS), km=rng.randrange(0, 50)))
         for chunk in (pushed[:10], pushed[10:]):
             fs.push("trips_push", {name: [row[name] for row in chunk] for name in chunk[0]}, to="online")
         _check(fs, in_store + pushed, end + dt.timedelta(hours=1), seed=9)
@@ -150,9 +155,7 @@ def test_http_server_serves_the_same_values(root):
                                   "event_timestamp": pa.array([before] * len(drivers), pa.timestamp("us", "UTC"))})
                 training = fs.get_historical_features(spine, FEATURES).to_arrow().to_pylist()
             for i, driver in enumerate(drivers):
-                online = {name: results[name]["values"][i] for name in AGGREGATES}
-                if online["first_seen_max"] is not None:  # JSON has no time: RFC 3339 text
-                    online["first_seen_max"] = dt.datetime.fromisoformat(online["first_seen_max"].replace("Z", "+00:00"))
+                online = from_json({name: results[name]["values"][i] for name in AGGREGATES})  # JSON: text, base64
                 assert_same(online, reference(rows, driver, before), f"driver {driver} over HTTP")
                 assert_same(online, {name: training[i][name] for name in AGGREGATES},
                             f"training SQL: driver {driver} over HTTP")
@@ -162,11 +165,34 @@ def test_http_server_serves_the_same_values(root):
         served_and_expected(trips, ["NOT_FOUND", "NOT_FOUND"])
         pushed_at = now - dt.timedelta(minutes=70)
         row = {"driver_id": 12, "event_timestamp": pushed_at.isoformat(), "created": pushed_at.isoformat(),
-               "fare": 12.5, "km": 7, "seen": (pushed_at - dt.timedelta(days=3)).isoformat()}
+               "fare": 12.5, "km": 7, "seen": (pushed_at - dt.timedelta(days=3)).isoformat(), "tier": "\u00e9t\u00e9",
+               "tag": "t\u00e4g"}  # bytes pushed as text are stored as UTF-8
         status, body = server.post("/push", {"push_source_name": "trips_push", "df": {k: [v] for k, v in row.items()},
                                              "to": "online"})
         assert status == 200, body
-        served_and_expected(trips + [dict(row, event_timestamp=pushed_at, created=pushed_at,
+        served_and_expected(trips + [dict(row, event_timestamp=pushed_at, created=pushed_at, tag="t\u00e4g".encode(),
                                           seen=pushed_at - dt.timedelta(days=3))], ["NOT_FOUND", "PRESENT"])
     finally:
         server.stop()
+
+
+def test_variances_far_from_zero_keep_their_digits(root):
+    """Values of 1e6 + quarters and 1e7 + units: the merged deviations (the tiles' M2s, and their means' spread
+    around the window's mean, taken from the window's sum) keep the digits a sum of squares would lose. (Far
+    larger offsets, 1e9 + quarters, lose digits in each tile's own mean, a float64, offline as online.)"""
+    rng = random.Random(13)
+    trips = random_trips(13, 150, keys=4, hours=30)
+    for row in trips:
+        row["fare"] = None if row["fare"] is None else 1e6 + rng.randrange(0, 8) * 0.25
+        row["km"] = None if row["km"] is None else 10_000_000 + rng.randrange(0, 5)
+    end = BASE + dt.timedelta(hours=29, minutes=10)
+    write_trips(root, trips)
+    with FeatureStore(root) as fs:
+        _materialize(fs, end)
+        for hours in (0, 1, 3):
+            t = end + dt.timedelta(hours=hours)
+            values = fs.get_online_features({"driver_id": [1, 2, 3, 4]}, FEATURES, now=t).values()
+            for i, driver in enumerate((1, 2, 3, 4)):
+                want = reference([r for r in trips if r["event_timestamp"] <= end], driver, t)
+                assert want["fare_std_1d"] is not None and want["km_var_1d"] is not None
+                assert_same({name: values[name][i] for name in AGGREGATES}, want, f"driver {driver} at {t}")

@@ -83,7 +83,7 @@ def test_full_refresh_drops_the_tiles_and_old_tiles_are_dropped(tmp_path):
         write_trips(root, trips)
         assert _materialize(fs, second, start=BASE).ok  # recompute everything: older tiles are never kept
         (row,) = fs.online_store.read(spec.online_view, [(1,)], (TILES_FEATURE,))
-        steps = spec.decode(row.values[TILES_FEATURE])[0]
+        steps = spec.decode(row.values[TILES_FEATURE]).matrix[0]
         assert steps.min() >= spec.oldest_needed(int((second - dt.datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 1_000_000)
         # a full refresh with a source that lost driver 3's rows: its tiles go
         write_trips(root, [r for r in trips if r["driver_id"] != 3])

@@ -1,10 +1,10 @@
 """Windowed aggregations through the surfaces (issue 16): `fcompile build` writes their SQL, `fcompile run`
 builds a dataset mixing them with plain features, the SDK's training set of a service runs its compiled
-file, and everything that would put a `last` of a string column online - `materialize`, `run`'s online step,
-online reads, pushes - refuses with FC159 at its column rather than load values no training set gives."""
+file, and a view with a `last` of a string column is materialized and read online like any other."""
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 
 import pyarrow.parquet as pq
@@ -12,7 +12,6 @@ import pytest
 
 from fcompile import FeatureStore
 from fcompile.cli import main
-from fcompile.diagnostics import DiagnosticError
 from fcompile.graph import Projection
 
 from compiler.aggregation_harness import Agg, AggCase, AggViewDef, assert_rows_match, expected, float_outputs
@@ -136,32 +135,33 @@ def test_the_sdk_runs_the_services_compiled_file(project, capsys):
     assert job.compiled_file == "compiled/duckdb/retrieve/windows_v1.sql" and job.matches_compiled_file
 
 
-def refused(error: DiagnosticError, project) -> None:
-    codes = [d.code.value for d in error.diagnostics]
-    assert codes == ["FC159"], error.diagnostics
-    position = error.diagnostics[0].position
-    assert (position.path, position.line) == (str(project / "features.yml"), 23)  # last_tier's string column
+def test_materialize_and_runs_online_step_serve_a_last_of_strings(tmp_path, capsys):
+    """`last_tier`, a last of a string column, is served online like every other aggregation: `fcompile run`'s
+    online step loads the view, and the SDK and `fcompile get-online-features` read at each spine row's time
+    what the reference gives that row (the dataset's own values are checked above)."""
+    import json
 
-
-def test_materialize_and_runs_online_step_refuse_a_last_of_strings(tmp_path, capsys):
-    """Online tiles keep numbers, booleans, dates and timestamps: `last_tier`, a last of a string column, is
-    refused online (every other aggregation is served: tests/online/test_aggregation_parity.py)."""
     project = make_project(tmp_path / "online", online=True)
-    for command in (["materialize"], ["run"], ["materialize", "--select", "trip_windows"]):
-        code, out = cli(capsys, *command, "--project-dir", str(project), "--end", "2024-03-10T12:00:00")
-        assert code == 1, out
-        assert "features.yml:23:" in out and "error[FC159]" in out and "Traceback" not in out, out
-    assert not (project / "out").exists()  # run refused before building the dataset
-    store = FeatureStore(project)
-    with pytest.raises(DiagnosticError) as error:
-        store.materialize(E - HOUR, E)
-    refused(error.value, project)
-    with pytest.raises(DiagnosticError) as error:
-        store.get_online_features({"driver_id": [1]}, features=["trip_windows:trips_1h"])
-    refused(error.value, project)
-    with pytest.raises(DiagnosticError) as error:
-        store.write_to_online_store("trip_windows", {"driver_id": [1], "event_ts": [E], "created": [E], "tier": ["a"]})
-    refused(error.value, project)
+    code, out = cli(capsys, "run", "--project-dir", str(project), "--end", E.isoformat())
+    assert code == 0 and "Traceback" not in out, out
+    names = ["trips_1h", "fare_sum_2h", "fare_avg_3h", "km_std_3h", "last_tier"]
+    (_, rows), floats = wanted()
+    assert {row["last_tier"] for row in rows} - {None}, "the spine reads some string"
+    with FeatureStore(project) as store:
+        for spine_row, want in zip(SPINE.rows, rows):
+            at = spine_row["event_timestamp"].replace(tzinfo=dt.timezone.utc)
+            got = store.get_online_features({"driver_id": [spine_row["driver_id"]]},
+                                            [f"trip_windows:{name}" for name in names], now=at).to_dict()
+            assert_rows_match((["driver_id", *names], [{k: v[0] for k, v in got.items()}]),
+                              (["driver_id", *names], [{"driver_id": want["driver_id"], **{n: want[n] for n in names}}]),
+                              floats, f"online at {at}")
+        store.write_to_online_store("trip_windows", {"driver_id": [1], "event_ts": [E], "created": [E], "tier": ["z"]})
+    code, out = cli(capsys, "get-online-features", "--project-dir", str(project), "--json", "--now", E.isoformat(),
+                    "--features", "trip_windows:last_tier,trip_windows:tier", "--entity=driver_id=1")
+    assert code == 0, out
+    results = json.loads(out)["results"]
+    expected_last = next(w["last_tier"] for r, w in zip(SPINE.rows, rows) if r["driver_id"] == 1 and r["event_timestamp"] == E)
+    assert [r["values"] for r in results] == [[1], [expected_last], ["z"]]
 
 
 def test_the_materialize_file_of_a_view_of_aggregations_only_is_its_tile_query(tmp_path, capsys):

@@ -212,6 +212,7 @@ def test_a_view_with_its_features_lineage_and_latest_statistics(open_server):
         {"kind": "feature_service", "name": "driver_v1"}, {"kind": "dataset", "name": "training_v1"}]
     statistics = view["statistics"]
     assert statistics["path"] == "target/profiles/feature_view.driver_stats/20240502T000000Z-10.pb"
+    assert statistics["profiled_at"] == "2024-05-02T00:00:00Z"  # the time in the file's name
     [dataset] = statistics["datasets"]
     assert dataset["name"] == "driver_stats" and dataset["num_examples"] == 4
     conv, city = dataset["features"]

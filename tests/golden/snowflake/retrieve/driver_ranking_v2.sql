@@ -190,18 +190,32 @@ WITH "SPINE" AS (
   FROM "SPINE"
   WHERE
     "DRIVER_ID" IS NOT NULL AND "__FC_SPINE_TS" IS NOT NULL
+), "FV4_DRIVER_TRIP_WINDOWS_MARKS" AS (
+  /* driver_trip_windows: per point, the newest step with a value of each last, from the tiles of its longest window */
+  SELECT
+    "P"."DRIVER_ID" AS "DRIVER_ID",
+    "P"."__FC_WINDOW_END" AS "__FC_WINDOW_END",
+    MAX(CASE WHEN "T"."__FC_LAST_0" IS NOT NULL THEN "T"."__FC_STEP" END) AS "__FC_LAST_STEP_3"
+  FROM "FV4_DRIVER_TRIP_WINDOWS_POINTS" AS "P"
+  JOIN "FV4_DRIVER_TRIP_WINDOWS_TILES" AS "T"
+    ON "P"."DRIVER_ID" = "T"."DRIVER_ID"
+    AND "T"."__FC_STEP" >= "P"."__FC_WINDOW_END" - 604800000000
+    AND "T"."__FC_STEP" < "P"."__FC_WINDOW_END"
+  GROUP BY
+    "P"."DRIVER_ID",
+    "P"."__FC_WINDOW_END"
 ), "FV4_DRIVER_TRIP_WINDOWS_PAIRS" AS (
   /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
   SELECT
     "P"."DRIVER_ID" AS "DRIVER_ID",
     "P"."__FC_WINDOW_END" AS "__FC_WINDOW_END",
+    "P"."__FC_LAST_STEP_3" AS "__FC_LAST_STEP_3",
     "T"."__FC_STEP" AS "__FC_STEP",
     "T"."__FC_ROWS" AS "__FC_ROWS",
     "T"."__FC_COUNT_0" AS "__FC_COUNT_0",
     "T"."__FC_SUM_0" AS "__FC_SUM_0",
-    "T"."__FC_LAST_0" AS "__FC_LAST_0",
-    MAX(CASE WHEN "T"."__FC_LAST_0" IS NOT NULL THEN "T"."__FC_STEP" END) OVER (PARTITION BY "P"."DRIVER_ID", "P"."__FC_WINDOW_END") AS "__FC_LAST_STEP_3"
-  FROM "FV4_DRIVER_TRIP_WINDOWS_POINTS" AS "P"
+    "T"."__FC_LAST_0" AS "__FC_LAST_0"
+  FROM "FV4_DRIVER_TRIP_WINDOWS_MARKS" AS "P"
   JOIN "FV4_DRIVER_TRIP_WINDOWS_TILES" AS "T"
     ON "P"."DRIVER_ID" = "T"."DRIVER_ID"
     AND "T"."__FC_STEP" >= "P"."__FC_WINDOW_END" - 604800000000

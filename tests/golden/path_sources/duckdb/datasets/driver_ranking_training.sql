@@ -192,18 +192,32 @@ WITH "spine" AS (
   FROM "spine"
   WHERE
     "driver_id" IS NOT NULL AND "__fc_spine_ts" IS NOT NULL
+), "fv4_driver_trip_windows_marks" AS (
+  /* driver_trip_windows: per point, the newest step with a value of each last, from the tiles of its longest window */
+  SELECT
+    "p"."driver_id" AS "driver_id",
+    "p"."__fc_window_end" AS "__fc_window_end",
+    MAX(CASE WHEN "t"."__fc_last_0" IS NOT NULL THEN "t"."__fc_step" END) AS "__fc_last_step_3"
+  FROM "fv4_driver_trip_windows_points" AS "p"
+  JOIN "fv4_driver_trip_windows_tiles" AS "t"
+    ON "p"."driver_id" = "t"."driver_id"
+    AND "t"."__fc_step" >= "p"."__fc_window_end" - 604800000000
+    AND "t"."__fc_step" < "p"."__fc_window_end"
+  GROUP BY
+    "p"."driver_id",
+    "p"."__fc_window_end"
 ), "fv4_driver_trip_windows_pairs" AS (
   /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
   SELECT
     "p"."driver_id" AS "driver_id",
     "p"."__fc_window_end" AS "__fc_window_end",
+    "p"."__fc_last_step_3" AS "__fc_last_step_3",
     "t"."__fc_step" AS "__fc_step",
     "t"."__fc_rows" AS "__fc_rows",
     "t"."__fc_count_0" AS "__fc_count_0",
     "t"."__fc_sum_0" AS "__fc_sum_0",
-    "t"."__fc_last_0" AS "__fc_last_0",
-    MAX(CASE WHEN "t"."__fc_last_0" IS NOT NULL THEN "t"."__fc_step" END) OVER (PARTITION BY "p"."driver_id", "p"."__fc_window_end") AS "__fc_last_step_3"
-  FROM "fv4_driver_trip_windows_points" AS "p"
+    "t"."__fc_last_0" AS "__fc_last_0"
+  FROM "fv4_driver_trip_windows_marks" AS "p"
   JOIN "fv4_driver_trip_windows_tiles" AS "t"
     ON "p"."driver_id" = "t"."driver_id"
     AND "t"."__fc_step" >= "p"."__fc_window_end" - 604800000000

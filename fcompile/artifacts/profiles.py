@@ -1,23 +1,26 @@
-"""The latest statistics of a feature view, for `GET /api/v1/feature_views/{name}` (metadata.py).
+"""The latest statistics of a feature view or dataset: the profile reader the metadata API
+(`GET /api/v1/feature_views/{name}`, fcompile/serving/metadata.py) and the catalog site (fcompile/catalog/)
+share.
 
 `fcompile profile` keeps one TFDV `DatasetFeatureStatisticsList` per run under
-`target/profiles/<node>/<UTC time>.pb`, where `<node>` is `feature_view.<name>` (or the view's name
-alone). The newest of them (by the time in its name, then the number a second one in the same second
-gets: `-2`, `-3`, ...) is read with tensorflow-metadata's protos and summed up as JSON: per dataset its
-name and row count, per feature its type, counts, and the numeric (min, max, mean, standard deviation,
-zeros, median, histograms) or string (distinct values, top values, average length) statistics the file
-holds, and custom statistics.
+`target/profiles/<node>/<UTC time>.pb`, where `<node>` is `feature_view.<name>` or `dataset.<name>` (a view's
+name alone is looked at too). The newest of them (by the time in its name, then the number a second one in
+the same second gets: `-2`, `-3`, ...) is read with tensorflow-metadata's protos and summed up as JSON: the
+file's path and the time in its name (`profiled_at`), per dataset its name and row count, per feature its
+type, counts, and the numeric (min, max, mean, standard deviation, zeros, median, histograms) or string
+(distinct values, top values, average length) statistics the file holds, and custom statistics (among them
+whether quantiles and distinct counts are exact or approximate on the engine that made them).
 
-No profile: no statistics (the endpoint leaves the field out). A profile that cannot be read
-(tensorflow-metadata not installed, a damaged file) is reported in the field instead, as `{"path",
-"error": {"code": "FC173", ...}}`: the rest of the answer stands. A file read once is kept, by path,
-modification time and size, so that asking again costs a `stat`.
+No profile: no statistics (None). A profile that cannot be read (tensorflow-metadata not installed, a damaged
+file) is reported instead, as `{"path", "profiled_at", "error": {"code": "FC173", ...}}`: whatever shows it
+goes on. A file read once is kept, by path, modification time and size, so that asking again costs a `stat`.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +29,14 @@ from fcompile.diagnostics import Code
 PROFILES_DIR = ("target", "profiles")
 _cache: dict[tuple[str, int, int], dict[str, Any]] = {}
 _CACHE_LIMIT = 256
+_TIME_IN_NAME = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 
-def latest_profile(root: str, view: str) -> Path | None:
-    """The newest `.pb` profile of `view` under the project's `target/profiles/`, or None."""
+def latest_profile(root: str, kind: str, name: str) -> Path | None:
+    """The newest `.pb` profile of node `kind`.`name` under the project's `target/profiles/`, or None."""
     base = Path(root).joinpath(*PROFILES_DIR)
-    for folder in (base / f"feature_view.{view}", base / view):
+    folders = [base / f"{kind}.{name}"] + ([base / name] if kind == "feature_view" else [])
+    for folder in folders:
         try:
             names = [entry.name for entry in os.scandir(folder) if entry.name.endswith(".pb") and entry.is_file()]
         except OSError:
@@ -51,9 +56,23 @@ def _written_order(name: str) -> tuple[str, int]:
     return stem, 1
 
 
+def profiled_at(path: Path) -> str | None:
+    """The UTC time `fcompile profile` put in the file's name, as ISO 8601 (`2024-05-02T10:00:00Z`), or None."""
+    found = _TIME_IN_NAME.match(path.name)
+    if found is None:
+        return None
+    year, month, day, hour, minute, second = found.groups()
+    return f"{year}-{month}-{day}T{hour}:{minute}:{second}Z"
+
+
 def view_statistics(root: str, view: str) -> dict[str, Any] | None:
-    """The JSON summary of the view's newest profile, None without one (see the module's docstring)."""
-    path = latest_profile(root, view)
+    """The JSON summary of a feature view's newest profile, None without one (see the module's docstring)."""
+    return node_statistics(root, "feature_view", view)
+
+
+def node_statistics(root: str, kind: str, name: str) -> dict[str, Any] | None:
+    """The JSON summary of the newest profile of a feature view or dataset, None without one."""
+    path = latest_profile(root, kind, name)
     if path is None:
         return None
     shown = Path(os.path.relpath(path, root)).as_posix()
@@ -65,25 +84,26 @@ def view_statistics(root: str, view: str) -> dict[str, Any] | None:
     cached = _cache.get(key)
     if cached is not None:
         return cached
+    when = profiled_at(path)
     try:
         from tensorflow_metadata.proto.v0 import statistics_pb2
     except ImportError:
-        return _unreadable(shown, "the profile cannot be read: tensorflow-metadata is not installed",
+        return _unreadable(shown, when, "the profile cannot be read: tensorflow-metadata is not installed",
                            "pip install tensorflow-metadata (the package `fcompile profile` writes with)")
     try:
         message = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
     except Exception as error:  # protobuf's DecodeError, or an OSError
-        return _unreadable(shown, f"the profile cannot be read: {type(error).__name__}: {error}",
+        return _unreadable(shown, when, f"the profile cannot be read: {type(error).__name__}: {error}",
                            "run `fcompile profile` again to write a new one")
-    summary = {"path": shown, "datasets": [_dataset(d) for d in message.datasets]}
+    summary = {"path": shown, "profiled_at": when, "datasets": [_dataset(d) for d in message.datasets]}
     if len(_cache) >= _CACHE_LIMIT:
         _cache.clear()
     _cache[key] = summary
     return summary
 
 
-def _unreadable(path: str, message: str, hint: str) -> dict[str, Any]:
-    return {"path": path, "error": {"code": Code.PROFILE_UNREADABLE.value, "message": message, "hint": hint}}
+def _unreadable(path: str, when: str | None, message: str, hint: str) -> dict[str, Any]:
+    return {"path": path, "profiled_at": when, "error": {"code": Code.PROFILE_UNREADABLE.value, "message": message, "hint": hint}}
 
 
 def _dataset(dataset: Any) -> dict[str, Any]:
