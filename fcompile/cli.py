@@ -638,13 +638,16 @@ def test(
     from fcompile.tasks.datasets import write_run_results
     from fcompile.tasks.materialize import run_results_path
     from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.schema_checks import run_schema_checks, views_with_schema
     from fcompile.tasks.test_results import record_test_results
 
     moment = _iso_option("--now", now) or dt.datetime.now(dt.timezone.utc)
     graph = load_project(project_dir, target)
-    tests = select_tests(graph, select or (), exclude or (), _modified_since(graph, state))
+    modified = _modified_since(graph, state)
+    tests = select_tests(graph, select or (), exclude or (), modified)
+    schema_views = views_with_schema(graph, select or (), exclude or (), modified)
     console = _console()
-    if not tests:
+    if not tests and not schema_views:
         console.print("nothing to test: the selection holds no data test", markup=False)
         return
     check_runnable(graph.project)
@@ -652,6 +655,7 @@ def test(
     with _runner(graph) as runner:
         results = run_data_tests(graph, runner, tests, moment, store_failures,
                                  on_done=lambda r: _print_test_result(console, r))
+        results += run_schema_checks(graph, runner, schema_views, on_done=lambda r: _print_test_result(console, r))
     document = data_test_document(graph, results, started, dt.datetime.now(dt.timezone.utc))
     write_run_results(run_results_path(graph), document)
     record_test_results(graph, document["results"], "test", dt.datetime.now(dt.timezone.utc))
@@ -679,6 +683,19 @@ def profile(
         help="ISO 8601 start of the rows profiled, by event time (a dataset: its spine's time); naive times are "
         "UTC.")] = None,
     end: Annotated[Optional[str], typer.Option(help="ISO 8601 end of the rows profiled (inclusive).")] = None,
+    infer_schema: Annotated[bool, typer.Option(
+        "--infer-schema", help="Also write a TFDV Schema (text proto) inferred from each profile, to "
+        "schemas/<view>.pbtxt in the project (or --output).")] = False,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", help="With --infer-schema and one profile: where to write the schema (relative to the current "
+        "directory).")] = None,
+    compare: Annotated[Optional[str], typer.Option(
+        "--compare", help="Print each profile's drift from this reference: a .pb profile file, or dataset:NAME / "
+        "feature_view:NAME for that node's latest profile (PSI and Jensen-Shannon for numbers, L-infinity for "
+        "strings, the change of NULL fraction).")] = None,
+    value_ranges: Annotated[bool, typer.Option(
+        "--value-ranges", help="With --infer-schema: give each number the range the profile saw (int_domain, "
+        "float_domain).")] = False,
     state: StateOpt = None,
 ) -> None:
     """Compute feature statistics in the warehouse, written as TFDV protos.
@@ -702,10 +719,22 @@ def profile(
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "--dataset profiles datasets; --select and --exclude "
                                           "choose views: give one or the other", None, None)])
     chosen = select_profiled(graph, select or (), exclude or (), dataset or ())
+    if (output is not None or value_ranges) and not infer_schema:
+        raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"{'--output' if output is not None else '--value-ranges'}"
+                                          " goes with --infer-schema", None, "add --infer-schema")])
+    if infer_schema and output is not None and len(chosen) > 1:
+        raise DiagnosticError([Diagnostic(Code.SCHEMA_OUTPUT, f"--output names one schema file, and {len(chosen)} "
+                                          "profiles are made", None, "select one view (or dataset), or leave "
+                                          "--output out to write schemas/<name>.pbtxt for each")])
     console = _console()
     if not chosen:
         console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
         return
+    reference = None
+    if compare is not None:
+        from fcompile.tasks.profile_compare import read_statistics, reference_path
+
+        reference = read_statistics(reference_path(graph.project.root, compare), compare)
     check_runnable(graph.project)
     problems = []
     with _runner(graph) as runner:
@@ -725,6 +754,22 @@ def profile(
                           + (f" (approximate {' and '.join(approximate)})" if approximate else ""), markup=False)
             for feature in made.features:
                 console.print("  " + describe_feature(feature), markup=False)
+            if reference is not None:
+                from fcompile.tasks.profile_compare import compare_statistics, drift_table
+                from fcompile.tasks.profile_files import to_statistics
+
+                console.print(f"  drift from {compare}:", markup=False)
+                for line in drift_table(compare_statistics(reference, to_statistics([made]).datasets[0])):
+                    console.print("    " + line, markup=False)
+            if infer_schema:
+                from fcompile.tasks.feature_schemas import infer_schema as infer, schema_path, write_schema
+
+                path = str(output.expanduser().absolute()) if output is not None else \
+                    schema_path(graph.project.root, name)
+                write_schema(infer(made, value_ranges), path,
+                             f"TFDV Schema of {plan.node}, inferred by `fcompile profile --infer-schema`.\n"
+                             "Review it like a spec file: `fcompile test` checks the view's statistics against it.")
+                console.print(f"  schema -> {os.path.relpath(path, graph.project.root)}", markup=False)
             if made.skipped:
                 console.print(f"  not profiled (aggregated over windows): {', '.join(made.skipped)}", markup=False)
     _print_diagnostics(problems, hints_once=True)

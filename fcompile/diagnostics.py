@@ -133,6 +133,10 @@ class Code(str, enum.Enum):
     PROFILE_WINDOW = "FC166"         # `--start` after `--end`
     PROFILE_PROTOS_MISSING = "FC167"  # tensorflow-metadata (the statistics protos) is not installed
     PROFILE_FAILED = "FC168"         # a profile's query failed, or its result is not what the query promises
+    SCHEMA_FILE = "FC169"            # a view's `schema:` file missing, unreadable, or not a TFDV Schema text proto
+    SCHEMA_FEATURE = "FC190"         # a view's schema names a feature the view does not have
+    PROFILE_COMPARE = "FC192"        # `fcompile profile --compare REF`: a reference that is not a readable profile
+    SCHEMA_OUTPUT = "FC191"          # `fcompile profile --infer-schema`: --output with several profiles, or unwritable
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
@@ -167,6 +171,16 @@ CODE_MEANINGS: dict[Code, str] = {
         'protos it writes: `pip install tensorflow-metadata`.'),
     Code.PROFILE_FAILED: ("A profile's query failed on the engine (its first line quoted; the other profiles still "
         'run), or returned something other than what the query promises.'),
+    Code.SCHEMA_FILE: ("A feature view's `schema:` file that does not exist (relative to the project folder), cannot "
+        'be read, or is not a TFDV `Schema` in text format (reported at the line and column of the file where it '
+        'stops parsing).'),
+    Code.SCHEMA_FEATURE: ("A warning: a feature view's schema names a feature the view does not have (reported at "
+        'the line of the schema file that names it); `fcompile test` reports it as `SCHEMA_MISSING_COLUMN` until the '
+        'schema is inferred again or edited.'),
+    Code.PROFILE_COMPARE: ('`fcompile profile --compare REF` with a reference that is no file, not a profile `.pb`, or '
+        '(`dataset:NAME`, `feature_view:NAME`) a node with no profile under `target/profiles/`.'),
+    Code.SCHEMA_OUTPUT: ('`fcompile profile --infer-schema --output PATH` with more than one profile, or a schema file '
+        'that cannot be written there.'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),

@@ -179,6 +179,9 @@ class FeatureView(_HashedNode):
     # Where the spec writes each aggregated feature's function, column and window, by feature name and field:
     # diagnostics about them point there. Kept out of the manifest and the content hash, like `location`.
     _aggregation_locations: tuple[tuple[str, str, Position], ...] = field(default=(), repr=False, compare=False)
+    # The TFDV Schema (text proto) the spec names, relative to the project folder (issue 18); left out of the
+    # plain form when None.
+    schema: str | None = field(default=None, metadata={"omit_if_none": True})
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)

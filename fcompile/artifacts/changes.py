@@ -40,6 +40,8 @@ FIELD_CLASSES: dict[tuple[str, str], str] = {
     # lateness only moves where incremental runs restart: training values stay; rows an earlier run missed
     # come back with a full refresh
     ("feature_view", "lateness"): COMPATIBLE,
+    # the schema `fcompile test` checks profiles against: nothing computed changes
+    ("feature_view", "schema"): METADATA,
     ("source", "kind"): RECOMPUTE,
     ("source", "locator"): RECOMPUTE,
     ("source", "timestamp_field"): RECOMPUTE,

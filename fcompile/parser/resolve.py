@@ -324,6 +324,9 @@ class Resolver:
             taken = {**{k: f"join key '{k}'" for k in key_names}, **{f.name: f"feature '{f.name}'" for f in features}}
             aggregated = resolve_aggregations(item, self.sink, taken, {f.name: f.dtype for f in features})
             ok = ok and aggregated is not None
+        schema = data.get("schema")
+        if schema is not None and features:
+            ok = self._feature_schema(item, schema, [f.name for f in features]) and ok
         if not ok:
             return None
         if data.get("strategy") == "range" and ttl is None:
@@ -339,8 +342,27 @@ class Resolver:
             lateness=lateness or dt.timedelta(0), push_source=push_source, strategy=data.get("strategy"),
             aggregation_step=aggregated.step if aggregated else None,
             _aggregation_locations=aggregated.locations if aggregated else (),
+            schema=schema,
             **_common(item),
         )
+
+    def _feature_schema(self, item: SpecItem, given: str, feature_names: list[str]) -> bool:
+        """Check the view's `schema:` file: it exists and is a TFDV Schema text proto (errors), and names only
+        the view's features (warnings)."""
+        from fcompile.parser.feature_schemas import check_schema_features, read_feature_schema
+        from fcompile.user_paths import resolve_path
+
+        schema, problems = read_feature_schema(self.project.root, given, item.at("schema"))
+        for problem in problems:
+            self.sink.error(problem.code, problem.message, problem.position, problem.hint)
+        if schema is None:
+            return False
+        # a feature the view no longer has: a warning, so that removing a feature is one change (and
+        # `fcompile test` reports it as SCHEMA_MISSING_COLUMN until the schema follows)
+        for problem in check_schema_features(schema, feature_names, resolve_path(given, self.project.root),
+                                             item.label):
+            self.sink.warning(problem.code, problem.message, problem.position, problem.hint)
+        return True
 
     def _lateness(self, item: SpecItem) -> dt.timedelta | None:
         """The view's `lateness` (0 when omitted), or None after reporting why it is invalid. Durations

@@ -179,3 +179,19 @@ def write_profile(profile: Profile, project_root: str, target: str) -> dict[str,
         json.dump(summary(profile, target, files), out, indent=2)
         out.write("\n")
     return files
+
+
+def latest_profile_path(project_root: str, node: str) -> str | None:
+    """The newest `.pb` under target/profiles/<node>/ (by the time in its name, then its number), or None."""
+    folder = os.path.join(project_root, "target", PROFILES_DIR, node)
+    try:
+        names = [e.name for e in os.scandir(folder) if e.name.endswith(".pb") and e.is_file()]
+    except OSError:
+        return None
+    return os.path.join(folder, max(names, key=_written_order)) if names else None
+
+
+def _written_order(name: str) -> tuple[str, int]:
+    stem = name[:-len(".pb")]
+    base, dash, number = stem.rpartition("-")
+    return (base, int(number)) if dash and number.isdigit() else (stem, 1)

@@ -36,7 +36,9 @@ def record_test_results(graph: FeatureGraph, entries: Sequence[dict], command: s
     from fcompile.version import __version__
 
     path = test_results_path(graph)
-    known = {f"test.{t.name}" for t in graph.tests}
+    from fcompile.tasks.schema_checks import schema_result_names
+
+    known = {f"test.{t.name}" for t in graph.tests} | {f"test.{n}" for n in schema_result_names(graph)}
     finished = _timestamp(finished_at)
     with _locked(os.path.join(os.path.dirname(path), ".test_results.lock")):
         kept = {entry["node"]: entry for entry in read_test_results(path).get("results", ())

@@ -55,13 +55,16 @@ def test_the_sample_passes_its_tests(sample):
     assert_clean(done)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["PASS"] * 5
-    assert lines[-1] == "5 passed, 0 warned, 0 failed, 0 errors (5 tests); wrote target/run_results.json"
+    assert [line.split()[0] for line in lines[:-1]] == ["PASS"] * 8
+    assert lines[-1] == "8 passed, 0 warned, 0 failed, 0 errors (8 tests); wrote target/run_results.json"
     recorded = results(sample)
     assert sorted(recorded) == sorted(f"test.{n}" for n in (
         "driver_hourly_stats__conv_rate__not_null", "driver_hourly_stats__conv_rate__range",
         "driver_hourly_stats__row_count", "driver_hourly_stats__unique_key_time",
-        "driver_lifetime_stats__vehicle_class__accepted_values"))
+        "driver_lifetime_stats__vehicle_class__accepted_values",
+        # the view's schema (schemas/driver_lifetime_stats.pbtxt): a result per feature
+        "driver_lifetime_stats__lifetime_trip_count__schema", "driver_lifetime_stats__is_premium__schema",
+        "driver_lifetime_stats__vehicle_class__schema"))
     assert {e["status"] for e in recorded.values()} == {"pass"} and {e["failures"] for e in recorded.values()} == {0}
     assert json.loads((sample / "target" / "run_results.json").read_text())["metadata"]["command"] == "test"
 
@@ -109,7 +112,7 @@ def test_select_and_unknown_selectors(sample):
     assert done.returncode == 0 and done.stdout.count("PASS") == 1
     by_view = fcompile("test", "-s", "driver_lifetime_stats", cwd=sample)
     assert by_view.stdout.startswith("PASS  driver_lifetime_stats__vehicle_class__accepted_values")
-    assert by_view.stdout.count("PASS") == 1
+    assert by_view.stdout.count("PASS") == 4  # its accepted_values test and its schema, a result per feature
     unknown = fcompile("test", "-s", "driver_hourly_stat", cwd=sample)
     assert_clean(unknown)
     assert unknown.returncode == 1 and "FC090" in unknown.stderr and "did you mean 'driver_hourly_stats'" in unknown.stderr

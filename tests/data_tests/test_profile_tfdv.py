@@ -104,3 +104,59 @@ def test_tfdv_infers_a_schema_from_a_profile_and_validates_profiles_against_it(g
     # a feature always present with one value gets a fixed shape in the schema: NULLs break it too
     assert found["second"] == {"kind": ["ENUM_TYPE_UNEXPECTED_STRING_VALUES"],
                                "rate": ["FEATURE_TYPE_LOW_FRACTION_PRESENT", "INVALID_FEATURE_SHAPE"]}
+
+
+# TFDV's side of the schema checks: fcompile's schema file loaded, the second profile validated against it
+# with the first as the previous statistics (drift)
+TFDV_VALIDATE = """
+import json, sys
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+schema = tfdv.load_schema_text(sys.argv[1])
+first, second = (tfdv.load_stats_binary(path) for path in sys.argv[2:4])
+found = tfdv.validate_statistics(second, schema, previous_statistics=first)
+print(json.dumps({name: sorted(anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason)
+                  for name, info in found.anomaly_info.items()}))
+"""
+
+
+def test_tfdv_reads_fcompiles_schema_and_finds_the_anomalies_fcompile_finds(graph, tmp_path):
+    """fcompile's inferred schema, with a value range and drift thresholds added as a user would, checked by
+    fcompile (fcompile/tasks/schema_checks.py) and by TFDV's validate_statistics: the same anomaly kinds."""
+    missing = tfdv_missing()
+    if missing:
+        pytest.skip(missing)
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    from fcompile.runners.duckdb import DuckDBRunner
+    from fcompile.tasks.feature_schemas import infer_schema
+    from fcompile.tasks.schema_checks import check_statistics
+
+    first = profile_file(graph, rows(["economy", "comfort", "xl"], null_rates=False), tmp_path / "first")
+    second_rows = rows(["economy", "comfort", "xl", "limo", "limo", "limo"], null_rates=True)
+    for row in second_rows:
+        row["trips"] = row["trips"] * 3  # 0 to 24 instead of 0 to 8: another spread
+    second = profile_file(graph, second_rows, tmp_path / "second")
+    with DuckDBRunner() as runner:
+        load_duckdb(runner.con, Table("tfdv_rows", COLUMNS, rows(["economy", "comfort", "xl"], null_rates=False)))
+        made = profile_plan(runner, plan_view_profile(graph, graph.feature_view("profiled")))
+    schema = infer_schema(made, value_ranges=True)
+    for feature in schema.feature:
+        if feature.name == "kind":
+            feature.drift_comparator.infinity_norm.threshold = 0.1
+        if feature.name == "trips":
+            feature.drift_comparator.jensen_shannon_divergence.threshold = 0.1
+    path = tmp_path / "profiled.pbtxt"
+    path.write_text(text_format.MessageToString(schema))
+    load = lambda p: statistics_pb2.DatasetFeatureStatisticsList.FromString(p.read_bytes()).datasets[0]  # noqa: E731
+    ours = {name: sorted(a.kind for a in anomalies)
+            for name, anomalies in check_statistics(schema, load(second), load(first)).items() if anomalies}
+    done = subprocess.run([str(TFDV_VENV / "bin" / "python"), "-c", TFDV_VALIDATE, str(path), str(first),
+                           str(second)], capture_output=True, text=True, timeout=600, env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert ours == {"kind": ["COMPARATOR_L_INFTY_HIGH", "ENUM_TYPE_UNEXPECTED_STRING_VALUES"],
+                    "rate": ["FEATURE_TYPE_LOW_FRACTION_PRESENT"],
+                    "trips": ["COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH", "INT_TYPE_BIG_INT"]}
+    assert theirs == ours

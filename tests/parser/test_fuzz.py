@@ -80,6 +80,9 @@ def sample_project(root: Path) -> Path:
     for name in SPEC_FILES:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes((SAMPLE / name).read_bytes())
+    for schema in SAMPLE.rglob("*.pbtxt"):  # the TFDV schemas views name (part of their definition)
+        (root / schema.relative_to(SAMPLE)).parent.mkdir(parents=True, exist_ok=True)
+        (root / schema.relative_to(SAMPLE)).write_bytes(schema.read_bytes())
     return root
 
 
