@@ -254,7 +254,8 @@ class TileSpec:
                     values = values.cast(pa.int64())
                 elif pa.types.is_boolean(values.type):
                     values = values.cast(pa.int8())
-                fill = {"last_created": NO_CREATED, "last_tie": NO_TIE, "min": INT_MAX, "max": INT_MIN}.get(column.kind, 0)
+                fill = {"last_created": NO_CREATED, "last_tie": NO_TIE, "min": INT_MAX,
+                        "max": INT_MIN}.get(column.kind, 0)
                 matrix[i] = numpy_of(filled(values.cast(pa.int64()), fill))
         return Tiles(matrix, text.to_pylist())
 

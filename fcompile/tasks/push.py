@@ -334,7 +334,8 @@ def tile_rows(reading: LatestTiles, converted: dict[tuple[str, DType], pa.Array]
     if not reading.tie_is_number:
         return batch
     dtype = reading.tie_breaker_dtype
-    ties = converted.get((reading.tie_breaker, dtype), pa.nulls(batch.num_rows, arrow_type(dtype)))  # type: ignore[arg-type]
+    absent = pa.nulls(batch.num_rows, arrow_type(dtype))  # type: ignore[arg-type]
+    ties = converted.get((reading.tie_breaker, dtype), absent)  # type: ignore[arg-type]
     return batch.append_column(TIE_BREAKER, ties)
 
 

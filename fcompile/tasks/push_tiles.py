@@ -3,7 +3,8 @@
 A row pushed online to a view with aggregations is an event: it is added to the tile of its (entity, step) -
 rows and counts go up, sums, minimums and maximums take it, the step's mean and M2 take it by Welford's
 update, and it becomes the step's `last` value when it is newer (event time, then created time, then the
-source's tie_breaker, NULL oldest; full ties: the greater value) than the one there. The next read then gives what a training set gives once the row is in the offline source.
+source's tie_breaker, NULL oldest; full ties: the greater value) than the one there. The next read then
+gives what a training set gives once the row is in the offline source.
 The stored records of the rows' entities are read, updated and written back with the push's other views in
 one `write_batches` (all or nothing). A push drops no tile (reads may ask for past times); the entity's next
 materialization drops those no later read takes.
