@@ -4,14 +4,17 @@
 | --------------- | --------------------------------------------- | -------------------------------------- |
 | feature view    | `LatestValues` in a bound [start, end] window | `<dialect>/materialize/<view>.sql`     |
 | (aggregations only) | `LatestTiles`: its tiles in that window   | `<dialect>/materialize/<view>.sql`     |
+| (and both)      | the `LatestValues`, then the `LatestTiles`    | `<dialect>/materialize/<view>.sql`     |
 | feature service | `PointInTimeJoin` against `fcompile_spine`    | `<dialect>/retrieve/<service>.sql`     |
 | (on-demand features) | `OnDemandJoin`: the join, then the expressions | `<dialect>/retrieve/<service>.sql` |
 | dataset         | `BuildDataset` (CREATE TABLE AS / COPY TO)    | `<dialect>/datasets/<dataset>.sql`     |
 | data test       | `DataTestPlan` (the failing rows or figure)   | `<dialect>/tests/<test>.sql`           |
 
 Every file starts with comment lines naming fcompile's version, the node and the spec file and line it
-came from, plus what a reader needs to run it (bound parameters, the spine relation). Paths of file
-sources are written relative to the project folder, so the output is the same on every machine.
+came from, plus what a reader needs to run it (bound parameters, the spine relation). A view with both
+plain features and aggregations holds the two queries `fcompile materialize` runs, in its order, the second
+after comment lines of its own. Paths of file sources are written relative to the project folder, so the
+output is the same on every machine.
 """
 
 from __future__ import annotations
@@ -88,9 +91,24 @@ class PlannedQuery:
     plan: Any
     header: str
     location: Position | None
+    then: PlannedQuery | None = None  # a second query of the file (a view's tiles), its header its notes
 
     def file(self, sql: str) -> CompiledQuery:
+        """The file of the node's SQL (`sql`: `body` where the node has a second query)."""
         return CompiledQuery(self.ref, self.dialect, self.header + sql + "\n")
+
+    def body(self, sql: str, then_sql: str | None) -> str:
+        """The SQL of the file: the plan's, then, where there is one, the second query's after its notes."""
+        if self.then is None:
+            return sql
+        assert then_sql is not None
+        return sql + ";\n\n" + self.then.header + then_sql
+
+    def statements(self, dialect: SqlDialect) -> list[str]:
+        """The statements of the file, in the order they run (`compile_statements` of each plan)."""
+        from fcompile.dialects import compile_statements
+
+        return compile_statements(self.plan, dialect) + (self.then.statements(dialect) if self.then else [])
 
     def in_context(self, error: DiagnosticError) -> DiagnosticError:
         """The error's diagnostics naming this node and placed at its spec, where they say nothing else."""
@@ -102,7 +120,8 @@ def compile_node(graph: FeatureGraph, ref: NodeRef, dialect: SqlDialect) -> Comp
     missing capability) naming the node and the dialect; never returns SQL the dialect cannot run."""
     planned = QueryPlanner(graph).plan(ref, dialect)
     try:
-        return planned.file(render_plan(planned.plan, dialect))
+        then = render_plan(planned.then.plan, dialect) if planned.then is not None else None
+        return planned.file(planned.body(render_plan(planned.plan, dialect), then))
     except DiagnosticError as exc:
         raise planned.in_context(exc) from None
 
@@ -134,7 +153,18 @@ class QueryPlanner:
                               f"{_spec_place(graph.project.root, node.location)}")]
         notes = _dialect_notes(plan, dialect) + notes + replacement_notes(plan, dialect) + join_notes(plan, dialect)
         lines += [comment_line(note) for note in notes]
-        return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location)
+        then = None
+        if isinstance(node, FeatureView) and isinstance(plan, LatestValues) and node.has_aggregations:
+            tiles_key = (NodeRef("tiles", ref.name), None)  # the view's second query: its tiles
+            if tiles_key not in self._memo:
+                from fcompile.planner.online_tiles import plan_latest_tiles
+
+                self._memo[tiles_key] = (project_relative(plan_latest_tiles(graph, node), graph.project.root), [])
+            tiles = self._memo[tiles_key][0]
+            tile_notes = _dialect_notes(tiles, dialect, again=True) + [TILES_NOTE]
+            tile_lines = [comment_line(note) for note in tile_notes]
+            then = PlannedQuery(ref, dialect.name, tiles, "\n".join(tile_lines) + "\n", node.location)
+        return PlannedQuery(ref, dialect.name, plan, "\n".join(lines) + "\n", node.location, then)
 
 
 def render_plan(plan: Any, dialect: SqlDialect, templates=None) -> str:
@@ -158,12 +188,11 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
         if node.has_aggregations and not node.plain_features:  # the query materialization runs for it
             from fcompile.planner.online_tiles import plan_latest_tiles
 
-            notes.append("the view's aggregated features are loaded online as tiles: the partial aggregates per key "
-                         "and step of the rows in the window, merged at read time")
+            notes.append(TILES_NOTE)
             return plan_latest_tiles(graph, node), notes
-        if node.has_aggregations:
-            notes.append("the view's aggregated features are not read here: they are loaded online as tiles, "
-                         "partial aggregates per key and step")
+        if node.has_aggregations:  # QueryPlanner adds the tile query, which materialization runs second
+            notes.append("the view's plain features; its aggregated features are loaded online as tiles by the "
+                         "second query, below")
         return plan_latest_values(graph, node), notes
     if isinstance(node, FeatureService):
         return _plan_retrieval(graph, node)
@@ -179,10 +208,18 @@ def plan_node(graph: FeatureGraph, node: Node, spine_columns: tuple[str, ...] | 
     raise TypeError(f"no SQL for {type(node).__name__}")
 
 
-def _dialect_notes(plan: Any, dialect: SqlDialect) -> list[str]:
+TILES_NOTE = ("the view's aggregated features are loaded online as tiles: the partial aggregates per key and step "
+              "of the rows in the window, merged at read time")
+
+
+def _dialect_notes(plan: Any, dialect: SqlDialect, again: bool = False) -> list[str]:
+    """`again`: the notes of a file's second query (a view's tiles), which sets the time zone again."""
     notes = [_window_note(type(dialect), plan.start_parameter, plan.end_parameter, isinstance(plan, LatestTiles))] \
         if isinstance(plan, (LatestValues, LatestTiles)) else []
-    if dialect.SESSION_TIME_ZONE:
+    if dialect.SESSION_TIME_ZONE and again:
+        notes.append("its first statement sets the session's time zone to UTC again, as materialization runs each "
+                     "query with its own")
+    elif dialect.SESSION_TIME_ZONE:
         notes.append("the first statement sets the session's time zone to UTC, for this statement and the rest of the "
                      "session: a naive time compared with a zoned one is read in the session's time zone")
     return notes

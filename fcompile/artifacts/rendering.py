@@ -36,7 +36,7 @@ def render_all(planned: Sequence[PlannedQuery], cache: CompileCache | None = Non
     from fcompile.dialects.shapes import Templates
 
     templates = Templates()
-    items = [(p.dialect, p.plan) for p in planned]
+    items = [(p.dialect, p.plan) for p in planned] + [(p.dialect, p.then.plan) for p in planned if p.then]
     shapes: dict[tuple, tuple[str, Any]] = {}  # every distinct shape: templates key -> (dialect, shape plan)
     for name, plan in items:
         key = templates.key(name, True, plan)
@@ -59,7 +59,19 @@ def render_all(planned: Sequence[PlannedQuery], cache: CompileCache | None = Non
         templates.add(key, statements)
         if statements is not None and key in cache_keys:
             cache.put(cache_keys[key], json.dumps(statements))  # type: ignore[union-attr]
-    return render_chunk(items, templates)
+    rendered = render_chunk(items, templates)
+    seconds = iter(rendered[len(planned):])  # each second query (a view's tiles), in the order of `planned`
+    out: list[Rendered] = []
+    for query, first in zip(planned, rendered):
+        if query.then is None:
+            out.append(first)
+            continue
+        second = next(seconds)
+        if not isinstance(first, str) or not isinstance(second, str):
+            out.append([*([] if isinstance(first, str) else first), *([] if isinstance(second, str) else second)])
+        else:
+            out.append(query.body(first, second))
+    return out
 
 
 def render_chunk(items: Sequence[tuple[str, Any]], templates=None) -> list[Rendered]:

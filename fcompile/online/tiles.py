@@ -56,6 +56,7 @@ TEXT_KINDS = ("string", "bytes")  # kept as ranks in the record's text (min, max
 VALUE_KINDS = ("min", "max", "last")  # the partials that hold an input's value
 NO_TEXT = -1  # a text `last` cell of a tile without a value (minimums and maximums hold INT_MAX / INT_MIN)
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
+NO_TIE = -(1 << 63)  # a `last` value's (int) tie_breaker where it is NULL: older than any (floats: -inf)
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
 
 
@@ -244,7 +245,7 @@ class TileSpec:
                 ranks = pc.index_in(_as_binary(values), value_set=text).cast(pa.int64())
                 matrix[i] = numpy_of(filled(ranks, fill))
             elif column.is_float:
-                fill = {"min": math.inf, "max": -math.inf}.get(column.kind, 0.0)  # a tile without values: loses
+                fill = {"min": math.inf, "max": -math.inf, "last_tie": -math.inf}.get(column.kind, 0.0)  # loses
                 matrix[i] = numpy_of(filled(values.cast(pa.float64()), fill)).view(np.int64)
             else:
                 if pa.types.is_date(values.type):
@@ -253,7 +254,8 @@ class TileSpec:
                     values = values.cast(pa.int64())
                 elif pa.types.is_boolean(values.type):
                     values = values.cast(pa.int8())
-                fill = {"last_created": NO_CREATED, "min": INT_MAX, "max": INT_MIN}.get(column.kind, 0)
+                fill = {"last_created": NO_CREATED, "last_tie": NO_TIE, "min": INT_MAX,
+                        "max": INT_MIN}.get(column.kind, 0)
                 matrix[i] = numpy_of(filled(values.cast(pa.int64()), fill))
         return Tiles(matrix, text.to_pylist())
 
@@ -330,6 +332,11 @@ class TileSpec:
         for i, column in enumerate(self.columns, start=1):
             if column.kind == "last_created":
                 fresh[i, 0] = NO_CREATED
+            elif column.kind == "last_tie":
+                if column.is_float:
+                    floats[i, 0] = -math.inf
+                else:
+                    fresh[i, 0] = NO_TIE
             elif column.is_text and column.kind == "last":
                 fresh[i, 0] = NO_TEXT
             elif column.kind in ("min", "max"):
@@ -367,18 +374,19 @@ class TileSpec:
             stored_order: tuple = (int(matrix[event_row, at]),
                                    int(matrix[created_row, at]) if created_row is not None else NO_CREATED)
             new_order: tuple = order
-            if tie_row is not None:
-                tie_cells = floats if self.columns[tie_row - 1].is_float else matrix
-                stored_order += ((0, tie_cells[tie_row, at]),)
-                new_order += ((-1, 0) if tie is None else (0, tie),)
+            if tie_row is not None:  # a NULL tie_breaker is older than any (NO_TIE, or -inf in a float row)
+                tie_is_float = self.columns[tie_row - 1].is_float
+                tie_cells = floats if tie_is_float else matrix
+                tie = (-math.inf if tie_is_float else NO_TIE) if tie is None else tie
+                stored_order += (tie_cells[tie_row, at],)
+                new_order += (tie,)
             if count == 0 or new_order > stored_order or (new_order == stored_order and value > cells[last_row, at]):
                 cells[last_row, at] = value
                 matrix[event_row, at] = order[0]
                 if created_row is not None:
                     matrix[created_row, at] = order[1]
                 if tie_row is not None:
-                    tie_cells = floats if self.columns[tie_row - 1].is_float else matrix
-                    tie_cells[tie_row, at] = 0 if tie is None else tie
+                    tie_cells[tie_row, at] = tie
         matrix[count_row, at] = count + 1
 
 

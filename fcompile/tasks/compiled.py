@@ -44,10 +44,12 @@ def compiled_file(graph: FeatureGraph, ref: NodeRef, dialect: str) -> CompiledFi
     try:
         planned = QueryPlanner(graph).plan(ref, sql_dialect)
         statements = tuple(compile_statements(planned.plan, sql_dialect))
+        then = ";\n\n".join(planned.then.statements(sql_dialect)) if planned.then is not None else None
     except (DiagnosticError, UnsupportedError) as error:
         reason = error.diagnostics[0].message if isinstance(error, DiagnosticError) else first_line(error)
         return CompiledFile(path, None, (), None, f"no compiled file: {reason}")
-    return CompiledFile(path, planned.plan, statements, planned.file(";\n\n".join(statements)).text)
+    text = planned.file(planned.body(";\n\n".join(statements), then)).text
+    return CompiledFile(path, planned.plan, statements, text)
 
 
 def sha256_of(text: str) -> str:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import DType, FeatureGraph, FeatureView, Source
-from fcompile.planner.plans import CREATED_TS, EVENT_TS, LatestValues
-from fcompile.planner.online_tiles import plan_latest_tiles
+from fcompile.planner.plans import CREATED_TS, EVENT_TS, TIE_BREAKER, LatestValues
+from fcompile.planner.online_tiles import LatestTiles, plan_latest_tiles
 from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.tasks.push_offline import plan_offline_append
 from fcompile.tasks.push_values import (
@@ -92,7 +92,7 @@ def push_rows(graph: FeatureGraph, push_source: str, rows: Any, to: str, online_
             for view, reading in zip(tiled, tile_readings):
                 spec = tile_spec(graph, view)
                 batches.append((spec.online_view, tile_batch(store, spec, reading,
-                                                             online_batch(reading, converted))))  # type: ignore[arg-type]
+                                                             tile_rows(reading, converted))))
             written = tuple(dict.fromkeys(name.removesuffix(TILES_SUFFIX) for name in _write_views(store, batches)))
         else:
             written = _write_views(store, batches)
@@ -183,6 +183,9 @@ def reading_needs(reading: LatestValues) -> list[ColumnNeed]:
                                 event_time=True))
     needs += [ColumnNeed(f.source_column, f.dtype, f"feature '{f.output_name}' of view '{view}'")
               for f in reading.features]
+    if isinstance(reading, LatestTiles) and reading.tie_is_number:  # a `last` keeps it to compare pushed rows
+        needs.append(ColumnNeed(reading.tie_breaker, reading.tie_breaker_dtype, "tie_breaker",  # type: ignore[arg-type]
+                                required=False))
     return needs
 
 
@@ -318,6 +321,22 @@ def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Ar
     for feature in reading.features:
         columns[feature.output_name] = converted[(feature.source_column, feature.dtype)]
     return pa.RecordBatch.from_pydict(columns)
+
+
+def tile_rows(reading: LatestTiles, converted: dict[tuple[str, DType], pa.Array]) -> pa.RecordBatch:
+    """The rows as `online_batch` lays them out for a view's tiles, and, where its tiles keep the order of a
+    `last` (a numeric tie_breaker), the tie_breaker as `__fc_tie_breaker` (NULL where the rows have none)."""
+    import pyarrow as pa
+
+    from fcompile.online.values import arrow_type
+
+    batch = online_batch(reading, converted)  # type: ignore[arg-type]
+    if not reading.tie_is_number:
+        return batch
+    dtype = reading.tie_breaker_dtype
+    absent = pa.nulls(batch.num_rows, arrow_type(dtype))  # type: ignore[arg-type]
+    ties = converted.get((reading.tie_breaker, dtype), absent)  # type: ignore[arg-type]
+    return batch.append_column(TIE_BREAKER, ties)
 
 
 def _write_views(store: OnlineStore, batches: list[tuple[OnlineView, pa.RecordBatch]]) -> tuple[str, ...]:

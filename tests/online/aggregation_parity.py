@@ -4,7 +4,8 @@ and a plain-Python reference of the semantics (docs/concepts/aggregations.md) to
 The reference is written from the stated semantics only: for an entity and a time t, e = floor(t / step) *
 step; each feature is its function over the entity's rows with e - window <= event time < e; NULL inputs are
 ignored except by count without a column; an empty window gives count 0 and NULL otherwise; last is the
-value of the newest row with a value (event time, then created time; full ties: the greatest value). Sums,
+value of the newest row with a value (event time, then created time, then the greatest tie_breaker `seq`,
+NULL oldest; full ties: the greatest value). Sums,
 means and variances are computed exactly (fractions) and rounded once. Strings order as Python orders them
 (by code point) and bytes by their bytes.
 """
@@ -35,7 +36,8 @@ SPEC = """\
 entities:
   - {{name: driver, join_keys: [{{name: driver_id, dtype: int64}}]}}
 sources:
-  - {{name: trips, path: data/trips.parquet, timestamp_field: event_timestamp, created_timestamp_field: created}}
+  - {{name: trips, path: data/trips.parquet, timestamp_field: event_timestamp, created_timestamp_field: created,
+     tie_breaker: seq}}
   - {{name: trips_push, push: {{batch_source: trips}}}}
 feature_views:
   - name: trip_windows
@@ -44,6 +46,7 @@ feature_views:
     lateness: 2h
     features:
       - {{name: fare, dtype: float64}}
+      - {{name: seq, dtype: int64}}
     aggregations:
       step: 1h
       features:
@@ -104,8 +107,8 @@ def write_project(root: Path, project: str, online: dict, offline: dict | None =
 
 def random_trips(seed: int, count: int, keys: int, hours: int, base: dt.datetime = BASE) -> list[dict[str, Any]]:
     """Trips over `hours` from `base` (on an hour), with events exactly on step boundaries, duplicates, rows
-    tied with another on event and created time but with other values (which `last` breaks by value), and
-    NULLs."""
+    tied with another on event and created time but with other values (which `last` breaks by the tie_breaker
+    `seq`, and, where that is equal too, by value), and NULLs."""
     rng = random.Random(seed)
     trips = []
     for _ in range(count):
@@ -122,12 +125,15 @@ def random_trips(seed: int, count: int, keys: int, hours: int, base: dt.datetime
             "seen": ts - dt.timedelta(days=rng.randrange(0, 400)),
             "tier": None if rng.random() < 0.15 else rng.choice(TIERS),
             "tag": None if rng.random() < 0.15 else rng.choice(TAGS),
+            "seq": None if rng.random() < 0.1 else rng.randrange(-3, 4),
         })
         if rng.random() < 0.05:
             trips.append(dict(trips[-1]))  # an exact duplicate: both count
-        if rng.random() < 0.08:  # the same event and created time, other values: `last` takes the greatest
+        if rng.random() < 0.08:  # the same event and created time, other values: `last` takes the greatest seq,
+            # then the greatest value
             trips.append(dict(trips[-1], tier=rng.choice(TIERS), tag=rng.choice(TAGS),
-                              km=None if rng.random() < 0.2 else rng.randrange(0, 40)))
+                              km=None if rng.random() < 0.2 else rng.randrange(0, 40),
+                              seq=rng.choice([None, trips[-1]["seq"], rng.randrange(-3, 4)])))
     return trips
 
 
@@ -143,6 +149,7 @@ def trips_table(trips: list[dict[str, Any]]):
         "seen": pa.array([t["seen"] for t in trips], pa.timestamp("us", "UTC")),
         "tier": pa.array([t.get("tier") for t in trips], pa.string()),
         "tag": pa.array([t.get("tag") for t in trips], pa.binary()),
+        "seq": pa.array([t.get("seq") for t in trips], pa.int64()),
     })
 
 
@@ -185,8 +192,8 @@ def _aggregate(function: str, column: str | None, rows: list[dict[str, Any]]) ->
     if function == "max":
         return max(values)
     if function == "last":
-        top = max((r["event_timestamp"], r["created"]) for r in present)
-        return max(r[column] for r in present if (r["event_timestamp"], r["created"]) == top)
+        top = max(_order(r) for r in present)
+        return max(r[column] for r in present if _order(r) == top)
     exact = [Fraction(v) for v in values]
     total = sum(exact)
     if function == "sum":
@@ -198,6 +205,12 @@ def _aggregate(function: str, column: str | None, rows: list[dict[str, Any]]) ->
         return None
     variance = sum((v - mean) ** 2 for v in exact) / (len(exact) - 1)
     return float(variance) if function == "variance" else math.sqrt(variance)
+
+
+def _order(row: dict[str, Any]) -> tuple:
+    """The point-in-time order of a row: event time, created time, then its tie_breaker (NULL oldest)."""
+    seq = row.get("seq")
+    return row["event_timestamp"], row["created"], (0, 0) if seq is None else (1, seq)
 
 
 def from_json(online: dict[str, Any]) -> dict[str, Any]:

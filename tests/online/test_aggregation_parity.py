@@ -114,9 +114,26 @@ def test_pushed_rows_update_the_tiles(root):
                            "km": None if i % 5 == 0 else rng.randrange(0, 50),
                            "seen": ts - dt.timedelta(days=rng.randrange(0, 900)),
                            "tier": None if i % 6 == 0 else rng.choice(TIERS),
-                           "tag": None if i % 4 == 0 else rng.choice(TAGS)})
-            if i % 8 == 3:  # tied with the row before on event and created time: `last` takes the greatest value
-                pushed.append(dict(pushed[-1], tier=rng.choice(TIERS), tag=rng.choice(TAGS), km=rng.randrange(0, 50)))
+                           "tag": None if i % 4 == 0 else rng.choice(TAGS),
+                           "seq": None if i % 9 == 0 else rng.randrange(-3, 4)})
+            if i % 4 == 3:  # tied with the row before on event and created time: `last` takes the greatest seq
+                # (the source's tie_breaker; NULL oldest), then the greatest value
+                seq = [None, pushed[-1]["seq"], rng.randrange(-3, 4), -5, 9][i % 5]
+                pushed.append(dict(pushed[-1], tier=rng.choice(TIERS), tag=rng.choice(TAGS), km=rng.randrange(0, 50),
+                                   fare=round(rng.uniform(1, 90), 2), seq=seq))
+        # rows tied with materialized ones (the stored tile's `last` keeps its seq, NULL included) and the newest
+        # of their step, with a smaller, a greater and no seq
+        newest = {}
+        for row in in_store:
+            if row["event_timestamp"] >= end - dt.timedelta(hours=3):
+                key = (row["driver_id"], row["event_timestamp"].replace(minute=0, second=0, microsecond=0))
+                newest[key] = max(newest.get(key, row), row, key=lambda r: (r["event_timestamp"], r["created"]))
+        for n, row in enumerate(sorted(newest.values(), key=lambda r: (r["driver_id"], r["event_timestamp"]))[:12]):
+            given = row["seq"]
+            seq = [None, -4 if given is None else given - 1, 5 if given is None else given + 1][n % 3]
+            pushed.append(dict(row, fare=round(rng.uniform(1, 90), 2), km=rng.randrange(0, 50),
+                               tier=rng.choice(TIERS), tag=rng.choice(TAGS), seq=seq))
+        rng.shuffle(pushed)
         for chunk in (pushed[:10], pushed[10:]):
             fs.push("trips_push", {name: [row[name] for row in chunk] for name in chunk[0]}, to="online")
         _check(fs, in_store + pushed, end + dt.timedelta(hours=1), seed=9)
@@ -166,7 +183,7 @@ def test_http_server_serves_the_same_values(root):
         pushed_at = now - dt.timedelta(minutes=70)
         row = {"driver_id": 12, "event_timestamp": pushed_at.isoformat(), "created": pushed_at.isoformat(),
                "fare": 12.5, "km": 7, "seen": (pushed_at - dt.timedelta(days=3)).isoformat(), "tier": "\u00e9t\u00e9",
-               "tag": "t\u00e4g"}  # bytes pushed as text are stored as UTF-8
+               "tag": "t\u00e4g", "seq": 1}  # bytes pushed as text are stored as UTF-8
         status, body = server.post("/push", {"push_source_name": "trips_push", "df": {k: [v] for k, v in row.items()},
                                              "to": "online"})
         assert status == 200, body
