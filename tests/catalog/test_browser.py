@@ -51,11 +51,14 @@ def test_search_a_feature_follow_it_to_its_view_and_read_the_lineage(browser, sa
     assert browser.script("return document.querySelector('h1').textContent").endswith("driver_hourly_stats")
 
     nodes = browser.wait_for(GRAPH_NODES)
-    assert nodes == ["entity.driver", "feature_service.driver_activity_v1", "feature_service.driver_ranking_v2",
-                     "feature_view.driver_hourly_stats", "source.driver_stats"]
+    assert nodes == ["entity.driver", "feature_service.driver_activity_v1", "feature_service.driver_ranking_orders",
+                     "feature_service.driver_ranking_v2", "feature_view.driver_hourly_stats",
+                     "on_demand_view.order_features", "source.driver_stats"]
     assert browser.script(GRAPH_EDGES) == [
         "driver -> driver_hourly_stats", "driver_hourly_stats -> driver_activity_v1",
-        "driver_hourly_stats -> driver_ranking_v2", "driver_stats -> driver_hourly_stats"]
+        "driver_hourly_stats -> driver_ranking_orders", "driver_hourly_stats -> driver_ranking_v2",
+        "driver_hourly_stats -> order_features", "driver_stats -> driver_hourly_stats",
+        "order_features -> driver_ranking_orders"]
     listed = browser.script("return [...document.querySelectorAll('.graph-nodes a')].map(a => a.textContent).sort()")
     assert listed == sorted(n.split(".", 1)[1] for n in nodes)
     # drawn: every node has a place inside the graph's box, and the layout spreads them out
@@ -66,7 +69,7 @@ def test_search_a_feature_follow_it_to_its_view_and_read_the_lineage(browser, sa
     keep_screenshot(browser, tmp_path / "feature_view.png")
 
     browser.click(browser.find("[data-action=expand]"))  # one step further: the services' dataset comes in
-    grown = browser.wait_for(GRAPH_NODES.replace("nodes().length", "nodes().length > 5"))
+    grown = browser.wait_for(GRAPH_NODES.replace("nodes().length", f"nodes().length > {len(nodes)}"))
     assert "dataset.driver_ranking_training" in grown
 
 
@@ -75,11 +78,16 @@ def test_a_features_column_lineage_reads_its_source_column(browser, sample_site,
     browser.open((docs / "feature_view" / "driver_hourly_stats.html").as_uri())
     browser.click(browser.find("#feature-conv_rate a.column-lineage"))
     nodes = browser.wait_for(GRAPH_NODES)
-    # the source's column conversion_rate is mapped to conv_rate; two services and the dataset take the feature
-    assert nodes == ["dataset.driver_ranking_training\ndriver_recent:conv_rate".replace("\n", "."),
+    # the source's column conversion_rate is mapped to conv_rate; three services and the dataset take the
+    # feature, and the on-demand feature conv_band reads it (and goes to a service and the dataset in turn)
+    assert nodes == ["dataset.driver_ranking_training.driver_recent:conv_rate",
+                     "dataset.driver_ranking_training.order_features:conv_band",
                      "feature_service.driver_activity_v1.driver_hourly_stats:conv_rate",
+                     "feature_service.driver_ranking_orders.driver_recent:conv_rate",
+                     "feature_service.driver_ranking_orders.order_features:conv_band",
                      "feature_service.driver_ranking_v2.driver_recent:conv_rate",
-                     "feature_view.driver_hourly_stats.conv_rate", "source.driver_stats.conversion_rate"]
+                     "feature_view.driver_hourly_stats.conv_rate", "on_demand_view.order_features.conv_band",
+                     "source.driver_stats.conversion_rate"]
     labels = browser.script("return window.fcompileGraph.edges().map(e => e.data('label') || '').sort()")
     assert "renamed from conversion_rate" in labels
     keep_screenshot(browser, tmp_path / "column_lineage.png")
