@@ -646,26 +646,9 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
             problems.append(Diagnostic(Code.ENTITY_VALUE, f"{request.label} needs join key '{name}' ({dtype}), "
                                        "which the entities do not give", None, _keys_hint(name, request, entities)))
             continue
-        if type(given) is list or isinstance(given, (list, tuple)):
-            values = list(given)
-        elif hasattr(given, "tolist") and not isinstance(given, (str, bytes)):  # numpy array, pandas Series
-            values = given.tolist()
-        else:
-            problems.append(Diagnostic(Code.ENTITY_VALUE, f"the values of join key '{name}' must be a list, not a "
-                                       f"{type(given).__name__}", None, f"e.g. {{'{name}': [{given!r}]}}"))
+        values = _checked_values(name, given, dtype, Code.ENTITY_VALUE, "join key", problems)
+        if values is None:
             continue
-        check = _CHECKS.get(dtype.name, _accept)
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            fitted = check(value)
-            if fitted is _MISFIT:
-                problems.append(Diagnostic(
-                    Code.ENTITY_VALUE, f"entity value {value!r} of join key '{name}' has type {type(value).__name__}, "
-                    f"but the key is {dtype}", None, _dtype_hint(name, dtype)))
-                break
-            if fitted is not value:
-                values[i] = fitted
         lengths[name] = len(values)
         columns.append(values)
     if request.fields:
@@ -692,6 +675,34 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
     return columns
 
 
+def _checked_values(name: str, given: Any, dtype: DType, code: Code, what: str,
+                    problems: list[Diagnostic]) -> list | None:
+    """The values given for a join key or a request field (`what`) as a list, each fitted to `dtype`; None,
+    with a problem (`code`) added, when they are not a list or one does not fit."""
+    if type(given) is list or isinstance(given, (list, tuple)):
+        values = list(given)
+    elif hasattr(given, "tolist") and not isinstance(given, (str, bytes)):  # numpy array, pandas Series
+        values = given.tolist()
+    else:
+        problems.append(Diagnostic(code, f"the values of {what} '{name}' must be a list, not a "
+                                   f"{type(given).__name__}", None, f"e.g. {{'{name}': [{given!r}]}}"))
+        return None
+    check = _CHECKS.get(dtype.name, _accept)
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        fitted = check(value)
+        if fitted is _MISFIT:
+            subject = "entity value" if what == "join key" else "value"
+            problems.append(Diagnostic(
+                code, f"{subject} {value!r} of {what} '{name}' has type {type(value).__name__}, but the "
+                f"{what.split()[-1]} is {dtype}", None, _dtype_hint(name, dtype)))
+            return values  # reported once per column; the rest of the request is still checked
+        if fitted is not value:
+            values[i] = fitted
+    return values
+
+
 def _check_fields(request: OnlineRequest, entities: Mapping[str, Any], columns: list[list],
                   lengths: dict[str, int], problems: list[Diagnostic]) -> None:
     """The request fields' columns, appended to `columns` in `request.fields` order and checked against their
@@ -702,26 +713,9 @@ def _check_fields(request: OnlineRequest, entities: Mapping[str, Any], columns: 
         if given is None:
             missing.append(f"'{name}' ({dtype})")
             continue
-        if type(given) is list or isinstance(given, (list, tuple)):
-            values = list(given)
-        elif hasattr(given, "tolist") and not isinstance(given, (str, bytes)):
-            values = given.tolist()
-        else:
-            problems.append(Diagnostic(Code.REQUEST_FIELD_VALUE, f"the values of request field '{name}' must be a "
-                                       f"list, not a {type(given).__name__}", None, f"e.g. {{'{name}': [{given!r}]}}"))
+        values = _checked_values(name, given, dtype, Code.REQUEST_FIELD_VALUE, "request field", problems)
+        if values is None:
             continue
-        check = _CHECKS.get(dtype.name, _accept)
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            fitted = check(value)
-            if fitted is _MISFIT:
-                problems.append(Diagnostic(
-                    Code.REQUEST_FIELD_VALUE, f"value {value!r} of request field '{name}' has type "
-                    f"{type(value).__name__}, but the field is {dtype}", None, _dtype_hint(name, dtype)))
-                break
-            if fitted is not value:
-                values[i] = fitted
         lengths[name] = len(values)
         columns.append(values)
     if missing:
