@@ -67,10 +67,10 @@ def is_on_demand(graph: FeatureGraph, projection: Projection) -> bool:
     return graph.get("on_demand_view", projection.view) is not None
 
 
-def request_fields(graph: FeatureGraph, projections: Sequence[Projection]) -> list[tuple[str, DType]]:
-    """The request fields the projections' on-demand features read (through other on-demand views too), each
-    once, in first-use order, with its declared dtype."""
-    fields: dict[str, DType] = {}
+def _inputs_read(graph: FeatureGraph, projections: Sequence[Projection]) -> list[tuple[str, str]]:
+    """(input, name) of every feature view feature and request field the projections' on-demand features read,
+    through other on-demand views too, each once, in first-use order."""
+    found: dict[tuple[str, str], None] = {}
     seen: set[tuple[str, str]] = set()
 
     def visit(view_name: str, feature_name: str) -> None:
@@ -83,15 +83,25 @@ def request_fields(graph: FeatureGraph, projections: Sequence[Projection]) -> li
             source, name = read.split(".", 1)
             if graph.get("on_demand_view", source) is not None:
                 visit(source, name)
-            elif graph.get("request_source", source) is not None and name not in fields:
-                field = graph.request_source(source).field(name)
-                if field is not None:
-                    fields[name] = field.dtype
+            else:
+                found.setdefault((source, name))
 
     for projection in projections:
         if is_on_demand(graph, projection):
             for feature in projection.features:
                 visit(projection.view, feature)
+    return list(found)
+
+
+def request_fields(graph: FeatureGraph, projections: Sequence[Projection]) -> list[tuple[str, DType]]:
+    """The request fields the projections' on-demand features read (through other on-demand views too), each
+    once, in first-use order, with its declared dtype."""
+    fields: dict[str, DType] = {}
+    for source, name in _inputs_read(graph, projections):
+        if graph.get("request_source", source) is not None and name not in fields:
+            field = graph.request_source(source).field(name)
+            if field is not None:
+                fields[name] = field.dtype
     return list(fields.items())
 
 
@@ -101,25 +111,9 @@ def feature_view_projections(graph: FeatureGraph, projections: Sequence[Projecti
     join keys and the sources' files are checked against)."""
     plain = [p for p in projections if not is_on_demand(graph, p)]
     read: dict[str, list[str]] = {}
-    seen: set[tuple[str, str]] = set()
-
-    def visit(view_name: str, feature_name: str) -> None:
-        if (view_name, feature_name) in seen:
-            return
-        seen.add((view_name, feature_name))
-        feature = graph.on_demand_view(view_name).feature(feature_name)
-        assert feature is not None
-        for name in feature.reads:
-            source, inner = name.split(".", 1)
-            if graph.get("on_demand_view", source) is not None:
-                visit(source, inner)
-            elif graph.get("feature_view", source) is not None and inner not in read.setdefault(source, []):
-                read[source].append(inner)
-
-    for projection in projections:
-        if is_on_demand(graph, projection):
-            for feature in projection.features:
-                visit(projection.view, feature)
+    for source, name in _inputs_read(graph, projections):
+        if graph.get("feature_view", source) is not None:
+            read.setdefault(source, []).append(name)
     return plain + [Projection(view, tuple(features)) for view, features in read.items()]
 
 
