@@ -1,6 +1,6 @@
 """Commands import the heavy libraries (pyarrow, DuckDB, sqlglot, numpy) only when they need them, read from
 `python -X importtime` of a real command in a fresh process: `--version` needs none of them (nor the
-command-line app), `ls` none, and `validate` and `build` of the sample, once its seed files' schemas are
+command-line app), `ls` none but sqlglot for a project's on-demand expressions, and `validate` and `build` of the sample, once its seed files' schemas are
 known (fcompile/parser/file_schemas.py), only sqlglot - they compile SQL - and no engine or Arrow."""
 
 from __future__ import annotations
@@ -42,9 +42,18 @@ def test_version_imports_nothing_heavy_nor_the_command_line_app(sample):
     assert imported(["--version"], project, env).isdisjoint({*HEAVY, "typer", "rich"})
 
 
-def test_ls_imports_nothing_heavy(sample):
+def test_ls_imports_nothing_heavy_but_the_expression_checker(sample):
+    """The sample has on-demand views, whose expressions are checked whenever the project is parsed: that
+    parse is sqlglot's, and the only reason `ls` loads it (read from the import order: the first fcompile
+    module to import sqlglot is the expression package). No engine, Arrow or numpy."""
     project, env = sample
-    assert imported(["ls"], project, env).isdisjoint(HEAVY)
+    assert imported(["ls"], project, env).isdisjoint({"pyarrow", "duckdb", "numpy"})
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "fcompile", "ls"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=120)
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", done.stderr, re.MULTILINE)
+    first = names.index("sqlglot")
+    importer = next(name for name in names[first + 1:] if name.startswith("fcompile."))
+    assert importer.startswith("fcompile.expressions."), importer
 
 
 @pytest.mark.parametrize("command", ["validate", "build"])

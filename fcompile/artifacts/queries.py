@@ -39,11 +39,12 @@ from fcompile.planner.durations import format_duration
 from fcompile.planner.on_demand import (
     OnDemandJoin, feature_view_projections, plan_training_join, request_fields,
 )
+from fcompile.planner.datasets import plan_build_dataset
 from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.plans import AggregateJoin, BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.version import __version__
 from fcompile.planner.point_in_time import (
-    dataset_spine, plan_build_dataset, plan_latest_values,
+    dataset_spine, plan_latest_values,
 )
 
 SPINE_RELATION = "fcompile_spine"

@@ -51,7 +51,8 @@ def generate_statements(plan, dialect: SqlDialect, pretty: bool = True) -> list[
 
         trees = [lower_data_test(dialect, plan)]
     else:
-        trees = lower_build_dataset(dialect, plan) if isinstance(plan, BuildDataset) else [compile_select(plan, dialect)]
+        trees = (lower_build_dataset(dialect, plan, compile_select(plan.query, dialect)) if isinstance(plan, BuildDataset)
+                 else [compile_select(plan, dialect)])
     return [dialect.generate(tree, pretty=pretty, copy=False) for tree in trees]  # the trees are ours alone
 
 

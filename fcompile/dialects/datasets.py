@@ -8,11 +8,9 @@ from fcompile.dialects.base import SqlDialect
 from fcompile.planner.plans import BuildDataset
 
 
-def lower_build_dataset(dialect: SqlDialect, plan: BuildDataset) -> list[exp.Expression]:
-    """The statements, in order, that build the dataset."""
-    from fcompile.dialects import compile_select
-
-    query = compile_select(plan.query, dialect)  # a point-in-time join, or one with on-demand features
+def lower_build_dataset(dialect: SqlDialect, plan: BuildDataset, query: exp.Query) -> list[exp.Expression]:
+    """The statements, in order, that build the dataset from `query`, its training join's tree (a point-in-time
+    join, or one with on-demand features)."""
     if plan.output.kind == "table":
         table = dialect.table(plan.output.locator)
         return dialect.replace_table(table, query)

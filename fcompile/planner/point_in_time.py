@@ -11,7 +11,7 @@ from fcompile.graph import Dataset, FeatureGraph, FeatureView, Projection, Sourc
 from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
 from fcompile.planner.durations import format_duration
 from fcompile.planner.plans import (
-    RANGE_JOIN_MAX_TTL_SECONDS, AggregateColumn, AggregateJoin, BuildDataset, FeatureColumn, JoinStrategy, KeyColumn,
+    RANGE_JOIN_MAX_TTL_SECONDS, AggregateColumn, AggregateJoin, FeatureColumn, JoinStrategy, KeyColumn,
     LatestValues, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
 )
 
@@ -148,15 +148,6 @@ def dataset_spine(graph: FeatureGraph, dataset: Dataset, columns: tuple[str, ...
         relation = file_relation(spine.locator if os.path.isabs(spine.locator)
                                  else os.path.join(graph.project.root, spine.locator), {spine.timestamp_field})
     return SpinePlan(relation, spine.timestamp_field, columns)
-
-
-def plan_build_dataset(graph: FeatureGraph, dataset: Dataset, spine_columns: tuple[str, ...] | None = None,
-                       strategy: JoinStrategy | Mapping[str, JoinStrategy] | None = None) -> BuildDataset:
-    from fcompile.planner.on_demand import plan_training_join
-
-    query = plan_training_join(graph, dataset_spine(graph, dataset, spine_columns), dataset.projections,
-                               dataset.full_feature_names, strategy, dataset.location)
-    return BuildDataset(dataset.name, dataset.output, query, dataset.location)
 
 
 def _source_reading(graph: FeatureGraph, view: FeatureView, source: Source) -> dict:

@@ -16,7 +16,8 @@ from typing import Literal
 from fcompile.diagnostics import Position
 from fcompile.graph import NUMERIC_DTYPES, Dataset, DType, FeatureGraph, FeatureView
 from fcompile.planner.plans import Relation
-from fcompile.planner.point_in_time import _source_column, file_relation, plan_build_dataset, source_relation
+from fcompile.planner.datasets import plan_build_dataset
+from fcompile.planner.point_in_time import _source_column, file_relation, source_relation
 
 QUANTILE_BUCKETS = 10    # equal-mass buckets: 11 boundaries, at 0, 0.1, ..., 1
 HISTOGRAM_BUCKETS = 10   # equal-width buckets between min and max

@@ -59,7 +59,8 @@ def dry_run(graph: FeatureGraph, datasets: Sequence[Dataset], views: Sequence[Fe
     from fcompile.artifacts.queries import compile_node
     from fcompile.artifacts.selection import NodeRef
     from fcompile.dialects import get_dialect
-    from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
+    from fcompile.planner.datasets import plan_build_dataset
+    from fcompile.planner.point_in_time import plan_latest_values
     from fcompile.tasks.materialize import choose_window
     from fcompile.tasks.offline_engine import open_runner, prices_queries
 

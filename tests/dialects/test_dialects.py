@@ -18,7 +18,8 @@ from fcompile.diagnostics import DiagnosticError
 from fcompile.dialects import DIALECTS, compile_sql, get_dialect
 from fcompile.graph import DatasetOutput
 from fcompile.planner.plans import JoinStrategy, Relation, ViewJoin
-from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
+from fcompile.planner.datasets import plan_build_dataset
+from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.sql_names import TARGET_DIALECTS
 
 from dialects.projects import DIALECT_NAMES, STRATEGIES, compiled, service_join
@@ -54,7 +55,8 @@ EXPECTED = {
                       "DATE_ADD('SECOND', -7200, \"p\".\"__fc_spine_ts\")", "ROW_NUMBER() OVER ()"),
 }
 
-ORDERS_COLUMNS = ("order_id", "driver_id", "customer_id", "event_timestamp", "fare_amount", "completed")
+ORDERS_COLUMNS = ("order_id", "driver_id", "customer_id", "event_timestamp", "fare_amount", "completed",
+                  "order_amount", "order_hour")
 SERVICES = ("driver_activity_v1", "driver_ranking_v2")
 
 pytestmark = pytest.mark.parametrize("name", DIALECT_NAMES)

@@ -19,7 +19,8 @@ from fcompile.graph import DatasetOutput, DType
 from fcompile.planner.plans import (
     BuildDataset, FeatureColumn, JoinStrategy, KeyColumn, PointInTimeJoin, Relation, SpinePlan, ViewJoin,
 )
-from fcompile.planner.point_in_time import plan_build_dataset, plan_latest_values
+from fcompile.planner.datasets import plan_build_dataset
+from fcompile.planner.point_in_time import plan_latest_values
 from fcompile.sql_names import reserved_words
 
 from dialects.projects import (
@@ -268,7 +269,8 @@ def test_newest_first_orders_put_nulls_last_as_the_warehouse_reads_them(name, ta
 @pytest.mark.parametrize("name", DIALECT_NAMES)
 def test_create_or_replace_only_where_the_warehouse_has_it(name, table_graph):
     plan = plan_build_dataset(table_graph, table_graph.datasets[0],
-                              spine_columns=("order_id", "driver_id", "customer_id", "event_timestamp"))
+                              spine_columns=("order_id", "driver_id", "customer_id", "event_timestamp",
+                                             "order_amount", "order_hour"))
     texts = compile_statements(plan, name)
     assert compile_sql(plan, name) == ";\n\n".join(texts)
     texts = texts[len(session_statements(get_dialect(name))):]

@@ -151,7 +151,7 @@ def test_compiled_retrieve_files_give_the_reference_rows_in_any_session_zone(eng
             kind = "TIMESTAMPTZ" if spine_times == "zoned" else "TIMESTAMP"
             runner.conn.execute(f"CREATE TEMPORARY TABLE {SPINE_RELATION} (order_id BIGINT, driver_id BIGINT, "
                                 f"customer_id TEXT, event_timestamp {kind}, fare_amount DOUBLE PRECISION, "
-                                "completed BOOLEAN)")
+                                "completed BOOLEAN, order_amount DOUBLE PRECISION, order_hour BIGINT)")
             columns = ", ".join(orders.column_names)
             with runner.conn.cursor() as cur, cur.copy(f"COPY {SPINE_RELATION} ({columns}) FROM STDIN") as copy:
                 for row in orders.to_pylist():

@@ -153,7 +153,8 @@ def test_feast_quickstart_calls(feature_repo, monkeypatch):
         "driver_onboarding", "driver_trip_windows"]
     assert [(e.name, e.join_key) for e in store.list_entities()] == [("customer", "customer_id"),
                                                                       ("driver", "driver_id")]
-    assert [s.name for s in store.list_feature_services()] == ["driver_activity_v1", "driver_ranking_v2"]
+    assert [s.name for s in store.list_feature_services()] == ["driver_activity_v1", "driver_ranking_orders",
+                                                                    "driver_ranking_v2"]
     store.close()
 
 
