@@ -182,16 +182,10 @@ def write_profile(profile: Profile, project_root: str, target: str) -> dict[str,
 
 
 def latest_profile_path(project_root: str, node: str) -> str | None:
-    """The newest `.pb` under target/profiles/<node>/ (by the time in its name, then its number), or None."""
-    folder = os.path.join(project_root, "target", PROFILES_DIR, node)
-    try:
-        names = [e.name for e in os.scandir(folder) if e.name.endswith(".pb") and e.is_file()]
-    except OSError:
-        return None
-    return os.path.join(folder, max(names, key=_written_order)) if names else None
+    """The newest `.pb` under target/profiles/<node>/ (by the time in its name, then its number), or None: the
+    one reader of that folder's order, fcompile/artifacts/profiles.py."""
+    from fcompile.artifacts.profiles import latest_profile
 
-
-def _written_order(name: str) -> tuple[str, int]:
-    stem = name[:-len(".pb")]
-    base, dash, number = stem.rpartition("-")
-    return (base, int(number)) if dash and number.isdigit() else (stem, 1)
+    kind, name = node.split(".", 1)
+    path = latest_profile(project_root, kind, name)
+    return str(path) if path is not None else None
