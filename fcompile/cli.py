@@ -864,7 +864,7 @@ def _profile_online(project_dir: Path, target: Optional[str], online: bool, view
                 Code.SKEW_EXCEEDED, f"feature view '{report.view}': {f.differing:,} of {f.compared:,} keys "
                 f"({f.share:.2%}) differ in '{f.name}', above --max-mismatch {max_mismatch:g}", None,
                 "look at the differing keys above: a push that bypassed the offline log, or a materialization "
-                "that did not run, are the usual causes") for f in over])
+                "that did not run, are the usual causes") for f in over], hints_once=True)
             raise typer.Exit(1)
 
 

@@ -293,17 +293,24 @@ def sample_lines(report: SkewReport) -> list[str]:
     """A few differing keys per feature, with both values."""
     lines = []
     for f in report.features:
+        single = (f.dtype.element or f.dtype).name == "float32"
         for sample in f.samples:
             key = ", ".join(f"{name}={_shown(value)}" for name, value in zip(report.keys, sample.key))
-            lines.append(f"{f.name} at {key}: online {_shown(sample.online)}, offline {_shown(sample.offline)}")
+            lines.append(f"{f.name} at {key}: online {_shown(sample.online, single)}, offline "
+                         f"{_shown(sample.offline, single)}")
     return lines
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, single: bool = False) -> str:
+    """A value for people; `single`: a float32 (widened to a double) with the 7 digits a float32 holds."""
     if value is None:
         return "NULL"
     if isinstance(value, dt.datetime):
         return _instant(value)
+    if single and isinstance(value, float):
+        return f"{value:.7g}"
+    if single and isinstance(value, list):
+        return "[" + ", ".join(_shown(v, True) for v in value) + "]"
     return repr(value) if isinstance(value, (str, bytes)) else str(value)
 
 
