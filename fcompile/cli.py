@@ -852,6 +852,10 @@ def _profile_online(project_dir: Path, target: Optional[str], online: bool, view
                   markup=False, highlight=False)
     for line in skew_table(report):
         console.print("  " + line, markup=False, highlight=False)
+    if report.unreadable:
+        console.print(f"  {report.unreadable:,} sampled {_plural(report.unreadable, 'key')} of the store do not fit the "
+                      "view's join keys (written before their dtypes changed?) and were not compared",
+                      markup=False, highlight=False)
     samples = sample_lines(report)
     if samples:
         console.print("  differing keys (a few per feature):", markup=False)

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import secrets
+import struct
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
@@ -90,10 +91,12 @@ class SkewReport:
     features: tuple[FeatureSkew, ...]
     made_at: dt.datetime
     seconds: float
+    # sampled keys that do not decode as the view's join keys (stored before their dtypes changed): not compared
+    unreadable: int = 0
 
     @property
     def sampled(self) -> bool:
-        return self.compared < self.keys_held
+        return self.compared + self.unreadable < self.keys_held
 
     @property
     def worst_share(self) -> float:
@@ -162,13 +165,19 @@ def measure_skew(graph: FeatureGraph, runner: Runner, store: OnlineStore, view_n
     seed = secrets.randbits(32) if seed is None else seed
     join_keys = tuple((k.name, k.dtype) for k in graph.join_keys(view))
     sample = sample_keys(_stored_view_keys(graph, store, view), limit, seed)
-    keys = [decode_key([d for _, d in join_keys], key) for key in sample.keys]
+    keys, unreadable = [], 0
+    for key in sample.keys:
+        try:
+            keys.append(decode_key([d for _, d in join_keys], key))
+        except (ValueError, IndexError, UnicodeDecodeError, struct.error):
+            unreadable += 1
     names = tuple(f.name for f in view.features)
     online = _online_values(graph, store, view, join_keys, keys, at) if keys else {n: [] for n in names}
     offline = _offline_values(graph, runner, view, join_keys, keys, at) if keys else {n: [] for n in names}
     features = tuple(compare_feature(f.name, f.dtype, keys, online[f.name], offline[f.name]) for f in view.features)
     return SkewReport(view.name, at, basis, watermark, sample.listed, tuple(n for n, _ in join_keys), len(keys),
-                      limit, seed, store.type_name, runner.dialect, features, made_at, time.perf_counter() - started)
+                      limit, seed, store.type_name, runner.dialect, features, made_at, time.perf_counter() - started,
+                      unreadable)
 
 
 def _stored_view_keys(graph: FeatureGraph, store: OnlineStore, view: FeatureView) -> Iterator[list[bytes]]:
@@ -328,6 +337,7 @@ def skew_document(report: SkewReport) -> dict[str, Any]:
         "offline_dialect": report.dialect,
         "keys_held": report.keys_held,
         "keys_compared": report.compared,
+        "keys_unreadable": report.unreadable,
         "sampled": report.sampled,
         "limit": report.limit,
         "seed": report.seed,

@@ -185,6 +185,26 @@ def test_a_stored_value_edited_directly_shows_up(root):
     assert [(s.key, s.online, s.offline) for s in report.features[3].samples] == [((7,), END, seven["seen"])]
 
 
+def test_keys_that_do_not_fit_the_join_keys_are_counted_not_compared(root):
+    """A key written when the view's join key was a string (the view's table as the store keeps it)."""
+    import pyarrow as pa
+
+    from fcompile.graph import DType
+    from fcompile.online import online_view
+    from fcompile.planner.plans import CREATED_TS, EVENT_TS
+
+    with FeatureStore(root) as fs:
+        view = online_view(fs.graph, "stats")
+        older = type(view)(view.name, (("driver_id", DType("string")),), view.features, view.has_created)
+        fs.online_store.write_batch(older, pa.RecordBatch.from_pydict({
+            "driver_id": pa.array(["D1"]), EVENT_TS: pa.array([END], pa.timestamp("us", "UTC")),
+            CREATED_TS: pa.array([END], pa.timestamp("us", "UTC")), "score": [1.0], "trips": [1],
+            "note": pa.array(["x"]), "seen": pa.array([END], pa.timestamp("us", "UTC"))}))
+        report = measure_skew(fs.graph, fs.runner, fs.online_store, "stats")
+    assert (report.keys_held, report.compared, report.unreadable, report.sampled) == (41, 40, 1, False)
+    assert counts(report) == NO_SKEW
+
+
 def test_a_sample_of_the_keys_is_uniform_and_the_same_for_a_seed(root):
     from fcompile.graph import DType
     from fcompile.online import online_view
