@@ -114,6 +114,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/pit_bench.py
 	$(BIN)/python bench/aggregation_bench.py
 	$(BIN)/python bench/profile_bench.py
+	$(BIN)/python bench/skew_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
 	$(BIN)/python bench/materialize_bench.py
