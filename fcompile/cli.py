@@ -715,10 +715,11 @@ def profile(
         "--max-mismatch", help="With --online: exit 1 when the share of keys that differ in any feature is above "
         "this fraction (0 to 1).")] = None,
 ) -> None:
-    """Compute feature statistics in the warehouse, written as TFDV protos; or, with --online, training/serving skew.
+    """Compute feature statistics in the warehouse, or training/serving skew.
 
-    Counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and a histogram of numbers; distinct
-    counts, top values and average length of strings; earliest and latest times. Written under
+    Statistics, written as TFDV protos: counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and
+    a histogram of numbers; distinct counts, top values and average length of strings; earliest and latest
+    times. Written under
     target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary; exits 1
     when a profile cannot be made. With --online --view V: per feature, the share of V's keys whose online
     and offline values differ, written to target/profiles/feature_view.V/skew-<time>.json."""
