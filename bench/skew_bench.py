@@ -63,7 +63,8 @@ def write_project(folder: Path, project: str, online: dict, keys: int) -> None:
 
     (folder / "data").mkdir(parents=True)
     (folder / "fcompile_project.yml").write_text(
-        f"name: {project}\ndefault_target: dev\ntargets:\n  dev: {{offline: {{type: duckdb}}, online: {json.dumps(online)}}}\n")
+        f"name: {project}\ndefault_target: dev\ntargets:\n"
+        f"  dev: {{offline: {{type: duckdb}}, online: {json.dumps(online)}}}\n")
     (folder / "features.yml").write_text(SPEC)
     rng = np.random.default_rng(7)
     ids = np.arange(1, keys + 1, dtype=np.int64)

@@ -707,7 +707,7 @@ def profile(
         show_default="the view's materialization watermark")] = None,
     limit: Annotated[int, typer.Option(
         "--limit", help="With --online: compare every key up to this many, a uniform random sample of this many "
-        "beyond.")] = 10_000,
+        "beyond.")] = 10_000,  # DEFAULT_LIMIT of fcompile/tasks/online_skew.py (a test checks they agree)
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="With --online: the seed of the random sample (the same seed picks the same keys).",
         show_default="a random one, written in the report")] = None,
@@ -723,9 +723,10 @@ def profile(
     target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary; exits 1
     when a profile cannot be made. With --online --view V: per feature, the share of V's keys whose online
     and offline values differ, written to target/profiles/feature_view.V/skew-<time>.json."""
-    given = {"--select": bool(select), "--exclude": bool(exclude), "--dataset": bool(dataset), "--start": start is not None,
-             "--end": end is not None, "--infer-schema": infer_schema, "--output": output is not None,
-             "--compare": compare is not None, "--value-ranges": value_ranges, "--state": state is not None}
+    given = {"--select": bool(select), "--exclude": bool(exclude), "--dataset": bool(dataset),
+             "--start": start is not None, "--end": end is not None, "--infer-schema": infer_schema,
+             "--output": output is not None, "--compare": compare is not None, "--value-ranges": value_ranges,
+             "--state": state is not None}
     if online or view is not None:
         _profile_online(project_dir, target, online, view, at, limit, seed, max_mismatch,
                         [option for option, used in given.items() if used])
@@ -734,9 +735,10 @@ def profile(
                                              ("--seed", seed is not None), ("--max-mismatch", max_mismatch is not None))
                  if used]
     if skew_only:
-        raise DiagnosticError([Diagnostic(Code.SKEW_ARGUMENT, f"{', '.join(skew_only)} {'goes' if len(skew_only) == 1 else 'go'} "
-                                          "with --online", None, "add --online --view VIEW to compare a view's "
-                                          "online values with its offline ones")])
+        verb = "goes" if len(skew_only) == 1 else "go"
+        raise DiagnosticError([Diagnostic(Code.SKEW_ARGUMENT, f"{', '.join(skew_only)} {verb} with --online", None,
+                                          "add --online --view VIEW to compare a view's online values with its "
+                                          "offline ones")])
     from fcompile.parser import load_project
     from fcompile.tasks.offline_engine import check_runnable
     from fcompile.tasks.profile_files import statistics_protos, write_profile
@@ -810,8 +812,9 @@ def profile(
         raise typer.Exit(1)
 
 
-def _profile_online(project_dir: Path, target: Optional[str], online: bool, view: Optional[str], at: Optional[str],
-                    limit: int, seed: Optional[int], max_mismatch: Optional[float], statistics_options: list[str]) -> None:
+def _profile_online(project_dir: Path, target: Optional[str], online: bool, view: Optional[str],
+                    at: Optional[str], limit: int, seed: Optional[int], max_mismatch: Optional[float],
+                    statistics_options: list[str]) -> None:
     """`fcompile profile --online --view V`: training/serving skew (fcompile/tasks/online_skew.py)."""
     from fcompile.online import connect_online_store
     from fcompile.parser import load_project
@@ -854,8 +857,8 @@ def _profile_online(project_dir: Path, target: Optional[str], online: bool, view
     for line in skew_table(report):
         console.print("  " + line, markup=False, highlight=False)
     if report.unreadable:
-        console.print(f"  {report.unreadable:,} sampled {_plural(report.unreadable, 'key')} of the store do not fit the "
-                      "view's join keys (written before their dtypes changed?) and were not compared",
+        console.print(f"  {report.unreadable:,} sampled {_plural(report.unreadable, 'key')} of the store do not "
+                      "fit the view's join keys (written before their dtypes changed?) and were not compared",
                       markup=False, highlight=False)
     samples = sample_lines(report)
     if samples:

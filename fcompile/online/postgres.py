@@ -52,8 +52,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.graph import DType
 from fcompile.online.base import (
-    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
-    unknown_features, views_text,
+    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed,
+    store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
 from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch

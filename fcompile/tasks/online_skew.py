@@ -208,8 +208,8 @@ def _online_values(graph: FeatureGraph, store: OnlineStore, view: FeatureView, j
     from fcompile.tasks.online_reads import plan_online_request, read_online_features
 
     names = tuple(f.name for f in view.features)
-    request = plan_online_request(graph, (Projection(view.name, names),), True,
-                                  lambda node: online_view(graph, node), f"the skew check of feature view '{view.name}'")
+    request = plan_online_request(graph, (Projection(view.name, names),), True, lambda node: online_view(graph, node),
+                                  f"the skew check of feature view '{view.name}'")
     entities = {name: [key[i] for key in keys] for i, (name, _) in enumerate(join_keys)}
     values = read_online_features(store, request, entities, now=at).values()
     return {name: values[f"{view.name}__{name}"] for name in names}
@@ -274,7 +274,7 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
         return as_utc(a) == as_utc(b)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all((x is None and y is None) or (x is not None and y is not None and same_value(x, y))
+        return len(a) == len(b) and all(x is None and y is None or x is not None and y is not None and same_value(x, y)
                                         for x, y in zip(a, b))
     if isinstance(a, (bytes, bytearray, memoryview)) and isinstance(b, (bytes, bytearray, memoryview)):
         return bytes(a) == bytes(b)

@@ -414,6 +414,15 @@ def test_the_command_line(root, capsys):
     assert code == 0 and "(--at), all 0 keys it holds" in out, out
 
 
+def test_the_command_line_default_limit_is_the_tasks():
+    import inspect
+
+    from fcompile.cli import profile
+    from fcompile.tasks.online_skew import DEFAULT_LIMIT
+
+    assert inspect.signature(profile).parameters["limit"].default == DEFAULT_LIMIT
+
+
 def test_measure_skew_refuses_what_the_command_line_refuses(root):
     with FeatureStore(root) as fs:
         for name, code in (("nope", "FC196"), ("doubled", "FC196"), ("stats_later", "FC197")):
