@@ -156,8 +156,8 @@ def measure_skew(graph: FeatureGraph, runner: Runner, store: OnlineStore, view_n
     if at is None:
         if watermark is None:
             raise DiagnosticError([Diagnostic(
-                Code.SKEW_NOT_MATERIALIZED, f"feature view '{view.name}' has not been materialized into target "
-                f"'{graph.project.target.name}''s online store: it has no watermark to compare at", view.location,
+                Code.SKEW_NOT_MATERIALIZED, f"feature view '{view.name}' has not been materialized into the online "
+                f"store of target '{graph.project.target.name}': it has no watermark to compare at", view.location,
                 f"run `fcompile materialize --select {view.name}` first, or give the time to compare at with --at")])
         at, basis = watermark, "watermark"
     else:
