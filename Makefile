@@ -1,8 +1,8 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
 #               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store),
-#               profiles a view, makes an ad-hoc training set, reads the online store as of now, and writes
-#               its catalog site
+#               profiles a view, makes an ad-hoc training set, checks a view's online values against a
+#               training set's (skew), reads the online store as of now, and writes its catalog site
 #   make test   installs the dev extras, the BigQuery emulator, TFDV, Feast and (where missing) Debian's chromium
 #               and chromium-driver for the catalog's browser tests, and runs the whole test suite
 PYTHON ?= python3
@@ -96,6 +96,7 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run
+	$(BIN)/fcompile profile --online --view driver_hourly_stats --project-dir $(DEMO)  # skew: online against offline
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --service driver_ranking_v2 --require-present \
 	    -e driver_id=1001 -e customer_id=C00000001  # read as of now: fails unless every value is PRESENT
 	$(BIN)/fcompile get-online-features --project-dir $(DEMO) --features order_features:amount_per_trip \
@@ -113,6 +114,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/pit_bench.py
 	$(BIN)/python bench/aggregation_bench.py
 	$(BIN)/python bench/profile_bench.py
+	$(BIN)/python bench/skew_bench.py
 	$(BIN)/python bench/spark_bench.py
 	$(BIN)/python bench/online_bench.py
 	$(BIN)/python bench/materialize_bench.py

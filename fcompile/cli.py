@@ -697,13 +697,48 @@ def profile(
         "--value-ranges", help="With --infer-schema: give each number the range the profile saw (int_domain, "
         "float_domain).")] = False,
     state: StateOpt = None,
+    online: Annotated[bool, typer.Option(
+        "--online", help="Training/serving skew instead of statistics: compare the values the online store holds "
+        "for --view's keys with the values a training set computes for them at the same time.")] = False,
+    view: Annotated[Optional[str], typer.Option(
+        "--view", help="With --online: the feature view to compare.")] = None,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", help="With --online: ISO 8601 time to compare at (naive times are UTC).",
+        show_default="the view's materialization watermark")] = None,
+    limit: Annotated[int, typer.Option(
+        "--limit", help="With --online: compare every key up to this many, a uniform random sample of this many "
+        "beyond.")] = 10_000,  # DEFAULT_LIMIT of fcompile/tasks/online_skew.py (a test checks they agree)
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="With --online: the seed of the random sample (the same seed picks the same keys).",
+        show_default="a random one, written in the report")] = None,
+    max_mismatch: Annotated[Optional[float], typer.Option(
+        "--max-mismatch", help="With --online: exit 1 when the share of keys that differ in any feature is above "
+        "this fraction (0 to 1).")] = None,
 ) -> None:
-    """Compute feature statistics in the warehouse, written as TFDV protos.
+    """Compute feature statistics in the warehouse, or training/serving skew.
 
-    Counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and a histogram of numbers; distinct
-    counts, top values and average length of strings; earliest and latest times. Written under
+    Statistics, written as TFDV protos: counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and
+    a histogram of numbers; distinct counts, top values and average length of strings; earliest and latest
+    times. Written under
     target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary; exits 1
-    when a profile cannot be made."""
+    when a profile cannot be made. With --online --view V: per feature, the share of V's keys whose online
+    and offline values differ, written to target/profiles/feature_view.V/skew-<time>.json."""
+    given = {"--select": bool(select), "--exclude": bool(exclude), "--dataset": bool(dataset),
+             "--start": start is not None, "--end": end is not None, "--infer-schema": infer_schema,
+             "--output": output is not None, "--compare": compare is not None, "--value-ranges": value_ranges,
+             "--state": state is not None}
+    if online or view is not None:
+        _profile_online(project_dir, target, online, view, at, limit, seed, max_mismatch,
+                        [option for option, used in given.items() if used])
+        return
+    skew_only = [option for option, used in (("--at", at is not None), ("--limit", limit != 10_000),
+                                             ("--seed", seed is not None), ("--max-mismatch", max_mismatch is not None))
+                 if used]
+    if skew_only:
+        verb = "goes" if len(skew_only) == 1 else "go"
+        raise DiagnosticError([Diagnostic(Code.SKEW_ARGUMENT, f"{', '.join(skew_only)} {verb} with --online", None,
+                                          "add --online --view VIEW to compare a view's online values with its "
+                                          "offline ones")])
     from fcompile.parser import load_project
     from fcompile.tasks.offline_engine import check_runnable
     from fcompile.tasks.profile_files import statistics_protos, write_profile
@@ -775,6 +810,70 @@ def profile(
     _print_diagnostics(problems, hints_once=True)
     if problems:
         raise typer.Exit(1)
+
+
+def _profile_online(project_dir: Path, target: Optional[str], online: bool, view: Optional[str],
+                    at: Optional[str], limit: int, seed: Optional[int], max_mismatch: Optional[float],
+                    statistics_options: list[str]) -> None:
+    """`fcompile profile --online --view V`: training/serving skew (fcompile/tasks/online_skew.py)."""
+    from fcompile.online import connect_online_store
+    from fcompile.parser import load_project
+    from fcompile.tasks.offline_engine import check_runnable
+    from fcompile.tasks.online_skew import (
+        check_skew_arguments, measure_skew, sample_lines, skew_table, skew_view, write_skew_report,
+    )
+
+    problems = []
+    if not online:
+        problems.append(Diagnostic(Code.SKEW_ARGUMENT, "--view goes with --online", None,
+                                   f"fcompile profile --online --view {view}"))
+    elif view is None:
+        problems.append(Diagnostic(Code.SKEW_ARGUMENT, "--online compares one feature view: name it with --view",
+                                   None, "e.g. fcompile profile --online --view driver_hourly_stats"))
+    if statistics_options:
+        problems.append(Diagnostic(Code.SKEW_ARGUMENT, f"{', '.join(statistics_options)} "
+                                   f"{'is an option' if len(statistics_options) == 1 else 'are options'} of statistics "
+                                   "profiles, not of --online", None, "run them as two commands"))
+    try:
+        check_skew_arguments(limit, max_mismatch, seed)
+    except DiagnosticError as error:
+        problems += error.diagnostics
+    if problems:
+        raise DiagnosticError(problems)
+    moment = _iso_option("--at", at)
+    graph = load_project(project_dir, target)
+    skew_view(graph, view)  # FC196 before the engine or the store is opened
+    check_runnable(graph.project)
+    with _runner(graph) as runner, connect_online_store(graph.project) as store:
+        report = measure_skew(graph, runner, store, view, moment, limit, seed)
+    path = write_skew_report(report, graph.project.root)
+    console = _console()
+    when = "its watermark" if report.at_basis == "watermark" else "--at"
+    which = (f"a random sample of {report.compared:,} of {report.keys_held:,} keys (seed {report.seed})"
+             if report.sampled else f"all {report.compared:,} {_plural(report.compared, 'key')} it holds")
+    console.print(f"feature view {report.view}: online ({report.store}) against offline ({report.dialect}) at "
+                  f"{report.at.strftime('%Y-%m-%d %H:%M:%SZ')} ({when}), {which} ({report.seconds:.2f} s) -> {path}",
+                  markup=False, highlight=False)
+    for line in skew_table(report):
+        console.print("  " + line, markup=False, highlight=False)
+    if report.unreadable:
+        console.print(f"  {report.unreadable:,} sampled {_plural(report.unreadable, 'key')} of the store do not "
+                      "fit the view's join keys (written before their dtypes changed?) and were not compared",
+                      markup=False, highlight=False)
+    samples = sample_lines(report)
+    if samples:
+        console.print("  differing keys (a few per feature):", markup=False)
+        for line in samples:
+            console.print("    " + line, markup=False, highlight=False)
+    if max_mismatch is not None:
+        over = [f for f in report.features if f.share > max_mismatch]
+        if over:
+            _print_diagnostics([Diagnostic(
+                Code.SKEW_EXCEEDED, f"feature view '{report.view}': {f.differing:,} of {f.compared:,} keys "
+                f"({f.share:.2%}) differ in '{f.name}', above --max-mismatch {max_mismatch:g}", None,
+                "look at the differing keys above: a push that bypassed the offline log, or a materialization "
+                "that did not run, are the usual causes") for f in over], hints_once=True)
+            raise typer.Exit(1)
 
 
 def _print_test_result(console, result) -> None:

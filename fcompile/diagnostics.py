@@ -137,6 +137,11 @@ class Code(str, enum.Enum):
     SCHEMA_FEATURE = "FC190"         # a view's schema names a feature the view does not have
     PROFILE_COMPARE = "FC192"        # `fcompile profile --compare REF`: a reference that is not a readable profile
     SCHEMA_OUTPUT = "FC191"          # `fcompile profile --infer-schema`: --output with several profiles, or unwritable
+    # training/serving skew: `fcompile profile --online --view V` (issue 18)
+    SKEW_VIEW = "FC196"              # --view naming no feature view, an on-demand view, or a view with online: false
+    SKEW_NOT_MATERIALIZED = "FC197"  # a view never materialized into the online store (no watermark), without --at
+    SKEW_ARGUMENT = "FC198"          # a bad --limit, --max-mismatch or --seed, or options that do not go with --online
+    SKEW_EXCEEDED = "FC199"          # a feature's share of differing keys above --max-mismatch
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
@@ -181,6 +186,15 @@ CODE_MEANINGS: dict[Code, str] = {
         '(`dataset:NAME`, `feature_view:NAME`) a node with no profile under `target/profiles/`.'),
     Code.SCHEMA_OUTPUT: ('`fcompile profile --infer-schema --output PATH` with more than one profile, or a schema file '
         'that cannot be written there.'),
+    Code.SKEW_VIEW: ('`fcompile profile --online --view V` naming no feature view of the project (with the closest '
+        'name as a hint), an on-demand view (computed at request time, never stored) or a view with `online: false`.'),
+    Code.SKEW_NOT_MATERIALIZED: ('`fcompile profile --online --view V` without `--at`, for a view that has never been '
+        "materialized into the target's online store: there is no watermark to compare at."),
+    Code.SKEW_ARGUMENT: ('`fcompile profile --online` with a `--limit` below 1, a `--max-mismatch` outside 0 to 1, a '
+        'negative `--seed`, without `--view` (or `--view` without `--online`), or with an option of the statistics '
+        'profiles (`--select`, `--dataset`, `--start`, `--end`, `--compare`, `--infer-schema`).'),
+    Code.SKEW_EXCEEDED: ('`fcompile profile --online --max-mismatch F`: the share of compared keys whose online and '
+        'offline values differ is above F for at least one feature (each such feature is named).'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),

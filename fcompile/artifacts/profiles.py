@@ -11,6 +11,9 @@ type, counts, and the numeric (min, max, mean, standard deviation, zeros, median
 (distinct values, top values, average length) statistics the file holds, and custom statistics (among them
 whether quantiles and distinct counts are exact or approximate on the engine that made them).
 
+`fcompile profile --online` writes its training/serving skew reports in the same folder, as
+`skew-<UTC time>.json` (fcompile/tasks/online_skew.py); they are not profiles, and nothing here reads them.
+
 No profile: no statistics (None). A profile that cannot be read (tensorflow-metadata not installed, a damaged
 file) is reported instead, as `{"path", "profiled_at", "error": {"code": "FC173", ...}}`: whatever shows it
 goes on. A file read once is kept, by path, modification time and size, so that asking again costs a `stat`.

@@ -24,13 +24,15 @@ import abc
 import datetime as dt
 from dataclasses import dataclass
 from typing import (
-    TYPE_CHECKING, Any, Callable, ClassVar, ContextManager, Iterable, Mapping, NamedTuple, Sequence, TypeVar,
+    TYPE_CHECKING, Any, Callable, ClassVar, ContextManager, Iterable, Iterator, Mapping, NamedTuple, Sequence,
+    TypeVar,
 )
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
 
 T = TypeVar("T")
+KEY_SCAN_CHUNK = 1000  # keys per chunk of `stored_keys`: what one statement (one SCAN call) fetches
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -108,6 +110,15 @@ class OnlineStore(abc.ABC):
              features: Sequence[str]) -> list[StoredRow | None]:
         """The stored rows of these entity keys (tuples in `view.keys` order), None where nothing is
         stored, in the order asked; `values` holds only `features`."""
+
+    @abc.abstractmethod
+    def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
+        """The encoded entity keys (fcompile/online/keys.py; `decode_key` turns one back into its tuple) of
+        the rows stored for the view, in lists of at most `chunk`, fetched one list at a time: memory holds one
+        chunk, whatever the number of keys. SQLite and PostgreSQL give each key once, in byte order (a keyset
+        scan of the table's key, one statement per chunk); Redis gives them in no order, by SCAN over the view's
+        key prefix, which returns every key present from start to end and may return one twice when the
+        server resizes its keyspace during the scan. A view never written holds no keys."""
 
     @abc.abstractmethod
     def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:

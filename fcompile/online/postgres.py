@@ -47,13 +47,13 @@ import random
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.graph import DType
 from fcompile.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
-    unknown_features, views_text,
+    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed,
+    store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
 from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
@@ -189,6 +189,31 @@ class PostgresOnlineStore(OnlineStore):
                 if attempt == 2:
                     raise self._failed(f"reading feature view '{view.name}'", exc) from None
         raise AssertionError("unreachable")
+
+    # -- key scans --------------------------------------------------------------------------------
+
+    def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
+        """A keyset scan of the view's table along its primary key: one statement per chunk, each starting
+        after the last key of the one before, so no cursor or transaction stays open between chunks."""
+        import psycopg
+        from psycopg import sql
+
+        statement = sql.SQL("SELECT {key} FROM {table} WHERE {key} > %s ORDER BY {key} LIMIT %s").format(
+            key=sql.Identifier(KEY), table=sql.Identifier(self.schema, pg_name(view.name)))
+        after = b""  # every encoded key is longer, and so sorts after it
+        while True:
+            self._live()
+            try:
+                keys = [bytes(row[0]) for row in self.conn.execute(statement, (after, chunk)).fetchall()]
+            except psycopg.errors.UndefinedTable:
+                return  # nothing was ever written for this view
+            except psycopg.Error as exc:
+                raise self._failed(f"listing the keys of feature view '{view.name}'", exc) from None
+            if keys:
+                yield keys
+            if len(keys) < chunk:
+                return
+            after = keys[-1]
 
     # -- deletes ----------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.online.base import (
-    OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, materialization_busy, store_failed,
+    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, materialization_busy, store_failed,
     store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
@@ -322,6 +322,28 @@ class RedisOnlineStore(OnlineStore):
 
         decode = target.readers[features] = record_decoder(target.layout, features, lookup)
         return decode
+
+    # -- key scans --------------------------------------------------------------------------------
+
+    def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
+        """SCAN over `fc:<project>:<view>:*` (the prefix glob-escaped), `chunk` as SCAN's COUNT hint; each
+        call's keys, their prefix cut off, in lists of at most `chunk`."""
+        import redis
+
+        prefix = self._prefix + view.name.encode() + b":"
+        pattern = _glob_escape(prefix) + b"*"
+        cursor: int | bytes = 0
+        doing = f"listing the keys of feature view '{view.name}'"
+        while True:
+            try:
+                cursor, found = self.client.scan(cursor=cursor, match=pattern, count=chunk)
+            except redis.RedisError as exc:
+                raise self._failed(doing, exc) from None
+            keys = [key[len(prefix):] for key in found]
+            for start in range(0, len(keys), chunk):
+                yield keys[start:start + chunk]
+            if int(cursor) == 0:
+                return
 
     # -- deletes ----------------------------------------------------------------------------------
 

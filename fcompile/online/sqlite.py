@@ -31,12 +31,12 @@ import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from fcompile.file_lock import exclusive_file_lock
 from fcompile.online.base import (
-    OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed, store_unreachable,
-    unknown_features, views_text,
+    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed,
+    store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
 from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
@@ -169,6 +169,28 @@ class SqliteOnlineStore(OnlineStore):
             except (sqlite3.Error, UnknownLayout) as exc:
                 raise self._failed(doing, exc) from None
         except (sqlite3.Error, UnknownLayout) as exc:
+            raise self._failed(doing, exc) from None
+
+    # -- key scans --------------------------------------------------------------------------------
+
+    def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
+        """A keyset scan of the view's table in key order: one statement per chunk, each starting after the
+        last key of the one before, so no cursor stays open between chunks."""
+        name = quote(table_name(self.project, view.name))
+        statement = f"SELECT {KEY} FROM {name} WHERE {KEY} > ? ORDER BY {KEY} LIMIT ?"
+        after = b""  # every encoded key is longer, and so sorts after it
+        doing = f"listing the keys of feature view '{view.name}'"
+        try:
+            if not self._columns(name):  # no table: nothing was ever written
+                return
+            while True:
+                keys = [row[0] for row in self.con.execute(statement, (after, chunk))]
+                if keys:
+                    yield keys
+                if len(keys) < chunk:
+                    return
+                after = keys[-1]
+        except sqlite3.Error as exc:
             raise self._failed(doing, exc) from None
 
     # -- deletes ----------------------------------------------------------------------------------

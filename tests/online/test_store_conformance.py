@@ -18,6 +18,7 @@ from fcompile.diagnostics import DiagnosticError
 from fcompile.graph import DType
 from fcompile.online import online_store_class
 from fcompile.online.base import ViewState
+from fcompile.online.keys import encode_key
 from fcompile.online.values import arrow_type
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
 
@@ -342,6 +343,56 @@ def test_drop_view_forgets_rows_and_state(backend):
     assert values_of(store.read(view, [(0,), (1,)], ["value"])) == [None, {"value": 7}]
     again = backend.connect(backend.opened[0][1])  # another connection to the same project sees the same
     assert values_of(again.read(view, [(1,)], ["value"])) == [{"value": 7}]
+
+
+# -- listing the stored keys ----------------------------------------------------------------------------
+
+def _listed(store, view, chunk=None) -> list[bytes]:
+    chunks = list(store.stored_keys(view) if chunk is None else store.stored_keys(view, chunk))
+    assert all(0 < len(c) <= (chunk or 1000) for c in chunks)
+    return [key for c in chunks for key in c]
+
+
+def test_stored_keys_list_every_key_of_the_view_once(backend):
+    from fcompile.online.keys import decode_key
+
+    store = backend.connect()
+    view, other = make_view(), make_view("w")
+    ids = list(range(-3, 2500, 7))  # 358 keys, negative ones included
+    store.write_batch(view, make_batch(view, [{"id": i, "event": at(0), "value": i} for i in ids]))
+    store.write_batch(other, make_batch(other, [{"id": 10_000, "event": at(0)}]))  # another view's key
+    backend.connect().write_batch(view, make_batch(view, [{"id": 20_000, "event": at(0)}]))  # another project's
+    for chunk in (None, 1, 50, 358, 359):
+        listed = _listed(store, view, chunk)
+        decoded = [decode_key([d for _, d in view.keys], key) for key in listed]
+        if store.type_name == "redis":  # no order, and a key may come twice while the keyspace is resized
+            decoded = sorted(set(decoded))
+        else:
+            assert listed == sorted(listed), "SQLite and PostgreSQL list the keys in byte order"
+        assert decoded == [(i,) for i in ids], chunk
+
+
+def test_stored_keys_of_deleted_rows_and_dropped_views_are_gone(store):
+    view = make_view()
+    assert _listed(store, view) == []  # never written
+    store.write_batch(view, make_batch(view, [{"id": i, "event": at(0)} for i in range(5)]))
+    store.delete_keys(view, [(1,), (3,)])
+    assert sorted(set(_listed(store, view))) == sorted(
+        store_key for store_key in (encode_key([d for _, d in view.keys], (i,)) for i in (0, 2, 4)))
+    store.drop_view(view.name)
+    assert _listed(store, view) == []
+
+
+def test_stored_keys_of_composite_keys_decode_to_their_tuples(store):
+    from fcompile.online.keys import decode_key
+
+    keys = (("k_text", STRING), ("k_int", INT32), ("k_day", DATE))
+    view = make_view("pairs", keys=keys, features=(("value", INT64),))
+    rows = [{"k_text": text, "k_int": number, "k_day": dt.date(2024, 1, day), "event": at(0)}
+            for text in ("a", "ключ", "a:b*") for number in (-1, 7) for day in (1, 31)]
+    store.write_batch(view, make_batch(view, rows))
+    listed = {decode_key([d for _, d in keys], key) for key in _listed(store, view, 5)}
+    assert listed == {(r["k_text"], r["k_int"], r["k_day"]) for r in rows}
 
 
 # -- deleting keys ---------------------------------------------------------------------------------------
