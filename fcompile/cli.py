@@ -26,6 +26,20 @@ class _Commands(typer.core.TyperGroup):
     """The command group: `fcompile --help` lists each command with the whole first sentence of its
     docstring, wrapped to the terminal, never cut to "..." (click cuts it to fit one line)."""
 
+    def parse_args(self, ctx, args):
+        from fcompile.option_values import use_plain_coercion
+
+        use_plain_coercion(self, ctx)  # options' values without pydantic where typer's result is known
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            from fcompile.option_values import use_plain_coercion
+
+            use_plain_coercion(command, ctx)
+        return command
+
     def format_commands(self, ctx, formatter) -> None:
         rows = [(name, command.get_short_help_str(limit=sys.maxsize)) for name in self.list_commands(ctx)
                 if (command := self.get_command(ctx, name)) is not None and not command.hidden]
