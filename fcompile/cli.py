@@ -1466,12 +1466,31 @@ def _print_diagnostics(diagnostics: list[Diagnostic], hints_once: bool = False) 
                   markup=False)
 
 
+def app_for(args: list[str]) -> typer.Typer:
+    """The app that runs `args`. When they start with the name of a command (not of a group), the usual
+    `fcompile validate ...`: the app with that command alone, since typer builds the options of every
+    command it holds from their signatures when it starts (a sixth of a warm `validate`). Otherwise (the
+    help, --version, a group, a misspelt command: what they print may name every command) the whole app."""
+    import copy
+
+    from typer.main import get_command_name
+
+    if not args:
+        return app
+    for info in app.registered_commands:
+        if (info.name or get_command_name(info.callback.__name__)) == args[0]:
+            alone = copy.copy(app)
+            alone.registered_commands, alone.registered_groups = [info], []
+            return alone
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `fcompile` script: maps every failure to a clean message and exit code."""
     args = (sys.argv[1:] if argv is None else argv) or ["--help"]  # a bare `fcompile` shows the help
     try:
         # Without standalone mode, typer.Exit comes back as the return value instead of exiting.
-        code = app(args=args, prog_name="fcompile", standalone_mode=False)
+        code = app_for(args)(args=args, prog_name="fcompile", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except DiagnosticError as exc:

@@ -388,3 +388,24 @@ def test_validate_imports_no_pydantic(project):
 
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", done.stderr, re.MULTILINE)
     assert "typer" in names and not [name for name in names if name.split(".")[0] == "pydantic"]
+
+
+def test_a_command_run_alone_behaves_as_in_the_whole_app(tmp_path):
+    """`fcompile <command> ...` builds only that command (cli.app_for): its help, its usage errors and its
+    bad values print exactly what the whole app prints, for every command."""
+    from typer.testing import CliRunner
+
+    from fcompile.cli import app, app_for
+
+    runner = CliRunner()
+    names = [name for name, command in command_descriptions().items()]
+    groups = {"online", "docs"}
+    assert len(names) > 15 and groups <= set(names)
+    for name in names:
+        assert (app_for([name]) is app) == (name in groups), name
+        for args in ([name, "--help"], [name, "--no-such-option"], [name, "--project-dir"], [name, "-t"],
+                     [name, "--format", "nosuch"], [name, "--kind", "nosuch"], [name, "--port", "x"]):
+            whole = runner.invoke(app, args, prog_name="fcompile", env={"COLUMNS": "100"})
+            alone = runner.invoke(app_for(args), args, prog_name="fcompile", env={"COLUMNS": "100"})
+            assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+    assert app_for(["--version"]) is app and app_for(["nosuch"]) is app and app_for([]) is app
