@@ -121,7 +121,7 @@ def _on_demand_view(resolver: Resolver, item: SpecItem, built: dict) -> OnDemand
             bare.setdefault(member.name, []).append(f"{name}.{member.name}")
     if not ok:
         return None
-    scope = (tuple(sorted(qualified.items())), tuple(sorted((k, tuple(v)) for k, v in bare.items())))
+    scope = (tuple(qualified.items()), tuple((k, tuple(v)) for k, v in bare.items()))  # in the inputs' order
     features: list[OnDemandFeature] = []
     seen: set[str] = set()
     for i, raw in enumerate(item.data["features"]):
