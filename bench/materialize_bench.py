@@ -17,7 +17,8 @@ then one `executemany` of a plain INSERT into a SQLite table keyed by `driver_id
 synchronous=NORMAL, like fcompile's store), into an emptied database file. `--repeat` rounds (5) run every
 kind once each, interleaved (the machine is shared: a burst of load falls on every kind alike), and the
 median counts. `CPU s` is the median of the process's CPU time (user + system, every thread), `peak MiB`
-the highest peak RSS, both from `wait4`.
+the highest peak RSS, both from `wait4`. Python may write its bytecode cache (PYTHONDONTWRITEBYTECODE is
+dropped for the runs), as an installed package has it.
 
 Result check: the keys each run wrote (target/run_results.json) equal the hand-written table's rows, and
 after the last round 1,000 drivers read back through each store equal the hand-written table's values.
@@ -119,11 +120,16 @@ class Run:
     keys: int             # keys written (the last run's)
 
 
+# Python may keep its bytecode cache, as an installed fcompile has it (without it, every module of fcompile
+# would be compiled again at every run, which no user pays).
+RUN_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measured(command: list[str], cwd: Path) -> tuple[float, float, int, subprocess.CompletedProcess]:
     """Wall seconds, CPU seconds (user + system) and peak RSS of `command` in a fresh process (wait4)."""
     with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, stdout=out_file, stderr=err_file)
+        process = subprocess.Popen(command, cwd=cwd, stdout=out_file, stderr=err_file, env=RUN_ENV)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)

@@ -26,6 +26,20 @@ class _Commands(typer.core.TyperGroup):
     """The command group: `fcompile --help` lists each command with the whole first sentence of its
     docstring, wrapped to the terminal, never cut to "..." (click cuts it to fit one line)."""
 
+    def parse_args(self, ctx, args):
+        from fcompile.option_values import use_plain_coercion
+
+        use_plain_coercion(self, ctx)  # options' values without pydantic where typer's result is known
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            from fcompile.option_values import use_plain_coercion
+
+            use_plain_coercion(command, ctx)
+        return command
+
     def format_commands(self, ctx, formatter) -> None:
         rows = [(name, command.get_short_help_str(limit=sys.maxsize)) for name in self.list_commands(ctx)
                 if (command := self.get_command(ctx, name)) is not None and not command.hidden]
@@ -1551,12 +1565,31 @@ def _print_diagnostics(diagnostics: list[Diagnostic], hints_once: bool = False) 
                   markup=False)
 
 
+def app_for(args: list[str]) -> typer.Typer:
+    """The app that runs `args`. When they start with the name of a command (not of a group), the usual
+    `fcompile validate ...`: the app with that command alone, since typer builds the options of every
+    command it holds from their signatures when it starts (a sixth of a warm `validate`). Otherwise (the
+    help, --version, a group, a misspelt command: what they print may name every command) the whole app."""
+    import copy
+
+    from typer.main import get_command_name
+
+    if not args:
+        return app
+    for info in app.registered_commands:
+        if (info.name or get_command_name(info.callback.__name__)) == args[0]:
+            alone = copy.copy(app)
+            alone.registered_commands, alone.registered_groups = [info], []
+            return alone
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `fcompile` script: maps every failure to a clean message and exit code."""
     args = (sys.argv[1:] if argv is None else argv) or ["--help"]  # a bare `fcompile` shows the help
     try:
         # Without standalone mode, typer.Exit comes back as the return value instead of exiting.
-        code = app(args=args, prog_name="fcompile", standalone_mode=False)
+        code = app_for(args)(args=args, prog_name="fcompile", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except DiagnosticError as exc:

@@ -324,3 +324,88 @@ def test_ls_in_a_terminal_never_cuts_a_name(project, columns):
         assert name in shown, (name, shown)
     too_wide = [line for line in shown.splitlines() if len(line) > columns]
     assert too_wide in ([], [f"feature_view {long_name}"]), shown  # only a name longer than the terminal
+
+
+# -- option values without pydantic (fcompile/option_values.py) ---------------------------------------------
+
+def every_option():
+    """(command path, parameter) for each option and argument of every command, --help included."""
+    import click
+    from typer.main import get_command
+
+    from fcompile.cli import app
+
+    found = []
+
+    def walk(command, path, ctx):
+        for param in command.get_params(ctx):
+            found.append((" ".join(path) or "fcompile", param, ctx))
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name], click.Context(sub, parent=ctx, info_name=name))
+
+    group = get_command(app)
+    walk(group, [], click.Context(group, info_name="fcompile"))
+    return found
+
+
+def test_option_values_are_typers_own_without_pydantic(tmp_path):
+    """For every option of every command and values a user may give (its default, words, paths, numbers,
+    bad values), the pydantic-free coercion returns what typer's returns, or fails with the same message."""
+    from typer._coercion import build_runtime_param
+
+    from fcompile.option_values import plain_coercion
+
+    (tmp_path / "a_file").write_text("")
+    values = [None, "", "x", "text", "json", "TEXT", "entity", "nosuch", "0", "1", "-3", "2.5", "1e3", "65536", "true",
+              "no", " 7 ", str(tmp_path), str(tmp_path / "a_file"), str(tmp_path / "absent"), "a//b/./c/", ".", "-",
+              ["a", "b"], ("c",), [], 0, 1, 2.5, 0.0001, True, False]
+    options = every_option()
+    assert len(options) > 100
+    checked = 0
+    for command, param, ctx in options:
+        plain = plain_coercion(param)
+        if plain is None:
+            continue
+        typer_own = build_runtime_param(param.type_descriptor)
+        for value in [param.default, *values]:
+            results = []
+            for coercion in (plain, typer_own):
+                try:
+                    results.append(("ok", coercion.coerce(value, param=param, ctx=ctx)))
+                except Exception as error:  # noqa: BLE001 - the same failure is what is compared
+                    results.append((type(error).__name__, str(error)))
+            assert results[0] == results[1] and type(results[0][1]) is type(results[1][1]), \
+                (command, param.name, value, results)
+            checked += 1
+    assert checked > 3000
+
+
+def test_validate_imports_no_pydantic(project):
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "fcompile", "validate", "--format", "json"],
+                          cwd=project, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import re
+
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", done.stderr, re.MULTILINE)
+    assert "typer" in names and not [name for name in names if name.split(".")[0] == "pydantic"]
+
+
+def test_a_command_run_alone_behaves_as_in_the_whole_app(tmp_path):
+    """`fcompile <command> ...` builds only that command (cli.app_for): its help, its usage errors and its
+    bad values print exactly what the whole app prints, for every command."""
+    from typer.testing import CliRunner
+
+    from fcompile.cli import app, app_for
+
+    runner = CliRunner()
+    names = [name for name, command in command_descriptions().items()]
+    groups = {"online", "docs"}
+    assert len(names) > 15 and groups <= set(names)
+    for name in names:
+        assert (app_for([name]) is app) == (name in groups), name
+        for args in ([name, "--help"], [name, "--no-such-option"], [name, "--project-dir"], [name, "-t"],
+                     [name, "--format", "nosuch"], [name, "--kind", "nosuch"], [name, "--port", "x"]):
+            whole = runner.invoke(app, args, prog_name="fcompile", env={"COLUMNS": "100"})
+            alone = runner.invoke(app_for(args), args, prog_name="fcompile", env={"COLUMNS": "100"})
+            assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+    assert app_for(["--version"]) is app and app_for(["nosuch"]) is app and app_for([]) is app

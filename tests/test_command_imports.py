@@ -1,7 +1,9 @@
 """Commands import the heavy libraries (pyarrow, DuckDB, sqlglot, numpy) only when they need them, read from
 `python -X importtime` of a real command in a fresh process: `--version` needs none of them (nor the
-command-line app), `ls` none but sqlglot for a project's on-demand expressions, and `validate` and `build` of the sample, once its seed files' schemas are
-known (fcompile/parser/file_schemas.py), only sqlglot - they compile SQL - and no engine or Arrow."""
+command-line app); `ls`, `validate` and `build` of the unchanged sample, once its caches are warm (the seed
+files' schemas in fcompile/parser/file_schemas.py, the on-demand expressions' and schema files' checks in
+the parse cache, the whole build in the compile cache), none of them, nor pydantic or tensorflow-metadata.
+A changed expression is still checked (and an invalid one reported), and a changed project compiled."""
 
 from __future__ import annotations
 
@@ -42,26 +44,39 @@ def test_version_imports_nothing_heavy_nor_the_command_line_app(sample):
     assert imported(["--version"], project, env).isdisjoint({*HEAVY, "typer", "rich"})
 
 
-def test_ls_imports_nothing_heavy_but_the_expression_checker(sample):
-    """The sample has on-demand views, whose expressions are checked whenever the project is parsed: that
-    parse is sqlglot's, and the only reason `ls` loads it (read from the import order: the first fcompile
-    module to import sqlglot is the expression package). No engine, Arrow or numpy."""
-    project, env = sample
-    assert imported(["ls"], project, env).isdisjoint({"pyarrow", "duckdb", "numpy"})
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "fcompile", "ls"], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=120)
-    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", done.stderr, re.MULTILINE)
-    first = names.index("sqlglot")
-    importer = next(name for name in names[first + 1:] if name.startswith("fcompile."))
-    assert importer.startswith("fcompile.expressions."), importer
+WARM_FREE = (*HEAVY, "pydantic", "tensorflow_metadata", "google")
+EXPRESSION = '"order_amount / avg_daily_trips"'  # one of the sample's on-demand expressions
 
 
-@pytest.mark.parametrize("command", ["validate", "build"])
-def test_validate_and_build_import_no_engine_and_no_arrow_once_the_seed_schemas_are_known(sample, command):
+@pytest.mark.parametrize("command", ["ls", "validate", "build"])
+def test_warm_commands_of_the_unchanged_sample_import_nothing_heavy(sample, command):
     project, env = sample
+    imported([command], project, env)  # warms what this command remembers (build: its own entry)
     modules = imported([command], project, env)
-    assert modules.isdisjoint({"pyarrow", "duckdb", "numpy"})
-    assert "sqlglot" in modules
+    assert modules.isdisjoint(WARM_FREE), sorted(modules & set(WARM_FREE))
+
+
+def test_a_changed_expression_is_checked_and_an_invalid_one_reported(sample):
+    """An edited expression is checked again (sqlglot is loaded for it); an invalid edit fails validate at its
+    line, every time; the unchanged project is warm again afterwards."""
+    project, env = sample
+    spec = project / "features" / "orders.yml"
+    text = spec.read_text()
+    assert EXPRESSION in text
+    line = text[:text.index(EXPRESSION)].count("\n") + 1
+    try:
+        spec.write_text(text.replace(EXPRESSION, '"order_amount / avg_daily_trips + 0"'))
+        assert "sqlglot" in imported(["validate"], project, env)
+        spec.write_text(text.replace(EXPRESSION, '"nosuch_input / avg_daily_trips"'))
+        for _ in range(2):
+            done = subprocess.run([sys.executable, "-m", "fcompile", "validate"], cwd=project, env=env,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 1 and "nosuch_input" in done.stderr, done.stdout + done.stderr
+            assert f"orders.yml:{line}:" in done.stderr, done.stderr
+    finally:
+        spec.write_text(text)
+    imported(["validate"], project, env)
+    assert imported(["validate"], project, env).isdisjoint(WARM_FREE)
 
 
 def test_a_changed_seed_file_is_read_again(sample):

@@ -25,12 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from fcompile.artifacts.compile_cache import CompileCache, build_key
+from fcompile.artifacts.compiled_files import DIALECT_NAMES, compiled_path, node_of_path, produces_file
 from fcompile.artifacts.manifest import MANIFEST_FILE, build_manifest, dump_manifest
-from fcompile.artifacts.compile_cache import CompileCache
-from fcompile.artifacts.queries import (
-    PlannedQuery, QueryPlanner, compile_node, compiled_path, node_of_path, produces_file,
-)
-from fcompile.artifacts.rendering import render_all
 from fcompile.artifacts.selection import ModifiedNodes, NodeRef, select_nodes
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint, sort_diagnostics
 from fcompile.graph import FeatureGraph
@@ -68,12 +65,13 @@ class CheckReport:
 
 def resolve_dialects(graph: FeatureGraph, option: str | None) -> tuple[str, ...]:
     """`--dialect`: a registered name, `all`, or (None) the selected target's offline type."""
-    from fcompile.dialects import DIALECTS, get_dialect
-
     if option == ALL_DIALECTS:
-        return tuple(sorted(DIALECTS))
+        return DIALECT_NAMES
     name = option or graph.project.target.offline_type
-    get_dialect(name)  # FC090 with a did-you-mean for an unknown name
+    if name not in DIALECT_NAMES:
+        from fcompile.dialects import get_dialect
+
+        get_dialect(name)  # FC090 with a did-you-mean for an unknown name
     return (name,)
 
 
@@ -83,13 +81,48 @@ def compile_project(graph: FeatureGraph, dialects: Sequence[str], select: Sequen
     """Compile every selected view, service and dataset for each dialect; collect every diagnostic.
     Raises `DiagnosticError` only for a bad selector or dialect name (nothing can be built then).
 
-    `use_cache` reuses statements compiled by earlier builds (`.fcompile/compile-cache.sqlite`);
-    `workers` caps the processes that render the rest (default: the available CPUs); `state` answers
-    `state:modified` in a selector (`select_nodes`)."""
-    from fcompile.dialects import get_dialect
-
+    `use_cache` reuses statements compiled by earlier builds (`.fcompile/compile-cache.sqlite`), and the
+    whole build when an earlier one compiled the same graph, data file schemas, dialects and selection
+    without an error (then neither sqlglot nor the dialects are loaded); `workers` caps the processes that
+    render the rest (default: the available CPUs); `state` answers `state:modified` in a selector
+    (`select_nodes`)."""
     selected = tuple(ref for ref in select_nodes(graph, select, exclude, state) if produces_file(ref))
     result = BuildResult(tuple(dialects), selected)
+    cache = CompileCache(graph.project.root, enabled=use_cache)
+    key = None
+    if cache.enabled and state is None:
+        key = build_key(repr((graph, _file_schemas(graph))), tuple(dialects), tuple(select), tuple(exclude))
+        remembered = cache.get_build(key)
+        if remembered is not None:
+            result.files = remembered
+            cache.save()
+            return result
+    _compile_into(result, graph, cache, workers)
+    if key is not None and result.ok:
+        cache.put_build(key, result.files)
+    cache.save()
+    return result
+
+
+def _file_schemas(graph: FeatureGraph) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """What the planner reads of the data files a build reads in place (point_in_time.file_relation): for
+    each file source, dataset spine and dataset output, its zoned and its nanosecond timestamp columns, as
+    the footer of the first file its path or glob names says (remembered by file_schemas.py)."""
+    from fcompile.parser.source_schema import nanosecond_time_columns, zoned_time_columns
+
+    given = [s.locator for s in graph.sources if s.kind == "path"]
+    given += [d.spine.locator for d in graph.datasets if d.spine.kind == "path"]
+    given += [d.output.locator for d in graph.datasets if d.output.kind == "path"]
+    paths = sorted({p if os.path.isabs(p) else os.path.join(graph.project.root, p) for p in given})
+    return [(p, zoned_time_columns(p), nanosecond_time_columns(p)) for p in paths]
+
+
+def _compile_into(result: BuildResult, graph: FeatureGraph, cache: CompileCache, workers: int | None) -> None:
+    from fcompile.artifacts.queries import PlannedQuery, QueryPlanner
+    from fcompile.artifacts.rendering import render_all
+    from fcompile.dialects import get_dialect
+
+    selected, dialects = result.selected, result.dialects
     planned: list[PlannedQuery] = []
     planner = QueryPlanner(graph)
     for name in dialects:
@@ -99,16 +132,13 @@ def compile_project(graph: FeatureGraph, dialects: Sequence[str], select: Sequen
                 planned.append(planner.plan(ref, dialect))
             except DiagnosticError as exc:
                 result.diagnostics.extend(exc.diagnostics)
-    cache = CompileCache(graph.project.root, enabled=use_cache)
     for query, rendered in zip(planned, render_all(planned, cache, workers)):
         if isinstance(rendered, str):
             compiled = query.file(rendered)
             result.files[compiled.path] = compiled.text.encode("utf-8")
         else:
             result.diagnostics.extend(query.in_context(DiagnosticError(rendered)).diagnostics)
-    cache.save()
     result.diagnostics = sort_diagnostics(result.diagnostics)
-    return result
 
 
 @dataclass(frozen=True)
@@ -270,6 +300,7 @@ def read_tree(folder: Path) -> dict[str, bytes]:
 
 def compile_one(graph: FeatureGraph, kind: str, name: str, dialect_option: str | None) -> str:
     """The file text `fcompile build` would write for one node (`fcompile compile`)."""
+    from fcompile.artifacts.queries import compile_node
     from fcompile.dialects import get_dialect
 
     if graph.get(kind, name) is None:

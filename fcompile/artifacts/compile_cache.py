@@ -11,7 +11,9 @@ can only miss, never lie.
 
 It lives in `.fcompile/compile-cache.sqlite` beside the parse cache. Each entry is signed with the
 per-user key the parse cache uses, so a cache file that arrived with a cloned repository is never
-trusted (its SQL would otherwise go straight into `target/`). Entries unused for `KEEP_BUILDS` builds
+trusted (its SQL would otherwise go straight into `target/`). A whole build is kept the same way (`get_build`), keyed
+by everything it depends on (`build_key`), so that a build or a validate of an unchanged project loads
+neither sqlglot nor the dialects. Entries unused for `KEEP_BUILDS` builds
 are dropped (an entry in use is re-dated every few builds, not at every hit). Any error reading or writing the cache just disables it for the run.
 """
 
@@ -26,20 +28,44 @@ from fcompile.version import __version__
 
 CACHE_FILE = Path(".fcompile") / "compile-cache.sqlite"
 KEEP_BUILDS = 10
+KEEP_WHOLE_BUILDS = 4  # whole builds (each every file of a build) kept, the most recently used
 FORMAT = "templates-1"  # what an entry holds: the JSON list of a shape's statements
 
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """fcompile's and sqlglot's versions and the source of every module between a plan and its SQL."""
-    import sqlglot
+    """fcompile's and sqlglot's versions (sqlglot's read from its version file: importing it is what a
+    remembered build saves) and the source of every module between a plan and its SQL."""
+    from fcompile.parser.cache import installed_file
 
     package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0{sqlglot.__version__}\0".encode())
+    digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode() + installed_file("sqlglot", "_version.py"))
     for folder in ("planner", "dialects"):
         for path in sorted((package / folder).glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def other_build_modules() -> str:
+    """Every other module a build's files depend on (besides `code_fingerprint`'s): the graph, the
+    expression compilers, the file headers and layout (artifacts/), the shared helpers at the package's
+    top. These are many more files, so each counts by its size and modification time - what Python itself
+    trusts its bytecode cache by - rather than by its bytes."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    paths = [*package.glob("*.py"), *(p for folder in ("expressions", "artifacts") for p in (package / folder).glob("*.py"))]
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(package)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def build_key(graph_text: str, dialects: tuple[str, ...], select: tuple[str, ...], exclude: tuple[str, ...]) -> str:
+    """The key of a whole build: the resolved graph (its repr: every field that reaches SQL, source
+    positions and all), the dialects and the selection, compiled by this code."""
+    text = "\0".join([code_fingerprint(), other_build_modules(), "build", graph_text, *dialects, "select", *select, "exclude", *exclude])
+    return "build:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def plan_key(dialect: str, plan_text: str) -> str:
@@ -96,6 +122,22 @@ class CompileCache:
             return {}
         return found
 
+    def get_build(self, key: str) -> dict[str, bytes] | None:
+        """The files (path below `compiled/` -> content) of a whole build remembered under `key`."""
+        text = self.get_many([key]).get(key)
+        if text is None:
+            return None
+        if key not in self._used:
+            self._used.append(key)  # always re-dated: only the few most recently used whole builds are kept
+        import json
+
+        return {path: content.encode("utf-8") for path, content in json.loads(text).items()}
+
+    def put_build(self, key: str, files: dict[str, bytes]) -> None:
+        import json
+
+        self.put(key, json.dumps({path: content.decode("utf-8") for path, content in sorted(files.items())}))
+
     def put(self, key: str, sql: str) -> None:
         if self._db is not None:
             self._new[key] = sql
@@ -114,6 +156,8 @@ class CompileCache:
                 db.executemany("INSERT OR REPLACE INTO statements VALUES (?, ?, ?, ?)",
                                [(k, sql, self._mac(k, sql), generation) for k, sql in self._new.items()])
                 db.execute("DELETE FROM statements WHERE used < ?", (generation - KEEP_BUILDS,))
+                db.execute("DELETE FROM statements WHERE key LIKE 'build:%' AND key NOT IN (SELECT key FROM "
+                           "statements WHERE key LIKE 'build:%' ORDER BY used DESC, key LIMIT ?)", (KEEP_WHOLE_BUILDS,))
         except sqlite3.Error:
             pass
         finally:

@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from typing import Any, Mapping
 
-from fcompile.artifacts.queries import node_of_path, relative_spec_path
+from fcompile.artifacts.compiled_files import node_of_path, relative_spec_path
 from fcompile.artifacts.selection import direct_dependencies
 from fcompile.graph import FeatureGraph, hash_plain, to_plain
 from fcompile.version import __version__

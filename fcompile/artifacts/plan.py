@@ -16,7 +16,7 @@ from fcompile.artifacts.changes import (
     BREAKING, CLASSES, COMPATIBLE, METADATA, RECOMPUTE, REMOVAL_BREAKS, FieldChange, most_serious, spec_changes,
     value_text,
 )
-from fcompile.artifacts.queries import compiled_path, produces_file
+from fcompile.artifacts.compiled_files import compiled_path, produces_file
 from fcompile.artifacts.selection import DependencyGraph, NodeRef, select_nodes
 from fcompile.artifacts.state import (
     CurrentBuild, PreviousBuild, changed_files, compile_current, modified_nodes, sql_body,

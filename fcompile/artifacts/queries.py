@@ -27,6 +27,9 @@ from typing import Any
 
 from sqlglot.errors import UnsupportedError
 
+from fcompile.artifacts.compiled_files import (  # noqa: F401 - named here too, where they were first
+    FOLDERS, KINDS_BY_FOLDER, compiled_path, node_of_path, produces_file, relative_spec_path,
+)
 from fcompile.artifacts.selection import NodeRef
 from fcompile.control_characters import comment_line
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
@@ -49,27 +52,8 @@ from fcompile.planner.point_in_time import (
 
 SPINE_RELATION = "fcompile_spine"
 SPINE_TIMESTAMP = "event_timestamp"
-FOLDERS = {"feature_view": "materialize", "feature_service": "retrieve", "dataset": "datasets", "test": "tests"}
-KINDS_BY_FOLDER = {folder: kind for kind, folder in FOLDERS.items()}
 KIND_LABELS = {"feature_view": "feature view", "feature_service": "feature service", "dataset": "dataset",
                "test": "data test"}
-
-
-def produces_file(ref: NodeRef) -> bool:
-    return ref.kind in FOLDERS
-
-
-def compiled_path(dialect: str, ref: NodeRef) -> str:
-    """Where a node's SQL goes, relative to `target/compiled/`."""
-    return f"{dialect}/{FOLDERS[ref.kind]}/{ref.name}.sql"
-
-
-def node_of_path(path: str) -> NodeRef | None:
-    """The node a path below `target/compiled/` belongs to, if it has fcompile's layout."""
-    parts = path.split("/")
-    if len(parts) != 3 or parts[1] not in KINDS_BY_FOLDER or not parts[2].endswith(".sql"):
-        return None
-    return NodeRef(KINDS_BY_FOLDER[parts[1]], parts[2][:-len(".sql")])
 
 
 @dataclass(frozen=True)
@@ -391,11 +375,6 @@ def _spec_place(root: str, location: Position | None) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def relative_spec_path(root: str, path: str) -> str:
-    rel = os.path.relpath(path, root) if os.path.isabs(path) else path
-    return PurePath(rel).as_posix().replace("\n", " ").replace("\r", " ")
-
-
 def _in_context(diagnostic: Diagnostic, ref: NodeRef, location: Position | None) -> Diagnostic:
     message = diagnostic.message
     if not message.startswith(ref.label):

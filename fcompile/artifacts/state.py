@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from fcompile.artifacts.build import COMPILED, compile_project, read_tree, resolve_dialects
 from fcompile.artifacts.manifest import MANIFEST_FILE, SCHEMA_VERSION, build_manifest
-from fcompile.artifacts.queries import compiled_path, produces_file
+from fcompile.artifacts.compiled_files import compiled_path, produces_file
 from fcompile.artifacts.selection import NodeRef
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import FeatureGraph

@@ -73,10 +73,11 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
             items.extend(iter_items(parsed.document, set(parsed.invalid_paths)))
         elif parsed.document is None:
             unread.append(path.relative_to(root).as_posix())
-    cache.save()
     if project is None:
+        cache.save()
         return ParseResult(None, sort_diagnostics(sink.items))
-    graph = Resolver(project.info, items, sink, unread_files=tuple(unread)).resolve()
+    graph = Resolver(project.info, items, sink, unread_files=tuple(unread), cache=cache).resolve()
+    cache.save()
     if not sink.has_errors:
         columns = check_source_schemas(graph, sink) if check_sources else {}
         if not sink.has_errors:

@@ -2,6 +2,10 @@
 
 Each file's parsed document and structural diagnostics are kept in `.fcompile/parse-cache.bin`, keyed
 by the file's path and a hash of its content (never its mtime, so a cache can only miss, never lie).
+Beside them, the same file keeps the results of checks that load a large library (`remembered`): an
+on-demand expression's typed tree (sqlglot parses it), a feature view's `schema:` file's warnings
+(tensorflow-metadata reads it), each keyed by everything its result depends on, so that listing or
+validating an unchanged project loads neither library.
 The cache is signed with a key kept in the user's cache directory: a cache file that arrived with a
 cloned repository fails the signature and is ignored, so unpickling never runs foreign data. The same
 signing keeps generated code (the schemas' compiled validators) in that directory (`cached_code`).
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import CodeType
-from typing import Callable
+from typing import Any, Callable, Hashable, TypeVar
 
 from fcompile.diagnostics import Diagnostic
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
@@ -29,6 +33,7 @@ from fcompile.version import __version__
 CACHE_FILE = Path(".fcompile") / "parse-cache.bin"
 _MAGIC = b"FCPC1"
 _CODE_MAGIC = b"FCCODE1"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,12 @@ class ParseCache:
     def __init__(self, root: Path, enabled: bool = True) -> None:
         self.path = root / CACHE_FILE
         self.enabled = enabled and signing_key() is not None
-        self._entries: dict[str, ParsedFile] = self._load() if self.enabled else {}
+        self._entries: dict[str, ParsedFile] = {}
+        self._checks: dict[Hashable, Any] = {}
+        if self.enabled:
+            self._entries, self._checks = self._load()
         self._fresh: dict[str, ParsedFile] = {}
+        self._fresh_checks: dict[Hashable, Any] = {}
         self._dirty = False
 
     def get(self, file: str, digest: str) -> ParsedFile | None:
@@ -62,22 +71,37 @@ class ParseCache:
         self._fresh[file] = parsed
         self._dirty = True
 
+    def remembered(self, key: Hashable, compute: Callable[[], T | None]) -> T | None:
+        """The result of a check whose inputs are all in `key` (a tuple of plain values, its first item
+        naming the check): kept from an earlier parse, or computed now. A None result (the check found a
+        problem) is not kept: problems are reported by running the check again."""
+        if key in self._checks:
+            self._fresh_checks[key] = self._checks[key]
+            return self._checks[key]
+        result = compute()
+        if result is not None and self.enabled:
+            self._fresh_checks[key] = result
+            self._dirty = True
+        return result
+
     def save(self) -> None:
-        """Keep exactly the files seen in this parse; written atomically, failures ignored."""
-        if not self.enabled or (not self._dirty and self._fresh.keys() == self._entries.keys()):
+        """Keep exactly the files seen and the checks made in this parse; written atomically, failures
+        ignored."""
+        if not self.enabled or (not self._dirty and self._fresh.keys() == self._entries.keys()
+                                and self._fresh_checks.keys() == self._checks.keys()):
             return
-        payload = pickle.dumps((_version_tag(), self._fresh), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((_version_tag(), self._fresh, self._fresh_checks), protocol=pickle.HIGHEST_PROTOCOL)
         write_signed(self.path, _MAGIC, payload)
 
-    def _load(self) -> dict[str, ParsedFile]:
+    def _load(self) -> tuple[dict[str, ParsedFile], dict[Hashable, Any]]:
         payload = read_signed(self.path, _MAGIC)
         if payload is None:
-            return {}
+            return {}, {}
         try:
-            version, entries = pickle.loads(payload)
+            version, entries, checks = pickle.loads(payload)
         except Exception:  # a cache written by another fcompile version: start over
-            return {}
-        return entries if version == _version_tag() else {}
+            return {}, {}
+        return (entries, checks) if version == _version_tag() else ({}, {})
 
 
 def read_signed(path: Path, magic: bytes) -> bytes | None:
@@ -162,11 +186,28 @@ def signing_key() -> bytes | None:
 
 @functools.lru_cache(maxsize=1)
 def _version_tag() -> str:
-    """Changes whenever what a parse produces could: the version, the schemas, the parser's code."""
+    """Changes whenever what a parse produces could: the version, the schemas, the parser's code, the
+    expression checker's code and the versions of the libraries the remembered checks use (read from
+    their files: importing them is what the cache saves)."""
     digest = hashlib.sha256()
-    for package, suffix in (("fcompile.schemas", ".json"), ("fcompile.parser", ".py")):
+    for package, suffix in (("fcompile.schemas", ".json"), ("fcompile.parser", ".py"),
+                            ("fcompile.expressions", ".py")):
         folder = resources.files(package)
         for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)):
             digest.update(folder.joinpath(name).read_bytes())
     digest.update(resources.files("fcompile").joinpath("control_characters.py").read_bytes())  # what structure refuses
+    for package, version_file in (("sqlglot", "_version.py"), ("tensorflow_metadata", "version.py")):
+        digest.update(f"\0{package}\0".encode() + installed_file(package, version_file))
     return f"{__version__}:{digest.hexdigest()[:16]}"
+
+
+def installed_file(package: str, name: str) -> bytes:
+    """The bytes of a file of an installed package, found without importing it (b"" when absent)."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec(package)
+        folders = list(spec.submodule_search_locations or ()) if spec is not None else []
+        return (Path(folders[0]) / name).read_bytes() if folders else b""
+    except (ImportError, ValueError, OSError):
+        return b""

@@ -27,6 +27,20 @@ def schema_protos() -> Any:
     return schema_pb2
 
 
+def schema_file_digest(absolute: str) -> str | None:
+    """A hash of the schema file's bytes (what its checks are remembered by), or None when it cannot be
+    read or is too large (then it is read and reported every time)."""
+    import hashlib
+
+    try:
+        if not os.path.isfile(absolute) or os.path.getsize(absolute) > MAX_SCHEMA_BYTES:
+            return None
+        with open(absolute, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=20).hexdigest()
+    except OSError:
+        return None
+
+
 def read_feature_schema(root: str, given: str, position: Position | None) -> tuple[Any, list[Diagnostic]]:
     """The `Schema` message the file at `given` (relative to the project folder `root`) holds, or None and the
     diagnostics (FC169) saying why it cannot be read."""

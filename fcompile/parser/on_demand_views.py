@@ -92,8 +92,6 @@ def resolve_on_demand_views(resolver: Resolver) -> dict[str, OnDemandView]:
 
 
 def _on_demand_view(resolver: Resolver, item: SpecItem, built: dict) -> OnDemandView | None:
-    from fcompile.expressions.check import ExpressionProblems, Scope, check_expression
-
     qualified: dict[str, str] = {}
     bare: dict[str, list[str]] = {}
     ok = True
@@ -123,7 +121,7 @@ def _on_demand_view(resolver: Resolver, item: SpecItem, built: dict) -> OnDemand
             bare.setdefault(member.name, []).append(f"{name}.{member.name}")
     if not ok:
         return None
-    scope = Scope(qualified, {k: tuple(v) for k, v in bare.items()})
+    scope = (tuple(qualified.items()), tuple((k, tuple(v)) for k, v in bare.items()))  # in the inputs' order
     features: list[OnDemandFeature] = []
     seen: set[str] = set()
     for i, raw in enumerate(item.data["features"]):
@@ -140,13 +138,9 @@ def _on_demand_view(resolver: Resolver, item: SpecItem, built: dict) -> OnDemand
             ok = False
             continue
         text = raw["expr"]
-        try:
-            node = check_expression(text, scope, _declared(dtype))
-        except ExpressionProblems as problems:
-            for problem in problems.problems:
-                resolver.sink.error(problem.code, f"{item.label}: feature '{name}': {problem.message}",
-                                    _inside(item.doc.path, item.at("features", i, "expr"), text, problem.offset),
-                                    problem.hint)
+        node = resolver.remembered(("expression", text, scope, _declared(dtype)),
+                                   lambda: _checked(resolver, item, i, name, text, scope, _declared(dtype)))
+        if node is None:
             ok = False
             continue
         from fcompile.expressions.tree import columns
@@ -156,6 +150,24 @@ def _on_demand_view(resolver: Resolver, item: SpecItem, built: dict) -> OnDemand
     if not ok or duplicate:
         return None
     return OnDemandView(item.data["name"], tuple(item.data["inputs"]), tuple(features), **_common(item))
+
+
+def _checked(resolver: Resolver, item: SpecItem, i: int, name: str, text: str, scope: tuple,
+             declared: str) -> Any:
+    """The feature's expression as a typed tree over the inputs `scope` lists (qualified names and their
+    dtypes, bare names and what they may mean), or None after reporting each problem. The checker parses
+    with sqlglot: an unchanged expression over unchanged inputs is remembered instead (parser/cache.py)."""
+    from fcompile.expressions.check import ExpressionProblems, Scope, check_expression
+
+    qualified, bare = scope
+    try:
+        return check_expression(text, Scope(dict(qualified), dict(bare)), declared)
+    except ExpressionProblems as problems:
+        for problem in problems.problems:
+            resolver.sink.error(problem.code, f"{item.label}: feature '{name}': {problem.message}",
+                                _inside(item.doc.path, item.at("features", i, "expr"), text, problem.offset),
+                                problem.hint)
+        return None
 
 
 def _common(item: SpecItem) -> dict[str, Any]:

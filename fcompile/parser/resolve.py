@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 from fcompile.diagnostics import (
     Code, Diagnostic, DiagnosticError, DiagnosticSink, Position, display_path, reference_hint,
@@ -23,6 +23,11 @@ from fcompile.parser.aggregations import resolve_aggregations
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.structure import LIST_LABELS
 from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
+
+if TYPE_CHECKING:
+    from fcompile.parser.cache import ParseCache
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,12 @@ def resolve_feature_references(graph: FeatureGraph, references: Sequence[str],
 
 class Resolver:
     def __init__(self, project: ProjectInfo, items: list[SpecItem], sink: DiagnosticSink,
-                 unread_files: tuple[str, ...] = ()):
+                 unread_files: tuple[str, ...] = (), cache: ParseCache | None = None):
         """`unread_files`: spec files (relative paths) that could not be read (not YAML, not UTF-8); the hint
-        of an unknown reference names them, as they may define what it names."""
+        of an unknown reference names them, as they may define what it names. `cache`: where the results of
+        checks that load a large library are remembered between parses."""
         self.project = project
+        self.cache = cache
         self.sink = sink
         self.unread_files = unread_files
         self.items = items
@@ -118,6 +125,10 @@ class Resolver:
         self.datasets: dict[str, Dataset] = {}
         self.request_sources: dict[str, RequestSource] = {}
         self.on_demand_views: dict[str, OnDemandView] = {}
+
+    def remembered(self, key: tuple, compute: Callable[[], T | None]) -> T | None:
+        """`compute()`, or its result kept from an earlier parse (fcompile/parser/cache.py)."""
+        return compute() if self.cache is None else self.cache.remembered(key, compute)
 
     @classmethod
     def over_graph(cls, graph: FeatureGraph, sink: DiagnosticSink) -> Resolver:
@@ -348,21 +359,31 @@ class Resolver:
 
     def _feature_schema(self, item: SpecItem, given: str, feature_names: list[str]) -> bool:
         """Check the view's `schema:` file: it exists and is a TFDV Schema text proto (errors), and names only
-        the view's features (warnings)."""
-        from fcompile.parser.feature_schemas import check_schema_features, read_feature_schema
+        the view's features (warnings). A readable file's warnings are remembered by its content (reading
+        it loads tensorflow-metadata)."""
+        from fcompile.parser.feature_schemas import check_schema_features, read_feature_schema, schema_file_digest
         from fcompile.user_paths import resolve_path
 
-        schema, problems = read_feature_schema(self.project.root, given, item.at("schema"))
-        for problem in problems:
+        absolute = resolve_path(given, self.project.root)
+        errors: list[Diagnostic] = []
+
+        def check() -> tuple[Diagnostic, ...] | None:
+            schema, problems = read_feature_schema(self.project.root, given, item.at("schema"))
+            errors.extend(problems)
+            if schema is None:
+                return None
+            # a feature the view no longer has: a warning, so that removing a feature is one change (and
+            # `fcompile test` reports it as SCHEMA_MISSING_COLUMN until the schema follows)
+            return tuple(check_schema_features(schema, feature_names, absolute, item.label))
+
+        digest = schema_file_digest(absolute)
+        warnings = check() if digest is None else self.remembered(
+            ("feature schema", absolute, digest, given, item.at("schema"), tuple(feature_names), item.label), check)
+        for problem in errors:
             self.sink.error(problem.code, problem.message, problem.position, problem.hint)
-        if schema is None:
-            return False
-        # a feature the view no longer has: a warning, so that removing a feature is one change (and
-        # `fcompile test` reports it as SCHEMA_MISSING_COLUMN until the schema follows)
-        for problem in check_schema_features(schema, feature_names, resolve_path(given, self.project.root),
-                                             item.label):
+        for problem in warnings or ():
             self.sink.warning(problem.code, problem.message, problem.position, problem.hint)
-        return True
+        return warnings is not None
 
     def _lateness(self, item: SpecItem) -> dt.timedelta | None:
         """The view's `lateness` (0 when omitted), or None after reporting why it is invalid. Durations

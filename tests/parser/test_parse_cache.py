@@ -98,3 +98,68 @@ def test_the_schemas_validators_come_from_the_cache(project, monkeypatch):
     found = parse_project(project).diagnostics  # the cached validator still refuses what it should
     assert any(d.code.value == "FC010" and "timestamp_feild" in d.message for d in found)
     structure._fast_check.cache_clear()
+
+
+# -- checks that load a large library, remembered (ParseCache.remembered) ---------------------------------------
+
+ON_DEMAND = SPEC + """\
+request_sources:
+  - name: req
+    fields: [{name: amount, dtype: float64}]
+on_demand_views:
+  - name: odv
+    inputs: [v, req]
+    features:
+      - {name: scaled, dtype: float64, expr: "f * amount + 1"}
+"""
+
+
+def counting(monkeypatch, module, name: str) -> list:
+    calls: list = []
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+    return calls
+
+
+def test_a_checked_expression_is_remembered_until_it_or_its_inputs_change(project, monkeypatch):
+    from fcompile.expressions import check
+
+    (project / "features" / "a.yml").write_text(ON_DEMAND)
+    first = parse_project(project)
+    assert first.ok, first.diagnostics
+    calls = counting(monkeypatch, check, "check_expression")
+    second = parse_project(project)
+    assert calls == [] and second.graph == first.graph
+    assert second.graph.on_demand_views[0].features[0].node == first.graph.on_demand_views[0].features[0].node
+    assert second.graph.on_demand_views[0].features[0].node is not None
+    # an input's dtype changes what the expression means: checked again
+    (project / "features" / "a.yml").write_text(ON_DEMAND.replace("{name: f, dtype: float64}", "{name: f, dtype: int64}"))
+    assert parse_project(project).ok and len(calls) == 1
+    # an invalid edit is checked, reported at its column, and reported again by the next parse
+    (project / "features" / "a.yml").write_text(ON_DEMAND.replace("f * amount + 1", "f * nosuch + 1"))
+    for _ in range(2):
+        result = parse_project(project)
+        assert not result.ok
+        [problem] = [d for d in result.diagnostics if "nosuch" in d.message]
+        assert problem.position.line == ON_DEMAND.splitlines().index(
+            '      - {name: scaled, dtype: float64, expr: "f * amount + 1"}') + 1
+    assert len(calls) == 3
+
+
+def test_a_schema_files_warnings_are_remembered_by_its_content(project, monkeypatch):
+    from fcompile.parser import feature_schemas
+
+    (project / "features" / "a.yml").write_text(SPEC.replace("source: stats,", "source: stats, schema: s.pbtxt,"))
+    (project / "s.pbtxt").write_text('feature {\n  name: "f"\n}\nfeature {\n  name: "gone"\n}\n')
+    first = parse_project(project)
+    assert first.ok and [d.message for d in first.diagnostics] == [
+        "feature view 'v': its schema names feature 'gone', which the view does not have"]
+    calls = counting(monkeypatch, feature_schemas, "read_feature_schema")
+    assert parse_project(project).diagnostics == first.diagnostics and calls == []
+    (project / "s.pbtxt").write_text('feature {\n  name: "f"\n}\n')
+    assert parse_project(project).diagnostics == [] and len(calls) == 1
+    (project / "s.pbtxt").write_text('feature {\n  name: "f"\n  typ: BYTES\n}\n')  # broken: an error, every time
+    for _ in range(2):
+        [problem] = parse_project(project).diagnostics
+        assert "not a TFDV Schema" in problem.message and problem.position.line == 3
+    assert len(calls) == 3
