@@ -137,6 +137,9 @@ class Code(str, enum.Enum):
     SCHEMA_FEATURE = "FC190"         # a view's schema names a feature the view does not have
     PROFILE_COMPARE = "FC192"        # `fcompile profile --compare REF`: a reference that is not a readable profile
     SCHEMA_OUTPUT = "FC191"          # `fcompile profile --infer-schema`: --output with several profiles, or unwritable
+    DRIFT_KEY = "FC193"              # a `drift:` key that is no threshold fcompile has, or a drift naming no threshold
+    DRIFT_THRESHOLD = "FC194"        # a drift threshold that is not a number from 0 (to 1 where the figure stops there), or a bad severity
+    DRIFT_KIND = "FC195"             # a drift threshold that does not apply to the feature's kind (max_linf on a float)
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
@@ -181,6 +184,15 @@ CODE_MEANINGS: dict[Code, str] = {
         '(`dataset:NAME`, `feature_view:NAME`) a node with no profile under `target/profiles/`.'),
     Code.SCHEMA_OUTPUT: ('`fcompile profile --infer-schema --output PATH` with more than one profile, or a schema file '
         'that cannot be written there.'),
+    Code.DRIFT_KEY: ('A key of a `drift:` (on a feature or a feature view) that is not `max_psi`, `max_js`, '
+        '`max_linf`, `max_null_fraction_diff` or `severity` (with the closest key as a hint), or a `drift:` that '
+        'names no threshold.'),
+    Code.DRIFT_THRESHOLD: ('A drift threshold that is not a finite number from 0 (a boolean, text, a negative number), '
+        'one above 1 for a figure that never exceeds 1 (`max_js`, `max_linf`, `max_null_fraction_diff`), or a '
+        '`severity` other than error or warn.'),
+    Code.DRIFT_KIND: ("A drift threshold that does not apply to the feature's kind (`max_psi` or `max_js` on a "
+        'string, `max_linf` on a number), or on a view none of whose plain features it applies to (aggregated '
+        'features are not profiled).'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),
