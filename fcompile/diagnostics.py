@@ -125,8 +125,8 @@ class Code(str, enum.Enum):
     # data tests (issue 18)
     UNKNOWN_TEST = "FC160"           # a test kind fcompile does not have, or one that does not fit where it is
     TEST_ARGUMENT = "FC161"          # a test's argument missing, of the wrong type, or out of order (min > max)
-    TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view / a source column
-    TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
+    TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view
+    TEST_EXPRESSION = "FC163"        # an expression or where filter that is not a boolean
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
     # profiles (issue 18)
     PROFILE_TARGET = "FC165"         # `fcompile profile --dataset` naming no dataset, or a selection with nothing to profile
@@ -160,11 +160,11 @@ CODE_MEANINGS: dict[Code, str] = {
         '(a view test on a feature, a feature test on a view, a range on a non-numeric feature).'),
     Code.TEST_ARGUMENT: ("A data test's argument that is missing, unknown, of the wrong type, or out of order (`min` "
         'greater than `max`, `warn_after` longer than `error_after`), or a `severity` other than error or warn.'),
-    Code.TEST_COLUMN: ('A data test that names a column which is not a feature of its view, or (in an expression or '
-        '`where:`) not a column of the source, where the source\'s columns are known (a seed, a Parquet file).'),
-    Code.TEST_EXPRESSION: ('An `expression:` or `where:` of a data test that does not parse in the target\'s dialect, '
-        'or uses something other than column references, literals, comparisons, AND/OR/NOT, arithmetic, IS NULL, IN '
-        'and BETWEEN (positioned at the offending part).'),
+    Code.TEST_COLUMN: ('A data test that names a column which is not a feature of its view (`null_fraction`); in an '
+        '`expression:` or `where:`, a name that is no column of the source is FC142.'),
+    Code.TEST_EXPRESSION: ('An `expression:` or `where:` of a data test that does not give a boolean (positioned at its '
+        'start); the other problems of those texts are the on-demand expression codes FC140-FC143, positioned '
+        'inside the text.'),
     Code.TEST_FAILED: ('An error-severity data test found failing rows: `fcompile test` exits 1, and `fcompile run` '
         'leaves the datasets and watermarks that read the tested nodes as they were (unless `--skip-tests`).'),
     Code.PROFILE_TARGET: ('`fcompile profile --dataset NAME` naming no dataset of the project (with the closest name '
@@ -319,12 +319,13 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.AGGREGATES_NOT_ONLINE: ('No longer raised: it refused to serve online a `min`, `max` or `last` of a string '
         'column, which online tiles now keep like every other aggregation. The code stays reserved so that it is '
         'not given another meaning.'),
-    Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` that does not parse as one SQL expression (points at the "
-        'place in the text).'),
+    Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` (or a data test's `expression:` or `where:`) that does not "
+        'parse as one SQL expression (points at the place in the text).'),
     Code.EXPRESSION_UNSUPPORTED: ('An operator, function or CAST in an `expr` outside the portable subset '
         '(docs/concepts/on-demand-features.md lists it).'),
     Code.EXPRESSION_UNKNOWN_NAME: ("A name in an `expr` that is no input's feature nor request field (with the closest "
-        'name as a hint), or a bare name several inputs have (write `view.feature`).'),
+        'name as a hint), or a bare name several inputs have (write `view.feature`); in a data test\'s `expression:` '
+        'or `where:`, a name that is no column of the source.'),
     Code.EXPRESSION_TYPE: "Operands of the wrong type in an `expr` (`'a' + 1`, `NOT 3`), with the CAST that fits.",
     Code.EXPRESSION_DTYPE: "An on-demand feature's declared dtype that its expression cannot produce.",
     Code.ON_DEMAND_CYCLE: 'On-demand views that take each other as inputs in a cycle (names the cycle).',

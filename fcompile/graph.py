@@ -359,9 +359,23 @@ class DataTest(_HashedNode):
     description: str = ""
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
+    # Where the spec writes the `expression` argument and the `where` filter (by those names): diagnostics about
+    # them point inside the text. Kept out of the manifest and the content hash, like `location`.
+    _text_locations: tuple[tuple[str, Position], ...] = field(default=(), repr=False, compare=False)
+    # The `expression` and `where` texts checked and typed (fcompile/expressions: `tree.Node`), by those names;
+    # set by the parser once the source's columns are known, read by the planner.
+    _nodes: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
 
     def argument(self, name: str, default: Any = None) -> Any:
         return dict(self.arguments).get(name, default)
+
+    def text_location(self, name: str) -> Position | None:
+        """Where the spec writes `expression` or `where` (else the test's own location)."""
+        return dict(self._text_locations).get(name, self.location)
+
+    def checked(self, name: str) -> Any:
+        """The typed tree of `expression` or `where`, or None (none written, or not checked)."""
+        return dict(self._nodes).get(name)
 
 
 @dataclass(frozen=True)
