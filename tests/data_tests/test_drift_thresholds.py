@@ -236,6 +236,14 @@ def test_a_threshold_below_its_figure_fails_with_exit_1_and_the_results_are_reco
     latest = json.loads((root / "target" / "test_results.json").read_text())
     assert {e["node"]: e["status"] for e in latest["results"]} == {n: e["status"] for n, e in entries.items()}
     assert all(e["command"] == "profile" for e in latest["results"])
+    # the catalog shows them on the view's page
+    assert fcompile("build", cwd=root).returncode == 0
+    site = fcompile("docs", "generate", cwd=root)
+    assert site.returncode == 0, site.stdout + site.stderr
+    page = (root / "target" / "docs" / "feature_view" / "profiled.html").read_text()
+    checks_table = page[page.index('id="drift-checks"'):]
+    assert "profiled__rate__drift_null_fraction_diff" in checks_table and "status-fail" in checks_table
+    assert "status-warn" in checks_table
 
 
 def test_warn_severity_never_fails_and_a_feature_new_to_the_reference_is_skipped(tmp_path, reference, figures):
