@@ -133,7 +133,7 @@ def test_without_a_data_file_the_columns_are_those_the_views_declare(tmp_path):
     found = problems(tmp_path, spec)
     assert [(f[0], f[3], f[4]) for f in found] == [
         ("FC142", "data test 'trips__expression_2': expression: unknown name 'label'",
-         "use a column of source 'trips' (as the views reading it declare them): driver_id, fare, ts")]
+         "use a column of source 'trips' (as the views reading it declare them): driver_id, fare, fare_amount, ts")]
 
 
 def test_a_non_boolean_expression_is_fc163_at_its_start(tmp_path):
