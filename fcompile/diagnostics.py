@@ -137,7 +137,7 @@ class Code(str, enum.Enum):
     SCHEMA_FEATURE = "FC190"         # a view's schema names a feature the view does not have
     PROFILE_COMPARE = "FC192"        # `fcompile profile --compare REF`: a reference that is not a readable profile
     SCHEMA_OUTPUT = "FC191"          # `fcompile profile --infer-schema`: --output with several profiles, or unwritable
-    DRIFT_KEY = "FC193"              # a `drift:` key that is no threshold fcompile has, or a drift naming no threshold
+    DRIFT_KEY = "FC193"              # a `drift:` key that is no threshold fcompile has, or a view's drift naming none
     DRIFT_THRESHOLD = "FC194"        # a drift threshold that is not a number from 0 (to 1 where the figure stops there), or a bad severity
     DRIFT_KIND = "FC195"             # a drift threshold that does not apply to the feature's kind (max_linf on a float)
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
@@ -185,8 +185,8 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.SCHEMA_OUTPUT: ('`fcompile profile --infer-schema --output PATH` with more than one profile, or a schema file '
         'that cannot be written there.'),
     Code.DRIFT_KEY: ('A key of a `drift:` (on a feature or a feature view) that is not `max_psi`, `max_js`, '
-        '`max_linf`, `max_null_fraction_diff` or `severity` (with the closest key as a hint), or a `drift:` that '
-        'names no threshold.'),
+        '`max_linf`, `max_null_fraction_diff` or `severity` (with the closest key as a hint), or a view\'s `drift:` '
+        'that names no threshold.'),
     Code.DRIFT_THRESHOLD: ('A drift threshold that is not a finite number from 0 (a boolean, text, a negative number), '
         'one above 1 for a figure that never exceeds 1 (`max_js`, `max_linf`, `max_null_fraction_diff`), or a '
         '`severity` other than error or warn.'),

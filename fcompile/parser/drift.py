@@ -9,7 +9,8 @@ feature_views:
       - {name: vehicle_class, dtype: string, drift: {max_linf: 0.1}}
 ```
 
-Problems, each at the key or value it is about: a key that is no threshold (FC193), a threshold that is not a
+Problems, each at the key or value it is about: a key that is no threshold, a view's drift naming no threshold
+(FC193), a threshold that is not a
 finite number from 0, one above 1 for a figure that stops at 1, a severity other than error or warn (FC194),
 a threshold that does not apply to the feature's kind, or (on a view) to any of its plain features (FC195).
 """
@@ -39,7 +40,7 @@ def feature_drift(item: SpecItem, sink: DiagnosticSink, index: int, feature: Fea
         return True, None
     path = ("features", index, "drift")
     where = f"{item.label}: feature '{feature.name}'"
-    thresholds = _thresholds(item, sink, path, raw["drift"], where)
+    thresholds = _thresholds(item, sink, path, raw["drift"], where, needs_threshold=False)
     if thresholds is None:
         return False, None
     applies = drift_metrics_for(feature.dtype)
@@ -58,7 +59,7 @@ def view_drift(item: SpecItem, sink: DiagnosticSink, plain: Sequence[Feature]) -
     apply to one of the view's plain features at least (aggregated features are not profiled)."""
     if "drift" not in item.data:
         return True, None
-    thresholds = _thresholds(item, sink, ("drift",), item.data["drift"], item.label)
+    thresholds = _thresholds(item, sink, ("drift",), item.data["drift"], item.label, needs_threshold=True)
     if thresholds is None:
         return False, None
     applies = {metric for f in plain for metric in drift_metrics_for(f.dtype)}
@@ -74,7 +75,10 @@ def view_drift(item: SpecItem, sink: DiagnosticSink, plain: Sequence[Feature]) -
     return ok, thresholds if ok else None
 
 
-def _thresholds(item: SpecItem, sink: DiagnosticSink, path: tuple, value: Any, where: str) -> DriftThresholds | None:
+def _thresholds(item: SpecItem, sink: DiagnosticSink, path: tuple, value: Any, where: str,
+                needs_threshold: bool) -> DriftThresholds | None:
+    """The thresholds written at `path`, or None after reporting a problem. A view's drift must name a threshold;
+    a feature's may say only `severity` (its view's thresholds, another severity)."""
     if not isinstance(value, dict):
         sink.error(Code.DRIFT_KEY, f"{where}: drift must be a mapping of thresholds, not {_what(value)}",
                    item.at(*path), _EXAMPLE)
@@ -102,7 +106,7 @@ def _thresholds(item: SpecItem, sink: DiagnosticSink, path: tuple, value: Any, w
             ok = False
         else:
             found[key] = float(given)
-    if ok and not any(key in found for key in DRIFT_METRICS):
+    if ok and needs_threshold and not any(key in found for key in DRIFT_METRICS):
         sink.error(Code.DRIFT_KEY, f"{where}: drift names no threshold", item.at(*path),
                    f"{_EXAMPLE} ({', '.join(DRIFT_METRICS)})")
         return None

@@ -50,7 +50,7 @@ def project(root: Path, text: str) -> Path:
     ({"rate": "{max_jss: 0.1}"}, Code.DRIFT_KEY, "max_jss", "unknown drift key 'max_jss'"),
     ({"view_drift": "{max_js: 0.1, treshold: 2}"}, Code.DRIFT_KEY, "treshold", "unknown drift key 'treshold'"),
     ({"view_drift": "[max_js]"}, Code.WRONG_TYPE, "[max_js]", "'drift' must be a mapping, not a list"),  # the JSON Schema
-    ({"kind": "{severity: warn}"}, Code.DRIFT_KEY, "{severity", "drift names no threshold"),
+    ({"view_drift": "{severity: warn}"}, Code.DRIFT_KEY, "{severity", "drift names no threshold"),
     ({"rate": "{max_psi: -0.2}"}, Code.DRIFT_THRESHOLD, "-0.2", "drift max_psi must be a finite number from 0, not -0.2"),
     ({"rate": "{max_js: high}"}, Code.DRIFT_THRESHOLD, "high", "drift max_js must be a finite number from 0, not str 'high'"),
     ({"rate": "{max_js: true}"}, Code.DRIFT_THRESHOLD, "true", "not true"),
@@ -88,19 +88,22 @@ def test_thresholds_resolve_per_feature_the_manifest_keeps_them_and_plan_calls_a
     from fcompile.tasks.drift_checks import declared_checks
 
     result = parse_project(project(tmp_path, spec(view_drift="{max_js: 0.2, max_linf: 0.3, severity: warn}",
-                                                  rate="{max_js: 0.05, max_psi: 0.1, severity: error}")),
+                                                  rate="{max_js: 0.05, max_psi: 0.1, severity: error}",
+                                                  count="{severity: error}")),  # the view's thresholds, as errors
                            use_cache=False)
     assert result.ok, [d.render() for d in result.diagnostics]
     view = result.graph.feature_view("profiled")
     assert view.drift_of("rate") == DriftThresholds(max_psi=0.1, max_js=0.05, max_linf=0.3, severity="error")
     assert declared_checks(view) == [("rate", "max_psi", 0.1, "error"), ("rate", "max_js", 0.05, "error"),
-                                     ("kind", "max_linf", 0.3, "warn"), ("trips", "max_js", 0.2, "warn")]
+                                     ("kind", "max_linf", 0.3, "warn"), ("trips", "max_js", 0.2, "error")]
     manifest = json.loads(json.dumps(build_manifest(result.graph, {})))
     assert manifest_problems(manifest) == []
     entry = manifest["nodes"]["feature_view"]["profiled"]["spec"]
     assert entry["drift"] == {"max_psi": None, "max_js": 0.2, "max_linf": 0.3, "max_null_fraction_diff": None,
                               "severity": "warn"}
     assert entry["features"][0]["drift"]["max_psi"] == 0.1 and "drift" not in entry["features"][1]
+    assert entry["features"][2]["drift"] == {"max_psi": None, "max_js": None, "max_linf": None,
+                                             "max_null_fraction_diff": None, "severity": "error"}
     loosened = json.loads(json.dumps(entry))
     loosened["drift"]["max_js"] = 0.5
     loosened["features"][0]["drift"]["max_psi"] = 0.3
