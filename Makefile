@@ -1,8 +1,9 @@
 # Two commands set everything up on a fresh machine with Python 3.11+:
 #   make demo   creates .venv, installs fcompile (base install, no extras), creates the sample project, seeds
 #               it, checks, lists, builds and tests it, runs it (its training dataset, then the online store),
-#               profiles a view, makes an ad-hoc training set, checks a view's online values against a
-#               training set's (skew), reads the online store as of now, and writes its catalog site
+#               profiles a view (then again, checking its drift from the first profile), makes an ad-hoc
+#               training set, checks a view's online values against a training set's (skew), reads the
+#               online store as of now, and writes its catalog site
 #   make test   installs the dev extras, the BigQuery emulator, TFDV, Feast and (where missing) Debian's chromium
 #               and chromium-driver for the catalog's browser tests, and runs the whole test suite
 PYTHON ?= python3
@@ -93,6 +94,8 @@ demo: $(VENV)/.installed
 	$(BIN)/fcompile test --project-dir $(DEMO)  # the sample's data tests, on the DuckDB tables
 	$(BIN)/fcompile run --project-dir $(DEMO)  # the training-set dataset, then the online store
 	$(BIN)/fcompile profile --project-dir $(DEMO) --select driver_hourly_stats  # statistics as TFDV protos
+	$(BIN)/fcompile profile --project-dir $(DEMO) --select driver_hourly_stats \
+	    --compare feature_view:driver_hourly_stats  # drift from the profile before, checked against the view's drift:
 	$(BIN)/fcompile get-historical-features --project-dir $(DEMO) --spine orders \
 	    --service driver_activity_v1 --output $(DEMO)/target/training.parquet
 	$(BIN)/fcompile materialize --project-dir $(DEMO)  # incremental: nothing new since run

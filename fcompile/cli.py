@@ -706,7 +706,7 @@ def profile(
     compare: Annotated[Optional[str], typer.Option(
         "--compare", help="Print each profile's drift from this reference: a .pb profile file, or dataset:NAME / "
         "feature_view:NAME for that node's latest profile (PSI and Jensen-Shannon for numbers, L-infinity for "
-        "strings, the change of NULL fraction).")] = None,
+        "strings, the change of NULL fraction) and check the views' drift: thresholds.")] = None,
     value_ranges: Annotated[bool, typer.Option(
         "--value-ranges", help="With --infer-schema: give each number the range the profile saw (int_domain, "
         "float_domain).")] = False,
@@ -734,8 +734,10 @@ def profile(
     Statistics, written as TFDV protos: counts, NULLs, min, max, mean, standard deviation, zeros, quantiles and
     a histogram of numbers; distinct counts, top values and average length of strings; earliest and latest
     times. Written under
-    target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary; exits 1
-    when a profile cannot be made. With --online --view V: per feature, the share of V's keys whose online
+    target/profiles/<node>/ as a DatasetFeatureStatisticsList (.pb and .pbtxt) and a JSON summary. With
+    --compare, the `drift:` thresholds a view declares are checked (a line per check, results in
+    target/run_results.json and test_results.json). Exits 1 when a profile cannot be made or an error-severity
+    drift check fails. With --online --view V: per feature, the share of V's keys whose online
     and offline values differ, written to target/profiles/feature_view.V/skew-<time>.json."""
     given = {"--select": bool(select), "--exclude": bool(exclude), "--dataset": bool(dataset),
              "--start": start is not None, "--end": end is not None, "--infer-schema": infer_schema,
@@ -753,6 +755,8 @@ def profile(
         raise DiagnosticError([Diagnostic(Code.SKEW_ARGUMENT, f"{', '.join(skew_only)} {verb} with --online", None,
                                           "add --online --view VIEW to compare a view's online values with its "
                                           "offline ones")])
+    import datetime as dt
+
     from fcompile.parser import load_project
     from fcompile.tasks.offline_engine import check_runnable
     from fcompile.tasks.profile_files import statistics_protos, write_profile
@@ -786,6 +790,8 @@ def profile(
         reference = read_statistics(reference_path(graph.project.root, compare), compare)
     check_runnable(graph.project)
     problems = []
+    drift_checks: list = []
+    started = dt.datetime.now(dt.timezone.utc)
     with _runner(graph) as runner:
         for kind, name in chosen:
             plan = plan_profile(graph, kind, name, window_start, window_end)
@@ -804,12 +810,18 @@ def profile(
             for feature in made.features:
                 console.print("  " + describe_feature(feature), markup=False)
             if reference is not None:
+                from fcompile.tasks.drift_checks import check_drift
                 from fcompile.tasks.profile_compare import compare_statistics, drift_table
                 from fcompile.tasks.profile_files import to_statistics
 
                 console.print(f"  drift from {compare}:", markup=False)
-                for line in drift_table(compare_statistics(reference, to_statistics([made]).datasets[0])):
+                drifts = compare_statistics(reference, to_statistics([made]).datasets[0])
+                for line in drift_table(drifts):
                     console.print("    " + line, markup=False)
+                checked = check_drift(graph.feature_view(name), drifts) if kind == "feature_view" else []
+                for check in checked:
+                    _print_drift_check(console, check)
+                drift_checks += checked
             if infer_schema:
                 from fcompile.tasks.feature_schemas import infer_schema as infer, schema_path, write_schema
 
@@ -821,8 +833,10 @@ def profile(
                 console.print(f"  schema -> {os.path.relpath(path, graph.project.root)}", markup=False)
             if made.skipped:
                 console.print(f"  not profiled (aggregated over windows): {', '.join(made.skipped)}", markup=False)
+    if drift_checks:
+        _record_drift_checks(graph, console, drift_checks, started)
     _print_diagnostics(problems, hints_once=True)
-    if problems:
+    if problems or any(c.blocks for c in drift_checks):
         raise typer.Exit(1)
 
 
@@ -888,6 +902,35 @@ def _profile_online(project_dir: Path, target: Optional[str], online: bool, view
                 "look at the differing keys above: a push that bypassed the offline log, or a materialization "
                 "that did not run, are the usual causes") for f in over], hints_once=True)
             raise typer.Exit(1)
+
+
+def _print_drift_check(console, check) -> None:
+    """A drift check's line: its status, name, the figure and the threshold."""
+    from rich.text import Text
+
+    styles = {"pass": "green", "warn": "yellow", "fail": "red", "skip": "dim"}
+    console.print(Text.assemble("    ", (check.status.upper().ljust(6), styles[check.status]),
+                                f"{check.name}: {check.message}"))
+
+
+def _record_drift_checks(graph, console, checks, started) -> None:
+    """The summary of the drift checks, and their results in target/run_results.json and test_results.json."""
+    import datetime as dt
+
+    from fcompile.tasks.drift_checks import drift_result_entries
+    from fcompile.tasks.materialize import run_results_path
+    from fcompile.tasks.run_results import run_results_metadata, write_run_results
+    from fcompile.tasks.test_results import record_test_results
+
+    finished = dt.datetime.now(dt.timezone.utc)
+    entries = drift_result_entries(checks)
+    write_run_results(run_results_path(graph), {"metadata": run_results_metadata(graph, "profile", started, finished),
+                                                "results": entries})
+    record_test_results(graph, entries, "profile", finished)
+    counts = {status: sum(c.status == status for c in checks) for status in ("pass", "warn", "fail", "skip")}
+    console.print(f"drift checks: {counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, "
+                  f"{counts['skip']} skipped ({len(checks)} {_plural(len(checks), 'check')}); wrote "
+                  "target/run_results.json", markup=False)
 
 
 def _print_test_result(console, result) -> None:

@@ -125,8 +125,8 @@ class Code(str, enum.Enum):
     # data tests (issue 18)
     UNKNOWN_TEST = "FC160"           # a test kind fcompile does not have, or one that does not fit where it is
     TEST_ARGUMENT = "FC161"          # a test's argument missing, of the wrong type, or out of order (min > max)
-    TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view / a source column
-    TEST_EXPRESSION = "FC163"        # an expression or where filter outside what a test may say
+    TEST_COLUMN = "FC162"            # a test names a column that is not a feature of the view
+    TEST_EXPRESSION = "FC163"        # an expression or where filter that is not a boolean
     TEST_FAILED = "FC164"            # an error-severity data test failed (fcompile test, run's tests)
     # profiles (issue 18)
     PROFILE_TARGET = "FC165"         # `fcompile profile --dataset` naming no dataset, or a selection with nothing to profile
@@ -142,6 +142,9 @@ class Code(str, enum.Enum):
     SKEW_NOT_MATERIALIZED = "FC197"  # a view never materialized into the online store (no watermark), without --at
     SKEW_ARGUMENT = "FC198"          # a bad --limit, --max-mismatch or --seed, or options that do not go with --online
     SKEW_EXCEEDED = "FC199"          # a feature's share of differing keys above --max-mismatch
+    DRIFT_KEY = "FC193"              # a `drift:` key that is no threshold fcompile has, or a view's drift naming none
+    DRIFT_THRESHOLD = "FC194"        # a drift threshold that is not a number from 0 (to 1 where the figure stops there), or a bad severity
+    DRIFT_KIND = "FC195"             # a drift threshold that does not apply to the feature's kind (max_linf on a float)
     STATE_UNREADABLE = "FC170"       # `--state DIR` is not the target folder of a build this fcompile can compare with
     # the feature server's metadata API (issue 19)
     API_QUERY = "FC171"              # a query parameter the metadata API does not take, or a value out of its range
@@ -162,11 +165,11 @@ CODE_MEANINGS: dict[Code, str] = {
         '(a view test on a feature, a feature test on a view, a range on a non-numeric feature).'),
     Code.TEST_ARGUMENT: ("A data test's argument that is missing, unknown, of the wrong type, or out of order (`min` "
         'greater than `max`, `warn_after` longer than `error_after`), or a `severity` other than error or warn.'),
-    Code.TEST_COLUMN: ('A data test that names a column which is not a feature of its view, or (in an expression or '
-        '`where:`) not a column of the source, where the source\'s columns are known (a seed, a Parquet file).'),
-    Code.TEST_EXPRESSION: ('An `expression:` or `where:` of a data test that does not parse in the target\'s dialect, '
-        'or uses something other than column references, literals, comparisons, AND/OR/NOT, arithmetic, IS NULL, IN '
-        'and BETWEEN (positioned at the offending part).'),
+    Code.TEST_COLUMN: ('A data test that names a column which is not a feature of its view (`null_fraction`); in an '
+        '`expression:` or `where:`, a name that is no column of the source is FC142.'),
+    Code.TEST_EXPRESSION: ('An `expression:` or `where:` of a data test that does not give a boolean (positioned at its '
+        'start); the other problems of those texts are the on-demand expression codes FC140-FC143, positioned '
+        'inside the text.'),
     Code.TEST_FAILED: ('An error-severity data test found failing rows: `fcompile test` exits 1, and `fcompile run` '
         'leaves the datasets and watermarks that read the tested nodes as they were (unless `--skip-tests`).'),
     Code.PROFILE_TARGET: ('`fcompile profile --dataset NAME` naming no dataset of the project (with the closest name '
@@ -195,6 +198,15 @@ CODE_MEANINGS: dict[Code, str] = {
         'profiles (`--select`, `--dataset`, `--start`, `--end`, `--compare`, `--infer-schema`).'),
     Code.SKEW_EXCEEDED: ('`fcompile profile --online --max-mismatch F`: the share of compared keys whose online and '
         'offline values differ is above F for at least one feature (each such feature is named).'),
+    Code.DRIFT_KEY: ('A key of a `drift:` (on a feature or a feature view) that is not `max_psi`, `max_js`, '
+        '`max_linf`, `max_null_fraction_diff` or `severity` (with the closest key as a hint), or a view\'s `drift:` '
+        'that names no threshold.'),
+    Code.DRIFT_THRESHOLD: ('A drift threshold that is not a finite number from 0 (a boolean, text, a negative number), '
+        'one above 1 for a figure that never exceeds 1 (`max_js`, `max_linf`, `max_null_fraction_diff`), or a '
+        '`severity` other than error or warn.'),
+    Code.DRIFT_KIND: ("A drift threshold that does not apply to the feature's kind (`max_psi` or `max_js` on a "
+        'string, `max_linf` on a number), or on a view none of whose plain features it applies to (aggregated '
+        'features are not profiled).'),
     Code.YAML_SYNTAX: 'Invalid YAML (syntax, tabs, bad escapes).',
     Code.FILE_SHAPE: ('A file of the wrong shape (not a mapping, several documents, complex keys, nested deeper than '
         '64 levels, aliases that expand to more than 100,000 values).'),
@@ -321,12 +333,13 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.AGGREGATES_NOT_ONLINE: ('No longer raised: it refused to serve online a `min`, `max` or `last` of a string '
         'column, which online tiles now keep like every other aggregation. The code stays reserved so that it is '
         'not given another meaning.'),
-    Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` that does not parse as one SQL expression (points at the "
-        'place in the text).'),
+    Code.EXPRESSION_SYNTAX: ("An on-demand feature's `expr` (or a data test's `expression:` or `where:`) that does not "
+        'parse as one SQL expression (points at the place in the text).'),
     Code.EXPRESSION_UNSUPPORTED: ('An operator, function or CAST in an `expr` outside the portable subset '
         '(docs/concepts/on-demand-features.md lists it).'),
     Code.EXPRESSION_UNKNOWN_NAME: ("A name in an `expr` that is no input's feature nor request field (with the closest "
-        'name as a hint), or a bare name several inputs have (write `view.feature`).'),
+        'name as a hint), or a bare name several inputs have (write `view.feature`); in a data test\'s `expression:` '
+        'or `where:`, a name that is no column of the source.'),
     Code.EXPRESSION_TYPE: "Operands of the wrong type in an `expr` (`'a' + 1`, `NOT 3`), with the CAST that fits.",
     Code.EXPRESSION_DTYPE: "An on-demand feature's declared dtype that its expression cannot produce.",
     Code.ON_DEMAND_CYCLE: 'On-demand views that take each other as inputs in a cycle (names the cycle).',

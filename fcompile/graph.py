@@ -147,6 +147,44 @@ class Aggregation:
     window: dt.timedelta
 
 
+DRIFT_METRICS = ("max_psi", "max_js", "max_linf", "max_null_fraction_diff")
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """The drift a feature may show between a profile and a reference profile before `fcompile profile
+    --compare` fails (issue 18): each threshold the spec writes, None where it writes none. `severity` None:
+    the spec does not say (error, unless the view's `drift:` says warn)."""
+
+    max_psi: float | None = None                 # population stability index (numbers, booleans)
+    max_js: float | None = None                  # Jensen-Shannon divergence, base 2 (numbers, booleans)
+    max_linf: float | None = None                # L-infinity distance of the top values' shares (strings)
+    max_null_fraction_diff: float | None = None  # |NULL fraction - the reference's| (every feature)
+    severity: Literal["error", "warn"] | None = None
+
+    def thresholds(self) -> tuple[tuple[str, float], ...]:
+        """(metric, threshold) of each threshold written, in DRIFT_METRICS order."""
+        return tuple((name, getattr(self, name)) for name in DRIFT_METRICS if getattr(self, name) is not None)
+
+    def over(self, base: DriftThresholds | None) -> DriftThresholds:
+        """These thresholds on top of `base` (a view's): each one written here wins, the others are `base`'s."""
+        if base is None:
+            return self
+        return DriftThresholds(*(getattr(self, name) if getattr(self, name) is not None else getattr(base, name)
+                                 for name in (*DRIFT_METRICS, "severity")))
+
+
+def drift_metrics_for(dtype: DType) -> tuple[str, ...]:
+    """The drift thresholds that apply to a feature of `dtype`, as `fcompile profile` profiles it: numbers and
+    booleans have a histogram (PSI, Jensen-Shannon), strings top values (L-infinity); every feature a NULL
+    fraction. Arrays, bytes, times and dates: the NULL fraction only."""
+    if not dtype.is_array and (dtype.name in NUMERIC_DTYPES or dtype.name == "bool"):
+        return ("max_psi", "max_js", "max_null_fraction_diff")
+    if not dtype.is_array and dtype.name == "string":
+        return ("max_linf", "max_null_fraction_diff")
+    return ("max_null_fraction_diff",)
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
@@ -156,6 +194,9 @@ class Feature:
     # Set for a feature declared under the view's `aggregations:`; None for a column looked up as it is.
     # Left out of the plain form (manifest, hashes) when None, so plain views read as before.
     aggregation: Aggregation | None = field(default=None, metadata={"omit_if_none": True})
+    # The feature's own `drift:` thresholds (its view's apply too: `FeatureView.drift_of`); left out of the
+    # plain form when None.
+    drift: DriftThresholds | None = field(default=None, metadata={"omit_if_none": True})
 
 
 @dataclass(frozen=True)
@@ -182,9 +223,18 @@ class FeatureView(_HashedNode):
     # The TFDV Schema (text proto) the spec names, relative to the project folder (issue 18); left out of the
     # plain form when None.
     schema: str | None = field(default=None, metadata={"omit_if_none": True})
+    # The view's `drift:` thresholds, for each of its plain features of a kind they apply to (issue 18); left
+    # out of the plain form when None.
+    drift: DriftThresholds | None = field(default=None, metadata={"omit_if_none": True})
 
     def feature(self, name: str) -> Feature | None:
         return next((f for f in self.features if f.name == name), None)
+
+    def drift_of(self, name: str) -> DriftThresholds | None:
+        """The drift thresholds of feature `name`: its own over the view's (None when neither writes any)."""
+        feature = self.feature(name)
+        own = feature.drift if feature is not None else None
+        return own.over(self.drift) if own is not None else self.drift
 
     @property
     def has_aggregations(self) -> bool:
@@ -309,9 +359,23 @@ class DataTest(_HashedNode):
     description: str = ""
     owner: str = ""
     location: Position | None = field(default=None, compare=False)
+    # Where the spec writes the `expression` argument and the `where` filter (by those names): diagnostics about
+    # them point inside the text. Kept out of the manifest and the content hash, like `location`.
+    _text_locations: tuple[tuple[str, Position], ...] = field(default=(), repr=False, compare=False)
+    # The `expression` and `where` texts checked and typed (fcompile/expressions: `tree.Node`), by those names;
+    # set by the parser once the source's columns are known, read by the planner.
+    _nodes: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
 
     def argument(self, name: str, default: Any = None) -> Any:
         return dict(self.arguments).get(name, default)
+
+    def text_location(self, name: str) -> Position | None:
+        """Where the spec writes `expression` or `where` (else the test's own location)."""
+        return dict(self._text_locations).get(name, self.location)
+
+    def checked(self, name: str) -> Any:
+        """The typed tree of `expression` or `where`, or None (none written, or not checked)."""
+        return dict(self._nodes).get(name)
 
 
 @dataclass(frozen=True)

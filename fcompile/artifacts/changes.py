@@ -42,6 +42,8 @@ FIELD_CLASSES: dict[tuple[str, str], str] = {
     ("feature_view", "lateness"): COMPATIBLE,
     # the schema `fcompile test` checks profiles against: nothing computed changes
     ("feature_view", "schema"): METADATA,
+    # drift thresholds only decide whether `fcompile profile --compare` passes: nothing computed changes
+    ("feature_view", "drift"): METADATA,
     ("source", "kind"): RECOMPUTE,
     ("source", "locator"): RECOMPUTE,
     ("source", "timestamp_field"): RECOMPUTE,
@@ -98,7 +100,7 @@ def spec_changes(kind: str, before: Mapping[str, Any], after: Mapping[str, Any],
 
 def _features(old: Any, new: Any, online: bool) -> list[FieldChange]:
     """A view's features by name: added compatible, removed breaking, retyped breaking (rows written before
-    are not converted), descriptions and tags metadata, anything else about one (how it is computed) recompute."""
+    are not converted), descriptions, tags and drift thresholds metadata, anything else about one (how it is computed) recompute."""
     before, after = _by_name(old), _by_name(new)
     changes = []
     for name in [*before, *(n for n in after if n not in before)]:
@@ -112,7 +114,8 @@ def _features(old: Any, new: Any, online: bool) -> list[FieldChange]:
                 a, b = before[name].get(key), after[name].get(key)
                 if a == b:
                     continue
-                change_class = METADATA if key in METADATA_FIELDS else BREAKING if key == "dtype" else RECOMPUTE
+                change_class = METADATA if key in METADATA_FIELDS or key == "drift" else \
+                    BREAKING if key == "dtype" else RECOMPUTE
                 changes.append(FieldChange(f"{path}.{key}", a, b, change_class,
                                            online and change_class != METADATA, "changed"))
     common = [n for n in before if n in after]

@@ -6,7 +6,7 @@ third of it). Builds generate each shape of plan once (fcompile/dialects/shapes.
 keeps those templates between builds: the statements (a JSON list) of a shape are a pure function of
 the shape's plan, the dialect and the code, so each entry is keyed by a hash of exactly those: the
 shape plan's repr (frozen dataclasses, paths already project-relative), the dialect name, the cache
-format, fcompile's and sqlglot's versions and the bytes of the planner and dialect modules. A cache
+format, fcompile's and sqlglot's versions and the bytes of the planner, dialect and expression modules. A cache
 can only miss, never lie.
 
 It lives in `.fcompile/compile-cache.sqlite` beside the parse cache. Each entry is signed with the
@@ -40,7 +40,7 @@ def code_fingerprint() -> str:
 
     package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0".encode() + installed_file("sqlglot", "_version.py"))
-    for folder in ("planner", "dialects"):
+    for folder in ("planner", "dialects", "expressions"):  # expressions: the lowering of on-demand and test expressions
         for path in sorted((package / folder).glob("*.py")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

@@ -1,7 +1,7 @@
 """Lower a data test plan (fcompile/planner/data_tests.py) to one query per dialect: the failing rows, the
 failing figure, or (freshness) the newest event time. User values are typed literals; a test's `where`
-and `expression` are parsed in the project's dialect, their columns renamed to the source's, and embedded
-as trees, so sqlglot spells them for each warehouse."""
+and `expression`, checked by the parser in the portable subset of on-demand features, are lowered as those
+are (fcompile/expressions/to_sql.py), their columns renamed to the source's."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def _col(name: str) -> exp.Column:
 def _rows(dialect: SqlDialect, plan: DataTestPlan, *projections: exp.Expression) -> exp.Select:
     """SELECT projections FROM the test's relation, filtered by its `where` when it has one."""
     select = exp.select(*projections).from_(dialect.relation(plan.relation, SOURCE, plan.location), copy=False)
-    if plan.where:
-        select = select.where(user_condition(plan, plan.where), copy=False)
+    if plan.where is not None:
+        select = select.where(user_condition(dialect, plan, plan.where), copy=False)
     return select
 
 
@@ -146,23 +146,20 @@ def _freshness(dialect: SqlDialect, plan: DataTestPlan) -> exp.Select:
 
 def _expression(dialect: SqlDialect, plan: DataTestPlan) -> exp.Select:
     """The rows for which the expression is false (a NULL result is no failure, as in a CHECK constraint)."""
-    condition = exp.Not(this=user_condition(plan, plan.expression))  # type: ignore[arg-type]
+    condition = exp.Not(this=user_condition(dialect, plan, plan.expression))
     return _rows(dialect, plan, exp.Star()).where(condition, copy=False)
 
 
-def user_condition(plan: DataTestPlan, text: str) -> exp.Expression:
-    """A test's `where` or `expression` (checked by the parser: fcompile/parser/data_tests.py) as a tree over the
-    source's columns: names given by field_mapping are turned back into the source's own."""
-    from fcompile.parser.data_tests import parse_expression
+def user_condition(dialect: SqlDialect, plan: DataTestPlan, node) -> exp.Expression:
+    """A test's `where` or `expression` (a typed tree: fcompile/expressions/tree.py) in the dialect, lowered as
+    an on-demand feature's expression is (fcompile/expressions/to_sql.py), over the source's columns: names
+    given by field_mapping are turned back into the source's own."""
+    from fcompile.expressions.to_sql import expression_sql
+    from fcompile.expressions.tree import columns
 
-    node = parse_expression(text, plan.expression_dialect)
-    if isinstance(node, tuple):
-        raise ValueError(f"data test '{plan.name}': an expression the parser refused reached the planner")
     renames = dict(plan.renames)
-    for column in list(node.find_all(exp.Column)):
-        column.replace(_col(renames.get(column.name, column.name)) if not column.this.quoted
-                       else exp.column(exp.to_identifier(renames.get(column.name, column.name), quoted=True), SOURCE))
-    return exp.paren(node, copy=False)
+    inputs = {name: _col(renames.get(name, name)) for name in columns(node)}
+    return exp.paren(expression_sql(node, dialect, inputs), copy=False)
 
 
 def literal(value: Any) -> exp.Expression:

@@ -10,6 +10,7 @@ subset converts. Implicit conversions (int64 to float64, a NULL taking its conte
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -52,12 +53,13 @@ class Problem:
 
 @dataclass(frozen=True)
 class Scope:
-    """The names an expression may use: `qualified` maps `view.feature` and each request field's name to its
-    dtype; `bare` maps a bare name to the qualified names it may mean (one: it resolves; several: it is
-    ambiguous)."""
+    """The names an expression may use: `qualified` maps `view.feature` and each request field's name (a data
+    test's: each column of its source) to its dtype; `bare` maps a bare name to the qualified names it may
+    mean (one: it resolves; several: it is ambiguous)."""
 
     qualified: Mapping[str, str]
     bare: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    unknown_hint: str = "use a feature of an input or a request field"  # for a name it has not, nothing close
 
 
 class ExpressionProblems(Exception):
@@ -73,10 +75,10 @@ def check_expression(text: str, scope: Scope, declared: str | None = None) -> No
         parsed = parse_one(text, read=None)
     except (ParseError, TokenError, SqlglotError) as exc:
         raise ExpressionProblems([_syntax_problem(text, exc)]) from None
-    if parsed is None or isinstance(parsed, (exp.Query, exp.Command, exp.DDL, exp.DML, exp.Alias)) or \
+    if parsed is None or isinstance(parsed, (exp.Query, exp.Command, exp.DDL, exp.DML, exp.Alias, exp.Block)) or \
             isinstance(parsed, exp.Star):
         raise ExpressionProblems([Problem(Code.EXPRESSION_SYNTAX, "an expression must be one SQL value expression, "
-                                          "not a statement, an alias or a star", 0,
+                                          "not a statement (or several), an alias or a star", 0,
                                           "write it as it would follow SELECT, without AS")])
     checker = _Checker(scope)
     node = checker.node(parsed)
@@ -94,7 +96,8 @@ def _syntax_problem(text: str, exc: Exception) -> Problem:
         line, col = errors[0].get("line") or 1, errors[0].get("col") or 1
         starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
         offset = min(starts[min(line, len(starts)) - 1] + max(col - 1, 0), max(len(text) - 1, 0))
-        message = errors[0].get("description") or str(exc)
+        # sqlglot names its node classes as Python writes them (<class 'sqlglot.expressions.core.GTE'>): GTE
+        message = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", errors[0].get("description") or str(exc))
     else:
         message = str(exc).splitlines()[0] if str(exc) else "invalid expression"
     return Problem(Code.EXPRESSION_SYNTAX, f"the expression does not parse: {message}", offset,
@@ -223,7 +226,7 @@ class _Checker:
         if qualified is None:
             pool = list(self.scope.qualified) + list(self.scope.bare)
             self.problem(Code.EXPRESSION_UNKNOWN_NAME, f"unknown name '{name}'", e,
-                         did_you_mean(name, pool) or "use a feature of an input or a request field")
+                         did_you_mean(name, pool) or self.scope.unknown_hint)
             return None
         dtype = self.scope.qualified[qualified]
         dtype = WIDENED.get(dtype, dtype)

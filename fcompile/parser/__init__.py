@@ -78,14 +78,15 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
         return ParseResult(None, sort_diagnostics(sink.items))
     graph = Resolver(project.info, items, sink, unread_files=tuple(unread), cache=cache).resolve()
     cache.save()
+    columns: dict = {}
     if not sink.has_errors:
         columns = check_source_schemas(graph, sink) if check_sources else {}
         if not sink.has_errors:
             graph = settle_aggregations(graph, columns, sink)
-        if check_sources and graph.tests:
-            from fcompile.parser.data_tests import check_data_test_columns
+    if graph.tests:
+        from fcompile.parser.data_tests import check_data_test_expressions
 
-            check_data_test_columns(graph, sink)
+        graph = check_data_test_expressions(graph, columns, sink)
     return ParseResult(None if sink.has_errors else graph, sort_diagnostics(sink.items))
 
 

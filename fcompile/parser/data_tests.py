@@ -3,7 +3,8 @@
 
 A test is written as its kind (`not_null`), or as a mapping of its kind to its arguments plus, optionally,
 `severity:` (error or warn) and `where:` (a filter). Every problem is a positioned diagnostic (FC160-FC163);
-a test with a problem is left out of the graph. Names are `<view>__<feature>__<kind>` for a feature's tests,
+a test with a problem is left out of the graph. An `expression` or a `where` is
+checked once the graph is (check_data_test_expressions), with the on-demand features' expression checker. Names are `<view>__<feature>__<kind>` for a feature's tests,
 `<view>__<kind>` for a view's (`<view>__<column>__null_fraction`), `<source>__<kind>` for a source's; a
 name given twice gets `_2`, `_3`, ... in the order the tests are written.
 """
@@ -11,12 +12,11 @@ name given twice gets `_2`, `_3`, ... in the order the tests are written.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from fcompile.diagnostics import Code, DiagnosticSink, Position, did_you_mean, reference_hint
-from fcompile.graph import DataTest, FeatureGraph, FeatureView, Source
+from fcompile.graph import DataTest, DType, FeatureGraph, FeatureView, Source
 from fcompile.parser.values import ValueProblem, parse_duration
 
 # `Resolver` and `SpecItem` (fcompile/parser/resolve.py, which calls in here) are named in quotes only: no import
@@ -133,17 +133,18 @@ def _one(resolver: Resolver, item: SpecItem, path: tuple, spec: Any, place: str,
     if where is not None and not (isinstance(where, str) and where.strip()):
         sink.error(Code.TEST_ARGUMENT, f"{item.label}: where must be a boolean SQL expression",
                    item.at(*path, "where"), "write where: \"conv_rate IS NOT NULL\"")
-    elif where is not None:
-        _expression(resolver, item, (*path, "where"), where)
     if len(sink.items) != problems_before or checked is None:
         return []
     column = feature if place == "feature" else checked.pop("column", None)
+    texts = [(name, item.at(*path, key)) for name, key, given in (("expression", kind, kind == "expression"),
+                                                                  ("where", "where", where is not None)) if given]
     parent_kind = "source" if place == "source" else "feature_view"
     base = "__".join(p for p in (parent.name, column, kind) if p)
     test = DataTest(
         name=base, kind=kind, parent_kind=parent_kind, parent=parent.name, column=column,
         arguments=tuple(sorted(checked.items())), severity=severity, where=where,
         owner=parent.owner, location=kind_at,
+        _text_locations=tuple(texts),
     )
     return [_Written(base, test)]
 
@@ -186,8 +187,7 @@ def _arguments(resolver: Resolver, item: SpecItem, path: tuple, at: Position, ki
         if not isinstance(value, str) or not value.strip():
             problem("needs a boolean SQL expression over the source's columns", 'write {expression: "fare >= 0"}')
             return None
-        _expression(resolver, item, path, value)
-        return {"expression": value}
+        return {"expression": value}  # checked once the source's columns are known (check_data_test_expressions)
     if not isinstance(value, dict):
         problem("needs a mapping of arguments", {"range": "write {range: {min: 0, max: 1}}",
                                                  "freshness": "write {freshness: {warn_after: 2h, error_after: 1d}}",
@@ -297,66 +297,77 @@ def _fits(value: Any, dtype: str) -> bool:
     return False  # dates, times, bytes, arrays: write an expression on the source instead
 
 
-# -- expressions: the small subset a test may write until fcompile has its own expression language -------------
+# -- expressions: those of on-demand features (fcompile/expressions), over the source's columns ----------------
 
-def _expression(resolver: Resolver, item: SpecItem, path: tuple, text: str) -> None:
-    problem = expression_problem(text, resolver.project.target.offline_type)
-    if problem is not None:
-        offset, message, hint = problem
-        resolver.sink.error(Code.TEST_EXPRESSION, f"{item.label}: {message}",
-                            _inside(item.doc.path, item.at(*path), text, offset), hint)
+def check_data_test_expressions(graph: FeatureGraph, columns: dict[str, dict[str, DType | None] | None],
+                                sink: DiagnosticSink) -> FeatureGraph:
+    """Each test's `expression` and `where` checked as an on-demand feature's `expr` is (the same subset,
+    names, types and diagnostics, FC140-FC143, pointing inside the text) over its source's columns, and a
+    boolean (FC163); the graph with each test's typed trees (`DataTest.checked`). `columns`: the sources'
+    columns where a seed file or a Parquet footer says what they are (check_source_schemas); a source without
+    them offers the columns the graph knows (`source_scope`)."""
+    from dataclasses import replace
 
+    texts = [(t, name, text) for t in graph.tests for name, text in (("expression", t.argument("expression")),
+                                                                        ("where", t.where)) if text]
+    if not texts:
+        return graph
+    from fcompile.expressions.check import ExpressionProblems, Scope, check_expression
 
-def expression_problem(text: str, dialect_name: str) -> tuple[int, str, str] | None:
-    """Why `text` is no boolean filter a test may use, as (offset in text, message, hint); None when it is one.
-    The one place that says what a test's expression may hold (column references, literals, comparisons,
-    AND/OR/NOT, arithmetic, IS NULL, IN, BETWEEN)."""
-    node = parse_expression(text, dialect_name)
-    if isinstance(node, tuple):
-        return node
-    for sub in node.walk():
-        if isinstance(sub, _ALLOWED):
-            if isinstance(sub, _exp().Column) and sub.table:
-                return (_offset(sub, text), f"column '{sub.sql()}' is qualified",
-                        "name the source's columns without a table")
+    scopes: dict[str, tuple[Scope, str]] = {}
+    nodes: dict[str, list[tuple[str, Any]]] = {}
+    for test, name, text in texts:
+        source = graph.source(test.parent) if test.parent_kind == "source" else \
+            graph.source(graph.feature_view(test.parent).source)
+        if source.name not in scopes:
+            qualified, origin = source_scope(graph, source, columns.get(source.name))
+            scopes[source.name] = (Scope(qualified, unknown_hint=f"use a column of source '{source.name}' "
+                                         f"({origin}): {', '.join(sorted(qualified)) or 'none known'}"), origin)
+        scope, _ = scopes[source.name]
+        at = test.text_location(name)
+        what = f"data test '{test.name}': {name}"
+        try:
+            node = check_expression(text, scope)
+        except ExpressionProblems as problems:
+            for problem in problems.problems:
+                sink.error(problem.code, f"{what}: {problem.message}", _inside(at.path, at, text, problem.offset)
+                           if at is not None else None, problem.hint)
             continue
-        what = type(sub).__name__.upper() if not isinstance(sub, _exp().Func) else f"function {sub.sql_name()}"
-        return (_offset(sub, text), f"{what} is not allowed in a test's expression",
-                "use column names, literals, comparisons, AND/OR/NOT, + - * /, IS NULL, IN and BETWEEN")
-    return None
+        if node.dtype not in ("bool", "null"):
+            sink.error(Code.TEST_EXPRESSION, f"{what}: the expression gives {node.dtype}, not a boolean",
+                       _inside(at.path, at, text, node.offset) if at is not None else None,
+                       "compare it with something, e.g. \"fare >= 0\"")
+            continue
+        nodes.setdefault(test.name, []).append((name, node))
+    return replace(graph, tests=tuple(replace(t, _nodes=tuple(nodes[t.name])) if t.name in nodes else t
+                                      for t in graph.tests))
 
 
-def parse_expression(text: str, dialect_name: str):
-    """The expression's sqlglot tree in the dialect, or (offset, message, hint) when it does not parse."""
-    import sqlglot
-    from sqlglot.errors import ParseError, TokenError
-
-    from fcompile.dialects.registry import DIALECTS
-
-    try:
-        return sqlglot.condition(text, dialect=DIALECTS[dialect_name].sqlglot_name)
-    except ParseError as error:
-        first = error.errors[0] if error.errors else {}
-        line, col = first.get("line", 1), first.get("col", 1)
-        offset = sum(len(row) + 1 for row in text.split("\n")[:line - 1]) + max(col - 1, 0)
-        reason = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", str(first.get("description", error)))
-        return (offset, f"expression does not parse as {dialect_name} SQL: {reason}",
-                "write a boolean SQL condition such as \"fare >= 0 AND fare < 1000\"")
-    except TokenError as error:
-        return (0, f"expression does not parse as {dialect_name} SQL: {error}", "check the quotes")
-
-
-def expression_columns(node) -> list:
-    """The column references of a parsed expression."""
-    return list(node.find_all(_exp().Column))
-
-
-def _offset(node, text: str) -> int:
-    for sub in node.walk():
-        meta = sub._meta or {}
-        if "start" in meta:
-            return meta["start"]
-    return 0
+def source_scope(graph: FeatureGraph, source: Source, known: dict[str, DType | None] | None
+                 ) -> tuple[dict[str, str], str]:
+    """The columns a test's expression may name, with their dtypes, and where they are known from: the
+    seed file's or the Parquet footer's columns when `known` (under fcompile's names and, for a column
+    field_mapping renames, its own); else what the graph says of the source - its time columns and the join
+    keys and plain features of the views that read it."""
+    if known is not None:
+        qualified = {name: str(dtype) if dtype is not None else "unsupported" for name, dtype in known.items()}
+        origin = "from its data file"
+    else:
+        qualified = {source.timestamp_field: "timestamp"}
+        if source.created_timestamp_field:
+            qualified[source.created_timestamp_field] = "timestamp"
+        for view in graph.feature_views:
+            if view.source != source.name:
+                continue
+            for key in graph.join_keys(view):
+                qualified.setdefault(key.name, str(key.dtype))
+            for feature in view.plain_features:
+                qualified.setdefault(feature.name, str(feature.dtype))
+        origin = "as the views reading it declare them"
+    for column, mapped in source.field_mapping:
+        if mapped in qualified and column not in qualified:
+            qualified[column] = qualified[mapped]
+    return qualified, origin
 
 
 def _inside(path: str, at: Position, text: str, offset: int) -> Position:
@@ -374,78 +385,3 @@ def _inside(path: str, at: Position, text: str, offset: int) -> Position:
     if start < 0:
         return at
     return Position(at.path, at.line, start + 1 + offset)
-
-
-def _exp():
-    from sqlglot import exp
-
-    return exp
-
-
-def _allowed_nodes() -> tuple[type, ...]:
-    exp = _exp()
-    return (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.And, exp.Or, exp.Not,
-            exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between, exp.Add, exp.Sub,
-            exp.Mul, exp.Div, exp.Mod, exp.Neg)
-
-
-class _AllowedNodes:
-    """`isinstance(x, _ALLOWED)` without importing sqlglot when this module loads."""
-
-    def __instancecheck__(self, instance: Any) -> bool:
-        return isinstance(instance, _allowed_nodes())
-
-
-_ALLOWED: Any = _AllowedNodes()
-
-
-# -- columns, once the sources' columns are known ----------------------------------------------------------------
-
-def check_data_test_columns(graph: FeatureGraph, sink: DiagnosticSink) -> None:
-    """FC162 for a column in a test's expression or where filter that its source does not have, where the source's
-    columns are known without running anything (a seed file, a Parquet footer)."""
-    known: dict[str, set[str] | None] = {}
-    for test in graph.tests:
-        texts = [t for t in (test.argument("expression"), test.where) if t]
-        if not texts:
-            continue
-        source = graph.source(test.parent) if test.parent_kind == "source" else \
-            graph.source(graph.feature_view(test.parent).source)
-        if source.name not in known:
-            known[source.name] = source_columns(graph, source)
-        columns = known[source.name]
-        if columns is None:
-            continue
-        for text in texts:
-            node = parse_expression(text, graph.project.target.offline_type)
-            if isinstance(node, tuple):
-                continue
-            for column in expression_columns(node):
-                if column.name.lower() not in {c.lower() for c in columns}:
-                    sink.error(Code.TEST_COLUMN, f"data test '{test.name}': '{column.name}' is not a column of "
-                               f"source '{source.name}'", test.location,
-                               reference_hint(column.name, "column", sorted(columns)))
-
-
-def source_columns(graph: FeatureGraph, source: Source) -> set[str] | None:
-    """The source's columns by their names in the data and under field_mapping, where a seed file or a Parquet
-    footer says what they are; None otherwise."""
-    from fcompile.parser.file_schemas import parquet_schema
-    from fcompile.parser.seeds import find_seeds, seed_columns
-    from fcompile.parser.source_schema import source_files
-
-    names: list[str] | None = None
-    try:
-        if source.kind == "table":
-            seed = find_seeds(graph.project.root).get(source.locator)
-            names = list(seed_columns(seed)) if seed is not None else None
-        elif source.kind == "path":
-            files = source_files(graph.project.root, source)
-            if files and files[0].endswith(".parquet"):
-                names = [name for name, _ in parquet_schema(files[0]).columns]
-    except Exception:  # unreadable files are reported by check_source_schemas
-        return None
-    if names is None:
-        return None
-    renamed = dict(source.field_mapping)
-    return set(names) | {renamed[n] for n in names if n in renamed}

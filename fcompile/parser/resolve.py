@@ -20,6 +20,7 @@ from fcompile.graph import (
     OnDemandView, ProjectInfo, Projection, PushSource, RequestSource, Source, Spine, Tags,
 )
 from fcompile.parser.aggregations import resolve_aggregations
+from fcompile.parser.drift import feature_drift, view_drift
 from fcompile.parser.positioned_yaml import PathKey, YamlDocument
 from fcompile.parser.structure import LIST_LABELS
 from fcompile.parser.values import ValueProblem, identifier_problems, parse_dtype, parse_duration
@@ -329,12 +330,17 @@ class Resolver:
             if dtype is None:
                 ok = False
                 continue
-            features.append(Feature(name, dtype, raw.get("description", ""), _tags(raw)))
+            feature = Feature(name, dtype, raw.get("description", ""), _tags(raw))
+            drift_ok, drift = feature_drift(item, self.sink, i, feature)
+            ok = ok and drift_ok
+            features.append(replace(feature, drift=drift) if drift is not None else feature)
         aggregated = None
         if "aggregations" in data:
             taken = {**{k: f"join key '{k}'" for k in key_names}, **{f.name: f"feature '{f.name}'" for f in features}}
             aggregated = resolve_aggregations(item, self.sink, taken, {f.name: f.dtype for f in features})
             ok = ok and aggregated is not None
+        view_drift_ok, drift = view_drift(item, self.sink, features)
+        ok = ok and view_drift_ok
         schema = data.get("schema")
         if schema is not None and features:
             ok = self._feature_schema(item, schema, [f.name for f in features]) and ok
@@ -353,7 +359,7 @@ class Resolver:
             lateness=lateness or dt.timedelta(0), push_source=push_source, strategy=data.get("strategy"),
             aggregation_step=aggregated.step if aggregated else None,
             _aggregation_locations=aggregated.locations if aggregated else (),
-            schema=schema,
+            schema=schema, drift=drift,
             **_common(item),
         )
 

@@ -42,10 +42,9 @@ class DataTestPlan:
     created_time: TimeColumn | None = None
     column: FeatureColumn | None = None
     arguments: tuple[tuple[str, Any], ...] = ()
-    where: str | None = None
-    expression: str | None = None
+    where: Any = None       # the `where` filter, checked and typed (fcompile/expressions/tree.py), or None
+    expression: Any = None  # the `expression` test's condition, the same
     renames: tuple[tuple[str, str], ...] = ()  # fcompile name -> column in the source, for where and expression
-    expression_dialect: str = "duckdb"         # the dialect `where` and `expression` are written in
     location: Position | None = None
 
     def argument(self, name: str, default: Any = None) -> Any:
@@ -70,10 +69,19 @@ def plan_data_test(graph: FeatureGraph, test: DataTest) -> DataTestPlan:
         created_time=_time(source, source.created_timestamp_field) if source.created_timestamp_field else None,
         column=column,
         arguments=tuple((k, v) for k, v in test.arguments if k not in ("column", "expression")),
-        where=test.where, expression=test.argument("expression"),
-        renames=tuple((mapped, column) for column, mapped in source.field_mapping),
-        expression_dialect=graph.project.target.offline_type, location=test.location,
+        where=_checked(test, "where"), expression=_checked(test, "expression"),
+        renames=tuple((mapped, column) for column, mapped in source.field_mapping), location=test.location,
     )
+
+
+def _checked(test: DataTest, name: str) -> Any:
+    """The typed tree of a test's `expression` or `where`; an error when the text was not checked (a graph
+    that did not come from the parser's check_data_test_expressions)."""
+    written = test.argument("expression") if name == "expression" else test.where
+    node = test.checked(name)
+    if written and node is None:
+        raise ValueError(f"data test '{test.name}': its {name} reached the planner unchecked")
+    return node
 
 
 def _time(source: Source, name: str) -> TimeColumn:

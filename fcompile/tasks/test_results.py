@@ -1,9 +1,10 @@
 """`target/test_results.json`: the latest result of each data test, whatever ran after it.
 
 `target/run_results.json` says what the last command did, and only that: a `materialize` after a `test`
-replaces it with a file without tests. The catalog site shows each test's latest result, so `fcompile test`
-and `fcompile run` (which runs the tests on its inputs first) also merge their results into this file: an
-entry per test, as run_results.json writes it, plus the command and the time that run finished. A test run
+replaces it with a file without tests. The catalog site shows each test's latest result, so `fcompile test`,
+`fcompile run` (which runs the tests on its inputs first) and `fcompile profile --compare` (the checks of
+declared drift thresholds) also merge their results into this file: an entry per test, as run_results.json
+writes it, plus the command and the time that run finished. A test run
 again replaces its entry; tests not in the run keep theirs; tests the project no longer has are dropped.
 
 The file is read, merged and replaced (through a temporary file) under an exclusive lock on
@@ -36,9 +37,11 @@ def record_test_results(graph: FeatureGraph, entries: Sequence[dict], command: s
     from fcompile.version import __version__
 
     path = test_results_path(graph)
+    from fcompile.tasks.drift_checks import drift_result_names
     from fcompile.tasks.schema_checks import schema_result_names
 
-    known = {f"test.{t.name}" for t in graph.tests} | {f"test.{n}" for n in schema_result_names(graph)}
+    known = {f"test.{t.name}" for t in graph.tests} | {f"test.{n}" for n in schema_result_names(graph)} | \
+        {f"test.{n}" for n in drift_result_names(graph)}
     finished = _timestamp(finished_at)
     with _locked(os.path.join(os.path.dirname(path), ".test_results.lock")):
         kept = {entry["node"]: entry for entry in read_test_results(path).get("results", ())

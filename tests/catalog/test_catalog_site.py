@@ -151,7 +151,10 @@ def test_on_demand_features_read_their_inputs_through_their_expression():
     }}
     run_results = {"metadata": {"finished_at": "2026-01-01T00:00:00Z"}, "results": [
         {"node": "test.stats__fare__not_null", "status": "fail", "failures": 3},
-        {"node": "test.gone", "status": "pass"}]}
+        {"node": "test.gone", "status": "pass"},
+        {"node": "test.stats__fare__drift_js", "status": "warn", "failures": 1, "kind": "drift",
+         "parent": "feature_view.stats", "column": "fare", "message": "Jensen-Shannon 0.2000 > max_js 0.1"},
+        {"node": "test.gone__fare__drift_js", "status": "fail", "kind": "drift", "parent": "feature_view.gone"}]}
     catalog = catalog_from_manifest(manifest, {}, run_results)
     odv = column_lineage(catalog, catalog.nodes["on_demand_view.odv"])
     assert [(c.feature, c.upstream, c.how) for c in odv] == [
@@ -161,8 +164,8 @@ def test_on_demand_features_read_their_inputs_through_their_expression():
     assert view["fares_1d"].upstream == (("source.trips", "fare_eur"),)
     assert view["fares_1d"].how == "sum(fare_eur) over 1d, every 1h"
     assert feature_users(catalog, "feature_view.stats") == {"fare": [("feature_service.svc", "s:fare")]}
-    assert [(r.name, r.status, r.failures) for r in catalog.test_results["feature_view.stats"]] == [
-        ("stats__fare__not_null", "fail", 3)]
+    assert [(r.name, r.status, r.failures, r.kind) for r in catalog.test_results["feature_view.stats"]] == [
+        ("stats__fare__drift_js", "warn", 1, "drift"), ("stats__fare__not_null", "fail", 3, "not_null")]
     assert catalog.used_by["feature_view.stats"] == ["feature_service.svc", "on_demand_view.odv"]
     assert {e[0] for e in search_index(catalog)} >= {"odv", "odv:total", "req", "stats:fares_1d"}
 

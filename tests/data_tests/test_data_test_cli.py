@@ -125,7 +125,7 @@ def test_a_test_the_engine_cannot_run_is_an_error_not_a_traceback(sample, tmp_pa
     shutil.copytree(sample, root, ignore=shutil.ignore_patterns("target"))
     (root / "features" / "missing.yml").write_text(
         "sources:\n  - name: missing\n    table: no_such_table\n    timestamp_field: ts\n"
-        "    tests: [{expression: \"x > 0\"}]\n")
+        "    tests: [{expression: \"ts IS NOT NULL\"}]\n")
     done = fcompile("test", "-s", "missing", cwd=root)
     assert_clean(done)
     assert done.returncode == 1

@@ -15,7 +15,6 @@ from fcompile.artifacts.build import compile_project
 from fcompile.artifacts.manifest import build_manifest, manifest_problems
 from fcompile.artifacts.selection import select_nodes
 from fcompile.parser import parse_project
-from fcompile.parser.data_tests import expression_problem
 from fcompile.tasks.data_tests import select_tests
 
 PROJECT = """name: dq
@@ -56,7 +55,7 @@ def problems(tmp_path: Path, spec: str) -> list[tuple[str, int, int, str, str]]:
 
 
 BROKEN = HEAD + """    tests:
-      - {expression: "fare >= 0 AND upper(label) = 'X'"}
+      - {expression: "fare >= 0 AND regexp_matches(label, 'X')"}
       - {expression: "fare >="}
       - {expression: "fare > 0", where: "fare IN (SELECT 1)"}
 """ + VIEW + """    features:
@@ -80,9 +79,13 @@ BROKEN = HEAD + """    tests:
 def test_every_problem_at_once_positioned_with_a_hint(tmp_path):
     found = problems(tmp_path, BROKEN)
     by_place = {(line, column): (code, message, hint) for code, line, column, message, hint in found}
-    assert by_place[(10, 37)][:2] == ("FC163", "source 'trips': function UPPER is not allowed in a test's expression")
-    assert by_place[(11, 29)][0] == "FC163" and "does not parse as duckdb SQL" in by_place[(11, 29)][1]
-    assert by_place[(12, 58)][0] == "FC163" and "SUBQUERY" in by_place[(12, 58)][1]
+    # the expressions of on-demand features: their checker's codes, pointing inside the text
+    assert by_place[(10, 37)] == ("FC141", "data test 'trips__expression': expression: 'REGEXP_MATCHES' is not in "
+                                  "the portable expression subset", by_place[(10, 37)][2])
+    assert by_place[(11, 29)][:2] == ("FC140", "data test 'trips__expression_2': expression: the expression does not "
+                                      "parse: Required keyword: 'expression' missing for GTE")
+    assert by_place[(12, 42)][:2] == ("FC141", "data test 'trips__expression_3': where: IN takes a list of values "
+                                      "here, not a query")
     assert by_place[(20, 17)] == ("FC160", "feature view 'v': unknown test 'not_nul' in a feature's tests",
                                   "did you mean 'not_null'?")
     assert by_place[(20, 26)][0] == "FC160" and "belongs in a feature view's tests" in by_place[(20, 26)][2]
@@ -100,7 +103,7 @@ def test_every_problem_at_once_positioned_with_a_hint(tmp_path):
     assert by_place[(29, 9)][0] == "FC160" and "'not_null' belongs in a feature's tests" in by_place[(29, 9)][2]
     assert by_place[(30, 9)][0] == "FC161" and "exactly one test" in by_place[(30, 9)][1]
     assert by_place[(31, 45)][0] == "FC161" and "fraction between 0 and 1" in by_place[(31, 45)][1]
-    assert len(found) == 18
+    assert len(found) == 18, found
 
 
 def test_a_column_the_source_does_not_have(tmp_path):
@@ -108,12 +111,37 @@ def test_a_column_the_source_does_not_have(tmp_path):
 """ + VIEW + """    features: [{name: fare, dtype: float64, tests: [{not_null: {}, where: "labell = 'x'"}]}]
 """
     found = problems(tmp_path, spec)
-    assert [(f[0], f[1], f[3], f[4]) for f in found] == [
-        ("FC162", 9, "data test 'trips__expression': 'fares' is not a column of source 'trips'",
-         "did you mean 'fare'?"),
-        ("FC162", 14, "data test 'v__fare__not_null': 'labell' is not a column of source 'trips'",
-         "did you mean 'label'?"),
+    assert [(f[0], f[1], f[2], f[3], f[4]) for f in found] == [
+        ("FC142", 9, 27, "data test 'trips__expression': expression: unknown name 'fares'", "did you mean 'fare'?"),
+        ("FC142", 14, 76, "data test 'v__fare__not_null': where: unknown name 'labell'", "did you mean 'label'?"),
     ]
+
+
+def test_an_unknown_column_with_nothing_close_lists_the_sources_columns(tmp_path):
+    found = problems(tmp_path, HEAD + """    tests: [{expression: "tip_share > 0.1"}]\n""")
+    assert [(f[0], f[1], f[2], f[3], f[4]) for f in found] == [
+        ("FC142", 9, 27, "data test 'trips__expression': expression: unknown name 'tip_share'",
+         "use a column of source 'trips' (from its data file): driver_id, fare, fare_amount, label, ts")]
+
+
+def test_without_a_data_file_the_columns_are_those_the_views_declare(tmp_path):
+    """A table source with no seed: its columns are known from its time columns and the keys and features of
+    the views that read it."""
+    spec = HEAD.replace("    path: data/trips.parquet\n", "    table: trips_table\n") + \
+        """    tests: [{expression: "fare >= 0 AND ts IS NOT NULL AND driver_id > 0"}, {expression: "label <> 'x'"}]\n""" \
+        + VIEW + """    features: [{name: fare, dtype: float64}]\n"""
+    found = problems(tmp_path, spec)
+    assert [(f[0], f[3], f[4]) for f in found] == [
+        ("FC142", "data test 'trips__expression_2': expression: unknown name 'label'",
+         "use a column of source 'trips' (as the views reading it declare them): driver_id, fare, fare_amount, ts")]
+
+
+def test_a_non_boolean_expression_is_fc163_at_its_start(tmp_path):
+    found = problems(tmp_path, HEAD + """    tests: [{expression: "fare * 2"}, {expression: "1", where: "label"}]\n""")
+    assert [(f[0], f[1], f[2], f[3]) for f in found] == [
+        ("FC163", 9, 27, "data test 'trips__expression': expression: the expression gives float64, not a boolean"),
+        ("FC163", 9, 53, "data test 'trips__expression_2': expression: the expression gives int64, not a boolean"),
+        ("FC163", 9, 65, "data test 'trips__expression_2': where: the expression gives string, not a boolean")]
 
 
 def test_tests_are_nodes_named_deterministically_with_their_parents_as_edges(tmp_path):
@@ -156,19 +184,24 @@ def test_field_mapping_names_are_the_sources_columns_in_the_sql(tmp_path):
     assert "`fare` >" not in sql
 
 
-@pytest.mark.parametrize("text,allowed", [
-    ("a >= 0 AND (b < 1 OR NOT c IS NULL)", True),
-    ("a + b * 2 - c / 4 % 3 BETWEEN -1 AND 1", True),
-    ("kind IN ('x', 'y') AND flag = TRUE", True),
-    ("upper(kind) = 'X'", False),
-    ("a = (SELECT 1)", False),
-    ("t.a = 1", False),
-    ("CAST(a AS INT) = 1", False),
-    ("a = 1; DROP TABLE x", False),
-    ("a LIKE '%x'", False),
+@pytest.mark.parametrize("text, code", [
+    ("fare >= 0 AND (fare < 1 OR NOT label IS NULL)", None),
+    ("fare + driver_id * 2 - fare / 4 BETWEEN -1 AND 1", None),
+    ("label IN ('x', 'y') AND driver_id % 2 = 0", None),
+    ("upper(label) = 'X' AND ROUND(fare, 2) > 0", None),        # the functions of on-demand expressions
+    ("fare_amount > 0 AND ts IS NOT NULL", None),               # the source's own name of a renamed column
+    ("fare = (SELECT 1)", "FC141"),
+    ("trips.fare = 1", "FC142"),
+    ("CAST(fare AS INT) = 1", "FC141"),
+    ("fare = 1; DROP TABLE x", "FC140"),
+    ("label LIKE '%x'", "FC141"),
+    ("regexp_matches(label, 'x')", "FC141"),
+    ("label + 1 > 0", "FC143"),
+    ("fare * 2", "FC163"),
 ])
-def test_the_expression_subset(text, allowed):
-    assert (expression_problem(text, "duckdb") is None) is allowed
+def test_the_expression_subset_is_that_of_on_demand_features(tmp_path, text, code):
+    found = problems(tmp_path, HEAD + f"    tests: [{{expression: \"{text}\"}}]\n")
+    assert [f[0] for f in found] == ([code] if code else []), found
 
 
 def test_a_view_of_aggregations_only_takes_view_tests(tmp_path):

@@ -63,6 +63,9 @@ CASES: dict[str, tuple[str, Any]] = {
     "expression": ("source", {"expression": "trips >= 1 AND driver_id IS NOT NULL"}),
     "expression_where": ("source", {"expression": "score_raw BETWEEN 0 AND 1 OR kind IN ('c')",
                                     "where": "NOT driver_id = 5"}),
+    # functions of the on-demand subset, lowered as on-demand expressions are: ROUND half away from zero
+    "expression_functions": ("source", {"expression": "ROUND(score * 10) <= 2 OR LENGTH(UPPER(kind)) > 1",
+                                        "where": "COALESCE(trips, 0) % 2 = 1"}),
     "freshness": ("view", {"freshness": {"warn_after": "2h", "error_after": "4h"}}),
 }
 
@@ -75,7 +78,12 @@ def _where(text: str | None) -> Callable[[dict], bool]:
         "driver_id IN (1, 3)": lambda r: r["driver_id"] in (1, 3),
         "kind = 'a'": lambda r: r["kind"] == "a",
         "NOT driver_id = 5": lambda r: r["driver_id"] is not None and r["driver_id"] != 5,
+        "COALESCE(trips, 0) % 2 = 1": lambda r: (r["trips"] or 0) % 2 == 1,
     }[text]
+
+
+def _round_half_away(x: float) -> float:
+    return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
 def _and3(a, b):
@@ -122,6 +130,9 @@ def expected(case: str) -> tuple[str, Any]:
         return "figure", (nulls, len(rows)) if nulls > limit * len(rows) else None
     if case == "expression":
         value = lambda r: _and3(None if r["trips"] is None else r["trips"] >= 1, r["driver_id"] is not None)  # noqa: E731
+    elif case == "expression_functions":
+        value = lambda r: _or3(None if r["score"] is None else _round_half_away(r["score"] * 10) <= 2,  # noqa: E731
+                               None if r["kind"] is None else len(r["kind"].upper()) > 1)
     else:
         value = lambda r: _or3(None if r["score_raw"] is None else 0 <= r["score_raw"] <= 1,  # noqa: E731
                                None if r["kind"] is None else r["kind"] in ("c",))
