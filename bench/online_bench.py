@@ -364,7 +364,8 @@ class PlainSqlite:
 
 class PlainRedis:
     """The plain layout on Redis: a hash per driver (ts and the three features) for HGETALL, and a string per
-    driver ("ts,conv_rate,acc_rate,avg_daily_trips") for MGET."""
+    driver ("ts,conv_rate,acc_rate,avg_daily_trips") for MGET; sent on one connection of redis-py (hiredis
+    parsing the replies) without its client's per-command machinery, as fcompile's store sends its MGET."""
 
     def __init__(self, url: str, prefix: str, newest: dict[int, tuple]) -> None:
         import redis
@@ -377,23 +378,33 @@ class PlainRedis:
                                                       "acc_rate": repr(acc), "avg_daily_trips": trips})
             pipe.set(f"{prefix}:s:{driver}", f"{event_us},{conv!r},{acc!r},{trips}")
         pipe.execute()
+        pool = self.client.connection_pool
+        try:
+            self.connection = pool.get_connection()
+        except TypeError:  # redis-py before 5.3 takes a command name
+            self.connection = pool.get_connection("MGET")
 
     def read(self, drivers: list, now_us: int, ttl_us: int) -> dict:
         found = {}
+        connection = self.connection
         if len(drivers) == 1:
-            fields = self.client.hgetall(f"{self.prefix}:h:{drivers[0]}")
-            if fields:
+            connection.send_command("HGETALL", f"{self.prefix}:h:{drivers[0]}")
+            reply = connection.read_response()
+            if reply:
+                fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
                 found[drivers[0]] = (int(fields[b"ts"]), float(fields[b"conv_rate"]), float(fields[b"acc_rate"]),
                                      int(fields[b"avg_daily_trips"]))
         else:
             prefix = self.prefix
-            for driver, value in zip(drivers, self.client.mget([f"{prefix}:s:{d}" for d in drivers])):
+            connection.send_command("MGET", *[f"{prefix}:s:{d}" for d in drivers])
+            for driver, value in zip(drivers, connection.read_response()):
                 if value is not None:
                     ts, conv, acc, trips = value.split(b",")
                     found[driver] = (int(ts), float(conv), float(acc), int(trips))
         return as_columns(drivers, found, now_us - ttl_us)
 
     def close(self) -> None:
+        self.client.connection_pool.release(self.connection)
         doomed = list(self.client.scan_iter(match=f"{self.prefix}:*", count=10_000))
         for start in range(0, len(doomed), 10_000):
             self.client.unlink(*doomed[start:start + 10_000])

@@ -274,6 +274,13 @@ def record_decoder(current: RecordLayout, features: Sequence[str],
 
         return decode
     if as_tuple:
+        positions = [current.slot[f] - 2 for f in features]
+        if not in_order and positions == sorted(set(positions)):  # some features, in the layout's order:
+            codes = [_FIXED[d.name] for _, _, d in current.fixed]  # one struct skips the others' bytes
+            unpack = struct.Struct(f"<{ID_BYTES + current.bitmap_bytes}x" + "".join(
+                code if i in positions else f"{struct.calcsize('<' + code)}x"
+                for i, code in enumerate(codes))).unpack_from
+            in_order = True
         if in_order:
             def decode_tuple(data: bytes, offset: int = 0) -> tuple:
                 if data.startswith(clean, offset):

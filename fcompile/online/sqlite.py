@@ -31,7 +31,7 @@ import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from fcompile.file_lock import exclusive_file_lock
 from fcompile.online.base import (
@@ -385,15 +385,21 @@ class _Reader:
         found = {key: (event, *decode(record)) for key, event, _, record in self._rows(con, encoded)}
         return self._in_order(found, encoded)
 
-    def _rows(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> Iterator[tuple]:
+    def _rows(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple]:
         """The stored rows (key, event, created, record) of the keys (None skipped), one statement per chunk."""
         wanted = encoded if None not in encoded else [k for k in encoded if k is not None]
+        rows: list[tuple] = []
         for start in range(0, len(wanted), READ_CHUNK):
             chunk = wanted[start:start + READ_CHUNK]
             size = _rounded(len(chunk))
             if size > len(chunk):  # a few statement shapes, so they stay cached; a repeated key reads once more
                 chunk = chunk + [chunk[-1]] * (size - len(chunk))
-            yield from con.execute(self.many.get(size) or self._many(size), chunk)
+            found = con.execute(self.many.get(size) or self._many(size), chunk).fetchall()
+            if not rows:
+                rows = found
+            else:
+                rows += found
+        return rows
 
     @staticmethod
     def _in_order(found: dict, encoded: list[bytes | None]) -> list:

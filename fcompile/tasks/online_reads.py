@@ -676,11 +676,15 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
         given = entities.get(single[0])
         if type(given) is list:
             check = single[1]
-            for value in given:
-                if check(value) is not value:  # None, a value to convert, or one that does not fit
-                    break
+            if len(given) > 1 and check is _INT64:  # a list of ints alone, in range: checked in C loops
+                if set(map(type, given)) == _INTS and _INT64_LOW <= min(given) and max(given) <= _INT64_HIGH:
+                    return [given[:]]
             else:
-                return [given[:]]
+                for value in given:
+                    if check(value) is not value:  # None, a value to convert, or one that does not fit
+                        break
+                else:
+                    return [given[:]]
     if type(entities) is not dict and not isinstance(entities, Mapping):
         raise DiagnosticError([Diagnostic(Code.ENTITY_VALUE, f"entities must be a mapping of join key to a list "
                                           f"of values, not a {type(entities).__name__}", None,
@@ -873,8 +877,11 @@ def _accept(value: Any) -> Any:
     return value
 
 
+_INT64 = _integer(64)
+_INTS = {int}
+_INT64_LOW, _INT64_HIGH = -(1 << 63), (1 << 63) - 1
 _CHECKS: dict[str, Callable[[Any], Any]] = {
-    "int32": _integer(32), "int64": _integer(64), "float32": _float, "float64": _float, "string": _exact(str),
+    "int32": _integer(32), "int64": _INT64, "float32": _float, "float64": _float, "string": _exact(str),
     "bytes": _exact(bytes), "bool": _bool, "date": _date, "timestamp": _timestamp,
 }
 
