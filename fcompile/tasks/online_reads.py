@@ -25,15 +25,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
+from fcompile.online.statuses import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, worst
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
 
-PRESENT = "PRESENT"
-NOT_FOUND = "NOT_FOUND"
-OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 NO_TIMESTAMP = "1970-01-01T00:00:00Z"  # Feast's event time for join keys and values not found
 TIMESTAMP_SUFFIX = "__ts"  # to_dict(include_event_timestamps=True): each value's event time, as Feast names it
 _UTC = dt.timezone.utc
@@ -401,7 +399,7 @@ def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], cou
                 values, statuses = results[source[1]]
                 inputs[name] = online_input(values)
                 if statuses.count(PRESENT) != len(statuses):
-                    upstream = statuses if upstream is None else _worst(upstream, statuses)
+                    upstream = statuses if upstream is None else worst(upstream, statuses)
         try:
             values, statuses = compute_online(item.column, inputs, count)
         except overflow:
@@ -409,7 +407,7 @@ def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], cou
                 Code.EXPRESSION_OVERFLOW, f"{request.label}: on-demand feature '{item.column.name}' overflows "
                 "int64 for these inputs (the training SQL fails on them too)", None,
                 "CAST an operand to DOUBLE, or bound the inputs with LEAST/GREATEST")]) from None
-        results.append((values, statuses if upstream is None else _worst(statuses, upstream)))
+        results.append((values, statuses if upstream is None else worst(statuses, upstream)))
     return results
 
 
@@ -425,13 +423,6 @@ def _evaluation() -> tuple:
 
     _EVALUATION = (compute_online, OnlineInput, ExpressionOverflow)
     return _EVALUATION
-
-
-_RANK = {PRESENT: 0, OUTSIDE_MAX_AGE: 1, NOT_FOUND: 2}  # on_demand.STATUS_ORDER: a computed value's is the worst
-
-
-def _worst(a: list[str], b: list[str]) -> list[str]:
-    return [x if _RANK[x] >= _RANK[y] else y for x, y in zip(a, b)]
 
 
 def _statuses(rows: list, aged: list[bool] | None) -> list[str] | None:
