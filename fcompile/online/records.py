@@ -268,6 +268,19 @@ def record_decoder(current: RecordLayout, features: Sequence[str],
     unpack = current.fixed_values.unpack_from
     in_order = features == tuple(name for _, name, _ in current.fixed)
     pick = _picker([current.slot[f] - 2 for f in features]) if reader.plain else None
+    if as_tuple and not current.fixed and features == tuple(name for name, _ in current.features) and \
+            len(features) == 1 and current.features[0][1].name == "bytes" and not current.features[0][1].is_array:
+        # one bytes value and nothing else (a view's tiles, fcompile/online/tiles.py): its length, then a slice
+        start = ID_BYTES + current.bitmap_bytes
+        length_of = _LENGTH.unpack_from
+
+        def decode_bytes(data: bytes, offset: int = 0) -> tuple:
+            if data.startswith(clean, offset):
+                at = offset + start + _LENGTH.size
+                return (data[at:at + length_of(data, offset + start)[0]],)
+            return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
+
+        return decode_bytes
     if not reader.plain:
         def decode(data: bytes, offset: int = 0) -> Any:
             return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)

@@ -278,6 +278,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
     watermark, or of the entity's newest tile if later); an entity without tiles holds the values of an empty
     window once the view has been materialized, and is not found before."""
     spec, merge, features = read.tiles, read.merge, read.features
+    ordered = _in_order(features)
     stored = store.read_values(spec.online_view, keys, (TILES_FEATURE,))
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
     fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
@@ -289,8 +290,7 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
                 rows.append(None)
                 continue
             if empty is None:
-                values = spec.empty_values(features)
-                empty = (fresh, *[values[f] for f in features])
+                empty = (fresh, *ordered(spec.empty_values(features)))
             rows.append(empty)
             continue
         try:
@@ -303,8 +303,17 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
             if newest is None or last > newest:
                 newest = last
         values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(features)
-        rows.append((newest if newest is not None else at, *[values[f] for f in features]))
+        rows.append((newest if newest is not None else at, *ordered(values)))
     return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _in_order(features: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function from a mapping of the features' values to the tuple of them, in `features` order."""
+    if len(features) == 1:
+        only = features[0]
+        return lambda values: (values[only],)
+    return itemgetter(*features)
 
 
 @functools.lru_cache(maxsize=256)
