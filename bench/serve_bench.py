@@ -29,6 +29,17 @@ cores, and other processes on a shared machine move the figures.
     python bench/serve_bench.py --duration 60 --entities 1 --concurrency 16   # the flat-p99 check
     python bench/serve_bench.py --quick      # 10k keys, 2-second runs, SQLite, one worker: a smoke run
     python bench/serve_bench.py --on-demand  # the cost of one on-demand feature (below)
+    python bench/serve_bench.py --baseline bare [--rounds 6] [--duration 18]  # against a bare ASGI app
+
+`--baseline bare` (issue 20) measures the server against a bare ASGI app on the same stack: for each store and
+`--workers` count, the feature server and a bare app (this module's `bare_app`: it reads the request body and
+answers a fixed body, the feature server's own answer to one of the requests, so of the same size) run under
+uvicorn with the same settings (uvloop, httptools, the same worker count, keep-alive, no access log, no
+Server or Date header), and wrk drives them in alternating runs of `--duration` / `--rounds` seconds each
+(`--rounds` pairs, each pair's order flipped): 1 entity at c=1 and c=16, 100 entities at c=16. A result
+check first compares the server's answers with the SDK's in process, and the bare app's body with the server's.
+Prints each side's medians and the ratios against the targets: one-entity p50 <= 1.3x the bare app's, c=16
+throughput >= 80% of the bare app's for one entity and >= 50% for 100.
 
 `--on-demand` measures what one on-demand feature adds to a request (issue 17): the same 1-entity request
 for the 10 features of `wide_v1`, without and with one on-demand feature (`amount / f0 + f1`, `amount` a
@@ -175,15 +186,21 @@ def redis_reachable() -> bool:
 # -- the server ---------------------------------------------------------------------------------------
 
 class ServerProcess:
-    def __init__(self, root: Path, workers: int):
+    def __init__(self, root: Path, workers: int, bare_bodies: tuple[Path, Path] | None = None):
+        """`fcompile serve` of the project in `root`; with `bare_bodies` (the answers for one entity and for
+        more), the bare app in its place, on the same uvicorn settings."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
+        self.has_metrics = bare_bodies is None
         self.log = open(root / f"serve-{self.port}.log", "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fcompile", "serve", "--project-dir", str(root), "--port", str(self.port),
-             "--workers", str(workers), "--reload-interval", "0", "--log-level", "warning"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        if bare_bodies is None:
+            command = [sys.executable, "-m", "fcompile", "serve", "--project-dir", str(root), "--port", str(self.port),
+                       "--workers", str(workers), "--reload-interval", "0", "--log-level", "warning"]
+        else:
+            command = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(self.port), str(workers),
+                       str(bare_bodies[0]), str(bare_bodies[1])]
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             assert self.process.poll() is None, (root / f"serve-{self.port}.log").read_text()
@@ -376,14 +393,14 @@ def drive(server: ServerProcess, store: str, workers: int, keys: int, entities: 
         script_file = work / f"post-{entities}{'-od' * on_demand}.lua"
         script_file.write_text(WRK_SCRIPT % bodies_file)
         run_wrk(server.port, bodies_file, script_file, concurrency, 1)  # warm-up
-        before = server.metrics()
+        before = server.metrics() if server.has_metrics else ""
         requests, rps, p50, p99, errors = run_wrk(server.port, bodies_file, script_file, concurrency, seconds)
     else:
         run_asyncio(server.port, bodies, concurrency, 0.5)
-        before = server.metrics()
+        before = server.metrics() if server.has_metrics else ""
         requests, rps, p50, p99, errors = run_asyncio(server.port, bodies, concurrency, seconds)
     return Run(store, workers, entities, concurrency, client, seconds, requests, rps, p50, p99, errors,
-               os.getloadavg()[0], server_p99_ms(before, server.metrics()))
+               os.getloadavg()[0], server_p99_ms(before, server.metrics()) if server.has_metrics else float("nan"))
 
 
 def server_p99_ms(before: str, after: str) -> float:
@@ -494,7 +511,131 @@ def on_demand_cost(store: str, keys: int, seconds: float, rounds: int, calls: in
     return ratio <= ON_DEMAND_RATIO
 
 
+# -- against a bare ASGI app (--baseline bare) -------------------------------------------------------------
+
+BARE_TARGETS = {"p50": 1.3, "rps_1": 0.8, "rps_100": 0.5}  # server / bare app: p50 at most, requests/s at least
+BARE_SHAPES = ((1, 1), (1, 16), (100, 16))  # (entities, concurrency)
+_BARE_ANSWERS: list[bytes] = []  # the bare app's bodies: for one entity, for more
+
+
+async def bare_app(scope: dict, receive, send) -> None:
+    """An ASGI app that reads the request body and answers a fixed JSON body: the floor of the stack."""
+    if scope["type"] != "http":
+        return
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = _BARE_ANSWERS[0 if size < 200 else 1]  # one entity's request is under 100 bytes, 100 entities' over 600
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve_bare(port: int, workers: int, one: Path, many: Path) -> None:
+    """uvicorn with the settings `fcompile serve` runs it with (fcompile/serving/server.py), serving `bare_app`."""
+    import uvicorn
+
+    os.environ["FCOMPILE_BENCH_BARE"] = f"{one}\n{many}"
+    uvicorn.run("serve_bench:bare_app", host="127.0.0.1", port=port, workers=workers, app_dir=str(Path(__file__).parent),
+                loop="uvloop", http="httptools", lifespan="off", access_log=False, log_level="warning",
+                proxy_headers=False, server_header=False, date_header=False, timeout_keep_alive=5,
+                timeout_graceful_shutdown=30)
+
+
+if os.environ.get("FCOMPILE_BENCH_BARE"):  # a worker of the bare app: its bodies
+    _BARE_ANSWERS[:] = [Path(p).read_bytes() for p in os.environ["FCOMPILE_BENCH_BARE"].split("\n")]
+
+
+def post(port: int, body: bytes) -> bytes:
+    """One request, its answer's body (asserting a 200)."""
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/get-online-features", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert reply.status == 200, reply.status
+        return reply.read()
+
+
+def bare_comparison(store: str, keys: int, workers_counts: list[int], seconds: float, rounds: int,
+                    client: str) -> list[str]:
+    """The server against the bare app, alternating runs (module doc); returns the verdict lines."""
+    from fcompile import FeatureStore
+    from fcompile.serving.encoding import encode_online
+
+    root = Path(tempfile.mkdtemp(prefix=f"fcompile-serve-bench-bare-{store}-"))
+    name = None
+    lines = []
+    try:
+        name = prepare(root, store, keys)
+        for workers in workers_counts:
+            server = ServerProcess(root, workers)
+            bare = None
+            try:
+                answers = []
+                with FeatureStore(root) as fs:  # the result check: the server answers what the SDK reads
+                    for entities in (1, 100):
+                        for body in request_bodies(keys, entities, 20, seed=entities * 100 + 16):
+                            answer = post(server.port, body)
+                            asked = json.loads(body)
+                            response = fs.get_online_features(asked["entities"], service=asked["feature_service"])
+                            assert json.loads(answer) == json.loads(encode_online(response.to_http_dict())), body
+                        answers.append(answer)
+                files = (root / "bare-1.json", root / "bare-100.json")
+                for path, answer in zip(files, answers):
+                    path.write_bytes(answer)
+                bare = ServerProcess(root, workers, files)
+                for answer, entities in zip(answers, (1, 100)):
+                    assert post(bare.port, request_bodies(keys, entities, 1)[0]) == answer  # the same bytes
+                sides: dict[tuple, dict[str, list[Run]]] = {shape: {"fcompile": [], "bare": []} for shape in BARE_SHAPES}
+                for n in range(rounds):
+                    for entities, concurrency in BARE_SHAPES:
+                        pair = (("fcompile", server), ("bare", bare)) if n % 2 == 0 else \
+                            (("bare", bare), ("fcompile", server))
+                        for side, target in pair:
+                            run = drive(target, store, workers, keys, entities, concurrency, seconds / rounds, client,
+                                        root)
+                            assert run.errors == 0, f"{side}: {run.errors} errors"
+                            sides[(entities, concurrency)][side].append(run)
+                print(f"{store}, {workers} worker(s): {rounds} alternating pairs of {seconds / rounds:g}-s runs "
+                      f"({client}); medians of the runs")
+                for (entities, concurrency), runs in sides.items():
+                    ours, theirs = runs["fcompile"], runs["bare"]
+                    rps = [statistics.median(r.rps for r in side) for side in (ours, theirs)]
+                    p50 = [statistics.median(r.p50_ms for r in side) for side in (ours, theirs)]
+                    load = max(r.load for r in ours + theirs)
+                    print(f"  {entities:>3d} entit{'y  ' if entities == 1 else 'ies'} c={concurrency:<3d} "
+                          f"server {rps[0]:>8,.0f} req/s p50 {p50[0]:.3f} ms | bare app {rps[1]:>8,.0f} req/s p50 "
+                          f"{p50[1]:.3f} ms | throughput {rps[0] / rps[1]:.2f}, p50 {p50[0] / p50[1]:.2f}x "
+                          f"(load average up to {load:.1f})")
+                    label = f"{store}, {workers} worker(s), {entities} entit{'y' if entities == 1 else 'ies'}, c={concurrency}"
+                    if entities == 1:
+                        ratio = p50[0] / p50[1]
+                        lines.append(f"{'met ' if ratio <= BARE_TARGETS['p50'] else 'MISS'} {label}: p50 {ratio:.2f}x "
+                                     f"the bare app's (<= {BARE_TARGETS['p50']:g}x)")
+                    if concurrency == 16:
+                        share, target = rps[0] / rps[1], BARE_TARGETS["rps_1" if entities == 1 else "rps_100"]
+                        lines.append(f"{'met ' if share >= target else 'MISS'} {label}: throughput {share:.0%} of "
+                                     f"the bare app's (>= {target:.0%})")
+            finally:
+                server.stop()
+                if bare is not None:
+                    bare.stop()
+    finally:
+        if store == "redis" and name:
+            cleanup_redis(name)
+        shutil.rmtree(root, ignore_errors=True)
+    return lines
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-bare"]:
+        port, workers, one, many = sys.argv[2:6]
+        serve_bare(int(port), int(workers), Path(one), Path(many))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (60 for the flat-p99 check)")
@@ -510,7 +651,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10k keys, 2-second runs, SQLite, one worker")
     parser.add_argument("--keep", action="store_true", help="keep the generated projects")
     parser.add_argument("--on-demand", action="store_true", help="only the cost of one on-demand feature")
-    parser.add_argument("--rounds", type=int, default=10, help="with --on-demand: alternating pairs of runs")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="with --on-demand or --baseline: alternating pairs of runs")
+    parser.add_argument("--baseline", choices=("bare",), default=None,
+                        help="bare: against a bare ASGI app on the same uvicorn settings (wrk)")
     args = parser.parse_args()
     if args.quick:
         args.keys, args.duration, args.stores, args.workers, args.calls = 10_000, 2.0, ["sqlite"], [1], 2000
@@ -527,6 +671,13 @@ def main() -> None:
         met = [on_demand_cost(store, args.keys, args.duration, args.rounds, args.calls, client)
                for store in args.stores]
         sys.exit(0 if all(met) else 1)
+    if args.baseline == "bare":
+        lines = [line for store in args.stores
+                 for line in bare_comparison(store, args.keys, args.workers, args.duration, args.rounds, client)]
+        print("\ntargets (issue 20: the server against a bare ASGI app on the same stack)")
+        for line in lines:
+            print("  " + line)
+        sys.exit(0 if all(line.startswith("met") for line in lines) else 1)
 
     runs: list[Run] = []
     comparisons: list[Comparison] = []

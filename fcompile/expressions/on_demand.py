@@ -20,9 +20,9 @@ from fcompile.expressions.evaluate import ExpressionOverflow, compile_expression
 from fcompile.expressions.row_code import compile_rows
 from fcompile.expressions.to_sql import expression_sql
 from fcompile.expressions.tree import Node, columns
+from fcompile.online.statuses import STATUS_ORDER
 
 # from best to worst: a computed feature has the status of its worst input
-STATUS_ORDER = ("PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND")
 # From this many entities on, a request is computed with Arrow kernels (evaluate.py), whose fixed cost per
 # call is then smaller than row_code.py's cost per row (measured: row code is 10-70x faster for 10 rows,
 # Arrow 2-4x faster for 1,000-10,000).

@@ -111,6 +111,16 @@ class OnlineStore(abc.ABC):
         """The stored rows of these entity keys (tuples in `view.keys` order), None where nothing is
         stored, in the order asked; `values` holds only `features`."""
 
+    def read_values(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
+                    features: Sequence[str]) -> list[tuple | None]:
+        """What `read` finds, in the serving path's form: per entity key, None where nothing is stored, else
+        one tuple of the row's event time (microseconds since the epoch, UTC), then the values of `features`
+        in their order. The SQLite and Redis stores decode their records straight into it."""
+        from fcompile.online.values import micros
+
+        return [None if row is None else (micros(row.event_ts), *[row.values.get(f) for f in features])
+                for row in self.read(view, keys, features)]
+
     @abc.abstractmethod
     def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
         """The encoded entity keys (fcompile/online/keys.py; `decode_key` turns one back into its tuple) of

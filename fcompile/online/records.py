@@ -192,9 +192,13 @@ class RecordReader:
         self.plain = not self._variable and not self._missing and not self._convert
 
     def __call__(self, data: bytes, offset: int = 0) -> dict[str, Any]:
+        return dict(zip(self.features, self.values(data, offset)))
+
+    def values(self, data: bytes, offset: int = 0) -> tuple:
+        """The values of the features asked, in their order."""
         fields: Any = self.unpack(data, offset)
         if self.plain and fields[1] == self.no_nulls:
-            return dict(zip(self.features, self.pick(fields)))
+            return tuple(self.pick(fields))
         if self._variable or self._missing:
             fields = list(fields)
             position = offset + self._end
@@ -216,7 +220,7 @@ class RecordReader:
             value = values[j]
             if value is not None:
                 values[j] = convert(value)
-        return dict(zip(self.features, values))
+        return tuple(values)
 
 
 def _picker(slots: list[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
@@ -237,15 +241,16 @@ def _converter(dtype: DType) -> Callable[[Any], Any] | None:
 
 
 def record_decoder(current: RecordLayout, features: Sequence[str],
-                   lookup: Callable[[bytes], str | bytes | None]) -> Callable[..., dict[str, Any]]:
+                   lookup: Callable[[bytes], str | bytes | None], as_tuple: bool = False) -> Callable[..., Any]:
     """A function from a record (bytes, and the offset where it starts) to `{feature: value}` for
-    `features`, for records of any layout the store holds for one view: the view's current layout is
-    decoded directly, another is asked of `lookup` (layout id -> its JSON, or None) once and kept."""
+    `features` (with `as_tuple`, to the tuple of their values, in their order: the serving path's form), for
+    records of any layout the store holds for one view: the view's current layout is decoded directly,
+    another is asked of `lookup` (layout id -> its JSON, or None) once and kept."""
     features = tuple(features)
     reader = RecordReader(current, features)
     others: dict[bytes, RecordReader] = {}
 
-    def other(data: bytes, offset: int) -> dict[str, Any]:
+    def other(data: bytes, offset: int) -> Any:
         layout_id = bytes(data[offset:offset + ID_BYTES])
         found = others.get(layout_id)
         if found is None:
@@ -253,25 +258,61 @@ def record_decoder(current: RecordLayout, features: Sequence[str],
             if text is None:
                 raise UnknownLayout(layout_id)
             found = others[layout_id] = RecordReader(layout_from_json(text), features)
-        return found(data, offset)
+        return found.values(data, offset) if as_tuple else found(data, offset)
 
     layout_id = current.id
-    if not reader.plain:
-        def decode(data: bytes, offset: int = 0) -> dict[str, Any]:
-            return reader(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
-
-        return decode
+    read = reader.values if as_tuple else reader
     # the serving path's common case: the current layout and no NULL - one prefix test - then the values
     # alone, already in the order asked when `in_order`
     clean = layout_id + reader.no_nulls
     unpack = current.fixed_values.unpack_from
     in_order = features == tuple(name for _, name, _ in current.fixed)
-    pick = _picker([current.slot[f] - 2 for f in features])
+    pick = _picker([current.slot[f] - 2 for f in features]) if reader.plain else None
+    if as_tuple and not current.fixed and features == tuple(name for name, _ in current.features) and \
+            len(features) == 1 and current.features[0][1].name == "bytes" and not current.features[0][1].is_array:
+        # one bytes value and nothing else (a view's tiles, fcompile/online/tiles.py): its length, then a slice
+        start = ID_BYTES + current.bitmap_bytes
+        length_of = _LENGTH.unpack_from
+
+        def decode_bytes(data: bytes, offset: int = 0) -> tuple:
+            if data.startswith(clean, offset):
+                at = offset + start + _LENGTH.size
+                return (data[at:at + length_of(data, offset + start)[0]],)
+            return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
+
+        return decode_bytes
+    if not reader.plain:
+        def decode(data: bytes, offset: int = 0) -> Any:
+            return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
+
+        return decode
+    if as_tuple:
+        positions = [current.slot[f] - 2 for f in features]
+        if not in_order and positions == sorted(set(positions)):  # some features, in the layout's order:
+            codes = [_FIXED[d.name] for _, _, d in current.fixed]  # one struct skips the others' bytes
+            unpack = struct.Struct(f"<{ID_BYTES + current.bitmap_bytes}x" + "".join(
+                code if i in positions else f"{struct.calcsize('<' + code)}x"
+                for i, code in enumerate(codes))).unpack_from
+            in_order = True
+        if in_order:
+            def decode_tuple(data: bytes, offset: int = 0) -> tuple:
+                if data.startswith(clean, offset):
+                    return unpack(data, offset)
+                return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
+
+            return decode_tuple
+
+        def decode_picked(data: bytes, offset: int = 0) -> tuple:
+            if data.startswith(clean, offset):
+                return pick(unpack(data, offset))  # type: ignore[misc]
+            return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
+
+        return decode_picked
 
     def decode_plain(data: bytes, offset: int = 0) -> dict[str, Any]:
         if data.startswith(clean, offset):
-            return dict(zip(features, unpack(data, offset) if in_order else pick(unpack(data, offset))))
-        return reader(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
+            return dict(zip(features, unpack(data, offset) if in_order else pick(unpack(data, offset))))  # type: ignore[misc]
+        return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
 
     return decode_plain
 

@@ -277,13 +277,21 @@ class RedisOnlineStore(OnlineStore):
 
     def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
              features: Sequence[str]) -> list[StoredRow | None]:
+        return self._read(view, keys, features, False)
+
+    def read_values(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
+                    features: Sequence[str]) -> list[tuple | None]:
+        return self._read(view, keys, features, True)
+
+    def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
+              as_tuples: bool) -> list:
         target = self._views.get(id(view))
         if target is None or target.view is not view:
             target = self._view(view)
         wanted = features if isinstance(features, tuple) else tuple(features)
-        decode = target.readers.get(wanted)
+        decode = target.readers.get((wanted, as_tuples))
         if decode is None:
-            decode = self._reader(target, wanted)
+            decode = self._reader(target, wanted, as_tuples)
         prefix, encode = target.prefix, target.encode
         try:
             names = [None if e is None else prefix + e for e in map(encode, keys)]
@@ -298,15 +306,16 @@ class RedisOnlineStore(OnlineStore):
         else:
             chunks = [asked[i:i + READ_CHUNK] for i in range(0, len(asked), READ_CHUNK)]
             values = [v for reply in self._send(lambda: (_command(b"MGET", *c) for c in chunks), doing) for v in reply]
+        convert = _values if as_tuples else _stored
         try:
             if len(asked) == len(names):
-                return [None if value is None else _stored(value, decode) for value in values]
+                return [None if value is None else convert(value, decode) for value in values]
             found = iter(values)
-            return [None if name is None else _stored_or_none(next(found), decode) for name in names]
+            return [None if name is None else _or_none(next(found), decode, convert) for name in names]
         except UnknownLayout as exc:
             raise self._failed(doing, exc) from None
 
-    def _reader(self, target: _View, features: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    def _reader(self, target: _View, features: tuple[str, ...], as_tuples: bool) -> Callable[..., Any]:
         problem = unknown_features(target.view, features)
         if problem is not None:
             raise problem
@@ -320,7 +329,7 @@ class RedisOnlineStore(OnlineStore):
             except redis.RedisError as exc:
                 raise self._failed(f"reading feature view '{target.view.name}'", exc) from None
 
-        decode = target.readers[features] = record_decoder(target.layout, features, lookup)
+        decode = target.readers[(features, as_tuples)] = record_decoder(target.layout, features, lookup, as_tuples)
         return decode
 
     # -- key scans --------------------------------------------------------------------------------
@@ -473,7 +482,7 @@ class _View:
     prefix: bytes                                   # fc:<project>:<view>:
     encode: Callable[[Sequence[Any]], bytes | None]
     layout: RecordLayout
-    readers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = field(default_factory=dict)
+    readers: dict[tuple[tuple[str, ...], bool], Callable[..., Any]] = field(default_factory=dict)
 
 
 def _positive_seconds(value: Any) -> float | None:
@@ -493,8 +502,13 @@ def _stored(value: bytes, decode: Callable[..., dict[str, Any]]) -> StoredRow:
                      datetime_from_micros(created - _SIGN) if created else None)
 
 
-def _stored_or_none(value: bytes | None, decode: Callable[..., dict[str, Any]]) -> StoredRow | None:
-    return None if value is None else _stored(value, decode)
+def _values(value: bytes, decode: Callable[..., tuple]) -> tuple:
+    """`OnlineStore.read_values`' form of a stored value: (event time in microseconds, values...)."""
+    return (HEAD.unpack_from(value)[0] - _SIGN, *decode(value, HEAD.size))
+
+
+def _or_none(value: bytes | None, decode: Callable[..., Any], convert: Callable[..., Any]) -> Any:
+    return None if value is None else convert(value, decode)
 
 
 def _bulk(data: bytes) -> bytes:

@@ -146,6 +146,14 @@ class SqliteOnlineStore(OnlineStore):
 
     def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
              features: Sequence[str]) -> list[StoredRow | None]:
+        return self._read(view, keys, features, False)
+
+    def read_values(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
+                    features: Sequence[str]) -> list[tuple | None]:
+        return self._read(view, keys, features, True)
+
+    def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
+              as_tuples: bool) -> list:
         table = self._tables.get(id(view))
         if table is None or table.view is not view:
             table = self._table(view, create=False)
@@ -158,18 +166,18 @@ class SqliteOnlineStore(OnlineStore):
             encoded = [encode(key) for key in keys]
         except (KeyMismatch, TypeError) as exc:  # TypeError: a key that is not a sequence
             raise key_mismatch(view.name, view.keys, str(exc)) from None
-        doing = f"reading feature view '{view.name}'"
         try:
-            return reader.read(self.con, encoded)
+            return reader.read_values(self.con, encoded) if as_tuples else reader.read(self.con, encoded)
         except sqlite3.OperationalError:
             # the table appeared or went away since the reader was made (another process)
             table.readers.clear()
             try:
-                return self._reader(table, wanted).read(self.con, encoded)
+                reader = self._reader(table, wanted)
+                return reader.read_values(self.con, encoded) if as_tuples else reader.read(self.con, encoded)
             except (sqlite3.Error, UnknownLayout) as exc:
-                raise self._failed(doing, exc) from None
+                raise self._failed(f"reading feature view '{view.name}'", exc) from None
         except (sqlite3.Error, UnknownLayout) as exc:
-            raise self._failed(doing, exc) from None
+            raise self._failed(f"reading feature view '{view.name}'", exc) from None
 
     # -- key scans --------------------------------------------------------------------------------
 
@@ -320,9 +328,11 @@ class SqliteOnlineStore(OnlineStore):
             raise self._failed(f"reading feature view '{table.view.name}'", exc) from None
         if not present:  # no table yet: nothing was written; look again next time
             return _NOTHING_STORED
+        lookup = self._layout_lookup(table.view.name)
         reader = _Reader(f"SELECT {EVENT}, {CREATED}, {RECORD} FROM {table.name} WHERE {KEY} = ?",
                          f"SELECT {KEY}, {EVENT}, {CREATED}, {RECORD} FROM {table.name} WHERE {KEY} IN (",
-                         record_decoder(table.layout, features, self._layout_lookup(table.view.name)))
+                         record_decoder(table.layout, features, lookup),
+                         record_decoder(table.layout, features, lookup, as_tuple=True))
         table.readers[features] = reader
         return reader
 
@@ -358,13 +368,16 @@ class _Table:
 
 
 class _Reader:
-    """Reads of some features of one view: two cached statements and the records' decoder."""
+    """Reads of some features of one view: cached statements and the records' decoders (to a mapping, and
+    to the serving path's tuple)."""
 
-    def __init__(self, one: str, many: str, decode: Callable[[bytes], dict[str, Any]]) -> None:
+    def __init__(self, one: str, many: str, decode: Callable[[bytes], dict[str, Any]],
+                 decode_values: Callable[[bytes], tuple]) -> None:
         self.one = one                # SELECT event, created, record WHERE key = ?
         self.many_head = many         # the same for a list of keys: `... IN (` (then `?, ?, ...)`)
         self.many: dict[int, str] = {}
         self.decode = decode
+        self.decode_values = decode_values
 
     def read(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[StoredRow | None]:
         decode, moment = self.decode, datetime_from_micros
@@ -377,17 +390,42 @@ class _Reader:
                 return [None]
             event, created, record = row
             return [StoredRow(decode(record), moment(event), None if created is None else moment(created))]
-        complete = encoded.count(None) == 0
-        wanted = encoded if complete else [k for k in encoded if k is not None]
         found: dict[bytes, StoredRow] = {}
+        for key, event, created, record in self._rows(con, encoded):
+            found[key] = StoredRow(decode(record), moment(event), None if created is None else moment(created))
+        return self._in_order(found, encoded)
+
+    def read_values(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple | None]:
+        """`OnlineStore.read_values`: (event time in microseconds, values...) per key, None where not found."""
+        decode = self.decode_values
+        if len(encoded) == 1:
+            key = encoded[0]
+            if key is None:
+                return [None]
+            row = con.execute(self.one, (key,)).fetchone()
+            return [None] if row is None else [(row[0], *decode(row[2]))]
+        found = {key: (event, *decode(record)) for key, event, _, record in self._rows(con, encoded)}
+        return self._in_order(found, encoded)
+
+    def _rows(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple]:
+        """The stored rows (key, event, created, record) of the keys (None skipped), one statement per chunk."""
+        wanted = encoded if None not in encoded else [k for k in encoded if k is not None]
+        rows: list[tuple] = []
         for start in range(0, len(wanted), READ_CHUNK):
             chunk = wanted[start:start + READ_CHUNK]
             size = _rounded(len(chunk))
             if size > len(chunk):  # a few statement shapes, so they stay cached; a repeated key reads once more
                 chunk = chunk + [chunk[-1]] * (size - len(chunk))
-            for key, event, created, record in con.execute(self.many.get(size) or self._many(size), chunk):
-                found[key] = StoredRow(decode(record), moment(event), None if created is None else moment(created))
-        if complete:
+            found = con.execute(self.many.get(size) or self._many(size), chunk).fetchall()
+            if not rows:
+                rows = found
+            else:
+                rows += found
+        return rows
+
+    @staticmethod
+    def _in_order(found: dict, encoded: list[bytes | None]) -> list:
+        if None not in encoded:
             return list(map(found.get, encoded))
         get = found.get
         return [None if k is None else get(k) for k in encoded]
@@ -401,8 +439,11 @@ class _NothingStored(_Reader):
     def read(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[StoredRow | None]:
         return [None] * len(encoded)
 
+    def read_values(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple | None]:
+        return [None] * len(encoded)
 
-_NOTHING_STORED = _NothingStored("", "", lambda record: {})
+
+_NOTHING_STORED = _NothingStored("", "", lambda record: {}, lambda record: ())
 
 
 def _rounded(count: int) -> int:

@@ -248,10 +248,15 @@ class FeatureServer:
 
     async def _reap_slow_bodies(self) -> None:
         """Cancel the body reads that ran past their deadline (their request then answers 408). One task
-        looking a few times per timeout costs less than a timer per request."""
+        looking a few times per timeout costs less than a timer per request. It also writes the requests'
+        metrics (metrics.py), once a second at most."""
         pause = min(1.0, self.config.request_timeout / 4)
         while True:
             await asyncio.sleep(pause)
+            try:
+                self.metrics.flush()
+            except Exception:  # the metrics' files: never a reason to stop timing out slow bodies
+                log.exception("writing the request metrics failed")
             now = self._loop.time()
             for task, deadline in list(self._body_deadlines.items()):
                 if deadline <= now and task not in self._timed_out:
@@ -386,6 +391,7 @@ class FeatureServer:
             self._watcher = self._loop.create_task(self._watch())
 
     async def stop(self) -> None:
+        self.metrics.flush()
         for task in (self._watcher, self._reaper):
             if task is None:
                 continue

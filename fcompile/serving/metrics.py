@@ -17,11 +17,18 @@ graph knows them).
 With several workers (`fcompile serve --workers N`), each worker process writes its values to files
 in a folder that `fcompile serve` creates (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`),
 and `/metrics`, whichever worker answers it, adds up every worker's files.
+
+A request's counts (requests, duration, rows read) are added up in the worker's memory and written to the
+metrics once a second (`flush`: from the server's periodic task, and before this worker answers `/metrics`),
+rather than four locked writes to the metrics' files per request, a fifth of a one-entity request's time
+in the server. So with several workers, `/metrics` shows the other workers' requests up to a second late.
+Errors, writes and reloads are written at once.
 """
 
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from typing import Any
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -53,21 +60,56 @@ class ServingMetrics:
         self.reloads = Counter("fcompile_serve_reloads", "Reloads of the project after its files changed.",
                                ("result",), registry=registry)
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        # per label combination: [requests, seconds, rows read, requests per latency bucket], not yet written
+        self._pending: dict[tuple[str, str, int], list] = {}
+        self._deferred = True  # False if this prometheus_client's histograms cannot take a bucket's count at once
 
     def record(self, endpoint: str, service: str, status: int, seconds: float, rows_read: int = 0,
                error_code: str | None = None) -> None:
         key = (endpoint, service, status)
+        pending = self._pending.get(key)
+        if pending is None:
+            children = self._children_of(key)
+            if not self._deferred:
+                children[0].inc()
+                children[1].observe(seconds)
+                if rows_read:
+                    children[2].inc(rows_read)
+                if error_code is not None:
+                    self.errors.labels(endpoint, service, error_code).inc()
+                return
+            pending = self._pending[key] = [0, 0.0, 0, [0] * (len(LATENCY_BUCKETS) + 1)]
+        pending[0] += 1
+        pending[1] += seconds
+        pending[2] += rows_read
+        pending[3][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bucket whose bound is >= seconds
+        if error_code is not None:
+            self.errors.labels(endpoint, service, error_code).inc()
+
+    def flush(self) -> None:
+        """Write the requests recorded since the last flush to the metrics."""
+        pending, self._pending = self._pending, {}
+        for key, (count, seconds, rows, buckets) in pending.items():
+            requests, duration, rows_read = self._children_of(key)
+            requests.inc(count)
+            duration._sum.inc(seconds)  # what `observe` does per value, for a bucket's values at once
+            for bucket, observed in zip(duration._buckets, buckets):
+                if observed:
+                    bucket.inc(observed)
+            if rows:
+                rows_read.inc(rows)
+
+    def _children_of(self, key: tuple[str, str, int]) -> tuple[Any, Any, Any]:
         children = self._children.get(key)
         if children is None:
+            endpoint, service, status = key
             children = self._children[key] = (self.requests.labels(endpoint, service, str(status)),
                                               self.duration.labels(endpoint, service),
                                               self.rows_read.labels(endpoint, service))
-        children[0].inc()
-        children[1].observe(seconds)
-        if rows_read:
-            children[2].inc(rows_read)
-        if error_code is not None:
-            self.errors.labels(endpoint, service, error_code).inc()
+            histogram = children[1]
+            if not (hasattr(histogram, "_sum") and len(getattr(histogram, "_buckets", ())) == len(LATENCY_BUCKETS) + 1):
+                self._deferred = False
+        return children
 
     def written(self, endpoint: str, name: str, rows: int) -> None:
         if rows:
@@ -79,6 +121,7 @@ class ServingMetrics:
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
 
+        self.flush()
         if self._registry is not None:
             return generate_latest(self._registry)
         from prometheus_client.multiprocess import MultiProcessCollector

@@ -55,7 +55,7 @@ def json_object(body: bytes, endpoint: str) -> dict[str, Any]:
         raise request_error(400, f"{endpoint} needs a JSON object as its body, and the body is empty",
                             _example(endpoint))
     try:
-        document = json.loads(body)
+        document = _loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting too deep
         raise request_error(400, f"the body of {endpoint} is not valid JSON: {first_line(exc)}",
                             _example(endpoint)) from None
@@ -63,6 +63,25 @@ def json_object(body: bytes, endpoint: str) -> dict[str, Any]:
         raise request_error(422, f"the body of {endpoint} must be a JSON object, not {_json_type(document)}",
                             _example(endpoint))
     return document
+
+
+def _loads(body: bytes) -> Any:
+    """The body's JSON: orjson (in C, a microsecond for a one-entity request against the standard library's
+    six); what orjson refuses - a body that is not JSON, and what only the standard library takes (NaN,
+    integers beyond 64 bits, UTF-16 and UTF-32) - goes to the standard library, which parses it or says why
+    not."""
+    if _orjson_loads is not None:
+        try:
+            return _orjson_loads(body)
+        except ValueError:  # orjson.JSONDecodeError
+            pass
+    return json.loads(body)
+
+
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # the server's extra is not installed: the standard library alone
+    _orjson_loads = None
 
 
 def read_online_features(body: bytes, max_entities: int) -> OnlineFeaturesCall:

@@ -18,22 +18,20 @@ import base64
 import datetime as dt
 import functools
 import numbers
+import time
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
-from fcompile.online.base import StoredRow
+from fcompile.online.statuses import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, worst
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
 from fcompile.online.values import datetime_from_micros, micros
 
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
 
-PRESENT = "PRESENT"
-NOT_FOUND = "NOT_FOUND"
-OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 NO_TIMESTAMP = "1970-01-01T00:00:00Z"  # Feast's event time for join keys and values not found
 TIMESTAMP_SUFFIX = "__ts"  # to_dict(include_event_timestamps=True): each value's event time, as Feast names it
 _UTC = dt.timezone.utc
@@ -51,12 +49,18 @@ class ViewRead:
     # (fcompile/online/tiles.py), and the merge of the requested features; None for plain features
     tiles: Any = None
     merge: Any = None
+    max_age_us: int | None = field(init=False)  # max_age in microseconds, for the integer compare of a read
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_age_us", None if self.max_age is None else
+                           self.max_age // dt.timedelta(microseconds=1))
 
 
 @dataclass(frozen=True)
 class Computed:
     """One on-demand feature the request computes (an output, or an input of one), after the store reads.
-    `sources`, one per name its expression reads: ("read", read index, stored feature), ("field", request
+    `sources`, one per name its expression reads: ("read", read index, the feature's slot in the read's rows
+    (`OnlineRequest.slots`)), ("field", request
     field name) or ("computed", index of an earlier `Computed`)."""
 
     column: Any  # fcompile.expressions.on_demand.OnDemandColumn: compiled once, on first use, then kept
@@ -85,9 +89,19 @@ class OnlineRequest:
     field_names: frozenset[str] = field(init=False)
     # positions in a response's results (join keys first) of the features that hold floats or float arrays
     float_results: tuple[int, ...] = field(init=False)
+    # per output, where its value sits in a row its read returns: (event time, values of the read's
+    # features...), so 1 + the feature's index there; 0 for an on-demand feature
+    slots: tuple[int, ...] = field(init=False)
+    # the one join key of a request without request fields, and the check of its values: `check_entities`'
+    # short way for entities that give just that key, every value already of its type
+    single_key: tuple[str, Callable[[Any], Any]] | None = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "single_key", (self.keys[0][0], _CHECKS.get(self.keys[0][1].name, _accept))
+                           if len(self.keys) == 1 and not self.fields else None)
         object.__setattr__(self, "key_names", tuple(name for name, _ in self.keys))
+        object.__setattr__(self, "slots", tuple(0 if read < 0 else 1 + self.reads[read].features.index(feature)
+                                                for _, read, feature in self.outputs))
         object.__setattr__(self, "feature_names", tuple(name for name, _, _ in self.outputs))
         object.__setattr__(self, "field_names", frozenset(name for name, _ in self.fields))
         dtypes = [dict(read.view.features) for read in self.reads]
@@ -233,8 +247,8 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
             reads.append(_tile_read(graph, view, positions, tuple(features)))
         else:
             reads.append(ViewRead(online_view(view), positions, tuple(features), view.ttl))
-    planned = tuple(Computed(column, tuple(("read", read_index[s[1]], s[2]) if s[0] == "read" else s
-                                           for s in sources))
+    planned = tuple(Computed(column, tuple(("read", read_index[s[1]], 1 + per_view[s[1]].index(s[2]))
+                                           if s[0] == "read" else s for s in sources))
                     for column, sources in computed)
     outputs = tuple((output, -1 - slot if isinstance(slot, int) else read_index[slot], feature)
                     for output, slot, feature in wanted)
@@ -258,16 +272,16 @@ def _tile_read(graph: FeatureGraph, view: FeatureView, positions: tuple[int, ...
     return ViewRead(named, positions, features, view.ttl, spec, spec.reader(features))
 
 
-def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.datetime) -> list:
-    """The requested aggregated features of each entity at `moment`, as stored rows whose event time is the
-    newest materialized step (the step of the view's watermark, or of the entity's newest tile if later); an
-    entity without tiles holds the values of an empty window once the view has been materialized, and is not
-    found before."""
-    spec, merge = read.tiles, read.merge
-    stored = store.read(spec.online_view, keys, (TILES_FEATURE,))
+def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
+    """The requested aggregated features of each entity at `at` (microseconds since the epoch), as rows of
+    `OnlineStore.read_values`' form whose event time is the newest materialized step (the step of the view's
+    watermark, or of the entity's newest tile if later); an entity without tiles holds the values of an empty
+    window once the view has been materialized, and is not found before."""
+    spec, merge, features = read.tiles, read.merge, read.features
+    ordered = _in_order(features)
+    stored = store.read_values(spec.online_view, keys, (TILES_FEATURE,))
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
     fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
-    at = micros(moment)
     empty = None
     rows: list = []
     for row in stored:
@@ -276,11 +290,11 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
                 rows.append(None)
                 continue
             if empty is None:
-                empty = StoredRow(spec.empty_values(read.features), datetime_from_micros(fresh), None)
+                empty = (fresh, *ordered(spec.empty_values(features)))
             rows.append(empty)
             continue
         try:
-            matrix, text = spec.decode(row.values[TILES_FEATURE])
+            matrix, text = spec.decode(row[1])
         except StaleTiles:
             raise stale_tiles(read.view.name) from None
         newest = fresh
@@ -288,9 +302,18 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, moment: dt.dateti
             last = int(matrix[0, -1])
             if newest is None or last > newest:
                 newest = last
-        values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(read.features)
-        rows.append(StoredRow(values, _moment(newest if newest is not None else at, datetime_from_micros), None))
+        values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(features)
+        rows.append((newest if newest is not None else at, *ordered(values)))
     return rows
+
+
+@functools.lru_cache(maxsize=256)
+def _in_order(features: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function from a mapping of the features' values to the tuple of them, in `features` order."""
+    if len(features) == 1:
+        only = features[0]
+        return lambda values: (values[only],)
+    return itemgetter(*features)
 
 
 @functools.lru_cache(maxsize=256)
@@ -299,25 +322,18 @@ def _step_of(moment: dt.datetime, step_us: int) -> int:
     return micros(moment) // step_us * step_us
 
 
-_MOMENTS: dict[int, dt.datetime] = {}
+_NOW_SEEN: list = [None, 0]  # the last `now` given and its microseconds: a caller passes one `now` call after call
 
 
-def _moment(micros: int, convert: Callable[[int], dt.datetime]) -> dt.datetime:
-    """`convert(micros)`, remembered: the event times of aggregated values are a few steps, read again and again."""
-    found = _MOMENTS.get(micros)
-    if found is None:
-        if len(_MOMENTS) >= 4096:
-            _MOMENTS.clear()
-        found = _MOMENTS[micros] = convert(micros)
-    return found
-
-
-def _now(now: dt.datetime | None) -> dt.datetime:
+def _now_us(now: dt.datetime | None) -> int:
+    """`now` (default: the current time) in microseconds since the epoch; a naive time is UTC."""
     if now is None:
-        return dt.datetime.now(_UTC)
-    if now.tzinfo is _UTC:
-        return now
-    return now.replace(tzinfo=_UTC) if now.tzinfo is None else now.astimezone(_UTC)  # naive: UTC
+        return time.time_ns() // 1000
+    if now is _NOW_SEEN[0]:
+        return _NOW_SEEN[1]
+    found = micros(now)
+    _NOW_SEEN[:] = now, found
+    return found
 
 
 def read_online_features(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
@@ -328,7 +344,7 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
     count = len(columns[0]) if columns else 0
     if request.fields:
         columns, field_columns = columns[:len(request.keys)], columns[len(request.keys):]
-    moment = None
+    now_us = None
     per_read = []
     for read in request.reads:
         positions = read.key_positions
@@ -340,26 +356,26 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
             keys = list(zip(*(columns[p] for p in positions)))
             complete = not any(None in key for key in keys)
         if read.tiles is not None:
-            if moment is None:
-                moment = _now(now)
+            if now_us is None:
+                now_us = _now_us(now)
             if complete:
-                rows = _tile_rows(store, read, keys, moment)
+                rows = _tile_rows(store, read, keys, now_us)
             else:
                 asked = [i for i, key in enumerate(keys) if None not in key]
                 rows = [None] * count
-                for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], moment)):
+                for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], now_us)):
                     rows[i] = row
         elif complete:
-            rows = store.read(read.view, keys, read.features)
+            rows = store.read_values(read.view, keys, read.features)
         else:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
             asked = [i for i, key in enumerate(keys) if None not in key]
             rows = [None] * count
-            for i, row in zip(asked, store.read(read.view, [keys[i] for i in asked], read.features)):
+            for i, row in zip(asked, store.read_values(read.view, [keys[i] for i in asked], read.features)):
                 rows[i] = row
-        if read.max_age is not None:
-            if moment is None:
-                moment = _now(now)
-            per_read.append(_aged(rows, moment, read.max_age))
+        if read.max_age_us is not None:
+            if now_us is None:
+                now_us = _now_us(now)
+            per_read.append((rows, _aged(rows, now_us - read.max_age_us)))
         else:
             per_read.append((rows, None))
     if not request.computed:
@@ -383,7 +399,7 @@ def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], cou
         upstream = None
         for name, source in zip(item.names, item.sources):
             kind = source[0]
-            if kind == "read":
+            if kind == "read":  # ("read", read index, slot in its rows)
                 rows, aged = per_read[source[1]]
                 inputs[name] = online_input(_column(rows, aged, source[2]), _statuses(rows, aged))
             elif kind == "field":
@@ -392,7 +408,7 @@ def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], cou
                 values, statuses = results[source[1]]
                 inputs[name] = online_input(values)
                 if statuses.count(PRESENT) != len(statuses):
-                    upstream = statuses if upstream is None else _worst(upstream, statuses)
+                    upstream = statuses if upstream is None else worst(upstream, statuses)
         try:
             values, statuses = compute_online(item.column, inputs, count)
         except overflow:
@@ -400,7 +416,7 @@ def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], cou
                 Code.EXPRESSION_OVERFLOW, f"{request.label}: on-demand feature '{item.column.name}' overflows "
                 "int64 for these inputs (the training SQL fails on them too)", None,
                 "CAST an operand to DOUBLE, or bound the inputs with LEAST/GREATEST")]) from None
-        results.append((values, statuses if upstream is None else _worst(statuses, upstream)))
+        results.append((values, statuses if upstream is None else worst(statuses, upstream)))
     return results
 
 
@@ -418,41 +434,44 @@ def _evaluation() -> tuple:
     return _EVALUATION
 
 
-_RANK = {PRESENT: 0, OUTSIDE_MAX_AGE: 1, NOT_FOUND: 2}  # on_demand.STATUS_ORDER: a computed value's is the worst
-
-
-def _worst(a: list[str], b: list[str]) -> list[str]:
-    return [x if _RANK[x] >= _RANK[y] else y for x, y in zip(a, b)]
-
-
 def _statuses(rows: list, aged: list[bool] | None) -> list[str] | None:
     """Per row of a view read, its status; None when every row is PRESENT."""
-    if None not in rows and (aged is None or not any(aged)):
+    if None not in rows and aged is None:
         return None
     if aged is None:
         return [NOT_FOUND if row is None else PRESENT for row in rows]
     return [NOT_FOUND if row is None else OUTSIDE_MAX_AGE if old else PRESENT for row, old in zip(rows, aged)]
 
 
-def _aged(rows: list, now: dt.datetime, max_age: dt.timedelta) -> tuple[list, list[bool]]:
-    """The rows, and per row whether it is older than the view's ttl at `now`."""
-    return rows, [row is not None and now - row.event_ts > max_age for row in rows]
+def _aged(rows: list, oldest_us: int) -> list[bool] | None:
+    """Per row whether it is older than the view's ttl (its event time before `oldest_us`: `now - event_ts >
+    ttl`); None when none is."""
+    if len(rows) == 1:
+        row = rows[0]
+        return [True] if row is not None and row[0] < oldest_us else None
+    aged = [row is not None and row[0] < oldest_us for row in rows]
+    return aged if True in aged else None
 
 
-_STAMPS: dict[dt.datetime, str] = {}
+_STAMPS: dict[int, str] = {}
 
 
-def _stamp(moment: dt.datetime) -> str:
-    """RFC 3339 in UTC with a Z, as Feast's feature server writes event times (remembered: the same
-    event times come back call after call)."""
-    text = _STAMPS.get(moment)
+def _stamp(event_us: int) -> str:
+    """An event time (microseconds since the epoch) in RFC 3339, UTC with a Z, as Feast's feature server
+    writes event times (remembered: the same event times come back call after call)."""
+    text = _STAMPS.get(event_us)
     if text is None:
         if len(_STAMPS) >= 65536:
             _STAMPS.clear()
-        utc = moment.astimezone(_UTC) if moment.tzinfo is not None and moment.utcoffset() else moment
+        utc = datetime_from_micros(event_us)
         text = f"{utc:%Y-%m-%dT%H:%M:%S}" + (f".{utc.microsecond:06d}Z" if utc.microsecond else "Z")
-        _STAMPS[moment] = text
+        _STAMPS[event_us] = text
     return text
+
+
+def _seconds(event_us: int) -> int:
+    """Whole seconds since the epoch, truncated toward zero as `int(datetime.timestamp())` is."""
+    return event_us // 1_000_000 if event_us >= 0 else -(-event_us // 1_000_000)
 
 
 class OnlineResponse:
@@ -501,7 +520,7 @@ class OnlineResponse:
                 seconds.append([0] * len(self._computed[-1 - read][0]))
                 continue
             rows, _ = self._per_read[read]
-            seconds.append([0 if row is None else int(row.event_ts.timestamp()) for row in rows])
+            seconds.append([0 if row is None else _seconds(row[0]) for row in rows])
         out: dict[str, list] = {}
         for (name, column), stamps in zip(values.items(), seconds):
             out[name] = column
@@ -517,7 +536,7 @@ class OnlineResponse:
         results = [{"values": list(values), "statuses": [PRESENT] * count, "event_timestamps": [NO_TIMESTAMP] * count}
                    for values in self._keys]
         columns = [_columns(rows, aged) for rows, aged in self._per_read]
-        for _, read, feature in self._request.outputs:
+        for (_, read, _), slot in zip(self._request.outputs, self._request.slots):
             if read < 0:
                 values, statuses = self._computed[-1 - read]
                 results.append({"values": list(values), "statuses": list(statuses),
@@ -525,9 +544,9 @@ class OnlineResponse:
                 continue
             statuses, stamps, stored, complete = columns[read]
             if complete:  # every entity PRESENT: one C loop
-                values = list(map(itemgetter(feature), stored))
+                values = list(map(itemgetter(slot), stored))
             else:
-                values = [None if row is None else row[feature] for row in stored]
+                values = [None if row is None else row[slot] for row in stored]
             results.append({"values": values, "statuses": statuses[:], "event_timestamps": stamps[:]})
         return {"metadata": {"feature_names": self.feature_names}, "results": results}
 
@@ -541,16 +560,16 @@ class OnlineResponse:
             if row is None:
                 per_read.append((NOT_FOUND, NO_TIMESTAMP, None))
             elif aged is not None and aged[0]:
-                per_read.append((OUTSIDE_MAX_AGE, _stamp(row.event_ts), None))
+                per_read.append((OUTSIDE_MAX_AGE, _stamp(row[0]), None))
             else:
-                per_read.append((PRESENT, _stamp(row.event_ts), row.values))
-        for _, read, feature in self._request.outputs:
+                per_read.append((PRESENT, _stamp(row[0]), row))
+        for (_, read, _), slot in zip(self._request.outputs, self._request.slots):
             if read < 0:
                 values, statuses = self._computed[-1 - read]
                 results.append({"values": [values[0]], "statuses": [statuses[0]], "event_timestamps": [NO_TIMESTAMP]})
                 continue
             status, stamp, stored = per_read[read]
-            results.append({"values": [None if stored is None else stored.get(feature)], "statuses": [status],
+            results.append({"values": [None if stored is None else stored[slot]], "statuses": [status],
                             "event_timestamps": [stamp]})
         return {"metadata": {"feature_names": self.feature_names}, "results": results}
 
@@ -567,13 +586,31 @@ class OnlineResponse:
 
     def values(self) -> dict[str, list]:
         """`{name: [value per entity]}`: join keys, then the features (None where not PRESENT)."""
-        out = {name: list(values) for name, values in zip(self._request.key_names, self._keys)}
-        for name, read, feature in self._request.outputs:
+        request = self._request
+        out = {name: list(values) for name, values in zip(request.key_names, self._keys)}
+        per_read = self._per_read
+        if self._count() == 1:  # the common call: no loop per entity
+            for (name, read, _), slot in zip(request.outputs, request.slots):
+                if read < 0:
+                    out[name] = list(self._computed[-1 - read][0])
+                    continue
+                rows, aged = per_read[read]
+                row = rows[0]
+                out[name] = [None if row is None or aged is not None else row[slot]]
+            return out
+        transposed: list = [None] * len(per_read)  # per read whose every row is PRESENT: its columns
+        for (name, read, _), slot in zip(request.outputs, request.slots):
             if read < 0:
                 out[name] = list(self._computed[-1 - read][0])
                 continue
-            rows, aged = self._per_read[read]
-            out[name] = _column(rows, aged, feature)
+            rows, aged = per_read[read]
+            if aged is None and None not in rows:
+                columns = transposed[read]
+                if columns is None:
+                    columns = transposed[read] = list(zip(*rows))
+                out[name] = list(columns[slot])
+            else:
+                out[name] = _column(rows, aged, slot)
         return out
 
     def to_pandas(self, include_event_timestamps: bool = False):
@@ -592,18 +629,19 @@ class OnlineResponse:
         return f"<OnlineResponse {count} entities x {len(self._request.outputs)} features>"
 
 
-def _column(rows: list, aged: list[bool] | None, feature: str) -> list:
-    """One feature's values: None where nothing is stored or the value is outside max age."""
+def _column(rows: list, aged: list[bool] | None, slot: int) -> list:
+    """One feature's values (`slot`: its place in the read's rows): None where nothing is stored or the value
+    is outside max age."""
     if aged is None:
-        return [None if row is None else row.values.get(feature) for row in rows]
-    return [None if row is None or old else row.values.get(feature) for row, old in zip(rows, aged)]
+        return [None if row is None else row[slot] for row in rows]
+    return [None if row is None or old else row[slot] for row, old in zip(rows, aged)]
 
 
 def _columns(rows: list, aged: list[bool] | None) -> tuple[list[str], list[str], list, bool]:
-    """Per entity of one view read: the status, the event time, and the stored values (None where the
+    """Per entity of one view read: the status, the event time, and the stored row (None where the
     status is not PRESENT); and whether every entity is PRESENT."""
-    if rows.count(None) == 0 and (aged is None or not any(aged)):
-        return [PRESENT] * len(rows), [_stamp(row.event_ts) for row in rows], [row.values for row in rows], True
+    if aged is None and None not in rows:
+        return [PRESENT] * len(rows), [_stamp(row[0]) for row in rows], rows, True
     statuses, stamps, stored = [], [], []
     for i, row in enumerate(rows):
         if row is None:
@@ -613,14 +651,14 @@ def _columns(rows: list, aged: list[bool] | None) -> tuple[list[str], list[str],
         else:
             old = aged is not None and aged[i]
             statuses.append(OUTSIDE_MAX_AGE if old else PRESENT)
-            stamps.append(_stamp(row.event_ts))
-            stored.append(None if old else row.values)
+            stamps.append(_stamp(row[0]))
+            stored.append(None if old else row)
     return statuses, stamps, stored, False
 
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return _stamp(value if value.tzinfo else value.replace(tzinfo=_UTC))
+        return _stamp(micros(value))  # naive: UTC
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -633,6 +671,20 @@ def _json_value(value: Any) -> Any:
 def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]) -> list[list]:
     """The request's key columns from `entities`, in `request.keys` order, each value checked against its
     key's dtype (numpy scalars become Python values). Raises FC117 naming the key, for every problem."""
+    single = request.single_key
+    if single is not None and type(entities) is dict and len(entities) == 1:
+        given = entities.get(single[0])
+        if type(given) is list:
+            check = single[1]
+            if len(given) > 1 and check is _INT64:  # a list of ints alone, in range: checked in C loops
+                if set(map(type, given)) == _INTS and _INT64_LOW <= min(given) and max(given) <= _INT64_HIGH:
+                    return [given[:]]
+            else:
+                for value in given:
+                    if check(value) is not value:  # None, a value to convert, or one that does not fit
+                        break
+                else:
+                    return [given[:]]
     if type(entities) is not dict and not isinstance(entities, Mapping):
         raise DiagnosticError([Diagnostic(Code.ENTITY_VALUE, f"entities must be a mapping of join key to a list "
                                           f"of values, not a {type(entities).__name__}", None,
@@ -825,8 +877,11 @@ def _accept(value: Any) -> Any:
     return value
 
 
+_INT64 = _integer(64)
+_INTS = {int}
+_INT64_LOW, _INT64_HIGH = -(1 << 63), (1 << 63) - 1
 _CHECKS: dict[str, Callable[[Any], Any]] = {
-    "int32": _integer(32), "int64": _integer(64), "float32": _float, "float64": _float, "string": _exact(str),
+    "int32": _integer(32), "int64": _INT64, "float32": _float, "float64": _float, "string": _exact(str),
     "bytes": _exact(bytes), "bool": _bool, "date": _date, "timestamp": _timestamp,
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 
 from serving_helpers import Server, closed_port, materialize, metric, redis_cleanup, write_project
 from tcp_proxy import TcpProxy
@@ -100,9 +101,14 @@ def test_metrics_add_up_across_workers(tmp_path):
             served_by = {line.split("[")[1].split("]")[0] for line in server.log.splitlines()
                          if "POST /get-online-features" in line}
         assert len(served_by) == 2, "one worker answered every request"
-        text = server.get("/metrics").body.decode()
-        total = metric(text, "fcompile_serve_requests_total", endpoint="/get-online-features",
-                       feature_service="driver_v1", status="200")
+        deadline = time.monotonic() + 10  # each worker writes its requests' counts once a second
+        while True:
+            text = server.get("/metrics").body.decode()
+            total = metric(text, "fcompile_serve_requests_total", endpoint="/get-online-features",
+                           feature_service="driver_v1", status="200")
+            if total == sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert total == sent  # both workers' counts, added up
     finally:
         server.stop()
