@@ -154,8 +154,8 @@ OFFSET = "__fc_offset"
 
 def _by_bucket(points: str, longest: int, alias: str) -> exp.Expression:
     """`points`, each row once per bucket its longest window touches (as `alias`). A bucket is a run of
-    `longest` seconds counted from the epoch, so the window [end - longest, end) lies in the bucket before
-    the one holding `end`, and reaches into the one holding `end` unless `end` is a bucket's first
+    `longest` seconds counted from the epoch, so the window [end - longest, end) starts in the bucket before
+    the one holding `end`, and reaches into the one holding `end` unless `end` is that bucket's first
     microsecond. Each tile lies in one bucket, so a point meets each tile of its window once."""
     size = exp.Literal.number(longest * MICROS)
     offsets = exp.union(exp.select(exp.alias_(exp.Literal.number(0), OFFSET)),
