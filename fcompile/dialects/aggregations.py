@@ -10,10 +10,15 @@ and each feature is its function over the entity's rows with `e - window <= even
 3. `_points`: the spine's distinct (keys, e) - the value depends on nothing else;
 4. `_marks` (only for variance, stddev and last): per point, the mean of each variance's window and the
    newest step holding a value of each `last`, grouped from a join of the points to the tiles of their longest
-   window (an equi-join on the keys and a range on the step) that carries only the columns these need;
+   window that carries only the columns these need;
 5. `_pairs`: each point (with its marks) beside the tiles of its longest window, by the same join;
 6. the view's CTE: the tiles of each point combined per feature (each feature takes the tiles of its own
    window), joined back to every spine row on keys and `e`.
+
+The join of points to tiles is an equi-join on the keys and on a bucket, and a range on the step. A bucket
+is a run of steps as long as the longest window, counted from the epoch: a point's window touches one or two
+of them, so the point is joined once per bucket it touches and meets only the tiles of those buckets, at most
+twice its window's worth, instead of every tile of its key (the whole history) filtered by the range.
 
 The marks are a second, narrow join rather than window aggregates over the pairs: a window partitioned by
 point sorts and keeps every pair with all its columns (on DuckDB the largest step of the plan, in time and
@@ -98,7 +103,7 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
         tiles: f"{view}: partial aggregates per ({joined_keys}, step)",
         points: f"{view}: the spine's distinct ({joined_keys}, window end) with no NULL",
         **({marks: f"{view}: {_marks_rule(join)}"} if _needs_marks(join) else {}),
-        pairs: f"{view}: each point with the tiles of its longest window, [end - window, end)",
+        pairs: f"{view}: each point with the tiles of its longest window, [end - window, end), joined by bucket",
         name: f"{view}: each feature combined from the tiles of its own window",
     }
 
@@ -132,13 +137,38 @@ def _needs_marks(join: AggregateJoin) -> bool:
 
 
 def _in_longest(keys: list[str], points: str, tiles: str, longest: int) -> exp.Expression:
-    """A point `p` and a tile `t` of its key in its longest window, [end - window, end)."""
+    """A point `p` (one row per bucket its window touches, `_by_bucket`) and a tile `t` of its key in that
+    bucket and in its longest window, [end - window, end)."""
     return exp.and_(
         *[exp.EQ(this=col(k, points), expression=col(k, tiles)) for k in keys],
+        exp.EQ(this=floor_to_step(col(STEP, tiles), longest), expression=col(BUCKET, points)),
         exp.GTE(this=col(STEP, tiles), expression=exp.Sub(this=col(WINDOW_END, points),
                                                           expression=exp.Literal.number(longest * MICROS))),
         exp.LT(this=col(STEP, tiles), expression=col(WINDOW_END, points)),
     )
+
+
+BUCKET = "__fc_bucket"  # the first microsecond of a bucket of steps that a point's window touches
+OFFSET = "__fc_offset"
+
+
+def _by_bucket(points: str, longest: int, alias: str) -> exp.Expression:
+    """`points`, each row once per bucket its longest window touches (as `alias`). A bucket is a run of
+    `longest` seconds counted from the epoch, so the window [end - longest, end) starts in the bucket before
+    the one holding `end`, and reaches into the one holding `end` unless `end` is that bucket's first
+    microsecond. Each tile lies in one bucket, so a point meets each tile of its window once."""
+    size = exp.Literal.number(longest * MICROS)
+    offsets = exp.union(exp.select(exp.alias_(exp.Literal.number(0), OFFSET)),
+                        exp.select(exp.alias_(exp.Literal.number(1), OFFSET)), distinct=False)
+    end = col(WINDOW_END, "w")
+    bucket = exp.Sub(this=floor_to_step(end, longest), expression=exp.Mul(this=col(OFFSET, "o"), expression=size))
+    touched = exp.or_(exp.EQ(this=col(OFFSET, "o"), expression=exp.Literal.number(1)),
+                      exp.NEQ(this=exp.Mod(this=end.copy(), expression=size.copy()), expression=exp.Literal.number(0)))
+    return (exp.select(exp.Star(), exp.alias_(bucket, BUCKET))
+            .from_(exp.alias_(exp.to_table(points), "w", table=True), copy=False)
+            .join(offsets.subquery("o", copy=False), join_type="cross", copy=False)
+            .where(touched, copy=False)
+            .subquery(alias, copy=False))
 
 
 def _marks_rule(join: AggregateJoin) -> str:
@@ -173,7 +203,7 @@ def _marks(join: AggregateJoin, layout: TileLayout, keys: list[str], points: str
                                     _last_step_name(index)))
     return _qualified(
         exp.select(*[exp.alias_(col(k, "p"), k) for k in keys], exp.alias_(col(WINDOW_END, "p"), WINDOW_END), *marks)
-        .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
+        .from_(_by_bucket(points, longest, "p"), copy=False)
         .join(exp.alias_(exp.to_table(tiles), "t", table=True), on=_in_longest(keys, "p", "t", longest), copy=False)
         .group_by(*[col(k, "p") for k in keys], col(WINDOW_END, "p"), copy=False), keys)
 
@@ -195,7 +225,7 @@ def _pairs(join: AggregateJoin, layout: TileLayout, keys: list[str], points: str
     return (exp.select(*[exp.alias_(col(k, "p"), k) for k in keys], exp.alias_(col(WINDOW_END, "p"), WINDOW_END),
                        *[exp.alias_(col(c, "p"), c) for c in carried],
                        exp.alias_(col(STEP, "t"), STEP), *[exp.alias_(col(p.name, "t"), p.name) for p in layout.partials])
-            .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
+            .from_(_by_bucket(points, longest, "p"), copy=False)
             .join(exp.alias_(exp.to_table(tiles), "t", table=True), on=_in_longest(keys, "p", "t", longest),
                   copy=False))
 

@@ -64,8 +64,13 @@ def test_the_plan_joins_spine_points_to_tiles_never_to_events(tmp_path):
     graph = write_project(case, tmp_path)
     sql = compile_sql(plan_point_in_time_join(graph, spine_plan(case), case.projections), "duckdb")
     tree = parse_one(sql, read="duckdb")
-    joined = {j.this.name for j in tree.find_all(exp.Join)}
+    joins = list(tree.find_all(exp.Join))
+    joined = {j.this.name for j in joins if j.args.get("kind") != "CROSS"}
     assert joined == {"fv0_trip_windows_tiles", "fv0_trip_windows"}, joined
+    # the other joins give each point its buckets: a cross join to the two offsets 0 and 1, nothing else
+    crossed = [j.this for j in joins if j.args.get("kind") == "CROSS"]
+    assert crossed and all(isinstance(c, exp.Subquery) and c.alias == "o" for c in crossed), crossed
+    assert all(sorted(s.sql("duckdb") for s in c.find_all(exp.Literal)) == ["0", "1"] for c in crossed)
     grouped = [s for s in tree.find_all(exp.Select) if s.args.get("group")]
     read = {(s.args.get("from_") or s.args.get("from")).this.name for s in grouped}
     assert "fv0_trip_windows_ranked" in read and "fv0_trip_windows_source" not in read  # tiles come from events

@@ -200,16 +200,35 @@ WITH "SPINE" AS (
     "P"."DRIVER_ID" AS "DRIVER_ID",
     "P"."__FC_WINDOW_END" AS "__FC_WINDOW_END",
     MAX(CASE WHEN "T"."__FC_LAST_0" IS NOT NULL THEN "T"."__FC_STEP" END) AS "__FC_LAST_STEP_3"
-  FROM "FV4_DRIVER_TRIP_WINDOWS_POINTS" AS "P"
+  FROM (
+    SELECT
+      *,
+      "W"."__FC_WINDOW_END" - (
+        "W"."__FC_WINDOW_END" % 604800000000 + 604800000000
+      ) % 604800000000 - "O"."__FC_OFFSET" * 604800000000 AS "__FC_BUCKET"
+    FROM "FV4_DRIVER_TRIP_WINDOWS_POINTS" AS "W"
+    CROSS JOIN (
+      SELECT
+        0 AS "__FC_OFFSET"
+      UNION ALL
+      SELECT
+        1 AS "__FC_OFFSET"
+    ) AS "O"
+    WHERE
+      "O"."__FC_OFFSET" = 1 OR "W"."__FC_WINDOW_END" % 604800000000 <> 0
+  ) AS "P"
   JOIN "FV4_DRIVER_TRIP_WINDOWS_TILES" AS "T"
     ON "P"."DRIVER_ID" = "T"."DRIVER_ID"
+    AND "T"."__FC_STEP" - (
+      "T"."__FC_STEP" % 604800000000 + 604800000000
+    ) % 604800000000 = "P"."__FC_BUCKET"
     AND "T"."__FC_STEP" >= "P"."__FC_WINDOW_END" - 604800000000
     AND "T"."__FC_STEP" < "P"."__FC_WINDOW_END"
   GROUP BY
     "P"."DRIVER_ID",
     "P"."__FC_WINDOW_END"
 ), "FV4_DRIVER_TRIP_WINDOWS_PAIRS" AS (
-  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
+  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end), joined by bucket */
   SELECT
     "P"."DRIVER_ID" AS "DRIVER_ID",
     "P"."__FC_WINDOW_END" AS "__FC_WINDOW_END",
@@ -219,9 +238,28 @@ WITH "SPINE" AS (
     "T"."__FC_COUNT_0" AS "__FC_COUNT_0",
     "T"."__FC_SUM_0" AS "__FC_SUM_0",
     "T"."__FC_LAST_0" AS "__FC_LAST_0"
-  FROM "FV4_DRIVER_TRIP_WINDOWS_MARKS" AS "P"
+  FROM (
+    SELECT
+      *,
+      "W"."__FC_WINDOW_END" - (
+        "W"."__FC_WINDOW_END" % 604800000000 + 604800000000
+      ) % 604800000000 - "O"."__FC_OFFSET" * 604800000000 AS "__FC_BUCKET"
+    FROM "FV4_DRIVER_TRIP_WINDOWS_MARKS" AS "W"
+    CROSS JOIN (
+      SELECT
+        0 AS "__FC_OFFSET"
+      UNION ALL
+      SELECT
+        1 AS "__FC_OFFSET"
+    ) AS "O"
+    WHERE
+      "O"."__FC_OFFSET" = 1 OR "W"."__FC_WINDOW_END" % 604800000000 <> 0
+  ) AS "P"
   JOIN "FV4_DRIVER_TRIP_WINDOWS_TILES" AS "T"
     ON "P"."DRIVER_ID" = "T"."DRIVER_ID"
+    AND "T"."__FC_STEP" - (
+      "T"."__FC_STEP" % 604800000000 + 604800000000
+    ) % 604800000000 = "P"."__FC_BUCKET"
     AND "T"."__FC_STEP" >= "P"."__FC_WINDOW_END" - 604800000000
     AND "T"."__FC_STEP" < "P"."__FC_WINDOW_END"
 ), "FV4_DRIVER_TRIP_WINDOWS" AS (

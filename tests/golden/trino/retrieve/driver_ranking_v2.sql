@@ -398,16 +398,35 @@ WITH "spine" AS (
     "p"."driver_id" AS "driver_id",
     "p"."__fc_window_end" AS "__fc_window_end",
     MAX(CASE WHEN "t"."__fc_last_0" IS NOT NULL THEN "t"."__fc_step" END) AS "__fc_last_step_3"
-  FROM "fv4_driver_trip_windows_points" AS "p"
+  FROM (
+    SELECT
+      *,
+      "w"."__fc_window_end" - (
+        "w"."__fc_window_end" % 604800000000 + 604800000000
+      ) % 604800000000 - "o"."__fc_offset" * 604800000000 AS "__fc_bucket"
+    FROM "fv4_driver_trip_windows_points" AS "w"
+    CROSS JOIN (
+      SELECT
+        0 AS "__fc_offset"
+      UNION ALL
+      SELECT
+        1 AS "__fc_offset"
+    ) AS "o"
+    WHERE
+      "o"."__fc_offset" = 1 OR "w"."__fc_window_end" % 604800000000 <> 0
+  ) AS "p"
   JOIN "fv4_driver_trip_windows_tiles" AS "t"
     ON "p"."driver_id" = "t"."driver_id"
+    AND "t"."__fc_step" - (
+      "t"."__fc_step" % 604800000000 + 604800000000
+    ) % 604800000000 = "p"."__fc_bucket"
     AND "t"."__fc_step" >= "p"."__fc_window_end" - 604800000000
     AND "t"."__fc_step" < "p"."__fc_window_end"
   GROUP BY
     "p"."driver_id",
     "p"."__fc_window_end"
 ), "fv4_driver_trip_windows_pairs" AS (
-  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end) */
+  /* driver_trip_windows: each point with the tiles of its longest window, [end - window, end), joined by bucket */
   SELECT
     "p"."driver_id" AS "driver_id",
     "p"."__fc_window_end" AS "__fc_window_end",
@@ -417,9 +436,28 @@ WITH "spine" AS (
     "t"."__fc_count_0" AS "__fc_count_0",
     "t"."__fc_sum_0" AS "__fc_sum_0",
     "t"."__fc_last_0" AS "__fc_last_0"
-  FROM "fv4_driver_trip_windows_marks" AS "p"
+  FROM (
+    SELECT
+      *,
+      "w"."__fc_window_end" - (
+        "w"."__fc_window_end" % 604800000000 + 604800000000
+      ) % 604800000000 - "o"."__fc_offset" * 604800000000 AS "__fc_bucket"
+    FROM "fv4_driver_trip_windows_marks" AS "w"
+    CROSS JOIN (
+      SELECT
+        0 AS "__fc_offset"
+      UNION ALL
+      SELECT
+        1 AS "__fc_offset"
+    ) AS "o"
+    WHERE
+      "o"."__fc_offset" = 1 OR "w"."__fc_window_end" % 604800000000 <> 0
+  ) AS "p"
   JOIN "fv4_driver_trip_windows_tiles" AS "t"
     ON "p"."driver_id" = "t"."driver_id"
+    AND "t"."__fc_step" - (
+      "t"."__fc_step" % 604800000000 + 604800000000
+    ) % 604800000000 = "p"."__fc_bucket"
     AND "t"."__fc_step" >= "p"."__fc_window_end" - 604800000000
     AND "t"."__fc_step" < "p"."__fc_window_end"
 ), "fv4_driver_trip_windows" AS (
