@@ -56,7 +56,7 @@ TEXT_KINDS = ("string", "bytes")  # kept as ranks in the record's text (min, max
 VALUE_KINDS = ("min", "max", "last")  # the partials that hold an input's value
 NO_TEXT = -1  # a text `last` cell of a tile without a value (minimums and maximums hold INT_MAX / INT_MIN)
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
-NO_TIE = -(1 << 63)  # a `last` value's (int) tie_breaker where it is NULL: older than any (floats: -inf)
+NO_TIE = -(1 << 63)  # a `last` value's tie_breaker where it is NULL: older than any (a text one: NO_TEXT)
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
 
 
@@ -114,22 +114,25 @@ class TileSpec:
             if index is None:
                 columns.append(TileColumn(ROWS, kind, None, False))
                 continue
-            if kind == "last_tie":
-                is_float = plan.tie_breaker_dtype.name in FLOAT_KINDS  # type: ignore[union-attr]
+            if kind == "last_tie":  # the tie_breaker's type (int32, int64, string, timestamp, date)
+                is_float = False
             elif kind in ("count", "last_event", "last_created"):
                 is_float = False
             elif kind in ("mean", "m2"):
                 is_float = True
             else:
                 is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
-            is_text = kind in VALUE_KINDS and plan.inputs[index].dtype.name in TEXT_KINDS
+            is_text = (kind in VALUE_KINDS and plan.inputs[index].dtype.name in TEXT_KINDS
+                       or kind == "last_tie" and plan.tie_breaker_dtype.name in TEXT_KINDS)  # type: ignore[union-attr]
             columns.append(TileColumn(partial_name(kind, index), kind, index, is_float, is_text))
         columns.sort(key=_block_of)  # stable: inputs in order within a block
         self.columns = tuple(columns)
         self.blocks = _blocks(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
         self.text_rows = [1 + i for i, c in enumerate(columns) if c.is_text]
-        self.text_inputs = frozenset(c.input for c in columns if c.is_text)
+        self.text_inputs = frozenset(c.input for c in columns if c.is_text and c.kind != "last_tie")
+        self.tie_is_text = any(c.is_text and c.kind == "last_tie" for c in columns)
+        self.tie_dtype = plan.tie_breaker_dtype if any(c.kind == "last_tie" for c in columns) else None
         self.has_text = bool(self.text_rows)
         described = [(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"]
         if self.has_text:  # a layout without text keeps the id it had before text was kept
@@ -245,7 +248,7 @@ class TileSpec:
                 ranks = pc.index_in(_as_binary(values), value_set=text).cast(pa.int64())
                 matrix[i] = numpy_of(filled(ranks, fill))
             elif column.is_float:
-                fill = {"min": math.inf, "max": -math.inf, "last_tie": -math.inf}.get(column.kind, 0.0)  # loses
+                fill = {"min": math.inf, "max": -math.inf}.get(column.kind, 0.0)  # loses
                 matrix[i] = numpy_of(filled(values.cast(pa.float64()), fill)).view(np.int64)
             else:
                 if pa.types.is_date(values.type):
@@ -296,13 +299,16 @@ class TileSpec:
         import numpy as np
 
         text: list[bytes] = []
-        if self.has_text:  # text values become their ranks in the stored text and theirs, united
-            given = {i: [None if v is None else v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]
-                     for i, values in enumerate(inputs) if i in self.text_inputs}
-            text, (matrix,) = self.united([stored], [v for values in given.values() for v in values if v is not None])
+        if self.has_text:  # text values (and a text tie_breaker) become their ranks in the stored text and theirs
+            given = {i: [_text_bytes(v) for v in values] for i, values in enumerate(inputs) if i in self.text_inputs}
+            tie_text = [_text_bytes(v) for v in ties] if self.tie_is_text else []
+            more = [v for values in [*given.values(), tie_text] for v in values if v is not None]
+            text, (matrix,) = self.united([stored], more)
             rank = {value: r for r, value in enumerate(text)}
             inputs = [[None if v is None else rank[v] for v in given[i]] if i in given else values
                       for i, values in enumerate(inputs)]
+            if self.tie_is_text:
+                ties = [None if v is None else rank[v] for v in tie_text]
         else:
             matrix = np.array(stored.matrix, dtype=np.int64, copy=True)
         floats = matrix.view(np.float64)
@@ -332,13 +338,10 @@ class TileSpec:
         for i, column in enumerate(self.columns, start=1):
             if column.kind == "last_created":
                 fresh[i, 0] = NO_CREATED
-            elif column.kind == "last_tie":
-                if column.is_float:
-                    floats[i, 0] = -math.inf
-                else:
-                    fresh[i, 0] = NO_TIE
-            elif column.is_text and column.kind == "last":
+            elif column.is_text and column.kind in ("last", "last_tie"):
                 fresh[i, 0] = NO_TEXT
+            elif column.kind == "last_tie":
+                fresh[i, 0] = NO_TIE
             elif column.kind in ("min", "max"):
                 if column.is_float:
                     floats[i, 0] = math.inf if column.kind == "min" else -math.inf
@@ -374,11 +377,9 @@ class TileSpec:
             stored_order: tuple = (int(matrix[event_row, at]),
                                    int(matrix[created_row, at]) if created_row is not None else NO_CREATED)
             new_order: tuple = order
-            if tie_row is not None:  # a NULL tie_breaker is older than any (NO_TIE, or -inf in a float row)
-                tie_is_float = self.columns[tie_row - 1].is_float
-                tie_cells = floats if tie_is_float else matrix
-                tie = (-math.inf if tie_is_float else NO_TIE) if tie is None else tie
-                stored_order += (tie_cells[tie_row, at],)
+            if tie_row is not None:  # a NULL tie_breaker is older than any (NO_TIE; a text one: NO_TEXT)
+                tie = (NO_TEXT if self.tie_is_text else NO_TIE) if tie is None else tie
+                stored_order += (int(matrix[tie_row, at]),)
                 new_order += (tie,)
             if count == 0 or new_order > stored_order or (new_order == stored_order and value > cells[last_row, at]):
                 cells[last_row, at] = value
@@ -386,7 +387,7 @@ class TileSpec:
                 if created_row is not None:
                     matrix[created_row, at] = order[1]
                 if tie_row is not None:
-                    tie_cells[tie_row, at] = tie
+                    matrix[tie_row, at] = tie
         matrix[count_row, at] = count + 1
 
 
@@ -531,6 +532,11 @@ class _Merger:
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
+
+
+def _text_bytes(value: Any) -> bytes | None:
+    """A string's UTF-8 bytes (the order the record's text keeps), bytes as they are."""
+    return None if value is None else value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _identity(value: Any, text: Sequence[bytes]) -> Any:

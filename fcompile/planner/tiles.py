@@ -19,7 +19,7 @@ with `tile_layout`, and both compute them with one lowering (fcompile/dialects/t
 
 Tiles kept for serving (`serving=True`) also hold the rows of every tile and a count per input (a step's sum,
 min, max or last is NULL when it is 0); those of a view that rows are pushed to (`pushed=True`) also keep
-the order of each `last` value - its event time, created time and numeric tie_breaker - so that a pushed row
+the order of each `last` value - its event time, created time and tie_breaker - so that a pushed row
 can be merged into a stored tile. Materialization recomputes whole tiles, so it needs no order.
 
 The moments are merged as (n, mean, M2) (Chan, Golub and LeVeque's pairwise update, applied to all tiles at
@@ -56,7 +56,6 @@ _NEEDS: dict[str, tuple[PartialKind, ...]] = {
     "last": ("last",),
 }
 _LAST_ORDER: tuple[PartialKind, ...] = ("last_event", "last_created", "last_tie")
-NUMBER_KINDS = ("int32", "int64", "float32", "float64")
 
 
 def input_name(index: int) -> str:
