@@ -13,15 +13,16 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 | columns | k rows of n little-endian 8-byte cells: first each tile's step (its first microsecond     |
 |         | since the epoch), ascending, then one row per partial (`TileSpec.columns`): int64, or a    |
 |         | float64's bits, or for a string or bytes value its rank in the record's text               |
-| text    | only where a min, max or last takes a string or bytes column: m (8 bytes), m + 1 offsets   |
-|         | (8 bytes each), then the m distinct values the text cells name, in byte order (UTF-8)      |
+| text    | only where a min, max or last takes a string or bytes column, or a last keeps a string     |
+|         | tie_breaker: m (8 bytes), m + 1 offsets (8 bytes each), then the m distinct values the     |
+|         | text cells name, in byte order (UTF-8)                                                    |
 
 so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
 a vectorized sum, min, max or search. A text cell holds the rank of its value among the record's distinct
 values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
 strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
 the integers. The partial rows are grouped by how a read reduces them (the sums of
-integers, then of floats, the means, minimums, maximums, then `last` values), so each group is one call. The record's event time is its version (the time it was written,
+integers, then of floats, the means and their low parts, minimums, maximums, then `last` values), so each group is one call. The record's event time is its version (the time it was written,
 moving forward by at least a microsecond each write), so the store's newer-wins write makes the last write
 win.
 """
@@ -33,6 +34,7 @@ import hashlib
 import math
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
@@ -67,7 +69,7 @@ def tile_view_name(view: str) -> str:
 @dataclass(frozen=True)
 class TileColumn:
     name: str         # the tile query's column (`__fc_rows`, `__fc_sum_0`, ...)
-    kind: str         # rows, count, sum, min, max, mean, m2, last, last_event, last_created, last_tie
+    kind: str         # rows, count, sum, min, max, mean, mean_lo, m2, last, last_event, last_created, last_tie
     input: int | None
     is_float: bool
     is_text: bool = False  # a string or bytes value, kept as its rank in the record's text
@@ -118,7 +120,7 @@ class TileSpec:
                 is_float = False
             elif kind in ("count", "last_event", "last_created"):
                 is_float = False
-            elif kind in ("mean", "m2"):
+            elif kind in ("mean", "mean_lo", "m2"):
                 is_float = True
             else:
                 is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
@@ -363,13 +365,11 @@ class TileSpec:
                 r = row[(kind, index)]
                 if count == 0 or better(value, cells[r, at]):
                     cells[r, at] = value
-        if ("mean", index) in row:  # Welford's update of the step's mean and M2
-            mean_row, m2_row = row[("mean", index)], row[("m2", index)]
-            mean = floats[mean_row, at] if count else 0.0
-            delta = float(value) - mean
-            mean += delta / (count + 1)
-            floats[mean_row, at] = mean
-            floats[m2_row, at] = (floats[m2_row, at] if count else 0.0) + delta * (float(value) - mean)
+        if ("mean", index) in row:  # the step's mean (in two parts) and M2 with the value, exactly, then rounded
+            cells_of = (row[("mean", index)], row[("mean_lo", index)], row[("m2", index)])
+            stored = tuple(float(floats[r, at]) for r in cells_of) if count else (0.0, 0.0, 0.0)
+            for r, moment in zip(cells_of, _moments_with(count, *stored, value)):
+                floats[r, at] = moment
         if ("last", index) in row:
             last_row, event_row = row[("last", index)], row[("last_event", index)]
             created_row = row.get(("last_created", index))
@@ -406,8 +406,8 @@ def _block_of(column: TileColumn) -> tuple[int, int]:
         return (1, 0) if column.is_float else (0, 2)
     if kind == "m2":
         return 1, 1
-    if kind == "mean":
-        return 2, 0
+    if kind in ("mean", "mean_lo"):
+        return 2, kind == "mean_lo"
     if kind in ("min", "max"):
         return (3 if kind == "min" else 5) + column.is_float, 0
     return 7, 0  # last and its order, input by input
@@ -461,7 +461,8 @@ class _Merger:
                 if ("sum", i) in row:
                     sum_float = spec.columns[row[("sum", i)] - 1].is_float
                     total = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
-                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
+                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)],
+                         row[("mean_lo", i)])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
         self.windows = tuple((tuple(plans), self._needs(plans), any(n[3] for n in self._needs(plans)) or
                               any(p[1] == "last" and p[3][2] for p in plans)) for plans in windows.values())
@@ -525,13 +526,33 @@ class _Merger:
                     ns = cells[value[2]]  # counts: int64, multiplied into floats
                     means = floats[value[3]]
                     total = value[0]
-                    mean = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
-                            else float((ns * means).sum())) / n
-                    deviations = means - mean
-                    m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations))
+                    centre = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
+                              else float((ns * means).sum())) / n
+                    # each tile's deviation from the centre, its mean in two parts (fcompile/planner/tiles.py);
+                    # the correction takes the centre's own error out (the corrected two-pass algorithm)
+                    deviations = (means - centre) + floats[value[4]]
+                    weighted = ns * deviations
+                    shift = float(weighted.sum())
+                    m2 = reduced["float_sum"][value[1]] + float(weighted.dot(deviations)) - shift * shift / n
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
+
+
+def _moments_with(count: int, mean: float, mean_lo: float, m2: float, value: Any) -> tuple[float, float, float]:
+    """A step's (mean, mean_lo, M2) over `count` values, with `value` added: Welford's update done in exact
+    rationals (`mean + mean_lo` is the mean), then split back into two floats and rounded once, so a push
+    loses nothing of a value far from zero. Infinities and NaN take the float update (they make every
+    moment NaN or infinite, as the engines' do)."""
+    if not all(math.isfinite(v) for v in (mean, mean_lo, m2, float(value))):
+        delta = float(value) - mean
+        mean += delta / (count + 1)
+        return mean, 0.0, m2 + delta * (float(value) - mean)
+    exact = Fraction(mean) + Fraction(mean_lo)
+    delta = Fraction(value) - exact
+    exact += delta / (count + 1)
+    high = float(exact)
+    return high, float(exact - Fraction(high)), float(Fraction(m2) + delta * delta * count / (count + 1))
 
 
 def _text_bytes(value: Any) -> bytes | None:
