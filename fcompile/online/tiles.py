@@ -116,9 +116,7 @@ class TileSpec:
             if index is None:
                 columns.append(TileColumn(ROWS, kind, None, False))
                 continue
-            if kind == "last_tie":  # the tie_breaker's type (int32, int64, string, timestamp, date)
-                is_float = False
-            elif kind in ("count", "last_event", "last_created"):
+            if kind in ("count", "last_event", "last_created", "last_tie"):  # a tie_breaker is never a float
                 is_float = False
             elif kind in ("mean", "mean_lo", "m2"):
                 is_float = True
@@ -146,7 +144,6 @@ class TileSpec:
         import numpy as np
 
         self._cell = np.dtype("<i8")
-        self.has_tie = any(c.kind == "last_tie" for c in columns)
 
     @property
     def width(self) -> int:
