@@ -527,10 +527,10 @@ class _Merger:
                               else float((ns * means).sum())) / n
                     # each tile's deviation from the centre, its mean in two parts (fcompile/planner/tiles.py);
                     # the correction takes the centre's own error out (the corrected two-pass algorithm)
-                    deviations = (means - centre) + floats[value[4]]
-                    weighted = ns * deviations
-                    shift = float(weighted.sum())
-                    m2 = reduced["float_sum"][value[1]] + float(weighted.dot(deviations)) - shift * shift / n
+                    deviations = means - centre
+                    deviations += floats[value[4]]
+                    shift = float(ns.dot(deviations))
+                    m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations)) - shift * shift / n
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
