@@ -21,10 +21,10 @@ so a read decodes a record with one `numpy.frombuffer` and merges each feature's
 a vectorized sum, min, max or search. A text cell holds the rank of its value among the record's distinct
 values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
 strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
-the integers. The partial rows are grouped by how a read reduces them (the sums of
-integers, then of floats, the means and their low parts, minimums, maximums, then `last` values), so each group is one call. The record's event time is its version (the time it was written,
-moving forward by at least a microsecond each write), so the store's newer-wins write makes the last write
-win.
+the integers. The partial rows are grouped by how a read reduces them (the sums of integers, then of floats,
+the means and their low parts, minimums, maximums, then `last` values), so each group is one call. The
+record's event time is its version (the time it was written, moving forward by at least a microsecond each
+write), so the store's newer-wins write makes the last write win.
 """
 
 from __future__ import annotations

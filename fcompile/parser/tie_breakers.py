@@ -44,7 +44,8 @@ def _tie_breaker_dtype(graph: FeatureGraph, source: Source, columns: Mapping[str
                 for feature in view.plain_features if feature.name == source.tie_breaker}
     dtypes = sorted({dtype for dtype, _ in declared}, key=str)
     if len(dtypes) > 1:
-        shown = ", ".join(f"{dtype} in view '{name}'" for dtype, name in sorted(declared, key=lambda d: (str(d[0]), d[1])))
+        ordered = sorted(declared, key=lambda d: (str(d[0]), d[1]))
+        shown = ", ".join(f"{dtype} in view '{name}'" for dtype, name in ordered)
         sink.error(Code.TIE_BREAKER_TYPE, f"source '{source.name}': its tie_breaker '{source.tie_breaker}' is looked "
                    f"up as features of different dtypes ({shown})", source.column_location("tie_breaker"),
                    "declare the column's one type in every view that looks it up")
@@ -66,7 +67,8 @@ def _check_needed(graph: FeatureGraph, source: Source, sink: DiagnosticSink) -> 
     for view in graph.feature_views:
         if view.source != source.name or view.push_source is None:
             continue
-        last = next((f for f in view.aggregated_features if f.aggregation.function == "last"), None)  # type: ignore[union-attr]
+        last = next((f for f in view.aggregated_features
+                     if f.aggregation is not None and f.aggregation.function == "last"), None)
         if last is None:
             continue
         sink.error(Code.TIE_BREAKER_TYPE, f"feature view '{view.name}': rows pushed to '{view.push_source}' are "
