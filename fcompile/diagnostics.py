@@ -122,6 +122,7 @@ class Code(str, enum.Enum):
     ON_DEMAND_CYCLE = "FC145"        # on-demand views that read each other in a cycle
     REQUEST_FIELDS_MISSING = "FC146"  # a spine or online request without the request fields its features need
     EXPRESSION_OVERFLOW = "FC147"    # int64 arithmetic out of range while an expression is evaluated
+    TIE_BREAKER_TYPE = "FC148"       # a tie_breaker's type that a view's online tiles need but nothing gives
     # data tests (issue 18)
     UNKNOWN_TEST = "FC160"           # a test kind fcompile does not have, or one that does not fit where it is
     TEST_ARGUMENT = "FC161"          # a test's argument missing, of the wrong type, or out of order (min > max)
@@ -347,6 +348,9 @@ CODE_MEANINGS: dict[Code, str] = {
         'features need (names them).'),
     Code.EXPRESSION_OVERFLOW: ('An int64 result out of range while an on-demand expression is evaluated online (the '
         'training SQL fails on the engine likewise).'),
+    Code.TIE_BREAKER_TYPE: ("A view with a `last` aggregation that rows are pushed to, over a source whose "
+        "tie_breaker's type cannot be read when parsing (a table or query, a CSV file) nor is given by a plain "
+        "feature of that name; or plain features giving it different dtypes, or a float or boolean one."),
     Code.STATE_UNREADABLE: ('`--state DIR` (`fcompile plan`, a `state:modified` selection) is not the target folder '
         'of an earlier build this fcompile can compare with: missing, no `manifest.json`, not a manifest, or a '
         'manifest of another schema version.'),

@@ -89,6 +89,10 @@ class Source(_HashedNode):
     # Rows equal in event and created time go to this column's greatest value (then each feature takes the
     # greatest of the rows still tied): docs/concepts/point-in-time.md.
     tie_breaker: str | None = None
+    # The tie_breaker's type, as the source's columns give it at parse time (a Parquet footer, a seed file), or
+    # where they cannot be read, the dtype of a plain feature of that name (fcompile/parser/tie_breakers.py):
+    # online tiles keep it beside each `last` value to order pushed rows. Left out of the plain form when None.
+    tie_breaker_dtype: DType | None = field(default=None, metadata={"omit_if_none": True})
     # Where the spec writes the value of each field that names a column (timestamp_field,
     # created_timestamp_field, tie_breaker): diagnostics about that column point there. Kept out of the
     # manifest and the content hash, like `location`.

@@ -265,15 +265,25 @@ def _combine(dialect: SqlDialect, join: AggregateJoin, layout: TileLayout, index
                            feature.dtype)
     assert function in ("variance", "stddev")
     count = exp.Sum(this=partial("count"))
-    deviation = exp.paren(exp.Sub(this=col(layout.partial("mean", column).name), expression=col(_mean_name(index))),
-                          copy=False)
-    spread = exp.Mul(this=col(layout.partial("count", column).name),
-                     expression=exp.Mul(this=deviation, expression=deviation.copy()))
-    m2 = exp.Add(this=exp.Coalesce(this=exp.Sum(this=partial("m2")), expressions=[exp.Literal.number(0)]),
-                 expression=exp.Coalesce(this=exp.Sum(this=_when(inside, spread)),
-                                         expressions=[exp.Literal.number(0)]))
+    # each tile's deviation from the window's centre c: (mean - c) + mean_lo, its mean's two parts
+    # (fcompile/planner/tiles.py); c is near the window's mean, and the correction below takes its error out
+    deviation = exp.paren(exp.Add(
+        this=exp.paren(exp.Sub(this=col(layout.partial("mean", column).name), expression=col(_mean_name(index))),
+                       copy=False),
+        expression=col(layout.partial("mean_lo", column).name)), copy=False)
+    weighted = exp.Mul(this=col(layout.partial("count", column).name), expression=deviation)
+    spread = exp.Mul(this=weighted.copy(), expression=deviation.copy())
+    shift = exp.Coalesce(this=exp.Sum(this=_when(inside, weighted)), expressions=[exp.Literal.number(0)])
+    correction = exp.Div(this=exp.Mul(this=shift, expression=shift.copy()),
+                         expression=exp.Nullif(this=count.copy(), expression=exp.Literal.number(0)))
+    m2 = exp.Sub(this=exp.Add(
+        this=exp.Coalesce(this=exp.Sum(this=partial("m2")), expressions=[exp.Literal.number(0)]),
+        expression=exp.Coalesce(this=exp.Sum(this=_when(inside, spread)), expressions=[exp.Literal.number(0)])),
+        expression=correction)
     at_least_two = exp.GTE(this=count.copy(), expression=exp.Literal.number(2))
-    variance = exp.Div(this=_double(exp.paren(m2, copy=False)),
+    # the correction may leave a rounding error below 0 where every value is equal
+    nonnegative = exp.Greatest(this=_double(m2), expressions=[exp.cast(exp.Literal.number(0), "DOUBLE")])
+    variance = exp.Div(this=nonnegative,
                        expression=exp.paren(exp.Sub(this=count, expression=exp.Literal.number(1)), copy=False))
     value = variance if function == "variance" else exp.Sqrt(this=variance)
     return exp.Case(ifs=[exp.If(this=at_least_two, true=value)])

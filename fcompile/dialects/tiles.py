@@ -7,7 +7,9 @@ of its window and writes the tiles online.
    and its step by integer arithmetic: `step = us - mod(us, size)`, the remainder taken non-negative so
    times before 1970 floor too;
 2. `ranked`, for each input that `last` reads: the rank of each row within its (keys, step), rows with a value first,
-   then newest first by event time, created time and tie_breaker (the point-in-time order);
+   then newest first by event time, created time and tie_breaker (the point-in-time order); and for each input
+   whose moments are kept (variance, stddev): its mean over the row's (keys, step), the shift that the tile's
+   `mean_lo` and `m2` are computed from (fcompile/planner/tiles.py);
 3. `tiles`: the partials, grouped by (keys, step).
 """
 
@@ -42,11 +44,15 @@ def _rank(index: int) -> str:
     return f"__fc_rank_{index}"
 
 
+def _shift(index: int) -> str:
+    return f"__fc_shift_{index}"
+
+
 @dataclass(frozen=True)
 class TileStages:
     """The tile step as named selects, each reading the one before: `events` (each row with its step),
-    `ranked` (only where a `last` is kept) and `tiles` (grouped by keys and step). A training set makes them
-    CTEs of its query; materialization makes them the CTEs of its own."""
+    `ranked` (only where a `last` or moments are kept) and `tiles` (grouped by keys and step). A training set
+    makes them CTEs of its query; materialization makes them the CTEs of its own."""
 
     events: tuple[str, exp.Select]
     ranked: tuple[str, exp.Select] | None
@@ -70,10 +76,14 @@ def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_sec
     grouped = events[0]
     ranked = None
     lasts = sorted({p.column for p in layout.partials if p.kind == "last" and p.column is not None})
-    if lasts:
+    moments = sorted({p.column for p in layout.partials if p.kind == "mean" and p.column is not None})
+    if lasts or moments:
         ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker), _rank(i))
                  for i in lasts]
-        ranked = (f"{prefix}_ranked", exp.select(exp.Star(), *ranks).from_(grouped, copy=False))
+        shifts = [exp.alias_(exp.Window(this=exp.Avg(this=exp.cast(col(input_name(i)), "DOUBLE")),
+                                        partition_by=[col(k) for k in keys] + [col(STEP)]), _shift(i))
+                  for i in moments]
+        ranked = (f"{prefix}_ranked", exp.select(exp.Star(), *ranks, *shifts).from_(grouped, copy=False))
         grouped = ranked[0]
     partials = [exp.alias_(_partial(dialect, layout, p.kind, p.column), p.name) for p in layout.partials]
     tiles = (f"{prefix}_tiles", exp.select(*[col(k) for k in keys], col(STEP), *partials)
@@ -111,10 +121,13 @@ def _partial(dialect: SqlDialect, layout: TileLayout, kind: str, index: int | No
         return exp.Min(this=value)
     if kind == "max":
         return exp.Max(this=value)
-    if kind == "mean":
-        return exp.Avg(this=double)
-    if kind == "m2":  # the step's sum of squared deviations from its mean
-        return exp.Mul(this=exp.VariancePop(this=double), expression=exp.Count(this=value.copy()))
+    shifted = exp.Sub(this=double.copy(), expression=col(_shift(index)))  # near zero: no digit of the offset lost
+    if kind == "mean":  # the step's mean as its rows saw it (one value per step)
+        return exp.Max(this=col(_shift(index)))
+    if kind == "mean_lo":  # what the rounded mean misses: the mean is mean + mean_lo
+        return exp.Avg(this=shifted)
+    if kind == "m2":  # the step's sum of squared deviations from its mean, from the shifted values
+        return exp.Mul(this=exp.VariancePop(this=shifted), expression=exp.Count(this=value.copy()))
     first = exp.EQ(this=col(_rank(index)), expression=exp.Literal.number(1))
 
     def of_first(expression: exp.Expression) -> exp.Expression:

@@ -13,17 +13,18 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 | columns | k rows of n little-endian 8-byte cells: first each tile's step (its first microsecond     |
 |         | since the epoch), ascending, then one row per partial (`TileSpec.columns`): int64, or a    |
 |         | float64's bits, or for a string or bytes value its rank in the record's text               |
-| text    | only where a min, max or last takes a string or bytes column: m (8 bytes), m + 1 offsets   |
-|         | (8 bytes each), then the m distinct values the text cells name, in byte order (UTF-8)      |
+| text    | only where a min, max or last takes a string or bytes column, or a last keeps a string     |
+|         | tie_breaker: m (8 bytes), m + 1 offsets (8 bytes each), then the m distinct values the     |
+|         | text cells name, in byte order (UTF-8)                                                    |
 
 so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
 a vectorized sum, min, max or search. A text cell holds the rank of its value among the record's distinct
 values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
 strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
-the integers. The partial rows are grouped by how a read reduces them (the sums of
-integers, then of floats, the means, minimums, maximums, then `last` values), so each group is one call. The record's event time is its version (the time it was written,
-moving forward by at least a microsecond each write), so the store's newer-wins write makes the last write
-win.
+the integers. The partial rows are grouped by how a read reduces them (the sums of integers, then of floats,
+the means and their low parts, minimums, maximums, then `last` values), so each group is one call. The
+record's event time is its version (the time it was written, moving forward by at least a microsecond each
+write), so the store's newer-wins write makes the last write win.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import hashlib
 import math
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
@@ -56,7 +58,7 @@ TEXT_KINDS = ("string", "bytes")  # kept as ranks in the record's text (min, max
 VALUE_KINDS = ("min", "max", "last")  # the partials that hold an input's value
 NO_TEXT = -1  # a text `last` cell of a tile without a value (minimums and maximums hold INT_MAX / INT_MIN)
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
-NO_TIE = -(1 << 63)  # a `last` value's (int) tie_breaker where it is NULL: older than any (floats: -inf)
+NO_TIE = -(1 << 63)  # a `last` value's tie_breaker where it is NULL: older than any (a text one: NO_TEXT)
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
 
 
@@ -67,7 +69,7 @@ def tile_view_name(view: str) -> str:
 @dataclass(frozen=True)
 class TileColumn:
     name: str         # the tile query's column (`__fc_rows`, `__fc_sum_0`, ...)
-    kind: str         # rows, count, sum, min, max, mean, m2, last, last_event, last_created, last_tie
+    kind: str         # rows, count, sum, min, max, mean, mean_lo, m2, last, last_event, last_created, last_tie
     input: int | None
     is_float: bool
     is_text: bool = False  # a string or bytes value, kept as its rank in the record's text
@@ -114,22 +116,23 @@ class TileSpec:
             if index is None:
                 columns.append(TileColumn(ROWS, kind, None, False))
                 continue
-            if kind == "last_tie":
-                is_float = plan.tie_breaker_dtype.name in FLOAT_KINDS  # type: ignore[union-attr]
-            elif kind in ("count", "last_event", "last_created"):
+            if kind in ("count", "last_event", "last_created", "last_tie"):  # a tie_breaker is never a float
                 is_float = False
-            elif kind in ("mean", "m2"):
+            elif kind in ("mean", "mean_lo", "m2"):
                 is_float = True
             else:
                 is_float = plan.inputs[index].dtype.name in FLOAT_KINDS
-            is_text = kind in VALUE_KINDS and plan.inputs[index].dtype.name in TEXT_KINDS
+            is_text = (kind in VALUE_KINDS and plan.inputs[index].dtype.name in TEXT_KINDS
+                       or kind == "last_tie" and plan.tie_breaker_dtype.name in TEXT_KINDS)  # type: ignore[union-attr]
             columns.append(TileColumn(partial_name(kind, index), kind, index, is_float, is_text))
         columns.sort(key=_block_of)  # stable: inputs in order within a block
         self.columns = tuple(columns)
         self.blocks = _blocks(columns)
         self.row = {(c.kind, c.input): 1 + i for i, c in enumerate(columns)}  # row 0: the steps
         self.text_rows = [1 + i for i, c in enumerate(columns) if c.is_text]
-        self.text_inputs = frozenset(c.input for c in columns if c.is_text)
+        self.text_inputs = frozenset(c.input for c in columns if c.is_text and c.kind != "last_tie")
+        self.tie_is_text = any(c.is_text and c.kind == "last_tie" for c in columns)
+        self.tie_dtype = plan.tie_breaker_dtype if any(c.kind == "last_tie" for c in columns) else None
         self.has_text = bool(self.text_rows)
         described = [(c.name, c.kind, c.is_float) for c in columns] + [self.step_us, "sentinels"]
         if self.has_text:  # a layout without text keeps the id it had before text was kept
@@ -141,7 +144,6 @@ class TileSpec:
         import numpy as np
 
         self._cell = np.dtype("<i8")
-        self.has_tie = any(c.kind == "last_tie" for c in columns)
 
     @property
     def width(self) -> int:
@@ -245,7 +247,7 @@ class TileSpec:
                 ranks = pc.index_in(_as_binary(values), value_set=text).cast(pa.int64())
                 matrix[i] = numpy_of(filled(ranks, fill))
             elif column.is_float:
-                fill = {"min": math.inf, "max": -math.inf, "last_tie": -math.inf}.get(column.kind, 0.0)  # loses
+                fill = {"min": math.inf, "max": -math.inf}.get(column.kind, 0.0)  # loses
                 matrix[i] = numpy_of(filled(values.cast(pa.float64()), fill)).view(np.int64)
             else:
                 if pa.types.is_date(values.type):
@@ -296,13 +298,16 @@ class TileSpec:
         import numpy as np
 
         text: list[bytes] = []
-        if self.has_text:  # text values become their ranks in the stored text and theirs, united
-            given = {i: [None if v is None else v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in values]
-                     for i, values in enumerate(inputs) if i in self.text_inputs}
-            text, (matrix,) = self.united([stored], [v for values in given.values() for v in values if v is not None])
+        if self.has_text:  # text values (and a text tie_breaker) become their ranks in the stored text and theirs
+            given = {i: [_text_bytes(v) for v in values] for i, values in enumerate(inputs) if i in self.text_inputs}
+            tie_text = [_text_bytes(v) for v in ties] if self.tie_is_text else []
+            more = [v for values in [*given.values(), tie_text] for v in values if v is not None]
+            text, (matrix,) = self.united([stored], more)
             rank = {value: r for r, value in enumerate(text)}
             inputs = [[None if v is None else rank[v] for v in given[i]] if i in given else values
                       for i, values in enumerate(inputs)]
+            if self.tie_is_text:
+                ties = [None if v is None else rank[v] for v in tie_text]
         else:
             matrix = np.array(stored.matrix, dtype=np.int64, copy=True)
         floats = matrix.view(np.float64)
@@ -332,13 +337,10 @@ class TileSpec:
         for i, column in enumerate(self.columns, start=1):
             if column.kind == "last_created":
                 fresh[i, 0] = NO_CREATED
-            elif column.kind == "last_tie":
-                if column.is_float:
-                    floats[i, 0] = -math.inf
-                else:
-                    fresh[i, 0] = NO_TIE
-            elif column.is_text and column.kind == "last":
+            elif column.is_text and column.kind in ("last", "last_tie"):
                 fresh[i, 0] = NO_TEXT
+            elif column.kind == "last_tie":
+                fresh[i, 0] = NO_TIE
             elif column.kind in ("min", "max"):
                 if column.is_float:
                     floats[i, 0] = math.inf if column.kind == "min" else -math.inf
@@ -360,13 +362,11 @@ class TileSpec:
                 r = row[(kind, index)]
                 if count == 0 or better(value, cells[r, at]):
                     cells[r, at] = value
-        if ("mean", index) in row:  # Welford's update of the step's mean and M2
-            mean_row, m2_row = row[("mean", index)], row[("m2", index)]
-            mean = floats[mean_row, at] if count else 0.0
-            delta = float(value) - mean
-            mean += delta / (count + 1)
-            floats[mean_row, at] = mean
-            floats[m2_row, at] = (floats[m2_row, at] if count else 0.0) + delta * (float(value) - mean)
+        if ("mean", index) in row:  # the step's mean (in two parts) and M2 with the value, exactly, then rounded
+            cells_of = (row[("mean", index)], row[("mean_lo", index)], row[("m2", index)])
+            stored = tuple(float(floats[r, at]) for r in cells_of) if count else (0.0, 0.0, 0.0)
+            for r, moment in zip(cells_of, _moments_with(count, *stored, value)):
+                floats[r, at] = moment
         if ("last", index) in row:
             last_row, event_row = row[("last", index)], row[("last_event", index)]
             created_row = row.get(("last_created", index))
@@ -374,11 +374,9 @@ class TileSpec:
             stored_order: tuple = (int(matrix[event_row, at]),
                                    int(matrix[created_row, at]) if created_row is not None else NO_CREATED)
             new_order: tuple = order
-            if tie_row is not None:  # a NULL tie_breaker is older than any (NO_TIE, or -inf in a float row)
-                tie_is_float = self.columns[tie_row - 1].is_float
-                tie_cells = floats if tie_is_float else matrix
-                tie = (-math.inf if tie_is_float else NO_TIE) if tie is None else tie
-                stored_order += (tie_cells[tie_row, at],)
+            if tie_row is not None:  # a NULL tie_breaker is older than any (NO_TIE; a text one: NO_TEXT)
+                tie = (NO_TEXT if self.tie_is_text else NO_TIE) if tie is None else tie
+                stored_order += (int(matrix[tie_row, at]),)
                 new_order += (tie,)
             if count == 0 or new_order > stored_order or (new_order == stored_order and value > cells[last_row, at]):
                 cells[last_row, at] = value
@@ -386,7 +384,7 @@ class TileSpec:
                 if created_row is not None:
                     matrix[created_row, at] = order[1]
                 if tie_row is not None:
-                    tie_cells[tie_row, at] = tie
+                    matrix[tie_row, at] = tie
         matrix[count_row, at] = count + 1
 
 
@@ -405,8 +403,8 @@ def _block_of(column: TileColumn) -> tuple[int, int]:
         return (1, 0) if column.is_float else (0, 2)
     if kind == "m2":
         return 1, 1
-    if kind == "mean":
-        return 2, 0
+    if kind in ("mean", "mean_lo"):
+        return 2, kind == "mean_lo"
     if kind in ("min", "max"):
         return (3 if kind == "min" else 5) + column.is_float, 0
     return 7, 0  # last and its order, input by input
@@ -460,7 +458,8 @@ class _Merger:
                 if ("sum", i) in row:
                     sum_float = spec.columns[row[("sum", i)] - 1].is_float
                     total = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
-                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)])
+                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)],
+                         row[("mean_lo", i)])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
         self.windows = tuple((tuple(plans), self._needs(plans), any(n[3] for n in self._needs(plans)) or
                               any(p[1] == "last" and p[3][2] for p in plans)) for plans in windows.values())
@@ -524,13 +523,38 @@ class _Merger:
                     ns = cells[value[2]]  # counts: int64, multiplied into floats
                     means = floats[value[3]]
                     total = value[0]
-                    mean = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
-                            else float((ns * means).sum())) / n
-                    deviations = means - mean
-                    m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations))
+                    centre = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
+                              else float((ns * means).sum())) / n
+                    # each tile's deviation from the centre, its mean in two parts (fcompile/planner/tiles.py);
+                    # the correction takes the centre's own error out (the corrected two-pass algorithm)
+                    deviations = means - centre
+                    deviations += floats[value[4]]
+                    shift = float(ns.dot(deviations))
+                    m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations)) - shift * shift / n
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
+
+
+def _moments_with(count: int, mean: float, mean_lo: float, m2: float, value: Any) -> tuple[float, float, float]:
+    """A step's (mean, mean_lo, M2) over `count` values, with `value` added: Welford's update done in exact
+    rationals (`mean + mean_lo` is the mean), then split back into two floats and rounded once, so a push
+    loses nothing of a value far from zero. Infinities and NaN take the float update (they make every
+    moment NaN or infinite, as the engines' do)."""
+    if not all(math.isfinite(v) for v in (mean, mean_lo, m2, float(value))):
+        delta = float(value) - mean
+        mean += delta / (count + 1)
+        return mean, 0.0, m2 + delta * (float(value) - mean)
+    exact = Fraction(mean) + Fraction(mean_lo)
+    delta = Fraction(value) - exact
+    exact += delta / (count + 1)
+    high = float(exact)
+    return high, float(exact - Fraction(high)), float(Fraction(m2) + delta * delta * count / (count + 1))
+
+
+def _text_bytes(value: Any) -> bytes | None:
+    """A string's UTF-8 bytes (the order the record's text keeps), bytes as they are."""
+    return None if value is None else value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _identity(value: Any, text: Sequence[bytes]) -> Any:

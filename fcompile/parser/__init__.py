@@ -16,6 +16,7 @@ from fcompile.parser.aggregations import settle_aggregations
 from fcompile.parser.project_file import PROJECT_FILE_NAMES, find_project_file, load_project_file, read_text
 from fcompile.parser.resolve import Resolver, iter_items
 from fcompile.parser.source_schema import check_source_schemas
+from fcompile.parser.tie_breakers import settle_tie_breakers
 from fcompile.parser.structure import LIST_LABELS, check_structure
 
 SKIPPED_DIRS = {"target", "node_modules", "__pycache__"}
@@ -83,6 +84,7 @@ def parse_project(project_dir: str | os.PathLike[str], target: str | None = None
         columns = check_source_schemas(graph, sink) if check_sources else {}
         if not sink.has_errors:
             graph = settle_aggregations(graph, columns, sink)
+            graph = settle_tie_breakers(graph, columns, sink)
     if graph.tests:
         from fcompile.parser.data_tests import check_data_test_expressions
 

@@ -32,7 +32,7 @@ from fcompile.diagnostics import Position
 from fcompile.graph import DType, FeatureGraph, FeatureView
 from fcompile.planner.plans import FeatureColumn, KeyColumn, Relation
 from fcompile.planner.tiles import (
-    NUMBER_KINDS, ROWS, STEP, Partial, TileInput, TileLayout, input_name, partial_name, tile_layout,
+    ROWS, STEP, Partial, TileInput, TileLayout, input_name, partial_name, tile_layout,
 )
 
 __all__ = ["ROWS", "STEP", "LatestTiles", "TileFeature", "TileInput", "input_name", "partial_name",
@@ -76,19 +76,19 @@ class LatestTiles:
         return tuple(FeatureColumn(i.source_column, input_name(n), i.dtype) for n, i in enumerate(self.inputs))
 
     @property
-    def tie_is_number(self) -> bool:
-        """Whether the tie_breaker is a number a tile can keep (beside a `last` value, for pushed rows)."""
-        tie = self.tie_breaker_dtype
-        return self.tie_breaker is not None and tie is not None and tie.name in NUMBER_KINDS
+    def keeps_tie(self) -> bool:
+        """Whether the tiles can keep the tie_breaker (beside a `last` value, for pushed rows): the source has
+        one, of a known type (the parser's FC148 makes sure of it where rows are pushed to a `last`)."""
+        return self.tie_breaker is not None and self.tie_breaker_dtype is not None
 
     @property
     def layout(self) -> TileLayout:
         """The tiles' layout (fcompile/planner/tiles.py): `rows`, then each input's kinds (no `last_created`
-        without a created timestamp, no `last_tie` without a numeric tie_breaker)."""
+        without a created timestamp, no `last_tie` without a tie_breaker of known type)."""
         partials = [Partial("rows", None)]
         for index, tile_input in enumerate(self.inputs):
             for kind in tile_input.kinds:
-                if (kind == "last_created" and not self.created_timestamp) or (kind == "last_tie" and not self.tie_is_number):
+                if (kind == "last_created" and not self.created_timestamp) or (kind == "last_tie" and not self.keeps_tie):
                     continue
                 partials.append(Partial(kind, index))
         return TileLayout(self.inputs, tuple(partials))
@@ -118,9 +118,7 @@ def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
     plain = {renamed.get(f.name, f.name): f.dtype for f in view.plain_features}
     step = int(view.aggregation_step.total_seconds())
     reading = source_reading(graph, view, source)
-    tie_dtype = None
-    if reading["tie_breaker"] is not None:
-        tie_dtype = next((f.dtype for f in view.plain_features if f.name == source.tie_breaker), None)
+    tie_dtype = source.tie_breaker_dtype if reading["tie_breaker"] is not None else None
     aggregates = []
     for feature in view.aggregated_features:
         aggregation = feature.aggregation

@@ -14,20 +14,26 @@ with `tile_layout`, and both compute them with one lowering (fcompile/dialects/t
 | sum | sum | sum (NULL when no value) |
 | avg | sum, count | sum / count (NULL when count is 0) |
 | min, max | min, max | min of mins, max of maxes |
-| variance, stddev | count n, mean m, M2 (sum of squared deviations from m) | N = sum n; mean = sum(n*m) / N; M2 = sum M2 + sum n*(m - mean)^2; variance = M2 / (N - 1) for N >= 2, stddev its square root |
+| variance, stddev | count n, mean m (a float near the tile's mean: its AVG), mean_lo l (the mean of x - m: the mean is m + l), M2 (sum of squared deviations from the mean) | N = sum n; c = sum(n*m) / N; d = (m - c) + l; M2 = sum M2 + sum n*d^2 - (sum n*d)^2 / N; variance = M2 / (N - 1) for N >= 2, stddev its square root |
 | last | the newest non-NULL value of the tile | that of the newest tile having one |
 
 Tiles kept for serving (`serving=True`) also hold the rows of every tile and a count per input (a step's sum,
 min, max or last is NULL when it is 0); those of a view that rows are pushed to (`pushed=True`) also keep
-the order of each `last` value - its event time, created time and numeric tie_breaker - so that a pushed row
+the order of each `last` value - its event time, created time and tie_breaker - so that a pushed row
 can be merged into a stored tile. Materialization recomputes whole tiles, so it needs no order.
 
 The moments are merged as (n, mean, M2) (Chan, Golub and LeVeque's pairwise update, applied to all tiles at
-once) rather than from sums of squares: every term of the merged M2 is a non-negative quantity, so its
-rounding error is a few units in the last place of M2 times the number of tiles, whatever the data's
-offset from zero, where `sum(x^2) - N*mean^2` loses every digit that the mean has in common with the values
-(the values 1e9 + 1, 1e9 + 2, 1e9 + 3 lose all of them). The tile's own mean and M2 come from the engine's
-AVG and VAR_POP, which the engines compute with a stable one-pass update.
+once) rather than from sums of squares, which lose every digit that the mean has in common with the values
+(the values 1e9 + 1, 1e9 + 2, 1e9 + 3 lose all of them). A float64 mean is not enough for that merge far
+from zero: rounded, it is off by up to half a unit in its last place (6e-8 at 1e9), and that error enters
+the spread of the tiles' means around the window's (about 1e-7 of a variance of values 1e9 + a spread of
+1). So each tile keeps its mean in two parts, `mean` + `mean_lo`, computed in two passes: `mean` is the
+tile's AVG (a window AVG over the tile's rows, so each row sees it), `mean_lo` the AVG of `x - mean` and M2
+the VAR_POP of `x - mean` times the count: values shifted near zero, where nothing is lost. The merge takes
+each tile's deviation from a common centre `c` (any value near the window's mean) as `(m - c) + l` and
+removes the first-order error of `c` with the correction `(sum n*d)^2 / N` (the corrected two-pass
+algorithm), so every rounding is relative to the spread, not the offset: the result is within a few units
+in the last place of the exact one times the number of tiles and rows.
 """
 
 from __future__ import annotations
@@ -37,13 +43,13 @@ from typing import Callable, Literal, Sequence
 
 from fcompile.graph import DType
 
-PartialKind = Literal["rows", "count", "sum", "min", "max", "mean", "m2", "last",
+PartialKind = Literal["rows", "count", "sum", "min", "max", "mean", "mean_lo", "m2", "last",
                       "last_event", "last_created", "last_tie"]
 
 STEP = "__fc_step"  # a tile's step: its first microsecond since the epoch (UTC)
 ROWS = "__fc_rows"
 # the partial kinds an input column may need, in the order a tile keeps them
-INPUT_KINDS: tuple[PartialKind, ...] = ("count", "sum", "min", "max", "mean", "m2", "last",
+INPUT_KINDS: tuple[PartialKind, ...] = ("count", "sum", "min", "max", "mean", "mean_lo", "m2", "last",
                                         "last_event", "last_created", "last_tie")
 _NEEDS: dict[str, tuple[PartialKind, ...]] = {
     "count": ("count",),
@@ -51,12 +57,11 @@ _NEEDS: dict[str, tuple[PartialKind, ...]] = {
     "avg": ("sum", "count"),
     "min": ("min",),
     "max": ("max",),
-    "variance": ("count", "mean", "m2"),
-    "stddev": ("count", "mean", "m2"),
+    "variance": ("count", "mean", "mean_lo", "m2"),
+    "stddev": ("count", "mean", "mean_lo", "m2"),
     "last": ("last",),
 }
 _LAST_ORDER: tuple[PartialKind, ...] = ("last_event", "last_created", "last_tie")
-NUMBER_KINDS = ("int32", "int64", "float32", "float64")
 
 
 def input_name(index: int) -> str:

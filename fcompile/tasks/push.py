@@ -183,7 +183,7 @@ def reading_needs(reading: LatestValues) -> list[ColumnNeed]:
                                 event_time=True))
     needs += [ColumnNeed(f.source_column, f.dtype, f"feature '{f.output_name}' of view '{view}'")
               for f in reading.features]
-    if isinstance(reading, LatestTiles) and reading.tie_is_number:  # a `last` keeps it to compare pushed rows
+    if isinstance(reading, LatestTiles) and reading.keeps_tie:  # a `last` keeps it to compare pushed rows
         needs.append(ColumnNeed(reading.tie_breaker, reading.tie_breaker_dtype, "tie_breaker",  # type: ignore[arg-type]
                                 required=False))
     return needs
@@ -325,13 +325,13 @@ def online_batch(reading: LatestValues, converted: dict[tuple[str, DType], pa.Ar
 
 def tile_rows(reading: LatestTiles, converted: dict[tuple[str, DType], pa.Array]) -> pa.RecordBatch:
     """The rows as `online_batch` lays them out for a view's tiles, and, where its tiles keep the order of a
-    `last` (a numeric tie_breaker), the tie_breaker as `__fc_tie_breaker` (NULL where the rows have none)."""
+    `last` (a source with a tie_breaker), the tie_breaker as `__fc_tie_breaker` (NULL where the rows have none)."""
     import pyarrow as pa
 
     from fcompile.online.values import arrow_type
 
     batch = online_batch(reading, converted)  # type: ignore[arg-type]
-    if not reading.tie_is_number:
+    if not reading.keeps_tie:
         return batch
     dtype = reading.tie_breaker_dtype
     absent = pa.nulls(batch.num_rows, arrow_type(dtype))  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 A row pushed online to a view with aggregations is an event: it is added to the tile of its (entity, step) -
 rows and counts go up, sums, minimums and maximums take it, the step's mean and M2 take it by Welford's
 update, and it becomes the step's `last` value when it is newer (event time, then created time, then the
-source's tie_breaker, NULL oldest; full ties: the greater value) than the one there. The next read then
+source's tie_breaker of any type it may have, NULL oldest; full ties: the greater value) than the one there. The next read then
 gives what a training set gives once the row is in the offline source.
 The stored records of the rows' entities are read, updated and written back with the push's other views in
 one `write_batches` (all or nothing). A push drops no tile (reads may ask for past times); the entity's next
@@ -42,7 +42,8 @@ def tile_batch(store: OnlineStore, spec: TileSpec, plan: LatestTiles, rows: pa.R
     events = to_micros(rows.column(EVENT_TS)).to_pylist()
     created = to_micros(rows.column(CREATED_TS)).to_pylist() if CREATED_TS in rows.schema.names else \
         [None] * rows.num_rows
-    ties = rows.column(TIE_BREAKER).to_pylist() if TIE_BREAKER in rows.schema.names else [None] * rows.num_rows
+    ties = (_tile_values(rows.column(TIE_BREAKER), spec.tie_dtype.name) if spec.tie_dtype is not None
+            and TIE_BREAKER in rows.schema.names else [None] * rows.num_rows)
     inputs = [_tile_values(rows.column(input_name(i)), spec.input_dtypes[i].name) for i in range(len(plan.inputs))]
     by_entity: dict[tuple, list[int]] = {}
     for row, key in enumerate(key_values):
@@ -68,8 +69,8 @@ def tile_batch(store: OnlineStore, spec: TileSpec, plan: LatestTiles, rows: pa.R
 
 
 def _tile_values(column: pa.Array, kind: str) -> list[Any]:
-    """A pushed input column as `TileSpec.add_rows` takes it: ints, floats, days (dates), microseconds
-    (timestamps), str and bytes."""
+    """A pushed input (or tie_breaker) column as `TileSpec.add_rows` takes it: ints, floats, days (dates),
+    microseconds (timestamps), str and bytes."""
     import pyarrow as pa
 
     if kind == "timestamp":

@@ -164,6 +164,24 @@ def case_large_values_variance() -> AggCase:
                        Agg("km_sum", "sum", "km", 3 * HOUR)))
 
 
+def case_huge_offsets() -> AggCase:
+    """Adversarial moments: values 1e12 apart from zero and about 1 apart from each other (a float64 mean of a
+    step is off by up to 1e-4 of that spread, so a merge of the steps' float means would be too), integers
+    of 10**15 + a few; and a key whose window of small values follows a history of huge ones (a window
+    across both, too). Variances and deviations agree with the exact ones within 1e-9."""
+    rng = random.Random(16)
+    rows = [(1, E - k * 7 * MIN - US, E, 1e12 + round(rng.gauss(0, 1), 6), 10**15 + k % 5, "a") for k in range(1, 40)]
+    rows += [(2, E - 4 * HOUR - k * 5 * MIN, E, 1e12 + round(rng.gauss(0, 1), 6), 10**15 + k % 3, "b")
+             for k in range(1, 20)]
+    rows += [(2, E - k * 6 * MIN, E, 0.5 + round(rng.gauss(0, 1), 6), k % 4, "c") for k in range(1, 20)]
+    aggs = (Agg("fare_var", "variance", "fare", 3 * HOUR), Agg("fare_std", "stddev", "fare", 2 * HOUR),
+            Agg("fare_std_6h", "stddev", "fare", 6 * HOUR), Agg("km_var", "variance", "km", 3 * HOUR),
+            Agg("km_std_6h", "stddev", "km", 6 * HOUR), Agg("fare_avg", "avg", "fare", 3 * HOUR),
+            Agg("fare_sum", "sum", "fare", 3 * HOUR))
+    return trips_case("huge_offsets", trips(*rows), spine((1, E, 1), (1, E - HOUR, 2), (2, E, 3), (2, E - 2 * HOUR, 4),
+                                                         (2, E - 4 * HOUR, 5), (2, E + HOUR, 6)), 15 * MIN, aggs)
+
+
 def case_multi_column_keys() -> AggCase:
     """A key of two columns: rows match only when both are equal."""
     columns = (("city", "string"), ("zone", "int64"), ("event_ts", "timestamp"), ("amount", "float64"))
@@ -204,6 +222,7 @@ HAND_WRITTEN = {
     "step_2d": lambda: case_steps(2 * DAY, 6 * DAY),
     "before_1970": case_before_1970,
     "large_values": case_large_values_variance,
+    "huge_offsets": case_huge_offsets,
     "multi_column_keys": case_multi_column_keys,
     "mixed": case_mixed_with_plain_features,
 }
@@ -235,3 +254,27 @@ def random_case(seed: int, events: int = 80, spine_rows: int = 40) -> AggCase:
     spine_table = spine(*[(rng.choice(keys if k else [1, 2]), when() + rng.choice([dt.timedelta(0), span // 3]), k)
                           for k in range(spine_rows)])
     return trips_case(f"random_{seed}", trips(*rows), spine_table, step, aggs)
+
+
+def random_large_offset_case(seed: int, events: int = 120, spine_rows: int = 30) -> AggCase:
+    """Seeded data whose values sit far from zero (1e9 or 1e12 for floats, 10**12 or 10**15 for integers)
+    with a spread of about 1 to 10: the moments' adversarial case, with NULLs and empty windows."""
+    rng = random.Random(seed)
+    step = rng.choice([15 * MIN, HOUR])
+    span = 8 * step
+    offset, spread = rng.choice([1e9, 1e12]), rng.choice([1.0, 10.0])
+    km_offset = rng.choice([10**12, 10**15])
+    rows = []
+    for _ in range(events):
+        when = E - span + rng.randrange(int(span / US)) * US
+        fare = None if rng.random() < 0.1 else offset + round(rng.gauss(0, spread), 4)
+        km = None if rng.random() < 0.1 else km_offset + rng.randrange(0, 12)
+        rows.append((rng.randrange(1, 4), when, E, fare, km, "a"))
+    windows = sorted({step * rng.randrange(1, 8) for _ in range(3)})
+    aggs = tuple(a for i, w in enumerate(windows) for a in (
+        Agg(f"fare_std_{i}", "stddev", "fare", w), Agg(f"fare_var_{i}", "variance", "fare", w),
+        Agg(f"km_std_{i}", "stddev", "km", w), Agg(f"fare_avg_{i}", "avg", "fare", w),
+        Agg(f"fare_sum_{i}", "sum", "fare", w)))
+    spine_table = spine(*[(rng.choice([1, 2, 3, 4]), E - rng.randrange(int(span / US)) * US + step, k)
+                          for k in range(spine_rows)])
+    return trips_case(f"large_offset_{seed}", trips(*rows), spine_table, step, aggs)

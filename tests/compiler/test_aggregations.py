@@ -95,7 +95,7 @@ def test_tiles_keep_each_partial_once():
     layout = tile_layout(aggregates)
     assert [(i.source_column, i.dtype) for i in layout.inputs] == [("fare", f64), ("km", i64)]
     assert layout.partials == (Partial("rows", None), Partial("count", 0), Partial("sum", 0), Partial("mean", 0),
-                               Partial("m2", 0), Partial("count", 1), Partial("last", 1))
+                               Partial("mean_lo", 0), Partial("m2", 0), Partial("count", 1), Partial("last", 1))
 
 
 def test_serving_tiles_add_counts_and_the_order_of_last():

@@ -54,3 +54,9 @@ def test_random_aggregation_case(engine, seed, tmp_path):
     if seed >= RANDOM_SEEDS.get(engine.name, DEFAULT_RANDOM_SEEDS):
         pytest.skip(f"{engine.name} runs {RANDOM_SEEDS[engine.name]} seeds (each query is a job of about a second)")
     run_case(engine, cases.random_case(100 + seed), tmp_path, in_place=False)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_large_offset_case(engine, seed, tmp_path):
+    """Values far from zero with a small spread: variances and deviations within 1e-9 of the exact ones."""
+    run_case(engine, cases.random_large_offset_case(200 + seed), tmp_path, in_place=False)

@@ -42,7 +42,8 @@ WITH "__fc_window_rows" AS (
       ORDER BY
         CASE WHEN "__fc_in_0" IS NULL THEN 1 ELSE 0 END,
         "__fc_event_ts" DESC NULLS LAST
-    ) AS "__fc_rank_0"
+    ) AS "__fc_rank_0",
+    AVG(CAST("__fc_in_1" AS DOUBLE PRECISION)) OVER (PARTITION BY "driver_id", "__fc_step") AS "__fc_shift_1"
   FROM "__fc_events"
 ), "__fc_tiles" AS (
   SELECT
@@ -54,8 +55,9 @@ WITH "__fc_window_rows" AS (
     MAX("__fc_in_0") AS "__fc_max_0",
     MAX(CASE WHEN "__fc_rank_0" = 1 THEN "__fc_in_0" END) AS "__fc_last_0",
     COUNT("__fc_in_1") AS "__fc_count_1",
-    AVG(CAST("__fc_in_1" AS DOUBLE PRECISION)) AS "__fc_mean_1",
-    VAR_POP(CAST("__fc_in_1" AS DOUBLE PRECISION)) * COUNT("__fc_in_1") AS "__fc_m2_1"
+    MAX("__fc_shift_1") AS "__fc_mean_1",
+    AVG(CAST("__fc_in_1" AS DOUBLE PRECISION) - "__fc_shift_1") AS "__fc_mean_lo_1",
+    VAR_POP(CAST("__fc_in_1" AS DOUBLE PRECISION) - "__fc_shift_1") * COUNT("__fc_in_1") AS "__fc_m2_1"
   FROM "__fc_ranked"
   GROUP BY
     "driver_id",
