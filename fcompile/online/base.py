@@ -191,6 +191,24 @@ class OnlineStore(abc.ABC):
 
 # -- diagnostics shared by the stores ------------------------------------------------------------------
 
+class RecordDecodingStore(OnlineStore):
+    """A store whose one `_read` decodes its records into either form: `StoredRow`s for `read`, or the serving
+    path's tuples for `read_values` (the SQLite and Redis stores)."""
+
+    def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
+             features: Sequence[str]) -> list[StoredRow | None]:
+        return self._read(view, keys, features, False)
+
+    def read_values(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
+                    features: Sequence[str]) -> list[tuple | None]:
+        return self._read(view, keys, features, True)
+
+    @abc.abstractmethod
+    def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
+              as_tuples: bool) -> list:
+        """`read`'s rows, or `read_values`' tuples where `as_tuples`."""
+
+
 class StoreFailure(DiagnosticError):
     """The store itself failed (FC113 or FC114): it could not be reached, or refused or lost an operation.
     Problems of the data given to it (a key or a value that does not fit its dtype) are plain

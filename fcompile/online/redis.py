@@ -37,8 +37,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from fcompile.connection_text import describe_connection, driver_reason
 from fcompile.online.base import (
-    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, StoreFailure, ViewState, materialization_busy, store_failed,
-    store_unreachable, unknown_features, views_text,
+    KEY_SCAN_CHUNK, OnlineView, RecordDecodingStore, StoredRow, StoreFailure, ViewState, materialization_busy,
+    store_failed, store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
 from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
@@ -96,7 +96,7 @@ return 0
 """
 
 
-class RedisOnlineStore(OnlineStore):
+class RedisOnlineStore(RecordDecodingStore):
     type_name = "redis"
     default_location = f"{DEFAULT_URL} (the default)"
 
@@ -274,14 +274,6 @@ class RedisOnlineStore(OnlineStore):
         return store_failed(f"Redis ({describe_connection(self.url)})", doing, error)
 
     # -- reads -------------------------------------------------------------------------------------
-
-    def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
-             features: Sequence[str]) -> list[StoredRow | None]:
-        return self._read(view, keys, features, False)
-
-    def read_values(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
-                    features: Sequence[str]) -> list[tuple | None]:
-        return self._read(view, keys, features, True)
 
     def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
               as_tuples: bool) -> list:

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from fcompile.file_lock import exclusive_file_lock
 from fcompile.online.base import (
-    KEY_SCAN_CHUNK, OnlineStore, OnlineView, StoredRow, ViewState, materialization_busy, store_failed,
+    KEY_SCAN_CHUNK, OnlineView, RecordDecodingStore, StoredRow, ViewState, materialization_busy, store_failed,
     store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
@@ -66,7 +66,7 @@ class OlderLayout(sqlite3.DatabaseError):
     """A view's table written by an earlier fcompile, with a column per feature."""
 
 
-class SqliteOnlineStore(OnlineStore):
+class SqliteOnlineStore(RecordDecodingStore):
     type_name = "sqlite"
     default_location = f"path {DEFAULT_PATH} (the default)"
 
@@ -143,14 +143,6 @@ class SqliteOnlineStore(OnlineStore):
         raise AssertionError("unreachable")
 
     # -- reads -------------------------------------------------------------------------------------
-
-    def read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
-             features: Sequence[str]) -> list[StoredRow | None]:
-        return self._read(view, keys, features, False)
-
-    def read_values(self, view: OnlineView, keys: Sequence[tuple[Any, ...]],
-                    features: Sequence[str]) -> list[tuple | None]:
-        return self._read(view, keys, features, True)
 
     def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
               as_tuples: bool) -> list:
