@@ -704,8 +704,9 @@ def profile(
         "--output", help="With --infer-schema and one profile: where to write the schema (relative to the current "
         "directory).")] = None,
     compare: Annotated[Optional[str], typer.Option(
-        "--compare", help="Print each profile's drift from this reference: a .pb profile file, or dataset:NAME / "
-        "feature_view:NAME for that node's latest profile (PSI and Jensen-Shannon for numbers, L-infinity for "
+        "--compare", help="Print each profile's drift from this reference: a .pb profile file, "
+        "dataset:NAME / feature_view:NAME for that node's latest profile, or previous for each node's own newest "
+        "earlier profile (PSI and Jensen-Shannon for numbers, L-infinity for "
         "strings, the change of NULL fraction) and check the views' drift: thresholds.")] = None,
     value_ranges: Annotated[bool, typer.Option(
         "--value-ranges", help="With --infer-schema: give each number the range the profile saw (int_domain, "
@@ -784,10 +785,12 @@ def profile(
         console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
         return
     reference = None
-    if compare is not None:
+    if compare is not None and compare != "previous":
         from fcompile.tasks.profile_compare import read_statistics, reference_path
 
-        reference = read_statistics(reference_path(graph.project.root, compare), compare)
+        reference = read_statistics(reference_path(graph.project.root, compare, {
+            "feature_view": [v.name for v in graph.feature_views], "dataset": [d.name for d in graph.datasets]}),
+            compare)
     check_runnable(graph.project)
     problems = []
     drift_checks: list = []
@@ -797,6 +800,8 @@ def profile(
             plan = plan_profile(graph, kind, name, window_start, window_end)
             try:
                 made = profile_plan(runner, plan)
+                if compare == "previous":
+                    reference = _previous_profile(graph.project.root, plan.node)
             except DiagnosticError as error:
                 problems += error.diagnostics
                 console.print(f"ERROR {plan.node}: {error.diagnostics[0].message}", markup=False)
@@ -809,15 +814,22 @@ def profile(
                           + (f" (approximate {' and '.join(approximate)})" if approximate else ""), markup=False)
             for feature in made.features:
                 console.print("  " + describe_feature(feature), markup=False)
-            if reference is not None:
+            if compare is not None and reference is None:
+                console.print(f"  drift from previous: no earlier profile of {plan.node} to compare with",
+                              markup=False)
+            elif reference is not None:
                 from fcompile.tasks.drift_checks import check_drift
                 from fcompile.tasks.profile_compare import compare_statistics, drift_table
                 from fcompile.tasks.profile_files import to_statistics
 
-                console.print(f"  drift from {compare}:", markup=False)
                 drifts = compare_statistics(reference, to_statistics([made]).datasets[0])
-                for line in drift_table(drifts):
-                    console.print("    " + line, markup=False)
+                if drifts:
+                    console.print(f"  drift from {compare}:", markup=False)
+                    for line in drift_table(drifts):
+                        console.print("    " + line, markup=False)
+                else:
+                    console.print(f"  drift from {compare}: the reference ({reference.name}) has none of this "
+                                  f"{'view' if kind == 'feature_view' else 'dataset'}'s features", markup=False)
                 checked = check_drift(graph.feature_view(name), drifts) if kind == "feature_view" else []
                 for check in checked:
                     _print_drift_check(console, check)
@@ -838,6 +850,15 @@ def profile(
     _print_diagnostics(problems, hints_once=True)
     if problems or any(c.blocks for c in drift_checks):
         raise typer.Exit(1)
+
+
+def _previous_profile(root: str, node: str) -> object:
+    """`--compare previous`: the statistics of `node`'s newest profile before the one being made, or None."""
+    from fcompile.tasks.profile_compare import read_statistics
+    from fcompile.tasks.profile_files import latest_profile_path
+
+    path = latest_profile_path(root, node)
+    return None if path is None else read_statistics(path, f"previous ({os.path.relpath(path, root)})")
 
 
 def _profile_online(project_dir: Path, target: Optional[str], online: bool, view: Optional[str],
