@@ -259,8 +259,17 @@ def validate(
     _print_diagnostics(diagnostics)
     if failed:
         raise typer.Exit(1)
-    counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
-                       for kind, nodes in graph.by_kind() if nodes or kind not in _SHOWN_WHEN_PRESENT)
+    schemas = sum(v.schema is not None for v in graph.feature_views)
+
+    def counted(kind: str, nodes: list) -> str:
+        text = f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
+        if kind == "test" and schemas:  # `fcompile test` also checks the views that name a schema
+            text = f"{len(nodes)} data {text.split(' ', 1)[1]} + the schema checks of {schemas} feature " + \
+                ("view" if schemas == 1 else "views")
+        return text
+
+    counts = ", ".join(counted(kind, nodes) for kind, nodes in graph.by_kind()
+                       if nodes or kind not in _SHOWN_WHEN_PRESENT or (kind == "test" and schemas))
     from rich.text import Text
 
     _console().print(Text.assemble(("ok", "green"), f": project '{graph.project.name}' (target "
@@ -675,8 +684,11 @@ def test(
     record_test_results(graph, document["results"], "test", dt.datetime.now(dt.timezone.utc))
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)  # tests that could not run
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "warn", "fail", "error")}
+    checks = sum(r.kind == "schema" for r in results)
+    made_of = f": {len(results) - checks} data {_plural(len(results) - checks, 'test')}, {checks} schema " \
+        f"{_plural(checks, 'check')}" if checks else ""
     console.print(f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, {counts['error']} "
-                  f"{_plural(counts['error'], 'error')} ({len(results)} {_plural(len(results), 'test')}); "
+                  f"{_plural(counts['error'], 'error')} ({len(results)} {_plural(len(results), 'test')}{made_of}); "
                   "wrote target/run_results.json", markup=False)
     if any(r.blocks for r in results):
         raise typer.Exit(1)
@@ -1514,7 +1526,11 @@ def docs_generate(
     catalog = project_catalog(graph, site_dialects(graph, dialect, target_folder), target_folder)
     folder = site_dir.expanduser().resolve() if site_dir is not None else target_folder / DOCS
     report = write_site(catalog, folder)
-    tests = f", {report.tests_shown} data-test results" if report.tests_shown else ""
+    tests = ""
+    if report.tests_shown:
+        plain = report.tests_shown - sum(n for _, n in report.checks_shown)
+        parts = [f"{plain} data-test"] + [f"{n} {kind}-check" for kind, n in report.checks_shown]
+        tests = f", {' + '.join(parts) if report.checks_shown else parts[0]} results"
     tests += f", statistics of {report.profiles_shown} profiled nodes" if report.profiles_shown else ""
     _console().print(f"wrote {report.pages} pages ({report.bytes / 1e6:.1f} MB; SQL for "
                      f"{', '.join(report.dialects) or 'no dialect'}{tests}) to {folder}", markup=False)

@@ -251,7 +251,8 @@ def test_data_that_breaks_the_sample_schema_fails_fcompile_test(sample, tmp_path
     assert lines[classes + 2] == (f"      anomaly=COMPARATOR_L_INFTY_HIGH, description=L-infinity distance "
                                   f"{distance:.4f} from the previous profile (value 'limo') is above the threshold 0.1")
     assert any(line.startswith("PASS  driver_lifetime_stats__is_premium__schema") for line in lines)
-    assert lines[-1] == "1 passed, 0 warned, 3 failed, 0 errors (4 tests); wrote target/run_results.json"
+    assert lines[-1] == ("1 passed, 0 warned, 3 failed, 0 errors (4 tests: 1 data test, 3 schema checks); "
+                         "wrote target/run_results.json")
     recorded = {e["node"]: e for e in json.loads((root / "target" / "run_results.json").read_text())["results"]}
     entry = recorded["test.driver_lifetime_stats__vehicle_class__schema"]
     assert entry["status"] == "fail" and entry["failures"] == 2
