@@ -773,7 +773,9 @@ def profile(
     from fcompile.parser import load_project
     from fcompile.tasks.offline_engine import check_runnable
     from fcompile.tasks.profile_files import statistics_protos, write_profile
-    from fcompile.tasks.profiles import describe_feature, plan_profile, profile_plan, select_profiled
+    from fcompile.tasks.profiles import (
+        describe_feature, plan_profile, profile_plan, select_profiled, select_unprofiled,
+    )
 
     window_start, window_end = _iso_option("--start", start), _iso_option("--end", end)
     if window_start is not None and window_end is not None and window_start > window_end:
@@ -793,8 +795,10 @@ def profile(
                                           "profiles are made", None, "select one view (or dataset), or leave "
                                           "--output out to write schemas/<name>.pbtxt for each")])
     console = _console()
+    unprofiled = [] if dataset else select_unprofiled(graph, select or (), exclude or ())
     if not chosen:
         console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
+        _print_unprofiled(console, graph, unprofiled)
         return
     reference = None
     if compare is not None and compare != "previous":
@@ -857,11 +861,21 @@ def profile(
                 console.print(f"  schema -> {os.path.relpath(path, graph.project.root)}", markup=False)
             if made.skipped:
                 console.print(f"  not profiled (aggregated over windows): {', '.join(made.skipped)}", markup=False)
+    _print_unprofiled(console, graph, unprofiled)
     if drift_checks:
         _record_drift_checks(graph, console, drift_checks, started)
     _print_diagnostics(problems, hints_once=True)
     if problems or any(c.blocks for c in drift_checks):
         raise typer.Exit(1)
+
+
+def _print_unprofiled(console, graph, views: list[str]) -> None:
+    """A line per selected view that `fcompile profile` leaves out: every feature of it is aggregated."""
+    for name in views:
+        count = len(graph.feature_view(name).aggregated_features)
+        console.print(f"feature_view.{name}: not profiled: its {count} {_plural(count, 'feature')} "
+                      f"{'is' if count == 1 else 'are'} aggregated over windows (no column of their own)",
+                      markup=False)
 
 
 def _previous_profile(root: str, node: str) -> object:

@@ -155,7 +155,7 @@ def drift_table(drifts: list[FeatureDrift]) -> list[str]:
     def figure(value: float | None, signed: bool = False) -> str:
         return "-" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
 
-    rows = [("feature", "nulls", "psi", "js", "l_inf")] + [
+    rows = [("feature", "nulls", "psi", "js", "linf")] + [
         (d.feature, figure(d.null_fraction_change, True), figure(d.psi), figure(d.jensen_shannon),
          figure(d.l_infinity)) for d in drifts]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]

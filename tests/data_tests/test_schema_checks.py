@@ -289,7 +289,7 @@ def test_compare_prints_the_drift_from_a_reference_profile(sample, tmp_path):
     assert_clean(done)
     assert done.returncode == 0, done.stdout + done.stderr
     table = done.stdout.splitlines()[-4:]
-    assert table[0].split() == ["feature", "nulls", "psi", "js", "l_inf"]
+    assert table[0].split() == ["feature", "nulls", "psi", "js", "linf"]
     cells = {line.split()[0]: line.split()[1:] for line in table[1:]}
     assert cells["vehicle_class"] == ["+0.0000", "-", "-", f"{distance:.4f}"]
     assert cells["lifetime_trip_count"][0] == f"{(rows - present) / rows:+.4f}"
