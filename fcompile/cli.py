@@ -259,8 +259,17 @@ def validate(
     _print_diagnostics(diagnostics)
     if failed:
         raise typer.Exit(1)
-    counts = ", ".join(f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
-                       for kind, nodes in graph.by_kind() if nodes or kind not in _SHOWN_WHEN_PRESENT)
+    schemas = sum(v.schema is not None for v in graph.feature_views)
+
+    def counted(kind: str, nodes: list) -> str:
+        text = f"{len(nodes)} {KINDS[kind].replace('_', ' ') if len(nodes) != 1 else kind.replace('_', ' ')}"
+        if kind == "test" and schemas:  # `fcompile test` also checks the views that name a schema
+            text = f"{len(nodes)} data {text.split(' ', 1)[1]} + the schema checks of {schemas} feature " + \
+                ("view" if schemas == 1 else "views")
+        return text
+
+    counts = ", ".join(counted(kind, nodes) for kind, nodes in graph.by_kind()
+                       if nodes or kind not in _SHOWN_WHEN_PRESENT or (kind == "test" and schemas))
     from rich.text import Text
 
     _console().print(Text.assemble(("ok", "green"), f": project '{graph.project.name}' (target "
@@ -675,8 +684,11 @@ def test(
     record_test_results(graph, document["results"], "test", dt.datetime.now(dt.timezone.utc))
     _print_diagnostics([d for r in results for d in r.diagnostics], hints_once=True)  # tests that could not run
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "warn", "fail", "error")}
+    checks = sum(r.kind == "schema" for r in results)
+    made_of = f": {len(results) - checks} data {_plural(len(results) - checks, 'test')}, {checks} schema " \
+        f"{_plural(checks, 'check')}" if checks else ""
     console.print(f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, {counts['error']} "
-                  f"{_plural(counts['error'], 'error')} ({len(results)} {_plural(len(results), 'test')}); "
+                  f"{_plural(counts['error'], 'error')} ({len(results)} {_plural(len(results), 'test')}{made_of}); "
                   "wrote target/run_results.json", markup=False)
     if any(r.blocks for r in results):
         raise typer.Exit(1)
@@ -704,8 +716,9 @@ def profile(
         "--output", help="With --infer-schema and one profile: where to write the schema (relative to the current "
         "directory).")] = None,
     compare: Annotated[Optional[str], typer.Option(
-        "--compare", help="Print each profile's drift from this reference: a .pb profile file, or dataset:NAME / "
-        "feature_view:NAME for that node's latest profile (PSI and Jensen-Shannon for numbers, L-infinity for "
+        "--compare", help="Print each profile's drift from this reference: a .pb profile file, "
+        "dataset:NAME / feature_view:NAME for that node's latest profile, or previous for each node's own newest "
+        "earlier profile (PSI and Jensen-Shannon for numbers, L-infinity for "
         "strings, the change of NULL fraction) and check the views' drift: thresholds.")] = None,
     value_ranges: Annotated[bool, typer.Option(
         "--value-ranges", help="With --infer-schema: give each number the range the profile saw (int_domain, "
@@ -760,7 +773,9 @@ def profile(
     from fcompile.parser import load_project
     from fcompile.tasks.offline_engine import check_runnable
     from fcompile.tasks.profile_files import statistics_protos, write_profile
-    from fcompile.tasks.profiles import describe_feature, plan_profile, profile_plan, select_profiled
+    from fcompile.tasks.profiles import (
+        describe_feature, plan_profile, profile_plan, select_profiled, select_unprofiled,
+    )
 
     window_start, window_end = _iso_option("--start", start), _iso_option("--end", end)
     if window_start is not None and window_end is not None and window_start > window_end:
@@ -780,14 +795,18 @@ def profile(
                                           "profiles are made", None, "select one view (or dataset), or leave "
                                           "--output out to write schemas/<name>.pbtxt for each")])
     console = _console()
+    unprofiled = [] if dataset else select_unprofiled(graph, select or (), exclude or ())
     if not chosen:
         console.print("nothing to profile: the selection holds no feature view with a plain feature", markup=False)
+        _print_unprofiled(console, graph, unprofiled)
         return
     reference = None
-    if compare is not None:
+    if compare is not None and compare != "previous":
         from fcompile.tasks.profile_compare import read_statistics, reference_path
 
-        reference = read_statistics(reference_path(graph.project.root, compare), compare)
+        reference = read_statistics(reference_path(graph.project.root, compare, {
+            "feature_view": [v.name for v in graph.feature_views], "dataset": [d.name for d in graph.datasets]}),
+            compare)
     check_runnable(graph.project)
     problems = []
     drift_checks: list = []
@@ -797,6 +816,8 @@ def profile(
             plan = plan_profile(graph, kind, name, window_start, window_end)
             try:
                 made = profile_plan(runner, plan)
+                if compare == "previous":
+                    reference = _previous_profile(graph.project.root, plan.node)
             except DiagnosticError as error:
                 problems += error.diagnostics
                 console.print(f"ERROR {plan.node}: {error.diagnostics[0].message}", markup=False)
@@ -809,15 +830,22 @@ def profile(
                           + (f" (approximate {' and '.join(approximate)})" if approximate else ""), markup=False)
             for feature in made.features:
                 console.print("  " + describe_feature(feature), markup=False)
-            if reference is not None:
+            if compare is not None and reference is None:
+                console.print(f"  drift from previous: no earlier profile of {plan.node} to compare with",
+                              markup=False)
+            elif reference is not None:
                 from fcompile.tasks.drift_checks import check_drift
                 from fcompile.tasks.profile_compare import compare_statistics, drift_table
                 from fcompile.tasks.profile_files import to_statistics
 
-                console.print(f"  drift from {compare}:", markup=False)
                 drifts = compare_statistics(reference, to_statistics([made]).datasets[0])
-                for line in drift_table(drifts):
-                    console.print("    " + line, markup=False)
+                if drifts:
+                    console.print(f"  drift from {compare}:", markup=False)
+                    for line in drift_table(drifts):
+                        console.print("    " + line, markup=False)
+                else:
+                    console.print(f"  drift from {compare}: the reference ({reference.name}) has none of this "
+                                  f"{'view' if kind == 'feature_view' else 'dataset'}'s features", markup=False)
                 checked = check_drift(graph.feature_view(name), drifts) if kind == "feature_view" else []
                 for check in checked:
                     _print_drift_check(console, check)
@@ -833,11 +861,30 @@ def profile(
                 console.print(f"  schema -> {os.path.relpath(path, graph.project.root)}", markup=False)
             if made.skipped:
                 console.print(f"  not profiled (aggregated over windows): {', '.join(made.skipped)}", markup=False)
+    _print_unprofiled(console, graph, unprofiled)
     if drift_checks:
         _record_drift_checks(graph, console, drift_checks, started)
     _print_diagnostics(problems, hints_once=True)
     if problems or any(c.blocks for c in drift_checks):
         raise typer.Exit(1)
+
+
+def _print_unprofiled(console, graph, views: list[str]) -> None:
+    """A line per selected view that `fcompile profile` leaves out: every feature of it is aggregated."""
+    for name in views:
+        count = len(graph.feature_view(name).aggregated_features)
+        console.print(f"feature_view.{name}: not profiled: its {count} {_plural(count, 'feature')} "
+                      f"{'is' if count == 1 else 'are'} aggregated over windows (no column of their own)",
+                      markup=False)
+
+
+def _previous_profile(root: str, node: str) -> object:
+    """`--compare previous`: the statistics of `node`'s newest profile before the one being made, or None."""
+    from fcompile.tasks.profile_compare import read_statistics
+    from fcompile.tasks.profile_files import latest_profile_path
+
+    path = latest_profile_path(root, node)
+    return None if path is None else read_statistics(path, f"previous ({os.path.relpath(path, root)})")
 
 
 def _profile_online(project_dir: Path, target: Optional[str], online: bool, view: Optional[str],
@@ -1493,7 +1540,11 @@ def docs_generate(
     catalog = project_catalog(graph, site_dialects(graph, dialect, target_folder), target_folder)
     folder = site_dir.expanduser().resolve() if site_dir is not None else target_folder / DOCS
     report = write_site(catalog, folder)
-    tests = f", {report.tests_shown} data-test results" if report.tests_shown else ""
+    tests = ""
+    if report.tests_shown:
+        plain = report.tests_shown - sum(n for _, n in report.checks_shown)
+        parts = [f"{plain} data-test"] + [f"{n} {kind}-check" for kind, n in report.checks_shown]
+        tests = f", {' + '.join(parts) if report.checks_shown else parts[0]} results"
     tests += f", statistics of {report.profiles_shown} profiled nodes" if report.profiles_shown else ""
     _console().print(f"wrote {report.pages} pages ({report.bytes / 1e6:.1f} MB; SQL for "
                      f"{', '.join(report.dialects) or 'no dialect'}{tests}) to {folder}", markup=False)

@@ -377,11 +377,14 @@ CODE_MEANINGS: dict[Code, str] = {
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
 # without a ttl (FC016, only ever a warning), a source path that matches no file yet (FC062), a serving grant
 # naming an unknown service, view or push source (FC031, FC032, FC034), and, when `fcompile serve` starts, an
-# online store that does not answer (FC113, FC114).
+# online store that does not answer (FC113, FC114), a schema naming a feature its view lacks (FC190).
 WARNING_CODES: frozenset[Code] = frozenset({
     Code.FILE_SHAPE, Code.UNBOUNDED_RANGE_JOIN, Code.SOURCE_FILE_NOT_FOUND, Code.UNKNOWN_SOURCE, Code.UNKNOWN_VIEW, Code.UNKNOWN_SERVICE,
-    Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR,
+    Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR, Code.SCHEMA_FEATURE,
 })
+# Of those, the codes never reported as errors: FC016, and a view's schema naming a feature the view does not
+# have (FC190).
+WARNING_ONLY_CODES: frozenset[Code] = frozenset({Code.UNBOUNDED_RANGE_JOIN, Code.SCHEMA_FEATURE})
 
 
 @dataclass(frozen=True, order=True)
@@ -492,6 +495,11 @@ def clipped(text: object, limit: int = SHOWN_VALUE_CHARS) -> str:
     never renders a whole value: one can be megabytes)."""
     text = text if isinstance(text, str) else str(text)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def a_or_an(word: str) -> str:
+    """The word after its indefinite article: 'an int64', 'a float64' (by its first letter)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

@@ -77,7 +77,8 @@ def summarize(node: Node) -> str:
             counted.append(f"{len(node.aggregated_features)} aggregated features (step {step})")
         # the ttl bounds plain lookups; an aggregated feature's windows bound it, a ttl only its age online
         ttl_part = f", ttl {ttl}" if node.plain_features or node.ttl else ""
-        return f"{' and '.join(counted)} by {', '.join(node.entities)} from {source}{ttl_part}{late}{online}"
+        schema = f", schema {node.schema} (fcompile test checks each feature)" if node.schema else ""
+        return f"{' and '.join(counted)} by {', '.join(node.entities)} from {source}{ttl_part}{late}{online}{schema}"
     if isinstance(node, FeatureService):
         count = sum(len(p.features) for p in node.projections)
         views = ", ".join(p.view + (f" as {p.alias}" if p.alias else "") for p in node.projections)

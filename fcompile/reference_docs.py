@@ -119,7 +119,7 @@ def cli_page() -> str:
 # -- the diagnostic codes -----------------------------------------------------------------------------------
 
 def diagnostics_page() -> str:
-    from fcompile.diagnostics import CODE_MEANINGS, WARNING_CODES, Code
+    from fcompile.diagnostics import CODE_MEANINGS, WARNING_CODES, WARNING_ONLY_CODES, Code
 
     lines = [GENERATED_NOTE.format(source="the Code table in fcompile/diagnostics.py"), "",
              "# Diagnostic codes", "",
@@ -140,8 +140,8 @@ def diagnostics_page() -> str:
              "fcompile) says so, saves the traceback to a file in the temporary folder and exits with code 2.",
              "", "A code never changes meaning once released.", "",
              "| code | name | severity | meaning |", "| --- | --- | --- | --- |"]
-    for code in Code:
-        severity = "error or warning" if code in WARNING_CODES else "error"
+    for code in sorted(Code, key=lambda c: c.value):
+        severity = "warning" if code in WARNING_ONLY_CODES else "error or warning" if code in WARNING_CODES else "error"
         meaning = _cell(CODE_MEANINGS.get(code, ""))
         lines.append(f"| {code.value} | `{code.name.lower()}` | {severity} | {meaning} |")
     return "\n".join(lines) + "\n"
@@ -169,6 +169,8 @@ class _Schema:
 
     def type_of(self, node: dict) -> str:
         node = self.resolve(node)
+        if "x-type" in node:  # what the parser accepts, where the JSON Schema leaves the checks to it
+            return node["x-type"]
         if "oneOf" in node and "properties" not in node:
             return " or ".join(dict.fromkeys(self.type_of(option) for option in node["oneOf"]))
         if "const" in node:

@@ -136,18 +136,21 @@ def attach_test_results(catalog: Catalog, run_results: Mapping[str, Any]) -> Non
     """The data-test results of a test_results document (each test's latest result, with the time of its run)
     or a run_results one (`fcompile test`, or a run that ran the tests first: the time of that run), by the
     node each test checks; results of tests the project no longer has are left out. Drift checks (kind `drift`,
-    from `fcompile profile --compare`) are no node of the manifest: they are kept by the view their entry names."""
+    from `fcompile profile --compare`) and schema checks (kind `schema`, from `fcompile test`) are no node of
+    the manifest: they are kept by the view their entry names."""
     found: dict[str, list[TestResult]] = {}
     metadata = run_results.get("metadata") or {}
     for entry in run_results.get("results") or ():
         node_id = entry.get("node") if isinstance(entry, Mapping) else None
         test = catalog.get(node_id) if isinstance(node_id, str) else None
-        if test is None and isinstance(entry, Mapping) and entry.get("kind") == "drift" and \
-                isinstance(entry.get("parent"), str) and catalog.get(entry["parent"]) is not None:
-            # a drift check (`fcompile profile --compare`) is no node of the manifest: its entry says what it checks
+        if test is None and isinstance(entry, Mapping) and entry.get("kind") in ("drift", "schema") and \
+                isinstance(node_id, str) and isinstance(entry.get("parent"), str) and \
+                catalog.get(entry["parent"]) is not None:
+            # a drift check (`fcompile profile --compare`) or a schema check (`fcompile test` against a view's
+            # schema) is no node of the manifest: its entry says what it checks
             found.setdefault(entry["parent"], []).append(TestResult(
                 node_id.removeprefix("test."), str(entry.get("status", "?")), entry.get("failures"),
-                entry.get("message"), entry.get("column"), "drift",
+                entry.get("message"), entry.get("column"), entry["kind"],
                 entry.get("finished_at") or metadata.get("finished_at"), entry.get("command") or metadata.get("command")))
             continue
         if test is None or test.kind != "test":

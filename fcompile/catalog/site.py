@@ -39,6 +39,7 @@ class SiteReport:
     bytes: int
     tests_shown: int
     profiles_shown: int = 0
+    checks_shown: tuple[tuple[str, int], ...] = ()  # of tests_shown, the schema and drift checks, by kind
 
 
 def site_dialects(graph: FeatureGraph, option: str | None, target_folder: Path) -> tuple[str, ...]:
@@ -121,8 +122,9 @@ def write_site(catalog: Catalog, folder: Path) -> SiteReport:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    shown = sum(len(results) for results in catalog.test_results.values())
-    return SiteReport(folder, pages, tuple(catalog.dialects), size, shown, len(catalog.statistics))
+    shown = [r.kind for results in catalog.test_results.values() for r in results]
+    checks = tuple((kind, shown.count(kind)) for kind in ("schema", "drift") if kind in shown)
+    return SiteReport(folder, pages, tuple(catalog.dialects), size, len(shown), len(catalog.statistics), checks)
 
 
 def _environment():

@@ -89,6 +89,39 @@ def check_expression(text: str, scope: Scope, declared: str | None = None) -> No
     return node
 
 
+# the text of the sqlglot node classes that stand for an operator or keyword, as a message names them
+_OPERATOR_WORDS = {
+    "And": "AND", "Or": "OR", "Not": "NOT", "Xor": "XOR", "Add": "+", "Sub": "-", "Mul": "*", "Div": "/",
+    "IntDiv": "//", "Mod": "%", "DPipe": "||", "EQ": "=", "NEQ": "<>", "GT": ">", "GTE": ">=", "LT": "<",
+    "LTE": "<=", "NullSafeEQ": "<=>", "Is": "IS", "Like": "LIKE", "ILike": "ILIKE", "In": "IN", "Between": "BETWEEN",
+    "Neg": "-", "BitwiseAnd": "&", "BitwiseOr": "|", "BitwiseXor": "^", "Cast": "CAST", "Case": "CASE",
+}
+
+
+def _syntax_reason(description: str, at_end: bool) -> str:
+    """sqlglot's description of a parse error in fcompile's words (its own, minus class names, when it has
+    none)."""
+    missing = re.match(r"Required keyword: '(\w+)' missing for <class '(?:\w+\.)*(\w+)'>", description)
+    if missing:
+        role, cls = missing.groups()
+        word = _OPERATOR_WORDS.get(cls, cls.upper())
+        if role == "high":
+            what = "BETWEEN needs an upper bound after its AND"
+        elif role == "this":
+            what = f"{word} needs an operand"
+        else:
+            what = f"{word} needs an operand on its right"
+        return f"the expression ends too early: {what}" if at_end else what
+    if description.startswith("Expecting )"):
+        return "a '(' is not closed: ')' expected here"
+    if description.startswith("Expected END after CASE"):
+        return "CASE has no END"
+    if description.startswith("Invalid expression / Unexpected token"):
+        return "unexpected text here (a missing operator, or a stray word or symbol?)"
+    # sqlglot names its node classes as Python writes them (<class 'sqlglot.expressions.core.GTE'>): GTE
+    return re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", description)
+
+
 def _syntax_problem(text: str, exc: Exception) -> Problem:
     errors = getattr(exc, "errors", None) or []
     offset = 0
@@ -96,8 +129,10 @@ def _syntax_problem(text: str, exc: Exception) -> Problem:
         line, col = errors[0].get("line") or 1, errors[0].get("col") or 1
         starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
         offset = min(starts[min(line, len(starts)) - 1] + max(col - 1, 0), max(len(text) - 1, 0))
-        # sqlglot names its node classes as Python writes them (<class 'sqlglot.expressions.core.GTE'>): GTE
-        message = re.sub(r"<class '(?:\w+\.)*(\w+)'>", r"\1", errors[0].get("description") or str(exc))
+        at_end = not text[offset + 1:].strip()
+        message = _syntax_reason(errors[0].get("description") or str(exc), at_end)
+    elif isinstance(exc, TokenError):
+        message = "the text cannot be split into SQL words: a quote that is not closed?"
     else:
         message = str(exc).splitlines()[0] if str(exc) else "invalid expression"
     return Problem(Code.EXPRESSION_SYNTAX, f"the expression does not parse: {message}", offset,

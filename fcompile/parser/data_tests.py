@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from fcompile.diagnostics import Code, DiagnosticSink, Position, did_you_mean, reference_hint
+from fcompile.diagnostics import Code, DiagnosticSink, Position, a_or_an, did_you_mean, reference_hint
 from fcompile.graph import DataTest, DType, FeatureGraph, FeatureView, Source
 from fcompile.parser.values import ValueProblem, parse_duration
 
@@ -180,7 +180,7 @@ def _arguments(resolver: Resolver, item: SpecItem, path: tuple, at: Position, ki
         dtype = parent.feature(feature).dtype.name  # type: ignore[union-attr]
         for i, v in enumerate(value):
             if not _fits(v, dtype):
-                problem(f"value {v!r} is not a {dtype}", f"list values of the feature's dtype ({dtype})", (i,))
+                problem(f"value {v!r} is not {a_or_an(dtype)}", f"list values of the feature's dtype ({dtype})", (i,))
                 return None
         return {"values": tuple(value)}
     if kind == "expression":

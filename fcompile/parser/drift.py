@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from fcompile.diagnostics import Code, DiagnosticSink, did_you_mean
+from fcompile.diagnostics import Code, DiagnosticSink, a_or_an, did_you_mean
 from fcompile.graph import DRIFT_METRICS, DriftThresholds, Feature, drift_metrics_for
 
 # `SpecItem` (fcompile/parser/resolve.py, which calls in here) is named in quotes only: no import
@@ -49,7 +49,7 @@ def feature_drift(item: SpecItem, sink: DiagnosticSink, index: int, feature: Fea
         if metric not in applies:
             sink.error(Code.DRIFT_KIND, f"{where}: {metric} applies to {_KIND_WORDS[metric]}, not to a feature of "
                        f"dtype {feature.dtype}", _key_at(item, path, metric),
-                       f"a {feature.dtype} feature takes {', '.join(applies)}")
+                       f"{a_or_an(str(feature.dtype))} feature takes {', '.join(applies)}")
             ok = False
     return ok, thresholds if ok else None
 
@@ -123,3 +123,4 @@ def _what(value: Any) -> str:
     if isinstance(value, (bool, int, float)):
         return repr(value).lower() if isinstance(value, bool) else repr(value)
     return f"{type(value).__name__} {value!r}" if isinstance(value, str) else f"a {type(value).__name__}"
+

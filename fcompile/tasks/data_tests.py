@@ -36,6 +36,11 @@ class DataTestResult:
     message: str | None = None       # a figure's failure, or the engine's error
     stored_in: str | None = None     # the table the failing rows were written to (--store-failures)
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    # a check that is no test node of the manifest (a schema check) says what it checks: the catalog and the
+    # counts read these from its run_results entry
+    kind: str | None = None          # "schema"
+    parent: str | None = None        # the node it checks, as "feature_view.NAME"
+    column: str | None = None        # the feature, when it checks one
 
     @property
     def blocks(self) -> bool:
@@ -252,6 +257,7 @@ def data_test_entries(results: Sequence[DataTestResult], root: str) -> list[dict
         "message": "\n".join(d.render(relative_to=root) for d in r.diagnostics) or r.message,
         "stored_in": r.stored_in,
         "sample": [dict(zip(r.columns, (_plain(v) for v in row))) for row in r.sample],
+        **({"kind": r.kind, "parent": r.parent, "column": r.column} if r.kind is not None else {}),
     } for r in results]
 
 

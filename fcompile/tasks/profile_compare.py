@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean, known_names_hint
 from fcompile.tasks.schema_checks import _masses, jensen_shannon, l_infinity, standard_histogram
 
 PSI_FLOOR = 1e-4
@@ -73,44 +73,80 @@ def compare_statistics(reference: Any, current: Any) -> list[FeatureDrift]:
     return drifts
 
 
+PREVIOUS = "previous"  # `--compare previous`: each profile against the newest earlier profile of its node
+HINT = ("give a .pb (or .pbtxt) file fcompile profile wrote, feature_view:NAME or dataset:NAME for that node's "
+        "latest profile, or previous for each view's own earlier profile")
+
+
+def _compare_error(given: str, message: str, hint: str | None = HINT) -> DiagnosticError:
+    return DiagnosticError([Diagnostic(Code.PROFILE_COMPARE, f"--compare {given}: {message}", None, hint)])
+
+
 def read_statistics(path: str, given: str) -> Any:
-    """The first dataset of the `DatasetFeatureStatisticsList` in the `.pb` file at `path`; FC192 when it
-    cannot be read as one."""
+    """The first dataset of the `DatasetFeatureStatisticsList` in the profile at `path` (binary `.pb`, or the
+    text format of a `.pbtxt`); FC192 when it cannot be read as one."""
+    from google.protobuf import text_format
+
     from fcompile.tasks.profile_files import statistics_protos
 
     pb = statistics_protos()
     try:
         with open(path, "rb") as handle:
-            listing = pb.DatasetFeatureStatisticsList.FromString(handle.read())
-        if not listing.datasets:
-            raise ValueError("it holds no dataset")
-    except Exception as error:  # OSError, a DecodeError of protobuf, or no dataset
-        raise DiagnosticError([Diagnostic(Code.PROFILE_COMPARE, f"--compare {given}: not a profile that can be "
-                                          f"read ({error})", None, "give a .pb file fcompile profile wrote, or "
-                                          "dataset:NAME / feature_view:NAME for that node's latest profile")]) from None
+            data = handle.read()
+    except OSError as error:
+        raise _compare_error(given, f"cannot read {path} ({error.strerror or error})") from None
+    try:
+        if path.endswith(".pbtxt"):
+            listing = text_format.Parse(data.decode("utf-8"), pb.DatasetFeatureStatisticsList())
+        else:
+            listing = pb.DatasetFeatureStatisticsList.FromString(data)
+    except Exception:  # a DecodeError or ParseError of protobuf, or text that is not UTF-8
+        listing = None
+    if listing is None or not listing.datasets or not any(d.features for d in listing.datasets):
+        raise _compare_error(given, "not a profile: the file does not hold the feature statistics "
+                             "(a DatasetFeatureStatisticsList) that fcompile profile writes")
     return listing.datasets[0]
 
 
-def reference_path(root: str, given: str) -> str:
+def reference_path(root: str, given: str, names: dict[str, Iterable[str]]) -> str:
     """Where `--compare` finds its reference: `kind:NAME` (dataset, feature_view) is that node's latest
-    profile under target/profiles/; anything else a `.pb` file (relative to the current directory)."""
+    profile under target/profiles/; anything else a profile file (relative to the current directory).
+    `names` holds the project's node names per kind ("feature_view", "dataset"), for the messages."""
     from fcompile.tasks.profile_files import latest_profile_path
     from fcompile.user_paths import resolve_path
 
     kind, colon, name = given.partition(":")
     if colon and kind in ("dataset", "feature_view"):
+        words = kind.replace("_", " ")
+        known = sorted(names.get(kind, ()))
+        example = f"{kind}:{known[0]}" if known else None
+        if not name:
+            raise _compare_error(given, f"names no {words}",
+                                 f"write the name after the colon, e.g. {example}" if example
+                                 else f"the project has no {words}")
+        if name not in known:
+            raise _compare_error(given, f"no {words} named '{name}'",
+                                 did_you_mean(given, [f"{kind}:{k}" for k in known])
+                                 or known_names_hint(words, known))
         path = latest_profile_path(root, f"{kind}.{name}")
         if path is None:
-            raise DiagnosticError([Diagnostic(Code.PROFILE_COMPARE, f"--compare {given}: {kind.replace('_', ' ')} "
-                                              f"'{name}' has no profile under target/profiles/", None,
-                                              f"profile it first: fcompile profile "
-                                              f"{'--dataset' if kind == 'dataset' else '--select'} {name}")])
+            raise _compare_error(given, f"{words} '{name}' has no profile under target/profiles/",
+                                 f"profile it first: fcompile profile "
+                                 f"{'--dataset' if kind == 'dataset' else '--select'} {name}")
         return path
     path = resolve_path(given)
+    if os.path.isdir(path):
+        raise _compare_error(given, "is a folder, not a profile file",
+                             "give one of the .pb files in it (their names are the times they were made), or "
+                             "feature_view:NAME / dataset:NAME for that node's latest profile")
     if not os.path.isfile(path):
-        raise DiagnosticError([Diagnostic(Code.PROFILE_COMPARE, f"--compare {given}: no such file", None,
-                                          "give a .pb file fcompile profile wrote, or dataset:NAME / "
-                                          "feature_view:NAME")])
+        dotted_kind, dot, dotted_name = given.partition(".")
+        for kind, candidate in ((dotted_kind, dotted_name) if dot else (None, None), ("feature_view", given),
+                                ("dataset", given)):
+            if kind in ("feature_view", "dataset") and candidate in set(names.get(kind, ())):
+                raise _compare_error(given, "no such file", f"for the latest profile of the {kind.replace('_', ' ')}"
+                                     f" '{candidate}', write {kind}:{candidate}")
+        raise _compare_error(given, "no such file")
     return path
 
 
@@ -119,7 +155,7 @@ def drift_table(drifts: list[FeatureDrift]) -> list[str]:
     def figure(value: float | None, signed: bool = False) -> str:
         return "-" if value is None else (f"{value:+.4f}" if signed else f"{value:.4f}")
 
-    rows = [("feature", "nulls", "psi", "js", "l_inf")] + [
+    rows = [("feature", "nulls", "psi", "js", "linf")] + [
         (d.feature, figure(d.null_fraction_change, True), figure(d.psi), figure(d.jensen_shannon),
          figure(d.l_infinity)) for d in drifts]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]

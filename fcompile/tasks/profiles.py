@@ -90,6 +90,15 @@ def select_profiled(graph: FeatureGraph, select: Sequence[str] = (), exclude: Se
             if (NodeRef("feature_view", v.name) in refs or v.source in sources) and v.plain_features]
 
 
+def select_unprofiled(graph: FeatureGraph, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[str]:
+    """The feature views a selection names (as `select_profiled` reads it) that have no plain feature: their
+    features are all aggregated over windows, which have no column to profile."""
+    refs = set(select_nodes(graph, select, exclude))
+    sources = {r.name for r in refs if r.kind == "source"}
+    return [v.name for v in graph.feature_views
+            if (NodeRef("feature_view", v.name) in refs or v.source in sources) and not v.plain_features]
+
+
 def plan_profile(graph: FeatureGraph, kind: str, name: str, start: dt.datetime | None,
                  end: dt.datetime | None) -> ProfilePlan:
     from fcompile.planner.profiles import plan_dataset_profile, plan_view_profile

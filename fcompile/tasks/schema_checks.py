@@ -247,6 +247,7 @@ def run_schema_checks(graph: Any, runner: Any, views: Iterable[Any], on_done=lam
         started = time.perf_counter()
         plan = plan_view_profile(graph, view)
         previous_path = latest_profile_path(root, plan.node)
+        checked = {"kind": "schema", "parent": f"feature_view.{view.name}"}
         schema, problems = read_feature_schema(root, view.schema, view.location)
         try:
             if problems:
@@ -261,7 +262,7 @@ def run_schema_checks(graph: Any, runner: Any, views: Iterable[Any], on_done=lam
         except DiagnosticError as error:
             result = DataTestResult(f"{view.name}__schema", ERROR, "error", None,
                                     seconds=time.perf_counter() - started, message=error.diagnostics[0].message,
-                                    diagnostics=tuple(error.diagnostics))
+                                    diagnostics=tuple(error.diagnostics), **checked)
             on_done(result)
             results.append(result)
             continue
@@ -272,7 +273,7 @@ def run_schema_checks(graph: Any, runner: Any, views: Iterable[Any], on_done=lam
                                  f"{os.path.relpath(previous_path or '', root)} cannot be read ({error})",
                                  view.location, "remove it: the next check compares with the one before it")
             result = DataTestResult(f"{view.name}__schema", ERROR, "error", None, message=problem.message,
-                                    diagnostics=(problem,))
+                                    diagnostics=(problem,), **checked)
             on_done(result)
             results.append(result)
             continue
@@ -290,7 +291,8 @@ def run_schema_checks(graph: Any, runner: Any, views: Iterable[Any], on_done=lam
                 message = "no previous profile to compare drift with (this one is the first)"
             result = DataTestResult(f"{view.name}__{feature}__schema", status, "error", len(anomalies),
                                     ("anomaly", "description"), tuple((a.kind, a.description) for a in anomalies),
-                                    seconds=seconds / max(len(found), 1), message=message)
+                                    seconds=seconds / max(len(found), 1), message=message, **checked,
+                                    column=feature)
             on_done(result)
             results.append(result)
     return results

@@ -73,6 +73,13 @@ def test_view_pages_show_the_built_sql_highlighted_and_the_latest_test_results(s
     results = json.loads((sample_site / "target" / "run_results.json").read_text())["results"]
     ours = [r for r in results if r["node"].startswith("test.driver_hourly_stats__")]
     assert ours and view.count('<span class="status status-pass">PASS</span>') == len(ours)
+    # the schema checks `fcompile test` ran are no manifest nodes: their view's page shows them all the same
+    lifetime = (docs / "feature_view" / "driver_lifetime_stats.html").read_text("utf-8")
+    checks = re.search(r'<table class="list" id="schema-checks">(.*?)</table>', lifetime, re.DOTALL)
+    assert checks is not None, "no schema checks on the page"
+    rows = re.findall(r"<tr><td>(\w+)</td><td>(\w*)</td>\s*<td><span class=\"status status-(\w+)\">", checks.group(1))
+    assert sorted(rows) == [(f"driver_lifetime_stats__{f}__schema", f, "pass")
+                            for f in ("is_premium", "lifetime_trip_count", "vehicle_class")]
 
 
 def test_highlighting_keeps_every_character(sample_site):
@@ -154,7 +161,11 @@ def test_on_demand_features_read_their_inputs_through_their_expression():
         {"node": "test.gone", "status": "pass"},
         {"node": "test.stats__fare__drift_js", "status": "warn", "failures": 1, "kind": "drift",
          "parent": "feature_view.stats", "column": "fare", "message": "Jensen-Shannon 0.2000 > max_js 0.1"},
-        {"node": "test.gone__fare__drift_js", "status": "fail", "kind": "drift", "parent": "feature_view.gone"}]}
+        {"node": "test.gone__fare__drift_js", "status": "fail", "kind": "drift", "parent": "feature_view.gone"},
+        {"node": "test.stats__fare__schema", "status": "fail", "failures": 2, "kind": "schema",
+         "parent": "feature_view.stats", "column": "fare", "message": "2 anomalies"},
+        {"node": "test.stats__schema", "status": "error", "kind": "schema", "parent": "feature_view.stats",
+         "column": None}]}
     catalog = catalog_from_manifest(manifest, {}, run_results)
     odv = column_lineage(catalog, catalog.nodes["on_demand_view.odv"])
     assert [(c.feature, c.upstream, c.how) for c in odv] == [
@@ -165,7 +176,8 @@ def test_on_demand_features_read_their_inputs_through_their_expression():
     assert view["fares_1d"].how == "sum(fare_eur) over 1d, every 1h"
     assert feature_users(catalog, "feature_view.stats") == {"fare": [("feature_service.svc", "s:fare")]}
     assert [(r.name, r.status, r.failures, r.kind) for r in catalog.test_results["feature_view.stats"]] == [
-        ("stats__fare__drift_js", "warn", 1, "drift"), ("stats__fare__not_null", "fail", 3, "not_null")]
+        ("stats__fare__drift_js", "warn", 1, "drift"), ("stats__fare__not_null", "fail", 3, "not_null"),
+        ("stats__fare__schema", "fail", 2, "schema"), ("stats__schema", "error", None, "schema")]
     assert catalog.used_by["feature_view.stats"] == ["feature_service.svc", "on_demand_view.odv"]
     assert {e[0] for e in search_index(catalog)} >= {"odv", "odv:total", "req", "stats:fares_1d"}
 

@@ -56,7 +56,8 @@ def test_the_sample_passes_its_tests(sample):
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines[:-1]] == ["PASS"] * 8
-    assert lines[-1] == "8 passed, 0 warned, 0 failed, 0 errors (8 tests); wrote target/run_results.json"
+    assert lines[-1] == ("8 passed, 0 warned, 0 failed, 0 errors (8 tests: 5 data tests, 3 schema checks); "
+                         "wrote target/run_results.json")
     recorded = results(sample)
     assert sorted(recorded) == sorted(f"test.{n}" for n in (
         "driver_hourly_stats__conv_rate__not_null", "driver_hourly_stats__conv_rate__range",
@@ -66,6 +67,15 @@ def test_the_sample_passes_its_tests(sample):
         "driver_lifetime_stats__lifetime_trip_count__schema", "driver_lifetime_stats__is_premium__schema",
         "driver_lifetime_stats__vehicle_class__schema"))
     assert {e["status"] for e in recorded.values()} == {"pass"} and {e["failures"] for e in recorded.values()} == {0}
+    # a schema check says what it checks (it is no test node of the manifest); a data test needs not
+    assert {(e.get("kind"), e.get("parent"), e.get("column")) for n, e in recorded.items() if n.endswith("__schema")} \
+        == {("schema", "feature_view.driver_lifetime_stats", f) for f in
+            ("lifetime_trip_count", "is_premium", "vehicle_class")}
+    assert "kind" not in recorded["test.driver_hourly_stats__row_count"]
+    validated = fcompile("validate", cwd=sample)
+    assert "5 data tests + the schema checks of 1 feature view, " in validated.stdout, validated.stdout
+    listed = fcompile("ls", "-s", "driver_lifetime_stats", cwd=sample)
+    assert "schema schemas/driver_lifetime_stats.pbtxt (fcompile test checks each feature)" in listed.stdout
     assert json.loads((sample / "target" / "run_results.json").read_text())["metadata"]["command"] == "test"
 
 

@@ -83,7 +83,7 @@ def test_every_problem_at_once_positioned_with_a_hint(tmp_path):
     assert by_place[(10, 37)] == ("FC141", "data test 'trips__expression': expression: 'REGEXP_MATCHES' is not in "
                                   "the portable expression subset", by_place[(10, 37)][2])
     assert by_place[(11, 29)][:2] == ("FC140", "data test 'trips__expression_2': expression: the expression does not "
-                                      "parse: Required keyword: 'expression' missing for GTE")
+                                      "parse: the expression ends too early: >= needs an operand on its right")
     assert by_place[(12, 42)][:2] == ("FC141", "data test 'trips__expression_3': where: IN takes a list of values "
                                       "here, not a query")
     assert by_place[(20, 17)] == ("FC160", "feature view 'v': unknown test 'not_nul' in a feature's tests",

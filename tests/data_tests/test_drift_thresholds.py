@@ -58,6 +58,7 @@ def project(root: Path, text: str) -> Path:
     ({"rate": "{max_js: 0.1, severity: fatal}"}, Code.DRIFT_THRESHOLD, "fatal", "drift severity 'fatal' is not error or warn"),
     ({"rate": "{max_linf: 0.1}"}, Code.DRIFT_KIND, "max_linf",
      "feature 'rate': max_linf applies to strings, not to a feature of dtype float64"),
+    ({"count": "{max_linf: 0.1}"}, Code.DRIFT_KIND, "max_linf", "an int64 feature takes"),
     ({"kind": "{max_psi: 0.2}"}, Code.DRIFT_KIND, "max_psi",
      "feature 'kind': max_psi applies to numbers and booleans, not to a feature of dtype string"),
 ])
@@ -66,7 +67,7 @@ def test_each_drift_problem_is_a_positioned_diagnostic(tmp_path, kwargs, code, a
     result = parse_project(project(tmp_path, text), use_cache=False)
     assert result.graph is None
     [problem] = result.diagnostics
-    assert problem.code is code and words in problem.message, problem.render()
+    assert problem.code is code and words in problem.render(), problem.render()
     [(line, column)] = [(n, row.index(at) + 1) for n, row in enumerate(text.split("\n"), 1) if at in row]
     assert (problem.position.line, problem.position.column) == (line, column), problem.render()
     assert problem.hint or code is Code.WRONG_TYPE

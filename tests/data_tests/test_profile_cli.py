@@ -135,3 +135,18 @@ def test_without_tensorflow_metadata_the_command_says_what_to_install(sample):
     assert_clean(done)
     assert done.returncode == 1 and "FC167" in done.stderr and "pip install tensorflow-metadata" in done.stderr, \
         done.stdout + done.stderr
+
+
+def test_a_selected_view_whose_features_are_all_aggregated_is_named_as_not_profiled(sample):
+    unprofiled = ("feature_view.driver_trip_windows: not profiled: its 6 features are aggregated over windows "
+                  "(no column of their own)")
+    alone = fcompile("profile", "-s", "driver_trip_windows", cwd=sample)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert alone.stdout.splitlines() == [
+        "nothing to profile: the selection holds no feature view with a plain feature", unprofiled]
+    by_source = fcompile("profile", "-s", "trips", "driver_onboarding", cwd=sample)  # the source the view reads
+    assert by_source.returncode == 0, by_source.stdout + by_source.stderr
+    assert by_source.stdout.splitlines()[-1] == unprofiled
+    assert by_source.stdout.splitlines()[0].startswith("feature_view.driver_onboarding: ")
+    other = fcompile("profile", "-s", "driver_onboarding", cwd=sample)
+    assert "not profiled" not in other.stdout

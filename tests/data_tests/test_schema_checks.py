@@ -251,7 +251,8 @@ def test_data_that_breaks_the_sample_schema_fails_fcompile_test(sample, tmp_path
     assert lines[classes + 2] == (f"      anomaly=COMPARATOR_L_INFTY_HIGH, description=L-infinity distance "
                                   f"{distance:.4f} from the previous profile (value 'limo') is above the threshold 0.1")
     assert any(line.startswith("PASS  driver_lifetime_stats__is_premium__schema") for line in lines)
-    assert lines[-1] == "1 passed, 0 warned, 3 failed, 0 errors (4 tests); wrote target/run_results.json"
+    assert lines[-1] == ("1 passed, 0 warned, 3 failed, 0 errors (4 tests: 1 data test, 3 schema checks); "
+                         "wrote target/run_results.json")
     recorded = {e["node"]: e for e in json.loads((root / "target" / "run_results.json").read_text())["results"]}
     entry = recorded["test.driver_lifetime_stats__vehicle_class__schema"]
     assert entry["status"] == "fail" and entry["failures"] == 2
@@ -288,7 +289,7 @@ def test_compare_prints_the_drift_from_a_reference_profile(sample, tmp_path):
     assert_clean(done)
     assert done.returncode == 0, done.stdout + done.stderr
     table = done.stdout.splitlines()[-4:]
-    assert table[0].split() == ["feature", "nulls", "psi", "js", "l_inf"]
+    assert table[0].split() == ["feature", "nulls", "psi", "js", "linf"]
     cells = {line.split()[0]: line.split()[1:] for line in table[1:]}
     assert cells["vehicle_class"] == ["+0.0000", "-", "-", f"{distance:.4f}"]
     assert cells["lifetime_trip_count"][0] == f"{(rows - present) / rows:+.4f}"
@@ -301,3 +302,51 @@ def test_compare_prints_the_drift_from_a_reference_profile(sample, tmp_path):
     assert missing.returncode == 1
     assert "error[FC192]: --compare dataset:driver_ranking_training: dataset 'driver_ranking_training' has no " \
         "profile under target/profiles/" in missing.stderr
+
+
+@pytest.mark.parametrize("given, message, hint", [
+    ("feature_view:driver_lifetime_stat", "no feature view named 'driver_lifetime_stat'",
+     "did you mean 'feature_view:driver_lifetime_stats'?"),
+    ("feature_view:", "names no feature view", "write the name after the colon, e.g. feature_view:"),
+    ("dataset:nope", "no dataset named 'nope'", "known datasets: 'driver_ranking_training'"),
+    ("feature_view.driver_lifetime_stats", "no such file",
+     "for the latest profile of the feature view 'driver_lifetime_stats', write feature_view:driver_lifetime_stats"),
+    ("driver_lifetime_stats", "no such file", "write feature_view:driver_lifetime_stats"),
+    ("features", "is a folder, not a profile file", "give one of the .pb files in it"),
+    ("fcompile_project.yml", "not a profile: the file does not hold the feature statistics",
+     "give a .pb (or .pbtxt) file fcompile profile wrote"),
+])
+def test_a_compare_reference_that_cannot_be_used_says_what_to_write(sample, given, message, hint):
+    done = fcompile("profile", "-s", "driver_lifetime_stats", "--compare", given, cwd=sample)
+    assert_clean(done)
+    assert done.returncode == 1 and done.stdout == "", done.stdout + done.stderr
+    assert f"error[FC192]: --compare {given}: {message}" in done.stderr
+    assert f"hint: {hint}" in done.stderr or f"{hint}\n" in done.stderr
+    assert "Wire format" not in done.stderr and "--select \n" not in done.stderr
+
+
+def test_compare_says_when_the_reference_has_none_of_a_views_features_and_previous_compares_each_view(
+        sample, tmp_path):
+    root = tmp_path / "previous"
+    shutil.copytree(sample, root, ignore=shutil.ignore_patterns("target"))
+    first = fcompile("profile", "-s", "driver_lifetime_stats", "--compare", "previous", cwd=root)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "  drift from previous: no earlier profile of feature_view.driver_lifetime_stats to compare with" \
+        in first.stdout.splitlines()
+    fcompile("profile", "-s", "driver_onboarding", cwd=root)
+    with duckdb.connect(str(root / ".fcompile" / "offline.duckdb")) as con:
+        con.execute("UPDATE driver_profile SET vehicle_class = 'limo' WHERE driver_id % 5 = 0")
+    again = fcompile("profile", "-s", "driver_lifetime_stats", "-s", "driver_onboarding", "--compare", "previous",
+                     cwd=root)
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = again.stdout.splitlines()
+    assert lines.count("  drift from previous:") == 2
+    vehicle = next(line.split() for line in lines if line.startswith("    vehicle_class "))
+    assert float(vehicle[-1]) > 0  # against its own earlier profile, before the update
+    # a .pbtxt reference of another view: a line per view instead of an empty table
+    text = sorted((root / "target" / "profiles" / "feature_view.driver_onboarding").glob("*.pbtxt"))[0]
+    other = fcompile("profile", "-s", "driver_lifetime_stats", "--compare", str(text), cwd=root)
+    assert other.returncode == 0, other.stdout + other.stderr
+    assert (f"  drift from {text}: the reference (feature_view.driver_onboarding) has none of this view's features"
+            in other.stdout.splitlines())
+    assert "feature  nulls" not in other.stdout

@@ -91,6 +91,24 @@ def test_syntax_errors_point_into_the_text():
     assert problems("order_amount AS x")[0][0] == "FC140"
 
 
+@pytest.mark.parametrize("text, at, reason", [
+    ("order_amount >= 0 AND", 20, "the expression ends too early: AND needs an operand on its right"),
+    ("order_amount >=", 14, "the expression ends too early: >= needs an operand on its right"),
+    ("order_amount = = 1", 15, "= needs an operand on its right"),
+    ("NOT", 2, "the expression ends too early: NOT needs an operand"),
+    ("order_hour BETWEEN 1 AND", 23, "BETWEEN needs an upper bound after its AND"),
+    ("(order_hour + 1", 14, "a '(' is not closed: ')' expected here"),
+    ("CASE WHEN order_hour > 1 THEN 1", 30, "CASE has no END"),
+    ("order_hour order_amount city", 27, "unexpected text here"),
+    ("'unclosed", 0, "a quote that is not closed?"),
+])
+def test_a_syntax_error_is_said_in_fcompiles_words_at_its_place(text, at, reason):
+    [(code, offset, message, hint)] = problems(text)
+    assert code == "FC140" and offset == at and message.startswith("the expression does not parse: ")
+    assert reason in message, message
+    assert "Required keyword" not in message and "<class" not in message and "portable subset" in hint
+
+
 def test_every_problem_is_reported_at_once():
     found = problems("convrate + LOG(1) + city * 2")
     assert [p[0] for p in found] == ["FC142", "FC141", "FC143"]
