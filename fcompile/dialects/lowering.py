@@ -146,8 +146,8 @@ def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, points: str, colu
     select = (exp.select(*[exp.alias_(col(c, "p"), c) for c in point], *[exp.alias_(col(o, "f"), o) for o in outputs])
               .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
               .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition, copy=False))
-    return keep_newest(dialect, select, [col(c, "p") for c in point], _newest_first(dialect, view, "f"), point + outputs,
-                       view.features)
+    return keep_newest(dialect, select, [col(c, "p") for c in point], _newest_first(dialect, view, "f"),
+                       point + outputs, view.features)
 
 
 def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, points: str, name: str,

@@ -79,9 +79,8 @@ def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_sec
     lasts = sorted({p.column for p in layout.partials if p.kind == "last" and p.column is not None})
     moments = sorted({p.column for p in layout.partials if p.kind == "mean" and p.column is not None})
     if lasts or moments:
-        ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker,
-                                                    tie_breaker_dtype), _rank(i))
-                 for i in lasts]
+        ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker, tie_breaker_dtype),
+                            _rank(i)) for i in lasts]
         shifts = [exp.alias_(exp.Window(this=exp.Avg(this=exp.cast(col(input_name(i)), "DOUBLE")),
                                         partition_by=[col(k) for k in keys] + [col(STEP)]), _shift(i))
                   for i in moments]

@@ -36,8 +36,9 @@ def _plans(dtype: DType | None) -> dict[str, object]:
     aggregate = AggregateJoin("w", Relation("table", "trips"), KEY, "event_ts", "created", 3600,
                               (AggregateColumn("last", "fare", 7200, "last_fare", DType("float64")),),
                               tie_breaker="lane", tie_breaker_dtype=dtype)
-    plans: dict[str, object] = {f"training ({s.value})": PointInTimeJoin(spine, (dataclasses.replace(view, strategy=s),),
-                                                                         ((0, "fare"),)) for s in JoinStrategy}
+    plans: dict[str, object] = {
+        f"training ({s.value})": PointInTimeJoin(spine, (dataclasses.replace(view, strategy=s),), ((0, "fare"),))
+        for s in JoinStrategy}
     plans["training (aggregations)"] = PointInTimeJoin(spine, (aggregate,), ((0, "last_fare"),))
     plans["latest values"] = LatestValues("v", Relation("table", "trips"), KEY, "event_ts", "created", view.features,
                                           tie_breaker="lane", tie_breaker_dtype=dtype)

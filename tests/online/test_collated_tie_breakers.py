@@ -153,7 +153,8 @@ def test_string_tie_breaker_orders_by_bytes_in_a_collated_column(tmp_path, postg
 
     def training(features: list[str], moments: list[dt.datetime]) -> list[dict[str, Any]]:
         spine = pa.table({"driver_id": pa.array([d for _ in moments for d in drivers], pa.int64()),
-                          "event_timestamp": pa.array([t for t in moments for _ in drivers], pa.timestamp("us", "UTC"))})
+                          "event_timestamp": pa.array([t for t in moments for _ in drivers],
+                                                      pa.timestamp("us", "UTC"))})
         return fs.get_historical_features(spine, features, full_feature_names=True).to_arrow().to_pylist()
 
     def online(features: list[str], t: dt.datetime) -> list[dict[str, Any]]:
