@@ -49,7 +49,7 @@ def aggregate_reading(join: AggregateJoin) -> ViewJoin:
     inputs = tuple(FeatureColumn(tile_input.source_column, layout.input_name(i), DType("unknown"))
                    for i, tile_input in enumerate(layout.inputs))
     return ViewJoin(join.view, join.relation, join.keys, join.event_timestamp, join.created_timestamp, None, inputs,
-                    JoinStrategy.ASOF, join.location, join.tie_breaker)
+                    JoinStrategy.ASOF, join.location, join.tie_breaker, join.tie_breaker_dtype)
 
 
 def layout_of(join: AggregateJoin) -> TileLayout:
@@ -75,7 +75,8 @@ def lower_aggregate_join(dialect: SqlDialect, join: AggregateJoin, name: str, sp
     ctes.append((source, select))
 
     stages = tile_step(dialect, layout, keys, join.step_seconds, exp.to_table(source), name,
-                       created=bool(join.created_timestamp), tie_breaker=bool(join.tie_breaker))
+                       created=bool(join.created_timestamp), tie_breaker=bool(join.tie_breaker),
+                       tie_breaker_dtype=join.tie_breaker_dtype)
     ctes.extend(stages.ctes)
     tiles = stages.tiles[0]
 

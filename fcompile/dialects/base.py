@@ -116,6 +116,11 @@ class SqlDialect:
     # False: a full tie gives any one of the tied arrays (BigQuery's and Snowflake's MAX take no array;
     # Trino's comparison fails on a NULL element).
     ORDERS_ARRAYS: ClassVar[bool] = False
+    # Strings compare by their UTF-8 bytes whatever the column (DuckDB, Spark, BigQuery, Trino; Snowflake
+    # without a collation specification). False where a column's or the database's collation may order them
+    # otherwise (PostgreSQL's language collations, Redshift's case-insensitive one): a string tie_breaker is
+    # then ordered by `byte_order`, as the online tiles order it.
+    STRINGS_ORDER_BY_BYTES: ClassVar[bool] = True
     # How the warehouse's SQL differs from the one meaning of an on-demand expression (expressions/traits.py),
     # and its function numbering days of the week 1 (Monday) to 7 where `day_of_week` is `iso_modulo_seven`.
     EXPRESSIONS: ClassVar[ExpressionTraits] = ExpressionTraits()
@@ -177,6 +182,13 @@ class SqlDialect:
 
     def byte_order(self, value: exp.Expression) -> exp.Expression:
         """A string sort key that orders as the bytes do, whatever the column's collation."""
+        return value
+
+    def tie_breaker_order(self, value: exp.Expression, dtype: DType | None) -> exp.Expression:
+        """The sort key of a tie_breaker of type `dtype` (None: unknown, ordered as the column is): a string's
+        bytes where the dialect's strings may order otherwise."""
+        if dtype is not None and dtype.name == "string" and not self.STRINGS_ORDER_BY_BYTES:
+            return self.byte_order(value)
         return value
 
     def parameter(self, name: str) -> exp.Expression:

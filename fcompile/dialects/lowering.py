@@ -51,14 +51,16 @@ def _keys_equal(view: ViewJoin, left: str, right: str) -> exp.Expression:
     return exp.and_(*[exp.EQ(this=col(k.name, left), expression=col(k.name, right)) for k in view.keys])
 
 
-def _newest_first(view_or_plan, table: str | None) -> list[exp.Ordered]:
-    """Event time, then created time, then the tie_breaker, each newest (greatest) first, NULL last: rows
-    equal in all of them are a full tie, which `keep_newest` merges."""
+def _newest_first(dialect: SqlDialect, view_or_plan, table: str | None) -> list[exp.Ordered]:
+    """Event time, then created time, then the tie_breaker (a string by its bytes, as the online tiles order
+    it), each newest (greatest) first, NULL last: rows equal in all of them are a full tie, which
+    `keep_newest` merges."""
     order = [exp.Ordered(this=col(EVENT_TS, table), desc=True, nulls_first=False)]
     if view_or_plan.created_timestamp:
         order.append(exp.Ordered(this=col(CREATED_TS, table), desc=True, nulls_first=False))
     if view_or_plan.tie_breaker:
-        order.append(exp.Ordered(this=col(TIE_BREAKER, table), desc=True, nulls_first=False))
+        key = dialect.tie_breaker_order(col(TIE_BREAKER, table), view_or_plan.tie_breaker_dtype)
+        order.append(exp.Ordered(this=key, desc=True, nulls_first=False))
     return order
 
 
@@ -122,7 +124,7 @@ def source_select(dialect: SqlDialect, view, alias: str) -> tuple[exp.Select, li
 def _dedup_per_event(dialect: SqlDialect, view: ViewJoin, src: str, columns: list[str]) -> exp.Select:
     """One row per (keys, event time): the newest created, then the greatest tie_breaker, then each
     feature's greatest value among the rows still tied."""
-    order = _newest_first(view, None)[1:]
+    order = _newest_first(dialect, view, None)[1:]
     if not order:  # every row of a (keys, event time) is tied
         return greatest_per_group(dialect, exp.to_table(src), columns, view.features)
     partition = [col(k.name) for k in view.keys] + [col(EVENT_TS)]
@@ -144,8 +146,8 @@ def _range_join(dialect: SqlDialect, view: ViewJoin, src: str, points: str, colu
     select = (exp.select(*[exp.alias_(col(c, "p"), c) for c in point], *[exp.alias_(col(o, "f"), o) for o in outputs])
               .from_(exp.alias_(exp.to_table(points), "p", table=True), copy=False)
               .join(exp.alias_(exp.to_table(src), "f", table=True), on=condition, copy=False))
-    return keep_newest(dialect, select, [col(c, "p") for c in point], _newest_first(view, "f"), point + outputs,
-                       view.features)
+    return keep_newest(dialect, select, [col(c, "p") for c in point], _newest_first(dialect, view, "f"),
+                       point + outputs, view.features)
 
 
 def _window_join(dialect: SqlDialect, view: ViewJoin, rows: str, points: str, name: str,
@@ -366,5 +368,5 @@ def lower_latest_values(dialect: SqlDialect, plan: LatestValues) -> exp.Select:
         columns.remove(TIE_BREAKER)
     select = (exp.select(*[col(c) for c in columns]).from_(source.subquery("in_window", copy=False), copy=False)
               .where(window, copy=False))
-    return keep_newest(dialect, select, [col(k.name) for k in plan.keys], _newest_first(plan, None), columns,
+    return keep_newest(dialect, select, [col(k.name) for k in plan.keys], _newest_first(dialect, plan, None), columns,
                        plan.features)

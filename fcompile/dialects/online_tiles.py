@@ -37,7 +37,8 @@ def lower_latest_tiles(dialect: SqlDialect, plan: LatestTiles) -> exp.Select:
                  .from_(source.subquery("in_window", copy=False), copy=False).where(window, copy=False))
     keys = [k.name for k in plan.keys]
     stages = tile_step(dialect, plan.layout, keys, plan.step_seconds, exp.to_table("__fc_window_rows"), "__fc",
-                       created=bool(plan.created_timestamp), tie_breaker=bool(plan.tie_breaker))
+                       created=bool(plan.created_timestamp), tie_breaker=bool(plan.tie_breaker),
+                       tie_breaker_dtype=plan.tie_breaker_dtype)
     query = exp.select(exp.Star()).from_(stages.tiles[0], copy=False)
     for name, select in [("__fc_window_rows", in_window), *stages.ctes]:
         query = query.with_(name, as_=select, copy=False)

@@ -27,6 +27,7 @@ class PostgresDialect(SqlDialect):
     TRANSACTIONAL_DDL = True
     CONVERTS_TIMES_TO_UTC = True
     ORDERS_ARRAYS = True
+    STRINGS_ORDER_BY_BYTES = False  # a database made with en_US.UTF-8 puts 'a' before 'B'
     EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True, exp_raises_out_of_range=True,
                                    code_point_collation="C", wall_clock="instant_at_utc")
     EXACT_QUANTILES = True       # PostgreSQL has no approximate percentile
@@ -48,7 +49,7 @@ class PostgresDialect(SqlDialect):
         # strings in byte order, as every other warehouse compares them, not in the column's collation (a database
         # made with en_US.UTF-8 puts 'a' before 'B')
         if dtype.name == "string":
-            value = exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
+            value = self.byte_order(value)
         return super().greatest(value, dtype)
 
     def spine_view(self, name: str, query: exp.Query) -> list[exp.Expression]:

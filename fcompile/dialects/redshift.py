@@ -24,6 +24,13 @@ class RedshiftDialect(SqlDialect):
     QUALIFY_NEEDS_WHERE = True
     RUNNABLE = False
     EXPRESSIONS = ExpressionTraits(int_division="slash", extremes_skip_nulls=True)
+    # binary UTF-8 order by default, but a database or column may be made case-insensitive
+    STRINGS_ORDER_BY_BYTES = False
+
+    def byte_order(self, value: exp.Expression) -> exp.Expression:
+        # the COLLATE function's case-sensitive collation, Redshift's default: binary UTF-8 order (sqlglot
+        # spells an exp.Collate as PostgreSQL's `x COLLATE 'cs'`, which Redshift does not have)
+        return exp.Anonymous(this="COLLATE", expressions=[value, exp.Literal.string("case_sensitive")])
 
     def ttl_lower_bound(self, timestamp: exp.Expression, seconds: int) -> exp.Expression:
         return exp.DateAdd(this=timestamp, expression=exp.Literal.number(-seconds), unit=exp.var("SECOND"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from fcompile.dialects.base import SqlDialect
+from fcompile.graph import DType
 from fcompile.planner.plans import CREATED_TS, EVENT_TS, TIE_BREAKER
 from fcompile.planner.tiles import STEP, TileLayout, input_name
 
@@ -64,10 +65,10 @@ class TileStages:
 
 
 def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_seconds: int, rows: exp.Expression,
-              prefix: str, created: bool, tie_breaker: bool) -> TileStages:
+              prefix: str, created: bool, tie_breaker: bool, tie_breaker_dtype: DType | None = None) -> TileStages:
     """The tiles of `rows` (a table or subquery with the keys, `__fc_event_ts`, `__fc_created_ts` where
-    `created`, `__fc_tie_breaker` where `tie_breaker`, and each input as `__fc_in_<i>`), in stages named
-    `<prefix>_events`, `<prefix>_ranked`, `<prefix>_tiles`."""
+    `created`, `__fc_tie_breaker` where `tie_breaker` (of type `tie_breaker_dtype`, None: unknown), and each
+    input as `__fc_in_<i>`), in stages named `<prefix>_events`, `<prefix>_ranked`, `<prefix>_tiles`."""
     timed = [exp.alias_(dialect.epoch_microseconds(col(EVENT_TS)), EVENT_US)]
     if any(p.kind == "last_created" for p in layout.partials):
         timed.append(exp.alias_(dialect.epoch_microseconds(col(CREATED_TS)), CREATED_US))
@@ -78,8 +79,8 @@ def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_sec
     lasts = sorted({p.column for p in layout.partials if p.kind == "last" and p.column is not None})
     moments = sorted({p.column for p in layout.partials if p.kind == "mean" and p.column is not None})
     if lasts or moments:
-        ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker), _rank(i))
-                 for i in lasts]
+        ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker, tie_breaker_dtype),
+                            _rank(i)) for i in lasts]
         shifts = [exp.alias_(exp.Window(this=exp.Avg(this=exp.cast(col(input_name(i)), "DOUBLE")),
                                         partition_by=[col(k) for k in keys] + [col(STEP)]), _shift(i))
                   for i in moments]
@@ -92,15 +93,17 @@ def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_sec
 
 
 def _rank_within_step(dialect: SqlDialect, keys: list[str], value: str, created: bool,
-                      tie_breaker: bool) -> exp.Window:
-    """Rows with a value first, then newest first by event time, created time and tie_breaker."""
+                      tie_breaker: bool, tie_breaker_dtype: DType | None) -> exp.Window:
+    """Rows with a value first, then newest first by event time, created time and tie_breaker (a string by its
+    bytes, as the online tiles order it)."""
     missing = exp.Case(ifs=[exp.If(this=exp.Is(this=col(value), expression=exp.Null()), true=exp.Literal.number(1))],
                        default=exp.Literal.number(0))
     order = [dialect.ascending_never_null(missing), exp.Ordered(this=col(EVENT_TS), desc=True, nulls_first=False)]
     if created:
         order.append(exp.Ordered(this=col(CREATED_TS), desc=True, nulls_first=False))
     if tie_breaker:
-        order.append(exp.Ordered(this=col(TIE_BREAKER), desc=True, nulls_first=False))
+        key = dialect.tie_breaker_order(col(TIE_BREAKER), tie_breaker_dtype)
+        order.append(exp.Ordered(this=key, desc=True, nulls_first=False))
     return exp.Window(this=exp.Rank(), partition_by=[col(k) for k in keys] + [col(STEP)],
                       order=exp.Order(expressions=order))
 

@@ -118,7 +118,6 @@ def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
     plain = {renamed.get(f.name, f.name): f.dtype for f in view.plain_features}
     step = int(view.aggregation_step.total_seconds())
     reading = source_reading(graph, view, source)
-    tie_dtype = source.tie_breaker_dtype if reading["tie_breaker"] is not None else None
     aggregates = []
     for feature in view.aggregated_features:
         aggregation = feature.aggregation
@@ -132,4 +131,4 @@ def plan_latest_tiles(graph: FeatureGraph, view: FeatureView) -> LatestTiles:
                     int(feature.aggregation.window.total_seconds()) // step, feature.dtype)  # type: ignore[union-attr]
         for feature, (function, column, _) in zip(view.aggregated_features, aggregates))
     return LatestTiles(**reading, step_seconds=step, inputs=layout.inputs, aggregates=features,
-                       location=view.location, tie_breaker_dtype=tie_dtype)
+                       location=view.location)

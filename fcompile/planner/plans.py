@@ -89,6 +89,9 @@ class ViewJoin:
     # The source's tie_breaker column: rows equal in event and created time go to its greatest value
     # before each feature takes the greatest of the rows still tied (docs/concepts/point-in-time.md).
     tie_breaker: str | None = None
+    # Its type where the parser knows it (a Parquet footer, a seed file, a plain feature of that name): a string
+    # tie_breaker is ordered by its bytes where the dialect's strings may order otherwise (`tie_breaker_order`).
+    tie_breaker_dtype: DType | None = None
     # Why `strategy` (for the reader of a compiled file): "declared", "ttl 2h <= 6h, the range-join limit", "ttl 1d > 6h, the range-join limit", ...
     strategy_reason: str = ""
 
@@ -120,6 +123,7 @@ class AggregateJoin:
     features: tuple[AggregateColumn, ...]
     location: Position | None = None
     tie_breaker: str | None = None  # as ViewJoin's: breaks ties of `last`
+    tie_breaker_dtype: DType | None = None  # as ViewJoin's
     # (source column, dtype) of the view's plain features: the type of an input no aggregation fixes, so
     # the tiles are typed as those materialization keeps (fcompile/planner/tiles.py)
     known_dtypes: tuple[tuple[str, DType], ...] = ()
@@ -154,6 +158,7 @@ class LatestValues:
     end_parameter: str = "end"
     location: Position | None = None
     tie_breaker: str | None = None  # as ViewJoin's
+    tie_breaker_dtype: DType | None = None  # as ViewJoin's
 
 
 @dataclass(frozen=True)

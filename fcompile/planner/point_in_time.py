@@ -161,6 +161,7 @@ def _source_reading(graph: FeatureGraph, view: FeatureView, source: Source) -> d
         "event_timestamp": _source_column(source, source.timestamp_field),
         "created_timestamp": _source_column(source, created) if created else None,
         "tie_breaker": _source_column(source, source.tie_breaker) if source.tie_breaker else None,
+        "tie_breaker_dtype": source.tie_breaker_dtype if source.tie_breaker else None,
     }
 
 
