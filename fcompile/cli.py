@@ -1300,13 +1300,15 @@ def get_online_features(
     from collections import Counter
 
     from fcompile.sdk import FeatureStore
-    from fcompile.tasks.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text
+    from fcompile.tasks.online_reads import (
+        NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text, read_online_features,
+    )
 
     references = _feature_references(service, features)
     with FeatureStore(project_dir, target) as store:
         entities = parse_entity_text(store.graph, entity)
-        response = store.get_online_features(entities, references, service, full_feature_names,
-                                             now=_iso_option("--now", now))
+        request = store.planned_online_request(references, service, full_feature_names)
+        response = read_online_features(store.online_store, request, entities, _iso_option("--now", now), "cli")
     document = response.to_http_dict()
     features = document["results"][len(response.key_names):]  # the join keys' columns come first
     statuses = Counter(status for column in features for status in column["statuses"])
