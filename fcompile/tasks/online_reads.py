@@ -510,6 +510,18 @@ class OnlineResponse:
         only ones that can hold NaN or an infinity (planned once per request shape)."""
         return self._request.float_results
 
+    @property
+    def float32_results(self) -> tuple[int, ...]:
+        """Positions in `to_http_dict()["results"]` of the float32 features (or arrays of them), whose values
+        are float32s widened to doubles: `fcompile.float32_text` prints them for people."""
+        request = self._request
+        found = []
+        for i, (_, read, feature) in enumerate(request.outputs):
+            dtype = dict(request.reads[read].view.features)[feature] if read >= 0 else None
+            if dtype is not None and (dtype.element or dtype).name == "float32":
+                found.append(len(request.keys) + i)
+        return tuple(found)
+
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list]:
         """Feast's `OnlineResponse.to_dict()`: `{name: [value per entity]}`, join keys first, then the features
         (None where a value is not PRESENT). With `include_event_timestamps`, each name is followed by
