@@ -993,9 +993,8 @@ def _print_test_result(console, result) -> None:
                     f": {result.failures:,} failing {_plural(result.failures, 'row')}")
     line.append(f" ({result.seconds:.2f} s)")
     console.print(line)
-    for row in result.sample if result.failures else ():
-        console.print("      " + ", ".join(f"{c}={'NULL' if v is None else v}" for c, v in zip(result.columns, row)),
-                      markup=False)
+    for line in result.sample_lines() if result.failures else ():
+        console.print("      " + line, markup=False)
     if result.stored_in:
         console.print(f"      failing rows stored in {result.stored_in}", markup=False)
 
@@ -1189,8 +1188,9 @@ def get_historical_features(
         console.print(f"ran target/{job.compiled_file} as built (sha256 {job.compiled_sha256[:12]}), the spine "
                       "supplied as fcompile_spine", markup=False, highlight=False)
     elif job.mismatch is not None:
-        console.print(f"ran SQL planned for this request, not target/{job.compiled_file}: {job.mismatch}",
-                      markup=False, highlight=False)
+        # not a problem: the same planner and renderer as the file's, for this request's spine
+        console.print(f"note: ran SQL planned for this request (the same point-in-time join), not "
+                      f"target/{job.compiled_file} as built: {job.mismatch}", markup=False, highlight=False)
 
 
 @app.command(cls=_SelectingCommand)
@@ -1346,34 +1346,41 @@ def get_online_features(
     from collections import Counter
 
     from fcompile.sdk import FeatureStore
-    from fcompile.tasks.online_reads import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text
+    from fcompile.tasks.online_reads import (
+        NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text, read_online_features,
+    )
 
     references = _feature_references(service, features)
     with FeatureStore(project_dir, target) as store:
         entities = parse_entity_text(store.graph, entity)
-        response = store.get_online_features(entities, references, service, full_feature_names,
-                                             now=_iso_option("--now", now))
+        request = store.planned_online_request(references, service, full_feature_names)
+        response = read_online_features(store.online_store, request, entities, _iso_option("--now", now), "cli")
     document = response.to_http_dict()
     features = document["results"][len(response.key_names):]  # the join keys' columns come first
     statuses = Counter(status for column in features for status in column["statuses"])
     if as_json:
         print(response.to_http_json(indent=2))
     else:
-        from rich.table import Table
-        from rich.text import Text
+        from fcompile.float32_text import float32_text
 
-        table = Table(show_edge=False, header_style="bold")
-        for name in document["metadata"]["feature_names"]:
-            table.add_column(name, overflow="fold")
         marks = {NOT_FOUND: "(not found)", OUTSIDE_MAX_AGE: "(outside max age)"}
-        columns = document["results"]
-        for row in range(len(columns[0]["values"]) if columns else 0):
+        single = set(response.float32_results)
+
+        def shown(value, status: str, float32: bool) -> str:
             # a value that is there is shown whatever its status: an on-demand feature computed from a value
             # not found has one (its status is the worst of its inputs')
-            table.add_row(*(Text(str(c["values"][row]) if c["values"][row] is not None
-                                 else marks.get(c["statuses"][row]) or "NULL") for c in columns))
+            if value is None:
+                return marks.get(status) or "NULL"
+            if float32 and isinstance(value, float):
+                return float32_text(value)
+            if float32 and isinstance(value, list):
+                return "[" + ", ".join("NULL" if v is None else float32_text(v) for v in value) + "]"
+            return str(value)
+
+        cells = [[shown(value, status, i in single) for value, status in zip(c["values"], c["statuses"])]
+                 for i, c in enumerate(document["results"])]
         console = _console()
-        console.print(table)
+        _print_online_values(console, document["metadata"]["feature_names"], cells, len(response.key_names))
         counted = ", ".join(f"{count:,} {status}" for status, count in sorted(statuses.items()))
         total = sum(statuses.values())
         console.print(f"{total:,} value{'s' * (total != 1)}: {counted or 'none'}", markup=False)
@@ -1382,6 +1389,48 @@ def get_online_features(
         _console(stderr=True).print(f"error: {missing:,} of {sum(statuses.values()):,} values are not PRESENT "
                                     f"(--require-present)", markup=False)
         raise typer.Exit(1)
+
+
+def _print_online_values(console, names: list[str], cells: list[list[str]], keys: int) -> None:
+    """An online read's values, `cells` a column of texts per name (the `keys` join keys first): a row per
+    entity when that fits the console's width; else a row per name and a column per entity, the entities
+    in groups that fit, so that no name or value is broken (a single value wider than the console folds)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [[Text(cell) for cell in column] for column in cells]  # user text: no markup, no highlighting
+    entities = len(cells[0]) if cells else 0
+    wide = Table(show_edge=False, header_style="bold")
+    for name in names:
+        wide.add_column(name, no_wrap=True)
+    for row in range(entities):
+        wide.add_row(*(column[row] for column in cells))
+    def fits(table: Table) -> bool:  # its natural width (rich's measure is capped at the width it is given)
+        return console.measure(table, options=console.options.update_width(1 << 20)).maximum <= console.width
+
+    if fits(wide):
+        console.print(wide)
+        return
+
+    def transposed(group: range) -> Table:
+        table = Table(show_edge=False, show_header=False)
+        table.add_column(no_wrap=True)
+        for _ in group:
+            table.add_column(overflow="fold")
+        for i, (name, column) in enumerate(zip(names, cells)):
+            table.add_row(Text(name), *(column[e] for e in group), style="bold" if i < keys else None,
+                          end_section=i == keys - 1)
+        return table
+
+    start = 0
+    while start < entities:
+        end = start + 1
+        while end < entities and fits(transposed(range(start, end + 1))):
+            end += 1
+        if start:
+            console.print()  # a blank line between groups
+        console.print(transposed(range(start, end)))
+        start = end
 
 
 def _feature_references(service: str | None, features: list[str] | None) -> list[str] | None:

@@ -1,7 +1,7 @@
 """Progress of `fcompile materialize` and `fcompile seed` on stderr: a bar per view or seed on a terminal
 (rows written, rows/s, time left), gone when the run ends (the command then prints a line per view or
-seed); plain lines otherwise (CI logs, pipes): one as a view starts, then one every few seconds for a long
-one."""
+seed); plain lines otherwise (CI logs, pipes): one as a view starts (not for a window with nothing to
+read: the view's result line says so), then one every few seconds for a long one."""
 
 from __future__ import annotations
 
@@ -47,11 +47,13 @@ class MaterializeProgressDisplay:
         self._started = self._last_line = time.monotonic()
         if self.live is not None:
             self._task = self.live.add_task(view, total=total_keys or None)  # the window is in the summary
+        elif total_keys == 0 or rows == 0:
+            pass  # nothing to read: the view's one line is its result, which says so
         else:
             if total_keys is None:
                 keys = "keys not counted" if rows is None else f"{rows:,} source row{'s' * (rows != 1)} to read"
             else:
-                keys = "no rows in it" if not total_keys else f"{self._about}{total_keys:,} keys to write"
+                keys = f"{self._about}{total_keys:,} keys to write"
             self.console.print(f"materializing feature view {view}: window {window.describe()} ({window.basis}), "
                                f"{keys}", markup=False)
 

@@ -41,6 +41,21 @@ class DataTestResult:
     kind: str | None = None          # "schema"
     parent: str | None = None        # the node it checks, as "feature_view.NAME"
     column: str | None = None        # the feature, when it checks one
+    float32_columns: frozenset[str] = frozenset()  # sampled columns the specs declare float32
+
+    def sample_lines(self) -> list[str]:
+        """The sampled failing rows for people, `column=value, ...` each; a float32 column's values by the
+        shortest text that reads back as them (`fcompile.float32_text`), not the double they widen to."""
+        from fcompile.float32_text import float32_text
+
+        def shown(column: str, value: Any) -> str:
+            if value is None:
+                return "NULL"
+            if isinstance(value, float) and column in self.float32_columns:
+                return float32_text(value)
+            return str(value)
+
+        return [", ".join(f"{c}={shown(c, v)}" for c, v in zip(self.columns, row)) for row in self.sample]
 
     @property
     def blocks(self) -> bool:
@@ -116,7 +131,22 @@ def run_data_test(graph: FeatureGraph, runner: Runner, test: DataTest, now: dt.d
         reason = problems[0].message if problems else "failed"
         return DataTestResult(test.name, ERROR, test.severity, None, seconds=time.perf_counter() - started,
                           message=reason, diagnostics=problems)
-    return replace(result, seconds=time.perf_counter() - started, stored_in=stored)
+    return replace(result, seconds=time.perf_counter() - started, stored_in=stored,
+                   float32_columns=_float32_columns(graph, test) if result.sample else frozenset())
+
+
+def _float32_columns(graph: FeatureGraph, test: DataTest) -> frozenset[str]:
+    """The columns of a test's failing rows that the specs declare float32: its view's float32 features, or
+    the columns of its source that views read as float32 features (by their field mapping)."""
+    if test.parent_kind == "feature_view":
+        views, renamed = [graph.feature_view(test.parent)], {}
+    else:
+        views = [v for v in graph.feature_views if v.source == test.parent]
+        renamed = dict(graph.source(test.parent).field_mapping)  # source column -> the views' name for it
+    declared = {f.name for view in views for f in view.plain_features if f.dtype.name == "float32"}
+    if test.parent_kind == "feature_view":
+        return frozenset(declared)
+    return frozenset(column for column in {*declared, *renamed} if renamed.get(column, column) in declared)
 
 
 def _select_all(relation) -> Any:

@@ -21,7 +21,7 @@ import numbers
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
@@ -32,6 +32,9 @@ from fcompile.online.values import datetime_from_micros, micros
 if TYPE_CHECKING:
     from fcompile.online.base import OnlineStore, OnlineView
 
+# How the surface a request came through writes an entity's values, for the examples hints give: the SDK's
+# `entity_rows=[{...}]`, the CLI's `-e name=value`, the HTTP body's `"entities": {...}`.
+Spelling = Literal["sdk", "cli", "http"]
 NO_TIMESTAMP = "1970-01-01T00:00:00Z"  # Feast's event time for join keys and values not found
 TIMESTAMP_SUFFIX = "__ts"  # to_dict(include_event_timestamps=True): each value's event time, as Feast names it
 _UTC = dt.timezone.utc
@@ -337,10 +340,11 @@ def _now_us(now: dt.datetime | None) -> int:
 
 
 def read_online_features(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
-                         now: dt.datetime | None = None) -> OnlineResponse:
+                         now: dt.datetime | None = None, spelling: Spelling = "sdk") -> OnlineResponse:
     """The request's features for the entities (`{join_key: [values]}`, every needed key, equal lengths).
-    This is the serving path: one store read per view and no more Python per value than needed."""
-    columns = check_entities(request, entities)
+    This is the serving path: one store read per view and no more Python per value than needed. `spelling`:
+    how the examples of hints write entities (the surface the request came through)."""
+    columns = check_entities(request, entities, spelling)
     count = len(columns[0]) if columns else 0
     if request.fields:
         columns, field_columns = columns[:len(request.keys)], columns[len(request.keys):]
@@ -506,6 +510,18 @@ class OnlineResponse:
         only ones that can hold NaN or an infinity (planned once per request shape)."""
         return self._request.float_results
 
+    @property
+    def float32_results(self) -> tuple[int, ...]:
+        """Positions in `to_http_dict()["results"]` of the float32 features (or arrays of them), whose values
+        are float32s widened to doubles: `fcompile.float32_text` prints them for people."""
+        request = self._request
+        found = []
+        for i, (_, read, feature) in enumerate(request.outputs):
+            dtype = dict(request.reads[read].view.features)[feature] if read >= 0 else None
+            if dtype is not None and (dtype.element or dtype).name == "float32":
+                found.append(len(request.keys) + i)
+        return tuple(found)
+
     def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list]:
         """Feast's `OnlineResponse.to_dict()`: `{name: [value per entity]}`, join keys first, then the features
         (None where a value is not PRESENT). With `include_event_timestamps`, each name is followed by
@@ -668,7 +684,8 @@ def _json_value(value: Any) -> Any:
 
 # -- entity values ---------------------------------------------------------------------------------------
 
-def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]) -> list[list]:
+def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
+                   spelling: Spelling = "sdk") -> list[list]:
     """The request's key columns from `entities`, in `request.keys` order, each value checked against its
     key's dtype (numpy scalars become Python values). Raises FC117 naming the key, for every problem."""
     single = request.single_key
@@ -704,7 +721,7 @@ def check_entities(request: OnlineRequest, entities: Mapping[str, Sequence[Any]]
         lengths[name] = len(values)
         columns.append(values)
     if request.fields:
-        _check_fields(request, entities, columns, lengths, problems)
+        _check_fields(request, entities, columns, lengths, problems, spelling)
     extra = [name for name in entities if name not in request.key_names and name not in request.field_names
              and name not in request.other_fields] if len(entities) > len(columns) else ()
     for name in extra:
@@ -756,7 +773,7 @@ def _checked_values(name: str, given: Any, dtype: DType, code: Code, what: str,
 
 
 def _check_fields(request: OnlineRequest, entities: Mapping[str, Any], columns: list[list],
-                  lengths: dict[str, int], problems: list[Diagnostic]) -> None:
+                  lengths: dict[str, int], problems: list[Diagnostic], spelling: Spelling) -> None:
     """The request fields' columns, appended to `columns` in `request.fields` order and checked against their
     dtypes as keys are: FC146 naming every field missing, FC185 for a value that does not fit."""
     missing = []
@@ -773,9 +790,29 @@ def _check_fields(request: OnlineRequest, entities: Mapping[str, Any], columns: 
     if missing:
         problems.append(Diagnostic(
             Code.REQUEST_FIELDS_MISSING, f"{request.label} computes on-demand features from the request field"
-            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which the entity rows do not give", None,
-            "give each entity row its request fields beside its join keys, e.g. entity_rows=[{'driver_id': 1001, "
-            f"'{request.fields[0][0]}': ...}}]"))
+            f"{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which the entities do not give", None,
+            f"give each entity its request fields{' beside its join keys' if request.keys else ''}, e.g. "
+            + _entity_example([*request.key_names, *(name for name, _ in request.fields)], entities, spelling)))
+
+
+def _entity_example(names: Sequence[str], entities: Mapping[str, Any], spelling: Spelling) -> str:
+    """One entity with values for `names`, as the surface writes it: the first value given for a name,
+    else `...`."""
+    import json
+
+    def given(name: str) -> Any:
+        values = entities.get(name)
+        return values[0] if isinstance(values, (list, tuple)) and values and values[0] is not None else ...
+
+    values = [(name, given(name)) for name in names]
+    if spelling == "cli":
+        return " ".join(f"-e {name}={'...' if value is ... else value}" for name, value in values)
+    if spelling == "http":
+        shown = (f"{json.dumps(name)}: [{'...' if value is ... else json.dumps(value, default=str)}]"
+                 for name, value in values)
+        return '{"entities": {' + ", ".join(shown) + "}, ...}"
+    return "entity_rows=[{" + ", ".join(f"{name!r}: {'...' if value is ... else repr(value)}"
+                                        for name, value in values) + "}]"
 
 
 def entity_rows_as_columns(rows: Any) -> Mapping[str, Any]:
@@ -889,6 +926,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 def parse_entity_text(graph: FeatureGraph, pairs: Sequence[str]) -> dict[str, list]:
     """`key=value` pairs from the command line as entity columns, each value read as its key's dtype."""
     dtypes = {k.name: k.dtype for e in graph.entities for k in e.join_keys}
+    keys = set(dtypes)  # a request field named like a join key takes the key's value (and type)
     for source in graph.request_sources:  # request fields, for on-demand features: -e order_amount=10.5
         for request_field in source.fields:
             dtypes.setdefault(request_field.name, request_field.dtype)
@@ -911,8 +949,10 @@ def parse_entity_text(graph: FeatureGraph, pairs: Sequence[str]) -> dict[str, li
         try:
             columns.setdefault(name, []).append(_from_text(text, dtype))
         except ValueError:
-            problems.append(Diagnostic(Code.ENTITY_VALUE, f"-e {pair!r}: '{text}' is not a valid {dtype} for join "
-                                       f"key '{name}'", None, _text_hint(dtype)))
+            code, what = (Code.ENTITY_VALUE, "join key") if name in keys else (Code.REQUEST_FIELD_VALUE,
+                                                                                "request field")
+            problems.append(Diagnostic(code, f"-e {pair!r}: '{text}' is not a valid {dtype} for {what} '{name}'",
+                                       None, _text_hint(dtype)))
     if problems:
         raise DiagnosticError(problems)
     return columns

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
+from fcompile.float32_text import float32_text
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.base import guard_store
 from fcompile.online.values import as_utc
@@ -311,13 +312,14 @@ def sample_lines(report: SkewReport) -> list[str]:
 
 
 def _shown(value: Any, single: bool = False) -> str:
-    """A value for people; `single`: a float32 (widened to a double) with the 7 digits a float32 holds."""
+    """A value for people; `single`: a float32 (widened to a double) by the shortest text that reads back as
+    it (`fcompile.float32_text`)."""
     if value is None:
         return "NULL"
     if isinstance(value, dt.datetime):
         return _instant(value)
     if single and isinstance(value, float):
-        return f"{value:.7g}"
+        return float32_text(value)
     if single and isinstance(value, list):
         return "[" + ", ".join(_shown(v, True) for v in value) + "]"
     return repr(value) if isinstance(value, (str, bytes)) else str(value)

@@ -103,7 +103,8 @@ def _not_as_compiled(runner: Runner, query: TrainingQuery, compiled: CompiledFil
     file_spine = f"the compiled file's {SPINE_RELATION}({', '.join(wanted.columns)})"
     extra = [c for c in spine.columns or () if c not in wanted.columns]
     if extra:
-        return f"the spine has columns {file_spine} has not ({', '.join(extra)}): the SQL is planned for its own columns"
+        return (f"the spine has columns {file_spine} has not ({', '.join(extra)}): the SQL is planned for its own "
+                "columns, which the training set carries through")
     if spine.timestamp_column != wanted.timestamp_column:
         return f"the spine's time is {spine.timestamp_column}, {file_spine}'s is {wanted.timestamp_column}"
     if spine.columns != wanted.columns:

@@ -106,6 +106,32 @@ def test_a_failing_test_prints_its_rows_and_exits_1(failing):
     assert warned.returncode == 0 and warned.stdout.startswith("WARN  orders__expression_3")
 
 
+def test_float32_values_of_failing_rows_print_as_float32(sample, tmp_path):
+    """`avg_rating` is float32: its failing rows print 4.85, not the double 4.849999904632568 it widens to -
+    on a test of the view, and on a test of its source (whose column the view reads as float32)."""
+    root = tmp_path / "float32"
+    shutil.copytree(sample, root, ignore=shutil.ignore_patterns("target"))
+    spec = root / "features" / "driver.yml"
+    text = spec.read_text()
+    declared = "      - {name: avg_rating, dtype: float32, description: Trailing average rating given by riders (1-5).}\n"
+    assert declared in text
+    text = text.replace(declared, declared[:-2] + ", tests: [{range: {max: 4.8}}]}\n", 1)
+    spec.write_text(text.replace("    owner: driver-performance@example.com\n\n  - name: driver_profile",
+                                 "    owner: driver-performance@example.com\n"
+                                 '    tests: [{expression: "avg_rating <= 4.8"}]\n\n  - name: driver_profile', 1))
+    done = fcompile("test", "-s", "driver_hourly_stats__avg_rating__range", "-s", "driver_stats", cwd=root)
+    assert_clean(done)
+    samples = [line for line in done.stdout.splitlines() if line.startswith("      driver_id=")]
+    assert len(samples) == 10, done.stdout
+    shown = [re.search(r"avg_rating=([^,]+)$", line).group(1) for line in samples]
+    assert all(len(value) <= 4 and float(value) > 4.8 for value in shown), shown  # 4.85, 5.0 ...
+    stored = {round(r["avg_rating"], 6) for r in pq.read_table(root / "seeds" / "driver_stats.parquet").to_pylist()}
+    assert {round(float(value), 6) for value in shown} <= stored
+    # run_results.json keeps the values as the engine gives them
+    recorded = results(root)["test.driver_hourly_stats__avg_rating__range"]["sample"]
+    assert all(isinstance(row["avg_rating"], float) for row in recorded)
+
+
 def test_store_failures_writes_a_table_per_test(failing):
     done = fcompile("test", "-s", "orders__expression", "--store-failures", cwd=failing)
     assert done.returncode == 1

@@ -176,6 +176,18 @@ def test_progress_is_plain_lines_when_not_a_terminal(capsys, project):
     assert "success" not in err  # the view's result is on stdout, once
 
 
+def test_a_view_with_nothing_new_prints_one_line(capsys, project):
+    """An incremental run that finds nothing since the watermark: the view's result line, and no progress
+    line before it saying the same."""
+    code, _, err = materialize(capsys, project, "--end", "2024-01-01T14:00", "--select", "stats")
+    assert code == 0 and "materializing feature view stats" in err
+    code, out, err = materialize(capsys, project, "--end", "2024-01-01T14:00", "--select", "stats")
+    assert code == 0, err
+    assert "materializing feature view" not in err
+    assert [line.split()[0] for line in out.splitlines() if "stats" in line] == ["stats"]
+    assert "stats  no new rows since the watermark: none in [2024-01-01T13:00:00Z, 2024-01-01T14:00:00Z]" in out
+
+
 def test_an_empty_source_window_still_moves_the_watermark(capsys, project):
     code, out, err = materialize(capsys, project, "--end", "2024-01-01T07:00", "--select", "stats")
     assert code == 0, err

@@ -228,3 +228,49 @@ def test_per_call_overhead_is_small(fs):
     print(f"get_online_features + to_http_dict, 1 entity x 10 features, SQLite: p50 {p50:.1f} us")
     assert p50 < 150, f"p50 {p50:.1f} us"
     assert fs.get_online_features(entities, service="wide_v1").values()["f9"] == [429.0]
+
+
+def printed(width: int, names: list[str], cells: list[list[str]], keys: int) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    from fcompile.cli import _print_online_values
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, highlight=False, markup=False, emoji=False, soft_wrap=True)
+    _print_online_values(console, names, cells, keys)
+    return out.getvalue().splitlines()
+
+
+NAMES = ["driver_id", "customer_id", *(f"a_long_feature_name_{i}" for i in range(14))]
+CELLS = [[str(1001 + e) for e in range(3)], [f"C0000000{e + 1}" for e in range(3)],
+         *([f"{i}.60999989{e}" for e in range(3)] for i in range(14))]
+
+
+@pytest.mark.parametrize("width", [40, 60, 120, 200])
+def test_a_table_too_wide_turns_a_row_per_name_and_breaks_nothing(width):
+    """16 columns do not fit: a row per name, the entities side by side as far as they fit, in groups
+    otherwise; every name and value whole on one line, no line wider than the console."""
+    lines = printed(width, NAMES, CELLS, keys=2)
+    assert all(len(line) <= width for line in lines), lines
+    rows = [[cell.strip() for cell in line.split("│")] for line in lines if "│" in line]
+    assert [row[0] for row in rows] == NAMES * (len(rows) // len(NAMES))  # one group after the other
+    shown = {(row[0], value) for row in rows for value in row[1:]}
+    assert shown == {(name, value) for name, column in zip(NAMES, CELLS) for value in column}
+    groups = len(rows) // len(NAMES)
+    assert groups == (1 if width >= 120 else 3 if width == 40 else 2)
+    assert sum("┼" in line for line in lines) == groups  # a rule under the join keys of each group
+
+
+def test_a_table_that_fits_stays_a_row_per_entity():
+    lines = printed(80, NAMES[:4], CELLS[:4], keys=2)
+    assert [cell.strip() for cell in lines[0].replace("┃", "│").split("│")] == NAMES[:4]
+    assert [cell.strip() for cell in lines[-1].split("│")] == [column[-1] for column in CELLS[:4]]
+    assert len(lines) == 2 + 3
+
+
+def test_a_value_wider_than_the_console_folds_as_a_last_resort():
+    lines = printed(30, ["k", "blob"], [["1"], ["x" * 60]], keys=1)
+    assert "".join(line.split("│")[-1].strip() for line in lines if line.strip().startswith("blob")
+                   or line.strip().startswith("│")) == "x" * 60

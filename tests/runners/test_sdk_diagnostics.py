@@ -208,6 +208,27 @@ def test_cli_writes_the_training_set(small_project, capsys):
     assert pq.read_table(small_project / "out.parquet").column_names[-2:] == ["conv", "trips"]
 
 
+def test_cli_notes_why_it_ran_sql_planned_for_the_spine(small_project, capsys):
+    """A spine with columns (a label) the service's compiled file has not: a note (not an error) that says the
+    label is carried through; a spine of the file's columns runs the file as built."""
+    import pyarrow.parquet as pq
+
+    assert run_cli(capsys, "build", "--project-dir", str(small_project))[0] == 0
+    code, output = run_cli(capsys, "get-historical-features", "--project-dir", str(small_project), "--spine",
+                           "spine_table", "--service", "driver_v1", "--output",
+                           str(small_project / "out.parquet"))
+    assert code == 0, output
+    note = next(line for line in output.splitlines() if "compiled/duckdb/retrieve/driver_v1.sql" in line)
+    assert note.startswith("note: ran SQL planned for this request (the same point-in-time join), not "
+                           "target/compiled/duckdb/retrieve/driver_v1.sql as built: the spine has columns ")
+    assert note.endswith("(rider_id, label): the SQL is planned for its own columns, which the training set carries through")
+    assert "label" in pq.read_table(small_project / "out.parquet").column_names
+    code, output = run_cli(capsys, "get-historical-features", "--project-dir", str(small_project), "--spine",
+                           "SELECT driver_id, event_timestamp FROM spine_table", "--service", "driver_v1", "--output",
+                           str(small_project / "out.parquet"))
+    assert code == 0 and "ran target/compiled/duckdb/retrieve/driver_v1.sql as built" in output, output
+
+
 def test_any_spine_text_is_a_diagnostic_or_a_training_set(small_project, tmp_path, monkeypatch):
     """Fuzzed spine text through the SDK (classified, then registered on DuckDB): never an internal error."""
     from hypothesis import HealthCheck, given, settings

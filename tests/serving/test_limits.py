@@ -265,8 +265,8 @@ def test_small_reads_stay_on_the_event_loop_and_large_ones_leave_it(tmp_path):
         await server.start()
         try:
             for name in readers:
-                store = getattr(server.state, name)
-                store.get_online_features = spy(name, store.get_online_features)
+                online = getattr(server.state, name).online_store  # each reader's own connection
+                online.read_values = spy(name, online.read_values)
             assert await ask(server, 1) == 200 and await ask(server, LOOP_READ_ENTITIES) == 200
             assert await ask(server, LOOP_READ_ENTITIES + 1) == 200
         finally:

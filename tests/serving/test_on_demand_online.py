@@ -131,6 +131,13 @@ def test_request_field_problems_are_diagnostics(project):
             fs.get_online_features(entity_rows=[{"driver_id": 1}], features=["order_features:per_trip"])
         (problem,) = caught.value.diagnostics
         assert problem.code.value == "FC146" and "'amount' (float64)" in problem.message
+        # the example names the fields the request takes, in the SDK's spelling, with the values given
+        assert problem.hint == ("give each entity its request fields beside its join keys, e.g. "
+                                "entity_rows=[{'driver_id': 1, 'amount': ...}]")
+        with pytest.raises(DiagnosticError) as caught:
+            fs.get_online_features({"amount": [1.0]}, ["order_features:night"])
+        (problem,) = caught.value.diagnostics
+        assert problem.hint == "give each entity its request fields, e.g. entity_rows=[{'hour': ...}]"
         with pytest.raises(DiagnosticError) as caught:
             fs.get_online_features(entity_rows=[{"driver_id": 1, "amount": "ten", "hour": 1,
                                                  "placed_at": END}], features=["order_features:per_trip"])
@@ -171,6 +178,8 @@ def test_http_values_equal_the_training_sql(project, seed):
                                 features=["order_features:night", "order_features:placed_hour"])
         assert missing.status == 422 and missing.error["code"] == "FC146"
         assert "'hour'" in missing.error["message"] and "'placed_at'" in missing.error["message"]
+        assert missing.error["hint"] == ('give each entity its request fields beside its join keys, e.g. '
+                                         '{"entities": {"driver_id": [1], "hour": [...], "placed_at": [...]}, ...}')
         wrong = server.online({"driver_id": [1], "amount": ["x"], "hour": [1], "placed_at": ["2024-01-01T00:00:00Z"]},
                               features=["order_features:per_trip"])
         assert wrong.status == 422 and wrong.error["code"] == "FC185"
@@ -215,8 +224,15 @@ def test_cli_takes_request_fields_with_e(project):
     assert table.returncode == 0 and "(not found)" not in table.stdout  # a computed value shows, whatever its status
     missing = subprocess.run(args[:-8], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "FC146" in missing.stderr and "Traceback" not in missing.stderr
+    # the hint in the CLI's spelling, naming only what the request takes, with the values given
+    assert "hint: give each entity its request fields beside its join keys, e.g. -e driver_id=7 -e hour=23 " \
+        "-e placed_at=...\n" in missing.stderr and "entity_rows" not in missing.stderr
     wrong = subprocess.run([*args[:-2], "-e", "hour=late"], capture_output=True, text=True, timeout=120)
-    assert wrong.returncode == 1 and "'late' is not a valid int64" in wrong.stderr
+    assert wrong.returncode == 1 and "error[FC185]: -e 'hour=late': 'late' is not a valid int64 for request field " \
+        "'hour'" in wrong.stderr
+    key = subprocess.run([*args, "-e", "driver_id=seven"], capture_output=True, text=True, timeout=120)
+    assert key.returncode == 1 and "error[FC117]: -e 'driver_id=seven': 'seven' is not a valid int64 for join " \
+        "key 'driver_id'" in key.stderr
 
 
 def test_a_request_field_named_like_a_join_key_takes_the_keys_value(tmp_path):
