@@ -22,22 +22,28 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, re
 from fcompile.version import __version__
 
 
+def _use_plain_coercion(command, ctx) -> None:
+    """fcompile/option_values.py's pydantic-free coercion of the command's options; it builds on typer
+    0.29's internal modules, so with a typer that lacks them its own coercion (through pydantic) stays."""
+    try:
+        from fcompile.option_values import use_plain_coercion
+    except ImportError:
+        return
+    use_plain_coercion(command, ctx)
+
+
 class _Commands(typer.core.TyperGroup):
     """The command group: `fcompile --help` lists each command with the whole first sentence of its
     docstring, wrapped to the terminal, never cut to "..." (click cuts it to fit one line)."""
 
     def parse_args(self, ctx, args):
-        from fcompile.option_values import use_plain_coercion
-
-        use_plain_coercion(self, ctx)  # options' values without pydantic where typer's result is known
+        _use_plain_coercion(self, ctx)  # options' values without pydantic where typer's result is known
         return super().parse_args(ctx, args)
 
     def get_command(self, ctx, cmd_name):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
-            from fcompile.option_values import use_plain_coercion
-
-            use_plain_coercion(command, ctx)
+            _use_plain_coercion(command, ctx)
         return command
 
     def format_commands(self, ctx, formatter) -> None:

@@ -409,3 +409,18 @@ def test_a_command_run_alone_behaves_as_in_the_whole_app(tmp_path):
             alone = runner.invoke(app_for(args), args, prog_name="fcompile", env={"COLUMNS": "100"})
             assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
     assert app_for(["--version"]) is app and app_for(["nosuch"]) is app and app_for([]) is app
+
+
+def test_commands_run_with_typers_own_coercion_when_its_internals_are_missing(project):
+    """fcompile/option_values.py builds on typer 0.29's internal modules; where it cannot be imported (another
+    typer) the options still parse, through typer's own coercion, and a bad value is still typer's error."""
+    code = ("import sys; sys.modules['fcompile.option_values'] = None; sys.argv = ['fcompile', *sys.argv[1:]]; "
+            "from fcompile.entry_point import main; main()")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", code, "validate", "--project-dir", str(project)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    bad = subprocess.run([sys.executable, "-c", code, "profile", "--project-dir", str(project), "--limit",
+                          "many"], capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr, bad.stdout + bad.stderr
