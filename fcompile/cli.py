@@ -1353,14 +1353,14 @@ def get_online_features(
 
     from fcompile.sdk import FeatureStore
     from fcompile.tasks.online_reads import (
-        NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text, read_online_features,
+        NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text,
     )
 
     references = _feature_references(service, features)
     with FeatureStore(project_dir, target) as store:
         entities = parse_entity_text(store.graph, entity)
-        request = store.planned_online_request(references, service, full_feature_names)
-        response = read_online_features(store.online_store, request, entities, _iso_option("--now", now), "cli")
+        response = store.read_online(references, service, full_feature_names, entities, _iso_option("--now", now),
+                                     "cli")
     document = response.to_http_dict()
     features = document["results"][len(response.key_names):]  # the join keys' columns come first
     statuses = Counter(status for column in features for status in column["statuses"])

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from fcompile.runners.base import Runner
     from fcompile.tasks.materialize import ViewResult, WatermarkReset
     from fcompile.tasks.online_deletes import OnlineDeletion
-    from fcompile.tasks.online_reads import OnlineRequest, OnlineResponse
+    from fcompile.tasks.online_reads import OnlineRequest, OnlineResponse, Spelling
     from fcompile.tasks.push import PushResult
     from fcompile.tasks.training import TrainingQuery
 
@@ -223,9 +223,17 @@ class FeatureStore:
             features, service = _service_spelling(features, service)
         elif isinstance(service, FeatureService):
             service = service.name
+        return self.read_online(features, service, full_feature_names, entities, now)
+
+    def read_online(self, features: Sequence[str] | None, service: str | None, full_feature_names: bool,
+                    entities: Mapping[str, Sequence[Any]], now: dt.datetime | None = None,
+                    spelling: Spelling = "sdk") -> OnlineResponse:
+        """The online read every surface makes once it has its arguments in hand (`{join_key: [values]}`
+        entities, a features list or a service): planned once per shape, then read. `spelling`: how hints write
+        entities, as the surface takes them (the SDK, the command line, the HTTP API)."""
         return read_online_features(self.online_store, self.planned_online_request(features, service,
                                                                                     full_feature_names),
-                                    entities, now)
+                                    entities, now, spelling)
 
     @staticmethod
     def _feast_entities(entities: Any, features: Any, entity_rows: Any) -> tuple[Any, Any]:

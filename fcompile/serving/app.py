@@ -46,7 +46,6 @@ from typing import Any, Awaitable, Callable
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.serving.auth import authenticate, require
 from fcompile.serving.encoding import encode_online
-from fcompile.tasks.online_reads import read_online_features as read_online_features_of
 from fcompile.tasks.push import with_feast_time_columns
 from fcompile.serving.errors import (
     INTERNAL_ERROR_BODY, HttpError, error_body, error_document, from_diagnostics, request_error, status_for,
@@ -484,8 +483,7 @@ def _read_online(state: ServingState, store: Any, grant: Any, request: OnlineFea
     entities = request.entities
     if state.key_readers:
         entities = read_key_text(entities, state.key_readers)
-    response = read_online_features_of(store.online_store, store.planned_online_request(
-        request.features, service, request.full_feature_names), entities, None, "http")
+    response = store.read_online(request.features, service, request.full_feature_names, entities, None, "http")
     call.rows_read = request.rows
     return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
 
