@@ -211,7 +211,8 @@ class FeatureStore:
         join key the features need, one value per entity; or Feast's `entity_rows=[{"driver_id": 1001},
         ...]`). Each value comes with a status (`PRESENT`, `NOT_FOUND`, or `OUTSIDE_MAX_AGE` when
         `now - event_ts > ttl`, its value then None) and its event time. `now` (default: the current time)
-        is the moment the max-age check is made for. Features are named as in `get_historical_features`;
+        is the moment the max-age check is made for (only that: the store holds the newest value, so an
+        earlier `now` does not bring back an older one). Features are named as in `get_historical_features`;
         Feast's order of arguments, `get_online_features(features, entity_rows)`, is taken too.
 
         `.to_dict()` is Feast's `{name: [value per entity]}`; `.to_http_dict()` the feature server's body."""
