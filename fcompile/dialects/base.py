@@ -121,6 +121,11 @@ class SqlDialect:
     # otherwise (PostgreSQL's language collations, Redshift's case-insensitive one): a string tie_breaker is
     # then ordered by `byte_order`, as the online tiles order it.
     STRINGS_ORDER_BY_BYTES: ClassVar[bool] = True
+    # A tile's exact moments (variance, stddev; fcompile/dialects/tiles.py) from a list of its values per
+    # (keys, step), with lambdas (DuckDB's LIST, LIST_AVG, LIST_TRANSFORM): the mean and then the deviations
+    # from it in one grouping. False: the mean comes first from a window AVG over each (keys, step), a pass
+    # of its own over the rows.
+    TILE_MOMENTS_FROM_LISTS: ClassVar[bool] = False
     # How the warehouse's SQL differs from the one meaning of an on-demand expression (expressions/traits.py),
     # and its function numbering days of the week 1 (Monday) to 7 where `day_of_week` is `iso_modulo_seven`.
     EXPRESSIONS: ClassVar[ExpressionTraits] = ExpressionTraits()

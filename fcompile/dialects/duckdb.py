@@ -30,6 +30,7 @@ class DuckDBDialect(SqlDialect):
     STAR_EXCEPT = True
     READS_FILES = True
     ORDERS_ARRAYS = True
+    TILE_MOMENTS_FROM_LISTS = True
 
     CONVERTS_TIMES_TO_UTC = True
     EXPRESSIONS = ExpressionTraits(extremes_skip_nulls=True, wall_clock="from_epoch_us")

@@ -9,7 +9,8 @@ of its window and writes the tiles online.
 2. `ranked`, for each input that `last` reads: the rank of each row within its (keys, step), rows with a value first,
    then newest first by event time, created time and tie_breaker (the point-in-time order); and for each input
    whose moments are kept (variance, stddev): its mean over the row's (keys, step), the shift that the tile's
-   `mean_lo` and `m2` are computed from (fcompile/planner/tiles.py);
+   `mean_lo` and `m2` are computed from (fcompile/planner/tiles.py) - except where the dialect takes the
+   moments from a list of each step's values (`TILE_MOMENTS_FROM_LISTS`: DuckDB), with no pass for the mean;
 3. `tiles`: the partials, grouped by (keys, step).
 """
 
@@ -22,7 +23,7 @@ from sqlglot import exp
 from fcompile.dialects.base import SqlDialect
 from fcompile.graph import DType
 from fcompile.planner.plans import CREATED_TS, EVENT_TS, TIE_BREAKER
-from fcompile.planner.tiles import STEP, TileLayout, input_name
+from fcompile.planner.tiles import STEP, TileLayout, input_name, partial_name
 
 EVENT_US = "__fc_event_us"
 CREATED_US = "__fc_created_us"
@@ -78,18 +79,72 @@ def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_sec
     ranked = None
     lasts = sorted({p.column for p in layout.partials if p.kind == "last" and p.column is not None})
     moments = sorted({p.column for p in layout.partials if p.kind == "mean" and p.column is not None})
-    if lasts or moments:
+    from_lists = dialect.TILE_MOMENTS_FROM_LISTS
+    shifted = [] if from_lists else moments
+    if lasts or shifted:
         ranks = [exp.alias_(_rank_within_step(dialect, keys, input_name(i), created, tie_breaker, tie_breaker_dtype),
                             _rank(i)) for i in lasts]
         shifts = [exp.alias_(exp.Window(this=exp.Avg(this=exp.cast(col(input_name(i)), "DOUBLE")),
                                         partition_by=[col(k) for k in keys] + [col(STEP)]), _shift(i))
-                  for i in moments]
+                  for i in shifted]
         ranked = (f"{prefix}_ranked", exp.select(exp.Star(), *ranks, *shifts).from_(grouped, copy=False))
         grouped = ranked[0]
+    if from_lists and moments:
+        return TileStages(events, ranked, (f"{prefix}_tiles", _tiles_from_lists(dialect, layout, keys, grouped)))
     partials = [exp.alias_(_partial(dialect, layout, p.kind, p.column), p.name) for p in layout.partials]
     tiles = (f"{prefix}_tiles", exp.select(*[col(k) for k in keys], col(STEP), *partials)
              .from_(grouped, copy=False).group_by(*[col(k) for k in keys], col(STEP), copy=False))
     return TileStages(events, ranked, tiles)
+
+
+_MOMENTS = ("mean", "mean_lo", "m2")
+_LIST_ELEMENT = "__fc_value"
+
+
+def _values(index: int) -> str:
+    return f"__fc_values_{index}"
+
+
+def _tiles_from_lists(dialect: SqlDialect, layout: TileLayout, keys: list[str], grouped: str) -> exp.Select:
+    """The tiles where the dialect keeps a list of each moment input's values per (keys, step): one grouping
+    gives the other partials and the lists, then the mean is the list's average, `mean_lo` the average of each
+    value less the mean and M2 the sum of squares of each value less both - the same two-pass arithmetic as
+    the window AVG's shift (fcompile/planner/tiles.py), without a pass over the rows to find the mean."""
+    key_columns = [col(k) for k in keys]
+    moments = sorted({p.column for p in layout.partials if p.kind == "mean" and p.column is not None})
+    values = [exp.alias_(exp.Filter(this=exp.ArrayAgg(this=exp.cast(col(input_name(i)), "DOUBLE")),
+                                    expression=exp.Where(this=exp.Not(this=exp.Is(this=col(input_name(i)),
+                                                                                  expression=exp.Null())))),
+                         _values(i)) for i in moments]
+    others = [exp.alias_(_partial(dialect, layout, p.kind, p.column), p.name) for p in layout.partials
+              if p.kind not in _MOMENTS]
+    lists = (exp.select(*key_columns, col(STEP), *others, *values).from_(grouped, copy=False)
+             .group_by(*[k.copy() for k in key_columns], col(STEP), copy=False))
+
+    def over_values(index: int, element: exp.Expression) -> exp.Expression:
+        """`LIST_TRANSFORM` of the input's list by `element` (an expression of the list element)."""
+        return exp.Anonymous(this="LIST_TRANSFORM", expressions=[
+            col(_values(index)), exp.Lambda(this=element, expressions=[exp.to_identifier(_LIST_ELEMENT)], colon=True)])
+
+    def deviation(index: int) -> exp.Expression:  # the element less the tile's rounded mean: near zero
+        return exp.paren(exp.Sub(this=exp.column(_LIST_ELEMENT), expression=col(partial_name("mean", index))))
+
+    means = exp.select(exp.Star(), *[exp.alias_(exp.Anonymous(this="LIST_AVG", expressions=[col(_values(i))]),
+                                                partial_name("mean", i)) for i in moments]
+                       ).from_(lists.subquery("lists", copy=False), copy=False)
+    lows = exp.select(exp.Star(), *[exp.alias_(exp.Anonymous(this="LIST_AVG", expressions=[
+        over_values(i, deviation(i))]), partial_name("mean_lo", i)) for i in moments]
+                      ).from_(means.subquery("means", copy=False), copy=False)
+
+    def squares(index: int) -> exp.Expression:
+        centred = exp.paren(exp.Sub(this=deviation(index), expression=col(partial_name("mean_lo", index))))
+        return exp.Anonymous(this="LIST_SUM", expressions=[over_values(index, exp.Mul(this=centred,
+                                                                                      expression=centred.copy()))])
+
+    columns = [exp.alias_(squares(p.column), p.name) if p.kind == "m2" else col(p.name)  # type: ignore[arg-type]
+               for p in layout.partials]
+    return exp.select(*[k.copy() for k in key_columns], col(STEP), *columns).from_(
+        lows.subquery("lows", copy=False), copy=False)
 
 
 def _rank_within_step(dialect: SqlDialect, keys: list[str], value: str, created: bool,

@@ -28,8 +28,9 @@ once) rather than from sums of squares, which lose every digit that the mean has
 from zero: rounded, it is off by up to half a unit in its last place (6e-8 at 1e9), and that error enters
 the spread of the tiles' means around the window's (about 1e-7 of a variance of values 1e9 + a spread of
 1). So each tile keeps its mean in two parts, `mean` + `mean_lo`, computed in two passes: `mean` is the
-tile's AVG (a window AVG over the tile's rows, so each row sees it), `mean_lo` the AVG of `x - mean` and M2
-the VAR_POP of `x - mean` times the count: values shifted near zero, where nothing is lost. The merge takes
+tile's AVG (a window AVG over the tile's rows, so each row sees it; on DuckDB the average of a list of the
+tile's values), `mean_lo` the AVG of `x - mean` and M2 the sum of squares of `x - mean` less `mean_lo`
+(VAR_POP of `x - mean` times the count): values shifted near zero, where nothing is lost. The merge takes
 each tile's deviation from a common centre `c` (any value near the window's mean) as `(m - c) + l` and
 removes the first-order error of `c` with the correction `(sum n*d)^2 / N` (the corrected two-pass
 algorithm), so every rounding is relative to the spread, not the offset: the result is within a few units

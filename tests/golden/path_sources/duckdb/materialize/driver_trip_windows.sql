@@ -43,26 +43,68 @@ WITH "__fc_window_rows" AS (
       ORDER BY
         CASE WHEN "__fc_in_0" IS NULL THEN 1 ELSE 0 END,
         "__fc_event_ts" DESC NULLS LAST
-    ) AS "__fc_rank_0",
-    AVG(CAST("__fc_in_1" AS DOUBLE)) OVER (PARTITION BY "driver_id", "__fc_step") AS "__fc_shift_1"
+    ) AS "__fc_rank_0"
   FROM "__fc_events"
 ), "__fc_tiles" AS (
   SELECT
     "driver_id",
     "__fc_step",
-    COUNT(*) AS "__fc_rows",
-    COUNT("__fc_in_0") AS "__fc_count_0",
-    CAST(SUM("__fc_in_0") AS DOUBLE) AS "__fc_sum_0",
-    MAX("__fc_in_0") AS "__fc_max_0",
-    MAX(CASE WHEN "__fc_rank_0" = 1 THEN "__fc_in_0" END) AS "__fc_last_0",
-    COUNT("__fc_in_1") AS "__fc_count_1",
-    MAX("__fc_shift_1") AS "__fc_mean_1",
-    AVG(CAST("__fc_in_1" AS DOUBLE) - "__fc_shift_1") AS "__fc_mean_lo_1",
-    VAR_POP(CAST("__fc_in_1" AS DOUBLE) - "__fc_shift_1") * COUNT("__fc_in_1") AS "__fc_m2_1"
-  FROM "__fc_ranked"
-  GROUP BY
-    "driver_id",
-    "__fc_step"
+    "__fc_rows",
+    "__fc_count_0",
+    "__fc_sum_0",
+    "__fc_max_0",
+    "__fc_last_0",
+    "__fc_count_1",
+    "__fc_mean_1",
+    "__fc_mean_lo_1",
+    LIST_SUM(
+      LIST_TRANSFORM(
+        "__fc_values_1",
+        LAMBDA "__fc_value" : (
+          (
+            "__fc_value" - "__fc_mean_1"
+          ) - "__fc_mean_lo_1"
+        ) * (
+          (
+            "__fc_value" - "__fc_mean_1"
+          ) - "__fc_mean_lo_1"
+        )
+      )
+    ) AS "__fc_m2_1"
+  FROM (
+    SELECT
+      *,
+      LIST_AVG(
+        LIST_TRANSFORM(
+          "__fc_values_1",
+          LAMBDA "__fc_value" : (
+            "__fc_value" - "__fc_mean_1"
+          )
+        )
+      ) AS "__fc_mean_lo_1"
+    FROM (
+      SELECT
+        *,
+        LIST_AVG("__fc_values_1") AS "__fc_mean_1"
+      FROM (
+        SELECT
+          "driver_id",
+          "__fc_step",
+          COUNT(*) AS "__fc_rows",
+          COUNT("__fc_in_0") AS "__fc_count_0",
+          CAST(SUM("__fc_in_0") AS DOUBLE) AS "__fc_sum_0",
+          MAX("__fc_in_0") AS "__fc_max_0",
+          MAX(CASE WHEN "__fc_rank_0" = 1 THEN "__fc_in_0" END) AS "__fc_last_0",
+          COUNT("__fc_in_1") AS "__fc_count_1",
+          ARRAY_AGG(CAST("__fc_in_1" AS DOUBLE)) FILTER(WHERE
+            NOT "__fc_in_1" IS NULL) AS "__fc_values_1"
+        FROM "__fc_ranked"
+        GROUP BY
+          "driver_id",
+          "__fc_step"
+      ) AS "lists"
+    ) AS "means"
+  ) AS "lows"
 )
 SELECT
   *
