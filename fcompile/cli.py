@@ -1194,8 +1194,9 @@ def get_historical_features(
         console.print(f"ran target/{job.compiled_file} as built (sha256 {job.compiled_sha256[:12]}), the spine "
                       "supplied as fcompile_spine", markup=False, highlight=False)
     elif job.mismatch is not None:
-        # not a problem: the same planner and renderer as the file's, for this request's spine
-        console.print(f"note: ran SQL planned for this request (the same point-in-time join), not "
+        # not a problem: the same planner and renderer as the file's, for this request's spine (a note, so on
+        # stderr: stdout keeps what was written)
+        _console(stderr=True).print(f"note: ran SQL planned for this request (the same point-in-time join), not "
                       f"target/{job.compiled_file} as built: {job.mismatch}", markup=False, highlight=False)
 
 

@@ -223,6 +223,13 @@ def test_cli_notes_why_it_ran_sql_planned_for_the_spine(small_project, capsys):
                            "target/compiled/duckdb/retrieve/driver_v1.sql as built: the spine has columns ")
     assert note.endswith("(rider_id, label): the SQL is planned for its own columns, which the training set carries through")
     assert "label" in pq.read_table(small_project / "out.parquet").column_names
+    try:  # the note is on stderr, not stdout
+        main(["get-historical-features", "--project-dir", str(small_project), "--spine", "spine_table", "--service",
+              "driver_v1", "--output", str(small_project / "out.parquet")])
+    except SystemExit as exc:
+        assert not exc.code
+    captured = capsys.readouterr()
+    assert "note: ran SQL planned" in captured.err and "note:" not in captured.out, captured
     code, output = run_cli(capsys, "get-historical-features", "--project-dir", str(small_project), "--spine",
                            "SELECT driver_id, event_timestamp FROM spine_table", "--service", "driver_v1", "--output",
                            str(small_project / "out.parquet"))
