@@ -21,6 +21,7 @@ from fcompile.graph import (
     aggregate_dtype,
 )
 from fcompile.parser.values import ValueProblem, parse_dtype, parse_duration
+from fcompile.planner.durations import format_duration
 
 DAY = dt.timedelta(days=1)
 # A dtype that follows from a column whose type is not known yet: never left in a finished graph.
@@ -81,7 +82,7 @@ def resolve_aggregations(item, sink: DiagnosticSink, taken: Mapping[str, str],
                        at("name"), "give each feature of a view, plain or aggregated, its own name")
             ok = False
             continue
-        names[name] = f"aggregated feature '{name}'"
+        names[name] = f"aggregated feature '{name}' (line {at('name').line})"
         feature = _feature(item, sink, spec, step, plain, at)
         if feature is None:
             ok = False
@@ -112,9 +113,11 @@ def _feature(item, sink: DiagnosticSink, spec: dict, step: dt.timedelta | None, 
         ok = False
     window = _duration(item, sink, at("window"), spec["window"], name)
     if window is not None and step is not None and (window <= dt.timedelta(0) or window % step):
+        every = format_duration(step.total_seconds())
         sink.error(Code.AGGREGATE_WINDOW, f"{label}: aggregated feature '{name}' has window '{spec['window']}', "
-                   f"not a whole multiple of the step", at("window"),
-                   "make the window a positive whole multiple of the aggregations step")
+                   f"not a whole multiple of the step ({every})", at("window"),
+                   f"make the window a positive whole multiple of {every}, e.g. "
+                   f"{format_duration(step.total_seconds() * max(1, round(window / step)))}")
         ok = False
     if window is None:
         ok = False

@@ -306,7 +306,7 @@ class Resolver:
         lateness = self._lateness(item)
         ok = ok and lateness is not None
         features: list[Feature] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}  # each feature's name: the line it is first listed at
         if "features" not in data and "aggregations" not in data:
             self.sink.error(Code.AGGREGATE_FEATURES, f"{item.label} has neither features nor aggregations",
                             item.at("name"), "add 'features:' (columns of the source), 'aggregations:', or both")
@@ -315,10 +315,11 @@ class Resolver:
             name = raw["name"]
             if name in seen:
                 self.sink.error(Code.DUPLICATE_MEMBER, f"{item.label} lists feature '{name}' twice",
-                                item.at("features", i, "name"))
+                                item.at("features", i, "name"),
+                                f"it is first listed at line {seen[name]}; rename or remove one of them")
                 ok = False
                 continue
-            seen.add(name)
+            seen[name] = item.at("features", i, "name").line
             if name in key_names:
                 self.sink.error(Code.DUPLICATE_MEMBER,
                                 f"{item.label}: feature '{name}' has the name of a join key",
@@ -336,7 +337,8 @@ class Resolver:
             features.append(replace(feature, drift=drift) if drift is not None else feature)
         aggregated = None
         if "aggregations" in data:
-            taken = {**{k: f"join key '{k}'" for k in key_names}, **{f.name: f"feature '{f.name}'" for f in features}}
+            taken = {**{k: f"join key '{k}'" for k in key_names},
+                     **{f.name: f"feature '{f.name}' (line {seen[f.name]})" for f in features}}
             aggregated = resolve_aggregations(item, self.sink, taken, {f.name: f.dtype for f in features})
             ok = ok and aggregated is not None
         view_drift_ok, drift = view_drift(item, self.sink, features)

@@ -164,8 +164,9 @@ def test_a_function_other_than_count_needs_a_column(tmp_path):
 
 
 def test_window_not_a_multiple_of_the_step(tmp_path):
-    code, line, column, message, _ = one(tmp_path, agg_view("{name: a, function: count, window: 90m}"))
-    assert (code, line, column) == ("FC152", 15, 46) and "'90m', not a whole multiple" in message
+    code, line, column, message, hint = one(tmp_path, agg_view("{name: a, function: count, window: 90m}"))
+    assert (code, line, column) == ("FC152", 15, 46) and "'90m', not a whole multiple of the step (1h)" in message
+    assert hint == "make the window a positive whole multiple of 1h, e.g. 2h"
 
 
 @pytest.mark.parametrize("step", ["7m", "25h", "0s"])
@@ -210,7 +211,7 @@ def test_name_colliding_with_a_plain_feature(tmp_path):
     view = agg_view("{name: fare, function: sum, column: fare, window: 1h}",
                     features="\n      features: [{name: fare, dtype: float64}]")
     code, line, column, message, _ = one(tmp_path, view)
-    assert (code, line, column) == ("FC156", 16, 18) and "has the name of feature 'fare'" in message
+    assert (code, line, column) == ("FC156", 16, 18) and "has the name of feature 'fare' (line 12)" in message
 
 
 def test_name_colliding_with_another_aggregated_feature_or_a_join_key(tmp_path):
@@ -227,6 +228,7 @@ def test_name_colliding_with_another_aggregated_feature_or_a_join_key(tmp_path):
     """
     result = parse_project(project(tmp_path, view))
     assert [(d.code.value, d.position.line) for d in result.diagnostics] == [("FC156", 16), ("FC156", 17)]
+    assert "has the name of aggregated feature 'n' (line 15)" in result.diagnostics[0].message
     assert "join key 'driver_id'" in result.diagnostics[1].message
 
 
