@@ -933,7 +933,7 @@ def _profile_online(project_dir: Path, target: Optional[str], online: bool, view
     which = (f"a random sample of {report.compared:,} of {report.keys_held:,} keys (seed {report.seed})"
              if report.sampled else f"all {report.compared:,} {_plural(report.compared, 'key')} it holds")
     console.print(f"feature view {report.view}: online ({report.store}) against offline ({report.dialect}) at "
-                  f"{report.at.strftime('%Y-%m-%d %H:%M:%SZ')} ({when}), {which} ({report.seconds:.2f} s) -> {path}",
+                  f"{report.at.strftime('%Y-%m-%dT%H:%M:%SZ')} ({when}), {which} ({report.seconds:.2f} s) -> {path}",
                   markup=False, highlight=False)
     for line in skew_table(report):
         console.print("  " + line, markup=False, highlight=False)

@@ -372,7 +372,7 @@ def test_the_command_line(root, capsys):
     where = ("--project-dir", str(root))
     code, out = _cli(capsys, "profile", "--online", "--view", "stats", *where)
     assert code == 0, out
-    assert "all 40 keys it holds" in out and "2024-05-02 00:00:00Z (its watermark)" in out
+    assert "all 40 keys it holds" in out and "2024-05-02T00:00:00Z (its watermark)" in out
     written = sorted((root / "target" / "profiles" / "feature_view.stats").glob("skew-*.json"))
     assert len(written) == 1
     document = json.loads(written[0].read_text())
