@@ -75,6 +75,9 @@ class ViewResult:
     diagnostics: tuple[Diagnostic, ...] = field(default=())
     newest: dt.datetime | None = None     # an empty window: the source's newest event time before its end
     watermark: dt.datetime | None = None  # the view's watermark before the run
+    # a view with aggregations: the first step whose tiles were recomputed (whole steps: before the window's
+    # start when it falls inside a step, and the keys written are every entity with rows in those steps)
+    tiles_since: dt.datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,8 +106,11 @@ class ViewResult:
                     "nothing read")
         if outcome == "loaded":
             keys, rows = self.keys_written or 0, self.rows_read or 0
-            return (f"loaded {keys:,} key{'s' * (keys != 1)} ({rows:,} row{'s' * (rows != 1)}) in "
+            line = (f"loaded {keys:,} key{'s' * (keys != 1)} ({rows:,} row{'s' * (rows != 1)}) in "
                     f"{self.window.describe()}")
+            if self.tiles_since is not None and self.window.start is not None and self.tiles_since < self.window.start:
+                line += f"; tiles of whole steps from {_timestamp(self.tiles_since)} recomputed"
+            return line
         if self.window.start is None:
             return f"no rows: the source has none at or before {_timestamp(self.window.end)}"
         if self.window.basis == "watermark":
@@ -227,7 +233,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
     label = f"feature view '{view.name}'"
     window: Window | None = None
     rows_read = written = None
-    newest = state = None
+    newest = state = tiles_since = None
     status, problems = "success", ()
     try:
         _check_source_files(graph, view)
@@ -260,8 +266,8 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                                 f"key{'s' * (bool(of) or written != 1)}")
                         progress.advance(view.name, batch.num_rows)
                 if window.start is not None and view.has_aggregations:
-                    tiles = _materialize_tiles(graph, runner, store, view, window, full_refresh or state is None,
-                                               label, batch_rows, progress)
+                    tiles, tiles_since = _materialize_tiles(graph, runner, store, view, window,
+                                                            full_refresh or state is None, label, batch_rows, progress)
                     written = written if view.plain_features else tiles
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
                 _put_state(store, view, window, None if full_refresh else state, rows_read, written, read_at)
@@ -270,15 +276,16 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
     except DiagnosticError as error:
         status, problems = "error", tuple(_in_context(d, label, view) for d in error.diagnostics)
     result = ViewResult(view.name, status, window, rows_read, written, time.perf_counter() - started, problems,
-                        newest, state.watermark if state is not None else None)
+                        newest, state.watermark if state is not None else None, tiles_since)
     progress.done(result)
     return result
 
 
 def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView, window: Window,
-                       first: bool, label: str, batch_rows: int, progress: MaterializeProgress) -> int:
+                       first: bool, label: str, batch_rows: int,
+                       progress: MaterializeProgress) -> tuple[int, dt.datetime]:
     """The view's tiles for the window (tasks/materialize_tiles.py); a first run or a full refresh drops the
-    stored tiles first. Returns the entities written."""
+    stored tiles first. Returns the entities written and the first step recomputed."""
     from fcompile.online import tile_spec
     from fcompile.planner.online_tiles import plan_latest_tiles
     from fcompile.tasks.materialize_tiles import tiles_since, write_tiles
@@ -288,7 +295,7 @@ def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, 
         guard_store(store.drop_view, spec.online_view.name)
     since = tiles_since(spec, None if first and window.basis != "start" else window.start, window.end)
     return write_tiles(store, spec, runner, plan_latest_tiles(graph, view), since, window.end, label, batch_rows,
-                       lambda rows: None)
+                       lambda rows: None), since
 
 
 def choose_window(view: FeatureView, end: dt.datetime, start: dt.datetime | None,

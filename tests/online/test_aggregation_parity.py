@@ -30,12 +30,13 @@ def root(backend):
     backend.cleanup(project)
 
 
-def _materialize(fs: FeatureStore, end: dt.datetime, **options) -> None:
+def _materialize(fs: FeatureStore, end: dt.datetime, **options):
     from fcompile.tasks.materialize import materialize_views
 
     (result,) = materialize_views(fs.graph, fs.runner, fs.online_store, [fs.graph.feature_view("trip_windows")],
                                   end, **options)
     assert result.ok, [d.render() for d in result.diagnostics]
+    return result
 
 
 def _check(fs: FeatureStore, trips: list, end: dt.datetime, seed: int, times: int = 6) -> None:
@@ -92,7 +93,12 @@ def test_incremental_run_with_late_rows(root):
         everything = [r for r in trips if r["event_timestamp"] <= first] + late + later
         write_trips(root, everything)
         second = BASE + dt.timedelta(hours=HOURS - 3, minutes=5)
-        _materialize(fs, second)
+        result = _materialize(fs, second)
+        # the window starts at the watermark less the lateness (2h), inside a step: its whole step is recomputed
+        start = first - dt.timedelta(hours=2)
+        step = start.replace(minute=0, second=0, microsecond=0)
+        assert result.window.start == start and result.tiles_since == step
+        assert result.message.endswith(f"; tiles of whole steps from {step:%Y-%m-%dT%H:%M:%SZ} recomputed"), result.message
         _check(fs, [r for r in everything if r["event_timestamp"] <= second], second, seed=5)
         _materialize(fs, second)  # a re-run converges
         _check(fs, [r for r in everything if r["event_timestamp"] <= second], second, seed=6)
