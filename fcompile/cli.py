@@ -1354,7 +1354,7 @@ def get_online_features(
 
     from fcompile.sdk import FeatureStore
     from fcompile.tasks.online_reads import (
-        NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, parse_entity_text,
+        NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, never_materialized, parse_entity_text,
     )
 
     references = _feature_references(service, features)
@@ -1362,6 +1362,11 @@ def get_online_features(
         entities = parse_entity_text(store.graph, entity)
         response = store.read_online(references, service, full_feature_names, entities, _iso_option("--now", now),
                                      "cli")
+        request = store.planned_online_request(references, service, full_feature_names)
+        warning = never_materialized(store.online_store, (read.view.name for read in request.reads),
+                                     settings=dict(store.graph.project.target.online))
+    if warning is not None:
+        _console(stderr=True).print(warning.render(), markup=False, highlight=False)
     document = response.to_http_dict()
     features = document["results"][len(response.key_names):]  # the join keys' columns come first
     statuses = Counter(status for column in features for status in column["statuses"])

@@ -155,6 +155,7 @@ class Code(str, enum.Enum):
     NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
     CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
     # request fields in online requests (issue 17)
+    NOT_MATERIALIZED = "FC182"       # a warning: an online read of views never materialized into this online store
     REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
     REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
@@ -218,6 +219,10 @@ CODE_MEANINGS: dict[Code, str] = {
     Code.WRONG_TYPE: 'A value of the wrong type.',
     Code.MISSING_FIELD: 'A required field is missing.',
     Code.INVALID_VALUE: 'An invalid value (e.g. an unsupported target type).',
+    Code.NOT_MATERIALIZED: ('A warning: an online read (`fcompile get-online-features`, or `fcompile serve` when it '
+        'loads the project) of feature views that were never materialized into the target\'s online store, so every '
+        'value of theirs is NOT_FOUND: run `fcompile materialize`, or check the online store\'s settings (a missing '
+        'or misspelt SQLite path is a new, empty database).'),
     Code.UNBOUNDED_RANGE_JOIN: ('A warning: a feature view declares `strategy: range` but has no ttl, so every earlier '
         'row of a key is a candidate for each spine point (the rows are right; the join can be very large). Set a '
         'ttl, or use `asof` or `window`, the plans fcompile picks for a view without a ttl.'),
@@ -380,11 +385,11 @@ CODE_MEANINGS: dict[Code, str] = {
 # online store that does not answer (FC113, FC114), a schema naming a feature its view lacks (FC190).
 WARNING_CODES: frozenset[Code] = frozenset({
     Code.FILE_SHAPE, Code.UNBOUNDED_RANGE_JOIN, Code.SOURCE_FILE_NOT_FOUND, Code.UNKNOWN_SOURCE, Code.UNKNOWN_VIEW, Code.UNKNOWN_SERVICE,
-    Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR, Code.SCHEMA_FEATURE,
+    Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR, Code.SCHEMA_FEATURE, Code.NOT_MATERIALIZED,
 })
-# Of those, the codes never reported as errors: FC016, and a view's schema naming a feature the view does not
-# have (FC190).
-WARNING_ONLY_CODES: frozenset[Code] = frozenset({Code.UNBOUNDED_RANGE_JOIN, Code.SCHEMA_FEATURE})
+# Of those, the codes never reported as errors: FC016, a view's schema naming a feature the view does not
+# have (FC190), and an online read of views never materialized (FC182).
+WARNING_ONLY_CODES: frozenset[Code] = frozenset({Code.UNBOUNDED_RANGE_JOIN, Code.SCHEMA_FEATURE, Code.NOT_MATERIALIZED})
 
 
 @dataclass(frozen=True, order=True)

@@ -137,6 +137,7 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
             problem = error
         if problem is None:
             _plan_services(store)
+            warnings = [*warnings, *_never_materialized(store)]
         graph = store.graph
         metadata = MetadataIndex(graph, generation)  # here, off the event loop (~60 ms for 1,000 views)
         return ServingState(generation, fingerprint, store, writer, large_reader, settings, key_readers(graph),
@@ -158,3 +159,17 @@ def _plan_services(store: FeatureStore) -> None:
                 store.planned_online_request(service=service.name, full_feature_names=full_feature_names)
             except DiagnosticError:
                 pass
+
+
+def _never_materialized(store: FeatureStore) -> list[Diagnostic]:
+    """FC182 (a warning, logged at load) for the stored views the online store has no state for: every value of
+    theirs answers NOT_FOUND until they are materialized."""
+    from fcompile.tasks.online_reads import never_materialized
+
+    graph = store.graph
+    views = [v.name for v in graph.feature_views if v.online]
+    try:
+        warning = never_materialized(store.online_store, views, settings=dict(graph.project.target.online)) if views else None
+    except DiagnosticError:  # the store cannot say: requests will, with their own errors
+        return []
+    return [warning] if warning is not None else []

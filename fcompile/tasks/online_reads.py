@@ -21,9 +21,9 @@ import numbers
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
 
-from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, did_you_mean
+from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, clipped, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
 from fcompile.online.statuses import NOT_FOUND, OUTSIDE_MAX_AGE, PRESENT, worst
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, stale_tiles
@@ -982,3 +982,25 @@ def _text_hint(dtype: DType) -> str:
     return {"int32": "an integer, e.g. 1001", "int64": "an integer, e.g. 1001", "float32": "a number",
             "float64": "a number", "bool": "true or false", "date": "a date, e.g. 2024-01-31",
             "timestamp": "an ISO 8601 time, e.g. 2024-01-31T12:00:00Z"}.get(dtype.name, "a value of that type")
+
+
+def never_materialized(store: OnlineStore, views: Iterable[str], root: str | None = None,
+                       settings: Mapping[str, Any] | None = None) -> Diagnostic | None:
+    """A warning (FC182) naming those of `views` (feature view names) that the online store has no state for -
+    never materialized into it, so every value of theirs reads as NOT_FOUND - or None when there are none.
+    `settings`: the target's online settings, to say which store it is."""
+    never = [name for name in dict.fromkeys(views) if store.get_state(name) is None]
+    if not never:
+        return None
+    from fcompile.online.base import views_text
+
+    named = views_text(never)
+    where = ""
+    if settings is not None:
+        kind = str(settings.get("type") or "sqlite")
+        path = settings.get("path") if kind == "sqlite" else None
+        where = f" ({kind}{', ' + clipped(path) if path else ''})"
+    return Diagnostic(Code.NOT_MATERIALIZED, f"{named} {'has' if len(never) == 1 else 'have'} never been materialized "
+                      f"into this online store{where}: every value of {'it' if len(never) == 1 else 'them'} reads as "
+                      "NOT_FOUND", None, "run `fcompile materialize`, or check the target's online store settings "
+                      "(a SQLite path that does not exist yet is a new, empty database)", Severity.WARNING)

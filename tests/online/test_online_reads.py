@@ -180,6 +180,18 @@ def test_cli_prints_a_table_or_json(capsys, project):
     assert code == 0 and json.loads(again) == document, err
 
 
+def test_cli_warns_of_views_never_materialized_into_the_store(capsys, project, tmp_path):
+    """A fresh store (a missing or misspelt SQLite path makes one): every value NOT_FOUND, and a warning that
+    says why; a store the view was materialized into: no warning."""
+    fresh = write_project(tmp_path / "fresh")
+    code, out, err = cli(capsys, fresh, "--service", "driver_v1", "-e", "driver_id=1")
+    assert code == 0 and out.strip().splitlines()[-1] == "2 values: 2 NOT_FOUND", out + err
+    assert "warning[FC182]: feature view 'stats' has never been materialized into this online store" in err, err
+    assert "run `fcompile materialize`" in err
+    code, out, err = cli(capsys, project, "--service", "driver_v1", "-e", "driver_id=1")
+    assert code == 0 and "FC182" not in err, err
+
+
 def test_cli_counts_the_statuses_and_can_require_every_value_present(capsys, project):
     code, out, err = cli(capsys, project, "--service", "driver_v1", "-e", "driver_id=1", "-e", "driver_id=3")
     assert code == 0 and out.strip().splitlines()[-1] == "4 values: 2 NOT_FOUND, 2 PRESENT", out

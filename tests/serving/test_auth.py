@@ -3,6 +3,7 @@ token ever in the server's output."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -136,9 +137,36 @@ def test_grant_of_an_unknown_name_is_a_warning(tmp_path):
     write_project(tmp_path, {"type": "sqlite"}, {**tokens, "port": 7001})
     settings, warnings = check_project(ServeConfig(str(tmp_path)))
     assert (settings.host, settings.port) == (None, 7001)
-    assert [(w.code.value, w.severity.value, w.message, w.hint) for w in warnings] == [
+    assert [(w.code.value, w.severity.value, w.message, w.hint) for w in warnings
+            if w.code.value != "FC182"] == [  # FC182: nothing materialized yet
         ("FC034", "warning", "serving token 'reader' is granted unknown feature service 'driver_v2'",
          "did you mean 'driver_v1'?"),
         ("FC031", "warning", "serving token 'reader' is granted unknown push source 'stats_psh'",
          "did you mean 'stats_push'?"),
     ]
+
+
+def test_views_never_materialized_are_a_warning_when_the_project_loads(tmp_path):
+    """Every stored view of a fresh store reads as NOT_FOUND: the server says so when it loads the project (a
+    log line), and stops saying it for the views a materialization then wrote."""
+    from fcompile import FeatureStore
+    from fcompile.serving.state import ServeConfig, load_state
+
+    write_project(tmp_path, {"type": "sqlite"})
+
+    def warned() -> list[str]:
+        state = load_state(ServeConfig(str(tmp_path)), 1)
+        try:
+            return [w.message for w in state.warnings if w.code.value == "FC182"]
+        finally:
+            for close in (state.close_reader, state.close_writer, state.close_large_reader):
+                close()
+
+    (message,) = warned()
+    assert message == ("feature views 'driver_pushed', 'driver_recent', 'driver_stats', 'shift_stats' have never "
+                       "been materialized into this online store (sqlite): every value of them reads as NOT_FOUND")
+    assert "driver_archive" not in message  # online: false
+    with FeatureStore(tmp_path) as fs:
+        fs.materialize(dt.datetime(2024, 4, 1), dt.datetime(2024, 6, 1), ["driver_stats"])
+    (message,) = warned()
+    assert message.startswith("feature views 'driver_pushed', 'driver_recent', 'shift_stats' have never been"), message
