@@ -13,9 +13,9 @@ import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from fcompile.diagnostics import Code, Diagnostic
+from fcompile.diagnostics import Code, Diagnostic, clipped, did_you_mean
 from fcompile.online.values import parse_moment
 from fcompile.runners.base import first_line
 from fcompile.serving.errors import HttpError, request_error
@@ -84,10 +84,19 @@ except ImportError:  # the server's extra is not installed: the standard library
     _orjson_loads = None
 
 
+ONLINE_FIELDS = ("entities", "features", "feature_service", "full_feature_names")
+# fields Feast's clients send that change nothing here; other unknown fields are ignored too (a client may add
+# its own), except one spelt like a field of ours, which is refused rather than silently not applied
+FEAST_IGNORED_FIELDS = ("allow_registry_cache", "transform_on_write")
+_ONLINE_KNOWN = frozenset(ONLINE_FIELDS + FEAST_IGNORED_FIELDS)
+
+
 def read_online_features(body: bytes, max_entities: int) -> OnlineFeaturesCall:
     """The request; 413 when it asks for more than `max_entities` entity rows."""
     document = json_object(body, "/get-online-features")
     problems: list[Diagnostic] = []
+    if not document.keys() <= _ONLINE_KNOWN:
+        problems += _misspelt_fields(document.keys() - _ONLINE_KNOWN)
     entities = document.get("entities")
     if type(entities) is not dict:
         problems.append(_shape("/get-online-features", "entities", entities, "an object of join key to a list of "
@@ -120,6 +129,17 @@ def read_online_features(body: bytes, max_entities: int) -> OnlineFeaturesCall:
                                          "split the entities over several requests, or raise the target's "
                                          "serving.max_entities_per_request")])
     return OnlineFeaturesCall(entities, features, service, full, rows)  # type: ignore[arg-type]
+
+
+def _misspelt_fields(unknown: Iterable[str]) -> list[Diagnostic]:
+    """A 422 problem for each unknown field spelt like one of /get-online-features' own (`full_feature_name`)."""
+    problems = []
+    for name in sorted(unknown):
+        hint = did_you_mean(name, ONLINE_FIELDS)
+        if hint is not None:
+            problems.append(Diagnostic(Code.BAD_REQUEST, f"/get-online-features takes no field \"{clipped(name)}\"",
+                                       None, hint))
+    return problems
 
 
 def read_push(body: bytes) -> PushCall:

@@ -21,6 +21,8 @@ CASES = [
     ("both features and service", {**OK_BODY, "features": ["driver_stats:trips"]}, 422, "FC125", "has both"),
     ("features not strings", {"entities": {"driver_id": [1]}, "features": [1]}, 422, "FC125", '"features"'),
     ("full_feature_names not bool", {**OK_BODY, "full_feature_names": "yes"}, 422, "FC125", "full_feature_names"),
+    ("a misspelt field", {**OK_BODY, "full_feature_name": True}, 422, "FC125",
+     '/get-online-features takes no field "full_feature_name"'),
     ("unknown service", {**OK_BODY, "feature_service": "driver_v2"}, 404, "FC034",
      "unknown feature service 'driver_v2'"),
     ("unknown view", {"entities": {"driver_id": [1]}, "features": ["drivers:trips"]}, 404, "FC032", "drivers"),
@@ -54,6 +56,15 @@ def test_bad_online_request(served, label, body, status, code, words):
     assert words in document["error"]["message"], document
     assert document["errors"][0] == document["error"]
     assert words in document["detail"] and f"error[{code}]" in document["detail"]
+
+
+def test_other_unknown_fields_are_ignored(served):
+    """Feast's clients' own fields, and fields spelt like none of ours: answered (a client may add its own)."""
+    for extra in ({"allow_registry_cache": True, "transform_on_write": False}, {"request_id": "abc"}):
+        reply = served.post("/get-online-features", {**OK_BODY, **extra})
+        assert reply.status == 200, reply
+    reply = served.post("/get-online-features", {**OK_BODY, "full_feature_name": True})
+    assert reply.json["error"]["hint"] == "did you mean 'full_feature_names'?"
 
 
 def test_every_problem_is_listed(served):
