@@ -354,7 +354,7 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         positions = read.key_positions
         if len(positions) == 1:
             column = columns[positions[0]]
-            keys = [(column[0],)] if count == 1 else [(value,) for value in column]
+            keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
             complete = None not in column
         else:
             keys = list(zip(*(columns[p] for p in positions)))
@@ -453,10 +453,13 @@ def _aged(rows: list, oldest_us: int) -> list[bool] | None:
     if len(rows) == 1:
         row = rows[0]
         return [True] if row is not None and row[0] < oldest_us else None
+    if rows and None not in rows and min(map(_FIRST, rows)) >= oldest_us:  # the common read: C loops
+        return None
     aged = [row is not None and row[0] < oldest_us for row in rows]
     return aged if True in aged else None
 
 
+_FIRST = itemgetter(0)
 _STAMPS: dict[int, str] = {}
 
 
