@@ -1,22 +1,29 @@
 """The SQLite online store: the embedded default, one file (the target's `online.path`, relative to the
 project folder; default `.fcompile/online.db`).
 
-Layout: one table per (project, view), `"fc_<project>__<view>"`, WITHOUT ROWID (a view of large rows,
-`OnlineView.large_rows`: a rowid table with a UNIQUE key), keyed by the encoded entity key (`keys.py`) as a
-BLOB, with `__fc_event_ts` and `__fc_created_ts` (INTEGER, microseconds since
-the epoch, UTC) and `__fc_record`, a BLOB holding every feature value of the row (`records.py`); a table
-`"__fc_layouts"` with the record layouts written per (project, view), so a record written before a
-feature was added still reads (the new feature as NULL); and a table `"__fc_state"` with a row per
-(project, view). One BLOB per row, rather than a column per feature, makes a write bind four values per
-row and a read fetch four columns, whatever the number of features, and keeps NaN (which SQLite stores
-as NULL in a REAL column).
+Layout: one table per (project, view), `"fc_<project>__<view>"`, with `__fc_event_ts` and `__fc_created_ts`
+(INTEGER, microseconds since the epoch, UTC) and `__fc_record`, a BLOB holding every feature value of the row
+(`records.py`), keyed by the entity key: a view whose entity key is one int32 or int64 join key by that
+integer, `__fc_int_key INTEGER PRIMARY KEY` (a rowid table, whose seeks compare integers rather than byte
+strings: an `IN (...)` of 100 keys takes about half the time), and any other view by the encoded key
+(`keys.py`), `__fc_key`, a BLOB, in a WITHOUT ROWID table (a view of large rows, `OnlineView.large_rows`:
+a rowid table with a UNIQUE key). A table an earlier fcompile made for a view of one integer key (keyed by
+the encoded key) is read and written as it is, row for row, until it is dropped (`drop_view`, or by hand)
+and the next write makes it in the integer layout; which layout a table has is read from its columns. The
+two key columns have different names, so a statement made for one layout fails on the other (and is made
+again) rather than binding keys of the wrong kind. A table `"__fc_layouts"` holds the record layouts
+written per (project, view), so a record written before a feature was added still reads (the new feature as
+NULL); a table `"__fc_state"` a row per (project, view). One BLOB per row, rather than a column per feature,
+makes a write bind four values per row and a read fetch four columns, whatever the number of features, and
+keeps NaN (which SQLite stores as NULL in a REAL column).
 
 A batch is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`; the batches of several views, `write_batches`,
 one transaction too) of `executemany` upserts, in key order (the B-tree takes them twice as fast as in
 random order), whose `WHERE` compares row values, `(incoming event, created) >= (stored event, created)`
 with a NULL created time lowest, so an older row never overwrites a newer one. The database runs in WAL mode with `synchronous=NORMAL`: readers never wait for a
 writer, and a committed batch survives a crash of the process. A read of many keys is one `IN (...)`
-statement per READ_CHUNK keys; each connection keeps up to CACHE_KIB of pages in memory.
+statement per READ_CHUNK keys, whose records are decoded together (`records_decoder`); each connection keeps
+up to CACHE_KIB of pages in memory.
 
 The materialization lock is a `flock` of `<database>.materialize.lock`, beside the database file.
 
@@ -154,8 +161,13 @@ class SqliteOnlineStore(RecordDecodingStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
-              as_tuples: bool) -> list:
+    def read_values_of_key(self, view: OnlineView, values: list, features: Sequence[str]) -> list[tuple | None]:
+        return self._read(view, values, features, True, of_key=True)
+
+    def _read(self, view: OnlineView, keys: Sequence[Any], features: Sequence[str], as_tuples: bool,
+              of_key: bool = False) -> list:
+        """`read`'s rows or (`as_tuples`) `read_values`' tuples of `keys`: key tuples, or (`of_key`) the checked
+        values of the view's one key (`read_values_of_key`)."""
         table = self._tables.get(id(view))
         if table is None or table.view is not view:
             table = self._table(view, create=False)
@@ -163,7 +175,7 @@ class SqliteOnlineStore(RecordDecodingStore):
         reader = table.readers.get(wanted)
         if reader is None:
             reader = self._reader(table, wanted)
-        encoded = _encoded(reader.keys, keys, view)
+        encoded = _bound(reader.keys, keys, view, of_key)
         try:
             return reader.read_values(self.con, encoded) if as_tuples else reader.read(self.con, encoded)
         except sqlite3.OperationalError:
@@ -171,7 +183,7 @@ class SqliteOnlineStore(RecordDecodingStore):
             table.readers.clear()
             try:
                 reader = self._reader(table, wanted)
-                encoded = reader.keys.encode_all(keys)  # as the table keys its rows now (the keys fit: checked)
+                encoded = _bound(reader.keys, keys, view, of_key)  # as the table keys its rows now
                 return reader.read_values(self.con, encoded) if as_tuples else reader.read(self.con, encoded)
             except (sqlite3.Error, UnknownLayout) as exc:
                 raise self._failed(f"reading feature view '{view.name}'", exc) from None
@@ -386,6 +398,16 @@ def _encoded(keys: _Keys, given: Sequence[Any], view: OnlineView) -> list:
         return keys.encode_all(given)
     except (KeyMismatch, TypeError) as exc:  # TypeError: a key that is not a sequence
         raise key_mismatch(view.name, view.keys, str(exc)) from None
+
+
+def _bound(keys: _Keys, given: Sequence[Any], view: OnlineView, of_key: bool) -> list:
+    """The keys as the table binds them: from key tuples, or (`of_key`) from the checked values of the view's
+    one key, which a table keyed by the integer binds as they are."""
+    if of_key:
+        if keys.integer:
+            return given if type(given) is list else list(given)
+        given = list(zip(given))
+    return _encoded(keys, given, view)
 
 
 def _create_table(name: str, view: OnlineView) -> str:

@@ -234,3 +234,21 @@ def test_an_integer_table_of_a_view_whose_key_is_no_longer_an_integer_is_fc114_w
     assert values_of(store.read(now_text, [("1",)], ["value"])) == [{"value": 1}]
     with pytest.raises(sqlite3.OperationalError):  # the integer table went with the drop
         store.con.execute(f'SELECT __fc_int_key FROM "{table_of(store, view)}"').fetchall()
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_the_values_of_a_key_read_as_their_tuples_do(backend, earlier):
+    """`read_values_of_key` (the serving path's read of a view of one key, its values checked) answers what
+    `read_values` of the 1-tuples answers: on the integer layout, the earlier layout, and a string key."""
+    store = backend.connect()
+    ints, texts = make_view("ints"), make_view("texts", keys=(("id", STRING),))
+    if earlier:
+        write_as_the_earlier_release(store, ints, rows_of(EDGES))
+    else:
+        store.write_batch(ints, make_batch(ints, rows_of(EDGES)))
+    store.write_batch(texts, make_batch(texts, [{"id": "a", "event": at(0), "value": 9, "note": "x"}]))
+    asked = [HIGH, 7, LOW, 0, 0]
+    for view, values in ((ints, asked), (ints, [0]), (ints, [7]), (texts, ["a", "b", "a"]), (texts, ["a"])):
+        assert store.read_values_of_key(view, values, ["note", "value"]) == \
+            store.read_values(view, [(v,) for v in values], ["note", "value"])
+    assert [r[1:] for r in store.read_values_of_key(ints, [HIGH, LOW], ["value"])] == [(len(EDGES) - 1,), (0,)]
