@@ -111,8 +111,9 @@ def test_the_newest_row_wins_by_event_then_created_time(store):
     assert values_of(store.read(view, [(LOW,), (0,), (HIGH,)], ["value"])) == [{"value": 1}, {"value": 2}, {"value": 2}]
     store.write_batch(view, make_batch(view, [{"id": 0, "event": at(5), "value": 3}]))  # NULL created: lowest
     assert values_of(store.read(view, [(0,)], ["value"])) == [{"value": 2}]
-    store.write_batch(view, make_batch(view, [{"id": 0, "event": at(6), "value": 4}, {"id": 0, "event": at(7), "value": 5},
-                                              {"id": 0, "event": at(6), "value": 6}]))  # newest of the batch
+    store.write_batch(view, make_batch(view, [{"id": 0, "event": at(6), "value": 4},  # the newest of the batch wins
+                                              {"id": 0, "event": at(7), "value": 5},
+                                              {"id": 0, "event": at(6), "value": 6}]))
     assert values_of(store.read(view, [(0,)], ["value"])) == [{"value": 5}]
 
 
