@@ -121,6 +121,12 @@ class OnlineStore(abc.ABC):
         return [None if row is None else (micros(row.event_ts), *[row.values.get(f) for f in features])
                 for row in self.read(view, keys, features)]
 
+    def read_values_of_key(self, view: OnlineView, values: list, features: Sequence[str]) -> list[tuple | None]:
+        """`read_values` for a view of one join key, given the key's values rather than 1-tuples of them: values
+        already checked against the key's dtype as `check_entities` (fcompile/tasks/online_reads.py) checks
+        them, none of them None (the serving path's common read, which SQLite binds as they are)."""
+        return self.read_values(view, list(zip(values)), features)
+
     @abc.abstractmethod
     def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
         """The encoded entity keys (fcompile/online/keys.py; `decode_key` turns one back into its tuple) of

@@ -60,7 +60,8 @@ class KeyMismatch(ValueError):
 
 # -- one key, in Python -----------------------------------------------------------------------------
 
-def _integer(value: Any) -> bytes:
+def _integer_value(value: Any) -> int:
+    """The value as a Python int of 64 bits, or KeyMismatch."""
     if type(value) is not int:
         if isinstance(value, bool):
             raise KeyMismatch("a bool is not an integer key")
@@ -70,7 +71,11 @@ def _integer(value: Any) -> bytes:
             raise KeyMismatch(f"{type(value).__name__} is not an integer") from None
     if not -_SIGN64 <= value < _SIGN64:
         raise KeyMismatch(f"{value} does not fit in 64 bits")
-    return _U64.pack(TAG_INT, value + _SIGN64)
+    return value
+
+
+def _integer(value: Any) -> bytes:
+    return _U64.pack(TAG_INT, _integer_value(value) + _SIGN64)
 
 
 def _float_bits(value: float) -> int:
@@ -227,6 +232,62 @@ def decode_key(dtypes: Sequence[DType], data: bytes) -> tuple[Any, ...]:
     if position != len(data):
         raise ValueError("trailing bytes after the key")
     return tuple(values)
+
+
+# -- keys of one integer ----------------------------------------------------------------------------
+# The SQLite store keys the rows of a view whose entity key is one int32 or int64 join key by the integer
+# itself (a rowid table: its seeks compare integers, not bytes); these give that integer, and its bytes back.
+
+def is_integer_key(dtypes: Sequence[DType]) -> bool:
+    """Whether a key of these dtypes is one integer."""
+    return len(dtypes) == 1 and TAGS[dtypes[0].name] == TAG_INT
+
+
+def integer_key(key: Sequence[Any]) -> int | None:
+    """The int of a one-integer key tuple; None when it is None; `KeyMismatch` where `key_encoder` raises it."""
+    if len(key) != 1:
+        raise KeyMismatch(f"{len(key)} key values for 1 join key")
+    value = key[0]
+    if type(value) is int and -_SIGN64 <= value < _SIGN64:
+        return value
+    return None if value is None else _integer_value(value)
+
+
+def integer_keys(keys: Sequence[Sequence[Any]]) -> list[int | None]:
+    """`integer_key` of each key tuple. The common list, plain ints in range, is checked in C loops."""
+    if len(keys) > 1 and set(map(len, keys)) == _ONE:
+        values = list(map(_first, keys))
+        if set(map(type, values)) == _INTS and -_SIGN64 <= min(values) and max(values) < _SIGN64:
+            return values
+    return [integer_key(key) for key in keys]
+
+
+def integer_key_bytes(value: int) -> bytes:
+    """The encoded key (`key_encoder`'s bytes) of the one-integer key `value`."""
+    return _INTEGER_KEY.pack(VERSION, TAG_INT, value + _SIGN64)
+
+
+def integer_key_column(encoded: pa.BinaryArray) -> list[int]:
+    """The ints of encoded one-integer keys (`encode_key_columns`' bytes), in order."""
+    import numpy as np
+    import pyarrow as pa
+
+    size = _INTEGER_KEY.size
+    if not len(encoded):
+        return []
+    fixed = encoded.cast(pa.binary(size))  # refuses any key of another length
+    data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)
+    start = fixed.offset * size
+    matrix = data[start:start + len(fixed) * size].reshape(-1, size)
+    if (matrix[:, :2] != (VERSION, TAG_INT)).any():
+        raise ValueError("not encoded one-integer keys")
+    unsigned = np.ascontiguousarray(matrix[:, 2:]).view(">u8").ravel() ^ np.uint64(_SIGN64)
+    return unsigned.astype(np.uint64).view(np.int64).tolist()
+
+
+_ONE = {1}
+_INTS = {int}
+_first = operator.itemgetter(0)
 
 
 # -- a whole batch, vectorized ----------------------------------------------------------------------

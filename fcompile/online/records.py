@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -287,24 +288,19 @@ def record_decoder(current: RecordLayout, features: Sequence[str],
 
         return decode
     if as_tuple:
-        positions = [current.slot[f] - 2 for f in features]
-        if not in_order and positions == sorted(set(positions)):  # some features, in the layout's order:
-            codes = [_FIXED[d.name] for _, _, d in current.fixed]  # one struct skips the others' bytes
-            unpack = struct.Struct(f"<{ID_BYTES + current.bitmap_bytes}x" + "".join(
-                code if i in positions else f"{struct.calcsize('<' + code)}x"
-                for i, code in enumerate(codes))).unpack_from
-            in_order = True
-        if in_order:
+        values_struct, picked = _values_struct(current, features)
+        unpack_values = values_struct.unpack_from
+        if picked is None:
             def decode_tuple(data: bytes, offset: int = 0) -> tuple:
                 if data.startswith(clean, offset):
-                    return unpack(data, offset)
+                    return unpack_values(data, offset)
                 return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
 
             return decode_tuple
 
         def decode_picked(data: bytes, offset: int = 0) -> tuple:
             if data.startswith(clean, offset):
-                return pick(unpack(data, offset))  # type: ignore[misc]
+                return picked(unpack_values(data, offset))
             return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
 
         return decode_picked
@@ -315,6 +311,42 @@ def record_decoder(current: RecordLayout, features: Sequence[str],
         return read(data, offset) if data.startswith(layout_id, offset) else other(data, offset)
 
     return decode_plain
+
+
+def _values_struct(current: RecordLayout, features: tuple[str, ...]) -> tuple[struct.Struct, Any]:
+    """For fixed-width `features` of a record of `current` without NULLs: the struct that unpacks their values,
+    and None when it gives them in the order asked, else the picker that puts them in that order."""
+    positions = [current.slot[f] - 2 for f in features]
+    if features == tuple(name for _, name, _ in current.fixed):
+        return current.fixed_values, None
+    if positions == sorted(set(positions)):  # some features, in the layout's order: one struct skips the others' bytes
+        codes = [_FIXED[d.name] for _, _, d in current.fixed]
+        return struct.Struct(f"<{ID_BYTES + current.bitmap_bytes}x" + "".join(
+            code if i in positions else f"{struct.calcsize('<' + code)}x" for i, code in enumerate(codes))), None
+    return current.fixed_values, _picker(positions)
+
+
+def records_decoder(current: RecordLayout, features: Sequence[str],
+                    lookup: Callable[[bytes], str | bytes | None]) -> Callable[[Sequence[bytes]], list[tuple]]:
+    """`record_decoder(..., as_tuple=True)` over many records (bytes) at once: the list of their values'
+    tuples. Records of the view's current layout, without NULLs, of fixed-width features only (the serving
+    path's common read) are unpacked by C loops alone, with no Python call per record."""
+    features = tuple(features)
+    decode = record_decoder(current, features, lookup, as_tuple=True)
+    if not RecordReader(current, features).plain:
+        return lambda records: list(map(decode, records))
+    values_struct, picked = _values_struct(current, features)
+    unpack = values_struct.unpack_from  # the fixed-width part (variable-width values of others may follow)
+    clean = current.id + bytes(current.bitmap_bytes)
+    starts_with = bytes.startswith
+
+    def decode_all(records: Sequence[bytes]) -> list[tuple]:
+        if all(map(starts_with, records, repeat(clean))):
+            values = list(map(unpack, records))
+            return values if picked is None else list(map(picked, values))
+        return list(map(decode, records))
+
+    return decode_all
 
 
 class UnknownLayout(ValueError):

@@ -1,22 +1,29 @@
 """The SQLite online store: the embedded default, one file (the target's `online.path`, relative to the
 project folder; default `.fcompile/online.db`).
 
-Layout: one table per (project, view), `"fc_<project>__<view>"`, WITHOUT ROWID (a view of large rows,
-`OnlineView.large_rows`: a rowid table with a UNIQUE key), keyed by the encoded entity key (`keys.py`) as a
-BLOB, with `__fc_event_ts` and `__fc_created_ts` (INTEGER, microseconds since
-the epoch, UTC) and `__fc_record`, a BLOB holding every feature value of the row (`records.py`); a table
-`"__fc_layouts"` with the record layouts written per (project, view), so a record written before a
-feature was added still reads (the new feature as NULL); and a table `"__fc_state"` with a row per
-(project, view). One BLOB per row, rather than a column per feature, makes a write bind four values per
-row and a read fetch four columns, whatever the number of features, and keeps NaN (which SQLite stores
-as NULL in a REAL column).
+Layout: one table per (project, view), `"fc_<project>__<view>"`, with `__fc_event_ts` and `__fc_created_ts`
+(INTEGER, microseconds since the epoch, UTC) and `__fc_record`, a BLOB holding every feature value of the row
+(`records.py`), keyed by the entity key: a view whose entity key is one int32 or int64 join key by that
+integer, `__fc_int_key INTEGER PRIMARY KEY` (a rowid table, whose seeks compare integers rather than byte
+strings: an `IN (...)` of 100 keys takes about half the time), and any other view by the encoded key
+(`keys.py`), `__fc_key`, a BLOB, in a WITHOUT ROWID table (a view of large rows, `OnlineView.large_rows`:
+a rowid table with a UNIQUE key). A table an earlier fcompile made for a view of one integer key (keyed by
+the encoded key) is read and written as it is, row for row, until it is dropped (`drop_view`, or by hand)
+and the next write makes it in the integer layout; which layout a table has is read from its columns. The
+two key columns have different names, so a statement made for one layout fails on the other (and is made
+again) rather than binding keys of the wrong kind. A table `"__fc_layouts"` holds the record layouts
+written per (project, view), so a record written before a feature was added still reads (the new feature as
+NULL); a table `"__fc_state"` a row per (project, view). One BLOB per row, rather than a column per feature,
+makes a write bind four values per row and a read fetch four columns, whatever the number of features, and
+keeps NaN (which SQLite stores as NULL in a REAL column).
 
 A batch is one transaction (`BEGIN IMMEDIATE` ... `COMMIT`; the batches of several views, `write_batches`,
 one transaction too) of `executemany` upserts, in key order (the B-tree takes them twice as fast as in
 random order), whose `WHERE` compares row values, `(incoming event, created) >= (stored event, created)`
 with a NULL created time lowest, so an older row never overwrites a newer one. The database runs in WAL mode with `synchronous=NORMAL`: readers never wait for a
 writer, and a committed batch survives a crash of the process. A read of many keys is one `IN (...)`
-statement per READ_CHUNK keys; each connection keeps up to CACHE_KIB of pages in memory.
+statement per READ_CHUNK keys, whose records are decoded together (`records_decoder`); each connection keeps
+up to CACHE_KIB of pages in memory.
 
 The materialization lock is a `flock` of `<database>.materialize.lock`, beside the database file.
 
@@ -31,6 +38,7 @@ import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass, field
+from operator import add
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from fcompile.file_lock import exclusive_file_lock
@@ -39,8 +47,11 @@ from fcompile.online.base import (
     store_unreachable, unknown_features, views_text,
 )
 from fcompile.online.batches import prepare_batch
-from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
-from fcompile.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
+from fcompile.online.keys import (
+    KeyMismatch, integer_key_bytes, integer_key_column, integer_keys, is_integer_key, key_encoder,
+    key_mismatch,
+)
+from fcompile.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder, records_decoder
 from fcompile.online.values import as_utc, datetime_from_micros, micros
 
 DEFAULT_PATH = ".fcompile/online.db"
@@ -51,6 +62,7 @@ CACHE_KIB = 65_536            # page cache per connection, filled only as pages 
 STATE_TABLE = "__fc_state"
 LAYOUT_TABLE = "__fc_layouts"
 KEY, EVENT, CREATED, RECORD = "__fc_key", "__fc_event_ts", "__fc_created_ts", "__fc_record"
+INT_KEY = "__fc_int_key"      # the key column of a view keyed by one integer: its INTEGER PRIMARY KEY
 _OLDEST = -(1 << 63)          # a NULL created time compares as this
 
 
@@ -64,6 +76,10 @@ def table_name(project: str, view: str) -> str:
 
 class OlderLayout(sqlite3.DatabaseError):
     """A view's table written by an earlier fcompile, with a column per feature."""
+
+
+class ChangedKey(sqlite3.DatabaseError):
+    """A view's table keyed by one integer, while the view's entity key is no longer one integer."""
 
 
 class SqliteOnlineStore(RecordDecodingStore):
@@ -125,7 +141,7 @@ class SqliteOnlineStore(RecordDecodingStore):
                 for index, (table, (_, batch)) in enumerate(zip(tables, todo)):
                     if index not in records:
                         encoded = encode_records(table.layout, batch.features, len(batch))
-                        records[index] = list(zip(batch.keys.to_pylist(), batch.event_us.to_pylist(),
+                        records[index] = list(zip(table.keys.from_batch(batch.keys), batch.event_us.to_pylist(),
                                                   batch.created_us.to_pylist(), encoded.to_pylist()))
                 with self._transaction():
                     for index, (table, (view, _)) in enumerate(zip(tables, todo)):
@@ -136,6 +152,7 @@ class SqliteOnlineStore(RecordDecodingStore):
                 if attempt == 1 and _schema_changed(exc):  # another process dropped a table meanwhile
                     for view, _ in todo:
                         self._tables.pop(id(view), None)
+                    records.clear()  # made again: its table may key its rows otherwise now
                     continue
                 raise self._failed(doing, exc) from None
             except sqlite3.Error as exc:
@@ -144,8 +161,13 @@ class SqliteOnlineStore(RecordDecodingStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
-              as_tuples: bool) -> list:
+    def read_values_of_key(self, view: OnlineView, values: list, features: Sequence[str]) -> list[tuple | None]:
+        return self._read(view, values, features, True, of_key=True)
+
+    def _read(self, view: OnlineView, keys: Sequence[Any], features: Sequence[str], as_tuples: bool,
+              of_key: bool = False) -> list:
+        """`read`'s rows or (`as_tuples`) `read_values`' tuples of `keys`: key tuples, or (`of_key`) the checked
+        values of the view's one key (`read_values_of_key`)."""
         table = self._tables.get(id(view))
         if table is None or table.view is not view:
             table = self._table(view, create=False)
@@ -153,18 +175,15 @@ class SqliteOnlineStore(RecordDecodingStore):
         reader = table.readers.get(wanted)
         if reader is None:
             reader = self._reader(table, wanted)
-        encode = table.encode
-        try:
-            encoded = [encode(key) for key in keys]
-        except (KeyMismatch, TypeError) as exc:  # TypeError: a key that is not a sequence
-            raise key_mismatch(view.name, view.keys, str(exc)) from None
+        encoded = _bound(reader.keys, keys, view, of_key)
         try:
             return reader.read_values(self.con, encoded) if as_tuples else reader.read(self.con, encoded)
         except sqlite3.OperationalError:
-            # the table appeared or went away since the reader was made (another process)
+            # the table appeared, went away or was made again since the reader was made (another process)
             table.readers.clear()
             try:
                 reader = self._reader(table, wanted)
+                encoded = _bound(reader.keys, keys, view, of_key)  # as the table keys its rows now
                 return reader.read_values(self.con, encoded) if as_tuples else reader.read(self.con, encoded)
             except (sqlite3.Error, UnknownLayout) as exc:
                 raise self._failed(f"reading feature view '{view.name}'", exc) from None
@@ -175,34 +194,43 @@ class SqliteOnlineStore(RecordDecodingStore):
 
     def stored_keys(self, view: OnlineView, chunk: int = KEY_SCAN_CHUNK) -> Iterator[list[bytes]]:
         """A keyset scan of the view's table in key order: one statement per chunk, each starting after the
-        last key of the one before, so no cursor stays open between chunks."""
+        last key of the one before, so no cursor stays open between chunks. A table keyed by one integer
+        gives each integer's encoded bytes, which order as the integers do."""
         name = quote(table_name(self.project, view.name))
-        statement = f"SELECT {KEY} FROM {name} WHERE {KEY} > ? ORDER BY {KEY} LIMIT ?"
-        after = b""  # every encoded key is longer, and so sorts after it
         doing = f"listing the keys of feature view '{view.name}'"
         try:
-            if not self._columns(name):  # no table: nothing was ever written
+            present = self._columns(name)
+            if not present:  # no table: nothing was ever written
                 return
+            keys = _key_column(view, present)
+            column = keys.column
+            first = f"SELECT {column} FROM {name} ORDER BY {column} LIMIT ?"
+            after = f"SELECT {column} FROM {name} WHERE {column} > ? ORDER BY {column} LIMIT ?"
+            found = [row[0] for row in self.con.execute(first, (chunk,))]
             while True:
-                keys = [row[0] for row in self.con.execute(statement, (after, chunk))]
-                if keys:
-                    yield keys
-                if len(keys) < chunk:
+                if found:
+                    yield found if not keys.integer else [integer_key_bytes(value) for value in found]
+                if len(found) < chunk:
                     return
-                after = keys[-1]
+                found = [row[0] for row in self.con.execute(after, (found[-1], chunk))]
         except sqlite3.Error as exc:
             raise self._failed(doing, exc) from None
 
     # -- deletes ----------------------------------------------------------------------------------
 
     def delete_keys(self, view: OnlineView, keys: Sequence[tuple[Any, ...]]) -> list[bool]:
-        table = self._table(view, create=False)
-        encoded = encode_keys(table.encode, keys, view.name, view.keys)
-        statement = f"DELETE FROM {table.name} WHERE {KEY} = ?"
+        name = quote(table_name(self.project, view.name))
+        wanted = _key_column(view, set())
+        encoded = _encoded(wanted, keys, view)  # FC115 before anything is deleted
         try:
             with self._transaction():
-                if not self._columns(table.name):  # no table: nothing was ever written
+                present = self._columns(name)
+                if not present:  # no table: nothing was ever written
                     return [False] * len(encoded)
+                found = _key_column(view, present)
+                if found.integer != wanted.integer:  # a table an earlier fcompile keyed by the encoded bytes
+                    encoded = _encoded(found, keys, view)
+                statement = f"DELETE FROM {name} WHERE {found.column} = ?"
                 return [key is not None and self.con.execute(statement, (key,)).rowcount > 0 for key in encoded]
         except sqlite3.Error as exc:
             raise self._failed(f"deleting keys of feature view '{view.name}'", exc) from None
@@ -265,34 +293,20 @@ class SqliteOnlineStore(RecordDecodingStore):
         name = quote(table_name(self.project, view.name))
         table = self._tables.get(id(view))
         if table is None or table.view is not view:
-            columns = f"{KEY}, {EVENT}, {CREATED}, {RECORD}"
-            table = _Table(view, name, key_encoder([d for _, d in view.keys]), RecordLayout(view.features),
-                           upsert=f"INSERT INTO {name} ({columns}) VALUES (?, ?, ?, ?) "
-                                  f"ON CONFLICT ({KEY}) DO UPDATE SET {EVENT} = excluded.{EVENT}, "
-                                  f"{CREATED} = excluded.{CREATED}, {RECORD} = excluded.{RECORD} "
-                                  f"WHERE (excluded.{EVENT}, coalesce(excluded.{CREATED}, {_OLDEST})) >= "
-                                  f"({EVENT}, coalesce({CREATED}, {_OLDEST}))",
+            table = _Table(view, name, RecordLayout(view.features),
                            register=f"INSERT OR IGNORE INTO {quote(LAYOUT_TABLE)} (project, view, layout, features) "
                                     "VALUES (?, ?, ?, ?)")
             self._tables[id(view)] = table
         if create and not table.ready:
             with self._transaction():
-                if view.large_rows:  # kilobytes a row: a rowid table, found through the key's unique index
-                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL UNIQUE, "
-                                     f"{EVENT} INTEGER NOT NULL, {CREATED} INTEGER, {RECORD} BLOB NOT NULL)")
-                else:
-                    self.con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL PRIMARY KEY, "
-                                     f"{EVENT} INTEGER NOT NULL, {CREATED} INTEGER, {RECORD} BLOB NOT NULL) "
-                                     "WITHOUT ROWID")
-                self._check_layout(table, self._columns(name))
+                self.con.execute(_create_table(name, view))
+                present = self._columns(name)
+                _check_layout(table, present)
+                table.keys = _key_column(view, present)
+                table.upsert = _upsert(name, table.keys.column)
             table.ready = True
             table.readers.clear()
         return table
-
-    def _check_layout(self, table: _Table, present: set[str]) -> None:
-        if present and RECORD not in present:
-            raise OlderLayout(f"the table {table.name} holds feature view '{table.view.name}' as written by an "
-                              "earlier fcompile (a column per feature), which this version does not read")
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -315,16 +329,16 @@ class SqliteOnlineStore(RecordDecodingStore):
             raise problem
         try:
             present = self._columns(table.name)
-            self._check_layout(table, present)
+            _check_layout(table, present)
+            keys = _key_column(table.view, present)
         except sqlite3.Error as exc:
             raise self._failed(f"reading feature view '{table.view.name}'", exc) from None
         if not present:  # no table yet: nothing was written; look again next time
-            return _NOTHING_STORED
+            return _NothingStored(keys)
         lookup = self._layout_lookup(table.view.name)
-        reader = _Reader(f"SELECT {EVENT}, {CREATED}, {RECORD} FROM {table.name} WHERE {KEY} = ?",
-                         f"SELECT {KEY}, {EVENT}, {CREATED}, {RECORD} FROM {table.name} WHERE {KEY} IN (",
-                         record_decoder(table.layout, features, lookup),
-                         record_decoder(table.layout, features, lookup, as_tuple=True))
+        reader = _Reader(keys, table.name, record_decoder(table.layout, features, lookup),
+                         record_decoder(table.layout, features, lookup, as_tuple=True),
+                         records_decoder(table.layout, features, lookup))
         table.readers[features] = reader
         return reader
 
@@ -341,37 +355,118 @@ class SqliteOnlineStore(RecordDecodingStore):
         if "locked" in str(error) or "busy" in str(error):
             hint = (f"another process held {self.path} for writing longer than {BUSY_TIMEOUT_SECONDS:g} s; "
                     "run again when it has finished")
-        elif isinstance(error, OlderLayout):
+        elif isinstance(error, (OlderLayout, ChangedKey)):
             hint = (f"delete {self.path} (or that table) and run `fcompile materialize --full-refresh` to load "
                     "the view again")
         return store_failed(f"SQLite ({self.path})", doing, error, hint)
+
+
+@dataclass(frozen=True, eq=False)
+class _Keys:
+    """How a view's table keys its rows: by the integer of a one-integer entity key (`INT_KEY`, the rowid), or
+    by the encoded key (`KEY`, a BLOB: every other key, and tables written before the integer layout)."""
+
+    column: str
+    integer: bool
+    encode_all: Callable[[Sequence[Sequence[Any]]], list]  # key tuples -> bound values (None: a NULL key)
+    from_batch: Callable[[Any], list]                       # a prepared batch's encoded keys -> bound values
+
+
+def _key_column(view: OnlineView, present: set[str]) -> _Keys:
+    """How the view's table keys its rows, from its columns (`present`; empty: no table yet, so as a new
+    table will). Raises ChangedKey for an integer-keyed table of a view whose key is no longer one integer."""
+    integer = is_integer_key([d for _, d in view.keys])
+    if INT_KEY in present and not integer:
+        raise ChangedKey(f"the table of feature view '{view.name}' is keyed by one integer, as the view's entity key "
+                         "was when it was written, but the key is now " + ", ".join(str(d) for _, d in view.keys))
+    if INT_KEY in present or (integer and KEY not in present):
+        return _INTEGER_KEYS
+    encode = key_encoder([d for _, d in view.keys])
+    return _Keys(KEY, False, lambda keys: [encode(key) for key in keys], _pylist)
+
+
+def _pylist(array: Any) -> list:
+    return array.to_pylist()
+
+
+_INTEGER_KEYS = _Keys(INT_KEY, True, integer_keys, integer_key_column)
+
+
+def _encoded(keys: _Keys, given: Sequence[Any], view: OnlineView) -> list:
+    """The keys as `keys` binds them, or FC115 for the first that does not fit."""
+    try:
+        return keys.encode_all(given)
+    except (KeyMismatch, TypeError) as exc:  # TypeError: a key that is not a sequence
+        raise key_mismatch(view.name, view.keys, str(exc)) from None
+
+
+def _bound(keys: _Keys, given: Sequence[Any], view: OnlineView, of_key: bool) -> list:
+    """The keys as the table binds them: from key tuples, or (`of_key`) from the checked values of the view's
+    one key, which a table keyed by the integer binds as they are."""
+    if of_key:
+        if keys.integer:
+            return given if type(given) is list else list(given)
+        given = list(zip(given))
+    return _encoded(keys, given, view)
+
+
+def _create_table(name: str, view: OnlineView) -> str:
+    """The view's table: keyed by the integer (a rowid table) when its entity key is one integer; else by the
+    encoded key, WITHOUT ROWID - or, for rows of kilobytes, a rowid table found through the key's unique index
+    (a WITHOUT ROWID table's lookups walk its rows' overflow pages)."""
+    rest = f"{EVENT} INTEGER NOT NULL, {CREATED} INTEGER, {RECORD} BLOB NOT NULL"
+    if is_integer_key([d for _, d in view.keys]):
+        return f"CREATE TABLE IF NOT EXISTS {name} ({INT_KEY} INTEGER PRIMARY KEY, {rest})"
+    if view.large_rows:
+        return f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL UNIQUE, {rest})"
+    return f"CREATE TABLE IF NOT EXISTS {name} ({KEY} BLOB NOT NULL PRIMARY KEY, {rest}) WITHOUT ROWID"
+
+
+def _upsert(name: str, key: str) -> str:
+    """The write of one row, which keeps the newer of stored and incoming (module doc)."""
+    return (f"INSERT INTO {name} ({key}, {EVENT}, {CREATED}, {RECORD}) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {EVENT} = excluded.{EVENT}, {CREATED} = excluded.{CREATED}, "
+            f"{RECORD} = excluded.{RECORD} WHERE (excluded.{EVENT}, coalesce(excluded.{CREATED}, {_OLDEST})) >= "
+            f"({EVENT}, coalesce({CREATED}, {_OLDEST}))")
+
+
+def _check_layout(table: _Table, present: set[str]) -> None:
+    if present and RECORD not in present:
+        raise OlderLayout(f"the table {table.name} holds feature view '{table.view.name}' as written by an "
+                          "earlier fcompile (a column per feature), which this version does not read")
 
 
 @dataclass(eq=False)
 class _Table:
     view: OnlineView
     name: str                                   # quoted
-    encode: Callable[[Sequence[Any]], bytes | None]
     layout: RecordLayout                        # how this session writes the view's records
-    upsert: str
     register: str                               # records the layout (once per batch: cheap, and survives a drop)
+    keys: _Keys = _INTEGER_KEYS                 # how the table keys its rows (known once `ready`)
+    upsert: str = ""                            # the write of a row (known once `ready`)
     ready: bool = False                         # created in this session
     readers: dict[tuple[str, ...], _Reader] = field(default_factory=dict)
 
 
 class _Reader:
     """Reads of some features of one view: cached statements and the records' decoders (to a mapping, and
-    to the serving path's tuple)."""
+    to the serving path's tuple, of one record or of many)."""
 
-    def __init__(self, one: str, many: str, decode: Callable[[bytes], dict[str, Any]],
-                 decode_values: Callable[[bytes], tuple]) -> None:
-        self.one = one                # SELECT event, created, record WHERE key = ?
-        self.many_head = many         # the same for a list of keys: `... IN (` (then `?, ?, ...)`)
-        self.many: dict[int, str] = {}
+    def __init__(self, keys: _Keys, table: str, decode: Callable[[bytes], dict[str, Any]],
+                 decode_values: Callable[[bytes], tuple], decode_all: Callable[[Sequence[bytes]], list[tuple]]) -> None:
+        self.keys = keys
+        key = keys.column
+        self.one = f"SELECT {EVENT}, {CREATED}, {RECORD} FROM {table} WHERE {key} = ?"
+        # for a list of keys, `... IN (` then `?, ?, ...)`: the rows (key, event, created, record), and the
+        # rows without their created time (what `read_values` needs)
+        self.rows_head = f"SELECT {key}, {EVENT}, {CREATED}, {RECORD} FROM {table} WHERE {key} IN ("
+        self.values_head = f"SELECT {key}, {EVENT}, {RECORD} FROM {table} WHERE {key} IN ("
+        self.statements: dict[tuple[str, int], str] = {}
         self.decode = decode
         self.decode_values = decode_values
+        self.decode_all = decode_all
 
-    def read(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[StoredRow | None]:
+    def read(self, con: sqlite3.Connection, encoded: list) -> list[StoredRow | None]:
         decode, moment = self.decode, datetime_from_micros
         if len(encoded) == 1:
             key = encoded[0]
@@ -382,25 +477,28 @@ class _Reader:
                 return [None]
             event, created, record = row
             return [StoredRow(decode(record), moment(event), None if created is None else moment(created))]
-        found: dict[bytes, StoredRow] = {}
-        for key, event, created, record in self._rows(con, encoded):
+        found: dict[Any, StoredRow] = {}
+        for key, event, created, record in self._rows(con, encoded, self.rows_head):
             found[key] = StoredRow(decode(record), moment(event), None if created is None else moment(created))
         return self._in_order(found, encoded)
 
-    def read_values(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple | None]:
+    def read_values(self, con: sqlite3.Connection, encoded: list) -> list[tuple | None]:
         """`OnlineStore.read_values`: (event time in microseconds, values...) per key, None where not found."""
-        decode = self.decode_values
         if len(encoded) == 1:
             key = encoded[0]
             if key is None:
                 return [None]
             row = con.execute(self.one, (key,)).fetchone()
-            return [None] if row is None else [(row[0], *decode(row[2]))]
-        found = {key: (event, *decode(record)) for key, event, _, record in self._rows(con, encoded)}
-        return self._in_order(found, encoded)
+            return [None] if row is None else [(row[0], *self.decode_values(row[2]))]
+        rows = self._rows(con, encoded, self.values_head)
+        if not rows:
+            return [None] * len(encoded)
+        keys, events, records = zip(*rows)
+        # each row's (event,) + (values...): C loops, no Python code per row
+        return self._in_order(dict(zip(keys, map(add, zip(events), self.decode_all(records)))), encoded)
 
-    def _rows(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple]:
-        """The stored rows (key, event, created, record) of the keys (None skipped), one statement per chunk."""
+    def _rows(self, con: sqlite3.Connection, encoded: list, head: str) -> list[tuple]:
+        """The stored rows of the keys (None skipped), one statement (`head`, then the keys) per chunk."""
         wanted = encoded if None not in encoded else [k for k in encoded if k is not None]
         rows: list[tuple] = []
         for start in range(0, len(wanted), READ_CHUNK):
@@ -408,7 +506,8 @@ class _Reader:
             size = _rounded(len(chunk))
             if size > len(chunk):  # a few statement shapes, so they stay cached; a repeated key reads once more
                 chunk = chunk + [chunk[-1]] * (size - len(chunk))
-            found = con.execute(self.many.get(size) or self._many(size), chunk).fetchall()
+            statement = self.statements.get((head, size)) or self._statement(head, size)
+            found = con.execute(statement, chunk).fetchall()
             if not rows:
                 rows = found
             else:
@@ -416,26 +515,26 @@ class _Reader:
         return rows
 
     @staticmethod
-    def _in_order(found: dict, encoded: list[bytes | None]) -> list:
+    def _in_order(found: dict, encoded: list) -> list:
         if None not in encoded:
             return list(map(found.get, encoded))
         get = found.get
         return [None if k is None else get(k) for k in encoded]
 
-    def _many(self, size: int) -> str:
-        statement = self.many[size] = self.many_head + ", ".join("?" * size) + ")"
+    def _statement(self, head: str, size: int) -> str:
+        statement = self.statements[(head, size)] = head + ", ".join("?" * size) + ")"
         return statement
 
 
 class _NothingStored(_Reader):
+    def __init__(self, keys: _Keys) -> None:
+        self.keys = keys
+
     def read(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[StoredRow | None]:
         return [None] * len(encoded)
 
     def read_values(self, con: sqlite3.Connection, encoded: list[bytes | None]) -> list[tuple | None]:
         return [None] * len(encoded)
-
-
-_NOTHING_STORED = _NothingStored("", "", lambda record: {}, lambda record: ())
 
 
 def _rounded(count: int) -> int:
@@ -446,7 +545,6 @@ def _rounded(count: int) -> int:
 def _schema_changed(error: sqlite3.OperationalError) -> bool:
     text = str(error)
     return "no such table" in text or "has no column" in text
-
 
 
 def _unreachable(path: str, error: BaseException):

@@ -354,8 +354,18 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         positions = read.key_positions
         if len(positions) == 1:
             column = columns[positions[0]]
-            keys = [(column[0],)] if count == 1 else [(value,) for value in column]
             complete = None not in column
+            if complete and read.tiles is None and request.keys[positions[0]][1] == read.view.keys[0][1]:
+                # the common read: the key's values, checked against the view's key dtype, read as they are
+                rows = store.read_values_of_key(read.view, column, read.features)
+                if read.max_age_us is not None:
+                    if now_us is None:
+                        now_us = _now_us(now)
+                    per_read.append((rows, _aged(rows, now_us - read.max_age_us)))
+                else:
+                    per_read.append((rows, None))
+                continue
+            keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
         else:
             keys = list(zip(*(columns[p] for p in positions)))
             complete = not any(None in key for key in keys)
@@ -453,10 +463,13 @@ def _aged(rows: list, oldest_us: int) -> list[bool] | None:
     if len(rows) == 1:
         row = rows[0]
         return [True] if row is not None and row[0] < oldest_us else None
+    if rows and None not in rows and min(map(_FIRST, rows)) >= oldest_us:  # the common read: C loops
+        return None
     aged = [row is not None and row[0] < oldest_us for row in rows]
     return aged if True in aged else None
 
 
+_FIRST = itemgetter(0)
 _STAMPS: dict[int, str] = {}
 
 

@@ -49,8 +49,8 @@ def reads(store, monkeypatch) -> list[int]:
     sizes: list[int] = []
     if store.type_name == "sqlite":
         def trace(statement: str) -> None:  # the statement with its parameters filled in
-            if " IN (" in statement:
-                sizes.append(statement.split(" IN (", 1)[1].count("x'"))
+            if " IN (" in statement:  # the keys: integers (an integer-keyed table) or x'...' literals
+                sizes.append(statement.split(" IN (", 1)[1].count(",") + 1)
 
         store.con.set_trace_callback(trace)
     else:

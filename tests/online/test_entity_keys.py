@@ -12,7 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcompile.graph import DType
-from fcompile.online.keys import KeyMismatch, decode_key, encode_key, encode_key_columns, key_encoder
+from fcompile.online.keys import (
+    KeyMismatch, decode_key, encode_key, encode_key_columns, integer_key, integer_key_bytes, integer_key_column,
+    integer_keys, key_encoder,
+)
 from fcompile.online.values import arrow_type
 
 UTC = dt.timezone.utc
@@ -146,3 +149,22 @@ def test_a_batch_with_sliced_and_chunked_columns():
     names = pa.array(["x", "yy", "zzz", "w"]).slice(1)
     encoded = encode_key_columns([ids, names], [INT64, STRING]).to_pylist()
     assert encoded == [encode_key([INT64, STRING], k) for k in [(5, "yy"), (6, "zzz"), (7, "w")]]
+
+
+def test_keys_of_one_integer_give_their_integer_and_its_bytes_back():
+    """What SQLite keys the rows of a view of one integer key by (the integer), and the bytes it lists them as."""
+    values = [-(1 << 63), -(1 << 63) + 1, -1, 0, 1, (1 << 63) - 2, (1 << 63) - 1]
+    column = encode_key_columns([pa.array(values, pa.int64())], [INT64])
+    assert integer_key_column(column) == values
+    assert integer_key_column(column.slice(2, 3)) == values[2:5]
+    assert integer_key_column(column.slice(0, 0)) == []
+    assert [integer_key_bytes(v) for v in values] == [encode_key([INT64], (v,)) for v in values] == column.to_pylist()
+    assert integer_keys([(v,) for v in values]) == values
+    assert integer_keys([(None,), (5,)]) == [None, 5]
+    for bad in [(1 << 63,), (-(1 << 63) - 1,), (True,), ("1",), (1.0,), (1, 2), ()]:
+        with pytest.raises(KeyMismatch):
+            integer_key(bad)
+        with pytest.raises(KeyMismatch):
+            integer_keys([(1,), bad])
+        with pytest.raises(KeyMismatch):  # the encoded key refuses the same values
+            key_encoder([INT64])(bad)

@@ -17,7 +17,7 @@ from store_cleanup import delete_postgres_project, delete_redis_project
 
 from fcompile.graph import DType
 from fcompile.online.records import (
-    RecordLayout, UnknownLayout, encode_records, layout_from_json, record_decoder,
+    RecordLayout, UnknownLayout, encode_records, layout_from_json, record_decoder, records_decoder,
 )
 from fcompile.online.values import arrow_type
 from store_cleanup import new_project
@@ -88,6 +88,30 @@ def test_every_dtype_reads_back_as_arrow_holds_it(rows, asked):
         found = decode(record)
         assert list(found) == asked
         assert all(same(found[name], expected[name]) for name in asked), (row, found)
+
+
+FIXED_AND_TEXT = (("a", INT64), ("s", STRING), ("b", FLOAT64), ("c", INT32), ("d", FLOAT32))
+
+
+@pytest.mark.parametrize("asked", [["a", "b", "c", "d"], ["b", "d"], ["d", "a"], ["a", "s"], ["c"]])
+def test_many_records_decode_as_each_alone(asked):
+    """`records_decoder` (SQLite's many-key read) gives what `record_decoder` gives record by record: for
+    records of the current layout without NULLs (its C loops), and once a NULL, another layout's record or a
+    variable-width feature is among them (record by record)."""
+    older = (("a", INT64), ("b", FLOAT64))
+    layouts = {RecordLayout(older).id: RecordLayout(older).json}
+    current = RecordLayout(FIXED_AND_TEXT)
+    one = record_decoder(current, asked, layouts.get, as_tuple=True)
+    many = records_decoder(current, asked, layouts.get)
+    rows = [{"a": i, "s": "x" * i, "b": i / 3, "c": -i, "d": 0.5 + i} for i in range(5)]
+    clean = encode(FIXED_AND_TEXT, rows)
+    assert many(clean) == [one(record) for record in clean]
+    assert many(clean) == [tuple(row[name] for name in asked) for row in rows]
+    mixed = clean + encode(FIXED_AND_TEXT, [{"a": 9}]) + encode(older, [{"a": 8, "b": 2.5}])
+    assert many(mixed) == [one(record) for record in mixed]
+    assert many(mixed)[-2:] == [tuple(9 if n == "a" else None for n in asked),
+                                tuple({"a": 8, "b": 2.5}.get(n) for n in asked)]
+    assert many([]) == []
 
 
 def test_records_of_an_older_layout_read_through_it():

@@ -94,9 +94,8 @@ class refusing_driver_trips_now:
             with sqlite3.connect(self.root / ".fcompile" / "online.db") as con:
                 table = f'"fc_{self.project}__driver_trips_now"'
                 con.execute(f"DROP TABLE {table}")
-                con.execute(f"CREATE TABLE {table} (__fc_key BLOB NOT NULL PRIMARY KEY, __fc_event_ts INTEGER NOT "
-                            "NULL CHECK (__fc_event_ts < 0), __fc_created_ts INTEGER, __fc_record BLOB NOT NULL) "
-                            "WITHOUT ROWID")
+                con.execute(f"CREATE TABLE {table} (__fc_int_key INTEGER PRIMARY KEY, __fc_event_ts INTEGER NOT "
+                            "NULL CHECK (__fc_event_ts < 0), __fc_created_ts INTEGER, __fc_record BLOB NOT NULL)")
         elif self.store_type == "postgres":
             import psycopg
 

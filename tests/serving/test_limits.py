@@ -267,6 +267,7 @@ def test_small_reads_stay_on_the_event_loop_and_large_ones_leave_it(tmp_path):
             for name in readers:
                 online = getattr(server.state, name).online_store  # each reader's own connection
                 online.read_values = spy(name, online.read_values)
+                online.read_values_of_key = spy(name, online.read_values_of_key)  # a view of one key
             assert await ask(server, 1) == 200 and await ask(server, LOOP_READ_ENTITIES) == 200
             assert await ask(server, LOOP_READ_ENTITIES + 1) == 200
         finally:
