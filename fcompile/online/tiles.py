@@ -7,18 +7,24 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 
 | part    | bytes                                                                                     |
 | ------- | ----------------------------------------------------------------------------------------- |
-| magic   | 4: `FCT1`                                                                                 |
+| magic   | 4: `FCT2` (`FCT1`: a record written before the running totals, still read)                |
 | layout  | 8: the first bytes of the SHA-256 of the tile columns (names and kinds), as `TileSpec.id` |
 | count   | 4: n, the number of tiles, little-endian                                                  |
-| columns | k rows of n little-endian 8-byte cells: first each tile's step (its first microsecond     |
-|         | since the epoch), ascending, then one row per partial (`TileSpec.columns`): int64, or a    |
-|         | float64's bits, or for a string or bytes value its rank in the record's text               |
+| columns | rows of n little-endian 8-byte cells: first each tile's step (its first microsecond since  |
+|         | the epoch), ascending, then one row per partial (`TileSpec.columns`) but the integer sums: |
+|         | int64, or a float64's bits, or for a string or bytes value its rank in the record's text   |
+| totals  | n + 1 rows of `TileSpec.running_width` cells: row j the running totals of the tiles before |
+|         | the j-th - the integer sums (int64), the float sums, then per variance input the totals    |
+|         | of M2 + n*d*d and n*d (float64; d: the tile's two-part mean minus the input's reference)   |
+| consts  | float64: each float total's slack (`_running_sums`), then each variance input's reference  |
 | text    | only where a min, max or last takes a string or bytes column, or a last keeps a string     |
 |         | tie_breaker: m (8 bytes), m + 1 offsets (8 bytes each), then the m distinct values the     |
 |         | text cells name, in byte order (UTF-8)                                                    |
 
-so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
-a vectorized sum, min, max or search. A text cell holds the rank of its value among the record's distinct
+so a read views a record's cells without copying, takes each window's counts and sums as the difference of
+two rows of totals (`_Merger`) and reduces the rest with a slice and a vectorized min, max or search. Writes
+work on the whole (width, n) matrix of partials (`decode` rebuilds the integer sums from the totals) and
+compute the totals again in `encode`. A text cell holds the rank of its value among the record's distinct
 values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
 strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
 the integers. The partial rows are grouped by how a read reduces them (the sums of integers, then of floats,
@@ -50,7 +56,7 @@ if TYPE_CHECKING:
 TILES_FEATURE = "__fc_tiles"
 TILES_SUFFIX = "__fc_tiles"
 MAGIC = b"FCT2"
-PREVIOUS_MAGIC = b"FCT1"  # the previous release's record, without running totals: still read, and rewritten as FCT2
+PREVIOUS_MAGIC = b"FCT1"  # a record written before the running totals: still read, and rewritten as FCT2
 _HEAD = struct.Struct("<4s8sI")
 _COUNT = struct.Struct("<q")
 INT_KINDS = ("int32", "int64", "bool", "date", "timestamp")
@@ -236,8 +242,8 @@ class TileSpec:
         return Tiles(matrix, self._text(record, text_at))
 
     def stored(self, record: bytes) -> StoredTiles:
-        """A record as reads merge it (views of its bytes). A record of the previous release (no running
-        totals) is read through its tiles: correct, and as fast as a record again once rewritten."""
+        """A record as reads merge it (views of its bytes). A record written before the running totals (FCT1)
+        gets them here, on every read, until a write stores it again."""
         magic, layout, n = _HEAD.unpack_from(record)
         if magic != MAGIC or layout != self.id:
             if magic == PREVIOUS_MAGIC and layout == self.id:

@@ -3,7 +3,7 @@ rows of totals, variances from totals of each tile's squared deviation from a re
 an error bound keeps them within 1e-12 of the merge of the tiles (else the tiles are merged). Checked against
 exact arithmetic (fractions) over the rows, for windows anywhere in the record, on ordinary data (where the
 totals must be used) and on adversarial data (a history of huge values before small ones, values far from
-zero, infinities), and records of the previous release (`FCT1`, without totals) read the same values and are
+zero, infinities), and records written before the totals (`FCT1`) read the same values and are
 rewritten by the next write."""
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def spec(tmp_path_factory) -> TileSpec:
     write_trips(root, random_trips(1, 20, keys=2, hours=4))  # the columns' types
     with FeatureStore(root) as fs:
         spec = tile_spec(fs.graph, "trip_windows")
-        _INPUTS[spec.view] = [i.source_column for i in plan_latest_tiles(fs.graph, fs.graph.feature_view(spec.view)).inputs]
+        plan = plan_latest_tiles(fs.graph, fs.graph.feature_view(spec.view))
+        _INPUTS[spec.view] = [i.source_column for i in plan.inputs]
         return spec
 
 
@@ -170,20 +171,20 @@ def test_adversarial_windows_keep_their_digits(spec, monkeypatch, kind):
         assert spy.tiles > 20, (spy.totals, spy.tiles)
 
 
-def _previous_release(spec: TileSpec, record: bytes) -> bytes:
-    """The same tiles as the previous release wrote them: `FCT1`, the whole matrix, no running totals."""
+def _without_totals(spec: TileSpec, record: bytes) -> bytes:
+    """The same tiles as written before the running totals: `FCT1`, the whole matrix and no totals."""
     tiles = spec.decode(record)
     n = tiles.matrix.shape[1]
     text = record[spec.stored(record).text_at:]
     return _HEAD.pack(PREVIOUS_MAGIC, spec.id, n) + tiles.matrix.astype("<i8").tobytes() + text
 
 
-def test_a_record_of_the_previous_release_reads_the_same(spec):
+def test_a_record_without_totals_reads_the_same(spec):
     import numpy as np
 
     tiles = _tiles(spec, _rows(11, "ordinary"))
     record = spec.encode(tiles)
-    old = _previous_release(spec, record)
+    old = _without_totals(spec, record)
     assert np.array_equal(spec.decode(old).matrix, tiles.matrix)
     assert np.array_equal(spec.decode(record).matrix, tiles.matrix)
     merge = spec.reader(list(WINDOWED) + ["last_fare", "fare_min_1d", "km_max_6h", "tier_min_3h"])
@@ -193,9 +194,9 @@ def test_a_record_of_the_previous_release_reads_the_same(spec):
     assert spec.encode(spec.decode(old)) == record  # rewritten as the current record
 
 
-def test_stored_records_of_the_previous_release_are_served_and_rewritten(tmp_path):
-    """In a store: records rewritten in the previous release's form read the same values online, and a push
-    rewrites the record it touches as the current one."""
+def test_stored_records_without_totals_are_served_and_rewritten(tmp_path):
+    """In a store: records stored again in the form before the running totals read the same values online,
+    and a push rewrites the record it touches with totals."""
     import pyarrow as pa
 
     from fcompile.planner.plans import EVENT_TS
@@ -214,7 +215,7 @@ def test_stored_records_of_the_previous_release_are_served_and_rewritten(tmp_pat
         t = end + dt.timedelta(minutes=10)
         before = fs.get_online_features({"driver_id": drivers}, FEATURES, now=t).values()
         rows = fs.online_store.read(spec.online_view, [(d,) for d in drivers], (TILES_FEATURE,))
-        old = [_previous_release(spec, row.values[TILES_FEATURE]) for row in rows]
+        old = [_without_totals(spec, row.values[TILES_FEATURE]) for row in rows]
         batch = pa.RecordBatch.from_arrays(
             [pa.array(drivers, pa.int64()), pa.array([row.event_ts + dt.timedelta(microseconds=1) for row in rows],
                                                      pa.timestamp("us", "UTC")), pa.array(old, pa.binary())],
