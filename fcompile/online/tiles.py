@@ -161,6 +161,16 @@ class TileSpec:
         self.running_width = self.int_rows + self.running_floats
         self.constant_count = self.running_floats + len(self.moment_inputs)
         self.kept_rows = self.width - self.int_rows  # the steps, then the rows after the integer sums
+        # the record keeps those rows with each kind's maximums right after its minimums, negated (a float's
+        # sign bit) or complemented (an integer or a rank: ~x), so one reduction takes a kind's both
+        order, self.stored_blocks = [0], {}
+        for name in _STORED_BLOCKS:
+            if name in self.blocks:
+                start, end = self.blocks[name]
+                self.stored_blocks[name] = (len(order), len(order) + end - start)
+                order.extend(range(start, end))
+        self.stored_order = order
+        self.stored_at = {row: at for at, row in enumerate(order)}  # a matrix row's place in the record
         self.running_row = struct.Struct("<" + "q" * self.int_rows + "d" * self.running_floats)
         self.constants = struct.Struct("<" + "d" * self.constant_count)
         import numpy as np
@@ -181,14 +191,26 @@ class TileSpec:
             tiles = self.compacted(tiles)
         matrix = np.ascontiguousarray(tiles.matrix, dtype="<i8")
         running, constants = self._running_totals(matrix)
-        head = b"".join((_HEAD.pack(MAGIC, self.id, matrix.shape[1]), matrix[:1].tobytes(),
-                         matrix[self.int_rows + 1:].tobytes(), running.tobytes(), constants.tobytes()))
+        kept = matrix[self.stored_order]  # a copy
+        self._flip_maximums(kept)
+        head = b"".join((_HEAD.pack(MAGIC, self.id, matrix.shape[1]), kept.tobytes(), running.tobytes(),
+                         constants.tobytes()))
         if not self.has_text:
             return head
         values = list(tiles.text)
         offsets = np.zeros(len(values) + 1, dtype="<i8")
         np.cumsum([len(v) for v in values], out=offsets[1:])
         return head + _COUNT.pack(len(values)) + offsets.tobytes() + b"".join(values)
+
+    def _flip_maximums(self, kept: np.ndarray) -> None:
+        """The maximums' rows of a record's kept rows negated (floats) and complemented (integers, ranks), in
+        place: the same call stores and restores them."""
+        if "int_max" in self.stored_blocks:
+            start, end = self.stored_blocks["int_max"]
+            kept[start:end] = ~kept[start:end]
+        if "float_max" in self.stored_blocks:
+            start, end = self.stored_blocks["float_max"]
+            kept[start:end] ^= INT_MIN  # the sign bit
 
     def _running_totals(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The record's running totals, (n + 1) rows of `running_width` cells, and its constants (each float
@@ -233,8 +255,9 @@ class TileSpec:
         else:
             stored = self._stored(record, n)
             matrix = np.empty((self.width, n), dtype=np.int64)
-            matrix[0] = stored.rows[0]
-            matrix[self.int_rows + 1:] = stored.rows[1:]
+            kept = np.array(stored.rows, dtype=np.int64)
+            self._flip_maximums(kept)
+            matrix[self.stored_order] = kept
             matrix[1:self.int_rows + 1] = np.diff(stored.running()[:, :self.int_rows], axis=0).T
             text_at = stored.text_at
         if not self.has_text:
@@ -475,6 +498,9 @@ class TileSpec:
 # int sums (the rows, the counts, sums of integers), float sums (sums of floats, then M2s), means, minimums
 # and maximums (int, float), then `last` values and their order.
 _BLOCKS = ("int_sum", "float_sum", "mean", "int_min", "float_min", "int_max", "float_max", "last")
+# The order of the blocks a record keeps per tile (the integer sums are kept as running totals only); each
+# kind's maximums (negated or complemented) follow its minimums, so a read reduces both in one call.
+_STORED_BLOCKS = ("float_sum", "mean", "int_min", "int_max", "float_min", "float_max", "last")
 
 
 def _block_of(column: TileColumn) -> tuple[int, int]:
@@ -572,7 +598,7 @@ class _Merger:
 
         self.np = np
         self.spec = spec
-        row, blocks, ints = spec.row, spec.blocks, spec.int_rows
+        row, ints, at = spec.row, spec.int_rows, spec.stored_at
 
         def running(matrix_row: int) -> int:
             """The running column of an integer-sum row or a float sum row."""
@@ -583,7 +609,7 @@ class _Merger:
         def sum_of(i: int) -> tuple[bool, int, int]:
             """(of floats, running column, stored row) of input i's sum."""
             r = row[("sum", i)]
-            return spec.columns[r - 1].is_float, running(r), r - ints
+            return spec.columns[r - 1].is_float, running(r), at.get(r, -1)  # integer sums: totals only
 
         windows: dict[int, list] = {}
         for f in features:
@@ -595,15 +621,16 @@ class _Merger:
             if f.function in ("sum", "avg"):
                 value = sum_of(i)
             elif f.function in ("min", "max"):
-                block = ("float_" if is_float else "int_") + f.function
-                value = (block, row[(f.function, i)] - blocks[block][0], convert)
+                kind = "float" if is_float else "int"
+                flip = None if f.function == "min" else float.__neg__ if is_float else int.__invert__
+                value = (kind, at[row[(f.function, i)]] - self._extremes(kind)[0], flip, convert)
             elif f.function == "last":
-                value = (count, row[("last", i)] - ints, is_float, convert)
+                value = (count, at[row[("last", i)]], is_float, convert)
             elif f.function in ("variance", "stddev"):
                 k = spec.moment_inputs.index(i)
                 totals = ints + len(spec.float_sums) + 2 * k  # M2 + n*d*d, then n*d
                 value = (totals, len(spec.float_sums) + 2 * k, sum_of(i) if ("sum", i) in row else None,
-                         row[("mean", i)] - ints, row[("mean_lo", i)] - ints, row[("m2", i)] - ints)
+                         at[row[("mean", i)]], at[row[("mean_lo", i)]], at[row[("m2", i)]])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
         self.windows = tuple((tuple(plans), self._needs(plans)) for plans in windows.values())
         self.needs_floats = any(is_float for _, needs in self.windows for *_, is_float, _ in needs) or any(
@@ -612,25 +639,32 @@ class _Merger:
                                    for p in plans)
         # each window's first step is `end - span`; the last entry, `end` itself, bounds them all
         self.spans = np.array([*windows, 0], dtype=np.int64)
+        self.span_list = self.spans.tolist()
         self.unpack = spec.running_row.unpack_from
         self.row_size = spec.running_row.size
 
-    def _needs(self, plans: list) -> tuple[tuple[Any, int, int, bool, str], ...]:
-        """The minimum and maximum reductions a window's features read: (ufunc, first stored row, end, of
-        floats, block)."""
-        np = self.np
-        ints = self.spec.int_rows
-        needs = {value[0] for _, function, _, value in plans if function in ("min", "max")}
-        ufuncs = {"min": np.minimum, "max": np.maximum}
-        return tuple((ufuncs[b.split("_")[1]], self.spec.blocks[b][0] - ints, self.spec.blocks[b][1] - ints,
-                      b.startswith("float"), b) for b in sorted(needs))
+    def _extremes(self, kind: str) -> tuple[int, int]:
+        """The record's rows of a kind's minimums and maximums, [start, end)."""
+        blocks = self.spec.stored_blocks
+        found = [blocks[b] for b in (kind + "_min", kind + "_max") if b in blocks]
+        return found[0][0], found[-1][1]
+
+    def _needs(self, plans: list) -> tuple[tuple[str, int, int, bool], ...]:
+        """The reductions of minimums and maximums a window's features read: (kind, first row, end row, of
+        floats)."""
+        kinds = sorted({value[0] for _, function, _, value in plans if function in ("min", "max")})
+        return tuple((kind, *self._extremes(kind), kind == "float") for kind in kinds)
 
     def __call__(self, tiles: StoredTiles, at_us: int) -> dict[str, Any]:
         np = self.np
         step_us = self.spec.step_us
         end = at_us // step_us * step_us
-        rows = tiles.rows
-        bounds = rows[0].searchsorted(end - self.spans).tolist()  # every window's first tile, then the end
+        rows, n = tiles.rows, tiles.n
+        first = rows.item(0, 0)
+        if rows.item(0, n - 1) - first == (n - 1) * step_us:  # a tile every step: the bounds are arithmetic
+            bounds = [min(max(-((first - end + span) // step_us), 0), n) for span in self.span_list]
+        else:  # every window's first tile, then the end
+            bounds = rows[0].searchsorted(end - self.spans).tolist()
         hi = bounds[-1]
         record, at, size = tiles.record, tiles.running_at, self.row_size
         top = self.unpack(record, at + hi * size)
@@ -645,12 +679,12 @@ class _Merger:
                 continue
             low = self.unpack(record, at + lo * size)
             reduced = {}
-            for ufunc, start, stop, is_float, block in needs:
+            for kind, start, stop, is_float in needs:  # the minimums, and the maximums negated or complemented
                 cells = floats if is_float else rows
                 if stop - start == 1:  # one row: a flat reduction (a 2-D one costs twice as much)
-                    reduced[block] = [ufunc.reduce(cells[start, lo:hi]).item()]
+                    reduced[kind] = [np.minimum.reduce(cells[start, lo:hi]).item()]
                 else:
-                    reduced[block] = ufunc.reduce(cells[start:stop, lo:hi], axis=1).tolist()
+                    reduced[kind] = np.minimum.reduce(cells[start:stop, lo:hi], axis=1).tolist()
             for name, function, count, value in plans:
                 n = top[count] - low[count]
                 if function == "count":
@@ -662,7 +696,8 @@ class _Merger:
                 elif function == "avg":
                     out[name] = self._sum(tiles, top, low, constants, value, lo, hi) / n
                 elif function in ("min", "max"):
-                    out[name] = value[2](reduced[value[0]][value[1]], tiles.text)
+                    found = reduced[value[0]][value[1]]
+                    out[name] = value[3](found if value[2] is None else value[2](found), tiles.text)
                 elif function == "last":
                     out[name] = self._last(tiles, floats, top, value, lo, hi)
                 elif n < 2:
