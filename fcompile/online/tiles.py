@@ -584,14 +584,15 @@ def _float_difference(top: float, low: float, slack: float) -> float | None:
 
 class _Merger:
     """Merges the tiles of each requested feature's window [lo, hi) (one binary search gives every window's
-    bounds). Counts and sums come from the record's running totals: a sum over a window is the difference of
+    bounds; in a record with a tile every step, arithmetic does). Counts and sums come from the record's running totals: a sum over a window is the difference of
     two rows of them (row hi minus row lo), read with one `struct` call each - exact for counts and integer
     sums (int64 wrap-around, as a numpy sum's), and for floats kept only where an error bound proves it within
     TOLERANCE (relative) of the sum of the tiles; else the tiles are summed. A variance is the totals' M2 + n*d*d
     minus (sum of n*d)^2 / N over the window, d being each tile's mean (in two parts) minus a reference of the
     record (the newest tile's mean), under the same kind of bound (`_variance_bound`); else the corrected
-    two-pass merge around the window's mean (the tiles' spread, as fcompile/planner/tiles.py). Minimums and
-    maximums are one reduction per block of rows, and a `last` is the newest tile with a value."""
+    two-pass merge around the window's mean (the tiles' spread, as fcompile/planner/tiles.py). A kind's
+    minimums and maximums (negated or complemented) are one reduction, and a `last` is the newest tile with a
+    value."""
 
     def __init__(self, spec: TileSpec, features: Sequence[TileFeature]) -> None:
         import numpy as np
@@ -633,7 +634,7 @@ class _Merger:
                          at[row[("mean", i)]], at[row[("mean_lo", i)]], at[row[("m2", i)]])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
         self.windows = tuple((tuple(plans), self._needs(plans)) for plans in windows.values())
-        self.needs_floats = any(is_float for _, needs in self.windows for *_, is_float, _ in needs) or any(
+        self.needs_floats = any(is_float for _, needs in self.windows for *_, is_float in needs) or any(
             p[1] == "last" and p[3][2] for plans, _ in self.windows for p in plans)
         self.needs_constants = any(p[1] in ("sum", "avg", "variance", "stddev") for plans, _ in self.windows
                                    for p in plans)
