@@ -7,18 +7,24 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 
 | part    | bytes                                                                                     |
 | ------- | ----------------------------------------------------------------------------------------- |
-| magic   | 4: `FCT1`                                                                                 |
+| magic   | 4: `FCT2` (`FCT1`: a record written before the running totals, still read)                |
 | layout  | 8: the first bytes of the SHA-256 of the tile columns (names and kinds), as `TileSpec.id` |
 | count   | 4: n, the number of tiles, little-endian                                                  |
-| columns | k rows of n little-endian 8-byte cells: first each tile's step (its first microsecond     |
-|         | since the epoch), ascending, then one row per partial (`TileSpec.columns`): int64, or a    |
-|         | float64's bits, or for a string or bytes value its rank in the record's text               |
+| columns | rows of n little-endian 8-byte cells: first each tile's step (its first microsecond since  |
+|         | the epoch), ascending, then one row per partial (`TileSpec.columns`) but the integer sums: |
+|         | int64, or a float64's bits, or for a string or bytes value its rank in the record's text   |
+| totals  | n + 1 rows of `TileSpec.running_width` cells: row j the running totals of the tiles before |
+|         | the j-th - the integer sums (int64), the float sums, then per variance input the totals    |
+|         | of M2 + n*d*d and n*d (float64; d: the tile's two-part mean minus the input's reference)   |
+| consts  | float64: each float total's slack (`_running_sums`), then each variance input's reference  |
 | text    | only where a min, max or last takes a string or bytes column, or a last keeps a string     |
 |         | tie_breaker: m (8 bytes), m + 1 offsets (8 bytes each), then the m distinct values the     |
 |         | text cells name, in byte order (UTF-8)                                                    |
 
-so a read decodes a record with one `numpy.frombuffer` and merges each feature's window with a slice and
-a vectorized sum, min, max or search. A text cell holds the rank of its value among the record's distinct
+so a read views a record's cells without copying, takes each window's counts and sums as the difference of
+two rows of totals (`_Merger`) and reduces the rest with a slice and a vectorized min, max or search. Writes
+work on the whole (width, n) matrix of partials (`decode` rebuilds the integer sums from the totals) and
+compute the totals again in `encode`. A text cell holds the rank of its value among the record's distinct
 values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
 strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
 the integers. The partial rows are grouped by how a read reduces them (the sums of integers, then of floats,
@@ -49,7 +55,8 @@ if TYPE_CHECKING:
 
 TILES_FEATURE = "__fc_tiles"
 TILES_SUFFIX = "__fc_tiles"
-MAGIC = b"FCT1"
+MAGIC = b"FCT2"
+PREVIOUS_MAGIC = b"FCT1"  # a record written before the running totals: still read, and rewritten as FCT2
 _HEAD = struct.Struct("<4s8sI")
 _COUNT = struct.Struct("<q")
 INT_KINDS = ("int32", "int64", "bool", "date", "timestamp")
@@ -60,6 +67,9 @@ NO_TEXT = -1  # a text `last` cell of a tile without a value (minimums and maxim
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
 NO_TIE = -(1 << 63)  # a `last` value's tie_breaker where it is NULL: older than any (a text one: NO_TEXT)
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
+_CELL = struct.Struct("<q")
+UNIT = 2.0 ** -53  # a float64's unit roundoff
+TOLERANCE = 1e-12  # how far (relative) a float merged from running totals may be from the merge of the tiles
 
 
 def tile_view_name(view: str) -> str:
@@ -141,6 +151,28 @@ class TileSpec:
         self.online_view = OnlineView(tile_view_name(plan.view), tuple(keys), ((TILES_FEATURE, DType("bytes")),),
                                       has_created=False, large_rows=True)
         self.has_created = plan.created_timestamp is not None
+        # the record's running totals (`_Merger`): the integer sums' rows (rows, counts, integer sums: the
+        # first rows after the steps, kept only as totals), the float sums, then per variance input the
+        # totals of M2 + n*d*d and of n*d (d: a tile's mean minus the record's reference)
+        self.int_rows = self.blocks["int_sum"][1] - 1
+        self.float_sums = tuple(1 + i for i, c in enumerate(columns) if c.kind == "sum" and c.is_float)
+        self.moment_inputs = tuple(c.input for c in columns if c.kind == "mean")
+        self.running_floats = len(self.float_sums) + 2 * len(self.moment_inputs)
+        self.running_width = self.int_rows + self.running_floats
+        self.constant_count = self.running_floats + len(self.moment_inputs)
+        self.kept_rows = self.width - self.int_rows  # the steps, then the rows after the integer sums
+        # the record keeps those rows with each kind's maximums right after its minimums, negated (a float's
+        # sign bit) or complemented (an integer or a rank: ~x), so one reduction takes a kind's both
+        order, self.stored_blocks = [0], {}
+        for name in _STORED_BLOCKS:
+            if name in self.blocks:
+                start, end = self.blocks[name]
+                self.stored_blocks[name] = (len(order), len(order) + end - start)
+                order.extend(range(start, end))
+        self.stored_order = order
+        self.stored_at = {row: at for at, row in enumerate(order)}  # a matrix row's place in the record
+        self.running_row = struct.Struct("<" + "q" * self.int_rows + "d" * self.running_floats)
+        self.constants = struct.Struct("<" + "d" * self.constant_count)
         import numpy as np
 
         self._cell = np.dtype("<i8")
@@ -157,8 +189,12 @@ class TileSpec:
 
         if self.has_text:
             tiles = self.compacted(tiles)
-        matrix = tiles.matrix
-        head = _HEAD.pack(MAGIC, self.id, matrix.shape[1]) + np.ascontiguousarray(matrix, dtype="<i8").tobytes()
+        matrix = np.ascontiguousarray(tiles.matrix, dtype="<i8")
+        running, constants = self._running_totals(matrix)
+        kept = matrix[self.stored_order]  # a copy
+        self._flip_maximums(kept)
+        head = b"".join((_HEAD.pack(MAGIC, self.id, matrix.shape[1]), kept.tobytes(), running.tobytes(),
+                         constants.tobytes()))
         if not self.has_text:
             return head
         values = list(tiles.text)
@@ -166,23 +202,93 @@ class TileSpec:
         np.cumsum([len(v) for v in values], out=offsets[1:])
         return head + _COUNT.pack(len(values)) + offsets.tobytes() + b"".join(values)
 
+    def _flip_maximums(self, kept: np.ndarray) -> None:
+        """The maximums' rows of a record's kept rows negated (floats) and complemented (integers, ranks), in
+        place: the same call stores and restores them."""
+        if "int_max" in self.stored_blocks:
+            start, end = self.stored_blocks["int_max"]
+            kept[start:end] = ~kept[start:end]
+        if "float_max" in self.stored_blocks:
+            start, end = self.stored_blocks["float_max"]
+            kept[start:end] ^= INT_MIN  # the sign bit
+
+    def _running_totals(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The record's running totals, (n + 1) rows of `running_width` cells, and its constants (each float
+        column's slack, then each variance input's reference): see `_Merger`."""
+        import numpy as np
+
+        n = matrix.shape[1]
+        running = np.zeros((n + 1, self.running_width), dtype="<i8")
+        running[1:, :self.int_rows] = np.cumsum(matrix[1:self.int_rows + 1], axis=1).T  # int64: wraps, as sums do
+        if not self.running_floats:
+            return running, np.zeros(0, dtype="<f8")
+        floats = matrix.view(np.float64)
+        parts = [floats[r] for r in self.float_sums]
+        references = []
+        with np.errstate(all="ignore"):  # an infinite or NaN input makes NaN totals, which a read does not use
+            for i in self.moment_inputs:
+                counts = matrix[self.row[("count", i)]]
+                means = floats[self.row[("mean", i)]]
+                present = np.flatnonzero(counts)
+                reference = float(means[present[-1]]) if len(present) else 0.0  # the newest tile's mean
+                deviations = (means - reference) + floats[self.row[("mean_lo", i)]]
+                weighted = counts * deviations
+                parts += [floats[self.row[("m2", i)]] + weighted * deviations, weighted]
+                references.append(reference)
+        totals, slack = _running_sums(np.array(parts, dtype=np.float64).reshape(len(parts), n))
+        running.view(np.float64)[:, self.int_rows:] = totals.T
+        return running, np.array([*slack.tolist(), *references], dtype="<f8")
+
     def decode(self, record: bytes | None) -> Tiles:
-        """The tiles of a record (none for None). Raises `StaleTiles` for a record of another layout."""
+        """The tiles of a record (none for None), as the (width, n) matrix writes work on. Raises `StaleTiles`
+        for a record of another layout."""
         import numpy as np
 
         if not record:
             return Tiles(np.zeros((self.width, 0), dtype=np.int64), ())
         magic, layout, n = _HEAD.unpack_from(record)
-        if magic != MAGIC or layout != self.id:
+        if layout != self.id or magic not in (MAGIC, PREVIOUS_MAGIC):
             raise StaleTiles(self.view)
-        cells = self.width * n
-        matrix = np.ndarray((self.width, n), self._cell, record, _HEAD.size)  # a view of the record, as frombuffer
+        if magic == PREVIOUS_MAGIC:  # the whole matrix, as the record holds it
+            matrix = np.ndarray((self.width, n), self._cell, record, _HEAD.size)  # a view of the record
+            text_at = _HEAD.size + 8 * self.width * n
+        else:
+            stored = self._stored(record, n)
+            matrix = np.empty((self.width, n), dtype=np.int64)
+            kept = np.array(stored.rows, dtype=np.int64)
+            self._flip_maximums(kept)
+            matrix[self.stored_order] = kept
+            matrix[1:self.int_rows + 1] = np.diff(stored.running()[:, :self.int_rows], axis=0).T
+            text_at = stored.text_at
         if not self.has_text:
             return Tiles(matrix, ())
-        at = _HEAD.size + 8 * cells
+        return Tiles(matrix, self._text(record, text_at))
+
+    def stored(self, record: bytes) -> StoredTiles:
+        """A record as reads merge it (views of its bytes). A record written before the running totals (FCT1)
+        gets them here, on every read, until a write stores it again."""
+        magic, layout, n = _HEAD.unpack_from(record)
+        if magic != MAGIC or layout != self.id:
+            if magic == PREVIOUS_MAGIC and layout == self.id:
+                return self.stored(self.encode(self.decode(record)))
+            raise StaleTiles(self.view)
+        return self._stored(record, n)
+
+    def _stored(self, record: bytes, n: int) -> StoredTiles:
+        import numpy as np
+
+        rows = np.ndarray((self.kept_rows, n), self._cell, record, _HEAD.size)
+        running_at = _HEAD.size + 8 * self.kept_rows * n
+        text_at = running_at + 8 * ((n + 1) * self.running_width + self.constant_count)
+        return StoredTiles(record, n, rows, running_at, self.running_width, text_at,
+                           self._text(record, text_at) if self.has_text else ())
+
+    def _text(self, record: bytes, at: int) -> RecordText:
+        import numpy as np
+
         (m,) = _COUNT.unpack_from(record, at)
         offsets = np.frombuffer(record, dtype="<i8", count=m + 1, offset=at + 8)
-        return Tiles(matrix, RecordText(record, offsets, at + 8 * (m + 2)))
+        return RecordText(record, offsets, at + 8 * (m + 2))
 
     # -- text ------------------------------------------------------------------------------------
 
@@ -281,8 +387,8 @@ class TileSpec:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def reader(self, features: Sequence[str]) -> Callable[[np.ndarray, int, Sequence[bytes]], dict[str, Any]]:
-        """A function from decoded tiles (matrix, request time in microseconds, text) to `{feature: value}`."""
+    def reader(self, features: Sequence[str]) -> Callable[[StoredTiles, int], dict[str, Any]]:
+        """A function from a stored record (`stored`) and a request time in microseconds to `{feature: value}`."""
         return _Merger(self, [self.features[f] for f in features])
 
     def empty_values(self, features: Sequence[str]) -> dict[str, Any]:
@@ -392,6 +498,9 @@ class TileSpec:
 # int sums (the rows, the counts, sums of integers), float sums (sums of floats, then M2s), means, minimums
 # and maximums (int, float), then `last` values and their order.
 _BLOCKS = ("int_sum", "float_sum", "mean", "int_min", "float_min", "int_max", "float_max", "last")
+# The order of the blocks a record keeps per tile (the integer sums are kept as running totals only); each
+# kind's maximums (negated or complemented) follow its minimums, so a read reduces both in one call.
+_STORED_BLOCKS = ("float_sum", "mean", "int_min", "int_max", "float_min", "float_max", "last")
 
 
 def _block_of(column: TileColumn) -> tuple[int, int]:
@@ -420,120 +529,244 @@ def _blocks(columns: Sequence[TileColumn]) -> dict[str, tuple[int, int]]:
     return bounds
 
 
+class StoredTiles:
+    """A record as a read merges it: views of its bytes, made without copying. `rows` holds the steps, then
+    each per-tile row after the integer sums (`TileSpec.kept_rows`); the running totals start at `running_at`,
+    `width` cells a row, row k holding the totals of the tiles before the k-th."""
+
+    __slots__ = ("record", "n", "rows", "running_at", "width", "text_at", "text")
+
+    def __init__(self, record: bytes, n: int, rows: np.ndarray, running_at: int, width: int, text_at: int,
+                 text: Sequence[bytes]) -> None:
+        self.record, self.n, self.rows, self.running_at, self.width = record, n, rows, running_at, width
+        self.text_at, self.text = text_at, text
+
+    def running(self) -> np.ndarray:
+        """The running totals as an (n + 1, width) int64 matrix (float columns as their bits)."""
+        import numpy as np
+
+        return np.ndarray((self.n + 1, self.width), np.dtype("<i8"), self.record, self.running_at)
+
+
+def _running_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's running sums `[0, x0, x0 + x1, ...]`, and a slack per row. A running sum's error is at most
+    one rounding of the exact sum plus the slack: the additions' errors are found exactly (TwoSum) and added
+    back, and the slack bounds what summing those errors may have missed."""
+    import numpy as np
+
+    count, n = values.shape
+    totals = np.zeros((count, n + 1))
+    with np.errstate(all="ignore"):
+        sums = np.cumsum(values, axis=1)
+        before = np.zeros_like(sums)
+        before[:, 1:] = sums[:, :-1]
+        added = sums - before
+        errors = (before - (sums - added)) + (values - added)
+        totals[:, 1:] = sums + np.cumsum(errors, axis=1)
+        slack = (2.0 * (n + 2) * UNIT * UNIT) * np.abs(sums).sum(axis=1)
+    return totals, slack
+
+
+def _wrapped(value: int) -> int:
+    """A difference of int64 totals as int64 arithmetic has it (exact when the true sum fits, as numpy's sums)."""
+    if -(1 << 63) <= value < 1 << 63:
+        return value
+    return (value + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def _float_difference(top: float, low: float, slack: float) -> float | None:
+    """The sum of the tiles between two running totals, or None where the subtraction could lose more than
+    TOLERANCE of it (a small window after a huge history, infinities, NaN): the caller then sums the tiles."""
+    result = top - low
+    bound = 2.0 * UNIT * (abs(top) + abs(low) + abs(result)) + 2.0 * slack
+    return result if bound <= TOLERANCE * abs(result) and bound < math.inf else None
+
+
 class _Merger:
-    """Merges the tiles of each requested feature's window. Per distinct window: one search for its tiles, then
-    one reduction of each block of rows its features read (`_BLOCKS`: int sums, float sums, minimums, maximums;
-    a tile without a value holds the sentinel that loses), the moments of each variance, and a scan for the
-    newest tile with a value per `last`. A read of a few hundred tiles costs what its numpy calls cost, so
-    there are few, each over only the rows that are needed."""
+    """Merges the tiles of each requested feature's window [lo, hi) (one binary search gives every window's
+    bounds; in a record with a tile every step, arithmetic does). Counts and sums come from the record's running totals: a sum over a window is the difference of
+    two rows of them (row hi minus row lo), read with one `struct` call each - exact for counts and integer
+    sums (int64 wrap-around, as a numpy sum's), and for floats kept only where an error bound proves it within
+    TOLERANCE (relative) of the sum of the tiles; else the tiles are summed. A variance is the totals' M2 + n*d*d
+    minus (sum of n*d)^2 / N over the window, d being each tile's mean (in two parts) minus a reference of the
+    record (the newest tile's mean), under the same kind of bound (`_variance_bound`); else the corrected
+    two-pass merge around the window's mean (the tiles' spread, as fcompile/planner/tiles.py). A kind's
+    minimums and maximums (negated or complemented) are one reduction, and a `last` is the newest tile with a
+    value."""
 
     def __init__(self, spec: TileSpec, features: Sequence[TileFeature]) -> None:
         import numpy as np
 
         self.np = np
         self.spec = spec
-        row, blocks = spec.row, spec.blocks
+        row, ints, at = spec.row, spec.int_rows, spec.stored_at
 
-        def offset(block: str, at: int) -> int:
-            return at - blocks[block][0]
+        def running(matrix_row: int) -> int:
+            """The running column of an integer-sum row or a float sum row."""
+            if matrix_row <= ints:
+                return matrix_row - 1
+            return ints + spec.float_sums.index(matrix_row)
+
+        def sum_of(i: int) -> tuple[bool, int, int]:
+            """(of floats, running column, stored row) of input i's sum."""
+            r = row[("sum", i)]
+            return spec.columns[r - 1].is_float, running(r), at.get(r, -1)  # integer sums: totals only
 
         windows: dict[int, list] = {}
         for f in features:
             i = f.input
-            count = offset("int_sum", row[("rows", None)] if i is None else row[("count", i)])
+            count = running(row[("rows", None)] if i is None else row[("count", i)])
             is_float = i is not None and spec.input_dtypes[i].name in FLOAT_KINDS
             convert = _converter(spec.input_dtypes[i]) if i is not None else None  # (cell, text) -> value
             value: Any = None
             if f.function in ("sum", "avg"):
-                sum_float = spec.columns[row[("sum", i)] - 1].is_float
-                value = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
+                value = sum_of(i)
             elif f.function in ("min", "max"):
-                block = ("float_" if is_float else "int_") + f.function
-                value = (block, offset(block, row[(f.function, i)]), convert)
+                kind = "float" if is_float else "int"
+                flip = None if f.function == "min" else float.__neg__ if is_float else int.__invert__
+                value = (kind, at[row[(f.function, i)]] - self._extremes(kind)[0], flip, convert)
             elif f.function == "last":
-                value = (row[("count", i)], row[("last", i)], is_float, convert)
+                value = (count, at[row[("last", i)]], is_float, convert)
             elif f.function in ("variance", "stddev"):
-                # the window's mean from the column's sum where the tiles keep one (a dot product less)
-                total = None
-                if ("sum", i) in row:
-                    sum_float = spec.columns[row[("sum", i)] - 1].is_float
-                    total = (sum_float, offset("float_sum" if sum_float else "int_sum", row[("sum", i)]))
-                value = (total, offset("float_sum", row[("m2", i)]), row[("count", i)], row[("mean", i)],
-                         row[("mean_lo", i)])
+                k = spec.moment_inputs.index(i)
+                totals = ints + len(spec.float_sums) + 2 * k  # M2 + n*d*d, then n*d
+                value = (totals, len(spec.float_sums) + 2 * k, sum_of(i) if ("sum", i) in row else None,
+                         at[row[("mean", i)]], at[row[("mean_lo", i)]], at[row[("m2", i)]])
             windows.setdefault(f.window_steps * spec.step_us, []).append((f.name, f.function, count, value))
-        self.windows = tuple((tuple(plans), self._needs(plans), any(n[3] for n in self._needs(plans)) or
-                              any(p[1] == "last" and p[3][2] for p in plans)) for plans in windows.values())
+        self.windows = tuple((tuple(plans), self._needs(plans)) for plans in windows.values())
+        self.needs_floats = any(is_float for _, needs in self.windows for *_, is_float in needs) or any(
+            p[1] == "last" and p[3][2] for plans, _ in self.windows for p in plans)
+        self.needs_constants = any(p[1] in ("sum", "avg", "variance", "stddev") for plans, _ in self.windows
+                                   for p in plans)
         # each window's first step is `end - span`; the last entry, `end` itself, bounds them all
         self.spans = np.array([*windows, 0], dtype=np.int64)
+        self.span_list = self.spans.tolist()
+        self.unpack = spec.running_row.unpack_from
+        self.row_size = spec.running_row.size
 
-    def _needs(self, plans: list) -> tuple[tuple[Any, int, int, bool, str], ...]:
-        """The block reductions a window's features read: (ufunc, first row, end row, of floats, block)."""
-        np = self.np
-        needs = {"int_sum"}
-        for _, function, _, value in plans:
-            if function in ("sum", "avg") and value[0] or function in ("variance", "stddev"):
-                needs.add("float_sum")
-            elif function in ("min", "max"):
-                needs.add(value[0])
-        ufuncs = {"sum": np.add, "min": np.minimum, "max": np.maximum}
-        return tuple((ufuncs[b.split("_")[1]], *self.spec.blocks[b], b.startswith("float"), b) for b in sorted(needs))
+    def _extremes(self, kind: str) -> tuple[int, int]:
+        """The record's rows of a kind's minimums and maximums, [start, end)."""
+        blocks = self.spec.stored_blocks
+        found = [blocks[b] for b in (kind + "_min", kind + "_max") if b in blocks]
+        return found[0][0], found[-1][1]
 
-    def __call__(self, matrix: np.ndarray, at_us: int, text: Sequence[bytes] = ()) -> dict[str, Any]:
+    def _needs(self, plans: list) -> tuple[tuple[str, int, int, bool], ...]:
+        """The reductions of minimums and maximums a window's features read: (kind, first row, end row, of
+        floats)."""
+        kinds = sorted({value[0] for _, function, _, value in plans if function in ("min", "max")})
+        return tuple((kind, *self._extremes(kind), kind == "float") for kind in kinds)
+
+    def __call__(self, tiles: StoredTiles, at_us: int) -> dict[str, Any]:
         np = self.np
         step_us = self.spec.step_us
         end = at_us // step_us * step_us
-        bounds = matrix[0].searchsorted(end - self.spans).tolist()  # every window's first tile, then the end
+        rows, n = tiles.rows, tiles.n
+        first = rows.item(0, 0)
+        if rows.item(0, n - 1) - first == (n - 1) * step_us:  # a tile every step: the bounds are arithmetic
+            bounds = [min(max(-((first - end + span) // step_us), 0), n) for span in self.span_list]
+        else:  # every window's first tile, then the end
+            bounds = rows[0].searchsorted(end - self.spans).tolist()
         hi = bounds[-1]
+        record, at, size = tiles.record, tiles.running_at, self.row_size
+        top = self.unpack(record, at + hi * size)
+        floats = rows.view(np.float64) if self.needs_floats else rows
+        constants = self.spec.constants.unpack_from(record, tiles.text_at - self.spec.constants.size) \
+            if self.needs_constants else ()
         out: dict[str, Any] = {}
-        for (plans, needs, of_floats), lo in zip(self.windows, bounds):
+        for (plans, needs), lo in zip(self.windows, bounds):
             if lo == hi:
                 for name, function, _, _ in plans:
                     out[name] = 0 if function == "count" else None
                 continue
-            cells = matrix[:, lo:hi]
-            floats = cells.view(np.float64) if of_floats else cells
+            low = self.unpack(record, at + lo * size)
             reduced = {}
-            for ufunc, start, stop, is_float, block in needs:
-                rows = floats if is_float else cells
+            for kind, start, stop, is_float in needs:  # the minimums, and the maximums negated or complemented
+                cells = floats if is_float else rows
                 if stop - start == 1:  # one row: a flat reduction (a 2-D one costs twice as much)
-                    reduced[block] = [ufunc.reduce(rows[start]).item()]
+                    reduced[kind] = [np.minimum.reduce(cells[start, lo:hi]).item()]
                 else:
-                    reduced[block] = ufunc.reduce(rows[start:stop], axis=1).tolist()
-            sums = reduced["int_sum"]
+                    reduced[kind] = np.minimum.reduce(cells[start:stop, lo:hi], axis=1).tolist()
             for name, function, count, value in plans:
-                n = sums[count]
+                n = top[count] - low[count]
                 if function == "count":
                     out[name] = n
                 elif n == 0:
                     out[name] = None
                 elif function == "sum":
-                    out[name] = reduced["float_sum" if value[0] else "int_sum"][value[1]]
+                    out[name] = self._sum(tiles, top, low, constants, value, lo, hi)
                 elif function == "avg":
-                    out[name] = reduced["float_sum" if value[0] else "int_sum"][value[1]] / n
+                    out[name] = self._sum(tiles, top, low, constants, value, lo, hi) / n
                 elif function in ("min", "max"):
-                    out[name] = value[2](reduced[value[0]][value[1]], text)
-                elif function == "last":  # the newest tile with a value: most often the newest tile
-                    newest = hi - lo - 1
-                    if not cells.item(value[0], newest):
-                        newest = int(cells[value[0]].nonzero()[0][-1])
-                    out[name] = value[3]((floats if value[2] else cells).item(value[1], newest), text)
+                    found = reduced[value[0]][value[1]]
+                    out[name] = value[3](found if value[2] is None else value[2](found), tiles.text)
+                elif function == "last":
+                    out[name] = self._last(tiles, floats, top, value, lo, hi)
                 elif n < 2:
                     out[name] = None
-                else:  # the tiles' M2s + their spread around the window's mean (Chan et al.): an empty tile weighs 0
-                    ns = cells[value[2]]  # counts: int64, multiplied into floats
-                    means = floats[value[3]]
-                    total = value[0]
-                    centre = (reduced["float_sum" if total[0] else "int_sum"][total[1]] if total is not None
-                              else float((ns * means).sum())) / n
-                    # each tile's deviation from the centre, its mean in two parts (fcompile/planner/tiles.py);
-                    # the correction takes the centre's own error out (the corrected two-pass algorithm)
-                    deviations = means - centre
-                    deviations += floats[value[4]]
-                    shift = float(ns.dot(deviations))
-                    m2 = reduced["float_sum"][value[1]] + float((ns * deviations).dot(deviations)) - shift * shift / n
+                else:
+                    m2 = self._m2(tiles, top, low, constants, value, count, n, lo, hi)
                     variance = max(m2, 0.0) / (n - 1)
                     out[name] = variance if function == "variance" else math.sqrt(variance)
         return out
+
+    def _sum(self, tiles: StoredTiles, top: tuple, low: tuple, constants: tuple, value: tuple, lo: int,
+             hi: int) -> int | float:
+        is_float, column, stored_row = value
+        if not is_float:
+            return _wrapped(top[column] - low[column])
+        found = _float_difference(top[column], low[column], constants[column - self.spec.int_rows])
+        if found is None:
+            found = float(self.np.add.reduce(tiles.rows[stored_row, lo:hi].view(self.np.float64)))
+        return found
+
+    def _last(self, tiles: StoredTiles, floats: np.ndarray, top: tuple, value: tuple, lo: int, hi: int) -> Any:
+        """The value of the newest tile with one (most often the newest tile)."""
+        count, stored_row, is_float, convert = value
+        newest = hi - 1
+        before = _CELL.unpack_from(tiles.record, tiles.running_at + newest * self.row_size + 8 * count)[0]
+        if top[count] == before:  # the newest tile has no value: the last one that has
+            counts = self.np.diff(tiles.running()[lo:hi + 1, count])
+            newest = lo + int(counts.nonzero()[0][-1])
+        return convert((floats if is_float else tiles.rows).item(stored_row, newest), tiles.text)
+
+    def _m2(self, tiles: StoredTiles, top: tuple, low: tuple, constants: tuple, value: tuple, count: int, n: int,
+            lo: int, hi: int) -> float:
+        """The window's sum of squared deviations: from the running totals where `_variance_bound` keeps it
+        within TOLERANCE, else by the corrected two-pass merge of its tiles."""
+        totals, slack_at, sum_of, mean_row, mean_lo_row, m2_row = value
+        squares, top_squares, low_squares = top[totals] - low[totals], top[totals], low[totals]
+        spread, top_spread, low_spread = top[totals + 1] - low[totals + 1], top[totals + 1], low[totals + 1]
+        m2 = squares - spread * spread / n
+        bound = _variance_bound(n, squares, abs(top_squares) + abs(low_squares), constants[slack_at],
+                                spread, abs(top_spread) + abs(low_spread), constants[slack_at + 1], m2)
+        if bound <= TOLERANCE * m2 and bound < math.inf:
+            return m2
+        np = self.np
+        floats = tiles.rows.view(np.float64)
+        ns = np.diff(tiles.running()[lo:hi + 1, count])
+        means = floats[mean_row, lo:hi]
+        total = self._sum(tiles, top, low, constants, sum_of, lo, hi) if sum_of is not None else float(ns.dot(means))
+        # each tile's deviation from the window's mean, its mean in two parts; the correction takes the centre's
+        # own error out (the corrected two-pass algorithm)
+        deviations = means - total / n
+        deviations += floats[mean_lo_row, lo:hi]
+        shift = float(ns.dot(deviations))
+        return float(floats[m2_row, lo:hi].sum()) + float((ns * deviations).dot(deviations)) - shift * shift / n
+
+
+def _variance_bound(n: int, squares: float, squares_size: float, squares_slack: float, spread: float,
+                    spread_size: float, spread_slack: float, m2: float) -> float:
+    """A bound on the error of `squares - spread**2 / n` against the exact merge of the window's tiles.
+    `squares` (the window's M2 + n*d*d) and `spread` (its n*d) are differences of running totals, each exact
+    but for a rounding of each total (`size`: the two totals' magnitudes) and the slack of their sums; each
+    term of them was rounded a few times (d once or twice, n*d once more, n*d*d and M2 + n*d*d once more
+    each: at most 8 units of the term, and the terms of n*d sum to at most sqrt(n * squares) in magnitude)."""
+    squares_error = 2.0 * UNIT * squares_size + 2.0 * squares_slack + 10.0 * UNIT * abs(squares)
+    spread_error = (2.0 * UNIT * (spread_size + abs(spread)) + 2.0 * spread_slack
+                    + 4.0 * UNIT * math.sqrt(n * abs(squares)))
+    shift = spread * spread / n
+    return (squares_error + (2.0 * abs(spread) * spread_error + spread_error * spread_error) / n
+            + 4.0 * UNIT * (shift + abs(squares) + abs(m2)))
 
 
 def _moments_with(count: int, mean: float, mean_lo: float, m2: float, value: Any) -> tuple[float, float, float]:

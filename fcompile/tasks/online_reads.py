@@ -297,15 +297,15 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
             rows.append(empty)
             continue
         try:
-            matrix, text = spec.decode(row[1])
+            tiles = spec.stored(row[1]) if row[1] else None
         except StaleTiles:
             raise stale_tiles(read.view.name) from None
         newest = fresh
-        if matrix.shape[1]:
-            last = int(matrix[0, -1])
+        if tiles is not None and tiles.n:
+            last = tiles.rows.item(0, tiles.n - 1)
             if newest is None or last > newest:
                 newest = last
-        values = merge(matrix, at, text) if matrix.shape[1] else spec.empty_values(features)
+        values = merge(tiles, at) if tiles is not None and tiles.n else spec.empty_values(features)
         rows.append((newest if newest is not None else at, *ordered(values)))
     return rows
 
