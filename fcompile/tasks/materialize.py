@@ -267,7 +267,8 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                         progress.advance(view.name, batch.num_rows)
                 if window.start is not None and view.has_aggregations:
                     tiles, tiles_since = _materialize_tiles(graph, runner, store, view, window,
-                                                            full_refresh or state is None, label, batch_rows, progress)
+                                                            full_refresh or state is None, label, batch_rows,
+                                                            progress, read_at)
                     written = written if view.plain_features else tiles
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
                 _put_state(store, view, window, None if full_refresh else state, rows_read, written, read_at)
@@ -282,10 +283,14 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
 
 
 def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView, window: Window,
-                       first: bool, label: str, batch_rows: int,
-                       progress: MaterializeProgress) -> tuple[int, dt.datetime]:
+                       first: bool, label: str, batch_rows: int, progress: MaterializeProgress,
+                       read_at: dt.datetime) -> tuple[int, dt.datetime]:
     """The view's tiles for the window (tasks/materialize_tiles.py); a first run or a full refresh drops the
-    stored tiles first. Returns the entities written and the first step recomputed."""
+    stored tiles first. Returns the entities written and the first step recomputed.
+
+    The tiles kept are those a read at or after the watermark this run leaves - the window's end, or the time
+    of the read if earlier (an `--end` in the future) - can need: a window ending in the future must not drop
+    the tiles that a read now still reads."""
     from fcompile.online import tile_spec
     from fcompile.planner.online_tiles import plan_latest_tiles
     from fcompile.tasks.materialize_tiles import tiles_since, write_tiles
@@ -293,9 +298,10 @@ def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, 
     spec = tile_spec(graph, view)
     if first:
         guard_store(store.drop_view, spec.online_view.name)
-    since = tiles_since(spec, None if first and window.basis != "start" else window.start, window.end)
+    horizon = min(window.end, read_at)
+    since = tiles_since(spec, None if first and window.basis != "start" else window.start, horizon)
     return write_tiles(store, spec, runner, plan_latest_tiles(graph, view), since, window.end, label, batch_rows,
-                       lambda rows: None), since
+                       lambda rows: None, horizon), since
 
 
 def choose_window(view: FeatureView, end: dt.datetime, start: dt.datetime | None,

@@ -42,8 +42,11 @@ def tiles_since(spec: TileSpec, start: dt.datetime | None, end: dt.datetime) -> 
 
 
 def write_tiles(store: OnlineStore, spec: TileSpec, runner: Runner, plan: LatestTiles, since: dt.datetime,
-                end: dt.datetime, label: str, batch_rows: int, advance: Callable[[int], None]) -> int:
-    """Recompute the tiles of steps from `since` to `end` and write them; returns the entities written."""
+                end: dt.datetime, label: str, batch_rows: int, advance: Callable[[int], None],
+                horizon: dt.datetime | None = None) -> int:
+    """Recompute the tiles of steps from `since` to `end` and write them, keeping the stored tiles a window
+    ending at or after `horizon` (default `end`) reads; returns the entities written."""
+    horizon = end if horizon is None else horizon
     import pyarrow as pa
 
     reader = runner.latest_values(plan, since, end, label, plan.location, batch_rows)  # type: ignore[arg-type]
@@ -55,11 +58,11 @@ def write_tiles(store: OnlineStore, spec: TileSpec, runner: Runner, plan: Latest
             table = pa.concat_tables([carry, table.cast(carry.schema)])
         table = table.combine_chunks()
         complete = _complete_rows(spec, plan, table)
-        written += _write_entities(store, spec, plan, table.slice(0, complete), since, end)
+        written += _write_entities(store, spec, plan, table.slice(0, complete), since, horizon)
         carry = table.slice(complete)
         advance(complete)
     if carry is not None and carry.num_rows:
-        written += _write_entities(store, spec, plan, carry, since, end)
+        written += _write_entities(store, spec, plan, carry, since, horizon)
         advance(carry.num_rows)
     return written
 
@@ -88,9 +91,10 @@ def _complete_rows(spec: TileSpec, plan: LatestTiles, table: pa.Table) -> int:
 
 
 def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table: pa.Table, since: dt.datetime,
-                    end: dt.datetime) -> int:
+                    horizon: dt.datetime) -> int:
     """The tiles of the entities of `table` (each entity's rows together, steps ascending) merged into their
-    stored records and written in one batch, versioned by the time of the write; returns the entities."""
+    stored records (less the tiles no window ending at or after `horizon` reads) and written in one batch,
+    versioned by the time of the write; returns the entities."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -110,7 +114,7 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     stored = guard_store(store.read, spec.online_view, key_tuples, (TILES_FEATURE,))
     tiles = spec.tile_matrix(table, STEP)
     now = dt.datetime.now(UTC)
-    since_us, end_us = micros(since), micros(end)
+    since_us, end_us = micros(since), micros(horizon)
     records, versions = [], []
     for first, last, row in zip(starts.tolist(), ends.tolist(), stored):
         try:

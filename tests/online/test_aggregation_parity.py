@@ -104,6 +104,23 @@ def test_incremental_run_with_late_rows(root):
         _check(fs, [r for r in everything if r["event_timestamp"] <= second], second, seed=6)
 
 
+def test_an_end_in_the_future_keeps_the_tiles_a_read_now_needs(root):
+    """`--end` up to a day ahead is allowed: the run keeps (and on a first run computes) the tiles a read at
+    the watermark it leaves - now - reads, not only those a read at the end would (the oldest day's tiles)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    base = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=HOURS)
+    trips = [r for r in random_trips(11, 400, keys=10, hours=HOURS, base=base) if r["event_timestamp"] <= now]
+    write_trips(root, trips)
+    with FeatureStore(root) as fs:
+        result = _materialize(fs, now + dt.timedelta(hours=20))
+        moment = dt.datetime.now(dt.timezone.utc)
+        values = fs.get_online_features({"driver_id": list(range(1, 11))}, FEATURES, now=moment).values()
+        for i, driver in enumerate(range(1, 11)):
+            assert_same({name: values[name][i] for name in AGGREGATES}, reference(trips, driver, moment),
+                        f"driver {driver} at {moment}")
+        assert result.tiles_since <= now - dt.timedelta(days=1)
+
+
 def test_pushed_rows_update_the_tiles(root):
     trips = random_trips(7, 200, keys=10, hours=HOURS)
     end = BASE + dt.timedelta(hours=HOURS - 6, minutes=30)
