@@ -156,6 +156,7 @@ class Code(str, enum.Enum):
     CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
     # request fields in online requests (issue 17)
     NOT_MATERIALIZED = "FC182"       # a warning: an online read of views never materialized into this online store
+    TILES_NOT_KEPT = "FC183"         # an online read as of a time whose windows need tiles the store no longer keeps
     REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
     REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
@@ -223,6 +224,10 @@ CODE_MEANINGS: dict[Code, str] = {
         'loads the project) of feature views that were never materialized into the target\'s online store, so every '
         'value of theirs is NOT_FOUND: run `fcompile materialize`, or check the online store\'s settings (a missing '
         'or misspelt SQLite path is a new, empty database).'),
+    Code.TILES_NOT_KEPT: ('An online read of windowed aggregations as of a time (the SDK\'s `now=`, the command\'s '
+        '`--now`) earlier than the online store can answer: it keeps the tiles of windows that end at or after the '
+        'view\'s newest materialization, and the windows of that time need older ones. Read as of a later time, or '
+        'compute values for earlier times with a training set (`fcompile get-historical-features`).'),
     Code.UNBOUNDED_RANGE_JOIN: ('A warning: a feature view declares `strategy: range` but has no ttl, so every earlier '
         'row of a key is a candidate for each spine point (the rows are right; the join can be very large). Set a '
         'ttl, or use `asof` or `window`, the plans fcompile picks for a view without a ttl.'),

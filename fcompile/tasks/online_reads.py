@@ -310,6 +310,28 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
     return rows
 
 
+def _check_tiles_kept(store: OnlineStore, read: ViewRead, at: int) -> None:
+    """FC183 when the windows of the requested aggregated features at `at` reach before the tiles the store
+    keeps: those of windows ending at or after the step of the view's watermark (its newest materialization
+    drops older ones, tasks/materialize_tiles.py), so the merge would silently miss rows."""
+    spec = read.tiles
+    state = store.cached_state(read.view.name)
+    if state is None or state.watermark is None:
+        return
+    fresh = _step_of(state.watermark, spec.step_us)
+    kept = fresh - spec.longest_us
+    needed = at // spec.step_us * spec.step_us - max(spec.features[f].window_steps for f in read.features) * spec.step_us
+    if needed >= kept:
+        return
+    shown = lambda us: datetime_from_micros(us).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    raise DiagnosticError([Diagnostic(
+        Code.TILES_NOT_KEPT, f"feature view '{read.view.name}': a read as of {shown(at)} needs the tiles from "
+        f"{shown(needed)}, and the online store keeps those from {shown(kept)} (what windows ending at or after its "
+        f"newest materialization, {shown(fresh)}, read)", None,
+        f"read as of {shown(fresh)} or later, or compute values for earlier times with a training set "
+        "(fcompile get-historical-features)")])
+
+
 @functools.lru_cache(maxsize=256)
 def _in_order(features: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
     """A function from a mapping of the features' values to the tuple of them, in `features` order."""
@@ -372,6 +394,8 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         if read.tiles is not None:
             if now_us is None:
                 now_us = _now_us(now)
+            if now is not None:  # a moment given (a replay): the store may no longer keep what it needs
+                _check_tiles_kept(store, read, now_us)
             if complete:
                 rows = _tile_rows(store, read, keys, now_us)
             else:

@@ -121,6 +121,36 @@ def test_an_end_in_the_future_keeps_the_tiles_a_read_now_needs(root):
         assert result.tiles_since <= now - dt.timedelta(days=1)
 
 
+def test_a_read_as_of_a_time_whose_windows_the_store_no_longer_keeps_is_refused(root):
+    """A replay (`now=`) earlier than the newest materialization: the store keeps the tiles of windows ending
+    at or after it. A window that reaches before them is FC183, not a value missing rows; a shorter window
+    that the kept tiles cover is answered, and equals the reference."""
+    from fcompile.diagnostics import DiagnosticError
+
+    trips = random_trips(12, 300, keys=10, hours=HOURS)
+    end = BASE + dt.timedelta(hours=HOURS - 2, minutes=10)
+    in_store = [r for r in trips if r["event_timestamp"] <= end]
+    write_trips(root, trips)
+    with FeatureStore(root) as fs:
+        _materialize(fs, end)
+        earlier = end - dt.timedelta(hours=3)
+        with pytest.raises(DiagnosticError) as caught:
+            fs.get_online_features({"driver_id": [1, 2]}, FEATURES, now=earlier)
+        (problem,) = caught.value.diagnostics
+        fresh = end.replace(minute=0)
+        assert problem.code.value == "FC183" and problem.message == (
+            f"feature view 'trip_windows': a read as of {earlier:%Y-%m-%dT%H:%M:%SZ} needs the tiles from "
+            f"{earlier.replace(minute=0) - dt.timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}, and the online store keeps "
+            f"those from {fresh - dt.timedelta(days=1):%Y-%m-%dT%H:%M:%SZ} (what windows ending at or after its "
+            f"newest materialization, {fresh:%Y-%m-%dT%H:%M:%SZ}, read)"), problem.message
+        short = ["trip_windows:trips_1h", "trip_windows:fares_3h", "trip_windows:km_max_6h"]
+        values = fs.get_online_features({"driver_id": [1, 2]}, short, now=earlier).values()
+        for i, driver in enumerate((1, 2)):
+            expected = reference(in_store, driver, earlier)
+            assert_same({f: values[f][i] for f in ("trips_1h", "fares_3h", "km_max_6h")},
+                        {f: expected[f] for f in ("trips_1h", "fares_3h", "km_max_6h")}, f"driver {driver}")
+
+
 def test_pushed_rows_update_the_tiles(root):
     trips = random_trips(7, 200, keys=10, hours=HOURS)
     end = BASE + dt.timedelta(hours=HOURS - 6, minutes=30)
