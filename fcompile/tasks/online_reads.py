@@ -52,6 +52,7 @@ class ViewRead:
     # (fcompile/online/tiles.py), and the merge of the requested features; None for plain features
     tiles: Any = None
     merge: Any = None
+    window_us: int = 0  # the longest window of the requested aggregated features, in microseconds
     max_age_us: int | None = field(init=False)  # max_age in microseconds, for the integer compare of a read
 
     def __post_init__(self) -> None:
@@ -272,19 +273,23 @@ def _tile_read(graph: FeatureGraph, view: FeatureView, positions: tuple[int, ...
     spec = tile_spec(graph, view)
     named = OnlineView(view.name, spec.online_view.keys, tuple((f, view.feature(f).dtype) for f in features),  # type: ignore[union-attr]
                        has_created=False)
-    return ViewRead(named, positions, features, view.ttl, spec, spec.reader(features))
+    window_us = max(spec.features[f].window_steps for f in features) * spec.step_us
+    return ViewRead(named, positions, features, view.ttl, spec, spec.reader(features), window_us)
 
 
-def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
+def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int, replay: bool) -> list:
     """The requested aggregated features of each entity at `at` (microseconds since the epoch), as rows of
     `OnlineStore.read_values`' form whose event time is the newest materialized step (the step of the view's
     watermark, or of the entity's newest tile if later); an entity without tiles holds the values of an empty
-    window once the view has been materialized, and is not found before."""
+    window once the view has been materialized, and is not found before. `replay`: `at` was given (not the
+    current time), and may be earlier than the tiles the store keeps (FC183)."""
     spec, merge, features = read.tiles, read.merge, read.features
     ordered = _in_order(features)
-    stored = store.read_values(spec.online_view, keys, (TILES_FEATURE,))
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
     fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
+    if replay and fresh is not None:
+        _check_tiles_kept(read, at, fresh)
+    stored = store.read_values(spec.online_view, keys, (TILES_FEATURE,))
     empty = None
     rows: list = []
     for row in stored:
@@ -310,17 +315,13 @@ def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int) -> list:
     return rows
 
 
-def _check_tiles_kept(store: OnlineStore, read: ViewRead, at: int) -> None:
+def _check_tiles_kept(read: ViewRead, at: int, fresh: int) -> None:
     """FC183 when the windows of the requested aggregated features at `at` reach before the tiles the store
-    keeps: those of windows ending at or after the step of the view's watermark (its newest materialization
-    drops older ones, tasks/materialize_tiles.py), so the merge would silently miss rows."""
+    keeps: those of windows ending at or after `fresh`, the step of the view's watermark (its newest
+    materialization drops older ones, tasks/materialize_tiles.py), so the merge would silently miss rows."""
     spec = read.tiles
-    state = store.cached_state(read.view.name)
-    if state is None or state.watermark is None:
-        return
-    fresh = _step_of(state.watermark, spec.step_us)
     kept = fresh - spec.longest_us
-    needed = at // spec.step_us * spec.step_us - max(spec.features[f].window_steps for f in read.features) * spec.step_us
+    needed = at // spec.step_us * spec.step_us - read.window_us
     if needed >= kept:
         return
     shown = lambda us: datetime_from_micros(us).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
@@ -394,14 +395,12 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         if read.tiles is not None:
             if now_us is None:
                 now_us = _now_us(now)
-            if now is not None:  # a moment given (a replay): the store may no longer keep what it needs
-                _check_tiles_kept(store, read, now_us)
             if complete:
-                rows = _tile_rows(store, read, keys, now_us)
+                rows = _tile_rows(store, read, keys, now_us, now is not None)
             else:
                 asked = [i for i, key in enumerate(keys) if None not in key]
                 rows = [None] * count
-                for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], now_us)):
+                for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], now_us, now is not None)):
                     rows[i] = row
         elif complete:
             rows = store.read_values(read.view, keys, read.features)
