@@ -375,24 +375,21 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
     per_read = []
     for read in request.reads:
         positions = read.key_positions
+        rows = None
         if len(positions) == 1:
             column = columns[positions[0]]
             complete = None not in column
             if complete and read.tiles is None and request.keys[positions[0]][1] == read.view.keys[0][1]:
                 # the common read: the key's values, checked against the view's key dtype, read as they are
                 rows = store.read_values_of_key(read.view, column, read.features)
-                if read.max_age_us is not None:
-                    if now_us is None:
-                        now_us = _now_us(now)
-                    per_read.append((rows, _aged(rows, now_us - read.max_age_us)))
-                else:
-                    per_read.append((rows, None))
-                continue
-            keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
+            else:
+                keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
         else:
             keys = list(zip(*(columns[p] for p in positions)))
             complete = not any(None in key for key in keys)
-        if read.tiles is not None:
+        if rows is not None:
+            pass
+        elif read.tiles is not None:
             if now_us is None:
                 now_us = _now_us(now)
             if complete:
