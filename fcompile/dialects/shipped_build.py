@@ -3,17 +3,21 @@
     python -m fcompile.dialects.shipped_build           # write the file
     python -m fcompile.dialects.shipped_build --check   # exit 1 when the shipped file differs
 
-Run when fcompile is developed, never by a user's command: a template is derived from statements generated the
-usual way (`generate_statements`, `window_estimate_select`) for plans whose names are sentinels. A base plan
-has one key and no feature; the same plan with one more key, or with one feature, of each dtype class gives
-the unit of SQL that key or feature adds and where (a token diff: every difference must be an insertion). A
-dtype class is the set of dtypes whose unit (or base) is the same text. Each base is then checked: its fill
-for plans of several keys and features of mixed classes must equal sqlglot's own statement, else that base is
-not shipped and such plans compile through sqlglot (fcompile/runners/shipped_sql.py says how they are filled).
+Run when fcompile is developed, never by a user's command. A template is derived from statements generated
+the usual way (`generate_statements`, `window_estimate_select`) for plans whose names are sentinels: one plan
+per source kind, time columns and number of keys, without features, is the base; the same plan with one
+feature of each dtype class gives the unit of SQL a feature adds and where (a token diff: every difference
+must be an insertion). A dtype class is the set of dtypes whose statement is the same text. The pretty-
+printer's line-break decisions (`Generator.too_wide`) are recorded while generating, each as a width in
+terms of the slots (fcompile/runners/shipped_sql.py checks them for a plan's names). Each template is then
+checked: filled for plans of several features of mixed classes, it must equal sqlglot's own statement, else it
+is not shipped and such plans compile through sqlglot.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import difflib
 import itertools
 import json
@@ -21,7 +25,7 @@ import re
 import sys
 from pathlib import Path
 
-from fcompile.dialects import generate_statements, get_dialect, session_statements
+from fcompile.dialects import compile_statements, generate_statements, get_dialect, query_statement, session_statements
 from fcompile.graph import SCALAR_DTYPES, DType
 from fcompile.planner.plans import FeatureColumn, KeyColumn, LatestValues, Relation
 from fcompile.runners import shipped_sql
@@ -31,10 +35,13 @@ from fcompile.sql_names import IDENTIFIER_RE
 DIALECTS = ("duckdb",)
 FILE = Path(shipped_sql.__file__).with_name(shipped_sql.DATA_FILE)
 DTYPES = [DType(n) for n in SCALAR_DTYPES] + [DType("array", DType(n)) for n in SCALAR_DTYPES]
-PATHS = {"parquet": "/fcpathsentinel.parquet", "csv": "/fcpathsentinel.csv"}
-TABLE_PARTS = [f"fct{i}sentinel" for i in range(shipped_sql.MAX_TABLE_PARTS)]
 SOURCES = ("parquet", "csv", *(f"table{n}" for n in range(1, shipped_sql.MAX_TABLE_PARTS + 1)))
-EVENT, CREATED = "fcevsentinel", "fccrsentinel"
+# Each template is generated twice, its sentinels short and long, which lays out lines differently where a
+# name's length decides; a plan takes the first variant whose line-break decisions its names reproduce.
+# (names' pad, the source's pad): a project's absolute paths are often longer than its names
+PADS = tuple((name, source) for source in ("", "x" * 90) for name in ("", "x" * 8, "x" * 20, "x" * 45))
+MARK = "Zq"  # every sentinel starts so (no SQL word the generator writes holds it), and is short: see PADS
+KINDS = {"latest_values": True, "window_extent:start": False, "window_extent:open": False}  # kind -> pretty
 _TOKEN = re.compile(r""""[^"]*"|'(?:[^']|'')*'|\w+|\s+|[^\w\s]""")
 
 
@@ -42,45 +49,99 @@ class NotTemplated(Exception):
     """A generated statement that the template form cannot express."""
 
 
-def key_column(i: int, dtype: DType) -> KeyColumn:
-    return KeyColumn(f"fck{i}nsentinel", f"fck{i}ssentinel", dtype)
+def sentinel(name: str, pad: str) -> str:
+    return f"{MARK}{name}{pad}"
 
 
-def feature_column(i: int, dtype: DType) -> FeatureColumn:
-    return FeatureColumn(f"fcf{i}ssentinel", f"fcf{i}osentinel", dtype)
+def paths(pad: tuple[str, str]) -> dict[str, str]:
+    return {"parquet": f"/{sentinel('path', pad[1])}.parquet", "csv": f"/{sentinel('path', pad[1])}.csv"}
 
 
-def source_relation(source: str, zoned: tuple[str, ...]) -> Relation:
+def table_parts(pad: tuple[str, str]) -> list[str]:
+    return [sentinel(f"t{i}", pad[1]) for i in range(shipped_sql.MAX_TABLE_PARTS)]
+
+
+def key_column(i: int, dtype: DType, pad: tuple[str, str] = ("", "")) -> KeyColumn:
+    return KeyColumn(sentinel(f"k{i}n", pad[0]), sentinel(f"k{i}s", pad[0]), dtype)
+
+
+def feature_column(i: int, dtype: DType, pad: tuple[str, str] = ("", "")) -> FeatureColumn:
+    return FeatureColumn(sentinel(f"f{i}s", pad[0]), sentinel(f"f{i}o", pad[0]), dtype)
+
+
+def source_relation(source: str, zoned: tuple[str, ...], pad: tuple[str, str]) -> Relation:
     if source.startswith("table"):
-        return Relation("table", ".".join(TABLE_PARTS[:int(source[len("table"):])]), zoned)
-    return Relation("path", PATHS[source], zoned)
+        return Relation("table", ".".join(table_parts(pad)[:int(source[len("table"):])]), zoned)
+    return Relation("path", paths(pad)[source], zoned)
 
 
-def sentinel_plan(source: str, created: bool, event_zoned: bool, created_zoned: bool,
-                  keys: list[DType], features: list[DType]) -> LatestValues:
-    zoned = (EVENT,) * event_zoned + (CREATED,) * (created and created_zoned)
-    return LatestValues("fcviewsentinel", source_relation(source, zoned),
-                        tuple(key_column(i, d) for i, d in enumerate(keys)), EVENT, CREATED if created else None,
-                        tuple(feature_column(i, d) for i, d in enumerate(features)))
+def sentinel_plan(structure: tuple, keys: list[DType], features: list[DType],
+                  pad: tuple[str, str] = ("", "")) -> LatestValues:
+    source, created, event_zoned, created_zoned = structure
+    event, created_name = sentinel("ev", pad[0]), sentinel("cr", pad[0])
+    zoned = (event,) * event_zoned + (created_name,) * (created and created_zoned)
+    return LatestValues(sentinel("view", pad[0]), source_relation(source, zoned, pad),
+                        tuple(key_column(i, d, pad) for i, d in enumerate(keys)), event,
+                        created_name if created else None,
+                        tuple(feature_column(i, d, pad) for i, d in enumerate(features)))
 
 
-def statement(dialect, kind: str, plan: LatestValues) -> str:
-    if kind == "latest_values":
-        (sql,) = generate_statements(plan, dialect, pretty=False)
-        return sql
-    return dialect.generate(window_estimate_select(dialect, plan, with_start=kind == "window_extent:start"),
-                            pretty=False)
+@contextlib.contextmanager
+def recorded_widths(calls: list[tuple[str, bool]]):
+    """Every `too_wide` decision of sqlglot's generator while inside: (the measured text, the outcome)."""
+    from sqlglot.generator import Generator
+
+    original = Generator.too_wide
+
+    def too_wide(self, args) -> bool:
+        args = tuple(args)
+        wide = original(self, args)
+        calls.append(("".join(args), wide))
+        return wide
+
+    Generator.too_wide = too_wide  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Generator.too_wide = original  # type: ignore[method-assign]
 
 
-def pieces(sql: str, slots: dict[str, str]) -> list:
+def statement(dialect, kind: str, plan: LatestValues, calls: list | None = None) -> str:
+    with recorded_widths([] if calls is None else calls):
+        if kind == "latest_values":
+            (sql,) = generate_statements(plan, dialect, pretty=KINDS[kind])
+            return sql
+        return dialect.generate(window_estimate_select(dialect, plan, with_start=kind == "window_extent:start"),
+                                pretty=KINDS[kind])
+
+
+def slot_texts(structure: tuple, keys: int, unit: bool, pad: tuple[str, str]) -> dict[str, str]:
+    """Slot name -> the sentinel's text as it appears in a statement (quoted)."""
+    if unit:
+        feature = feature_column(0, DType("int64"), pad)
+        return {"feature.source": f'"{feature.source_column}"', "feature.output": f'"{feature.output_name}"'}
+    texts = {"event": f'"{sentinel("ev", pad[0])}"', "created": f'"{sentinel("cr", pad[0])}"'}
+    for i in range(keys):
+        key = key_column(i, DType("int64"), pad)
+        texts |= {f"key{i}.name": f'"{key.name}"', f"key{i}.source": f'"{key.source_column}"'}
+    source = structure[0]
+    if source.startswith("table"):
+        texts |= {f"table{i}": f'"{part}"' for i, part in enumerate(table_parts(pad)[:int(source[len("table"):])])}
+    else:
+        texts["path"] = f"'{paths(pad)[source]}'"
+    return texts
+
+
+def pieces(sql: str, texts: dict[str, str]) -> list:
     """The statement as text and ["slot", name] pieces; a sentinel elsewhere than a whole quoted name or the
     path literal cannot be filled by fcompile's quoting, so it is refused."""
+    slots = {text: slot for slot, text in texts.items()}
     out: list = []
     for token in _TOKEN.findall(sql):
         slot = slots.get(token)
         if slot is not None:
             out.append(["slot", slot])
-        elif "sentinel" in token:
+        elif MARK in token:
             raise NotTemplated(f"a sentinel inside {token!r}")
         elif out and isinstance(out[-1], str):
             out[-1] += token
@@ -89,11 +150,18 @@ def pieces(sql: str, slots: dict[str, str]) -> list:
     return out
 
 
-def quoted_slots(names: dict[str, str]) -> dict[str, str]:
-    slots = {'"' + sentinel + '"': slot for slot, sentinel in names.items()}
-    slots.update({"'" + path + "'": "path" for path in PATHS.values()})
-    slots.update({'"' + part + '"': f"table{i}" for i, part in enumerate(TABLE_PARTS)})
-    return slots
+def widths(calls: list[tuple[str, bool]], texts: dict[str, str]) -> list:
+    """The recorded decisions as [constant, {slot: times}, wide]; a sentinel outside the slots' texts is refused."""
+    found = []
+    for text, wide in calls:
+        times = {slot: text.count(sentinel) for slot, sentinel in texts.items() if sentinel in text}
+        rest = text
+        for sentinel in texts.values():
+            rest = rest.replace(sentinel, "")
+        if MARK in rest:
+            raise NotTemplated(f"a sentinel outside the slots in {text!r}")
+        found.append([len(rest), dict(sorted(times.items())), wide])
+    return found
 
 
 def insertions(base: str, longer: str) -> list[tuple[int, str]]:
@@ -108,135 +176,157 @@ def insertions(base: str, longer: str) -> list[tuple[int, str]]:
     return found
 
 
-def base_slots(created: bool) -> dict[str, str]:
-    names = {"event": EVENT, "key0.name": key_column(0, DType("int64")).name,
-             "key0.source": key_column(0, DType("int64")).source_column}
-    if created:
-        names["created"] = CREATED
-    return names
-
-
-UNIT_SLOTS = {"key": {"key.name": key_column(1, DType("int64")).name,
-                      "key.source": key_column(1, DType("int64")).source_column},
-              "feature": {"feature.source": feature_column(0, DType("int64")).source_column,
-                          "feature.output": feature_column(0, DType("int64")).output_name}}
-
-
-def classes(dialect, kind: str, reference: tuple, role: str) -> dict[str, str]:
+def classes(dialect, role: str) -> dict[str, str]:
     """dtype -> class name: dtypes whose statement (with one more key, or one feature, of that dtype) is the
     same text share a class."""
     texts: dict[str, str] = {}
     found = {}
+    structure = ("parquet", True, False, False)
     for dtype in DTYPES:
         keys, features = ([DType("int64"), dtype], []) if role == "key" else ([DType("int64")], [dtype])
         try:
-            sql = statement(dialect, kind, sentinel_plan(*reference, keys, features))
+            sql = statement(dialect, "latest_values", sentinel_plan(structure, keys, features))
         except Exception:  # a dtype the lowering refuses in this role: no class, compiled through sqlglot
             continue
         found[str(dtype)] = texts.setdefault(sql, f"{role}{len(texts)}")
     return found
 
 
-def template(dialect, kind: str, structure: tuple, key_class_dtype: DType, key_reps: dict[str, DType],
-             feature_reps: dict[str, DType]) -> dict | None:
-    """One base's template, or None when it cannot be expressed or fails its check."""
-    created = structure[1]
-    base_sql = statement(dialect, kind, sentinel_plan(*structure, [key_class_dtype], []))
-    points: dict[tuple[str, str], list[tuple[int, str]]] = {}
-    for role, reps in (("key", key_reps), ("feature", feature_reps)):
-        for name, dtype in reps.items():
-            keys, features = ([key_class_dtype, dtype], []) if role == "key" else ([key_class_dtype], [dtype])
-            try:
-                points[(role, name)] = insertions(base_sql, statement(dialect, kind, sentinel_plan(
-                    *structure, keys, features)))
-            except NotTemplated:
-                continue
-    # every class of a role must insert at the same places; a class that does not is left out
-    units: dict[str, dict[str, list]] = {"key": {}, "feature": {}}
-    where: dict[str, list[int]] = {}
-    for (role, name), found in points.items():
-        at = [i for i, _ in found]
-        if where.setdefault(role, at) != at:
+def template(dialect, kind: str, structure: tuple, keys: list[DType], feature_reps: dict[str, DType],
+             pad: tuple[str, str]) -> dict:
+    """One base's template (raises NotTemplated when it cannot be expressed)."""
+    base_calls: list = []
+    base_sql = statement(dialect, kind, sentinel_plan(structure, keys, [], pad), base_calls)
+    base_texts, unit_texts = slot_texts(structure, len(keys), False, pad), slot_texts(structure, len(keys), True, pad)
+    units: dict[str, dict] = {}
+    where: list[int] | None = None
+    for name, dtype in (feature_reps.items() if kind == "latest_values" else ()):
+        calls: list = []
+        try:
+            found = insertions(base_sql, statement(dialect, kind, sentinel_plan(structure, keys, [dtype], pad), calls))
+            # a unit's decisions are those that read its feature, and only it; the others are the base's own
+            own = [c for c in calls if any(t in c[0] for t in unit_texts.values())]
+            if collections.Counter(c for c in calls if c not in own) != collections.Counter(base_calls):
+                raise NotTemplated("a feature changes a decision of the base")
+            unit = {"points": [pieces(text, unit_texts) for _, text in found], "widths": widths(own, unit_texts)}
+        except NotTemplated:
             continue
-        slots = quoted_slots(UNIT_SLOTS[role])
-        units[role][name] = [pieces(text, slots) for _, text in found]
-    inserts = sorted([(i, role, n) for role, at in where.items() for n, i in enumerate(at)],
-                     key=lambda item: (item[0], item[1] != "key"))
+        at = [i for i, _ in found]
+        if where is None:
+            where = at
+        if at == where:  # every class must insert at the same places; a class that does not is left out
+            units[name] = unit
     tokens = _TOKEN.findall(base_sql)
-    text_parts: list = []
-    at = 0
-    for index, role, number in inserts:
-        text_parts += pieces("".join(tokens[at:index]), quoted_slots(base_slots(created))) if index > at else []
-        text_parts.append(["insert", role, number])
-        at = index
-    text_parts += pieces("".join(tokens[at:]), quoted_slots(base_slots(created)))
-    found = {"base": text_parts, "key": units["key"], "feature": units["feature"]}
-    return found if _checks(dialect, kind, structure, key_class_dtype, key_reps, feature_reps, found) else None
+    parts: list = []
+    done = 0
+    for number, index in enumerate(where or ()):
+        parts += pieces("".join(tokens[done:index]), base_texts)
+        parts.append(["insert", number])
+        done = index
+    parts += pieces("".join(tokens[done:]), base_texts)
+    return {"base": _merged(parts), "feature": units, "widths": widths(base_calls, base_texts)}
 
 
-def _checks(dialect, kind, structure, key_class_dtype, key_reps, feature_reps, found) -> bool:
-    """The fill of several keys and features of mixed classes equals sqlglot's statement."""
-    key_dtypes = [d for n, d in key_reps.items() if n in found["key"]]
-    feature_dtypes = [d for n, d in feature_reps.items() if n in found["feature"]]
-    cases = [([], []), ([], feature_dtypes[:1]), (key_dtypes[:1], []), (key_dtypes * 2, feature_dtypes * 2),
-             (list(reversed(key_dtypes)), list(itertools.chain(*zip(feature_dtypes, reversed(feature_dtypes)))))]
+def _merged(parts: list) -> list:
+    out: list = []
+    for part in parts:
+        if isinstance(part, str) and out and isinstance(out[-1], str):
+            out[-1] += part
+        elif part != "":
+            out.append(part)
+    return out
+
+
+def compiled(dialect, kind: str, plan: LatestValues) -> str:
+    """The statement as the compiler writes it: the newest-rows query through the shapes (as the compiled file
+    and the runner have it), the window's count as the runner generates it."""
+    if kind == "latest_values":
+        return query_statement(compile_statements(plan, dialect), dialect)[1]
+    return statement(dialect, kind, plan)
+
+
+def checked(dialect, kind: str, structure: tuple, keys: list[DType], feature_reps: dict[str, DType],
+            entry: dict, found: dict, pad: tuple[str, str]) -> bool:
+    """The template filled for plans of several features of mixed classes equals sqlglot's statement."""
     store, *suffix = kind.split(":")
-    key_classes = {str(d): n for n, d in key_reps.items()}
-    data = {"dialects": {dialect.name: {
-        "session": session_statements(dialect), "key_classes": key_classes, "table_name_keywords": [],
-        "feature_classes": {str(d): n for n, d in feature_reps.items()},
-        store: {shipped_sql.base_key(*structure, key_classes[str(key_class_dtype)], *suffix): found}}}}
-    for extra_keys, features in cases:
-        plan = sentinel_plan(*structure, [key_class_dtype, *extra_keys], features)
+    dtypes = [d for n, d in feature_reps.items() if n in found["feature"]] if store == "latest_values" else []
+    cases = [[], dtypes[:1], dtypes * 2, list(itertools.chain(*zip(dtypes, reversed(dtypes))))]
+    key_classes = [entry["key_classes"][str(d)] for d in keys]
+    data = {**root_settings(), "dialects": {dialect.name: {
+        **{k: entry[k] for k in ("session", "key_classes", "feature_classes", "table_name_keywords")},
+        store: {shipped_sql.base_key(*structure, key_classes, *suffix): [found]}}}}
+    for features in cases:
+        plan = sentinel_plan(structure, keys, features, pad)
         if store == "latest_values":
             filled = shipped_sql.latest_values_sql(plan, dialect.name, data)
-            filled = None if filled is None else filled[1]
+            filled_text = None if filled is None else filled[1]
         else:
-            filled = shipped_sql.window_extent_sql(plan, dialect.name, suffix == ["start"], data)
-        if filled != statement(dialect, kind, plan):
+            filled_text = shipped_sql.window_extent_sql(plan, dialect.name, suffix == ["start"], data)
+        if filled_text != compiled(dialect, kind, plan):
             return False
     return True
 
 
+MAX_TEXT_WIDTH = 80  # sqlglot's Generator default, which fcompile's dialects use (checked in generate)
+
+
+def root_settings() -> dict:
+    """The file's settings beside the dialects: what the compiler's layout depends on."""
+    from fcompile.dialects import shapes
+
+    return {"max_text_width": MAX_TEXT_WIDTH, "shape_length_step": shapes.LENGTH_STEP,
+            "shape_sentinel_pattern": shapes._ANY_SENTINEL.pattern}
+
+
 def generate() -> dict:
-    out: dict = {"generated_by": "python -m fcompile.dialects.shipped_build", "dialects": {}}
+    from sqlglot.generator import Generator
+
+    if Generator().max_text_width != MAX_TEXT_WIDTH:
+        raise RuntimeError(f"sqlglot's printer width is {Generator().max_text_width}, not {MAX_TEXT_WIDTH}")
+    from fcompile.dialects import shapes
+
+    if shapes._ANY_SENTINEL.flags & re.IGNORECASE == 0:
+        raise RuntimeError("shapes' sentinel pattern is no longer case-insensitive: shipped_sql.py assumes it is")
+    out: dict = {"generated_by": "python -m fcompile.dialects.shipped_build", **root_settings(), "dialects": {}}
     for name in DIALECTS:
-        dialect = get_dialect(name)
-        reference = ("parquet", True, False, False)
-        key_classes = classes(dialect, "latest_values", reference, "key")
-        feature_classes = classes(dialect, "latest_values", reference, "feature")
-        key_reps = _representatives(key_classes)
-        feature_reps = _representatives(feature_classes)
-        entry: dict = {"session": session_statements(dialect), "key_classes": key_classes,
-                       "feature_classes": feature_classes, "table_name_keywords": table_name_keywords(dialect),
-                       "latest_values": {}, "window_extent": {}}
-        for file_format, created, event_zoned, created_zoned in itertools.product(
-                SOURCES, (True, False), (False, True), (False, True)):
-            if created_zoned and not created:
-                continue
-            structure = (file_format, created, event_zoned, created_zoned)
-            for key_class, key_dtype in key_reps.items():
-                for kind, store, suffix in (("latest_values", "latest_values", ()),
-                                            ("window_extent:start", "window_extent", ("start",)),
-                                            ("window_extent:open", "window_extent", ("open",))):
-                    try:
-                        found = template(dialect, kind, structure, key_dtype, key_reps,
-                                         feature_reps if kind == "latest_values" else {})
-                    except NotTemplated:
-                        found = None
-                    if found is not None:
-                        entry[store][shipped_sql.base_key(*structure, key_class, *suffix)] = found
-        out["dialects"][name] = entry
+        out["dialects"][name] = dialect_templates(get_dialect(name))
     return out
 
 
-def table_name_keywords(dialect) -> list[str]:
-    """The words the dialect's tokenizer reads as keywords (lower case): a table part that is one is left to
-    sqlglot's parsing of the locator."""
-    from sqlglot.dialects.dialect import Dialect
+def dialect_templates(dialect) -> dict:
+    key_classes, feature_classes = classes(dialect, "key"), classes(dialect, "feature")
+    key_reps, feature_reps = _representatives(key_classes), _representatives(feature_classes)
+    entry: dict = {"session": session_statements(dialect), "key_classes": key_classes,
+                   "feature_classes": feature_classes, "table_name_keywords": table_name_keywords(dialect),
+                   "latest_values": {}, "window_extent": {}}
+    for structure in itertools.product(SOURCES, (True, False), (False, True), (False, True)):
+        if structure[3] and not structure[1]:  # a zoned created time without a created time
+            continue
+        for count in range(1, shipped_sql.MAX_KEYS + 1):
+            for keys in itertools.product(list(key_reps.values()), repeat=count):
+                for kind in KINDS:
+                    store, *suffix = kind.split(":")
+                    variants = []
+                    for pad in PADS if KINDS[kind] else PADS[:1]:  # without layout, one variant fits every name
+                        try:
+                            found = template(dialect, kind, structure, list(keys), feature_reps, pad)
+                        except NotTemplated:
+                            continue
+                        if found not in variants and checked(dialect, kind, structure, list(keys), feature_reps,
+                                                              entry, found, pad):
+                            variants.append(found)
+                    if variants:
+                        classes_ = [key_classes[str(d)] for d in keys]
+                        entry[store][shipped_sql.base_key(*structure, classes_, *suffix)] = variants
+    return entry
 
-    words = Dialect.get_or_raise(dialect.sqlglot_name).tokenizer_class.KEYWORDS
-    return sorted({w.lower() for w in words if IDENTIFIER_RE.fullmatch(w)})
+
+def table_name_keywords(dialect) -> list[str]:
+    """The words some target dialect's tokenizer reads as keywords (lower case): a table part that is one is
+    left to sqlglot's parsing of the locator, and the compiler's shapes keep it as written (shapes.py)."""
+    from fcompile.dialects import shapes
+
+    return sorted({w.lower() for w in shapes._keywords() if IDENTIFIER_RE.fullmatch(w)})
 
 
 def _representatives(classes: dict[str, str]) -> dict[str, DType]:
@@ -249,13 +339,13 @@ def _representatives(classes: dict[str, str]) -> dict[str, DType]:
 
 
 def rendered(data: dict) -> str:
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+    return json.dumps(data, indent=None, separators=(",", ":"), sort_keys=True) + "\n"
 
 
 def main(argv: list[str]) -> int:
     text = rendered(generate())
     if "--check" in argv:
-        if FILE.read_text(encoding="utf-8") != text:
+        if not FILE.exists() or FILE.read_text(encoding="utf-8") != text:
             print(f"{FILE} differs from what sqlglot generates now: run `python -m fcompile.dialects.shipped_build`",
                   file=sys.stderr)
             return 1
