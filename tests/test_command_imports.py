@@ -3,7 +3,9 @@
 command-line app); `ls`, `validate` and `build` of the unchanged sample, once its caches are warm (the seed
 files' schemas in fcompile/parser/file_schemas.py, the on-demand expressions' and schema files' checks in
 the parse cache, the whole build in the compile cache), none of them, nor pydantic or tensorflow-metadata.
-A changed expression is still checked (and an invalid one reported), and a changed project compiled."""
+A changed expression is still checked (and an invalid one reported), and a changed project compiled.
+`materialize` of views whose statements the shipped templates cover imports no sqlglot, even in a fresh
+project folder."""
 
 from __future__ import annotations
 
@@ -92,3 +94,60 @@ def test_a_changed_seed_file_is_read_again(sample):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "acc_rate" in done.stdout + done.stderr, done.stdout + done.stderr
     pq.write_table(table, seed)
+
+
+def materialize_imports(project: Path, env: dict[str, str], args: list[str]) -> set[str]:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "fcompile", "materialize", "--full-refresh",
+                           "--start", "2020-01-01T00:00:00Z", *args], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 failed" in done.stdout + done.stderr, done.stdout + done.stderr
+    return set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \| +([\w.]+)$", done.stderr, re.MULTILINE))
+
+
+def sql_modules(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] == "sqlglot" or m.startswith("fcompile.dialects"))
+
+
+def test_materialize_of_templated_views_does_not_import_sqlglot(sample):
+    """`materialize` of plain online views of seeded tables, whose statements come from the shipped templates
+    (fcompile/runners/shipped_sql.py), imports neither sqlglot nor the dialect modules (target/ deleted; the
+    parse cache is kept: a cold parse of the sample checks its on-demand expressions with sqlglot)."""
+    import shutil
+
+    project, env = sample
+    done = subprocess.run([sys.executable, "-m", "fcompile", "seed"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shutil.rmtree(project / "target", ignore_errors=True)
+    modules = materialize_imports(project, env, ["--select", "driver_hourly_stats", "--select",
+                                                 "customer_daily_profile"])
+    assert "duckdb" in {m.split(".")[0] for m in modules}  # it did run the engine
+    assert not sql_modules(modules), sql_modules(modules)
+
+
+def test_a_fresh_materialize_of_a_parquet_view_does_not_import_sqlglot(tmp_path):
+    """The issue's measurement: a project of one feature view over a Parquet file, `.fcompile/` and `target/`
+    gone, a fresh process: no sqlglot; the keys it wrote are the file's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "features").mkdir()
+    times = pa.array([1_700_000_000_000_000 + i for i in range(3)], pa.timestamp("us", "UTC"))  # November 2023
+    pq.write_table(pa.table({"driver_id": [1, 2, 2], "ts": times, "rate": [0.5, 0.25, 0.75]}),
+                   tmp_path / "stats.parquet")
+    (tmp_path / "fcompile_project.yml").write_text(
+        "name: fresh\ndefault_target: dev\ntargets:\n  dev: {offline: {type: duckdb}, "
+        "online: {type: sqlite, path: .fcompile/online.db}}\n")
+    (tmp_path / "features" / "driver.yml").write_text(
+        "entities:\n  - name: driver\n    join_keys: [{name: driver_id, dtype: int64}]\n"
+        "sources:\n  - {name: stats, path: stats.parquet, timestamp_field: ts}\n"
+        "feature_views:\n  - name: driver_rates\n    entities: [driver]\n    source: stats\n"
+        "    features: [{name: rate, dtype: float64}]\n")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    modules = materialize_imports(tmp_path, env, [])
+    assert not sql_modules(modules), sql_modules(modules)
+    import json
+
+    (result,) = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert result["keys_written"] == 2

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
+from fcompile.online.values import as_utc
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation, SpinePlan
 from fcompile.runners.spines import SpineInput
 
@@ -277,3 +278,25 @@ def first_line(error: BaseException) -> str:
     """An engine error's first line (DuckDB adds context and suggestions below it)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def window_parameters(plan: LatestValues, start: dt.datetime | None, end: dt.datetime) -> dict[str, dt.datetime]:
+    """The window's bound parameters by the plan's names, as aware UTC times; no start parameter for a
+    window without a lower bound (`window_stats_select(..., with_start=False)`)."""
+    parameters = {plan.end_parameter: as_utc(end)}
+    if start is not None:
+        parameters[plan.start_parameter] = as_utc(start)
+    return parameters
+
+
+def window_stats_of(*, rows: Any, keys: Any, earliest: Any, latest: Any = None, keys_exact: bool = True) -> WindowStats:
+    """The counts as `WindowStats`, the earliest and newest event times as aware UTC datetimes (a DATE
+    event time as its midnight); `keys` None: not counted (0 when there is no row)."""
+    def moment(value: Any) -> dt.datetime | None:
+        if value is not None and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time())
+        return as_utc(value)
+
+    rows = int(rows or 0)
+    counted = 0 if not rows else None if keys is None else int(keys)
+    return WindowStats(rows, counted, moment(earliest), keys_exact or counted == 0, moment(latest))

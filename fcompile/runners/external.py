@@ -15,11 +15,12 @@ from sqlglot import exp
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.dialects.base import SqlDialect
 from fcompile.dialects.lowering import coarse_window
-from fcompile.online.values import as_utc
 from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.on_demand import OnDemandJoin
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import Runner, WindowStats, first_line, writing_file
+from fcompile.runners.base import (  # noqa: F401 - window_parameters, window_stats_of: used from here too
+    Runner, WindowStats, first_line, window_parameters, window_stats_of, writing_file,
+)
 
 
 class CompiledShapes:
@@ -62,15 +63,6 @@ def window_stats_select(dialect: SqlDialect, plan: LatestValues, with_start: boo
     ).from_(per_key.subquery("per_key"))
 
 
-def window_parameters(plan: LatestValues, start: dt.datetime | None, end: dt.datetime) -> dict[str, dt.datetime]:
-    """The window's bound parameters by the plan's names, as aware UTC times; no start parameter for a
-    window without a lower bound (`window_stats_select(..., with_start=False)`)."""
-    parameters = {plan.end_parameter: as_utc(end)}
-    if start is not None:
-        parameters[plan.start_parameter] = as_utc(start)
-    return parameters
-
-
 def window_stats_query(dialect: SqlDialect, plan: LatestValues, start: dt.datetime | None,
                        end: dt.datetime) -> tuple[str, dict[str, dt.datetime]]:
     """`window_stats_select`'s SQL in the dialect, and its parameters."""
@@ -109,19 +101,6 @@ def _window_rows(dialect: SqlDialect, plan: LatestValues, with_start: bool):
     if with_start:
         conditions.append(exp.GTE(this=stamp.copy(), expression=start))
     return source, stamp, keys, exp.and_(*conditions)
-
-
-def window_stats_of(*, rows: Any, keys: Any, earliest: Any, latest: Any = None, keys_exact: bool = True) -> WindowStats:
-    """The counts as `WindowStats`, the earliest and newest event times as aware UTC datetimes (a DATE
-    event time as its midnight); `keys` None: not counted (0 when there is no row)."""
-    def moment(value: Any) -> dt.datetime | None:
-        if value is not None and not isinstance(value, dt.datetime):
-            value = dt.datetime.combine(value, dt.time())
-        return as_utc(value)
-
-    rows = int(rows or 0)
-    counted = 0 if not rows else None if keys is None else int(keys)
-    return WindowStats(rows, counted, moment(earliest), keys_exact or counted == 0, moment(latest))
 
 
 def read_spine_files(files: list[str], description: str):
