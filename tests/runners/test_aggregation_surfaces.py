@@ -12,6 +12,7 @@ import pytest
 
 from fcompile import FeatureStore
 from fcompile.cli import main
+from fcompile.diagnostics import DiagnosticError
 from fcompile.graph import Projection
 
 from compiler.aggregation_harness import Agg, AggCase, AggViewDef, assert_rows_match, expected, float_outputs
@@ -150,10 +151,17 @@ def test_materialize_and_runs_online_step_serve_a_last_of_strings(tmp_path, caps
     with FeatureStore(project) as store:
         for spine_row, want in zip(SPINE.rows, rows):
             at = spine_row["event_timestamp"].replace(tzinfo=dt.timezone.utc)
+            asked = names
+            if at < E.replace(minute=0, tzinfo=dt.timezone.utc):  # before the run's step: the store keeps the tiles from E's step - 3h
+                with pytest.raises(DiagnosticError) as caught:  # the 3h windows at E - 1h reach before them
+                    store.get_online_features({"driver_id": [spine_row["driver_id"]]},
+                                              [f"trip_windows:{name}" for name in names], now=at)
+                assert [d.code.value for d in caught.value.diagnostics] == ["FC183"]
+                asked = ["trips_1h", "fare_sum_2h"]  # windows the kept tiles cover: answered
             got = store.get_online_features({"driver_id": [spine_row["driver_id"]]},
-                                            [f"trip_windows:{name}" for name in names], now=at).to_dict()
-            assert_rows_match((["driver_id", *names], [{k: v[0] for k, v in got.items()}]),
-                              (["driver_id", *names], [{"driver_id": want["driver_id"], **{n: want[n] for n in names}}]),
+                                            [f"trip_windows:{name}" for name in asked], now=at).to_dict()
+            assert_rows_match((["driver_id", *asked], [{k: v[0] for k, v in got.items()}]),
+                              (["driver_id", *asked], [{"driver_id": want["driver_id"], **{n: want[n] for n in asked}}]),
                               floats, f"online at {at}")
         store.write_to_online_store("trip_windows", {"driver_id": [1], "event_ts": [E], "created": [E], "tier": ["z"]})
     code, out = cli(capsys, "get-online-features", "--project-dir", str(project), "--json", "--now", E.isoformat(),
