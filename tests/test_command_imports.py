@@ -151,3 +151,16 @@ def test_a_fresh_materialize_of_a_parquet_view_does_not_import_sqlglot(tmp_path)
 
     (result,) = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     assert result["keys_written"] == 2
+
+
+def test_materialize_of_a_view_of_aggregations_does_not_import_pandas(sample):
+    """The tiles' write builds its arrays over buffers: `pa.array` imports pandas (~0.2 s) wherever it is
+    installed (here, with the dev extras), to look at its argument."""
+    pytest.importorskip("pandas")
+    project, env = sample
+    done = subprocess.run([sys.executable, "-m", "fcompile", "seed"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    modules = materialize_imports(project, env, ["--select", "driver_trip_windows"])
+    assert "duckdb" in {m.split(".")[0] for m in modules}
+    assert "pandas" not in {m.split(".")[0] for m in modules}

@@ -339,7 +339,7 @@ class TileSpec:
         rows = batch.num_rows
         matrix = np.empty((self.width, rows), dtype=np.int64)
         matrix[0] = numpy_of(filled(batch.column(step_column).cast(pa.int64()), 0))
-        text = pa.array([], pa.large_binary())
+        text = pa.nulls(0, pa.large_binary())  # not `pa.array`, which imports pandas wherever it is installed
         if self.has_text:  # every distinct value, sorted by its bytes (Arrow compares binary bytewise)
             given = [_as_binary(batch.column(c.name)) for c in self.columns if c.is_text]
             distinct = pc.unique(pa.chunked_array(given, pa.large_binary())).drop_null()

@@ -108,7 +108,7 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     starts = np.concatenate([[0], np.flatnonzero(numpy_of(pc.not_equal(keys[1:], keys[:-1]))) + 1]) \
         if len(keys) > 1 else np.array([0])
     ends = np.append(starts[1:], table.num_rows)
-    firsts = pa.array(starts, pa.int64())
+    firsts = _int64_array(starts)
     key_columns = [table.column(k.name).combine_chunks().cast(arrow_type(k.dtype)).take(firsts) for k in plan.keys]
     key_tuples = list(zip(*(c.to_pylist() for c in key_columns)))
     stored = guard_store(store.read, spec.online_view, key_tuples, (TILES_FEATURE,))
@@ -125,7 +125,29 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
         records.append(spec.encode(spec.replaced(old, fresh, since_us, end_us)))
         versions.append(micros(version_after(None if row is None else row.event_ts, now)))
     batch = pa.RecordBatch.from_arrays(
-        [*key_columns, pa.array(versions, pa.int64()).cast(pa.timestamp("us", "UTC")), pa.array(records, pa.binary())],
+        [*key_columns, _int64_array(np.array(versions, dtype="<i8")).cast(pa.timestamp("us", "UTC")),
+         _binary_array(records)],
         names=[*[k.name for k in plan.keys], EVENT_TS, TILES_FEATURE])
     guard_store(store.write_batch, spec.online_view, batch)
     return len(records)
+
+
+# Arrays made over buffers rather than by `pa.array`, which imports pandas (~0.2 s) wherever it is installed
+# to look at its argument.
+
+def _int64_array(values: np.ndarray) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values.astype("<i8"))])
+
+
+def _binary_array(values: list[bytes]) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.zeros(len(values) + 1, dtype="<i8")
+    np.cumsum([len(v) for v in values], out=offsets[1:])
+    if offsets[-1] >= 1 << 31:  # beyond a binary array's int32 offsets: as pyarrow itself builds it
+        return pa.array(values, pa.binary())
+    return pa.Array.from_buffers(pa.binary(), len(values),
+                                 [None, pa.py_buffer(offsets.astype("<i4")), pa.py_buffer(b"".join(values))])
