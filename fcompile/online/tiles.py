@@ -69,6 +69,7 @@ NO_TIE = -(1 << 63)  # a `last` value's tie_breaker where it is NULL: older than
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
 _CELL = struct.Struct("<q")
 UNIT = 2.0 ** -53  # a float64's unit roundoff
+ENCODE_CHUNK = 256  # records whose running totals are computed together (a padded array of this many)
 TOLERANCE = 1e-12  # how far (relative) a float merged from running totals may be from the merge of the tiles
 
 
@@ -185,22 +186,32 @@ class TileSpec:
 
     def encode(self, tiles: Tiles) -> bytes:
         """A record from tiles (steps ascending), keeping only the text its cells name."""
+        return self.encode_many([tiles])[0]
+
+    def encode_many(self, many: Sequence[Tiles]) -> list[bytes]:
+        """The records of several entities' tiles: their running totals computed together (a batch of a
+        materialization is one set of numpy calls, not one set per entity)."""
         import numpy as np
 
         if self.has_text:
-            tiles = self.compacted(tiles)
-        matrix = np.ascontiguousarray(tiles.matrix, dtype="<i8")
-        running, constants = self._running_totals(matrix)
-        kept = matrix[self.stored_order]  # a copy
-        self._flip_maximums(kept)
-        head = b"".join((_HEAD.pack(MAGIC, self.id, matrix.shape[1]), kept.tobytes(), running.tobytes(),
-                         constants.tobytes()))
-        if not self.has_text:
-            return head
-        values = list(tiles.text)
-        offsets = np.zeros(len(values) + 1, dtype="<i8")
-        np.cumsum([len(v) for v in values], out=offsets[1:])
-        return head + _COUNT.pack(len(values)) + offsets.tobytes() + b"".join(values)
+            many = [self.compacted(tiles) for tiles in many]
+        matrices = [np.ascontiguousarray(tiles.matrix, dtype="<i8") for tiles in many]
+        totals = [t for at in range(0, len(matrices), ENCODE_CHUNK)
+                  for t in self._running_totals(matrices[at:at + ENCODE_CHUNK])]
+        records = []
+        for matrix, tiles, (running, constants) in zip(matrices, many, totals):
+            kept = matrix[self.stored_order]  # a copy
+            self._flip_maximums(kept)
+            head = b"".join((_HEAD.pack(MAGIC, self.id, matrix.shape[1]), kept.tobytes(), running.tobytes(),
+                             constants.tobytes()))
+            if not self.has_text:
+                records.append(head)
+                continue
+            values = list(tiles.text)
+            offsets = np.zeros(len(values) + 1, dtype="<i8")
+            np.cumsum([len(v) for v in values], out=offsets[1:])
+            records.append(head + _COUNT.pack(len(values)) + offsets.tobytes() + b"".join(values))
+        return records
 
     def _flip_maximums(self, kept: np.ndarray) -> None:
         """The maximums' rows of a record's kept rows negated (floats) and complemented (integers, ranks), in
@@ -212,32 +223,48 @@ class TileSpec:
             start, end = self.stored_blocks["float_max"]
             kept[start:end] ^= INT_MIN  # the sign bit
 
-    def _running_totals(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The record's running totals, (n + 1) rows of `running_width` cells, and its constants (each float
-        column's slack, then each variance input's reference): see `_Merger`."""
+    def _running_totals(self, matrices: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each record's running totals, (n + 1) rows of `running_width` cells, and its constants (each float
+        column's slack, then each variance input's reference): see `_Merger`. The matrices are laid side by
+        side in one array, each padded with zero tiles to the longest (a running sum is untouched by what comes
+        after it), so a batch takes the same numpy calls as one record."""
         import numpy as np
 
-        n = matrix.shape[1]
-        running = np.zeros((n + 1, self.running_width), dtype="<i8")
-        running[1:, :self.int_rows] = np.cumsum(matrix[1:self.int_rows + 1], axis=1).T  # int64: wraps, as sums do
+        sizes = [m.shape[1] for m in matrices]
+        longest = max(sizes, default=0)
+        if all(n == longest for n in sizes):
+            stacked = np.stack(matrices) if len(matrices) > 1 else matrices[0][None]
+        else:
+            stacked = np.zeros((len(matrices), self.width, longest), dtype="<i8")
+            for at, matrix in enumerate(matrices):
+                stacked[at, :, :matrix.shape[1]] = matrix
+        running = np.zeros((len(matrices), longest + 1, self.running_width), dtype="<i8")
+        # int64: wraps, as sums do
+        running[:, 1:, :self.int_rows] = np.cumsum(stacked[:, 1:self.int_rows + 1], axis=2).transpose(0, 2, 1)
         if not self.running_floats:
-            return running, np.zeros(0, dtype="<f8")
-        floats = matrix.view(np.float64)
-        parts = [floats[r] for r in self.float_sums]
+            none = np.zeros(0, dtype="<f8")
+            return [(running[at, :n + 1], none) for at, n in enumerate(sizes)]
+        floats = stacked.view(np.float64)
+        parts = [floats[:, r] for r in self.float_sums]
         references = []
         with np.errstate(all="ignore"):  # an infinite or NaN input makes NaN totals, which a read does not use
             for i in self.moment_inputs:
-                counts = matrix[self.row[("count", i)]]
-                means = floats[self.row[("mean", i)]]
-                present = np.flatnonzero(counts)
-                reference = float(means[present[-1]]) if len(present) else 0.0  # the newest tile's mean
-                deviations = (means - reference) + floats[self.row[("mean_lo", i)]]
+                counts = stacked[:, self.row[("count", i)]]
+                means = floats[:, self.row[("mean", i)]]
+                present = counts != 0
+                reference = np.zeros(len(matrices))
+                if longest:  # each record's newest tile with a value (none: 0)
+                    newest = longest - 1 - np.argmax(present[:, ::-1], axis=1)
+                    reference = np.where(present.any(axis=1), means[np.arange(len(matrices)), newest], 0.0)
+                deviations = (means - reference[:, None]) + floats[:, self.row[("mean_lo", i)]]
                 weighted = counts * deviations
-                parts += [floats[self.row[("m2", i)]] + weighted * deviations, weighted]
+                parts += [floats[:, self.row[("m2", i)]] + weighted * deviations, weighted]
                 references.append(reference)
-        totals, slack = _running_sums(np.array(parts, dtype=np.float64).reshape(len(parts), n))
-        running.view(np.float64)[:, self.int_rows:] = totals.T
-        return running, np.array([*slack.tolist(), *references], dtype="<f8")
+        totals, slack = _running_sums(np.stack(parts, axis=1), np.array(sizes))
+        running.view(np.float64)[:, :, self.int_rows:] = totals.transpose(0, 2, 1)
+        constants = np.concatenate([slack, np.stack(references, axis=1) if references
+                                    else np.zeros((len(matrices), 0))], axis=1).astype("<f8")
+        return [(running[at, :n + 1], constants[at]) for at, n in enumerate(sizes)]
 
     def decode(self, record: bytes | None) -> Tiles:
         """The tiles of a record (none for None), as the (width, n) matrix writes work on. Raises `StaleTiles`
@@ -548,22 +575,29 @@ class StoredTiles:
         return np.ndarray((self.n + 1, self.width), np.dtype("<i8"), self.record, self.running_at)
 
 
-def _running_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's running sums `[0, x0, x0 + x1, ...]`, and a slack per row. A running sum's error is at most
-    one rounding of the exact sum plus the slack: the additions' errors are found exactly (TwoSum) and added
-    back, and the slack bounds what summing those errors may have missed."""
+def _running_sums(values: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For `values` of shape (records, rows, longest), each record's first `sizes[r]` cells of each row
+    holding its values (zeros after them): each row's running sums `[0, x0, x0 + x1, ...]`, and a slack per
+    record and row. A running sum's error is at most one rounding of the exact sum plus the slack: the
+    additions' errors are found exactly (TwoSum) and added back, and the slack bounds what summing those
+    errors may have missed."""
     import numpy as np
 
-    count, n = values.shape
-    totals = np.zeros((count, n + 1))
+    records, rows, longest = values.shape
+    totals = np.zeros((records, rows, longest + 1))
     with np.errstate(all="ignore"):
-        sums = np.cumsum(values, axis=1)
+        sums = np.cumsum(values, axis=2)
         before = np.zeros_like(sums)
-        before[:, 1:] = sums[:, :-1]
+        before[:, :, 1:] = sums[:, :, :-1]
         added = sums - before
         errors = (before - (sums - added)) + (values - added)
-        totals[:, 1:] = sums + np.cumsum(errors, axis=1)
-        slack = (2.0 * (n + 2) * UNIT * UNIT) * np.abs(sums).sum(axis=1)
+        totals[:, :, 1:] = sums + np.cumsum(errors, axis=2)
+        magnitudes = np.abs(sums)
+        if (sizes < longest).any():  # the padding's running sums repeat a record's total: not its own
+            magnitudes = np.where(np.arange(longest)[None, None, :] < sizes[:, None, None], magnitudes, 0.0)
+        # summed in order (a pairwise sum's grouping, hence its rounding, would depend on the padding)
+        magnitude = np.cumsum(magnitudes, axis=2)[:, :, -1] if longest else np.zeros((records, rows))
+        slack = (2.0 * (sizes[:, None] + 2) * UNIT * UNIT) * magnitude
     return totals, slack
 
 

@@ -115,15 +115,16 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     tiles = spec.tile_matrix(table, STEP)
     now = dt.datetime.now(UTC)
     since_us, end_us = micros(since), micros(horizon)
-    records, versions = [], []
+    merged, versions = [], []
     for first, last, row in zip(starts.tolist(), ends.tolist(), stored):
         try:
             old = spec.decode(None if row is None else row.values.get(TILES_FEATURE))
         except StaleTiles:
             raise stale_tiles(spec.view) from None
         fresh = Tiles(tiles.matrix[:, first:last], tiles.text)
-        records.append(spec.encode(spec.replaced(old, fresh, since_us, end_us)))
+        merged.append(spec.replaced(old, fresh, since_us, end_us))
         versions.append(micros(version_after(None if row is None else row.event_ts, now)))
+    records = spec.encode_many(merged)
     batch = pa.RecordBatch.from_arrays(
         [*key_columns, _int64_array(np.array(versions, dtype="<i8")).cast(pa.timestamp("us", "UTC")),
          _binary_array(records)],

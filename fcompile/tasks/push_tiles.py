@@ -60,8 +60,9 @@ def tile_batch(store: OnlineStore, spec: TileSpec, plan: LatestTiles, rows: pa.R
             raise stale_tiles(spec.view) from None
         updated = spec.add_rows(tiles, [events[r] for r in picked], [created[r] for r in picked],
                                 [ties[r] for r in picked], [[values[r] for r in picked] for values in inputs])
-        records.append(spec.encode(updated))
+        records.append(updated)
         versions.append(micros(version_after(None if found is None else found.event_ts, now)))
+    records = spec.encode_many(records)
     columns = {name: pa.array([key[i] for key in entities], rows.column(name).type) for i, name in enumerate(keys)}
     columns[EVENT_TS] = pa.array(versions, pa.int64()).cast(pa.timestamp("us", "UTC"))
     columns[TILES_FEATURE] = pa.array(records, pa.binary())

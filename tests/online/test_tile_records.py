@@ -233,3 +233,17 @@ def test_stored_records_without_totals_are_served_and_rewritten(tmp_path):
         fs.push("trips_push", {name: [value] for name, value in pushed.items()}, to="online")
         (row,) = fs.online_store.read(spec.online_view, [(2,)], (TILES_FEATURE,))
         assert row.values[TILES_FEATURE][:4] == b"FCT2"
+
+
+def test_records_encoded_together_equal_records_encoded_alone(spec):
+    """A materialization encodes a batch of entities' records in one padded array: each record is byte for
+    byte what encoding it alone gives, whatever the others' lengths and values (infinities, values far from
+    zero, a record without tiles, one of a single tile)."""
+    import numpy as np
+
+    many = [_tiles(spec, _rows(seed, kind)) for seed, kind in ((3, "ordinary"), (4, "far"), (5, "infinite"),
+                                                                 (6, "huge_first"), (7, "dense"))]
+    many += [Tiles(np.zeros((spec.width, 0), dtype=np.int64), ()), Tiles(many[0].matrix[:, :1].copy(), many[0].text)]
+    together = spec.encode_many(many)
+    assert together == [spec.encode_many([tiles])[0] for tiles in many]
+    assert [spec.decode(record).matrix.shape[1] for record in together] == [t.matrix.shape[1] for t in many]
