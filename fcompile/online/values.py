@@ -202,6 +202,20 @@ def string_array(texts: list[str | None]) -> Any:
     return pa.Array.from_buffers(pa.string(), len(data), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
+def binary_array(values: list[bytes]) -> Any:
+    """Byte strings as an Arrow binary array, from buffers (see `arrow_from_numpy`); past the int32 offsets of
+    a binary array (2 GiB), as pyarrow builds it."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum([len(value) for value in values], out=offsets[1:])
+    if offsets[-1] >= 1 << 31:
+        return pa.array(values, pa.binary())
+    return pa.Array.from_buffers(pa.binary(), len(values),
+                                 [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(values))])
+
+
 def filled(array: Any, value: Any) -> Any:
     """`array.fill_null(value)` without `pa.scalar(value)`: pyarrow checks a Python value for pandas objects,
     which imports pandas when it is installed (a quarter of a second on a materialization's first batch).

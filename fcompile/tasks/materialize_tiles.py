@@ -99,7 +99,7 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from fcompile.online.values import arrow_type, numpy_of
+    from fcompile.online.values import arrow_from_numpy, arrow_type, binary_array, numpy_of
     from fcompile.planner.plans import EVENT_TS
 
     if not table.num_rows:
@@ -108,7 +108,7 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     starts = np.concatenate([[0], np.flatnonzero(numpy_of(pc.not_equal(keys[1:], keys[:-1]))) + 1]) \
         if len(keys) > 1 else np.array([0])
     ends = np.append(starts[1:], table.num_rows)
-    firsts = _int64_array(starts)
+    firsts = arrow_from_numpy(starts)
     key_columns = [table.column(k.name).combine_chunks().cast(arrow_type(k.dtype)).take(firsts) for k in plan.keys]
     key_tuples = list(zip(*(c.to_pylist() for c in key_columns)))
     stored = guard_store(store.read, spec.online_view, key_tuples, (TILES_FEATURE,))
@@ -126,29 +126,8 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
         versions.append(micros(version_after(None if row is None else row.event_ts, now)))
     records = spec.encode_many(merged)
     batch = pa.RecordBatch.from_arrays(
-        [*key_columns, _int64_array(np.array(versions, dtype="<i8")).cast(pa.timestamp("us", "UTC")),
-         _binary_array(records)],
+        [*key_columns, arrow_from_numpy(np.array(versions, dtype=np.int64)).cast(pa.timestamp("us", "UTC")),
+         binary_array(records)],
         names=[*[k.name for k in plan.keys], EVENT_TS, TILES_FEATURE])
     guard_store(store.write_batch, spec.online_view, batch)
     return len(records)
-
-
-# Arrays made over buffers rather than by `pa.array`, which imports pandas (~0.2 s) wherever it is installed
-# to look at its argument.
-
-def _int64_array(values: np.ndarray) -> pa.Array:
-    import pyarrow as pa
-
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values.astype("<i8"))])
-
-
-def _binary_array(values: list[bytes]) -> pa.Array:
-    import numpy as np
-    import pyarrow as pa
-
-    offsets = np.zeros(len(values) + 1, dtype="<i8")
-    np.cumsum([len(v) for v in values], out=offsets[1:])
-    if offsets[-1] >= 1 << 31:  # beyond a binary array's int32 offsets: as pyarrow itself builds it
-        return pa.array(values, pa.binary())
-    return pa.Array.from_buffers(pa.binary(), len(values),
-                                 [None, pa.py_buffer(offsets.astype("<i4")), pa.py_buffer(b"".join(values))])

@@ -387,9 +387,7 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         else:
             keys = list(zip(*(columns[p] for p in positions)))
             complete = not any(None in key for key in keys)
-        if rows is not None:
-            pass
-        elif read.tiles is not None:
+        if rows is None and read.tiles is not None:
             if now_us is None:
                 now_us = _now_us(now)
             if complete:
@@ -399,9 +397,9 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
                 rows = [None] * count
                 for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], now_us, now is not None)):
                     rows[i] = row
-        elif complete:
+        elif rows is None and complete:
             rows = store.read_values(read.view, keys, read.features)
-        else:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
+        elif rows is None:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
             asked = [i for i, key in enumerate(keys) if None not in key]
             rows = [None] * count
             for i, row in zip(asked, store.read_values(read.view, [keys[i] for i in asked], read.features)):
@@ -1017,7 +1015,7 @@ def _text_hint(dtype: DType) -> str:
             "timestamp": "an ISO 8601 time, e.g. 2024-01-31T12:00:00Z"}.get(dtype.name, "a value of that type")
 
 
-def never_materialized(store: OnlineStore, views: Iterable[str], root: str | None = None,
+def never_materialized(store: OnlineStore, views: Iterable[str],
                        settings: Mapping[str, Any] | None = None) -> Diagnostic | None:
     """A warning (FC182) naming those of `views` (feature view names) that the online store has no state for -
     never materialized into it, so every value of theirs reads as NOT_FOUND - or None when there are none.
