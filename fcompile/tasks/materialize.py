@@ -268,7 +268,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 if window.start is not None and view.has_aggregations:
                     tiles, tiles_since = _materialize_tiles(graph, runner, store, view, window,
                                                             full_refresh or state is None, label, batch_rows,
-                                                            progress, read_at)
+                                                            read_at)
                     written = written if view.plain_features else tiles
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
                 _put_state(store, view, window, None if full_refresh else state, rows_read, written, read_at)
@@ -283,8 +283,7 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
 
 
 def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView, window: Window,
-                       first: bool, label: str, batch_rows: int, progress: MaterializeProgress,
-                       read_at: dt.datetime) -> tuple[int, dt.datetime]:
+                       first: bool, label: str, batch_rows: int, read_at: dt.datetime) -> tuple[int, dt.datetime]:
     """The view's tiles for the window (tasks/materialize_tiles.py); a first run or a full refresh drops the
     stored tiles first. Returns the entities written and the first step recomputed.
 
@@ -300,6 +299,7 @@ def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, 
         guard_store(store.drop_view, spec.online_view.name)
     horizon = min(window.end, read_at)
     since = tiles_since(spec, None if first and window.basis != "start" else window.start, horizon)
+    # no progress per batch: the run's progress counts source rows, a batch here counts tiles
     return write_tiles(store, spec, runner, plan_latest_tiles(graph, view), since, window.end, label, batch_rows,
                        lambda rows: None, horizon), since
 
