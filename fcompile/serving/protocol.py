@@ -19,6 +19,18 @@ reads the answer), the rest when the client closes its side or after the request
 response to an earlier request of the connection is still being written is it closed at once without an
 answer, as one in the middle of another would garble both.
 
+Small online reads. A `POST /get-online-features` with a declared body of at most LOOP_READ_BODY_BYTES
+(app.py) is answered here, in the parser's callback once its body is complete, by the application's
+`answer_now`, and written to the connection at once: no ASGI cycle, task, event or send coroutines, which
+cost more than the read of one entity itself (docs/performance.md). Everything else that reaches the
+application - auth, the read, errors, metrics - is the same code as the ASGI path's. The request goes the
+ASGI way after all (uvicorn's callbacks, replayed with the body read so far) when the application declines
+(a read for the reader thread), when the connection's write buffer is full (a client that does not read
+its answers: the ASGI path waits for it to drain), when its body is slower than the request timeout (the
+application then answers 408 as it does for any slow body), or when the server stops while its body is
+arriving. Not taken for a request that asks for `100-continue`, while an earlier request of the
+connection is still being answered the ASGI way (pipelining), or with the access log on.
+
 The limits come from the target's serving block, read by `fcompile serve` at start (ServeConfig, through
 FCOMPILE_SERVE_CONFIG like the timeout): they apply before a request reaches the application, whose
 project may be reloaded.
@@ -29,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import weakref
 from typing import Any
 
@@ -36,10 +49,12 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from fcompile.diagnostics import Code, Diagnostic
+from fcompile.serving.app import BODY_SINCE, LOOP_READ_BODY_BYTES, ONLINE_PATH, FeatureServer
 from fcompile.serving.errors import error_body
 from fcompile.serving.state import ServeConfig
 
 _CONFIG_ENV = "FCOMPILE_SERVE_CONFIG"
+_DIRECT_URL = ONLINE_PATH.encode()  # the request target as sent: no query string, no escapes
 _guarded: weakref.WeakSet[HeaderLimitsProtocol] = weakref.WeakSet()
 _sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = weakref.WeakKeyDictionary()
 
@@ -67,6 +82,7 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         self.header_room: int | None = self.max_header_bytes  # bytes the request line and headers may still take
         self.header_count = 0
         self.refused = False  # answered 431: what the client still sends is dropped
+        self.direct: _DirectRequest | None = None  # a small online read whose body is arriving
         _guarded.add(self)
         if self.loop not in _sweepers:
             _sweepers[self.loop] = self.loop.create_task(_sweep(self.loop, self.header_timeout))
@@ -123,11 +139,6 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         transport.write_eof()
         self.headers_since = self.loop.time()  # the sweep closes it, if the client does not close first
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self.headers_since = self.loop.time()
-        self.header_count = 0
-
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_count += 1
         if self.header_count > self.max_headers:
@@ -138,11 +149,87 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.headers_since = None
         self.header_room = None
+        if self._answers_directly():
+            self.direct = _DirectRequest(self.loop.time(), time.perf_counter())
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        direct = self.direct
+        if direct is None:
+            super().on_body(body)
+        else:
+            direct.body += body
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        direct = self.direct
+        if direct is None:
+            super().on_message_complete()
+        else:
+            self.direct = None
+            if self.flow.write_paused or not self._answer(direct):
+                self._hand_over(direct, complete=True)
         self.header_room = self.max_header_bytes  # the next request's line and headers
+
+    def _answers_directly(self) -> bool:
+        """Whether the request whose headers just ended is a small online read this protocol answers."""
+        if self.url != _DIRECT_URL or self.parser.get_method() != b"POST" or self.expect_100_continue:
+            return False
+        cycle = self.cycle
+        if (cycle is not None and not cycle.response_complete) or self.pipeline or self.access_log:
+            return False
+        if not isinstance(self.app, FeatureServer) or self.parser.should_upgrade():
+            return False
+        for name, value in self.headers:
+            if name == b"content-length":
+                return value.isdigit() and int(value) <= LOOP_READ_BODY_BYTES
+        return False  # a chunked body: the ASGI path reads it
+
+    def _answer(self, direct: _DirectRequest) -> bool:
+        """Write the application's answer to the request; False when the application leaves it to ASGI."""
+        answer = self.app.answer_now(self.headers, bytes(direct.body), direct.started)
+        if answer is None:
+            return False
+        status, payload, extra = answer
+        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        head = [STATUS_LINE[status], b"content-type: application/json\r\ncontent-length: %d\r\n" % len(payload)]
+        for name, value in extra:
+            if name == b"connection" and value == b"close":
+                keep_alive = False
+            head += (name, b": ", value, b"\r\n")
+        if not keep_alive and (b"connection", b"close") not in extra:
+            head.append(b"connection: close\r\n")
+        head += (b"\r\n", payload)
+        self.transport.write(b"".join(head))
+        if not keep_alive:
+            self.transport.close()
+        self.on_response_complete()  # counts the request, resumes reading, arms the keep-alive timeout
+        return True
+
+    def _hand_over(self, direct: _DirectRequest, complete: bool) -> None:
+        """The request to the ASGI path after all, as uvicorn's callbacks would have given it: its headers,
+        the body so far, and its end if it came. The application's body timeout counts from `since`."""
+        super().on_headers_complete()
+        self.scope[BODY_SINCE] = direct.since
+        if direct.body:
+            super().on_body(bytes(direct.body))
+        if complete:
+            super().on_message_complete()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown, which lets a request in progress finish: a small read still
+        waiting for its body goes the ASGI way first, so that it is seen as one."""
+        direct = self.direct
+        if direct is not None:
+            self.direct = None
+            self._hand_over(direct, complete=False)
+        super().shutdown()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.headers_since = self.loop.time()
+        self.header_count = 0
+        self._unset_keepalive_if_required()  # armed by a direct answer earlier in the same read
 
 
 async def _sweep(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
@@ -151,6 +238,21 @@ async def _sweep(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         await asyncio.sleep(pause)
         now = loop.time()
         for connection in list(_guarded):
+            if connection.transport.is_closing():
+                continue
             since = connection.headers_since
-            if since is not None and now - since > timeout and not connection.transport.is_closing():
+            if since is not None and now - since > timeout:
                 connection.transport.close()
+            direct = connection.direct
+            if direct is not None and now - direct.since > timeout:  # a slow body: the application's 408
+                connection.direct = None
+                connection._hand_over(direct, complete=False)
+
+
+class _DirectRequest:
+    __slots__ = ("since", "started", "body")
+
+    def __init__(self, since: float, started: float) -> None:
+        self.since = since      # loop time at the end of its headers (for the request timeout)
+        self.started = started  # the same moment by time.perf_counter (for the latency metric)
+        self.body = bytearray()

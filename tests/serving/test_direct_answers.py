@@ -1,0 +1,215 @@
+"""Small online reads answered in the protocol's callback (protocol.py, `FeatureServer.answer_now`), in process.
+
+The protocol is uvicorn's httptools protocol as `fcompile serve` runs it, fed raw bytes through a transport
+that records what is written. An answer written before the event loop runs again can only come from the
+direct path (the ASGI path answers from a task); each is compared with the ASGI path's answer to the same
+request, byte for byte. The requests that must go the ASGI way after all (a read for the reader thread, a
+client asking for `100-continue`, a body slower than the timeout) are answered there, and correctly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from serving_helpers import WINDOW, write_project
+
+pytest.importorskip("uvicorn", reason="the feature server needs the serve extra (pip install 'fcompile[serve]')")
+pytest.importorskip("httptools", reason="the direct path is part of the httptools protocol")
+
+from uvicorn.config import Config  # noqa: E402
+from uvicorn.server import ServerState  # noqa: E402
+
+from fcompile.serving.app import LOOP_READ_ENTITIES, FeatureServer  # noqa: E402
+from fcompile.serving.protocol import HeaderLimitsProtocol  # noqa: E402
+from fcompile.serving.state import ServeConfig  # noqa: E402
+
+
+class RecordingTransport(asyncio.Transport):
+    """What the protocol writes, and whether it closed the connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 6566)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        pass
+
+
+def request(body: bytes, *, version: bytes = b"1.1", extra: bytes = b"") -> bytes:
+    return (b"POST /get-online-features HTTP/%s\r\nHost: x\r\nContent-Type: application/json\r\n%s"
+            b"Content-Length: %d\r\n\r\n%s" % (version, extra, len(body), body))
+
+
+def read_body(drivers: list[int], service: str = "driver_v1") -> bytes:
+    return json.dumps({"entities": {"driver_id": drivers}, "feature_service": service}).encode()
+
+
+def responses(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The (head, body) of each whole response in `data`, in order."""
+    found = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        found.append((head, rest[:length]))
+        data = rest[length:]
+    return found
+
+
+async def asgi_answer(server: FeatureServer, body: bytes, path: str = "/get-online-features") -> tuple[int, bytes]:
+    """The ASGI path's answer to a POST of `body` to `path`."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await server({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
+    return sent[0]["status"], sent[1]["body"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("direct")
+    write_project(root, {"type": "sqlite", "path": ".fcompile/online.db"}, {"max_request_bytes": 8192})
+    return root
+
+
+def serve(project, check, timeout: float = 10.0) -> None:
+    """Run `check(server, connect)` on a started server; `connect()` gives a protocol on a new transport."""
+    async def run() -> None:
+        server = FeatureServer(ServeConfig(str(project), reload_interval=0, request_timeout=timeout))
+        await server.start()
+        try:
+            status, _ = await asgi_answer(server, json.dumps(WINDOW).encode(), "/materialize")
+            assert status == 200
+            # the request timeout as `fcompile serve` gives it to both (the protocol's from its environment)
+            protocol_class = type("Protocol", (HeaderLimitsProtocol,), {"header_timeout": timeout})
+            config = Config(app=server, http=protocol_class, loop="asyncio", lifespan="off", access_log=False,
+                            server_header=False, date_header=False, timeout_keep_alive=5, proxy_headers=False)
+            config.load()
+            state = ServerState()
+
+            def connect() -> tuple[HeaderLimitsProtocol, RecordingTransport]:  # a new connection
+                protocol = protocol_class(config=config, server_state=state, app_state={})
+                transport = RecordingTransport()
+                protocol.connection_made(transport)
+                return protocol, transport
+
+            await check(server, connect)
+        finally:
+            await server.stop()
+
+    asyncio.run(run())
+
+
+def test_a_small_read_is_answered_at_once_as_the_asgi_path_answers_it(project):
+    async def check(server, connect):
+        protocol, transport = connect()
+        for drivers in ([1001], [1001, 1002, 9999], [1003]):
+            transport.written.clear()
+            protocol.data_received(request(read_body(drivers)))
+            (head, body), = responses(bytes(transport.written))  # written before the loop ran again
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-type: application/json" in head
+            assert (200, body) == await asgi_answer(server, read_body(drivers))
+            assert b"connection: close" not in head and not transport.closed
+        assert json.loads(body)["results"][1]["values"] != [None]  # materialized values, not only NOT_FOUND
+
+    serve(project, check)
+
+
+def test_errors_auth_free_and_pipelined_requests_are_answered_in_order(project):
+    async def check(server, connect):
+        protocol, transport = connect()
+        bodies = [read_body([1001]), b"{not json", read_body([1002], "no_such_service"), read_body([1003])]
+        protocol.data_received(b"".join(request(body) for body in bodies))  # one read holding four requests
+        answered = responses(bytes(transport.written))
+        assert [head.split(b"\r\n")[0] for head, _ in answered] == [
+            b"HTTP/1.1 200 OK", b"HTTP/1.1 400 Bad Request", b"HTTP/1.1 404 Not Found", b"HTTP/1.1 200 OK"]
+        for body, (_, answer) in zip(bodies, answered):
+            assert (await asgi_answer(server, body))[1] == answer
+
+    serve(project, check)
+
+
+def test_http_1_0_and_a_body_in_pieces(project):
+    async def check(server, connect):
+        protocol, transport = connect()
+        whole = request(read_body([1001]))
+        protocol.data_received(whole[:-10])
+        assert not transport.written  # the body is not complete
+        protocol.data_received(whole[-10:])
+        assert responses(bytes(transport.written))[0][0].startswith(b"HTTP/1.1 200")
+
+        protocol, transport = connect()
+        protocol.data_received(request(read_body([1001]), version=b"1.0"))
+        (head, _), = responses(bytes(transport.written))
+        assert b"connection: close" in head and transport.closed
+
+    serve(project, check)
+
+
+def test_large_reads_and_100_continue_go_the_asgi_way(project):
+    async def check(server, connect):
+        many = read_body(list(range(LOOP_READ_ENTITIES + 1)))  # under 32 KiB, but for the reader thread
+        protocol, transport = connect()
+        protocol.data_received(request(many))
+        assert not transport.written
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if transport.written:
+                break
+        (head, body), = responses(bytes(transport.written))
+        assert head.startswith(b"HTTP/1.1 200") and (200, body) == await asgi_answer(server, many)
+
+        protocol, transport = connect()
+        protocol.data_received(request(read_body([1001]), extra=b"Expect: 100-continue\r\n"))
+        assert not transport.written
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if b"\r\n\r\n" in transport.written.partition(b"100 Continue\r\n\r\n")[2]:
+                break
+        assert transport.written.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
+
+    serve(project, check)
+
+
+def test_a_body_slower_than_the_timeout_gets_the_408_of_the_asgi_path(project):
+    async def check(server, connect):
+        protocol, transport = connect()
+        whole = request(read_body([1001]))
+        protocol.data_received(whole[:-5])
+        for _ in range(400):
+            await asyncio.sleep(0.01)
+            if transport.written:
+                break
+        (head, body), = responses(bytes(transport.written))
+        assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head
+        assert b"did not arrive within 0.5 s" in body
+
+    serve(project, check, timeout=0.5)
