@@ -39,7 +39,9 @@ Server or Date header), and wrk drives them in alternating runs of `--duration` 
 (`--rounds` pairs, each pair's order flipped): 1 entity at c=1 and c=16, 100 entities at c=16. A result
 check first compares the server's answers with the SDK's in process, and the bare app's body with the server's.
 Prints each side's medians and the ratios against the targets: one-entity p50 <= 1.3x the bare app's, c=16
-throughput >= 80% of the bare app's for one entity and >= 50% for 100.
+throughput >= 80% of the bare app's for one entity and >= 50% for 100. Before the runs, per store, the
+floors under the server's own work: the SDK's read and JSON in process (p50, 1 and 100 entities) and,
+on Redis, one GET round trip from Python.
 
 `--on-demand` measures what one on-demand feature adds to a request (issue 17): the same 1-entity request
 for the 10 features of `wide_v1`, without and with one on-demand feature (`amount / f0 + f1`, `amount` a
@@ -159,6 +161,25 @@ def sdk_floor(root: Path, keys: int, calls: int) -> dict[int, tuple[float, float
                 samples.append(time.perf_counter() - begin)
             out[entities] = percentiles_ms(samples)
     return out
+
+
+def redis_round_trip_ms(calls: int = 5000) -> float:
+    """p50 of one GET of a 100-byte value with redis-py: the least a read from Redis waits for."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"serve_bench_rtt_{uuid.uuid4().hex[:8]}"
+    client.set(key, b"x" * 100)
+    try:
+        samples = []
+        for _ in range(calls):
+            begin = time.perf_counter()
+            client.get(key)
+            samples.append(time.perf_counter() - begin)
+        return percentiles_ms(samples)[0]
+    finally:
+        client.delete(key)
+        client.close()
 
 
 def cleanup_redis(name: str) -> None:
@@ -571,6 +592,11 @@ def bare_comparison(store: str, keys: int, workers_counts: list[int], seconds: f
     lines = []
     try:
         name = prepare(root, store, keys)
+        floor = sdk_floor(root, keys, 5000)
+        note = (f"; one Redis GET round trip from Python p50 {redis_round_trip_ms() * 1000:.0f} us"
+                if store == "redis" else "")
+        print(f"{store}: in process, no HTTP, one core: the read and its JSON (the SDK's to_http_json) p50 "
+              f"{floor[1][0] * 1000:.0f} us for 1 entity, {floor[100][0] * 1000:.0f} us for 100{note}")
         for workers in workers_counts:
             server = ServerProcess(root, workers)
             bare = None
