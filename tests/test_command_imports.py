@@ -6,7 +6,7 @@ the parse cache, the whole build in the compile cache), none of them, nor pydant
 A changed expression is still checked (and an invalid one reported), and a changed project compiled.
 `materialize` of views whose statements the shipped templates cover imports no sqlglot, even in a fresh
 project folder, and its write into SQLite no pyarrow.compute (20-35 ms of wrappers; the stores call Arrow's kernels
-through fcompile.online.values.arrow_compute)."""
+through fcompile.online.values.arrow_compute), nor, printing to a pipe, rich (fcompile/console.py)."""
 
 from __future__ import annotations
 
@@ -129,10 +129,10 @@ def test_materialize_of_templated_views_imports_neither_sqlglot_nor_pyarrow_comp
     assert "pyarrow.compute" not in modules
 
 
-def test_a_fresh_materialize_of_a_parquet_view_imports_neither_sqlglot_nor_pyarrow_compute(tmp_path):
+def test_a_fresh_materialize_of_a_parquet_view_imports_no_sqlglot_pyarrow_compute_or_rich(tmp_path):
     """The issue's measurement: a project of one feature view over a Parquet file, `.fcompile/` and `target/`
-    gone, a fresh process: no sqlglot, no pyarrow.compute (a key sent twice: the batch keeps the newest row);
-    the keys it wrote are the file's."""
+    gone, a fresh process: no sqlglot, no pyarrow.compute (a key sent twice: the batch keeps the newest row),
+    and, its output captured, no rich (fcompile/console.py); the keys it wrote are the file's."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -152,6 +152,7 @@ def test_a_fresh_materialize_of_a_parquet_view_imports_neither_sqlglot_nor_pyarr
     modules = materialize_imports(tmp_path, env, [])
     assert not sql_modules(modules), sql_modules(modules)
     assert "pyarrow" in {m.split(".")[0] for m in modules} and "pyarrow.compute" not in modules
+    assert "rich" not in {m.split(".")[0] for m in modules}
     import json
 
     (result,) = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
