@@ -7,11 +7,11 @@ When the command is done, every object still alive is moved out of the garbage c
 modules, fcompile's graph, what the command left) to free memory the process is about to give back whole:
 0.03 s of CPU of a materialization in a fresh process (docs/performance.md).
 
-Before the command, the collector's full collections are spaced ten times further apart (its third
-threshold, the middle generation's collections between two full ones, goes from 10 to 100): the start-up (the imports, the project's parse)
-makes some 60,000 objects that live as long as the process, and the one full collection that came in its
-middle walked them all, 25-35 ms of a fresh materialization on CPython 3.11. Full collections still come in
-a long run (a large materialization, `fcompile serve`), less often."""
+Before the command, the collector's full collections are spaced ten times further apart (its third threshold,
+the middle generation's collections between two full ones, goes from 10 to 100): the start-up (the imports,
+the project's parse) makes some 60,000 objects that live as long as the process, and the one full collection
+that came in its middle walked them all, 25-35 ms of a fresh materialization on CPython 3.11. Full collections
+still come in a long run (a large materialization, `fcompile serve`), less often."""
 
 from __future__ import annotations
 
