@@ -1086,8 +1086,6 @@ def _print_results(console, datasets: list, views: list) -> bool:
     """What `run`/`materialize` did: a line per dataset and per feature view (a failure names its codes; the
     diagnostics are printed before), a summary, then each hint about views that read nothing, once. True
     when nothing failed."""
-    from rich.text import Text
-
     from fcompile.tasks.materialize import materialize_hints
 
     both = bool(datasets and views)
@@ -1095,14 +1093,14 @@ def _print_results(console, datasets: list, views: list) -> bool:
     entries += [(f"feature view {r.view}" if both else r.view, r, r.message) for r in views]
     width = max(len(label) for label, _, _ in entries)
     for label, result, message in entries:
-        line = Text(label.ljust(width + 2))
-        if result.ok:
-            line.append(message)
+        seconds = f" ({result.seconds:.2f} s)"
+        if result.ok:  # a plain string: off a terminal, printed without rich (fcompile/console.py)
+            console.print(f"{label.ljust(width + 2)}{message}{seconds}", markup=False)
         else:
+            from rich.text import Text
+
             codes = ", ".join(dict.fromkeys(f"{d.severity.value}[{d.code.value}]" for d in result.diagnostics))
-            line.append(f"failed: {codes or 'error'} above", style="red")
-        line.append(f" ({result.seconds:.2f} s)")
-        console.print(line)
+            console.print(Text.assemble(label.ljust(width + 2), (f"failed: {codes or 'error'} above", "red"), seconds))
     built = sum(r.ok for r in datasets)
     counts = [f"{built} {_plural(built, 'dataset')} built"] if datasets else []
     outcomes = [r.outcome for r in views]
@@ -1686,14 +1684,10 @@ def clean(
 # -- running the app -------------------------------------------------------------------------------
 
 def _console(stderr: bool = False):
-    from rich.console import Console
+    """Where a command prints: rich on a terminal, plain writes of its strings off one (fcompile/console.py)."""
+    from fcompile.console import console_for
 
-    # markup and emoji codes off: names, paths and messages hold user text (`[/]`, `:x:`) that prints as written
-    literal = {"highlight": False, "soft_wrap": True, "markup": False, "emoji": False}
-    console = Console(stderr=stderr, **literal)
-    if not console.is_terminal:  # piped or captured: rich's 80 columns would fold every table row
-        console = Console(stderr=stderr, width=200, **literal)
-    return console
+    return console_for(stderr)
 
 
 def _print_diagnostics(diagnostics: list[Diagnostic], hints_once: bool = False) -> None:

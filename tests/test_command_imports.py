@@ -5,7 +5,8 @@ files' schemas in fcompile/parser/file_schemas.py, the on-demand expressions' an
 the parse cache, the whole build in the compile cache), none of them, nor pydantic or tensorflow-metadata.
 A changed expression is still checked (and an invalid one reported), and a changed project compiled.
 `materialize` of views whose statements the shipped templates cover imports no sqlglot, even in a fresh
-project folder."""
+project folder, and its write into SQLite no pyarrow.compute (20-35 ms of wrappers; the stores call Arrow's kernels
+through fcompile.online.values.arrow_compute), nor, printing to a pipe, rich (fcompile/console.py)."""
 
 from __future__ import annotations
 
@@ -109,10 +110,11 @@ def sql_modules(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.split(".")[0] == "sqlglot" or m.startswith("fcompile.dialects"))
 
 
-def test_materialize_of_templated_views_does_not_import_sqlglot(sample):
+def test_materialize_of_templated_views_imports_neither_sqlglot_nor_pyarrow_compute(sample):
     """`materialize` of plain online views of seeded tables, whose statements come from the shipped templates
     (fcompile/runners/shipped_sql.py), imports neither sqlglot nor the dialect modules (target/ deleted; the
-    parse cache is kept: a cold parse of the sample checks its on-demand expressions with sqlglot)."""
+    parse cache is kept: a cold parse of the sample checks its on-demand expressions with sqlglot), and its
+    writes into SQLite no pyarrow.compute."""
     import shutil
 
     project, env = sample
@@ -124,11 +126,13 @@ def test_materialize_of_templated_views_does_not_import_sqlglot(sample):
                                                  "customer_daily_profile"])
     assert "duckdb" in {m.split(".")[0] for m in modules}  # it did run the engine
     assert not sql_modules(modules), sql_modules(modules)
+    assert "pyarrow.compute" not in modules
 
 
-def test_a_fresh_materialize_of_a_parquet_view_does_not_import_sqlglot(tmp_path):
+def test_a_fresh_materialize_of_a_parquet_view_imports_no_sqlglot_pyarrow_compute_or_rich(tmp_path):
     """The issue's measurement: a project of one feature view over a Parquet file, `.fcompile/` and `target/`
-    gone, a fresh process: no sqlglot; the keys it wrote are the file's."""
+    gone, a fresh process: no sqlglot, no pyarrow.compute (a key sent twice: the batch keeps the newest row),
+    and, its output captured, no rich (fcompile/console.py); the keys it wrote are the file's."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -147,6 +151,8 @@ def test_a_fresh_materialize_of_a_parquet_view_does_not_import_sqlglot(tmp_path)
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     modules = materialize_imports(tmp_path, env, [])
     assert not sql_modules(modules), sql_modules(modules)
+    assert "pyarrow" in {m.split(".")[0] for m in modules} and "pyarrow.compute" not in modules
+    assert "rich" not in {m.split(".")[0] for m in modules}
     import json
 
     (result,) = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]

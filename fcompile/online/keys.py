@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
 from fcompile.graph import DType
-from fcompile.online.values import micros, numpy_of, typed_scalar
+from fcompile.online.values import arrow_cast, arrow_compute, micros, numpy_of, typed_scalar
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -275,7 +275,7 @@ def integer_key_column(encoded: pa.BinaryArray) -> list[int]:
     size = _INTEGER_KEY.size
     if not len(encoded):
         return []
-    fixed = encoded.cast(pa.binary(size))  # refuses any key of another length
+    fixed = arrow_cast(encoded, pa.binary(size))  # refuses any key of another length
     data = np.frombuffer(fixed.buffers()[1], dtype=np.uint8)
     start = fixed.offset * size
     matrix = data[start:start + len(fixed) * size].reshape(-1, size)
@@ -297,7 +297,6 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
     the dtypes' Arrow types (`fcompile.online.values.arrow_type`); timestamps any unit, UTC."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     rows = len(columns[0]) if columns else 0
     pieces: list[pa.Array] = []        # binary arrays joined element-wise at the end
@@ -308,7 +307,7 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
             matrix = np.ascontiguousarray(np.hstack(fixed)) if len(fixed) > 1 else np.ascontiguousarray(fixed[0])
             width = matrix.shape[1]
             array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), rows, [None, pa.py_buffer(matrix)])
-            pieces.append(array.cast(pa.binary()))
+            pieces.append(arrow_cast(array, pa.binary()))
             fixed.clear()
 
     for column, dtype in zip(columns, dtypes):
@@ -316,26 +315,26 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
             column = column.combine_chunks()
         tag = TAGS[dtype.name]
         if tag in (TAG_STRING, TAG_BYTES):
-            data = column.cast(pa.binary())
-            lengths = numpy_of(pc.binary_length(data)).astype(">u4")
+            data = arrow_cast(column, pa.binary())
+            lengths = numpy_of(arrow_compute("binary_length", data)).astype(">u4")
             fixed.append(_tagged(tag, lengths.view(np.uint8).reshape(rows, 4)))
             flush_fixed()
             pieces.append(data)
             continue
         if tag == TAG_INT:
-            values = numpy_of(column.cast(pa.int64()))
+            values = numpy_of(arrow_cast(column, pa.int64()))
             raw = (values.view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
         elif tag == TAG_TIMESTAMP:
-            values = column.cast(pa.timestamp("us", column.type.tz), safe=False).cast(pa.int64())
+            values = arrow_cast(arrow_cast(column, pa.timestamp("us", column.type.tz), safe=False), pa.int64())
             raw = (numpy_of(values).view(np.uint64) ^ np.uint64(_SIGN64)).astype(">u8")
         elif tag == TAG_FLOAT:
-            values = numpy_of(column.cast(pa.float64())) + 0.0  # -0.0 -> 0.0
+            values = numpy_of(arrow_cast(column, pa.float64())) + 0.0  # -0.0 -> 0.0
             bits = values.view(np.uint64).copy()
             bits[np.isnan(values)] = np.uint64(_CANONICAL_NAN)
             negative = (bits & np.uint64(_SIGN64)) != 0
             raw = np.where(negative, ~bits, bits | np.uint64(_SIGN64)).astype(">u8")
         elif tag == TAG_DATE:
-            days = numpy_of(column.cast(pa.int32())).astype(np.int64)
+            days = numpy_of(arrow_cast(column, pa.int32())).astype(np.int64)
             raw = (days + _SIGN32).astype(">u4")
         else:  # bool
             raw = numpy_of(column).astype(np.uint8)
@@ -343,7 +342,7 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
     flush_fixed()
     if len(pieces) == 1:
         return pieces[0]
-    return pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
+    return arrow_compute("binary_join_element_wise", *pieces, typed_scalar(b"", pa.binary()))
 
 
 def _tagged(tag: int, values):

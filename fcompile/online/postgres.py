@@ -59,7 +59,7 @@ from fcompile.online.batches import prepare_batch
 from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.online.records import fixed_values
 from fcompile.online.values import (
-    array_from_json, arrays_as_json, as_utc, filled, numpy_of, string_array, typed_scalar,
+    array_from_json, arrays_as_json, arrow_cast, arrow_compute, as_utc, filled, numpy_of, string_array, typed_scalar,
 )
 
 DEFAULT_URL = "postgresql://127.0.0.1:5432/test"
@@ -498,7 +498,6 @@ def copy_data(view: OnlineView, prepared) -> bytes:
     column with numpy and Arrow kernels (no Python code per row); PostgreSQL reads it without parsing text."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     pieces = [typed_scalar(struct.pack(">h", 3 + len(view.features)), pa.binary()),
               _variable_field(prepared.keys), _fixed_field(prepared.event_us, "timestamp"),
@@ -506,14 +505,14 @@ def copy_data(view: OnlineView, prepared) -> bytes:
     for name, dtype in view.features:
         column = prepared.features[name]
         if dtype.is_array:  # JSONB: a version byte, then the JSON text
-            texts = string_array(arrays_as_json(column, dtype)).cast(pa.binary())
-            pieces.append(_variable_field(pc.binary_join_element_wise(typed_scalar(b"\x01", pa.binary()), texts,
-                                                                      typed_scalar(b"", pa.binary()))))
+            texts = arrow_cast(string_array(arrays_as_json(column, dtype)), pa.binary())
+            pieces.append(_variable_field(arrow_compute("binary_join_element_wise", typed_scalar(b"\x01", pa.binary()),
+                                                        texts, typed_scalar(b"", pa.binary()))))
         elif dtype.name in _FIXED:
             pieces.append(_fixed_field(column, dtype.name))
         else:
             pieces.append(_variable_field(column))
-    rows = pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
+    rows = arrow_compute("binary_join_element_wise", *pieces, typed_scalar(b"", pa.binary()))
     bounds = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
     body = memoryview(rows.buffers()[2])[int(bounds[0]):int(bounds[-1])]
     return b"".join([b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0), body, b"\xff\xff"])
@@ -523,7 +522,6 @@ def _fixed_field(column, kind: str):
     """A fixed-width column as COPY fields: the 4-byte length, then the big-endian value; NULL: length -1."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     width = np.dtype(_FIXED[kind]).itemsize
     values = fixed_values(column, DType(kind))  # PostgreSQL counts from 2000, not 1970
@@ -536,23 +534,25 @@ def _fixed_field(column, kind: str):
     matrix[:, :4] = np.frombuffer(struct.pack(">i", width), dtype=np.uint8)
     matrix[:, 4:] = values.astype(_FIXED[kind]).view(np.uint8).reshape(rows, width)
     fields = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 + width), rows, [None, pa.py_buffer(matrix)])
-    fields = fields.cast(pa.binary())
+    fields = arrow_cast(fields, pa.binary())
     if column.null_count:
-        fields = pc.if_else(pc.is_valid(column), fields, typed_scalar(_NULL_FIELD, pa.binary()))
+        fields = arrow_compute("if_else", arrow_compute("is_valid", column), fields,
+                               typed_scalar(_NULL_FIELD, pa.binary()))
     return fields
 
 
 def _variable_field(column):
     """Text, bytes or JSONB values as COPY fields: the 4-byte length, then the bytes; NULL: length -1."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    data = column.cast(pa.binary())
-    lengths = numpy_of(filled(pc.binary_length(data), 0)).astype(">i4")
+    data = arrow_cast(column, pa.binary())
+    lengths = numpy_of(filled(arrow_compute("binary_length", data), 0)).astype(">i4")
     prefix = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4), len(data), [None, pa.py_buffer(lengths)])
-    fields = pc.binary_join_element_wise(prefix.cast(pa.binary()), data, typed_scalar(b"", pa.binary()))
+    fields = arrow_compute("binary_join_element_wise", arrow_cast(prefix, pa.binary()), data,
+                           typed_scalar(b"", pa.binary()))
     if data.null_count:
-        fields = pc.if_else(pc.is_valid(data), fields, typed_scalar(_NULL_FIELD, pa.binary()))
+        fields = arrow_compute("if_else", arrow_compute("is_valid", data), fields,
+                               typed_scalar(_NULL_FIELD, pa.binary()))
     return fields
 
 

@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from fcompile.graph import DType
 from fcompile.online.values import (
-    array_from_json, arrays_as_json, date_from_days, datetime_from_micros, filled, numpy_of, string_array, typed_scalar,
+    array_from_json, arrays_as_json, arrow_cast, arrow_compute, date_from_days, datetime_from_micros, filled, numpy_of,
+    string_array, typed_scalar,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +92,6 @@ def encode_records(layout: RecordLayout, features: dict[str, pa.Array], rows: in
     there)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     lead = 0 if head is None else head.shape[1]
     widths = [struct.calcsize("<" + _FIXED[d.name]) for _, _, d in layout.fixed]
@@ -107,7 +107,7 @@ def encode_records(layout: RecordLayout, features: dict[str, pa.Array], rows: in
         for i, (name, _) in enumerate(layout.features):
             column = features[name]
             if column.null_count:
-                nulls[:, i] = numpy_of(pc.is_null(column))
+                nulls[:, i] = numpy_of(arrow_compute("is_null", column))
         matrix[:, position:position + layout.bitmap_bytes] = np.packbits(nulls, axis=1, bitorder="little")
         position += layout.bitmap_bytes
     for (_, name, dtype), width in zip(layout.fixed, widths):
@@ -118,15 +118,16 @@ def encode_records(layout: RecordLayout, features: dict[str, pa.Array], rows: in
     variable = [_variable_values(features[name], dtype) for _, name, dtype in layout.variable]
     if variable:  # the first length goes in the matrix, the others between the values
         matrix[:, position:] = _lengths(variable[0]).reshape(rows, _LENGTH.size)
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(size), rows, [None, pa.py_buffer(matrix)]).cast(pa.binary())
+    fixed = arrow_cast(pa.FixedSizeBinaryArray.from_buffers(pa.binary(size), rows, [None, pa.py_buffer(matrix)]),
+                       pa.binary())
     if not variable:
         return fixed
     pieces: list[Any] = [fixed, variable[0]]
     for data in variable[1:]:
-        lengths = pa.FixedSizeBinaryArray.from_buffers(pa.binary(_LENGTH.size), rows,
-                                                       [None, pa.py_buffer(_lengths(data))]).cast(pa.binary())
+        lengths = arrow_cast(pa.FixedSizeBinaryArray.from_buffers(pa.binary(_LENGTH.size), rows,
+                                                                  [None, pa.py_buffer(_lengths(data))]), pa.binary())
         pieces += [lengths, data]
-    return pc.binary_join_element_wise(*pieces, typed_scalar(b"", pa.binary()))
+    return arrow_compute("binary_join_element_wise", *pieces, typed_scalar(b"", pa.binary()))
 
 
 def fixed_values(column: pa.Array, dtype: DType):
@@ -136,9 +137,9 @@ def fixed_values(column: pa.Array, dtype: DType):
 
     name = dtype.name
     if name == "timestamp":
-        column = column.cast(pa.int64())
+        column = arrow_cast(column, pa.int64())
     elif name == "date":
-        column = column.cast(pa.int32())
+        column = arrow_cast(column, pa.int32())
     elif name == "bool":
         return numpy_of(filled(column, False))
     return numpy_of(filled(column, 0))
@@ -150,14 +151,13 @@ def _variable_values(column: pa.Array, dtype: DType) -> pa.BinaryArray:
 
     if dtype.is_array:
         column = string_array(arrays_as_json(column, dtype))
-    return filled(column.cast(pa.binary()), b"")
+    return filled(arrow_cast(column, pa.binary()), b"")
 
 
 def _lengths(data: pa.BinaryArray):
     import numpy as np
-    import pyarrow.compute as pc
 
-    return numpy_of(pc.binary_length(data)).astype("<u4").view(np.uint8)
+    return numpy_of(arrow_compute("binary_length", data)).astype("<u4").view(np.uint8)
 
 
 # -- one record, in Python -------------------------------------------------------------------------------

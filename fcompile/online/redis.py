@@ -43,7 +43,9 @@ from fcompile.online.base import (
 from fcompile.online.batches import prepare_batch
 from fcompile.online.keys import KeyMismatch, encode_keys, key_encoder, key_mismatch
 from fcompile.online.records import RecordLayout, UnknownLayout, encode_records, record_decoder
-from fcompile.online.values import as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar
+from fcompile.online.values import (
+    arrow_cast, arrow_compute, as_utc, datetime_from_micros, filled, micros, numpy_of, typed_scalar,
+)
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 CHUNK_KEYS = 500            # entities per script call: Redis runs one call at a time, so keep it short (~0.5 ms)
@@ -534,7 +536,7 @@ def _heads(prepared):
     if created.null_count < rows:
         flipped = numpy_of(filled(created, 0)).view(np.uint64) ^ np.uint64(_SIGN)
         if created.null_count:
-            flipped[numpy_of(created.is_null())] = 0
+            flipped[numpy_of(arrow_compute("is_null", created))] = 0
         heads[:, 1] = flipped
     return heads.view(np.uint8).reshape(rows, HEAD.size)
 
@@ -542,20 +544,19 @@ def _heads(prepared):
 def _bulk_strings(values):
     """Each value (binary, no NULLs) as a RESP bulk string, `$<length>\\r\\n<value>\\r\\n`."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    lengths = pc.binary_length(values).cast(pa.string()).cast(pa.binary())
-    return pc.binary_join_element_wise(typed_scalar(b"$", pa.binary()), lengths, typed_scalar(b"\r\n", pa.binary()),
-                                       values, typed_scalar(b"\r\n", pa.binary()), typed_scalar(b"", pa.binary()))
+    lengths = arrow_cast(arrow_cast(arrow_compute("binary_length", values), pa.string()), pa.binary())
+    return arrow_compute("binary_join_element_wise", typed_scalar(b"$", pa.binary()), lengths,
+                         typed_scalar(b"\r\n", pa.binary()), values, typed_scalar(b"\r\n", pa.binary()),
+                         typed_scalar(b"", pa.binary()))
 
 
 def _script_calls(sha: bytes, target: _View, prepared) -> list[bytes]:
     """The batch as packed EVALSHA commands of up to CHUNK_KEYS entities each: the keys, then the values."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    names = _bulk_strings(pc.binary_join_element_wise(typed_scalar(target.prefix, pa.binary()), prepared.keys,
-                                                      typed_scalar(b"", pa.binary())))
+    names = _bulk_strings(arrow_compute("binary_join_element_wise", typed_scalar(target.prefix, pa.binary()),
+                                        prepared.keys, typed_scalar(b"", pa.binary())))
     values = _bulk_strings(encode_records(target.layout, prepared.features, len(prepared), head=_heads(prepared)))
     sha_argument = _bulk(sha)
     (key_offsets, key_data), (value_offsets, value_data) = [(_offsets(a), memoryview(a.buffers()[2]))

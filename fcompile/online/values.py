@@ -78,13 +78,13 @@ def to_micros(column: pa.Array) -> pa.Array:
 
     kind = column.type
     if pa.types.is_date(kind):
-        column = column.cast(pa.date32()).cast(pa.timestamp("us"))
+        column = arrow_cast(arrow_cast(column, pa.date32()), pa.timestamp("us"))
     elif pa.types.is_timestamp(kind):
         if kind.unit != "us":
-            column = column.cast(pa.timestamp("us", kind.tz), safe=False)
+            column = arrow_cast(column, pa.timestamp("us", kind.tz), safe=False)
     else:
         raise TypeError(f"not a timestamp: {kind}")
-    return column.cast(pa.int64())
+    return arrow_cast(column, pa.int64())
 
 
 # -- arrays as JSON ---------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def plain_array_type(dtype: DType) -> pa.DataType:
 
 def arrays_as_json(column: pa.Array, dtype: DType) -> list[str | None]:
     """Each array of a column (already of `arrow_type(dtype)`) as JSON text, None for NULL."""
-    column = column.cast(plain_array_type(dtype))
+    column = arrow_cast(column, plain_array_type(dtype))
     plain = array_element_plain(dtype.element)  # type: ignore[arg-type]
     dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
     out: list[str | None] = []
@@ -155,6 +155,35 @@ _ELEMENT_FROM_PLAIN: dict[str, Callable[[Any], Any]] = {
 }
 
 
+# -- Arrow compute without pyarrow.compute ----------------------------------------------------------
+# `import pyarrow.compute` builds a Python wrapper, docstring and signature for each of Arrow's several hundred
+# compute functions: 20-35 ms of a fresh `fcompile materialize`, more than the write of 10,000 keys. The
+# arrays' own `cast`, `take`, `filter` and `fill_null` import it too. The stores' writes call the functions
+# through `pyarrow._compute` (4-5 ms to import) here instead: the same kernels, given the options the wrappers
+# would give them, so the results are the same bytes.
+
+def arrow_compute(function: str, *args: Any, options: Any = None) -> Any:
+    """Arrow's compute function `function` on `args`: `pc.<function>(*args)` (`pa.Array.take` is "take",
+    `filter` "filter", `fill_null` "coalesce"). `options` None: the function's defaults, as the wrapper gives."""
+    from pyarrow._compute import call_function
+
+    return call_function(function, list(args), options)
+
+
+def arrow_cast(array: Any, target: pa.DataType, safe: bool = True) -> Any:
+    """`array.cast(target, safe=safe)` (`arrow_compute`)."""
+    from pyarrow._compute import CastOptions
+
+    return arrow_compute("cast", array, options=CastOptions.safe(target) if safe else CastOptions.unsafe(target))
+
+
+def arrow_sort_indices(data: Any, sort_keys: list[tuple[str, str]] | None = None) -> Any:
+    """`pc.sort_indices(data, sort_keys)`, an array ascending without `sort_keys` (`arrow_compute`)."""
+    from pyarrow._compute import SortOptions
+
+    return arrow_compute("sort_indices", data, options=SortOptions(sort_keys) if sort_keys else None)
+
+
 def numpy_of(array: Any) -> Any:
     """What `array.to_numpy(zero_copy_only=False)` gives, for the Arrow arrays of numbers and booleans the
     stores encode (times are cast to integers first): a NULL-free array is read straight from its data
@@ -168,7 +197,7 @@ def numpy_of(array: Any) -> Any:
     kind = array.type
     if array.null_count == 0:
         if pa.types.is_boolean(kind):
-            return numpy_of(array.cast(pa.uint8())).astype(bool)
+            return numpy_of(arrow_cast(array, pa.uint8())).astype(bool)
         if pa.types.is_integer(kind) or pa.types.is_floating(kind):
             width = kind.bit_width // 8
             code = f"f{width}" if pa.types.is_floating(kind) else \
@@ -217,12 +246,12 @@ def binary_array(values: list[bytes]) -> Any:
 
 
 def filled(array: Any, value: Any) -> Any:
-    """`array.fill_null(value)` without `pa.scalar(value)`: pyarrow checks a Python value for pandas objects,
-    which imports pandas when it is installed (a quarter of a second on a materialization's first batch).
-    The fill value is made from Arrow buffers instead."""
+    """`array.fill_null(value)` (`arrow_compute`) without `pa.scalar(value)`: pyarrow checks a Python value for
+    pandas objects, which imports pandas when it is installed (a quarter of a second on a materialization's first
+    batch). The fill value is made from Arrow buffers instead."""
     if not array.null_count:
         return array
-    return array.fill_null(typed_scalar(value, array.type))
+    return arrow_compute("coalesce", array, typed_scalar(value, array.type))
 
 
 @functools.lru_cache(maxsize=256)
