@@ -39,7 +39,9 @@ Server or Date header), and wrk drives them in alternating runs of `--duration` 
 (`--rounds` pairs, each pair's order flipped): 1 entity at c=1 and c=16, 100 entities at c=16. A result
 check first compares the server's answers with the SDK's in process, and the bare app's body with the server's.
 Prints each side's medians and the ratios against the targets: one-entity p50 <= 1.3x the bare app's, c=16
-throughput >= 80% of the bare app's for one entity and >= 50% for 100. Before the runs, per store, the
+throughput >= 80% of the bare app's for one entity and >= 50% for 100, and each side's CPU time per request
+(its processes' user + system time over the run, from /proc: less moved by the machine's load than
+requests/s). Before the runs, per store, the
 floors under the server's own work: the SDK's read and JSON in process (p50, 1 and 100 entities) and,
 on Redis, one GET round trip from Python.
 
@@ -108,6 +110,7 @@ class Run:
     errors: int
     load: float
     server_p99_ms: float = float("nan")  # upper bound of the server's own p99 (its histogram's bucket)
+    cpu_us: float = float("nan")  # the server's processes' CPU time (user + system) per request, from /proc
 
 
 # -- the project and its store ------------------------------------------------------------------------
@@ -415,13 +418,34 @@ def drive(server: ServerProcess, store: str, workers: int, keys: int, entities: 
         script_file.write_text(WRK_SCRIPT % bodies_file)
         run_wrk(server.port, bodies_file, script_file, concurrency, 1)  # warm-up
         before = server.metrics() if server.has_metrics else ""
+        cpu = tree_cpu_seconds(server.process.pid)
         requests, rps, p50, p99, errors = run_wrk(server.port, bodies_file, script_file, concurrency, seconds)
     else:
         run_asyncio(server.port, bodies, concurrency, 0.5)
         before = server.metrics() if server.has_metrics else ""
+        cpu = tree_cpu_seconds(server.process.pid)
         requests, rps, p50, p99, errors = run_asyncio(server.port, bodies, concurrency, seconds)
+    cpu = tree_cpu_seconds(server.process.pid) - cpu
     return Run(store, workers, entities, concurrency, client, seconds, requests, rps, p50, p99, errors,
-               os.getloadavg()[0], server_p99_ms(before, server.metrics()) if server.has_metrics else float("nan"))
+               os.getloadavg()[0], server_p99_ms(before, server.metrics()) if server.has_metrics else float("nan"),
+               cpu / max(requests, 1) * 1e6)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its children (uvicorn's workers), from /proc
+    (clock ticks: a run of a few seconds and thousands of requests measures microseconds per request)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(entry) == pid or int(fields[1]) == pid:  # fields: state, ppid, ..., utime (11), stime (12)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def server_p99_ms(before: str, after: str) -> float:
@@ -632,11 +656,12 @@ def bare_comparison(store: str, keys: int, workers_counts: list[int], seconds: f
                     ours, theirs = runs["fcompile"], runs["bare"]
                     rps = [statistics.median(r.rps for r in side) for side in (ours, theirs)]
                     p50 = [statistics.median(r.p50_ms for r in side) for side in (ours, theirs)]
+                    cpu = [statistics.median(r.cpu_us for r in side) for side in (ours, theirs)]
                     load = max(r.load for r in ours + theirs)
                     print(f"  {entities:>3d} entit{'y  ' if entities == 1 else 'ies'} c={concurrency:<3d} "
-                          f"server {rps[0]:>8,.0f} req/s p50 {p50[0]:.3f} ms | bare app {rps[1]:>8,.0f} req/s p50 "
-                          f"{p50[1]:.3f} ms | throughput {rps[0] / rps[1]:.2f}, p50 {p50[0] / p50[1]:.2f}x "
-                          f"(load average up to {load:.1f})")
+                          f"server {rps[0]:>8,.0f} req/s p50 {p50[0]:.3f} ms {cpu[0]:.0f} us CPU | bare app "
+                          f"{rps[1]:>8,.0f} req/s p50 {p50[1]:.3f} ms {cpu[1]:.0f} us CPU | throughput "
+                          f"{rps[0] / rps[1]:.2f}, p50 {p50[0] / p50[1]:.2f}x (load average up to {load:.1f})")
                     label = f"{store}, {workers} worker(s), {entities} entit{'y' if entities == 1 else 'ies'}, c={concurrency}"
                     if entities == 1:
                         ratio = p50[0] / p50[1]
