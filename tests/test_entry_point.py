@@ -19,7 +19,8 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 def script(code: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`code` in a fresh interpreter, then the fcompile script's `main()` with `args` as its command line."""
-    program = f"import sys\n{code}\nfrom fcompile.entry_point import main\nsys.argv = ['fcompile', *{list(args)!r}]\nmain()\n"
+    program = (f"import sys\n{code}\nfrom fcompile.entry_point import main\n"
+               f"sys.argv = ['fcompile', *{list(args)!r}]\nmain()\n")
     return subprocess.run([sys.executable, "-c", program], cwd=cwd, env=ENV, capture_output=True, text=True,
                           timeout=120)
 

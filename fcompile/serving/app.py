@@ -216,7 +216,8 @@ class FeatureServer:
         log.error("internal error while answering %s %s", method, path, exc_info=error)
         return 500, INTERNAL_ERROR_BODY, _JSON, (), "internal"
 
-    def answer_now(self, headers: list[tuple[bytes, bytes]], body: bytes, started: float) -> tuple[int, bytes, tuple] | None:
+    def answer_now(self, headers: list[tuple[bytes, bytes]], body: bytes,
+                   started: float) -> tuple[int, bytes, tuple] | None:
         """The whole answer to a `POST /get-online-features` whose body has arrived, given by the protocol
         (protocol.py) without the ASGI cycle: status, body and the extra headers (a `connection: close`
         among them ends the connection). Does what `_http` does for that request - auth, the read on the

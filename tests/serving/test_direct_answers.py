@@ -73,10 +73,20 @@ def responses(data: bytes) -> list[tuple[bytes, bytes]]:
     found = []
     while data:
         head, _, rest = data.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
         found.append((head, rest[:length]))
         data = rest[length:]
     return found
+
+
+async def written(transport: RecordingTransport, done=bool, seconds: float = 4.0) -> bytes:
+    """What the transport holds once `done` says so (or `seconds` have passed), the loop running meanwhile."""
+    for _ in range(int(seconds / 0.01)):
+        if done(bytes(transport.written)):
+            break
+        await asyncio.sleep(0.01)
+    return bytes(transport.written)
 
 
 async def asgi_answer(server: FeatureServer, body: bytes, path: str = "/get-online-features") -> tuple[int, bytes]:
@@ -180,21 +190,14 @@ def test_large_reads_and_100_continue_go_the_asgi_way(project):
         protocol, transport = connect()
         protocol.data_received(request(many))
         assert not transport.written
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if transport.written:
-                break
-        (head, body), = responses(bytes(transport.written))
+        (head, body), = responses(await written(transport))
         assert head.startswith(b"HTTP/1.1 200") and (200, body) == await asgi_answer(server, many)
 
         protocol, transport = connect()
         protocol.data_received(request(read_body([1001]), extra=b"Expect: 100-continue\r\n"))
         assert not transport.written
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if b"\r\n\r\n" in transport.written.partition(b"100 Continue\r\n\r\n")[2]:
-                break
-        assert transport.written.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
+        answered = await written(transport, lambda data: b"\r\n\r\n" in data.partition(b"100 Continue\r\n\r\n")[2])
+        assert answered.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
 
     serve(project, check)
 
@@ -204,11 +207,7 @@ def test_a_body_slower_than_the_timeout_gets_the_408_of_the_asgi_path(project):
         protocol, transport = connect()
         whole = request(read_body([1001]))
         protocol.data_received(whole[:-5])
-        for _ in range(400):
-            await asyncio.sleep(0.01)
-            if transport.written:
-                break
-        (head, body), = responses(bytes(transport.written))
+        (head, body), = responses(await written(transport))
         assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head
         assert b"did not arrive within 0.5 s" in body
 
