@@ -338,7 +338,7 @@ def encode_key_columns(columns: Sequence[pa.Array], dtypes: Sequence[DType]) -> 
             raw = (days + _SIGN32).astype(">u4")
         else:  # bool
             raw = numpy_of(column).astype(np.uint8)
-        fixed.append(_tagged(tag, raw.view(np.uint8).reshape(rows, -1)))
+        fixed.append(_tagged(tag, raw.view(np.uint8).reshape(rows, raw.itemsize)))  # rows may be 0
     flush_fixed()
     if len(pieces) == 1:
         return pieces[0]

@@ -186,6 +186,16 @@ def test_rows_with_a_null_key_or_event_time_are_skipped(store):
     assert values_of(store.read(view, [(1, "x"), (1, None), (None, "x")], ["value"])) == [{"value": 4}, None, None]
 
 
+@pytest.mark.parametrize("keys", [(("a", INT64), ("b", STRING)), (("a", INT64),), (("day", DATE), ("flag", BOOL))])
+def test_a_batch_with_no_readable_row_writes_nothing(store, keys):
+    view = make_view(keys=keys)
+    store.write_batch(view, make_batch(view, []))  # no rows at all
+    unreadable = [{**{name: None for name, _ in keys}, "event": at(0), "value": 1},
+                  {**{name: None for name, _ in keys}, "event": None, "value": 2}]
+    store.write_batch(view, make_batch(view, unreadable))
+    assert values_of(store.read(view, [tuple(None for _ in keys)], ["value"])) == [None]
+
+
 def test_tables_and_zoned_or_naive_times_are_accepted(store):
     view = make_view()
     zoned = pa.timestamp("us", "America/New_York")
