@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -103,3 +104,31 @@ def test_headers_that_never_end_are_cut_off(sqlite_server):
     finally:
         silent.close()
         trickle.close()
+
+
+def test_pipelined_requests_mixing_small_reads_and_other_endpoints_are_answered_in_order(sqlite_server):
+    """Small reads are answered by the protocol, /health and a large read by ASGI calls: one connection
+    sending them all at once still gets its answers in the order it asked."""
+    many = json.dumps({"entities": {"driver_id": [1001] * 300}, "feature_service": "driver_v1"}).encode()
+    asks = [b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(ASK), ASK),
+            b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(many), many),
+            b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(ASK), ASK)]
+    with socket.create_connection(("127.0.0.1", sqlite_server.port), timeout=10) as client:
+        client.sendall(b"".join(asks))
+        data, answers = b"", []
+        while len(answers) < len(asks):
+            head, _, rest = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), None)
+            if length is not None and len(rest) >= length:
+                answers.append(head + b"\r\n\r\n" + rest[:length])
+                data = rest[length:]
+                continue
+            more = client.recv(65536)
+            assert more, answers
+            data += more
+    bodies = [json.loads(answer.partition(b"\r\n\r\n")[2]) for answer in answers]
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), answers
+    assert bodies[1]["status"] == "ok" and bodies[0] == bodies[3]
+    assert len(bodies[0]["results"][0]["values"]) == 1 and len(bodies[2]["results"][0]["values"]) == 300
