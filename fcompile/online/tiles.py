@@ -618,8 +618,9 @@ def _float_difference(top: float, low: float, slack: float) -> float | None:
 
 class _Merger:
     """Merges the tiles of each requested feature's window [lo, hi) (one binary search gives every window's
-    bounds; in a record with a tile every step, arithmetic does). Counts and sums come from the record's running totals: a sum over a window is the difference of
-    two rows of them (row hi minus row lo), read with one `struct` call each - exact for counts and integer
+    bounds; in a record with a tile every step, arithmetic does). Counts and sums come from the record's
+    running totals: a sum over a window is the difference of two rows of them (row hi minus row lo), read with
+    one `struct` call each - exact for counts and integer
     sums (int64 wrap-around, as a numpy sum's), and for floats kept only where an error bound proves it within
     TOLERANCE (relative) of the sum of the tiles; else the tiles are summed. A variance is the totals' M2 + n*d*d
     minus (sum of n*d)^2 / N over the window, d being each tile's mean (in two parts) minus a reference of the

@@ -191,13 +191,12 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         if answer is None:
             return False
         status, payload, extra = answer
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        closing = (b"connection", b"close") in extra  # an error that ends the connection (app.py's `_CLOSE`)
+        keep_alive = not closing and self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
         head = [STATUS_LINE[status], b"content-type: application/json\r\ncontent-length: %d\r\n" % len(payload)]
         for name, value in extra:
-            if name == b"connection" and value == b"close":
-                keep_alive = False
             head += (name, b": ", value, b"\r\n")
-        if not keep_alive and (b"connection", b"close") not in extra:
+        if not keep_alive and not closing:
             head.append(b"connection: close\r\n")
         head += (b"\r\n", payload)
         self.transport.write(b"".join(head))

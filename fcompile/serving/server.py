@@ -32,7 +32,8 @@ def check_server_packages() -> None:
     missing = [name for name in ("uvicorn", "orjson", "prometheus_client") if importlib.util.find_spec(name) is None]
     if missing:
         raise DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, f"fcompile serve needs {', '.join(missing)}, "
-                                          "not installed here", None, "pip install 'fcompile[serve]' (in a clone of the repository: pip install -e '.[serve]')")])
+                                          "not installed here", None, "pip install 'fcompile[serve]' (in a clone of the "
+                                          "repository: pip install -e '.[serve]')")])
 
 
 def check_project(config: ServeConfig) -> tuple[ServingSettings, list[Diagnostic]]:

@@ -169,7 +169,8 @@ def _never_materialized(store: FeatureStore) -> list[Diagnostic]:
     graph = store.graph
     views = [v.name for v in graph.feature_views if v.online]
     try:
-        warning = never_materialized(store.online_store, views, settings=dict(graph.project.target.online)) if views else None
+        warning = None if not views else never_materialized(store.online_store, views,
+                                                             settings=dict(graph.project.target.online))
     except DiagnosticError:  # the store cannot say: requests will, with their own errors
         return []
     return [warning] if warning is not None else []
