@@ -189,11 +189,13 @@ def test_rows_with_a_null_key_or_event_time_are_skipped(store):
 @pytest.mark.parametrize("keys", [(("a", INT64), ("b", STRING)), (("a", INT64),), (("day", DATE), ("flag", BOOL))])
 def test_a_batch_with_no_readable_row_writes_nothing(store, keys):
     view = make_view(keys=keys)
-    store.write_batch(view, make_batch(view, []))  # no rows at all
-    unreadable = [{**{name: None for name, _ in keys}, "event": at(0), "value": 1},
-                  {**{name: None for name, _ in keys}, "event": None, "value": 2}]
-    store.write_batch(view, make_batch(view, unreadable))
-    assert values_of(store.read(view, [tuple(None for _ in keys)], ["value"])) == [None]
+    assert store.write_batch(view, make_batch(view, [])) == 0  # no rows at all
+    key = {name: {INT64: 1, STRING: "x", DATE: dt.date(2024, 1, 1), BOOL: True}[dtype] for name, dtype in keys}
+    unreadable = [{**{name: None for name, _ in keys}, "event": at(0), "value": 1}, {**key, "event": None, "value": 2}]
+    assert store.write_batch(view, make_batch(view, unreadable)) == 2
+    assert values_of(store.read(view, [tuple(key.values())], ["value"])) == [None]  # neither row was stored
+    store.write_batch(view, make_batch(view, [{**key, "event": at(0), "value": 3}]))
+    assert values_of(store.read(view, [tuple(key.values())], ["value"])) == [{"value": 3}]
 
 
 def test_tables_and_zoned_or_naive_times_are_accepted(store):

@@ -153,7 +153,7 @@ def test_a_small_read_is_answered_at_once_as_the_asgi_path_answers_it(project):
     serve(project, check)
 
 
-def test_errors_auth_free_and_pipelined_requests_are_answered_in_order(project):
+def test_errors_and_requests_sent_together_are_answered_in_order(project):
     async def check(server, connect):
         protocol, transport = connect()
         bodies = [read_body([1001]), b"{not json", read_body([1002], "no_such_service"), read_body([1003])]
