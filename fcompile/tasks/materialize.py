@@ -243,9 +243,10 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
         if window.start is not None and window.start > window.end:  # the watermark is past `end` already
             status, rows_read, written = "skipped", 0, 0
         else:
-            # the watermark never passes the time of the read (rows may still come for later times), floored to
-            # the second as a default end is, so a run right after this one reads rather than skips
-            read_at = dt.datetime.now(UTC).replace(microsecond=0)
+            # the watermark this run leaves, and the reads its tiles serve: the window's end, or the time of the
+            # read if earlier (rows may still come for later times), floored to the second as a default end is,
+            # so a run right after this one reads rather than skips
+            horizon = min(window.end, dt.datetime.now(UTC).replace(microsecond=0))
             stats = runner.window_stats(plan, window.start, window.end, label, view.location)
             if window.start is None:
                 window = replace(window, start=stats.earliest, basis="earliest" if stats.earliest else "empty")
@@ -268,10 +269,10 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
                 if window.start is not None and view.has_aggregations:
                     tiles, tiles_since = _materialize_tiles(graph, runner, store, view, window,
                                                             full_refresh or state is None, label, batch_rows,
-                                                            read_at)
+                                                            horizon)
                     written = written if view.plain_features else tiles
                 what = f"the window {window.describe()} was written ({written:,} keys), but saving its watermark failed"
-                _put_state(store, view, window, None if full_refresh else state, rows_read, written, read_at)
+                _put_state(store, view, None if full_refresh else state, window, rows_read, written, horizon)
             except StoreFailure as failure:
                 raise _write_failed(label, state, failure, what) from None
     except DiagnosticError as error:
@@ -283,13 +284,13 @@ def materialize_view(graph: FeatureGraph, runner: Runner, store: OnlineStore, vi
 
 
 def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, view: FeatureView, window: Window,
-                       first: bool, label: str, batch_rows: int, read_at: dt.datetime) -> tuple[int, dt.datetime]:
+                       first: bool, label: str, batch_rows: int, horizon: dt.datetime) -> tuple[int, dt.datetime]:
     """The view's tiles for the window (tasks/materialize_tiles.py); a first run or a full refresh drops the
     stored tiles first. Returns the entities written and the first step recomputed.
 
-    The tiles kept are those a read at or after the watermark this run leaves - the window's end, or the time
-    of the read if earlier (an `--end` in the future) - can need: a window ending in the future must not drop
-    the tiles that a read now still reads."""
+    The tiles kept are those a read at or after `horizon`, the watermark this run leaves (the window's end, or
+    the time of the read if earlier: an `--end` in the future), can need: a window ending in the future must
+    not drop the tiles that a read now still reads."""
     from fcompile.online import tile_spec
     from fcompile.planner.online_tiles import plan_latest_tiles
     from fcompile.tasks.materialize_tiles import tiles_since, write_tiles
@@ -297,11 +298,9 @@ def _materialize_tiles(graph: FeatureGraph, runner: Runner, store: OnlineStore, 
     spec = tile_spec(graph, view)
     if first:
         guard_store(store.drop_view, spec.online_view.name)
-    horizon = min(window.end, read_at)
     since = tiles_since(spec, None if first and window.basis != "start" else window.start, horizon)
-    # no progress per batch: the run's progress counts source rows, a batch here counts tiles
     return write_tiles(store, spec, runner, plan_latest_tiles(graph, view), since, window.end, label, batch_rows,
-                       lambda rows: None, horizon), since
+                       horizon), since
 
 
 def choose_window(view: FeatureView, end: dt.datetime, start: dt.datetime | None,
@@ -326,15 +325,12 @@ def _before(moment: dt.datetime, span: dt.timedelta) -> dt.datetime | None:
         return None
 
 
-def _put_state(store: OnlineStore, view: FeatureView, window: Window, previous, rows_read: int, written: int,
-               read_at: dt.datetime) -> None:
-    """After every batch committed: the watermark moves to the window's end, or to `read_at` (when the window
-    was read) if that is earlier - a row of a time between the two may still arrive, and the next incremental
-    run must read it. It never moves back, unless `previous` is None: a full refresh sets it even when the
-    stored one is later."""
+def _put_state(store: OnlineStore, view: FeatureView, previous, window: Window, rows_read: int, written: int,
+               watermark: dt.datetime) -> None:
+    """After every batch committed: the watermark moves to `watermark` (the run's horizon). It never moves
+    back, unless `previous` is None: a full refresh sets it even when the stored one is later."""
     from fcompile.online.base import ViewState
 
-    watermark = min(window.end, read_at)
     if previous is not None and previous.watermark is not None and as_utc(previous.watermark) > watermark:
         watermark = as_utc(previous.watermark)
     state = ViewState(watermark=watermark, last_run_at=dt.datetime.now(UTC), last_window_start=window.start,

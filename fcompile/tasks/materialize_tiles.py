@@ -15,7 +15,7 @@ the watermark, which moves only after every batch has committed, makes the next 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from fcompile.online.base import guard_store
 from fcompile.online.tiles import TILES_FEATURE, StaleTiles, Tiles, TileSpec, stale_tiles, version_after
@@ -42,11 +42,10 @@ def tiles_since(spec: TileSpec, start: dt.datetime | None, end: dt.datetime) -> 
 
 
 def write_tiles(store: OnlineStore, spec: TileSpec, runner: Runner, plan: LatestTiles, since: dt.datetime,
-                end: dt.datetime, label: str, batch_rows: int, advance: Callable[[int], None],
-                horizon: dt.datetime | None = None) -> int:
+                end: dt.datetime, label: str, batch_rows: int, horizon: dt.datetime) -> int:
     """Recompute the tiles of steps from `since` to `end` and write them, keeping the stored tiles a window
-    ending at or after `horizon` (default `end`) reads; returns the entities written."""
-    horizon = end if horizon is None else horizon
+    ending at or after `horizon` reads; returns the entities written. (No progress per batch: a run's progress
+    counts source rows, a batch here counts tiles.)"""
     import pyarrow as pa
 
     reader = runner.latest_values(plan, since, end, label, plan.location, batch_rows)  # type: ignore[arg-type]
@@ -60,18 +59,16 @@ def write_tiles(store: OnlineStore, spec: TileSpec, runner: Runner, plan: Latest
         complete = _complete_rows(spec, plan, table)
         written += _write_entities(store, spec, plan, table.slice(0, complete), since, horizon)
         carry = table.slice(complete)
-        advance(complete)
     if carry is not None and carry.num_rows:
         written += _write_entities(store, spec, plan, carry, since, horizon)
-        advance(carry.num_rows)
     return written
 
 
 def _encoded_keys(spec: TileSpec, plan: LatestTiles, table: pa.Table) -> pa.BinaryArray:
     from fcompile.online.keys import encode_key_columns
-    from fcompile.online.values import arrow_type
+    from fcompile.online.values import arrow_cast, arrow_type
 
-    columns = [table.column(k.name).combine_chunks().cast(arrow_type(k.dtype)) for k in plan.keys]
+    columns = [arrow_cast(table.column(k.name).combine_chunks(), arrow_type(k.dtype)) for k in plan.keys]
     return encode_key_columns(columns, [k.dtype for k in plan.keys])
 
 
@@ -83,10 +80,10 @@ def _complete_rows(spec: TileSpec, plan: LatestTiles, table: pa.Table) -> int:
 
     if table.num_rows < 2:
         return 0
-    import pyarrow.compute as pc
+    from fcompile.online.values import arrow_compute
 
     keys = _encoded_keys(spec, plan, table)
-    changes = np.flatnonzero(numpy_of(pc.not_equal(keys[1:], keys[:-1])))
+    changes = np.flatnonzero(numpy_of(arrow_compute("not_equal", keys[1:], keys[:-1])))
     return int(changes[-1]) + 1 if len(changes) else 0
 
 
@@ -97,15 +94,14 @@ def _write_entities(store: OnlineStore, spec: TileSpec, plan: LatestTiles, table
     versioned by the time of the write; returns the entities."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    from fcompile.online.values import arrow_from_numpy, arrow_type, binary_array, numpy_of
+    from fcompile.online.values import arrow_compute, arrow_from_numpy, arrow_type, binary_array, numpy_of
     from fcompile.planner.plans import EVENT_TS
 
     if not table.num_rows:
         return 0
     keys = _encoded_keys(spec, plan, table)
-    starts = np.concatenate([[0], np.flatnonzero(numpy_of(pc.not_equal(keys[1:], keys[:-1]))) + 1]) \
+    starts = np.concatenate([[0], np.flatnonzero(numpy_of(arrow_compute("not_equal", keys[1:], keys[:-1]))) + 1]) \
         if len(keys) > 1 else np.array([0])
     ends = np.append(starts[1:], table.num_rows)
     firsts = arrow_from_numpy(starts)
