@@ -53,6 +53,8 @@ class ViewRead:
     tiles: Any = None
     merge: Any = None
     window_us: int = 0  # the longest window of the requested aggregated features, in microseconds
+    # one key, whose request column is checked as the view's own key dtype: its values are read as they are
+    key_as_checked: bool = False
     max_age_us: int | None = field(init=False)  # max_age in microseconds, for the integer compare of a read
 
     def __post_init__(self) -> None:
@@ -246,11 +248,14 @@ def plan_online_request(graph: FeatureGraph, projections: Sequence[Projection], 
     for slot, features in per_view.items():
         view = graph.feature_view(slot[0])
         read_index[slot] = len(reads)
-        positions = tuple(key_index[k.name] for k in graph.join_keys(view))
+        join_keys = graph.join_keys(view)
+        positions = tuple(key_index[k.name] for k in join_keys)
         if slot[1]:
             reads.append(_tile_read(graph, view, positions, tuple(features)))
         else:
-            reads.append(ViewRead(online_view(view), positions, tuple(features), view.ttl))
+            named = online_view(view)
+            as_checked = len(positions) == 1 and keys[join_keys[0].name] == named.keys[0][1]
+            reads.append(ViewRead(named, positions, tuple(features), view.ttl, key_as_checked=as_checked))
     planned = tuple(Computed(column, tuple(("read", read_index[s[1]], 1 + per_view[s[1]].index(s[2]))
                                            if s[0] == "read" else s for s in sources))
                     for column, sources in computed)
@@ -320,7 +325,7 @@ def _check_tiles_kept(read: ViewRead, at: int, fresh: int) -> None:
     keeps: those of windows ending at or after `fresh`, the step of the view's watermark (its newest
     materialization drops older ones, tasks/materialize_tiles.py), so the merge would silently miss rows."""
     spec = read.tiles
-    kept = fresh - spec.longest_us
+    kept = spec.oldest_needed(fresh)  # the rule the materialization drops tiles by
     needed = at // spec.step_us * spec.step_us - read.window_us
     if needed >= kept:
         return
@@ -379,31 +384,31 @@ def read_online_features(store: OnlineStore, request: OnlineRequest, entities: M
         if len(positions) == 1:
             column = columns[positions[0]]
             complete = None not in column
-            if complete and read.tiles is None and request.keys[positions[0]][1] == read.view.keys[0][1]:
-                # the common read: the key's values, checked against the view's key dtype, read as they are
+            if complete and read.key_as_checked:  # the common read: the key's values read as they are
                 rows = store.read_values_of_key(read.view, column, read.features)
             else:
                 keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
         else:
             keys = list(zip(*(columns[p] for p in positions)))
             complete = not any(None in key for key in keys)
-        if rows is None and read.tiles is not None:
-            if now_us is None:
-                now_us = _now_us(now)
-            if complete:
-                rows = _tile_rows(store, read, keys, now_us, now is not None)
+        if rows is None:
+            if read.tiles is not None:
+                if now_us is None:
+                    now_us = _now_us(now)
+                replay = now is not None
+
+                def fetch(asked: list) -> list:
+                    return _tile_rows(store, read, asked, now_us, replay)
             else:
+                def fetch(asked: list) -> list:
+                    return store.read_values(read.view, asked, read.features)
+            if complete:
+                rows = fetch(keys)
+            else:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
                 asked = [i for i, key in enumerate(keys) if None not in key]
                 rows = [None] * count
-                for i, row in zip(asked, _tile_rows(store, read, [keys[i] for i in asked], now_us, now is not None)):
+                for i, row in zip(asked, fetch([keys[i] for i in asked])):
                     rows[i] = row
-        elif rows is None and complete:
-            rows = store.read_values(read.view, keys, read.features)
-        elif rows is None:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
-            asked = [i for i, key in enumerate(keys) if None not in key]
-            rows = [None] * count
-            for i, row in zip(asked, store.read_values(read.view, [keys[i] for i in asked], read.features)):
-                rows[i] = row
         if read.max_age_us is not None:
             if now_us is None:
                 now_us = _now_us(now)
