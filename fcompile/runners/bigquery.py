@@ -62,11 +62,12 @@ from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Position
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
-    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line, window_parameters,
+    window_stats_of,
 )
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
-    unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
+    unreadable_spine, warehouse_spine, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 

@@ -18,9 +18,7 @@ from fcompile.dialects.lowering import coarse_window
 from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.on_demand import OnDemandJoin
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import (  # noqa: F401 - window_parameters, window_stats_of: used from here too
-    Runner, WindowStats, first_line, window_parameters, window_stats_of, writing_file,
-)
+from fcompile.runners.base import Runner, first_line, window_parameters, writing_file
 
 
 class CompiledShapes:

@@ -48,12 +48,13 @@ from fcompile.dialects.base import staging_table, swap_in
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
-    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line, window_parameters,
+    window_stats_of,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, refuse_file_sources, unreadable_spine,
-    warehouse_spine, window_parameters, window_stats_of, window_stats_query,
+    warehouse_spine, window_stats_query,
 )
 
 if TYPE_CHECKING:

@@ -62,10 +62,12 @@ from fcompile.graph import DType
 from fcompile.planner.online_tiles import LatestTiles
 from fcompile.planner.on_demand import OnDemandJoin, OnDemandOutput
 from fcompile.planner.plans import BuildDataset, JoinStrategy, LatestValues, PointInTimeJoin, Relation
-from fcompile.runners.base import LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error
+from fcompile.runners.base import (
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, window_parameters, window_stats_of,
+)
 from fcompile.runners.external import (
     CompiledShapes, StreamedResults, in_place_spine, positive_setting, rebatched, refuse_file_sources,
-    unreadable_spine, warehouse_spine, window_parameters, window_stats_of, window_stats_query,
+    unreadable_spine, warehouse_spine, window_stats_query,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers
 

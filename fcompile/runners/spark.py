@@ -62,12 +62,12 @@ from fcompile.dialects.base import staging_table
 from fcompile.graph import DType
 from fcompile.planner.plans import BuildDataset, LatestValues, PointInTimeJoin, Relation
 from fcompile.runners.base import (
-    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line,
+    LoadedTable, RegisteredSpine, WindowStats, WrittenTable, engine_error, first_line, window_parameters,
+    window_stats_of,
 )
 from fcompile.runners.spines import ROW_NUMBER, SpineInput, check_spine_names, row_numbers, spine_files, spine_table
 from fcompile.runners.external import (
-    CompiledShapes, StreamedResults, in_place_spine, read_spine_files, unreadable_spine,
-    window_parameters, window_stats_of, window_stats_query,
+    CompiledShapes, StreamedResults, in_place_spine, read_spine_files, unreadable_spine, window_stats_query,
 )
 from fcompile.online.values import datetime_from_micros
 
