@@ -245,8 +245,7 @@ class DuckDBRunner(Runner):
 
     def _describe(self, query: exp.Query) -> tuple[tuple[str, ...], dict[str, str]]:
         """Column names and types of a query, bound but not run (raises duckdb.Error)."""
-        relation = self.con.sql(self.sql_dialect.generate(query, pretty=False))
-        return tuple(relation.columns), {c: str(t) for c, t in zip(relation.columns, relation.types)}
+        return _names_and_types(self.con.sql(self.sql_dialect.generate(query, pretty=False)))
 
     def _has_rowid(self, table: exp.Table) -> bool:
         """A base table has `rowid`s in insertion order; a view has none."""
@@ -303,8 +302,7 @@ class DuckDBRunner(Runner):
         is written without sqlglot (shipped_sql.column_types_sql), so a materialization need not import it."""
         sql = shipped_sql.column_types_sql(relation, list(columns), self.dialect)
         if sql is not None:
-            found = self.con.sql(sql)
-            return tuple(found.columns), {c: str(t) for c, t in zip(found.columns, found.types)}
+            return _names_and_types(self.con.sql(sql))
         from sqlglot import exp
 
         return self._describe(exp.select(*[exp.column(c) for c in columns]).from_(
@@ -458,12 +456,9 @@ class DuckDBRunner(Runner):
         """Whether the source's event-time column is of DuckDB's type NULL (a file of no rows written without
         types), on which the converted time the counting reads (`utc_instant`: EPOCH_US) cannot be bound."""
         import duckdb
-        from sqlglot import exp
 
-        select = exp.select(exp.column(plan.event_timestamp)).from_(
-            self.sql_dialect.relation(plan.relation, "source", plan.location)).limit(0)
         try:
-            _, types = self._describe(select)
+            _, types = self._column_types(plan.relation, (plan.event_timestamp,))
         except (duckdb.Error, DiagnosticError):
             return False
         return types.get(plan.event_timestamp, "").upper() == '"NULL"'
@@ -539,6 +534,11 @@ _KEY_FAMILIES = {
 _MISSING_TABLE = re.compile(r'Table with name "?([A-Za-z_][A-Za-z0-9_]*)"? does not exist')
 _TEXT_SPINE_HINT = ("a spine given as text is a file when one exists there or it ends in .parquet or .csv, "
                     "a query when it starts with SELECT or WITH, and otherwise a table")
+
+
+def _names_and_types(relation: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """A DuckDB relation's column names, and each one's type as DuckDB spells it."""
+    return tuple(relation.columns), {c: str(t) for c, t in zip(relation.columns, relation.types)}
 
 
 def _utc_naive_parameters(parameters: Mapping[str, dt.datetime]) -> dict[str, dt.datetime]:
