@@ -154,9 +154,10 @@ class Code(str, enum.Enum):
     # the catalog site (issue 19)
     NO_CATALOG = "FC176"             # `fcompile docs serve` finds no generated site
     CATALOG_PORT = "FC177"           # `fcompile docs serve` cannot listen on the host and port
-    # request fields in online requests (issue 17)
+    # online reads of views not (or no longer) in the store (issues 16, 20)
     NOT_MATERIALIZED = "FC182"       # a warning: an online read of views never materialized into this online store
     TILES_NOT_KEPT = "FC183"         # an online read as of a time whose windows need tiles the store no longer keeps
+    # request fields in online requests (issue 17)
     REQUEST_FIELD_CONFLICT = "FC184"  # a request field named like a join key or another source's field, of another dtype
     REQUEST_FIELD_VALUE = "FC185"    # an online request's request field value that does not fit the field's dtype
 
@@ -387,7 +388,8 @@ CODE_MEANINGS: dict[Code, str] = {
 # Codes that are also reported as warnings: a spec file that is not fcompile's (FC002), a range join declared
 # without a ttl (FC016, only ever a warning), a source path that matches no file yet (FC062), a serving grant
 # naming an unknown service, view or push source (FC031, FC032, FC034), and, when `fcompile serve` starts, an
-# online store that does not answer (FC113, FC114), a schema naming a feature its view lacks (FC190).
+# online store that does not answer (FC113, FC114), a schema naming a feature its view lacks (FC190), and views
+# never materialized into the online store that a read or the server reads (FC182, only ever a warning).
 WARNING_CODES: frozenset[Code] = frozenset({
     Code.FILE_SHAPE, Code.UNBOUNDED_RANGE_JOIN, Code.SOURCE_FILE_NOT_FOUND, Code.UNKNOWN_SOURCE, Code.UNKNOWN_VIEW, Code.UNKNOWN_SERVICE,
     Code.ONLINE_STORE_UNREACHABLE, Code.ONLINE_STORE_ERROR, Code.SCHEMA_FEATURE, Code.NOT_MATERIALIZED,

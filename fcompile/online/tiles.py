@@ -11,8 +11,9 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 | layout  | 8: the first bytes of the SHA-256 of the tile columns (names and kinds), as `TileSpec.id` |
 | count   | 4: n, the number of tiles, little-endian                                                  |
 | columns | rows of n little-endian 8-byte cells: first each tile's step (its first microsecond since  |
-|         | the epoch), ascending, then one row per partial (`TileSpec.columns`) but the integer sums: |
-|         | int64, or a float64's bits, or for a string or bytes value its rank in the record's text   |
+|         | the epoch), ascending, then one row per partial but the integer sums, in `_STORED_BLOCKS`  |
+|         | order (float sums, means, then each kind's minimums followed by its maximums, negated or   |
+|         | complemented, then `last` values): int64, a float64's bits, or a text value's rank         |
 | totals  | n + 1 rows of `TileSpec.running_width` cells: row j the running totals of the tiles before |
 |         | the j-th - the integer sums (int64), the float sums, then per variance input the totals    |
 |         | of M2 + n*d*d and n*d (float64; d: the tile's two-part mean minus the input's reference)   |
@@ -21,16 +22,16 @@ batches are atomic, the materialization lock covers them and `drop_view` forgets
 |         | tie_breaker: m (8 bytes), m + 1 offsets (8 bytes each), then the m distinct values the     |
 |         | text cells name, in byte order (UTF-8)                                                    |
 
-so a read views a record's cells without copying, takes each window's counts and sums as the difference of
-two rows of totals (`_Merger`) and reduces the rest with a slice and a vectorized min, max or search. Writes
-work on the whole (width, n) matrix of partials (`decode` rebuilds the integer sums from the totals) and
-compute the totals again in `encode`. A text cell holds the rank of its value among the record's distinct
-values, sorted by their bytes (UTF-8 for strings, which orders them by code point, as the engines compare
-strings), so the minimum, maximum and tie-breaking of ranks are those of the values, and text reduces with
-the integers. The partial rows are grouped by how a read reduces them (the sums of integers, then of floats,
-the means and their low parts, minimums, maximums, then `last` values), so each group is one call. The
-record's event time is its version (the time it was written, moving forward by at least a microsecond each
-write), so the store's newer-wins write makes the last write win.
+so a read views a record's cells without copying, takes each window's counts and sums as the difference of two
+rows of totals (`_Merger`) and reduces the rest with a slice: one `np.minimum` reduction takes a kind's
+minimums and (stored negated or complemented) maximums together, a search the `last` values. Writes work on
+the whole (width, n) matrix of partials, in `_BLOCKS` order (`decode` rebuilds the integer sums from the
+totals and the maximums from their stored form) and compute the totals again in `encode`. A text cell holds
+the rank of its value among the record's distinct values, sorted by their bytes (UTF-8 for strings, which
+orders them by code point, as the engines compare strings), so the minimum, maximum and tie-breaking of ranks
+are those of the values, and text reduces with the integers. The record's event time is its version (the time
+it was written, moving forward by at least a microsecond each write), so the store's newer-wins write makes
+the last write win.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ TILES_SUFFIX = "__fc_tiles"
 MAGIC = b"FCT2"
 PREVIOUS_MAGIC = b"FCT1"  # a record written before the running totals: still read, and rewritten as FCT2
 _HEAD = struct.Struct("<4s8sI")
-_COUNT = struct.Struct("<q")
+_INT64 = struct.Struct("<q")  # a record's count of texts, and a cell of its running totals
 INT_KINDS = ("int32", "int64", "bool", "date", "timestamp")
 FLOAT_KINDS = ("float32", "float64")
 TEXT_KINDS = ("string", "bytes")  # kept as ranks in the record's text (min, max, last)
@@ -67,7 +68,6 @@ NO_TEXT = -1  # a text `last` cell of a tile without a value (minimums and maxim
 NO_CREATED = -(1 << 63)  # a `last` value's created time where there is none: older than any
 NO_TIE = -(1 << 63)  # a `last` value's tie_breaker where it is NULL: older than any (a text one: NO_TEXT)
 INT_MAX, INT_MIN = (1 << 63) - 1, -(1 << 63)  # what the minimum and maximum of a tile without values hold
-_CELL = struct.Struct("<q")
 UNIT = 2.0 ** -53  # a float64's unit roundoff
 ENCODE_CHUNK = 256  # records whose running totals are computed together (a padded array of this many)
 TOLERANCE = 1e-12  # how far (relative) a float merged from running totals may be from the merge of the tiles
@@ -210,7 +210,7 @@ class TileSpec:
             values = list(tiles.text)
             offsets = np.zeros(len(values) + 1, dtype="<i8")
             np.cumsum([len(v) for v in values], out=offsets[1:])
-            records.append(head + _COUNT.pack(len(values)) + offsets.tobytes() + b"".join(values))
+            records.append(head + _INT64.pack(len(values)) + offsets.tobytes() + b"".join(values))
         return records
 
     def _flip_maximums(self, kept: np.ndarray) -> None:
@@ -313,7 +313,7 @@ class TileSpec:
     def _text(self, record: bytes, at: int) -> RecordText:
         import numpy as np
 
-        (m,) = _COUNT.unpack_from(record, at)
+        (m,) = _INT64.unpack_from(record, at)
         offsets = np.frombuffer(record, dtype="<i8", count=m + 1, offset=at + 8)
         return RecordText(record, offsets, at + 8 * (m + 2))
 
@@ -758,7 +758,7 @@ class _Merger:
         """The value of the newest tile with one (most often the newest tile)."""
         count, stored_row, is_float, convert = value
         newest = hi - 1
-        before = _CELL.unpack_from(tiles.record, tiles.running_at + newest * self.row_size + 8 * count)[0]
+        before = _INT64.unpack_from(tiles.record, tiles.running_at + newest * self.row_size + 8 * count)[0]
         if top[count] == before:  # the newest tile has no value: the last one that has
             counts = self.np.diff(tiles.running()[lo:hi + 1, count])
             newest = lo + int(counts.nonzero()[0][-1])
