@@ -297,7 +297,7 @@ def dialect_templates(dialect) -> dict:
     key_classes, feature_classes = classes(dialect, "key"), classes(dialect, "feature")
     key_reps, feature_reps = _representatives(key_classes), _representatives(feature_classes)
     entry: dict = {"session": session_statements(dialect), "key_classes": key_classes,
-                   "feature_classes": feature_classes, "table_name_keywords": table_name_keywords(dialect),
+                   "feature_classes": feature_classes, "table_name_keywords": table_name_keywords(),
                    "latest_values": {}, "window_extent": {}}
     for structure in itertools.product(SOURCES, (True, False), (False, True), (False, True)):
         if structure[3] and not structure[1]:  # a zoned created time without a created time
@@ -321,7 +321,7 @@ def dialect_templates(dialect) -> dict:
     return entry
 
 
-def table_name_keywords(dialect) -> list[str]:
+def table_name_keywords() -> list[str]:
     """The words some target dialect's tokenizer reads as keywords (lower case): a table part that is one is
     left to sqlglot's parsing of the locator, and the compiler's shapes keep it as written (shapes.py)."""
     from fcompile.dialects import shapes

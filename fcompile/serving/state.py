@@ -169,8 +169,7 @@ def _never_materialized(store: FeatureStore) -> list[Diagnostic]:
     graph = store.graph
     views = [v.name for v in graph.feature_views if v.online]
     try:
-        warning = None if not views else never_materialized(store.online_store, views,
-                                                             settings=dict(graph.project.target.online))
+        warning = never_materialized(store.online_store, views, settings=dict(graph.project.target.online))
     except DiagnosticError:  # the store cannot say: requests will, with their own errors
         return []
     return [warning] if warning is not None else []

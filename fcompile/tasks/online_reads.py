@@ -1020,22 +1020,19 @@ def _text_hint(dtype: DType) -> str:
             "timestamp": "an ISO 8601 time, e.g. 2024-01-31T12:00:00Z"}.get(dtype.name, "a value of that type")
 
 
-def never_materialized(store: OnlineStore, views: Iterable[str],
-                       settings: Mapping[str, Any] | None = None) -> Diagnostic | None:
+def never_materialized(store: OnlineStore, views: Iterable[str], settings: Mapping[str, Any]) -> Diagnostic | None:
     """A warning (FC182) naming those of `views` (feature view names) that the online store has no state for -
     never materialized into it, so every value of theirs reads as NOT_FOUND - or None when there are none.
-    `settings`: the target's online settings, to say which store it is."""
+    `settings`: the target's online settings, to say which store it is (and, for SQLite, its path)."""
     never = [name for name in dict.fromkeys(views) if store.get_state(name) is None]
     if not never:
         return None
     from fcompile.online.base import views_text
 
     named = views_text(never)
-    where = ""
-    if settings is not None:
-        kind = str(settings.get("type") or "sqlite")
-        path = settings.get("path") if kind == "sqlite" else None
-        where = f" ({kind}{', ' + clipped(path) if path else ''})"
+    kind = str(settings.get("type") or "sqlite")
+    path = settings.get("path") if kind == "sqlite" else None
+    where = f" ({kind}{', ' + clipped(path) if path else ''})"
     return Diagnostic(Code.NOT_MATERIALIZED, f"{named} {'has' if len(never) == 1 else 'have'} never been materialized "
                       f"into this online store{where}: every value of {'it' if len(never) == 1 else 'them'} reads as "
                       "NOT_FOUND", None, "run `fcompile materialize`, or check the target's online store settings "
