@@ -90,7 +90,8 @@ def tile_step(dialect: SqlDialect, layout: TileLayout, keys: list[str], step_sec
         ranked = (f"{prefix}_ranked", exp.select(exp.Star(), *ranks, *shifts).from_(grouped, copy=False))
         grouped = ranked[0]
     if from_lists and moments:
-        return TileStages(events, ranked, (f"{prefix}_tiles", _tiles_from_lists(dialect, layout, keys, grouped)))
+        return TileStages(events, ranked, (f"{prefix}_tiles", _tiles_from_lists(dialect, layout, keys, grouped,
+                                                                                   moments)))
     partials = [exp.alias_(_partial(dialect, layout, p.kind, p.column), p.name) for p in layout.partials]
     tiles = (f"{prefix}_tiles", exp.select(*[col(k) for k in keys], col(STEP), *partials)
              .from_(grouped, copy=False).group_by(*[col(k) for k in keys], col(STEP), copy=False))
@@ -105,13 +106,13 @@ def _values(index: int) -> str:
     return f"__fc_values_{index}"
 
 
-def _tiles_from_lists(dialect: SqlDialect, layout: TileLayout, keys: list[str], grouped: str) -> exp.Select:
+def _tiles_from_lists(dialect: SqlDialect, layout: TileLayout, keys: list[str], grouped: str,
+                      moments: list[int]) -> exp.Select:
     """The tiles where the dialect keeps a list of each moment input's values per (keys, step): one grouping
-    gives the other partials and the lists, then the mean is the list's average, `mean_lo` the average of each
+    gives the other partials and the lists (of the inputs `moments`), then the mean is the list's average, `mean_lo` the average of each
     value less the mean and M2 the sum of squares of each value less both - the same two-pass arithmetic as
     the window AVG's shift (fcompile/planner/tiles.py), without a pass over the rows to find the mean."""
     key_columns = [col(k) for k in keys]
-    moments = sorted({p.column for p in layout.partials if p.kind == "mean" and p.column is not None})
     values = [exp.alias_(exp.Filter(this=exp.ArrayAgg(this=exp.cast(col(input_name(i)), "DOUBLE")),
                                     expression=exp.Where(this=exp.Not(this=exp.Is(this=col(input_name(i)),
                                                                                   expression=exp.Null())))),
