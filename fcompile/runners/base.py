@@ -193,12 +193,17 @@ class Runner(abc.ABC):
         """The query of a plan that compiles to one (a PointInTimeJoin, a LatestValues). The statements the
         compiled file has before it (setting the session's time zone, where the dialect needs one) are run
         here first, with `run_session_statement`: what the engine executes is the file's statements."""
-        from fcompile.dialects import query_statement
-
-        leading, sql = query_statement(self.statements(plan), self.dialect)
+        leading, sql = self.query_parts(plan)
         for statement in leading:
             self.run_session_statement(statement)
         return sql
+
+    def query_parts(self, plan: Any) -> tuple[list[str], str]:
+        """The session statements and the query of a plan that compiles to one, as the dialects stage writes
+        them (a runner may take them from elsewhere when they are the same text: DuckDB's shipped templates)."""
+        from fcompile.dialects import query_statement
+
+        return query_statement(self.statements(plan), self.dialect)
 
     def spine_view_statements(self, spine: RegisteredSpine, name: str, columns: Sequence[str]) -> tuple[str, ...]:
         """What makes `name` a temporary view of the registered spine's `columns`, in spine order: the relation

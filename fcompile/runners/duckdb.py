@@ -405,22 +405,18 @@ class DuckDBRunner(Runner):
 
         self.check_time_types(plan)
         parameters = _utc_naive_parameters(window_parameters(plan, start, end))
-        sql = self._shipped_query(plan)
+        sql = self.single_statement(plan)
         try:
-            reader = self.con.sql(sql or self.single_statement(plan), params=parameters).to_arrow_reader(batch_rows)
+            reader = self.con.sql(sql, params=parameters).to_arrow_reader(batch_rows)
         except duckdb.Error as exc:
             raise self._failed(label, exc, location) from None
         return _guarded(reader, label, location)
 
-    def _shipped_query(self, plan: LatestValues) -> str | None:
-        """The plan's query from a shipped template (its session statements run first), or None."""
-        found = shipped_sql.latest_values_sql(plan, self.dialect)
-        if found is None:
-            return None
-        leading, sql = found
-        for statement in leading:
-            self.run_session_statement(statement)
-        return sql
+    def query_parts(self, plan: Any) -> tuple[list[str], str]:
+        """A newest-rows plan's statements from a shipped template where one covers it (the compiled file's
+        text, without importing sqlglot), else the dialects stage's."""
+        found = shipped_sql.latest_values_sql(plan, self.dialect) if isinstance(plan, LatestValues) else None
+        return found if found is not None else super().query_parts(plan)
 
     def window_stats(self, plan: LatestValues, start: dt.datetime | None, end: dt.datetime, label: str,
                      location: Position | None = None) -> WindowStats:
