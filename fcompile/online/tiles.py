@@ -285,7 +285,7 @@ class TileSpec:
             kept = np.array(stored.rows, dtype=np.int64)
             self._flip_maximums(kept)
             matrix[self.stored_order] = kept
-            matrix[1:self.int_rows + 1] = np.diff(stored.running()[:, :self.int_rows], axis=0).T
+            matrix[1:self.int_rows + 1] = np.diff(self.stored_totals(stored)[:, :self.int_rows], axis=0).T
             text_at = stored.text_at
         if not self.has_text:
             return Tiles(matrix, ())
@@ -307,8 +307,13 @@ class TileSpec:
         rows = np.ndarray((self.kept_rows, n), self._cell, record, _HEAD.size)
         running_at = _HEAD.size + 8 * self.kept_rows * n
         text_at = running_at + 8 * ((n + 1) * self.running_width + self.constant_count)
-        return StoredTiles(record, n, rows, running_at, self.running_width, text_at,
-                           self._text(record, text_at) if self.has_text else ())
+        return StoredTiles(record, n, rows, running_at, text_at, self._text(record, text_at) if self.has_text else ())
+
+    def stored_totals(self, stored: StoredTiles) -> np.ndarray:
+        """A record's running totals as an (n + 1, running_width) int64 matrix (float columns as their bits)."""
+        import numpy as np
+
+        return np.ndarray((stored.n + 1, self.running_width), self._cell, stored.record, stored.running_at)
 
     def _text(self, record: bytes, at: int) -> RecordText:
         import numpy as np
@@ -559,20 +564,14 @@ def _blocks(columns: Sequence[TileColumn]) -> dict[str, tuple[int, int]]:
 class StoredTiles:
     """A record as a read merges it: views of its bytes, made without copying. `rows` holds the steps, then
     each per-tile row after the integer sums (`TileSpec.kept_rows`); the running totals start at `running_at`,
-    `width` cells a row, row k holding the totals of the tiles before the k-th."""
+    `TileSpec.running_width` cells a row, row k holding the totals of the tiles before the k-th."""
 
-    __slots__ = ("record", "n", "rows", "running_at", "width", "text_at", "text")
+    __slots__ = ("record", "n", "rows", "running_at", "text_at", "text")
 
-    def __init__(self, record: bytes, n: int, rows: np.ndarray, running_at: int, width: int, text_at: int,
+    def __init__(self, record: bytes, n: int, rows: np.ndarray, running_at: int, text_at: int,
                  text: Sequence[bytes]) -> None:
-        self.record, self.n, self.rows, self.running_at, self.width = record, n, rows, running_at, width
+        self.record, self.n, self.rows, self.running_at = record, n, rows, running_at
         self.text_at, self.text = text_at, text
-
-    def running(self) -> np.ndarray:
-        """The running totals as an (n + 1, width) int64 matrix (float columns as their bits)."""
-        import numpy as np
-
-        return np.ndarray((self.n + 1, self.width), np.dtype("<i8"), self.record, self.running_at)
 
 
 def _running_sums(values: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -760,7 +759,7 @@ class _Merger:
         newest = hi - 1
         before = _INT64.unpack_from(tiles.record, tiles.running_at + newest * self.row_size + 8 * count)[0]
         if top[count] == before:  # the newest tile has no value: the last one that has
-            counts = self.np.diff(tiles.running()[lo:hi + 1, count])
+            counts = self.np.diff(self.spec.stored_totals(tiles)[lo:hi + 1, count])
             newest = lo + int(counts.nonzero()[0][-1])
         return convert((floats if is_float else tiles.rows).item(stored_row, newest), tiles.text)
 
@@ -778,7 +777,7 @@ class _Merger:
             return m2
         np = self.np
         floats = tiles.rows.view(np.float64)
-        ns = np.diff(tiles.running()[lo:hi + 1, count])
+        ns = np.diff(self.spec.stored_totals(tiles)[lo:hi + 1, count])
         means = floats[mean_row, lo:hi]
         total = self._sum(tiles, top, low, constants, sum_of, lo, hi) if sum_of is not None else float(ns.dot(means))
         # each tile's deviation from the window's mean, its mean in two parts; the correction takes the centre's
