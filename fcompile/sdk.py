@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, reference_hint
 from fcompile.graph import Entity, FeatureService, FeatureView
 from fcompile.planner.naming import uses_full_feature_names
-from fcompile.tasks.online_reads import entity_rows_as_columns, read_online_features  # no heavy imports
+from fcompile.tasks.online_reads import (  # no heavy imports
+    entity_rows_as_columns, plan_store_reads, read_online_features,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from fcompile.runners.base import Runner
     from fcompile.tasks.materialize import ViewResult, WatermarkReset
     from fcompile.tasks.online_deletes import OnlineDeletion
-    from fcompile.tasks.online_reads import OnlineRequest, OnlineResponse, Spelling
+    from fcompile.tasks.online_reads import OnlineRequest, OnlineResponse, PlannedRead, Spelling
     from fcompile.tasks.push import PushResult
     from fcompile.tasks.training import TrainingQuery
 
@@ -235,6 +237,16 @@ class FeatureStore:
         return read_online_features(self.online_store, self.planned_online_request(features, service,
                                                                                     full_feature_names),
                                     entities, now, spelling)
+
+    def plan_online_read(self, features: Sequence[str] | None, service: str | None, full_feature_names: bool,
+                         entities: Mapping[str, Sequence[Any]], now: dt.datetime | None = None,
+                         spelling: Spelling = "sdk") -> PlannedRead:
+        """`read_online` up to its store reads, which `online_store.read_many(planned.reads)` then makes and
+        `finish_online_read` turns into the response (fcompile/tasks/online_reads.py): the feature server
+        reads together the store reads of the requests that arrive together."""
+        return plan_store_reads(self.online_store, self.planned_online_request(features, service,
+                                                                               full_feature_names),
+                                entities, now, spelling)
 
     @staticmethod
     def _feast_entities(entities: Any, features: Any, entity_rows: Any) -> tuple[Any, Any]:

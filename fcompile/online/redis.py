@@ -51,6 +51,7 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 CHUNK_KEYS = 500            # entities per script call: Redis runs one call at a time, so keep it short (~0.5 ms)
 SEND_ROWS = 8192            # entities whose commands are built, then sent, while Redis runs the ones before
 READ_CHUNK = 10_000         # entities per MGET
+SEND_BYTES = 64 * 1024      # commands are sent to the server in pieces of about this size
 CONNECT_TIMEOUT_SECONDS = 5.0
 TIMEOUT_SECONDS = 60.0      # for a reply
 STATE_FIELDS = ("watermark", "last_run_at", "last_window_start", "rows_read", "keys_written")
@@ -240,10 +241,16 @@ class RedisOnlineStore(RecordDecodingStore):
         for attempt in (1, 2):
             connection = self._connection
             try:
-                sent = 0
-                for command in commands():
-                    connection.send_packed_command([command], check_health=False)
+                sent, waiting, size = 0, [], 0
+                for command in commands():  # sent in pieces of about SEND_BYTES: few system calls, bounded memory
+                    waiting.append(command)
+                    size += len(command)
                     sent += 1
+                    if size >= SEND_BYTES:
+                        connection.send_packed_command([b"".join(waiting)], check_health=False)
+                        waiting, size = [], 0
+                if waiting:
+                    connection.send_packed_command([b"".join(waiting)], check_health=False)
                 found, missing_script, failure = [], None, None
                 for _ in range(sent):
                     try:
@@ -277,37 +284,56 @@ class RedisOnlineStore(RecordDecodingStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
+    reads_together = True  # read_many: one round trip, however many views and requests
+
     def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
               as_tuples: bool) -> list:
-        target = self._views.get(id(view))
-        if target is None or target.view is not view:
-            target = self._view(view)
-        wanted = features if isinstance(features, tuple) else tuple(features)
-        decode = target.readers.get((wanted, as_tuples))
-        if decode is None:
-            decode = self._reader(target, wanted, as_tuples)
-        prefix, encode = target.prefix, target.encode
-        try:
-            names = [None if e is None else prefix + e for e in map(encode, keys)]
-        except (KeyMismatch, TypeError) as exc:
-            raise key_mismatch(view.name, view.keys, str(exc)) from None
-        asked = names if names.count(None) == 0 else [name for name in names if name is not None]
-        if not asked:
-            return [None] * len(names)
-        doing = f"reading feature view '{view.name}'"
-        if len(asked) <= READ_CHUNK:
-            (values,) = self._send(lambda: (_command(b"MGET", *asked),), doing)
-        else:
-            chunks = [asked[i:i + READ_CHUNK] for i in range(0, len(asked), READ_CHUNK)]
-            values = [v for reply in self._send(lambda: (_command(b"MGET", *c) for c in chunks), doing) for v in reply]
+        return self._read_together([(view, keys, features)], as_tuples)[0]
+
+    def read_many(self, reads: Sequence[tuple[OnlineView, Sequence[Any], Sequence[str], bool]]) -> list[list]:
+        return self._read_together([(view, list(zip(keys)) if of_key else keys, features)
+                                    for view, keys, features, of_key in reads], True)
+
+    def _read_together(self, reads: Sequence[tuple[OnlineView, Sequence[tuple[Any, ...]], Sequence[str]]],
+                       as_tuples: bool) -> list[list]:
+        """`_read` of each (view, keys, features), their MGETs sent together: one round trip."""
+        asking = []  # per read: (the key names, None where a key holds a NULL; those asked; decode)
+        commands: list[bytes] = []
+        for view, keys, features in reads:
+            target = self._views.get(id(view))
+            if target is None or target.view is not view:
+                target = self._view(view)
+            wanted = features if isinstance(features, tuple) else tuple(features)
+            decode = target.readers.get((wanted, as_tuples))
+            if decode is None:
+                decode = self._reader(target, wanted, as_tuples)
+            prefix, encode = target.prefix, target.encode
+            try:
+                names = [None if e is None else prefix + e for e in map(encode, keys)]
+            except (KeyMismatch, TypeError) as exc:
+                raise key_mismatch(view.name, view.keys, str(exc)) from None
+            asked = names if names.count(None) == 0 else [name for name in names if name is not None]
+            asking.append((names, asked, decode))
+            commands += (_command(b"MGET", *asked[i:i + READ_CHUNK]) for i in range(0, len(asked), READ_CHUNK))
+        doing = _reading([view.name for view, _, _ in reads])
+        replies = iter(self._send(lambda: commands, doing) if commands else ())
         convert = _values if as_tuples else _stored
+        found = []
         try:
-            if len(asked) == len(names):
-                return [None if value is None else convert(value, decode) for value in values]
-            found = iter(values)
-            return [None if name is None else _or_none(next(found), decode, convert) for name in names]
+            for names, asked, decode in asking:
+                if not asked:
+                    found.append([None] * len(names))
+                    continue
+                values = next(replies) if len(asked) <= READ_CHUNK else \
+                    [v for _ in range(0, len(asked), READ_CHUNK) for v in next(replies)]
+                if len(asked) == len(names):
+                    found.append([None if value is None else convert(value, decode) for value in values])
+                else:
+                    stored = iter(values)
+                    found.append([None if name is None else _or_none(next(stored), decode, convert) for name in names])
         except UnknownLayout as exc:
             raise self._failed(doing, exc) from None
+        return found
 
     def _reader(self, target: _View, features: tuple[str, ...], as_tuples: bool) -> Callable[..., Any]:
         problem = unknown_features(target.view, features)
@@ -499,6 +525,12 @@ def _stored(value: bytes, decode: Callable[..., dict[str, Any]]) -> StoredRow:
 def _values(value: bytes, decode: Callable[..., tuple]) -> tuple:
     """`OnlineStore.read_values`' form of a stored value: (event time in microseconds, values...)."""
     return (HEAD.unpack_from(value)[0] - _SIGN, *decode(value, HEAD.size))
+
+
+def _reading(views: Iterable[str]) -> str:
+    """What a read of these views is doing, for a failure's message."""
+    names = list(dict.fromkeys(views))
+    return f"reading feature view{'s' if len(names) > 1 else ''} " + ", ".join(f"'{name}'" for name in names)
 
 
 def _or_none(value: bytes | None, decode: Callable[..., Any], convert: Callable[..., Any]) -> Any:

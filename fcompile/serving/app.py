@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+from fcompile.online.base import StoreFailure
 from fcompile.serving.auth import authenticate, require
 from fcompile.serving.encoding import encode_online
 from fcompile.tasks.push import with_feast_time_columns
@@ -62,6 +63,7 @@ from fcompile.serving.requests import (
     OnlineFeaturesCall, read_key_text, read_materialize, read_online_features, read_push, read_write,
 )
 from fcompile.serving.state import ServeConfig, ServingState, load_state, project_fingerprint
+from fcompile.tasks.online_reads import finish_online_read
 
 log = logging.getLogger("fcompile.serve")
 CONFIG_ENV = "FCOMPILE_SERVE_CONFIG"   # the ServeConfig as JSON, set by `fcompile serve` for its workers
@@ -223,19 +225,67 @@ class FeatureServer:
         among them ends the connection). Does what `_http` does for that request - auth, the read on the
         loop, errors, metrics - or returns None, having done nothing, when the read belongs on the reader
         thread (more than LOOP_READ_ENTITIES entities): then the request goes through `_http`."""
+        return self.answer_together([(headers, body, started)])[0]
+
+    @property
+    def reads_together(self) -> bool:
+        """Whether small reads that arrive together gain by `answer_together` (the store reads them in one
+        round trip: Redis)."""
+        return self.state.reads_together
+
+    def answer_together(self, requests: list[tuple[list[tuple[bytes, bytes]], bytes, float]]) -> list:
+        """`answer_now` of each (headers, body, started), their store reads made at once
+        (`OnlineStore.read_many`: one round trip on Redis), each request checked, authorized, answered and
+        counted on its own. When that read fails for a reason of the data given, each request is read alone,
+        so that it fails, or not, as it would alone."""
         state = self.state
-        call = Call(ONLINE_PATH)
-        code = None
-        try:
-            grant = authenticate(headers, state.settings.tokens) if state.settings.tokens is not None else None
-            if len(body) > state.settings.max_request_bytes:
-                raise _too_large(state.settings.max_request_bytes)
-            request = read_online_features(body, state.settings.max_entities_per_request)
-            if request.rows > LOOP_READ_ENTITIES:
-                return None
-            status, payload, _ = _read_online(state, state.store, grant, request, call)
-            extra: tuple = ()
-        except Exception as error:  # noqa: BLE001  # as in _http
+        answers: list = [None] * len(requests)
+        planned = []  # (position, call, started, entities read, its PlannedRead)
+        for position, (headers, body, started) in enumerate(requests):
+            call = Call(ONLINE_PATH)
+            try:
+                grant = authenticate(headers, state.settings.tokens) if state.settings.tokens is not None else None
+                if len(body) > state.settings.max_request_bytes:
+                    raise _too_large(state.settings.max_request_bytes)
+                request = read_online_features(body, state.settings.max_entities_per_request)
+                if request.rows > LOOP_READ_ENTITIES:
+                    continue  # None: for the reader thread
+                entities = _allowed_entities(state, grant, request, call)
+                planned.append((position, call, started, request.rows, state.store.plan_online_read(
+                    request.features, request.feature_service, request.full_feature_names, entities, None, "http")))
+            except Exception as error:  # noqa: BLE001  # as in _http
+                answers[position] = self._answered(call, started, error=error)
+        if not planned:
+            return answers
+        online_store = state.store.online_store
+        together = None
+        if len(planned) > 1:
+            try:
+                together = iter(online_store.read_many([read for *_, plan in planned for read in plan.reads]))
+            except StoreFailure as failure:  # the store's own failure: every request's answer
+                for position, call, started, _, _ in planned:
+                    answers[position] = self._answered(call, started, error=failure)
+                return answers
+            except Exception:  # noqa: BLE001  # a request's data: each alone, below
+                pass
+        for position, call, started, rows, plan in planned:
+            try:
+                fetched = online_store.read_many(plan.reads) if together is None else \
+                    [next(together) for _ in plan.reads]
+                response = finish_online_read(plan, fetched)
+                call.rows_read = rows
+                answers[position] = self._answered(call, started, encode_online(response.to_http_dict(),
+                                                                                response.float_results))
+            except Exception as error:  # noqa: BLE001  # as in _http
+                answers[position] = self._answered(call, started, error=error)
+        return answers
+
+    def _answered(self, call: Call, started: float, payload: bytes = b"",
+                  error: Exception | None = None) -> tuple[int, bytes, tuple]:
+        """A direct answer (status, body, extra headers): the payload of a read, or the answer to its error;
+        counted in the metrics."""
+        status, extra, code = 200, (), None
+        if error is not None:
             status, payload, _, extra, code = self._failure(error, "POST", ONLINE_PATH)
         self.metrics.record(call.endpoint, call.service, status, _perf() - started, call.rows_read, code)
         return status, payload, extra
@@ -505,6 +555,16 @@ def _read_large(state: ServingState, grant: Any, body: bytes, request: OnlineFea
 
 def _read_online(state: ServingState, store: Any, grant: Any, request: OnlineFeaturesCall,
                  call: Call) -> tuple[int, bytes, bytes]:
+    entities = _allowed_entities(state, grant, request, call)
+    response = store.read_online(request.features, request.feature_service, request.full_feature_names, entities,
+                                 None, "http")
+    call.rows_read = request.rows
+    return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
+
+
+def _allowed_entities(state: ServingState, grant: Any, request: OnlineFeaturesCall, call: Call) -> Any:
+    """The request's entities, typed where the project reads keys from text, once the caller's grant allows
+    the read (403 else); names the request's service in `call` when the project has it."""
     service = request.feature_service
     if service is not None:
         if service in state.services:
@@ -514,12 +574,9 @@ def _read_online(state: ServingState, store: Any, grant: Any, request: OnlineFea
     elif grant is not None:
         for reference in request.features:  # type: ignore[union-attr]  # one of the two is given
             require(grant, grant.feature_views, "read features of feature view", reference.partition(":")[0])
-    entities = request.entities
     if state.key_readers:
-        entities = read_key_text(entities, state.key_readers)
-    response = store.read_online(request.features, service, request.full_feature_names, entities, None, "http")
-    call.rows_read = request.rows
-    return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
+        return read_key_text(request.entities, state.key_readers)
+    return request.entities
 
 
 def _push_rows(state: ServingState, grant: Any, body: bytes) -> tuple[Any, Any]:

@@ -57,6 +57,8 @@ _CONFIG_ENV = "FCOMPILE_SERVE_CONFIG"
 _DIRECT_URL = ONLINE_PATH.encode()  # the request target as sent: no query string, no escapes
 _guarded: weakref.WeakSet[HeaderLimitsProtocol] = weakref.WeakSet()
 _sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = weakref.WeakKeyDictionary()
+# per event loop, the reads to answer together at the end of its iteration (connection, request)
+_waiting: dict[asyncio.AbstractEventLoop, list[tuple[HeaderLimitsProtocol, _DirectRequest]]] = {}
 
 
 def _config() -> ServeConfig:
@@ -83,6 +85,7 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         self.header_count = 0
         self.refused = False  # answered 431: what the client still sends is dropped
         self.direct: _DirectRequest | None = None  # a small online read whose body is arriving
+        self.waiting: _DirectRequest | None = None  # a small read complete, to be answered with others (below)
         _guarded.add(self)
         if self.loop not in _sweepers:
             _sweepers[self.loop] = self.loop.create_task(_sweep(self.loop, self.header_timeout))
@@ -167,8 +170,13 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
             super().on_message_complete()
         else:
             self.direct = None
-            if self.flow.write_paused or not self._answer(direct):
+            direct.keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+            if self.flow.write_paused:
                 self._hand_over(direct, complete=True)
+            elif self.app.reads_together:
+                self._wait(direct)
+            else:
+                self._write(direct, self.app.answer_now(self.headers, bytes(direct.body), direct.started))
         self.header_room = self.max_header_bytes  # the next request's line and headers
 
     def _answers_directly(self) -> bool:
@@ -185,14 +193,30 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
                 return value.isdigit() and int(value) <= LOOP_READ_BODY_BYTES
         return False  # a chunked body: the ASGI path reads it
 
-    def _answer(self, direct: _DirectRequest) -> bool:
-        """Write the application's answer to the request; False when the application leaves it to ASGI."""
-        answer = self.app.answer_now(self.headers, bytes(direct.body), direct.started)
+    def _wait(self, direct: _DirectRequest) -> None:
+        """Queue the read to be answered, with the others of this event-loop iteration, at its end."""
+        direct.headers = self.headers
+        self.waiting = direct
+        waiting = _waiting.get(self.loop)
+        if waiting is None:
+            waiting = _waiting[self.loop] = []
+            self.loop.call_soon(_answer_waiting, self.loop)
+        waiting.append((self, direct))
+
+    def _answer_waiting(self) -> None:
+        """Answer the read this connection has waiting, alone (the connection goes on, or stops)."""
+        direct = self.waiting
+        self.waiting = None
+        self._write(direct, self.app.answer_now(direct.headers, bytes(direct.body), direct.started))
+
+    def _write(self, direct: _DirectRequest, answer: tuple[int, bytes, tuple] | None) -> None:
+        """Write the application's answer to the request; None: the application leaves it to ASGI."""
         if answer is None:
-            return False
+            self._hand_over(direct, complete=True)
+            return
         status, payload, extra = answer
         closing = (b"connection", b"close") in extra  # an error that ends the connection (app.py's `_CLOSE`)
-        keep_alive = not closing and self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+        keep_alive = not closing and direct.keep_alive
         head = [STATUS_LINE[status], b"content-type: application/json\r\ncontent-length: %d\r\n" % len(payload)]
         for name, value in extra:
             head += (name, b": ", value, b"\r\n")
@@ -203,7 +227,6 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         if not keep_alive:
             self.transport.close()
         self.on_response_complete()  # counts the request, resumes reading, arms the keep-alive timeout
-        return True
 
     def _hand_over(self, direct: _DirectRequest, complete: bool) -> None:
         """The request to the ASGI path after all, as uvicorn's callbacks would have given it: its headers,
@@ -218,6 +241,8 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown, which lets a request in progress finish: a small read still
         waiting for its body goes the ASGI way first, so that it is seen as one."""
+        if self.waiting is not None:
+            self._answer_waiting()
         direct = self.direct
         if direct is not None:
             self.direct = None
@@ -225,6 +250,8 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         super().shutdown()
 
     def on_message_begin(self) -> None:
+        if self.waiting is not None:  # answered before the next request of the connection (pipelining)
+            self._answer_waiting()
         super().on_message_begin()
         self.headers_since = self.loop.time()
         self.header_count = 0
@@ -248,10 +275,32 @@ async def _sweep(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
                 connection._hand_over(direct, complete=False)
 
 
+def _answer_waiting(loop: asyncio.AbstractEventLoop) -> None:
+    """Answer the small reads that completed in one event-loop iteration together (the application reads
+    their values at once: one round trip to Redis); those whose connection closed, or that were answered
+    alone meanwhile, are left out."""
+    waiting = [(c, r) for c, r in _waiting.pop(loop) if c.waiting is r and not c.transport.is_closing()]
+    if not waiting:
+        return
+    for connection, _ in waiting:
+        connection.waiting = None
+    connections, requests = zip(*waiting)
+    try:
+        answers = connections[0].app.answer_together([(r.headers, bytes(r.body), r.started) for r in requests])
+    except BaseException:
+        for connection in connections:  # nothing answered: never leave a client without an answer
+            connection.transport.close()
+        raise
+    for connection, request, answer in zip(connections, requests, answers):
+        connection._write(request, answer)
+
+
 class _DirectRequest:
-    __slots__ = ("since", "started", "body")
+    __slots__ = ("since", "started", "body", "keep_alive", "headers")
 
     def __init__(self, since: float, started: float) -> None:
         self.since = since      # loop time at the end of its headers (for the request timeout)
         self.started = started  # the same moment by time.perf_counter (for the latency metric)
         self.body = bytearray()
+        self.keep_alive = True  # whether the connection stays open after the answer (set with the body's end)
+        self.headers: list[tuple[bytes, bytes]] = []  # for a read answered with others, once complete

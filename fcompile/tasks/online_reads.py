@@ -21,7 +21,7 @@ import numbers
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, NamedTuple, Sequence
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError, Severity, clipped, did_you_mean
 from fcompile.graph import DType, FeatureGraph, FeatureView, Projection
@@ -282,19 +282,24 @@ def _tile_read(graph: FeatureGraph, view: FeatureView, positions: tuple[int, ...
     return ViewRead(named, positions, features, view.ttl, spec, spec.reader(features), window_us)
 
 
-def _tile_rows(store: OnlineStore, read: ViewRead, keys: list, at: int, replay: bool) -> list:
-    """The requested aggregated features of each entity at `at` (microseconds since the epoch), as rows of
-    `OnlineStore.read_values`' form whose event time is the newest materialized step (the step of the view's
-    watermark, or of the entity's newest tile if later); an entity without tiles holds the values of an empty
-    window once the view has been materialized, and is not found before. `replay`: `at` was given (not the
-    current time), and may be earlier than the tiles the store keeps (FC183)."""
-    spec, merge, features = read.tiles, read.merge, read.features
-    ordered = _in_order(features)
+def _tiles_fresh(store: OnlineStore, read: ViewRead, at: int, replay: bool) -> int | None:
+    """The step of the view's watermark (None before its first materialization), for a read of its
+    aggregated features at `at` (microseconds since the epoch). `replay`: `at` was given (not the current
+    time), and may be earlier than the tiles the store keeps (FC183)."""
     state = store.cached_state(read.view.name)  # the watermark, re-read at most once a second
-    fresh = None if state is None or state.watermark is None else _step_of(state.watermark, spec.step_us)
+    fresh = None if state is None or state.watermark is None else _step_of(state.watermark, read.tiles.step_us)
     if replay and fresh is not None:
         _check_tiles_kept(read, at, fresh)
-    stored = store.read_values(spec.online_view, keys, (TILES_FEATURE,))
+    return fresh
+
+
+def _tile_rows(read: ViewRead, stored: list, fresh: int | None, at: int) -> list:
+    """The requested aggregated features of each entity at `at`, from its stored tiles (`stored`, rows of
+    the tiles' view), as rows of `OnlineStore.read_values`' form whose event time is the newest materialized
+    step (`fresh`, the step of the view's watermark, or the entity's newest tile if later); an entity without
+    tiles holds the values of an empty window once the view has been materialized, and is not found before."""
+    spec, merge, features = read.tiles, read.merge, read.features
+    ordered = _in_order(features)
     empty = None
     rows: list = []
     for row in stored:
@@ -367,60 +372,106 @@ def _now_us(now: dt.datetime | None) -> int:
     return found
 
 
-def read_online_features(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
-                         now: dt.datetime | None = None, spelling: Spelling = "sdk") -> OnlineResponse:
-    """The request's features for the entities (`{join_key: [values]}`, every needed key, equal lengths).
-    This is the serving path: one store read per view and no more Python per value than needed. `spelling`:
-    how the examples of hints write entities (the surface the request came through)."""
+class PlannedRead(NamedTuple):
+    """An online read up to its store reads (`plan_store_reads`): the entities checked, and `reads`, what it
+    asks the store, in `OnlineStore.read_many`'s form; `finish_online_read` makes the response from the
+    rows they return. The feature server plans the small reads that arrive together, reads all their store
+    reads at once (one round trip on Redis), then finishes each."""
+
+    request: OnlineRequest
+    columns: list[list]        # the join keys' checked values, in request.keys order
+    field_columns: list[list]  # the request fields' checked values, in request.fields order
+    count: int                 # entities
+    now_us: int | None         # the read's time (when a ttl or a window needs it)
+    reads: list[tuple]         # per view read: (view, keys, features, of_key)
+    places: list[tuple]        # per view read: (positions asked, or None for every entity; tile watermark)
+
+
+def plan_store_reads(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
+                     now: dt.datetime | None = None, spelling: Spelling = "sdk") -> PlannedRead:
+    """The first half of `read_online_features`: raises its diagnostics for the entities, and FC183 for a
+    window that reaches before the tiles kept. Asks the store only for a tile view's state (its watermark,
+    cached)."""
     columns = check_entities(request, entities, spelling)
     count = len(columns[0]) if columns else 0
+    field_columns: list[list] = []
     if request.fields:
         columns, field_columns = columns[:len(request.keys)], columns[len(request.keys):]
     now_us = None
-    per_read = []
+    reads: list[tuple] = []
+    places: list[tuple] = []
     for read in request.reads:
-        positions = read.key_positions
-        rows = None
-        if len(positions) == 1:
-            column = columns[positions[0]]
-            complete = None not in column
-            if complete and read.key_as_checked:  # the common read: the key's values read as they are
-                rows = store.read_values_of_key(read.view, column, read.features)
-            else:
-                keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
-        else:
-            keys = list(zip(*(columns[p] for p in positions)))
-            complete = not any(None in key for key in keys)
-        if rows is None:
-            if read.tiles is not None:
-                if now_us is None:
-                    now_us = _now_us(now)
-                replay = now is not None
-
-                def fetch(asked: list) -> list:
-                    return _tile_rows(store, read, asked, now_us, replay)
-            else:
-                def fetch(asked: list) -> list:
-                    return store.read_values(read.view, asked, read.features)
-            if complete:
-                rows = fetch(keys)
-            else:  # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
-                asked = [i for i, key in enumerate(keys) if None not in key]
-                rows = [None] * count
-                for i, row in zip(asked, fetch([keys[i] for i in asked])):
-                    rows[i] = row
-        if read.max_age_us is not None:
+        fresh = None
+        if read.tiles is not None:
             if now_us is None:
                 now_us = _now_us(now)
-            per_read.append((rows, _aged(rows, now_us - read.max_age_us)))
+            fresh = _tiles_fresh(store, read, now_us, now is not None)
+            view, features = read.tiles.online_view, (TILES_FEATURE,)
         else:
-            per_read.append((rows, None))
+            view, features = read.view, read.features
+            if now_us is None and read.max_age_us is not None:
+                now_us = _now_us(now)
+        positions = read.key_positions
+        if len(positions) == 1:
+            column = columns[positions[0]]
+            if None not in column:
+                if read.key_as_checked:  # the common read (plain features): the key's values as they are
+                    reads.append((view, column, features, True))
+                    places.append(_EVERY_ROW)
+                    continue
+                keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
+                reads.append((view, keys, features, False))
+                places.append((None, fresh))
+                continue
+            keys = list(zip(column))
+        else:
+            keys = list(zip(*(columns[p] for p in positions)))
+            if not any(None in key for key in keys):
+                reads.append((view, keys, features, False))
+                places.append((None, fresh))
+                continue
+        # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
+        asked = [i for i, key in enumerate(keys) if None not in key]
+        reads.append((view, [keys[i] for i in asked], features, False))
+        places.append((asked, fresh))
+    return PlannedRead(request, columns, field_columns, count, now_us, reads, places)
+
+
+_EVERY_ROW = (None, None)
+
+
+def finish_online_read(planned: PlannedRead, fetched: Sequence[list]) -> OnlineResponse:
+    """The second half of `read_online_features`: the response from the rows `planned.reads` returned."""
+    request, count, now_us = planned.request, planned.count, planned.now_us
+    per_read = []
+    for read, rows, place in zip(request.reads, fetched, planned.places):
+        if place is not _EVERY_ROW:
+            asked, fresh = place
+            if read.tiles is not None:
+                rows = _tile_rows(read, rows, fresh, now_us)
+            if asked is not None:
+                scattered = [None] * count
+                for i, row in zip(asked, rows):
+                    scattered[i] = row
+                rows = scattered
+        per_read.append((rows, None if read.max_age_us is None else _aged(rows, now_us - read.max_age_us)))
+    columns = planned.columns
     if not request.computed:
         return OnlineResponse(request, columns, per_read)
     given = dict(zip(request.key_names, columns))
     if request.fields:
-        given.update(zip((name for name, _ in request.fields), field_columns))
+        given.update(zip((name for name, _ in request.fields), planned.field_columns))
     return OnlineResponse(request, columns, per_read, _compute(request, per_read, given, count))
+
+
+def read_online_features(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
+                         now: dt.datetime | None = None, spelling: Spelling = "sdk") -> OnlineResponse:
+    """The request's features for the entities (`{join_key: [values]}`, every needed key, equal lengths).
+    This is the serving path: the store's reads at once (one per view; `OnlineStore.read_many`) and no more
+    Python per value than needed. `spelling`: how the examples of hints write entities (the surface the
+    request came through)."""
+    planned = plan_store_reads(store, request, entities, now, spelling)
+    return finish_online_read(planned, store.read_many(planned.reads))
 
 
 def _compute(request: OnlineRequest, per_read: list, given: dict[str, list], count: int) -> list:

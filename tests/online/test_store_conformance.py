@@ -19,7 +19,7 @@ from fcompile.graph import DType
 from fcompile.online import online_store_class
 from fcompile.online.base import ViewState
 from fcompile.online.keys import encode_key
-from fcompile.online.values import arrow_type
+from fcompile.online.values import arrow_type, micros
 from fcompile.planner.plans import CREATED_TS, EVENT_TS
 
 UTC = dt.timezone.utc
@@ -286,6 +286,37 @@ def test_many_keys_at_once(store):
     asked = [(k,) for k in range(count + 10)][::-1]
     found = store.read(view, asked, ["value"])
     assert [None if r is None else r.values["value"] for r in found] == [None] * 10 + list(range(count))[::-1]
+
+
+def test_read_many_answers_each_read_as_alone_in_order(store):
+    """`read_many` (the feature server's reads of requests that arrive together): per read, what
+    `read_values` or `read_values_of_key` answers alone; reads of several views, of the same view twice, of
+    no keys, of NULL and missing keys, and more keys than one Redis MGET takes."""
+    from fcompile.online import redis as redis_store
+
+    first = make_view("first", features=(("value", INT64), ("note", STRING)))
+    second = make_view("second", keys=(("a", STRING), ("b", INT32)), features=(("score", FLOAT64),))
+    store.write_batch(first, make_batch(first, [{"id": k, "event": at(k), "value": k * 10, "note": f"n{k}"}
+                                                for k in range(1, 30)]))
+    store.write_batch(second, make_batch(second, [{"a": "x", "b": 1, "event": at(0), "score": 0.5},
+                                                  {"a": "y", "b": 2, "event": at(1), "score": -1.25}]))
+    many = list(range(redis_store.READ_CHUNK + 5))
+    reads = [
+        (first, [3, 1, 99], ("note", "value"), True),
+        (second, [("y", 2), ("x", 1), ("x", 2), (None, 1)], ("score",), False),
+        (first, [], ("value",), False),
+        (first, [(None,), (7,)], ("value",), False),
+        (first, many, ("value",), True),
+        (first, [5], ("note",), True),
+    ]
+    alone = [store.read_values_of_key(view, keys, features) if of_key else store.read_values(view, keys, features)
+             for view, keys, features, of_key in reads]
+    assert store.read_many(reads) == alone
+    assert alone[0] == [(micros(at(3)), "n3", 30), (micros(at(1)), "n1", 10), None]
+    assert alone[1] == [(micros(at(1)), -1.25), (micros(at(0)), 0.5), None, None]
+    assert alone[2] == [] and alone[3] == [None, (micros(at(7)), 70)]
+    assert [row and row[1] for row in alone[4]] == [None] + [k * 10 for k in range(1, 30)] + [None] * (len(many) - 30)
+    assert store.read_many([]) == []
 
 
 def test_a_feature_added_to_the_view_reads_none_until_written(store):

@@ -1,8 +1,11 @@
-"""Small online reads answered in the protocol's callback (protocol.py, `FeatureServer.answer_now`), in process.
+"""Small online reads answered in the protocol's callback (protocol.py, `FeatureServer.answer_now`), in process,
+on SQLite and Redis.
 
 The protocol is uvicorn's httptools protocol as `fcompile serve` runs it, fed raw bytes through a transport
-that records what is written. An answer written before the event loop runs again can only come from the
-direct path (the ASGI path answers from a task); each is compared with the ASGI path's answer to the same
+that records what is written. On SQLite, an answer written before the event loop runs again can only come
+from the direct path (the ASGI path answers from a task); on Redis, the reads of one loop iteration are
+answered together at its end (`FeatureServer.answer_together`: one round trip), so an answer comes once the
+loop has run one callback, and with no ASGI cycle. Each is compared with the ASGI path's answer to the same
 request, byte for byte. The requests that must go the ASGI way after all (a read for the reader thread, a
 client asking for `100-continue`, a body slower than the timeout) are answered there, and correctly.
 """
@@ -13,7 +16,7 @@ import asyncio
 import json
 
 import pytest
-from serving_helpers import WINDOW, write_project
+from serving_helpers import WINDOW, redis_cleanup, write_project
 
 pytest.importorskip("uvicorn", reason="the feature server needs the serve extra (pip install 'fcompile[serve]')")
 pytest.importorskip("httptools", reason="the direct path is part of the httptools protocol")
@@ -103,11 +106,25 @@ async def asgi_answer(server: FeatureServer, body: bytes, path: str = "/get-onli
     return sent[0]["status"], sent[1]["body"]
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("direct")
-    write_project(root, {"type": "sqlite", "path": ".fcompile/online.db"}, {"max_request_bytes": 8192})
-    return root
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def project(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"direct-{request.param}")
+    online = {"type": "sqlite", "path": ".fcompile/online.db"} if request.param == "sqlite" else \
+        {"type": "redis", "url": request.getfixturevalue("redis_url")}
+    name = write_project(root, online, {"max_request_bytes": 8192})
+    yield root
+    if request.param == "redis":
+        redis_cleanup(request.getfixturevalue("redis_url"), name)
+
+
+async def direct_answers(server: FeatureServer, protocol: HeaderLimitsProtocol, transport: RecordingTransport) -> bytes:
+    """What the direct path wrote: at once on SQLite; on Redis once the loop has run the callback that answers
+    a loop iteration's reads together (and not before)."""
+    if server.reads_together:
+        assert not transport.written
+        await asyncio.sleep(0)
+    assert protocol.cycle is None  # no ASGI cycle answered
+    return bytes(transport.written)
 
 
 def serve(project, check, timeout: float = 10.0) -> None:
@@ -144,7 +161,7 @@ def test_a_small_read_is_answered_at_once_as_the_asgi_path_answers_it(project):
         for drivers in ([1001], [1001, 1002, 9999], [1003]):
             transport.written.clear()
             protocol.data_received(request(read_body(drivers)))
-            (head, body), = responses(bytes(transport.written))  # written before the loop ran again
+            (head, body), = responses(await direct_answers(server, protocol, transport))
             assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-type: application/json" in head
             assert (200, body) == await asgi_answer(server, read_body(drivers))
             assert b"connection: close" not in head and not transport.closed
@@ -158,7 +175,11 @@ def test_errors_and_requests_sent_together_are_answered_in_order(project):
         protocol, transport = connect()
         bodies = [read_body([1001]), b"{not json", read_body([1002], "no_such_service"), read_body([1003])]
         protocol.data_received(b"".join(request(body) for body in bodies))  # one read holding four requests
+        if server.reads_together:  # each read answered alone when the next request of its connection begins
+            assert len(responses(bytes(transport.written))) == 3
+            await asyncio.sleep(0)
         answered = responses(bytes(transport.written))
+        assert protocol.cycle is None
         assert [head.split(b"\r\n")[0] for head, _ in answered] == [
             b"HTTP/1.1 200 OK", b"HTTP/1.1 400 Bad Request", b"HTTP/1.1 404 Not Found", b"HTTP/1.1 200 OK"]
         for body, (_, answer) in zip(bodies, answered):
@@ -174,11 +195,11 @@ def test_http_1_0_and_a_body_in_pieces(project):
         protocol.data_received(whole[:-10])
         assert not transport.written  # the body is not complete
         protocol.data_received(whole[-10:])
-        assert responses(bytes(transport.written))[0][0].startswith(b"HTTP/1.1 200")
+        assert responses(await direct_answers(server, protocol, transport))[0][0].startswith(b"HTTP/1.1 200")
 
         protocol, transport = connect()
         protocol.data_received(request(read_body([1001]), version=b"1.0"))
-        (head, _), = responses(bytes(transport.written))
+        (head, _), = responses(await direct_answers(server, protocol, transport))
         assert b"connection: close" in head and transport.closed
 
     serve(project, check)
@@ -212,3 +233,98 @@ def test_a_body_slower_than_the_timeout_gets_the_408_of_the_asgi_path(project):
         assert b"did not arrive within 0.5 s" in body
 
     serve(project, check, timeout=0.5)
+
+
+def reads_made(server: FeatureServer) -> list[list]:
+    """The `read_many` calls the server's online store makes from now on (the real store reads them)."""
+    store = server.state.store.online_store
+    made: list[list] = []
+    real = store.read_many
+
+    def read_many(reads):
+        made.append(list(reads))
+        return real(reads)
+
+    store.read_many = read_many
+    return made
+
+
+@pytest.mark.parametrize("project", ["redis"], indirect=True)
+def test_reads_of_one_loop_iteration_are_read_together_and_answered_each_as_alone(project):
+    async def check(server, connect):
+        assert server.reads_together
+        bodies = [read_body([1001]), read_body([1002, None, 9999]), b"{not json", read_body([1003], "no_such_service"),
+                  read_body(list(range(LOOP_READ_ENTITIES + 1))), read_body([1001, 1003]),
+                  json.dumps({"entities": {"driver_id": [1002]}, "features": ["driver_stats:conv_rate"]}).encode()]
+        connections = [connect() for _ in bodies]
+        made = reads_made(server)
+        for (protocol, _), body in zip(connections, bodies):
+            protocol.data_received(request(body))
+        assert not any(transport.written for _, transport in connections)  # all wait for the loop
+        await asyncio.sleep(0)
+        assert len(made) == 1 and len(made[0]) == 4  # the four good small reads: one round trip
+        for index, ((protocol, transport), body) in enumerate(zip(connections, bodies)):
+            if index == 4:  # more entities than a read on the loop takes: the ASGI path's reader thread
+                assert not transport.written and protocol.cycle is not None
+                (_, answer), = responses(await written(transport))
+            else:
+                (_, answer), = responses(bytes(transport.written))
+            assert (await asgi_answer(server, body))[1] == answer
+
+    serve(project, check)
+
+
+@pytest.mark.parametrize("project", ["redis"], indirect=True)
+def test_a_failed_read_together_reads_each_request_alone(project):
+    from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
+    from fcompile.online.base import store_failed
+
+    async def check(server, connect):
+        assert server.reads_together
+        store = server.state.store.online_store
+        real = store.read_many
+        for failure, expected in ((DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "refused together", None)]), 200),
+                                  (store_failed("Redis", "reading", ConnectionError("the server went away")), 503)):
+            def read_many(reads, failure=failure):  # fails when asked for several requests' reads at once
+                if len(reads) > 1:
+                    raise failure
+                return real(reads)
+
+            store.read_many = read_many
+            connections = [connect() for _ in range(3)]
+            for protocol, _ in connections:
+                protocol.data_received(request(read_body([1001])))
+            await asyncio.sleep(0)
+            for _, transport in connections:
+                (head, answer), = responses(bytes(transport.written))
+                assert head.startswith(b"HTTP/1.1 %d" % expected), head
+                if expected == 200:  # a data problem of the gathered read: each read alone, as it would be
+                    assert (await asgi_answer(server, read_body([1001])))[1] == answer
+                else:  # the store's own failure: every request's answer, without trying each again
+                    assert b"the server went away" in answer
+        store.read_many = real
+
+    serve(project, check)
+
+
+@pytest.mark.parametrize("project", ["redis"], indirect=True)
+def test_a_closed_connection_or_a_shutdown_never_loses_a_waiting_read(project):
+    async def check(server, connect):
+        assert server.reads_together
+        made = reads_made(server)
+        gone, gone_transport = connect()
+        stopping, stopping_transport = connect()
+        staying, staying_transport = connect()
+        for protocol in (gone, stopping, staying):
+            protocol.data_received(request(read_body([1001])))
+        gone_transport.close()        # the client went away before the loop ran again: not read, not answered
+        stopping.shutdown()           # the server stops: the waiting read is answered first, alone
+        (head, _), = responses(bytes(stopping_transport.written))
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head
+        await asyncio.sleep(0)
+        assert not gone_transport.written
+        assert [len(reads) for reads in made] == [1, 1]  # the stopping one alone, then the staying one
+        (head, answer), = responses(bytes(staying_transport.written))
+        assert head.startswith(b"HTTP/1.1 200") and (200, answer) == await asgi_answer(server, read_body([1001]))
+
+    serve(project, check)
