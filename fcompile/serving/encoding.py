@@ -26,7 +26,7 @@ def encode_online(document: dict, float_results: Sequence[int] | None = None) ->
     if b"null" in out:
         results = document["results"]
         checked = results if float_results is None else [results[i] for i in float_results]
-        if any(_has_non_finite(result["values"]) for result in checked):
+        if _any_non_finite([v for result in checked for v in result["values"] if v is not None]):
             out = orjson.dumps(_finite(document), default=_other, option=_OPTIONS)
     return out
 
@@ -39,6 +39,16 @@ def _other(value: Any) -> Any:
     if isinstance(value, numbers.Real):
         return float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _any_non_finite(values: list) -> bool:
+    """Whether a non-finite float is among `values` or inside them. One sum for a list of numbers (a NaN or
+    an infinity makes it NaN or infinite; finite values whose sum overflows only cost the second writing,
+    which leaves them as they are); one by one when a value is not a number (an array)."""
+    try:
+        return not math.isfinite(sum(values, 0.0))
+    except TypeError:
+        return any(_has_non_finite(value) for value in values)
 
 
 def _has_non_finite(value: Any) -> bool:

@@ -49,3 +49,15 @@ def test_columns_that_hold_no_floats_are_not_looked_at():
     doc = document([math.nan, None], [0.5, None])
     assert json.loads(encode_online(doc, (1,)))["results"][0]["values"] == [None, None]
     assert strict(encode_online(doc, None))["results"][0]["values"] == ["NaN", None]
+
+
+def test_non_finite_floats_are_found_among_numbers_arrays_and_overflowing_sums():
+    assert strict(encode_online(document([math.inf, None, 1]), (0,)))["results"][0]["values"] == \
+        ["Infinity", None, 1]
+    assert strict(encode_online(document([math.inf, None, -math.inf]), (0,)))["results"][0]["values"] == \
+        ["Infinity", None, "-Infinity"]  # their sum is NaN
+    assert strict(encode_online(document([None, 2], [[0.5, None], None, [-math.inf]]), (0, 1)))["results"][1][
+        "values"] == [[0.5, None], None, ["-Infinity"]]
+    big = document([1e308, 1e308, None])  # a sum that overflows: written again, unchanged
+    assert json.loads(encode_online(big, (0,)))["results"][0]["values"] == [1e308, 1e308, None]
+    assert strict(encode_online(document([True, 0.25, None]), (0,)))["results"][0]["values"] == [True, 0.25, None]
