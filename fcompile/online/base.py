@@ -127,14 +127,10 @@ class OnlineStore(abc.ABC):
         them, none of them None (the serving path's common read, which SQLite binds as they are)."""
         return self.read_values(view, list(zip(values)), features)
 
-    # Whether `read_many` reads together what it is given (one round trip), so that a server gains by
-    # gathering the reads of requests that arrive together (fcompile/serving/protocol.py)
-    reads_together = False
-
     def read_many(self, reads: Sequence[tuple[OnlineView, Sequence[Any], Sequence[str], bool]]) -> list[list]:
         """Several reads, each (view, keys, features, of_key): `read_values_of_key(view, keys, features)`
         where `of_key`, else `read_values(view, keys, features)`; their rows in the order given. One after
-        the other here; a store that pays a round trip per read makes them one (`reads_together`)."""
+        the other here; a store that pays a round trip per read makes them one (Redis)."""
         if len(reads) == 1:  # the usual read: one view
             view, keys, features, of_key = reads[0]
             return [self.read_values_of_key(view, keys, features) if of_key else self.read_values(view, keys, features)]

@@ -284,13 +284,12 @@ class RedisOnlineStore(RecordDecodingStore):
 
     # -- reads -------------------------------------------------------------------------------------
 
-    reads_together = True  # read_many: one round trip, however many views and requests
-
     def _read(self, view: OnlineView, keys: Sequence[tuple[Any, ...]], features: Sequence[str],
               as_tuples: bool) -> list:
         return self._read_together([(view, keys, features)], as_tuples)[0]
 
     def read_many(self, reads: Sequence[tuple[OnlineView, Sequence[Any], Sequence[str], bool]]) -> list[list]:
+        """One round trip, however many reads (views, requests) there are."""
         return self._read_together([(view, list(zip(keys)) if of_key else keys, features)
                                     for view, keys, features, of_key in reads], True)
 

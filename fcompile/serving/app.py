@@ -227,12 +227,6 @@ class FeatureServer:
         thread (more than LOOP_READ_ENTITIES entities): then the request goes through `_http`."""
         return self.answer_together([(headers, body, started)])[0]
 
-    @property
-    def reads_together(self) -> bool:
-        """Whether small reads that arrive together gain by `answer_together` (the store reads them in one
-        round trip: Redis)."""
-        return self.state.reads_together
-
     def answer_together(self, requests: list[tuple[list[tuple[bytes, bytes]], bytes, float]]) -> list:
         """`answer_now` of each (headers, body, started), their store reads made at once
         (`OnlineStore.read_many`: one round trip on Redis), each request checked, authorized, answered and

@@ -20,16 +20,22 @@ response to an earlier request of the connection is still being written is it cl
 answer, as one in the middle of another would garble both.
 
 Small online reads. A `POST /get-online-features` with a declared body of at most LOOP_READ_BODY_BYTES
-(app.py) is answered here, in the parser's callback once its body is complete, by the application's
-`answer_now`, and written to the connection at once: no ASGI cycle, task, event or send coroutines, which
-cost more than the read of one entity itself (docs/performance.md). Everything else that reaches the
-application - auth, the read, errors, metrics - is the same code as the ASGI path's. The request goes the
-ASGI way after all (uvicorn's callbacks, replayed with the body read so far) when the application declines
-(a read for the reader thread), when the connection's write buffer is full (a client that does not read
-its answers: the ASGI path waits for it to drain), when its body is slower than the request timeout (the
+(app.py) is answered here rather than through an ASGI call, whose task, event and send coroutines cost
+more than the read of one entity itself (docs/performance.md). Once its body is complete it waits for the
+end of the event loop's turn, and the reads completed in that turn are answered together by the
+application's `answer_together`: their store reads made at once (one round trip on Redis), each request
+checked, authorized, answered and counted on its own, and the answers written one after the other. Written
+at the end of the turn, the answers leave in a burst: at 16 connections on SQLite this doubled the requests a
+worker answers against writing each from its parser callback. Everything else that reaches the application
+- auth, the read, errors, metrics - is the same code as the ASGI path's. A connection whose next request
+begins while its read waits (pipelining), or that the server stops, has its read answered alone first
+(`answer_now`); one that closes meanwhile gets no answer and costs no read. The request goes the ASGI way
+after all (uvicorn's callbacks, replayed with the body read so far) when the application declines (a read
+for the reader thread), when the connection's write buffer is full (a client that does not read its
+answers: the ASGI path waits for it to drain), when its body is slower than the request timeout (the
 application then answers 408 as it does for any slow body), or when the server stops while its body is
 arriving. Not taken for a request that asks for `100-continue`, while an earlier request of the
-connection is still being answered the ASGI way (pipelining), or with the access log on.
+connection is still being answered the ASGI way, or with the access log on.
 
 The limits come from the target's serving block, read by `fcompile serve` at start (ServeConfig, through
 FCOMPILE_SERVE_CONFIG like the timeout): they apply before a request reaches the application, whose
@@ -173,10 +179,8 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
             direct.keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
             if self.flow.write_paused:
                 self._hand_over(direct, complete=True)
-            elif self.app.reads_together:
-                self._wait(direct)
             else:
-                self._write(direct, self.app.answer_now(self.headers, bytes(direct.body), direct.started))
+                self._wait(direct)
         self.header_room = self.max_header_bytes  # the next request's line and headers
 
     def _answers_directly(self) -> bool:
@@ -194,7 +198,7 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         return False  # a chunked body: the ASGI path reads it
 
     def _wait(self, direct: _DirectRequest) -> None:
-        """Queue the read to be answered, with the others of this event-loop iteration, at its end."""
+        """Queue the read to be answered, with the others of this turn of the event loop, at its end."""
         direct.headers = self.headers
         self.waiting = direct
         waiting = _waiting.get(self.loop)

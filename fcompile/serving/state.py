@@ -66,7 +66,6 @@ class ServingState:
     store_problem: DiagnosticError | None = None   # the online store could not be connected at load
     loaded_at: float = field(default_factory=time.time)
     metadata: Any = None   # the metadata API's MetadataIndex (metadata.py) of this graph
-    reads_together: bool = False   # the online store reads many requests' keys in one round trip (Redis)
 
     @property
     def graph(self) -> Any:
@@ -143,8 +142,7 @@ def load_state(config: ServeConfig, generation: int, previous: ServingState | No
         metadata = MetadataIndex(graph, generation)  # here, off the event loop (~60 ms for 1,000 views)
         return ServingState(generation, fingerprint, store, writer, large_reader, settings, key_readers(graph),
                             frozenset(s.name for s in graph.feature_services), warnings, problem,
-                            metadata=metadata,
-                            reads_together=problem is None and store.online_store.reads_together)
+                            metadata=metadata)
     except BaseException:
         for opened in (store, writer, large_reader):
             if opened is not None:

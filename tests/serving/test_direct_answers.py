@@ -1,13 +1,13 @@
-"""Small online reads answered in the protocol's callback (protocol.py, `FeatureServer.answer_now`), in process,
+"""Small online reads answered by the protocol (protocol.py, `FeatureServer.answer_together`), in process,
 on SQLite and Redis.
 
 The protocol is uvicorn's httptools protocol as `fcompile serve` runs it, fed raw bytes through a transport
-that records what is written. On SQLite, an answer written before the event loop runs again can only come
-from the direct path (the ASGI path answers from a task); on Redis, the reads of one loop iteration are
-answered together at its end (`FeatureServer.answer_together`: one round trip), so an answer comes once the
-loop has run one callback, and with no ASGI cycle. Each is compared with the ASGI path's answer to the same
-request, byte for byte. The requests that must go the ASGI way after all (a read for the reader thread, a
-client asking for `100-continue`, a body slower than the timeout) are answered there, and correctly.
+that records what is written. The small reads whose bodies complete in one turn of the event loop are
+answered together at its end, all their store reads made at once (one round trip on Redis): an answer
+comes once the loop has run one callback, not before, and with no ASGI cycle (the ASGI path answers from a
+task, its cycle kept on the protocol). Each is compared with the ASGI path's answer to the same request,
+byte for byte. The requests that must go the ASGI way after all (a read for the reader thread, a client
+asking for `100-continue`, a body slower than the timeout) are answered there, and correctly.
 """
 
 from __future__ import annotations
@@ -118,11 +118,10 @@ def project(request, tmp_path_factory):
 
 
 async def direct_answers(server: FeatureServer, protocol: HeaderLimitsProtocol, transport: RecordingTransport) -> bytes:
-    """What the direct path wrote: at once on SQLite; on Redis once the loop has run the callback that answers
-    a loop iteration's reads together (and not before)."""
-    if server.reads_together:
-        assert not transport.written
-        await asyncio.sleep(0)
+    """What the direct path wrote once the loop has run the callback that answers a loop iteration's reads
+    together (and not before)."""
+    assert not transport.written
+    await asyncio.sleep(0)
     assert protocol.cycle is None  # no ASGI cycle answered
     return bytes(transport.written)
 
@@ -175,9 +174,9 @@ def test_errors_and_requests_sent_together_are_answered_in_order(project):
         protocol, transport = connect()
         bodies = [read_body([1001]), b"{not json", read_body([1002], "no_such_service"), read_body([1003])]
         protocol.data_received(b"".join(request(body) for body in bodies))  # one read holding four requests
-        if server.reads_together:  # each read answered alone when the next request of its connection begins
-            assert len(responses(bytes(transport.written))) == 3
-            await asyncio.sleep(0)
+        # each read answered alone when the next request of its connection begins, the last at the loop's turn
+        assert len(responses(bytes(transport.written))) == 3
+        await asyncio.sleep(0)
         answered = responses(bytes(transport.written))
         assert protocol.cycle is None
         assert [head.split(b"\r\n")[0] for head, _ in answered] == [
@@ -249,10 +248,8 @@ def reads_made(server: FeatureServer) -> list[list]:
     return made
 
 
-@pytest.mark.parametrize("project", ["redis"], indirect=True)
 def test_reads_of_one_loop_iteration_are_read_together_and_answered_each_as_alone(project):
     async def check(server, connect):
-        assert server.reads_together
         bodies = [read_body([1001]), read_body([1002, None, 9999]), b"{not json", read_body([1003], "no_such_service"),
                   read_body(list(range(LOOP_READ_ENTITIES + 1))), read_body([1001, 1003]),
                   json.dumps({"entities": {"driver_id": [1002]}, "features": ["driver_stats:conv_rate"]}).encode()]
@@ -274,13 +271,11 @@ def test_reads_of_one_loop_iteration_are_read_together_and_answered_each_as_alon
     serve(project, check)
 
 
-@pytest.mark.parametrize("project", ["redis"], indirect=True)
 def test_a_failed_read_together_reads_each_request_alone(project):
     from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
     from fcompile.online.base import store_failed
 
     async def check(server, connect):
-        assert server.reads_together
         store = server.state.store.online_store
         real = store.read_many
         for failure, expected in ((DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "refused together", None)]), 200),
@@ -307,10 +302,8 @@ def test_a_failed_read_together_reads_each_request_alone(project):
     serve(project, check)
 
 
-@pytest.mark.parametrize("project", ["redis"], indirect=True)
 def test_a_closed_connection_or_a_shutdown_never_loses_a_waiting_read(project):
     async def check(server, connect):
-        assert server.reads_together
         made = reads_made(server)
         gone, gone_transport = connect()
         stopping, stopping_transport = connect()
