@@ -3,7 +3,8 @@
 
 A request (features or a service, and full_feature_names) is planned once into an `OnlineRequest`: which
 views to read, with which keys, and where each value goes in the response. The SDK caches plans, so a call
-costs the entity checks, one store read per view and the response's lists.
+costs the entity checks, the store's reads (one per view, made together: `OnlineStore.read_many`) and the
+response's lists. A read runs in two halves around the store's: `plan_store_reads` and `finish_online_read`.
 
 Statuses: `PRESENT`; `NOT_FOUND` when the store holds nothing for the key (a NULL key never matches);
 `OUTSIDE_MAX_AGE` when `now - event_ts > ttl`. An outside-max-age value is returned as None (its event time
@@ -414,25 +415,18 @@ def plan_store_reads(store: OnlineStore, request: OnlineRequest, entities: Mappi
         positions = read.key_positions
         if len(positions) == 1:
             column = columns[positions[0]]
-            if None not in column:
-                if read.key_as_checked:  # the common read (plain features): the key's values as they are
-                    reads.append((view, column, features, True))
-                    places.append(_EVERY_ROW)
-                    continue
-                keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
-                reads.append((view, keys, features, False))
-                places.append((None, fresh))
+            if read.key_as_checked and None not in column:  # the common read (plain): the key's values as they are
+                reads.append((view, column, features, True))
+                places.append(_EVERY_ROW)
                 continue
-            keys = list(zip(column))
+            keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
         else:
             keys = list(zip(*(columns[p] for p in positions)))
-            if not any(None in key for key in keys):
-                reads.append((view, keys, features, False))
-                places.append((None, fresh))
-                continue
-        # a NULL key never matches (docs/concepts/point-in-time.md): ask only for the others
-        asked = [i for i, key in enumerate(keys) if None not in key]
-        reads.append((view, [keys[i] for i in asked], features, False))
+        asked = None
+        if any(None in key for key in keys):  # a NULL key never matches (docs/concepts/point-in-time.md)
+            asked = [i for i, key in enumerate(keys) if None not in key]  # ask only for the others
+            keys = [keys[i] for i in asked]
+        reads.append((view, keys, features, False))
         places.append((asked, fresh))
     return PlannedRead(request, columns, field_columns, count, now_us, reads, places)
 
