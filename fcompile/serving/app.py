@@ -268,8 +268,7 @@ class FeatureServer:
                     [next(together) for _ in plan.reads]
                 response = finish_online_read(plan, fetched)
                 call.rows_read = rows
-                answers[position] = self._answered(call, started, encode_online(response.to_http_dict(),
-                                                                                response.float_results))
+                answers[position] = self._answered(call, started, _response_body(response))
             except Exception as error:  # noqa: BLE001  # as in _http
                 answers[position] = self._answered(call, started, error=error)
         return answers
@@ -553,7 +552,12 @@ def _read_online(state: ServingState, store: Any, grant: Any, request: OnlineFea
     response = store.read_online(request.features, request.feature_service, request.full_feature_names, entities,
                                  None, "http")
     call.rows_read = request.rows
-    return 200, encode_online(response.to_http_dict(), response.float_results), _JSON
+    return 200, _response_body(response), _JSON
+
+
+def _response_body(response: Any) -> bytes:
+    """An online response as the server's JSON."""
+    return encode_online(response.to_http_dict(), response.float_results)
 
 
 def _allowed_entities(state: ServingState, grant: Any, request: OnlineFeaturesCall, call: Call) -> Any:

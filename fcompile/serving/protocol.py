@@ -63,7 +63,7 @@ _CONFIG_ENV = "FCOMPILE_SERVE_CONFIG"
 _DIRECT_URL = ONLINE_PATH.encode()  # the request target as sent: no query string, no escapes
 _guarded: weakref.WeakSet[HeaderLimitsProtocol] = weakref.WeakSet()
 _sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = weakref.WeakKeyDictionary()
-# per event loop, the reads to answer together at the end of its iteration (connection, request)
+# per event loop, the reads to answer together at the end of its turn (connection, request)
 _waiting: dict[asyncio.AbstractEventLoop, list[tuple[HeaderLimitsProtocol, _DirectRequest]]] = {}
 
 
@@ -204,7 +204,7 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         waiting = _waiting.get(self.loop)
         if waiting is None:
             waiting = _waiting[self.loop] = []
-            self.loop.call_soon(_answer_waiting, self.loop)
+            self.loop.call_soon(_answer_turn, self.loop)
         waiting.append((self, direct))
 
     def _answer_waiting(self) -> None:
@@ -243,8 +243,9 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def shutdown(self) -> None:
-        """uvicorn's graceful shutdown, which lets a request in progress finish: a small read still
-        waiting for its body goes the ASGI way first, so that it is seen as one."""
+        """uvicorn's graceful shutdown, which lets a request in progress finish: a small read waiting for
+        the end of the loop's turn is answered first, and one still waiting for its body goes the ASGI way,
+        so that it is seen as one."""
         if self.waiting is not None:
             self._answer_waiting()
         direct = self.direct
@@ -279,15 +280,18 @@ async def _sweep(loop: asyncio.AbstractEventLoop, timeout: float) -> None:
                 connection._hand_over(direct, complete=False)
 
 
-def _answer_waiting(loop: asyncio.AbstractEventLoop) -> None:
-    """Answer the small reads that completed in one event-loop iteration together (the application reads
+def _answer_turn(loop: asyncio.AbstractEventLoop) -> None:
+    """Answer together the small reads that completed in one turn of the event loop (the application reads
     their values at once: one round trip to Redis); those whose connection closed, or that were answered
     alone meanwhile, are left out."""
-    waiting = [(c, r) for c, r in _waiting.pop(loop) if c.waiting is r and not c.transport.is_closing()]
+    waiting = []
+    for connection, request in _waiting.pop(loop):
+        if connection.waiting is request:
+            connection.waiting = None
+            if not connection.transport.is_closing():
+                waiting.append((connection, request))
     if not waiting:
         return
-    for connection, _ in waiting:
-        connection.waiting = None
     connections, requests = zip(*waiting)
     try:
         answers = connections[0].app.answer_together([(r.headers, bytes(r.body), r.started) for r in requests])
