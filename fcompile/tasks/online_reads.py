@@ -436,9 +436,9 @@ _EVERY_ROW = (None, None)
 
 def finish_online_read(planned: PlannedRead, fetched: Sequence[list]) -> OnlineResponse:
     """The second half of `read_online_features`: the response from the rows `planned.reads` returned."""
-    request, count, now_us = planned.request, planned.count, planned.now_us
+    request, columns, field_columns, count, now_us, _, places = planned
     per_read = []
-    for read, rows, place in zip(request.reads, fetched, planned.places):
+    for read, rows, place in zip(request.reads, fetched, places):
         if place is not _EVERY_ROW:
             asked, fresh = place
             if read.tiles is not None:
@@ -449,12 +449,11 @@ def finish_online_read(planned: PlannedRead, fetched: Sequence[list]) -> OnlineR
                     scattered[i] = row
                 rows = scattered
         per_read.append((rows, None if read.max_age_us is None else _aged(rows, now_us - read.max_age_us)))
-    columns = planned.columns
     if not request.computed:
         return OnlineResponse(request, columns, per_read)
     given = dict(zip(request.key_names, columns))
     if request.fields:
-        given.update(zip((name for name, _ in request.fields), planned.field_columns))
+        given.update(zip((name for name, _ in request.fields), field_columns))
     return OnlineResponse(request, columns, per_read, _compute(request, per_read, given, count))
 
 
