@@ -159,7 +159,8 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         self.headers_since = None
         self.header_room = None
         if self._answers_directly():
-            self.direct = _DirectRequest(self.loop.time(), time.perf_counter())
+            keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+            self.direct = _DirectRequest(self.loop.time(), time.perf_counter(), keep_alive)
             return
         super().on_headers_complete()
 
@@ -176,7 +177,6 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
             super().on_message_complete()
         else:
             self.direct = None
-            direct.keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
             if self.flow.write_paused:
                 self._hand_over(direct, complete=True)
             else:
@@ -234,8 +234,11 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
 
     def _hand_over(self, direct: _DirectRequest, complete: bool) -> None:
         """The request to the ASGI path after all, as uvicorn's callbacks would have given it: its headers,
-        the body so far, and its end if it came. The application's body timeout counts from `since`."""
+        the body so far, and its end if it came. The application's body timeout counts from `since`. Whether
+        the connection stays open is the request's own: handed over when the next request of the connection
+        begins, the parser already holds that one's state."""
         super().on_headers_complete()
+        self.cycle.keep_alive = direct.keep_alive
         self.scope[BODY_SINCE] = direct.since
         if direct.body:
             super().on_body(bytes(direct.body))
@@ -306,9 +309,9 @@ def _answer_turn(loop: asyncio.AbstractEventLoop) -> None:
 class _DirectRequest:
     __slots__ = ("since", "started", "body", "keep_alive", "headers")
 
-    def __init__(self, since: float, started: float) -> None:
+    def __init__(self, since: float, started: float, keep_alive: bool) -> None:
         self.since = since      # loop time at the end of its headers (for the request timeout)
         self.started = started  # the same moment by time.perf_counter (for the latency metric)
         self.body = bytearray()
-        self.keep_alive = True  # whether the connection stays open after the answer (set with the body's end)
+        self.keep_alive = keep_alive  # whether the connection stays open after the answer (HTTP/1.1, no close)
         self.headers: list[tuple[bytes, bytes]] = []  # for a read answered with others, once complete

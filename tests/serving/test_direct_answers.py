@@ -321,3 +321,23 @@ def test_a_closed_connection_or_a_shutdown_never_loses_a_waiting_read(project):
         assert head.startswith(b"HTTP/1.1 200") and (200, answer) == await asgi_answer(server, read_body([1001]))
 
     serve(project, check)
+
+
+def test_a_waiting_read_handed_over_when_the_next_request_begins_keeps_its_own_connection_header(project):
+    """A read for the reader thread found out only when a pipelined request has begun: it goes the ASGI way,
+    keeping the connection open or closing it as its own headers said, not as the parser's next request."""
+    async def check(server, connect):
+        many = read_body(list(range(LOOP_READ_ENTITIES + 1)))
+        protocol, transport = connect()
+        protocol.data_received(request(many) + request(read_body([1001])))
+        answered = responses(await written(transport, lambda data: data.count(b"HTTP/1.1 200 OK") == 2))
+        assert [answer for _, answer in answered] == [(await asgi_answer(server, many))[1],
+                                                      (await asgi_answer(server, read_body([1001])))[1]]
+        assert not transport.closed
+
+        protocol, transport = connect()
+        protocol.data_received(request(many, extra=b"Connection: close\r\n") + request(read_body([1001])))
+        answered = await written(transport, lambda data: transport.closed)
+        assert transport.closed and len(responses(answered)) == 1  # the next request is not answered
+
+    serve(project, check)
