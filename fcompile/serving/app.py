@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from fcompile.diagnostics import Code, Diagnostic, DiagnosticError
-from fcompile.online.base import StoreFailure
 from fcompile.serving.auth import authenticate, require
 from fcompile.serving.encoding import encode_online
 from fcompile.tasks.push import with_feast_time_columns
@@ -230,8 +229,9 @@ class FeatureServer:
     def answer_together(self, requests: list[tuple[list[tuple[bytes, bytes]], bytes, float]]) -> list:
         """`answer_now` of each (headers, body, started), their store reads made at once
         (`OnlineStore.read_many`: one round trip on Redis), each request checked, authorized, answered and
-        counted on its own. When that read fails for a reason of the data given, each request is read alone,
-        so that it fails, or not, as it would alone."""
+        counted on its own. When that read fails (one request's key, one stored row the store cannot read, or
+        the store itself), each request is read alone, so that it fails, or not, as it would alone, with a
+        message about its own reads."""
         state = self.state
         answers: list = [None] * len(requests)
         planned = []  # (position, call, started, entities read, its PlannedRead)
@@ -256,11 +256,7 @@ class FeatureServer:
         if len(planned) > 1:
             try:
                 together = iter(online_store.read_many([read for *_, plan in planned for read in plan.reads]))
-            except StoreFailure as failure:  # the store's own failure: every request's answer
-                for position, call, started, _, _ in planned:
-                    answers[position] = self._answered(call, started, error=failure)
-                return answers
-            except Exception:  # noqa: BLE001  # a request's data: each alone, below
+            except Exception:  # noqa: BLE001  # each read alone below, to fail (or not) as it would alone
                 pass
         for position, call, started, rows, plan in planned:
             try:

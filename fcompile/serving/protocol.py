@@ -303,7 +303,11 @@ def _answer_turn(loop: asyncio.AbstractEventLoop) -> None:
             connection.transport.close()
         raise
     for connection, request, answer in zip(connections, requests, answers):
-        connection._write(request, answer)
+        try:
+            connection._write(request, answer)
+        except Exception:  # one connection's failure: the others are still answered
+            connection.logger.exception("writing the answer to an online read failed; closing its connection")
+            connection.transport.close()
 
 
 class _DirectRequest:

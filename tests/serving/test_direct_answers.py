@@ -107,13 +107,18 @@ async def asgi_answer(server: FeatureServer, body: bytes, path: str = "/get-onli
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])
-def project(request, tmp_path_factory):
-    root = tmp_path_factory.mktemp(f"direct-{request.param}")
-    online = {"type": "sqlite", "path": ".fcompile/online.db"} if request.param == "sqlite" else \
+def request_store(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def project(request, request_store, tmp_path_factory):
+    root = tmp_path_factory.mktemp(f"direct-{request_store}")
+    online = {"type": "sqlite", "path": ".fcompile/online.db"} if request_store == "sqlite" else \
         {"type": "redis", "url": request.getfixturevalue("redis_url")}
     name = write_project(root, online, {"max_request_bytes": 8192})
     yield root
-    if request.param == "redis":
+    if request_store == "redis":
         redis_cleanup(request.getfixturevalue("redis_url"), name)
 
 
@@ -278,9 +283,11 @@ def test_a_failed_read_together_reads_each_request_alone(project):
     async def check(server, connect):
         store = server.state.store.online_store
         real = store.read_many
-        for failure, expected in ((DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "refused together", None)]), 200),
-                                  (store_failed("Redis", "reading", ConnectionError("the server went away")), 503)):
+        made = []
+        for failure in (DiagnosticError([Diagnostic(Code.BAD_ARGUMENT, "refused together", None)]),
+                        store_failed("Redis", "reading", ConnectionError("the server went away"))):
             def read_many(reads, failure=failure):  # fails when asked for several requests' reads at once
+                made.append(len(reads))
                 if len(reads) > 1:
                     raise failure
                 return real(reads)
@@ -290,14 +297,51 @@ def test_a_failed_read_together_reads_each_request_alone(project):
             for protocol, _ in connections:
                 protocol.data_received(request(read_body([1001])))
             await asyncio.sleep(0)
-            for _, transport in connections:
+            for _, transport in connections:  # each read alone, answered as it would be alone
                 (head, answer), = responses(bytes(transport.written))
-                assert head.startswith(b"HTTP/1.1 %d" % expected), head
-                if expected == 200:  # a data problem of the gathered read: each read alone, as it would be
-                    assert (await asgi_answer(server, read_body([1001])))[1] == answer
-                else:  # the store's own failure: every request's answer, without trying each again
-                    assert b"the server went away" in answer
+                assert head.startswith(b"HTTP/1.1 200") and (await asgi_answer(server, read_body([1001])))[1] == answer
         store.read_many = real
+        assert made[:4] == [3, 1, 1, 1]
+
+    serve(project, check)
+
+
+@pytest.mark.parametrize("request_store", ["redis"], indirect=True)  # a Redis record damaged in place
+def test_a_stored_row_the_store_cannot_read_fails_only_the_requests_that_read_it(project):
+    """One damaged record (an unknown layout id, FC114) answers 503 to the request that reads it, as alone,
+    and not to the others of its turn, whose messages name only their own reads."""
+    import redis
+
+    from fcompile.online.redis import HEAD
+
+    async def check(server, connect):
+        store = server.state.store.online_store
+        good, bad = read_body([1001]), read_body([1002])
+        assert (await asgi_answer(server, bad))[0] == 200  # every view of the service read once: known to the store
+        client = redis.Redis.from_url(store.url)
+        try:
+            damaged = {}
+            for target in list(store._views.values()):
+                name = target.prefix + target.encode((1002,))
+                value = client.get(name)
+                if value is not None:
+                    damaged[name] = value
+                    client.set(name, value[:HEAD.size] + b"\xff" * 8 + value[HEAD.size + 8:])
+            assert damaged
+            alone = await asgi_answer(server, bad)
+            assert alone[0] == 503 and b"FC114" in alone[1]
+            (first, first_transport), (second, second_transport) = connect(), connect()
+            first.data_received(request(good))
+            second.data_received(request(bad))
+            await asyncio.sleep(0)
+            (head, answer), = responses(bytes(first_transport.written))
+            assert head.startswith(b"HTTP/1.1 200") and answer == (await asgi_answer(server, good))[1]
+            (head, answer), = responses(bytes(second_transport.written))
+            assert head.startswith(b"HTTP/1.1 503") and answer == alone[1]
+        finally:
+            for name, value in damaged.items():
+                client.set(name, value)
+            client.close()
 
     serve(project, check)
 
