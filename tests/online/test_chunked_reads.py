@@ -96,6 +96,30 @@ def test_the_smallest_chunks(store, monkeypatch):
     assert read(store, asked) == [None if k is None else expected.get(k) for k in asked]
 
 
+def test_several_reads_at_once_across_chunks_read_as_alone_and_redis_in_one_round_trip(store, reads, monkeypatch):
+    """`read_many` (a request's views, or the feature server's requests of one loop turn): each read split
+    into chunks as alone, the rows the same as alone; on Redis every chunk of every read in one round trip."""
+    monkeypatch.setattr(module_of(store), "READ_CHUNK", SMALL_CHUNK)
+    written(store)
+    many = [
+        (VIEW, [(k,) for k in range(2 * SMALL_CHUNK + 3)][::-1], ("value", "note"), False),  # three chunks
+        (VIEW, [], ("value",), False),
+        (VIEW, list(range(0, 45, 2)), ("note",), True),  # two chunks, keys as they are
+        (VIEW, [(None,), (5,), (None,), (7,)], ("value",), False),  # NULL keys asked for nothing
+    ]
+    alone = [store.read_values_of_key(view, keys, features) if of_key else store.read_values(view, keys, features)
+             for view, keys, features, of_key in many]
+    reads.clear()
+    round_trips = []
+    if store.type_name == "redis":
+        real = store._send
+        monkeypatch.setattr(store, "_send", lambda *args: round_trips.append(1) or real(*args))
+    assert store.read_many(many) == alone
+    assert alone[1] == [] and alone[3][0] is None and alone[3][2] is None and alone[3][1] is not None
+    if store.type_name == "redis":
+        assert reads == [16, 16, 3, 16, 7, 2] and round_trips == [1]
+
+
 def test_reads_at_the_real_chunk_size(store, reads):
     """Two full chunks and a partial one of 13 (SQLite: 496 keys a statement, Redis: 10,000 an MGET), with
     misses in each, a key asked three times in the first chunk and the first 10 keys again at the end. The
