@@ -314,7 +314,7 @@ class RedisOnlineStore(RecordDecodingStore):
             asked = names if names.count(None) == 0 else [name for name in names if name is not None]
             asking.append((names, asked, decode))
             commands += (_command(b"MGET", *asked[i:i + READ_CHUNK]) for i in range(0, len(asked), READ_CHUNK))
-        doing = _reading([view.name for view, _, _ in reads])
+        doing = _reading(reads)
         replies = iter(self._send(lambda: commands, doing) if commands else ())
         convert = _values if as_tuples else _stored
         found = []
@@ -526,9 +526,12 @@ def _values(value: bytes, decode: Callable[..., tuple]) -> tuple:
     return (HEAD.unpack_from(value)[0] - _SIGN, *decode(value, HEAD.size))
 
 
-def _reading(views: Iterable[str]) -> str:
-    """What a read of these views is doing, for a failure's message."""
-    names = list(dict.fromkeys(views))
+def _reading(reads: Sequence[tuple[OnlineView, Any, Any]]) -> str:
+    """What reads of these (view, ...) are doing, for a failure's message (made on every read: one view's is
+    one f-string)."""
+    if len(reads) == 1:
+        return f"reading feature view '{reads[0][0].name}'"
+    names = list(dict.fromkeys(view.name for view, *_ in reads))
     return f"reading feature view{'s' if len(names) > 1 else ''} " + ", ".join(f"'{name}'" for name in names)
 
 
