@@ -222,8 +222,8 @@ class FeatureServer:
         """The whole answer to a `POST /get-online-features` whose body has arrived, given by the protocol
         (protocol.py) without the ASGI cycle: status, body and the extra headers (a `connection: close`
         among them ends the connection). Does what `_http` does for that request - auth, the read on the
-        loop, errors, metrics - or returns None, having done nothing, when the read belongs on the reader
-        thread (more than LOOP_READ_ENTITIES entities): then the request goes through `_http`."""
+        loop, errors, metrics - or returns None, having read and counted nothing, when the read belongs on the
+        reader thread (more than LOOP_READ_ENTITIES entities): then the request goes through `_http`."""
         return self.answer_together([(headers, body, started)])[0]
 
     def answer_together(self, requests: list[tuple[list[tuple[bytes, bytes]], bytes, float]]) -> list:

@@ -198,8 +198,8 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         return False  # a chunked body: the ASGI path reads it
 
     def _wait(self, direct: _DirectRequest) -> None:
-        """Queue the read to be answered, with the others of this turn of the event loop, at its end."""
-        direct.headers = self.headers
+        """Queue the read to be answered, with the others of this turn of the event loop, at its end. Until
+        then the connection's headers, URL and scope stay the read's: a next request answers it first."""
         self.waiting = direct
         waiting = _waiting.get(self.loop)
         if waiting is None:
@@ -211,7 +211,7 @@ class HeaderLimitsProtocol(HttpToolsProtocol):
         """Answer the read this connection has waiting, alone (the connection goes on, or stops)."""
         direct = self.waiting
         self.waiting = None
-        self._write(direct, self.app.answer_now(direct.headers, bytes(direct.body), direct.started))
+        self._write(direct, self.app.answer_now(self.headers, bytes(direct.body), direct.started))
 
     def _write(self, direct: _DirectRequest, answer: tuple[int, bytes, tuple] | None) -> None:
         """Write the application's answer to the request; None: the application leaves it to ASGI."""
@@ -295,14 +295,13 @@ def _answer_turn(loop: asyncio.AbstractEventLoop) -> None:
                 waiting.append((connection, request))
     if not waiting:
         return
-    connections, requests = zip(*waiting)
     try:
-        answers = connections[0].app.answer_together([(r.headers, bytes(r.body), r.started) for r in requests])
+        answers = waiting[0][0].app.answer_together([(c.headers, bytes(r.body), r.started) for c, r in waiting])
     except BaseException:
-        for connection in connections:  # nothing answered: never leave a client without an answer
+        for connection, _ in waiting:  # nothing answered: never leave a client without an answer
             connection.transport.close()
         raise
-    for connection, request, answer in zip(connections, requests, answers):
+    for (connection, request), answer in zip(waiting, answers):
         try:
             connection._write(request, answer)
         except Exception:  # one connection's failure: the others are still answered
@@ -311,11 +310,10 @@ def _answer_turn(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class _DirectRequest:
-    __slots__ = ("since", "started", "body", "keep_alive", "headers")
+    __slots__ = ("since", "started", "body", "keep_alive")
 
     def __init__(self, since: float, started: float, keep_alive: bool) -> None:
         self.since = since      # loop time at the end of its headers (for the request timeout)
         self.started = started  # the same moment by time.perf_counter (for the latency metric)
         self.body = bytearray()
         self.keep_alive = keep_alive  # whether the connection stays open after the answer (HTTP/1.1, no close)
-        self.headers: list[tuple[bytes, bytes]] = []  # for a read answered with others, once complete

@@ -385,7 +385,9 @@ class PlannedRead(NamedTuple):
     count: int                 # entities
     now_us: int | None         # the read's time (when a ttl or a window needs it)
     reads: list[tuple]         # per view read: (view, keys, features, of_key)
-    places: list[tuple]        # per view read: (positions asked, or None for every entity; tile watermark)
+    # per view read: None when its rows are the response's as they come, else (the positions asked, None for
+    # every entity; the tile view's watermark step)
+    places: list[tuple | None]
 
 
 def plan_store_reads(store: OnlineStore, request: OnlineRequest, entities: Mapping[str, Sequence[Any]],
@@ -400,7 +402,7 @@ def plan_store_reads(store: OnlineStore, request: OnlineRequest, entities: Mappi
         columns, field_columns = columns[:len(request.keys)], columns[len(request.keys):]
     now_us = None
     reads: list[tuple] = []
-    places: list[tuple] = []
+    places: list[tuple | None] = []
     for read in request.reads:
         fresh = None
         if read.tiles is not None:
@@ -417,7 +419,7 @@ def plan_store_reads(store: OnlineStore, request: OnlineRequest, entities: Mappi
             column = columns[positions[0]]
             if read.key_as_checked and None not in column:  # the common read (plain): the key's values as they are
                 reads.append((view, column, features, True))
-                places.append(_EVERY_ROW)
+                places.append(None)
                 continue
             keys = [(column[0],)] if count == 1 else list(zip(column))  # 1-tuples, made in C
         else:
@@ -427,11 +429,8 @@ def plan_store_reads(store: OnlineStore, request: OnlineRequest, entities: Mappi
             asked = [i for i, key in enumerate(keys) if None not in key]  # ask only for the others
             keys = [keys[i] for i in asked]
         reads.append((view, keys, features, False))
-        places.append((asked, fresh))
+        places.append(None if asked is None and read.tiles is None else (asked, fresh))
     return PlannedRead(request, columns, field_columns, count, now_us, reads, places)
-
-
-_EVERY_ROW = (None, None)
 
 
 def finish_online_read(planned: PlannedRead, fetched: Sequence[list]) -> OnlineResponse:
@@ -439,7 +438,7 @@ def finish_online_read(planned: PlannedRead, fetched: Sequence[list]) -> OnlineR
     request, columns, field_columns, count, now_us, _, places = planned
     per_read = []
     for read, rows, place in zip(request.reads, fetched, places):
-        if place is not _EVERY_ROW:
+        if place is not None:
             asked, fresh = place
             if read.tiles is not None:
                 rows = _tile_rows(read, rows, fresh, now_us)
